@@ -1,0 +1,1 @@
+"""Generated message classes for din."""
