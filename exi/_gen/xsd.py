@@ -122,7 +122,7 @@ class SchemaSet:
         self._loaded.add(path)
         nsmap: dict[str, str] = {}
         for _ev, item in ET.iterparse(path, events=("start-ns",)):
-            prefix, uri = item  # type: ignore[misc]
+            prefix, uri = item
             nsmap.setdefault(prefix, uri)
         root = ET.parse(path).getroot()
         tns = root.get("targetNamespace", "")
@@ -403,8 +403,9 @@ class SchemaSet:
 
     def fix_refs(self, p: Particle) -> None:
         """Replace element refs by the global declarations (after all files are loaded)."""
-        if p.kind == "element" and isinstance(p.element, _RefPlaceholder):
-            p.element = self.elements[p.element.ref]
+        elem: object = p.element
+        if p.kind == "element" and isinstance(elem, _RefPlaceholder):
+            p.element = self.elements[elem.ref]
         if p.kind == "element" and p.element is not None:
             self._resolve_element(p.element)
         for c in p.children:
