@@ -34,6 +34,8 @@ MAX_UINT_OCTETS = 64
 # Element nesting bound: V2G schemas nest < 15 levels; protects the recursion.
 MAX_DEPTH = 64
 
+# Datatypes whose empty value EXIficient writes as a second-level EE (exi_notes.md §1).
+_EMPTYABLE = ("str", "hex", "b64")
 # Production kinds (first-level) as small ints for fast dispatch.
 K_AT, K_SE, K_EE, K_CH, K_CHU, K_SEW = range(6)
 _KIND = {"AT": K_AT, "SE": K_SE, "EE": K_EE, "CH": K_CH, "CHU": K_CHU, "SEW": K_SEW}
@@ -439,7 +441,12 @@ class Decoder:
                     raise r.fail(f"invalid second-level event code {code2}")
                 ev = st.second[code2]
                 if ev == "EE":
-                    return node
+                    # Only the empty-value form of exi_notes.md §1: an element whose
+                    # string/binary content is empty. Anywhere else it would cut off
+                    # required content (valid non-strict EXI, but no schema-valid message).
+                    if st.ch is not None and self.g.datatypes[st.ch[1]][0] in _EMPTYABLE:
+                        return node
+                    raise r.fail("premature end of element (second-level EE)")
                 if ev == "XSI_NIL":
                     nil = r.read(1)
                     if nil:

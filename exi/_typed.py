@@ -83,7 +83,7 @@ def from_tree(fields: FieldsTable, cls: type, node: Element) -> Any:
             by_local[local] = f
         elif kind == "content":
             kwargs[pyname] = list(node.children)
-            return cls(**_finish_attrs(spec, node, kwargs))
+            return _construct(cls, _finish_attrs(spec, node, kwargs))
         elif kind == "attr":
             for (_auri, alocal), v in node.attrs:
                 if alocal == local:
@@ -107,12 +107,24 @@ def from_tree(fields: FieldsTable, cls: type, node: Element) -> Any:
             kwargs[pyname].append(val)
         else:
             kwargs[pyname] = val
-    return cls(**kwargs)
+    return _construct(cls, kwargs)
+
+
+def _construct(cls: type, kwargs: dict[str, Any]) -> Any:
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise DecodeError(f"incomplete {cls.__name__}: {exc}", bit_position=-1,
+                          state=cls.__name__) from exc
 
 
 def _typed(target: Any, v: Value) -> Any:
     if target is not None and isinstance(target, type) and issubclass(target, enum.Enum):
-        return target(v)
+        try:
+            return target(v)
+        except ValueError as exc:
+            raise DecodeError(f"{v!r} is not a {target.__name__}", bit_position=-1,
+                              state=target.__name__) from exc
     return v
 
 

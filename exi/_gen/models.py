@@ -130,8 +130,10 @@ def _flatten(p: Particle, opt: bool, rep: bool, out: list[tuple[Particle, bool, 
 
 def _ident(s: str) -> str:
     s = re.sub(r"[^0-9A-Za-z_]", "_", s)
-    if not s or s[0].isdigit() or keyword.iskeyword(s):
+    if not s or s[0].isdigit():
         s = "_" + s
+    if keyword.iskeyword(s):
+        s += "_"  # PEP 8: trailing underscore for keyword clashes (enum value "None")
     return s
 
 

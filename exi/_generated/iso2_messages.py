@@ -27,7 +27,7 @@ class unitSymbolType(enum.Enum):
 class EVSENotificationType(enum.Enum):
     """Schema enumeration EVSENotificationType."""
 
-    _None = 'None'
+    None_ = 'None'
     StopCharging = 'StopCharging'
     ReNegotiation = 'ReNegotiation'
 
