@@ -133,6 +133,15 @@ class SdpSendFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionRefused:
+    """Accepted and closed at once: ``max_connections`` already open."""
+
+    peer: Endpoint
+    tls: bool
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionClosed:
     conn_id: int
     reason: CloseReason
@@ -145,6 +154,7 @@ V2gNetEvent = (
     | SdpRequestIgnored
     | SdpSendFailed
     | ConnectionOpened
+    | ConnectionRefused
     | PayloadReceived
     | FrameRejected
     | ConnectionClosed
@@ -170,6 +180,9 @@ class V2gNetConfig:
     tcp_port: int | None = None  # None: random in the dynamic range
     tls_port: int | None = None
     secc_address: ipaddress.IPv6Address | None = None  # None: the interface's link-local
+    # One V2G session per EVSE; a little headroom for a car reconnecting before we noticed
+    # its old connection died. Our choice, not a standard's.
+    max_connections: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,7 +460,8 @@ class V2gNetServer:
     def _open_sdp(self, iface: InterfaceAddress, port: int) -> socket.socket:
         sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # No SO_REUSEADDR: a second station process on this port must fail loudly,
+            # not silently share (and split) the cars' requests.
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, iface.scope_id)
@@ -472,8 +486,7 @@ class V2gNetServer:
         now_ns = self._clock_ns()
         if _pktinfo_ifindex(ancdata) not in (None, self._iface.scope_id):
             return  # a datagram from another link: not our car, not our business
-        host = str(source[0]).split("%", 1)[0]
-        peer = Endpoint(ipaddress.IPv6Address(host), int(source[1]))
+        peer = Endpoint(_host(source), int(source[1]))
         result = self._sdp_core.handle_datagram(data, peer, now_ns)
         if result.reply is not None:
             dest = result.reply.destination
@@ -494,9 +507,15 @@ class V2gNetServer:
             return
         try:
             raw, address = listener.accept()
-        except BlockingIOError:
-            return
+        except (BlockingIOError, ConnectionAbortedError):
+            return  # nothing to accept (any more): the peer gave up before we got to it
         now_ns = self._clock_ns()
+        if len(self._connections) >= self._config.max_connections:
+            raw.close()
+            self._on_event(
+                ConnectionRefused(Endpoint(_host(address), int(address[1])), tls, now_ns)
+            )
+            return
         raw.setblocking(False)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames, 25 ms budget
         sock: socket.socket = raw
@@ -505,11 +524,10 @@ class V2gNetServer:
                 raw.close()
                 return
             sock = self._tls_ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        host = str(address[0]).split("%", 1)[0]
         conn = _Connection(
             conn_id=self._next_conn_id,
             sock=sock,
-            peer=Endpoint(ipaddress.IPv6Address(host), int(address[1])),
+            peer=Endpoint(_host(address), int(address[1])),
             tls=tls,
             decoder=V2gtpStreamDecoder(max_payload_length=self._config.max_payload_length),
             handshaking=tls,
@@ -524,7 +542,8 @@ class V2gNetServer:
             self._on_event(ConnectionOpened(conn.conn_id, conn.peer, False, None, None, now_ns))
 
     def _advance_handshake(self, conn: _Connection) -> None:
-        assert isinstance(conn.sock, ssl.SSLSocket)
+        if not isinstance(conn.sock, ssl.SSLSocket):
+            raise V2gNetLocalError(f"connection {conn.conn_id} has no TLS layer")
         try:
             conn.sock.do_handshake()
         except ssl.SSLWantReadError:
@@ -624,6 +643,11 @@ class V2gNetServer:
             self._selector.unregister(conn.sock)
         conn.sock.close()
         self._on_event(ConnectionClosed(conn.conn_id, reason, detail, self._clock_ns()))
+
+
+def _host(address: tuple[object, ...]) -> ipaddress.IPv6Address:
+    """The address part of a socket address, without a ``%scope`` suffix."""
+    return ipaddress.IPv6Address(str(address[0]).split("%", 1)[0])
 
 
 def _pktinfo_ifindex(ancdata: list[tuple[int, int, bytes]]) -> int | None:

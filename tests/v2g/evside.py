@@ -73,12 +73,19 @@ def round_trip(sock: socket.socket, payload: bytes) -> bytes:
 
 
 def receive_frame(sock: socket.socket) -> bytes:
+    (payload,) = receive_frames(sock, 1)
+    return payload
+
+
+def receive_frames(sock: socket.socket, count: int) -> list[bytes]:
     decoder = V2gtpStreamDecoder()
-    while True:
+    payloads: list[bytes] = []
+    while len(payloads) < count:
         data = sock.recv(4096)
         if not data:
             raise ConnectionError("SECC closed the connection")
         for event in decoder.feed(data, now_ns=0):
-            if isinstance(event, FrameReceived):
-                return event.payload
-            raise AssertionError(f"unexpected frame event {event}")
+            if not isinstance(event, FrameReceived):
+                raise AssertionError(f"unexpected frame event {event}")
+            payloads.append(event.payload)
+    return payloads

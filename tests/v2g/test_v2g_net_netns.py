@@ -5,18 +5,22 @@ through an echo handler. Skipped (with the reason) without root or iproute2."""
 from __future__ import annotations
 
 import datetime
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from evse.runtime.v2g_net import (
+    TLS_HANDSHAKE_TIMEOUT_NS,
     CloseReason,
     ConnectionClosed,
     ConnectionOpened,
+    ConnectionRefused,
     FrameRejected,
     PayloadReceived,
     TlsServerCredentials,
@@ -27,7 +31,7 @@ from evse.runtime.v2g_net import (
 )
 from evse.sdp import TCP_PORT_MAX, TCP_PORT_MIN, SdpRequestAnswered, Security, TlsPolicy
 from evse.security.testpki import TestPki, generate_test_pki
-from evse.v2gtp import PayloadType, UnknownPayloadTypeError
+from evse.v2gtp import PayloadType, UnknownPayloadTypeError, encode_frame
 
 from . import evside
 from .netns import VethLink, in_netns, unavailable_reason, veth_pair
@@ -58,6 +62,8 @@ class RunningSecc:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.server.poll(0.02)
+            with self._cond:
+                self._cond.notify_all()  # let wait_until() re-check server state
 
     def start(self) -> None:
         self._thread.start()
@@ -66,6 +72,10 @@ class RunningSecc:
         self._stop.set()
         self._thread.join(timeout=5)
         self.server.close()
+
+    def wait_until(self, predicate: Callable[[], bool]) -> None:
+        with self._cond:
+            assert self._cond.wait_for(predicate, timeout=5)
 
     def wait_for(self, kind: type, predicate: Callable[[object], bool] = lambda e: True) -> object:
         with self._cond:
@@ -95,11 +105,19 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
 def secc_factory(link: VethLink) -> Iterator[Callable[..., RunningSecc]]:
     running: list[RunningSecc] = []
 
-    def make(policy: TlsPolicy, tls: TlsServerCredentials | None = None) -> RunningSecc:
-        config = V2gNetConfig(interface=link.secc_if, tls_policy=policy, tls=tls)
+    def make(
+        policy: TlsPolicy,
+        tls: TlsServerCredentials | None = None,
+        *,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        **config_overrides: Any,
+    ) -> RunningSecc:
+        config = V2gNetConfig(
+            interface=link.secc_if, tls_policy=policy, tls=tls, **config_overrides
+        )
 
         def factory(on_event: Callable[[V2gNetEvent], None]) -> V2gNetServer:
-            return V2gNetServer(config, on_event, time.monotonic_ns)
+            return V2gNetServer(config, on_event, clock_ns)
 
         secc = RunningSecc(factory)
         with in_netns(link.secc_ns):
@@ -233,8 +251,6 @@ def test_unknown_payload_type_on_the_socket_is_skipped_and_the_session_goes_on(
 def test_sdp_garbage_gets_no_answer_but_the_next_good_request_does(
     link: VethLink, secc_factory: Callable[..., RunningSecc]
 ) -> None:
-    import socket
-
     from evse.sdp import SdpRequestIgnored
 
     secc = secc_factory(TlsPolicy.PROHIBIT)
@@ -259,3 +275,67 @@ def test_cert_chain_path_that_does_not_exist_fails_at_start(link: VethLink, tmp_
     with in_netns(link.secc_ns), pytest.raises(V2gNetLocalError):
         server.start()
     server.close()
+
+
+def test_two_frames_in_one_segment_and_one_frame_in_many_segments_both_echo(
+    link: VethLink, secc_factory: Callable[..., RunningSecc]
+) -> None:
+    secc = secc_factory(TlsPolicy.PROHIBIT)
+    first, second = EXI_SAP_REQ, bytes(range(200))
+    with in_netns(link.ev_ns):
+        response = evside.discover(link.ev_if, Security.NO_TLS)
+        with evside.connect(response, link.ev_if, None) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(
+                encode_frame(PayloadType.EXI, first) + encode_frame(PayloadType.EXI, second)
+            )
+            assert evside.receive_frames(sock, 2) == [first, second]
+            frame = encode_frame(PayloadType.EXI, second)
+            for i in range(0, len(frame), 7):
+                sock.sendall(frame[i : i + 7])
+            assert evside.receive_frames(sock, 1) == [second]
+    received = [e for e in secc.events if isinstance(e, PayloadReceived)]
+    assert [e.payload for e in received] == [first, second, second]
+
+
+def test_payload_above_the_configured_maximum_closes_the_connection(
+    link: VethLink, secc_factory: Callable[..., RunningSecc]
+) -> None:
+    secc = secc_factory(TlsPolicy.PROHIBIT, max_payload_length=64)
+    with in_netns(link.ev_ns):
+        response = evside.discover(link.ev_if, Security.NO_TLS)
+        with evside.connect(response, link.ev_if, None) as sock:
+            assert evside.round_trip(sock, bytes(64)) == bytes(64)
+            sock.sendall(encode_frame(PayloadType.EXI, bytes(65)))
+            assert sock.recv(100) == b""
+    closed = secc.wait_for(ConnectionClosed, lambda e: e.reason is CloseReason.HEADER_ERROR)  # type: ignore[attr-defined]
+    assert isinstance(closed, ConnectionClosed) and "65" in closed.detail
+
+
+def test_tls_handshake_that_never_starts_is_closed_after_the_handshake_timeout(
+    link: VethLink, secc_factory: Callable[..., RunningSecc], pki: TestPki
+) -> None:
+    fake_now = [1_000]
+    secc = secc_factory(TlsPolicy.FORCE, _credentials(pki), clock_ns=lambda: fake_now[0])
+    with in_netns(link.ev_ns):
+        response = evside.discover(link.ev_if, Security.TLS)
+        with evside.connect(response, link.ev_if, None) as sock:  # TCP only, no ClientHello
+            secc.wait_until(lambda: len(secc.server.open_connections) == 1)
+            assert secc.server.next_deadline_ns() == 1_000 + TLS_HANDSHAKE_TIMEOUT_NS
+            fake_now[0] += TLS_HANDSHAKE_TIMEOUT_NS
+            assert sock.recv(100) == b""
+    secc.wait_for(ConnectionClosed, lambda e: e.reason is CloseReason.TLS_HANDSHAKE_TIMEOUT)  # type: ignore[attr-defined]
+
+
+def test_connections_beyond_the_limit_are_refused_and_reported(
+    link: VethLink, secc_factory: Callable[..., RunningSecc]
+) -> None:
+    secc = secc_factory(TlsPolicy.PROHIBIT, max_connections=1)
+    with in_netns(link.ev_ns):
+        response = evside.discover(link.ev_if, Security.NO_TLS)
+        with evside.connect(response, link.ev_if, None) as first:
+            secc.wait_for(ConnectionOpened)
+            with evside.connect(response, link.ev_if, None) as second:
+                assert second.recv(100) == b""
+            assert evside.round_trip(first, EXI_SAP_REQ) == EXI_SAP_REQ
+    secc.wait_for(ConnectionRefused)
