@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from evse.sdp import SdpRemoteError, decode_request_datagram, encode_request_datagram
 from evse.v2gtp import (
     DatagramLengthError,
     HeaderErrorAction,
@@ -12,6 +15,7 @@ from evse.v2gtp import (
     PayloadType,
     UnknownPayloadTypeError,
     V2gtpLocalError,
+    V2gtpRemoteError,
     decode_datagram,
     encode_frame,
     parse_header,
@@ -93,3 +97,30 @@ def test_datagram_whose_size_disagrees_with_its_header_is_ignored(datagram: str)
 def test_parse_header_on_fewer_than_8_bytes_is_our_bug() -> None:
     with pytest.raises(V2gtpLocalError):
         parse_header(b"\x01\xfe", allowed_types=STREAM)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=8, max_size=64), st.integers(min_value=0, max_value=1 << 20))
+def test_any_header_bytes_either_parse_or_raise_the_typed_remote_error(
+    data: bytes, max_payload_length: int
+) -> None:
+    """Invariant: any 8+ bytes parse into a header or raise a V2gtpRemoteError with an action."""
+    try:
+        header = parse_header(data, allowed_types=STREAM, max_payload_length=max_payload_length)
+    except V2gtpRemoteError as exc:
+        assert isinstance(exc.action, HeaderErrorAction)
+    else:
+        assert data[:2] == b"\x01\xfe"
+        assert header.payload_length <= max_payload_length
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40))
+def test_any_datagram_is_an_sdp_request_or_an_ignorable_error(datagram: bytes) -> None:
+    """Invariant: the SDP server never raises on what arrives; it answers or ignores."""
+    try:
+        request = decode_request_datagram(datagram)
+    except SdpRemoteError as exc:
+        assert exc.action is HeaderErrorAction.IGNORE_DATAGRAM
+    else:
+        assert len(datagram) == 10 and encode_request_datagram(request) == datagram
