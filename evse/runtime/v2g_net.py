@@ -47,6 +47,7 @@ from evse.sdp import (
     TCP_PORT_MAX,
     TCP_PORT_MIN,
     Endpoint,
+    SdpRemoteError,
     SdpRequestAnswered,
     SdpRequestIgnored,
     SdpServer,
@@ -484,9 +485,17 @@ class V2gNetServer:
         except BlockingIOError:
             return
         now_ns = self._clock_ns()
-        if _pktinfo_ifindex(ancdata) not in (None, self._iface.scope_id):
-            return  # a datagram from another link: not our car, not our business
         peer = Endpoint(_host(source), int(source[1]))
+        ifindex = _pktinfo_ifindex(ancdata)
+        if ifindex not in (None, self._iface.scope_id):
+            # Another link's car must not be sent to our listeners (multi-EVSE stations run
+            # one server per PLC interface on the same UDP port).
+            error = SdpRemoteError(
+                f"SDP datagram arrived on interface index {ifindex}, "
+                f"this server serves {self._config.interface} ({self._iface.scope_id})"
+            )
+            self._on_event(SdpRequestIgnored(peer, error, now_ns))
+            return
         result = self._sdp_core.handle_datagram(data, peer, now_ns)
         if result.reply is not None:
             dest = result.reply.destination

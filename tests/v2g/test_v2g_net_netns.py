@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,12 +30,28 @@ from evse.runtime.v2g_net import (
     V2gNetServer,
     make_evcc_tls_context,
 )
-from evse.sdp import TCP_PORT_MAX, TCP_PORT_MIN, SdpRequestAnswered, Security, TlsPolicy
+from evse.sdp import (
+    TCP_PORT_MAX,
+    TCP_PORT_MIN,
+    SdpRequestAnswered,
+    SdpRequestIgnored,
+    Security,
+    TlsPolicy,
+)
 from evse.security.testpki import TestPki, generate_test_pki
 from evse.v2gtp import PayloadType, UnknownPayloadTypeError, encode_frame
 
 from . import evside
-from .netns import VethLink, in_netns, unavailable_reason, veth_pair
+from .netns import (
+    EV_ADDRESS,
+    SECC_ADDRESS,
+    VethLink,
+    _configure_end,
+    _ip,
+    in_netns,
+    unavailable_reason,
+    veth_pair,
+)
 
 _REASON = unavailable_reason()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
@@ -53,11 +70,11 @@ class RunningSecc:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _on_event(self, event: V2gNetEvent) -> None:
-        if isinstance(event, PayloadReceived):
-            self.server.send(event.conn_id, event.payload)  # echo handler
-        with self._cond:
+        with self._cond:  # record before echoing: the EV may check events as soon as it reads
             self.events.append(event)
             self._cond.notify_all()
+        if isinstance(event, PayloadReceived):
+            self.server.send(event.conn_id, event.payload)  # echo handler
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -251,8 +268,6 @@ def test_unknown_payload_type_on_the_socket_is_skipped_and_the_session_goes_on(
 def test_sdp_garbage_gets_no_answer_but_the_next_good_request_does(
     link: VethLink, secc_factory: Callable[..., RunningSecc]
 ) -> None:
-    from evse.sdp import SdpRequestIgnored
-
     secc = secc_factory(TlsPolicy.PROHIBIT)
     with in_netns(link.ev_ns):
         scope = socket.if_nametoindex(link.ev_if)
@@ -339,3 +354,27 @@ def test_connections_beyond_the_limit_are_refused_and_reported(
                 assert second.recv(100) == b""
             assert evside.round_trip(first, EXI_SAP_REQ) == EXI_SAP_REQ
     secc.wait_for(ConnectionRefused)
+
+
+def test_sdp_request_arriving_on_another_interface_is_ignored_and_reported(
+    link: VethLink, secc_factory: Callable[..., RunningSecc]
+) -> None:
+    """A second link into the SECC's namespace (another EVSE's PLC port) gets no answer."""
+    other_secc_if, other_ev_if = f"{link.secc_if}x", f"{link.ev_if}x"
+    _ip("link", "add", other_secc_if, "type", "veth", "peer", "name", other_ev_if)
+    try:
+        _ip("link", "set", other_secc_if, "netns", link.secc_ns)
+        _ip("link", "set", other_ev_if, "netns", link.ev_ns)
+        _configure_end(link.secc_ns, other_secc_if, SECC_ADDRESS)
+        _configure_end(link.ev_ns, other_ev_if, EV_ADDRESS)
+        secc = secc_factory(TlsPolicy.PROHIBIT)
+        with in_netns(link.ev_ns):
+            scope = socket.if_nametoindex(other_ev_if)
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, scope)
+                sock.sendto(bytes.fromhex("01fe9000000000021000"), ("ff02::1", 15118, 0, scope))
+        ignored = secc.wait_for(SdpRequestIgnored)
+        assert isinstance(ignored, SdpRequestIgnored) and "interface" in str(ignored.error)
+        assert not any(isinstance(e, SdpRequestAnswered) for e in secc.events)
+    finally:
+        subprocess.run(["ip", "-n", link.secc_ns, "link", "del", other_secc_if], check=False)
