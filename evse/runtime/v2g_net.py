@@ -169,6 +169,8 @@ class TlsServerCredentials:
     cert_chain_path: Path
     private_key_path: Path
     key_password: str | None = None
+    # NSS key log for decrypting bench captures in Wireshark/dsV2Gshark; never in the field.
+    keylog_path: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +230,8 @@ def make_secc_tls_context(credentials: TlsServerCredentials) -> ssl.SSLContext:
         )
     except (OSError, ssl.SSLError) as exc:
         raise V2gNetLocalError(f"cannot load the SECC certificate chain: {exc}") from exc
+    if credentials.keylog_path is not None:
+        ctx.keylog_filename = str(credentials.keylog_path)
     return ctx
 
 

@@ -107,3 +107,11 @@ def test_unreadable_key_is_a_local_configuration_error(pki: TestPki, tmp_path: P
     wrong.write_text("not a key")
     with pytest.raises(V2gNetLocalError):
         make_secc_tls_context(TlsServerCredentials(pki.secc_chain, wrong))
+
+
+def test_keylog_path_is_passed_to_openssl_for_bench_captures(pki: TestPki, tmp_path: Path) -> None:
+    keylog = tmp_path / "keys.log"
+    ctx = make_secc_tls_context(
+        TlsServerCredentials(pki.secc_chain, pki.secc_leaf_key, keylog_path=keylog)
+    )
+    assert ctx.keylog_filename == str(keylog)
