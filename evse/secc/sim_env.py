@@ -51,6 +51,7 @@ class SimEnvConfig:
     voltage_tau_ns: int = 100 * MS  # output voltage first-order time constant
     current_tau_ns: int = 50 * MS
     contactor_delay_ns: int = 30 * MS
+    output_enable_delay_ns: int = 20 * MS  # converter enable after PowerDelivery(Start)
     sample_period_ns: int = 1 * MS  # measurement snapshot period
     limits_lost_at_ns: int | None = None  # limits stop being refreshed at this time
     fault_at_ns: int | None = None
@@ -95,6 +96,7 @@ class SimEnv:
     _cable_check_started_ns: int | None = None
     _contactors_closed_ns: int | None = None
     _output_enabled: bool = False
+    _output_enabled_ns: int = 0
 
     def __post_init__(self) -> None:
         self._voltage = _Lag(self.config.voltage_tau_ns)
@@ -166,8 +168,9 @@ class SimEnv:
     def power_path(self, now_ns: int) -> PowerPathStatus:
         t = self._contactors_closed_ns
         closed = t is not None and now_ns - t >= self.config.contactor_delay_ns
-        return PowerPathStatus(contactors_closed=closed, output_ready=closed
-                               and self._output_enabled)
+        ready = (closed and self._output_enabled
+                 and now_ns - self._output_enabled_ns >= self.config.output_enable_delay_ns)
+        return PowerPathStatus(contactors_closed=closed, output_ready=ready)
 
     def fault(self, now_ns: int) -> EvseFault:
         c = self.config
@@ -211,6 +214,7 @@ class SimEnv:
     def power_delivery(self, start: bool, now_ns: int) -> None:
         self._output_enabled = start
         if start:
+            self._output_enabled_ns = now_ns
             if self._contactors_closed_ns is None:
                 self._contactors_closed_ns = now_ns
         else:
