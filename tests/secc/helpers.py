@@ -178,6 +178,19 @@ class ScriptedCar:
         return self.send(iso2.SessionStopReqType(
             ChargingSession=iso2.chargingSessionType.Terminate))
 
+    def through_payment(self) -> None:
+        self.setup()
+        self.discovery()
+        self.payment()
+
+    def through_auth(self) -> None:
+        self.through_payment()
+        self.auth()
+
+    def through_cpd(self) -> None:
+        self.through_auth()
+        self.cpd()
+
     def to_charging(self) -> None:
         """Walk the standard sequence up to the first CurrentDemand."""
         self.setup()

@@ -81,7 +81,7 @@ def test_emergency_during_charging_fails_current_demand_at_once() -> None:
 
 def test_isolation_fault_in_cable_check_fails_the_cable_check() -> None:
     car = ScriptedCar(AppProtocol.DIN70121, SimEnvConfig(cable_check_fault=True))
-    car.setup(); car.discovery(); car.payment(); car.auth(); car.cpd()
+    car.through_cpd()
     for _ in range(100):
         res = car.cable_check()
         if res.EVSEProcessing.value == "Finished":

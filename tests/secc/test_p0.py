@@ -24,7 +24,7 @@ def test_cpd_always_has_max_power_limit_and_a_pmax_entry(
     least one PMaxSchedule entry."""
     cfg = SimEnvConfig(max_power_w=power_w, schedule_delay_ns=None if late_schedule else 0)
     car = ScriptedCar(proto, cfg)
-    car.setup(); car.discovery(); car.payment(); car.auth()
+    car.through_auth()
     res = car.cpd()
     assert res.ResponseCode.value == "OK"
     p = res.EVSEChargeParameter.EVSEMaximumPowerLimit
@@ -68,7 +68,7 @@ def test_current_demand_clamps_with_the_last_valid_limits() -> None:
 def test_reported_voltage_and_current_are_measured_not_setpoints() -> None:
     cfg = SimEnvConfig(voltage_tau_ns=2 * S, current_tau_ns=1 * S)
     car = ScriptedCar(AppProtocol.DIN70121, cfg)
-    car.setup(); car.discovery(); car.payment(); car.auth(); car.cpd()
+    car.through_cpd()
     while car.cable_check().EVSEProcessing.value != "Finished":
         car.advance(200 * MS)
     res = car.precharge(370)

@@ -33,21 +33,21 @@ def test_audi_q4_session_stop_after_session_setup_is_answered_ok() -> None:
 
 def test_early_session_stop_without_a_quirk_is_a_sequence_error() -> None:
     car = ScriptedCar(AppProtocol.ISO15118_2)
-    car.setup(); car.discovery(); car.payment()
+    car.through_payment()
     res = car.session_stop()  # in authorization: no registry entry covers it
     assert res.ResponseCode.value == "FAILED_SequenceError"
 
 
 def test_session_stop_after_cpd_is_answered_ok() -> None:
     car = ScriptedCar(AppProtocol.DIN70121)
-    car.setup(); car.discovery(); car.payment(); car.auth(); car.cpd()
+    car.through_cpd()
     assert car.session_stop().ResponseCode.value == "OK"
     assert car.closed is not None and car.closed.reason is SessionEndReason.EV_STOP
 
 
 def test_session_stop_after_cable_check_is_answered_ok() -> None:
     car = ScriptedCar(AppProtocol.ISO15118_2)
-    car.setup(); car.discovery(); car.payment(); car.auth(); car.cpd()
+    car.through_cpd()
     while car.cable_check().EVSEProcessing.value != "Finished":
         car.advance(200 * MS)
     assert car.session_stop().ResponseCode.value == "OK"
@@ -69,7 +69,7 @@ def test_negative_target_current_is_clamped_not_failed() -> None:
 
 def test_repeated_cpd_is_answered_again() -> None:
     car = ScriptedCar(AppProtocol.DIN70121)
-    car.setup(); car.discovery(); car.payment(); car.auth()
+    car.through_auth()
     assert car.cpd().ResponseCode.value == "OK"
     again = car.cpd()
     assert again.ResponseCode.value == "OK"

@@ -100,7 +100,7 @@ def test_sequence_timeout_ends_a_silent_session() -> None:
 def test_power_delivery_start_is_answered_only_when_contactors_closed_and_ready() -> None:
     from tests.secc.helpers import ScriptedCar
     car = ScriptedCar(AppProtocol.DIN70121, SimEnvConfig(output_enable_delay_ns=300 * MS))
-    car.setup(); car.discovery(); car.payment(); car.auth(); car.cpd()
+    car.through_cpd()
     while car.cable_check().EVSEProcessing.value != "Finished":
         car.advance(200 * MS)
     car.precharge()
@@ -115,7 +115,7 @@ def test_power_delivery_start_is_answered_only_when_contactors_closed_and_ready(
 def test_power_delivery_start_fails_when_the_output_never_gets_ready() -> None:
     from tests.secc.helpers import ScriptedCar
     car = ScriptedCar(AppProtocol.DIN70121, SimEnvConfig(output_enable_delay_ns=10 * S))
-    car.setup(); car.discovery(); car.payment(); car.auth(); car.cpd()
+    car.through_cpd()
     while car.cable_check().EVSEProcessing.value != "Finished":
         car.advance(200 * MS)
     res = car.power_delivery(True)
