@@ -64,21 +64,23 @@ QUIRKS: tuple[Quirk, ...] = (
         states=("cable_check",),
     ),
     Quirk(
-        "Seres 3 (DC)", Deviation.EARLY_SESSION_STOP,
-        "accept SessionStopReq after CableCheck, answer OK, end",
+        "Seres 3 (DC); in captures also Tesla Model Y, Polestar 2, Renault Zoe, Opel Ampera-E "
+        "aborting in PreCharge", Deviation.EARLY_SESSION_STOP,
+        "accept SessionStopReq after CableCheck / during PreCharge, answer OK, end",
         "interop_failures.md §1 Seres 3 (EcoG-io/iso15118#184)",
         "test_session_stop_after_cable_check_is_answered_ok",
         states=("precharge",),
     ),
     Quirk(
-        "VW ID.4 and other MEB", Deviation.EV_NOT_READY_BEFORE_CABLE_CHECK,
+        "VW ID.4 (and nearly every car in tests/data/secc/cars.json)",
+        Deviation.EV_NOT_READY_BEFORE_CABLE_CHECK,
         "ignore EVReady=False before CableCheck ([V2G-DC-639]); never treat as error",
         "interop_failures.md §1 VW ID.4 (Sevenstax/FreeV2G#58)",
         "test_ev_not_ready_in_cpd_is_not_an_error",
         states=("charge_parameters", "cable_check"),
     ),
     Quirk(
-        "Skoda Enyaq", Deviation.TARGET_BELOW_BATTERY,
+        "Skoda Enyaq; Hyundai Ioniq 28kWh (pyPLC captures)", Deviation.TARGET_BELOW_BATTERY,
         "clamp negative target current to 0 A and target voltage below the measured "
         "voltage to the measured voltage at the start of CurrentDemand",
         "interop_failures.md §1 Skoda Enyaq (EvseManager hack_skoda_enyaq)",
@@ -86,7 +88,7 @@ QUIRKS: tuple[Quirk, ...] = (
         states=("charging",),
     ),
     Quirk(
-        "Hyundai/Kia E-GMP and others repeating CPD", Deviation.REPEATED_REQUEST,
+        "Hyundai Ioniq 28kWh (Compleo/Alpitronic captures)", Deviation.REPEATED_REQUEST,
         "answer a repeated ChargeParameterDiscoveryReq/PreChargeReq again instead of "
         "FAILED_SequenceError",
         "interop_failures.md §7 theme 1 (sequence rigidity)",

@@ -36,11 +36,12 @@ PERF_DEFAULT_NS = 1_500 * MS
 #: and end the session with FAILED instead of letting the car time out.
 ONGOING_TIMEOUT_NS = 55 * S
 
-#: SECC budget for the whole CableCheck: the EVCC allows 40 s (V2G_EVCC_CableCheck_Timeout,
-#: timing.md §4) but a Porsche Taycan gives up after < 20 s (EVerest/logfiles README,
-#: interop_failures.md §1). 38 s leaves the car's 40 s intact; Taycan needs the power path
-#: to finish in < 20 s, which the SECC cannot shorten.
-CABLE_CHECK_TIMEOUT_NS = 38 * S
+#: SECC budget for the whole CableCheck (chart param t_cable_check): the EVCC's nominal
+#: timeout is 40 s (timing.md §4) but real cars waited up to 55 s with EVerest (Hyundai Kona
+#: 2017, Tesla Model Y; tests/data/secc/cars.json), so the SECC gives up only at the
+#: sequence timeout, 60 s. (A Porsche Taycan gives up after < 20 s: the power path must
+#: finish the isolation test well before; interop_failures.md §1.)
+CABLE_CHECK_TIMEOUT_NS = 60 * S
 
 #: V2G_EVCC_PreCharge_Timeout = 7 s (ISO-2 and DIN; timing.md §4/§5). The EV owns this
 #: timer; the SECC only reports the measured voltage each round.
