@@ -113,6 +113,18 @@ def decode_to_xml(schema: str, data: bytes, *, fragment: bool = False) -> str:
 
 
 # ----------------------------------------------------------------------------- typed
+_fast_mods: dict[str, ModuleType] = {}
+
+
+def _fast(schema: str) -> ModuleType:
+    m = _fast_mods.get(schema)
+    if m is None:
+        messages(schema)
+        m = importlib.import_module(f"exi._generated.{schema}_codec")
+        _fast_mods[schema] = m
+    return m
+
+
 def _root_qname(schema: str, msg: object, element: str | None) -> tuple[str, str]:
     elements: dict[str, tuple[str, type]] = messages(schema).ELEMENTS
     if element is not None:
@@ -128,13 +140,40 @@ def _root_qname(schema: str, msg: object, element: str | None) -> tuple[str, str
     return matches[0]
 
 
+def _encode_obj(schema: str, enc: Encoder, msg: object, q: tuple[str, str], start: int) -> None:
+    fn = _fast(schema).ENCODERS.get(start)
+    if fn is None:
+        enc.slow(msg, q, start)
+        return
+    try:
+        fn(enc, enc.w, msg)
+    except EncodeError as exc:
+        raise exc.within(q[1]) from None
+    except AttributeError as exc:
+        raise EncodeError(f"wrong message class: {exc}", field=q[1]) from None
+
+
+def _decode_obj(schema: str, dec: Decoder, q: tuple[str, str], start: int) -> Any:
+    ent = messages(schema).ELEMENTS.get(q[1])
+    if ent is None:
+        raise dec.r.fail(f"{q[1]} has no message class")
+    fn = _fast(schema).DECODERS.get(start)
+    if fn is None:
+        return dec.slow(q, start, ent[1])
+    return fn(dec, dec.r)
+
+
 def encode(schema: str, msg: object) -> bytes:
     """Encode a typed message document (``V2G_Message`` or ``supportedAppProtocolReq/Res``)."""
-    from exi._typed import to_tree
-
+    g = grammar(schema)
     q = _root_qname(schema, msg, None)
-    tree = to_tree(messages(schema).FIELDS, msg, q, q[1])
-    return Encoder(grammar(schema)).document(tree)
+    ent = g.doc_index.get(q)
+    if ent is None:
+        raise EncodeError("not a global element", field=q[1])
+    enc = Encoder(g)
+    enc.w.write(ent[0], g.doc_w)
+    _encode_obj(schema, enc, msg, q, ent[1])
+    return enc.w.getvalue()
 
 
 def decode(schema: str, data: bytes) -> Any:
@@ -144,20 +183,16 @@ def decode(schema: str, data: bytes) -> Any:
 
 def decode_with_warnings(schema: str, data: bytes) -> tuple[Any, list[str]]:
     """Like ``decode``, plus the value-facet violations seen (the peer's problem)."""
-    from exi._typed import from_tree
-
-    dec = Decoder(grammar(schema), bytes(data))
-    root = dec.document()
-    return _to_obj(schema, root, from_tree), dec.warnings
-
-
-def _to_obj(schema: str, root: Element, from_tree: Any) -> Any:
-    mod = messages(schema)
-    ent = mod.ELEMENTS.get(root.qname[1])
-    if ent is None:
-        raise DecodeError(f"{root.qname[1]} has no message class", bit_position=-1,
-                          state=root.qname[1])
-    return from_tree(mod.FIELDS, ent[1], root)
+    g = grammar(schema)
+    dec = Decoder(g, bytes(data))
+    dec.header()
+    r = dec.r
+    r.state = "DocContent"
+    code = r.read(g.doc_w)
+    if code >= len(g.doc):
+        raise r.fail(f"event code {code} in DocContent is SE(*) or invalid: unsupported")
+    q, start = g.doc[code]
+    return _decode_obj(schema, dec, q, start), dec.warnings
 
 
 def encode_fragment(schema: str, msg: object, *, element: str | None = None) -> bytes:
@@ -165,19 +200,33 @@ def encode_fragment(schema: str, msg: object, *, element: str | None = None) -> 
 
     ``element`` names the global element when the class alone does not tell it.
     """
-    from exi._typed import to_tree
-
+    g = grammar(schema)
     q = _root_qname(schema, msg, element)
-    tree = to_tree(messages(schema).FIELDS, msg, q, q[1])
-    return Encoder(grammar(schema)).fragment([tree])
+    ent = g.frag_index.get(q)
+    if ent is None or ent[1] < 0:
+        raise EncodeError("not a fragment element of this schema", field=q[1])
+    enc = Encoder(g)
+    enc.w.write(ent[0], g.frag_w)
+    _encode_obj(schema, enc, msg, q, ent[1])
+    enc.w.write(len(g.frag) + 1, g.frag_w)
+    return enc.w.getvalue()
 
 
 def decode_fragment(schema: str, data: bytes) -> Any:
     """Decode an EXI fragment holding one element to its typed object."""
-    from exi._typed import from_tree
-
-    roots = Decoder(grammar(schema), bytes(data)).fragment()
-    if len(roots) != 1:
-        raise DecodeError(f"fragment holds {len(roots)} elements, expected 1",
-                          bit_position=-1, state="FragmentContent")
-    return _to_obj(schema, roots[0], from_tree)
+    g = grammar(schema)
+    dec = Decoder(g, bytes(data))
+    dec.header()
+    r = dec.r
+    r.state = "FragmentContent"
+    code = r.read(g.frag_w)
+    if code >= len(g.frag):
+        raise r.fail(f"event code {code} in FragmentContent: expected one element")
+    q, start = g.frag[code]
+    if start < 0:
+        raise r.fail(f"fragment element {q[1]} needs the relaxed fragment grammar")
+    obj = _decode_obj(schema, dec, q, start)
+    r.state = "FragmentContent"
+    if r.read(g.frag_w) != len(g.frag) + 1:
+        raise r.fail("fragment holds more than one element")
+    return obj

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from exi.errors import DecodeError, EncodeError
 
@@ -146,6 +147,17 @@ class BitReader:
         chunk = int.from_bytes(data[byte_i:byte_i + nbytes], "big")
         self.pos = pos + n
         return (chunk >> (nbytes * 8 - off - n)) & ((1 << n) - 1)
+
+    def read_int(self) -> int:
+        neg = self.read(1)
+        mag = self.read_uint()
+        return -mag - 1 if neg else mag
+
+    def enum(self, n: int, members: tuple[Any, ...]) -> Any:
+        idx = self.read(n)
+        if idx >= len(members):
+            raise self.fail(f"enumeration index {idx} out of range")
+        return members[idx]
 
     def read_uint(self) -> int:
         result = 0
@@ -341,6 +353,77 @@ def _check_len(n: int, dt: list[Any], path: str) -> None:
         raise EncodeError(f"length {n} below minLength {mn}", field=path)
 
 
+def read_str(r: BitReader, cap: int | None) -> str:
+    return str(read_value(r, ["str", 0, cap]))
+
+
+def read_bin(r: BitReader, cap: int | None) -> bytes:
+    v = read_value(r, ["hex", 0, cap])
+    assert isinstance(v, bytes)
+    return v
+
+
+def w_uint(w: BitWriter, v: Any, lo: int | None, hi: int | None, label: str) -> None:
+    write_value(w, ["uint", lo, hi], v, label)
+
+
+def w_int(w: BitWriter, v: Any, lo: int | None, hi: int | None, label: str) -> None:
+    write_value(w, ["int", lo, hi], v, label)
+
+
+def w_str(w: BitWriter, v: Any, mn: int, mx: int | None, label: str) -> None:
+    if type(v) is not str:
+        raise EncodeError(f"expected a string, got {v!r}", field=label)
+    n = len(v)
+    if (mx is not None and n > mx) or (n < mn and n != 0):
+        _check_len(n, ["str", mn, mx], label)
+    if v.isascii():
+        w.write_uint(n + 2)
+        for c in v.encode("ascii"):
+            w.write(c, 8)
+        return
+    write_value(w, ["str", mn, mx], v, label)
+
+
+def w_bin(w: BitWriter, v: Any, mn: int, mx: int | None, label: str) -> None:
+    if not isinstance(v, bytes | bytearray):
+        raise EncodeError(f"expected bytes, got {v!r}", field=label)
+    _check_len(len(v), ["hex", mn, mx], label)
+    w.write_uint(len(v))
+    if v:
+        w.write(int.from_bytes(v, "big"), 8 * len(v))
+
+
+def out_of_range(v: Any, lo: int, hi: int, label: str) -> EncodeError:
+    if type(v) is not int:
+        return EncodeError(f"expected an integer, got {v!r}", field=label)
+    return EncodeError(f"value {v} outside [{lo}, {hi}]", field=label)
+
+
+def not_bool(v: Any, label: str) -> EncodeError:
+    return EncodeError(f"expected a boolean, got {v!r}", field=label)
+
+
+def not_list(label: str) -> EncodeError:
+    return EncodeError("expected a list", field=label)
+
+
+def not_member(v: Any, enum_cls: Any, label: str) -> EncodeError:
+    if enum_cls is None:
+        return EncodeError(f"{type(v).__name__} is not allowed here", field=label)
+    return EncodeError(f"{v!r} is not a {enum_cls.__name__}", field=label)
+
+
+def misplaced(what: str, label: str) -> EncodeError:
+    if what == "EE":
+        return EncodeError("content incomplete: a required element is missing", field=label)
+    return EncodeError(f"{what} not allowed at this point (order or choice)", field=label)
+
+
+def missing(label: str) -> EncodeError:
+    return EncodeError("required field is None", field=label)
+
+
 # ---------------------------------------------------------------------------- decode
 def _value_warning(dt: list[Any], value: Value) -> str | None:
     kind = dt[0]
@@ -357,6 +440,44 @@ class Decoder:
         self.r = BitReader(data)
         self.warnings: list[str] = []
         self.lexical = lexical
+
+    def chk(self, v: int, lo: int | None, hi: int | None, label: str) -> int:
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            self.warnings.append(f"{label}: value {v} outside [{lo}, {hi}]")
+        return v
+
+    def escape(self, sid: int) -> NoReturn:
+        """Second-level event in a state where only the empty-value EE is tolerated."""
+        st = self.g.states[sid]
+        self.r.state = st.name
+        code2 = self.r.read(st.w2) if st.w2 else 0
+        ev = st.second[code2] if code2 < len(st.second) else f"invalid code {code2}"
+        if ev == "EE":
+            raise self.r.fail("premature end of element (second-level EE)")
+        raise self.r.fail(f"deviation {ev} (not produced by V2G peers) is not supported")
+
+    def escape_simple(self, sid: int) -> Value:
+        """Escape in a simple-typed element's first state: the empty value (notes §1)."""
+        st = self.g.states[sid]
+        self.r.state = st.name
+        code2 = self.r.read(st.w2) if st.w2 else 0
+        if code2 < len(st.second) and st.second[code2] == "EE" and st.ch is not None:
+            kind = self.g.datatypes[st.ch[1]][0]
+            if kind == "str":
+                return ""
+            if kind in ("hex", "b64"):
+                return b""
+        ev = st.second[code2] if code2 < len(st.second) else f"invalid code {code2}"
+        raise self.r.fail(f"deviation {ev} (not produced by V2G peers) is not supported")
+
+    def slow(self, qidx: int | QName, sid: int, cls: type) -> Any:
+        """Table-interpreter path for grammars the generated code leaves out."""
+        from exi._typed import from_tree
+
+        q = self.g.qnames[qidx] if isinstance(qidx, int) else qidx
+        node = self.element(q, sid, 1)
+        fields = importlib.import_module(f"exi._generated.{self.g.name}_messages").FIELDS
+        return from_tree(fields, cls, node)
 
     def header(self) -> None:
         b = self.r.read(8)
@@ -464,6 +585,14 @@ class Encoder:
         self.g = g
         self.w = BitWriter()
         self.w.write(EXI_HEADER, 8)
+
+    def slow(self, obj: Any, qidx: int | QName, sid: int) -> None:
+        """Table-interpreter path for grammars the generated code leaves out."""
+        from exi._typed import to_tree
+
+        q = self.g.qnames[qidx] if isinstance(qidx, int) else qidx
+        fields = importlib.import_module(f"exi._generated.{self.g.name}_messages").FIELDS
+        self.element(to_tree(fields, obj, q, ""), sid, "")
 
     def document(self, root: Element) -> bytes:
         ent = self.g.doc_index.get(root.qname)

@@ -334,6 +334,11 @@ def datatype_descriptor(st: SimpleType) -> list[Any]:
 
 def build_schema_tables(schema: SchemaSet) -> dict[str, Any]:
     """All tables for one schema set: document + fragment grammars and element grammars."""
+    return build(schema)[0]
+
+
+def build(schema: SchemaSet) -> tuple[dict[str, Any], GrammarBuilder]:
+    """The tables plus the builder (which maps grammar start states to schema types)."""
     gb = GrammarBuilder(schema)
     globals_sorted = sorted(schema.elements.values(), key=lambda d: (d.qname[1], d.qname[0]))
     doc = [[gb.qname(d.qname), gb.grammar_for(d)] for d in globals_sorted]
@@ -357,4 +362,4 @@ def build_schema_tables(schema: SchemaSet) -> dict[str, Any]:
         "doc_w": bits_for(len(doc) + 1),
         "frag": frag,
         "frag_w": bits_for(len(frag) + 2),
-    }
+    }, gb

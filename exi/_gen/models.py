@@ -144,6 +144,10 @@ def _py_scalar(st: SimpleType) -> str:
 
 
 def render_models(name: str, schema: SchemaSet) -> str:
+    return render_models_gen(name, schema)[0]
+
+
+def render_models_gen(name: str, schema: SchemaSet) -> tuple[str, _Gen]:
     g = _Gen(schema)
     roots: list[tuple[ElementDecl, str]] = []
     for decl in sorted(schema.elements.values(), key=lambda d: (d.qname[1], d.qname[0])):
@@ -256,4 +260,4 @@ def render_models(name: str, schema: SchemaSet) -> str:
     for n in names:
         lines.append(f"    {n!r},")
     lines.append("]")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", g

@@ -1,0 +1,103 @@
+"""EXI codec speed: median and p99 microseconds per call, plus ``import exi`` time.
+
+Usage: PYTHONPATH=. python bench/exi_bench.py [ITERATIONS]
+Targets (issue 3): <= 40 us median per CurrentDemand call, import <= 150 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DATA = os.path.join(ROOT, "tests", "data", "exi")
+
+
+def measure(fn: Callable[[], object], n: int) -> tuple[float, float]:
+    for _ in range(min(200, n)):
+        fn()
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        fn()
+        samples.append(time.perf_counter_ns() - t0)
+    samples.sort()
+    return statistics.median(samples) / 1000, samples[int(len(samples) * 0.99)] / 1000
+
+
+def import_time_ms() -> float:
+    code = "import time; t=time.perf_counter(); import exi; print(time.perf_counter()-t)"
+    runs = []
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": ROOT}, check=True)
+        runs.append(float(out.stdout) * 1000)
+    return statistics.median(runs)
+
+
+def first_use_ms(schema: str) -> float:
+    code = (f"import time, exi; t=time.perf_counter(); exi.grammar({schema!r}); "
+            f"exi.messages({schema!r}); print(time.perf_counter()-t)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": ROOT}, check=True)
+    return float(out.stdout) * 1000
+
+
+def main(argv: list[str]) -> int:
+    n = int(argv[0]) if argv else 5000
+    sys.path.insert(0, ROOT)
+    import exi
+
+    with open(os.path.join(DATA, "real_world_exi.jsonl"), encoding="utf-8") as fh:
+        vecs = [json.loads(line) for line in fh]
+
+    def pick(schema: str, message: str) -> bytes:
+        for v in vecs:
+            if v["schema"] == schema and v["message"] == message:
+                return bytes.fromhex(v["hex"])
+        raise LookupError(message)
+
+    rows: list[tuple[str, float, float]] = []
+    for schema in ("din", "iso2"):
+        data = pick(schema, "CurrentDemandReq")
+        med, p99 = measure(lambda s=schema, d=data: exi.decode(s, d), n)
+        rows.append((f"decode {schema} CurrentDemandReq ({len(data)} B)", med, p99))
+    for schema in ("din", "iso2"):
+        msg = exi.decode(schema, pick(schema, "CurrentDemandRes"))
+        med, p99 = measure(lambda s=schema, m=msg: exi.encode(s, m), n)
+        rows.append((f"encode {schema} CurrentDemandRes", med, p99))
+    # one session's message set: every distinct message type of one DIN capture, both ways
+    by_source: dict[str, list[dict[str, object]]] = {}
+    for v in vecs:
+        if v["schema"] in ("din", "app"):
+            by_source.setdefault(str(v["source_path"]), []).append(v)
+    session = max(by_source.values(), key=lambda vs: len({str(v["message"]) for v in vs}))
+    seen: dict[str, tuple[str, bytes]] = {}
+    for v in session:
+        seen.setdefault(str(v["message"]), (str(v["schema"]), bytes.fromhex(str(v["hex"]))))
+    msgs = list(seen.values())
+
+    def whole_session() -> None:
+        for schema, data in msgs:
+            exi.encode(schema, exi.decode(schema, data))
+
+    med, p99 = measure(whole_session, max(200, n // 10))
+    rows.append((f"session set ({len(msgs)} message types, decode+encode each)", med, p99))
+    print(f"{'case':60s} {'median us':>10s} {'p99 us':>10s}")
+    for name, med, p99 in rows:
+        print(f"{name:60s} {med:10.1f} {p99:10.1f}")
+    print(f"{'import exi (ms, median of 5 fresh interpreters)':60s} {import_time_ms():10.1f}")
+    for schema in ("din", "iso2"):
+        print(f"{'first use of ' + schema + ' grammar+classes (ms)':60s} "
+              f"{first_use_ms(schema):10.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
