@@ -171,6 +171,35 @@ class BitReader:
         raise self.fail("unsigned integer longer than the codec bound")
 
 
+class SmallBitReader(BitReader):
+    """Reader for short streams: the whole stream as one int, one shift per read.
+
+    Shifting an int costs time proportional to its size, so this only pays off for
+    short messages (CurrentDemand, PreCharge, ... are 20-60 bytes).
+    """
+
+    __slots__ = ("val",)
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.val = int.from_bytes(data, "big")
+
+    def read(self, n: int) -> int:
+        pos = self.pos + n
+        if pos > self.end:
+            raise self.fail(f"truncated stream: need {n} bits")
+        self.pos = pos
+        return (self.val >> (self.end - pos)) & ((1 << n) - 1)
+
+
+# Streams up to this size use SmallBitReader (measured: faster below ~0.5 KiB).
+SMALL_STREAM_BYTES = 512
+
+
+def make_reader(data: bytes) -> BitReader:
+    return SmallBitReader(data) if len(data) <= SMALL_STREAM_BYTES else BitReader(data)
+
+
 class BitWriter:
     __slots__ = ("buf", "acc", "nacc")
 
@@ -248,7 +277,9 @@ def read_value(r: BitReader, dt: list[Any]) -> Value:
             start = r.pos >> 3
             r.pos += length * 8
             return bytes(r.data[start:start + length])
-        return bytes(r.read(8) for _ in range(length))
+        if length == 0:
+            return b""
+        return r.read(8 * length).to_bytes(length, "big")
     raise r.fail(f"unknown datatype {kind}")
 
 
@@ -437,7 +468,7 @@ def _value_warning(dt: list[Any], value: Value) -> str | None:
 class Decoder:
     def __init__(self, g: SchemaGrammar, data: bytes, *, lexical: bool = False) -> None:
         self.g = g
-        self.r = BitReader(data)
+        self.r = make_reader(data)
         self.warnings: list[str] = []
         self.lexical = lexical
 

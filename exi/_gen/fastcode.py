@@ -220,18 +220,49 @@ class _FastGen:
         L.append(f"def d{start}(D: Decoder, r: BitReader) -> Any:")
         for i, f in enumerate(fields):
             L.append(f"    f{i}: Any = {'[]' if f.repeated else 'None'}")
-        L.append(f"    s = {start}")
-        L.append("    while True:")
-        for n, sid in enumerate(states):
+        order = self.topo_order(start, states)
+        acyclic = order is not None
+        base = "    " if acyclic else "        "
+        if acyclic:
+            assert order is not None
+            emit_order = order
+            if len(emit_order) > 1:
+                L.append(f"    s = {start}")
+        else:
+            emit_order = states
+            L.append(f"    s = {start}")
+            L.append("    while True:")
+        for n, sid in enumerate(emit_order):
             st = self.states[sid]
-            L.append(f"        {'if' if n == 0 else 'elif'} s == {sid}:")
-            L.append(f"            c = r.read({st['w']})")
-            for code, (kind, a, b, nxt) in enumerate(st["p"]):
+            if acyclic:
+                if n == 0:
+                    ind0 = base
+                else:
+                    L.append(f"{base}if s == {sid}:")
+                    ind0 = base + "    "
+            else:
+                L.append(f"{base}{'if' if n == 0 else 'elif'} s == {sid}:")
+                ind0 = base + "    "
+            prods = st["p"]
+            if len(prods) == 1 and prods[0][0] == "EE":
+                L.append(f"{ind0}if r.read({st['w']}):")
+                L.append(f"{ind0}    D.escape({sid})")
+                L.append(f"{ind0}{'s = -1' if acyclic else 'break'}")
+                continue
+            if len(prods) == 1 and prods[0][0] == "SE" and self.fixed(prods[0][2]):
+                kind, a, b, nxt = prods[0]
+                i = fidx[(self.qnames[a][0], self.qnames[a][1])]
+                self.fused_simple(b, f"f{i}", fields[i].repeated, ind0, st["w"], sid)
+                if len(emit_order) > 1 or not acyclic:
+                    L.append(f"{ind0}s = {nxt}")
+                continue
+            L.append(f"{ind0}c = r.read({st['w']})")
+            for code, (kind, a, b, nxt) in enumerate(prods):
                 kw = "if" if code == 0 else "elif"
-                L.append(f"            {kw} c == {code}:")
-                ind = "                "
+                L.append(f"{ind0}{kw} c == {code}:")
+                ind = ind0 + "    "
                 if kind == "EE":
-                    L.append(f"{ind}break")
+                    L.append(f"{ind}{'s = -1' if acyclic else 'break'}")
                     continue
                 if kind == "AT":
                     q = self.qnames[a]
@@ -247,18 +278,22 @@ class _FastGen:
                     q = self.qnames[a]
                     i = fidx[(q[0], q[1])]
                     f = fields[i]
-                    expr = self.child_decode(b, a, None)
-                    if f.repeated:
-                        L.append(f"{ind}f{i}.append({expr})")
+                    if self.fixed(b):
+                        self.fused_simple(b, f"f{i}", f.repeated, ind, 0, sid)
                     else:
-                        L.append(f"{ind}f{i} = {expr}")
+                        expr = self.child_decode(b, a, None)
+                        if f.repeated:
+                            L.append(f"{ind}f{i}.append({expr})")
+                        else:
+                            L.append(f"{ind}f{i} = {expr}")
                 else:
                     raise ValueError(kind)
                 L.append(f"{ind}s = {nxt}")
-            L.append("            else:")
-            L.append(f"                D.escape({sid})")
-        L.append("        else:")
-        L.append("            raise D.r.fail('bad state')")
+            L.append(f"{ind0}else:")
+            L.append(f"{ind0}    D.escape({sid})")
+        if not acyclic:
+            L.append("        else:")
+            L.append("            raise D.r.fail('bad state')")
         args = ", ".join(f"{_ident(f.name)}=f{i}" for i, f in enumerate(fields))
         L.append(f"    return {cls}({args})")
         # ---------------- encoder
@@ -358,6 +393,78 @@ class _FastGen:
                 L.append("    else:")
                 L.append(f"        raise missing({f.name!r})")
         dispatch(lambda p: p[0] == "EE", "    ", "EE", "end")
+
+    def topo_order(self, start: int, states: list[int]) -> list[int] | None:
+        """States in topological order, or None if the grammar has a loop."""
+        order: list[int] = []
+        mark: dict[int, int] = {}
+
+        def visit(sid: int) -> bool:
+            if mark.get(sid) == 1:
+                return False
+            if mark.get(sid) == 2:
+                return True
+            mark[sid] = 1
+            for _k, _a, _b, nxt in self.states[sid]["p"]:
+                if nxt >= 0 and not visit(nxt):
+                    return False
+            mark[sid] = 2
+            order.append(sid)
+            return True
+
+        if not visit(start):
+            return None
+        order.reverse()
+        return order
+
+    def fixed(self, start: int) -> bool:
+        """Simple-typed child whose whole element is a fixed number of bits."""
+        t = self.type_of(start)
+        if not isinstance(t, SimpleType):
+            return False
+        s0 = self.states[start]
+        dt = self.dts[s0["p"][0][2]]
+        return dt[0] in ("nbit", "bool", "enum")
+
+    def fused_simple(self, start: int, var: str, repeated: bool, ind: str, wstate: int,
+                     sid: int) -> None:
+        """Read [state code][CH code][value][EE code] in one go; rewind on anything odd."""
+        t = self.type_of(start)
+        assert isinstance(t, SimpleType)
+        s0 = self.states[start]
+        dti, s1id = s0["p"][0][2], s0["p"][0][3]
+        dt = self.dts[dti]
+        w0, w1 = s0["w"], self.states[s1id]["w"]
+        kind = dt[0]
+        n = dt[3] if kind == "nbit" else 1 if kind == "bool" else (len(dt[2]) - 1).bit_length()
+        total = wstate + w0 + n + w1
+        vmask = (1 << n) - 1
+        code_mask = (((1 << wstate) - 1) << (w0 + n + w1)) | (((1 << w0) - 1) << (n + w1)) | (
+            (1 << w1) - 1)
+        raw = f"((x >> {w1}) & {vmask})" if w1 else f"(x & {vmask})"
+        cond = f"x & {code_mask}"
+        if kind == "enum":
+            members = self.const(f"tuple({self.enum_expr(t)})")
+            cond += f" or {raw} >= {len(dt[2])}"
+            expr = f"{members}[{raw}]"
+        elif kind == "bool":
+            expr = f"{raw} == 1"
+        else:
+            lo, hi = dt[1], dt[2]
+            expr = f"{lo} + {raw}" if lo else raw
+            if vmask > hi - lo:
+                expr = f"D.chk({expr}, {lo}, {hi}, {t.name!r})"
+        L = self.lines
+        assign = (lambda e: f"{var}.append({e})") if repeated else (lambda e: f"{var} = {e}")
+        L.append(f"{ind}x = r.read({total})")
+        L.append(f"{ind}if {cond}:")
+        L.append(f"{ind}    r.pos -= {total}")
+        if wstate:
+            L.append(f"{ind}    if r.read({wstate}):")
+            L.append(f"{ind}        D.escape({sid})")
+        L.append(f"{ind}    {assign(f'v{start}(D, r)')}")
+        L.append(f"{ind}else:")
+        L.append(f"{ind}    {assign(expr)}")
 
     def _attr_dt(self, states: list[int], qi: int) -> int:
         for sid in states:

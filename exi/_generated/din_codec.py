@@ -30,32 +30,32 @@ from exi._generated import din_messages as M
 from exi.errors import EncodeError
 
 _K0 = tuple(M.EVSENotificationType)
-_K1 = {m: i for i, m in enumerate(M.EVSENotificationType)}
-_K2 = tuple(M.responseCodeType)
-_K3 = {m: i for i, m in enumerate(M.responseCodeType)}
-_K4 = tuple(M.EVSEProcessingType)
-_K5 = {m: i for i, m in enumerate(M.EVSEProcessingType)}
-_K6 = tuple(M.EVRequestedEnergyTransferType)
-_K7 = {m: i for i, m in enumerate(M.EVRequestedEnergyTransferType)}
-_K8 = tuple(M.isolationLevelType)
-_K9 = {m: i for i, m in enumerate(M.isolationLevelType)}
-_K10 = tuple(M.DC_EVSEStatusCodeType)
-_K11 = {m: i for i, m in enumerate(M.DC_EVSEStatusCodeType)}
-_K12 = tuple(M.DC_EVErrorCodeType)
-_K13 = {m: i for i, m in enumerate(M.DC_EVErrorCodeType)}
-_K14 = tuple(M.EVSESupportedEnergyTransferType)
-_K15 = {m: i for i, m in enumerate(M.EVSESupportedEnergyTransferType)}
-_K16 = tuple(M.serviceCategoryType)
-_K17 = {m: i for i, m in enumerate(M.serviceCategoryType)}
-_K18 = tuple(M.paymentOptionType)
-_K19 = {m: i for i, m in enumerate(M.paymentOptionType)}
-_K20 = tuple(M.unitSymbolType)
+_K1 = tuple(M.responseCodeType)
+_K2 = tuple(M.EVSEProcessingType)
+_K3 = tuple(M.EVRequestedEnergyTransferType)
+_K4 = tuple(M.isolationLevelType)
+_K5 = tuple(M.DC_EVSEStatusCodeType)
+_K6 = tuple(M.DC_EVErrorCodeType)
+_K7 = tuple(M.EVSESupportedEnergyTransferType)
+_K8 = tuple(M.serviceCategoryType)
+_K9 = tuple(M.paymentOptionType)
+_K10 = tuple(M.unitSymbolType)
+_K11 = {m: i for i, m in enumerate(M.EVSENotificationType)}
+_K12 = {m: i for i, m in enumerate(M.responseCodeType)}
+_K13 = {m: i for i, m in enumerate(M.EVSEProcessingType)}
+_K14 = {m: i for i, m in enumerate(M.EVRequestedEnergyTransferType)}
+_K15 = {m: i for i, m in enumerate(M.isolationLevelType)}
+_K16 = {m: i for i, m in enumerate(M.DC_EVSEStatusCodeType)}
+_K17 = {m: i for i, m in enumerate(M.DC_EVErrorCodeType)}
+_K18 = {m: i for i, m in enumerate(M.EVSESupportedEnergyTransferType)}
+_K19 = {m: i for i, m in enumerate(M.serviceCategoryType)}
+_K20 = {m: i for i, m in enumerate(M.paymentOptionType)}
 _K21 = {m: i for i, m in enumerate(M.unitSymbolType)}
 _K22 = tuple(M.costKindType)
-_K23 = {m: i for i, m in enumerate(M.costKindType)}
-_K24 = tuple(M.valueType)
-_K25 = {m: i for i, m in enumerate(M.valueType)}
-_K26 = tuple(M.faultCodeType)
+_K23 = tuple(M.faultCodeType)
+_K24 = {m: i for i, m in enumerate(M.costKindType)}
+_K25 = tuple(M.valueType)
+_K26 = {m: i for i, m in enumerate(M.valueType)}
 _K27 = {m: i for i, m in enumerate(M.faultCodeType)}
 
 
@@ -66,50 +66,44 @@ def d0(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 0
-    while True:
-        if s == 0:
-            c = r.read(1)
-            if c == 0:
-                f0 = v82(D, r)
-                s = 81
-            else:
-                D.escape(0)
-        elif s == 81:
-            c = r.read(1)
-            if c == 0:
-                f1 = d84(D, r)
-                s = 83
-            else:
-                D.escape(81)
-        elif s == 83:
-            c = r.read(1)
-            if c == 0:
-                f2 = d84(D, r)
-                s = 85
-            else:
-                D.escape(83)
-        elif s == 85:
-            c = r.read(1)
-            if c == 0:
-                f3 = d84(D, r)
-                s = 86
-            else:
-                D.escape(85)
-        elif s == 86:
-            c = r.read(1)
-            if c == 0:
-                f4 = d84(D, r)
-                s = 87
-            else:
-                D.escape(86)
-        elif s == 87:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(87)
+    c = r.read(1)
+    if c == 0:
+        f0 = v82(D, r)
+        s = 81
+    else:
+        D.escape(0)
+    if s == 81:
+        c = r.read(1)
+        if c == 0:
+            f1 = d84(D, r)
+            s = 83
         else:
-            raise D.r.fail('bad state')
+            D.escape(81)
+    if s == 83:
+        c = r.read(1)
+        if c == 0:
+            f2 = d84(D, r)
+            s = 85
+        else:
+            D.escape(83)
+    if s == 85:
+        c = r.read(1)
+        if c == 0:
+            f3 = d84(D, r)
+            s = 86
+        else:
+            D.escape(85)
+    if s == 86:
+        c = r.read(1)
+        if c == 0:
+            f4 = d84(D, r)
+            s = 87
+        else:
+            D.escape(86)
+    if s == 87:
+        if r.read(1):
+            D.escape(87)
+        s = -1
     return M.AC_EVChargeParameterType(DepartureTime=f0, EAmount=f1, EVMaxVoltage=f2, EVMaxCurrent=f3, EVMinCurrent=f4)
 
 
@@ -193,43 +187,37 @@ def d1(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 1
-    while True:
-        if s == 1:
-            c = r.read(1)
-            if c == 0:
-                f0 = d2(D, r)
-                s = 88
-            else:
-                D.escape(1)
-        elif s == 88:
-            c = r.read(1)
-            if c == 0:
-                f1 = d84(D, r)
-                s = 89
-            else:
-                D.escape(88)
-        elif s == 89:
-            c = r.read(1)
-            if c == 0:
-                f2 = d84(D, r)
-                s = 90
-            else:
-                D.escape(89)
-        elif s == 90:
-            c = r.read(1)
-            if c == 0:
-                f3 = d84(D, r)
-                s = 91
-            else:
-                D.escape(90)
-        elif s == 91:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(91)
+    c = r.read(1)
+    if c == 0:
+        f0 = d2(D, r)
+        s = 88
+    else:
+        D.escape(1)
+    if s == 88:
+        c = r.read(1)
+        if c == 0:
+            f1 = d84(D, r)
+            s = 89
         else:
-            raise D.r.fail('bad state')
+            D.escape(88)
+    if s == 89:
+        c = r.read(1)
+        if c == 0:
+            f2 = d84(D, r)
+            s = 90
+        else:
+            D.escape(89)
+    if s == 90:
+        c = r.read(1)
+        if c == 0:
+            f3 = d84(D, r)
+            s = 91
+        else:
+            D.escape(90)
+    if s == 91:
+        if r.read(1):
+            D.escape(91)
+        s = -1
     return M.AC_EVSEChargeParameterType(AC_EVSEStatus=f0, EVSEMaxVoltage=f1, EVSEMaxCurrent=f2, EVSEMinCurrent=f3)
 
 
@@ -300,43 +288,46 @@ def d2(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 2
-    while True:
-        if s == 2:
-            c = r.read(1)
-            if c == 0:
-                f0 = v93(D, r)
-                s = 92
-            else:
-                D.escape(2)
-        elif s == 92:
-            c = r.read(1)
-            if c == 0:
-                f1 = v95(D, r)
-                s = 94
-            else:
+    x = r.read(4)
+    if x & 13:
+        r.pos -= 4
+        if r.read(1):
+            D.escape(2)
+        f0 = v93(D, r)
+    else:
+        f0 = ((x >> 1) & 1) == 1
+    s = 92
+    if s == 92:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
                 D.escape(92)
-        elif s == 94:
-            c = r.read(1)
-            if c == 0:
-                f2 = v97(D, r)
-                s = 96
-            else:
-                D.escape(94)
-        elif s == 96:
-            c = r.read(1)
-            if c == 0:
-                f3 = v99(D, r)
-                s = 98
-            else:
-                D.escape(96)
-        elif s == 98:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(98)
+            f1 = v95(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = ((x >> 1) & 1) == 1
+        s = 94
+    if s == 94:
+        c = r.read(1)
+        if c == 0:
+            f2 = v97(D, r)
+            s = 96
+        else:
+            D.escape(94)
+    if s == 96:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(96)
+            f3 = v99(D, r)
+        else:
+            f3 = _K0[((x >> 1) & 3)]
+        s = 98
+    if s == 98:
+        if r.read(1):
+            D.escape(98)
+        s = -1
     return M.AC_EVSEStatusType(PowerSwitchClosed=f0, RCD=f1, NotificationMaxDelay=f2, EVSENotification=f3)
 
 
@@ -402,16 +393,9 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d3(D: Decoder, r: BitReader) -> Any:
-    s = 3
-    while True:
-        if s == 3:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(3)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(3)
+    s = -1
     return M.BodyBaseType()
 
 
@@ -427,22 +411,16 @@ def e3(E: Encoder, w: BitWriter, o: Any) -> None:
 def d4(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 4
-    while True:
-        if s == 4:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 100
-            else:
-                D.escape(4)
-        elif s == 100:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(100)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 100
+    else:
+        D.escape(4)
+    if s == 100:
+        if r.read(1):
+            D.escape(100)
+        s = -1
     return M.CableCheckReqType(DC_EVStatus=f0)
 
 
@@ -473,36 +451,36 @@ def d5(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 5
-    while True:
-        if s == 5:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 101
-            else:
-                D.escape(5)
-        elif s == 101:
-            c = r.read(1)
-            if c == 0:
-                f1 = d22(D, r)
-                s = 103
-            else:
-                D.escape(101)
-        elif s == 103:
-            c = r.read(1)
-            if c == 0:
-                f2 = v105(D, r)
-                s = 104
-            else:
-                D.escape(103)
-        elif s == 104:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(104)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(5)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 101
+    if s == 101:
+        c = r.read(1)
+        if c == 0:
+            f1 = d22(D, r)
+            s = 103
         else:
-            raise D.r.fail('bad state')
+            D.escape(101)
+    if s == 103:
+        x = r.read(4)
+        if x & 13 or ((x >> 1) & 1) >= 2:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(103)
+            f2 = v105(D, r)
+        else:
+            f2 = _K2[((x >> 1) & 1)]
+        s = 104
+    if s == 104:
+        if r.read(1):
+            D.escape(104)
+        s = -1
     return M.CableCheckResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEProcessing=f2)
 
 
@@ -560,46 +538,40 @@ def d7(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 7
-    while True:
-        if s == 7:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 108
-            elif c == 1:
-                f1 = v110(D, r)
-                s = 109
-            else:
-                D.escape(7)
-        elif s == 108:
-            c = r.read(1)
-            if c == 0:
-                f1 = v110(D, r)
-                s = 109
-            else:
-                D.escape(108)
-        elif s == 109:
-            c = r.read(1)
-            if c == 0:
-                f2 = d112(D, r)
-                s = 111
-            else:
-                D.escape(109)
-        elif s == 111:
-            c = r.read(1)
-            if c == 0:
-                f3 = v114(D, r)
-                s = 113
-            else:
-                D.escape(111)
-        elif s == 113:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(113)
+    c = r.read(2)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 108
+    elif c == 1:
+        f1 = v110(D, r)
+        s = 109
+    else:
+        D.escape(7)
+    if s == 108:
+        c = r.read(1)
+        if c == 0:
+            f1 = v110(D, r)
+            s = 109
         else:
-            raise D.r.fail('bad state')
+            D.escape(108)
+    if s == 109:
+        c = r.read(1)
+        if c == 0:
+            f2 = d112(D, r)
+            s = 111
+        else:
+            D.escape(109)
+    if s == 111:
+        c = r.read(1)
+        if c == 0:
+            f3 = v114(D, r)
+            s = 113
+        else:
+            D.escape(111)
+    if s == 113:
+        if r.read(1):
+            D.escape(113)
+        s = -1
     return M.CertificateInstallationReqType(Id=f0, OEMProvisioningCert=f1, ListOfRootCertificateIDs=f2, DHParams=f3)
 
 
@@ -670,57 +642,54 @@ def d8(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 8
-    while True:
-        if s == 8:
-            c = r.read(1)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 115
-            else:
-                D.escape(8)
-        elif s == 115:
-            c = r.read(1)
-            if c == 0:
-                f1 = v102(D, r)
-                s = 116
-            else:
+    c = r.read(1)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 115
+    else:
+        D.escape(8)
+    if s == 115:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
                 D.escape(115)
-        elif s == 116:
-            c = r.read(1)
-            if c == 0:
-                f2 = d118(D, r)
-                s = 117
-            else:
-                D.escape(116)
-        elif s == 117:
-            c = r.read(1)
-            if c == 0:
-                f3 = v120(D, r)
-                s = 119
-            else:
-                D.escape(117)
-        elif s == 119:
-            c = r.read(1)
-            if c == 0:
-                f4 = v114(D, r)
-                s = 121
-            else:
-                D.escape(119)
-        elif s == 121:
-            c = r.read(1)
-            if c == 0:
-                f5 = v123(D, r)
-                s = 122
-            else:
-                D.escape(121)
-        elif s == 122:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(122)
+            f1 = v102(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K1[((x >> 1) & 31)]
+        s = 116
+    if s == 116:
+        c = r.read(1)
+        if c == 0:
+            f2 = d118(D, r)
+            s = 117
+        else:
+            D.escape(116)
+    if s == 117:
+        c = r.read(1)
+        if c == 0:
+            f3 = v120(D, r)
+            s = 119
+        else:
+            D.escape(117)
+    if s == 119:
+        c = r.read(1)
+        if c == 0:
+            f4 = v114(D, r)
+            s = 121
+        else:
+            D.escape(119)
+    if s == 121:
+        c = r.read(1)
+        if c == 0:
+            f5 = v123(D, r)
+            s = 122
+        else:
+            D.escape(121)
+    if s == 122:
+        if r.read(1):
+            D.escape(122)
+        s = -1
     return M.CertificateInstallationResType(Id=f0, ResponseCode=f1, ContractSignatureCertChain=f2, ContractSignatureEncryptedPrivateKey=f3, DHParams=f4, ContractID=f5)
 
 
@@ -815,53 +784,47 @@ def d9(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 9
-    while True:
-        if s == 9:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 124
-            elif c == 1:
-                f1 = d118(D, r)
-                s = 125
-            else:
-                D.escape(9)
-        elif s == 124:
-            c = r.read(1)
-            if c == 0:
-                f1 = d118(D, r)
-                s = 125
-            else:
-                D.escape(124)
-        elif s == 125:
-            c = r.read(1)
-            if c == 0:
-                f2 = v123(D, r)
-                s = 126
-            else:
-                D.escape(125)
-        elif s == 126:
-            c = r.read(1)
-            if c == 0:
-                f3 = d112(D, r)
-                s = 127
-            else:
-                D.escape(126)
-        elif s == 127:
-            c = r.read(1)
-            if c == 0:
-                f4 = v114(D, r)
-                s = 128
-            else:
-                D.escape(127)
-        elif s == 128:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(128)
+    c = r.read(2)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 124
+    elif c == 1:
+        f1 = d118(D, r)
+        s = 125
+    else:
+        D.escape(9)
+    if s == 124:
+        c = r.read(1)
+        if c == 0:
+            f1 = d118(D, r)
+            s = 125
         else:
-            raise D.r.fail('bad state')
+            D.escape(124)
+    if s == 125:
+        c = r.read(1)
+        if c == 0:
+            f2 = v123(D, r)
+            s = 126
+        else:
+            D.escape(125)
+    if s == 126:
+        c = r.read(1)
+        if c == 0:
+            f3 = d112(D, r)
+            s = 127
+        else:
+            D.escape(126)
+    if s == 127:
+        c = r.read(1)
+        if c == 0:
+            f4 = v114(D, r)
+            s = 128
+        else:
+            D.escape(127)
+    if s == 128:
+        if r.read(1):
+            D.escape(128)
+        s = -1
     return M.CertificateUpdateReqType(Id=f0, ContractSignatureCertChain=f1, ContractID=f2, ListOfRootCertificateIDs=f3, DHParams=f4)
 
 
@@ -946,64 +909,61 @@ def d10(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 10
-    while True:
-        if s == 10:
-            c = r.read(1)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 129
-            else:
-                D.escape(10)
-        elif s == 129:
-            c = r.read(1)
-            if c == 0:
-                f1 = v102(D, r)
-                s = 130
-            else:
+    c = r.read(1)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 129
+    else:
+        D.escape(10)
+    if s == 129:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
                 D.escape(129)
-        elif s == 130:
-            c = r.read(1)
-            if c == 0:
-                f2 = d118(D, r)
-                s = 131
-            else:
-                D.escape(130)
-        elif s == 131:
-            c = r.read(1)
-            if c == 0:
-                f3 = v120(D, r)
-                s = 132
-            else:
-                D.escape(131)
-        elif s == 132:
-            c = r.read(1)
-            if c == 0:
-                f4 = v114(D, r)
-                s = 133
-            else:
-                D.escape(132)
-        elif s == 133:
-            c = r.read(1)
-            if c == 0:
-                f5 = v123(D, r)
-                s = 134
-            else:
-                D.escape(133)
-        elif s == 134:
-            c = r.read(1)
-            if c == 0:
-                f6 = v136(D, r)
-                s = 135
-            else:
-                D.escape(134)
-        elif s == 135:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(135)
+            f1 = v102(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K1[((x >> 1) & 31)]
+        s = 130
+    if s == 130:
+        c = r.read(1)
+        if c == 0:
+            f2 = d118(D, r)
+            s = 131
+        else:
+            D.escape(130)
+    if s == 131:
+        c = r.read(1)
+        if c == 0:
+            f3 = v120(D, r)
+            s = 132
+        else:
+            D.escape(131)
+    if s == 132:
+        c = r.read(1)
+        if c == 0:
+            f4 = v114(D, r)
+            s = 133
+        else:
+            D.escape(132)
+    if s == 133:
+        c = r.read(1)
+        if c == 0:
+            f5 = v123(D, r)
+            s = 134
+        else:
+            D.escape(133)
+    if s == 134:
+        c = r.read(1)
+        if c == 0:
+            f6 = v136(D, r)
+            s = 135
+        else:
+            D.escape(134)
+    if s == 135:
+        if r.read(1):
+            D.escape(135)
+        s = -1
     return M.CertificateUpdateResType(Id=f0, ResponseCode=f1, ContractSignatureCertChain=f2, ContractSignatureEncryptedPrivateKey=f3, DHParams=f4, ContractID=f5, RetryCounter=f6)
 
 
@@ -1108,35 +1068,32 @@ def d11(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 11
-    while True:
-        if s == 11:
-            c = r.read(1)
-            if c == 0:
-                f0 = v138(D, r)
-                s = 137
-            else:
-                D.escape(11)
-        elif s == 137:
-            c = r.read(2)
-            if c == 0:
-                f1 = d0(D, r)
-                s = 139
-            elif c == 1:
-                f1 = d19(D, r)
-                s = 139
-            elif c == 2:
-                f1 = d27(D, r)
-                s = 139
-            else:
-                D.escape(137)
-        elif s == 139:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(139)
+    x = r.read(6)
+    if x & 49 or ((x >> 1) & 7) >= 6:
+        r.pos -= 6
+        if r.read(1):
+            D.escape(11)
+        f0 = v138(D, r)
+    else:
+        f0 = _K3[((x >> 1) & 7)]
+    s = 137
+    if s == 137:
+        c = r.read(2)
+        if c == 0:
+            f1 = d0(D, r)
+            s = 139
+        elif c == 1:
+            f1 = d19(D, r)
+            s = 139
+        elif c == 2:
+            f1 = d27(D, r)
+            s = 139
         else:
-            raise D.r.fail('bad state')
+            D.escape(137)
+    if s == 139:
+        if r.read(1):
+            D.escape(139)
+        s = -1
     return M.ChargeParameterDiscoveryReqType(EVRequestedEnergyTransferType=f0, EVChargeParameter=f1)
 
 
@@ -1207,52 +1164,52 @@ def d12(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 12
-    while True:
-        if s == 12:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 140
-            else:
-                D.escape(12)
-        elif s == 140:
-            c = r.read(1)
-            if c == 0:
-                f1 = v105(D, r)
-                s = 141
-            else:
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(12)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 140
+    if s == 140:
+        x = r.read(4)
+        if x & 13 or ((x >> 1) & 1) >= 2:
+            r.pos -= 4
+            if r.read(1):
                 D.escape(140)
-        elif s == 141:
-            c = r.read(2)
-            if c == 0:
-                f2 = d53(D, r)
-                s = 142
-            elif c == 1:
-                f2 = d54(D, r)
-                s = 142
-            else:
-                D.escape(141)
-        elif s == 142:
-            c = r.read(2)
-            if c == 0:
-                f3 = d1(D, r)
-                s = 143
-            elif c == 1:
-                f3 = d21(D, r)
-                s = 143
-            elif c == 2:
-                f3 = d29(D, r)
-                s = 143
-            else:
-                D.escape(142)
-        elif s == 143:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(143)
+            f1 = v105(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K2[((x >> 1) & 1)]
+        s = 141
+    if s == 141:
+        c = r.read(2)
+        if c == 0:
+            f2 = d53(D, r)
+            s = 142
+        elif c == 1:
+            f2 = d54(D, r)
+            s = 142
+        else:
+            D.escape(141)
+    if s == 142:
+        c = r.read(2)
+        if c == 0:
+            f3 = d1(D, r)
+            s = 143
+        elif c == 1:
+            f3 = d21(D, r)
+            s = 143
+        elif c == 2:
+            f3 = d29(D, r)
+            s = 143
+        else:
+            D.escape(142)
+    if s == 143:
+        if r.read(1):
+            D.escape(143)
+        s = -1
     return M.ChargeParameterDiscoveryResType(ResponseCode=f0, EVSEProcessing=f1, SASchedules=f2, EVSEChargeParameter=f3)
 
 
@@ -1360,16 +1317,9 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d13(D: Decoder, r: BitReader) -> Any:
-    s = 13
-    while True:
-        if s == 13:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(13)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(13)
+    s = -1
     return M.ChargingStatusReqType()
 
 
@@ -1391,73 +1341,83 @@ def d14(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 14
-    while True:
-        if s == 14:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 144
-            else:
-                D.escape(14)
-        elif s == 144:
-            c = r.read(1)
-            if c == 0:
-                f1 = v146(D, r)
-                s = 145
-            else:
-                D.escape(144)
-        elif s == 145:
-            c = r.read(1)
-            if c == 0:
-                f2 = v148(D, r)
-                s = 147
-            else:
-                D.escape(145)
-        elif s == 147:
-            c = r.read(2)
-            if c == 0:
-                f3 = d84(D, r)
-                s = 149
-            elif c == 1:
-                f4 = d151(D, r)
-                s = 150
-            elif c == 2:
-                f5 = v153(D, r)
-                s = 152
-            else:
-                D.escape(147)
-        elif s == 149:
-            c = r.read(2)
-            if c == 0:
-                f4 = d151(D, r)
-                s = 150
-            elif c == 1:
-                f5 = v153(D, r)
-                s = 152
-            else:
-                D.escape(149)
-        elif s == 150:
-            c = r.read(1)
-            if c == 0:
-                f5 = v153(D, r)
-                s = 152
-            else:
-                D.escape(150)
-        elif s == 152:
-            c = r.read(1)
-            if c == 0:
-                f6 = d2(D, r)
-                s = 154
-            else:
-                D.escape(152)
-        elif s == 154:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(154)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(14)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 144
+    if s == 144:
+        c = r.read(1)
+        if c == 0:
+            f1 = v146(D, r)
+            s = 145
         else:
-            raise D.r.fail('bad state')
+            D.escape(144)
+    if s == 145:
+        c = r.read(1)
+        if c == 0:
+            f2 = v148(D, r)
+            s = 147
+        else:
+            D.escape(145)
+    if s == 147:
+        c = r.read(2)
+        if c == 0:
+            f3 = d84(D, r)
+            s = 149
+        elif c == 1:
+            f4 = d151(D, r)
+            s = 150
+        elif c == 2:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v153(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 152
+        else:
+            D.escape(147)
+    if s == 149:
+        c = r.read(2)
+        if c == 0:
+            f4 = d151(D, r)
+            s = 150
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v153(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 152
+        else:
+            D.escape(149)
+    if s == 150:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(150)
+            f5 = v153(D, r)
+        else:
+            f5 = ((x >> 1) & 1) == 1
+        s = 152
+    if s == 152:
+        c = r.read(1)
+        if c == 0:
+            f6 = d2(D, r)
+            s = 154
+        else:
+            D.escape(152)
+    if s == 154:
+        if r.read(1):
+            D.escape(154)
+        s = -1
     return M.ChargingStatusResType(ResponseCode=f0, EVSEID=f1, SAScheduleTupleID=f2, EVSEMaxCurrent=f3, MeterInfo=f4, ReceiptRequired=f5, AC_EVSEStatus=f6)
 
 
@@ -1570,36 +1530,30 @@ def d15(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 15
-    while True:
-        if s == 15:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 155
-            elif c == 1:
-                f1 = v157(D, r)
-                s = 156
-            elif c == 2:
-                break
-            else:
-                D.escape(15)
-        elif s == 155:
-            c = r.read(2)
-            if c == 0:
-                f1 = v157(D, r)
-                s = 156
-            elif c == 1:
-                break
-            else:
-                D.escape(155)
-        elif s == 156:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(156)
+    c = r.read(2)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 155
+    elif c == 1:
+        f1 = v157(D, r)
+        s = 156
+    elif c == 2:
+        s = -1
+    else:
+        D.escape(15)
+    if s == 155:
+        c = r.read(2)
+        if c == 0:
+            f1 = v157(D, r)
+            s = 156
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(155)
+    if s == 156:
+        if r.read(1):
+            D.escape(156)
+        s = -1
     return M.ContractAuthenticationReqType(Id=f0, GenChallenge=f1)
 
 
@@ -1644,29 +1598,29 @@ def d16(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 16
-    while True:
-        if s == 16:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 158
-            else:
-                D.escape(16)
-        elif s == 158:
-            c = r.read(1)
-            if c == 0:
-                f1 = v105(D, r)
-                s = 159
-            else:
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(16)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 158
+    if s == 158:
+        x = r.read(4)
+        if x & 13 or ((x >> 1) & 1) >= 2:
+            r.pos -= 4
+            if r.read(1):
                 D.escape(158)
-        elif s == 159:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(159)
+            f1 = v105(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K2[((x >> 1) & 1)]
+        s = 159
+    if s == 159:
+        if r.read(1):
+            D.escape(159)
+        s = -1
     return M.ContractAuthenticationResType(ResponseCode=f0, EVSEProcessing=f1)
 
 
@@ -1717,124 +1671,161 @@ def d17(D: Decoder, r: BitReader) -> Any:
     f8: Any = None
     f9: Any = None
     s = 17
-    while True:
-        if s == 17:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 160
-            else:
-                D.escape(17)
-        elif s == 160:
-            c = r.read(1)
-            if c == 0:
-                f1 = d84(D, r)
-                s = 161
-            else:
-                D.escape(160)
-        elif s == 161:
-            c = r.read(3)
-            if c == 0:
-                f2 = d84(D, r)
-                s = 162
-            elif c == 1:
-                f3 = d84(D, r)
-                s = 163
-            elif c == 2:
-                f4 = d84(D, r)
-                s = 164
-            elif c == 3:
-                f5 = v166(D, r)
-                s = 165
-            elif c == 4:
-                f6 = v168(D, r)
-                s = 167
-            else:
-                D.escape(161)
-        elif s == 162:
-            c = r.read(3)
-            if c == 0:
-                f3 = d84(D, r)
-                s = 163
-            elif c == 1:
-                f4 = d84(D, r)
-                s = 164
-            elif c == 2:
-                f5 = v166(D, r)
-                s = 165
-            elif c == 3:
-                f6 = v168(D, r)
-                s = 167
-            else:
-                D.escape(162)
-        elif s == 163:
-            c = r.read(2)
-            if c == 0:
-                f4 = d84(D, r)
-                s = 164
-            elif c == 1:
-                f5 = v166(D, r)
-                s = 165
-            elif c == 2:
-                f6 = v168(D, r)
-                s = 167
-            else:
-                D.escape(163)
-        elif s == 164:
-            c = r.read(2)
-            if c == 0:
-                f5 = v166(D, r)
-                s = 165
-            elif c == 1:
-                f6 = v168(D, r)
-                s = 167
-            else:
-                D.escape(164)
-        elif s == 165:
-            c = r.read(1)
-            if c == 0:
-                f6 = v168(D, r)
-                s = 167
-            else:
-                D.escape(165)
-        elif s == 167:
-            c = r.read(2)
-            if c == 0:
-                f7 = d84(D, r)
-                s = 169
-            elif c == 1:
-                f8 = d84(D, r)
-                s = 170
-            elif c == 2:
-                f9 = d84(D, r)
-                s = 171
-            else:
-                D.escape(167)
-        elif s == 169:
-            c = r.read(2)
-            if c == 0:
-                f8 = d84(D, r)
-                s = 170
-            elif c == 1:
-                f9 = d84(D, r)
-                s = 171
-            else:
-                D.escape(169)
-        elif s == 170:
-            c = r.read(1)
-            if c == 0:
-                f9 = d84(D, r)
-                s = 171
-            else:
-                D.escape(170)
-        elif s == 171:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(171)
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 160
+    else:
+        D.escape(17)
+    if s == 160:
+        c = r.read(1)
+        if c == 0:
+            f1 = d84(D, r)
+            s = 161
         else:
-            raise D.r.fail('bad state')
+            D.escape(160)
+    if s == 161:
+        c = r.read(3)
+        if c == 0:
+            f2 = d84(D, r)
+            s = 162
+        elif c == 1:
+            f3 = d84(D, r)
+            s = 163
+        elif c == 2:
+            f4 = d84(D, r)
+            s = 164
+        elif c == 3:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v166(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 165
+        elif c == 4:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f6 = v168(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 167
+        else:
+            D.escape(161)
+    if s == 162:
+        c = r.read(3)
+        if c == 0:
+            f3 = d84(D, r)
+            s = 163
+        elif c == 1:
+            f4 = d84(D, r)
+            s = 164
+        elif c == 2:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v166(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 165
+        elif c == 3:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f6 = v168(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 167
+        else:
+            D.escape(162)
+    if s == 163:
+        c = r.read(2)
+        if c == 0:
+            f4 = d84(D, r)
+            s = 164
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v166(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 165
+        elif c == 2:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f6 = v168(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 167
+        else:
+            D.escape(163)
+    if s == 164:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v166(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 165
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f6 = v168(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 167
+        else:
+            D.escape(164)
+    if s == 165:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(165)
+            f6 = v168(D, r)
+        else:
+            f6 = ((x >> 1) & 1) == 1
+        s = 167
+    if s == 167:
+        c = r.read(2)
+        if c == 0:
+            f7 = d84(D, r)
+            s = 169
+        elif c == 1:
+            f8 = d84(D, r)
+            s = 170
+        elif c == 2:
+            f9 = d84(D, r)
+            s = 171
+        else:
+            D.escape(167)
+    if s == 169:
+        c = r.read(2)
+        if c == 0:
+            f8 = d84(D, r)
+            s = 170
+        elif c == 1:
+            f9 = d84(D, r)
+            s = 171
+        else:
+            D.escape(169)
+    if s == 170:
+        c = r.read(1)
+        if c == 0:
+            f9 = d84(D, r)
+            s = 171
+        else:
+            D.escape(170)
+    if s == 171:
+        if r.read(1):
+            D.escape(171)
+        s = -1
     return M.CurrentDemandReqType(DC_EVStatus=f0, EVTargetCurrent=f1, EVMaximumVoltageLimit=f2, EVMaximumCurrentLimit=f3, EVMaximumPowerLimit=f4, BulkChargingComplete=f5, ChargingComplete=f6, RemainingTimeToFullSoC=f7, RemainingTimeToBulkSoC=f8, EVTargetVoltage=f9)
 
 
@@ -2016,100 +2007,106 @@ def d18(D: Decoder, r: BitReader) -> Any:
     f8: Any = None
     f9: Any = None
     s = 18
-    while True:
-        if s == 18:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 172
-            else:
-                D.escape(18)
-        elif s == 172:
-            c = r.read(1)
-            if c == 0:
-                f1 = d22(D, r)
-                s = 173
-            else:
-                D.escape(172)
-        elif s == 173:
-            c = r.read(1)
-            if c == 0:
-                f2 = d84(D, r)
-                s = 174
-            else:
-                D.escape(173)
-        elif s == 174:
-            c = r.read(1)
-            if c == 0:
-                f3 = d84(D, r)
-                s = 175
-            else:
-                D.escape(174)
-        elif s == 175:
-            c = r.read(1)
-            if c == 0:
-                f4 = v177(D, r)
-                s = 176
-            else:
-                D.escape(175)
-        elif s == 176:
-            c = r.read(1)
-            if c == 0:
-                f5 = v179(D, r)
-                s = 178
-            else:
-                D.escape(176)
-        elif s == 178:
-            c = r.read(1)
-            if c == 0:
-                f6 = v181(D, r)
-                s = 180
-            else:
-                D.escape(178)
-        elif s == 180:
-            c = r.read(3)
-            if c == 0:
-                f7 = d84(D, r)
-                s = 182
-            elif c == 1:
-                f8 = d84(D, r)
-                s = 183
-            elif c == 2:
-                f9 = d84(D, r)
-                s = 184
-            elif c == 3:
-                break
-            else:
-                D.escape(180)
-        elif s == 182:
-            c = r.read(2)
-            if c == 0:
-                f8 = d84(D, r)
-                s = 183
-            elif c == 1:
-                f9 = d84(D, r)
-                s = 184
-            elif c == 2:
-                break
-            else:
-                D.escape(182)
-        elif s == 183:
-            c = r.read(2)
-            if c == 0:
-                f9 = d84(D, r)
-                s = 184
-            elif c == 1:
-                break
-            else:
-                D.escape(183)
-        elif s == 184:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(184)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(18)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 172
+    if s == 172:
+        c = r.read(1)
+        if c == 0:
+            f1 = d22(D, r)
+            s = 173
         else:
-            raise D.r.fail('bad state')
+            D.escape(172)
+    if s == 173:
+        c = r.read(1)
+        if c == 0:
+            f2 = d84(D, r)
+            s = 174
+        else:
+            D.escape(173)
+    if s == 174:
+        c = r.read(1)
+        if c == 0:
+            f3 = d84(D, r)
+            s = 175
+        else:
+            D.escape(174)
+    if s == 175:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(175)
+            f4 = v177(D, r)
+        else:
+            f4 = ((x >> 1) & 1) == 1
+        s = 176
+    if s == 176:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(176)
+            f5 = v179(D, r)
+        else:
+            f5 = ((x >> 1) & 1) == 1
+        s = 178
+    if s == 178:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(178)
+            f6 = v181(D, r)
+        else:
+            f6 = ((x >> 1) & 1) == 1
+        s = 180
+    if s == 180:
+        c = r.read(3)
+        if c == 0:
+            f7 = d84(D, r)
+            s = 182
+        elif c == 1:
+            f8 = d84(D, r)
+            s = 183
+        elif c == 2:
+            f9 = d84(D, r)
+            s = 184
+        elif c == 3:
+            s = -1
+        else:
+            D.escape(180)
+    if s == 182:
+        c = r.read(2)
+        if c == 0:
+            f8 = d84(D, r)
+            s = 183
+        elif c == 1:
+            f9 = d84(D, r)
+            s = 184
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(182)
+    if s == 183:
+        c = r.read(2)
+        if c == 0:
+            f9 = d84(D, r)
+            s = 184
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(183)
+    if s == 184:
+        if r.read(1):
+            D.escape(184)
+        s = -1
     return M.CurrentDemandResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2, EVSEPresentCurrent=f3, EVSECurrentLimitAchieved=f4, EVSEVoltageLimitAchieved=f5, EVSEPowerLimitAchieved=f6, EVSEMaximumVoltageLimit=f7, EVSEMaximumCurrentLimit=f8, EVSEMaximumPowerLimit=f9)
 
 
@@ -2274,100 +2271,129 @@ def d19(D: Decoder, r: BitReader) -> Any:
     f6: Any = None
     f7: Any = None
     s = 19
-    while True:
-        if s == 19:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 185
-            else:
-                D.escape(19)
-        elif s == 185:
-            c = r.read(1)
-            if c == 0:
-                f1 = d84(D, r)
-                s = 186
-            else:
-                D.escape(185)
-        elif s == 186:
-            c = r.read(2)
-            if c == 0:
-                f2 = d84(D, r)
-                s = 187
-            elif c == 1:
-                f3 = d84(D, r)
-                s = 188
-            else:
-                D.escape(186)
-        elif s == 187:
-            c = r.read(1)
-            if c == 0:
-                f3 = d84(D, r)
-                s = 188
-            else:
-                D.escape(187)
-        elif s == 188:
-            c = r.read(3)
-            if c == 0:
-                f4 = d84(D, r)
-                s = 189
-            elif c == 1:
-                f5 = d84(D, r)
-                s = 190
-            elif c == 2:
-                f6 = v192(D, r)
-                s = 191
-            elif c == 3:
-                f7 = v192(D, r)
-                s = 193
-            elif c == 4:
-                break
-            else:
-                D.escape(188)
-        elif s == 189:
-            c = r.read(3)
-            if c == 0:
-                f5 = d84(D, r)
-                s = 190
-            elif c == 1:
-                f6 = v192(D, r)
-                s = 191
-            elif c == 2:
-                f7 = v192(D, r)
-                s = 193
-            elif c == 3:
-                break
-            else:
-                D.escape(189)
-        elif s == 190:
-            c = r.read(2)
-            if c == 0:
-                f6 = v192(D, r)
-                s = 191
-            elif c == 1:
-                f7 = v192(D, r)
-                s = 193
-            elif c == 2:
-                break
-            else:
-                D.escape(190)
-        elif s == 191:
-            c = r.read(2)
-            if c == 0:
-                f7 = v192(D, r)
-                s = 193
-            elif c == 1:
-                break
-            else:
-                D.escape(191)
-        elif s == 193:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(193)
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 185
+    else:
+        D.escape(19)
+    if s == 185:
+        c = r.read(1)
+        if c == 0:
+            f1 = d84(D, r)
+            s = 186
         else:
-            raise D.r.fail('bad state')
+            D.escape(185)
+    if s == 186:
+        c = r.read(2)
+        if c == 0:
+            f2 = d84(D, r)
+            s = 187
+        elif c == 1:
+            f3 = d84(D, r)
+            s = 188
+        else:
+            D.escape(186)
+    if s == 187:
+        c = r.read(1)
+        if c == 0:
+            f3 = d84(D, r)
+            s = 188
+        else:
+            D.escape(187)
+    if s == 188:
+        c = r.read(3)
+        if c == 0:
+            f4 = d84(D, r)
+            s = 189
+        elif c == 1:
+            f5 = d84(D, r)
+            s = 190
+        elif c == 2:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f6 = v192(D, r)
+            else:
+                f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 191
+        elif c == 3:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f7 = v192(D, r)
+            else:
+                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 193
+        elif c == 4:
+            s = -1
+        else:
+            D.escape(188)
+    if s == 189:
+        c = r.read(3)
+        if c == 0:
+            f5 = d84(D, r)
+            s = 190
+        elif c == 1:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f6 = v192(D, r)
+            else:
+                f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 191
+        elif c == 2:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f7 = v192(D, r)
+            else:
+                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 193
+        elif c == 3:
+            s = -1
+        else:
+            D.escape(189)
+    if s == 190:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f6 = v192(D, r)
+            else:
+                f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 191
+        elif c == 1:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f7 = v192(D, r)
+            else:
+                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 193
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(190)
+    if s == 191:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f7 = v192(D, r)
+            else:
+                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 193
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(191)
+    if s == 193:
+        if r.read(1):
+            D.escape(193)
+        s = -1
     return M.DC_EVChargeParameterType(DC_EVStatus=f0, EVMaximumCurrentLimit=f1, EVMaximumPowerLimit=f2, EVMaximumVoltageLimit=f3, EVEnergyCapacity=f4, EVEnergyRequest=f5, FullSOC=f6, BulkSOC=f7)
 
 
@@ -2512,39 +2538,46 @@ def d20(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 20
-    while True:
-        if s == 20:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 194
-            else:
-                D.escape(20)
-        elif s == 194:
-            c = r.read(2)
-            if c == 0:
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 194
+    else:
+        D.escape(20)
+    if s == 194:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
                 f1 = v196(D, r)
-                s = 195
-            elif c == 1:
+            else:
+                f1 = ((x >> 1) & 1) == 1
+            s = 195
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
                 f2 = v198(D, r)
-                s = 197
             else:
-                D.escape(194)
-        elif s == 195:
-            c = r.read(1)
-            if c == 0:
-                f2 = v198(D, r)
-                s = 197
-            else:
-                D.escape(195)
-        elif s == 197:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(197)
+                f2 = ((x >> 1) & 1) == 1
+            s = 197
         else:
-            raise D.r.fail('bad state')
+            D.escape(194)
+    if s == 195:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(195)
+            f2 = v198(D, r)
+        else:
+            f2 = ((x >> 1) & 1) == 1
+        s = 197
+    if s == 197:
+        if r.read(1):
+            D.escape(197)
+        s = -1
     return M.DC_EVPowerDeliveryParameterType(DC_EVStatus=f0, BulkChargingComplete=f1, ChargingComplete=f2)
 
 
@@ -2608,86 +2641,80 @@ def d21(D: Decoder, r: BitReader) -> Any:
     f7: Any = None
     f8: Any = None
     s = 21
-    while True:
-        if s == 21:
-            c = r.read(1)
-            if c == 0:
-                f0 = d22(D, r)
-                s = 199
-            else:
-                D.escape(21)
-        elif s == 199:
-            c = r.read(1)
-            if c == 0:
-                f1 = d84(D, r)
-                s = 200
-            else:
-                D.escape(199)
-        elif s == 200:
-            c = r.read(2)
-            if c == 0:
-                f2 = d84(D, r)
-                s = 201
-            elif c == 1:
-                f3 = d84(D, r)
-                s = 202
-            else:
-                D.escape(200)
-        elif s == 201:
-            c = r.read(1)
-            if c == 0:
-                f3 = d84(D, r)
-                s = 202
-            else:
-                D.escape(201)
-        elif s == 202:
-            c = r.read(1)
-            if c == 0:
-                f4 = d84(D, r)
-                s = 203
-            else:
-                D.escape(202)
-        elif s == 203:
-            c = r.read(1)
-            if c == 0:
-                f5 = d84(D, r)
-                s = 204
-            else:
-                D.escape(203)
-        elif s == 204:
-            c = r.read(2)
-            if c == 0:
-                f6 = d84(D, r)
-                s = 205
-            elif c == 1:
-                f7 = d84(D, r)
-                s = 206
-            else:
-                D.escape(204)
-        elif s == 205:
-            c = r.read(1)
-            if c == 0:
-                f7 = d84(D, r)
-                s = 206
-            else:
-                D.escape(205)
-        elif s == 206:
-            c = r.read(2)
-            if c == 0:
-                f8 = d84(D, r)
-                s = 207
-            elif c == 1:
-                break
-            else:
-                D.escape(206)
-        elif s == 207:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(207)
+    c = r.read(1)
+    if c == 0:
+        f0 = d22(D, r)
+        s = 199
+    else:
+        D.escape(21)
+    if s == 199:
+        c = r.read(1)
+        if c == 0:
+            f1 = d84(D, r)
+            s = 200
         else:
-            raise D.r.fail('bad state')
+            D.escape(199)
+    if s == 200:
+        c = r.read(2)
+        if c == 0:
+            f2 = d84(D, r)
+            s = 201
+        elif c == 1:
+            f3 = d84(D, r)
+            s = 202
+        else:
+            D.escape(200)
+    if s == 201:
+        c = r.read(1)
+        if c == 0:
+            f3 = d84(D, r)
+            s = 202
+        else:
+            D.escape(201)
+    if s == 202:
+        c = r.read(1)
+        if c == 0:
+            f4 = d84(D, r)
+            s = 203
+        else:
+            D.escape(202)
+    if s == 203:
+        c = r.read(1)
+        if c == 0:
+            f5 = d84(D, r)
+            s = 204
+        else:
+            D.escape(203)
+    if s == 204:
+        c = r.read(2)
+        if c == 0:
+            f6 = d84(D, r)
+            s = 205
+        elif c == 1:
+            f7 = d84(D, r)
+            s = 206
+        else:
+            D.escape(204)
+    if s == 205:
+        c = r.read(1)
+        if c == 0:
+            f7 = d84(D, r)
+            s = 206
+        else:
+            D.escape(205)
+    if s == 206:
+        c = r.read(2)
+        if c == 0:
+            f8 = d84(D, r)
+            s = 207
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(206)
+    if s == 207:
+        if r.read(1):
+            D.escape(207)
+        s = -1
     return M.DC_EVSEChargeParameterType(DC_EVSEStatus=f0, EVSEMaximumCurrentLimit=f1, EVSEMaximumPowerLimit=f2, EVSEMaximumVoltageLimit=f3, EVSEMinimumCurrentLimit=f4, EVSEMinimumVoltageLimit=f5, EVSECurrentRegulationTolerance=f6, EVSEPeakCurrentRipple=f7, EVSEEnergyToBeDelivered=f8)
 
 
@@ -2826,46 +2853,56 @@ def d22(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 22
-    while True:
-        if s == 22:
-            c = r.read(2)
-            if c == 0:
-                f0 = v209(D, r)
-                s = 208
-            elif c == 1:
-                f1 = v211(D, r)
-                s = 210
-            else:
-                D.escape(22)
-        elif s == 208:
-            c = r.read(1)
-            if c == 0:
-                f1 = v211(D, r)
-                s = 210
-            else:
-                D.escape(208)
-        elif s == 210:
-            c = r.read(1)
-            if c == 0:
-                f2 = v213(D, r)
-                s = 212
-            else:
-                D.escape(210)
-        elif s == 212:
-            c = r.read(1)
-            if c == 0:
-                f3 = v99(D, r)
-                s = 214
-            else:
-                D.escape(212)
-        elif s == 214:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(214)
+    c = r.read(2)
+    if c == 0:
+        x = r.read(4)
+        if x & 9 or ((x >> 1) & 3) >= 4:
+            r.pos -= 4
+            f0 = v209(D, r)
         else:
-            raise D.r.fail('bad state')
+            f0 = _K4[((x >> 1) & 3)]
+        s = 208
+    elif c == 1:
+        x = r.read(6)
+        if x & 33 or ((x >> 1) & 15) >= 12:
+            r.pos -= 6
+            f1 = v211(D, r)
+        else:
+            f1 = _K5[((x >> 1) & 15)]
+        s = 210
+    else:
+        D.escape(22)
+    if s == 208:
+        x = r.read(7)
+        if x & 97 or ((x >> 1) & 15) >= 12:
+            r.pos -= 7
+            if r.read(1):
+                D.escape(208)
+            f1 = v211(D, r)
+        else:
+            f1 = _K5[((x >> 1) & 15)]
+        s = 210
+    if s == 210:
+        c = r.read(1)
+        if c == 0:
+            f2 = v213(D, r)
+            s = 212
+        else:
+            D.escape(210)
+    if s == 212:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(212)
+            f3 = v99(D, r)
+        else:
+            f3 = _K0[((x >> 1) & 3)]
+        s = 214
+    if s == 214:
+        if r.read(1):
+            D.escape(214)
+        s = -1
     return M.DC_EVSEStatusType(EVSEIsolationStatus=f0, EVSEStatusCode=f1, NotificationMaxDelay=f2, EVSENotification=f3)
 
 
@@ -2938,59 +2975,87 @@ def d23(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 23
-    while True:
-        if s == 23:
-            c = r.read(1)
-            if c == 0:
-                f0 = v216(D, r)
-                s = 215
-            else:
-                D.escape(23)
-        elif s == 215:
-            c = r.read(2)
-            if c == 0:
+    x = r.read(4)
+    if x & 13:
+        r.pos -= 4
+        if r.read(1):
+            D.escape(23)
+        f0 = v216(D, r)
+    else:
+        f0 = ((x >> 1) & 1) == 1
+    s = 215
+    if s == 215:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
                 f1 = v218(D, r)
-                s = 217
-            elif c == 1:
+            else:
+                f1 = ((x >> 1) & 1) == 1
+            s = 217
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
                 f2 = v220(D, r)
-                s = 219
-            elif c == 2:
+            else:
+                f2 = ((x >> 1) & 1) == 1
+            s = 219
+        elif c == 2:
+            x = r.read(6)
+            if x & 33 or ((x >> 1) & 15) >= 12:
+                r.pos -= 6
                 f3 = v222(D, r)
-                s = 221
             else:
-                D.escape(215)
-        elif s == 217:
-            c = r.read(2)
-            if c == 0:
-                f2 = v220(D, r)
-                s = 219
-            elif c == 1:
-                f3 = v222(D, r)
-                s = 221
-            else:
-                D.escape(217)
-        elif s == 219:
-            c = r.read(1)
-            if c == 0:
-                f3 = v222(D, r)
-                s = 221
-            else:
-                D.escape(219)
-        elif s == 221:
-            c = r.read(1)
-            if c == 0:
-                f4 = v192(D, r)
-                s = 223
-            else:
-                D.escape(221)
-        elif s == 223:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(223)
+                f3 = _K6[((x >> 1) & 15)]
+            s = 221
         else:
-            raise D.r.fail('bad state')
+            D.escape(215)
+    if s == 217:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f2 = v220(D, r)
+            else:
+                f2 = ((x >> 1) & 1) == 1
+            s = 219
+        elif c == 1:
+            x = r.read(6)
+            if x & 33 or ((x >> 1) & 15) >= 12:
+                r.pos -= 6
+                f3 = v222(D, r)
+            else:
+                f3 = _K6[((x >> 1) & 15)]
+            s = 221
+        else:
+            D.escape(217)
+    if s == 219:
+        x = r.read(7)
+        if x & 97 or ((x >> 1) & 15) >= 12:
+            r.pos -= 7
+            if r.read(1):
+                D.escape(219)
+            f3 = v222(D, r)
+        else:
+            f3 = _K6[((x >> 1) & 15)]
+        s = 221
+    if s == 221:
+        x = r.read(10)
+        if x & 769:
+            r.pos -= 10
+            if r.read(1):
+                D.escape(221)
+            f4 = v192(D, r)
+        else:
+            f4 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+        s = 223
+    if s == 223:
+        if r.read(1):
+            D.escape(223)
+        s = -1
     return M.DC_EVStatusType(EVReady=f0, EVCabinConditioning=f1, EVRESSConditioning=f2, EVErrorCode=f3, EVRESSSOC=f4)
 
 
@@ -3082,80 +3147,74 @@ def d24(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 24
-    while True:
-        if s == 24:
-            c = r.read(2)
-            if c == 0:
-                f0 = v225(D, r)
-                s = 224
-            elif c == 1:
-                f2 = v225(D, r)
-                s = 226
-            elif c == 2:
-                f3 = v225(D, r)
-                s = 227
-            else:
-                D.escape(24)
-        elif s == 224:
-            c = r.read(1)
-            if c == 0:
-                f1 = v225(D, r)
-                s = 228
-            else:
-                D.escape(224)
-        elif s == 226:
-            c = r.read(1)
-            if c == 0:
-                f3 = v225(D, r)
-                s = 227
-            else:
-                D.escape(226)
-        elif s == 227:
-            c = r.read(2)
-            if c == 0:
-                f4 = v225(D, r)
-                s = 229
-            elif c == 1:
-                f5 = v225(D, r)
-                s = 230
-            elif c == 2:
-                break
-            else:
-                D.escape(227)
-        elif s == 228:
-            c = r.read(2)
-            if c == 0:
-                f2 = v225(D, r)
-                s = 226
-            elif c == 1:
-                f3 = v225(D, r)
-                s = 227
-            else:
-                D.escape(228)
-        elif s == 229:
-            c = r.read(2)
-            if c == 0:
-                f5 = v225(D, r)
-                s = 230
-            elif c == 1:
-                break
-            else:
-                D.escape(229)
-        elif s == 230:
-            c = r.read(1)
-            if c == 0:
-                f6 = v225(D, r)
-                s = 231
-            else:
-                D.escape(230)
-        elif s == 231:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(231)
+    c = r.read(2)
+    if c == 0:
+        f0 = v225(D, r)
+        s = 224
+    elif c == 1:
+        f2 = v225(D, r)
+        s = 226
+    elif c == 2:
+        f3 = v225(D, r)
+        s = 227
+    else:
+        D.escape(24)
+    if s == 224:
+        c = r.read(1)
+        if c == 0:
+            f1 = v225(D, r)
+            s = 228
         else:
-            raise D.r.fail('bad state')
+            D.escape(224)
+    if s == 228:
+        c = r.read(2)
+        if c == 0:
+            f2 = v225(D, r)
+            s = 226
+        elif c == 1:
+            f3 = v225(D, r)
+            s = 227
+        else:
+            D.escape(228)
+    if s == 226:
+        c = r.read(1)
+        if c == 0:
+            f3 = v225(D, r)
+            s = 227
+        else:
+            D.escape(226)
+    if s == 227:
+        c = r.read(2)
+        if c == 0:
+            f4 = v225(D, r)
+            s = 229
+        elif c == 1:
+            f5 = v225(D, r)
+            s = 230
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(227)
+    if s == 229:
+        c = r.read(2)
+        if c == 0:
+            f5 = v225(D, r)
+            s = 230
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(229)
+    if s == 230:
+        c = r.read(1)
+        if c == 0:
+            f6 = v225(D, r)
+            s = 231
+        else:
+            D.escape(230)
+    if s == 231:
+        if r.read(1):
+            D.escape(231)
+        s = -1
     return M.DSAKeyValueType(P=f0, Q=f1, G=f2, Y=f3, J=f4, Seed=f5, PgenCounter=f6)
 
 
@@ -3281,16 +3340,9 @@ def x26(w: BitWriter, v: Any) -> None:
 
 
 def d27(D: Decoder, r: BitReader) -> Any:
-    s = 27
-    while True:
-        if s == 27:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(27)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(27)
+    s = -1
     return M.EVChargeParameterType()
 
 
@@ -3304,16 +3356,9 @@ def e27(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d28(D: Decoder, r: BitReader) -> Any:
-    s = 28
-    while True:
-        if s == 28:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(28)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(28)
+    s = -1
     return M.EVPowerDeliveryParameterType()
 
 
@@ -3327,16 +3372,9 @@ def e28(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d29(D: Decoder, r: BitReader) -> Any:
-    s = 29
-    while True:
-        if s == 29:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(29)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(29)
+    s = -1
     return M.EVSEChargeParameterType()
 
 
@@ -3350,16 +3388,9 @@ def e29(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d30(D: Decoder, r: BitReader) -> Any:
-    s = 30
-    while True:
-        if s == 30:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(30)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(30)
+    s = -1
     return M.EVSEStatusType()
 
 
@@ -3373,16 +3404,9 @@ def e30(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d31(D: Decoder, r: BitReader) -> Any:
-    s = 31
-    while True:
-        if s == 31:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(31)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(31)
+    s = -1
     return M.EVStatusType()
 
 
@@ -3398,25 +3422,19 @@ def e31(E: Encoder, w: BitWriter, o: Any) -> None:
 def d32(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 32
-    while True:
-        if s == 32:
-            c = r.read(2)
-            if c == 0:
-                f0 = d51(D, r)
-                s = 235
-            elif c == 1:
-                f0 = d74(D, r)
-                s = 235
-            else:
-                D.escape(32)
-        elif s == 235:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(235)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(2)
+    if c == 0:
+        f0 = d51(D, r)
+        s = 235
+    elif c == 1:
+        f0 = d74(D, r)
+        s = 235
+    else:
+        D.escape(32)
+    if s == 235:
+        if r.read(1):
+            D.escape(235)
+        s = -1
     return M.EntryType(TimeInterval=f0)
 
 
@@ -3551,49 +3569,43 @@ def d37(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 37
-    while True:
-        if s == 37:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 244
-            elif c == 1:
-                f1 = v246(D, r)
-                s = 245
-            else:
-                D.escape(37)
-        elif s == 244:
-            c = r.read(1)
-            if c == 0:
-                f1 = v246(D, r)
-                s = 245
-            else:
-                D.escape(244)
-        elif s == 245:
-            c = r.read(2)
-            if c == 0:
-                f2 = v148(D, r)
-                s = 247
-            elif c == 1:
-                f3 = d151(D, r)
-                s = 248
-            else:
-                D.escape(245)
-        elif s == 247:
-            c = r.read(1)
-            if c == 0:
-                f3 = d151(D, r)
-                s = 248
-            else:
-                D.escape(247)
-        elif s == 248:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(248)
+    c = r.read(2)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 244
+    elif c == 1:
+        f1 = v246(D, r)
+        s = 245
+    else:
+        D.escape(37)
+    if s == 244:
+        c = r.read(1)
+        if c == 0:
+            f1 = v246(D, r)
+            s = 245
         else:
-            raise D.r.fail('bad state')
+            D.escape(244)
+    if s == 245:
+        c = r.read(2)
+        if c == 0:
+            f2 = v148(D, r)
+            s = 247
+        elif c == 1:
+            f3 = d151(D, r)
+            s = 248
+        else:
+            D.escape(245)
+    if s == 247:
+        c = r.read(1)
+        if c == 0:
+            f3 = d151(D, r)
+            s = 248
+        else:
+            D.escape(247)
+    if s == 248:
+        if r.read(1):
+            D.escape(248)
+        s = -1
     return M.MeteringReceiptReqType(Id=f0, SessionID=f1, SAScheduleTupleID=f2, MeterInfo=f3)
 
 
@@ -3661,29 +3673,26 @@ def d38(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 38
-    while True:
-        if s == 38:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 249
-            else:
-                D.escape(38)
-        elif s == 249:
-            c = r.read(1)
-            if c == 0:
-                f1 = d2(D, r)
-                s = 250
-            else:
-                D.escape(249)
-        elif s == 250:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(250)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(38)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 249
+    if s == 249:
+        c = r.read(1)
+        if c == 0:
+            f1 = d2(D, r)
+            s = 250
         else:
-            raise D.r.fail('bad state')
+            D.escape(249)
+    if s == 250:
+        if r.read(1):
+            D.escape(250)
+        s = -1
     return M.MeteringReceiptResType(ResponseCode=f0, AC_EVSEStatus=f1)
 
 
@@ -3741,32 +3750,26 @@ def d42(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 42
-    while True:
-        if s == 42:
-            c = r.read(2)
-            if c == 0:
-                f0 = d51(D, r)
-                s = 262
-            elif c == 1:
-                f0 = d74(D, r)
-                s = 262
-            else:
-                D.escape(42)
-        elif s == 262:
-            c = r.read(1)
-            if c == 0:
-                f1 = v264(D, r)
-                s = 263
-            else:
-                D.escape(262)
-        elif s == 263:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(263)
+    c = r.read(2)
+    if c == 0:
+        f0 = d51(D, r)
+        s = 262
+    elif c == 1:
+        f0 = d74(D, r)
+        s = 262
+    else:
+        D.escape(42)
+    if s == 262:
+        c = r.read(1)
+        if c == 0:
+            f1 = v264(D, r)
+            s = 263
         else:
-            raise D.r.fail('bad state')
+            D.escape(262)
+    if s == 263:
+        if r.read(1):
+            D.escape(263)
+        s = -1
     return M.PMaxScheduleEntryType(TimeInterval=f0, PMax=f1)
 
 
@@ -3825,29 +3828,23 @@ def d43(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 43
-    while True:
-        if s == 43:
-            c = r.read(1)
-            if c == 0:
-                f0 = v123(D, r)
-                s = 265
-            else:
-                D.escape(43)
-        elif s == 265:
-            c = r.read(1)
-            if c == 0:
-                f1 = d118(D, r)
-                s = 266
-            else:
-                D.escape(265)
-        elif s == 266:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(266)
+    c = r.read(1)
+    if c == 0:
+        f0 = v123(D, r)
+        s = 265
+    else:
+        D.escape(43)
+    if s == 265:
+        c = r.read(1)
+        if c == 0:
+            f1 = d118(D, r)
+            s = 266
         else:
-            raise D.r.fail('bad state')
+            D.escape(265)
+    if s == 266:
+        if r.read(1):
+            D.escape(266)
+        s = -1
     return M.PaymentDetailsReqType(ContractID=f0, ContractSignatureCertChain=f1)
 
 
@@ -3891,36 +3888,33 @@ def d44(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 44
-    while True:
-        if s == 44:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 267
-            else:
-                D.escape(44)
-        elif s == 267:
-            c = r.read(1)
-            if c == 0:
-                f1 = v157(D, r)
-                s = 268
-            else:
-                D.escape(267)
-        elif s == 268:
-            c = r.read(1)
-            if c == 0:
-                f2 = v270(D, r)
-                s = 269
-            else:
-                D.escape(268)
-        elif s == 269:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(269)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(44)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 267
+    if s == 267:
+        c = r.read(1)
+        if c == 0:
+            f1 = v157(D, r)
+            s = 268
         else:
-            raise D.r.fail('bad state')
+            D.escape(267)
+    if s == 268:
+        c = r.read(1)
+        if c == 0:
+            f2 = v270(D, r)
+            s = 269
+        else:
+            D.escape(268)
+    if s == 269:
+        if r.read(1):
+            D.escape(269)
+        s = -1
     return M.PaymentDetailsResType(ResponseCode=f0, GenChallenge=f1, DateTimeNow=f2)
 
 
@@ -3977,49 +3971,46 @@ def d45(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 45
-    while True:
-        if s == 45:
-            c = r.read(1)
-            if c == 0:
-                f0 = v272(D, r)
-                s = 271
-            else:
-                D.escape(45)
-        elif s == 271:
-            c = r.read(3)
-            if c == 0:
-                f1 = d274(D, r)
-                s = 273
-            elif c == 1:
-                f2 = d20(D, r)
-                s = 275
-            elif c == 2:
-                f2 = d28(D, r)
-                s = 275
-            elif c == 3:
-                break
-            else:
-                D.escape(271)
-        elif s == 273:
-            c = r.read(2)
-            if c == 0:
-                f2 = d20(D, r)
-                s = 275
-            elif c == 1:
-                f2 = d28(D, r)
-                s = 275
-            elif c == 2:
-                break
-            else:
-                D.escape(273)
-        elif s == 275:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(275)
+    x = r.read(4)
+    if x & 13:
+        r.pos -= 4
+        if r.read(1):
+            D.escape(45)
+        f0 = v272(D, r)
+    else:
+        f0 = ((x >> 1) & 1) == 1
+    s = 271
+    if s == 271:
+        c = r.read(3)
+        if c == 0:
+            f1 = d274(D, r)
+            s = 273
+        elif c == 1:
+            f2 = d20(D, r)
+            s = 275
+        elif c == 2:
+            f2 = d28(D, r)
+            s = 275
+        elif c == 3:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(271)
+    if s == 273:
+        c = r.read(2)
+        if c == 0:
+            f2 = d20(D, r)
+            s = 275
+        elif c == 1:
+            f2 = d28(D, r)
+            s = 275
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(273)
+    if s == 275:
+        if r.read(1):
+            D.escape(275)
+        s = -1
     return M.PowerDeliveryReqType(ReadyToChargeState=f0, ChargingProfile=f1, EVPowerDeliveryParameter=f2)
 
 
@@ -4099,35 +4090,32 @@ def d46(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 46
-    while True:
-        if s == 46:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 276
-            else:
-                D.escape(46)
-        elif s == 276:
-            c = r.read(2)
-            if c == 0:
-                f1 = d2(D, r)
-                s = 277
-            elif c == 1:
-                f1 = d22(D, r)
-                s = 277
-            elif c == 2:
-                f1 = d30(D, r)
-                s = 277
-            else:
-                D.escape(276)
-        elif s == 277:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(277)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(46)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 276
+    if s == 276:
+        c = r.read(2)
+        if c == 0:
+            f1 = d2(D, r)
+            s = 277
+        elif c == 1:
+            f1 = d22(D, r)
+            s = 277
+        elif c == 2:
+            f1 = d30(D, r)
+            s = 277
         else:
-            raise D.r.fail('bad state')
+            D.escape(276)
+    if s == 277:
+        if r.read(1):
+            D.escape(277)
+        s = -1
     return M.PowerDeliveryResType(ResponseCode=f0, EVSEStatus=f1)
 
 
@@ -4197,36 +4185,30 @@ def d47(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 47
-    while True:
-        if s == 47:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 278
-            else:
-                D.escape(47)
-        elif s == 278:
-            c = r.read(1)
-            if c == 0:
-                f1 = d84(D, r)
-                s = 279
-            else:
-                D.escape(278)
-        elif s == 279:
-            c = r.read(1)
-            if c == 0:
-                f2 = d84(D, r)
-                s = 280
-            else:
-                D.escape(279)
-        elif s == 280:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(280)
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 278
+    else:
+        D.escape(47)
+    if s == 278:
+        c = r.read(1)
+        if c == 0:
+            f1 = d84(D, r)
+            s = 279
         else:
-            raise D.r.fail('bad state')
+            D.escape(278)
+    if s == 279:
+        c = r.read(1)
+        if c == 0:
+            f2 = d84(D, r)
+            s = 280
+        else:
+            D.escape(279)
+    if s == 280:
+        if r.read(1):
+            D.escape(280)
+        s = -1
     return M.PreChargeReqType(DC_EVStatus=f0, EVTargetVoltage=f1, EVTargetCurrent=f2)
 
 
@@ -4283,36 +4265,33 @@ def d48(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 48
-    while True:
-        if s == 48:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 281
-            else:
-                D.escape(48)
-        elif s == 281:
-            c = r.read(1)
-            if c == 0:
-                f1 = d22(D, r)
-                s = 282
-            else:
-                D.escape(281)
-        elif s == 282:
-            c = r.read(1)
-            if c == 0:
-                f2 = d84(D, r)
-                s = 283
-            else:
-                D.escape(282)
-        elif s == 283:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(283)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(48)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 281
+    if s == 281:
+        c = r.read(1)
+        if c == 0:
+            f1 = d22(D, r)
+            s = 282
         else:
-            raise D.r.fail('bad state')
+            D.escape(281)
+    if s == 282:
+        c = r.read(1)
+        if c == 0:
+            f2 = d84(D, r)
+            s = 283
+        else:
+            D.escape(282)
+    if s == 283:
+        if r.read(1):
+            D.escape(283)
+        s = -1
     return M.PreChargeResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
@@ -4368,29 +4347,23 @@ def d49(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 49
-    while True:
-        if s == 49:
-            c = r.read(1)
-            if c == 0:
-                f0 = v225(D, r)
-                s = 284
-            else:
-                D.escape(49)
-        elif s == 284:
-            c = r.read(1)
-            if c == 0:
-                f1 = v225(D, r)
-                s = 285
-            else:
-                D.escape(284)
-        elif s == 285:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(285)
+    c = r.read(1)
+    if c == 0:
+        f0 = v225(D, r)
+        s = 284
+    else:
+        D.escape(49)
+    if s == 284:
+        c = r.read(1)
+        if c == 0:
+            f1 = v225(D, r)
+            s = 285
         else:
-            raise D.r.fail('bad state')
+            D.escape(284)
+    if s == 285:
+        if r.read(1):
+            D.escape(285)
+        s = -1
     return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
 
 
@@ -4437,87 +4410,81 @@ def d50(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 50
-    while True:
-        if s == 50:
-            c = r.read(3)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 286
-            elif c == 1:
-                f2 = read_str(r, None)
-                s = 287
-            elif c == 2:
-                f1 = read_str(r, None)
-                s = 288
-            elif c == 3:
-                f3 = d76(D, r)
-                s = 289
-            elif c == 4:
-                f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 290
-            else:
-                D.escape(50)
-        elif s == 286:
-            c = r.read(3)
-            if c == 0:
-                f2 = read_str(r, None)
-                s = 287
-            elif c == 1:
-                f1 = read_str(r, None)
-                s = 288
-            elif c == 2:
-                f3 = d76(D, r)
-                s = 289
-            elif c == 3:
-                f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 290
-            else:
-                D.escape(286)
-        elif s == 287:
-            c = r.read(2)
-            if c == 0:
-                f1 = read_str(r, None)
-                s = 288
-            elif c == 1:
-                f3 = d76(D, r)
-                s = 289
-            elif c == 2:
-                f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 290
-            else:
-                D.escape(287)
-        elif s == 288:
-            c = r.read(2)
-            if c == 0:
-                f3 = d76(D, r)
-                s = 289
-            elif c == 1:
-                f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 290
-            else:
-                D.escape(288)
-        elif s == 289:
-            c = r.read(1)
-            if c == 0:
-                f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 290
-            else:
-                D.escape(289)
-        elif s == 290:
-            c = r.read(1)
-            if c == 0:
-                f5 = v26(D, r)
-                s = 291
-            else:
-                D.escape(290)
-        elif s == 291:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(291)
+    c = r.read(3)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 286
+    elif c == 1:
+        f2 = read_str(r, None)
+        s = 287
+    elif c == 2:
+        f1 = read_str(r, None)
+        s = 288
+    elif c == 3:
+        f3 = d76(D, r)
+        s = 289
+    elif c == 4:
+        f4 = D.slow(25, 25, M.DigestMethodType)
+        s = 290
+    else:
+        D.escape(50)
+    if s == 286:
+        c = r.read(3)
+        if c == 0:
+            f2 = read_str(r, None)
+            s = 287
+        elif c == 1:
+            f1 = read_str(r, None)
+            s = 288
+        elif c == 2:
+            f3 = d76(D, r)
+            s = 289
+        elif c == 3:
+            f4 = D.slow(25, 25, M.DigestMethodType)
+            s = 290
         else:
-            raise D.r.fail('bad state')
+            D.escape(286)
+    if s == 287:
+        c = r.read(2)
+        if c == 0:
+            f1 = read_str(r, None)
+            s = 288
+        elif c == 1:
+            f3 = d76(D, r)
+            s = 289
+        elif c == 2:
+            f4 = D.slow(25, 25, M.DigestMethodType)
+            s = 290
+        else:
+            D.escape(287)
+    if s == 288:
+        c = r.read(2)
+        if c == 0:
+            f3 = d76(D, r)
+            s = 289
+        elif c == 1:
+            f4 = D.slow(25, 25, M.DigestMethodType)
+            s = 290
+        else:
+            D.escape(288)
+    if s == 289:
+        c = r.read(1)
+        if c == 0:
+            f4 = D.slow(25, 25, M.DigestMethodType)
+            s = 290
+        else:
+            D.escape(289)
+    if s == 290:
+        c = r.read(1)
+        if c == 0:
+            f5 = v26(D, r)
+            s = 291
+        else:
+            D.escape(290)
+    if s == 291:
+        if r.read(1):
+            D.escape(291)
+        s = -1
     return M.ReferenceType(Id=f0, URI=f1, Type=f2, Transforms=f3, DigestMethod=f4, DigestValue=f5)
 
 
@@ -4625,31 +4592,25 @@ def d51(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 51
-    while True:
-        if s == 51:
-            c = r.read(1)
-            if c == 0:
-                f0 = v293(D, r)
-                s = 292
-            else:
-                D.escape(51)
-        elif s == 292:
-            c = r.read(2)
-            if c == 0:
-                f1 = v295(D, r)
-                s = 294
-            elif c == 1:
-                break
-            else:
-                D.escape(292)
-        elif s == 294:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(294)
+    c = r.read(1)
+    if c == 0:
+        f0 = v293(D, r)
+        s = 292
+    else:
+        D.escape(51)
+    if s == 292:
+        c = r.read(2)
+        if c == 0:
+            f1 = v295(D, r)
+            s = 294
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(292)
+    if s == 294:
+        if r.read(1):
+            D.escape(294)
+        s = -1
     return M.RelativeTimeIntervalType(start=f0, duration=f1)
 
 
@@ -4694,51 +4655,45 @@ def d52(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 52
-    while True:
-        if s == 52:
-            c = r.read(3)
-            if c == 0:
-                f1 = read_str(r, None)
-                s = 296
-            elif c == 1:
-                f0 = read_str(r, None)
-                s = 297
-            elif c == 2:
-                f2 = d76(D, r)
-                s = 298
-            elif c == 3:
-                break
-            else:
-                D.escape(52)
-        elif s == 296:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 297
-            elif c == 1:
-                f2 = d76(D, r)
-                s = 298
-            elif c == 2:
-                break
-            else:
-                D.escape(296)
-        elif s == 297:
-            c = r.read(2)
-            if c == 0:
-                f2 = d76(D, r)
-                s = 298
-            elif c == 1:
-                break
-            else:
-                D.escape(297)
-        elif s == 298:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(298)
+    c = r.read(3)
+    if c == 0:
+        f1 = read_str(r, None)
+        s = 296
+    elif c == 1:
+        f0 = read_str(r, None)
+        s = 297
+    elif c == 2:
+        f2 = d76(D, r)
+        s = 298
+    elif c == 3:
+        s = -1
+    else:
+        D.escape(52)
+    if s == 296:
+        c = r.read(2)
+        if c == 0:
+            f0 = read_str(r, None)
+            s = 297
+        elif c == 1:
+            f2 = d76(D, r)
+            s = 298
+        elif c == 2:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(296)
+    if s == 297:
+        c = r.read(2)
+        if c == 0:
+            f2 = d76(D, r)
+            s = 298
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(297)
+    if s == 298:
+        if r.read(1):
+            D.escape(298)
+        s = -1
     return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
 
 
@@ -4847,16 +4802,9 @@ def e53(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d54(D: Decoder, r: BitReader) -> Any:
-    s = 54
-    while True:
-        if s == 54:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(54)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(54)
+    s = -1
     return M.SASchedulesType()
 
 
@@ -4886,12 +4834,15 @@ def d56(D: Decoder, r: BitReader) -> Any:
             else:
                 D.escape(56)
         elif s == 305:
-            c = r.read(1)
-            if c == 0:
+            x = r.read(11)
+            if x & 1537:
+                r.pos -= 11
+                if r.read(1):
+                    D.escape(305)
                 f1 = v307(D, r)
-                s = 306
             else:
-                D.escape(305)
+                f1 = ((x >> 1) & 255)
+            s = 306
         elif s == 306:
             c = r.read(2)
             if c == 0:
@@ -4975,36 +4926,36 @@ def d57(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 57
-    while True:
-        if s == 57:
-            c = r.read(1)
-            if c == 0:
-                f0 = d310(D, r)
-                s = 309
-            else:
-                D.escape(57)
-        elif s == 309:
-            c = r.read(1)
-            if c == 0:
-                f1 = v312(D, r)
-                s = 311
-            else:
+    c = r.read(1)
+    if c == 0:
+        f0 = d310(D, r)
+        s = 309
+    else:
+        D.escape(57)
+    if s == 309:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
                 D.escape(309)
-        elif s == 311:
-            c = r.read(1)
-            if c == 0:
-                f2 = v314(D, r)
-                s = 313
-            else:
-                D.escape(311)
-        elif s == 313:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(313)
+            f1 = v312(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = ((x >> 1) & 1) == 1
+        s = 311
+    if s == 311:
+        x = r.read(7)
+        if x & 97 or ((x >> 1) & 15) >= 10:
+            r.pos -= 7
+            if r.read(1):
+                D.escape(311)
+            f2 = v314(D, r)
+        else:
+            f2 = _K7[((x >> 1) & 15)]
+        s = 313
+    if s == 313:
+        if r.read(1):
+            D.escape(313)
+        s = -1
     return M.ServiceChargeType(ServiceTag=f0, FreeService=f1, EnergyTransferType=f2)
 
 
@@ -5059,22 +5010,16 @@ def e57(E: Encoder, w: BitWriter, o: Any) -> None:
 def d58(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 58
-    while True:
-        if s == 58:
-            c = r.read(1)
-            if c == 0:
-                f0 = v316(D, r)
-                s = 315
-            else:
-                D.escape(58)
-        elif s == 315:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(315)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(1)
+    if c == 0:
+        f0 = v316(D, r)
+        s = 315
+    else:
+        D.escape(58)
+    if s == 315:
+        if r.read(1):
+            D.escape(315)
+        s = -1
     return M.ServiceDetailReqType(ServiceID=f0)
 
 
@@ -5105,38 +5050,35 @@ def d59(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 59
-    while True:
-        if s == 59:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 317
-            else:
-                D.escape(59)
-        elif s == 317:
-            c = r.read(1)
-            if c == 0:
-                f1 = v316(D, r)
-                s = 318
-            else:
-                D.escape(317)
-        elif s == 318:
-            c = r.read(2)
-            if c == 0:
-                f2 = d320(D, r)
-                s = 319
-            elif c == 1:
-                break
-            else:
-                D.escape(318)
-        elif s == 319:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(319)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(59)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 317
+    if s == 317:
+        c = r.read(1)
+        if c == 0:
+            f1 = v316(D, r)
+            s = 318
         else:
-            raise D.r.fail('bad state')
+            D.escape(317)
+    if s == 318:
+        c = r.read(2)
+        if c == 0:
+            f2 = d320(D, r)
+            s = 319
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(318)
+    if s == 319:
+        if r.read(1):
+            D.escape(319)
+        s = -1
     return M.ServiceDetailResType(ResponseCode=f0, ServiceID=f1, ServiceParameterList=f2)
 
 
@@ -5193,36 +5135,40 @@ def d60(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 60
-    while True:
-        if s == 60:
-            c = r.read(2)
-            if c == 0:
-                f0 = v322(D, r)
-                s = 321
-            elif c == 1:
-                f1 = v324(D, r)
-                s = 323
-            elif c == 2:
-                break
-            else:
-                D.escape(60)
-        elif s == 321:
-            c = r.read(2)
-            if c == 0:
-                f1 = v324(D, r)
-                s = 323
-            elif c == 1:
-                break
-            else:
-                D.escape(321)
-        elif s == 323:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(323)
+    c = r.read(2)
+    if c == 0:
+        f0 = v322(D, r)
+        s = 321
+    elif c == 1:
+        x = r.read(4)
+        if x & 9 or ((x >> 1) & 3) >= 4:
+            r.pos -= 4
+            f1 = v324(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K8[((x >> 1) & 3)]
+        s = 323
+    elif c == 2:
+        s = -1
+    else:
+        D.escape(60)
+    if s == 321:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(4)
+            if x & 9 or ((x >> 1) & 3) >= 4:
+                r.pos -= 4
+                f1 = v324(D, r)
+            else:
+                f1 = _K8[((x >> 1) & 3)]
+            s = 323
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(321)
+    if s == 323:
+        if r.read(1):
+            D.escape(323)
+        s = -1
     return M.ServiceDiscoveryReqType(ServiceScope=f0, ServiceCategory=f1)
 
 
@@ -5272,45 +5218,42 @@ def d61(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 61
-    while True:
-        if s == 61:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 325
-            else:
-                D.escape(61)
-        elif s == 325:
-            c = r.read(1)
-            if c == 0:
-                f1 = d327(D, r)
-                s = 326
-            else:
-                D.escape(325)
-        elif s == 326:
-            c = r.read(1)
-            if c == 0:
-                f2 = d57(D, r)
-                s = 328
-            else:
-                D.escape(326)
-        elif s == 328:
-            c = r.read(2)
-            if c == 0:
-                f3 = d330(D, r)
-                s = 329
-            elif c == 1:
-                break
-            else:
-                D.escape(328)
-        elif s == 329:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(329)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(61)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 325
+    if s == 325:
+        c = r.read(1)
+        if c == 0:
+            f1 = d327(D, r)
+            s = 326
         else:
-            raise D.r.fail('bad state')
+            D.escape(325)
+    if s == 326:
+        c = r.read(1)
+        if c == 0:
+            f2 = d57(D, r)
+            s = 328
+        else:
+            D.escape(326)
+    if s == 328:
+        c = r.read(2)
+        if c == 0:
+            f3 = d330(D, r)
+            s = 329
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(328)
+    if s == 329:
+        if r.read(1):
+            D.escape(329)
+        s = -1
     return M.ServiceDiscoveryResType(ResponseCode=f0, PaymentOptions=f1, ChargeService=f2, ServiceList=f3)
 
 
@@ -5380,29 +5323,26 @@ def d62(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 62
-    while True:
-        if s == 62:
-            c = r.read(1)
-            if c == 0:
-                f0 = v332(D, r)
-                s = 331
-            else:
-                D.escape(62)
-        elif s == 331:
-            c = r.read(1)
-            if c == 0:
-                f1 = d334(D, r)
-                s = 333
-            else:
-                D.escape(331)
-        elif s == 333:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(333)
+    x = r.read(4)
+    if x & 13 or ((x >> 1) & 1) >= 2:
+        r.pos -= 4
+        if r.read(1):
+            D.escape(62)
+        f0 = v332(D, r)
+    else:
+        f0 = _K9[((x >> 1) & 1)]
+    s = 331
+    if s == 331:
+        c = r.read(1)
+        if c == 0:
+            f1 = d334(D, r)
+            s = 333
         else:
-            raise D.r.fail('bad state')
+            D.escape(331)
+    if s == 333:
+        if r.read(1):
+            D.escape(333)
+        s = -1
     return M.ServicePaymentSelectionReqType(SelectedPaymentOption=f0, SelectedServiceList=f1)
 
 
@@ -5444,22 +5384,19 @@ def e62(E: Encoder, w: BitWriter, o: Any) -> None:
 def d63(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 63
-    while True:
-        if s == 63:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 335
-            else:
-                D.escape(63)
-        elif s == 335:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(335)
-        else:
-            raise D.r.fail('bad state')
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(63)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 335
+    if s == 335:
+        if r.read(1):
+            D.escape(335)
+        s = -1
     return M.ServicePaymentSelectionResType(ResponseCode=f0)
 
 
@@ -5488,22 +5425,16 @@ def e63(E: Encoder, w: BitWriter, o: Any) -> None:
 def d64(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 64
-    while True:
-        if s == 64:
-            c = r.read(1)
-            if c == 0:
-                f0 = v337(D, r)
-                s = 336
-            else:
-                D.escape(64)
-        elif s == 336:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(336)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(1)
+    if c == 0:
+        f0 = v337(D, r)
+        s = 336
+    else:
+        D.escape(64)
+    if s == 336:
+        if r.read(1):
+            D.escape(336)
+        s = -1
     return M.SessionSetupReqType(EVCCID=f0)
 
 
@@ -5534,38 +5465,35 @@ def d65(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 65
-    while True:
-        if s == 65:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 338
-            else:
-                D.escape(65)
-        elif s == 338:
-            c = r.read(1)
-            if c == 0:
-                f1 = v146(D, r)
-                s = 339
-            else:
-                D.escape(338)
-        elif s == 339:
-            c = r.read(2)
-            if c == 0:
-                f2 = v341(D, r)
-                s = 340
-            elif c == 1:
-                break
-            else:
-                D.escape(339)
-        elif s == 340:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(340)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(65)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 338
+    if s == 338:
+        c = r.read(1)
+        if c == 0:
+            f1 = v146(D, r)
+            s = 339
         else:
-            raise D.r.fail('bad state')
+            D.escape(338)
+    if s == 339:
+        c = r.read(2)
+        if c == 0:
+            f2 = v341(D, r)
+            s = 340
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(339)
+    if s == 340:
+        if r.read(1):
+            D.escape(340)
+        s = -1
     return M.SessionSetupResType(ResponseCode=f0, EVSEID=f1, DateTimeNow=f2)
 
 
@@ -5619,16 +5547,9 @@ def e65(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d66(D: Decoder, r: BitReader) -> Any:
-    s = 66
-    while True:
-        if s == 66:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(66)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(66)
+    s = -1
     return M.SessionStopType()
 
 
@@ -5644,22 +5565,19 @@ def e66(E: Encoder, w: BitWriter, o: Any) -> None:
 def d67(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 67
-    while True:
-        if s == 67:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 342
-            else:
-                D.escape(67)
-        elif s == 342:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(342)
-        else:
-            raise D.r.fail('bad state')
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(67)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 342
+    if s == 342:
+        if r.read(1):
+            D.escape(342)
+        s = -1
     return M.SessionStopResType(ResponseCode=f0)
 
 
@@ -5895,32 +5813,26 @@ def d72(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 72
-    while True:
-        if s == 72:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 357
-            elif c == 1:
-                f1 = read_bin(r, None)
-                s = 358
-            else:
-                D.escape(72)
-        elif s == 357:
-            c = r.read(1)
-            if c == 0:
-                f1 = read_bin(r, None)
-                s = 358
-            else:
-                D.escape(357)
-        elif s == 358:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(358)
+    c = r.read(2)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 357
+    elif c == 1:
+        f1 = read_bin(r, None)
+        s = 358
+    else:
+        D.escape(72)
+    if s == 357:
+        c = r.read(1)
+        if c == 0:
+            f1 = read_bin(r, None)
+            s = 358
         else:
-            raise D.r.fail('bad state')
+            D.escape(357)
+    if s == 358:
+        if r.read(1):
+            D.escape(358)
+        s = -1
     return M.SignatureValueType(Id=f0, value=f1)
 
 
@@ -6066,16 +5978,9 @@ def e73(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d74(D: Decoder, r: BitReader) -> Any:
-    s = 74
-    while True:
-        if s == 74:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(74)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(74)
+    s = -1
     return M.IntervalType()
 
 
@@ -6142,29 +6047,23 @@ def d77(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 77
-    while True:
-        if s == 77:
-            c = r.read(1)
-            if c == 0:
-                f0 = d368(D, r)
-                s = 367
-            else:
-                D.escape(77)
-        elif s == 367:
-            c = r.read(1)
-            if c == 0:
-                f1 = d370(D, r)
-                s = 369
-            else:
-                D.escape(367)
-        elif s == 369:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(369)
+    c = r.read(1)
+    if c == 0:
+        f0 = d368(D, r)
+        s = 367
+    else:
+        D.escape(77)
+    if s == 367:
+        c = r.read(1)
+        if c == 0:
+            f1 = d370(D, r)
+            s = 369
         else:
-            raise D.r.fail('bad state')
+            D.escape(367)
+    if s == 369:
+        if r.read(1):
+            D.escape(369)
+        s = -1
     return M.V2G_Message(Header=f0, Body=f1)
 
 
@@ -6206,22 +6105,16 @@ def e77(E: Encoder, w: BitWriter, o: Any) -> None:
 def d78(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 78
-    while True:
-        if s == 78:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 371
-            else:
-                D.escape(78)
-        elif s == 371:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(371)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 371
+    else:
+        D.escape(78)
+    if s == 371:
+        if r.read(1):
+            D.escape(371)
+        s = -1
     return M.WeldingDetectionReqType(DC_EVStatus=f0)
 
 
@@ -6252,36 +6145,33 @@ def d79(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 79
-    while True:
-        if s == 79:
-            c = r.read(1)
-            if c == 0:
-                f0 = v102(D, r)
-                s = 372
-            else:
-                D.escape(79)
-        elif s == 372:
-            c = r.read(1)
-            if c == 0:
-                f1 = d22(D, r)
-                s = 373
-            else:
-                D.escape(372)
-        elif s == 373:
-            c = r.read(1)
-            if c == 0:
-                f2 = d84(D, r)
-                s = 374
-            else:
-                D.escape(373)
-        elif s == 374:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(374)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 23:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(79)
+        f0 = v102(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 372
+    if s == 372:
+        c = r.read(1)
+        if c == 0:
+            f1 = d22(D, r)
+            s = 373
         else:
-            raise D.r.fail('bad state')
+            D.escape(372)
+    if s == 373:
+        c = r.read(1)
+        if c == 0:
+            f2 = d84(D, r)
+            s = 374
+        else:
+            D.escape(373)
+    if s == 374:
+        if r.read(1):
+            D.escape(374)
+        s = -1
     return M.WeldingDetectionResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
@@ -6353,39 +6243,41 @@ def d84(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 84
-    while True:
-        if s == 84:
-            c = r.read(1)
-            if c == 0:
-                f0 = v383(D, r)
-                s = 382
-            else:
-                D.escape(84)
-        elif s == 382:
-            c = r.read(2)
-            if c == 0:
+    x = r.read(6)
+    if x & 49:
+        r.pos -= 6
+        if r.read(1):
+            D.escape(84)
+        f0 = v383(D, r)
+    else:
+        f0 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
+    s = 382
+    if s == 382:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(6)
+            if x & 33 or ((x >> 1) & 15) >= 10:
+                r.pos -= 6
                 f1 = v385(D, r)
-                s = 384
-            elif c == 1:
-                f2 = v387(D, r)
-                s = 386
             else:
-                D.escape(382)
-        elif s == 384:
-            c = r.read(1)
-            if c == 0:
-                f2 = v387(D, r)
-                s = 386
-            else:
-                D.escape(384)
-        elif s == 386:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(386)
+                f1 = _K10[((x >> 1) & 15)]
+            s = 384
+        elif c == 1:
+            f2 = v387(D, r)
+            s = 386
         else:
-            raise D.r.fail('bad state')
+            D.escape(382)
+    if s == 384:
+        c = r.read(1)
+        if c == 0:
+            f2 = v387(D, r)
+            s = 386
+        else:
+            D.escape(384)
+    if s == 386:
+        if r.read(1):
+            D.escape(386)
+        s = -1
     return M.PhysicalValueType(Multiplier=f0, Unit=f1, Value=f2)
 
 
@@ -6504,7 +6396,7 @@ def v99(D: Decoder, r: BitReader) -> Any:
 
 def x99(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K1.get(v)
+    i = _K11.get(v)
     if i is None:
         raise not_member(v, M.EVSENotificationType, '')
     w.write(i, 2)
@@ -6514,7 +6406,7 @@ def x99(w: BitWriter, v: Any) -> None:
 def v102(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(102)
-    v = r.enum(5, _K2)
+    v = r.enum(5, _K1)
     if r.read(1):
         D.escape(392)
     return v
@@ -6522,7 +6414,7 @@ def v102(D: Decoder, r: BitReader) -> Any:
 
 def x102(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K3.get(v)
+    i = _K12.get(v)
     if i is None:
         raise not_member(v, M.responseCodeType, '')
     w.write(i, 5)
@@ -6532,7 +6424,7 @@ def x102(w: BitWriter, v: Any) -> None:
 def v105(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(105)
-    v = r.enum(1, _K4)
+    v = r.enum(1, _K2)
     if r.read(1):
         D.escape(393)
     return v
@@ -6540,7 +6432,7 @@ def v105(D: Decoder, r: BitReader) -> Any:
 
 def x105(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K5.get(v)
+    i = _K13.get(v)
     if i is None:
         raise not_member(v, M.EVSEProcessingType, '')
     w.write(i, 1)
@@ -6631,31 +6523,25 @@ def d118(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 118
-    while True:
-        if s == 118:
-            c = r.read(1)
-            if c == 0:
-                f0 = v110(D, r)
-                s = 398
-            else:
-                D.escape(118)
-        elif s == 398:
-            c = r.read(2)
-            if c == 0:
-                f1 = d400(D, r)
-                s = 399
-            elif c == 1:
-                break
-            else:
-                D.escape(398)
-        elif s == 399:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(399)
+    c = r.read(1)
+    if c == 0:
+        f0 = v110(D, r)
+        s = 398
+    else:
+        D.escape(118)
+    if s == 398:
+        c = r.read(2)
+        if c == 0:
+            f1 = d400(D, r)
+            s = 399
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(398)
+    if s == 399:
+        if r.read(1):
+            D.escape(399)
+        s = -1
     return M.CertificateChainType(Certificate=f0, SubCertificates=f1)
 
 
@@ -6743,7 +6629,7 @@ def x136(w: BitWriter, v: Any) -> None:
 def v138(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(138)
-    v = r.enum(3, _K6)
+    v = r.enum(3, _K3)
     if r.read(1):
         D.escape(404)
     return v
@@ -6751,7 +6637,7 @@ def v138(D: Decoder, r: BitReader) -> Any:
 
 def x138(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K7.get(v)
+    i = _K14.get(v)
     if i is None:
         raise not_member(v, M.EVRequestedEnergyTransferType, '')
     w.write(i, 3)
@@ -6795,76 +6681,70 @@ def d151(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 151
-    while True:
-        if s == 151:
-            c = r.read(1)
-            if c == 0:
-                f0 = v408(D, r)
-                s = 407
-            else:
-                D.escape(151)
-        elif s == 407:
-            c = r.read(3)
-            if c == 0:
-                f1 = d84(D, r)
-                s = 409
-            elif c == 1:
-                f2 = v411(D, r)
-                s = 410
-            elif c == 2:
-                f3 = v413(D, r)
-                s = 412
-            elif c == 3:
-                f4 = v415(D, r)
-                s = 414
-            elif c == 4:
-                break
-            else:
-                D.escape(407)
-        elif s == 409:
-            c = r.read(3)
-            if c == 0:
-                f2 = v411(D, r)
-                s = 410
-            elif c == 1:
-                f3 = v413(D, r)
-                s = 412
-            elif c == 2:
-                f4 = v415(D, r)
-                s = 414
-            elif c == 3:
-                break
-            else:
-                D.escape(409)
-        elif s == 410:
-            c = r.read(2)
-            if c == 0:
-                f3 = v413(D, r)
-                s = 412
-            elif c == 1:
-                f4 = v415(D, r)
-                s = 414
-            elif c == 2:
-                break
-            else:
-                D.escape(410)
-        elif s == 412:
-            c = r.read(2)
-            if c == 0:
-                f4 = v415(D, r)
-                s = 414
-            elif c == 1:
-                break
-            else:
-                D.escape(412)
-        elif s == 414:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(414)
+    c = r.read(1)
+    if c == 0:
+        f0 = v408(D, r)
+        s = 407
+    else:
+        D.escape(151)
+    if s == 407:
+        c = r.read(3)
+        if c == 0:
+            f1 = d84(D, r)
+            s = 409
+        elif c == 1:
+            f2 = v411(D, r)
+            s = 410
+        elif c == 2:
+            f3 = v413(D, r)
+            s = 412
+        elif c == 3:
+            f4 = v415(D, r)
+            s = 414
+        elif c == 4:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(407)
+    if s == 409:
+        c = r.read(3)
+        if c == 0:
+            f2 = v411(D, r)
+            s = 410
+        elif c == 1:
+            f3 = v413(D, r)
+            s = 412
+        elif c == 2:
+            f4 = v415(D, r)
+            s = 414
+        elif c == 3:
+            s = -1
+        else:
+            D.escape(409)
+    if s == 410:
+        c = r.read(2)
+        if c == 0:
+            f3 = v413(D, r)
+            s = 412
+        elif c == 1:
+            f4 = v415(D, r)
+            s = 414
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(410)
+    if s == 412:
+        c = r.read(2)
+        if c == 0:
+            f4 = v415(D, r)
+            s = 414
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(412)
+    if s == 414:
+        if r.read(1):
+            D.escape(414)
+        s = -1
     return M.MeterInfoType(MeterID=f0, MeterReading=f1, SigMeterReading=f2, MeterStatus=f3, TMeter=f4)
 
 
@@ -7159,7 +7039,7 @@ def x198(w: BitWriter, v: Any) -> None:
 def v209(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(209)
-    v = r.enum(2, _K8)
+    v = r.enum(2, _K4)
     if r.read(1):
         D.escape(426)
     return v
@@ -7167,7 +7047,7 @@ def v209(D: Decoder, r: BitReader) -> Any:
 
 def x209(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K9.get(v)
+    i = _K15.get(v)
     if i is None:
         raise not_member(v, M.isolationLevelType, '')
     w.write(i, 2)
@@ -7177,7 +7057,7 @@ def x209(w: BitWriter, v: Any) -> None:
 def v211(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(211)
-    v = r.enum(4, _K10)
+    v = r.enum(4, _K5)
     if r.read(1):
         D.escape(427)
     return v
@@ -7185,7 +7065,7 @@ def v211(D: Decoder, r: BitReader) -> Any:
 
 def x211(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K11.get(v)
+    i = _K16.get(v)
     if i is None:
         raise not_member(v, M.DC_EVSEStatusCodeType, '')
     w.write(i, 4)
@@ -7270,7 +7150,7 @@ def x220(w: BitWriter, v: Any) -> None:
 def v222(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(222)
-    v = r.enum(4, _K12)
+    v = r.enum(4, _K6)
     if r.read(1):
         D.escape(432)
     return v
@@ -7278,7 +7158,7 @@ def v222(D: Decoder, r: BitReader) -> Any:
 
 def x222(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K13.get(v)
+    i = _K17.get(v)
     if i is None:
         raise not_member(v, M.DC_EVErrorCodeType, '')
     w.write(i, 4)
@@ -7516,38 +7396,32 @@ def d300(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 300
-    while True:
-        if s == 300:
-            c = r.read(1)
-            if c == 0:
-                f0 = v148(D, r)
-                s = 446
-            else:
-                D.escape(300)
-        elif s == 446:
-            c = r.read(1)
-            if c == 0:
-                f1 = d448(D, r)
-                s = 447
-            else:
-                D.escape(446)
-        elif s == 447:
-            c = r.read(2)
-            if c == 0:
-                f2 = d450(D, r)
-                s = 449
-            elif c == 1:
-                break
-            else:
-                D.escape(447)
-        elif s == 449:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(449)
+    c = r.read(1)
+    if c == 0:
+        f0 = v148(D, r)
+        s = 446
+    else:
+        D.escape(300)
+    if s == 446:
+        c = r.read(1)
+        if c == 0:
+            f1 = d448(D, r)
+            s = 447
         else:
-            raise D.r.fail('bad state')
+            D.escape(446)
+    if s == 447:
+        c = r.read(2)
+        if c == 0:
+            f2 = d450(D, r)
+            s = 449
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(447)
+    if s == 449:
+        if r.read(1):
+            D.escape(449)
+        s = -1
     return M.SAScheduleTupleType(SAScheduleTupleID=f0, PMaxSchedule=f1, SalesTariff=f2)
 
 
@@ -7699,48 +7573,50 @@ def d310(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 310
-    while True:
-        if s == 310:
-            c = r.read(1)
-            if c == 0:
-                f0 = v316(D, r)
-                s = 456
-            else:
-                D.escape(310)
-        elif s == 456:
-            c = r.read(2)
-            if c == 0:
-                f1 = v458(D, r)
-                s = 457
-            elif c == 1:
+    c = r.read(1)
+    if c == 0:
+        f0 = v316(D, r)
+        s = 456
+    else:
+        D.escape(310)
+    if s == 456:
+        c = r.read(2)
+        if c == 0:
+            f1 = v458(D, r)
+            s = 457
+        elif c == 1:
+            x = r.read(4)
+            if x & 9 or ((x >> 1) & 3) >= 4:
+                r.pos -= 4
                 f2 = v324(D, r)
-                s = 459
             else:
-                D.escape(456)
-        elif s == 457:
-            c = r.read(1)
-            if c == 0:
-                f2 = v324(D, r)
-                s = 459
-            else:
-                D.escape(457)
-        elif s == 459:
-            c = r.read(2)
-            if c == 0:
-                f3 = v322(D, r)
-                s = 460
-            elif c == 1:
-                break
-            else:
-                D.escape(459)
-        elif s == 460:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(460)
+                f2 = _K8[((x >> 1) & 3)]
+            s = 459
         else:
-            raise D.r.fail('bad state')
+            D.escape(456)
+    if s == 457:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 4:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(457)
+            f2 = v324(D, r)
+        else:
+            f2 = _K8[((x >> 1) & 3)]
+        s = 459
+    if s == 459:
+        c = r.read(2)
+        if c == 0:
+            f3 = v322(D, r)
+            s = 460
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(459)
+    if s == 460:
+        if r.read(1):
+            D.escape(460)
+        s = -1
     return M.ServiceTagType(ServiceID=f0, ServiceName=f1, ServiceCategory=f2, ServiceScope=f3)
 
 
@@ -7830,7 +7706,7 @@ def x312(w: BitWriter, v: Any) -> None:
 def v314(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(314)
-    v = r.enum(4, _K14)
+    v = r.enum(4, _K7)
     if r.read(1):
         D.escape(462)
     return v
@@ -7838,7 +7714,7 @@ def v314(D: Decoder, r: BitReader) -> Any:
 
 def x314(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K15.get(v)
+    i = _K18.get(v)
     if i is None:
         raise not_member(v, M.EVSESupportedEnergyTransferType, '')
     w.write(i, 4)
@@ -7928,7 +7804,7 @@ def x322(w: BitWriter, v: Any) -> None:
 def v324(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(324)
-    v = r.enum(2, _K16)
+    v = r.enum(2, _K8)
     if r.read(1):
         D.escape(467)
     return v
@@ -7936,7 +7812,7 @@ def v324(D: Decoder, r: BitReader) -> Any:
 
 def x324(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K17.get(v)
+    i = _K19.get(v)
     if i is None:
         raise not_member(v, M.serviceCategoryType, '')
     w.write(i, 2)
@@ -7948,16 +7824,24 @@ def d327(D: Decoder, r: BitReader) -> Any:
     s = 327
     while True:
         if s == 327:
-            c = r.read(1)
-            if c == 0:
+            x = r.read(4)
+            if x & 13 or ((x >> 1) & 1) >= 2:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(327)
                 f0.append(v332(D, r))
-                s = 468
             else:
-                D.escape(327)
+                f0.append(_K9[((x >> 1) & 1)])
+            s = 468
         elif s == 468:
             c = r.read(2)
             if c == 0:
-                f0.append(v332(D, r))
+                x = r.read(3)
+                if x & 5 or ((x >> 1) & 1) >= 2:
+                    r.pos -= 3
+                    f0.append(v332(D, r))
+                else:
+                    f0.append(_K9[((x >> 1) & 1)])
                 s = 468
             elif c == 1:
                 break
@@ -8046,7 +7930,7 @@ def e330(E: Encoder, w: BitWriter, o: Any) -> None:
 def v332(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(332)
-    v = r.enum(1, _K18)
+    v = r.enum(1, _K9)
     if r.read(1):
         D.escape(471)
     return v
@@ -8054,7 +7938,7 @@ def v332(D: Decoder, r: BitReader) -> Any:
 
 def x332(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K19.get(v)
+    i = _K20.get(v)
     if i is None:
         raise not_member(v, M.paymentOptionType, '')
     w.write(i, 1)
@@ -8176,43 +8060,37 @@ def d368(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 368
-    while True:
-        if s == 368:
-            c = r.read(1)
-            if c == 0:
-                f0 = v246(D, r)
-                s = 478
-            else:
-                D.escape(368)
-        elif s == 478:
-            c = r.read(2)
-            if c == 0:
-                f1 = d480(D, r)
-                s = 479
-            elif c == 1:
-                f2 = d68(D, r)
-                s = 481
-            elif c == 2:
-                break
-            else:
-                D.escape(478)
-        elif s == 479:
-            c = r.read(2)
-            if c == 0:
-                f2 = d68(D, r)
-                s = 481
-            elif c == 1:
-                break
-            else:
-                D.escape(479)
-        elif s == 481:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(481)
+    c = r.read(1)
+    if c == 0:
+        f0 = v246(D, r)
+        s = 478
+    else:
+        D.escape(368)
+    if s == 478:
+        c = r.read(2)
+        if c == 0:
+            f1 = d480(D, r)
+            s = 479
+        elif c == 1:
+            f2 = d68(D, r)
+            s = 481
+        elif c == 2:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(478)
+    if s == 479:
+        c = r.read(2)
+        if c == 0:
+            f2 = d68(D, r)
+            s = 481
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(479)
+    if s == 481:
+        if r.read(1):
+            D.escape(481)
+        s = -1
     return M.MessageHeaderType(SessionID=f0, Notification=f1, Signature=f2)
 
 
@@ -8272,126 +8150,120 @@ def e368(E: Encoder, w: BitWriter, o: Any) -> None:
 def d370(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 370
-    while True:
-        if s == 370:
-            c = r.read(6)
-            if c == 0:
-                f0 = d3(D, r)
-                s = 482
-            elif c == 1:
-                f0 = d4(D, r)
-                s = 482
-            elif c == 2:
-                f0 = d5(D, r)
-                s = 482
-            elif c == 3:
-                f0 = d7(D, r)
-                s = 482
-            elif c == 4:
-                f0 = d8(D, r)
-                s = 482
-            elif c == 5:
-                f0 = d9(D, r)
-                s = 482
-            elif c == 6:
-                f0 = d10(D, r)
-                s = 482
-            elif c == 7:
-                f0 = d11(D, r)
-                s = 482
-            elif c == 8:
-                f0 = d12(D, r)
-                s = 482
-            elif c == 9:
-                f0 = d13(D, r)
-                s = 482
-            elif c == 10:
-                f0 = d14(D, r)
-                s = 482
-            elif c == 11:
-                f0 = d15(D, r)
-                s = 482
-            elif c == 12:
-                f0 = d16(D, r)
-                s = 482
-            elif c == 13:
-                f0 = d17(D, r)
-                s = 482
-            elif c == 14:
-                f0 = d18(D, r)
-                s = 482
-            elif c == 15:
-                f0 = d37(D, r)
-                s = 482
-            elif c == 16:
-                f0 = d38(D, r)
-                s = 482
-            elif c == 17:
-                f0 = d43(D, r)
-                s = 482
-            elif c == 18:
-                f0 = d44(D, r)
-                s = 482
-            elif c == 19:
-                f0 = d45(D, r)
-                s = 482
-            elif c == 20:
-                f0 = d46(D, r)
-                s = 482
-            elif c == 21:
-                f0 = d47(D, r)
-                s = 482
-            elif c == 22:
-                f0 = d48(D, r)
-                s = 482
-            elif c == 23:
-                f0 = d58(D, r)
-                s = 482
-            elif c == 24:
-                f0 = d59(D, r)
-                s = 482
-            elif c == 25:
-                f0 = d60(D, r)
-                s = 482
-            elif c == 26:
-                f0 = d61(D, r)
-                s = 482
-            elif c == 27:
-                f0 = d62(D, r)
-                s = 482
-            elif c == 28:
-                f0 = d63(D, r)
-                s = 482
-            elif c == 29:
-                f0 = d64(D, r)
-                s = 482
-            elif c == 30:
-                f0 = d65(D, r)
-                s = 482
-            elif c == 31:
-                f0 = d66(D, r)
-                s = 482
-            elif c == 32:
-                f0 = d67(D, r)
-                s = 482
-            elif c == 33:
-                f0 = d78(D, r)
-                s = 482
-            elif c == 34:
-                f0 = d79(D, r)
-                s = 482
-            elif c == 35:
-                break
-            else:
-                D.escape(370)
-        elif s == 482:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(482)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(6)
+    if c == 0:
+        f0 = d3(D, r)
+        s = 482
+    elif c == 1:
+        f0 = d4(D, r)
+        s = 482
+    elif c == 2:
+        f0 = d5(D, r)
+        s = 482
+    elif c == 3:
+        f0 = d7(D, r)
+        s = 482
+    elif c == 4:
+        f0 = d8(D, r)
+        s = 482
+    elif c == 5:
+        f0 = d9(D, r)
+        s = 482
+    elif c == 6:
+        f0 = d10(D, r)
+        s = 482
+    elif c == 7:
+        f0 = d11(D, r)
+        s = 482
+    elif c == 8:
+        f0 = d12(D, r)
+        s = 482
+    elif c == 9:
+        f0 = d13(D, r)
+        s = 482
+    elif c == 10:
+        f0 = d14(D, r)
+        s = 482
+    elif c == 11:
+        f0 = d15(D, r)
+        s = 482
+    elif c == 12:
+        f0 = d16(D, r)
+        s = 482
+    elif c == 13:
+        f0 = d17(D, r)
+        s = 482
+    elif c == 14:
+        f0 = d18(D, r)
+        s = 482
+    elif c == 15:
+        f0 = d37(D, r)
+        s = 482
+    elif c == 16:
+        f0 = d38(D, r)
+        s = 482
+    elif c == 17:
+        f0 = d43(D, r)
+        s = 482
+    elif c == 18:
+        f0 = d44(D, r)
+        s = 482
+    elif c == 19:
+        f0 = d45(D, r)
+        s = 482
+    elif c == 20:
+        f0 = d46(D, r)
+        s = 482
+    elif c == 21:
+        f0 = d47(D, r)
+        s = 482
+    elif c == 22:
+        f0 = d48(D, r)
+        s = 482
+    elif c == 23:
+        f0 = d58(D, r)
+        s = 482
+    elif c == 24:
+        f0 = d59(D, r)
+        s = 482
+    elif c == 25:
+        f0 = d60(D, r)
+        s = 482
+    elif c == 26:
+        f0 = d61(D, r)
+        s = 482
+    elif c == 27:
+        f0 = d62(D, r)
+        s = 482
+    elif c == 28:
+        f0 = d63(D, r)
+        s = 482
+    elif c == 29:
+        f0 = d64(D, r)
+        s = 482
+    elif c == 30:
+        f0 = d65(D, r)
+        s = 482
+    elif c == 31:
+        f0 = d66(D, r)
+        s = 482
+    elif c == 32:
+        f0 = d67(D, r)
+        s = 482
+    elif c == 33:
+        f0 = d78(D, r)
+        s = 482
+    elif c == 34:
+        f0 = d79(D, r)
+        s = 482
+    elif c == 35:
+        s = -1
+    else:
+        D.escape(370)
+    if s == 482:
+        if r.read(1):
+            D.escape(482)
+        s = -1
     return M.BodyType(BodyElement=f0)
 
 
@@ -8844,7 +8716,7 @@ def x383(w: BitWriter, v: Any) -> None:
 def v385(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(385)
-    v = r.enum(4, _K20)
+    v = r.enum(4, _K10)
     if r.read(1):
         D.escape(492)
     return v
@@ -9003,29 +8875,23 @@ def d443(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 443
-    while True:
-        if s == 443:
-            c = r.read(1)
-            if c == 0:
-                f0 = v501(D, r)
-                s = 500
-            else:
-                D.escape(443)
-        elif s == 500:
-            c = r.read(1)
-            if c == 0:
-                f1 = v264(D, r)
-                s = 502
-            else:
-                D.escape(500)
-        elif s == 502:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(502)
+    c = r.read(1)
+    if c == 0:
+        f0 = v501(D, r)
+        s = 500
+    else:
+        D.escape(443)
+    if s == 500:
+        c = r.read(1)
+        if c == 0:
+            f1 = v264(D, r)
+            s = 502
         else:
-            raise D.r.fail('bad state')
+            D.escape(500)
+    if s == 502:
+        if r.read(1):
+            D.escape(502)
+        s = -1
     return M.ProfileEntryType(ChargingProfileEntryStart=f0, ChargingProfileEntryMaxPower=f1)
 
 
@@ -9163,17 +9029,25 @@ def d450(D: Decoder, r: BitReader) -> Any:
                 f2 = v508(D, r)
                 s = 507
             elif c == 1:
-                f3 = v510(D, r)
+                x = r.read(10)
+                if x & 513:
+                    r.pos -= 10
+                    f3 = v510(D, r)
+                else:
+                    f3 = ((x >> 1) & 255)
                 s = 509
             else:
                 D.escape(506)
         elif s == 507:
-            c = r.read(1)
-            if c == 0:
+            x = r.read(11)
+            if x & 1537:
+                r.pos -= 11
+                if r.read(1):
+                    D.escape(507)
                 f3 = v510(D, r)
-                s = 509
             else:
-                D.escape(507)
+                f3 = ((x >> 1) & 255)
+            s = 509
         elif s == 509:
             c = r.read(1)
             if c == 0:
@@ -9290,38 +9164,40 @@ def d455(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 455
-    while True:
-        if s == 455:
-            c = r.read(1)
-            if c == 0:
-                f0 = v514(D, r)
-                s = 513
-            else:
-                D.escape(455)
-        elif s == 513:
-            c = r.read(1)
-            if c == 0:
-                f1 = v516(D, r)
-                s = 515
-            else:
-                D.escape(513)
-        elif s == 515:
-            c = r.read(2)
-            if c == 0:
-                f2 = v383(D, r)
-                s = 517
-            elif c == 1:
-                break
-            else:
-                D.escape(515)
-        elif s == 517:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(517)
+    x = r.read(5)
+    if x & 25 or ((x >> 1) & 3) >= 3:
+        r.pos -= 5
+        if r.read(1):
+            D.escape(455)
+        f0 = v514(D, r)
+    else:
+        f0 = _K22[((x >> 1) & 3)]
+    s = 513
+    if s == 513:
+        c = r.read(1)
+        if c == 0:
+            f1 = v516(D, r)
+            s = 515
         else:
-            raise D.r.fail('bad state')
+            D.escape(513)
+    if s == 515:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(5)
+            if x & 17:
+                r.pos -= 5
+                f2 = v383(D, r)
+            else:
+                f2 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
+            s = 517
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(515)
+    if s == 517:
+        if r.read(1):
+            D.escape(517)
+        s = -1
     return M.CostType(costKind=f0, amount=f1, amountMultiplier=f2)
 
 
@@ -9464,29 +9340,26 @@ def d470(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 470
-    while True:
-        if s == 470:
-            c = r.read(1)
-            if c == 0:
-                f0 = d310(D, r)
-                s = 523
-            else:
-                D.escape(470)
-        elif s == 523:
-            c = r.read(1)
-            if c == 0:
-                f1 = v312(D, r)
-                s = 524
-            else:
+    c = r.read(1)
+    if c == 0:
+        f0 = d310(D, r)
+        s = 523
+    else:
+        D.escape(470)
+    if s == 523:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
                 D.escape(523)
-        elif s == 524:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(524)
+            f1 = v312(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = ((x >> 1) & 1) == 1
+        s = 524
+    if s == 524:
+        if r.read(1):
+            D.escape(524)
+        s = -1
     return M.ServiceType(ServiceTag=f0, FreeService=f1)
 
 
@@ -9529,31 +9402,25 @@ def d473(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 473
-    while True:
-        if s == 473:
-            c = r.read(1)
-            if c == 0:
-                f0 = v316(D, r)
-                s = 525
-            else:
-                D.escape(473)
-        elif s == 525:
-            c = r.read(2)
-            if c == 0:
-                f1 = v527(D, r)
-                s = 526
-            elif c == 1:
-                break
-            else:
-                D.escape(525)
-        elif s == 526:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(526)
+    c = r.read(1)
+    if c == 0:
+        f0 = v316(D, r)
+        s = 525
+    else:
+        D.escape(473)
+    if s == 525:
+        c = r.read(2)
+        if c == 0:
+            f1 = v527(D, r)
+            s = 526
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(525)
+    if s == 526:
+        if r.read(1):
+            D.escape(526)
+        s = -1
     return M.SelectedServiceType(ServiceID=f0, ParameterSetID=f1)
 
 
@@ -9597,31 +9464,28 @@ def d480(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 480
-    while True:
-        if s == 480:
-            c = r.read(1)
-            if c == 0:
-                f0 = v529(D, r)
-                s = 528
-            else:
-                D.escape(480)
-        elif s == 528:
-            c = r.read(2)
-            if c == 0:
-                f1 = v531(D, r)
-                s = 530
-            elif c == 1:
-                break
-            else:
-                D.escape(528)
-        elif s == 530:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(530)
+    x = r.read(5)
+    if x & 25 or ((x >> 1) & 3) >= 3:
+        r.pos -= 5
+        if r.read(1):
+            D.escape(480)
+        f0 = v529(D, r)
+    else:
+        f0 = _K23[((x >> 1) & 3)]
+    s = 528
+    if s == 528:
+        c = r.read(2)
+        if c == 0:
+            f1 = v531(D, r)
+            s = 530
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(528)
+    if s == 530:
+        if r.read(1):
+            D.escape(530)
+        s = -1
     return M.NotificationType(FaultCode=f0, FaultMsg=f1)
 
 
@@ -9749,7 +9613,7 @@ def v514(D: Decoder, r: BitReader) -> Any:
 
 def x514(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K23.get(v)
+    i = _K24.get(v)
     if i is None:
         raise not_member(v, M.costKindType, '')
     w.write(i, 2)
@@ -9796,51 +9660,55 @@ def d522(D: Decoder, r: BitReader) -> Any:
     f6: Any = None
     f7: Any = None
     s = 522
-    while True:
-        if s == 522:
-            c = r.read(1)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 540
-            else:
-                D.escape(522)
-        elif s == 540:
-            c = r.read(1)
-            if c == 0:
-                f1 = r.enum(3, _K24)
-                s = 541
-            else:
-                D.escape(540)
-        elif s == 541:
-            c = r.read(3)
-            if c == 0:
-                f2 = v543(D, r)
-                s = 542
-            elif c == 1:
-                f3 = v544(D, r)
-                s = 542
-            elif c == 2:
-                f4 = v545(D, r)
-                s = 542
-            elif c == 3:
-                f5 = v546(D, r)
-                s = 542
-            elif c == 4:
-                f6 = d84(D, r)
-                s = 542
-            elif c == 5:
-                f7 = v547(D, r)
-                s = 542
-            else:
-                D.escape(541)
-        elif s == 542:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(542)
+    c = r.read(1)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 540
+    else:
+        D.escape(522)
+    if s == 540:
+        c = r.read(1)
+        if c == 0:
+            f1 = r.enum(3, _K25)
+            s = 541
         else:
-            raise D.r.fail('bad state')
+            D.escape(540)
+    if s == 541:
+        c = r.read(3)
+        if c == 0:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f2 = v543(D, r)
+            else:
+                f2 = ((x >> 1) & 1) == 1
+            s = 542
+        elif c == 1:
+            x = r.read(10)
+            if x & 513:
+                r.pos -= 10
+                f3 = v544(D, r)
+            else:
+                f3 = -128 + ((x >> 1) & 255)
+            s = 542
+        elif c == 2:
+            f4 = v545(D, r)
+            s = 542
+        elif c == 3:
+            f5 = v546(D, r)
+            s = 542
+        elif c == 4:
+            f6 = d84(D, r)
+            s = 542
+        elif c == 5:
+            f7 = v547(D, r)
+            s = 542
+        else:
+            D.escape(541)
+    if s == 542:
+        if r.read(1):
+            D.escape(542)
+        s = -1
     return M.ParameterType(Name=f0, ValueType=f1, boolValue=f2, byteValue=f3, shortValue=f4, intValue=f5, physicalValue=f6, stringValue=f7)
 
 
@@ -9863,7 +9731,7 @@ def e522(E: Encoder, w: BitWriter, o: Any) -> None:
             s = 541
         else:
             raise misplaced('attribute', '@ValueType')
-        i = _K25.get(v)
+        i = _K26.get(v)
         if i is None:
             raise not_member(v, M.valueType, '@ValueType')
         w.write(i, 3)
@@ -9960,7 +9828,7 @@ def x527(w: BitWriter, v: Any) -> None:
 def v529(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(529)
-    v = r.enum(2, _K26)
+    v = r.enum(2, _K23)
     if r.read(1):
         D.escape(549)
     return v

@@ -30,32 +30,32 @@ from exi._generated import iso2_messages as M
 from exi.errors import EncodeError
 
 _K0 = tuple(M.EVSENotificationType)
-_K1 = {m: i for i, m in enumerate(M.EVSENotificationType)}
-_K2 = tuple(M.responseCodeType)
-_K3 = {m: i for i, m in enumerate(M.responseCodeType)}
-_K4 = tuple(M.EVSEProcessingType)
-_K5 = {m: i for i, m in enumerate(M.EVSEProcessingType)}
-_K6 = tuple(M.EnergyTransferModeType)
-_K7 = {m: i for i, m in enumerate(M.EnergyTransferModeType)}
-_K8 = tuple(M.isolationLevelType)
-_K9 = {m: i for i, m in enumerate(M.isolationLevelType)}
-_K10 = tuple(M.DC_EVSEStatusCodeType)
-_K11 = {m: i for i, m in enumerate(M.DC_EVSEStatusCodeType)}
-_K12 = tuple(M.DC_EVErrorCodeType)
-_K13 = {m: i for i, m in enumerate(M.DC_EVErrorCodeType)}
-_K14 = tuple(M.paymentOptionType)
-_K15 = {m: i for i, m in enumerate(M.paymentOptionType)}
-_K16 = tuple(M.chargeProgressType)
-_K17 = {m: i for i, m in enumerate(M.chargeProgressType)}
-_K18 = tuple(M.serviceCategoryType)
-_K19 = {m: i for i, m in enumerate(M.serviceCategoryType)}
-_K20 = tuple(M.chargingSessionType)
-_K21 = {m: i for i, m in enumerate(M.chargingSessionType)}
-_K22 = tuple(M.unitSymbolType)
+_K1 = tuple(M.responseCodeType)
+_K2 = tuple(M.EVSEProcessingType)
+_K3 = tuple(M.EnergyTransferModeType)
+_K4 = tuple(M.isolationLevelType)
+_K5 = tuple(M.DC_EVSEStatusCodeType)
+_K6 = tuple(M.DC_EVErrorCodeType)
+_K7 = tuple(M.paymentOptionType)
+_K8 = tuple(M.chargeProgressType)
+_K9 = tuple(M.serviceCategoryType)
+_K10 = tuple(M.chargingSessionType)
+_K11 = tuple(M.unitSymbolType)
+_K12 = {m: i for i, m in enumerate(M.EVSENotificationType)}
+_K13 = {m: i for i, m in enumerate(M.responseCodeType)}
+_K14 = {m: i for i, m in enumerate(M.EVSEProcessingType)}
+_K15 = {m: i for i, m in enumerate(M.EnergyTransferModeType)}
+_K16 = {m: i for i, m in enumerate(M.isolationLevelType)}
+_K17 = {m: i for i, m in enumerate(M.DC_EVSEStatusCodeType)}
+_K18 = {m: i for i, m in enumerate(M.DC_EVErrorCodeType)}
+_K19 = {m: i for i, m in enumerate(M.paymentOptionType)}
+_K20 = {m: i for i, m in enumerate(M.chargeProgressType)}
+_K21 = {m: i for i, m in enumerate(M.serviceCategoryType)}
+_K22 = {m: i for i, m in enumerate(M.chargingSessionType)}
 _K23 = {m: i for i, m in enumerate(M.unitSymbolType)}
 _K24 = tuple(M.costKindType)
-_K25 = {m: i for i, m in enumerate(M.costKindType)}
-_K26 = tuple(M.faultCodeType)
+_K25 = tuple(M.faultCodeType)
+_K26 = {m: i for i, m in enumerate(M.costKindType)}
 _K27 = {m: i for i, m in enumerate(M.faultCodeType)}
 
 
@@ -66,53 +66,47 @@ def d0(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 0
-    while True:
-        if s == 0:
-            c = r.read(2)
-            if c == 0:
-                f0 = v81(D, r)
-                s = 80
-            elif c == 1:
-                f1 = d83(D, r)
-                s = 82
-            else:
-                D.escape(0)
-        elif s == 80:
-            c = r.read(1)
-            if c == 0:
-                f1 = d83(D, r)
-                s = 82
-            else:
-                D.escape(80)
-        elif s == 82:
-            c = r.read(1)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 84
-            else:
-                D.escape(82)
-        elif s == 84:
-            c = r.read(1)
-            if c == 0:
-                f3 = d83(D, r)
-                s = 85
-            else:
-                D.escape(84)
-        elif s == 85:
-            c = r.read(1)
-            if c == 0:
-                f4 = d83(D, r)
-                s = 86
-            else:
-                D.escape(85)
-        elif s == 86:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(86)
+    c = r.read(2)
+    if c == 0:
+        f0 = v81(D, r)
+        s = 80
+    elif c == 1:
+        f1 = d83(D, r)
+        s = 82
+    else:
+        D.escape(0)
+    if s == 80:
+        c = r.read(1)
+        if c == 0:
+            f1 = d83(D, r)
+            s = 82
         else:
-            raise D.r.fail('bad state')
+            D.escape(80)
+    if s == 82:
+        c = r.read(1)
+        if c == 0:
+            f2 = d83(D, r)
+            s = 84
+        else:
+            D.escape(82)
+    if s == 84:
+        c = r.read(1)
+        if c == 0:
+            f3 = d83(D, r)
+            s = 85
+        else:
+            D.escape(84)
+    if s == 85:
+        c = r.read(1)
+        if c == 0:
+            f4 = d83(D, r)
+            s = 86
+        else:
+            D.escape(85)
+    if s == 86:
+        if r.read(1):
+            D.escape(86)
+        s = -1
     return M.AC_EVChargeParameterType(DepartureTime=f0, EAmount=f1, EVMaxVoltage=f2, EVMaxCurrent=f3, EVMinCurrent=f4)
 
 
@@ -196,36 +190,30 @@ def d1(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 1
-    while True:
-        if s == 1:
-            c = r.read(1)
-            if c == 0:
-                f0 = d2(D, r)
-                s = 87
-            else:
-                D.escape(1)
-        elif s == 87:
-            c = r.read(1)
-            if c == 0:
-                f1 = d83(D, r)
-                s = 88
-            else:
-                D.escape(87)
-        elif s == 88:
-            c = r.read(1)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 89
-            else:
-                D.escape(88)
-        elif s == 89:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(89)
+    c = r.read(1)
+    if c == 0:
+        f0 = d2(D, r)
+        s = 87
+    else:
+        D.escape(1)
+    if s == 87:
+        c = r.read(1)
+        if c == 0:
+            f1 = d83(D, r)
+            s = 88
         else:
-            raise D.r.fail('bad state')
+            D.escape(87)
+    if s == 88:
+        c = r.read(1)
+        if c == 0:
+            f2 = d83(D, r)
+            s = 89
+        else:
+            D.escape(88)
+    if s == 89:
+        if r.read(1):
+            D.escape(89)
+        s = -1
     return M.AC_EVSEChargeParameterType(AC_EVSEStatus=f0, EVSENominalVoltage=f1, EVSEMaxCurrent=f2)
 
 
@@ -282,36 +270,36 @@ def d2(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 2
-    while True:
-        if s == 2:
-            c = r.read(1)
-            if c == 0:
-                f0 = v91(D, r)
-                s = 90
-            else:
-                D.escape(2)
-        elif s == 90:
-            c = r.read(1)
-            if c == 0:
-                f1 = v93(D, r)
-                s = 92
-            else:
+    c = r.read(1)
+    if c == 0:
+        f0 = v91(D, r)
+        s = 90
+    else:
+        D.escape(2)
+    if s == 90:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
                 D.escape(90)
-        elif s == 92:
-            c = r.read(1)
-            if c == 0:
-                f2 = v95(D, r)
-                s = 94
-            else:
-                D.escape(92)
-        elif s == 94:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(94)
+            f1 = v93(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K0[((x >> 1) & 3)]
+        s = 92
+    if s == 92:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(92)
+            f2 = v95(D, r)
+        else:
+            f2 = ((x >> 1) & 1) == 1
+        s = 94
+    if s == 94:
+        if r.read(1):
+            D.escape(94)
+        s = -1
     return M.AC_EVSEStatusType(NotificationMaxDelay=f0, EVSENotification=f1, RCD=f2)
 
 
@@ -367,36 +355,30 @@ def d3(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 3
-    while True:
-        if s == 3:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 96
-            elif c == 1:
-                f1 = v98(D, r)
-                s = 97
-            elif c == 2:
-                break
-            else:
-                D.escape(3)
-        elif s == 96:
-            c = r.read(2)
-            if c == 0:
-                f1 = v98(D, r)
-                s = 97
-            elif c == 1:
-                break
-            else:
-                D.escape(96)
-        elif s == 97:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(97)
+    c = r.read(2)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 96
+    elif c == 1:
+        f1 = v98(D, r)
+        s = 97
+    elif c == 2:
+        s = -1
+    else:
+        D.escape(3)
+    if s == 96:
+        c = r.read(2)
+        if c == 0:
+            f1 = v98(D, r)
+            s = 97
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(96)
+    if s == 97:
+        if r.read(1):
+            D.escape(97)
+        s = -1
     return M.AuthorizationReqType(Id=f0, GenChallenge=f1)
 
 
@@ -441,29 +423,29 @@ def d4(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 4
-    while True:
-        if s == 4:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 99
-            else:
-                D.escape(4)
-        elif s == 99:
-            c = r.read(1)
-            if c == 0:
-                f1 = v102(D, r)
-                s = 101
-            else:
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(4)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 99
+    if s == 99:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
                 D.escape(99)
-        elif s == 101:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(101)
+            f1 = v102(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K2[((x >> 1) & 3)]
+        s = 101
+    if s == 101:
+        if r.read(1):
+            D.escape(101)
+        s = -1
     return M.AuthorizationResType(ResponseCode=f0, EVSEProcessing=f1)
 
 
@@ -503,16 +485,9 @@ def e4(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d5(D: Decoder, r: BitReader) -> Any:
-    s = 5
-    while True:
-        if s == 5:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(5)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(5)
+    s = -1
     return M.BodyBaseType()
 
 
@@ -528,22 +503,16 @@ def e5(E: Encoder, w: BitWriter, o: Any) -> None:
 def d6(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 6
-    while True:
-        if s == 6:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 103
-            else:
-                D.escape(6)
-        elif s == 103:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(103)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 103
+    else:
+        D.escape(6)
+    if s == 103:
+        if r.read(1):
+            D.escape(103)
+        s = -1
     return M.CableCheckReqType(DC_EVStatus=f0)
 
 
@@ -574,36 +543,36 @@ def d7(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 7
-    while True:
-        if s == 7:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 104
-            else:
-                D.escape(7)
-        elif s == 104:
-            c = r.read(1)
-            if c == 0:
-                f1 = d22(D, r)
-                s = 105
-            else:
-                D.escape(104)
-        elif s == 105:
-            c = r.read(1)
-            if c == 0:
-                f2 = v102(D, r)
-                s = 106
-            else:
-                D.escape(105)
-        elif s == 106:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(106)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(7)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 104
+    if s == 104:
+        c = r.read(1)
+        if c == 0:
+            f1 = d22(D, r)
+            s = 105
         else:
-            raise D.r.fail('bad state')
+            D.escape(104)
+    if s == 105:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(105)
+            f2 = v102(D, r)
+        else:
+            f2 = _K2[((x >> 1) & 3)]
+        s = 106
+    if s == 106:
+        if r.read(1):
+            D.escape(106)
+        s = -1
     return M.CableCheckResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEProcessing=f2)
 
 
@@ -660,36 +629,30 @@ def d9(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 9
-    while True:
-        if s == 9:
-            c = r.read(1)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 109
-            else:
-                D.escape(9)
-        elif s == 109:
-            c = r.read(1)
-            if c == 0:
-                f1 = v111(D, r)
-                s = 110
-            else:
-                D.escape(109)
-        elif s == 110:
-            c = r.read(1)
-            if c == 0:
-                f2 = d113(D, r)
-                s = 112
-            else:
-                D.escape(110)
-        elif s == 112:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(112)
+    c = r.read(1)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 109
+    else:
+        D.escape(9)
+    if s == 109:
+        c = r.read(1)
+        if c == 0:
+            f1 = v111(D, r)
+            s = 110
         else:
-            raise D.r.fail('bad state')
+            D.escape(109)
+    if s == 110:
+        c = r.read(1)
+        if c == 0:
+            f2 = d113(D, r)
+            s = 112
+        else:
+            D.escape(110)
+    if s == 112:
+        if r.read(1):
+            D.escape(112)
+        s = -1
     return M.CertificateInstallationReqType(Id=f0, OEMProvisioningCert=f1, ListOfRootCertificateIDs=f2)
 
 
@@ -746,57 +709,54 @@ def d10(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 10
-    while True:
-        if s == 10:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 114
-            else:
-                D.escape(10)
-        elif s == 114:
-            c = r.read(1)
-            if c == 0:
-                f1 = d116(D, r)
-                s = 115
-            else:
-                D.escape(114)
-        elif s == 115:
-            c = r.read(1)
-            if c == 0:
-                f2 = d116(D, r)
-                s = 117
-            else:
-                D.escape(115)
-        elif s == 117:
-            c = r.read(1)
-            if c == 0:
-                f3 = d119(D, r)
-                s = 118
-            else:
-                D.escape(117)
-        elif s == 118:
-            c = r.read(1)
-            if c == 0:
-                f4 = d121(D, r)
-                s = 120
-            else:
-                D.escape(118)
-        elif s == 120:
-            c = r.read(1)
-            if c == 0:
-                f5 = d123(D, r)
-                s = 122
-            else:
-                D.escape(120)
-        elif s == 122:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(122)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(10)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 114
+    if s == 114:
+        c = r.read(1)
+        if c == 0:
+            f1 = d116(D, r)
+            s = 115
         else:
-            raise D.r.fail('bad state')
+            D.escape(114)
+    if s == 115:
+        c = r.read(1)
+        if c == 0:
+            f2 = d116(D, r)
+            s = 117
+        else:
+            D.escape(115)
+    if s == 117:
+        c = r.read(1)
+        if c == 0:
+            f3 = d119(D, r)
+            s = 118
+        else:
+            D.escape(117)
+    if s == 118:
+        c = r.read(1)
+        if c == 0:
+            f4 = d121(D, r)
+            s = 120
+        else:
+            D.escape(118)
+    if s == 120:
+        c = r.read(1)
+        if c == 0:
+            f5 = d123(D, r)
+            s = 122
+        else:
+            D.escape(120)
+    if s == 122:
+        if r.read(1):
+            D.escape(122)
+        s = -1
     return M.CertificateInstallationResType(ResponseCode=f0, SAProvisioningCertificateChain=f1, ContractSignatureCertChain=f2, ContractSignatureEncryptedPrivateKey=f3, DHpublickey=f4, eMAID=f5)
 
 
@@ -893,43 +853,37 @@ def d11(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 11
-    while True:
-        if s == 11:
-            c = r.read(1)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 124
-            else:
-                D.escape(11)
-        elif s == 124:
-            c = r.read(1)
-            if c == 0:
-                f1 = d116(D, r)
-                s = 125
-            else:
-                D.escape(124)
-        elif s == 125:
-            c = r.read(1)
-            if c == 0:
-                f2 = v127(D, r)
-                s = 126
-            else:
-                D.escape(125)
-        elif s == 126:
-            c = r.read(1)
-            if c == 0:
-                f3 = d113(D, r)
-                s = 128
-            else:
-                D.escape(126)
-        elif s == 128:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(128)
+    c = r.read(1)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 124
+    else:
+        D.escape(11)
+    if s == 124:
+        c = r.read(1)
+        if c == 0:
+            f1 = d116(D, r)
+            s = 125
         else:
-            raise D.r.fail('bad state')
+            D.escape(124)
+    if s == 125:
+        c = r.read(1)
+        if c == 0:
+            f2 = v127(D, r)
+            s = 126
+        else:
+            D.escape(125)
+    if s == 126:
+        c = r.read(1)
+        if c == 0:
+            f3 = d113(D, r)
+            s = 128
+        else:
+            D.escape(126)
+    if s == 128:
+        if r.read(1):
+            D.escape(128)
+        s = -1
     return M.CertificateUpdateReqType(Id=f0, ContractSignatureCertChain=f1, eMAID=f2, ListOfRootCertificateIDs=f3)
 
 
@@ -1000,66 +954,63 @@ def d12(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 12
-    while True:
-        if s == 12:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 129
-            else:
-                D.escape(12)
-        elif s == 129:
-            c = r.read(1)
-            if c == 0:
-                f1 = d116(D, r)
-                s = 130
-            else:
-                D.escape(129)
-        elif s == 130:
-            c = r.read(1)
-            if c == 0:
-                f2 = d116(D, r)
-                s = 131
-            else:
-                D.escape(130)
-        elif s == 131:
-            c = r.read(1)
-            if c == 0:
-                f3 = d119(D, r)
-                s = 132
-            else:
-                D.escape(131)
-        elif s == 132:
-            c = r.read(1)
-            if c == 0:
-                f4 = d121(D, r)
-                s = 133
-            else:
-                D.escape(132)
-        elif s == 133:
-            c = r.read(1)
-            if c == 0:
-                f5 = d123(D, r)
-                s = 134
-            else:
-                D.escape(133)
-        elif s == 134:
-            c = r.read(2)
-            if c == 0:
-                f6 = v136(D, r)
-                s = 135
-            elif c == 1:
-                break
-            else:
-                D.escape(134)
-        elif s == 135:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(135)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(12)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 129
+    if s == 129:
+        c = r.read(1)
+        if c == 0:
+            f1 = d116(D, r)
+            s = 130
         else:
-            raise D.r.fail('bad state')
+            D.escape(129)
+    if s == 130:
+        c = r.read(1)
+        if c == 0:
+            f2 = d116(D, r)
+            s = 131
+        else:
+            D.escape(130)
+    if s == 131:
+        c = r.read(1)
+        if c == 0:
+            f3 = d119(D, r)
+            s = 132
+        else:
+            D.escape(131)
+    if s == 132:
+        c = r.read(1)
+        if c == 0:
+            f4 = d121(D, r)
+            s = 133
+        else:
+            D.escape(132)
+    if s == 133:
+        c = r.read(1)
+        if c == 0:
+            f5 = d123(D, r)
+            s = 134
+        else:
+            D.escape(133)
+    if s == 134:
+        c = r.read(2)
+        if c == 0:
+            f6 = v136(D, r)
+            s = 135
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(134)
+    if s == 135:
+        if r.read(1):
+            D.escape(135)
+        s = -1
     return M.CertificateUpdateResType(ResponseCode=f0, SAProvisioningCertificateChain=f1, ContractSignatureCertChain=f2, ContractSignatureEncryptedPrivateKey=f3, DHpublickey=f4, eMAID=f5, RetryCounter=f6)
 
 
@@ -1169,45 +1120,47 @@ def d13(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 13
-    while True:
-        if s == 13:
-            c = r.read(2)
-            if c == 0:
-                f0 = v138(D, r)
-                s = 137
-            elif c == 1:
-                f1 = v140(D, r)
-                s = 139
-            else:
-                D.escape(13)
-        elif s == 137:
-            c = r.read(1)
-            if c == 0:
-                f1 = v140(D, r)
-                s = 139
-            else:
-                D.escape(137)
-        elif s == 139:
-            c = r.read(2)
-            if c == 0:
-                f2 = d0(D, r)
-                s = 141
-            elif c == 1:
-                f2 = d19(D, r)
-                s = 141
-            elif c == 2:
-                f2 = d27(D, r)
-                s = 141
-            else:
-                D.escape(139)
-        elif s == 141:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(141)
+    c = r.read(2)
+    if c == 0:
+        f0 = v138(D, r)
+        s = 137
+    elif c == 1:
+        x = r.read(5)
+        if x & 17 or ((x >> 1) & 7) >= 6:
+            r.pos -= 5
+            f1 = v140(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K3[((x >> 1) & 7)]
+        s = 139
+    else:
+        D.escape(13)
+    if s == 137:
+        x = r.read(6)
+        if x & 49 or ((x >> 1) & 7) >= 6:
+            r.pos -= 6
+            if r.read(1):
+                D.escape(137)
+            f1 = v140(D, r)
+        else:
+            f1 = _K3[((x >> 1) & 7)]
+        s = 139
+    if s == 139:
+        c = r.read(2)
+        if c == 0:
+            f2 = d0(D, r)
+            s = 141
+        elif c == 1:
+            f2 = d19(D, r)
+            s = 141
+        elif c == 2:
+            f2 = d27(D, r)
+            s = 141
+        else:
+            D.escape(139)
+    if s == 141:
+        if r.read(1):
+            D.escape(141)
+        s = -1
     return M.ChargeParameterDiscoveryReqType(MaxEntriesSAScheduleTuple=f0, RequestedEnergyTransferMode=f1, EVChargeParameter=f2)
 
 
@@ -1292,61 +1245,61 @@ def d14(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 14
-    while True:
-        if s == 14:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 142
-            else:
-                D.escape(14)
-        elif s == 142:
-            c = r.read(1)
-            if c == 0:
-                f1 = v102(D, r)
-                s = 143
-            else:
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(14)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 142
+    if s == 142:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
                 D.escape(142)
-        elif s == 143:
-            c = r.read(3)
-            if c == 0:
-                f2 = d55(D, r)
-                s = 144
-            elif c == 1:
-                f2 = d56(D, r)
-                s = 144
-            elif c == 2:
-                f3 = d1(D, r)
-                s = 145
-            elif c == 3:
-                f3 = d21(D, r)
-                s = 145
-            elif c == 4:
-                f3 = d29(D, r)
-                s = 145
-            else:
-                D.escape(143)
-        elif s == 144:
-            c = r.read(2)
-            if c == 0:
-                f3 = d1(D, r)
-                s = 145
-            elif c == 1:
-                f3 = d21(D, r)
-                s = 145
-            elif c == 2:
-                f3 = d29(D, r)
-                s = 145
-            else:
-                D.escape(144)
-        elif s == 145:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(145)
+            f1 = v102(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K2[((x >> 1) & 3)]
+        s = 143
+    if s == 143:
+        c = r.read(3)
+        if c == 0:
+            f2 = d55(D, r)
+            s = 144
+        elif c == 1:
+            f2 = d56(D, r)
+            s = 144
+        elif c == 2:
+            f3 = d1(D, r)
+            s = 145
+        elif c == 3:
+            f3 = d21(D, r)
+            s = 145
+        elif c == 4:
+            f3 = d29(D, r)
+            s = 145
+        else:
+            D.escape(143)
+    if s == 144:
+        c = r.read(2)
+        if c == 0:
+            f3 = d1(D, r)
+            s = 145
+        elif c == 1:
+            f3 = d21(D, r)
+            s = 145
+        elif c == 2:
+            f3 = d29(D, r)
+            s = 145
+        else:
+            D.escape(144)
+    if s == 145:
+        if r.read(1):
+            D.escape(145)
+        s = -1
     return M.ChargeParameterDiscoveryResType(ResponseCode=f0, EVSEProcessing=f1, SASchedules=f2, EVSEChargeParameter=f3)
 
 
@@ -1461,16 +1414,9 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d15(D: Decoder, r: BitReader) -> Any:
-    s = 15
-    while True:
-        if s == 15:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(15)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(15)
+    s = -1
     return M.ChargingStatusReqType()
 
 
@@ -1492,82 +1438,97 @@ def d16(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 16
-    while True:
-        if s == 16:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 146
-            else:
-                D.escape(16)
-        elif s == 146:
-            c = r.read(1)
-            if c == 0:
-                f1 = v148(D, r)
-                s = 147
-            else:
-                D.escape(146)
-        elif s == 147:
-            c = r.read(1)
-            if c == 0:
-                f2 = v150(D, r)
-                s = 149
-            else:
-                D.escape(147)
-        elif s == 149:
-            c = r.read(3)
-            if c == 0:
-                f3 = d83(D, r)
-                s = 151
-            elif c == 1:
-                f4 = d153(D, r)
-                s = 152
-            elif c == 2:
-                f5 = v155(D, r)
-                s = 154
-            elif c == 3:
-                f6 = d2(D, r)
-                s = 156
-            else:
-                D.escape(149)
-        elif s == 151:
-            c = r.read(2)
-            if c == 0:
-                f4 = d153(D, r)
-                s = 152
-            elif c == 1:
-                f5 = v155(D, r)
-                s = 154
-            elif c == 2:
-                f6 = d2(D, r)
-                s = 156
-            else:
-                D.escape(151)
-        elif s == 152:
-            c = r.read(2)
-            if c == 0:
-                f5 = v155(D, r)
-                s = 154
-            elif c == 1:
-                f6 = d2(D, r)
-                s = 156
-            else:
-                D.escape(152)
-        elif s == 154:
-            c = r.read(1)
-            if c == 0:
-                f6 = d2(D, r)
-                s = 156
-            else:
-                D.escape(154)
-        elif s == 156:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(156)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(16)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 146
+    if s == 146:
+        c = r.read(1)
+        if c == 0:
+            f1 = v148(D, r)
+            s = 147
         else:
-            raise D.r.fail('bad state')
+            D.escape(146)
+    if s == 147:
+        x = r.read(11)
+        if x & 1537:
+            r.pos -= 11
+            if r.read(1):
+                D.escape(147)
+            f2 = v150(D, r)
+        else:
+            f2 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+        s = 149
+    if s == 149:
+        c = r.read(3)
+        if c == 0:
+            f3 = d83(D, r)
+            s = 151
+        elif c == 1:
+            f4 = d153(D, r)
+            s = 152
+        elif c == 2:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v155(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 154
+        elif c == 3:
+            f6 = d2(D, r)
+            s = 156
+        else:
+            D.escape(149)
+    if s == 151:
+        c = r.read(2)
+        if c == 0:
+            f4 = d153(D, r)
+            s = 152
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v155(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 154
+        elif c == 2:
+            f6 = d2(D, r)
+            s = 156
+        else:
+            D.escape(151)
+    if s == 152:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v155(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 154
+        elif c == 1:
+            f6 = d2(D, r)
+            s = 156
+        else:
+            D.escape(152)
+    if s == 154:
+        c = r.read(1)
+        if c == 0:
+            f6 = d2(D, r)
+            s = 156
+        else:
+            D.escape(154)
+    if s == 156:
+        if r.read(1):
+            D.escape(156)
+        s = -1
     return M.ChargingStatusResType(ResponseCode=f0, EVSEID=f1, SAScheduleTupleID=f2, EVSEMaxCurrent=f3, MeterInfo=f4, ReceiptRequired=f5, AC_EVSEStatus=f6)
 
 
@@ -1695,124 +1656,161 @@ def d17(D: Decoder, r: BitReader) -> Any:
     f8: Any = None
     f9: Any = None
     s = 17
-    while True:
-        if s == 17:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 157
-            else:
-                D.escape(17)
-        elif s == 157:
-            c = r.read(1)
-            if c == 0:
-                f1 = d83(D, r)
-                s = 158
-            else:
-                D.escape(157)
-        elif s == 158:
-            c = r.read(3)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 159
-            elif c == 1:
-                f3 = d83(D, r)
-                s = 160
-            elif c == 2:
-                f4 = d83(D, r)
-                s = 161
-            elif c == 3:
-                f5 = v163(D, r)
-                s = 162
-            elif c == 4:
-                f6 = v165(D, r)
-                s = 164
-            else:
-                D.escape(158)
-        elif s == 159:
-            c = r.read(3)
-            if c == 0:
-                f3 = d83(D, r)
-                s = 160
-            elif c == 1:
-                f4 = d83(D, r)
-                s = 161
-            elif c == 2:
-                f5 = v163(D, r)
-                s = 162
-            elif c == 3:
-                f6 = v165(D, r)
-                s = 164
-            else:
-                D.escape(159)
-        elif s == 160:
-            c = r.read(2)
-            if c == 0:
-                f4 = d83(D, r)
-                s = 161
-            elif c == 1:
-                f5 = v163(D, r)
-                s = 162
-            elif c == 2:
-                f6 = v165(D, r)
-                s = 164
-            else:
-                D.escape(160)
-        elif s == 161:
-            c = r.read(2)
-            if c == 0:
-                f5 = v163(D, r)
-                s = 162
-            elif c == 1:
-                f6 = v165(D, r)
-                s = 164
-            else:
-                D.escape(161)
-        elif s == 162:
-            c = r.read(1)
-            if c == 0:
-                f6 = v165(D, r)
-                s = 164
-            else:
-                D.escape(162)
-        elif s == 164:
-            c = r.read(2)
-            if c == 0:
-                f7 = d83(D, r)
-                s = 166
-            elif c == 1:
-                f8 = d83(D, r)
-                s = 167
-            elif c == 2:
-                f9 = d83(D, r)
-                s = 168
-            else:
-                D.escape(164)
-        elif s == 166:
-            c = r.read(2)
-            if c == 0:
-                f8 = d83(D, r)
-                s = 167
-            elif c == 1:
-                f9 = d83(D, r)
-                s = 168
-            else:
-                D.escape(166)
-        elif s == 167:
-            c = r.read(1)
-            if c == 0:
-                f9 = d83(D, r)
-                s = 168
-            else:
-                D.escape(167)
-        elif s == 168:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(168)
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 157
+    else:
+        D.escape(17)
+    if s == 157:
+        c = r.read(1)
+        if c == 0:
+            f1 = d83(D, r)
+            s = 158
         else:
-            raise D.r.fail('bad state')
+            D.escape(157)
+    if s == 158:
+        c = r.read(3)
+        if c == 0:
+            f2 = d83(D, r)
+            s = 159
+        elif c == 1:
+            f3 = d83(D, r)
+            s = 160
+        elif c == 2:
+            f4 = d83(D, r)
+            s = 161
+        elif c == 3:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v163(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 162
+        elif c == 4:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f6 = v165(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 164
+        else:
+            D.escape(158)
+    if s == 159:
+        c = r.read(3)
+        if c == 0:
+            f3 = d83(D, r)
+            s = 160
+        elif c == 1:
+            f4 = d83(D, r)
+            s = 161
+        elif c == 2:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v163(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 162
+        elif c == 3:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f6 = v165(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 164
+        else:
+            D.escape(159)
+    if s == 160:
+        c = r.read(2)
+        if c == 0:
+            f4 = d83(D, r)
+            s = 161
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v163(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 162
+        elif c == 2:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f6 = v165(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 164
+        else:
+            D.escape(160)
+    if s == 161:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f5 = v163(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 162
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f6 = v165(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 164
+        else:
+            D.escape(161)
+    if s == 162:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(162)
+            f6 = v165(D, r)
+        else:
+            f6 = ((x >> 1) & 1) == 1
+        s = 164
+    if s == 164:
+        c = r.read(2)
+        if c == 0:
+            f7 = d83(D, r)
+            s = 166
+        elif c == 1:
+            f8 = d83(D, r)
+            s = 167
+        elif c == 2:
+            f9 = d83(D, r)
+            s = 168
+        else:
+            D.escape(164)
+    if s == 166:
+        c = r.read(2)
+        if c == 0:
+            f8 = d83(D, r)
+            s = 167
+        elif c == 1:
+            f9 = d83(D, r)
+            s = 168
+        else:
+            D.escape(166)
+    if s == 167:
+        c = r.read(1)
+        if c == 0:
+            f9 = d83(D, r)
+            s = 168
+        else:
+            D.escape(167)
+    if s == 168:
+        if r.read(1):
+            D.escape(168)
+        s = -1
     return M.CurrentDemandReqType(DC_EVStatus=f0, EVTargetCurrent=f1, EVMaximumVoltageLimit=f2, EVMaximumCurrentLimit=f3, EVMaximumPowerLimit=f4, BulkChargingComplete=f5, ChargingComplete=f6, RemainingTimeToFullSoC=f7, RemainingTimeToBulkSoC=f8, EVTargetVoltage=f9)
 
 
@@ -1998,138 +1996,157 @@ def d18(D: Decoder, r: BitReader) -> Any:
     f12: Any = None
     f13: Any = None
     s = 18
-    while True:
-        if s == 18:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 169
-            else:
-                D.escape(18)
-        elif s == 169:
-            c = r.read(1)
-            if c == 0:
-                f1 = d22(D, r)
-                s = 170
-            else:
-                D.escape(169)
-        elif s == 170:
-            c = r.read(1)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 171
-            else:
-                D.escape(170)
-        elif s == 171:
-            c = r.read(1)
-            if c == 0:
-                f3 = d83(D, r)
-                s = 172
-            else:
-                D.escape(171)
-        elif s == 172:
-            c = r.read(1)
-            if c == 0:
-                f4 = v174(D, r)
-                s = 173
-            else:
-                D.escape(172)
-        elif s == 173:
-            c = r.read(1)
-            if c == 0:
-                f5 = v176(D, r)
-                s = 175
-            else:
-                D.escape(173)
-        elif s == 175:
-            c = r.read(1)
-            if c == 0:
-                f6 = v178(D, r)
-                s = 177
-            else:
-                D.escape(175)
-        elif s == 177:
-            c = r.read(3)
-            if c == 0:
-                f7 = d83(D, r)
-                s = 179
-            elif c == 1:
-                f8 = d83(D, r)
-                s = 180
-            elif c == 2:
-                f9 = d83(D, r)
-                s = 181
-            elif c == 3:
-                f10 = v148(D, r)
-                s = 182
-            else:
-                D.escape(177)
-        elif s == 179:
-            c = r.read(2)
-            if c == 0:
-                f8 = d83(D, r)
-                s = 180
-            elif c == 1:
-                f9 = d83(D, r)
-                s = 181
-            elif c == 2:
-                f10 = v148(D, r)
-                s = 182
-            else:
-                D.escape(179)
-        elif s == 180:
-            c = r.read(2)
-            if c == 0:
-                f9 = d83(D, r)
-                s = 181
-            elif c == 1:
-                f10 = v148(D, r)
-                s = 182
-            else:
-                D.escape(180)
-        elif s == 181:
-            c = r.read(1)
-            if c == 0:
-                f10 = v148(D, r)
-                s = 182
-            else:
-                D.escape(181)
-        elif s == 182:
-            c = r.read(1)
-            if c == 0:
-                f11 = v150(D, r)
-                s = 183
-            else:
-                D.escape(182)
-        elif s == 183:
-            c = r.read(2)
-            if c == 0:
-                f12 = d153(D, r)
-                s = 184
-            elif c == 1:
-                f13 = v186(D, r)
-                s = 185
-            elif c == 2:
-                break
-            else:
-                D.escape(183)
-        elif s == 184:
-            c = r.read(2)
-            if c == 0:
-                f13 = v186(D, r)
-                s = 185
-            elif c == 1:
-                break
-            else:
-                D.escape(184)
-        elif s == 185:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(185)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(18)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 169
+    if s == 169:
+        c = r.read(1)
+        if c == 0:
+            f1 = d22(D, r)
+            s = 170
         else:
-            raise D.r.fail('bad state')
+            D.escape(169)
+    if s == 170:
+        c = r.read(1)
+        if c == 0:
+            f2 = d83(D, r)
+            s = 171
+        else:
+            D.escape(170)
+    if s == 171:
+        c = r.read(1)
+        if c == 0:
+            f3 = d83(D, r)
+            s = 172
+        else:
+            D.escape(171)
+    if s == 172:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(172)
+            f4 = v174(D, r)
+        else:
+            f4 = ((x >> 1) & 1) == 1
+        s = 173
+    if s == 173:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(173)
+            f5 = v176(D, r)
+        else:
+            f5 = ((x >> 1) & 1) == 1
+        s = 175
+    if s == 175:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(175)
+            f6 = v178(D, r)
+        else:
+            f6 = ((x >> 1) & 1) == 1
+        s = 177
+    if s == 177:
+        c = r.read(3)
+        if c == 0:
+            f7 = d83(D, r)
+            s = 179
+        elif c == 1:
+            f8 = d83(D, r)
+            s = 180
+        elif c == 2:
+            f9 = d83(D, r)
+            s = 181
+        elif c == 3:
+            f10 = v148(D, r)
+            s = 182
+        else:
+            D.escape(177)
+    if s == 179:
+        c = r.read(2)
+        if c == 0:
+            f8 = d83(D, r)
+            s = 180
+        elif c == 1:
+            f9 = d83(D, r)
+            s = 181
+        elif c == 2:
+            f10 = v148(D, r)
+            s = 182
+        else:
+            D.escape(179)
+    if s == 180:
+        c = r.read(2)
+        if c == 0:
+            f9 = d83(D, r)
+            s = 181
+        elif c == 1:
+            f10 = v148(D, r)
+            s = 182
+        else:
+            D.escape(180)
+    if s == 181:
+        c = r.read(1)
+        if c == 0:
+            f10 = v148(D, r)
+            s = 182
+        else:
+            D.escape(181)
+    if s == 182:
+        x = r.read(11)
+        if x & 1537:
+            r.pos -= 11
+            if r.read(1):
+                D.escape(182)
+            f11 = v150(D, r)
+        else:
+            f11 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+        s = 183
+    if s == 183:
+        c = r.read(2)
+        if c == 0:
+            f12 = d153(D, r)
+            s = 184
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f13 = v186(D, r)
+            else:
+                f13 = ((x >> 1) & 1) == 1
+            s = 185
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(183)
+    if s == 184:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f13 = v186(D, r)
+            else:
+                f13 = ((x >> 1) & 1) == 1
+            s = 185
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(184)
+    if s == 185:
+        if r.read(1):
+            D.escape(185)
+        s = -1
     return M.CurrentDemandResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2, EVSEPresentCurrent=f3, EVSECurrentLimitAchieved=f4, EVSEVoltageLimitAchieved=f5, EVSEPowerLimitAchieved=f6, EVSEMaximumVoltageLimit=f7, EVSEMaximumCurrentLimit=f8, EVSEMaximumPowerLimit=f9, EVSEID=f10, SAScheduleTupleID=f11, MeterInfo=f12, ReceiptRequired=f13)
 
 
@@ -2352,110 +2369,139 @@ def d19(D: Decoder, r: BitReader) -> Any:
     f7: Any = None
     f8: Any = None
     s = 19
-    while True:
-        if s == 19:
-            c = r.read(2)
-            if c == 0:
-                f0 = v81(D, r)
-                s = 187
-            elif c == 1:
-                f1 = d23(D, r)
-                s = 188
-            else:
-                D.escape(19)
-        elif s == 187:
-            c = r.read(1)
-            if c == 0:
-                f1 = d23(D, r)
-                s = 188
-            else:
-                D.escape(187)
-        elif s == 188:
-            c = r.read(1)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 189
-            else:
-                D.escape(188)
-        elif s == 189:
-            c = r.read(2)
-            if c == 0:
-                f3 = d83(D, r)
-                s = 190
-            elif c == 1:
-                f4 = d83(D, r)
-                s = 191
-            else:
-                D.escape(189)
-        elif s == 190:
-            c = r.read(1)
-            if c == 0:
-                f4 = d83(D, r)
-                s = 191
-            else:
-                D.escape(190)
-        elif s == 191:
-            c = r.read(3)
-            if c == 0:
-                f5 = d83(D, r)
-                s = 192
-            elif c == 1:
-                f6 = d83(D, r)
-                s = 193
-            elif c == 2:
-                f7 = v195(D, r)
-                s = 194
-            elif c == 3:
-                f8 = v195(D, r)
-                s = 196
-            elif c == 4:
-                break
-            else:
-                D.escape(191)
-        elif s == 192:
-            c = r.read(3)
-            if c == 0:
-                f6 = d83(D, r)
-                s = 193
-            elif c == 1:
-                f7 = v195(D, r)
-                s = 194
-            elif c == 2:
-                f8 = v195(D, r)
-                s = 196
-            elif c == 3:
-                break
-            else:
-                D.escape(192)
-        elif s == 193:
-            c = r.read(2)
-            if c == 0:
-                f7 = v195(D, r)
-                s = 194
-            elif c == 1:
-                f8 = v195(D, r)
-                s = 196
-            elif c == 2:
-                break
-            else:
-                D.escape(193)
-        elif s == 194:
-            c = r.read(2)
-            if c == 0:
-                f8 = v195(D, r)
-                s = 196
-            elif c == 1:
-                break
-            else:
-                D.escape(194)
-        elif s == 196:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(196)
+    c = r.read(2)
+    if c == 0:
+        f0 = v81(D, r)
+        s = 187
+    elif c == 1:
+        f1 = d23(D, r)
+        s = 188
+    else:
+        D.escape(19)
+    if s == 187:
+        c = r.read(1)
+        if c == 0:
+            f1 = d23(D, r)
+            s = 188
         else:
-            raise D.r.fail('bad state')
+            D.escape(187)
+    if s == 188:
+        c = r.read(1)
+        if c == 0:
+            f2 = d83(D, r)
+            s = 189
+        else:
+            D.escape(188)
+    if s == 189:
+        c = r.read(2)
+        if c == 0:
+            f3 = d83(D, r)
+            s = 190
+        elif c == 1:
+            f4 = d83(D, r)
+            s = 191
+        else:
+            D.escape(189)
+    if s == 190:
+        c = r.read(1)
+        if c == 0:
+            f4 = d83(D, r)
+            s = 191
+        else:
+            D.escape(190)
+    if s == 191:
+        c = r.read(3)
+        if c == 0:
+            f5 = d83(D, r)
+            s = 192
+        elif c == 1:
+            f6 = d83(D, r)
+            s = 193
+        elif c == 2:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f7 = v195(D, r)
+            else:
+                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 194
+        elif c == 3:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f8 = v195(D, r)
+            else:
+                f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 196
+        elif c == 4:
+            s = -1
+        else:
+            D.escape(191)
+    if s == 192:
+        c = r.read(3)
+        if c == 0:
+            f6 = d83(D, r)
+            s = 193
+        elif c == 1:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f7 = v195(D, r)
+            else:
+                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 194
+        elif c == 2:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f8 = v195(D, r)
+            else:
+                f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 196
+        elif c == 3:
+            s = -1
+        else:
+            D.escape(192)
+    if s == 193:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f7 = v195(D, r)
+            else:
+                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 194
+        elif c == 1:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f8 = v195(D, r)
+            else:
+                f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 196
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(193)
+    if s == 194:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(9)
+            if x & 257:
+                r.pos -= 9
+                f8 = v195(D, r)
+            else:
+                f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 196
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(194)
+    if s == 196:
+        if r.read(1):
+            D.escape(196)
+        s = -1
     return M.DC_EVChargeParameterType(DepartureTime=f0, DC_EVStatus=f1, EVMaximumCurrentLimit=f2, EVMaximumPowerLimit=f3, EVMaximumVoltageLimit=f4, EVEnergyCapacity=f5, EVEnergyRequest=f6, FullSOC=f7, BulkSOC=f8)
 
 
@@ -2614,39 +2660,46 @@ def d20(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 20
-    while True:
-        if s == 20:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 197
-            else:
-                D.escape(20)
-        elif s == 197:
-            c = r.read(2)
-            if c == 0:
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 197
+    else:
+        D.escape(20)
+    if s == 197:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
                 f1 = v199(D, r)
-                s = 198
-            elif c == 1:
+            else:
+                f1 = ((x >> 1) & 1) == 1
+            s = 198
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
                 f2 = v201(D, r)
-                s = 200
             else:
-                D.escape(197)
-        elif s == 198:
-            c = r.read(1)
-            if c == 0:
-                f2 = v201(D, r)
-                s = 200
-            else:
-                D.escape(198)
-        elif s == 200:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(200)
+                f2 = ((x >> 1) & 1) == 1
+            s = 200
         else:
-            raise D.r.fail('bad state')
+            D.escape(197)
+    if s == 198:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(198)
+            f2 = v201(D, r)
+        else:
+            f2 = ((x >> 1) & 1) == 1
+        s = 200
+    if s == 200:
+        if r.read(1):
+            D.escape(200)
+        s = -1
     return M.DC_EVPowerDeliveryParameterType(DC_EVStatus=f0, BulkChargingComplete=f1, ChargingComplete=f2)
 
 
@@ -2710,83 +2763,77 @@ def d21(D: Decoder, r: BitReader) -> Any:
     f7: Any = None
     f8: Any = None
     s = 21
-    while True:
-        if s == 21:
-            c = r.read(1)
-            if c == 0:
-                f0 = d22(D, r)
-                s = 202
-            else:
-                D.escape(21)
-        elif s == 202:
-            c = r.read(1)
-            if c == 0:
-                f1 = d83(D, r)
-                s = 203
-            else:
-                D.escape(202)
-        elif s == 203:
-            c = r.read(1)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 204
-            else:
-                D.escape(203)
-        elif s == 204:
-            c = r.read(1)
-            if c == 0:
-                f3 = d83(D, r)
-                s = 205
-            else:
-                D.escape(204)
-        elif s == 205:
-            c = r.read(1)
-            if c == 0:
-                f4 = d83(D, r)
-                s = 206
-            else:
-                D.escape(205)
-        elif s == 206:
-            c = r.read(1)
-            if c == 0:
-                f5 = d83(D, r)
-                s = 207
-            else:
-                D.escape(206)
-        elif s == 207:
-            c = r.read(2)
-            if c == 0:
-                f6 = d83(D, r)
-                s = 208
-            elif c == 1:
-                f7 = d83(D, r)
-                s = 209
-            else:
-                D.escape(207)
-        elif s == 208:
-            c = r.read(1)
-            if c == 0:
-                f7 = d83(D, r)
-                s = 209
-            else:
-                D.escape(208)
-        elif s == 209:
-            c = r.read(2)
-            if c == 0:
-                f8 = d83(D, r)
-                s = 210
-            elif c == 1:
-                break
-            else:
-                D.escape(209)
-        elif s == 210:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(210)
+    c = r.read(1)
+    if c == 0:
+        f0 = d22(D, r)
+        s = 202
+    else:
+        D.escape(21)
+    if s == 202:
+        c = r.read(1)
+        if c == 0:
+            f1 = d83(D, r)
+            s = 203
         else:
-            raise D.r.fail('bad state')
+            D.escape(202)
+    if s == 203:
+        c = r.read(1)
+        if c == 0:
+            f2 = d83(D, r)
+            s = 204
+        else:
+            D.escape(203)
+    if s == 204:
+        c = r.read(1)
+        if c == 0:
+            f3 = d83(D, r)
+            s = 205
+        else:
+            D.escape(204)
+    if s == 205:
+        c = r.read(1)
+        if c == 0:
+            f4 = d83(D, r)
+            s = 206
+        else:
+            D.escape(205)
+    if s == 206:
+        c = r.read(1)
+        if c == 0:
+            f5 = d83(D, r)
+            s = 207
+        else:
+            D.escape(206)
+    if s == 207:
+        c = r.read(2)
+        if c == 0:
+            f6 = d83(D, r)
+            s = 208
+        elif c == 1:
+            f7 = d83(D, r)
+            s = 209
+        else:
+            D.escape(207)
+    if s == 208:
+        c = r.read(1)
+        if c == 0:
+            f7 = d83(D, r)
+            s = 209
+        else:
+            D.escape(208)
+    if s == 209:
+        c = r.read(2)
+        if c == 0:
+            f8 = d83(D, r)
+            s = 210
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(209)
+    if s == 210:
+        if r.read(1):
+            D.escape(210)
+        s = -1
     return M.DC_EVSEChargeParameterType(DC_EVSEStatus=f0, EVSEMaximumCurrentLimit=f1, EVSEMaximumPowerLimit=f2, EVSEMaximumVoltageLimit=f3, EVSEMinimumCurrentLimit=f4, EVSEMinimumVoltageLimit=f5, EVSECurrentRegulationTolerance=f6, EVSEPeakCurrentRipple=f7, EVSEEnergyToBeDelivered=f8)
 
 
@@ -2924,46 +2971,56 @@ def d22(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 22
-    while True:
-        if s == 22:
-            c = r.read(1)
-            if c == 0:
-                f0 = v91(D, r)
-                s = 211
-            else:
-                D.escape(22)
-        elif s == 211:
-            c = r.read(1)
-            if c == 0:
-                f1 = v93(D, r)
-                s = 212
-            else:
+    c = r.read(1)
+    if c == 0:
+        f0 = v91(D, r)
+        s = 211
+    else:
+        D.escape(22)
+    if s == 211:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
                 D.escape(211)
-        elif s == 212:
-            c = r.read(2)
-            if c == 0:
-                f2 = v214(D, r)
-                s = 213
-            elif c == 1:
-                f3 = v216(D, r)
-                s = 215
-            else:
-                D.escape(212)
-        elif s == 213:
-            c = r.read(1)
-            if c == 0:
-                f3 = v216(D, r)
-                s = 215
-            else:
-                D.escape(213)
-        elif s == 215:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(215)
+            f1 = v93(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K0[((x >> 1) & 3)]
+        s = 212
+    if s == 212:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(5)
+            if x & 17 or ((x >> 1) & 7) >= 5:
+                r.pos -= 5
+                f2 = v214(D, r)
+            else:
+                f2 = _K4[((x >> 1) & 7)]
+            s = 213
+        elif c == 1:
+            x = r.read(6)
+            if x & 33 or ((x >> 1) & 15) >= 12:
+                r.pos -= 6
+                f3 = v216(D, r)
+            else:
+                f3 = _K5[((x >> 1) & 15)]
+            s = 215
+        else:
+            D.escape(212)
+    if s == 213:
+        x = r.read(7)
+        if x & 97 or ((x >> 1) & 15) >= 12:
+            r.pos -= 7
+            if r.read(1):
+                D.escape(213)
+            f3 = v216(D, r)
+        else:
+            f3 = _K5[((x >> 1) & 15)]
+        s = 215
+    if s == 215:
+        if r.read(1):
+            D.escape(215)
+        s = -1
     return M.DC_EVSEStatusType(NotificationMaxDelay=f0, EVSENotification=f1, EVSEIsolationStatus=f2, EVSEStatusCode=f3)
 
 
@@ -3034,36 +3091,39 @@ def d23(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 23
-    while True:
-        if s == 23:
-            c = r.read(1)
-            if c == 0:
-                f0 = v218(D, r)
-                s = 217
-            else:
-                D.escape(23)
-        elif s == 217:
-            c = r.read(1)
-            if c == 0:
-                f1 = v220(D, r)
-                s = 219
-            else:
+    x = r.read(4)
+    if x & 13:
+        r.pos -= 4
+        if r.read(1):
+            D.escape(23)
+        f0 = v218(D, r)
+    else:
+        f0 = ((x >> 1) & 1) == 1
+    s = 217
+    if s == 217:
+        x = r.read(7)
+        if x & 97 or ((x >> 1) & 15) >= 12:
+            r.pos -= 7
+            if r.read(1):
                 D.escape(217)
-        elif s == 219:
-            c = r.read(1)
-            if c == 0:
-                f2 = v195(D, r)
-                s = 221
-            else:
-                D.escape(219)
-        elif s == 221:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(221)
+            f1 = v220(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K6[((x >> 1) & 15)]
+        s = 219
+    if s == 219:
+        x = r.read(10)
+        if x & 769:
+            r.pos -= 10
+            if r.read(1):
+                D.escape(219)
+            f2 = v195(D, r)
+        else:
+            f2 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+        s = 221
+    if s == 221:
+        if r.read(1):
+            D.escape(221)
+        s = -1
     return M.DC_EVStatusType(EVReady=f0, EVErrorCode=f1, EVRESSSOC=f2)
 
 
@@ -3124,80 +3184,74 @@ def d24(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 24
-    while True:
-        if s == 24:
-            c = r.read(2)
-            if c == 0:
-                f0 = v223(D, r)
-                s = 222
-            elif c == 1:
-                f2 = v223(D, r)
-                s = 224
-            elif c == 2:
-                f3 = v223(D, r)
-                s = 225
-            else:
-                D.escape(24)
-        elif s == 222:
-            c = r.read(1)
-            if c == 0:
-                f1 = v223(D, r)
-                s = 226
-            else:
-                D.escape(222)
-        elif s == 224:
-            c = r.read(1)
-            if c == 0:
-                f3 = v223(D, r)
-                s = 225
-            else:
-                D.escape(224)
-        elif s == 225:
-            c = r.read(2)
-            if c == 0:
-                f4 = v223(D, r)
-                s = 227
-            elif c == 1:
-                f5 = v223(D, r)
-                s = 228
-            elif c == 2:
-                break
-            else:
-                D.escape(225)
-        elif s == 226:
-            c = r.read(2)
-            if c == 0:
-                f2 = v223(D, r)
-                s = 224
-            elif c == 1:
-                f3 = v223(D, r)
-                s = 225
-            else:
-                D.escape(226)
-        elif s == 227:
-            c = r.read(2)
-            if c == 0:
-                f5 = v223(D, r)
-                s = 228
-            elif c == 1:
-                break
-            else:
-                D.escape(227)
-        elif s == 228:
-            c = r.read(1)
-            if c == 0:
-                f6 = v223(D, r)
-                s = 229
-            else:
-                D.escape(228)
-        elif s == 229:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(229)
+    c = r.read(2)
+    if c == 0:
+        f0 = v223(D, r)
+        s = 222
+    elif c == 1:
+        f2 = v223(D, r)
+        s = 224
+    elif c == 2:
+        f3 = v223(D, r)
+        s = 225
+    else:
+        D.escape(24)
+    if s == 222:
+        c = r.read(1)
+        if c == 0:
+            f1 = v223(D, r)
+            s = 226
         else:
-            raise D.r.fail('bad state')
+            D.escape(222)
+    if s == 226:
+        c = r.read(2)
+        if c == 0:
+            f2 = v223(D, r)
+            s = 224
+        elif c == 1:
+            f3 = v223(D, r)
+            s = 225
+        else:
+            D.escape(226)
+    if s == 224:
+        c = r.read(1)
+        if c == 0:
+            f3 = v223(D, r)
+            s = 225
+        else:
+            D.escape(224)
+    if s == 225:
+        c = r.read(2)
+        if c == 0:
+            f4 = v223(D, r)
+            s = 227
+        elif c == 1:
+            f5 = v223(D, r)
+            s = 228
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(225)
+    if s == 227:
+        c = r.read(2)
+        if c == 0:
+            f5 = v223(D, r)
+            s = 228
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(227)
+    if s == 228:
+        c = r.read(1)
+        if c == 0:
+            f6 = v223(D, r)
+            s = 229
+        else:
+            D.escape(228)
+    if s == 229:
+        if r.read(1):
+            D.escape(229)
+        s = -1
     return M.DSAKeyValueType(P=f0, Q=f1, G=f2, Y=f3, J=f4, Seed=f5, PgenCounter=f6)
 
 
@@ -3325,24 +3379,18 @@ def x26(w: BitWriter, v: Any) -> None:
 def d27(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 27
-    while True:
-        if s == 27:
-            c = r.read(2)
-            if c == 0:
-                f0 = v81(D, r)
-                s = 233
-            elif c == 1:
-                break
-            else:
-                D.escape(27)
-        elif s == 233:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(233)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(2)
+    if c == 0:
+        f0 = v81(D, r)
+        s = 233
+    elif c == 1:
+        s = -1
+    else:
+        D.escape(27)
+    if s == 233:
+        if r.read(1):
+            D.escape(233)
+        s = -1
     return M.EVChargeParameterType(DepartureTime=f0)
 
 
@@ -3370,16 +3418,9 @@ def e27(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d28(D: Decoder, r: BitReader) -> Any:
-    s = 28
-    while True:
-        if s == 28:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(28)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(28)
+    s = -1
     return M.EVPowerDeliveryParameterType()
 
 
@@ -3393,16 +3434,9 @@ def e28(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d29(D: Decoder, r: BitReader) -> Any:
-    s = 29
-    while True:
-        if s == 29:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(29)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(29)
+    s = -1
     return M.EVSEChargeParameterType()
 
 
@@ -3419,29 +3453,26 @@ def d30(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 30
-    while True:
-        if s == 30:
-            c = r.read(1)
-            if c == 0:
-                f0 = v91(D, r)
-                s = 234
-            else:
-                D.escape(30)
-        elif s == 234:
-            c = r.read(1)
-            if c == 0:
-                f1 = v93(D, r)
-                s = 235
-            else:
+    c = r.read(1)
+    if c == 0:
+        f0 = v91(D, r)
+        s = 234
+    else:
+        D.escape(30)
+    if s == 234:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
                 D.escape(234)
-        elif s == 235:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(235)
+            f1 = v93(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K0[((x >> 1) & 3)]
+        s = 235
+    if s == 235:
+        if r.read(1):
+            D.escape(235)
+        s = -1
     return M.EVSEStatusType(NotificationMaxDelay=f0, EVSENotification=f1)
 
 
@@ -3481,16 +3512,9 @@ def e30(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d31(D: Decoder, r: BitReader) -> Any:
-    s = 31
-    while True:
-        if s == 31:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(31)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(31)
+    s = -1
     return M.EVStatusType()
 
 
@@ -3506,25 +3530,19 @@ def e31(E: Encoder, w: BitWriter, o: Any) -> None:
 def d32(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 32
-    while True:
-        if s == 32:
-            c = r.read(2)
-            if c == 0:
-                f0 = d53(D, r)
-                s = 236
-            elif c == 1:
-                f0 = d73(D, r)
-                s = 236
-            else:
-                D.escape(32)
-        elif s == 236:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(236)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(2)
+    if c == 0:
+        f0 = d53(D, r)
+        s = 236
+    elif c == 1:
+        f0 = d73(D, r)
+        s = 236
+    else:
+        D.escape(32)
+    if s == 236:
+        if r.read(1):
+            D.escape(236)
+        s = -1
     return M.EntryType(TimeInterval=f0)
 
 
@@ -3659,49 +3677,48 @@ def d37(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 37
-    while True:
-        if s == 37:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 245
-            elif c == 1:
-                f1 = v247(D, r)
-                s = 246
-            else:
-                D.escape(37)
-        elif s == 245:
-            c = r.read(1)
-            if c == 0:
-                f1 = v247(D, r)
-                s = 246
-            else:
-                D.escape(245)
-        elif s == 246:
-            c = r.read(2)
-            if c == 0:
-                f2 = v150(D, r)
-                s = 248
-            elif c == 1:
-                f3 = d153(D, r)
-                s = 249
-            else:
-                D.escape(246)
-        elif s == 248:
-            c = r.read(1)
-            if c == 0:
-                f3 = d153(D, r)
-                s = 249
-            else:
-                D.escape(248)
-        elif s == 249:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(249)
+    c = r.read(2)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 245
+    elif c == 1:
+        f1 = v247(D, r)
+        s = 246
+    else:
+        D.escape(37)
+    if s == 245:
+        c = r.read(1)
+        if c == 0:
+            f1 = v247(D, r)
+            s = 246
         else:
-            raise D.r.fail('bad state')
+            D.escape(245)
+    if s == 246:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(10)
+            if x & 513:
+                r.pos -= 10
+                f2 = v150(D, r)
+            else:
+                f2 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+            s = 248
+        elif c == 1:
+            f3 = d153(D, r)
+            s = 249
+        else:
+            D.escape(246)
+    if s == 248:
+        c = r.read(1)
+        if c == 0:
+            f3 = d153(D, r)
+            s = 249
+        else:
+            D.escape(248)
+    if s == 249:
+        if r.read(1):
+            D.escape(249)
+        s = -1
     return M.MeteringReceiptReqType(Id=f0, SessionID=f1, SAScheduleTupleID=f2, MeterInfo=f3)
 
 
@@ -3769,35 +3786,32 @@ def d38(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 38
-    while True:
-        if s == 38:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 250
-            else:
-                D.escape(38)
-        elif s == 250:
-            c = r.read(2)
-            if c == 0:
-                f1 = d2(D, r)
-                s = 251
-            elif c == 1:
-                f1 = d22(D, r)
-                s = 251
-            elif c == 2:
-                f1 = d30(D, r)
-                s = 251
-            else:
-                D.escape(250)
-        elif s == 251:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(251)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(38)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 250
+    if s == 250:
+        c = r.read(2)
+        if c == 0:
+            f1 = d2(D, r)
+            s = 251
+        elif c == 1:
+            f1 = d22(D, r)
+            s = 251
+        elif c == 2:
+            f1 = d30(D, r)
+            s = 251
         else:
-            raise D.r.fail('bad state')
+            D.escape(250)
+    if s == 251:
+        if r.read(1):
+            D.escape(251)
+        s = -1
     return M.MeteringReceiptResType(ResponseCode=f0, EVSEStatus=f1)
 
 
@@ -3881,32 +3895,26 @@ def d42(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 42
-    while True:
-        if s == 42:
-            c = r.read(2)
-            if c == 0:
-                f0 = d53(D, r)
-                s = 263
-            elif c == 1:
-                f0 = d73(D, r)
-                s = 263
-            else:
-                D.escape(42)
-        elif s == 263:
-            c = r.read(1)
-            if c == 0:
-                f1 = d83(D, r)
-                s = 264
-            else:
-                D.escape(263)
-        elif s == 264:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(264)
+    c = r.read(2)
+    if c == 0:
+        f0 = d53(D, r)
+        s = 263
+    elif c == 1:
+        f0 = d73(D, r)
+        s = 263
+    else:
+        D.escape(42)
+    if s == 263:
+        c = r.read(1)
+        if c == 0:
+            f1 = d83(D, r)
+            s = 264
         else:
-            raise D.r.fail('bad state')
+            D.escape(263)
+    if s == 264:
+        if r.read(1):
+            D.escape(264)
+        s = -1
     return M.PMaxScheduleEntryType(TimeInterval=f0, PMax=f1)
 
 
@@ -3965,29 +3973,23 @@ def d43(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 43
-    while True:
-        if s == 43:
-            c = r.read(1)
-            if c == 0:
-                f0 = v127(D, r)
-                s = 265
-            else:
-                D.escape(43)
-        elif s == 265:
-            c = r.read(1)
-            if c == 0:
-                f1 = d116(D, r)
-                s = 266
-            else:
-                D.escape(265)
-        elif s == 266:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(266)
+    c = r.read(1)
+    if c == 0:
+        f0 = v127(D, r)
+        s = 265
+    else:
+        D.escape(43)
+    if s == 265:
+        c = r.read(1)
+        if c == 0:
+            f1 = d116(D, r)
+            s = 266
         else:
-            raise D.r.fail('bad state')
+            D.escape(265)
+    if s == 266:
+        if r.read(1):
+            D.escape(266)
+        s = -1
     return M.PaymentDetailsReqType(eMAID=f0, ContractSignatureCertChain=f1)
 
 
@@ -4031,36 +4033,33 @@ def d44(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 44
-    while True:
-        if s == 44:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 267
-            else:
-                D.escape(44)
-        elif s == 267:
-            c = r.read(1)
-            if c == 0:
-                f1 = v98(D, r)
-                s = 268
-            else:
-                D.escape(267)
-        elif s == 268:
-            c = r.read(1)
-            if c == 0:
-                f2 = v270(D, r)
-                s = 269
-            else:
-                D.escape(268)
-        elif s == 269:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(269)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(44)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 267
+    if s == 267:
+        c = r.read(1)
+        if c == 0:
+            f1 = v98(D, r)
+            s = 268
         else:
-            raise D.r.fail('bad state')
+            D.escape(267)
+    if s == 268:
+        c = r.read(1)
+        if c == 0:
+            f2 = v270(D, r)
+            s = 269
+        else:
+            D.escape(268)
+    if s == 269:
+        if r.read(1):
+            D.escape(269)
+        s = -1
     return M.PaymentDetailsResType(ResponseCode=f0, GenChallenge=f1, EVSETimeStamp=f2)
 
 
@@ -4116,29 +4115,26 @@ def d45(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 45
-    while True:
-        if s == 45:
-            c = r.read(1)
-            if c == 0:
-                f0 = v272(D, r)
-                s = 271
-            else:
-                D.escape(45)
-        elif s == 271:
-            c = r.read(1)
-            if c == 0:
-                f1 = d274(D, r)
-                s = 273
-            else:
-                D.escape(271)
-        elif s == 273:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(273)
+    x = r.read(4)
+    if x & 13 or ((x >> 1) & 1) >= 2:
+        r.pos -= 4
+        if r.read(1):
+            D.escape(45)
+        f0 = v272(D, r)
+    else:
+        f0 = _K7[((x >> 1) & 1)]
+    s = 271
+    if s == 271:
+        c = r.read(1)
+        if c == 0:
+            f1 = d274(D, r)
+            s = 273
         else:
-            raise D.r.fail('bad state')
+            D.escape(271)
+    if s == 273:
+        if r.read(1):
+            D.escape(273)
+        s = -1
     return M.PaymentServiceSelectionReqType(SelectedPaymentOption=f0, SelectedServiceList=f1)
 
 
@@ -4180,22 +4176,19 @@ def e45(E: Encoder, w: BitWriter, o: Any) -> None:
 def d46(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 46
-    while True:
-        if s == 46:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 275
-            else:
-                D.escape(46)
-        elif s == 275:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(275)
-        else:
-            raise D.r.fail('bad state')
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(46)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 275
+    if s == 275:
+        if r.read(1):
+            D.escape(275)
+        s = -1
     return M.PaymentServiceSelectionResType(ResponseCode=f0)
 
 
@@ -4227,56 +4220,56 @@ def d47(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 47
-    while True:
-        if s == 47:
-            c = r.read(1)
-            if c == 0:
-                f0 = v277(D, r)
-                s = 276
-            else:
-                D.escape(47)
-        elif s == 276:
-            c = r.read(1)
-            if c == 0:
-                f1 = v150(D, r)
-                s = 278
-            else:
+    x = r.read(5)
+    if x & 25 or ((x >> 1) & 3) >= 3:
+        r.pos -= 5
+        if r.read(1):
+            D.escape(47)
+        f0 = v277(D, r)
+    else:
+        f0 = _K8[((x >> 1) & 3)]
+    s = 276
+    if s == 276:
+        x = r.read(11)
+        if x & 1537:
+            r.pos -= 11
+            if r.read(1):
                 D.escape(276)
-        elif s == 278:
-            c = r.read(3)
-            if c == 0:
-                f2 = d280(D, r)
-                s = 279
-            elif c == 1:
-                f3 = d20(D, r)
-                s = 281
-            elif c == 2:
-                f3 = d28(D, r)
-                s = 281
-            elif c == 3:
-                break
-            else:
-                D.escape(278)
-        elif s == 279:
-            c = r.read(2)
-            if c == 0:
-                f3 = d20(D, r)
-                s = 281
-            elif c == 1:
-                f3 = d28(D, r)
-                s = 281
-            elif c == 2:
-                break
-            else:
-                D.escape(279)
-        elif s == 281:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(281)
+            f1 = v150(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+        s = 278
+    if s == 278:
+        c = r.read(3)
+        if c == 0:
+            f2 = d280(D, r)
+            s = 279
+        elif c == 1:
+            f3 = d20(D, r)
+            s = 281
+        elif c == 2:
+            f3 = d28(D, r)
+            s = 281
+        elif c == 3:
+            s = -1
+        else:
+            D.escape(278)
+    if s == 279:
+        c = r.read(2)
+        if c == 0:
+            f3 = d20(D, r)
+            s = 281
+        elif c == 1:
+            f3 = d28(D, r)
+            s = 281
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(279)
+    if s == 281:
+        if r.read(1):
+            D.escape(281)
+        s = -1
     return M.PowerDeliveryReqType(ChargeProgress=f0, SAScheduleTupleID=f1, ChargingProfile=f2, EVPowerDeliveryParameter=f3)
 
 
@@ -4369,35 +4362,32 @@ def d48(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 48
-    while True:
-        if s == 48:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 282
-            else:
-                D.escape(48)
-        elif s == 282:
-            c = r.read(2)
-            if c == 0:
-                f1 = d2(D, r)
-                s = 283
-            elif c == 1:
-                f1 = d22(D, r)
-                s = 283
-            elif c == 2:
-                f1 = d30(D, r)
-                s = 283
-            else:
-                D.escape(282)
-        elif s == 283:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(283)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(48)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 282
+    if s == 282:
+        c = r.read(2)
+        if c == 0:
+            f1 = d2(D, r)
+            s = 283
+        elif c == 1:
+            f1 = d22(D, r)
+            s = 283
+        elif c == 2:
+            f1 = d30(D, r)
+            s = 283
         else:
-            raise D.r.fail('bad state')
+            D.escape(282)
+    if s == 283:
+        if r.read(1):
+            D.escape(283)
+        s = -1
     return M.PowerDeliveryResType(ResponseCode=f0, EVSEStatus=f1)
 
 
@@ -4467,36 +4457,30 @@ def d49(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 49
-    while True:
-        if s == 49:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 284
-            else:
-                D.escape(49)
-        elif s == 284:
-            c = r.read(1)
-            if c == 0:
-                f1 = d83(D, r)
-                s = 285
-            else:
-                D.escape(284)
-        elif s == 285:
-            c = r.read(1)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 286
-            else:
-                D.escape(285)
-        elif s == 286:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(286)
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 284
+    else:
+        D.escape(49)
+    if s == 284:
+        c = r.read(1)
+        if c == 0:
+            f1 = d83(D, r)
+            s = 285
         else:
-            raise D.r.fail('bad state')
+            D.escape(284)
+    if s == 285:
+        c = r.read(1)
+        if c == 0:
+            f2 = d83(D, r)
+            s = 286
+        else:
+            D.escape(285)
+    if s == 286:
+        if r.read(1):
+            D.escape(286)
+        s = -1
     return M.PreChargeReqType(DC_EVStatus=f0, EVTargetVoltage=f1, EVTargetCurrent=f2)
 
 
@@ -4553,36 +4537,33 @@ def d50(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 50
-    while True:
-        if s == 50:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 287
-            else:
-                D.escape(50)
-        elif s == 287:
-            c = r.read(1)
-            if c == 0:
-                f1 = d22(D, r)
-                s = 288
-            else:
-                D.escape(287)
-        elif s == 288:
-            c = r.read(1)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 289
-            else:
-                D.escape(288)
-        elif s == 289:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(289)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(50)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 287
+    if s == 287:
+        c = r.read(1)
+        if c == 0:
+            f1 = d22(D, r)
+            s = 288
         else:
-            raise D.r.fail('bad state')
+            D.escape(287)
+    if s == 288:
+        c = r.read(1)
+        if c == 0:
+            f2 = d83(D, r)
+            s = 289
+        else:
+            D.escape(288)
+    if s == 289:
+        if r.read(1):
+            D.escape(289)
+        s = -1
     return M.PreChargeResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
@@ -4638,29 +4619,23 @@ def d51(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 51
-    while True:
-        if s == 51:
-            c = r.read(1)
-            if c == 0:
-                f0 = v223(D, r)
-                s = 290
-            else:
-                D.escape(51)
-        elif s == 290:
-            c = r.read(1)
-            if c == 0:
-                f1 = v223(D, r)
-                s = 291
-            else:
-                D.escape(290)
-        elif s == 291:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(291)
+    c = r.read(1)
+    if c == 0:
+        f0 = v223(D, r)
+        s = 290
+    else:
+        D.escape(51)
+    if s == 290:
+        c = r.read(1)
+        if c == 0:
+            f1 = v223(D, r)
+            s = 291
         else:
-            raise D.r.fail('bad state')
+            D.escape(290)
+    if s == 291:
+        if r.read(1):
+            D.escape(291)
+        s = -1
     return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
 
 
@@ -4707,87 +4682,81 @@ def d52(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 52
-    while True:
-        if s == 52:
-            c = r.read(3)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 292
-            elif c == 1:
-                f2 = read_str(r, None)
-                s = 293
-            elif c == 2:
-                f1 = read_str(r, None)
-                s = 294
-            elif c == 3:
-                f3 = d75(D, r)
-                s = 295
-            elif c == 4:
-                f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 296
-            else:
-                D.escape(52)
-        elif s == 292:
-            c = r.read(3)
-            if c == 0:
-                f2 = read_str(r, None)
-                s = 293
-            elif c == 1:
-                f1 = read_str(r, None)
-                s = 294
-            elif c == 2:
-                f3 = d75(D, r)
-                s = 295
-            elif c == 3:
-                f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 296
-            else:
-                D.escape(292)
-        elif s == 293:
-            c = r.read(2)
-            if c == 0:
-                f1 = read_str(r, None)
-                s = 294
-            elif c == 1:
-                f3 = d75(D, r)
-                s = 295
-            elif c == 2:
-                f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 296
-            else:
-                D.escape(293)
-        elif s == 294:
-            c = r.read(2)
-            if c == 0:
-                f3 = d75(D, r)
-                s = 295
-            elif c == 1:
-                f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 296
-            else:
-                D.escape(294)
-        elif s == 295:
-            c = r.read(1)
-            if c == 0:
-                f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 296
-            else:
-                D.escape(295)
-        elif s == 296:
-            c = r.read(1)
-            if c == 0:
-                f5 = v26(D, r)
-                s = 297
-            else:
-                D.escape(296)
-        elif s == 297:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(297)
+    c = r.read(3)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 292
+    elif c == 1:
+        f2 = read_str(r, None)
+        s = 293
+    elif c == 2:
+        f1 = read_str(r, None)
+        s = 294
+    elif c == 3:
+        f3 = d75(D, r)
+        s = 295
+    elif c == 4:
+        f4 = D.slow(25, 25, M.DigestMethodType)
+        s = 296
+    else:
+        D.escape(52)
+    if s == 292:
+        c = r.read(3)
+        if c == 0:
+            f2 = read_str(r, None)
+            s = 293
+        elif c == 1:
+            f1 = read_str(r, None)
+            s = 294
+        elif c == 2:
+            f3 = d75(D, r)
+            s = 295
+        elif c == 3:
+            f4 = D.slow(25, 25, M.DigestMethodType)
+            s = 296
         else:
-            raise D.r.fail('bad state')
+            D.escape(292)
+    if s == 293:
+        c = r.read(2)
+        if c == 0:
+            f1 = read_str(r, None)
+            s = 294
+        elif c == 1:
+            f3 = d75(D, r)
+            s = 295
+        elif c == 2:
+            f4 = D.slow(25, 25, M.DigestMethodType)
+            s = 296
+        else:
+            D.escape(293)
+    if s == 294:
+        c = r.read(2)
+        if c == 0:
+            f3 = d75(D, r)
+            s = 295
+        elif c == 1:
+            f4 = D.slow(25, 25, M.DigestMethodType)
+            s = 296
+        else:
+            D.escape(294)
+    if s == 295:
+        c = r.read(1)
+        if c == 0:
+            f4 = D.slow(25, 25, M.DigestMethodType)
+            s = 296
+        else:
+            D.escape(295)
+    if s == 296:
+        c = r.read(1)
+        if c == 0:
+            f5 = v26(D, r)
+            s = 297
+        else:
+            D.escape(296)
+    if s == 297:
+        if r.read(1):
+            D.escape(297)
+        s = -1
     return M.ReferenceType(Id=f0, URI=f1, Type=f2, Transforms=f3, DigestMethod=f4, DigestValue=f5)
 
 
@@ -4895,31 +4864,25 @@ def d53(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 53
-    while True:
-        if s == 53:
-            c = r.read(1)
-            if c == 0:
-                f0 = v299(D, r)
-                s = 298
-            else:
-                D.escape(53)
-        elif s == 298:
-            c = r.read(2)
-            if c == 0:
-                f1 = v301(D, r)
-                s = 300
-            elif c == 1:
-                break
-            else:
-                D.escape(298)
-        elif s == 300:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(300)
+    c = r.read(1)
+    if c == 0:
+        f0 = v299(D, r)
+        s = 298
+    else:
+        D.escape(53)
+    if s == 298:
+        c = r.read(2)
+        if c == 0:
+            f1 = v301(D, r)
+            s = 300
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(298)
+    if s == 300:
+        if r.read(1):
+            D.escape(300)
+        s = -1
     return M.RelativeTimeIntervalType(start=f0, duration=f1)
 
 
@@ -4964,51 +4927,45 @@ def d54(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 54
-    while True:
-        if s == 54:
-            c = r.read(3)
-            if c == 0:
-                f1 = read_str(r, None)
-                s = 302
-            elif c == 1:
-                f0 = read_str(r, None)
-                s = 303
-            elif c == 2:
-                f2 = d75(D, r)
-                s = 304
-            elif c == 3:
-                break
-            else:
-                D.escape(54)
-        elif s == 302:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 303
-            elif c == 1:
-                f2 = d75(D, r)
-                s = 304
-            elif c == 2:
-                break
-            else:
-                D.escape(302)
-        elif s == 303:
-            c = r.read(2)
-            if c == 0:
-                f2 = d75(D, r)
-                s = 304
-            elif c == 1:
-                break
-            else:
-                D.escape(303)
-        elif s == 304:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(304)
+    c = r.read(3)
+    if c == 0:
+        f1 = read_str(r, None)
+        s = 302
+    elif c == 1:
+        f0 = read_str(r, None)
+        s = 303
+    elif c == 2:
+        f2 = d75(D, r)
+        s = 304
+    elif c == 3:
+        s = -1
+    else:
+        D.escape(54)
+    if s == 302:
+        c = r.read(2)
+        if c == 0:
+            f0 = read_str(r, None)
+            s = 303
+        elif c == 1:
+            f2 = d75(D, r)
+            s = 304
+        elif c == 2:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(302)
+    if s == 303:
+        c = r.read(2)
+        if c == 0:
+            f2 = d75(D, r)
+            s = 304
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(303)
+    if s == 304:
+        if r.read(1):
+            D.escape(304)
+        s = -1
     return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
 
 
@@ -5069,40 +5026,34 @@ def e54(E: Encoder, w: BitWriter, o: Any) -> None:
 def d55(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 55
-    while True:
-        if s == 55:
-            c = r.read(1)
-            if c == 0:
-                f0.append(d306(D, r))
-                s = 305
-            else:
-                D.escape(55)
-        elif s == 305:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d306(D, r))
-                s = 307
-            elif c == 1:
-                break
-            else:
-                D.escape(305)
-        elif s == 307:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d306(D, r))
-                s = 308
-            elif c == 1:
-                break
-            else:
-                D.escape(307)
-        elif s == 308:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(308)
+    c = r.read(1)
+    if c == 0:
+        f0.append(d306(D, r))
+        s = 305
+    else:
+        D.escape(55)
+    if s == 305:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d306(D, r))
+            s = 307
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(305)
+    if s == 307:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d306(D, r))
+            s = 308
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(307)
+    if s == 308:
+        if r.read(1):
+            D.escape(308)
+        s = -1
     return M.SAScheduleListType(SAScheduleTuple=f0)
 
 
@@ -5141,16 +5092,9 @@ def e55(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d56(D: Decoder, r: BitReader) -> Any:
-    s = 56
-    while True:
-        if s == 56:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(56)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(56)
+    s = -1
     return M.SASchedulesType()
 
 
@@ -5168,64 +5112,63 @@ def d58(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = []
     s = 58
-    while True:
-        if s == 58:
-            c = r.read(2)
-            if c == 0:
-                f0 = d53(D, r)
-                s = 313
-            elif c == 1:
-                f0 = d73(D, r)
-                s = 313
-            else:
-                D.escape(58)
-        elif s == 313:
-            c = r.read(2)
-            if c == 0:
+    c = r.read(2)
+    if c == 0:
+        f0 = d53(D, r)
+        s = 313
+    elif c == 1:
+        f0 = d73(D, r)
+        s = 313
+    else:
+        D.escape(58)
+    if s == 313:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(10)
+            if x & 513:
+                r.pos -= 10
                 f1 = v315(D, r)
-                s = 314
-            elif c == 1:
-                f2.append(d317(D, r))
-                s = 316
-            elif c == 2:
-                break
             else:
-                D.escape(313)
-        elif s == 314:
-            c = r.read(2)
-            if c == 0:
-                f2.append(d317(D, r))
-                s = 316
-            elif c == 1:
-                break
-            else:
-                D.escape(314)
-        elif s == 316:
-            c = r.read(2)
-            if c == 0:
-                f2.append(d317(D, r))
-                s = 318
-            elif c == 1:
-                break
-            else:
-                D.escape(316)
-        elif s == 318:
-            c = r.read(2)
-            if c == 0:
-                f2.append(d317(D, r))
-                s = 319
-            elif c == 1:
-                break
-            else:
-                D.escape(318)
-        elif s == 319:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(319)
+                f1 = ((x >> 1) & 255)
+            s = 314
+        elif c == 1:
+            f2.append(d317(D, r))
+            s = 316
+        elif c == 2:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(313)
+    if s == 314:
+        c = r.read(2)
+        if c == 0:
+            f2.append(d317(D, r))
+            s = 316
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(314)
+    if s == 316:
+        c = r.read(2)
+        if c == 0:
+            f2.append(d317(D, r))
+            s = 318
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(316)
+    if s == 318:
+        c = r.read(2)
+        if c == 0:
+            f2.append(d317(D, r))
+            s = 319
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(318)
+    if s == 319:
+        if r.read(1):
+            D.escape(319)
+        s = -1
     return M.SalesTariffEntryType(TimeInterval=f0, EPriceLevel=f1, ConsumptionCost=f2)
 
 
@@ -5315,22 +5258,16 @@ def e58(E: Encoder, w: BitWriter, o: Any) -> None:
 def d59(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 59
-    while True:
-        if s == 59:
-            c = r.read(1)
-            if c == 0:
-                f0 = v321(D, r)
-                s = 320
-            else:
-                D.escape(59)
-        elif s == 320:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(320)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(1)
+    if c == 0:
+        f0 = v321(D, r)
+        s = 320
+    else:
+        D.escape(59)
+    if s == 320:
+        if r.read(1):
+            D.escape(320)
+        s = -1
     return M.ServiceDetailReqType(ServiceID=f0)
 
 
@@ -5361,38 +5298,35 @@ def d60(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 60
-    while True:
-        if s == 60:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 322
-            else:
-                D.escape(60)
-        elif s == 322:
-            c = r.read(1)
-            if c == 0:
-                f1 = v321(D, r)
-                s = 323
-            else:
-                D.escape(322)
-        elif s == 323:
-            c = r.read(2)
-            if c == 0:
-                f2 = D.slow(182, 325, M.ServiceParameterListType)
-                s = 324
-            elif c == 1:
-                break
-            else:
-                D.escape(323)
-        elif s == 324:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(324)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(60)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 322
+    if s == 322:
+        c = r.read(1)
+        if c == 0:
+            f1 = v321(D, r)
+            s = 323
         else:
-            raise D.r.fail('bad state')
+            D.escape(322)
+    if s == 323:
+        c = r.read(2)
+        if c == 0:
+            f2 = D.slow(182, 325, M.ServiceParameterListType)
+            s = 324
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(323)
+    if s == 324:
+        if r.read(1):
+            D.escape(324)
+        s = -1
     return M.ServiceDetailResType(ResponseCode=f0, ServiceID=f1, ServiceParameterList=f2)
 
 
@@ -5449,36 +5383,40 @@ def d61(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 61
-    while True:
-        if s == 61:
-            c = r.read(2)
-            if c == 0:
-                f0 = v327(D, r)
-                s = 326
-            elif c == 1:
-                f1 = v329(D, r)
-                s = 328
-            elif c == 2:
-                break
-            else:
-                D.escape(61)
-        elif s == 326:
-            c = r.read(2)
-            if c == 0:
-                f1 = v329(D, r)
-                s = 328
-            elif c == 1:
-                break
-            else:
-                D.escape(326)
-        elif s == 328:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(328)
+    c = r.read(2)
+    if c == 0:
+        f0 = v327(D, r)
+        s = 326
+    elif c == 1:
+        x = r.read(4)
+        if x & 9 or ((x >> 1) & 3) >= 4:
+            r.pos -= 4
+            f1 = v329(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K9[((x >> 1) & 3)]
+        s = 328
+    elif c == 2:
+        s = -1
+    else:
+        D.escape(61)
+    if s == 326:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(4)
+            if x & 9 or ((x >> 1) & 3) >= 4:
+                r.pos -= 4
+                f1 = v329(D, r)
+            else:
+                f1 = _K9[((x >> 1) & 3)]
+            s = 328
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(326)
+    if s == 328:
+        if r.read(1):
+            D.escape(328)
+        s = -1
     return M.ServiceDiscoveryReqType(ServiceScope=f0, ServiceCategory=f1)
 
 
@@ -5528,45 +5466,42 @@ def d62(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 62
-    while True:
-        if s == 62:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 330
-            else:
-                D.escape(62)
-        elif s == 330:
-            c = r.read(1)
-            if c == 0:
-                f1 = d332(D, r)
-                s = 331
-            else:
-                D.escape(330)
-        elif s == 331:
-            c = r.read(1)
-            if c == 0:
-                f2 = d334(D, r)
-                s = 333
-            else:
-                D.escape(331)
-        elif s == 333:
-            c = r.read(2)
-            if c == 0:
-                f3 = d336(D, r)
-                s = 335
-            elif c == 1:
-                break
-            else:
-                D.escape(333)
-        elif s == 335:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(335)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(62)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 330
+    if s == 330:
+        c = r.read(1)
+        if c == 0:
+            f1 = d332(D, r)
+            s = 331
         else:
-            raise D.r.fail('bad state')
+            D.escape(330)
+    if s == 331:
+        c = r.read(1)
+        if c == 0:
+            f2 = d334(D, r)
+            s = 333
+        else:
+            D.escape(331)
+    if s == 333:
+        c = r.read(2)
+        if c == 0:
+            f3 = d336(D, r)
+            s = 335
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(333)
+    if s == 335:
+        if r.read(1):
+            D.escape(335)
+        s = -1
     return M.ServiceDiscoveryResType(ResponseCode=f0, PaymentOptionList=f1, ChargeService=f2, ServiceList=f3)
 
 
@@ -5635,22 +5570,16 @@ def e62(E: Encoder, w: BitWriter, o: Any) -> None:
 def d63(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 63
-    while True:
-        if s == 63:
-            c = r.read(1)
-            if c == 0:
-                f0 = v338(D, r)
-                s = 337
-            else:
-                D.escape(63)
-        elif s == 337:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(337)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(1)
+    if c == 0:
+        f0 = v338(D, r)
+        s = 337
+    else:
+        D.escape(63)
+    if s == 337:
+        if r.read(1):
+            D.escape(337)
+        s = -1
     return M.SessionSetupReqType(EVCCID=f0)
 
 
@@ -5681,38 +5610,35 @@ def d64(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 64
-    while True:
-        if s == 64:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 339
-            else:
-                D.escape(64)
-        elif s == 339:
-            c = r.read(1)
-            if c == 0:
-                f1 = v148(D, r)
-                s = 340
-            else:
-                D.escape(339)
-        elif s == 340:
-            c = r.read(2)
-            if c == 0:
-                f2 = v342(D, r)
-                s = 341
-            elif c == 1:
-                break
-            else:
-                D.escape(340)
-        elif s == 341:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(341)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(64)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 339
+    if s == 339:
+        c = r.read(1)
+        if c == 0:
+            f1 = v148(D, r)
+            s = 340
         else:
-            raise D.r.fail('bad state')
+            D.escape(339)
+    if s == 340:
+        c = r.read(2)
+        if c == 0:
+            f2 = v342(D, r)
+            s = 341
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(340)
+    if s == 341:
+        if r.read(1):
+            D.escape(341)
+        s = -1
     return M.SessionSetupResType(ResponseCode=f0, EVSEID=f1, EVSETimeStamp=f2)
 
 
@@ -5768,22 +5694,19 @@ def e64(E: Encoder, w: BitWriter, o: Any) -> None:
 def d65(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 65
-    while True:
-        if s == 65:
-            c = r.read(1)
-            if c == 0:
-                f0 = v344(D, r)
-                s = 343
-            else:
-                D.escape(65)
-        elif s == 343:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(343)
-        else:
-            raise D.r.fail('bad state')
+    x = r.read(4)
+    if x & 13 or ((x >> 1) & 1) >= 2:
+        r.pos -= 4
+        if r.read(1):
+            D.escape(65)
+        f0 = v344(D, r)
+    else:
+        f0 = _K10[((x >> 1) & 1)]
+    s = 343
+    if s == 343:
+        if r.read(1):
+            D.escape(343)
+        s = -1
     return M.SessionStopReqType(ChargingSession=f0)
 
 
@@ -5812,22 +5735,19 @@ def e65(E: Encoder, w: BitWriter, o: Any) -> None:
 def d66(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 66
-    while True:
-        if s == 66:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 345
-            else:
-                D.escape(66)
-        elif s == 345:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(345)
-        else:
-            raise D.r.fail('bad state')
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(66)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 345
+    if s == 345:
+        if r.read(1):
+            D.escape(345)
+        s = -1
     return M.SessionStopResType(ResponseCode=f0)
 
 
@@ -6063,32 +5983,26 @@ def d71(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 71
-    while True:
-        if s == 71:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 360
-            elif c == 1:
-                f1 = read_bin(r, None)
-                s = 361
-            else:
-                D.escape(71)
-        elif s == 360:
-            c = r.read(1)
-            if c == 0:
-                f1 = read_bin(r, None)
-                s = 361
-            else:
-                D.escape(360)
-        elif s == 361:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(361)
+    c = r.read(2)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 360
+    elif c == 1:
+        f1 = read_bin(r, None)
+        s = 361
+    else:
+        D.escape(71)
+    if s == 360:
+        c = r.read(1)
+        if c == 0:
+            f1 = read_bin(r, None)
+            s = 361
         else:
-            raise D.r.fail('bad state')
+            D.escape(360)
+    if s == 361:
+        if r.read(1):
+            D.escape(361)
+        s = -1
     return M.SignatureValueType(Id=f0, value=f1)
 
 
@@ -6234,16 +6148,9 @@ def e72(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d73(D: Decoder, r: BitReader) -> Any:
-    s = 73
-    while True:
-        if s == 73:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(73)
-        else:
-            raise D.r.fail('bad state')
+    if r.read(1):
+        D.escape(73)
+    s = -1
     return M.IntervalType()
 
 
@@ -6310,29 +6217,23 @@ def d76(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 76
-    while True:
-        if s == 76:
-            c = r.read(1)
-            if c == 0:
-                f0 = d371(D, r)
-                s = 370
-            else:
-                D.escape(76)
-        elif s == 370:
-            c = r.read(1)
-            if c == 0:
-                f1 = d373(D, r)
-                s = 372
-            else:
-                D.escape(370)
-        elif s == 372:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(372)
+    c = r.read(1)
+    if c == 0:
+        f0 = d371(D, r)
+        s = 370
+    else:
+        D.escape(76)
+    if s == 370:
+        c = r.read(1)
+        if c == 0:
+            f1 = d373(D, r)
+            s = 372
         else:
-            raise D.r.fail('bad state')
+            D.escape(370)
+    if s == 372:
+        if r.read(1):
+            D.escape(372)
+        s = -1
     return M.V2G_Message(Header=f0, Body=f1)
 
 
@@ -6374,22 +6275,16 @@ def e76(E: Encoder, w: BitWriter, o: Any) -> None:
 def d77(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 77
-    while True:
-        if s == 77:
-            c = r.read(1)
-            if c == 0:
-                f0 = d23(D, r)
-                s = 374
-            else:
-                D.escape(77)
-        elif s == 374:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(374)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(1)
+    if c == 0:
+        f0 = d23(D, r)
+        s = 374
+    else:
+        D.escape(77)
+    if s == 374:
+        if r.read(1):
+            D.escape(374)
+        s = -1
     return M.WeldingDetectionReqType(DC_EVStatus=f0)
 
 
@@ -6420,36 +6315,33 @@ def d78(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 78
-    while True:
-        if s == 78:
-            c = r.read(1)
-            if c == 0:
-                f0 = v100(D, r)
-                s = 375
-            else:
-                D.escape(78)
-        elif s == 375:
-            c = r.read(1)
-            if c == 0:
-                f1 = d22(D, r)
-                s = 376
-            else:
-                D.escape(375)
-        elif s == 376:
-            c = r.read(1)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 377
-            else:
-                D.escape(376)
-        elif s == 377:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(377)
+    x = r.read(8)
+    if x & 193 or ((x >> 1) & 31) >= 26:
+        r.pos -= 8
+        if r.read(1):
+            D.escape(78)
+        f0 = v100(D, r)
+    else:
+        f0 = _K1[((x >> 1) & 31)]
+    s = 375
+    if s == 375:
+        c = r.read(1)
+        if c == 0:
+            f1 = d22(D, r)
+            s = 376
         else:
-            raise D.r.fail('bad state')
+            D.escape(375)
+    if s == 376:
+        c = r.read(1)
+        if c == 0:
+            f2 = d83(D, r)
+            s = 377
+        else:
+            D.escape(376)
+    if s == 377:
+        if r.read(1):
+            D.escape(377)
+        s = -1
     return M.WeldingDetectionResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
@@ -6521,36 +6413,36 @@ def d83(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 83
-    while True:
-        if s == 83:
-            c = r.read(1)
-            if c == 0:
-                f0 = v386(D, r)
-                s = 385
-            else:
-                D.escape(83)
-        elif s == 385:
-            c = r.read(1)
-            if c == 0:
-                f1 = v388(D, r)
-                s = 387
-            else:
+    x = r.read(6)
+    if x & 49:
+        r.pos -= 6
+        if r.read(1):
+            D.escape(83)
+        f0 = v386(D, r)
+    else:
+        f0 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
+    s = 385
+    if s == 385:
+        x = r.read(6)
+        if x & 49 or ((x >> 1) & 7) >= 7:
+            r.pos -= 6
+            if r.read(1):
                 D.escape(385)
-        elif s == 387:
-            c = r.read(1)
-            if c == 0:
-                f2 = v390(D, r)
-                s = 389
-            else:
-                D.escape(387)
-        elif s == 389:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(389)
+            f1 = v388(D, r)
         else:
-            raise D.r.fail('bad state')
+            f1 = _K11[((x >> 1) & 7)]
+        s = 387
+    if s == 387:
+        c = r.read(1)
+        if c == 0:
+            f2 = v390(D, r)
+            s = 389
+        else:
+            D.escape(387)
+    if s == 389:
+        if r.read(1):
+            D.escape(389)
+        s = -1
     return M.PhysicalValueType(Multiplier=f0, Unit=f1, Value=f2)
 
 
@@ -6628,7 +6520,7 @@ def v93(D: Decoder, r: BitReader) -> Any:
 
 def x93(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K1.get(v)
+    i = _K12.get(v)
     if i is None:
         raise not_member(v, M.EVSENotificationType, '')
     w.write(i, 2)
@@ -6673,7 +6565,7 @@ def x98(w: BitWriter, v: Any) -> None:
 def v100(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(100)
-    v = r.enum(5, _K2)
+    v = r.enum(5, _K1)
     if r.read(1):
         D.escape(395)
     return v
@@ -6681,7 +6573,7 @@ def v100(D: Decoder, r: BitReader) -> Any:
 
 def x100(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K3.get(v)
+    i = _K13.get(v)
     if i is None:
         raise not_member(v, M.responseCodeType, '')
     w.write(i, 5)
@@ -6691,7 +6583,7 @@ def x100(w: BitWriter, v: Any) -> None:
 def v102(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(102)
-    v = r.enum(2, _K4)
+    v = r.enum(2, _K2)
     if r.read(1):
         D.escape(396)
     return v
@@ -6699,7 +6591,7 @@ def v102(D: Decoder, r: BitReader) -> Any:
 
 def x102(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K5.get(v)
+    i = _K14.get(v)
     if i is None:
         raise not_member(v, M.EVSEProcessingType, '')
     w.write(i, 2)
@@ -6724,193 +6616,187 @@ def x111(w: BitWriter, v: Any) -> None:
 def d113(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 113
-    while True:
-        if s == 113:
-            c = r.read(1)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 398
-            else:
-                D.escape(113)
-        elif s == 398:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 399
-            elif c == 1:
-                break
-            else:
-                D.escape(398)
-        elif s == 399:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 400
-            elif c == 1:
-                break
-            else:
-                D.escape(399)
-        elif s == 400:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 401
-            elif c == 1:
-                break
-            else:
-                D.escape(400)
-        elif s == 401:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 402
-            elif c == 1:
-                break
-            else:
-                D.escape(401)
-        elif s == 402:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 403
-            elif c == 1:
-                break
-            else:
-                D.escape(402)
-        elif s == 403:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 404
-            elif c == 1:
-                break
-            else:
-                D.escape(403)
-        elif s == 404:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 405
-            elif c == 1:
-                break
-            else:
-                D.escape(404)
-        elif s == 405:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 406
-            elif c == 1:
-                break
-            else:
-                D.escape(405)
-        elif s == 406:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 407
-            elif c == 1:
-                break
-            else:
-                D.escape(406)
-        elif s == 407:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 408
-            elif c == 1:
-                break
-            else:
-                D.escape(407)
-        elif s == 408:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 409
-            elif c == 1:
-                break
-            else:
-                D.escape(408)
-        elif s == 409:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 410
-            elif c == 1:
-                break
-            else:
-                D.escape(409)
-        elif s == 410:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 411
-            elif c == 1:
-                break
-            else:
-                D.escape(410)
-        elif s == 411:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 412
-            elif c == 1:
-                break
-            else:
-                D.escape(411)
-        elif s == 412:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 413
-            elif c == 1:
-                break
-            else:
-                D.escape(412)
-        elif s == 413:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 414
-            elif c == 1:
-                break
-            else:
-                D.escape(413)
-        elif s == 414:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 415
-            elif c == 1:
-                break
-            else:
-                D.escape(414)
-        elif s == 415:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 416
-            elif c == 1:
-                break
-            else:
-                D.escape(415)
-        elif s == 416:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d379(D, r))
-                s = 417
-            elif c == 1:
-                break
-            else:
-                D.escape(416)
-        elif s == 417:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(417)
+    c = r.read(1)
+    if c == 0:
+        f0.append(d379(D, r))
+        s = 398
+    else:
+        D.escape(113)
+    if s == 398:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 399
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(398)
+    if s == 399:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 400
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(399)
+    if s == 400:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 401
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(400)
+    if s == 401:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 402
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(401)
+    if s == 402:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 403
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(402)
+    if s == 403:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 404
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(403)
+    if s == 404:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 405
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(404)
+    if s == 405:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 406
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(405)
+    if s == 406:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 407
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(406)
+    if s == 407:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 408
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(407)
+    if s == 408:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 409
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(408)
+    if s == 409:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 410
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(409)
+    if s == 410:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 411
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(410)
+    if s == 411:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 412
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(411)
+    if s == 412:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 413
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(412)
+    if s == 413:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 414
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(413)
+    if s == 414:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 415
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(414)
+    if s == 415:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 416
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(415)
+    if s == 416:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d379(D, r))
+            s = 417
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(416)
+    if s == 417:
+        if r.read(1):
+            D.escape(417)
+        s = -1
     return M.ListOfRootCertificateIDsType(RootCertificateID=f0)
 
 
@@ -7055,41 +6941,35 @@ def d116(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 116
-    while True:
-        if s == 116:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 418
-            elif c == 1:
-                f1 = v111(D, r)
-                s = 419
-            else:
-                D.escape(116)
-        elif s == 418:
-            c = r.read(1)
-            if c == 0:
-                f1 = v111(D, r)
-                s = 419
-            else:
-                D.escape(418)
-        elif s == 419:
-            c = r.read(2)
-            if c == 0:
-                f2 = d421(D, r)
-                s = 420
-            elif c == 1:
-                break
-            else:
-                D.escape(419)
-        elif s == 420:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(420)
+    c = r.read(2)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 418
+    elif c == 1:
+        f1 = v111(D, r)
+        s = 419
+    else:
+        D.escape(116)
+    if s == 418:
+        c = r.read(1)
+        if c == 0:
+            f1 = v111(D, r)
+            s = 419
         else:
-            raise D.r.fail('bad state')
+            D.escape(418)
+    if s == 419:
+        c = r.read(2)
+        if c == 0:
+            f2 = d421(D, r)
+            s = 420
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(419)
+    if s == 420:
+        if r.read(1):
+            D.escape(420)
+        s = -1
     return M.CertificateChainType(Id=f0, Certificate=f1, SubCertificates=f2)
 
 
@@ -7144,29 +7024,23 @@ def d119(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 119
-    while True:
-        if s == 119:
-            c = r.read(1)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 422
-            else:
-                D.escape(119)
-        elif s == 422:
-            c = r.read(1)
-            if c == 0:
-                f1 = read_bin(r, 48)
-                s = 423
-            else:
-                D.escape(422)
-        elif s == 423:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(423)
+    c = r.read(1)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 422
+    else:
+        D.escape(119)
+    if s == 422:
+        c = r.read(1)
+        if c == 0:
+            f1 = read_bin(r, 48)
+            s = 423
         else:
-            raise D.r.fail('bad state')
+            D.escape(422)
+    if s == 423:
+        if r.read(1):
+            D.escape(423)
+        s = -1
     return M.ContractSignatureEncryptedPrivateKeyType(Id=f0, value=f1)
 
 
@@ -7200,29 +7074,23 @@ def d121(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 121
-    while True:
-        if s == 121:
-            c = r.read(1)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 424
-            else:
-                D.escape(121)
-        elif s == 424:
-            c = r.read(1)
-            if c == 0:
-                f1 = read_bin(r, 65)
-                s = 425
-            else:
-                D.escape(424)
-        elif s == 425:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(425)
+    c = r.read(1)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 424
+    else:
+        D.escape(121)
+    if s == 424:
+        c = r.read(1)
+        if c == 0:
+            f1 = read_bin(r, 65)
+            s = 425
         else:
-            raise D.r.fail('bad state')
+            D.escape(424)
+    if s == 425:
+        if r.read(1):
+            D.escape(425)
+        s = -1
     return M.DiffieHellmanPublickeyType(Id=f0, value=f1)
 
 
@@ -7256,29 +7124,23 @@ def d123(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 123
-    while True:
-        if s == 123:
-            c = r.read(1)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 426
-            else:
-                D.escape(123)
-        elif s == 426:
-            c = r.read(1)
-            if c == 0:
-                f1 = read_str(r, 15)
-                s = 427
-            else:
-                D.escape(426)
-        elif s == 427:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(427)
+    c = r.read(1)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 426
+    else:
+        D.escape(123)
+    if s == 426:
+        c = r.read(1)
+        if c == 0:
+            f1 = read_str(r, 15)
+            s = 427
         else:
-            raise D.r.fail('bad state')
+            D.escape(426)
+    if s == 427:
+        if r.read(1):
+            D.escape(427)
+        s = -1
     return M.EMAIDType(Id=f0, value=f1)
 
 
@@ -7356,7 +7218,7 @@ def x138(w: BitWriter, v: Any) -> None:
 def v140(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(140)
-    v = r.enum(3, _K6)
+    v = r.enum(3, _K3)
     if r.read(1):
         D.escape(431)
     return v
@@ -7364,7 +7226,7 @@ def v140(D: Decoder, r: BitReader) -> Any:
 
 def x140(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K7.get(v)
+    i = _K15.get(v)
     if i is None:
         raise not_member(v, M.EnergyTransferModeType, '')
     w.write(i, 3)
@@ -7410,76 +7272,70 @@ def d153(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 153
-    while True:
-        if s == 153:
-            c = r.read(1)
-            if c == 0:
-                f0 = v435(D, r)
-                s = 434
-            else:
-                D.escape(153)
-        elif s == 434:
-            c = r.read(3)
-            if c == 0:
-                f1 = v437(D, r)
-                s = 436
-            elif c == 1:
-                f2 = v439(D, r)
-                s = 438
-            elif c == 2:
-                f3 = v441(D, r)
-                s = 440
-            elif c == 3:
-                f4 = v443(D, r)
-                s = 442
-            elif c == 4:
-                break
-            else:
-                D.escape(434)
-        elif s == 436:
-            c = r.read(3)
-            if c == 0:
-                f2 = v439(D, r)
-                s = 438
-            elif c == 1:
-                f3 = v441(D, r)
-                s = 440
-            elif c == 2:
-                f4 = v443(D, r)
-                s = 442
-            elif c == 3:
-                break
-            else:
-                D.escape(436)
-        elif s == 438:
-            c = r.read(2)
-            if c == 0:
-                f3 = v441(D, r)
-                s = 440
-            elif c == 1:
-                f4 = v443(D, r)
-                s = 442
-            elif c == 2:
-                break
-            else:
-                D.escape(438)
-        elif s == 440:
-            c = r.read(2)
-            if c == 0:
-                f4 = v443(D, r)
-                s = 442
-            elif c == 1:
-                break
-            else:
-                D.escape(440)
-        elif s == 442:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(442)
+    c = r.read(1)
+    if c == 0:
+        f0 = v435(D, r)
+        s = 434
+    else:
+        D.escape(153)
+    if s == 434:
+        c = r.read(3)
+        if c == 0:
+            f1 = v437(D, r)
+            s = 436
+        elif c == 1:
+            f2 = v439(D, r)
+            s = 438
+        elif c == 2:
+            f3 = v441(D, r)
+            s = 440
+        elif c == 3:
+            f4 = v443(D, r)
+            s = 442
+        elif c == 4:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(434)
+    if s == 436:
+        c = r.read(3)
+        if c == 0:
+            f2 = v439(D, r)
+            s = 438
+        elif c == 1:
+            f3 = v441(D, r)
+            s = 440
+        elif c == 2:
+            f4 = v443(D, r)
+            s = 442
+        elif c == 3:
+            s = -1
+        else:
+            D.escape(436)
+    if s == 438:
+        c = r.read(2)
+        if c == 0:
+            f3 = v441(D, r)
+            s = 440
+        elif c == 1:
+            f4 = v443(D, r)
+            s = 442
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(438)
+    if s == 440:
+        c = r.read(2)
+        if c == 0:
+            f4 = v443(D, r)
+            s = 442
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(440)
+    if s == 442:
+        if r.read(1):
+            D.escape(442)
+        s = -1
     return M.MeterInfoType(MeterID=f0, MeterReading=f1, SigMeterReading=f2, MeterStatus=f3, TMeter=f4)
 
 
@@ -7779,7 +7635,7 @@ def x201(w: BitWriter, v: Any) -> None:
 def v214(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(214)
-    v = r.enum(3, _K8)
+    v = r.enum(3, _K4)
     if r.read(1):
         D.escape(454)
     return v
@@ -7787,7 +7643,7 @@ def v214(D: Decoder, r: BitReader) -> Any:
 
 def x214(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K9.get(v)
+    i = _K16.get(v)
     if i is None:
         raise not_member(v, M.isolationLevelType, '')
     w.write(i, 3)
@@ -7797,7 +7653,7 @@ def x214(w: BitWriter, v: Any) -> None:
 def v216(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(216)
-    v = r.enum(4, _K10)
+    v = r.enum(4, _K5)
     if r.read(1):
         D.escape(455)
     return v
@@ -7805,7 +7661,7 @@ def v216(D: Decoder, r: BitReader) -> Any:
 
 def x216(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K11.get(v)
+    i = _K17.get(v)
     if i is None:
         raise not_member(v, M.DC_EVSEStatusCodeType, '')
     w.write(i, 4)
@@ -7835,7 +7691,7 @@ def x218(w: BitWriter, v: Any) -> None:
 def v220(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(220)
-    v = r.enum(4, _K12)
+    v = r.enum(4, _K6)
     if r.read(1):
         D.escape(457)
     return v
@@ -7843,7 +7699,7 @@ def v220(D: Decoder, r: BitReader) -> Any:
 
 def x220(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K13.get(v)
+    i = _K18.get(v)
     if i is None:
         raise not_member(v, M.DC_EVErrorCodeType, '')
     w.write(i, 4)
@@ -7943,7 +7799,7 @@ def x270(w: BitWriter, v: Any) -> None:
 def v272(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(272)
-    v = r.enum(1, _K14)
+    v = r.enum(1, _K7)
     if r.read(1):
         D.escape(464)
     return v
@@ -7951,7 +7807,7 @@ def v272(D: Decoder, r: BitReader) -> Any:
 
 def x272(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K15.get(v)
+    i = _K19.get(v)
     if i is None:
         raise not_member(v, M.paymentOptionType, '')
     w.write(i, 1)
@@ -7961,157 +7817,151 @@ def x272(w: BitWriter, v: Any) -> None:
 def d274(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 274
-    while True:
-        if s == 274:
-            c = r.read(1)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 465
-            else:
-                D.escape(274)
-        elif s == 465:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 467
-            elif c == 1:
-                break
-            else:
-                D.escape(465)
-        elif s == 467:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 468
-            elif c == 1:
-                break
-            else:
-                D.escape(467)
-        elif s == 468:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 469
-            elif c == 1:
-                break
-            else:
-                D.escape(468)
-        elif s == 469:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 470
-            elif c == 1:
-                break
-            else:
-                D.escape(469)
-        elif s == 470:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 471
-            elif c == 1:
-                break
-            else:
-                D.escape(470)
-        elif s == 471:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 472
-            elif c == 1:
-                break
-            else:
-                D.escape(471)
-        elif s == 472:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 473
-            elif c == 1:
-                break
-            else:
-                D.escape(472)
-        elif s == 473:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 474
-            elif c == 1:
-                break
-            else:
-                D.escape(473)
-        elif s == 474:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 475
-            elif c == 1:
-                break
-            else:
-                D.escape(474)
-        elif s == 475:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 476
-            elif c == 1:
-                break
-            else:
-                D.escape(475)
-        elif s == 476:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 477
-            elif c == 1:
-                break
-            else:
-                D.escape(476)
-        elif s == 477:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 478
-            elif c == 1:
-                break
-            else:
-                D.escape(477)
-        elif s == 478:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 479
-            elif c == 1:
-                break
-            else:
-                D.escape(478)
-        elif s == 479:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 480
-            elif c == 1:
-                break
-            else:
-                D.escape(479)
-        elif s == 480:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 481
-            elif c == 1:
-                break
-            else:
-                D.escape(480)
-        elif s == 481:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(481)
+    c = r.read(1)
+    if c == 0:
+        f0.append(d466(D, r))
+        s = 465
+    else:
+        D.escape(274)
+    if s == 465:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 467
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(465)
+    if s == 467:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 468
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(467)
+    if s == 468:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 469
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(468)
+    if s == 469:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 470
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(469)
+    if s == 470:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 471
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(470)
+    if s == 471:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 472
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(471)
+    if s == 472:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 473
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(472)
+    if s == 473:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 474
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(473)
+    if s == 474:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 475
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(474)
+    if s == 475:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 476
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(475)
+    if s == 476:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 477
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(476)
+    if s == 477:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 478
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(477)
+    if s == 478:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 479
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(478)
+    if s == 479:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 480
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(479)
+    if s == 480:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d466(D, r))
+            s = 481
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(480)
+    if s == 481:
+        if r.read(1):
+            D.escape(481)
+        s = -1
     return M.SelectedServiceListType(SelectedService=f0)
 
 
@@ -8230,7 +8080,7 @@ def e274(E: Encoder, w: BitWriter, o: Any) -> None:
 def v277(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(277)
-    v = r.enum(2, _K16)
+    v = r.enum(2, _K8)
     if r.read(1):
         D.escape(482)
     return v
@@ -8238,7 +8088,7 @@ def v277(D: Decoder, r: BitReader) -> Any:
 
 def x277(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K17.get(v)
+    i = _K20.get(v)
     if i is None:
         raise not_member(v, M.chargeProgressType, '')
     w.write(i, 2)
@@ -8248,229 +8098,223 @@ def x277(w: BitWriter, v: Any) -> None:
 def d280(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 280
-    while True:
-        if s == 280:
-            c = r.read(1)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 483
-            else:
-                D.escape(280)
-        elif s == 483:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 485
-            elif c == 1:
-                break
-            else:
-                D.escape(483)
-        elif s == 485:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 486
-            elif c == 1:
-                break
-            else:
-                D.escape(485)
-        elif s == 486:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 487
-            elif c == 1:
-                break
-            else:
-                D.escape(486)
-        elif s == 487:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 488
-            elif c == 1:
-                break
-            else:
-                D.escape(487)
-        elif s == 488:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 489
-            elif c == 1:
-                break
-            else:
-                D.escape(488)
-        elif s == 489:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 490
-            elif c == 1:
-                break
-            else:
-                D.escape(489)
-        elif s == 490:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 491
-            elif c == 1:
-                break
-            else:
-                D.escape(490)
-        elif s == 491:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 492
-            elif c == 1:
-                break
-            else:
-                D.escape(491)
-        elif s == 492:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 493
-            elif c == 1:
-                break
-            else:
-                D.escape(492)
-        elif s == 493:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 494
-            elif c == 1:
-                break
-            else:
-                D.escape(493)
-        elif s == 494:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 495
-            elif c == 1:
-                break
-            else:
-                D.escape(494)
-        elif s == 495:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 496
-            elif c == 1:
-                break
-            else:
-                D.escape(495)
-        elif s == 496:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 497
-            elif c == 1:
-                break
-            else:
-                D.escape(496)
-        elif s == 497:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 498
-            elif c == 1:
-                break
-            else:
-                D.escape(497)
-        elif s == 498:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 499
-            elif c == 1:
-                break
-            else:
-                D.escape(498)
-        elif s == 499:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 500
-            elif c == 1:
-                break
-            else:
-                D.escape(499)
-        elif s == 500:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 501
-            elif c == 1:
-                break
-            else:
-                D.escape(500)
-        elif s == 501:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 502
-            elif c == 1:
-                break
-            else:
-                D.escape(501)
-        elif s == 502:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 503
-            elif c == 1:
-                break
-            else:
-                D.escape(502)
-        elif s == 503:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 504
-            elif c == 1:
-                break
-            else:
-                D.escape(503)
-        elif s == 504:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 505
-            elif c == 1:
-                break
-            else:
-                D.escape(504)
-        elif s == 505:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 506
-            elif c == 1:
-                break
-            else:
-                D.escape(505)
-        elif s == 506:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 507
-            elif c == 1:
-                break
-            else:
-                D.escape(506)
-        elif s == 507:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(507)
+    c = r.read(1)
+    if c == 0:
+        f0.append(d484(D, r))
+        s = 483
+    else:
+        D.escape(280)
+    if s == 483:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 485
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(483)
+    if s == 485:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 486
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(485)
+    if s == 486:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 487
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(486)
+    if s == 487:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 488
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(487)
+    if s == 488:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 489
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(488)
+    if s == 489:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 490
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(489)
+    if s == 490:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 491
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(490)
+    if s == 491:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 492
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(491)
+    if s == 492:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 493
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(492)
+    if s == 493:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 494
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(493)
+    if s == 494:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 495
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(494)
+    if s == 495:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 496
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(495)
+    if s == 496:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 497
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(496)
+    if s == 497:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 498
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(497)
+    if s == 498:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 499
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(498)
+    if s == 499:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 500
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(499)
+    if s == 500:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 501
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(500)
+    if s == 501:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 502
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(501)
+    if s == 502:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 503
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(502)
+    if s == 503:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 504
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(503)
+    if s == 504:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 505
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(504)
+    if s == 505:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 506
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(505)
+    if s == 506:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d484(D, r))
+            s = 507
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(506)
+    if s == 507:
+        if r.read(1):
+            D.escape(507)
+        s = -1
     return M.ChargingProfileType(ProfileEntry=f0)
 
 
@@ -8669,38 +8513,35 @@ def d306(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 306
-    while True:
-        if s == 306:
-            c = r.read(1)
-            if c == 0:
-                f0 = v150(D, r)
-                s = 510
-            else:
-                D.escape(306)
-        elif s == 510:
-            c = r.read(1)
-            if c == 0:
-                f1 = D.slow(215, 512, M.PMaxScheduleType)
-                s = 511
-            else:
-                D.escape(510)
-        elif s == 511:
-            c = r.read(2)
-            if c == 0:
-                f2 = D.slow(216, 514, M.SalesTariffType)
-                s = 513
-            elif c == 1:
-                break
-            else:
-                D.escape(511)
-        elif s == 513:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(513)
+    x = r.read(11)
+    if x & 1537:
+        r.pos -= 11
+        if r.read(1):
+            D.escape(306)
+        f0 = v150(D, r)
+    else:
+        f0 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+    s = 510
+    if s == 510:
+        c = r.read(1)
+        if c == 0:
+            f1 = D.slow(215, 512, M.PMaxScheduleType)
+            s = 511
         else:
-            raise D.r.fail('bad state')
+            D.escape(510)
+    if s == 511:
+        c = r.read(2)
+        if c == 0:
+            f2 = D.slow(216, 514, M.SalesTariffType)
+            s = 513
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(511)
+    if s == 513:
+        if r.read(1):
+            D.escape(513)
+        s = -1
     return M.SAScheduleTupleType(SAScheduleTupleID=f0, PMaxSchedule=f1, SalesTariff=f2)
 
 
@@ -8789,47 +8630,41 @@ def d317(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 317
-    while True:
-        if s == 317:
-            c = r.read(1)
-            if c == 0:
-                f0 = d83(D, r)
-                s = 517
-            else:
-                D.escape(317)
-        elif s == 517:
-            c = r.read(1)
-            if c == 0:
-                f1.append(d519(D, r))
-                s = 518
-            else:
-                D.escape(517)
-        elif s == 518:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d519(D, r))
-                s = 520
-            elif c == 1:
-                break
-            else:
-                D.escape(518)
-        elif s == 520:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d519(D, r))
-                s = 521
-            elif c == 1:
-                break
-            else:
-                D.escape(520)
-        elif s == 521:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(521)
+    c = r.read(1)
+    if c == 0:
+        f0 = d83(D, r)
+        s = 517
+    else:
+        D.escape(317)
+    if s == 517:
+        c = r.read(1)
+        if c == 0:
+            f1.append(d519(D, r))
+            s = 518
         else:
-            raise D.r.fail('bad state')
+            D.escape(517)
+    if s == 518:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d519(D, r))
+            s = 520
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(518)
+    if s == 520:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d519(D, r))
+            s = 521
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(520)
+    if s == 521:
+        if r.read(1):
+            D.escape(521)
+        s = -1
     return M.ConsumptionCostType(startValue=f0, Cost=f1)
 
 
@@ -8913,7 +8748,7 @@ def x327(w: BitWriter, v: Any) -> None:
 def v329(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(329)
-    v = r.enum(2, _K18)
+    v = r.enum(2, _K9)
     if r.read(1):
         D.escape(780)
     return v
@@ -8921,7 +8756,7 @@ def v329(D: Decoder, r: BitReader) -> Any:
 
 def x329(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K19.get(v)
+    i = _K21.get(v)
     if i is None:
         raise not_member(v, M.serviceCategoryType, '')
     w.write(i, 2)
@@ -8931,31 +8766,33 @@ def x329(w: BitWriter, v: Any) -> None:
 def d332(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 332
-    while True:
-        if s == 332:
-            c = r.read(1)
-            if c == 0:
+    x = r.read(4)
+    if x & 13 or ((x >> 1) & 1) >= 2:
+        r.pos -= 4
+        if r.read(1):
+            D.escape(332)
+        f0.append(v272(D, r))
+    else:
+        f0.append(_K7[((x >> 1) & 1)])
+    s = 781
+    if s == 781:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(3)
+            if x & 5 or ((x >> 1) & 1) >= 2:
+                r.pos -= 3
                 f0.append(v272(D, r))
-                s = 781
             else:
-                D.escape(332)
-        elif s == 781:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v272(D, r))
-                s = 782
-            elif c == 1:
-                break
-            else:
-                D.escape(781)
-        elif s == 782:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(782)
+                f0.append(_K7[((x >> 1) & 1)])
+            s = 782
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(781)
+    if s == 782:
+        if r.read(1):
+            D.escape(782)
+        s = -1
     return M.PaymentOptionListType(PaymentOption=f0)
 
 
@@ -8995,63 +8832,73 @@ def d334(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 334
-    while True:
-        if s == 334:
-            c = r.read(1)
-            if c == 0:
-                f0 = v321(D, r)
-                s = 783
-            else:
-                D.escape(334)
-        elif s == 783:
-            c = r.read(2)
-            if c == 0:
-                f1 = v785(D, r)
-                s = 784
-            elif c == 1:
+    c = r.read(1)
+    if c == 0:
+        f0 = v321(D, r)
+        s = 783
+    else:
+        D.escape(334)
+    if s == 783:
+        c = r.read(2)
+        if c == 0:
+            f1 = v785(D, r)
+            s = 784
+        elif c == 1:
+            x = r.read(4)
+            if x & 9 or ((x >> 1) & 3) >= 4:
+                r.pos -= 4
                 f2 = v329(D, r)
-                s = 786
             else:
-                D.escape(783)
-        elif s == 784:
-            c = r.read(1)
-            if c == 0:
-                f2 = v329(D, r)
-                s = 786
-            else:
-                D.escape(784)
-        elif s == 786:
-            c = r.read(2)
-            if c == 0:
-                f3 = v327(D, r)
-                s = 787
-            elif c == 1:
-                f4 = v789(D, r)
-                s = 788
-            else:
-                D.escape(786)
-        elif s == 787:
-            c = r.read(1)
-            if c == 0:
-                f4 = v789(D, r)
-                s = 788
-            else:
-                D.escape(787)
-        elif s == 788:
-            c = r.read(1)
-            if c == 0:
-                f5 = d791(D, r)
-                s = 790
-            else:
-                D.escape(788)
-        elif s == 790:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(790)
+                f2 = _K9[((x >> 1) & 3)]
+            s = 786
         else:
-            raise D.r.fail('bad state')
+            D.escape(783)
+    if s == 784:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 4:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(784)
+            f2 = v329(D, r)
+        else:
+            f2 = _K9[((x >> 1) & 3)]
+        s = 786
+    if s == 786:
+        c = r.read(2)
+        if c == 0:
+            f3 = v327(D, r)
+            s = 787
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f4 = v789(D, r)
+            else:
+                f4 = ((x >> 1) & 1) == 1
+            s = 788
+        else:
+            D.escape(786)
+    if s == 787:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(787)
+            f4 = v789(D, r)
+        else:
+            f4 = ((x >> 1) & 1) == 1
+        s = 788
+    if s == 788:
+        c = r.read(1)
+        if c == 0:
+            f5 = d791(D, r)
+            s = 790
+        else:
+            D.escape(788)
+    if s == 790:
+        if r.read(1):
+            D.escape(790)
+        s = -1
     return M.ChargeServiceType(ServiceID=f0, ServiceName=f1, ServiceCategory=f2, ServiceScope=f3, FreeService=f4, SupportedEnergyTransferMode=f5)
 
 
@@ -9147,85 +8994,79 @@ def e334(E: Encoder, w: BitWriter, o: Any) -> None:
 def d336(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 336
-    while True:
-        if s == 336:
-            c = r.read(1)
-            if c == 0:
-                f0.append(d793(D, r))
-                s = 792
-            else:
-                D.escape(336)
-        elif s == 792:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d793(D, r))
-                s = 794
-            elif c == 1:
-                break
-            else:
-                D.escape(792)
-        elif s == 794:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d793(D, r))
-                s = 795
-            elif c == 1:
-                break
-            else:
-                D.escape(794)
-        elif s == 795:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d793(D, r))
-                s = 796
-            elif c == 1:
-                break
-            else:
-                D.escape(795)
-        elif s == 796:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d793(D, r))
-                s = 797
-            elif c == 1:
-                break
-            else:
-                D.escape(796)
-        elif s == 797:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d793(D, r))
-                s = 798
-            elif c == 1:
-                break
-            else:
-                D.escape(797)
-        elif s == 798:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d793(D, r))
-                s = 799
-            elif c == 1:
-                break
-            else:
-                D.escape(798)
-        elif s == 799:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d793(D, r))
-                s = 800
-            elif c == 1:
-                break
-            else:
-                D.escape(799)
-        elif s == 800:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(800)
+    c = r.read(1)
+    if c == 0:
+        f0.append(d793(D, r))
+        s = 792
+    else:
+        D.escape(336)
+    if s == 792:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d793(D, r))
+            s = 794
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(792)
+    if s == 794:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d793(D, r))
+            s = 795
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(794)
+    if s == 795:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d793(D, r))
+            s = 796
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(795)
+    if s == 796:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d793(D, r))
+            s = 797
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(796)
+    if s == 797:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d793(D, r))
+            s = 798
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(797)
+    if s == 798:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d793(D, r))
+            s = 799
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(798)
+    if s == 799:
+        c = r.read(2)
+        if c == 0:
+            f0.append(d793(D, r))
+            s = 800
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(799)
+    if s == 800:
+        if r.read(1):
+            D.escape(800)
+        s = -1
     return M.ServiceListType(Service=f0)
 
 
@@ -9326,7 +9167,7 @@ def x342(w: BitWriter, v: Any) -> None:
 def v344(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(344)
-    v = r.enum(1, _K20)
+    v = r.enum(1, _K10)
     if r.read(1):
         D.escape(803)
     return v
@@ -9334,7 +9175,7 @@ def v344(D: Decoder, r: BitReader) -> Any:
 
 def x344(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K21.get(v)
+    i = _K22.get(v)
     if i is None:
         raise not_member(v, M.chargingSessionType, '')
     w.write(i, 1)
@@ -9376,43 +9217,37 @@ def d371(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 371
-    while True:
-        if s == 371:
-            c = r.read(1)
-            if c == 0:
-                f0 = v247(D, r)
-                s = 806
-            else:
-                D.escape(371)
-        elif s == 806:
-            c = r.read(2)
-            if c == 0:
-                f1 = d808(D, r)
-                s = 807
-            elif c == 1:
-                f2 = d67(D, r)
-                s = 809
-            elif c == 2:
-                break
-            else:
-                D.escape(806)
-        elif s == 807:
-            c = r.read(2)
-            if c == 0:
-                f2 = d67(D, r)
-                s = 809
-            elif c == 1:
-                break
-            else:
-                D.escape(807)
-        elif s == 809:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(809)
+    c = r.read(1)
+    if c == 0:
+        f0 = v247(D, r)
+        s = 806
+    else:
+        D.escape(371)
+    if s == 806:
+        c = r.read(2)
+        if c == 0:
+            f1 = d808(D, r)
+            s = 807
+        elif c == 1:
+            f2 = d67(D, r)
+            s = 809
+        elif c == 2:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(806)
+    if s == 807:
+        c = r.read(2)
+        if c == 0:
+            f2 = d67(D, r)
+            s = 809
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(807)
+    if s == 809:
+        if r.read(1):
+            D.escape(809)
+        s = -1
     return M.MessageHeaderType(SessionID=f0, Notification=f1, Signature=f2)
 
 
@@ -9472,126 +9307,120 @@ def e371(E: Encoder, w: BitWriter, o: Any) -> None:
 def d373(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 373
-    while True:
-        if s == 373:
-            c = r.read(6)
-            if c == 0:
-                f0 = d3(D, r)
-                s = 810
-            elif c == 1:
-                f0 = d4(D, r)
-                s = 810
-            elif c == 2:
-                f0 = d5(D, r)
-                s = 810
-            elif c == 3:
-                f0 = d6(D, r)
-                s = 810
-            elif c == 4:
-                f0 = d7(D, r)
-                s = 810
-            elif c == 5:
-                f0 = d9(D, r)
-                s = 810
-            elif c == 6:
-                f0 = d10(D, r)
-                s = 810
-            elif c == 7:
-                f0 = d11(D, r)
-                s = 810
-            elif c == 8:
-                f0 = d12(D, r)
-                s = 810
-            elif c == 9:
-                f0 = d13(D, r)
-                s = 810
-            elif c == 10:
-                f0 = d14(D, r)
-                s = 810
-            elif c == 11:
-                f0 = d15(D, r)
-                s = 810
-            elif c == 12:
-                f0 = d16(D, r)
-                s = 810
-            elif c == 13:
-                f0 = d17(D, r)
-                s = 810
-            elif c == 14:
-                f0 = d18(D, r)
-                s = 810
-            elif c == 15:
-                f0 = d37(D, r)
-                s = 810
-            elif c == 16:
-                f0 = d38(D, r)
-                s = 810
-            elif c == 17:
-                f0 = d43(D, r)
-                s = 810
-            elif c == 18:
-                f0 = d44(D, r)
-                s = 810
-            elif c == 19:
-                f0 = d45(D, r)
-                s = 810
-            elif c == 20:
-                f0 = d46(D, r)
-                s = 810
-            elif c == 21:
-                f0 = d47(D, r)
-                s = 810
-            elif c == 22:
-                f0 = d48(D, r)
-                s = 810
-            elif c == 23:
-                f0 = d49(D, r)
-                s = 810
-            elif c == 24:
-                f0 = d50(D, r)
-                s = 810
-            elif c == 25:
-                f0 = d59(D, r)
-                s = 810
-            elif c == 26:
-                f0 = d60(D, r)
-                s = 810
-            elif c == 27:
-                f0 = d61(D, r)
-                s = 810
-            elif c == 28:
-                f0 = d62(D, r)
-                s = 810
-            elif c == 29:
-                f0 = d63(D, r)
-                s = 810
-            elif c == 30:
-                f0 = d64(D, r)
-                s = 810
-            elif c == 31:
-                f0 = d65(D, r)
-                s = 810
-            elif c == 32:
-                f0 = d66(D, r)
-                s = 810
-            elif c == 33:
-                f0 = d77(D, r)
-                s = 810
-            elif c == 34:
-                f0 = d78(D, r)
-                s = 810
-            elif c == 35:
-                break
-            else:
-                D.escape(373)
-        elif s == 810:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(810)
-        else:
-            raise D.r.fail('bad state')
+    c = r.read(6)
+    if c == 0:
+        f0 = d3(D, r)
+        s = 810
+    elif c == 1:
+        f0 = d4(D, r)
+        s = 810
+    elif c == 2:
+        f0 = d5(D, r)
+        s = 810
+    elif c == 3:
+        f0 = d6(D, r)
+        s = 810
+    elif c == 4:
+        f0 = d7(D, r)
+        s = 810
+    elif c == 5:
+        f0 = d9(D, r)
+        s = 810
+    elif c == 6:
+        f0 = d10(D, r)
+        s = 810
+    elif c == 7:
+        f0 = d11(D, r)
+        s = 810
+    elif c == 8:
+        f0 = d12(D, r)
+        s = 810
+    elif c == 9:
+        f0 = d13(D, r)
+        s = 810
+    elif c == 10:
+        f0 = d14(D, r)
+        s = 810
+    elif c == 11:
+        f0 = d15(D, r)
+        s = 810
+    elif c == 12:
+        f0 = d16(D, r)
+        s = 810
+    elif c == 13:
+        f0 = d17(D, r)
+        s = 810
+    elif c == 14:
+        f0 = d18(D, r)
+        s = 810
+    elif c == 15:
+        f0 = d37(D, r)
+        s = 810
+    elif c == 16:
+        f0 = d38(D, r)
+        s = 810
+    elif c == 17:
+        f0 = d43(D, r)
+        s = 810
+    elif c == 18:
+        f0 = d44(D, r)
+        s = 810
+    elif c == 19:
+        f0 = d45(D, r)
+        s = 810
+    elif c == 20:
+        f0 = d46(D, r)
+        s = 810
+    elif c == 21:
+        f0 = d47(D, r)
+        s = 810
+    elif c == 22:
+        f0 = d48(D, r)
+        s = 810
+    elif c == 23:
+        f0 = d49(D, r)
+        s = 810
+    elif c == 24:
+        f0 = d50(D, r)
+        s = 810
+    elif c == 25:
+        f0 = d59(D, r)
+        s = 810
+    elif c == 26:
+        f0 = d60(D, r)
+        s = 810
+    elif c == 27:
+        f0 = d61(D, r)
+        s = 810
+    elif c == 28:
+        f0 = d62(D, r)
+        s = 810
+    elif c == 29:
+        f0 = d63(D, r)
+        s = 810
+    elif c == 30:
+        f0 = d64(D, r)
+        s = 810
+    elif c == 31:
+        f0 = d65(D, r)
+        s = 810
+    elif c == 32:
+        f0 = d66(D, r)
+        s = 810
+    elif c == 33:
+        f0 = d77(D, r)
+        s = 810
+    elif c == 34:
+        f0 = d78(D, r)
+        s = 810
+    elif c == 35:
+        s = -1
+    else:
+        D.escape(373)
+    if s == 810:
+        if r.read(1):
+            D.escape(810)
+        s = -1
     return M.BodyType(BodyElement=f0)
 
 
@@ -9968,29 +9797,23 @@ def d379(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 379
-    while True:
-        if s == 379:
-            c = r.read(1)
-            if c == 0:
-                f0 = v812(D, r)
-                s = 811
-            else:
-                D.escape(379)
-        elif s == 811:
-            c = r.read(1)
-            if c == 0:
-                f1 = v814(D, r)
-                s = 813
-            else:
-                D.escape(811)
-        elif s == 813:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(813)
+    c = r.read(1)
+    if c == 0:
+        f0 = v812(D, r)
+        s = 811
+    else:
+        D.escape(379)
+    if s == 811:
+        c = r.read(1)
+        if c == 0:
+            f1 = v814(D, r)
+            s = 813
         else:
-            raise D.r.fail('bad state')
+            D.escape(811)
+    if s == 813:
+        if r.read(1):
+            D.escape(813)
+        s = -1
     return M.X509IssuerSerialType(X509IssuerName=f0, X509SerialNumber=f1)
 
 
@@ -10109,7 +9932,7 @@ def x386(w: BitWriter, v: Any) -> None:
 def v388(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(388)
-    v = r.enum(3, _K22)
+    v = r.enum(3, _K11)
     if r.read(1):
         D.escape(820)
     return v
@@ -10142,49 +9965,43 @@ def x390(w: BitWriter, v: Any) -> None:
 def d421(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 421
-    while True:
-        if s == 421:
-            c = r.read(1)
-            if c == 0:
-                f0.append(v111(D, r))
-                s = 822
-            else:
-                D.escape(421)
-        elif s == 822:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v111(D, r))
-                s = 823
-            elif c == 1:
-                break
-            else:
-                D.escape(822)
-        elif s == 823:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v111(D, r))
-                s = 824
-            elif c == 1:
-                break
-            else:
-                D.escape(823)
-        elif s == 824:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v111(D, r))
-                s = 825
-            elif c == 1:
-                break
-            else:
-                D.escape(824)
-        elif s == 825:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(825)
+    c = r.read(1)
+    if c == 0:
+        f0.append(v111(D, r))
+        s = 822
+    else:
+        D.escape(421)
+    if s == 822:
+        c = r.read(2)
+        if c == 0:
+            f0.append(v111(D, r))
+            s = 823
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(822)
+    if s == 823:
+        c = r.read(2)
+        if c == 0:
+            f0.append(v111(D, r))
+            s = 824
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(823)
+    if s == 824:
+        c = r.read(2)
+        if c == 0:
+            f0.append(v111(D, r))
+            s = 825
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(824)
+    if s == 825:
+        if r.read(1):
+            D.escape(825)
+        s = -1
     return M.SubCertificatesType(Certificate=f0)
 
 
@@ -10307,31 +10124,25 @@ def d466(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 466
-    while True:
-        if s == 466:
-            c = r.read(1)
-            if c == 0:
-                f0 = v321(D, r)
-                s = 831
-            else:
-                D.escape(466)
-        elif s == 831:
-            c = r.read(2)
-            if c == 0:
-                f1 = v833(D, r)
-                s = 832
-            elif c == 1:
-                break
-            else:
-                D.escape(831)
-        elif s == 832:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(832)
+    c = r.read(1)
+    if c == 0:
+        f0 = v321(D, r)
+        s = 831
+    else:
+        D.escape(466)
+    if s == 831:
+        c = r.read(2)
+        if c == 0:
+            f1 = v833(D, r)
+            s = 832
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(831)
+    if s == 832:
+        if r.read(1):
+            D.escape(832)
+        s = -1
     return M.SelectedServiceType(ServiceID=f0, ParameterSetID=f1)
 
 
@@ -10376,38 +10187,37 @@ def d484(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 484
-    while True:
-        if s == 484:
-            c = r.read(1)
-            if c == 0:
-                f0 = v835(D, r)
-                s = 834
-            else:
-                D.escape(484)
-        elif s == 834:
-            c = r.read(1)
-            if c == 0:
-                f1 = d83(D, r)
-                s = 836
-            else:
-                D.escape(834)
-        elif s == 836:
-            c = r.read(2)
-            if c == 0:
-                f2 = v838(D, r)
-                s = 837
-            elif c == 1:
-                break
-            else:
-                D.escape(836)
-        elif s == 837:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(837)
+    c = r.read(1)
+    if c == 0:
+        f0 = v835(D, r)
+        s = 834
+    else:
+        D.escape(484)
+    if s == 834:
+        c = r.read(1)
+        if c == 0:
+            f1 = d83(D, r)
+            s = 836
         else:
-            raise D.r.fail('bad state')
+            D.escape(834)
+    if s == 836:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(4)
+            if x & 9:
+                r.pos -= 4
+                f2 = v838(D, r)
+            else:
+                f2 = D.chk(1 + ((x >> 1) & 3), 1, 3, 'maxNumPhasesType')
+            s = 837
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(836)
+    if s == 837:
+        if r.read(1):
+            D.escape(837)
+        s = -1
     return M.ProfileEntryType(ChargingProfileEntryStart=f0, ChargingProfileEntryMaxPower=f1, ChargingProfileEntryMaxNumberOfPhasesInUse=f2)
 
 
@@ -10465,38 +10275,40 @@ def d519(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 519
-    while True:
-        if s == 519:
-            c = r.read(1)
-            if c == 0:
-                f0 = v2894(D, r)
-                s = 2893
-            else:
-                D.escape(519)
-        elif s == 2893:
-            c = r.read(1)
-            if c == 0:
-                f1 = v2896(D, r)
-                s = 2895
-            else:
-                D.escape(2893)
-        elif s == 2895:
-            c = r.read(2)
-            if c == 0:
-                f2 = v386(D, r)
-                s = 2897
-            elif c == 1:
-                break
-            else:
-                D.escape(2895)
-        elif s == 2897:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(2897)
+    x = r.read(5)
+    if x & 25 or ((x >> 1) & 3) >= 3:
+        r.pos -= 5
+        if r.read(1):
+            D.escape(519)
+        f0 = v2894(D, r)
+    else:
+        f0 = _K24[((x >> 1) & 3)]
+    s = 2893
+    if s == 2893:
+        c = r.read(1)
+        if c == 0:
+            f1 = v2896(D, r)
+            s = 2895
         else:
-            raise D.r.fail('bad state')
+            D.escape(2893)
+    if s == 2895:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(5)
+            if x & 17:
+                r.pos -= 5
+                f2 = v386(D, r)
+            else:
+                f2 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
+            s = 2897
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2895)
+    if s == 2897:
+        if r.read(1):
+            D.escape(2897)
+        s = -1
     return M.CostType(costKind=f0, amount=f1, amountMultiplier=f2)
 
 
@@ -10553,164 +10365,158 @@ def d524(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 524
-    while True:
-        if s == 524:
-            c = r.read(1)
-            if c == 0:
-                f0 = v2899(D, r)
-                s = 2898
-            else:
-                D.escape(524)
-        elif s == 2898:
-            c = r.read(1)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2900
-            else:
-                D.escape(2898)
-        elif s == 2900:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2902
-            elif c == 1:
-                break
-            else:
-                D.escape(2900)
-        elif s == 2902:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2903
-            elif c == 1:
-                break
-            else:
-                D.escape(2902)
-        elif s == 2903:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2904
-            elif c == 1:
-                break
-            else:
-                D.escape(2903)
-        elif s == 2904:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2905
-            elif c == 1:
-                break
-            else:
-                D.escape(2904)
-        elif s == 2905:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2906
-            elif c == 1:
-                break
-            else:
-                D.escape(2905)
-        elif s == 2906:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2907
-            elif c == 1:
-                break
-            else:
-                D.escape(2906)
-        elif s == 2907:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2908
-            elif c == 1:
-                break
-            else:
-                D.escape(2907)
-        elif s == 2908:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2909
-            elif c == 1:
-                break
-            else:
-                D.escape(2908)
-        elif s == 2909:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2910
-            elif c == 1:
-                break
-            else:
-                D.escape(2909)
-        elif s == 2910:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2911
-            elif c == 1:
-                break
-            else:
-                D.escape(2910)
-        elif s == 2911:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2912
-            elif c == 1:
-                break
-            else:
-                D.escape(2911)
-        elif s == 2912:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2913
-            elif c == 1:
-                break
-            else:
-                D.escape(2912)
-        elif s == 2913:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2914
-            elif c == 1:
-                break
-            else:
-                D.escape(2913)
-        elif s == 2914:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2915
-            elif c == 1:
-                break
-            else:
-                D.escape(2914)
-        elif s == 2915:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d2901(D, r))
-                s = 2916
-            elif c == 1:
-                break
-            else:
-                D.escape(2915)
-        elif s == 2916:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(2916)
+    c = r.read(1)
+    if c == 0:
+        f0 = v2899(D, r)
+        s = 2898
+    else:
+        D.escape(524)
+    if s == 2898:
+        c = r.read(1)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2900
         else:
-            raise D.r.fail('bad state')
+            D.escape(2898)
+    if s == 2900:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2902
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2900)
+    if s == 2902:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2903
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2902)
+    if s == 2903:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2904
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2903)
+    if s == 2904:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2905
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2904)
+    if s == 2905:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2906
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2905)
+    if s == 2906:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2907
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2906)
+    if s == 2907:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2908
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2907)
+    if s == 2908:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2909
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2908)
+    if s == 2909:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2910
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2909)
+    if s == 2910:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2911
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2910)
+    if s == 2911:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2912
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2911)
+    if s == 2912:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2913
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2912)
+    if s == 2913:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2914
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2913)
+    if s == 2914:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2915
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2914)
+    if s == 2915:
+        c = r.read(2)
+        if c == 0:
+            f1.append(d2901(D, r))
+            s = 2916
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2915)
+    if s == 2916:
+        if r.read(1):
+            D.escape(2916)
+        s = -1
     return M.ParameterSetType(ParameterSetID=f0, Parameter=f1)
 
 
@@ -10877,67 +10683,89 @@ def x789(w: BitWriter, v: Any) -> None:
 def d791(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 791
-    while True:
-        if s == 791:
-            c = r.read(1)
-            if c == 0:
+    x = r.read(6)
+    if x & 49 or ((x >> 1) & 7) >= 6:
+        r.pos -= 6
+        if r.read(1):
+            D.escape(791)
+        f0.append(v140(D, r))
+    else:
+        f0.append(_K3[((x >> 1) & 7)])
+    s = 2919
+    if s == 2919:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(5)
+            if x & 17 or ((x >> 1) & 7) >= 6:
+                r.pos -= 5
                 f0.append(v140(D, r))
-                s = 2919
             else:
-                D.escape(791)
-        elif s == 2919:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v140(D, r))
-                s = 2920
-            elif c == 1:
-                break
-            else:
-                D.escape(2919)
-        elif s == 2920:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v140(D, r))
-                s = 2921
-            elif c == 1:
-                break
-            else:
-                D.escape(2920)
-        elif s == 2921:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v140(D, r))
-                s = 2922
-            elif c == 1:
-                break
-            else:
-                D.escape(2921)
-        elif s == 2922:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v140(D, r))
-                s = 2923
-            elif c == 1:
-                break
-            else:
-                D.escape(2922)
-        elif s == 2923:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v140(D, r))
-                s = 2924
-            elif c == 1:
-                break
-            else:
-                D.escape(2923)
-        elif s == 2924:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(2924)
+                f0.append(_K3[((x >> 1) & 7)])
+            s = 2920
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(2919)
+    if s == 2920:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(5)
+            if x & 17 or ((x >> 1) & 7) >= 6:
+                r.pos -= 5
+                f0.append(v140(D, r))
+            else:
+                f0.append(_K3[((x >> 1) & 7)])
+            s = 2921
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2920)
+    if s == 2921:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(5)
+            if x & 17 or ((x >> 1) & 7) >= 6:
+                r.pos -= 5
+                f0.append(v140(D, r))
+            else:
+                f0.append(_K3[((x >> 1) & 7)])
+            s = 2922
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2921)
+    if s == 2922:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(5)
+            if x & 17 or ((x >> 1) & 7) >= 6:
+                r.pos -= 5
+                f0.append(v140(D, r))
+            else:
+                f0.append(_K3[((x >> 1) & 7)])
+            s = 2923
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2922)
+    if s == 2923:
+        c = r.read(2)
+        if c == 0:
+            x = r.read(5)
+            if x & 17 or ((x >> 1) & 7) >= 6:
+                r.pos -= 5
+                f0.append(v140(D, r))
+            else:
+                f0.append(_K3[((x >> 1) & 7)])
+            s = 2924
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(2923)
+    if s == 2924:
+        if r.read(1):
+            D.escape(2924)
+        s = -1
     return M.SupportedEnergyTransferModeType(EnergyTransferMode=f0)
 
 
@@ -11000,56 +10828,66 @@ def d793(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 793
-    while True:
-        if s == 793:
-            c = r.read(1)
-            if c == 0:
-                f0 = v321(D, r)
-                s = 2925
-            else:
-                D.escape(793)
-        elif s == 2925:
-            c = r.read(2)
-            if c == 0:
-                f1 = v785(D, r)
-                s = 2926
-            elif c == 1:
+    c = r.read(1)
+    if c == 0:
+        f0 = v321(D, r)
+        s = 2925
+    else:
+        D.escape(793)
+    if s == 2925:
+        c = r.read(2)
+        if c == 0:
+            f1 = v785(D, r)
+            s = 2926
+        elif c == 1:
+            x = r.read(4)
+            if x & 9 or ((x >> 1) & 3) >= 4:
+                r.pos -= 4
                 f2 = v329(D, r)
-                s = 2927
             else:
-                D.escape(2925)
-        elif s == 2926:
-            c = r.read(1)
-            if c == 0:
-                f2 = v329(D, r)
-                s = 2927
-            else:
-                D.escape(2926)
-        elif s == 2927:
-            c = r.read(2)
-            if c == 0:
-                f3 = v327(D, r)
-                s = 2928
-            elif c == 1:
-                f4 = v789(D, r)
-                s = 2929
-            else:
-                D.escape(2927)
-        elif s == 2928:
-            c = r.read(1)
-            if c == 0:
-                f4 = v789(D, r)
-                s = 2929
-            else:
-                D.escape(2928)
-        elif s == 2929:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(2929)
+                f2 = _K9[((x >> 1) & 3)]
+            s = 2927
         else:
-            raise D.r.fail('bad state')
+            D.escape(2925)
+    if s == 2926:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 4:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(2926)
+            f2 = v329(D, r)
+        else:
+            f2 = _K9[((x >> 1) & 3)]
+        s = 2927
+    if s == 2927:
+        c = r.read(2)
+        if c == 0:
+            f3 = v327(D, r)
+            s = 2928
+        elif c == 1:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
+                f4 = v789(D, r)
+            else:
+                f4 = ((x >> 1) & 1) == 1
+            s = 2929
+        else:
+            D.escape(2927)
+    if s == 2928:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(2928)
+            f4 = v789(D, r)
+        else:
+            f4 = ((x >> 1) & 1) == 1
+        s = 2929
+    if s == 2929:
+        if r.read(1):
+            D.escape(2929)
+        s = -1
     return M.ServiceType(ServiceID=f0, ServiceName=f1, ServiceCategory=f2, ServiceScope=f3, FreeService=f4)
 
 
@@ -11133,31 +10971,28 @@ def d808(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 808
-    while True:
-        if s == 808:
-            c = r.read(1)
-            if c == 0:
-                f0 = v2931(D, r)
-                s = 2930
-            else:
-                D.escape(808)
-        elif s == 2930:
-            c = r.read(2)
-            if c == 0:
-                f1 = v2933(D, r)
-                s = 2932
-            elif c == 1:
-                break
-            else:
-                D.escape(2930)
-        elif s == 2932:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(2932)
+    x = r.read(5)
+    if x & 25 or ((x >> 1) & 3) >= 3:
+        r.pos -= 5
+        if r.read(1):
+            D.escape(808)
+        f0 = v2931(D, r)
+    else:
+        f0 = _K25[((x >> 1) & 3)]
+    s = 2930
+    if s == 2930:
+        c = r.read(2)
+        if c == 0:
+            f1 = v2933(D, r)
+            s = 2932
+        elif c == 1:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(2930)
+    if s == 2932:
+        if r.read(1):
+            D.escape(2932)
+        s = -1
     return M.NotificationType(FaultCode=f0, FaultMsg=f1)
 
 
@@ -11317,7 +11152,7 @@ def v2894(D: Decoder, r: BitReader) -> Any:
 
 def x2894(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K25.get(v)
+    i = _K26.get(v)
     if i is None:
         raise not_member(v, M.costKindType, '')
     w.write(i, 2)
@@ -11363,44 +11198,48 @@ def d2901(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 2901
-    while True:
-        if s == 2901:
-            c = r.read(1)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 2944
-            else:
-                D.escape(2901)
-        elif s == 2944:
-            c = r.read(3)
-            if c == 0:
+    c = r.read(1)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 2944
+    else:
+        D.escape(2901)
+    if s == 2944:
+        c = r.read(3)
+        if c == 0:
+            x = r.read(3)
+            if x & 5:
+                r.pos -= 3
                 f1 = v2946(D, r)
-                s = 2945
-            elif c == 1:
+            else:
+                f1 = ((x >> 1) & 1) == 1
+            s = 2945
+        elif c == 1:
+            x = r.read(10)
+            if x & 513:
+                r.pos -= 10
                 f2 = v2947(D, r)
-                s = 2945
-            elif c == 2:
-                f3 = v2948(D, r)
-                s = 2945
-            elif c == 3:
-                f4 = v2949(D, r)
-                s = 2945
-            elif c == 4:
-                f5 = d83(D, r)
-                s = 2945
-            elif c == 5:
-                f6 = v2950(D, r)
-                s = 2945
             else:
-                D.escape(2944)
-        elif s == 2945:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(2945)
+                f2 = -128 + ((x >> 1) & 255)
+            s = 2945
+        elif c == 2:
+            f3 = v2948(D, r)
+            s = 2945
+        elif c == 3:
+            f4 = v2949(D, r)
+            s = 2945
+        elif c == 4:
+            f5 = d83(D, r)
+            s = 2945
+        elif c == 5:
+            f6 = v2950(D, r)
+            s = 2945
         else:
-            raise D.r.fail('bad state')
+            D.escape(2944)
+    if s == 2945:
+        if r.read(1):
+            D.escape(2945)
+        s = -1
     return M.ParameterType(Name=f0, boolValue=f1, byteValue=f2, shortValue=f3, intValue=f4, physicalValue=f5, stringValue=f6)
 
 
@@ -11492,7 +11331,7 @@ def e2901(E: Encoder, w: BitWriter, o: Any) -> None:
 def v2931(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(2931)
-    v = r.enum(2, _K26)
+    v = r.enum(2, _K25)
     if r.read(1):
         D.escape(2951)
     return v

@@ -40,80 +40,74 @@ def d1(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 1
-    while True:
-        if s == 1:
-            c = r.read(2)
-            if c == 0:
-                f0 = v27(D, r)
-                s = 26
-            elif c == 1:
-                f2 = v27(D, r)
-                s = 28
-            elif c == 2:
-                f3 = v27(D, r)
-                s = 29
-            else:
-                D.escape(1)
-        elif s == 26:
-            c = r.read(1)
-            if c == 0:
-                f1 = v27(D, r)
-                s = 30
-            else:
-                D.escape(26)
-        elif s == 28:
-            c = r.read(1)
-            if c == 0:
-                f3 = v27(D, r)
-                s = 29
-            else:
-                D.escape(28)
-        elif s == 29:
-            c = r.read(2)
-            if c == 0:
-                f4 = v27(D, r)
-                s = 31
-            elif c == 1:
-                f5 = v27(D, r)
-                s = 32
-            elif c == 2:
-                break
-            else:
-                D.escape(29)
-        elif s == 30:
-            c = r.read(2)
-            if c == 0:
-                f2 = v27(D, r)
-                s = 28
-            elif c == 1:
-                f3 = v27(D, r)
-                s = 29
-            else:
-                D.escape(30)
-        elif s == 31:
-            c = r.read(2)
-            if c == 0:
-                f5 = v27(D, r)
-                s = 32
-            elif c == 1:
-                break
-            else:
-                D.escape(31)
-        elif s == 32:
-            c = r.read(1)
-            if c == 0:
-                f6 = v27(D, r)
-                s = 33
-            else:
-                D.escape(32)
-        elif s == 33:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(33)
+    c = r.read(2)
+    if c == 0:
+        f0 = v27(D, r)
+        s = 26
+    elif c == 1:
+        f2 = v27(D, r)
+        s = 28
+    elif c == 2:
+        f3 = v27(D, r)
+        s = 29
+    else:
+        D.escape(1)
+    if s == 26:
+        c = r.read(1)
+        if c == 0:
+            f1 = v27(D, r)
+            s = 30
         else:
-            raise D.r.fail('bad state')
+            D.escape(26)
+    if s == 30:
+        c = r.read(2)
+        if c == 0:
+            f2 = v27(D, r)
+            s = 28
+        elif c == 1:
+            f3 = v27(D, r)
+            s = 29
+        else:
+            D.escape(30)
+    if s == 28:
+        c = r.read(1)
+        if c == 0:
+            f3 = v27(D, r)
+            s = 29
+        else:
+            D.escape(28)
+    if s == 29:
+        c = r.read(2)
+        if c == 0:
+            f4 = v27(D, r)
+            s = 31
+        elif c == 1:
+            f5 = v27(D, r)
+            s = 32
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(29)
+    if s == 31:
+        c = r.read(2)
+        if c == 0:
+            f5 = v27(D, r)
+            s = 32
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(31)
+    if s == 32:
+        c = r.read(1)
+        if c == 0:
+            f6 = v27(D, r)
+            s = 33
+        else:
+            D.escape(32)
+    if s == 33:
+        if r.read(1):
+            D.escape(33)
+        s = -1
     return M.DSAKeyValueType(P=f0, Q=f1, G=f2, Y=f3, J=f4, Seed=f5, PgenCounter=f6)
 
 
@@ -344,29 +338,23 @@ def d11(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 11
-    while True:
-        if s == 11:
-            c = r.read(1)
-            if c == 0:
-                f0 = v27(D, r)
-                s = 56
-            else:
-                D.escape(11)
-        elif s == 56:
-            c = r.read(1)
-            if c == 0:
-                f1 = v27(D, r)
-                s = 57
-            else:
-                D.escape(56)
-        elif s == 57:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(57)
+    c = r.read(1)
+    if c == 0:
+        f0 = v27(D, r)
+        s = 56
+    else:
+        D.escape(11)
+    if s == 56:
+        c = r.read(1)
+        if c == 0:
+            f1 = v27(D, r)
+            s = 57
         else:
-            raise D.r.fail('bad state')
+            D.escape(56)
+    if s == 57:
+        if r.read(1):
+            D.escape(57)
+        s = -1
     return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
 
 
@@ -413,87 +401,81 @@ def d12(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 12
-    while True:
-        if s == 12:
-            c = r.read(3)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 58
-            elif c == 1:
-                f2 = read_str(r, None)
-                s = 59
-            elif c == 2:
-                f1 = read_str(r, None)
-                s = 60
-            elif c == 3:
-                f3 = d22(D, r)
-                s = 61
-            elif c == 4:
-                f4 = D.slow(2, 2, M.DigestMethodType)
-                s = 62
-            else:
-                D.escape(12)
-        elif s == 58:
-            c = r.read(3)
-            if c == 0:
-                f2 = read_str(r, None)
-                s = 59
-            elif c == 1:
-                f1 = read_str(r, None)
-                s = 60
-            elif c == 2:
-                f3 = d22(D, r)
-                s = 61
-            elif c == 3:
-                f4 = D.slow(2, 2, M.DigestMethodType)
-                s = 62
-            else:
-                D.escape(58)
-        elif s == 59:
-            c = r.read(2)
-            if c == 0:
-                f1 = read_str(r, None)
-                s = 60
-            elif c == 1:
-                f3 = d22(D, r)
-                s = 61
-            elif c == 2:
-                f4 = D.slow(2, 2, M.DigestMethodType)
-                s = 62
-            else:
-                D.escape(59)
-        elif s == 60:
-            c = r.read(2)
-            if c == 0:
-                f3 = d22(D, r)
-                s = 61
-            elif c == 1:
-                f4 = D.slow(2, 2, M.DigestMethodType)
-                s = 62
-            else:
-                D.escape(60)
-        elif s == 61:
-            c = r.read(1)
-            if c == 0:
-                f4 = D.slow(2, 2, M.DigestMethodType)
-                s = 62
-            else:
-                D.escape(61)
-        elif s == 62:
-            c = r.read(1)
-            if c == 0:
-                f5 = v3(D, r)
-                s = 63
-            else:
-                D.escape(62)
-        elif s == 63:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(63)
+    c = r.read(3)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 58
+    elif c == 1:
+        f2 = read_str(r, None)
+        s = 59
+    elif c == 2:
+        f1 = read_str(r, None)
+        s = 60
+    elif c == 3:
+        f3 = d22(D, r)
+        s = 61
+    elif c == 4:
+        f4 = D.slow(2, 2, M.DigestMethodType)
+        s = 62
+    else:
+        D.escape(12)
+    if s == 58:
+        c = r.read(3)
+        if c == 0:
+            f2 = read_str(r, None)
+            s = 59
+        elif c == 1:
+            f1 = read_str(r, None)
+            s = 60
+        elif c == 2:
+            f3 = d22(D, r)
+            s = 61
+        elif c == 3:
+            f4 = D.slow(2, 2, M.DigestMethodType)
+            s = 62
         else:
-            raise D.r.fail('bad state')
+            D.escape(58)
+    if s == 59:
+        c = r.read(2)
+        if c == 0:
+            f1 = read_str(r, None)
+            s = 60
+        elif c == 1:
+            f3 = d22(D, r)
+            s = 61
+        elif c == 2:
+            f4 = D.slow(2, 2, M.DigestMethodType)
+            s = 62
+        else:
+            D.escape(59)
+    if s == 60:
+        c = r.read(2)
+        if c == 0:
+            f3 = d22(D, r)
+            s = 61
+        elif c == 1:
+            f4 = D.slow(2, 2, M.DigestMethodType)
+            s = 62
+        else:
+            D.escape(60)
+    if s == 61:
+        c = r.read(1)
+        if c == 0:
+            f4 = D.slow(2, 2, M.DigestMethodType)
+            s = 62
+        else:
+            D.escape(61)
+    if s == 62:
+        c = r.read(1)
+        if c == 0:
+            f5 = v3(D, r)
+            s = 63
+        else:
+            D.escape(62)
+    if s == 63:
+        if r.read(1):
+            D.escape(63)
+        s = -1
     return M.ReferenceType(Id=f0, URI=f1, Type=f2, Transforms=f3, DigestMethod=f4, DigestValue=f5)
 
 
@@ -602,51 +584,45 @@ def d13(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 13
-    while True:
-        if s == 13:
-            c = r.read(3)
-            if c == 0:
-                f1 = read_str(r, None)
-                s = 64
-            elif c == 1:
-                f0 = read_str(r, None)
-                s = 65
-            elif c == 2:
-                f2 = d22(D, r)
-                s = 66
-            elif c == 3:
-                break
-            else:
-                D.escape(13)
-        elif s == 64:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 65
-            elif c == 1:
-                f2 = d22(D, r)
-                s = 66
-            elif c == 2:
-                break
-            else:
-                D.escape(64)
-        elif s == 65:
-            c = r.read(2)
-            if c == 0:
-                f2 = d22(D, r)
-                s = 66
-            elif c == 1:
-                break
-            else:
-                D.escape(65)
-        elif s == 66:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(66)
+    c = r.read(3)
+    if c == 0:
+        f1 = read_str(r, None)
+        s = 64
+    elif c == 1:
+        f0 = read_str(r, None)
+        s = 65
+    elif c == 2:
+        f2 = d22(D, r)
+        s = 66
+    elif c == 3:
+        s = -1
+    else:
+        D.escape(13)
+    if s == 64:
+        c = r.read(2)
+        if c == 0:
+            f0 = read_str(r, None)
+            s = 65
+        elif c == 1:
+            f2 = d22(D, r)
+            s = 66
+        elif c == 2:
+            s = -1
         else:
-            raise D.r.fail('bad state')
+            D.escape(64)
+    if s == 65:
+        c = r.read(2)
+        if c == 0:
+            f2 = d22(D, r)
+            s = 66
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(65)
+    if s == 66:
+        if r.read(1):
+            D.escape(66)
+        s = -1
     return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
 
 
@@ -914,32 +890,26 @@ def d19(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 19
-    while True:
-        if s == 19:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 85
-            elif c == 1:
-                f1 = read_bin(r, None)
-                s = 86
-            else:
-                D.escape(19)
-        elif s == 85:
-            c = r.read(1)
-            if c == 0:
-                f1 = read_bin(r, None)
-                s = 86
-            else:
-                D.escape(85)
-        elif s == 86:
-            c = r.read(1)
-            if c == 0:
-                break
-            else:
-                D.escape(86)
+    c = r.read(2)
+    if c == 0:
+        f0 = read_str(r, None)
+        s = 85
+    elif c == 1:
+        f1 = read_bin(r, None)
+        s = 86
+    else:
+        D.escape(19)
+    if s == 85:
+        c = r.read(1)
+        if c == 0:
+            f1 = read_bin(r, None)
+            s = 86
         else:
-            raise D.r.fail('bad state')
+            D.escape(85)
+    if s == 86:
+        if r.read(1):
+            D.escape(86)
+        s = -1
     return M.SignatureValueType(Id=f0, value=f1)
 
 
