@@ -455,7 +455,9 @@ class _FastGen:
             if vmask > hi - lo:
                 expr = f"D.chk({expr}, {lo}, {hi}, {t.name!r})"
         L = self.lines
-        assign = (lambda e: f"{var}.append({e})") if repeated else (lambda e: f"{var} = {e}")
+        def assign(e: str) -> str:
+            return f"{var}.append({e})" if repeated else f"{var} = {e}"
+
         L.append(f"{ind}x = r.read({total})")
         L.append(f"{ind}if {cond}:")
         L.append(f"{ind}    r.pos -= {total}")
