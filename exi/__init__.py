@@ -156,7 +156,8 @@ def _encode_obj(schema: str, enc: Encoder, msg: object, q: tuple[str, str], star
 def _decode_obj(schema: str, dec: Decoder, q: tuple[str, str], start: int) -> Any:
     ent = messages(schema).ELEMENTS.get(q[1])
     if ent is None:
-        raise dec.r.fail(f"{q[1]} has no message class")
+        # simple-typed element (fragments only): its value is the object
+        return dec.element(q, start, 1).value
     fn = _fast(schema).DECODERS.get(start)
     if fn is None:
         return dec.slow(q, start, ent[1])
@@ -192,6 +193,7 @@ def decode_with_warnings(schema: str, data: bytes) -> tuple[Any, list[str]]:
     if code >= len(g.doc):
         raise r.fail(f"event code {code} in DocContent is SE(*) or invalid: unsupported")
     q, start = g.doc[code]
+    r.state = ""  # the generated decoders name the state on error (Decoder.locate)
     return _decode_obj(schema, dec, q, start), dec.warnings
 
 
@@ -225,6 +227,7 @@ def decode_fragment(schema: str, data: bytes) -> Any:
     q, start = g.frag[code]
     if start < 0:
         raise r.fail(f"fragment element {q[1]} needs the relaxed fragment grammar")
+    r.state = ""
     obj = _decode_obj(schema, dec, q, start)
     r.state = "FragmentContent"
     if r.read(g.frag_w) != len(g.frag) + 1:

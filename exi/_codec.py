@@ -472,6 +472,13 @@ class Decoder:
         self.warnings: list[str] = []
         self.lexical = lexical
 
+    def locate(self, exc: DecodeError, sid: int) -> DecodeError:
+        """Name the innermost grammar state of an error raised on the generated path."""
+        if exc.state:
+            return exc
+        return DecodeError(exc.reason, bit_position=exc.bit_position,
+                           state=self.g.states[sid].name)
+
     def chk(self, v: int, lo: int | None, hi: int | None, label: str) -> int:
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             self.warnings.append(f"{label}: value {v} outside [{lo}, {hi}]")

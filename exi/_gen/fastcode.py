@@ -220,17 +220,17 @@ class _FastGen:
         L.append(f"def d{start}(D: Decoder, r: BitReader) -> Any:")
         for i, f in enumerate(fields):
             L.append(f"    f{i}: Any = {'[]' if f.repeated else 'None'}")
+        L.append(f"    s = {start}")
+        body_from = len(L)
         order = self.topo_order(start, states)
         acyclic = order is not None
         base = "    " if acyclic else "        "
         if acyclic:
             assert order is not None
             emit_order = order
-            if len(emit_order) > 1:
-                L.append(f"    s = {start}")
+            pass
         else:
             emit_order = states
-            L.append(f"    s = {start}")
             L.append("    while True:")
         for n, sid in enumerate(emit_order):
             st = self.states[sid]
@@ -294,6 +294,11 @@ class _FastGen:
         if not acyclic:
             L.append("        else:")
             L.append("            raise D.r.fail('bad state')")
+        for k in range(body_from, len(L)):
+            L[k] = "    " + L[k]
+        L.insert(body_from, "    try:")
+        L.append("    except DecodeError as exc:")
+        L.append("        raise D.locate(exc, s) from None")
         args = ", ".join(f"{_ident(f.name)}=f{i}" for i, f in enumerate(fields))
         L.append(f"    return {cls}({args})")
         # ---------------- encoder
@@ -514,7 +519,7 @@ class _FastGen:
             "    w_uint,",
             ")",
             f"from exi._generated import {self.name}_messages as M",
-            "from exi.errors import EncodeError",
+            "from exi.errors import DecodeError, EncodeError",
             "",
         ]
         tail = ["", "", "DECODERS: dict[int, Callable[[Decoder, BitReader], Any]] = {"]

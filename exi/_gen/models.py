@@ -30,6 +30,7 @@ class _Field:
     repeated: bool
     uri: str
     max_occurs: int | None
+    min_occurs: int = 1
 
 
 class _Gen:
@@ -104,7 +105,8 @@ class _Gen:
                               t if isinstance(t, SimpleType) else None,
                               t if isinstance(t, ComplexType) else None,
                               optional, repeated, decl.qname[0],
-                              p.max_occurs if not rep else None))
+                              p.max_occurs if not rep else None,
+                              0 if optional else p.min_occurs))
         names = [f.name for f in out]
         if len(set(names)) != len(names):
             return None
@@ -156,6 +158,7 @@ def render_models_gen(name: str, schema: SchemaSet) -> tuple[str, _Gen]:
     lines: list[str] = []
     cls_lines: list[str] = []
     meta: list[str] = []
+    occurs: list[str] = []
     for ct in g.order:
         cname = g.class_names[id(ct)]
         fields = g.fields_of(ct)
@@ -197,6 +200,8 @@ def render_models_gen(name: str, schema: SchemaSet) -> tuple[str, _Gen]:
                 base = g.class_for(f.complex_, f.name)
                 target = base
             if f.repeated:
+                occurs.append(f"    ({cname}, {_ident(f.name)!r}): "
+                              f"({f.min_occurs}, {f.max_occurs!r}),")
                 ann = f"list[{base}]"
                 default = " = field(default_factory=list)"
             elif f.optional:
@@ -247,6 +252,11 @@ def render_models_gen(name: str, schema: SchemaSet) -> tuple[str, _Gen]:
     lines.append("# (field, kind, uri, local, class/enum/members, repeated, optional, datatype)")
     lines.append("FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {")
     lines.extend(meta)
+    lines.append("}")
+    lines.append("")
+    lines.append("# Repeated fields: (class, field) -> (minOccurs, maxOccurs or None)")
+    lines.append("OCCURS: dict[tuple[type, str], tuple[int, int | None]] = {")
+    lines.extend(occurs)
     lines.append("}")
     lines.append("")
     lines.append("# Global elements with complex types: local name -> (uri, class)")

@@ -27,7 +27,7 @@ from exi._codec import (
     w_uint,
 )
 from exi._generated import app_messages as M
-from exi.errors import EncodeError
+from exi.errors import DecodeError, EncodeError
 
 _K0 = tuple(M.responseCodeType)
 _K1 = {m: i for i, m in enumerate(M.responseCodeType)}
@@ -36,187 +36,190 @@ _K1 = {m: i for i, m in enumerate(M.responseCodeType)}
 def d0(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 0
-    c = r.read(1)
-    if c == 0:
-        f0.append(d3(D, r))
-        s = 2
-    else:
-        D.escape(0)
-    if s == 2:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
             f0.append(d3(D, r))
-            s = 4
-        elif c == 1:
-            s = -1
+            s = 2
         else:
-            D.escape(2)
-    if s == 4:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 5
-        elif c == 1:
+            D.escape(0)
+        if s == 2:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 4
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2)
+        if s == 4:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 5
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(4)
+        if s == 5:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 6
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(5)
+        if s == 6:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 7
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(6)
+        if s == 7:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 8
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(7)
+        if s == 8:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 9
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(8)
+        if s == 9:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 10
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(9)
+        if s == 10:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 11
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(10)
+        if s == 11:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 12
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(11)
+        if s == 12:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 13
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(12)
+        if s == 13:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 14
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(13)
+        if s == 14:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 15
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(14)
+        if s == 15:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 16
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(15)
+        if s == 16:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 17
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(16)
+        if s == 17:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 18
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(17)
+        if s == 18:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 19
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(18)
+        if s == 19:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 20
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(19)
+        if s == 20:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 21
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(20)
+        if s == 21:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d3(D, r))
+                s = 22
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(21)
+        if s == 22:
+            if r.read(1):
+                D.escape(22)
             s = -1
-        else:
-            D.escape(4)
-    if s == 5:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 6
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(5)
-    if s == 6:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 7
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(6)
-    if s == 7:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 8
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(7)
-    if s == 8:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 9
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(8)
-    if s == 9:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 10
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(9)
-    if s == 10:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 11
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(10)
-    if s == 11:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 12
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(11)
-    if s == 12:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 13
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(12)
-    if s == 13:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 14
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(13)
-    if s == 14:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 15
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(14)
-    if s == 15:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 16
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(15)
-    if s == 16:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 17
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(16)
-    if s == 17:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 18
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(17)
-    if s == 18:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 19
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(18)
-    if s == 19:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 20
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(19)
-    if s == 20:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 21
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(20)
-    if s == 21:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d3(D, r))
-            s = 22
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(21)
-    if s == 22:
-        if r.read(1):
-            D.escape(22)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.supportedAppProtocolReq(AppProtocol=f0)
 
 
@@ -360,33 +363,36 @@ def d1(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 1
-    x = r.read(5)
-    if x & 25 or ((x >> 1) & 3) >= 3:
-        r.pos -= 5
-        if r.read(1):
-            D.escape(1)
-        f0 = v24(D, r)
-    else:
-        f0 = _K0[((x >> 1) & 3)]
-    s = 23
-    if s == 23:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(10)
-            if x & 513:
-                r.pos -= 10
-                f1 = v26(D, r)
-            else:
-                f1 = ((x >> 1) & 255)
-            s = 25
-        elif c == 1:
-            s = -1
+    try:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(1)
+            f0 = v24(D, r)
         else:
-            D.escape(23)
-    if s == 25:
-        if r.read(1):
-            D.escape(25)
-        s = -1
+            f0 = _K0[((x >> 1) & 3)]
+        s = 23
+        if s == 23:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(10)
+                if x & 513:
+                    r.pos -= 10
+                    f1 = v26(D, r)
+                else:
+                    f1 = ((x >> 1) & 255)
+                s = 25
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(23)
+        if s == 25:
+            if r.read(1):
+                D.escape(25)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.supportedAppProtocolRes(ResponseCode=f0, SchemaID=f1)
 
 
@@ -433,50 +439,53 @@ def d3(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 3
-    c = r.read(1)
-    if c == 0:
-        f0 = v28(D, r)
-        s = 27
-    else:
-        D.escape(3)
-    if s == 27:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = v30(D, r)
-            s = 29
+            f0 = v28(D, r)
+            s = 27
         else:
-            D.escape(27)
-    if s == 29:
-        c = r.read(1)
-        if c == 0:
-            f2 = v32(D, r)
-            s = 31
-        else:
-            D.escape(29)
-    if s == 31:
-        x = r.read(11)
-        if x & 1537:
-            r.pos -= 11
+            D.escape(3)
+        if s == 27:
+            c = r.read(1)
+            if c == 0:
+                f1 = v30(D, r)
+                s = 29
+            else:
+                D.escape(27)
+        if s == 29:
+            c = r.read(1)
+            if c == 0:
+                f2 = v32(D, r)
+                s = 31
+            else:
+                D.escape(29)
+        if s == 31:
+            x = r.read(11)
+            if x & 1537:
+                r.pos -= 11
+                if r.read(1):
+                    D.escape(31)
+                f3 = v26(D, r)
+            else:
+                f3 = ((x >> 1) & 255)
+            s = 33
+        if s == 33:
+            x = r.read(8)
+            if x & 193:
+                r.pos -= 8
+                if r.read(1):
+                    D.escape(33)
+                f4 = v35(D, r)
+            else:
+                f4 = D.chk(1 + ((x >> 1) & 31), 1, 20, 'priorityType')
+            s = 34
+        if s == 34:
             if r.read(1):
-                D.escape(31)
-            f3 = v26(D, r)
-        else:
-            f3 = ((x >> 1) & 255)
-        s = 33
-    if s == 33:
-        x = r.read(8)
-        if x & 193:
-            r.pos -= 8
-            if r.read(1):
-                D.escape(33)
-            f4 = v35(D, r)
-        else:
-            f4 = D.chk(1 + ((x >> 1) & 31), 1, 20, 'priorityType')
-        s = 34
-    if s == 34:
-        if r.read(1):
-            D.escape(34)
-        s = -1
+                D.escape(34)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.AppProtocolType(ProtocolNamespace=f0, VersionNumberMajor=f1, VersionNumberMinor=f2, SchemaID=f3, Priority=f4)
 
 

@@ -64,6 +64,11 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ),
 }
 
+# Repeated fields: (class, field) -> (minOccurs, maxOccurs or None)
+OCCURS: dict[tuple[type, str], tuple[int, int | None]] = {
+    (supportedAppProtocolReq, 'AppProtocol'): (1, 20),
+}
+
 # Global elements with complex types: local name -> (uri, class)
 ELEMENTS: dict[str, tuple[str, type]] = {
     'supportedAppProtocolReq': ('urn:iso:15118:2:2010:AppProtocol', supportedAppProtocolReq),

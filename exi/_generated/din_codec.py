@@ -27,7 +27,7 @@ from exi._codec import (
     w_uint,
 )
 from exi._generated import din_messages as M
-from exi.errors import EncodeError
+from exi.errors import DecodeError, EncodeError
 
 _K0 = tuple(M.EVSENotificationType)
 _K1 = tuple(M.responseCodeType)
@@ -66,44 +66,47 @@ def d0(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 0
-    c = r.read(1)
-    if c == 0:
-        f0 = v82(D, r)
-        s = 81
-    else:
-        D.escape(0)
-    if s == 81:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d84(D, r)
-            s = 83
+            f0 = v82(D, r)
+            s = 81
         else:
-            D.escape(81)
-    if s == 83:
-        c = r.read(1)
-        if c == 0:
-            f2 = d84(D, r)
-            s = 85
-        else:
-            D.escape(83)
-    if s == 85:
-        c = r.read(1)
-        if c == 0:
-            f3 = d84(D, r)
-            s = 86
-        else:
-            D.escape(85)
-    if s == 86:
-        c = r.read(1)
-        if c == 0:
-            f4 = d84(D, r)
-            s = 87
-        else:
-            D.escape(86)
-    if s == 87:
-        if r.read(1):
-            D.escape(87)
-        s = -1
+            D.escape(0)
+        if s == 81:
+            c = r.read(1)
+            if c == 0:
+                f1 = d84(D, r)
+                s = 83
+            else:
+                D.escape(81)
+        if s == 83:
+            c = r.read(1)
+            if c == 0:
+                f2 = d84(D, r)
+                s = 85
+            else:
+                D.escape(83)
+        if s == 85:
+            c = r.read(1)
+            if c == 0:
+                f3 = d84(D, r)
+                s = 86
+            else:
+                D.escape(85)
+        if s == 86:
+            c = r.read(1)
+            if c == 0:
+                f4 = d84(D, r)
+                s = 87
+            else:
+                D.escape(86)
+        if s == 87:
+            if r.read(1):
+                D.escape(87)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.AC_EVChargeParameterType(DepartureTime=f0, EAmount=f1, EVMaxVoltage=f2, EVMaxCurrent=f3, EVMinCurrent=f4)
 
 
@@ -187,37 +190,40 @@ def d1(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 1
-    c = r.read(1)
-    if c == 0:
-        f0 = d2(D, r)
-        s = 88
-    else:
-        D.escape(1)
-    if s == 88:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d84(D, r)
-            s = 89
+            f0 = d2(D, r)
+            s = 88
         else:
-            D.escape(88)
-    if s == 89:
-        c = r.read(1)
-        if c == 0:
-            f2 = d84(D, r)
-            s = 90
-        else:
-            D.escape(89)
-    if s == 90:
-        c = r.read(1)
-        if c == 0:
-            f3 = d84(D, r)
-            s = 91
-        else:
-            D.escape(90)
-    if s == 91:
-        if r.read(1):
-            D.escape(91)
-        s = -1
+            D.escape(1)
+        if s == 88:
+            c = r.read(1)
+            if c == 0:
+                f1 = d84(D, r)
+                s = 89
+            else:
+                D.escape(88)
+        if s == 89:
+            c = r.read(1)
+            if c == 0:
+                f2 = d84(D, r)
+                s = 90
+            else:
+                D.escape(89)
+        if s == 90:
+            c = r.read(1)
+            if c == 0:
+                f3 = d84(D, r)
+                s = 91
+            else:
+                D.escape(90)
+        if s == 91:
+            if r.read(1):
+                D.escape(91)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.AC_EVSEChargeParameterType(AC_EVSEStatus=f0, EVSEMaxVoltage=f1, EVSEMaxCurrent=f2, EVSEMinCurrent=f3)
 
 
@@ -288,46 +294,49 @@ def d2(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 2
-    x = r.read(4)
-    if x & 13:
-        r.pos -= 4
-        if r.read(1):
-            D.escape(2)
-        f0 = v93(D, r)
-    else:
-        f0 = ((x >> 1) & 1) == 1
-    s = 92
-    if s == 92:
+    try:
         x = r.read(4)
         if x & 13:
             r.pos -= 4
             if r.read(1):
-                D.escape(92)
-            f1 = v95(D, r)
+                D.escape(2)
+            f0 = v93(D, r)
         else:
-            f1 = ((x >> 1) & 1) == 1
-        s = 94
-    if s == 94:
-        c = r.read(1)
-        if c == 0:
-            f2 = v97(D, r)
-            s = 96
-        else:
-            D.escape(94)
-    if s == 96:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 3:
-            r.pos -= 5
+            f0 = ((x >> 1) & 1) == 1
+        s = 92
+        if s == 92:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(92)
+                f1 = v95(D, r)
+            else:
+                f1 = ((x >> 1) & 1) == 1
+            s = 94
+        if s == 94:
+            c = r.read(1)
+            if c == 0:
+                f2 = v97(D, r)
+                s = 96
+            else:
+                D.escape(94)
+        if s == 96:
+            x = r.read(5)
+            if x & 25 or ((x >> 1) & 3) >= 3:
+                r.pos -= 5
+                if r.read(1):
+                    D.escape(96)
+                f3 = v99(D, r)
+            else:
+                f3 = _K0[((x >> 1) & 3)]
+            s = 98
+        if s == 98:
             if r.read(1):
-                D.escape(96)
-            f3 = v99(D, r)
-        else:
-            f3 = _K0[((x >> 1) & 3)]
-        s = 98
-    if s == 98:
-        if r.read(1):
-            D.escape(98)
-        s = -1
+                D.escape(98)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.AC_EVSEStatusType(PowerSwitchClosed=f0, RCD=f1, NotificationMaxDelay=f2, EVSENotification=f3)
 
 
@@ -393,9 +402,13 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d3(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(3)
-    s = -1
+    s = 3
+    try:
+        if r.read(1):
+            D.escape(3)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.BodyBaseType()
 
 
@@ -411,16 +424,19 @@ def e3(E: Encoder, w: BitWriter, o: Any) -> None:
 def d4(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 4
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 100
-    else:
-        D.escape(4)
-    if s == 100:
-        if r.read(1):
-            D.escape(100)
-        s = -1
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = d23(D, r)
+            s = 100
+        else:
+            D.escape(4)
+        if s == 100:
+            if r.read(1):
+                D.escape(100)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CableCheckReqType(DC_EVStatus=f0)
 
 
@@ -451,36 +467,39 @@ def d5(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 5
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(5)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 101
-    if s == 101:
-        c = r.read(1)
-        if c == 0:
-            f1 = d22(D, r)
-            s = 103
-        else:
-            D.escape(101)
-    if s == 103:
-        x = r.read(4)
-        if x & 13 or ((x >> 1) & 1) >= 2:
-            r.pos -= 4
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
             if r.read(1):
-                D.escape(103)
-            f2 = v105(D, r)
+                D.escape(5)
+            f0 = v102(D, r)
         else:
-            f2 = _K2[((x >> 1) & 1)]
-        s = 104
-    if s == 104:
-        if r.read(1):
-            D.escape(104)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 101
+        if s == 101:
+            c = r.read(1)
+            if c == 0:
+                f1 = d22(D, r)
+                s = 103
+            else:
+                D.escape(101)
+        if s == 103:
+            x = r.read(4)
+            if x & 13 or ((x >> 1) & 1) >= 2:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(103)
+                f2 = v105(D, r)
+            else:
+                f2 = _K2[((x >> 1) & 1)]
+            s = 104
+        if s == 104:
+            if r.read(1):
+                D.escape(104)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CableCheckResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEProcessing=f2)
 
 
@@ -538,40 +557,43 @@ def d7(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 7
-    c = r.read(2)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 108
-    elif c == 1:
-        f1 = v110(D, r)
-        s = 109
-    else:
-        D.escape(7)
-    if s == 108:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 108
+        elif c == 1:
             f1 = v110(D, r)
             s = 109
         else:
-            D.escape(108)
-    if s == 109:
-        c = r.read(1)
-        if c == 0:
-            f2 = d112(D, r)
-            s = 111
-        else:
-            D.escape(109)
-    if s == 111:
-        c = r.read(1)
-        if c == 0:
-            f3 = v114(D, r)
-            s = 113
-        else:
-            D.escape(111)
-    if s == 113:
-        if r.read(1):
-            D.escape(113)
-        s = -1
+            D.escape(7)
+        if s == 108:
+            c = r.read(1)
+            if c == 0:
+                f1 = v110(D, r)
+                s = 109
+            else:
+                D.escape(108)
+        if s == 109:
+            c = r.read(1)
+            if c == 0:
+                f2 = d112(D, r)
+                s = 111
+            else:
+                D.escape(109)
+        if s == 111:
+            c = r.read(1)
+            if c == 0:
+                f3 = v114(D, r)
+                s = 113
+            else:
+                D.escape(111)
+        if s == 113:
+            if r.read(1):
+                D.escape(113)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CertificateInstallationReqType(Id=f0, OEMProvisioningCert=f1, ListOfRootCertificateIDs=f2, DHParams=f3)
 
 
@@ -642,54 +664,57 @@ def d8(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 8
-    c = r.read(1)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 115
-    else:
-        D.escape(8)
-    if s == 115:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 23:
-            r.pos -= 8
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = read_str(r, None)
+            s = 115
+        else:
+            D.escape(8)
+        if s == 115:
+            x = r.read(8)
+            if x & 193 or ((x >> 1) & 31) >= 23:
+                r.pos -= 8
+                if r.read(1):
+                    D.escape(115)
+                f1 = v102(D, r)
+            else:
+                f1 = _K1[((x >> 1) & 31)]
+            s = 116
+        if s == 116:
+            c = r.read(1)
+            if c == 0:
+                f2 = d118(D, r)
+                s = 117
+            else:
+                D.escape(116)
+        if s == 117:
+            c = r.read(1)
+            if c == 0:
+                f3 = v120(D, r)
+                s = 119
+            else:
+                D.escape(117)
+        if s == 119:
+            c = r.read(1)
+            if c == 0:
+                f4 = v114(D, r)
+                s = 121
+            else:
+                D.escape(119)
+        if s == 121:
+            c = r.read(1)
+            if c == 0:
+                f5 = v123(D, r)
+                s = 122
+            else:
+                D.escape(121)
+        if s == 122:
             if r.read(1):
-                D.escape(115)
-            f1 = v102(D, r)
-        else:
-            f1 = _K1[((x >> 1) & 31)]
-        s = 116
-    if s == 116:
-        c = r.read(1)
-        if c == 0:
-            f2 = d118(D, r)
-            s = 117
-        else:
-            D.escape(116)
-    if s == 117:
-        c = r.read(1)
-        if c == 0:
-            f3 = v120(D, r)
-            s = 119
-        else:
-            D.escape(117)
-    if s == 119:
-        c = r.read(1)
-        if c == 0:
-            f4 = v114(D, r)
-            s = 121
-        else:
-            D.escape(119)
-    if s == 121:
-        c = r.read(1)
-        if c == 0:
-            f5 = v123(D, r)
-            s = 122
-        else:
-            D.escape(121)
-    if s == 122:
-        if r.read(1):
-            D.escape(122)
-        s = -1
+                D.escape(122)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CertificateInstallationResType(Id=f0, ResponseCode=f1, ContractSignatureCertChain=f2, ContractSignatureEncryptedPrivateKey=f3, DHParams=f4, ContractID=f5)
 
 
@@ -784,47 +809,50 @@ def d9(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 9
-    c = r.read(2)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 124
-    elif c == 1:
-        f1 = d118(D, r)
-        s = 125
-    else:
-        D.escape(9)
-    if s == 124:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 124
+        elif c == 1:
             f1 = d118(D, r)
             s = 125
         else:
-            D.escape(124)
-    if s == 125:
-        c = r.read(1)
-        if c == 0:
-            f2 = v123(D, r)
-            s = 126
-        else:
-            D.escape(125)
-    if s == 126:
-        c = r.read(1)
-        if c == 0:
-            f3 = d112(D, r)
-            s = 127
-        else:
-            D.escape(126)
-    if s == 127:
-        c = r.read(1)
-        if c == 0:
-            f4 = v114(D, r)
-            s = 128
-        else:
-            D.escape(127)
-    if s == 128:
-        if r.read(1):
-            D.escape(128)
-        s = -1
+            D.escape(9)
+        if s == 124:
+            c = r.read(1)
+            if c == 0:
+                f1 = d118(D, r)
+                s = 125
+            else:
+                D.escape(124)
+        if s == 125:
+            c = r.read(1)
+            if c == 0:
+                f2 = v123(D, r)
+                s = 126
+            else:
+                D.escape(125)
+        if s == 126:
+            c = r.read(1)
+            if c == 0:
+                f3 = d112(D, r)
+                s = 127
+            else:
+                D.escape(126)
+        if s == 127:
+            c = r.read(1)
+            if c == 0:
+                f4 = v114(D, r)
+                s = 128
+            else:
+                D.escape(127)
+        if s == 128:
+            if r.read(1):
+                D.escape(128)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CertificateUpdateReqType(Id=f0, ContractSignatureCertChain=f1, ContractID=f2, ListOfRootCertificateIDs=f3, DHParams=f4)
 
 
@@ -909,61 +937,64 @@ def d10(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 10
-    c = r.read(1)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 129
-    else:
-        D.escape(10)
-    if s == 129:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 23:
-            r.pos -= 8
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = read_str(r, None)
+            s = 129
+        else:
+            D.escape(10)
+        if s == 129:
+            x = r.read(8)
+            if x & 193 or ((x >> 1) & 31) >= 23:
+                r.pos -= 8
+                if r.read(1):
+                    D.escape(129)
+                f1 = v102(D, r)
+            else:
+                f1 = _K1[((x >> 1) & 31)]
+            s = 130
+        if s == 130:
+            c = r.read(1)
+            if c == 0:
+                f2 = d118(D, r)
+                s = 131
+            else:
+                D.escape(130)
+        if s == 131:
+            c = r.read(1)
+            if c == 0:
+                f3 = v120(D, r)
+                s = 132
+            else:
+                D.escape(131)
+        if s == 132:
+            c = r.read(1)
+            if c == 0:
+                f4 = v114(D, r)
+                s = 133
+            else:
+                D.escape(132)
+        if s == 133:
+            c = r.read(1)
+            if c == 0:
+                f5 = v123(D, r)
+                s = 134
+            else:
+                D.escape(133)
+        if s == 134:
+            c = r.read(1)
+            if c == 0:
+                f6 = v136(D, r)
+                s = 135
+            else:
+                D.escape(134)
+        if s == 135:
             if r.read(1):
-                D.escape(129)
-            f1 = v102(D, r)
-        else:
-            f1 = _K1[((x >> 1) & 31)]
-        s = 130
-    if s == 130:
-        c = r.read(1)
-        if c == 0:
-            f2 = d118(D, r)
-            s = 131
-        else:
-            D.escape(130)
-    if s == 131:
-        c = r.read(1)
-        if c == 0:
-            f3 = v120(D, r)
-            s = 132
-        else:
-            D.escape(131)
-    if s == 132:
-        c = r.read(1)
-        if c == 0:
-            f4 = v114(D, r)
-            s = 133
-        else:
-            D.escape(132)
-    if s == 133:
-        c = r.read(1)
-        if c == 0:
-            f5 = v123(D, r)
-            s = 134
-        else:
-            D.escape(133)
-    if s == 134:
-        c = r.read(1)
-        if c == 0:
-            f6 = v136(D, r)
-            s = 135
-        else:
-            D.escape(134)
-    if s == 135:
-        if r.read(1):
-            D.escape(135)
-        s = -1
+                D.escape(135)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CertificateUpdateResType(Id=f0, ResponseCode=f1, ContractSignatureCertChain=f2, ContractSignatureEncryptedPrivateKey=f3, DHParams=f4, ContractID=f5, RetryCounter=f6)
 
 
@@ -1068,32 +1099,35 @@ def d11(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 11
-    x = r.read(6)
-    if x & 49 or ((x >> 1) & 7) >= 6:
-        r.pos -= 6
-        if r.read(1):
-            D.escape(11)
-        f0 = v138(D, r)
-    else:
-        f0 = _K3[((x >> 1) & 7)]
-    s = 137
-    if s == 137:
-        c = r.read(2)
-        if c == 0:
-            f1 = d0(D, r)
-            s = 139
-        elif c == 1:
-            f1 = d19(D, r)
-            s = 139
-        elif c == 2:
-            f1 = d27(D, r)
-            s = 139
+    try:
+        x = r.read(6)
+        if x & 49 or ((x >> 1) & 7) >= 6:
+            r.pos -= 6
+            if r.read(1):
+                D.escape(11)
+            f0 = v138(D, r)
         else:
-            D.escape(137)
-    if s == 139:
-        if r.read(1):
-            D.escape(139)
-        s = -1
+            f0 = _K3[((x >> 1) & 7)]
+        s = 137
+        if s == 137:
+            c = r.read(2)
+            if c == 0:
+                f1 = d0(D, r)
+                s = 139
+            elif c == 1:
+                f1 = d19(D, r)
+                s = 139
+            elif c == 2:
+                f1 = d27(D, r)
+                s = 139
+            else:
+                D.escape(137)
+        if s == 139:
+            if r.read(1):
+                D.escape(139)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargeParameterDiscoveryReqType(EVRequestedEnergyTransferType=f0, EVChargeParameter=f1)
 
 
@@ -1164,52 +1198,55 @@ def d12(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 12
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(12)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 140
-    if s == 140:
-        x = r.read(4)
-        if x & 13 or ((x >> 1) & 1) >= 2:
-            r.pos -= 4
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
             if r.read(1):
-                D.escape(140)
-            f1 = v105(D, r)
+                D.escape(12)
+            f0 = v102(D, r)
         else:
-            f1 = _K2[((x >> 1) & 1)]
-        s = 141
-    if s == 141:
-        c = r.read(2)
-        if c == 0:
-            f2 = d53(D, r)
-            s = 142
-        elif c == 1:
-            f2 = d54(D, r)
-            s = 142
-        else:
-            D.escape(141)
-    if s == 142:
-        c = r.read(2)
-        if c == 0:
-            f3 = d1(D, r)
-            s = 143
-        elif c == 1:
-            f3 = d21(D, r)
-            s = 143
-        elif c == 2:
-            f3 = d29(D, r)
-            s = 143
-        else:
-            D.escape(142)
-    if s == 143:
-        if r.read(1):
-            D.escape(143)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 140
+        if s == 140:
+            x = r.read(4)
+            if x & 13 or ((x >> 1) & 1) >= 2:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(140)
+                f1 = v105(D, r)
+            else:
+                f1 = _K2[((x >> 1) & 1)]
+            s = 141
+        if s == 141:
+            c = r.read(2)
+            if c == 0:
+                f2 = d53(D, r)
+                s = 142
+            elif c == 1:
+                f2 = d54(D, r)
+                s = 142
+            else:
+                D.escape(141)
+        if s == 142:
+            c = r.read(2)
+            if c == 0:
+                f3 = d1(D, r)
+                s = 143
+            elif c == 1:
+                f3 = d21(D, r)
+                s = 143
+            elif c == 2:
+                f3 = d29(D, r)
+                s = 143
+            else:
+                D.escape(142)
+        if s == 143:
+            if r.read(1):
+                D.escape(143)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargeParameterDiscoveryResType(ResponseCode=f0, EVSEProcessing=f1, SASchedules=f2, EVSEChargeParameter=f3)
 
 
@@ -1317,9 +1354,13 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d13(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(13)
-    s = -1
+    s = 13
+    try:
+        if r.read(1):
+            D.escape(13)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargingStatusReqType()
 
 
@@ -1341,83 +1382,86 @@ def d14(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 14
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(14)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 144
-    if s == 144:
-        c = r.read(1)
-        if c == 0:
-            f1 = v146(D, r)
-            s = 145
-        else:
-            D.escape(144)
-    if s == 145:
-        c = r.read(1)
-        if c == 0:
-            f2 = v148(D, r)
-            s = 147
-        else:
-            D.escape(145)
-    if s == 147:
-        c = r.read(2)
-        if c == 0:
-            f3 = d84(D, r)
-            s = 149
-        elif c == 1:
-            f4 = d151(D, r)
-            s = 150
-        elif c == 2:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v153(D, r)
-            else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 152
-        else:
-            D.escape(147)
-    if s == 149:
-        c = r.read(2)
-        if c == 0:
-            f4 = d151(D, r)
-            s = 150
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v153(D, r)
-            else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 152
-        else:
-            D.escape(149)
-    if s == 150:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
             if r.read(1):
-                D.escape(150)
-            f5 = v153(D, r)
+                D.escape(14)
+            f0 = v102(D, r)
         else:
-            f5 = ((x >> 1) & 1) == 1
-        s = 152
-    if s == 152:
-        c = r.read(1)
-        if c == 0:
-            f6 = d2(D, r)
-            s = 154
-        else:
-            D.escape(152)
-    if s == 154:
-        if r.read(1):
-            D.escape(154)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 144
+        if s == 144:
+            c = r.read(1)
+            if c == 0:
+                f1 = v146(D, r)
+                s = 145
+            else:
+                D.escape(144)
+        if s == 145:
+            c = r.read(1)
+            if c == 0:
+                f2 = v148(D, r)
+                s = 147
+            else:
+                D.escape(145)
+        if s == 147:
+            c = r.read(2)
+            if c == 0:
+                f3 = d84(D, r)
+                s = 149
+            elif c == 1:
+                f4 = d151(D, r)
+                s = 150
+            elif c == 2:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v153(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 152
+            else:
+                D.escape(147)
+        if s == 149:
+            c = r.read(2)
+            if c == 0:
+                f4 = d151(D, r)
+                s = 150
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v153(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 152
+            else:
+                D.escape(149)
+        if s == 150:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(150)
+                f5 = v153(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 152
+        if s == 152:
+            c = r.read(1)
+            if c == 0:
+                f6 = d2(D, r)
+                s = 154
+            else:
+                D.escape(152)
+        if s == 154:
+            if r.read(1):
+                D.escape(154)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargingStatusResType(ResponseCode=f0, EVSEID=f1, SAScheduleTupleID=f2, EVSEMaxCurrent=f3, MeterInfo=f4, ReceiptRequired=f5, AC_EVSEStatus=f6)
 
 
@@ -1530,30 +1574,33 @@ def d15(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 15
-    c = r.read(2)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 155
-    elif c == 1:
-        f1 = v157(D, r)
-        s = 156
-    elif c == 2:
-        s = -1
-    else:
-        D.escape(15)
-    if s == 155:
+    try:
         c = r.read(2)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 155
+        elif c == 1:
             f1 = v157(D, r)
             s = 156
-        elif c == 1:
+        elif c == 2:
             s = -1
         else:
-            D.escape(155)
-    if s == 156:
-        if r.read(1):
-            D.escape(156)
-        s = -1
+            D.escape(15)
+        if s == 155:
+            c = r.read(2)
+            if c == 0:
+                f1 = v157(D, r)
+                s = 156
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(155)
+        if s == 156:
+            if r.read(1):
+                D.escape(156)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ContractAuthenticationReqType(Id=f0, GenChallenge=f1)
 
 
@@ -1598,29 +1645,32 @@ def d16(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 16
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(16)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 158
-    if s == 158:
-        x = r.read(4)
-        if x & 13 or ((x >> 1) & 1) >= 2:
-            r.pos -= 4
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
             if r.read(1):
-                D.escape(158)
-            f1 = v105(D, r)
+                D.escape(16)
+            f0 = v102(D, r)
         else:
-            f1 = _K2[((x >> 1) & 1)]
-        s = 159
-    if s == 159:
-        if r.read(1):
-            D.escape(159)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 158
+        if s == 158:
+            x = r.read(4)
+            if x & 13 or ((x >> 1) & 1) >= 2:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(158)
+                f1 = v105(D, r)
+            else:
+                f1 = _K2[((x >> 1) & 1)]
+            s = 159
+        if s == 159:
+            if r.read(1):
+                D.escape(159)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ContractAuthenticationResType(ResponseCode=f0, EVSEProcessing=f1)
 
 
@@ -1671,161 +1721,164 @@ def d17(D: Decoder, r: BitReader) -> Any:
     f8: Any = None
     f9: Any = None
     s = 17
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 160
-    else:
-        D.escape(17)
-    if s == 160:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d84(D, r)
-            s = 161
+            f0 = d23(D, r)
+            s = 160
         else:
-            D.escape(160)
-    if s == 161:
-        c = r.read(3)
-        if c == 0:
-            f2 = d84(D, r)
-            s = 162
-        elif c == 1:
-            f3 = d84(D, r)
-            s = 163
-        elif c == 2:
-            f4 = d84(D, r)
-            s = 164
-        elif c == 3:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v166(D, r)
+            D.escape(17)
+        if s == 160:
+            c = r.read(1)
+            if c == 0:
+                f1 = d84(D, r)
+                s = 161
             else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 165
-        elif c == 4:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
+                D.escape(160)
+        if s == 161:
+            c = r.read(3)
+            if c == 0:
+                f2 = d84(D, r)
+                s = 162
+            elif c == 1:
+                f3 = d84(D, r)
+                s = 163
+            elif c == 2:
+                f4 = d84(D, r)
+                s = 164
+            elif c == 3:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v166(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 165
+            elif c == 4:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v168(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 167
+            else:
+                D.escape(161)
+        if s == 162:
+            c = r.read(3)
+            if c == 0:
+                f3 = d84(D, r)
+                s = 163
+            elif c == 1:
+                f4 = d84(D, r)
+                s = 164
+            elif c == 2:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v166(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 165
+            elif c == 3:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v168(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 167
+            else:
+                D.escape(162)
+        if s == 163:
+            c = r.read(2)
+            if c == 0:
+                f4 = d84(D, r)
+                s = 164
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v166(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 165
+            elif c == 2:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v168(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 167
+            else:
+                D.escape(163)
+        if s == 164:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v166(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 165
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v168(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 167
+            else:
+                D.escape(164)
+        if s == 165:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(165)
                 f6 = v168(D, r)
             else:
                 f6 = ((x >> 1) & 1) == 1
             s = 167
-        else:
-            D.escape(161)
-    if s == 162:
-        c = r.read(3)
-        if c == 0:
-            f3 = d84(D, r)
-            s = 163
-        elif c == 1:
-            f4 = d84(D, r)
-            s = 164
-        elif c == 2:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v166(D, r)
+        if s == 167:
+            c = r.read(2)
+            if c == 0:
+                f7 = d84(D, r)
+                s = 169
+            elif c == 1:
+                f8 = d84(D, r)
+                s = 170
+            elif c == 2:
+                f9 = d84(D, r)
+                s = 171
             else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 165
-        elif c == 3:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f6 = v168(D, r)
+                D.escape(167)
+        if s == 169:
+            c = r.read(2)
+            if c == 0:
+                f8 = d84(D, r)
+                s = 170
+            elif c == 1:
+                f9 = d84(D, r)
+                s = 171
             else:
-                f6 = ((x >> 1) & 1) == 1
-            s = 167
-        else:
-            D.escape(162)
-    if s == 163:
-        c = r.read(2)
-        if c == 0:
-            f4 = d84(D, r)
-            s = 164
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v166(D, r)
+                D.escape(169)
+        if s == 170:
+            c = r.read(1)
+            if c == 0:
+                f9 = d84(D, r)
+                s = 171
             else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 165
-        elif c == 2:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f6 = v168(D, r)
-            else:
-                f6 = ((x >> 1) & 1) == 1
-            s = 167
-        else:
-            D.escape(163)
-    if s == 164:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v166(D, r)
-            else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 165
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f6 = v168(D, r)
-            else:
-                f6 = ((x >> 1) & 1) == 1
-            s = 167
-        else:
-            D.escape(164)
-    if s == 165:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+                D.escape(170)
+        if s == 171:
             if r.read(1):
-                D.escape(165)
-            f6 = v168(D, r)
-        else:
-            f6 = ((x >> 1) & 1) == 1
-        s = 167
-    if s == 167:
-        c = r.read(2)
-        if c == 0:
-            f7 = d84(D, r)
-            s = 169
-        elif c == 1:
-            f8 = d84(D, r)
-            s = 170
-        elif c == 2:
-            f9 = d84(D, r)
-            s = 171
-        else:
-            D.escape(167)
-    if s == 169:
-        c = r.read(2)
-        if c == 0:
-            f8 = d84(D, r)
-            s = 170
-        elif c == 1:
-            f9 = d84(D, r)
-            s = 171
-        else:
-            D.escape(169)
-    if s == 170:
-        c = r.read(1)
-        if c == 0:
-            f9 = d84(D, r)
-            s = 171
-        else:
-            D.escape(170)
-    if s == 171:
-        if r.read(1):
-            D.escape(171)
-        s = -1
+                D.escape(171)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CurrentDemandReqType(DC_EVStatus=f0, EVTargetCurrent=f1, EVMaximumVoltageLimit=f2, EVMaximumCurrentLimit=f3, EVMaximumPowerLimit=f4, BulkChargingComplete=f5, ChargingComplete=f6, RemainingTimeToFullSoC=f7, RemainingTimeToBulkSoC=f8, EVTargetVoltage=f9)
 
 
@@ -2007,106 +2060,109 @@ def d18(D: Decoder, r: BitReader) -> Any:
     f8: Any = None
     f9: Any = None
     s = 18
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(18)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 172
-    if s == 172:
-        c = r.read(1)
-        if c == 0:
-            f1 = d22(D, r)
-            s = 173
-        else:
-            D.escape(172)
-    if s == 173:
-        c = r.read(1)
-        if c == 0:
-            f2 = d84(D, r)
-            s = 174
-        else:
-            D.escape(173)
-    if s == 174:
-        c = r.read(1)
-        if c == 0:
-            f3 = d84(D, r)
-            s = 175
-        else:
-            D.escape(174)
-    if s == 175:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
             if r.read(1):
-                D.escape(175)
-            f4 = v177(D, r)
+                D.escape(18)
+            f0 = v102(D, r)
         else:
-            f4 = ((x >> 1) & 1) == 1
-        s = 176
-    if s == 176:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+            f0 = _K1[((x >> 1) & 31)]
+        s = 172
+        if s == 172:
+            c = r.read(1)
+            if c == 0:
+                f1 = d22(D, r)
+                s = 173
+            else:
+                D.escape(172)
+        if s == 173:
+            c = r.read(1)
+            if c == 0:
+                f2 = d84(D, r)
+                s = 174
+            else:
+                D.escape(173)
+        if s == 174:
+            c = r.read(1)
+            if c == 0:
+                f3 = d84(D, r)
+                s = 175
+            else:
+                D.escape(174)
+        if s == 175:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(175)
+                f4 = v177(D, r)
+            else:
+                f4 = ((x >> 1) & 1) == 1
+            s = 176
+        if s == 176:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(176)
+                f5 = v179(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 178
+        if s == 178:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(178)
+                f6 = v181(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 180
+        if s == 180:
+            c = r.read(3)
+            if c == 0:
+                f7 = d84(D, r)
+                s = 182
+            elif c == 1:
+                f8 = d84(D, r)
+                s = 183
+            elif c == 2:
+                f9 = d84(D, r)
+                s = 184
+            elif c == 3:
+                s = -1
+            else:
+                D.escape(180)
+        if s == 182:
+            c = r.read(2)
+            if c == 0:
+                f8 = d84(D, r)
+                s = 183
+            elif c == 1:
+                f9 = d84(D, r)
+                s = 184
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(182)
+        if s == 183:
+            c = r.read(2)
+            if c == 0:
+                f9 = d84(D, r)
+                s = 184
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(183)
+        if s == 184:
             if r.read(1):
-                D.escape(176)
-            f5 = v179(D, r)
-        else:
-            f5 = ((x >> 1) & 1) == 1
-        s = 178
-    if s == 178:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
-            if r.read(1):
-                D.escape(178)
-            f6 = v181(D, r)
-        else:
-            f6 = ((x >> 1) & 1) == 1
-        s = 180
-    if s == 180:
-        c = r.read(3)
-        if c == 0:
-            f7 = d84(D, r)
-            s = 182
-        elif c == 1:
-            f8 = d84(D, r)
-            s = 183
-        elif c == 2:
-            f9 = d84(D, r)
-            s = 184
-        elif c == 3:
+                D.escape(184)
             s = -1
-        else:
-            D.escape(180)
-    if s == 182:
-        c = r.read(2)
-        if c == 0:
-            f8 = d84(D, r)
-            s = 183
-        elif c == 1:
-            f9 = d84(D, r)
-            s = 184
-        elif c == 2:
-            s = -1
-        else:
-            D.escape(182)
-    if s == 183:
-        c = r.read(2)
-        if c == 0:
-            f9 = d84(D, r)
-            s = 184
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(183)
-    if s == 184:
-        if r.read(1):
-            D.escape(184)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CurrentDemandResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2, EVSEPresentCurrent=f3, EVSECurrentLimitAchieved=f4, EVSEVoltageLimitAchieved=f5, EVSEPowerLimitAchieved=f6, EVSEMaximumVoltageLimit=f7, EVSEMaximumCurrentLimit=f8, EVSEMaximumPowerLimit=f9)
 
 
@@ -2271,129 +2327,132 @@ def d19(D: Decoder, r: BitReader) -> Any:
     f6: Any = None
     f7: Any = None
     s = 19
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 185
-    else:
-        D.escape(19)
-    if s == 185:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d84(D, r)
-            s = 186
+            f0 = d23(D, r)
+            s = 185
         else:
-            D.escape(185)
-    if s == 186:
-        c = r.read(2)
-        if c == 0:
-            f2 = d84(D, r)
-            s = 187
-        elif c == 1:
-            f3 = d84(D, r)
-            s = 188
-        else:
-            D.escape(186)
-    if s == 187:
-        c = r.read(1)
-        if c == 0:
-            f3 = d84(D, r)
-            s = 188
-        else:
-            D.escape(187)
-    if s == 188:
-        c = r.read(3)
-        if c == 0:
-            f4 = d84(D, r)
-            s = 189
-        elif c == 1:
-            f5 = d84(D, r)
-            s = 190
-        elif c == 2:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f6 = v192(D, r)
+            D.escape(19)
+        if s == 185:
+            c = r.read(1)
+            if c == 0:
+                f1 = d84(D, r)
+                s = 186
             else:
-                f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 191
-        elif c == 3:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f7 = v192(D, r)
+                D.escape(185)
+        if s == 186:
+            c = r.read(2)
+            if c == 0:
+                f2 = d84(D, r)
+                s = 187
+            elif c == 1:
+                f3 = d84(D, r)
+                s = 188
             else:
-                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 193
-        elif c == 4:
+                D.escape(186)
+        if s == 187:
+            c = r.read(1)
+            if c == 0:
+                f3 = d84(D, r)
+                s = 188
+            else:
+                D.escape(187)
+        if s == 188:
+            c = r.read(3)
+            if c == 0:
+                f4 = d84(D, r)
+                s = 189
+            elif c == 1:
+                f5 = d84(D, r)
+                s = 190
+            elif c == 2:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f6 = v192(D, r)
+                else:
+                    f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 191
+            elif c == 3:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f7 = v192(D, r)
+                else:
+                    f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 193
+            elif c == 4:
+                s = -1
+            else:
+                D.escape(188)
+        if s == 189:
+            c = r.read(3)
+            if c == 0:
+                f5 = d84(D, r)
+                s = 190
+            elif c == 1:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f6 = v192(D, r)
+                else:
+                    f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 191
+            elif c == 2:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f7 = v192(D, r)
+                else:
+                    f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 193
+            elif c == 3:
+                s = -1
+            else:
+                D.escape(189)
+        if s == 190:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f6 = v192(D, r)
+                else:
+                    f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 191
+            elif c == 1:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f7 = v192(D, r)
+                else:
+                    f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 193
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(190)
+        if s == 191:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f7 = v192(D, r)
+                else:
+                    f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 193
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(191)
+        if s == 193:
+            if r.read(1):
+                D.escape(193)
             s = -1
-        else:
-            D.escape(188)
-    if s == 189:
-        c = r.read(3)
-        if c == 0:
-            f5 = d84(D, r)
-            s = 190
-        elif c == 1:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f6 = v192(D, r)
-            else:
-                f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 191
-        elif c == 2:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f7 = v192(D, r)
-            else:
-                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 193
-        elif c == 3:
-            s = -1
-        else:
-            D.escape(189)
-    if s == 190:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f6 = v192(D, r)
-            else:
-                f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 191
-        elif c == 1:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f7 = v192(D, r)
-            else:
-                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 193
-        elif c == 2:
-            s = -1
-        else:
-            D.escape(190)
-    if s == 191:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f7 = v192(D, r)
-            else:
-                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 193
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(191)
-    if s == 193:
-        if r.read(1):
-            D.escape(193)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DC_EVChargeParameterType(DC_EVStatus=f0, EVMaximumCurrentLimit=f1, EVMaximumPowerLimit=f2, EVMaximumVoltageLimit=f3, EVEnergyCapacity=f4, EVEnergyRequest=f5, FullSOC=f6, BulkSOC=f7)
 
 
@@ -2538,46 +2597,49 @@ def d20(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 20
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 194
-    else:
-        D.escape(20)
-    if s == 194:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f1 = v196(D, r)
+            f0 = d23(D, r)
+            s = 194
+        else:
+            D.escape(20)
+        if s == 194:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f1 = v196(D, r)
+                else:
+                    f1 = ((x >> 1) & 1) == 1
+                s = 195
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f2 = v198(D, r)
+                else:
+                    f2 = ((x >> 1) & 1) == 1
+                s = 197
             else:
-                f1 = ((x >> 1) & 1) == 1
-            s = 195
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
+                D.escape(194)
+        if s == 195:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(195)
                 f2 = v198(D, r)
             else:
                 f2 = ((x >> 1) & 1) == 1
             s = 197
-        else:
-            D.escape(194)
-    if s == 195:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+        if s == 197:
             if r.read(1):
-                D.escape(195)
-            f2 = v198(D, r)
-        else:
-            f2 = ((x >> 1) & 1) == 1
-        s = 197
-    if s == 197:
-        if r.read(1):
-            D.escape(197)
-        s = -1
+                D.escape(197)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DC_EVPowerDeliveryParameterType(DC_EVStatus=f0, BulkChargingComplete=f1, ChargingComplete=f2)
 
 
@@ -2641,80 +2703,83 @@ def d21(D: Decoder, r: BitReader) -> Any:
     f7: Any = None
     f8: Any = None
     s = 21
-    c = r.read(1)
-    if c == 0:
-        f0 = d22(D, r)
-        s = 199
-    else:
-        D.escape(21)
-    if s == 199:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d84(D, r)
-            s = 200
+            f0 = d22(D, r)
+            s = 199
         else:
-            D.escape(199)
-    if s == 200:
-        c = r.read(2)
-        if c == 0:
-            f2 = d84(D, r)
-            s = 201
-        elif c == 1:
-            f3 = d84(D, r)
-            s = 202
-        else:
-            D.escape(200)
-    if s == 201:
-        c = r.read(1)
-        if c == 0:
-            f3 = d84(D, r)
-            s = 202
-        else:
-            D.escape(201)
-    if s == 202:
-        c = r.read(1)
-        if c == 0:
-            f4 = d84(D, r)
-            s = 203
-        else:
-            D.escape(202)
-    if s == 203:
-        c = r.read(1)
-        if c == 0:
-            f5 = d84(D, r)
-            s = 204
-        else:
-            D.escape(203)
-    if s == 204:
-        c = r.read(2)
-        if c == 0:
-            f6 = d84(D, r)
-            s = 205
-        elif c == 1:
-            f7 = d84(D, r)
-            s = 206
-        else:
-            D.escape(204)
-    if s == 205:
-        c = r.read(1)
-        if c == 0:
-            f7 = d84(D, r)
-            s = 206
-        else:
-            D.escape(205)
-    if s == 206:
-        c = r.read(2)
-        if c == 0:
-            f8 = d84(D, r)
-            s = 207
-        elif c == 1:
+            D.escape(21)
+        if s == 199:
+            c = r.read(1)
+            if c == 0:
+                f1 = d84(D, r)
+                s = 200
+            else:
+                D.escape(199)
+        if s == 200:
+            c = r.read(2)
+            if c == 0:
+                f2 = d84(D, r)
+                s = 201
+            elif c == 1:
+                f3 = d84(D, r)
+                s = 202
+            else:
+                D.escape(200)
+        if s == 201:
+            c = r.read(1)
+            if c == 0:
+                f3 = d84(D, r)
+                s = 202
+            else:
+                D.escape(201)
+        if s == 202:
+            c = r.read(1)
+            if c == 0:
+                f4 = d84(D, r)
+                s = 203
+            else:
+                D.escape(202)
+        if s == 203:
+            c = r.read(1)
+            if c == 0:
+                f5 = d84(D, r)
+                s = 204
+            else:
+                D.escape(203)
+        if s == 204:
+            c = r.read(2)
+            if c == 0:
+                f6 = d84(D, r)
+                s = 205
+            elif c == 1:
+                f7 = d84(D, r)
+                s = 206
+            else:
+                D.escape(204)
+        if s == 205:
+            c = r.read(1)
+            if c == 0:
+                f7 = d84(D, r)
+                s = 206
+            else:
+                D.escape(205)
+        if s == 206:
+            c = r.read(2)
+            if c == 0:
+                f8 = d84(D, r)
+                s = 207
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(206)
+        if s == 207:
+            if r.read(1):
+                D.escape(207)
             s = -1
-        else:
-            D.escape(206)
-    if s == 207:
-        if r.read(1):
-            D.escape(207)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DC_EVSEChargeParameterType(DC_EVSEStatus=f0, EVSEMaximumCurrentLimit=f1, EVSEMaximumPowerLimit=f2, EVSEMaximumVoltageLimit=f3, EVSEMinimumCurrentLimit=f4, EVSEMinimumVoltageLimit=f5, EVSECurrentRegulationTolerance=f6, EVSEPeakCurrentRipple=f7, EVSEEnergyToBeDelivered=f8)
 
 
@@ -2853,56 +2918,59 @@ def d22(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 22
-    c = r.read(2)
-    if c == 0:
-        x = r.read(4)
-        if x & 9 or ((x >> 1) & 3) >= 4:
-            r.pos -= 4
-            f0 = v209(D, r)
-        else:
-            f0 = _K4[((x >> 1) & 3)]
-        s = 208
-    elif c == 1:
-        x = r.read(6)
-        if x & 33 or ((x >> 1) & 15) >= 12:
-            r.pos -= 6
-            f1 = v211(D, r)
-        else:
-            f1 = _K5[((x >> 1) & 15)]
-        s = 210
-    else:
-        D.escape(22)
-    if s == 208:
-        x = r.read(7)
-        if x & 97 or ((x >> 1) & 15) >= 12:
-            r.pos -= 7
-            if r.read(1):
-                D.escape(208)
-            f1 = v211(D, r)
-        else:
-            f1 = _K5[((x >> 1) & 15)]
-        s = 210
-    if s == 210:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
-            f2 = v213(D, r)
-            s = 212
+            x = r.read(4)
+            if x & 9 or ((x >> 1) & 3) >= 4:
+                r.pos -= 4
+                f0 = v209(D, r)
+            else:
+                f0 = _K4[((x >> 1) & 3)]
+            s = 208
+        elif c == 1:
+            x = r.read(6)
+            if x & 33 or ((x >> 1) & 15) >= 12:
+                r.pos -= 6
+                f1 = v211(D, r)
+            else:
+                f1 = _K5[((x >> 1) & 15)]
+            s = 210
         else:
-            D.escape(210)
-    if s == 212:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 3:
-            r.pos -= 5
+            D.escape(22)
+        if s == 208:
+            x = r.read(7)
+            if x & 97 or ((x >> 1) & 15) >= 12:
+                r.pos -= 7
+                if r.read(1):
+                    D.escape(208)
+                f1 = v211(D, r)
+            else:
+                f1 = _K5[((x >> 1) & 15)]
+            s = 210
+        if s == 210:
+            c = r.read(1)
+            if c == 0:
+                f2 = v213(D, r)
+                s = 212
+            else:
+                D.escape(210)
+        if s == 212:
+            x = r.read(5)
+            if x & 25 or ((x >> 1) & 3) >= 3:
+                r.pos -= 5
+                if r.read(1):
+                    D.escape(212)
+                f3 = v99(D, r)
+            else:
+                f3 = _K0[((x >> 1) & 3)]
+            s = 214
+        if s == 214:
             if r.read(1):
-                D.escape(212)
-            f3 = v99(D, r)
-        else:
-            f3 = _K0[((x >> 1) & 3)]
-        s = 214
-    if s == 214:
-        if r.read(1):
-            D.escape(214)
-        s = -1
+                D.escape(214)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DC_EVSEStatusType(EVSEIsolationStatus=f0, EVSEStatusCode=f1, NotificationMaxDelay=f2, EVSENotification=f3)
 
 
@@ -2975,87 +3043,90 @@ def d23(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 23
-    x = r.read(4)
-    if x & 13:
-        r.pos -= 4
-        if r.read(1):
-            D.escape(23)
-        f0 = v216(D, r)
-    else:
-        f0 = ((x >> 1) & 1) == 1
-    s = 215
-    if s == 215:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f1 = v218(D, r)
+    try:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(23)
+            f0 = v216(D, r)
+        else:
+            f0 = ((x >> 1) & 1) == 1
+        s = 215
+        if s == 215:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f1 = v218(D, r)
+                else:
+                    f1 = ((x >> 1) & 1) == 1
+                s = 217
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f2 = v220(D, r)
+                else:
+                    f2 = ((x >> 1) & 1) == 1
+                s = 219
+            elif c == 2:
+                x = r.read(6)
+                if x & 33 or ((x >> 1) & 15) >= 12:
+                    r.pos -= 6
+                    f3 = v222(D, r)
+                else:
+                    f3 = _K6[((x >> 1) & 15)]
+                s = 221
             else:
-                f1 = ((x >> 1) & 1) == 1
-            s = 217
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f2 = v220(D, r)
+                D.escape(215)
+        if s == 217:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f2 = v220(D, r)
+                else:
+                    f2 = ((x >> 1) & 1) == 1
+                s = 219
+            elif c == 1:
+                x = r.read(6)
+                if x & 33 or ((x >> 1) & 15) >= 12:
+                    r.pos -= 6
+                    f3 = v222(D, r)
+                else:
+                    f3 = _K6[((x >> 1) & 15)]
+                s = 221
             else:
-                f2 = ((x >> 1) & 1) == 1
-            s = 219
-        elif c == 2:
-            x = r.read(6)
-            if x & 33 or ((x >> 1) & 15) >= 12:
-                r.pos -= 6
+                D.escape(217)
+        if s == 219:
+            x = r.read(7)
+            if x & 97 or ((x >> 1) & 15) >= 12:
+                r.pos -= 7
+                if r.read(1):
+                    D.escape(219)
                 f3 = v222(D, r)
             else:
                 f3 = _K6[((x >> 1) & 15)]
             s = 221
-        else:
-            D.escape(215)
-    if s == 217:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f2 = v220(D, r)
+        if s == 221:
+            x = r.read(10)
+            if x & 769:
+                r.pos -= 10
+                if r.read(1):
+                    D.escape(221)
+                f4 = v192(D, r)
             else:
-                f2 = ((x >> 1) & 1) == 1
-            s = 219
-        elif c == 1:
-            x = r.read(6)
-            if x & 33 or ((x >> 1) & 15) >= 12:
-                r.pos -= 6
-                f3 = v222(D, r)
-            else:
-                f3 = _K6[((x >> 1) & 15)]
-            s = 221
-        else:
-            D.escape(217)
-    if s == 219:
-        x = r.read(7)
-        if x & 97 or ((x >> 1) & 15) >= 12:
-            r.pos -= 7
+                f4 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 223
+        if s == 223:
             if r.read(1):
-                D.escape(219)
-            f3 = v222(D, r)
-        else:
-            f3 = _K6[((x >> 1) & 15)]
-        s = 221
-    if s == 221:
-        x = r.read(10)
-        if x & 769:
-            r.pos -= 10
-            if r.read(1):
-                D.escape(221)
-            f4 = v192(D, r)
-        else:
-            f4 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-        s = 223
-    if s == 223:
-        if r.read(1):
-            D.escape(223)
-        s = -1
+                D.escape(223)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DC_EVStatusType(EVReady=f0, EVCabinConditioning=f1, EVRESSConditioning=f2, EVErrorCode=f3, EVRESSSOC=f4)
 
 
@@ -3147,74 +3218,77 @@ def d24(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 24
-    c = r.read(2)
-    if c == 0:
-        f0 = v225(D, r)
-        s = 224
-    elif c == 1:
-        f2 = v225(D, r)
-        s = 226
-    elif c == 2:
-        f3 = v225(D, r)
-        s = 227
-    else:
-        D.escape(24)
-    if s == 224:
-        c = r.read(1)
-        if c == 0:
-            f1 = v225(D, r)
-            s = 228
-        else:
-            D.escape(224)
-    if s == 228:
+    try:
         c = r.read(2)
         if c == 0:
+            f0 = v225(D, r)
+            s = 224
+        elif c == 1:
             f2 = v225(D, r)
             s = 226
-        elif c == 1:
-            f3 = v225(D, r)
-            s = 227
-        else:
-            D.escape(228)
-    if s == 226:
-        c = r.read(1)
-        if c == 0:
-            f3 = v225(D, r)
-            s = 227
-        else:
-            D.escape(226)
-    if s == 227:
-        c = r.read(2)
-        if c == 0:
-            f4 = v225(D, r)
-            s = 229
-        elif c == 1:
-            f5 = v225(D, r)
-            s = 230
         elif c == 2:
+            f3 = v225(D, r)
+            s = 227
+        else:
+            D.escape(24)
+        if s == 224:
+            c = r.read(1)
+            if c == 0:
+                f1 = v225(D, r)
+                s = 228
+            else:
+                D.escape(224)
+        if s == 228:
+            c = r.read(2)
+            if c == 0:
+                f2 = v225(D, r)
+                s = 226
+            elif c == 1:
+                f3 = v225(D, r)
+                s = 227
+            else:
+                D.escape(228)
+        if s == 226:
+            c = r.read(1)
+            if c == 0:
+                f3 = v225(D, r)
+                s = 227
+            else:
+                D.escape(226)
+        if s == 227:
+            c = r.read(2)
+            if c == 0:
+                f4 = v225(D, r)
+                s = 229
+            elif c == 1:
+                f5 = v225(D, r)
+                s = 230
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(227)
+        if s == 229:
+            c = r.read(2)
+            if c == 0:
+                f5 = v225(D, r)
+                s = 230
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(229)
+        if s == 230:
+            c = r.read(1)
+            if c == 0:
+                f6 = v225(D, r)
+                s = 231
+            else:
+                D.escape(230)
+        if s == 231:
+            if r.read(1):
+                D.escape(231)
             s = -1
-        else:
-            D.escape(227)
-    if s == 229:
-        c = r.read(2)
-        if c == 0:
-            f5 = v225(D, r)
-            s = 230
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(229)
-    if s == 230:
-        c = r.read(1)
-        if c == 0:
-            f6 = v225(D, r)
-            s = 231
-        else:
-            D.escape(230)
-    if s == 231:
-        if r.read(1):
-            D.escape(231)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DSAKeyValueType(P=f0, Q=f1, G=f2, Y=f3, J=f4, Seed=f5, PgenCounter=f6)
 
 
@@ -3340,9 +3414,13 @@ def x26(w: BitWriter, v: Any) -> None:
 
 
 def d27(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(27)
-    s = -1
+    s = 27
+    try:
+        if r.read(1):
+            D.escape(27)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EVChargeParameterType()
 
 
@@ -3356,9 +3434,13 @@ def e27(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d28(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(28)
-    s = -1
+    s = 28
+    try:
+        if r.read(1):
+            D.escape(28)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EVPowerDeliveryParameterType()
 
 
@@ -3372,9 +3454,13 @@ def e28(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d29(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(29)
-    s = -1
+    s = 29
+    try:
+        if r.read(1):
+            D.escape(29)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EVSEChargeParameterType()
 
 
@@ -3388,9 +3474,13 @@ def e29(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d30(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(30)
-    s = -1
+    s = 30
+    try:
+        if r.read(1):
+            D.escape(30)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EVSEStatusType()
 
 
@@ -3404,9 +3494,13 @@ def e30(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d31(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(31)
-    s = -1
+    s = 31
+    try:
+        if r.read(1):
+            D.escape(31)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EVStatusType()
 
 
@@ -3422,19 +3516,22 @@ def e31(E: Encoder, w: BitWriter, o: Any) -> None:
 def d32(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 32
-    c = r.read(2)
-    if c == 0:
-        f0 = d51(D, r)
-        s = 235
-    elif c == 1:
-        f0 = d74(D, r)
-        s = 235
-    else:
-        D.escape(32)
-    if s == 235:
-        if r.read(1):
-            D.escape(235)
-        s = -1
+    try:
+        c = r.read(2)
+        if c == 0:
+            f0 = d51(D, r)
+            s = 235
+        elif c == 1:
+            f0 = d74(D, r)
+            s = 235
+        else:
+            D.escape(32)
+        if s == 235:
+            if r.read(1):
+                D.escape(235)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EntryType(TimeInterval=f0)
 
 
@@ -3495,35 +3592,38 @@ def d36(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 36
-    while True:
-        if s == 36:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 242
-            elif c == 1:
-                f1.append(d50(D, r))
-                s = 243
+    try:
+        while True:
+            if s == 36:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 242
+                elif c == 1:
+                    f1.append(d50(D, r))
+                    s = 243
+                else:
+                    D.escape(36)
+            elif s == 242:
+                c = r.read(1)
+                if c == 0:
+                    f1.append(d50(D, r))
+                    s = 243
+                else:
+                    D.escape(242)
+            elif s == 243:
+                c = r.read(2)
+                if c == 0:
+                    f1.append(d50(D, r))
+                    s = 243
+                elif c == 1:
+                    break
+                else:
+                    D.escape(243)
             else:
-                D.escape(36)
-        elif s == 242:
-            c = r.read(1)
-            if c == 0:
-                f1.append(d50(D, r))
-                s = 243
-            else:
-                D.escape(242)
-        elif s == 243:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d50(D, r))
-                s = 243
-            elif c == 1:
-                break
-            else:
-                D.escape(243)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ManifestType(Id=f0, Reference=f1)
 
 
@@ -3569,43 +3669,46 @@ def d37(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 37
-    c = r.read(2)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 244
-    elif c == 1:
-        f1 = v246(D, r)
-        s = 245
-    else:
-        D.escape(37)
-    if s == 244:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 244
+        elif c == 1:
             f1 = v246(D, r)
             s = 245
         else:
-            D.escape(244)
-    if s == 245:
-        c = r.read(2)
-        if c == 0:
-            f2 = v148(D, r)
-            s = 247
-        elif c == 1:
-            f3 = d151(D, r)
-            s = 248
-        else:
-            D.escape(245)
-    if s == 247:
-        c = r.read(1)
-        if c == 0:
-            f3 = d151(D, r)
-            s = 248
-        else:
-            D.escape(247)
-    if s == 248:
-        if r.read(1):
-            D.escape(248)
-        s = -1
+            D.escape(37)
+        if s == 244:
+            c = r.read(1)
+            if c == 0:
+                f1 = v246(D, r)
+                s = 245
+            else:
+                D.escape(244)
+        if s == 245:
+            c = r.read(2)
+            if c == 0:
+                f2 = v148(D, r)
+                s = 247
+            elif c == 1:
+                f3 = d151(D, r)
+                s = 248
+            else:
+                D.escape(245)
+        if s == 247:
+            c = r.read(1)
+            if c == 0:
+                f3 = d151(D, r)
+                s = 248
+            else:
+                D.escape(247)
+        if s == 248:
+            if r.read(1):
+                D.escape(248)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.MeteringReceiptReqType(Id=f0, SessionID=f1, SAScheduleTupleID=f2, MeterInfo=f3)
 
 
@@ -3673,26 +3776,29 @@ def d38(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 38
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(38)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 249
-    if s == 249:
-        c = r.read(1)
-        if c == 0:
-            f1 = d2(D, r)
-            s = 250
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(38)
+            f0 = v102(D, r)
         else:
-            D.escape(249)
-    if s == 250:
-        if r.read(1):
-            D.escape(250)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 249
+        if s == 249:
+            c = r.read(1)
+            if c == 0:
+                f1 = d2(D, r)
+                s = 250
+            else:
+                D.escape(249)
+        if s == 250:
+            if r.read(1):
+                D.escape(250)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.MeteringReceiptResType(ResponseCode=f0, AC_EVSEStatus=f1)
 
 
@@ -3750,26 +3856,29 @@ def d42(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 42
-    c = r.read(2)
-    if c == 0:
-        f0 = d51(D, r)
-        s = 262
-    elif c == 1:
-        f0 = d74(D, r)
-        s = 262
-    else:
-        D.escape(42)
-    if s == 262:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
-            f1 = v264(D, r)
-            s = 263
+            f0 = d51(D, r)
+            s = 262
+        elif c == 1:
+            f0 = d74(D, r)
+            s = 262
         else:
-            D.escape(262)
-    if s == 263:
-        if r.read(1):
-            D.escape(263)
-        s = -1
+            D.escape(42)
+        if s == 262:
+            c = r.read(1)
+            if c == 0:
+                f1 = v264(D, r)
+                s = 263
+            else:
+                D.escape(262)
+        if s == 263:
+            if r.read(1):
+                D.escape(263)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PMaxScheduleEntryType(TimeInterval=f0, PMax=f1)
 
 
@@ -3828,23 +3937,26 @@ def d43(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 43
-    c = r.read(1)
-    if c == 0:
-        f0 = v123(D, r)
-        s = 265
-    else:
-        D.escape(43)
-    if s == 265:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d118(D, r)
-            s = 266
+            f0 = v123(D, r)
+            s = 265
         else:
-            D.escape(265)
-    if s == 266:
-        if r.read(1):
-            D.escape(266)
-        s = -1
+            D.escape(43)
+        if s == 265:
+            c = r.read(1)
+            if c == 0:
+                f1 = d118(D, r)
+                s = 266
+            else:
+                D.escape(265)
+        if s == 266:
+            if r.read(1):
+                D.escape(266)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PaymentDetailsReqType(ContractID=f0, ContractSignatureCertChain=f1)
 
 
@@ -3888,33 +4000,36 @@ def d44(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 44
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(44)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 267
-    if s == 267:
-        c = r.read(1)
-        if c == 0:
-            f1 = v157(D, r)
-            s = 268
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(44)
+            f0 = v102(D, r)
         else:
-            D.escape(267)
-    if s == 268:
-        c = r.read(1)
-        if c == 0:
-            f2 = v270(D, r)
-            s = 269
-        else:
-            D.escape(268)
-    if s == 269:
-        if r.read(1):
-            D.escape(269)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 267
+        if s == 267:
+            c = r.read(1)
+            if c == 0:
+                f1 = v157(D, r)
+                s = 268
+            else:
+                D.escape(267)
+        if s == 268:
+            c = r.read(1)
+            if c == 0:
+                f2 = v270(D, r)
+                s = 269
+            else:
+                D.escape(268)
+        if s == 269:
+            if r.read(1):
+                D.escape(269)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PaymentDetailsResType(ResponseCode=f0, GenChallenge=f1, DateTimeNow=f2)
 
 
@@ -3971,46 +4086,49 @@ def d45(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 45
-    x = r.read(4)
-    if x & 13:
-        r.pos -= 4
-        if r.read(1):
-            D.escape(45)
-        f0 = v272(D, r)
-    else:
-        f0 = ((x >> 1) & 1) == 1
-    s = 271
-    if s == 271:
-        c = r.read(3)
-        if c == 0:
-            f1 = d274(D, r)
-            s = 273
-        elif c == 1:
-            f2 = d20(D, r)
-            s = 275
-        elif c == 2:
-            f2 = d28(D, r)
-            s = 275
-        elif c == 3:
-            s = -1
+    try:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(45)
+            f0 = v272(D, r)
         else:
-            D.escape(271)
-    if s == 273:
-        c = r.read(2)
-        if c == 0:
-            f2 = d20(D, r)
-            s = 275
-        elif c == 1:
-            f2 = d28(D, r)
-            s = 275
-        elif c == 2:
+            f0 = ((x >> 1) & 1) == 1
+        s = 271
+        if s == 271:
+            c = r.read(3)
+            if c == 0:
+                f1 = d274(D, r)
+                s = 273
+            elif c == 1:
+                f2 = d20(D, r)
+                s = 275
+            elif c == 2:
+                f2 = d28(D, r)
+                s = 275
+            elif c == 3:
+                s = -1
+            else:
+                D.escape(271)
+        if s == 273:
+            c = r.read(2)
+            if c == 0:
+                f2 = d20(D, r)
+                s = 275
+            elif c == 1:
+                f2 = d28(D, r)
+                s = 275
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(273)
+        if s == 275:
+            if r.read(1):
+                D.escape(275)
             s = -1
-        else:
-            D.escape(273)
-    if s == 275:
-        if r.read(1):
-            D.escape(275)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PowerDeliveryReqType(ReadyToChargeState=f0, ChargingProfile=f1, EVPowerDeliveryParameter=f2)
 
 
@@ -4090,32 +4208,35 @@ def d46(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 46
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(46)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 276
-    if s == 276:
-        c = r.read(2)
-        if c == 0:
-            f1 = d2(D, r)
-            s = 277
-        elif c == 1:
-            f1 = d22(D, r)
-            s = 277
-        elif c == 2:
-            f1 = d30(D, r)
-            s = 277
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(46)
+            f0 = v102(D, r)
         else:
-            D.escape(276)
-    if s == 277:
-        if r.read(1):
-            D.escape(277)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 276
+        if s == 276:
+            c = r.read(2)
+            if c == 0:
+                f1 = d2(D, r)
+                s = 277
+            elif c == 1:
+                f1 = d22(D, r)
+                s = 277
+            elif c == 2:
+                f1 = d30(D, r)
+                s = 277
+            else:
+                D.escape(276)
+        if s == 277:
+            if r.read(1):
+                D.escape(277)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PowerDeliveryResType(ResponseCode=f0, EVSEStatus=f1)
 
 
@@ -4185,30 +4306,33 @@ def d47(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 47
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 278
-    else:
-        D.escape(47)
-    if s == 278:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d84(D, r)
-            s = 279
+            f0 = d23(D, r)
+            s = 278
         else:
-            D.escape(278)
-    if s == 279:
-        c = r.read(1)
-        if c == 0:
-            f2 = d84(D, r)
-            s = 280
-        else:
-            D.escape(279)
-    if s == 280:
-        if r.read(1):
-            D.escape(280)
-        s = -1
+            D.escape(47)
+        if s == 278:
+            c = r.read(1)
+            if c == 0:
+                f1 = d84(D, r)
+                s = 279
+            else:
+                D.escape(278)
+        if s == 279:
+            c = r.read(1)
+            if c == 0:
+                f2 = d84(D, r)
+                s = 280
+            else:
+                D.escape(279)
+        if s == 280:
+            if r.read(1):
+                D.escape(280)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PreChargeReqType(DC_EVStatus=f0, EVTargetVoltage=f1, EVTargetCurrent=f2)
 
 
@@ -4265,33 +4389,36 @@ def d48(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 48
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(48)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 281
-    if s == 281:
-        c = r.read(1)
-        if c == 0:
-            f1 = d22(D, r)
-            s = 282
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(48)
+            f0 = v102(D, r)
         else:
-            D.escape(281)
-    if s == 282:
-        c = r.read(1)
-        if c == 0:
-            f2 = d84(D, r)
-            s = 283
-        else:
-            D.escape(282)
-    if s == 283:
-        if r.read(1):
-            D.escape(283)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 281
+        if s == 281:
+            c = r.read(1)
+            if c == 0:
+                f1 = d22(D, r)
+                s = 282
+            else:
+                D.escape(281)
+        if s == 282:
+            c = r.read(1)
+            if c == 0:
+                f2 = d84(D, r)
+                s = 283
+            else:
+                D.escape(282)
+        if s == 283:
+            if r.read(1):
+                D.escape(283)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PreChargeResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
@@ -4347,23 +4474,26 @@ def d49(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 49
-    c = r.read(1)
-    if c == 0:
-        f0 = v225(D, r)
-        s = 284
-    else:
-        D.escape(49)
-    if s == 284:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = v225(D, r)
-            s = 285
+            f0 = v225(D, r)
+            s = 284
         else:
-            D.escape(284)
-    if s == 285:
-        if r.read(1):
-            D.escape(285)
-        s = -1
+            D.escape(49)
+        if s == 284:
+            c = r.read(1)
+            if c == 0:
+                f1 = v225(D, r)
+                s = 285
+            else:
+                D.escape(284)
+        if s == 285:
+            if r.read(1):
+                D.escape(285)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
 
 
@@ -4410,81 +4540,84 @@ def d50(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 50
-    c = r.read(3)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 286
-    elif c == 1:
-        f2 = read_str(r, None)
-        s = 287
-    elif c == 2:
-        f1 = read_str(r, None)
-        s = 288
-    elif c == 3:
-        f3 = d76(D, r)
-        s = 289
-    elif c == 4:
-        f4 = D.slow(25, 25, M.DigestMethodType)
-        s = 290
-    else:
-        D.escape(50)
-    if s == 286:
+    try:
         c = r.read(3)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 286
+        elif c == 1:
             f2 = read_str(r, None)
             s = 287
-        elif c == 1:
+        elif c == 2:
             f1 = read_str(r, None)
             s = 288
-        elif c == 2:
-            f3 = d76(D, r)
-            s = 289
         elif c == 3:
-            f4 = D.slow(25, 25, M.DigestMethodType)
-            s = 290
-        else:
-            D.escape(286)
-    if s == 287:
-        c = r.read(2)
-        if c == 0:
-            f1 = read_str(r, None)
-            s = 288
-        elif c == 1:
             f3 = d76(D, r)
             s = 289
-        elif c == 2:
+        elif c == 4:
             f4 = D.slow(25, 25, M.DigestMethodType)
             s = 290
         else:
-            D.escape(287)
-    if s == 288:
-        c = r.read(2)
-        if c == 0:
-            f3 = d76(D, r)
-            s = 289
-        elif c == 1:
-            f4 = D.slow(25, 25, M.DigestMethodType)
-            s = 290
-        else:
-            D.escape(288)
-    if s == 289:
-        c = r.read(1)
-        if c == 0:
-            f4 = D.slow(25, 25, M.DigestMethodType)
-            s = 290
-        else:
-            D.escape(289)
-    if s == 290:
-        c = r.read(1)
-        if c == 0:
-            f5 = v26(D, r)
-            s = 291
-        else:
-            D.escape(290)
-    if s == 291:
-        if r.read(1):
-            D.escape(291)
-        s = -1
+            D.escape(50)
+        if s == 286:
+            c = r.read(3)
+            if c == 0:
+                f2 = read_str(r, None)
+                s = 287
+            elif c == 1:
+                f1 = read_str(r, None)
+                s = 288
+            elif c == 2:
+                f3 = d76(D, r)
+                s = 289
+            elif c == 3:
+                f4 = D.slow(25, 25, M.DigestMethodType)
+                s = 290
+            else:
+                D.escape(286)
+        if s == 287:
+            c = r.read(2)
+            if c == 0:
+                f1 = read_str(r, None)
+                s = 288
+            elif c == 1:
+                f3 = d76(D, r)
+                s = 289
+            elif c == 2:
+                f4 = D.slow(25, 25, M.DigestMethodType)
+                s = 290
+            else:
+                D.escape(287)
+        if s == 288:
+            c = r.read(2)
+            if c == 0:
+                f3 = d76(D, r)
+                s = 289
+            elif c == 1:
+                f4 = D.slow(25, 25, M.DigestMethodType)
+                s = 290
+            else:
+                D.escape(288)
+        if s == 289:
+            c = r.read(1)
+            if c == 0:
+                f4 = D.slow(25, 25, M.DigestMethodType)
+                s = 290
+            else:
+                D.escape(289)
+        if s == 290:
+            c = r.read(1)
+            if c == 0:
+                f5 = v26(D, r)
+                s = 291
+            else:
+                D.escape(290)
+        if s == 291:
+            if r.read(1):
+                D.escape(291)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ReferenceType(Id=f0, URI=f1, Type=f2, Transforms=f3, DigestMethod=f4, DigestValue=f5)
 
 
@@ -4592,25 +4725,28 @@ def d51(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 51
-    c = r.read(1)
-    if c == 0:
-        f0 = v293(D, r)
-        s = 292
-    else:
-        D.escape(51)
-    if s == 292:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = v295(D, r)
-            s = 294
-        elif c == 1:
-            s = -1
+            f0 = v293(D, r)
+            s = 292
         else:
-            D.escape(292)
-    if s == 294:
-        if r.read(1):
-            D.escape(294)
-        s = -1
+            D.escape(51)
+        if s == 292:
+            c = r.read(2)
+            if c == 0:
+                f1 = v295(D, r)
+                s = 294
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(292)
+        if s == 294:
+            if r.read(1):
+                D.escape(294)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.RelativeTimeIntervalType(start=f0, duration=f1)
 
 
@@ -4655,45 +4791,48 @@ def d52(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 52
-    c = r.read(3)
-    if c == 0:
-        f1 = read_str(r, None)
-        s = 296
-    elif c == 1:
-        f0 = read_str(r, None)
-        s = 297
-    elif c == 2:
-        f2 = d76(D, r)
-        s = 298
-    elif c == 3:
-        s = -1
-    else:
-        D.escape(52)
-    if s == 296:
-        c = r.read(2)
+    try:
+        c = r.read(3)
         if c == 0:
+            f1 = read_str(r, None)
+            s = 296
+        elif c == 1:
             f0 = read_str(r, None)
             s = 297
-        elif c == 1:
-            f2 = d76(D, r)
-            s = 298
         elif c == 2:
-            s = -1
-        else:
-            D.escape(296)
-    if s == 297:
-        c = r.read(2)
-        if c == 0:
             f2 = d76(D, r)
             s = 298
-        elif c == 1:
+        elif c == 3:
             s = -1
         else:
-            D.escape(297)
-    if s == 298:
-        if r.read(1):
-            D.escape(298)
-        s = -1
+            D.escape(52)
+        if s == 296:
+            c = r.read(2)
+            if c == 0:
+                f0 = read_str(r, None)
+                s = 297
+            elif c == 1:
+                f2 = d76(D, r)
+                s = 298
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(296)
+        if s == 297:
+            c = r.read(2)
+            if c == 0:
+                f2 = d76(D, r)
+                s = 298
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(297)
+        if s == 298:
+            if r.read(1):
+                D.escape(298)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
 
 
@@ -4754,25 +4893,28 @@ def e52(E: Encoder, w: BitWriter, o: Any) -> None:
 def d53(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 53
-    while True:
-        if s == 53:
-            c = r.read(1)
-            if c == 0:
-                f0.append(d300(D, r))
-                s = 299
+    try:
+        while True:
+            if s == 53:
+                c = r.read(1)
+                if c == 0:
+                    f0.append(d300(D, r))
+                    s = 299
+                else:
+                    D.escape(53)
+            elif s == 299:
+                c = r.read(2)
+                if c == 0:
+                    f0.append(d300(D, r))
+                    s = 299
+                elif c == 1:
+                    break
+                else:
+                    D.escape(299)
             else:
-                D.escape(53)
-        elif s == 299:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d300(D, r))
-                s = 299
-            elif c == 1:
-                break
-            else:
-                D.escape(299)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SAScheduleListType(SAScheduleTuple=f0)
 
 
@@ -4802,9 +4944,13 @@ def e53(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d54(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(54)
-    s = -1
+    s = 54
+    try:
+        if r.read(1):
+            D.escape(54)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SASchedulesType()
 
 
@@ -4822,38 +4968,41 @@ def d56(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = []
     s = 56
-    while True:
-        if s == 56:
-            c = r.read(2)
-            if c == 0:
-                f0 = d51(D, r)
-                s = 305
-            elif c == 1:
-                f0 = d74(D, r)
-                s = 305
-            else:
-                D.escape(56)
-        elif s == 305:
-            x = r.read(11)
-            if x & 1537:
-                r.pos -= 11
-                if r.read(1):
-                    D.escape(305)
-                f1 = v307(D, r)
-            else:
-                f1 = ((x >> 1) & 255)
-            s = 306
-        elif s == 306:
-            c = r.read(2)
-            if c == 0:
-                f2.append(d308(D, r))
+    try:
+        while True:
+            if s == 56:
+                c = r.read(2)
+                if c == 0:
+                    f0 = d51(D, r)
+                    s = 305
+                elif c == 1:
+                    f0 = d74(D, r)
+                    s = 305
+                else:
+                    D.escape(56)
+            elif s == 305:
+                x = r.read(11)
+                if x & 1537:
+                    r.pos -= 11
+                    if r.read(1):
+                        D.escape(305)
+                    f1 = v307(D, r)
+                else:
+                    f1 = ((x >> 1) & 255)
                 s = 306
-            elif c == 1:
-                break
+            elif s == 306:
+                c = r.read(2)
+                if c == 0:
+                    f2.append(d308(D, r))
+                    s = 306
+                elif c == 1:
+                    break
+                else:
+                    D.escape(306)
             else:
-                D.escape(306)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SalesTariffEntryType(TimeInterval=f0, EPriceLevel=f1, ConsumptionCost=f2)
 
 
@@ -4926,36 +5075,39 @@ def d57(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 57
-    c = r.read(1)
-    if c == 0:
-        f0 = d310(D, r)
-        s = 309
-    else:
-        D.escape(57)
-    if s == 309:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
-            if r.read(1):
-                D.escape(309)
-            f1 = v312(D, r)
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = d310(D, r)
+            s = 309
         else:
-            f1 = ((x >> 1) & 1) == 1
-        s = 311
-    if s == 311:
-        x = r.read(7)
-        if x & 97 or ((x >> 1) & 15) >= 10:
-            r.pos -= 7
+            D.escape(57)
+        if s == 309:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(309)
+                f1 = v312(D, r)
+            else:
+                f1 = ((x >> 1) & 1) == 1
+            s = 311
+        if s == 311:
+            x = r.read(7)
+            if x & 97 or ((x >> 1) & 15) >= 10:
+                r.pos -= 7
+                if r.read(1):
+                    D.escape(311)
+                f2 = v314(D, r)
+            else:
+                f2 = _K7[((x >> 1) & 15)]
+            s = 313
+        if s == 313:
             if r.read(1):
-                D.escape(311)
-            f2 = v314(D, r)
-        else:
-            f2 = _K7[((x >> 1) & 15)]
-        s = 313
-    if s == 313:
-        if r.read(1):
-            D.escape(313)
-        s = -1
+                D.escape(313)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceChargeType(ServiceTag=f0, FreeService=f1, EnergyTransferType=f2)
 
 
@@ -5010,16 +5162,19 @@ def e57(E: Encoder, w: BitWriter, o: Any) -> None:
 def d58(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 58
-    c = r.read(1)
-    if c == 0:
-        f0 = v316(D, r)
-        s = 315
-    else:
-        D.escape(58)
-    if s == 315:
-        if r.read(1):
-            D.escape(315)
-        s = -1
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v316(D, r)
+            s = 315
+        else:
+            D.escape(58)
+        if s == 315:
+            if r.read(1):
+                D.escape(315)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceDetailReqType(ServiceID=f0)
 
 
@@ -5050,35 +5205,38 @@ def d59(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 59
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(59)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 317
-    if s == 317:
-        c = r.read(1)
-        if c == 0:
-            f1 = v316(D, r)
-            s = 318
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(59)
+            f0 = v102(D, r)
         else:
-            D.escape(317)
-    if s == 318:
-        c = r.read(2)
-        if c == 0:
-            f2 = d320(D, r)
-            s = 319
-        elif c == 1:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 317
+        if s == 317:
+            c = r.read(1)
+            if c == 0:
+                f1 = v316(D, r)
+                s = 318
+            else:
+                D.escape(317)
+        if s == 318:
+            c = r.read(2)
+            if c == 0:
+                f2 = d320(D, r)
+                s = 319
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(318)
+        if s == 319:
+            if r.read(1):
+                D.escape(319)
             s = -1
-        else:
-            D.escape(318)
-    if s == 319:
-        if r.read(1):
-            D.escape(319)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceDetailResType(ResponseCode=f0, ServiceID=f1, ServiceParameterList=f2)
 
 
@@ -5135,25 +5293,12 @@ def d60(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 60
-    c = r.read(2)
-    if c == 0:
-        f0 = v322(D, r)
-        s = 321
-    elif c == 1:
-        x = r.read(4)
-        if x & 9 or ((x >> 1) & 3) >= 4:
-            r.pos -= 4
-            f1 = v324(D, r)
-        else:
-            f1 = _K8[((x >> 1) & 3)]
-        s = 323
-    elif c == 2:
-        s = -1
-    else:
-        D.escape(60)
-    if s == 321:
+    try:
         c = r.read(2)
         if c == 0:
+            f0 = v322(D, r)
+            s = 321
+        elif c == 1:
             x = r.read(4)
             if x & 9 or ((x >> 1) & 3) >= 4:
                 r.pos -= 4
@@ -5161,14 +5306,30 @@ def d60(D: Decoder, r: BitReader) -> Any:
             else:
                 f1 = _K8[((x >> 1) & 3)]
             s = 323
-        elif c == 1:
+        elif c == 2:
             s = -1
         else:
-            D.escape(321)
-    if s == 323:
-        if r.read(1):
-            D.escape(323)
-        s = -1
+            D.escape(60)
+        if s == 321:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(4)
+                if x & 9 or ((x >> 1) & 3) >= 4:
+                    r.pos -= 4
+                    f1 = v324(D, r)
+                else:
+                    f1 = _K8[((x >> 1) & 3)]
+                s = 323
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(321)
+        if s == 323:
+            if r.read(1):
+                D.escape(323)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceDiscoveryReqType(ServiceScope=f0, ServiceCategory=f1)
 
 
@@ -5218,42 +5379,45 @@ def d61(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 61
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(61)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 325
-    if s == 325:
-        c = r.read(1)
-        if c == 0:
-            f1 = d327(D, r)
-            s = 326
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(61)
+            f0 = v102(D, r)
         else:
-            D.escape(325)
-    if s == 326:
-        c = r.read(1)
-        if c == 0:
-            f2 = d57(D, r)
-            s = 328
-        else:
-            D.escape(326)
-    if s == 328:
-        c = r.read(2)
-        if c == 0:
-            f3 = d330(D, r)
-            s = 329
-        elif c == 1:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 325
+        if s == 325:
+            c = r.read(1)
+            if c == 0:
+                f1 = d327(D, r)
+                s = 326
+            else:
+                D.escape(325)
+        if s == 326:
+            c = r.read(1)
+            if c == 0:
+                f2 = d57(D, r)
+                s = 328
+            else:
+                D.escape(326)
+        if s == 328:
+            c = r.read(2)
+            if c == 0:
+                f3 = d330(D, r)
+                s = 329
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(328)
+        if s == 329:
+            if r.read(1):
+                D.escape(329)
             s = -1
-        else:
-            D.escape(328)
-    if s == 329:
-        if r.read(1):
-            D.escape(329)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceDiscoveryResType(ResponseCode=f0, PaymentOptions=f1, ChargeService=f2, ServiceList=f3)
 
 
@@ -5323,26 +5487,29 @@ def d62(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 62
-    x = r.read(4)
-    if x & 13 or ((x >> 1) & 1) >= 2:
-        r.pos -= 4
-        if r.read(1):
-            D.escape(62)
-        f0 = v332(D, r)
-    else:
-        f0 = _K9[((x >> 1) & 1)]
-    s = 331
-    if s == 331:
-        c = r.read(1)
-        if c == 0:
-            f1 = d334(D, r)
-            s = 333
+    try:
+        x = r.read(4)
+        if x & 13 or ((x >> 1) & 1) >= 2:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(62)
+            f0 = v332(D, r)
         else:
-            D.escape(331)
-    if s == 333:
-        if r.read(1):
-            D.escape(333)
-        s = -1
+            f0 = _K9[((x >> 1) & 1)]
+        s = 331
+        if s == 331:
+            c = r.read(1)
+            if c == 0:
+                f1 = d334(D, r)
+                s = 333
+            else:
+                D.escape(331)
+        if s == 333:
+            if r.read(1):
+                D.escape(333)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServicePaymentSelectionReqType(SelectedPaymentOption=f0, SelectedServiceList=f1)
 
 
@@ -5384,19 +5551,22 @@ def e62(E: Encoder, w: BitWriter, o: Any) -> None:
 def d63(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 63
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(63)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 335
-    if s == 335:
-        if r.read(1):
-            D.escape(335)
-        s = -1
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(63)
+            f0 = v102(D, r)
+        else:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 335
+        if s == 335:
+            if r.read(1):
+                D.escape(335)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServicePaymentSelectionResType(ResponseCode=f0)
 
 
@@ -5425,16 +5595,19 @@ def e63(E: Encoder, w: BitWriter, o: Any) -> None:
 def d64(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 64
-    c = r.read(1)
-    if c == 0:
-        f0 = v337(D, r)
-        s = 336
-    else:
-        D.escape(64)
-    if s == 336:
-        if r.read(1):
-            D.escape(336)
-        s = -1
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v337(D, r)
+            s = 336
+        else:
+            D.escape(64)
+        if s == 336:
+            if r.read(1):
+                D.escape(336)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SessionSetupReqType(EVCCID=f0)
 
 
@@ -5465,35 +5638,38 @@ def d65(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 65
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(65)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 338
-    if s == 338:
-        c = r.read(1)
-        if c == 0:
-            f1 = v146(D, r)
-            s = 339
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(65)
+            f0 = v102(D, r)
         else:
-            D.escape(338)
-    if s == 339:
-        c = r.read(2)
-        if c == 0:
-            f2 = v341(D, r)
-            s = 340
-        elif c == 1:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 338
+        if s == 338:
+            c = r.read(1)
+            if c == 0:
+                f1 = v146(D, r)
+                s = 339
+            else:
+                D.escape(338)
+        if s == 339:
+            c = r.read(2)
+            if c == 0:
+                f2 = v341(D, r)
+                s = 340
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(339)
+        if s == 340:
+            if r.read(1):
+                D.escape(340)
             s = -1
-        else:
-            D.escape(339)
-    if s == 340:
-        if r.read(1):
-            D.escape(340)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SessionSetupResType(ResponseCode=f0, EVSEID=f1, DateTimeNow=f2)
 
 
@@ -5547,9 +5723,13 @@ def e65(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d66(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(66)
-    s = -1
+    s = 66
+    try:
+        if r.read(1):
+            D.escape(66)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SessionStopType()
 
 
@@ -5565,19 +5745,22 @@ def e66(E: Encoder, w: BitWriter, o: Any) -> None:
 def d67(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 67
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(67)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 342
-    if s == 342:
-        if r.read(1):
-            D.escape(342)
-        s = -1
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(67)
+            f0 = v102(D, r)
+        else:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 342
+        if s == 342:
+            if r.read(1):
+                D.escape(342)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SessionStopResType(ResponseCode=f0)
 
 
@@ -5610,54 +5793,57 @@ def d68(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = []
     s = 68
-    while True:
-        if s == 68:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 343
-            elif c == 1:
-                f1 = d73(D, r)
-                s = 344
+    try:
+        while True:
+            if s == 68:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 343
+                elif c == 1:
+                    f1 = d73(D, r)
+                    s = 344
+                else:
+                    D.escape(68)
+            elif s == 343:
+                c = r.read(1)
+                if c == 0:
+                    f1 = d73(D, r)
+                    s = 344
+                else:
+                    D.escape(343)
+            elif s == 344:
+                c = r.read(1)
+                if c == 0:
+                    f2 = d72(D, r)
+                    s = 345
+                else:
+                    D.escape(344)
+            elif s == 345:
+                c = r.read(2)
+                if c == 0:
+                    f3 = D.slow(33, 33, M.KeyInfoType)
+                    s = 346
+                elif c == 1:
+                    f4.append(D.slow(40, 40, M.ObjectType))
+                    s = 346
+                elif c == 2:
+                    break
+                else:
+                    D.escape(345)
+            elif s == 346:
+                c = r.read(2)
+                if c == 0:
+                    f4.append(D.slow(40, 40, M.ObjectType))
+                    s = 346
+                elif c == 1:
+                    break
+                else:
+                    D.escape(346)
             else:
-                D.escape(68)
-        elif s == 343:
-            c = r.read(1)
-            if c == 0:
-                f1 = d73(D, r)
-                s = 344
-            else:
-                D.escape(343)
-        elif s == 344:
-            c = r.read(1)
-            if c == 0:
-                f2 = d72(D, r)
-                s = 345
-            else:
-                D.escape(344)
-        elif s == 345:
-            c = r.read(2)
-            if c == 0:
-                f3 = D.slow(33, 33, M.KeyInfoType)
-                s = 346
-            elif c == 1:
-                f4.append(D.slow(40, 40, M.ObjectType))
-                s = 346
-            elif c == 2:
-                break
-            else:
-                D.escape(345)
-        elif s == 346:
-            c = r.read(2)
-            if c == 0:
-                f4.append(D.slow(40, 40, M.ObjectType))
-                s = 346
-            elif c == 1:
-                break
-            else:
-                D.escape(346)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignatureType(Id=f0, SignedInfo=f1, SignatureValue=f2, KeyInfo=f3, Object=f4)
 
 
@@ -5741,35 +5927,38 @@ def d70(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 70
-    while True:
-        if s == 70:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 351
-            elif c == 1:
-                f1.append(D.slow(71, 71, M.SignaturePropertyType))
-                s = 352
+    try:
+        while True:
+            if s == 70:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 351
+                elif c == 1:
+                    f1.append(D.slow(71, 71, M.SignaturePropertyType))
+                    s = 352
+                else:
+                    D.escape(70)
+            elif s == 351:
+                c = r.read(1)
+                if c == 0:
+                    f1.append(D.slow(71, 71, M.SignaturePropertyType))
+                    s = 352
+                else:
+                    D.escape(351)
+            elif s == 352:
+                c = r.read(2)
+                if c == 0:
+                    f1.append(D.slow(71, 71, M.SignaturePropertyType))
+                    s = 352
+                elif c == 1:
+                    break
+                else:
+                    D.escape(352)
             else:
-                D.escape(70)
-        elif s == 351:
-            c = r.read(1)
-            if c == 0:
-                f1.append(D.slow(71, 71, M.SignaturePropertyType))
-                s = 352
-            else:
-                D.escape(351)
-        elif s == 352:
-            c = r.read(2)
-            if c == 0:
-                f1.append(D.slow(71, 71, M.SignaturePropertyType))
-                s = 352
-            elif c == 1:
-                break
-            else:
-                D.escape(352)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignaturePropertiesType(Id=f0, SignatureProperty=f1)
 
 
@@ -5813,26 +6002,29 @@ def d72(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 72
-    c = r.read(2)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 357
-    elif c == 1:
-        f1 = read_bin(r, None)
-        s = 358
-    else:
-        D.escape(72)
-    if s == 357:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 357
+        elif c == 1:
             f1 = read_bin(r, None)
             s = 358
         else:
-            D.escape(357)
-    if s == 358:
-        if r.read(1):
-            D.escape(358)
-        s = -1
+            D.escape(72)
+        if s == 357:
+            c = r.read(1)
+            if c == 0:
+                f1 = read_bin(r, None)
+                s = 358
+            else:
+                D.escape(357)
+        if s == 358:
+            if r.read(1):
+                D.escape(358)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignatureValueType(Id=f0, value=f1)
 
 
@@ -5869,49 +6061,52 @@ def d73(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = []
     s = 73
-    while True:
-        if s == 73:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 359
-            elif c == 1:
-                f1 = D.slow(6, 6, M.CanonicalizationMethodType)
-                s = 360
+    try:
+        while True:
+            if s == 73:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 359
+                elif c == 1:
+                    f1 = D.slow(6, 6, M.CanonicalizationMethodType)
+                    s = 360
+                else:
+                    D.escape(73)
+            elif s == 359:
+                c = r.read(1)
+                if c == 0:
+                    f1 = D.slow(6, 6, M.CanonicalizationMethodType)
+                    s = 360
+                else:
+                    D.escape(359)
+            elif s == 360:
+                c = r.read(1)
+                if c == 0:
+                    f2 = D.slow(69, 69, M.SignatureMethodType)
+                    s = 361
+                else:
+                    D.escape(360)
+            elif s == 361:
+                c = r.read(1)
+                if c == 0:
+                    f3.append(d50(D, r))
+                    s = 362
+                else:
+                    D.escape(361)
+            elif s == 362:
+                c = r.read(2)
+                if c == 0:
+                    f3.append(d50(D, r))
+                    s = 362
+                elif c == 1:
+                    break
+                else:
+                    D.escape(362)
             else:
-                D.escape(73)
-        elif s == 359:
-            c = r.read(1)
-            if c == 0:
-                f1 = D.slow(6, 6, M.CanonicalizationMethodType)
-                s = 360
-            else:
-                D.escape(359)
-        elif s == 360:
-            c = r.read(1)
-            if c == 0:
-                f2 = D.slow(69, 69, M.SignatureMethodType)
-                s = 361
-            else:
-                D.escape(360)
-        elif s == 361:
-            c = r.read(1)
-            if c == 0:
-                f3.append(d50(D, r))
-                s = 362
-            else:
-                D.escape(361)
-        elif s == 362:
-            c = r.read(2)
-            if c == 0:
-                f3.append(d50(D, r))
-                s = 362
-            elif c == 1:
-                break
-            else:
-                D.escape(362)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignedInfoType(Id=f0, CanonicalizationMethod=f1, SignatureMethod=f2, Reference=f3)
 
 
@@ -5978,9 +6173,13 @@ def e73(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d74(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(74)
-    s = -1
+    s = 74
+    try:
+        if r.read(1):
+            D.escape(74)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.IntervalType()
 
 
@@ -5996,25 +6195,28 @@ def e74(E: Encoder, w: BitWriter, o: Any) -> None:
 def d76(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 76
-    while True:
-        if s == 76:
-            c = r.read(1)
-            if c == 0:
-                f0.append(D.slow(75, 75, M.TransformType))
-                s = 366
+    try:
+        while True:
+            if s == 76:
+                c = r.read(1)
+                if c == 0:
+                    f0.append(D.slow(75, 75, M.TransformType))
+                    s = 366
+                else:
+                    D.escape(76)
+            elif s == 366:
+                c = r.read(2)
+                if c == 0:
+                    f0.append(D.slow(75, 75, M.TransformType))
+                    s = 366
+                elif c == 1:
+                    break
+                else:
+                    D.escape(366)
             else:
-                D.escape(76)
-        elif s == 366:
-            c = r.read(2)
-            if c == 0:
-                f0.append(D.slow(75, 75, M.TransformType))
-                s = 366
-            elif c == 1:
-                break
-            else:
-                D.escape(366)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.TransformsType(Transform=f0)
 
 
@@ -6047,23 +6249,26 @@ def d77(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 77
-    c = r.read(1)
-    if c == 0:
-        f0 = d368(D, r)
-        s = 367
-    else:
-        D.escape(77)
-    if s == 367:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d370(D, r)
-            s = 369
+            f0 = d368(D, r)
+            s = 367
         else:
-            D.escape(367)
-    if s == 369:
-        if r.read(1):
-            D.escape(369)
-        s = -1
+            D.escape(77)
+        if s == 367:
+            c = r.read(1)
+            if c == 0:
+                f1 = d370(D, r)
+                s = 369
+            else:
+                D.escape(367)
+        if s == 369:
+            if r.read(1):
+                D.escape(369)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.V2G_Message(Header=f0, Body=f1)
 
 
@@ -6105,16 +6310,19 @@ def e77(E: Encoder, w: BitWriter, o: Any) -> None:
 def d78(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 78
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 371
-    else:
-        D.escape(78)
-    if s == 371:
-        if r.read(1):
-            D.escape(371)
-        s = -1
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = d23(D, r)
+            s = 371
+        else:
+            D.escape(78)
+        if s == 371:
+            if r.read(1):
+                D.escape(371)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.WeldingDetectionReqType(DC_EVStatus=f0)
 
 
@@ -6145,33 +6353,36 @@ def d79(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 79
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 23:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(79)
-        f0 = v102(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 372
-    if s == 372:
-        c = r.read(1)
-        if c == 0:
-            f1 = d22(D, r)
-            s = 373
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(79)
+            f0 = v102(D, r)
         else:
-            D.escape(372)
-    if s == 373:
-        c = r.read(1)
-        if c == 0:
-            f2 = d84(D, r)
-            s = 374
-        else:
-            D.escape(373)
-    if s == 374:
-        if r.read(1):
-            D.escape(374)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 372
+        if s == 372:
+            c = r.read(1)
+            if c == 0:
+                f1 = d22(D, r)
+                s = 373
+            else:
+                D.escape(372)
+        if s == 373:
+            c = r.read(1)
+            if c == 0:
+                f2 = d84(D, r)
+                s = 374
+            else:
+                D.escape(373)
+        if s == 374:
+            if r.read(1):
+                D.escape(374)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.WeldingDetectionResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
@@ -6243,41 +6454,44 @@ def d84(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 84
-    x = r.read(6)
-    if x & 49:
-        r.pos -= 6
-        if r.read(1):
-            D.escape(84)
-        f0 = v383(D, r)
-    else:
-        f0 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
-    s = 382
-    if s == 382:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(6)
-            if x & 33 or ((x >> 1) & 15) >= 10:
-                r.pos -= 6
-                f1 = v385(D, r)
+    try:
+        x = r.read(6)
+        if x & 49:
+            r.pos -= 6
+            if r.read(1):
+                D.escape(84)
+            f0 = v383(D, r)
+        else:
+            f0 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
+        s = 382
+        if s == 382:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(6)
+                if x & 33 or ((x >> 1) & 15) >= 10:
+                    r.pos -= 6
+                    f1 = v385(D, r)
+                else:
+                    f1 = _K10[((x >> 1) & 15)]
+                s = 384
+            elif c == 1:
+                f2 = v387(D, r)
+                s = 386
             else:
-                f1 = _K10[((x >> 1) & 15)]
-            s = 384
-        elif c == 1:
-            f2 = v387(D, r)
-            s = 386
-        else:
-            D.escape(382)
-    if s == 384:
-        c = r.read(1)
-        if c == 0:
-            f2 = v387(D, r)
-            s = 386
-        else:
-            D.escape(384)
-    if s == 386:
-        if r.read(1):
-            D.escape(386)
-        s = -1
+                D.escape(382)
+        if s == 384:
+            c = r.read(1)
+            if c == 0:
+                f2 = v387(D, r)
+                s = 386
+            else:
+                D.escape(384)
+        if s == 386:
+            if r.read(1):
+                D.escape(386)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PhysicalValueType(Multiplier=f0, Unit=f1, Value=f2)
 
 
@@ -6457,25 +6671,28 @@ def x110(w: BitWriter, v: Any) -> None:
 def d112(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 112
-    while True:
-        if s == 112:
-            c = r.read(1)
-            if c == 0:
-                f0.append(v396(D, r))
-                s = 395
+    try:
+        while True:
+            if s == 112:
+                c = r.read(1)
+                if c == 0:
+                    f0.append(v396(D, r))
+                    s = 395
+                else:
+                    D.escape(112)
+            elif s == 395:
+                c = r.read(2)
+                if c == 0:
+                    f0.append(v396(D, r))
+                    s = 395
+                elif c == 1:
+                    break
+                else:
+                    D.escape(395)
             else:
-                D.escape(112)
-        elif s == 395:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v396(D, r))
-                s = 395
-            elif c == 1:
-                break
-            else:
-                D.escape(395)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ListOfRootCertificateIDsType(RootCertificateID=f0)
 
 
@@ -6523,25 +6740,28 @@ def d118(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 118
-    c = r.read(1)
-    if c == 0:
-        f0 = v110(D, r)
-        s = 398
-    else:
-        D.escape(118)
-    if s == 398:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = d400(D, r)
-            s = 399
-        elif c == 1:
-            s = -1
+            f0 = v110(D, r)
+            s = 398
         else:
-            D.escape(398)
-    if s == 399:
-        if r.read(1):
-            D.escape(399)
-        s = -1
+            D.escape(118)
+        if s == 398:
+            c = r.read(2)
+            if c == 0:
+                f1 = d400(D, r)
+                s = 399
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(398)
+        if s == 399:
+            if r.read(1):
+                D.escape(399)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CertificateChainType(Certificate=f0, SubCertificates=f1)
 
 
@@ -6681,70 +6901,73 @@ def d151(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 151
-    c = r.read(1)
-    if c == 0:
-        f0 = v408(D, r)
-        s = 407
-    else:
-        D.escape(151)
-    if s == 407:
-        c = r.read(3)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = d84(D, r)
-            s = 409
-        elif c == 1:
-            f2 = v411(D, r)
-            s = 410
-        elif c == 2:
-            f3 = v413(D, r)
-            s = 412
-        elif c == 3:
-            f4 = v415(D, r)
-            s = 414
-        elif c == 4:
-            s = -1
+            f0 = v408(D, r)
+            s = 407
         else:
-            D.escape(407)
-    if s == 409:
-        c = r.read(3)
-        if c == 0:
-            f2 = v411(D, r)
-            s = 410
-        elif c == 1:
-            f3 = v413(D, r)
-            s = 412
-        elif c == 2:
-            f4 = v415(D, r)
-            s = 414
-        elif c == 3:
+            D.escape(151)
+        if s == 407:
+            c = r.read(3)
+            if c == 0:
+                f1 = d84(D, r)
+                s = 409
+            elif c == 1:
+                f2 = v411(D, r)
+                s = 410
+            elif c == 2:
+                f3 = v413(D, r)
+                s = 412
+            elif c == 3:
+                f4 = v415(D, r)
+                s = 414
+            elif c == 4:
+                s = -1
+            else:
+                D.escape(407)
+        if s == 409:
+            c = r.read(3)
+            if c == 0:
+                f2 = v411(D, r)
+                s = 410
+            elif c == 1:
+                f3 = v413(D, r)
+                s = 412
+            elif c == 2:
+                f4 = v415(D, r)
+                s = 414
+            elif c == 3:
+                s = -1
+            else:
+                D.escape(409)
+        if s == 410:
+            c = r.read(2)
+            if c == 0:
+                f3 = v413(D, r)
+                s = 412
+            elif c == 1:
+                f4 = v415(D, r)
+                s = 414
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(410)
+        if s == 412:
+            c = r.read(2)
+            if c == 0:
+                f4 = v415(D, r)
+                s = 414
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(412)
+        if s == 414:
+            if r.read(1):
+                D.escape(414)
             s = -1
-        else:
-            D.escape(409)
-    if s == 410:
-        c = r.read(2)
-        if c == 0:
-            f3 = v413(D, r)
-            s = 412
-        elif c == 1:
-            f4 = v415(D, r)
-            s = 414
-        elif c == 2:
-            s = -1
-        else:
-            D.escape(410)
-    if s == 412:
-        c = r.read(2)
-        if c == 0:
-            f4 = v415(D, r)
-            s = 414
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(412)
-    if s == 414:
-        if r.read(1):
-            D.escape(414)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.MeterInfoType(MeterID=f0, MeterReading=f1, SigMeterReading=f2, MeterStatus=f3, TMeter=f4)
 
 
@@ -7294,32 +7517,35 @@ def d274(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 274
-    while True:
-        if s == 274:
-            c = r.read(1)
-            if c == 0:
-                f0 = v148(D, r)
-                s = 441
+    try:
+        while True:
+            if s == 274:
+                c = r.read(1)
+                if c == 0:
+                    f0 = v148(D, r)
+                    s = 441
+                else:
+                    D.escape(274)
+            elif s == 441:
+                c = r.read(1)
+                if c == 0:
+                    f1.append(d443(D, r))
+                    s = 442
+                else:
+                    D.escape(441)
+            elif s == 442:
+                c = r.read(2)
+                if c == 0:
+                    f1.append(d443(D, r))
+                    s = 442
+                elif c == 1:
+                    break
+                else:
+                    D.escape(442)
             else:
-                D.escape(274)
-        elif s == 441:
-            c = r.read(1)
-            if c == 0:
-                f1.append(d443(D, r))
-                s = 442
-            else:
-                D.escape(441)
-        elif s == 442:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d443(D, r))
-                s = 442
-            elif c == 1:
-                break
-            else:
-                D.escape(442)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargingProfileType(SAScheduleTupleID=f0, ProfileEntry=f1)
 
 
@@ -7396,32 +7622,35 @@ def d300(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 300
-    c = r.read(1)
-    if c == 0:
-        f0 = v148(D, r)
-        s = 446
-    else:
-        D.escape(300)
-    if s == 446:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d448(D, r)
-            s = 447
+            f0 = v148(D, r)
+            s = 446
         else:
-            D.escape(446)
-    if s == 447:
-        c = r.read(2)
-        if c == 0:
-            f2 = d450(D, r)
-            s = 449
-        elif c == 1:
+            D.escape(300)
+        if s == 446:
+            c = r.read(1)
+            if c == 0:
+                f1 = d448(D, r)
+                s = 447
+            else:
+                D.escape(446)
+        if s == 447:
+            c = r.read(2)
+            if c == 0:
+                f2 = d450(D, r)
+                s = 449
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(447)
+        if s == 449:
+            if r.read(1):
+                D.escape(449)
             s = -1
-        else:
-            D.escape(447)
-    if s == 449:
-        if r.read(1):
-            D.escape(449)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SAScheduleTupleType(SAScheduleTupleID=f0, PMaxSchedule=f1, SalesTariff=f2)
 
 
@@ -7510,25 +7739,28 @@ def d308(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 308
-    while True:
-        if s == 308:
-            c = r.read(1)
-            if c == 0:
-                f0 = v454(D, r)
-                s = 453
+    try:
+        while True:
+            if s == 308:
+                c = r.read(1)
+                if c == 0:
+                    f0 = v454(D, r)
+                    s = 453
+                else:
+                    D.escape(308)
+            elif s == 453:
+                c = r.read(2)
+                if c == 0:
+                    f1.append(d455(D, r))
+                    s = 453
+                elif c == 1:
+                    break
+                else:
+                    D.escape(453)
             else:
-                D.escape(308)
-        elif s == 453:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d455(D, r))
-                s = 453
-            elif c == 1:
-                break
-            else:
-                D.escape(453)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ConsumptionCostType(startValue=f0, Cost=f1)
 
 
@@ -7573,50 +7805,53 @@ def d310(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 310
-    c = r.read(1)
-    if c == 0:
-        f0 = v316(D, r)
-        s = 456
-    else:
-        D.escape(310)
-    if s == 456:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = v458(D, r)
-            s = 457
-        elif c == 1:
-            x = r.read(4)
-            if x & 9 or ((x >> 1) & 3) >= 4:
-                r.pos -= 4
+            f0 = v316(D, r)
+            s = 456
+        else:
+            D.escape(310)
+        if s == 456:
+            c = r.read(2)
+            if c == 0:
+                f1 = v458(D, r)
+                s = 457
+            elif c == 1:
+                x = r.read(4)
+                if x & 9 or ((x >> 1) & 3) >= 4:
+                    r.pos -= 4
+                    f2 = v324(D, r)
+                else:
+                    f2 = _K8[((x >> 1) & 3)]
+                s = 459
+            else:
+                D.escape(456)
+        if s == 457:
+            x = r.read(5)
+            if x & 25 or ((x >> 1) & 3) >= 4:
+                r.pos -= 5
+                if r.read(1):
+                    D.escape(457)
                 f2 = v324(D, r)
             else:
                 f2 = _K8[((x >> 1) & 3)]
             s = 459
-        else:
-            D.escape(456)
-    if s == 457:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 4:
-            r.pos -= 5
+        if s == 459:
+            c = r.read(2)
+            if c == 0:
+                f3 = v322(D, r)
+                s = 460
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(459)
+        if s == 460:
             if r.read(1):
-                D.escape(457)
-            f2 = v324(D, r)
-        else:
-            f2 = _K8[((x >> 1) & 3)]
-        s = 459
-    if s == 459:
-        c = r.read(2)
-        if c == 0:
-            f3 = v322(D, r)
-            s = 460
-        elif c == 1:
+                D.escape(460)
             s = -1
-        else:
-            D.escape(459)
-    if s == 460:
-        if r.read(1):
-            D.escape(460)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceTagType(ServiceID=f0, ServiceName=f1, ServiceCategory=f2, ServiceScope=f3)
 
 
@@ -7739,25 +7974,28 @@ def x316(w: BitWriter, v: Any) -> None:
 def d320(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 320
-    while True:
-        if s == 320:
-            c = r.read(1)
-            if c == 0:
-                f0.append(d465(D, r))
-                s = 464
+    try:
+        while True:
+            if s == 320:
+                c = r.read(1)
+                if c == 0:
+                    f0.append(d465(D, r))
+                    s = 464
+                else:
+                    D.escape(320)
+            elif s == 464:
+                c = r.read(2)
+                if c == 0:
+                    f0.append(d465(D, r))
+                    s = 464
+                elif c == 1:
+                    break
+                else:
+                    D.escape(464)
             else:
-                D.escape(320)
-        elif s == 464:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d465(D, r))
-                s = 464
-            elif c == 1:
-                break
-            else:
-                D.escape(464)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceParameterListType(ParameterSet=f0)
 
 
@@ -7822,33 +8060,36 @@ def x324(w: BitWriter, v: Any) -> None:
 def d327(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 327
-    while True:
-        if s == 327:
-            x = r.read(4)
-            if x & 13 or ((x >> 1) & 1) >= 2:
-                r.pos -= 4
-                if r.read(1):
-                    D.escape(327)
-                f0.append(v332(D, r))
-            else:
-                f0.append(_K9[((x >> 1) & 1)])
-            s = 468
-        elif s == 468:
-            c = r.read(2)
-            if c == 0:
-                x = r.read(3)
-                if x & 5 or ((x >> 1) & 1) >= 2:
-                    r.pos -= 3
+    try:
+        while True:
+            if s == 327:
+                x = r.read(4)
+                if x & 13 or ((x >> 1) & 1) >= 2:
+                    r.pos -= 4
+                    if r.read(1):
+                        D.escape(327)
                     f0.append(v332(D, r))
                 else:
                     f0.append(_K9[((x >> 1) & 1)])
                 s = 468
-            elif c == 1:
-                break
+            elif s == 468:
+                c = r.read(2)
+                if c == 0:
+                    x = r.read(3)
+                    if x & 5 or ((x >> 1) & 1) >= 2:
+                        r.pos -= 3
+                        f0.append(v332(D, r))
+                    else:
+                        f0.append(_K9[((x >> 1) & 1)])
+                    s = 468
+                elif c == 1:
+                    break
+                else:
+                    D.escape(468)
             else:
-                D.escape(468)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PaymentOptionsType(PaymentOption=f0)
 
 
@@ -7880,25 +8121,28 @@ def e327(E: Encoder, w: BitWriter, o: Any) -> None:
 def d330(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 330
-    while True:
-        if s == 330:
-            c = r.read(1)
-            if c == 0:
-                f0.append(d470(D, r))
-                s = 469
+    try:
+        while True:
+            if s == 330:
+                c = r.read(1)
+                if c == 0:
+                    f0.append(d470(D, r))
+                    s = 469
+                else:
+                    D.escape(330)
+            elif s == 469:
+                c = r.read(2)
+                if c == 0:
+                    f0.append(d470(D, r))
+                    s = 469
+                elif c == 1:
+                    break
+                else:
+                    D.escape(469)
             else:
-                D.escape(330)
-        elif s == 469:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d470(D, r))
-                s = 469
-            elif c == 1:
-                break
-            else:
-                D.escape(469)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceTagListType(Service=f0)
 
 
@@ -7948,25 +8192,28 @@ def x332(w: BitWriter, v: Any) -> None:
 def d334(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 334
-    while True:
-        if s == 334:
-            c = r.read(1)
-            if c == 0:
-                f0.append(d473(D, r))
-                s = 472
+    try:
+        while True:
+            if s == 334:
+                c = r.read(1)
+                if c == 0:
+                    f0.append(d473(D, r))
+                    s = 472
+                else:
+                    D.escape(334)
+            elif s == 472:
+                c = r.read(2)
+                if c == 0:
+                    f0.append(d473(D, r))
+                    s = 472
+                elif c == 1:
+                    break
+                else:
+                    D.escape(472)
             else:
-                D.escape(334)
-        elif s == 472:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d473(D, r))
-                s = 472
-            elif c == 1:
-                break
-            else:
-                D.escape(472)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SelectedServiceListType(SelectedService=f0)
 
 
@@ -8060,37 +8307,40 @@ def d368(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 368
-    c = r.read(1)
-    if c == 0:
-        f0 = v246(D, r)
-        s = 478
-    else:
-        D.escape(368)
-    if s == 478:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = d480(D, r)
-            s = 479
-        elif c == 1:
-            f2 = d68(D, r)
-            s = 481
-        elif c == 2:
-            s = -1
+            f0 = v246(D, r)
+            s = 478
         else:
-            D.escape(478)
-    if s == 479:
-        c = r.read(2)
-        if c == 0:
-            f2 = d68(D, r)
-            s = 481
-        elif c == 1:
+            D.escape(368)
+        if s == 478:
+            c = r.read(2)
+            if c == 0:
+                f1 = d480(D, r)
+                s = 479
+            elif c == 1:
+                f2 = d68(D, r)
+                s = 481
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(478)
+        if s == 479:
+            c = r.read(2)
+            if c == 0:
+                f2 = d68(D, r)
+                s = 481
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(479)
+        if s == 481:
+            if r.read(1):
+                D.escape(481)
             s = -1
-        else:
-            D.escape(479)
-    if s == 481:
-        if r.read(1):
-            D.escape(481)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.MessageHeaderType(SessionID=f0, Notification=f1, Signature=f2)
 
 
@@ -8150,120 +8400,123 @@ def e368(E: Encoder, w: BitWriter, o: Any) -> None:
 def d370(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 370
-    c = r.read(6)
-    if c == 0:
-        f0 = d3(D, r)
-        s = 482
-    elif c == 1:
-        f0 = d4(D, r)
-        s = 482
-    elif c == 2:
-        f0 = d5(D, r)
-        s = 482
-    elif c == 3:
-        f0 = d7(D, r)
-        s = 482
-    elif c == 4:
-        f0 = d8(D, r)
-        s = 482
-    elif c == 5:
-        f0 = d9(D, r)
-        s = 482
-    elif c == 6:
-        f0 = d10(D, r)
-        s = 482
-    elif c == 7:
-        f0 = d11(D, r)
-        s = 482
-    elif c == 8:
-        f0 = d12(D, r)
-        s = 482
-    elif c == 9:
-        f0 = d13(D, r)
-        s = 482
-    elif c == 10:
-        f0 = d14(D, r)
-        s = 482
-    elif c == 11:
-        f0 = d15(D, r)
-        s = 482
-    elif c == 12:
-        f0 = d16(D, r)
-        s = 482
-    elif c == 13:
-        f0 = d17(D, r)
-        s = 482
-    elif c == 14:
-        f0 = d18(D, r)
-        s = 482
-    elif c == 15:
-        f0 = d37(D, r)
-        s = 482
-    elif c == 16:
-        f0 = d38(D, r)
-        s = 482
-    elif c == 17:
-        f0 = d43(D, r)
-        s = 482
-    elif c == 18:
-        f0 = d44(D, r)
-        s = 482
-    elif c == 19:
-        f0 = d45(D, r)
-        s = 482
-    elif c == 20:
-        f0 = d46(D, r)
-        s = 482
-    elif c == 21:
-        f0 = d47(D, r)
-        s = 482
-    elif c == 22:
-        f0 = d48(D, r)
-        s = 482
-    elif c == 23:
-        f0 = d58(D, r)
-        s = 482
-    elif c == 24:
-        f0 = d59(D, r)
-        s = 482
-    elif c == 25:
-        f0 = d60(D, r)
-        s = 482
-    elif c == 26:
-        f0 = d61(D, r)
-        s = 482
-    elif c == 27:
-        f0 = d62(D, r)
-        s = 482
-    elif c == 28:
-        f0 = d63(D, r)
-        s = 482
-    elif c == 29:
-        f0 = d64(D, r)
-        s = 482
-    elif c == 30:
-        f0 = d65(D, r)
-        s = 482
-    elif c == 31:
-        f0 = d66(D, r)
-        s = 482
-    elif c == 32:
-        f0 = d67(D, r)
-        s = 482
-    elif c == 33:
-        f0 = d78(D, r)
-        s = 482
-    elif c == 34:
-        f0 = d79(D, r)
-        s = 482
-    elif c == 35:
-        s = -1
-    else:
-        D.escape(370)
-    if s == 482:
-        if r.read(1):
-            D.escape(482)
-        s = -1
+    try:
+        c = r.read(6)
+        if c == 0:
+            f0 = d3(D, r)
+            s = 482
+        elif c == 1:
+            f0 = d4(D, r)
+            s = 482
+        elif c == 2:
+            f0 = d5(D, r)
+            s = 482
+        elif c == 3:
+            f0 = d7(D, r)
+            s = 482
+        elif c == 4:
+            f0 = d8(D, r)
+            s = 482
+        elif c == 5:
+            f0 = d9(D, r)
+            s = 482
+        elif c == 6:
+            f0 = d10(D, r)
+            s = 482
+        elif c == 7:
+            f0 = d11(D, r)
+            s = 482
+        elif c == 8:
+            f0 = d12(D, r)
+            s = 482
+        elif c == 9:
+            f0 = d13(D, r)
+            s = 482
+        elif c == 10:
+            f0 = d14(D, r)
+            s = 482
+        elif c == 11:
+            f0 = d15(D, r)
+            s = 482
+        elif c == 12:
+            f0 = d16(D, r)
+            s = 482
+        elif c == 13:
+            f0 = d17(D, r)
+            s = 482
+        elif c == 14:
+            f0 = d18(D, r)
+            s = 482
+        elif c == 15:
+            f0 = d37(D, r)
+            s = 482
+        elif c == 16:
+            f0 = d38(D, r)
+            s = 482
+        elif c == 17:
+            f0 = d43(D, r)
+            s = 482
+        elif c == 18:
+            f0 = d44(D, r)
+            s = 482
+        elif c == 19:
+            f0 = d45(D, r)
+            s = 482
+        elif c == 20:
+            f0 = d46(D, r)
+            s = 482
+        elif c == 21:
+            f0 = d47(D, r)
+            s = 482
+        elif c == 22:
+            f0 = d48(D, r)
+            s = 482
+        elif c == 23:
+            f0 = d58(D, r)
+            s = 482
+        elif c == 24:
+            f0 = d59(D, r)
+            s = 482
+        elif c == 25:
+            f0 = d60(D, r)
+            s = 482
+        elif c == 26:
+            f0 = d61(D, r)
+            s = 482
+        elif c == 27:
+            f0 = d62(D, r)
+            s = 482
+        elif c == 28:
+            f0 = d63(D, r)
+            s = 482
+        elif c == 29:
+            f0 = d64(D, r)
+            s = 482
+        elif c == 30:
+            f0 = d65(D, r)
+            s = 482
+        elif c == 31:
+            f0 = d66(D, r)
+            s = 482
+        elif c == 32:
+            f0 = d67(D, r)
+            s = 482
+        elif c == 33:
+            f0 = d78(D, r)
+            s = 482
+        elif c == 34:
+            f0 = d79(D, r)
+            s = 482
+        elif c == 35:
+            s = -1
+        else:
+            D.escape(370)
+        if s == 482:
+            if r.read(1):
+                D.escape(482)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.BodyType(BodyElement=f0)
 
 
@@ -8764,25 +9017,28 @@ def x396(w: BitWriter, v: Any) -> None:
 def d400(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 400
-    while True:
-        if s == 400:
-            c = r.read(1)
-            if c == 0:
-                f0.append(v110(D, r))
-                s = 495
+    try:
+        while True:
+            if s == 400:
+                c = r.read(1)
+                if c == 0:
+                    f0.append(v110(D, r))
+                    s = 495
+                else:
+                    D.escape(400)
+            elif s == 495:
+                c = r.read(2)
+                if c == 0:
+                    f0.append(v110(D, r))
+                    s = 495
+                elif c == 1:
+                    break
+                else:
+                    D.escape(495)
             else:
-                D.escape(400)
-        elif s == 495:
-            c = r.read(2)
-            if c == 0:
-                f0.append(v110(D, r))
-                s = 495
-            elif c == 1:
-                break
-            else:
-                D.escape(495)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SubCertificatesType(Certificate=f0)
 
 
@@ -8875,23 +9131,26 @@ def d443(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 443
-    c = r.read(1)
-    if c == 0:
-        f0 = v501(D, r)
-        s = 500
-    else:
-        D.escape(443)
-    if s == 500:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = v264(D, r)
-            s = 502
+            f0 = v501(D, r)
+            s = 500
         else:
-            D.escape(500)
-    if s == 502:
-        if r.read(1):
-            D.escape(502)
-        s = -1
+            D.escape(443)
+        if s == 500:
+            c = r.read(1)
+            if c == 0:
+                f1 = v264(D, r)
+                s = 502
+            else:
+                D.escape(500)
+        if s == 502:
+            if r.read(1):
+                D.escape(502)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ProfileEntryType(ChargingProfileEntryStart=f0, ChargingProfileEntryMaxPower=f1)
 
 
@@ -8934,32 +9193,35 @@ def d448(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 448
-    while True:
-        if s == 448:
-            c = r.read(1)
-            if c == 0:
-                f0 = v148(D, r)
-                s = 503
+    try:
+        while True:
+            if s == 448:
+                c = r.read(1)
+                if c == 0:
+                    f0 = v148(D, r)
+                    s = 503
+                else:
+                    D.escape(448)
+            elif s == 503:
+                c = r.read(1)
+                if c == 0:
+                    f1.append(d42(D, r))
+                    s = 504
+                else:
+                    D.escape(503)
+            elif s == 504:
+                c = r.read(2)
+                if c == 0:
+                    f1.append(d42(D, r))
+                    s = 504
+                elif c == 1:
+                    break
+                else:
+                    D.escape(504)
             else:
-                D.escape(448)
-        elif s == 503:
-            c = r.read(1)
-            if c == 0:
-                f1.append(d42(D, r))
-                s = 504
-            else:
-                D.escape(503)
-        elif s == 504:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d42(D, r))
-                s = 504
-            elif c == 1:
-                break
-            else:
-                D.escape(504)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PMaxScheduleType(PMaxScheduleID=f0, PMaxScheduleEntry=f1)
 
 
@@ -9008,64 +9270,67 @@ def d450(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = []
     s = 450
-    while True:
-        if s == 450:
-            c = r.read(1)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 505
-            else:
-                D.escape(450)
-        elif s == 505:
-            c = r.read(1)
-            if c == 0:
-                f1 = v148(D, r)
-                s = 506
-            else:
-                D.escape(505)
-        elif s == 506:
-            c = r.read(2)
-            if c == 0:
-                f2 = v508(D, r)
-                s = 507
-            elif c == 1:
-                x = r.read(10)
-                if x & 513:
-                    r.pos -= 10
+    try:
+        while True:
+            if s == 450:
+                c = r.read(1)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 505
+                else:
+                    D.escape(450)
+            elif s == 505:
+                c = r.read(1)
+                if c == 0:
+                    f1 = v148(D, r)
+                    s = 506
+                else:
+                    D.escape(505)
+            elif s == 506:
+                c = r.read(2)
+                if c == 0:
+                    f2 = v508(D, r)
+                    s = 507
+                elif c == 1:
+                    x = r.read(10)
+                    if x & 513:
+                        r.pos -= 10
+                        f3 = v510(D, r)
+                    else:
+                        f3 = ((x >> 1) & 255)
+                    s = 509
+                else:
+                    D.escape(506)
+            elif s == 507:
+                x = r.read(11)
+                if x & 1537:
+                    r.pos -= 11
+                    if r.read(1):
+                        D.escape(507)
                     f3 = v510(D, r)
                 else:
                     f3 = ((x >> 1) & 255)
                 s = 509
+            elif s == 509:
+                c = r.read(1)
+                if c == 0:
+                    f4.append(d56(D, r))
+                    s = 511
+                else:
+                    D.escape(509)
+            elif s == 511:
+                c = r.read(2)
+                if c == 0:
+                    f4.append(d56(D, r))
+                    s = 511
+                elif c == 1:
+                    break
+                else:
+                    D.escape(511)
             else:
-                D.escape(506)
-        elif s == 507:
-            x = r.read(11)
-            if x & 1537:
-                r.pos -= 11
-                if r.read(1):
-                    D.escape(507)
-                f3 = v510(D, r)
-            else:
-                f3 = ((x >> 1) & 255)
-            s = 509
-        elif s == 509:
-            c = r.read(1)
-            if c == 0:
-                f4.append(d56(D, r))
-                s = 511
-            else:
-                D.escape(509)
-        elif s == 511:
-            c = r.read(2)
-            if c == 0:
-                f4.append(d56(D, r))
-                s = 511
-            elif c == 1:
-                break
-            else:
-                D.escape(511)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SalesTariffType(Id=f0, SalesTariffID=f1, SalesTariffDescription=f2, NumEPriceLevels=f3, SalesTariffEntry=f4)
 
 
@@ -9164,40 +9429,43 @@ def d455(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 455
-    x = r.read(5)
-    if x & 25 or ((x >> 1) & 3) >= 3:
-        r.pos -= 5
-        if r.read(1):
-            D.escape(455)
-        f0 = v514(D, r)
-    else:
-        f0 = _K22[((x >> 1) & 3)]
-    s = 513
-    if s == 513:
-        c = r.read(1)
-        if c == 0:
-            f1 = v516(D, r)
-            s = 515
+    try:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(455)
+            f0 = v514(D, r)
         else:
-            D.escape(513)
-    if s == 515:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(5)
-            if x & 17:
-                r.pos -= 5
-                f2 = v383(D, r)
+            f0 = _K22[((x >> 1) & 3)]
+        s = 513
+        if s == 513:
+            c = r.read(1)
+            if c == 0:
+                f1 = v516(D, r)
+                s = 515
             else:
-                f2 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
-            s = 517
-        elif c == 1:
+                D.escape(513)
+        if s == 515:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(5)
+                if x & 17:
+                    r.pos -= 5
+                    f2 = v383(D, r)
+                else:
+                    f2 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
+                s = 517
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(515)
+        if s == 517:
+            if r.read(1):
+                D.escape(517)
             s = -1
-        else:
-            D.escape(515)
-    if s == 517:
-        if r.read(1):
-            D.escape(517)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CostType(costKind=f0, amount=f1, amountMultiplier=f2)
 
 
@@ -9269,32 +9537,35 @@ def d465(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 465
-    while True:
-        if s == 465:
-            c = r.read(1)
-            if c == 0:
-                f0 = v520(D, r)
-                s = 519
+    try:
+        while True:
+            if s == 465:
+                c = r.read(1)
+                if c == 0:
+                    f0 = v520(D, r)
+                    s = 519
+                else:
+                    D.escape(465)
+            elif s == 519:
+                c = r.read(1)
+                if c == 0:
+                    f1.append(d522(D, r))
+                    s = 521
+                else:
+                    D.escape(519)
+            elif s == 521:
+                c = r.read(2)
+                if c == 0:
+                    f1.append(d522(D, r))
+                    s = 521
+                elif c == 1:
+                    break
+                else:
+                    D.escape(521)
             else:
-                D.escape(465)
-        elif s == 519:
-            c = r.read(1)
-            if c == 0:
-                f1.append(d522(D, r))
-                s = 521
-            else:
-                D.escape(519)
-        elif s == 521:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d522(D, r))
-                s = 521
-            elif c == 1:
-                break
-            else:
-                D.escape(521)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ParameterSetType(ParameterSetID=f0, Parameter=f1)
 
 
@@ -9340,26 +9611,29 @@ def d470(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 470
-    c = r.read(1)
-    if c == 0:
-        f0 = d310(D, r)
-        s = 523
-    else:
-        D.escape(470)
-    if s == 523:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
-            if r.read(1):
-                D.escape(523)
-            f1 = v312(D, r)
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = d310(D, r)
+            s = 523
         else:
-            f1 = ((x >> 1) & 1) == 1
-        s = 524
-    if s == 524:
-        if r.read(1):
-            D.escape(524)
-        s = -1
+            D.escape(470)
+        if s == 523:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(523)
+                f1 = v312(D, r)
+            else:
+                f1 = ((x >> 1) & 1) == 1
+            s = 524
+        if s == 524:
+            if r.read(1):
+                D.escape(524)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceType(ServiceTag=f0, FreeService=f1)
 
 
@@ -9402,25 +9676,28 @@ def d473(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 473
-    c = r.read(1)
-    if c == 0:
-        f0 = v316(D, r)
-        s = 525
-    else:
-        D.escape(473)
-    if s == 525:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = v527(D, r)
-            s = 526
-        elif c == 1:
-            s = -1
+            f0 = v316(D, r)
+            s = 525
         else:
-            D.escape(525)
-    if s == 526:
-        if r.read(1):
-            D.escape(526)
-        s = -1
+            D.escape(473)
+        if s == 525:
+            c = r.read(2)
+            if c == 0:
+                f1 = v527(D, r)
+                s = 526
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(525)
+        if s == 526:
+            if r.read(1):
+                D.escape(526)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SelectedServiceType(ServiceID=f0, ParameterSetID=f1)
 
 
@@ -9464,28 +9741,31 @@ def d480(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 480
-    x = r.read(5)
-    if x & 25 or ((x >> 1) & 3) >= 3:
-        r.pos -= 5
-        if r.read(1):
-            D.escape(480)
-        f0 = v529(D, r)
-    else:
-        f0 = _K23[((x >> 1) & 3)]
-    s = 528
-    if s == 528:
-        c = r.read(2)
-        if c == 0:
-            f1 = v531(D, r)
-            s = 530
-        elif c == 1:
-            s = -1
+    try:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(480)
+            f0 = v529(D, r)
         else:
-            D.escape(528)
-    if s == 530:
-        if r.read(1):
-            D.escape(530)
-        s = -1
+            f0 = _K23[((x >> 1) & 3)]
+        s = 528
+        if s == 528:
+            c = r.read(2)
+            if c == 0:
+                f1 = v531(D, r)
+                s = 530
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(528)
+        if s == 530:
+            if r.read(1):
+                D.escape(530)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.NotificationType(FaultCode=f0, FaultMsg=f1)
 
 
@@ -9660,55 +9940,58 @@ def d522(D: Decoder, r: BitReader) -> Any:
     f6: Any = None
     f7: Any = None
     s = 522
-    c = r.read(1)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 540
-    else:
-        D.escape(522)
-    if s == 540:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = r.enum(3, _K25)
-            s = 541
+            f0 = read_str(r, None)
+            s = 540
         else:
-            D.escape(540)
-    if s == 541:
-        c = r.read(3)
-        if c == 0:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f2 = v543(D, r)
+            D.escape(522)
+        if s == 540:
+            c = r.read(1)
+            if c == 0:
+                f1 = r.enum(3, _K25)
+                s = 541
             else:
-                f2 = ((x >> 1) & 1) == 1
-            s = 542
-        elif c == 1:
-            x = r.read(10)
-            if x & 513:
-                r.pos -= 10
-                f3 = v544(D, r)
+                D.escape(540)
+        if s == 541:
+            c = r.read(3)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f2 = v543(D, r)
+                else:
+                    f2 = ((x >> 1) & 1) == 1
+                s = 542
+            elif c == 1:
+                x = r.read(10)
+                if x & 513:
+                    r.pos -= 10
+                    f3 = v544(D, r)
+                else:
+                    f3 = -128 + ((x >> 1) & 255)
+                s = 542
+            elif c == 2:
+                f4 = v545(D, r)
+                s = 542
+            elif c == 3:
+                f5 = v546(D, r)
+                s = 542
+            elif c == 4:
+                f6 = d84(D, r)
+                s = 542
+            elif c == 5:
+                f7 = v547(D, r)
+                s = 542
             else:
-                f3 = -128 + ((x >> 1) & 255)
-            s = 542
-        elif c == 2:
-            f4 = v545(D, r)
-            s = 542
-        elif c == 3:
-            f5 = v546(D, r)
-            s = 542
-        elif c == 4:
-            f6 = d84(D, r)
-            s = 542
-        elif c == 5:
-            f7 = v547(D, r)
-            s = 542
-        else:
-            D.escape(541)
-    if s == 542:
-        if r.read(1):
-            D.escape(542)
-        s = -1
+                D.escape(541)
+        if s == 542:
+            if r.read(1):
+                D.escape(542)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ParameterType(Name=f0, ValueType=f1, boolValue=f2, byteValue=f3, shortValue=f4, intValue=f5, physicalValue=f6, stringValue=f7)
 
 

@@ -1536,6 +1536,28 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ),
 }
 
+# Repeated fields: (class, field) -> (minOccurs, maxOccurs or None)
+OCCURS: dict[tuple[type, str], tuple[int, int | None]] = {
+    (ListOfRootCertificateIDsType, 'RootCertificateID'): (1, None),
+    (SubCertificatesType, 'Certificate'): (1, None),
+    (SAScheduleListType, 'SAScheduleTuple'): (1, None),
+    (PMaxScheduleType, 'PMaxScheduleEntry'): (1, None),
+    (SalesTariffType, 'SalesTariffEntry'): (1, None),
+    (SalesTariffEntryType, 'ConsumptionCost'): (0, None),
+    (ConsumptionCostType, 'Cost'): (0, None),
+    (ManifestType, 'Reference'): (1, None),
+    (TransformsType, 'Transform'): (1, None),
+    (ChargingProfileType, 'ProfileEntry'): (1, None),
+    (ServiceParameterListType, 'ParameterSet'): (1, None),
+    (ParameterSetType, 'Parameter'): (1, None),
+    (PaymentOptionsType, 'PaymentOption'): (1, None),
+    (ServiceTagListType, 'Service'): (1, None),
+    (SelectedServiceListType, 'SelectedService'): (1, None),
+    (SignatureType, 'Object'): (0, None),
+    (SignedInfoType, 'Reference'): (1, None),
+    (SignaturePropertiesType, 'SignatureProperty'): (1, None),
+}
+
 # Global elements with complex types: local name -> (uri, class)
 ELEMENTS: dict[str, tuple[str, type]] = {
     'AC_EVChargeParameter': ('urn:din:70121:2012:MsgDataTypes', AC_EVChargeParameterType),

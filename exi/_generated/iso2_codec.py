@@ -27,7 +27,7 @@ from exi._codec import (
     w_uint,
 )
 from exi._generated import iso2_messages as M
-from exi.errors import EncodeError
+from exi.errors import DecodeError, EncodeError
 
 _K0 = tuple(M.EVSENotificationType)
 _K1 = tuple(M.responseCodeType)
@@ -66,47 +66,50 @@ def d0(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 0
-    c = r.read(2)
-    if c == 0:
-        f0 = v81(D, r)
-        s = 80
-    elif c == 1:
-        f1 = d83(D, r)
-        s = 82
-    else:
-        D.escape(0)
-    if s == 80:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
+            f0 = v81(D, r)
+            s = 80
+        elif c == 1:
             f1 = d83(D, r)
             s = 82
         else:
-            D.escape(80)
-    if s == 82:
-        c = r.read(1)
-        if c == 0:
-            f2 = d83(D, r)
-            s = 84
-        else:
-            D.escape(82)
-    if s == 84:
-        c = r.read(1)
-        if c == 0:
-            f3 = d83(D, r)
-            s = 85
-        else:
-            D.escape(84)
-    if s == 85:
-        c = r.read(1)
-        if c == 0:
-            f4 = d83(D, r)
-            s = 86
-        else:
-            D.escape(85)
-    if s == 86:
-        if r.read(1):
-            D.escape(86)
-        s = -1
+            D.escape(0)
+        if s == 80:
+            c = r.read(1)
+            if c == 0:
+                f1 = d83(D, r)
+                s = 82
+            else:
+                D.escape(80)
+        if s == 82:
+            c = r.read(1)
+            if c == 0:
+                f2 = d83(D, r)
+                s = 84
+            else:
+                D.escape(82)
+        if s == 84:
+            c = r.read(1)
+            if c == 0:
+                f3 = d83(D, r)
+                s = 85
+            else:
+                D.escape(84)
+        if s == 85:
+            c = r.read(1)
+            if c == 0:
+                f4 = d83(D, r)
+                s = 86
+            else:
+                D.escape(85)
+        if s == 86:
+            if r.read(1):
+                D.escape(86)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.AC_EVChargeParameterType(DepartureTime=f0, EAmount=f1, EVMaxVoltage=f2, EVMaxCurrent=f3, EVMinCurrent=f4)
 
 
@@ -190,30 +193,33 @@ def d1(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 1
-    c = r.read(1)
-    if c == 0:
-        f0 = d2(D, r)
-        s = 87
-    else:
-        D.escape(1)
-    if s == 87:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d83(D, r)
-            s = 88
+            f0 = d2(D, r)
+            s = 87
         else:
-            D.escape(87)
-    if s == 88:
-        c = r.read(1)
-        if c == 0:
-            f2 = d83(D, r)
-            s = 89
-        else:
-            D.escape(88)
-    if s == 89:
-        if r.read(1):
-            D.escape(89)
-        s = -1
+            D.escape(1)
+        if s == 87:
+            c = r.read(1)
+            if c == 0:
+                f1 = d83(D, r)
+                s = 88
+            else:
+                D.escape(87)
+        if s == 88:
+            c = r.read(1)
+            if c == 0:
+                f2 = d83(D, r)
+                s = 89
+            else:
+                D.escape(88)
+        if s == 89:
+            if r.read(1):
+                D.escape(89)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.AC_EVSEChargeParameterType(AC_EVSEStatus=f0, EVSENominalVoltage=f1, EVSEMaxCurrent=f2)
 
 
@@ -270,36 +276,39 @@ def d2(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 2
-    c = r.read(1)
-    if c == 0:
-        f0 = v91(D, r)
-        s = 90
-    else:
-        D.escape(2)
-    if s == 90:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 3:
-            r.pos -= 5
-            if r.read(1):
-                D.escape(90)
-            f1 = v93(D, r)
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v91(D, r)
+            s = 90
         else:
-            f1 = _K0[((x >> 1) & 3)]
-        s = 92
-    if s == 92:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+            D.escape(2)
+        if s == 90:
+            x = r.read(5)
+            if x & 25 or ((x >> 1) & 3) >= 3:
+                r.pos -= 5
+                if r.read(1):
+                    D.escape(90)
+                f1 = v93(D, r)
+            else:
+                f1 = _K0[((x >> 1) & 3)]
+            s = 92
+        if s == 92:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(92)
+                f2 = v95(D, r)
+            else:
+                f2 = ((x >> 1) & 1) == 1
+            s = 94
+        if s == 94:
             if r.read(1):
-                D.escape(92)
-            f2 = v95(D, r)
-        else:
-            f2 = ((x >> 1) & 1) == 1
-        s = 94
-    if s == 94:
-        if r.read(1):
-            D.escape(94)
-        s = -1
+                D.escape(94)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.AC_EVSEStatusType(NotificationMaxDelay=f0, EVSENotification=f1, RCD=f2)
 
 
@@ -355,30 +364,33 @@ def d3(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 3
-    c = r.read(2)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 96
-    elif c == 1:
-        f1 = v98(D, r)
-        s = 97
-    elif c == 2:
-        s = -1
-    else:
-        D.escape(3)
-    if s == 96:
+    try:
         c = r.read(2)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 96
+        elif c == 1:
             f1 = v98(D, r)
             s = 97
-        elif c == 1:
+        elif c == 2:
             s = -1
         else:
-            D.escape(96)
-    if s == 97:
-        if r.read(1):
-            D.escape(97)
-        s = -1
+            D.escape(3)
+        if s == 96:
+            c = r.read(2)
+            if c == 0:
+                f1 = v98(D, r)
+                s = 97
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(96)
+        if s == 97:
+            if r.read(1):
+                D.escape(97)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.AuthorizationReqType(Id=f0, GenChallenge=f1)
 
 
@@ -423,29 +435,32 @@ def d4(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 4
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(4)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 99
-    if s == 99:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 3:
-            r.pos -= 5
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
             if r.read(1):
-                D.escape(99)
-            f1 = v102(D, r)
+                D.escape(4)
+            f0 = v100(D, r)
         else:
-            f1 = _K2[((x >> 1) & 3)]
-        s = 101
-    if s == 101:
-        if r.read(1):
-            D.escape(101)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 99
+        if s == 99:
+            x = r.read(5)
+            if x & 25 or ((x >> 1) & 3) >= 3:
+                r.pos -= 5
+                if r.read(1):
+                    D.escape(99)
+                f1 = v102(D, r)
+            else:
+                f1 = _K2[((x >> 1) & 3)]
+            s = 101
+        if s == 101:
+            if r.read(1):
+                D.escape(101)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.AuthorizationResType(ResponseCode=f0, EVSEProcessing=f1)
 
 
@@ -485,9 +500,13 @@ def e4(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d5(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(5)
-    s = -1
+    s = 5
+    try:
+        if r.read(1):
+            D.escape(5)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.BodyBaseType()
 
 
@@ -503,16 +522,19 @@ def e5(E: Encoder, w: BitWriter, o: Any) -> None:
 def d6(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 6
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 103
-    else:
-        D.escape(6)
-    if s == 103:
-        if r.read(1):
-            D.escape(103)
-        s = -1
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = d23(D, r)
+            s = 103
+        else:
+            D.escape(6)
+        if s == 103:
+            if r.read(1):
+                D.escape(103)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CableCheckReqType(DC_EVStatus=f0)
 
 
@@ -543,36 +565,39 @@ def d7(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 7
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(7)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 104
-    if s == 104:
-        c = r.read(1)
-        if c == 0:
-            f1 = d22(D, r)
-            s = 105
-        else:
-            D.escape(104)
-    if s == 105:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 3:
-            r.pos -= 5
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
             if r.read(1):
-                D.escape(105)
-            f2 = v102(D, r)
+                D.escape(7)
+            f0 = v100(D, r)
         else:
-            f2 = _K2[((x >> 1) & 3)]
-        s = 106
-    if s == 106:
-        if r.read(1):
-            D.escape(106)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 104
+        if s == 104:
+            c = r.read(1)
+            if c == 0:
+                f1 = d22(D, r)
+                s = 105
+            else:
+                D.escape(104)
+        if s == 105:
+            x = r.read(5)
+            if x & 25 or ((x >> 1) & 3) >= 3:
+                r.pos -= 5
+                if r.read(1):
+                    D.escape(105)
+                f2 = v102(D, r)
+            else:
+                f2 = _K2[((x >> 1) & 3)]
+            s = 106
+        if s == 106:
+            if r.read(1):
+                D.escape(106)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CableCheckResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEProcessing=f2)
 
 
@@ -629,30 +654,33 @@ def d9(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 9
-    c = r.read(1)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 109
-    else:
-        D.escape(9)
-    if s == 109:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = v111(D, r)
-            s = 110
+            f0 = read_str(r, None)
+            s = 109
         else:
-            D.escape(109)
-    if s == 110:
-        c = r.read(1)
-        if c == 0:
-            f2 = d113(D, r)
-            s = 112
-        else:
-            D.escape(110)
-    if s == 112:
-        if r.read(1):
-            D.escape(112)
-        s = -1
+            D.escape(9)
+        if s == 109:
+            c = r.read(1)
+            if c == 0:
+                f1 = v111(D, r)
+                s = 110
+            else:
+                D.escape(109)
+        if s == 110:
+            c = r.read(1)
+            if c == 0:
+                f2 = d113(D, r)
+                s = 112
+            else:
+                D.escape(110)
+        if s == 112:
+            if r.read(1):
+                D.escape(112)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CertificateInstallationReqType(Id=f0, OEMProvisioningCert=f1, ListOfRootCertificateIDs=f2)
 
 
@@ -709,54 +737,57 @@ def d10(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 10
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(10)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 114
-    if s == 114:
-        c = r.read(1)
-        if c == 0:
-            f1 = d116(D, r)
-            s = 115
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(10)
+            f0 = v100(D, r)
         else:
-            D.escape(114)
-    if s == 115:
-        c = r.read(1)
-        if c == 0:
-            f2 = d116(D, r)
-            s = 117
-        else:
-            D.escape(115)
-    if s == 117:
-        c = r.read(1)
-        if c == 0:
-            f3 = d119(D, r)
-            s = 118
-        else:
-            D.escape(117)
-    if s == 118:
-        c = r.read(1)
-        if c == 0:
-            f4 = d121(D, r)
-            s = 120
-        else:
-            D.escape(118)
-    if s == 120:
-        c = r.read(1)
-        if c == 0:
-            f5 = d123(D, r)
-            s = 122
-        else:
-            D.escape(120)
-    if s == 122:
-        if r.read(1):
-            D.escape(122)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 114
+        if s == 114:
+            c = r.read(1)
+            if c == 0:
+                f1 = d116(D, r)
+                s = 115
+            else:
+                D.escape(114)
+        if s == 115:
+            c = r.read(1)
+            if c == 0:
+                f2 = d116(D, r)
+                s = 117
+            else:
+                D.escape(115)
+        if s == 117:
+            c = r.read(1)
+            if c == 0:
+                f3 = d119(D, r)
+                s = 118
+            else:
+                D.escape(117)
+        if s == 118:
+            c = r.read(1)
+            if c == 0:
+                f4 = d121(D, r)
+                s = 120
+            else:
+                D.escape(118)
+        if s == 120:
+            c = r.read(1)
+            if c == 0:
+                f5 = d123(D, r)
+                s = 122
+            else:
+                D.escape(120)
+        if s == 122:
+            if r.read(1):
+                D.escape(122)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CertificateInstallationResType(ResponseCode=f0, SAProvisioningCertificateChain=f1, ContractSignatureCertChain=f2, ContractSignatureEncryptedPrivateKey=f3, DHpublickey=f4, eMAID=f5)
 
 
@@ -853,37 +884,40 @@ def d11(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 11
-    c = r.read(1)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 124
-    else:
-        D.escape(11)
-    if s == 124:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d116(D, r)
-            s = 125
+            f0 = read_str(r, None)
+            s = 124
         else:
-            D.escape(124)
-    if s == 125:
-        c = r.read(1)
-        if c == 0:
-            f2 = v127(D, r)
-            s = 126
-        else:
-            D.escape(125)
-    if s == 126:
-        c = r.read(1)
-        if c == 0:
-            f3 = d113(D, r)
-            s = 128
-        else:
-            D.escape(126)
-    if s == 128:
-        if r.read(1):
-            D.escape(128)
-        s = -1
+            D.escape(11)
+        if s == 124:
+            c = r.read(1)
+            if c == 0:
+                f1 = d116(D, r)
+                s = 125
+            else:
+                D.escape(124)
+        if s == 125:
+            c = r.read(1)
+            if c == 0:
+                f2 = v127(D, r)
+                s = 126
+            else:
+                D.escape(125)
+        if s == 126:
+            c = r.read(1)
+            if c == 0:
+                f3 = d113(D, r)
+                s = 128
+            else:
+                D.escape(126)
+        if s == 128:
+            if r.read(1):
+                D.escape(128)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CertificateUpdateReqType(Id=f0, ContractSignatureCertChain=f1, eMAID=f2, ListOfRootCertificateIDs=f3)
 
 
@@ -954,63 +988,66 @@ def d12(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 12
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(12)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 129
-    if s == 129:
-        c = r.read(1)
-        if c == 0:
-            f1 = d116(D, r)
-            s = 130
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(12)
+            f0 = v100(D, r)
         else:
-            D.escape(129)
-    if s == 130:
-        c = r.read(1)
-        if c == 0:
-            f2 = d116(D, r)
-            s = 131
-        else:
-            D.escape(130)
-    if s == 131:
-        c = r.read(1)
-        if c == 0:
-            f3 = d119(D, r)
-            s = 132
-        else:
-            D.escape(131)
-    if s == 132:
-        c = r.read(1)
-        if c == 0:
-            f4 = d121(D, r)
-            s = 133
-        else:
-            D.escape(132)
-    if s == 133:
-        c = r.read(1)
-        if c == 0:
-            f5 = d123(D, r)
-            s = 134
-        else:
-            D.escape(133)
-    if s == 134:
-        c = r.read(2)
-        if c == 0:
-            f6 = v136(D, r)
-            s = 135
-        elif c == 1:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 129
+        if s == 129:
+            c = r.read(1)
+            if c == 0:
+                f1 = d116(D, r)
+                s = 130
+            else:
+                D.escape(129)
+        if s == 130:
+            c = r.read(1)
+            if c == 0:
+                f2 = d116(D, r)
+                s = 131
+            else:
+                D.escape(130)
+        if s == 131:
+            c = r.read(1)
+            if c == 0:
+                f3 = d119(D, r)
+                s = 132
+            else:
+                D.escape(131)
+        if s == 132:
+            c = r.read(1)
+            if c == 0:
+                f4 = d121(D, r)
+                s = 133
+            else:
+                D.escape(132)
+        if s == 133:
+            c = r.read(1)
+            if c == 0:
+                f5 = d123(D, r)
+                s = 134
+            else:
+                D.escape(133)
+        if s == 134:
+            c = r.read(2)
+            if c == 0:
+                f6 = v136(D, r)
+                s = 135
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(134)
+        if s == 135:
+            if r.read(1):
+                D.escape(135)
             s = -1
-        else:
-            D.escape(134)
-    if s == 135:
-        if r.read(1):
-            D.escape(135)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CertificateUpdateResType(ResponseCode=f0, SAProvisioningCertificateChain=f1, ContractSignatureCertChain=f2, ContractSignatureEncryptedPrivateKey=f3, DHpublickey=f4, eMAID=f5, RetryCounter=f6)
 
 
@@ -1120,47 +1157,50 @@ def d13(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 13
-    c = r.read(2)
-    if c == 0:
-        f0 = v138(D, r)
-        s = 137
-    elif c == 1:
-        x = r.read(5)
-        if x & 17 or ((x >> 1) & 7) >= 6:
-            r.pos -= 5
-            f1 = v140(D, r)
-        else:
-            f1 = _K3[((x >> 1) & 7)]
-        s = 139
-    else:
-        D.escape(13)
-    if s == 137:
-        x = r.read(6)
-        if x & 49 or ((x >> 1) & 7) >= 6:
-            r.pos -= 6
-            if r.read(1):
-                D.escape(137)
-            f1 = v140(D, r)
-        else:
-            f1 = _K3[((x >> 1) & 7)]
-        s = 139
-    if s == 139:
+    try:
         c = r.read(2)
         if c == 0:
-            f2 = d0(D, r)
-            s = 141
+            f0 = v138(D, r)
+            s = 137
         elif c == 1:
-            f2 = d19(D, r)
-            s = 141
-        elif c == 2:
-            f2 = d27(D, r)
-            s = 141
+            x = r.read(5)
+            if x & 17 or ((x >> 1) & 7) >= 6:
+                r.pos -= 5
+                f1 = v140(D, r)
+            else:
+                f1 = _K3[((x >> 1) & 7)]
+            s = 139
         else:
-            D.escape(139)
-    if s == 141:
-        if r.read(1):
-            D.escape(141)
-        s = -1
+            D.escape(13)
+        if s == 137:
+            x = r.read(6)
+            if x & 49 or ((x >> 1) & 7) >= 6:
+                r.pos -= 6
+                if r.read(1):
+                    D.escape(137)
+                f1 = v140(D, r)
+            else:
+                f1 = _K3[((x >> 1) & 7)]
+            s = 139
+        if s == 139:
+            c = r.read(2)
+            if c == 0:
+                f2 = d0(D, r)
+                s = 141
+            elif c == 1:
+                f2 = d19(D, r)
+                s = 141
+            elif c == 2:
+                f2 = d27(D, r)
+                s = 141
+            else:
+                D.escape(139)
+        if s == 141:
+            if r.read(1):
+                D.escape(141)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargeParameterDiscoveryReqType(MaxEntriesSAScheduleTuple=f0, RequestedEnergyTransferMode=f1, EVChargeParameter=f2)
 
 
@@ -1245,61 +1285,64 @@ def d14(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 14
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(14)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 142
-    if s == 142:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 3:
-            r.pos -= 5
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
             if r.read(1):
-                D.escape(142)
-            f1 = v102(D, r)
+                D.escape(14)
+            f0 = v100(D, r)
         else:
-            f1 = _K2[((x >> 1) & 3)]
-        s = 143
-    if s == 143:
-        c = r.read(3)
-        if c == 0:
-            f2 = d55(D, r)
-            s = 144
-        elif c == 1:
-            f2 = d56(D, r)
-            s = 144
-        elif c == 2:
-            f3 = d1(D, r)
-            s = 145
-        elif c == 3:
-            f3 = d21(D, r)
-            s = 145
-        elif c == 4:
-            f3 = d29(D, r)
-            s = 145
-        else:
-            D.escape(143)
-    if s == 144:
-        c = r.read(2)
-        if c == 0:
-            f3 = d1(D, r)
-            s = 145
-        elif c == 1:
-            f3 = d21(D, r)
-            s = 145
-        elif c == 2:
-            f3 = d29(D, r)
-            s = 145
-        else:
-            D.escape(144)
-    if s == 145:
-        if r.read(1):
-            D.escape(145)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 142
+        if s == 142:
+            x = r.read(5)
+            if x & 25 or ((x >> 1) & 3) >= 3:
+                r.pos -= 5
+                if r.read(1):
+                    D.escape(142)
+                f1 = v102(D, r)
+            else:
+                f1 = _K2[((x >> 1) & 3)]
+            s = 143
+        if s == 143:
+            c = r.read(3)
+            if c == 0:
+                f2 = d55(D, r)
+                s = 144
+            elif c == 1:
+                f2 = d56(D, r)
+                s = 144
+            elif c == 2:
+                f3 = d1(D, r)
+                s = 145
+            elif c == 3:
+                f3 = d21(D, r)
+                s = 145
+            elif c == 4:
+                f3 = d29(D, r)
+                s = 145
+            else:
+                D.escape(143)
+        if s == 144:
+            c = r.read(2)
+            if c == 0:
+                f3 = d1(D, r)
+                s = 145
+            elif c == 1:
+                f3 = d21(D, r)
+                s = 145
+            elif c == 2:
+                f3 = d29(D, r)
+                s = 145
+            else:
+                D.escape(144)
+        if s == 145:
+            if r.read(1):
+                D.escape(145)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargeParameterDiscoveryResType(ResponseCode=f0, EVSEProcessing=f1, SASchedules=f2, EVSEChargeParameter=f3)
 
 
@@ -1414,9 +1457,13 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d15(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(15)
-    s = -1
+    s = 15
+    try:
+        if r.read(1):
+            D.escape(15)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargingStatusReqType()
 
 
@@ -1438,97 +1485,100 @@ def d16(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 16
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(16)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 146
-    if s == 146:
-        c = r.read(1)
-        if c == 0:
-            f1 = v148(D, r)
-            s = 147
-        else:
-            D.escape(146)
-    if s == 147:
-        x = r.read(11)
-        if x & 1537:
-            r.pos -= 11
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
             if r.read(1):
-                D.escape(147)
-            f2 = v150(D, r)
+                D.escape(16)
+            f0 = v100(D, r)
         else:
-            f2 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
-        s = 149
-    if s == 149:
-        c = r.read(3)
-        if c == 0:
-            f3 = d83(D, r)
-            s = 151
-        elif c == 1:
-            f4 = d153(D, r)
-            s = 152
-        elif c == 2:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v155(D, r)
+            f0 = _K1[((x >> 1) & 31)]
+        s = 146
+        if s == 146:
+            c = r.read(1)
+            if c == 0:
+                f1 = v148(D, r)
+                s = 147
             else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 154
-        elif c == 3:
-            f6 = d2(D, r)
-            s = 156
-        else:
-            D.escape(149)
-    if s == 151:
-        c = r.read(2)
-        if c == 0:
-            f4 = d153(D, r)
-            s = 152
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v155(D, r)
+                D.escape(146)
+        if s == 147:
+            x = r.read(11)
+            if x & 1537:
+                r.pos -= 11
+                if r.read(1):
+                    D.escape(147)
+                f2 = v150(D, r)
             else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 154
-        elif c == 2:
-            f6 = d2(D, r)
-            s = 156
-        else:
-            D.escape(151)
-    if s == 152:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v155(D, r)
+                f2 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+            s = 149
+        if s == 149:
+            c = r.read(3)
+            if c == 0:
+                f3 = d83(D, r)
+                s = 151
+            elif c == 1:
+                f4 = d153(D, r)
+                s = 152
+            elif c == 2:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v155(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 154
+            elif c == 3:
+                f6 = d2(D, r)
+                s = 156
             else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 154
-        elif c == 1:
-            f6 = d2(D, r)
-            s = 156
-        else:
-            D.escape(152)
-    if s == 154:
-        c = r.read(1)
-        if c == 0:
-            f6 = d2(D, r)
-            s = 156
-        else:
-            D.escape(154)
-    if s == 156:
-        if r.read(1):
-            D.escape(156)
-        s = -1
+                D.escape(149)
+        if s == 151:
+            c = r.read(2)
+            if c == 0:
+                f4 = d153(D, r)
+                s = 152
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v155(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 154
+            elif c == 2:
+                f6 = d2(D, r)
+                s = 156
+            else:
+                D.escape(151)
+        if s == 152:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v155(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 154
+            elif c == 1:
+                f6 = d2(D, r)
+                s = 156
+            else:
+                D.escape(152)
+        if s == 154:
+            c = r.read(1)
+            if c == 0:
+                f6 = d2(D, r)
+                s = 156
+            else:
+                D.escape(154)
+        if s == 156:
+            if r.read(1):
+                D.escape(156)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargingStatusResType(ResponseCode=f0, EVSEID=f1, SAScheduleTupleID=f2, EVSEMaxCurrent=f3, MeterInfo=f4, ReceiptRequired=f5, AC_EVSEStatus=f6)
 
 
@@ -1656,161 +1706,164 @@ def d17(D: Decoder, r: BitReader) -> Any:
     f8: Any = None
     f9: Any = None
     s = 17
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 157
-    else:
-        D.escape(17)
-    if s == 157:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d83(D, r)
-            s = 158
+            f0 = d23(D, r)
+            s = 157
         else:
-            D.escape(157)
-    if s == 158:
-        c = r.read(3)
-        if c == 0:
-            f2 = d83(D, r)
-            s = 159
-        elif c == 1:
-            f3 = d83(D, r)
-            s = 160
-        elif c == 2:
-            f4 = d83(D, r)
-            s = 161
-        elif c == 3:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v163(D, r)
+            D.escape(17)
+        if s == 157:
+            c = r.read(1)
+            if c == 0:
+                f1 = d83(D, r)
+                s = 158
             else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 162
-        elif c == 4:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
+                D.escape(157)
+        if s == 158:
+            c = r.read(3)
+            if c == 0:
+                f2 = d83(D, r)
+                s = 159
+            elif c == 1:
+                f3 = d83(D, r)
+                s = 160
+            elif c == 2:
+                f4 = d83(D, r)
+                s = 161
+            elif c == 3:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v163(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 162
+            elif c == 4:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v165(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 164
+            else:
+                D.escape(158)
+        if s == 159:
+            c = r.read(3)
+            if c == 0:
+                f3 = d83(D, r)
+                s = 160
+            elif c == 1:
+                f4 = d83(D, r)
+                s = 161
+            elif c == 2:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v163(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 162
+            elif c == 3:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v165(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 164
+            else:
+                D.escape(159)
+        if s == 160:
+            c = r.read(2)
+            if c == 0:
+                f4 = d83(D, r)
+                s = 161
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v163(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 162
+            elif c == 2:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v165(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 164
+            else:
+                D.escape(160)
+        if s == 161:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v163(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 162
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v165(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 164
+            else:
+                D.escape(161)
+        if s == 162:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(162)
                 f6 = v165(D, r)
             else:
                 f6 = ((x >> 1) & 1) == 1
             s = 164
-        else:
-            D.escape(158)
-    if s == 159:
-        c = r.read(3)
-        if c == 0:
-            f3 = d83(D, r)
-            s = 160
-        elif c == 1:
-            f4 = d83(D, r)
-            s = 161
-        elif c == 2:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v163(D, r)
+        if s == 164:
+            c = r.read(2)
+            if c == 0:
+                f7 = d83(D, r)
+                s = 166
+            elif c == 1:
+                f8 = d83(D, r)
+                s = 167
+            elif c == 2:
+                f9 = d83(D, r)
+                s = 168
             else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 162
-        elif c == 3:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f6 = v165(D, r)
+                D.escape(164)
+        if s == 166:
+            c = r.read(2)
+            if c == 0:
+                f8 = d83(D, r)
+                s = 167
+            elif c == 1:
+                f9 = d83(D, r)
+                s = 168
             else:
-                f6 = ((x >> 1) & 1) == 1
-            s = 164
-        else:
-            D.escape(159)
-    if s == 160:
-        c = r.read(2)
-        if c == 0:
-            f4 = d83(D, r)
-            s = 161
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v163(D, r)
+                D.escape(166)
+        if s == 167:
+            c = r.read(1)
+            if c == 0:
+                f9 = d83(D, r)
+                s = 168
             else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 162
-        elif c == 2:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f6 = v165(D, r)
-            else:
-                f6 = ((x >> 1) & 1) == 1
-            s = 164
-        else:
-            D.escape(160)
-    if s == 161:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f5 = v163(D, r)
-            else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 162
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f6 = v165(D, r)
-            else:
-                f6 = ((x >> 1) & 1) == 1
-            s = 164
-        else:
-            D.escape(161)
-    if s == 162:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+                D.escape(167)
+        if s == 168:
             if r.read(1):
-                D.escape(162)
-            f6 = v165(D, r)
-        else:
-            f6 = ((x >> 1) & 1) == 1
-        s = 164
-    if s == 164:
-        c = r.read(2)
-        if c == 0:
-            f7 = d83(D, r)
-            s = 166
-        elif c == 1:
-            f8 = d83(D, r)
-            s = 167
-        elif c == 2:
-            f9 = d83(D, r)
-            s = 168
-        else:
-            D.escape(164)
-    if s == 166:
-        c = r.read(2)
-        if c == 0:
-            f8 = d83(D, r)
-            s = 167
-        elif c == 1:
-            f9 = d83(D, r)
-            s = 168
-        else:
-            D.escape(166)
-    if s == 167:
-        c = r.read(1)
-        if c == 0:
-            f9 = d83(D, r)
-            s = 168
-        else:
-            D.escape(167)
-    if s == 168:
-        if r.read(1):
-            D.escape(168)
-        s = -1
+                D.escape(168)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CurrentDemandReqType(DC_EVStatus=f0, EVTargetCurrent=f1, EVMaximumVoltageLimit=f2, EVMaximumCurrentLimit=f3, EVMaximumPowerLimit=f4, BulkChargingComplete=f5, ChargingComplete=f6, RemainingTimeToFullSoC=f7, RemainingTimeToBulkSoC=f8, EVTargetVoltage=f9)
 
 
@@ -1996,157 +2049,160 @@ def d18(D: Decoder, r: BitReader) -> Any:
     f12: Any = None
     f13: Any = None
     s = 18
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(18)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 169
-    if s == 169:
-        c = r.read(1)
-        if c == 0:
-            f1 = d22(D, r)
-            s = 170
-        else:
-            D.escape(169)
-    if s == 170:
-        c = r.read(1)
-        if c == 0:
-            f2 = d83(D, r)
-            s = 171
-        else:
-            D.escape(170)
-    if s == 171:
-        c = r.read(1)
-        if c == 0:
-            f3 = d83(D, r)
-            s = 172
-        else:
-            D.escape(171)
-    if s == 172:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
             if r.read(1):
-                D.escape(172)
-            f4 = v174(D, r)
+                D.escape(18)
+            f0 = v100(D, r)
         else:
-            f4 = ((x >> 1) & 1) == 1
-        s = 173
-    if s == 173:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
-            if r.read(1):
-                D.escape(173)
-            f5 = v176(D, r)
-        else:
-            f5 = ((x >> 1) & 1) == 1
-        s = 175
-    if s == 175:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
-            if r.read(1):
-                D.escape(175)
-            f6 = v178(D, r)
-        else:
-            f6 = ((x >> 1) & 1) == 1
-        s = 177
-    if s == 177:
-        c = r.read(3)
-        if c == 0:
-            f7 = d83(D, r)
-            s = 179
-        elif c == 1:
-            f8 = d83(D, r)
-            s = 180
-        elif c == 2:
-            f9 = d83(D, r)
-            s = 181
-        elif c == 3:
-            f10 = v148(D, r)
-            s = 182
-        else:
-            D.escape(177)
-    if s == 179:
-        c = r.read(2)
-        if c == 0:
-            f8 = d83(D, r)
-            s = 180
-        elif c == 1:
-            f9 = d83(D, r)
-            s = 181
-        elif c == 2:
-            f10 = v148(D, r)
-            s = 182
-        else:
-            D.escape(179)
-    if s == 180:
-        c = r.read(2)
-        if c == 0:
-            f9 = d83(D, r)
-            s = 181
-        elif c == 1:
-            f10 = v148(D, r)
-            s = 182
-        else:
-            D.escape(180)
-    if s == 181:
-        c = r.read(1)
-        if c == 0:
-            f10 = v148(D, r)
-            s = 182
-        else:
-            D.escape(181)
-    if s == 182:
-        x = r.read(11)
-        if x & 1537:
-            r.pos -= 11
-            if r.read(1):
-                D.escape(182)
-            f11 = v150(D, r)
-        else:
-            f11 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
-        s = 183
-    if s == 183:
-        c = r.read(2)
-        if c == 0:
-            f12 = d153(D, r)
-            s = 184
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f13 = v186(D, r)
+            f0 = _K1[((x >> 1) & 31)]
+        s = 169
+        if s == 169:
+            c = r.read(1)
+            if c == 0:
+                f1 = d22(D, r)
+                s = 170
             else:
-                f13 = ((x >> 1) & 1) == 1
-            s = 185
-        elif c == 2:
-            s = -1
-        else:
-            D.escape(183)
-    if s == 184:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f13 = v186(D, r)
+                D.escape(169)
+        if s == 170:
+            c = r.read(1)
+            if c == 0:
+                f2 = d83(D, r)
+                s = 171
             else:
-                f13 = ((x >> 1) & 1) == 1
-            s = 185
-        elif c == 1:
+                D.escape(170)
+        if s == 171:
+            c = r.read(1)
+            if c == 0:
+                f3 = d83(D, r)
+                s = 172
+            else:
+                D.escape(171)
+        if s == 172:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(172)
+                f4 = v174(D, r)
+            else:
+                f4 = ((x >> 1) & 1) == 1
+            s = 173
+        if s == 173:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(173)
+                f5 = v176(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 175
+        if s == 175:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(175)
+                f6 = v178(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 177
+        if s == 177:
+            c = r.read(3)
+            if c == 0:
+                f7 = d83(D, r)
+                s = 179
+            elif c == 1:
+                f8 = d83(D, r)
+                s = 180
+            elif c == 2:
+                f9 = d83(D, r)
+                s = 181
+            elif c == 3:
+                f10 = v148(D, r)
+                s = 182
+            else:
+                D.escape(177)
+        if s == 179:
+            c = r.read(2)
+            if c == 0:
+                f8 = d83(D, r)
+                s = 180
+            elif c == 1:
+                f9 = d83(D, r)
+                s = 181
+            elif c == 2:
+                f10 = v148(D, r)
+                s = 182
+            else:
+                D.escape(179)
+        if s == 180:
+            c = r.read(2)
+            if c == 0:
+                f9 = d83(D, r)
+                s = 181
+            elif c == 1:
+                f10 = v148(D, r)
+                s = 182
+            else:
+                D.escape(180)
+        if s == 181:
+            c = r.read(1)
+            if c == 0:
+                f10 = v148(D, r)
+                s = 182
+            else:
+                D.escape(181)
+        if s == 182:
+            x = r.read(11)
+            if x & 1537:
+                r.pos -= 11
+                if r.read(1):
+                    D.escape(182)
+                f11 = v150(D, r)
+            else:
+                f11 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+            s = 183
+        if s == 183:
+            c = r.read(2)
+            if c == 0:
+                f12 = d153(D, r)
+                s = 184
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f13 = v186(D, r)
+                else:
+                    f13 = ((x >> 1) & 1) == 1
+                s = 185
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(183)
+        if s == 184:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f13 = v186(D, r)
+                else:
+                    f13 = ((x >> 1) & 1) == 1
+                s = 185
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(184)
+        if s == 185:
+            if r.read(1):
+                D.escape(185)
             s = -1
-        else:
-            D.escape(184)
-    if s == 185:
-        if r.read(1):
-            D.escape(185)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CurrentDemandResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2, EVSEPresentCurrent=f3, EVSECurrentLimitAchieved=f4, EVSEVoltageLimitAchieved=f5, EVSEPowerLimitAchieved=f6, EVSEMaximumVoltageLimit=f7, EVSEMaximumCurrentLimit=f8, EVSEMaximumPowerLimit=f9, EVSEID=f10, SAScheduleTupleID=f11, MeterInfo=f12, ReceiptRequired=f13)
 
 
@@ -2369,139 +2425,142 @@ def d19(D: Decoder, r: BitReader) -> Any:
     f7: Any = None
     f8: Any = None
     s = 19
-    c = r.read(2)
-    if c == 0:
-        f0 = v81(D, r)
-        s = 187
-    elif c == 1:
-        f1 = d23(D, r)
-        s = 188
-    else:
-        D.escape(19)
-    if s == 187:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
+            f0 = v81(D, r)
+            s = 187
+        elif c == 1:
             f1 = d23(D, r)
             s = 188
         else:
-            D.escape(187)
-    if s == 188:
-        c = r.read(1)
-        if c == 0:
-            f2 = d83(D, r)
-            s = 189
-        else:
-            D.escape(188)
-    if s == 189:
-        c = r.read(2)
-        if c == 0:
-            f3 = d83(D, r)
-            s = 190
-        elif c == 1:
-            f4 = d83(D, r)
-            s = 191
-        else:
-            D.escape(189)
-    if s == 190:
-        c = r.read(1)
-        if c == 0:
-            f4 = d83(D, r)
-            s = 191
-        else:
-            D.escape(190)
-    if s == 191:
-        c = r.read(3)
-        if c == 0:
-            f5 = d83(D, r)
-            s = 192
-        elif c == 1:
-            f6 = d83(D, r)
-            s = 193
-        elif c == 2:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f7 = v195(D, r)
+            D.escape(19)
+        if s == 187:
+            c = r.read(1)
+            if c == 0:
+                f1 = d23(D, r)
+                s = 188
             else:
-                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 194
-        elif c == 3:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f8 = v195(D, r)
+                D.escape(187)
+        if s == 188:
+            c = r.read(1)
+            if c == 0:
+                f2 = d83(D, r)
+                s = 189
             else:
-                f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 196
-        elif c == 4:
+                D.escape(188)
+        if s == 189:
+            c = r.read(2)
+            if c == 0:
+                f3 = d83(D, r)
+                s = 190
+            elif c == 1:
+                f4 = d83(D, r)
+                s = 191
+            else:
+                D.escape(189)
+        if s == 190:
+            c = r.read(1)
+            if c == 0:
+                f4 = d83(D, r)
+                s = 191
+            else:
+                D.escape(190)
+        if s == 191:
+            c = r.read(3)
+            if c == 0:
+                f5 = d83(D, r)
+                s = 192
+            elif c == 1:
+                f6 = d83(D, r)
+                s = 193
+            elif c == 2:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f7 = v195(D, r)
+                else:
+                    f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 194
+            elif c == 3:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f8 = v195(D, r)
+                else:
+                    f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 196
+            elif c == 4:
+                s = -1
+            else:
+                D.escape(191)
+        if s == 192:
+            c = r.read(3)
+            if c == 0:
+                f6 = d83(D, r)
+                s = 193
+            elif c == 1:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f7 = v195(D, r)
+                else:
+                    f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 194
+            elif c == 2:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f8 = v195(D, r)
+                else:
+                    f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 196
+            elif c == 3:
+                s = -1
+            else:
+                D.escape(192)
+        if s == 193:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f7 = v195(D, r)
+                else:
+                    f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 194
+            elif c == 1:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f8 = v195(D, r)
+                else:
+                    f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 196
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(193)
+        if s == 194:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(9)
+                if x & 257:
+                    r.pos -= 9
+                    f8 = v195(D, r)
+                else:
+                    f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+                s = 196
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(194)
+        if s == 196:
+            if r.read(1):
+                D.escape(196)
             s = -1
-        else:
-            D.escape(191)
-    if s == 192:
-        c = r.read(3)
-        if c == 0:
-            f6 = d83(D, r)
-            s = 193
-        elif c == 1:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f7 = v195(D, r)
-            else:
-                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 194
-        elif c == 2:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f8 = v195(D, r)
-            else:
-                f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 196
-        elif c == 3:
-            s = -1
-        else:
-            D.escape(192)
-    if s == 193:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f7 = v195(D, r)
-            else:
-                f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 194
-        elif c == 1:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f8 = v195(D, r)
-            else:
-                f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 196
-        elif c == 2:
-            s = -1
-        else:
-            D.escape(193)
-    if s == 194:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(9)
-            if x & 257:
-                r.pos -= 9
-                f8 = v195(D, r)
-            else:
-                f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 196
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(194)
-    if s == 196:
-        if r.read(1):
-            D.escape(196)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DC_EVChargeParameterType(DepartureTime=f0, DC_EVStatus=f1, EVMaximumCurrentLimit=f2, EVMaximumPowerLimit=f3, EVMaximumVoltageLimit=f4, EVEnergyCapacity=f5, EVEnergyRequest=f6, FullSOC=f7, BulkSOC=f8)
 
 
@@ -2660,46 +2719,49 @@ def d20(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 20
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 197
-    else:
-        D.escape(20)
-    if s == 197:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f1 = v199(D, r)
+            f0 = d23(D, r)
+            s = 197
+        else:
+            D.escape(20)
+        if s == 197:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f1 = v199(D, r)
+                else:
+                    f1 = ((x >> 1) & 1) == 1
+                s = 198
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f2 = v201(D, r)
+                else:
+                    f2 = ((x >> 1) & 1) == 1
+                s = 200
             else:
-                f1 = ((x >> 1) & 1) == 1
-            s = 198
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
+                D.escape(197)
+        if s == 198:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(198)
                 f2 = v201(D, r)
             else:
                 f2 = ((x >> 1) & 1) == 1
             s = 200
-        else:
-            D.escape(197)
-    if s == 198:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+        if s == 200:
             if r.read(1):
-                D.escape(198)
-            f2 = v201(D, r)
-        else:
-            f2 = ((x >> 1) & 1) == 1
-        s = 200
-    if s == 200:
-        if r.read(1):
-            D.escape(200)
-        s = -1
+                D.escape(200)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DC_EVPowerDeliveryParameterType(DC_EVStatus=f0, BulkChargingComplete=f1, ChargingComplete=f2)
 
 
@@ -2763,77 +2825,80 @@ def d21(D: Decoder, r: BitReader) -> Any:
     f7: Any = None
     f8: Any = None
     s = 21
-    c = r.read(1)
-    if c == 0:
-        f0 = d22(D, r)
-        s = 202
-    else:
-        D.escape(21)
-    if s == 202:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d83(D, r)
-            s = 203
+            f0 = d22(D, r)
+            s = 202
         else:
-            D.escape(202)
-    if s == 203:
-        c = r.read(1)
-        if c == 0:
-            f2 = d83(D, r)
-            s = 204
-        else:
-            D.escape(203)
-    if s == 204:
-        c = r.read(1)
-        if c == 0:
-            f3 = d83(D, r)
-            s = 205
-        else:
-            D.escape(204)
-    if s == 205:
-        c = r.read(1)
-        if c == 0:
-            f4 = d83(D, r)
-            s = 206
-        else:
-            D.escape(205)
-    if s == 206:
-        c = r.read(1)
-        if c == 0:
-            f5 = d83(D, r)
-            s = 207
-        else:
-            D.escape(206)
-    if s == 207:
-        c = r.read(2)
-        if c == 0:
-            f6 = d83(D, r)
-            s = 208
-        elif c == 1:
-            f7 = d83(D, r)
-            s = 209
-        else:
-            D.escape(207)
-    if s == 208:
-        c = r.read(1)
-        if c == 0:
-            f7 = d83(D, r)
-            s = 209
-        else:
-            D.escape(208)
-    if s == 209:
-        c = r.read(2)
-        if c == 0:
-            f8 = d83(D, r)
-            s = 210
-        elif c == 1:
+            D.escape(21)
+        if s == 202:
+            c = r.read(1)
+            if c == 0:
+                f1 = d83(D, r)
+                s = 203
+            else:
+                D.escape(202)
+        if s == 203:
+            c = r.read(1)
+            if c == 0:
+                f2 = d83(D, r)
+                s = 204
+            else:
+                D.escape(203)
+        if s == 204:
+            c = r.read(1)
+            if c == 0:
+                f3 = d83(D, r)
+                s = 205
+            else:
+                D.escape(204)
+        if s == 205:
+            c = r.read(1)
+            if c == 0:
+                f4 = d83(D, r)
+                s = 206
+            else:
+                D.escape(205)
+        if s == 206:
+            c = r.read(1)
+            if c == 0:
+                f5 = d83(D, r)
+                s = 207
+            else:
+                D.escape(206)
+        if s == 207:
+            c = r.read(2)
+            if c == 0:
+                f6 = d83(D, r)
+                s = 208
+            elif c == 1:
+                f7 = d83(D, r)
+                s = 209
+            else:
+                D.escape(207)
+        if s == 208:
+            c = r.read(1)
+            if c == 0:
+                f7 = d83(D, r)
+                s = 209
+            else:
+                D.escape(208)
+        if s == 209:
+            c = r.read(2)
+            if c == 0:
+                f8 = d83(D, r)
+                s = 210
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(209)
+        if s == 210:
+            if r.read(1):
+                D.escape(210)
             s = -1
-        else:
-            D.escape(209)
-    if s == 210:
-        if r.read(1):
-            D.escape(210)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DC_EVSEChargeParameterType(DC_EVSEStatus=f0, EVSEMaximumCurrentLimit=f1, EVSEMaximumPowerLimit=f2, EVSEMaximumVoltageLimit=f3, EVSEMinimumCurrentLimit=f4, EVSEMinimumVoltageLimit=f5, EVSECurrentRegulationTolerance=f6, EVSEPeakCurrentRipple=f7, EVSEEnergyToBeDelivered=f8)
 
 
@@ -2971,56 +3036,59 @@ def d22(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 22
-    c = r.read(1)
-    if c == 0:
-        f0 = v91(D, r)
-        s = 211
-    else:
-        D.escape(22)
-    if s == 211:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 3:
-            r.pos -= 5
-            if r.read(1):
-                D.escape(211)
-            f1 = v93(D, r)
-        else:
-            f1 = _K0[((x >> 1) & 3)]
-        s = 212
-    if s == 212:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
+            f0 = v91(D, r)
+            s = 211
+        else:
+            D.escape(22)
+        if s == 211:
             x = r.read(5)
-            if x & 17 or ((x >> 1) & 7) >= 5:
+            if x & 25 or ((x >> 1) & 3) >= 3:
                 r.pos -= 5
-                f2 = v214(D, r)
+                if r.read(1):
+                    D.escape(211)
+                f1 = v93(D, r)
             else:
-                f2 = _K4[((x >> 1) & 7)]
-            s = 213
-        elif c == 1:
-            x = r.read(6)
-            if x & 33 or ((x >> 1) & 15) >= 12:
-                r.pos -= 6
+                f1 = _K0[((x >> 1) & 3)]
+            s = 212
+        if s == 212:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(5)
+                if x & 17 or ((x >> 1) & 7) >= 5:
+                    r.pos -= 5
+                    f2 = v214(D, r)
+                else:
+                    f2 = _K4[((x >> 1) & 7)]
+                s = 213
+            elif c == 1:
+                x = r.read(6)
+                if x & 33 or ((x >> 1) & 15) >= 12:
+                    r.pos -= 6
+                    f3 = v216(D, r)
+                else:
+                    f3 = _K5[((x >> 1) & 15)]
+                s = 215
+            else:
+                D.escape(212)
+        if s == 213:
+            x = r.read(7)
+            if x & 97 or ((x >> 1) & 15) >= 12:
+                r.pos -= 7
+                if r.read(1):
+                    D.escape(213)
                 f3 = v216(D, r)
             else:
                 f3 = _K5[((x >> 1) & 15)]
             s = 215
-        else:
-            D.escape(212)
-    if s == 213:
-        x = r.read(7)
-        if x & 97 or ((x >> 1) & 15) >= 12:
-            r.pos -= 7
+        if s == 215:
             if r.read(1):
-                D.escape(213)
-            f3 = v216(D, r)
-        else:
-            f3 = _K5[((x >> 1) & 15)]
-        s = 215
-    if s == 215:
-        if r.read(1):
-            D.escape(215)
-        s = -1
+                D.escape(215)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DC_EVSEStatusType(NotificationMaxDelay=f0, EVSENotification=f1, EVSEIsolationStatus=f2, EVSEStatusCode=f3)
 
 
@@ -3091,39 +3159,42 @@ def d23(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 23
-    x = r.read(4)
-    if x & 13:
-        r.pos -= 4
-        if r.read(1):
-            D.escape(23)
-        f0 = v218(D, r)
-    else:
-        f0 = ((x >> 1) & 1) == 1
-    s = 217
-    if s == 217:
-        x = r.read(7)
-        if x & 97 or ((x >> 1) & 15) >= 12:
-            r.pos -= 7
+    try:
+        x = r.read(4)
+        if x & 13:
+            r.pos -= 4
             if r.read(1):
-                D.escape(217)
-            f1 = v220(D, r)
+                D.escape(23)
+            f0 = v218(D, r)
         else:
-            f1 = _K6[((x >> 1) & 15)]
-        s = 219
-    if s == 219:
-        x = r.read(10)
-        if x & 769:
-            r.pos -= 10
+            f0 = ((x >> 1) & 1) == 1
+        s = 217
+        if s == 217:
+            x = r.read(7)
+            if x & 97 or ((x >> 1) & 15) >= 12:
+                r.pos -= 7
+                if r.read(1):
+                    D.escape(217)
+                f1 = v220(D, r)
+            else:
+                f1 = _K6[((x >> 1) & 15)]
+            s = 219
+        if s == 219:
+            x = r.read(10)
+            if x & 769:
+                r.pos -= 10
+                if r.read(1):
+                    D.escape(219)
+                f2 = v195(D, r)
+            else:
+                f2 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
+            s = 221
+        if s == 221:
             if r.read(1):
-                D.escape(219)
-            f2 = v195(D, r)
-        else:
-            f2 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-        s = 221
-    if s == 221:
-        if r.read(1):
-            D.escape(221)
-        s = -1
+                D.escape(221)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DC_EVStatusType(EVReady=f0, EVErrorCode=f1, EVRESSSOC=f2)
 
 
@@ -3184,74 +3255,77 @@ def d24(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 24
-    c = r.read(2)
-    if c == 0:
-        f0 = v223(D, r)
-        s = 222
-    elif c == 1:
-        f2 = v223(D, r)
-        s = 224
-    elif c == 2:
-        f3 = v223(D, r)
-        s = 225
-    else:
-        D.escape(24)
-    if s == 222:
-        c = r.read(1)
-        if c == 0:
-            f1 = v223(D, r)
-            s = 226
-        else:
-            D.escape(222)
-    if s == 226:
+    try:
         c = r.read(2)
         if c == 0:
+            f0 = v223(D, r)
+            s = 222
+        elif c == 1:
             f2 = v223(D, r)
             s = 224
-        elif c == 1:
-            f3 = v223(D, r)
-            s = 225
-        else:
-            D.escape(226)
-    if s == 224:
-        c = r.read(1)
-        if c == 0:
-            f3 = v223(D, r)
-            s = 225
-        else:
-            D.escape(224)
-    if s == 225:
-        c = r.read(2)
-        if c == 0:
-            f4 = v223(D, r)
-            s = 227
-        elif c == 1:
-            f5 = v223(D, r)
-            s = 228
         elif c == 2:
+            f3 = v223(D, r)
+            s = 225
+        else:
+            D.escape(24)
+        if s == 222:
+            c = r.read(1)
+            if c == 0:
+                f1 = v223(D, r)
+                s = 226
+            else:
+                D.escape(222)
+        if s == 226:
+            c = r.read(2)
+            if c == 0:
+                f2 = v223(D, r)
+                s = 224
+            elif c == 1:
+                f3 = v223(D, r)
+                s = 225
+            else:
+                D.escape(226)
+        if s == 224:
+            c = r.read(1)
+            if c == 0:
+                f3 = v223(D, r)
+                s = 225
+            else:
+                D.escape(224)
+        if s == 225:
+            c = r.read(2)
+            if c == 0:
+                f4 = v223(D, r)
+                s = 227
+            elif c == 1:
+                f5 = v223(D, r)
+                s = 228
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(225)
+        if s == 227:
+            c = r.read(2)
+            if c == 0:
+                f5 = v223(D, r)
+                s = 228
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(227)
+        if s == 228:
+            c = r.read(1)
+            if c == 0:
+                f6 = v223(D, r)
+                s = 229
+            else:
+                D.escape(228)
+        if s == 229:
+            if r.read(1):
+                D.escape(229)
             s = -1
-        else:
-            D.escape(225)
-    if s == 227:
-        c = r.read(2)
-        if c == 0:
-            f5 = v223(D, r)
-            s = 228
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(227)
-    if s == 228:
-        c = r.read(1)
-        if c == 0:
-            f6 = v223(D, r)
-            s = 229
-        else:
-            D.escape(228)
-    if s == 229:
-        if r.read(1):
-            D.escape(229)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DSAKeyValueType(P=f0, Q=f1, G=f2, Y=f3, J=f4, Seed=f5, PgenCounter=f6)
 
 
@@ -3379,18 +3453,21 @@ def x26(w: BitWriter, v: Any) -> None:
 def d27(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 27
-    c = r.read(2)
-    if c == 0:
-        f0 = v81(D, r)
-        s = 233
-    elif c == 1:
-        s = -1
-    else:
-        D.escape(27)
-    if s == 233:
-        if r.read(1):
-            D.escape(233)
-        s = -1
+    try:
+        c = r.read(2)
+        if c == 0:
+            f0 = v81(D, r)
+            s = 233
+        elif c == 1:
+            s = -1
+        else:
+            D.escape(27)
+        if s == 233:
+            if r.read(1):
+                D.escape(233)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EVChargeParameterType(DepartureTime=f0)
 
 
@@ -3418,9 +3495,13 @@ def e27(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d28(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(28)
-    s = -1
+    s = 28
+    try:
+        if r.read(1):
+            D.escape(28)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EVPowerDeliveryParameterType()
 
 
@@ -3434,9 +3515,13 @@ def e28(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d29(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(29)
-    s = -1
+    s = 29
+    try:
+        if r.read(1):
+            D.escape(29)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EVSEChargeParameterType()
 
 
@@ -3453,26 +3538,29 @@ def d30(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 30
-    c = r.read(1)
-    if c == 0:
-        f0 = v91(D, r)
-        s = 234
-    else:
-        D.escape(30)
-    if s == 234:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 3:
-            r.pos -= 5
-            if r.read(1):
-                D.escape(234)
-            f1 = v93(D, r)
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v91(D, r)
+            s = 234
         else:
-            f1 = _K0[((x >> 1) & 3)]
-        s = 235
-    if s == 235:
-        if r.read(1):
-            D.escape(235)
-        s = -1
+            D.escape(30)
+        if s == 234:
+            x = r.read(5)
+            if x & 25 or ((x >> 1) & 3) >= 3:
+                r.pos -= 5
+                if r.read(1):
+                    D.escape(234)
+                f1 = v93(D, r)
+            else:
+                f1 = _K0[((x >> 1) & 3)]
+            s = 235
+        if s == 235:
+            if r.read(1):
+                D.escape(235)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EVSEStatusType(NotificationMaxDelay=f0, EVSENotification=f1)
 
 
@@ -3512,9 +3600,13 @@ def e30(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d31(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(31)
-    s = -1
+    s = 31
+    try:
+        if r.read(1):
+            D.escape(31)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EVStatusType()
 
 
@@ -3530,19 +3622,22 @@ def e31(E: Encoder, w: BitWriter, o: Any) -> None:
 def d32(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 32
-    c = r.read(2)
-    if c == 0:
-        f0 = d53(D, r)
-        s = 236
-    elif c == 1:
-        f0 = d73(D, r)
-        s = 236
-    else:
-        D.escape(32)
-    if s == 236:
-        if r.read(1):
-            D.escape(236)
-        s = -1
+    try:
+        c = r.read(2)
+        if c == 0:
+            f0 = d53(D, r)
+            s = 236
+        elif c == 1:
+            f0 = d73(D, r)
+            s = 236
+        else:
+            D.escape(32)
+        if s == 236:
+            if r.read(1):
+                D.escape(236)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EntryType(TimeInterval=f0)
 
 
@@ -3603,35 +3698,38 @@ def d36(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 36
-    while True:
-        if s == 36:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 243
-            elif c == 1:
-                f1.append(d52(D, r))
-                s = 244
+    try:
+        while True:
+            if s == 36:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 243
+                elif c == 1:
+                    f1.append(d52(D, r))
+                    s = 244
+                else:
+                    D.escape(36)
+            elif s == 243:
+                c = r.read(1)
+                if c == 0:
+                    f1.append(d52(D, r))
+                    s = 244
+                else:
+                    D.escape(243)
+            elif s == 244:
+                c = r.read(2)
+                if c == 0:
+                    f1.append(d52(D, r))
+                    s = 244
+                elif c == 1:
+                    break
+                else:
+                    D.escape(244)
             else:
-                D.escape(36)
-        elif s == 243:
-            c = r.read(1)
-            if c == 0:
-                f1.append(d52(D, r))
-                s = 244
-            else:
-                D.escape(243)
-        elif s == 244:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d52(D, r))
-                s = 244
-            elif c == 1:
-                break
-            else:
-                D.escape(244)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ManifestType(Id=f0, Reference=f1)
 
 
@@ -3677,48 +3775,51 @@ def d37(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 37
-    c = r.read(2)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 245
-    elif c == 1:
-        f1 = v247(D, r)
-        s = 246
-    else:
-        D.escape(37)
-    if s == 245:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 245
+        elif c == 1:
             f1 = v247(D, r)
             s = 246
         else:
-            D.escape(245)
-    if s == 246:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(10)
-            if x & 513:
-                r.pos -= 10
-                f2 = v150(D, r)
+            D.escape(37)
+        if s == 245:
+            c = r.read(1)
+            if c == 0:
+                f1 = v247(D, r)
+                s = 246
             else:
-                f2 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
-            s = 248
-        elif c == 1:
-            f3 = d153(D, r)
-            s = 249
-        else:
-            D.escape(246)
-    if s == 248:
-        c = r.read(1)
-        if c == 0:
-            f3 = d153(D, r)
-            s = 249
-        else:
-            D.escape(248)
-    if s == 249:
-        if r.read(1):
-            D.escape(249)
-        s = -1
+                D.escape(245)
+        if s == 246:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(10)
+                if x & 513:
+                    r.pos -= 10
+                    f2 = v150(D, r)
+                else:
+                    f2 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+                s = 248
+            elif c == 1:
+                f3 = d153(D, r)
+                s = 249
+            else:
+                D.escape(246)
+        if s == 248:
+            c = r.read(1)
+            if c == 0:
+                f3 = d153(D, r)
+                s = 249
+            else:
+                D.escape(248)
+        if s == 249:
+            if r.read(1):
+                D.escape(249)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.MeteringReceiptReqType(Id=f0, SessionID=f1, SAScheduleTupleID=f2, MeterInfo=f3)
 
 
@@ -3786,32 +3887,35 @@ def d38(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 38
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(38)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 250
-    if s == 250:
-        c = r.read(2)
-        if c == 0:
-            f1 = d2(D, r)
-            s = 251
-        elif c == 1:
-            f1 = d22(D, r)
-            s = 251
-        elif c == 2:
-            f1 = d30(D, r)
-            s = 251
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(38)
+            f0 = v100(D, r)
         else:
-            D.escape(250)
-    if s == 251:
-        if r.read(1):
-            D.escape(251)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 250
+        if s == 250:
+            c = r.read(2)
+            if c == 0:
+                f1 = d2(D, r)
+                s = 251
+            elif c == 1:
+                f1 = d22(D, r)
+                s = 251
+            elif c == 2:
+                f1 = d30(D, r)
+                s = 251
+            else:
+                D.escape(250)
+        if s == 251:
+            if r.read(1):
+                D.escape(251)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.MeteringReceiptResType(ResponseCode=f0, EVSEStatus=f1)
 
 
@@ -3895,26 +3999,29 @@ def d42(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 42
-    c = r.read(2)
-    if c == 0:
-        f0 = d53(D, r)
-        s = 263
-    elif c == 1:
-        f0 = d73(D, r)
-        s = 263
-    else:
-        D.escape(42)
-    if s == 263:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
-            f1 = d83(D, r)
-            s = 264
+            f0 = d53(D, r)
+            s = 263
+        elif c == 1:
+            f0 = d73(D, r)
+            s = 263
         else:
-            D.escape(263)
-    if s == 264:
-        if r.read(1):
-            D.escape(264)
-        s = -1
+            D.escape(42)
+        if s == 263:
+            c = r.read(1)
+            if c == 0:
+                f1 = d83(D, r)
+                s = 264
+            else:
+                D.escape(263)
+        if s == 264:
+            if r.read(1):
+                D.escape(264)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PMaxScheduleEntryType(TimeInterval=f0, PMax=f1)
 
 
@@ -3973,23 +4080,26 @@ def d43(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 43
-    c = r.read(1)
-    if c == 0:
-        f0 = v127(D, r)
-        s = 265
-    else:
-        D.escape(43)
-    if s == 265:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d116(D, r)
-            s = 266
+            f0 = v127(D, r)
+            s = 265
         else:
-            D.escape(265)
-    if s == 266:
-        if r.read(1):
-            D.escape(266)
-        s = -1
+            D.escape(43)
+        if s == 265:
+            c = r.read(1)
+            if c == 0:
+                f1 = d116(D, r)
+                s = 266
+            else:
+                D.escape(265)
+        if s == 266:
+            if r.read(1):
+                D.escape(266)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PaymentDetailsReqType(eMAID=f0, ContractSignatureCertChain=f1)
 
 
@@ -4033,33 +4143,36 @@ def d44(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 44
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(44)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 267
-    if s == 267:
-        c = r.read(1)
-        if c == 0:
-            f1 = v98(D, r)
-            s = 268
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(44)
+            f0 = v100(D, r)
         else:
-            D.escape(267)
-    if s == 268:
-        c = r.read(1)
-        if c == 0:
-            f2 = v270(D, r)
-            s = 269
-        else:
-            D.escape(268)
-    if s == 269:
-        if r.read(1):
-            D.escape(269)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 267
+        if s == 267:
+            c = r.read(1)
+            if c == 0:
+                f1 = v98(D, r)
+                s = 268
+            else:
+                D.escape(267)
+        if s == 268:
+            c = r.read(1)
+            if c == 0:
+                f2 = v270(D, r)
+                s = 269
+            else:
+                D.escape(268)
+        if s == 269:
+            if r.read(1):
+                D.escape(269)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PaymentDetailsResType(ResponseCode=f0, GenChallenge=f1, EVSETimeStamp=f2)
 
 
@@ -4115,26 +4228,29 @@ def d45(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 45
-    x = r.read(4)
-    if x & 13 or ((x >> 1) & 1) >= 2:
-        r.pos -= 4
-        if r.read(1):
-            D.escape(45)
-        f0 = v272(D, r)
-    else:
-        f0 = _K7[((x >> 1) & 1)]
-    s = 271
-    if s == 271:
-        c = r.read(1)
-        if c == 0:
-            f1 = d274(D, r)
-            s = 273
+    try:
+        x = r.read(4)
+        if x & 13 or ((x >> 1) & 1) >= 2:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(45)
+            f0 = v272(D, r)
         else:
-            D.escape(271)
-    if s == 273:
-        if r.read(1):
-            D.escape(273)
-        s = -1
+            f0 = _K7[((x >> 1) & 1)]
+        s = 271
+        if s == 271:
+            c = r.read(1)
+            if c == 0:
+                f1 = d274(D, r)
+                s = 273
+            else:
+                D.escape(271)
+        if s == 273:
+            if r.read(1):
+                D.escape(273)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PaymentServiceSelectionReqType(SelectedPaymentOption=f0, SelectedServiceList=f1)
 
 
@@ -4176,19 +4292,22 @@ def e45(E: Encoder, w: BitWriter, o: Any) -> None:
 def d46(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 46
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(46)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 275
-    if s == 275:
-        if r.read(1):
-            D.escape(275)
-        s = -1
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(46)
+            f0 = v100(D, r)
+        else:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 275
+        if s == 275:
+            if r.read(1):
+                D.escape(275)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PaymentServiceSelectionResType(ResponseCode=f0)
 
 
@@ -4220,56 +4339,59 @@ def d47(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 47
-    x = r.read(5)
-    if x & 25 or ((x >> 1) & 3) >= 3:
-        r.pos -= 5
-        if r.read(1):
-            D.escape(47)
-        f0 = v277(D, r)
-    else:
-        f0 = _K8[((x >> 1) & 3)]
-    s = 276
-    if s == 276:
-        x = r.read(11)
-        if x & 1537:
-            r.pos -= 11
+    try:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
             if r.read(1):
-                D.escape(276)
-            f1 = v150(D, r)
+                D.escape(47)
+            f0 = v277(D, r)
         else:
-            f1 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
-        s = 278
-    if s == 278:
-        c = r.read(3)
-        if c == 0:
-            f2 = d280(D, r)
-            s = 279
-        elif c == 1:
-            f3 = d20(D, r)
-            s = 281
-        elif c == 2:
-            f3 = d28(D, r)
-            s = 281
-        elif c == 3:
+            f0 = _K8[((x >> 1) & 3)]
+        s = 276
+        if s == 276:
+            x = r.read(11)
+            if x & 1537:
+                r.pos -= 11
+                if r.read(1):
+                    D.escape(276)
+                f1 = v150(D, r)
+            else:
+                f1 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+            s = 278
+        if s == 278:
+            c = r.read(3)
+            if c == 0:
+                f2 = d280(D, r)
+                s = 279
+            elif c == 1:
+                f3 = d20(D, r)
+                s = 281
+            elif c == 2:
+                f3 = d28(D, r)
+                s = 281
+            elif c == 3:
+                s = -1
+            else:
+                D.escape(278)
+        if s == 279:
+            c = r.read(2)
+            if c == 0:
+                f3 = d20(D, r)
+                s = 281
+            elif c == 1:
+                f3 = d28(D, r)
+                s = 281
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(279)
+        if s == 281:
+            if r.read(1):
+                D.escape(281)
             s = -1
-        else:
-            D.escape(278)
-    if s == 279:
-        c = r.read(2)
-        if c == 0:
-            f3 = d20(D, r)
-            s = 281
-        elif c == 1:
-            f3 = d28(D, r)
-            s = 281
-        elif c == 2:
-            s = -1
-        else:
-            D.escape(279)
-    if s == 281:
-        if r.read(1):
-            D.escape(281)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PowerDeliveryReqType(ChargeProgress=f0, SAScheduleTupleID=f1, ChargingProfile=f2, EVPowerDeliveryParameter=f3)
 
 
@@ -4362,32 +4484,35 @@ def d48(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 48
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(48)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 282
-    if s == 282:
-        c = r.read(2)
-        if c == 0:
-            f1 = d2(D, r)
-            s = 283
-        elif c == 1:
-            f1 = d22(D, r)
-            s = 283
-        elif c == 2:
-            f1 = d30(D, r)
-            s = 283
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(48)
+            f0 = v100(D, r)
         else:
-            D.escape(282)
-    if s == 283:
-        if r.read(1):
-            D.escape(283)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 282
+        if s == 282:
+            c = r.read(2)
+            if c == 0:
+                f1 = d2(D, r)
+                s = 283
+            elif c == 1:
+                f1 = d22(D, r)
+                s = 283
+            elif c == 2:
+                f1 = d30(D, r)
+                s = 283
+            else:
+                D.escape(282)
+        if s == 283:
+            if r.read(1):
+                D.escape(283)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PowerDeliveryResType(ResponseCode=f0, EVSEStatus=f1)
 
 
@@ -4457,30 +4582,33 @@ def d49(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 49
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 284
-    else:
-        D.escape(49)
-    if s == 284:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d83(D, r)
-            s = 285
+            f0 = d23(D, r)
+            s = 284
         else:
-            D.escape(284)
-    if s == 285:
-        c = r.read(1)
-        if c == 0:
-            f2 = d83(D, r)
-            s = 286
-        else:
-            D.escape(285)
-    if s == 286:
-        if r.read(1):
-            D.escape(286)
-        s = -1
+            D.escape(49)
+        if s == 284:
+            c = r.read(1)
+            if c == 0:
+                f1 = d83(D, r)
+                s = 285
+            else:
+                D.escape(284)
+        if s == 285:
+            c = r.read(1)
+            if c == 0:
+                f2 = d83(D, r)
+                s = 286
+            else:
+                D.escape(285)
+        if s == 286:
+            if r.read(1):
+                D.escape(286)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PreChargeReqType(DC_EVStatus=f0, EVTargetVoltage=f1, EVTargetCurrent=f2)
 
 
@@ -4537,33 +4665,36 @@ def d50(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 50
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(50)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 287
-    if s == 287:
-        c = r.read(1)
-        if c == 0:
-            f1 = d22(D, r)
-            s = 288
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(50)
+            f0 = v100(D, r)
         else:
-            D.escape(287)
-    if s == 288:
-        c = r.read(1)
-        if c == 0:
-            f2 = d83(D, r)
-            s = 289
-        else:
-            D.escape(288)
-    if s == 289:
-        if r.read(1):
-            D.escape(289)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 287
+        if s == 287:
+            c = r.read(1)
+            if c == 0:
+                f1 = d22(D, r)
+                s = 288
+            else:
+                D.escape(287)
+        if s == 288:
+            c = r.read(1)
+            if c == 0:
+                f2 = d83(D, r)
+                s = 289
+            else:
+                D.escape(288)
+        if s == 289:
+            if r.read(1):
+                D.escape(289)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PreChargeResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
@@ -4619,23 +4750,26 @@ def d51(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 51
-    c = r.read(1)
-    if c == 0:
-        f0 = v223(D, r)
-        s = 290
-    else:
-        D.escape(51)
-    if s == 290:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = v223(D, r)
-            s = 291
+            f0 = v223(D, r)
+            s = 290
         else:
-            D.escape(290)
-    if s == 291:
-        if r.read(1):
-            D.escape(291)
-        s = -1
+            D.escape(51)
+        if s == 290:
+            c = r.read(1)
+            if c == 0:
+                f1 = v223(D, r)
+                s = 291
+            else:
+                D.escape(290)
+        if s == 291:
+            if r.read(1):
+                D.escape(291)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
 
 
@@ -4682,81 +4816,84 @@ def d52(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 52
-    c = r.read(3)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 292
-    elif c == 1:
-        f2 = read_str(r, None)
-        s = 293
-    elif c == 2:
-        f1 = read_str(r, None)
-        s = 294
-    elif c == 3:
-        f3 = d75(D, r)
-        s = 295
-    elif c == 4:
-        f4 = D.slow(25, 25, M.DigestMethodType)
-        s = 296
-    else:
-        D.escape(52)
-    if s == 292:
+    try:
         c = r.read(3)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 292
+        elif c == 1:
             f2 = read_str(r, None)
             s = 293
-        elif c == 1:
+        elif c == 2:
             f1 = read_str(r, None)
             s = 294
-        elif c == 2:
-            f3 = d75(D, r)
-            s = 295
         elif c == 3:
-            f4 = D.slow(25, 25, M.DigestMethodType)
-            s = 296
-        else:
-            D.escape(292)
-    if s == 293:
-        c = r.read(2)
-        if c == 0:
-            f1 = read_str(r, None)
-            s = 294
-        elif c == 1:
             f3 = d75(D, r)
             s = 295
-        elif c == 2:
+        elif c == 4:
             f4 = D.slow(25, 25, M.DigestMethodType)
             s = 296
         else:
-            D.escape(293)
-    if s == 294:
-        c = r.read(2)
-        if c == 0:
-            f3 = d75(D, r)
-            s = 295
-        elif c == 1:
-            f4 = D.slow(25, 25, M.DigestMethodType)
-            s = 296
-        else:
-            D.escape(294)
-    if s == 295:
-        c = r.read(1)
-        if c == 0:
-            f4 = D.slow(25, 25, M.DigestMethodType)
-            s = 296
-        else:
-            D.escape(295)
-    if s == 296:
-        c = r.read(1)
-        if c == 0:
-            f5 = v26(D, r)
-            s = 297
-        else:
-            D.escape(296)
-    if s == 297:
-        if r.read(1):
-            D.escape(297)
-        s = -1
+            D.escape(52)
+        if s == 292:
+            c = r.read(3)
+            if c == 0:
+                f2 = read_str(r, None)
+                s = 293
+            elif c == 1:
+                f1 = read_str(r, None)
+                s = 294
+            elif c == 2:
+                f3 = d75(D, r)
+                s = 295
+            elif c == 3:
+                f4 = D.slow(25, 25, M.DigestMethodType)
+                s = 296
+            else:
+                D.escape(292)
+        if s == 293:
+            c = r.read(2)
+            if c == 0:
+                f1 = read_str(r, None)
+                s = 294
+            elif c == 1:
+                f3 = d75(D, r)
+                s = 295
+            elif c == 2:
+                f4 = D.slow(25, 25, M.DigestMethodType)
+                s = 296
+            else:
+                D.escape(293)
+        if s == 294:
+            c = r.read(2)
+            if c == 0:
+                f3 = d75(D, r)
+                s = 295
+            elif c == 1:
+                f4 = D.slow(25, 25, M.DigestMethodType)
+                s = 296
+            else:
+                D.escape(294)
+        if s == 295:
+            c = r.read(1)
+            if c == 0:
+                f4 = D.slow(25, 25, M.DigestMethodType)
+                s = 296
+            else:
+                D.escape(295)
+        if s == 296:
+            c = r.read(1)
+            if c == 0:
+                f5 = v26(D, r)
+                s = 297
+            else:
+                D.escape(296)
+        if s == 297:
+            if r.read(1):
+                D.escape(297)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ReferenceType(Id=f0, URI=f1, Type=f2, Transforms=f3, DigestMethod=f4, DigestValue=f5)
 
 
@@ -4864,25 +5001,28 @@ def d53(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 53
-    c = r.read(1)
-    if c == 0:
-        f0 = v299(D, r)
-        s = 298
-    else:
-        D.escape(53)
-    if s == 298:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = v301(D, r)
-            s = 300
-        elif c == 1:
-            s = -1
+            f0 = v299(D, r)
+            s = 298
         else:
-            D.escape(298)
-    if s == 300:
-        if r.read(1):
-            D.escape(300)
-        s = -1
+            D.escape(53)
+        if s == 298:
+            c = r.read(2)
+            if c == 0:
+                f1 = v301(D, r)
+                s = 300
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(298)
+        if s == 300:
+            if r.read(1):
+                D.escape(300)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.RelativeTimeIntervalType(start=f0, duration=f1)
 
 
@@ -4927,45 +5067,48 @@ def d54(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 54
-    c = r.read(3)
-    if c == 0:
-        f1 = read_str(r, None)
-        s = 302
-    elif c == 1:
-        f0 = read_str(r, None)
-        s = 303
-    elif c == 2:
-        f2 = d75(D, r)
-        s = 304
-    elif c == 3:
-        s = -1
-    else:
-        D.escape(54)
-    if s == 302:
-        c = r.read(2)
+    try:
+        c = r.read(3)
         if c == 0:
+            f1 = read_str(r, None)
+            s = 302
+        elif c == 1:
             f0 = read_str(r, None)
             s = 303
-        elif c == 1:
-            f2 = d75(D, r)
-            s = 304
         elif c == 2:
-            s = -1
-        else:
-            D.escape(302)
-    if s == 303:
-        c = r.read(2)
-        if c == 0:
             f2 = d75(D, r)
             s = 304
-        elif c == 1:
+        elif c == 3:
             s = -1
         else:
-            D.escape(303)
-    if s == 304:
-        if r.read(1):
-            D.escape(304)
-        s = -1
+            D.escape(54)
+        if s == 302:
+            c = r.read(2)
+            if c == 0:
+                f0 = read_str(r, None)
+                s = 303
+            elif c == 1:
+                f2 = d75(D, r)
+                s = 304
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(302)
+        if s == 303:
+            c = r.read(2)
+            if c == 0:
+                f2 = d75(D, r)
+                s = 304
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(303)
+        if s == 304:
+            if r.read(1):
+                D.escape(304)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
 
 
@@ -5026,34 +5169,37 @@ def e54(E: Encoder, w: BitWriter, o: Any) -> None:
 def d55(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 55
-    c = r.read(1)
-    if c == 0:
-        f0.append(d306(D, r))
-        s = 305
-    else:
-        D.escape(55)
-    if s == 305:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
             f0.append(d306(D, r))
-            s = 307
-        elif c == 1:
-            s = -1
+            s = 305
         else:
-            D.escape(305)
-    if s == 307:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d306(D, r))
-            s = 308
-        elif c == 1:
+            D.escape(55)
+        if s == 305:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d306(D, r))
+                s = 307
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(305)
+        if s == 307:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d306(D, r))
+                s = 308
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(307)
+        if s == 308:
+            if r.read(1):
+                D.escape(308)
             s = -1
-        else:
-            D.escape(307)
-    if s == 308:
-        if r.read(1):
-            D.escape(308)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SAScheduleListType(SAScheduleTuple=f0)
 
 
@@ -5092,9 +5238,13 @@ def e55(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d56(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(56)
-    s = -1
+    s = 56
+    try:
+        if r.read(1):
+            D.escape(56)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SASchedulesType()
 
 
@@ -5112,63 +5262,66 @@ def d58(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = []
     s = 58
-    c = r.read(2)
-    if c == 0:
-        f0 = d53(D, r)
-        s = 313
-    elif c == 1:
-        f0 = d73(D, r)
-        s = 313
-    else:
-        D.escape(58)
-    if s == 313:
+    try:
         c = r.read(2)
         if c == 0:
-            x = r.read(10)
-            if x & 513:
-                r.pos -= 10
-                f1 = v315(D, r)
+            f0 = d53(D, r)
+            s = 313
+        elif c == 1:
+            f0 = d73(D, r)
+            s = 313
+        else:
+            D.escape(58)
+        if s == 313:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(10)
+                if x & 513:
+                    r.pos -= 10
+                    f1 = v315(D, r)
+                else:
+                    f1 = ((x >> 1) & 255)
+                s = 314
+            elif c == 1:
+                f2.append(d317(D, r))
+                s = 316
+            elif c == 2:
+                s = -1
             else:
-                f1 = ((x >> 1) & 255)
-            s = 314
-        elif c == 1:
-            f2.append(d317(D, r))
-            s = 316
-        elif c == 2:
+                D.escape(313)
+        if s == 314:
+            c = r.read(2)
+            if c == 0:
+                f2.append(d317(D, r))
+                s = 316
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(314)
+        if s == 316:
+            c = r.read(2)
+            if c == 0:
+                f2.append(d317(D, r))
+                s = 318
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(316)
+        if s == 318:
+            c = r.read(2)
+            if c == 0:
+                f2.append(d317(D, r))
+                s = 319
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(318)
+        if s == 319:
+            if r.read(1):
+                D.escape(319)
             s = -1
-        else:
-            D.escape(313)
-    if s == 314:
-        c = r.read(2)
-        if c == 0:
-            f2.append(d317(D, r))
-            s = 316
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(314)
-    if s == 316:
-        c = r.read(2)
-        if c == 0:
-            f2.append(d317(D, r))
-            s = 318
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(316)
-    if s == 318:
-        c = r.read(2)
-        if c == 0:
-            f2.append(d317(D, r))
-            s = 319
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(318)
-    if s == 319:
-        if r.read(1):
-            D.escape(319)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SalesTariffEntryType(TimeInterval=f0, EPriceLevel=f1, ConsumptionCost=f2)
 
 
@@ -5258,16 +5411,19 @@ def e58(E: Encoder, w: BitWriter, o: Any) -> None:
 def d59(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 59
-    c = r.read(1)
-    if c == 0:
-        f0 = v321(D, r)
-        s = 320
-    else:
-        D.escape(59)
-    if s == 320:
-        if r.read(1):
-            D.escape(320)
-        s = -1
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v321(D, r)
+            s = 320
+        else:
+            D.escape(59)
+        if s == 320:
+            if r.read(1):
+                D.escape(320)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceDetailReqType(ServiceID=f0)
 
 
@@ -5298,35 +5454,38 @@ def d60(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 60
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(60)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 322
-    if s == 322:
-        c = r.read(1)
-        if c == 0:
-            f1 = v321(D, r)
-            s = 323
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(60)
+            f0 = v100(D, r)
         else:
-            D.escape(322)
-    if s == 323:
-        c = r.read(2)
-        if c == 0:
-            f2 = D.slow(182, 325, M.ServiceParameterListType)
-            s = 324
-        elif c == 1:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 322
+        if s == 322:
+            c = r.read(1)
+            if c == 0:
+                f1 = v321(D, r)
+                s = 323
+            else:
+                D.escape(322)
+        if s == 323:
+            c = r.read(2)
+            if c == 0:
+                f2 = D.slow(182, 325, M.ServiceParameterListType)
+                s = 324
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(323)
+        if s == 324:
+            if r.read(1):
+                D.escape(324)
             s = -1
-        else:
-            D.escape(323)
-    if s == 324:
-        if r.read(1):
-            D.escape(324)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceDetailResType(ResponseCode=f0, ServiceID=f1, ServiceParameterList=f2)
 
 
@@ -5383,25 +5542,12 @@ def d61(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 61
-    c = r.read(2)
-    if c == 0:
-        f0 = v327(D, r)
-        s = 326
-    elif c == 1:
-        x = r.read(4)
-        if x & 9 or ((x >> 1) & 3) >= 4:
-            r.pos -= 4
-            f1 = v329(D, r)
-        else:
-            f1 = _K9[((x >> 1) & 3)]
-        s = 328
-    elif c == 2:
-        s = -1
-    else:
-        D.escape(61)
-    if s == 326:
+    try:
         c = r.read(2)
         if c == 0:
+            f0 = v327(D, r)
+            s = 326
+        elif c == 1:
             x = r.read(4)
             if x & 9 or ((x >> 1) & 3) >= 4:
                 r.pos -= 4
@@ -5409,14 +5555,30 @@ def d61(D: Decoder, r: BitReader) -> Any:
             else:
                 f1 = _K9[((x >> 1) & 3)]
             s = 328
-        elif c == 1:
+        elif c == 2:
             s = -1
         else:
-            D.escape(326)
-    if s == 328:
-        if r.read(1):
-            D.escape(328)
-        s = -1
+            D.escape(61)
+        if s == 326:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(4)
+                if x & 9 or ((x >> 1) & 3) >= 4:
+                    r.pos -= 4
+                    f1 = v329(D, r)
+                else:
+                    f1 = _K9[((x >> 1) & 3)]
+                s = 328
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(326)
+        if s == 328:
+            if r.read(1):
+                D.escape(328)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceDiscoveryReqType(ServiceScope=f0, ServiceCategory=f1)
 
 
@@ -5466,42 +5628,45 @@ def d62(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = None
     s = 62
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(62)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 330
-    if s == 330:
-        c = r.read(1)
-        if c == 0:
-            f1 = d332(D, r)
-            s = 331
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(62)
+            f0 = v100(D, r)
         else:
-            D.escape(330)
-    if s == 331:
-        c = r.read(1)
-        if c == 0:
-            f2 = d334(D, r)
-            s = 333
-        else:
-            D.escape(331)
-    if s == 333:
-        c = r.read(2)
-        if c == 0:
-            f3 = d336(D, r)
-            s = 335
-        elif c == 1:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 330
+        if s == 330:
+            c = r.read(1)
+            if c == 0:
+                f1 = d332(D, r)
+                s = 331
+            else:
+                D.escape(330)
+        if s == 331:
+            c = r.read(1)
+            if c == 0:
+                f2 = d334(D, r)
+                s = 333
+            else:
+                D.escape(331)
+        if s == 333:
+            c = r.read(2)
+            if c == 0:
+                f3 = d336(D, r)
+                s = 335
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(333)
+        if s == 335:
+            if r.read(1):
+                D.escape(335)
             s = -1
-        else:
-            D.escape(333)
-    if s == 335:
-        if r.read(1):
-            D.escape(335)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceDiscoveryResType(ResponseCode=f0, PaymentOptionList=f1, ChargeService=f2, ServiceList=f3)
 
 
@@ -5570,16 +5735,19 @@ def e62(E: Encoder, w: BitWriter, o: Any) -> None:
 def d63(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 63
-    c = r.read(1)
-    if c == 0:
-        f0 = v338(D, r)
-        s = 337
-    else:
-        D.escape(63)
-    if s == 337:
-        if r.read(1):
-            D.escape(337)
-        s = -1
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v338(D, r)
+            s = 337
+        else:
+            D.escape(63)
+        if s == 337:
+            if r.read(1):
+                D.escape(337)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SessionSetupReqType(EVCCID=f0)
 
 
@@ -5610,35 +5778,38 @@ def d64(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 64
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(64)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 339
-    if s == 339:
-        c = r.read(1)
-        if c == 0:
-            f1 = v148(D, r)
-            s = 340
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(64)
+            f0 = v100(D, r)
         else:
-            D.escape(339)
-    if s == 340:
-        c = r.read(2)
-        if c == 0:
-            f2 = v342(D, r)
-            s = 341
-        elif c == 1:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 339
+        if s == 339:
+            c = r.read(1)
+            if c == 0:
+                f1 = v148(D, r)
+                s = 340
+            else:
+                D.escape(339)
+        if s == 340:
+            c = r.read(2)
+            if c == 0:
+                f2 = v342(D, r)
+                s = 341
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(340)
+        if s == 341:
+            if r.read(1):
+                D.escape(341)
             s = -1
-        else:
-            D.escape(340)
-    if s == 341:
-        if r.read(1):
-            D.escape(341)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SessionSetupResType(ResponseCode=f0, EVSEID=f1, EVSETimeStamp=f2)
 
 
@@ -5694,19 +5865,22 @@ def e64(E: Encoder, w: BitWriter, o: Any) -> None:
 def d65(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 65
-    x = r.read(4)
-    if x & 13 or ((x >> 1) & 1) >= 2:
-        r.pos -= 4
-        if r.read(1):
-            D.escape(65)
-        f0 = v344(D, r)
-    else:
-        f0 = _K10[((x >> 1) & 1)]
-    s = 343
-    if s == 343:
-        if r.read(1):
-            D.escape(343)
-        s = -1
+    try:
+        x = r.read(4)
+        if x & 13 or ((x >> 1) & 1) >= 2:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(65)
+            f0 = v344(D, r)
+        else:
+            f0 = _K10[((x >> 1) & 1)]
+        s = 343
+        if s == 343:
+            if r.read(1):
+                D.escape(343)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SessionStopReqType(ChargingSession=f0)
 
 
@@ -5735,19 +5909,22 @@ def e65(E: Encoder, w: BitWriter, o: Any) -> None:
 def d66(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 66
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(66)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 345
-    if s == 345:
-        if r.read(1):
-            D.escape(345)
-        s = -1
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(66)
+            f0 = v100(D, r)
+        else:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 345
+        if s == 345:
+            if r.read(1):
+                D.escape(345)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SessionStopResType(ResponseCode=f0)
 
 
@@ -5780,54 +5957,57 @@ def d67(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = []
     s = 67
-    while True:
-        if s == 67:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 346
-            elif c == 1:
-                f1 = d72(D, r)
-                s = 347
+    try:
+        while True:
+            if s == 67:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 346
+                elif c == 1:
+                    f1 = d72(D, r)
+                    s = 347
+                else:
+                    D.escape(67)
+            elif s == 346:
+                c = r.read(1)
+                if c == 0:
+                    f1 = d72(D, r)
+                    s = 347
+                else:
+                    D.escape(346)
+            elif s == 347:
+                c = r.read(1)
+                if c == 0:
+                    f2 = d71(D, r)
+                    s = 348
+                else:
+                    D.escape(347)
+            elif s == 348:
+                c = r.read(2)
+                if c == 0:
+                    f3 = D.slow(33, 33, M.KeyInfoType)
+                    s = 349
+                elif c == 1:
+                    f4.append(D.slow(40, 40, M.ObjectType))
+                    s = 349
+                elif c == 2:
+                    break
+                else:
+                    D.escape(348)
+            elif s == 349:
+                c = r.read(2)
+                if c == 0:
+                    f4.append(D.slow(40, 40, M.ObjectType))
+                    s = 349
+                elif c == 1:
+                    break
+                else:
+                    D.escape(349)
             else:
-                D.escape(67)
-        elif s == 346:
-            c = r.read(1)
-            if c == 0:
-                f1 = d72(D, r)
-                s = 347
-            else:
-                D.escape(346)
-        elif s == 347:
-            c = r.read(1)
-            if c == 0:
-                f2 = d71(D, r)
-                s = 348
-            else:
-                D.escape(347)
-        elif s == 348:
-            c = r.read(2)
-            if c == 0:
-                f3 = D.slow(33, 33, M.KeyInfoType)
-                s = 349
-            elif c == 1:
-                f4.append(D.slow(40, 40, M.ObjectType))
-                s = 349
-            elif c == 2:
-                break
-            else:
-                D.escape(348)
-        elif s == 349:
-            c = r.read(2)
-            if c == 0:
-                f4.append(D.slow(40, 40, M.ObjectType))
-                s = 349
-            elif c == 1:
-                break
-            else:
-                D.escape(349)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignatureType(Id=f0, SignedInfo=f1, SignatureValue=f2, KeyInfo=f3, Object=f4)
 
 
@@ -5911,35 +6091,38 @@ def d69(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 69
-    while True:
-        if s == 69:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 354
-            elif c == 1:
-                f1.append(D.slow(70, 70, M.SignaturePropertyType))
-                s = 355
+    try:
+        while True:
+            if s == 69:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 354
+                elif c == 1:
+                    f1.append(D.slow(70, 70, M.SignaturePropertyType))
+                    s = 355
+                else:
+                    D.escape(69)
+            elif s == 354:
+                c = r.read(1)
+                if c == 0:
+                    f1.append(D.slow(70, 70, M.SignaturePropertyType))
+                    s = 355
+                else:
+                    D.escape(354)
+            elif s == 355:
+                c = r.read(2)
+                if c == 0:
+                    f1.append(D.slow(70, 70, M.SignaturePropertyType))
+                    s = 355
+                elif c == 1:
+                    break
+                else:
+                    D.escape(355)
             else:
-                D.escape(69)
-        elif s == 354:
-            c = r.read(1)
-            if c == 0:
-                f1.append(D.slow(70, 70, M.SignaturePropertyType))
-                s = 355
-            else:
-                D.escape(354)
-        elif s == 355:
-            c = r.read(2)
-            if c == 0:
-                f1.append(D.slow(70, 70, M.SignaturePropertyType))
-                s = 355
-            elif c == 1:
-                break
-            else:
-                D.escape(355)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignaturePropertiesType(Id=f0, SignatureProperty=f1)
 
 
@@ -5983,26 +6166,29 @@ def d71(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 71
-    c = r.read(2)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 360
-    elif c == 1:
-        f1 = read_bin(r, None)
-        s = 361
-    else:
-        D.escape(71)
-    if s == 360:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 360
+        elif c == 1:
             f1 = read_bin(r, None)
             s = 361
         else:
-            D.escape(360)
-    if s == 361:
-        if r.read(1):
-            D.escape(361)
-        s = -1
+            D.escape(71)
+        if s == 360:
+            c = r.read(1)
+            if c == 0:
+                f1 = read_bin(r, None)
+                s = 361
+            else:
+                D.escape(360)
+        if s == 361:
+            if r.read(1):
+                D.escape(361)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignatureValueType(Id=f0, value=f1)
 
 
@@ -6039,49 +6225,52 @@ def d72(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = []
     s = 72
-    while True:
-        if s == 72:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 362
-            elif c == 1:
-                f1 = D.slow(8, 8, M.CanonicalizationMethodType)
-                s = 363
+    try:
+        while True:
+            if s == 72:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 362
+                elif c == 1:
+                    f1 = D.slow(8, 8, M.CanonicalizationMethodType)
+                    s = 363
+                else:
+                    D.escape(72)
+            elif s == 362:
+                c = r.read(1)
+                if c == 0:
+                    f1 = D.slow(8, 8, M.CanonicalizationMethodType)
+                    s = 363
+                else:
+                    D.escape(362)
+            elif s == 363:
+                c = r.read(1)
+                if c == 0:
+                    f2 = D.slow(68, 68, M.SignatureMethodType)
+                    s = 364
+                else:
+                    D.escape(363)
+            elif s == 364:
+                c = r.read(1)
+                if c == 0:
+                    f3.append(d52(D, r))
+                    s = 365
+                else:
+                    D.escape(364)
+            elif s == 365:
+                c = r.read(2)
+                if c == 0:
+                    f3.append(d52(D, r))
+                    s = 365
+                elif c == 1:
+                    break
+                else:
+                    D.escape(365)
             else:
-                D.escape(72)
-        elif s == 362:
-            c = r.read(1)
-            if c == 0:
-                f1 = D.slow(8, 8, M.CanonicalizationMethodType)
-                s = 363
-            else:
-                D.escape(362)
-        elif s == 363:
-            c = r.read(1)
-            if c == 0:
-                f2 = D.slow(68, 68, M.SignatureMethodType)
-                s = 364
-            else:
-                D.escape(363)
-        elif s == 364:
-            c = r.read(1)
-            if c == 0:
-                f3.append(d52(D, r))
-                s = 365
-            else:
-                D.escape(364)
-        elif s == 365:
-            c = r.read(2)
-            if c == 0:
-                f3.append(d52(D, r))
-                s = 365
-            elif c == 1:
-                break
-            else:
-                D.escape(365)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignedInfoType(Id=f0, CanonicalizationMethod=f1, SignatureMethod=f2, Reference=f3)
 
 
@@ -6148,9 +6337,13 @@ def e72(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d73(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        D.escape(73)
-    s = -1
+    s = 73
+    try:
+        if r.read(1):
+            D.escape(73)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.IntervalType()
 
 
@@ -6166,25 +6359,28 @@ def e73(E: Encoder, w: BitWriter, o: Any) -> None:
 def d75(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 75
-    while True:
-        if s == 75:
-            c = r.read(1)
-            if c == 0:
-                f0.append(D.slow(74, 74, M.TransformType))
-                s = 369
+    try:
+        while True:
+            if s == 75:
+                c = r.read(1)
+                if c == 0:
+                    f0.append(D.slow(74, 74, M.TransformType))
+                    s = 369
+                else:
+                    D.escape(75)
+            elif s == 369:
+                c = r.read(2)
+                if c == 0:
+                    f0.append(D.slow(74, 74, M.TransformType))
+                    s = 369
+                elif c == 1:
+                    break
+                else:
+                    D.escape(369)
             else:
-                D.escape(75)
-        elif s == 369:
-            c = r.read(2)
-            if c == 0:
-                f0.append(D.slow(74, 74, M.TransformType))
-                s = 369
-            elif c == 1:
-                break
-            else:
-                D.escape(369)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.TransformsType(Transform=f0)
 
 
@@ -6217,23 +6413,26 @@ def d76(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 76
-    c = r.read(1)
-    if c == 0:
-        f0 = d371(D, r)
-        s = 370
-    else:
-        D.escape(76)
-    if s == 370:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d373(D, r)
-            s = 372
+            f0 = d371(D, r)
+            s = 370
         else:
-            D.escape(370)
-    if s == 372:
-        if r.read(1):
-            D.escape(372)
-        s = -1
+            D.escape(76)
+        if s == 370:
+            c = r.read(1)
+            if c == 0:
+                f1 = d373(D, r)
+                s = 372
+            else:
+                D.escape(370)
+        if s == 372:
+            if r.read(1):
+                D.escape(372)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.V2G_Message(Header=f0, Body=f1)
 
 
@@ -6275,16 +6474,19 @@ def e76(E: Encoder, w: BitWriter, o: Any) -> None:
 def d77(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 77
-    c = r.read(1)
-    if c == 0:
-        f0 = d23(D, r)
-        s = 374
-    else:
-        D.escape(77)
-    if s == 374:
-        if r.read(1):
-            D.escape(374)
-        s = -1
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = d23(D, r)
+            s = 374
+        else:
+            D.escape(77)
+        if s == 374:
+            if r.read(1):
+                D.escape(374)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.WeldingDetectionReqType(DC_EVStatus=f0)
 
 
@@ -6315,33 +6517,36 @@ def d78(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 78
-    x = r.read(8)
-    if x & 193 or ((x >> 1) & 31) >= 26:
-        r.pos -= 8
-        if r.read(1):
-            D.escape(78)
-        f0 = v100(D, r)
-    else:
-        f0 = _K1[((x >> 1) & 31)]
-    s = 375
-    if s == 375:
-        c = r.read(1)
-        if c == 0:
-            f1 = d22(D, r)
-            s = 376
+    try:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(78)
+            f0 = v100(D, r)
         else:
-            D.escape(375)
-    if s == 376:
-        c = r.read(1)
-        if c == 0:
-            f2 = d83(D, r)
-            s = 377
-        else:
-            D.escape(376)
-    if s == 377:
-        if r.read(1):
-            D.escape(377)
-        s = -1
+            f0 = _K1[((x >> 1) & 31)]
+        s = 375
+        if s == 375:
+            c = r.read(1)
+            if c == 0:
+                f1 = d22(D, r)
+                s = 376
+            else:
+                D.escape(375)
+        if s == 376:
+            c = r.read(1)
+            if c == 0:
+                f2 = d83(D, r)
+                s = 377
+            else:
+                D.escape(376)
+        if s == 377:
+            if r.read(1):
+                D.escape(377)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.WeldingDetectionResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
@@ -6413,36 +6618,39 @@ def d83(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 83
-    x = r.read(6)
-    if x & 49:
-        r.pos -= 6
-        if r.read(1):
-            D.escape(83)
-        f0 = v386(D, r)
-    else:
-        f0 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
-    s = 385
-    if s == 385:
+    try:
         x = r.read(6)
-        if x & 49 or ((x >> 1) & 7) >= 7:
+        if x & 49:
             r.pos -= 6
             if r.read(1):
-                D.escape(385)
-            f1 = v388(D, r)
+                D.escape(83)
+            f0 = v386(D, r)
         else:
-            f1 = _K11[((x >> 1) & 7)]
-        s = 387
-    if s == 387:
-        c = r.read(1)
-        if c == 0:
-            f2 = v390(D, r)
-            s = 389
-        else:
-            D.escape(387)
-    if s == 389:
-        if r.read(1):
-            D.escape(389)
-        s = -1
+            f0 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
+        s = 385
+        if s == 385:
+            x = r.read(6)
+            if x & 49 or ((x >> 1) & 7) >= 7:
+                r.pos -= 6
+                if r.read(1):
+                    D.escape(385)
+                f1 = v388(D, r)
+            else:
+                f1 = _K11[((x >> 1) & 7)]
+            s = 387
+        if s == 387:
+            c = r.read(1)
+            if c == 0:
+                f2 = v390(D, r)
+                s = 389
+            else:
+                D.escape(387)
+        if s == 389:
+            if r.read(1):
+                D.escape(389)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PhysicalValueType(Multiplier=f0, Unit=f1, Value=f2)
 
 
@@ -6616,187 +6824,190 @@ def x111(w: BitWriter, v: Any) -> None:
 def d113(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 113
-    c = r.read(1)
-    if c == 0:
-        f0.append(d379(D, r))
-        s = 398
-    else:
-        D.escape(113)
-    if s == 398:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
             f0.append(d379(D, r))
-            s = 399
-        elif c == 1:
-            s = -1
+            s = 398
         else:
-            D.escape(398)
-    if s == 399:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 400
-        elif c == 1:
+            D.escape(113)
+        if s == 398:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 399
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(398)
+        if s == 399:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 400
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(399)
+        if s == 400:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 401
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(400)
+        if s == 401:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 402
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(401)
+        if s == 402:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 403
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(402)
+        if s == 403:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 404
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(403)
+        if s == 404:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 405
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(404)
+        if s == 405:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 406
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(405)
+        if s == 406:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 407
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(406)
+        if s == 407:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 408
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(407)
+        if s == 408:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 409
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(408)
+        if s == 409:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 410
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(409)
+        if s == 410:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 411
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(410)
+        if s == 411:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 412
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(411)
+        if s == 412:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 413
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(412)
+        if s == 413:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 414
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(413)
+        if s == 414:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 415
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(414)
+        if s == 415:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 416
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(415)
+        if s == 416:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d379(D, r))
+                s = 417
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(416)
+        if s == 417:
+            if r.read(1):
+                D.escape(417)
             s = -1
-        else:
-            D.escape(399)
-    if s == 400:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 401
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(400)
-    if s == 401:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 402
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(401)
-    if s == 402:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 403
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(402)
-    if s == 403:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 404
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(403)
-    if s == 404:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 405
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(404)
-    if s == 405:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 406
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(405)
-    if s == 406:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 407
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(406)
-    if s == 407:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 408
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(407)
-    if s == 408:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 409
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(408)
-    if s == 409:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 410
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(409)
-    if s == 410:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 411
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(410)
-    if s == 411:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 412
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(411)
-    if s == 412:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 413
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(412)
-    if s == 413:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 414
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(413)
-    if s == 414:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 415
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(414)
-    if s == 415:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 416
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(415)
-    if s == 416:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d379(D, r))
-            s = 417
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(416)
-    if s == 417:
-        if r.read(1):
-            D.escape(417)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ListOfRootCertificateIDsType(RootCertificateID=f0)
 
 
@@ -6941,35 +7152,38 @@ def d116(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 116
-    c = r.read(2)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 418
-    elif c == 1:
-        f1 = v111(D, r)
-        s = 419
-    else:
-        D.escape(116)
-    if s == 418:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 418
+        elif c == 1:
             f1 = v111(D, r)
             s = 419
         else:
-            D.escape(418)
-    if s == 419:
-        c = r.read(2)
-        if c == 0:
-            f2 = d421(D, r)
-            s = 420
-        elif c == 1:
+            D.escape(116)
+        if s == 418:
+            c = r.read(1)
+            if c == 0:
+                f1 = v111(D, r)
+                s = 419
+            else:
+                D.escape(418)
+        if s == 419:
+            c = r.read(2)
+            if c == 0:
+                f2 = d421(D, r)
+                s = 420
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(419)
+        if s == 420:
+            if r.read(1):
+                D.escape(420)
             s = -1
-        else:
-            D.escape(419)
-    if s == 420:
-        if r.read(1):
-            D.escape(420)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CertificateChainType(Id=f0, Certificate=f1, SubCertificates=f2)
 
 
@@ -7024,23 +7238,26 @@ def d119(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 119
-    c = r.read(1)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 422
-    else:
-        D.escape(119)
-    if s == 422:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = read_bin(r, 48)
-            s = 423
+            f0 = read_str(r, None)
+            s = 422
         else:
-            D.escape(422)
-    if s == 423:
-        if r.read(1):
-            D.escape(423)
-        s = -1
+            D.escape(119)
+        if s == 422:
+            c = r.read(1)
+            if c == 0:
+                f1 = read_bin(r, 48)
+                s = 423
+            else:
+                D.escape(422)
+        if s == 423:
+            if r.read(1):
+                D.escape(423)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ContractSignatureEncryptedPrivateKeyType(Id=f0, value=f1)
 
 
@@ -7074,23 +7291,26 @@ def d121(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 121
-    c = r.read(1)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 424
-    else:
-        D.escape(121)
-    if s == 424:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = read_bin(r, 65)
-            s = 425
+            f0 = read_str(r, None)
+            s = 424
         else:
-            D.escape(424)
-    if s == 425:
-        if r.read(1):
-            D.escape(425)
-        s = -1
+            D.escape(121)
+        if s == 424:
+            c = r.read(1)
+            if c == 0:
+                f1 = read_bin(r, 65)
+                s = 425
+            else:
+                D.escape(424)
+        if s == 425:
+            if r.read(1):
+                D.escape(425)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DiffieHellmanPublickeyType(Id=f0, value=f1)
 
 
@@ -7124,23 +7344,26 @@ def d123(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 123
-    c = r.read(1)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 426
-    else:
-        D.escape(123)
-    if s == 426:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = read_str(r, 15)
-            s = 427
+            f0 = read_str(r, None)
+            s = 426
         else:
-            D.escape(426)
-    if s == 427:
-        if r.read(1):
-            D.escape(427)
-        s = -1
+            D.escape(123)
+        if s == 426:
+            c = r.read(1)
+            if c == 0:
+                f1 = read_str(r, 15)
+                s = 427
+            else:
+                D.escape(426)
+        if s == 427:
+            if r.read(1):
+                D.escape(427)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.EMAIDType(Id=f0, value=f1)
 
 
@@ -7272,70 +7495,73 @@ def d153(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 153
-    c = r.read(1)
-    if c == 0:
-        f0 = v435(D, r)
-        s = 434
-    else:
-        D.escape(153)
-    if s == 434:
-        c = r.read(3)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = v437(D, r)
-            s = 436
-        elif c == 1:
-            f2 = v439(D, r)
-            s = 438
-        elif c == 2:
-            f3 = v441(D, r)
-            s = 440
-        elif c == 3:
-            f4 = v443(D, r)
-            s = 442
-        elif c == 4:
-            s = -1
+            f0 = v435(D, r)
+            s = 434
         else:
-            D.escape(434)
-    if s == 436:
-        c = r.read(3)
-        if c == 0:
-            f2 = v439(D, r)
-            s = 438
-        elif c == 1:
-            f3 = v441(D, r)
-            s = 440
-        elif c == 2:
-            f4 = v443(D, r)
-            s = 442
-        elif c == 3:
+            D.escape(153)
+        if s == 434:
+            c = r.read(3)
+            if c == 0:
+                f1 = v437(D, r)
+                s = 436
+            elif c == 1:
+                f2 = v439(D, r)
+                s = 438
+            elif c == 2:
+                f3 = v441(D, r)
+                s = 440
+            elif c == 3:
+                f4 = v443(D, r)
+                s = 442
+            elif c == 4:
+                s = -1
+            else:
+                D.escape(434)
+        if s == 436:
+            c = r.read(3)
+            if c == 0:
+                f2 = v439(D, r)
+                s = 438
+            elif c == 1:
+                f3 = v441(D, r)
+                s = 440
+            elif c == 2:
+                f4 = v443(D, r)
+                s = 442
+            elif c == 3:
+                s = -1
+            else:
+                D.escape(436)
+        if s == 438:
+            c = r.read(2)
+            if c == 0:
+                f3 = v441(D, r)
+                s = 440
+            elif c == 1:
+                f4 = v443(D, r)
+                s = 442
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(438)
+        if s == 440:
+            c = r.read(2)
+            if c == 0:
+                f4 = v443(D, r)
+                s = 442
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(440)
+        if s == 442:
+            if r.read(1):
+                D.escape(442)
             s = -1
-        else:
-            D.escape(436)
-    if s == 438:
-        c = r.read(2)
-        if c == 0:
-            f3 = v441(D, r)
-            s = 440
-        elif c == 1:
-            f4 = v443(D, r)
-            s = 442
-        elif c == 2:
-            s = -1
-        else:
-            D.escape(438)
-    if s == 440:
-        c = r.read(2)
-        if c == 0:
-            f4 = v443(D, r)
-            s = 442
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(440)
-    if s == 442:
-        if r.read(1):
-            D.escape(442)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.MeterInfoType(MeterID=f0, MeterReading=f1, SigMeterReading=f2, MeterStatus=f3, TMeter=f4)
 
 
@@ -7817,151 +8043,154 @@ def x272(w: BitWriter, v: Any) -> None:
 def d274(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 274
-    c = r.read(1)
-    if c == 0:
-        f0.append(d466(D, r))
-        s = 465
-    else:
-        D.escape(274)
-    if s == 465:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
             f0.append(d466(D, r))
-            s = 467
-        elif c == 1:
-            s = -1
+            s = 465
         else:
-            D.escape(465)
-    if s == 467:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 468
-        elif c == 1:
+            D.escape(274)
+        if s == 465:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 467
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(465)
+        if s == 467:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 468
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(467)
+        if s == 468:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 469
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(468)
+        if s == 469:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 470
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(469)
+        if s == 470:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 471
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(470)
+        if s == 471:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 472
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(471)
+        if s == 472:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 473
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(472)
+        if s == 473:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 474
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(473)
+        if s == 474:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 475
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(474)
+        if s == 475:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 476
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(475)
+        if s == 476:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 477
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(476)
+        if s == 477:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 478
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(477)
+        if s == 478:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 479
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(478)
+        if s == 479:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 480
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(479)
+        if s == 480:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d466(D, r))
+                s = 481
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(480)
+        if s == 481:
+            if r.read(1):
+                D.escape(481)
             s = -1
-        else:
-            D.escape(467)
-    if s == 468:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 469
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(468)
-    if s == 469:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 470
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(469)
-    if s == 470:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 471
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(470)
-    if s == 471:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 472
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(471)
-    if s == 472:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 473
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(472)
-    if s == 473:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 474
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(473)
-    if s == 474:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 475
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(474)
-    if s == 475:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 476
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(475)
-    if s == 476:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 477
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(476)
-    if s == 477:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 478
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(477)
-    if s == 478:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 479
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(478)
-    if s == 479:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 480
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(479)
-    if s == 480:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d466(D, r))
-            s = 481
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(480)
-    if s == 481:
-        if r.read(1):
-            D.escape(481)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SelectedServiceListType(SelectedService=f0)
 
 
@@ -8098,223 +8327,226 @@ def x277(w: BitWriter, v: Any) -> None:
 def d280(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 280
-    c = r.read(1)
-    if c == 0:
-        f0.append(d484(D, r))
-        s = 483
-    else:
-        D.escape(280)
-    if s == 483:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
             f0.append(d484(D, r))
-            s = 485
-        elif c == 1:
-            s = -1
+            s = 483
         else:
-            D.escape(483)
-    if s == 485:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 486
-        elif c == 1:
+            D.escape(280)
+        if s == 483:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 485
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(483)
+        if s == 485:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 486
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(485)
+        if s == 486:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 487
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(486)
+        if s == 487:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 488
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(487)
+        if s == 488:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 489
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(488)
+        if s == 489:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 490
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(489)
+        if s == 490:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 491
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(490)
+        if s == 491:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 492
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(491)
+        if s == 492:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 493
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(492)
+        if s == 493:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 494
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(493)
+        if s == 494:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 495
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(494)
+        if s == 495:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 496
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(495)
+        if s == 496:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 497
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(496)
+        if s == 497:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 498
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(497)
+        if s == 498:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 499
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(498)
+        if s == 499:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 500
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(499)
+        if s == 500:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 501
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(500)
+        if s == 501:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 502
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(501)
+        if s == 502:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 503
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(502)
+        if s == 503:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 504
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(503)
+        if s == 504:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 505
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(504)
+        if s == 505:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 506
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(505)
+        if s == 506:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d484(D, r))
+                s = 507
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(506)
+        if s == 507:
+            if r.read(1):
+                D.escape(507)
             s = -1
-        else:
-            D.escape(485)
-    if s == 486:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 487
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(486)
-    if s == 487:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 488
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(487)
-    if s == 488:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 489
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(488)
-    if s == 489:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 490
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(489)
-    if s == 490:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 491
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(490)
-    if s == 491:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 492
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(491)
-    if s == 492:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 493
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(492)
-    if s == 493:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 494
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(493)
-    if s == 494:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 495
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(494)
-    if s == 495:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 496
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(495)
-    if s == 496:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 497
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(496)
-    if s == 497:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 498
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(497)
-    if s == 498:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 499
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(498)
-    if s == 499:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 500
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(499)
-    if s == 500:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 501
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(500)
-    if s == 501:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 502
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(501)
-    if s == 502:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 503
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(502)
-    if s == 503:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 504
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(503)
-    if s == 504:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 505
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(504)
-    if s == 505:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 506
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(505)
-    if s == 506:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 507
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(506)
-    if s == 507:
-        if r.read(1):
-            D.escape(507)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargingProfileType(ProfileEntry=f0)
 
 
@@ -8513,35 +8745,38 @@ def d306(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 306
-    x = r.read(11)
-    if x & 1537:
-        r.pos -= 11
-        if r.read(1):
-            D.escape(306)
-        f0 = v150(D, r)
-    else:
-        f0 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
-    s = 510
-    if s == 510:
-        c = r.read(1)
-        if c == 0:
-            f1 = D.slow(215, 512, M.PMaxScheduleType)
-            s = 511
+    try:
+        x = r.read(11)
+        if x & 1537:
+            r.pos -= 11
+            if r.read(1):
+                D.escape(306)
+            f0 = v150(D, r)
         else:
-            D.escape(510)
-    if s == 511:
-        c = r.read(2)
-        if c == 0:
-            f2 = D.slow(216, 514, M.SalesTariffType)
-            s = 513
-        elif c == 1:
+            f0 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+        s = 510
+        if s == 510:
+            c = r.read(1)
+            if c == 0:
+                f1 = D.slow(215, 512, M.PMaxScheduleType)
+                s = 511
+            else:
+                D.escape(510)
+        if s == 511:
+            c = r.read(2)
+            if c == 0:
+                f2 = D.slow(216, 514, M.SalesTariffType)
+                s = 513
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(511)
+        if s == 513:
+            if r.read(1):
+                D.escape(513)
             s = -1
-        else:
-            D.escape(511)
-    if s == 513:
-        if r.read(1):
-            D.escape(513)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SAScheduleTupleType(SAScheduleTupleID=f0, PMaxSchedule=f1, SalesTariff=f2)
 
 
@@ -8630,41 +8865,44 @@ def d317(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 317
-    c = r.read(1)
-    if c == 0:
-        f0 = d83(D, r)
-        s = 517
-    else:
-        D.escape(317)
-    if s == 517:
+    try:
         c = r.read(1)
         if c == 0:
-            f1.append(d519(D, r))
-            s = 518
+            f0 = d83(D, r)
+            s = 517
         else:
-            D.escape(517)
-    if s == 518:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d519(D, r))
-            s = 520
-        elif c == 1:
+            D.escape(317)
+        if s == 517:
+            c = r.read(1)
+            if c == 0:
+                f1.append(d519(D, r))
+                s = 518
+            else:
+                D.escape(517)
+        if s == 518:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d519(D, r))
+                s = 520
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(518)
+        if s == 520:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d519(D, r))
+                s = 521
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(520)
+        if s == 521:
+            if r.read(1):
+                D.escape(521)
             s = -1
-        else:
-            D.escape(518)
-    if s == 520:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d519(D, r))
-            s = 521
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(520)
-    if s == 521:
-        if r.read(1):
-            D.escape(521)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ConsumptionCostType(startValue=f0, Cost=f1)
 
 
@@ -8766,33 +9004,36 @@ def x329(w: BitWriter, v: Any) -> None:
 def d332(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 332
-    x = r.read(4)
-    if x & 13 or ((x >> 1) & 1) >= 2:
-        r.pos -= 4
-        if r.read(1):
-            D.escape(332)
-        f0.append(v272(D, r))
-    else:
-        f0.append(_K7[((x >> 1) & 1)])
-    s = 781
-    if s == 781:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(3)
-            if x & 5 or ((x >> 1) & 1) >= 2:
-                r.pos -= 3
-                f0.append(v272(D, r))
-            else:
-                f0.append(_K7[((x >> 1) & 1)])
-            s = 782
-        elif c == 1:
-            s = -1
+    try:
+        x = r.read(4)
+        if x & 13 or ((x >> 1) & 1) >= 2:
+            r.pos -= 4
+            if r.read(1):
+                D.escape(332)
+            f0.append(v272(D, r))
         else:
-            D.escape(781)
-    if s == 782:
-        if r.read(1):
-            D.escape(782)
-        s = -1
+            f0.append(_K7[((x >> 1) & 1)])
+        s = 781
+        if s == 781:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5 or ((x >> 1) & 1) >= 2:
+                    r.pos -= 3
+                    f0.append(v272(D, r))
+                else:
+                    f0.append(_K7[((x >> 1) & 1)])
+                s = 782
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(781)
+        if s == 782:
+            if r.read(1):
+                D.escape(782)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.PaymentOptionListType(PaymentOption=f0)
 
 
@@ -8832,73 +9073,76 @@ def d334(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 334
-    c = r.read(1)
-    if c == 0:
-        f0 = v321(D, r)
-        s = 783
-    else:
-        D.escape(334)
-    if s == 783:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = v785(D, r)
-            s = 784
-        elif c == 1:
-            x = r.read(4)
-            if x & 9 or ((x >> 1) & 3) >= 4:
-                r.pos -= 4
+            f0 = v321(D, r)
+            s = 783
+        else:
+            D.escape(334)
+        if s == 783:
+            c = r.read(2)
+            if c == 0:
+                f1 = v785(D, r)
+                s = 784
+            elif c == 1:
+                x = r.read(4)
+                if x & 9 or ((x >> 1) & 3) >= 4:
+                    r.pos -= 4
+                    f2 = v329(D, r)
+                else:
+                    f2 = _K9[((x >> 1) & 3)]
+                s = 786
+            else:
+                D.escape(783)
+        if s == 784:
+            x = r.read(5)
+            if x & 25 or ((x >> 1) & 3) >= 4:
+                r.pos -= 5
+                if r.read(1):
+                    D.escape(784)
                 f2 = v329(D, r)
             else:
                 f2 = _K9[((x >> 1) & 3)]
             s = 786
-        else:
-            D.escape(783)
-    if s == 784:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 4:
-            r.pos -= 5
-            if r.read(1):
-                D.escape(784)
-            f2 = v329(D, r)
-        else:
-            f2 = _K9[((x >> 1) & 3)]
-        s = 786
-    if s == 786:
-        c = r.read(2)
-        if c == 0:
-            f3 = v327(D, r)
-            s = 787
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
+        if s == 786:
+            c = r.read(2)
+            if c == 0:
+                f3 = v327(D, r)
+                s = 787
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f4 = v789(D, r)
+                else:
+                    f4 = ((x >> 1) & 1) == 1
+                s = 788
+            else:
+                D.escape(786)
+        if s == 787:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(787)
                 f4 = v789(D, r)
             else:
                 f4 = ((x >> 1) & 1) == 1
             s = 788
-        else:
-            D.escape(786)
-    if s == 787:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+        if s == 788:
+            c = r.read(1)
+            if c == 0:
+                f5 = d791(D, r)
+                s = 790
+            else:
+                D.escape(788)
+        if s == 790:
             if r.read(1):
-                D.escape(787)
-            f4 = v789(D, r)
-        else:
-            f4 = ((x >> 1) & 1) == 1
-        s = 788
-    if s == 788:
-        c = r.read(1)
-        if c == 0:
-            f5 = d791(D, r)
-            s = 790
-        else:
-            D.escape(788)
-    if s == 790:
-        if r.read(1):
-            D.escape(790)
-        s = -1
+                D.escape(790)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ChargeServiceType(ServiceID=f0, ServiceName=f1, ServiceCategory=f2, ServiceScope=f3, FreeService=f4, SupportedEnergyTransferMode=f5)
 
 
@@ -8994,79 +9238,82 @@ def e334(E: Encoder, w: BitWriter, o: Any) -> None:
 def d336(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 336
-    c = r.read(1)
-    if c == 0:
-        f0.append(d793(D, r))
-        s = 792
-    else:
-        D.escape(336)
-    if s == 792:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
             f0.append(d793(D, r))
-            s = 794
-        elif c == 1:
-            s = -1
+            s = 792
         else:
-            D.escape(792)
-    if s == 794:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d793(D, r))
-            s = 795
-        elif c == 1:
+            D.escape(336)
+        if s == 792:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d793(D, r))
+                s = 794
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(792)
+        if s == 794:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d793(D, r))
+                s = 795
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(794)
+        if s == 795:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d793(D, r))
+                s = 796
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(795)
+        if s == 796:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d793(D, r))
+                s = 797
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(796)
+        if s == 797:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d793(D, r))
+                s = 798
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(797)
+        if s == 798:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d793(D, r))
+                s = 799
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(798)
+        if s == 799:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d793(D, r))
+                s = 800
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(799)
+        if s == 800:
+            if r.read(1):
+                D.escape(800)
             s = -1
-        else:
-            D.escape(794)
-    if s == 795:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d793(D, r))
-            s = 796
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(795)
-    if s == 796:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d793(D, r))
-            s = 797
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(796)
-    if s == 797:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d793(D, r))
-            s = 798
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(797)
-    if s == 798:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d793(D, r))
-            s = 799
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(798)
-    if s == 799:
-        c = r.read(2)
-        if c == 0:
-            f0.append(d793(D, r))
-            s = 800
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(799)
-    if s == 800:
-        if r.read(1):
-            D.escape(800)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceListType(Service=f0)
 
 
@@ -9217,37 +9464,40 @@ def d371(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 371
-    c = r.read(1)
-    if c == 0:
-        f0 = v247(D, r)
-        s = 806
-    else:
-        D.escape(371)
-    if s == 806:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = d808(D, r)
-            s = 807
-        elif c == 1:
-            f2 = d67(D, r)
-            s = 809
-        elif c == 2:
-            s = -1
+            f0 = v247(D, r)
+            s = 806
         else:
-            D.escape(806)
-    if s == 807:
-        c = r.read(2)
-        if c == 0:
-            f2 = d67(D, r)
-            s = 809
-        elif c == 1:
+            D.escape(371)
+        if s == 806:
+            c = r.read(2)
+            if c == 0:
+                f1 = d808(D, r)
+                s = 807
+            elif c == 1:
+                f2 = d67(D, r)
+                s = 809
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(806)
+        if s == 807:
+            c = r.read(2)
+            if c == 0:
+                f2 = d67(D, r)
+                s = 809
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(807)
+        if s == 809:
+            if r.read(1):
+                D.escape(809)
             s = -1
-        else:
-            D.escape(807)
-    if s == 809:
-        if r.read(1):
-            D.escape(809)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.MessageHeaderType(SessionID=f0, Notification=f1, Signature=f2)
 
 
@@ -9307,120 +9557,123 @@ def e371(E: Encoder, w: BitWriter, o: Any) -> None:
 def d373(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 373
-    c = r.read(6)
-    if c == 0:
-        f0 = d3(D, r)
-        s = 810
-    elif c == 1:
-        f0 = d4(D, r)
-        s = 810
-    elif c == 2:
-        f0 = d5(D, r)
-        s = 810
-    elif c == 3:
-        f0 = d6(D, r)
-        s = 810
-    elif c == 4:
-        f0 = d7(D, r)
-        s = 810
-    elif c == 5:
-        f0 = d9(D, r)
-        s = 810
-    elif c == 6:
-        f0 = d10(D, r)
-        s = 810
-    elif c == 7:
-        f0 = d11(D, r)
-        s = 810
-    elif c == 8:
-        f0 = d12(D, r)
-        s = 810
-    elif c == 9:
-        f0 = d13(D, r)
-        s = 810
-    elif c == 10:
-        f0 = d14(D, r)
-        s = 810
-    elif c == 11:
-        f0 = d15(D, r)
-        s = 810
-    elif c == 12:
-        f0 = d16(D, r)
-        s = 810
-    elif c == 13:
-        f0 = d17(D, r)
-        s = 810
-    elif c == 14:
-        f0 = d18(D, r)
-        s = 810
-    elif c == 15:
-        f0 = d37(D, r)
-        s = 810
-    elif c == 16:
-        f0 = d38(D, r)
-        s = 810
-    elif c == 17:
-        f0 = d43(D, r)
-        s = 810
-    elif c == 18:
-        f0 = d44(D, r)
-        s = 810
-    elif c == 19:
-        f0 = d45(D, r)
-        s = 810
-    elif c == 20:
-        f0 = d46(D, r)
-        s = 810
-    elif c == 21:
-        f0 = d47(D, r)
-        s = 810
-    elif c == 22:
-        f0 = d48(D, r)
-        s = 810
-    elif c == 23:
-        f0 = d49(D, r)
-        s = 810
-    elif c == 24:
-        f0 = d50(D, r)
-        s = 810
-    elif c == 25:
-        f0 = d59(D, r)
-        s = 810
-    elif c == 26:
-        f0 = d60(D, r)
-        s = 810
-    elif c == 27:
-        f0 = d61(D, r)
-        s = 810
-    elif c == 28:
-        f0 = d62(D, r)
-        s = 810
-    elif c == 29:
-        f0 = d63(D, r)
-        s = 810
-    elif c == 30:
-        f0 = d64(D, r)
-        s = 810
-    elif c == 31:
-        f0 = d65(D, r)
-        s = 810
-    elif c == 32:
-        f0 = d66(D, r)
-        s = 810
-    elif c == 33:
-        f0 = d77(D, r)
-        s = 810
-    elif c == 34:
-        f0 = d78(D, r)
-        s = 810
-    elif c == 35:
-        s = -1
-    else:
-        D.escape(373)
-    if s == 810:
-        if r.read(1):
-            D.escape(810)
-        s = -1
+    try:
+        c = r.read(6)
+        if c == 0:
+            f0 = d3(D, r)
+            s = 810
+        elif c == 1:
+            f0 = d4(D, r)
+            s = 810
+        elif c == 2:
+            f0 = d5(D, r)
+            s = 810
+        elif c == 3:
+            f0 = d6(D, r)
+            s = 810
+        elif c == 4:
+            f0 = d7(D, r)
+            s = 810
+        elif c == 5:
+            f0 = d9(D, r)
+            s = 810
+        elif c == 6:
+            f0 = d10(D, r)
+            s = 810
+        elif c == 7:
+            f0 = d11(D, r)
+            s = 810
+        elif c == 8:
+            f0 = d12(D, r)
+            s = 810
+        elif c == 9:
+            f0 = d13(D, r)
+            s = 810
+        elif c == 10:
+            f0 = d14(D, r)
+            s = 810
+        elif c == 11:
+            f0 = d15(D, r)
+            s = 810
+        elif c == 12:
+            f0 = d16(D, r)
+            s = 810
+        elif c == 13:
+            f0 = d17(D, r)
+            s = 810
+        elif c == 14:
+            f0 = d18(D, r)
+            s = 810
+        elif c == 15:
+            f0 = d37(D, r)
+            s = 810
+        elif c == 16:
+            f0 = d38(D, r)
+            s = 810
+        elif c == 17:
+            f0 = d43(D, r)
+            s = 810
+        elif c == 18:
+            f0 = d44(D, r)
+            s = 810
+        elif c == 19:
+            f0 = d45(D, r)
+            s = 810
+        elif c == 20:
+            f0 = d46(D, r)
+            s = 810
+        elif c == 21:
+            f0 = d47(D, r)
+            s = 810
+        elif c == 22:
+            f0 = d48(D, r)
+            s = 810
+        elif c == 23:
+            f0 = d49(D, r)
+            s = 810
+        elif c == 24:
+            f0 = d50(D, r)
+            s = 810
+        elif c == 25:
+            f0 = d59(D, r)
+            s = 810
+        elif c == 26:
+            f0 = d60(D, r)
+            s = 810
+        elif c == 27:
+            f0 = d61(D, r)
+            s = 810
+        elif c == 28:
+            f0 = d62(D, r)
+            s = 810
+        elif c == 29:
+            f0 = d63(D, r)
+            s = 810
+        elif c == 30:
+            f0 = d64(D, r)
+            s = 810
+        elif c == 31:
+            f0 = d65(D, r)
+            s = 810
+        elif c == 32:
+            f0 = d66(D, r)
+            s = 810
+        elif c == 33:
+            f0 = d77(D, r)
+            s = 810
+        elif c == 34:
+            f0 = d78(D, r)
+            s = 810
+        elif c == 35:
+            s = -1
+        else:
+            D.escape(373)
+        if s == 810:
+            if r.read(1):
+                D.escape(810)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.BodyType(BodyElement=f0)
 
 
@@ -9797,23 +10050,26 @@ def d379(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 379
-    c = r.read(1)
-    if c == 0:
-        f0 = v812(D, r)
-        s = 811
-    else:
-        D.escape(379)
-    if s == 811:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = v814(D, r)
-            s = 813
+            f0 = v812(D, r)
+            s = 811
         else:
-            D.escape(811)
-    if s == 813:
-        if r.read(1):
-            D.escape(813)
-        s = -1
+            D.escape(379)
+        if s == 811:
+            c = r.read(1)
+            if c == 0:
+                f1 = v814(D, r)
+                s = 813
+            else:
+                D.escape(811)
+        if s == 813:
+            if r.read(1):
+                D.escape(813)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.X509IssuerSerialType(X509IssuerName=f0, X509SerialNumber=f1)
 
 
@@ -9965,43 +10221,46 @@ def x390(w: BitWriter, v: Any) -> None:
 def d421(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 421
-    c = r.read(1)
-    if c == 0:
-        f0.append(v111(D, r))
-        s = 822
-    else:
-        D.escape(421)
-    if s == 822:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
             f0.append(v111(D, r))
-            s = 823
-        elif c == 1:
-            s = -1
+            s = 822
         else:
-            D.escape(822)
-    if s == 823:
-        c = r.read(2)
-        if c == 0:
-            f0.append(v111(D, r))
-            s = 824
-        elif c == 1:
+            D.escape(421)
+        if s == 822:
+            c = r.read(2)
+            if c == 0:
+                f0.append(v111(D, r))
+                s = 823
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(822)
+        if s == 823:
+            c = r.read(2)
+            if c == 0:
+                f0.append(v111(D, r))
+                s = 824
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(823)
+        if s == 824:
+            c = r.read(2)
+            if c == 0:
+                f0.append(v111(D, r))
+                s = 825
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(824)
+        if s == 825:
+            if r.read(1):
+                D.escape(825)
             s = -1
-        else:
-            D.escape(823)
-    if s == 824:
-        c = r.read(2)
-        if c == 0:
-            f0.append(v111(D, r))
-            s = 825
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(824)
-    if s == 825:
-        if r.read(1):
-            D.escape(825)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SubCertificatesType(Certificate=f0)
 
 
@@ -10124,25 +10383,28 @@ def d466(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 466
-    c = r.read(1)
-    if c == 0:
-        f0 = v321(D, r)
-        s = 831
-    else:
-        D.escape(466)
-    if s == 831:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = v833(D, r)
-            s = 832
-        elif c == 1:
-            s = -1
+            f0 = v321(D, r)
+            s = 831
         else:
-            D.escape(831)
-    if s == 832:
-        if r.read(1):
-            D.escape(832)
-        s = -1
+            D.escape(466)
+        if s == 831:
+            c = r.read(2)
+            if c == 0:
+                f1 = v833(D, r)
+                s = 832
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(831)
+        if s == 832:
+            if r.read(1):
+                D.escape(832)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SelectedServiceType(ServiceID=f0, ParameterSetID=f1)
 
 
@@ -10187,37 +10449,40 @@ def d484(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 484
-    c = r.read(1)
-    if c == 0:
-        f0 = v835(D, r)
-        s = 834
-    else:
-        D.escape(484)
-    if s == 834:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = d83(D, r)
-            s = 836
+            f0 = v835(D, r)
+            s = 834
         else:
-            D.escape(834)
-    if s == 836:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(4)
-            if x & 9:
-                r.pos -= 4
-                f2 = v838(D, r)
+            D.escape(484)
+        if s == 834:
+            c = r.read(1)
+            if c == 0:
+                f1 = d83(D, r)
+                s = 836
             else:
-                f2 = D.chk(1 + ((x >> 1) & 3), 1, 3, 'maxNumPhasesType')
-            s = 837
-        elif c == 1:
+                D.escape(834)
+        if s == 836:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(4)
+                if x & 9:
+                    r.pos -= 4
+                    f2 = v838(D, r)
+                else:
+                    f2 = D.chk(1 + ((x >> 1) & 3), 1, 3, 'maxNumPhasesType')
+                s = 837
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(836)
+        if s == 837:
+            if r.read(1):
+                D.escape(837)
             s = -1
-        else:
-            D.escape(836)
-    if s == 837:
-        if r.read(1):
-            D.escape(837)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ProfileEntryType(ChargingProfileEntryStart=f0, ChargingProfileEntryMaxPower=f1, ChargingProfileEntryMaxNumberOfPhasesInUse=f2)
 
 
@@ -10275,40 +10540,43 @@ def d519(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 519
-    x = r.read(5)
-    if x & 25 or ((x >> 1) & 3) >= 3:
-        r.pos -= 5
-        if r.read(1):
-            D.escape(519)
-        f0 = v2894(D, r)
-    else:
-        f0 = _K24[((x >> 1) & 3)]
-    s = 2893
-    if s == 2893:
-        c = r.read(1)
-        if c == 0:
-            f1 = v2896(D, r)
-            s = 2895
+    try:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(519)
+            f0 = v2894(D, r)
         else:
-            D.escape(2893)
-    if s == 2895:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(5)
-            if x & 17:
-                r.pos -= 5
-                f2 = v386(D, r)
+            f0 = _K24[((x >> 1) & 3)]
+        s = 2893
+        if s == 2893:
+            c = r.read(1)
+            if c == 0:
+                f1 = v2896(D, r)
+                s = 2895
             else:
-                f2 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
-            s = 2897
-        elif c == 1:
+                D.escape(2893)
+        if s == 2895:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(5)
+                if x & 17:
+                    r.pos -= 5
+                    f2 = v386(D, r)
+                else:
+                    f2 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
+                s = 2897
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2895)
+        if s == 2897:
+            if r.read(1):
+                D.escape(2897)
             s = -1
-        else:
-            D.escape(2895)
-    if s == 2897:
-        if r.read(1):
-            D.escape(2897)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.CostType(costKind=f0, amount=f1, amountMultiplier=f2)
 
 
@@ -10365,158 +10633,161 @@ def d524(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 524
-    c = r.read(1)
-    if c == 0:
-        f0 = v2899(D, r)
-        s = 2898
-    else:
-        D.escape(524)
-    if s == 2898:
+    try:
         c = r.read(1)
         if c == 0:
-            f1.append(d2901(D, r))
-            s = 2900
+            f0 = v2899(D, r)
+            s = 2898
         else:
-            D.escape(2898)
-    if s == 2900:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2902
-        elif c == 1:
+            D.escape(524)
+        if s == 2898:
+            c = r.read(1)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2900
+            else:
+                D.escape(2898)
+        if s == 2900:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2902
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2900)
+        if s == 2902:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2903
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2902)
+        if s == 2903:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2904
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2903)
+        if s == 2904:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2905
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2904)
+        if s == 2905:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2906
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2905)
+        if s == 2906:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2907
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2906)
+        if s == 2907:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2908
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2907)
+        if s == 2908:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2909
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2908)
+        if s == 2909:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2910
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2909)
+        if s == 2910:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2911
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2910)
+        if s == 2911:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2912
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2911)
+        if s == 2912:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2913
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2912)
+        if s == 2913:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2914
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2913)
+        if s == 2914:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2915
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2914)
+        if s == 2915:
+            c = r.read(2)
+            if c == 0:
+                f1.append(d2901(D, r))
+                s = 2916
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2915)
+        if s == 2916:
+            if r.read(1):
+                D.escape(2916)
             s = -1
-        else:
-            D.escape(2900)
-    if s == 2902:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2903
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2902)
-    if s == 2903:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2904
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2903)
-    if s == 2904:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2905
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2904)
-    if s == 2905:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2906
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2905)
-    if s == 2906:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2907
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2906)
-    if s == 2907:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2908
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2907)
-    if s == 2908:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2909
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2908)
-    if s == 2909:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2910
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2909)
-    if s == 2910:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2911
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2910)
-    if s == 2911:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2912
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2911)
-    if s == 2912:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2913
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2912)
-    if s == 2913:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2914
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2913)
-    if s == 2914:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2915
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2914)
-    if s == 2915:
-        c = r.read(2)
-        if c == 0:
-            f1.append(d2901(D, r))
-            s = 2916
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2915)
-    if s == 2916:
-        if r.read(1):
-            D.escape(2916)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ParameterSetType(ParameterSetID=f0, Parameter=f1)
 
 
@@ -10683,89 +10954,92 @@ def x789(w: BitWriter, v: Any) -> None:
 def d791(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 791
-    x = r.read(6)
-    if x & 49 or ((x >> 1) & 7) >= 6:
-        r.pos -= 6
-        if r.read(1):
-            D.escape(791)
-        f0.append(v140(D, r))
-    else:
-        f0.append(_K3[((x >> 1) & 7)])
-    s = 2919
-    if s == 2919:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(5)
-            if x & 17 or ((x >> 1) & 7) >= 6:
-                r.pos -= 5
-                f0.append(v140(D, r))
-            else:
-                f0.append(_K3[((x >> 1) & 7)])
-            s = 2920
-        elif c == 1:
-            s = -1
+    try:
+        x = r.read(6)
+        if x & 49 or ((x >> 1) & 7) >= 6:
+            r.pos -= 6
+            if r.read(1):
+                D.escape(791)
+            f0.append(v140(D, r))
         else:
-            D.escape(2919)
-    if s == 2920:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(5)
-            if x & 17 or ((x >> 1) & 7) >= 6:
-                r.pos -= 5
-                f0.append(v140(D, r))
+            f0.append(_K3[((x >> 1) & 7)])
+        s = 2919
+        if s == 2919:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(5)
+                if x & 17 or ((x >> 1) & 7) >= 6:
+                    r.pos -= 5
+                    f0.append(v140(D, r))
+                else:
+                    f0.append(_K3[((x >> 1) & 7)])
+                s = 2920
+            elif c == 1:
+                s = -1
             else:
-                f0.append(_K3[((x >> 1) & 7)])
-            s = 2921
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2920)
-    if s == 2921:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(5)
-            if x & 17 or ((x >> 1) & 7) >= 6:
-                r.pos -= 5
-                f0.append(v140(D, r))
+                D.escape(2919)
+        if s == 2920:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(5)
+                if x & 17 or ((x >> 1) & 7) >= 6:
+                    r.pos -= 5
+                    f0.append(v140(D, r))
+                else:
+                    f0.append(_K3[((x >> 1) & 7)])
+                s = 2921
+            elif c == 1:
+                s = -1
             else:
-                f0.append(_K3[((x >> 1) & 7)])
-            s = 2922
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2921)
-    if s == 2922:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(5)
-            if x & 17 or ((x >> 1) & 7) >= 6:
-                r.pos -= 5
-                f0.append(v140(D, r))
+                D.escape(2920)
+        if s == 2921:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(5)
+                if x & 17 or ((x >> 1) & 7) >= 6:
+                    r.pos -= 5
+                    f0.append(v140(D, r))
+                else:
+                    f0.append(_K3[((x >> 1) & 7)])
+                s = 2922
+            elif c == 1:
+                s = -1
             else:
-                f0.append(_K3[((x >> 1) & 7)])
-            s = 2923
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(2922)
-    if s == 2923:
-        c = r.read(2)
-        if c == 0:
-            x = r.read(5)
-            if x & 17 or ((x >> 1) & 7) >= 6:
-                r.pos -= 5
-                f0.append(v140(D, r))
+                D.escape(2921)
+        if s == 2922:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(5)
+                if x & 17 or ((x >> 1) & 7) >= 6:
+                    r.pos -= 5
+                    f0.append(v140(D, r))
+                else:
+                    f0.append(_K3[((x >> 1) & 7)])
+                s = 2923
+            elif c == 1:
+                s = -1
             else:
-                f0.append(_K3[((x >> 1) & 7)])
-            s = 2924
-        elif c == 1:
+                D.escape(2922)
+        if s == 2923:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(5)
+                if x & 17 or ((x >> 1) & 7) >= 6:
+                    r.pos -= 5
+                    f0.append(v140(D, r))
+                else:
+                    f0.append(_K3[((x >> 1) & 7)])
+                s = 2924
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2923)
+        if s == 2924:
+            if r.read(1):
+                D.escape(2924)
             s = -1
-        else:
-            D.escape(2923)
-    if s == 2924:
-        if r.read(1):
-            D.escape(2924)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SupportedEnergyTransferModeType(EnergyTransferMode=f0)
 
 
@@ -10828,66 +11102,69 @@ def d793(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = None
     s = 793
-    c = r.read(1)
-    if c == 0:
-        f0 = v321(D, r)
-        s = 2925
-    else:
-        D.escape(793)
-    if s == 2925:
-        c = r.read(2)
+    try:
+        c = r.read(1)
         if c == 0:
-            f1 = v785(D, r)
-            s = 2926
-        elif c == 1:
-            x = r.read(4)
-            if x & 9 or ((x >> 1) & 3) >= 4:
-                r.pos -= 4
+            f0 = v321(D, r)
+            s = 2925
+        else:
+            D.escape(793)
+        if s == 2925:
+            c = r.read(2)
+            if c == 0:
+                f1 = v785(D, r)
+                s = 2926
+            elif c == 1:
+                x = r.read(4)
+                if x & 9 or ((x >> 1) & 3) >= 4:
+                    r.pos -= 4
+                    f2 = v329(D, r)
+                else:
+                    f2 = _K9[((x >> 1) & 3)]
+                s = 2927
+            else:
+                D.escape(2925)
+        if s == 2926:
+            x = r.read(5)
+            if x & 25 or ((x >> 1) & 3) >= 4:
+                r.pos -= 5
+                if r.read(1):
+                    D.escape(2926)
                 f2 = v329(D, r)
             else:
                 f2 = _K9[((x >> 1) & 3)]
             s = 2927
-        else:
-            D.escape(2925)
-    if s == 2926:
-        x = r.read(5)
-        if x & 25 or ((x >> 1) & 3) >= 4:
-            r.pos -= 5
-            if r.read(1):
-                D.escape(2926)
-            f2 = v329(D, r)
-        else:
-            f2 = _K9[((x >> 1) & 3)]
-        s = 2927
-    if s == 2927:
-        c = r.read(2)
-        if c == 0:
-            f3 = v327(D, r)
-            s = 2928
-        elif c == 1:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
+        if s == 2927:
+            c = r.read(2)
+            if c == 0:
+                f3 = v327(D, r)
+                s = 2928
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f4 = v789(D, r)
+                else:
+                    f4 = ((x >> 1) & 1) == 1
+                s = 2929
+            else:
+                D.escape(2927)
+        if s == 2928:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(2928)
                 f4 = v789(D, r)
             else:
                 f4 = ((x >> 1) & 1) == 1
             s = 2929
-        else:
-            D.escape(2927)
-    if s == 2928:
-        x = r.read(4)
-        if x & 13:
-            r.pos -= 4
+        if s == 2929:
             if r.read(1):
-                D.escape(2928)
-            f4 = v789(D, r)
-        else:
-            f4 = ((x >> 1) & 1) == 1
-        s = 2929
-    if s == 2929:
-        if r.read(1):
-            D.escape(2929)
-        s = -1
+                D.escape(2929)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ServiceType(ServiceID=f0, ServiceName=f1, ServiceCategory=f2, ServiceScope=f3, FreeService=f4)
 
 
@@ -10971,28 +11248,31 @@ def d808(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 808
-    x = r.read(5)
-    if x & 25 or ((x >> 1) & 3) >= 3:
-        r.pos -= 5
-        if r.read(1):
-            D.escape(808)
-        f0 = v2931(D, r)
-    else:
-        f0 = _K25[((x >> 1) & 3)]
-    s = 2930
-    if s == 2930:
-        c = r.read(2)
-        if c == 0:
-            f1 = v2933(D, r)
-            s = 2932
-        elif c == 1:
-            s = -1
+    try:
+        x = r.read(5)
+        if x & 25 or ((x >> 1) & 3) >= 3:
+            r.pos -= 5
+            if r.read(1):
+                D.escape(808)
+            f0 = v2931(D, r)
         else:
-            D.escape(2930)
-    if s == 2932:
-        if r.read(1):
-            D.escape(2932)
-        s = -1
+            f0 = _K25[((x >> 1) & 3)]
+        s = 2930
+        if s == 2930:
+            c = r.read(2)
+            if c == 0:
+                f1 = v2933(D, r)
+                s = 2932
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(2930)
+        if s == 2932:
+            if r.read(1):
+                D.escape(2932)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.NotificationType(FaultCode=f0, FaultMsg=f1)
 
 
@@ -11198,48 +11478,51 @@ def d2901(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 2901
-    c = r.read(1)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 2944
-    else:
-        D.escape(2901)
-    if s == 2944:
-        c = r.read(3)
+    try:
+        c = r.read(1)
         if c == 0:
-            x = r.read(3)
-            if x & 5:
-                r.pos -= 3
-                f1 = v2946(D, r)
-            else:
-                f1 = ((x >> 1) & 1) == 1
-            s = 2945
-        elif c == 1:
-            x = r.read(10)
-            if x & 513:
-                r.pos -= 10
-                f2 = v2947(D, r)
-            else:
-                f2 = -128 + ((x >> 1) & 255)
-            s = 2945
-        elif c == 2:
-            f3 = v2948(D, r)
-            s = 2945
-        elif c == 3:
-            f4 = v2949(D, r)
-            s = 2945
-        elif c == 4:
-            f5 = d83(D, r)
-            s = 2945
-        elif c == 5:
-            f6 = v2950(D, r)
-            s = 2945
+            f0 = read_str(r, None)
+            s = 2944
         else:
-            D.escape(2944)
-    if s == 2945:
-        if r.read(1):
-            D.escape(2945)
-        s = -1
+            D.escape(2901)
+        if s == 2944:
+            c = r.read(3)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f1 = v2946(D, r)
+                else:
+                    f1 = ((x >> 1) & 1) == 1
+                s = 2945
+            elif c == 1:
+                x = r.read(10)
+                if x & 513:
+                    r.pos -= 10
+                    f2 = v2947(D, r)
+                else:
+                    f2 = -128 + ((x >> 1) & 255)
+                s = 2945
+            elif c == 2:
+                f3 = v2948(D, r)
+                s = 2945
+            elif c == 3:
+                f4 = v2949(D, r)
+                s = 2945
+            elif c == 4:
+                f5 = d83(D, r)
+                s = 2945
+            elif c == 5:
+                f6 = v2950(D, r)
+                s = 2945
+            else:
+                D.escape(2944)
+        if s == 2945:
+            if r.read(1):
+                D.escape(2945)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ParameterType(Name=f0, boolValue=f1, byteValue=f2, shortValue=f3, intValue=f4, physicalValue=f5, stringValue=f6)
 
 

@@ -1595,6 +1595,29 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ),
 }
 
+# Repeated fields: (class, field) -> (minOccurs, maxOccurs or None)
+OCCURS: dict[tuple[type, str], tuple[int, int | None]] = {
+    (ListOfRootCertificateIDsType, 'RootCertificateID'): (1, 20),
+    (SubCertificatesType, 'Certificate'): (1, 4),
+    (SAScheduleListType, 'SAScheduleTuple'): (1, 3),
+    (PMaxScheduleType, 'PMaxScheduleEntry'): (1, 1024),
+    (SalesTariffType, 'SalesTariffEntry'): (1, 1024),
+    (SalesTariffEntryType, 'ConsumptionCost'): (0, 3),
+    (ConsumptionCostType, 'Cost'): (1, 3),
+    (ManifestType, 'Reference'): (1, None),
+    (TransformsType, 'Transform'): (1, None),
+    (SelectedServiceListType, 'SelectedService'): (1, 16),
+    (ChargingProfileType, 'ProfileEntry'): (1, 24),
+    (ServiceParameterListType, 'ParameterSet'): (1, 255),
+    (ParameterSetType, 'Parameter'): (1, 16),
+    (PaymentOptionListType, 'PaymentOption'): (1, 2),
+    (SupportedEnergyTransferModeType, 'EnergyTransferMode'): (1, 6),
+    (ServiceListType, 'Service'): (1, 8),
+    (SignatureType, 'Object'): (0, None),
+    (SignedInfoType, 'Reference'): (1, None),
+    (SignaturePropertiesType, 'SignatureProperty'): (1, None),
+}
+
 # Global elements with complex types: local name -> (uri, class)
 ELEMENTS: dict[str, tuple[str, type]] = {
     'AC_EVChargeParameter': ('urn:iso:15118:2:2013:MsgDataTypes', AC_EVChargeParameterType),

@@ -27,7 +27,7 @@ from exi._codec import (
     w_uint,
 )
 from exi._generated import xmldsig_messages as M
-from exi.errors import EncodeError
+from exi.errors import DecodeError, EncodeError
 
 
 
@@ -40,74 +40,77 @@ def d1(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     s = 1
-    c = r.read(2)
-    if c == 0:
-        f0 = v27(D, r)
-        s = 26
-    elif c == 1:
-        f2 = v27(D, r)
-        s = 28
-    elif c == 2:
-        f3 = v27(D, r)
-        s = 29
-    else:
-        D.escape(1)
-    if s == 26:
-        c = r.read(1)
-        if c == 0:
-            f1 = v27(D, r)
-            s = 30
-        else:
-            D.escape(26)
-    if s == 30:
+    try:
         c = r.read(2)
         if c == 0:
+            f0 = v27(D, r)
+            s = 26
+        elif c == 1:
             f2 = v27(D, r)
             s = 28
-        elif c == 1:
-            f3 = v27(D, r)
-            s = 29
-        else:
-            D.escape(30)
-    if s == 28:
-        c = r.read(1)
-        if c == 0:
-            f3 = v27(D, r)
-            s = 29
-        else:
-            D.escape(28)
-    if s == 29:
-        c = r.read(2)
-        if c == 0:
-            f4 = v27(D, r)
-            s = 31
-        elif c == 1:
-            f5 = v27(D, r)
-            s = 32
         elif c == 2:
+            f3 = v27(D, r)
+            s = 29
+        else:
+            D.escape(1)
+        if s == 26:
+            c = r.read(1)
+            if c == 0:
+                f1 = v27(D, r)
+                s = 30
+            else:
+                D.escape(26)
+        if s == 30:
+            c = r.read(2)
+            if c == 0:
+                f2 = v27(D, r)
+                s = 28
+            elif c == 1:
+                f3 = v27(D, r)
+                s = 29
+            else:
+                D.escape(30)
+        if s == 28:
+            c = r.read(1)
+            if c == 0:
+                f3 = v27(D, r)
+                s = 29
+            else:
+                D.escape(28)
+        if s == 29:
+            c = r.read(2)
+            if c == 0:
+                f4 = v27(D, r)
+                s = 31
+            elif c == 1:
+                f5 = v27(D, r)
+                s = 32
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(29)
+        if s == 31:
+            c = r.read(2)
+            if c == 0:
+                f5 = v27(D, r)
+                s = 32
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(31)
+        if s == 32:
+            c = r.read(1)
+            if c == 0:
+                f6 = v27(D, r)
+                s = 33
+            else:
+                D.escape(32)
+        if s == 33:
+            if r.read(1):
+                D.escape(33)
             s = -1
-        else:
-            D.escape(29)
-    if s == 31:
-        c = r.read(2)
-        if c == 0:
-            f5 = v27(D, r)
-            s = 32
-        elif c == 1:
-            s = -1
-        else:
-            D.escape(31)
-    if s == 32:
-        c = r.read(1)
-        if c == 0:
-            f6 = v27(D, r)
-            s = 33
-        else:
-            D.escape(32)
-    if s == 33:
-        if r.read(1):
-            D.escape(33)
-        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.DSAKeyValueType(P=f0, Q=f1, G=f2, Y=f3, J=f4, Seed=f5, PgenCounter=f6)
 
 
@@ -251,35 +254,38 @@ def d7(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 7
-    while True:
-        if s == 7:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 43
-            elif c == 1:
-                f1.append(d12(D, r))
-                s = 44
+    try:
+        while True:
+            if s == 7:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 43
+                elif c == 1:
+                    f1.append(d12(D, r))
+                    s = 44
+                else:
+                    D.escape(7)
+            elif s == 43:
+                c = r.read(1)
+                if c == 0:
+                    f1.append(d12(D, r))
+                    s = 44
+                else:
+                    D.escape(43)
+            elif s == 44:
+                c = r.read(2)
+                if c == 0:
+                    f1.append(d12(D, r))
+                    s = 44
+                elif c == 1:
+                    break
+                else:
+                    D.escape(44)
             else:
-                D.escape(7)
-        elif s == 43:
-            c = r.read(1)
-            if c == 0:
-                f1.append(d12(D, r))
-                s = 44
-            else:
-                D.escape(43)
-        elif s == 44:
-            c = r.read(2)
-            if c == 0:
-                f1.append(d12(D, r))
-                s = 44
-            elif c == 1:
-                break
-            else:
-                D.escape(44)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ManifestType(Id=f0, Reference=f1)
 
 
@@ -338,23 +344,26 @@ def d11(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 11
-    c = r.read(1)
-    if c == 0:
-        f0 = v27(D, r)
-        s = 56
-    else:
-        D.escape(11)
-    if s == 56:
+    try:
         c = r.read(1)
         if c == 0:
-            f1 = v27(D, r)
-            s = 57
+            f0 = v27(D, r)
+            s = 56
         else:
-            D.escape(56)
-    if s == 57:
-        if r.read(1):
-            D.escape(57)
-        s = -1
+            D.escape(11)
+        if s == 56:
+            c = r.read(1)
+            if c == 0:
+                f1 = v27(D, r)
+                s = 57
+            else:
+                D.escape(56)
+        if s == 57:
+            if r.read(1):
+                D.escape(57)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
 
 
@@ -401,81 +410,84 @@ def d12(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     s = 12
-    c = r.read(3)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 58
-    elif c == 1:
-        f2 = read_str(r, None)
-        s = 59
-    elif c == 2:
-        f1 = read_str(r, None)
-        s = 60
-    elif c == 3:
-        f3 = d22(D, r)
-        s = 61
-    elif c == 4:
-        f4 = D.slow(2, 2, M.DigestMethodType)
-        s = 62
-    else:
-        D.escape(12)
-    if s == 58:
+    try:
         c = r.read(3)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 58
+        elif c == 1:
             f2 = read_str(r, None)
             s = 59
-        elif c == 1:
+        elif c == 2:
             f1 = read_str(r, None)
             s = 60
-        elif c == 2:
-            f3 = d22(D, r)
-            s = 61
         elif c == 3:
-            f4 = D.slow(2, 2, M.DigestMethodType)
-            s = 62
-        else:
-            D.escape(58)
-    if s == 59:
-        c = r.read(2)
-        if c == 0:
-            f1 = read_str(r, None)
-            s = 60
-        elif c == 1:
             f3 = d22(D, r)
             s = 61
-        elif c == 2:
+        elif c == 4:
             f4 = D.slow(2, 2, M.DigestMethodType)
             s = 62
         else:
-            D.escape(59)
-    if s == 60:
-        c = r.read(2)
-        if c == 0:
-            f3 = d22(D, r)
-            s = 61
-        elif c == 1:
-            f4 = D.slow(2, 2, M.DigestMethodType)
-            s = 62
-        else:
-            D.escape(60)
-    if s == 61:
-        c = r.read(1)
-        if c == 0:
-            f4 = D.slow(2, 2, M.DigestMethodType)
-            s = 62
-        else:
-            D.escape(61)
-    if s == 62:
-        c = r.read(1)
-        if c == 0:
-            f5 = v3(D, r)
-            s = 63
-        else:
-            D.escape(62)
-    if s == 63:
-        if r.read(1):
-            D.escape(63)
-        s = -1
+            D.escape(12)
+        if s == 58:
+            c = r.read(3)
+            if c == 0:
+                f2 = read_str(r, None)
+                s = 59
+            elif c == 1:
+                f1 = read_str(r, None)
+                s = 60
+            elif c == 2:
+                f3 = d22(D, r)
+                s = 61
+            elif c == 3:
+                f4 = D.slow(2, 2, M.DigestMethodType)
+                s = 62
+            else:
+                D.escape(58)
+        if s == 59:
+            c = r.read(2)
+            if c == 0:
+                f1 = read_str(r, None)
+                s = 60
+            elif c == 1:
+                f3 = d22(D, r)
+                s = 61
+            elif c == 2:
+                f4 = D.slow(2, 2, M.DigestMethodType)
+                s = 62
+            else:
+                D.escape(59)
+        if s == 60:
+            c = r.read(2)
+            if c == 0:
+                f3 = d22(D, r)
+                s = 61
+            elif c == 1:
+                f4 = D.slow(2, 2, M.DigestMethodType)
+                s = 62
+            else:
+                D.escape(60)
+        if s == 61:
+            c = r.read(1)
+            if c == 0:
+                f4 = D.slow(2, 2, M.DigestMethodType)
+                s = 62
+            else:
+                D.escape(61)
+        if s == 62:
+            c = r.read(1)
+            if c == 0:
+                f5 = v3(D, r)
+                s = 63
+            else:
+                D.escape(62)
+        if s == 63:
+            if r.read(1):
+                D.escape(63)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.ReferenceType(Id=f0, URI=f1, Type=f2, Transforms=f3, DigestMethod=f4, DigestValue=f5)
 
 
@@ -584,45 +596,48 @@ def d13(D: Decoder, r: BitReader) -> Any:
     f1: Any = None
     f2: Any = None
     s = 13
-    c = r.read(3)
-    if c == 0:
-        f1 = read_str(r, None)
-        s = 64
-    elif c == 1:
-        f0 = read_str(r, None)
-        s = 65
-    elif c == 2:
-        f2 = d22(D, r)
-        s = 66
-    elif c == 3:
-        s = -1
-    else:
-        D.escape(13)
-    if s == 64:
-        c = r.read(2)
+    try:
+        c = r.read(3)
         if c == 0:
+            f1 = read_str(r, None)
+            s = 64
+        elif c == 1:
             f0 = read_str(r, None)
             s = 65
-        elif c == 1:
-            f2 = d22(D, r)
-            s = 66
         elif c == 2:
-            s = -1
-        else:
-            D.escape(64)
-    if s == 65:
-        c = r.read(2)
-        if c == 0:
             f2 = d22(D, r)
             s = 66
-        elif c == 1:
+        elif c == 3:
             s = -1
         else:
-            D.escape(65)
-    if s == 66:
-        if r.read(1):
-            D.escape(66)
-        s = -1
+            D.escape(13)
+        if s == 64:
+            c = r.read(2)
+            if c == 0:
+                f0 = read_str(r, None)
+                s = 65
+            elif c == 1:
+                f2 = d22(D, r)
+                s = 66
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(64)
+        if s == 65:
+            c = r.read(2)
+            if c == 0:
+                f2 = d22(D, r)
+                s = 66
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(65)
+        if s == 66:
+            if r.read(1):
+                D.escape(66)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
 
 
@@ -687,54 +702,57 @@ def d15(D: Decoder, r: BitReader) -> Any:
     f3: Any = None
     f4: Any = []
     s = 15
-    while True:
-        if s == 15:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 71
-            elif c == 1:
-                f1 = d20(D, r)
-                s = 72
+    try:
+        while True:
+            if s == 15:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 71
+                elif c == 1:
+                    f1 = d20(D, r)
+                    s = 72
+                else:
+                    D.escape(15)
+            elif s == 71:
+                c = r.read(1)
+                if c == 0:
+                    f1 = d20(D, r)
+                    s = 72
+                else:
+                    D.escape(71)
+            elif s == 72:
+                c = r.read(1)
+                if c == 0:
+                    f2 = d19(D, r)
+                    s = 73
+                else:
+                    D.escape(72)
+            elif s == 73:
+                c = r.read(2)
+                if c == 0:
+                    f3 = D.slow(4, 4, M.KeyInfoType)
+                    s = 74
+                elif c == 1:
+                    f4.append(D.slow(9, 9, M.ObjectType))
+                    s = 74
+                elif c == 2:
+                    break
+                else:
+                    D.escape(73)
+            elif s == 74:
+                c = r.read(2)
+                if c == 0:
+                    f4.append(D.slow(9, 9, M.ObjectType))
+                    s = 74
+                elif c == 1:
+                    break
+                else:
+                    D.escape(74)
             else:
-                D.escape(15)
-        elif s == 71:
-            c = r.read(1)
-            if c == 0:
-                f1 = d20(D, r)
-                s = 72
-            else:
-                D.escape(71)
-        elif s == 72:
-            c = r.read(1)
-            if c == 0:
-                f2 = d19(D, r)
-                s = 73
-            else:
-                D.escape(72)
-        elif s == 73:
-            c = r.read(2)
-            if c == 0:
-                f3 = D.slow(4, 4, M.KeyInfoType)
-                s = 74
-            elif c == 1:
-                f4.append(D.slow(9, 9, M.ObjectType))
-                s = 74
-            elif c == 2:
-                break
-            else:
-                D.escape(73)
-        elif s == 74:
-            c = r.read(2)
-            if c == 0:
-                f4.append(D.slow(9, 9, M.ObjectType))
-                s = 74
-            elif c == 1:
-                break
-            else:
-                D.escape(74)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignatureType(Id=f0, SignedInfo=f1, SignatureValue=f2, KeyInfo=f3, Object=f4)
 
 
@@ -818,35 +836,38 @@ def d17(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
     s = 17
-    while True:
-        if s == 17:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 79
-            elif c == 1:
-                f1.append(D.slow(18, 18, M.SignaturePropertyType))
-                s = 80
+    try:
+        while True:
+            if s == 17:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 79
+                elif c == 1:
+                    f1.append(D.slow(18, 18, M.SignaturePropertyType))
+                    s = 80
+                else:
+                    D.escape(17)
+            elif s == 79:
+                c = r.read(1)
+                if c == 0:
+                    f1.append(D.slow(18, 18, M.SignaturePropertyType))
+                    s = 80
+                else:
+                    D.escape(79)
+            elif s == 80:
+                c = r.read(2)
+                if c == 0:
+                    f1.append(D.slow(18, 18, M.SignaturePropertyType))
+                    s = 80
+                elif c == 1:
+                    break
+                else:
+                    D.escape(80)
             else:
-                D.escape(17)
-        elif s == 79:
-            c = r.read(1)
-            if c == 0:
-                f1.append(D.slow(18, 18, M.SignaturePropertyType))
-                s = 80
-            else:
-                D.escape(79)
-        elif s == 80:
-            c = r.read(2)
-            if c == 0:
-                f1.append(D.slow(18, 18, M.SignaturePropertyType))
-                s = 80
-            elif c == 1:
-                break
-            else:
-                D.escape(80)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignaturePropertiesType(Id=f0, SignatureProperty=f1)
 
 
@@ -890,26 +911,29 @@ def d19(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     s = 19
-    c = r.read(2)
-    if c == 0:
-        f0 = read_str(r, None)
-        s = 85
-    elif c == 1:
-        f1 = read_bin(r, None)
-        s = 86
-    else:
-        D.escape(19)
-    if s == 85:
-        c = r.read(1)
+    try:
+        c = r.read(2)
         if c == 0:
+            f0 = read_str(r, None)
+            s = 85
+        elif c == 1:
             f1 = read_bin(r, None)
             s = 86
         else:
-            D.escape(85)
-    if s == 86:
-        if r.read(1):
-            D.escape(86)
-        s = -1
+            D.escape(19)
+        if s == 85:
+            c = r.read(1)
+            if c == 0:
+                f1 = read_bin(r, None)
+                s = 86
+            else:
+                D.escape(85)
+        if s == 86:
+            if r.read(1):
+                D.escape(86)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignatureValueType(Id=f0, value=f1)
 
 
@@ -946,49 +970,52 @@ def d20(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     f3: Any = []
     s = 20
-    while True:
-        if s == 20:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 87
-            elif c == 1:
-                f1 = D.slow(0, 0, M.CanonicalizationMethodType)
-                s = 88
+    try:
+        while True:
+            if s == 20:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 87
+                elif c == 1:
+                    f1 = D.slow(0, 0, M.CanonicalizationMethodType)
+                    s = 88
+                else:
+                    D.escape(20)
+            elif s == 87:
+                c = r.read(1)
+                if c == 0:
+                    f1 = D.slow(0, 0, M.CanonicalizationMethodType)
+                    s = 88
+                else:
+                    D.escape(87)
+            elif s == 88:
+                c = r.read(1)
+                if c == 0:
+                    f2 = D.slow(16, 16, M.SignatureMethodType)
+                    s = 89
+                else:
+                    D.escape(88)
+            elif s == 89:
+                c = r.read(1)
+                if c == 0:
+                    f3.append(d12(D, r))
+                    s = 90
+                else:
+                    D.escape(89)
+            elif s == 90:
+                c = r.read(2)
+                if c == 0:
+                    f3.append(d12(D, r))
+                    s = 90
+                elif c == 1:
+                    break
+                else:
+                    D.escape(90)
             else:
-                D.escape(20)
-        elif s == 87:
-            c = r.read(1)
-            if c == 0:
-                f1 = D.slow(0, 0, M.CanonicalizationMethodType)
-                s = 88
-            else:
-                D.escape(87)
-        elif s == 88:
-            c = r.read(1)
-            if c == 0:
-                f2 = D.slow(16, 16, M.SignatureMethodType)
-                s = 89
-            else:
-                D.escape(88)
-        elif s == 89:
-            c = r.read(1)
-            if c == 0:
-                f3.append(d12(D, r))
-                s = 90
-            else:
-                D.escape(89)
-        elif s == 90:
-            c = r.read(2)
-            if c == 0:
-                f3.append(d12(D, r))
-                s = 90
-            elif c == 1:
-                break
-            else:
-                D.escape(90)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.SignedInfoType(Id=f0, CanonicalizationMethod=f1, SignatureMethod=f2, Reference=f3)
 
 
@@ -1057,25 +1084,28 @@ def e20(E: Encoder, w: BitWriter, o: Any) -> None:
 def d22(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
     s = 22
-    while True:
-        if s == 22:
-            c = r.read(1)
-            if c == 0:
-                f0.append(D.slow(21, 21, M.TransformType))
-                s = 94
+    try:
+        while True:
+            if s == 22:
+                c = r.read(1)
+                if c == 0:
+                    f0.append(D.slow(21, 21, M.TransformType))
+                    s = 94
+                else:
+                    D.escape(22)
+            elif s == 94:
+                c = r.read(2)
+                if c == 0:
+                    f0.append(D.slow(21, 21, M.TransformType))
+                    s = 94
+                elif c == 1:
+                    break
+                else:
+                    D.escape(94)
             else:
-                D.escape(22)
-        elif s == 94:
-            c = r.read(2)
-            if c == 0:
-                f0.append(D.slow(21, 21, M.TransformType))
-                s = 94
-            elif c == 1:
-                break
-            else:
-                D.escape(94)
-        else:
-            raise D.r.fail('bad state')
+                raise D.r.fail('bad state')
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
     return M.TransformsType(Transform=f0)
 
 

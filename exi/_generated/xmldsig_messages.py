@@ -294,6 +294,15 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ),
 }
 
+# Repeated fields: (class, field) -> (minOccurs, maxOccurs or None)
+OCCURS: dict[tuple[type, str], tuple[int, int | None]] = {
+    (ManifestType, 'Reference'): (1, None),
+    (TransformsType, 'Transform'): (1, None),
+    (SignatureType, 'Object'): (0, None),
+    (SignedInfoType, 'Reference'): (1, None),
+    (SignaturePropertiesType, 'SignatureProperty'): (1, None),
+}
+
 # Global elements with complex types: local name -> (uri, class)
 ELEMENTS: dict[str, tuple[str, type]] = {
     'CanonicalizationMethod': ('http://www.w3.org/2000/09/xmldsig#', CanonicalizationMethodType),
