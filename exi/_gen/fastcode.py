@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from exi._gen.grammar import GrammarBuilder
-from exi._gen.models import _Gen, _ident
+from exi._gen.models import _concrete, _Gen, _ident
 from exi._gen.xsd import ComplexType, SimpleType
 
 # Grammars with more states than this go through the table interpreter: the
@@ -372,7 +372,7 @@ class _FastGen:
             else:
                 # substitution group: member by class
                 first = True
-                for d in f.decls:
+                for d in _concrete(f.decls):
                     qi = self.gb.qname(d.qname)
                     prods = [p for sid in states for p in self.states[sid]["p"]
                              if p[0] == "SE" and p[1] == qi]

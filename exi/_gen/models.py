@@ -113,6 +113,17 @@ class _Gen:
         return out
 
 
+def _concrete(decls: list[ElementDecl]) -> list[ElementDecl]:
+    """Members the typed API may encode: the non-abstract element declarations.
+
+    The grammars still list abstract members, as the reference codec does. Elements
+    whose *type* is abstract stay allowed: a real DIN charger sends ``<SASchedules/>``
+    (type ``SASchedulesType``, abstract) and its bytes must re-encode identically.
+    """
+    out = [d for d in decls if not d.abstract]
+    return out or decls
+
+
 def _flatten(p: Particle, opt: bool, rep: bool, out: list[tuple[Particle, bool, bool]]) -> bool:
     if p.kind == "any":
         return False
@@ -188,7 +199,7 @@ def render_models_gen(name: str, schema: SchemaSet) -> tuple[str, _Gen]:
                     target = "None"
             elif f.kind == "subst":
                 classes = []
-                for m in f.decls:
+                for m in _concrete(f.decls):
                     if isinstance(m.resolved, ComplexType):
                         classes.append(g.class_for(m.resolved, m.qname[1]))
                     else:
@@ -214,7 +225,7 @@ def render_models_gen(name: str, schema: SchemaSet) -> tuple[str, _Gen]:
             if f.kind == "subst":
                 mem = ", ".join(
                     f"({g.class_for(m.resolved, m.qname[1])}, {m.qname[0]!r}, {m.qname[1]!r})"
-                    for m in f.decls if isinstance(m.resolved, ComplexType))
+                    for m in _concrete(f.decls) if isinstance(m.resolved, ComplexType))
                 target = f"({mem},)"
             dt = repr(datatype_descriptor(f.simple)) if f.simple is not None else "None"
             specs.append(

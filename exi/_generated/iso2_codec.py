@@ -1256,16 +1256,6 @@ def e13(E: Encoder, w: BitWriter, o: Any) -> None:
                     e19(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('DC_EVChargeParameter') from None
-            elif type(v) is M.EVChargeParameterType:
-                if s == 139:
-                    w.write(2, 2)
-                    s = 141
-                else:
-                    raise misplaced('element', 'EVChargeParameter')
-                try:
-                    e27(E, w, v)
-                except EncodeError as exc:
-                    raise exc.within('EVChargeParameter') from None
             else:
                 raise not_member(v, None, 'EVChargeParameter')
         except EncodeError as exc:
@@ -1387,16 +1377,6 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
                     e55(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SAScheduleList') from None
-            elif type(v) is M.SASchedulesType:
-                if s == 143:
-                    w.write(1, 3)
-                    s = 144
-                else:
-                    raise misplaced('element', 'SASchedules')
-                try:
-                    e56(E, w, v)
-                except EncodeError as exc:
-                    raise exc.within('SASchedules') from None
             else:
                 raise not_member(v, None, 'SASchedules')
         except EncodeError as exc:
@@ -1430,19 +1410,6 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
                     e21(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('DC_EVSEChargeParameter') from None
-            elif type(v) is M.EVSEChargeParameterType:
-                if s == 143:
-                    w.write(4, 3)
-                    s = 145
-                elif s == 144:
-                    w.write(2, 2)
-                    s = 145
-                else:
-                    raise misplaced('element', 'EVSEChargeParameter')
-                try:
-                    e29(E, w, v)
-                except EncodeError as exc:
-                    raise exc.within('EVSEChargeParameter') from None
             else:
                 raise not_member(v, None, 'EVSEChargeParameter')
         except EncodeError as exc:
@@ -3656,16 +3623,6 @@ def e32(E: Encoder, w: BitWriter, o: Any) -> None:
                     e53(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('RelativeTimeInterval') from None
-            elif type(v) is M.IntervalType:
-                if s == 32:
-                    w.write(1, 2)
-                    s = 236
-                else:
-                    raise misplaced('element', 'TimeInterval')
-                try:
-                    e73(E, w, v)
-                except EncodeError as exc:
-                    raise exc.within('TimeInterval') from None
             else:
                 raise not_member(v, None, 'TimeInterval')
         except EncodeError as exc:
@@ -3957,16 +3914,6 @@ def e38(E: Encoder, w: BitWriter, o: Any) -> None:
                     e22(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('DC_EVSEStatus') from None
-            elif type(v) is M.EVSEStatusType:
-                if s == 250:
-                    w.write(2, 2)
-                    s = 251
-                else:
-                    raise misplaced('element', 'EVSEStatus')
-                try:
-                    e30(E, w, v)
-                except EncodeError as exc:
-                    raise exc.within('EVSEStatus') from None
             else:
                 raise not_member(v, None, 'EVSEStatus')
         except EncodeError as exc:
@@ -4040,16 +3987,6 @@ def e42(E: Encoder, w: BitWriter, o: Any) -> None:
                     e53(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('RelativeTimeInterval') from None
-            elif type(v) is M.IntervalType:
-                if s == 42:
-                    w.write(1, 2)
-                    s = 263
-                else:
-                    raise misplaced('element', 'TimeInterval')
-                try:
-                    e73(E, w, v)
-                except EncodeError as exc:
-                    raise exc.within('TimeInterval') from None
             else:
                 raise not_member(v, None, 'TimeInterval')
         except EncodeError as exc:
@@ -4450,19 +4387,6 @@ def e47(E: Encoder, w: BitWriter, o: Any) -> None:
                     e20(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('DC_EVPowerDeliveryParameter') from None
-            elif type(v) is M.EVPowerDeliveryParameterType:
-                if s == 278:
-                    w.write(2, 3)
-                    s = 281
-                elif s == 279:
-                    w.write(1, 2)
-                    s = 281
-                else:
-                    raise misplaced('element', 'EVPowerDeliveryParameter')
-                try:
-                    e28(E, w, v)
-                except EncodeError as exc:
-                    raise exc.within('EVPowerDeliveryParameter') from None
             else:
                 raise not_member(v, None, 'EVPowerDeliveryParameter')
         except EncodeError as exc:
@@ -4554,16 +4478,6 @@ def e48(E: Encoder, w: BitWriter, o: Any) -> None:
                     e22(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('DC_EVSEStatus') from None
-            elif type(v) is M.EVSEStatusType:
-                if s == 282:
-                    w.write(2, 2)
-                    s = 283
-                else:
-                    raise misplaced('element', 'EVSEStatus')
-                try:
-                    e30(E, w, v)
-                except EncodeError as exc:
-                    raise exc.within('EVSEStatus') from None
             else:
                 raise not_member(v, None, 'EVSEStatus')
         except EncodeError as exc:
@@ -5340,16 +5254,6 @@ def e58(E: Encoder, w: BitWriter, o: Any) -> None:
                     e53(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('RelativeTimeInterval') from None
-            elif type(v) is M.IntervalType:
-                if s == 58:
-                    w.write(1, 2)
-                    s = 313
-                else:
-                    raise misplaced('element', 'TimeInterval')
-                try:
-                    e73(E, w, v)
-                except EncodeError as exc:
-                    raise exc.within('TimeInterval') from None
             else:
                 raise not_member(v, None, 'TimeInterval')
         except EncodeError as exc:
@@ -9702,16 +9606,6 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                     e4(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('AuthorizationRes') from None
-            elif type(v) is M.BodyBaseType:
-                if s == 373:
-                    w.write(2, 6)
-                    s = 810
-                else:
-                    raise misplaced('element', 'BodyElement')
-                try:
-                    e5(E, w, v)
-                except EncodeError as exc:
-                    raise exc.within('BodyElement') from None
             elif type(v) is M.CableCheckReqType:
                 if s == 373:
                     w.write(3, 6)
