@@ -10,14 +10,39 @@ Typed messages (what the SECC and the EV simulator use)::
 
     import exi
     from exi import din
+
+    def pv(value: int, unit: din.unitSymbolType) -> din.PhysicalValueType:
+        return din.PhysicalValueType(Multiplier=0, Unit=unit, Value=value)
+
     res = din.V2G_Message(
         Header=din.MessageHeaderType(SessionID=bytes.fromhex("0102030405060708")),
         Body=din.BodyType(BodyElement=din.CurrentDemandResType(
-            ResponseCode=din.responseCodeType.OK, ...)))
-    data = exi.encode("din", res)          # -> bytes (EXI stream, no V2GTP header)
-    msg = exi.decode("din", data)          # -> din.V2G_Message
-    exi.encode_fragment("iso2", auth_req)  # EXI fragment (for xmldsig digests)
-    exi.decode_fragment("iso2", data)      # -> typed object of the fragment root
+            ResponseCode=din.responseCodeType.OK,
+            DC_EVSEStatus=din.DC_EVSEStatusType(
+                EVSEIsolationStatus=din.isolationLevelType.Valid,
+                EVSEStatusCode=din.DC_EVSEStatusCodeType.EVSE_Ready,
+                NotificationMaxDelay=0,
+                EVSENotification=din.EVSENotificationType.None_),
+            EVSEPresentVoltage=pv(400, din.unitSymbolType.V),
+            EVSEPresentCurrent=pv(100, din.unitSymbolType.A),
+            EVSECurrentLimitAchieved=False,
+            EVSEVoltageLimitAchieved=False,
+            EVSEPowerLimitAchieved=False)))
+    data = exi.encode("din", res)          # bytes: EXI stream (no V2GTP header)
+    msg = exi.decode("din", data)          # din.V2G_Message, == res
+    msg, warnings = exi.decode_with_warnings("din", data)  # + facet violations seen
+    frag = exi.encode_fragment("iso2", auth_req)   # iso2.AuthorizationReqType -> bytes
+    obj = exi.decode_fragment("iso2", frag)        # (xmldsig digests sign these bytes)
+
+Function signatures::
+
+    exi.encode(schema: str, msg: object) -> bytes
+    exi.decode(schema: str, data: bytes) -> object
+    exi.decode_with_warnings(schema: str, data: bytes) -> tuple[object, list[str]]
+    exi.encode_fragment(schema: str, msg: object, *, element: str | None = None) -> bytes
+    exi.decode_fragment(schema: str, data: bytes) -> object
+    exi.encode_xml(schema: str, xml: str, *, fragment: bool = False) -> bytes
+    exi.decode_to_xml(schema: str, data: bytes, *, fragment: bool = False) -> str
 
 Classes are generated frozen slotted dataclasses (keyword-only) named exactly like the
 schema types (``CurrentDemandResType``; anonymous types take the element name, e.g.
@@ -26,10 +51,10 @@ enumerations, ``None`` for absent optional elements, lists for repeated ones. A 
 whose element heads a substitution group (``Body.BodyElement``, ``DC_EVStatus`` ...)
 takes an object of any member's type; the member element is chosen by the class.
 
-XML bridge (tools and interop)::
-
-    exi.encode_xml(schema, xml, *, fragment=False) -> bytes
-    exi.decode_to_xml(schema, data, *, fragment=False) -> str
+The XML bridge (``encode_xml``/``decode_to_xml``) is for tools and interop checks:
+any prefixes in, the XSDs' customary prefixes out; elements out of schema order are an
+``EncodeError`` naming the element (never a deviation code). ``exi.cli.main`` is the
+``evse exi`` command line.
 
 Errors: ``exi.DecodeError`` (remote fault; ``bit_position`` and grammar ``state``) and
 ``exi.EncodeError`` (local fault; ``field`` path). ``exi.decode_with_warnings`` also
