@@ -456,7 +456,7 @@ def d3(D: Decoder, r: BitReader) -> Any:
         if s == 29:
             c = r.read(1)
             if c == 0:
-                f2 = v32(D, r)
+                f2 = v30(D, r)
                 s = 31
             else:
                 D.escape(29)
@@ -469,20 +469,20 @@ def d3(D: Decoder, r: BitReader) -> Any:
                 f3 = v26(D, r)
             else:
                 f3 = ((x >> 1) & 255)
-            s = 33
-        if s == 33:
+            s = 32
+        if s == 32:
             x = r.read(8)
             if x & 193:
                 r.pos -= 8
                 if r.read(1):
-                    D.escape(33)
-                f4 = v35(D, r)
+                    D.escape(32)
+                f4 = v34(D, r)
             else:
                 f4 = D.chk(1 + ((x >> 1) & 31), 1, 20, 'priorityType')
-            s = 34
-        if s == 34:
+            s = 33
+        if s == 33:
             if r.read(1):
-                D.escape(34)
+                D.escape(33)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -525,7 +525,7 @@ def e3(E: Encoder, w: BitWriter, o: Any) -> None:
                 s = 31
             else:
                 raise misplaced('element', 'VersionNumberMinor')
-            x32(w, v)
+            x30(w, v)
         except EncodeError as exc:
             raise exc.within('VersionNumberMinor') from None
     else:
@@ -535,7 +535,7 @@ def e3(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 31:
                 w.write(0, 1)
-                s = 33
+                s = 32
             else:
                 raise misplaced('element', 'SchemaID')
             x26(w, v)
@@ -546,17 +546,17 @@ def e3(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Priority
     if v is not None:
         try:
-            if s == 33:
+            if s == 32:
                 w.write(0, 1)
-                s = 34
+                s = 33
             else:
                 raise misplaced('element', 'Priority')
-            x35(w, v)
+            x34(w, v)
         except EncodeError as exc:
             raise exc.within('Priority') from None
     else:
         raise missing('Priority')
-    if s == 34:
+    if s == 33:
         w.write(0, 1)
         return
     else:
@@ -568,7 +568,7 @@ def v24(D: Decoder, r: BitReader) -> Any:
         return D.escape_simple(24)
     v = r.enum(2, _K0)
     if r.read(1):
-        D.escape(36)
+        D.escape(35)
     return v
 
 
@@ -586,7 +586,7 @@ def v26(D: Decoder, r: BitReader) -> Any:
         return D.escape_simple(26)
     v = (0 + r.read(8))
     if r.read(1):
-        D.escape(37)
+        D.escape(36)
     return v
 
 
@@ -603,7 +603,7 @@ def v28(D: Decoder, r: BitReader) -> Any:
         return D.escape_simple(28)
     v = read_str(r, 100)
     if r.read(1):
-        D.escape(38)
+        D.escape(37)
     return v
 
 
@@ -618,7 +618,7 @@ def v30(D: Decoder, r: BitReader) -> Any:
         return D.escape_simple(30)
     v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
     if r.read(1):
-        D.escape(39)
+        D.escape(38)
     return v
 
 
@@ -628,31 +628,16 @@ def x30(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v32(D: Decoder, r: BitReader) -> Any:
+def v34(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(32)
-    v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
-    if r.read(1):
-        D.escape(40)
-    return v
-
-
-def x32(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 4294967295, '')
-    w.write(0, 1)
-
-
-def v35(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(35)
+        return D.escape_simple(34)
     v = D.chk(1 + r.read(5), 1, 20, 'priorityType')
     if r.read(1):
-        D.escape(41)
+        D.escape(39)
     return v
 
 
-def x35(w: BitWriter, v: Any) -> None:
+def x34(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not 1 <= v <= 20:
         raise out_of_range(v, 1, 20, '')

@@ -69,41 +69,41 @@ def d0(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v82(D, r)
-            s = 81
+            f0 = v81(D, r)
+            s = 80
         else:
             D.escape(0)
-        if s == 81:
+        if s == 80:
             c = r.read(1)
             if c == 0:
-                f1 = d84(D, r)
-                s = 83
+                f1 = d83(D, r)
+                s = 82
             else:
-                D.escape(81)
-        if s == 83:
+                D.escape(80)
+        if s == 82:
             c = r.read(1)
             if c == 0:
-                f2 = d84(D, r)
+                f2 = d83(D, r)
+                s = 84
+            else:
+                D.escape(82)
+        if s == 84:
+            c = r.read(1)
+            if c == 0:
+                f3 = d83(D, r)
                 s = 85
             else:
-                D.escape(83)
+                D.escape(84)
         if s == 85:
             c = r.read(1)
             if c == 0:
-                f3 = d84(D, r)
+                f4 = d83(D, r)
                 s = 86
             else:
                 D.escape(85)
         if s == 86:
-            c = r.read(1)
-            if c == 0:
-                f4 = d84(D, r)
-                s = 87
-            else:
-                D.escape(86)
-        if s == 87:
             if r.read(1):
-                D.escape(87)
+                D.escape(86)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -117,10 +117,10 @@ def e0(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 0:
                 w.write(0, 1)
-                s = 81
+                s = 80
             else:
                 raise misplaced('element', 'DepartureTime')
-            x82(w, v)
+            x81(w, v)
         except EncodeError as exc:
             raise exc.within('DepartureTime') from None
     else:
@@ -128,12 +128,12 @@ def e0(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EAmount
     if v is not None:
         try:
-            if s == 81:
+            if s == 80:
                 w.write(0, 1)
-                s = 83
+                s = 82
             else:
                 raise misplaced('element', 'EAmount')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EAmount') from None
     else:
@@ -141,12 +141,12 @@ def e0(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMaxVoltage
     if v is not None:
         try:
-            if s == 83:
+            if s == 82:
                 w.write(0, 1)
-                s = 85
+                s = 84
             else:
                 raise misplaced('element', 'EVMaxVoltage')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaxVoltage') from None
     else:
@@ -154,12 +154,12 @@ def e0(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMaxCurrent
     if v is not None:
         try:
-            if s == 85:
+            if s == 84:
                 w.write(0, 1)
-                s = 86
+                s = 85
             else:
                 raise misplaced('element', 'EVMaxCurrent')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaxCurrent') from None
     else:
@@ -167,17 +167,17 @@ def e0(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMinCurrent
     if v is not None:
         try:
-            if s == 86:
+            if s == 85:
                 w.write(0, 1)
-                s = 87
+                s = 86
             else:
                 raise misplaced('element', 'EVMinCurrent')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMinCurrent') from None
     else:
         raise missing('EVMinCurrent')
-    if s == 87:
+    if s == 86:
         w.write(0, 1)
         return
     else:
@@ -194,33 +194,33 @@ def d1(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d2(D, r)
-            s = 88
+            s = 87
         else:
             D.escape(1)
+        if s == 87:
+            c = r.read(1)
+            if c == 0:
+                f1 = d83(D, r)
+                s = 88
+            else:
+                D.escape(87)
         if s == 88:
             c = r.read(1)
             if c == 0:
-                f1 = d84(D, r)
+                f2 = d83(D, r)
                 s = 89
             else:
                 D.escape(88)
         if s == 89:
             c = r.read(1)
             if c == 0:
-                f2 = d84(D, r)
+                f3 = d83(D, r)
                 s = 90
             else:
                 D.escape(89)
         if s == 90:
-            c = r.read(1)
-            if c == 0:
-                f3 = d84(D, r)
-                s = 91
-            else:
-                D.escape(90)
-        if s == 91:
             if r.read(1):
-                D.escape(91)
+                D.escape(90)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -234,7 +234,7 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 1:
                 w.write(0, 1)
-                s = 88
+                s = 87
             else:
                 raise misplaced('element', 'AC_EVSEStatus')
             e2(E, w, v)
@@ -245,12 +245,12 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaxVoltage
     if v is not None:
         try:
-            if s == 88:
+            if s == 87:
                 w.write(0, 1)
-                s = 89
+                s = 88
             else:
                 raise misplaced('element', 'EVSEMaxVoltage')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaxVoltage') from None
     else:
@@ -258,12 +258,12 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaxCurrent
     if v is not None:
         try:
-            if s == 89:
+            if s == 88:
                 w.write(0, 1)
-                s = 90
+                s = 89
             else:
                 raise misplaced('element', 'EVSEMaxCurrent')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaxCurrent') from None
     else:
@@ -271,17 +271,17 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMinCurrent
     if v is not None:
         try:
-            if s == 90:
+            if s == 89:
                 w.write(0, 1)
-                s = 91
+                s = 90
             else:
                 raise misplaced('element', 'EVSEMinCurrent')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMinCurrent') from None
     else:
         raise missing('EVSEMinCurrent')
-    if s == 91:
+    if s == 90:
         w.write(0, 1)
         return
     else:
@@ -300,40 +300,40 @@ def d2(D: Decoder, r: BitReader) -> Any:
             r.pos -= 4
             if r.read(1):
                 D.escape(2)
-            f0 = v93(D, r)
+            f0 = v92(D, r)
         else:
             f0 = ((x >> 1) & 1) == 1
-        s = 92
-        if s == 92:
+        s = 91
+        if s == 91:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(92)
-                f1 = v95(D, r)
+                    D.escape(91)
+                f1 = v92(D, r)
             else:
                 f1 = ((x >> 1) & 1) == 1
-            s = 94
-        if s == 94:
+            s = 93
+        if s == 93:
             c = r.read(1)
             if c == 0:
-                f2 = v97(D, r)
-                s = 96
+                f2 = v81(D, r)
+                s = 94
             else:
-                D.escape(94)
-        if s == 96:
+                D.escape(93)
+        if s == 94:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 3:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(96)
-                f3 = v99(D, r)
+                    D.escape(94)
+                f3 = v96(D, r)
             else:
                 f3 = _K0[((x >> 1) & 3)]
-            s = 98
-        if s == 98:
+            s = 95
+        if s == 95:
             if r.read(1):
-                D.escape(98)
+                D.escape(95)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -347,10 +347,10 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 2:
                 w.write(0, 1)
-                s = 92
+                s = 91
             else:
                 raise misplaced('element', 'PowerSwitchClosed')
-            x93(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('PowerSwitchClosed') from None
     else:
@@ -358,12 +358,12 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.RCD
     if v is not None:
         try:
-            if s == 92:
+            if s == 91:
                 w.write(0, 1)
-                s = 94
+                s = 93
             else:
                 raise misplaced('element', 'RCD')
-            x95(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('RCD') from None
     else:
@@ -371,12 +371,12 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.NotificationMaxDelay
     if v is not None:
         try:
-            if s == 94:
+            if s == 93:
                 w.write(0, 1)
-                s = 96
+                s = 94
             else:
                 raise misplaced('element', 'NotificationMaxDelay')
-            x97(w, v)
+            x81(w, v)
         except EncodeError as exc:
             raise exc.within('NotificationMaxDelay') from None
     else:
@@ -384,17 +384,17 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENotification
     if v is not None:
         try:
-            if s == 96:
+            if s == 94:
                 w.write(0, 1)
-                s = 98
+                s = 95
             else:
                 raise misplaced('element', 'EVSENotification')
-            x99(w, v)
+            x96(w, v)
         except EncodeError as exc:
             raise exc.within('EVSENotification') from None
     else:
         raise missing('EVSENotification')
-    if s == 98:
+    if s == 95:
         w.write(0, 1)
         return
     else:
@@ -428,12 +428,12 @@ def d4(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d23(D, r)
-            s = 100
+            s = 97
         else:
             D.escape(4)
-        if s == 100:
+        if s == 97:
             if r.read(1):
-                D.escape(100)
+                D.escape(97)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -447,7 +447,7 @@ def e4(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 4:
                 w.write(0, 1)
-                s = 100
+                s = 97
             else:
                 raise misplaced('element', 'DC_EVStatus')
             e23(E, w, v)
@@ -455,7 +455,7 @@ def e4(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('DC_EVStatus') from None
     else:
         raise missing('DC_EVStatus')
-    if s == 100:
+    if s == 97:
         w.write(0, 1)
         return
     else:
@@ -473,30 +473,30 @@ def d5(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(5)
-            f0 = v102(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 101
-        if s == 101:
+        s = 98
+        if s == 98:
             c = r.read(1)
             if c == 0:
                 f1 = d22(D, r)
-                s = 103
+                s = 100
             else:
-                D.escape(101)
-        if s == 103:
+                D.escape(98)
+        if s == 100:
             x = r.read(4)
             if x & 13 or ((x >> 1) & 1) >= 2:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(103)
-                f2 = v105(D, r)
+                    D.escape(100)
+                f2 = v102(D, r)
             else:
                 f2 = _K2[((x >> 1) & 1)]
-            s = 104
-        if s == 104:
+            s = 101
+        if s == 101:
             if r.read(1):
-                D.escape(104)
+                D.escape(101)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -510,10 +510,10 @@ def e5(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 5:
                 w.write(0, 1)
-                s = 101
+                s = 98
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -521,9 +521,9 @@ def e5(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DC_EVSEStatus
     if v is not None:
         try:
-            if s == 101:
+            if s == 98:
                 w.write(0, 1)
-                s = 103
+                s = 100
             else:
                 raise misplaced('element', 'DC_EVSEStatus')
             e22(E, w, v)
@@ -534,17 +534,17 @@ def e5(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
-            if s == 103:
+            if s == 100:
                 w.write(0, 1)
-                s = 104
+                s = 101
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x105(w, v)
+            x102(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
         raise missing('EVSEProcessing')
-    if s == 104:
+    if s == 101:
         w.write(0, 1)
         return
     else:
@@ -561,36 +561,36 @@ def d7(D: Decoder, r: BitReader) -> Any:
         c = r.read(2)
         if c == 0:
             f0 = read_str(r, None)
-            s = 108
+            s = 105
         elif c == 1:
-            f1 = v110(D, r)
-            s = 109
+            f1 = v107(D, r)
+            s = 106
         else:
             D.escape(7)
+        if s == 105:
+            c = r.read(1)
+            if c == 0:
+                f1 = v107(D, r)
+                s = 106
+            else:
+                D.escape(105)
+        if s == 106:
+            c = r.read(1)
+            if c == 0:
+                f2 = d109(D, r)
+                s = 108
+            else:
+                D.escape(106)
         if s == 108:
             c = r.read(1)
             if c == 0:
-                f1 = v110(D, r)
-                s = 109
+                f3 = v111(D, r)
+                s = 110
             else:
                 D.escape(108)
-        if s == 109:
-            c = r.read(1)
-            if c == 0:
-                f2 = d112(D, r)
-                s = 111
-            else:
-                D.escape(109)
-        if s == 111:
-            c = r.read(1)
-            if c == 0:
-                f3 = v114(D, r)
-                s = 113
-            else:
-                D.escape(111)
-        if s == 113:
+        if s == 110:
             if r.read(1):
-                D.escape(113)
+                D.escape(110)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -603,7 +603,7 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 7:
             w.write(0, 2)
-            s = 108
+            s = 105
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -612,13 +612,13 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 7:
                 w.write(1, 2)
-                s = 109
-            elif s == 108:
+                s = 106
+            elif s == 105:
                 w.write(0, 1)
-                s = 109
+                s = 106
             else:
                 raise misplaced('element', 'OEMProvisioningCert')
-            x110(w, v)
+            x107(w, v)
         except EncodeError as exc:
             raise exc.within('OEMProvisioningCert') from None
     else:
@@ -626,12 +626,12 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ListOfRootCertificateIDs
     if v is not None:
         try:
-            if s == 109:
+            if s == 106:
                 w.write(0, 1)
-                s = 111
+                s = 108
             else:
                 raise misplaced('element', 'ListOfRootCertificateIDs')
-            e112(E, w, v)
+            e109(E, w, v)
         except EncodeError as exc:
             raise exc.within('ListOfRootCertificateIDs') from None
     else:
@@ -639,17 +639,17 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DHParams
     if v is not None:
         try:
-            if s == 111:
+            if s == 108:
                 w.write(0, 1)
-                s = 113
+                s = 110
             else:
                 raise misplaced('element', 'DHParams')
-            x114(w, v)
+            x111(w, v)
         except EncodeError as exc:
             raise exc.within('DHParams') from None
     else:
         raise missing('DHParams')
-    if s == 113:
+    if s == 110:
         w.write(0, 1)
         return
     else:
@@ -668,50 +668,50 @@ def d8(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = read_str(r, None)
-            s = 115
+            s = 112
         else:
             D.escape(8)
-        if s == 115:
+        if s == 112:
             x = r.read(8)
             if x & 193 or ((x >> 1) & 31) >= 23:
                 r.pos -= 8
                 if r.read(1):
-                    D.escape(115)
-                f1 = v102(D, r)
+                    D.escape(112)
+                f1 = v99(D, r)
             else:
                 f1 = _K1[((x >> 1) & 31)]
-            s = 116
+            s = 113
+        if s == 113:
+            c = r.read(1)
+            if c == 0:
+                f2 = d115(D, r)
+                s = 114
+            else:
+                D.escape(113)
+        if s == 114:
+            c = r.read(1)
+            if c == 0:
+                f3 = v117(D, r)
+                s = 116
+            else:
+                D.escape(114)
         if s == 116:
             c = r.read(1)
             if c == 0:
-                f2 = d118(D, r)
-                s = 117
+                f4 = v111(D, r)
+                s = 118
             else:
                 D.escape(116)
-        if s == 117:
+        if s == 118:
             c = r.read(1)
             if c == 0:
-                f3 = v120(D, r)
+                f5 = v120(D, r)
                 s = 119
             else:
-                D.escape(117)
+                D.escape(118)
         if s == 119:
-            c = r.read(1)
-            if c == 0:
-                f4 = v114(D, r)
-                s = 121
-            else:
-                D.escape(119)
-        if s == 121:
-            c = r.read(1)
-            if c == 0:
-                f5 = v123(D, r)
-                s = 122
-            else:
-                D.escape(121)
-        if s == 122:
             if r.read(1):
-                D.escape(122)
+                D.escape(119)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -724,7 +724,7 @@ def e8(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 8:
             w.write(0, 1)
-            s = 115
+            s = 112
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -733,12 +733,12 @@ def e8(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
-            if s == 115:
+            if s == 112:
                 w.write(0, 1)
-                s = 116
+                s = 113
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -746,12 +746,12 @@ def e8(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractSignatureCertChain
     if v is not None:
         try:
-            if s == 116:
+            if s == 113:
                 w.write(0, 1)
-                s = 117
+                s = 114
             else:
                 raise misplaced('element', 'ContractSignatureCertChain')
-            e118(E, w, v)
+            e115(E, w, v)
         except EncodeError as exc:
             raise exc.within('ContractSignatureCertChain') from None
     else:
@@ -759,12 +759,12 @@ def e8(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractSignatureEncryptedPrivateKey
     if v is not None:
         try:
-            if s == 117:
+            if s == 114:
                 w.write(0, 1)
-                s = 119
+                s = 116
             else:
                 raise misplaced('element', 'ContractSignatureEncryptedPrivateKey')
-            x120(w, v)
+            x117(w, v)
         except EncodeError as exc:
             raise exc.within('ContractSignatureEncryptedPrivateKey') from None
     else:
@@ -772,12 +772,12 @@ def e8(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DHParams
     if v is not None:
         try:
-            if s == 119:
+            if s == 116:
                 w.write(0, 1)
-                s = 121
+                s = 118
             else:
                 raise misplaced('element', 'DHParams')
-            x114(w, v)
+            x111(w, v)
         except EncodeError as exc:
             raise exc.within('DHParams') from None
     else:
@@ -785,17 +785,17 @@ def e8(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractID
     if v is not None:
         try:
-            if s == 121:
+            if s == 118:
                 w.write(0, 1)
-                s = 122
+                s = 119
             else:
                 raise misplaced('element', 'ContractID')
-            x123(w, v)
+            x120(w, v)
         except EncodeError as exc:
             raise exc.within('ContractID') from None
     else:
         raise missing('ContractID')
-    if s == 122:
+    if s == 119:
         w.write(0, 1)
         return
     else:
@@ -813,43 +813,43 @@ def d9(D: Decoder, r: BitReader) -> Any:
         c = r.read(2)
         if c == 0:
             f0 = read_str(r, None)
-            s = 124
+            s = 121
         elif c == 1:
-            f1 = d118(D, r)
-            s = 125
+            f1 = d115(D, r)
+            s = 122
         else:
             D.escape(9)
+        if s == 121:
+            c = r.read(1)
+            if c == 0:
+                f1 = d115(D, r)
+                s = 122
+            else:
+                D.escape(121)
+        if s == 122:
+            c = r.read(1)
+            if c == 0:
+                f2 = v120(D, r)
+                s = 123
+            else:
+                D.escape(122)
+        if s == 123:
+            c = r.read(1)
+            if c == 0:
+                f3 = d109(D, r)
+                s = 124
+            else:
+                D.escape(123)
         if s == 124:
             c = r.read(1)
             if c == 0:
-                f1 = d118(D, r)
+                f4 = v111(D, r)
                 s = 125
             else:
                 D.escape(124)
         if s == 125:
-            c = r.read(1)
-            if c == 0:
-                f2 = v123(D, r)
-                s = 126
-            else:
-                D.escape(125)
-        if s == 126:
-            c = r.read(1)
-            if c == 0:
-                f3 = d112(D, r)
-                s = 127
-            else:
-                D.escape(126)
-        if s == 127:
-            c = r.read(1)
-            if c == 0:
-                f4 = v114(D, r)
-                s = 128
-            else:
-                D.escape(127)
-        if s == 128:
             if r.read(1):
-                D.escape(128)
+                D.escape(125)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -862,7 +862,7 @@ def e9(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 9:
             w.write(0, 2)
-            s = 124
+            s = 121
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -871,13 +871,13 @@ def e9(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 9:
                 w.write(1, 2)
-                s = 125
-            elif s == 124:
+                s = 122
+            elif s == 121:
                 w.write(0, 1)
-                s = 125
+                s = 122
             else:
                 raise misplaced('element', 'ContractSignatureCertChain')
-            e118(E, w, v)
+            e115(E, w, v)
         except EncodeError as exc:
             raise exc.within('ContractSignatureCertChain') from None
     else:
@@ -885,12 +885,12 @@ def e9(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractID
     if v is not None:
         try:
-            if s == 125:
+            if s == 122:
                 w.write(0, 1)
-                s = 126
+                s = 123
             else:
                 raise misplaced('element', 'ContractID')
-            x123(w, v)
+            x120(w, v)
         except EncodeError as exc:
             raise exc.within('ContractID') from None
     else:
@@ -898,12 +898,12 @@ def e9(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ListOfRootCertificateIDs
     if v is not None:
         try:
-            if s == 126:
+            if s == 123:
                 w.write(0, 1)
-                s = 127
+                s = 124
             else:
                 raise misplaced('element', 'ListOfRootCertificateIDs')
-            e112(E, w, v)
+            e109(E, w, v)
         except EncodeError as exc:
             raise exc.within('ListOfRootCertificateIDs') from None
     else:
@@ -911,17 +911,17 @@ def e9(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DHParams
     if v is not None:
         try:
-            if s == 127:
+            if s == 124:
                 w.write(0, 1)
-                s = 128
+                s = 125
             else:
                 raise misplaced('element', 'DHParams')
-            x114(w, v)
+            x111(w, v)
         except EncodeError as exc:
             raise exc.within('DHParams') from None
     else:
         raise missing('DHParams')
-    if s == 128:
+    if s == 125:
         w.write(0, 1)
         return
     else:
@@ -941,57 +941,57 @@ def d10(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = read_str(r, None)
-            s = 129
+            s = 126
         else:
             D.escape(10)
-        if s == 129:
+        if s == 126:
             x = r.read(8)
             if x & 193 or ((x >> 1) & 31) >= 23:
                 r.pos -= 8
                 if r.read(1):
-                    D.escape(129)
-                f1 = v102(D, r)
+                    D.escape(126)
+                f1 = v99(D, r)
             else:
                 f1 = _K1[((x >> 1) & 31)]
-            s = 130
+            s = 127
+        if s == 127:
+            c = r.read(1)
+            if c == 0:
+                f2 = d115(D, r)
+                s = 128
+            else:
+                D.escape(127)
+        if s == 128:
+            c = r.read(1)
+            if c == 0:
+                f3 = v117(D, r)
+                s = 129
+            else:
+                D.escape(128)
+        if s == 129:
+            c = r.read(1)
+            if c == 0:
+                f4 = v111(D, r)
+                s = 130
+            else:
+                D.escape(129)
         if s == 130:
             c = r.read(1)
             if c == 0:
-                f2 = d118(D, r)
+                f5 = v120(D, r)
                 s = 131
             else:
                 D.escape(130)
         if s == 131:
             c = r.read(1)
             if c == 0:
-                f3 = v120(D, r)
+                f6 = v133(D, r)
                 s = 132
             else:
                 D.escape(131)
         if s == 132:
-            c = r.read(1)
-            if c == 0:
-                f4 = v114(D, r)
-                s = 133
-            else:
-                D.escape(132)
-        if s == 133:
-            c = r.read(1)
-            if c == 0:
-                f5 = v123(D, r)
-                s = 134
-            else:
-                D.escape(133)
-        if s == 134:
-            c = r.read(1)
-            if c == 0:
-                f6 = v136(D, r)
-                s = 135
-            else:
-                D.escape(134)
-        if s == 135:
             if r.read(1):
-                D.escape(135)
+                D.escape(132)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1004,7 +1004,7 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 10:
             w.write(0, 1)
-            s = 129
+            s = 126
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -1013,12 +1013,12 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
-            if s == 129:
+            if s == 126:
                 w.write(0, 1)
-                s = 130
+                s = 127
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1026,12 +1026,12 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractSignatureCertChain
     if v is not None:
         try:
-            if s == 130:
+            if s == 127:
                 w.write(0, 1)
-                s = 131
+                s = 128
             else:
                 raise misplaced('element', 'ContractSignatureCertChain')
-            e118(E, w, v)
+            e115(E, w, v)
         except EncodeError as exc:
             raise exc.within('ContractSignatureCertChain') from None
     else:
@@ -1039,12 +1039,12 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractSignatureEncryptedPrivateKey
     if v is not None:
         try:
-            if s == 131:
+            if s == 128:
                 w.write(0, 1)
-                s = 132
+                s = 129
             else:
                 raise misplaced('element', 'ContractSignatureEncryptedPrivateKey')
-            x120(w, v)
+            x117(w, v)
         except EncodeError as exc:
             raise exc.within('ContractSignatureEncryptedPrivateKey') from None
     else:
@@ -1052,12 +1052,12 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DHParams
     if v is not None:
         try:
-            if s == 132:
+            if s == 129:
                 w.write(0, 1)
-                s = 133
+                s = 130
             else:
                 raise misplaced('element', 'DHParams')
-            x114(w, v)
+            x111(w, v)
         except EncodeError as exc:
             raise exc.within('DHParams') from None
     else:
@@ -1065,12 +1065,12 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractID
     if v is not None:
         try:
-            if s == 133:
+            if s == 130:
                 w.write(0, 1)
-                s = 134
+                s = 131
             else:
                 raise misplaced('element', 'ContractID')
-            x123(w, v)
+            x120(w, v)
         except EncodeError as exc:
             raise exc.within('ContractID') from None
     else:
@@ -1078,17 +1078,17 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.RetryCounter
     if v is not None:
         try:
-            if s == 134:
+            if s == 131:
                 w.write(0, 1)
-                s = 135
+                s = 132
             else:
                 raise misplaced('element', 'RetryCounter')
-            x136(w, v)
+            x133(w, v)
         except EncodeError as exc:
             raise exc.within('RetryCounter') from None
     else:
         raise missing('RetryCounter')
-    if s == 135:
+    if s == 132:
         w.write(0, 1)
         return
     else:
@@ -1105,26 +1105,26 @@ def d11(D: Decoder, r: BitReader) -> Any:
             r.pos -= 6
             if r.read(1):
                 D.escape(11)
-            f0 = v138(D, r)
+            f0 = v135(D, r)
         else:
             f0 = _K3[((x >> 1) & 7)]
-        s = 137
-        if s == 137:
+        s = 134
+        if s == 134:
             c = r.read(2)
             if c == 0:
                 f1 = d0(D, r)
-                s = 139
+                s = 136
             elif c == 1:
                 f1 = d19(D, r)
-                s = 139
+                s = 136
             elif c == 2:
                 f1 = d27(D, r)
-                s = 139
+                s = 136
             else:
-                D.escape(137)
-        if s == 139:
+                D.escape(134)
+        if s == 136:
             if r.read(1):
-                D.escape(139)
+                D.escape(136)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1138,10 +1138,10 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 11:
                 w.write(0, 1)
-                s = 137
+                s = 134
             else:
                 raise misplaced('element', 'EVRequestedEnergyTransferType')
-            x138(w, v)
+            x135(w, v)
         except EncodeError as exc:
             raise exc.within('EVRequestedEnergyTransferType') from None
     else:
@@ -1150,9 +1150,9 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         try:
             if type(v) is M.AC_EVChargeParameterType:
-                if s == 137:
+                if s == 134:
                     w.write(0, 2)
-                    s = 139
+                    s = 136
                 else:
                     raise misplaced('element', 'AC_EVChargeParameter')
                 try:
@@ -1160,9 +1160,9 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('AC_EVChargeParameter') from None
             elif type(v) is M.DC_EVChargeParameterType:
-                if s == 137:
+                if s == 134:
                     w.write(1, 2)
-                    s = 139
+                    s = 136
                 else:
                     raise misplaced('element', 'DC_EVChargeParameter')
                 try:
@@ -1170,9 +1170,9 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('DC_EVChargeParameter') from None
             elif type(v) is M.EVChargeParameterType:
-                if s == 137:
+                if s == 134:
                     w.write(2, 2)
-                    s = 139
+                    s = 136
                 else:
                     raise misplaced('element', 'EVChargeParameter')
                 try:
@@ -1185,7 +1185,7 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('') from None
     else:
         raise missing('EVChargeParameter')
-    if s == 139:
+    if s == 136:
         w.write(0, 1)
         return
     else:
@@ -1204,46 +1204,46 @@ def d12(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(12)
-            f0 = v102(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 140
-        if s == 140:
+        s = 137
+        if s == 137:
             x = r.read(4)
             if x & 13 or ((x >> 1) & 1) >= 2:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(140)
-                f1 = v105(D, r)
+                    D.escape(137)
+                f1 = v102(D, r)
             else:
                 f1 = _K2[((x >> 1) & 1)]
-            s = 141
-        if s == 141:
+            s = 138
+        if s == 138:
             c = r.read(2)
             if c == 0:
-                f2 = d53(D, r)
-                s = 142
+                f2 = d52(D, r)
+                s = 139
             elif c == 1:
-                f2 = d54(D, r)
-                s = 142
+                f2 = d53(D, r)
+                s = 139
             else:
-                D.escape(141)
-        if s == 142:
+                D.escape(138)
+        if s == 139:
             c = r.read(2)
             if c == 0:
                 f3 = d1(D, r)
-                s = 143
+                s = 140
             elif c == 1:
                 f3 = d21(D, r)
-                s = 143
+                s = 140
             elif c == 2:
                 f3 = d29(D, r)
-                s = 143
+                s = 140
             else:
-                D.escape(142)
-        if s == 143:
+                D.escape(139)
+        if s == 140:
             if r.read(1):
-                D.escape(143)
+                D.escape(140)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1257,10 +1257,10 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 12:
                 w.write(0, 1)
-                s = 140
+                s = 137
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1268,12 +1268,12 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
-            if s == 140:
+            if s == 137:
                 w.write(0, 1)
-                s = 141
+                s = 138
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x105(w, v)
+            x102(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
@@ -1282,23 +1282,23 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         try:
             if type(v) is M.SAScheduleListType:
-                if s == 141:
+                if s == 138:
                     w.write(0, 2)
-                    s = 142
+                    s = 139
                 else:
                     raise misplaced('element', 'SAScheduleList')
                 try:
-                    e53(E, w, v)
+                    e52(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SAScheduleList') from None
             elif type(v) is M.SASchedulesType:
-                if s == 141:
+                if s == 138:
                     w.write(1, 2)
-                    s = 142
+                    s = 139
                 else:
                     raise misplaced('element', 'SASchedules')
                 try:
-                    e54(E, w, v)
+                    e53(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SASchedules') from None
             else:
@@ -1311,9 +1311,9 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         try:
             if type(v) is M.AC_EVSEChargeParameterType:
-                if s == 142:
+                if s == 139:
                     w.write(0, 2)
-                    s = 143
+                    s = 140
                 else:
                     raise misplaced('element', 'AC_EVSEChargeParameter')
                 try:
@@ -1321,9 +1321,9 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('AC_EVSEChargeParameter') from None
             elif type(v) is M.DC_EVSEChargeParameterType:
-                if s == 142:
+                if s == 139:
                     w.write(1, 2)
-                    s = 143
+                    s = 140
                 else:
                     raise misplaced('element', 'DC_EVSEChargeParameter')
                 try:
@@ -1331,9 +1331,9 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('DC_EVSEChargeParameter') from None
             elif type(v) is M.EVSEChargeParameterType:
-                if s == 142:
+                if s == 139:
                     w.write(2, 2)
-                    s = 143
+                    s = 140
                 else:
                     raise misplaced('element', 'EVSEChargeParameter')
                 try:
@@ -1346,7 +1346,7 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('') from None
     else:
         raise missing('EVSEChargeParameter')
-    if s == 143:
+    if s == 140:
         w.write(0, 1)
         return
     else:
@@ -1388,77 +1388,77 @@ def d14(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(14)
-            f0 = v102(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 144
+        s = 141
+        if s == 141:
+            c = r.read(1)
+            if c == 0:
+                f1 = v143(D, r)
+                s = 142
+            else:
+                D.escape(141)
+        if s == 142:
+            c = r.read(1)
+            if c == 0:
+                f2 = v145(D, r)
+                s = 144
+            else:
+                D.escape(142)
         if s == 144:
-            c = r.read(1)
-            if c == 0:
-                f1 = v146(D, r)
-                s = 145
-            else:
-                D.escape(144)
-        if s == 145:
-            c = r.read(1)
-            if c == 0:
-                f2 = v148(D, r)
-                s = 147
-            else:
-                D.escape(145)
-        if s == 147:
             c = r.read(2)
             if c == 0:
-                f3 = d84(D, r)
-                s = 149
+                f3 = d83(D, r)
+                s = 146
             elif c == 1:
-                f4 = d151(D, r)
-                s = 150
+                f4 = d148(D, r)
+                s = 147
             elif c == 2:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f5 = v153(D, r)
+                    f5 = v92(D, r)
                 else:
                     f5 = ((x >> 1) & 1) == 1
-                s = 152
+                s = 149
             else:
-                D.escape(147)
-        if s == 149:
+                D.escape(144)
+        if s == 146:
             c = r.read(2)
             if c == 0:
-                f4 = d151(D, r)
-                s = 150
+                f4 = d148(D, r)
+                s = 147
             elif c == 1:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f5 = v153(D, r)
+                    f5 = v92(D, r)
                 else:
                     f5 = ((x >> 1) & 1) == 1
-                s = 152
+                s = 149
             else:
-                D.escape(149)
-        if s == 150:
+                D.escape(146)
+        if s == 147:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(150)
-                f5 = v153(D, r)
+                    D.escape(147)
+                f5 = v92(D, r)
             else:
                 f5 = ((x >> 1) & 1) == 1
-            s = 152
-        if s == 152:
+            s = 149
+        if s == 149:
             c = r.read(1)
             if c == 0:
                 f6 = d2(D, r)
-                s = 154
+                s = 150
             else:
-                D.escape(152)
-        if s == 154:
+                D.escape(149)
+        if s == 150:
             if r.read(1):
-                D.escape(154)
+                D.escape(150)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1472,10 +1472,10 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 14:
                 w.write(0, 1)
-                s = 144
+                s = 141
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1483,12 +1483,12 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEID
     if v is not None:
         try:
-            if s == 144:
+            if s == 141:
                 w.write(0, 1)
-                s = 145
+                s = 142
             else:
                 raise misplaced('element', 'EVSEID')
-            x146(w, v)
+            x143(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEID') from None
     else:
@@ -1496,12 +1496,12 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
-            if s == 145:
+            if s == 142:
                 w.write(0, 1)
-                s = 147
+                s = 144
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x148(w, v)
+            x145(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     else:
@@ -1509,43 +1509,43 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaxCurrent
     if v is not None:
         try:
-            if s == 147:
+            if s == 144:
                 w.write(0, 2)
-                s = 149
+                s = 146
             else:
                 raise misplaced('element', 'EVSEMaxCurrent')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaxCurrent') from None
     v = o.MeterInfo
     if v is not None:
         try:
-            if s == 147:
+            if s == 144:
                 w.write(1, 2)
-                s = 150
-            elif s == 149:
+                s = 147
+            elif s == 146:
                 w.write(0, 2)
-                s = 150
+                s = 147
             else:
                 raise misplaced('element', 'MeterInfo')
-            e151(E, w, v)
+            e148(E, w, v)
         except EncodeError as exc:
             raise exc.within('MeterInfo') from None
     v = o.ReceiptRequired
     if v is not None:
         try:
-            if s == 147:
+            if s == 144:
                 w.write(2, 2)
-                s = 152
-            elif s == 149:
+                s = 149
+            elif s == 146:
                 w.write(1, 2)
-                s = 152
-            elif s == 150:
+                s = 149
+            elif s == 147:
                 w.write(0, 1)
-                s = 152
+                s = 149
             else:
                 raise misplaced('element', 'ReceiptRequired')
-            x153(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('ReceiptRequired') from None
     else:
@@ -1553,9 +1553,9 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.AC_EVSEStatus
     if v is not None:
         try:
-            if s == 152:
+            if s == 149:
                 w.write(0, 1)
-                s = 154
+                s = 150
             else:
                 raise misplaced('element', 'AC_EVSEStatus')
             e2(E, w, v)
@@ -1563,7 +1563,7 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('AC_EVSEStatus') from None
     else:
         raise missing('AC_EVSEStatus')
-    if s == 154:
+    if s == 150:
         w.write(0, 1)
         return
     else:
@@ -1578,26 +1578,26 @@ def d15(D: Decoder, r: BitReader) -> Any:
         c = r.read(2)
         if c == 0:
             f0 = read_str(r, None)
-            s = 155
+            s = 151
         elif c == 1:
-            f1 = v157(D, r)
-            s = 156
+            f1 = v153(D, r)
+            s = 152
         elif c == 2:
             s = -1
         else:
             D.escape(15)
-        if s == 155:
+        if s == 151:
             c = r.read(2)
             if c == 0:
-                f1 = v157(D, r)
-                s = 156
+                f1 = v153(D, r)
+                s = 152
             elif c == 1:
                 s = -1
             else:
-                D.escape(155)
-        if s == 156:
+                D.escape(151)
+        if s == 152:
             if r.read(1):
-                D.escape(156)
+                D.escape(152)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1610,7 +1610,7 @@ def e15(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 15:
             w.write(0, 2)
-            s = 155
+            s = 151
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -1619,22 +1619,22 @@ def e15(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 15:
                 w.write(1, 2)
-                s = 156
-            elif s == 155:
+                s = 152
+            elif s == 151:
                 w.write(0, 2)
-                s = 156
+                s = 152
             else:
                 raise misplaced('element', 'GenChallenge')
-            x157(w, v)
+            x153(w, v)
         except EncodeError as exc:
             raise exc.within('GenChallenge') from None
     if s == 15:
         w.write(2, 2)
         return
-    elif s == 155:
+    elif s == 151:
         w.write(1, 2)
         return
-    elif s == 156:
+    elif s == 152:
         w.write(0, 1)
         return
     else:
@@ -1651,23 +1651,23 @@ def d16(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(16)
-            f0 = v102(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 158
-        if s == 158:
+        s = 154
+        if s == 154:
             x = r.read(4)
             if x & 13 or ((x >> 1) & 1) >= 2:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(158)
-                f1 = v105(D, r)
+                    D.escape(154)
+                f1 = v102(D, r)
             else:
                 f1 = _K2[((x >> 1) & 1)]
-            s = 159
-        if s == 159:
+            s = 155
+        if s == 155:
             if r.read(1):
-                D.escape(159)
+                D.escape(155)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1681,10 +1681,10 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 16:
                 w.write(0, 1)
-                s = 158
+                s = 154
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1692,17 +1692,17 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
-            if s == 158:
+            if s == 154:
                 w.write(0, 1)
-                s = 159
+                s = 155
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x105(w, v)
+            x102(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
         raise missing('EVSEProcessing')
-    if s == 159:
+    if s == 155:
         w.write(0, 1)
         return
     else:
@@ -1725,157 +1725,157 @@ def d17(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d23(D, r)
-            s = 160
+            s = 156
         else:
             D.escape(17)
-        if s == 160:
+        if s == 156:
             c = r.read(1)
             if c == 0:
-                f1 = d84(D, r)
-                s = 161
+                f1 = d83(D, r)
+                s = 157
             else:
-                D.escape(160)
-        if s == 161:
+                D.escape(156)
+        if s == 157:
             c = r.read(3)
             if c == 0:
-                f2 = d84(D, r)
-                s = 162
+                f2 = d83(D, r)
+                s = 158
             elif c == 1:
-                f3 = d84(D, r)
-                s = 163
+                f3 = d83(D, r)
+                s = 159
             elif c == 2:
-                f4 = d84(D, r)
-                s = 164
+                f4 = d83(D, r)
+                s = 160
             elif c == 3:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f5 = v166(D, r)
+                    f5 = v92(D, r)
                 else:
                     f5 = ((x >> 1) & 1) == 1
-                s = 165
+                s = 161
             elif c == 4:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f6 = v168(D, r)
+                    f6 = v92(D, r)
                 else:
                     f6 = ((x >> 1) & 1) == 1
-                s = 167
+                s = 162
             else:
-                D.escape(161)
-        if s == 162:
+                D.escape(157)
+        if s == 158:
             c = r.read(3)
             if c == 0:
-                f3 = d84(D, r)
-                s = 163
+                f3 = d83(D, r)
+                s = 159
             elif c == 1:
-                f4 = d84(D, r)
-                s = 164
+                f4 = d83(D, r)
+                s = 160
             elif c == 2:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f5 = v166(D, r)
+                    f5 = v92(D, r)
                 else:
                     f5 = ((x >> 1) & 1) == 1
-                s = 165
+                s = 161
             elif c == 3:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f6 = v168(D, r)
+                    f6 = v92(D, r)
                 else:
                     f6 = ((x >> 1) & 1) == 1
-                s = 167
+                s = 162
+            else:
+                D.escape(158)
+        if s == 159:
+            c = r.read(2)
+            if c == 0:
+                f4 = d83(D, r)
+                s = 160
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v92(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 161
+            elif c == 2:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v92(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 162
+            else:
+                D.escape(159)
+        if s == 160:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v92(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 161
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v92(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 162
+            else:
+                D.escape(160)
+        if s == 161:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(161)
+                f6 = v92(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 162
+        if s == 162:
+            c = r.read(2)
+            if c == 0:
+                f7 = d83(D, r)
+                s = 163
+            elif c == 1:
+                f8 = d83(D, r)
+                s = 164
+            elif c == 2:
+                f9 = d83(D, r)
+                s = 165
             else:
                 D.escape(162)
         if s == 163:
             c = r.read(2)
             if c == 0:
-                f4 = d84(D, r)
+                f8 = d83(D, r)
                 s = 164
             elif c == 1:
-                x = r.read(3)
-                if x & 5:
-                    r.pos -= 3
-                    f5 = v166(D, r)
-                else:
-                    f5 = ((x >> 1) & 1) == 1
+                f9 = d83(D, r)
                 s = 165
-            elif c == 2:
-                x = r.read(3)
-                if x & 5:
-                    r.pos -= 3
-                    f6 = v168(D, r)
-                else:
-                    f6 = ((x >> 1) & 1) == 1
-                s = 167
             else:
                 D.escape(163)
         if s == 164:
-            c = r.read(2)
+            c = r.read(1)
             if c == 0:
-                x = r.read(3)
-                if x & 5:
-                    r.pos -= 3
-                    f5 = v166(D, r)
-                else:
-                    f5 = ((x >> 1) & 1) == 1
+                f9 = d83(D, r)
                 s = 165
-            elif c == 1:
-                x = r.read(3)
-                if x & 5:
-                    r.pos -= 3
-                    f6 = v168(D, r)
-                else:
-                    f6 = ((x >> 1) & 1) == 1
-                s = 167
             else:
                 D.escape(164)
         if s == 165:
-            x = r.read(4)
-            if x & 13:
-                r.pos -= 4
-                if r.read(1):
-                    D.escape(165)
-                f6 = v168(D, r)
-            else:
-                f6 = ((x >> 1) & 1) == 1
-            s = 167
-        if s == 167:
-            c = r.read(2)
-            if c == 0:
-                f7 = d84(D, r)
-                s = 169
-            elif c == 1:
-                f8 = d84(D, r)
-                s = 170
-            elif c == 2:
-                f9 = d84(D, r)
-                s = 171
-            else:
-                D.escape(167)
-        if s == 169:
-            c = r.read(2)
-            if c == 0:
-                f8 = d84(D, r)
-                s = 170
-            elif c == 1:
-                f9 = d84(D, r)
-                s = 171
-            else:
-                D.escape(169)
-        if s == 170:
-            c = r.read(1)
-            if c == 0:
-                f9 = d84(D, r)
-                s = 171
-            else:
-                D.escape(170)
-        if s == 171:
             if r.read(1):
-                D.escape(171)
+                D.escape(165)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1889,7 +1889,7 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 17:
                 w.write(0, 1)
-                s = 160
+                s = 156
             else:
                 raise misplaced('element', 'DC_EVStatus')
             e23(E, w, v)
@@ -1900,12 +1900,12 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVTargetCurrent
     if v is not None:
         try:
-            if s == 160:
+            if s == 156:
                 w.write(0, 1)
-                s = 161
+                s = 157
             else:
                 raise misplaced('element', 'EVTargetCurrent')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVTargetCurrent') from None
     else:
@@ -1913,86 +1913,86 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMaximumVoltageLimit
     if v is not None:
         try:
-            if s == 161:
+            if s == 157:
                 w.write(0, 3)
-                s = 162
+                s = 158
             else:
                 raise misplaced('element', 'EVMaximumVoltageLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumVoltageLimit') from None
     v = o.EVMaximumCurrentLimit
     if v is not None:
         try:
-            if s == 161:
+            if s == 157:
                 w.write(1, 3)
-                s = 163
-            elif s == 162:
+                s = 159
+            elif s == 158:
                 w.write(0, 3)
-                s = 163
+                s = 159
             else:
                 raise misplaced('element', 'EVMaximumCurrentLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumCurrentLimit') from None
     v = o.EVMaximumPowerLimit
     if v is not None:
         try:
-            if s == 161:
+            if s == 157:
                 w.write(2, 3)
-                s = 164
-            elif s == 162:
+                s = 160
+            elif s == 158:
                 w.write(1, 3)
-                s = 164
-            elif s == 163:
+                s = 160
+            elif s == 159:
                 w.write(0, 2)
-                s = 164
+                s = 160
             else:
                 raise misplaced('element', 'EVMaximumPowerLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumPowerLimit') from None
     v = o.BulkChargingComplete
     if v is not None:
         try:
-            if s == 161:
+            if s == 157:
                 w.write(3, 3)
-                s = 165
-            elif s == 162:
+                s = 161
+            elif s == 158:
                 w.write(2, 3)
-                s = 165
-            elif s == 163:
+                s = 161
+            elif s == 159:
                 w.write(1, 2)
-                s = 165
-            elif s == 164:
+                s = 161
+            elif s == 160:
                 w.write(0, 2)
-                s = 165
+                s = 161
             else:
                 raise misplaced('element', 'BulkChargingComplete')
-            x166(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('BulkChargingComplete') from None
     v = o.ChargingComplete
     if v is not None:
         try:
-            if s == 161:
+            if s == 157:
                 w.write(4, 3)
-                s = 167
-            elif s == 162:
+                s = 162
+            elif s == 158:
                 w.write(3, 3)
-                s = 167
-            elif s == 163:
+                s = 162
+            elif s == 159:
                 w.write(2, 2)
-                s = 167
-            elif s == 164:
+                s = 162
+            elif s == 160:
                 w.write(1, 2)
-                s = 167
-            elif s == 165:
+                s = 162
+            elif s == 161:
                 w.write(0, 1)
-                s = 167
+                s = 162
             else:
                 raise misplaced('element', 'ChargingComplete')
-            x168(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingComplete') from None
     else:
@@ -2000,48 +2000,48 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.RemainingTimeToFullSoC
     if v is not None:
         try:
-            if s == 167:
+            if s == 162:
                 w.write(0, 2)
-                s = 169
+                s = 163
             else:
                 raise misplaced('element', 'RemainingTimeToFullSoC')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('RemainingTimeToFullSoC') from None
     v = o.RemainingTimeToBulkSoC
     if v is not None:
         try:
-            if s == 167:
+            if s == 162:
                 w.write(1, 2)
-                s = 170
-            elif s == 169:
+                s = 164
+            elif s == 163:
                 w.write(0, 2)
-                s = 170
+                s = 164
             else:
                 raise misplaced('element', 'RemainingTimeToBulkSoC')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('RemainingTimeToBulkSoC') from None
     v = o.EVTargetVoltage
     if v is not None:
         try:
-            if s == 167:
+            if s == 162:
                 w.write(2, 2)
-                s = 171
-            elif s == 169:
+                s = 165
+            elif s == 163:
                 w.write(1, 2)
-                s = 171
-            elif s == 170:
+                s = 165
+            elif s == 164:
                 w.write(0, 1)
-                s = 171
+                s = 165
             else:
                 raise misplaced('element', 'EVTargetVoltage')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVTargetVoltage') from None
     else:
         raise missing('EVTargetVoltage')
-    if s == 171:
+    if s == 165:
         w.write(0, 1)
         return
     else:
@@ -2066,100 +2066,100 @@ def d18(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(18)
-            f0 = v102(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 172
-        if s == 172:
+        s = 166
+        if s == 166:
             c = r.read(1)
             if c == 0:
                 f1 = d22(D, r)
-                s = 173
+                s = 167
             else:
-                D.escape(172)
-        if s == 173:
+                D.escape(166)
+        if s == 167:
             c = r.read(1)
             if c == 0:
-                f2 = d84(D, r)
-                s = 174
+                f2 = d83(D, r)
+                s = 168
             else:
-                D.escape(173)
-        if s == 174:
+                D.escape(167)
+        if s == 168:
             c = r.read(1)
             if c == 0:
-                f3 = d84(D, r)
-                s = 175
+                f3 = d83(D, r)
+                s = 169
             else:
-                D.escape(174)
-        if s == 175:
+                D.escape(168)
+        if s == 169:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(175)
-                f4 = v177(D, r)
+                    D.escape(169)
+                f4 = v92(D, r)
             else:
                 f4 = ((x >> 1) & 1) == 1
-            s = 176
-        if s == 176:
+            s = 170
+        if s == 170:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(176)
-                f5 = v179(D, r)
+                    D.escape(170)
+                f5 = v92(D, r)
             else:
                 f5 = ((x >> 1) & 1) == 1
-            s = 178
-        if s == 178:
+            s = 171
+        if s == 171:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(178)
-                f6 = v181(D, r)
+                    D.escape(171)
+                f6 = v92(D, r)
             else:
                 f6 = ((x >> 1) & 1) == 1
-            s = 180
-        if s == 180:
+            s = 172
+        if s == 172:
             c = r.read(3)
             if c == 0:
-                f7 = d84(D, r)
-                s = 182
+                f7 = d83(D, r)
+                s = 173
             elif c == 1:
-                f8 = d84(D, r)
-                s = 183
+                f8 = d83(D, r)
+                s = 174
             elif c == 2:
-                f9 = d84(D, r)
-                s = 184
+                f9 = d83(D, r)
+                s = 175
             elif c == 3:
                 s = -1
             else:
-                D.escape(180)
-        if s == 182:
+                D.escape(172)
+        if s == 173:
             c = r.read(2)
             if c == 0:
-                f8 = d84(D, r)
-                s = 183
+                f8 = d83(D, r)
+                s = 174
             elif c == 1:
-                f9 = d84(D, r)
-                s = 184
+                f9 = d83(D, r)
+                s = 175
             elif c == 2:
                 s = -1
             else:
-                D.escape(182)
-        if s == 183:
+                D.escape(173)
+        if s == 174:
             c = r.read(2)
             if c == 0:
-                f9 = d84(D, r)
-                s = 184
+                f9 = d83(D, r)
+                s = 175
             elif c == 1:
                 s = -1
             else:
-                D.escape(183)
-        if s == 184:
+                D.escape(174)
+        if s == 175:
             if r.read(1):
-                D.escape(184)
+                D.escape(175)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -2173,10 +2173,10 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 18:
                 w.write(0, 1)
-                s = 172
+                s = 166
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -2184,9 +2184,9 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DC_EVSEStatus
     if v is not None:
         try:
-            if s == 172:
+            if s == 166:
                 w.write(0, 1)
-                s = 173
+                s = 167
             else:
                 raise misplaced('element', 'DC_EVSEStatus')
             e22(E, w, v)
@@ -2197,12 +2197,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPresentVoltage
     if v is not None:
         try:
-            if s == 173:
+            if s == 167:
                 w.write(0, 1)
-                s = 174
+                s = 168
             else:
                 raise misplaced('element', 'EVSEPresentVoltage')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPresentVoltage') from None
     else:
@@ -2210,12 +2210,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPresentCurrent
     if v is not None:
         try:
-            if s == 174:
+            if s == 168:
                 w.write(0, 1)
-                s = 175
+                s = 169
             else:
                 raise misplaced('element', 'EVSEPresentCurrent')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPresentCurrent') from None
     else:
@@ -2223,12 +2223,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSECurrentLimitAchieved
     if v is not None:
         try:
-            if s == 175:
+            if s == 169:
                 w.write(0, 1)
-                s = 176
+                s = 170
             else:
                 raise misplaced('element', 'EVSECurrentLimitAchieved')
-            x177(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSECurrentLimitAchieved') from None
     else:
@@ -2236,12 +2236,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEVoltageLimitAchieved
     if v is not None:
         try:
-            if s == 176:
+            if s == 170:
                 w.write(0, 1)
-                s = 178
+                s = 171
             else:
                 raise misplaced('element', 'EVSEVoltageLimitAchieved')
-            x179(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEVoltageLimitAchieved') from None
     else:
@@ -2249,12 +2249,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPowerLimitAchieved
     if v is not None:
         try:
-            if s == 178:
+            if s == 171:
                 w.write(0, 1)
-                s = 180
+                s = 172
             else:
                 raise misplaced('element', 'EVSEPowerLimitAchieved')
-            x181(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPowerLimitAchieved') from None
     else:
@@ -2262,55 +2262,55 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaximumVoltageLimit
     if v is not None:
         try:
-            if s == 180:
+            if s == 172:
                 w.write(0, 3)
-                s = 182
+                s = 173
             else:
                 raise misplaced('element', 'EVSEMaximumVoltageLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumVoltageLimit') from None
     v = o.EVSEMaximumCurrentLimit
     if v is not None:
         try:
-            if s == 180:
+            if s == 172:
                 w.write(1, 3)
-                s = 183
-            elif s == 182:
+                s = 174
+            elif s == 173:
                 w.write(0, 2)
-                s = 183
+                s = 174
             else:
                 raise misplaced('element', 'EVSEMaximumCurrentLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumCurrentLimit') from None
     v = o.EVSEMaximumPowerLimit
     if v is not None:
         try:
-            if s == 180:
+            if s == 172:
                 w.write(2, 3)
-                s = 184
-            elif s == 182:
+                s = 175
+            elif s == 173:
                 w.write(1, 2)
-                s = 184
-            elif s == 183:
+                s = 175
+            elif s == 174:
                 w.write(0, 2)
-                s = 184
+                s = 175
             else:
                 raise misplaced('element', 'EVSEMaximumPowerLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumPowerLimit') from None
-    if s == 180:
+    if s == 172:
         w.write(3, 3)
         return
-    elif s == 182:
+    elif s == 173:
         w.write(2, 2)
         return
-    elif s == 183:
+    elif s == 174:
         w.write(1, 2)
         return
-    elif s == 184:
+    elif s == 175:
         w.write(0, 1)
         return
     else:
@@ -2331,125 +2331,125 @@ def d19(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d23(D, r)
-            s = 185
+            s = 176
         else:
             D.escape(19)
-        if s == 185:
+        if s == 176:
             c = r.read(1)
             if c == 0:
-                f1 = d84(D, r)
-                s = 186
+                f1 = d83(D, r)
+                s = 177
             else:
-                D.escape(185)
-        if s == 186:
+                D.escape(176)
+        if s == 177:
             c = r.read(2)
             if c == 0:
-                f2 = d84(D, r)
-                s = 187
+                f2 = d83(D, r)
+                s = 178
             elif c == 1:
-                f3 = d84(D, r)
-                s = 188
+                f3 = d83(D, r)
+                s = 179
             else:
-                D.escape(186)
-        if s == 187:
+                D.escape(177)
+        if s == 178:
             c = r.read(1)
             if c == 0:
-                f3 = d84(D, r)
-                s = 188
+                f3 = d83(D, r)
+                s = 179
             else:
-                D.escape(187)
-        if s == 188:
+                D.escape(178)
+        if s == 179:
             c = r.read(3)
             if c == 0:
-                f4 = d84(D, r)
-                s = 189
+                f4 = d83(D, r)
+                s = 180
             elif c == 1:
-                f5 = d84(D, r)
-                s = 190
+                f5 = d83(D, r)
+                s = 181
             elif c == 2:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f6 = v192(D, r)
+                    f6 = v183(D, r)
                 else:
                     f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 191
+                s = 182
             elif c == 3:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f7 = v192(D, r)
+                    f7 = v183(D, r)
                 else:
                     f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 193
+                s = 184
             elif c == 4:
                 s = -1
             else:
-                D.escape(188)
-        if s == 189:
+                D.escape(179)
+        if s == 180:
             c = r.read(3)
             if c == 0:
-                f5 = d84(D, r)
-                s = 190
+                f5 = d83(D, r)
+                s = 181
             elif c == 1:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f6 = v192(D, r)
+                    f6 = v183(D, r)
                 else:
                     f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 191
+                s = 182
             elif c == 2:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f7 = v192(D, r)
+                    f7 = v183(D, r)
                 else:
                     f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 193
+                s = 184
             elif c == 3:
                 s = -1
             else:
-                D.escape(189)
-        if s == 190:
+                D.escape(180)
+        if s == 181:
             c = r.read(2)
             if c == 0:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f6 = v192(D, r)
+                    f6 = v183(D, r)
                 else:
                     f6 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 191
+                s = 182
             elif c == 1:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f7 = v192(D, r)
+                    f7 = v183(D, r)
                 else:
                     f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 193
+                s = 184
             elif c == 2:
                 s = -1
             else:
-                D.escape(190)
-        if s == 191:
+                D.escape(181)
+        if s == 182:
             c = r.read(2)
             if c == 0:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f7 = v192(D, r)
+                    f7 = v183(D, r)
                 else:
                     f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 193
+                s = 184
             elif c == 1:
                 s = -1
             else:
-                D.escape(191)
-        if s == 193:
+                D.escape(182)
+        if s == 184:
             if r.read(1):
-                D.escape(193)
+                D.escape(184)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -2463,7 +2463,7 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 19:
                 w.write(0, 1)
-                s = 185
+                s = 176
             else:
                 raise misplaced('element', 'DC_EVStatus')
             e23(E, w, v)
@@ -2474,12 +2474,12 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMaximumCurrentLimit
     if v is not None:
         try:
-            if s == 185:
+            if s == 176:
                 w.write(0, 1)
-                s = 186
+                s = 177
             else:
                 raise misplaced('element', 'EVMaximumCurrentLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumCurrentLimit') from None
     else:
@@ -2487,26 +2487,26 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMaximumPowerLimit
     if v is not None:
         try:
-            if s == 186:
+            if s == 177:
                 w.write(0, 2)
-                s = 187
+                s = 178
             else:
                 raise misplaced('element', 'EVMaximumPowerLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumPowerLimit') from None
     v = o.EVMaximumVoltageLimit
     if v is not None:
         try:
-            if s == 186:
+            if s == 177:
                 w.write(1, 2)
-                s = 188
-            elif s == 187:
+                s = 179
+            elif s == 178:
                 w.write(0, 1)
-                s = 188
+                s = 179
             else:
                 raise misplaced('element', 'EVMaximumVoltageLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumVoltageLimit') from None
     else:
@@ -2514,78 +2514,78 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVEnergyCapacity
     if v is not None:
         try:
-            if s == 188:
+            if s == 179:
                 w.write(0, 3)
-                s = 189
+                s = 180
             else:
                 raise misplaced('element', 'EVEnergyCapacity')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVEnergyCapacity') from None
     v = o.EVEnergyRequest
     if v is not None:
         try:
-            if s == 188:
+            if s == 179:
                 w.write(1, 3)
-                s = 190
-            elif s == 189:
+                s = 181
+            elif s == 180:
                 w.write(0, 3)
-                s = 190
+                s = 181
             else:
                 raise misplaced('element', 'EVEnergyRequest')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVEnergyRequest') from None
     v = o.FullSOC
     if v is not None:
         try:
-            if s == 188:
+            if s == 179:
                 w.write(2, 3)
-                s = 191
-            elif s == 189:
+                s = 182
+            elif s == 180:
                 w.write(1, 3)
-                s = 191
-            elif s == 190:
+                s = 182
+            elif s == 181:
                 w.write(0, 2)
-                s = 191
+                s = 182
             else:
                 raise misplaced('element', 'FullSOC')
-            x192(w, v)
+            x183(w, v)
         except EncodeError as exc:
             raise exc.within('FullSOC') from None
     v = o.BulkSOC
     if v is not None:
         try:
-            if s == 188:
+            if s == 179:
                 w.write(3, 3)
-                s = 193
-            elif s == 189:
+                s = 184
+            elif s == 180:
                 w.write(2, 3)
-                s = 193
-            elif s == 190:
+                s = 184
+            elif s == 181:
                 w.write(1, 2)
-                s = 193
-            elif s == 191:
+                s = 184
+            elif s == 182:
                 w.write(0, 2)
-                s = 193
+                s = 184
             else:
                 raise misplaced('element', 'BulkSOC')
-            x192(w, v)
+            x183(w, v)
         except EncodeError as exc:
             raise exc.within('BulkSOC') from None
-    if s == 188:
+    if s == 179:
         w.write(4, 3)
         return
-    elif s == 189:
+    elif s == 180:
         w.write(3, 3)
         return
-    elif s == 190:
+    elif s == 181:
         w.write(2, 2)
         return
-    elif s == 191:
+    elif s == 182:
         w.write(1, 2)
         return
-    elif s == 193:
+    elif s == 184:
         w.write(0, 1)
         return
     else:
@@ -2601,42 +2601,42 @@ def d20(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d23(D, r)
-            s = 194
+            s = 185
         else:
             D.escape(20)
-        if s == 194:
+        if s == 185:
             c = r.read(2)
             if c == 0:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f1 = v196(D, r)
+                    f1 = v92(D, r)
                 else:
                     f1 = ((x >> 1) & 1) == 1
-                s = 195
+                s = 186
             elif c == 1:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f2 = v198(D, r)
+                    f2 = v92(D, r)
                 else:
                     f2 = ((x >> 1) & 1) == 1
-                s = 197
+                s = 187
             else:
-                D.escape(194)
-        if s == 195:
+                D.escape(185)
+        if s == 186:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(195)
-                f2 = v198(D, r)
+                    D.escape(186)
+                f2 = v92(D, r)
             else:
                 f2 = ((x >> 1) & 1) == 1
-            s = 197
-        if s == 197:
+            s = 187
+        if s == 187:
             if r.read(1):
-                D.escape(197)
+                D.escape(187)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -2650,7 +2650,7 @@ def e20(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 20:
                 w.write(0, 1)
-                s = 194
+                s = 185
             else:
                 raise misplaced('element', 'DC_EVStatus')
             e23(E, w, v)
@@ -2661,31 +2661,31 @@ def e20(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.BulkChargingComplete
     if v is not None:
         try:
-            if s == 194:
+            if s == 185:
                 w.write(0, 2)
-                s = 195
+                s = 186
             else:
                 raise misplaced('element', 'BulkChargingComplete')
-            x196(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('BulkChargingComplete') from None
     v = o.ChargingComplete
     if v is not None:
         try:
-            if s == 194:
+            if s == 185:
                 w.write(1, 2)
-                s = 197
-            elif s == 195:
+                s = 187
+            elif s == 186:
                 w.write(0, 1)
-                s = 197
+                s = 187
             else:
                 raise misplaced('element', 'ChargingComplete')
-            x198(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingComplete') from None
     else:
         raise missing('ChargingComplete')
-    if s == 197:
+    if s == 187:
         w.write(0, 1)
         return
     else:
@@ -2707,76 +2707,76 @@ def d21(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d22(D, r)
-            s = 199
+            s = 188
         else:
             D.escape(21)
-        if s == 199:
+        if s == 188:
             c = r.read(1)
             if c == 0:
-                f1 = d84(D, r)
-                s = 200
+                f1 = d83(D, r)
+                s = 189
             else:
-                D.escape(199)
-        if s == 200:
+                D.escape(188)
+        if s == 189:
             c = r.read(2)
             if c == 0:
-                f2 = d84(D, r)
-                s = 201
+                f2 = d83(D, r)
+                s = 190
             elif c == 1:
-                f3 = d84(D, r)
-                s = 202
+                f3 = d83(D, r)
+                s = 191
             else:
-                D.escape(200)
-        if s == 201:
+                D.escape(189)
+        if s == 190:
             c = r.read(1)
             if c == 0:
-                f3 = d84(D, r)
-                s = 202
+                f3 = d83(D, r)
+                s = 191
             else:
-                D.escape(201)
-        if s == 202:
+                D.escape(190)
+        if s == 191:
             c = r.read(1)
             if c == 0:
-                f4 = d84(D, r)
-                s = 203
+                f4 = d83(D, r)
+                s = 192
             else:
-                D.escape(202)
-        if s == 203:
+                D.escape(191)
+        if s == 192:
             c = r.read(1)
             if c == 0:
-                f5 = d84(D, r)
-                s = 204
+                f5 = d83(D, r)
+                s = 193
             else:
-                D.escape(203)
-        if s == 204:
+                D.escape(192)
+        if s == 193:
             c = r.read(2)
             if c == 0:
-                f6 = d84(D, r)
-                s = 205
+                f6 = d83(D, r)
+                s = 194
             elif c == 1:
-                f7 = d84(D, r)
-                s = 206
+                f7 = d83(D, r)
+                s = 195
             else:
-                D.escape(204)
-        if s == 205:
+                D.escape(193)
+        if s == 194:
             c = r.read(1)
             if c == 0:
-                f7 = d84(D, r)
-                s = 206
+                f7 = d83(D, r)
+                s = 195
             else:
-                D.escape(205)
-        if s == 206:
+                D.escape(194)
+        if s == 195:
             c = r.read(2)
             if c == 0:
-                f8 = d84(D, r)
-                s = 207
+                f8 = d83(D, r)
+                s = 196
             elif c == 1:
                 s = -1
             else:
-                D.escape(206)
-        if s == 207:
+                D.escape(195)
+        if s == 196:
             if r.read(1):
-                D.escape(207)
+                D.escape(196)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -2790,7 +2790,7 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 21:
                 w.write(0, 1)
-                s = 199
+                s = 188
             else:
                 raise misplaced('element', 'DC_EVSEStatus')
             e22(E, w, v)
@@ -2801,12 +2801,12 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaximumCurrentLimit
     if v is not None:
         try:
-            if s == 199:
+            if s == 188:
                 w.write(0, 1)
-                s = 200
+                s = 189
             else:
                 raise misplaced('element', 'EVSEMaximumCurrentLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumCurrentLimit') from None
     else:
@@ -2814,26 +2814,26 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaximumPowerLimit
     if v is not None:
         try:
-            if s == 200:
+            if s == 189:
                 w.write(0, 2)
-                s = 201
+                s = 190
             else:
                 raise misplaced('element', 'EVSEMaximumPowerLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumPowerLimit') from None
     v = o.EVSEMaximumVoltageLimit
     if v is not None:
         try:
-            if s == 200:
+            if s == 189:
                 w.write(1, 2)
-                s = 202
-            elif s == 201:
+                s = 191
+            elif s == 190:
                 w.write(0, 1)
-                s = 202
+                s = 191
             else:
                 raise misplaced('element', 'EVSEMaximumVoltageLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumVoltageLimit') from None
     else:
@@ -2841,12 +2841,12 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMinimumCurrentLimit
     if v is not None:
         try:
-            if s == 202:
+            if s == 191:
                 w.write(0, 1)
-                s = 203
+                s = 192
             else:
                 raise misplaced('element', 'EVSEMinimumCurrentLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMinimumCurrentLimit') from None
     else:
@@ -2854,12 +2854,12 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMinimumVoltageLimit
     if v is not None:
         try:
-            if s == 203:
+            if s == 192:
                 w.write(0, 1)
-                s = 204
+                s = 193
             else:
                 raise misplaced('element', 'EVSEMinimumVoltageLimit')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMinimumVoltageLimit') from None
     else:
@@ -2867,26 +2867,26 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSECurrentRegulationTolerance
     if v is not None:
         try:
-            if s == 204:
+            if s == 193:
                 w.write(0, 2)
-                s = 205
+                s = 194
             else:
                 raise misplaced('element', 'EVSECurrentRegulationTolerance')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSECurrentRegulationTolerance') from None
     v = o.EVSEPeakCurrentRipple
     if v is not None:
         try:
-            if s == 204:
+            if s == 193:
                 w.write(1, 2)
-                s = 206
-            elif s == 205:
+                s = 195
+            elif s == 194:
                 w.write(0, 1)
-                s = 206
+                s = 195
             else:
                 raise misplaced('element', 'EVSEPeakCurrentRipple')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPeakCurrentRipple') from None
     else:
@@ -2894,18 +2894,18 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEEnergyToBeDelivered
     if v is not None:
         try:
-            if s == 206:
+            if s == 195:
                 w.write(0, 2)
-                s = 207
+                s = 196
             else:
                 raise misplaced('element', 'EVSEEnergyToBeDelivered')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEEnergyToBeDelivered') from None
-    if s == 206:
+    if s == 195:
         w.write(1, 2)
         return
-    elif s == 207:
+    elif s == 196:
         w.write(0, 1)
         return
     else:
@@ -2924,50 +2924,50 @@ def d22(D: Decoder, r: BitReader) -> Any:
             x = r.read(4)
             if x & 9 or ((x >> 1) & 3) >= 4:
                 r.pos -= 4
-                f0 = v209(D, r)
+                f0 = v198(D, r)
             else:
                 f0 = _K4[((x >> 1) & 3)]
-            s = 208
+            s = 197
         elif c == 1:
             x = r.read(6)
             if x & 33 or ((x >> 1) & 15) >= 12:
                 r.pos -= 6
-                f1 = v211(D, r)
+                f1 = v200(D, r)
             else:
                 f1 = _K5[((x >> 1) & 15)]
-            s = 210
+            s = 199
         else:
             D.escape(22)
-        if s == 208:
+        if s == 197:
             x = r.read(7)
             if x & 97 or ((x >> 1) & 15) >= 12:
                 r.pos -= 7
                 if r.read(1):
-                    D.escape(208)
-                f1 = v211(D, r)
+                    D.escape(197)
+                f1 = v200(D, r)
             else:
                 f1 = _K5[((x >> 1) & 15)]
-            s = 210
-        if s == 210:
+            s = 199
+        if s == 199:
             c = r.read(1)
             if c == 0:
-                f2 = v213(D, r)
-                s = 212
+                f2 = v81(D, r)
+                s = 201
             else:
-                D.escape(210)
-        if s == 212:
+                D.escape(199)
+        if s == 201:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 3:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(212)
-                f3 = v99(D, r)
+                    D.escape(201)
+                f3 = v96(D, r)
             else:
                 f3 = _K0[((x >> 1) & 3)]
-            s = 214
-        if s == 214:
+            s = 202
+        if s == 202:
             if r.read(1):
-                D.escape(214)
+                D.escape(202)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -2981,10 +2981,10 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 22:
                 w.write(0, 2)
-                s = 208
+                s = 197
             else:
                 raise misplaced('element', 'EVSEIsolationStatus')
-            x209(w, v)
+            x198(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEIsolationStatus') from None
     v = o.EVSEStatusCode
@@ -2992,13 +2992,13 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 22:
                 w.write(1, 2)
-                s = 210
-            elif s == 208:
+                s = 199
+            elif s == 197:
                 w.write(0, 1)
-                s = 210
+                s = 199
             else:
                 raise misplaced('element', 'EVSEStatusCode')
-            x211(w, v)
+            x200(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEStatusCode') from None
     else:
@@ -3006,12 +3006,12 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.NotificationMaxDelay
     if v is not None:
         try:
-            if s == 210:
+            if s == 199:
                 w.write(0, 1)
-                s = 212
+                s = 201
             else:
                 raise misplaced('element', 'NotificationMaxDelay')
-            x213(w, v)
+            x81(w, v)
         except EncodeError as exc:
             raise exc.within('NotificationMaxDelay') from None
     else:
@@ -3019,17 +3019,17 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENotification
     if v is not None:
         try:
-            if s == 212:
+            if s == 201:
                 w.write(0, 1)
-                s = 214
+                s = 202
             else:
                 raise misplaced('element', 'EVSENotification')
-            x99(w, v)
+            x96(w, v)
         except EncodeError as exc:
             raise exc.within('EVSENotification') from None
     else:
         raise missing('EVSENotification')
-    if s == 214:
+    if s == 202:
         w.write(0, 1)
         return
     else:
@@ -3049,81 +3049,81 @@ def d23(D: Decoder, r: BitReader) -> Any:
             r.pos -= 4
             if r.read(1):
                 D.escape(23)
-            f0 = v216(D, r)
+            f0 = v92(D, r)
         else:
             f0 = ((x >> 1) & 1) == 1
-        s = 215
-        if s == 215:
+        s = 203
+        if s == 203:
             c = r.read(2)
             if c == 0:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f1 = v218(D, r)
+                    f1 = v92(D, r)
                 else:
                     f1 = ((x >> 1) & 1) == 1
-                s = 217
+                s = 204
             elif c == 1:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f2 = v220(D, r)
+                    f2 = v92(D, r)
                 else:
                     f2 = ((x >> 1) & 1) == 1
-                s = 219
+                s = 205
             elif c == 2:
                 x = r.read(6)
                 if x & 33 or ((x >> 1) & 15) >= 12:
                     r.pos -= 6
-                    f3 = v222(D, r)
+                    f3 = v207(D, r)
                 else:
                     f3 = _K6[((x >> 1) & 15)]
-                s = 221
+                s = 206
             else:
-                D.escape(215)
-        if s == 217:
+                D.escape(203)
+        if s == 204:
             c = r.read(2)
             if c == 0:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f2 = v220(D, r)
+                    f2 = v92(D, r)
                 else:
                     f2 = ((x >> 1) & 1) == 1
-                s = 219
+                s = 205
             elif c == 1:
                 x = r.read(6)
                 if x & 33 or ((x >> 1) & 15) >= 12:
                     r.pos -= 6
-                    f3 = v222(D, r)
+                    f3 = v207(D, r)
                 else:
                     f3 = _K6[((x >> 1) & 15)]
-                s = 221
+                s = 206
             else:
-                D.escape(217)
-        if s == 219:
+                D.escape(204)
+        if s == 205:
             x = r.read(7)
             if x & 97 or ((x >> 1) & 15) >= 12:
                 r.pos -= 7
                 if r.read(1):
-                    D.escape(219)
-                f3 = v222(D, r)
+                    D.escape(205)
+                f3 = v207(D, r)
             else:
                 f3 = _K6[((x >> 1) & 15)]
-            s = 221
-        if s == 221:
+            s = 206
+        if s == 206:
             x = r.read(10)
             if x & 769:
                 r.pos -= 10
                 if r.read(1):
-                    D.escape(221)
-                f4 = v192(D, r)
+                    D.escape(206)
+                f4 = v183(D, r)
             else:
                 f4 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 223
-        if s == 223:
+            s = 208
+        if s == 208:
             if r.read(1):
-                D.escape(223)
+                D.escape(208)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3137,10 +3137,10 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 23:
                 w.write(0, 1)
-                s = 215
+                s = 203
             else:
                 raise misplaced('element', 'EVReady')
-            x216(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVReady') from None
     else:
@@ -3148,43 +3148,43 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVCabinConditioning
     if v is not None:
         try:
-            if s == 215:
+            if s == 203:
                 w.write(0, 2)
-                s = 217
+                s = 204
             else:
                 raise misplaced('element', 'EVCabinConditioning')
-            x218(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVCabinConditioning') from None
     v = o.EVRESSConditioning
     if v is not None:
         try:
-            if s == 215:
+            if s == 203:
                 w.write(1, 2)
-                s = 219
-            elif s == 217:
+                s = 205
+            elif s == 204:
                 w.write(0, 2)
-                s = 219
+                s = 205
             else:
                 raise misplaced('element', 'EVRESSConditioning')
-            x220(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVRESSConditioning') from None
     v = o.EVErrorCode
     if v is not None:
         try:
-            if s == 215:
+            if s == 203:
                 w.write(2, 2)
-                s = 221
-            elif s == 217:
+                s = 206
+            elif s == 204:
                 w.write(1, 2)
-                s = 221
-            elif s == 219:
+                s = 206
+            elif s == 205:
                 w.write(0, 1)
-                s = 221
+                s = 206
             else:
                 raise misplaced('element', 'EVErrorCode')
-            x222(w, v)
+            x207(w, v)
         except EncodeError as exc:
             raise exc.within('EVErrorCode') from None
     else:
@@ -3192,17 +3192,17 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVRESSSOC
     if v is not None:
         try:
-            if s == 221:
+            if s == 206:
                 w.write(0, 1)
-                s = 223
+                s = 208
             else:
                 raise misplaced('element', 'EVRESSSOC')
-            x192(w, v)
+            x183(w, v)
         except EncodeError as exc:
             raise exc.within('EVRESSSOC') from None
     else:
         raise missing('EVRESSSOC')
-    if s == 223:
+    if s == 208:
         w.write(0, 1)
         return
     else:
@@ -3221,71 +3221,71 @@ def d24(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(2)
         if c == 0:
-            f0 = v225(D, r)
-            s = 224
+            f0 = v210(D, r)
+            s = 209
         elif c == 1:
-            f2 = v225(D, r)
-            s = 226
+            f2 = v210(D, r)
+            s = 211
         elif c == 2:
-            f3 = v225(D, r)
-            s = 227
+            f3 = v210(D, r)
+            s = 212
         else:
             D.escape(24)
-        if s == 224:
+        if s == 209:
             c = r.read(1)
             if c == 0:
-                f1 = v225(D, r)
-                s = 228
+                f1 = v210(D, r)
+                s = 213
             else:
-                D.escape(224)
-        if s == 228:
+                D.escape(209)
+        if s == 213:
             c = r.read(2)
             if c == 0:
-                f2 = v225(D, r)
-                s = 226
+                f2 = v210(D, r)
+                s = 211
             elif c == 1:
-                f3 = v225(D, r)
-                s = 227
+                f3 = v210(D, r)
+                s = 212
             else:
-                D.escape(228)
-        if s == 226:
+                D.escape(213)
+        if s == 211:
             c = r.read(1)
             if c == 0:
-                f3 = v225(D, r)
-                s = 227
+                f3 = v210(D, r)
+                s = 212
             else:
-                D.escape(226)
-        if s == 227:
+                D.escape(211)
+        if s == 212:
             c = r.read(2)
             if c == 0:
-                f4 = v225(D, r)
-                s = 229
+                f4 = v210(D, r)
+                s = 214
             elif c == 1:
-                f5 = v225(D, r)
-                s = 230
+                f5 = v210(D, r)
+                s = 215
             elif c == 2:
                 s = -1
             else:
-                D.escape(227)
-        if s == 229:
+                D.escape(212)
+        if s == 214:
             c = r.read(2)
             if c == 0:
-                f5 = v225(D, r)
-                s = 230
+                f5 = v210(D, r)
+                s = 215
             elif c == 1:
                 s = -1
             else:
-                D.escape(229)
-        if s == 230:
+                D.escape(214)
+        if s == 215:
             c = r.read(1)
             if c == 0:
-                f6 = v225(D, r)
-                s = 231
+                f6 = v210(D, r)
+                s = 216
             else:
-                D.escape(230)
-        if s == 231:
+                D.escape(215)
+        if s == 216:
             if r.read(1):
-                D.escape(231)
+                D.escape(216)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3299,21 +3299,21 @@ def e24(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 24:
                 w.write(0, 2)
-                s = 224
+                s = 209
             else:
                 raise misplaced('element', 'P')
-            x225(w, v)
+            x210(w, v)
         except EncodeError as exc:
             raise exc.within('P') from None
     v = o.Q
     if v is not None:
         try:
-            if s == 224:
+            if s == 209:
                 w.write(0, 1)
-                s = 228
+                s = 213
             else:
                 raise misplaced('element', 'Q')
-            x225(w, v)
+            x210(w, v)
         except EncodeError as exc:
             raise exc.within('Q') from None
     v = o.G
@@ -3321,13 +3321,13 @@ def e24(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 24:
                 w.write(1, 2)
-                s = 226
-            elif s == 228:
+                s = 211
+            elif s == 213:
                 w.write(0, 2)
-                s = 226
+                s = 211
             else:
                 raise misplaced('element', 'G')
-            x225(w, v)
+            x210(w, v)
         except EncodeError as exc:
             raise exc.within('G') from None
     v = o.Y
@@ -3335,16 +3335,16 @@ def e24(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 24:
                 w.write(2, 2)
-                s = 227
-            elif s == 226:
+                s = 212
+            elif s == 211:
                 w.write(0, 1)
-                s = 227
-            elif s == 228:
+                s = 212
+            elif s == 213:
                 w.write(1, 2)
-                s = 227
+                s = 212
             else:
                 raise misplaced('element', 'Y')
-            x225(w, v)
+            x210(w, v)
         except EncodeError as exc:
             raise exc.within('Y') from None
     else:
@@ -3352,46 +3352,46 @@ def e24(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.J
     if v is not None:
         try:
-            if s == 227:
+            if s == 212:
                 w.write(0, 2)
-                s = 229
+                s = 214
             else:
                 raise misplaced('element', 'J')
-            x225(w, v)
+            x210(w, v)
         except EncodeError as exc:
             raise exc.within('J') from None
     v = o.Seed
     if v is not None:
         try:
-            if s == 227:
+            if s == 212:
                 w.write(1, 2)
-                s = 230
-            elif s == 229:
+                s = 215
+            elif s == 214:
                 w.write(0, 2)
-                s = 230
+                s = 215
             else:
                 raise misplaced('element', 'Seed')
-            x225(w, v)
+            x210(w, v)
         except EncodeError as exc:
             raise exc.within('Seed') from None
     v = o.PgenCounter
     if v is not None:
         try:
-            if s == 230:
+            if s == 215:
                 w.write(0, 1)
-                s = 231
+                s = 216
             else:
                 raise misplaced('element', 'PgenCounter')
-            x225(w, v)
+            x210(w, v)
         except EncodeError as exc:
             raise exc.within('PgenCounter') from None
-    if s == 227:
+    if s == 212:
         w.write(2, 2)
         return
-    elif s == 229:
+    elif s == 214:
         w.write(1, 2)
         return
-    elif s == 231:
+    elif s == 216:
         w.write(0, 1)
         return
     else:
@@ -3403,7 +3403,7 @@ def v26(D: Decoder, r: BitReader) -> Any:
         return D.escape_simple(26)
     v = read_bin(r, None)
     if r.read(1):
-        D.escape(234)
+        D.escape(219)
     return v
 
 
@@ -3519,16 +3519,16 @@ def d32(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(2)
         if c == 0:
-            f0 = d51(D, r)
-            s = 235
+            f0 = d50(D, r)
+            s = 220
         elif c == 1:
-            f0 = d74(D, r)
-            s = 235
+            f0 = d73(D, r)
+            s = 220
         else:
             D.escape(32)
-        if s == 235:
+        if s == 220:
             if r.read(1):
-                D.escape(235)
+                D.escape(220)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3543,21 +3543,21 @@ def e32(E: Encoder, w: BitWriter, o: Any) -> None:
             if type(v) is M.RelativeTimeIntervalType:
                 if s == 32:
                     w.write(0, 2)
-                    s = 235
+                    s = 220
                 else:
                     raise misplaced('element', 'RelativeTimeInterval')
                 try:
-                    e51(E, w, v)
+                    e50(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('RelativeTimeInterval') from None
             elif type(v) is M.IntervalType:
                 if s == 32:
                     w.write(1, 2)
-                    s = 235
+                    s = 220
                 else:
                     raise misplaced('element', 'TimeInterval')
                 try:
-                    e74(E, w, v)
+                    e73(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('TimeInterval') from None
             else:
@@ -3566,7 +3566,7 @@ def e32(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('') from None
     else:
         raise missing('TimeInterval')
-    if s == 235:
+    if s == 220:
         w.write(0, 1)
         return
     else:
@@ -3578,7 +3578,7 @@ def v34(D: Decoder, r: BitReader) -> Any:
         return D.escape_simple(34)
     v = read_str(r, None)
     if r.read(1):
-        D.escape(239)
+        D.escape(224)
     return v
 
 
@@ -3598,28 +3598,28 @@ def d36(D: Decoder, r: BitReader) -> Any:
                 c = r.read(2)
                 if c == 0:
                     f0 = read_str(r, None)
-                    s = 242
+                    s = 227
                 elif c == 1:
-                    f1.append(d50(D, r))
-                    s = 243
+                    f1.append(d49(D, r))
+                    s = 228
                 else:
                     D.escape(36)
-            elif s == 242:
+            elif s == 227:
                 c = r.read(1)
                 if c == 0:
-                    f1.append(d50(D, r))
-                    s = 243
+                    f1.append(d49(D, r))
+                    s = 228
                 else:
-                    D.escape(242)
-            elif s == 243:
+                    D.escape(227)
+            elif s == 228:
                 c = r.read(2)
                 if c == 0:
-                    f1.append(d50(D, r))
-                    s = 243
+                    f1.append(d49(D, r))
+                    s = 228
                 elif c == 1:
                     break
                 else:
-                    D.escape(243)
+                    D.escape(228)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -3633,7 +3633,7 @@ def e36(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 36:
             w.write(0, 2)
-            s = 242
+            s = 227
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -3644,19 +3644,19 @@ def e36(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 36:
                 w.write(1, 2)
-                s = 243
-            elif s == 242:
+                s = 228
+            elif s == 227:
                 w.write(0, 1)
-                s = 243
-            elif s == 243:
+                s = 228
+            elif s == 228:
                 w.write(0, 2)
-                s = 243
+                s = 228
             else:
                 raise misplaced('element', 'Reference')
-            e50(E, w, x)
+            e49(E, w, x)
         except EncodeError as exc:
             raise exc.within('Reference') from None
-    if s == 243:
+    if s == 228:
         w.write(1, 2)
         return
     else:
@@ -3673,39 +3673,39 @@ def d37(D: Decoder, r: BitReader) -> Any:
         c = r.read(2)
         if c == 0:
             f0 = read_str(r, None)
-            s = 244
+            s = 229
         elif c == 1:
-            f1 = v246(D, r)
-            s = 245
+            f1 = v231(D, r)
+            s = 230
         else:
             D.escape(37)
-        if s == 244:
+        if s == 229:
             c = r.read(1)
             if c == 0:
-                f1 = v246(D, r)
-                s = 245
+                f1 = v231(D, r)
+                s = 230
             else:
-                D.escape(244)
-        if s == 245:
+                D.escape(229)
+        if s == 230:
             c = r.read(2)
             if c == 0:
-                f2 = v148(D, r)
-                s = 247
+                f2 = v145(D, r)
+                s = 232
             elif c == 1:
-                f3 = d151(D, r)
-                s = 248
+                f3 = d148(D, r)
+                s = 233
             else:
-                D.escape(245)
-        if s == 247:
+                D.escape(230)
+        if s == 232:
             c = r.read(1)
             if c == 0:
-                f3 = d151(D, r)
-                s = 248
+                f3 = d148(D, r)
+                s = 233
             else:
-                D.escape(247)
-        if s == 248:
+                D.escape(232)
+        if s == 233:
             if r.read(1):
-                D.escape(248)
+                D.escape(233)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3718,7 +3718,7 @@ def e37(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 37:
             w.write(0, 2)
-            s = 244
+            s = 229
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -3727,13 +3727,13 @@ def e37(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 37:
                 w.write(1, 2)
-                s = 245
-            elif s == 244:
+                s = 230
+            elif s == 229:
                 w.write(0, 1)
-                s = 245
+                s = 230
             else:
                 raise misplaced('element', 'SessionID')
-            x246(w, v)
+            x231(w, v)
         except EncodeError as exc:
             raise exc.within('SessionID') from None
     else:
@@ -3741,31 +3741,31 @@ def e37(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
-            if s == 245:
+            if s == 230:
                 w.write(0, 2)
-                s = 247
+                s = 232
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x148(w, v)
+            x145(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     v = o.MeterInfo
     if v is not None:
         try:
-            if s == 245:
+            if s == 230:
                 w.write(1, 2)
-                s = 248
-            elif s == 247:
+                s = 233
+            elif s == 232:
                 w.write(0, 1)
-                s = 248
+                s = 233
             else:
                 raise misplaced('element', 'MeterInfo')
-            e151(E, w, v)
+            e148(E, w, v)
         except EncodeError as exc:
             raise exc.within('MeterInfo') from None
     else:
         raise missing('MeterInfo')
-    if s == 248:
+    if s == 233:
         w.write(0, 1)
         return
     else:
@@ -3782,20 +3782,20 @@ def d38(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(38)
-            f0 = v102(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 249
-        if s == 249:
+        s = 234
+        if s == 234:
             c = r.read(1)
             if c == 0:
                 f1 = d2(D, r)
-                s = 250
+                s = 235
             else:
-                D.escape(249)
-        if s == 250:
+                D.escape(234)
+        if s == 235:
             if r.read(1):
-                D.escape(250)
+                D.escape(235)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3809,10 +3809,10 @@ def e38(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 38:
                 w.write(0, 1)
-                s = 249
+                s = 234
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -3820,9 +3820,9 @@ def e38(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.AC_EVSEStatus
     if v is not None:
         try:
-            if s == 249:
+            if s == 234:
                 w.write(0, 1)
-                s = 250
+                s = 235
             else:
                 raise misplaced('element', 'AC_EVSEStatus')
             e2(E, w, v)
@@ -3830,81 +3830,66 @@ def e38(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('AC_EVSEStatus') from None
     else:
         raise missing('AC_EVSEStatus')
-    if s == 250:
+    if s == 235:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v39(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(39)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(251)
-    return v
-
-
-def x39(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def d42(D: Decoder, r: BitReader) -> Any:
+def d41(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 42
+    s = 41
     try:
         c = r.read(2)
         if c == 0:
-            f0 = d51(D, r)
-            s = 262
+            f0 = d50(D, r)
+            s = 244
         elif c == 1:
-            f0 = d74(D, r)
-            s = 262
+            f0 = d73(D, r)
+            s = 244
         else:
-            D.escape(42)
-        if s == 262:
+            D.escape(41)
+        if s == 244:
             c = r.read(1)
             if c == 0:
-                f1 = v264(D, r)
-                s = 263
+                f1 = v246(D, r)
+                s = 245
             else:
-                D.escape(262)
-        if s == 263:
+                D.escape(244)
+        if s == 245:
             if r.read(1):
-                D.escape(263)
+                D.escape(245)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PMaxScheduleEntryType(TimeInterval=f0, PMax=f1)
 
 
-def e42(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 42
+def e41(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 41
     v = o.TimeInterval
     if v is not None:
         try:
             if type(v) is M.RelativeTimeIntervalType:
-                if s == 42:
+                if s == 41:
                     w.write(0, 2)
-                    s = 262
+                    s = 244
                 else:
                     raise misplaced('element', 'RelativeTimeInterval')
                 try:
-                    e51(E, w, v)
+                    e50(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('RelativeTimeInterval') from None
             elif type(v) is M.IntervalType:
-                if s == 42:
+                if s == 41:
                     w.write(1, 2)
-                    s = 262
+                    s = 244
                 else:
                     raise misplaced('element', 'TimeInterval')
                 try:
-                    e74(E, w, v)
+                    e73(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('TimeInterval') from None
             else:
@@ -3916,17 +3901,79 @@ def e42(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.PMax
     if v is not None:
         try:
-            if s == 262:
+            if s == 244:
                 w.write(0, 1)
-                s = 263
+                s = 245
             else:
                 raise misplaced('element', 'PMax')
-            x264(w, v)
+            x246(w, v)
         except EncodeError as exc:
             raise exc.within('PMax') from None
     else:
         raise missing('PMax')
-    if s == 263:
+    if s == 245:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d42(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    s = 42
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v120(D, r)
+            s = 247
+        else:
+            D.escape(42)
+        if s == 247:
+            c = r.read(1)
+            if c == 0:
+                f1 = d115(D, r)
+                s = 248
+            else:
+                D.escape(247)
+        if s == 248:
+            if r.read(1):
+                D.escape(248)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.PaymentDetailsReqType(ContractID=f0, ContractSignatureCertChain=f1)
+
+
+def e42(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 42
+    v = o.ContractID
+    if v is not None:
+        try:
+            if s == 42:
+                w.write(0, 1)
+                s = 247
+            else:
+                raise misplaced('element', 'ContractID')
+            x120(w, v)
+        except EncodeError as exc:
+            raise exc.within('ContractID') from None
+    else:
+        raise missing('ContractID')
+    v = o.ContractSignatureCertChain
+    if v is not None:
+        try:
+            if s == 247:
+                w.write(0, 1)
+                s = 248
+            else:
+                raise misplaced('element', 'ContractSignatureCertChain')
+            e115(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('ContractSignatureCertChain') from None
+    else:
+        raise missing('ContractSignatureCertChain')
+    if s == 248:
         w.write(0, 1)
         return
     else:
@@ -3936,59 +3983,83 @@ def e42(E: Encoder, w: BitWriter, o: Any) -> None:
 def d43(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
+    f2: Any = None
     s = 43
     try:
-        c = r.read(1)
-        if c == 0:
-            f0 = v123(D, r)
-            s = 265
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(43)
+            f0 = v99(D, r)
         else:
-            D.escape(43)
-        if s == 265:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 249
+        if s == 249:
             c = r.read(1)
             if c == 0:
-                f1 = d118(D, r)
-                s = 266
+                f1 = v153(D, r)
+                s = 250
             else:
-                D.escape(265)
-        if s == 266:
+                D.escape(249)
+        if s == 250:
+            c = r.read(1)
+            if c == 0:
+                f2 = v252(D, r)
+                s = 251
+            else:
+                D.escape(250)
+        if s == 251:
             if r.read(1):
-                D.escape(266)
+                D.escape(251)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.PaymentDetailsReqType(ContractID=f0, ContractSignatureCertChain=f1)
+    return M.PaymentDetailsResType(ResponseCode=f0, GenChallenge=f1, DateTimeNow=f2)
 
 
 def e43(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 43
-    v = o.ContractID
+    v = o.ResponseCode
     if v is not None:
         try:
             if s == 43:
                 w.write(0, 1)
-                s = 265
+                s = 249
             else:
-                raise misplaced('element', 'ContractID')
-            x123(w, v)
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
         except EncodeError as exc:
-            raise exc.within('ContractID') from None
+            raise exc.within('ResponseCode') from None
     else:
-        raise missing('ContractID')
-    v = o.ContractSignatureCertChain
+        raise missing('ResponseCode')
+    v = o.GenChallenge
     if v is not None:
         try:
-            if s == 265:
+            if s == 249:
                 w.write(0, 1)
-                s = 266
+                s = 250
             else:
-                raise misplaced('element', 'ContractSignatureCertChain')
-            e118(E, w, v)
+                raise misplaced('element', 'GenChallenge')
+            x153(w, v)
         except EncodeError as exc:
-            raise exc.within('ContractSignatureCertChain') from None
+            raise exc.within('GenChallenge') from None
     else:
-        raise missing('ContractSignatureCertChain')
-    if s == 266:
+        raise missing('GenChallenge')
+    v = o.DateTimeNow
+    if v is not None:
+        try:
+            if s == 250:
+                w.write(0, 1)
+                s = 251
+            else:
+                raise misplaced('element', 'DateTimeNow')
+            x252(w, v)
+        except EncodeError as exc:
+            raise exc.within('DateTimeNow') from None
+    else:
+        raise missing('DateTimeNow')
+    if s == 251:
         w.write(0, 1)
         return
     else:
@@ -4001,148 +4072,62 @@ def d44(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     s = 44
     try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 23:
-            r.pos -= 8
-            if r.read(1):
-                D.escape(44)
-            f0 = v102(D, r)
-        else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 267
-        if s == 267:
-            c = r.read(1)
-            if c == 0:
-                f1 = v157(D, r)
-                s = 268
-            else:
-                D.escape(267)
-        if s == 268:
-            c = r.read(1)
-            if c == 0:
-                f2 = v270(D, r)
-                s = 269
-            else:
-                D.escape(268)
-        if s == 269:
-            if r.read(1):
-                D.escape(269)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.PaymentDetailsResType(ResponseCode=f0, GenChallenge=f1, DateTimeNow=f2)
-
-
-def e44(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 44
-    v = o.ResponseCode
-    if v is not None:
-        try:
-            if s == 44:
-                w.write(0, 1)
-                s = 267
-            else:
-                raise misplaced('element', 'ResponseCode')
-            x102(w, v)
-        except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
-    else:
-        raise missing('ResponseCode')
-    v = o.GenChallenge
-    if v is not None:
-        try:
-            if s == 267:
-                w.write(0, 1)
-                s = 268
-            else:
-                raise misplaced('element', 'GenChallenge')
-            x157(w, v)
-        except EncodeError as exc:
-            raise exc.within('GenChallenge') from None
-    else:
-        raise missing('GenChallenge')
-    v = o.DateTimeNow
-    if v is not None:
-        try:
-            if s == 268:
-                w.write(0, 1)
-                s = 269
-            else:
-                raise misplaced('element', 'DateTimeNow')
-            x270(w, v)
-        except EncodeError as exc:
-            raise exc.within('DateTimeNow') from None
-    else:
-        raise missing('DateTimeNow')
-    if s == 269:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d45(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
-    f2: Any = None
-    s = 45
-    try:
         x = r.read(4)
         if x & 13:
             r.pos -= 4
             if r.read(1):
-                D.escape(45)
-            f0 = v272(D, r)
+                D.escape(44)
+            f0 = v92(D, r)
         else:
             f0 = ((x >> 1) & 1) == 1
-        s = 271
-        if s == 271:
+        s = 253
+        if s == 253:
             c = r.read(3)
             if c == 0:
-                f1 = d274(D, r)
-                s = 273
+                f1 = d255(D, r)
+                s = 254
             elif c == 1:
                 f2 = d20(D, r)
-                s = 275
+                s = 256
             elif c == 2:
                 f2 = d28(D, r)
-                s = 275
+                s = 256
             elif c == 3:
                 s = -1
             else:
-                D.escape(271)
-        if s == 273:
+                D.escape(253)
+        if s == 254:
             c = r.read(2)
             if c == 0:
                 f2 = d20(D, r)
-                s = 275
+                s = 256
             elif c == 1:
                 f2 = d28(D, r)
-                s = 275
+                s = 256
             elif c == 2:
                 s = -1
             else:
-                D.escape(273)
-        if s == 275:
+                D.escape(254)
+        if s == 256:
             if r.read(1):
-                D.escape(275)
+                D.escape(256)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PowerDeliveryReqType(ReadyToChargeState=f0, ChargingProfile=f1, EVPowerDeliveryParameter=f2)
 
 
-def e45(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 45
+def e44(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 44
     v = o.ReadyToChargeState
     if v is not None:
         try:
-            if s == 45:
+            if s == 44:
                 w.write(0, 1)
-                s = 271
+                s = 253
             else:
                 raise misplaced('element', 'ReadyToChargeState')
-            x272(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('ReadyToChargeState') from None
     else:
@@ -4150,24 +4135,24 @@ def e45(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ChargingProfile
     if v is not None:
         try:
-            if s == 271:
+            if s == 253:
                 w.write(0, 3)
-                s = 273
+                s = 254
             else:
                 raise misplaced('element', 'ChargingProfile')
-            e274(E, w, v)
+            e255(E, w, v)
         except EncodeError as exc:
             raise exc.within('ChargingProfile') from None
     v = o.EVPowerDeliveryParameter
     if v is not None:
         try:
             if type(v) is M.DC_EVPowerDeliveryParameterType:
-                if s == 271:
+                if s == 253:
                     w.write(1, 3)
-                    s = 275
-                elif s == 273:
+                    s = 256
+                elif s == 254:
                     w.write(0, 2)
-                    s = 275
+                    s = 256
                 else:
                     raise misplaced('element', 'DC_EVPowerDeliveryParameter')
                 try:
@@ -4175,12 +4160,12 @@ def e45(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('DC_EVPowerDeliveryParameter') from None
             elif type(v) is M.EVPowerDeliveryParameterType:
-                if s == 271:
+                if s == 253:
                     w.write(2, 3)
-                    s = 275
-                elif s == 273:
+                    s = 256
+                elif s == 254:
                     w.write(1, 2)
-                    s = 275
+                    s = 256
                 else:
                     raise misplaced('element', 'EVPowerDeliveryParameter')
                 try:
@@ -4191,66 +4176,66 @@ def e45(E: Encoder, w: BitWriter, o: Any) -> None:
                 raise not_member(v, None, 'EVPowerDeliveryParameter')
         except EncodeError as exc:
             raise exc.within('') from None
-    if s == 271:
+    if s == 253:
         w.write(3, 3)
         return
-    elif s == 273:
+    elif s == 254:
         w.write(2, 2)
         return
-    elif s == 275:
+    elif s == 256:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d46(D: Decoder, r: BitReader) -> Any:
+def d45(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 46
+    s = 45
     try:
         x = r.read(8)
         if x & 193 or ((x >> 1) & 31) >= 23:
             r.pos -= 8
             if r.read(1):
-                D.escape(46)
-            f0 = v102(D, r)
+                D.escape(45)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 276
-        if s == 276:
+        s = 257
+        if s == 257:
             c = r.read(2)
             if c == 0:
                 f1 = d2(D, r)
-                s = 277
+                s = 258
             elif c == 1:
                 f1 = d22(D, r)
-                s = 277
+                s = 258
             elif c == 2:
                 f1 = d30(D, r)
-                s = 277
+                s = 258
             else:
-                D.escape(276)
-        if s == 277:
+                D.escape(257)
+        if s == 258:
             if r.read(1):
-                D.escape(277)
+                D.escape(258)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PowerDeliveryResType(ResponseCode=f0, EVSEStatus=f1)
 
 
-def e46(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 46
+def e45(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 45
     v = o.ResponseCode
     if v is not None:
         try:
-            if s == 46:
+            if s == 45:
                 w.write(0, 1)
-                s = 276
+                s = 257
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -4259,9 +4244,9 @@ def e46(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         try:
             if type(v) is M.AC_EVSEStatusType:
-                if s == 276:
+                if s == 257:
                     w.write(0, 2)
-                    s = 277
+                    s = 258
                 else:
                     raise misplaced('element', 'AC_EVSEStatus')
                 try:
@@ -4269,9 +4254,9 @@ def e46(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('AC_EVSEStatus') from None
             elif type(v) is M.DC_EVSEStatusType:
-                if s == 276:
+                if s == 257:
                     w.write(1, 2)
-                    s = 277
+                    s = 258
                 else:
                     raise misplaced('element', 'DC_EVSEStatus')
                 try:
@@ -4279,9 +4264,9 @@ def e46(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('DC_EVSEStatus') from None
             elif type(v) is M.EVSEStatusType:
-                if s == 276:
+                if s == 257:
                     w.write(2, 2)
-                    s = 277
+                    s = 258
                 else:
                     raise misplaced('element', 'EVSEStatus')
                 try:
@@ -4294,7 +4279,90 @@ def e46(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('') from None
     else:
         raise missing('EVSEStatus')
-    if s == 277:
+    if s == 258:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d46(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    f2: Any = None
+    s = 46
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = d23(D, r)
+            s = 259
+        else:
+            D.escape(46)
+        if s == 259:
+            c = r.read(1)
+            if c == 0:
+                f1 = d83(D, r)
+                s = 260
+            else:
+                D.escape(259)
+        if s == 260:
+            c = r.read(1)
+            if c == 0:
+                f2 = d83(D, r)
+                s = 261
+            else:
+                D.escape(260)
+        if s == 261:
+            if r.read(1):
+                D.escape(261)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.PreChargeReqType(DC_EVStatus=f0, EVTargetVoltage=f1, EVTargetCurrent=f2)
+
+
+def e46(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 46
+    v = o.DC_EVStatus
+    if v is not None:
+        try:
+            if s == 46:
+                w.write(0, 1)
+                s = 259
+            else:
+                raise misplaced('element', 'DC_EVStatus')
+            e23(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('DC_EVStatus') from None
+    else:
+        raise missing('DC_EVStatus')
+    v = o.EVTargetVoltage
+    if v is not None:
+        try:
+            if s == 259:
+                w.write(0, 1)
+                s = 260
+            else:
+                raise misplaced('element', 'EVTargetVoltage')
+            e83(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('EVTargetVoltage') from None
+    else:
+        raise missing('EVTargetVoltage')
+    v = o.EVTargetCurrent
+    if v is not None:
+        try:
+            if s == 260:
+                w.write(0, 1)
+                s = 261
+            else:
+                raise misplaced('element', 'EVTargetCurrent')
+            e83(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('EVTargetCurrent') from None
+    else:
+        raise missing('EVTargetCurrent')
+    if s == 261:
         w.write(0, 1)
         return
     else:
@@ -4307,132 +4375,49 @@ def d47(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     s = 47
     try:
-        c = r.read(1)
-        if c == 0:
-            f0 = d23(D, r)
-            s = 278
-        else:
-            D.escape(47)
-        if s == 278:
-            c = r.read(1)
-            if c == 0:
-                f1 = d84(D, r)
-                s = 279
-            else:
-                D.escape(278)
-        if s == 279:
-            c = r.read(1)
-            if c == 0:
-                f2 = d84(D, r)
-                s = 280
-            else:
-                D.escape(279)
-        if s == 280:
-            if r.read(1):
-                D.escape(280)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.PreChargeReqType(DC_EVStatus=f0, EVTargetVoltage=f1, EVTargetCurrent=f2)
-
-
-def e47(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 47
-    v = o.DC_EVStatus
-    if v is not None:
-        try:
-            if s == 47:
-                w.write(0, 1)
-                s = 278
-            else:
-                raise misplaced('element', 'DC_EVStatus')
-            e23(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('DC_EVStatus') from None
-    else:
-        raise missing('DC_EVStatus')
-    v = o.EVTargetVoltage
-    if v is not None:
-        try:
-            if s == 278:
-                w.write(0, 1)
-                s = 279
-            else:
-                raise misplaced('element', 'EVTargetVoltage')
-            e84(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('EVTargetVoltage') from None
-    else:
-        raise missing('EVTargetVoltage')
-    v = o.EVTargetCurrent
-    if v is not None:
-        try:
-            if s == 279:
-                w.write(0, 1)
-                s = 280
-            else:
-                raise misplaced('element', 'EVTargetCurrent')
-            e84(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('EVTargetCurrent') from None
-    else:
-        raise missing('EVTargetCurrent')
-    if s == 280:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d48(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
-    f2: Any = None
-    s = 48
-    try:
         x = r.read(8)
         if x & 193 or ((x >> 1) & 31) >= 23:
             r.pos -= 8
             if r.read(1):
-                D.escape(48)
-            f0 = v102(D, r)
+                D.escape(47)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 281
-        if s == 281:
+        s = 262
+        if s == 262:
             c = r.read(1)
             if c == 0:
                 f1 = d22(D, r)
-                s = 282
+                s = 263
             else:
-                D.escape(281)
-        if s == 282:
+                D.escape(262)
+        if s == 263:
             c = r.read(1)
             if c == 0:
-                f2 = d84(D, r)
-                s = 283
+                f2 = d83(D, r)
+                s = 264
             else:
-                D.escape(282)
-        if s == 283:
+                D.escape(263)
+        if s == 264:
             if r.read(1):
-                D.escape(283)
+                D.escape(264)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PreChargeResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
-def e48(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 48
+def e47(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 47
     v = o.ResponseCode
     if v is not None:
         try:
-            if s == 48:
+            if s == 47:
                 w.write(0, 1)
-                s = 281
+                s = 262
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -4440,9 +4425,9 @@ def e48(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DC_EVSEStatus
     if v is not None:
         try:
-            if s == 281:
+            if s == 262:
                 w.write(0, 1)
-                s = 282
+                s = 263
             else:
                 raise misplaced('element', 'DC_EVSEStatus')
             e22(E, w, v)
@@ -4453,17 +4438,79 @@ def e48(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPresentVoltage
     if v is not None:
         try:
-            if s == 282:
+            if s == 263:
                 w.write(0, 1)
-                s = 283
+                s = 264
             else:
                 raise misplaced('element', 'EVSEPresentVoltage')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPresentVoltage') from None
     else:
         raise missing('EVSEPresentVoltage')
-    if s == 283:
+    if s == 264:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d48(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    s = 48
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v210(D, r)
+            s = 265
+        else:
+            D.escape(48)
+        if s == 265:
+            c = r.read(1)
+            if c == 0:
+                f1 = v210(D, r)
+                s = 266
+            else:
+                D.escape(265)
+        if s == 266:
+            if r.read(1):
+                D.escape(266)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
+
+
+def e48(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 48
+    v = o.Modulus
+    if v is not None:
+        try:
+            if s == 48:
+                w.write(0, 1)
+                s = 265
+            else:
+                raise misplaced('element', 'Modulus')
+            x210(w, v)
+        except EncodeError as exc:
+            raise exc.within('Modulus') from None
+    else:
+        raise missing('Modulus')
+    v = o.Exponent
+    if v is not None:
+        try:
+            if s == 265:
+                w.write(0, 1)
+                s = 266
+            else:
+                raise misplaced('element', 'Exponent')
+            x210(w, v)
+        except EncodeError as exc:
+            raise exc.within('Exponent') from None
+    else:
+        raise missing('Exponent')
+    if s == 266:
         w.write(0, 1)
         return
     else:
@@ -4473,227 +4520,165 @@ def e48(E: Encoder, w: BitWriter, o: Any) -> None:
 def d49(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 49
-    try:
-        c = r.read(1)
-        if c == 0:
-            f0 = v225(D, r)
-            s = 284
-        else:
-            D.escape(49)
-        if s == 284:
-            c = r.read(1)
-            if c == 0:
-                f1 = v225(D, r)
-                s = 285
-            else:
-                D.escape(284)
-        if s == 285:
-            if r.read(1):
-                D.escape(285)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
-
-
-def e49(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 49
-    v = o.Modulus
-    if v is not None:
-        try:
-            if s == 49:
-                w.write(0, 1)
-                s = 284
-            else:
-                raise misplaced('element', 'Modulus')
-            x225(w, v)
-        except EncodeError as exc:
-            raise exc.within('Modulus') from None
-    else:
-        raise missing('Modulus')
-    v = o.Exponent
-    if v is not None:
-        try:
-            if s == 284:
-                w.write(0, 1)
-                s = 285
-            else:
-                raise misplaced('element', 'Exponent')
-            x225(w, v)
-        except EncodeError as exc:
-            raise exc.within('Exponent') from None
-    else:
-        raise missing('Exponent')
-    if s == 285:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d50(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = None
     f5: Any = None
-    s = 50
+    s = 49
     try:
         c = r.read(3)
         if c == 0:
             f0 = read_str(r, None)
-            s = 286
+            s = 267
         elif c == 1:
             f2 = read_str(r, None)
-            s = 287
+            s = 268
         elif c == 2:
             f1 = read_str(r, None)
-            s = 288
+            s = 269
         elif c == 3:
-            f3 = d76(D, r)
-            s = 289
+            f3 = d75(D, r)
+            s = 270
         elif c == 4:
             f4 = D.slow(25, 25, M.DigestMethodType)
-            s = 290
+            s = 271
         else:
-            D.escape(50)
-        if s == 286:
+            D.escape(49)
+        if s == 267:
             c = r.read(3)
             if c == 0:
                 f2 = read_str(r, None)
-                s = 287
+                s = 268
             elif c == 1:
                 f1 = read_str(r, None)
-                s = 288
+                s = 269
             elif c == 2:
-                f3 = d76(D, r)
-                s = 289
+                f3 = d75(D, r)
+                s = 270
             elif c == 3:
                 f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 290
+                s = 271
             else:
-                D.escape(286)
-        if s == 287:
+                D.escape(267)
+        if s == 268:
             c = r.read(2)
             if c == 0:
                 f1 = read_str(r, None)
-                s = 288
+                s = 269
             elif c == 1:
-                f3 = d76(D, r)
-                s = 289
+                f3 = d75(D, r)
+                s = 270
             elif c == 2:
                 f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 290
+                s = 271
             else:
-                D.escape(287)
-        if s == 288:
+                D.escape(268)
+        if s == 269:
             c = r.read(2)
             if c == 0:
-                f3 = d76(D, r)
-                s = 289
+                f3 = d75(D, r)
+                s = 270
             elif c == 1:
                 f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 290
+                s = 271
             else:
-                D.escape(288)
-        if s == 289:
+                D.escape(269)
+        if s == 270:
             c = r.read(1)
             if c == 0:
                 f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 290
+                s = 271
             else:
-                D.escape(289)
-        if s == 290:
+                D.escape(270)
+        if s == 271:
             c = r.read(1)
             if c == 0:
                 f5 = v26(D, r)
-                s = 291
+                s = 272
             else:
-                D.escape(290)
-        if s == 291:
+                D.escape(271)
+        if s == 272:
             if r.read(1):
-                D.escape(291)
+                D.escape(272)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ReferenceType(Id=f0, URI=f1, Type=f2, Transforms=f3, DigestMethod=f4, DigestValue=f5)
 
 
-def e50(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 50
+def e49(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 49
     v = o.Id
     if v is not None:
-        if s == 50:
+        if s == 49:
             w.write(0, 3)
-            s = 286
+            s = 267
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     v = o.Type
     if v is not None:
-        if s == 50:
+        if s == 49:
             w.write(1, 3)
-            s = 287
-        elif s == 286:
+            s = 268
+        elif s == 267:
             w.write(0, 3)
-            s = 287
+            s = 268
         else:
             raise misplaced('attribute', '@Type')
         w_str(w, v, 0, None, '@Type')
     v = o.URI
     if v is not None:
-        if s == 50:
+        if s == 49:
             w.write(2, 3)
-            s = 288
-        elif s == 286:
+            s = 269
+        elif s == 267:
             w.write(1, 3)
-            s = 288
-        elif s == 287:
+            s = 269
+        elif s == 268:
             w.write(0, 2)
-            s = 288
+            s = 269
         else:
             raise misplaced('attribute', '@URI')
         w_str(w, v, 0, None, '@URI')
     v = o.Transforms
     if v is not None:
         try:
-            if s == 50:
+            if s == 49:
                 w.write(3, 3)
-                s = 289
-            elif s == 286:
+                s = 270
+            elif s == 267:
                 w.write(2, 3)
-                s = 289
-            elif s == 287:
+                s = 270
+            elif s == 268:
                 w.write(1, 2)
-                s = 289
-            elif s == 288:
+                s = 270
+            elif s == 269:
                 w.write(0, 2)
-                s = 289
+                s = 270
             else:
                 raise misplaced('element', 'Transforms')
-            e76(E, w, v)
+            e75(E, w, v)
         except EncodeError as exc:
             raise exc.within('Transforms') from None
     v = o.DigestMethod
     if v is not None:
         try:
-            if s == 50:
+            if s == 49:
                 w.write(4, 3)
-                s = 290
-            elif s == 286:
+                s = 271
+            elif s == 267:
                 w.write(3, 3)
-                s = 290
-            elif s == 287:
+                s = 271
+            elif s == 268:
                 w.write(2, 2)
-                s = 290
-            elif s == 288:
+                s = 271
+            elif s == 269:
                 w.write(1, 2)
-                s = 290
-            elif s == 289:
+                s = 271
+            elif s == 270:
                 w.write(0, 1)
-                s = 290
+                s = 271
             else:
                 raise misplaced('element', 'DigestMethod')
             E.slow(v, 25, 25)
@@ -4704,9 +4689,9 @@ def e50(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DigestValue
     if v is not None:
         try:
-            if s == 290:
+            if s == 271:
                 w.write(0, 1)
-                s = 291
+                s = 272
             else:
                 raise misplaced('element', 'DigestValue')
             x26(w, v)
@@ -4714,7 +4699,72 @@ def e50(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('DigestValue') from None
     else:
         raise missing('DigestValue')
-    if s == 291:
+    if s == 272:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d50(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    s = 50
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v81(D, r)
+            s = 273
+        else:
+            D.escape(50)
+        if s == 273:
+            c = r.read(2)
+            if c == 0:
+                f1 = v81(D, r)
+                s = 274
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(273)
+        if s == 274:
+            if r.read(1):
+                D.escape(274)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.RelativeTimeIntervalType(start=f0, duration=f1)
+
+
+def e50(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 50
+    v = o.start
+    if v is not None:
+        try:
+            if s == 50:
+                w.write(0, 1)
+                s = 273
+            else:
+                raise misplaced('element', 'start')
+            x81(w, v)
+        except EncodeError as exc:
+            raise exc.within('start') from None
+    else:
+        raise missing('start')
+    v = o.duration
+    if v is not None:
+        try:
+            if s == 273:
+                w.write(0, 2)
+                s = 274
+            else:
+                raise misplaced('element', 'duration')
+            x81(w, v)
+        except EncodeError as exc:
+            raise exc.within('duration') from None
+    if s == 273:
+        w.write(1, 2)
+        return
+    elif s == 274:
         w.write(0, 1)
         return
     else:
@@ -4724,62 +4774,101 @@ def e50(E: Encoder, w: BitWriter, o: Any) -> None:
 def d51(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
+    f2: Any = None
     s = 51
     try:
-        c = r.read(1)
+        c = r.read(3)
         if c == 0:
-            f0 = v293(D, r)
-            s = 292
+            f1 = read_str(r, None)
+            s = 275
+        elif c == 1:
+            f0 = read_str(r, None)
+            s = 276
+        elif c == 2:
+            f2 = d75(D, r)
+            s = 277
+        elif c == 3:
+            s = -1
         else:
             D.escape(51)
-        if s == 292:
+        if s == 275:
             c = r.read(2)
             if c == 0:
-                f1 = v295(D, r)
-                s = 294
+                f0 = read_str(r, None)
+                s = 276
+            elif c == 1:
+                f2 = d75(D, r)
+                s = 277
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(275)
+        if s == 276:
+            c = r.read(2)
+            if c == 0:
+                f2 = d75(D, r)
+                s = 277
             elif c == 1:
                 s = -1
             else:
-                D.escape(292)
-        if s == 294:
+                D.escape(276)
+        if s == 277:
             if r.read(1):
-                D.escape(294)
+                D.escape(277)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.RelativeTimeIntervalType(start=f0, duration=f1)
+    return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
 
 
 def e51(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 51
-    v = o.start
+    v = o.Type
+    if v is not None:
+        if s == 51:
+            w.write(0, 3)
+            s = 275
+        else:
+            raise misplaced('attribute', '@Type')
+        w_str(w, v, 0, None, '@Type')
+    v = o.URI
+    if v is not None:
+        if s == 51:
+            w.write(1, 3)
+            s = 276
+        elif s == 275:
+            w.write(0, 2)
+            s = 276
+        else:
+            raise misplaced('attribute', '@URI')
+        w_str(w, v, 0, None, '@URI')
+    v = o.Transforms
     if v is not None:
         try:
             if s == 51:
-                w.write(0, 1)
-                s = 292
-            else:
-                raise misplaced('element', 'start')
-            x293(w, v)
-        except EncodeError as exc:
-            raise exc.within('start') from None
-    else:
-        raise missing('start')
-    v = o.duration
-    if v is not None:
-        try:
-            if s == 292:
+                w.write(2, 3)
+                s = 277
+            elif s == 275:
+                w.write(1, 2)
+                s = 277
+            elif s == 276:
                 w.write(0, 2)
-                s = 294
+                s = 277
             else:
-                raise misplaced('element', 'duration')
-            x295(w, v)
+                raise misplaced('element', 'Transforms')
+            e75(E, w, v)
         except EncodeError as exc:
-            raise exc.within('duration') from None
-    if s == 292:
+            raise exc.within('Transforms') from None
+    if s == 51:
+        w.write(3, 3)
+        return
+    elif s == 275:
+        w.write(2, 2)
+        return
+    elif s == 276:
         w.write(1, 2)
         return
-    elif s == 294:
+    elif s == 277:
         w.write(0, 1)
         return
     else:
@@ -4787,130 +4876,26 @@ def e51(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d52(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
-    f2: Any = None
-    s = 52
-    try:
-        c = r.read(3)
-        if c == 0:
-            f1 = read_str(r, None)
-            s = 296
-        elif c == 1:
-            f0 = read_str(r, None)
-            s = 297
-        elif c == 2:
-            f2 = d76(D, r)
-            s = 298
-        elif c == 3:
-            s = -1
-        else:
-            D.escape(52)
-        if s == 296:
-            c = r.read(2)
-            if c == 0:
-                f0 = read_str(r, None)
-                s = 297
-            elif c == 1:
-                f2 = d76(D, r)
-                s = 298
-            elif c == 2:
-                s = -1
-            else:
-                D.escape(296)
-        if s == 297:
-            c = r.read(2)
-            if c == 0:
-                f2 = d76(D, r)
-                s = 298
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(297)
-        if s == 298:
-            if r.read(1):
-                D.escape(298)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
-
-
-def e52(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 52
-    v = o.Type
-    if v is not None:
-        if s == 52:
-            w.write(0, 3)
-            s = 296
-        else:
-            raise misplaced('attribute', '@Type')
-        w_str(w, v, 0, None, '@Type')
-    v = o.URI
-    if v is not None:
-        if s == 52:
-            w.write(1, 3)
-            s = 297
-        elif s == 296:
-            w.write(0, 2)
-            s = 297
-        else:
-            raise misplaced('attribute', '@URI')
-        w_str(w, v, 0, None, '@URI')
-    v = o.Transforms
-    if v is not None:
-        try:
-            if s == 52:
-                w.write(2, 3)
-                s = 298
-            elif s == 296:
-                w.write(1, 2)
-                s = 298
-            elif s == 297:
-                w.write(0, 2)
-                s = 298
-            else:
-                raise misplaced('element', 'Transforms')
-            e76(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('Transforms') from None
-    if s == 52:
-        w.write(3, 3)
-        return
-    elif s == 296:
-        w.write(2, 2)
-        return
-    elif s == 297:
-        w.write(1, 2)
-        return
-    elif s == 298:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d53(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 53
+    s = 52
     try:
         while True:
-            if s == 53:
+            if s == 52:
                 c = r.read(1)
                 if c == 0:
-                    f0.append(d300(D, r))
-                    s = 299
+                    f0.append(d279(D, r))
+                    s = 278
                 else:
-                    D.escape(53)
-            elif s == 299:
+                    D.escape(52)
+            elif s == 278:
                 c = r.read(2)
                 if c == 0:
-                    f0.append(d300(D, r))
-                    s = 299
+                    f0.append(d279(D, r))
+                    s = 278
                 elif c == 1:
                     break
                 else:
-                    D.escape(299)
+                    D.escape(278)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -4918,87 +4903,87 @@ def d53(D: Decoder, r: BitReader) -> Any:
     return M.SAScheduleListType(SAScheduleTuple=f0)
 
 
-def e53(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 53
+def e52(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 52
     v = o.SAScheduleTuple
     if type(v) is not list:
         raise not_list('SAScheduleTuple')
     for x in v:
         try:
-            if s == 53:
+            if s == 52:
                 w.write(0, 1)
-                s = 299
-            elif s == 299:
+                s = 278
+            elif s == 278:
                 w.write(0, 2)
-                s = 299
+                s = 278
             else:
                 raise misplaced('element', 'SAScheduleTuple')
-            e300(E, w, x)
+            e279(E, w, x)
         except EncodeError as exc:
             raise exc.within('SAScheduleTuple') from None
-    if s == 299:
+    if s == 278:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d54(D: Decoder, r: BitReader) -> Any:
-    s = 54
+def d53(D: Decoder, r: BitReader) -> Any:
+    s = 53
     try:
         if r.read(1):
-            D.escape(54)
+            D.escape(53)
         s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.SASchedulesType()
 
 
-def e54(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 54
-    if s == 54:
+def e53(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 53
+    if s == 53:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d56(D: Decoder, r: BitReader) -> Any:
+def d55(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = []
-    s = 56
+    s = 55
     try:
         while True:
-            if s == 56:
+            if s == 55:
                 c = r.read(2)
                 if c == 0:
-                    f0 = d51(D, r)
-                    s = 305
+                    f0 = d50(D, r)
+                    s = 283
                 elif c == 1:
-                    f0 = d74(D, r)
-                    s = 305
+                    f0 = d73(D, r)
+                    s = 283
                 else:
-                    D.escape(56)
-            elif s == 305:
+                    D.escape(55)
+            elif s == 283:
                 x = r.read(11)
                 if x & 1537:
                     r.pos -= 11
                     if r.read(1):
-                        D.escape(305)
-                    f1 = v307(D, r)
+                        D.escape(283)
+                    f1 = v285(D, r)
                 else:
                     f1 = ((x >> 1) & 255)
-                s = 306
-            elif s == 306:
+                s = 284
+            elif s == 284:
                 c = r.read(2)
                 if c == 0:
-                    f2.append(d308(D, r))
-                    s = 306
+                    f2.append(d286(D, r))
+                    s = 284
                 elif c == 1:
                     break
                 else:
-                    D.escape(306)
+                    D.escape(284)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -5006,29 +4991,29 @@ def d56(D: Decoder, r: BitReader) -> Any:
     return M.SalesTariffEntryType(TimeInterval=f0, EPriceLevel=f1, ConsumptionCost=f2)
 
 
-def e56(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 56
+def e55(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 55
     v = o.TimeInterval
     if v is not None:
         try:
             if type(v) is M.RelativeTimeIntervalType:
-                if s == 56:
+                if s == 55:
                     w.write(0, 2)
-                    s = 305
+                    s = 283
                 else:
                     raise misplaced('element', 'RelativeTimeInterval')
                 try:
-                    e51(E, w, v)
+                    e50(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('RelativeTimeInterval') from None
             elif type(v) is M.IntervalType:
-                if s == 56:
+                if s == 55:
                     w.write(1, 2)
-                    s = 305
+                    s = 283
                 else:
                     raise misplaced('element', 'TimeInterval')
                 try:
-                    e74(E, w, v)
+                    e73(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('TimeInterval') from None
             else:
@@ -5040,12 +5025,12 @@ def e56(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EPriceLevel
     if v is not None:
         try:
-            if s == 305:
+            if s == 283:
                 w.write(0, 1)
-                s = 306
+                s = 284
             else:
                 raise misplaced('element', 'EPriceLevel')
-            x307(w, v)
+            x285(w, v)
         except EncodeError as exc:
             raise exc.within('EPriceLevel') from None
     else:
@@ -5055,73 +5040,73 @@ def e56(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('ConsumptionCost')
     for x in v:
         try:
-            if s == 306:
+            if s == 284:
                 w.write(0, 2)
-                s = 306
+                s = 284
             else:
                 raise misplaced('element', 'ConsumptionCost')
-            e308(E, w, x)
+            e286(E, w, x)
         except EncodeError as exc:
             raise exc.within('ConsumptionCost') from None
-    if s == 306:
+    if s == 284:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d57(D: Decoder, r: BitReader) -> Any:
+def d56(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 57
+    s = 56
     try:
         c = r.read(1)
         if c == 0:
-            f0 = d310(D, r)
-            s = 309
+            f0 = d288(D, r)
+            s = 287
         else:
-            D.escape(57)
-        if s == 309:
+            D.escape(56)
+        if s == 287:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(309)
-                f1 = v312(D, r)
+                    D.escape(287)
+                f1 = v92(D, r)
             else:
                 f1 = ((x >> 1) & 1) == 1
-            s = 311
-        if s == 311:
+            s = 289
+        if s == 289:
             x = r.read(7)
             if x & 97 or ((x >> 1) & 15) >= 10:
                 r.pos -= 7
                 if r.read(1):
-                    D.escape(311)
-                f2 = v314(D, r)
+                    D.escape(289)
+                f2 = v291(D, r)
             else:
                 f2 = _K7[((x >> 1) & 15)]
-            s = 313
-        if s == 313:
+            s = 290
+        if s == 290:
             if r.read(1):
-                D.escape(313)
+                D.escape(290)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ServiceChargeType(ServiceTag=f0, FreeService=f1, EnergyTransferType=f2)
 
 
-def e57(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 57
+def e56(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 56
     v = o.ServiceTag
     if v is not None:
         try:
-            if s == 57:
+            if s == 56:
                 w.write(0, 1)
-                s = 309
+                s = 287
             else:
                 raise misplaced('element', 'ServiceTag')
-            e310(E, w, v)
+            e288(E, w, v)
         except EncodeError as exc:
             raise exc.within('ServiceTag') from None
     else:
@@ -5129,12 +5114,12 @@ def e57(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FreeService
     if v is not None:
         try:
-            if s == 309:
+            if s == 287:
                 w.write(0, 1)
-                s = 311
+                s = 289
             else:
                 raise misplaced('element', 'FreeService')
-            x312(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('FreeService') from None
     else:
@@ -5142,17 +5127,58 @@ def e57(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EnergyTransferType
     if v is not None:
         try:
-            if s == 311:
+            if s == 289:
                 w.write(0, 1)
-                s = 313
+                s = 290
             else:
                 raise misplaced('element', 'EnergyTransferType')
-            x314(w, v)
+            x291(w, v)
         except EncodeError as exc:
             raise exc.within('EnergyTransferType') from None
     else:
         raise missing('EnergyTransferType')
-    if s == 313:
+    if s == 290:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d57(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    s = 57
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v293(D, r)
+            s = 292
+        else:
+            D.escape(57)
+        if s == 292:
+            if r.read(1):
+                D.escape(292)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.ServiceDetailReqType(ServiceID=f0)
+
+
+def e57(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 57
+    v = o.ServiceID
+    if v is not None:
+        try:
+            if s == 57:
+                w.write(0, 1)
+                s = 292
+            else:
+                raise misplaced('element', 'ServiceID')
+            x293(w, v)
+        except EncodeError as exc:
+            raise exc.within('ServiceID') from None
+    else:
+        raise missing('ServiceID')
+    if s == 292:
         w.write(0, 1)
         return
     else:
@@ -5161,39 +5187,87 @@ def e57(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d58(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
+    f1: Any = None
+    f2: Any = None
     s = 58
     try:
-        c = r.read(1)
-        if c == 0:
-            f0 = v316(D, r)
-            s = 315
-        else:
-            D.escape(58)
-        if s == 315:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
             if r.read(1):
-                D.escape(315)
+                D.escape(58)
+            f0 = v99(D, r)
+        else:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 294
+        if s == 294:
+            c = r.read(1)
+            if c == 0:
+                f1 = v293(D, r)
+                s = 295
+            else:
+                D.escape(294)
+        if s == 295:
+            c = r.read(2)
+            if c == 0:
+                f2 = d297(D, r)
+                s = 296
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(295)
+        if s == 296:
+            if r.read(1):
+                D.escape(296)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ServiceDetailReqType(ServiceID=f0)
+    return M.ServiceDetailResType(ResponseCode=f0, ServiceID=f1, ServiceParameterList=f2)
 
 
 def e58(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 58
-    v = o.ServiceID
+    v = o.ResponseCode
     if v is not None:
         try:
             if s == 58:
                 w.write(0, 1)
-                s = 315
+                s = 294
+            else:
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
+        except EncodeError as exc:
+            raise exc.within('ResponseCode') from None
+    else:
+        raise missing('ResponseCode')
+    v = o.ServiceID
+    if v is not None:
+        try:
+            if s == 294:
+                w.write(0, 1)
+                s = 295
             else:
                 raise misplaced('element', 'ServiceID')
-            x316(w, v)
+            x293(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceID') from None
     else:
         raise missing('ServiceID')
-    if s == 315:
+    v = o.ServiceParameterList
+    if v is not None:
+        try:
+            if s == 295:
+                w.write(0, 2)
+                s = 296
+            else:
+                raise misplaced('element', 'ServiceParameterList')
+            e297(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('ServiceParameterList') from None
+    if s == 295:
+        w.write(1, 2)
+        return
+    elif s == 296:
         w.write(0, 1)
         return
     else:
@@ -5203,86 +5277,81 @@ def e58(E: Encoder, w: BitWriter, o: Any) -> None:
 def d59(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    f2: Any = None
     s = 59
     try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 23:
-            r.pos -= 8
-            if r.read(1):
-                D.escape(59)
-            f0 = v102(D, r)
-        else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 317
-        if s == 317:
-            c = r.read(1)
-            if c == 0:
-                f1 = v316(D, r)
-                s = 318
+        c = r.read(2)
+        if c == 0:
+            f0 = v299(D, r)
+            s = 298
+        elif c == 1:
+            x = r.read(4)
+            if x & 9 or ((x >> 1) & 3) >= 4:
+                r.pos -= 4
+                f1 = v301(D, r)
             else:
-                D.escape(317)
-        if s == 318:
+                f1 = _K8[((x >> 1) & 3)]
+            s = 300
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(59)
+        if s == 298:
             c = r.read(2)
             if c == 0:
-                f2 = d320(D, r)
-                s = 319
+                x = r.read(4)
+                if x & 9 or ((x >> 1) & 3) >= 4:
+                    r.pos -= 4
+                    f1 = v301(D, r)
+                else:
+                    f1 = _K8[((x >> 1) & 3)]
+                s = 300
             elif c == 1:
                 s = -1
             else:
-                D.escape(318)
-        if s == 319:
+                D.escape(298)
+        if s == 300:
             if r.read(1):
-                D.escape(319)
+                D.escape(300)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ServiceDetailResType(ResponseCode=f0, ServiceID=f1, ServiceParameterList=f2)
+    return M.ServiceDiscoveryReqType(ServiceScope=f0, ServiceCategory=f1)
 
 
 def e59(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 59
-    v = o.ResponseCode
+    v = o.ServiceScope
     if v is not None:
         try:
             if s == 59:
-                w.write(0, 1)
-                s = 317
-            else:
-                raise misplaced('element', 'ResponseCode')
-            x102(w, v)
-        except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
-    else:
-        raise missing('ResponseCode')
-    v = o.ServiceID
-    if v is not None:
-        try:
-            if s == 317:
-                w.write(0, 1)
-                s = 318
-            else:
-                raise misplaced('element', 'ServiceID')
-            x316(w, v)
-        except EncodeError as exc:
-            raise exc.within('ServiceID') from None
-    else:
-        raise missing('ServiceID')
-    v = o.ServiceParameterList
-    if v is not None:
-        try:
-            if s == 318:
                 w.write(0, 2)
-                s = 319
+                s = 298
             else:
-                raise misplaced('element', 'ServiceParameterList')
-            e320(E, w, v)
+                raise misplaced('element', 'ServiceScope')
+            x299(w, v)
         except EncodeError as exc:
-            raise exc.within('ServiceParameterList') from None
-    if s == 318:
+            raise exc.within('ServiceScope') from None
+    v = o.ServiceCategory
+    if v is not None:
+        try:
+            if s == 59:
+                w.write(1, 2)
+                s = 300
+            elif s == 298:
+                w.write(0, 2)
+                s = 300
+            else:
+                raise misplaced('element', 'ServiceCategory')
+            x301(w, v)
+        except EncodeError as exc:
+            raise exc.within('ServiceCategory') from None
+    if s == 59:
+        w.write(2, 2)
+        return
+    elif s == 298:
         w.write(1, 2)
         return
-    elif s == 319:
+    elif s == 300:
         w.write(0, 1)
         return
     else:
@@ -5292,81 +5361,107 @@ def e59(E: Encoder, w: BitWriter, o: Any) -> None:
 def d60(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
+    f2: Any = None
+    f3: Any = None
     s = 60
     try:
-        c = r.read(2)
-        if c == 0:
-            f0 = v322(D, r)
-            s = 321
-        elif c == 1:
-            x = r.read(4)
-            if x & 9 or ((x >> 1) & 3) >= 4:
-                r.pos -= 4
-                f1 = v324(D, r)
-            else:
-                f1 = _K8[((x >> 1) & 3)]
-            s = 323
-        elif c == 2:
-            s = -1
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(60)
+            f0 = v99(D, r)
         else:
-            D.escape(60)
-        if s == 321:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 302
+        if s == 302:
+            c = r.read(1)
+            if c == 0:
+                f1 = d304(D, r)
+                s = 303
+            else:
+                D.escape(302)
+        if s == 303:
+            c = r.read(1)
+            if c == 0:
+                f2 = d56(D, r)
+                s = 305
+            else:
+                D.escape(303)
+        if s == 305:
             c = r.read(2)
             if c == 0:
-                x = r.read(4)
-                if x & 9 or ((x >> 1) & 3) >= 4:
-                    r.pos -= 4
-                    f1 = v324(D, r)
-                else:
-                    f1 = _K8[((x >> 1) & 3)]
-                s = 323
+                f3 = d307(D, r)
+                s = 306
             elif c == 1:
                 s = -1
             else:
-                D.escape(321)
-        if s == 323:
+                D.escape(305)
+        if s == 306:
             if r.read(1):
-                D.escape(323)
+                D.escape(306)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ServiceDiscoveryReqType(ServiceScope=f0, ServiceCategory=f1)
+    return M.ServiceDiscoveryResType(ResponseCode=f0, PaymentOptions=f1, ChargeService=f2, ServiceList=f3)
 
 
 def e60(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 60
-    v = o.ServiceScope
+    v = o.ResponseCode
     if v is not None:
         try:
             if s == 60:
-                w.write(0, 2)
-                s = 321
+                w.write(0, 1)
+                s = 302
             else:
-                raise misplaced('element', 'ServiceScope')
-            x322(w, v)
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
         except EncodeError as exc:
-            raise exc.within('ServiceScope') from None
-    v = o.ServiceCategory
+            raise exc.within('ResponseCode') from None
+    else:
+        raise missing('ResponseCode')
+    v = o.PaymentOptions
     if v is not None:
         try:
-            if s == 60:
-                w.write(1, 2)
-                s = 323
-            elif s == 321:
-                w.write(0, 2)
-                s = 323
+            if s == 302:
+                w.write(0, 1)
+                s = 303
             else:
-                raise misplaced('element', 'ServiceCategory')
-            x324(w, v)
+                raise misplaced('element', 'PaymentOptions')
+            e304(E, w, v)
         except EncodeError as exc:
-            raise exc.within('ServiceCategory') from None
-    if s == 60:
-        w.write(2, 2)
-        return
-    elif s == 321:
+            raise exc.within('PaymentOptions') from None
+    else:
+        raise missing('PaymentOptions')
+    v = o.ChargeService
+    if v is not None:
+        try:
+            if s == 303:
+                w.write(0, 1)
+                s = 305
+            else:
+                raise misplaced('element', 'ChargeService')
+            e56(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('ChargeService') from None
+    else:
+        raise missing('ChargeService')
+    v = o.ServiceList
+    if v is not None:
+        try:
+            if s == 305:
+                w.write(0, 2)
+                s = 306
+            else:
+                raise misplaced('element', 'ServiceList')
+            e307(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('ServiceList') from None
+    if s == 305:
         w.write(1, 2)
         return
-    elif s == 323:
+    elif s == 306:
         w.write(0, 1)
         return
     else:
@@ -5376,107 +5471,62 @@ def e60(E: Encoder, w: BitWriter, o: Any) -> None:
 def d61(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    f2: Any = None
-    f3: Any = None
     s = 61
     try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 23:
-            r.pos -= 8
+        x = r.read(4)
+        if x & 13 or ((x >> 1) & 1) >= 2:
+            r.pos -= 4
             if r.read(1):
                 D.escape(61)
-            f0 = v102(D, r)
+            f0 = v309(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 325
-        if s == 325:
+            f0 = _K9[((x >> 1) & 1)]
+        s = 308
+        if s == 308:
             c = r.read(1)
             if c == 0:
-                f1 = d327(D, r)
-                s = 326
+                f1 = d311(D, r)
+                s = 310
             else:
-                D.escape(325)
-        if s == 326:
-            c = r.read(1)
-            if c == 0:
-                f2 = d57(D, r)
-                s = 328
-            else:
-                D.escape(326)
-        if s == 328:
-            c = r.read(2)
-            if c == 0:
-                f3 = d330(D, r)
-                s = 329
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(328)
-        if s == 329:
+                D.escape(308)
+        if s == 310:
             if r.read(1):
-                D.escape(329)
+                D.escape(310)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ServiceDiscoveryResType(ResponseCode=f0, PaymentOptions=f1, ChargeService=f2, ServiceList=f3)
+    return M.ServicePaymentSelectionReqType(SelectedPaymentOption=f0, SelectedServiceList=f1)
 
 
 def e61(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 61
-    v = o.ResponseCode
+    v = o.SelectedPaymentOption
     if v is not None:
         try:
             if s == 61:
                 w.write(0, 1)
-                s = 325
+                s = 308
             else:
-                raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+                raise misplaced('element', 'SelectedPaymentOption')
+            x309(w, v)
         except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
+            raise exc.within('SelectedPaymentOption') from None
     else:
-        raise missing('ResponseCode')
-    v = o.PaymentOptions
+        raise missing('SelectedPaymentOption')
+    v = o.SelectedServiceList
     if v is not None:
         try:
-            if s == 325:
+            if s == 308:
                 w.write(0, 1)
-                s = 326
+                s = 310
             else:
-                raise misplaced('element', 'PaymentOptions')
-            e327(E, w, v)
+                raise misplaced('element', 'SelectedServiceList')
+            e311(E, w, v)
         except EncodeError as exc:
-            raise exc.within('PaymentOptions') from None
+            raise exc.within('SelectedServiceList') from None
     else:
-        raise missing('PaymentOptions')
-    v = o.ChargeService
-    if v is not None:
-        try:
-            if s == 326:
-                w.write(0, 1)
-                s = 328
-            else:
-                raise misplaced('element', 'ChargeService')
-            e57(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('ChargeService') from None
-    else:
-        raise missing('ChargeService')
-    v = o.ServiceList
-    if v is not None:
-        try:
-            if s == 328:
-                w.write(0, 2)
-                s = 329
-            else:
-                raise misplaced('element', 'ServiceList')
-            e330(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('ServiceList') from None
-    if s == 328:
-        w.write(1, 2)
-        return
-    elif s == 329:
+        raise missing('SelectedServiceList')
+    if s == 310:
         w.write(0, 1)
         return
     else:
@@ -5485,63 +5535,42 @@ def e61(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d62(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    f1: Any = None
     s = 62
     try:
-        x = r.read(4)
-        if x & 13 or ((x >> 1) & 1) >= 2:
-            r.pos -= 4
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
             if r.read(1):
                 D.escape(62)
-            f0 = v332(D, r)
+            f0 = v99(D, r)
         else:
-            f0 = _K9[((x >> 1) & 1)]
-        s = 331
-        if s == 331:
-            c = r.read(1)
-            if c == 0:
-                f1 = d334(D, r)
-                s = 333
-            else:
-                D.escape(331)
-        if s == 333:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 312
+        if s == 312:
             if r.read(1):
-                D.escape(333)
+                D.escape(312)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ServicePaymentSelectionReqType(SelectedPaymentOption=f0, SelectedServiceList=f1)
+    return M.ServicePaymentSelectionResType(ResponseCode=f0)
 
 
 def e62(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 62
-    v = o.SelectedPaymentOption
+    v = o.ResponseCode
     if v is not None:
         try:
             if s == 62:
                 w.write(0, 1)
-                s = 331
+                s = 312
             else:
-                raise misplaced('element', 'SelectedPaymentOption')
-            x332(w, v)
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
         except EncodeError as exc:
-            raise exc.within('SelectedPaymentOption') from None
+            raise exc.within('ResponseCode') from None
     else:
-        raise missing('SelectedPaymentOption')
-    v = o.SelectedServiceList
-    if v is not None:
-        try:
-            if s == 331:
-                w.write(0, 1)
-                s = 333
-            else:
-                raise misplaced('element', 'SelectedServiceList')
-            e334(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('SelectedServiceList') from None
-    else:
-        raise missing('SelectedServiceList')
-    if s == 333:
+        raise missing('ResponseCode')
+    if s == 312:
         w.write(0, 1)
         return
     else:
@@ -5552,40 +5581,37 @@ def d63(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 63
     try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 23:
-            r.pos -= 8
-            if r.read(1):
-                D.escape(63)
-            f0 = v102(D, r)
+        c = r.read(1)
+        if c == 0:
+            f0 = v314(D, r)
+            s = 313
         else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 335
-        if s == 335:
+            D.escape(63)
+        if s == 313:
             if r.read(1):
-                D.escape(335)
+                D.escape(313)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ServicePaymentSelectionResType(ResponseCode=f0)
+    return M.SessionSetupReqType(EVCCID=f0)
 
 
 def e63(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 63
-    v = o.ResponseCode
+    v = o.EVCCID
     if v is not None:
         try:
             if s == 63:
                 w.write(0, 1)
-                s = 335
+                s = 313
             else:
-                raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+                raise misplaced('element', 'EVCCID')
+            x314(w, v)
         except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
+            raise exc.within('EVCCID') from None
     else:
-        raise missing('ResponseCode')
-    if s == 335:
+        raise missing('EVCCID')
+    if s == 313:
         w.write(0, 1)
         return
     else:
@@ -5594,96 +5620,55 @@ def e63(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d64(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    s = 64
-    try:
-        c = r.read(1)
-        if c == 0:
-            f0 = v337(D, r)
-            s = 336
-        else:
-            D.escape(64)
-        if s == 336:
-            if r.read(1):
-                D.escape(336)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.SessionSetupReqType(EVCCID=f0)
-
-
-def e64(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 64
-    v = o.EVCCID
-    if v is not None:
-        try:
-            if s == 64:
-                w.write(0, 1)
-                s = 336
-            else:
-                raise misplaced('element', 'EVCCID')
-            x337(w, v)
-        except EncodeError as exc:
-            raise exc.within('EVCCID') from None
-    else:
-        raise missing('EVCCID')
-    if s == 336:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d65(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 65
+    s = 64
     try:
         x = r.read(8)
         if x & 193 or ((x >> 1) & 31) >= 23:
             r.pos -= 8
             if r.read(1):
-                D.escape(65)
-            f0 = v102(D, r)
+                D.escape(64)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 338
-        if s == 338:
+        s = 315
+        if s == 315:
             c = r.read(1)
             if c == 0:
-                f1 = v146(D, r)
-                s = 339
+                f1 = v143(D, r)
+                s = 316
             else:
-                D.escape(338)
-        if s == 339:
+                D.escape(315)
+        if s == 316:
             c = r.read(2)
             if c == 0:
-                f2 = v341(D, r)
-                s = 340
+                f2 = v252(D, r)
+                s = 317
             elif c == 1:
                 s = -1
             else:
-                D.escape(339)
-        if s == 340:
+                D.escape(316)
+        if s == 317:
             if r.read(1):
-                D.escape(340)
+                D.escape(317)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.SessionSetupResType(ResponseCode=f0, EVSEID=f1, DateTimeNow=f2)
 
 
-def e65(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 65
+def e64(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 64
     v = o.ResponseCode
     if v is not None:
         try:
-            if s == 65:
+            if s == 64:
                 w.write(0, 1)
-                s = 338
+                s = 315
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -5691,12 +5676,12 @@ def e65(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEID
     if v is not None:
         try:
-            if s == 338:
+            if s == 315:
                 w.write(0, 1)
-                s = 339
+                s = 316
             else:
                 raise misplaced('element', 'EVSEID')
-            x146(w, v)
+            x143(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEID') from None
     else:
@@ -5704,18 +5689,38 @@ def e65(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DateTimeNow
     if v is not None:
         try:
-            if s == 339:
+            if s == 316:
                 w.write(0, 2)
-                s = 340
+                s = 317
             else:
                 raise misplaced('element', 'DateTimeNow')
-            x341(w, v)
+            x252(w, v)
         except EncodeError as exc:
             raise exc.within('DateTimeNow') from None
-    if s == 339:
+    if s == 316:
         w.write(1, 2)
         return
-    elif s == 340:
+    elif s == 317:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d65(D: Decoder, r: BitReader) -> Any:
+    s = 65
+    try:
+        if r.read(1):
+            D.escape(65)
+        s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.SessionStopType()
+
+
+def e65(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 65
+    if s == 65:
         w.write(0, 1)
         return
     else:
@@ -5723,19 +5728,43 @@ def e65(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d66(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
     s = 66
     try:
-        if r.read(1):
-            D.escape(66)
-        s = -1
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 23:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(66)
+            f0 = v99(D, r)
+        else:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 318
+        if s == 318:
+            if r.read(1):
+                D.escape(318)
+            s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.SessionStopType()
+    return M.SessionStopResType(ResponseCode=f0)
 
 
 def e66(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 66
-    if s == 66:
+    v = o.ResponseCode
+    if v is not None:
+        try:
+            if s == 66:
+                w.write(0, 1)
+                s = 318
+            else:
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
+        except EncodeError as exc:
+            raise exc.within('ResponseCode') from None
+    else:
+        raise missing('ResponseCode')
+    if s == 318:
         w.write(0, 1)
         return
     else:
@@ -5744,102 +5773,58 @@ def e66(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d67(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    s = 67
-    try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 23:
-            r.pos -= 8
-            if r.read(1):
-                D.escape(67)
-            f0 = v102(D, r)
-        else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 342
-        if s == 342:
-            if r.read(1):
-                D.escape(342)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.SessionStopResType(ResponseCode=f0)
-
-
-def e67(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 67
-    v = o.ResponseCode
-    if v is not None:
-        try:
-            if s == 67:
-                w.write(0, 1)
-                s = 342
-            else:
-                raise misplaced('element', 'ResponseCode')
-            x102(w, v)
-        except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
-    else:
-        raise missing('ResponseCode')
-    if s == 342:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d68(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = []
-    s = 68
+    s = 67
     try:
         while True:
-            if s == 68:
+            if s == 67:
                 c = r.read(2)
                 if c == 0:
                     f0 = read_str(r, None)
-                    s = 343
+                    s = 319
                 elif c == 1:
-                    f1 = d73(D, r)
-                    s = 344
+                    f1 = d72(D, r)
+                    s = 320
                 else:
-                    D.escape(68)
-            elif s == 343:
+                    D.escape(67)
+            elif s == 319:
                 c = r.read(1)
                 if c == 0:
-                    f1 = d73(D, r)
-                    s = 344
+                    f1 = d72(D, r)
+                    s = 320
                 else:
-                    D.escape(343)
-            elif s == 344:
+                    D.escape(319)
+            elif s == 320:
                 c = r.read(1)
                 if c == 0:
-                    f2 = d72(D, r)
-                    s = 345
+                    f2 = d71(D, r)
+                    s = 321
                 else:
-                    D.escape(344)
-            elif s == 345:
+                    D.escape(320)
+            elif s == 321:
                 c = r.read(2)
                 if c == 0:
                     f3 = D.slow(33, 33, M.KeyInfoType)
-                    s = 346
+                    s = 322
                 elif c == 1:
-                    f4.append(D.slow(40, 40, M.ObjectType))
-                    s = 346
+                    f4.append(D.slow(40, 39, M.ObjectType))
+                    s = 322
                 elif c == 2:
                     break
                 else:
-                    D.escape(345)
-            elif s == 346:
+                    D.escape(321)
+            elif s == 322:
                 c = r.read(2)
                 if c == 0:
-                    f4.append(D.slow(40, 40, M.ObjectType))
-                    s = 346
+                    f4.append(D.slow(40, 39, M.ObjectType))
+                    s = 322
                 elif c == 1:
                     break
                 else:
-                    D.escape(346)
+                    D.escape(322)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -5847,28 +5832,28 @@ def d68(D: Decoder, r: BitReader) -> Any:
     return M.SignatureType(Id=f0, SignedInfo=f1, SignatureValue=f2, KeyInfo=f3, Object=f4)
 
 
-def e68(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 68
+def e67(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 67
     v = o.Id
     if v is not None:
-        if s == 68:
+        if s == 67:
             w.write(0, 2)
-            s = 343
+            s = 319
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     v = o.SignedInfo
     if v is not None:
         try:
-            if s == 68:
+            if s == 67:
                 w.write(1, 2)
-                s = 344
-            elif s == 343:
+                s = 320
+            elif s == 319:
                 w.write(0, 1)
-                s = 344
+                s = 320
             else:
                 raise misplaced('element', 'SignedInfo')
-            e73(E, w, v)
+            e72(E, w, v)
         except EncodeError as exc:
             raise exc.within('SignedInfo') from None
     else:
@@ -5876,12 +5861,12 @@ def e68(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SignatureValue
     if v is not None:
         try:
-            if s == 344:
+            if s == 320:
                 w.write(0, 1)
-                s = 345
+                s = 321
             else:
                 raise misplaced('element', 'SignatureValue')
-            e72(E, w, v)
+            e71(E, w, v)
         except EncodeError as exc:
             raise exc.within('SignatureValue') from None
     else:
@@ -5889,9 +5874,9 @@ def e68(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.KeyInfo
     if v is not None:
         try:
-            if s == 345:
+            if s == 321:
                 w.write(0, 2)
-                s = 346
+                s = 322
             else:
                 raise misplaced('element', 'KeyInfo')
             E.slow(v, 33, 33)
@@ -5902,59 +5887,59 @@ def e68(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('Object')
     for x in v:
         try:
-            if s == 345:
+            if s == 321:
                 w.write(1, 2)
-                s = 346
-            elif s == 346:
+                s = 322
+            elif s == 322:
                 w.write(0, 2)
-                s = 346
+                s = 322
             else:
                 raise misplaced('element', 'Object')
-            E.slow(x, 40, 40)
+            E.slow(x, 40, 39)
         except EncodeError as exc:
             raise exc.within('Object') from None
-    if s == 345:
+    if s == 321:
         w.write(2, 2)
         return
-    elif s == 346:
+    elif s == 322:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d70(D: Decoder, r: BitReader) -> Any:
+def d69(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
-    s = 70
+    s = 69
     try:
         while True:
-            if s == 70:
+            if s == 69:
                 c = r.read(2)
                 if c == 0:
                     f0 = read_str(r, None)
-                    s = 351
+                    s = 327
                 elif c == 1:
-                    f1.append(D.slow(71, 71, M.SignaturePropertyType))
-                    s = 352
+                    f1.append(D.slow(71, 70, M.SignaturePropertyType))
+                    s = 328
                 else:
-                    D.escape(70)
-            elif s == 351:
+                    D.escape(69)
+            elif s == 327:
                 c = r.read(1)
                 if c == 0:
-                    f1.append(D.slow(71, 71, M.SignaturePropertyType))
-                    s = 352
+                    f1.append(D.slow(71, 70, M.SignaturePropertyType))
+                    s = 328
                 else:
-                    D.escape(351)
-            elif s == 352:
+                    D.escape(327)
+            elif s == 328:
                 c = r.read(2)
                 if c == 0:
-                    f1.append(D.slow(71, 71, M.SignaturePropertyType))
-                    s = 352
+                    f1.append(D.slow(71, 70, M.SignaturePropertyType))
+                    s = 328
                 elif c == 1:
                     break
                 else:
-                    D.escape(352)
+                    D.escape(328)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -5962,13 +5947,13 @@ def d70(D: Decoder, r: BitReader) -> Any:
     return M.SignaturePropertiesType(Id=f0, SignatureProperty=f1)
 
 
-def e70(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 70
+def e69(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 69
     v = o.Id
     if v is not None:
-        if s == 70:
+        if s == 69:
             w.write(0, 2)
-            s = 351
+            s = 327
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -5977,22 +5962,79 @@ def e70(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('SignatureProperty')
     for x in v:
         try:
-            if s == 70:
+            if s == 69:
                 w.write(1, 2)
-                s = 352
-            elif s == 351:
+                s = 328
+            elif s == 327:
                 w.write(0, 1)
-                s = 352
-            elif s == 352:
+                s = 328
+            elif s == 328:
                 w.write(0, 2)
-                s = 352
+                s = 328
             else:
                 raise misplaced('element', 'SignatureProperty')
-            E.slow(x, 71, 71)
+            E.slow(x, 71, 70)
         except EncodeError as exc:
             raise exc.within('SignatureProperty') from None
-    if s == 352:
+    if s == 328:
         w.write(1, 2)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d71(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    s = 71
+    try:
+        c = r.read(2)
+        if c == 0:
+            f0 = read_str(r, None)
+            s = 333
+        elif c == 1:
+            f1 = read_bin(r, None)
+            s = 334
+        else:
+            D.escape(71)
+        if s == 333:
+            c = r.read(1)
+            if c == 0:
+                f1 = read_bin(r, None)
+                s = 334
+            else:
+                D.escape(333)
+        if s == 334:
+            if r.read(1):
+                D.escape(334)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.SignatureValueType(Id=f0, value=f1)
+
+
+def e71(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 71
+    v = o.Id
+    if v is not None:
+        if s == 71:
+            w.write(0, 2)
+            s = 333
+        else:
+            raise misplaced('attribute', '@Id')
+        w_str(w, v, 0, None, '@Id')
+    v = o.value
+    if s == 71:
+        w.write(1, 2)
+        s = 334
+    elif s == 333:
+        w.write(0, 1)
+        s = 334
+    else:
+        raise misplaced('value', 'value')
+    w_bin(w, v, 0, None, 'SignatureValueType')
+    if s == 334:
+        w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
@@ -6001,31 +6043,56 @@ def e70(E: Encoder, w: BitWriter, o: Any) -> None:
 def d72(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
+    f2: Any = None
+    f3: Any = []
     s = 72
     try:
-        c = r.read(2)
-        if c == 0:
-            f0 = read_str(r, None)
-            s = 357
-        elif c == 1:
-            f1 = read_bin(r, None)
-            s = 358
-        else:
-            D.escape(72)
-        if s == 357:
-            c = r.read(1)
-            if c == 0:
-                f1 = read_bin(r, None)
-                s = 358
+        while True:
+            if s == 72:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 335
+                elif c == 1:
+                    f1 = D.slow(6, 6, M.CanonicalizationMethodType)
+                    s = 336
+                else:
+                    D.escape(72)
+            elif s == 335:
+                c = r.read(1)
+                if c == 0:
+                    f1 = D.slow(6, 6, M.CanonicalizationMethodType)
+                    s = 336
+                else:
+                    D.escape(335)
+            elif s == 336:
+                c = r.read(1)
+                if c == 0:
+                    f2 = D.slow(69, 68, M.SignatureMethodType)
+                    s = 337
+                else:
+                    D.escape(336)
+            elif s == 337:
+                c = r.read(1)
+                if c == 0:
+                    f3.append(d49(D, r))
+                    s = 338
+                else:
+                    D.escape(337)
+            elif s == 338:
+                c = r.read(2)
+                if c == 0:
+                    f3.append(d49(D, r))
+                    s = 338
+                elif c == 1:
+                    break
+                else:
+                    D.escape(338)
             else:
-                D.escape(357)
-        if s == 358:
-            if r.read(1):
-                D.escape(358)
-            s = -1
+                raise D.r.fail('bad state')
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.SignatureValueType(Id=f0, value=f1)
+    return M.SignedInfoType(Id=f0, CanonicalizationMethod=f1, SignatureMethod=f2, Reference=f3)
 
 
 def e72(E: Encoder, w: BitWriter, o: Any) -> None:
@@ -6034,101 +6101,19 @@ def e72(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 72:
             w.write(0, 2)
-            s = 357
-        else:
-            raise misplaced('attribute', '@Id')
-        w_str(w, v, 0, None, '@Id')
-    v = o.value
-    if s == 72:
-        w.write(1, 2)
-        s = 358
-    elif s == 357:
-        w.write(0, 1)
-        s = 358
-    else:
-        raise misplaced('value', 'value')
-    w_bin(w, v, 0, None, 'SignatureValueType')
-    if s == 358:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d73(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
-    f2: Any = None
-    f3: Any = []
-    s = 73
-    try:
-        while True:
-            if s == 73:
-                c = r.read(2)
-                if c == 0:
-                    f0 = read_str(r, None)
-                    s = 359
-                elif c == 1:
-                    f1 = D.slow(6, 6, M.CanonicalizationMethodType)
-                    s = 360
-                else:
-                    D.escape(73)
-            elif s == 359:
-                c = r.read(1)
-                if c == 0:
-                    f1 = D.slow(6, 6, M.CanonicalizationMethodType)
-                    s = 360
-                else:
-                    D.escape(359)
-            elif s == 360:
-                c = r.read(1)
-                if c == 0:
-                    f2 = D.slow(69, 69, M.SignatureMethodType)
-                    s = 361
-                else:
-                    D.escape(360)
-            elif s == 361:
-                c = r.read(1)
-                if c == 0:
-                    f3.append(d50(D, r))
-                    s = 362
-                else:
-                    D.escape(361)
-            elif s == 362:
-                c = r.read(2)
-                if c == 0:
-                    f3.append(d50(D, r))
-                    s = 362
-                elif c == 1:
-                    break
-                else:
-                    D.escape(362)
-            else:
-                raise D.r.fail('bad state')
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.SignedInfoType(Id=f0, CanonicalizationMethod=f1, SignatureMethod=f2, Reference=f3)
-
-
-def e73(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 73
-    v = o.Id
-    if v is not None:
-        if s == 73:
-            w.write(0, 2)
-            s = 359
+            s = 335
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     v = o.CanonicalizationMethod
     if v is not None:
         try:
-            if s == 73:
+            if s == 72:
                 w.write(1, 2)
-                s = 360
-            elif s == 359:
+                s = 336
+            elif s == 335:
                 w.write(0, 1)
-                s = 360
+                s = 336
             else:
                 raise misplaced('element', 'CanonicalizationMethod')
             E.slow(v, 6, 6)
@@ -6139,12 +6124,12 @@ def e73(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SignatureMethod
     if v is not None:
         try:
-            if s == 360:
+            if s == 336:
                 w.write(0, 1)
-                s = 361
+                s = 337
             else:
                 raise misplaced('element', 'SignatureMethod')
-            E.slow(v, 69, 69)
+            E.slow(v, 69, 68)
         except EncodeError as exc:
             raise exc.within('SignatureMethod') from None
     else:
@@ -6154,65 +6139,65 @@ def e73(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('Reference')
     for x in v:
         try:
-            if s == 361:
+            if s == 337:
                 w.write(0, 1)
-                s = 362
-            elif s == 362:
+                s = 338
+            elif s == 338:
                 w.write(0, 2)
-                s = 362
+                s = 338
             else:
                 raise misplaced('element', 'Reference')
-            e50(E, w, x)
+            e49(E, w, x)
         except EncodeError as exc:
             raise exc.within('Reference') from None
-    if s == 362:
+    if s == 338:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d74(D: Decoder, r: BitReader) -> Any:
-    s = 74
+def d73(D: Decoder, r: BitReader) -> Any:
+    s = 73
     try:
         if r.read(1):
-            D.escape(74)
+            D.escape(73)
         s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.IntervalType()
 
 
-def e74(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 74
-    if s == 74:
+def e73(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 73
+    if s == 73:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d76(D: Decoder, r: BitReader) -> Any:
+def d75(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 76
+    s = 75
     try:
         while True:
-            if s == 76:
+            if s == 75:
                 c = r.read(1)
                 if c == 0:
-                    f0.append(D.slow(75, 75, M.TransformType))
-                    s = 366
+                    f0.append(D.slow(75, 74, M.TransformType))
+                    s = 341
                 else:
-                    D.escape(76)
-            elif s == 366:
+                    D.escape(75)
+            elif s == 341:
                 c = r.read(2)
                 if c == 0:
-                    f0.append(D.slow(75, 75, M.TransformType))
-                    s = 366
+                    f0.append(D.slow(75, 74, M.TransformType))
+                    s = 341
                 elif c == 1:
                     break
                 else:
-                    D.escape(366)
+                    D.escape(341)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -6220,69 +6205,69 @@ def d76(D: Decoder, r: BitReader) -> Any:
     return M.TransformsType(Transform=f0)
 
 
-def e76(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 76
+def e75(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 75
     v = o.Transform
     if type(v) is not list:
         raise not_list('Transform')
     for x in v:
         try:
-            if s == 76:
+            if s == 75:
                 w.write(0, 1)
-                s = 366
-            elif s == 366:
+                s = 341
+            elif s == 341:
                 w.write(0, 2)
-                s = 366
+                s = 341
             else:
                 raise misplaced('element', 'Transform')
-            E.slow(x, 75, 75)
+            E.slow(x, 75, 74)
         except EncodeError as exc:
             raise exc.within('Transform') from None
-    if s == 366:
+    if s == 341:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d77(D: Decoder, r: BitReader) -> Any:
+def d76(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 77
+    s = 76
     try:
         c = r.read(1)
         if c == 0:
-            f0 = d368(D, r)
-            s = 367
+            f0 = d343(D, r)
+            s = 342
         else:
-            D.escape(77)
-        if s == 367:
+            D.escape(76)
+        if s == 342:
             c = r.read(1)
             if c == 0:
-                f1 = d370(D, r)
-                s = 369
+                f1 = d345(D, r)
+                s = 344
             else:
-                D.escape(367)
-        if s == 369:
+                D.escape(342)
+        if s == 344:
             if r.read(1):
-                D.escape(369)
+                D.escape(344)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.V2G_Message(Header=f0, Body=f1)
 
 
-def e77(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 77
+def e76(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 76
     v = o.Header
     if v is not None:
         try:
-            if s == 77:
+            if s == 76:
                 w.write(0, 1)
-                s = 367
+                s = 342
             else:
                 raise misplaced('element', 'Header')
-            e368(E, w, v)
+            e343(E, w, v)
         except EncodeError as exc:
             raise exc.within('Header') from None
     else:
@@ -6290,17 +6275,58 @@ def e77(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Body
     if v is not None:
         try:
-            if s == 367:
+            if s == 342:
                 w.write(0, 1)
-                s = 369
+                s = 344
             else:
                 raise misplaced('element', 'Body')
-            e370(E, w, v)
+            e345(E, w, v)
         except EncodeError as exc:
             raise exc.within('Body') from None
     else:
         raise missing('Body')
-    if s == 369:
+    if s == 344:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d77(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    s = 77
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = d23(D, r)
+            s = 346
+        else:
+            D.escape(77)
+        if s == 346:
+            if r.read(1):
+                D.escape(346)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.WeldingDetectionReqType(DC_EVStatus=f0)
+
+
+def e77(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 77
+    v = o.DC_EVStatus
+    if v is not None:
+        try:
+            if s == 77:
+                w.write(0, 1)
+                s = 346
+            else:
+                raise misplaced('element', 'DC_EVStatus')
+            e23(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('DC_EVStatus') from None
+    else:
+        raise missing('DC_EVStatus')
+    if s == 346:
         w.write(0, 1)
         return
     else:
@@ -6309,94 +6335,53 @@ def e77(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d78(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    s = 78
-    try:
-        c = r.read(1)
-        if c == 0:
-            f0 = d23(D, r)
-            s = 371
-        else:
-            D.escape(78)
-        if s == 371:
-            if r.read(1):
-                D.escape(371)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.WeldingDetectionReqType(DC_EVStatus=f0)
-
-
-def e78(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 78
-    v = o.DC_EVStatus
-    if v is not None:
-        try:
-            if s == 78:
-                w.write(0, 1)
-                s = 371
-            else:
-                raise misplaced('element', 'DC_EVStatus')
-            e23(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('DC_EVStatus') from None
-    else:
-        raise missing('DC_EVStatus')
-    if s == 371:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d79(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 79
+    s = 78
     try:
         x = r.read(8)
         if x & 193 or ((x >> 1) & 31) >= 23:
             r.pos -= 8
             if r.read(1):
-                D.escape(79)
-            f0 = v102(D, r)
+                D.escape(78)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 372
-        if s == 372:
+        s = 347
+        if s == 347:
             c = r.read(1)
             if c == 0:
                 f1 = d22(D, r)
-                s = 373
+                s = 348
             else:
-                D.escape(372)
-        if s == 373:
+                D.escape(347)
+        if s == 348:
             c = r.read(1)
             if c == 0:
-                f2 = d84(D, r)
-                s = 374
+                f2 = d83(D, r)
+                s = 349
             else:
-                D.escape(373)
-        if s == 374:
+                D.escape(348)
+        if s == 349:
             if r.read(1):
-                D.escape(374)
+                D.escape(349)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.WeldingDetectionResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
-def e79(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 79
+def e78(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 78
     v = o.ResponseCode
     if v is not None:
         try:
-            if s == 79:
+            if s == 78:
                 w.write(0, 1)
-                s = 372
+                s = 347
             else:
                 raise misplaced('element', 'ResponseCode')
-            x102(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -6404,9 +6389,9 @@ def e79(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DC_EVSEStatus
     if v is not None:
         try:
-            if s == 372:
+            if s == 347:
                 w.write(0, 1)
-                s = 373
+                s = 348
             else:
                 raise misplaced('element', 'DC_EVSEStatus')
             e22(E, w, v)
@@ -6417,95 +6402,95 @@ def e79(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPresentVoltage
     if v is not None:
         try:
-            if s == 373:
+            if s == 348:
                 w.write(0, 1)
-                s = 374
+                s = 349
             else:
                 raise misplaced('element', 'EVSEPresentVoltage')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPresentVoltage') from None
     else:
         raise missing('EVSEPresentVoltage')
-    if s == 374:
+    if s == 349:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v82(D: Decoder, r: BitReader) -> Any:
+def v81(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(82)
+        return D.escape_simple(81)
     v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
     if r.read(1):
-        D.escape(381)
+        D.escape(352)
     return v
 
 
-def x82(w: BitWriter, v: Any) -> None:
+def x81(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_uint(w, v, 0, 4294967295, '')
     w.write(0, 1)
 
 
-def d84(D: Decoder, r: BitReader) -> Any:
+def d83(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 84
+    s = 83
     try:
         x = r.read(6)
         if x & 49:
             r.pos -= 6
             if r.read(1):
-                D.escape(84)
-            f0 = v383(D, r)
+                D.escape(83)
+            f0 = v354(D, r)
         else:
             f0 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
-        s = 382
-        if s == 382:
+        s = 353
+        if s == 353:
             c = r.read(2)
             if c == 0:
                 x = r.read(6)
                 if x & 33 or ((x >> 1) & 15) >= 10:
                     r.pos -= 6
-                    f1 = v385(D, r)
+                    f1 = v356(D, r)
                 else:
                     f1 = _K10[((x >> 1) & 15)]
-                s = 384
+                s = 355
             elif c == 1:
-                f2 = v387(D, r)
-                s = 386
+                f2 = v133(D, r)
+                s = 357
             else:
-                D.escape(382)
-        if s == 384:
+                D.escape(353)
+        if s == 355:
             c = r.read(1)
             if c == 0:
-                f2 = v387(D, r)
-                s = 386
+                f2 = v133(D, r)
+                s = 357
             else:
-                D.escape(384)
-        if s == 386:
+                D.escape(355)
+        if s == 357:
             if r.read(1):
-                D.escape(386)
+                D.escape(357)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PhysicalValueType(Multiplier=f0, Unit=f1, Value=f2)
 
 
-def e84(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 84
+def e83(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 83
     v = o.Multiplier
     if v is not None:
         try:
-            if s == 84:
+            if s == 83:
                 w.write(0, 1)
-                s = 382
+                s = 353
             else:
                 raise misplaced('element', 'Multiplier')
-            x383(w, v)
+            x354(w, v)
         except EncodeError as exc:
             raise exc.within('Multiplier') from None
     else:
@@ -6513,47 +6498,47 @@ def e84(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Unit
     if v is not None:
         try:
-            if s == 382:
+            if s == 353:
                 w.write(0, 2)
-                s = 384
+                s = 355
             else:
                 raise misplaced('element', 'Unit')
-            x385(w, v)
+            x356(w, v)
         except EncodeError as exc:
             raise exc.within('Unit') from None
     v = o.Value
     if v is not None:
         try:
-            if s == 382:
+            if s == 353:
                 w.write(1, 2)
-                s = 386
-            elif s == 384:
+                s = 357
+            elif s == 355:
                 w.write(0, 1)
-                s = 386
+                s = 357
             else:
                 raise misplaced('element', 'Value')
-            x387(w, v)
+            x133(w, v)
         except EncodeError as exc:
             raise exc.within('Value') from None
     else:
         raise missing('Value')
-    if s == 386:
+    if s == 357:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v93(D: Decoder, r: BitReader) -> Any:
+def v92(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(93)
+        return D.escape_simple(92)
     v = (r.read(1) == 1)
     if r.read(1):
-        D.escape(388)
+        D.escape(358)
     return v
 
 
-def x93(w: BitWriter, v: Any) -> None:
+def x92(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if v is True:
         w.write(1, 1)
@@ -6564,51 +6549,16 @@ def x93(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v95(D: Decoder, r: BitReader) -> Any:
+def v96(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(95)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(389)
-    return v
-
-
-def x95(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v97(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(97)
-    v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
-    if r.read(1):
-        D.escape(390)
-    return v
-
-
-def x97(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 4294967295, '')
-    w.write(0, 1)
-
-
-def v99(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(99)
+        return D.escape_simple(96)
     v = r.enum(2, _K0)
     if r.read(1):
-        D.escape(391)
+        D.escape(359)
     return v
 
 
-def x99(w: BitWriter, v: Any) -> None:
+def x96(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K11.get(v)
     if i is None:
@@ -6617,16 +6567,16 @@ def x99(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v102(D: Decoder, r: BitReader) -> Any:
+def v99(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(102)
+        return D.escape_simple(99)
     v = r.enum(5, _K1)
     if r.read(1):
-        D.escape(392)
+        D.escape(360)
     return v
 
 
-def x102(w: BitWriter, v: Any) -> None:
+def x99(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K12.get(v)
     if i is None:
@@ -6635,16 +6585,16 @@ def x102(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v105(D: Decoder, r: BitReader) -> Any:
+def v102(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(105)
+        return D.escape_simple(102)
     v = r.enum(1, _K2)
     if r.read(1):
-        D.escape(393)
+        D.escape(361)
     return v
 
 
-def x105(w: BitWriter, v: Any) -> None:
+def x102(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K13.get(v)
     if i is None:
@@ -6653,42 +6603,42 @@ def x105(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v110(D: Decoder, r: BitReader) -> Any:
+def v107(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(110)
+        return D.escape_simple(107)
     v = read_bin(r, 1200)
     if r.read(1):
-        D.escape(394)
+        D.escape(362)
     return v
 
 
-def x110(w: BitWriter, v: Any) -> None:
+def x107(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, 1200, '')
     w.write(0, 1)
 
 
-def d112(D: Decoder, r: BitReader) -> Any:
+def d109(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 112
+    s = 109
     try:
         while True:
-            if s == 112:
+            if s == 109:
                 c = r.read(1)
                 if c == 0:
-                    f0.append(v396(D, r))
-                    s = 395
+                    f0.append(v364(D, r))
+                    s = 363
                 else:
-                    D.escape(112)
-            elif s == 395:
+                    D.escape(109)
+            elif s == 363:
                 c = r.read(2)
                 if c == 0:
-                    f0.append(v396(D, r))
-                    s = 395
+                    f0.append(v364(D, r))
+                    s = 363
                 elif c == 1:
                     break
                 else:
-                    D.escape(395)
+                    D.escape(363)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -6696,86 +6646,86 @@ def d112(D: Decoder, r: BitReader) -> Any:
     return M.ListOfRootCertificateIDsType(RootCertificateID=f0)
 
 
-def e112(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 112
+def e109(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 109
     v = o.RootCertificateID
     if type(v) is not list:
         raise not_list('RootCertificateID')
     for x in v:
         try:
-            if s == 112:
+            if s == 109:
                 w.write(0, 1)
-                s = 395
-            elif s == 395:
+                s = 363
+            elif s == 363:
                 w.write(0, 2)
-                s = 395
+                s = 363
             else:
                 raise misplaced('element', 'RootCertificateID')
-            x396(w, x)
+            x364(w, x)
         except EncodeError as exc:
             raise exc.within('RootCertificateID') from None
-    if s == 395:
+    if s == 363:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v114(D: Decoder, r: BitReader) -> Any:
+def v111(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(114)
+        return D.escape_simple(111)
     v = read_bin(r, 256)
     if r.read(1):
-        D.escape(397)
+        D.escape(365)
     return v
 
 
-def x114(w: BitWriter, v: Any) -> None:
+def x111(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, 256, '')
     w.write(0, 1)
 
 
-def d118(D: Decoder, r: BitReader) -> Any:
+def d115(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 118
+    s = 115
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v110(D, r)
-            s = 398
+            f0 = v107(D, r)
+            s = 366
         else:
-            D.escape(118)
-        if s == 398:
+            D.escape(115)
+        if s == 366:
             c = r.read(2)
             if c == 0:
-                f1 = d400(D, r)
-                s = 399
+                f1 = d368(D, r)
+                s = 367
             elif c == 1:
                 s = -1
             else:
-                D.escape(398)
-        if s == 399:
+                D.escape(366)
+        if s == 367:
             if r.read(1):
-                D.escape(399)
+                D.escape(367)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.CertificateChainType(Certificate=f0, SubCertificates=f1)
 
 
-def e118(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 118
+def e115(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 115
     v = o.Certificate
     if v is not None:
         try:
-            if s == 118:
+            if s == 115:
                 w.write(0, 1)
-                s = 398
+                s = 366
             else:
                 raise misplaced('element', 'Certificate')
-            x110(w, v)
+            x107(w, v)
         except EncodeError as exc:
             raise exc.within('Certificate') from None
     else:
@@ -6783,79 +6733,79 @@ def e118(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SubCertificates
     if v is not None:
         try:
-            if s == 398:
+            if s == 366:
                 w.write(0, 2)
-                s = 399
+                s = 367
             else:
                 raise misplaced('element', 'SubCertificates')
-            e400(E, w, v)
+            e368(E, w, v)
         except EncodeError as exc:
             raise exc.within('SubCertificates') from None
-    if s == 398:
+    if s == 366:
         w.write(1, 2)
         return
-    elif s == 399:
+    elif s == 367:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v120(D: Decoder, r: BitReader) -> Any:
+def v117(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(120)
+        return D.escape_simple(117)
     v = read_bin(r, 128)
     if r.read(1):
-        D.escape(401)
+        D.escape(369)
     return v
 
 
-def x120(w: BitWriter, v: Any) -> None:
+def x117(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, 128, '')
     w.write(0, 1)
 
 
-def v123(D: Decoder, r: BitReader) -> Any:
+def v120(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(123)
+        return D.escape_simple(120)
     v = read_str(r, 24)
     if r.read(1):
-        D.escape(402)
+        D.escape(370)
     return v
 
 
-def x123(w: BitWriter, v: Any) -> None:
+def x120(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 24, '')
     w.write(0, 1)
 
 
-def v136(D: Decoder, r: BitReader) -> Any:
+def v133(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(136)
+        return D.escape_simple(133)
     v = D.chk(r.read_int(), -32768, 32767, 'short')
     if r.read(1):
-        D.escape(403)
+        D.escape(371)
     return v
 
 
-def x136(w: BitWriter, v: Any) -> None:
+def x133(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, -32768, 32767, '')
     w.write(0, 1)
 
 
-def v138(D: Decoder, r: BitReader) -> Any:
+def v135(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(138)
+        return D.escape_simple(135)
     v = r.enum(3, _K3)
     if r.read(1):
-        D.escape(404)
+        D.escape(372)
     return v
 
 
-def x138(w: BitWriter, v: Any) -> None:
+def x135(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K14.get(v)
     if i is None:
@@ -6864,124 +6814,124 @@ def x138(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v146(D: Decoder, r: BitReader) -> Any:
+def v143(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(146)
+        return D.escape_simple(143)
     v = read_bin(r, 32)
     if r.read(1):
-        D.escape(405)
+        D.escape(373)
     return v
 
 
-def x146(w: BitWriter, v: Any) -> None:
+def x143(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, 32, '')
     w.write(0, 1)
 
 
-def v148(D: Decoder, r: BitReader) -> Any:
+def v145(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(148)
+        return D.escape_simple(145)
     v = D.chk(r.read_int(), -32768, 32767, 'SAIDType')
     if r.read(1):
-        D.escape(406)
+        D.escape(374)
     return v
 
 
-def x148(w: BitWriter, v: Any) -> None:
+def x145(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, -32768, 32767, '')
     w.write(0, 1)
 
 
-def d151(D: Decoder, r: BitReader) -> Any:
+def d148(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = None
-    s = 151
+    s = 148
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v408(D, r)
-            s = 407
+            f0 = v376(D, r)
+            s = 375
         else:
-            D.escape(151)
-        if s == 407:
+            D.escape(148)
+        if s == 375:
             c = r.read(3)
             if c == 0:
-                f1 = d84(D, r)
-                s = 409
+                f1 = d83(D, r)
+                s = 377
             elif c == 1:
-                f2 = v411(D, r)
-                s = 410
+                f2 = v379(D, r)
+                s = 378
             elif c == 2:
-                f3 = v413(D, r)
-                s = 412
+                f3 = v381(D, r)
+                s = 380
             elif c == 3:
-                f4 = v415(D, r)
-                s = 414
+                f4 = v252(D, r)
+                s = 382
             elif c == 4:
                 s = -1
             else:
-                D.escape(407)
-        if s == 409:
+                D.escape(375)
+        if s == 377:
             c = r.read(3)
             if c == 0:
-                f2 = v411(D, r)
-                s = 410
+                f2 = v379(D, r)
+                s = 378
             elif c == 1:
-                f3 = v413(D, r)
-                s = 412
+                f3 = v381(D, r)
+                s = 380
             elif c == 2:
-                f4 = v415(D, r)
-                s = 414
+                f4 = v252(D, r)
+                s = 382
             elif c == 3:
                 s = -1
             else:
-                D.escape(409)
-        if s == 410:
+                D.escape(377)
+        if s == 378:
             c = r.read(2)
             if c == 0:
-                f3 = v413(D, r)
-                s = 412
+                f3 = v381(D, r)
+                s = 380
             elif c == 1:
-                f4 = v415(D, r)
-                s = 414
+                f4 = v252(D, r)
+                s = 382
             elif c == 2:
                 s = -1
             else:
-                D.escape(410)
-        if s == 412:
+                D.escape(378)
+        if s == 380:
             c = r.read(2)
             if c == 0:
-                f4 = v415(D, r)
-                s = 414
+                f4 = v252(D, r)
+                s = 382
             elif c == 1:
                 s = -1
             else:
-                D.escape(412)
-        if s == 414:
+                D.escape(380)
+        if s == 382:
             if r.read(1):
-                D.escape(414)
+                D.escape(382)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.MeterInfoType(MeterID=f0, MeterReading=f1, SigMeterReading=f2, MeterStatus=f3, TMeter=f4)
 
 
-def e151(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 151
+def e148(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 148
     v = o.MeterID
     if v is not None:
         try:
-            if s == 151:
+            if s == 148:
                 w.write(0, 1)
-                s = 407
+                s = 375
             else:
                 raise misplaced('element', 'MeterID')
-            x408(w, v)
+            x376(w, v)
         except EncodeError as exc:
             raise exc.within('MeterID') from None
     else:
@@ -6989,78 +6939,78 @@ def e151(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.MeterReading
     if v is not None:
         try:
-            if s == 407:
+            if s == 375:
                 w.write(0, 3)
-                s = 409
+                s = 377
             else:
                 raise misplaced('element', 'MeterReading')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('MeterReading') from None
     v = o.SigMeterReading
     if v is not None:
         try:
-            if s == 407:
+            if s == 375:
                 w.write(1, 3)
-                s = 410
-            elif s == 409:
+                s = 378
+            elif s == 377:
                 w.write(0, 3)
-                s = 410
+                s = 378
             else:
                 raise misplaced('element', 'SigMeterReading')
-            x411(w, v)
+            x379(w, v)
         except EncodeError as exc:
             raise exc.within('SigMeterReading') from None
     v = o.MeterStatus
     if v is not None:
         try:
-            if s == 407:
+            if s == 375:
                 w.write(2, 3)
-                s = 412
-            elif s == 409:
+                s = 380
+            elif s == 377:
                 w.write(1, 3)
-                s = 412
-            elif s == 410:
+                s = 380
+            elif s == 378:
                 w.write(0, 2)
-                s = 412
+                s = 380
             else:
                 raise misplaced('element', 'MeterStatus')
-            x413(w, v)
+            x381(w, v)
         except EncodeError as exc:
             raise exc.within('MeterStatus') from None
     v = o.TMeter
     if v is not None:
         try:
-            if s == 407:
+            if s == 375:
                 w.write(3, 3)
-                s = 414
-            elif s == 409:
+                s = 382
+            elif s == 377:
                 w.write(2, 3)
-                s = 414
-            elif s == 410:
+                s = 382
+            elif s == 378:
                 w.write(1, 2)
-                s = 414
-            elif s == 412:
+                s = 382
+            elif s == 380:
                 w.write(0, 2)
-                s = 414
+                s = 382
             else:
                 raise misplaced('element', 'TMeter')
-            x415(w, v)
+            x252(w, v)
         except EncodeError as exc:
             raise exc.within('TMeter') from None
-    if s == 407:
+    if s == 375:
         w.write(4, 3)
         return
-    elif s == 409:
+    elif s == 377:
         w.write(3, 3)
         return
-    elif s == 410:
+    elif s == 378:
         w.write(2, 2)
         return
-    elif s == 412:
+    elif s == 380:
         w.write(1, 2)
         return
-    elif s == 414:
+    elif s == 382:
         w.write(0, 1)
         return
     else:
@@ -7070,148 +7020,28 @@ def e151(E: Encoder, w: BitWriter, o: Any) -> None:
 def v153(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(153)
-    v = (r.read(1) == 1)
+    v = read_str(r, None)
     if r.read(1):
-        D.escape(416)
+        D.escape(383)
     return v
 
 
 def x153(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v157(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(157)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(417)
-    return v
-
-
-def x157(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
     w_str(w, v, 0, None, '')
     w.write(0, 1)
 
 
-def v166(D: Decoder, r: BitReader) -> Any:
+def v183(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(166)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(418)
-    return v
-
-
-def x166(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v168(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(168)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(419)
-    return v
-
-
-def x168(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v177(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(177)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(420)
-    return v
-
-
-def x177(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v179(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(179)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(421)
-    return v
-
-
-def x179(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v181(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(181)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(422)
-    return v
-
-
-def x181(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v192(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(192)
+        return D.escape_simple(183)
     v = D.chk(0 + r.read(7), 0, 100, 'percentValueType')
     if r.read(1):
-        D.escape(423)
+        D.escape(384)
     return v
 
 
-def x192(w: BitWriter, v: Any) -> None:
+def x183(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not 0 <= v <= 100:
         raise out_of_range(v, 0, 100, '')
@@ -7219,56 +7049,16 @@ def x192(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v196(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(196)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(424)
-    return v
-
-
-def x196(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
 def v198(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(198)
-    v = (r.read(1) == 1)
+    v = r.enum(2, _K4)
     if r.read(1):
-        D.escape(425)
+        D.escape(385)
     return v
 
 
 def x198(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v209(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(209)
-    v = r.enum(2, _K4)
-    if r.read(1):
-        D.escape(426)
-    return v
-
-
-def x209(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K15.get(v)
     if i is None:
@@ -7277,16 +7067,16 @@ def x209(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v211(D: Decoder, r: BitReader) -> Any:
+def v200(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(211)
+        return D.escape_simple(200)
     v = r.enum(4, _K5)
     if r.read(1):
-        D.escape(427)
+        D.escape(386)
     return v
 
 
-def x211(w: BitWriter, v: Any) -> None:
+def x200(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K16.get(v)
     if i is None:
@@ -7295,91 +7085,16 @@ def x211(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v213(D: Decoder, r: BitReader) -> Any:
+def v207(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(213)
-    v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
-    if r.read(1):
-        D.escape(428)
-    return v
-
-
-def x213(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 4294967295, '')
-    w.write(0, 1)
-
-
-def v216(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(216)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(429)
-    return v
-
-
-def x216(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v218(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(218)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(430)
-    return v
-
-
-def x218(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v220(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(220)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(431)
-    return v
-
-
-def x220(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v222(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(222)
+        return D.escape_simple(207)
     v = r.enum(4, _K6)
     if r.read(1):
-        D.escape(432)
+        D.escape(387)
     return v
 
 
-def x222(w: BitWriter, v: Any) -> None:
+def x207(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K17.get(v)
     if i is None:
@@ -7388,16 +7103,46 @@ def x222(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v225(D: Decoder, r: BitReader) -> Any:
+def v210(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(225)
+        return D.escape_simple(210)
     v = read_bin(r, None)
     if r.read(1):
-        D.escape(433)
+        D.escape(388)
     return v
 
 
-def x225(w: BitWriter, v: Any) -> None:
+def x210(w: BitWriter, v: Any) -> None:
+    w.write(0, 1)
+    w_bin(w, v, 0, None, '')
+    w.write(0, 1)
+
+
+def v231(D: Decoder, r: BitReader) -> Any:
+    if r.read(1):
+        return D.escape_simple(231)
+    v = read_bin(r, 8)
+    if r.read(1):
+        D.escape(389)
+    return v
+
+
+def x231(w: BitWriter, v: Any) -> None:
+    w.write(0, 1)
+    w_bin(w, v, 0, 8, '')
+    w.write(0, 1)
+
+
+def v241(D: Decoder, r: BitReader) -> Any:
+    if r.read(1):
+        return D.escape_simple(241)
+    v = read_bin(r, None)
+    if r.read(1):
+        D.escape(390)
+    return v
+
+
+def x241(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, None, '')
     w.write(0, 1)
@@ -7406,142 +7151,62 @@ def x225(w: BitWriter, v: Any) -> None:
 def v246(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(246)
-    v = read_bin(r, 8)
+    v = D.chk(r.read_int(), -32768, 32767, 'PMaxType')
     if r.read(1):
-        D.escape(434)
+        D.escape(391)
     return v
 
 
 def x246(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    w_bin(w, v, 0, 8, '')
-    w.write(0, 1)
-
-
-def v257(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(257)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(435)
-    return v
-
-
-def x257(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v259(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(259)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(436)
-    return v
-
-
-def x259(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v261(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(261)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(437)
-    return v
-
-
-def x261(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v264(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(264)
-    v = D.chk(r.read_int(), -32768, 32767, 'PMaxType')
-    if r.read(1):
-        D.escape(438)
-    return v
-
-
-def x264(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
     w_int(w, v, -32768, 32767, '')
     w.write(0, 1)
 
 
-def v270(D: Decoder, r: BitReader) -> Any:
+def v252(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(270)
+        return D.escape_simple(252)
     v = D.chk(r.read_int(), -9223372036854775808, 9223372036854775807, 'long')
     if r.read(1):
-        D.escape(439)
+        D.escape(392)
     return v
 
 
-def x270(w: BitWriter, v: Any) -> None:
+def x252(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, -9223372036854775808, 9223372036854775807, '')
     w.write(0, 1)
 
 
-def v272(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(272)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(440)
-    return v
-
-
-def x272(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def d274(D: Decoder, r: BitReader) -> Any:
+def d255(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
-    s = 274
+    s = 255
     try:
         while True:
-            if s == 274:
+            if s == 255:
                 c = r.read(1)
                 if c == 0:
-                    f0 = v148(D, r)
-                    s = 441
+                    f0 = v145(D, r)
+                    s = 393
                 else:
-                    D.escape(274)
-            elif s == 441:
+                    D.escape(255)
+            elif s == 393:
                 c = r.read(1)
                 if c == 0:
-                    f1.append(d443(D, r))
-                    s = 442
+                    f1.append(d395(D, r))
+                    s = 394
                 else:
-                    D.escape(441)
-            elif s == 442:
+                    D.escape(393)
+            elif s == 394:
                 c = r.read(2)
                 if c == 0:
-                    f1.append(d443(D, r))
-                    s = 442
+                    f1.append(d395(D, r))
+                    s = 394
                 elif c == 1:
                     break
                 else:
-                    D.escape(442)
+                    D.escape(394)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -7549,17 +7214,17 @@ def d274(D: Decoder, r: BitReader) -> Any:
     return M.ChargingProfileType(SAScheduleTupleID=f0, ProfileEntry=f1)
 
 
-def e274(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 274
+def e255(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 255
     v = o.SAScheduleTupleID
     if v is not None:
         try:
-            if s == 274:
+            if s == 255:
                 w.write(0, 1)
-                s = 441
+                s = 393
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x148(w, v)
+            x145(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     else:
@@ -7569,102 +7234,72 @@ def e274(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('ProfileEntry')
     for x in v:
         try:
-            if s == 441:
+            if s == 393:
                 w.write(0, 1)
-                s = 442
-            elif s == 442:
+                s = 394
+            elif s == 394:
                 w.write(0, 2)
-                s = 442
+                s = 394
             else:
                 raise misplaced('element', 'ProfileEntry')
-            e443(E, w, x)
+            e395(E, w, x)
         except EncodeError as exc:
             raise exc.within('ProfileEntry') from None
-    if s == 442:
+    if s == 394:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v293(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(293)
-    v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
-    if r.read(1):
-        D.escape(444)
-    return v
-
-
-def x293(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 4294967295, '')
-    w.write(0, 1)
-
-
-def v295(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(295)
-    v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
-    if r.read(1):
-        D.escape(445)
-    return v
-
-
-def x295(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 4294967295, '')
-    w.write(0, 1)
-
-
-def d300(D: Decoder, r: BitReader) -> Any:
+def d279(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 300
+    s = 279
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v148(D, r)
-            s = 446
+            f0 = v145(D, r)
+            s = 396
         else:
-            D.escape(300)
-        if s == 446:
+            D.escape(279)
+        if s == 396:
             c = r.read(1)
             if c == 0:
-                f1 = d448(D, r)
-                s = 447
+                f1 = d398(D, r)
+                s = 397
             else:
-                D.escape(446)
-        if s == 447:
+                D.escape(396)
+        if s == 397:
             c = r.read(2)
             if c == 0:
-                f2 = d450(D, r)
-                s = 449
+                f2 = d400(D, r)
+                s = 399
             elif c == 1:
                 s = -1
             else:
-                D.escape(447)
-        if s == 449:
+                D.escape(397)
+        if s == 399:
             if r.read(1):
-                D.escape(449)
+                D.escape(399)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.SAScheduleTupleType(SAScheduleTupleID=f0, PMaxSchedule=f1, SalesTariff=f2)
 
 
-def e300(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 300
+def e279(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 279
     v = o.SAScheduleTupleID
     if v is not None:
         try:
-            if s == 300:
+            if s == 279:
                 w.write(0, 1)
-                s = 446
+                s = 396
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x148(w, v)
+            x145(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     else:
@@ -7672,12 +7307,12 @@ def e300(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.PMaxSchedule
     if v is not None:
         try:
-            if s == 446:
+            if s == 396:
                 w.write(0, 1)
-                s = 447
+                s = 397
             else:
                 raise misplaced('element', 'PMaxSchedule')
-            e448(E, w, v)
+            e398(E, w, v)
         except EncodeError as exc:
             raise exc.within('PMaxSchedule') from None
     else:
@@ -7685,49 +7320,34 @@ def e300(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SalesTariff
     if v is not None:
         try:
-            if s == 447:
+            if s == 397:
                 w.write(0, 2)
-                s = 449
+                s = 399
             else:
                 raise misplaced('element', 'SalesTariff')
-            e450(E, w, v)
+            e400(E, w, v)
         except EncodeError as exc:
             raise exc.within('SalesTariff') from None
-    if s == 447:
+    if s == 397:
         w.write(1, 2)
         return
-    elif s == 449:
+    elif s == 399:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v302(D: Decoder, r: BitReader) -> Any:
+def v285(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(302)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(451)
-    return v
-
-
-def x302(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v307(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(307)
+        return D.escape_simple(285)
     v = (0 + r.read(8))
     if r.read(1):
-        D.escape(452)
+        D.escape(401)
     return v
 
 
-def x307(w: BitWriter, v: Any) -> None:
+def x285(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not 0 <= v <= 255:
         raise out_of_range(v, 0, 255, '')
@@ -7735,28 +7355,28 @@ def x307(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def d308(D: Decoder, r: BitReader) -> Any:
+def d286(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
-    s = 308
+    s = 286
     try:
         while True:
-            if s == 308:
+            if s == 286:
                 c = r.read(1)
                 if c == 0:
-                    f0 = v454(D, r)
-                    s = 453
+                    f0 = v81(D, r)
+                    s = 402
                 else:
-                    D.escape(308)
-            elif s == 453:
+                    D.escape(286)
+            elif s == 402:
                 c = r.read(2)
                 if c == 0:
-                    f1.append(d455(D, r))
-                    s = 453
+                    f1.append(d403(D, r))
+                    s = 402
                 elif c == 1:
                     break
                 else:
-                    D.escape(453)
+                    D.escape(402)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -7764,17 +7384,17 @@ def d308(D: Decoder, r: BitReader) -> Any:
     return M.ConsumptionCostType(startValue=f0, Cost=f1)
 
 
-def e308(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 308
+def e286(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 286
     v = o.startValue
     if v is not None:
         try:
-            if s == 308:
+            if s == 286:
                 w.write(0, 1)
-                s = 453
+                s = 402
             else:
                 raise misplaced('element', 'startValue')
-            x454(w, v)
+            x81(w, v)
         except EncodeError as exc:
             raise exc.within('startValue') from None
     else:
@@ -7784,88 +7404,88 @@ def e308(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('Cost')
     for x in v:
         try:
-            if s == 453:
+            if s == 402:
                 w.write(0, 2)
-                s = 453
+                s = 402
             else:
                 raise misplaced('element', 'Cost')
-            e455(E, w, x)
+            e403(E, w, x)
         except EncodeError as exc:
             raise exc.within('Cost') from None
-    if s == 453:
+    if s == 402:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d310(D: Decoder, r: BitReader) -> Any:
+def d288(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
-    s = 310
+    s = 288
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v316(D, r)
-            s = 456
+            f0 = v293(D, r)
+            s = 404
         else:
-            D.escape(310)
-        if s == 456:
+            D.escape(288)
+        if s == 404:
             c = r.read(2)
             if c == 0:
-                f1 = v458(D, r)
-                s = 457
+                f1 = v406(D, r)
+                s = 405
             elif c == 1:
                 x = r.read(4)
                 if x & 9 or ((x >> 1) & 3) >= 4:
                     r.pos -= 4
-                    f2 = v324(D, r)
+                    f2 = v301(D, r)
                 else:
                     f2 = _K8[((x >> 1) & 3)]
-                s = 459
+                s = 407
             else:
-                D.escape(456)
-        if s == 457:
+                D.escape(404)
+        if s == 405:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 4:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(457)
-                f2 = v324(D, r)
+                    D.escape(405)
+                f2 = v301(D, r)
             else:
                 f2 = _K8[((x >> 1) & 3)]
-            s = 459
-        if s == 459:
+            s = 407
+        if s == 407:
             c = r.read(2)
             if c == 0:
-                f3 = v322(D, r)
-                s = 460
+                f3 = v299(D, r)
+                s = 408
             elif c == 1:
                 s = -1
             else:
-                D.escape(459)
-        if s == 460:
+                D.escape(407)
+        if s == 408:
             if r.read(1):
-                D.escape(460)
+                D.escape(408)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ServiceTagType(ServiceID=f0, ServiceName=f1, ServiceCategory=f2, ServiceScope=f3)
 
 
-def e310(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 310
+def e288(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 288
     v = o.ServiceID
     if v is not None:
         try:
-            if s == 310:
+            if s == 288:
                 w.write(0, 1)
-                s = 456
+                s = 404
             else:
                 raise misplaced('element', 'ServiceID')
-            x316(w, v)
+            x293(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceID') from None
     else:
@@ -7873,26 +7493,26 @@ def e310(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceName
     if v is not None:
         try:
-            if s == 456:
+            if s == 404:
                 w.write(0, 2)
-                s = 457
+                s = 405
             else:
                 raise misplaced('element', 'ServiceName')
-            x458(w, v)
+            x406(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceName') from None
     v = o.ServiceCategory
     if v is not None:
         try:
-            if s == 456:
+            if s == 404:
                 w.write(1, 2)
-                s = 459
-            elif s == 457:
+                s = 407
+            elif s == 405:
                 w.write(0, 1)
-                s = 459
+                s = 407
             else:
                 raise misplaced('element', 'ServiceCategory')
-            x324(w, v)
+            x301(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceCategory') from None
     else:
@@ -7900,54 +7520,34 @@ def e310(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceScope
     if v is not None:
         try:
-            if s == 459:
+            if s == 407:
                 w.write(0, 2)
-                s = 460
+                s = 408
             else:
                 raise misplaced('element', 'ServiceScope')
-            x322(w, v)
+            x299(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceScope') from None
-    if s == 459:
+    if s == 407:
         w.write(1, 2)
         return
-    elif s == 460:
+    elif s == 408:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v312(D: Decoder, r: BitReader) -> Any:
+def v291(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(312)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(461)
-    return v
-
-
-def x312(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v314(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(314)
+        return D.escape_simple(291)
     v = r.enum(4, _K7)
     if r.read(1):
-        D.escape(462)
+        D.escape(409)
     return v
 
 
-def x314(w: BitWriter, v: Any) -> None:
+def x291(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K18.get(v)
     if i is None:
@@ -7956,42 +7556,42 @@ def x314(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v316(D: Decoder, r: BitReader) -> Any:
+def v293(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(316)
+        return D.escape_simple(293)
     v = D.chk(r.read_uint(), 0, 65535, 'serviceIDType')
     if r.read(1):
-        D.escape(463)
+        D.escape(410)
     return v
 
 
-def x316(w: BitWriter, v: Any) -> None:
+def x293(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_uint(w, v, 0, 65535, '')
     w.write(0, 1)
 
 
-def d320(D: Decoder, r: BitReader) -> Any:
+def d297(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 320
+    s = 297
     try:
         while True:
-            if s == 320:
+            if s == 297:
                 c = r.read(1)
                 if c == 0:
-                    f0.append(d465(D, r))
-                    s = 464
+                    f0.append(d412(D, r))
+                    s = 411
                 else:
-                    D.escape(320)
-            elif s == 464:
+                    D.escape(297)
+            elif s == 411:
                 c = r.read(2)
                 if c == 0:
-                    f0.append(d465(D, r))
-                    s = 464
+                    f0.append(d412(D, r))
+                    s = 411
                 elif c == 1:
                     break
                 else:
-                    D.escape(464)
+                    D.escape(411)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -7999,56 +7599,56 @@ def d320(D: Decoder, r: BitReader) -> Any:
     return M.ServiceParameterListType(ParameterSet=f0)
 
 
-def e320(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 320
+def e297(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 297
     v = o.ParameterSet
     if type(v) is not list:
         raise not_list('ParameterSet')
     for x in v:
         try:
-            if s == 320:
+            if s == 297:
                 w.write(0, 1)
-                s = 464
-            elif s == 464:
+                s = 411
+            elif s == 411:
                 w.write(0, 2)
-                s = 464
+                s = 411
             else:
                 raise misplaced('element', 'ParameterSet')
-            e465(E, w, x)
+            e412(E, w, x)
         except EncodeError as exc:
             raise exc.within('ParameterSet') from None
-    if s == 464:
+    if s == 411:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v322(D: Decoder, r: BitReader) -> Any:
+def v299(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(322)
+        return D.escape_simple(299)
     v = read_str(r, 32)
     if r.read(1):
-        D.escape(466)
+        D.escape(413)
     return v
 
 
-def x322(w: BitWriter, v: Any) -> None:
+def x299(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 32, '')
     w.write(0, 1)
 
 
-def v324(D: Decoder, r: BitReader) -> Any:
+def v301(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(324)
+        return D.escape_simple(301)
     v = r.enum(2, _K8)
     if r.read(1):
-        D.escape(467)
+        D.escape(414)
     return v
 
 
-def x324(w: BitWriter, v: Any) -> None:
+def x301(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K19.get(v)
     if i is None:
@@ -8057,35 +7657,35 @@ def x324(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def d327(D: Decoder, r: BitReader) -> Any:
+def d304(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 327
+    s = 304
     try:
         while True:
-            if s == 327:
+            if s == 304:
                 x = r.read(4)
                 if x & 13 or ((x >> 1) & 1) >= 2:
                     r.pos -= 4
                     if r.read(1):
-                        D.escape(327)
-                    f0.append(v332(D, r))
+                        D.escape(304)
+                    f0.append(v309(D, r))
                 else:
                     f0.append(_K9[((x >> 1) & 1)])
-                s = 468
-            elif s == 468:
+                s = 415
+            elif s == 415:
                 c = r.read(2)
                 if c == 0:
                     x = r.read(3)
                     if x & 5 or ((x >> 1) & 1) >= 2:
                         r.pos -= 3
-                        f0.append(v332(D, r))
+                        f0.append(v309(D, r))
                     else:
                         f0.append(_K9[((x >> 1) & 1)])
-                    s = 468
+                    s = 415
                 elif c == 1:
                     break
                 else:
-                    D.escape(468)
+                    D.escape(415)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -8093,52 +7693,52 @@ def d327(D: Decoder, r: BitReader) -> Any:
     return M.PaymentOptionsType(PaymentOption=f0)
 
 
-def e327(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 327
+def e304(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 304
     v = o.PaymentOption
     if type(v) is not list:
         raise not_list('PaymentOption')
     for x in v:
         try:
-            if s == 327:
+            if s == 304:
                 w.write(0, 1)
-                s = 468
-            elif s == 468:
+                s = 415
+            elif s == 415:
                 w.write(0, 2)
-                s = 468
+                s = 415
             else:
                 raise misplaced('element', 'PaymentOption')
-            x332(w, x)
+            x309(w, x)
         except EncodeError as exc:
             raise exc.within('PaymentOption') from None
-    if s == 468:
+    if s == 415:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d330(D: Decoder, r: BitReader) -> Any:
+def d307(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 330
+    s = 307
     try:
         while True:
-            if s == 330:
+            if s == 307:
                 c = r.read(1)
                 if c == 0:
-                    f0.append(d470(D, r))
-                    s = 469
+                    f0.append(d417(D, r))
+                    s = 416
                 else:
-                    D.escape(330)
-            elif s == 469:
+                    D.escape(307)
+            elif s == 416:
                 c = r.read(2)
                 if c == 0:
-                    f0.append(d470(D, r))
-                    s = 469
+                    f0.append(d417(D, r))
+                    s = 416
                 elif c == 1:
                     break
                 else:
-                    D.escape(469)
+                    D.escape(416)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -8146,41 +7746,41 @@ def d330(D: Decoder, r: BitReader) -> Any:
     return M.ServiceTagListType(Service=f0)
 
 
-def e330(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 330
+def e307(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 307
     v = o.Service
     if type(v) is not list:
         raise not_list('Service')
     for x in v:
         try:
-            if s == 330:
+            if s == 307:
                 w.write(0, 1)
-                s = 469
-            elif s == 469:
+                s = 416
+            elif s == 416:
                 w.write(0, 2)
-                s = 469
+                s = 416
             else:
                 raise misplaced('element', 'Service')
-            e470(E, w, x)
+            e417(E, w, x)
         except EncodeError as exc:
             raise exc.within('Service') from None
-    if s == 469:
+    if s == 416:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v332(D: Decoder, r: BitReader) -> Any:
+def v309(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(332)
+        return D.escape_simple(309)
     v = r.enum(1, _K9)
     if r.read(1):
-        D.escape(471)
+        D.escape(418)
     return v
 
 
-def x332(w: BitWriter, v: Any) -> None:
+def x309(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K20.get(v)
     if i is None:
@@ -8189,27 +7789,27 @@ def x332(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def d334(D: Decoder, r: BitReader) -> Any:
+def d311(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 334
+    s = 311
     try:
         while True:
-            if s == 334:
+            if s == 311:
                 c = r.read(1)
                 if c == 0:
-                    f0.append(d473(D, r))
-                    s = 472
+                    f0.append(d420(D, r))
+                    s = 419
                 else:
-                    D.escape(334)
-            elif s == 472:
+                    D.escape(311)
+            elif s == 419:
                 c = r.read(2)
                 if c == 0:
-                    f0.append(d473(D, r))
-                    s = 472
+                    f0.append(d420(D, r))
+                    s = 419
                 elif c == 1:
                     break
                 else:
-                    D.escape(472)
+                    D.escape(419)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -8217,144 +7817,114 @@ def d334(D: Decoder, r: BitReader) -> Any:
     return M.SelectedServiceListType(SelectedService=f0)
 
 
-def e334(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 334
+def e311(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 311
     v = o.SelectedService
     if type(v) is not list:
         raise not_list('SelectedService')
     for x in v:
         try:
-            if s == 334:
+            if s == 311:
                 w.write(0, 1)
-                s = 472
-            elif s == 472:
+                s = 419
+            elif s == 419:
                 w.write(0, 2)
-                s = 472
+                s = 419
             else:
                 raise misplaced('element', 'SelectedService')
-            e473(E, w, x)
+            e420(E, w, x)
         except EncodeError as exc:
             raise exc.within('SelectedService') from None
-    if s == 472:
+    if s == 419:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v337(D: Decoder, r: BitReader) -> Any:
+def v314(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(337)
+        return D.escape_simple(314)
     v = read_bin(r, 8)
     if r.read(1):
-        D.escape(474)
+        D.escape(421)
     return v
 
 
-def x337(w: BitWriter, v: Any) -> None:
+def x314(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, 8, '')
     w.write(0, 1)
 
 
-def v341(D: Decoder, r: BitReader) -> Any:
+def v326(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(341)
-    v = D.chk(r.read_int(), -9223372036854775808, 9223372036854775807, 'long')
-    if r.read(1):
-        D.escape(475)
-    return v
-
-
-def x341(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -9223372036854775808, 9223372036854775807, '')
-    w.write(0, 1)
-
-
-def v350(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(350)
+        return D.escape_simple(326)
     v = r.read_int()
     if r.read(1):
-        D.escape(476)
+        D.escape(422)
     return v
 
 
-def x350(w: BitWriter, v: Any) -> None:
+def x326(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, None, None, '')
     w.write(0, 1)
 
 
-def v365(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(365)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(477)
-    return v
-
-
-def x365(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def d368(D: Decoder, r: BitReader) -> Any:
+def d343(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 368
+    s = 343
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v246(D, r)
-            s = 478
+            f0 = v231(D, r)
+            s = 423
         else:
-            D.escape(368)
-        if s == 478:
+            D.escape(343)
+        if s == 423:
             c = r.read(2)
             if c == 0:
-                f1 = d480(D, r)
-                s = 479
+                f1 = d425(D, r)
+                s = 424
             elif c == 1:
-                f2 = d68(D, r)
-                s = 481
+                f2 = d67(D, r)
+                s = 426
             elif c == 2:
                 s = -1
             else:
-                D.escape(478)
-        if s == 479:
+                D.escape(423)
+        if s == 424:
             c = r.read(2)
             if c == 0:
-                f2 = d68(D, r)
-                s = 481
+                f2 = d67(D, r)
+                s = 426
             elif c == 1:
                 s = -1
             else:
-                D.escape(479)
-        if s == 481:
+                D.escape(424)
+        if s == 426:
             if r.read(1):
-                D.escape(481)
+                D.escape(426)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.MessageHeaderType(SessionID=f0, Notification=f1, Signature=f2)
 
 
-def e368(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 368
+def e343(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 343
     v = o.SessionID
     if v is not None:
         try:
-            if s == 368:
+            if s == 343:
                 w.write(0, 1)
-                s = 478
+                s = 423
             else:
                 raise misplaced('element', 'SessionID')
-            x246(w, v)
+            x231(w, v)
         except EncodeError as exc:
             raise exc.within('SessionID') from None
     else:
@@ -8362,173 +7932,173 @@ def e368(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Notification
     if v is not None:
         try:
-            if s == 478:
+            if s == 423:
                 w.write(0, 2)
-                s = 479
+                s = 424
             else:
                 raise misplaced('element', 'Notification')
-            e480(E, w, v)
+            e425(E, w, v)
         except EncodeError as exc:
             raise exc.within('Notification') from None
     v = o.Signature
     if v is not None:
         try:
-            if s == 478:
+            if s == 423:
                 w.write(1, 2)
-                s = 481
-            elif s == 479:
+                s = 426
+            elif s == 424:
                 w.write(0, 2)
-                s = 481
+                s = 426
             else:
                 raise misplaced('element', 'Signature')
-            e68(E, w, v)
+            e67(E, w, v)
         except EncodeError as exc:
             raise exc.within('Signature') from None
-    if s == 478:
+    if s == 423:
         w.write(2, 2)
         return
-    elif s == 479:
+    elif s == 424:
         w.write(1, 2)
         return
-    elif s == 481:
+    elif s == 426:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d370(D: Decoder, r: BitReader) -> Any:
+def d345(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    s = 370
+    s = 345
     try:
         c = r.read(6)
         if c == 0:
             f0 = d3(D, r)
-            s = 482
+            s = 427
         elif c == 1:
             f0 = d4(D, r)
-            s = 482
+            s = 427
         elif c == 2:
             f0 = d5(D, r)
-            s = 482
+            s = 427
         elif c == 3:
             f0 = d7(D, r)
-            s = 482
+            s = 427
         elif c == 4:
             f0 = d8(D, r)
-            s = 482
+            s = 427
         elif c == 5:
             f0 = d9(D, r)
-            s = 482
+            s = 427
         elif c == 6:
             f0 = d10(D, r)
-            s = 482
+            s = 427
         elif c == 7:
             f0 = d11(D, r)
-            s = 482
+            s = 427
         elif c == 8:
             f0 = d12(D, r)
-            s = 482
+            s = 427
         elif c == 9:
             f0 = d13(D, r)
-            s = 482
+            s = 427
         elif c == 10:
             f0 = d14(D, r)
-            s = 482
+            s = 427
         elif c == 11:
             f0 = d15(D, r)
-            s = 482
+            s = 427
         elif c == 12:
             f0 = d16(D, r)
-            s = 482
+            s = 427
         elif c == 13:
             f0 = d17(D, r)
-            s = 482
+            s = 427
         elif c == 14:
             f0 = d18(D, r)
-            s = 482
+            s = 427
         elif c == 15:
             f0 = d37(D, r)
-            s = 482
+            s = 427
         elif c == 16:
             f0 = d38(D, r)
-            s = 482
+            s = 427
         elif c == 17:
-            f0 = d43(D, r)
-            s = 482
+            f0 = d42(D, r)
+            s = 427
         elif c == 18:
-            f0 = d44(D, r)
-            s = 482
+            f0 = d43(D, r)
+            s = 427
         elif c == 19:
-            f0 = d45(D, r)
-            s = 482
+            f0 = d44(D, r)
+            s = 427
         elif c == 20:
-            f0 = d46(D, r)
-            s = 482
+            f0 = d45(D, r)
+            s = 427
         elif c == 21:
-            f0 = d47(D, r)
-            s = 482
+            f0 = d46(D, r)
+            s = 427
         elif c == 22:
-            f0 = d48(D, r)
-            s = 482
+            f0 = d47(D, r)
+            s = 427
         elif c == 23:
-            f0 = d58(D, r)
-            s = 482
+            f0 = d57(D, r)
+            s = 427
         elif c == 24:
-            f0 = d59(D, r)
-            s = 482
+            f0 = d58(D, r)
+            s = 427
         elif c == 25:
-            f0 = d60(D, r)
-            s = 482
+            f0 = d59(D, r)
+            s = 427
         elif c == 26:
-            f0 = d61(D, r)
-            s = 482
+            f0 = d60(D, r)
+            s = 427
         elif c == 27:
-            f0 = d62(D, r)
-            s = 482
+            f0 = d61(D, r)
+            s = 427
         elif c == 28:
-            f0 = d63(D, r)
-            s = 482
+            f0 = d62(D, r)
+            s = 427
         elif c == 29:
-            f0 = d64(D, r)
-            s = 482
+            f0 = d63(D, r)
+            s = 427
         elif c == 30:
-            f0 = d65(D, r)
-            s = 482
+            f0 = d64(D, r)
+            s = 427
         elif c == 31:
-            f0 = d66(D, r)
-            s = 482
+            f0 = d65(D, r)
+            s = 427
         elif c == 32:
-            f0 = d67(D, r)
-            s = 482
+            f0 = d66(D, r)
+            s = 427
         elif c == 33:
-            f0 = d78(D, r)
-            s = 482
+            f0 = d77(D, r)
+            s = 427
         elif c == 34:
-            f0 = d79(D, r)
-            s = 482
+            f0 = d78(D, r)
+            s = 427
         elif c == 35:
             s = -1
         else:
-            D.escape(370)
-        if s == 482:
+            D.escape(345)
+        if s == 427:
             if r.read(1):
-                D.escape(482)
+                D.escape(427)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.BodyType(BodyElement=f0)
 
 
-def e370(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 370
+def e345(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 345
     v = o.BodyElement
     if v is not None:
         try:
             if type(v) is M.BodyBaseType:
-                if s == 370:
+                if s == 345:
                     w.write(0, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'BodyElement')
                 try:
@@ -8536,9 +8106,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('BodyElement') from None
             elif type(v) is M.CableCheckReqType:
-                if s == 370:
+                if s == 345:
                     w.write(1, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'CableCheckReq')
                 try:
@@ -8546,9 +8116,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CableCheckReq') from None
             elif type(v) is M.CableCheckResType:
-                if s == 370:
+                if s == 345:
                     w.write(2, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'CableCheckRes')
                 try:
@@ -8556,9 +8126,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CableCheckRes') from None
             elif type(v) is M.CertificateInstallationReqType:
-                if s == 370:
+                if s == 345:
                     w.write(3, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'CertificateInstallationReq')
                 try:
@@ -8566,9 +8136,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CertificateInstallationReq') from None
             elif type(v) is M.CertificateInstallationResType:
-                if s == 370:
+                if s == 345:
                     w.write(4, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'CertificateInstallationRes')
                 try:
@@ -8576,9 +8146,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CertificateInstallationRes') from None
             elif type(v) is M.CertificateUpdateReqType:
-                if s == 370:
+                if s == 345:
                     w.write(5, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'CertificateUpdateReq')
                 try:
@@ -8586,9 +8156,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CertificateUpdateReq') from None
             elif type(v) is M.CertificateUpdateResType:
-                if s == 370:
+                if s == 345:
                     w.write(6, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'CertificateUpdateRes')
                 try:
@@ -8596,9 +8166,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CertificateUpdateRes') from None
             elif type(v) is M.ChargeParameterDiscoveryReqType:
-                if s == 370:
+                if s == 345:
                     w.write(7, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ChargeParameterDiscoveryReq')
                 try:
@@ -8606,9 +8176,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('ChargeParameterDiscoveryReq') from None
             elif type(v) is M.ChargeParameterDiscoveryResType:
-                if s == 370:
+                if s == 345:
                     w.write(8, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ChargeParameterDiscoveryRes')
                 try:
@@ -8616,9 +8186,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('ChargeParameterDiscoveryRes') from None
             elif type(v) is M.ChargingStatusReqType:
-                if s == 370:
+                if s == 345:
                     w.write(9, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ChargingStatusReq')
                 try:
@@ -8626,9 +8196,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('ChargingStatusReq') from None
             elif type(v) is M.ChargingStatusResType:
-                if s == 370:
+                if s == 345:
                     w.write(10, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ChargingStatusRes')
                 try:
@@ -8636,9 +8206,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('ChargingStatusRes') from None
             elif type(v) is M.ContractAuthenticationReqType:
-                if s == 370:
+                if s == 345:
                     w.write(11, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ContractAuthenticationReq')
                 try:
@@ -8646,9 +8216,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('ContractAuthenticationReq') from None
             elif type(v) is M.ContractAuthenticationResType:
-                if s == 370:
+                if s == 345:
                     w.write(12, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ContractAuthenticationRes')
                 try:
@@ -8656,9 +8226,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('ContractAuthenticationRes') from None
             elif type(v) is M.CurrentDemandReqType:
-                if s == 370:
+                if s == 345:
                     w.write(13, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'CurrentDemandReq')
                 try:
@@ -8666,9 +8236,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CurrentDemandReq') from None
             elif type(v) is M.CurrentDemandResType:
-                if s == 370:
+                if s == 345:
                     w.write(14, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'CurrentDemandRes')
                 try:
@@ -8676,9 +8246,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CurrentDemandRes') from None
             elif type(v) is M.MeteringReceiptReqType:
-                if s == 370:
+                if s == 345:
                     w.write(15, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'MeteringReceiptReq')
                 try:
@@ -8686,9 +8256,9 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('MeteringReceiptReq') from None
             elif type(v) is M.MeteringReceiptResType:
-                if s == 370:
+                if s == 345:
                     w.write(16, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'MeteringReceiptRes')
                 try:
@@ -8696,269 +8266,209 @@ def e370(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('MeteringReceiptRes') from None
             elif type(v) is M.PaymentDetailsReqType:
-                if s == 370:
+                if s == 345:
                     w.write(17, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'PaymentDetailsReq')
                 try:
-                    e43(E, w, v)
+                    e42(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PaymentDetailsReq') from None
             elif type(v) is M.PaymentDetailsResType:
-                if s == 370:
+                if s == 345:
                     w.write(18, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'PaymentDetailsRes')
                 try:
-                    e44(E, w, v)
+                    e43(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PaymentDetailsRes') from None
             elif type(v) is M.PowerDeliveryReqType:
-                if s == 370:
+                if s == 345:
                     w.write(19, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'PowerDeliveryReq')
                 try:
-                    e45(E, w, v)
+                    e44(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PowerDeliveryReq') from None
             elif type(v) is M.PowerDeliveryResType:
-                if s == 370:
+                if s == 345:
                     w.write(20, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'PowerDeliveryRes')
                 try:
-                    e46(E, w, v)
+                    e45(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PowerDeliveryRes') from None
             elif type(v) is M.PreChargeReqType:
-                if s == 370:
+                if s == 345:
                     w.write(21, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'PreChargeReq')
                 try:
-                    e47(E, w, v)
+                    e46(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PreChargeReq') from None
             elif type(v) is M.PreChargeResType:
-                if s == 370:
+                if s == 345:
                     w.write(22, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'PreChargeRes')
                 try:
-                    e48(E, w, v)
+                    e47(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PreChargeRes') from None
             elif type(v) is M.ServiceDetailReqType:
-                if s == 370:
+                if s == 345:
                     w.write(23, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ServiceDetailReq')
                 try:
-                    e58(E, w, v)
+                    e57(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('ServiceDetailReq') from None
             elif type(v) is M.ServiceDetailResType:
-                if s == 370:
+                if s == 345:
                     w.write(24, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ServiceDetailRes')
                 try:
-                    e59(E, w, v)
+                    e58(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('ServiceDetailRes') from None
             elif type(v) is M.ServiceDiscoveryReqType:
-                if s == 370:
+                if s == 345:
                     w.write(25, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ServiceDiscoveryReq')
                 try:
-                    e60(E, w, v)
+                    e59(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('ServiceDiscoveryReq') from None
             elif type(v) is M.ServiceDiscoveryResType:
-                if s == 370:
+                if s == 345:
                     w.write(26, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ServiceDiscoveryRes')
                 try:
-                    e61(E, w, v)
+                    e60(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('ServiceDiscoveryRes') from None
             elif type(v) is M.ServicePaymentSelectionReqType:
-                if s == 370:
+                if s == 345:
                     w.write(27, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ServicePaymentSelectionReq')
                 try:
-                    e62(E, w, v)
+                    e61(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('ServicePaymentSelectionReq') from None
             elif type(v) is M.ServicePaymentSelectionResType:
-                if s == 370:
+                if s == 345:
                     w.write(28, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'ServicePaymentSelectionRes')
                 try:
-                    e63(E, w, v)
+                    e62(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('ServicePaymentSelectionRes') from None
             elif type(v) is M.SessionSetupReqType:
-                if s == 370:
+                if s == 345:
                     w.write(29, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'SessionSetupReq')
                 try:
-                    e64(E, w, v)
+                    e63(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SessionSetupReq') from None
             elif type(v) is M.SessionSetupResType:
-                if s == 370:
+                if s == 345:
                     w.write(30, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'SessionSetupRes')
                 try:
-                    e65(E, w, v)
+                    e64(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SessionSetupRes') from None
             elif type(v) is M.SessionStopType:
-                if s == 370:
+                if s == 345:
                     w.write(31, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'SessionStopReq')
                 try:
-                    e66(E, w, v)
+                    e65(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SessionStopReq') from None
             elif type(v) is M.SessionStopResType:
-                if s == 370:
+                if s == 345:
                     w.write(32, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'SessionStopRes')
                 try:
-                    e67(E, w, v)
+                    e66(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SessionStopRes') from None
             elif type(v) is M.WeldingDetectionReqType:
-                if s == 370:
+                if s == 345:
                     w.write(33, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'WeldingDetectionReq')
                 try:
-                    e78(E, w, v)
+                    e77(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('WeldingDetectionReq') from None
             elif type(v) is M.WeldingDetectionResType:
-                if s == 370:
+                if s == 345:
                     w.write(34, 6)
-                    s = 482
+                    s = 427
                 else:
                     raise misplaced('element', 'WeldingDetectionRes')
                 try:
-                    e79(E, w, v)
+                    e78(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('WeldingDetectionRes') from None
             else:
                 raise not_member(v, None, 'BodyElement')
         except EncodeError as exc:
             raise exc.within('') from None
-    if s == 370:
+    if s == 345:
         w.write(35, 6)
         return
-    elif s == 482:
+    elif s == 427:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v377(D: Decoder, r: BitReader) -> Any:
+def v354(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(377)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(487)
-    return v
-
-
-def x377(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v378(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(378)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(488)
-    return v
-
-
-def x378(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v379(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(379)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(489)
-    return v
-
-
-def x379(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v380(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(380)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(490)
-    return v
-
-
-def x380(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v383(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(383)
+        return D.escape_simple(354)
     v = D.chk(-3 + r.read(3), -3, 3, 'unitMultiplierType')
     if r.read(1):
-        D.escape(491)
+        D.escape(431)
     return v
 
 
-def x383(w: BitWriter, v: Any) -> None:
+def x354(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not -3 <= v <= 3:
         raise out_of_range(v, -3, 3, '')
@@ -8966,16 +8476,16 @@ def x383(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v385(D: Decoder, r: BitReader) -> Any:
+def v356(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(385)
+        return D.escape_simple(356)
     v = r.enum(4, _K10)
     if r.read(1):
-        D.escape(492)
+        D.escape(432)
     return v
 
 
-def x385(w: BitWriter, v: Any) -> None:
+def x356(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K21.get(v)
     if i is None:
@@ -8984,57 +8494,42 @@ def x385(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v387(D: Decoder, r: BitReader) -> Any:
+def v364(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(387)
-    v = D.chk(r.read_int(), -32768, 32767, 'short')
-    if r.read(1):
-        D.escape(493)
-    return v
-
-
-def x387(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -32768, 32767, '')
-    w.write(0, 1)
-
-
-def v396(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(396)
+        return D.escape_simple(364)
     v = read_str(r, 40)
     if r.read(1):
-        D.escape(494)
+        D.escape(433)
     return v
 
 
-def x396(w: BitWriter, v: Any) -> None:
+def x364(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 40, '')
     w.write(0, 1)
 
 
-def d400(D: Decoder, r: BitReader) -> Any:
+def d368(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 400
+    s = 368
     try:
         while True:
-            if s == 400:
+            if s == 368:
                 c = r.read(1)
                 if c == 0:
-                    f0.append(v110(D, r))
-                    s = 495
+                    f0.append(v107(D, r))
+                    s = 434
                 else:
-                    D.escape(400)
-            elif s == 495:
+                    D.escape(368)
+            elif s == 434:
                 c = r.read(2)
                 if c == 0:
-                    f0.append(v110(D, r))
-                    s = 495
+                    f0.append(v107(D, r))
+                    s = 434
                 elif c == 1:
                     break
                 else:
-                    D.escape(495)
+                    D.escape(434)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -9042,129 +8537,114 @@ def d400(D: Decoder, r: BitReader) -> Any:
     return M.SubCertificatesType(Certificate=f0)
 
 
-def e400(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 400
+def e368(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 368
     v = o.Certificate
     if type(v) is not list:
         raise not_list('Certificate')
     for x in v:
         try:
-            if s == 400:
+            if s == 368:
                 w.write(0, 1)
-                s = 495
-            elif s == 495:
+                s = 434
+            elif s == 434:
                 w.write(0, 2)
-                s = 495
+                s = 434
             else:
                 raise misplaced('element', 'Certificate')
-            x110(w, x)
+            x107(w, x)
         except EncodeError as exc:
             raise exc.within('Certificate') from None
-    if s == 495:
+    if s == 434:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v408(D: Decoder, r: BitReader) -> Any:
+def v376(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(408)
+        return D.escape_simple(376)
     v = read_str(r, 32)
     if r.read(1):
-        D.escape(496)
+        D.escape(435)
     return v
 
 
-def x408(w: BitWriter, v: Any) -> None:
+def x376(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 32, '')
     w.write(0, 1)
 
 
-def v411(D: Decoder, r: BitReader) -> Any:
+def v379(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(411)
+        return D.escape_simple(379)
     v = read_bin(r, 32)
     if r.read(1):
-        D.escape(497)
+        D.escape(436)
     return v
 
 
-def x411(w: BitWriter, v: Any) -> None:
+def x379(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, 32, '')
     w.write(0, 1)
 
 
-def v413(D: Decoder, r: BitReader) -> Any:
+def v381(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(413)
+        return D.escape_simple(381)
     v = D.chk(r.read_int(), -32768, 32767, 'meterStatusType')
     if r.read(1):
-        D.escape(498)
+        D.escape(437)
     return v
 
 
-def x413(w: BitWriter, v: Any) -> None:
+def x381(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, -32768, 32767, '')
     w.write(0, 1)
 
 
-def v415(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(415)
-    v = D.chk(r.read_int(), -9223372036854775808, 9223372036854775807, 'long')
-    if r.read(1):
-        D.escape(499)
-    return v
-
-
-def x415(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -9223372036854775808, 9223372036854775807, '')
-    w.write(0, 1)
-
-
-def d443(D: Decoder, r: BitReader) -> Any:
+def d395(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 443
+    s = 395
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v501(D, r)
-            s = 500
+            f0 = v81(D, r)
+            s = 438
         else:
-            D.escape(443)
-        if s == 500:
+            D.escape(395)
+        if s == 438:
             c = r.read(1)
             if c == 0:
-                f1 = v264(D, r)
-                s = 502
+                f1 = v246(D, r)
+                s = 439
             else:
-                D.escape(500)
-        if s == 502:
+                D.escape(438)
+        if s == 439:
             if r.read(1):
-                D.escape(502)
+                D.escape(439)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ProfileEntryType(ChargingProfileEntryStart=f0, ChargingProfileEntryMaxPower=f1)
 
 
-def e443(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 443
+def e395(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 395
     v = o.ChargingProfileEntryStart
     if v is not None:
         try:
-            if s == 443:
+            if s == 395:
                 w.write(0, 1)
-                s = 500
+                s = 438
             else:
                 raise misplaced('element', 'ChargingProfileEntryStart')
-            x501(w, v)
+            x81(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingProfileEntryStart') from None
     else:
@@ -9172,52 +8652,52 @@ def e443(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ChargingProfileEntryMaxPower
     if v is not None:
         try:
-            if s == 500:
+            if s == 438:
                 w.write(0, 1)
-                s = 502
+                s = 439
             else:
                 raise misplaced('element', 'ChargingProfileEntryMaxPower')
-            x264(w, v)
+            x246(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingProfileEntryMaxPower') from None
     else:
         raise missing('ChargingProfileEntryMaxPower')
-    if s == 502:
+    if s == 439:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d448(D: Decoder, r: BitReader) -> Any:
+def d398(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
-    s = 448
+    s = 398
     try:
         while True:
-            if s == 448:
+            if s == 398:
                 c = r.read(1)
                 if c == 0:
-                    f0 = v148(D, r)
-                    s = 503
+                    f0 = v145(D, r)
+                    s = 440
                 else:
-                    D.escape(448)
-            elif s == 503:
+                    D.escape(398)
+            elif s == 440:
                 c = r.read(1)
                 if c == 0:
-                    f1.append(d42(D, r))
-                    s = 504
+                    f1.append(d41(D, r))
+                    s = 441
                 else:
-                    D.escape(503)
-            elif s == 504:
+                    D.escape(440)
+            elif s == 441:
                 c = r.read(2)
                 if c == 0:
-                    f1.append(d42(D, r))
-                    s = 504
+                    f1.append(d41(D, r))
+                    s = 441
                 elif c == 1:
                     break
                 else:
-                    D.escape(504)
+                    D.escape(441)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -9225,17 +8705,17 @@ def d448(D: Decoder, r: BitReader) -> Any:
     return M.PMaxScheduleType(PMaxScheduleID=f0, PMaxScheduleEntry=f1)
 
 
-def e448(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 448
+def e398(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 398
     v = o.PMaxScheduleID
     if v is not None:
         try:
-            if s == 448:
+            if s == 398:
                 w.write(0, 1)
-                s = 503
+                s = 440
             else:
                 raise misplaced('element', 'PMaxScheduleID')
-            x148(w, v)
+            x145(w, v)
         except EncodeError as exc:
             raise exc.within('PMaxScheduleID') from None
     else:
@@ -9245,88 +8725,88 @@ def e448(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('PMaxScheduleEntry')
     for x in v:
         try:
-            if s == 503:
+            if s == 440:
                 w.write(0, 1)
-                s = 504
-            elif s == 504:
+                s = 441
+            elif s == 441:
                 w.write(0, 2)
-                s = 504
+                s = 441
             else:
                 raise misplaced('element', 'PMaxScheduleEntry')
-            e42(E, w, x)
+            e41(E, w, x)
         except EncodeError as exc:
             raise exc.within('PMaxScheduleEntry') from None
-    if s == 504:
+    if s == 441:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d450(D: Decoder, r: BitReader) -> Any:
+def d400(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = []
-    s = 450
+    s = 400
     try:
         while True:
-            if s == 450:
+            if s == 400:
                 c = r.read(1)
                 if c == 0:
                     f0 = read_str(r, None)
-                    s = 505
+                    s = 442
                 else:
-                    D.escape(450)
-            elif s == 505:
+                    D.escape(400)
+            elif s == 442:
                 c = r.read(1)
                 if c == 0:
-                    f1 = v148(D, r)
-                    s = 506
+                    f1 = v145(D, r)
+                    s = 443
                 else:
-                    D.escape(505)
-            elif s == 506:
+                    D.escape(442)
+            elif s == 443:
                 c = r.read(2)
                 if c == 0:
-                    f2 = v508(D, r)
-                    s = 507
+                    f2 = v445(D, r)
+                    s = 444
                 elif c == 1:
                     x = r.read(10)
                     if x & 513:
                         r.pos -= 10
-                        f3 = v510(D, r)
+                        f3 = v285(D, r)
                     else:
                         f3 = ((x >> 1) & 255)
-                    s = 509
+                    s = 446
                 else:
-                    D.escape(506)
-            elif s == 507:
+                    D.escape(443)
+            elif s == 444:
                 x = r.read(11)
                 if x & 1537:
                     r.pos -= 11
                     if r.read(1):
-                        D.escape(507)
-                    f3 = v510(D, r)
+                        D.escape(444)
+                    f3 = v285(D, r)
                 else:
                     f3 = ((x >> 1) & 255)
-                s = 509
-            elif s == 509:
+                s = 446
+            elif s == 446:
                 c = r.read(1)
                 if c == 0:
-                    f4.append(d56(D, r))
-                    s = 511
+                    f4.append(d55(D, r))
+                    s = 447
                 else:
-                    D.escape(509)
-            elif s == 511:
+                    D.escape(446)
+            elif s == 447:
                 c = r.read(2)
                 if c == 0:
-                    f4.append(d56(D, r))
-                    s = 511
+                    f4.append(d55(D, r))
+                    s = 447
                 elif c == 1:
                     break
                 else:
-                    D.escape(511)
+                    D.escape(447)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -9334,13 +8814,13 @@ def d450(D: Decoder, r: BitReader) -> Any:
     return M.SalesTariffType(Id=f0, SalesTariffID=f1, SalesTariffDescription=f2, NumEPriceLevels=f3, SalesTariffEntry=f4)
 
 
-def e450(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 450
+def e400(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 400
     v = o.Id
     if v is not None:
-        if s == 450:
+        if s == 400:
             w.write(0, 1)
-            s = 505
+            s = 442
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -9349,12 +8829,12 @@ def e450(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SalesTariffID
     if v is not None:
         try:
-            if s == 505:
+            if s == 442:
                 w.write(0, 1)
-                s = 506
+                s = 443
             else:
                 raise misplaced('element', 'SalesTariffID')
-            x148(w, v)
+            x145(w, v)
         except EncodeError as exc:
             raise exc.within('SalesTariffID') from None
     else:
@@ -9362,26 +8842,26 @@ def e450(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SalesTariffDescription
     if v is not None:
         try:
-            if s == 506:
+            if s == 443:
                 w.write(0, 2)
-                s = 507
+                s = 444
             else:
                 raise misplaced('element', 'SalesTariffDescription')
-            x508(w, v)
+            x445(w, v)
         except EncodeError as exc:
             raise exc.within('SalesTariffDescription') from None
     v = o.NumEPriceLevels
     if v is not None:
         try:
-            if s == 506:
+            if s == 443:
                 w.write(1, 2)
-                s = 509
-            elif s == 507:
+                s = 446
+            elif s == 444:
                 w.write(0, 1)
-                s = 509
+                s = 446
             else:
                 raise misplaced('element', 'NumEPriceLevels')
-            x510(w, v)
+            x285(w, v)
         except EncodeError as exc:
             raise exc.within('NumEPriceLevels') from None
     else:
@@ -9391,95 +8871,80 @@ def e450(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('SalesTariffEntry')
     for x in v:
         try:
-            if s == 509:
+            if s == 446:
                 w.write(0, 1)
-                s = 511
-            elif s == 511:
+                s = 447
+            elif s == 447:
                 w.write(0, 2)
-                s = 511
+                s = 447
             else:
                 raise misplaced('element', 'SalesTariffEntry')
-            e56(E, w, x)
+            e55(E, w, x)
         except EncodeError as exc:
             raise exc.within('SalesTariffEntry') from None
-    if s == 511:
+    if s == 447:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v454(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(454)
-    v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
-    if r.read(1):
-        D.escape(512)
-    return v
-
-
-def x454(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 4294967295, '')
-    w.write(0, 1)
-
-
-def d455(D: Decoder, r: BitReader) -> Any:
+def d403(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 455
+    s = 403
     try:
         x = r.read(5)
         if x & 25 or ((x >> 1) & 3) >= 3:
             r.pos -= 5
             if r.read(1):
-                D.escape(455)
-            f0 = v514(D, r)
+                D.escape(403)
+            f0 = v449(D, r)
         else:
             f0 = _K22[((x >> 1) & 3)]
-        s = 513
-        if s == 513:
+        s = 448
+        if s == 448:
             c = r.read(1)
             if c == 0:
-                f1 = v516(D, r)
-                s = 515
+                f1 = v81(D, r)
+                s = 450
             else:
-                D.escape(513)
-        if s == 515:
+                D.escape(448)
+        if s == 450:
             c = r.read(2)
             if c == 0:
                 x = r.read(5)
                 if x & 17:
                     r.pos -= 5
-                    f2 = v383(D, r)
+                    f2 = v354(D, r)
                 else:
                     f2 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
-                s = 517
+                s = 451
             elif c == 1:
                 s = -1
             else:
-                D.escape(515)
-        if s == 517:
+                D.escape(450)
+        if s == 451:
             if r.read(1):
-                D.escape(517)
+                D.escape(451)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.CostType(costKind=f0, amount=f1, amountMultiplier=f2)
 
 
-def e455(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 455
+def e403(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 403
     v = o.costKind
     if v is not None:
         try:
-            if s == 455:
+            if s == 403:
                 w.write(0, 1)
-                s = 513
+                s = 448
             else:
                 raise misplaced('element', 'costKind')
-            x514(w, v)
+            x449(w, v)
         except EncodeError as exc:
             raise exc.within('costKind') from None
     else:
@@ -9487,12 +8952,12 @@ def e455(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.amount
     if v is not None:
         try:
-            if s == 513:
+            if s == 448:
                 w.write(0, 1)
-                s = 515
+                s = 450
             else:
                 raise misplaced('element', 'amount')
-            x516(w, v)
+            x81(w, v)
         except EncodeError as exc:
             raise exc.within('amount') from None
     else:
@@ -9500,68 +8965,68 @@ def e455(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.amountMultiplier
     if v is not None:
         try:
-            if s == 515:
+            if s == 450:
                 w.write(0, 2)
-                s = 517
+                s = 451
             else:
                 raise misplaced('element', 'amountMultiplier')
-            x383(w, v)
+            x354(w, v)
         except EncodeError as exc:
             raise exc.within('amountMultiplier') from None
-    if s == 515:
+    if s == 450:
         w.write(1, 2)
         return
-    elif s == 517:
+    elif s == 451:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v458(D: Decoder, r: BitReader) -> Any:
+def v406(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(458)
+        return D.escape_simple(406)
     v = read_str(r, 32)
     if r.read(1):
-        D.escape(518)
+        D.escape(452)
     return v
 
 
-def x458(w: BitWriter, v: Any) -> None:
+def x406(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 32, '')
     w.write(0, 1)
 
 
-def d465(D: Decoder, r: BitReader) -> Any:
+def d412(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
-    s = 465
+    s = 412
     try:
         while True:
-            if s == 465:
+            if s == 412:
                 c = r.read(1)
                 if c == 0:
-                    f0 = v520(D, r)
-                    s = 519
+                    f0 = v133(D, r)
+                    s = 453
                 else:
-                    D.escape(465)
-            elif s == 519:
+                    D.escape(412)
+            elif s == 453:
                 c = r.read(1)
                 if c == 0:
-                    f1.append(d522(D, r))
-                    s = 521
+                    f1.append(d455(D, r))
+                    s = 454
                 else:
-                    D.escape(519)
-            elif s == 521:
+                    D.escape(453)
+            elif s == 454:
                 c = r.read(2)
                 if c == 0:
-                    f1.append(d522(D, r))
-                    s = 521
+                    f1.append(d455(D, r))
+                    s = 454
                 elif c == 1:
                     break
                 else:
-                    D.escape(521)
+                    D.escape(454)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -9569,17 +9034,17 @@ def d465(D: Decoder, r: BitReader) -> Any:
     return M.ParameterSetType(ParameterSetID=f0, Parameter=f1)
 
 
-def e465(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 465
+def e412(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 412
     v = o.ParameterSetID
     if v is not None:
         try:
-            if s == 465:
+            if s == 412:
                 w.write(0, 1)
-                s = 519
+                s = 453
             else:
                 raise misplaced('element', 'ParameterSetID')
-            x520(w, v)
+            x133(w, v)
         except EncodeError as exc:
             raise exc.within('ParameterSetID') from None
     else:
@@ -9589,65 +9054,65 @@ def e465(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('Parameter')
     for x in v:
         try:
-            if s == 519:
+            if s == 453:
                 w.write(0, 1)
-                s = 521
-            elif s == 521:
+                s = 454
+            elif s == 454:
                 w.write(0, 2)
-                s = 521
+                s = 454
             else:
                 raise misplaced('element', 'Parameter')
-            e522(E, w, x)
+            e455(E, w, x)
         except EncodeError as exc:
             raise exc.within('Parameter') from None
-    if s == 521:
+    if s == 454:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d470(D: Decoder, r: BitReader) -> Any:
+def d417(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 470
+    s = 417
     try:
         c = r.read(1)
         if c == 0:
-            f0 = d310(D, r)
-            s = 523
+            f0 = d288(D, r)
+            s = 456
         else:
-            D.escape(470)
-        if s == 523:
+            D.escape(417)
+        if s == 456:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(523)
-                f1 = v312(D, r)
+                    D.escape(456)
+                f1 = v92(D, r)
             else:
                 f1 = ((x >> 1) & 1) == 1
-            s = 524
-        if s == 524:
+            s = 457
+        if s == 457:
             if r.read(1):
-                D.escape(524)
+                D.escape(457)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ServiceType(ServiceTag=f0, FreeService=f1)
 
 
-def e470(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 470
+def e417(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 417
     v = o.ServiceTag
     if v is not None:
         try:
-            if s == 470:
+            if s == 417:
                 w.write(0, 1)
-                s = 523
+                s = 456
             else:
                 raise misplaced('element', 'ServiceTag')
-            e310(E, w, v)
+            e288(E, w, v)
         except EncodeError as exc:
             raise exc.within('ServiceTag') from None
     else:
@@ -9655,63 +9120,63 @@ def e470(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FreeService
     if v is not None:
         try:
-            if s == 523:
+            if s == 456:
                 w.write(0, 1)
-                s = 524
+                s = 457
             else:
                 raise misplaced('element', 'FreeService')
-            x312(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('FreeService') from None
     else:
         raise missing('FreeService')
-    if s == 524:
+    if s == 457:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d473(D: Decoder, r: BitReader) -> Any:
+def d420(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 473
+    s = 420
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v316(D, r)
-            s = 525
+            f0 = v293(D, r)
+            s = 458
         else:
-            D.escape(473)
-        if s == 525:
+            D.escape(420)
+        if s == 458:
             c = r.read(2)
             if c == 0:
-                f1 = v527(D, r)
-                s = 526
+                f1 = v133(D, r)
+                s = 459
             elif c == 1:
                 s = -1
             else:
-                D.escape(525)
-        if s == 526:
+                D.escape(458)
+        if s == 459:
             if r.read(1):
-                D.escape(526)
+                D.escape(459)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.SelectedServiceType(ServiceID=f0, ParameterSetID=f1)
 
 
-def e473(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 473
+def e420(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 420
     v = o.ServiceID
     if v is not None:
         try:
-            if s == 473:
+            if s == 420:
                 w.write(0, 1)
-                s = 525
+                s = 458
             else:
                 raise misplaced('element', 'ServiceID')
-            x316(w, v)
+            x293(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceID') from None
     else:
@@ -9719,67 +9184,67 @@ def e473(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ParameterSetID
     if v is not None:
         try:
-            if s == 525:
+            if s == 458:
                 w.write(0, 2)
-                s = 526
+                s = 459
             else:
                 raise misplaced('element', 'ParameterSetID')
-            x527(w, v)
+            x133(w, v)
         except EncodeError as exc:
             raise exc.within('ParameterSetID') from None
-    if s == 525:
+    if s == 458:
         w.write(1, 2)
         return
-    elif s == 526:
+    elif s == 459:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d480(D: Decoder, r: BitReader) -> Any:
+def d425(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 480
+    s = 425
     try:
         x = r.read(5)
         if x & 25 or ((x >> 1) & 3) >= 3:
             r.pos -= 5
             if r.read(1):
-                D.escape(480)
-            f0 = v529(D, r)
+                D.escape(425)
+            f0 = v461(D, r)
         else:
             f0 = _K23[((x >> 1) & 3)]
-        s = 528
-        if s == 528:
+        s = 460
+        if s == 460:
             c = r.read(2)
             if c == 0:
-                f1 = v531(D, r)
-                s = 530
+                f1 = v463(D, r)
+                s = 462
             elif c == 1:
                 s = -1
             else:
-                D.escape(528)
-        if s == 530:
+                D.escape(460)
+        if s == 462:
             if r.read(1):
-                D.escape(530)
+                D.escape(462)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.NotificationType(FaultCode=f0, FaultMsg=f1)
 
 
-def e480(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 480
+def e425(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 425
     v = o.FaultCode
     if v is not None:
         try:
-            if s == 480:
+            if s == 425:
                 w.write(0, 1)
-                s = 528
+                s = 460
             else:
                 raise misplaced('element', 'FaultCode')
-            x529(w, v)
+            x461(w, v)
         except EncodeError as exc:
             raise exc.within('FaultCode') from None
     else:
@@ -9787,111 +9252,64 @@ def e480(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FaultMsg
     if v is not None:
         try:
-            if s == 528:
+            if s == 460:
                 w.write(0, 2)
-                s = 530
+                s = 462
             else:
                 raise misplaced('element', 'FaultMsg')
-            x531(w, v)
+            x463(w, v)
         except EncodeError as exc:
             raise exc.within('FaultMsg') from None
-    if s == 528:
+    if s == 460:
         w.write(1, 2)
         return
-    elif s == 530:
+    elif s == 462:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v484(D: Decoder, r: BitReader) -> Any:
+def v430(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(484)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(532)
-    return v
-
-
-def x484(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v486(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(486)
+        return D.escape_simple(430)
     v = r.read_int()
     if r.read(1):
-        D.escape(533)
+        D.escape(464)
     return v
 
 
-def x486(w: BitWriter, v: Any) -> None:
+def x430(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, None, None, '')
     w.write(0, 1)
 
 
-def v501(D: Decoder, r: BitReader) -> Any:
+def v445(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(501)
-    v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
-    if r.read(1):
-        D.escape(534)
-    return v
-
-
-def x501(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 4294967295, '')
-    w.write(0, 1)
-
-
-def v508(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(508)
+        return D.escape_simple(445)
     v = read_str(r, 32)
     if r.read(1):
-        D.escape(535)
+        D.escape(465)
     return v
 
 
-def x508(w: BitWriter, v: Any) -> None:
+def x445(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 32, '')
     w.write(0, 1)
 
 
-def v510(D: Decoder, r: BitReader) -> Any:
+def v449(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(510)
-    v = (0 + r.read(8))
-    if r.read(1):
-        D.escape(536)
-    return v
-
-
-def x510(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if type(v) is not int or not 0 <= v <= 255:
-        raise out_of_range(v, 0, 255, '')
-    w.write(v, 8)
-    w.write(0, 1)
-
-
-def v514(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(514)
+        return D.escape_simple(449)
     v = r.enum(2, _K22)
     if r.read(1):
-        D.escape(537)
+        D.escape(466)
     return v
 
 
-def x514(w: BitWriter, v: Any) -> None:
+def x449(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K24.get(v)
     if i is None:
@@ -9900,37 +9318,7 @@ def x514(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v516(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(516)
-    v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
-    if r.read(1):
-        D.escape(538)
-    return v
-
-
-def x516(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 4294967295, '')
-    w.write(0, 1)
-
-
-def v520(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(520)
-    v = D.chk(r.read_int(), -32768, 32767, 'short')
-    if r.read(1):
-        D.escape(539)
-    return v
-
-
-def x520(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -32768, 32767, '')
-    w.write(0, 1)
-
-
-def d522(D: Decoder, r: BitReader) -> Any:
+def d455(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
@@ -9939,69 +9327,69 @@ def d522(D: Decoder, r: BitReader) -> Any:
     f5: Any = None
     f6: Any = None
     f7: Any = None
-    s = 522
+    s = 455
     try:
         c = r.read(1)
         if c == 0:
             f0 = read_str(r, None)
-            s = 540
+            s = 467
         else:
-            D.escape(522)
-        if s == 540:
+            D.escape(455)
+        if s == 467:
             c = r.read(1)
             if c == 0:
                 f1 = r.enum(3, _K25)
-                s = 541
+                s = 468
             else:
-                D.escape(540)
-        if s == 541:
+                D.escape(467)
+        if s == 468:
             c = r.read(3)
             if c == 0:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f2 = v543(D, r)
+                    f2 = v92(D, r)
                 else:
                     f2 = ((x >> 1) & 1) == 1
-                s = 542
+                s = 469
             elif c == 1:
                 x = r.read(10)
                 if x & 513:
                     r.pos -= 10
-                    f3 = v544(D, r)
+                    f3 = v470(D, r)
                 else:
                     f3 = -128 + ((x >> 1) & 255)
-                s = 542
+                s = 469
             elif c == 2:
-                f4 = v545(D, r)
-                s = 542
+                f4 = v133(D, r)
+                s = 469
             elif c == 3:
-                f5 = v546(D, r)
-                s = 542
+                f5 = v471(D, r)
+                s = 469
             elif c == 4:
-                f6 = d84(D, r)
-                s = 542
+                f6 = d83(D, r)
+                s = 469
             elif c == 5:
-                f7 = v547(D, r)
-                s = 542
+                f7 = v34(D, r)
+                s = 469
             else:
-                D.escape(541)
-        if s == 542:
+                D.escape(468)
+        if s == 469:
             if r.read(1):
-                D.escape(542)
+                D.escape(469)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ParameterType(Name=f0, ValueType=f1, boolValue=f2, byteValue=f3, shortValue=f4, intValue=f5, physicalValue=f6, stringValue=f7)
 
 
-def e522(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 522
+def e455(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 455
     v = o.Name
     if v is not None:
-        if s == 522:
+        if s == 455:
             w.write(0, 1)
-            s = 540
+            s = 467
         else:
             raise misplaced('attribute', '@Name')
         w_str(w, v, 0, None, '@Name')
@@ -10009,9 +9397,9 @@ def e522(E: Encoder, w: BitWriter, o: Any) -> None:
         raise missing('@Name')
     v = o.ValueType
     if v is not None:
-        if s == 540:
+        if s == 467:
             w.write(0, 1)
-            s = 541
+            s = 468
         else:
             raise misplaced('attribute', '@ValueType')
         i = _K26.get(v)
@@ -10023,101 +9411,86 @@ def e522(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.boolValue
     if v is not None:
         try:
-            if s == 541:
+            if s == 468:
                 w.write(0, 3)
-                s = 542
+                s = 469
             else:
                 raise misplaced('element', 'boolValue')
-            x543(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('boolValue') from None
     v = o.byteValue
     if v is not None:
         try:
-            if s == 541:
+            if s == 468:
                 w.write(1, 3)
-                s = 542
+                s = 469
             else:
                 raise misplaced('element', 'byteValue')
-            x544(w, v)
+            x470(w, v)
         except EncodeError as exc:
             raise exc.within('byteValue') from None
     v = o.shortValue
     if v is not None:
         try:
-            if s == 541:
+            if s == 468:
                 w.write(2, 3)
-                s = 542
+                s = 469
             else:
                 raise misplaced('element', 'shortValue')
-            x545(w, v)
+            x133(w, v)
         except EncodeError as exc:
             raise exc.within('shortValue') from None
     v = o.intValue
     if v is not None:
         try:
-            if s == 541:
+            if s == 468:
                 w.write(3, 3)
-                s = 542
+                s = 469
             else:
                 raise misplaced('element', 'intValue')
-            x546(w, v)
+            x471(w, v)
         except EncodeError as exc:
             raise exc.within('intValue') from None
     v = o.physicalValue
     if v is not None:
         try:
-            if s == 541:
+            if s == 468:
                 w.write(4, 3)
-                s = 542
+                s = 469
             else:
                 raise misplaced('element', 'physicalValue')
-            e84(E, w, v)
+            e83(E, w, v)
         except EncodeError as exc:
             raise exc.within('physicalValue') from None
     v = o.stringValue
     if v is not None:
         try:
-            if s == 541:
+            if s == 468:
                 w.write(5, 3)
-                s = 542
+                s = 469
             else:
                 raise misplaced('element', 'stringValue')
-            x547(w, v)
+            x34(w, v)
         except EncodeError as exc:
             raise exc.within('stringValue') from None
-    if s == 542:
+    if s == 469:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v527(D: Decoder, r: BitReader) -> Any:
+def v461(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(527)
-    v = D.chk(r.read_int(), -32768, 32767, 'short')
-    if r.read(1):
-        D.escape(548)
-    return v
-
-
-def x527(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -32768, 32767, '')
-    w.write(0, 1)
-
-
-def v529(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(529)
+        return D.escape_simple(461)
     v = r.enum(2, _K23)
     if r.read(1):
-        D.escape(549)
+        D.escape(472)
     return v
 
 
-def x529(w: BitWriter, v: Any) -> None:
+def x461(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K27.get(v)
     if i is None:
@@ -10126,51 +9499,31 @@ def x529(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v531(D: Decoder, r: BitReader) -> Any:
+def v463(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(531)
+        return D.escape_simple(463)
     v = read_str(r, 64)
     if r.read(1):
-        D.escape(550)
+        D.escape(473)
     return v
 
 
-def x531(w: BitWriter, v: Any) -> None:
+def x463(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 64, '')
     w.write(0, 1)
 
 
-def v543(D: Decoder, r: BitReader) -> Any:
+def v470(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(543)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(551)
-    return v
-
-
-def x543(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v544(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(544)
+        return D.escape_simple(470)
     v = (-128 + r.read(8))
     if r.read(1):
-        D.escape(552)
+        D.escape(474)
     return v
 
 
-def x544(w: BitWriter, v: Any) -> None:
+def x470(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not -128 <= v <= 127:
         raise out_of_range(v, -128, 127, '')
@@ -10178,48 +9531,18 @@ def x544(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v545(D: Decoder, r: BitReader) -> Any:
+def v471(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(545)
-    v = D.chk(r.read_int(), -32768, 32767, 'short')
-    if r.read(1):
-        D.escape(553)
-    return v
-
-
-def x545(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -32768, 32767, '')
-    w.write(0, 1)
-
-
-def v546(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(546)
+        return D.escape_simple(471)
     v = D.chk(r.read_int(), -2147483648, 2147483647, 'int')
     if r.read(1):
-        D.escape(554)
+        D.escape(475)
     return v
 
 
-def x546(w: BitWriter, v: Any) -> None:
+def x471(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, -2147483648, 2147483647, '')
-    w.write(0, 1)
-
-
-def v547(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(547)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(555)
-    return v
-
-
-def x547(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
     w.write(0, 1)
 
 
@@ -10257,6 +9580,7 @@ DECODERS: dict[int, Callable[[Decoder, BitReader], Any]] = {
     36: d36,
     37: d37,
     38: d38,
+    41: d41,
     42: d42,
     43: d43,
     44: d44,
@@ -10269,7 +9593,7 @@ DECODERS: dict[int, Callable[[Decoder, BitReader], Any]] = {
     51: d51,
     52: d52,
     53: d53,
-    54: d54,
+    55: d55,
     56: d56,
     57: d57,
     58: d58,
@@ -10282,39 +9606,38 @@ DECODERS: dict[int, Callable[[Decoder, BitReader], Any]] = {
     65: d65,
     66: d66,
     67: d67,
-    68: d68,
-    70: d70,
+    69: d69,
+    71: d71,
     72: d72,
     73: d73,
-    74: d74,
+    75: d75,
     76: d76,
     77: d77,
     78: d78,
-    79: d79,
-    84: d84,
-    112: d112,
-    118: d118,
-    151: d151,
-    274: d274,
-    300: d300,
-    308: d308,
-    310: d310,
-    320: d320,
-    327: d327,
-    330: d330,
-    334: d334,
+    83: d83,
+    109: d109,
+    115: d115,
+    148: d148,
+    255: d255,
+    279: d279,
+    286: d286,
+    288: d288,
+    297: d297,
+    304: d304,
+    307: d307,
+    311: d311,
+    343: d343,
+    345: d345,
     368: d368,
-    370: d370,
+    395: d395,
+    398: d398,
     400: d400,
-    443: d443,
-    448: d448,
-    450: d450,
+    403: d403,
+    412: d412,
+    417: d417,
+    420: d420,
+    425: d425,
     455: d455,
-    465: d465,
-    470: d470,
-    473: d473,
-    480: d480,
-    522: d522,
 }
 ENCODERS: dict[int, Callable[[Encoder, BitWriter, Any], None]] = {
     0: e0,
@@ -10350,6 +9673,7 @@ ENCODERS: dict[int, Callable[[Encoder, BitWriter, Any], None]] = {
     36: e36,
     37: e37,
     38: e38,
+    41: e41,
     42: e42,
     43: e43,
     44: e44,
@@ -10362,7 +9686,7 @@ ENCODERS: dict[int, Callable[[Encoder, BitWriter, Any], None]] = {
     51: e51,
     52: e52,
     53: e53,
-    54: e54,
+    55: e55,
     56: e56,
     57: e57,
     58: e58,
@@ -10375,37 +9699,36 @@ ENCODERS: dict[int, Callable[[Encoder, BitWriter, Any], None]] = {
     65: e65,
     66: e66,
     67: e67,
-    68: e68,
-    70: e70,
+    69: e69,
+    71: e71,
     72: e72,
     73: e73,
-    74: e74,
+    75: e75,
     76: e76,
     77: e77,
     78: e78,
-    79: e79,
-    84: e84,
-    112: e112,
-    118: e118,
-    151: e151,
-    274: e274,
-    300: e300,
-    308: e308,
-    310: e310,
-    320: e320,
-    327: e327,
-    330: e330,
-    334: e334,
+    83: e83,
+    109: e109,
+    115: e115,
+    148: e148,
+    255: e255,
+    279: e279,
+    286: e286,
+    288: e288,
+    297: e297,
+    304: e304,
+    307: e307,
+    311: e311,
+    343: e343,
+    345: e345,
     368: e368,
-    370: e370,
+    395: e395,
+    398: e398,
     400: e400,
-    443: e443,
-    448: e448,
-    450: e450,
+    403: e403,
+    412: e412,
+    417: e417,
+    420: e420,
+    425: e425,
     455: e455,
-    465: e465,
-    470: e470,
-    473: e473,
-    480: e480,
-    522: e522,
 }

@@ -69,44 +69,44 @@ def d0(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(2)
         if c == 0:
-            f0 = v81(D, r)
-            s = 80
+            f0 = v80(D, r)
+            s = 79
         elif c == 1:
-            f1 = d83(D, r)
-            s = 82
+            f1 = d82(D, r)
+            s = 81
         else:
             D.escape(0)
-        if s == 80:
+        if s == 79:
             c = r.read(1)
             if c == 0:
-                f1 = d83(D, r)
-                s = 82
+                f1 = d82(D, r)
+                s = 81
             else:
-                D.escape(80)
-        if s == 82:
+                D.escape(79)
+        if s == 81:
             c = r.read(1)
             if c == 0:
-                f2 = d83(D, r)
+                f2 = d82(D, r)
+                s = 83
+            else:
+                D.escape(81)
+        if s == 83:
+            c = r.read(1)
+            if c == 0:
+                f3 = d82(D, r)
                 s = 84
             else:
-                D.escape(82)
+                D.escape(83)
         if s == 84:
             c = r.read(1)
             if c == 0:
-                f3 = d83(D, r)
+                f4 = d82(D, r)
                 s = 85
             else:
                 D.escape(84)
         if s == 85:
-            c = r.read(1)
-            if c == 0:
-                f4 = d83(D, r)
-                s = 86
-            else:
-                D.escape(85)
-        if s == 86:
             if r.read(1):
-                D.escape(86)
+                D.escape(85)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -120,10 +120,10 @@ def e0(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 0:
                 w.write(0, 2)
-                s = 80
+                s = 79
             else:
                 raise misplaced('element', 'DepartureTime')
-            x81(w, v)
+            x80(w, v)
         except EncodeError as exc:
             raise exc.within('DepartureTime') from None
     v = o.EAmount
@@ -131,13 +131,13 @@ def e0(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 0:
                 w.write(1, 2)
-                s = 82
-            elif s == 80:
+                s = 81
+            elif s == 79:
                 w.write(0, 1)
-                s = 82
+                s = 81
             else:
                 raise misplaced('element', 'EAmount')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EAmount') from None
     else:
@@ -145,12 +145,12 @@ def e0(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMaxVoltage
     if v is not None:
         try:
-            if s == 82:
+            if s == 81:
                 w.write(0, 1)
-                s = 84
+                s = 83
             else:
                 raise misplaced('element', 'EVMaxVoltage')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaxVoltage') from None
     else:
@@ -158,12 +158,12 @@ def e0(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMaxCurrent
     if v is not None:
         try:
-            if s == 84:
+            if s == 83:
                 w.write(0, 1)
-                s = 85
+                s = 84
             else:
                 raise misplaced('element', 'EVMaxCurrent')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaxCurrent') from None
     else:
@@ -171,17 +171,17 @@ def e0(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMinCurrent
     if v is not None:
         try:
-            if s == 85:
+            if s == 84:
                 w.write(0, 1)
-                s = 86
+                s = 85
             else:
                 raise misplaced('element', 'EVMinCurrent')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMinCurrent') from None
     else:
         raise missing('EVMinCurrent')
-    if s == 86:
+    if s == 85:
         w.write(0, 1)
         return
     else:
@@ -197,26 +197,26 @@ def d1(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d2(D, r)
-            s = 87
+            s = 86
         else:
             D.escape(1)
+        if s == 86:
+            c = r.read(1)
+            if c == 0:
+                f1 = d82(D, r)
+                s = 87
+            else:
+                D.escape(86)
         if s == 87:
             c = r.read(1)
             if c == 0:
-                f1 = d83(D, r)
+                f2 = d82(D, r)
                 s = 88
             else:
                 D.escape(87)
         if s == 88:
-            c = r.read(1)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 89
-            else:
-                D.escape(88)
-        if s == 89:
             if r.read(1):
-                D.escape(89)
+                D.escape(88)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -230,7 +230,7 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 1:
                 w.write(0, 1)
-                s = 87
+                s = 86
             else:
                 raise misplaced('element', 'AC_EVSEStatus')
             e2(E, w, v)
@@ -241,12 +241,12 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENominalVoltage
     if v is not None:
         try:
-            if s == 87:
+            if s == 86:
                 w.write(0, 1)
-                s = 88
+                s = 87
             else:
                 raise misplaced('element', 'EVSENominalVoltage')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSENominalVoltage') from None
     else:
@@ -254,17 +254,17 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaxCurrent
     if v is not None:
         try:
-            if s == 88:
+            if s == 87:
                 w.write(0, 1)
-                s = 89
+                s = 88
             else:
                 raise misplaced('element', 'EVSEMaxCurrent')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaxCurrent') from None
     else:
         raise missing('EVSEMaxCurrent')
-    if s == 89:
+    if s == 88:
         w.write(0, 1)
         return
     else:
@@ -279,33 +279,33 @@ def d2(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v91(D, r)
-            s = 90
+            f0 = v90(D, r)
+            s = 89
         else:
             D.escape(2)
-        if s == 90:
+        if s == 89:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 3:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(90)
-                f1 = v93(D, r)
+                    D.escape(89)
+                f1 = v92(D, r)
             else:
                 f1 = _K0[((x >> 1) & 3)]
-            s = 92
-        if s == 92:
+            s = 91
+        if s == 91:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(92)
-                f2 = v95(D, r)
+                    D.escape(91)
+                f2 = v94(D, r)
             else:
                 f2 = ((x >> 1) & 1) == 1
-            s = 94
-        if s == 94:
+            s = 93
+        if s == 93:
             if r.read(1):
-                D.escape(94)
+                D.escape(93)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -319,10 +319,10 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 2:
                 w.write(0, 1)
-                s = 90
+                s = 89
             else:
                 raise misplaced('element', 'NotificationMaxDelay')
-            x91(w, v)
+            x90(w, v)
         except EncodeError as exc:
             raise exc.within('NotificationMaxDelay') from None
     else:
@@ -330,12 +330,12 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENotification
     if v is not None:
         try:
-            if s == 90:
+            if s == 89:
                 w.write(0, 1)
-                s = 92
+                s = 91
             else:
                 raise misplaced('element', 'EVSENotification')
-            x93(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSENotification') from None
     else:
@@ -343,17 +343,17 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.RCD
     if v is not None:
         try:
-            if s == 92:
+            if s == 91:
                 w.write(0, 1)
-                s = 94
+                s = 93
             else:
                 raise misplaced('element', 'RCD')
-            x95(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('RCD') from None
     else:
         raise missing('RCD')
-    if s == 94:
+    if s == 93:
         w.write(0, 1)
         return
     else:
@@ -368,26 +368,26 @@ def d3(D: Decoder, r: BitReader) -> Any:
         c = r.read(2)
         if c == 0:
             f0 = read_str(r, None)
-            s = 96
+            s = 95
         elif c == 1:
-            f1 = v98(D, r)
-            s = 97
+            f1 = v97(D, r)
+            s = 96
         elif c == 2:
             s = -1
         else:
             D.escape(3)
-        if s == 96:
+        if s == 95:
             c = r.read(2)
             if c == 0:
-                f1 = v98(D, r)
-                s = 97
+                f1 = v97(D, r)
+                s = 96
             elif c == 1:
                 s = -1
             else:
-                D.escape(96)
-        if s == 97:
+                D.escape(95)
+        if s == 96:
             if r.read(1):
-                D.escape(97)
+                D.escape(96)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -400,7 +400,7 @@ def e3(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 3:
             w.write(0, 2)
-            s = 96
+            s = 95
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -409,22 +409,22 @@ def e3(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 3:
                 w.write(1, 2)
-                s = 97
-            elif s == 96:
+                s = 96
+            elif s == 95:
                 w.write(0, 2)
-                s = 97
+                s = 96
             else:
                 raise misplaced('element', 'GenChallenge')
-            x98(w, v)
+            x97(w, v)
         except EncodeError as exc:
             raise exc.within('GenChallenge') from None
     if s == 3:
         w.write(2, 2)
         return
-    elif s == 96:
+    elif s == 95:
         w.write(1, 2)
         return
-    elif s == 97:
+    elif s == 96:
         w.write(0, 1)
         return
     else:
@@ -441,23 +441,23 @@ def d4(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(4)
-            f0 = v100(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 99
-        if s == 99:
+        s = 98
+        if s == 98:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 3:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(99)
-                f1 = v102(D, r)
+                    D.escape(98)
+                f1 = v101(D, r)
             else:
                 f1 = _K2[((x >> 1) & 3)]
-            s = 101
-        if s == 101:
+            s = 100
+        if s == 100:
             if r.read(1):
-                D.escape(101)
+                D.escape(100)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -471,10 +471,10 @@ def e4(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 4:
                 w.write(0, 1)
-                s = 99
+                s = 98
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -482,17 +482,17 @@ def e4(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
-            if s == 99:
+            if s == 98:
                 w.write(0, 1)
-                s = 101
+                s = 100
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x102(w, v)
+            x101(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
         raise missing('EVSEProcessing')
-    if s == 101:
+    if s == 100:
         w.write(0, 1)
         return
     else:
@@ -526,12 +526,12 @@ def d6(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d23(D, r)
-            s = 103
+            s = 102
         else:
             D.escape(6)
-        if s == 103:
+        if s == 102:
             if r.read(1):
-                D.escape(103)
+                D.escape(102)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -545,7 +545,7 @@ def e6(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 6:
                 w.write(0, 1)
-                s = 103
+                s = 102
             else:
                 raise misplaced('element', 'DC_EVStatus')
             e23(E, w, v)
@@ -553,7 +553,7 @@ def e6(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('DC_EVStatus') from None
     else:
         raise missing('DC_EVStatus')
-    if s == 103:
+    if s == 102:
         w.write(0, 1)
         return
     else:
@@ -571,30 +571,30 @@ def d7(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(7)
-            f0 = v100(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 104
-        if s == 104:
+        s = 103
+        if s == 103:
             c = r.read(1)
             if c == 0:
                 f1 = d22(D, r)
-                s = 105
+                s = 104
             else:
-                D.escape(104)
-        if s == 105:
+                D.escape(103)
+        if s == 104:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 3:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(105)
-                f2 = v102(D, r)
+                    D.escape(104)
+                f2 = v101(D, r)
             else:
                 f2 = _K2[((x >> 1) & 3)]
-            s = 106
-        if s == 106:
+            s = 105
+        if s == 105:
             if r.read(1):
-                D.escape(106)
+                D.escape(105)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -608,10 +608,10 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 7:
                 w.write(0, 1)
-                s = 104
+                s = 103
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -619,9 +619,9 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DC_EVSEStatus
     if v is not None:
         try:
-            if s == 104:
+            if s == 103:
                 w.write(0, 1)
-                s = 105
+                s = 104
             else:
                 raise misplaced('element', 'DC_EVSEStatus')
             e22(E, w, v)
@@ -632,17 +632,17 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
-            if s == 105:
+            if s == 104:
                 w.write(0, 1)
-                s = 106
+                s = 105
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x102(w, v)
+            x101(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
         raise missing('EVSEProcessing')
-    if s == 106:
+    if s == 105:
         w.write(0, 1)
         return
     else:
@@ -658,26 +658,26 @@ def d9(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = read_str(r, None)
-            s = 109
+            s = 108
         else:
             D.escape(9)
+        if s == 108:
+            c = r.read(1)
+            if c == 0:
+                f1 = v110(D, r)
+                s = 109
+            else:
+                D.escape(108)
         if s == 109:
             c = r.read(1)
             if c == 0:
-                f1 = v111(D, r)
-                s = 110
+                f2 = d112(D, r)
+                s = 111
             else:
                 D.escape(109)
-        if s == 110:
-            c = r.read(1)
-            if c == 0:
-                f2 = d113(D, r)
-                s = 112
-            else:
-                D.escape(110)
-        if s == 112:
+        if s == 111:
             if r.read(1):
-                D.escape(112)
+                D.escape(111)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -690,7 +690,7 @@ def e9(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 9:
             w.write(0, 1)
-            s = 109
+            s = 108
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -699,12 +699,12 @@ def e9(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.OEMProvisioningCert
     if v is not None:
         try:
-            if s == 109:
+            if s == 108:
                 w.write(0, 1)
-                s = 110
+                s = 109
             else:
                 raise misplaced('element', 'OEMProvisioningCert')
-            x111(w, v)
+            x110(w, v)
         except EncodeError as exc:
             raise exc.within('OEMProvisioningCert') from None
     else:
@@ -712,17 +712,17 @@ def e9(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ListOfRootCertificateIDs
     if v is not None:
         try:
-            if s == 110:
+            if s == 109:
                 w.write(0, 1)
-                s = 112
+                s = 111
             else:
                 raise misplaced('element', 'ListOfRootCertificateIDs')
-            e113(E, w, v)
+            e112(E, w, v)
         except EncodeError as exc:
             raise exc.within('ListOfRootCertificateIDs') from None
     else:
         raise missing('ListOfRootCertificateIDs')
-    if s == 112:
+    if s == 111:
         w.write(0, 1)
         return
     else:
@@ -743,48 +743,48 @@ def d10(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(10)
-            f0 = v100(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 114
+        s = 113
+        if s == 113:
+            c = r.read(1)
+            if c == 0:
+                f1 = d115(D, r)
+                s = 114
+            else:
+                D.escape(113)
         if s == 114:
             c = r.read(1)
             if c == 0:
-                f1 = d116(D, r)
-                s = 115
+                f2 = d115(D, r)
+                s = 116
             else:
                 D.escape(114)
-        if s == 115:
+        if s == 116:
             c = r.read(1)
             if c == 0:
-                f2 = d116(D, r)
+                f3 = d118(D, r)
                 s = 117
             else:
-                D.escape(115)
+                D.escape(116)
         if s == 117:
             c = r.read(1)
             if c == 0:
-                f3 = d119(D, r)
-                s = 118
+                f4 = d120(D, r)
+                s = 119
             else:
                 D.escape(117)
-        if s == 118:
+        if s == 119:
             c = r.read(1)
             if c == 0:
-                f4 = d121(D, r)
-                s = 120
+                f5 = d122(D, r)
+                s = 121
             else:
-                D.escape(118)
-        if s == 120:
-            c = r.read(1)
-            if c == 0:
-                f5 = d123(D, r)
-                s = 122
-            else:
-                D.escape(120)
-        if s == 122:
+                D.escape(119)
+        if s == 121:
             if r.read(1):
-                D.escape(122)
+                D.escape(121)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -798,10 +798,10 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 10:
                 w.write(0, 1)
-                s = 114
+                s = 113
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -809,12 +809,12 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAProvisioningCertificateChain
     if v is not None:
         try:
-            if s == 114:
+            if s == 113:
                 w.write(0, 1)
-                s = 115
+                s = 114
             else:
                 raise misplaced('element', 'SAProvisioningCertificateChain')
-            e116(E, w, v)
+            e115(E, w, v)
         except EncodeError as exc:
             raise exc.within('SAProvisioningCertificateChain') from None
     else:
@@ -822,12 +822,12 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractSignatureCertChain
     if v is not None:
         try:
-            if s == 115:
+            if s == 114:
                 w.write(0, 1)
-                s = 117
+                s = 116
             else:
                 raise misplaced('element', 'ContractSignatureCertChain')
-            e116(E, w, v)
+            e115(E, w, v)
         except EncodeError as exc:
             raise exc.within('ContractSignatureCertChain') from None
     else:
@@ -835,12 +835,12 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractSignatureEncryptedPrivateKey
     if v is not None:
         try:
-            if s == 117:
+            if s == 116:
                 w.write(0, 1)
-                s = 118
+                s = 117
             else:
                 raise misplaced('element', 'ContractSignatureEncryptedPrivateKey')
-            e119(E, w, v)
+            e118(E, w, v)
         except EncodeError as exc:
             raise exc.within('ContractSignatureEncryptedPrivateKey') from None
     else:
@@ -848,12 +848,12 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DHpublickey
     if v is not None:
         try:
-            if s == 118:
+            if s == 117:
                 w.write(0, 1)
-                s = 120
+                s = 119
             else:
                 raise misplaced('element', 'DHpublickey')
-            e121(E, w, v)
+            e120(E, w, v)
         except EncodeError as exc:
             raise exc.within('DHpublickey') from None
     else:
@@ -861,17 +861,17 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.eMAID
     if v is not None:
         try:
-            if s == 120:
+            if s == 119:
                 w.write(0, 1)
-                s = 122
+                s = 121
             else:
                 raise misplaced('element', 'eMAID')
-            e123(E, w, v)
+            e122(E, w, v)
         except EncodeError as exc:
             raise exc.within('eMAID') from None
     else:
         raise missing('eMAID')
-    if s == 122:
+    if s == 121:
         w.write(0, 1)
         return
     else:
@@ -888,33 +888,33 @@ def d11(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = read_str(r, None)
-            s = 124
+            s = 123
         else:
             D.escape(11)
+        if s == 123:
+            c = r.read(1)
+            if c == 0:
+                f1 = d115(D, r)
+                s = 124
+            else:
+                D.escape(123)
         if s == 124:
             c = r.read(1)
             if c == 0:
-                f1 = d116(D, r)
+                f2 = v126(D, r)
                 s = 125
             else:
                 D.escape(124)
         if s == 125:
             c = r.read(1)
             if c == 0:
-                f2 = v127(D, r)
-                s = 126
+                f3 = d112(D, r)
+                s = 127
             else:
                 D.escape(125)
-        if s == 126:
-            c = r.read(1)
-            if c == 0:
-                f3 = d113(D, r)
-                s = 128
-            else:
-                D.escape(126)
-        if s == 128:
+        if s == 127:
             if r.read(1):
-                D.escape(128)
+                D.escape(127)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -927,7 +927,7 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 11:
             w.write(0, 1)
-            s = 124
+            s = 123
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -936,12 +936,12 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractSignatureCertChain
     if v is not None:
         try:
-            if s == 124:
+            if s == 123:
                 w.write(0, 1)
-                s = 125
+                s = 124
             else:
                 raise misplaced('element', 'ContractSignatureCertChain')
-            e116(E, w, v)
+            e115(E, w, v)
         except EncodeError as exc:
             raise exc.within('ContractSignatureCertChain') from None
     else:
@@ -949,12 +949,12 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.eMAID
     if v is not None:
         try:
-            if s == 125:
+            if s == 124:
                 w.write(0, 1)
-                s = 126
+                s = 125
             else:
                 raise misplaced('element', 'eMAID')
-            x127(w, v)
+            x126(w, v)
         except EncodeError as exc:
             raise exc.within('eMAID') from None
     else:
@@ -962,17 +962,17 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ListOfRootCertificateIDs
     if v is not None:
         try:
-            if s == 126:
+            if s == 125:
                 w.write(0, 1)
-                s = 128
+                s = 127
             else:
                 raise misplaced('element', 'ListOfRootCertificateIDs')
-            e113(E, w, v)
+            e112(E, w, v)
         except EncodeError as exc:
             raise exc.within('ListOfRootCertificateIDs') from None
     else:
         raise missing('ListOfRootCertificateIDs')
-    if s == 128:
+    if s == 127:
         w.write(0, 1)
         return
     else:
@@ -994,57 +994,57 @@ def d12(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(12)
-            f0 = v100(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 129
+        s = 128
+        if s == 128:
+            c = r.read(1)
+            if c == 0:
+                f1 = d115(D, r)
+                s = 129
+            else:
+                D.escape(128)
         if s == 129:
             c = r.read(1)
             if c == 0:
-                f1 = d116(D, r)
+                f2 = d115(D, r)
                 s = 130
             else:
                 D.escape(129)
         if s == 130:
             c = r.read(1)
             if c == 0:
-                f2 = d116(D, r)
+                f3 = d118(D, r)
                 s = 131
             else:
                 D.escape(130)
         if s == 131:
             c = r.read(1)
             if c == 0:
-                f3 = d119(D, r)
+                f4 = d120(D, r)
                 s = 132
             else:
                 D.escape(131)
         if s == 132:
             c = r.read(1)
             if c == 0:
-                f4 = d121(D, r)
+                f5 = d122(D, r)
                 s = 133
             else:
                 D.escape(132)
         if s == 133:
-            c = r.read(1)
-            if c == 0:
-                f5 = d123(D, r)
-                s = 134
-            else:
-                D.escape(133)
-        if s == 134:
             c = r.read(2)
             if c == 0:
-                f6 = v136(D, r)
-                s = 135
+                f6 = v135(D, r)
+                s = 134
             elif c == 1:
                 s = -1
             else:
-                D.escape(134)
-        if s == 135:
+                D.escape(133)
+        if s == 134:
             if r.read(1):
-                D.escape(135)
+                D.escape(134)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1058,10 +1058,10 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 12:
                 w.write(0, 1)
-                s = 129
+                s = 128
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1069,12 +1069,12 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAProvisioningCertificateChain
     if v is not None:
         try:
-            if s == 129:
+            if s == 128:
                 w.write(0, 1)
-                s = 130
+                s = 129
             else:
                 raise misplaced('element', 'SAProvisioningCertificateChain')
-            e116(E, w, v)
+            e115(E, w, v)
         except EncodeError as exc:
             raise exc.within('SAProvisioningCertificateChain') from None
     else:
@@ -1082,12 +1082,12 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractSignatureCertChain
     if v is not None:
         try:
-            if s == 130:
+            if s == 129:
                 w.write(0, 1)
-                s = 131
+                s = 130
             else:
                 raise misplaced('element', 'ContractSignatureCertChain')
-            e116(E, w, v)
+            e115(E, w, v)
         except EncodeError as exc:
             raise exc.within('ContractSignatureCertChain') from None
     else:
@@ -1095,12 +1095,12 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ContractSignatureEncryptedPrivateKey
     if v is not None:
         try:
-            if s == 131:
+            if s == 130:
                 w.write(0, 1)
-                s = 132
+                s = 131
             else:
                 raise misplaced('element', 'ContractSignatureEncryptedPrivateKey')
-            e119(E, w, v)
+            e118(E, w, v)
         except EncodeError as exc:
             raise exc.within('ContractSignatureEncryptedPrivateKey') from None
     else:
@@ -1108,12 +1108,12 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DHpublickey
     if v is not None:
         try:
-            if s == 132:
+            if s == 131:
                 w.write(0, 1)
-                s = 133
+                s = 132
             else:
                 raise misplaced('element', 'DHpublickey')
-            e121(E, w, v)
+            e120(E, w, v)
         except EncodeError as exc:
             raise exc.within('DHpublickey') from None
     else:
@@ -1121,12 +1121,12 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.eMAID
     if v is not None:
         try:
-            if s == 133:
+            if s == 132:
                 w.write(0, 1)
-                s = 134
+                s = 133
             else:
                 raise misplaced('element', 'eMAID')
-            e123(E, w, v)
+            e122(E, w, v)
         except EncodeError as exc:
             raise exc.within('eMAID') from None
     else:
@@ -1134,18 +1134,18 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.RetryCounter
     if v is not None:
         try:
-            if s == 134:
+            if s == 133:
                 w.write(0, 2)
-                s = 135
+                s = 134
             else:
                 raise misplaced('element', 'RetryCounter')
-            x136(w, v)
+            x135(w, v)
         except EncodeError as exc:
             raise exc.within('RetryCounter') from None
-    if s == 134:
+    if s == 133:
         w.write(1, 2)
         return
-    elif s == 135:
+    elif s == 134:
         w.write(0, 1)
         return
     else:
@@ -1160,44 +1160,44 @@ def d13(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(2)
         if c == 0:
-            f0 = v138(D, r)
-            s = 137
+            f0 = v90(D, r)
+            s = 136
         elif c == 1:
             x = r.read(5)
             if x & 17 or ((x >> 1) & 7) >= 6:
                 r.pos -= 5
-                f1 = v140(D, r)
+                f1 = v138(D, r)
             else:
                 f1 = _K3[((x >> 1) & 7)]
-            s = 139
+            s = 137
         else:
             D.escape(13)
-        if s == 137:
+        if s == 136:
             x = r.read(6)
             if x & 49 or ((x >> 1) & 7) >= 6:
                 r.pos -= 6
                 if r.read(1):
-                    D.escape(137)
-                f1 = v140(D, r)
+                    D.escape(136)
+                f1 = v138(D, r)
             else:
                 f1 = _K3[((x >> 1) & 7)]
-            s = 139
-        if s == 139:
+            s = 137
+        if s == 137:
             c = r.read(2)
             if c == 0:
                 f2 = d0(D, r)
-                s = 141
+                s = 139
             elif c == 1:
                 f2 = d19(D, r)
-                s = 141
+                s = 139
             elif c == 2:
                 f2 = d27(D, r)
-                s = 141
+                s = 139
             else:
-                D.escape(139)
-        if s == 141:
+                D.escape(137)
+        if s == 139:
             if r.read(1):
-                D.escape(141)
+                D.escape(139)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1211,10 +1211,10 @@ def e13(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 13:
                 w.write(0, 2)
-                s = 137
+                s = 136
             else:
                 raise misplaced('element', 'MaxEntriesSAScheduleTuple')
-            x138(w, v)
+            x90(w, v)
         except EncodeError as exc:
             raise exc.within('MaxEntriesSAScheduleTuple') from None
     v = o.RequestedEnergyTransferMode
@@ -1222,13 +1222,13 @@ def e13(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 13:
                 w.write(1, 2)
-                s = 139
-            elif s == 137:
+                s = 137
+            elif s == 136:
                 w.write(0, 1)
-                s = 139
+                s = 137
             else:
                 raise misplaced('element', 'RequestedEnergyTransferMode')
-            x140(w, v)
+            x138(w, v)
         except EncodeError as exc:
             raise exc.within('RequestedEnergyTransferMode') from None
     else:
@@ -1237,9 +1237,9 @@ def e13(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         try:
             if type(v) is M.AC_EVChargeParameterType:
-                if s == 139:
+                if s == 137:
                     w.write(0, 2)
-                    s = 141
+                    s = 139
                 else:
                     raise misplaced('element', 'AC_EVChargeParameter')
                 try:
@@ -1247,9 +1247,9 @@ def e13(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('AC_EVChargeParameter') from None
             elif type(v) is M.DC_EVChargeParameterType:
-                if s == 139:
+                if s == 137:
                     w.write(1, 2)
-                    s = 141
+                    s = 139
                 else:
                     raise misplaced('element', 'DC_EVChargeParameter')
                 try:
@@ -1262,7 +1262,7 @@ def e13(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('') from None
     else:
         raise missing('EVChargeParameter')
-    if s == 141:
+    if s == 139:
         w.write(0, 1)
         return
     else:
@@ -1281,55 +1281,55 @@ def d14(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(14)
-            f0 = v100(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 142
-        if s == 142:
+        s = 140
+        if s == 140:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 3:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(142)
-                f1 = v102(D, r)
+                    D.escape(140)
+                f1 = v101(D, r)
             else:
                 f1 = _K2[((x >> 1) & 3)]
-            s = 143
-        if s == 143:
+            s = 141
+        if s == 141:
             c = r.read(3)
             if c == 0:
-                f2 = d55(D, r)
-                s = 144
+                f2 = d54(D, r)
+                s = 142
             elif c == 1:
-                f2 = d56(D, r)
-                s = 144
+                f2 = d55(D, r)
+                s = 142
             elif c == 2:
                 f3 = d1(D, r)
-                s = 145
+                s = 143
             elif c == 3:
                 f3 = d21(D, r)
-                s = 145
+                s = 143
             elif c == 4:
                 f3 = d29(D, r)
-                s = 145
+                s = 143
             else:
-                D.escape(143)
-        if s == 144:
+                D.escape(141)
+        if s == 142:
             c = r.read(2)
             if c == 0:
                 f3 = d1(D, r)
-                s = 145
+                s = 143
             elif c == 1:
                 f3 = d21(D, r)
-                s = 145
+                s = 143
             elif c == 2:
                 f3 = d29(D, r)
-                s = 145
+                s = 143
             else:
-                D.escape(144)
-        if s == 145:
+                D.escape(142)
+        if s == 143:
             if r.read(1):
-                D.escape(145)
+                D.escape(143)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1343,10 +1343,10 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 14:
                 w.write(0, 1)
-                s = 142
+                s = 140
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1354,12 +1354,12 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
-            if s == 142:
+            if s == 140:
                 w.write(0, 1)
-                s = 143
+                s = 141
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x102(w, v)
+            x101(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
@@ -1368,13 +1368,13 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         try:
             if type(v) is M.SAScheduleListType:
-                if s == 143:
+                if s == 141:
                     w.write(0, 3)
-                    s = 144
+                    s = 142
                 else:
                     raise misplaced('element', 'SAScheduleList')
                 try:
-                    e55(E, w, v)
+                    e54(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SAScheduleList') from None
             else:
@@ -1385,12 +1385,12 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         try:
             if type(v) is M.AC_EVSEChargeParameterType:
-                if s == 143:
+                if s == 141:
                     w.write(2, 3)
-                    s = 145
-                elif s == 144:
+                    s = 143
+                elif s == 142:
                     w.write(0, 2)
-                    s = 145
+                    s = 143
                 else:
                     raise misplaced('element', 'AC_EVSEChargeParameter')
                 try:
@@ -1398,12 +1398,12 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('AC_EVSEChargeParameter') from None
             elif type(v) is M.DC_EVSEChargeParameterType:
-                if s == 143:
+                if s == 141:
                     w.write(3, 3)
-                    s = 145
-                elif s == 144:
+                    s = 143
+                elif s == 142:
                     w.write(1, 2)
-                    s = 145
+                    s = 143
                 else:
                     raise misplaced('element', 'DC_EVSEChargeParameter')
                 try:
@@ -1416,7 +1416,7 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('') from None
     else:
         raise missing('EVSEChargeParameter')
-    if s == 145:
+    if s == 143:
         w.write(0, 1)
         return
     else:
@@ -1458,91 +1458,91 @@ def d16(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(16)
-            f0 = v100(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 146
-        if s == 146:
+        s = 144
+        if s == 144:
             c = r.read(1)
             if c == 0:
-                f1 = v148(D, r)
-                s = 147
+                f1 = v146(D, r)
+                s = 145
             else:
-                D.escape(146)
-        if s == 147:
+                D.escape(144)
+        if s == 145:
             x = r.read(11)
             if x & 1537:
                 r.pos -= 11
                 if r.read(1):
-                    D.escape(147)
-                f2 = v150(D, r)
+                    D.escape(145)
+                f2 = v148(D, r)
             else:
                 f2 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
-            s = 149
-        if s == 149:
+            s = 147
+        if s == 147:
             c = r.read(3)
             if c == 0:
-                f3 = d83(D, r)
-                s = 151
+                f3 = d82(D, r)
+                s = 149
             elif c == 1:
-                f4 = d153(D, r)
-                s = 152
+                f4 = d151(D, r)
+                s = 150
             elif c == 2:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f5 = v155(D, r)
+                    f5 = v94(D, r)
                 else:
                     f5 = ((x >> 1) & 1) == 1
-                s = 154
+                s = 152
             elif c == 3:
                 f6 = d2(D, r)
-                s = 156
+                s = 153
             else:
-                D.escape(149)
-        if s == 151:
+                D.escape(147)
+        if s == 149:
             c = r.read(2)
             if c == 0:
-                f4 = d153(D, r)
-                s = 152
+                f4 = d151(D, r)
+                s = 150
             elif c == 1:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f5 = v155(D, r)
+                    f5 = v94(D, r)
                 else:
                     f5 = ((x >> 1) & 1) == 1
-                s = 154
+                s = 152
             elif c == 2:
                 f6 = d2(D, r)
-                s = 156
+                s = 153
             else:
-                D.escape(151)
-        if s == 152:
+                D.escape(149)
+        if s == 150:
             c = r.read(2)
             if c == 0:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f5 = v155(D, r)
+                    f5 = v94(D, r)
                 else:
                     f5 = ((x >> 1) & 1) == 1
-                s = 154
+                s = 152
             elif c == 1:
                 f6 = d2(D, r)
-                s = 156
+                s = 153
             else:
-                D.escape(152)
-        if s == 154:
+                D.escape(150)
+        if s == 152:
             c = r.read(1)
             if c == 0:
                 f6 = d2(D, r)
-                s = 156
+                s = 153
             else:
-                D.escape(154)
-        if s == 156:
+                D.escape(152)
+        if s == 153:
             if r.read(1):
-                D.escape(156)
+                D.escape(153)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1556,10 +1556,10 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 16:
                 w.write(0, 1)
-                s = 146
+                s = 144
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1567,12 +1567,12 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEID
     if v is not None:
         try:
-            if s == 146:
+            if s == 144:
                 w.write(0, 1)
-                s = 147
+                s = 145
             else:
                 raise misplaced('element', 'EVSEID')
-            x148(w, v)
+            x146(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEID') from None
     else:
@@ -1580,12 +1580,12 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
-            if s == 147:
+            if s == 145:
                 w.write(0, 1)
-                s = 149
+                s = 147
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x150(w, v)
+            x148(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     else:
@@ -1593,60 +1593,60 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaxCurrent
     if v is not None:
         try:
-            if s == 149:
+            if s == 147:
                 w.write(0, 3)
-                s = 151
+                s = 149
             else:
                 raise misplaced('element', 'EVSEMaxCurrent')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaxCurrent') from None
     v = o.MeterInfo
     if v is not None:
         try:
-            if s == 149:
+            if s == 147:
                 w.write(1, 3)
-                s = 152
-            elif s == 151:
+                s = 150
+            elif s == 149:
                 w.write(0, 2)
-                s = 152
+                s = 150
             else:
                 raise misplaced('element', 'MeterInfo')
-            e153(E, w, v)
+            e151(E, w, v)
         except EncodeError as exc:
             raise exc.within('MeterInfo') from None
     v = o.ReceiptRequired
     if v is not None:
         try:
-            if s == 149:
+            if s == 147:
                 w.write(2, 3)
-                s = 154
-            elif s == 151:
+                s = 152
+            elif s == 149:
                 w.write(1, 2)
-                s = 154
-            elif s == 152:
+                s = 152
+            elif s == 150:
                 w.write(0, 2)
-                s = 154
+                s = 152
             else:
                 raise misplaced('element', 'ReceiptRequired')
-            x155(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('ReceiptRequired') from None
     v = o.AC_EVSEStatus
     if v is not None:
         try:
-            if s == 149:
+            if s == 147:
                 w.write(3, 3)
-                s = 156
-            elif s == 151:
+                s = 153
+            elif s == 149:
                 w.write(2, 2)
-                s = 156
-            elif s == 152:
+                s = 153
+            elif s == 150:
                 w.write(1, 2)
-                s = 156
-            elif s == 154:
+                s = 153
+            elif s == 152:
                 w.write(0, 1)
-                s = 156
+                s = 153
             else:
                 raise misplaced('element', 'AC_EVSEStatus')
             e2(E, w, v)
@@ -1654,7 +1654,7 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('AC_EVSEStatus') from None
     else:
         raise missing('AC_EVSEStatus')
-    if s == 156:
+    if s == 153:
         w.write(0, 1)
         return
     else:
@@ -1677,157 +1677,157 @@ def d17(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d23(D, r)
-            s = 157
+            s = 154
         else:
             D.escape(17)
-        if s == 157:
+        if s == 154:
             c = r.read(1)
             if c == 0:
-                f1 = d83(D, r)
-                s = 158
+                f1 = d82(D, r)
+                s = 155
             else:
-                D.escape(157)
-        if s == 158:
+                D.escape(154)
+        if s == 155:
             c = r.read(3)
             if c == 0:
-                f2 = d83(D, r)
-                s = 159
+                f2 = d82(D, r)
+                s = 156
             elif c == 1:
-                f3 = d83(D, r)
-                s = 160
+                f3 = d82(D, r)
+                s = 157
             elif c == 2:
-                f4 = d83(D, r)
-                s = 161
+                f4 = d82(D, r)
+                s = 158
             elif c == 3:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f5 = v163(D, r)
+                    f5 = v94(D, r)
                 else:
                     f5 = ((x >> 1) & 1) == 1
-                s = 162
+                s = 159
             elif c == 4:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f6 = v165(D, r)
+                    f6 = v94(D, r)
                 else:
                     f6 = ((x >> 1) & 1) == 1
-                s = 164
+                s = 160
             else:
-                D.escape(158)
-        if s == 159:
+                D.escape(155)
+        if s == 156:
             c = r.read(3)
             if c == 0:
-                f3 = d83(D, r)
-                s = 160
+                f3 = d82(D, r)
+                s = 157
             elif c == 1:
-                f4 = d83(D, r)
-                s = 161
+                f4 = d82(D, r)
+                s = 158
             elif c == 2:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f5 = v163(D, r)
+                    f5 = v94(D, r)
                 else:
                     f5 = ((x >> 1) & 1) == 1
-                s = 162
+                s = 159
             elif c == 3:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f6 = v165(D, r)
+                    f6 = v94(D, r)
                 else:
                     f6 = ((x >> 1) & 1) == 1
-                s = 164
+                s = 160
             else:
-                D.escape(159)
-        if s == 160:
+                D.escape(156)
+        if s == 157:
             c = r.read(2)
             if c == 0:
-                f4 = d83(D, r)
-                s = 161
+                f4 = d82(D, r)
+                s = 158
             elif c == 1:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f5 = v163(D, r)
+                    f5 = v94(D, r)
                 else:
                     f5 = ((x >> 1) & 1) == 1
-                s = 162
+                s = 159
             elif c == 2:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f6 = v165(D, r)
+                    f6 = v94(D, r)
                 else:
                     f6 = ((x >> 1) & 1) == 1
-                s = 164
+                s = 160
+            else:
+                D.escape(157)
+        if s == 158:
+            c = r.read(2)
+            if c == 0:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f5 = v94(D, r)
+                else:
+                    f5 = ((x >> 1) & 1) == 1
+                s = 159
+            elif c == 1:
+                x = r.read(3)
+                if x & 5:
+                    r.pos -= 3
+                    f6 = v94(D, r)
+                else:
+                    f6 = ((x >> 1) & 1) == 1
+                s = 160
+            else:
+                D.escape(158)
+        if s == 159:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(159)
+                f6 = v94(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 160
+        if s == 160:
+            c = r.read(2)
+            if c == 0:
+                f7 = d82(D, r)
+                s = 161
+            elif c == 1:
+                f8 = d82(D, r)
+                s = 162
+            elif c == 2:
+                f9 = d82(D, r)
+                s = 163
             else:
                 D.escape(160)
         if s == 161:
             c = r.read(2)
             if c == 0:
-                x = r.read(3)
-                if x & 5:
-                    r.pos -= 3
-                    f5 = v163(D, r)
-                else:
-                    f5 = ((x >> 1) & 1) == 1
+                f8 = d82(D, r)
                 s = 162
             elif c == 1:
-                x = r.read(3)
-                if x & 5:
-                    r.pos -= 3
-                    f6 = v165(D, r)
-                else:
-                    f6 = ((x >> 1) & 1) == 1
-                s = 164
+                f9 = d82(D, r)
+                s = 163
             else:
                 D.escape(161)
         if s == 162:
-            x = r.read(4)
-            if x & 13:
-                r.pos -= 4
-                if r.read(1):
-                    D.escape(162)
-                f6 = v165(D, r)
-            else:
-                f6 = ((x >> 1) & 1) == 1
-            s = 164
-        if s == 164:
-            c = r.read(2)
-            if c == 0:
-                f7 = d83(D, r)
-                s = 166
-            elif c == 1:
-                f8 = d83(D, r)
-                s = 167
-            elif c == 2:
-                f9 = d83(D, r)
-                s = 168
-            else:
-                D.escape(164)
-        if s == 166:
-            c = r.read(2)
-            if c == 0:
-                f8 = d83(D, r)
-                s = 167
-            elif c == 1:
-                f9 = d83(D, r)
-                s = 168
-            else:
-                D.escape(166)
-        if s == 167:
             c = r.read(1)
             if c == 0:
-                f9 = d83(D, r)
-                s = 168
+                f9 = d82(D, r)
+                s = 163
             else:
-                D.escape(167)
-        if s == 168:
+                D.escape(162)
+        if s == 163:
             if r.read(1):
-                D.escape(168)
+                D.escape(163)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -1841,7 +1841,7 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 17:
                 w.write(0, 1)
-                s = 157
+                s = 154
             else:
                 raise misplaced('element', 'DC_EVStatus')
             e23(E, w, v)
@@ -1852,12 +1852,12 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVTargetCurrent
     if v is not None:
         try:
-            if s == 157:
+            if s == 154:
                 w.write(0, 1)
-                s = 158
+                s = 155
             else:
                 raise misplaced('element', 'EVTargetCurrent')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVTargetCurrent') from None
     else:
@@ -1865,86 +1865,86 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMaximumVoltageLimit
     if v is not None:
         try:
-            if s == 158:
+            if s == 155:
                 w.write(0, 3)
-                s = 159
+                s = 156
             else:
                 raise misplaced('element', 'EVMaximumVoltageLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumVoltageLimit') from None
     v = o.EVMaximumCurrentLimit
     if v is not None:
         try:
-            if s == 158:
+            if s == 155:
                 w.write(1, 3)
-                s = 160
-            elif s == 159:
+                s = 157
+            elif s == 156:
                 w.write(0, 3)
-                s = 160
+                s = 157
             else:
                 raise misplaced('element', 'EVMaximumCurrentLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumCurrentLimit') from None
     v = o.EVMaximumPowerLimit
     if v is not None:
         try:
-            if s == 158:
+            if s == 155:
                 w.write(2, 3)
-                s = 161
-            elif s == 159:
+                s = 158
+            elif s == 156:
                 w.write(1, 3)
-                s = 161
-            elif s == 160:
+                s = 158
+            elif s == 157:
                 w.write(0, 2)
-                s = 161
+                s = 158
             else:
                 raise misplaced('element', 'EVMaximumPowerLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumPowerLimit') from None
     v = o.BulkChargingComplete
     if v is not None:
         try:
-            if s == 158:
+            if s == 155:
                 w.write(3, 3)
-                s = 162
-            elif s == 159:
+                s = 159
+            elif s == 156:
                 w.write(2, 3)
-                s = 162
-            elif s == 160:
+                s = 159
+            elif s == 157:
                 w.write(1, 2)
-                s = 162
-            elif s == 161:
+                s = 159
+            elif s == 158:
                 w.write(0, 2)
-                s = 162
+                s = 159
             else:
                 raise misplaced('element', 'BulkChargingComplete')
-            x163(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('BulkChargingComplete') from None
     v = o.ChargingComplete
     if v is not None:
         try:
-            if s == 158:
+            if s == 155:
                 w.write(4, 3)
-                s = 164
-            elif s == 159:
+                s = 160
+            elif s == 156:
                 w.write(3, 3)
-                s = 164
-            elif s == 160:
+                s = 160
+            elif s == 157:
                 w.write(2, 2)
-                s = 164
-            elif s == 161:
+                s = 160
+            elif s == 158:
                 w.write(1, 2)
-                s = 164
-            elif s == 162:
+                s = 160
+            elif s == 159:
                 w.write(0, 1)
-                s = 164
+                s = 160
             else:
                 raise misplaced('element', 'ChargingComplete')
-            x165(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingComplete') from None
     else:
@@ -1952,48 +1952,48 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.RemainingTimeToFullSoC
     if v is not None:
         try:
-            if s == 164:
+            if s == 160:
                 w.write(0, 2)
-                s = 166
+                s = 161
             else:
                 raise misplaced('element', 'RemainingTimeToFullSoC')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('RemainingTimeToFullSoC') from None
     v = o.RemainingTimeToBulkSoC
     if v is not None:
         try:
-            if s == 164:
+            if s == 160:
                 w.write(1, 2)
-                s = 167
-            elif s == 166:
+                s = 162
+            elif s == 161:
                 w.write(0, 2)
-                s = 167
+                s = 162
             else:
                 raise misplaced('element', 'RemainingTimeToBulkSoC')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('RemainingTimeToBulkSoC') from None
     v = o.EVTargetVoltage
     if v is not None:
         try:
-            if s == 164:
+            if s == 160:
                 w.write(2, 2)
-                s = 168
-            elif s == 166:
+                s = 163
+            elif s == 161:
                 w.write(1, 2)
-                s = 168
-            elif s == 167:
+                s = 163
+            elif s == 162:
                 w.write(0, 1)
-                s = 168
+                s = 163
             else:
                 raise misplaced('element', 'EVTargetVoltage')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVTargetVoltage') from None
     else:
         raise missing('EVTargetVoltage')
-    if s == 168:
+    if s == 163:
         w.write(0, 1)
         return
     else:
@@ -2022,151 +2022,151 @@ def d18(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(18)
-            f0 = v100(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 169
-        if s == 169:
+        s = 164
+        if s == 164:
             c = r.read(1)
             if c == 0:
                 f1 = d22(D, r)
-                s = 170
+                s = 165
             else:
-                D.escape(169)
-        if s == 170:
+                D.escape(164)
+        if s == 165:
             c = r.read(1)
             if c == 0:
-                f2 = d83(D, r)
+                f2 = d82(D, r)
+                s = 166
+            else:
+                D.escape(165)
+        if s == 166:
+            c = r.read(1)
+            if c == 0:
+                f3 = d82(D, r)
+                s = 167
+            else:
+                D.escape(166)
+        if s == 167:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(167)
+                f4 = v94(D, r)
+            else:
+                f4 = ((x >> 1) & 1) == 1
+            s = 168
+        if s == 168:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(168)
+                f5 = v94(D, r)
+            else:
+                f5 = ((x >> 1) & 1) == 1
+            s = 169
+        if s == 169:
+            x = r.read(4)
+            if x & 13:
+                r.pos -= 4
+                if r.read(1):
+                    D.escape(169)
+                f6 = v94(D, r)
+            else:
+                f6 = ((x >> 1) & 1) == 1
+            s = 170
+        if s == 170:
+            c = r.read(3)
+            if c == 0:
+                f7 = d82(D, r)
                 s = 171
+            elif c == 1:
+                f8 = d82(D, r)
+                s = 172
+            elif c == 2:
+                f9 = d82(D, r)
+                s = 173
+            elif c == 3:
+                f10 = v146(D, r)
+                s = 174
             else:
                 D.escape(170)
         if s == 171:
-            c = r.read(1)
+            c = r.read(2)
             if c == 0:
-                f3 = d83(D, r)
+                f8 = d82(D, r)
                 s = 172
+            elif c == 1:
+                f9 = d82(D, r)
+                s = 173
+            elif c == 2:
+                f10 = v146(D, r)
+                s = 174
             else:
                 D.escape(171)
         if s == 172:
-            x = r.read(4)
-            if x & 13:
-                r.pos -= 4
-                if r.read(1):
-                    D.escape(172)
-                f4 = v174(D, r)
+            c = r.read(2)
+            if c == 0:
+                f9 = d82(D, r)
+                s = 173
+            elif c == 1:
+                f10 = v146(D, r)
+                s = 174
             else:
-                f4 = ((x >> 1) & 1) == 1
-            s = 173
+                D.escape(172)
         if s == 173:
-            x = r.read(4)
-            if x & 13:
-                r.pos -= 4
-                if r.read(1):
-                    D.escape(173)
-                f5 = v176(D, r)
-            else:
-                f5 = ((x >> 1) & 1) == 1
-            s = 175
-        if s == 175:
-            x = r.read(4)
-            if x & 13:
-                r.pos -= 4
-                if r.read(1):
-                    D.escape(175)
-                f6 = v178(D, r)
-            else:
-                f6 = ((x >> 1) & 1) == 1
-            s = 177
-        if s == 177:
-            c = r.read(3)
-            if c == 0:
-                f7 = d83(D, r)
-                s = 179
-            elif c == 1:
-                f8 = d83(D, r)
-                s = 180
-            elif c == 2:
-                f9 = d83(D, r)
-                s = 181
-            elif c == 3:
-                f10 = v148(D, r)
-                s = 182
-            else:
-                D.escape(177)
-        if s == 179:
-            c = r.read(2)
-            if c == 0:
-                f8 = d83(D, r)
-                s = 180
-            elif c == 1:
-                f9 = d83(D, r)
-                s = 181
-            elif c == 2:
-                f10 = v148(D, r)
-                s = 182
-            else:
-                D.escape(179)
-        if s == 180:
-            c = r.read(2)
-            if c == 0:
-                f9 = d83(D, r)
-                s = 181
-            elif c == 1:
-                f10 = v148(D, r)
-                s = 182
-            else:
-                D.escape(180)
-        if s == 181:
             c = r.read(1)
             if c == 0:
-                f10 = v148(D, r)
-                s = 182
+                f10 = v146(D, r)
+                s = 174
             else:
-                D.escape(181)
-        if s == 182:
+                D.escape(173)
+        if s == 174:
             x = r.read(11)
             if x & 1537:
                 r.pos -= 11
                 if r.read(1):
-                    D.escape(182)
-                f11 = v150(D, r)
+                    D.escape(174)
+                f11 = v148(D, r)
             else:
                 f11 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
-            s = 183
-        if s == 183:
+            s = 175
+        if s == 175:
             c = r.read(2)
             if c == 0:
-                f12 = d153(D, r)
-                s = 184
+                f12 = d151(D, r)
+                s = 176
             elif c == 1:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f13 = v186(D, r)
+                    f13 = v94(D, r)
                 else:
                     f13 = ((x >> 1) & 1) == 1
-                s = 185
+                s = 177
             elif c == 2:
                 s = -1
             else:
-                D.escape(183)
-        if s == 184:
+                D.escape(175)
+        if s == 176:
             c = r.read(2)
             if c == 0:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f13 = v186(D, r)
+                    f13 = v94(D, r)
                 else:
                     f13 = ((x >> 1) & 1) == 1
-                s = 185
+                s = 177
             elif c == 1:
                 s = -1
             else:
-                D.escape(184)
-        if s == 185:
+                D.escape(176)
+        if s == 177:
             if r.read(1):
-                D.escape(185)
+                D.escape(177)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -2180,10 +2180,10 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 18:
                 w.write(0, 1)
-                s = 169
+                s = 164
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -2191,9 +2191,9 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DC_EVSEStatus
     if v is not None:
         try:
-            if s == 169:
+            if s == 164:
                 w.write(0, 1)
-                s = 170
+                s = 165
             else:
                 raise misplaced('element', 'DC_EVSEStatus')
             e22(E, w, v)
@@ -2204,12 +2204,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPresentVoltage
     if v is not None:
         try:
-            if s == 170:
+            if s == 165:
                 w.write(0, 1)
-                s = 171
+                s = 166
             else:
                 raise misplaced('element', 'EVSEPresentVoltage')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPresentVoltage') from None
     else:
@@ -2217,12 +2217,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPresentCurrent
     if v is not None:
         try:
-            if s == 171:
+            if s == 166:
                 w.write(0, 1)
-                s = 172
+                s = 167
             else:
                 raise misplaced('element', 'EVSEPresentCurrent')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPresentCurrent') from None
     else:
@@ -2230,12 +2230,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSECurrentLimitAchieved
     if v is not None:
         try:
-            if s == 172:
+            if s == 167:
                 w.write(0, 1)
-                s = 173
+                s = 168
             else:
                 raise misplaced('element', 'EVSECurrentLimitAchieved')
-            x174(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('EVSECurrentLimitAchieved') from None
     else:
@@ -2243,12 +2243,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEVoltageLimitAchieved
     if v is not None:
         try:
-            if s == 173:
+            if s == 168:
                 w.write(0, 1)
-                s = 175
+                s = 169
             else:
                 raise misplaced('element', 'EVSEVoltageLimitAchieved')
-            x176(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEVoltageLimitAchieved') from None
     else:
@@ -2256,12 +2256,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPowerLimitAchieved
     if v is not None:
         try:
-            if s == 175:
+            if s == 169:
                 w.write(0, 1)
-                s = 177
+                s = 170
             else:
                 raise misplaced('element', 'EVSEPowerLimitAchieved')
-            x178(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPowerLimitAchieved') from None
     else:
@@ -2269,63 +2269,63 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaximumVoltageLimit
     if v is not None:
         try:
-            if s == 177:
+            if s == 170:
                 w.write(0, 3)
-                s = 179
+                s = 171
             else:
                 raise misplaced('element', 'EVSEMaximumVoltageLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumVoltageLimit') from None
     v = o.EVSEMaximumCurrentLimit
     if v is not None:
         try:
-            if s == 177:
+            if s == 170:
                 w.write(1, 3)
-                s = 180
-            elif s == 179:
+                s = 172
+            elif s == 171:
                 w.write(0, 2)
-                s = 180
+                s = 172
             else:
                 raise misplaced('element', 'EVSEMaximumCurrentLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumCurrentLimit') from None
     v = o.EVSEMaximumPowerLimit
     if v is not None:
         try:
-            if s == 177:
+            if s == 170:
                 w.write(2, 3)
-                s = 181
-            elif s == 179:
+                s = 173
+            elif s == 171:
                 w.write(1, 2)
-                s = 181
-            elif s == 180:
+                s = 173
+            elif s == 172:
                 w.write(0, 2)
-                s = 181
+                s = 173
             else:
                 raise misplaced('element', 'EVSEMaximumPowerLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumPowerLimit') from None
     v = o.EVSEID
     if v is not None:
         try:
-            if s == 177:
+            if s == 170:
                 w.write(3, 3)
-                s = 182
-            elif s == 179:
+                s = 174
+            elif s == 171:
                 w.write(2, 2)
-                s = 182
-            elif s == 180:
+                s = 174
+            elif s == 172:
                 w.write(1, 2)
-                s = 182
-            elif s == 181:
+                s = 174
+            elif s == 173:
                 w.write(0, 1)
-                s = 182
+                s = 174
             else:
                 raise misplaced('element', 'EVSEID')
-            x148(w, v)
+            x146(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEID') from None
     else:
@@ -2333,12 +2333,12 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
-            if s == 182:
+            if s == 174:
                 w.write(0, 1)
-                s = 183
+                s = 175
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x150(w, v)
+            x148(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     else:
@@ -2346,35 +2346,35 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.MeterInfo
     if v is not None:
         try:
-            if s == 183:
+            if s == 175:
                 w.write(0, 2)
-                s = 184
+                s = 176
             else:
                 raise misplaced('element', 'MeterInfo')
-            e153(E, w, v)
+            e151(E, w, v)
         except EncodeError as exc:
             raise exc.within('MeterInfo') from None
     v = o.ReceiptRequired
     if v is not None:
         try:
-            if s == 183:
+            if s == 175:
                 w.write(1, 2)
-                s = 185
-            elif s == 184:
+                s = 177
+            elif s == 176:
                 w.write(0, 2)
-                s = 185
+                s = 177
             else:
                 raise misplaced('element', 'ReceiptRequired')
-            x186(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('ReceiptRequired') from None
-    if s == 183:
+    if s == 175:
         w.write(2, 2)
         return
-    elif s == 184:
+    elif s == 176:
         w.write(1, 2)
         return
-    elif s == 185:
+    elif s == 177:
         w.write(0, 1)
         return
     else:
@@ -2395,136 +2395,136 @@ def d19(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(2)
         if c == 0:
-            f0 = v81(D, r)
-            s = 187
+            f0 = v80(D, r)
+            s = 178
         elif c == 1:
             f1 = d23(D, r)
-            s = 188
+            s = 179
         else:
             D.escape(19)
-        if s == 187:
+        if s == 178:
             c = r.read(1)
             if c == 0:
                 f1 = d23(D, r)
-                s = 188
+                s = 179
             else:
-                D.escape(187)
-        if s == 188:
+                D.escape(178)
+        if s == 179:
             c = r.read(1)
             if c == 0:
-                f2 = d83(D, r)
-                s = 189
+                f2 = d82(D, r)
+                s = 180
             else:
-                D.escape(188)
-        if s == 189:
+                D.escape(179)
+        if s == 180:
             c = r.read(2)
             if c == 0:
-                f3 = d83(D, r)
-                s = 190
+                f3 = d82(D, r)
+                s = 181
             elif c == 1:
-                f4 = d83(D, r)
-                s = 191
+                f4 = d82(D, r)
+                s = 182
             else:
-                D.escape(189)
-        if s == 190:
+                D.escape(180)
+        if s == 181:
             c = r.read(1)
             if c == 0:
-                f4 = d83(D, r)
-                s = 191
+                f4 = d82(D, r)
+                s = 182
             else:
-                D.escape(190)
-        if s == 191:
+                D.escape(181)
+        if s == 182:
             c = r.read(3)
             if c == 0:
-                f5 = d83(D, r)
-                s = 192
+                f5 = d82(D, r)
+                s = 183
             elif c == 1:
-                f6 = d83(D, r)
-                s = 193
+                f6 = d82(D, r)
+                s = 184
             elif c == 2:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f7 = v195(D, r)
+                    f7 = v186(D, r)
                 else:
                     f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 194
+                s = 185
             elif c == 3:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f8 = v195(D, r)
+                    f8 = v186(D, r)
                 else:
                     f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 196
+                s = 187
             elif c == 4:
                 s = -1
             else:
-                D.escape(191)
-        if s == 192:
+                D.escape(182)
+        if s == 183:
             c = r.read(3)
             if c == 0:
-                f6 = d83(D, r)
-                s = 193
+                f6 = d82(D, r)
+                s = 184
             elif c == 1:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f7 = v195(D, r)
+                    f7 = v186(D, r)
                 else:
                     f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 194
+                s = 185
             elif c == 2:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f8 = v195(D, r)
+                    f8 = v186(D, r)
                 else:
                     f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 196
+                s = 187
             elif c == 3:
                 s = -1
             else:
-                D.escape(192)
-        if s == 193:
+                D.escape(183)
+        if s == 184:
             c = r.read(2)
             if c == 0:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f7 = v195(D, r)
+                    f7 = v186(D, r)
                 else:
                     f7 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 194
+                s = 185
             elif c == 1:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f8 = v195(D, r)
+                    f8 = v186(D, r)
                 else:
                     f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 196
+                s = 187
             elif c == 2:
                 s = -1
             else:
-                D.escape(193)
-        if s == 194:
+                D.escape(184)
+        if s == 185:
             c = r.read(2)
             if c == 0:
                 x = r.read(9)
                 if x & 257:
                     r.pos -= 9
-                    f8 = v195(D, r)
+                    f8 = v186(D, r)
                 else:
                     f8 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-                s = 196
+                s = 187
             elif c == 1:
                 s = -1
             else:
-                D.escape(194)
-        if s == 196:
+                D.escape(185)
+        if s == 187:
             if r.read(1):
-                D.escape(196)
+                D.escape(187)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -2538,10 +2538,10 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 19:
                 w.write(0, 2)
-                s = 187
+                s = 178
             else:
                 raise misplaced('element', 'DepartureTime')
-            x81(w, v)
+            x80(w, v)
         except EncodeError as exc:
             raise exc.within('DepartureTime') from None
     v = o.DC_EVStatus
@@ -2549,10 +2549,10 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 19:
                 w.write(1, 2)
-                s = 188
-            elif s == 187:
+                s = 179
+            elif s == 178:
                 w.write(0, 1)
-                s = 188
+                s = 179
             else:
                 raise misplaced('element', 'DC_EVStatus')
             e23(E, w, v)
@@ -2563,12 +2563,12 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMaximumCurrentLimit
     if v is not None:
         try:
-            if s == 188:
+            if s == 179:
                 w.write(0, 1)
-                s = 189
+                s = 180
             else:
                 raise misplaced('element', 'EVMaximumCurrentLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumCurrentLimit') from None
     else:
@@ -2576,26 +2576,26 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVMaximumPowerLimit
     if v is not None:
         try:
-            if s == 189:
+            if s == 180:
                 w.write(0, 2)
-                s = 190
+                s = 181
             else:
                 raise misplaced('element', 'EVMaximumPowerLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumPowerLimit') from None
     v = o.EVMaximumVoltageLimit
     if v is not None:
         try:
-            if s == 189:
+            if s == 180:
                 w.write(1, 2)
-                s = 191
-            elif s == 190:
+                s = 182
+            elif s == 181:
                 w.write(0, 1)
-                s = 191
+                s = 182
             else:
                 raise misplaced('element', 'EVMaximumVoltageLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVMaximumVoltageLimit') from None
     else:
@@ -2603,78 +2603,78 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVEnergyCapacity
     if v is not None:
         try:
-            if s == 191:
+            if s == 182:
                 w.write(0, 3)
-                s = 192
+                s = 183
             else:
                 raise misplaced('element', 'EVEnergyCapacity')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVEnergyCapacity') from None
     v = o.EVEnergyRequest
     if v is not None:
         try:
-            if s == 191:
+            if s == 182:
                 w.write(1, 3)
-                s = 193
-            elif s == 192:
+                s = 184
+            elif s == 183:
                 w.write(0, 3)
-                s = 193
+                s = 184
             else:
                 raise misplaced('element', 'EVEnergyRequest')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVEnergyRequest') from None
     v = o.FullSOC
     if v is not None:
         try:
-            if s == 191:
+            if s == 182:
                 w.write(2, 3)
-                s = 194
-            elif s == 192:
+                s = 185
+            elif s == 183:
                 w.write(1, 3)
-                s = 194
-            elif s == 193:
+                s = 185
+            elif s == 184:
                 w.write(0, 2)
-                s = 194
+                s = 185
             else:
                 raise misplaced('element', 'FullSOC')
-            x195(w, v)
+            x186(w, v)
         except EncodeError as exc:
             raise exc.within('FullSOC') from None
     v = o.BulkSOC
     if v is not None:
         try:
-            if s == 191:
+            if s == 182:
                 w.write(3, 3)
-                s = 196
-            elif s == 192:
+                s = 187
+            elif s == 183:
                 w.write(2, 3)
-                s = 196
-            elif s == 193:
+                s = 187
+            elif s == 184:
                 w.write(1, 2)
-                s = 196
-            elif s == 194:
+                s = 187
+            elif s == 185:
                 w.write(0, 2)
-                s = 196
+                s = 187
             else:
                 raise misplaced('element', 'BulkSOC')
-            x195(w, v)
+            x186(w, v)
         except EncodeError as exc:
             raise exc.within('BulkSOC') from None
-    if s == 191:
+    if s == 182:
         w.write(4, 3)
         return
-    elif s == 192:
+    elif s == 183:
         w.write(3, 3)
         return
-    elif s == 193:
+    elif s == 184:
         w.write(2, 2)
         return
-    elif s == 194:
+    elif s == 185:
         w.write(1, 2)
         return
-    elif s == 196:
+    elif s == 187:
         w.write(0, 1)
         return
     else:
@@ -2690,42 +2690,42 @@ def d20(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d23(D, r)
-            s = 197
+            s = 188
         else:
             D.escape(20)
-        if s == 197:
+        if s == 188:
             c = r.read(2)
             if c == 0:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f1 = v199(D, r)
+                    f1 = v94(D, r)
                 else:
                     f1 = ((x >> 1) & 1) == 1
-                s = 198
+                s = 189
             elif c == 1:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f2 = v201(D, r)
+                    f2 = v94(D, r)
                 else:
                     f2 = ((x >> 1) & 1) == 1
-                s = 200
+                s = 190
             else:
-                D.escape(197)
-        if s == 198:
+                D.escape(188)
+        if s == 189:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(198)
-                f2 = v201(D, r)
+                    D.escape(189)
+                f2 = v94(D, r)
             else:
                 f2 = ((x >> 1) & 1) == 1
-            s = 200
-        if s == 200:
+            s = 190
+        if s == 190:
             if r.read(1):
-                D.escape(200)
+                D.escape(190)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -2739,7 +2739,7 @@ def e20(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 20:
                 w.write(0, 1)
-                s = 197
+                s = 188
             else:
                 raise misplaced('element', 'DC_EVStatus')
             e23(E, w, v)
@@ -2750,31 +2750,31 @@ def e20(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.BulkChargingComplete
     if v is not None:
         try:
-            if s == 197:
+            if s == 188:
                 w.write(0, 2)
-                s = 198
+                s = 189
             else:
                 raise misplaced('element', 'BulkChargingComplete')
-            x199(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('BulkChargingComplete') from None
     v = o.ChargingComplete
     if v is not None:
         try:
-            if s == 197:
+            if s == 188:
                 w.write(1, 2)
-                s = 200
-            elif s == 198:
+                s = 190
+            elif s == 189:
                 w.write(0, 1)
-                s = 200
+                s = 190
             else:
                 raise misplaced('element', 'ChargingComplete')
-            x201(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingComplete') from None
     else:
         raise missing('ChargingComplete')
-    if s == 200:
+    if s == 190:
         w.write(0, 1)
         return
     else:
@@ -2796,73 +2796,73 @@ def d21(D: Decoder, r: BitReader) -> Any:
         c = r.read(1)
         if c == 0:
             f0 = d22(D, r)
-            s = 202
+            s = 191
         else:
             D.escape(21)
-        if s == 202:
+        if s == 191:
             c = r.read(1)
             if c == 0:
-                f1 = d83(D, r)
-                s = 203
+                f1 = d82(D, r)
+                s = 192
             else:
-                D.escape(202)
-        if s == 203:
+                D.escape(191)
+        if s == 192:
             c = r.read(1)
             if c == 0:
-                f2 = d83(D, r)
-                s = 204
+                f2 = d82(D, r)
+                s = 193
             else:
-                D.escape(203)
-        if s == 204:
+                D.escape(192)
+        if s == 193:
             c = r.read(1)
             if c == 0:
-                f3 = d83(D, r)
-                s = 205
+                f3 = d82(D, r)
+                s = 194
             else:
-                D.escape(204)
-        if s == 205:
+                D.escape(193)
+        if s == 194:
             c = r.read(1)
             if c == 0:
-                f4 = d83(D, r)
-                s = 206
+                f4 = d82(D, r)
+                s = 195
             else:
-                D.escape(205)
-        if s == 206:
+                D.escape(194)
+        if s == 195:
             c = r.read(1)
             if c == 0:
-                f5 = d83(D, r)
-                s = 207
+                f5 = d82(D, r)
+                s = 196
             else:
-                D.escape(206)
-        if s == 207:
+                D.escape(195)
+        if s == 196:
             c = r.read(2)
             if c == 0:
-                f6 = d83(D, r)
-                s = 208
+                f6 = d82(D, r)
+                s = 197
             elif c == 1:
-                f7 = d83(D, r)
-                s = 209
+                f7 = d82(D, r)
+                s = 198
             else:
-                D.escape(207)
-        if s == 208:
+                D.escape(196)
+        if s == 197:
             c = r.read(1)
             if c == 0:
-                f7 = d83(D, r)
-                s = 209
+                f7 = d82(D, r)
+                s = 198
             else:
-                D.escape(208)
-        if s == 209:
+                D.escape(197)
+        if s == 198:
             c = r.read(2)
             if c == 0:
-                f8 = d83(D, r)
-                s = 210
+                f8 = d82(D, r)
+                s = 199
             elif c == 1:
                 s = -1
             else:
-                D.escape(209)
-        if s == 210:
+                D.escape(198)
+        if s == 199:
             if r.read(1):
-                D.escape(210)
+                D.escape(199)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -2876,7 +2876,7 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 21:
                 w.write(0, 1)
-                s = 202
+                s = 191
             else:
                 raise misplaced('element', 'DC_EVSEStatus')
             e22(E, w, v)
@@ -2887,12 +2887,12 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaximumCurrentLimit
     if v is not None:
         try:
-            if s == 202:
+            if s == 191:
                 w.write(0, 1)
-                s = 203
+                s = 192
             else:
                 raise misplaced('element', 'EVSEMaximumCurrentLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumCurrentLimit') from None
     else:
@@ -2900,12 +2900,12 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaximumPowerLimit
     if v is not None:
         try:
-            if s == 203:
+            if s == 192:
                 w.write(0, 1)
-                s = 204
+                s = 193
             else:
                 raise misplaced('element', 'EVSEMaximumPowerLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumPowerLimit') from None
     else:
@@ -2913,12 +2913,12 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMaximumVoltageLimit
     if v is not None:
         try:
-            if s == 204:
+            if s == 193:
                 w.write(0, 1)
-                s = 205
+                s = 194
             else:
                 raise misplaced('element', 'EVSEMaximumVoltageLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMaximumVoltageLimit') from None
     else:
@@ -2926,12 +2926,12 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMinimumCurrentLimit
     if v is not None:
         try:
-            if s == 205:
+            if s == 194:
                 w.write(0, 1)
-                s = 206
+                s = 195
             else:
                 raise misplaced('element', 'EVSEMinimumCurrentLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMinimumCurrentLimit') from None
     else:
@@ -2939,12 +2939,12 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEMinimumVoltageLimit
     if v is not None:
         try:
-            if s == 206:
+            if s == 195:
                 w.write(0, 1)
-                s = 207
+                s = 196
             else:
                 raise misplaced('element', 'EVSEMinimumVoltageLimit')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEMinimumVoltageLimit') from None
     else:
@@ -2952,26 +2952,26 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSECurrentRegulationTolerance
     if v is not None:
         try:
-            if s == 207:
+            if s == 196:
                 w.write(0, 2)
-                s = 208
+                s = 197
             else:
                 raise misplaced('element', 'EVSECurrentRegulationTolerance')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSECurrentRegulationTolerance') from None
     v = o.EVSEPeakCurrentRipple
     if v is not None:
         try:
-            if s == 207:
+            if s == 196:
                 w.write(1, 2)
-                s = 209
-            elif s == 208:
+                s = 198
+            elif s == 197:
                 w.write(0, 1)
-                s = 209
+                s = 198
             else:
                 raise misplaced('element', 'EVSEPeakCurrentRipple')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPeakCurrentRipple') from None
     else:
@@ -2979,18 +2979,18 @@ def e21(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEEnergyToBeDelivered
     if v is not None:
         try:
-            if s == 209:
+            if s == 198:
                 w.write(0, 2)
-                s = 210
+                s = 199
             else:
                 raise misplaced('element', 'EVSEEnergyToBeDelivered')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEEnergyToBeDelivered') from None
-    if s == 209:
+    if s == 198:
         w.write(1, 2)
         return
-    elif s == 210:
+    elif s == 199:
         w.write(0, 1)
         return
     else:
@@ -3006,53 +3006,53 @@ def d22(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v91(D, r)
-            s = 211
+            f0 = v90(D, r)
+            s = 200
         else:
             D.escape(22)
-        if s == 211:
+        if s == 200:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 3:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(211)
-                f1 = v93(D, r)
+                    D.escape(200)
+                f1 = v92(D, r)
             else:
                 f1 = _K0[((x >> 1) & 3)]
-            s = 212
-        if s == 212:
+            s = 201
+        if s == 201:
             c = r.read(2)
             if c == 0:
                 x = r.read(5)
                 if x & 17 or ((x >> 1) & 7) >= 5:
                     r.pos -= 5
-                    f2 = v214(D, r)
+                    f2 = v203(D, r)
                 else:
                     f2 = _K4[((x >> 1) & 7)]
-                s = 213
+                s = 202
             elif c == 1:
                 x = r.read(6)
                 if x & 33 or ((x >> 1) & 15) >= 12:
                     r.pos -= 6
-                    f3 = v216(D, r)
+                    f3 = v205(D, r)
                 else:
                     f3 = _K5[((x >> 1) & 15)]
-                s = 215
+                s = 204
             else:
-                D.escape(212)
-        if s == 213:
+                D.escape(201)
+        if s == 202:
             x = r.read(7)
             if x & 97 or ((x >> 1) & 15) >= 12:
                 r.pos -= 7
                 if r.read(1):
-                    D.escape(213)
-                f3 = v216(D, r)
+                    D.escape(202)
+                f3 = v205(D, r)
             else:
                 f3 = _K5[((x >> 1) & 15)]
-            s = 215
-        if s == 215:
+            s = 204
+        if s == 204:
             if r.read(1):
-                D.escape(215)
+                D.escape(204)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3066,10 +3066,10 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 22:
                 w.write(0, 1)
-                s = 211
+                s = 200
             else:
                 raise misplaced('element', 'NotificationMaxDelay')
-            x91(w, v)
+            x90(w, v)
         except EncodeError as exc:
             raise exc.within('NotificationMaxDelay') from None
     else:
@@ -3077,12 +3077,12 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENotification
     if v is not None:
         try:
-            if s == 211:
+            if s == 200:
                 w.write(0, 1)
-                s = 212
+                s = 201
             else:
                 raise misplaced('element', 'EVSENotification')
-            x93(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSENotification') from None
     else:
@@ -3090,31 +3090,31 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEIsolationStatus
     if v is not None:
         try:
-            if s == 212:
+            if s == 201:
                 w.write(0, 2)
-                s = 213
+                s = 202
             else:
                 raise misplaced('element', 'EVSEIsolationStatus')
-            x214(w, v)
+            x203(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEIsolationStatus') from None
     v = o.EVSEStatusCode
     if v is not None:
         try:
-            if s == 212:
+            if s == 201:
                 w.write(1, 2)
-                s = 215
-            elif s == 213:
+                s = 204
+            elif s == 202:
                 w.write(0, 1)
-                s = 215
+                s = 204
             else:
                 raise misplaced('element', 'EVSEStatusCode')
-            x216(w, v)
+            x205(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEStatusCode') from None
     else:
         raise missing('EVSEStatusCode')
-    if s == 215:
+    if s == 204:
         w.write(0, 1)
         return
     else:
@@ -3132,33 +3132,33 @@ def d23(D: Decoder, r: BitReader) -> Any:
             r.pos -= 4
             if r.read(1):
                 D.escape(23)
-            f0 = v218(D, r)
+            f0 = v94(D, r)
         else:
             f0 = ((x >> 1) & 1) == 1
-        s = 217
-        if s == 217:
+        s = 206
+        if s == 206:
             x = r.read(7)
             if x & 97 or ((x >> 1) & 15) >= 12:
                 r.pos -= 7
                 if r.read(1):
-                    D.escape(217)
-                f1 = v220(D, r)
+                    D.escape(206)
+                f1 = v208(D, r)
             else:
                 f1 = _K6[((x >> 1) & 15)]
-            s = 219
-        if s == 219:
+            s = 207
+        if s == 207:
             x = r.read(10)
             if x & 769:
                 r.pos -= 10
                 if r.read(1):
-                    D.escape(219)
-                f2 = v195(D, r)
+                    D.escape(207)
+                f2 = v186(D, r)
             else:
                 f2 = D.chk(((x >> 1) & 127), 0, 100, 'percentValueType')
-            s = 221
-        if s == 221:
+            s = 209
+        if s == 209:
             if r.read(1):
-                D.escape(221)
+                D.escape(209)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3172,10 +3172,10 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 23:
                 w.write(0, 1)
-                s = 217
+                s = 206
             else:
                 raise misplaced('element', 'EVReady')
-            x218(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('EVReady') from None
     else:
@@ -3183,12 +3183,12 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVErrorCode
     if v is not None:
         try:
-            if s == 217:
+            if s == 206:
                 w.write(0, 1)
-                s = 219
+                s = 207
             else:
                 raise misplaced('element', 'EVErrorCode')
-            x220(w, v)
+            x208(w, v)
         except EncodeError as exc:
             raise exc.within('EVErrorCode') from None
     else:
@@ -3196,17 +3196,17 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVRESSSOC
     if v is not None:
         try:
-            if s == 219:
+            if s == 207:
                 w.write(0, 1)
-                s = 221
+                s = 209
             else:
                 raise misplaced('element', 'EVRESSSOC')
-            x195(w, v)
+            x186(w, v)
         except EncodeError as exc:
             raise exc.within('EVRESSSOC') from None
     else:
         raise missing('EVRESSSOC')
-    if s == 221:
+    if s == 209:
         w.write(0, 1)
         return
     else:
@@ -3225,71 +3225,71 @@ def d24(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(2)
         if c == 0:
-            f0 = v223(D, r)
-            s = 222
+            f0 = v211(D, r)
+            s = 210
         elif c == 1:
-            f2 = v223(D, r)
-            s = 224
+            f2 = v211(D, r)
+            s = 212
         elif c == 2:
-            f3 = v223(D, r)
-            s = 225
+            f3 = v211(D, r)
+            s = 213
         else:
             D.escape(24)
-        if s == 222:
+        if s == 210:
             c = r.read(1)
             if c == 0:
-                f1 = v223(D, r)
-                s = 226
+                f1 = v211(D, r)
+                s = 214
             else:
-                D.escape(222)
-        if s == 226:
+                D.escape(210)
+        if s == 214:
             c = r.read(2)
             if c == 0:
-                f2 = v223(D, r)
-                s = 224
+                f2 = v211(D, r)
+                s = 212
             elif c == 1:
-                f3 = v223(D, r)
-                s = 225
+                f3 = v211(D, r)
+                s = 213
             else:
-                D.escape(226)
-        if s == 224:
+                D.escape(214)
+        if s == 212:
             c = r.read(1)
             if c == 0:
-                f3 = v223(D, r)
-                s = 225
+                f3 = v211(D, r)
+                s = 213
             else:
-                D.escape(224)
-        if s == 225:
+                D.escape(212)
+        if s == 213:
             c = r.read(2)
             if c == 0:
-                f4 = v223(D, r)
-                s = 227
+                f4 = v211(D, r)
+                s = 215
             elif c == 1:
-                f5 = v223(D, r)
-                s = 228
+                f5 = v211(D, r)
+                s = 216
             elif c == 2:
                 s = -1
             else:
-                D.escape(225)
-        if s == 227:
+                D.escape(213)
+        if s == 215:
             c = r.read(2)
             if c == 0:
-                f5 = v223(D, r)
-                s = 228
+                f5 = v211(D, r)
+                s = 216
             elif c == 1:
                 s = -1
             else:
-                D.escape(227)
-        if s == 228:
+                D.escape(215)
+        if s == 216:
             c = r.read(1)
             if c == 0:
-                f6 = v223(D, r)
-                s = 229
+                f6 = v211(D, r)
+                s = 217
             else:
-                D.escape(228)
-        if s == 229:
+                D.escape(216)
+        if s == 217:
             if r.read(1):
-                D.escape(229)
+                D.escape(217)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3303,21 +3303,21 @@ def e24(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 24:
                 w.write(0, 2)
-                s = 222
+                s = 210
             else:
                 raise misplaced('element', 'P')
-            x223(w, v)
+            x211(w, v)
         except EncodeError as exc:
             raise exc.within('P') from None
     v = o.Q
     if v is not None:
         try:
-            if s == 222:
+            if s == 210:
                 w.write(0, 1)
-                s = 226
+                s = 214
             else:
                 raise misplaced('element', 'Q')
-            x223(w, v)
+            x211(w, v)
         except EncodeError as exc:
             raise exc.within('Q') from None
     v = o.G
@@ -3325,13 +3325,13 @@ def e24(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 24:
                 w.write(1, 2)
-                s = 224
-            elif s == 226:
+                s = 212
+            elif s == 214:
                 w.write(0, 2)
-                s = 224
+                s = 212
             else:
                 raise misplaced('element', 'G')
-            x223(w, v)
+            x211(w, v)
         except EncodeError as exc:
             raise exc.within('G') from None
     v = o.Y
@@ -3339,16 +3339,16 @@ def e24(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 24:
                 w.write(2, 2)
-                s = 225
-            elif s == 224:
+                s = 213
+            elif s == 212:
                 w.write(0, 1)
-                s = 225
-            elif s == 226:
+                s = 213
+            elif s == 214:
                 w.write(1, 2)
-                s = 225
+                s = 213
             else:
                 raise misplaced('element', 'Y')
-            x223(w, v)
+            x211(w, v)
         except EncodeError as exc:
             raise exc.within('Y') from None
     else:
@@ -3356,46 +3356,46 @@ def e24(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.J
     if v is not None:
         try:
-            if s == 225:
+            if s == 213:
                 w.write(0, 2)
-                s = 227
+                s = 215
             else:
                 raise misplaced('element', 'J')
-            x223(w, v)
+            x211(w, v)
         except EncodeError as exc:
             raise exc.within('J') from None
     v = o.Seed
     if v is not None:
         try:
-            if s == 225:
+            if s == 213:
                 w.write(1, 2)
-                s = 228
-            elif s == 227:
+                s = 216
+            elif s == 215:
                 w.write(0, 2)
-                s = 228
+                s = 216
             else:
                 raise misplaced('element', 'Seed')
-            x223(w, v)
+            x211(w, v)
         except EncodeError as exc:
             raise exc.within('Seed') from None
     v = o.PgenCounter
     if v is not None:
         try:
-            if s == 228:
+            if s == 216:
                 w.write(0, 1)
-                s = 229
+                s = 217
             else:
                 raise misplaced('element', 'PgenCounter')
-            x223(w, v)
+            x211(w, v)
         except EncodeError as exc:
             raise exc.within('PgenCounter') from None
-    if s == 225:
+    if s == 213:
         w.write(2, 2)
         return
-    elif s == 227:
+    elif s == 215:
         w.write(1, 2)
         return
-    elif s == 229:
+    elif s == 217:
         w.write(0, 1)
         return
     else:
@@ -3407,7 +3407,7 @@ def v26(D: Decoder, r: BitReader) -> Any:
         return D.escape_simple(26)
     v = read_bin(r, None)
     if r.read(1):
-        D.escape(232)
+        D.escape(220)
     return v
 
 
@@ -3423,15 +3423,15 @@ def d27(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(2)
         if c == 0:
-            f0 = v81(D, r)
-            s = 233
+            f0 = v80(D, r)
+            s = 221
         elif c == 1:
             s = -1
         else:
             D.escape(27)
-        if s == 233:
+        if s == 221:
             if r.read(1):
-                D.escape(233)
+                D.escape(221)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3445,16 +3445,16 @@ def e27(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 27:
                 w.write(0, 2)
-                s = 233
+                s = 221
             else:
                 raise misplaced('element', 'DepartureTime')
-            x81(w, v)
+            x80(w, v)
         except EncodeError as exc:
             raise exc.within('DepartureTime') from None
     if s == 27:
         w.write(1, 2)
         return
-    elif s == 233:
+    elif s == 221:
         w.write(0, 1)
         return
     else:
@@ -3508,23 +3508,23 @@ def d30(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v91(D, r)
-            s = 234
+            f0 = v90(D, r)
+            s = 222
         else:
             D.escape(30)
-        if s == 234:
+        if s == 222:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 3:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(234)
-                f1 = v93(D, r)
+                    D.escape(222)
+                f1 = v92(D, r)
             else:
                 f1 = _K0[((x >> 1) & 3)]
-            s = 235
-        if s == 235:
+            s = 223
+        if s == 223:
             if r.read(1):
-                D.escape(235)
+                D.escape(223)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3538,10 +3538,10 @@ def e30(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 30:
                 w.write(0, 1)
-                s = 234
+                s = 222
             else:
                 raise misplaced('element', 'NotificationMaxDelay')
-            x91(w, v)
+            x90(w, v)
         except EncodeError as exc:
             raise exc.within('NotificationMaxDelay') from None
     else:
@@ -3549,17 +3549,17 @@ def e30(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENotification
     if v is not None:
         try:
-            if s == 234:
+            if s == 222:
                 w.write(0, 1)
-                s = 235
+                s = 223
             else:
                 raise misplaced('element', 'EVSENotification')
-            x93(w, v)
+            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSENotification') from None
     else:
         raise missing('EVSENotification')
-    if s == 235:
+    if s == 223:
         w.write(0, 1)
         return
     else:
@@ -3592,16 +3592,16 @@ def d32(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(2)
         if c == 0:
-            f0 = d53(D, r)
-            s = 236
+            f0 = d52(D, r)
+            s = 224
         elif c == 1:
-            f0 = d73(D, r)
-            s = 236
+            f0 = d72(D, r)
+            s = 224
         else:
             D.escape(32)
-        if s == 236:
+        if s == 224:
             if r.read(1):
-                D.escape(236)
+                D.escape(224)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3616,11 +3616,11 @@ def e32(E: Encoder, w: BitWriter, o: Any) -> None:
             if type(v) is M.RelativeTimeIntervalType:
                 if s == 32:
                     w.write(0, 2)
-                    s = 236
+                    s = 224
                 else:
                     raise misplaced('element', 'RelativeTimeInterval')
                 try:
-                    e53(E, w, v)
+                    e52(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('RelativeTimeInterval') from None
             else:
@@ -3629,7 +3629,7 @@ def e32(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('') from None
     else:
         raise missing('TimeInterval')
-    if s == 236:
+    if s == 224:
         w.write(0, 1)
         return
     else:
@@ -3641,7 +3641,7 @@ def v34(D: Decoder, r: BitReader) -> Any:
         return D.escape_simple(34)
     v = read_str(r, None)
     if r.read(1):
-        D.escape(240)
+        D.escape(228)
     return v
 
 
@@ -3661,28 +3661,28 @@ def d36(D: Decoder, r: BitReader) -> Any:
                 c = r.read(2)
                 if c == 0:
                     f0 = read_str(r, None)
-                    s = 243
+                    s = 231
                 elif c == 1:
-                    f1.append(d52(D, r))
-                    s = 244
+                    f1.append(d51(D, r))
+                    s = 232
                 else:
                     D.escape(36)
-            elif s == 243:
+            elif s == 231:
                 c = r.read(1)
                 if c == 0:
-                    f1.append(d52(D, r))
-                    s = 244
+                    f1.append(d51(D, r))
+                    s = 232
                 else:
-                    D.escape(243)
-            elif s == 244:
+                    D.escape(231)
+            elif s == 232:
                 c = r.read(2)
                 if c == 0:
-                    f1.append(d52(D, r))
-                    s = 244
+                    f1.append(d51(D, r))
+                    s = 232
                 elif c == 1:
                     break
                 else:
-                    D.escape(244)
+                    D.escape(232)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -3696,7 +3696,7 @@ def e36(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 36:
             w.write(0, 2)
-            s = 243
+            s = 231
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -3707,19 +3707,19 @@ def e36(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 36:
                 w.write(1, 2)
-                s = 244
-            elif s == 243:
+                s = 232
+            elif s == 231:
                 w.write(0, 1)
-                s = 244
-            elif s == 244:
+                s = 232
+            elif s == 232:
                 w.write(0, 2)
-                s = 244
+                s = 232
             else:
                 raise misplaced('element', 'Reference')
-            e52(E, w, x)
+            e51(E, w, x)
         except EncodeError as exc:
             raise exc.within('Reference') from None
-    if s == 244:
+    if s == 232:
         w.write(1, 2)
         return
     else:
@@ -3736,44 +3736,44 @@ def d37(D: Decoder, r: BitReader) -> Any:
         c = r.read(2)
         if c == 0:
             f0 = read_str(r, None)
-            s = 245
+            s = 233
         elif c == 1:
-            f1 = v247(D, r)
-            s = 246
+            f1 = v235(D, r)
+            s = 234
         else:
             D.escape(37)
-        if s == 245:
+        if s == 233:
             c = r.read(1)
             if c == 0:
-                f1 = v247(D, r)
-                s = 246
+                f1 = v235(D, r)
+                s = 234
             else:
-                D.escape(245)
-        if s == 246:
+                D.escape(233)
+        if s == 234:
             c = r.read(2)
             if c == 0:
                 x = r.read(10)
                 if x & 513:
                     r.pos -= 10
-                    f2 = v150(D, r)
+                    f2 = v148(D, r)
                 else:
                     f2 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
-                s = 248
+                s = 236
             elif c == 1:
-                f3 = d153(D, r)
-                s = 249
+                f3 = d151(D, r)
+                s = 237
             else:
-                D.escape(246)
-        if s == 248:
+                D.escape(234)
+        if s == 236:
             c = r.read(1)
             if c == 0:
-                f3 = d153(D, r)
-                s = 249
+                f3 = d151(D, r)
+                s = 237
             else:
-                D.escape(248)
-        if s == 249:
+                D.escape(236)
+        if s == 237:
             if r.read(1):
-                D.escape(249)
+                D.escape(237)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3786,7 +3786,7 @@ def e37(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 37:
             w.write(0, 2)
-            s = 245
+            s = 233
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -3795,13 +3795,13 @@ def e37(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 37:
                 w.write(1, 2)
-                s = 246
-            elif s == 245:
+                s = 234
+            elif s == 233:
                 w.write(0, 1)
-                s = 246
+                s = 234
             else:
                 raise misplaced('element', 'SessionID')
-            x247(w, v)
+            x235(w, v)
         except EncodeError as exc:
             raise exc.within('SessionID') from None
     else:
@@ -3809,31 +3809,31 @@ def e37(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
-            if s == 246:
+            if s == 234:
                 w.write(0, 2)
-                s = 248
+                s = 236
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x150(w, v)
+            x148(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     v = o.MeterInfo
     if v is not None:
         try:
-            if s == 246:
+            if s == 234:
                 w.write(1, 2)
-                s = 249
-            elif s == 248:
+                s = 237
+            elif s == 236:
                 w.write(0, 1)
-                s = 249
+                s = 237
             else:
                 raise misplaced('element', 'MeterInfo')
-            e153(E, w, v)
+            e151(E, w, v)
         except EncodeError as exc:
             raise exc.within('MeterInfo') from None
     else:
         raise missing('MeterInfo')
-    if s == 249:
+    if s == 237:
         w.write(0, 1)
         return
     else:
@@ -3850,26 +3850,26 @@ def d38(D: Decoder, r: BitReader) -> Any:
             r.pos -= 8
             if r.read(1):
                 D.escape(38)
-            f0 = v100(D, r)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 250
-        if s == 250:
+        s = 238
+        if s == 238:
             c = r.read(2)
             if c == 0:
                 f1 = d2(D, r)
-                s = 251
+                s = 239
             elif c == 1:
                 f1 = d22(D, r)
-                s = 251
+                s = 239
             elif c == 2:
                 f1 = d30(D, r)
-                s = 251
+                s = 239
             else:
-                D.escape(250)
-        if s == 251:
+                D.escape(238)
+        if s == 239:
             if r.read(1):
-                D.escape(251)
+                D.escape(239)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -3883,10 +3883,10 @@ def e38(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 38:
                 w.write(0, 1)
-                s = 250
+                s = 238
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -3895,9 +3895,9 @@ def e38(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         try:
             if type(v) is M.AC_EVSEStatusType:
-                if s == 250:
+                if s == 238:
                     w.write(0, 2)
-                    s = 251
+                    s = 239
                 else:
                     raise misplaced('element', 'AC_EVSEStatus')
                 try:
@@ -3905,9 +3905,9 @@ def e38(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('AC_EVSEStatus') from None
             elif type(v) is M.DC_EVSEStatusType:
-                if s == 250:
+                if s == 238:
                     w.write(1, 2)
-                    s = 251
+                    s = 239
                 else:
                     raise misplaced('element', 'DC_EVSEStatus')
                 try:
@@ -3920,71 +3920,56 @@ def e38(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('') from None
     else:
         raise missing('EVSEStatus')
-    if s == 251:
+    if s == 239:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v39(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(39)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(252)
-    return v
-
-
-def x39(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def d42(D: Decoder, r: BitReader) -> Any:
+def d41(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 42
+    s = 41
     try:
         c = r.read(2)
         if c == 0:
-            f0 = d53(D, r)
-            s = 263
+            f0 = d52(D, r)
+            s = 248
         elif c == 1:
-            f0 = d73(D, r)
-            s = 263
+            f0 = d72(D, r)
+            s = 248
         else:
-            D.escape(42)
-        if s == 263:
+            D.escape(41)
+        if s == 248:
             c = r.read(1)
             if c == 0:
-                f1 = d83(D, r)
-                s = 264
+                f1 = d82(D, r)
+                s = 249
             else:
-                D.escape(263)
-        if s == 264:
+                D.escape(248)
+        if s == 249:
             if r.read(1):
-                D.escape(264)
+                D.escape(249)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PMaxScheduleEntryType(TimeInterval=f0, PMax=f1)
 
 
-def e42(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 42
+def e41(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 41
     v = o.TimeInterval
     if v is not None:
         try:
             if type(v) is M.RelativeTimeIntervalType:
-                if s == 42:
+                if s == 41:
                     w.write(0, 2)
-                    s = 263
+                    s = 248
                 else:
                     raise misplaced('element', 'RelativeTimeInterval')
                 try:
-                    e53(E, w, v)
+                    e52(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('RelativeTimeInterval') from None
             else:
@@ -3996,17 +3981,79 @@ def e42(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.PMax
     if v is not None:
         try:
-            if s == 263:
+            if s == 248:
                 w.write(0, 1)
-                s = 264
+                s = 249
             else:
                 raise misplaced('element', 'PMax')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('PMax') from None
     else:
         raise missing('PMax')
-    if s == 264:
+    if s == 249:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d42(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    s = 42
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v126(D, r)
+            s = 250
+        else:
+            D.escape(42)
+        if s == 250:
+            c = r.read(1)
+            if c == 0:
+                f1 = d115(D, r)
+                s = 251
+            else:
+                D.escape(250)
+        if s == 251:
+            if r.read(1):
+                D.escape(251)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.PaymentDetailsReqType(eMAID=f0, ContractSignatureCertChain=f1)
+
+
+def e42(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 42
+    v = o.eMAID
+    if v is not None:
+        try:
+            if s == 42:
+                w.write(0, 1)
+                s = 250
+            else:
+                raise misplaced('element', 'eMAID')
+            x126(w, v)
+        except EncodeError as exc:
+            raise exc.within('eMAID') from None
+    else:
+        raise missing('eMAID')
+    v = o.ContractSignatureCertChain
+    if v is not None:
+        try:
+            if s == 250:
+                w.write(0, 1)
+                s = 251
+            else:
+                raise misplaced('element', 'ContractSignatureCertChain')
+            e115(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('ContractSignatureCertChain') from None
+    else:
+        raise missing('ContractSignatureCertChain')
+    if s == 251:
         w.write(0, 1)
         return
     else:
@@ -4016,59 +4063,83 @@ def e42(E: Encoder, w: BitWriter, o: Any) -> None:
 def d43(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
+    f2: Any = None
     s = 43
     try:
-        c = r.read(1)
-        if c == 0:
-            f0 = v127(D, r)
-            s = 265
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(43)
+            f0 = v99(D, r)
         else:
-            D.escape(43)
-        if s == 265:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 252
+        if s == 252:
             c = r.read(1)
             if c == 0:
-                f1 = d116(D, r)
-                s = 266
+                f1 = v97(D, r)
+                s = 253
             else:
-                D.escape(265)
-        if s == 266:
+                D.escape(252)
+        if s == 253:
+            c = r.read(1)
+            if c == 0:
+                f2 = v255(D, r)
+                s = 254
+            else:
+                D.escape(253)
+        if s == 254:
             if r.read(1):
-                D.escape(266)
+                D.escape(254)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.PaymentDetailsReqType(eMAID=f0, ContractSignatureCertChain=f1)
+    return M.PaymentDetailsResType(ResponseCode=f0, GenChallenge=f1, EVSETimeStamp=f2)
 
 
 def e43(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 43
-    v = o.eMAID
+    v = o.ResponseCode
     if v is not None:
         try:
             if s == 43:
                 w.write(0, 1)
-                s = 265
+                s = 252
             else:
-                raise misplaced('element', 'eMAID')
-            x127(w, v)
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
         except EncodeError as exc:
-            raise exc.within('eMAID') from None
+            raise exc.within('ResponseCode') from None
     else:
-        raise missing('eMAID')
-    v = o.ContractSignatureCertChain
+        raise missing('ResponseCode')
+    v = o.GenChallenge
     if v is not None:
         try:
-            if s == 265:
+            if s == 252:
                 w.write(0, 1)
-                s = 266
+                s = 253
             else:
-                raise misplaced('element', 'ContractSignatureCertChain')
-            e116(E, w, v)
+                raise misplaced('element', 'GenChallenge')
+            x97(w, v)
         except EncodeError as exc:
-            raise exc.within('ContractSignatureCertChain') from None
+            raise exc.within('GenChallenge') from None
     else:
-        raise missing('ContractSignatureCertChain')
-    if s == 266:
+        raise missing('GenChallenge')
+    v = o.EVSETimeStamp
+    if v is not None:
+        try:
+            if s == 253:
+                w.write(0, 1)
+                s = 254
+            else:
+                raise misplaced('element', 'EVSETimeStamp')
+            x255(w, v)
+        except EncodeError as exc:
+            raise exc.within('EVSETimeStamp') from None
+    else:
+        raise missing('EVSETimeStamp')
+    if s == 254:
         w.write(0, 1)
         return
     else:
@@ -4078,83 +4149,62 @@ def e43(E: Encoder, w: BitWriter, o: Any) -> None:
 def d44(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    f2: Any = None
     s = 44
     try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 26:
-            r.pos -= 8
+        x = r.read(4)
+        if x & 13 or ((x >> 1) & 1) >= 2:
+            r.pos -= 4
             if r.read(1):
                 D.escape(44)
-            f0 = v100(D, r)
+            f0 = v257(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 267
-        if s == 267:
+            f0 = _K7[((x >> 1) & 1)]
+        s = 256
+        if s == 256:
             c = r.read(1)
             if c == 0:
-                f1 = v98(D, r)
-                s = 268
+                f1 = d259(D, r)
+                s = 258
             else:
-                D.escape(267)
-        if s == 268:
-            c = r.read(1)
-            if c == 0:
-                f2 = v270(D, r)
-                s = 269
-            else:
-                D.escape(268)
-        if s == 269:
+                D.escape(256)
+        if s == 258:
             if r.read(1):
-                D.escape(269)
+                D.escape(258)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.PaymentDetailsResType(ResponseCode=f0, GenChallenge=f1, EVSETimeStamp=f2)
+    return M.PaymentServiceSelectionReqType(SelectedPaymentOption=f0, SelectedServiceList=f1)
 
 
 def e44(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 44
-    v = o.ResponseCode
+    v = o.SelectedPaymentOption
     if v is not None:
         try:
             if s == 44:
                 w.write(0, 1)
-                s = 267
+                s = 256
             else:
-                raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+                raise misplaced('element', 'SelectedPaymentOption')
+            x257(w, v)
         except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
+            raise exc.within('SelectedPaymentOption') from None
     else:
-        raise missing('ResponseCode')
-    v = o.GenChallenge
+        raise missing('SelectedPaymentOption')
+    v = o.SelectedServiceList
     if v is not None:
         try:
-            if s == 267:
+            if s == 256:
                 w.write(0, 1)
-                s = 268
+                s = 258
             else:
-                raise misplaced('element', 'GenChallenge')
-            x98(w, v)
+                raise misplaced('element', 'SelectedServiceList')
+            e259(E, w, v)
         except EncodeError as exc:
-            raise exc.within('GenChallenge') from None
+            raise exc.within('SelectedServiceList') from None
     else:
-        raise missing('GenChallenge')
-    v = o.EVSETimeStamp
-    if v is not None:
-        try:
-            if s == 268:
-                w.write(0, 1)
-                s = 269
-            else:
-                raise misplaced('element', 'EVSETimeStamp')
-            x270(w, v)
-        except EncodeError as exc:
-            raise exc.within('EVSETimeStamp') from None
-    else:
-        raise missing('EVSETimeStamp')
-    if s == 269:
+        raise missing('SelectedServiceList')
+    if s == 258:
         w.write(0, 1)
         return
     else:
@@ -4163,63 +4213,42 @@ def e44(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d45(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    f1: Any = None
     s = 45
     try:
-        x = r.read(4)
-        if x & 13 or ((x >> 1) & 1) >= 2:
-            r.pos -= 4
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
             if r.read(1):
                 D.escape(45)
-            f0 = v272(D, r)
+            f0 = v99(D, r)
         else:
-            f0 = _K7[((x >> 1) & 1)]
-        s = 271
-        if s == 271:
-            c = r.read(1)
-            if c == 0:
-                f1 = d274(D, r)
-                s = 273
-            else:
-                D.escape(271)
-        if s == 273:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 260
+        if s == 260:
             if r.read(1):
-                D.escape(273)
+                D.escape(260)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.PaymentServiceSelectionReqType(SelectedPaymentOption=f0, SelectedServiceList=f1)
+    return M.PaymentServiceSelectionResType(ResponseCode=f0)
 
 
 def e45(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 45
-    v = o.SelectedPaymentOption
+    v = o.ResponseCode
     if v is not None:
         try:
             if s == 45:
                 w.write(0, 1)
-                s = 271
+                s = 260
             else:
-                raise misplaced('element', 'SelectedPaymentOption')
-            x272(w, v)
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
         except EncodeError as exc:
-            raise exc.within('SelectedPaymentOption') from None
+            raise exc.within('ResponseCode') from None
     else:
-        raise missing('SelectedPaymentOption')
-    v = o.SelectedServiceList
-    if v is not None:
-        try:
-            if s == 271:
-                w.write(0, 1)
-                s = 273
-            else:
-                raise misplaced('element', 'SelectedServiceList')
-            e274(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('SelectedServiceList') from None
-    else:
-        raise missing('SelectedServiceList')
-    if s == 273:
+        raise missing('ResponseCode')
+    if s == 260:
         w.write(0, 1)
         return
     else:
@@ -4228,121 +4257,77 @@ def e45(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d46(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    s = 46
-    try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 26:
-            r.pos -= 8
-            if r.read(1):
-                D.escape(46)
-            f0 = v100(D, r)
-        else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 275
-        if s == 275:
-            if r.read(1):
-                D.escape(275)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.PaymentServiceSelectionResType(ResponseCode=f0)
-
-
-def e46(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 46
-    v = o.ResponseCode
-    if v is not None:
-        try:
-            if s == 46:
-                w.write(0, 1)
-                s = 275
-            else:
-                raise misplaced('element', 'ResponseCode')
-            x100(w, v)
-        except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
-    else:
-        raise missing('ResponseCode')
-    if s == 275:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d47(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
-    s = 47
+    s = 46
     try:
         x = r.read(5)
         if x & 25 or ((x >> 1) & 3) >= 3:
             r.pos -= 5
             if r.read(1):
-                D.escape(47)
-            f0 = v277(D, r)
+                D.escape(46)
+            f0 = v262(D, r)
         else:
             f0 = _K8[((x >> 1) & 3)]
-        s = 276
-        if s == 276:
+        s = 261
+        if s == 261:
             x = r.read(11)
             if x & 1537:
                 r.pos -= 11
                 if r.read(1):
-                    D.escape(276)
-                f1 = v150(D, r)
+                    D.escape(261)
+                f1 = v148(D, r)
             else:
                 f1 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
-            s = 278
-        if s == 278:
+            s = 263
+        if s == 263:
             c = r.read(3)
             if c == 0:
-                f2 = d280(D, r)
-                s = 279
+                f2 = d265(D, r)
+                s = 264
             elif c == 1:
                 f3 = d20(D, r)
-                s = 281
+                s = 266
             elif c == 2:
                 f3 = d28(D, r)
-                s = 281
+                s = 266
             elif c == 3:
                 s = -1
             else:
-                D.escape(278)
-        if s == 279:
+                D.escape(263)
+        if s == 264:
             c = r.read(2)
             if c == 0:
                 f3 = d20(D, r)
-                s = 281
+                s = 266
             elif c == 1:
                 f3 = d28(D, r)
-                s = 281
+                s = 266
             elif c == 2:
                 s = -1
             else:
-                D.escape(279)
-        if s == 281:
+                D.escape(264)
+        if s == 266:
             if r.read(1):
-                D.escape(281)
+                D.escape(266)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PowerDeliveryReqType(ChargeProgress=f0, SAScheduleTupleID=f1, ChargingProfile=f2, EVPowerDeliveryParameter=f3)
 
 
-def e47(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 47
+def e46(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 46
     v = o.ChargeProgress
     if v is not None:
         try:
-            if s == 47:
+            if s == 46:
                 w.write(0, 1)
-                s = 276
+                s = 261
             else:
                 raise misplaced('element', 'ChargeProgress')
-            x277(w, v)
+            x262(w, v)
         except EncodeError as exc:
             raise exc.within('ChargeProgress') from None
     else:
@@ -4350,12 +4335,12 @@ def e47(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
-            if s == 276:
+            if s == 261:
                 w.write(0, 1)
-                s = 278
+                s = 263
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x150(w, v)
+            x148(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     else:
@@ -4363,24 +4348,24 @@ def e47(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ChargingProfile
     if v is not None:
         try:
-            if s == 278:
+            if s == 263:
                 w.write(0, 3)
-                s = 279
+                s = 264
             else:
                 raise misplaced('element', 'ChargingProfile')
-            e280(E, w, v)
+            e265(E, w, v)
         except EncodeError as exc:
             raise exc.within('ChargingProfile') from None
     v = o.EVPowerDeliveryParameter
     if v is not None:
         try:
             if type(v) is M.DC_EVPowerDeliveryParameterType:
-                if s == 278:
+                if s == 263:
                     w.write(1, 3)
-                    s = 281
-                elif s == 279:
+                    s = 266
+                elif s == 264:
                     w.write(0, 2)
-                    s = 281
+                    s = 266
                 else:
                     raise misplaced('element', 'DC_EVPowerDeliveryParameter')
                 try:
@@ -4391,66 +4376,66 @@ def e47(E: Encoder, w: BitWriter, o: Any) -> None:
                 raise not_member(v, None, 'EVPowerDeliveryParameter')
         except EncodeError as exc:
             raise exc.within('') from None
-    if s == 278:
+    if s == 263:
         w.write(3, 3)
         return
-    elif s == 279:
+    elif s == 264:
         w.write(2, 2)
         return
-    elif s == 281:
+    elif s == 266:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d48(D: Decoder, r: BitReader) -> Any:
+def d47(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 48
+    s = 47
     try:
         x = r.read(8)
         if x & 193 or ((x >> 1) & 31) >= 26:
             r.pos -= 8
             if r.read(1):
-                D.escape(48)
-            f0 = v100(D, r)
+                D.escape(47)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 282
-        if s == 282:
+        s = 267
+        if s == 267:
             c = r.read(2)
             if c == 0:
                 f1 = d2(D, r)
-                s = 283
+                s = 268
             elif c == 1:
                 f1 = d22(D, r)
-                s = 283
+                s = 268
             elif c == 2:
                 f1 = d30(D, r)
-                s = 283
+                s = 268
             else:
-                D.escape(282)
-        if s == 283:
+                D.escape(267)
+        if s == 268:
             if r.read(1):
-                D.escape(283)
+                D.escape(268)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PowerDeliveryResType(ResponseCode=f0, EVSEStatus=f1)
 
 
-def e48(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 48
+def e47(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 47
     v = o.ResponseCode
     if v is not None:
         try:
-            if s == 48:
+            if s == 47:
                 w.write(0, 1)
-                s = 282
+                s = 267
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -4459,9 +4444,9 @@ def e48(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         try:
             if type(v) is M.AC_EVSEStatusType:
-                if s == 282:
+                if s == 267:
                     w.write(0, 2)
-                    s = 283
+                    s = 268
                 else:
                     raise misplaced('element', 'AC_EVSEStatus')
                 try:
@@ -4469,9 +4454,9 @@ def e48(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('AC_EVSEStatus') from None
             elif type(v) is M.DC_EVSEStatusType:
-                if s == 282:
+                if s == 267:
                     w.write(1, 2)
-                    s = 283
+                    s = 268
                 else:
                     raise misplaced('element', 'DC_EVSEStatus')
                 try:
@@ -4484,7 +4469,90 @@ def e48(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('') from None
     else:
         raise missing('EVSEStatus')
-    if s == 283:
+    if s == 268:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d48(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    f2: Any = None
+    s = 48
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = d23(D, r)
+            s = 269
+        else:
+            D.escape(48)
+        if s == 269:
+            c = r.read(1)
+            if c == 0:
+                f1 = d82(D, r)
+                s = 270
+            else:
+                D.escape(269)
+        if s == 270:
+            c = r.read(1)
+            if c == 0:
+                f2 = d82(D, r)
+                s = 271
+            else:
+                D.escape(270)
+        if s == 271:
+            if r.read(1):
+                D.escape(271)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.PreChargeReqType(DC_EVStatus=f0, EVTargetVoltage=f1, EVTargetCurrent=f2)
+
+
+def e48(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 48
+    v = o.DC_EVStatus
+    if v is not None:
+        try:
+            if s == 48:
+                w.write(0, 1)
+                s = 269
+            else:
+                raise misplaced('element', 'DC_EVStatus')
+            e23(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('DC_EVStatus') from None
+    else:
+        raise missing('DC_EVStatus')
+    v = o.EVTargetVoltage
+    if v is not None:
+        try:
+            if s == 269:
+                w.write(0, 1)
+                s = 270
+            else:
+                raise misplaced('element', 'EVTargetVoltage')
+            e82(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('EVTargetVoltage') from None
+    else:
+        raise missing('EVTargetVoltage')
+    v = o.EVTargetCurrent
+    if v is not None:
+        try:
+            if s == 270:
+                w.write(0, 1)
+                s = 271
+            else:
+                raise misplaced('element', 'EVTargetCurrent')
+            e82(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('EVTargetCurrent') from None
+    else:
+        raise missing('EVTargetCurrent')
+    if s == 271:
         w.write(0, 1)
         return
     else:
@@ -4497,132 +4565,49 @@ def d49(D: Decoder, r: BitReader) -> Any:
     f2: Any = None
     s = 49
     try:
-        c = r.read(1)
-        if c == 0:
-            f0 = d23(D, r)
-            s = 284
-        else:
-            D.escape(49)
-        if s == 284:
-            c = r.read(1)
-            if c == 0:
-                f1 = d83(D, r)
-                s = 285
-            else:
-                D.escape(284)
-        if s == 285:
-            c = r.read(1)
-            if c == 0:
-                f2 = d83(D, r)
-                s = 286
-            else:
-                D.escape(285)
-        if s == 286:
-            if r.read(1):
-                D.escape(286)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.PreChargeReqType(DC_EVStatus=f0, EVTargetVoltage=f1, EVTargetCurrent=f2)
-
-
-def e49(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 49
-    v = o.DC_EVStatus
-    if v is not None:
-        try:
-            if s == 49:
-                w.write(0, 1)
-                s = 284
-            else:
-                raise misplaced('element', 'DC_EVStatus')
-            e23(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('DC_EVStatus') from None
-    else:
-        raise missing('DC_EVStatus')
-    v = o.EVTargetVoltage
-    if v is not None:
-        try:
-            if s == 284:
-                w.write(0, 1)
-                s = 285
-            else:
-                raise misplaced('element', 'EVTargetVoltage')
-            e83(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('EVTargetVoltage') from None
-    else:
-        raise missing('EVTargetVoltage')
-    v = o.EVTargetCurrent
-    if v is not None:
-        try:
-            if s == 285:
-                w.write(0, 1)
-                s = 286
-            else:
-                raise misplaced('element', 'EVTargetCurrent')
-            e83(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('EVTargetCurrent') from None
-    else:
-        raise missing('EVTargetCurrent')
-    if s == 286:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d50(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
-    f2: Any = None
-    s = 50
-    try:
         x = r.read(8)
         if x & 193 or ((x >> 1) & 31) >= 26:
             r.pos -= 8
             if r.read(1):
-                D.escape(50)
-            f0 = v100(D, r)
+                D.escape(49)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 287
-        if s == 287:
+        s = 272
+        if s == 272:
             c = r.read(1)
             if c == 0:
                 f1 = d22(D, r)
-                s = 288
+                s = 273
             else:
-                D.escape(287)
-        if s == 288:
+                D.escape(272)
+        if s == 273:
             c = r.read(1)
             if c == 0:
-                f2 = d83(D, r)
-                s = 289
+                f2 = d82(D, r)
+                s = 274
             else:
-                D.escape(288)
-        if s == 289:
+                D.escape(273)
+        if s == 274:
             if r.read(1):
-                D.escape(289)
+                D.escape(274)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PreChargeResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
-def e50(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 50
+def e49(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 49
     v = o.ResponseCode
     if v is not None:
         try:
-            if s == 50:
+            if s == 49:
                 w.write(0, 1)
-                s = 287
+                s = 272
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -4630,9 +4615,9 @@ def e50(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DC_EVSEStatus
     if v is not None:
         try:
-            if s == 287:
+            if s == 272:
                 w.write(0, 1)
-                s = 288
+                s = 273
             else:
                 raise misplaced('element', 'DC_EVSEStatus')
             e22(E, w, v)
@@ -4643,17 +4628,79 @@ def e50(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPresentVoltage
     if v is not None:
         try:
-            if s == 288:
+            if s == 273:
                 w.write(0, 1)
-                s = 289
+                s = 274
             else:
                 raise misplaced('element', 'EVSEPresentVoltage')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPresentVoltage') from None
     else:
         raise missing('EVSEPresentVoltage')
-    if s == 289:
+    if s == 274:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d50(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    s = 50
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v211(D, r)
+            s = 275
+        else:
+            D.escape(50)
+        if s == 275:
+            c = r.read(1)
+            if c == 0:
+                f1 = v211(D, r)
+                s = 276
+            else:
+                D.escape(275)
+        if s == 276:
+            if r.read(1):
+                D.escape(276)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
+
+
+def e50(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 50
+    v = o.Modulus
+    if v is not None:
+        try:
+            if s == 50:
+                w.write(0, 1)
+                s = 275
+            else:
+                raise misplaced('element', 'Modulus')
+            x211(w, v)
+        except EncodeError as exc:
+            raise exc.within('Modulus') from None
+    else:
+        raise missing('Modulus')
+    v = o.Exponent
+    if v is not None:
+        try:
+            if s == 275:
+                w.write(0, 1)
+                s = 276
+            else:
+                raise misplaced('element', 'Exponent')
+            x211(w, v)
+        except EncodeError as exc:
+            raise exc.within('Exponent') from None
+    else:
+        raise missing('Exponent')
+    if s == 276:
         w.write(0, 1)
         return
     else:
@@ -4663,227 +4710,165 @@ def e50(E: Encoder, w: BitWriter, o: Any) -> None:
 def d51(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 51
-    try:
-        c = r.read(1)
-        if c == 0:
-            f0 = v223(D, r)
-            s = 290
-        else:
-            D.escape(51)
-        if s == 290:
-            c = r.read(1)
-            if c == 0:
-                f1 = v223(D, r)
-                s = 291
-            else:
-                D.escape(290)
-        if s == 291:
-            if r.read(1):
-                D.escape(291)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
-
-
-def e51(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 51
-    v = o.Modulus
-    if v is not None:
-        try:
-            if s == 51:
-                w.write(0, 1)
-                s = 290
-            else:
-                raise misplaced('element', 'Modulus')
-            x223(w, v)
-        except EncodeError as exc:
-            raise exc.within('Modulus') from None
-    else:
-        raise missing('Modulus')
-    v = o.Exponent
-    if v is not None:
-        try:
-            if s == 290:
-                w.write(0, 1)
-                s = 291
-            else:
-                raise misplaced('element', 'Exponent')
-            x223(w, v)
-        except EncodeError as exc:
-            raise exc.within('Exponent') from None
-    else:
-        raise missing('Exponent')
-    if s == 291:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d52(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = None
     f5: Any = None
-    s = 52
+    s = 51
     try:
         c = r.read(3)
         if c == 0:
             f0 = read_str(r, None)
-            s = 292
+            s = 277
         elif c == 1:
             f2 = read_str(r, None)
-            s = 293
+            s = 278
         elif c == 2:
             f1 = read_str(r, None)
-            s = 294
+            s = 279
         elif c == 3:
-            f3 = d75(D, r)
-            s = 295
+            f3 = d74(D, r)
+            s = 280
         elif c == 4:
             f4 = D.slow(25, 25, M.DigestMethodType)
-            s = 296
+            s = 281
         else:
-            D.escape(52)
-        if s == 292:
+            D.escape(51)
+        if s == 277:
             c = r.read(3)
             if c == 0:
                 f2 = read_str(r, None)
-                s = 293
+                s = 278
             elif c == 1:
                 f1 = read_str(r, None)
-                s = 294
+                s = 279
             elif c == 2:
-                f3 = d75(D, r)
-                s = 295
+                f3 = d74(D, r)
+                s = 280
             elif c == 3:
                 f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 296
+                s = 281
             else:
-                D.escape(292)
-        if s == 293:
+                D.escape(277)
+        if s == 278:
             c = r.read(2)
             if c == 0:
                 f1 = read_str(r, None)
-                s = 294
+                s = 279
             elif c == 1:
-                f3 = d75(D, r)
-                s = 295
+                f3 = d74(D, r)
+                s = 280
             elif c == 2:
                 f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 296
+                s = 281
             else:
-                D.escape(293)
-        if s == 294:
+                D.escape(278)
+        if s == 279:
             c = r.read(2)
             if c == 0:
-                f3 = d75(D, r)
-                s = 295
+                f3 = d74(D, r)
+                s = 280
             elif c == 1:
                 f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 296
+                s = 281
             else:
-                D.escape(294)
-        if s == 295:
+                D.escape(279)
+        if s == 280:
             c = r.read(1)
             if c == 0:
                 f4 = D.slow(25, 25, M.DigestMethodType)
-                s = 296
+                s = 281
             else:
-                D.escape(295)
-        if s == 296:
+                D.escape(280)
+        if s == 281:
             c = r.read(1)
             if c == 0:
                 f5 = v26(D, r)
-                s = 297
+                s = 282
             else:
-                D.escape(296)
-        if s == 297:
+                D.escape(281)
+        if s == 282:
             if r.read(1):
-                D.escape(297)
+                D.escape(282)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ReferenceType(Id=f0, URI=f1, Type=f2, Transforms=f3, DigestMethod=f4, DigestValue=f5)
 
 
-def e52(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 52
+def e51(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 51
     v = o.Id
     if v is not None:
-        if s == 52:
+        if s == 51:
             w.write(0, 3)
-            s = 292
+            s = 277
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     v = o.Type
     if v is not None:
-        if s == 52:
+        if s == 51:
             w.write(1, 3)
-            s = 293
-        elif s == 292:
+            s = 278
+        elif s == 277:
             w.write(0, 3)
-            s = 293
+            s = 278
         else:
             raise misplaced('attribute', '@Type')
         w_str(w, v, 0, None, '@Type')
     v = o.URI
     if v is not None:
-        if s == 52:
+        if s == 51:
             w.write(2, 3)
-            s = 294
-        elif s == 292:
+            s = 279
+        elif s == 277:
             w.write(1, 3)
-            s = 294
-        elif s == 293:
+            s = 279
+        elif s == 278:
             w.write(0, 2)
-            s = 294
+            s = 279
         else:
             raise misplaced('attribute', '@URI')
         w_str(w, v, 0, None, '@URI')
     v = o.Transforms
     if v is not None:
         try:
-            if s == 52:
+            if s == 51:
                 w.write(3, 3)
-                s = 295
-            elif s == 292:
+                s = 280
+            elif s == 277:
                 w.write(2, 3)
-                s = 295
-            elif s == 293:
+                s = 280
+            elif s == 278:
                 w.write(1, 2)
-                s = 295
-            elif s == 294:
+                s = 280
+            elif s == 279:
                 w.write(0, 2)
-                s = 295
+                s = 280
             else:
                 raise misplaced('element', 'Transforms')
-            e75(E, w, v)
+            e74(E, w, v)
         except EncodeError as exc:
             raise exc.within('Transforms') from None
     v = o.DigestMethod
     if v is not None:
         try:
-            if s == 52:
+            if s == 51:
                 w.write(4, 3)
-                s = 296
-            elif s == 292:
+                s = 281
+            elif s == 277:
                 w.write(3, 3)
-                s = 296
-            elif s == 293:
+                s = 281
+            elif s == 278:
                 w.write(2, 2)
-                s = 296
-            elif s == 294:
+                s = 281
+            elif s == 279:
                 w.write(1, 2)
-                s = 296
-            elif s == 295:
+                s = 281
+            elif s == 280:
                 w.write(0, 1)
-                s = 296
+                s = 281
             else:
                 raise misplaced('element', 'DigestMethod')
             E.slow(v, 25, 25)
@@ -4894,9 +4879,9 @@ def e52(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DigestValue
     if v is not None:
         try:
-            if s == 296:
+            if s == 281:
                 w.write(0, 1)
-                s = 297
+                s = 282
             else:
                 raise misplaced('element', 'DigestValue')
             x26(w, v)
@@ -4904,7 +4889,72 @@ def e52(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('DigestValue') from None
     else:
         raise missing('DigestValue')
-    if s == 297:
+    if s == 282:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d52(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    s = 52
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v284(D, r)
+            s = 283
+        else:
+            D.escape(52)
+        if s == 283:
+            c = r.read(2)
+            if c == 0:
+                f1 = v286(D, r)
+                s = 285
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(283)
+        if s == 285:
+            if r.read(1):
+                D.escape(285)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.RelativeTimeIntervalType(start=f0, duration=f1)
+
+
+def e52(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 52
+    v = o.start
+    if v is not None:
+        try:
+            if s == 52:
+                w.write(0, 1)
+                s = 283
+            else:
+                raise misplaced('element', 'start')
+            x284(w, v)
+        except EncodeError as exc:
+            raise exc.within('start') from None
+    else:
+        raise missing('start')
+    v = o.duration
+    if v is not None:
+        try:
+            if s == 283:
+                w.write(0, 2)
+                s = 285
+            else:
+                raise misplaced('element', 'duration')
+            x286(w, v)
+        except EncodeError as exc:
+            raise exc.within('duration') from None
+    if s == 283:
+        w.write(1, 2)
+        return
+    elif s == 285:
         w.write(0, 1)
         return
     else:
@@ -4914,62 +4964,101 @@ def e52(E: Encoder, w: BitWriter, o: Any) -> None:
 def d53(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
+    f2: Any = None
     s = 53
     try:
-        c = r.read(1)
+        c = r.read(3)
         if c == 0:
-            f0 = v299(D, r)
-            s = 298
+            f1 = read_str(r, None)
+            s = 287
+        elif c == 1:
+            f0 = read_str(r, None)
+            s = 288
+        elif c == 2:
+            f2 = d74(D, r)
+            s = 289
+        elif c == 3:
+            s = -1
         else:
             D.escape(53)
-        if s == 298:
+        if s == 287:
             c = r.read(2)
             if c == 0:
-                f1 = v301(D, r)
-                s = 300
+                f0 = read_str(r, None)
+                s = 288
+            elif c == 1:
+                f2 = d74(D, r)
+                s = 289
+            elif c == 2:
+                s = -1
+            else:
+                D.escape(287)
+        if s == 288:
+            c = r.read(2)
+            if c == 0:
+                f2 = d74(D, r)
+                s = 289
             elif c == 1:
                 s = -1
             else:
-                D.escape(298)
-        if s == 300:
+                D.escape(288)
+        if s == 289:
             if r.read(1):
-                D.escape(300)
+                D.escape(289)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.RelativeTimeIntervalType(start=f0, duration=f1)
+    return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
 
 
 def e53(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 53
-    v = o.start
+    v = o.Type
+    if v is not None:
+        if s == 53:
+            w.write(0, 3)
+            s = 287
+        else:
+            raise misplaced('attribute', '@Type')
+        w_str(w, v, 0, None, '@Type')
+    v = o.URI
+    if v is not None:
+        if s == 53:
+            w.write(1, 3)
+            s = 288
+        elif s == 287:
+            w.write(0, 2)
+            s = 288
+        else:
+            raise misplaced('attribute', '@URI')
+        w_str(w, v, 0, None, '@URI')
+    v = o.Transforms
     if v is not None:
         try:
             if s == 53:
-                w.write(0, 1)
-                s = 298
-            else:
-                raise misplaced('element', 'start')
-            x299(w, v)
-        except EncodeError as exc:
-            raise exc.within('start') from None
-    else:
-        raise missing('start')
-    v = o.duration
-    if v is not None:
-        try:
-            if s == 298:
+                w.write(2, 3)
+                s = 289
+            elif s == 287:
+                w.write(1, 2)
+                s = 289
+            elif s == 288:
                 w.write(0, 2)
-                s = 300
+                s = 289
             else:
-                raise misplaced('element', 'duration')
-            x301(w, v)
+                raise misplaced('element', 'Transforms')
+            e74(E, w, v)
         except EncodeError as exc:
-            raise exc.within('duration') from None
-    if s == 298:
+            raise exc.within('Transforms') from None
+    if s == 53:
+        w.write(3, 3)
+        return
+    elif s == 287:
+        w.write(2, 2)
+        return
+    elif s == 288:
         w.write(1, 2)
         return
-    elif s == 300:
+    elif s == 289:
         w.write(0, 1)
         return
     else:
@@ -4977,103 +5066,70 @@ def e53(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d54(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
-    f2: Any = None
+    f0: Any = []
     s = 54
     try:
-        c = r.read(3)
+        c = r.read(1)
         if c == 0:
-            f1 = read_str(r, None)
-            s = 302
-        elif c == 1:
-            f0 = read_str(r, None)
-            s = 303
-        elif c == 2:
-            f2 = d75(D, r)
-            s = 304
-        elif c == 3:
-            s = -1
+            f0.append(d291(D, r))
+            s = 290
         else:
             D.escape(54)
-        if s == 302:
+        if s == 290:
             c = r.read(2)
             if c == 0:
-                f0 = read_str(r, None)
-                s = 303
-            elif c == 1:
-                f2 = d75(D, r)
-                s = 304
-            elif c == 2:
-                s = -1
-            else:
-                D.escape(302)
-        if s == 303:
-            c = r.read(2)
-            if c == 0:
-                f2 = d75(D, r)
-                s = 304
+                f0.append(d291(D, r))
+                s = 292
             elif c == 1:
                 s = -1
             else:
-                D.escape(303)
-        if s == 304:
+                D.escape(290)
+        if s == 292:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d291(D, r))
+                s = 293
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(292)
+        if s == 293:
             if r.read(1):
-                D.escape(304)
+                D.escape(293)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
+    return M.SAScheduleListType(SAScheduleTuple=f0)
 
 
 def e54(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 54
-    v = o.Type
-    if v is not None:
-        if s == 54:
-            w.write(0, 3)
-            s = 302
-        else:
-            raise misplaced('attribute', '@Type')
-        w_str(w, v, 0, None, '@Type')
-    v = o.URI
-    if v is not None:
-        if s == 54:
-            w.write(1, 3)
-            s = 303
-        elif s == 302:
-            w.write(0, 2)
-            s = 303
-        else:
-            raise misplaced('attribute', '@URI')
-        w_str(w, v, 0, None, '@URI')
-    v = o.Transforms
-    if v is not None:
+    v = o.SAScheduleTuple
+    if type(v) is not list:
+        raise not_list('SAScheduleTuple')
+    for x in v:
         try:
             if s == 54:
-                w.write(2, 3)
-                s = 304
-            elif s == 302:
-                w.write(1, 2)
-                s = 304
-            elif s == 303:
+                w.write(0, 1)
+                s = 290
+            elif s == 290:
                 w.write(0, 2)
-                s = 304
+                s = 292
+            elif s == 292:
+                w.write(0, 2)
+                s = 293
             else:
-                raise misplaced('element', 'Transforms')
-            e75(E, w, v)
+                raise misplaced('element', 'SAScheduleTuple')
+            e291(E, w, x)
         except EncodeError as exc:
-            raise exc.within('Transforms') from None
-    if s == 54:
-        w.write(3, 3)
-        return
-    elif s == 302:
-        w.write(2, 2)
-        return
-    elif s == 303:
+            raise exc.within('SAScheduleTuple') from None
+    if s == 290:
         w.write(1, 2)
         return
-    elif s == 304:
+    elif s == 292:
+        w.write(1, 2)
+        return
+    elif s == 293:
         w.write(0, 1)
         return
     else:
@@ -5081,177 +5137,106 @@ def e54(E: Encoder, w: BitWriter, o: Any) -> None:
 
 
 def d55(D: Decoder, r: BitReader) -> Any:
-    f0: Any = []
     s = 55
-    try:
-        c = r.read(1)
-        if c == 0:
-            f0.append(d306(D, r))
-            s = 305
-        else:
-            D.escape(55)
-        if s == 305:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d306(D, r))
-                s = 307
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(305)
-        if s == 307:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d306(D, r))
-                s = 308
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(307)
-        if s == 308:
-            if r.read(1):
-                D.escape(308)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.SAScheduleListType(SAScheduleTuple=f0)
-
-
-def e55(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 55
-    v = o.SAScheduleTuple
-    if type(v) is not list:
-        raise not_list('SAScheduleTuple')
-    for x in v:
-        try:
-            if s == 55:
-                w.write(0, 1)
-                s = 305
-            elif s == 305:
-                w.write(0, 2)
-                s = 307
-            elif s == 307:
-                w.write(0, 2)
-                s = 308
-            else:
-                raise misplaced('element', 'SAScheduleTuple')
-            e306(E, w, x)
-        except EncodeError as exc:
-            raise exc.within('SAScheduleTuple') from None
-    if s == 305:
-        w.write(1, 2)
-        return
-    elif s == 307:
-        w.write(1, 2)
-        return
-    elif s == 308:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d56(D: Decoder, r: BitReader) -> Any:
-    s = 56
     try:
         if r.read(1):
-            D.escape(56)
+            D.escape(55)
         s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.SASchedulesType()
 
 
-def e56(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 56
-    if s == 56:
+def e55(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 55
+    if s == 55:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d58(D: Decoder, r: BitReader) -> Any:
+def d57(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = []
-    s = 58
+    s = 57
     try:
         c = r.read(2)
         if c == 0:
-            f0 = d53(D, r)
-            s = 313
+            f0 = d52(D, r)
+            s = 297
         elif c == 1:
-            f0 = d73(D, r)
-            s = 313
+            f0 = d72(D, r)
+            s = 297
         else:
-            D.escape(58)
-        if s == 313:
+            D.escape(57)
+        if s == 297:
             c = r.read(2)
             if c == 0:
                 x = r.read(10)
                 if x & 513:
                     r.pos -= 10
-                    f1 = v315(D, r)
+                    f1 = v299(D, r)
                 else:
                     f1 = ((x >> 1) & 255)
-                s = 314
+                s = 298
             elif c == 1:
-                f2.append(d317(D, r))
-                s = 316
+                f2.append(d301(D, r))
+                s = 300
             elif c == 2:
                 s = -1
             else:
-                D.escape(313)
-        if s == 314:
+                D.escape(297)
+        if s == 298:
             c = r.read(2)
             if c == 0:
-                f2.append(d317(D, r))
-                s = 316
+                f2.append(d301(D, r))
+                s = 300
             elif c == 1:
                 s = -1
             else:
-                D.escape(314)
-        if s == 316:
+                D.escape(298)
+        if s == 300:
             c = r.read(2)
             if c == 0:
-                f2.append(d317(D, r))
-                s = 318
+                f2.append(d301(D, r))
+                s = 302
             elif c == 1:
                 s = -1
             else:
-                D.escape(316)
-        if s == 318:
+                D.escape(300)
+        if s == 302:
             c = r.read(2)
             if c == 0:
-                f2.append(d317(D, r))
-                s = 319
+                f2.append(d301(D, r))
+                s = 303
             elif c == 1:
                 s = -1
             else:
-                D.escape(318)
-        if s == 319:
+                D.escape(302)
+        if s == 303:
             if r.read(1):
-                D.escape(319)
+                D.escape(303)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.SalesTariffEntryType(TimeInterval=f0, EPriceLevel=f1, ConsumptionCost=f2)
 
 
-def e58(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 58
+def e57(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 57
     v = o.TimeInterval
     if v is not None:
         try:
             if type(v) is M.RelativeTimeIntervalType:
-                if s == 58:
+                if s == 57:
                     w.write(0, 2)
-                    s = 313
+                    s = 297
                 else:
                     raise misplaced('element', 'RelativeTimeInterval')
                 try:
-                    e53(E, w, v)
+                    e52(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('RelativeTimeInterval') from None
             else:
@@ -5263,12 +5248,12 @@ def e58(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EPriceLevel
     if v is not None:
         try:
-            if s == 313:
+            if s == 297:
                 w.write(0, 2)
-                s = 314
+                s = 298
             else:
                 raise misplaced('element', 'EPriceLevel')
-            x315(w, v)
+            x299(w, v)
         except EncodeError as exc:
             raise exc.within('EPriceLevel') from None
     v = o.ConsumptionCost
@@ -5276,36 +5261,77 @@ def e58(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('ConsumptionCost')
     for x in v:
         try:
-            if s == 313:
+            if s == 297:
                 w.write(1, 2)
-                s = 316
-            elif s == 314:
+                s = 300
+            elif s == 298:
                 w.write(0, 2)
-                s = 316
-            elif s == 316:
+                s = 300
+            elif s == 300:
                 w.write(0, 2)
-                s = 318
-            elif s == 318:
+                s = 302
+            elif s == 302:
                 w.write(0, 2)
-                s = 319
+                s = 303
             else:
                 raise misplaced('element', 'ConsumptionCost')
-            e317(E, w, x)
+            e301(E, w, x)
         except EncodeError as exc:
             raise exc.within('ConsumptionCost') from None
-    if s == 313:
+    if s == 297:
         w.write(2, 2)
         return
-    elif s == 314:
+    elif s == 298:
         w.write(1, 2)
         return
-    elif s == 316:
+    elif s == 300:
         w.write(1, 2)
         return
-    elif s == 318:
+    elif s == 302:
         w.write(1, 2)
         return
-    elif s == 319:
+    elif s == 303:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d58(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    s = 58
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = v305(D, r)
+            s = 304
+        else:
+            D.escape(58)
+        if s == 304:
+            if r.read(1):
+                D.escape(304)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.ServiceDetailReqType(ServiceID=f0)
+
+
+def e58(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 58
+    v = o.ServiceID
+    if v is not None:
+        try:
+            if s == 58:
+                w.write(0, 1)
+                s = 304
+            else:
+                raise misplaced('element', 'ServiceID')
+            x305(w, v)
+        except EncodeError as exc:
+            raise exc.within('ServiceID') from None
+    else:
+        raise missing('ServiceID')
+    if s == 304:
         w.write(0, 1)
         return
     else:
@@ -5314,39 +5340,87 @@ def e58(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d59(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
+    f1: Any = None
+    f2: Any = None
     s = 59
     try:
-        c = r.read(1)
-        if c == 0:
-            f0 = v321(D, r)
-            s = 320
-        else:
-            D.escape(59)
-        if s == 320:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
             if r.read(1):
-                D.escape(320)
+                D.escape(59)
+            f0 = v99(D, r)
+        else:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 306
+        if s == 306:
+            c = r.read(1)
+            if c == 0:
+                f1 = v305(D, r)
+                s = 307
+            else:
+                D.escape(306)
+        if s == 307:
+            c = r.read(2)
+            if c == 0:
+                f2 = D.slow(182, 309, M.ServiceParameterListType)
+                s = 308
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(307)
+        if s == 308:
+            if r.read(1):
+                D.escape(308)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ServiceDetailReqType(ServiceID=f0)
+    return M.ServiceDetailResType(ResponseCode=f0, ServiceID=f1, ServiceParameterList=f2)
 
 
 def e59(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 59
-    v = o.ServiceID
+    v = o.ResponseCode
     if v is not None:
         try:
             if s == 59:
                 w.write(0, 1)
-                s = 320
+                s = 306
+            else:
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
+        except EncodeError as exc:
+            raise exc.within('ResponseCode') from None
+    else:
+        raise missing('ResponseCode')
+    v = o.ServiceID
+    if v is not None:
+        try:
+            if s == 306:
+                w.write(0, 1)
+                s = 307
             else:
                 raise misplaced('element', 'ServiceID')
-            x321(w, v)
+            x305(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceID') from None
     else:
         raise missing('ServiceID')
-    if s == 320:
+    v = o.ServiceParameterList
+    if v is not None:
+        try:
+            if s == 307:
+                w.write(0, 2)
+                s = 308
+            else:
+                raise misplaced('element', 'ServiceParameterList')
+            E.slow(v, 182, 309)
+        except EncodeError as exc:
+            raise exc.within('ServiceParameterList') from None
+    if s == 307:
+        w.write(1, 2)
+        return
+    elif s == 308:
         w.write(0, 1)
         return
     else:
@@ -5356,86 +5430,81 @@ def e59(E: Encoder, w: BitWriter, o: Any) -> None:
 def d60(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    f2: Any = None
     s = 60
     try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 26:
-            r.pos -= 8
-            if r.read(1):
-                D.escape(60)
-            f0 = v100(D, r)
-        else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 322
-        if s == 322:
-            c = r.read(1)
-            if c == 0:
-                f1 = v321(D, r)
-                s = 323
+        c = r.read(2)
+        if c == 0:
+            f0 = v311(D, r)
+            s = 310
+        elif c == 1:
+            x = r.read(4)
+            if x & 9 or ((x >> 1) & 3) >= 4:
+                r.pos -= 4
+                f1 = v313(D, r)
             else:
-                D.escape(322)
-        if s == 323:
+                f1 = _K9[((x >> 1) & 3)]
+            s = 312
+        elif c == 2:
+            s = -1
+        else:
+            D.escape(60)
+        if s == 310:
             c = r.read(2)
             if c == 0:
-                f2 = D.slow(182, 325, M.ServiceParameterListType)
-                s = 324
+                x = r.read(4)
+                if x & 9 or ((x >> 1) & 3) >= 4:
+                    r.pos -= 4
+                    f1 = v313(D, r)
+                else:
+                    f1 = _K9[((x >> 1) & 3)]
+                s = 312
             elif c == 1:
                 s = -1
             else:
-                D.escape(323)
-        if s == 324:
+                D.escape(310)
+        if s == 312:
             if r.read(1):
-                D.escape(324)
+                D.escape(312)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ServiceDetailResType(ResponseCode=f0, ServiceID=f1, ServiceParameterList=f2)
+    return M.ServiceDiscoveryReqType(ServiceScope=f0, ServiceCategory=f1)
 
 
 def e60(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 60
-    v = o.ResponseCode
+    v = o.ServiceScope
     if v is not None:
         try:
             if s == 60:
-                w.write(0, 1)
-                s = 322
-            else:
-                raise misplaced('element', 'ResponseCode')
-            x100(w, v)
-        except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
-    else:
-        raise missing('ResponseCode')
-    v = o.ServiceID
-    if v is not None:
-        try:
-            if s == 322:
-                w.write(0, 1)
-                s = 323
-            else:
-                raise misplaced('element', 'ServiceID')
-            x321(w, v)
-        except EncodeError as exc:
-            raise exc.within('ServiceID') from None
-    else:
-        raise missing('ServiceID')
-    v = o.ServiceParameterList
-    if v is not None:
-        try:
-            if s == 323:
                 w.write(0, 2)
-                s = 324
+                s = 310
             else:
-                raise misplaced('element', 'ServiceParameterList')
-            E.slow(v, 182, 325)
+                raise misplaced('element', 'ServiceScope')
+            x311(w, v)
         except EncodeError as exc:
-            raise exc.within('ServiceParameterList') from None
-    if s == 323:
+            raise exc.within('ServiceScope') from None
+    v = o.ServiceCategory
+    if v is not None:
+        try:
+            if s == 60:
+                w.write(1, 2)
+                s = 312
+            elif s == 310:
+                w.write(0, 2)
+                s = 312
+            else:
+                raise misplaced('element', 'ServiceCategory')
+            x313(w, v)
+        except EncodeError as exc:
+            raise exc.within('ServiceCategory') from None
+    if s == 60:
+        w.write(2, 2)
+        return
+    elif s == 310:
         w.write(1, 2)
         return
-    elif s == 324:
+    elif s == 312:
         w.write(0, 1)
         return
     else:
@@ -5445,81 +5514,107 @@ def e60(E: Encoder, w: BitWriter, o: Any) -> None:
 def d61(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
+    f2: Any = None
+    f3: Any = None
     s = 61
     try:
-        c = r.read(2)
-        if c == 0:
-            f0 = v327(D, r)
-            s = 326
-        elif c == 1:
-            x = r.read(4)
-            if x & 9 or ((x >> 1) & 3) >= 4:
-                r.pos -= 4
-                f1 = v329(D, r)
-            else:
-                f1 = _K9[((x >> 1) & 3)]
-            s = 328
-        elif c == 2:
-            s = -1
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
+            if r.read(1):
+                D.escape(61)
+            f0 = v99(D, r)
         else:
-            D.escape(61)
-        if s == 326:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 314
+        if s == 314:
+            c = r.read(1)
+            if c == 0:
+                f1 = d316(D, r)
+                s = 315
+            else:
+                D.escape(314)
+        if s == 315:
+            c = r.read(1)
+            if c == 0:
+                f2 = d318(D, r)
+                s = 317
+            else:
+                D.escape(315)
+        if s == 317:
             c = r.read(2)
             if c == 0:
-                x = r.read(4)
-                if x & 9 or ((x >> 1) & 3) >= 4:
-                    r.pos -= 4
-                    f1 = v329(D, r)
-                else:
-                    f1 = _K9[((x >> 1) & 3)]
-                s = 328
+                f3 = d320(D, r)
+                s = 319
             elif c == 1:
                 s = -1
             else:
-                D.escape(326)
-        if s == 328:
+                D.escape(317)
+        if s == 319:
             if r.read(1):
-                D.escape(328)
+                D.escape(319)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ServiceDiscoveryReqType(ServiceScope=f0, ServiceCategory=f1)
+    return M.ServiceDiscoveryResType(ResponseCode=f0, PaymentOptionList=f1, ChargeService=f2, ServiceList=f3)
 
 
 def e61(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 61
-    v = o.ServiceScope
+    v = o.ResponseCode
     if v is not None:
         try:
             if s == 61:
-                w.write(0, 2)
-                s = 326
+                w.write(0, 1)
+                s = 314
             else:
-                raise misplaced('element', 'ServiceScope')
-            x327(w, v)
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
         except EncodeError as exc:
-            raise exc.within('ServiceScope') from None
-    v = o.ServiceCategory
+            raise exc.within('ResponseCode') from None
+    else:
+        raise missing('ResponseCode')
+    v = o.PaymentOptionList
     if v is not None:
         try:
-            if s == 61:
-                w.write(1, 2)
-                s = 328
-            elif s == 326:
-                w.write(0, 2)
-                s = 328
+            if s == 314:
+                w.write(0, 1)
+                s = 315
             else:
-                raise misplaced('element', 'ServiceCategory')
-            x329(w, v)
+                raise misplaced('element', 'PaymentOptionList')
+            e316(E, w, v)
         except EncodeError as exc:
-            raise exc.within('ServiceCategory') from None
-    if s == 61:
-        w.write(2, 2)
-        return
-    elif s == 326:
+            raise exc.within('PaymentOptionList') from None
+    else:
+        raise missing('PaymentOptionList')
+    v = o.ChargeService
+    if v is not None:
+        try:
+            if s == 315:
+                w.write(0, 1)
+                s = 317
+            else:
+                raise misplaced('element', 'ChargeService')
+            e318(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('ChargeService') from None
+    else:
+        raise missing('ChargeService')
+    v = o.ServiceList
+    if v is not None:
+        try:
+            if s == 317:
+                w.write(0, 2)
+                s = 319
+            else:
+                raise misplaced('element', 'ServiceList')
+            e320(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('ServiceList') from None
+    if s == 317:
         w.write(1, 2)
         return
-    elif s == 328:
+    elif s == 319:
         w.write(0, 1)
         return
     else:
@@ -5528,108 +5623,39 @@ def e61(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d62(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    f1: Any = None
-    f2: Any = None
-    f3: Any = None
     s = 62
     try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 26:
-            r.pos -= 8
-            if r.read(1):
-                D.escape(62)
-            f0 = v100(D, r)
+        c = r.read(1)
+        if c == 0:
+            f0 = v322(D, r)
+            s = 321
         else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 330
-        if s == 330:
-            c = r.read(1)
-            if c == 0:
-                f1 = d332(D, r)
-                s = 331
-            else:
-                D.escape(330)
-        if s == 331:
-            c = r.read(1)
-            if c == 0:
-                f2 = d334(D, r)
-                s = 333
-            else:
-                D.escape(331)
-        if s == 333:
-            c = r.read(2)
-            if c == 0:
-                f3 = d336(D, r)
-                s = 335
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(333)
-        if s == 335:
+            D.escape(62)
+        if s == 321:
             if r.read(1):
-                D.escape(335)
+                D.escape(321)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ServiceDiscoveryResType(ResponseCode=f0, PaymentOptionList=f1, ChargeService=f2, ServiceList=f3)
+    return M.SessionSetupReqType(EVCCID=f0)
 
 
 def e62(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 62
-    v = o.ResponseCode
+    v = o.EVCCID
     if v is not None:
         try:
             if s == 62:
                 w.write(0, 1)
-                s = 330
+                s = 321
             else:
-                raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+                raise misplaced('element', 'EVCCID')
+            x322(w, v)
         except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
+            raise exc.within('EVCCID') from None
     else:
-        raise missing('ResponseCode')
-    v = o.PaymentOptionList
-    if v is not None:
-        try:
-            if s == 330:
-                w.write(0, 1)
-                s = 331
-            else:
-                raise misplaced('element', 'PaymentOptionList')
-            e332(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('PaymentOptionList') from None
-    else:
-        raise missing('PaymentOptionList')
-    v = o.ChargeService
-    if v is not None:
-        try:
-            if s == 331:
-                w.write(0, 1)
-                s = 333
-            else:
-                raise misplaced('element', 'ChargeService')
-            e334(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('ChargeService') from None
-    else:
-        raise missing('ChargeService')
-    v = o.ServiceList
-    if v is not None:
-        try:
-            if s == 333:
-                w.write(0, 2)
-                s = 335
-            else:
-                raise misplaced('element', 'ServiceList')
-            e336(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('ServiceList') from None
-    if s == 333:
-        w.write(1, 2)
-        return
-    elif s == 335:
+        raise missing('EVCCID')
+    if s == 321:
         w.write(0, 1)
         return
     else:
@@ -5638,39 +5664,87 @@ def e62(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d63(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
+    f1: Any = None
+    f2: Any = None
     s = 63
     try:
-        c = r.read(1)
-        if c == 0:
-            f0 = v338(D, r)
-            s = 337
-        else:
-            D.escape(63)
-        if s == 337:
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
             if r.read(1):
-                D.escape(337)
+                D.escape(63)
+            f0 = v99(D, r)
+        else:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 323
+        if s == 323:
+            c = r.read(1)
+            if c == 0:
+                f1 = v146(D, r)
+                s = 324
+            else:
+                D.escape(323)
+        if s == 324:
+            c = r.read(2)
+            if c == 0:
+                f2 = v255(D, r)
+                s = 325
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(324)
+        if s == 325:
+            if r.read(1):
+                D.escape(325)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.SessionSetupReqType(EVCCID=f0)
+    return M.SessionSetupResType(ResponseCode=f0, EVSEID=f1, EVSETimeStamp=f2)
 
 
 def e63(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 63
-    v = o.EVCCID
+    v = o.ResponseCode
     if v is not None:
         try:
             if s == 63:
                 w.write(0, 1)
-                s = 337
+                s = 323
             else:
-                raise misplaced('element', 'EVCCID')
-            x338(w, v)
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
         except EncodeError as exc:
-            raise exc.within('EVCCID') from None
+            raise exc.within('ResponseCode') from None
     else:
-        raise missing('EVCCID')
-    if s == 337:
+        raise missing('ResponseCode')
+    v = o.EVSEID
+    if v is not None:
+        try:
+            if s == 323:
+                w.write(0, 1)
+                s = 324
+            else:
+                raise misplaced('element', 'EVSEID')
+            x146(w, v)
+        except EncodeError as exc:
+            raise exc.within('EVSEID') from None
+    else:
+        raise missing('EVSEID')
+    v = o.EVSETimeStamp
+    if v is not None:
+        try:
+            if s == 324:
+                w.write(0, 2)
+                s = 325
+            else:
+                raise misplaced('element', 'EVSETimeStamp')
+            x255(w, v)
+        except EncodeError as exc:
+            raise exc.within('EVSETimeStamp') from None
+    if s == 324:
+        w.write(1, 2)
+        return
+    elif s == 325:
         w.write(0, 1)
         return
     else:
@@ -5679,87 +5753,42 @@ def e63(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d64(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    f1: Any = None
-    f2: Any = None
     s = 64
     try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 26:
-            r.pos -= 8
+        x = r.read(4)
+        if x & 13 or ((x >> 1) & 1) >= 2:
+            r.pos -= 4
             if r.read(1):
                 D.escape(64)
-            f0 = v100(D, r)
+            f0 = v327(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 339
-        if s == 339:
-            c = r.read(1)
-            if c == 0:
-                f1 = v148(D, r)
-                s = 340
-            else:
-                D.escape(339)
-        if s == 340:
-            c = r.read(2)
-            if c == 0:
-                f2 = v342(D, r)
-                s = 341
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(340)
-        if s == 341:
+            f0 = _K10[((x >> 1) & 1)]
+        s = 326
+        if s == 326:
             if r.read(1):
-                D.escape(341)
+                D.escape(326)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.SessionSetupResType(ResponseCode=f0, EVSEID=f1, EVSETimeStamp=f2)
+    return M.SessionStopReqType(ChargingSession=f0)
 
 
 def e64(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 64
-    v = o.ResponseCode
+    v = o.ChargingSession
     if v is not None:
         try:
             if s == 64:
                 w.write(0, 1)
-                s = 339
+                s = 326
             else:
-                raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+                raise misplaced('element', 'ChargingSession')
+            x327(w, v)
         except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
+            raise exc.within('ChargingSession') from None
     else:
-        raise missing('ResponseCode')
-    v = o.EVSEID
-    if v is not None:
-        try:
-            if s == 339:
-                w.write(0, 1)
-                s = 340
-            else:
-                raise misplaced('element', 'EVSEID')
-            x148(w, v)
-        except EncodeError as exc:
-            raise exc.within('EVSEID') from None
-    else:
-        raise missing('EVSEID')
-    v = o.EVSETimeStamp
-    if v is not None:
-        try:
-            if s == 340:
-                w.write(0, 2)
-                s = 341
-            else:
-                raise misplaced('element', 'EVSETimeStamp')
-            x342(w, v)
-        except EncodeError as exc:
-            raise exc.within('EVSETimeStamp') from None
-    if s == 340:
-        w.write(1, 2)
-        return
-    elif s == 341:
+        raise missing('ChargingSession')
+    if s == 326:
         w.write(0, 1)
         return
     else:
@@ -5770,40 +5799,40 @@ def d65(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     s = 65
     try:
-        x = r.read(4)
-        if x & 13 or ((x >> 1) & 1) >= 2:
-            r.pos -= 4
+        x = r.read(8)
+        if x & 193 or ((x >> 1) & 31) >= 26:
+            r.pos -= 8
             if r.read(1):
                 D.escape(65)
-            f0 = v344(D, r)
+            f0 = v99(D, r)
         else:
-            f0 = _K10[((x >> 1) & 1)]
-        s = 343
-        if s == 343:
+            f0 = _K1[((x >> 1) & 31)]
+        s = 328
+        if s == 328:
             if r.read(1):
-                D.escape(343)
+                D.escape(328)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.SessionStopReqType(ChargingSession=f0)
+    return M.SessionStopResType(ResponseCode=f0)
 
 
 def e65(E: Encoder, w: BitWriter, o: Any) -> None:
     s = 65
-    v = o.ChargingSession
+    v = o.ResponseCode
     if v is not None:
         try:
             if s == 65:
                 w.write(0, 1)
-                s = 343
+                s = 328
             else:
-                raise misplaced('element', 'ChargingSession')
-            x344(w, v)
+                raise misplaced('element', 'ResponseCode')
+            x99(w, v)
         except EncodeError as exc:
-            raise exc.within('ChargingSession') from None
+            raise exc.within('ResponseCode') from None
     else:
-        raise missing('ChargingSession')
-    if s == 343:
+        raise missing('ResponseCode')
+    if s == 328:
         w.write(0, 1)
         return
     else:
@@ -5812,102 +5841,58 @@ def e65(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d66(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    s = 66
-    try:
-        x = r.read(8)
-        if x & 193 or ((x >> 1) & 31) >= 26:
-            r.pos -= 8
-            if r.read(1):
-                D.escape(66)
-            f0 = v100(D, r)
-        else:
-            f0 = _K1[((x >> 1) & 31)]
-        s = 345
-        if s == 345:
-            if r.read(1):
-                D.escape(345)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.SessionStopResType(ResponseCode=f0)
-
-
-def e66(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 66
-    v = o.ResponseCode
-    if v is not None:
-        try:
-            if s == 66:
-                w.write(0, 1)
-                s = 345
-            else:
-                raise misplaced('element', 'ResponseCode')
-            x100(w, v)
-        except EncodeError as exc:
-            raise exc.within('ResponseCode') from None
-    else:
-        raise missing('ResponseCode')
-    if s == 345:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d67(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = []
-    s = 67
+    s = 66
     try:
         while True:
-            if s == 67:
+            if s == 66:
                 c = r.read(2)
                 if c == 0:
                     f0 = read_str(r, None)
-                    s = 346
+                    s = 329
                 elif c == 1:
-                    f1 = d72(D, r)
-                    s = 347
+                    f1 = d71(D, r)
+                    s = 330
                 else:
-                    D.escape(67)
-            elif s == 346:
+                    D.escape(66)
+            elif s == 329:
                 c = r.read(1)
                 if c == 0:
-                    f1 = d72(D, r)
-                    s = 347
+                    f1 = d71(D, r)
+                    s = 330
                 else:
-                    D.escape(346)
-            elif s == 347:
+                    D.escape(329)
+            elif s == 330:
                 c = r.read(1)
                 if c == 0:
-                    f2 = d71(D, r)
-                    s = 348
+                    f2 = d70(D, r)
+                    s = 331
                 else:
-                    D.escape(347)
-            elif s == 348:
+                    D.escape(330)
+            elif s == 331:
                 c = r.read(2)
                 if c == 0:
                     f3 = D.slow(33, 33, M.KeyInfoType)
-                    s = 349
+                    s = 332
                 elif c == 1:
-                    f4.append(D.slow(40, 40, M.ObjectType))
-                    s = 349
+                    f4.append(D.slow(40, 39, M.ObjectType))
+                    s = 332
                 elif c == 2:
                     break
                 else:
-                    D.escape(348)
-            elif s == 349:
+                    D.escape(331)
+            elif s == 332:
                 c = r.read(2)
                 if c == 0:
-                    f4.append(D.slow(40, 40, M.ObjectType))
-                    s = 349
+                    f4.append(D.slow(40, 39, M.ObjectType))
+                    s = 332
                 elif c == 1:
                     break
                 else:
-                    D.escape(349)
+                    D.escape(332)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -5915,28 +5900,28 @@ def d67(D: Decoder, r: BitReader) -> Any:
     return M.SignatureType(Id=f0, SignedInfo=f1, SignatureValue=f2, KeyInfo=f3, Object=f4)
 
 
-def e67(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 67
+def e66(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 66
     v = o.Id
     if v is not None:
-        if s == 67:
+        if s == 66:
             w.write(0, 2)
-            s = 346
+            s = 329
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     v = o.SignedInfo
     if v is not None:
         try:
-            if s == 67:
+            if s == 66:
                 w.write(1, 2)
-                s = 347
-            elif s == 346:
+                s = 330
+            elif s == 329:
                 w.write(0, 1)
-                s = 347
+                s = 330
             else:
                 raise misplaced('element', 'SignedInfo')
-            e72(E, w, v)
+            e71(E, w, v)
         except EncodeError as exc:
             raise exc.within('SignedInfo') from None
     else:
@@ -5944,12 +5929,12 @@ def e67(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SignatureValue
     if v is not None:
         try:
-            if s == 347:
+            if s == 330:
                 w.write(0, 1)
-                s = 348
+                s = 331
             else:
                 raise misplaced('element', 'SignatureValue')
-            e71(E, w, v)
+            e70(E, w, v)
         except EncodeError as exc:
             raise exc.within('SignatureValue') from None
     else:
@@ -5957,9 +5942,9 @@ def e67(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.KeyInfo
     if v is not None:
         try:
-            if s == 348:
+            if s == 331:
                 w.write(0, 2)
-                s = 349
+                s = 332
             else:
                 raise misplaced('element', 'KeyInfo')
             E.slow(v, 33, 33)
@@ -5970,59 +5955,59 @@ def e67(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('Object')
     for x in v:
         try:
-            if s == 348:
+            if s == 331:
                 w.write(1, 2)
-                s = 349
-            elif s == 349:
+                s = 332
+            elif s == 332:
                 w.write(0, 2)
-                s = 349
+                s = 332
             else:
                 raise misplaced('element', 'Object')
-            E.slow(x, 40, 40)
+            E.slow(x, 40, 39)
         except EncodeError as exc:
             raise exc.within('Object') from None
-    if s == 348:
+    if s == 331:
         w.write(2, 2)
         return
-    elif s == 349:
+    elif s == 332:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d69(D: Decoder, r: BitReader) -> Any:
+def d68(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
-    s = 69
+    s = 68
     try:
         while True:
-            if s == 69:
+            if s == 68:
                 c = r.read(2)
                 if c == 0:
                     f0 = read_str(r, None)
-                    s = 354
+                    s = 337
                 elif c == 1:
-                    f1.append(D.slow(70, 70, M.SignaturePropertyType))
-                    s = 355
+                    f1.append(D.slow(70, 69, M.SignaturePropertyType))
+                    s = 338
                 else:
-                    D.escape(69)
-            elif s == 354:
+                    D.escape(68)
+            elif s == 337:
                 c = r.read(1)
                 if c == 0:
-                    f1.append(D.slow(70, 70, M.SignaturePropertyType))
-                    s = 355
+                    f1.append(D.slow(70, 69, M.SignaturePropertyType))
+                    s = 338
                 else:
-                    D.escape(354)
-            elif s == 355:
+                    D.escape(337)
+            elif s == 338:
                 c = r.read(2)
                 if c == 0:
-                    f1.append(D.slow(70, 70, M.SignaturePropertyType))
-                    s = 355
+                    f1.append(D.slow(70, 69, M.SignaturePropertyType))
+                    s = 338
                 elif c == 1:
                     break
                 else:
-                    D.escape(355)
+                    D.escape(338)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -6030,13 +6015,13 @@ def d69(D: Decoder, r: BitReader) -> Any:
     return M.SignaturePropertiesType(Id=f0, SignatureProperty=f1)
 
 
-def e69(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 69
+def e68(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 68
     v = o.Id
     if v is not None:
-        if s == 69:
+        if s == 68:
             w.write(0, 2)
-            s = 354
+            s = 337
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -6045,22 +6030,79 @@ def e69(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('SignatureProperty')
     for x in v:
         try:
-            if s == 69:
+            if s == 68:
                 w.write(1, 2)
-                s = 355
-            elif s == 354:
+                s = 338
+            elif s == 337:
                 w.write(0, 1)
-                s = 355
-            elif s == 355:
+                s = 338
+            elif s == 338:
                 w.write(0, 2)
-                s = 355
+                s = 338
             else:
                 raise misplaced('element', 'SignatureProperty')
-            E.slow(x, 70, 70)
+            E.slow(x, 70, 69)
         except EncodeError as exc:
             raise exc.within('SignatureProperty') from None
-    if s == 355:
+    if s == 338:
         w.write(1, 2)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d70(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    s = 70
+    try:
+        c = r.read(2)
+        if c == 0:
+            f0 = read_str(r, None)
+            s = 343
+        elif c == 1:
+            f1 = read_bin(r, None)
+            s = 344
+        else:
+            D.escape(70)
+        if s == 343:
+            c = r.read(1)
+            if c == 0:
+                f1 = read_bin(r, None)
+                s = 344
+            else:
+                D.escape(343)
+        if s == 344:
+            if r.read(1):
+                D.escape(344)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.SignatureValueType(Id=f0, value=f1)
+
+
+def e70(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 70
+    v = o.Id
+    if v is not None:
+        if s == 70:
+            w.write(0, 2)
+            s = 343
+        else:
+            raise misplaced('attribute', '@Id')
+        w_str(w, v, 0, None, '@Id')
+    v = o.value
+    if s == 70:
+        w.write(1, 2)
+        s = 344
+    elif s == 343:
+        w.write(0, 1)
+        s = 344
+    else:
+        raise misplaced('value', 'value')
+    w_bin(w, v, 0, None, 'SignatureValueType')
+    if s == 344:
+        w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
@@ -6069,31 +6111,56 @@ def e69(E: Encoder, w: BitWriter, o: Any) -> None:
 def d71(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
+    f2: Any = None
+    f3: Any = []
     s = 71
     try:
-        c = r.read(2)
-        if c == 0:
-            f0 = read_str(r, None)
-            s = 360
-        elif c == 1:
-            f1 = read_bin(r, None)
-            s = 361
-        else:
-            D.escape(71)
-        if s == 360:
-            c = r.read(1)
-            if c == 0:
-                f1 = read_bin(r, None)
-                s = 361
+        while True:
+            if s == 71:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 345
+                elif c == 1:
+                    f1 = D.slow(8, 8, M.CanonicalizationMethodType)
+                    s = 346
+                else:
+                    D.escape(71)
+            elif s == 345:
+                c = r.read(1)
+                if c == 0:
+                    f1 = D.slow(8, 8, M.CanonicalizationMethodType)
+                    s = 346
+                else:
+                    D.escape(345)
+            elif s == 346:
+                c = r.read(1)
+                if c == 0:
+                    f2 = D.slow(68, 67, M.SignatureMethodType)
+                    s = 347
+                else:
+                    D.escape(346)
+            elif s == 347:
+                c = r.read(1)
+                if c == 0:
+                    f3.append(d51(D, r))
+                    s = 348
+                else:
+                    D.escape(347)
+            elif s == 348:
+                c = r.read(2)
+                if c == 0:
+                    f3.append(d51(D, r))
+                    s = 348
+                elif c == 1:
+                    break
+                else:
+                    D.escape(348)
             else:
-                D.escape(360)
-        if s == 361:
-            if r.read(1):
-                D.escape(361)
-            s = -1
+                raise D.r.fail('bad state')
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.SignatureValueType(Id=f0, value=f1)
+    return M.SignedInfoType(Id=f0, CanonicalizationMethod=f1, SignatureMethod=f2, Reference=f3)
 
 
 def e71(E: Encoder, w: BitWriter, o: Any) -> None:
@@ -6102,101 +6169,19 @@ def e71(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 71:
             w.write(0, 2)
-            s = 360
-        else:
-            raise misplaced('attribute', '@Id')
-        w_str(w, v, 0, None, '@Id')
-    v = o.value
-    if s == 71:
-        w.write(1, 2)
-        s = 361
-    elif s == 360:
-        w.write(0, 1)
-        s = 361
-    else:
-        raise misplaced('value', 'value')
-    w_bin(w, v, 0, None, 'SignatureValueType')
-    if s == 361:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d72(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
-    f2: Any = None
-    f3: Any = []
-    s = 72
-    try:
-        while True:
-            if s == 72:
-                c = r.read(2)
-                if c == 0:
-                    f0 = read_str(r, None)
-                    s = 362
-                elif c == 1:
-                    f1 = D.slow(8, 8, M.CanonicalizationMethodType)
-                    s = 363
-                else:
-                    D.escape(72)
-            elif s == 362:
-                c = r.read(1)
-                if c == 0:
-                    f1 = D.slow(8, 8, M.CanonicalizationMethodType)
-                    s = 363
-                else:
-                    D.escape(362)
-            elif s == 363:
-                c = r.read(1)
-                if c == 0:
-                    f2 = D.slow(68, 68, M.SignatureMethodType)
-                    s = 364
-                else:
-                    D.escape(363)
-            elif s == 364:
-                c = r.read(1)
-                if c == 0:
-                    f3.append(d52(D, r))
-                    s = 365
-                else:
-                    D.escape(364)
-            elif s == 365:
-                c = r.read(2)
-                if c == 0:
-                    f3.append(d52(D, r))
-                    s = 365
-                elif c == 1:
-                    break
-                else:
-                    D.escape(365)
-            else:
-                raise D.r.fail('bad state')
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.SignedInfoType(Id=f0, CanonicalizationMethod=f1, SignatureMethod=f2, Reference=f3)
-
-
-def e72(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 72
-    v = o.Id
-    if v is not None:
-        if s == 72:
-            w.write(0, 2)
-            s = 362
+            s = 345
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     v = o.CanonicalizationMethod
     if v is not None:
         try:
-            if s == 72:
+            if s == 71:
                 w.write(1, 2)
-                s = 363
-            elif s == 362:
+                s = 346
+            elif s == 345:
                 w.write(0, 1)
-                s = 363
+                s = 346
             else:
                 raise misplaced('element', 'CanonicalizationMethod')
             E.slow(v, 8, 8)
@@ -6207,12 +6192,12 @@ def e72(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SignatureMethod
     if v is not None:
         try:
-            if s == 363:
+            if s == 346:
                 w.write(0, 1)
-                s = 364
+                s = 347
             else:
                 raise misplaced('element', 'SignatureMethod')
-            E.slow(v, 68, 68)
+            E.slow(v, 68, 67)
         except EncodeError as exc:
             raise exc.within('SignatureMethod') from None
     else:
@@ -6222,65 +6207,65 @@ def e72(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('Reference')
     for x in v:
         try:
-            if s == 364:
+            if s == 347:
                 w.write(0, 1)
-                s = 365
-            elif s == 365:
+                s = 348
+            elif s == 348:
                 w.write(0, 2)
-                s = 365
+                s = 348
             else:
                 raise misplaced('element', 'Reference')
-            e52(E, w, x)
+            e51(E, w, x)
         except EncodeError as exc:
             raise exc.within('Reference') from None
-    if s == 365:
+    if s == 348:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d73(D: Decoder, r: BitReader) -> Any:
-    s = 73
+def d72(D: Decoder, r: BitReader) -> Any:
+    s = 72
     try:
         if r.read(1):
-            D.escape(73)
+            D.escape(72)
         s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.IntervalType()
 
 
-def e73(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 73
-    if s == 73:
+def e72(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 72
+    if s == 72:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d75(D: Decoder, r: BitReader) -> Any:
+def d74(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 75
+    s = 74
     try:
         while True:
-            if s == 75:
+            if s == 74:
                 c = r.read(1)
                 if c == 0:
-                    f0.append(D.slow(74, 74, M.TransformType))
-                    s = 369
+                    f0.append(D.slow(74, 73, M.TransformType))
+                    s = 351
                 else:
-                    D.escape(75)
-            elif s == 369:
+                    D.escape(74)
+            elif s == 351:
                 c = r.read(2)
                 if c == 0:
-                    f0.append(D.slow(74, 74, M.TransformType))
-                    s = 369
+                    f0.append(D.slow(74, 73, M.TransformType))
+                    s = 351
                 elif c == 1:
                     break
                 else:
-                    D.escape(369)
+                    D.escape(351)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -6288,69 +6273,69 @@ def d75(D: Decoder, r: BitReader) -> Any:
     return M.TransformsType(Transform=f0)
 
 
-def e75(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 75
+def e74(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 74
     v = o.Transform
     if type(v) is not list:
         raise not_list('Transform')
     for x in v:
         try:
-            if s == 75:
+            if s == 74:
                 w.write(0, 1)
-                s = 369
-            elif s == 369:
+                s = 351
+            elif s == 351:
                 w.write(0, 2)
-                s = 369
+                s = 351
             else:
                 raise misplaced('element', 'Transform')
-            E.slow(x, 74, 74)
+            E.slow(x, 74, 73)
         except EncodeError as exc:
             raise exc.within('Transform') from None
-    if s == 369:
+    if s == 351:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d76(D: Decoder, r: BitReader) -> Any:
+def d75(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 76
+    s = 75
     try:
         c = r.read(1)
         if c == 0:
-            f0 = d371(D, r)
-            s = 370
+            f0 = d353(D, r)
+            s = 352
         else:
-            D.escape(76)
-        if s == 370:
+            D.escape(75)
+        if s == 352:
             c = r.read(1)
             if c == 0:
-                f1 = d373(D, r)
-                s = 372
+                f1 = d355(D, r)
+                s = 354
             else:
-                D.escape(370)
-        if s == 372:
+                D.escape(352)
+        if s == 354:
             if r.read(1):
-                D.escape(372)
+                D.escape(354)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.V2G_Message(Header=f0, Body=f1)
 
 
-def e76(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 76
+def e75(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 75
     v = o.Header
     if v is not None:
         try:
-            if s == 76:
+            if s == 75:
                 w.write(0, 1)
-                s = 370
+                s = 352
             else:
                 raise misplaced('element', 'Header')
-            e371(E, w, v)
+            e353(E, w, v)
         except EncodeError as exc:
             raise exc.within('Header') from None
     else:
@@ -6358,17 +6343,58 @@ def e76(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Body
     if v is not None:
         try:
-            if s == 370:
+            if s == 352:
                 w.write(0, 1)
-                s = 372
+                s = 354
             else:
                 raise misplaced('element', 'Body')
-            e373(E, w, v)
+            e355(E, w, v)
         except EncodeError as exc:
             raise exc.within('Body') from None
     else:
         raise missing('Body')
-    if s == 372:
+    if s == 354:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d76(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    s = 76
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0 = d23(D, r)
+            s = 356
+        else:
+            D.escape(76)
+        if s == 356:
+            if r.read(1):
+                D.escape(356)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.WeldingDetectionReqType(DC_EVStatus=f0)
+
+
+def e76(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 76
+    v = o.DC_EVStatus
+    if v is not None:
+        try:
+            if s == 76:
+                w.write(0, 1)
+                s = 356
+            else:
+                raise misplaced('element', 'DC_EVStatus')
+            e23(E, w, v)
+        except EncodeError as exc:
+            raise exc.within('DC_EVStatus') from None
+    else:
+        raise missing('DC_EVStatus')
+    if s == 356:
         w.write(0, 1)
         return
     else:
@@ -6377,94 +6403,53 @@ def e76(E: Encoder, w: BitWriter, o: Any) -> None:
 
 def d77(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    s = 77
-    try:
-        c = r.read(1)
-        if c == 0:
-            f0 = d23(D, r)
-            s = 374
-        else:
-            D.escape(77)
-        if s == 374:
-            if r.read(1):
-                D.escape(374)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.WeldingDetectionReqType(DC_EVStatus=f0)
-
-
-def e77(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 77
-    v = o.DC_EVStatus
-    if v is not None:
-        try:
-            if s == 77:
-                w.write(0, 1)
-                s = 374
-            else:
-                raise misplaced('element', 'DC_EVStatus')
-            e23(E, w, v)
-        except EncodeError as exc:
-            raise exc.within('DC_EVStatus') from None
-    else:
-        raise missing('DC_EVStatus')
-    if s == 374:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d78(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 78
+    s = 77
     try:
         x = r.read(8)
         if x & 193 or ((x >> 1) & 31) >= 26:
             r.pos -= 8
             if r.read(1):
-                D.escape(78)
-            f0 = v100(D, r)
+                D.escape(77)
+            f0 = v99(D, r)
         else:
             f0 = _K1[((x >> 1) & 31)]
-        s = 375
-        if s == 375:
+        s = 357
+        if s == 357:
             c = r.read(1)
             if c == 0:
                 f1 = d22(D, r)
-                s = 376
+                s = 358
             else:
-                D.escape(375)
-        if s == 376:
+                D.escape(357)
+        if s == 358:
             c = r.read(1)
             if c == 0:
-                f2 = d83(D, r)
-                s = 377
+                f2 = d82(D, r)
+                s = 359
             else:
-                D.escape(376)
-        if s == 377:
+                D.escape(358)
+        if s == 359:
             if r.read(1):
-                D.escape(377)
+                D.escape(359)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.WeldingDetectionResType(ResponseCode=f0, DC_EVSEStatus=f1, EVSEPresentVoltage=f2)
 
 
-def e78(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 78
+def e77(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 77
     v = o.ResponseCode
     if v is not None:
         try:
-            if s == 78:
+            if s == 77:
                 w.write(0, 1)
-                s = 375
+                s = 357
             else:
                 raise misplaced('element', 'ResponseCode')
-            x100(w, v)
+            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -6472,9 +6457,9 @@ def e78(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DC_EVSEStatus
     if v is not None:
         try:
-            if s == 375:
+            if s == 357:
                 w.write(0, 1)
-                s = 376
+                s = 358
             else:
                 raise misplaced('element', 'DC_EVSEStatus')
             e22(E, w, v)
@@ -6485,90 +6470,90 @@ def e78(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPresentVoltage
     if v is not None:
         try:
-            if s == 376:
+            if s == 358:
                 w.write(0, 1)
-                s = 377
+                s = 359
             else:
                 raise misplaced('element', 'EVSEPresentVoltage')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPresentVoltage') from None
     else:
         raise missing('EVSEPresentVoltage')
-    if s == 377:
+    if s == 359:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v81(D: Decoder, r: BitReader) -> Any:
+def v80(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(81)
+        return D.escape_simple(80)
     v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
     if r.read(1):
-        D.escape(384)
+        D.escape(362)
     return v
 
 
-def x81(w: BitWriter, v: Any) -> None:
+def x80(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_uint(w, v, 0, 4294967295, '')
     w.write(0, 1)
 
 
-def d83(D: Decoder, r: BitReader) -> Any:
+def d82(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 83
+    s = 82
     try:
         x = r.read(6)
         if x & 49:
             r.pos -= 6
             if r.read(1):
-                D.escape(83)
-            f0 = v386(D, r)
+                D.escape(82)
+            f0 = v364(D, r)
         else:
             f0 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
-        s = 385
-        if s == 385:
+        s = 363
+        if s == 363:
             x = r.read(6)
             if x & 49 or ((x >> 1) & 7) >= 7:
                 r.pos -= 6
                 if r.read(1):
-                    D.escape(385)
-                f1 = v388(D, r)
+                    D.escape(363)
+                f1 = v366(D, r)
             else:
                 f1 = _K11[((x >> 1) & 7)]
-            s = 387
-        if s == 387:
+            s = 365
+        if s == 365:
             c = r.read(1)
             if c == 0:
-                f2 = v390(D, r)
-                s = 389
+                f2 = v135(D, r)
+                s = 367
             else:
-                D.escape(387)
-        if s == 389:
+                D.escape(365)
+        if s == 367:
             if r.read(1):
-                D.escape(389)
+                D.escape(367)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PhysicalValueType(Multiplier=f0, Unit=f1, Value=f2)
 
 
-def e83(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 83
+def e82(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 82
     v = o.Multiplier
     if v is not None:
         try:
-            if s == 83:
+            if s == 82:
                 w.write(0, 1)
-                s = 385
+                s = 363
             else:
                 raise misplaced('element', 'Multiplier')
-            x386(w, v)
+            x364(w, v)
         except EncodeError as exc:
             raise exc.within('Multiplier') from None
     else:
@@ -6576,12 +6561,12 @@ def e83(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Unit
     if v is not None:
         try:
-            if s == 385:
+            if s == 363:
                 w.write(0, 1)
-                s = 387
+                s = 365
             else:
                 raise misplaced('element', 'Unit')
-            x388(w, v)
+            x366(w, v)
         except EncodeError as exc:
             raise exc.within('Unit') from None
     else:
@@ -6589,48 +6574,48 @@ def e83(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Value
     if v is not None:
         try:
-            if s == 387:
+            if s == 365:
                 w.write(0, 1)
-                s = 389
+                s = 367
             else:
                 raise misplaced('element', 'Value')
-            x390(w, v)
+            x135(w, v)
         except EncodeError as exc:
             raise exc.within('Value') from None
     else:
         raise missing('Value')
-    if s == 389:
+    if s == 367:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v91(D: Decoder, r: BitReader) -> Any:
+def v90(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(91)
+        return D.escape_simple(90)
     v = D.chk(r.read_uint(), 0, 65535, 'unsignedShort')
     if r.read(1):
-        D.escape(391)
+        D.escape(368)
     return v
 
 
-def x91(w: BitWriter, v: Any) -> None:
+def x90(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_uint(w, v, 0, 65535, '')
     w.write(0, 1)
 
 
-def v93(D: Decoder, r: BitReader) -> Any:
+def v92(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(93)
+        return D.escape_simple(92)
     v = r.enum(2, _K0)
     if r.read(1):
-        D.escape(392)
+        D.escape(369)
     return v
 
 
-def x93(w: BitWriter, v: Any) -> None:
+def x92(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K12.get(v)
     if i is None:
@@ -6639,16 +6624,16 @@ def x93(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v95(D: Decoder, r: BitReader) -> Any:
+def v94(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(95)
+        return D.escape_simple(94)
     v = (r.read(1) == 1)
     if r.read(1):
-        D.escape(393)
+        D.escape(370)
     return v
 
 
-def x95(w: BitWriter, v: Any) -> None:
+def x94(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if v is True:
         w.write(1, 1)
@@ -6659,31 +6644,31 @@ def x95(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v98(D: Decoder, r: BitReader) -> Any:
+def v97(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(98)
+        return D.escape_simple(97)
     v = read_bin(r, 16)
     if r.read(1):
-        D.escape(394)
+        D.escape(371)
     return v
 
 
-def x98(w: BitWriter, v: Any) -> None:
+def x97(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 16, 16, '')
     w.write(0, 1)
 
 
-def v100(D: Decoder, r: BitReader) -> Any:
+def v99(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(100)
+        return D.escape_simple(99)
     v = r.enum(5, _K1)
     if r.read(1):
-        D.escape(395)
+        D.escape(372)
     return v
 
 
-def x100(w: BitWriter, v: Any) -> None:
+def x99(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K13.get(v)
     if i is None:
@@ -6692,16 +6677,16 @@ def x100(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v102(D: Decoder, r: BitReader) -> Any:
+def v101(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(102)
+        return D.escape_simple(101)
     v = r.enum(2, _K2)
     if r.read(1):
-        D.escape(396)
+        D.escape(373)
     return v
 
 
-def x102(w: BitWriter, v: Any) -> None:
+def x101(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K14.get(v)
     if i is None:
@@ -6710,409 +6695,409 @@ def x102(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v111(D: Decoder, r: BitReader) -> Any:
+def v110(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(111)
+        return D.escape_simple(110)
     v = read_bin(r, 800)
     if r.read(1):
-        D.escape(397)
+        D.escape(374)
     return v
 
 
-def x111(w: BitWriter, v: Any) -> None:
+def x110(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, 800, '')
     w.write(0, 1)
 
 
-def d113(D: Decoder, r: BitReader) -> Any:
+def d112(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 113
+    s = 112
     try:
         c = r.read(1)
         if c == 0:
-            f0.append(d379(D, r))
-            s = 398
+            f0.append(d361(D, r))
+            s = 375
         else:
-            D.escape(113)
-        if s == 398:
+            D.escape(112)
+        if s == 375:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 399
+                f0.append(d361(D, r))
+                s = 376
             elif c == 1:
                 s = -1
             else:
-                D.escape(398)
-        if s == 399:
+                D.escape(375)
+        if s == 376:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 400
+                f0.append(d361(D, r))
+                s = 377
             elif c == 1:
                 s = -1
             else:
-                D.escape(399)
-        if s == 400:
+                D.escape(376)
+        if s == 377:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 401
+                f0.append(d361(D, r))
+                s = 378
             elif c == 1:
                 s = -1
             else:
-                D.escape(400)
-        if s == 401:
+                D.escape(377)
+        if s == 378:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 402
+                f0.append(d361(D, r))
+                s = 379
             elif c == 1:
                 s = -1
             else:
-                D.escape(401)
-        if s == 402:
+                D.escape(378)
+        if s == 379:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 403
+                f0.append(d361(D, r))
+                s = 380
             elif c == 1:
                 s = -1
             else:
-                D.escape(402)
-        if s == 403:
+                D.escape(379)
+        if s == 380:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 404
+                f0.append(d361(D, r))
+                s = 381
             elif c == 1:
                 s = -1
             else:
-                D.escape(403)
-        if s == 404:
+                D.escape(380)
+        if s == 381:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 405
+                f0.append(d361(D, r))
+                s = 382
             elif c == 1:
                 s = -1
             else:
-                D.escape(404)
-        if s == 405:
+                D.escape(381)
+        if s == 382:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 406
+                f0.append(d361(D, r))
+                s = 383
             elif c == 1:
                 s = -1
             else:
-                D.escape(405)
-        if s == 406:
+                D.escape(382)
+        if s == 383:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 407
+                f0.append(d361(D, r))
+                s = 384
             elif c == 1:
                 s = -1
             else:
-                D.escape(406)
-        if s == 407:
+                D.escape(383)
+        if s == 384:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 408
+                f0.append(d361(D, r))
+                s = 385
             elif c == 1:
                 s = -1
             else:
-                D.escape(407)
-        if s == 408:
+                D.escape(384)
+        if s == 385:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 409
+                f0.append(d361(D, r))
+                s = 386
             elif c == 1:
                 s = -1
             else:
-                D.escape(408)
-        if s == 409:
+                D.escape(385)
+        if s == 386:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 410
+                f0.append(d361(D, r))
+                s = 387
             elif c == 1:
                 s = -1
             else:
-                D.escape(409)
-        if s == 410:
+                D.escape(386)
+        if s == 387:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 411
+                f0.append(d361(D, r))
+                s = 388
             elif c == 1:
                 s = -1
             else:
-                D.escape(410)
-        if s == 411:
+                D.escape(387)
+        if s == 388:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 412
+                f0.append(d361(D, r))
+                s = 389
             elif c == 1:
                 s = -1
             else:
-                D.escape(411)
-        if s == 412:
+                D.escape(388)
+        if s == 389:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 413
+                f0.append(d361(D, r))
+                s = 390
             elif c == 1:
                 s = -1
             else:
-                D.escape(412)
-        if s == 413:
+                D.escape(389)
+        if s == 390:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 414
+                f0.append(d361(D, r))
+                s = 391
             elif c == 1:
                 s = -1
             else:
-                D.escape(413)
-        if s == 414:
+                D.escape(390)
+        if s == 391:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 415
+                f0.append(d361(D, r))
+                s = 392
             elif c == 1:
                 s = -1
             else:
-                D.escape(414)
-        if s == 415:
+                D.escape(391)
+        if s == 392:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 416
+                f0.append(d361(D, r))
+                s = 393
             elif c == 1:
                 s = -1
             else:
-                D.escape(415)
-        if s == 416:
+                D.escape(392)
+        if s == 393:
             c = r.read(2)
             if c == 0:
-                f0.append(d379(D, r))
-                s = 417
+                f0.append(d361(D, r))
+                s = 394
             elif c == 1:
                 s = -1
             else:
-                D.escape(416)
-        if s == 417:
+                D.escape(393)
+        if s == 394:
             if r.read(1):
-                D.escape(417)
+                D.escape(394)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ListOfRootCertificateIDsType(RootCertificateID=f0)
 
 
-def e113(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 113
+def e112(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 112
     v = o.RootCertificateID
     if type(v) is not list:
         raise not_list('RootCertificateID')
     for x in v:
         try:
-            if s == 113:
+            if s == 112:
                 w.write(0, 1)
-                s = 398
-            elif s == 398:
+                s = 375
+            elif s == 375:
                 w.write(0, 2)
-                s = 399
-            elif s == 399:
+                s = 376
+            elif s == 376:
                 w.write(0, 2)
-                s = 400
-            elif s == 400:
+                s = 377
+            elif s == 377:
                 w.write(0, 2)
-                s = 401
-            elif s == 401:
+                s = 378
+            elif s == 378:
                 w.write(0, 2)
-                s = 402
-            elif s == 402:
+                s = 379
+            elif s == 379:
                 w.write(0, 2)
-                s = 403
-            elif s == 403:
+                s = 380
+            elif s == 380:
                 w.write(0, 2)
-                s = 404
-            elif s == 404:
+                s = 381
+            elif s == 381:
                 w.write(0, 2)
-                s = 405
-            elif s == 405:
+                s = 382
+            elif s == 382:
                 w.write(0, 2)
-                s = 406
-            elif s == 406:
+                s = 383
+            elif s == 383:
                 w.write(0, 2)
-                s = 407
-            elif s == 407:
+                s = 384
+            elif s == 384:
                 w.write(0, 2)
-                s = 408
-            elif s == 408:
+                s = 385
+            elif s == 385:
                 w.write(0, 2)
-                s = 409
-            elif s == 409:
+                s = 386
+            elif s == 386:
                 w.write(0, 2)
-                s = 410
-            elif s == 410:
+                s = 387
+            elif s == 387:
                 w.write(0, 2)
-                s = 411
-            elif s == 411:
+                s = 388
+            elif s == 388:
                 w.write(0, 2)
-                s = 412
-            elif s == 412:
+                s = 389
+            elif s == 389:
                 w.write(0, 2)
-                s = 413
-            elif s == 413:
+                s = 390
+            elif s == 390:
                 w.write(0, 2)
-                s = 414
-            elif s == 414:
+                s = 391
+            elif s == 391:
                 w.write(0, 2)
-                s = 415
-            elif s == 415:
+                s = 392
+            elif s == 392:
                 w.write(0, 2)
-                s = 416
-            elif s == 416:
+                s = 393
+            elif s == 393:
                 w.write(0, 2)
-                s = 417
+                s = 394
             else:
                 raise misplaced('element', 'RootCertificateID')
-            e379(E, w, x)
+            e361(E, w, x)
         except EncodeError as exc:
             raise exc.within('RootCertificateID') from None
-    if s == 398:
+    if s == 375:
         w.write(1, 2)
         return
-    elif s == 399:
+    elif s == 376:
         w.write(1, 2)
         return
-    elif s == 400:
+    elif s == 377:
         w.write(1, 2)
         return
-    elif s == 401:
+    elif s == 378:
         w.write(1, 2)
         return
-    elif s == 402:
+    elif s == 379:
         w.write(1, 2)
         return
-    elif s == 403:
+    elif s == 380:
         w.write(1, 2)
         return
-    elif s == 404:
+    elif s == 381:
         w.write(1, 2)
         return
-    elif s == 405:
+    elif s == 382:
         w.write(1, 2)
         return
-    elif s == 406:
+    elif s == 383:
         w.write(1, 2)
         return
-    elif s == 407:
+    elif s == 384:
         w.write(1, 2)
         return
-    elif s == 408:
+    elif s == 385:
         w.write(1, 2)
         return
-    elif s == 409:
+    elif s == 386:
         w.write(1, 2)
         return
-    elif s == 410:
+    elif s == 387:
         w.write(1, 2)
         return
-    elif s == 411:
+    elif s == 388:
         w.write(1, 2)
         return
-    elif s == 412:
+    elif s == 389:
         w.write(1, 2)
         return
-    elif s == 413:
+    elif s == 390:
         w.write(1, 2)
         return
-    elif s == 414:
+    elif s == 391:
         w.write(1, 2)
         return
-    elif s == 415:
+    elif s == 392:
         w.write(1, 2)
         return
-    elif s == 416:
+    elif s == 393:
         w.write(1, 2)
         return
-    elif s == 417:
+    elif s == 394:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d116(D: Decoder, r: BitReader) -> Any:
+def d115(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 116
+    s = 115
     try:
         c = r.read(2)
         if c == 0:
             f0 = read_str(r, None)
-            s = 418
+            s = 395
         elif c == 1:
-            f1 = v111(D, r)
-            s = 419
+            f1 = v110(D, r)
+            s = 396
         else:
-            D.escape(116)
-        if s == 418:
+            D.escape(115)
+        if s == 395:
             c = r.read(1)
             if c == 0:
-                f1 = v111(D, r)
-                s = 419
+                f1 = v110(D, r)
+                s = 396
             else:
-                D.escape(418)
-        if s == 419:
+                D.escape(395)
+        if s == 396:
             c = r.read(2)
             if c == 0:
-                f2 = d421(D, r)
-                s = 420
+                f2 = d398(D, r)
+                s = 397
             elif c == 1:
                 s = -1
             else:
-                D.escape(419)
-        if s == 420:
+                D.escape(396)
+        if s == 397:
             if r.read(1):
-                D.escape(420)
+                D.escape(397)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.CertificateChainType(Id=f0, Certificate=f1, SubCertificates=f2)
 
 
-def e116(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 116
+def e115(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 115
     v = o.Id
     if v is not None:
-        if s == 116:
+        if s == 115:
             w.write(0, 2)
-            s = 418
+            s = 395
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     v = o.Certificate
     if v is not None:
         try:
-            if s == 116:
+            if s == 115:
                 w.write(1, 2)
-                s = 419
-            elif s == 418:
+                s = 396
+            elif s == 395:
                 w.write(0, 1)
-                s = 419
+                s = 396
             else:
                 raise misplaced('element', 'Certificate')
-            x111(w, v)
+            x110(w, v)
         except EncodeError as exc:
             raise exc.within('Certificate') from None
     else:
@@ -7120,208 +7105,208 @@ def e116(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SubCertificates
     if v is not None:
         try:
-            if s == 419:
+            if s == 396:
                 w.write(0, 2)
-                s = 420
+                s = 397
             else:
                 raise misplaced('element', 'SubCertificates')
-            e421(E, w, v)
+            e398(E, w, v)
         except EncodeError as exc:
             raise exc.within('SubCertificates') from None
-    if s == 419:
+    if s == 396:
         w.write(1, 2)
         return
-    elif s == 420:
+    elif s == 397:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d119(D: Decoder, r: BitReader) -> Any:
+def d118(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 119
+    s = 118
     try:
         c = r.read(1)
         if c == 0:
             f0 = read_str(r, None)
-            s = 422
+            s = 399
         else:
-            D.escape(119)
-        if s == 422:
+            D.escape(118)
+        if s == 399:
             c = r.read(1)
             if c == 0:
                 f1 = read_bin(r, 48)
-                s = 423
+                s = 400
             else:
-                D.escape(422)
-        if s == 423:
+                D.escape(399)
+        if s == 400:
             if r.read(1):
-                D.escape(423)
+                D.escape(400)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ContractSignatureEncryptedPrivateKeyType(Id=f0, value=f1)
 
 
-def e119(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 119
+def e118(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 118
     v = o.Id
     if v is not None:
-        if s == 119:
+        if s == 118:
             w.write(0, 1)
-            s = 422
+            s = 399
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     else:
         raise missing('@Id')
     v = o.value
-    if s == 422:
+    if s == 399:
         w.write(0, 1)
-        s = 423
+        s = 400
     else:
         raise misplaced('value', 'value')
     w_bin(w, v, 0, 48, 'ContractSignatureEncryptedPrivateKeyType')
-    if s == 423:
+    if s == 400:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d121(D: Decoder, r: BitReader) -> Any:
+def d120(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 121
+    s = 120
     try:
         c = r.read(1)
         if c == 0:
             f0 = read_str(r, None)
-            s = 424
+            s = 401
         else:
-            D.escape(121)
-        if s == 424:
+            D.escape(120)
+        if s == 401:
             c = r.read(1)
             if c == 0:
                 f1 = read_bin(r, 65)
-                s = 425
+                s = 402
             else:
-                D.escape(424)
-        if s == 425:
+                D.escape(401)
+        if s == 402:
             if r.read(1):
-                D.escape(425)
+                D.escape(402)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.DiffieHellmanPublickeyType(Id=f0, value=f1)
 
 
-def e121(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 121
+def e120(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 120
     v = o.Id
     if v is not None:
-        if s == 121:
+        if s == 120:
             w.write(0, 1)
-            s = 424
+            s = 401
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     else:
         raise missing('@Id')
     v = o.value
-    if s == 424:
+    if s == 401:
         w.write(0, 1)
-        s = 425
+        s = 402
     else:
         raise misplaced('value', 'value')
     w_bin(w, v, 0, 65, 'DiffieHellmanPublickeyType')
-    if s == 425:
+    if s == 402:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d123(D: Decoder, r: BitReader) -> Any:
+def d122(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 123
+    s = 122
     try:
         c = r.read(1)
         if c == 0:
             f0 = read_str(r, None)
-            s = 426
+            s = 403
         else:
-            D.escape(123)
-        if s == 426:
+            D.escape(122)
+        if s == 403:
             c = r.read(1)
             if c == 0:
                 f1 = read_str(r, 15)
-                s = 427
+                s = 404
             else:
-                D.escape(426)
-        if s == 427:
+                D.escape(403)
+        if s == 404:
             if r.read(1):
-                D.escape(427)
+                D.escape(404)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.EMAIDType(Id=f0, value=f1)
 
 
-def e123(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 123
+def e122(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 122
     v = o.Id
     if v is not None:
-        if s == 123:
+        if s == 122:
             w.write(0, 1)
-            s = 426
+            s = 403
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     else:
         raise missing('@Id')
     v = o.value
-    if s == 426:
+    if s == 403:
         w.write(0, 1)
-        s = 427
+        s = 404
     else:
         raise misplaced('value', 'value')
     w_str(w, v, 14, 15, 'EMAIDType')
-    if s == 427:
+    if s == 404:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v127(D: Decoder, r: BitReader) -> Any:
+def v126(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(127)
+        return D.escape_simple(126)
     v = read_str(r, 15)
     if r.read(1):
-        D.escape(428)
+        D.escape(405)
     return v
 
 
-def x127(w: BitWriter, v: Any) -> None:
+def x126(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 14, 15, '')
     w.write(0, 1)
 
 
-def v136(D: Decoder, r: BitReader) -> Any:
+def v135(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(136)
+        return D.escape_simple(135)
     v = D.chk(r.read_int(), -32768, 32767, 'short')
     if r.read(1):
-        D.escape(429)
+        D.escape(406)
     return v
 
 
-def x136(w: BitWriter, v: Any) -> None:
+def x135(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, -32768, 32767, '')
     w.write(0, 1)
@@ -7330,28 +7315,13 @@ def x136(w: BitWriter, v: Any) -> None:
 def v138(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(138)
-    v = D.chk(r.read_uint(), 0, 65535, 'unsignedShort')
+    v = r.enum(3, _K3)
     if r.read(1):
-        D.escape(430)
+        D.escape(407)
     return v
 
 
 def x138(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 65535, '')
-    w.write(0, 1)
-
-
-def v140(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(140)
-    v = r.enum(3, _K3)
-    if r.read(1):
-        D.escape(431)
-    return v
-
-
-def x140(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K15.get(v)
     if i is None:
@@ -7360,31 +7330,31 @@ def x140(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v148(D: Decoder, r: BitReader) -> Any:
+def v146(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(148)
+        return D.escape_simple(146)
     v = read_str(r, 37)
     if r.read(1):
-        D.escape(432)
+        D.escape(408)
     return v
 
 
-def x148(w: BitWriter, v: Any) -> None:
+def x146(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 7, 37, '')
     w.write(0, 1)
 
 
-def v150(D: Decoder, r: BitReader) -> Any:
+def v148(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(150)
+        return D.escape_simple(148)
     v = D.chk(1 + r.read(8), 1, 255, 'SAIDType')
     if r.read(1):
-        D.escape(433)
+        D.escape(409)
     return v
 
 
-def x150(w: BitWriter, v: Any) -> None:
+def x148(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not 1 <= v <= 255:
         raise out_of_range(v, 1, 255, '')
@@ -7392,94 +7362,94 @@ def x150(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def d153(D: Decoder, r: BitReader) -> Any:
+def d151(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = None
-    s = 153
+    s = 151
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v435(D, r)
-            s = 434
+            f0 = v411(D, r)
+            s = 410
         else:
-            D.escape(153)
-        if s == 434:
+            D.escape(151)
+        if s == 410:
             c = r.read(3)
             if c == 0:
-                f1 = v437(D, r)
-                s = 436
+                f1 = v413(D, r)
+                s = 412
             elif c == 1:
-                f2 = v439(D, r)
-                s = 438
+                f2 = v415(D, r)
+                s = 414
             elif c == 2:
-                f3 = v441(D, r)
-                s = 440
+                f3 = v417(D, r)
+                s = 416
             elif c == 3:
-                f4 = v443(D, r)
-                s = 442
+                f4 = v255(D, r)
+                s = 418
             elif c == 4:
                 s = -1
             else:
-                D.escape(434)
-        if s == 436:
+                D.escape(410)
+        if s == 412:
             c = r.read(3)
             if c == 0:
-                f2 = v439(D, r)
-                s = 438
+                f2 = v415(D, r)
+                s = 414
             elif c == 1:
-                f3 = v441(D, r)
-                s = 440
+                f3 = v417(D, r)
+                s = 416
             elif c == 2:
-                f4 = v443(D, r)
-                s = 442
+                f4 = v255(D, r)
+                s = 418
             elif c == 3:
                 s = -1
             else:
-                D.escape(436)
-        if s == 438:
+                D.escape(412)
+        if s == 414:
             c = r.read(2)
             if c == 0:
-                f3 = v441(D, r)
-                s = 440
+                f3 = v417(D, r)
+                s = 416
             elif c == 1:
-                f4 = v443(D, r)
-                s = 442
+                f4 = v255(D, r)
+                s = 418
             elif c == 2:
                 s = -1
             else:
-                D.escape(438)
-        if s == 440:
+                D.escape(414)
+        if s == 416:
             c = r.read(2)
             if c == 0:
-                f4 = v443(D, r)
-                s = 442
+                f4 = v255(D, r)
+                s = 418
             elif c == 1:
                 s = -1
             else:
-                D.escape(440)
-        if s == 442:
+                D.escape(416)
+        if s == 418:
             if r.read(1):
-                D.escape(442)
+                D.escape(418)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.MeterInfoType(MeterID=f0, MeterReading=f1, SigMeterReading=f2, MeterStatus=f3, TMeter=f4)
 
 
-def e153(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 153
+def e151(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 151
     v = o.MeterID
     if v is not None:
         try:
-            if s == 153:
+            if s == 151:
                 w.write(0, 1)
-                s = 434
+                s = 410
             else:
                 raise misplaced('element', 'MeterID')
-            x435(w, v)
+            x411(w, v)
         except EncodeError as exc:
             raise exc.within('MeterID') from None
     else:
@@ -7487,234 +7457,94 @@ def e153(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.MeterReading
     if v is not None:
         try:
-            if s == 434:
+            if s == 410:
                 w.write(0, 3)
-                s = 436
+                s = 412
             else:
                 raise misplaced('element', 'MeterReading')
-            x437(w, v)
+            x413(w, v)
         except EncodeError as exc:
             raise exc.within('MeterReading') from None
     v = o.SigMeterReading
     if v is not None:
         try:
-            if s == 434:
+            if s == 410:
                 w.write(1, 3)
-                s = 438
-            elif s == 436:
+                s = 414
+            elif s == 412:
                 w.write(0, 3)
-                s = 438
+                s = 414
             else:
                 raise misplaced('element', 'SigMeterReading')
-            x439(w, v)
+            x415(w, v)
         except EncodeError as exc:
             raise exc.within('SigMeterReading') from None
     v = o.MeterStatus
     if v is not None:
         try:
-            if s == 434:
+            if s == 410:
                 w.write(2, 3)
-                s = 440
-            elif s == 436:
+                s = 416
+            elif s == 412:
                 w.write(1, 3)
-                s = 440
-            elif s == 438:
+                s = 416
+            elif s == 414:
                 w.write(0, 2)
-                s = 440
+                s = 416
             else:
                 raise misplaced('element', 'MeterStatus')
-            x441(w, v)
+            x417(w, v)
         except EncodeError as exc:
             raise exc.within('MeterStatus') from None
     v = o.TMeter
     if v is not None:
         try:
-            if s == 434:
+            if s == 410:
                 w.write(3, 3)
-                s = 442
-            elif s == 436:
+                s = 418
+            elif s == 412:
                 w.write(2, 3)
-                s = 442
-            elif s == 438:
+                s = 418
+            elif s == 414:
                 w.write(1, 2)
-                s = 442
-            elif s == 440:
+                s = 418
+            elif s == 416:
                 w.write(0, 2)
-                s = 442
+                s = 418
             else:
                 raise misplaced('element', 'TMeter')
-            x443(w, v)
+            x255(w, v)
         except EncodeError as exc:
             raise exc.within('TMeter') from None
-    if s == 434:
+    if s == 410:
         w.write(4, 3)
         return
-    elif s == 436:
+    elif s == 412:
         w.write(3, 3)
         return
-    elif s == 438:
+    elif s == 414:
         w.write(2, 2)
         return
-    elif s == 440:
+    elif s == 416:
         w.write(1, 2)
         return
-    elif s == 442:
+    elif s == 418:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v155(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(155)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(444)
-    return v
-
-
-def x155(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v163(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(163)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(445)
-    return v
-
-
-def x163(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v165(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(165)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(446)
-    return v
-
-
-def x165(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v174(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(174)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(447)
-    return v
-
-
-def x174(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v176(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(176)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(448)
-    return v
-
-
-def x176(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v178(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(178)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(449)
-    return v
-
-
-def x178(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
 def v186(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(186)
-    v = (r.read(1) == 1)
+    v = D.chk(0 + r.read(7), 0, 100, 'percentValueType')
     if r.read(1):
-        D.escape(450)
+        D.escape(419)
     return v
 
 
 def x186(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v195(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(195)
-    v = D.chk(0 + r.read(7), 0, 100, 'percentValueType')
-    if r.read(1):
-        D.escape(451)
-    return v
-
-
-def x195(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not 0 <= v <= 100:
         raise out_of_range(v, 0, 100, '')
@@ -7722,56 +7552,16 @@ def x195(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v199(D: Decoder, r: BitReader) -> Any:
+def v203(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(199)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(452)
-    return v
-
-
-def x199(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v201(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(201)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(453)
-    return v
-
-
-def x201(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v214(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(214)
+        return D.escape_simple(203)
     v = r.enum(3, _K4)
     if r.read(1):
-        D.escape(454)
+        D.escape(420)
     return v
 
 
-def x214(w: BitWriter, v: Any) -> None:
+def x203(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K16.get(v)
     if i is None:
@@ -7780,16 +7570,16 @@ def x214(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v216(D: Decoder, r: BitReader) -> Any:
+def v205(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(216)
+        return D.escape_simple(205)
     v = r.enum(4, _K5)
     if r.read(1):
-        D.escape(455)
+        D.escape(421)
     return v
 
 
-def x216(w: BitWriter, v: Any) -> None:
+def x205(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K17.get(v)
     if i is None:
@@ -7798,36 +7588,16 @@ def x216(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v218(D: Decoder, r: BitReader) -> Any:
+def v208(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(218)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(456)
-    return v
-
-
-def x218(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v220(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(220)
+        return D.escape_simple(208)
     v = r.enum(4, _K6)
     if r.read(1):
-        D.escape(457)
+        D.escape(422)
     return v
 
 
-def x220(w: BitWriter, v: Any) -> None:
+def x208(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K18.get(v)
     if i is None:
@@ -7836,106 +7606,76 @@ def x220(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v223(D: Decoder, r: BitReader) -> Any:
+def v211(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(223)
+        return D.escape_simple(211)
     v = read_bin(r, None)
     if r.read(1):
-        D.escape(458)
+        D.escape(423)
     return v
 
 
-def x223(w: BitWriter, v: Any) -> None:
+def x211(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, None, '')
     w.write(0, 1)
 
 
-def v247(D: Decoder, r: BitReader) -> Any:
+def v235(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(247)
+        return D.escape_simple(235)
     v = read_bin(r, 8)
     if r.read(1):
-        D.escape(459)
+        D.escape(424)
     return v
 
 
-def x247(w: BitWriter, v: Any) -> None:
+def x235(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, 8, '')
     w.write(0, 1)
 
 
-def v258(D: Decoder, r: BitReader) -> Any:
+def v245(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(258)
+        return D.escape_simple(245)
     v = read_bin(r, None)
     if r.read(1):
-        D.escape(460)
+        D.escape(425)
     return v
 
 
-def x258(w: BitWriter, v: Any) -> None:
+def x245(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, None, '')
     w.write(0, 1)
 
 
-def v260(D: Decoder, r: BitReader) -> Any:
+def v255(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(260)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(461)
-    return v
-
-
-def x260(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v262(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(262)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(462)
-    return v
-
-
-def x262(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v270(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(270)
+        return D.escape_simple(255)
     v = D.chk(r.read_int(), -9223372036854775808, 9223372036854775807, 'long')
     if r.read(1):
-        D.escape(463)
+        D.escape(426)
     return v
 
 
-def x270(w: BitWriter, v: Any) -> None:
+def x255(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, -9223372036854775808, 9223372036854775807, '')
     w.write(0, 1)
 
 
-def v272(D: Decoder, r: BitReader) -> Any:
+def v257(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(272)
+        return D.escape_simple(257)
     v = r.enum(1, _K7)
     if r.read(1):
-        D.escape(464)
+        D.escape(427)
     return v
 
 
-def x272(w: BitWriter, v: Any) -> None:
+def x257(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K19.get(v)
     if i is None:
@@ -7944,29 +7684,484 @@ def x272(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def d274(D: Decoder, r: BitReader) -> Any:
+def d259(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 274
+    s = 259
     try:
         c = r.read(1)
         if c == 0:
-            f0.append(d466(D, r))
-            s = 465
+            f0.append(d429(D, r))
+            s = 428
         else:
-            D.escape(274)
+            D.escape(259)
+        if s == 428:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 430
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(428)
+        if s == 430:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 431
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(430)
+        if s == 431:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 432
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(431)
+        if s == 432:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 433
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(432)
+        if s == 433:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 434
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(433)
+        if s == 434:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 435
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(434)
+        if s == 435:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 436
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(435)
+        if s == 436:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 437
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(436)
+        if s == 437:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 438
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(437)
+        if s == 438:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 439
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(438)
+        if s == 439:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 440
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(439)
+        if s == 440:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 441
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(440)
+        if s == 441:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 442
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(441)
+        if s == 442:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 443
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(442)
+        if s == 443:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d429(D, r))
+                s = 444
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(443)
+        if s == 444:
+            if r.read(1):
+                D.escape(444)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.SelectedServiceListType(SelectedService=f0)
+
+
+def e259(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 259
+    v = o.SelectedService
+    if type(v) is not list:
+        raise not_list('SelectedService')
+    for x in v:
+        try:
+            if s == 259:
+                w.write(0, 1)
+                s = 428
+            elif s == 428:
+                w.write(0, 2)
+                s = 430
+            elif s == 430:
+                w.write(0, 2)
+                s = 431
+            elif s == 431:
+                w.write(0, 2)
+                s = 432
+            elif s == 432:
+                w.write(0, 2)
+                s = 433
+            elif s == 433:
+                w.write(0, 2)
+                s = 434
+            elif s == 434:
+                w.write(0, 2)
+                s = 435
+            elif s == 435:
+                w.write(0, 2)
+                s = 436
+            elif s == 436:
+                w.write(0, 2)
+                s = 437
+            elif s == 437:
+                w.write(0, 2)
+                s = 438
+            elif s == 438:
+                w.write(0, 2)
+                s = 439
+            elif s == 439:
+                w.write(0, 2)
+                s = 440
+            elif s == 440:
+                w.write(0, 2)
+                s = 441
+            elif s == 441:
+                w.write(0, 2)
+                s = 442
+            elif s == 442:
+                w.write(0, 2)
+                s = 443
+            elif s == 443:
+                w.write(0, 2)
+                s = 444
+            else:
+                raise misplaced('element', 'SelectedService')
+            e429(E, w, x)
+        except EncodeError as exc:
+            raise exc.within('SelectedService') from None
+    if s == 428:
+        w.write(1, 2)
+        return
+    elif s == 430:
+        w.write(1, 2)
+        return
+    elif s == 431:
+        w.write(1, 2)
+        return
+    elif s == 432:
+        w.write(1, 2)
+        return
+    elif s == 433:
+        w.write(1, 2)
+        return
+    elif s == 434:
+        w.write(1, 2)
+        return
+    elif s == 435:
+        w.write(1, 2)
+        return
+    elif s == 436:
+        w.write(1, 2)
+        return
+    elif s == 437:
+        w.write(1, 2)
+        return
+    elif s == 438:
+        w.write(1, 2)
+        return
+    elif s == 439:
+        w.write(1, 2)
+        return
+    elif s == 440:
+        w.write(1, 2)
+        return
+    elif s == 441:
+        w.write(1, 2)
+        return
+    elif s == 442:
+        w.write(1, 2)
+        return
+    elif s == 443:
+        w.write(1, 2)
+        return
+    elif s == 444:
+        w.write(0, 1)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def v262(D: Decoder, r: BitReader) -> Any:
+    if r.read(1):
+        return D.escape_simple(262)
+    v = r.enum(2, _K8)
+    if r.read(1):
+        D.escape(445)
+    return v
+
+
+def x262(w: BitWriter, v: Any) -> None:
+    w.write(0, 1)
+    i = _K20.get(v)
+    if i is None:
+        raise not_member(v, M.chargeProgressType, '')
+    w.write(i, 2)
+    w.write(0, 1)
+
+
+def d265(D: Decoder, r: BitReader) -> Any:
+    f0: Any = []
+    s = 265
+    try:
+        c = r.read(1)
+        if c == 0:
+            f0.append(d447(D, r))
+            s = 446
+        else:
+            D.escape(265)
+        if s == 446:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 448
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(446)
+        if s == 448:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 449
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(448)
+        if s == 449:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 450
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(449)
+        if s == 450:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 451
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(450)
+        if s == 451:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 452
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(451)
+        if s == 452:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 453
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(452)
+        if s == 453:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 454
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(453)
+        if s == 454:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 455
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(454)
+        if s == 455:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 456
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(455)
+        if s == 456:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 457
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(456)
+        if s == 457:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 458
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(457)
+        if s == 458:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 459
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(458)
+        if s == 459:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 460
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(459)
+        if s == 460:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 461
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(460)
+        if s == 461:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 462
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(461)
+        if s == 462:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 463
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(462)
+        if s == 463:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 464
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(463)
+        if s == 464:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 465
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(464)
         if s == 465:
             c = r.read(2)
             if c == 0:
-                f0.append(d466(D, r))
-                s = 467
+                f0.append(d447(D, r))
+                s = 466
             elif c == 1:
                 s = -1
             else:
                 D.escape(465)
+        if s == 466:
+            c = r.read(2)
+            if c == 0:
+                f0.append(d447(D, r))
+                s = 467
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(466)
         if s == 467:
             c = r.read(2)
             if c == 0:
-                f0.append(d466(D, r))
+                f0.append(d447(D, r))
                 s = 468
             elif c == 1:
                 s = -1
@@ -7975,7 +8170,7 @@ def d274(D: Decoder, r: BitReader) -> Any:
         if s == 468:
             c = r.read(2)
             if c == 0:
-                f0.append(d466(D, r))
+                f0.append(d447(D, r))
                 s = 469
             elif c == 1:
                 s = -1
@@ -7984,131 +8179,89 @@ def d274(D: Decoder, r: BitReader) -> Any:
         if s == 469:
             c = r.read(2)
             if c == 0:
-                f0.append(d466(D, r))
+                f0.append(d447(D, r))
                 s = 470
             elif c == 1:
                 s = -1
             else:
                 D.escape(469)
         if s == 470:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 471
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(470)
-        if s == 471:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 472
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(471)
-        if s == 472:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 473
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(472)
-        if s == 473:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 474
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(473)
-        if s == 474:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 475
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(474)
-        if s == 475:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 476
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(475)
-        if s == 476:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 477
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(476)
-        if s == 477:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 478
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(477)
-        if s == 478:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 479
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(478)
-        if s == 479:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 480
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(479)
-        if s == 480:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d466(D, r))
-                s = 481
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(480)
-        if s == 481:
             if r.read(1):
-                D.escape(481)
+                D.escape(470)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.SelectedServiceListType(SelectedService=f0)
+    return M.ChargingProfileType(ProfileEntry=f0)
 
 
-def e274(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 274
-    v = o.SelectedService
+def e265(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 265
+    v = o.ProfileEntry
     if type(v) is not list:
-        raise not_list('SelectedService')
+        raise not_list('ProfileEntry')
     for x in v:
         try:
-            if s == 274:
+            if s == 265:
                 w.write(0, 1)
+                s = 446
+            elif s == 446:
+                w.write(0, 2)
+                s = 448
+            elif s == 448:
+                w.write(0, 2)
+                s = 449
+            elif s == 449:
+                w.write(0, 2)
+                s = 450
+            elif s == 450:
+                w.write(0, 2)
+                s = 451
+            elif s == 451:
+                w.write(0, 2)
+                s = 452
+            elif s == 452:
+                w.write(0, 2)
+                s = 453
+            elif s == 453:
+                w.write(0, 2)
+                s = 454
+            elif s == 454:
+                w.write(0, 2)
+                s = 455
+            elif s == 455:
+                w.write(0, 2)
+                s = 456
+            elif s == 456:
+                w.write(0, 2)
+                s = 457
+            elif s == 457:
+                w.write(0, 2)
+                s = 458
+            elif s == 458:
+                w.write(0, 2)
+                s = 459
+            elif s == 459:
+                w.write(0, 2)
+                s = 460
+            elif s == 460:
+                w.write(0, 2)
+                s = 461
+            elif s == 461:
+                w.write(0, 2)
+                s = 462
+            elif s == 462:
+                w.write(0, 2)
+                s = 463
+            elif s == 463:
+                w.write(0, 2)
+                s = 464
+            elif s == 464:
+                w.write(0, 2)
                 s = 465
             elif s == 465:
+                w.write(0, 2)
+                s = 466
+            elif s == 466:
                 w.write(0, 2)
                 s = 467
             elif s == 467:
@@ -8120,45 +8273,69 @@ def e274(E: Encoder, w: BitWriter, o: Any) -> None:
             elif s == 469:
                 w.write(0, 2)
                 s = 470
-            elif s == 470:
-                w.write(0, 2)
-                s = 471
-            elif s == 471:
-                w.write(0, 2)
-                s = 472
-            elif s == 472:
-                w.write(0, 2)
-                s = 473
-            elif s == 473:
-                w.write(0, 2)
-                s = 474
-            elif s == 474:
-                w.write(0, 2)
-                s = 475
-            elif s == 475:
-                w.write(0, 2)
-                s = 476
-            elif s == 476:
-                w.write(0, 2)
-                s = 477
-            elif s == 477:
-                w.write(0, 2)
-                s = 478
-            elif s == 478:
-                w.write(0, 2)
-                s = 479
-            elif s == 479:
-                w.write(0, 2)
-                s = 480
-            elif s == 480:
-                w.write(0, 2)
-                s = 481
             else:
-                raise misplaced('element', 'SelectedService')
-            e466(E, w, x)
+                raise misplaced('element', 'ProfileEntry')
+            e447(E, w, x)
         except EncodeError as exc:
-            raise exc.within('SelectedService') from None
-    if s == 465:
+            raise exc.within('ProfileEntry') from None
+    if s == 446:
+        w.write(1, 2)
+        return
+    elif s == 448:
+        w.write(1, 2)
+        return
+    elif s == 449:
+        w.write(1, 2)
+        return
+    elif s == 450:
+        w.write(1, 2)
+        return
+    elif s == 451:
+        w.write(1, 2)
+        return
+    elif s == 452:
+        w.write(1, 2)
+        return
+    elif s == 453:
+        w.write(1, 2)
+        return
+    elif s == 454:
+        w.write(1, 2)
+        return
+    elif s == 455:
+        w.write(1, 2)
+        return
+    elif s == 456:
+        w.write(1, 2)
+        return
+    elif s == 457:
+        w.write(1, 2)
+        return
+    elif s == 458:
+        w.write(1, 2)
+        return
+    elif s == 459:
+        w.write(1, 2)
+        return
+    elif s == 460:
+        w.write(1, 2)
+        return
+    elif s == 461:
+        w.write(1, 2)
+        return
+    elif s == 462:
+        w.write(1, 2)
+        return
+    elif s == 463:
+        w.write(1, 2)
+        return
+    elif s == 464:
+        w.write(1, 2)
+        return
+    elif s == 465:
+        w.write(1, 2)
+        return
+    elif s == 466:
         w.write(1, 2)
         return
     elif s == 467:
@@ -8171,443 +8348,125 @@ def e274(E: Encoder, w: BitWriter, o: Any) -> None:
         w.write(1, 2)
         return
     elif s == 470:
-        w.write(1, 2)
-        return
-    elif s == 471:
-        w.write(1, 2)
-        return
-    elif s == 472:
-        w.write(1, 2)
-        return
-    elif s == 473:
-        w.write(1, 2)
-        return
-    elif s == 474:
-        w.write(1, 2)
-        return
-    elif s == 475:
-        w.write(1, 2)
-        return
-    elif s == 476:
-        w.write(1, 2)
-        return
-    elif s == 477:
-        w.write(1, 2)
-        return
-    elif s == 478:
-        w.write(1, 2)
-        return
-    elif s == 479:
-        w.write(1, 2)
-        return
-    elif s == 480:
-        w.write(1, 2)
-        return
-    elif s == 481:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v277(D: Decoder, r: BitReader) -> Any:
+def v284(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(277)
-    v = r.enum(2, _K8)
+        return D.escape_simple(284)
+    v = D.chk(r.read_uint(), 0, 16777214, 'start')
     if r.read(1):
-        D.escape(482)
+        D.escape(471)
     return v
 
 
-def x277(w: BitWriter, v: Any) -> None:
+def x284(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K20.get(v)
-    if i is None:
-        raise not_member(v, M.chargeProgressType, '')
-    w.write(i, 2)
+    w_uint(w, v, 0, 16777214, '')
     w.write(0, 1)
 
 
-def d280(D: Decoder, r: BitReader) -> Any:
-    f0: Any = []
-    s = 280
+def v286(D: Decoder, r: BitReader) -> Any:
+    if r.read(1):
+        return D.escape_simple(286)
+    v = D.chk(r.read_uint(), 0, 86400, 'duration')
+    if r.read(1):
+        D.escape(472)
+    return v
+
+
+def x286(w: BitWriter, v: Any) -> None:
+    w.write(0, 1)
+    w_uint(w, v, 0, 86400, '')
+    w.write(0, 1)
+
+
+def d291(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    f2: Any = None
+    s = 291
     try:
-        c = r.read(1)
-        if c == 0:
-            f0.append(d484(D, r))
-            s = 483
-        else:
-            D.escape(280)
-        if s == 483:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 485
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(483)
-        if s == 485:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 486
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(485)
-        if s == 486:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 487
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(486)
-        if s == 487:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 488
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(487)
-        if s == 488:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 489
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(488)
-        if s == 489:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 490
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(489)
-        if s == 490:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 491
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(490)
-        if s == 491:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 492
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(491)
-        if s == 492:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 493
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(492)
-        if s == 493:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 494
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(493)
-        if s == 494:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 495
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(494)
-        if s == 495:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 496
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(495)
-        if s == 496:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 497
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(496)
-        if s == 497:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 498
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(497)
-        if s == 498:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 499
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(498)
-        if s == 499:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 500
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(499)
-        if s == 500:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 501
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(500)
-        if s == 501:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 502
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(501)
-        if s == 502:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 503
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(502)
-        if s == 503:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 504
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(503)
-        if s == 504:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 505
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(504)
-        if s == 505:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 506
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(505)
-        if s == 506:
-            c = r.read(2)
-            if c == 0:
-                f0.append(d484(D, r))
-                s = 507
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(506)
-        if s == 507:
+        x = r.read(11)
+        if x & 1537:
+            r.pos -= 11
             if r.read(1):
-                D.escape(507)
+                D.escape(291)
+            f0 = v148(D, r)
+        else:
+            f0 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
+        s = 473
+        if s == 473:
+            c = r.read(1)
+            if c == 0:
+                f1 = D.slow(215, 475, M.PMaxScheduleType)
+                s = 474
+            else:
+                D.escape(473)
+        if s == 474:
+            c = r.read(2)
+            if c == 0:
+                f2 = D.slow(216, 477, M.SalesTariffType)
+                s = 476
+            elif c == 1:
+                s = -1
+            else:
+                D.escape(474)
+        if s == 476:
+            if r.read(1):
+                D.escape(476)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.ChargingProfileType(ProfileEntry=f0)
+    return M.SAScheduleTupleType(SAScheduleTupleID=f0, PMaxSchedule=f1, SalesTariff=f2)
 
 
-def e280(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 280
-    v = o.ProfileEntry
-    if type(v) is not list:
-        raise not_list('ProfileEntry')
-    for x in v:
+def e291(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 291
+    v = o.SAScheduleTupleID
+    if v is not None:
         try:
-            if s == 280:
+            if s == 291:
                 w.write(0, 1)
-                s = 483
-            elif s == 483:
-                w.write(0, 2)
-                s = 485
-            elif s == 485:
-                w.write(0, 2)
-                s = 486
-            elif s == 486:
-                w.write(0, 2)
-                s = 487
-            elif s == 487:
-                w.write(0, 2)
-                s = 488
-            elif s == 488:
-                w.write(0, 2)
-                s = 489
-            elif s == 489:
-                w.write(0, 2)
-                s = 490
-            elif s == 490:
-                w.write(0, 2)
-                s = 491
-            elif s == 491:
-                w.write(0, 2)
-                s = 492
-            elif s == 492:
-                w.write(0, 2)
-                s = 493
-            elif s == 493:
-                w.write(0, 2)
-                s = 494
-            elif s == 494:
-                w.write(0, 2)
-                s = 495
-            elif s == 495:
-                w.write(0, 2)
-                s = 496
-            elif s == 496:
-                w.write(0, 2)
-                s = 497
-            elif s == 497:
-                w.write(0, 2)
-                s = 498
-            elif s == 498:
-                w.write(0, 2)
-                s = 499
-            elif s == 499:
-                w.write(0, 2)
-                s = 500
-            elif s == 500:
-                w.write(0, 2)
-                s = 501
-            elif s == 501:
-                w.write(0, 2)
-                s = 502
-            elif s == 502:
-                w.write(0, 2)
-                s = 503
-            elif s == 503:
-                w.write(0, 2)
-                s = 504
-            elif s == 504:
-                w.write(0, 2)
-                s = 505
-            elif s == 505:
-                w.write(0, 2)
-                s = 506
-            elif s == 506:
-                w.write(0, 2)
-                s = 507
+                s = 473
             else:
-                raise misplaced('element', 'ProfileEntry')
-            e484(E, w, x)
+                raise misplaced('element', 'SAScheduleTupleID')
+            x148(w, v)
         except EncodeError as exc:
-            raise exc.within('ProfileEntry') from None
-    if s == 483:
+            raise exc.within('SAScheduleTupleID') from None
+    else:
+        raise missing('SAScheduleTupleID')
+    v = o.PMaxSchedule
+    if v is not None:
+        try:
+            if s == 473:
+                w.write(0, 1)
+                s = 474
+            else:
+                raise misplaced('element', 'PMaxSchedule')
+            E.slow(v, 215, 475)
+        except EncodeError as exc:
+            raise exc.within('PMaxSchedule') from None
+    else:
+        raise missing('PMaxSchedule')
+    v = o.SalesTariff
+    if v is not None:
+        try:
+            if s == 474:
+                w.write(0, 2)
+                s = 476
+            else:
+                raise misplaced('element', 'SalesTariff')
+            E.slow(v, 216, 477)
+        except EncodeError as exc:
+            raise exc.within('SalesTariff') from None
+    if s == 474:
         w.write(1, 2)
         return
-    elif s == 485:
-        w.write(1, 2)
-        return
-    elif s == 486:
-        w.write(1, 2)
-        return
-    elif s == 487:
-        w.write(1, 2)
-        return
-    elif s == 488:
-        w.write(1, 2)
-        return
-    elif s == 489:
-        w.write(1, 2)
-        return
-    elif s == 490:
-        w.write(1, 2)
-        return
-    elif s == 491:
-        w.write(1, 2)
-        return
-    elif s == 492:
-        w.write(1, 2)
-        return
-    elif s == 493:
-        w.write(1, 2)
-        return
-    elif s == 494:
-        w.write(1, 2)
-        return
-    elif s == 495:
-        w.write(1, 2)
-        return
-    elif s == 496:
-        w.write(1, 2)
-        return
-    elif s == 497:
-        w.write(1, 2)
-        return
-    elif s == 498:
-        w.write(1, 2)
-        return
-    elif s == 499:
-        w.write(1, 2)
-        return
-    elif s == 500:
-        w.write(1, 2)
-        return
-    elif s == 501:
-        w.write(1, 2)
-        return
-    elif s == 502:
-        w.write(1, 2)
-        return
-    elif s == 503:
-        w.write(1, 2)
-        return
-    elif s == 504:
-        w.write(1, 2)
-        return
-    elif s == 505:
-        w.write(1, 2)
-        return
-    elif s == 506:
-        w.write(1, 2)
-        return
-    elif s == 507:
+    elif s == 476:
         w.write(0, 1)
         return
     else:
@@ -8617,147 +8476,13 @@ def e280(E: Encoder, w: BitWriter, o: Any) -> None:
 def v299(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(299)
-    v = D.chk(r.read_uint(), 0, 16777214, 'start')
+    v = (0 + r.read(8))
     if r.read(1):
-        D.escape(508)
+        D.escape(478)
     return v
 
 
 def x299(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 16777214, '')
-    w.write(0, 1)
-
-
-def v301(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(301)
-    v = D.chk(r.read_uint(), 0, 86400, 'duration')
-    if r.read(1):
-        D.escape(509)
-    return v
-
-
-def x301(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 86400, '')
-    w.write(0, 1)
-
-
-def d306(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
-    f2: Any = None
-    s = 306
-    try:
-        x = r.read(11)
-        if x & 1537:
-            r.pos -= 11
-            if r.read(1):
-                D.escape(306)
-            f0 = v150(D, r)
-        else:
-            f0 = D.chk(1 + ((x >> 1) & 255), 1, 255, 'SAIDType')
-        s = 510
-        if s == 510:
-            c = r.read(1)
-            if c == 0:
-                f1 = D.slow(215, 512, M.PMaxScheduleType)
-                s = 511
-            else:
-                D.escape(510)
-        if s == 511:
-            c = r.read(2)
-            if c == 0:
-                f2 = D.slow(216, 514, M.SalesTariffType)
-                s = 513
-            elif c == 1:
-                s = -1
-            else:
-                D.escape(511)
-        if s == 513:
-            if r.read(1):
-                D.escape(513)
-            s = -1
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.SAScheduleTupleType(SAScheduleTupleID=f0, PMaxSchedule=f1, SalesTariff=f2)
-
-
-def e306(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 306
-    v = o.SAScheduleTupleID
-    if v is not None:
-        try:
-            if s == 306:
-                w.write(0, 1)
-                s = 510
-            else:
-                raise misplaced('element', 'SAScheduleTupleID')
-            x150(w, v)
-        except EncodeError as exc:
-            raise exc.within('SAScheduleTupleID') from None
-    else:
-        raise missing('SAScheduleTupleID')
-    v = o.PMaxSchedule
-    if v is not None:
-        try:
-            if s == 510:
-                w.write(0, 1)
-                s = 511
-            else:
-                raise misplaced('element', 'PMaxSchedule')
-            E.slow(v, 215, 512)
-        except EncodeError as exc:
-            raise exc.within('PMaxSchedule') from None
-    else:
-        raise missing('PMaxSchedule')
-    v = o.SalesTariff
-    if v is not None:
-        try:
-            if s == 511:
-                w.write(0, 2)
-                s = 513
-            else:
-                raise misplaced('element', 'SalesTariff')
-            E.slow(v, 216, 514)
-        except EncodeError as exc:
-            raise exc.within('SalesTariff') from None
-    if s == 511:
-        w.write(1, 2)
-        return
-    elif s == 513:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def v310(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(310)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(515)
-    return v
-
-
-def x310(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v315(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(315)
-    v = (0 + r.read(8))
-    if r.read(1):
-        D.escape(516)
-    return v
-
-
-def x315(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not 0 <= v <= 255:
         raise out_of_range(v, 0, 255, '')
@@ -8765,62 +8490,62 @@ def x315(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def d317(D: Decoder, r: BitReader) -> Any:
+def d301(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
-    s = 317
+    s = 301
     try:
         c = r.read(1)
         if c == 0:
-            f0 = d83(D, r)
-            s = 517
+            f0 = d82(D, r)
+            s = 479
         else:
-            D.escape(317)
-        if s == 517:
+            D.escape(301)
+        if s == 479:
             c = r.read(1)
             if c == 0:
-                f1.append(d519(D, r))
-                s = 518
+                f1.append(d481(D, r))
+                s = 480
             else:
-                D.escape(517)
-        if s == 518:
+                D.escape(479)
+        if s == 480:
             c = r.read(2)
             if c == 0:
-                f1.append(d519(D, r))
-                s = 520
+                f1.append(d481(D, r))
+                s = 482
             elif c == 1:
                 s = -1
             else:
-                D.escape(518)
-        if s == 520:
+                D.escape(480)
+        if s == 482:
             c = r.read(2)
             if c == 0:
-                f1.append(d519(D, r))
-                s = 521
+                f1.append(d481(D, r))
+                s = 483
             elif c == 1:
                 s = -1
             else:
-                D.escape(520)
-        if s == 521:
+                D.escape(482)
+        if s == 483:
             if r.read(1):
-                D.escape(521)
+                D.escape(483)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ConsumptionCostType(startValue=f0, Cost=f1)
 
 
-def e317(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 317
+def e301(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 301
     v = o.startValue
     if v is not None:
         try:
-            if s == 317:
+            if s == 301:
                 w.write(0, 1)
-                s = 517
+                s = 479
             else:
                 raise misplaced('element', 'startValue')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('startValue') from None
     else:
@@ -8830,73 +8555,73 @@ def e317(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('Cost')
     for x in v:
         try:
-            if s == 517:
+            if s == 479:
                 w.write(0, 1)
-                s = 518
-            elif s == 518:
+                s = 480
+            elif s == 480:
                 w.write(0, 2)
-                s = 520
-            elif s == 520:
+                s = 482
+            elif s == 482:
                 w.write(0, 2)
-                s = 521
+                s = 483
             else:
                 raise misplaced('element', 'Cost')
-            e519(E, w, x)
+            e481(E, w, x)
         except EncodeError as exc:
             raise exc.within('Cost') from None
-    if s == 518:
+    if s == 480:
         w.write(1, 2)
         return
-    elif s == 520:
+    elif s == 482:
         w.write(1, 2)
         return
-    elif s == 521:
+    elif s == 483:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v321(D: Decoder, r: BitReader) -> Any:
+def v305(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(321)
+        return D.escape_simple(305)
     v = D.chk(r.read_uint(), 0, 65535, 'serviceIDType')
     if r.read(1):
-        D.escape(522)
+        D.escape(484)
     return v
 
 
-def x321(w: BitWriter, v: Any) -> None:
+def x305(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_uint(w, v, 0, 65535, '')
     w.write(0, 1)
 
 
-def v327(D: Decoder, r: BitReader) -> Any:
+def v311(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(327)
+        return D.escape_simple(311)
     v = read_str(r, 64)
     if r.read(1):
-        D.escape(779)
+        D.escape(741)
     return v
 
 
-def x327(w: BitWriter, v: Any) -> None:
+def x311(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 64, '')
     w.write(0, 1)
 
 
-def v329(D: Decoder, r: BitReader) -> Any:
+def v313(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(329)
+        return D.escape_simple(313)
     v = r.enum(2, _K9)
     if r.read(1):
-        D.escape(780)
+        D.escape(742)
     return v
 
 
-def x329(w: BitWriter, v: Any) -> None:
+def x313(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K21.get(v)
     if i is None:
@@ -8905,162 +8630,162 @@ def x329(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def d332(D: Decoder, r: BitReader) -> Any:
+def d316(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 332
+    s = 316
     try:
         x = r.read(4)
         if x & 13 or ((x >> 1) & 1) >= 2:
             r.pos -= 4
             if r.read(1):
-                D.escape(332)
-            f0.append(v272(D, r))
+                D.escape(316)
+            f0.append(v257(D, r))
         else:
             f0.append(_K7[((x >> 1) & 1)])
-        s = 781
-        if s == 781:
+        s = 743
+        if s == 743:
             c = r.read(2)
             if c == 0:
                 x = r.read(3)
                 if x & 5 or ((x >> 1) & 1) >= 2:
                     r.pos -= 3
-                    f0.append(v272(D, r))
+                    f0.append(v257(D, r))
                 else:
                     f0.append(_K7[((x >> 1) & 1)])
-                s = 782
+                s = 744
             elif c == 1:
                 s = -1
             else:
-                D.escape(781)
-        if s == 782:
+                D.escape(743)
+        if s == 744:
             if r.read(1):
-                D.escape(782)
+                D.escape(744)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.PaymentOptionListType(PaymentOption=f0)
 
 
-def e332(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 332
+def e316(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 316
     v = o.PaymentOption
     if type(v) is not list:
         raise not_list('PaymentOption')
     for x in v:
         try:
-            if s == 332:
+            if s == 316:
                 w.write(0, 1)
-                s = 781
-            elif s == 781:
+                s = 743
+            elif s == 743:
                 w.write(0, 2)
-                s = 782
+                s = 744
             else:
                 raise misplaced('element', 'PaymentOption')
-            x272(w, x)
+            x257(w, x)
         except EncodeError as exc:
             raise exc.within('PaymentOption') from None
-    if s == 781:
+    if s == 743:
         w.write(1, 2)
         return
-    elif s == 782:
+    elif s == 744:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d334(D: Decoder, r: BitReader) -> Any:
+def d318(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = None
     f5: Any = None
-    s = 334
+    s = 318
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v321(D, r)
-            s = 783
+            f0 = v305(D, r)
+            s = 745
         else:
-            D.escape(334)
-        if s == 783:
+            D.escape(318)
+        if s == 745:
             c = r.read(2)
             if c == 0:
-                f1 = v785(D, r)
-                s = 784
+                f1 = v747(D, r)
+                s = 746
             elif c == 1:
                 x = r.read(4)
                 if x & 9 or ((x >> 1) & 3) >= 4:
                     r.pos -= 4
-                    f2 = v329(D, r)
+                    f2 = v313(D, r)
                 else:
                     f2 = _K9[((x >> 1) & 3)]
-                s = 786
+                s = 748
             else:
-                D.escape(783)
-        if s == 784:
+                D.escape(745)
+        if s == 746:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 4:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(784)
-                f2 = v329(D, r)
+                    D.escape(746)
+                f2 = v313(D, r)
             else:
                 f2 = _K9[((x >> 1) & 3)]
-            s = 786
-        if s == 786:
+            s = 748
+        if s == 748:
             c = r.read(2)
             if c == 0:
-                f3 = v327(D, r)
-                s = 787
+                f3 = v311(D, r)
+                s = 749
             elif c == 1:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f4 = v789(D, r)
+                    f4 = v94(D, r)
                 else:
                     f4 = ((x >> 1) & 1) == 1
-                s = 788
+                s = 750
             else:
-                D.escape(786)
-        if s == 787:
+                D.escape(748)
+        if s == 749:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(787)
-                f4 = v789(D, r)
+                    D.escape(749)
+                f4 = v94(D, r)
             else:
                 f4 = ((x >> 1) & 1) == 1
-            s = 788
-        if s == 788:
+            s = 750
+        if s == 750:
             c = r.read(1)
             if c == 0:
-                f5 = d791(D, r)
-                s = 790
+                f5 = d752(D, r)
+                s = 751
             else:
-                D.escape(788)
-        if s == 790:
+                D.escape(750)
+        if s == 751:
             if r.read(1):
-                D.escape(790)
+                D.escape(751)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ChargeServiceType(ServiceID=f0, ServiceName=f1, ServiceCategory=f2, ServiceScope=f3, FreeService=f4, SupportedEnergyTransferMode=f5)
 
 
-def e334(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 334
+def e318(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 318
     v = o.ServiceID
     if v is not None:
         try:
-            if s == 334:
+            if s == 318:
                 w.write(0, 1)
-                s = 783
+                s = 745
             else:
                 raise misplaced('element', 'ServiceID')
-            x321(w, v)
+            x305(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceID') from None
     else:
@@ -9068,26 +8793,26 @@ def e334(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceName
     if v is not None:
         try:
-            if s == 783:
+            if s == 745:
                 w.write(0, 2)
-                s = 784
+                s = 746
             else:
                 raise misplaced('element', 'ServiceName')
-            x785(w, v)
+            x747(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceName') from None
     v = o.ServiceCategory
     if v is not None:
         try:
-            if s == 783:
+            if s == 745:
                 w.write(1, 2)
-                s = 786
-            elif s == 784:
+                s = 748
+            elif s == 746:
                 w.write(0, 1)
-                s = 786
+                s = 748
             else:
                 raise misplaced('element', 'ServiceCategory')
-            x329(w, v)
+            x313(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceCategory') from None
     else:
@@ -9095,26 +8820,26 @@ def e334(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceScope
     if v is not None:
         try:
-            if s == 786:
+            if s == 748:
                 w.write(0, 2)
-                s = 787
+                s = 749
             else:
                 raise misplaced('element', 'ServiceScope')
-            x327(w, v)
+            x311(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceScope') from None
     v = o.FreeService
     if v is not None:
         try:
-            if s == 786:
+            if s == 748:
                 w.write(1, 2)
-                s = 788
-            elif s == 787:
+                s = 750
+            elif s == 749:
                 w.write(0, 1)
-                s = 788
+                s = 750
             else:
                 raise misplaced('element', 'FreeService')
-            x789(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('FreeService') from None
     else:
@@ -9122,209 +8847,194 @@ def e334(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SupportedEnergyTransferMode
     if v is not None:
         try:
-            if s == 788:
+            if s == 750:
                 w.write(0, 1)
-                s = 790
+                s = 751
             else:
                 raise misplaced('element', 'SupportedEnergyTransferMode')
-            e791(E, w, v)
+            e752(E, w, v)
         except EncodeError as exc:
             raise exc.within('SupportedEnergyTransferMode') from None
     else:
         raise missing('SupportedEnergyTransferMode')
-    if s == 790:
+    if s == 751:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d336(D: Decoder, r: BitReader) -> Any:
+def d320(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 336
+    s = 320
     try:
         c = r.read(1)
         if c == 0:
-            f0.append(d793(D, r))
-            s = 792
+            f0.append(d754(D, r))
+            s = 753
         else:
-            D.escape(336)
-        if s == 792:
+            D.escape(320)
+        if s == 753:
             c = r.read(2)
             if c == 0:
-                f0.append(d793(D, r))
-                s = 794
+                f0.append(d754(D, r))
+                s = 755
             elif c == 1:
                 s = -1
             else:
-                D.escape(792)
-        if s == 794:
+                D.escape(753)
+        if s == 755:
             c = r.read(2)
             if c == 0:
-                f0.append(d793(D, r))
-                s = 795
+                f0.append(d754(D, r))
+                s = 756
             elif c == 1:
                 s = -1
             else:
-                D.escape(794)
-        if s == 795:
+                D.escape(755)
+        if s == 756:
             c = r.read(2)
             if c == 0:
-                f0.append(d793(D, r))
-                s = 796
+                f0.append(d754(D, r))
+                s = 757
             elif c == 1:
                 s = -1
             else:
-                D.escape(795)
-        if s == 796:
+                D.escape(756)
+        if s == 757:
             c = r.read(2)
             if c == 0:
-                f0.append(d793(D, r))
-                s = 797
+                f0.append(d754(D, r))
+                s = 758
             elif c == 1:
                 s = -1
             else:
-                D.escape(796)
-        if s == 797:
+                D.escape(757)
+        if s == 758:
             c = r.read(2)
             if c == 0:
-                f0.append(d793(D, r))
-                s = 798
+                f0.append(d754(D, r))
+                s = 759
             elif c == 1:
                 s = -1
             else:
-                D.escape(797)
-        if s == 798:
+                D.escape(758)
+        if s == 759:
             c = r.read(2)
             if c == 0:
-                f0.append(d793(D, r))
-                s = 799
+                f0.append(d754(D, r))
+                s = 760
             elif c == 1:
                 s = -1
             else:
-                D.escape(798)
-        if s == 799:
+                D.escape(759)
+        if s == 760:
             c = r.read(2)
             if c == 0:
-                f0.append(d793(D, r))
-                s = 800
+                f0.append(d754(D, r))
+                s = 761
             elif c == 1:
                 s = -1
             else:
-                D.escape(799)
-        if s == 800:
+                D.escape(760)
+        if s == 761:
             if r.read(1):
-                D.escape(800)
+                D.escape(761)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ServiceListType(Service=f0)
 
 
-def e336(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 336
+def e320(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 320
     v = o.Service
     if type(v) is not list:
         raise not_list('Service')
     for x in v:
         try:
-            if s == 336:
+            if s == 320:
                 w.write(0, 1)
-                s = 792
-            elif s == 792:
+                s = 753
+            elif s == 753:
                 w.write(0, 2)
-                s = 794
-            elif s == 794:
+                s = 755
+            elif s == 755:
                 w.write(0, 2)
-                s = 795
-            elif s == 795:
+                s = 756
+            elif s == 756:
                 w.write(0, 2)
-                s = 796
-            elif s == 796:
+                s = 757
+            elif s == 757:
                 w.write(0, 2)
-                s = 797
-            elif s == 797:
+                s = 758
+            elif s == 758:
                 w.write(0, 2)
-                s = 798
-            elif s == 798:
+                s = 759
+            elif s == 759:
                 w.write(0, 2)
-                s = 799
-            elif s == 799:
+                s = 760
+            elif s == 760:
                 w.write(0, 2)
-                s = 800
+                s = 761
             else:
                 raise misplaced('element', 'Service')
-            e793(E, w, x)
+            e754(E, w, x)
         except EncodeError as exc:
             raise exc.within('Service') from None
-    if s == 792:
+    if s == 753:
         w.write(1, 2)
         return
-    elif s == 794:
+    elif s == 755:
         w.write(1, 2)
         return
-    elif s == 795:
+    elif s == 756:
         w.write(1, 2)
         return
-    elif s == 796:
+    elif s == 757:
         w.write(1, 2)
         return
-    elif s == 797:
+    elif s == 758:
         w.write(1, 2)
         return
-    elif s == 798:
+    elif s == 759:
         w.write(1, 2)
         return
-    elif s == 799:
+    elif s == 760:
         w.write(1, 2)
         return
-    elif s == 800:
+    elif s == 761:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v338(D: Decoder, r: BitReader) -> Any:
+def v322(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(338)
+        return D.escape_simple(322)
     v = read_bin(r, 6)
     if r.read(1):
-        D.escape(801)
+        D.escape(762)
     return v
 
 
-def x338(w: BitWriter, v: Any) -> None:
+def x322(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, 6, '')
     w.write(0, 1)
 
 
-def v342(D: Decoder, r: BitReader) -> Any:
+def v327(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(342)
-    v = D.chk(r.read_int(), -9223372036854775808, 9223372036854775807, 'long')
-    if r.read(1):
-        D.escape(802)
-    return v
-
-
-def x342(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -9223372036854775808, 9223372036854775807, '')
-    w.write(0, 1)
-
-
-def v344(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(344)
+        return D.escape_simple(327)
     v = r.enum(1, _K10)
     if r.read(1):
-        D.escape(803)
+        D.escape(763)
     return v
 
 
-def x344(w: BitWriter, v: Any) -> None:
+def x327(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K22.get(v)
     if i is None:
@@ -9333,89 +9043,74 @@ def x344(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v353(D: Decoder, r: BitReader) -> Any:
+def v336(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(353)
+        return D.escape_simple(336)
     v = r.read_int()
     if r.read(1):
-        D.escape(804)
+        D.escape(764)
     return v
 
 
-def x353(w: BitWriter, v: Any) -> None:
+def x336(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, None, None, '')
     w.write(0, 1)
 
 
-def v368(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(368)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(805)
-    return v
-
-
-def x368(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def d371(D: Decoder, r: BitReader) -> Any:
+def d353(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 371
+    s = 353
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v247(D, r)
-            s = 806
+            f0 = v235(D, r)
+            s = 765
         else:
-            D.escape(371)
-        if s == 806:
+            D.escape(353)
+        if s == 765:
             c = r.read(2)
             if c == 0:
-                f1 = d808(D, r)
-                s = 807
+                f1 = d767(D, r)
+                s = 766
             elif c == 1:
-                f2 = d67(D, r)
-                s = 809
+                f2 = d66(D, r)
+                s = 768
             elif c == 2:
                 s = -1
             else:
-                D.escape(806)
-        if s == 807:
+                D.escape(765)
+        if s == 766:
             c = r.read(2)
             if c == 0:
-                f2 = d67(D, r)
-                s = 809
+                f2 = d66(D, r)
+                s = 768
             elif c == 1:
                 s = -1
             else:
-                D.escape(807)
-        if s == 809:
+                D.escape(766)
+        if s == 768:
             if r.read(1):
-                D.escape(809)
+                D.escape(768)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.MessageHeaderType(SessionID=f0, Notification=f1, Signature=f2)
 
 
-def e371(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 371
+def e353(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 353
     v = o.SessionID
     if v is not None:
         try:
-            if s == 371:
+            if s == 353:
                 w.write(0, 1)
-                s = 806
+                s = 765
             else:
                 raise misplaced('element', 'SessionID')
-            x247(w, v)
+            x235(w, v)
         except EncodeError as exc:
             raise exc.within('SessionID') from None
     else:
@@ -9423,173 +9118,173 @@ def e371(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Notification
     if v is not None:
         try:
-            if s == 806:
+            if s == 765:
                 w.write(0, 2)
-                s = 807
+                s = 766
             else:
                 raise misplaced('element', 'Notification')
-            e808(E, w, v)
+            e767(E, w, v)
         except EncodeError as exc:
             raise exc.within('Notification') from None
     v = o.Signature
     if v is not None:
         try:
-            if s == 806:
+            if s == 765:
                 w.write(1, 2)
-                s = 809
-            elif s == 807:
+                s = 768
+            elif s == 766:
                 w.write(0, 2)
-                s = 809
+                s = 768
             else:
                 raise misplaced('element', 'Signature')
-            e67(E, w, v)
+            e66(E, w, v)
         except EncodeError as exc:
             raise exc.within('Signature') from None
-    if s == 806:
+    if s == 765:
         w.write(2, 2)
         return
-    elif s == 807:
+    elif s == 766:
         w.write(1, 2)
         return
-    elif s == 809:
+    elif s == 768:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d373(D: Decoder, r: BitReader) -> Any:
+def d355(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
-    s = 373
+    s = 355
     try:
         c = r.read(6)
         if c == 0:
             f0 = d3(D, r)
-            s = 810
+            s = 769
         elif c == 1:
             f0 = d4(D, r)
-            s = 810
+            s = 769
         elif c == 2:
             f0 = d5(D, r)
-            s = 810
+            s = 769
         elif c == 3:
             f0 = d6(D, r)
-            s = 810
+            s = 769
         elif c == 4:
             f0 = d7(D, r)
-            s = 810
+            s = 769
         elif c == 5:
             f0 = d9(D, r)
-            s = 810
+            s = 769
         elif c == 6:
             f0 = d10(D, r)
-            s = 810
+            s = 769
         elif c == 7:
             f0 = d11(D, r)
-            s = 810
+            s = 769
         elif c == 8:
             f0 = d12(D, r)
-            s = 810
+            s = 769
         elif c == 9:
             f0 = d13(D, r)
-            s = 810
+            s = 769
         elif c == 10:
             f0 = d14(D, r)
-            s = 810
+            s = 769
         elif c == 11:
             f0 = d15(D, r)
-            s = 810
+            s = 769
         elif c == 12:
             f0 = d16(D, r)
-            s = 810
+            s = 769
         elif c == 13:
             f0 = d17(D, r)
-            s = 810
+            s = 769
         elif c == 14:
             f0 = d18(D, r)
-            s = 810
+            s = 769
         elif c == 15:
             f0 = d37(D, r)
-            s = 810
+            s = 769
         elif c == 16:
             f0 = d38(D, r)
-            s = 810
+            s = 769
         elif c == 17:
-            f0 = d43(D, r)
-            s = 810
+            f0 = d42(D, r)
+            s = 769
         elif c == 18:
-            f0 = d44(D, r)
-            s = 810
+            f0 = d43(D, r)
+            s = 769
         elif c == 19:
-            f0 = d45(D, r)
-            s = 810
+            f0 = d44(D, r)
+            s = 769
         elif c == 20:
-            f0 = d46(D, r)
-            s = 810
+            f0 = d45(D, r)
+            s = 769
         elif c == 21:
-            f0 = d47(D, r)
-            s = 810
+            f0 = d46(D, r)
+            s = 769
         elif c == 22:
-            f0 = d48(D, r)
-            s = 810
+            f0 = d47(D, r)
+            s = 769
         elif c == 23:
-            f0 = d49(D, r)
-            s = 810
+            f0 = d48(D, r)
+            s = 769
         elif c == 24:
-            f0 = d50(D, r)
-            s = 810
+            f0 = d49(D, r)
+            s = 769
         elif c == 25:
-            f0 = d59(D, r)
-            s = 810
+            f0 = d58(D, r)
+            s = 769
         elif c == 26:
-            f0 = d60(D, r)
-            s = 810
+            f0 = d59(D, r)
+            s = 769
         elif c == 27:
-            f0 = d61(D, r)
-            s = 810
+            f0 = d60(D, r)
+            s = 769
         elif c == 28:
-            f0 = d62(D, r)
-            s = 810
+            f0 = d61(D, r)
+            s = 769
         elif c == 29:
-            f0 = d63(D, r)
-            s = 810
+            f0 = d62(D, r)
+            s = 769
         elif c == 30:
-            f0 = d64(D, r)
-            s = 810
+            f0 = d63(D, r)
+            s = 769
         elif c == 31:
-            f0 = d65(D, r)
-            s = 810
+            f0 = d64(D, r)
+            s = 769
         elif c == 32:
-            f0 = d66(D, r)
-            s = 810
+            f0 = d65(D, r)
+            s = 769
         elif c == 33:
-            f0 = d77(D, r)
-            s = 810
+            f0 = d76(D, r)
+            s = 769
         elif c == 34:
-            f0 = d78(D, r)
-            s = 810
+            f0 = d77(D, r)
+            s = 769
         elif c == 35:
             s = -1
         else:
-            D.escape(373)
-        if s == 810:
+            D.escape(355)
+        if s == 769:
             if r.read(1):
-                D.escape(810)
+                D.escape(769)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.BodyType(BodyElement=f0)
 
 
-def e373(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 373
+def e355(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 355
     v = o.BodyElement
     if v is not None:
         try:
             if type(v) is M.AuthorizationReqType:
-                if s == 373:
+                if s == 355:
                     w.write(0, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'AuthorizationReq')
                 try:
@@ -9597,9 +9292,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('AuthorizationReq') from None
             elif type(v) is M.AuthorizationResType:
-                if s == 373:
+                if s == 355:
                     w.write(1, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'AuthorizationRes')
                 try:
@@ -9607,9 +9302,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('AuthorizationRes') from None
             elif type(v) is M.CableCheckReqType:
-                if s == 373:
+                if s == 355:
                     w.write(3, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'CableCheckReq')
                 try:
@@ -9617,9 +9312,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CableCheckReq') from None
             elif type(v) is M.CableCheckResType:
-                if s == 373:
+                if s == 355:
                     w.write(4, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'CableCheckRes')
                 try:
@@ -9627,9 +9322,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CableCheckRes') from None
             elif type(v) is M.CertificateInstallationReqType:
-                if s == 373:
+                if s == 355:
                     w.write(5, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'CertificateInstallationReq')
                 try:
@@ -9637,9 +9332,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CertificateInstallationReq') from None
             elif type(v) is M.CertificateInstallationResType:
-                if s == 373:
+                if s == 355:
                     w.write(6, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'CertificateInstallationRes')
                 try:
@@ -9647,9 +9342,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CertificateInstallationRes') from None
             elif type(v) is M.CertificateUpdateReqType:
-                if s == 373:
+                if s == 355:
                     w.write(7, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'CertificateUpdateReq')
                 try:
@@ -9657,9 +9352,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CertificateUpdateReq') from None
             elif type(v) is M.CertificateUpdateResType:
-                if s == 373:
+                if s == 355:
                     w.write(8, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'CertificateUpdateRes')
                 try:
@@ -9667,9 +9362,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CertificateUpdateRes') from None
             elif type(v) is M.ChargeParameterDiscoveryReqType:
-                if s == 373:
+                if s == 355:
                     w.write(9, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'ChargeParameterDiscoveryReq')
                 try:
@@ -9677,9 +9372,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('ChargeParameterDiscoveryReq') from None
             elif type(v) is M.ChargeParameterDiscoveryResType:
-                if s == 373:
+                if s == 355:
                     w.write(10, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'ChargeParameterDiscoveryRes')
                 try:
@@ -9687,9 +9382,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('ChargeParameterDiscoveryRes') from None
             elif type(v) is M.ChargingStatusReqType:
-                if s == 373:
+                if s == 355:
                     w.write(11, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'ChargingStatusReq')
                 try:
@@ -9697,9 +9392,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('ChargingStatusReq') from None
             elif type(v) is M.ChargingStatusResType:
-                if s == 373:
+                if s == 355:
                     w.write(12, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'ChargingStatusRes')
                 try:
@@ -9707,9 +9402,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('ChargingStatusRes') from None
             elif type(v) is M.CurrentDemandReqType:
-                if s == 373:
+                if s == 355:
                     w.write(13, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'CurrentDemandReq')
                 try:
@@ -9717,9 +9412,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CurrentDemandReq') from None
             elif type(v) is M.CurrentDemandResType:
-                if s == 373:
+                if s == 355:
                     w.write(14, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'CurrentDemandRes')
                 try:
@@ -9727,9 +9422,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('CurrentDemandRes') from None
             elif type(v) is M.MeteringReceiptReqType:
-                if s == 373:
+                if s == 355:
                     w.write(15, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'MeteringReceiptReq')
                 try:
@@ -9737,9 +9432,9 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('MeteringReceiptReq') from None
             elif type(v) is M.MeteringReceiptResType:
-                if s == 373:
+                if s == 355:
                     w.write(16, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'MeteringReceiptRes')
                 try:
@@ -9747,237 +9442,237 @@ def e373(E: Encoder, w: BitWriter, o: Any) -> None:
                 except EncodeError as exc:
                     raise exc.within('MeteringReceiptRes') from None
             elif type(v) is M.PaymentDetailsReqType:
-                if s == 373:
+                if s == 355:
                     w.write(17, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'PaymentDetailsReq')
                 try:
-                    e43(E, w, v)
+                    e42(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PaymentDetailsReq') from None
             elif type(v) is M.PaymentDetailsResType:
-                if s == 373:
+                if s == 355:
                     w.write(18, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'PaymentDetailsRes')
                 try:
-                    e44(E, w, v)
+                    e43(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PaymentDetailsRes') from None
             elif type(v) is M.PaymentServiceSelectionReqType:
-                if s == 373:
+                if s == 355:
                     w.write(19, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'PaymentServiceSelectionReq')
                 try:
-                    e45(E, w, v)
+                    e44(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PaymentServiceSelectionReq') from None
             elif type(v) is M.PaymentServiceSelectionResType:
-                if s == 373:
+                if s == 355:
                     w.write(20, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'PaymentServiceSelectionRes')
                 try:
-                    e46(E, w, v)
+                    e45(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PaymentServiceSelectionRes') from None
             elif type(v) is M.PowerDeliveryReqType:
-                if s == 373:
+                if s == 355:
                     w.write(21, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'PowerDeliveryReq')
                 try:
-                    e47(E, w, v)
+                    e46(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PowerDeliveryReq') from None
             elif type(v) is M.PowerDeliveryResType:
-                if s == 373:
+                if s == 355:
                     w.write(22, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'PowerDeliveryRes')
                 try:
-                    e48(E, w, v)
+                    e47(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PowerDeliveryRes') from None
             elif type(v) is M.PreChargeReqType:
-                if s == 373:
+                if s == 355:
                     w.write(23, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'PreChargeReq')
                 try:
-                    e49(E, w, v)
+                    e48(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PreChargeReq') from None
             elif type(v) is M.PreChargeResType:
-                if s == 373:
+                if s == 355:
                     w.write(24, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'PreChargeRes')
                 try:
-                    e50(E, w, v)
+                    e49(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('PreChargeRes') from None
             elif type(v) is M.ServiceDetailReqType:
-                if s == 373:
+                if s == 355:
                     w.write(25, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'ServiceDetailReq')
                 try:
-                    e59(E, w, v)
+                    e58(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('ServiceDetailReq') from None
             elif type(v) is M.ServiceDetailResType:
-                if s == 373:
+                if s == 355:
                     w.write(26, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'ServiceDetailRes')
                 try:
-                    e60(E, w, v)
+                    e59(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('ServiceDetailRes') from None
             elif type(v) is M.ServiceDiscoveryReqType:
-                if s == 373:
+                if s == 355:
                     w.write(27, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'ServiceDiscoveryReq')
                 try:
-                    e61(E, w, v)
+                    e60(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('ServiceDiscoveryReq') from None
             elif type(v) is M.ServiceDiscoveryResType:
-                if s == 373:
+                if s == 355:
                     w.write(28, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'ServiceDiscoveryRes')
                 try:
-                    e62(E, w, v)
+                    e61(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('ServiceDiscoveryRes') from None
             elif type(v) is M.SessionSetupReqType:
-                if s == 373:
+                if s == 355:
                     w.write(29, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'SessionSetupReq')
                 try:
-                    e63(E, w, v)
+                    e62(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SessionSetupReq') from None
             elif type(v) is M.SessionSetupResType:
-                if s == 373:
+                if s == 355:
                     w.write(30, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'SessionSetupRes')
                 try:
-                    e64(E, w, v)
+                    e63(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SessionSetupRes') from None
             elif type(v) is M.SessionStopReqType:
-                if s == 373:
+                if s == 355:
                     w.write(31, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'SessionStopReq')
                 try:
-                    e65(E, w, v)
+                    e64(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SessionStopReq') from None
             elif type(v) is M.SessionStopResType:
-                if s == 373:
+                if s == 355:
                     w.write(32, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'SessionStopRes')
                 try:
-                    e66(E, w, v)
+                    e65(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('SessionStopRes') from None
             elif type(v) is M.WeldingDetectionReqType:
-                if s == 373:
+                if s == 355:
                     w.write(33, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'WeldingDetectionReq')
                 try:
-                    e77(E, w, v)
+                    e76(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('WeldingDetectionReq') from None
             elif type(v) is M.WeldingDetectionResType:
-                if s == 373:
+                if s == 355:
                     w.write(34, 6)
-                    s = 810
+                    s = 769
                 else:
                     raise misplaced('element', 'WeldingDetectionRes')
                 try:
-                    e78(E, w, v)
+                    e77(E, w, v)
                 except EncodeError as exc:
                     raise exc.within('WeldingDetectionRes') from None
             else:
                 raise not_member(v, None, 'BodyElement')
         except EncodeError as exc:
             raise exc.within('') from None
-    if s == 373:
+    if s == 355:
         w.write(35, 6)
         return
-    elif s == 810:
+    elif s == 769:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d379(D: Decoder, r: BitReader) -> Any:
+def d361(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 379
+    s = 361
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v812(D, r)
-            s = 811
+            f0 = v34(D, r)
+            s = 770
         else:
-            D.escape(379)
-        if s == 811:
+            D.escape(361)
+        if s == 770:
             c = r.read(1)
             if c == 0:
-                f1 = v814(D, r)
-                s = 813
+                f1 = v772(D, r)
+                s = 771
             else:
-                D.escape(811)
-        if s == 813:
+                D.escape(770)
+        if s == 771:
             if r.read(1):
-                D.escape(813)
+                D.escape(771)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.X509IssuerSerialType(X509IssuerName=f0, X509SerialNumber=f1)
 
 
-def e379(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 379
+def e361(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 361
     v = o.X509IssuerName
     if v is not None:
         try:
-            if s == 379:
+            if s == 361:
                 w.write(0, 1)
-                s = 811
+                s = 770
             else:
                 raise misplaced('element', 'X509IssuerName')
-            x812(w, v)
+            x34(w, v)
         except EncodeError as exc:
             raise exc.within('X509IssuerName') from None
     else:
@@ -9985,93 +9680,33 @@ def e379(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.X509SerialNumber
     if v is not None:
         try:
-            if s == 811:
+            if s == 770:
                 w.write(0, 1)
-                s = 813
+                s = 771
             else:
                 raise misplaced('element', 'X509SerialNumber')
-            x814(w, v)
+            x772(w, v)
         except EncodeError as exc:
             raise exc.within('X509SerialNumber') from None
     else:
         raise missing('X509SerialNumber')
-    if s == 813:
+    if s == 771:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v380(D: Decoder, r: BitReader) -> Any:
+def v364(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(380)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(815)
-    return v
-
-
-def x380(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v381(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(381)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(816)
-    return v
-
-
-def x381(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v382(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(382)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(817)
-    return v
-
-
-def x382(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v383(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(383)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(818)
-    return v
-
-
-def x383(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v386(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(386)
+        return D.escape_simple(364)
     v = D.chk(-3 + r.read(3), -3, 3, 'unitMultiplierType')
     if r.read(1):
-        D.escape(819)
+        D.escape(773)
     return v
 
 
-def x386(w: BitWriter, v: Any) -> None:
+def x364(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not -3 <= v <= 3:
         raise out_of_range(v, -3, 3, '')
@@ -10079,16 +9714,16 @@ def x386(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v388(D: Decoder, r: BitReader) -> Any:
+def v366(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(388)
+        return D.escape_simple(366)
     v = r.enum(3, _K11)
     if r.read(1):
-        D.escape(820)
+        D.escape(774)
     return v
 
 
-def x388(w: BitWriter, v: Any) -> None:
+def x366(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K23.get(v)
     if i is None:
@@ -10097,222 +9732,192 @@ def x388(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v390(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(390)
-    v = D.chk(r.read_int(), -32768, 32767, 'short')
-    if r.read(1):
-        D.escape(821)
-    return v
-
-
-def x390(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -32768, 32767, '')
-    w.write(0, 1)
-
-
-def d421(D: Decoder, r: BitReader) -> Any:
+def d398(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 421
+    s = 398
     try:
         c = r.read(1)
         if c == 0:
-            f0.append(v111(D, r))
-            s = 822
+            f0.append(v110(D, r))
+            s = 775
         else:
-            D.escape(421)
-        if s == 822:
+            D.escape(398)
+        if s == 775:
             c = r.read(2)
             if c == 0:
-                f0.append(v111(D, r))
-                s = 823
+                f0.append(v110(D, r))
+                s = 776
             elif c == 1:
                 s = -1
             else:
-                D.escape(822)
-        if s == 823:
+                D.escape(775)
+        if s == 776:
             c = r.read(2)
             if c == 0:
-                f0.append(v111(D, r))
-                s = 824
+                f0.append(v110(D, r))
+                s = 777
             elif c == 1:
                 s = -1
             else:
-                D.escape(823)
-        if s == 824:
+                D.escape(776)
+        if s == 777:
             c = r.read(2)
             if c == 0:
-                f0.append(v111(D, r))
-                s = 825
+                f0.append(v110(D, r))
+                s = 778
             elif c == 1:
                 s = -1
             else:
-                D.escape(824)
-        if s == 825:
+                D.escape(777)
+        if s == 778:
             if r.read(1):
-                D.escape(825)
+                D.escape(778)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.SubCertificatesType(Certificate=f0)
 
 
-def e421(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 421
+def e398(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 398
     v = o.Certificate
     if type(v) is not list:
         raise not_list('Certificate')
     for x in v:
         try:
-            if s == 421:
+            if s == 398:
                 w.write(0, 1)
-                s = 822
-            elif s == 822:
+                s = 775
+            elif s == 775:
                 w.write(0, 2)
-                s = 823
-            elif s == 823:
+                s = 776
+            elif s == 776:
                 w.write(0, 2)
-                s = 824
-            elif s == 824:
+                s = 777
+            elif s == 777:
                 w.write(0, 2)
-                s = 825
+                s = 778
             else:
                 raise misplaced('element', 'Certificate')
-            x111(w, x)
+            x110(w, x)
         except EncodeError as exc:
             raise exc.within('Certificate') from None
-    if s == 822:
+    if s == 775:
         w.write(1, 2)
         return
-    elif s == 823:
+    elif s == 776:
         w.write(1, 2)
         return
-    elif s == 824:
+    elif s == 777:
         w.write(1, 2)
         return
-    elif s == 825:
+    elif s == 778:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v435(D: Decoder, r: BitReader) -> Any:
+def v411(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(435)
+        return D.escape_simple(411)
     v = read_str(r, 32)
     if r.read(1):
-        D.escape(826)
+        D.escape(779)
     return v
 
 
-def x435(w: BitWriter, v: Any) -> None:
+def x411(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 32, '')
     w.write(0, 1)
 
 
-def v437(D: Decoder, r: BitReader) -> Any:
+def v413(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(437)
+        return D.escape_simple(413)
     v = D.chk(r.read_uint(), 0, 18446744073709551615, 'unsignedLong')
     if r.read(1):
-        D.escape(827)
+        D.escape(780)
     return v
 
 
-def x437(w: BitWriter, v: Any) -> None:
+def x413(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_uint(w, v, 0, 18446744073709551615, '')
     w.write(0, 1)
 
 
-def v439(D: Decoder, r: BitReader) -> Any:
+def v415(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(439)
+        return D.escape_simple(415)
     v = read_bin(r, 64)
     if r.read(1):
-        D.escape(828)
+        D.escape(781)
     return v
 
 
-def x439(w: BitWriter, v: Any) -> None:
+def x415(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, 64, '')
     w.write(0, 1)
 
 
-def v441(D: Decoder, r: BitReader) -> Any:
+def v417(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(441)
+        return D.escape_simple(417)
     v = D.chk(r.read_int(), -32768, 32767, 'meterStatusType')
     if r.read(1):
-        D.escape(829)
+        D.escape(782)
     return v
 
 
-def x441(w: BitWriter, v: Any) -> None:
+def x417(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, -32768, 32767, '')
     w.write(0, 1)
 
 
-def v443(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(443)
-    v = D.chk(r.read_int(), -9223372036854775808, 9223372036854775807, 'long')
-    if r.read(1):
-        D.escape(830)
-    return v
-
-
-def x443(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -9223372036854775808, 9223372036854775807, '')
-    w.write(0, 1)
-
-
-def d466(D: Decoder, r: BitReader) -> Any:
+def d429(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 466
+    s = 429
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v321(D, r)
-            s = 831
+            f0 = v305(D, r)
+            s = 783
         else:
-            D.escape(466)
-        if s == 831:
+            D.escape(429)
+        if s == 783:
             c = r.read(2)
             if c == 0:
-                f1 = v833(D, r)
-                s = 832
+                f1 = v135(D, r)
+                s = 784
             elif c == 1:
                 s = -1
             else:
-                D.escape(831)
-        if s == 832:
+                D.escape(783)
+        if s == 784:
             if r.read(1):
-                D.escape(832)
+                D.escape(784)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.SelectedServiceType(ServiceID=f0, ParameterSetID=f1)
 
 
-def e466(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 466
+def e429(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 429
     v = o.ServiceID
     if v is not None:
         try:
-            if s == 466:
+            if s == 429:
                 w.write(0, 1)
-                s = 831
+                s = 783
             else:
                 raise misplaced('element', 'ServiceID')
-            x321(w, v)
+            x305(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceID') from None
     else:
@@ -10320,77 +9925,77 @@ def e466(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ParameterSetID
     if v is not None:
         try:
-            if s == 831:
+            if s == 783:
                 w.write(0, 2)
-                s = 832
+                s = 784
             else:
                 raise misplaced('element', 'ParameterSetID')
-            x833(w, v)
+            x135(w, v)
         except EncodeError as exc:
             raise exc.within('ParameterSetID') from None
-    if s == 831:
+    if s == 783:
         w.write(1, 2)
         return
-    elif s == 832:
+    elif s == 784:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d484(D: Decoder, r: BitReader) -> Any:
+def d447(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 484
+    s = 447
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v835(D, r)
-            s = 834
+            f0 = v80(D, r)
+            s = 785
         else:
-            D.escape(484)
-        if s == 834:
+            D.escape(447)
+        if s == 785:
             c = r.read(1)
             if c == 0:
-                f1 = d83(D, r)
-                s = 836
+                f1 = d82(D, r)
+                s = 786
             else:
-                D.escape(834)
-        if s == 836:
+                D.escape(785)
+        if s == 786:
             c = r.read(2)
             if c == 0:
                 x = r.read(4)
                 if x & 9:
                     r.pos -= 4
-                    f2 = v838(D, r)
+                    f2 = v788(D, r)
                 else:
                     f2 = D.chk(1 + ((x >> 1) & 3), 1, 3, 'maxNumPhasesType')
-                s = 837
+                s = 787
             elif c == 1:
                 s = -1
             else:
-                D.escape(836)
-        if s == 837:
+                D.escape(786)
+        if s == 787:
             if r.read(1):
-                D.escape(837)
+                D.escape(787)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ProfileEntryType(ChargingProfileEntryStart=f0, ChargingProfileEntryMaxPower=f1, ChargingProfileEntryMaxNumberOfPhasesInUse=f2)
 
 
-def e484(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 484
+def e447(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 447
     v = o.ChargingProfileEntryStart
     if v is not None:
         try:
-            if s == 484:
+            if s == 447:
                 w.write(0, 1)
-                s = 834
+                s = 785
             else:
                 raise misplaced('element', 'ChargingProfileEntryStart')
-            x835(w, v)
+            x80(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingProfileEntryStart') from None
     else:
@@ -10398,12 +10003,12 @@ def e484(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ChargingProfileEntryMaxPower
     if v is not None:
         try:
-            if s == 834:
+            if s == 785:
                 w.write(0, 1)
-                s = 836
+                s = 786
             else:
                 raise misplaced('element', 'ChargingProfileEntryMaxPower')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('ChargingProfileEntryMaxPower') from None
     else:
@@ -10411,80 +10016,80 @@ def e484(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ChargingProfileEntryMaxNumberOfPhasesInUse
     if v is not None:
         try:
-            if s == 836:
+            if s == 786:
                 w.write(0, 2)
-                s = 837
+                s = 787
             else:
                 raise misplaced('element', 'ChargingProfileEntryMaxNumberOfPhasesInUse')
-            x838(w, v)
+            x788(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingProfileEntryMaxNumberOfPhasesInUse') from None
-    if s == 836:
+    if s == 786:
         w.write(1, 2)
         return
-    elif s == 837:
+    elif s == 787:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d519(D: Decoder, r: BitReader) -> Any:
+def d481(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 519
+    s = 481
     try:
         x = r.read(5)
         if x & 25 or ((x >> 1) & 3) >= 3:
             r.pos -= 5
             if r.read(1):
-                D.escape(519)
-            f0 = v2894(D, r)
+                D.escape(481)
+            f0 = v2843(D, r)
         else:
             f0 = _K24[((x >> 1) & 3)]
-        s = 2893
-        if s == 2893:
+        s = 2842
+        if s == 2842:
             c = r.read(1)
             if c == 0:
-                f1 = v2896(D, r)
-                s = 2895
+                f1 = v80(D, r)
+                s = 2844
             else:
-                D.escape(2893)
-        if s == 2895:
+                D.escape(2842)
+        if s == 2844:
             c = r.read(2)
             if c == 0:
                 x = r.read(5)
                 if x & 17:
                     r.pos -= 5
-                    f2 = v386(D, r)
+                    f2 = v364(D, r)
                 else:
                     f2 = D.chk(-3 + ((x >> 1) & 7), -3, 3, 'unitMultiplierType')
-                s = 2897
+                s = 2845
             elif c == 1:
                 s = -1
             else:
-                D.escape(2895)
-        if s == 2897:
+                D.escape(2844)
+        if s == 2845:
             if r.read(1):
-                D.escape(2897)
+                D.escape(2845)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.CostType(costKind=f0, amount=f1, amountMultiplier=f2)
 
 
-def e519(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 519
+def e481(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 481
     v = o.costKind
     if v is not None:
         try:
-            if s == 519:
+            if s == 481:
                 w.write(0, 1)
-                s = 2893
+                s = 2842
             else:
                 raise misplaced('element', 'costKind')
-            x2894(w, v)
+            x2843(w, v)
         except EncodeError as exc:
             raise exc.within('costKind') from None
     else:
@@ -10492,12 +10097,12 @@ def e519(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.amount
     if v is not None:
         try:
-            if s == 2893:
+            if s == 2842:
                 w.write(0, 1)
-                s = 2895
+                s = 2844
             else:
                 raise misplaced('element', 'amount')
-            x2896(w, v)
+            x80(w, v)
         except EncodeError as exc:
             raise exc.within('amount') from None
     else:
@@ -10505,197 +10110,197 @@ def e519(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.amountMultiplier
     if v is not None:
         try:
-            if s == 2895:
+            if s == 2844:
                 w.write(0, 2)
-                s = 2897
+                s = 2845
             else:
                 raise misplaced('element', 'amountMultiplier')
-            x386(w, v)
+            x364(w, v)
         except EncodeError as exc:
             raise exc.within('amountMultiplier') from None
-    if s == 2895:
+    if s == 2844:
         w.write(1, 2)
         return
-    elif s == 2897:
+    elif s == 2845:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d524(D: Decoder, r: BitReader) -> Any:
+def d486(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
-    s = 524
+    s = 486
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v2899(D, r)
-            s = 2898
+            f0 = v135(D, r)
+            s = 2846
         else:
-            D.escape(524)
-        if s == 2898:
+            D.escape(486)
+        if s == 2846:
             c = r.read(1)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2900
+                f1.append(d2848(D, r))
+                s = 2847
             else:
-                D.escape(2898)
-        if s == 2900:
+                D.escape(2846)
+        if s == 2847:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2902
+                f1.append(d2848(D, r))
+                s = 2849
             elif c == 1:
                 s = -1
             else:
-                D.escape(2900)
-        if s == 2902:
+                D.escape(2847)
+        if s == 2849:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2903
+                f1.append(d2848(D, r))
+                s = 2850
             elif c == 1:
                 s = -1
             else:
-                D.escape(2902)
-        if s == 2903:
+                D.escape(2849)
+        if s == 2850:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2904
+                f1.append(d2848(D, r))
+                s = 2851
             elif c == 1:
                 s = -1
             else:
-                D.escape(2903)
-        if s == 2904:
+                D.escape(2850)
+        if s == 2851:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2905
+                f1.append(d2848(D, r))
+                s = 2852
             elif c == 1:
                 s = -1
             else:
-                D.escape(2904)
-        if s == 2905:
+                D.escape(2851)
+        if s == 2852:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2906
+                f1.append(d2848(D, r))
+                s = 2853
             elif c == 1:
                 s = -1
             else:
-                D.escape(2905)
-        if s == 2906:
+                D.escape(2852)
+        if s == 2853:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2907
+                f1.append(d2848(D, r))
+                s = 2854
             elif c == 1:
                 s = -1
             else:
-                D.escape(2906)
-        if s == 2907:
+                D.escape(2853)
+        if s == 2854:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2908
+                f1.append(d2848(D, r))
+                s = 2855
             elif c == 1:
                 s = -1
             else:
-                D.escape(2907)
-        if s == 2908:
+                D.escape(2854)
+        if s == 2855:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2909
+                f1.append(d2848(D, r))
+                s = 2856
             elif c == 1:
                 s = -1
             else:
-                D.escape(2908)
-        if s == 2909:
+                D.escape(2855)
+        if s == 2856:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2910
+                f1.append(d2848(D, r))
+                s = 2857
             elif c == 1:
                 s = -1
             else:
-                D.escape(2909)
-        if s == 2910:
+                D.escape(2856)
+        if s == 2857:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2911
+                f1.append(d2848(D, r))
+                s = 2858
             elif c == 1:
                 s = -1
             else:
-                D.escape(2910)
-        if s == 2911:
+                D.escape(2857)
+        if s == 2858:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2912
+                f1.append(d2848(D, r))
+                s = 2859
             elif c == 1:
                 s = -1
             else:
-                D.escape(2911)
-        if s == 2912:
+                D.escape(2858)
+        if s == 2859:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2913
+                f1.append(d2848(D, r))
+                s = 2860
             elif c == 1:
                 s = -1
             else:
-                D.escape(2912)
-        if s == 2913:
+                D.escape(2859)
+        if s == 2860:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2914
+                f1.append(d2848(D, r))
+                s = 2861
             elif c == 1:
                 s = -1
             else:
-                D.escape(2913)
-        if s == 2914:
+                D.escape(2860)
+        if s == 2861:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2915
+                f1.append(d2848(D, r))
+                s = 2862
             elif c == 1:
                 s = -1
             else:
-                D.escape(2914)
-        if s == 2915:
+                D.escape(2861)
+        if s == 2862:
             c = r.read(2)
             if c == 0:
-                f1.append(d2901(D, r))
-                s = 2916
+                f1.append(d2848(D, r))
+                s = 2863
             elif c == 1:
                 s = -1
             else:
-                D.escape(2915)
-        if s == 2916:
+                D.escape(2862)
+        if s == 2863:
             if r.read(1):
-                D.escape(2916)
+                D.escape(2863)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ParameterSetType(ParameterSetID=f0, Parameter=f1)
 
 
-def e524(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 524
+def e486(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 486
     v = o.ParameterSetID
     if v is not None:
         try:
-            if s == 524:
+            if s == 486:
                 w.write(0, 1)
-                s = 2898
+                s = 2846
             else:
                 raise misplaced('element', 'ParameterSetID')
-            x2899(w, v)
+            x135(w, v)
         except EncodeError as exc:
             raise exc.within('ParameterSetID') from None
     else:
@@ -10705,374 +10310,354 @@ def e524(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('Parameter')
     for x in v:
         try:
-            if s == 2898:
+            if s == 2846:
                 w.write(0, 1)
-                s = 2900
-            elif s == 2900:
+                s = 2847
+            elif s == 2847:
                 w.write(0, 2)
-                s = 2902
-            elif s == 2902:
+                s = 2849
+            elif s == 2849:
                 w.write(0, 2)
-                s = 2903
-            elif s == 2903:
+                s = 2850
+            elif s == 2850:
                 w.write(0, 2)
-                s = 2904
-            elif s == 2904:
+                s = 2851
+            elif s == 2851:
                 w.write(0, 2)
-                s = 2905
-            elif s == 2905:
+                s = 2852
+            elif s == 2852:
                 w.write(0, 2)
-                s = 2906
-            elif s == 2906:
+                s = 2853
+            elif s == 2853:
                 w.write(0, 2)
-                s = 2907
-            elif s == 2907:
+                s = 2854
+            elif s == 2854:
                 w.write(0, 2)
-                s = 2908
-            elif s == 2908:
+                s = 2855
+            elif s == 2855:
                 w.write(0, 2)
-                s = 2909
-            elif s == 2909:
+                s = 2856
+            elif s == 2856:
                 w.write(0, 2)
-                s = 2910
-            elif s == 2910:
+                s = 2857
+            elif s == 2857:
                 w.write(0, 2)
-                s = 2911
-            elif s == 2911:
+                s = 2858
+            elif s == 2858:
                 w.write(0, 2)
-                s = 2912
-            elif s == 2912:
+                s = 2859
+            elif s == 2859:
                 w.write(0, 2)
-                s = 2913
-            elif s == 2913:
+                s = 2860
+            elif s == 2860:
                 w.write(0, 2)
-                s = 2914
-            elif s == 2914:
+                s = 2861
+            elif s == 2861:
                 w.write(0, 2)
-                s = 2915
-            elif s == 2915:
+                s = 2862
+            elif s == 2862:
                 w.write(0, 2)
-                s = 2916
+                s = 2863
             else:
                 raise misplaced('element', 'Parameter')
-            e2901(E, w, x)
+            e2848(E, w, x)
         except EncodeError as exc:
             raise exc.within('Parameter') from None
-    if s == 2900:
+    if s == 2847:
         w.write(1, 2)
         return
-    elif s == 2902:
+    elif s == 2849:
         w.write(1, 2)
         return
-    elif s == 2903:
+    elif s == 2850:
         w.write(1, 2)
         return
-    elif s == 2904:
+    elif s == 2851:
         w.write(1, 2)
         return
-    elif s == 2905:
+    elif s == 2852:
         w.write(1, 2)
         return
-    elif s == 2906:
+    elif s == 2853:
         w.write(1, 2)
         return
-    elif s == 2907:
+    elif s == 2854:
         w.write(1, 2)
         return
-    elif s == 2908:
+    elif s == 2855:
         w.write(1, 2)
         return
-    elif s == 2909:
+    elif s == 2856:
         w.write(1, 2)
         return
-    elif s == 2910:
+    elif s == 2857:
         w.write(1, 2)
         return
-    elif s == 2911:
+    elif s == 2858:
         w.write(1, 2)
         return
-    elif s == 2912:
+    elif s == 2859:
         w.write(1, 2)
         return
-    elif s == 2913:
+    elif s == 2860:
         w.write(1, 2)
         return
-    elif s == 2914:
+    elif s == 2861:
         w.write(1, 2)
         return
-    elif s == 2915:
+    elif s == 2862:
         w.write(1, 2)
         return
-    elif s == 2916:
+    elif s == 2863:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v785(D: Decoder, r: BitReader) -> Any:
+def v747(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(785)
+        return D.escape_simple(747)
     v = read_str(r, 32)
     if r.read(1):
-        D.escape(2917)
+        D.escape(2864)
     return v
 
 
-def x785(w: BitWriter, v: Any) -> None:
+def x747(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 32, '')
     w.write(0, 1)
 
 
-def v789(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(789)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(2918)
-    return v
-
-
-def x789(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def d791(D: Decoder, r: BitReader) -> Any:
+def d752(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 791
+    s = 752
     try:
         x = r.read(6)
         if x & 49 or ((x >> 1) & 7) >= 6:
             r.pos -= 6
             if r.read(1):
-                D.escape(791)
-            f0.append(v140(D, r))
+                D.escape(752)
+            f0.append(v138(D, r))
         else:
             f0.append(_K3[((x >> 1) & 7)])
-        s = 2919
-        if s == 2919:
+        s = 2865
+        if s == 2865:
             c = r.read(2)
             if c == 0:
                 x = r.read(5)
                 if x & 17 or ((x >> 1) & 7) >= 6:
                     r.pos -= 5
-                    f0.append(v140(D, r))
+                    f0.append(v138(D, r))
                 else:
                     f0.append(_K3[((x >> 1) & 7)])
-                s = 2920
+                s = 2866
             elif c == 1:
                 s = -1
             else:
-                D.escape(2919)
-        if s == 2920:
+                D.escape(2865)
+        if s == 2866:
             c = r.read(2)
             if c == 0:
                 x = r.read(5)
                 if x & 17 or ((x >> 1) & 7) >= 6:
                     r.pos -= 5
-                    f0.append(v140(D, r))
+                    f0.append(v138(D, r))
                 else:
                     f0.append(_K3[((x >> 1) & 7)])
-                s = 2921
+                s = 2867
             elif c == 1:
                 s = -1
             else:
-                D.escape(2920)
-        if s == 2921:
+                D.escape(2866)
+        if s == 2867:
             c = r.read(2)
             if c == 0:
                 x = r.read(5)
                 if x & 17 or ((x >> 1) & 7) >= 6:
                     r.pos -= 5
-                    f0.append(v140(D, r))
+                    f0.append(v138(D, r))
                 else:
                     f0.append(_K3[((x >> 1) & 7)])
-                s = 2922
+                s = 2868
             elif c == 1:
                 s = -1
             else:
-                D.escape(2921)
-        if s == 2922:
+                D.escape(2867)
+        if s == 2868:
             c = r.read(2)
             if c == 0:
                 x = r.read(5)
                 if x & 17 or ((x >> 1) & 7) >= 6:
                     r.pos -= 5
-                    f0.append(v140(D, r))
+                    f0.append(v138(D, r))
                 else:
                     f0.append(_K3[((x >> 1) & 7)])
-                s = 2923
+                s = 2869
             elif c == 1:
                 s = -1
             else:
-                D.escape(2922)
-        if s == 2923:
+                D.escape(2868)
+        if s == 2869:
             c = r.read(2)
             if c == 0:
                 x = r.read(5)
                 if x & 17 or ((x >> 1) & 7) >= 6:
                     r.pos -= 5
-                    f0.append(v140(D, r))
+                    f0.append(v138(D, r))
                 else:
                     f0.append(_K3[((x >> 1) & 7)])
-                s = 2924
+                s = 2870
             elif c == 1:
                 s = -1
             else:
-                D.escape(2923)
-        if s == 2924:
+                D.escape(2869)
+        if s == 2870:
             if r.read(1):
-                D.escape(2924)
+                D.escape(2870)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.SupportedEnergyTransferModeType(EnergyTransferMode=f0)
 
 
-def e791(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 791
+def e752(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 752
     v = o.EnergyTransferMode
     if type(v) is not list:
         raise not_list('EnergyTransferMode')
     for x in v:
         try:
-            if s == 791:
+            if s == 752:
                 w.write(0, 1)
-                s = 2919
-            elif s == 2919:
+                s = 2865
+            elif s == 2865:
                 w.write(0, 2)
-                s = 2920
-            elif s == 2920:
+                s = 2866
+            elif s == 2866:
                 w.write(0, 2)
-                s = 2921
-            elif s == 2921:
+                s = 2867
+            elif s == 2867:
                 w.write(0, 2)
-                s = 2922
-            elif s == 2922:
+                s = 2868
+            elif s == 2868:
                 w.write(0, 2)
-                s = 2923
-            elif s == 2923:
+                s = 2869
+            elif s == 2869:
                 w.write(0, 2)
-                s = 2924
+                s = 2870
             else:
                 raise misplaced('element', 'EnergyTransferMode')
-            x140(w, x)
+            x138(w, x)
         except EncodeError as exc:
             raise exc.within('EnergyTransferMode') from None
-    if s == 2919:
+    if s == 2865:
         w.write(1, 2)
         return
-    elif s == 2920:
+    elif s == 2866:
         w.write(1, 2)
         return
-    elif s == 2921:
+    elif s == 2867:
         w.write(1, 2)
         return
-    elif s == 2922:
+    elif s == 2868:
         w.write(1, 2)
         return
-    elif s == 2923:
+    elif s == 2869:
         w.write(1, 2)
         return
-    elif s == 2924:
+    elif s == 2870:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d793(D: Decoder, r: BitReader) -> Any:
+def d754(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = None
-    s = 793
+    s = 754
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v321(D, r)
-            s = 2925
+            f0 = v305(D, r)
+            s = 2871
         else:
-            D.escape(793)
-        if s == 2925:
+            D.escape(754)
+        if s == 2871:
             c = r.read(2)
             if c == 0:
-                f1 = v785(D, r)
-                s = 2926
+                f1 = v747(D, r)
+                s = 2872
             elif c == 1:
                 x = r.read(4)
                 if x & 9 or ((x >> 1) & 3) >= 4:
                     r.pos -= 4
-                    f2 = v329(D, r)
+                    f2 = v313(D, r)
                 else:
                     f2 = _K9[((x >> 1) & 3)]
-                s = 2927
+                s = 2873
             else:
-                D.escape(2925)
-        if s == 2926:
+                D.escape(2871)
+        if s == 2872:
             x = r.read(5)
             if x & 25 or ((x >> 1) & 3) >= 4:
                 r.pos -= 5
                 if r.read(1):
-                    D.escape(2926)
-                f2 = v329(D, r)
+                    D.escape(2872)
+                f2 = v313(D, r)
             else:
                 f2 = _K9[((x >> 1) & 3)]
-            s = 2927
-        if s == 2927:
+            s = 2873
+        if s == 2873:
             c = r.read(2)
             if c == 0:
-                f3 = v327(D, r)
-                s = 2928
+                f3 = v311(D, r)
+                s = 2874
             elif c == 1:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f4 = v789(D, r)
+                    f4 = v94(D, r)
                 else:
                     f4 = ((x >> 1) & 1) == 1
-                s = 2929
+                s = 2875
             else:
-                D.escape(2927)
-        if s == 2928:
+                D.escape(2873)
+        if s == 2874:
             x = r.read(4)
             if x & 13:
                 r.pos -= 4
                 if r.read(1):
-                    D.escape(2928)
-                f4 = v789(D, r)
+                    D.escape(2874)
+                f4 = v94(D, r)
             else:
                 f4 = ((x >> 1) & 1) == 1
-            s = 2929
-        if s == 2929:
+            s = 2875
+        if s == 2875:
             if r.read(1):
-                D.escape(2929)
+                D.escape(2875)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ServiceType(ServiceID=f0, ServiceName=f1, ServiceCategory=f2, ServiceScope=f3, FreeService=f4)
 
 
-def e793(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 793
+def e754(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 754
     v = o.ServiceID
     if v is not None:
         try:
-            if s == 793:
+            if s == 754:
                 w.write(0, 1)
-                s = 2925
+                s = 2871
             else:
                 raise misplaced('element', 'ServiceID')
-            x321(w, v)
+            x305(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceID') from None
     else:
@@ -11080,26 +10665,26 @@ def e793(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceName
     if v is not None:
         try:
-            if s == 2925:
+            if s == 2871:
                 w.write(0, 2)
-                s = 2926
+                s = 2872
             else:
                 raise misplaced('element', 'ServiceName')
-            x785(w, v)
+            x747(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceName') from None
     v = o.ServiceCategory
     if v is not None:
         try:
-            if s == 2925:
+            if s == 2871:
                 w.write(1, 2)
-                s = 2927
-            elif s == 2926:
+                s = 2873
+            elif s == 2872:
                 w.write(0, 1)
-                s = 2927
+                s = 2873
             else:
                 raise misplaced('element', 'ServiceCategory')
-            x329(w, v)
+            x313(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceCategory') from None
     else:
@@ -11107,80 +10692,80 @@ def e793(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceScope
     if v is not None:
         try:
-            if s == 2927:
+            if s == 2873:
                 w.write(0, 2)
-                s = 2928
+                s = 2874
             else:
                 raise misplaced('element', 'ServiceScope')
-            x327(w, v)
+            x311(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceScope') from None
     v = o.FreeService
     if v is not None:
         try:
-            if s == 2927:
+            if s == 2873:
                 w.write(1, 2)
-                s = 2929
-            elif s == 2928:
+                s = 2875
+            elif s == 2874:
                 w.write(0, 1)
-                s = 2929
+                s = 2875
             else:
                 raise misplaced('element', 'FreeService')
-            x789(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('FreeService') from None
     else:
         raise missing('FreeService')
-    if s == 2929:
+    if s == 2875:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d808(D: Decoder, r: BitReader) -> Any:
+def d767(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 808
+    s = 767
     try:
         x = r.read(5)
         if x & 25 or ((x >> 1) & 3) >= 3:
             r.pos -= 5
             if r.read(1):
-                D.escape(808)
-            f0 = v2931(D, r)
+                D.escape(767)
+            f0 = v2877(D, r)
         else:
             f0 = _K25[((x >> 1) & 3)]
-        s = 2930
-        if s == 2930:
+        s = 2876
+        if s == 2876:
             c = r.read(2)
             if c == 0:
-                f1 = v2933(D, r)
-                s = 2932
+                f1 = v2879(D, r)
+                s = 2878
             elif c == 1:
                 s = -1
             else:
-                D.escape(2930)
-        if s == 2932:
+                D.escape(2876)
+        if s == 2878:
             if r.read(1):
-                D.escape(2932)
+                D.escape(2878)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.NotificationType(FaultCode=f0, FaultMsg=f1)
 
 
-def e808(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 808
+def e767(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 767
     v = o.FaultCode
     if v is not None:
         try:
-            if s == 808:
+            if s == 767:
                 w.write(0, 1)
-                s = 2930
+                s = 2876
             else:
                 raise misplaced('element', 'FaultCode')
-            x2931(w, v)
+            x2877(w, v)
         except EncodeError as exc:
             raise exc.within('FaultCode') from None
     else:
@@ -11188,94 +10773,49 @@ def e808(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FaultMsg
     if v is not None:
         try:
-            if s == 2930:
+            if s == 2876:
                 w.write(0, 2)
-                s = 2932
+                s = 2878
             else:
                 raise misplaced('element', 'FaultMsg')
-            x2933(w, v)
+            x2879(w, v)
         except EncodeError as exc:
             raise exc.within('FaultMsg') from None
-    if s == 2930:
+    if s == 2876:
         w.write(1, 2)
         return
-    elif s == 2932:
+    elif s == 2878:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v812(D: Decoder, r: BitReader) -> Any:
+def v772(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(812)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(2934)
-    return v
-
-
-def x812(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v814(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(814)
+        return D.escape_simple(772)
     v = r.read_int()
     if r.read(1):
-        D.escape(2935)
+        D.escape(2880)
     return v
 
 
-def x814(w: BitWriter, v: Any) -> None:
+def x772(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, None, None, '')
     w.write(0, 1)
 
 
-def v833(D: Decoder, r: BitReader) -> Any:
+def v788(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(833)
-    v = D.chk(r.read_int(), -32768, 32767, 'short')
-    if r.read(1):
-        D.escape(2936)
-    return v
-
-
-def x833(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -32768, 32767, '')
-    w.write(0, 1)
-
-
-def v835(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(835)
-    v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
-    if r.read(1):
-        D.escape(2937)
-    return v
-
-
-def x835(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 4294967295, '')
-    w.write(0, 1)
-
-
-def v838(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(838)
+        return D.escape_simple(788)
     v = D.chk(1 + r.read(2), 1, 3, 'maxNumPhasesType')
     if r.read(1):
-        D.escape(2938)
+        D.escape(2881)
     return v
 
 
-def x838(w: BitWriter, v: Any) -> None:
+def x788(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not 1 <= v <= 3:
         raise out_of_range(v, 1, 3, '')
@@ -11283,48 +10823,31 @@ def x838(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v1866(D: Decoder, r: BitReader) -> Any:
+def v1816(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(1866)
+        return D.escape_simple(1816)
     v = read_str(r, 32)
     if r.read(1):
-        D.escape(2939)
+        D.escape(2882)
     return v
 
 
-def x1866(w: BitWriter, v: Any) -> None:
+def x1816(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 32, '')
     w.write(0, 1)
 
 
-def v1868(D: Decoder, r: BitReader) -> Any:
+def v2843(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(1868)
-    v = (0 + r.read(8))
-    if r.read(1):
-        D.escape(2940)
-    return v
-
-
-def x1868(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if type(v) is not int or not 0 <= v <= 255:
-        raise out_of_range(v, 0, 255, '')
-    w.write(v, 8)
-    w.write(0, 1)
-
-
-def v2894(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(2894)
+        return D.escape_simple(2843)
     v = r.enum(2, _K24)
     if r.read(1):
-        D.escape(2941)
+        D.escape(2883)
     return v
 
 
-def x2894(w: BitWriter, v: Any) -> None:
+def x2843(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K26.get(v)
     if i is None:
@@ -11333,37 +10856,7 @@ def x2894(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v2896(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(2896)
-    v = D.chk(r.read_uint(), 0, 4294967295, 'unsignedInt')
-    if r.read(1):
-        D.escape(2942)
-    return v
-
-
-def x2896(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_uint(w, v, 0, 4294967295, '')
-    w.write(0, 1)
-
-
-def v2899(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(2899)
-    v = D.chk(r.read_int(), -32768, 32767, 'short')
-    if r.read(1):
-        D.escape(2943)
-    return v
-
-
-def x2899(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -32768, 32767, '')
-    w.write(0, 1)
-
-
-def d2901(D: Decoder, r: BitReader) -> Any:
+def d2848(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
@@ -11371,62 +10864,62 @@ def d2901(D: Decoder, r: BitReader) -> Any:
     f4: Any = None
     f5: Any = None
     f6: Any = None
-    s = 2901
+    s = 2848
     try:
         c = r.read(1)
         if c == 0:
             f0 = read_str(r, None)
-            s = 2944
+            s = 2884
         else:
-            D.escape(2901)
-        if s == 2944:
+            D.escape(2848)
+        if s == 2884:
             c = r.read(3)
             if c == 0:
                 x = r.read(3)
                 if x & 5:
                     r.pos -= 3
-                    f1 = v2946(D, r)
+                    f1 = v94(D, r)
                 else:
                     f1 = ((x >> 1) & 1) == 1
-                s = 2945
+                s = 2885
             elif c == 1:
                 x = r.read(10)
                 if x & 513:
                     r.pos -= 10
-                    f2 = v2947(D, r)
+                    f2 = v2886(D, r)
                 else:
                     f2 = -128 + ((x >> 1) & 255)
-                s = 2945
+                s = 2885
             elif c == 2:
-                f3 = v2948(D, r)
-                s = 2945
+                f3 = v135(D, r)
+                s = 2885
             elif c == 3:
-                f4 = v2949(D, r)
-                s = 2945
+                f4 = v2887(D, r)
+                s = 2885
             elif c == 4:
-                f5 = d83(D, r)
-                s = 2945
+                f5 = d82(D, r)
+                s = 2885
             elif c == 5:
-                f6 = v2950(D, r)
-                s = 2945
+                f6 = v34(D, r)
+                s = 2885
             else:
-                D.escape(2944)
-        if s == 2945:
+                D.escape(2884)
+        if s == 2885:
             if r.read(1):
-                D.escape(2945)
+                D.escape(2885)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ParameterType(Name=f0, boolValue=f1, byteValue=f2, shortValue=f3, intValue=f4, physicalValue=f5, stringValue=f6)
 
 
-def e2901(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 2901
+def e2848(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 2848
     v = o.Name
     if v is not None:
-        if s == 2901:
+        if s == 2848:
             w.write(0, 1)
-            s = 2944
+            s = 2884
         else:
             raise misplaced('attribute', '@Name')
         w_str(w, v, 0, None, '@Name')
@@ -11435,86 +10928,86 @@ def e2901(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.boolValue
     if v is not None:
         try:
-            if s == 2944:
+            if s == 2884:
                 w.write(0, 3)
-                s = 2945
+                s = 2885
             else:
                 raise misplaced('element', 'boolValue')
-            x2946(w, v)
+            x94(w, v)
         except EncodeError as exc:
             raise exc.within('boolValue') from None
     v = o.byteValue
     if v is not None:
         try:
-            if s == 2944:
+            if s == 2884:
                 w.write(1, 3)
-                s = 2945
+                s = 2885
             else:
                 raise misplaced('element', 'byteValue')
-            x2947(w, v)
+            x2886(w, v)
         except EncodeError as exc:
             raise exc.within('byteValue') from None
     v = o.shortValue
     if v is not None:
         try:
-            if s == 2944:
+            if s == 2884:
                 w.write(2, 3)
-                s = 2945
+                s = 2885
             else:
                 raise misplaced('element', 'shortValue')
-            x2948(w, v)
+            x135(w, v)
         except EncodeError as exc:
             raise exc.within('shortValue') from None
     v = o.intValue
     if v is not None:
         try:
-            if s == 2944:
+            if s == 2884:
                 w.write(3, 3)
-                s = 2945
+                s = 2885
             else:
                 raise misplaced('element', 'intValue')
-            x2949(w, v)
+            x2887(w, v)
         except EncodeError as exc:
             raise exc.within('intValue') from None
     v = o.physicalValue
     if v is not None:
         try:
-            if s == 2944:
+            if s == 2884:
                 w.write(4, 3)
-                s = 2945
+                s = 2885
             else:
                 raise misplaced('element', 'physicalValue')
-            e83(E, w, v)
+            e82(E, w, v)
         except EncodeError as exc:
             raise exc.within('physicalValue') from None
     v = o.stringValue
     if v is not None:
         try:
-            if s == 2944:
+            if s == 2884:
                 w.write(5, 3)
-                s = 2945
+                s = 2885
             else:
                 raise misplaced('element', 'stringValue')
-            x2950(w, v)
+            x34(w, v)
         except EncodeError as exc:
             raise exc.within('stringValue') from None
-    if s == 2945:
+    if s == 2885:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v2931(D: Decoder, r: BitReader) -> Any:
+def v2877(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(2931)
+        return D.escape_simple(2877)
     v = r.enum(2, _K25)
     if r.read(1):
-        D.escape(2951)
+        D.escape(2888)
     return v
 
 
-def x2931(w: BitWriter, v: Any) -> None:
+def x2877(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     i = _K27.get(v)
     if i is None:
@@ -11523,51 +11016,31 @@ def x2931(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v2933(D: Decoder, r: BitReader) -> Any:
+def v2879(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(2933)
+        return D.escape_simple(2879)
     v = read_str(r, 64)
     if r.read(1):
-        D.escape(2952)
+        D.escape(2889)
     return v
 
 
-def x2933(w: BitWriter, v: Any) -> None:
+def x2879(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_str(w, v, 0, 64, '')
     w.write(0, 1)
 
 
-def v2946(D: Decoder, r: BitReader) -> Any:
+def v2886(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(2946)
-    v = (r.read(1) == 1)
-    if r.read(1):
-        D.escape(2953)
-    return v
-
-
-def x2946(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    if v is True:
-        w.write(1, 1)
-    elif v is False:
-        w.write(0, 1)
-    else:
-        raise not_bool(v, '')
-    w.write(0, 1)
-
-
-def v2947(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(2947)
+        return D.escape_simple(2886)
     v = (-128 + r.read(8))
     if r.read(1):
-        D.escape(2954)
+        D.escape(2890)
     return v
 
 
-def x2947(w: BitWriter, v: Any) -> None:
+def x2886(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     if type(v) is not int or not -128 <= v <= 127:
         raise out_of_range(v, -128, 127, '')
@@ -11575,48 +11048,18 @@ def x2947(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
 
 
-def v2948(D: Decoder, r: BitReader) -> Any:
+def v2887(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(2948)
-    v = D.chk(r.read_int(), -32768, 32767, 'short')
-    if r.read(1):
-        D.escape(2955)
-    return v
-
-
-def x2948(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_int(w, v, -32768, 32767, '')
-    w.write(0, 1)
-
-
-def v2949(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(2949)
+        return D.escape_simple(2887)
     v = D.chk(r.read_int(), -2147483648, 2147483647, 'int')
     if r.read(1):
-        D.escape(2956)
+        D.escape(2891)
     return v
 
 
-def x2949(w: BitWriter, v: Any) -> None:
+def x2887(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, -2147483648, 2147483647, '')
-    w.write(0, 1)
-
-
-def v2950(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(2950)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(2957)
-    return v
-
-
-def x2950(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
     w.write(0, 1)
 
 
@@ -11654,6 +11097,7 @@ DECODERS: dict[int, Callable[[Decoder, BitReader], Any]] = {
     36: d36,
     37: d37,
     38: d38,
+    41: d41,
     42: d42,
     43: d43,
     44: d44,
@@ -11668,7 +11112,7 @@ DECODERS: dict[int, Callable[[Decoder, BitReader], Any]] = {
     53: d53,
     54: d54,
     55: d55,
-    56: d56,
+    57: d57,
     58: d58,
     59: d59,
     60: d60,
@@ -11678,41 +11122,40 @@ DECODERS: dict[int, Callable[[Decoder, BitReader], Any]] = {
     64: d64,
     65: d65,
     66: d66,
-    67: d67,
-    69: d69,
+    68: d68,
+    70: d70,
     71: d71,
     72: d72,
-    73: d73,
+    74: d74,
     75: d75,
     76: d76,
     77: d77,
-    78: d78,
-    83: d83,
-    113: d113,
-    116: d116,
-    119: d119,
-    121: d121,
-    123: d123,
-    153: d153,
-    274: d274,
-    280: d280,
-    306: d306,
-    317: d317,
-    332: d332,
-    334: d334,
-    336: d336,
-    371: d371,
-    373: d373,
-    379: d379,
-    421: d421,
-    466: d466,
-    484: d484,
-    519: d519,
-    524: d524,
-    791: d791,
-    793: d793,
-    808: d808,
-    2901: d2901,
+    82: d82,
+    112: d112,
+    115: d115,
+    118: d118,
+    120: d120,
+    122: d122,
+    151: d151,
+    259: d259,
+    265: d265,
+    291: d291,
+    301: d301,
+    316: d316,
+    318: d318,
+    320: d320,
+    353: d353,
+    355: d355,
+    361: d361,
+    398: d398,
+    429: d429,
+    447: d447,
+    481: d481,
+    486: d486,
+    752: d752,
+    754: d754,
+    767: d767,
+    2848: d2848,
 }
 ENCODERS: dict[int, Callable[[Encoder, BitWriter, Any], None]] = {
     0: e0,
@@ -11748,6 +11191,7 @@ ENCODERS: dict[int, Callable[[Encoder, BitWriter, Any], None]] = {
     36: e36,
     37: e37,
     38: e38,
+    41: e41,
     42: e42,
     43: e43,
     44: e44,
@@ -11762,7 +11206,7 @@ ENCODERS: dict[int, Callable[[Encoder, BitWriter, Any], None]] = {
     53: e53,
     54: e54,
     55: e55,
-    56: e56,
+    57: e57,
     58: e58,
     59: e59,
     60: e60,
@@ -11772,39 +11216,38 @@ ENCODERS: dict[int, Callable[[Encoder, BitWriter, Any], None]] = {
     64: e64,
     65: e65,
     66: e66,
-    67: e67,
-    69: e69,
+    68: e68,
+    70: e70,
     71: e71,
     72: e72,
-    73: e73,
+    74: e74,
     75: e75,
     76: e76,
     77: e77,
-    78: e78,
-    83: e83,
-    113: e113,
-    116: e116,
-    119: e119,
-    121: e121,
-    123: e123,
-    153: e153,
-    274: e274,
-    280: e280,
-    306: e306,
-    317: e317,
-    332: e332,
-    334: e334,
-    336: e336,
-    371: e371,
-    373: e373,
-    379: e379,
-    421: e421,
-    466: e466,
-    484: e484,
-    519: e519,
-    524: e524,
-    791: e791,
-    793: e793,
-    808: e808,
-    2901: e2901,
+    82: e82,
+    112: e112,
+    115: e115,
+    118: e118,
+    120: e120,
+    122: e122,
+    151: e151,
+    259: e259,
+    265: e265,
+    291: e291,
+    301: e301,
+    316: e316,
+    318: e318,
+    320: e320,
+    353: e353,
+    355: e355,
+    361: e361,
+    398: e398,
+    429: e429,
+    447: e447,
+    481: e481,
+    486: e486,
+    752: e752,
+    754: e754,
+    767: e767,
+    2848: e2848,
 }

@@ -43,71 +43,71 @@ def d1(D: Decoder, r: BitReader) -> Any:
     try:
         c = r.read(2)
         if c == 0:
-            f0 = v27(D, r)
-            s = 26
+            f0 = v26(D, r)
+            s = 25
         elif c == 1:
-            f2 = v27(D, r)
-            s = 28
+            f2 = v26(D, r)
+            s = 27
         elif c == 2:
-            f3 = v27(D, r)
-            s = 29
+            f3 = v26(D, r)
+            s = 28
         else:
             D.escape(1)
-        if s == 26:
+        if s == 25:
             c = r.read(1)
             if c == 0:
-                f1 = v27(D, r)
-                s = 30
-            else:
-                D.escape(26)
-        if s == 30:
-            c = r.read(2)
-            if c == 0:
-                f2 = v27(D, r)
-                s = 28
-            elif c == 1:
-                f3 = v27(D, r)
+                f1 = v26(D, r)
                 s = 29
             else:
-                D.escape(30)
-        if s == 28:
-            c = r.read(1)
-            if c == 0:
-                f3 = v27(D, r)
-                s = 29
-            else:
-                D.escape(28)
+                D.escape(25)
         if s == 29:
             c = r.read(2)
             if c == 0:
-                f4 = v27(D, r)
-                s = 31
+                f2 = v26(D, r)
+                s = 27
             elif c == 1:
-                f5 = v27(D, r)
-                s = 32
+                f3 = v26(D, r)
+                s = 28
+            else:
+                D.escape(29)
+        if s == 27:
+            c = r.read(1)
+            if c == 0:
+                f3 = v26(D, r)
+                s = 28
+            else:
+                D.escape(27)
+        if s == 28:
+            c = r.read(2)
+            if c == 0:
+                f4 = v26(D, r)
+                s = 30
+            elif c == 1:
+                f5 = v26(D, r)
+                s = 31
             elif c == 2:
                 s = -1
             else:
-                D.escape(29)
-        if s == 31:
+                D.escape(28)
+        if s == 30:
             c = r.read(2)
             if c == 0:
-                f5 = v27(D, r)
-                s = 32
+                f5 = v26(D, r)
+                s = 31
             elif c == 1:
                 s = -1
             else:
-                D.escape(31)
-        if s == 32:
+                D.escape(30)
+        if s == 31:
             c = r.read(1)
             if c == 0:
-                f6 = v27(D, r)
-                s = 33
+                f6 = v26(D, r)
+                s = 32
             else:
-                D.escape(32)
-        if s == 33:
+                D.escape(31)
+        if s == 32:
             if r.read(1):
-                D.escape(33)
+                D.escape(32)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
@@ -121,21 +121,21 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 1:
                 w.write(0, 2)
-                s = 26
+                s = 25
             else:
                 raise misplaced('element', 'P')
-            x27(w, v)
+            x26(w, v)
         except EncodeError as exc:
             raise exc.within('P') from None
     v = o.Q
     if v is not None:
         try:
-            if s == 26:
+            if s == 25:
                 w.write(0, 1)
-                s = 30
+                s = 29
             else:
                 raise misplaced('element', 'Q')
-            x27(w, v)
+            x26(w, v)
         except EncodeError as exc:
             raise exc.within('Q') from None
     v = o.G
@@ -143,13 +143,13 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 1:
                 w.write(1, 2)
-                s = 28
-            elif s == 30:
+                s = 27
+            elif s == 29:
                 w.write(0, 2)
-                s = 28
+                s = 27
             else:
                 raise misplaced('element', 'G')
-            x27(w, v)
+            x26(w, v)
         except EncodeError as exc:
             raise exc.within('G') from None
     v = o.Y
@@ -157,16 +157,16 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 1:
                 w.write(2, 2)
-                s = 29
-            elif s == 28:
+                s = 28
+            elif s == 27:
                 w.write(0, 1)
-                s = 29
-            elif s == 30:
+                s = 28
+            elif s == 29:
                 w.write(1, 2)
-                s = 29
+                s = 28
             else:
                 raise misplaced('element', 'Y')
-            x27(w, v)
+            x26(w, v)
         except EncodeError as exc:
             raise exc.within('Y') from None
     else:
@@ -174,46 +174,46 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.J
     if v is not None:
         try:
-            if s == 29:
+            if s == 28:
                 w.write(0, 2)
-                s = 31
+                s = 30
             else:
                 raise misplaced('element', 'J')
-            x27(w, v)
+            x26(w, v)
         except EncodeError as exc:
             raise exc.within('J') from None
     v = o.Seed
     if v is not None:
         try:
-            if s == 29:
+            if s == 28:
                 w.write(1, 2)
-                s = 32
-            elif s == 31:
+                s = 31
+            elif s == 30:
                 w.write(0, 2)
-                s = 32
+                s = 31
             else:
                 raise misplaced('element', 'Seed')
-            x27(w, v)
+            x26(w, v)
         except EncodeError as exc:
             raise exc.within('Seed') from None
     v = o.PgenCounter
     if v is not None:
         try:
-            if s == 32:
+            if s == 31:
                 w.write(0, 1)
-                s = 33
+                s = 32
             else:
                 raise misplaced('element', 'PgenCounter')
-            x27(w, v)
+            x26(w, v)
         except EncodeError as exc:
             raise exc.within('PgenCounter') from None
-    if s == 29:
+    if s == 28:
         w.write(2, 2)
         return
-    elif s == 31:
+    elif s == 30:
         w.write(1, 2)
         return
-    elif s == 33:
+    elif s == 32:
         w.write(0, 1)
         return
     else:
@@ -225,7 +225,7 @@ def v3(D: Decoder, r: BitReader) -> Any:
         return D.escape_simple(3)
     v = read_bin(r, None)
     if r.read(1):
-        D.escape(36)
+        D.escape(35)
     return v
 
 
@@ -240,7 +240,7 @@ def v5(D: Decoder, r: BitReader) -> Any:
         return D.escape_simple(5)
     v = read_str(r, None)
     if r.read(1):
-        D.escape(40)
+        D.escape(39)
     return v
 
 
@@ -260,28 +260,28 @@ def d7(D: Decoder, r: BitReader) -> Any:
                 c = r.read(2)
                 if c == 0:
                     f0 = read_str(r, None)
-                    s = 43
+                    s = 42
                 elif c == 1:
-                    f1.append(d12(D, r))
-                    s = 44
+                    f1.append(d11(D, r))
+                    s = 43
                 else:
                     D.escape(7)
-            elif s == 43:
+            elif s == 42:
                 c = r.read(1)
                 if c == 0:
-                    f1.append(d12(D, r))
-                    s = 44
+                    f1.append(d11(D, r))
+                    s = 43
                 else:
-                    D.escape(43)
-            elif s == 44:
+                    D.escape(42)
+            elif s == 43:
                 c = r.read(2)
                 if c == 0:
-                    f1.append(d12(D, r))
-                    s = 44
+                    f1.append(d11(D, r))
+                    s = 43
                 elif c == 1:
                     break
                 else:
-                    D.escape(44)
+                    D.escape(43)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -295,7 +295,7 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 7:
             w.write(0, 2)
-            s = 43
+            s = 42
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -306,78 +306,63 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
         try:
             if s == 7:
                 w.write(1, 2)
-                s = 44
-            elif s == 43:
+                s = 43
+            elif s == 42:
                 w.write(0, 1)
-                s = 44
-            elif s == 44:
+                s = 43
+            elif s == 43:
                 w.write(0, 2)
-                s = 44
+                s = 43
             else:
                 raise misplaced('element', 'Reference')
-            e12(E, w, x)
+            e11(E, w, x)
         except EncodeError as exc:
             raise exc.within('Reference') from None
-    if s == 44:
+    if s == 43:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v8(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(8)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(45)
-    return v
-
-
-def x8(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def d11(D: Decoder, r: BitReader) -> Any:
+def d10(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
-    s = 11
+    s = 10
     try:
         c = r.read(1)
         if c == 0:
-            f0 = v27(D, r)
-            s = 56
+            f0 = v26(D, r)
+            s = 52
         else:
-            D.escape(11)
-        if s == 56:
+            D.escape(10)
+        if s == 52:
             c = r.read(1)
             if c == 0:
-                f1 = v27(D, r)
-                s = 57
+                f1 = v26(D, r)
+                s = 53
             else:
-                D.escape(56)
-        if s == 57:
+                D.escape(52)
+        if s == 53:
             if r.read(1):
-                D.escape(57)
+                D.escape(53)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.RSAKeyValueType(Modulus=f0, Exponent=f1)
 
 
-def e11(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 11
+def e10(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 10
     v = o.Modulus
     if v is not None:
         try:
-            if s == 11:
+            if s == 10:
                 w.write(0, 1)
-                s = 56
+                s = 52
             else:
                 raise misplaced('element', 'Modulus')
-            x27(w, v)
+            x26(w, v)
         except EncodeError as exc:
             raise exc.within('Modulus') from None
     else:
@@ -385,185 +370,185 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Exponent
     if v is not None:
         try:
-            if s == 56:
+            if s == 52:
                 w.write(0, 1)
-                s = 57
+                s = 53
             else:
                 raise misplaced('element', 'Exponent')
-            x27(w, v)
+            x26(w, v)
         except EncodeError as exc:
             raise exc.within('Exponent') from None
     else:
         raise missing('Exponent')
-    if s == 57:
+    if s == 53:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d12(D: Decoder, r: BitReader) -> Any:
+def d11(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = None
     f5: Any = None
-    s = 12
+    s = 11
     try:
         c = r.read(3)
         if c == 0:
             f0 = read_str(r, None)
-            s = 58
+            s = 54
         elif c == 1:
             f2 = read_str(r, None)
-            s = 59
+            s = 55
         elif c == 2:
             f1 = read_str(r, None)
-            s = 60
+            s = 56
         elif c == 3:
-            f3 = d22(D, r)
-            s = 61
+            f3 = d21(D, r)
+            s = 57
         elif c == 4:
             f4 = D.slow(2, 2, M.DigestMethodType)
-            s = 62
+            s = 58
         else:
-            D.escape(12)
-        if s == 58:
+            D.escape(11)
+        if s == 54:
             c = r.read(3)
             if c == 0:
                 f2 = read_str(r, None)
-                s = 59
+                s = 55
             elif c == 1:
                 f1 = read_str(r, None)
-                s = 60
+                s = 56
             elif c == 2:
-                f3 = d22(D, r)
-                s = 61
+                f3 = d21(D, r)
+                s = 57
             elif c == 3:
                 f4 = D.slow(2, 2, M.DigestMethodType)
-                s = 62
+                s = 58
             else:
-                D.escape(58)
-        if s == 59:
+                D.escape(54)
+        if s == 55:
             c = r.read(2)
             if c == 0:
                 f1 = read_str(r, None)
-                s = 60
+                s = 56
             elif c == 1:
-                f3 = d22(D, r)
-                s = 61
+                f3 = d21(D, r)
+                s = 57
             elif c == 2:
                 f4 = D.slow(2, 2, M.DigestMethodType)
-                s = 62
+                s = 58
             else:
-                D.escape(59)
-        if s == 60:
+                D.escape(55)
+        if s == 56:
             c = r.read(2)
             if c == 0:
-                f3 = d22(D, r)
-                s = 61
+                f3 = d21(D, r)
+                s = 57
             elif c == 1:
                 f4 = D.slow(2, 2, M.DigestMethodType)
-                s = 62
+                s = 58
             else:
-                D.escape(60)
-        if s == 61:
+                D.escape(56)
+        if s == 57:
             c = r.read(1)
             if c == 0:
                 f4 = D.slow(2, 2, M.DigestMethodType)
-                s = 62
+                s = 58
             else:
-                D.escape(61)
-        if s == 62:
+                D.escape(57)
+        if s == 58:
             c = r.read(1)
             if c == 0:
                 f5 = v3(D, r)
-                s = 63
+                s = 59
             else:
-                D.escape(62)
-        if s == 63:
+                D.escape(58)
+        if s == 59:
             if r.read(1):
-                D.escape(63)
+                D.escape(59)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.ReferenceType(Id=f0, URI=f1, Type=f2, Transforms=f3, DigestMethod=f4, DigestValue=f5)
 
 
-def e12(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 12
+def e11(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 11
     v = o.Id
     if v is not None:
-        if s == 12:
+        if s == 11:
             w.write(0, 3)
-            s = 58
+            s = 54
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     v = o.Type
     if v is not None:
-        if s == 12:
+        if s == 11:
             w.write(1, 3)
-            s = 59
-        elif s == 58:
+            s = 55
+        elif s == 54:
             w.write(0, 3)
-            s = 59
+            s = 55
         else:
             raise misplaced('attribute', '@Type')
         w_str(w, v, 0, None, '@Type')
     v = o.URI
     if v is not None:
-        if s == 12:
+        if s == 11:
             w.write(2, 3)
-            s = 60
-        elif s == 58:
+            s = 56
+        elif s == 54:
             w.write(1, 3)
-            s = 60
-        elif s == 59:
+            s = 56
+        elif s == 55:
             w.write(0, 2)
-            s = 60
+            s = 56
         else:
             raise misplaced('attribute', '@URI')
         w_str(w, v, 0, None, '@URI')
     v = o.Transforms
     if v is not None:
         try:
-            if s == 12:
+            if s == 11:
                 w.write(3, 3)
-                s = 61
-            elif s == 58:
+                s = 57
+            elif s == 54:
                 w.write(2, 3)
-                s = 61
-            elif s == 59:
+                s = 57
+            elif s == 55:
                 w.write(1, 2)
-                s = 61
-            elif s == 60:
+                s = 57
+            elif s == 56:
                 w.write(0, 2)
-                s = 61
+                s = 57
             else:
                 raise misplaced('element', 'Transforms')
-            e22(E, w, v)
+            e21(E, w, v)
         except EncodeError as exc:
             raise exc.within('Transforms') from None
     v = o.DigestMethod
     if v is not None:
         try:
-            if s == 12:
+            if s == 11:
                 w.write(4, 3)
-                s = 62
-            elif s == 58:
+                s = 58
+            elif s == 54:
                 w.write(3, 3)
-                s = 62
-            elif s == 59:
+                s = 58
+            elif s == 55:
                 w.write(2, 2)
-                s = 62
-            elif s == 60:
+                s = 58
+            elif s == 56:
                 w.write(1, 2)
-                s = 62
-            elif s == 61:
+                s = 58
+            elif s == 57:
                 w.write(0, 1)
-                s = 62
+                s = 58
             else:
                 raise misplaced('element', 'DigestMethod')
             E.slow(v, 2, 2)
@@ -574,9 +559,9 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.DigestValue
     if v is not None:
         try:
-            if s == 62:
+            if s == 58:
                 w.write(0, 1)
-                s = 63
+                s = 59
             else:
                 raise misplaced('element', 'DigestValue')
             x3(w, v)
@@ -584,171 +569,171 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
             raise exc.within('DigestValue') from None
     else:
         raise missing('DigestValue')
-    if s == 63:
+    if s == 59:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d13(D: Decoder, r: BitReader) -> Any:
+def d12(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
-    s = 13
+    s = 12
     try:
         c = r.read(3)
         if c == 0:
             f1 = read_str(r, None)
-            s = 64
+            s = 60
         elif c == 1:
             f0 = read_str(r, None)
-            s = 65
+            s = 61
         elif c == 2:
-            f2 = d22(D, r)
-            s = 66
+            f2 = d21(D, r)
+            s = 62
         elif c == 3:
             s = -1
         else:
-            D.escape(13)
-        if s == 64:
+            D.escape(12)
+        if s == 60:
             c = r.read(2)
             if c == 0:
                 f0 = read_str(r, None)
-                s = 65
+                s = 61
             elif c == 1:
-                f2 = d22(D, r)
-                s = 66
+                f2 = d21(D, r)
+                s = 62
             elif c == 2:
                 s = -1
             else:
-                D.escape(64)
-        if s == 65:
+                D.escape(60)
+        if s == 61:
             c = r.read(2)
             if c == 0:
-                f2 = d22(D, r)
-                s = 66
+                f2 = d21(D, r)
+                s = 62
             elif c == 1:
                 s = -1
             else:
-                D.escape(65)
-        if s == 66:
+                D.escape(61)
+        if s == 62:
             if r.read(1):
-                D.escape(66)
+                D.escape(62)
             s = -1
     except DecodeError as exc:
         raise D.locate(exc, s) from None
     return M.RetrievalMethodType(URI=f0, Type=f1, Transforms=f2)
 
 
-def e13(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 13
+def e12(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 12
     v = o.Type
     if v is not None:
-        if s == 13:
+        if s == 12:
             w.write(0, 3)
-            s = 64
+            s = 60
         else:
             raise misplaced('attribute', '@Type')
         w_str(w, v, 0, None, '@Type')
     v = o.URI
     if v is not None:
-        if s == 13:
+        if s == 12:
             w.write(1, 3)
-            s = 65
-        elif s == 64:
+            s = 61
+        elif s == 60:
             w.write(0, 2)
-            s = 65
+            s = 61
         else:
             raise misplaced('attribute', '@URI')
         w_str(w, v, 0, None, '@URI')
     v = o.Transforms
     if v is not None:
         try:
-            if s == 13:
+            if s == 12:
                 w.write(2, 3)
-                s = 66
-            elif s == 64:
+                s = 62
+            elif s == 60:
                 w.write(1, 2)
-                s = 66
-            elif s == 65:
+                s = 62
+            elif s == 61:
                 w.write(0, 2)
-                s = 66
+                s = 62
             else:
                 raise misplaced('element', 'Transforms')
-            e22(E, w, v)
+            e21(E, w, v)
         except EncodeError as exc:
             raise exc.within('Transforms') from None
-    if s == 13:
+    if s == 12:
         w.write(3, 3)
         return
-    elif s == 64:
+    elif s == 60:
         w.write(2, 2)
         return
-    elif s == 65:
+    elif s == 61:
         w.write(1, 2)
         return
-    elif s == 66:
+    elif s == 62:
         w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d15(D: Decoder, r: BitReader) -> Any:
+def d14(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
     f2: Any = None
     f3: Any = None
     f4: Any = []
-    s = 15
+    s = 14
     try:
         while True:
-            if s == 15:
+            if s == 14:
                 c = r.read(2)
                 if c == 0:
                     f0 = read_str(r, None)
-                    s = 71
+                    s = 66
                 elif c == 1:
-                    f1 = d20(D, r)
-                    s = 72
+                    f1 = d19(D, r)
+                    s = 67
                 else:
-                    D.escape(15)
-            elif s == 71:
+                    D.escape(14)
+            elif s == 66:
                 c = r.read(1)
                 if c == 0:
-                    f1 = d20(D, r)
-                    s = 72
+                    f1 = d19(D, r)
+                    s = 67
                 else:
-                    D.escape(71)
-            elif s == 72:
+                    D.escape(66)
+            elif s == 67:
                 c = r.read(1)
                 if c == 0:
-                    f2 = d19(D, r)
-                    s = 73
+                    f2 = d18(D, r)
+                    s = 68
                 else:
-                    D.escape(72)
-            elif s == 73:
+                    D.escape(67)
+            elif s == 68:
                 c = r.read(2)
                 if c == 0:
                     f3 = D.slow(4, 4, M.KeyInfoType)
-                    s = 74
+                    s = 69
                 elif c == 1:
-                    f4.append(D.slow(9, 9, M.ObjectType))
-                    s = 74
+                    f4.append(D.slow(9, 8, M.ObjectType))
+                    s = 69
                 elif c == 2:
                     break
                 else:
-                    D.escape(73)
-            elif s == 74:
+                    D.escape(68)
+            elif s == 69:
                 c = r.read(2)
                 if c == 0:
-                    f4.append(D.slow(9, 9, M.ObjectType))
-                    s = 74
+                    f4.append(D.slow(9, 8, M.ObjectType))
+                    s = 69
                 elif c == 1:
                     break
                 else:
-                    D.escape(74)
+                    D.escape(69)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -756,28 +741,28 @@ def d15(D: Decoder, r: BitReader) -> Any:
     return M.SignatureType(Id=f0, SignedInfo=f1, SignatureValue=f2, KeyInfo=f3, Object=f4)
 
 
-def e15(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 15
+def e14(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 14
     v = o.Id
     if v is not None:
-        if s == 15:
+        if s == 14:
             w.write(0, 2)
-            s = 71
+            s = 66
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     v = o.SignedInfo
     if v is not None:
         try:
-            if s == 15:
+            if s == 14:
                 w.write(1, 2)
-                s = 72
-            elif s == 71:
+                s = 67
+            elif s == 66:
                 w.write(0, 1)
-                s = 72
+                s = 67
             else:
                 raise misplaced('element', 'SignedInfo')
-            e20(E, w, v)
+            e19(E, w, v)
         except EncodeError as exc:
             raise exc.within('SignedInfo') from None
     else:
@@ -785,12 +770,12 @@ def e15(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SignatureValue
     if v is not None:
         try:
-            if s == 72:
+            if s == 67:
                 w.write(0, 1)
-                s = 73
+                s = 68
             else:
                 raise misplaced('element', 'SignatureValue')
-            e19(E, w, v)
+            e18(E, w, v)
         except EncodeError as exc:
             raise exc.within('SignatureValue') from None
     else:
@@ -798,9 +783,9 @@ def e15(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.KeyInfo
     if v is not None:
         try:
-            if s == 73:
+            if s == 68:
                 w.write(0, 2)
-                s = 74
+                s = 69
             else:
                 raise misplaced('element', 'KeyInfo')
             E.slow(v, 4, 4)
@@ -811,59 +796,59 @@ def e15(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('Object')
     for x in v:
         try:
-            if s == 73:
+            if s == 68:
                 w.write(1, 2)
-                s = 74
-            elif s == 74:
+                s = 69
+            elif s == 69:
                 w.write(0, 2)
-                s = 74
+                s = 69
             else:
                 raise misplaced('element', 'Object')
-            E.slow(x, 9, 9)
+            E.slow(x, 9, 8)
         except EncodeError as exc:
             raise exc.within('Object') from None
-    if s == 73:
+    if s == 68:
         w.write(2, 2)
         return
-    elif s == 74:
+    elif s == 69:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d17(D: Decoder, r: BitReader) -> Any:
+def d16(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = []
-    s = 17
+    s = 16
     try:
         while True:
-            if s == 17:
+            if s == 16:
                 c = r.read(2)
                 if c == 0:
                     f0 = read_str(r, None)
-                    s = 79
+                    s = 74
                 elif c == 1:
-                    f1.append(D.slow(18, 18, M.SignaturePropertyType))
-                    s = 80
+                    f1.append(D.slow(18, 17, M.SignaturePropertyType))
+                    s = 75
                 else:
-                    D.escape(17)
-            elif s == 79:
+                    D.escape(16)
+            elif s == 74:
                 c = r.read(1)
                 if c == 0:
-                    f1.append(D.slow(18, 18, M.SignaturePropertyType))
-                    s = 80
+                    f1.append(D.slow(18, 17, M.SignaturePropertyType))
+                    s = 75
                 else:
-                    D.escape(79)
-            elif s == 80:
+                    D.escape(74)
+            elif s == 75:
                 c = r.read(2)
                 if c == 0:
-                    f1.append(D.slow(18, 18, M.SignaturePropertyType))
-                    s = 80
+                    f1.append(D.slow(18, 17, M.SignaturePropertyType))
+                    s = 75
                 elif c == 1:
                     break
                 else:
-                    D.escape(80)
+                    D.escape(75)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -871,13 +856,13 @@ def d17(D: Decoder, r: BitReader) -> Any:
     return M.SignaturePropertiesType(Id=f0, SignatureProperty=f1)
 
 
-def e17(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 17
+def e16(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 16
     v = o.Id
     if v is not None:
-        if s == 17:
+        if s == 16:
             w.write(0, 2)
-            s = 79
+            s = 74
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
@@ -886,22 +871,79 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('SignatureProperty')
     for x in v:
         try:
-            if s == 17:
+            if s == 16:
                 w.write(1, 2)
-                s = 80
-            elif s == 79:
+                s = 75
+            elif s == 74:
                 w.write(0, 1)
-                s = 80
-            elif s == 80:
+                s = 75
+            elif s == 75:
                 w.write(0, 2)
-                s = 80
+                s = 75
             else:
                 raise misplaced('element', 'SignatureProperty')
-            E.slow(x, 18, 18)
+            E.slow(x, 18, 17)
         except EncodeError as exc:
             raise exc.within('SignatureProperty') from None
-    if s == 80:
+    if s == 75:
         w.write(1, 2)
+        return
+    else:
+        raise misplaced('EE', 'end')
+
+
+def d18(D: Decoder, r: BitReader) -> Any:
+    f0: Any = None
+    f1: Any = None
+    s = 18
+    try:
+        c = r.read(2)
+        if c == 0:
+            f0 = read_str(r, None)
+            s = 80
+        elif c == 1:
+            f1 = read_bin(r, None)
+            s = 81
+        else:
+            D.escape(18)
+        if s == 80:
+            c = r.read(1)
+            if c == 0:
+                f1 = read_bin(r, None)
+                s = 81
+            else:
+                D.escape(80)
+        if s == 81:
+            if r.read(1):
+                D.escape(81)
+            s = -1
+    except DecodeError as exc:
+        raise D.locate(exc, s) from None
+    return M.SignatureValueType(Id=f0, value=f1)
+
+
+def e18(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 18
+    v = o.Id
+    if v is not None:
+        if s == 18:
+            w.write(0, 2)
+            s = 80
+        else:
+            raise misplaced('attribute', '@Id')
+        w_str(w, v, 0, None, '@Id')
+    v = o.value
+    if s == 18:
+        w.write(1, 2)
+        s = 81
+    elif s == 80:
+        w.write(0, 1)
+        s = 81
+    else:
+        raise misplaced('value', 'value')
+    w_bin(w, v, 0, None, 'SignatureValueType')
+    if s == 81:
+        w.write(0, 1)
         return
     else:
         raise misplaced('EE', 'end')
@@ -910,31 +952,56 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
 def d19(D: Decoder, r: BitReader) -> Any:
     f0: Any = None
     f1: Any = None
+    f2: Any = None
+    f3: Any = []
     s = 19
     try:
-        c = r.read(2)
-        if c == 0:
-            f0 = read_str(r, None)
-            s = 85
-        elif c == 1:
-            f1 = read_bin(r, None)
-            s = 86
-        else:
-            D.escape(19)
-        if s == 85:
-            c = r.read(1)
-            if c == 0:
-                f1 = read_bin(r, None)
-                s = 86
+        while True:
+            if s == 19:
+                c = r.read(2)
+                if c == 0:
+                    f0 = read_str(r, None)
+                    s = 82
+                elif c == 1:
+                    f1 = D.slow(0, 0, M.CanonicalizationMethodType)
+                    s = 83
+                else:
+                    D.escape(19)
+            elif s == 82:
+                c = r.read(1)
+                if c == 0:
+                    f1 = D.slow(0, 0, M.CanonicalizationMethodType)
+                    s = 83
+                else:
+                    D.escape(82)
+            elif s == 83:
+                c = r.read(1)
+                if c == 0:
+                    f2 = D.slow(16, 15, M.SignatureMethodType)
+                    s = 84
+                else:
+                    D.escape(83)
+            elif s == 84:
+                c = r.read(1)
+                if c == 0:
+                    f3.append(d11(D, r))
+                    s = 85
+                else:
+                    D.escape(84)
+            elif s == 85:
+                c = r.read(2)
+                if c == 0:
+                    f3.append(d11(D, r))
+                    s = 85
+                elif c == 1:
+                    break
+                else:
+                    D.escape(85)
             else:
-                D.escape(85)
-        if s == 86:
-            if r.read(1):
-                D.escape(86)
-            s = -1
+                raise D.r.fail('bad state')
     except DecodeError as exc:
         raise D.locate(exc, s) from None
-    return M.SignatureValueType(Id=f0, value=f1)
+    return M.SignedInfoType(Id=f0, CanonicalizationMethod=f1, SignatureMethod=f2, Reference=f3)
 
 
 def e19(E: Encoder, w: BitWriter, o: Any) -> None:
@@ -943,101 +1010,19 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
     if v is not None:
         if s == 19:
             w.write(0, 2)
-            s = 85
-        else:
-            raise misplaced('attribute', '@Id')
-        w_str(w, v, 0, None, '@Id')
-    v = o.value
-    if s == 19:
-        w.write(1, 2)
-        s = 86
-    elif s == 85:
-        w.write(0, 1)
-        s = 86
-    else:
-        raise misplaced('value', 'value')
-    w_bin(w, v, 0, None, 'SignatureValueType')
-    if s == 86:
-        w.write(0, 1)
-        return
-    else:
-        raise misplaced('EE', 'end')
-
-
-def d20(D: Decoder, r: BitReader) -> Any:
-    f0: Any = None
-    f1: Any = None
-    f2: Any = None
-    f3: Any = []
-    s = 20
-    try:
-        while True:
-            if s == 20:
-                c = r.read(2)
-                if c == 0:
-                    f0 = read_str(r, None)
-                    s = 87
-                elif c == 1:
-                    f1 = D.slow(0, 0, M.CanonicalizationMethodType)
-                    s = 88
-                else:
-                    D.escape(20)
-            elif s == 87:
-                c = r.read(1)
-                if c == 0:
-                    f1 = D.slow(0, 0, M.CanonicalizationMethodType)
-                    s = 88
-                else:
-                    D.escape(87)
-            elif s == 88:
-                c = r.read(1)
-                if c == 0:
-                    f2 = D.slow(16, 16, M.SignatureMethodType)
-                    s = 89
-                else:
-                    D.escape(88)
-            elif s == 89:
-                c = r.read(1)
-                if c == 0:
-                    f3.append(d12(D, r))
-                    s = 90
-                else:
-                    D.escape(89)
-            elif s == 90:
-                c = r.read(2)
-                if c == 0:
-                    f3.append(d12(D, r))
-                    s = 90
-                elif c == 1:
-                    break
-                else:
-                    D.escape(90)
-            else:
-                raise D.r.fail('bad state')
-    except DecodeError as exc:
-        raise D.locate(exc, s) from None
-    return M.SignedInfoType(Id=f0, CanonicalizationMethod=f1, SignatureMethod=f2, Reference=f3)
-
-
-def e20(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 20
-    v = o.Id
-    if v is not None:
-        if s == 20:
-            w.write(0, 2)
-            s = 87
+            s = 82
         else:
             raise misplaced('attribute', '@Id')
         w_str(w, v, 0, None, '@Id')
     v = o.CanonicalizationMethod
     if v is not None:
         try:
-            if s == 20:
+            if s == 19:
                 w.write(1, 2)
-                s = 88
-            elif s == 87:
+                s = 83
+            elif s == 82:
                 w.write(0, 1)
-                s = 88
+                s = 83
             else:
                 raise misplaced('element', 'CanonicalizationMethod')
             E.slow(v, 0, 0)
@@ -1048,12 +1033,12 @@ def e20(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SignatureMethod
     if v is not None:
         try:
-            if s == 88:
+            if s == 83:
                 w.write(0, 1)
-                s = 89
+                s = 84
             else:
                 raise misplaced('element', 'SignatureMethod')
-            E.slow(v, 16, 16)
+            E.slow(v, 16, 15)
         except EncodeError as exc:
             raise exc.within('SignatureMethod') from None
     else:
@@ -1063,45 +1048,45 @@ def e20(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('Reference')
     for x in v:
         try:
-            if s == 89:
+            if s == 84:
                 w.write(0, 1)
-                s = 90
-            elif s == 90:
+                s = 85
+            elif s == 85:
                 w.write(0, 2)
-                s = 90
+                s = 85
             else:
                 raise misplaced('element', 'Reference')
-            e12(E, w, x)
+            e11(E, w, x)
         except EncodeError as exc:
             raise exc.within('Reference') from None
-    if s == 90:
+    if s == 85:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def d22(D: Decoder, r: BitReader) -> Any:
+def d21(D: Decoder, r: BitReader) -> Any:
     f0: Any = []
-    s = 22
+    s = 21
     try:
         while True:
-            if s == 22:
+            if s == 21:
                 c = r.read(1)
                 if c == 0:
-                    f0.append(D.slow(21, 21, M.TransformType))
-                    s = 94
+                    f0.append(D.slow(21, 20, M.TransformType))
+                    s = 88
                 else:
-                    D.escape(22)
-            elif s == 94:
+                    D.escape(21)
+            elif s == 88:
                 c = r.read(2)
                 if c == 0:
-                    f0.append(D.slow(21, 21, M.TransformType))
-                    s = 94
+                    f0.append(D.slow(21, 20, M.TransformType))
+                    s = 88
                 elif c == 1:
                     break
                 else:
-                    D.escape(94)
+                    D.escape(88)
             else:
                 raise D.r.fail('bad state')
     except DecodeError as exc:
@@ -1109,221 +1094,86 @@ def d22(D: Decoder, r: BitReader) -> Any:
     return M.TransformsType(Transform=f0)
 
 
-def e22(E: Encoder, w: BitWriter, o: Any) -> None:
-    s = 22
+def e21(E: Encoder, w: BitWriter, o: Any) -> None:
+    s = 21
     v = o.Transform
     if type(v) is not list:
         raise not_list('Transform')
     for x in v:
         try:
-            if s == 22:
+            if s == 21:
                 w.write(0, 1)
-                s = 94
-            elif s == 94:
+                s = 88
+            elif s == 88:
                 w.write(0, 2)
-                s = 94
+                s = 88
             else:
                 raise misplaced('element', 'Transform')
-            E.slow(x, 21, 21)
+            E.slow(x, 21, 20)
         except EncodeError as exc:
             raise exc.within('Transform') from None
-    if s == 94:
+    if s == 88:
         w.write(1, 2)
         return
     else:
         raise misplaced('EE', 'end')
 
 
-def v27(D: Decoder, r: BitReader) -> Any:
+def v26(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(27)
+        return D.escape_simple(26)
     v = read_bin(r, None)
     if r.read(1):
-        D.escape(101)
+        D.escape(91)
     return v
 
 
-def x27(w: BitWriter, v: Any) -> None:
+def x26(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, None, '')
     w.write(0, 1)
 
 
-def v51(D: Decoder, r: BitReader) -> Any:
+def v49(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(51)
+        return D.escape_simple(49)
     v = read_bin(r, None)
     if r.read(1):
-        D.escape(102)
+        D.escape(92)
     return v
 
 
-def x51(w: BitWriter, v: Any) -> None:
+def x49(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_bin(w, v, 0, None, '')
     w.write(0, 1)
 
 
-def v53(D: Decoder, r: BitReader) -> Any:
+def v73(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(53)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(103)
-    return v
-
-
-def x53(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v55(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(55)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(104)
-    return v
-
-
-def x55(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v68(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(68)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(105)
-    return v
-
-
-def x68(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v78(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(78)
+        return D.escape_simple(73)
     v = r.read_int()
     if r.read(1):
-        D.escape(106)
+        D.escape(93)
     return v
 
 
-def x78(w: BitWriter, v: Any) -> None:
+def x73(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, None, None, '')
     w.write(0, 1)
 
 
-def v93(D: Decoder, r: BitReader) -> Any:
+def v96(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
-        return D.escape_simple(93)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(107)
-    return v
-
-
-def x93(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v97(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(97)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(112)
-    return v
-
-
-def x97(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v98(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(98)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(113)
-    return v
-
-
-def x98(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v99(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(99)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(114)
-    return v
-
-
-def x99(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v100(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(100)
-    v = read_bin(r, None)
-    if r.read(1):
-        D.escape(115)
-    return v
-
-
-def x100(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_bin(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v109(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(109)
-    v = read_str(r, None)
-    if r.read(1):
-        D.escape(116)
-    return v
-
-
-def x109(w: BitWriter, v: Any) -> None:
-    w.write(0, 1)
-    w_str(w, v, 0, None, '')
-    w.write(0, 1)
-
-
-def v111(D: Decoder, r: BitReader) -> Any:
-    if r.read(1):
-        return D.escape_simple(111)
+        return D.escape_simple(96)
     v = r.read_int()
     if r.read(1):
-        D.escape(117)
+        D.escape(97)
     return v
 
 
-def x111(w: BitWriter, v: Any) -> None:
+def x96(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
     w_int(w, v, None, None, '')
     w.write(0, 1)
@@ -1332,24 +1182,24 @@ def x111(w: BitWriter, v: Any) -> None:
 DECODERS: dict[int, Callable[[Decoder, BitReader], Any]] = {
     1: d1,
     7: d7,
+    10: d10,
     11: d11,
     12: d12,
-    13: d13,
-    15: d15,
-    17: d17,
+    14: d14,
+    16: d16,
+    18: d18,
     19: d19,
-    20: d20,
-    22: d22,
+    21: d21,
 }
 ENCODERS: dict[int, Callable[[Encoder, BitWriter, Any], None]] = {
     1: e1,
     7: e7,
+    10: e10,
     11: e11,
     12: e12,
-    13: e13,
-    15: e15,
-    17: e17,
+    14: e14,
+    16: e16,
+    18: e18,
     19: e19,
-    20: e20,
-    22: e22,
+    21: e21,
 }
