@@ -150,8 +150,10 @@ def _fast(schema: str) -> ModuleType:
     return m
 
 
-def _root_qname(schema: str, msg: object, element: str | None) -> tuple[str, str]:
-    elements: dict[str, tuple[str, type]] = messages(schema).ELEMENTS
+def _root_qname(schema: str, msg: object, element: str | None,
+                fragment: bool = False) -> tuple[str, str]:
+    mod = messages(schema)
+    elements: dict[str, tuple[str, type]] = mod.FRAGMENTS if fragment else mod.ELEMENTS
     if element is not None:
         ent = elements.get(element)
         if ent is None:
@@ -178,8 +180,10 @@ def _encode_obj(schema: str, enc: Encoder, msg: object, q: tuple[str, str], star
         raise EncodeError(f"wrong message class: {exc}", field=q[1]) from None
 
 
-def _decode_obj(schema: str, dec: Decoder, q: tuple[str, str], start: int) -> Any:
-    ent = messages(schema).ELEMENTS.get(q[1])
+def _decode_obj(schema: str, dec: Decoder, q: tuple[str, str], start: int,
+                fragment: bool = False) -> Any:
+    mod = messages(schema)
+    ent = (mod.FRAGMENTS if fragment else mod.ELEMENTS).get(q[1])
     if ent is None:
         # simple-typed element (fragments only): its value is the object
         return dec.element(q, start, 1).value
@@ -228,7 +232,7 @@ def encode_fragment(schema: str, msg: object, *, element: str | None = None) -> 
     ``element`` names the global element when the class alone does not tell it.
     """
     g = grammar(schema)
-    q = _root_qname(schema, msg, element)
+    q = _root_qname(schema, msg, element, fragment=True)
     ent = g.frag_index.get(q)
     if ent is None or ent[1] < 0:
         raise EncodeError("not a fragment element of this schema", field=q[1])
@@ -253,7 +257,7 @@ def decode_fragment(schema: str, data: bytes) -> Any:
     if start < 0:
         raise r.fail(f"fragment element {q[1]} needs the relaxed fragment grammar")
     r.state = ""
-    obj = _decode_obj(schema, dec, q, start)
+    obj = _decode_obj(schema, dec, q, start, fragment=True)
     r.state = "FragmentContent"
     if r.read(g.frag_w) != len(g.frag) + 1:
         raise r.fail("fragment holds more than one element")

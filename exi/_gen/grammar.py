@@ -351,7 +351,18 @@ def build(schema: SchemaSet) -> tuple[dict[str, Any], GrammarBuilder]:
     for q in sorted(by_q, key=lambda q: (q[1], q[0])):
         decls = by_q[q]
         types = {id(d.resolved) for d in decls if d.resolved is not None}
-        start = gb.grammar_for(decls[0]) if len(types) == 1 else -1
+        if len(types) == 1:
+            start = gb.grammar_for(decls[0])
+        else:
+            # Same qname, different types (ISO-2 eMAID: eMAIDType string in
+            # PaymentDetailsReq, EMAIDType with Id in the certificate responses). The
+            # V2G codecs (OpenV2G/cbexigen fragment tables) use the complex type, the
+            # one that carries the Id a signature references, instead of EXI 1.0
+            # §8.5.3's relaxed element fragment grammar.
+            complex_decls = {id(d.resolved): d for d in decls
+                             if isinstance(d.resolved, ComplexType)}
+            start = (gb.grammar_for(next(iter(complex_decls.values())))
+                     if len(complex_decls) == 1 else -1)
         frag.append([gb.qname(q), start])
     gb.run()
     return {

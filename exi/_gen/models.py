@@ -113,6 +113,28 @@ class _Gen:
         return out
 
 
+def _fragment_classes(schema: SchemaSet, g: _Gen) -> list[tuple[tuple[str, str], str]]:
+    """Fragment elements with complex types, choosing the type as the grammar does."""
+    by_q: dict[tuple[str, str], list[ElementDecl]] = {}
+    for d in list(schema.elements.values()) + schema.local_elements:
+        by_q.setdefault(d.qname, []).append(d)
+    out: list[tuple[tuple[str, str], str]] = []
+    seen_local: set[str] = set()
+    for q in sorted(by_q, key=lambda q: (q[1], q[0])):
+        complex_types = {id(d.resolved): d.resolved for d in by_q[q]
+                         if isinstance(d.resolved, ComplexType)}
+        types = {id(d.resolved) for d in by_q[q]}
+        if len(complex_types) != 1 or q[1] in seen_local:
+            continue
+        if len(types) > 1 and len(complex_types) != 1:
+            continue
+        ct = next(iter(complex_types.values()))
+        if id(ct) in g.class_names:
+            seen_local.add(q[1])
+            out.append((q, g.class_names[id(ct)]))
+    return out
+
+
 def _concrete(decls: list[ElementDecl]) -> list[ElementDecl]:
     """Members the typed API may encode: the non-abstract element declarations.
 
@@ -274,6 +296,13 @@ def render_models_gen(name: str, schema: SchemaSet) -> tuple[str, _Gen]:
     lines.append("ELEMENTS: dict[str, tuple[str, type]] = {")
     for decl, cname in roots:
         lines.append(f"    {decl.qname[1]!r}: ({decl.qname[0]!r}, {cname}),")
+    lines.append("}")
+    lines.append("")
+    lines.append("# Every element a fragment may start with (global and local, EXI 1.0 §8.5.2)")
+    lines.append("# that has a message class: local name -> (uri, class)")
+    lines.append("FRAGMENTS: dict[str, tuple[str, type]] = {")
+    for q, cname in _fragment_classes(schema, g):
+        lines.append(f"    {q[1]!r}: ({q[0]!r}, {cname}),")
     lines.append("}")
     names = sorted(g.class_names.values()) + sorted(e for e, _ in g.enums)
     lines.append("")

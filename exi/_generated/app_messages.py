@@ -75,6 +75,14 @@ ELEMENTS: dict[str, tuple[str, type]] = {
     'supportedAppProtocolRes': ('urn:iso:15118:2:2010:AppProtocol', supportedAppProtocolRes),
 }
 
+# Every element a fragment may start with (global and local, EXI 1.0 §8.5.2)
+# that has a message class: local name -> (uri, class)
+FRAGMENTS: dict[str, tuple[str, type]] = {
+    'AppProtocol': ('', AppProtocolType),
+    'supportedAppProtocolReq': ('urn:iso:15118:2:2010:AppProtocol', supportedAppProtocolReq),
+    'supportedAppProtocolRes': ('urn:iso:15118:2:2010:AppProtocol', supportedAppProtocolRes),
+}
+
 __all__ = [
     'AppProtocolType',
     'supportedAppProtocolReq',
