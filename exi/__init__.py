@@ -212,7 +212,42 @@ def decode(schema: str, data: bytes) -> Any:
 
 
 def decode_with_warnings(schema: str, data: bytes) -> tuple[Any, list[str]]:
-    """Like ``decode``, plus the value-facet violations seen (the peer's problem)."""
+    """Like ``decode``, plus the value-facet violations seen (the peer's problem).
+
+    ISO-2 streams that fail are retried with the reference codec's list grammar
+    (exi_notes.md §2: a list filled exactly to a maxOccurs >= 16), maxOccurs still
+    enforced.
+    """
+    try:
+        return _decode_doc(schema, data)
+    except DecodeError as exc:
+        if schema != "iso2":
+            raise
+        try:
+            return _decode_reference_lists(data)
+        except DecodeError:
+            raise exc from None
+
+
+def _decode_reference_lists(data: bytes) -> tuple[Any, list[str]]:
+    from exi._typed import from_tree
+
+    g = _grammars.get("iso2ref")
+    if g is None:
+        mod = importlib.import_module("exi._generated.iso2ref_grammar")
+        g = SchemaGrammar("iso2", mod.DATA)
+        _grammars["iso2ref"] = g
+    dec = Decoder(g, bytes(data))
+    root = dec.document()
+    msgs = messages("iso2")
+    ent = msgs.ELEMENTS.get(root.qname[1])
+    if ent is None:
+        raise DecodeError(f"{root.qname[1]} has no message class", bit_position=-1,
+                          state="DocContent")
+    return from_tree(msgs.FIELDS, ent[1], root, msgs.OCCURS), dec.warnings
+
+
+def _decode_doc(schema: str, data: bytes) -> tuple[Any, list[str]]:
     g = grammar(schema)
     dec = Decoder(g, bytes(data))
     dec.header()

@@ -56,9 +56,17 @@ def bits_for(n: int) -> int:
     return 0 if n <= 1 else math.ceil(math.log2(n))
 
 
+# exi_notes.md §2: the ISO-2 grammars precompiled into the reference codec keep the
+# repeat production of lists whose maxOccurs is 16 or more once the list is full.
+REFERENCE_UNBOUNDED_FROM = 16
+
+
 class GrammarBuilder:
-    def __init__(self, schema: SchemaSet) -> None:
+    def __init__(self, schema: SchemaSet, *, reference_lists: bool = False) -> None:
+        """``reference_lists``: build the reference codec's variant of maxOccurs >= 16
+        lists (used only as a lenient second try when decoding)."""
         self.schema = schema
+        self.reference_lists = reference_lists
         self.qnames: list[QName] = []
         self._qidx: dict[QName, int] = {}
         self.datatypes: list[list[Any]] = []
@@ -147,13 +155,16 @@ class GrammarBuilder:
     def _particle(self, nfa: _NFA, p: Particle, nxt: int) -> int:
         if p.max_occurs == 0:
             return nxt
-        if p.max_occurs is None:
+        unbounded = p.max_occurs is None or (
+            self.reference_lists and p.max_occurs >= REFERENCE_UNBOUNDED_FROM)
+        if unbounded:
             loop = nfa.new()
             body = self._term(nfa, p, loop)
             nfa.add(loop, None, body)
             nfa.add(loop, None, nxt)
             tail = loop
         else:
+            assert p.max_occurs is not None
             tail = nxt
             for _ in range(p.max_occurs - p.min_occurs):
                 n = nfa.new()
@@ -337,9 +348,10 @@ def build_schema_tables(schema: SchemaSet) -> dict[str, Any]:
     return build(schema)[0]
 
 
-def build(schema: SchemaSet) -> tuple[dict[str, Any], GrammarBuilder]:
+def build(schema: SchemaSet, *,
+          reference_lists: bool = False) -> tuple[dict[str, Any], GrammarBuilder]:
     """The tables plus the builder (which maps grammar start states to schema types)."""
-    gb = GrammarBuilder(schema)
+    gb = GrammarBuilder(schema, reference_lists=reference_lists)
     globals_sorted = sorted(schema.elements.values(), key=lambda d: (d.qname[1], d.qname[0]))
     doc = [[gb.qname(d.qname), gb.grammar_for(d)] for d in globals_sorted]
     gb.run()
