@@ -24,10 +24,10 @@ Value = int | bool | bytes | str
 
 # The V2G EXI header: distinguishing bits "10", no options, version 1 (EXI 1.0 §5).
 EXI_HEADER = 0x80
-# Upper bound for strings/binaries whose XSD type has no maxLength facet. A V2GTP
-# payload cannot exceed 64 KiB in practice (ISO 15118-2 V2GTP payload length field
-# is 32 bit, but the SECC receive buffer is sized to the largest message, about 8 KiB),
-# so anything longer is a hostile length prefix.
+# Upper bound for strings/binaries whose XSD type has no maxLength facet (a few xmldsig
+# fields). The largest V2G messages (certificate installation with a chain) are a few
+# KiB, so a longer length prefix is hostile; the bound caps memory per value. The
+# decoder also refuses any length longer than the bits left in the stream.
 UNBOUNDED_LENGTH_CAP = 65536
 # xs:integer is unbounded; X509SerialNumber is at most 20 octets (RFC 5280 §4.1.2.2).
 # 64 octets of 7-bit groups (448 bits) bounds the work per integer.
@@ -46,10 +46,10 @@ _KIND = {"AT": K_AT, "SE": K_SE, "EE": K_EE, "CH": K_CH, "CHU": K_CHU, "SEW": K_
 class Element:
     """One element of a decoded document: the schema-level infoset the codec works on.
 
-    ``value`` is the typed simple content (int, bool, bytes, str) or None when the
-    element has element-only/empty content or was empty via the second-level EE.
-    ``warnings`` collects facet violations found while decoding (real peers send
-    them; exi_notes.md §7): the element is still returned.
+    ``value`` is the typed simple content (int, bool, bytes, str; lexical strings when
+    decoded for XML) or None when the element has element-only/empty content or was
+    empty via the second-level EE. Trees are what the XML bridge and the table
+    interpreter use; applications use the generated message classes instead.
     """
 
     qname: QName
@@ -70,6 +70,8 @@ class Element:
 
 
 class State:
+    """One normalized grammar state with its encode lookups (qname -> code, next)."""
+
     __slots__ = ("name", "w", "prods", "second", "w2", "nprods", "at", "se", "ee", "ch",
                  "chu", "ee2")
 
