@@ -307,8 +307,11 @@ class _FastGen:
         L.append(f"def e{start}(E: Encoder, w: BitWriter, o: Any) -> None:")
         L.append(f"    s = {start}")
 
-        def dispatch(pred: Any, ind: str, what: str, label: str) -> None:
-            """Emit `if s == k: write code; s = next` over states having a production."""
+        def dispatch(pred: Any, ind: str, what: str, label: str,
+                     fused: tuple[str, int] | None = None) -> None:
+            """Emit `if s == k: write code; s = next` over states having a production.
+
+            ``fused`` = (bits expression, bit count) written together with the code."""
             opts = []
             for sid in states:
                 st = self.states[sid]
@@ -317,7 +320,11 @@ class _FastGen:
                         opts.append((sid, code, st["w"], p))
             for n, (sid, code, width, _p) in enumerate(opts):
                 L.append(f"{ind}{'if' if n == 0 else 'elif'} s == {sid}:")
-                L.append(f"{ind}    w.write({code}, {width})")
+                if fused is None:
+                    L.append(f"{ind}    w.write({code}, {width})")
+                else:
+                    head = f"{code << fused[1]} | " if code else ""
+                    L.append(f"{ind}    w.write({head}{fused[0]}, {width + fused[1]})")
                 if what == "EE":
                     L.append(f"{ind}    return")
                 else:
@@ -365,10 +372,14 @@ class _FastGen:
             ind = body_ind + "    "
             if f.kind == "elem":
                 qi = self.gb.qname((f.uri, f.name))
-                dispatch(lambda p, qi=qi: p[0] == "SE" and p[1] == qi, ind, "element", f.name)
                 start_child = next(p[2] for sid in states for p in self.states[sid]["p"]
                                    if p[0] == "SE" and p[1] == qi)
-                L.append(f"{ind}{self.child_encode(start_child, qi, var)}")
+                fused = self.fused_encode(start_child, var, ind) if self.fixed(
+                    start_child) else None
+                dispatch(lambda p, qi=qi: p[0] == "SE" and p[1] == qi, ind, "element", f.name,
+                         fused)
+                if fused is None:
+                    L.append(f"{ind}{self.child_encode(start_child, qi, var)}")
             else:
                 # substitution group: member by class
                 first = True
@@ -472,6 +483,41 @@ class _FastGen:
         L.append(f"{ind}    {assign(f'v{start}(D, r)')}")
         L.append(f"{ind}else:")
         L.append(f"{ind}    {assign(expr)}")
+
+    def fused_encode(self, start: int, var: str, ind: str) -> tuple[str, int]:
+        """Checks for a fixed-width simple child (emitted now) and the expression of
+        its [CH code][value][EE code] bits, to be written with the SE code in one go."""
+        t = self.type_of(start)
+        assert isinstance(t, SimpleType)
+        s0 = self.states[start]
+        dti, s1id = s0["p"][0][2], s0["p"][0][3]
+        dt = self.dts[dti]
+        w0, w1 = s0["w"], self.states[s1id]["w"]
+        kind = dt[0]
+        L = self.lines
+        label = t.name
+        if kind == "nbit":
+            lo, hi, n = dt[1], dt[2], dt[3]
+            L.append(f"{ind}if type({var}) is not int or not {lo} <= {var} <= {hi}:")
+            L.append(f"{ind}    raise out_of_range({var}, {lo}, {hi}, '')")
+            raw = f"({var} - {lo})" if lo else var
+        elif kind == "bool":
+            n = 1
+            L.append(f"{ind}if {var} is not True and {var} is not False:")
+            L.append(f"{ind}    raise not_bool({var}, '')")
+            raw = f"(1 if {var} else 0)"
+        else:
+            assert t.enumeration is not None
+            n = (len(dt[2]) - 1).bit_length()
+            idx = self.const(f"{{m: i for i, m in enumerate({self.enum_expr(t)})}}")
+            L.append(f"{ind}i = {idx}.get({var})")
+            L.append(f"{ind}if i is None:")
+            L.append(f"{ind}    raise not_member({var}, {self.enum_expr(t)}, '')")
+            raw = "i"
+        del label
+        bits = w0 + n + w1
+        expr = f"({raw} << {w1})" if w1 and n else (raw if n else "0")
+        return expr, bits
 
     def _attr_dt(self, states: list[int], qi: int) -> int:
         for sid in states:

@@ -401,12 +401,14 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K1.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 1:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 23
             else:
                 raise misplaced('element', 'ResponseCode')
-            x24(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -414,12 +416,13 @@ def e1(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SchemaID
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 255:
+                raise out_of_range(v, 0, 255, '')
             if s == 23:
-                w.write(0, 2)
+                w.write((v << 1), 12)
                 s = 25
             else:
                 raise misplaced('element', 'SchemaID')
-            x26(w, v)
         except EncodeError as exc:
             raise exc.within('SchemaID') from None
     if s == 23:
@@ -533,12 +536,13 @@ def e3(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SchemaID
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 255:
+                raise out_of_range(v, 0, 255, '')
             if s == 31:
-                w.write(0, 1)
+                w.write((v << 1), 11)
                 s = 32
             else:
                 raise misplaced('element', 'SchemaID')
-            x26(w, v)
         except EncodeError as exc:
             raise exc.within('SchemaID') from None
     else:
@@ -546,12 +550,13 @@ def e3(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Priority
     if v is not None:
         try:
+            if type(v) is not int or not 1 <= v <= 20:
+                raise out_of_range(v, 1, 20, '')
             if s == 32:
-                w.write(0, 1)
+                w.write(((v - 1) << 1), 8)
                 s = 33
             else:
                 raise misplaced('element', 'Priority')
-            x34(w, v)
         except EncodeError as exc:
             raise exc.within('Priority') from None
     else:

@@ -30,33 +30,33 @@ from exi._generated import din_messages as M
 from exi.errors import DecodeError, EncodeError
 
 _K0 = tuple(M.EVSENotificationType)
-_K1 = tuple(M.responseCodeType)
-_K2 = tuple(M.EVSEProcessingType)
-_K3 = tuple(M.EVRequestedEnergyTransferType)
-_K4 = tuple(M.isolationLevelType)
-_K5 = tuple(M.DC_EVSEStatusCodeType)
-_K6 = tuple(M.DC_EVErrorCodeType)
-_K7 = tuple(M.EVSESupportedEnergyTransferType)
-_K8 = tuple(M.serviceCategoryType)
-_K9 = tuple(M.paymentOptionType)
-_K10 = tuple(M.unitSymbolType)
-_K11 = {m: i for i, m in enumerate(M.EVSENotificationType)}
-_K12 = {m: i for i, m in enumerate(M.responseCodeType)}
-_K13 = {m: i for i, m in enumerate(M.EVSEProcessingType)}
-_K14 = {m: i for i, m in enumerate(M.EVRequestedEnergyTransferType)}
-_K15 = {m: i for i, m in enumerate(M.isolationLevelType)}
-_K16 = {m: i for i, m in enumerate(M.DC_EVSEStatusCodeType)}
-_K17 = {m: i for i, m in enumerate(M.DC_EVErrorCodeType)}
-_K18 = {m: i for i, m in enumerate(M.EVSESupportedEnergyTransferType)}
-_K19 = {m: i for i, m in enumerate(M.serviceCategoryType)}
-_K20 = {m: i for i, m in enumerate(M.paymentOptionType)}
+_K1 = {m: i for i, m in enumerate(M.EVSENotificationType)}
+_K2 = tuple(M.responseCodeType)
+_K3 = tuple(M.EVSEProcessingType)
+_K4 = {m: i for i, m in enumerate(M.responseCodeType)}
+_K5 = {m: i for i, m in enumerate(M.EVSEProcessingType)}
+_K6 = tuple(M.EVRequestedEnergyTransferType)
+_K7 = {m: i for i, m in enumerate(M.EVRequestedEnergyTransferType)}
+_K8 = tuple(M.isolationLevelType)
+_K9 = tuple(M.DC_EVSEStatusCodeType)
+_K10 = {m: i for i, m in enumerate(M.isolationLevelType)}
+_K11 = {m: i for i, m in enumerate(M.DC_EVSEStatusCodeType)}
+_K12 = tuple(M.DC_EVErrorCodeType)
+_K13 = {m: i for i, m in enumerate(M.DC_EVErrorCodeType)}
+_K14 = tuple(M.EVSESupportedEnergyTransferType)
+_K15 = {m: i for i, m in enumerate(M.EVSESupportedEnergyTransferType)}
+_K16 = tuple(M.serviceCategoryType)
+_K17 = {m: i for i, m in enumerate(M.serviceCategoryType)}
+_K18 = tuple(M.paymentOptionType)
+_K19 = {m: i for i, m in enumerate(M.paymentOptionType)}
+_K20 = tuple(M.unitSymbolType)
 _K21 = {m: i for i, m in enumerate(M.unitSymbolType)}
 _K22 = tuple(M.costKindType)
-_K23 = tuple(M.faultCodeType)
-_K24 = {m: i for i, m in enumerate(M.costKindType)}
-_K25 = tuple(M.valueType)
-_K26 = {m: i for i, m in enumerate(M.valueType)}
-_K27 = {m: i for i, m in enumerate(M.faultCodeType)}
+_K23 = {m: i for i, m in enumerate(M.costKindType)}
+_K24 = tuple(M.faultCodeType)
+_K25 = {m: i for i, m in enumerate(M.faultCodeType)}
+_K26 = tuple(M.valueType)
+_K27 = {m: i for i, m in enumerate(M.valueType)}
 
 
 def d0(D: Decoder, r: BitReader) -> Any:
@@ -345,12 +345,13 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.PowerSwitchClosed
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 2:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 91
             else:
                 raise misplaced('element', 'PowerSwitchClosed')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('PowerSwitchClosed') from None
     else:
@@ -358,12 +359,13 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.RCD
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 91:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 93
             else:
                 raise misplaced('element', 'RCD')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('RCD') from None
     else:
@@ -384,12 +386,14 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENotification
     if v is not None:
         try:
+            i = _K1.get(v)
+            if i is None:
+                raise not_member(v, M.EVSENotificationType, '')
             if s == 94:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 95
             else:
                 raise misplaced('element', 'EVSENotification')
-            x96(w, v)
         except EncodeError as exc:
             raise exc.within('EVSENotification') from None
     else:
@@ -475,7 +479,7 @@ def d5(D: Decoder, r: BitReader) -> Any:
                 D.escape(5)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 98
         if s == 98:
             c = r.read(1)
@@ -492,7 +496,7 @@ def d5(D: Decoder, r: BitReader) -> Any:
                     D.escape(100)
                 f2 = v102(D, r)
             else:
-                f2 = _K2[((x >> 1) & 1)]
+                f2 = _K3[((x >> 1) & 1)]
             s = 101
         if s == 101:
             if r.read(1):
@@ -508,12 +512,14 @@ def e5(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 5:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 98
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -534,12 +540,14 @@ def e5(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
+            i = _K5.get(v)
+            if i is None:
+                raise not_member(v, M.EVSEProcessingType, '')
             if s == 100:
-                w.write(0, 1)
+                w.write((i << 1), 4)
                 s = 101
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x102(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
@@ -679,7 +687,7 @@ def d8(D: Decoder, r: BitReader) -> Any:
                     D.escape(112)
                 f1 = v99(D, r)
             else:
-                f1 = _K1[((x >> 1) & 31)]
+                f1 = _K2[((x >> 1) & 31)]
             s = 113
         if s == 113:
             c = r.read(1)
@@ -733,12 +741,14 @@ def e8(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 112:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 113
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -952,7 +962,7 @@ def d10(D: Decoder, r: BitReader) -> Any:
                     D.escape(126)
                 f1 = v99(D, r)
             else:
-                f1 = _K1[((x >> 1) & 31)]
+                f1 = _K2[((x >> 1) & 31)]
             s = 127
         if s == 127:
             c = r.read(1)
@@ -1013,12 +1023,14 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 126:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 127
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1107,7 +1119,7 @@ def d11(D: Decoder, r: BitReader) -> Any:
                 D.escape(11)
             f0 = v135(D, r)
         else:
-            f0 = _K3[((x >> 1) & 7)]
+            f0 = _K6[((x >> 1) & 7)]
         s = 134
         if s == 134:
             c = r.read(2)
@@ -1136,12 +1148,14 @@ def e11(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVRequestedEnergyTransferType
     if v is not None:
         try:
+            i = _K7.get(v)
+            if i is None:
+                raise not_member(v, M.EVRequestedEnergyTransferType, '')
             if s == 11:
-                w.write(0, 1)
+                w.write((i << 1), 6)
                 s = 134
             else:
                 raise misplaced('element', 'EVRequestedEnergyTransferType')
-            x135(w, v)
         except EncodeError as exc:
             raise exc.within('EVRequestedEnergyTransferType') from None
     else:
@@ -1206,7 +1220,7 @@ def d12(D: Decoder, r: BitReader) -> Any:
                 D.escape(12)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 137
         if s == 137:
             x = r.read(4)
@@ -1216,7 +1230,7 @@ def d12(D: Decoder, r: BitReader) -> Any:
                     D.escape(137)
                 f1 = v102(D, r)
             else:
-                f1 = _K2[((x >> 1) & 1)]
+                f1 = _K3[((x >> 1) & 1)]
             s = 138
         if s == 138:
             c = r.read(2)
@@ -1255,12 +1269,14 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 12:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 137
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1268,12 +1284,14 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
+            i = _K5.get(v)
+            if i is None:
+                raise not_member(v, M.EVSEProcessingType, '')
             if s == 137:
-                w.write(0, 1)
+                w.write((i << 1), 4)
                 s = 138
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x102(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
@@ -1390,7 +1408,7 @@ def d14(D: Decoder, r: BitReader) -> Any:
                 D.escape(14)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 141
         if s == 141:
             c = r.read(1)
@@ -1470,12 +1488,14 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 14:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 141
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1534,18 +1554,19 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ReceiptRequired
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 144:
-                w.write(2, 2)
+                w.write(16 | ((1 if v else 0) << 1), 5)
                 s = 149
             elif s == 146:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 149
             elif s == 147:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 149
             else:
                 raise misplaced('element', 'ReceiptRequired')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('ReceiptRequired') from None
     else:
@@ -1653,7 +1674,7 @@ def d16(D: Decoder, r: BitReader) -> Any:
                 D.escape(16)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 154
         if s == 154:
             x = r.read(4)
@@ -1663,7 +1684,7 @@ def d16(D: Decoder, r: BitReader) -> Any:
                     D.escape(154)
                 f1 = v102(D, r)
             else:
-                f1 = _K2[((x >> 1) & 1)]
+                f1 = _K3[((x >> 1) & 1)]
             s = 155
         if s == 155:
             if r.read(1):
@@ -1679,12 +1700,14 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 16:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 154
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1692,12 +1715,14 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
+            i = _K5.get(v)
+            if i is None:
+                raise not_member(v, M.EVSEProcessingType, '')
             if s == 154:
-                w.write(0, 1)
+                w.write((i << 1), 4)
                 s = 155
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x102(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
@@ -1955,44 +1980,46 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.BulkChargingComplete
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 157:
-                w.write(3, 3)
+                w.write(24 | ((1 if v else 0) << 1), 6)
                 s = 161
             elif s == 158:
-                w.write(2, 3)
+                w.write(16 | ((1 if v else 0) << 1), 6)
                 s = 161
             elif s == 159:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 161
             elif s == 160:
-                w.write(0, 2)
+                w.write(((1 if v else 0) << 1), 5)
                 s = 161
             else:
                 raise misplaced('element', 'BulkChargingComplete')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('BulkChargingComplete') from None
     v = o.ChargingComplete
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 157:
-                w.write(4, 3)
+                w.write(32 | ((1 if v else 0) << 1), 6)
                 s = 162
             elif s == 158:
-                w.write(3, 3)
+                w.write(24 | ((1 if v else 0) << 1), 6)
                 s = 162
             elif s == 159:
-                w.write(2, 2)
+                w.write(16 | ((1 if v else 0) << 1), 5)
                 s = 162
             elif s == 160:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 162
             elif s == 161:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 162
             else:
                 raise misplaced('element', 'ChargingComplete')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingComplete') from None
     else:
@@ -2068,7 +2095,7 @@ def d18(D: Decoder, r: BitReader) -> Any:
                 D.escape(18)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 166
         if s == 166:
             c = r.read(1)
@@ -2171,12 +2198,14 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 18:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 166
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -2223,12 +2252,13 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSECurrentLimitAchieved
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 169:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 170
             else:
                 raise misplaced('element', 'EVSECurrentLimitAchieved')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSECurrentLimitAchieved') from None
     else:
@@ -2236,12 +2266,13 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEVoltageLimitAchieved
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 170:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 171
             else:
                 raise misplaced('element', 'EVSEVoltageLimitAchieved')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEVoltageLimitAchieved') from None
     else:
@@ -2249,12 +2280,13 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPowerLimitAchieved
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 171:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 172
             else:
                 raise misplaced('element', 'EVSEPowerLimitAchieved')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPowerLimitAchieved') from None
     else:
@@ -2539,38 +2571,40 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FullSOC
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 100:
+                raise out_of_range(v, 0, 100, '')
             if s == 179:
-                w.write(2, 3)
+                w.write(1024 | (v << 1), 12)
                 s = 182
             elif s == 180:
-                w.write(1, 3)
+                w.write(512 | (v << 1), 12)
                 s = 182
             elif s == 181:
-                w.write(0, 2)
+                w.write((v << 1), 11)
                 s = 182
             else:
                 raise misplaced('element', 'FullSOC')
-            x183(w, v)
         except EncodeError as exc:
             raise exc.within('FullSOC') from None
     v = o.BulkSOC
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 100:
+                raise out_of_range(v, 0, 100, '')
             if s == 179:
-                w.write(3, 3)
+                w.write(1536 | (v << 1), 12)
                 s = 184
             elif s == 180:
-                w.write(2, 3)
+                w.write(1024 | (v << 1), 12)
                 s = 184
             elif s == 181:
-                w.write(1, 2)
+                w.write(512 | (v << 1), 11)
                 s = 184
             elif s == 182:
-                w.write(0, 2)
+                w.write((v << 1), 11)
                 s = 184
             else:
                 raise misplaced('element', 'BulkSOC')
-            x183(w, v)
         except EncodeError as exc:
             raise exc.within('BulkSOC') from None
     if s == 179:
@@ -2661,26 +2695,28 @@ def e20(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.BulkChargingComplete
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 185:
-                w.write(0, 2)
+                w.write(((1 if v else 0) << 1), 5)
                 s = 186
             else:
                 raise misplaced('element', 'BulkChargingComplete')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('BulkChargingComplete') from None
     v = o.ChargingComplete
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 185:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 187
             elif s == 186:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 187
             else:
                 raise misplaced('element', 'ChargingComplete')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingComplete') from None
     else:
@@ -2926,7 +2962,7 @@ def d22(D: Decoder, r: BitReader) -> Any:
                 r.pos -= 4
                 f0 = v198(D, r)
             else:
-                f0 = _K4[((x >> 1) & 3)]
+                f0 = _K8[((x >> 1) & 3)]
             s = 197
         elif c == 1:
             x = r.read(6)
@@ -2934,7 +2970,7 @@ def d22(D: Decoder, r: BitReader) -> Any:
                 r.pos -= 6
                 f1 = v200(D, r)
             else:
-                f1 = _K5[((x >> 1) & 15)]
+                f1 = _K9[((x >> 1) & 15)]
             s = 199
         else:
             D.escape(22)
@@ -2946,7 +2982,7 @@ def d22(D: Decoder, r: BitReader) -> Any:
                     D.escape(197)
                 f1 = v200(D, r)
             else:
-                f1 = _K5[((x >> 1) & 15)]
+                f1 = _K9[((x >> 1) & 15)]
             s = 199
         if s == 199:
             c = r.read(1)
@@ -2979,26 +3015,30 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEIsolationStatus
     if v is not None:
         try:
+            i = _K10.get(v)
+            if i is None:
+                raise not_member(v, M.isolationLevelType, '')
             if s == 22:
-                w.write(0, 2)
+                w.write((i << 1), 6)
                 s = 197
             else:
                 raise misplaced('element', 'EVSEIsolationStatus')
-            x198(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEIsolationStatus') from None
     v = o.EVSEStatusCode
     if v is not None:
         try:
+            i = _K11.get(v)
+            if i is None:
+                raise not_member(v, M.DC_EVSEStatusCodeType, '')
             if s == 22:
-                w.write(1, 2)
+                w.write(64 | (i << 1), 8)
                 s = 199
             elif s == 197:
-                w.write(0, 1)
+                w.write((i << 1), 7)
                 s = 199
             else:
                 raise misplaced('element', 'EVSEStatusCode')
-            x200(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEStatusCode') from None
     else:
@@ -3019,12 +3059,14 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENotification
     if v is not None:
         try:
+            i = _K1.get(v)
+            if i is None:
+                raise not_member(v, M.EVSENotificationType, '')
             if s == 201:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 202
             else:
                 raise misplaced('element', 'EVSENotification')
-            x96(w, v)
         except EncodeError as exc:
             raise exc.within('EVSENotification') from None
     else:
@@ -3077,7 +3119,7 @@ def d23(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 6
                     f3 = v207(D, r)
                 else:
-                    f3 = _K6[((x >> 1) & 15)]
+                    f3 = _K12[((x >> 1) & 15)]
                 s = 206
             else:
                 D.escape(203)
@@ -3097,7 +3139,7 @@ def d23(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 6
                     f3 = v207(D, r)
                 else:
-                    f3 = _K6[((x >> 1) & 15)]
+                    f3 = _K12[((x >> 1) & 15)]
                 s = 206
             else:
                 D.escape(204)
@@ -3109,7 +3151,7 @@ def d23(D: Decoder, r: BitReader) -> Any:
                     D.escape(205)
                 f3 = v207(D, r)
             else:
-                f3 = _K6[((x >> 1) & 15)]
+                f3 = _K12[((x >> 1) & 15)]
             s = 206
         if s == 206:
             x = r.read(10)
@@ -3135,12 +3177,13 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVReady
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 23:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 203
             else:
                 raise misplaced('element', 'EVReady')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVReady') from None
     else:
@@ -3148,43 +3191,47 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVCabinConditioning
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 203:
-                w.write(0, 2)
+                w.write(((1 if v else 0) << 1), 5)
                 s = 204
             else:
                 raise misplaced('element', 'EVCabinConditioning')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVCabinConditioning') from None
     v = o.EVRESSConditioning
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 203:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 205
             elif s == 204:
-                w.write(0, 2)
+                w.write(((1 if v else 0) << 1), 5)
                 s = 205
             else:
                 raise misplaced('element', 'EVRESSConditioning')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVRESSConditioning') from None
     v = o.EVErrorCode
     if v is not None:
         try:
+            i = _K13.get(v)
+            if i is None:
+                raise not_member(v, M.DC_EVErrorCodeType, '')
             if s == 203:
-                w.write(2, 2)
+                w.write(128 | (i << 1), 8)
                 s = 206
             elif s == 204:
-                w.write(1, 2)
+                w.write(64 | (i << 1), 8)
                 s = 206
             elif s == 205:
-                w.write(0, 1)
+                w.write((i << 1), 7)
                 s = 206
             else:
                 raise misplaced('element', 'EVErrorCode')
-            x207(w, v)
         except EncodeError as exc:
             raise exc.within('EVErrorCode') from None
     else:
@@ -3192,12 +3239,13 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVRESSSOC
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 100:
+                raise out_of_range(v, 0, 100, '')
             if s == 206:
-                w.write(0, 1)
+                w.write((v << 1), 10)
                 s = 208
             else:
                 raise misplaced('element', 'EVRESSSOC')
-            x183(w, v)
         except EncodeError as exc:
             raise exc.within('EVRESSSOC') from None
     else:
@@ -3784,7 +3832,7 @@ def d38(D: Decoder, r: BitReader) -> Any:
                 D.escape(38)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 234
         if s == 234:
             c = r.read(1)
@@ -3807,12 +3855,14 @@ def e38(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 38:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 234
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -3993,7 +4043,7 @@ def d43(D: Decoder, r: BitReader) -> Any:
                 D.escape(43)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 249
         if s == 249:
             c = r.read(1)
@@ -4023,12 +4073,14 @@ def e43(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 43:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 249
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -4122,12 +4174,13 @@ def e44(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ReadyToChargeState
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 44:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 253
             else:
                 raise misplaced('element', 'ReadyToChargeState')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('ReadyToChargeState') from None
     else:
@@ -4201,7 +4254,7 @@ def d45(D: Decoder, r: BitReader) -> Any:
                 D.escape(45)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 257
         if s == 257:
             c = r.read(2)
@@ -4230,12 +4283,14 @@ def e45(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 45:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 257
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -4382,7 +4437,7 @@ def d47(D: Decoder, r: BitReader) -> Any:
                 D.escape(47)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 262
         if s == 262:
             c = r.read(1)
@@ -4412,12 +4467,14 @@ def e47(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 47:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 262
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -5025,12 +5082,13 @@ def e55(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EPriceLevel
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 255:
+                raise out_of_range(v, 0, 255, '')
             if s == 283:
-                w.write(0, 1)
+                w.write((v << 1), 11)
                 s = 284
             else:
                 raise misplaced('element', 'EPriceLevel')
-            x285(w, v)
         except EncodeError as exc:
             raise exc.within('EPriceLevel') from None
     else:
@@ -5085,7 +5143,7 @@ def d56(D: Decoder, r: BitReader) -> Any:
                     D.escape(289)
                 f2 = v291(D, r)
             else:
-                f2 = _K7[((x >> 1) & 15)]
+                f2 = _K14[((x >> 1) & 15)]
             s = 290
         if s == 290:
             if r.read(1):
@@ -5114,12 +5172,13 @@ def e56(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FreeService
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 287:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 289
             else:
                 raise misplaced('element', 'FreeService')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('FreeService') from None
     else:
@@ -5127,12 +5186,14 @@ def e56(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EnergyTransferType
     if v is not None:
         try:
+            i = _K15.get(v)
+            if i is None:
+                raise not_member(v, M.EVSESupportedEnergyTransferType, '')
             if s == 289:
-                w.write(0, 1)
+                w.write((i << 1), 7)
                 s = 290
             else:
                 raise misplaced('element', 'EnergyTransferType')
-            x291(w, v)
         except EncodeError as exc:
             raise exc.within('EnergyTransferType') from None
     else:
@@ -5198,7 +5259,7 @@ def d58(D: Decoder, r: BitReader) -> Any:
                 D.escape(58)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 294
         if s == 294:
             c = r.read(1)
@@ -5230,12 +5291,14 @@ def e58(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 58:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 294
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -5289,7 +5352,7 @@ def d59(D: Decoder, r: BitReader) -> Any:
                 r.pos -= 4
                 f1 = v301(D, r)
             else:
-                f1 = _K8[((x >> 1) & 3)]
+                f1 = _K16[((x >> 1) & 3)]
             s = 300
         elif c == 2:
             s = -1
@@ -5303,7 +5366,7 @@ def d59(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 4
                     f1 = v301(D, r)
                 else:
-                    f1 = _K8[((x >> 1) & 3)]
+                    f1 = _K16[((x >> 1) & 3)]
                 s = 300
             elif c == 1:
                 s = -1
@@ -5334,15 +5397,17 @@ def e59(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceCategory
     if v is not None:
         try:
+            i = _K17.get(v)
+            if i is None:
+                raise not_member(v, M.serviceCategoryType, '')
             if s == 59:
-                w.write(1, 2)
+                w.write(16 | (i << 1), 6)
                 s = 300
             elif s == 298:
-                w.write(0, 2)
+                w.write((i << 1), 6)
                 s = 300
             else:
                 raise misplaced('element', 'ServiceCategory')
-            x301(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceCategory') from None
     if s == 59:
@@ -5372,7 +5437,7 @@ def d60(D: Decoder, r: BitReader) -> Any:
                 D.escape(60)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 302
         if s == 302:
             c = r.read(1)
@@ -5411,12 +5476,14 @@ def e60(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 60:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 302
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -5480,7 +5547,7 @@ def d61(D: Decoder, r: BitReader) -> Any:
                 D.escape(61)
             f0 = v309(D, r)
         else:
-            f0 = _K9[((x >> 1) & 1)]
+            f0 = _K18[((x >> 1) & 1)]
         s = 308
         if s == 308:
             c = r.read(1)
@@ -5503,12 +5570,14 @@ def e61(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SelectedPaymentOption
     if v is not None:
         try:
+            i = _K19.get(v)
+            if i is None:
+                raise not_member(v, M.paymentOptionType, '')
             if s == 61:
-                w.write(0, 1)
+                w.write((i << 1), 4)
                 s = 308
             else:
                 raise misplaced('element', 'SelectedPaymentOption')
-            x309(w, v)
         except EncodeError as exc:
             raise exc.within('SelectedPaymentOption') from None
     else:
@@ -5544,7 +5613,7 @@ def d62(D: Decoder, r: BitReader) -> Any:
                 D.escape(62)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 312
         if s == 312:
             if r.read(1):
@@ -5560,12 +5629,14 @@ def e62(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 62:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 312
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -5631,7 +5702,7 @@ def d64(D: Decoder, r: BitReader) -> Any:
                 D.escape(64)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 315
         if s == 315:
             c = r.read(1)
@@ -5663,12 +5734,14 @@ def e64(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 64:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 315
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -5738,7 +5811,7 @@ def d66(D: Decoder, r: BitReader) -> Any:
                 D.escape(66)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 318
         if s == 318:
             if r.read(1):
@@ -5754,12 +5827,14 @@ def e66(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 66:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 318
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -6346,7 +6421,7 @@ def d78(D: Decoder, r: BitReader) -> Any:
                 D.escape(78)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 347
         if s == 347:
             c = r.read(1)
@@ -6376,12 +6451,14 @@ def e78(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 78:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 347
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -6457,7 +6534,7 @@ def d83(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 6
                     f1 = v356(D, r)
                 else:
-                    f1 = _K10[((x >> 1) & 15)]
+                    f1 = _K20[((x >> 1) & 15)]
                 s = 355
             elif c == 1:
                 f2 = v133(D, r)
@@ -6485,12 +6562,13 @@ def e83(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Multiplier
     if v is not None:
         try:
+            if type(v) is not int or not -3 <= v <= 3:
+                raise out_of_range(v, -3, 3, '')
             if s == 83:
-                w.write(0, 1)
+                w.write(((v - -3) << 1), 6)
                 s = 353
             else:
                 raise misplaced('element', 'Multiplier')
-            x354(w, v)
         except EncodeError as exc:
             raise exc.within('Multiplier') from None
     else:
@@ -6498,12 +6576,14 @@ def e83(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Unit
     if v is not None:
         try:
+            i = _K21.get(v)
+            if i is None:
+                raise not_member(v, M.unitSymbolType, '')
             if s == 353:
-                w.write(0, 2)
+                w.write((i << 1), 8)
                 s = 355
             else:
                 raise misplaced('element', 'Unit')
-            x356(w, v)
         except EncodeError as exc:
             raise exc.within('Unit') from None
     v = o.Value
@@ -6560,7 +6640,7 @@ def v96(D: Decoder, r: BitReader) -> Any:
 
 def x96(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K11.get(v)
+    i = _K1.get(v)
     if i is None:
         raise not_member(v, M.EVSENotificationType, '')
     w.write(i, 2)
@@ -6570,7 +6650,7 @@ def x96(w: BitWriter, v: Any) -> None:
 def v99(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(99)
-    v = r.enum(5, _K1)
+    v = r.enum(5, _K2)
     if r.read(1):
         D.escape(360)
     return v
@@ -6578,7 +6658,7 @@ def v99(D: Decoder, r: BitReader) -> Any:
 
 def x99(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K12.get(v)
+    i = _K4.get(v)
     if i is None:
         raise not_member(v, M.responseCodeType, '')
     w.write(i, 5)
@@ -6588,7 +6668,7 @@ def x99(w: BitWriter, v: Any) -> None:
 def v102(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(102)
-    v = r.enum(1, _K2)
+    v = r.enum(1, _K3)
     if r.read(1):
         D.escape(361)
     return v
@@ -6596,7 +6676,7 @@ def v102(D: Decoder, r: BitReader) -> Any:
 
 def x102(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K13.get(v)
+    i = _K5.get(v)
     if i is None:
         raise not_member(v, M.EVSEProcessingType, '')
     w.write(i, 1)
@@ -6799,7 +6879,7 @@ def x133(w: BitWriter, v: Any) -> None:
 def v135(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(135)
-    v = r.enum(3, _K3)
+    v = r.enum(3, _K6)
     if r.read(1):
         D.escape(372)
     return v
@@ -6807,7 +6887,7 @@ def v135(D: Decoder, r: BitReader) -> Any:
 
 def x135(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K14.get(v)
+    i = _K7.get(v)
     if i is None:
         raise not_member(v, M.EVRequestedEnergyTransferType, '')
     w.write(i, 3)
@@ -7052,7 +7132,7 @@ def x183(w: BitWriter, v: Any) -> None:
 def v198(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(198)
-    v = r.enum(2, _K4)
+    v = r.enum(2, _K8)
     if r.read(1):
         D.escape(385)
     return v
@@ -7060,7 +7140,7 @@ def v198(D: Decoder, r: BitReader) -> Any:
 
 def x198(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K15.get(v)
+    i = _K10.get(v)
     if i is None:
         raise not_member(v, M.isolationLevelType, '')
     w.write(i, 2)
@@ -7070,7 +7150,7 @@ def x198(w: BitWriter, v: Any) -> None:
 def v200(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(200)
-    v = r.enum(4, _K5)
+    v = r.enum(4, _K9)
     if r.read(1):
         D.escape(386)
     return v
@@ -7078,7 +7158,7 @@ def v200(D: Decoder, r: BitReader) -> Any:
 
 def x200(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K16.get(v)
+    i = _K11.get(v)
     if i is None:
         raise not_member(v, M.DC_EVSEStatusCodeType, '')
     w.write(i, 4)
@@ -7088,7 +7168,7 @@ def x200(w: BitWriter, v: Any) -> None:
 def v207(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(207)
-    v = r.enum(4, _K6)
+    v = r.enum(4, _K12)
     if r.read(1):
         D.escape(387)
     return v
@@ -7096,7 +7176,7 @@ def v207(D: Decoder, r: BitReader) -> Any:
 
 def x207(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K17.get(v)
+    i = _K13.get(v)
     if i is None:
         raise not_member(v, M.DC_EVErrorCodeType, '')
     w.write(i, 4)
@@ -7443,7 +7523,7 @@ def d288(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 4
                     f2 = v301(D, r)
                 else:
-                    f2 = _K8[((x >> 1) & 3)]
+                    f2 = _K16[((x >> 1) & 3)]
                 s = 407
             else:
                 D.escape(404)
@@ -7455,7 +7535,7 @@ def d288(D: Decoder, r: BitReader) -> Any:
                     D.escape(405)
                 f2 = v301(D, r)
             else:
-                f2 = _K8[((x >> 1) & 3)]
+                f2 = _K16[((x >> 1) & 3)]
             s = 407
         if s == 407:
             c = r.read(2)
@@ -7504,15 +7584,17 @@ def e288(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceCategory
     if v is not None:
         try:
+            i = _K17.get(v)
+            if i is None:
+                raise not_member(v, M.serviceCategoryType, '')
             if s == 404:
-                w.write(1, 2)
+                w.write(16 | (i << 1), 6)
                 s = 407
             elif s == 405:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 407
             else:
                 raise misplaced('element', 'ServiceCategory')
-            x301(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceCategory') from None
     else:
@@ -7541,7 +7623,7 @@ def e288(E: Encoder, w: BitWriter, o: Any) -> None:
 def v291(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(291)
-    v = r.enum(4, _K7)
+    v = r.enum(4, _K14)
     if r.read(1):
         D.escape(409)
     return v
@@ -7549,7 +7631,7 @@ def v291(D: Decoder, r: BitReader) -> Any:
 
 def x291(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K18.get(v)
+    i = _K15.get(v)
     if i is None:
         raise not_member(v, M.EVSESupportedEnergyTransferType, '')
     w.write(i, 4)
@@ -7642,7 +7724,7 @@ def x299(w: BitWriter, v: Any) -> None:
 def v301(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(301)
-    v = r.enum(2, _K8)
+    v = r.enum(2, _K16)
     if r.read(1):
         D.escape(414)
     return v
@@ -7650,7 +7732,7 @@ def v301(D: Decoder, r: BitReader) -> Any:
 
 def x301(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K19.get(v)
+    i = _K17.get(v)
     if i is None:
         raise not_member(v, M.serviceCategoryType, '')
     w.write(i, 2)
@@ -7670,7 +7752,7 @@ def d304(D: Decoder, r: BitReader) -> Any:
                         D.escape(304)
                     f0.append(v309(D, r))
                 else:
-                    f0.append(_K9[((x >> 1) & 1)])
+                    f0.append(_K18[((x >> 1) & 1)])
                 s = 415
             elif s == 415:
                 c = r.read(2)
@@ -7680,7 +7762,7 @@ def d304(D: Decoder, r: BitReader) -> Any:
                         r.pos -= 3
                         f0.append(v309(D, r))
                     else:
-                        f0.append(_K9[((x >> 1) & 1)])
+                        f0.append(_K18[((x >> 1) & 1)])
                     s = 415
                 elif c == 1:
                     break
@@ -7700,15 +7782,17 @@ def e304(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('PaymentOption')
     for x in v:
         try:
+            i = _K19.get(x)
+            if i is None:
+                raise not_member(x, M.paymentOptionType, '')
             if s == 304:
-                w.write(0, 1)
+                w.write((i << 1), 4)
                 s = 415
             elif s == 415:
-                w.write(0, 2)
+                w.write((i << 1), 5)
                 s = 415
             else:
                 raise misplaced('element', 'PaymentOption')
-            x309(w, x)
         except EncodeError as exc:
             raise exc.within('PaymentOption') from None
     if s == 415:
@@ -7774,7 +7858,7 @@ def e307(E: Encoder, w: BitWriter, o: Any) -> None:
 def v309(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(309)
-    v = r.enum(1, _K9)
+    v = r.enum(1, _K18)
     if r.read(1):
         D.escape(418)
     return v
@@ -7782,7 +7866,7 @@ def v309(D: Decoder, r: BitReader) -> Any:
 
 def x309(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K20.get(v)
+    i = _K19.get(v)
     if i is None:
         raise not_member(v, M.paymentOptionType, '')
     w.write(i, 1)
@@ -8479,7 +8563,7 @@ def x354(w: BitWriter, v: Any) -> None:
 def v356(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(356)
-    v = r.enum(4, _K10)
+    v = r.enum(4, _K20)
     if r.read(1):
         D.escape(432)
     return v
@@ -8853,15 +8937,16 @@ def e400(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.NumEPriceLevels
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 255:
+                raise out_of_range(v, 0, 255, '')
             if s == 443:
-                w.write(1, 2)
+                w.write(1024 | (v << 1), 12)
                 s = 446
             elif s == 444:
-                w.write(0, 1)
+                w.write((v << 1), 11)
                 s = 446
             else:
                 raise misplaced('element', 'NumEPriceLevels')
-            x285(w, v)
         except EncodeError as exc:
             raise exc.within('NumEPriceLevels') from None
     else:
@@ -8939,12 +9024,14 @@ def e403(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.costKind
     if v is not None:
         try:
+            i = _K23.get(v)
+            if i is None:
+                raise not_member(v, M.costKindType, '')
             if s == 403:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 448
             else:
                 raise misplaced('element', 'costKind')
-            x449(w, v)
         except EncodeError as exc:
             raise exc.within('costKind') from None
     else:
@@ -8965,12 +9052,13 @@ def e403(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.amountMultiplier
     if v is not None:
         try:
+            if type(v) is not int or not -3 <= v <= 3:
+                raise out_of_range(v, -3, 3, '')
             if s == 450:
-                w.write(0, 2)
+                w.write(((v - -3) << 1), 7)
                 s = 451
             else:
                 raise misplaced('element', 'amountMultiplier')
-            x354(w, v)
         except EncodeError as exc:
             raise exc.within('amountMultiplier') from None
     if s == 450:
@@ -9120,12 +9208,13 @@ def e417(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FreeService
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 456:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 457
             else:
                 raise misplaced('element', 'FreeService')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('FreeService') from None
     else:
@@ -9214,7 +9303,7 @@ def d425(D: Decoder, r: BitReader) -> Any:
                 D.escape(425)
             f0 = v461(D, r)
         else:
-            f0 = _K23[((x >> 1) & 3)]
+            f0 = _K24[((x >> 1) & 3)]
         s = 460
         if s == 460:
             c = r.read(2)
@@ -9239,12 +9328,14 @@ def e425(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FaultCode
     if v is not None:
         try:
+            i = _K25.get(v)
+            if i is None:
+                raise not_member(v, M.faultCodeType, '')
             if s == 425:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 460
             else:
                 raise misplaced('element', 'FaultCode')
-            x461(w, v)
         except EncodeError as exc:
             raise exc.within('FaultCode') from None
     else:
@@ -9311,7 +9402,7 @@ def v449(D: Decoder, r: BitReader) -> Any:
 
 def x449(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K24.get(v)
+    i = _K23.get(v)
     if i is None:
         raise not_member(v, M.costKindType, '')
     w.write(i, 2)
@@ -9338,7 +9429,7 @@ def d455(D: Decoder, r: BitReader) -> Any:
         if s == 467:
             c = r.read(1)
             if c == 0:
-                f1 = r.enum(3, _K25)
+                f1 = r.enum(3, _K26)
                 s = 468
             else:
                 D.escape(467)
@@ -9402,7 +9493,7 @@ def e455(E: Encoder, w: BitWriter, o: Any) -> None:
             s = 468
         else:
             raise misplaced('attribute', '@ValueType')
-        i = _K26.get(v)
+        i = _K27.get(v)
         if i is None:
             raise not_member(v, M.valueType, '@ValueType')
         w.write(i, 3)
@@ -9411,23 +9502,25 @@ def e455(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.boolValue
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 468:
-                w.write(0, 3)
+                w.write(((1 if v else 0) << 1), 6)
                 s = 469
             else:
                 raise misplaced('element', 'boolValue')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('boolValue') from None
     v = o.byteValue
     if v is not None:
         try:
+            if type(v) is not int or not -128 <= v <= 127:
+                raise out_of_range(v, -128, 127, '')
             if s == 468:
-                w.write(1, 3)
+                w.write(1024 | ((v - -128) << 1), 13)
                 s = 469
             else:
                 raise misplaced('element', 'byteValue')
-            x470(w, v)
         except EncodeError as exc:
             raise exc.within('byteValue') from None
     v = o.shortValue
@@ -9484,7 +9577,7 @@ def e455(E: Encoder, w: BitWriter, o: Any) -> None:
 def v461(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(461)
-    v = r.enum(2, _K23)
+    v = r.enum(2, _K24)
     if r.read(1):
         D.escape(472)
     return v
@@ -9492,7 +9585,7 @@ def v461(D: Decoder, r: BitReader) -> Any:
 
 def x461(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K27.get(v)
+    i = _K25.get(v)
     if i is None:
         raise not_member(v, M.faultCodeType, '')
     w.write(i, 2)

@@ -30,32 +30,32 @@ from exi._generated import iso2_messages as M
 from exi.errors import DecodeError, EncodeError
 
 _K0 = tuple(M.EVSENotificationType)
-_K1 = tuple(M.responseCodeType)
-_K2 = tuple(M.EVSEProcessingType)
-_K3 = tuple(M.EnergyTransferModeType)
-_K4 = tuple(M.isolationLevelType)
-_K5 = tuple(M.DC_EVSEStatusCodeType)
-_K6 = tuple(M.DC_EVErrorCodeType)
-_K7 = tuple(M.paymentOptionType)
-_K8 = tuple(M.chargeProgressType)
-_K9 = tuple(M.serviceCategoryType)
-_K10 = tuple(M.chargingSessionType)
-_K11 = tuple(M.unitSymbolType)
-_K12 = {m: i for i, m in enumerate(M.EVSENotificationType)}
-_K13 = {m: i for i, m in enumerate(M.responseCodeType)}
-_K14 = {m: i for i, m in enumerate(M.EVSEProcessingType)}
-_K15 = {m: i for i, m in enumerate(M.EnergyTransferModeType)}
-_K16 = {m: i for i, m in enumerate(M.isolationLevelType)}
-_K17 = {m: i for i, m in enumerate(M.DC_EVSEStatusCodeType)}
-_K18 = {m: i for i, m in enumerate(M.DC_EVErrorCodeType)}
-_K19 = {m: i for i, m in enumerate(M.paymentOptionType)}
-_K20 = {m: i for i, m in enumerate(M.chargeProgressType)}
-_K21 = {m: i for i, m in enumerate(M.serviceCategoryType)}
-_K22 = {m: i for i, m in enumerate(M.chargingSessionType)}
+_K1 = {m: i for i, m in enumerate(M.EVSENotificationType)}
+_K2 = tuple(M.responseCodeType)
+_K3 = tuple(M.EVSEProcessingType)
+_K4 = {m: i for i, m in enumerate(M.responseCodeType)}
+_K5 = {m: i for i, m in enumerate(M.EVSEProcessingType)}
+_K6 = tuple(M.EnergyTransferModeType)
+_K7 = {m: i for i, m in enumerate(M.EnergyTransferModeType)}
+_K8 = tuple(M.isolationLevelType)
+_K9 = tuple(M.DC_EVSEStatusCodeType)
+_K10 = {m: i for i, m in enumerate(M.isolationLevelType)}
+_K11 = {m: i for i, m in enumerate(M.DC_EVSEStatusCodeType)}
+_K12 = tuple(M.DC_EVErrorCodeType)
+_K13 = {m: i for i, m in enumerate(M.DC_EVErrorCodeType)}
+_K14 = tuple(M.paymentOptionType)
+_K15 = {m: i for i, m in enumerate(M.paymentOptionType)}
+_K16 = tuple(M.chargeProgressType)
+_K17 = {m: i for i, m in enumerate(M.chargeProgressType)}
+_K18 = tuple(M.serviceCategoryType)
+_K19 = {m: i for i, m in enumerate(M.serviceCategoryType)}
+_K20 = tuple(M.chargingSessionType)
+_K21 = {m: i for i, m in enumerate(M.chargingSessionType)}
+_K22 = tuple(M.unitSymbolType)
 _K23 = {m: i for i, m in enumerate(M.unitSymbolType)}
 _K24 = tuple(M.costKindType)
-_K25 = tuple(M.faultCodeType)
-_K26 = {m: i for i, m in enumerate(M.costKindType)}
+_K25 = {m: i for i, m in enumerate(M.costKindType)}
+_K26 = tuple(M.faultCodeType)
 _K27 = {m: i for i, m in enumerate(M.faultCodeType)}
 
 
@@ -330,12 +330,14 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENotification
     if v is not None:
         try:
+            i = _K1.get(v)
+            if i is None:
+                raise not_member(v, M.EVSENotificationType, '')
             if s == 89:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 91
             else:
                 raise misplaced('element', 'EVSENotification')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSENotification') from None
     else:
@@ -343,12 +345,13 @@ def e2(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.RCD
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 91:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 93
             else:
                 raise misplaced('element', 'RCD')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('RCD') from None
     else:
@@ -443,7 +446,7 @@ def d4(D: Decoder, r: BitReader) -> Any:
                 D.escape(4)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 98
         if s == 98:
             x = r.read(5)
@@ -453,7 +456,7 @@ def d4(D: Decoder, r: BitReader) -> Any:
                     D.escape(98)
                 f1 = v101(D, r)
             else:
-                f1 = _K2[((x >> 1) & 3)]
+                f1 = _K3[((x >> 1) & 3)]
             s = 100
         if s == 100:
             if r.read(1):
@@ -469,12 +472,14 @@ def e4(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 4:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 98
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -482,12 +487,14 @@ def e4(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
+            i = _K5.get(v)
+            if i is None:
+                raise not_member(v, M.EVSEProcessingType, '')
             if s == 98:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 100
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x101(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
@@ -573,7 +580,7 @@ def d7(D: Decoder, r: BitReader) -> Any:
                 D.escape(7)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 103
         if s == 103:
             c = r.read(1)
@@ -590,7 +597,7 @@ def d7(D: Decoder, r: BitReader) -> Any:
                     D.escape(104)
                 f2 = v101(D, r)
             else:
-                f2 = _K2[((x >> 1) & 3)]
+                f2 = _K3[((x >> 1) & 3)]
             s = 105
         if s == 105:
             if r.read(1):
@@ -606,12 +613,14 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 7:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 103
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -632,12 +641,14 @@ def e7(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
+            i = _K5.get(v)
+            if i is None:
+                raise not_member(v, M.EVSEProcessingType, '')
             if s == 104:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 105
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x101(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
@@ -745,7 +756,7 @@ def d10(D: Decoder, r: BitReader) -> Any:
                 D.escape(10)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 113
         if s == 113:
             c = r.read(1)
@@ -796,12 +807,14 @@ def e10(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 10:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 113
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -996,7 +1009,7 @@ def d12(D: Decoder, r: BitReader) -> Any:
                 D.escape(12)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 128
         if s == 128:
             c = r.read(1)
@@ -1056,12 +1069,14 @@ def e12(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 12:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 128
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1168,7 +1183,7 @@ def d13(D: Decoder, r: BitReader) -> Any:
                 r.pos -= 5
                 f1 = v138(D, r)
             else:
-                f1 = _K3[((x >> 1) & 7)]
+                f1 = _K6[((x >> 1) & 7)]
             s = 137
         else:
             D.escape(13)
@@ -1180,7 +1195,7 @@ def d13(D: Decoder, r: BitReader) -> Any:
                     D.escape(136)
                 f1 = v138(D, r)
             else:
-                f1 = _K3[((x >> 1) & 7)]
+                f1 = _K6[((x >> 1) & 7)]
             s = 137
         if s == 137:
             c = r.read(2)
@@ -1220,15 +1235,17 @@ def e13(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.RequestedEnergyTransferMode
     if v is not None:
         try:
+            i = _K7.get(v)
+            if i is None:
+                raise not_member(v, M.EnergyTransferModeType, '')
             if s == 13:
-                w.write(1, 2)
+                w.write(32 | (i << 1), 7)
                 s = 137
             elif s == 136:
-                w.write(0, 1)
+                w.write((i << 1), 6)
                 s = 137
             else:
                 raise misplaced('element', 'RequestedEnergyTransferMode')
-            x138(w, v)
         except EncodeError as exc:
             raise exc.within('RequestedEnergyTransferMode') from None
     else:
@@ -1283,7 +1300,7 @@ def d14(D: Decoder, r: BitReader) -> Any:
                 D.escape(14)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 140
         if s == 140:
             x = r.read(5)
@@ -1293,7 +1310,7 @@ def d14(D: Decoder, r: BitReader) -> Any:
                     D.escape(140)
                 f1 = v101(D, r)
             else:
-                f1 = _K2[((x >> 1) & 3)]
+                f1 = _K3[((x >> 1) & 3)]
             s = 141
         if s == 141:
             c = r.read(3)
@@ -1341,12 +1358,14 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 14:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 140
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1354,12 +1373,14 @@ def e14(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEProcessing
     if v is not None:
         try:
+            i = _K5.get(v)
+            if i is None:
+                raise not_member(v, M.EVSEProcessingType, '')
             if s == 140:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 141
             else:
                 raise misplaced('element', 'EVSEProcessing')
-            x101(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEProcessing') from None
     else:
@@ -1460,7 +1481,7 @@ def d16(D: Decoder, r: BitReader) -> Any:
                 D.escape(16)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 144
         if s == 144:
             c = r.read(1)
@@ -1554,12 +1575,14 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 16:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 144
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -1580,12 +1603,13 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
+            if type(v) is not int or not 1 <= v <= 255:
+                raise out_of_range(v, 1, 255, '')
             if s == 145:
-                w.write(0, 1)
+                w.write(((v - 1) << 1), 11)
                 s = 147
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x148(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     else:
@@ -1618,18 +1642,19 @@ def e16(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ReceiptRequired
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 147:
-                w.write(2, 3)
+                w.write(16 | ((1 if v else 0) << 1), 6)
                 s = 152
             elif s == 149:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 152
             elif s == 150:
-                w.write(0, 2)
+                w.write(((1 if v else 0) << 1), 5)
                 s = 152
             else:
                 raise misplaced('element', 'ReceiptRequired')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('ReceiptRequired') from None
     v = o.AC_EVSEStatus
@@ -1907,44 +1932,46 @@ def e17(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.BulkChargingComplete
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 155:
-                w.write(3, 3)
+                w.write(24 | ((1 if v else 0) << 1), 6)
                 s = 159
             elif s == 156:
-                w.write(2, 3)
+                w.write(16 | ((1 if v else 0) << 1), 6)
                 s = 159
             elif s == 157:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 159
             elif s == 158:
-                w.write(0, 2)
+                w.write(((1 if v else 0) << 1), 5)
                 s = 159
             else:
                 raise misplaced('element', 'BulkChargingComplete')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('BulkChargingComplete') from None
     v = o.ChargingComplete
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 155:
-                w.write(4, 3)
+                w.write(32 | ((1 if v else 0) << 1), 6)
                 s = 160
             elif s == 156:
-                w.write(3, 3)
+                w.write(24 | ((1 if v else 0) << 1), 6)
                 s = 160
             elif s == 157:
-                w.write(2, 2)
+                w.write(16 | ((1 if v else 0) << 1), 5)
                 s = 160
             elif s == 158:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 160
             elif s == 159:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 160
             else:
                 raise misplaced('element', 'ChargingComplete')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingComplete') from None
     else:
@@ -2024,7 +2051,7 @@ def d18(D: Decoder, r: BitReader) -> Any:
                 D.escape(18)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 164
         if s == 164:
             c = r.read(1)
@@ -2178,12 +2205,14 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 18:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 164
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -2230,12 +2259,13 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSECurrentLimitAchieved
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 167:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 168
             else:
                 raise misplaced('element', 'EVSECurrentLimitAchieved')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('EVSECurrentLimitAchieved') from None
     else:
@@ -2243,12 +2273,13 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEVoltageLimitAchieved
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 168:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 169
             else:
                 raise misplaced('element', 'EVSEVoltageLimitAchieved')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEVoltageLimitAchieved') from None
     else:
@@ -2256,12 +2287,13 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEPowerLimitAchieved
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 169:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 170
             else:
                 raise misplaced('element', 'EVSEPowerLimitAchieved')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEPowerLimitAchieved') from None
     else:
@@ -2333,12 +2365,13 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
+            if type(v) is not int or not 1 <= v <= 255:
+                raise out_of_range(v, 1, 255, '')
             if s == 174:
-                w.write(0, 1)
+                w.write(((v - 1) << 1), 11)
                 s = 175
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x148(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     else:
@@ -2357,15 +2390,16 @@ def e18(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ReceiptRequired
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 175:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 177
             elif s == 176:
-                w.write(0, 2)
+                w.write(((1 if v else 0) << 1), 5)
                 s = 177
             else:
                 raise misplaced('element', 'ReceiptRequired')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('ReceiptRequired') from None
     if s == 175:
@@ -2628,38 +2662,40 @@ def e19(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FullSOC
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 100:
+                raise out_of_range(v, 0, 100, '')
             if s == 182:
-                w.write(2, 3)
+                w.write(1024 | (v << 1), 12)
                 s = 185
             elif s == 183:
-                w.write(1, 3)
+                w.write(512 | (v << 1), 12)
                 s = 185
             elif s == 184:
-                w.write(0, 2)
+                w.write((v << 1), 11)
                 s = 185
             else:
                 raise misplaced('element', 'FullSOC')
-            x186(w, v)
         except EncodeError as exc:
             raise exc.within('FullSOC') from None
     v = o.BulkSOC
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 100:
+                raise out_of_range(v, 0, 100, '')
             if s == 182:
-                w.write(3, 3)
+                w.write(1536 | (v << 1), 12)
                 s = 187
             elif s == 183:
-                w.write(2, 3)
+                w.write(1024 | (v << 1), 12)
                 s = 187
             elif s == 184:
-                w.write(1, 2)
+                w.write(512 | (v << 1), 11)
                 s = 187
             elif s == 185:
-                w.write(0, 2)
+                w.write((v << 1), 11)
                 s = 187
             else:
                 raise misplaced('element', 'BulkSOC')
-            x186(w, v)
         except EncodeError as exc:
             raise exc.within('BulkSOC') from None
     if s == 182:
@@ -2750,26 +2786,28 @@ def e20(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.BulkChargingComplete
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 188:
-                w.write(0, 2)
+                w.write(((1 if v else 0) << 1), 5)
                 s = 189
             else:
                 raise misplaced('element', 'BulkChargingComplete')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('BulkChargingComplete') from None
     v = o.ChargingComplete
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 188:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 190
             elif s == 189:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 190
             else:
                 raise misplaced('element', 'ChargingComplete')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingComplete') from None
     else:
@@ -3028,7 +3066,7 @@ def d22(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 5
                     f2 = v203(D, r)
                 else:
-                    f2 = _K4[((x >> 1) & 7)]
+                    f2 = _K8[((x >> 1) & 7)]
                 s = 202
             elif c == 1:
                 x = r.read(6)
@@ -3036,7 +3074,7 @@ def d22(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 6
                     f3 = v205(D, r)
                 else:
-                    f3 = _K5[((x >> 1) & 15)]
+                    f3 = _K9[((x >> 1) & 15)]
                 s = 204
             else:
                 D.escape(201)
@@ -3048,7 +3086,7 @@ def d22(D: Decoder, r: BitReader) -> Any:
                     D.escape(202)
                 f3 = v205(D, r)
             else:
-                f3 = _K5[((x >> 1) & 15)]
+                f3 = _K9[((x >> 1) & 15)]
             s = 204
         if s == 204:
             if r.read(1):
@@ -3077,12 +3115,14 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENotification
     if v is not None:
         try:
+            i = _K1.get(v)
+            if i is None:
+                raise not_member(v, M.EVSENotificationType, '')
             if s == 200:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 201
             else:
                 raise misplaced('element', 'EVSENotification')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSENotification') from None
     else:
@@ -3090,26 +3130,30 @@ def e22(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSEIsolationStatus
     if v is not None:
         try:
+            i = _K10.get(v)
+            if i is None:
+                raise not_member(v, M.isolationLevelType, '')
             if s == 201:
-                w.write(0, 2)
+                w.write((i << 1), 7)
                 s = 202
             else:
                 raise misplaced('element', 'EVSEIsolationStatus')
-            x203(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEIsolationStatus') from None
     v = o.EVSEStatusCode
     if v is not None:
         try:
+            i = _K11.get(v)
+            if i is None:
+                raise not_member(v, M.DC_EVSEStatusCodeType, '')
             if s == 201:
-                w.write(1, 2)
+                w.write(64 | (i << 1), 8)
                 s = 204
             elif s == 202:
-                w.write(0, 1)
+                w.write((i << 1), 7)
                 s = 204
             else:
                 raise misplaced('element', 'EVSEStatusCode')
-            x205(w, v)
         except EncodeError as exc:
             raise exc.within('EVSEStatusCode') from None
     else:
@@ -3144,7 +3188,7 @@ def d23(D: Decoder, r: BitReader) -> Any:
                     D.escape(206)
                 f1 = v208(D, r)
             else:
-                f1 = _K6[((x >> 1) & 15)]
+                f1 = _K12[((x >> 1) & 15)]
             s = 207
         if s == 207:
             x = r.read(10)
@@ -3170,12 +3214,13 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVReady
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 23:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 206
             else:
                 raise misplaced('element', 'EVReady')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('EVReady') from None
     else:
@@ -3183,12 +3228,14 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVErrorCode
     if v is not None:
         try:
+            i = _K13.get(v)
+            if i is None:
+                raise not_member(v, M.DC_EVErrorCodeType, '')
             if s == 206:
-                w.write(0, 1)
+                w.write((i << 1), 7)
                 s = 207
             else:
                 raise misplaced('element', 'EVErrorCode')
-            x208(w, v)
         except EncodeError as exc:
             raise exc.within('EVErrorCode') from None
     else:
@@ -3196,12 +3243,13 @@ def e23(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVRESSSOC
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 100:
+                raise out_of_range(v, 0, 100, '')
             if s == 207:
-                w.write(0, 1)
+                w.write((v << 1), 10)
                 s = 209
             else:
                 raise misplaced('element', 'EVRESSSOC')
-            x186(w, v)
         except EncodeError as exc:
             raise exc.within('EVRESSSOC') from None
     else:
@@ -3549,12 +3597,14 @@ def e30(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EVSENotification
     if v is not None:
         try:
+            i = _K1.get(v)
+            if i is None:
+                raise not_member(v, M.EVSENotificationType, '')
             if s == 222:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 223
             else:
                 raise misplaced('element', 'EVSENotification')
-            x92(w, v)
         except EncodeError as exc:
             raise exc.within('EVSENotification') from None
     else:
@@ -3809,12 +3859,13 @@ def e37(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
+            if type(v) is not int or not 1 <= v <= 255:
+                raise out_of_range(v, 1, 255, '')
             if s == 234:
-                w.write(0, 2)
+                w.write(((v - 1) << 1), 12)
                 s = 236
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x148(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     v = o.MeterInfo
@@ -3852,7 +3903,7 @@ def d38(D: Decoder, r: BitReader) -> Any:
                 D.escape(38)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 238
         if s == 238:
             c = r.read(2)
@@ -3881,12 +3932,14 @@ def e38(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 38:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 238
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -4073,7 +4126,7 @@ def d43(D: Decoder, r: BitReader) -> Any:
                 D.escape(43)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 252
         if s == 252:
             c = r.read(1)
@@ -4103,12 +4156,14 @@ def e43(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 43:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 252
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -4158,7 +4213,7 @@ def d44(D: Decoder, r: BitReader) -> Any:
                 D.escape(44)
             f0 = v257(D, r)
         else:
-            f0 = _K7[((x >> 1) & 1)]
+            f0 = _K14[((x >> 1) & 1)]
         s = 256
         if s == 256:
             c = r.read(1)
@@ -4181,12 +4236,14 @@ def e44(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SelectedPaymentOption
     if v is not None:
         try:
+            i = _K15.get(v)
+            if i is None:
+                raise not_member(v, M.paymentOptionType, '')
             if s == 44:
-                w.write(0, 1)
+                w.write((i << 1), 4)
                 s = 256
             else:
                 raise misplaced('element', 'SelectedPaymentOption')
-            x257(w, v)
         except EncodeError as exc:
             raise exc.within('SelectedPaymentOption') from None
     else:
@@ -4222,7 +4279,7 @@ def d45(D: Decoder, r: BitReader) -> Any:
                 D.escape(45)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 260
         if s == 260:
             if r.read(1):
@@ -4238,12 +4295,14 @@ def e45(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 45:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 260
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -4269,7 +4328,7 @@ def d46(D: Decoder, r: BitReader) -> Any:
                 D.escape(46)
             f0 = v262(D, r)
         else:
-            f0 = _K8[((x >> 1) & 3)]
+            f0 = _K16[((x >> 1) & 3)]
         s = 261
         if s == 261:
             x = r.read(11)
@@ -4322,12 +4381,14 @@ def e46(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ChargeProgress
     if v is not None:
         try:
+            i = _K17.get(v)
+            if i is None:
+                raise not_member(v, M.chargeProgressType, '')
             if s == 46:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 261
             else:
                 raise misplaced('element', 'ChargeProgress')
-            x262(w, v)
         except EncodeError as exc:
             raise exc.within('ChargeProgress') from None
     else:
@@ -4335,12 +4396,13 @@ def e46(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
+            if type(v) is not int or not 1 <= v <= 255:
+                raise out_of_range(v, 1, 255, '')
             if s == 261:
-                w.write(0, 1)
+                w.write(((v - 1) << 1), 11)
                 s = 263
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x148(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     else:
@@ -4401,7 +4463,7 @@ def d47(D: Decoder, r: BitReader) -> Any:
                 D.escape(47)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 267
         if s == 267:
             c = r.read(2)
@@ -4430,12 +4492,14 @@ def e47(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 47:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 267
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -4572,7 +4636,7 @@ def d49(D: Decoder, r: BitReader) -> Any:
                 D.escape(49)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 272
         if s == 272:
             c = r.read(1)
@@ -4602,12 +4666,14 @@ def e49(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 49:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 272
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -5248,12 +5314,13 @@ def e57(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.EPriceLevel
     if v is not None:
         try:
+            if type(v) is not int or not 0 <= v <= 255:
+                raise out_of_range(v, 0, 255, '')
             if s == 297:
-                w.write(0, 2)
+                w.write((v << 1), 12)
                 s = 298
             else:
                 raise misplaced('element', 'EPriceLevel')
-            x299(w, v)
         except EncodeError as exc:
             raise exc.within('EPriceLevel') from None
     v = o.ConsumptionCost
@@ -5351,7 +5418,7 @@ def d59(D: Decoder, r: BitReader) -> Any:
                 D.escape(59)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 306
         if s == 306:
             c = r.read(1)
@@ -5383,12 +5450,14 @@ def e59(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 59:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 306
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -5442,7 +5511,7 @@ def d60(D: Decoder, r: BitReader) -> Any:
                 r.pos -= 4
                 f1 = v313(D, r)
             else:
-                f1 = _K9[((x >> 1) & 3)]
+                f1 = _K18[((x >> 1) & 3)]
             s = 312
         elif c == 2:
             s = -1
@@ -5456,7 +5525,7 @@ def d60(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 4
                     f1 = v313(D, r)
                 else:
-                    f1 = _K9[((x >> 1) & 3)]
+                    f1 = _K18[((x >> 1) & 3)]
                 s = 312
             elif c == 1:
                 s = -1
@@ -5487,15 +5556,17 @@ def e60(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceCategory
     if v is not None:
         try:
+            i = _K19.get(v)
+            if i is None:
+                raise not_member(v, M.serviceCategoryType, '')
             if s == 60:
-                w.write(1, 2)
+                w.write(16 | (i << 1), 6)
                 s = 312
             elif s == 310:
-                w.write(0, 2)
+                w.write((i << 1), 6)
                 s = 312
             else:
                 raise misplaced('element', 'ServiceCategory')
-            x313(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceCategory') from None
     if s == 60:
@@ -5525,7 +5596,7 @@ def d61(D: Decoder, r: BitReader) -> Any:
                 D.escape(61)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 314
         if s == 314:
             c = r.read(1)
@@ -5564,12 +5635,14 @@ def e61(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 61:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 314
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -5675,7 +5748,7 @@ def d63(D: Decoder, r: BitReader) -> Any:
                 D.escape(63)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 323
         if s == 323:
             c = r.read(1)
@@ -5707,12 +5780,14 @@ def e63(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 63:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 323
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -5762,7 +5837,7 @@ def d64(D: Decoder, r: BitReader) -> Any:
                 D.escape(64)
             f0 = v327(D, r)
         else:
-            f0 = _K10[((x >> 1) & 1)]
+            f0 = _K20[((x >> 1) & 1)]
         s = 326
         if s == 326:
             if r.read(1):
@@ -5778,12 +5853,14 @@ def e64(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ChargingSession
     if v is not None:
         try:
+            i = _K21.get(v)
+            if i is None:
+                raise not_member(v, M.chargingSessionType, '')
             if s == 64:
-                w.write(0, 1)
+                w.write((i << 1), 4)
                 s = 326
             else:
                 raise misplaced('element', 'ChargingSession')
-            x327(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingSession') from None
     else:
@@ -5806,7 +5883,7 @@ def d65(D: Decoder, r: BitReader) -> Any:
                 D.escape(65)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 328
         if s == 328:
             if r.read(1):
@@ -5822,12 +5899,14 @@ def e65(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 65:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 328
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -6414,7 +6493,7 @@ def d77(D: Decoder, r: BitReader) -> Any:
                 D.escape(77)
             f0 = v99(D, r)
         else:
-            f0 = _K1[((x >> 1) & 31)]
+            f0 = _K2[((x >> 1) & 31)]
         s = 357
         if s == 357:
             c = r.read(1)
@@ -6444,12 +6523,14 @@ def e77(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ResponseCode
     if v is not None:
         try:
+            i = _K4.get(v)
+            if i is None:
+                raise not_member(v, M.responseCodeType, '')
             if s == 77:
-                w.write(0, 1)
+                w.write((i << 1), 8)
                 s = 357
             else:
                 raise misplaced('element', 'ResponseCode')
-            x99(w, v)
         except EncodeError as exc:
             raise exc.within('ResponseCode') from None
     else:
@@ -6525,7 +6606,7 @@ def d82(D: Decoder, r: BitReader) -> Any:
                     D.escape(363)
                 f1 = v366(D, r)
             else:
-                f1 = _K11[((x >> 1) & 7)]
+                f1 = _K22[((x >> 1) & 7)]
             s = 365
         if s == 365:
             c = r.read(1)
@@ -6548,12 +6629,13 @@ def e82(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Multiplier
     if v is not None:
         try:
+            if type(v) is not int or not -3 <= v <= 3:
+                raise out_of_range(v, -3, 3, '')
             if s == 82:
-                w.write(0, 1)
+                w.write(((v - -3) << 1), 6)
                 s = 363
             else:
                 raise misplaced('element', 'Multiplier')
-            x364(w, v)
         except EncodeError as exc:
             raise exc.within('Multiplier') from None
     else:
@@ -6561,12 +6643,14 @@ def e82(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.Unit
     if v is not None:
         try:
+            i = _K23.get(v)
+            if i is None:
+                raise not_member(v, M.unitSymbolType, '')
             if s == 363:
-                w.write(0, 1)
+                w.write((i << 1), 6)
                 s = 365
             else:
                 raise misplaced('element', 'Unit')
-            x366(w, v)
         except EncodeError as exc:
             raise exc.within('Unit') from None
     else:
@@ -6617,7 +6701,7 @@ def v92(D: Decoder, r: BitReader) -> Any:
 
 def x92(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K12.get(v)
+    i = _K1.get(v)
     if i is None:
         raise not_member(v, M.EVSENotificationType, '')
     w.write(i, 2)
@@ -6662,7 +6746,7 @@ def x97(w: BitWriter, v: Any) -> None:
 def v99(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(99)
-    v = r.enum(5, _K1)
+    v = r.enum(5, _K2)
     if r.read(1):
         D.escape(372)
     return v
@@ -6670,7 +6754,7 @@ def v99(D: Decoder, r: BitReader) -> Any:
 
 def x99(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K13.get(v)
+    i = _K4.get(v)
     if i is None:
         raise not_member(v, M.responseCodeType, '')
     w.write(i, 5)
@@ -6680,7 +6764,7 @@ def x99(w: BitWriter, v: Any) -> None:
 def v101(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(101)
-    v = r.enum(2, _K2)
+    v = r.enum(2, _K3)
     if r.read(1):
         D.escape(373)
     return v
@@ -6688,7 +6772,7 @@ def v101(D: Decoder, r: BitReader) -> Any:
 
 def x101(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K14.get(v)
+    i = _K5.get(v)
     if i is None:
         raise not_member(v, M.EVSEProcessingType, '')
     w.write(i, 2)
@@ -7315,7 +7399,7 @@ def x135(w: BitWriter, v: Any) -> None:
 def v138(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(138)
-    v = r.enum(3, _K3)
+    v = r.enum(3, _K6)
     if r.read(1):
         D.escape(407)
     return v
@@ -7323,7 +7407,7 @@ def v138(D: Decoder, r: BitReader) -> Any:
 
 def x138(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K15.get(v)
+    i = _K7.get(v)
     if i is None:
         raise not_member(v, M.EnergyTransferModeType, '')
     w.write(i, 3)
@@ -7555,7 +7639,7 @@ def x186(w: BitWriter, v: Any) -> None:
 def v203(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(203)
-    v = r.enum(3, _K4)
+    v = r.enum(3, _K8)
     if r.read(1):
         D.escape(420)
     return v
@@ -7563,7 +7647,7 @@ def v203(D: Decoder, r: BitReader) -> Any:
 
 def x203(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K16.get(v)
+    i = _K10.get(v)
     if i is None:
         raise not_member(v, M.isolationLevelType, '')
     w.write(i, 3)
@@ -7573,7 +7657,7 @@ def x203(w: BitWriter, v: Any) -> None:
 def v205(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(205)
-    v = r.enum(4, _K5)
+    v = r.enum(4, _K9)
     if r.read(1):
         D.escape(421)
     return v
@@ -7581,7 +7665,7 @@ def v205(D: Decoder, r: BitReader) -> Any:
 
 def x205(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K17.get(v)
+    i = _K11.get(v)
     if i is None:
         raise not_member(v, M.DC_EVSEStatusCodeType, '')
     w.write(i, 4)
@@ -7591,7 +7675,7 @@ def x205(w: BitWriter, v: Any) -> None:
 def v208(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(208)
-    v = r.enum(4, _K6)
+    v = r.enum(4, _K12)
     if r.read(1):
         D.escape(422)
     return v
@@ -7599,7 +7683,7 @@ def v208(D: Decoder, r: BitReader) -> Any:
 
 def x208(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K18.get(v)
+    i = _K13.get(v)
     if i is None:
         raise not_member(v, M.DC_EVErrorCodeType, '')
     w.write(i, 4)
@@ -7669,7 +7753,7 @@ def x255(w: BitWriter, v: Any) -> None:
 def v257(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(257)
-    v = r.enum(1, _K7)
+    v = r.enum(1, _K14)
     if r.read(1):
         D.escape(427)
     return v
@@ -7677,7 +7761,7 @@ def v257(D: Decoder, r: BitReader) -> Any:
 
 def x257(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K19.get(v)
+    i = _K15.get(v)
     if i is None:
         raise not_member(v, M.paymentOptionType, '')
     w.write(i, 1)
@@ -7953,7 +8037,7 @@ def e259(E: Encoder, w: BitWriter, o: Any) -> None:
 def v262(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(262)
-    v = r.enum(2, _K8)
+    v = r.enum(2, _K16)
     if r.read(1):
         D.escape(445)
     return v
@@ -7961,7 +8045,7 @@ def v262(D: Decoder, r: BitReader) -> Any:
 
 def x262(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K20.get(v)
+    i = _K17.get(v)
     if i is None:
         raise not_member(v, M.chargeProgressType, '')
     w.write(i, 2)
@@ -8429,12 +8513,13 @@ def e291(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.SAScheduleTupleID
     if v is not None:
         try:
+            if type(v) is not int or not 1 <= v <= 255:
+                raise out_of_range(v, 1, 255, '')
             if s == 291:
-                w.write(0, 1)
+                w.write(((v - 1) << 1), 11)
                 s = 473
             else:
                 raise misplaced('element', 'SAScheduleTupleID')
-            x148(w, v)
         except EncodeError as exc:
             raise exc.within('SAScheduleTupleID') from None
     else:
@@ -8615,7 +8700,7 @@ def x311(w: BitWriter, v: Any) -> None:
 def v313(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(313)
-    v = r.enum(2, _K9)
+    v = r.enum(2, _K18)
     if r.read(1):
         D.escape(742)
     return v
@@ -8623,7 +8708,7 @@ def v313(D: Decoder, r: BitReader) -> Any:
 
 def x313(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K21.get(v)
+    i = _K19.get(v)
     if i is None:
         raise not_member(v, M.serviceCategoryType, '')
     w.write(i, 2)
@@ -8641,7 +8726,7 @@ def d316(D: Decoder, r: BitReader) -> Any:
                 D.escape(316)
             f0.append(v257(D, r))
         else:
-            f0.append(_K7[((x >> 1) & 1)])
+            f0.append(_K14[((x >> 1) & 1)])
         s = 743
         if s == 743:
             c = r.read(2)
@@ -8651,7 +8736,7 @@ def d316(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 3
                     f0.append(v257(D, r))
                 else:
-                    f0.append(_K7[((x >> 1) & 1)])
+                    f0.append(_K14[((x >> 1) & 1)])
                 s = 744
             elif c == 1:
                 s = -1
@@ -8673,15 +8758,17 @@ def e316(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('PaymentOption')
     for x in v:
         try:
+            i = _K15.get(x)
+            if i is None:
+                raise not_member(x, M.paymentOptionType, '')
             if s == 316:
-                w.write(0, 1)
+                w.write((i << 1), 4)
                 s = 743
             elif s == 743:
-                w.write(0, 2)
+                w.write((i << 1), 5)
                 s = 744
             else:
                 raise misplaced('element', 'PaymentOption')
-            x257(w, x)
         except EncodeError as exc:
             raise exc.within('PaymentOption') from None
     if s == 743:
@@ -8720,7 +8807,7 @@ def d318(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 4
                     f2 = v313(D, r)
                 else:
-                    f2 = _K9[((x >> 1) & 3)]
+                    f2 = _K18[((x >> 1) & 3)]
                 s = 748
             else:
                 D.escape(745)
@@ -8732,7 +8819,7 @@ def d318(D: Decoder, r: BitReader) -> Any:
                     D.escape(746)
                 f2 = v313(D, r)
             else:
-                f2 = _K9[((x >> 1) & 3)]
+                f2 = _K18[((x >> 1) & 3)]
             s = 748
         if s == 748:
             c = r.read(2)
@@ -8804,15 +8891,17 @@ def e318(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceCategory
     if v is not None:
         try:
+            i = _K19.get(v)
+            if i is None:
+                raise not_member(v, M.serviceCategoryType, '')
             if s == 745:
-                w.write(1, 2)
+                w.write(16 | (i << 1), 6)
                 s = 748
             elif s == 746:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 748
             else:
                 raise misplaced('element', 'ServiceCategory')
-            x313(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceCategory') from None
     else:
@@ -8831,15 +8920,16 @@ def e318(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FreeService
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 748:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 750
             elif s == 749:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 750
             else:
                 raise misplaced('element', 'FreeService')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('FreeService') from None
     else:
@@ -9028,7 +9118,7 @@ def x322(w: BitWriter, v: Any) -> None:
 def v327(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(327)
-    v = r.enum(1, _K10)
+    v = r.enum(1, _K20)
     if r.read(1):
         D.escape(763)
     return v
@@ -9036,7 +9126,7 @@ def v327(D: Decoder, r: BitReader) -> Any:
 
 def x327(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K22.get(v)
+    i = _K21.get(v)
     if i is None:
         raise not_member(v, M.chargingSessionType, '')
     w.write(i, 1)
@@ -9717,7 +9807,7 @@ def x364(w: BitWriter, v: Any) -> None:
 def v366(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(366)
-    v = r.enum(3, _K11)
+    v = r.enum(3, _K22)
     if r.read(1):
         D.escape(774)
     return v
@@ -10016,12 +10106,13 @@ def e447(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ChargingProfileEntryMaxNumberOfPhasesInUse
     if v is not None:
         try:
+            if type(v) is not int or not 1 <= v <= 3:
+                raise out_of_range(v, 1, 3, '')
             if s == 786:
-                w.write(0, 2)
+                w.write(((v - 1) << 1), 6)
                 s = 787
             else:
                 raise misplaced('element', 'ChargingProfileEntryMaxNumberOfPhasesInUse')
-            x788(w, v)
         except EncodeError as exc:
             raise exc.within('ChargingProfileEntryMaxNumberOfPhasesInUse') from None
     if s == 786:
@@ -10084,12 +10175,14 @@ def e481(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.costKind
     if v is not None:
         try:
+            i = _K25.get(v)
+            if i is None:
+                raise not_member(v, M.costKindType, '')
             if s == 481:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 2842
             else:
                 raise misplaced('element', 'costKind')
-            x2843(w, v)
         except EncodeError as exc:
             raise exc.within('costKind') from None
     else:
@@ -10110,12 +10203,13 @@ def e481(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.amountMultiplier
     if v is not None:
         try:
+            if type(v) is not int or not -3 <= v <= 3:
+                raise out_of_range(v, -3, 3, '')
             if s == 2844:
-                w.write(0, 2)
+                w.write(((v - -3) << 1), 7)
                 s = 2845
             else:
                 raise misplaced('element', 'amountMultiplier')
-            x364(w, v)
         except EncodeError as exc:
             raise exc.within('amountMultiplier') from None
     if s == 2844:
@@ -10441,7 +10535,7 @@ def d752(D: Decoder, r: BitReader) -> Any:
                 D.escape(752)
             f0.append(v138(D, r))
         else:
-            f0.append(_K3[((x >> 1) & 7)])
+            f0.append(_K6[((x >> 1) & 7)])
         s = 2865
         if s == 2865:
             c = r.read(2)
@@ -10451,7 +10545,7 @@ def d752(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 5
                     f0.append(v138(D, r))
                 else:
-                    f0.append(_K3[((x >> 1) & 7)])
+                    f0.append(_K6[((x >> 1) & 7)])
                 s = 2866
             elif c == 1:
                 s = -1
@@ -10465,7 +10559,7 @@ def d752(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 5
                     f0.append(v138(D, r))
                 else:
-                    f0.append(_K3[((x >> 1) & 7)])
+                    f0.append(_K6[((x >> 1) & 7)])
                 s = 2867
             elif c == 1:
                 s = -1
@@ -10479,7 +10573,7 @@ def d752(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 5
                     f0.append(v138(D, r))
                 else:
-                    f0.append(_K3[((x >> 1) & 7)])
+                    f0.append(_K6[((x >> 1) & 7)])
                 s = 2868
             elif c == 1:
                 s = -1
@@ -10493,7 +10587,7 @@ def d752(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 5
                     f0.append(v138(D, r))
                 else:
-                    f0.append(_K3[((x >> 1) & 7)])
+                    f0.append(_K6[((x >> 1) & 7)])
                 s = 2869
             elif c == 1:
                 s = -1
@@ -10507,7 +10601,7 @@ def d752(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 5
                     f0.append(v138(D, r))
                 else:
-                    f0.append(_K3[((x >> 1) & 7)])
+                    f0.append(_K6[((x >> 1) & 7)])
                 s = 2870
             elif c == 1:
                 s = -1
@@ -10529,27 +10623,29 @@ def e752(E: Encoder, w: BitWriter, o: Any) -> None:
         raise not_list('EnergyTransferMode')
     for x in v:
         try:
+            i = _K7.get(x)
+            if i is None:
+                raise not_member(x, M.EnergyTransferModeType, '')
             if s == 752:
-                w.write(0, 1)
+                w.write((i << 1), 6)
                 s = 2865
             elif s == 2865:
-                w.write(0, 2)
+                w.write((i << 1), 7)
                 s = 2866
             elif s == 2866:
-                w.write(0, 2)
+                w.write((i << 1), 7)
                 s = 2867
             elif s == 2867:
-                w.write(0, 2)
+                w.write((i << 1), 7)
                 s = 2868
             elif s == 2868:
-                w.write(0, 2)
+                w.write((i << 1), 7)
                 s = 2869
             elif s == 2869:
-                w.write(0, 2)
+                w.write((i << 1), 7)
                 s = 2870
             else:
                 raise misplaced('element', 'EnergyTransferMode')
-            x138(w, x)
         except EncodeError as exc:
             raise exc.within('EnergyTransferMode') from None
     if s == 2865:
@@ -10599,7 +10695,7 @@ def d754(D: Decoder, r: BitReader) -> Any:
                     r.pos -= 4
                     f2 = v313(D, r)
                 else:
-                    f2 = _K9[((x >> 1) & 3)]
+                    f2 = _K18[((x >> 1) & 3)]
                 s = 2873
             else:
                 D.escape(2871)
@@ -10611,7 +10707,7 @@ def d754(D: Decoder, r: BitReader) -> Any:
                     D.escape(2872)
                 f2 = v313(D, r)
             else:
-                f2 = _K9[((x >> 1) & 3)]
+                f2 = _K18[((x >> 1) & 3)]
             s = 2873
         if s == 2873:
             c = r.read(2)
@@ -10676,15 +10772,17 @@ def e754(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.ServiceCategory
     if v is not None:
         try:
+            i = _K19.get(v)
+            if i is None:
+                raise not_member(v, M.serviceCategoryType, '')
             if s == 2871:
-                w.write(1, 2)
+                w.write(16 | (i << 1), 6)
                 s = 2873
             elif s == 2872:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 2873
             else:
                 raise misplaced('element', 'ServiceCategory')
-            x313(w, v)
         except EncodeError as exc:
             raise exc.within('ServiceCategory') from None
     else:
@@ -10703,15 +10801,16 @@ def e754(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FreeService
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 2873:
-                w.write(1, 2)
+                w.write(8 | ((1 if v else 0) << 1), 5)
                 s = 2875
             elif s == 2874:
-                w.write(0, 1)
+                w.write(((1 if v else 0) << 1), 4)
                 s = 2875
             else:
                 raise misplaced('element', 'FreeService')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('FreeService') from None
     else:
@@ -10735,7 +10834,7 @@ def d767(D: Decoder, r: BitReader) -> Any:
                 D.escape(767)
             f0 = v2877(D, r)
         else:
-            f0 = _K25[((x >> 1) & 3)]
+            f0 = _K26[((x >> 1) & 3)]
         s = 2876
         if s == 2876:
             c = r.read(2)
@@ -10760,12 +10859,14 @@ def e767(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.FaultCode
     if v is not None:
         try:
+            i = _K27.get(v)
+            if i is None:
+                raise not_member(v, M.faultCodeType, '')
             if s == 767:
-                w.write(0, 1)
+                w.write((i << 1), 5)
                 s = 2876
             else:
                 raise misplaced('element', 'FaultCode')
-            x2877(w, v)
         except EncodeError as exc:
             raise exc.within('FaultCode') from None
     else:
@@ -10849,7 +10950,7 @@ def v2843(D: Decoder, r: BitReader) -> Any:
 
 def x2843(w: BitWriter, v: Any) -> None:
     w.write(0, 1)
-    i = _K26.get(v)
+    i = _K25.get(v)
     if i is None:
         raise not_member(v, M.costKindType, '')
     w.write(i, 2)
@@ -10928,23 +11029,25 @@ def e2848(E: Encoder, w: BitWriter, o: Any) -> None:
     v = o.boolValue
     if v is not None:
         try:
+            if v is not True and v is not False:
+                raise not_bool(v, '')
             if s == 2884:
-                w.write(0, 3)
+                w.write(((1 if v else 0) << 1), 6)
                 s = 2885
             else:
                 raise misplaced('element', 'boolValue')
-            x94(w, v)
         except EncodeError as exc:
             raise exc.within('boolValue') from None
     v = o.byteValue
     if v is not None:
         try:
+            if type(v) is not int or not -128 <= v <= 127:
+                raise out_of_range(v, -128, 127, '')
             if s == 2884:
-                w.write(1, 3)
+                w.write(1024 | ((v - -128) << 1), 13)
                 s = 2885
             else:
                 raise misplaced('element', 'byteValue')
-            x2886(w, v)
         except EncodeError as exc:
             raise exc.within('byteValue') from None
     v = o.shortValue
@@ -11001,7 +11104,7 @@ def e2848(E: Encoder, w: BitWriter, o: Any) -> None:
 def v2877(D: Decoder, r: BitReader) -> Any:
     if r.read(1):
         return D.escape_simple(2877)
-    v = r.enum(2, _K25)
+    v = r.enum(2, _K26)
     if r.read(1):
         D.escape(2888)
     return v
