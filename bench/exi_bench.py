@@ -72,23 +72,27 @@ def main(argv: list[str]) -> int:
         msg = exi.decode(schema, pick(schema, "CurrentDemandRes"))
         med, p99 = measure(lambda s=schema, m=msg: exi.encode(s, m), n)
         rows.append((f"encode {schema} CurrentDemandRes", med, p99))
-    # one session's message set: every distinct message type of one DIN capture, both ways
-    by_source: dict[str, list[dict[str, object]]] = {}
-    for v in vecs:
-        if v["schema"] in ("din", "app"):
-            by_source.setdefault(str(v["source_path"]), []).append(v)
-    session = max(by_source.values(), key=lambda vs: len({str(v["message"]) for v in vs}))
-    seen: dict[str, tuple[str, bytes]] = {}
-    for v in session:
-        seen.setdefault(str(v["message"]), (str(v["schema"]), bytes.fromhex(str(v["hex"]))))
-    msgs = list(seen.values())
+    # one session's message set: every distinct message type of the capture (of each
+    # protocol) with the most distinct types, decoded and re-encoded
+    for proto in ("din", "iso2"):
+        by_source: dict[str, list[dict[str, object]]] = {}
+        for v in vecs:
+            if v["schema"] in (proto, "app"):
+                by_source.setdefault(str(v["source_path"]), []).append(v)
+        session = max(by_source.values(),
+                      key=lambda vs: len({str(v["message"]) for v in vs if v["schema"] == proto}))
+        seen: dict[str, tuple[str, bytes]] = {}
+        for v in session:
+            seen.setdefault(str(v["message"]), (str(v["schema"]), bytes.fromhex(str(v["hex"]))))
+        msgs = list(seen.values())
 
-    def whole_session() -> None:
-        for schema, data in msgs:
-            exi.encode(schema, exi.decode(schema, data))
+        def whole_session(msgs: list[tuple[str, bytes]] = msgs) -> None:
+            for schema, data in msgs:
+                exi.encode(schema, exi.decode(schema, data))
 
-    med, p99 = measure(whole_session, max(200, n // 10))
-    rows.append((f"session set ({len(msgs)} message types, decode+encode each)", med, p99))
+        med, p99 = measure(whole_session, max(200, n // 10))
+        rows.append((f"{proto} session set ({len(msgs)} message types, decode+encode each)",
+                     med, p99))
     print(f"{'case':60s} {'median us':>10s} {'p99 us':>10s}")
     for name, med, p99 in rows:
         print(f"{name:60s} {med:10.1f} {p99:10.1f}")
