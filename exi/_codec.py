@@ -215,6 +215,13 @@ class BitWriter:
             return
         acc = (self.acc << n) | value
         nacc = self.nacc + n
+        if nacc > 64:
+            # long runs (binary values): one conversion instead of a shift per byte
+            rem = nacc & 7
+            self.buf += (acc >> rem).to_bytes(nacc >> 3, "big")
+            self.acc = acc & ((1 << rem) - 1)
+            self.nacc = rem
+            return
         while nacc >= 8:
             nacc -= 8
             self.buf.append((acc >> nacc) & 0xFF)
