@@ -196,10 +196,37 @@ class SmallBitReader(BitReader):
 
 # Streams up to this size use SmallBitReader (measured: faster below ~0.5 KiB).
 SMALL_STREAM_BYTES = 512
+# Window of WindowBitReader: small enough that a shift stays cheap.
+WINDOW_BYTES = 128
+
+
+class WindowBitReader(BitReader):
+    """Reader for long streams: SmallBitReader's one-shift reads over a sliding window."""
+
+    __slots__ = ("win", "win_end")
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.win = 0
+        self.win_end = 0  # absolute bit index where the window ends
+
+    def read(self, n: int) -> int:
+        pos = self.pos + n
+        if pos > self.win_end:
+            if pos > self.end:
+                raise self.fail(f"truncated stream: need {n} bits")
+            if n > (WINDOW_BYTES - 1) * 8:
+                return BitReader.read(self, n)
+            start = self.pos >> 3
+            stop = min(start + WINDOW_BYTES, len(self.data))
+            self.win = int.from_bytes(self.data[start:stop], "big")
+            self.win_end = stop * 8
+        self.pos = pos
+        return (self.win >> (self.win_end - pos)) & ((1 << n) - 1)
 
 
 def make_reader(data: bytes) -> BitReader:
-    return SmallBitReader(data) if len(data) <= SMALL_STREAM_BYTES else BitReader(data)
+    return SmallBitReader(data) if len(data) <= SMALL_STREAM_BYTES else WindowBitReader(data)
 
 
 class BitWriter:
@@ -269,10 +296,14 @@ def read_value(r: BitReader, dt: list[Any]) -> Value:
         if length * 8 > r.end - r.pos:
             raise r.fail("truncated stream inside string")
         chars = []
+        read = r.read
         for _ in range(length):
-            cp = r.read_uint()
-            if cp > 0x10FFFF:
-                raise r.fail(f"code point {cp:#x} out of Unicode range")
+            cp = read(8)
+            if cp >= 0x80:  # multi-octet code point: continue as an unsigned integer
+                r.pos -= 8
+                cp = r.read_uint()
+                if cp > 0x10FFFF:
+                    raise r.fail(f"code point {cp:#x} out of Unicode range")
             chars.append(chr(cp))
         return "".join(chars)
     if kind in ("hex", "b64"):
