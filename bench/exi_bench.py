@@ -79,6 +79,17 @@ def main(argv: list[str]) -> int:
         msg = exi.decode(schema, pick(schema, "CurrentDemandRes"))
         med, p99 = measure(lambda s=schema, m=msg: exi.encode(s, m), n)
         rows.append((f"encode {schema} CurrentDemandRes", med, p99))
+    # large messages (public vectors, "max" variant)
+    with open(os.path.join(DATA, "exi_public.jsonl"), encoding="utf-8") as fh:
+        public = {v["id"]: v for v in map(json.loads, fh)}
+    for vid in ("din-ChargeParameterDiscoveryRes-000", "iso2-CertificateInstallationRes-000"):
+        v = public[vid]
+        data = bytes.fromhex(v["exi_hex"])
+        msg = exi.decode(v["schema"], data)
+        med, p99 = measure(lambda s=v["schema"], d=data: exi.decode(s, d), max(100, n // 20))
+        rows.append((f"decode {vid} ({len(data)} B)", med, p99))
+        med, p99 = measure(lambda s=v["schema"], m=msg: exi.encode(s, m), max(100, n // 20))
+        rows.append((f"encode {vid}", med, p99))
     # one session's message set: every distinct message type of the capture (of each
     # protocol) with the most distinct types, decoded and re-encoded
     for proto in ("din", "iso2"):
