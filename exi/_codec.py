@@ -398,19 +398,22 @@ def write_value(w: BitWriter, dt: list[Any], value: Value, path: str) -> None:
     if kind == "str":
         if not isinstance(value, str):
             raise EncodeError(f"expected a string, got {value!r}", field=path)
-        cps = [ord(c) for c in value]
-        _check_len(len(cps), dt, path)
-        w.write_uint(len(cps) + 2)
-        for cp in cps:
-            w.write_uint(cp)
+        _check_len(len(value), dt, path)
+        w.write_uint(len(value) + 2)
+        if value.isascii():
+            if value:
+                w.write(int.from_bytes(value.encode("ascii"), "big"), 8 * len(value))
+            return
+        for c in value:
+            w.write_uint(ord(c))
         return
     if kind in ("hex", "b64"):
         if not isinstance(value, bytes | bytearray):
             raise EncodeError(f"expected bytes, got {value!r}", field=path)
         _check_len(len(value), dt, path)
         w.write_uint(len(value))
-        for b in value:
-            w.write(b, 8)
+        if value:
+            w.write(int.from_bytes(value, "big"), 8 * len(value))
         return
     raise EncodeError(f"unsupported datatype {kind}", field=path)
 
@@ -449,9 +452,10 @@ def w_str(w: BitWriter, v: Any, mn: int, mx: int | None, label: str) -> None:
     if (mx is not None and n > mx) or (n < mn and n != 0):
         _check_len(n, ["str", mn, mx], label)
     if v.isascii():
+        # ASCII code points are single-octet unsigned integers: the bytes themselves
         w.write_uint(n + 2)
-        for c in v.encode("ascii"):
-            w.write(c, 8)
+        if n:
+            w.write(int.from_bytes(v.encode("ascii"), "big"), 8 * n)
         return
     write_value(w, ["str", mn, mx], v, label)
 
