@@ -71,6 +71,13 @@ from exi._codec import Decoder, Element, Encoder, SchemaGrammar
 from exi.errors import DecodeError, EncodeError, ExiError
 
 SCHEMAS = ("app", "din", "iso2", "xmldsig")
+# Root elements a typed message document may have (other global elements are valid EXI
+# documents too, but no peer sends them as a message; the XML bridge accepts them).
+MESSAGE_ROOTS = {
+    "app": ("supportedAppProtocolReq", "supportedAppProtocolRes"),
+    "din": ("V2G_Message",),
+    "iso2": ("V2G_Message",),
+}
 _grammars: dict[str, SchemaGrammar] = {}
 _models: dict[str, ModuleType] = {}
 
@@ -197,6 +204,9 @@ def encode(schema: str, msg: object) -> bytes:
     """Encode a typed message document (``V2G_Message`` or ``supportedAppProtocolReq/Res``)."""
     g = grammar(schema)
     q = _root_qname(schema, msg, None)
+    roots = MESSAGE_ROOTS.get(schema)
+    if roots is not None and q[1] not in roots:
+        raise EncodeError(f"not a {schema} message root ({', '.join(roots)})", field=q[1])
     ent = g.doc_index.get(q)
     if ent is None:
         raise EncodeError("not a global element", field=q[1])
@@ -257,6 +267,9 @@ def _decode_doc(schema: str, data: bytes) -> tuple[Any, list[str]]:
     if code >= len(g.doc):
         raise r.fail(f"event code {code} in DocContent is SE(*) or invalid: unsupported")
     q, start = g.doc[code]
+    roots = MESSAGE_ROOTS.get(schema)
+    if roots is not None and q[1] not in roots:
+        raise r.fail(f"document root {q[1]} is not a {schema} message ({', '.join(roots)})")
     r.state = ""  # the generated decoders name the state on error (Decoder.locate)
     return _decode_obj(schema, dec, q, start), dec.warnings
 

@@ -110,3 +110,12 @@ def test_xml_with_elements_out_of_order_is_rejected_naming_the_element() -> None
     with pytest.raises(exi.EncodeError) as err:
         exi.encode_xml("din", xml)
     assert err.value.field.endswith("Body")
+
+
+def test_typed_decode_refuses_documents_that_are_not_messages() -> None:
+    # A valid EXI document whose root is another global element (DIN SessionSetupReq).
+    data = exi.encode_xml("din", '<b:SessionSetupReq xmlns:b="urn:din:70121:2012:MsgBody">'
+                                 "<b:EVCCID>01</b:EVCCID></b:SessionSetupReq>")
+    with pytest.raises(exi.DecodeError) as err:
+        exi.decode("din", data)
+    assert "not a din message" in err.value.reason
