@@ -47,6 +47,8 @@ class ModuleStage:
     comm_timed_out: bool = False
     injected_alarms: set[ModuleAlarm] = field(default_factory=set)
     last_rx_ns: int | None = None
+    #: Injected regulation fault: the stage drives this voltage whatever it is told.
+    forced_voltage_v: float | None = None
 
     @property
     def alarms(self) -> frozenset[ModuleAlarm]:
@@ -78,6 +80,8 @@ class ModuleStage:
             return
         p = self.params
         target = min(max(self.voltage_set_v, p.min_voltage_v), p.max_voltage_v)
+        if self.forced_voltage_v is not None:
+            target = self.forced_voltage_v
         step = p.slew_v_per_s * dt_s
         delta = target - self.voltage_ref_v
         self.voltage_ref_v += max(-step, min(step, delta))

@@ -32,6 +32,7 @@ from evse.power.controller import PowerPath, PowerPathConfig
 from evse.power.types import (
     ContactorFeedback,
     DisableModules,
+    EmergencyStop,
     EnableModules,
     EvRequest,
     ImdSelfTest,
@@ -149,6 +150,13 @@ class Rig:
             else:
                 assert isinstance(cmd, ImdSelfTest)
                 self.imd.start_self_test(cmd.test_voltage_v, now)
+
+    def emergency_stop(self, detail: str = "e-stop pressed") -> None:
+        self.core.handle(EmergencyStop(detail), self.now_ns)
+        self.apply(self.core.take_commands())
+
+    def modules_delivering_a(self) -> float:
+        return sum(s.current_a for s in self.stages.values())
 
     def run_for(self, duration_ns: int) -> None:
         end = self.now_ns + duration_ns

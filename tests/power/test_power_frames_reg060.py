@@ -74,8 +74,8 @@ def test_dpm1000_alarm_bits() -> None:
 
 
 def test_winline_rated_current_read_feeds_capabilities() -> None:
-    msg = can.Message(arbitration_id=0x060F8008,
-                      data=bytes.fromhex("41F00012") + reg060.float_to_u32(100.0).to_bytes(4, "big"),
+    value = reg060.float_to_u32(100.0).to_bytes(4, "big")
+    msg = can.Message(arbitration_id=0x060F8008, data=bytes.fromhex("41F00012") + value,
                       is_extended_id=True)
     reply = WL.parse_reply(msg)
     assert isinstance(reply, ReplyCapabilities) and reply.max_current_a == 100.0
