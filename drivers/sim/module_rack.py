@@ -8,6 +8,7 @@ the protocol does, answers after a jittered latency and drops some replies on pu
 from __future__ import annotations
 
 import abc
+import collections
 import heapq
 import itertools
 import random
@@ -54,7 +55,8 @@ class ModuleRackSim(abc.ABC):
         self.mute: set[int] = set()  # addresses whose replies are lost on the wire
         self._queue: list[tuple[int, int, _Reply]] = []
         self._seq = itertools.count()
-        self.received: list[can.Message] = []
+        #: the latest frames received, for tests that look at the wire
+        self.received: collections.deque[can.Message] = collections.deque(maxlen=1000)
 
     def step(self, now_ns: int) -> None:
         while True:

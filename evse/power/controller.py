@@ -43,6 +43,8 @@ from evse.power.types import (
     EvRequest,
     EvseLimits,
     EvseMaxima,
+    ImdStart,
+    ImdStop,
     IsolationLevel,
     MeasurementSnapshot,
     Phase,
@@ -124,12 +126,13 @@ class PowerPath:
         self._last_tick_ns: int | None = None
         self._shutdown_since_ns: int | None = None
         self._shutdown_from_a = 0.0
-        self._shutdown_open_after_ns: int | None = None
+        self._shutdown_energised = False
         self._off_confirmed = False
         self._welding: WeldingCheck | None = None
         self._welding_reported = False
         self._fault: PowerFault | None = None
         self._over_voltage_since_ns: int | None = None
+        self._imd_running = False
         self.rejected_frames = 0
 
     # --- outputs ------------------------------------------------------------------------
@@ -258,6 +261,20 @@ class PowerPath:
             return
         self._begin_shutdown(now_ns)
 
+    def end_session(self, now_ns: int) -> None:
+        """Unplug: back to IDLE so the next car starts clean. Refused while the path may be
+        live (contactors not reported open) or a contactor is welded: that needs service."""
+        if self.phase not in (Phase.STOPPED, Phase.FAULTED, Phase.IDLE):
+            self.stop(now_ns)
+            raise PowerPathUsageError(f"session still active ({self.phase.value}); stopping")
+        if self._feedback_closed or self._contactors_commanded:
+            raise PowerPathUsageError("contactors not reported open")
+        if self._welding is not None and self._welding.result is WeldingResult.WELDED:
+            raise PowerPathUsageError("contactor welded: service required")
+        self._reset_session()
+        self._stop_imd()
+        self.phase = Phase.IDLE
+
     # --- events -------------------------------------------------------------------------
 
     def handle(self, event: PowerInput, now_ns: int) -> None:
@@ -306,13 +323,19 @@ class PowerPath:
     # --- internals ----------------------------------------------------------------------
 
     def _emit(self, command: PowerCommand) -> None:
-        if isinstance(command, SetContactors):
+        if isinstance(command, SetModuleOutput):
+            self._sent_setpoint = (command.voltage_v, command.current_a)
+        elif isinstance(command, SetContactors):
             self._contactors_commanded = command.closed
         elif isinstance(command, EnableModules):
             self._modules_enabled = True
         elif isinstance(command, DisableModules):
             self._modules_enabled = False
             self._sent_setpoint = None
+        elif isinstance(command, ImdStart):
+            self._imd_running = True
+        elif isinstance(command, ImdStop):
+            self._imd_running = False
         self._commands.append(command)
 
     def _set_output(self, voltage_v: float, current_a: float) -> None:
@@ -465,6 +488,7 @@ class PowerPath:
         self._shutdown_since_ns = None
         if self._welding is None:
             self._welding = WeldingCheck(now_ns)
+        self._stop_imd()
 
     def _begin_shutdown(self, now_ns: int) -> None:
         self.phase = Phase.STOPPING
@@ -472,6 +496,8 @@ class PowerPath:
         self._shutdown_from_a = self._sent_setpoint[1] if self._sent_setpoint else 0.0
         self._off_confirmed = False
         self._last_tick_ns = now_ns
+        # Modules never switched on in this session step: no current can flow, open at once.
+        self._shutdown_energised = self._modules_enabled
         if not self._modules_enabled:
             self._shutdown_from_a = 0.0
         self._advance_shutdown(now_ns)
@@ -494,7 +520,7 @@ class PowerPath:
             snap = self._snapshot
             current_low = snap is not None and snap.timestamp_ns >= since and abs(
                 snap.current_a) < SAFE_OPEN_CURRENT_A
-            if not (current_low or self._off_confirmed):
+            if self._shutdown_energised and not (current_low or self._off_confirmed):
                 if elapsed < ERROR_CURRENT_OFF_BOUND_NS:
                     return
                 if self._fault is None:
@@ -506,3 +532,8 @@ class PowerPath:
         self.phase = Phase.FAULTED if self._fault is not None else Phase.STOPPED
         if self._welding is None and self._feedback_closed:
             self._welding = WeldingCheck(now_ns)
+        self._stop_imd()
+
+    def _stop_imd(self) -> None:
+        if self._imd_running:
+            self._emit(ImdStop())
