@@ -13,7 +13,8 @@ import argparse
 import statistics
 import time
 
-from evse.power.types import ContactorFeedback, EvRequest, Phase
+from evse.ports.board import ContactorFeedback
+from evse.power.types import EvRequest, Phase
 from tests.power.closed_loop import TICK_NS, Rig
 
 CURRENT_DEMAND_PERIOD_NS = 100_000_000  # an EV sending CurrentDemandReq at 10 Hz
@@ -39,7 +40,7 @@ def timed_tick(rig: Rig, core_ns: list[int]) -> None:
         core.handle(iev, now)
     if feedback != rig._feedback:
         rig._feedback = feedback
-        core.handle(ContactorFeedback(feedback), now)
+        core.handle(ContactorFeedback(feedback, now), now)
     core.handle(reading, now)
     core.handle_timer(now)
     commands = core.take_commands()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from evse.ports.board import BoardFault, ContactorFeedback, EStopChanged
 from evse.ports.imd import ImdDeviceFault, IsolationMeasurement, SelfTestResult
 from evse.ports.meter import MeterReading
 from evse.ports.power import (
@@ -36,7 +37,6 @@ from evse.power.shutdown import (
     emergency_over_voltage_v,
 )
 from evse.power.types import (
-    ContactorFeedback,
     DisableModules,
     EmergencyStop,
     EnableModules,
@@ -96,8 +96,8 @@ def precharge_tolerance_v(target_v: float) -> float:
 PowerInput = (
     MeterReading | GroupMeasurement | OutputOffConfirmed | CapabilitiesChanged | ModuleOffline
     | ModuleOnline | ModuleAlarmRaised | ModuleAlarmCleared | ModuleFrameRejected
-    | IsolationMeasurement | SelfTestResult | ImdDeviceFault | ContactorFeedback | EmergencyStop
-    | EvseLimits
+    | IsolationMeasurement | SelfTestResult | ImdDeviceFault | ContactorFeedback | EStopChanged
+    | BoardFault | EmergencyStop | EvseLimits
 )
 
 
@@ -308,6 +308,14 @@ class PowerPath:
             self._on_feedback(event.closed, now_ns)
         elif isinstance(event, EmergencyStop):
             self._raise(FaultReason.EMERGENCY_STOP, Severity.EMERGENCY, event.detail, now_ns)
+        elif isinstance(event, EStopChanged):
+            if event.active:  # releasing the button does not clear the latched fault
+                self._raise(FaultReason.EMERGENCY_STOP, Severity.EMERGENCY, "e-stop input",
+                            now_ns)
+        elif isinstance(event, BoardFault):
+            if self.phase in _ENERGISED:
+                self._raise(FaultReason.BOARD_FAULT, Severity.EMERGENCY, event.kind.value,
+                            now_ns)
         else:
             self._limits = event
         self._progress(now_ns)

@@ -48,6 +48,7 @@ class FaultReason(enum.Enum):
     CONTACTOR_WELDED = "contactor_welded"
     OFF_NOT_CONFIRMED = "output_off_not_confirmed"
     EMERGENCY_STOP = "emergency_stop"
+    BOARD_FAULT = "board_fault"
 
 
 _STATUS_CODE = {

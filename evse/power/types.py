@@ -74,13 +74,9 @@ class EvseLimits:
 
 
 @dataclass(frozen=True, slots=True)
-class ContactorFeedback:
-    closed: bool
-
-
-@dataclass(frozen=True, slots=True)
 class EmergencyStop:
-    """E-stop input or any other condition that must open the contactors at once."""
+    """Any caller-detected condition that must open the contactors at once (the board's own
+    e-stop input arrives as `evse.ports.board.EStopChanged`)."""
 
     detail: str = "emergency stop"
 

@@ -27,10 +27,10 @@ from drivers.sim.loads import Battery, EvInlet, Load
 from drivers.sim.module_rack import InfyRackSim, ModuleRackSim, Reg060RackSim
 from drivers.sim.module_stage import ModuleStage
 from drivers.sim.plant import DcPlant
+from evse.ports.board import ContactorFeedback
 from evse.ports.imd import IsolationMonitor
 from evse.power.controller import PowerPath, PowerPathConfig
 from evse.power.types import (
-    ContactorFeedback,
     DisableModules,
     EmergencyStop,
     EnableModules,
@@ -126,7 +126,7 @@ class Rig:
             core.handle(iev, now)
         if self.contactor.feedback_closed != self._feedback:
             self._feedback = self.contactor.feedback_closed
-            core.handle(ContactorFeedback(self._feedback), now)
+            core.handle(ContactorFeedback(self._feedback, now), now)
         core.handle(self.meter.read(now), now)
         core.handle_timer(now)
         self.apply(core.take_commands())

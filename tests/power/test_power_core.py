@@ -7,6 +7,7 @@ import os
 import pytest
 
 from drivers.imd.link import SerialPortLink
+from evse.ports.board import ContactorFeedback, EStopChanged
 from evse.ports.imd import IsolationMeasurement, SelfTestResult
 from evse.ports.meter import MeterReading
 from evse.ports.power import CapabilitiesChanged, GroupCapabilities, OutputOffConfirmed
@@ -14,7 +15,6 @@ from evse.power import cable_check as cc
 from evse.power.controller import PowerPath, PowerPathConfig
 from evse.power.faults import FaultReason
 from evse.power.types import (
-    ContactorFeedback,
     DisableModules,
     EnableModules,
     EvRequest,
@@ -41,7 +41,7 @@ def drive_cable_check_to_done(core: PowerPath) -> int:
     core.start_cable_check(400.0, 0)
     meter(core, 0.0, 0.0, 0)
     assert core.take_commands() == [SetContactors(True)]
-    core.handle(ContactorFeedback(True), 30_000_000)
+    core.handle(ContactorFeedback(True, 30_000_000), 30_000_000)
     assert core.take_commands() == [SetModuleOutput(450.0, 2.0), EnableModules()]
     meter(core, 450.0, 0.0, S)
     assert core.take_commands() == [ImdSelfTest(450.0)]
@@ -96,14 +96,14 @@ def test_requested_stop_during_cable_check_is_not_a_fault() -> None:
     core = PowerPath()
     core.start_cable_check(400.0, 0)
     meter(core, 0.0, 0.0, 0)
-    core.handle(ContactorFeedback(True), 30_000_000)
+    core.handle(ContactorFeedback(True, 30_000_000), 30_000_000)
     meter(core, 100.0, 0.0, S)
     core.take_commands()
     core.stop(S)
     core.handle_timer(S + 100_000_000)
     meter(core, 100.0, 0.0, S + 200_000_000)  # ramp of the 2 A test current, then off
     assert SetContactors(False) in core.take_commands()
-    core.handle(ContactorFeedback(False), S + 230_000_000)
+    core.handle(ContactorFeedback(False, S + 230_000_000), S + 230_000_000)
     meter(core, 30.0, 0.0, S + 400_000_000)
     assert core.fault is None and core.phase is Phase.STOPPED
     assert core.status.welding is WeldingResult.OPEN
@@ -147,7 +147,7 @@ def test_end_session_returns_to_idle_only_when_open_and_not_welded() -> None:
     with pytest.raises(PowerPathUsageError):
         core.end_session(t)  # contactors still closed after the check
     core.handle(OutputOffConfirmed(t), t)
-    core.handle(ContactorFeedback(False), t + 50_000_000)
+    core.handle(ContactorFeedback(False, t + 50_000_000), t + 50_000_000)
     core.handle_timer(t + 60_000_000)
     meter(core, 10.0, 0.0, t + 70_000_000)
     assert core.status.welding in (WeldingResult.OPEN, WeldingResult.CHECKING)
@@ -187,3 +187,15 @@ def test_serial_port_link_reads_and_writes_a_tty_without_blocking() -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_board_e_stop_input_opens_at_once_and_stays_latched() -> None:
+    core = PowerPath()
+    t = drive_cable_check_to_done(core)
+    core.precharge(EvRequest(400.0, 2.0), t)
+    core.take_commands()
+    core.handle(EStopChanged(True, t + 1), t + 1)
+    assert core.take_commands()[:2] == [DisableModules(), SetContactors(False)]
+    core.handle(EStopChanged(False, t + 2), t + 2)
+    assert core.fault is not None and core.fault.reason is FaultReason.EMERGENCY_STOP
+    assert core.phase is Phase.FAULTED
