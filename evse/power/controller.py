@@ -166,11 +166,8 @@ class PowerPath:
 
     @property
     def status(self) -> PowerStatus:
-        check = self._cable_check
-        processing = Processing.FINISHED if check is None or check.finished else (
-            Processing.ONGOING)
-        if self.phase is Phase.CABLE_CHECK:
-            processing = Processing.ONGOING
+        processing = (Processing.ONGOING if self.phase is Phase.CABLE_CHECK
+                      else Processing.FINISHED)
         target = self._precharge_target_v
         snap = self._snapshot
         reached = (self.phase is Phase.PRECHARGE and target is not None and snap is not None

@@ -27,7 +27,8 @@ class IsolationLevel(enum.Enum):
 
 
 class Processing(enum.Enum):
-    """EVSEProcessing for CableCheckRes/PreChargeRes ([V2G2-...], ccs2_dc_reference.md C9)."""
+    """EVSEProcessing of CableCheckRes: Ongoing keeps the car polling while the check runs
+    (ccs2_dc_reference.md C9, P0 item 4)."""
 
     ONGOING = "Ongoing"
     FINISHED = "Finished"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import can
@@ -16,6 +17,7 @@ import can
 from drivers.imd.iso165c import Iso165cImd
 from drivers.imd.isocha425 import IsoCha425Imd
 from drivers.imd.link import pipe_pair
+from drivers.meter.integrator import VoltageCurrentIntegrator
 from drivers.meter.sim_meter import SimDcMeter
 from drivers.power import reg060
 from drivers.power.group import ModuleGroupManager
@@ -29,6 +31,7 @@ from drivers.sim.module_stage import ModuleStage
 from drivers.sim.plant import DcPlant
 from evse.ports.board import ContactorFeedback
 from evse.ports.imd import IsolationMonitor
+from evse.ports.power import GroupMeasurement
 from evse.power.controller import PowerPath, PowerPathConfig
 from evse.power.types import (
     DisableModules,
@@ -66,6 +69,7 @@ class Rig:
         seed: int = 1,
         config: PowerPathConfig | None = None,
         plant_step_ns: int = 1_000_000,
+        meter: str = "sim",
     ) -> None:
         rng = random.Random(seed)
         channel = f"power-rig-{next(_channels)}"
@@ -101,6 +105,8 @@ class Rig:
         self.meter = SimDcMeter(
             lambda: (self.plant.connector_voltage_v, self.plant.connector_current_a),
             random.Random(seed + 1))
+        #: fallback meter fed from the modules' own read-back (GroupMeasurement)
+        self.integrator = VoltageCurrentIntegrator() if meter == "integrator" else None
         self.core = PowerPath(config or PowerPathConfig())
         self.now_ns = 0
         self._feedback = False
@@ -122,12 +128,19 @@ class Rig:
         core = self.core
         for ev in self.group.poll(now):
             core.handle(ev, now)
+            if self.integrator is not None and isinstance(ev, GroupMeasurement):
+                self.integrator.feed(ev.voltage_v, ev.current_a, now)
         for iev in self.imd.poll(now):
             core.handle(iev, now)
         if self.contactor.feedback_closed != self._feedback:
             self._feedback = self.contactor.feedback_closed
             core.handle(ContactorFeedback(self._feedback, now), now)
-        core.handle(self.meter.read(now), now)
+        sim_reading = self.meter.read(now)  # keeps the sim meter's energy register running
+        if self.integrator is None:
+            core.handle(sim_reading, now)
+        else:
+            for reading in self.integrator.poll(now):
+                core.handle(reading, now)
         core.handle_timer(now)
         self.apply(core.take_commands())
 
@@ -163,8 +176,7 @@ class Rig:
         while self.now_ns < end:
             self.tick()
 
-    def run_until(self, predicate: object, timeout_ns: int) -> bool:
-        assert callable(predicate)
+    def run_until(self, predicate: Callable[[], bool], timeout_ns: int) -> bool:
         end = self.now_ns + timeout_ns
         while self.now_ns < end:
             self.tick()
