@@ -195,17 +195,17 @@ class PowerPath:
         )
 
     def next_deadline_ns(self) -> int | None:
-        candidates: list[int] = []
-        if self._cable_check is not None and (d := self._cable_check.next_deadline_ns()):
-            candidates.append(d)
-        if self._welding is not None and (d := self._welding.next_deadline_ns()):
-            candidates.append(d)
+        candidates = [
+            self._cable_check.next_deadline_ns() if self._cable_check is not None else None,
+            self._welding.next_deadline_ns() if self._welding is not None else None,
+        ]
         if self._last_tick_ns is not None and self.phase in (
                 Phase.PRECHARGE, Phase.CHARGING, Phase.STOPPING):
             candidates.append(self._last_tick_ns + CONTROL_PERIOD_NS)
-        if self._limits is not None and self._limits.valid_until_ns is not None:
-            candidates.append(self._limits.valid_until_ns)
-        return min(candidates) if candidates else None
+        if self._limits is not None and self.phase in (Phase.PRECHARGE, Phase.CHARGING):
+            candidates.append(self._limits.valid_until_ns)  # expiry stops the charge (P0 6)
+        present = [c for c in candidates if c is not None]
+        return min(present) if present else None
 
     # --- session API (SECC) -------------------------------------------------------------
 

@@ -199,3 +199,10 @@ def test_board_e_stop_input_opens_at_once_and_stays_latched() -> None:
     core.handle(EStopChanged(False, t + 2), t + 2)
     assert core.fault is not None and core.fault.reason is FaultReason.EMERGENCY_STOP
     assert core.phase is Phase.FAULTED
+
+
+def test_idle_core_has_no_deadline_and_expired_limits_do_not_spin_when_idle() -> None:
+    core = PowerPath()
+    assert core.next_deadline_ns() is None
+    core.handle(EvseLimits(500.0, 80.0, 30_000.0, valid_until_ns=10), 0)
+    assert core.next_deadline_ns() is None  # nothing to stop: no busy wake-ups
