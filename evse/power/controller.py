@@ -87,6 +87,9 @@ class PowerPathConfig:
     max_power_w: float = 60_000.0
     cable_check: cc.CableCheckConfig = field(default_factory=cc.CableCheckConfig)
     precharge_max_current_a: float = PRECHARGE_MAX_CURRENT_A
+    #: Some DC/DC stages deliver no current while the IMD injects its measuring signal
+    #: (EVerest hack_pause_imd_during_precharge, interop_failures.md row 123). Off by default.
+    pause_imd_during_precharge: bool = False
 
 
 def precharge_tolerance_v(target_v: float) -> float:
@@ -228,6 +231,8 @@ class PowerPath:
             self.phase = Phase.PRECHARGE
             self._precharge_since_ns = now_ns
             self._last_tick_ns = now_ns
+            if self.config.pause_imd_during_precharge:
+                self._stop_imd()
         target_v = min(request.target_voltage_v, self.maxima(now_ns).voltage_v)
         self._precharge_target_v = target_v
         current_a = min(max(request.target_current_a, 0.0), self.config.precharge_max_current_a)
@@ -243,6 +248,8 @@ class PowerPath:
         self.phase = Phase.CHARGING
         self._current_cmd_a = 0.0
         self._last_tick_ns = now_ns
+        if not self._imd_running:
+            self._emit(ImdStart())  # isolation is monitored for the whole energy transfer
 
     def current_demand(self, request: EvRequest, now_ns: int) -> MeasurementSnapshot | None:
         """Every CurrentDemandReq (C12); returns the snapshot to report in the response."""

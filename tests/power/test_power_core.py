@@ -206,3 +206,12 @@ def test_idle_core_has_no_deadline_and_expired_limits_do_not_spin_when_idle() ->
     assert core.next_deadline_ns() is None
     core.handle(EvseLimits(500.0, 80.0, 30_000.0, valid_until_ns=10), 0)
     assert core.next_deadline_ns() is None  # nothing to stop: no busy wake-ups
+
+
+def test_imd_can_be_paused_during_precharge_and_resumes_for_charging() -> None:
+    core = PowerPath(PowerPathConfig(pause_imd_during_precharge=True))
+    t = drive_cable_check_to_done(core)
+    core.precharge(EvRequest(400.0, 2.0), t)
+    assert ImdStop() in core.take_commands()
+    core.start_charging(t + S)
+    assert ImdStart() in core.take_commands()

@@ -206,14 +206,27 @@ def _alarm(alarm: ModuleAlarm) -> Callable[[Rig], None]:
     return lambda r: r.stages[1].injected_alarms.add(alarm)
 
 
+def _comm_loss(r: Rig) -> None:
+    r.rack.mute = set(r.stages)
+
+
+def _runaway_load_dump(r: Rig) -> None:
+    """A module regulator runs away just as the car drops its battery off the bus."""
+    for s in r.stages.values():
+        s.forced_voltage_v = 650.0
+    r.ev.open_ev_contactors()
+
+
 FAULTS: dict[str, Callable[[Rig], None]] = {
     "estop": lambda r: r.emergency_stop(),
     "imd": lambda r: r.imd_physics.inject_insulation_fault(20_000.0),
+    "comm_loss": _comm_loss,
+    "runaway": _runaway_load_dump,
     **{f"alarm:{a.value}": _alarm(a) for a in sorted(TRIPPING_ALARMS, key=lambda a: a.value)},
 }
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(kind=st.sampled_from(sorted(FAULTS)), delay_ms=st.integers(0, 3000),
        current_a=st.floats(20.0, 150.0), seed=st.integers(0, 1000))
 def test_any_injected_fault_ends_with_output_off_contactors_open_and_a_reason(
@@ -222,12 +235,23 @@ def test_any_injected_fault_ends_with_output_off_contactors_open_and_a_reason(
     rig = charging_rig(current_a, seed)
     try:
         rig.charge(current_a, delay_ms * 1_000_000)
-        o = run_fault(rig, FAULTS[kind], IMD_DETECTION_BOUND_NS + 3_000_000_000)
+        o = run_fault(rig, FAULTS[kind], OFFLINE_TIMEOUT_NS + 3_000_000_000)
         if o.severity is Severity.EMERGENCY:
             assert_emergency_bounds(o)
         else:
             assert_error_bounds(o)
         assert o.status_code is not EvseStatusCode.EVSE_READY
         assert rig.core.phase is Phase.FAULTED
+    finally:
+        rig.close()
+
+
+def test_runaway_module_on_load_dump_trips_emergency_over_voltage() -> None:
+    rig = charging_rig()
+    try:
+        o = run_fault(rig, _runaway_load_dump, 2_000_000_000)
+        assert o.reason is FaultReason.EMERGENCY_OVER_VOLTAGE
+        assert_emergency_bounds(o)
+        assert rig.plant.module_voltage_v < 650.0
     finally:
         rig.close()
