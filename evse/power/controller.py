@@ -9,6 +9,7 @@ last-known values with an expiry (ccs2_dc_reference.md P0 items 1, 2, 5, 6; C9-C
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from evse.ports.board import BoardFault, ContactorFeedback, EStopChanged
@@ -49,6 +50,7 @@ from evse.power.types import (
     MeasurementSnapshot,
     Phase,
     PowerCommand,
+    PowerPathRemoteError,
     PowerPathUsageError,
     PowerStatus,
     Processing,
@@ -90,6 +92,19 @@ class PowerPathConfig:
     #: Some DC/DC stages deliver no current while the IMD injects its measuring signal
     #: (EVerest hack_pause_imd_during_precharge, interop_failures.md row 123). Off by default.
     pause_imd_during_precharge: bool = False
+
+
+def _check_request(request: EvRequest) -> None:
+    for name, value in (("target voltage", request.target_voltage_v),
+                        ("target current", request.target_current_a)):
+        if not math.isfinite(value) or value < 0:
+            raise PowerPathRemoteError(f"EV {name} {value!r} is not a usable value")
+
+
+def _check_limits(limits: EvseLimits) -> None:
+    for value in (limits.max_voltage_v, limits.max_current_a, limits.max_power_w):
+        if not math.isfinite(value) or value < 0:
+            raise PowerPathUsageError(f"EVSE limits {limits} contain an unusable value")
 
 
 def precharge_tolerance_v(target_v: float) -> float:
@@ -227,6 +242,7 @@ class PowerPath:
         """Every PreChargeReq (C10): ramp to the car's voltage with at most 2 A."""
         if self.phase not in (Phase.CABLE_CHECK_DONE, Phase.PRECHARGE):
             raise PowerPathUsageError(f"precharge not allowed in {self.phase.value}")
+        _check_request(request)
         if self.phase is Phase.CABLE_CHECK_DONE:
             self.phase = Phase.PRECHARGE
             self._precharge_since_ns = now_ns
@@ -255,6 +271,7 @@ class PowerPath:
         """Every CurrentDemandReq (C12); returns the snapshot to report in the response."""
         if self.phase is not Phase.CHARGING:
             raise PowerPathUsageError(f"current demand not allowed in {self.phase.value}")
+        _check_request(request)
         self._request = request
         self._regulate(now_ns)
         return self._snapshot
@@ -321,6 +338,7 @@ class PowerPath:
                 self._raise(FaultReason.BOARD_FAULT, Severity.EMERGENCY, event.kind.value,
                             now_ns)
         else:
+            _check_limits(event)
             self._limits = event
         self._progress(now_ns)
 

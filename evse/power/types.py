@@ -13,7 +13,13 @@ class PowerPathError(Exception):
 
 
 class PowerPathUsageError(PowerPathError):
-    """The caller (SECC or runtime) asked for something the current phase does not allow."""
+    """The caller (SECC or runtime) asked for something the current phase does not allow,
+    or passed limits that make no sense (negative, not finite)."""
+
+
+class PowerPathRemoteError(PowerPathError):
+    """The car's request is unusable (negative or non-finite target). Nothing was changed;
+    the SECC answers with a FAILED response code."""
 
 
 class IsolationLevel(enum.Enum):

@@ -23,6 +23,7 @@ from evse.power.types import (
     ImdStart,
     ImdStop,
     Phase,
+    PowerPathRemoteError,
     PowerPathUsageError,
     SetContactors,
     SetModuleOutput,
@@ -215,3 +216,25 @@ def test_imd_can_be_paused_during_precharge_and_resumes_for_charging() -> None:
     assert ImdStop() in core.take_commands()
     core.start_charging(t + S)
     assert ImdStart() in core.take_commands()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
+def test_unusable_ev_request_is_a_remote_error_and_changes_nothing(bad: float) -> None:
+    core = PowerPath()
+    t = drive_cable_check_to_done(core)
+    core.precharge(EvRequest(400.0, 2.0), t)
+    core.start_charging(t)
+    core.take_commands()
+    with pytest.raises(PowerPathRemoteError):
+        core.current_demand(EvRequest(bad, 10.0), t + 1)
+    with pytest.raises(PowerPathRemoteError):
+        core.current_demand(EvRequest(400.0, bad), t + 1)
+    assert core.take_commands() == [] and core.phase is Phase.CHARGING
+
+
+def test_unusable_controller_limits_are_rejected_and_previous_ones_kept() -> None:
+    core = PowerPath()
+    core.handle(EvseLimits(500.0, 80.0, 30_000.0), 0)
+    with pytest.raises(PowerPathUsageError):
+        core.handle(EvseLimits(500.0, float("nan"), 30_000.0), 1)
+    assert core.maxima(1).current_a == 80.0

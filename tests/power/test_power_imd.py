@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ import pytest
 
 from drivers.imd.iso165c import Iso165cImd
 from drivers.imd.isocha425 import IsoCha425Imd
-from drivers.imd.link import pipe_pair
+from drivers.imd.link import ByteLink, SerialPortLink, pipe_pair
 from drivers.sim.imd import ImdPhysics, Iso165cSim, IsoCha425Sim
 from evse.ports.imd import (
     ImdDeviceFault,
@@ -120,3 +121,42 @@ def test_silent_device_raises_device_fault(bench: ImdBench) -> None:
     bench.sim.silent = True
     faults = [e for _, e in bench.run(6_000_000_000) if isinstance(e, ImdDeviceFault)]
     assert faults
+
+
+class _FdLink(ByteLink):
+    """The device end of a pty, non-blocking, for the simulator."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def read(self) -> bytes:
+        try:
+            return os.read(self.fd, 256)
+        except BlockingIOError:
+            return b""
+
+
+def test_isocha_backend_works_through_a_real_tty_in_8e1() -> None:
+    """The Modbus RTU backend over SerialPortLink (termios raw 8E1) against the simulator."""
+    master, slave = os.openpty()
+    link = SerialPortLink(os.ttyname(slave))
+    try:
+        sim = IsoCha425Sim(_FdLink(master), ImdPhysics(lambda: 600.0))
+        imd = IsoCha425Imd(link)
+        imd.start(0)
+        events: list[ImdEvent] = []
+        for k in range(1, 400):
+            now = k * TICK
+            sim.step(now)
+            events += imd.poll(now)
+        ms = measurements([(0, e) for e in events])
+        assert ms and ms[-1].resistance_f_ohm == pytest.approx(5e6, rel=0.01)
+        assert ms[-1].voltage_v == pytest.approx(600.0)
+    finally:
+        link.close()
+        os.close(master)
+        os.close(slave)
