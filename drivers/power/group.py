@@ -94,17 +94,22 @@ class ModuleGroupManager(PowerModuleGroup):
         offline_timeout_ns: int = OFFLINE_TIMEOUT_NS,
         off_current_threshold_a: float = OFF_CURRENT_THRESHOLD_A,
         setpoint_min_interval_ns: int = SETPOINT_MIN_INTERVAL_NS,
+        discovery_group: int | None = None,
     ) -> None:
-        if not addresses:
-            raise PowerUsageError("a module group needs at least one address")
+        """Fixed addresses, or `discovery_group`: ask the group for its module count every
+        round and drive modules 0..count-1 (Infy group mode, hardware.md §1.2)."""
+        if discovery_group is not None and protocol.group_count_request(discovery_group) is None:
+            raise PowerUsageError("this module protocol has no group discovery")
+        if not addresses and discovery_group is None:
+            raise PowerUsageError("a module group needs addresses or a discovery group")
         if len(set(addresses)) != len(addresses):
             raise PowerUsageError(f"duplicate module addresses {list(addresses)}")
         self._bus = bus
         self._protocol = protocol
-        self._modules = {a: _Module(a) for a in addresses}
-        for a, m in self._modules.items():
-            defaults = protocol.default_capabilities(a)
-            self._merge_caps(m, defaults)
+        self._discovery_group = discovery_group
+        self._modules: dict[int, _Module] = {}
+        for a in addresses:
+            self._add_module(a)
         self._offline_timeout_ns = offline_timeout_ns
         self._off_threshold_a = off_current_threshold_a
         self._setpoint_interval_ns = setpoint_min_interval_ns
@@ -177,6 +182,20 @@ class ModuleGroupManager(PowerModuleGroup):
 
     # --- internals ------------------------------------------------------------------------
 
+    def _add_module(self, address: int) -> None:
+        m = _Module(address)
+        self._merge_caps(m, self._protocol.default_capabilities(address))
+        self._modules[address] = m
+
+    def _apply_count(self, count: int, now_ns: int) -> None:
+        """Group mode: modules 0..count-1 exist; the rest left the group (hot unplug)."""
+        for a in range(count):
+            if a not in self._modules:
+                self._add_module(a)
+        for a in [a for a in self._modules if a >= count]:
+            if self._modules.pop(a).online:
+                self._events.append(ModuleOffline(a, now_ns))
+
     def _send(self, frames: list[can.Message], now_ns: int) -> None:
         for frame in frames:
             frame.timestamp = now_ns / 1e9
@@ -187,11 +206,13 @@ class ModuleGroupManager(PowerModuleGroup):
 
     def _send_setpoint(self, now_ns: int) -> None:
         targets = self._targets()
+        self._sent_setpoint = (self._voltage_v, self._current_a, now_ns)
+        self._setpoint_dirty = False
+        if not targets:
+            return  # group mode before the first count reply: sent once modules appear
         share_a = self._current_a / len(targets)
         for a in targets:
             self._send(self._protocol.set_output_requests(a, self._voltage_v, share_a), now_ns)
-        self._sent_setpoint = (self._voltage_v, self._current_a, now_ns)
-        self._setpoint_dirty = False
 
     def _flush_setpoint(self, now_ns: int) -> None:
         if not self._setpoint_dirty:
@@ -212,6 +233,10 @@ class ModuleGroupManager(PowerModuleGroup):
             self._send(self._protocol.on_off_requests(a, on), now_ns)
 
     def _poll_round(self, now_ns: int) -> None:
+        if self._discovery_group is not None:
+            count_request = self._protocol.group_count_request(self._discovery_group)
+            assert count_request is not None  # checked in __init__
+            self._send([count_request], now_ns)
         for m in self._modules.values():
             self._send(self._protocol.poll_requests(m.address, m.capabilities_known), now_ns)
         if self._enabled:
@@ -235,7 +260,9 @@ class ModuleGroupManager(PowerModuleGroup):
             if reply is None:
                 continue
             if isinstance(reply, ReplyModuleCount):
-                continue  # group discovery is not used with fixed addresses
+                if reply.group == self._discovery_group:
+                    self._apply_count(reply.count, now_ns)
+                continue
             m = self._modules.get(reply.address)
             if m is None:
                 self._events.append(

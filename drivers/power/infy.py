@@ -243,6 +243,11 @@ class InfyProtocol(ModuleProtocol):
     def on_off_requests(self, address: int, on: bool) -> list[can.Message]:
         return [self._req(InfyCommand.ON_OFF, address, encode_on_off(on))]
 
+    def group_count_request(self, group: int) -> can.Message | None:
+        """Group mode (§1.2): cmd 0x02 to device 0x0B with dst = the group's dial setting."""
+        return request(InfyCommand.MODULE_COUNT, group, device=InfyDevice.GROUP,
+                       source=self.controller_address)
+
     def default_capabilities(self, address: int) -> ReplyCapabilities:
         return ReplyCapabilities(address)
 

@@ -82,6 +82,10 @@ class ModuleProtocol(abc.ABC):
     def parse_reply(self, msg: can.Message) -> ModuleReply | None:
         """A typed reply, None for frames not addressed to us; PowerRemoteError if malformed."""
 
+    def group_count_request(self, group: int) -> can.Message | None:
+        """Ask a group how many modules it has (Infy cmd 0x02); None if unsupported."""
+        return None
+
     @abc.abstractmethod
     def default_capabilities(self, address: int) -> ReplyCapabilities:
         """What the vendor table says when the module cannot be asked (all None for Infy)."""

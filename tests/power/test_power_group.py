@@ -225,3 +225,28 @@ def test_setpoint_frames_are_rate_limited_to_20_hz() -> None:
         assert 2 <= len(sets) <= 3  # 100 ms at one per 50 ms
     finally:
         b.close()
+
+
+def test_infy_group_mode_discovers_modules_by_count_and_drops_unplugged_at_once() -> None:
+    b = Bench("infy", modules=3)
+    try:
+        b.group = ModuleGroupManager(b.drv, InfyProtocol(), [], discovery_group=0)
+        b.run(3_000_000_000)
+        assert b.group.capabilities.module_count == 3
+        b.stages[2].present = False  # the count falls to 2 at the next round
+        t0 = b.now
+        b.run(2_000_000_000)
+        (t_off, off), = b.of(ModuleOffline)
+        assert off.address == 2 and t_off - t0 <= 2_000_000_000  # type: ignore[union-attr]
+        assert b.group.capabilities.module_count == 2
+    finally:
+        b.close()
+
+
+def test_group_discovery_needs_a_protocol_that_has_it() -> None:
+    bus = can.Bus(interface="virtual", channel="group-nodisc", preserve_timestamps=True)
+    try:
+        with pytest.raises(PowerUsageError, match="discovery"):
+            ModuleGroupManager(bus, reg060.Reg060Protocol(reg060.WINLINE), [], discovery_group=0)
+    finally:
+        bus.shutdown()
