@@ -15,9 +15,6 @@ import cantools
 
 from evse.ports.power import PowerRemoteError
 
-#: DBC convention: bit 31 of the frame ID marks an extended (29-bit) frame.
-_DBC_EXTENDED_FLAG = 0x8000_0000
-
 
 @functools.cache
 def load(name: str) -> Any:
@@ -49,7 +46,3 @@ class NormalisedDbc:
     def encode(self, name: str, signals: dict[str, float]) -> bytes:
         return bytes(self._db.get_message_by_name(name).encode(signals))
 
-
-def normalised_frame_id(dbc_frame_id: int) -> int:
-    """Strip the DBC extended flag."""
-    return dbc_frame_id & ~_DBC_EXTENDED_FLAG

@@ -122,3 +122,12 @@ def test_out_of_range_address_and_negative_setpoint_are_usage_errors() -> None:
         P.poll_requests(0x3F, True)
     with pytest.raises(PowerUsageError):
         infy.encode_set_voltage_current(-1.0, 1.0)
+
+
+def test_every_dbc_message_is_an_extended_frame_named_by_its_command_bits() -> None:
+    from drivers.power.dbc import load
+
+    for message in load("infy_v113.dbc").messages:
+        assert message.is_extended_frame and message.length == 8
+        assert message.frame_id & ~infy.DBC_ID_MASK == 0  # addresses masked out
+        infy.InfyCommand(message.frame_id >> 16)  # raises if not a V1.13 command
