@@ -116,3 +116,30 @@ def test_pmax_schedule_filled_to_1024_entries_round_trips() -> None:
                 SASchedules=iso2.SAScheduleListType(SAScheduleTuple=[iso2.SAScheduleTupleType(
                     SAScheduleTupleID=1, PMaxSchedule=too_many)]),
                 EVSEChargeParameter=res.Body.BodyElement.EVSEChargeParameter))))
+
+
+SIGNED_FRAGMENTS = [("iso2", "AuthorizationReq"), ("iso2", "MeteringReceiptReq"),
+                    ("iso2", "CertificateInstallationReq"), ("iso2", "CertificateUpdateReq"),
+                    ("iso2", "eMAID"), ("iso2", "ContractSignatureCertChain"),
+                    ("iso2", "ContractSignatureEncryptedPrivateKey"), ("iso2", "DHpublickey"),
+                    ("xmldsig", "SignedInfo")]
+
+
+@pytest.mark.parametrize(("schema", "element"), SIGNED_FRAGMENTS,
+                         ids=[f"{s}-{e}" for s, e in SIGNED_FRAGMENTS])
+def test_signed_fragments_round_trip(schema: str, element: str) -> None:
+    mod = exi.messages(schema)
+
+    @SETTINGS
+    @given(class_strategy(mod, mod.FRAGMENTS[element][1]))
+    def check(obj: object) -> None:
+        try:
+            data = exi.encode_fragment(schema, obj, element=element)
+        except exi.EncodeError:
+            assume(False)
+            return
+        assert exi.decode_fragment(schema, data) == obj
+        assert exi.encode_xml(schema, exi.decode_to_xml(schema, data, fragment=True),
+                              fragment=True) == data
+
+    check()
