@@ -10,14 +10,39 @@ Typed messages (what the SECC and the EV simulator use)::
 
     import exi
     from exi import din
+
+    def pv(value: int, unit: din.unitSymbolType) -> din.PhysicalValueType:
+        return din.PhysicalValueType(Multiplier=0, Unit=unit, Value=value)
+
     res = din.V2G_Message(
         Header=din.MessageHeaderType(SessionID=bytes.fromhex("0102030405060708")),
         Body=din.BodyType(BodyElement=din.CurrentDemandResType(
-            ResponseCode=din.responseCodeType.OK, ...)))
-    data = exi.encode("din", res)          # -> bytes (EXI stream, no V2GTP header)
-    msg = exi.decode("din", data)          # -> din.V2G_Message
-    exi.encode_fragment("iso2", auth_req)  # EXI fragment (for xmldsig digests)
-    exi.decode_fragment("iso2", data)      # -> typed object of the fragment root
+            ResponseCode=din.responseCodeType.OK,
+            DC_EVSEStatus=din.DC_EVSEStatusType(
+                EVSEIsolationStatus=din.isolationLevelType.Valid,
+                EVSEStatusCode=din.DC_EVSEStatusCodeType.EVSE_Ready,
+                NotificationMaxDelay=0,
+                EVSENotification=din.EVSENotificationType.None_),
+            EVSEPresentVoltage=pv(400, din.unitSymbolType.V),
+            EVSEPresentCurrent=pv(100, din.unitSymbolType.A),
+            EVSECurrentLimitAchieved=False,
+            EVSEVoltageLimitAchieved=False,
+            EVSEPowerLimitAchieved=False)))
+    data = exi.encode("din", res)          # bytes: EXI stream (no V2GTP header)
+    msg = exi.decode("din", data)          # din.V2G_Message, == res
+    msg, warnings = exi.decode_with_warnings("din", data)  # + facet violations seen
+    frag = exi.encode_fragment("iso2", auth_req)   # iso2.AuthorizationReqType -> bytes
+    obj = exi.decode_fragment("iso2", frag)        # (xmldsig digests sign these bytes)
+
+Function signatures::
+
+    exi.encode(schema: str, msg: object) -> bytes
+    exi.decode(schema: str, data: bytes) -> object
+    exi.decode_with_warnings(schema: str, data: bytes) -> tuple[object, list[str]]
+    exi.encode_fragment(schema: str, msg: object, *, element: str | None = None) -> bytes
+    exi.decode_fragment(schema: str, data: bytes) -> object
+    exi.encode_xml(schema: str, xml: str, *, fragment: bool = False) -> bytes
+    exi.decode_to_xml(schema: str, data: bytes, *, fragment: bool = False) -> str
 
 Classes are generated frozen slotted dataclasses (keyword-only) named exactly like the
 schema types (``CurrentDemandResType``; anonymous types take the element name, e.g.
@@ -26,10 +51,10 @@ enumerations, ``None`` for absent optional elements, lists for repeated ones. A 
 whose element heads a substitution group (``Body.BodyElement``, ``DC_EVStatus`` ...)
 takes an object of any member's type; the member element is chosen by the class.
 
-XML bridge (tools and interop)::
-
-    exi.encode_xml(schema, xml, *, fragment=False) -> bytes
-    exi.decode_to_xml(schema, data, *, fragment=False) -> str
+The XML bridge (``encode_xml``/``decode_to_xml``) is for tools and interop checks:
+any prefixes in, the XSDs' customary prefixes out; elements out of schema order are an
+``EncodeError`` naming the element (never a deviation code). ``exi.cli.main`` is the
+``evse exi`` command line.
 
 Errors: ``exi.DecodeError`` (remote fault; ``bit_position`` and grammar ``state``) and
 ``exi.EncodeError`` (local fault; ``field`` path). ``exi.decode_with_warnings`` also
@@ -46,6 +71,13 @@ from exi._codec import Decoder, Element, Encoder, SchemaGrammar
 from exi.errors import DecodeError, EncodeError, ExiError
 
 SCHEMAS = ("app", "din", "iso2", "xmldsig")
+# Root elements a typed message document may have (other global elements are valid EXI
+# documents too, but no peer sends them as a message; the XML bridge accepts them).
+MESSAGE_ROOTS = {
+    "app": ("supportedAppProtocolReq", "supportedAppProtocolRes"),
+    "din": ("V2G_Message",),
+    "iso2": ("V2G_Message",),
+}
 _grammars: dict[str, SchemaGrammar] = {}
 _models: dict[str, ModuleType] = {}
 
@@ -113,8 +145,22 @@ def decode_to_xml(schema: str, data: bytes, *, fragment: bool = False) -> str:
 
 
 # ----------------------------------------------------------------------------- typed
-def _root_qname(schema: str, msg: object, element: str | None) -> tuple[str, str]:
-    elements: dict[str, tuple[str, type]] = messages(schema).ELEMENTS
+_fast_mods: dict[str, ModuleType] = {}
+
+
+def _fast(schema: str) -> ModuleType:
+    m = _fast_mods.get(schema)
+    if m is None:
+        messages(schema)
+        m = importlib.import_module(f"exi._generated.{schema}_codec")
+        _fast_mods[schema] = m
+    return m
+
+
+def _root_qname(schema: str, msg: object, element: str | None,
+                fragment: bool = False) -> tuple[str, str]:
+    mod = messages(schema)
+    elements: dict[str, tuple[str, type]] = mod.FRAGMENTS if fragment else mod.ELEMENTS
     if element is not None:
         ent = elements.get(element)
         if ent is None:
@@ -128,13 +174,46 @@ def _root_qname(schema: str, msg: object, element: str | None) -> tuple[str, str
     return matches[0]
 
 
+def _encode_obj(schema: str, enc: Encoder, msg: object, q: tuple[str, str], start: int) -> None:
+    fn = _fast(schema).ENCODERS.get(start)
+    if fn is None:
+        enc.slow(msg, q, start)
+        return
+    try:
+        fn(enc, enc.w, msg)
+    except EncodeError as exc:
+        raise exc.within(q[1]) from None
+    except AttributeError as exc:
+        raise EncodeError(f"wrong message class: {exc}", field=q[1]) from None
+
+
+def _decode_obj(schema: str, dec: Decoder, q: tuple[str, str], start: int,
+                fragment: bool = False) -> Any:
+    mod = messages(schema)
+    ent = (mod.FRAGMENTS if fragment else mod.ELEMENTS).get(q[1])
+    if ent is None:
+        # simple-typed element (fragments only): its value is the object
+        return dec.element(q, start, 1).value
+    fn = _fast(schema).DECODERS.get(start)
+    if fn is None:
+        return dec.slow(q, start, ent[1])
+    return fn(dec, dec.r)
+
+
 def encode(schema: str, msg: object) -> bytes:
     """Encode a typed message document (``V2G_Message`` or ``supportedAppProtocolReq/Res``)."""
-    from exi._typed import to_tree
-
+    g = grammar(schema)
     q = _root_qname(schema, msg, None)
-    tree = to_tree(messages(schema).FIELDS, msg, q, q[1])
-    return Encoder(grammar(schema)).document(tree)
+    roots = MESSAGE_ROOTS.get(schema)
+    if roots is not None and q[1] not in roots:
+        raise EncodeError(f"not a {schema} message root ({', '.join(roots)})", field=q[1])
+    ent = g.doc_index.get(q)
+    if ent is None:
+        raise EncodeError("not a global element", field=q[1])
+    enc = Encoder(g)
+    enc.w.write(ent[0], g.doc_w)
+    _encode_obj(schema, enc, msg, q, ent[1])
+    return enc.w.getvalue()
 
 
 def decode(schema: str, data: bytes) -> Any:
@@ -143,21 +222,56 @@ def decode(schema: str, data: bytes) -> Any:
 
 
 def decode_with_warnings(schema: str, data: bytes) -> tuple[Any, list[str]]:
-    """Like ``decode``, plus the value-facet violations seen (the peer's problem)."""
+    """Like ``decode``, plus the value-facet violations seen (the peer's problem).
+
+    ISO-2 streams that fail are retried with the reference codec's list grammar
+    (exi_notes.md §2: a list filled exactly to a maxOccurs >= 16), maxOccurs still
+    enforced.
+    """
+    try:
+        return _decode_doc(schema, data)
+    except DecodeError as exc:
+        if schema != "iso2":
+            raise
+        try:
+            return _decode_reference_lists(data)
+        except DecodeError:
+            raise exc from None
+
+
+def _decode_reference_lists(data: bytes) -> tuple[Any, list[str]]:
     from exi._typed import from_tree
 
-    dec = Decoder(grammar(schema), bytes(data))
+    g = _grammars.get("iso2ref")
+    if g is None:
+        mod = importlib.import_module("exi._generated.iso2ref_grammar")
+        g = SchemaGrammar("iso2", mod.DATA)
+        _grammars["iso2ref"] = g
+    dec = Decoder(g, bytes(data))
     root = dec.document()
-    return _to_obj(schema, root, from_tree), dec.warnings
-
-
-def _to_obj(schema: str, root: Element, from_tree: Any) -> Any:
-    mod = messages(schema)
-    ent = mod.ELEMENTS.get(root.qname[1])
+    msgs = messages("iso2")
+    ent = msgs.ELEMENTS.get(root.qname[1])
     if ent is None:
         raise DecodeError(f"{root.qname[1]} has no message class", bit_position=-1,
-                          state=root.qname[1])
-    return from_tree(mod.FIELDS, ent[1], root)
+                          state="DocContent")
+    return from_tree(msgs.FIELDS, ent[1], root, msgs.OCCURS), dec.warnings
+
+
+def _decode_doc(schema: str, data: bytes) -> tuple[Any, list[str]]:
+    g = grammar(schema)
+    dec = Decoder(g, bytes(data))
+    dec.header()
+    r = dec.r
+    r.state = "DocContent"
+    code = r.read(g.doc_w)
+    if code >= len(g.doc):
+        raise r.fail(f"event code {code} in DocContent is SE(*) or invalid: unsupported")
+    q, start = g.doc[code]
+    roots = MESSAGE_ROOTS.get(schema)
+    if roots is not None and q[1] not in roots:
+        raise r.fail(f"document root {q[1]} is not a {schema} message ({', '.join(roots)})")
+    r.state = ""  # the generated decoders name the state on error (Decoder.locate)
+    return _decode_obj(schema, dec, q, start), dec.warnings
 
 
 def encode_fragment(schema: str, msg: object, *, element: str | None = None) -> bytes:
@@ -165,19 +279,34 @@ def encode_fragment(schema: str, msg: object, *, element: str | None = None) -> 
 
     ``element`` names the global element when the class alone does not tell it.
     """
-    from exi._typed import to_tree
-
-    q = _root_qname(schema, msg, element)
-    tree = to_tree(messages(schema).FIELDS, msg, q, q[1])
-    return Encoder(grammar(schema)).fragment([tree])
+    g = grammar(schema)
+    q = _root_qname(schema, msg, element, fragment=True)
+    ent = g.frag_index.get(q)
+    if ent is None or ent[1] < 0:
+        raise EncodeError("not a fragment element of this schema", field=q[1])
+    enc = Encoder(g)
+    enc.w.write(ent[0], g.frag_w)
+    _encode_obj(schema, enc, msg, q, ent[1])
+    enc.w.write(len(g.frag) + 1, g.frag_w)
+    return enc.w.getvalue()
 
 
 def decode_fragment(schema: str, data: bytes) -> Any:
     """Decode an EXI fragment holding one element to its typed object."""
-    from exi._typed import from_tree
-
-    roots = Decoder(grammar(schema), bytes(data)).fragment()
-    if len(roots) != 1:
-        raise DecodeError(f"fragment holds {len(roots)} elements, expected 1",
-                          bit_position=-1, state="FragmentContent")
-    return _to_obj(schema, roots[0], from_tree)
+    g = grammar(schema)
+    dec = Decoder(g, bytes(data))
+    dec.header()
+    r = dec.r
+    r.state = "FragmentContent"
+    code = r.read(g.frag_w)
+    if code >= len(g.frag):
+        raise r.fail(f"event code {code} in FragmentContent: expected one element")
+    q, start = g.frag[code]
+    if start < 0:
+        raise r.fail(f"fragment element {q[1]} needs the relaxed fragment grammar")
+    r.state = ""
+    obj = _decode_obj(schema, dec, q, start, fragment=True)
+    r.state = "FragmentContent"
+    if r.read(g.frag_w) != len(g.frag) + 1:
+        raise r.fail("fragment holds more than one element")
+    return obj

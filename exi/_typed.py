@@ -68,7 +68,13 @@ def _scalar(v: object) -> Value:
     raise EncodeError(f"unsupported value {v!r}", field="?")
 
 
-def from_tree(fields: FieldsTable, cls: type, node: Element) -> Any:
+OccursTable = dict[tuple[type, str], tuple[int, int | None]]
+
+
+def from_tree(fields: FieldsTable, cls: type, node: Element,
+              occurs: OccursTable | None = None) -> Any:
+    """Typed object of a decoded tree; with ``occurs``, maxOccurs is enforced too (the
+    lenient reference-grammar decode path does not enforce it in the grammar)."""
     spec = fields[cls]
     kwargs: dict[str, Any] = {}
     by_local: dict[str, tuple[Any, ...]] = {}
@@ -97,7 +103,7 @@ def from_tree(fields: FieldsTable, cls: type, node: Element) -> Any:
                               bit_position=-1, state=cls.__name__)
         pyname, kind, _uri, _local, target, repeated, _o, dt = cf
         if isinstance(target, type) and not issubclass(target, enum.Enum):
-            val = from_tree(fields, target, child)
+            val = from_tree(fields, target, child, occurs)
         else:
             raw = child.value
             if raw is None:
@@ -105,6 +111,11 @@ def from_tree(fields: FieldsTable, cls: type, node: Element) -> Any:
             val = _typed(target, raw)
         if repeated:
             kwargs[pyname].append(val)
+            if occurs is not None:
+                mx = occurs.get((cls, pyname), (0, None))[1]
+                if mx is not None and len(kwargs[pyname]) > mx:
+                    raise DecodeError(f"more than maxOccurs={mx} {pyname} elements",
+                                      bit_position=-1, state=cls.__name__)
         else:
             kwargs[pyname] = val
     return _construct(cls, kwargs)

@@ -39,3 +39,10 @@ class EncodeError(ExiError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason = message
+
+    def within(self, parent: str) -> EncodeError:
+        """The same error, with the enclosing element's name prefixed to the field path."""
+        if not parent:
+            return self
+        field = f"{parent}/{self.field}" if self.field else parent
+        return EncodeError(self.reason, field=field)

@@ -71,11 +71,11 @@ def to_xml(schema: str, g: SchemaGrammar, root: Element | list[Element]) -> str:
     """Serialize a decoded tree with the schema's customary prefixes."""
     prefixes = PREFIXES[schema]
     by_uri = {uri: p for p, uri in prefixes.items()}
-    dts = g.datatypes
+    del g  # values are already lexical (decoded with lexical=True)
     out: list[str] = []
     roots = root if isinstance(root, list) else [root]
     for r in roots:
-        _emit(r, out, by_uri, prefixes, dts, top=True)
+        _emit(r, out, by_uri, prefixes, top=True)
     return "".join(out)
 
 
@@ -89,14 +89,23 @@ def _name(q: tuple[str, str], by_uri: dict[str, str], extra: dict[str, str]) -> 
 
 
 def _esc(s: str, attr: bool = False) -> str:
-    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape so that an XML parser gives back exactly s (no newline normalisation).
+
+    Characters XML 1.0 cannot carry at all (U+0000, most C0 controls; real cars send
+    U+0000, exi_notes.md §7) come out as character references: readable, but such a
+    document is only XML 1.1-parseable.
+    """
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+        "\r", "&#13;")
     if attr:
-        s = s.replace('"', "&quot;")
+        s = s.replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
+    if any(ord(c) < 0x20 and c not in "\t\n" for c in s):
+        s = "".join(f"&#{ord(c)};" if ord(c) < 0x20 and c not in "\t\n" else c for c in s)
     return s
 
 
 def _emit(node: Element, out: list[str], by_uri: dict[str, str], prefixes: dict[str, str],
-          dts: list[list[object]], top: bool) -> None:
+          top: bool) -> None:
     extra: dict[str, str] = {}
     name = _name(node.qname, by_uri, extra)
     parts = [f"<{name}"]
@@ -118,7 +127,7 @@ def _emit(node: Element, out: list[str], by_uri: dict[str, str], prefixes: dict[
         assert node.value is not None
         out.append(_esc(_lex(node.value)))
     for c in node.children:
-        _emit(c, out, by_uri, prefixes, dts, top=False)
+        _emit(c, out, by_uri, prefixes, top=False)
     out.append(f"</{name}>")
 
 

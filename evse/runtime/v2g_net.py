@@ -5,7 +5,10 @@ The station's scheduler owns the loop: it calls ``poll(timeout_s)`` with the tim
 next deadline (``next_deadline_ns()`` reports ours: pending TLS handshakes). Everything
 happens on the caller's thread; events go to the ``on_event`` callback from inside
 ``poll()``, and the callback may call ``send()``/``close_connection()`` straight away. A
-``collections.deque.append`` is a fine callback when the caller prefers a queue.
+``collections.deque.append`` is a fine callback when the caller prefers a queue. Under
+``evse.runtime.realtime.RealtimeRunner``: ``runner.add_reader(server.fileno(), lambda now_ns:
+server.poll(0))`` (the selector's own descriptor is readable whenever a socket is ready), with
+``on_event`` posting to the scheduler and a timer at ``next_deadline_ns()``.
 
 The protocol logic lives in the sans-IO cores ``evse.sdp.SdpServer`` and
 ``evse.v2gtp.V2gtpStreamDecoder``; this module only moves bytes and reads the clock through
@@ -390,6 +393,12 @@ class V2gNetServer:
         return int(self._sdp_sock.getsockname()[1])
 
     # -- the loop ---------------------------------------------------------------------
+
+    def fileno(self) -> int:
+        """A descriptor that is readable whenever ``poll(0)`` has work: hand it to
+        ``RealtimeRunner.add_reader`` with a callback that calls ``poll(0)``, and arm a
+        scheduler timer at ``next_deadline_ns()``."""
+        return self._selector.fileno()
 
     def next_deadline_ns(self) -> int | None:
         deadlines = [

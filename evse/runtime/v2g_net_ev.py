@@ -135,6 +135,12 @@ class V2gNetClient:
         self._phase = Phase.DISCOVERING
         self._send_sdp(self._sdp.start(self._clock_ns()))
 
+    def fileno(self) -> int:
+        """A descriptor that is readable whenever ``poll(0)`` has work: hand it to
+        ``RealtimeRunner.add_reader`` with a callback that calls ``poll(0)``, and arm a
+        scheduler timer at ``next_deadline_ns()``."""
+        return self._selector.fileno()
+
     def next_deadline_ns(self) -> int | None:
         if self._phase is Phase.DISCOVERING:
             return self._sdp.next_deadline_ns()

@@ -56,9 +56,17 @@ def bits_for(n: int) -> int:
     return 0 if n <= 1 else math.ceil(math.log2(n))
 
 
+# exi_notes.md §2: the ISO-2 grammars precompiled into the reference codec keep the
+# repeat production of lists whose maxOccurs is 16 or more once the list is full.
+REFERENCE_UNBOUNDED_FROM = 16
+
+
 class GrammarBuilder:
-    def __init__(self, schema: SchemaSet) -> None:
+    def __init__(self, schema: SchemaSet, *, reference_lists: bool = False) -> None:
+        """``reference_lists``: build the reference codec's variant of maxOccurs >= 16
+        lists (used only as a lenient second try when decoding)."""
         self.schema = schema
+        self.reference_lists = reference_lists
         self.qnames: list[QName] = []
         self._qidx: dict[QName, int] = {}
         self.datatypes: list[list[Any]] = []
@@ -147,13 +155,16 @@ class GrammarBuilder:
     def _particle(self, nfa: _NFA, p: Particle, nxt: int) -> int:
         if p.max_occurs == 0:
             return nxt
-        if p.max_occurs is None:
+        unbounded = p.max_occurs is None or (
+            self.reference_lists and p.max_occurs >= REFERENCE_UNBOUNDED_FROM)
+        if unbounded:
             loop = nfa.new()
             body = self._term(nfa, p, loop)
             nfa.add(loop, None, body)
             nfa.add(loop, None, nxt)
             tail = loop
         else:
+            assert p.max_occurs is not None
             tail = nxt
             for _ in range(p.max_occurs - p.min_occurs):
                 n = nfa.new()
@@ -334,7 +345,13 @@ def datatype_descriptor(st: SimpleType) -> list[Any]:
 
 def build_schema_tables(schema: SchemaSet) -> dict[str, Any]:
     """All tables for one schema set: document + fragment grammars and element grammars."""
-    gb = GrammarBuilder(schema)
+    return build(schema)[0]
+
+
+def build(schema: SchemaSet, *,
+          reference_lists: bool = False) -> tuple[dict[str, Any], GrammarBuilder]:
+    """The tables plus the builder (which maps grammar start states to schema types)."""
+    gb = GrammarBuilder(schema, reference_lists=reference_lists)
     globals_sorted = sorted(schema.elements.values(), key=lambda d: (d.qname[1], d.qname[0]))
     doc = [[gb.qname(d.qname), gb.grammar_for(d)] for d in globals_sorted]
     gb.run()
@@ -346,7 +363,18 @@ def build_schema_tables(schema: SchemaSet) -> dict[str, Any]:
     for q in sorted(by_q, key=lambda q: (q[1], q[0])):
         decls = by_q[q]
         types = {id(d.resolved) for d in decls if d.resolved is not None}
-        start = gb.grammar_for(decls[0]) if len(types) == 1 else -1
+        if len(types) == 1:
+            start = gb.grammar_for(decls[0])
+        else:
+            # Same qname, different types (ISO-2 eMAID: eMAIDType string in
+            # PaymentDetailsReq, EMAIDType with Id in the certificate responses). The
+            # V2G codecs (OpenV2G/cbexigen fragment tables) use the complex type, the
+            # one that carries the Id a signature references, instead of EXI 1.0
+            # §8.5.3's relaxed element fragment grammar.
+            complex_decls = {id(d.resolved): d for d in decls
+                             if isinstance(d.resolved, ComplexType)}
+            start = (gb.grammar_for(next(iter(complex_decls.values())))
+                     if len(complex_decls) == 1 else -1)
         frag.append([gb.qname(q), start])
     gb.run()
     return {
@@ -357,4 +385,4 @@ def build_schema_tables(schema: SchemaSet) -> dict[str, Any]:
         "doc_w": bits_for(len(doc) + 1),
         "frag": frag,
         "frag_w": bits_for(len(frag) + 2),
-    }
+    }, gb

@@ -30,6 +30,7 @@ class _Field:
     repeated: bool
     uri: str
     max_occurs: int | None
+    min_occurs: int = 1
 
 
 class _Gen:
@@ -104,11 +105,45 @@ class _Gen:
                               t if isinstance(t, SimpleType) else None,
                               t if isinstance(t, ComplexType) else None,
                               optional, repeated, decl.qname[0],
-                              p.max_occurs if not rep else None))
+                              p.max_occurs if not rep else None,
+                              0 if optional else p.min_occurs))
         names = [f.name for f in out]
         if len(set(names)) != len(names):
             return None
         return out
+
+
+def _fragment_classes(schema: SchemaSet, g: _Gen) -> list[tuple[tuple[str, str], str]]:
+    """Fragment elements with complex types, choosing the type as the grammar does."""
+    by_q: dict[tuple[str, str], list[ElementDecl]] = {}
+    for d in list(schema.elements.values()) + schema.local_elements:
+        by_q.setdefault(d.qname, []).append(d)
+    out: list[tuple[tuple[str, str], str]] = []
+    seen_local: set[str] = set()
+    for q in sorted(by_q, key=lambda q: (q[1], q[0])):
+        complex_types = {id(d.resolved): d.resolved for d in by_q[q]
+                         if isinstance(d.resolved, ComplexType)}
+        types = {id(d.resolved) for d in by_q[q]}
+        if len(complex_types) != 1 or q[1] in seen_local:
+            continue
+        if len(types) > 1 and len(complex_types) != 1:
+            continue
+        ct = next(iter(complex_types.values()))
+        if id(ct) in g.class_names:
+            seen_local.add(q[1])
+            out.append((q, g.class_names[id(ct)]))
+    return out
+
+
+def _concrete(decls: list[ElementDecl]) -> list[ElementDecl]:
+    """Members the typed API may encode: the non-abstract element declarations.
+
+    The grammars still list abstract members, as the reference codec does. Elements
+    whose *type* is abstract stay allowed: a real DIN charger sends ``<SASchedules/>``
+    (type ``SASchedulesType``, abstract) and its bytes must re-encode identically.
+    """
+    out = [d for d in decls if not d.abstract]
+    return out or decls
 
 
 def _flatten(p: Particle, opt: bool, rep: bool, out: list[tuple[Particle, bool, bool]]) -> bool:
@@ -144,6 +179,10 @@ def _py_scalar(st: SimpleType) -> str:
 
 
 def render_models(name: str, schema: SchemaSet) -> str:
+    return render_models_gen(name, schema)[0]
+
+
+def render_models_gen(name: str, schema: SchemaSet) -> tuple[str, _Gen]:
     g = _Gen(schema)
     roots: list[tuple[ElementDecl, str]] = []
     for decl in sorted(schema.elements.values(), key=lambda d: (d.qname[1], d.qname[0])):
@@ -152,6 +191,7 @@ def render_models(name: str, schema: SchemaSet) -> str:
     lines: list[str] = []
     cls_lines: list[str] = []
     meta: list[str] = []
+    occurs: list[str] = []
     for ct in g.order:
         cname = g.class_names[id(ct)]
         fields = g.fields_of(ct)
@@ -181,7 +221,7 @@ def render_models(name: str, schema: SchemaSet) -> str:
                     target = "None"
             elif f.kind == "subst":
                 classes = []
-                for m in f.decls:
+                for m in _concrete(f.decls):
                     if isinstance(m.resolved, ComplexType):
                         classes.append(g.class_for(m.resolved, m.qname[1]))
                     else:
@@ -193,6 +233,8 @@ def render_models(name: str, schema: SchemaSet) -> str:
                 base = g.class_for(f.complex_, f.name)
                 target = base
             if f.repeated:
+                occurs.append(f"    ({cname}, {_ident(f.name)!r}): "
+                              f"({f.min_occurs}, {f.max_occurs!r}),")
                 ann = f"list[{base}]"
                 default = " = field(default_factory=list)"
             elif f.optional:
@@ -205,7 +247,7 @@ def render_models(name: str, schema: SchemaSet) -> str:
             if f.kind == "subst":
                 mem = ", ".join(
                     f"({g.class_for(m.resolved, m.qname[1])}, {m.qname[0]!r}, {m.qname[1]!r})"
-                    for m in f.decls if isinstance(m.resolved, ComplexType))
+                    for m in _concrete(f.decls) if isinstance(m.resolved, ComplexType))
                 target = f"({mem},)"
             dt = repr(datatype_descriptor(f.simple)) if f.simple is not None else "None"
             specs.append(
@@ -245,10 +287,22 @@ def render_models(name: str, schema: SchemaSet) -> str:
     lines.extend(meta)
     lines.append("}")
     lines.append("")
+    lines.append("# Repeated fields: (class, field) -> (minOccurs, maxOccurs or None)")
+    lines.append("OCCURS: dict[tuple[type, str], tuple[int, int | None]] = {")
+    lines.extend(occurs)
+    lines.append("}")
+    lines.append("")
     lines.append("# Global elements with complex types: local name -> (uri, class)")
     lines.append("ELEMENTS: dict[str, tuple[str, type]] = {")
     for decl, cname in roots:
         lines.append(f"    {decl.qname[1]!r}: ({decl.qname[0]!r}, {cname}),")
+    lines.append("}")
+    lines.append("")
+    lines.append("# Every element a fragment may start with (global and local, EXI 1.0 §8.5.2)")
+    lines.append("# that has a message class: local name -> (uri, class)")
+    lines.append("FRAGMENTS: dict[str, tuple[str, type]] = {")
+    for q, cname in _fragment_classes(schema, g):
+        lines.append(f"    {q[1]!r}: ({q[0]!r}, {cname}),")
     lines.append("}")
     names = sorted(g.class_names.values()) + sorted(e for e, _ in g.enums)
     lines.append("")
@@ -256,4 +310,4 @@ def render_models(name: str, schema: SchemaSet) -> str:
     for n in names:
         lines.append(f"    {n!r},")
     lines.append("]")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", g

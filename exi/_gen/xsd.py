@@ -439,7 +439,18 @@ class _RefPlaceholder:
         self.ref = ref
 
 
+_BUILTINS: dict[str, SimpleType] = {}
+
+
 def _builtin_simple(local: str) -> SimpleType:
+    """One shared object per builtin, so elements of the same builtin type share a
+    grammar (and count as "the same type" for the fragment grammar, EXI 1.0 §8.5.2)."""
+    if local not in _BUILTINS:
+        _BUILTINS[local] = _make_builtin(local)
+    return _BUILTINS[local]
+
+
+def _make_builtin(local: str) -> SimpleType:
     if local in INT_BOUNDS:
         lo, hi = INT_BOUNDS[local]
         return SimpleType(name=local, builtin="integer", min_inclusive=lo, max_inclusive=hi,

@@ -64,8 +64,21 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ),
 }
 
+# Repeated fields: (class, field) -> (minOccurs, maxOccurs or None)
+OCCURS: dict[tuple[type, str], tuple[int, int | None]] = {
+    (supportedAppProtocolReq, 'AppProtocol'): (1, 20),
+}
+
 # Global elements with complex types: local name -> (uri, class)
 ELEMENTS: dict[str, tuple[str, type]] = {
+    'supportedAppProtocolReq': ('urn:iso:15118:2:2010:AppProtocol', supportedAppProtocolReq),
+    'supportedAppProtocolRes': ('urn:iso:15118:2:2010:AppProtocol', supportedAppProtocolRes),
+}
+
+# Every element a fragment may start with (global and local, EXI 1.0 §8.5.2)
+# that has a message class: local name -> (uri, class)
+FRAGMENTS: dict[str, tuple[str, type]] = {
+    'AppProtocol': ('', AppProtocolType),
     'supportedAppProtocolReq': ('urn:iso:15118:2:2010:AppProtocol', supportedAppProtocolReq),
     'supportedAppProtocolRes': ('urn:iso:15118:2:2010:AppProtocol', supportedAppProtocolRes),
 }

@@ -380,7 +380,7 @@ class ChargeParameterDiscoveryReqType:
 
     MaxEntriesSAScheduleTuple: int | None = None
     RequestedEnergyTransferMode: EnergyTransferModeType
-    EVChargeParameter: AC_EVChargeParameterType | DC_EVChargeParameterType | EVChargeParameterType
+    EVChargeParameter: AC_EVChargeParameterType | DC_EVChargeParameterType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -411,8 +411,8 @@ class ChargeParameterDiscoveryResType:
 
     ResponseCode: responseCodeType
     EVSEProcessing: EVSEProcessingType
-    SASchedules: SAScheduleListType | SASchedulesType | None = None
-    EVSEChargeParameter: AC_EVSEChargeParameterType | DC_EVSEChargeParameterType | EVSEChargeParameterType
+    SASchedules: SAScheduleListType | None = None
+    EVSEChargeParameter: AC_EVSEChargeParameterType | DC_EVSEChargeParameterType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -442,7 +442,7 @@ class PMaxScheduleType:
 class PMaxScheduleEntryType:
     """Schema type PMaxScheduleEntryType."""
 
-    TimeInterval: RelativeTimeIntervalType | IntervalType
+    TimeInterval: RelativeTimeIntervalType
     PMax: PhysicalValueType
 
 
@@ -474,7 +474,7 @@ class SalesTariffType:
 class SalesTariffEntryType:
     """Schema type SalesTariffEntryType."""
 
-    TimeInterval: RelativeTimeIntervalType | IntervalType
+    TimeInterval: RelativeTimeIntervalType
     EPriceLevel: int | None = None
     ConsumptionCost: list[ConsumptionCostType] = field(default_factory=list)
 
@@ -638,7 +638,7 @@ class EVStatusType:
 class EntryType:
     """Schema type EntryType."""
 
-    TimeInterval: RelativeTimeIntervalType | IntervalType
+    TimeInterval: RelativeTimeIntervalType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -706,7 +706,7 @@ class MeteringReceiptResType:
     """Schema type MeteringReceiptResType."""
 
     ResponseCode: responseCodeType
-    EVSEStatus: AC_EVSEStatusType | DC_EVSEStatusType | EVSEStatusType
+    EVSEStatus: AC_EVSEStatusType | DC_EVSEStatusType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -780,7 +780,7 @@ class PowerDeliveryReqType:
     ChargeProgress: chargeProgressType
     SAScheduleTupleID: int
     ChargingProfile: ChargingProfileType | None = None
-    EVPowerDeliveryParameter: DC_EVPowerDeliveryParameterType | EVPowerDeliveryParameterType | None = None
+    EVPowerDeliveryParameter: DC_EVPowerDeliveryParameterType | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -804,7 +804,7 @@ class PowerDeliveryResType:
     """Schema type PowerDeliveryResType."""
 
     ResponseCode: responseCodeType
-    EVSEStatus: AC_EVSEStatusType | DC_EVSEStatusType | EVSEStatusType
+    EVSEStatus: AC_EVSEStatusType | DC_EVSEStatusType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1068,7 +1068,7 @@ class NotificationType:
 class BodyType:
     """Schema type BodyType."""
 
-    BodyElement: AuthorizationReqType | AuthorizationResType | BodyBaseType | CableCheckReqType | CableCheckResType | CertificateInstallationReqType | CertificateInstallationResType | CertificateUpdateReqType | CertificateUpdateResType | ChargeParameterDiscoveryReqType | ChargeParameterDiscoveryResType | ChargingStatusReqType | ChargingStatusResType | CurrentDemandReqType | CurrentDemandResType | MeteringReceiptReqType | MeteringReceiptResType | PaymentDetailsReqType | PaymentDetailsResType | PaymentServiceSelectionReqType | PaymentServiceSelectionResType | PowerDeliveryReqType | PowerDeliveryResType | PreChargeReqType | PreChargeResType | ServiceDetailReqType | ServiceDetailResType | ServiceDiscoveryReqType | ServiceDiscoveryResType | SessionSetupReqType | SessionSetupResType | SessionStopReqType | SessionStopResType | WeldingDetectionReqType | WeldingDetectionResType | None = None
+    BodyElement: AuthorizationReqType | AuthorizationResType | CableCheckReqType | CableCheckResType | CertificateInstallationReqType | CertificateInstallationResType | CertificateUpdateReqType | CertificateUpdateResType | ChargeParameterDiscoveryReqType | ChargeParameterDiscoveryResType | ChargingStatusReqType | ChargingStatusResType | CurrentDemandReqType | CurrentDemandResType | MeteringReceiptReqType | MeteringReceiptResType | PaymentDetailsReqType | PaymentDetailsResType | PaymentServiceSelectionReqType | PaymentServiceSelectionResType | PowerDeliveryReqType | PowerDeliveryResType | PreChargeReqType | PreChargeResType | ServiceDetailReqType | ServiceDetailResType | ServiceDiscoveryReqType | ServiceDiscoveryResType | SessionSetupReqType | SessionSetupResType | SessionStopReqType | SessionStopResType | WeldingDetectionReqType | WeldingDetectionResType | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1208,7 +1208,7 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ChargeParameterDiscoveryReqType: (
         ('MaxEntriesSAScheduleTuple', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'MaxEntriesSAScheduleTuple', None, False, True, ['uint', 0, 65535]),
         ('RequestedEnergyTransferMode', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'RequestedEnergyTransferMode', EnergyTransferModeType, False, False, ['enum', 'string', ['AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique']]),
-        ('EVChargeParameter', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVChargeParameter', ((AC_EVChargeParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'AC_EVChargeParameter'), (DC_EVChargeParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVChargeParameter'), (EVChargeParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'EVChargeParameter'),), False, False, None),
+        ('EVChargeParameter', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVChargeParameter', ((AC_EVChargeParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'AC_EVChargeParameter'), (DC_EVChargeParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVChargeParameter'),), False, False, None),
     ),
     DC_EVChargeParameterType: (
         ('DepartureTime', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'DepartureTime', None, False, True, ['uint', 0, 4294967295]),
@@ -1227,8 +1227,8 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ChargeParameterDiscoveryResType: (
         ('ResponseCode', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'ResponseCode', responseCodeType, False, False, ['enum', 'string', ['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']]),
         ('EVSEProcessing', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'EVSEProcessing', EVSEProcessingType, False, False, ['enum', 'string', ['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']]),
-        ('SASchedules', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'SASchedules', ((SAScheduleListType, 'urn:iso:15118:2:2013:MsgDataTypes', 'SAScheduleList'), (SASchedulesType, 'urn:iso:15118:2:2013:MsgDataTypes', 'SASchedules'),), False, True, None),
-        ('EVSEChargeParameter', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEChargeParameter', ((AC_EVSEChargeParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'AC_EVSEChargeParameter'), (DC_EVSEChargeParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVSEChargeParameter'), (EVSEChargeParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEChargeParameter'),), False, False, None),
+        ('SASchedules', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'SASchedules', ((SAScheduleListType, 'urn:iso:15118:2:2013:MsgDataTypes', 'SAScheduleList'),), False, True, None),
+        ('EVSEChargeParameter', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEChargeParameter', ((AC_EVSEChargeParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'AC_EVSEChargeParameter'), (DC_EVSEChargeParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVSEChargeParameter'),), False, False, None),
     ),
     SAScheduleListType: (
         ('SAScheduleTuple', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'SAScheduleTuple', SAScheduleTupleType, True, False, None),
@@ -1242,7 +1242,7 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
         ('PMaxScheduleEntry', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'PMaxScheduleEntry', PMaxScheduleEntryType, True, False, None),
     ),
     PMaxScheduleEntryType: (
-        ('TimeInterval', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'TimeInterval', ((RelativeTimeIntervalType, 'urn:iso:15118:2:2013:MsgDataTypes', 'RelativeTimeInterval'), (IntervalType, 'urn:iso:15118:2:2013:MsgDataTypes', 'TimeInterval'),), False, False, None),
+        ('TimeInterval', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'TimeInterval', ((RelativeTimeIntervalType, 'urn:iso:15118:2:2013:MsgDataTypes', 'RelativeTimeInterval'),), False, False, None),
         ('PMax', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'PMax', PhysicalValueType, False, False, None),
     ),
     RelativeTimeIntervalType: (
@@ -1258,7 +1258,7 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
         ('SalesTariffEntry', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'SalesTariffEntry', SalesTariffEntryType, True, False, None),
     ),
     SalesTariffEntryType: (
-        ('TimeInterval', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'TimeInterval', ((RelativeTimeIntervalType, 'urn:iso:15118:2:2013:MsgDataTypes', 'RelativeTimeInterval'), (IntervalType, 'urn:iso:15118:2:2013:MsgDataTypes', 'TimeInterval'),), False, False, None),
+        ('TimeInterval', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'TimeInterval', ((RelativeTimeIntervalType, 'urn:iso:15118:2:2013:MsgDataTypes', 'RelativeTimeInterval'),), False, False, None),
         ('EPriceLevel', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EPriceLevel', None, False, True, ['nbit', 0, 255, 8]),
         ('ConsumptionCost', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'ConsumptionCost', ConsumptionCostType, True, True, None),
     ),
@@ -1354,7 +1354,7 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ),
     EVStatusType: (),
     EntryType: (
-        ('TimeInterval', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'TimeInterval', ((RelativeTimeIntervalType, 'urn:iso:15118:2:2013:MsgDataTypes', 'RelativeTimeInterval'), (IntervalType, 'urn:iso:15118:2:2013:MsgDataTypes', 'TimeInterval'),), False, False, None),
+        ('TimeInterval', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'TimeInterval', ((RelativeTimeIntervalType, 'urn:iso:15118:2:2013:MsgDataTypes', 'RelativeTimeInterval'),), False, False, None),
     ),
     KeyInfoType: (
         ('Id', 'attr', '', 'Id', None, False, True, ['str', 0, None]),
@@ -1390,7 +1390,7 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ),
     MeteringReceiptResType: (
         ('ResponseCode', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'ResponseCode', responseCodeType, False, False, ['enum', 'string', ['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']]),
-        ('EVSEStatus', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEStatus', ((AC_EVSEStatusType, 'urn:iso:15118:2:2013:MsgDataTypes', 'AC_EVSEStatus'), (DC_EVSEStatusType, 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVSEStatus'), (EVSEStatusType, 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEStatus'),), False, False, None),
+        ('EVSEStatus', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEStatus', ((AC_EVSEStatusType, 'urn:iso:15118:2:2013:MsgDataTypes', 'AC_EVSEStatus'), (DC_EVSEStatusType, 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVSEStatus'),), False, False, None),
     ),
     ObjectType: (
         ('Id', 'attr', '', 'Id', None, False, True, ['str', 0, None]),
@@ -1428,7 +1428,7 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
         ('ChargeProgress', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'ChargeProgress', chargeProgressType, False, False, ['enum', 'string', ['Start', 'Stop', 'Renegotiate']]),
         ('SAScheduleTupleID', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'SAScheduleTupleID', None, False, False, ['nbit', 1, 255, 8]),
         ('ChargingProfile', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'ChargingProfile', ChargingProfileType, False, True, None),
-        ('EVPowerDeliveryParameter', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVPowerDeliveryParameter', ((DC_EVPowerDeliveryParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVPowerDeliveryParameter'), (EVPowerDeliveryParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'EVPowerDeliveryParameter'),), False, True, None),
+        ('EVPowerDeliveryParameter', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVPowerDeliveryParameter', ((DC_EVPowerDeliveryParameterType, 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVPowerDeliveryParameter'),), False, True, None),
     ),
     ChargingProfileType: (
         ('ProfileEntry', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'ProfileEntry', ProfileEntryType, True, False, None),
@@ -1440,7 +1440,7 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ),
     PowerDeliveryResType: (
         ('ResponseCode', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'ResponseCode', responseCodeType, False, False, ['enum', 'string', ['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']]),
-        ('EVSEStatus', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEStatus', ((AC_EVSEStatusType, 'urn:iso:15118:2:2013:MsgDataTypes', 'AC_EVSEStatus'), (DC_EVSEStatusType, 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVSEStatus'), (EVSEStatusType, 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEStatus'),), False, False, None),
+        ('EVSEStatus', 'subst', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEStatus', ((AC_EVSEStatusType, 'urn:iso:15118:2:2013:MsgDataTypes', 'AC_EVSEStatus'), (DC_EVSEStatusType, 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVSEStatus'),), False, False, None),
     ),
     PreChargeReqType: (
         ('DC_EVStatus', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'DC_EVStatus', DC_EVStatusType, False, False, None),
@@ -1580,7 +1580,7 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
         ('FaultMsg', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'FaultMsg', None, False, True, ['str', 0, 64]),
     ),
     BodyType: (
-        ('BodyElement', 'subst', 'urn:iso:15118:2:2013:MsgBody', 'BodyElement', ((AuthorizationReqType, 'urn:iso:15118:2:2013:MsgBody', 'AuthorizationReq'), (AuthorizationResType, 'urn:iso:15118:2:2013:MsgBody', 'AuthorizationRes'), (BodyBaseType, 'urn:iso:15118:2:2013:MsgBody', 'BodyElement'), (CableCheckReqType, 'urn:iso:15118:2:2013:MsgBody', 'CableCheckReq'), (CableCheckResType, 'urn:iso:15118:2:2013:MsgBody', 'CableCheckRes'), (CertificateInstallationReqType, 'urn:iso:15118:2:2013:MsgBody', 'CertificateInstallationReq'), (CertificateInstallationResType, 'urn:iso:15118:2:2013:MsgBody', 'CertificateInstallationRes'), (CertificateUpdateReqType, 'urn:iso:15118:2:2013:MsgBody', 'CertificateUpdateReq'), (CertificateUpdateResType, 'urn:iso:15118:2:2013:MsgBody', 'CertificateUpdateRes'), (ChargeParameterDiscoveryReqType, 'urn:iso:15118:2:2013:MsgBody', 'ChargeParameterDiscoveryReq'), (ChargeParameterDiscoveryResType, 'urn:iso:15118:2:2013:MsgBody', 'ChargeParameterDiscoveryRes'), (ChargingStatusReqType, 'urn:iso:15118:2:2013:MsgBody', 'ChargingStatusReq'), (ChargingStatusResType, 'urn:iso:15118:2:2013:MsgBody', 'ChargingStatusRes'), (CurrentDemandReqType, 'urn:iso:15118:2:2013:MsgBody', 'CurrentDemandReq'), (CurrentDemandResType, 'urn:iso:15118:2:2013:MsgBody', 'CurrentDemandRes'), (MeteringReceiptReqType, 'urn:iso:15118:2:2013:MsgBody', 'MeteringReceiptReq'), (MeteringReceiptResType, 'urn:iso:15118:2:2013:MsgBody', 'MeteringReceiptRes'), (PaymentDetailsReqType, 'urn:iso:15118:2:2013:MsgBody', 'PaymentDetailsReq'), (PaymentDetailsResType, 'urn:iso:15118:2:2013:MsgBody', 'PaymentDetailsRes'), (PaymentServiceSelectionReqType, 'urn:iso:15118:2:2013:MsgBody', 'PaymentServiceSelectionReq'), (PaymentServiceSelectionResType, 'urn:iso:15118:2:2013:MsgBody', 'PaymentServiceSelectionRes'), (PowerDeliveryReqType, 'urn:iso:15118:2:2013:MsgBody', 'PowerDeliveryReq'), (PowerDeliveryResType, 'urn:iso:15118:2:2013:MsgBody', 'PowerDeliveryRes'), (PreChargeReqType, 'urn:iso:15118:2:2013:MsgBody', 'PreChargeReq'), (PreChargeResType, 'urn:iso:15118:2:2013:MsgBody', 'PreChargeRes'), (ServiceDetailReqType, 'urn:iso:15118:2:2013:MsgBody', 'ServiceDetailReq'), (ServiceDetailResType, 'urn:iso:15118:2:2013:MsgBody', 'ServiceDetailRes'), (ServiceDiscoveryReqType, 'urn:iso:15118:2:2013:MsgBody', 'ServiceDiscoveryReq'), (ServiceDiscoveryResType, 'urn:iso:15118:2:2013:MsgBody', 'ServiceDiscoveryRes'), (SessionSetupReqType, 'urn:iso:15118:2:2013:MsgBody', 'SessionSetupReq'), (SessionSetupResType, 'urn:iso:15118:2:2013:MsgBody', 'SessionSetupRes'), (SessionStopReqType, 'urn:iso:15118:2:2013:MsgBody', 'SessionStopReq'), (SessionStopResType, 'urn:iso:15118:2:2013:MsgBody', 'SessionStopRes'), (WeldingDetectionReqType, 'urn:iso:15118:2:2013:MsgBody', 'WeldingDetectionReq'), (WeldingDetectionResType, 'urn:iso:15118:2:2013:MsgBody', 'WeldingDetectionRes'),), False, True, None),
+        ('BodyElement', 'subst', 'urn:iso:15118:2:2013:MsgBody', 'BodyElement', ((AuthorizationReqType, 'urn:iso:15118:2:2013:MsgBody', 'AuthorizationReq'), (AuthorizationResType, 'urn:iso:15118:2:2013:MsgBody', 'AuthorizationRes'), (CableCheckReqType, 'urn:iso:15118:2:2013:MsgBody', 'CableCheckReq'), (CableCheckResType, 'urn:iso:15118:2:2013:MsgBody', 'CableCheckRes'), (CertificateInstallationReqType, 'urn:iso:15118:2:2013:MsgBody', 'CertificateInstallationReq'), (CertificateInstallationResType, 'urn:iso:15118:2:2013:MsgBody', 'CertificateInstallationRes'), (CertificateUpdateReqType, 'urn:iso:15118:2:2013:MsgBody', 'CertificateUpdateReq'), (CertificateUpdateResType, 'urn:iso:15118:2:2013:MsgBody', 'CertificateUpdateRes'), (ChargeParameterDiscoveryReqType, 'urn:iso:15118:2:2013:MsgBody', 'ChargeParameterDiscoveryReq'), (ChargeParameterDiscoveryResType, 'urn:iso:15118:2:2013:MsgBody', 'ChargeParameterDiscoveryRes'), (ChargingStatusReqType, 'urn:iso:15118:2:2013:MsgBody', 'ChargingStatusReq'), (ChargingStatusResType, 'urn:iso:15118:2:2013:MsgBody', 'ChargingStatusRes'), (CurrentDemandReqType, 'urn:iso:15118:2:2013:MsgBody', 'CurrentDemandReq'), (CurrentDemandResType, 'urn:iso:15118:2:2013:MsgBody', 'CurrentDemandRes'), (MeteringReceiptReqType, 'urn:iso:15118:2:2013:MsgBody', 'MeteringReceiptReq'), (MeteringReceiptResType, 'urn:iso:15118:2:2013:MsgBody', 'MeteringReceiptRes'), (PaymentDetailsReqType, 'urn:iso:15118:2:2013:MsgBody', 'PaymentDetailsReq'), (PaymentDetailsResType, 'urn:iso:15118:2:2013:MsgBody', 'PaymentDetailsRes'), (PaymentServiceSelectionReqType, 'urn:iso:15118:2:2013:MsgBody', 'PaymentServiceSelectionReq'), (PaymentServiceSelectionResType, 'urn:iso:15118:2:2013:MsgBody', 'PaymentServiceSelectionRes'), (PowerDeliveryReqType, 'urn:iso:15118:2:2013:MsgBody', 'PowerDeliveryReq'), (PowerDeliveryResType, 'urn:iso:15118:2:2013:MsgBody', 'PowerDeliveryRes'), (PreChargeReqType, 'urn:iso:15118:2:2013:MsgBody', 'PreChargeReq'), (PreChargeResType, 'urn:iso:15118:2:2013:MsgBody', 'PreChargeRes'), (ServiceDetailReqType, 'urn:iso:15118:2:2013:MsgBody', 'ServiceDetailReq'), (ServiceDetailResType, 'urn:iso:15118:2:2013:MsgBody', 'ServiceDetailRes'), (ServiceDiscoveryReqType, 'urn:iso:15118:2:2013:MsgBody', 'ServiceDiscoveryReq'), (ServiceDiscoveryResType, 'urn:iso:15118:2:2013:MsgBody', 'ServiceDiscoveryRes'), (SessionSetupReqType, 'urn:iso:15118:2:2013:MsgBody', 'SessionSetupReq'), (SessionSetupResType, 'urn:iso:15118:2:2013:MsgBody', 'SessionSetupRes'), (SessionStopReqType, 'urn:iso:15118:2:2013:MsgBody', 'SessionStopReq'), (SessionStopResType, 'urn:iso:15118:2:2013:MsgBody', 'SessionStopRes'), (WeldingDetectionReqType, 'urn:iso:15118:2:2013:MsgBody', 'WeldingDetectionReq'), (WeldingDetectionResType, 'urn:iso:15118:2:2013:MsgBody', 'WeldingDetectionRes'),), False, True, None),
     ),
     WeldingDetectionReqType: (
         ('DC_EVStatus', 'elem', 'urn:iso:15118:2:2013:MsgBody', 'DC_EVStatus', DC_EVStatusType, False, False, None),
@@ -1593,6 +1593,29 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     X509DataType: (
         ('content', 'content', '', '', None, True, True, None),
     ),
+}
+
+# Repeated fields: (class, field) -> (minOccurs, maxOccurs or None)
+OCCURS: dict[tuple[type, str], tuple[int, int | None]] = {
+    (ListOfRootCertificateIDsType, 'RootCertificateID'): (1, 20),
+    (SubCertificatesType, 'Certificate'): (1, 4),
+    (SAScheduleListType, 'SAScheduleTuple'): (1, 3),
+    (PMaxScheduleType, 'PMaxScheduleEntry'): (1, 1024),
+    (SalesTariffType, 'SalesTariffEntry'): (1, 1024),
+    (SalesTariffEntryType, 'ConsumptionCost'): (0, 3),
+    (ConsumptionCostType, 'Cost'): (1, 3),
+    (ManifestType, 'Reference'): (1, None),
+    (TransformsType, 'Transform'): (1, None),
+    (SelectedServiceListType, 'SelectedService'): (1, 16),
+    (ChargingProfileType, 'ProfileEntry'): (1, 24),
+    (ServiceParameterListType, 'ParameterSet'): (1, 255),
+    (ParameterSetType, 'Parameter'): (1, 16),
+    (PaymentOptionListType, 'PaymentOption'): (1, 2),
+    (SupportedEnergyTransferModeType, 'EnergyTransferMode'): (1, 6),
+    (ServiceListType, 'Service'): (1, 8),
+    (SignatureType, 'Object'): (0, None),
+    (SignedInfoType, 'Reference'): (1, None),
+    (SignaturePropertiesType, 'SignatureProperty'): (1, None),
 }
 
 # Global elements with complex types: local name -> (uri, class)
@@ -1674,6 +1697,147 @@ ELEMENTS: dict[str, tuple[str, type]] = {
     'WeldingDetectionReq': ('urn:iso:15118:2:2013:MsgBody', WeldingDetectionReqType),
     'WeldingDetectionRes': ('urn:iso:15118:2:2013:MsgBody', WeldingDetectionResType),
     'X509Data': ('http://www.w3.org/2000/09/xmldsig#', X509DataType),
+}
+
+# Every element a fragment may start with (global and local, EXI 1.0 §8.5.2)
+# that has a message class: local name -> (uri, class)
+FRAGMENTS: dict[str, tuple[str, type]] = {
+    'AC_EVChargeParameter': ('urn:iso:15118:2:2013:MsgDataTypes', AC_EVChargeParameterType),
+    'AC_EVSEChargeParameter': ('urn:iso:15118:2:2013:MsgDataTypes', AC_EVSEChargeParameterType),
+    'AC_EVSEStatus': ('urn:iso:15118:2:2013:MsgBody', AC_EVSEStatusType),
+    'AuthorizationReq': ('urn:iso:15118:2:2013:MsgBody', AuthorizationReqType),
+    'AuthorizationRes': ('urn:iso:15118:2:2013:MsgBody', AuthorizationResType),
+    'Body': ('urn:iso:15118:2:2013:MsgDef', BodyType),
+    'BodyElement': ('urn:iso:15118:2:2013:MsgBody', BodyBaseType),
+    'CableCheckReq': ('urn:iso:15118:2:2013:MsgBody', CableCheckReqType),
+    'CableCheckRes': ('urn:iso:15118:2:2013:MsgBody', CableCheckResType),
+    'CanonicalizationMethod': ('http://www.w3.org/2000/09/xmldsig#', CanonicalizationMethodType),
+    'CertificateInstallationReq': ('urn:iso:15118:2:2013:MsgBody', CertificateInstallationReqType),
+    'CertificateInstallationRes': ('urn:iso:15118:2:2013:MsgBody', CertificateInstallationResType),
+    'CertificateUpdateReq': ('urn:iso:15118:2:2013:MsgBody', CertificateUpdateReqType),
+    'CertificateUpdateRes': ('urn:iso:15118:2:2013:MsgBody', CertificateUpdateResType),
+    'ChargeParameterDiscoveryReq': ('urn:iso:15118:2:2013:MsgBody', ChargeParameterDiscoveryReqType),
+    'ChargeParameterDiscoveryRes': ('urn:iso:15118:2:2013:MsgBody', ChargeParameterDiscoveryResType),
+    'ChargeService': ('urn:iso:15118:2:2013:MsgBody', ChargeServiceType),
+    'ChargingProfile': ('urn:iso:15118:2:2013:MsgBody', ChargingProfileType),
+    'ChargingProfileEntryMaxPower': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'ChargingStatusReq': ('urn:iso:15118:2:2013:MsgBody', ChargingStatusReqType),
+    'ChargingStatusRes': ('urn:iso:15118:2:2013:MsgBody', ChargingStatusResType),
+    'ConsumptionCost': ('urn:iso:15118:2:2013:MsgDataTypes', ConsumptionCostType),
+    'ContractSignatureCertChain': ('urn:iso:15118:2:2013:MsgBody', CertificateChainType),
+    'ContractSignatureEncryptedPrivateKey': ('urn:iso:15118:2:2013:MsgBody', ContractSignatureEncryptedPrivateKeyType),
+    'Cost': ('urn:iso:15118:2:2013:MsgDataTypes', CostType),
+    'CurrentDemandReq': ('urn:iso:15118:2:2013:MsgBody', CurrentDemandReqType),
+    'CurrentDemandRes': ('urn:iso:15118:2:2013:MsgBody', CurrentDemandResType),
+    'DC_EVChargeParameter': ('urn:iso:15118:2:2013:MsgDataTypes', DC_EVChargeParameterType),
+    'DC_EVPowerDeliveryParameter': ('urn:iso:15118:2:2013:MsgDataTypes', DC_EVPowerDeliveryParameterType),
+    'DC_EVSEChargeParameter': ('urn:iso:15118:2:2013:MsgDataTypes', DC_EVSEChargeParameterType),
+    'DC_EVSEStatus': ('urn:iso:15118:2:2013:MsgBody', DC_EVSEStatusType),
+    'DC_EVStatus': ('urn:iso:15118:2:2013:MsgBody', DC_EVStatusType),
+    'DHpublickey': ('urn:iso:15118:2:2013:MsgBody', DiffieHellmanPublickeyType),
+    'DSAKeyValue': ('http://www.w3.org/2000/09/xmldsig#', DSAKeyValueType),
+    'DigestMethod': ('http://www.w3.org/2000/09/xmldsig#', DigestMethodType),
+    'EAmount': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVChargeParameter': ('urn:iso:15118:2:2013:MsgDataTypes', EVChargeParameterType),
+    'EVEnergyCapacity': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVEnergyRequest': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVMaxCurrent': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVMaxVoltage': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVMaximumCurrentLimit': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'EVMaximumPowerLimit': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'EVMaximumVoltageLimit': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'EVMinCurrent': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVPowerDeliveryParameter': ('urn:iso:15118:2:2013:MsgDataTypes', EVPowerDeliveryParameterType),
+    'EVSEChargeParameter': ('urn:iso:15118:2:2013:MsgDataTypes', EVSEChargeParameterType),
+    'EVSECurrentRegulationTolerance': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVSEEnergyToBeDelivered': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVSEMaxCurrent': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'EVSEMaximumCurrentLimit': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'EVSEMaximumPowerLimit': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'EVSEMaximumVoltageLimit': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'EVSEMinimumCurrentLimit': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVSEMinimumVoltageLimit': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVSENominalVoltage': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVSEPeakCurrentRipple': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'EVSEPresentCurrent': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'EVSEPresentVoltage': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'EVSEStatus': ('urn:iso:15118:2:2013:MsgDataTypes', EVSEStatusType),
+    'EVStatus': ('urn:iso:15118:2:2013:MsgDataTypes', EVStatusType),
+    'EVTargetCurrent': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'EVTargetVoltage': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'Entry': ('urn:iso:15118:2:2013:MsgDataTypes', EntryType),
+    'Header': ('urn:iso:15118:2:2013:MsgDef', MessageHeaderType),
+    'KeyInfo': ('http://www.w3.org/2000/09/xmldsig#', KeyInfoType),
+    'KeyValue': ('http://www.w3.org/2000/09/xmldsig#', KeyValueType),
+    'ListOfRootCertificateIDs': ('urn:iso:15118:2:2013:MsgBody', ListOfRootCertificateIDsType),
+    'Manifest': ('http://www.w3.org/2000/09/xmldsig#', ManifestType),
+    'MeterInfo': ('urn:iso:15118:2:2013:MsgBody', MeterInfoType),
+    'MeteringReceiptReq': ('urn:iso:15118:2:2013:MsgBody', MeteringReceiptReqType),
+    'MeteringReceiptRes': ('urn:iso:15118:2:2013:MsgBody', MeteringReceiptResType),
+    'Notification': ('urn:iso:15118:2:2013:MsgHeader', NotificationType),
+    'Object': ('http://www.w3.org/2000/09/xmldsig#', ObjectType),
+    'PGPData': ('http://www.w3.org/2000/09/xmldsig#', PGPDataType),
+    'PMax': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'PMaxSchedule': ('urn:iso:15118:2:2013:MsgDataTypes', PMaxScheduleType),
+    'PMaxScheduleEntry': ('urn:iso:15118:2:2013:MsgDataTypes', PMaxScheduleEntryType),
+    'Parameter': ('urn:iso:15118:2:2013:MsgDataTypes', ParameterType),
+    'ParameterSet': ('urn:iso:15118:2:2013:MsgDataTypes', ParameterSetType),
+    'PaymentDetailsReq': ('urn:iso:15118:2:2013:MsgBody', PaymentDetailsReqType),
+    'PaymentDetailsRes': ('urn:iso:15118:2:2013:MsgBody', PaymentDetailsResType),
+    'PaymentOptionList': ('urn:iso:15118:2:2013:MsgBody', PaymentOptionListType),
+    'PaymentServiceSelectionReq': ('urn:iso:15118:2:2013:MsgBody', PaymentServiceSelectionReqType),
+    'PaymentServiceSelectionRes': ('urn:iso:15118:2:2013:MsgBody', PaymentServiceSelectionResType),
+    'PowerDeliveryReq': ('urn:iso:15118:2:2013:MsgBody', PowerDeliveryReqType),
+    'PowerDeliveryRes': ('urn:iso:15118:2:2013:MsgBody', PowerDeliveryResType),
+    'PreChargeReq': ('urn:iso:15118:2:2013:MsgBody', PreChargeReqType),
+    'PreChargeRes': ('urn:iso:15118:2:2013:MsgBody', PreChargeResType),
+    'ProfileEntry': ('urn:iso:15118:2:2013:MsgDataTypes', ProfileEntryType),
+    'RSAKeyValue': ('http://www.w3.org/2000/09/xmldsig#', RSAKeyValueType),
+    'Reference': ('http://www.w3.org/2000/09/xmldsig#', ReferenceType),
+    'RelativeTimeInterval': ('urn:iso:15118:2:2013:MsgDataTypes', RelativeTimeIntervalType),
+    'RemainingTimeToBulkSoC': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'RemainingTimeToFullSoC': ('urn:iso:15118:2:2013:MsgBody', PhysicalValueType),
+    'RetrievalMethod': ('http://www.w3.org/2000/09/xmldsig#', RetrievalMethodType),
+    'RootCertificateID': ('urn:iso:15118:2:2013:MsgDataTypes', X509IssuerSerialType),
+    'SAProvisioningCertificateChain': ('urn:iso:15118:2:2013:MsgBody', CertificateChainType),
+    'SAScheduleList': ('urn:iso:15118:2:2013:MsgDataTypes', SAScheduleListType),
+    'SAScheduleTuple': ('urn:iso:15118:2:2013:MsgDataTypes', SAScheduleTupleType),
+    'SASchedules': ('urn:iso:15118:2:2013:MsgDataTypes', SASchedulesType),
+    'SPKIData': ('http://www.w3.org/2000/09/xmldsig#', SPKIDataType),
+    'SalesTariff': ('urn:iso:15118:2:2013:MsgDataTypes', SalesTariffType),
+    'SalesTariffEntry': ('urn:iso:15118:2:2013:MsgDataTypes', SalesTariffEntryType),
+    'SelectedService': ('urn:iso:15118:2:2013:MsgDataTypes', SelectedServiceType),
+    'SelectedServiceList': ('urn:iso:15118:2:2013:MsgBody', SelectedServiceListType),
+    'Service': ('urn:iso:15118:2:2013:MsgDataTypes', ServiceType),
+    'ServiceDetailReq': ('urn:iso:15118:2:2013:MsgBody', ServiceDetailReqType),
+    'ServiceDetailRes': ('urn:iso:15118:2:2013:MsgBody', ServiceDetailResType),
+    'ServiceDiscoveryReq': ('urn:iso:15118:2:2013:MsgBody', ServiceDiscoveryReqType),
+    'ServiceDiscoveryRes': ('urn:iso:15118:2:2013:MsgBody', ServiceDiscoveryResType),
+    'ServiceList': ('urn:iso:15118:2:2013:MsgBody', ServiceListType),
+    'ServiceParameterList': ('urn:iso:15118:2:2013:MsgBody', ServiceParameterListType),
+    'SessionSetupReq': ('urn:iso:15118:2:2013:MsgBody', SessionSetupReqType),
+    'SessionSetupRes': ('urn:iso:15118:2:2013:MsgBody', SessionSetupResType),
+    'SessionStopReq': ('urn:iso:15118:2:2013:MsgBody', SessionStopReqType),
+    'SessionStopRes': ('urn:iso:15118:2:2013:MsgBody', SessionStopResType),
+    'Signature': ('http://www.w3.org/2000/09/xmldsig#', SignatureType),
+    'SignatureMethod': ('http://www.w3.org/2000/09/xmldsig#', SignatureMethodType),
+    'SignatureProperties': ('http://www.w3.org/2000/09/xmldsig#', SignaturePropertiesType),
+    'SignatureProperty': ('http://www.w3.org/2000/09/xmldsig#', SignaturePropertyType),
+    'SignatureValue': ('http://www.w3.org/2000/09/xmldsig#', SignatureValueType),
+    'SignedInfo': ('http://www.w3.org/2000/09/xmldsig#', SignedInfoType),
+    'SubCertificates': ('urn:iso:15118:2:2013:MsgDataTypes', SubCertificatesType),
+    'SupportedEnergyTransferMode': ('urn:iso:15118:2:2013:MsgDataTypes', SupportedEnergyTransferModeType),
+    'TimeInterval': ('urn:iso:15118:2:2013:MsgDataTypes', IntervalType),
+    'Transform': ('http://www.w3.org/2000/09/xmldsig#', TransformType),
+    'Transforms': ('http://www.w3.org/2000/09/xmldsig#', TransformsType),
+    'V2G_Message': ('urn:iso:15118:2:2013:MsgDef', V2G_Message),
+    'WeldingDetectionReq': ('urn:iso:15118:2:2013:MsgBody', WeldingDetectionReqType),
+    'WeldingDetectionRes': ('urn:iso:15118:2:2013:MsgBody', WeldingDetectionResType),
+    'X509Data': ('http://www.w3.org/2000/09/xmldsig#', X509DataType),
+    'X509IssuerSerial': ('http://www.w3.org/2000/09/xmldsig#', X509IssuerSerialType),
+    'eMAID': ('urn:iso:15118:2:2013:MsgBody', EMAIDType),
+    'physicalValue': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
+    'startValue': ('urn:iso:15118:2:2013:MsgDataTypes', PhysicalValueType),
 }
 
 __all__ = [

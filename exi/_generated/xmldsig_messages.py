@@ -294,8 +294,43 @@ FIELDS: dict[type, tuple[tuple[Any, ...], ...]] = {
     ),
 }
 
+# Repeated fields: (class, field) -> (minOccurs, maxOccurs or None)
+OCCURS: dict[tuple[type, str], tuple[int, int | None]] = {
+    (ManifestType, 'Reference'): (1, None),
+    (TransformsType, 'Transform'): (1, None),
+    (SignatureType, 'Object'): (0, None),
+    (SignedInfoType, 'Reference'): (1, None),
+    (SignaturePropertiesType, 'SignatureProperty'): (1, None),
+}
+
 # Global elements with complex types: local name -> (uri, class)
 ELEMENTS: dict[str, tuple[str, type]] = {
+    'CanonicalizationMethod': ('http://www.w3.org/2000/09/xmldsig#', CanonicalizationMethodType),
+    'DSAKeyValue': ('http://www.w3.org/2000/09/xmldsig#', DSAKeyValueType),
+    'DigestMethod': ('http://www.w3.org/2000/09/xmldsig#', DigestMethodType),
+    'KeyInfo': ('http://www.w3.org/2000/09/xmldsig#', KeyInfoType),
+    'KeyValue': ('http://www.w3.org/2000/09/xmldsig#', KeyValueType),
+    'Manifest': ('http://www.w3.org/2000/09/xmldsig#', ManifestType),
+    'Object': ('http://www.w3.org/2000/09/xmldsig#', ObjectType),
+    'PGPData': ('http://www.w3.org/2000/09/xmldsig#', PGPDataType),
+    'RSAKeyValue': ('http://www.w3.org/2000/09/xmldsig#', RSAKeyValueType),
+    'Reference': ('http://www.w3.org/2000/09/xmldsig#', ReferenceType),
+    'RetrievalMethod': ('http://www.w3.org/2000/09/xmldsig#', RetrievalMethodType),
+    'SPKIData': ('http://www.w3.org/2000/09/xmldsig#', SPKIDataType),
+    'Signature': ('http://www.w3.org/2000/09/xmldsig#', SignatureType),
+    'SignatureMethod': ('http://www.w3.org/2000/09/xmldsig#', SignatureMethodType),
+    'SignatureProperties': ('http://www.w3.org/2000/09/xmldsig#', SignaturePropertiesType),
+    'SignatureProperty': ('http://www.w3.org/2000/09/xmldsig#', SignaturePropertyType),
+    'SignatureValue': ('http://www.w3.org/2000/09/xmldsig#', SignatureValueType),
+    'SignedInfo': ('http://www.w3.org/2000/09/xmldsig#', SignedInfoType),
+    'Transform': ('http://www.w3.org/2000/09/xmldsig#', TransformType),
+    'Transforms': ('http://www.w3.org/2000/09/xmldsig#', TransformsType),
+    'X509Data': ('http://www.w3.org/2000/09/xmldsig#', X509DataType),
+}
+
+# Every element a fragment may start with (global and local, EXI 1.0 §8.5.2)
+# that has a message class: local name -> (uri, class)
+FRAGMENTS: dict[str, tuple[str, type]] = {
     'CanonicalizationMethod': ('http://www.w3.org/2000/09/xmldsig#', CanonicalizationMethodType),
     'DSAKeyValue': ('http://www.w3.org/2000/09/xmldsig#', DSAKeyValueType),
     'DigestMethod': ('http://www.w3.org/2000/09/xmldsig#', DigestMethodType),

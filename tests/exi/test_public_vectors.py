@@ -44,3 +44,22 @@ def test_typed_objects_round_trip_the_reference_bytes(vec: dict[str, Any]) -> No
     else:
         obj = exi.decode(vec["schema"], data)
         assert exi.encode(vec["schema"], obj) == data
+
+
+DS = "http://www.w3.org/2000/09/xmldsig#"
+KEY_INFO = (
+    f'<ds:KeyInfo xmlns:ds="{DS}" Id="k1"><ds:KeyName>n</ds:KeyName><ds:KeyValue>'
+    "<ds:RSAKeyValue><ds:Modulus>AQAB</ds:Modulus><ds:Exponent>AQAB</ds:Exponent>"
+    "</ds:RSAKeyValue></ds:KeyValue><ds:RetrievalMethod URI=\"#x\"><ds:Transforms>"
+    '<ds:Transform Algorithm="a"><ds:XPath>/a</ds:XPath></ds:Transform></ds:Transforms>'
+    "</ds:RetrievalMethod><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>CN=x"
+    "</ds:X509IssuerName><ds:X509SerialNumber>-1234567890123456789012345678901234567890"
+    "</ds:X509SerialNumber></ds:X509IssuerSerial><ds:X509SKI>AQAB</ds:X509SKI>"
+    "</ds:X509Data><ds:PGPData><ds:PGPKeyID>AQAB</ds:PGPKeyID></ds:PGPData>"
+    "<ds:MgmtData>m</ds:MgmtData></ds:KeyInfo>")
+
+
+@pytest.mark.parametrize("schema", ["xmldsig", "iso2", "din"])
+def test_xmldsig_elements_beyond_the_vectors_round_trip_through_xml(schema: str) -> None:
+    data = exi.encode_xml(schema, KEY_INFO, fragment=True)
+    assert infoset(exi.decode_to_xml(schema, data, fragment=True)) == infoset(KEY_INFO)

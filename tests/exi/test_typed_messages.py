@@ -122,3 +122,26 @@ def test_car_style_empty_values_encode_as_zero_length_characters() -> None:
     car_style = exi.encode("din", msg)
     assert car_style.hex().startswith("809a0011d0")
     assert exi.decode("din", car_style) == msg
+
+
+def test_abstract_body_element_is_refused_by_the_typed_encoder() -> None:
+    msg = iso2.V2G_Message(Header=iso2.MessageHeaderType(SessionID=SESSION_ID),
+                           Body=iso2.BodyType(BodyElement=iso2.BodyBaseType()))
+    with pytest.raises(exi.EncodeError) as err:
+        exi.encode("iso2", msg)
+    assert err.value.field.endswith("Body/BodyElement")
+
+
+def test_wrong_class_in_a_field_is_an_encode_error() -> None:
+    msg = din_current_demand_res()
+    with pytest.raises(exi.EncodeError):
+        exi.encode("din", dataclasses.replace(msg, Header=msg.Body))
+
+
+def test_emaid_of_the_certificate_responses_encodes_as_a_fragment() -> None:
+    # ISO 15118-2 signs the eMAID element of CertificateInstallationRes; the fragment
+    # grammar lists it at event 236 of 243 (8 bits), typed as EMAIDType (with Id).
+    emaid = iso2.EMAIDType(Id="id1", value="DEABC1234567890")
+    data = exi.encode_fragment("iso2", emaid, element="eMAID")
+    assert data[:2] == bytes([0x80, 236])
+    assert exi.decode_fragment("iso2", data) == emaid

@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from evse.runtime.clock import MonotonicClock
+from evse.runtime.realtime import RealtimeRunner
+from evse.runtime.scheduler import Scheduler
 from evse.runtime.v2g_net import (
     ConnectionOpened,
     PayloadReceived,
@@ -135,3 +138,20 @@ def test_ev_insisting_on_tls_gives_up_when_only_tcp_is_offered(
     pair.run_until(lambda: pair.ev.phase is Phase.CLOSED)
     assert any(isinstance(e, SdpDiscoveryFailed) for e in pair.ev_events)
     assert not any(isinstance(e, ConnectionOpened) for e in pair.secc_events)
+
+
+def test_both_adapters_run_under_the_realtime_runner_through_their_filenos(
+    link: VethLink, make_pair: Callable[..., Pair]
+) -> None:
+    """Integration with evse.runtime.realtime: one selector fd per adapter, no busy polling."""
+    pair = make_pair(TlsPolicy.PROHIBIT, None, V2gEvNetConfig(link.ev_if, Security.NO_TLS))
+    clock = MonotonicClock()
+    runner = RealtimeRunner(Scheduler(clock))
+    runner.add_reader(pair.secc.fileno(), lambda now_ns: pair.secc.poll(0))
+    runner.add_reader(pair.ev.fileno(), lambda now_ns: pair.ev.poll(0))
+    runner.run_until(clock.now_ns() + 5_000_000_000, stop=lambda: pair.ev.phase is Phase.OPEN)
+    assert pair.ev.phase is Phase.OPEN
+    pair.ev.send(PAYLOAD)
+    got = lambda: any(isinstance(e, PayloadReceived) for e in pair.ev_events)  # noqa: E731
+    runner.run_until(clock.now_ns() + 5_000_000_000, stop=got)
+    assert got()

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from evse.runtime.v2g_net import (
     TLS_HANDSHAKE_TIMEOUT_NS,
@@ -39,7 +41,13 @@ from evse.sdp import (
     TlsPolicy,
 )
 from evse.security.testpki import TestPki, generate_test_pki
-from evse.v2gtp import PayloadType, UnknownPayloadTypeError, encode_frame
+from evse.v2gtp import (
+    FrameReceived,
+    PayloadType,
+    UnknownPayloadTypeError,
+    V2gtpStreamDecoder,
+    encode_frame,
+)
 
 from . import evside
 from .netns import (
@@ -378,3 +386,61 @@ def test_sdp_request_arriving_on_another_interface_is_ignored_and_reported(
         assert not any(isinstance(e, SdpRequestAnswered) for e in secc.events)
     finally:
         subprocess.run(["ip", "-n", link.secc_ns, "link", "del", other_secc_if], check=False)
+
+
+def test_sdp_reply_comes_unicast_from_port_15118_like_real_chargers(
+    link: VethLink, secc_factory: Callable[..., RunningSecc]
+) -> None:
+    secc_factory(TlsPolicy.PROHIBIT)
+    with in_netns(link.ev_ns):
+        scope = socket.if_nametoindex(link.ev_if)
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(evside.IO_TIMEOUT_S)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, scope)
+            sock.bind(("::", 0, 0, scope))
+            sock.sendto(bytes.fromhex("01fe9000000000021000"), ("ff02::1", 15118, 0, scope))
+            data, sender = sock.recvfrom(100)
+    assert str(sender[0]).split("%")[0] == str(link.secc_address) and sender[1] == 15118
+    assert data[:8] == bytes.fromhex("01fe900100000014") and len(data) == 28
+    assert data[8:24] == link.secc_address.packed and data[26:] == b"\x10\x00"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(garbage=st.binary(min_size=1, max_size=300))
+def test_any_bytes_on_the_socket_end_in_echoes_or_a_close_never_a_hang(
+    link: VethLink, secc_factory: Callable[..., RunningSecc], garbage: bytes
+) -> None:
+    """Invariant: whatever a car sends, once it stops sending the SECC has answered what
+    framed and closed the connection (or still waits for a declared payload); the server
+    thread keeps running."""
+    secc = _shared_secc(secc_factory)
+    with in_netns(link.ev_ns):
+        scope = socket.if_nametoindex(link.ev_if)
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.settimeout(evside.IO_TIMEOUT_S)  # a hang fails the test instead of blocking
+            sock.connect((str(link.secc_address), secc.server.tcp_port, 0, scope))
+            received, reset = b"", False
+            try:
+                sock.sendall(garbage)
+                sock.shutdown(socket.SHUT_WR)
+                while chunk := sock.recv(4096):
+                    received += chunk
+            except ConnectionResetError:
+                reset = True  # closed with our bytes unread: the kernel sends RST, not FIN
+    assert secc._thread.is_alive()
+    expected = b"".join(
+        encode_frame(PayloadType.EXI, e.payload)
+        for e in V2gtpStreamDecoder().feed(garbage, 0)
+        if isinstance(e, FrameReceived)
+    )
+    assert received == expected or (reset and expected.startswith(received))
+
+
+_SHARED: dict[str, RunningSecc] = {}
+
+
+def _shared_secc(factory: Callable[..., RunningSecc]) -> RunningSecc:
+    """One server for all hypothesis examples (function fixtures are not reset per example)."""
+    if "secc" not in _SHARED or not _SHARED["secc"]._thread.is_alive():
+        _SHARED["secc"] = factory(TlsPolicy.PROHIBIT)
+    return _SHARED["secc"]
