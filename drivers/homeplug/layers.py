@@ -142,4 +142,3 @@ bind_layers(HomePlugAV, CM_GET_KEY_CNF, HPtype=0x600D)
 bind_layers(HomePlugAV, VS_PL_LNK_STATUS_REQ, HPtype=0xA0B8)
 bind_layers(HomePlugAV, VS_PL_LNK_STATUS_CNF, HPtype=0xA0B9)
 bind_layers(HomePlugAV, VS_SW_VER_REQ, HPtype=0xA000)
-

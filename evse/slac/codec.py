@@ -111,6 +111,9 @@ def decode_frame(raw: bytes) -> Frame:
     body = hpav.payload
     expected = _LAYER_OF[mmtype]
     if expected is not None and not isinstance(body, _layer_class(layers, expected)):
+        available = len(raw) - header_len
+        if available < _MIN_PAYLOAD.get(mmtype, 0):
+            raise SlacTruncatedError(f"{mmtype.name}: {available} payload bytes is too short")
         raise SlacDecodeError(f"{mmtype.name}: scapy dissected {type(body).__name__}")
     needed = _payload_len(body) if expected is not None else 0
     if len(raw) - header_len < needed:
@@ -121,8 +124,10 @@ def decode_frame(raw: bytes) -> Frame:
     return Frame(dst=raw[0:6], src=raw[6:12], mme=mme)
 
 
-def encode_frame(frame: Frame) -> bytes:
-    """Serialise `frame`, zero-padded to the 60-byte Ethernet minimum (hardware.md §3.2)."""
+def encode_frame(frame: Frame, *, pad: bool = True) -> bytes:
+    """Serialise `frame`, zero-padded to the 60-byte Ethernet minimum (hardware.md §3.2).
+
+    `pad=False` gives the MME's own bytes only (tests compare it with captured frames)."""
     _check_len("dst", frame.dst, 6)
     _check_len("src", frame.src, 6)
     layers = _scapy()
@@ -131,7 +136,7 @@ def encode_frame(frame: Frame) -> bytes:
     hpav = layers.HomePlugAV(version=MMV_AV_1_0 if vendor else MMV_AV_1_1, HPtype=int(mmtype))
     pkt = layers.Ether(dst=mac_str(frame.dst), src=mac_str(frame.src), type=ETHERTYPE_HOMEPLUG_AV)
     raw = bytes(pkt / hpav / body)
-    if len(raw) < MIN_FRAME_LEN:
+    if pad and len(raw) < MIN_FRAME_LEN:
         raw += b"\x00" * (MIN_FRAME_LEN - len(raw))
     return raw
 
@@ -160,6 +165,30 @@ _LAYER_OF: dict[MmType, str | None] = {
     MmType.VS_SW_VER_CNF: "GetDeviceVersion",
     MmType.VS_PL_LNK_STATUS_REQ: None,
     MmType.VS_PL_LNK_STATUS_CNF: "VS_PL_LNK_STATUS_CNF",
+}
+
+
+# Fixed part of each payload (hardware.md §3.3); variable tails are checked after dissection.
+_MIN_PAYLOAD: dict[MmType, int] = {
+    MmType.CM_SLAC_PARM_REQ: 10,
+    MmType.CM_SLAC_PARM_CNF: 25,
+    MmType.CM_START_ATTEN_CHAR_IND: 19,
+    MmType.CM_MNBC_SOUND_IND: 52,
+    MmType.CM_ATTEN_PROFILE_IND: 8,
+    MmType.CM_ATTEN_CHAR_IND: 52,
+    MmType.CM_ATTEN_CHAR_RSP: 51,
+    MmType.CM_VALIDATE_REQ: 3,
+    MmType.CM_VALIDATE_CNF: 3,
+    MmType.CM_SLAC_MATCH_REQ: 66,
+    MmType.CM_SLAC_MATCH_CNF: 90,
+    MmType.CM_SET_KEY_REQ: 38,
+    MmType.CM_SET_KEY_CNF: 14,
+    MmType.CM_GET_KEY_REQ: 17,
+    MmType.CM_GET_KEY_CNF: 38,
+    MmType.CM_AMP_MAP_REQ: 2,
+    MmType.CM_AMP_MAP_CNF: 1,
+    MmType.VS_SW_VER_CNF: 68,
+    MmType.VS_PL_LNK_STATUS_CNF: 2,
 }
 
 
@@ -524,6 +553,7 @@ def _to_layer(layers: ModuleType, mme: Mme) -> tuple[MmType, Any]:
         return M.VS_SW_VER_CNF, GetDeviceVersion(
             Status=mme.status,
             DeviceID=mme.device_id,
+            VersionLen=len(mme.version),  # scapy's count_of counts a bytes value as 1
             DeviceVersion=mme.version,
             DeviceVersion_pad=b"\x00" * (64 - len(mme.version)),
             Upgradable=mme.upgradable,
