@@ -164,11 +164,15 @@ class EvSlac:
                 self.phase = EvPhase.SET_KEY
                 self._send(LOCAL_MODEM_MAC, SetKeyReq(nid=mme.nid, new_key=mme.nmk))
                 self._deadline = now_ns + 10 * self.ev_timing.match_response_ns
-        elif isinstance(mme, SetKeyCnf) and self.phase is EvPhase.SET_KEY:
-            if mme.result in (0x00, 0x01) and self.nid is not None:
-                self.phase = EvPhase.JOINED
-                self._deadline = None
-                self._out.append(EvKeySet(self.nid))
+        elif (
+            isinstance(mme, SetKeyCnf)
+            and self.phase is EvPhase.SET_KEY
+            and mme.result in (0x00, 0x01)
+            and self.nid is not None
+        ):
+            self.phase = EvPhase.JOINED
+            self._deadline = None
+            self._out.append(EvKeySet(self.nid))
         return self._take()
 
     def next_deadline_ns(self) -> int | None:

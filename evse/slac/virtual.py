@@ -185,6 +185,12 @@ class VirtualSlac:
                     now + req.step_ef_ns, lambda t, c=car: self._route(c, self._ev(c).plug_in(t))
                 )
 
+    def _replug(self, car: Node) -> Callable[[int], None]:
+        def replug(t: int) -> None:
+            self._route(car, self._ev(car).plug_in(t))
+
+        return replug
+
     def _toggle(self, car: Node, count: int) -> None:
         assert car.connector is not None
         t = self.now_ns
