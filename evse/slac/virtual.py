@@ -181,9 +181,7 @@ class VirtualSlac:
         self.pilot(node.name, PilotState.B, True, now + req.step_ef_ns)
         for car in self.nodes.values():
             if car.connector == node.name:
-                self.at(
-                    now + req.step_ef_ns, lambda t, c=car: self._route(c, self._ev(c).plug_in(t))
-                )
+                self.at(now + req.step_ef_ns, self._replug(car))
 
     def _replug(self, car: Node) -> Callable[[int], None]:
         def replug(t: int) -> None:
