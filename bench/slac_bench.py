@@ -98,8 +98,12 @@ def scapy_import_ms() -> float:
         "print((time.process_time()-t)*1000)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return float(out.stdout.strip())
 

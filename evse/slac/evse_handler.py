@@ -146,6 +146,7 @@ class SlacEvseHandler:
         self.key_in_modem = False  # an NMK of ours is set; clear it on teardown
         self.init_retries_used = 0
         self.set_key_attempts = 0
+        self.set_key_nonce = 0  # MyNonce of our latest CM_SET_KEY.REQ; the modem echoes it
         self.early_parm: tuple[Frame, int] | None = None
         self.pending_events: deque[Event] = deque()
 
@@ -223,7 +224,7 @@ class SlacEvseHandler:
         if not self.key_in_modem:
             return
         nmk = fresh_nmk(self.rng)
-        self.io.send(LOCAL_MODEM_MAC, SetKeyReq(nid=nid_from_nmk(nmk), new_key=nmk))
+        self._send_set_key(nid_from_nmk(nmk), nmk)
         self.key_in_modem = False
 
     def remember_early_parm(self, ev: Event) -> None:
@@ -512,7 +513,20 @@ class SlacEvseHandler:
             raise RuntimeError("set_key entered without a match")
         self.set_key_attempts += 1
         self.key_in_modem = True  # from now on a teardown must overwrite it
-        self.io.send(LOCAL_MODEM_MAC, SetKeyReq(nid=m.nid, new_key=m.nmk))
+        self._send_set_key(m.nid, m.nmk)
+
+    def _send_set_key(self, nid: bytes, nmk: bytes) -> None:
+        # A fresh non-zero nonce per request: every modem in the captures (QCA, Lumissil) echoes
+        # MyNonce as YourNonce, which tells our answer from a late one to an earlier request.
+        self.set_key_nonce = self.rng.getrandbits(32) | 1
+        self.io.send(LOCAL_MODEM_MAC, SetKeyReq(nid=nid, new_key=nmk, my_nonce=self.set_key_nonce))
+
+    def answers_our_set_key(self, ev: Event) -> bool:
+        cnf = self._frame(ev).mme
+        return isinstance(cnf, SetKeyCnf) and cnf.your_nonce == self.set_key_nonce
+
+    def ignore_stale_set_key_cnf(self, ev: Event) -> None:
+        self.io.emit(FrameDropped("CM_SET_KEY.CNF answers an earlier request", self._frame(ev).src))
 
     def set_key_succeeded(self, ev: Event) -> bool:
         cnf = self._frame(ev).mme

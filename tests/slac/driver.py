@@ -16,6 +16,7 @@ from evse.slac.messages import (
     Mme,
     MnbcSoundInd,
     SetKeyCnf,
+    SetKeyReq,
     SlacMatchReq,
     SlacParmReq,
     StartAttenCharInd,
@@ -101,8 +102,12 @@ class Station:
     def match(self, car: bytes = CAR, run: bytes = RUN, dst: bytes = EVSE_MAC) -> list[Output]:
         return self.rx(car, SlacMatchReq(pev_mac=car, evse_mac=dst, run_id=run), dst)
 
-    def set_key_cnf(self, result: int = 0x01) -> list[Output]:
-        return self.rx(MODEM_MAC, SetKeyCnf(result=result))
+    def set_key_cnf(self, result: int = 0x01, your_nonce: int | None = None) -> list[Output]:
+        """The modem's answer, echoing the nonce of our latest CM_SET_KEY.REQ by default."""
+        if your_nonce is None:
+            reqs = self.sent(SetKeyReq)
+            your_nonce = reqs[-1][1].mme.my_nonce if reqs else 0  # type: ignore[union-attr]
+        return self.rx(MODEM_MAC, SetKeyCnf(result=result, your_nonce=your_nonce))
 
     def link(self, up: bool) -> list[Output]:
         return self.rx(MODEM_MAC, VsPlLnkStatusCnf(link_up=up))

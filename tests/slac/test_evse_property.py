@@ -108,7 +108,7 @@ def test_unrelated_frames_never_move_a_sessions_match_timeout(noise: list[object
     s.sounding()
     s.atten_rsp()
     t_rsp = s.now
-    for offset_ms, (src, dst, mme) in sorted(noise):  # type: ignore[misc]
+    for offset_ms, (src, dst, mme) in sorted(noise, key=lambda n: n[0]):  # type: ignore[misc,index]
         if src == CAR or getattr(mme, "pev_mac", None) == CAR:
             continue  # only the neighbour car and the modem speak
         s.advance(t_rsp + offset_ms * MS)

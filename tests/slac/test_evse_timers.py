@@ -271,7 +271,8 @@ def test_silent_modem_set_key_retried_then_link_error() -> None:
     keys = st.sent(SetKeyReq)
     # three attempts with the match's NMK, then a random NMK to clear whatever the modem took
     assert [t - t0 for t, _ in keys] == [0, 1 * S, 2 * S, 3 * S]
-    assert keys[0][1] == keys[2][1] != keys[3][1]
+    nmks = [f.mme.new_key for _, f in keys]  # type: ignore[union-attr]
+    assert nmks[0] == nmks[2] != nmks[3]
     ((t, err),) = st.events(LinkError)
     assert t == t0 + 3 * S and err.reason is LinkErrorReason.SET_KEY_FAILED  # type: ignore[attr-defined]
 
@@ -504,3 +505,21 @@ def test_every_callback_of_the_chart_exists_on_the_handler() -> None:
     st = Station()
     assert st.core.state == "unplugged"
     assert CAR != CAR2
+
+
+def test_late_answer_to_the_key_clearing_request_is_not_the_new_keys_confirmation() -> None:
+    """EVerest#1424: a key change must not be confirmed by the answer to the previous one."""
+    st = Station()
+    st.matched()
+    st.set_key_cnf()
+    st.link(True)
+    st.cp(PILOT.A, False)  # clears the key; this modem is slow to answer
+    clear_nonce = st.sent(SetKeyReq)[-1][1].mme.my_nonce  # type: ignore[union-attr]
+    st.advance(st.now + 1 * S)
+    st.clear()
+    st.matched(run=RUN2)
+    st.set_key_cnf(your_nonce=clear_nonce)
+    assert st.core.state == "set_key"
+    assert any("earlier request" in o.reason for _, o in st.events(FrameDropped))  # type: ignore[attr-defined]
+    st.set_key_cnf()
+    assert st.core.state == "wait_link.polling"
