@@ -15,6 +15,8 @@ ETH_P_HPAV = 0x88E1  # HomePlug AV EtherType; hardware.md §3.2
 MIN_FRAME_LEN = 60  # Ethernet minimum without FCS; hardware.md §3.2
 _PACKET_OUTGOING = 4  # linux/if_packet.h: a frame we sent, looped back to packet sockets
 _RECV_BUFFER = 1518
+_ETH_P_ALL = 0x0003  # linux/if_ether.h
+_HPAV_BYTES = ETH_P_HPAV.to_bytes(2, "big")
 
 
 class HomePlugDriverError(Exception):
@@ -51,20 +53,24 @@ class HomePlugPort(ABC):
 class RawHomePlugSocket(HomePlugPort):
     """AF_PACKET socket bound to one interface and EtherType 0x88E1, non-blocking.
 
-    On the CM4 the interface is the QCA7000's `qcaspi` netdev. Our own transmitted frames are
-    looped back to packet sockets (slac_notes.md §2); they are dropped here by packet type, and
-    the core also ignores any frame with our source MAC, so neither alone is relied upon.
+    On the CM4 the interface is the QCA7000's `qcaspi` netdev. A socket bound to ETH_P_ALL (as
+    pyslac does; `listen_all=True`) also receives every frame we transmit (slac_notes.md §2);
+    those are dropped here by packet type, and the core also ignores any frame with our source
+    MAC, so neither guard alone is relied upon. Bound to 0x88E1 only (the default), the kernel
+    does not loop our frames back at all.
     """
 
-    def __init__(self, iface: str, *, drop_outgoing: bool = True) -> None:
+    def __init__(self, iface: str, *, drop_outgoing: bool = True, listen_all: bool = False) -> None:
         self.iface = iface
         self._drop_outgoing = drop_outgoing
+        self._listen_all = listen_all
+        proto = _ETH_P_ALL if listen_all else ETH_P_HPAV
         try:
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_HPAV))
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
         except PermissionError as exc:
             raise HomePlugInterfaceError(f"raw socket on {iface}: needs CAP_NET_RAW") from exc
         try:
-            sock.bind((iface, ETH_P_HPAV))
+            sock.bind((iface, proto))
         except OSError as exc:
             sock.close()
             raise HomePlugInterfaceError(f"cannot bind to {iface}: {exc.strerror}") from exc
@@ -97,6 +103,8 @@ class RawHomePlugSocket(HomePlugPort):
             except OSError as exc:
                 raise HomePlugInterfaceError(f"receive on {self.iface}: {exc.strerror}") from exc
             if self._drop_outgoing and len(addr) > 2 and addr[2] == _PACKET_OUTGOING:
+                continue
+            if self._listen_all and data[12:14] != _HPAV_BYTES:
                 continue
             frames.append(data)
 
