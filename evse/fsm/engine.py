@@ -26,6 +26,7 @@ a state's timers are armed after its entry actions and cancelled before its exit
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -34,6 +35,10 @@ from typing import Any, Protocol
 from transitions.extensions.nesting import HierarchicalMachine, NestedState
 
 from evse.fsm.spec import SEPARATOR, MachineSpec, StateSpec, check_callbacks
+
+# transitions logs a warning for every event a state does not handle; we trace those
+# ourselves ("ignored", with guard results), so its logger would only duplicate them.
+logging.getLogger("transitions").setLevel(logging.ERROR)
 
 _START_STATE = "_start"
 _START_EVENT = "_start"
