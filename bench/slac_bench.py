@@ -32,7 +32,7 @@ from evse.slac.messages import (
     StartAttenCharInd,
 )
 from evse.slac.outputs import KeySet, LinkReady, MatchingStarted
-from evse.slac.virtual import VirtualSlac
+from tests.slac.virtual import VirtualSlac
 
 ROOT = Path(__file__).resolve().parents[1]
 S = 1_000_000_000
@@ -94,7 +94,7 @@ def cpu_per_sound(n: int = 2000) -> dict[str, float]:
 
 def scapy_import_ms() -> float:
     code = (
-        "import time; t=time.process_time(); import drivers.homeplug.layers; "
+        "import time; t=time.process_time(); import evse.slac.scapy_layers; "
         "print((time.process_time()-t)*1000)"
     )
     out = subprocess.run(
@@ -118,7 +118,7 @@ def main() -> None:
     print("CPU per received frame while sounding (this host):")
     for key, value in cpu.items():
         print(f"  {key:22s} {value:8.1f} us")
-    print(f"scapy import (drivers.homeplug.layers), CPU: {scapy_import_ms():.0f} ms")
+    print(f"scapy import (evse.slac.scapy_layers), CPU: {scapy_import_ms():.0f} ms")
 
 
 if __name__ == "__main__":

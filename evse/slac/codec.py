@@ -1,6 +1,6 @@
 """bytes <-> `Frame` for HomePlug GreenPHY MMEs, built on scapy's HomePlug layers.
 
-scapy is imported on first use (`drivers.homeplug.layers`), not at module import: it costs
+scapy is imported on first use (`evse.slac.scapy_layers`), not at module import: it costs
 about 0.3 s of CPU on a desktop (measured in tests/slac/test_codec.py), far more on a CM4, and
 nothing on the station's start-up path needs it before the car is plugged in.
 
@@ -65,7 +65,7 @@ _layers: ModuleType | None = None
 def _scapy() -> ModuleType:
     global _layers
     if _layers is None:
-        from drivers.homeplug import layers
+        from evse.slac import scapy_layers as layers
 
         _layers = layers
     return _layers

@@ -120,7 +120,7 @@ def test_real_frame_rebuilds_to_the_same_bytes(vec: dict[str, object]) -> None:
 
 @pytest.mark.parametrize("vec", VECTORS, ids=_ids)
 def test_real_frame_round_trips_through_our_scapy_layers(vec: dict[str, object]) -> None:
-    from drivers.homeplug.layers import Ether
+    from evse.slac.scapy_layers import Ether
 
     raw = bytes.fromhex(str(vec["hex"]))
     assert bytes(Ether(raw)) == raw
@@ -264,7 +264,7 @@ def test_scapy_is_not_imported_until_the_first_frame() -> None:
         "import evse.slac.evse_core, evse.slac.ev\n"
         "assert 'scapy' not in sys.modules, 'scapy imported eagerly'\n"
         "t = time.process_time()\n"
-        "import drivers.homeplug.layers\n"
+        "import evse.slac.scapy_layers\n"
         "print(round((time.process_time() - t) * 1000))\n"
     )
     root = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from evse.slac.outputs import (
     SessionEnded,
     SessionEndReason,
 )
-from evse.slac.virtual import VirtualSlac
+from tests.slac.virtual import VirtualSlac
 
 S = 1_000_000_000
 MS = 1_000_000

@@ -1,4 +1,4 @@
-"""Chargers and cars over the simulated powerline, in virtual time: for tests, bench and sim.
+"""Chargers and cars over the simulated powerline, in virtual time: for the tests and the bench.
 
 A tiny event loop: it jumps to the earliest of the cores' deadlines, the medium's next
 delivery and scheduled pilot changes, feeds what is due, and routes each core's `SendFrame`
