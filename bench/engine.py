@@ -24,27 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # One charging cycle through the CP chart: plug, PWM, ready, power, stop, unplug, a fault.
 CYCLE = [
-    "cp_b",
-    "hlc_pwm_delay_elapsed",
-    "cp_c",
-    "power_on_request",
-    "power_off_request",
-    "power_on_request",
-    "cp_b",
-    "hlc_suspend",
-    "hlc_resume",
-    "cp_c",
-    "power_on_request",
-    "cp_a",
-    "cp_b",
-    "wake_up",
-    "step_ef_elapsed",
-    "hlc_pwm_delay_elapsed",
-    "cp_e",
-    "cp_a",
-    "fault",
-    "f_min_elapsed",
-    "fault_reset",
+    "cp_b", "hlc_pwm_delay_elapsed", "cp_c", "power_on_request", "power_off_request",
+    "power_on_request", "cp_b", "hlc_suspend", "hlc_resume", "cp_c", "power_on_request",
+    "cp_a", "cp_b", "wake_up", "step_ef_elapsed", "hlc_pwm_delay_elapsed", "cp_e", "cp_a",
+    "fault", "f_min_elapsed", "fault_reset",
 ]
 
 
