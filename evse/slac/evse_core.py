@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
@@ -62,6 +62,8 @@ class PilotState(Enum):
     E = "E"
     F = "F"
 
+
+_PILOT_OF = {p.value: p for p in PilotState}
 
 # Frames a car or our modem sends to the EVSE role, and the chart event each becomes.
 _EVENT_OF: dict[type, str] = {
@@ -208,6 +210,20 @@ class EvseSlac:
             elif pwm_5pct and prev_pilot is PilotState.B and pilot is PilotState.C:
                 self._post(Event("cp_toggle", None, now_ns))
         return self._drain(now_ns)
+
+    def handle_cp_notice(self, kind: str, data: Mapping[str, object], now_ns: int) -> list[Output]:
+        """The pilot core's notices as they are (`evse.cp.pilot.CpNotice` kind and data).
+
+        `cp_level` carries the measured level, `pwm` whether the 5 % PWM is on; a level
+        outside A-F (INVALID, DIODE_FAULT) is a pilot fault and tears the link down like E/F.
+        Every other notice is not SLAC's business."""
+        if kind == "cp_level":
+            level = str(data.get("level"))
+            pilot = _PILOT_OF.get(level, PilotState.F)
+            return self.handle_cp(pilot, self._pwm, now_ns)
+        if kind == "pwm":
+            return self.handle_cp(self._pilot, bool(data.get("on")), now_ns)
+        return []
 
     def terminate(self, now_ns: int) -> list[Output]:
         """D-LINK_TERMINATE from the controller."""

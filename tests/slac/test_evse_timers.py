@@ -523,3 +523,18 @@ def test_late_answer_to_the_key_clearing_request_is_not_the_new_keys_confirmatio
     assert any("earlier request" in o.reason for _, o in st.events(FrameDropped))  # type: ignore[attr-defined]
     st.set_key_cnf()
     assert st.core.state == "wait_link.polling"
+
+
+def test_pilot_core_notices_drive_slac_like_pilot_states() -> None:
+    st = Station()
+    core = st.core
+    core.handle_cp_notice("cp_level", {"level": "B"}, 0)
+    assert core.state == "plugged"
+    core.handle_cp_notice("pwm", {"on": True}, 0)
+    assert core.state == "waiting"
+    core.handle_cp_notice("contactors", {"closed": True}, 0)
+    assert core.state == "waiting"
+    core.handle_cp_notice("cp_level", {"level": "DIODE_FAULT"}, 0)  # a pilot fault
+    assert core.state == "plugged"
+    core.handle_cp_notice("cp_level", {"level": "A"}, 0)
+    assert core.state == "unplugged"
