@@ -13,7 +13,8 @@ from evse.slac.errors import SlacUsageError
 from evse.slac.evse_handler import SlacConfig
 
 _INT_KEYS = ("num_sounds", "init_retries", "atten_char_retries", "set_key_retries", "max_sessions")
-_KEYS = {"attenuation_threshold_db", "validation", "params", *_INT_KEYS}
+_SIGNED_INT_KEYS = ("attenuation_adjustment_db",)
+_KEYS = {"attenuation_threshold_db", "validation", "params", *_INT_KEYS, *_SIGNED_INT_KEYS}
 
 
 def slac_config_from_section(
@@ -37,6 +38,12 @@ def slac_config_from_section(
             value = section[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise SlacUsageError(f"slac.{key} must be an integer >= 0")
+            kwargs[key] = value
+    for key in _SIGNED_INT_KEYS:
+        if key in section:
+            value = section[key]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SlacUsageError(f"slac.{key} must be an integer (dB)")
             kwargs[key] = value
     params: dict[str, float] = {}
     raw_params = section.get("params", {})

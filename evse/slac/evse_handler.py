@@ -65,6 +65,10 @@ class SlacConfig:
     # No anchor EVSE uses one; EV-side thresholds in the field are 10/20 dB (ENP) or 40/80 dB
     # (T4S) (timing.md §2). None disables the check.
     attenuation_threshold_db: float | None = 50.0
+    # Added to every averaged group before it is reported (EVerest
+    # `sounding_attenuation_adjustment`, hardware.md §3.3; one EVerest site in the captures
+    # runs with -10 dB). The threshold applies to the adjusted value.
+    attenuation_adjustment_db: int = 0
     validation: bool = False  # answer CM_VALIDATE with toggle counting (else NOT_REQUIRED)
     num_sounds: int = timing.C_EV_MATCH_MNBC
     init_retries: int = timing.C_SEQU_RETRY
@@ -95,6 +99,7 @@ class Session:
     aag_sum: list[int] = field(default_factory=lambda: [0] * AAG_GROUPS)
     atten_repeats: int = 0
     toggles: int = 0
+    last_sound_seen: bool = False
     aag_avg: tuple[int, ...] = ()
     attenuation_db: float | None = None
 
@@ -264,6 +269,11 @@ class SlacEvseHandler:
             return
         key = (frame.src, req.run_id)
         s = self.sessions.get(key)
+        if s is not None and s.phase is not Phase.PARM_DONE:
+            # Same car and RunID after sounding began: it started SLAC over without a new
+            # RunID (BYD Atto 3 does, 1.3 s after its CM_ATTEN_CHAR.RSP; tests/data/slac).
+            self._end_quiet(s, SessionEndReason.SUPERSEDED)
+            s = None
         if s is None:
             for old in [o for o in self.sessions.values() if o.ev_mac == frame.src]:
                 # Same car, new RunID: it restarted SLAC mid-way (Stellantis; issue 5).
@@ -275,9 +285,6 @@ class SlacEvseHandler:
             s = Session(frame.src, req.run_id)
             self.sessions[key] = s
             self.io.emit(MatchingStarted(frame.src, req.run_id))
-        elif s.phase is not Phase.PARM_DONE:
-            self.io.emit(FrameDropped("repeated CM_SLAC_PARM.REQ after sounding began", frame.src))
-            return
         cnf = SlacParmCnf(
             forwarding_sta=frame.src,
             run_id=req.run_id,
@@ -323,9 +330,19 @@ class SlacEvseHandler:
             return
         s.sounds += 1
         if sound.countdown == 0:
+            s.last_sound_seen = True
+            if s.profiles >= s.sounds:
+                self._finish_now(s)
+                return
+            # the modem's profile of the last sound may still come: wait for it, but no
+            # longer than TP_EVSE_avg_atten_calc allows
             finalize_at = self.io.now_ns() + timing.FINALIZE_SOUNDING_NS
             if finalize_at < s.timer_deadline_ns:
                 self._arm(s, timing.FINALIZE_SOUNDING_NS, "s_sounding_done")
+
+    def _finish_now(self, s: Session) -> None:
+        self._disarm(s)
+        self.io.post(Event("s_sounding_done", s.key, self.io.now_ns()))
 
     def add_profile(self, ev: Event) -> None:
         frame = self._frame(ev)
@@ -343,6 +360,8 @@ class SlacEvseHandler:
         s.profiles += 1
         for i, g in enumerate(prof.aag_db):
             s.aag_sum[i] += g
+        if s.last_sound_seen and s.profiles >= s.sounds:
+            self._finish_now(s)  # every sound has its profile: no reason to wait
 
     def finish_sounding(self, ev: Event) -> None:
         s = self._session_by_key(ev)
@@ -353,8 +372,10 @@ class SlacEvseHandler:
             self._end(s, SessionEndReason.NO_SOUNDS)
             return
         n = s.profiles
-        s.aag_avg = tuple((total + n // 2) // n for total in s.aag_sum)
-        s.attenuation_db = sum(s.aag_sum) / (n * AAG_GROUPS)
+        adjust = self.cfg.attenuation_adjustment_db
+        # Integer mean per group, rounded down as EVerest does (tests/data/slac replays).
+        s.aag_avg = tuple(max(0, min(255, total // n + adjust)) for total in s.aag_sum)
+        s.attenuation_db = sum(s.aag_sum) / (n * AAG_GROUPS) + adjust
         limit = self.cfg.attenuation_threshold_db
         if limit is not None and s.attenuation_db > limit:
             self._end(s, SessionEndReason.TOO_FAR)
