@@ -49,7 +49,7 @@ def test_real_car_session_replayed_matches_like_the_real_charger(path: Path) -> 
         while (d := core.next_deadline_ns()) is not None and d <= to_ns:
             ours.extend((d, o) for o in core.handle_timer(d))
 
-    for row, (t_ns, frame) in zip(rows, real, strict=True):
+    for row, (t_ns, _frame) in zip(rows, real, strict=True):
         if row["kind"] in EVSE_KINDS:
             continue
         advance(t_ns)
