@@ -10,6 +10,8 @@ bytes or leave junk in the padding (slac_notes.md §4, BYD Atto 3, XPENG P7, MG4
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -80,8 +82,12 @@ def peek_mmtype(raw: bytes) -> int | None:
     return int.from_bytes(raw[15:17], "little")
 
 
-def decode_frame(raw: bytes) -> Frame:
-    """Parse one Ethernet frame; raise a `SlacDecodeError` subclass if it is not a usable MME."""
+def decode_frame(raw: bytes, *, use_fast_path: bool = True) -> Frame:
+    """Parse one Ethernet frame; raise a `SlacDecodeError` subclass if it is not a usable MME.
+
+    The two MMEs that arrive ten times per car and session (CM_MNBC_SOUND.IND and the modem's
+    CM_ATTEN_PROFILE.IND) are read with `struct` offsets; tests hold them equal to the scapy
+    dissection (`use_fast_path=False`) on every real frame and on random input."""
     if len(raw) < _ETH_HEADER_LEN + 3:
         raise SlacTruncatedError(f"frame of {len(raw)} bytes is shorter than an MME header")
     ethertype = int.from_bytes(raw[12:14], "big")
@@ -103,6 +109,14 @@ def decode_frame(raw: bytes) -> Frame:
         raise SlacTruncatedError(f"{mmtype.name}: frame ends inside the MME header")
     if vendor and raw[17:20] != QUALCOMM_OUI:
         raise SlacUnsupportedError(f"{mmtype.name}: OUI {raw[17:20].hex()} is not Qualcomm")
+    available = len(raw) - header_len
+    if available < _MIN_PAYLOAD.get(mmtype, 0):
+        raise SlacTruncatedError(
+            f"{mmtype.name}: {available} payload bytes, layout needs {_MIN_PAYLOAD[mmtype]}"
+        )
+    fast = _FAST.get(mmtype)
+    if fast is not None and use_fast_path:
+        return Frame(dst=raw[0:6], src=raw[6:12], mme=fast(raw, header_len))
     layers = _scapy()
     pkt = layers.Ether(raw)
     hpav = pkt.getlayer(layers.HomePlugAV)
@@ -111,15 +125,7 @@ def decode_frame(raw: bytes) -> Frame:
     body = hpav.payload
     expected = _LAYER_OF[mmtype]
     if expected is not None and not isinstance(body, _layer_class(layers, expected)):
-        available = len(raw) - header_len
-        if available < _MIN_PAYLOAD.get(mmtype, 0):
-            raise SlacTruncatedError(f"{mmtype.name}: {available} payload bytes is too short")
         raise SlacDecodeError(f"{mmtype.name}: scapy dissected {type(body).__name__}")
-    needed = _payload_len(body) if expected is not None else 0
-    if len(raw) - header_len < needed:
-        raise SlacTruncatedError(
-            f"{mmtype.name}: {len(raw) - header_len} payload bytes, layout needs {needed}"
-        )
     mme = _to_model(mmtype, body)
     return Frame(dst=raw[0:6], src=raw[6:12], mme=mme)
 
@@ -139,6 +145,33 @@ def encode_frame(frame: Frame, *, pad: bool = True) -> bytes:
     if pad and len(raw) < MIN_FRAME_LEN:
         raw += b"\x00" * (MIN_FRAME_LEN - len(raw))
     return raw
+
+
+# --- fast path for the per-sound MMEs ----------------------------------------------------
+
+_MNBC = struct.Struct("<BB17sB8s8s16s")  # hardware.md §3.3: 52 bytes
+
+
+def _fast_mnbc(raw: bytes, at: int) -> Mme:
+    if len(raw) < at + _MNBC.size:
+        raise SlacTruncatedError(f"CM_MNBC_SOUND_IND: {len(raw) - at} payload bytes, needs 52")
+    app, sec, sender, countdown, run_id, reserved, rnd = _MNBC.unpack_from(raw, at)
+    return MnbcSoundInd(countdown, run_id, sender, reserved, rnd, app, sec)
+
+
+def _fast_profile(raw: bytes, at: int) -> Mme:
+    if len(raw) < at + 8:
+        raise SlacTruncatedError(f"CM_ATTEN_PROFILE_IND: {len(raw) - at} payload bytes, needs 8")
+    groups = raw[at + 6]
+    if len(raw) < at + 8 + groups:
+        raise SlacTruncatedError(f"CM_ATTEN_PROFILE_IND: {groups} groups announced, frame ends")
+    return AttenProfileInd(raw[at : at + 6], tuple(raw[at + 8 : at + 8 + groups]), raw[at + 7])
+
+
+_FAST: dict[MmType, Callable[[bytes, int], Mme]] = {
+    MmType.CM_MNBC_SOUND_IND: _fast_mnbc,
+    MmType.CM_ATTEN_PROFILE_IND: _fast_profile,
+}
 
 
 # --- scapy <-> model mapping --------------------------------------------------------------
@@ -168,7 +201,8 @@ _LAYER_OF: dict[MmType, str | None] = {
 }
 
 
-# Fixed part of each payload (hardware.md §3.3); variable tails are checked after dissection.
+# Fixed part of each payload (hardware.md §3.3), checked before dissection because scapy
+# quietly dissects a short frame into short fields; variable tails are checked after it.
 _MIN_PAYLOAD: dict[MmType, int] = {
     MmType.CM_SLAC_PARM_REQ: 10,
     MmType.CM_SLAC_PARM_CNF: 25,
@@ -203,14 +237,15 @@ def _layer_class(layers: ModuleType, dotted: str) -> Any:
     return obj
 
 
-def _payload_len(body: Any) -> int:
-    """Bytes of the MME's own layout (scapy keeps trailing bytes as a Padding/Raw payload)."""
-    return len(body) - len(body.payload)
-
-
 def _check_len(name: str, value: bytes, size: int) -> None:
     if len(value) != size:
         raise SlacUsageError(f"{name} must be {size} bytes, got {len(value)}")
+
+
+def _check_count(mmtype: MmType, announced: int, present: int) -> None:
+    """scapy quietly takes fewer bytes than a length field announces; we do not."""
+    if present < announced:
+        raise SlacTruncatedError(f"{mmtype.name}: {announced} announced, {present} present")
 
 
 def _groups(body: Any, attr: str) -> tuple[int, ...]:
@@ -253,8 +288,10 @@ def _to_model(mmtype: MmType, b: Any) -> Mme:
             security_type=b.SecurityType,
         )
     if mmtype is M.CM_ATTEN_PROFILE_IND:
+        _check_count(mmtype, b.NumGroups, len(bytes(b.AAG)))
         return AttenProfileInd(mac_from_str(b.PEVMAC), tuple(bytes(b.AAG)), b.Reserved)
     if mmtype is M.CM_ATTEN_CHAR_IND:
+        _check_count(mmtype, b.NumberOfGroups, len(b.Groups))
         return AttenCharInd(
             source_address=mac_from_str(b.SourceAdress),
             run_id=bytes(b.RunID),
@@ -356,6 +393,7 @@ def _to_model(mmtype: MmType, b: Any) -> Mme:
         )
     if mmtype is M.CM_AMP_MAP_REQ:
         packed = bytes(b.AMDATA)
+        _check_count(mmtype, (b.AMLEN + 1) // 2, len(packed))
         nibbles = [v for byte in packed for v in (byte & 0x0F, byte >> 4)]
         return AmpMapReq(tuple(nibbles[: b.AMLEN]))
     if mmtype is M.CM_AMP_MAP_CNF:

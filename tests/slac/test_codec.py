@@ -277,3 +277,43 @@ def test_scapy_is_not_imported_until_the_first_frame() -> None:
         check=True,
     )
     assert int(res.stdout.strip()) > 0
+
+
+FAST_KINDS = ("CM_MNBC_SOUND.IND", "CM_ATTEN_PROFILE.IND")
+
+
+def test_fast_path_equals_scapy_on_every_real_sound_and_profile() -> None:
+    vecs = [v for v in VECTORS if v["message"] in FAST_KINDS]
+    assert len(vecs) > 90
+    for v in vecs:
+        raw = bytes.fromhex(str(v["hex"]))
+        assert decode_frame(raw) == decode_frame(raw, use_fast_path=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([0x6076, 0x6086]), st.binary(min_size=0, max_size=90))
+def test_fast_path_agrees_with_scapy_on_any_payload(mmtype: int, payload: bytes) -> None:
+    """Invariant: both paths give the same message, or both raise SlacDecodeError."""
+    raw = MAC_A + MAC_B + b"\x88\xe1\x01" + mmtype.to_bytes(2, "little") + b"\x00\x00" + payload
+    results = []
+    for fast in (True, False):
+        try:
+            results.append(decode_frame(raw, use_fast_path=fast))
+        except SlacDecodeError as exc:
+            results.append(type(exc))
+    assert results[0] == results[1]
+
+
+def test_a_frame_cut_anywhere_inside_its_mme_is_a_truncated_error() -> None:
+    """scapy would dissect a short frame into short fields; we refuse it."""
+    firsts: dict[str, bytes] = {}
+    for v in VECTORS:
+        firsts.setdefault(str(v["message"]), bytes.fromhex(str(v["hex"])))
+    for message, raw in firsts.items():
+        end = len(encode_frame(decode_frame(raw), pad=False))
+        for cut in range(17, end):
+            with pytest.raises(SlacTruncatedError):
+                decode_frame(raw[:cut])
+            with pytest.raises(SlacTruncatedError):
+                decode_frame(raw[:cut], use_fast_path=False)
+        assert decode_frame(raw[:end]).mme == decode_frame(raw).mme, message
