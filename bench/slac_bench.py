@@ -108,6 +108,26 @@ def scapy_import_ms() -> float:
     return float(out.stdout.strip())
 
 
+def cold_first_frame_ms() -> float:
+    """CPU of the first CM_SLAC_PARM.REQ in a fresh process: scapy's import lands here
+    unless the station called `evse.slac.codec.warm_up()` beforehand."""
+    code = (
+        "import time\n"
+        "from evse.slac.codec import decode_frame\n"
+        f"raw = bytes.fromhex('{'ff' * 6}{CAR.hex()}88e10164600000' + '00' * 43)\n"
+        "t = time.process_time(); decode_frame(raw); print((time.process_time() - t) * 1000)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip())
+
+
 def main() -> None:
     runs = [virtual_cp_b_to_link_up(seed) for seed in range(5)]
     print("virtual time, CP B (5 % PWM) -> ... (Ioniq 5 timing, 5 seeds)")
@@ -119,6 +139,7 @@ def main() -> None:
     for key, value in cpu.items():
         print(f"  {key:22s} {value:8.1f} us")
     print(f"scapy import (evse.slac.scapy_layers), CPU: {scapy_import_ms():.0f} ms")
+    print(f"first CM_SLAC_PARM.REQ decode without warm_up(), CPU: {cold_first_frame_ms():.0f} ms")
 
 
 if __name__ == "__main__":

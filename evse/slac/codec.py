@@ -73,6 +73,14 @@ def _scapy() -> ModuleType:
     return _layers
 
 
+def warm_up() -> None:
+    """Import scapy now, so the first CM_SLAC_PARM.REQ of the day does not pay for it.
+
+    The station calls this once it is up and idle (not on the start-up path, and not at
+    plug-in: a car waits only TT_match_response for its CM_SLAC_PARM.CNF)."""
+    _scapy()
+
+
 def peek_mmtype(raw: bytes) -> int | None:
     """MMTYPE of a HomePlug AV frame without dissecting it, or None for any other frame.
 
