@@ -65,6 +65,13 @@ def veth_pair() -> Iterator[tuple[str, str]]:
             "address",
             ":".join(EV_MAC[i : i + 2] for i in range(0, 12, 2)),
         )
+        for ns, dev in ((ns_evse, "plc0"), (ns_ev, "plc1")):
+            # no duplicate address detection: the link-local address is usable at once
+            subprocess.run(
+                ["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.accept_dad=0"],
+                check=True,
+                capture_output=True,
+            )
         _ip("-n", ns_evse, "link", "set", "plc0", "up")
         _ip("-n", ns_ev, "link", "set", "plc1", "up", "promisc", "on")
         yield ns_evse, ns_ev
@@ -84,7 +91,9 @@ def _peer(ns: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_evse_and_ev_match_over_a_veth_pair_and_reach_link_up(veth_pair: tuple[str, str]) -> None:
+def test_evse_and_ev_match_over_a_veth_pair_then_link_up_and_sdp(
+    veth_pair: tuple[str, str],
+) -> None:
     ns_evse, ns_ev = veth_pair
     evse = _peer(ns_evse, "evse", "plc0", "20")
     ev = _peer(ns_ev, "ev", "plc1", "20", EVSE_MAC)
@@ -96,6 +105,10 @@ def test_evse_and_ev_match_over_a_veth_pair_and_reach_link_up(veth_pair: tuple[s
     assert ready and ready[0]["ev_mac"] == EV_MAC and ready[0]["run_id"] == EV_MAC + "0000"
     key_set = [json.loads(line) for line in ev_out.splitlines() if "ev_key_set" in line]
     assert key_set and key_set[0]["nid"] == ready[0]["nid"]
+    answered = [json.loads(line) for line in evse_out.splitlines() if "sdp_answered" in line]
+    found = [json.loads(line) for line in ev_out.splitlines() if "sdp_discovered" in line]
+    assert answered and found and found[0]["secc"] == answered[0]["secc"]
+    assert found[0]["port"] == answered[0]["port"]
 
 
 def test_opening_a_missing_interface_is_a_local_interface_error() -> None:
