@@ -30,6 +30,7 @@ from evse.slac.errors import SlacDecodeError
 from evse.slac.evse_handler import Ports, SlacConfig, SlacEvseHandler
 from evse.slac.messages import (
     BROADCAST_MAC,
+    LOCAL_MODEM_MAC,
     AttenCharRsp,
     AttenProfileInd,
     Frame,
@@ -41,8 +42,10 @@ from evse.slac.messages import (
     StartAttenCharInd,
     ValidateReq,
     VsPlLnkStatusCnf,
+    VsSwVerCnf,
+    VsSwVerReq,
 )
-from evse.slac.outputs import FrameDropped, Output, SendFrame
+from evse.slac.outputs import FrameDropped, ModemFound, Output, SendFrame
 
 CHART_PATH = Path(__file__).resolve().parents[2] / "fsm_specs" / "slac_evse.yaml"
 
@@ -181,6 +184,11 @@ class EvseSlac:
         if frame.dst not in (self.config.evse_mac, BROADCAST_MAC):
             self._out.append(FrameDropped("addressed to another station", frame.src))
             return self._take()
+        if isinstance(frame.mme, VsSwVerCnf):
+            # Diagnostics only: the chart has no business with the firmware version.
+            version = frame.mme.version.split(b"\x00")[0].decode("ascii", "replace")
+            self._out.append(ModemFound(frame.src, frame.mme.device_id, version))
+            return self._take()
         event = _EVENT_OF.get(type(frame.mme))
         if event is None:
             self._out.append(
@@ -224,6 +232,12 @@ class EvseSlac:
         if kind == "pwm":
             return self.handle_cp(self._pilot, bool(data.get("on")), now_ns)
         return []
+
+    def query_modem(self, now_ns: int) -> list[Output]:
+        """Ask the local modem for its firmware version (VS_SW_VER); answered by `ModemFound`."""
+        self._timers.now_ns = now_ns
+        self._send(LOCAL_MODEM_MAC, VsSwVerReq())
+        return self._take()
 
     def terminate(self, now_ns: int) -> list[Output]:
         """D-LINK_TERMINATE from the controller."""

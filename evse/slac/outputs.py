@@ -3,7 +3,7 @@
 The station wires them as follows: `SendFrame` to the HomePlug driver; `MatchingStarted`,
 `LinkReady`, `LinkError`, `LinkTerminated` to the controller (D-LINK_READY starts SDP/SECC;
 `LinkReady.ev_mac` is the contract signal `plc.ev_mac`); `EfRetryRequested` to the control
-pilot core; `CarRejected`, `FrameDropped`, `KeySet` to the log/trace.
+pilot core; `SessionEnded`, `FrameDropped`, `KeySet`, `ModemFound` to the log/trace.
 """
 
 from __future__ import annotations
@@ -96,6 +96,15 @@ class KeySet:
 
 
 @dataclass(frozen=True, slots=True)
+class ModemFound:
+    """The local modem answered VS_SW_VER: which chip and firmware carry our link (logs)."""
+
+    modem_mac: bytes
+    device_id: int
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
 class FrameDropped:
     """A received frame was ignored: malformed, our own echo, stale run, unknown car."""
 
@@ -112,5 +121,6 @@ Output = (
     | EfRetryRequested
     | SessionEnded
     | KeySet
+    | ModemFound
     | FrameDropped
 )

@@ -14,6 +14,7 @@ from evse.slac.outputs import (
     LinkErrorReason,
     LinkReady,
     MatchingStarted,
+    ModemFound,
     SessionEnded,
     SessionEndReason,
 )
@@ -214,3 +215,15 @@ def test_validation_by_bc_toggles_end_to_end() -> None:
     assert _linked(v, "evse")
     assert any(isinstance(o, EvMatched) for _, o in v.nodes["car"].log)
     assert any(isinstance(o, EvKeySet) for _, o in v.nodes["car"].log)
+
+
+def test_local_modem_version_is_read_with_vs_sw_ver() -> None:
+    v = one_car()
+    node = v.nodes["evse"]
+    v.query_modem("evse", 0)
+    v.run_until(1 * S)
+    ((_, found),) = node.of_type(ModemFound)
+    assert isinstance(found, ModemFound)
+    assert (
+        found.version == "SIM-QCA7000-GP" and found.modem_mac == v.medium.stations["evse"].modem_mac
+    )

@@ -126,6 +126,10 @@ class VirtualSlac:
         node = self.nodes[ev]
         self.at(t_ns, lambda now: self._route(node, self._ev(node).restart(now)))
 
+    def query_modem(self, evse: str, t_ns: int) -> None:
+        node = self.nodes[evse]
+        self.at(t_ns, lambda now: self._route(node, self._evse(node).query_modem(now)))
+
     def terminate(self, evse: str, t_ns: int) -> None:
         node = self.nodes[evse]
         self.at(t_ns, lambda now: self._route(node, self._evse(node).terminate(now)))
