@@ -69,6 +69,11 @@ class SlacConfig:
     # `sounding_attenuation_adjustment`, hardware.md §3.3; one EVerest site in the captures
     # runs with -10 dB). The threshold applies to the adjusted value.
     attenuation_adjustment_db: int = 0
+    # Only one car can be on our cable: when another car's sounds reached us this much
+    # quieter-to-louder (dB) than the requesting car's, the requester is the neighbour's car
+    # and its CM_SLAC_MATCH.REQ is not answered (it retries SLAC and finds its own charger).
+    # Project rule, covered by the two-charger property test; None disables it.
+    neighbour_margin_db: float | None = 6.0
     validation: bool = False  # answer CM_VALIDATE with toggle counting (else NOT_REQUIRED)
     num_sounds: int = timing.C_EV_MATCH_MNBC
     init_retries: int = timing.C_SEQU_RETRY
@@ -153,6 +158,9 @@ class SlacEvseHandler:
         self.set_key_attempts = 0
         self.set_key_nonce = 0  # MyNonce of our latest CM_SET_KEY.REQ; the modem echoes it
         self.early_parm: tuple[Frame, int] | None = None
+        # Attenuation of every car characterised since plug-in, kept after its session ends:
+        # only one car is on our cable, so a clearly closer one heard earlier is ours.
+        self.heard_db: dict[bytes, float] = {}
         self.pending_events: deque[Event] = deque()
 
     # ------------------------------------------------------------------ helpers
@@ -217,6 +225,7 @@ class SlacEvseHandler:
         self.clear_sessions(ev)
         self.init_retries_used = 0
         self.early_parm = None
+        self.heard_db.clear()
 
     def clear_sessions(self, ev: Event) -> None:
         for s in self.sessions.values():
@@ -376,6 +385,7 @@ class SlacEvseHandler:
         # Integer mean per group, rounded down as EVerest does (tests/data/slac replays).
         s.aag_avg = tuple(max(0, min(255, total // n + adjust)) for total in s.aag_sum)
         s.attenuation_db = sum(s.aag_sum) / (n * AAG_GROUPS) + adjust
+        self.heard_db[s.ev_mac] = s.attenuation_db
         limit = self.cfg.attenuation_threshold_db
         if limit is not None and s.attenuation_db > limit:
             self._end(s, SessionEndReason.TOO_FAR)
@@ -477,11 +487,29 @@ class SlacEvseHandler:
         if not isinstance(req, SlacMatchReq) or frame.dst != self.cfg.evse_mac:
             return False  # addressed to the neighbour charger, heard by crosstalk
         s = self.sessions.get((frame.src, req.run_id))
-        return s is not None and s.phase in (Phase.ATTEN_SENT, Phase.WAIT_MATCH)
+        if s is None or s.phase not in (Phase.ATTEN_SENT, Phase.WAIT_MATCH):
+            return False
+        return self._closer_car(s) is None
+
+    def _closer_car(self, s: Session) -> bytes | None:
+        margin = self.cfg.neighbour_margin_db
+        if margin is None or s.attenuation_db is None:
+            return None
+        for mac, db in self.heard_db.items():
+            if mac != s.ev_mac and db + margin <= s.attenuation_db:
+                return mac
+        return None
 
     def reject_match_req(self, ev: Event) -> None:
         frame = self._frame(ev)
-        self.io.emit(FrameDropped("CM_SLAC_MATCH.REQ not acceptable", frame.src))
+        req = frame.mme
+        s = self.sessions.get((frame.src, getattr(req, "run_id", b"")))
+        closer = self._closer_car(s) if s is not None else None
+        if closer is not None:
+            reason = f"CM_SLAC_MATCH.REQ refused: car {closer.hex()} is closer"
+        else:
+            reason = "CM_SLAC_MATCH.REQ not acceptable"
+        self.io.emit(FrameDropped(reason, frame.src))
 
     def send_match_cnf(self, ev: Event) -> None:
         frame = self._frame(ev)
@@ -505,6 +533,7 @@ class SlacEvseHandler:
         )
         raw = self.io.encode(Frame(frame.src, self.cfg.evse_mac, cnf))
         self.matched = Matched(frame.src, req.run_id, nmk, nid, raw)
+        self.heard_db.clear()
         self.io.emit(SendFrame(raw))
         self.set_key_attempts = 0
 

@@ -538,3 +538,24 @@ def test_pilot_core_notices_drive_slac_like_pilot_states() -> None:
     assert core.state == "plugged"
     core.handle_cp_notice("cp_level", {"level": "A"}, 0)
     assert core.state == "unplugged"
+
+
+def test_match_req_of_a_car_clearly_farther_than_another_sounding_car_is_refused() -> None:
+    st = Station()
+    st.plug()
+    st.parm()
+    st.parm(CAR2, RUN2)
+    st.start_atten()
+    st.start_atten(CAR2, RUN2)
+    for k in range(9, -1, -1):
+        st.sound(k, atten_db=12)
+        st.sound(k, CAR2, RUN2, atten_db=30)  # the neighbour's car, heard through crosstalk
+    st.advance(st.now + 50 * MS)
+    st.atten_rsp(CAR2, RUN2)
+    st.match(CAR2, RUN2)
+    assert st.sent(SlacMatchCnf) == []
+    assert any("is closer" in o.reason for _, o in st.events(FrameDropped))  # type: ignore[attr-defined]
+    st.atten_rsp()
+    st.match()
+    ((_, cnf),) = st.sent(SlacMatchCnf)
+    assert cnf.dst == CAR

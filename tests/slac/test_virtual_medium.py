@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from drivers.homeplug.sim import MMTYPE_MNBC_SOUND_IND, ModemBehaviour
 from evse.slac.codec import decode_frame
 from evse.slac.ev import EvFailed, EvKeySet, EvMatched, EvPhase
@@ -227,3 +230,40 @@ def test_local_modem_version_is_read_with_vs_sw_ver() -> None:
     assert (
         found.version == "SIM-QCA7000-GP" and found.modem_mac == v.medium.stations["evse"].modem_mac
     )
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    own_db=st.integers(5, 30),
+    cross_db=st.integers(0, 60),
+    loss=st.sampled_from([0.0, 0.05, 0.2]),
+    skew_ms=st.integers(0, 600),
+)
+def test_property_a_charger_never_links_to_the_neighbours_car(
+    seed: int, own_db: int, cross_db: int, loss: float, skew_ms: int
+) -> None:
+    """Invariant: any LinkReady names the car on the charger's own cable, whatever the loss and
+    the plug-in skew, when crosstalk is beyond the attenuation threshold (50 dB); below it, on
+    a loss-free line, as long as crosstalk is 10 dB weaker than the own cable.
+
+    (Below the threshold with loss, a car that missed its own charger's every answer and a
+    charger that never heard its own car can pair up: no rule on one charger can see that.)"""
+    cross = own_db + 10 + cross_db if loss == 0.0 else 51 + cross_db
+    v = VirtualSlac(seed=seed)
+    v.add_evse("A", EVSE_A)
+    v.add_evse("B", EVSE_B)
+    v.add_ev("carA", CAR_A, connector="A")
+    v.add_ev("carB", CAR_B, connector="B")
+    v.connect("A", "carA", own_db, loss)
+    v.connect("B", "carB", own_db, loss)
+    for a, b in (("A", "carB"), ("B", "carA"), ("A", "B"), ("carA", "carB")):
+        v.connect(a, b, cross, loss)
+    v.plug("carA", 1 * S)
+    v.plug("carB", 1 * S + skew_ms * MS)
+    v.run_until(40 * S, until=lambda: _linked(v, "A") and _linked(v, "B"))
+    for evse, car in (("A", CAR_A), ("B", CAR_B)):
+        for _, ready in v.nodes[evse].of_type(LinkReady):
+            assert ready.ev_mac == car  # type: ignore[attr-defined]
+    if loss == 0.0:
+        assert _linked(v, "A") and _linked(v, "B")
