@@ -14,7 +14,8 @@ from evse.slac.evse_handler import SlacConfig
 
 _INT_KEYS = ("num_sounds", "init_retries", "atten_char_retries", "set_key_retries", "max_sessions")
 _SIGNED_INT_KEYS = ("attenuation_adjustment_db",)
-_KEYS = {"attenuation_threshold_db", "validation", "params", *_INT_KEYS, *_SIGNED_INT_KEYS}
+_DB_OR_NULL_KEYS = ("attenuation_threshold_db", "neighbour_margin_db")
+_KEYS = {"validation", "params", *_DB_OR_NULL_KEYS, *_INT_KEYS, *_SIGNED_INT_KEYS}
 
 
 def slac_config_from_section(
@@ -24,11 +25,12 @@ def slac_config_from_section(
     if unknown:
         raise SlacUsageError(f"unknown slac keys {sorted(unknown)} (allowed: {sorted(_KEYS)})")
     kwargs: dict[str, object] = {"evse_mac": evse_mac}
-    if "attenuation_threshold_db" in section:
-        limit = section["attenuation_threshold_db"]
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float)):
-            raise SlacUsageError("slac.attenuation_threshold_db must be dB (a number) or null")
-        kwargs["attenuation_threshold_db"] = None if limit is None else float(limit)
+    for key in _DB_OR_NULL_KEYS:
+        if key in section:
+            db = section[key]
+            if db is not None and (isinstance(db, bool) or not isinstance(db, int | float)):
+                raise SlacUsageError(f"slac.{key} must be dB (a number) or null")
+            kwargs[key] = None if db is None else float(db)
     if "validation" in section:
         if not isinstance(section["validation"], bool):
             raise SlacUsageError("slac.validation must be true or false")

@@ -21,6 +21,7 @@ def test_bench_config_slac_section_builds_a_core_with_its_overrides() -> None:
     section = yaml.safe_load((ROOT / "config" / "slac-bench.yaml").read_text())["slac"]
     cfg, params = slac_config_from_section(section, MAC)
     assert cfg.attenuation_threshold_db == 50.0 and cfg.num_sounds == 10
+    assert cfg.neighbour_margin_db == 6.0 and cfg.attenuation_adjustment_db == 0
     core = EvseSlac(cfg, random.Random(0), param_overrides=params)
     assert core.machine.param_ns("t_evse_slac_init") == 40_000_000_000
 
