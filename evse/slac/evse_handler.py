@@ -54,6 +54,8 @@ from evse.slac.outputs import (
 )
 
 SessionKey = tuple[bytes, bytes]  # (car MAC, RunID)
+# Earlier CM_SET_KEY nonces remembered: a retry sequence (1 + C_SET_KEY_RETRY) plus clears.
+_NONCE_MEMORY = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,8 @@ class SlacEvseHandler:
         self.init_retries_used = 0
         self.set_key_attempts = 0
         self.set_key_nonce = 0  # MyNonce of our latest CM_SET_KEY.REQ; the modem echoes it
+        # MyNonces of our earlier requests: an answer echoing one of them is late, not ours.
+        self.superseded_nonces: deque[int] = deque(maxlen=_NONCE_MEMORY)
         self.early_parm: tuple[Frame, int] | None = None
         # Attenuation of every car characterised since plug-in, kept after its session ends:
         # only one car is on our cable, so a clearly closer one heard earlier is ours.
@@ -568,12 +572,16 @@ class SlacEvseHandler:
     def _send_set_key(self, nid: bytes, nmk: bytes) -> None:
         # A fresh non-zero nonce per request: every modem in the captures (QCA, Lumissil) echoes
         # MyNonce as YourNonce, which tells our answer from a late one to an earlier request.
+        if self.set_key_nonce:
+            self.superseded_nonces.append(self.set_key_nonce)
         self.set_key_nonce = self.rng.getrandbits(32) | 1
         self.io.send(LOCAL_MODEM_MAC, SetKeyReq(nid=nid, new_key=nmk, my_nonce=self.set_key_nonce))
 
     def answers_our_set_key(self, ev: Event) -> bool:
+        """Not an answer to one of our earlier requests. A modem (or emulator) that does not
+        echo MyNonce is still heard: only a known stale nonce is refused."""
         cnf = self._frame(ev).mme
-        return isinstance(cnf, SetKeyCnf) and cnf.your_nonce == self.set_key_nonce
+        return isinstance(cnf, SetKeyCnf) and cnf.your_nonce not in self.superseded_nonces
 
     def ignore_stale_set_key_cnf(self, ev: Event) -> None:
         self.io.emit(FrameDropped("CM_SET_KEY.CNF answers an earlier request", self._frame(ev).src))

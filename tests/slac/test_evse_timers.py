@@ -559,3 +559,10 @@ def test_match_req_of_a_car_clearly_farther_than_another_sounding_car_is_refused
     st.match()
     ((_, cnf),) = st.sent(SlacMatchCnf)
     assert cnf.dst == CAR
+
+
+def test_set_key_cnf_from_a_modem_that_does_not_echo_the_nonce_is_still_accepted() -> None:
+    st = Station()
+    st.matched()
+    st.set_key_cnf(your_nonce=0)
+    assert st.core.state == "wait_link.polling"
