@@ -159,13 +159,11 @@ class EvseSlac:
         )
         self._pilot: PilotState = PilotState.A
         self._pwm = False
-        self._started = False
 
     # ------------------------------------------------------------------ inputs
     def start(self, now_ns: int) -> list[Output]:
         self._timers.now_ns = now_ns
         self.machine.start(now_ns)
-        self._started = True
         return self._drain(now_ns)
 
     def handle_frame(self, raw: bytes, now_ns: int) -> list[Output]:
