@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import exi
-from evse.fsm import Event, Machine, MachineSpec, TimerService, load_spec
+from evse.fsm import CallbackError, Event, Machine, MachineSpec, TimerService, load_spec
 from evse.fsm.engine import TraceSink
 from evse.secc.config import SeccConfig
 from evse.secc.din import DinHandler
@@ -360,7 +360,17 @@ class SeccCore:
     def _dispatch(self, ev: Event, now_ns: int, received_ns: int | None) -> None:
         h, m = self.handler, self.machine
         assert h is not None and m is not None
-        taken = m.dispatch(ev, now_ns)
+        try:
+            taken = m.dispatch(ev, now_ns)
+        except CallbackError as exc:
+            # Our bug, not the car's: answer FAILED if we can, end cleanly, never hang.
+            log.error("SECC chart callback failed: %s", exc)
+            h.responses.clear()
+            if received_ns is not None:
+                self._fail(ev.name, "FAILED", SessionEndReason.INTERNAL_ERROR, now_ns)
+            else:
+                self._finish(SessionEndReason.INTERNAL_ERROR, now_ns, notify=True)
+            return
         if not taken and received_ns is not None:
             # a request the current state does not accept: out of order
             self._fail(ev.name, "FAILED_SequenceError", SessionEndReason.SEQUENCE_ERROR,

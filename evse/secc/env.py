@@ -88,6 +88,7 @@ class SessionEndReason(enum.Enum):
     EVSE_STOP_NOT_HONOURED = "evse_stop_not_honoured"
     NO_NEGOTIATION = "no_negotiation"
     CONNECTION_LOST = "connection_lost"
+    INTERNAL_ERROR = "internal_error"  # our own bug (a chart callback raised)
 
 
 class PncKind(enum.Enum):

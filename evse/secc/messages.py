@@ -115,13 +115,13 @@ class Builder:
         # The contract supplies the real chain later (controller issue); until then the
         # answer is a schema-valid FAILED with empty placeholders.
         return cls(
-            Id="id1", ResponseCode=self.rc(code),
+            ResponseCode=self.rc(code),
             SAProvisioningCertificateChain=iso2.CertificateChainType(Certificate=b"\x00"),
             ContractSignatureCertChain=iso2.CertificateChainType(Certificate=b"\x00"),
             ContractSignatureEncryptedPrivateKey=(
                 iso2.ContractSignatureEncryptedPrivateKeyType(Id="id2", value=b"\x00")),
             DHpublickey=iso2.DiffieHellmanPublickeyType(Id="id3", value=b"\x00"),
-            eMAID=iso2.EMAIDType(Id="id4", value="NONE"))
+            eMAID=iso2.EMAIDType(Id="id4", value="ZZ00000000000Z"))
 
     def certificate_installation(self, code: str) -> Any:
         return self._cert_res(iso2.CertificateInstallationResType, code)

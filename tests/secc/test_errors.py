@@ -90,3 +90,21 @@ def test_isolation_fault_in_cable_check_fails_the_cable_check() -> None:
     assert res.ResponseCode.value == "FAILED"
     assert res.DC_EVSEStatus.EVSEIsolationStatus.value == "Fault"
     assert car.closed is not None and car.closed.reason is SessionEndReason.CABLE_CHECK_FAULT
+
+
+def test_a_bug_in_a_callback_answers_failed_and_ends_instead_of_hanging() -> None:
+    car = ScriptedCar(AppProtocol.DIN70121)
+    car.setup()
+
+    def broken(ev: object) -> None:
+        raise RuntimeError("bug")
+
+    car.core.handler.answer_service_discovery = broken  # type: ignore[union-attr,method-assign]
+    car.core.machine = type(car.core.machine)(  # type: ignore[misc]
+        car.core.machine.spec, car.core.handler, timers=car.core._timers,  # type: ignore[union-attr]
+        name="secc")
+    car.core.machine.start(car.now_ns)  # type: ignore[union-attr]
+    car.core.machine._model.state = "wait_service_discovery"  # type: ignore[union-attr]
+    res = car.discovery()
+    assert res.ResponseCode.value == "FAILED"
+    assert car.closed is not None and car.closed.reason is SessionEndReason.INTERNAL_ERROR
