@@ -71,6 +71,7 @@ def profile(name: str) -> EvProfile:
     elif name == "skoda_enyaq":
         p.negative_first_target = True
     elif name == "audi_q4_stop_early":
+        p.evccid = bytes.fromhex("007dfa063894")  # from the Audi Q4 capture
         p.protocols = (AppProtocol.ISO15118_2,)
         p.stop_after_session_setup = True
     elif name == "tesla_short_session_id":

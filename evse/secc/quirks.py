@@ -38,6 +38,10 @@ class Quirk:
     evccid_prefix: bytes | None = None  # EVCCID / MAC OUI prefix; None: any car
     protocol: AppProtocol | None = None  # None: any protocol
     states: tuple[str, ...] = ()  # chart states where it applies; () = any
+    #: True: the tolerance is what the standard asks anyway (applied to every car; the
+    #: entry records which car broke stricter stacks). False: a real deviation, tolerated
+    #: only when the entry matches (the chart's guard asks the registry).
+    standard: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ QUIRKS: tuple[Quirk, ...] = (
         "accept SessionStopReq right after SessionSetup/ServiceDiscovery, answer OK, end",
         "interop_failures.md §1 Audi Q4 (EcoG-io/iso15118#432)",
         "test_audi_q4_session_stop_after_session_setup_is_answered_ok",
+        evccid_prefix=bytes.fromhex("007dfa"),  # VW group OUI (Audi Q4 EVCCIDs in captures)
         protocol=AppProtocol.ISO15118_2,
         states=("wait_service_discovery", "wait_payment_selection"),
     ),
@@ -77,7 +82,7 @@ QUIRKS: tuple[Quirk, ...] = (
         "ignore EVReady=False before CableCheck ([V2G-DC-639]); never treat as error",
         "interop_failures.md §1 VW ID.4 (Sevenstax/FreeV2G#58)",
         "test_ev_not_ready_in_cpd_is_not_an_error",
-        states=("charge_parameters", "cable_check"),
+        states=("charge_parameters", "cable_check"), standard=True,
     ),
     Quirk(
         "Skoda Enyaq; Hyundai Ioniq 28kWh (pyPLC captures)", Deviation.TARGET_BELOW_BATTERY,
@@ -85,7 +90,7 @@ QUIRKS: tuple[Quirk, ...] = (
         "voltage to the measured voltage at the start of CurrentDemand",
         "interop_failures.md §1 Skoda Enyaq (EvseManager hack_skoda_enyaq)",
         "test_negative_target_current_is_clamped_not_failed",
-        states=("charging",),
+        states=("charging",), standard=True,
     ),
     Quirk(
         "Hyundai Ioniq 28kWh (Compleo/Alpitronic captures)", Deviation.REPEATED_REQUEST,
@@ -93,27 +98,30 @@ QUIRKS: tuple[Quirk, ...] = (
         "FAILED_SequenceError",
         "interop_failures.md §7 theme 1 (sequence rigidity)",
         "test_repeated_cpd_is_answered_again",
+        evccid_prefix=bytes.fromhex("e00ee1"),  # Hyundai OUI of the Ioniq 28kWh captures
         states=("cable_check", "precharge"),
     ),
     Quirk(
-        "Tesla Supercharger-era EV stacks, pyPLC", Deviation.SHORT_SESSION_ID,
-        "accept SessionIDs of 0..8 bytes in SessionSetupReq; we always assign 8 bytes",
+        "Subaru Solterra (0 bytes), Seres 3 (6 bytes), Citroen/Opel (stale 8-byte IDs)",
+        Deviation.SHORT_SESSION_ID,
+        "accept any SessionID of 0..8 bytes in SessionSetupReq; an unknown one starts a new "
+        "session; we always assign 8 bytes",
         "interop_failures.md §2 (pyPLC bug_analysis Issue 18)",
-        "test_session_setup_accepts_short_session_ids",
+        "test_session_setup_accepts_short_session_ids", standard=True,
     ),
     Quirk(
         "Volvo XC40 (DIN)", Deviation.DIN_STOP_BY_STATUS_ONLY,
         "signal charger-initiated stop in DIN by EVSE_Shutdown only, EVSENotification=None",
         "interop_failures.md §1 Volvo XC40 (Sevenstax/FreeV2G#309, [V2G-DC-500])",
         "test_din_charger_stop_uses_status_code_never_notification",
-        protocol=AppProtocol.DIN70121,
+        protocol=AppProtocol.DIN70121, standard=True,
     ),
     Quirk(
         "Tesla Model X, Kia EV3, Audi Q4, VW ID.4/ID.Buzz", Deviation.TLS_THEN_TCP,
         "SDP under TLS policy `allow` answers with what we offer; the car proceeds on TCP "
         "(handled by evse/sdp; the SECC accepts the session on either transport)",
         "interop_failures.md §1 Tesla Model X (uhi22/pyPLC PR #42); issue 4 item 1",
-        "test_ev_sim_tls_then_tcp_profile_completes_a_session",
+        "test_ev_sim_tls_then_tcp_profile_completes_a_session", standard=True,
     ),
 )
 

@@ -44,7 +44,9 @@ class ScriptedCar:
     """Sends exactly the requests a test writes, with the right SessionID."""
 
     def __init__(self, protocol: AppProtocol, env_config: SimEnvConfig | None = None,
-                 config: SeccConfig | None = None) -> None:
+                 config: SeccConfig | None = None,
+                 evccid: bytes = bytes.fromhex("0a0b0c0d0e0f")) -> None:
+        self.evccid = evccid
         self.env = SimEnv(env_config or SimEnvConfig())
         self.core = SeccCore(self.env, config)
         self.protocol = protocol
@@ -115,7 +117,7 @@ class ScriptedCar:
 
     # ---- requests ----
     def setup(self, session_id: bytes = b"\x00") -> Any:
-        return self.send(self.m.SessionSetupReqType(EVCCID=bytes.fromhex("0a0b0c0d0e0f")),
+        return self.send(self.m.SessionSetupReqType(EVCCID=self.evccid),
                          session_id=session_id)
 
     def discovery(self) -> Any:

@@ -27,6 +27,10 @@ def test_a_quirk_does_not_apply_outside_its_states() -> None:
 def test_audi_q4_session_stop_after_session_setup_is_answered_ok() -> None:
     r, env, core, _ = session("audi_q4_stop_early")
     assert r.ev.ok
+    other = profile("audi_q4_stop_early")
+    other.evccid = bytes.fromhex("0a0b0c0d0e0f")  # same behaviour from an unknown car
+    r2, _, _, _ = session(ev_profile=other)
+    assert not r2.ev.ok and "FAILED_SequenceError" in r2.ev.reason
     assert responses(r.secc_outputs, "iso2")[-1].ResponseCode.value == "OK"
     assert env.ended is SessionEndReason.EV_STOP
 
@@ -68,7 +72,7 @@ def test_negative_target_current_is_clamped_not_failed() -> None:
 
 
 def test_repeated_cpd_is_answered_again() -> None:
-    car = ScriptedCar(AppProtocol.DIN70121)
+    car = ScriptedCar(AppProtocol.DIN70121, evccid=bytes.fromhex("e00ee1ffd3e2"))
     car.through_auth()
     assert car.cpd().ResponseCode.value == "OK"
     again = car.cpd()
@@ -76,8 +80,15 @@ def test_repeated_cpd_is_answered_again() -> None:
     assert again.EVSEChargeParameter.EVSEMaximumPowerLimit is not None
 
 
+def test_repeated_cpd_from_a_car_without_the_quirk_is_a_sequence_error() -> None:
+    car = ScriptedCar(AppProtocol.DIN70121)
+    car.through_auth()
+    car.cpd()
+    assert car.cpd().ResponseCode.value == "FAILED_SequenceError"
+
+
 def test_session_setup_accepts_short_session_ids() -> None:
-    for sid in (b"", b"\x00\x00\x00\x00", b"\x00" * 6):
+    for sid in (b"", b"\x00\x00\x00\x00", b"\x00" * 6, bytes.fromhex("6f2ddfd326470bf4")):
         car = ScriptedCar(AppProtocol.DIN70121)
         res = car.setup(session_id=sid)
         assert res.ResponseCode.value == "OK_NewSessionEstablished"
