@@ -447,11 +447,9 @@ class SeccHandlerBase:
         self._set_now(ev)
         if self._hard_fault():
             return True
-        if self._stop_wanted():
-            if self._stop_signalled_ns is None:
-                self._stop_signalled_ns = self._now_ns
-            return self._now_ns - self._stop_signalled_ns > EVSE_STOP_GRACE_NS
-        return False
+        signalled = self._stop_signalled_ns
+        return (signalled is not None and self._stop_wanted()
+                and self._now_ns - signalled > EVSE_STOP_GRACE_NS)
 
     def answer_current_demand(self, ev: Event) -> None:
         """Never waits: clamp with the last valid limits, report the latest snapshot."""
@@ -470,6 +468,8 @@ class SeccHandlerBase:
         i = max(0.0, min(req_i, lim.max_current_a, i_power))
         if self._stop_wanted():
             i = 0.0  # derate to zero while the stop is signalled
+            if self._stop_signalled_ns is None:
+                self._stop_signalled_ns = self._now_ns  # the grace period starts now
         self._env.current_demand(v, i, self._now_ns)
         achieved = (
             req_i > lim.max_current_a,
