@@ -96,7 +96,7 @@ class SeccHandlerBase:
         self._last_limits: EvseLimits | None = None
         self._stop_signalled_ns: int | None = None
         self._resumed = False
-        self._last_request_type: type | None = None
+        self._last_soc: int | None = None
 
     # ------------------------------------------------------------------ plumbing
     def _req(self) -> Any:
@@ -471,6 +471,10 @@ class SeccHandlerBase:
             if self._stop_signalled_ns is None:
                 self._stop_signalled_ns = self._now_ns  # the grace period starts now
         self._env.current_demand(v, i, self._now_ns)
+        soc = int(body.DC_EVStatus.EVRESSSOC)
+        if soc != self._last_soc:  # the controller reports SOC (OCPP meter values)
+            self._last_soc = soc
+            self._publish_ev(body)
         achieved = (
             req_i > lim.max_current_a,
             req_v > lim.max_voltage_v,
