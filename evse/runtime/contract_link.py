@@ -1,0 +1,392 @@
+"""Stream adapter: runs the sans-IO `StreamLink` over a Unix socket, TCP or a UART.
+
+The only module of the contract that touches sockets, file descriptors or blocks. It
+owns one transport at a time, (re)connects with a bounded backoff, feeds received bytes
+and the injected clock to the core, writes what the core wants sent, and closes the
+transport when the core declares the link down. Everything protocol-related (hello,
+heartbeats, acks, retransmission, validation) stays in evse.contract.link.
+
+Use from the station's single thread (not thread-safe):
+
+    link = ContractLinkAdapter.unix_client("/run/evse/contract.sock", Role.CONTROLLER,
+                                           now_ns=clock.now_ns)
+    ...
+    link.service(timeout_s=0.0)            # each scheduler tick: non-blocking I/O
+    for event in link.poll(clock.now_ns()):  # ContractPort API, as the in-process link
+        ...
+    link.publish(value, clock.now_ns())
+
+`service(timeout_s)` blocks at most `timeout_s` (select on the transport), so a process
+with nothing else to do can wait on it instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import select
+import socket
+import termios
+import tty
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from evse.contract.definition import DEFINITION
+from evse.contract.events import PortEvent
+from evse.contract.link import LinkCounters, LinkState, StreamLink
+from evse.contract.values import Role, SignalValue
+
+RECONNECT_BACKOFF_MIN_NS = DEFINITION.bound_ns("reconnect_backoff_min")
+RECONNECT_BACKOFF_MAX_NS = DEFINITION.bound_ns("reconnect_backoff_max")
+# A blocked write longer than this means the peer stopped reading: drop and reconnect
+# (contract design: same budget as link_dead_timeout).
+SEND_TIMEOUT_S = DEFINITION.bounds["link_dead_timeout"].seconds
+RECV_CHUNK_BYTES = 65536
+_NS_PER_S = 1_000_000_000
+
+
+def new_instance_id() -> int:
+    """Random id of this process's life; a changed id tells the peer we restarted."""
+    return secrets.randbits(62) + 1
+
+
+class _Transport(Protocol):
+    def fileno(self) -> int: ...
+
+    def recv(self, size: int) -> bytes: ...
+
+    def sendall(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _FdTransport:
+    """A UART (or pty) file descriptor with the socket-like calls the adapter uses."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def recv(self, size: int) -> bytes:
+        try:
+            return os.read(self._fd, size)
+        except BlockingIOError:
+            return b""  # nothing yet; a UART never signals end-of-stream
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            _, writable, _ = select.select([], [self._fd], [], SEND_TIMEOUT_S)
+            if not writable:
+                raise TimeoutError("UART write stalled")
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class _Connector(Protocol):
+    """How a transport is obtained: dial, accept, or open a device."""
+
+    persistent: bool  # True for a UART: the transport is never "closed" by the peer
+
+    def listen_fileno(self) -> int | None: ...
+
+    def connect(self) -> _Transport | None: ...
+
+    def accept(self) -> _Transport | None: ...
+
+    def close(self) -> None: ...
+
+
+class _SocketClient:
+    persistent = False
+
+    def __init__(self, family: socket.AddressFamily, address: str | tuple[str, int]) -> None:
+        self._family = family
+        self._address = address
+
+    def listen_fileno(self) -> int | None:
+        return None
+
+    def connect(self) -> _Transport | None:
+        sock = socket.socket(self._family, socket.SOCK_STREAM)
+        sock.settimeout(SEND_TIMEOUT_S)
+        try:
+            sock.connect(self._address)
+        except OSError:
+            sock.close()
+            return None
+        if self._family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def accept(self) -> _Transport | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class _SocketServer:
+    persistent = False
+
+    def __init__(self, family: socket.AddressFamily, address: str | tuple[str, int]) -> None:
+        self._family = family
+        self._listener = socket.socket(family, socket.SOCK_STREAM)
+        if family == socket.AF_UNIX:
+            path = Path(str(address))
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # a stale socket file from a previous run
+        else:
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(address)
+        self._listener.listen(1)
+        self.address = self._listener.getsockname()
+
+    def listen_fileno(self) -> int | None:
+        return self._listener.fileno()
+
+    def connect(self) -> _Transport | None:
+        return None
+
+    def accept(self) -> _Transport | None:
+        try:
+            sock, _ = self._listener.accept()
+        except OSError:
+            return None
+        sock.settimeout(SEND_TIMEOUT_S)
+        if self._family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+class _SerialDevice:
+    persistent = True
+
+    def __init__(self, path: str, baudrate: int) -> None:
+        self._path = path
+        self._baudrate = baudrate
+        self._opened = False
+
+    def listen_fileno(self) -> int | None:
+        return None
+
+    def connect(self) -> _Transport | None:
+        if self._opened:
+            return None
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return None
+        if os.isatty(fd):
+            tty.setraw(fd)
+            speed = getattr(termios, f"B{self._baudrate}", None)
+            if speed is not None:
+                attrs = termios.tcgetattr(fd)
+                attrs[4] = attrs[5] = speed
+                termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        self._opened = True
+        return _FdTransport(fd)
+
+    def accept(self) -> _Transport | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class ContractLinkAdapter:
+    """A `ContractPort` over a byte stream; reconnects forever until closed."""
+
+    def __init__(
+        self,
+        link: StreamLink,
+        connector: _Connector,
+        now_ns: Callable[[], int],
+    ) -> None:
+        self.link = link
+        self._connector = connector
+        self._now_ns = now_ns
+        self._transport: _Transport | None = None
+        self._retry_at_ns = 0
+        self._backoff_ns = RECONNECT_BACKOFF_MIN_NS
+        self._closed = False
+
+    # ----------------------------------------------------------------- constructors
+
+    @classmethod
+    def unix_client(cls, path: str | Path, role: Role, *, now_ns: Callable[[], int],
+                    instance_id: int | None = None) -> ContractLinkAdapter:
+        return cls(StreamLink(role, instance_id or new_instance_id()),
+                   _SocketClient(socket.AF_UNIX, str(path)), now_ns)
+
+    @classmethod
+    def unix_server(cls, path: str | Path, role: Role, *, now_ns: Callable[[], int],
+                    instance_id: int | None = None) -> ContractLinkAdapter:
+        return cls(StreamLink(role, instance_id or new_instance_id()),
+                   _SocketServer(socket.AF_UNIX, str(path)), now_ns)
+
+    @classmethod
+    def tcp_client(cls, host: str, port: int, role: Role, *, now_ns: Callable[[], int],
+                   instance_id: int | None = None) -> ContractLinkAdapter:
+        return cls(StreamLink(role, instance_id or new_instance_id()),
+                   _SocketClient(socket.AF_INET, (host, port)), now_ns)
+
+    @classmethod
+    def tcp_server(cls, host: str, port: int, role: Role, *, now_ns: Callable[[], int],
+                   instance_id: int | None = None) -> ContractLinkAdapter:
+        return cls(StreamLink(role, instance_id or new_instance_id()),
+                   _SocketServer(socket.AF_INET, (host, port)), now_ns)
+
+    @classmethod
+    def serial(cls, device: str, role: Role, *, now_ns: Callable[[], int],
+               baudrate: int = 115200, instance_id: int | None = None) -> ContractLinkAdapter:
+        return cls(StreamLink(role, instance_id or new_instance_id()),
+                   _SerialDevice(device, baudrate), now_ns)
+
+    # ----------------------------------------------------------------- ContractPort
+
+    @property
+    def role(self) -> Role:
+        return self.link.role
+
+    @property
+    def counters(self) -> LinkCounters:
+        return self.link.counters
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None
+
+    @property
+    def server_address(self) -> object:
+        """Bound address of a server (e.g. the TCP port picked for port 0)."""
+        return getattr(self._connector, "address", None)
+
+    def publish(self, value: SignalValue, now_ns: int) -> None:
+        self.link.publish(value, now_ns)
+
+    def poll(self, now_ns: int) -> list[PortEvent]:
+        return self.link.poll(now_ns)
+
+    def next_deadline_ns(self) -> int | None:
+        return self.link.next_deadline_ns()
+
+    def handle_timer(self, now_ns: int) -> None:
+        self.link.handle_timer(now_ns)
+
+    # ----------------------------------------------------------------- I/O
+
+    def service(self, timeout_s: float = 0.0) -> None:
+        """Do all pending I/O; wait at most `timeout_s` for input (0 = never block)."""
+        if self._closed:
+            return
+        now = self._now_ns()
+        if self._transport is None and now >= self._retry_at_ns:
+            self._dial(now)
+        self._flush()
+        readers = [fd for fd in (self._connector.listen_fileno(),
+                                 self._transport.fileno() if self._transport else None)
+                   if fd is not None]
+        wait_s = self._wait_s(timeout_s, now)
+        if readers:
+            ready, _, _ = select.select(readers, [], [], wait_s)
+        else:
+            ready = []
+            if wait_s > 0:
+                select.select([], [], [], wait_s)  # nothing to watch until the next retry
+        listen_fd = self._connector.listen_fileno()
+        if listen_fd is not None and listen_fd in ready:
+            accepted = self._connector.accept()
+            if accepted is not None:
+                self._drop()  # the peer reconnected: the old transport is dead
+                self._attach(accepted, self._now_ns())
+        transport = self._transport
+        if transport is not None and transport.fileno() in ready:
+            self._read(transport)
+        now = self._now_ns()
+        self.link.handle_timer(now)
+        if self._transport is not None and self.link.state in (
+            LinkState.DISCONNECTED, LinkState.INCOMPATIBLE
+        ):
+            if self._connector.persistent:
+                self.link.connection_made(now)  # a UART has no connection: restart hello
+            else:
+                self._drop()
+        self._flush()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.link.close(self._now_ns())
+        self._drop()
+        self._connector.close()
+
+    # ----------------------------------------------------------------- internals
+
+    def _wait_s(self, timeout_s: float, now: int) -> float:
+        wait_ns = round(max(timeout_s, 0.0) * _NS_PER_S)
+        deadline = self.link.next_deadline_ns()
+        if deadline is not None:
+            wait_ns = min(wait_ns, max(deadline - now, 0))
+        if self._transport is None and self._connector.listen_fileno() is None:
+            wait_ns = min(wait_ns, max(self._retry_at_ns - now, 0))
+        return wait_ns / _NS_PER_S
+
+    def _dial(self, now: int) -> None:
+        transport = self._connector.connect()
+        if transport is None:
+            if self._connector.listen_fileno() is None:
+                self._retry_at_ns = now + self._backoff_ns
+                self._backoff_ns = min(self._backoff_ns * 2, RECONNECT_BACKOFF_MAX_NS)
+            return
+        self._attach(transport, now)
+
+    def _attach(self, transport: _Transport, now: int) -> None:
+        self._transport = transport
+        self._backoff_ns = RECONNECT_BACKOFF_MIN_NS
+        self.link.connection_made(now)
+
+    def _read(self, transport: _Transport) -> None:
+        try:
+            data = transport.recv(RECV_CHUNK_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop()
+            return
+        if not data:
+            if not self._connector.persistent:
+                self._drop()
+            return
+        self.link.receive_bytes(data, self._now_ns())
+
+    def _flush(self) -> None:
+        data = self.link.data_to_send()
+        if not data or self._transport is None:
+            return
+        try:
+            self._transport.sendall(data)
+        except OSError:
+            self._drop()
+
+    def _drop(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is None:
+            return
+        with contextlib.suppress(OSError):
+            transport.close()
+        now = self._now_ns()
+        self.link.connection_lost(now)
+        self.link.data_to_send()  # bytes for the dead transport; resent after reconnect
+        self._retry_at_ns = now + self._backoff_ns
