@@ -1,0 +1,132 @@
+"""`evse` command line: sim, charts, validate, exi.
+
+Bad input (a malformed spec, config or scenario) prints one line `file:line: message` and
+exits with status 2; it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from evse.runtime.clock import cpu_time_ns, ns_to_s, perf_ns
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _timeline_printer(verbose: bool) -> Any:
+    def show(t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:
+        t = f"{ns_to_s(t_ns):10.3f} s"
+        if kind == "transition":
+            print(f"{t}  {source:<6} {payload['from']} -> {payload['to']}  ({payload['event']})")
+        elif kind == "step":
+            print(f"{t}  {'world':<6} {payload['do']}")
+        elif kind == "notice" and payload.get("notice") in (
+            "power_granted", "power_withdrawn", "contactors", "fault", "emergency", "cp_error",
+            "fault_cause",
+        ):
+            extra = {k: v for k, v in payload.items() if k != "notice"}
+            print(f"{t}  {source:<6} * {payload['notice']} {extra if extra else ''}")
+        elif verbose and kind in ("ignored", "notice"):
+            print(f"{t}  {source:<6} . {kind} {payload}")
+
+    return show
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from evse.runtime.scenario import load_scenario, run_scenario
+
+    scenario = load_scenario(args.scenario)
+    print(f"scenario {scenario.name}: {scenario.doc}".rstrip(": "))
+    wall0, cpu0 = perf_ns(), cpu_time_ns()
+    result = run_scenario(
+        scenario,
+        listener=None if args.quiet else _timeline_printer(args.verbose),
+        trace_file=args.trace,
+    )
+    wall = perf_ns() - wall0
+    cpu = cpu_time_ns() - cpu0
+    sim_s = ns_to_s(scenario.duration_ns)
+    print(
+        f"simulated {sim_s:.1f} s in {wall / 1e6:.1f} ms wall ({cpu / 1e6:.1f} ms CPU): "
+        f"{sim_s / max(wall / 1e9, 1e-9):,.0f}x real time"
+    )
+    for f in result.failures:
+        print(f"FAIL {f}")
+    print("scenario OK" if result.ok else f"scenario FAILED ({len(result.failures)})")
+    return 0 if result.ok else 1
+
+
+def cmd_charts(args: argparse.Namespace) -> int:
+    from evse.fsm.render import render_all
+
+    written = render_all(ROOT / "fsm_specs", ROOT / "docs" / "charts", svg=not args.no_svg)
+    for path in written:
+        print(path.relative_to(ROOT))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from evse.runtime.validate import validate_paths
+
+    problems = validate_paths([Path(p) for p in args.paths] or None)
+    for p in problems:
+        print(p)
+    if not problems:
+        print("all specs and configs valid")
+    return 1 if problems else 0
+
+
+def cmd_exi(args: argparse.Namespace) -> int:
+    try:
+        from exi.cli import main as exi_main  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        print("the EXI codec is not installed in this build", file=sys.stderr)
+        return 2
+    rc: int = exi_main(list(args.rest))
+    return rc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evse", description="CCS2 DC charger stack")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sim = sub.add_parser("sim", help="run a scenario in virtual time")
+    sim.add_argument("scenario", nargs="?", default=str(ROOT / "scenarios" / "dc_session.yaml"))
+    sim.add_argument("--trace", help="write the JSON-lines trace to this file")
+    sim.add_argument("--quiet", action="store_true", help="no live timeline")
+    sim.add_argument("--verbose", action="store_true", help="also ignored events and notices")
+    sim.set_defaults(fn=cmd_sim)
+
+    charts = sub.add_parser("charts", help="render fsm_specs/*.yaml to docs/charts/")
+    charts.add_argument("--no-svg", action="store_true", help="DOT and Mermaid only")
+    charts.set_defaults(fn=cmd_charts)
+
+    val = sub.add_parser("validate", help="check specs, configs and scenarios")
+    val.add_argument("paths", nargs="*", help="files (default: every spec, config, scenario)")
+    val.set_defaults(fn=cmd_validate)
+
+    ex = sub.add_parser("exi", help="EXI codec tools (decode/encode)", add_help=False)
+    ex.add_argument("rest", nargs=argparse.REMAINDER)
+    ex.set_defaults(fn=cmd_exi)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from evse.fsm.spec import SpecError
+    from evse.runtime.config import ConfigError
+    from evse.runtime.scenario import ScenarioError
+
+    args = build_parser().parse_args(argv)
+    try:
+        rc: int = args.fn(args)
+    except (SpecError, ConfigError, ScenarioError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return rc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,350 @@
+"""The control-pilot core: board samples in, chart events out, board commands out.
+
+Theory of operation
+-------------------
+Every `CP_SAMPLE_PERIOD_NS` the station calls `poll(now_ns)`. The core reads the board
+(non-blocking), classifies each CP sample (`evse.cp.levels`), debounces it, and feeds the
+resulting level changes to the `iec61851` chart. The chart's callbacks (this module's
+`CpHandler`) are the only code that commands the board: CP output, allow-power-on. Board
+reports (contactor feedback, e-stop, MCU faults) become chart events too.
+
+What the core never does: decide sequencing of SLAC/V2G (it only offers `hlc_*` and
+`power_*` events to others), read a clock (time comes in as `now_ns`), or sleep.
+
+Safety bounds (named, with their source, checked by tests in virtual time):
+- `T_POWER_OFF_AFTER_C_TO_B_NS`: C->B must remove power within 100 ms
+  (IEC 61851-1 Table A.6 seq. 8.1). Debounce (<= 30 ms) + one dispatch.
+- `T_POWER_ON_AFTER_B_TO_C_NS`: B->C with PWM and a pending request must grant power
+  within 3 s (Table A.6 seq. 4); the chart grants in the same dispatch.
+- `KEEPALIVE_PERIOD_NS`: keep-alive sent to the board's MCU at 1 Hz (EVerest Yeti/phyVERSO).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from evse.cp.levels import CpLevel, Debouncer, classify
+from evse.fsm import Event, Machine, MachineSpec, TimerService
+from evse.fsm.engine import TraceSink
+from evse.ports.board import (
+    Board,
+    BoardFault,
+    BoardFaultKind,
+    ContactorFeedback,
+    CpOutputMode,
+    CpSample,
+    EStopChanged,
+    PpChanged,
+    PpState,
+)
+
+MS = 1_000_000
+S = 1_000_000_000
+
+#: CP sampling period of the Linux side (the MCU samples every PWM period itself).
+CP_SAMPLE_PERIOD_NS = 10 * MS
+#: Consecutive identical samples before a CP level change is believed (30 ms worst case).
+CP_DEBOUNCE_SAMPLES = 3
+#: IEC 61851-1 Table A.6 seq. 8.1: switch off within 100 ms after the EV opens S2 (C->B).
+T_POWER_OFF_AFTER_C_TO_B_NS = 100 * MS
+#: IEC 61851-1 Table A.6 seq. 4: power must be enabled within 3 s after B->C.
+T_POWER_ON_AFTER_B_TO_C_NS = 3 * S
+#: Keep-alive to the safety MCU (EVerest Yeti/phyVERSO: 1 Hz; reference/hardware.md §4.5).
+KEEPALIVE_PERIOD_NS = 1 * S
+#: Contactor feedback must follow the command within this time, else a latched fault
+#: (EVerest `cable_check_relays_closed_timeout_s` is 5 s for the whole relay chain; a DC
+#: contactor with mirror contacts reports in well under 100 ms, so 1 s is generous).
+T_CONTACTOR_FEEDBACK_NS = 1 * S
+#: 5 % duty = high-level communication required (ISO 15118-3; IEC 61851-1 Annex A).
+HLC_DUTY_PERMILLE = 50
+
+_LEVEL_EVENTS = {
+    CpLevel.A: "cp_a",
+    CpLevel.B: "cp_b",
+    CpLevel.C: "cp_c",
+    CpLevel.D: "cp_d",
+    CpLevel.E: "cp_e",
+    CpLevel.F: "cp_f",
+    CpLevel.INVALID: "cp_invalid",
+    CpLevel.DIODE_FAULT: "diode_fault",
+}
+
+
+class FaultCause(enum.Enum):
+    """Latched causes that keep the chart in F until reset."""
+
+    ESTOP = "estop"
+    KEEPALIVE_TIMEOUT = "keepalive_timeout"
+    CONTACTOR_NOT_CLOSING = "contactor_not_closing"
+    CONTACTOR_WELDED = "contactor_welded"
+    CONTACTOR_FEEDBACK_DIVERGES = "contactor_feedback_diverges"
+    EXTERNAL = "external"
+
+
+@dataclass(frozen=True, slots=True)
+class CpConfig:
+    hlc_enabled: bool = True
+    ventilation_available: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CpNotice:
+    """What the pilot tells the rest of the station (SLAC, SECC, power path, controller)."""
+
+    kind: str  # plugged, unplugged, cp_level, pwm, power_granted, power_withdrawn,
+    # contactors, fault, emergency, cp_error, pp
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class CpHandler:
+    """Named callbacks of fsm_specs/iec61851.yaml. The only code that commands the board."""
+
+    def __init__(self, board: Board, config: CpConfig, notify: Callable[[CpNotice], None]):
+        self.board = board
+        self.config = config
+        self.notify = notify
+        self.power_request = False
+        self.hlc_suspended = False
+        self.power_granted = False
+        self.power_changed_ns = 0
+        self.pwm_on = False
+        self.f_min_passed = False
+        self.diode_fault = False
+        self.latched: set[FaultCause] = set()
+        self.now_ns = 0
+
+    # --- outputs -----------------------------------------------------------------------
+    def cp_x1(self, ev: Event) -> None:
+        self.board.set_cp_output(CpOutputMode.X1)
+        self._pwm(False)
+
+    def cp_pwm_hlc(self, ev: Event) -> None:
+        self.board.set_cp_output(CpOutputMode.PWM, HLC_DUTY_PERMILLE)
+        self._pwm(True)
+
+    def cp_f(self, ev: Event) -> None:
+        self.board.set_cp_output(CpOutputMode.F)
+        self._pwm(False)
+
+    def _pwm(self, on: bool) -> None:
+        if on != self.pwm_on:
+            self.pwm_on = on
+            self.notify(CpNotice("pwm", {"on": on}))
+
+    def grant_power(self, ev: Event) -> None:
+        self.board.allow_power_on(True)
+        self.power_granted = True
+        self.power_changed_ns = ev.at_ns
+        self.notify(CpNotice("power_granted"))
+
+    def withdraw_power(self, ev: Event) -> None:
+        # Idempotent: sent on every path that must not leave power on.
+        self.board.allow_power_on(False)
+        if self.power_granted:
+            self.power_granted = False
+            self.power_changed_ns = ev.at_ns
+            self.notify(CpNotice("power_withdrawn", {"event": ev.name}))
+
+    # --- bookkeeping ---------------------------------------------------------------------
+    def note_power_request(self, ev: Event) -> None:
+        self.power_request = True
+
+    def clear_power_request(self, ev: Event) -> None:
+        self.power_request = False
+
+    def note_hlc_suspended(self, ev: Event) -> None:
+        self.hlc_suspended = True
+
+    def clear_hlc_suspended(self, ev: Event) -> None:
+        self.hlc_suspended = False
+
+    def note_diode_fault(self, ev: Event) -> None:
+        self.diode_fault = True
+
+    def clear_diode_fault(self, ev: Event) -> None:
+        self.diode_fault = False
+
+    def note_f_min_elapsed(self, ev: Event) -> None:
+        self.f_min_passed = True
+
+    def clear_f_min(self, ev: Event) -> None:
+        self.f_min_passed = False
+
+    # --- reports -------------------------------------------------------------------------
+    def report_plugged(self, ev: Event) -> None:
+        self.notify(CpNotice("plugged"))
+
+    def report_unplugged(self, ev: Event) -> None:
+        self.notify(CpNotice("unplugged"))
+
+    def report_cp_error(self, ev: Event) -> None:
+        self.notify(CpNotice("cp_error", {"event": ev.name}))
+
+    def report_fault(self, ev: Event) -> None:
+        self.f_min_passed = False
+        causes = sorted(c.value for c in self.latched)
+        self.notify(CpNotice("fault", {"event": ev.name, "latched": causes}))
+
+    def report_emergency(self, ev: Event) -> None:
+        self.latched.add(FaultCause.ESTOP)
+        self.notify(CpNotice("emergency"))
+
+    def report_ventilation_unavailable(self, ev: Event) -> None:
+        self.notify(CpNotice("power_refused", {"reason": "ventilation_unavailable"}))
+
+    # --- guards --------------------------------------------------------------------------
+    def hlc_enabled(self, ev: Event) -> bool:
+        return self.config.hlc_enabled
+
+    def hlc_allowed(self, ev: Event) -> bool:
+        return self.config.hlc_enabled and not self.hlc_suspended
+
+    def power_requested(self, ev: Event) -> bool:
+        return self.power_request
+
+    def ventilation_available(self, ev: Event) -> bool:
+        return self.config.ventilation_available
+
+    def f_min_done(self, ev: Event) -> bool:
+        return self.f_min_passed
+
+    def diode_faulted(self, ev: Event) -> bool:
+        return self.diode_fault
+
+    def fault_latched(self, ev: Event) -> bool:
+        return bool(self.latched)
+
+
+class ControlPilot:
+    """The CP core: owns the chart, the debouncer and the board supervision."""
+
+    def __init__(
+        self,
+        spec: MachineSpec,
+        board: Board,
+        *,
+        timers: TimerService,
+        notify: Callable[[CpNotice], None],
+        config: CpConfig | None = None,
+        trace: TraceSink | None = None,
+        param_overrides: dict[str, float] | None = None,
+        debounce_samples: int = CP_DEBOUNCE_SAMPLES,
+    ) -> None:
+        self.board = board
+        self.handler = CpHandler(board, config or CpConfig(), notify)
+        self.machine = Machine(
+            spec, self.handler, timers=timers, trace=trace, name="cp",
+            param_overrides=param_overrides,
+        )
+        self._notify = notify
+        self._debouncer = Debouncer(debounce_samples)
+        self.contactors_closed = False
+        self.estop_active = False
+        self.pp_state = PpState.UNKNOWN
+        self._keepalive_enabled = True
+        self._last_keepalive_ns: int | None = None
+
+    @property
+    def state(self) -> str:
+        return self.machine.state
+
+    @property
+    def level(self) -> CpLevel:
+        return self._debouncer.stable
+
+    def start(self, now_ns: int) -> None:
+        self.machine.start(now_ns)
+        self.board.keep_alive()
+        self._last_keepalive_ns = now_ns
+
+    # --- inputs from other components -----------------------------------------------------
+    def handle(self, item: Any, now_ns: int) -> None:
+        """Posted requests: an `Event` (hlc_suspend, power_on_request, fault_reset, ...)."""
+        if not isinstance(item, Event):
+            raise TypeError(f"ControlPilot expects Event, got {type(item).__name__}")
+        if item.name == "fault_reset":
+            self._clear_resolved_faults()
+        elif item.name == "fault":
+            self.handler.latched.add(FaultCause.EXTERNAL)
+        self.machine.dispatch(item, now_ns)
+
+    def _clear_resolved_faults(self) -> None:
+        latched = self.handler.latched
+        if FaultCause.ESTOP in latched and not self.estop_active:
+            latched.discard(FaultCause.ESTOP)
+        # The rest are cleared by an explicit reset once the board agrees with the command.
+        for cause in (
+            FaultCause.KEEPALIVE_TIMEOUT,
+            FaultCause.CONTACTOR_FEEDBACK_DIVERGES,
+            FaultCause.CONTACTOR_NOT_CLOSING,
+            FaultCause.EXTERNAL,
+        ):
+            latched.discard(cause)
+        if FaultCause.CONTACTOR_WELDED in latched and not self.contactors_closed:
+            latched.discard(FaultCause.CONTACTOR_WELDED)
+
+    def set_keepalive_enabled(self, enabled: bool) -> None:
+        """Test/scenario hook that simulates a hung Linux side (no more keep-alives)."""
+        self._keepalive_enabled = enabled
+
+    # --- periodic -------------------------------------------------------------------------
+    def poll(self, now_ns: int) -> None:
+        """One CP tick: keep-alive, board events, CP classification, contactor supervision."""
+        if self._keepalive_enabled and (
+            self._last_keepalive_ns is None
+            or now_ns - self._last_keepalive_ns >= KEEPALIVE_PERIOD_NS
+        ):
+            self.board.keep_alive()
+            self._last_keepalive_ns = now_ns
+        for item in self.board.poll(now_ns):
+            if isinstance(item, CpSample):
+                self._sample(item, now_ns)
+            elif isinstance(item, ContactorFeedback):
+                self.contactors_closed = item.closed
+                self._notify(CpNotice("contactors", {"closed": item.closed}))
+            elif isinstance(item, EStopChanged):
+                self.estop_active = item.active
+                name = "estop_pressed" if item.active else "estop_released"
+                self.machine.dispatch(Event(name), now_ns)
+            elif isinstance(item, PpChanged):
+                self.pp_state = item.state
+                self._notify(CpNotice("pp", {"state": item.state.value}))
+            elif isinstance(item, BoardFault):
+                self._board_fault(item, now_ns)
+        self._supervise_contactors(now_ns)
+
+    def _sample(self, sample: CpSample, now_ns: int) -> None:
+        level = classify(
+            sample.high_v, sample.low_v, pwm_on=self.handler.pwm_on,
+            previous=self._debouncer.stable,
+        )
+        changed = self._debouncer.feed(level)
+        if changed is not None:
+            self._notify(CpNotice("cp_level", {"level": changed.value}))
+            self.machine.dispatch(Event(_LEVEL_EVENTS[changed]), now_ns)
+
+    def _board_fault(self, fault: BoardFault, now_ns: int) -> None:
+        cause = {
+            BoardFaultKind.KEEPALIVE_TIMEOUT: FaultCause.KEEPALIVE_TIMEOUT,
+            BoardFaultKind.CONTACTOR_FEEDBACK_DIVERGES: FaultCause.CONTACTOR_FEEDBACK_DIVERGES,
+            BoardFaultKind.CP_SIGNAL_FAULT: FaultCause.EXTERNAL,
+        }[fault.kind]
+        self._latch(cause, now_ns)
+
+    def _latch(self, cause: FaultCause, now_ns: int) -> None:
+        if cause not in self.handler.latched:
+            self.handler.latched.add(cause)
+            self._notify(CpNotice("fault_cause", {"cause": cause.value}))
+            self.machine.dispatch(Event("fault", cause.value), now_ns)
+
+    def _supervise_contactors(self, now_ns: int) -> None:
+        h = self.handler
+        if now_ns - h.power_changed_ns < T_CONTACTOR_FEEDBACK_NS:
+            return
+        if h.power_granted and not self.contactors_closed:
+            self._latch(FaultCause.CONTACTOR_NOT_CLOSING, now_ns)
+        elif not h.power_granted and self.contactors_closed:
+            self._latch(FaultCause.CONTACTOR_WELDED, now_ns)

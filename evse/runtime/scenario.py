@@ -1,0 +1,234 @@
+"""Scenario files: what the virtual world does, when, and what the station must show.
+
+A scenario is YAML with `steps` (timed actions on the simulated EV, board and station) and
+`expect` (timed checks of chart states and contactors). `evse sim` runs it in virtual time.
+Every error names the file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drivers.board.sim import EvCpState
+from evse.fsm.yamlstrict import LMap, YamlError, line_of, load_yaml
+from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
+from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
+from evse.runtime.realtime import RealtimeRunner
+from evse.runtime.station import Station
+
+
+class ScenarioError(Exception):
+    def __init__(self, file: str, line: int, message: str) -> None:
+        super().__init__(f"{file}:{line}: {message}")
+        self.file = file
+        self.line = line
+
+
+def _ev(state: EvCpState) -> Callable[[Station], None]:
+    return lambda st: st.board.set_ev_state(state)
+
+
+def _set(attr: str, value: bool) -> Callable[[Station], None]:
+    return lambda st: setattr(st.board, attr, value)
+
+
+ACTIONS: dict[str, tuple[str, Callable[[Station], None]]] = {
+    "ev_plug": ("EV connects (B, 2.74 kOhm)", _ev(EvCpState.B)),
+    "ev_ready": ("EV closes S2 (C, 882 Ohm)", _ev(EvCpState.C)),
+    "ev_ready_vent": ("EV asks for ventilation (D, 246 Ohm)", _ev(EvCpState.D)),
+    "ev_stop": ("EV opens S2 (back to B)", _ev(EvCpState.B)),
+    "ev_unplug": ("EV disconnects (A)", _ev(EvCpState.A)),
+    "cp_short": ("CP shorted to PE (E)", _ev(EvCpState.E)),
+    "ev_diode_short": ("EV diode shorted", _set("ev_diode_ok", False)),
+    "weld_contactor": ("contactor welds (never opens again)", _set("welded", True)),
+    "contactor_fails_to_close": ("contactor coil without effect", _set("fail_to_close", True)),
+    "estop_press": ("emergency stop pressed", lambda st: st.board.press_estop()),
+    "estop_release": ("emergency stop released", lambda st: st.board.release_estop()),
+    "linux_hang": (
+        "Linux stops sending keep-alives",
+        lambda st: st.cp.set_keepalive_enabled(False),
+    ),
+    "power_on": ("power path asks for contactors", lambda st: st.post_cp("power_on_request")),
+    "power_off": ("power path releases contactors", lambda st: st.post_cp("power_off_request")),
+    "hlc_suspend": ("V2G side ends HLC", lambda st: st.post_cp("hlc_suspend")),
+    "hlc_resume": ("V2G side wants HLC again", lambda st: st.post_cp("hlc_resume")),
+    "wake_up": ("E/F wake-up pulse", lambda st: st.post_cp("wake_up")),
+    "fault": ("external latched fault", lambda st: st.post_cp("fault", "scenario")),
+    "fault_reset": ("operator resets faults", lambda st: st.post_cp("fault_reset")),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    at_ns: int
+    action: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    at_ns: int
+    state: str | None
+    contactors: bool | None
+    line: int
+
+
+@dataclass
+class Scenario:
+    name: str
+    doc: str
+    duration_ns: int
+    config: StationConfig
+    steps: list[Step]
+    expect: list[Expectation]
+    file: str
+
+
+@dataclass
+class ScenarioResult:
+    station: Station
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _time(item: LMap, key: str, file: str) -> int:
+    v = item.get(key)
+    if not isinstance(v, int | float) or isinstance(v, bool) or v < 0:
+        raise ScenarioError(file, line_of(item, key), f"{key!r} must be seconds >= 0")
+    return s_to_ns(float(v))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    file = str(path)
+    try:
+        raw = load_yaml(file)
+    except YamlError as exc:
+        raise ScenarioError(exc.file, exc.line, exc.message) from exc
+    if not isinstance(raw, LMap):
+        raise ScenarioError(file, 1, "a scenario must be a mapping")
+    allowed = {"scenario", "doc", "config", "duration_s", "steps", "expect"}
+    for k in raw:
+        if k not in allowed:
+            raise ScenarioError(file, line_of(raw, k), f"unknown key {k!r}")
+    for req in ("scenario", "duration_s", "steps"):
+        if req not in raw:
+            raise ScenarioError(file, raw.line, f"missing required key {req!r}")
+    cfg_path = raw.get("config")
+    if cfg_path is None:
+        cfg_file = DEFAULT_CONFIG
+    elif isinstance(cfg_path, str):
+        cfg_file = (Path(file).parent / cfg_path).resolve()
+    else:
+        raise ScenarioError(file, line_of(raw, "config"), "config must be a path")
+    try:
+        config = load_config(cfg_file)
+    except ConfigError as exc:
+        raise ScenarioError(exc.file, exc.line, exc.message) from exc
+    steps: list[Step] = []
+    raw_steps = raw["steps"]
+    if not isinstance(raw_steps, list):
+        raise ScenarioError(file, line_of(raw, "steps"), "steps must be a list")
+    for item in raw_steps:
+        line = line_of(item, default=line_of(raw, "steps"))
+        if not isinstance(item, LMap) or set(item) != {"at", "do"}:
+            raise ScenarioError(file, line, "a step is {at: seconds, do: action}")
+        action = item["do"]
+        if action not in ACTIONS:
+            raise ScenarioError(
+                file, line_of(item, "do"), f"unknown action {action!r} (known: {sorted(ACTIONS)})"
+            )
+        steps.append(Step(_time(item, "at", file), action, line))
+    expect: list[Expectation] = []
+    raw_expect = raw.get("expect") or []
+    if not isinstance(raw_expect, list):
+        raise ScenarioError(file, line_of(raw, "expect"), "expect must be a list")
+    for item in raw_expect:
+        line = line_of(item, default=line_of(raw, "expect"))
+        if not isinstance(item, LMap) or "at" not in item or not set(item) <= {
+            "at", "state", "contactors"
+        }:
+            raise ScenarioError(file, line, "an expectation is {at, state?, contactors?}")
+        state = item.get("state")
+        contactors = item.get("contactors")
+        if state is not None and not isinstance(state, str):
+            raise ScenarioError(file, line, "state must be a chart state path")
+        if contactors is not None and contactors not in ("open", "closed"):
+            raise ScenarioError(file, line, "contactors must be 'open' or 'closed'")
+        expect.append(
+            Expectation(
+                _time(item, "at", file),
+                state,
+                None if contactors is None else contactors == "closed",
+                line,
+            )
+        )
+    return Scenario(
+        name=str(raw["scenario"]),
+        doc=str(raw.get("doc", "")),
+        duration_ns=_time(raw, "duration_s", file),
+        config=config,
+        steps=steps,
+        expect=expect,
+        file=file,
+    )
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    listener: Callable[[int, str, str, dict[str, Any]], None] | None = None,
+    trace_file: str | Path | None = None,
+    realtime: bool = False,
+) -> ScenarioResult:
+    """Run in virtual time (or, with `realtime`, on the monotonic clock as in production).
+    Expectations are checked at their instant, after the events due then."""
+    station = Station(scenario.config, clock=MonotonicClock() if realtime else None)
+    sched = station.scheduler
+    if listener is not None:
+        sched.trace.add_listener(listener)
+    if trace_file is not None:
+        sched.trace.open_file(trace_file)
+    result = ScenarioResult(station)
+
+    def do_step(step: Step) -> Callable[[int], None]:
+        def fire(now_ns: int) -> None:
+            sched.trace.record("scenario", "step", {"do": step.action})
+            ACTIONS[step.action][1](station)
+
+        return fire
+
+    def check(exp: Expectation) -> Callable[[int], None]:
+        def fire(now_ns: int) -> None:
+            if exp.state is not None and not station.cp.machine.in_state(exp.state):
+                result.failures.append(
+                    f"{scenario.file}:{exp.line}: at {ns_to_s(now_ns):.3f} s expected state "
+                    f"{exp.state!r}, got {station.cp.state!r}"
+                )
+            if exp.contactors is not None and station.board.contact_closed != exp.contactors:
+                want = "closed" if exp.contactors else "open"
+                result.failures.append(
+                    f"{scenario.file}:{exp.line}: at {ns_to_s(now_ns):.3f} s expected "
+                    f"contactors {want}"
+                )
+
+        return fire
+
+    station.start()
+    for step in scenario.steps:
+        sched.call_at(step.at_ns, do_step(step), f"step:{step.action}")
+    for exp in scenario.expect:
+        sched.call_at(exp.at_ns, check(exp), "expect")
+    try:
+        if realtime:
+            RealtimeRunner(sched).run_until(scenario.duration_ns)
+        else:
+            sched.run_until(scenario.duration_ns)
+    finally:
+        sched.trace.close()
+    return result

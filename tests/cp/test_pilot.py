@@ -1,0 +1,185 @@
+"""IEC 61851-1 control pilot behaviour seen from the board: states, timing rules, faults."""
+
+from __future__ import annotations
+
+from drivers.board.sim import EvCpState
+from evse.cp.pilot import T_POWER_OFF_AFTER_C_TO_B_NS, T_POWER_ON_AFTER_B_TO_C_NS
+from evse.ports.board import CpOutputMode
+from tests.cp.harness import Cp
+
+
+def test_plug_in_gives_b1_then_5_percent_pwm_after_the_hlc_delay() -> None:
+    h = Cp()
+    h.ev(EvCpState.B)
+    h.run(0.1)
+    assert h.state == "plugged.B.B1" and h.board.output is CpOutputMode.X1
+    h.run(0.5)
+    assert h.state == "plugged.B.B2"
+    assert h.board.output is CpOutputMode.PWM and h.board.duty_permille == 50
+
+
+def test_contactors_never_close_without_a_power_request() -> None:
+    h = Cp()
+    h.ev(EvCpState.B)
+    h.run(1.0)
+    h.ev(EvCpState.C)
+    h.run(5.0)
+    assert h.state == "plugged.C.C2.idle" and not h.board.contact_closed
+
+
+def test_power_request_before_state_c_is_granted_on_b_to_c_within_3_s() -> None:
+    """IEC 61851-1 Table A.6 seq. 4: power on within 3 s after B->C."""
+    h = Cp()
+    h.ev(EvCpState.B)
+    h.run(1.0)
+    h.post("power_on_request")
+    h.ev(EvCpState.C)
+    t_c = h.sched.now_ns()
+    h.run(3.0)
+    closed_at = [t for t, closed in h.board.contact_log if closed]
+    assert closed_at and closed_at[0] - t_c <= T_POWER_ON_AFTER_B_TO_C_NS
+    assert h.state == "plugged.C.C2.energized"
+
+
+def test_c_to_b_withdraws_power_and_opens_contactors_within_100_ms() -> None:
+    """IEC 61851-1 Table A.6 seq. 8.1."""
+    h = Cp()
+    h.charging()
+    h.ev(EvCpState.B)
+    t_b = h.sched.now_ns()
+    h.run(0.2)
+    opened = [t for t, closed in h.board.contact_log if not closed]
+    assert opened and opened[-1] - t_b <= T_POWER_OFF_AFTER_C_TO_B_NS
+    assert h.state == "plugged.B.B2" and not h.st.cp.handler.power_granted
+
+
+def test_unplug_while_charging_ends_in_a_with_contactors_open() -> None:
+    h = Cp()
+    h.charging()
+    h.ev(EvCpState.A)
+    h.run(0.2)
+    assert h.state == "A" and not h.board.contact_closed
+
+
+def test_estop_opens_contactors_at_once_and_latches_until_reset() -> None:
+    h = Cp()
+    h.charging()
+    h.board.press_estop()
+    t = h.sched.now_ns()
+    h.run(0.05)
+    assert h.state == "emergency" and not h.board.contact_closed
+    assert h.board.contact_log[-1] == (t, False)  # hardware cut: same instant
+    h.post("fault_reset")
+    assert h.state == "emergency"  # still pressed
+    h.board.release_estop()
+    h.run(0.5)
+    assert h.state == "F"
+    h.post("fault_reset")
+    h.run(0.1)
+    assert h.state.startswith("plugged")  # EV still connected and seen again
+
+
+def test_keepalive_loss_makes_the_board_drop_contactors_within_its_timeout() -> None:
+    h = Cp()
+    h.charging()
+    h.cp.set_keepalive_enabled(False)
+    last_keepalive = h.board.last_keepalive_ns
+    h.run(5.0)
+    opened = [t for t, closed in h.board.contact_log if not closed]
+    assert opened and opened[-1] - last_keepalive <= (
+        h.board.p.keepalive_timeout_ns + h.board.p.contactor_open_ns + 20_000_000
+    )
+    assert h.state == "F"  # the board's fault report latches F
+
+
+def test_welded_contactor_is_detected_and_latched() -> None:
+    h = Cp()
+    h.charging()
+    h.board.welded = True
+    h.ev(EvCpState.B)
+    h.run(2.0)
+    assert h.board.contact_closed  # physically stuck
+    assert h.state == "F"
+    assert "contactor_welded" in {c.value for c in h.cp.handler.latched}
+
+
+def test_contactor_that_does_not_close_is_a_fault() -> None:
+    h = Cp()
+    h.board.fail_to_close = True
+    h.ev(EvCpState.B)
+    h.run(1.0)
+    h.ev(EvCpState.C)
+    h.run(0.1)
+    h.post("power_on_request")
+    h.run(2.0)
+    assert h.state == "F" and not h.board.contact_closed
+
+
+def test_cp_short_goes_to_e_and_recovers_on_removal() -> None:
+    h = Cp()
+    h.charging()
+    h.ev(EvCpState.E)
+    h.run(0.1)
+    assert h.state == "E" and not h.board.contact_closed
+    h.ev(EvCpState.B)
+    h.run(0.1)
+    assert h.state.startswith("plugged.B")
+
+
+def test_diode_fault_goes_to_e() -> None:
+    h = Cp()
+    h.ev(EvCpState.B)
+    h.run(1.0)
+    assert h.state == "plugged.B.B2"
+    h.board.ev_diode_ok = False
+    h.run(0.1)
+    assert h.state == "E"
+
+
+def test_state_d_without_ventilation_refuses_power() -> None:
+    h = Cp()
+    h.ev(EvCpState.B)
+    h.run(1.0)
+    h.ev(EvCpState.D)
+    h.run(0.1)
+    h.post("power_on_request")
+    h.run(0.5)
+    assert h.state == "plugged.D.D2.idle" and not h.board.contact_closed
+
+
+def test_pwm_stop_while_charging_withdraws_power() -> None:
+    h = Cp()
+    h.charging()
+    h.post("hlc_suspend")
+    h.run(0.1)
+    assert h.state == "plugged.C.C1" and not h.board.contact_closed
+    h.run(5.0)
+    assert h.state == "plugged.C.C1"  # suspended HLC does not restart by itself
+
+
+def test_wake_up_drives_f_for_t_step_ef_then_restarts_pwm() -> None:
+    h = Cp()
+    h.ev(EvCpState.B)
+    h.run(1.0)
+    h.post("wake_up")
+    assert h.board.output is CpOutputMode.F
+    h.run(3.9)
+    assert h.state == "plugged.wake_ef"
+    h.run(0.2)
+    assert h.state == "plugged.B.B1"
+    h.run(0.6)
+    assert h.state == "plugged.B.B2"
+
+
+def test_external_fault_holds_f_for_its_minimum_time() -> None:
+    h = Cp()
+    h.ev(EvCpState.B)
+    h.run(1.0)
+    h.post("fault")
+    assert h.state == "F" and h.board.output is CpOutputMode.F
+    h.post("fault_reset")
+    assert h.state == "F"  # t_f_after_fault (300 ms) not yet over
+    h.run(0.3)
+    h.post("fault_reset")
+    h.run(0.1)
+    assert h.state.startswith("plugged.B")
