@@ -64,6 +64,7 @@ class FrameDecoder:
             if start < 0:
                 # keep a trailing first magic byte: it may be the start of the next frame
                 keep = len(buf) - 1 if buf[-1:] == MAGIC[:1] else len(buf)
+                keep = max(keep, pos)  # never re-read bytes of a frame already returned
                 if keep > pos:
                     out.append(FrameFault(FrameFaultKind.BAD_MAGIC, keep - pos))
                 pos = keep

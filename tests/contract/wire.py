@@ -30,6 +30,7 @@ class Wire:
         self.mangle_to_ctrl: Mangle = _identity
         self.mangle_to_plc: Mangle = _identity
         self.events: dict[Role, list[PortEvent]] = {Role.PLC: [], Role.CONTROLLER: []}
+        self.collect = True  # False: the links' owners poll them themselves
 
     def connect(self) -> None:
         self.connected = True
@@ -62,6 +63,8 @@ class Wire:
         self._collect()
 
     def _collect(self) -> None:
+        if not self.collect:
+            return
         self.events[Role.PLC] += self.plc.poll(self.now_ns)
         self.events[Role.CONTROLLER] += self.ctrl.poll(self.now_ns)
 
