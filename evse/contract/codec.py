@@ -74,7 +74,11 @@ class _Decoder:
             return ENUM_CLASSES[f.type.name](raw)
         if base is BaseType.RECORD:
             rdef = DEFINITION.records[f.type.name]
-            return RECORD_CLASSES[f.type.name](**self.fields(rdef.fields, raw, path + "."))
+            try:
+                return RECORD_CLASSES[f.type.name](**self.fields(rdef.fields, raw, path + "."))
+            except SignalValueError as exc:  # name the signal and the full path, not the record
+                bad = exc.violation
+                raise self.fail(bad.kind, f"{path}.{bad.field}", bad.detail) from None
         if base is BaseType.FLOAT and isinstance(raw, int) and not isinstance(raw, bool):
             return float(raw)  # peers without a float/int distinction may send 400 for 400.0
         return raw  # bool/int/str/bytes: the constructor's check judges the type and range

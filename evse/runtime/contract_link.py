@@ -204,6 +204,29 @@ class _SerialDevice:
         return None
 
 
+class _OpenFd:
+    """An already-open byte stream (e.g. a pty master, or a UART opened by the caller)."""
+
+    persistent = True
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self._fd: int | None = fd
+
+    def listen_fileno(self) -> int | None:
+        return None
+
+    def connect(self) -> _Transport | None:
+        fd, self._fd = self._fd, None
+        return _FdTransport(fd) if fd is not None else None
+
+    def accept(self) -> _Transport | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
 class ContractLinkAdapter:
     """A `ContractPort` over a byte stream; reconnects forever until closed."""
 
@@ -252,6 +275,12 @@ class ContractLinkAdapter:
                baudrate: int = 115200, instance_id: int | None = None) -> ContractLinkAdapter:
         return cls(StreamLink(role, instance_id or new_instance_id()),
                    _SerialDevice(device, baudrate), now_ns)
+
+    @classmethod
+    def over_fd(cls, fd: int, role: Role, *, now_ns: Callable[[], int],
+                instance_id: int | None = None) -> ContractLinkAdapter:
+        """Use a byte-stream descriptor the caller opened (UART set up elsewhere, pty)."""
+        return cls(StreamLink(role, instance_id or new_instance_id()), _OpenFd(fd), now_ns)
 
     # ----------------------------------------------------------------- ContractPort
 
