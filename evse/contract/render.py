@@ -228,6 +228,39 @@ def render_markdown(d: ContractDefinition, sha256: str, sequence: str) -> str:
         "",
         *[f"- {_cell(rule)}" for rule in d.compatibility],
         "",
+        "## Transports and delivery",
+        "",
+        "The same `ContractPort` API (`publish(value, now_ns)`, `poll(now_ns)`,"
+        " `next_deadline_ns()`, `handle_timer(now_ns)`) is offered by two transports:",
+        "",
+        "- **In-process** (`evse.contract.inprocess.InProcessLink`), the default single-process"
+        " station: immutable typed values are handed over as they are.",
+        "- **Byte stream** (`evse.contract.link.StreamLink`, sans-IO; run over a Unix socket,"
+        " TCP or a UART by `evse.runtime.contract_link.ContractLinkAdapter`): frames"
+        " `EC 5C | length u32 | header check u16 | CBOR payload | CRC32`; a HELLO exchange"
+        " checks contract name, major version and roles and carries each side's process"
+        " instance id and resume point; heartbeats both ways every"
+        f" `link_heartbeat_interval`; a peer silent for `link_dead_timeout` is declared down"
+        " and the adapter reconnects; every sample is numbered, acknowledged and resent"
+        " (go-back-N on NACK, after `link_retransmit_timeout` and after a reconnect), so"
+        " nothing accepted by `publish` is lost while the process lives; while the link is"
+        " down a newer sample of a STATE signal replaces the waiting one, EVENT samples are"
+        " all kept.",
+        "- Invalid input never takes the link down: corrupt frames (framing, CRC, CBOR,"
+        " envelope) are counted, logged and dropped, then recovered by retransmission;"
+        " well-framed samples that break this definition (unknown signal, unknown field from a"
+        " same-minor peer, wrong type, out of range, unknown enum value, missing required"
+        " field, wrong direction) are counted, logged, answered with REJECT and never"
+        " delivered.",
+        "- A changed peer instance id means the peer restarted: `PeerRestarted` is reported"
+        " and the latest samples of TTL/field/until-replaced STATE signals are republished;"
+        " session-scoped facts are not replayed to a new process.",
+        "",
+        "The PLC-side watchdogs of section C2 are `evse.contract.guard.PlcContractGuard`:"
+        " `auth_decision(now_ns)`, `effective_limits(now_ns)`, `stop_request(now_ns)`,"
+        " `schedule(now_ns)`, `pnc_certificate_answer(request_id, now_ns)`; their bounds are"
+        " in the table of time bounds below.",
+        "",
         "## All signals",
         "",
         "| Signal | Group | Direction | Owner | Kind | Rate | Validity | Required | Fallback |",
