@@ -240,7 +240,7 @@ def render_markdown(d: ContractDefinition, sha256: str, sequence: str) -> str:
         " `EC 5C | length u32 | header check u16 | CBOR payload | CRC32`; a HELLO exchange"
         " checks contract name, major version and roles and carries each side's process"
         " instance id and resume point; heartbeats both ways every"
-        f" `link_heartbeat_interval`; a peer silent for `link_dead_timeout` is declared down"
+        " `link_heartbeat_interval`; a peer silent for `link_dead_timeout` is declared down"
         " and the adapter reconnects; every sample is numbered, acknowledged and resent"
         " (go-back-N on NACK, after `link_retransmit_timeout` and after a reconnect), so"
         " nothing accepted by `publish` is lost while the process lives; while the link is"
