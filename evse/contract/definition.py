@@ -259,7 +259,7 @@ class ContractDefinition:
 # --------------------------------------------------------------------------- YAML
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(yaml.CSafeLoader):  # C parser, ~9x faster on a CM4
     """SafeLoader that rejects duplicate and non-string mapping keys."""
 
 

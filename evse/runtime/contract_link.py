@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Protocol
 
 from evse.contract.definition import DEFINITION
+from evse.contract.errors import ContractUsageError
 from evse.contract.events import PortEvent
 from evse.contract.link import LinkCounters, LinkState, StreamLink
 from evse.contract.values import Role, SignalValue
@@ -419,3 +420,32 @@ class ContractLinkAdapter:
         self.link.connection_lost(now)
         self.link.data_to_send()  # bytes for the dead transport; resent after reconnect
         self._retry_at_ns = now + self._backoff_ns
+
+
+def open_stream_port(role: Role, endpoint: str, *, now_ns: Callable[[], int],
+                     instance_id: int | None = None) -> ContractLinkAdapter:
+    """The two-process station's link (`evse run --role plc|controller`).
+
+    `endpoint` is `unix:PATH`, `tcp:HOST:PORT` or `serial:DEVICE[@BAUD]`. The PLC side
+    listens and the controller side dials, so either process may start first and either
+    may restart; on a UART both sides simply open their device.
+    """
+    scheme, _, rest = endpoint.partition(":")
+    server = role is Role.PLC
+    if scheme == "unix" and rest:
+        make = ContractLinkAdapter.unix_server if server else ContractLinkAdapter.unix_client
+        return make(rest, role, now_ns=now_ns, instance_id=instance_id)
+    if scheme == "tcp" and rest.count(":") == 1:
+        host, port = rest.split(":")
+        if port.isdigit():
+            make_tcp = ContractLinkAdapter.tcp_server if server else ContractLinkAdapter.tcp_client
+            return make_tcp(host, int(port), role, now_ns=now_ns, instance_id=instance_id)
+    if scheme == "serial" and rest:
+        device, _, baud = rest.partition("@")
+        if not baud or baud.isdigit():
+            return ContractLinkAdapter.serial(device, role, now_ns=now_ns,
+                                              baudrate=int(baud or 115200),
+                                              instance_id=instance_id)
+    raise ContractUsageError(
+        f"bad contract endpoint {endpoint!r}: use unix:PATH, tcp:HOST:PORT or serial:DEV[@BAUD]"
+    )

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from evse.contract.errors import ContractUsageError
 from evse.contract.events import LinkUp, SignalReceived
 from evse.contract.link import LinkState
 from evse.contract.values import PlcSessionEvent, Role, SessionEventKind, StopReason
-from evse.runtime.contract_link import ContractLinkAdapter
+from evse.runtime.contract_link import ContractLinkAdapter, open_stream_port
 from tests.contract.session import FAST, FULL_SESSION_EVENTS, MiniController, MiniPlc
 
 pytestmark = pytest.mark.realtime
@@ -133,3 +134,23 @@ def test_link_runs_over_a_uart_like_byte_stream() -> None:
         ctrl.close()
         os.close(slave)
     assert received == [PlcSessionEvent(event=SessionEventKind.SLAC_MATCHED)]
+
+
+def test_station_endpoints_pair_a_listening_plc_with_a_dialing_controller(
+    tmp_path: Path,
+) -> None:
+    endpoint = f"unix:{tmp_path / 'station.sock'}"
+    plc = open_stream_port(Role.PLC, endpoint, now_ns=time.monotonic_ns)
+    ctrl = open_stream_port(Role.CONTROLLER, endpoint, now_ns=time.monotonic_ns)
+    try:
+        _pump_both(plc, ctrl, lambda: LinkState.ESTABLISHED == plc.link.state
+                   == ctrl.link.state)
+        assert plc.link.peer_instance == ctrl.link.instance_id
+    finally:
+        plc.close()
+        ctrl.close()
+    tcp = open_stream_port(Role.PLC, "tcp:127.0.0.1:0", now_ns=time.monotonic_ns)
+    tcp.close()
+    for bad in ("unix:", "tcp:localhost", "carrier-pigeon:x", "serial:/dev/x@fast"):
+        with pytest.raises(ContractUsageError):
+            open_stream_port(Role.PLC, bad, now_ns=time.monotonic_ns)
