@@ -436,8 +436,11 @@ class PlcContractGuard:
                   else StopReason.NO_CONTROLLER_LIMITS)
         deadlines = [(expiry, reason)]
         if self._link_down_ns is not None:
-            deadlines.append((max(self._link_down_ns + LINK_LOSS_GRACE_NS, since_ns),
-                              StopReason.CONTROLLER_LINK_LOST))
+            if self._link_down_ns >= since_ns:  # lost while charging: short grace
+                link_deadline = self._link_down_ns + LINK_LOSS_GRACE_NS
+            else:  # already lost when charging began: the safe default's watchdog
+                link_deadline = since_ns + SAFE_DEFAULT_ENVELOPE_TTL_NS
+            deadlines.append((link_deadline, StopReason.CONTROLLER_LINK_LOST))
         return deadlines
 
     def _evaluate_charging(self, now_ns: int, since_ns: int) -> None:

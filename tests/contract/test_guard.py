@@ -314,3 +314,16 @@ def test_pnc_certificate_answer_times_out_before_the_ev_gives_up() -> None:
     rx(g, answer, 1 * S)
     got = g.pnc_certificate_answer(10, 1 * S)
     assert got.state is PncAnswerState.ANSWERED and got.response == answer
+
+
+def test_charging_that_starts_with_the_controller_already_gone_gets_the_safe_watchdog() -> None:
+    g = up(PlcContractGuard(HW))
+    rx(g, limits(), 0)
+    g.set_phase(V2gPhase.PRECHARGE, 0)
+    g.on_event(LinkDown(LinkDownReason.PEER_SILENT, 1 * S), 1 * S)
+    t0 = 10 * S
+    g.set_phase(V2gPhase.CURRENTDEMAND, t0)
+    assert g.effective_limits(t0).source is LimitsSource.SAFE_DEFAULT
+    assert g.next_deadline_ns() == t0 + SAFE_DEFAULT_ENVELOPE_TTL_NS
+    stop = g.stop_request(t0 + SAFE_DEFAULT_ENVELOPE_TTL_NS)
+    assert stop is not None and stop.reason is StopReason.CONTROLLER_LINK_LOST

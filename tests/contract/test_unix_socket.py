@@ -136,7 +136,7 @@ def test_link_runs_over_a_uart_like_byte_stream() -> None:
     assert received == [PlcSessionEvent(event=SessionEventKind.SLAC_MATCHED)]
 
 
-def test_station_endpoints_pair_a_listening_plc_with_a_dialing_controller(
+def test_station_endpoints_pair_a_listening_plc_with_a_dialing_controller_unix_and_tcp(
     tmp_path: Path,
 ) -> None:
     endpoint = f"unix:{tmp_path / 'station.sock'}"
@@ -149,8 +149,16 @@ def test_station_endpoints_pair_a_listening_plc_with_a_dialing_controller(
     finally:
         plc.close()
         ctrl.close()
-    tcp = open_stream_port(Role.PLC, "tcp:127.0.0.1:0", now_ns=time.monotonic_ns)
-    tcp.close()
+    tcp_plc = open_stream_port(Role.PLC, "tcp:127.0.0.1:0", now_ns=time.monotonic_ns)
+    host, port = tcp_plc.server_address  # type: ignore[misc]
+    tcp_ctrl = open_stream_port(Role.CONTROLLER, f"tcp:{host}:{port}", now_ns=time.monotonic_ns)
+    try:
+        _pump_both(tcp_plc, tcp_ctrl, lambda: LinkState.ESTABLISHED == tcp_plc.link.state
+                   == tcp_ctrl.link.state)
+        assert tcp_ctrl.link.peer_instance == tcp_plc.link.instance_id
+    finally:
+        tcp_plc.close()
+        tcp_ctrl.close()
     for bad in ("unix:", "tcp:localhost", "carrier-pigeon:x", "serial:/dev/x@fast"):
         with pytest.raises(ContractUsageError):
             open_stream_port(Role.PLC, bad, now_ns=time.monotonic_ns)
