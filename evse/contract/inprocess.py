@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from evse.contract.definition import DEFINITION, Direction
+from evse.contract.definition import DEFINITION, Direction, SignalKind
 from evse.contract.errors import ContractUsageError
 from evse.contract.events import LinkDown, LinkDownReason, LinkUp, PortEvent, SignalReceived
 from evse.contract.values import CONTRACT_MINOR, Role, SignalValue
@@ -28,6 +28,7 @@ class InProcessEndpoint:
         self.peer: InProcessEndpoint | None = None
         self._up_reported = False
         self.connected = True
+        self._held: list[SignalValue] = []  # published while severed, as the stream link does
 
     @property
     def role(self) -> Role:
@@ -41,6 +42,10 @@ class InProcessEndpoint:
             raise ContractUsageError("endpoint is not attached to a link")
         if self.connected:
             self.peer._inbox.append(SignalReceived(value, now_ns))
+            return
+        if sdef.kind is SignalKind.STATE:  # only the latest state matters after an outage
+            self._held = [v for v in self._held if sdef.name != v.SIGNAL]
+        self._held.append(value)
 
     def poll(self, now_ns: int) -> list[PortEvent]:
         if not self._up_reported and self.connected:
@@ -69,13 +74,19 @@ class InProcessLink:
         self.controller.peer = self.plc
 
     def sever(self, now_ns: int) -> None:
-        """Simulate losing the controller (tests, fault injection): both sides see LinkDown."""
+        """Simulate losing the controller (fault injection): both sides see LinkDown;
+        publications are held (events kept, states coalesced) until `restore`."""
         for end in (self.plc, self.controller):
             if end.connected:
                 end.connected = False
                 end._inbox.append(LinkDown(LinkDownReason.TRANSPORT_CLOSED, now_ns))
 
-    def restore(self) -> None:
+    def restore(self, now_ns: int) -> None:
+        """End of the simulated outage: LinkUp, then what was published meanwhile."""
         for end in (self.plc, self.controller):
             end.connected = True
             end._up_reported = False
+        for end in (self.plc, self.controller):
+            held, end._held = end._held, []
+            for value in held:
+                end.publish(value, now_ns)

@@ -7,7 +7,14 @@ import pytest
 from evse.contract.errors import ContractUsageError
 from evse.contract.events import LinkDown, LinkUp, SignalReceived
 from evse.contract.inprocess import InProcessLink
-from evse.contract.values import AuthStatus, CtrlAuthStatus, PlcV2gPhase, V2gPhase
+from evse.contract.values import (
+    AuthStatus,
+    CtrlAuthStatus,
+    PlcSessionEvent,
+    PlcV2gPhase,
+    SessionEventKind,
+    V2gPhase,
+)
 
 
 def test_values_arrive_once_in_order_with_the_receive_time_after_a_link_up() -> None:
@@ -27,10 +34,18 @@ def test_direction_is_enforced_as_on_the_stream_link() -> None:
         link.plc.publish(CtrlAuthStatus(status=AuthStatus.ACCEPTED), 0)
 
 
-def test_a_severed_link_reports_link_down_on_both_sides() -> None:
+def test_a_severed_link_reports_link_down_and_holds_publications_like_the_stream() -> None:
     link = InProcessLink()
+    link.controller.poll(0)
     link.sever(10)
     assert any(isinstance(e, LinkDown) for e in link.plc.poll(11))
     assert any(isinstance(e, LinkDown) for e in link.controller.poll(11))
-    link.restore()
-    assert isinstance(link.plc.poll(12)[0], LinkUp)
+    for phase in (V2gPhase.CPD, V2gPhase.CABLECHECK):
+        link.plc.publish(PlcV2gPhase(phase=phase), 11)
+    stopped = PlcSessionEvent(event=SessionEventKind.SESSION_STOPPED)
+    link.plc.publish(stopped, 11)
+    link.restore(12)
+    events = link.controller.poll(12)
+    assert isinstance(events[0], LinkUp)
+    assert [e.value for e in events[1:] if isinstance(e, SignalReceived)] == [
+        PlcV2gPhase(phase=V2gPhase.CABLECHECK), stopped]

@@ -108,7 +108,10 @@ class Station:
             self.link.sever(self.now)
 
     def reconnect(self) -> None:
-        assert self.wire is not None
+        if self.wire is None:
+            assert self.link is not None
+            self.link.restore(self.now)
+            return
         self.wire.now_ns = self.now
         self.wire.connect()
 
@@ -211,8 +214,11 @@ def test_controller_link_lost_for_good_stops_within_the_link_loss_grace(transpor
     assert stop.since_ns <= cut_at + LINK_LOSS_GRACE_NS
 
 
-def test_link_drop_and_return_mid_session_loses_nothing_and_keeps_charging() -> None:
-    st = Station("stream")
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_link_drop_and_return_mid_session_loses_nothing_and_keeps_charging(
+    transport: str,
+) -> None:
+    st = Station(transport)
     st.at(25 * S, st.cut)
     st.at(25 * S + 400 * MS, st.reconnect)
     st.run()
