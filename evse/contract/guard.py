@@ -151,7 +151,16 @@ class PncAnswerTimedOut:
     request_id: int
 
 
-GuardDecision = StopRequested | AuthTimedOut | PncAnswerTimedOut
+@dataclass(frozen=True, slots=True)
+class ControllerRestarted:
+    """A new controller process took over: it has lost this session's facts. The SECC
+    republishes them (plc.evccid, plc.ev_limits, and plc.auth_request while the auth
+    decision is still ONGOING); the link already republished level signals."""
+
+    at_ns: int
+
+
+GuardDecision = StopRequested | AuthTimedOut | PncAnswerTimedOut | ControllerRestarted
 
 _COMMAND_STOPS = {
     SessionCommand.STOP_GRACEFUL: (StopReason.CONTROLLER_STOP_GRACEFUL, StopKind.CONTROLLED),
@@ -223,7 +232,9 @@ class PlcContractGuard:
                 self._link_down_ns = event.at_ns
             self._link_up = False
         elif isinstance(event, PeerRestarted):
-            pass  # the controller republishes its state; its limits' TTL bounds the gap
+            # limits keep their TTL (the new controller republishes them in time or the
+            # watchdog stops); session facts must be told again by the SECC
+            self._new_decisions.append(ControllerRestarted(now_ns))
         return self.handle_timer(now_ns)
 
     def set_phase(self, phase: V2gPhase, now_ns: int) -> list[GuardDecision]:

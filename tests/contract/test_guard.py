@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from evse.contract.events import LinkDown, LinkDownReason, LinkUp, SignalReceived
+from evse.contract.events import LinkDown, LinkDownReason, LinkUp, PeerRestarted, SignalReceived
 from evse.contract.guard import (
     AUTH_TIMEOUT_EIM_NS,
     AUTH_TIMEOUT_PNC_NS,
@@ -16,6 +16,7 @@ from evse.contract.guard import (
     SAFE_DEFAULT_ENVELOPE_TTL_NS,
     AuthDecision,
     AuthTimedOut,
+    ControllerRestarted,
     HardwareRating,
     LimitsSource,
     PlcContractGuard,
@@ -327,3 +328,11 @@ def test_charging_that_starts_with_the_controller_already_gone_gets_the_safe_wat
     assert g.next_deadline_ns() == t0 + SAFE_DEFAULT_ENVELOPE_TTL_NS
     stop = g.stop_request(t0 + SAFE_DEFAULT_ENVELOPE_TTL_NS)
     assert stop is not None and stop.reason is StopReason.CONTROLLER_LINK_LOST
+
+
+def test_a_controller_restart_asks_the_secc_to_retell_the_session_facts() -> None:
+    g = up(PlcContractGuard(HW))
+    g.auth_requested(PaymentOption.EIM, 0)
+    decisions = g.on_event(PeerRestarted(2, 3), 5 * S)
+    assert decisions == [ControllerRestarted(5 * S)]
+    assert g.auth_decision(5 * S) is AuthDecision.ONGOING  # the wait goes on, same bound
