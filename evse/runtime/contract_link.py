@@ -26,6 +26,7 @@ import contextlib
 import os
 import secrets
 import select
+import selectors
 import socket
 import termios
 import tty
@@ -241,6 +242,10 @@ class ContractLinkAdapter:
         self._connector = connector
         self._now_ns = now_ns
         self._transport: _Transport | None = None
+        self._selector = selectors.DefaultSelector()
+        listen_fd = connector.listen_fileno()
+        if listen_fd is not None:
+            self._selector.register(listen_fd, selectors.EVENT_READ, "listen")
         self._retry_at_ns = 0
         self._backoff_ns = RECONNECT_BACKOFF_MIN_NS
         self._closed = False
@@ -302,6 +307,12 @@ class ContractLinkAdapter:
         """Bound address of a server (e.g. the TCP port picked for port 0)."""
         return getattr(self._connector, "address", None)
 
+    def fileno(self) -> int:
+        """One descriptor that stays valid across reconnects (the internal selector's), for
+        `RealtimeRunner.add_reader(link.fileno(), lambda now_ns: link.service(0.0))`.
+        Timers still need `service()` at `next_deadline_ns()` (heartbeats, retransmits)."""
+        return self._selector.fileno()
+
     def publish(self, value: SignalValue, now_ns: int) -> None:
         self.link.publish(value, now_ns)
 
@@ -324,24 +335,14 @@ class ContractLinkAdapter:
         if self._transport is None and now >= self._retry_at_ns:
             self._dial(now)
         self._flush()
-        readers = [fd for fd in (self._connector.listen_fileno(),
-                                 self._transport.fileno() if self._transport else None)
-                   if fd is not None]
-        wait_s = self._wait_s(timeout_s, now)
-        if readers:
-            ready, _, _ = select.select(readers, [], [], wait_s)
-        else:
-            ready = []
-            if wait_s > 0:
-                select.select([], [], [], wait_s)  # nothing to watch until the next retry
-        listen_fd = self._connector.listen_fileno()
-        if listen_fd is not None and listen_fd in ready:
+        ready = {key.data for key, _ in self._selector.select(self._wait_s(timeout_s, now))}
+        if "listen" in ready:
             accepted = self._connector.accept()
             if accepted is not None:
                 self._drop()  # the peer reconnected: the old transport is dead
                 self._attach(accepted, self._now_ns())
         transport = self._transport
-        if transport is not None and transport.fileno() in ready:
+        if transport is not None and "transport" in ready:
             self._read(transport)
         now = self._now_ns()
         self.link.handle_timer(now)
@@ -361,6 +362,7 @@ class ContractLinkAdapter:
         self.link.close(self._now_ns())
         self._drop()
         self._connector.close()
+        self._selector.close()
 
     # ----------------------------------------------------------------- internals
 
@@ -384,6 +386,7 @@ class ContractLinkAdapter:
 
     def _attach(self, transport: _Transport, now: int) -> None:
         self._transport = transport
+        self._selector.register(transport.fileno(), selectors.EVENT_READ, "transport")
         self._backoff_ns = RECONNECT_BACKOFF_MIN_NS
         self.link.connection_made(now)
 
@@ -414,6 +417,8 @@ class ContractLinkAdapter:
         transport, self._transport = self._transport, None
         if transport is None:
             return
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._selector.unregister(transport.fileno())
         with contextlib.suppress(OSError):
             transport.close()
         now = self._now_ns()

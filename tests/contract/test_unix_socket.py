@@ -18,7 +18,10 @@ from evse.contract.errors import ContractUsageError
 from evse.contract.events import LinkUp, SignalReceived
 from evse.contract.link import LinkState
 from evse.contract.values import PlcSessionEvent, Role, SessionEventKind, StopReason
+from evse.runtime.clock import MonotonicClock
 from evse.runtime.contract_link import ContractLinkAdapter, open_stream_port
+from evse.runtime.realtime import RealtimeRunner
+from evse.runtime.scheduler import Scheduler
 from tests.contract.session import FAST, FULL_SESSION_EVENTS, MiniController, MiniPlc
 
 pytestmark = pytest.mark.realtime
@@ -162,3 +165,36 @@ def test_station_endpoints_pair_a_listening_plc_with_a_dialing_controller_unix_a
     for bad in ("unix:", "tcp:localhost", "carrier-pigeon:x", "serial:/dev/x@fast"):
         with pytest.raises(ContractUsageError):
             open_stream_port(Role.PLC, bad, now_ns=time.monotonic_ns)
+
+
+def test_both_endpoints_run_under_the_realtime_runner_through_their_filenos(
+    tmp_path: Path,
+) -> None:
+    """Integration with evse.runtime.realtime: one stable fd per adapter for input, one
+    scheduler timer for the link's own deadlines (heartbeats, retransmits, reconnects)."""
+    clock = MonotonicClock()
+    runner = RealtimeRunner(Scheduler(clock))
+    endpoint = f"unix:{tmp_path / 'rt.sock'}"
+    plc = open_stream_port(Role.PLC, endpoint, now_ns=clock.now_ns)
+    ctrl = open_stream_port(Role.CONTROLLER, endpoint, now_ns=clock.now_ns)
+    got: list[object] = []
+
+    def on_ctrl(now_ns: int) -> None:
+        ctrl.service(0.0)
+        got.extend(e.value for e in ctrl.poll(now_ns) if isinstance(e, SignalReceived))
+
+    try:
+        runner.add_reader(plc.fileno(), lambda now_ns: plc.service(0.0))
+        runner.add_reader(ctrl.fileno(), on_ctrl)
+        for adapter in (plc, ctrl):
+            runner.scheduler.call_every(50_000_000, lambda now_ns, a=adapter: a.service(0.0),
+                                        "contract link timers")
+        runner.run_until(clock.now_ns() + 5_000_000_000,
+                         stop=lambda: plc.link.state is LinkState.ESTABLISHED)
+        plc.publish(PlcSessionEvent(event=SessionEventKind.EV_PLUGGED), clock.now_ns())
+        plc.service(0.0)
+        runner.run_until(clock.now_ns() + 5_000_000_000, stop=lambda: bool(got))
+    finally:
+        plc.close()
+        ctrl.close()
+    assert got == [PlcSessionEvent(event=SessionEventKind.EV_PLUGGED)]
