@@ -21,6 +21,7 @@ class LinkDownReason(enum.Enum):
     HELLO_TIMEOUT = "hello_timeout"  # no hello within link_hello_timeout
     TRANSPORT_CLOSED = "transport_closed"  # socket/UART closed or failed
     VERSION_MISMATCH = "version_mismatch"  # incompatible major version or same role
+    PROTOCOL_ERROR = "protocol_error"  # the peer's resume point is impossible
     LOCAL_CLOSE = "local_close"
 
 

@@ -138,6 +138,7 @@ class _Hello:
     peer_instance: int | None
     rx_next: int
     tx_base: int
+    seen: bool  # the sender has our hello of this connection (then never answer it)
 
 
 class StreamLink:
@@ -338,6 +339,7 @@ class StreamLink:
             "peer_instance": self._peer_instance,
             "rx_next": self._rx_next,
             "tx_base": tx_base,
+            "seen": self.state is LinkState.ESTABLISHED,
         }
         self._last_hello_ns = now_ns
         self._send_control([_HELLO, hello], now_ns)
@@ -451,6 +453,7 @@ class StreamLink:
                 contract=raw["contract"], major=raw["major"], minor=raw["minor"],
                 role=Role(raw["role"]), instance=raw["instance"],
                 peer_instance=peer_instance, rx_next=raw["rx_next"], tx_base=raw["tx_base"],
+                seen=raw.get("seen", False) is True,
             )
         except (KeyError, ValueError, TypeError):
             return None
@@ -473,12 +476,12 @@ class StreamLink:
                       hello.major, hello.minor, hello.role.value)
             self._down(LinkDownReason.VERSION_MISMATCH, now_ns)
             return
-        restarted = self._peer_instance is not None and hello.instance != self._peer_instance
-        if hello.instance != self._peer_instance:
-            if restarted:
+        old_instance = self._peer_instance
+        restarted = old_instance is not None and hello.instance != old_instance
+        if hello.instance != old_instance:
+            if old_instance is not None:
                 self.counters.peer_restarts += 1
-                assert self._peer_instance is not None
-                self._events.append(PeerRestarted(self._peer_instance, hello.instance))
+                self._events.append(PeerRestarted(old_instance, hello.instance))
             self._peer_instance = hello.instance
             self._rx_next = hello.tx_base
         elif self._rx_next < hello.tx_base:
@@ -489,18 +492,18 @@ class StreamLink:
         if hello.peer_instance == self._instance:
             if hello.rx_next > self._next_seq:
                 self._invalid_frame("bad_envelope", "hello acks beyond what was sent")
-                self._down(LinkDownReason.VERSION_MISMATCH, now_ns)
+                self._down(LinkDownReason.PROTOCOL_ERROR, now_ns)
                 return
             self._acked_up_to(hello.rx_next)
         # else: the peer has never seen this process: everything unacked is resent to it
-        was_established = self.state is LinkState.ESTABLISHED
-        if was_established:
-            self._send_hello(now_ns)  # it resent its hello: ours was lost
+        if self.state is LinkState.ESTABLISHED:
+            if not hello.seen:
+                self._send_hello(now_ns)  # it resent its hello because ours was lost
+            return  # a repeated hello changes nothing else (answering a "seen" one would loop)
         self.state = LinkState.ESTABLISHED
-        if not was_established:
-            self.counters.link_ups += 1
-            self._events.append(LinkUp(hello.instance, hello.minor, resumed=not restarted
-                                       and hello.peer_instance == self._instance))
+        self.counters.link_ups += 1
+        self._events.append(LinkUp(hello.instance, hello.minor, resumed=not restarted
+                                   and hello.peer_instance == self._instance))
         if restarted:
             self._republish_state()
         if self._unacked:

@@ -417,3 +417,27 @@ def test_event_backlog_is_bounded_and_refused_loudly_while_state_coalesces() -> 
         link.publish(event(SessionEventKind.EV_PLUGGED), 0)
     with pytest.raises(LinkBackpressureError):
         link.publish(event(SessionEventKind.EV_PLUGGED), 0)
+
+
+def test_crossing_hello_retries_settle_instead_of_ping_ponging() -> None:
+    wire = Wire()
+    held: list[bytes] = []
+
+    def hold(data: bytes) -> bytes:
+        held.append(data)
+        return b""
+
+    wire.mangle_to_ctrl = hold  # the PLC's hello is delayed on the way
+    wire.connect()
+    assert wire.plc.state is LinkState.ESTABLISHED and wire.ctrl.state is LinkState.AWAIT_HELLO
+    wire.advance(600 * MS)  # the controller retries its hello; the PLC answers (held too)
+    wire.mangle_to_ctrl = lambda data: data
+    for chunk in held:  # both PLC hellos arrive late, back to back
+        wire.ctrl.receive_bytes(chunk, wire.now_ns)
+    wire.pump(rounds=50)
+    assert wire.plc.data_to_send() == b"" and wire.ctrl.data_to_send() == b""  # quiet
+    assert wire.ctrl.state is LinkState.ESTABLISHED
+    before = wire.plc.counters.frames_tx + wire.ctrl.counters.frames_tx
+    wire.advance(2 * S)
+    sent = wire.plc.counters.frames_tx + wire.ctrl.counters.frames_tx - before
+    assert sent <= 2 * (2 * S // HEARTBEAT_INTERVAL_NS) + 2  # heartbeats only
