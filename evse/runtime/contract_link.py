@@ -17,7 +17,10 @@ Use from the station's single thread (not thread-safe):
     link.publish(value, clock.now_ns())
 
 `service(timeout_s)` blocks at most `timeout_s` (select on the transport), so a process
-with nothing else to do can wait on it instead of sleeping.
+with nothing else to do can wait on it instead of sleeping. Reads and writes are
+non-blocking (unsent bytes wait in a bounded buffer, flushed when the socket is
+writable); the only blocking call is the controller's dial, bounded by
+CONNECT_TIMEOUT_S, and the PLC side listens, so the PLC never blocks on the link.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import select
 import selectors
 import socket
 import termios
@@ -42,9 +44,12 @@ from evse.contract.values import Role, SignalValue
 
 RECONNECT_BACKOFF_MIN_NS = DEFINITION.bound_ns("reconnect_backoff_min")
 RECONNECT_BACKOFF_MAX_NS = DEFINITION.bound_ns("reconnect_backoff_max")
-# A blocked write longer than this means the peer stopped reading: drop and reconnect
-# (contract design: same budget as link_dead_timeout).
-SEND_TIMEOUT_S = DEFINITION.bounds["link_dead_timeout"].seconds
+# Dialing blocks at most this long (the controller dials, the PLC listens, so the PLC never
+# waits here); a LAN or Unix connect completes far sooner. Contract design choice.
+CONNECT_TIMEOUT_S = 0.05
+# Bytes the peer has not read yet; beyond this it has stopped reading: drop and reconnect
+# (a full unacked window of 1024 frames is about 130 KiB). Writes never block.
+MAX_OUTBOUND_BYTES = 4 * 1024 * 1024
 RECV_CHUNK_BYTES = 65536
 _NS_PER_S = 1_000_000_000
 
@@ -59,7 +64,7 @@ class _Transport(Protocol):
 
     def recv(self, size: int) -> bytes: ...
 
-    def sendall(self, data: bytes) -> None: ...
+    def send(self, data: bytes | bytearray) -> int: ...
 
     def close(self) -> None: ...
 
@@ -79,14 +84,11 @@ class _FdTransport:
         except BlockingIOError:
             return b""  # nothing yet; a UART never signals end-of-stream
 
-    def sendall(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            _, writable, _ = select.select([], [self._fd], [], SEND_TIMEOUT_S)
-            if not writable:
-                raise TimeoutError("UART write stalled")
-            written = os.write(self._fd, view)
-            view = view[written:]
+    def send(self, data: bytes | bytearray) -> int:
+        try:
+            return os.write(self._fd, data)
+        except BlockingIOError:
+            return 0
 
     def close(self) -> None:
         os.close(self._fd)
@@ -118,12 +120,13 @@ class _SocketClient:
 
     def connect(self) -> _Transport | None:
         sock = socket.socket(self._family, socket.SOCK_STREAM)
-        sock.settimeout(SEND_TIMEOUT_S)
+        sock.settimeout(CONNECT_TIMEOUT_S)
         try:
             sock.connect(self._address)
         except OSError:
             sock.close()
             return None
+        sock.setblocking(False)
         if self._family != socket.AF_UNIX:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
@@ -162,7 +165,7 @@ class _SocketServer:
             sock, _ = self._listener.accept()
         except OSError:
             return None
-        sock.settimeout(SEND_TIMEOUT_S)
+        sock.setblocking(False)
         if self._family != socket.AF_UNIX:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
@@ -243,6 +246,8 @@ class ContractLinkAdapter:
         self._now_ns = now_ns
         self._transport: _Transport | None = None
         self._selector = selectors.DefaultSelector()
+        self._out = bytearray()
+        self._registered_events = 0
         listen_fd = connector.listen_fileno()
         if listen_fd is not None:
             self._selector.register(listen_fd, selectors.EVENT_READ, "listen")
@@ -335,7 +340,8 @@ class ContractLinkAdapter:
         if self._transport is None and now >= self._retry_at_ns:
             self._dial(now)
         self._flush()
-        ready = {key.data for key, _ in self._selector.select(self._wait_s(timeout_s, now))}
+        events = self._selector.select(self._wait_s(timeout_s, now))
+        ready = {key.data for key, mask in events if mask & selectors.EVENT_READ}
         if "listen" in ready:
             accepted = self._connector.accept()
             if accepted is not None:
@@ -386,7 +392,9 @@ class ContractLinkAdapter:
 
     def _attach(self, transport: _Transport, now: int) -> None:
         self._transport = transport
+        self._out.clear()
         self._selector.register(transport.fileno(), selectors.EVENT_READ, "transport")
+        self._registered_events = selectors.EVENT_READ
         self._backoff_ns = RECONNECT_BACKOFF_MIN_NS
         self.link.connection_made(now)
 
@@ -405,13 +413,27 @@ class ContractLinkAdapter:
         self.link.receive_bytes(data, self._now_ns())
 
     def _flush(self) -> None:
-        data = self.link.data_to_send()
-        if not data or self._transport is None:
+        self._out += self.link.data_to_send()
+        transport = self._transport
+        if transport is None:
+            self._out.clear()  # frames stay in the link's window and are resent on reconnect
             return
-        try:
-            self._transport.sendall(data)
-        except OSError:
-            self._drop()
+        if self._out:
+            try:
+                sent = transport.send(self._out)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self._drop()
+                return
+            del self._out[:sent]
+        if len(self._out) > MAX_OUTBOUND_BYTES:
+            self._drop()  # the peer stopped reading
+            return
+        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._out else 0)
+        if want != self._registered_events:
+            self._selector.modify(transport.fileno(), want, "transport")
+            self._registered_events = want
 
     def _drop(self) -> None:
         transport, self._transport = self._transport, None
