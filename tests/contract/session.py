@@ -89,6 +89,7 @@ class MiniPlc:
     end_ns: int | None = None
     done: bool = False
     received: list[SignalValue] = field(default_factory=list)
+    link_events: list[PortEvent] = field(default_factory=list)
 
     def _pub(self, value: SignalValue, now: int) -> None:
         self.port.publish(value, now)
@@ -116,6 +117,8 @@ class MiniPlc:
             self.guard.on_event(ev, now)
             if isinstance(ev, SignalReceived):
                 self.received.append(ev.value)
+            else:
+                self.link_events.append(ev)
         self.guard.handle_timer(now)
         if self.done:
             return
