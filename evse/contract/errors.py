@@ -77,10 +77,3 @@ class SampleDecodeError(ContractRemoteError):
         super().__init__(str(violation))
         self.violation = violation
 
-
-class FrameError(ContractRemoteError):
-    """A received frame is corrupt (framing, CRC, CBOR or envelope)."""
-
-
-class VersionMismatchError(ContractRemoteError):
-    """The peer speaks an incompatible major contract version."""

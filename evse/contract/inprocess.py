@@ -12,7 +12,14 @@ from collections import deque
 
 from evse.contract.definition import DEFINITION, Direction, SignalKind
 from evse.contract.errors import ContractUsageError
-from evse.contract.events import LinkDown, LinkDownReason, LinkUp, PortEvent, SignalReceived
+from evse.contract.events import (
+    ContractPort,
+    LinkDown,
+    LinkDownReason,
+    LinkUp,
+    PortEvent,
+    SignalReceived,
+)
 from evse.contract.values import CONTRACT_MINOR, Role, SignalValue
 
 _ALLOWED_OUT = {Role.PLC: Direction.PLC_TO_CTRL, Role.CONTROLLER: Direction.CTRL_TO_PLC}
@@ -90,3 +97,8 @@ class InProcessLink:
             held, end._held = end._held, []
             for value in held:
                 end.publish(value, now_ns)
+
+
+def _is_a_contract_port(port: InProcessEndpoint) -> ContractPort:
+    """Static proof (mypy) that InProcessEndpoint implements ContractPort."""
+    return port

@@ -54,6 +54,7 @@ from evse.contract.errors import (
     ViolationKind,
 )
 from evse.contract.events import (
+    ContractPort,
     FrameDropped,
     LinkDown,
     LinkDownReason,
@@ -525,3 +526,8 @@ def _is_int(x: object) -> bool:
 
 def _is_seq(x: object) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= _SEQ_MAX
+
+
+def _is_a_contract_port(port: StreamLink) -> ContractPort:
+    """Static proof (mypy) that StreamLink implements ContractPort."""
+    return port

@@ -38,7 +38,7 @@ from typing import Protocol
 
 from evse.contract.definition import DEFINITION
 from evse.contract.errors import ContractUsageError
-from evse.contract.events import PortEvent
+from evse.contract.events import ContractPort, PortEvent
 from evse.contract.link import LinkCounters, LinkState, StreamLink
 from evse.contract.values import Role, SignalValue
 
@@ -476,3 +476,8 @@ def open_stream_port(role: Role, endpoint: str, *, now_ns: Callable[[], int],
     raise ContractUsageError(
         f"bad contract endpoint {endpoint!r}: use unix:PATH, tcp:HOST:PORT or serial:DEV[@BAUD]"
     )
+
+
+def _is_a_contract_port(port: ContractLinkAdapter) -> ContractPort:
+    """Static proof (mypy) that ContractLinkAdapter implements ContractPort."""
+    return port
