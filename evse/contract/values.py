@@ -14,7 +14,7 @@ from evse.contract.definition import DEFINITION_SHA256
 from evse.contract.errors import ContractDefinitionError
 from evse.contract.validate import check_record, check_signal, register_types
 
-SOURCE_SHA256 = "2c0f68b8069b9897ade82d7cbe7ba6cae407be21d32bc6fecc876699b6f15ff3"
+SOURCE_SHA256 = "21852f9e473ff853117186b307cb6019e1daaf9093c8a08b6d609c82ab339fff"
 if SOURCE_SHA256 != DEFINITION_SHA256:
     raise ContractDefinitionError(
         "evse/contract/values.py is stale: run `python -m evse.contract.render`"
@@ -475,7 +475,8 @@ class PlcEvccid:
 
     SIGNAL: ClassVar[str] = "plc.evccid"
     evccid: str
-    #: EVCCID as upper-case hex (ISO 15118-2: MAC, 6 bytes; DIN: up to 8 bytes).
+    #: EVCCID as upper-case hex (ISO 15118-2 evccIDType: hexBinary, at most 6 bytes; DIN
+    #: 70121: up to 8 bytes).
     protocol: V2gProtocol
     #: Protocol of the session.
 
@@ -554,7 +555,8 @@ class PlcPncAuthorizationRequest:
     emaid: str
     #: Contract ID.
     certificate_chain_der: tuple[bytes, ...]
-    #: Contract leaf first, then sub-CAs (DER, each at most 4 KiB).
+    #: Contract leaf first, then up to 4 sub-CAs (DER). ISO 15118-2 certificateType is at
+    #: most 800 bytes; 4 KiB leaves room for -20 chains.
 
     def __post_init__(self) -> None:
         check_signal(self)
