@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 import yaml
@@ -622,11 +623,11 @@ def parse_definition(text: str) -> ContractDefinition:
         doc=_str(top["doc"], "doc"),
         refs=_strs(top["refs"], "refs"),
         compatibility=_strs(top["compatibility"], "compatibility"),
-        bounds=bounds,
-        enums=enums,
-        records=records,
-        signals=signals,
-        participants=participants,
+        bounds=MappingProxyType(bounds),  # read-only: the contract cannot be patched at run time
+        enums=MappingProxyType(enums),
+        records=MappingProxyType(records),
+        signals=MappingProxyType(signals),
+        participants=MappingProxyType(participants),
         steps=steps,
     )
 
