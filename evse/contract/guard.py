@@ -34,6 +34,7 @@ import enum
 from dataclasses import dataclass
 
 from evse.contract.definition import DEFINITION
+from evse.contract.errors import ContractUsageError
 from evse.contract.events import LinkDown, LinkUp, PeerRestarted, PortEvent, SignalReceived
 from evse.contract.values import (
     AuthStatus,
@@ -181,7 +182,7 @@ class PlcContractGuard:
         safe_default_derate_factor: float = SAFE_DEFAULT_DERATE_FACTOR,
     ) -> None:
         if not 0.0 <= safe_default_derate_factor <= 1.0:
-            raise ValueError("safe_default_derate_factor must be within [0, 1]")
+            raise ContractUsageError("safe_default_derate_factor must be within [0, 1]")
         self._hw = hardware
         self._auth_timeout_ns = {
             PaymentOption.EIM: auth_timeout_eim_ns,
@@ -203,7 +204,6 @@ class PlcContractGuard:
 
     def reset_session(self, now_ns: int) -> None:
         """A new session begins (EV plugged): forget everything session-scoped."""
-        self._session_start_ns = now_ns
         self._phase = V2gPhase.IDLE
         self._charging_since_ns: int | None = None
         self._auth_option: PaymentOption | None = None
