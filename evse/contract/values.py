@@ -14,7 +14,7 @@ from evse.contract.definition import DEFINITION_SHA256
 from evse.contract.errors import ContractDefinitionError
 from evse.contract.validate import check_record, check_signal, register_types
 
-SOURCE_SHA256 = "21852f9e473ff853117186b307cb6019e1daaf9093c8a08b6d609c82ab339fff"
+SOURCE_SHA256 = "5944405022e05d2cd548acd37e908a31f1b3886830ccb8fe2e8e1019cc4e9942"
 if SOURCE_SHA256 != DEFINITION_SHA256:
     raise ContractDefinitionError(
         "evse/contract/values.py is stale: run `python -m evse.contract.render`"

@@ -44,9 +44,7 @@ from evse.contract.values import Role, SignalValue
 
 RECONNECT_BACKOFF_MIN_NS = DEFINITION.bound_ns("reconnect_backoff_min")
 RECONNECT_BACKOFF_MAX_NS = DEFINITION.bound_ns("reconnect_backoff_max")
-# Dialing blocks at most this long (the controller dials, the PLC listens, so the PLC never
-# waits here); a LAN or Unix connect completes far sooner. Contract design choice.
-CONNECT_TIMEOUT_S = 0.05
+CONNECT_TIMEOUT_S = DEFINITION.bounds["link_connect_timeout"].seconds
 # Bytes the peer has not read yet; beyond this it has stopped reading: drop and reconnect
 # (a full unacked window of 1024 frames is about 130 KiB). Writes never block.
 MAX_OUTBOUND_BYTES = 4 * 1024 * 1024
