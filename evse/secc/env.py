@@ -1,0 +1,255 @@
+"""What the SECC needs from the station and what it asks of it: the `SeccEnv` protocol.
+
+Why a protocol: the SECC must answer the car within the standards' performance times
+whatever the power path or the controller are doing, so it never calls into them and waits.
+It *reads* their latest published state (all reads are non-blocking and return the last
+known value, timestamped) and *emits* requests (fire-and-forget). The lead binds the real
+power path (evse/power) and contract (evse/contract) to this protocol; tests use
+`evse.secc.sim_env.SimEnv`.
+
+Units are in every name; time is integer nanoseconds on the station's monotonic clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class AppProtocol(enum.Enum):
+    """The application protocols the SECC can speak (supportedAppProtocol result)."""
+
+    DIN70121 = "urn:din:70121:2012:MsgDef"
+    ISO15118_2 = "urn:iso:15118:2:2013:MsgDef"
+
+
+class IsolationLevel(enum.Enum):
+    """IMD result as the standards report it (isolationLevelType)."""
+
+    INVALID = "Invalid"
+    VALID = "Valid"
+    WARNING = "Warning"
+    FAULT = "Fault"
+    NO_IMD = "No_IMD"
+
+
+class AuthStatus(enum.Enum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class CableCheckStatus(enum.Enum):
+    IDLE = "idle"  # not started
+    ONGOING = "ongoing"  # IMD self-test / measurement running
+    VALID = "valid"  # isolation verified, output ready for PreCharge
+    FAULT = "fault"  # isolation fault or the test could not be done
+
+
+class EvseFault(enum.Enum):
+    """The worst condition of the power path / station right now (closed set, mapped per
+    protocol to DC_EVSEStatusCode, EVSENotification and ResponseCode by the SECC)."""
+
+    NONE = "none"
+    SHUTDOWN = "shutdown"  # controlled stop requested (operator, CSMS, derating to zero)
+    UTILITY_INTERRUPT = "utility_interrupt"
+    ISOLATION = "isolation"  # IMD reports a fault during charging
+    MALFUNCTION = "malfunction"  # power module / contactor fault
+    EMERGENCY = "emergency"  # e-stop or safety chain open
+
+
+class StationRequest(enum.Enum):
+    """What the controller asks of the running session (charger-initiated actions)."""
+
+    NONE = "none"
+    STOP = "stop"
+    RENEGOTIATE = "renegotiate"
+
+
+class PaymentMethod(enum.Enum):
+    EIM = "ExternalPayment"
+    CONTRACT = "Contract"
+
+
+class SessionEndReason(enum.Enum):
+    EV_STOP = "ev_stop"  # SessionStopReq(Terminate) / DIN SessionStopReq
+    EV_PAUSE = "ev_pause"  # ISO SessionStopReq(Pause): context persisted
+    SEQUENCE_ERROR = "sequence_error"
+    UNKNOWN_SESSION = "unknown_session"
+    MALFORMED = "malformed"
+    SEQUENCE_TIMEOUT = "sequence_timeout"
+    AUTH_REJECTED = "auth_rejected"
+    AUTH_TIMEOUT = "auth_timeout"
+    CABLE_CHECK_FAULT = "cable_check_fault"
+    CABLE_CHECK_TIMEOUT = "cable_check_timeout"
+    POWER_DELIVERY_FAILED = "power_delivery_failed"
+    EVSE_FAULT = "evse_fault"
+    EVSE_STOP_NOT_HONOURED = "evse_stop_not_honoured"
+    NO_NEGOTIATION = "no_negotiation"
+    CONNECTION_LOST = "connection_lost"
+    INTERNAL_ERROR = "internal_error"  # our own bug (a chart callback raised)
+
+
+class PncKind(enum.Enum):
+    PAYMENT_DETAILS = "PaymentDetails"
+    CERTIFICATE_INSTALLATION = "CertificateInstallation"
+    CERTIFICATE_UPDATE = "CertificateUpdate"
+    METERING_RECEIPT = "MeteringReceipt"
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """What is physically applied at the DC output, from one sampling instant."""
+
+    voltage_v: float
+    current_a: float
+    at_ns: int  # when the sample was taken
+    isolation: IsolationLevel
+
+
+@dataclass(frozen=True, slots=True)
+class EvseLimits:
+    """Limits in force (min(hardware, derating, CSMS/energy manager)); `issued_ns` says how
+    fresh they are, the SECC's watchdog stops charging when they go stale."""
+
+    max_voltage_v: float
+    max_current_a: float
+    max_power_w: float
+    min_current_a: float
+    min_voltage_v: float
+    issued_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleEntry:
+    start_s: int  # relative to the CPD response
+    max_power_w: float
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """The controller's power schedule (OCPP profile / energy manager) for the SAScheduleList."""
+
+    schedule_id: int  # 1..255 (SAScheduleTupleID)
+    entries: tuple[ScheduleEntry, ...]
+    duration_s: int  # of the whole schedule
+
+
+@dataclass(frozen=True, slots=True)
+class AuthDecision:
+    status: AuthStatus
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CableCheckResult:
+    status: CableCheckStatus
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PowerPathStatus:
+    contactors_closed: bool  # mirror contacts report closed
+    output_ready: bool  # converter enabled and regulating (PowerDelivery start may be answered)
+
+
+@dataclass(frozen=True, slots=True)
+class EvInfo:
+    """What the car told us, published to the controller as soon as we know it."""
+
+    evccid: bytes
+    protocol: AppProtocol
+    max_voltage_v: float | None = None
+    max_current_a: float | None = None
+    max_power_w: float | None = None
+    soc_pct: int | None = None
+    energy_capacity_wh: float | None = None
+    energy_request_wh: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PncRequest:
+    """A Plug & Charge request decoded by the SECC, handed to the contract as is."""
+
+    kind: PncKind
+    message: object  # the typed exi.iso2 body element
+
+
+class SeccEnv(Protocol):
+    """The station as the SECC sees it. Reads never block; writes never wait."""
+
+    # ---- reads: the latest published value, whatever its age ----
+    def measurement(self, now_ns: int) -> Measurement:
+        """Latest timestamped snapshot of output voltage/current and isolation level."""
+        ...
+
+    def limits(self, now_ns: int) -> EvseLimits:
+        """Limits in force now (the contract guard's output); may be stale (see issued_ns)."""
+        ...
+
+    def rated_limits(self) -> EvseLimits:
+        """The hardware's nominal capability: fallback for CPD when nothing else is known."""
+        ...
+
+    def auth_decision(self, now_ns: int) -> AuthDecision:
+        """Controller's authorization state for this session (pending until it decides)."""
+        ...
+
+    def schedule(self, now_ns: int) -> Schedule | None:
+        """The controller's schedule, or None when it is late (the SECC then builds one)."""
+        ...
+
+    def cable_check(self, now_ns: int) -> CableCheckResult:
+        """State of the isolation test started by `start_cable_check`."""
+        ...
+
+    def power_path(self, now_ns: int) -> PowerPathStatus:
+        """Contactor feedback and whether the output is enabled and regulating."""
+        ...
+
+    def fault(self, now_ns: int) -> EvseFault:
+        """Worst current station condition."""
+        ...
+
+    def station_request(self, now_ns: int) -> StationRequest:
+        """Charger-initiated stop or renegotiation wanted by the controller."""
+        ...
+
+    # ---- requests out: fire-and-forget ----
+    def ev_info(self, info: EvInfo, now_ns: int) -> None:
+        """Publish what the car told us (EVCCID at SessionSetup, limits at CPD, SOC later)."""
+        ...
+
+    def request_authorization(self, method: PaymentMethod, now_ns: int) -> None:
+        """Start (or restart) the controller's authorization for this session."""
+        ...
+
+    def start_cable_check(self, target_voltage_v: float, now_ns: int) -> None:
+        """Close contactors, raise the output to `target_voltage_v`, run the IMD test."""
+        ...
+
+    def precharge(self, target_voltage_v: float, target_current_a: float, now_ns: int) -> None:
+        """Regulate the output to the EV's battery voltage with at most `target_current_a`."""
+        ...
+
+    def power_delivery(self, start: bool, now_ns: int) -> None:
+        """Start: close contactors and enable output. Stop: ramp down to 0 A, disable."""
+        ...
+
+    def current_demand(self, target_voltage_v: float, target_current_a: float,
+                       now_ns: int) -> None:
+        """New setpoint, already clamped by the SECC to the limits in force."""
+        ...
+
+    def start_welding_detection(self, now_ns: int) -> None:
+        """Contactors opened: measure the remaining output voltage."""
+        ...
+
+    def pnc_request(self, request: PncRequest, now_ns: int) -> None:
+        """Hand a Plug & Charge message to the contract."""
+        ...
+
+    def session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
+        """The V2G session is over (or paused): make the output safe, close the transaction."""
+        ...

@@ -1,0 +1,525 @@
+"""Callbacks shared by the DIN SPEC 70121 and ISO 15118-2 charts (fsm_specs/secc_*.yaml).
+
+The chart decides *which* answer; this module decides *what is in it*. Every answer is
+built from the environment's latest published values at the instant the request is
+handled, never by waiting for them: present voltage/current are the latest measurement
+snapshot, limits the last valid ones, a missing schedule is replaced by one built from the
+rated power (P0 items of ccs2_dc_reference.md).
+
+Protocol differences live in `evse.secc.messages` (one builder per protocol). Public
+methods of these classes are exactly the chart's callbacks (checked by tests/test_cli.py);
+helpers are private.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from evse.fsm import Event
+from evse.secc.config import SeccConfig
+from evse.secc.env import (
+    AppProtocol,
+    AuthStatus,
+    CableCheckStatus,
+    EvInfo,
+    EvseFault,
+    EvseLimits,
+    IsolationLevel,
+    PaymentMethod,
+    SeccEnv,
+    SessionEndReason,
+    StationRequest,
+)
+from evse.secc.messages import Builder, Status
+from evse.secc.quirks import QUIRKS, Deviation, Quirk, QuirkContext, find
+from evse.secc.session import PausedSession, SessionStore
+from evse.secc.timing import EVSE_STOP_GRACE_NS, LIMITS_VALIDITY_NS, NOTIFICATION_MAX_DELAY_S
+from evse.secc.units import to_float
+
+log = logging.getLogger(__name__)
+
+#: Precharge current the SECC ever allows (IEC 61851-23 CC.5.x: pre-charge current <= 2 A).
+PRECHARGE_MAX_CURRENT_A = 2.0
+#: Below this measured current the output counts as off (PowerDelivery(Stop) answered).
+OUTPUT_OFF_CURRENT_A = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The request being handled: its typed body and header SessionID."""
+
+    body: Any
+    session_id: bytes
+    received_ns: int
+
+
+class SeccHandlerBase:
+    """State shared by both protocols' callbacks for one TCP connection's session."""
+
+    def __init__(
+        self,
+        *,
+        protocol: AppProtocol,
+        env: SeccEnv,
+        config: SeccConfig,
+        store: SessionStore,
+        new_session_id: Callable[[], bytes],
+        state_of: Callable[[], str],
+        quirks: tuple[Quirk, ...] = QUIRKS,
+    ) -> None:
+        self._protocol = protocol
+        self._din = protocol is AppProtocol.DIN70121
+        self._env = env
+        self._cfg = config
+        self._store = store
+        self._new_session_id = new_session_id
+        self._state_of = state_of
+        self._quirks = quirks
+        self._b = Builder(protocol, config)
+        self._now_ns = 0
+        self.request: Request | None = None
+        self.responses: list[Any] = []
+        self.session_id: bytes | None = None
+        self.evccid = b""
+        self.end_reason: SessionEndReason | None = None
+        self.quirks_applied: list[Quirk] = []
+        self._payment = PaymentMethod.EIM
+        self._authorized = False
+        self._ongoing_expired = False
+        self._cable_check_expired = False
+        self._ev_max_voltage_v = 0.0
+        self._ev_max_current_a = 0.0
+        self._ev_max_power_w: float | None = None
+        self._last_limits: EvseLimits | None = None
+        self._stop_signalled_ns: int | None = None
+        self._resumed = False
+        self._last_soc: int | None = None
+
+    # ------------------------------------------------------------------ plumbing
+    def _req(self) -> Any:
+        assert self.request is not None, "callback outside a request"
+        return self.request.body
+
+    def _emit(self, body: Any) -> None:
+        self.responses.append(body)
+
+    def _end(self, reason: SessionEndReason) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+
+    def _quirk(self, deviation: Deviation) -> Quirk | None:
+        q = find(deviation, QuirkContext(self.evccid, self._protocol, self._state_of()),
+                 self._quirks)
+        if q is not None:
+            self.quirks_applied.append(q)
+            log.info("quirk %s tolerated for %s: %s", deviation.name, q.name, q.tolerance)
+        return q
+
+    def _set_now(self, ev: Event) -> None:
+        self._now_ns = ev.at_ns
+
+    def _limits(self) -> EvseLimits:
+        """Limits in force: the env's if fresh, else the last valid ones (never waits)."""
+        lim = self._env.limits(self._now_ns)
+        if self._now_ns - lim.issued_ns <= LIMITS_VALIDITY_NS:
+            self._last_limits = lim
+            return lim
+        return self._last_limits or self._env.rated_limits()
+
+    def _limits_lost(self) -> bool:
+        lim = self._env.limits(self._now_ns)
+        return self._now_ns - lim.issued_ns > LIMITS_VALIDITY_NS
+
+    def _status(self, *, isolation: IsolationLevel | None = None) -> Status:
+        """DC_EVSEStatus content for this instant; per-protocol mapping in the builder."""
+        now = self._now_ns
+        fault = self._env.fault(now)
+        iso = isolation if isolation is not None else self._env.measurement(now).isolation
+        code = "EVSE_Ready"
+        notification = "None"
+        if fault is EvseFault.EMERGENCY:
+            code = "EVSE_EmergencyShutdown"
+        elif fault is EvseFault.ISOLATION:
+            code, iso = "EVSE_EmergencyShutdown", IsolationLevel.FAULT
+        elif fault is EvseFault.MALFUNCTION:
+            code = "EVSE_Malfunction"
+        elif fault is EvseFault.UTILITY_INTERRUPT:
+            code = "EVSE_UtilityInterruptEvent"
+        elif self._stop_wanted():
+            code, notification = "EVSE_Shutdown", "StopCharging"
+        elif self._env.station_request(now) is StationRequest.RENEGOTIATE and not self._din:
+            notification = "ReNegotiation"
+        if self._din:
+            # [V2G-DC-500]: DIN signals the stop by status code only (Volvo XC40 ignores
+            # anything else; interop_failures.md §1).
+            notification = "None"
+        return Status(code, notification, iso, NOTIFICATION_MAX_DELAY_S)
+
+    def _stop_wanted(self) -> bool:
+        now = self._now_ns
+        return (
+            self._env.fault(now) is EvseFault.SHUTDOWN
+            or self._env.station_request(now) is StationRequest.STOP
+            or self._limits_lost()
+        )
+
+    def _hard_fault(self) -> bool:
+        return self._env.fault(self._now_ns) in (
+            EvseFault.EMERGENCY, EvseFault.ISOLATION, EvseFault.MALFUNCTION,
+            EvseFault.UTILITY_INTERRUPT)
+
+    def _failed_response(self, event: str, code: str) -> Any:
+        """A complete response of the type `event` asks for, with ResponseCode `code`."""
+        st = self._status()
+        meas = self._env.measurement(self._now_ns)
+        b = self._b
+        table: dict[str, Callable[[], Any]] = {
+            "session_setup_req": lambda: b.session_setup(code, self.session_id or b"\x00"),
+            "service_discovery_req": lambda: b.service_discovery(code, self._offered()),
+            "service_detail_req": lambda: b.service_detail(code, 1),
+            "payment_selection_req": lambda: b.payment_selection(code),
+            "payment_details_req": lambda: b.payment_details(code, b"\x00" * 16,
+                                                             self._unix_s()),
+            "certificate_installation_req": lambda: b.certificate_installation(code),
+            "certificate_update_req": lambda: b.certificate_update(code),
+            "authorization_req": lambda: b.authorization(code, finished=True),
+            "charge_parameter_req": lambda: b.charge_parameters(
+                code, st, self._limits(), self._env.rated_limits(), None,
+                self._cfg.default_schedule_duration_s),
+            "cable_check_req": lambda: b.cable_check(code, st, finished=True),
+            "precharge_req": lambda: b.precharge(code, st, meas.voltage_v),
+            "power_delivery_start_req": lambda: b.power_delivery(code, st),
+            "power_delivery_stop_req": lambda: b.power_delivery(code, st),
+            "power_delivery_renegotiate_req": lambda: b.power_delivery(code, st),
+            "current_demand_req": lambda: b.current_demand(
+                code, st, meas.voltage_v, meas.current_a, (False, False, False),
+                self._limits()),
+            "metering_receipt_req": lambda: b.metering_receipt(code, st),
+            "welding_req": lambda: b.welding(code, st, meas.voltage_v),
+            "session_stop_req": lambda: b.session_stop(code),
+        }
+        return table[event]()
+
+    def _offered(self) -> tuple[PaymentMethod, ...]:
+        opts = self._cfg.payment_options
+        if not self._cfg.tls:
+            opts = tuple(o for o in opts if o is not PaymentMethod.CONTRACT)
+        return opts or (PaymentMethod.EIM,)
+
+    def _unix_s(self) -> int:
+        return self._now_ns // 1_000_000_000
+
+    def _ev_status_soc(self, body: Any) -> int | None:
+        st = getattr(body, "DC_EVStatus", None)
+        if st is None:
+            cp = getattr(body, "EVChargeParameter", None)
+            st = getattr(cp, "DC_EVStatus", None)
+        return None if st is None else int(st.EVRESSSOC)
+
+    def _publish_ev(self, body: Any) -> None:
+        self._env.ev_info(EvInfo(
+            evccid=self.evccid, protocol=self._protocol,
+            max_voltage_v=self._ev_max_voltage_v or None,
+            max_current_a=self._ev_max_current_a or None,
+            max_power_w=self._ev_max_power_w, soc_pct=self._ev_status_soc(body),
+        ), self._now_ns)
+
+    # ------------------------------------------------------------------ session setup
+    def answer_session_setup(self, ev: Event) -> None:
+        self._set_now(ev)
+        body = self._req()
+        assert self.request is not None
+        self.evccid = bytes(body.EVCCID)
+        offered = self.request.session_id
+        if len(offered) < 8 and any(offered):
+            self._quirk(Deviation.SHORT_SESSION_ID)
+        paused = self._store.load(offered) if any(offered) else None
+        if paused is not None and paused.protocol is self._protocol:
+            self.session_id = paused.session_id
+            self._payment = paused.payment
+            self._authorized = paused.authorized
+            self._resumed = True
+            self._store.discard(paused.session_id)
+            code = "OK_OldSessionJoined"
+        else:
+            self.session_id = self._new_session_id()
+            code = "OK_NewSessionEstablished"
+        self._env.ev_info(EvInfo(evccid=self.evccid, protocol=self._protocol), self._now_ns)
+        self._emit(self._b.session_setup(code, self.session_id))
+
+    def answer_service_discovery(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.service_discovery("OK", self._offered()))
+
+    # ------------------------------------------------------------------ payment
+    def payment_ok(self, ev: Event) -> bool:
+        body = self._req()
+        chosen = PaymentMethod(body.SelectedPaymentOption.value)
+        return chosen in self._offered()
+
+    def answer_payment_selection(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._payment = PaymentMethod(self._req().SelectedPaymentOption.value)
+        self._emit(self._b.payment_selection("OK"))
+
+    def answer_payment_selection_invalid(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.payment_selection("FAILED_PaymentSelectionInvalid"))
+        self._end(SessionEndReason.SEQUENCE_ERROR)
+
+    # ------------------------------------------------------------------ authorization
+    def request_authorization(self, ev: Event) -> None:
+        self._set_now(ev)
+        if not self._authorized:
+            self._env.request_authorization(self._payment, self._now_ns)
+
+    def auth_accepted(self, ev: Event) -> bool:
+        self._set_now(ev)
+        return self._authorized or (
+            self._env.auth_decision(self._now_ns).status is AuthStatus.ACCEPTED)
+
+    def auth_rejected(self, ev: Event) -> bool:
+        self._set_now(ev)
+        return self._env.auth_decision(self._now_ns).status is AuthStatus.REJECTED
+
+    def ongoing_expired(self, ev: Event) -> bool:
+        return self._ongoing_expired
+
+    def mark_ongoing_expired(self, ev: Event) -> None:
+        self._ongoing_expired = True
+
+    def answer_auth_finished(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._authorized = True
+        self._emit(self._b.authorization("OK", finished=True))
+
+    def answer_auth_ongoing(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.authorization("OK", finished=False))
+
+    def answer_auth_failed(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.authorization("FAILED", finished=True))
+        self._end(SessionEndReason.AUTH_TIMEOUT if self._ongoing_expired
+                  else SessionEndReason.AUTH_REJECTED)
+
+    # ------------------------------------------------------------------ charge parameters
+    def charge_parameters_ok(self, ev: Event) -> bool:
+        body = self._req()
+        cp = body.EVChargeParameter
+        if not hasattr(cp, "EVMaximumVoltageLimit"):
+            return False  # AC parameters on a DC-only station
+        mode = getattr(body, "RequestedEnergyTransferMode", None) or getattr(
+            body, "EVRequestedEnergyTransferType", None)
+        return mode is None or str(mode.value).startswith("DC")
+
+    def answer_charge_parameters(self, ev: Event) -> None:
+        self._set_now(ev)
+        body = self._req()
+        cp = body.EVChargeParameter
+        st = cp.DC_EVStatus
+        if not st.EVReady:
+            # [V2G-DC-639]: EVReady is not evaluated before CableCheck.
+            self._quirk(Deviation.EV_NOT_READY_BEFORE_CABLE_CHECK)
+        self._ev_max_voltage_v = to_float(cp.EVMaximumVoltageLimit)
+        self._ev_max_current_a = to_float(cp.EVMaximumCurrentLimit)
+        p = cp.EVMaximumPowerLimit
+        self._ev_max_power_w = None if p is None else to_float(p)
+        self._publish_ev(body)
+        sched = self._env.schedule(self._now_ns)
+        self._emit(self._b.charge_parameters(
+            "OK", self._status(), self._limits(), self._env.rated_limits(), sched,
+            self._cfg.default_schedule_duration_s))
+
+    def answer_charge_parameters_failed(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._failed_response(
+            "charge_parameter_req",
+            "FAILED_WrongEnergyTransferType" if self._din else "FAILED_WrongEnergyTransferMode"))
+        self._end(SessionEndReason.SEQUENCE_ERROR)
+
+    def repeat_tolerated(self, ev: Event) -> bool:
+        return self._quirk(Deviation.REPEATED_REQUEST) is not None
+
+    # ------------------------------------------------------------------ cable check
+    def start_cable_check(self, ev: Event) -> None:
+        self._set_now(ev)
+        lim = self._limits()
+        target = min(self._ev_max_voltage_v or lim.max_voltage_v, lim.max_voltage_v)
+        self._env.start_cable_check(target, self._now_ns)
+
+    def isolation_valid(self, ev: Event) -> bool:
+        self._set_now(ev)
+        return self._env.cable_check(self._now_ns).status is CableCheckStatus.VALID
+
+    def isolation_fault(self, ev: Event) -> bool:
+        self._set_now(ev)
+        return self._env.cable_check(self._now_ns).status is CableCheckStatus.FAULT
+
+    def cable_check_expired(self, ev: Event) -> bool:
+        return self._cable_check_expired
+
+    def mark_cable_check_expired(self, ev: Event) -> None:
+        self._cable_check_expired = True
+
+    def answer_cable_check_finished(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.cable_check("OK", self._status(isolation=IsolationLevel.VALID),
+                                       finished=True))
+
+    def answer_cable_check_ongoing(self, ev: Event) -> None:
+        self._set_now(ev)
+        st = self._status(isolation=IsolationLevel.INVALID)
+        if st.code == "EVSE_Ready":
+            st = Status("EVSE_IsolationMonitoringActive", st.notification, st.isolation,
+                        st.max_delay_s)
+        self._emit(self._b.cable_check("OK", st, finished=False))
+
+    def answer_cable_check_failed(self, ev: Event) -> None:
+        self._set_now(ev)
+        fault = self.isolation_fault(ev)
+        st = Status("EVSE_Malfunction", "None",
+                    IsolationLevel.FAULT if fault else IsolationLevel.INVALID,
+                    NOTIFICATION_MAX_DELAY_S)
+        self._emit(self._b.cable_check("FAILED", st, finished=True))
+        self._end(SessionEndReason.CABLE_CHECK_FAULT if fault
+                  else SessionEndReason.CABLE_CHECK_TIMEOUT)
+
+    # ------------------------------------------------------------------ precharge
+    def answer_precharge(self, ev: Event) -> None:
+        self._set_now(ev)
+        body = self._req()
+        lim = self._limits()
+        v = min(to_float(body.EVTargetVoltage), lim.max_voltage_v)
+        i = max(0.0, min(to_float(body.EVTargetCurrent), PRECHARGE_MAX_CURRENT_A))
+        self._env.precharge(v, i, self._now_ns)
+        # Present voltage is what is measured now, never the target (Hyundai Ioniq closes
+        # its contactors on the reported value; interop_failures.md §1).
+        meas = self._env.measurement(self._now_ns)
+        code = "FAILED" if self._hard_fault() else "OK"
+        self._emit(self._b.precharge(code, self._status(), meas.voltage_v))
+        if code != "OK":
+            self._end(SessionEndReason.EVSE_FAULT)
+
+    # ------------------------------------------------------------------ power delivery
+    def request_power_delivery_start(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._env.power_delivery(True, self._now_ns)
+
+    def output_ready(self, ev: Event) -> bool:
+        self._set_now(ev)
+        pp = self._env.power_path(self._now_ns)
+        return pp.contactors_closed and pp.output_ready
+
+    def answer_power_delivery_start(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._stop_signalled_ns = None
+        self._emit(self._b.power_delivery("OK", self._status()))
+
+    def answer_power_delivery_failed(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._env.power_delivery(False, self._now_ns)
+        code = "FAILED_PowerDeliveryNotApplied" if self._din else "FAILED_ContactorError"
+        self._emit(self._b.power_delivery(code, self._status()))
+        self._end(SessionEndReason.POWER_DELIVERY_FAILED)
+
+    def request_power_delivery_stop(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._env.power_delivery(False, self._now_ns)
+
+    def output_off(self, ev: Event) -> bool:
+        self._set_now(ev)
+        return abs(self._env.measurement(self._now_ns).current_a) < OUTPUT_OFF_CURRENT_A
+
+    def answer_power_delivery_stop(self, ev: Event) -> None:
+        self._set_now(ev)
+        st = self._status()
+        if st.code == "EVSE_Shutdown":
+            st = Status("EVSE_Ready", "None", st.isolation, st.max_delay_s)
+        self._emit(self._b.power_delivery("OK", st))
+
+    # ------------------------------------------------------------------ current demand
+    def must_fail_now(self, ev: Event) -> bool:
+        """Hard fault, or a stop we signalled that the car ignored past the grace period."""
+        self._set_now(ev)
+        if self._hard_fault():
+            return True
+        signalled = self._stop_signalled_ns
+        return (signalled is not None and self._stop_wanted()
+                and self._now_ns - signalled > EVSE_STOP_GRACE_NS)
+
+    def answer_current_demand(self, ev: Event) -> None:
+        """Never waits: clamp with the last valid limits, report the latest snapshot."""
+        self._set_now(ev)
+        body = self._req()
+        lim = self._limits()
+        req_v = to_float(body.EVTargetVoltage)
+        req_i = to_float(body.EVTargetCurrent)
+        meas = self._env.measurement(self._now_ns)
+        if req_i < 0 or req_v < lim.min_voltage_v:
+            self._quirk(Deviation.TARGET_BELOW_BATTERY)
+        v = min(max(req_v, 0.0), lim.max_voltage_v)
+        if v < lim.min_voltage_v:
+            v = max(meas.voltage_v, lim.min_voltage_v)
+        i_power = lim.max_power_w / max(v, 1.0)
+        i = max(0.0, min(req_i, lim.max_current_a, i_power))
+        if self._stop_wanted():
+            i = 0.0  # derate to zero while the stop is signalled
+            if self._stop_signalled_ns is None:
+                self._stop_signalled_ns = self._now_ns  # the grace period starts now
+        self._env.current_demand(v, i, self._now_ns)
+        soc = int(body.DC_EVStatus.EVRESSSOC)
+        if soc != self._last_soc:  # the controller reports SOC (OCPP meter values)
+            self._last_soc = soc
+            self._publish_ev(body)
+        achieved = (
+            req_i > lim.max_current_a,
+            req_v > lim.max_voltage_v,
+            req_i > i_power,
+        )
+        self._emit(self._b.current_demand("OK", self._status(), meas.voltage_v,
+                                          meas.current_a, achieved, lim))
+
+    def answer_current_demand_failed(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._env.power_delivery(False, self._now_ns)
+        self._emit(self._failed_response("current_demand_req", "FAILED"))
+        self._end(SessionEndReason.EVSE_FAULT if self._hard_fault()
+                  else SessionEndReason.EVSE_STOP_NOT_HONOURED)
+
+    # ------------------------------------------------------------------ welding / stop
+    def start_welding_detection(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._env.start_welding_detection(self._now_ns)
+
+    def answer_welding(self, ev: Event) -> None:
+        self._set_now(ev)
+        meas = self._env.measurement(self._now_ns)
+        self._emit(self._b.welding("OK", self._status(), meas.voltage_v))
+
+    def session_stop_tolerated(self, ev: Event) -> bool:
+        return self._quirk(Deviation.EARLY_SESSION_STOP) is not None
+
+    def answer_session_stop(self, ev: Event) -> None:
+        self._set_now(ev)
+        body = self._req()
+        pause = getattr(getattr(body, "ChargingSession", None), "value", "") == "Pause"
+        if pause and self.session_id is not None:
+            self._store.save(PausedSession(
+                session_id=self.session_id, evccid=self.evccid, protocol=self._protocol,
+                payment=self._payment, authorized=self._authorized,
+                paused_at_ns=self._now_ns))
+        self._emit(self._b.session_stop("OK"))
+        self._end(SessionEndReason.EV_PAUSE if pause else SessionEndReason.EV_STOP)
+
+    def end_sequence_timeout(self, ev: Event) -> None:
+        self._end(SessionEndReason.SEQUENCE_TIMEOUT)
+
+    def close_session(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._end(SessionEndReason.EV_STOP)
+        assert self.end_reason is not None
+        self._env.session_ended(self.end_reason, self._now_ns)

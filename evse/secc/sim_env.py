@@ -1,0 +1,245 @@
+"""A simulated station behind the `SeccEnv` protocol, for tests and `evse sim`.
+
+Physics is deliberately small: the output voltage follows its setpoint with a first-order
+lag (time constant `voltage_tau_ns`), the current follows its clamped setpoint the same way,
+isolation is Valid `cable_check_delay_ns` after the test starts. Everything is computed from
+`now_ns` on demand (no ticking), so virtual time can jump. Delays and faults are
+configurable to provoke the behaviours the SECC must survive (late authorization, late
+schedule, slow precharge, lost limits, faults).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from evse.secc.env import (
+    AuthDecision,
+    AuthStatus,
+    CableCheckResult,
+    CableCheckStatus,
+    EvInfo,
+    EvseFault,
+    EvseLimits,
+    IsolationLevel,
+    Measurement,
+    PaymentMethod,
+    PncRequest,
+    PowerPathStatus,
+    Schedule,
+    ScheduleEntry,
+    SessionEndReason,
+    StationRequest,
+)
+
+MS = 1_000_000
+S = 1_000 * MS
+
+
+@dataclass(slots=True)
+class SimEnvConfig:
+    max_voltage_v: float = 920.0
+    max_current_a: float = 200.0
+    max_power_w: float = 150_000.0
+    min_current_a: float = 0.0
+    min_voltage_v: float = 150.0
+    auth_delay_ns: int = 0
+    auth_result: AuthStatus = AuthStatus.ACCEPTED
+    schedule_delay_ns: int | None = 0  # None: the controller never provides one
+    cable_check_delay_ns: int = 2 * S
+    cable_check_fault: bool = False
+    voltage_tau_ns: int = 100 * MS  # output voltage first-order time constant
+    current_tau_ns: int = 50 * MS
+    contactor_delay_ns: int = 30 * MS
+    output_enable_delay_ns: int = 20 * MS  # converter enable after PowerDelivery(Start)
+    sample_period_ns: int = 1 * MS  # measurement snapshot period
+    limits_lost_at_ns: int | None = None  # limits stop being refreshed at this time
+    fault_at_ns: int | None = None
+    fault: EvseFault = EvseFault.NONE
+    station_request_at_ns: int | None = None
+    station_request: StationRequest = StationRequest.NONE
+
+
+@dataclass(slots=True)
+class _Lag:
+    """First-order lag: value(t) = target + (start - target) * exp(-(t - t0) / tau)."""
+
+    tau_ns: int
+    start: float = 0.0
+    target: float = 0.0
+    t0_ns: int = 0
+
+    def at(self, now_ns: int) -> float:
+        dt = max(0, now_ns - self.t0_ns)
+        if self.tau_ns <= 0:
+            return self.target
+        return self.target + (self.start - self.target) * math.exp(-dt / self.tau_ns)
+
+    def set(self, target: float, now_ns: int) -> None:
+        self.start = self.at(now_ns)
+        self.t0_ns = now_ns
+        self.target = target
+
+
+@dataclass(slots=True)
+class SimEnv:
+    """Simulated power path + controller. `calls` records every request (for tests)."""
+
+    config: SimEnvConfig = field(default_factory=SimEnvConfig)
+    calls: list[tuple[str, int, tuple[object, ...]]] = field(default_factory=list)
+    ev: EvInfo | None = None
+    ended: SessionEndReason | None = None
+    pnc: list[PncRequest] = field(default_factory=list)
+    _voltage: _Lag = field(init=False)
+    _current: _Lag = field(init=False)
+    _auth_requested_ns: int | None = None
+    _cable_check_started_ns: int | None = None
+    _contactors_closed_ns: int | None = None
+    _output_enabled: bool = False
+    _output_enabled_ns: int = 0
+
+    def __post_init__(self) -> None:
+        self._voltage = _Lag(self.config.voltage_tau_ns)
+        self._current = _Lag(self.config.current_tau_ns)
+
+    # ---------------------------------------------------------------- physics (tests)
+    def physical_voltage_v(self, now_ns: int) -> float:
+        """The voltage really on the inlet now (what an EV measures)."""
+        return self._voltage.at(now_ns)
+
+    def physical_current_a(self, now_ns: int) -> float:
+        return self._current.at(now_ns) if self._output_enabled else 0.0
+
+    # ---------------------------------------------------------------- reads
+    def measurement(self, now_ns: int) -> Measurement:
+        period = max(1, self.config.sample_period_ns)
+        at = (now_ns // period) * period
+        return Measurement(
+            voltage_v=self.physical_voltage_v(at),
+            current_a=self.physical_current_a(at),
+            at_ns=at,
+            isolation=self._isolation(now_ns),
+        )
+
+    def _isolation(self, now_ns: int) -> IsolationLevel:
+        st = self.cable_check(now_ns).status
+        if st is CableCheckStatus.FAULT:
+            return IsolationLevel.FAULT
+        if st is CableCheckStatus.VALID:
+            return IsolationLevel.VALID
+        return IsolationLevel.INVALID
+
+    def rated_limits(self) -> EvseLimits:
+        c = self.config
+        return EvseLimits(c.max_voltage_v, c.max_current_a, c.max_power_w, c.min_current_a,
+                          c.min_voltage_v, issued_ns=0)
+
+    def limits(self, now_ns: int) -> EvseLimits:
+        c = self.config
+        issued = now_ns
+        if c.limits_lost_at_ns is not None and now_ns >= c.limits_lost_at_ns:
+            issued = c.limits_lost_at_ns
+        return EvseLimits(c.max_voltage_v, c.max_current_a, c.max_power_w, c.min_current_a,
+                          c.min_voltage_v, issued_ns=issued)
+
+    def auth_decision(self, now_ns: int) -> AuthDecision:
+        t = self._auth_requested_ns
+        if t is None or now_ns - t < self.config.auth_delay_ns:
+            return AuthDecision(AuthStatus.PENDING)
+        return AuthDecision(self.config.auth_result)
+
+    def schedule(self, now_ns: int) -> Schedule | None:
+        d = self.config.schedule_delay_ns
+        t = self._auth_requested_ns or 0
+        if d is None or now_ns - t < d:
+            return None
+        return Schedule(1, (ScheduleEntry(0, self.config.max_power_w),), 86_400)
+
+    def cable_check(self, now_ns: int) -> CableCheckResult:
+        t = self._cable_check_started_ns
+        if t is None:
+            return CableCheckResult(CableCheckStatus.IDLE)
+        if now_ns - t < self.config.cable_check_delay_ns:
+            return CableCheckResult(CableCheckStatus.ONGOING)
+        if self.config.cable_check_fault:
+            return CableCheckResult(CableCheckStatus.FAULT, "isolation below 100 ohm/V")
+        return CableCheckResult(CableCheckStatus.VALID)
+
+    def power_path(self, now_ns: int) -> PowerPathStatus:
+        t = self._contactors_closed_ns
+        closed = t is not None and now_ns - t >= self.config.contactor_delay_ns
+        ready = (closed and self._output_enabled
+                 and now_ns - self._output_enabled_ns >= self.config.output_enable_delay_ns)
+        return PowerPathStatus(contactors_closed=closed, output_ready=ready)
+
+    def fault(self, now_ns: int) -> EvseFault:
+        c = self.config
+        if c.fault_at_ns is not None and now_ns >= c.fault_at_ns:
+            return c.fault
+        return EvseFault.NONE
+
+    def station_request(self, now_ns: int) -> StationRequest:
+        c = self.config
+        if c.station_request_at_ns is not None and now_ns >= c.station_request_at_ns:
+            return c.station_request
+        return StationRequest.NONE
+
+    # ---------------------------------------------------------------- requests
+    def _log(self, name: str, now_ns: int, *args: object) -> None:
+        self.calls.append((name, now_ns, args))
+
+    def call_names(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+    def ev_info(self, info: EvInfo, now_ns: int) -> None:
+        self.ev = info
+        self._log("ev_info", now_ns, info)
+
+    def request_authorization(self, method: PaymentMethod, now_ns: int) -> None:
+        if self._auth_requested_ns is None:
+            self._auth_requested_ns = now_ns
+        self._log("request_authorization", now_ns, method)
+
+    def start_cable_check(self, target_voltage_v: float, now_ns: int) -> None:
+        self._cable_check_started_ns = now_ns
+        self._contactors_closed_ns = now_ns
+        self._voltage.set(target_voltage_v, now_ns)
+        self._log("start_cable_check", now_ns, target_voltage_v)
+
+    def precharge(self, target_voltage_v: float, target_current_a: float, now_ns: int) -> None:
+        if self._voltage.target != target_voltage_v:
+            self._voltage.set(target_voltage_v, now_ns)
+        self._log("precharge", now_ns, target_voltage_v, target_current_a)
+
+    def power_delivery(self, start: bool, now_ns: int) -> None:
+        self._output_enabled = start
+        if start:
+            self._output_enabled_ns = now_ns
+            if self._contactors_closed_ns is None:
+                self._contactors_closed_ns = now_ns
+        else:
+            self._current.set(0.0, now_ns)
+        self._log("power_delivery", now_ns, start)
+
+    def current_demand(self, target_voltage_v: float, target_current_a: float,
+                       now_ns: int) -> None:
+        if self._voltage.target != target_voltage_v:
+            self._voltage.set(target_voltage_v, now_ns)
+        if self._current.target != target_current_a:
+            self._current.set(target_current_a, now_ns)
+        self._log("current_demand", now_ns, target_voltage_v, target_current_a)
+
+    def start_welding_detection(self, now_ns: int) -> None:
+        self._contactors_closed_ns = None
+        self._voltage.set(0.0, now_ns)
+        self._log("start_welding_detection", now_ns)
+
+    def pnc_request(self, request: PncRequest, now_ns: int) -> None:
+        self.pnc.append(request)
+        self._log("pnc_request", now_ns, request.kind)
+
+    def session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
+        self.ended = reason
+        self._output_enabled = False
+        self._current.set(0.0, now_ns)
+        self._log("session_ended", now_ns, reason)

@@ -1,0 +1,154 @@
+"""One test per P0 item of ccs2_dc_reference.md (Deliverable 3); each fails when the
+behaviour is broken."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evse.ev.profiles import profile
+from evse.secc.core import SendPayload
+from evse.secc.env import AppProtocol, SessionEndReason
+from evse.secc.sim_env import SimEnvConfig
+from evse.secc.units import to_float
+from tests.secc.helpers import MS, S, ScriptedCar, responses, session
+
+
+# P0 3 ---------------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(power_w=st.floats(0, 400_000), late_schedule=st.booleans(),
+       proto=st.sampled_from([AppProtocol.DIN70121, AppProtocol.ISO15118_2]))
+def test_cpd_always_has_max_power_limit_and_a_pmax_entry(
+        power_w: float, late_schedule: bool, proto: AppProtocol) -> None:
+    """Invariant: any limits, schedule late or not -> EVSEMaximumPowerLimit > 0 and at
+    least one PMaxSchedule entry."""
+    cfg = SimEnvConfig(max_power_w=power_w, schedule_delay_ns=None if late_schedule else 0)
+    car = ScriptedCar(proto, cfg)
+    car.through_auth()
+    res = car.cpd()
+    assert res.ResponseCode.value == "OK"
+    p = res.EVSEChargeParameter.EVSEMaximumPowerLimit
+    assert p is not None
+    entries = res.SASchedules.SAScheduleTuple[0].PMaxSchedule.PMaxScheduleEntry
+    assert len(entries) >= 1
+
+
+def test_din_car_that_aborts_without_max_power_completes_with_late_schedule() -> None:
+    r, _, _, _ = session("din_only", env_config=SimEnvConfig(schedule_delay_ns=None))
+    assert r.ev.ok, r.ev.reason
+
+
+# P0 1 ---------------------------------------------------------------------------------
+def test_current_demand_is_answered_at_once_with_a_slow_controller() -> None:
+    cfg = SimEnvConfig(auth_delay_ns=2 * S, schedule_delay_ns=None)
+    car = ScriptedCar(AppProtocol.ISO15118_2, cfg)
+    car.to_charging()
+    env = car.env
+    # the controller stops refreshing limits (still valid for a while): answers continue
+    env.config.limits_lost_at_ns = car.now_ns
+    for _ in range(20):
+        before = len(car.outputs)
+        res = car.current_demand(380, 150)
+        new = [o for o in car.outputs[before:] if isinstance(o, SendPayload)]
+        assert res is not None and res.ResponseCode.value == "OK"
+        assert new and new[0].answered_ns == new[0].received_ns  # no waiting at all
+        car.advance(100 * MS)
+
+
+def test_current_demand_clamps_with_the_last_valid_limits() -> None:
+    car = ScriptedCar(AppProtocol.DIN70121, SimEnvConfig(max_current_a=120.0))
+    car.to_charging()
+    res = car.current_demand(380, 500)
+    assert res.EVSECurrentLimitAchieved is True
+    name, _, args = car.env.calls[-1]
+    assert name == "current_demand" and args[1] == 120.0
+
+
+# P0 2 ---------------------------------------------------------------------------------
+def test_reported_voltage_and_current_are_measured_not_setpoints() -> None:
+    cfg = SimEnvConfig(voltage_tau_ns=2 * S, current_tau_ns=1 * S)
+    car = ScriptedCar(AppProtocol.DIN70121, cfg)
+    car.through_cpd()
+    while car.cable_check().EVSEProcessing.value != "Finished":
+        car.advance(200 * MS)
+    res = car.precharge(370)
+    reported = to_float(res.EVSEPresentVoltage)
+    meas = car.env.measurement(car.now_ns).voltage_v
+    assert abs(reported - meas) < 0.1
+    assert abs(reported - 370) > 5  # the ramp is slow: a setpoint would show here
+    for _ in range(80):
+        car.precharge(370)
+        car.advance(100 * MS)
+    car.power_delivery(True)
+    res = car.current_demand(380, 150)
+    meas = car.env.measurement(car.now_ns)
+    assert abs(to_float(res.EVSEPresentCurrent) - meas.current_a) < 0.1
+    assert to_float(res.EVSEPresentCurrent) < 100  # not the 150 A setpoint
+
+
+def test_a_car_checking_its_inlet_completes_because_values_are_measured() -> None:
+    r, _, _, _ = session("din_only", env_config=SimEnvConfig(voltage_tau_ns=500 * MS))
+    assert r.ev.ok, r.ev.reason
+
+
+# P0 4 ---------------------------------------------------------------------------------
+def test_ongoing_is_answered_while_authorization_and_cable_check_run() -> None:
+    cfg = SimEnvConfig(auth_delay_ns=3 * S, cable_check_delay_ns=5 * S)
+    for name, schema in (("din_only", "din"), ("iso_only", "iso2")):
+        r, _, _, _ = session(name, env_config=cfg)
+        assert r.ev.ok, r.ev.reason
+        res = responses(r.secc_outputs, schema)
+        auth = [b.EVSEProcessing.value for b in res if "Auth" in type(b).__name__]
+        cc = [b for b in res if type(b).__name__ == "CableCheckResType"]
+        assert auth.count("Ongoing") >= 10 and auth[-1] == "Finished"
+        assert [b.EVSEProcessing.value for b in cc].count("Ongoing") >= 20
+        assert cc[0].DC_EVSEStatus.EVSEStatusCode.value == "EVSE_IsolationMonitoringActive"
+        assert cc[-1].DC_EVSEStatus.EVSEIsolationStatus.value == "Valid"
+
+
+def test_authorization_never_decided_fails_before_the_car_gives_up() -> None:
+    cfg = SimEnvConfig(auth_delay_ns=10_000 * S)
+    r, env, _, _ = session("din_only", env_config=cfg)
+    assert not r.ev.ok and "FAILED" in r.ev.reason
+    assert env.ended is SessionEndReason.AUTH_TIMEOUT
+
+
+# P0 5 ---------------------------------------------------------------------------------
+def test_precharge_too_slow_makes_the_car_time_out_and_the_session_ends() -> None:
+    r, env, core, _ = session("din_only", env_config=SimEnvConfig(voltage_tau_ns=20 * S))
+    assert not r.ev.ok and "PreCharge" in r.ev.reason
+    assert core.closed and env.ended is SessionEndReason.CONNECTION_LOST
+
+
+def test_precharge_at_normal_speed_finishes_well_inside_seven_seconds() -> None:
+    r, env, _, ev = session("din_only")
+    pre = [t for t, d, b in ev.transcript if d == "req" and "PreCharge" in type(b).__name__]
+    assert pre and pre[-1] - pre[0] < 3 * S
+
+
+# P0 6 ---------------------------------------------------------------------------------
+def test_lost_limits_stop_the_charge() -> None:
+    p = profile("iso_only")
+    p.charge_for_ns = 60 * S
+    r, env, _, _ = session(ev_profile=p, env_config=SimEnvConfig(limits_lost_at_ns=10 * S))
+    assert r.ev.ok and r.ev.reason == "EVSE asked to stop"
+    # after the watchdog fired every setpoint was 0 A
+    late = [c for c in env.calls if c[0] == "current_demand" and c[1] > 15 * S + 100 * MS]
+    assert all(c[2][1] == 0.0 for c in late)
+
+
+def test_a_car_ignoring_the_stop_gets_failed_after_the_grace_period() -> None:
+    car = ScriptedCar(AppProtocol.DIN70121)
+    car.to_charging()
+    car.env.config.limits_lost_at_ns = car.now_ns
+    codes = []
+    for _ in range(200):
+        res = car.current_demand()
+        codes.append((res.ResponseCode.value, res.DC_EVSEStatus.EVSEStatusCode.value))
+        if car.closed:
+            break
+        car.advance(100 * MS)
+    assert ("OK", "EVSE_Shutdown") in codes
+    assert codes[-1][0] == "FAILED"
+    assert car.closed is not None
+    assert car.closed.reason is SessionEndReason.EVSE_STOP_NOT_HONOURED
