@@ -53,6 +53,8 @@ class ControllerConfig:
     #: 1.6 TransactionMessageAttempts / TransactionMessageRetryInterval.
     tx_message_attempts: int = 3
     tx_message_retry_interval_s: float = 60.0
+    #: OCPP-J: an unanswered Call is given up after this (EVerest MessageTimeout 30 s).
+    call_timeout_s: float = 30.0
     #: Retry of a BootNotification that got no answer (the response's interval wins).
     boot_retry_s: float = 30.0
     #: ctrl.evse_limits_dynamic refresh period and validity (contract: 100..5000 ms).

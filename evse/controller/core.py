@@ -22,6 +22,7 @@ ones are dropped (the current status is re-sent after reconnect), the persistent
 from __future__ import annotations
 
 import heapq
+import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,7 +165,8 @@ class Controller:
         self.now_ns = 0
         self.auth = Authorizer(config, store)
         self.profiles = ProfileStore()
-        self.rpc = OcppRpc(config.ocpp_version)
+        self.rpc = OcppRpc(config.ocpp_version,
+                           call_timeout_ns=round(config.call_timeout_s * NS_PER_S))
         self.dialect = make_dialect(config.ocpp_version, self)
         self._timers = _Timers(lambda: self.now_ns)
         self._ws_out: list[str] = []
@@ -182,7 +184,7 @@ class Controller:
         self._persist_hold_until_ns = 0
         self._heartbeat: object | None = None
         self.heartbeat_interval_s = config.heartbeat_interval_s
-        self._status_sent: tuple[ConnectorStatus, str] | None = None
+        self._status_sent: str | None = None
         # session
         self.ev_present = False
         self.token: Token | None = None
@@ -579,12 +581,14 @@ class Controller:
         }[top]
 
     def _queue_status(self) -> None:
-        status = self.connector_status()
-        key = (status, self.fault_error_16)
-        if key == self._status_sent or not (self.online and self.booted):
+        if not (self.online and self.booted):
             return
+        action, payload = self.dialect.status(self.connector_status(), self.fault_error_16)
+        key = json.dumps({k: v for k, v in payload.items() if k != "timestamp"},
+                         sort_keys=True)
+        if key == self._status_sent:
+            return  # 2.0.1 folds several 1.6 states into Occupied: report changes only
         self._status_sent = key
-        action, payload = self.dialect.status(status, self.fault_error_16)
         self.send_volatile(action, payload)
 
     def report_status(self) -> None:

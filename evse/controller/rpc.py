@@ -63,11 +63,13 @@ def _plain(payload: Any) -> Any:
 class OcppRpc:
     """One side's OCPP-J framing: ids, pending call, validation, timeouts."""
 
-    def __init__(self, version: str, *, id_prefix: str = "") -> None:
+    def __init__(self, version: str, *, id_prefix: str = "",
+                 call_timeout_ns: int = CALL_TIMEOUT_NS) -> None:
         if version not in ("1.6", "2.0.1"):
             raise ControllerUsageError(f"unsupported OCPP version {version!r}")
         self.version = version
         self._prefix = id_prefix
+        self._timeout_ns = call_timeout_ns
         self._next_id = 0
         self._pending: dict[str, tuple[str, int]] = {}  # unique_id -> (action, deadline)
 
@@ -84,7 +86,7 @@ class OcppRpc:
             self._check(MessageType.Call, action, payload)
         except CsmsProtocolError as exc:
             raise ControllerUsageError(f"outgoing {action} invalid: {exc}") from exc
-        self._pending[unique_id] = (action, now_ns + CALL_TIMEOUT_NS)
+        self._pending[unique_id] = (action, now_ns + self._timeout_ns)
         return unique_id, str(call.to_json())
 
     def make_result(self, unique_id: str, action: str, payload: dict[str, Any]) -> str:
