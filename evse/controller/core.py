@@ -592,6 +592,8 @@ class Controller:
         self.send_volatile(action, payload)
 
     def report_status(self) -> None:
+        if self.scheduled_unavailable and self.machine.state == "available":
+            return  # passing through on the way to Unavailable (ChangeAvailability Scheduled)
         self._queue_status()
 
     # ================================================================== authorization
