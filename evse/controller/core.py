@@ -223,6 +223,10 @@ class Controller:
     def start(self, now_ns: int) -> None:
         """Start the chart and close any transaction a crash or power cut left open."""
         self.now_ns = now_ns
+        # Message ids must stay unique across restarts: prefix them with a boot counter.
+        boots = int(self.store.get("boot_count") or "0") + 1
+        self.store.put("boot_count", str(boots))
+        self.rpc.set_prefix(f"b{boots}-")
         for rec in self.store.open_transactions():
             tx = OpenTx(rec.local_id, Token(rec.id_tag, TokenType.ISO14443, AuthMethod.EIM),
                         0, rec.meter_start_wh, rec.remote_id,
@@ -480,11 +484,15 @@ class Controller:
             self._send(v.action, v.payload, None, v.tag)
         elif head is not None:
             payload = self.dialect.resolve_tx_ids(head)
-            self._send(head.action, payload, head)
+            uid = head.uid
+            if uid is None:
+                uid = self.rpc.new_id()
+                self.store.set_uid(head.seq, uid)
+            self._send(head.action, payload, head, unique_id=uid)
 
     def _send(self, action: str, payload: dict[str, Any], queued: QueuedMessage | None,
-              tag: object = None) -> None:
-        uid, text = self.rpc.make_call(action, payload, self.now_ns)
+              tag: object = None, unique_id: str | None = None) -> None:
+        uid, text = self.rpc.make_call(action, payload, self.now_ns, unique_id)
         self._inflight = _InFlight(uid, action, queued, tag)
         self._ws_out.append(text)
 

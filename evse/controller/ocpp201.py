@@ -223,9 +223,9 @@ class Ocpp201:
                      ) -> tuple[int, str] | None:
         info = payload.get("idTokenInfo")
         tx = self.core.tx
-        if info is not None and tx is not None and tx.local_id == msg.tx_local:
-            if info["status"] != "Accepted":
-                self.core.tx_deauthorized()
+        if (info is not None and tx is not None and tx.local_id == msg.tx_local
+                and info["status"] != "Accepted"):
+            self.core.tx_deauthorized()
         return None
 
     def on_other_result(self, res: IncomingResult, tag: object) -> None:

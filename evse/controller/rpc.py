@@ -79,8 +79,7 @@ class OcppRpc:
     ) -> tuple[str, str]:
         """Return (unique_id, text). Raises ControllerUsageError if our payload is invalid."""
         if unique_id is None:
-            self._next_id += 1
-            unique_id = f"{self._prefix}{self._next_id}"
+            unique_id = self.new_id()
         call = Call(unique_id, action, payload)
         try:
             self._check(MessageType.Call, action, payload)
@@ -88,6 +87,13 @@ class OcppRpc:
             raise ControllerUsageError(f"outgoing {action} invalid: {exc}") from exc
         self._pending[unique_id] = (action, now_ns + self._timeout_ns)
         return unique_id, str(call.to_json())
+
+    def new_id(self) -> str:
+        self._next_id += 1
+        return f"{self._prefix}{self._next_id}"
+
+    def set_prefix(self, prefix: str) -> None:
+        self._prefix = prefix
 
     def make_result(self, unique_id: str, action: str, payload: dict[str, Any]) -> str:
         try:

@@ -4,9 +4,9 @@ Why: OCPP 1.6 §4.7/2.0.1 E04 require that transaction-related messages are deli
 when the CSMS is unreachable or the station loses power. Every StartTransaction,
 MeterValues, StopTransaction and TransactionEvent is committed here *before* it is sent
 and deleted only when the CSMS has answered, so a crash can at worst send a message twice
-(the CSMS de-duplicates by messageId... it cannot: so we delete in the same commit that
-records the answer). The journal keeps the open transaction and its last meter reading so
-that a restart can close it with PowerLoss (issue 8 item 7).
+(at-least-once); the resend carries the same message id so the CSMS can drop it. The
+journal keeps the open transaction and its last meter reading so that a restart can close
+it with PowerLoss (issue 8 item 7).
 
 `synchronous=FULL` with WAL: a committed row survives kill -9 and power loss (SQLite
 docs "WAL mode", durability with synchronous=FULL).
@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     action TEXT NOT NULL,
     payload TEXT NOT NULL,
-    tx_local INTEGER
+    tx_local INTEGER,
+    uid TEXT
 );
 CREATE TABLE IF NOT EXISTS tx (
     local_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -48,6 +49,7 @@ class QueuedMessage:
     action: str
     payload: dict[str, Any]
     tx_local: int | None
+    uid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +97,19 @@ class Store:
 
     def head(self) -> QueuedMessage | None:
         row = self._exec(
-            "SELECT seq, action, payload, tx_local FROM queue ORDER BY seq LIMIT 1"
+            "SELECT seq, action, payload, tx_local, uid FROM queue ORDER BY seq LIMIT 1"
         ).fetchone()
         if row is None:
             return None
         return QueuedMessage(int(row[0]), str(row[1]), json.loads(row[2]),
-                             None if row[3] is None else int(row[3]))
+                             None if row[3] is None else int(row[3]),
+                             None if row[4] is None else str(row[4]))
+
+    def set_uid(self, seq: int, uid: str) -> None:
+        """Remember the message id before the first send: a resend after a lost answer or a
+        crash reuses it, so the CSMS can recognise the duplicate (OCPP-J §4.1.1: ids are
+        unique per message)."""
+        self._exec("UPDATE queue SET uid = ? WHERE seq = ?", (uid, seq))
 
     def head_seq(self) -> int | None:
         row = self._exec("SELECT MIN(seq) FROM queue").fetchone()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from functools import lru_cache
+from functools import cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,12 +37,12 @@ def der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-@lru_cache(maxsize=None)
+@cache
 def keys() -> tuple[ec.EllipticCurvePrivateKey, ...]:
     return tuple(ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
 
 
-@lru_cache(maxsize=None)
+@cache
 def contract_chain(days: int = 365) -> tuple[bytes, ...]:
     """Leaf (eMAID contract) <- MO sub-CA <- MO root."""
     root_k, sub_k, leaf_k = keys()

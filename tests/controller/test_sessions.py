@@ -14,7 +14,7 @@ from evse.controller.plc_port import (
     SlacMatched,
 )
 from tests.controller.certs import contract_chain
-from tests.controller.harness import S, Rig
+from tests.controller.harness import Rig, S
 
 VERSIONS = ["1.6", "2.0.1"]
 

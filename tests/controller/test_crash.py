@@ -1,0 +1,68 @@
+"""Crash mid-transaction (kill -9): restart, PowerLoss stop with the last meter reading,
+no queued message lost (issue 8 item 7)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.controller.harness import Rig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def crash_child(db: Path, version: str) -> tuple[float, str, list[str]]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "controller" / "crash_child.py"), str(db), version],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, env=env, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        assert line and line[0] == "READY", line
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    return float(line[1]), line[2], line[3].split(",")
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_kill_9_mid_transaction_then_restart_closes_it_with_power_loss(
+        version: str, tmp_path: Path) -> None:
+    db = tmp_path / "controller.db"
+    energy_at_crash, tx_id, seen_before = crash_child(db, version)
+    rig = Rig(version, db=str(db), online=False)  # the restarted station
+    assert rig.state == "available"
+    rig.link.set_online(True)
+    after = [s for s in rig.csms.seen
+             if s.action in ("MeterValues", "StopTransaction", "TransactionEvent")]
+    ids_before = {item.split("@")[1] for item in seen_before}
+    assert not ids_before & {s.unique_id for s in after}  # nothing twice
+    last_sampled_wh = 10_000 + 80_000 * 300 / 3600  # the 300 s sample, taken before the crash
+    if version == "1.6":
+        assert [s.action for s in after] == ["MeterValues"] * 3 + ["StopTransaction"]
+        assert {s.payload["transactionId"] for s in after} == {int(tx_id)}
+        stop = after[-1].payload
+        assert stop["reason"] == "PowerLoss"
+        assert stop["meterStop"] == round(last_sampled_wh)
+        assert stop["timestamp"].startswith("2026-01-01T00:05:00")
+    else:
+        assert [s.payload["eventType"] for s in after] == ["Updated"] * 3 + ["Ended"]
+        assert [s.payload["seqNo"] for s in after] == [3, 4, 5, 6]
+        end = after[-1].payload
+        assert end["transactionInfo"]["stoppedReason"] == "PowerLoss"
+        assert end["transactionInfo"]["transactionId"] == tx_id
+        assert end["meterValue"][0]["sampledValue"][0]["value"] == pytest.approx(
+            last_sampled_wh, abs=0.1)
+    assert energy_at_crash > last_sampled_wh  # energy after the last sample is unmetered
+    assert len(rig.store) == 0 and rig.csms.violations == []
+    # a second restart does not close it again
+    again = Rig(version, db=str(db))
+    assert [s.action for s in again.csms.seen if s.action != "StatusNotification"] == [
+        "BootNotification"]
