@@ -460,14 +460,16 @@ class Controller:
         self._volatile.append(_Volatile(self._last_persist_seq, action, payload, tag))
         return True
 
-    def _enqueue_persistent(self, action: str, payload: dict[str, Any], tx: OpenTx) -> None:
-        seq = self.store.enqueue(action, payload, tx.local_id)
+    def _enqueue_persistent(self, action: str, payload: dict[str, Any], tx: OpenTx,
+                            meter: tuple[float, str] | None = None) -> None:
+        seq = self.store.enqueue(action, payload, tx.local_id, meter)
         self._last_persist_seq = seq
 
-    def enqueue_tx_message(self, action: str, payload: dict[str, Any], tx: OpenTx) -> None:
+    def enqueue_tx_message(self, action: str, payload: dict[str, Any], tx: OpenTx,
+                           meter: tuple[float, str] | None = None) -> None:
         if action not in PERSISTENT_ACTIONS:
             raise ControllerUsageError(f"{action} is not a transaction message")
-        self._enqueue_persistent(action, payload, tx)
+        self._enqueue_persistent(action, payload, tx, meter)
 
     def _pump(self) -> None:
         if not self.online or self._inflight is not None:
@@ -484,11 +486,10 @@ class Controller:
             self._send(v.action, v.payload, None, v.tag)
         elif head is not None:
             payload = self.dialect.resolve_tx_ids(head)
-            uid = head.uid
-            if uid is None:
-                uid = self.rpc.new_id()
-                self.store.set_uid(head.seq, uid)
-            self._send(head.action, payload, head, unique_id=uid)
+            # The id derives from the row (AUTOINCREMENT never reuses one): a resend after a
+            # lost answer or a crash carries the same id, so the CSMS can spot the duplicate,
+            # at no extra write.
+            self._send(head.action, payload, head, unique_id=f"q{head.seq}")
 
     def _send(self, action: str, payload: dict[str, Any], queued: QueuedMessage | None,
               tag: object = None, unique_id: str | None = None) -> None:
@@ -808,8 +809,7 @@ class Controller:
             return  # never an invented value (contract meas.dc_output fallback)
         ts = self.timestamp()
         action, payload = self.dialect.tx_meter(tx, meter, context, ts)
-        self.enqueue_tx_message(action, payload, tx)
-        self.store.note_meter(tx.local_id, meter.energy_wh, ts)
+        self.enqueue_tx_message(action, payload, tx, (meter.energy_wh, ts))
 
     # ================================================================== limits / schedule
     def _publish_limits_tick(self) -> None:

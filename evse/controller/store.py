@@ -26,8 +26,7 @@ CREATE TABLE IF NOT EXISTS queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     action TEXT NOT NULL,
     payload TEXT NOT NULL,
-    tx_local INTEGER,
-    uid TEXT
+    tx_local INTEGER
 );
 CREATE TABLE IF NOT EXISTS tx (
     local_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -49,7 +48,6 @@ class QueuedMessage:
     action: str
     payload: dict[str, Any]
     tx_local: int | None
-    uid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +83,22 @@ class Store:
             raise StoreError(f"{sql.split()[0]} failed: {exc}") from exc
 
     # ------------------------------------------------------------------ queue
-    def enqueue(self, action: str, payload: dict[str, Any], tx_local: int | None) -> int:
-        cur = self._exec(
-            "INSERT INTO queue (action, payload, tx_local) VALUES (?, ?, ?)",
-            (action, json.dumps(payload, separators=(",", ":")), tx_local),
-        )
+    def enqueue(self, action: str, payload: dict[str, Any], tx_local: int | None,
+                meter: tuple[float, str] | None = None) -> int:
+        """Commit one message (and, for a meter sample, the journal's last reading with it:
+        one fsync, and a crash can never separate the two)."""
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                cur = self._db.execute(
+                    "INSERT INTO queue (action, payload, tx_local) VALUES (?, ?, ?)",
+                    (action, json.dumps(payload, separators=(",", ":")), tx_local))
+                if meter is not None and tx_local is not None:
+                    self._db.execute(
+                        "UPDATE tx SET last_meter_wh = ?, last_timestamp = ? WHERE local_id = ?",
+                        (meter[0], meter[1], tx_local))
+        except sqlite3.Error as exc:
+            raise StoreError(f"enqueue failed: {exc}") from exc
         seq = cur.lastrowid
         if seq is None:
             raise StoreError("insert returned no row id")
@@ -97,27 +106,29 @@ class Store:
 
     def head(self) -> QueuedMessage | None:
         row = self._exec(
-            "SELECT seq, action, payload, tx_local, uid FROM queue ORDER BY seq LIMIT 1"
+            "SELECT seq, action, payload, tx_local FROM queue ORDER BY seq LIMIT 1"
         ).fetchone()
         if row is None:
             return None
         return QueuedMessage(int(row[0]), str(row[1]), json.loads(row[2]),
-                             None if row[3] is None else int(row[3]),
-                             None if row[4] is None else str(row[4]))
-
-    def set_uid(self, seq: int, uid: str) -> None:
-        """Remember the message id before the first send: a resend after a lost answer or a
-        crash reuses it, so the CSMS can recognise the duplicate (OCPP-J §4.1.1: ids are
-        unique per message)."""
-        self._exec("UPDATE queue SET uid = ? WHERE seq = ?", (uid, seq))
+                             None if row[3] is None else int(row[3]))
 
     def head_seq(self) -> int | None:
         row = self._exec("SELECT MIN(seq) FROM queue").fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
     def ack(self, seq: int, remote_tx: tuple[int, str] | None = None) -> None:
-        """Delete an answered message; record the CSMS transaction id in the same commit."""
+        """Delete an answered message; record the CSMS transaction id in the same commit.
+
+        Acks are committed without their own fsync (synchronous=NORMAL for this commit; the
+        next enqueue's fsync carries it): losing an ack to a power cut only resends the
+        message with the same id (a duplicate the CSMS can drop), while losing an enqueue
+        would lose the message, so enqueues stay FULL. This halves the fsyncs of a replay.
+        A transaction id is recorded durably (FULL): later messages need it.
+        """
         try:
+            if remote_tx is None:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             with self._db:
                 self._db.execute("BEGIN")
                 if remote_tx is not None:
@@ -126,6 +137,8 @@ class Store:
                 self._db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
         except sqlite3.Error as exc:
             raise StoreError(f"ack failed: {exc}") from exc
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def __len__(self) -> int:
         row = self._exec("SELECT COUNT(*) FROM queue").fetchone()
