@@ -376,6 +376,8 @@ class Controller:
     def _fault(self, ev: PlcFault) -> None:
         key = ev.code.value
         severe = ev.severity in (FaultSeverity.ERROR, FaultSeverity.CRITICAL)
+        if ev.active != (key in self.faults):  # report changes, not the 1 Hz refresh
+            self.dialect.fault_event(ev)
         if ev.active:
             self.faults[key] = ev
             if severe:
@@ -458,12 +460,14 @@ class Controller:
         if not (self.online and self.booted):
             return False
         self._volatile.append(_Volatile(self._last_persist_seq, action, payload, tag))
+        self._pump()
         return True
 
     def _enqueue_persistent(self, action: str, payload: dict[str, Any], tx: OpenTx,
                             meter: tuple[float, str] | None = None) -> None:
         seq = self.store.enqueue(action, payload, tx.local_id, meter)
         self._last_persist_seq = seq
+        self._pump()
 
     def enqueue_tx_message(self, action: str, payload: dict[str, Any], tx: OpenTx,
                            meter: tuple[float, str] | None = None) -> None:

@@ -19,6 +19,7 @@ from evse.controller.plc_port import (
     AuthMethod,
     ContractCertificateStatus,
     Measurement,
+    PlcFault,
     PncCertificateRequested,
     PncCertificateResponseCmd,
     TokenType,
@@ -242,6 +243,9 @@ class Ocpp16:
             "data": json.dumps(data)}, PncCertTag(ev.request_id))
         if not sent:  # offline: the EV gets FAILED now instead of after its timeout
             self.core.emit(PncCertificateResponseCmd(ev.request_id, False))
+
+    def fault_event(self, fault: PlcFault) -> None:
+        """1.6 reports faults through StatusNotification.errorCode (the core sends it)."""
 
     def check_contract(self, token: Token) -> ContractCertificateStatus:
         return check_chain(token.chain_der, self.core.unix_s(), self.core.cfg)

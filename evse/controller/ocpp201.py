@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evse.controller.auth import IdInfo, IdStatus
+from evse.controller.error_map import fault_mapping
 from evse.controller.errors import CsmsProtocolError
 from evse.controller.ocpp16 import _cert_status
 from evse.controller.plc_port import (
     AuthMethod,
     ContractCertificateStatus,
     Measurement,
+    PlcFault,
     PncCertificateRequested,
     PncCertificateResponseCmd,
     TokenType,
@@ -99,6 +101,7 @@ class Ocpp201:
 
     def __init__(self, core: Controller) -> None:
         self.core = core
+        self._event_id = 0
 
     # ------------------------------------------------------------------ settings
     def default_settings(self) -> Settings:
@@ -245,6 +248,27 @@ class Ocpp201:
             "exiRequest": base64.b64encode(ev.exi_request).decode()}, CertTag(ev.request_id))
         if not sent:
             self.core.emit(PncCertificateResponseCmd(ev.request_id, False))
+
+    def fault_event(self, fault: PlcFault) -> None:
+        """2.0.1 has no error code on StatusNotification: faults go to NotifyEvent (N07),
+        component from the error-map table, techCode = the contract's fault code."""
+        self._event_id += 1
+        event: dict[str, Any] = {
+            "eventId": self._event_id, "timestamp": self.core.timestamp(),
+            "trigger": "Alerting", "actualValue": "true" if fault.active else "false",
+            "techCode": fault.code.value, "cleared": not fault.active,
+            "eventNotificationType": "HardWiredNotification",
+            "component": {"name": fault_mapping(fault.code).component_201,
+                          "evse": {"id": self.core.cfg.connector_id}},
+            "variable": {"name": "Problem"},
+        }
+        if fault.diagnostic:
+            event["techInfo"] = fault.diagnostic[:500]
+        if self.core.tx is not None:
+            event["transactionId"] = self.tx_id(self.core.tx)
+        self.core.send_volatile("NotifyEvent", {
+            "generatedAt": self.core.timestamp(), "seqNo": 0, "tbc": False,
+            "eventData": [event]})
 
     def certificate_status(self, chain_der: tuple[bytes, ...]) -> bool:
         """GetCertificateStatus for the contract leaf (2.0.1 M06): queued, answer ignored."""

@@ -265,3 +265,43 @@ def test_get_15118_ev_certificate_is_relayed_201_and_16() -> None:
         offline.plc(PncCertificateRequested(10, "UPDATE", "urn:iso:15118:2:2013:MsgDef", b"\x01"))
         assert [c for c in offline.commands if isinstance(c, PncCertificateResponseCmd)] == [
             PncCertificateResponseCmd(10, False)]
+
+
+def test_201_fault_is_reported_with_notify_event_and_cleared() -> None:
+    from evse.controller.plc_port import FaultCode, FaultSeverity, PlcFault
+
+    rig = Rig("2.0.1")
+    charging(rig)
+    rig.plc(PlcFault(FaultCode.IMD_FAULT, FaultSeverity.ERROR, diagnostic="R_iso 80 kOhm"))
+    rig.plc(PlcFault(FaultCode.IMD_FAULT, FaultSeverity.ERROR))  # 1 Hz refresh: no new event
+    rig.plc(PlcFault(FaultCode.IMD_FAULT, FaultSeverity.ERROR, active=False))
+    events = [p["eventData"][0] for p in rig.csms.of("NotifyEvent")]
+    assert [(e["techCode"], e["component"]["name"], e["cleared"]) for e in events] == [
+        ("IMD_FAULT", "InsulationMonitor", False), ("IMD_FAULT", "InsulationMonitor", True)]
+    assert rig.csms.violations == []
+
+
+def test_clock_aligned_meter_values_fall_on_the_interval_boundaries() -> None:
+    rig = Rig("1.6", clock_aligned_interval_s=900.0, meter_sample_interval_s=0.0)
+    rig.run(100)
+    charging(rig)
+    rig.charge(1900)
+    stamps = [p["meterValue"][0]["timestamp"] for p in rig.csms.of("MeterValues")]
+    contexts = {p["meterValue"][0]["sampledValue"][0]["context"]
+                for p in rig.csms.of("MeterValues")}
+    assert stamps == ["2026-01-01T00:15:00.000Z", "2026-01-01T00:30:00.000Z"]
+    assert contexts == {"Sample.Clock"}
+
+
+def test_201_get_certificate_status_carries_the_ocsp_request_data() -> None:
+    from evse.controller.ocpp201 import Ocpp201
+    from tests.controller.certs import contract_chain
+
+    rig = Rig("2.0.1")
+    dialect = rig.ctrl.dialect
+    assert isinstance(dialect, Ocpp201)
+    assert dialect.certificate_status(contract_chain())
+    rig.link.pump()
+    (req,) = rig.csms.of("GetCertificateStatus")
+    assert req["ocspRequestData"]["responderURL"] == "http://ocsp.example.test"
+    assert rig.csms.violations == []
