@@ -13,12 +13,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from drivers.board.sim import SimBoard  # noqa: E402
 from evse.cp.pilot import ControlPilot, CpNotice  # noqa: E402
 from evse.fsm import Event  # noqa: E402
 from evse.runtime.scenario import load_scenario, run_scenario  # noqa: E402
 from evse.runtime.scheduler import Scheduler  # noqa: E402
 from evse.runtime.station import spec  # noqa: E402
-from drivers.board.sim import SimBoard  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

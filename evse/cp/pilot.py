@@ -45,7 +45,7 @@ MS = 1_000_000
 S = 1_000_000_000
 
 #: CP sampling period of the Linux side (the MCU samples every PWM period itself).
-CP_SAMPLE_PERIOD_NS = 10 * MS
+CP_SAMPLE_PERIOD_NS = 10 * MS  # default of config cp.sample_period_ms
 #: Consecutive identical samples before a CP level change is believed (30 ms worst case).
 CP_DEBOUNCE_SAMPLES = 3
 #: IEC 61851-1 Table A.6 seq. 8.1: switch off within 100 ms after the EV opens S2 (C->B).

@@ -34,6 +34,7 @@ class BoardConfig:
 
 @dataclass(frozen=True, slots=True)
 class CpSection:
+    sample_period_ms: float = 10.0
     hlc_enabled: bool = True
     ventilation_available: bool = False
     params: dict[str, float] = field(default_factory=dict)
@@ -113,8 +114,22 @@ def load_config(path: str | Path | None = None) -> StationConfig:
             f"unknown board driver {board['driver']!r} (known: {sorted(_BOARD_DRIVERS)})",
         )
     cp = _section(
-        raw, "cp", file, {"hlc_enabled": bool, "ventilation_available": bool, "params": dict}
+        raw,
+        "cp",
+        file,
+        {
+            "sample_period_ms": float,
+            "hlc_enabled": bool,
+            "ventilation_available": bool,
+            "params": dict,
+        },
     )
+    if not 1.0 <= cp.get("sample_period_ms", 10.0) <= 20.0:
+        # Debounce (3 samples) plus one period must stay well inside the 100 ms of
+        # IEC 61851-1 Table A.6 seq. 8.1.
+        raise ConfigError(
+            file, line_of(raw.get("cp"), "sample_period_ms"), "cp.sample_period_ms must be 1..20"
+        )
     return StationConfig(
         name=st.get("name", "sim-dc"),
         seed=st.get("seed", 1),

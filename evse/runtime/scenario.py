@@ -14,8 +14,9 @@ from typing import Any
 
 from drivers.board.sim import EvCpState
 from evse.fsm.yamlstrict import LMap, YamlError, line_of, load_yaml
-from evse.runtime.clock import ns_to_s, s_to_ns
+from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
 from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
+from evse.runtime.realtime import RealtimeRunner
 from evse.runtime.station import Station
 
 
@@ -183,9 +184,11 @@ def run_scenario(
     *,
     listener: Callable[[int, str, str, dict[str, Any]], None] | None = None,
     trace_file: str | Path | None = None,
+    realtime: bool = False,
 ) -> ScenarioResult:
-    """Run in virtual time. Expectations are checked at their instant, after due events."""
-    station = Station(scenario.config)
+    """Run in virtual time (or, with `realtime`, on the monotonic clock as in production).
+    Expectations are checked at their instant, after the events due then."""
+    station = Station(scenario.config, clock=MonotonicClock() if realtime else None)
     sched = station.scheduler
     if listener is not None:
         sched.trace.add_listener(listener)
@@ -222,7 +225,10 @@ def run_scenario(
     for exp in scenario.expect:
         sched.call_at(exp.at_ns, check(exp), "expect")
     try:
-        sched.run_until(scenario.duration_ns)
+        if realtime:
+            RealtimeRunner(sched).run_until(scenario.duration_ns)
+        else:
+            sched.run_until(scenario.duration_ns)
     finally:
         sched.trace.close()
     return result

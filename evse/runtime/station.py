@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.board.sim import SimBoard, SimBoardParams
-from evse.cp.pilot import CP_SAMPLE_PERIOD_NS, ControlPilot, CpConfig, CpNotice
+from evse.cp.pilot import ControlPilot, CpConfig, CpNotice
 from evse.fsm import Event, MachineSpec, load_spec
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns
 from evse.runtime.config import StationConfig
@@ -68,7 +68,9 @@ class Station:
             param_overrides=config.cp.params,
         )
         sched.register("cp", _CpPort(self.cp))
-        self._cp_poll = sched.call_every(CP_SAMPLE_PERIOD_NS, self.cp.poll, "cp.poll")
+        self._cp_poll = sched.call_every(
+            ms_to_ns(config.cp.sample_period_ms), self.cp.poll, "cp.poll"
+        )
 
     def _cp_notice(self, notice: CpNotice) -> None:
         now = self.scheduler.now_ns()

@@ -1,0 +1,1 @@
+"""Physical simulators on python-can's `virtual` bus, stepped by an injected clock (§6.2)."""

@@ -1,0 +1,24 @@
+"""PLC-side power path control (sans-IO): cable check, precharge, current loop, measurement
+snapshot, welding detection and the two shutdown paths (ccs2_dc_reference.md C9-C13, B4,
+P0 items 2, 5, 6).
+
+How the SECC and the runtime drive `evse.power.controller.PowerPath`:
+
+    core = PowerPath(PowerPathConfig(max_voltage_v=..., max_current_a=..., max_power_w=...))
+    # SECC, per request
+    core.start_cable_check(ev_max_voltage_v, now_ns)    # first CableCheckReq
+    core.status.cable_check_processing / .isolation_level / .fault   # every CableCheckRes
+    core.precharge(EvRequest(v, i), now_ns); core.status.precharge_reached / .present
+    core.start_charging(now_ns)                          # PowerDeliveryReq(Start)
+    snap = core.current_demand(EvRequest(v, i), now_ns)  # CurrentDemandRes reports `snap`
+    core.stop(now_ns); core.status.welding               # PowerDelivery(Stop), WeldingDetection
+    core.end_session(now_ns)                             # unplug
+    # runtime, per device event and timer
+    core.handle(event, now_ns)    # MeterReading, GroupMeasurement, module/IMD/board events,
+                                  # EvseLimits from the controller, EmergencyStop
+    core.handle_timer(now_ns); core.next_deadline_ns()
+    for cmd in core.take_commands(): ...   # SetModuleOutput -> PowerModuleGroup.set_output,
+        # Enable/DisableModules -> enable/disable, SetContactors -> Board.allow_power_on,
+        # ImdStart/ImdStop/ImdSelfTest -> IsolationMonitor.start/stop/start_self_test
+    core.fault.evse_status_code / core.fault.to_contract()   # to the car / to the controller
+"""

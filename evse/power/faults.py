@@ -1,0 +1,90 @@
+"""Fault reasons and how they reach the SECC (EVSEStatusCode) and the controller (B5 plc.fault)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Severity(enum.Enum):
+    """Which shutdown path a fault takes."""
+
+    ERROR = "error"  # ramp down, switch off, then open (error shutdown)
+    EMERGENCY = "emergency"  # open at once (emergency shutdown)
+
+
+class EvseStatusCode(enum.Enum):
+    """DC_EVSEStatusCodeType of ISO 15118-2 / DIN 70121."""
+
+    EVSE_NOT_READY = "EVSE_NotReady"
+    EVSE_READY = "EVSE_Ready"
+    EVSE_SHUTDOWN = "EVSE_Shutdown"
+    EVSE_ISOLATION_MONITORING_ACTIVE = "EVSE_IsolationMonitoringActive"
+    EVSE_EMERGENCY_SHUTDOWN = "EVSE_EmergencyShutdown"
+    EVSE_MALFUNCTION = "EVSE_Malfunction"
+
+
+class FaultReason(enum.Enum):
+    # cable check (hardware.md §2.5 steps)
+    VOLTAGE_NOT_BELOW_60V = "voltage_not_below_60v"
+    CONTACTOR_NOT_CLOSED = "contactor_not_closed"
+    TEST_VOLTAGE_NOT_REACHED = "test_voltage_not_reached"
+    SELF_TEST_FAILED = "imd_self_test_failed"
+    SELF_TEST_TIMEOUT = "imd_self_test_timeout"
+    IMD_NO_MEASUREMENT = "imd_no_measurement"
+    INSULATION_FAULT = "insulation_fault"
+    VOLTAGE_TO_EARTH = "voltage_to_earth"
+    DISCHARGE_TIMEOUT = "discharge_timeout"
+    # precharge / charging
+    PRECHARGE_TIMEOUT = "precharge_timeout"
+    OVER_VOLTAGE = "over_voltage"
+    EMERGENCY_OVER_VOLTAGE = "emergency_over_voltage"
+    MODULE_COMM_LOST = "module_comm_lost"
+    MODULE_ALARM = "module_alarm"
+    NO_MODULES = "no_modules"
+    IMD_DEVICE_FAULT = "imd_device_fault"
+    LIMITS_EXPIRED = "limits_expired"
+    CONTACTOR_OPENED_UNEXPECTEDLY = "contactor_opened_unexpectedly"
+    CONTACTOR_WELDED = "contactor_welded"
+    OFF_NOT_CONFIRMED = "output_off_not_confirmed"
+    EMERGENCY_STOP = "emergency_stop"
+    BOARD_FAULT = "board_fault"
+
+
+_STATUS_CODE = {
+    FaultReason.INSULATION_FAULT: EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE,
+    FaultReason.EMERGENCY_STOP: EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN,
+    FaultReason.EMERGENCY_OVER_VOLTAGE: EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ContractFault:
+    """The controller-facing fault record (ccs2_dc_reference.md B5 item 13)."""
+
+    fault_code: str
+    severity: str
+    latched: bool
+    diagnostic_data: str
+
+
+@dataclass(frozen=True, slots=True)
+class PowerFault:
+    reason: FaultReason
+    severity: Severity
+    detail: str
+    timestamp_ns: int
+
+    @property
+    def evse_status_code(self) -> EvseStatusCode:
+        if self.severity is Severity.EMERGENCY:
+            return _STATUS_CODE.get(self.reason, EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN)
+        return _STATUS_CODE.get(self.reason, EvseStatusCode.EVSE_MALFUNCTION)
+
+    def to_contract(self) -> ContractFault:
+        return ContractFault(
+            fault_code=f"power.{self.reason.value}",
+            severity=self.severity.value,
+            latched=True,  # power faults stay until the session ends (a new plug-in clears them)
+            diagnostic_data=self.detail,
+        )

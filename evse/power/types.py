@@ -1,0 +1,170 @@
+"""Inputs, commands and status of the power path. Frozen, slotted, units in names."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from evse.power.faults import EvseStatusCode, PowerFault
+
+
+class PowerPathError(Exception):
+    """Root of the power-path control errors."""
+
+
+class PowerPathUsageError(PowerPathError):
+    """The caller (SECC or runtime) asked for something the current phase does not allow,
+    or passed limits that make no sense (negative, not finite)."""
+
+
+class PowerPathRemoteError(PowerPathError):
+    """The car's request is unusable (negative or non-finite target). Nothing was changed;
+    the SECC answers with a FAILED response code."""
+
+
+class IsolationLevel(enum.Enum):
+    """ISO 15118 isolationLevelType (hardware.md §2.5)."""
+
+    INVALID = "Invalid"
+    VALID = "Valid"
+    WARNING = "Warning"
+    FAULT = "Fault"
+    NO_IMD = "No_IMD"
+
+
+class Processing(enum.Enum):
+    """EVSEProcessing of CableCheckRes: Ongoing keeps the car polling while the check runs
+    (ccs2_dc_reference.md C9, P0 item 4)."""
+
+    ONGOING = "Ongoing"
+    FINISHED = "Finished"
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    CABLE_CHECK = "cable_check"
+    CABLE_CHECK_DONE = "cable_check_done"
+    PRECHARGE = "precharge"
+    CHARGING = "charging"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAULTED = "faulted"
+
+
+class WeldingResult(enum.Enum):
+    NOT_CHECKED = "not_checked"
+    CHECKING = "checking"
+    OPEN = "open"
+    WELDED = "welded"
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EvRequest:
+    """From PreChargeReq / CurrentDemandReq (ccs2_dc_reference.md B4 item 10)."""
+
+    target_voltage_v: float
+    target_current_a: float
+
+
+@dataclass(frozen=True, slots=True)
+class EvseLimits:
+    """Controller envelope (thermal derating, OCPP profile, site limit), with an expiry so that
+    a silent controller stops the charge after a bounded time (P0 item 6)."""
+
+    max_voltage_v: float
+    max_current_a: float
+    max_power_w: float
+    valid_until_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyStop:
+    """Any caller-detected condition that must open the contactors at once (the board's own
+    e-stop input arrives as `evse.ports.board.EStopChanged`)."""
+
+    detail: str = "emergency stop"
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetModuleOutput:
+    voltage_v: float
+    current_a: float
+
+
+@dataclass(frozen=True, slots=True)
+class EnableModules:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DisableModules:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SetContactors:
+    closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImdStart:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ImdStop:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ImdSelfTest:
+    test_voltage_v: float
+
+
+PowerCommand = (
+    SetModuleOutput | EnableModules | DisableModules | SetContactors | ImdStart | ImdStop
+    | ImdSelfTest
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementSnapshot:
+    """One timestamped sample that feeds regulation *and* the response to the car, so what
+    the car is told is what was regulated on (P0 item 2, B4 "Consistency constraint")."""
+
+    timestamp_ns: int
+    voltage_v: float
+    current_a: float
+    isolation_resistance_ohm: float | None
+    isolation_level: IsolationLevel
+
+
+@dataclass(frozen=True, slots=True)
+class EvseMaxima:
+    """EVSEMaximum{Voltage,Current,Power}Limit to report, after derating."""
+
+    voltage_v: float
+    current_a: float
+    power_w: float
+
+
+@dataclass(frozen=True, slots=True)
+class PowerStatus:
+    phase: Phase
+    isolation_level: IsolationLevel
+    cable_check_processing: Processing
+    precharge_reached: bool
+    present: MeasurementSnapshot | None
+    maxima: EvseMaxima
+    current_limit_achieved: bool
+    voltage_limit_achieved: bool
+    power_limit_achieved: bool
+    welding: WeldingResult
+    fault: PowerFault | None
+    evse_status_code: EvseStatusCode

@@ -1,0 +1,51 @@
+"""EVSE contactor welding detection after every opening.
+
+Two independent witnesses: the mirror contact (feedback must report open within the
+feedback bound) and the module-side voltage, which with the modules off and the contactors
+open must fall below 60 V through the module discharge path even while the connector is live.
+"""
+
+from __future__ import annotations
+
+from evse.power.cable_check import SAFE_VOLTAGE_V
+from evse.power.shutdown import CONTACTOR_FEEDBACK_BOUND_NS
+from evse.power.types import WeldingResult
+
+#: Module-side decay below 60 V with the contactors open: 5 time constants of the module
+#: discharge path (2 x 1 mF, 250 Ohm per module -> tau 0.25 s) with margin [assumed].
+VOLTAGE_DECAY_BOUND_NS = 2_000_000_000
+
+
+class WeldingCheck:
+    def __init__(self, now_ns: int) -> None:
+        self.started_ns = now_ns
+        self.result = WeldingResult.CHECKING
+        self.detail = ""
+
+    def next_deadline_ns(self) -> int | None:
+        if self.result is not WeldingResult.CHECKING:
+            return None
+        return self.started_ns + VOLTAGE_DECAY_BOUND_NS
+
+    def update(self, feedback_closed: bool, module_voltage_v: float | None,
+               connector_voltage_v: float | None, now_ns: int) -> None:
+        if self.result is not WeldingResult.CHECKING:
+            return
+        elapsed = now_ns - self.started_ns
+        if feedback_closed and elapsed >= CONTACTOR_FEEDBACK_BOUND_NS:
+            self.result = WeldingResult.WELDED
+            self.detail = "feedback still closed"
+            return
+        if feedback_closed:
+            return
+        if module_voltage_v is not None and module_voltage_v < SAFE_VOLTAGE_V:
+            self.result = WeldingResult.OPEN
+            return
+        if (connector_voltage_v is not None and connector_voltage_v < SAFE_VOLTAGE_V
+                and elapsed >= CONTACTOR_FEEDBACK_BOUND_NS):
+            self.result = WeldingResult.OPEN  # nothing live behind the contactor to weld onto
+            return
+        if elapsed >= VOLTAGE_DECAY_BOUND_NS:
+            self.result = WeldingResult.WELDED
+            self.detail = (f"module side still {module_voltage_v} V with connector at "
+                           f"{connector_voltage_v} V")

@@ -1,0 +1,96 @@
+"""Production loop: the same scheduler on the monotonic clock, waiting on file descriptors.
+
+`RealtimeRunner` is the only loop that sleeps (inside `select`). Each turn it fires the
+timers that are due, then waits until the next deadline or until a registered descriptor
+is readable, whichever comes first; reader callbacks only read and `post` (they never call
+a core directly), so event order stays the scheduler's. A late turn is counted as an
+overrun, not absorbed: a charger must know when it missed its own deadlines.
+
+`run_async` is the same loop for an asyncio host (the OCPP client runs on asyncio): charts
+stay synchronous and the loop only calls `run_due` (aioquic's split).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from evse.runtime.clock import MonotonicClock
+from evse.runtime.scheduler import Scheduler, SchedulerError
+
+#: A timer fired later than this after its deadline counts as an overrun.
+OVERRUN_NS = 5_000_000
+
+
+@dataclass
+class RunnerStats:
+    turns: int = 0
+    overruns: int = 0
+    worst_lateness_ns: int = 0
+
+
+class RealtimeRunner:
+    def __init__(self, scheduler: Scheduler) -> None:
+        if not isinstance(scheduler.clock, MonotonicClock):
+            raise SchedulerError("RealtimeRunner needs a MonotonicClock")
+        self.scheduler = scheduler
+        self.clock: MonotonicClock = scheduler.clock
+        self.selector = selectors.DefaultSelector()
+        self.stats = RunnerStats()
+
+    def add_reader(self, fileobj: int, callback: Callable[[int], None]) -> None:
+        """`callback(now_ns)` runs when `fileobj` is readable; it should read and post."""
+        self.selector.register(fileobj, selectors.EVENT_READ, callback)
+
+    def remove_reader(self, fileobj: int) -> None:
+        self.selector.unregister(fileobj)
+
+    def _turn(self, until_ns: int) -> None:
+        sched = self.scheduler
+        now = self.clock.now_ns()
+        nxt = sched.next_deadline_ns()
+        if nxt is not None and nxt <= now:
+            lateness = now - nxt
+            self.stats.worst_lateness_ns = max(self.stats.worst_lateness_ns, lateness)
+            if lateness > OVERRUN_NS:
+                self.stats.overruns += 1
+        sched.run_due(now)
+        nxt = sched.next_deadline_ns()
+        wake = until_ns if nxt is None else min(nxt, until_ns)
+        timeout_s = max(0.0, (wake - self.clock.now_ns()) / 1e9)
+        for key, _ in self.selector.select(timeout_s):
+            callback: Callable[[int], None] = key.data
+            callback(self.clock.now_ns())
+        sched.drain()
+        self.stats.turns += 1
+
+    def run_until(self, t_ns: int, stop: Callable[[], bool] | None = None) -> None:
+        """Run until monotonic time `t_ns` (or until `stop()` is true)."""
+        while self.clock.now_ns() < t_ns:
+            if stop is not None and stop():
+                return
+            self._turn(t_ns)
+        self.scheduler.run_due(self.clock.now_ns())
+
+
+async def run_async(
+    scheduler: Scheduler, stop: asyncio.Event, wake: asyncio.Event | None = None
+) -> None:
+    """asyncio host loop: fire due timers, then await the next deadline, `wake` or `stop`."""
+    clock = scheduler.clock
+    if not isinstance(clock, MonotonicClock):
+        raise SchedulerError("run_async needs a MonotonicClock")
+    wake = wake or asyncio.Event()
+    while not stop.is_set():
+        scheduler.run_due(clock.now_ns())
+        nxt = scheduler.next_deadline_ns()
+        timeout = None if nxt is None else max(0.0, (nxt - clock.now_ns()) / 1e9)
+        wake.clear()
+        waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())}
+        _done, pending = await asyncio.wait(
+            waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()

@@ -1,0 +1,169 @@
+"""A throw-away ISO 15118-2 PKI for tests and bench set-ups: V2G root -> CPO Sub-CA 1 ->
+CPO Sub-CA 2 -> SECC leaf, all ECDSA on secp256r1 with SHA-256.
+
+Profile (ISO 15118-2:2014 Annex F certificate profiles, [V2G2-006]/[V2G2-007] secp256r1
+and 256-bit keys): CA certificates carry basicConstraints CA:TRUE with pathLen 1 (Sub-CA 1)
+and 0 (Sub-CA 2) and keyUsage keyCertSign|cRLSign; the SECC leaf is CA:FALSE with keyUsage
+digitalSignature|keyAgreement, its CN the SECC ID and DC "CPO"; every certificate carries
+subject and authority key identifiers. Never use these keys for anything real: the private
+keys are written unencrypted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+# Validity periods: our choice for tests, shaped like the ISO 15118-2 Annex F ranges
+# (long-lived root, shorter Sub-CAs, short-lived leaf).
+ROOT_VALIDITY = datetime.timedelta(days=40 * 365)
+SUB_CA_1_VALIDITY = datetime.timedelta(days=4 * 365)
+SUB_CA_2_VALIDITY = datetime.timedelta(days=365)
+SECC_LEAF_VALIDITY = datetime.timedelta(days=60)
+DEFAULT_SECC_ID = "DE*TST*E1234"
+
+
+@dataclass(frozen=True, slots=True)
+class TestPki:
+    """Paths of the generated PEM files."""
+
+    __test__ = False  # not a pytest test class despite the name
+
+    v2g_root_cert: Path
+    cpo_sub_ca_1_cert: Path
+    cpo_sub_ca_2_cert: Path
+    secc_leaf_cert: Path
+    secc_leaf_key: Path
+    secc_chain: Path
+    """Leaf, Sub-CA 2, Sub-CA 1 (the root is not sent: the EVCC has it)."""
+
+
+def _name(common_name: str, domain: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "evse test PKI"),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+            x509.NameAttribute(NameOID.DOMAIN_COMPONENT, domain),
+        ]
+    )
+
+
+def _serial() -> int:
+    return secrets.randbits(63) | 1  # positive and non-zero, as RFC 5280 4.1.2.2 requires
+
+
+def _certificate(
+    *,
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    not_before: datetime.datetime,
+    validity: datetime.timedelta,
+    path_length: int | None,
+    is_ca: bool,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(_serial())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + validity)
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not is_ca,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=not is_ca,
+                key_cert_sign=is_ca,
+                crl_sign=is_ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def generate_test_pki(
+    directory: Path, *, not_before: datetime.datetime, secc_id: str = DEFAULT_SECC_ID
+) -> TestPki:
+    """Write a fresh chain into ``directory``. ``not_before`` is passed in (no clock here);
+    use a moment slightly in the past so both ends accept the chain immediately."""
+    directory.mkdir(parents=True, exist_ok=True)
+    curve = ec.SECP256R1()
+    root_key = ec.generate_private_key(curve)
+    sub1_key = ec.generate_private_key(curve)
+    sub2_key = ec.generate_private_key(curve)
+    leaf_key = ec.generate_private_key(curve)
+
+    root_name = _name("evse test V2G Root CA", "V2G")
+    sub1_name = _name("evse test CPO Sub-CA 1", "CPO")
+    sub2_name = _name("evse test CPO Sub-CA 2", "CPO")
+    leaf_name = _name(secc_id, "CPO")
+
+    root = _certificate(
+        subject=root_name, issuer=root_name, public_key=root_key.public_key(),
+        issuer_key=root_key, not_before=not_before, validity=ROOT_VALIDITY,
+        path_length=None, is_ca=True,
+    )  # fmt: skip
+    sub1 = _certificate(
+        subject=sub1_name, issuer=root_name, public_key=sub1_key.public_key(),
+        issuer_key=root_key, not_before=not_before, validity=SUB_CA_1_VALIDITY,
+        path_length=1, is_ca=True,
+    )  # fmt: skip
+    sub2 = _certificate(
+        subject=sub2_name, issuer=sub1_name, public_key=sub2_key.public_key(),
+        issuer_key=sub1_key, not_before=not_before, validity=SUB_CA_2_VALIDITY,
+        path_length=0, is_ca=True,
+    )  # fmt: skip
+    leaf = _certificate(
+        subject=leaf_name, issuer=sub2_name, public_key=leaf_key.public_key(),
+        issuer_key=sub2_key, not_before=not_before, validity=SECC_LEAF_VALIDITY,
+        path_length=None, is_ca=False,
+    )  # fmt: skip
+
+    pki = TestPki(
+        v2g_root_cert=directory / "v2g_root.pem",
+        cpo_sub_ca_1_cert=directory / "cpo_sub_ca_1.pem",
+        cpo_sub_ca_2_cert=directory / "cpo_sub_ca_2.pem",
+        secc_leaf_cert=directory / "secc_leaf.pem",
+        secc_leaf_key=directory / "secc_leaf.key",
+        secc_chain=directory / "secc_chain.pem",
+    )
+    pki.v2g_root_cert.write_bytes(_pem(root))
+    pki.cpo_sub_ca_1_cert.write_bytes(_pem(sub1))
+    pki.cpo_sub_ca_2_cert.write_bytes(_pem(sub2))
+    pki.secc_leaf_cert.write_bytes(_pem(leaf))
+    pki.secc_chain.write_bytes(_pem(leaf) + _pem(sub2) + _pem(sub1))
+    pki.secc_leaf_key.write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    pki.secc_leaf_key.chmod(0o600)
+    return pki

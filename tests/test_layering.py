@@ -1,0 +1,79 @@
+"""The import contract of docs/architecture.md, checked on the source (no import-linter
+needed): cores are sans-IO, drivers see only ports, nobody reads the clock but clock.py."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+IO_MODULES = {"socket", "ssl", "threading", "asyncio", "selectors", "subprocess", "select"}
+CORE_EXEMPT_PARTS = {"runtime"}  # evse/runtime is the composition root
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+def top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def core_files() -> list[Path]:
+    files = []
+    for path in (ROOT / "evse").rglob("*.py"):
+        rel = path.relative_to(ROOT / "evse").parts
+        if rel[0] in CORE_EXEMPT_PARTS or rel[0] == "cli.py":
+            continue
+        if rel[0] == "fsm" and rel[-1] == "render.py":
+            continue  # the renderer shells out to Graphviz; it is a tool, not a core
+        files.append(path)
+    return files + list((ROOT / "exi").rglob("*.py"))
+
+
+def test_cores_are_sans_io() -> None:
+    for path in core_files():
+        bad = {m for m in imports(path) if top(m) in IO_MODULES}
+        assert not bad, f"{path.relative_to(ROOT)} imports I/O modules {sorted(bad)}"
+
+
+def test_cores_never_import_runtime_or_drivers() -> None:
+    for path in core_files():
+        bad = {
+            m for m in imports(path)
+            if m.startswith("evse.runtime") or top(m) == "drivers"
+        }
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_exi_is_standalone() -> None:
+    for path in (ROOT / "exi").rglob("*.py"):
+        bad = {m for m in imports(path) if top(m) in {"evse", "drivers"}}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_drivers_see_only_ports() -> None:
+    for path in (ROOT / "drivers").rglob("*.py"):
+        bad = {
+            m for m in imports(path)
+            if top(m) == "evse" and not m.startswith("evse.ports")
+        }
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_only_the_clock_module_reads_time() -> None:
+    for base in ("evse", "exi", "drivers"):
+        for path in (ROOT / base).rglob("*.py"):
+            if path == ROOT / "evse" / "runtime" / "clock.py":
+                continue
+            src = path.read_text(encoding="utf-8")
+            for banned in ("time.sleep(", "time.time(", "time.monotonic("):
+                assert banned not in src, f"{path.relative_to(ROOT)} calls {banned}"
