@@ -31,9 +31,14 @@ from evse.controller.plc_port import (
 )
 from evse.controller.store import Store
 from evse.csms_sim.core import CsmsSim
-from evse.csms_sim.server import CsmsServer, ServerSecurity
 from evse.runtime.clock import MonotonicClock
-from evse.runtime.ocpp_ws import OcppWsClient, WsSecurity, realtime_epoch_unix_s
+from evse.runtime.ocpp_ws import (
+    CsmsServer,
+    OcppWsClient,
+    ServerSecurity,
+    WsSecurity,
+    realtime_epoch_unix_s,
+)
 
 pytestmark = pytest.mark.realtime
 NOW = datetime.datetime.now(datetime.UTC)
