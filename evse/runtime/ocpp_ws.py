@@ -97,6 +97,7 @@ class OcppWsClient:
         self.connected = asyncio.Event()
         self.last_error: Exception | None = None
         self._ws: ClientConnection | None = None
+        self.sent_log: list[str] | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -169,6 +170,8 @@ class OcppWsClient:
         for text in self.controller.data_to_send():
             if ws is not None:
                 await ws.send(text)
+                if self.sent_log is not None:
+                    self.sent_log.append(text)
         commands = self.controller.plc_commands()
         if commands and self.on_commands is not None:
             self.on_commands(list(commands))
@@ -279,3 +282,49 @@ class CsmsServer:
         uid = self.sim.call(action, payload, self.now_ns())
         await self.connections[cp_id].flush()
         return uid
+
+
+# ============================================================== scripted session, real clock
+
+
+async def run_external(url: str, version: str, charge_seconds: int,
+                       security: WsSecurity | None = None, id_token: str = "SIM-TOKEN",
+                       db: str = ":memory:") -> list[str]:
+    """`evse sim --csms URL --ocpp V --charge-seconds N`: the scripted DC session of
+    `evse.csms_sim.session.dc_session` on the real clock against an external CSMS.
+    Returns the frames the charger sent (for the integrator's log)."""
+    from evse.controller.config import ControllerConfig
+    from evse.controller.store import Store
+    from evse.csms_sim.session import dc_session
+
+    clock = MonotonicClock()
+    ctrl = Controller(ControllerConfig(ocpp_version=version,
+                                       epoch_unix_s=realtime_epoch_unix_s(clock)), Store(db))
+    ctrl.start(clock.now_ns())
+    sent: list[str] = []
+    client = OcppWsClient(ctrl, url, security or WsSecurity(1 if url.startswith("ws:") else 2),
+                          clock)
+    client.sent_log = sent
+    task = asyncio.create_task(client.run())
+    try:
+        await asyncio.wait_for(client.connected.wait(), 30)
+        # BootNotification first: the CSMS must accept the station before the session.
+        while not ctrl.booted:
+            await asyncio.sleep(0.05)
+        script = dc_session(charge_seconds, id_token)
+        t0 = clock.now_ns()
+        for step in script.steps:
+            delay = t0 + round(step.at_s * NS_PER_S) - clock.now_ns()
+            if delay > 0:
+                await asyncio.sleep(delay / NS_PER_S)
+            if step.event is not None:
+                client.plc_event(step.event)
+            if step.token is not None:
+                client.present_token(step.token)
+        deadline = clock.now_ns() + 30 * NS_PER_S
+        while len(ctrl.store) and clock.now_ns() < deadline:  # queued messages delivered
+            await asyncio.sleep(0.05)
+    finally:
+        client.stop()
+        await task
+    return sent
