@@ -79,6 +79,7 @@ from evse.controller.session import (
     STOP_LOCAL,
     STOP_OTHER,
     STOP_POWER_LOSS,
+    STOP_REMOTE,
     ConnectorStatus,
     OpenTx,
     Token,
@@ -700,8 +701,6 @@ class Controller:
             return False
         if str(self.tx.remote_id or self.dialect.tx_id(self.tx)) != remote_tx_id:
             return False
-        from evse.controller.session import STOP_REMOTE
-
         self.post_event("stop_requested", STOP_REMOTE)
         return True
 

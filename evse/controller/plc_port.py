@@ -5,6 +5,33 @@ Why a port of our own: the controller<->PLC contract (`evse.contract`, signals.y
 that definition one-to-one (signal in the comment of each class) so that binding is a thin
 adapter: `PlcEvent` objects are made from decoded `plc.*`/`meas.*` samples, and every
 `PlcCommand` becomes one `ctrl.*` sample. Nothing in the controller imports the contract.
+
+Binding (contract signal -> this port), for the adapter:
+
+    plc.ev_present{present}                      -> EvPresent(present)
+    plc.session_event EV_PLUGGED / EV_UNPLUGGED  -> EvPresent(True / False)
+    plc.ev_mac{mac, run_id} (+ SLAC_MATCHED)     -> SlacMatched(ev_mac, run_id)
+    plc.evccid{evccid}                           -> EvccidReceived(evccid)
+    plc.v2g_phase{phase}                         -> PhaseChanged(phase)
+    plc.auth_request{payment_option}             -> AuthRequested(payment_option)
+    plc.pnc_authorization_request{...}           -> PncAuthorizationRequested(...)
+    plc.pnc_certificate_request{...}             -> PncCertificateRequested(...)
+    plc.session_event POWER_DELIVERY_START       -> PowerDeliveryStarted()
+    plc.session_event POWER_DELIVERY_STOP{stop_reason} -> PowerDeliveryStopped(reason)
+    plc.session_event SESSION_STOPPED{stop_reason}     -> SessionEnded(reason)
+    plc.fault{fault_code, severity, active, latched, diagnostic_data} -> PlcFault(...)
+    meas.dc_output{present_voltage_v, present_current_a, energy_wh} -> Measurement(...)
+
+    AuthStatusCmd      -> ctrl.auth_status{status, reason}
+    AuthContextCmd     -> ctrl.auth_context{method, id_token, token_type, offline, ...}
+    SessionCommandCmd  -> ctrl.session_command{command, reason}
+    EvseLimitsCmd      -> ctrl.evse_limits_dynamic{max_voltage_v, max_current_a, max_power_w,
+                          min_current_a, validity_ms, derating_reason}
+    ScheduleCmd        -> ctrl.schedule{schedule_id, entries}; `renegotiate` = the schedule
+                          changed during an ISO-2 session (the PLC sets EVSENotification
+                          ReNegotiation; not a contract field yet)
+    PncAuthorizationResponseCmd -> ctrl.pnc_authorization_response
+    PncCertificateResponseCmd   -> ctrl.pnc_certificate_response{status ACCEPTED if accepted}
 """
 
 from __future__ import annotations

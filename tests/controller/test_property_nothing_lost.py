@@ -44,16 +44,17 @@ def apply(rig: Rig, op: str) -> None:
         rig.plc(PlcFault(FaultCode.ISOLATION_FAULT, FaultSeverity.ERROR, active=False))
     elif op == "remote_stop":
         for tx_id in list(rig.csms.transactions):
-            rig.csms.call("RemoteStopTransaction", {"transactionId": int(tx_id)})
+            if rig.config.ocpp_version == "1.6":
+                rig.csms.call("RemoteStopTransaction", {"transactionId": int(tx_id)})
+            else:
+                rig.csms.call("RequestStopTransaction", {"transactionId": tx_id})
         rig.link.pump()
     elif op == "wait_long":
         rig.run(65)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(OPS, max_size=30))
-def test_every_transaction_reaches_the_csms_once_with_one_stop(ops: list[str]) -> None:
-    rig = Rig("1.6", allow_offline_tx_for_unknown_id=True, call_timeout_s=10.0)
+def _run(version: str, ops: list[str]) -> Rig:
+    rig = Rig(version, allow_offline_tx_for_unknown_id=True, call_timeout_s=10.0)
     for op in ops:
         apply(rig, op)
     rig.unplug()
@@ -62,19 +63,37 @@ def test_every_transaction_reaches_the_csms_once_with_one_stop(ops: list[str]) -
     rig.run(120)
     assert rig.csms.violations == [] and rig.csms.duplicates == []
     assert len(rig.store) == 0
+    assert rig.state == "available"
     opened = rig.store._exec("SELECT COUNT(*) FROM tx").fetchone()[0]  # noqa: SLF001
-    assert len(rig.csms.of("StartTransaction")) == opened
-    assert len(rig.csms.of("StopTransaction")) == opened
-    assert all(t.stop_reason is not None for t in rig.csms.transactions.values())
-    order = [(s.action, s.payload.get("transactionId")) for s in rig.csms.seen
-             if s.action in ("MeterValues", "StopTransaction")]
-    stopped: set[int] = set()
-    for action, tx_id in order:
-        assert tx_id not in stopped, "message after its transaction's stop"
-        if action == "StopTransaction":
-            stopped.add(tx_id)
+    assert len(rig.csms.transactions) == opened
     for tx in rig.csms.transactions.values():
+        assert tx.stop_reason is not None
         energies = [float(mv["sampledValue"][0]["value"]) for mv in tx.meter_values]
         assert energies == sorted(energies)
         assert tx.meter_stop_wh is not None and tx.meter_stop_wh >= tx.meter_start_wh
-    assert rig.state in ("available", "faulted")
+    return rig
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(OPS, max_size=30))
+def test_16_every_transaction_reaches_the_csms_once_with_one_stop(ops: list[str]) -> None:
+    rig = _run("1.6", ops)
+    n = len(rig.csms.transactions)
+    assert len(rig.csms.of("StartTransaction")) == len(rig.csms.of("StopTransaction")) == n
+    stopped: set[int] = set()
+    for s in rig.csms.seen:
+        if s.action in ("MeterValues", "StopTransaction"):
+            assert s.payload["transactionId"] not in stopped, "message after its stop"
+            if s.action == "StopTransaction":
+                stopped.add(s.payload["transactionId"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(OPS, max_size=30))
+def test_201_every_transaction_has_contiguous_events_ending_once(ops: list[str]) -> None:
+    rig = _run("2.0.1", ops)
+    for tx in rig.csms.transactions.values():
+        kinds = [e.split(":")[0] for e in tx.events]
+        seqs = [int(e.split(":")[2]) for e in tx.events]
+        assert kinds[0] == "Started" and kinds[-1] == "Ended" and kinds.count("Ended") == 1
+        assert seqs == list(range(len(seqs)))
