@@ -433,6 +433,13 @@ class Controller:
             if exc.unique_id is not None:
                 self._ws_out.append(self.rpc.make_error(exc.unique_id, exc.code,
                                                         exc.description[:255]))
+            elif exc.answered is not None:
+                # An invalid answer counts as a failed call (retry / offline policy), never
+                # as a success and never as silence that would stall the send window.
+                uid, action = exc.answered
+                self._on_error(IncomingError(uid, action, exc.code, exc.description))
+                self._drain_events()
+                self._pump()
             return
         if isinstance(msg, IncomingCall):
             self._on_call(msg)

@@ -10,11 +10,15 @@ class ControllerError(Exception):
 class CsmsProtocolError(ControllerError):
     """The CSMS sent something invalid (bad JSON, schema violation, unknown call)."""
 
-    def __init__(self, code: str, description: str, unique_id: str | None = None) -> None:
+    def __init__(self, code: str, description: str, unique_id: str | None = None,
+                 answered: tuple[str, str] | None = None) -> None:
         super().__init__(f"{code}: {description}")
         self.code = code
         self.description = description
+        #: id of an invalid incoming Call (to answer with a CallError)
         self.unique_id = unique_id
+        #: (unique_id, action) of our own Call whose answer was invalid
+        self.answered = answered
 
 
 class ControllerUsageError(ControllerError):

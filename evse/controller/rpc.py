@@ -157,8 +157,13 @@ class OcppRpc:
                 raise CsmsProtocolError("ProtocolError", f"result for unknown call {uid}")
             action = entry[0]
             if not isinstance(msg.payload, dict):
-                raise CsmsProtocolError(self._format_code, f"{action} response not an object")
-            self._check(MessageType.CallResult, action, msg.payload)
+                raise CsmsProtocolError(self._format_code, f"{action} response not an object",
+                                        answered=(uid, action))
+            try:
+                self._check(MessageType.CallResult, action, msg.payload)
+            except CsmsProtocolError as exc:
+                exc.answered = (uid, action)
+                raise
             return IncomingResult(uid, action, _plain(msg.payload))
         uid = str(msg.unique_id)
         entry = self._pending.pop(uid, None)

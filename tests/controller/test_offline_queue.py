@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,43 @@ def test_queue_survives_reopening_the_database(tmp_path: Path) -> None:
     again = Store(db)
     head = again.head()
     assert head is not None and head.action == "MeterValues"
+
+
+def unchecked_answers(rig: Rig) -> None:
+    """Let the simulated CSMS send answers its own schema check would refuse."""
+    rig.csms.rpc.make_result = (  # type: ignore[method-assign]
+        lambda uid, action, payload: json.dumps([3, uid, payload]))
+
+
+def test_schema_invalid_answer_to_start_transaction_is_retried_not_taken() -> None:
+    rig = Rig("1.6", tx_message_retry_interval_s=5)
+    original = rig.csms._on_StartTransaction
+    calls = {"n": 0}
+
+    def flaky(p: dict[str, object], now: int) -> dict[str, object]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return {"transactionId": "not-an-int", "idTagInfo": {"status": "Accepted"}}
+        return original(p, now)
+
+    rig.csms._on_StartTransaction = flaky  # type: ignore[method-assign,assignment]
+    unchecked_answers(rig)
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")
+    rig.power_on()
+    assert len(rig.store) == 1  # not acked on a bad answer
+    rig.run(6)
+    assert len(rig.store) == 0 and calls["n"] == 2
+    assert rig.ctrl.tx is not None and rig.ctrl.tx.remote_id is not None
+
+
+def test_garbage_boot_answer_is_retried_after_the_boot_retry_interval() -> None:
+    rig = Rig("1.6", online=False, boot_retry_s=30)
+    rig.csms.boot_status = "Accepted"
+    rig.csms._on_BootNotification = lambda p, now: {"status": "Sure"}  # type: ignore[method-assign,assignment]
+    unchecked_answers(rig)
+    rig.link.set_online(True)
+    assert not rig.ctrl.booted
+    rig.run(31)
+    assert len(rig.csms.of("BootNotification")) == 2
