@@ -418,12 +418,19 @@ class Controller:
     def disconnected(self, now_ns: int) -> None:
         self._advance(now_ns)
         self.online = False
+        dropped = list(self._volatile)
         self._volatile.clear()
+        for v in dropped:  # unsent requests that someone waits for get their failure now
+            if v.tag == AUTHORIZE_TAG:
+                self._authorize_offline()
+            elif v.tag is not None:
+                self.dialect.on_other_failed(v.tag)
         self._cancel_every(self._heartbeat)
         self._heartbeat = None
         for lost in self.rpc.forget_pending():
             self._on_lost(lost)
         self._inflight = None
+        self._drain_events()
 
     def receive_text(self, text: str, now_ns: int) -> None:
         self._advance(now_ns)

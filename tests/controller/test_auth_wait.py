@@ -140,3 +140,19 @@ def test_pnc_contract_waits_with_pending_then_accepts(rig: Rig) -> None:
     assert rig.auth_statuses() == [P, A]
     verdicts = [c for c in rig.commands if isinstance(c, PncAuthorizationResponseCmd)]
     assert [(v.request_id, v.certificate_status.value) for v in verdicts] == [(7, "ACCEPTED")]
+
+
+def test_connection_lost_before_authorize_was_sent_decides_offline_at_once() -> None:
+    rig = Rig("1.6")
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")  # now cached as Accepted
+    rig.unplug()
+    rig.link.online = False  # frames vanish: a StatusNotification stays in flight
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")  # Authorize waits behind the in-flight call
+    assert rig.auth_statuses()[-1] is P
+    rig.link.online = True
+    rig.link.set_online(False)
+    assert rig.auth_statuses()[-1] is A and rig.ctrl.auth_offline
