@@ -32,7 +32,7 @@ from typing import Any
 
 from evse.controller.auth import Authorizer, IdInfo, Verdict
 from evse.controller.config import ControllerConfig
-from evse.controller.error_map import fault_mapping, stop_mapping
+from evse.controller.error_map import error_mapping_command, fault_mapping, stop_mapping
 from evse.controller.errors import ControllerUsageError, CsmsProtocolError
 from evse.controller.handler import ControllerHandler
 from evse.controller.plc_port import (
@@ -238,6 +238,7 @@ class Controller:
             self.store.close_tx(rec.local_id)
         head = self.store.head_seq()
         self._last_persist_seq = max(head - 1, 0) if head is not None else 0
+        self._plc_out.append(error_mapping_command())
         self.machine.start(now_ns)
         self._drain_events()
         self._limits_timer = self._every(self.cfg.limits_period_s, self._publish_limits_tick)

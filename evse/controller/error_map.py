@@ -14,7 +14,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from evse.controller.plc_port import FaultCode, StopReason
+from evse.controller.plc_port import (
+    FaultCode,
+    OcppErrorMapEntry,
+    OcppErrorMappingCmd,
+    StopReason,
+)
 
 
 class Ocpp16Error(enum.Enum):
@@ -189,3 +194,10 @@ def fault_mapping(code: FaultCode) -> FaultMapping:
 
 def stop_mapping(reason: StopReason) -> StopMapping:
     return STOP_MAP[reason]
+
+
+def error_mapping_command() -> OcppErrorMappingCmd:
+    """The table as ctrl.ocpp_error_mapping (2.0.1 event code = the NotifyEvent component)."""
+    return OcppErrorMappingCmd(tuple(
+        OcppErrorMapEntry(code, m.error_16.value, m.component_201)
+        for code, m in FAULT_MAP.items()))

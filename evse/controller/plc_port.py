@@ -32,6 +32,7 @@ Binding (contract signal -> this port), for the adapter:
                           ReNegotiation; not a contract field yet)
     PncAuthorizationResponseCmd -> ctrl.pnc_authorization_response
     PncCertificateResponseCmd   -> ctrl.pnc_certificate_response{status ACCEPTED if accepted}
+    OcppErrorMappingCmd         -> ctrl.ocpp_error_mapping{entries}
 """
 
 from __future__ import annotations
@@ -380,6 +381,22 @@ class PncCertificateResponseCmd:
     exi_response: bytes = b""
 
 
+@dataclass(frozen=True, slots=True)
+class OcppErrorMapEntry:
+    """signals.yaml record OcppErrorMapEntry."""
+
+    fault_code: FaultCode
+    ocpp16_error_code: str
+    ocpp201_event_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class OcppErrorMappingCmd:
+    """ctrl.ocpp_error_mapping: our table, sent at start (the adapter resends on link up)."""
+
+    entries: tuple[OcppErrorMapEntry, ...]
+
+
 PlcCommand = (
     AuthStatusCmd
     | AuthContextCmd
@@ -388,4 +405,5 @@ PlcCommand = (
     | ScheduleCmd
     | PncAuthorizationResponseCmd
     | PncCertificateResponseCmd
+    | OcppErrorMappingCmd
 )

@@ -42,6 +42,7 @@ class Rig:
         self.commands: list[PlcCommand] = []
         self.energy_wh = 10_000.0
         self.link.start(online=online)
+        self.collect()
 
     # ------------------------------------------------------------------ PLC side
     def plc(self, ev: Any) -> None:

@@ -121,3 +121,12 @@ def test_warning_fault_keeps_charging() -> None:
     rig = _charging("1.6")
     rig.plc(PlcFault(FaultCode.OVER_TEMPERATURE, FaultSeverity.WARNING))
     assert rig.state == "charging"
+
+
+def test_the_table_is_published_to_the_plc_at_start() -> None:
+    from evse.controller.plc_port import OcppErrorMappingCmd
+
+    rig = Rig("1.6")
+    (cmd,) = [c for c in rig.commands if isinstance(c, OcppErrorMappingCmd)]
+    table = {e.fault_code.value: e.ocpp16_error_code for e in cmd.entries}
+    assert table == {code: row[0] for code, row in FAULT_ROWS.items()}
