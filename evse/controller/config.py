@@ -61,3 +61,31 @@ class ControllerConfig:
     limits_period_s: float = 1.0
     limits_validity_ms: int = 3000
     epoch_unix_s: int = DEFAULT_EPOCH_UNIX_S
+
+
+def config_from_mapping(raw: dict[str, object]) -> ControllerConfig:
+    """Build a config from the `controller:` section of a station YAML.
+
+    Unknown keys and wrong types raise `ControllerUsageError` naming the key (a station
+    integrator edits these by hand; a typo must not silently keep a default).
+    """
+    import dataclasses
+
+    from evse.controller.errors import ControllerUsageError
+
+    fields = {f.name: f for f in dataclasses.fields(ControllerConfig)}
+    defaults = ControllerConfig()
+    values: dict[str, object] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ControllerUsageError(f"controller.{key}: unknown setting")
+        expected = type(getattr(defaults, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ControllerUsageError(
+                f"controller.{key}: expected {expected.__name__}, got {type(value).__name__}")
+        values[key] = value
+    if values.get("ocpp_version", "1.6") not in ("1.6", "2.0.1"):
+        raise ControllerUsageError("controller.ocpp_version: must be 1.6 or 2.0.1")
+    return dataclasses.replace(defaults, **values)  # type: ignore[arg-type]
