@@ -21,11 +21,9 @@ ones are dropped (the current status is re-sent after reconnect), the persistent
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from evse.controller.config import ControllerConfig
 from evse.controller.error_map import error_mapping_command, fault_mapping, stop_mapping
 from evse.controller.errors import ControllerUsageError, CsmsProtocolError
 from evse.controller.handler import ControllerHandler
+from evse.controller.outbox import InFlight, Outbox, Volatile
 from evse.controller.plc_port import (
     AuthContextCmd,
     AuthMethod,
@@ -87,6 +86,7 @@ from evse.controller.session import (
 )
 from evse.controller.smart_charging import SCHEDULE_HORIZON_S, ProfileStore
 from evse.controller.store import QueuedMessage, Store
+from evse.controller.timers import CoreTimers
 from evse.fsm import Event, Machine, load_spec
 from evse.fsm.engine import TraceSink
 
@@ -97,55 +97,6 @@ SPEC_PATH = Path(__file__).resolve().parents[2] / "fsm_specs" / "controller.yaml
 AUTHORIZE_TAG = "authorize"
 PERSISTENT_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues",
                                 "TransactionEvent"})
-
-
-class _Timers:
-    """One-shot timers for the chart and the core, exposed as `next_deadline_ns`."""
-
-    def __init__(self, now: Callable[[], int]) -> None:
-        self._now = now
-        self._heap: list[tuple[int, int, list[Any]]] = []
-        self._seq = 0
-
-    def start_timer(self, delay_ns: int, callback: Callable[[int], None], label: str) -> object:
-        self._seq += 1
-        entry: list[Any] = [callback, label, False]
-        heapq.heappush(self._heap, (self._now() + delay_ns, self._seq, entry))
-        return entry
-
-    def cancel_timer(self, handle: object) -> None:
-        if isinstance(handle, list):
-            handle[2] = True
-
-    def next_deadline_ns(self) -> int | None:
-        while self._heap and self._heap[0][2][2]:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
-
-    def pop_due(self, now_ns: int) -> Callable[[int], None] | None:
-        while self._heap and self._heap[0][0] <= now_ns:
-            _, _, entry = heapq.heappop(self._heap)
-            if not entry[2]:
-                entry[2] = True
-                cb: Callable[[int], None] = entry[0]
-                return cb
-        return None
-
-
-@dataclass(slots=True)
-class _Volatile:
-    after_seq: int
-    action: str
-    payload: dict[str, Any]
-    tag: object = None
-
-
-@dataclass(slots=True)
-class _InFlight:
-    unique_id: str
-    action: str
-    persistent: QueuedMessage | None
-    tag: object = None
 
 
 class Controller:
@@ -169,7 +120,7 @@ class Controller:
         self.rpc = OcppRpc(config.ocpp_version,
                            call_timeout_ns=round(config.call_timeout_s * NS_PER_S))
         self.dialect = make_dialect(config.ocpp_version, self)
-        self._timers = _Timers(lambda: self.now_ns)
+        self._timers = CoreTimers(lambda: self.now_ns)
         self._ws_out: list[str] = []
         self._plc_out: list[PlcCommand] = []
         self._events: deque[Event] = deque()
@@ -178,11 +129,7 @@ class Controller:
         self.online = False
         self.booted = False
         self._boot_due_ns: int | None = None
-        self._inflight: _InFlight | None = None
-        self._volatile: deque[_Volatile] = deque()
-        self._last_persist_seq = 0
-        self._persist_attempts = 0
-        self._persist_hold_until_ns = 0
+        self.outbox = Outbox(store)
         self._heartbeat: object | None = None
         self.heartbeat_interval_s = config.heartbeat_interval_s
         self._status_sent: str | None = None
@@ -236,8 +183,6 @@ class Controller:
                 tx, STOP_POWER_LOSS, rec.last_meter_wh, rec.last_timestamp)
             self._enqueue_persistent(action, payload, tx)
             self.store.close_tx(rec.local_id)
-        head = self.store.head_seq()
-        self._last_persist_seq = max(head - 1, 0) if head is not None else 0
         self._plc_out.append(error_mapping_command())
         self.machine.start(now_ns)
         self._drain_events()
@@ -260,7 +205,7 @@ class Controller:
     def next_deadline_ns(self) -> int | None:
         deadlines = [d for d in (self._timers.next_deadline_ns(), self.rpc.next_deadline_ns(),
                                  self._boot_due_ns if self.online and not self.booted else None,
-                                 self._persist_hold_until_ns or None) if d is not None]
+                                 self.outbox.hold_until_ns or None) if d is not None]
         return min(deadlines, default=None)
 
     def handle_timer(self, now_ns: int) -> None:
@@ -270,8 +215,7 @@ class Controller:
             self._drain_events()
         for lost in self.rpc.handle_timer(now_ns):
             self._on_lost(lost)
-        if self._persist_hold_until_ns and now_ns >= self._persist_hold_until_ns:
-            self._persist_hold_until_ns = 0
+        self.outbox.release_hold(now_ns)
         self._pump()
 
     def _every(self, period_s: float, fn: Callable[[], None]) -> object:
@@ -419,9 +363,8 @@ class Controller:
     def disconnected(self, now_ns: int) -> None:
         self._advance(now_ns)
         self.online = False
-        dropped = list(self._volatile)
-        self._volatile.clear()
-        for v in dropped:  # unsent requests that someone waits for get their failure now
+        # Unsent requests that something waits for get their failure now.
+        for v in self.outbox.drop_volatile():
             if v.tag == AUTHORIZE_TAG:
                 self._authorize_offline()
             elif v.tag is not None:
@@ -430,7 +373,7 @@ class Controller:
         self._heartbeat = None
         for lost in self.rpc.forget_pending():
             self._on_lost(lost)
-        self._inflight = None
+        self.outbox.inflight = None
         self._drain_events()
 
     def receive_text(self, text: str, now_ns: int) -> None:
@@ -475,14 +418,13 @@ class Controller:
         """
         if not (self.online and self.booted):
             return False
-        self._volatile.append(_Volatile(self._last_persist_seq, action, payload, tag))
+        self.outbox.add_volatile(action, payload, tag)
         self._pump()
         return True
 
     def _enqueue_persistent(self, action: str, payload: dict[str, Any], tx: OpenTx,
                             meter: tuple[float, str] | None = None) -> None:
-        seq = self.store.enqueue(action, payload, tx.local_id, meter)
-        self._last_persist_seq = seq
+        self.outbox.enqueue(action, payload, tx.local_id, meter)
         self._pump()
 
     def enqueue_tx_message(self, action: str, payload: dict[str, Any], tx: OpenTx,
@@ -492,7 +434,7 @@ class Controller:
         self._enqueue_persistent(action, payload, tx, meter)
 
     def _pump(self) -> None:
-        if not self.online or self._inflight is not None:
+        if not self.online or self.outbox.inflight is not None:
             return
         if not self.booted:
             if self._boot_due_ns is not None and self.now_ns >= self._boot_due_ns:
@@ -500,10 +442,9 @@ class Controller:
                 action, payload = self.dialect.boot()
                 self._send(action, payload, None)
             return
-        head = None if self._persist_hold_until_ns else self.store.head()
-        if self._volatile and (head is None or self._volatile[0].after_seq < head.seq):
-            v = self._volatile.popleft()
-            self._send(v.action, v.payload, None, v.tag)
+        head = self.outbox.next_message()
+        if isinstance(head, Volatile):
+            self._send(head.action, head.payload, None, head.tag)
         elif head is not None:
             payload = self.dialect.resolve_tx_ids(head)
             # The id derives from the row (AUTOINCREMENT never reuses one): a resend after a
@@ -514,18 +455,11 @@ class Controller:
     def _send(self, action: str, payload: dict[str, Any], queued: QueuedMessage | None,
               tag: object = None, unique_id: str | None = None) -> None:
         uid, text = self.rpc.make_call(action, payload, self.now_ns, unique_id)
-        self._inflight = _InFlight(uid, action, queued, tag)
+        self.outbox.inflight = InFlight(uid, action, queued, tag)
         self._ws_out.append(text)
 
-    def _finish_inflight(self, unique_id: str) -> _InFlight | None:
-        flight = self._inflight
-        if flight is not None and flight.unique_id == unique_id:
-            self._inflight = None
-            return flight
-        return None
-
     def _on_result(self, res: IncomingResult) -> None:
-        flight = self._finish_inflight(res.unique_id)
+        flight = self.outbox.finish(res.unique_id)
         if res.action == "BootNotification":
             accepted, interval_s = self.dialect.parse_boot(res.payload)
             if accepted:
@@ -540,9 +474,8 @@ class Controller:
                     (interval_s or self.cfg.boot_retry_s) * NS_PER_S)
             return
         if flight is not None and flight.persistent is not None:
-            self._persist_attempts = 0
             remote = self.dialect.on_tx_result(flight.persistent, res.payload)
-            self.store.ack(flight.persistent.seq, remote)
+            self.outbox.acked(flight.persistent, remote)
             return
         tag = None if flight is None else flight.tag
         if tag == AUTHORIZE_TAG:
@@ -551,7 +484,7 @@ class Controller:
         self.dialect.on_other_result(res, tag)
 
     def _on_error(self, err: IncomingError) -> None:
-        flight = self._finish_inflight(err.unique_id)
+        flight = self.outbox.finish(err.unique_id)
         if err.action == "BootNotification":
             self._boot_due_ns = self.now_ns + round(self.cfg.boot_retry_s * NS_PER_S)
         elif flight is not None and flight.persistent is not None:
@@ -562,7 +495,7 @@ class Controller:
             self.dialect.on_other_failed(flight.tag)
 
     def _on_lost(self, lost: CallTimedOut) -> None:
-        flight = self._finish_inflight(lost.unique_id)
+        flight = self.outbox.finish(lost.unique_id)
         if lost.action == "BootNotification":
             self._boot_due_ns = self.now_ns + round(self.cfg.boot_retry_s * NS_PER_S)
         elif flight is not None and flight.persistent is not None and self.online:
@@ -574,14 +507,8 @@ class Controller:
             self.dialect.on_other_failed(flight.tag)
 
     def _retry_or_drop(self, msg: QueuedMessage) -> None:
-        """TransactionMessageAttempts / RetryInterval (1.6 §4.7): the interval grows."""
-        self._persist_attempts += 1
-        if self._persist_attempts >= self.settings.get_int("TransactionMessageAttempts"):
-            self._persist_attempts = 0
-            self.store.ack(msg.seq)
-            return
-        interval = self.settings.get_int("TransactionMessageRetryInterval")
-        self._persist_hold_until_ns = self.now_ns + interval * self._persist_attempts * NS_PER_S
+        self.outbox.refused(msg, self.now_ns, self.settings.get_int("TransactionMessageAttempts"),
+                            self.settings.get_int("TransactionMessageRetryInterval"))
 
     def _start_heartbeat(self) -> None:
         self._cancel_every(self._heartbeat)

@@ -113,9 +113,10 @@ class Store:
         return QueuedMessage(int(row[0]), str(row[1]), json.loads(row[2]),
                              None if row[3] is None else int(row[3]))
 
-    def head_seq(self) -> int | None:
-        row = self._exec("SELECT MIN(seq) FROM queue").fetchone()
-        return None if row is None or row[0] is None else int(row[0])
+    def tail_seq(self) -> int:
+        """Highest queued row (0 when empty): what a new volatile message must come after."""
+        row = self._exec("SELECT MAX(seq) FROM queue").fetchone()
+        return 0 if row is None or row[0] is None else int(row[0])
 
     def ack(self, seq: int, remote_tx: tuple[int, str] | None = None) -> None:
         """Delete an answered message; record the CSMS transaction id in the same commit.
