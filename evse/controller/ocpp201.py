@@ -174,6 +174,8 @@ class Ocpp201:
         }
         tx.seq_no += 1
         self.core.store.put(f"tx.seq.{tx.local_id}", str(tx.seq_no))
+        if not (self.core.online and self.core.booted):
+            payload["offline"] = True  # 2.0.1 E04: the event happened while offline
         return payload
 
     def _meter(self, meter_wh: float, context: str, ts: str,
@@ -199,8 +201,6 @@ class Ocpp201:
         payload["idToken"] = self._id_token(tx.token)
         payload["evse"] = {"id": self.core.cfg.connector_id, "connectorId": 1}
         payload["meterValue"] = self._meter(tx.meter_start_wh, "Transaction.Begin", ts)
-        if self.core.auth_offline:
-            payload["offline"] = True
         return "TransactionEvent", payload
 
     def tx_meter(self, tx: OpenTx, meter: Measurement, context: str, ts: str

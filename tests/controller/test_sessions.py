@@ -322,3 +322,12 @@ def test_csms_rejecting_the_token_at_start_transaction_deauthorizes() -> None:
     rig.power_off()
     (tx,) = rig.csms.transactions.values()
     assert tx.stop_reason == "DeAuthorized"
+
+
+def test_201_events_while_online_are_not_flagged_offline() -> None:
+    rig = Rig("2.0.1")
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")
+    charge_and_leave(rig, 61)
+    assert not any("offline" in p for p in rig.csms.of("TransactionEvent"))
