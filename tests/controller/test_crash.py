@@ -16,10 +16,12 @@ from tests.controller.harness import Rig
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def crash_child(db: Path, version: str) -> tuple[float, str, list[str]]:
+def crash_child(db: Path, version: str, mode: str = "online_then_lost"
+                ) -> tuple[float, str, list[str]]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "controller" / "crash_child.py"), str(db), version],
+        [sys.executable, str(ROOT / "tests" / "controller" / "crash_child.py"), str(db), version,
+         mode],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, env=env, text=True)
     try:
         assert proc.stdout is not None
@@ -29,7 +31,7 @@ def crash_child(db: Path, version: str) -> tuple[float, str, list[str]]:
         proc.send_signal(signal.SIGKILL)
         proc.wait()  # SIGKILL cannot be caught: waitpid returns
     assert proc.returncode == -signal.SIGKILL
-    return float(line[1]), line[2], line[3].split(",")
+    return float(line[1]), line[2], line[3].split(",")[1:]
 
 
 @pytest.mark.realtime  # a real child process (its own time is still virtual)
@@ -67,3 +69,26 @@ def test_kill_9_mid_transaction_then_restart_closes_it_with_power_loss(
     again = Rig(version, db=str(db))
     assert [s.action for s in again.csms.seen if s.action != "StatusNotification"] == [
         "BootNotification"]
+
+
+@pytest.mark.realtime
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_kill_9_in_a_session_that_never_reached_the_csms(version: str, tmp_path: Path) -> None:
+    db = tmp_path / "controller.db"
+    _, tx_id, seen_before = crash_child(db, version, "never_online")
+    assert tx_id == "none" and seen_before == []
+    rig = Rig(version, db=str(db), online=False)
+    rig.link.set_online(True)
+    actions = [s.action for s in rig.csms.seen if s.action not in ("StatusNotification",)]
+    if version == "1.6":
+        assert actions == ["BootNotification", "StartTransaction"] + ["MeterValues"] * 5 + [
+            "StopTransaction"]
+        (tx,) = rig.csms.transactions.values()
+        assert tx.stop_reason == "PowerLoss" and len(tx.meter_values) == 5
+        assert {p["transactionId"] for p in rig.csms.of("MeterValues")} == {int(tx.tx_id)}
+    else:
+        assert actions == ["BootNotification"] + ["TransactionEvent"] * 7
+        (tx,) = rig.csms.transactions.values()
+        assert tx.stop_reason == "PowerLoss"
+        assert [e.split(":")[2] for e in tx.events] == [str(i) for i in range(7)]
+    assert len(rig.store) == 0 and rig.csms.violations == []
