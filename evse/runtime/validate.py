@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Which handler class serves which chart: the registry `validate` and the tests check.
 HANDLERS: dict[str, str] = {
     "iec61851": "evse.cp.pilot:CpHandler",
+    "slac_evse": "evse.slac.evse_handler:SlacEvseHandler",
     "controller": "evse.controller.handler:ControllerHandler",
 }
 

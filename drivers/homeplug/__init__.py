@@ -1,0 +1,1 @@
+"""HomePlug GreenPHY drivers: scapy layers, raw AF_PACKET socket, simulated powerline medium."""
