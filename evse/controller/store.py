@@ -160,8 +160,22 @@ class Store:
         self._exec("UPDATE tx SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
 
     def note_meter(self, local_id: int, meter_wh: float, timestamp: str) -> None:
-        self._exec("UPDATE tx SET last_meter_wh = ?, last_timestamp = ? WHERE local_id = ?",
-                   (meter_wh, timestamp, local_id))
+        """Journal the latest DC meter reading without an fsync of its own.
+
+        It survives a process crash (kill -9: the WAL frame is in the OS), and the next
+        durable commit carries it to disk; a power cut may lose at most the readings since
+        the last durable commit (the last MeterValues sample, which is journaled with its
+        enqueue). One fsync per second of charging would cost the flash more than it saves.
+        """
+        try:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "UPDATE tx SET last_meter_wh = ?, last_timestamp = ? WHERE local_id = ?",
+                (meter_wh, timestamp, local_id))
+        except sqlite3.Error as exc:
+            raise StoreError(f"meter journal failed: {exc}") from exc
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def close_tx(self, local_id: int) -> None:
         self._exec("UPDATE tx SET open = 0 WHERE local_id = ?", (local_id,))
