@@ -336,20 +336,31 @@ class Controller:
 
     def _fault(self, ev: PlcFault) -> None:
         key = ev.code.value
-        severe = ev.severity in (FaultSeverity.ERROR, FaultSeverity.CRITICAL)
-        if ev.active != (key in self.faults):  # report changes, not the 1 Hz refresh
+        changed = ev.active != (key in self.faults)
+        if changed:  # report changes, not the 1 Hz refresh
             self.dialect.fault_event(ev)
+        was_severe = any(_severe(f) for f in self.faults.values())
         if ev.active:
             self.faults[key] = ev
-            if severe:
-                self.fault_error_16 = fault_mapping(ev.code).error_16.value
-                self._dispatch("fault", ev)
-            return
-        self.faults.pop(key, None)
-        if not any(f.severity in (FaultSeverity.ERROR, FaultSeverity.CRITICAL)
-                   for f in self.faults.values()):
-            self.fault_error_16 = "NoError"
+        else:
+            self.faults.pop(key, None)
+        self.fault_error_16 = self._error_code_16()
+        if ev.active and _severe(ev):
+            self._dispatch("fault", ev)
+        elif was_severe and not any(_severe(f) for f in self.faults.values()):
             self._dispatch("fault_cleared")
+        elif changed:
+            # 1.6 §7.7: a warning (e.g. HighTemperature while derating) is an errorCode on
+            # the unchanged status; its clearing is reported as NoError the same way.
+            self._queue_status()
+
+    def _error_code_16(self) -> str:
+        """The most recent severe fault, else the most recent warning, else NoError."""
+        for wanted in (True, False):
+            for f in reversed(self.faults.values()):
+                if _severe(f) == wanted and f.severity is not FaultSeverity.INFO:
+                    return fault_mapping(f.code).error_16.value
+        return "NoError"
 
     # ================================================================== RFID reader in
     def present_token(self, id_token: str, now_ns: int,
@@ -817,3 +828,6 @@ class Controller:
     def publish_session_start(self) -> None:
         self._publish_limits(renegotiate=False)
 
+
+def _severe(fault: PlcFault) -> bool:
+    return fault.severity in (FaultSeverity.ERROR, FaultSeverity.CRITICAL)

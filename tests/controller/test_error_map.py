@@ -117,10 +117,25 @@ def test_stop_reason_row(reason: str) -> None:
             assert tx.events[-1].split(":")[:2] == ["Ended", trigger201]
 
 
-def test_warning_fault_keeps_charging() -> None:
+def test_warning_fault_keeps_charging_and_shows_as_error_code() -> None:
     rig = _charging("1.6")
     rig.plc(PlcFault(FaultCode.OVER_TEMPERATURE, FaultSeverity.WARNING))
+    rig.plc(PlcFault(FaultCode.OVER_TEMPERATURE, FaultSeverity.WARNING))  # 1 Hz refresh
     assert rig.state == "charging"
+    rig.plc(PlcFault(FaultCode.OVER_TEMPERATURE, FaultSeverity.WARNING, active=False))
+    tail = [(p["status"], p["errorCode"]) for p in rig.csms.of("StatusNotification")][-3:]
+    assert tail == [("Charging", "NoError"), ("Charging", "HighTemperature"),
+                    ("Charging", "NoError")]
+
+
+def test_severe_fault_wins_over_a_warning_and_clearing_it_leaves_the_warning() -> None:
+    rig = _charging("1.6")
+    rig.plc(PlcFault(FaultCode.OVER_TEMPERATURE, FaultSeverity.WARNING))
+    rig.plc(PlcFault(FaultCode.CONTACTOR_WELDED, FaultSeverity.CRITICAL, latched=True))
+    assert rig.csms.of("StatusNotification")[-1]["errorCode"] == "PowerSwitchFailure"
+    rig.plc(PlcFault(FaultCode.CONTACTOR_WELDED, FaultSeverity.CRITICAL, active=False))
+    last = rig.csms.of("StatusNotification")[-1]
+    assert (last["status"], last["errorCode"]) == ("Finishing", "HighTemperature")
 
 
 def test_the_table_is_published_to_the_plc_at_start() -> None:
