@@ -436,7 +436,8 @@ class Controller:
         self._ws_out.append(self.rpc.make_result(call.unique_id, call.action, payload))
 
     # ------------------------------------------------------------------ send window
-    def send_volatile(self, action: str, payload: dict[str, Any], tag: object = None) -> bool:
+    def send_volatile(self, action: str, payload: dict[str, Any], tag: object = None,
+                      timeout_ns: int | None = None) -> bool:
         """Status, Authorize, Heartbeat, DataTransfer: sent now or never (not queued offline).
 
         `tag` comes back with the answer (or the failure) so the caller can correlate it.
@@ -444,7 +445,7 @@ class Controller:
         """
         if not (self.online and self.booted):
             return False
-        self.outbox.add_volatile(action, payload, tag)
+        self.outbox.add_volatile(action, payload, tag, timeout_ns)
         self._pump()
         return True
 
@@ -470,7 +471,7 @@ class Controller:
             return
         head = self.outbox.next_message()
         if isinstance(head, Volatile):
-            self._send(head.action, head.payload, None, head.tag)
+            self._send(head.action, head.payload, None, head.tag, timeout_ns=head.timeout_ns)
         elif head is not None:
             payload = self.dialect.resolve_tx_ids(head)
             # The id derives from the row (AUTOINCREMENT never reuses one): a resend after a
@@ -479,8 +480,9 @@ class Controller:
             self._send(head.action, payload, head, unique_id=f"q{head.seq}")
 
     def _send(self, action: str, payload: dict[str, Any], queued: QueuedMessage | None,
-              tag: object = None, unique_id: str | None = None) -> None:
-        uid, text = self.rpc.make_call(action, payload, self.now_ns, unique_id)
+              tag: object = None, unique_id: str | None = None,
+              timeout_ns: int | None = None) -> None:
+        uid, text = self.rpc.make_call(action, payload, self.now_ns, unique_id, timeout_ns)
         self.outbox.inflight = InFlight(uid, action, queued, tag)
         self._ws_out.append(text)
 

@@ -24,7 +24,11 @@ from evse.controller.plc_port import (
     PncCertificateResponseCmd,
     TokenType,
 )
-from evse.controller.pnc import certificate_hash_data, check_chain
+from evse.controller.pnc import (
+    PNC_CERT_ANSWER_TIMEOUT_NS,
+    certificate_hash_data,
+    check_chain,
+)
 from evse.controller.rpc import IncomingResult
 from evse.controller.session import (
     STOP_HARD_RESET,
@@ -240,7 +244,8 @@ class Ocpp16:
                 "exiRequest": base64.b64encode(ev.exi_request).decode()}
         sent = self.core.send_volatile("DataTransfer", {
             "vendorId": PNC_VENDOR_ID, "messageId": "Get15118EVCertificate",
-            "data": json.dumps(data)}, PncCertTag(ev.request_id))
+            "data": json.dumps(data)}, PncCertTag(ev.request_id),
+            timeout_ns=PNC_CERT_ANSWER_TIMEOUT_NS)
         if not sent:  # offline: the EV gets FAILED now instead of after its timeout
             self.core.emit(PncCertificateResponseCmd(ev.request_id, False))
 

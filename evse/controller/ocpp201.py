@@ -25,7 +25,11 @@ from evse.controller.plc_port import (
     PncCertificateResponseCmd,
     TokenType,
 )
-from evse.controller.pnc import certificate_hash_data, check_chain
+from evse.controller.pnc import (
+    PNC_CERT_ANSWER_TIMEOUT_NS,
+    certificate_hash_data,
+    check_chain,
+)
 from evse.controller.rpc import IncomingResult
 from evse.controller.session import (
     STOP_HARD_RESET,
@@ -245,7 +249,8 @@ class Ocpp201:
         sent = self.core.send_volatile("Get15118EVCertificate", {
             "iso15118SchemaVersion": ev.schema_namespace,
             "action": "Install" if ev.operation == "INSTALLATION" else "Update",
-            "exiRequest": base64.b64encode(ev.exi_request).decode()}, CertTag(ev.request_id))
+            "exiRequest": base64.b64encode(ev.exi_request).decode()}, CertTag(ev.request_id),
+            timeout_ns=PNC_CERT_ANSWER_TIMEOUT_NS)
         if not sent:
             self.core.emit(PncCertificateResponseCmd(ev.request_id, False))
 

@@ -25,6 +25,7 @@ class Volatile:
     action: str
     payload: dict[str, Any]
     tag: object = None
+    timeout_ns: int | None = None
 
 
 @dataclass(slots=True)
@@ -44,8 +45,10 @@ class Outbox:
         self._attempts = 0
         self.hold_until_ns = 0
 
-    def add_volatile(self, action: str, payload: dict[str, Any], tag: object) -> None:
-        self._volatile.append(Volatile(self._last_persist_seq, action, payload, tag))
+    def add_volatile(self, action: str, payload: dict[str, Any], tag: object,
+                     timeout_ns: int | None = None) -> None:
+        self._volatile.append(Volatile(self._last_persist_seq, action, payload, tag,
+                                       timeout_ns))
 
     def enqueue(self, action: str, payload: dict[str, Any], tx_local: int,
                 meter: tuple[float, str] | None) -> None:

@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     from evse.controller.config import ControllerConfig
 
 
+#: Contract bound pnc_cert_answer_timeout (4.5 s: V2G_EVCC_Msg_Timeout of
+#: CertificateInstallation/Update 5 s minus EXI and TLS time; timing.md §4). Past it the
+#: PLC has answered the EV FAILED, so the call stops occupying the OCPP send window.
+PNC_CERT_ANSWER_TIMEOUT_NS = 4_500_000_000
+
+
 def _load(chain_der: tuple[bytes, ...]) -> list[x509.Certificate]:
     return [x509.load_der_x509_certificate(der) for der in chain_der]
 

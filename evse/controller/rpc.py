@@ -75,7 +75,8 @@ class OcppRpc:
 
     # ------------------------------------------------------------------ outgoing
     def make_call(
-        self, action: str, payload: dict[str, Any], now_ns: int, unique_id: str | None = None
+        self, action: str, payload: dict[str, Any], now_ns: int, unique_id: str | None = None,
+        timeout_ns: int | None = None,
     ) -> tuple[str, str]:
         """Return (unique_id, text). Raises ControllerUsageError if our payload is invalid."""
         if unique_id is None:
@@ -85,7 +86,7 @@ class OcppRpc:
             self._check(MessageType.Call, action, payload)
         except CsmsProtocolError as exc:
             raise ControllerUsageError(f"outgoing {action} invalid: {exc}") from exc
-        self._pending[unique_id] = (action, now_ns + self._timeout_ns)
+        self._pending[unique_id] = (action, now_ns + (timeout_ns or self._timeout_ns))
         return unique_id, str(call.to_json())
 
     def new_id(self) -> str:

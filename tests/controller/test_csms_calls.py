@@ -305,3 +305,19 @@ def test_201_get_certificate_status_carries_the_ocsp_request_data() -> None:
     (req,) = rig.csms.of("GetCertificateStatus")
     assert req["ocspRequestData"]["responderURL"] == "http://ocsp.example.test"
     assert rig.csms.violations == []
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_silent_csms_on_certificate_request_fails_within_the_contract_bound(
+        version: str) -> None:
+    from evse.controller.plc_port import PncCertificateRequested, PncCertificateResponseCmd
+
+    rig = Rig(version)
+    rig.plug()
+    rig.csms.data_to_send = lambda: []  # type: ignore[method-assign]  # the CSMS never answers
+    rig.plc(PncCertificateRequested(4, "INSTALLATION", "urn:iso:15118:2:2013:MsgDef", b"\x80"))
+    rig.run(4.4)
+    assert not [c for c in rig.commands if isinstance(c, PncCertificateResponseCmd)]
+    rig.run(0.2)  # pnc_cert_answer_timeout = 4.5 s
+    assert [c for c in rig.commands if isinstance(c, PncCertificateResponseCmd)] == [
+        PncCertificateResponseCmd(4, False)]
