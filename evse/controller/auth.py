@@ -79,16 +79,11 @@ class Authorizer:
     def update_list(self, version: int, full: bool, entries: dict[str, IdInfo | None]) -> None:
         """SendLocalList (1.6 §5.15): Full replaces, Differential adds/removes (None)."""
         if full:
-            for key in self._keys("auth.list."):
+            for key in self.store.keys("auth.list."):
                 self.store.put(key, "")
         for token, info in entries.items():
             self.store.put(f"auth.list.{token}", "" if info is None else _dump(info))
         self.store.put("auth.list_version", str(version))
-
-    def _keys(self, prefix: str) -> list[str]:
-        rows = self.store._exec(  # noqa: SLF001 - same package, one query
-            "SELECT key FROM kv WHERE key LIKE ? AND value != ''", (prefix + "%",)).fetchall()
-        return [str(r[0]) for r in rows]
 
     # ------------------------------------------------------------------ cache
     def cache_put(self, token: str, info: IdInfo) -> None:
@@ -100,7 +95,7 @@ class Authorizer:
         return None if not raw else _load(raw)
 
     def clear_cache(self) -> None:
-        for key in self._keys("auth.cache."):
+        for key in self.store.keys("auth.cache."):
             self.store.put(key, "")
 
     # ------------------------------------------------------------------ decisions

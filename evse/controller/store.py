@@ -197,6 +197,12 @@ class Store:
         row = self._exec("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def keys(self, prefix: str) -> list[str]:
+        """Keys with a non-empty value under `prefix` (an empty value means deleted)."""
+        rows = self._exec("SELECT key FROM kv WHERE key LIKE ? AND value != ''",
+                          (prefix + "%",)).fetchall()
+        return [str(r[0]) for r in rows]
+
     def put(self, key: str, value: str) -> None:
         self._exec("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
                    " SET value = excluded.value", (key, value))

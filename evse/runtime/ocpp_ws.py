@@ -272,7 +272,7 @@ class CsmsServer:
         self.connections[cp_id] = cp
         try:
             await cp.start()
-        except Exception:  # noqa: BLE001 - the connection closed; the sim keeps its log
+        except ConnectionClosed:  # the charger went away; the sim keeps its log
             self.sim.connection_lost()
         finally:
             self.connections.pop(cp_id, None)
