@@ -134,6 +134,7 @@ class Controller:
         self.booted = False
         self._boot_due_ns: int | None = None
         self.outbox = Outbox(store)
+        self._answering = False
         self._heartbeat: object | None = None
         self.heartbeat_interval_s = config.heartbeat_interval_s
         self._status_sent: str | None = None
@@ -428,11 +429,16 @@ class Controller:
         self._pump()
 
     def _on_call(self, call: IncomingCall) -> None:
+        # The answer goes out before anything the call causes (1.6 §5.17 TriggerMessage,
+        # 2.0.1 B07 GetBaseReport -> NotifyReport): hold the send window while handling.
+        self._answering = True
         try:
             payload = self.dialect.handle_call(call.action, call.payload)
         except CsmsProtocolError as exc:
             self._ws_out.append(self.rpc.make_error(call.unique_id, exc.code, exc.description))
             return
+        finally:
+            self._answering = False
         self._ws_out.append(self.rpc.make_result(call.unique_id, call.action, payload))
 
     # ------------------------------------------------------------------ send window
@@ -461,7 +467,7 @@ class Controller:
         self._enqueue_persistent(action, payload, tx, meter)
 
     def _pump(self) -> None:
-        if not self.online or self.outbox.inflight is not None:
+        if not self.online or self.outbox.inflight is not None or self._answering:
             return
         if not self.booted:
             if self._boot_due_ns is not None and self.now_ns >= self._boot_due_ns:

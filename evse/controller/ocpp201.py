@@ -95,6 +95,9 @@ VARIABLES: dict[tuple[str, str], str] = {
 }
 
 
+_DATA_TYPE = {"str": "string", "int": "integer", "bool": "boolean"}
+
+
 @dataclass(frozen=True, slots=True)
 class CertTag:
     request_id: int
@@ -371,6 +374,36 @@ class Ocpp201:
                 result["attributeValue"] = s.get(key)
             results.append(result)
         return {"getVariableResult": results}
+
+    def on_GetBaseReport(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """B07: accept, then report the device model in one NotifyReport (it fits: < 40 rows).
+
+        ConfigurationInventory lists the writable variables, FullInventory all of them;
+        SummaryInventory (components with problems) is not supported.
+        """
+        base = p["reportBase"]
+        if base == "SummaryInventory":
+            return {"status": "NotSupported"}
+        s = self.core.settings
+        rows = []
+        for (component, variable), key in VARIABLES.items():
+            if not s.has(key):
+                continue
+            item = s.item(key)
+            if base == "ConfigurationInventory" and item.readonly:
+                continue
+            rows.append({
+                "component": {"name": component}, "variable": {"name": variable},
+                "variableAttribute": [{"type": "Actual", "value": item.value[:2500],
+                                       "mutability": "ReadOnly" if item.readonly
+                                       else "ReadWrite"}],
+                "variableCharacteristics": {"dataType": _DATA_TYPE[item.kind],
+                                            "supportsMonitoring": False},
+            })
+        self.core.send_volatile("NotifyReport", {
+            "requestId": p["requestId"], "generatedAt": self.core.timestamp(), "seqNo": 0,
+            "tbc": False, "reportData": rows})
+        return {"status": "Accepted"}
 
     def on_SetVariables(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         s = self.core.settings

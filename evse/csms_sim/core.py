@@ -223,6 +223,9 @@ class CsmsSim:
         return {"status": "Accepted", "ocspResult": base64.b64encode(b"\x30\x03\x0a\x01\x00")
                 .decode()}
 
+    def _on_NotifyReport(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {}
+
     def _on_NotifyEvent(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         return {}
 

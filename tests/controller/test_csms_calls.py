@@ -321,3 +321,37 @@ def test_silent_csms_on_certificate_request_fails_within_the_contract_bound(
     rig.run(0.2)  # pnc_cert_answer_timeout = 4.5 s
     assert [c for c in rig.commands if isinstance(c, PncCertificateResponseCmd)] == [
         PncCertificateResponseCmd(4, False)]
+
+
+def test_201_get_base_report_sends_the_device_model() -> None:
+    rig = Rig("2.0.1")
+    assert ask(rig, "GetBaseReport", {"requestId": 5, "reportBase": "FullInventory"}) == {
+        "status": "Accepted"}
+    (report,) = rig.csms.of("NotifyReport")
+    rows = {(r["component"]["name"], r["variable"]["name"]): r for r in report["reportData"]}
+    assert rows[("TxCtrlr", "TxStartPoint")]["variableAttribute"][0] == {
+        "type": "Actual", "value": "EnergyTransfer", "mutability": "ReadOnly"}
+    assert rows[("OCPPCommCtrlr", "HeartbeatInterval")]["variableCharacteristics"][
+        "dataType"] == "integer"
+    ask(rig, "GetBaseReport", {"requestId": 6, "reportBase": "ConfigurationInventory"})
+    config_rows = rig.csms.of("NotifyReport")[1]["reportData"]
+    assert all(r["variableAttribute"][0]["mutability"] == "ReadWrite" for r in config_rows)
+    assert ask(rig, "GetBaseReport", {"requestId": 7, "reportBase": "SummaryInventory"}) == {
+        "status": "NotSupported"}
+    assert rig.csms.violations == []
+
+
+@pytest.mark.parametrize(("version", "action", "payload", "caused"), [
+    ("1.6", "TriggerMessage", {"requestedMessage": "StatusNotification"}, "StatusNotification"),
+    ("2.0.1", "TriggerMessage", {"requestedMessage": "Heartbeat"}, "Heartbeat"),
+    ("2.0.1", "GetBaseReport", {"requestId": 1, "reportBase": "FullInventory"},
+     "NotifyReport"),
+])
+def test_the_answer_goes_out_before_the_message_the_call_causes(
+        version: str, action: str, payload: dict[str, Any], caused: str) -> None:
+    rig = Rig(version)
+    frames = [json.loads(t) for t in (
+        rig.ctrl.receive_text(json.dumps([2, "c-1", action, payload]), rig.link.now_ns)
+        or rig.ctrl.data_to_send())]
+    assert frames[0][:2] == [3, "c-1"]
+    assert frames[1][0] == 2 and frames[1][2] == caused
