@@ -197,7 +197,7 @@ def stop_mapping(reason: StopReason) -> StopMapping:
 
 
 def error_mapping_command() -> OcppErrorMappingCmd:
-    """The table as ctrl.ocpp_error_mapping (2.0.1 event code = the NotifyEvent component)."""
+    """The table as ctrl.ocpp_error_mapping. 2.0.1 NotifyEvent uses the fault code itself
+    as techCode, so no `ocpp201_event_code` override is sent."""
     return OcppErrorMappingCmd(tuple(
-        OcppErrorMapEntry(code, m.error_16.value, m.component_201)
-        for code, m in FAULT_MAP.items()))
+        OcppErrorMapEntry(code, m.error_16.value) for code, m in FAULT_MAP.items()))

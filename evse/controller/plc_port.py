@@ -383,11 +383,12 @@ class PncCertificateResponseCmd:
 
 @dataclass(frozen=True, slots=True)
 class OcppErrorMapEntry:
-    """signals.yaml record OcppErrorMapEntry."""
+    """signals.yaml record OcppErrorMapEntry (2.0.1 techCode = the fault code: no override)."""
 
     fault_code: FaultCode
     ocpp16_error_code: str
-    ocpp201_event_code: str
+    ocpp201_event_code: str | None = None
+    vendor_error_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
