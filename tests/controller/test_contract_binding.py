@@ -115,3 +115,20 @@ def test_certificate_response_and_session_command_bind() -> None:
     stop = ContractBinding.value(pp.SessionCommandCmd(pp.SessionCommandKind.STOP_GRACEFUL,
                                                       "x" * 100))
     assert isinstance(stop, cv.CtrlSessionCommand) and stop.reason == "x" * 64
+
+
+def test_controller_timing_defaults_respect_the_contract_bounds() -> None:
+    from evse.contract.definition import DEFINITION
+    from evse.controller.config import ControllerConfig
+    from evse.controller.pnc import PNC_CERT_ANSWER_TIMEOUT_NS
+
+    cfg = ControllerConfig()
+    s = 1_000_000_000
+    assert round(cfg.auth_timeout_eim_s * s) == DEFINITION.bound_ns("auth_timeout_eim")
+    assert round(cfg.auth_timeout_pnc_s * s) == DEFINITION.bound_ns("auth_timeout_pnc")
+    assert DEFINITION.bound_ns("pnc_cert_answer_timeout") == PNC_CERT_ANSWER_TIMEOUT_NS
+    validity_ns = cfg.limits_validity_ms * 1_000_000
+    assert DEFINITION.bound_ns("limits_validity_min") <= validity_ns \
+        <= DEFINITION.bound_ns("limits_validity_max")
+    # refreshed at least twice within its validity, so one lost sample never expires it
+    assert cfg.limits_period_s * s * 2 <= validity_ns
