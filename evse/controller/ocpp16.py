@@ -249,6 +249,15 @@ class Ocpp16:
         if not sent:  # offline: the EV gets FAILED now instead of after its timeout
             self.core.emit(PncCertificateResponseCmd(ev.request_id, False))
 
+    def certificate_status(self, chain_der: tuple[bytes, ...]) -> bool:
+        """OCA 1.6 whitepaper: GetCertificateStatus wrapped in DataTransfer (2.0.1 M06)."""
+        hashes = certificate_hash_data(chain_der)
+        if not hashes:
+            return False
+        return self.core.send_volatile("DataTransfer", {
+            "vendorId": PNC_VENDOR_ID, "messageId": "GetCertificateStatus",
+            "data": json.dumps({"ocspRequestData": hashes[0]})})
+
     def fault_event(self, fault: PlcFault) -> None:
         """1.6 reports faults through StatusNotification.errorCode (the core sends it)."""
 

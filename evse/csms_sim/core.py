@@ -190,6 +190,10 @@ class CsmsSim:
             return {"status": "Accepted", "data": json.dumps({
                 "idTokenInfo": {"status": self._token_status(token)},
                 "certificateStatus": self.pnc_status})}
+        if p.get("messageId") == "GetCertificateStatus":
+            return {"status": "Accepted", "data": json.dumps(
+                {"status": "Accepted", "ocspResult": base64.b64encode(b"\x30\x03\x0a\x01\x00")
+                 .decode()})}
         if p.get("messageId") == "Get15118EVCertificate":
             return {"status": "Accepted", "data": json.dumps({
                 "status": "Accepted",

@@ -293,16 +293,19 @@ def test_clock_aligned_meter_values_fall_on_the_interval_boundaries() -> None:
     assert contexts == {"Sample.Clock"}
 
 
-def test_201_get_certificate_status_carries_the_ocsp_request_data() -> None:
-    from evse.controller.ocpp201 import Ocpp201
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_get_certificate_status_carries_the_ocsp_request_data(version: str) -> None:
     from tests.controller.certs import contract_chain
 
-    rig = Rig("2.0.1")
-    dialect = rig.ctrl.dialect
-    assert isinstance(dialect, Ocpp201)
-    assert dialect.certificate_status(contract_chain())
+    rig = Rig(version)
+    assert rig.ctrl.dialect.certificate_status(contract_chain())
     rig.link.pump()
-    (req,) = rig.csms.of("GetCertificateStatus")
+    if version == "2.0.1":
+        (req,) = rig.csms.of("GetCertificateStatus")
+    else:
+        (dt,) = rig.csms.of("DataTransfer")
+        assert dt["messageId"] == "GetCertificateStatus"
+        req = json.loads(dt["data"])
     assert req["ocspRequestData"]["responderURL"] == "http://ocsp.example.test"
     assert rig.csms.violations == []
 
