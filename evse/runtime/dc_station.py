@@ -37,6 +37,7 @@ from evse.ev.profiles import EvProfile, profile
 from evse.ev.sim import EvSim
 from evse.ev.sim import Phase as EvPhase
 from evse.fsm import Event
+from evse.ports.board import ContactorFeedback
 from evse.power.controller import PowerPath, PowerPathConfig
 from evse.power.types import (
     DisableModules,
@@ -48,7 +49,6 @@ from evse.power.types import (
     SetContactors,
     SetModuleOutput,
 )
-from evse.ports.board import ContactorFeedback
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.scheduler import Scheduler, TimerHandle
@@ -479,7 +479,8 @@ class DcStation:
             if board.ev_state is EvCpState.C:
                 board.set_ev_state(EvCpState.B)
         if self.ev.result is not None and self.log.ev_result is None:
-            self.log.ev_result = f"{'OK' if self.ev.result.ok else 'FAILED'}: {self.ev.result.reason}"
+            verdict = "OK" if self.ev.result.ok else "FAILED"
+            self.log.ev_result = f"{verdict}: {self.ev.result.reason}"
             self.log.add(now, f"ev session result {self.log.ev_result}")
         self._ev_timer.update()
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from drivers.board.sim import EvCpState
+from evse.ev.profiles import profile
 from evse.fsm.yamlstrict import LMap, YamlError, line_of, load_yaml
 from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
 from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
-from evse.runtime.realtime import RealtimeRunner
-from evse.ev.profiles import profile
 from evse.runtime.dc_station import DcStation, SessionConfig
+from evse.runtime.realtime import RealtimeRunner
 from evse.runtime.station import Station
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from evse.contract.guard import AuthDecision as GuardAuth
 from evse.contract.guard import LimitsSource, PlcContractGuard
+from evse.contract.values import IsolationStatus as CIsolation
 from evse.contract.values import (
     MeasDcOutput,
     PaymentOption,
@@ -24,7 +25,6 @@ from evse.contract.values import (
     SessionEventKind,
     V2gProtocol,
 )
-from evse.contract.values import IsolationStatus as CIsolation
 from evse.power.controller import PowerPath
 from evse.power.faults import Severity
 from evse.power.types import EvRequest, Phase, PowerPathUsageError
