@@ -28,7 +28,10 @@ from drivers.homeplug.port import SimHomePlugPort
 from evse.contract.guard import HardwareRating, PlcContractGuard
 from evse.contract.inprocess import InProcessLink
 from evse.contract.values import (
+    PlcEvMac,
+    PlcEvPresent,
     PlcSessionEvent,
+    PlcV2gPhase,
     SessionEventKind,
     V2gPhase,
 )
@@ -51,7 +54,9 @@ from evse.power.types import (
 )
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
-from evse.runtime.scheduler import Scheduler, TimerHandle
+from evse.runtime.ocpp_side import OcppSide
+from evse.runtime.rearm import Rearm
+from evse.runtime.scheduler import Scheduler
 from evse.runtime.sim_controller import StandInController
 from evse.runtime.sim_world import EV_MAC, EVSE_MAC, SimWorld, WorldConfig
 from evse.runtime.station import spec
@@ -104,38 +109,8 @@ class SessionConfig:
     soc_start_pct: float = 30.0
     soc_target_pct: float = 80.0
     charge_s: float | None = 60.0  # stop after this much charging (None: at target SOC)
-    auth_delay_s: float = 2.0  # the stand-in controller's authorization decision time
-
-
-class _Rearm:
-    """One scheduler timer kept at a sans-IO core's next deadline (aioquic's get_timer)."""
-
-    def __init__(self, sched: Scheduler, label: str, deadline: Callable[[], int | None],
-                 fire: Callable[[int], None]) -> None:
-        self._sched = sched
-        self._label = label
-        self._deadline = deadline
-        self._fire = fire
-        self._handle: TimerHandle | None = None
-        self._at: int | None = None
-
-    def update(self) -> None:
-        at = self._deadline()
-        if at == self._at and (self._handle is None or not self._handle.cancelled):
-            return
-        if self._handle is not None:
-            self._sched.cancel_timer(self._handle)
-            self._handle = None
-        self._at = at
-        if at is not None:
-            self._handle = self._sched.call_at(max(at, self._sched.now_ns()), self._run,
-                                               self._label)
-
-    def _run(self, now_ns: int) -> None:
-        self._handle = None
-        self._at = None
-        self._fire(now_ns)
-        self.update()
+    auth_delay_s: float = 2.0  # the driver's RFID tap (or the stand-in's decision) delay
+    ocpp: str = "1.6"  # "1.6" | "2.0.1": controller + CSMS simulator; "none": stand-in
 
 
 @dataclass
@@ -196,7 +171,7 @@ class DcStation:
         self.ev_slac = EvSlac(EV_MAC, random.Random(rng.random()), EvTiming())
         self.ev_slac_port = SimHomePlugPort(w.medium, w.ev_plc)
         sched.register("slac", _Port(self._slac_input))
-        self._slac_pump = _Rearm(sched, "slac", self._slac_deadline, self._slac_fire)
+        self._slac_pump = Rearm(sched, "slac", self._slac_deadline, self._slac_fire)
         # ---------------------------------------------------------------- power path
         self.power = PowerPath(PowerPathConfig())
         sched.register("power", _Port(self._power_input))
@@ -208,11 +183,23 @@ class DcStation:
         self.guard = PlcContractGuard(
             HardwareRating(pc.max_voltage_v, pc.max_current_a, pc.max_power_w)
         )
-        self._guard_timer = _Rearm(sched, "guard", self.guard.next_deadline_ns,
+        self._guard_timer = Rearm(sched, "guard", self.guard.next_deadline_ns,
                                    self._guard_fire)
-        self.controller = StandInController(
-            self.link.controller, auth_delay_ns=s_to_ns(self.session.auth_delay_s)
-        )
+        self.controller: StandInController | OcppSide
+        if self.session.ocpp == "none":
+            self.controller = StandInController(
+                self.link.controller, auth_delay_ns=s_to_ns(self.session.auth_delay_s)
+            )
+        else:
+            self.controller = OcppSide(
+                sched, self.link.controller, version=self.session.ocpp,
+                token_delay_ns=s_to_ns(self.session.auth_delay_s),
+                max_voltage_v=pc.max_voltage_v, max_current_a=pc.max_current_a,
+                max_power_w=pc.max_power_w, trace=sched.trace,
+            )
+        self._phase: V2gPhase = V2gPhase.IDLE
+        self._present = False
+        sched.call_every(S, self._publish_states, "contract.states")
         self._last_limits: EvseLimits | None = None
         # ---------------------------------------------------------------- SECC
         self.env = StationEnv(
@@ -228,7 +215,7 @@ class DcStation:
                                              TlsPolicy.PROHIBIT))
         self.secc: SeccCore | None = None
         self._secc_rx = V2gtpStreamDecoder()
-        self._secc_timer = _Rearm(sched, "secc",
+        self._secc_timer = Rearm(sched, "secc",
                                   lambda: self.secc.next_deadline_ns() if self.secc else None,
                                   self._secc_fire)
         self._session_id = random_session_id(random.Random(rng.random()))
@@ -239,7 +226,7 @@ class DcStation:
                         inlet_current_a=lambda now: plant.connector_current_a)
         self.ev_sdp: SdpClient | None = None
         self._ev_rx = V2gtpStreamDecoder()
-        self._ev_timer = _Rearm(sched, "ev", self._ev_deadline, self._ev_fire)
+        self._ev_timer = Rearm(sched, "ev", self._ev_deadline, self._ev_fire)
         self._ev_link_up = False
         self._ev_phase = EvPhase.SAP
         self._energy_wh = 0.0
@@ -258,6 +245,8 @@ class DcStation:
 
     def start(self) -> None:
         now = self.sched.now_ns()
+        if isinstance(self.controller, OcppSide):
+            self.controller.start(now)
         self.cp.start(now)
         self._route_slac(self.slac.start(now))
         self._guard_timer.update()
@@ -304,9 +293,15 @@ class DcStation:
                        source="cp")
         if notice.kind == "plugged":
             self.guard.reset_session(sched.now_ns())
+            self._present = True
+            self._publish(PlcEvPresent(present=True, connector_id=1), sched.now_ns())
             self._publish(PlcSessionEvent(event=SessionEventKind.EV_PLUGGED), sched.now_ns())
+            self._set_phase(V2gPhase.SLAC)
         if notice.kind == "unplugged":
+            self._present = False
+            self._publish(PlcEvPresent(present=False, connector_id=1), sched.now_ns())
             self._publish(PlcSessionEvent(event=SessionEventKind.EV_UNPLUGGED), sched.now_ns())
+            self._set_phase(V2gPhase.IDLE)
 
     # ================================================================== SLAC
     def _slac_input(self, item: Any, now_ns: int) -> None:
@@ -343,7 +338,10 @@ class DcStation:
             self.sched.trace.record("slac", "output", {"out": type(out).__name__})
             if isinstance(out, LinkReady):
                 self.log.add(now, "slac link ready")
+                mac = ":".join(f"{b:02X}" for b in out.ev_mac)
+                self._publish(PlcEvMac(mac=mac, run_id=out.run_id.hex().upper()), now)
                 self._publish(PlcSessionEvent(event=SessionEventKind.SLAC_MATCHED), now)
+                self._set_phase(V2gPhase.SDP)
             elif isinstance(out, LinkError):
                 self.log.add(now, f"slac link error {out.reason}")
             elif isinstance(out, EfRetryRequested):
@@ -495,9 +493,21 @@ class DcStation:
         if secc is None:
             return
         state = secc.state
-        phase = _SECC_PHASES.get(state.split(".")[0], V2gPhase.SESSION_SETUP)
-        for decision in self.guard.set_phase(phase, self.sched.now_ns()):
+        self._set_phase(_SECC_PHASES.get(state.split(".")[0], V2gPhase.SESSION_SETUP))
+
+    def _set_phase(self, phase: V2gPhase) -> None:
+        if phase is self._phase:
+            return
+        self._phase = phase
+        now = self.sched.now_ns()
+        for decision in self.guard.set_phase(phase, now):
             self.sched.trace.record("guard", "decision", {"decision": repr(decision)})
+        self._publish(PlcV2gPhase(phase=phase), now)
+
+    def _publish_states(self, now_ns: int) -> None:
+        """contract: plc.ev_present / plc.v2g_phase are events plus a 1 Hz heartbeat."""
+        self._publish(PlcEvPresent(present=self._present, connector_id=1), now_ns)
+        self._publish(PlcV2gPhase(phase=self._phase), now_ns)
 
     # ================================================================== power path
     def _power_input(self, item: Any, now_ns: int) -> None:

@@ -213,7 +213,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 _SESSION_KEYS: dict[str, type] = {
     "protocol": str, "ev_profile": str, "soc_start_pct": float, "soc_target_pct": float,
-    "charge_s": float, "auth_delay_s": float,
+    "charge_s": float, "auth_delay_s": float, "ocpp": str,
 }
 
 
@@ -234,6 +234,8 @@ def _session(raw: LMap, file: str) -> SessionConfig | None:
         if not isinstance(v, want) or isinstance(v, bool):
             raise ScenarioError(file, line, f"session.{k} must be {want.__name__}")
         values[k] = v
+    if values.get("ocpp", "1.6") not in ("1.6", "2.0.1", "none"):
+        raise ScenarioError(file, line_of(body, "ocpp"), "session.ocpp: 1.6, 2.0.1 or none")
     if values.get("protocol", "din") not in ("din", "iso2"):
         raise ScenarioError(file, line_of(body, "protocol"), "session.protocol: din or iso2")
     try:
