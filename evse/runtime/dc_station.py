@@ -42,6 +42,8 @@ from evse.ev.sim import Phase as EvPhase
 from evse.fsm import Event
 from evse.ports.board import ContactorFeedback
 from evse.power.controller import PowerPath, PowerPathConfig
+from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
+from evse.power.types import Phase as PowerPhase
 from evse.power.types import (
     DisableModules,
     EnableModules,
@@ -230,6 +232,7 @@ class DcStation:
         self._ev_link_up = False
         self._ev_phase = EvPhase.SAP
         self._energy_wh = 0.0
+        self._suspend_due_ns: int | None = None
 
     # ================================================================== setup
     def _make_profile(self) -> EvProfile:
@@ -485,8 +488,21 @@ class DcStation:
     def _session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self.log.add(now_ns, f"secc session ended {reason.value}")
         self._publish(PlcSessionEvent(event=SessionEventKind.SESSION_STOPPED), now_ns)
-        # [V2G-DC-...] after the V2G session the EVSE stops the 5 % PWM (state B1/C1).
-        self.sched.post("cp", Event("hlc_suspend"), source="secc")
+        # After the V2G session the EVSE stops the 5 % PWM (B1/C1). Not before the power path
+        # has ramped the current down and opened the contactors: withdrawing power through
+        # the pilot would open them under load. If the power path has not finished within
+        # its own error-shutdown bound, the pilot withdraws power anyway (the hard fallback).
+        self._suspend_due_ns = now_ns + ERROR_SHUTDOWN_OPEN_BOUND_NS
+        self._maybe_suspend_hlc(now_ns)
+
+    def _maybe_suspend_hlc(self, now_ns: int) -> None:
+        due = self._suspend_due_ns
+        if due is None:
+            return
+        idle = self.power.phase in (PowerPhase.IDLE, PowerPhase.STOPPED, PowerPhase.FAULTED)
+        if (idle and not self.cp.contactors_closed) or now_ns >= due:
+            self._suspend_due_ns = None
+            self.sched.post("cp", Event("hlc_suspend"), source="secc")
 
     def _update_phase(self) -> None:
         secc = self.secc
@@ -532,6 +548,7 @@ class DcStation:
             power.handle(limits, now_ns)
         power.handle_timer(now_ns)
         self._apply_power()
+        self._maybe_suspend_hlc(now_ns)
         # Contract traffic both ways, then the controller stand-in.
         for pev in self.link.plc.poll(now_ns):
             for decision in self.guard.on_event(pev, now_ns):

@@ -26,7 +26,7 @@ from evse.contract.values import (
     V2gProtocol,
 )
 from evse.power.controller import PowerPath
-from evse.power.faults import Severity
+from evse.power.faults import FaultReason, Severity
 from evse.power.types import EvRequest, Phase, PowerPathUsageError
 from evse.power.types import IsolationLevel as PIsolation
 from evse.secc.env import (
@@ -173,9 +173,10 @@ class StationEnv:
             return EvseFault.EMERGENCY
         fault = self.power.fault
         if fault is not None:
+            if fault.reason is FaultReason.INSULATION_FAULT:
+                return EvseFault.ISOLATION
             if fault.severity is Severity.EMERGENCY:
-                return (EvseFault.ISOLATION if "isolation" in fault.reason.value
-                        else EvseFault.EMERGENCY)
+                return EvseFault.EMERGENCY
             return EvseFault.MALFUNCTION
         if self.pilot.faulted():
             return EvseFault.MALFUNCTION
