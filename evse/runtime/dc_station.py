@@ -43,7 +43,6 @@ from evse.fsm import Event
 from evse.ports.board import ContactorFeedback
 from evse.power.controller import PowerPath, PowerPathConfig
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
-from evse.power.types import Phase as PowerPhase
 from evse.power.types import (
     DisableModules,
     EnableModules,
@@ -54,6 +53,7 @@ from evse.power.types import (
     SetContactors,
     SetModuleOutput,
 )
+from evse.power.types import Phase as PowerPhase
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.ocpp_side import OcppSide

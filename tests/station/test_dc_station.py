@@ -9,9 +9,9 @@ import json
 import pytest
 
 from evse.contract.guard import CONTROLLED_STOP_TIMEOUT_NS
+from evse.controller.auth import IdInfo, IdStatus
 from evse.power.shutdown import EMERGENCY_OPEN_BOUND_NS, ERROR_SHUTDOWN_OPEN_BOUND_NS
 from evse.runtime.config import StationConfig
-from evse.controller.auth import IdInfo, IdStatus
 from evse.runtime.dc_station import DcStation, SessionConfig
 from evse.runtime.ocpp_side import OcppSide
 
