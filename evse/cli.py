@@ -20,6 +20,8 @@ def _timeline_printer(verbose: bool) -> Any:
     def show(t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:
         t = f"{ns_to_s(t_ns):10.3f} s"
         if kind == "transition":
+            if payload["from"] == payload["to"] and not verbose:
+                return  # repeated requests (CurrentDemand, link polls): --verbose shows them
             print(f"{t}  {source:<6} {payload['from']} -> {payload['to']}  ({payload['event']})")
         elif kind == "step":
             print(f"{t}  {'world':<6} {payload['do']}")

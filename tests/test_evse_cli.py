@@ -16,8 +16,25 @@ from evse.runtime.validate import HANDLERS, handler_class
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_default_simulated_session_passes(capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_simulated_session_is_a_complete_din_session(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["sim"]) == 0
+    out = capsys.readouterr().out
+    for step in (
+        "slac_evse wait_link.polling -> linked.watching",  # SLAC link up
+        "secc   wait_session_setup -> wait_service_discovery",  # SDP + SAP + SessionSetup
+        "secc   cable_check -> precharge",
+        "secc   charging -> stopping",
+        "secc   welding -> ended",
+        "plugged.B.B1 -> A",
+    ):
+        assert step in out, step
+    assert "scenario OK" in out
+
+
+def test_pilot_only_scenario_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", str(ROOT / "scenarios" / "cp_basic.yaml")]) == 0
     out = capsys.readouterr().out
     assert "plugged.C.C2.idle -> plugged.C.C2.energized" in out
     assert "scenario OK" in out
@@ -25,6 +42,7 @@ def test_default_simulated_session_passes(capsys: pytest.CaptureFixture[str]) ->
 
 def test_same_seed_gives_byte_identical_trace(tmp_path: Path) -> None:
     scenario = load_scenario(ROOT / "scenarios" / "dc_session.yaml")
+    scenario.duration_ns = 30_000_000_000  # SLAC, SDP, SECC, cable check: enough to differ
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     run_scenario(scenario, trace_file=a)
     run_scenario(scenario, trace_file=b)

@@ -18,6 +18,7 @@ import enum
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from evse.ports.board import (
     Board,
@@ -64,6 +65,19 @@ class SimBoardParams:
     mcu_reaction_ns: int = 10 * MS  # MCU interlock reaction (one PWM-synchronous check)
 
 
+class PhysicalContactor(Protocol):
+    """A contactor model shared with the DC plant (drivers.sim.contactor.ContactorSim), so
+    that the board's coil and the power physics act on one and the same contact."""
+
+    closed: bool
+    feedback_closed: bool
+    welded: bool
+
+    def command(self, closed: bool, now_ns: int) -> None: ...
+
+    def step(self, now_ns: int) -> None: ...
+
+
 class SimBoard(Board):
     """A `Board` backend with a virtual EV and MCU physics, driven by an injected clock."""
 
@@ -72,8 +86,12 @@ class SimBoard(Board):
         clock: Callable[[], int],
         rng: random.Random,
         params: SimBoardParams | None = None,
+        *,
+        contactor: PhysicalContactor | None = None,
     ) -> None:
         self._clock = clock
+        #: When given, the coil drives this shared contactor model instead of the built-in one.
+        self._ext = contactor
         self._rng = rng
         self.p = params or SimBoardParams()
         self.ev_state = EvCpState.A
@@ -181,12 +199,23 @@ class SimBoard(Board):
 
     def _coil(self, on: bool, now_ns: int, *, immediate: bool = False) -> None:
         self.coil_on = on
+        if self._ext is not None:
+            self._ext.command(on, now_ns)
+            return
         delay = self.p.contactor_close_ns if on else self.p.contactor_open_ns
         self._contact_change_at = now_ns + (0 if immediate else delay)
         if immediate:
             self._step_contact_only(now_ns)
 
     def _step_contact_only(self, now_ns: int) -> None:
+        ext = self._ext
+        if ext is not None:
+            ext.step(now_ns)
+            if ext.feedback_closed != self.contact_closed:
+                self.contact_closed = ext.feedback_closed
+                self.contact_log.append((now_ns, self.contact_closed))
+                self._pending.append(ContactorFeedback(self.contact_closed, now_ns))
+            return
         at = self._contact_change_at
         if at is None or now_ns < at:
             return

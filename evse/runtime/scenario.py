@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from drivers.board.sim import EvCpState
+from evse.ev.profiles import profile
 from evse.fsm.yamlstrict import LMap, YamlError, line_of, load_yaml
 from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
 from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
+from evse.runtime.dc_station import DcStation, SessionConfig
 from evse.runtime.realtime import RealtimeRunner
 from evse.runtime.station import Station
 
@@ -27,20 +29,33 @@ class ScenarioError(Exception):
         self.line = line
 
 
-def _ev(state: EvCpState) -> Callable[[Station], None]:
+AnyStation = Station | DcStation
+
+
+def _ev(state: EvCpState) -> Callable[[AnyStation], None]:
     return lambda st: st.board.set_ev_state(state)
 
 
-def _set(attr: str, value: bool) -> Callable[[Station], None]:
+def _set(attr: str, value: bool) -> Callable[[AnyStation], None]:
     return lambda st: setattr(st.board, attr, value)
 
 
-ACTIONS: dict[str, tuple[str, Callable[[Station], None]]] = {
-    "ev_plug": ("EV connects (B, 2.74 kOhm)", _ev(EvCpState.B)),
+def _dc(fn: Callable[[DcStation], None]) -> Callable[[AnyStation], None]:
+    def run(st: AnyStation) -> None:
+        if not isinstance(st, DcStation):
+            raise ScenarioError("<scenario>", 0, "this action needs a `session:` scenario")
+        fn(st)
+
+    return run
+
+
+ACTIONS: dict[str, tuple[str, Callable[[AnyStation], None]]] = {
+    "ev_plug": ("EV connects (B, 2.74 kOhm; a simulated car then runs its session)",
+                lambda st: st.ev_plug()),
+    "ev_unplug": ("EV disconnects (A)", lambda st: st.ev_unplug()),
     "ev_ready": ("EV closes S2 (C, 882 Ohm)", _ev(EvCpState.C)),
     "ev_ready_vent": ("EV asks for ventilation (D, 246 Ohm)", _ev(EvCpState.D)),
     "ev_stop": ("EV opens S2 (back to B)", _ev(EvCpState.B)),
-    "ev_unplug": ("EV disconnects (A)", _ev(EvCpState.A)),
     "cp_short": ("CP shorted to PE (E)", _ev(EvCpState.E)),
     "ev_diode_short": ("EV diode shorted", _set("ev_diode_ok", False)),
     "weld_contactor": ("contactor welds (never opens again)", _set("welded", True)),
@@ -58,6 +73,12 @@ ACTIONS: dict[str, tuple[str, Callable[[Station], None]]] = {
     "wake_up": ("E/F wake-up pulse", lambda st: st.post_cp("wake_up")),
     "fault": ("external latched fault", lambda st: st.post_cp("fault", "scenario")),
     "fault_reset": ("operator resets faults", lambda st: st.post_cp("fault_reset")),
+    "isolation_fault": ("insulation fault on the DC output (50 kOhm)",
+                        _dc(lambda st: st.world.imd_physics.inject_insulation_fault(50_000.0))),
+    "controller_silent": ("the controller stops answering (no limits, no auth)",
+                          _dc(lambda st: setattr(st.controller, "silent", True))),
+    "auth_reject": ("the controller rejects the next authorization",
+                    _dc(lambda st: setattr(st.controller, "accept", False))),
 }
 
 
@@ -74,6 +95,8 @@ class Expectation:
     state: str | None
     contactors: bool | None
     line: int
+    secc: str | None = None
+    ev_result: str | None = None
 
 
 @dataclass
@@ -85,11 +108,12 @@ class Scenario:
     steps: list[Step]
     expect: list[Expectation]
     file: str
+    session: SessionConfig | None = None
 
 
 @dataclass
 class ScenarioResult:
-    station: Station
+    station: AnyStation
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -112,7 +136,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(exc.file, exc.line, exc.message) from exc
     if not isinstance(raw, LMap):
         raise ScenarioError(file, 1, "a scenario must be a mapping")
-    allowed = {"scenario", "doc", "config", "duration_s", "steps", "expect"}
+    allowed = {"scenario", "doc", "config", "duration_s", "steps", "expect", "session"}
     for k in raw:
         if k not in allowed:
             raise ScenarioError(file, line_of(raw, k), f"unknown key {k!r}")
@@ -151,9 +175,14 @@ def load_scenario(path: str | Path) -> Scenario:
     for item in raw_expect:
         line = line_of(item, default=line_of(raw, "expect"))
         if not isinstance(item, LMap) or "at" not in item or not set(item) <= {
-            "at", "state", "contactors"
+            "at", "state", "contactors", "secc", "ev_result"
         }:
-            raise ScenarioError(file, line, "an expectation is {at, state?, contactors?}")
+            raise ScenarioError(
+                file, line, "an expectation is {at, state?, contactors?, secc?, ev_result?}"
+            )
+        for key in ("secc", "ev_result"):
+            if item.get(key) is not None and not isinstance(item[key], str):
+                raise ScenarioError(file, line_of(item, key), f"{key} must be a text")
         state = item.get("state")
         contactors = item.get("contactors")
         if state is not None and not isinstance(state, str):
@@ -166,9 +195,12 @@ def load_scenario(path: str | Path) -> Scenario:
                 state,
                 None if contactors is None else contactors == "closed",
                 line,
+                item.get("secc"),
+                item.get("ev_result"),
             )
         )
     return Scenario(
+        session=_session(raw, file),
         name=str(raw["scenario"]),
         doc=str(raw.get("doc", "")),
         duration_ns=_time(raw, "duration_s", file),
@@ -177,6 +209,40 @@ def load_scenario(path: str | Path) -> Scenario:
         expect=expect,
         file=file,
     )
+
+
+_SESSION_KEYS: dict[str, type] = {
+    "protocol": str, "ev_profile": str, "soc_start_pct": float, "soc_target_pct": float,
+    "charge_s": float, "auth_delay_s": float, "ocpp": str,
+}
+
+
+def _session(raw: LMap, file: str) -> SessionConfig | None:
+    body = raw.get("session")
+    if body is None:
+        return None
+    if not isinstance(body, LMap):
+        raise ScenarioError(file, line_of(raw, "session"), "session must be a mapping")
+    values: dict[str, Any] = {}
+    for k, v in body.items():
+        line = line_of(body, k)
+        want = _SESSION_KEYS.get(k)
+        if want is None:
+            raise ScenarioError(file, line, f"unknown key session.{k} ({sorted(_SESSION_KEYS)})")
+        if want is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, want) or isinstance(v, bool):
+            raise ScenarioError(file, line, f"session.{k} must be {want.__name__}")
+        values[k] = v
+    if values.get("ocpp", "1.6") not in ("1.6", "2.0.1", "none"):
+        raise ScenarioError(file, line_of(body, "ocpp"), "session.ocpp: 1.6, 2.0.1 or none")
+    if values.get("protocol", "din") not in ("din", "iso2"):
+        raise ScenarioError(file, line_of(body, "protocol"), "session.protocol: din or iso2")
+    try:
+        profile(values.get("ev_profile", "generic"))
+    except ValueError as exc:
+        raise ScenarioError(file, line_of(body, "ev_profile"), str(exc)) from exc
+    return SessionConfig(**values)
 
 
 def run_scenario(
@@ -188,7 +254,12 @@ def run_scenario(
 ) -> ScenarioResult:
     """Run in virtual time (or, with `realtime`, on the monotonic clock as in production).
     Expectations are checked at their instant, after the events due then."""
-    station = Station(scenario.config, clock=MonotonicClock() if realtime else None)
+    clock = MonotonicClock() if realtime else None
+    station: AnyStation
+    if scenario.session is not None:
+        station = DcStation(scenario.config, scenario.session, clock=clock)
+    else:
+        station = Station(scenario.config, clock=clock)
     sched = station.scheduler
     if listener is not None:
         sched.trace.add_listener(listener)
@@ -210,6 +281,19 @@ def run_scenario(
                     f"{scenario.file}:{exp.line}: at {ns_to_s(now_ns):.3f} s expected state "
                     f"{exp.state!r}, got {station.cp.state!r}"
                 )
+            secc = station.secc.state if isinstance(station, DcStation) and station.secc else None
+            if exp.secc is not None and secc != exp.secc:
+                result.failures.append(
+                    f"{scenario.file}:{exp.line}: at {ns_to_s(now_ns):.3f} s expected SECC "
+                    f"state {exp.secc!r}, got {secc!r}"
+                )
+            if exp.ev_result is not None:
+                got = station.log.ev_result if isinstance(station, DcStation) else None
+                if got is None or not got.startswith(exp.ev_result):
+                    result.failures.append(
+                        f"{scenario.file}:{exp.line}: at {ns_to_s(now_ns):.3f} s expected car "
+                        f"result {exp.ev_result!r}, got {got!r}"
+                    )
             if exp.contactors is not None and station.board.contact_closed != exp.contactors:
                 want = "closed" if exp.contactors else "open"
                 result.failures.append(
@@ -231,4 +315,5 @@ def run_scenario(
             sched.run_until(scenario.duration_ns)
     finally:
         sched.trace.close()
+        station.close()
     return result

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drivers.board.sim import SimBoard, SimBoardParams
+from drivers.board.sim import EvCpState, SimBoard, SimBoardParams
 from evse.cp.pilot import ControlPilot, CpConfig, CpNotice
 from evse.fsm import Event, MachineSpec, load_spec
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns
@@ -82,3 +82,13 @@ class Station:
 
     def post_cp(self, name: str, data: Any = None, *, source: str = "station") -> None:
         self.scheduler.post("cp", Event(name, data), source=source)
+
+    # The virtual EV of a pilot-only station is just a resistor on the pilot.
+    def ev_plug(self) -> None:
+        self.board.set_ev_state(EvCpState.B)
+
+    def ev_unplug(self) -> None:
+        self.board.set_ev_state(EvCpState.A)
+
+    def close(self) -> None:
+        """Nothing to release: the pilot-only station has no buses."""

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 HANDLERS: dict[str, str] = {
     "iec61851": "evse.cp.pilot:CpHandler",
     "slac_evse": "evse.slac.evse_handler:SlacEvseHandler",
-    "secc_din": "evse.secc.din:DinHandler", "secc_iso2": "evse.secc.iso2:Iso2Handler",
+    "secc_din": "evse.secc.din:DinHandler",
+    "secc_iso2": "evse.secc.iso2:Iso2Handler",
+    "controller": "evse.controller.handler:ControllerHandler",
 }
 
 

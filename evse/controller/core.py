@@ -1,0 +1,841 @@
+"""The controller core: PLC events and OCPP text in, PLC commands and OCPP text out.
+
+Theory of operation
+-------------------
+Inputs: `plc_event(ev, now_ns)` (the PLC port), `receive_text(text, now_ns)` (one OCPP-J
+frame), `present_token(id, now_ns)` (RFID reader), `connected/disconnected(now_ns)` (the
+websocket adapter), `handle_timer(now_ns)` at `next_deadline_ns()`. Outputs are pulled:
+`data_to_send()` (OCPP-J frames) and `plc_commands()` (the PLC port). Nothing here reads a
+clock, sleeps or touches a socket; wall-clock timestamps are `epoch_unix_s + now_ns`.
+
+The `controller` chart owns the connector's state; this module owns everything that is not
+a state: the OCPP-J send window (one Call in flight, OCPP-J §4.1.1), the persistent queue,
+the authorization lookups, the charging profiles and the meter. Chart actions (the
+`ControllerHandler`) only call `_`-free methods here that emit outputs or queue follow-up
+events; follow-up events are dispatched after the current one (run to completion).
+
+Sending order: persistent messages (transaction, meter) and volatile ones (status,
+authorize, heartbeat) are sent in the order they were created; while offline the volatile
+ones are dropped (the current status is re-sent after reconnect), the persistent ones wait.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evse.controller.auth import Authorizer, IdInfo, Verdict
+from evse.controller.config import ControllerConfig
+from evse.controller.error_map import error_mapping_command, fault_mapping, stop_mapping
+from evse.controller.errors import ControllerUsageError, CsmsProtocolError
+from evse.controller.handler import ControllerHandler
+from evse.controller.outbox import InFlight, Outbox, Volatile
+from evse.controller.plc_port import (
+    AuthContextCmd,
+    AuthMethod,
+    AuthRequested,
+    AuthStatus,
+    AuthStatusCmd,
+    ContractCertificateStatus,
+    DeratingReason,
+    EvccidReceived,
+    EvPresent,
+    EvseLimitsCmd,
+    FaultSeverity,
+    Measurement,
+    PhaseChanged,
+    PlcCommand,
+    PlcEvent,
+    PlcFault,
+    PncAuthorizationRequested,
+    PncAuthorizationResponseCmd,
+    PncCertificateRequested,
+    PowerDeliveryStarted,
+    PowerDeliveryStopped,
+    ScheduleCmd,
+    ScheduleEntry,
+    SessionCommandCmd,
+    SessionCommandKind,
+    SessionEnded,
+    SlacMatched,
+    StopReason,
+    TokenType,
+)
+from evse.controller.rpc import (
+    CallTimedOut,
+    IncomingCall,
+    IncomingError,
+    IncomingResult,
+    OcppRpc,
+)
+from evse.controller.session import (
+    STOP_DEAUTHORIZED,
+    STOP_EV_DISCONNECTED,
+    STOP_LOCAL,
+    STOP_OTHER,
+    STOP_POWER_LOSS,
+    STOP_REMOTE,
+    ConnectorStatus,
+    OpenTx,
+    Token,
+    TxStop,
+)
+from evse.controller.smart_charging import SCHEDULE_HORIZON_S, ProfileStore
+from evse.controller.store import QueuedMessage, Store
+from evse.controller.timers import CoreTimers
+from evse.fsm import Event, Machine, load_spec
+from evse.fsm.engine import TraceSink
+
+NS_PER_S = 1_000_000_000
+SPEC_PATH = Path(__file__).resolve().parents[2] / "fsm_specs" / "controller.yaml"
+#: How often the open transaction's meter reading is journaled (issue 8 item 7: a crash
+#: closes the transaction with its last reading; 1 s = the meter's reporting resolution
+#: that matters for billing at 150 kW: about 42 Wh).
+METER_JOURNAL_PERIOD_NS = NS_PER_S
+#: Actions whose messages go through the persistent queue (OCPP 1.6 §4.7, 2.0.1 E04).
+#: Tag of the in-flight Authorize (1.6 Authorize or PnC DataTransfer / 2.0.1 Authorize).
+AUTHORIZE_TAG = "authorize"
+PERSISTENT_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues",
+                                "TransactionEvent"})
+
+
+class Controller:
+    """One connector's controller: chart + OCPP dialect + queue + authorization."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        store: Store,
+        *,
+        trace: TraceSink | None = None,
+        param_overrides: dict[str, float] | None = None,
+    ) -> None:
+        from evse.controller.dialects import make_dialect  # late: dialects import core types
+
+        self.cfg = config
+        self.store = store
+        self.now_ns = 0
+        self.auth = Authorizer(config, store)
+        self.profiles = ProfileStore()
+        self.rpc = OcppRpc(config.ocpp_version,
+                           call_timeout_ns=round(config.call_timeout_s * NS_PER_S))
+        self.dialect = make_dialect(config.ocpp_version, self)
+        self._timers = CoreTimers(lambda: self.now_ns)
+        self._ws_out: list[str] = []
+        self._plc_out: list[PlcCommand] = []
+        self._events: deque[Event] = deque()
+        self._dispatching = False
+        # connection and send window
+        self.online = False
+        self.booted = False
+        self._boot_due_ns: int | None = None
+        self.outbox = Outbox(store)
+        self._answering = False
+        self._heartbeat: object | None = None
+        self.heartbeat_interval_s = config.heartbeat_interval_s
+        self._status_sent: str | None = None
+        # session
+        self.ev_present = False
+        self.token: Token | None = None
+        self.auth_offline = False
+        self.auth_requested = False
+        self.tx: OpenTx | None = None
+        self.tx_stop: TxStop | None = None
+        self.meter: Measurement | None = None
+        self.evccid = ""
+        self.ev_mac = ""
+        self.faults: dict[str, PlcFault] = {}
+        self.fault_error_16 = "NoError"
+        self.scheduled_unavailable = False
+        self.reset_requested: str | None = None
+        self._meter_timer: object | None = None
+        self._meter_journal_ns = -METER_JOURNAL_PERIOD_NS
+        self._clock_timer: object | None = None
+        self._limits_timer: object | None = None
+        self._schedule_id = 0
+        self.settings = self.dialect.default_settings()
+        self.handler = ControllerHandler(self)
+        self.machine = Machine(
+            load_spec(SPEC_PATH), self.handler, timers=self._timers, trace=trace,
+            name="controller", param_overrides=self._params(param_overrides),
+        )
+
+    def _params(self, overrides: dict[str, float] | None) -> dict[str, float]:
+        params = {
+            "t_auth_eim": self.cfg.auth_timeout_eim_s,
+            "t_auth_pnc": self.cfg.auth_timeout_pnc_s,
+            "t_connection": self.cfg.connection_timeout_s,
+        }
+        params.update(overrides or {})
+        return params
+
+    # ================================================================== lifecycle
+    def start(self, now_ns: int) -> None:
+        """Start the chart and close any transaction a crash or power cut left open."""
+        self.now_ns = now_ns
+        # Message ids must stay unique across restarts: prefix them with a boot counter.
+        boots = int(self.store.get("boot_count") or "0") + 1
+        self.store.put("boot_count", str(boots))
+        self.rpc.set_prefix(f"b{boots}-")
+        for rec in self.store.open_transactions():
+            tx = OpenTx(rec.local_id, Token(rec.id_tag, TokenType.ISO14443, AuthMethod.EIM),
+                        0, rec.meter_start_wh, rec.remote_id,
+                        int(self.store.get(f"tx.seq.{rec.local_id}") or "0"))
+            action, payload = self.dialect.tx_stop(
+                tx, STOP_POWER_LOSS, rec.last_meter_wh, rec.last_timestamp)
+            self._enqueue_persistent(action, payload, tx)
+            self.store.close_tx(rec.local_id)
+        self._plc_out.append(error_mapping_command())
+        self.machine.start(now_ns)
+        self._drain_events()
+        self._limits_timer = self._every(self.cfg.limits_period_s, self._publish_limits_tick)
+
+    # ================================================================== pull outputs
+    def data_to_send(self) -> list[str]:
+        out, self._ws_out = self._ws_out, []
+        return out
+
+    def plc_commands(self) -> list[PlcCommand]:
+        out, self._plc_out = self._plc_out, []
+        return out
+
+    @property
+    def state(self) -> str:
+        return self.machine.state
+
+    # ================================================================== timers
+    def next_deadline_ns(self) -> int | None:
+        deadlines = [d for d in (self._timers.next_deadline_ns(), self.rpc.next_deadline_ns(),
+                                 self._boot_due_ns if self.online and not self.booted else None,
+                                 self.outbox.hold_until_ns or None) if d is not None]
+        return min(deadlines, default=None)
+
+    def handle_timer(self, now_ns: int) -> None:
+        self._advance(now_ns)
+        while (cb := self._timers.pop_due(now_ns)) is not None:
+            cb(now_ns)
+            self._drain_events()
+        for lost in self.rpc.handle_timer(now_ns):
+            self._on_lost(lost)
+        self.outbox.release_hold(now_ns)
+        self._pump()
+
+    def _every(self, period_s: float, fn: Callable[[], None]) -> object:
+        period_ns = round(period_s * NS_PER_S)
+        holder: list[object] = []
+
+        def tick(now_ns: int) -> None:
+            holder[0] = self._timers.start_timer(period_ns, tick, "periodic")
+            fn()
+
+        holder.append(self._timers.start_timer(period_ns, tick, "periodic"))
+        return holder
+
+    def _cancel_every(self, handle: object | None) -> None:
+        if isinstance(handle, list) and handle:
+            self._timers.cancel_timer(handle[0])
+
+    def _advance(self, now_ns: int) -> None:
+        if now_ns < self.now_ns:
+            raise ControllerUsageError("time went backwards")
+        self.now_ns = now_ns
+
+    # ================================================================== wall clock
+    def unix_s(self) -> int:
+        return self.cfg.epoch_unix_s + self.now_ns // NS_PER_S
+
+    def timestamp(self) -> str:
+        ms = self.now_ns // 1_000_000
+        t = datetime.fromtimestamp(self.cfg.epoch_unix_s + ms // 1000, UTC)
+        return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+    # ================================================================== events
+    def post_event(self, name: str, data: object = None) -> None:
+        """Queue a chart event; dispatched after the current one completes."""
+        self._events.append(Event(name, data))
+
+    def _dispatch(self, name: str, data: object = None) -> None:
+        self._events.append(Event(name, data))
+        self._drain_events()
+
+    def _drain_events(self) -> None:
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self._events:
+                ev = self._events.popleft()
+                self.machine.dispatch(Event(ev.name, ev.data, self.now_ns), self.now_ns)
+                if self.scheduled_unavailable and self.machine.state == "available":
+                    self.scheduled_unavailable = False
+                    self._events.append(Event("make_unavailable"))
+        finally:
+            self._dispatching = False
+        self._pump()
+
+    # ================================================================== PLC port in
+    def plc_event(self, ev: PlcEvent, now_ns: int) -> None:
+        self._advance(now_ns)
+        if isinstance(ev, EvPresent):
+            self._dispatch("ev_plugged" if ev.present else "ev_unplugged")
+        elif isinstance(ev, Measurement):
+            self.meter = ev
+            self._journal_meter(ev)
+        elif isinstance(ev, SlacMatched):
+            self.ev_mac = ev.ev_mac.upper()
+            self._autocharge(self.ev_mac)
+        elif isinstance(ev, EvccidReceived):
+            self.evccid = ev.evccid.upper()
+            self._autocharge(self.evccid)
+        elif isinstance(ev, AuthRequested):
+            self.auth_requested = True
+            self._dispatch("auth_requested", ev)
+        elif isinstance(ev, PncAuthorizationRequested):
+            if not self.cfg.pnc_enabled or not self.settings.get_bool("ISO15118PnCEnabled"):
+                self._plc_out.append(PncAuthorizationResponseCmd(
+                    ev.request_id, ContractCertificateStatus.NO_CERTIFICATE_AVAILABLE))
+                return
+            self._dispatch("token_presented", Token(
+                ev.emaid, TokenType.EMAID, AuthMethod.PNC, ev.certificate_chain_der,
+                ev.request_id))
+        elif isinstance(ev, PncCertificateRequested):
+            self.dialect.request_ev_certificate(ev)
+            self._pump()
+        elif isinstance(ev, PowerDeliveryStarted):
+            self._dispatch("power_delivery_started")
+        elif isinstance(ev, PowerDeliveryStopped):
+            self._dispatch("power_delivery_stopped", ev.reason)
+        elif isinstance(ev, SessionEnded):
+            self._dispatch("session_ended", ev.reason)
+        elif isinstance(ev, PlcFault):
+            self._fault(ev)
+        elif isinstance(ev, PhaseChanged):
+            pass  # informational: the chart is driven by milestones, not phases (A2)
+        else:  # pragma: no cover - exhaustive over PlcEvent
+            raise ControllerUsageError(f"unknown PLC event {ev!r}")
+
+    def _journal_meter(self, meter: Measurement) -> None:
+        """Keep the open transaction's last reading on disk at METER_JOURNAL_PERIOD_NS, so a
+        crash closes it with the energy actually delivered, not the last 60 s sample."""
+        tx = self.tx
+        if tx is None or self.now_ns - self._meter_journal_ns < METER_JOURNAL_PERIOD_NS:
+            return
+        self._meter_journal_ns = self.now_ns
+        self.store.note_meter(tx.local_id, meter.energy_wh, self.timestamp())
+
+    def _autocharge(self, key: str) -> None:
+        token = self.cfg.autocharge_tokens.get(key)
+        if token is None or self.token is not None:
+            return
+        if self.machine.state.startswith("preparing"):
+            self._dispatch("token_presented",
+                           Token(token, TokenType.MAC_ADDRESS, AuthMethod.AUTOCHARGE))
+
+    def _fault(self, ev: PlcFault) -> None:
+        key = ev.code.value
+        changed = ev.active != (key in self.faults)
+        if changed:  # report changes, not the 1 Hz refresh
+            self.dialect.fault_event(ev)
+        was_severe = any(_severe(f) for f in self.faults.values())
+        if ev.active:
+            self.faults[key] = ev
+        else:
+            self.faults.pop(key, None)
+        self.fault_error_16 = self._error_code_16()
+        if ev.active and _severe(ev):
+            self._dispatch("fault", ev)
+        elif was_severe and not any(_severe(f) for f in self.faults.values()):
+            self._dispatch("fault_cleared")
+        elif changed:
+            # 1.6 §7.7: a warning (e.g. HighTemperature while derating) is an errorCode on
+            # the unchanged status; its clearing is reported as NoError the same way.
+            self._queue_status()
+
+    def _error_code_16(self) -> str:
+        """The most recent severe fault, else the most recent warning, else NoError."""
+        for wanted in (True, False):
+            for f in reversed(self.faults.values()):
+                if _severe(f) == wanted and f.severity is not FaultSeverity.INFO:
+                    return fault_mapping(f.code).error_16.value
+        return "NoError"
+
+    # ================================================================== RFID reader in
+    def present_token(self, id_token: str, now_ns: int,
+                      token_type: TokenType = TokenType.ISO14443) -> None:
+        self._advance(now_ns)
+        same = self.token is not None and self.token.id_token == id_token
+        state = self.machine.state
+        if state == "charging" and same:
+            self._dispatch("stop_requested", STOP_LOCAL)
+        elif state.startswith("authorized") and same:
+            self._dispatch("auth_withdrawn", "token presented again")
+        else:
+            self._dispatch("token_presented", Token(id_token, token_type, AuthMethod.EIM))
+
+    # ================================================================== CSMS side
+    def connected(self, now_ns: int) -> None:
+        self._advance(now_ns)
+        self.online = True
+        if not self.booted:
+            self._boot_due_ns = now_ns
+        else:
+            self._status_sent = None
+            self._queue_status()
+        self._pump()
+
+    def disconnected(self, now_ns: int) -> None:
+        self._advance(now_ns)
+        self.online = False
+        # Unsent requests that something waits for get their failure now.
+        for v in self.outbox.drop_volatile():
+            if v.tag == AUTHORIZE_TAG:
+                self._authorize_offline()
+            elif v.tag is not None:
+                self.dialect.on_other_failed(v.tag)
+        self._cancel_every(self._heartbeat)
+        self._heartbeat = None
+        for lost in self.rpc.forget_pending():
+            self._on_lost(lost)
+        self.outbox.inflight = None
+        self._drain_events()
+
+    def receive_text(self, text: str, now_ns: int) -> None:
+        self._advance(now_ns)
+        try:
+            msg = self.rpc.receive(text, now_ns)
+        except CsmsProtocolError as exc:
+            if exc.unique_id is not None:
+                self._ws_out.append(self.rpc.make_error(exc.unique_id, exc.code,
+                                                        exc.description[:255]))
+            elif exc.answered is not None:
+                # An invalid answer counts as a failed call (retry / offline policy), never
+                # as a success and never as silence that would stall the send window.
+                uid, action = exc.answered
+                self._on_error(IncomingError(uid, action, exc.code, exc.description))
+                self._drain_events()
+                self._pump()
+            return
+        if isinstance(msg, IncomingCall):
+            self._on_call(msg)
+        elif isinstance(msg, IncomingResult):
+            self._on_result(msg)
+        elif isinstance(msg, IncomingError):
+            self._on_error(msg)
+        self._drain_events()
+        self._pump()
+
+    def _on_call(self, call: IncomingCall) -> None:
+        # The answer goes out before anything the call causes (1.6 §5.17 TriggerMessage,
+        # 2.0.1 B07 GetBaseReport -> NotifyReport): hold the send window while handling.
+        self._answering = True
+        try:
+            payload = self.dialect.handle_call(call.action, call.payload)
+        except CsmsProtocolError as exc:
+            self._ws_out.append(self.rpc.make_error(call.unique_id, exc.code, exc.description))
+            return
+        finally:
+            self._answering = False
+        self._ws_out.append(self.rpc.make_result(call.unique_id, call.action, payload))
+
+    # ------------------------------------------------------------------ send window
+    def send_volatile(self, action: str, payload: dict[str, Any], tag: object = None,
+                      timeout_ns: int | None = None) -> bool:
+        """Status, Authorize, Heartbeat, DataTransfer: sent now or never (not queued offline).
+
+        `tag` comes back with the answer (or the failure) so the caller can correlate it.
+        Returns False when offline (nothing queued).
+        """
+        if not (self.online and self.booted):
+            return False
+        self.outbox.add_volatile(action, payload, tag, timeout_ns)
+        self._pump()
+        return True
+
+    def _enqueue_persistent(self, action: str, payload: dict[str, Any], tx: OpenTx,
+                            meter: tuple[float, str] | None = None) -> None:
+        self.outbox.enqueue(action, payload, tx.local_id, meter)
+        self._pump()
+
+    def enqueue_tx_message(self, action: str, payload: dict[str, Any], tx: OpenTx,
+                           meter: tuple[float, str] | None = None) -> None:
+        if action not in PERSISTENT_ACTIONS:
+            raise ControllerUsageError(f"{action} is not a transaction message")
+        self._enqueue_persistent(action, payload, tx, meter)
+
+    def _pump(self) -> None:
+        if not self.online or self.outbox.inflight is not None or self._answering:
+            return
+        if not self.booted:
+            if self._boot_due_ns is not None and self.now_ns >= self._boot_due_ns:
+                self._boot_due_ns = None
+                action, payload = self.dialect.boot()
+                self._send(action, payload, None)
+            return
+        head = self.outbox.next_message()
+        if isinstance(head, Volatile):
+            self._send(head.action, head.payload, None, head.tag, timeout_ns=head.timeout_ns)
+        elif head is not None:
+            payload = self.dialect.resolve_tx_ids(head)
+            # The id derives from the row (AUTOINCREMENT never reuses one): a resend after a
+            # lost answer or a crash carries the same id, so the CSMS can spot the duplicate,
+            # at no extra write.
+            self._send(head.action, payload, head, unique_id=f"q{head.seq}")
+
+    def _send(self, action: str, payload: dict[str, Any], queued: QueuedMessage | None,
+              tag: object = None, unique_id: str | None = None,
+              timeout_ns: int | None = None) -> None:
+        uid, text = self.rpc.make_call(action, payload, self.now_ns, unique_id, timeout_ns)
+        self.outbox.inflight = InFlight(uid, action, queued, tag)
+        self._ws_out.append(text)
+
+    def _on_result(self, res: IncomingResult) -> None:
+        flight = self.outbox.finish(res.unique_id)
+        if res.action == "BootNotification":
+            accepted, interval_s = self.dialect.parse_boot(res.payload)
+            if accepted:
+                self.booted = True
+                if interval_s > 0:
+                    self.heartbeat_interval_s = interval_s
+                self._start_heartbeat()
+                self._status_sent = None
+                self._queue_status()
+            else:
+                self._boot_due_ns = self.now_ns + round(
+                    (interval_s or self.cfg.boot_retry_s) * NS_PER_S)
+            return
+        if flight is not None and flight.persistent is not None:
+            remote = self.dialect.on_tx_result(flight.persistent, res.payload)
+            self.outbox.acked(flight.persistent, remote)
+            return
+        tag = None if flight is None else flight.tag
+        if tag == AUTHORIZE_TAG:
+            self._on_authorize_answer(self.dialect.parse_authorize(res.action, res.payload))
+            return
+        self.dialect.on_other_result(res, tag)
+
+    def _on_error(self, err: IncomingError) -> None:
+        flight = self.outbox.finish(err.unique_id)
+        if err.action == "BootNotification":
+            self._boot_due_ns = self.now_ns + round(self.cfg.boot_retry_s * NS_PER_S)
+        elif flight is not None and flight.persistent is not None:
+            self._retry_or_drop(flight.persistent)
+        elif flight is not None and flight.tag == AUTHORIZE_TAG:
+            self._authorize_offline()
+        elif flight is not None:
+            self.dialect.on_other_failed(flight.tag)
+
+    def _on_lost(self, lost: CallTimedOut) -> None:
+        flight = self.outbox.finish(lost.unique_id)
+        if lost.action == "BootNotification":
+            self._boot_due_ns = self.now_ns + round(self.cfg.boot_retry_s * NS_PER_S)
+        elif flight is not None and flight.persistent is not None and self.online:
+            self._retry_or_drop(flight.persistent)
+        elif flight is not None and flight.tag == AUTHORIZE_TAG:
+            self._authorize_offline()
+            self._drain_events()
+        elif flight is not None:
+            self.dialect.on_other_failed(flight.tag)
+
+    def _retry_or_drop(self, msg: QueuedMessage) -> None:
+        self.outbox.refused(msg, self.now_ns, self.settings.get_int("TransactionMessageAttempts"),
+                            self.settings.get_int("TransactionMessageRetryInterval"))
+
+    def _start_heartbeat(self) -> None:
+        self._cancel_every(self._heartbeat)
+        self._heartbeat = self._every(self.heartbeat_interval_s, self._send_heartbeat)
+
+    def _send_heartbeat(self) -> None:
+        self.send_volatile("Heartbeat", {})
+
+    def set_heartbeat_interval(self, seconds: float) -> None:
+        self.heartbeat_interval_s = seconds
+        if self._heartbeat is not None:
+            self._start_heartbeat()
+
+    # ================================================================== status
+    def connector_status(self) -> ConnectorStatus:
+        top = self.machine.state.split(".")[0]
+        return {
+            "available": ConnectorStatus.AVAILABLE,
+            "preparing": ConnectorStatus.PREPARING,
+            "authorizing": ConnectorStatus.PREPARING,
+            "authorized": ConnectorStatus.PREPARING,
+            "charging": ConnectorStatus.CHARGING,
+            "finishing": ConnectorStatus.FINISHING,
+            "faulted": ConnectorStatus.FAULTED,
+            "unavailable": ConnectorStatus.UNAVAILABLE,
+        }[top]
+
+    def _queue_status(self) -> None:
+        if not (self.online and self.booted):
+            return
+        action, payload = self.dialect.status(self.connector_status(), self.fault_error_16)
+        key = json.dumps({k: v for k, v in payload.items() if k != "timestamp"},
+                         sort_keys=True)
+        if key == self._status_sent:
+            return  # 2.0.1 folds several 1.6 states into Occupied: report changes only
+        self._status_sent = key
+        self.send_volatile(action, payload)
+
+    def report_status(self) -> None:
+        if self.scheduled_unavailable and self.machine.state == "available":
+            return  # passing through on the way to Unavailable (ChangeAvailability Scheduled)
+        self._queue_status()
+
+    # ================================================================== authorization
+    def begin_authorization(self, token: Token) -> None:
+        self.token = token
+        self.auth_offline = False
+        if token.method is AuthMethod.PNC:
+            local = self.dialect.check_contract(token)
+            if local is not ContractCertificateStatus.ACCEPTED:
+                self._plc_out.append(PncAuthorizationResponseCmd(token.pnc_request_id or 0,
+                                                                 local))
+                self.post_event("auth_rejected", f"contract {local.value}")
+                return
+        pre = self.auth.pre_authorize(token.id_token, self.unix_s())
+        if pre is not None:
+            self._verdict(pre)
+            return
+        if self.online and self.booted:
+            action, payload = self.dialect.authorize(token)
+            self.send_volatile(action, payload, AUTHORIZE_TAG)
+            return
+        self._authorize_offline()
+
+    def _authorize_offline(self) -> None:
+        token = self.token
+        if token is None:
+            return
+        if token.method is AuthMethod.PNC:
+            ok = (self.cfg.pnc_accept_offline_if_chain_valid
+                  and self.settings.get_bool("ContractValidationOffline"))
+            self._verdict(Verdict(ok, True, "pnc_offline" if ok else "rejected"))
+            return
+        self._verdict(self.auth.decide_offline(token.id_token, self.unix_s()))
+
+    def _on_authorize_answer(self, answer: tuple[IdInfo, ContractCertificateStatus | None]) -> None:
+        info, cert = answer
+        token = self.token
+        if token is None:
+            return
+        if token.method is not AuthMethod.PNC:
+            self.auth.cache_put(token.id_token, info)
+        ok = info.accepted_at(self.unix_s()) and cert in (None,
+                                                          ContractCertificateStatus.ACCEPTED)
+        if token.method is AuthMethod.PNC:
+            self._plc_out.append(PncAuthorizationResponseCmd(
+                token.pnc_request_id or 0,
+                cert or (ContractCertificateStatus.ACCEPTED if ok
+                         else ContractCertificateStatus.CONTRACT_CANCELLED)))
+        self._verdict(Verdict(ok, False, "csms", info))
+
+    def _verdict(self, verdict: Verdict) -> None:
+        self.auth_offline = verdict.offline
+        if verdict.accepted and verdict.offline and self.token is not None and (
+            self.token.method is AuthMethod.PNC
+        ):
+            self._plc_out.append(PncAuthorizationResponseCmd(
+                self.token.pnc_request_id or 0, ContractCertificateStatus.ACCEPTED))
+        self.post_event("auth_accepted" if verdict.accepted else "auth_rejected",
+                        verdict.source)
+
+    def emit(self, command: PlcCommand) -> None:
+        self._plc_out.append(command)
+
+    def send_auth(self, status: AuthStatus, reason: str = "") -> None:
+        self._plc_out.append(AuthStatusCmd(status, reason))
+
+    def send_auth_context(self) -> None:
+        if self.token is None:
+            return
+        self._plc_out.append(AuthContextCmd(self.token.method, self.token.id_token,
+                                            self.token.token_type, self.auth_offline))
+
+    def session_command(self, command: SessionCommandKind, reason: str = "") -> None:
+        self._plc_out.append(SessionCommandCmd(command, reason))
+
+    # ================================================================== remote control
+    def remote_start(self, token: Token, profile: dict[str, Any] | None) -> bool:
+        state = self.machine.state
+        if not (state == "available" or state.startswith("preparing")):
+            return False
+        if profile is not None:
+            self.dialect.install_profile(self.cfg.connector_id, profile)
+        if self.settings.get_bool("AuthorizeRemoteTxRequests"):
+            self.post_event("token_presented", token)
+        else:
+            self.post_event("remote_start", token)
+        return True
+
+    def remote_stop(self, remote_tx_id: str) -> bool:
+        if self.tx is None or self.machine.state != "charging":
+            return False
+        if str(self.tx.remote_id or self.dialect.tx_id(self.tx)) != remote_tx_id:
+            return False
+        self.post_event("stop_requested", STOP_REMOTE)
+        return True
+
+    def change_availability(self, operative: bool) -> str:
+        state = self.machine.state
+        if operative:
+            self.scheduled_unavailable = False
+            if state == "unavailable":
+                self.post_event("make_available")
+            return "Accepted"
+        if state == "available":
+            self.post_event("make_unavailable")
+            return "Accepted"
+        if state == "unavailable":
+            return "Accepted"
+        self.scheduled_unavailable = True
+        if state.startswith("authorized"):
+            self.post_event("auth_withdrawn", "connector made unavailable")
+        return "Scheduled"
+
+    def stop_for(self, stop: TxStop) -> bool:
+        """Reset / UnlockConnector during a transaction: graceful stop with that reason."""
+        if self.machine.state != "charging":
+            return False
+        self.post_event("stop_requested", stop)
+        return True
+
+    # ================================================================== transaction
+    def start_transaction(self) -> None:
+        token = self.token
+        if token is None:
+            raise ControllerUsageError("power delivery without a token")
+        meter_wh = self.meter.energy_wh if self.meter is not None else 0.0
+        local_id = self.store.open_tx(self.cfg.connector_id, token.id_token, meter_wh,
+                                      self.timestamp())
+        self.tx = OpenTx(local_id, token, self.unix_s(), meter_wh)
+        self.tx_stop = None
+        action, payload = self.dialect.tx_start(self.tx)
+        self.enqueue_tx_message(action, payload, self.tx)
+        self._publish_limits(renegotiate=False)
+
+    def note_stop(self, stop: TxStop) -> None:
+        """The first recorded reason wins: it names who started the stop."""
+        if self.tx_stop is None:
+            self.tx_stop = stop
+
+    def note_plc_stop(self, reason: StopReason) -> None:
+        if reason is StopReason.CONTROLLER_STOP_GRACEFUL and self.tx_stop is not None:
+            return
+        m = stop_mapping(reason)
+        self.note_stop(TxStop(m.reason_16, m.reason_201, m.trigger_201))
+
+    def note_fault(self, fault: PlcFault) -> None:
+        m = fault_mapping(fault.code)
+        self.note_stop(TxStop(m.reason_16, m.reason_201, m.trigger_201))
+
+    def end_transaction(self) -> None:
+        tx = self.tx
+        if tx is None:
+            return
+        stop = self.tx_stop or (STOP_OTHER if self.ev_present else STOP_EV_DISCONNECTED)
+        meter_wh = self.meter.energy_wh if self.meter is not None else tx.meter_start_wh
+        action, payload = self.dialect.tx_stop(tx, stop, meter_wh, self.timestamp())
+        self.enqueue_tx_message(action, payload, tx)
+        self.store.close_tx(tx.local_id)
+        self.tx = None
+        self.profiles.drop_tx_profiles()
+
+    def deauthorized_stop(self) -> None:
+        self.note_stop(STOP_DEAUTHORIZED)
+        self.session_command(SessionCommandKind.STOP_GRACEFUL, "deauthorized")
+
+    def tx_deauthorized(self) -> None:
+        """StartTransaction.conf / TransactionEvent said the token is not valid."""
+        if self.settings.get_bool("StopTransactionOnInvalidId"):
+            self.post_event("auth_withdrawn", "CSMS rejected the token of the transaction")
+
+    # ================================================================== metering
+    def start_metering(self) -> None:
+        interval = self.settings.get_int("MeterValueSampleInterval")
+        if interval > 0:
+            self._meter_timer = self._every(interval, lambda: self._sample("Sample.Periodic"))
+        aligned = self.settings.get_int("ClockAlignedDataInterval")
+        if aligned > 0:
+            self._arm_clock_aligned(aligned)
+
+    def _arm_clock_aligned(self, aligned_s: int) -> None:
+        unix_ns = self.cfg.epoch_unix_s * NS_PER_S + self.now_ns
+        period_ns = aligned_s * NS_PER_S
+        delay = period_ns - unix_ns % period_ns
+
+        def fire(now_ns: int) -> None:
+            self._sample("Sample.Clock")
+            self._clock_timer = self._timers.start_timer(period_ns, fire, "clock_aligned")
+
+        self._clock_timer = self._timers.start_timer(delay, fire, "clock_aligned")
+
+    def stop_metering(self) -> None:
+        self._cancel_every(self._meter_timer)
+        self._meter_timer = None
+        if self._clock_timer is not None:
+            self._timers.cancel_timer(self._clock_timer)
+            self._clock_timer = None
+
+    def _sample(self, context: str) -> None:
+        tx = self.tx
+        meter = self.meter
+        if tx is None or meter is None:
+            return  # never an invented value (contract meas.dc_output fallback)
+        ts = self.timestamp()
+        action, payload = self.dialect.tx_meter(tx, meter, context, ts)
+        self.enqueue_tx_message(action, payload, tx, (meter.energy_wh, ts))
+
+    # ================================================================== limits / schedule
+    def _publish_limits_tick(self) -> None:
+        if self.ev_present:
+            self._publish_limits(renegotiate=False, schedule=False)
+
+    def profiles_changed(self) -> None:
+        if self.ev_present:
+            self._publish_limits(renegotiate=self.machine.state == "charging")
+
+    def current_caps(self) -> tuple[float, float]:
+        tx = self.tx
+        caps = self.profiles.caps_at(self.unix_s(), tx.start_unix_s if tx else None,
+                                     self.dialect.tx_id(tx) if tx else None)
+        amps = self.cfg.max_current_a if caps.current_a is None else min(
+            self.cfg.max_current_a, caps.current_a)
+        watts = self.cfg.max_power_w if caps.power_w is None else min(
+            self.cfg.max_power_w, caps.power_w)
+        return amps, watts
+
+    def _publish_limits(self, *, renegotiate: bool, schedule: bool = True) -> None:
+        amps, watts = self.current_caps()
+        derated = amps < self.cfg.max_current_a or watts < self.cfg.max_power_w
+        self._plc_out.append(EvseLimitsCmd(
+            self.cfg.max_voltage_v, amps, watts, self.cfg.min_current_a,
+            self.cfg.limits_validity_ms,
+            DeratingReason.OCPP_PROFILE if derated else DeratingReason.NONE))
+        if schedule:
+            self._plc_out.append(self.schedule(renegotiate))
+
+    def schedule(self, renegotiate: bool) -> ScheduleCmd:
+        tx = self.tx
+        periods = self.profiles.composite(self.unix_s(), SCHEDULE_HORIZON_S,
+                                          tx.start_unix_s if tx else self.unix_s(),
+                                          self.dialect.tx_id(tx) if tx else None)
+        entries = []
+        for p in periods[:1024]:  # ISO 15118-2: at most 1024 PMaxScheduleEntry
+            watts = self.cfg.max_power_w if p.power_w is None else min(p.power_w,
+                                                                       self.cfg.max_power_w)
+            amps = None if p.current_a is None else min(p.current_a, self.cfg.max_current_a)
+            entries.append(ScheduleEntry(p.start_s, watts, amps))
+        self._schedule_id = self._schedule_id % 255 + 1
+        return ScheduleCmd(self._schedule_id, tuple(entries), renegotiate)
+
+    def publish_session_start(self) -> None:
+        self._publish_limits(renegotiate=False)
+
+
+def _severe(fault: PlcFault) -> bool:
+    return fault.severity in (FaultSeverity.ERROR, FaultSeverity.CRITICAL)

@@ -1,0 +1,149 @@
+"""Named callbacks of fsm_specs/controller.yaml, bound to one `Controller` core.
+
+Why a separate class: the chart's names and this class's public methods must be the same
+set (checked by `evse validate` and a test); the core's own API stays out of that set.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from evse.controller.plc_port import (
+    AuthMethod,
+    AuthStatus,
+    PlcFault,
+    SessionCommandKind,
+    StopReason,
+)
+from evse.controller.session import STOP_EV_DISCONNECTED, Token, TxStop
+from evse.fsm import Event
+
+if TYPE_CHECKING:
+    from evse.controller.core import Controller
+
+
+class ControllerHandler:
+    def __init__(self, core: Controller) -> None:
+        self._core = core
+
+    # ------------------------------------------------------------------ session facts
+    def clear_session(self, ev: Event) -> None:
+        c = self._core
+        c.token = None
+        c.auth_offline = False
+        c.auth_requested = False
+        c.tx_stop = None
+        c.evccid = ""
+        c.ev_mac = ""
+
+    def report_status(self, ev: Event) -> None:
+        self._core.report_status()
+
+    def note_plugged(self, ev: Event) -> None:
+        self._core.ev_present = True
+        self._core.publish_session_start()
+
+    def note_unplugged(self, ev: Event) -> None:
+        self._core.ev_present = False
+        self._core.auth_requested = False
+        self._core.note_stop(STOP_EV_DISCONNECTED)
+
+    # ------------------------------------------------------------------ authorization
+    def begin_authorization(self, ev: Event) -> None:
+        assert isinstance(ev.data, Token)
+        self._core.begin_authorization(ev.data)
+
+    def accept_remote_start(self, ev: Event) -> None:
+        assert isinstance(ev.data, Token)
+        c = self._core
+        c.token = ev.data
+        c.auth_offline = False
+        if c.ev_present:
+            c.send_auth_context()
+            if c.auth_requested:
+                c.send_auth(AuthStatus.ACCEPTED, "remote start")
+
+    def send_auth_pending(self, ev: Event) -> None:
+        self._core.send_auth(AuthStatus.PENDING, "waiting for authorization")
+
+    def send_auth_accepted(self, ev: Event) -> None:
+        self._core.send_auth_context()
+        self._core.send_auth(AuthStatus.ACCEPTED, "authorized")
+
+    def send_auth_rejected(self, ev: Event) -> None:
+        self._core.send_auth(AuthStatus.REJECTED, "not available")
+
+    def send_auth_timeout(self, ev: Event) -> None:
+        c = self._core
+        c.send_auth(AuthStatus.REJECTED, "authorization timeout")
+        c.token = None
+
+    def grant_authorization(self, ev: Event) -> None:
+        c = self._core
+        if c.ev_present:
+            c.send_auth_context()
+            c.send_auth(AuthStatus.ACCEPTED, f"authorized ({ev.data})")
+
+    def refuse_authorization(self, ev: Event) -> None:
+        # The EV already waits (or it is its own contract): REJECTED lets the PLC end the
+        # session at once (reference C7). Otherwise the EV will find us waiting (PENDING)
+        # for another token when it reaches Authorization.
+        c = self._core
+        pnc = c.token is not None and c.token.method is AuthMethod.PNC
+        if c.ev_present and (c.auth_requested or pnc):
+            c.send_auth(AuthStatus.REJECTED, f"authorization rejected ({ev.data})")
+        c.token = None
+
+    def withdraw_authorization(self, ev: Event) -> None:
+        c = self._core
+        if c.ev_present:
+            c.send_auth(AuthStatus.REJECTED, f"authorization withdrawn ({ev.data})")
+            c.session_command(SessionCommandKind.STOP_GRACEFUL, "authorization withdrawn")
+        c.token = None
+
+    # ------------------------------------------------------------------ transaction
+    def start_transaction(self, ev: Event) -> None:
+        self._core.start_transaction()
+
+    def end_transaction(self, ev: Event) -> None:
+        self._core.end_transaction()
+
+    def start_metering(self, ev: Event) -> None:
+        self._core.start_metering()
+
+    def stop_metering(self, ev: Event) -> None:
+        self._core.stop_metering()
+
+    def command_stop(self, ev: Event) -> None:
+        assert isinstance(ev.data, TxStop)
+        self._core.note_stop(ev.data)
+        self._core.session_command(SessionCommandKind.STOP_GRACEFUL, ev.data.reason_16.value)
+
+    def command_deauthorized_stop(self, ev: Event) -> None:
+        self._core.deauthorized_stop()
+
+    def note_power_stop(self, ev: Event) -> None:
+        assert isinstance(ev.data, StopReason)
+        self._core.note_plc_stop(ev.data)
+
+    def note_session_stop(self, ev: Event) -> None:
+        assert isinstance(ev.data, StopReason)
+        self._core.note_plc_stop(ev.data)
+
+    def note_fault_stop(self, ev: Event) -> None:
+        assert isinstance(ev.data, PlcFault)
+        self._core.note_fault(ev.data)
+
+    # ------------------------------------------------------------------ availability
+    def disable_plc(self, ev: Event) -> None:
+        self._core.session_command(SessionCommandKind.DISABLE, "ChangeAvailability Inoperative")
+
+    def enable_plc(self, ev: Event) -> None:
+        self._core.session_command(SessionCommandKind.ENABLE, "ChangeAvailability Operative")
+
+    # ------------------------------------------------------------------ guards
+    def ev_present(self, ev: Event) -> bool:
+        return self._core.ev_present
+
+    def token_is_contract(self, ev: Event) -> bool:
+        return isinstance(ev.data, Token) and ev.data.method is AuthMethod.PNC

@@ -1,0 +1,434 @@
+"""OCPP 1.6J: message payloads the controller sends and the CSMS calls it answers.
+
+Plug & Charge rides on DataTransfer as the OCA whitepaper "Using ISO 15118 Plug & Charge
+with OCPP 1.6" describes: vendorId `org.openchargealliance.iso15118pnc`, messageId the 2.0.1
+message name (Authorize, Get15118EVCertificate, GetCertificateStatus), data the 2.0.1
+request JSON as a string.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from evse.controller.auth import IdInfo, IdStatus
+from evse.controller.errors import CsmsProtocolError
+from evse.controller.plc_port import (
+    AuthMethod,
+    ContractCertificateStatus,
+    Measurement,
+    PlcFault,
+    PncCertificateRequested,
+    PncCertificateResponseCmd,
+    TokenType,
+)
+from evse.controller.pnc import (
+    PNC_CERT_ANSWER_TIMEOUT_NS,
+    certificate_hash_data,
+    check_chain,
+)
+from evse.controller.rpc import IncomingResult
+from evse.controller.session import (
+    STOP_HARD_RESET,
+    STOP_SOFT_RESET,
+    STOP_UNLOCK,
+    ConnectorStatus,
+    OpenTx,
+    Token,
+    TxStop,
+)
+from evse.controller.settings import Settings
+from evse.controller.smart_charging import (
+    Purpose,
+    limit_in_unit,
+    parse_time,
+    profile_from_16,
+)
+from evse.controller.store import QueuedMessage
+
+if TYPE_CHECKING:
+    from evse.controller.core import Controller
+
+PNC_VENDOR_ID = "org.openchargealliance.iso15118pnc"
+#: 1.6 §9.4 ChargeProfileMaxStackLevel / ChargingScheduleMaxPeriods we advertise.
+MAX_STACK_LEVEL = 8
+MAX_PERIODS = 24
+#: 1.6 §9.4 LocalAuthListMaxLength / SendLocalListMaxLength.
+LOCAL_LIST_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PncCertTag:
+    """Correlates a Get15118EVCertificate answer with the PLC's request."""
+
+    request_id: int
+
+
+def id_info_16(info: dict[str, Any]) -> IdInfo:
+    expiry = info.get("expiryDate")
+    return IdInfo(IdStatus(info["status"]), None if expiry is None else parse_time(expiry),
+                  str(info.get("parentIdTag", "")))
+
+
+class Ocpp16:
+    version = "1.6"
+
+    def __init__(self, core: Controller) -> None:
+        self.core = core
+
+    # ------------------------------------------------------------------ settings
+    def default_settings(self) -> Settings:
+        c = self.core.cfg
+        core = self.core
+        s = Settings()
+        s.add("HeartbeatInterval", int(c.heartbeat_interval_s),
+              on_change=lambda v: core.set_heartbeat_interval(float(v)))
+        s.add("ConnectionTimeOut", int(c.connection_timeout_s))
+        s.add("MeterValueSampleInterval", int(c.meter_sample_interval_s))
+        s.add("ClockAlignedDataInterval", int(c.clock_aligned_interval_s))
+        s.add("MeterValuesSampledData",
+              "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage")
+        s.add("LocalAuthorizeOffline", c.local_authorize_offline,
+              on_change=lambda v: setattr(core.auth, "local_authorize_offline", v == "true"))
+        s.add("LocalPreAuthorize", c.local_pre_authorize,
+              on_change=lambda v: setattr(core.auth, "local_pre_authorize", v == "true"))
+        s.add("AllowOfflineTxForUnknownId", c.allow_offline_tx_for_unknown_id,
+              on_change=lambda v: setattr(core.auth, "allow_offline_unknown", v == "true"))
+        s.add("AuthorizationCacheEnabled", c.authorization_cache_enabled,
+              on_change=lambda v: setattr(core.auth, "cache_enabled", v == "true"))
+        s.add("LocalAuthListEnabled", c.local_auth_list_enabled,
+              on_change=lambda v: setattr(core.auth, "list_enabled", v == "true"))
+        s.add("AuthorizeRemoteTxRequests", c.authorize_remote_tx_requests)
+        s.add("StopTransactionOnInvalidId", c.stop_transaction_on_invalid_id)
+        s.add("TransactionMessageAttempts", c.tx_message_attempts)
+        s.add("TransactionMessageRetryInterval", int(c.tx_message_retry_interval_s))
+        s.add("NumberOfConnectors", 1, readonly=True)
+        s.add("SupportedFeatureProfiles",
+              "Core,LocalAuthListManagement,RemoteTrigger,SmartCharging", readonly=True)
+        s.add("ChargeProfileMaxStackLevel", MAX_STACK_LEVEL, readonly=True)
+        s.add("ChargingScheduleAllowedChargingRateUnit", "Current,Power", readonly=True)
+        s.add("ChargingScheduleMaxPeriods", MAX_PERIODS, readonly=True)
+        s.add("MaxChargingProfilesInstalled", 16, readonly=True)
+        s.add("LocalAuthListMaxLength", LOCAL_LIST_MAX, readonly=True)
+        s.add("SendLocalListMaxLength", LOCAL_LIST_MAX, readonly=True)
+        s.add("GetConfigurationMaxKeys", 64, readonly=True)
+        # OCA "ISO 15118 support for OCPP 1.6" §3.1 configuration keys
+        s.add("ISO15118PnCEnabled", c.pnc_enabled)
+        s.add("CentralContractValidationAllowed", True)
+        s.add("ContractValidationOffline", c.pnc_accept_offline_if_chain_valid)
+        return s
+
+    # ------------------------------------------------------------------ outgoing
+    def boot(self) -> tuple[str, dict[str, Any]]:
+        c = self.core.cfg
+        return "BootNotification", {
+            "chargePointVendor": c.vendor, "chargePointModel": c.model,
+            "chargePointSerialNumber": c.serial, "firmwareVersion": c.firmware,
+        }
+
+    def parse_boot(self, payload: dict[str, Any]) -> tuple[bool, float]:
+        return payload["status"] == "Accepted", float(payload["interval"])
+
+    def status(self, status: ConnectorStatus, error16: str) -> tuple[str, dict[str, Any]]:
+        return "StatusNotification", {
+            "connectorId": self.core.cfg.connector_id, "status": status.value,
+            "errorCode": error16, "timestamp": self.core.timestamp(),
+        }
+
+    def authorize(self, token: Token) -> tuple[str, dict[str, Any]]:
+        if token.method is AuthMethod.PNC:
+            data = {"idToken": {"idToken": token.id_token, "type": "eMAID"},
+                    "iso15118CertificateHashData": certificate_hash_data(token.chain_der)}
+            return "DataTransfer", {"vendorId": PNC_VENDOR_ID, "messageId": "Authorize",
+                                    "data": json.dumps(data)}
+        return "Authorize", {"idTag": token.id_token[:20]}
+
+    def parse_authorize(self, action: str, payload: dict[str, Any]
+                        ) -> tuple[IdInfo, ContractCertificateStatus | None]:
+        if action == "DataTransfer":
+            if payload.get("status") != "Accepted" or "data" not in payload:
+                return IdInfo(IdStatus.INVALID), ContractCertificateStatus.NO_CERTIFICATE_AVAILABLE
+            try:
+                data = json.loads(payload["data"])
+                info = data["idTokenInfo"]
+                cert = data.get("certificateStatus", "Accepted")
+                return (IdInfo(IdStatus(info["status"])), _cert_status(cert))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CsmsProtocolError("FormationViolation",
+                                        f"PnC Authorize data: {exc}") from exc
+        return id_info_16(payload["idTagInfo"]), None
+
+    def tx_id(self, tx: OpenTx | None) -> str | None:
+        return None if tx is None else tx.remote_id
+
+    def tx_start(self, tx: OpenTx) -> tuple[str, dict[str, Any]]:
+        return "StartTransaction", {
+            "connectorId": self.core.cfg.connector_id, "idTag": tx.token.id_token[:20],
+            "meterStart": round(tx.meter_start_wh), "timestamp": self.core.timestamp(),
+        }
+
+    def tx_meter(self, tx: OpenTx, meter: Measurement, context: str, ts: str
+                 ) -> tuple[str, dict[str, Any]]:
+        def sv(value: float, measurand: str, unit: str) -> dict[str, Any]:
+            return {"value": f"{value:.1f}", "context": context, "measurand": measurand,
+                    "unit": unit, "location": "Outlet"}
+
+        return "MeterValues", {
+            "connectorId": self.core.cfg.connector_id, "transactionId": 0,
+            "meterValue": [{"timestamp": ts, "sampledValue": [
+                sv(meter.energy_wh, "Energy.Active.Import.Register", "Wh"),
+                sv(meter.voltage_v * meter.current_a, "Power.Active.Import", "W"),
+                sv(meter.current_a, "Current.Import", "A"),
+                sv(meter.voltage_v, "Voltage", "V"),
+            ]}],
+        }
+
+    def tx_stop(self, tx: OpenTx, stop: TxStop, meter_wh: float, ts: str
+                ) -> tuple[str, dict[str, Any]]:
+        payload: dict[str, Any] = {
+            "transactionId": 0, "meterStop": round(meter_wh), "timestamp": ts,
+            "reason": stop.reason_16.value,
+        }
+        if stop.reason_16.value in ("Local", "DeAuthorized"):
+            payload["idTag"] = tx.token.id_token[:20]
+        return "StopTransaction", payload
+
+    def resolve_tx_ids(self, msg: QueuedMessage) -> dict[str, Any]:
+        """Queued while the CSMS id was unknown: put the id it gave us in now."""
+        payload = dict(msg.payload)
+        if msg.action in ("MeterValues", "StopTransaction") and msg.tx_local is not None:
+            rec = self.core.store.tx(msg.tx_local)
+            if rec is not None and rec.remote_id is not None:
+                payload["transactionId"] = int(rec.remote_id)
+        return payload
+
+    def on_tx_result(self, msg: QueuedMessage, payload: dict[str, Any]
+                     ) -> tuple[int, str] | None:
+        if msg.action != "StartTransaction" or msg.tx_local is None:
+            return None
+        remote = str(payload["transactionId"])
+        tx = self.core.tx
+        if tx is not None and tx.local_id == msg.tx_local:
+            tx.remote_id = remote
+        info = id_info_16(payload["idTagInfo"])
+        self.core.auth.cache_put(str(msg.payload["idTag"]), info)
+        if info.status is not IdStatus.ACCEPTED and tx is not None \
+                and tx.local_id == msg.tx_local:
+            self.core.tx_deauthorized()
+        return (msg.tx_local, remote)
+
+    def on_other_result(self, res: IncomingResult, tag: object) -> None:
+        if not isinstance(tag, PncCertTag):
+            return
+        accepted = False
+        exi = b""
+        if res.payload.get("status") == "Accepted" and "data" in res.payload:
+            try:
+                data = json.loads(res.payload["data"])
+                accepted = data.get("status") == "Accepted"
+                exi = base64.b64decode(data.get("exiResponse", ""))
+            except (ValueError, TypeError):
+                accepted = False
+        self.core.emit(PncCertificateResponseCmd(tag.request_id, accepted,
+                                                 exi if accepted else b""))
+
+    def on_other_failed(self, tag: object) -> None:
+        if isinstance(tag, PncCertTag):
+            self.core.emit(PncCertificateResponseCmd(tag.request_id, False))
+
+    def request_ev_certificate(self, ev: PncCertificateRequested) -> None:
+        data = {"iso15118SchemaVersion": ev.schema_namespace,
+                "action": "Install" if ev.operation == "INSTALLATION" else "Update",
+                "exiRequest": base64.b64encode(ev.exi_request).decode()}
+        sent = self.core.send_volatile("DataTransfer", {
+            "vendorId": PNC_VENDOR_ID, "messageId": "Get15118EVCertificate",
+            "data": json.dumps(data)}, PncCertTag(ev.request_id),
+            timeout_ns=PNC_CERT_ANSWER_TIMEOUT_NS)
+        if not sent:  # offline: the EV gets FAILED now instead of after its timeout
+            self.core.emit(PncCertificateResponseCmd(ev.request_id, False))
+
+    def certificate_status(self, chain_der: tuple[bytes, ...]) -> bool:
+        """OCA 1.6 whitepaper: GetCertificateStatus wrapped in DataTransfer (2.0.1 M06)."""
+        hashes = certificate_hash_data(chain_der)
+        if not hashes:
+            return False
+        return self.core.send_volatile("DataTransfer", {
+            "vendorId": PNC_VENDOR_ID, "messageId": "GetCertificateStatus",
+            "data": json.dumps({"ocspRequestData": hashes[0]})})
+
+    def fault_event(self, fault: PlcFault) -> None:
+        """1.6 reports faults through StatusNotification.errorCode (the core sends it)."""
+
+    def check_contract(self, token: Token) -> ContractCertificateStatus:
+        return check_chain(token.chain_der, self.core.unix_s(), self.core.cfg)
+
+    def install_profile(self, connector_id: int, profile: dict[str, Any]) -> None:
+        self.core.profiles.install(profile_from_16(connector_id, profile))
+        self.core.profiles_changed()
+
+    # ------------------------------------------------------------------ incoming calls
+    def handle_call(self, action: str, p: dict[str, Any]) -> dict[str, Any]:
+        handler = getattr(self, f"on_{action}", None)
+        if handler is None:
+            raise CsmsProtocolError("NotSupported", f"{action} is not supported")
+        result: dict[str, Any] = handler(p)
+        return result
+
+    def on_RemoteStartTransaction(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        connector = p.get("connectorId", self.core.cfg.connector_id)
+        profile = p.get("chargingProfile")
+        if connector != self.core.cfg.connector_id or (
+            profile is not None and profile["chargingProfilePurpose"] != "TxProfile"
+        ):
+            return {"status": "Rejected"}
+        token = Token(p["idTag"], TokenType.CENTRAL, AuthMethod.REMOTE_START)
+        ok = self.core.remote_start(token, profile)
+        return {"status": "Accepted" if ok else "Rejected"}
+
+    def on_RemoteStopTransaction(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        ok = self.core.remote_stop(str(p["transactionId"]))
+        return {"status": "Accepted" if ok else "Rejected"}
+
+    def on_Reset(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        self.core.stop_for(STOP_HARD_RESET if p["type"] == "Hard" else STOP_SOFT_RESET)
+        self.core.reset_requested = str(p["type"])
+        return {"status": "Accepted"}
+
+    def on_ChangeAvailability(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        if p["connectorId"] not in (0, self.core.cfg.connector_id):
+            return {"status": "Rejected"}
+        return {"status": self.core.change_availability(p["type"] == "Operative")}
+
+    def on_UnlockConnector(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        if p["connectorId"] != self.core.cfg.connector_id:
+            return {"status": "NotSupported"}
+        self.core.stop_for(STOP_UNLOCK)
+        return {"status": "Unlocked"}
+
+    def on_TriggerMessage(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        what = p["requestedMessage"]
+        core = self.core
+        if what == "BootNotification":
+            core.send_volatile(*self.boot())
+        elif what == "Heartbeat":
+            core.send_volatile("Heartbeat", {})
+        elif what == "StatusNotification":
+            core.send_volatile(*self.status(core.connector_status(), core.fault_error_16))
+        elif what == "MeterValues":
+            if core.tx is None or core.meter is None:
+                return {"status": "Rejected"}
+            action, payload = self.tx_meter(core.tx, core.meter, "Trigger", core.timestamp())
+            core.enqueue_tx_message(action, payload, core.tx)
+        else:
+            return {"status": "NotImplemented"}
+        return {"status": "Accepted"}
+
+    def on_GetConfiguration(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        s = self.core.settings
+        keys = p.get("key") or s.keys()
+        known = [{"key": k, "readonly": s.item(k).readonly, "value": s.get(k)}
+                 for k in keys if s.has(k)]
+        unknown = [k for k in keys if not s.has(k)]
+        out: dict[str, Any] = {"configurationKey": known}
+        if unknown:
+            out["unknownKey"] = unknown
+        return out
+
+    def on_ChangeConfiguration(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {"status": self.core.settings.change(p["key"], p["value"])}
+
+    def on_SendLocalList(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        auth = self.core.auth
+        if not self.core.settings.get_bool("LocalAuthListEnabled"):
+            return {"status": "NotSupported"}
+        entries = p.get("localAuthorizationList", [])
+        if len(entries) > LOCAL_LIST_MAX:
+            return {"status": "Failed"}
+        full = p["updateType"] == "Full"
+        if not full and p["listVersion"] <= auth.list_version:
+            return {"status": "VersionMismatch"}
+        parsed = {e["idTag"]: (id_info_16(e["idTagInfo"]) if "idTagInfo" in e else None)
+                  for e in entries}
+        auth.update_list(p["listVersion"], full, parsed)
+        return {"status": "Accepted"}
+
+    def on_GetLocalListVersion(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        if not self.core.settings.get_bool("LocalAuthListEnabled"):
+            return {"listVersion": -1}
+        return {"listVersion": self.core.auth.list_version}
+
+    def on_ClearCache(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        self.core.auth.clear_cache()
+        return {"status": "Accepted"}
+
+    def on_SetChargingProfile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        prof = p["csChargingProfiles"]
+        connector = p["connectorId"]
+        purpose = prof["chargingProfilePurpose"]
+        core = self.core
+        if connector not in (0, core.cfg.connector_id) or prof["stackLevel"] > MAX_STACK_LEVEL \
+                or len(prof["chargingSchedule"]["chargingSchedulePeriod"]) > MAX_PERIODS:
+            return {"status": "Rejected"}
+        if purpose == "ChargePointMaxProfile" and connector != 0:
+            return {"status": "Rejected"}
+        if purpose == "TxProfile":
+            # 1.6 §5.16.3: a TxProfile needs a transaction on that connector.
+            if connector == 0 or core.tx is None:
+                return {"status": "Rejected"}
+            if "transactionId" in prof and str(prof["transactionId"]) != core.tx.remote_id:
+                return {"status": "Rejected"}
+        self.install_profile(connector, prof)
+        return {"status": "Accepted"}
+
+    def on_ClearChargingProfile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        purpose = p.get("chargingProfilePurpose")
+        n = self.core.profiles.clear(
+            profile_id=p.get("id"), purpose=None if purpose is None else Purpose(purpose),
+            stack_level=p.get("stackLevel"), connector_id=p.get("connectorId"))
+        if n:
+            self.core.profiles_changed()
+        return {"status": "Accepted" if n else "Unknown"}
+
+    def on_GetCompositeSchedule(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        core = self.core
+        if p["connectorId"] not in (0, core.cfg.connector_id):
+            return {"status": "Rejected"}
+        unit = p.get("chargingRateUnit", "W")
+        tx = core.tx
+        now = core.unix_s()
+        periods = core.profiles.composite(now, int(p["duration"]),
+                                          tx.start_unix_s if tx else now, self.tx_id(tx))
+        sched_periods = [{"startPeriod": q.start_s,
+                          "limit": limit_in_unit(q, unit, core.cfg.max_current_a,
+                                                 core.cfg.max_power_w)} for q in periods]
+        return {
+            "status": "Accepted", "connectorId": p["connectorId"],
+            "scheduleStart": core.timestamp(),
+            "chargingSchedule": {"duration": int(p["duration"]), "startSchedule":
+                                 core.timestamp(), "chargingRateUnit": unit,
+                                 "chargingSchedulePeriod": sched_periods},
+        }
+
+    def on_DataTransfer(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        if p["vendorId"] != PNC_VENDOR_ID:
+            return {"status": "UnknownVendorId"}
+        return {"status": "UnknownMessageId"}
+
+
+def _cert_status(text: str) -> ContractCertificateStatus:
+    table = {
+        "Accepted": ContractCertificateStatus.ACCEPTED,
+        "SignatureError": ContractCertificateStatus.SIGNATURE_ERROR,
+        "CertificateExpired": ContractCertificateStatus.CERTIFICATE_EXPIRED,
+        "CertificateRevoked": ContractCertificateStatus.CERTIFICATE_REVOKED,
+        "NoCertificateAvailable": ContractCertificateStatus.NO_CERTIFICATE_AVAILABLE,
+        "CertChainError": ContractCertificateStatus.CERT_CHAIN_ERROR,
+        "ContractCancelled": ContractCertificateStatus.CONTRACT_CANCELLED,
+    }
+    try:
+        return table[text]
+    except KeyError:
+        raise CsmsProtocolError("PropertyConstraintViolation",
+                                f"certificateStatus {text!r}") from None

@@ -1,0 +1,503 @@
+"""OCPP 2.0.1: TransactionEvent, RequestStart/Stop, device model variables, PnC natively.
+
+Transactions follow TxCtrlr.TxStartPoint = TxStopPoint = EnergyTransfer (2.0.1 E01/E06):
+the Started event is sent at PowerDelivery start, never at plug-in (P1 item 10). The
+transactionId is ours (2.0.1: the station generates it), so queued messages need no id
+substitution.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from evse.controller.auth import IdInfo, IdStatus
+from evse.controller.error_map import fault_mapping
+from evse.controller.errors import CsmsProtocolError
+from evse.controller.ocpp16 import _cert_status
+from evse.controller.plc_port import (
+    AuthMethod,
+    ContractCertificateStatus,
+    Measurement,
+    PlcFault,
+    PncCertificateRequested,
+    PncCertificateResponseCmd,
+    TokenType,
+)
+from evse.controller.pnc import (
+    PNC_CERT_ANSWER_TIMEOUT_NS,
+    certificate_hash_data,
+    check_chain,
+)
+from evse.controller.rpc import IncomingResult
+from evse.controller.session import (
+    STOP_HARD_RESET,
+    STOP_UNLOCK,
+    ConnectorStatus,
+    OpenTx,
+    Token,
+    TxStop,
+)
+from evse.controller.settings import Settings
+from evse.controller.smart_charging import (
+    Purpose,
+    limit_in_unit,
+    parse_time,
+    profile_from_201,
+)
+from evse.controller.store import QueuedMessage
+
+if TYPE_CHECKING:
+    from evse.controller.core import Controller
+
+MAX_STACK_LEVEL = 8
+MAX_PERIODS = 24
+LOCAL_LIST_MAX = 1000
+
+#: Neutral TokenType -> 2.0.1 IdTokenEnumType.
+TOKEN_TYPE = {
+    TokenType.CENTRAL: "Central", TokenType.EMAID: "eMAID", TokenType.ISO14443: "ISO14443",
+    TokenType.ISO15693: "ISO15693", TokenType.KEY_CODE: "KeyCode", TokenType.LOCAL: "Local",
+    TokenType.MAC_ADDRESS: "MacAddress", TokenType.NO_AUTHORIZATION: "NoAuthorization",
+}
+TOKEN_TYPE_BACK = {v: k for k, v in TOKEN_TYPE.items()}
+
+#: Device model (2.0.1 part 2 appendix "Referenced Components and Variables"): the
+#: (component, variable) pairs a DC charger answers, mapped onto the shared setting keys.
+VARIABLES: dict[tuple[str, str], str] = {
+    ("OCPPCommCtrlr", "HeartbeatInterval"): "HeartbeatInterval",
+    ("OCPPCommCtrlr", "MessageAttempts"): "TransactionMessageAttempts",
+    ("OCPPCommCtrlr", "MessageAttemptInterval"): "TransactionMessageRetryInterval",
+    ("SampledDataCtrlr", "TxUpdatedInterval"): "MeterValueSampleInterval",
+    ("SampledDataCtrlr", "TxUpdatedMeasurands"): "MeterValuesSampledData",
+    ("AlignedDataCtrlr", "Interval"): "ClockAlignedDataInterval",
+    ("TxCtrlr", "EVConnectionTimeOut"): "ConnectionTimeOut",
+    ("TxCtrlr", "StopTxOnInvalidId"): "StopTransactionOnInvalidId",
+    ("TxCtrlr", "TxStartPoint"): "TxStartPoint",
+    ("TxCtrlr", "TxStopPoint"): "TxStopPoint",
+    ("AuthCtrlr", "LocalAuthorizeOffline"): "LocalAuthorizeOffline",
+    ("AuthCtrlr", "LocalPreAuthorize"): "LocalPreAuthorize",
+    ("AuthCtrlr", "OfflineTxForUnknownIdEnabled"): "AllowOfflineTxForUnknownId",
+    ("AuthCtrlr", "AuthorizeRemoteStart"): "AuthorizeRemoteTxRequests",
+    ("AuthCacheCtrlr", "Enabled"): "AuthorizationCacheEnabled",
+    ("LocalAuthListCtrlr", "Enabled"): "LocalAuthListEnabled",
+    ("LocalAuthListCtrlr", "ItemsPerMessage"): "SendLocalListMaxLength",
+    ("SmartChargingCtrlr", "ProfileStackLevel"): "ChargeProfileMaxStackLevel",
+    ("SmartChargingCtrlr", "PeriodsPerSchedule"): "ChargingScheduleMaxPeriods",
+    ("SmartChargingCtrlr", "RateUnit"): "ChargingScheduleAllowedChargingRateUnit",
+    ("ISO15118Ctrlr", "PnCEnabled"): "ISO15118PnCEnabled",
+    ("ISO15118Ctrlr", "CentralContractValidationAllowed"): "CentralContractValidationAllowed",
+    ("ISO15118Ctrlr", "ContractValidationOffline"): "ContractValidationOffline",
+    ("EVSE", "Power"): "EvseMaxPowerW",
+    ("EVSE", "DCVoltage"): "EvseMaxVoltageV",
+    ("EVSE", "DCCurrent"): "EvseMaxCurrentA",
+}
+
+
+_DATA_TYPE = {"str": "string", "int": "integer", "bool": "boolean"}
+
+
+@dataclass(frozen=True, slots=True)
+class CertTag:
+    request_id: int
+
+
+class Ocpp201:
+    version = "2.0.1"
+
+    def __init__(self, core: Controller) -> None:
+        self.core = core
+        self._event_id = 0
+
+    # ------------------------------------------------------------------ settings
+    def default_settings(self) -> Settings:
+        from evse.controller.ocpp16 import Ocpp16
+
+        s = Ocpp16(self.core).default_settings()
+        c = self.core.cfg
+        s.add("TxStartPoint", "EnergyTransfer", readonly=True)
+        s.add("TxStopPoint", "EnergyTransfer", readonly=True)
+        s.add("EvseMaxPowerW", int(c.max_power_w), readonly=True)
+        s.add("EvseMaxVoltageV", int(c.max_voltage_v), readonly=True)
+        s.add("EvseMaxCurrentA", int(c.max_current_a), readonly=True)
+        s.add("MeterValuesSampledData",
+              "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage")
+        return s
+
+    # ------------------------------------------------------------------ outgoing
+    def boot(self) -> tuple[str, dict[str, Any]]:
+        c = self.core.cfg
+        return "BootNotification", {"reason": "PowerUp", "chargingStation": {
+            "model": c.model, "vendorName": c.vendor, "serialNumber": c.serial,
+            "firmwareVersion": c.firmware}}
+
+    def parse_boot(self, payload: dict[str, Any]) -> tuple[bool, float]:
+        return payload["status"] == "Accepted", float(payload["interval"])
+
+    def status(self, status: ConnectorStatus, error16: str) -> tuple[str, dict[str, Any]]:
+        value = {
+            ConnectorStatus.AVAILABLE: "Available", ConnectorStatus.UNAVAILABLE: "Unavailable",
+            ConnectorStatus.FAULTED: "Faulted",
+        }.get(status, "Occupied")
+        if status is ConnectorStatus.PREPARING and not self.core.ev_present:
+            value = "Available"  # 2.0.1: Occupied means a vehicle/cable is present
+        return "StatusNotification", {
+            "timestamp": self.core.timestamp(), "connectorStatus": value,
+            "evseId": self.core.cfg.connector_id, "connectorId": 1}
+
+    def _id_token(self, token: Token) -> dict[str, Any]:
+        return {"idToken": token.id_token[:36], "type": TOKEN_TYPE[token.token_type]}
+
+    def authorize(self, token: Token) -> tuple[str, dict[str, Any]]:
+        payload: dict[str, Any] = {"idToken": self._id_token(token)}
+        if token.method is AuthMethod.PNC:
+            hashes = certificate_hash_data(token.chain_der)
+            if hashes:
+                payload["iso15118CertificateHashData"] = hashes
+        return "Authorize", payload
+
+    def parse_authorize(self, action: str, payload: dict[str, Any]
+                        ) -> tuple[IdInfo, ContractCertificateStatus | None]:
+        info = payload["idTokenInfo"]
+        status = info["status"]
+        try:
+            id_status = IdStatus(status)
+        except ValueError:
+            id_status = IdStatus.INVALID  # NoCredit, NotAllowedTypeEVSE, NotAtThisLocation...
+        expiry = info.get("cacheExpiryDateTime")
+        cert = payload.get("certificateStatus")
+        return (IdInfo(id_status, None if expiry is None else parse_time(expiry)),
+                None if cert is None else _cert_status(cert))
+
+    def tx_id(self, tx: OpenTx | None) -> str | None:
+        return None if tx is None else f"{self.core.cfg.serial}-{tx.local_id}"
+
+    def _event(self, tx: OpenTx, event_type: str, trigger: str, ts: str,
+               info: dict[str, Any]) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "eventType": event_type, "timestamp": ts, "triggerReason": trigger,
+            "seqNo": tx.seq_no, "transactionInfo": {"transactionId": self.tx_id(tx), **info},
+        }
+        tx.seq_no += 1
+        self.core.store.put(f"tx.seq.{tx.local_id}", str(tx.seq_no))
+        if not (self.core.online and self.core.booted):
+            payload["offline"] = True  # 2.0.1 E04: the event happened while offline
+        return payload
+
+    def _meter(self, meter_wh: float, context: str, ts: str,
+               meas: Measurement | None = None) -> list[dict[str, Any]]:
+        values: list[dict[str, Any]] = [{
+            "value": round(meter_wh, 1), "context": context,
+            "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}}]
+        if meas is not None:
+            for value, measurand, unit in (
+                (meas.voltage_v * meas.current_a, "Power.Active.Import", "W"),
+                (meas.current_a, "Current.Import", "A"), (meas.voltage_v, "Voltage", "V"),
+            ):
+                values.append({"value": round(value, 1), "context": context,
+                               "measurand": measurand, "unitOfMeasure": {"unit": unit}})
+        return [{"timestamp": ts, "sampledValue": values}]
+
+    def tx_start(self, tx: OpenTx) -> tuple[str, dict[str, Any]]:
+        ts = self.core.timestamp()
+        info: dict[str, Any] = {"chargingState": "Charging"}
+        if tx.token.remote_start_id is not None:
+            info["remoteStartId"] = tx.token.remote_start_id
+        payload = self._event(tx, "Started", "ChargingStateChanged", ts, info)
+        payload["idToken"] = self._id_token(tx.token)
+        payload["evse"] = {"id": self.core.cfg.connector_id, "connectorId": 1}
+        payload["meterValue"] = self._meter(tx.meter_start_wh, "Transaction.Begin", ts)
+        return "TransactionEvent", payload
+
+    def tx_meter(self, tx: OpenTx, meter: Measurement, context: str, ts: str
+                 ) -> tuple[str, dict[str, Any]]:
+        trigger = {"Sample.Clock": "MeterValueClock", "Trigger": "Trigger"}.get(
+            context, "MeterValuePeriodic")
+        payload = self._event(tx, "Updated", trigger, ts, {"chargingState": "Charging"})
+        payload["meterValue"] = self._meter(meter.energy_wh, context, ts, meter)
+        return "TransactionEvent", payload
+
+    def tx_stop(self, tx: OpenTx, stop: TxStop, meter_wh: float, ts: str
+                ) -> tuple[str, dict[str, Any]]:
+        payload = self._event(tx, "Ended", stop.trigger_201.value, ts,
+                              {"chargingState": "Idle",
+                               "stoppedReason": stop.reason_201.value})
+        payload["meterValue"] = self._meter(meter_wh, "Transaction.End", ts)
+        return "TransactionEvent", payload
+
+    def resolve_tx_ids(self, msg: QueuedMessage) -> dict[str, Any]:
+        return msg.payload
+
+    def on_tx_result(self, msg: QueuedMessage, payload: dict[str, Any]
+                     ) -> tuple[int, str] | None:
+        info = payload.get("idTokenInfo")
+        tx = self.core.tx
+        if (info is not None and tx is not None and tx.local_id == msg.tx_local
+                and info["status"] != "Accepted"):
+            self.core.tx_deauthorized()
+        return None
+
+    def on_other_result(self, res: IncomingResult, tag: object) -> None:
+        if isinstance(tag, CertTag):
+            ok = res.payload.get("status") == "Accepted"
+            exi = base64.b64decode(res.payload.get("exiResponse", "")) if ok else b""
+            self.core.emit(PncCertificateResponseCmd(tag.request_id, ok, exi))
+
+    def on_other_failed(self, tag: object) -> None:
+        if isinstance(tag, CertTag):
+            self.core.emit(PncCertificateResponseCmd(tag.request_id, False))
+
+    def request_ev_certificate(self, ev: PncCertificateRequested) -> None:
+        sent = self.core.send_volatile("Get15118EVCertificate", {
+            "iso15118SchemaVersion": ev.schema_namespace,
+            "action": "Install" if ev.operation == "INSTALLATION" else "Update",
+            "exiRequest": base64.b64encode(ev.exi_request).decode()}, CertTag(ev.request_id),
+            timeout_ns=PNC_CERT_ANSWER_TIMEOUT_NS)
+        if not sent:
+            self.core.emit(PncCertificateResponseCmd(ev.request_id, False))
+
+    def fault_event(self, fault: PlcFault) -> None:
+        """2.0.1 has no error code on StatusNotification: faults go to NotifyEvent (N07),
+        component from the error-map table, techCode = the contract's fault code."""
+        self._event_id += 1
+        event: dict[str, Any] = {
+            "eventId": self._event_id, "timestamp": self.core.timestamp(),
+            "trigger": "Alerting", "actualValue": "true" if fault.active else "false",
+            "techCode": fault.code.value, "cleared": not fault.active,
+            "eventNotificationType": "HardWiredNotification",
+            "component": {"name": fault_mapping(fault.code).component_201,
+                          "evse": {"id": self.core.cfg.connector_id}},
+            "variable": {"name": "Problem"},
+        }
+        if fault.diagnostic:
+            event["techInfo"] = fault.diagnostic[:500]
+        if self.core.tx is not None:
+            event["transactionId"] = self.tx_id(self.core.tx)
+        self.core.send_volatile("NotifyEvent", {
+            "generatedAt": self.core.timestamp(), "seqNo": 0, "tbc": False,
+            "eventData": [event]})
+
+    def certificate_status(self, chain_der: tuple[bytes, ...]) -> bool:
+        """GetCertificateStatus for the contract leaf (2.0.1 M06): queued, answer ignored."""
+        hashes = certificate_hash_data(chain_der)
+        if not hashes:
+            return False
+        return self.core.send_volatile("GetCertificateStatus", {"ocspRequestData": hashes[0]})
+
+    def check_contract(self, token: Token) -> ContractCertificateStatus:
+        return check_chain(token.chain_der, self.core.unix_s(), self.core.cfg)
+
+    def install_profile(self, evse_id: int, profile: dict[str, Any]) -> None:
+        self.core.profiles.install(profile_from_201(evse_id, profile))
+        self.core.profiles_changed()
+
+    # ------------------------------------------------------------------ incoming calls
+    def handle_call(self, action: str, p: dict[str, Any]) -> dict[str, Any]:
+        handler = getattr(self, f"on_{action}", None)
+        if handler is None:
+            raise CsmsProtocolError("NotSupported", f"{action} is not supported")
+        result: dict[str, Any] = handler(p)
+        return result
+
+    def on_RequestStartTransaction(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        if p.get("evseId", self.core.cfg.connector_id) != self.core.cfg.connector_id:
+            return {"status": "Rejected"}
+        profile = p.get("chargingProfile")
+        if profile is not None and profile["chargingProfilePurpose"] != "TxProfile":
+            return {"status": "Rejected"}
+        tok = p["idToken"]
+        token = Token(tok["idToken"], TOKEN_TYPE_BACK.get(tok["type"], TokenType.CENTRAL),
+                      AuthMethod.REMOTE_START, remote_start_id=int(p["remoteStartId"]))
+        ok = self.core.remote_start(token, profile)
+        return {"status": "Accepted" if ok else "Rejected"}
+
+    def on_RequestStopTransaction(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        ok = self.core.remote_stop(str(p["transactionId"]))
+        return {"status": "Accepted" if ok else "Rejected"}
+
+    def on_Reset(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        if p["type"] == "OnIdle" and self.core.tx is not None:
+            self.core.reset_requested = "OnIdle"
+            return {"status": "Scheduled"}
+        self.core.stop_for(STOP_HARD_RESET)
+        self.core.reset_requested = str(p["type"])
+        return {"status": "Accepted"}
+
+    def on_ChangeAvailability(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        evse = p.get("evse", {}).get("id", 0)
+        if evse not in (0, self.core.cfg.connector_id):
+            return {"status": "Rejected"}
+        return {"status": self.core.change_availability(p["operationalStatus"] == "Operative")}
+
+    def on_UnlockConnector(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        if p["evseId"] != self.core.cfg.connector_id or p["connectorId"] != 1:
+            return {"status": "UnknownConnector"}
+        if self.core.tx is not None:
+            # 2.0.1 F05.FR.02: refuse while an authorized transaction runs.
+            return {"status": "OngoingAuthorizedTransaction"}
+        self.core.stop_for(STOP_UNLOCK)
+        return {"status": "Unlocked"}
+
+    def on_TriggerMessage(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        what = p["requestedMessage"]
+        core = self.core
+        if what == "BootNotification":
+            core.send_volatile(*self.boot())
+        elif what == "Heartbeat":
+            core.send_volatile("Heartbeat", {})
+        elif what == "StatusNotification":
+            core.send_volatile(*self.status(core.connector_status(), core.fault_error_16))
+        elif what in ("MeterValues", "TransactionEvent"):
+            if core.tx is None or core.meter is None:
+                return {"status": "Rejected"}
+            action, payload = self.tx_meter(core.tx, core.meter, "Trigger", core.timestamp())
+            core.enqueue_tx_message(action, payload, core.tx)
+        else:
+            return {"status": "NotImplemented"}
+        return {"status": "Accepted"}
+
+    def on_GetVariables(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        s = self.core.settings
+        results = []
+        for item in p["getVariableData"]:
+            comp, var = item["component"], item["variable"]
+            key = VARIABLES.get((comp["name"], var["name"]))
+            result: dict[str, Any] = {"component": comp, "variable": var}
+            if item.get("attributeType", "Actual") != "Actual":
+                result["attributeStatus"] = "NotSupportedAttributeType"
+            elif key is None or not s.has(key):
+                known = any(c == comp["name"] for c, _ in VARIABLES)
+                result["attributeStatus"] = "UnknownVariable" if known else "UnknownComponent"
+            else:
+                result["attributeStatus"] = "Accepted"
+                result["attributeValue"] = s.get(key)
+            results.append(result)
+        return {"getVariableResult": results}
+
+    def on_GetBaseReport(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """B07: accept, then report the device model in one NotifyReport (it fits: < 40 rows).
+
+        ConfigurationInventory lists the writable variables, FullInventory all of them;
+        SummaryInventory (components with problems) is not supported.
+        """
+        base = p["reportBase"]
+        if base == "SummaryInventory":
+            return {"status": "NotSupported"}
+        s = self.core.settings
+        rows = []
+        for (component, variable), key in VARIABLES.items():
+            if not s.has(key):
+                continue
+            item = s.item(key)
+            if base == "ConfigurationInventory" and item.readonly:
+                continue
+            rows.append({
+                "component": {"name": component}, "variable": {"name": variable},
+                "variableAttribute": [{"type": "Actual", "value": item.value[:2500],
+                                       "mutability": "ReadOnly" if item.readonly
+                                       else "ReadWrite"}],
+                "variableCharacteristics": {"dataType": _DATA_TYPE[item.kind],
+                                            "supportsMonitoring": False},
+            })
+        self.core.send_volatile("NotifyReport", {
+            "requestId": p["requestId"], "generatedAt": self.core.timestamp(), "seqNo": 0,
+            "tbc": False, "reportData": rows})
+        return {"status": "Accepted"}
+
+    def on_SetVariables(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        s = self.core.settings
+        results = []
+        for item in p["setVariableData"]:
+            comp, var = item["component"], item["variable"]
+            key = VARIABLES.get((comp["name"], var["name"]))
+            result: dict[str, Any] = {"component": comp, "variable": var}
+            if item.get("attributeType", "Actual") != "Actual":
+                result["attributeStatus"] = "NotSupportedAttributeType"
+            elif key is None or not s.has(key):
+                known = any(c == comp["name"] for c, _ in VARIABLES)
+                result["attributeStatus"] = "UnknownVariable" if known else "UnknownComponent"
+            else:
+                status = s.change(key, str(item["attributeValue"]))
+                result["attributeStatus"] = {"NotSupported": "Rejected"}.get(status, status)
+            results.append(result)
+        return {"setVariableResult": results}
+
+    def on_SendLocalList(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        auth = self.core.auth
+        entries = p.get("localAuthorizationList", [])
+        if not self.core.settings.get_bool("LocalAuthListEnabled") or \
+                len(entries) > LOCAL_LIST_MAX:
+            return {"status": "Failed"}
+        full = p["updateType"] == "Full"
+        if not full and p["versionNumber"] <= auth.list_version:
+            return {"status": "VersionMismatch"}
+        parsed: dict[str, IdInfo | None] = {}
+        for e in entries:
+            info = e.get("idTokenInfo")
+            parsed[e["idToken"]["idToken"]] = None if info is None else self._info(info)
+        auth.update_list(p["versionNumber"], full, parsed)
+        return {"status": "Accepted"}
+
+    @staticmethod
+    def _info(info: dict[str, Any]) -> IdInfo:
+        try:
+            status = IdStatus(info["status"])
+        except ValueError:
+            status = IdStatus.INVALID
+        expiry = info.get("cacheExpiryDateTime")
+        return IdInfo(status, None if expiry is None else parse_time(expiry))
+
+    def on_GetLocalListVersion(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {"versionNumber": self.core.auth.list_version}
+
+    def on_ClearCache(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        self.core.auth.clear_cache()
+        return {"status": "Accepted"}
+
+    def on_SetChargingProfile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        prof = p["chargingProfile"]
+        evse = p["evseId"]
+        core = self.core
+        purpose = prof["chargingProfilePurpose"]
+        if evse not in (0, core.cfg.connector_id) or prof["stackLevel"] > MAX_STACK_LEVEL \
+                or len(prof["chargingSchedule"][0]["chargingSchedulePeriod"]) > MAX_PERIODS:
+            return {"status": "Rejected"}
+        if purpose == "ChargingStationExternalConstraints":
+            return {"status": "Rejected"}
+        if purpose == "ChargingStationMaxProfile" and evse != 0:
+            return {"status": "Rejected"}
+        if purpose == "TxProfile" and (core.tx is None or prof.get("transactionId")
+                                       not in (None, self.tx_id(core.tx))):
+            return {"status": "Rejected"}
+        self.install_profile(evse, prof)
+        return {"status": "Accepted"}
+
+    def on_ClearChargingProfile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        crit = p.get("chargingProfileCriteria", {})
+        purpose = crit.get("chargingProfilePurpose")
+        n = self.core.profiles.clear(
+            profile_id=p.get("chargingProfileId"),
+            purpose=None if purpose is None else Purpose(
+                purpose.replace("ChargingStation", "ChargePoint")),
+            stack_level=crit.get("stackLevel"), connector_id=crit.get("evseId"))
+        if n:
+            self.core.profiles_changed()
+        return {"status": "Accepted" if n else "Unknown"}
+
+    def on_GetCompositeSchedule(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        core = self.core
+        if p["evseId"] not in (0, core.cfg.connector_id):
+            return {"status": "Rejected"}
+        unit = p.get("chargingRateUnit", "W")
+        tx = core.tx
+        now = core.unix_s()
+        periods = core.profiles.composite(now, int(p["duration"]),
+                                          tx.start_unix_s if tx else now, self.tx_id(tx))
+        return {"status": "Accepted", "schedule": {
+            "evseId": p["evseId"], "duration": int(p["duration"]),
+            "scheduleStart": core.timestamp(), "chargingRateUnit": unit,
+            "chargingSchedulePeriod": [
+                {"startPeriod": q.start_s,
+                 "limit": limit_in_unit(q, unit, core.cfg.max_current_a, core.cfg.max_power_w)}
+                for q in periods]}}

@@ -1,0 +1,410 @@
+"""What the controller consumes from and publishes to the PLC: a small typed port.
+
+Why a port of our own: the controller<->PLC contract (`evse.contract`, signals.yaml
+`ccs2_dc_controller_plc` v1.0) is being built in parallel. Names and enum values here mirror
+that definition one-to-one (signal in the comment of each class) so that binding is a thin
+adapter: `PlcEvent` objects are made from decoded `plc.*`/`meas.*` samples, and every
+`PlcCommand` becomes one `ctrl.*` sample. Nothing in the controller imports the contract.
+
+Binding (contract signal -> this port), for the adapter:
+
+    plc.ev_present{present}                      -> EvPresent(present)
+    plc.session_event EV_PLUGGED / EV_UNPLUGGED  -> EvPresent(True / False)
+    plc.ev_mac{mac, run_id} (+ SLAC_MATCHED)     -> SlacMatched(ev_mac, run_id)
+    plc.evccid{evccid}                           -> EvccidReceived(evccid)
+    plc.v2g_phase{phase}                         -> PhaseChanged(phase)
+    plc.auth_request{payment_option}             -> AuthRequested(payment_option)
+    plc.pnc_authorization_request{...}           -> PncAuthorizationRequested(...)
+    plc.pnc_certificate_request{...}             -> PncCertificateRequested(...)
+    plc.session_event POWER_DELIVERY_START       -> PowerDeliveryStarted()
+    plc.session_event POWER_DELIVERY_STOP{stop_reason} -> PowerDeliveryStopped(reason)
+    plc.session_event SESSION_STOPPED{stop_reason}     -> SessionEnded(reason)
+    plc.fault{fault_code, severity, active, latched, diagnostic_data} -> PlcFault(...)
+    meas.dc_output{present_voltage_v, present_current_a, energy_wh} -> Measurement(...)
+
+    AuthStatusCmd      -> ctrl.auth_status{status, reason}
+    AuthContextCmd     -> ctrl.auth_context{method, id_token, token_type, offline, ...}
+    SessionCommandCmd  -> ctrl.session_command{command, reason}
+    EvseLimitsCmd      -> ctrl.evse_limits_dynamic{max_voltage_v, max_current_a, max_power_w,
+                          min_current_a, validity_ms, derating_reason}
+    ScheduleCmd        -> ctrl.schedule{schedule_id, entries}; `renegotiate` = the schedule
+                          changed during an ISO-2 session (the PLC sets EVSENotification
+                          ReNegotiation; not a contract field yet)
+    PncAuthorizationResponseCmd -> ctrl.pnc_authorization_response
+    PncCertificateResponseCmd   -> ctrl.pnc_certificate_response{status ACCEPTED if accepted}
+    OcppErrorMappingCmd         -> ctrl.ocpp_error_mapping{entries}
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class V2gPhase(enum.Enum):
+    """signals.yaml enum V2gPhase (plc.v2g_phase.phase)."""
+
+    IDLE = "IDLE"
+    SLAC = "SLAC"
+    SDP = "SDP"
+    SAP = "SAP"
+    SESSION_SETUP = "SESSION_SETUP"
+    SERVICE_DISCOVERY = "SERVICE_DISCOVERY"
+    AUTH = "AUTH"
+    CPD = "CPD"
+    CABLECHECK = "CABLECHECK"
+    PRECHARGE = "PRECHARGE"
+    POWERDELIVERY = "POWERDELIVERY"
+    CURRENTDEMAND = "CURRENTDEMAND"
+    WELDING = "WELDING"
+    SESSION_STOP = "SESSION_STOP"
+    FAULT = "FAULT"
+
+
+class SessionCommandKind(enum.Enum):
+    """signals.yaml enum SessionCommand (ctrl.session_command.command)."""
+
+    ENABLE = "ENABLE"
+    DISABLE = "DISABLE"
+    STOP_GRACEFUL = "STOP_GRACEFUL"
+    STOP_EMERGENCY = "STOP_EMERGENCY"
+    RESET_FAULT = "RESET_FAULT"
+
+
+class AuthMethod(enum.Enum):
+    """signals.yaml enum AuthMethod (ctrl.auth_context.method)."""
+
+    EIM = "EIM"
+    AUTOCHARGE = "AUTOCHARGE"
+    REMOTE_START = "REMOTE_START"
+    PNC = "PNC"
+
+
+class TokenType(enum.Enum):
+    """signals.yaml enum TokenType = OCPP 2.0.1 IdTokenEnumType."""
+
+    CENTRAL = "CENTRAL"
+    EMAID = "EMAID"
+    ISO14443 = "ISO14443"
+    ISO15693 = "ISO15693"
+    KEY_CODE = "KEY_CODE"
+    LOCAL = "LOCAL"
+    MAC_ADDRESS = "MAC_ADDRESS"
+    NO_AUTHORIZATION = "NO_AUTHORIZATION"
+
+
+class AuthStatus(enum.Enum):
+    """signals.yaml enum AuthStatus (ctrl.auth_status.status)."""
+
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+
+
+class PaymentOption(enum.Enum):
+    """signals.yaml enum PaymentOption (plc.auth_request.payment_option)."""
+
+    EIM = "EIM"
+    CONTRACT = "CONTRACT"
+
+
+class DeratingReason(enum.Enum):
+    """signals.yaml enum DeratingReason."""
+
+    NONE = "NONE"
+    THERMAL = "THERMAL"
+    GRID = "GRID"
+    OCPP_PROFILE = "OCPP_PROFILE"
+    LOAD_BALANCING = "LOAD_BALANCING"
+    HARDWARE_FAULT = "HARDWARE_FAULT"
+    OTHER = "OTHER"
+
+
+class FaultCode(enum.Enum):
+    """signals.yaml enum FaultCode (plc.fault.fault_code)."""
+
+    CP_STATE_E = "CP_STATE_E"
+    CP_STATE_F = "CP_STATE_F"
+    CP_DIODE_FAULT = "CP_DIODE_FAULT"
+    PP_INVALID = "PP_INVALID"
+    ISOLATION_FAULT = "ISOLATION_FAULT"
+    OVER_VOLTAGE = "OVER_VOLTAGE"
+    OVER_CURRENT = "OVER_CURRENT"
+    OVER_TEMPERATURE = "OVER_TEMPERATURE"
+    CONTACTOR_WELDED = "CONTACTOR_WELDED"
+    CONTACTOR_FAILED = "CONTACTOR_FAILED"
+    POWER_MODULE_FAULT = "POWER_MODULE_FAULT"
+    IMD_FAULT = "IMD_FAULT"
+    CONNECTOR_LOCK_FAULT = "CONNECTOR_LOCK_FAULT"
+    SLAC_FAILED = "SLAC_FAILED"
+    V2G_TIMEOUT = "V2G_TIMEOUT"
+    V2G_PROTOCOL_ERROR = "V2G_PROTOCOL_ERROR"
+    EV_ERROR = "EV_ERROR"
+    PRECHARGE_FAILED = "PRECHARGE_FAILED"
+    CABLE_CHECK_FAILED = "CABLE_CHECK_FAILED"
+    EMERGENCY_STOP = "EMERGENCY_STOP"
+    CONTROLLER_LINK_LOST = "CONTROLLER_LINK_LOST"
+    LIMITS_EXPIRED = "LIMITS_EXPIRED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class FaultSeverity(enum.Enum):
+    """signals.yaml enum FaultSeverity."""
+
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+class StopReason(enum.Enum):
+    """signals.yaml enum StopReason (plc.session_event.stop_reason)."""
+
+    EV_REQUESTED = "EV_REQUESTED"
+    EV_UNPLUGGED = "EV_UNPLUGGED"
+    EV_ERROR = "EV_ERROR"
+    AUTH_REJECTED = "AUTH_REJECTED"
+    AUTH_TIMEOUT = "AUTH_TIMEOUT"
+    PNC_TIMEOUT = "PNC_TIMEOUT"
+    CONTROLLER_STOP_GRACEFUL = "CONTROLLER_STOP_GRACEFUL"
+    CONTROLLER_STOP_EMERGENCY = "CONTROLLER_STOP_EMERGENCY"
+    CONTROLLER_DISABLED = "CONTROLLER_DISABLED"
+    CONTROLLER_LINK_LOST = "CONTROLLER_LINK_LOST"
+    LIMITS_EXPIRED = "LIMITS_EXPIRED"
+    NO_CONTROLLER_LIMITS = "NO_CONTROLLER_LIMITS"
+    CONTROLLED_STOP_TIMEOUT = "CONTROLLED_STOP_TIMEOUT"
+    FAULT = "FAULT"
+    V2G_TIMEOUT = "V2G_TIMEOUT"
+
+
+class ContractCertificateStatus(enum.Enum):
+    """signals.yaml enum ContractCertificateStatus = OCPP 2.0.1 AuthorizeCertificateStatus."""
+
+    ACCEPTED = "ACCEPTED"
+    SIGNATURE_ERROR = "SIGNATURE_ERROR"
+    CERTIFICATE_EXPIRED = "CERTIFICATE_EXPIRED"
+    CERTIFICATE_REVOKED = "CERTIFICATE_REVOKED"
+    NO_CERTIFICATE_AVAILABLE = "NO_CERTIFICATE_AVAILABLE"
+    CERT_CHAIN_ERROR = "CERT_CHAIN_ERROR"
+    CONTRACT_CANCELLED = "CONTRACT_CANCELLED"
+
+
+# ---------------------------------------------------------------------- PLC -> controller
+
+
+@dataclass(frozen=True, slots=True)
+class EvPresent:
+    """plc.ev_present (and plc.session_event EV_PLUGGED / EV_UNPLUGGED)."""
+
+    present: bool
+    connector_id: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SlacMatched:
+    """plc.ev_mac + plc.session_event SLAC_MATCHED. `ev_mac` upper-case, colon separated."""
+
+    ev_mac: str
+    run_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EvccidReceived:
+    """plc.evccid: upper-case hex EVCCID from SessionSetupReq."""
+
+    evccid: str
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChanged:
+    """plc.v2g_phase."""
+
+    phase: V2gPhase
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRequested:
+    """plc.auth_request: the EV reached Authorization and waits (EVSEProcessing=Ongoing)."""
+
+    payment_option: PaymentOption
+
+
+@dataclass(frozen=True, slots=True)
+class PncAuthorizationRequested:
+    """plc.pnc_authorization_request: eMAID and contract chain (leaf first, DER)."""
+
+    request_id: int
+    emaid: str
+    certificate_chain_der: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PncCertificateRequested:
+    """plc.pnc_certificate_request: EXI CertificateInstallation/UpdateReq to relay."""
+
+    request_id: int
+    operation: str  # INSTALLATION | UPDATE (signals.yaml CertificateOperation)
+    schema_namespace: str
+    exi_request: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PowerDeliveryStarted:
+    """plc.session_event POWER_DELIVERY_START: the first real energy transfer."""
+
+
+@dataclass(frozen=True, slots=True)
+class PowerDeliveryStopped:
+    """plc.session_event POWER_DELIVERY_STOP with its stop_reason."""
+
+    reason: StopReason
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """plc.session_event SESSION_STOPPED with its stop_reason."""
+
+    reason: StopReason
+
+
+@dataclass(frozen=True, slots=True)
+class PlcFault:
+    """plc.fault (active=False clears)."""
+
+    code: FaultCode
+    severity: FaultSeverity
+    active: bool = True
+    latched: bool = False
+    diagnostic: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """meas.dc_output: one synchronized sample of the DC meter."""
+
+    voltage_v: float
+    current_a: float
+    energy_wh: float
+
+
+PlcEvent = (
+    EvPresent
+    | SlacMatched
+    | EvccidReceived
+    | PhaseChanged
+    | AuthRequested
+    | PncAuthorizationRequested
+    | PncCertificateRequested
+    | PowerDeliveryStarted
+    | PowerDeliveryStopped
+    | SessionEnded
+    | PlcFault
+    | Measurement
+)
+
+
+# ---------------------------------------------------------------------- controller -> PLC
+
+
+@dataclass(frozen=True, slots=True)
+class AuthStatusCmd:
+    """ctrl.auth_status."""
+
+    status: AuthStatus
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContextCmd:
+    """ctrl.auth_context."""
+
+    method: AuthMethod
+    id_token: str
+    token_type: TokenType
+    offline: bool
+    parent_id: str = ""
+    expiry_unix_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCommandCmd:
+    """ctrl.session_command."""
+
+    command: SessionCommandKind
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EvseLimitsCmd:
+    """ctrl.evse_limits_dynamic: the envelope the PLC clamps every EV request with."""
+
+    max_voltage_v: float
+    max_current_a: float
+    max_power_w: float
+    min_current_a: float
+    validity_ms: int
+    derating_reason: DeratingReason = DeratingReason.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleEntry:
+    """signals.yaml record ScheduleEntry."""
+
+    start_offset_s: int
+    max_power_w: float
+    max_current_a: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleCmd:
+    """ctrl.schedule. A new one during an ISO-2 session asks the PLC to renegotiate."""
+
+    schedule_id: int
+    entries: tuple[ScheduleEntry, ...] = field(default_factory=tuple)
+    renegotiate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PncAuthorizationResponseCmd:
+    """ctrl.pnc_authorization_response."""
+
+    request_id: int
+    certificate_status: ContractCertificateStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PncCertificateResponseCmd:
+    """ctrl.pnc_certificate_response (status ACCEPTED | FAILED)."""
+
+    request_id: int
+    accepted: bool
+    exi_response: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class OcppErrorMapEntry:
+    """signals.yaml record OcppErrorMapEntry (2.0.1 techCode = the fault code: no override)."""
+
+    fault_code: FaultCode
+    ocpp16_error_code: str
+    ocpp201_event_code: str | None = None
+    vendor_error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OcppErrorMappingCmd:
+    """ctrl.ocpp_error_mapping: our table, sent at start (the adapter resends on link up)."""
+
+    entries: tuple[OcppErrorMapEntry, ...]
+
+
+PlcCommand = (
+    AuthStatusCmd
+    | AuthContextCmd
+    | SessionCommandCmd
+    | EvseLimitsCmd
+    | ScheduleCmd
+    | PncAuthorizationResponseCmd
+    | PncCertificateResponseCmd
+    | OcppErrorMappingCmd
+)

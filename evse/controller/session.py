@@ -1,0 +1,70 @@
+"""Small value types shared by the core, the handler and the OCPP dialects."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from evse.controller.error_map import Ocpp16Reason, Ocpp201Reason, Ocpp201Trigger
+from evse.controller.plc_port import AuthMethod, TokenType
+
+
+class ConnectorStatus(enum.Enum):
+    """OCPP 1.6 ChargePointStatus (2.0.1 folds the session ones into Occupied)."""
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    FINISHING = "Finishing"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An identification to authorize: who, how, and (PnC) the contract chain."""
+
+    id_token: str
+    token_type: TokenType
+    method: AuthMethod
+    chain_der: tuple[bytes, ...] = field(default_factory=tuple)
+    pnc_request_id: int | None = None
+    remote_start_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TxStop:
+    """Why a transaction ends, in both OCPP versions."""
+
+    reason_16: Ocpp16Reason
+    reason_201: Ocpp201Reason
+    trigger_201: Ocpp201Trigger
+
+
+STOP_REMOTE = TxStop(Ocpp16Reason.REMOTE, Ocpp201Reason.REMOTE, Ocpp201Trigger.REMOTE_STOP)
+STOP_LOCAL = TxStop(Ocpp16Reason.LOCAL, Ocpp201Reason.LOCAL, Ocpp201Trigger.STOP_AUTHORIZED)
+STOP_DEAUTHORIZED = TxStop(Ocpp16Reason.DE_AUTHORIZED, Ocpp201Reason.DE_AUTHORIZED,
+                           Ocpp201Trigger.DEAUTHORIZED)
+STOP_EV_DISCONNECTED = TxStop(Ocpp16Reason.EV_DISCONNECTED, Ocpp201Reason.EV_DISCONNECTED,
+                              Ocpp201Trigger.EV_DEPARTED)
+STOP_POWER_LOSS = TxStop(Ocpp16Reason.POWER_LOSS, Ocpp201Reason.POWER_LOSS,
+                         Ocpp201Trigger.ABNORMAL_CONDITION)
+STOP_SOFT_RESET = TxStop(Ocpp16Reason.SOFT_RESET, Ocpp201Reason.IMMEDIATE_RESET,
+                         Ocpp201Trigger.RESET_COMMAND)
+STOP_HARD_RESET = TxStop(Ocpp16Reason.HARD_RESET, Ocpp201Reason.IMMEDIATE_RESET,
+                         Ocpp201Trigger.RESET_COMMAND)
+STOP_UNLOCK = TxStop(Ocpp16Reason.UNLOCK_COMMAND, Ocpp201Reason.OTHER,
+                     Ocpp201Trigger.ABNORMAL_CONDITION)
+STOP_OTHER = TxStop(Ocpp16Reason.OTHER, Ocpp201Reason.OTHER, Ocpp201Trigger.ABNORMAL_CONDITION)
+
+
+@dataclass(slots=True)
+class OpenTx:
+    """The running transaction as the core tracks it (the store keeps the durable part)."""
+
+    local_id: int
+    token: Token
+    start_unix_s: int
+    meter_start_wh: float
+    remote_id: str | None = None
+    seq_no: int = 0

@@ -1,0 +1,245 @@
+"""Charging profiles -> the limit envelope and schedule the PLC needs.
+
+Stacking rules (OCPP 1.6 §3.13.2-3.13.4, 2.0.1 K01/K08): within one purpose the valid
+profile with the highest stackLevel wins; a TxProfile of the running transaction replaces
+the TxDefaultProfile; ChargePointMaxProfile caps the result. Limits in A cap the DC output
+current, limits in W its power; a composite in the other unit is converted at
+`NOMINAL_VOLTAGE_V`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from evse.controller.errors import CsmsProtocolError
+
+#: A<->W conversion for GetCompositeSchedule in the other unit. 400 V is the usual nominal
+#: DC-link of 400 V-class EVs (reference hardware.md: 150-1000 V output range); a W limit is
+#: what DC chargers are normally given, so this only matters for A-based CSMS profiles.
+NOMINAL_VOLTAGE_V = 400.0
+#: Horizon of the schedule handed to the PLC (ISO 15118-2 SAScheduleTuple covers 24 h).
+SCHEDULE_HORIZON_S = 86_400
+_WEEK_S = 7 * 86_400
+
+
+class Purpose(enum.Enum):
+    MAX = "ChargePointMaxProfile"  # 2.0.1: ChargingStationMaxProfile
+    TX_DEFAULT = "TxDefaultProfile"
+    TX = "TxProfile"
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start_s: int
+    limit: float
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    profile_id: int
+    connector_id: int
+    stack_level: int
+    purpose: Purpose
+    kind: str  # Absolute | Recurring | Relative
+    recurrency: str | None  # Daily | Weekly
+    valid_from_s: int | None
+    valid_to_s: int | None
+    unit: str  # A | W
+    start_schedule_s: int | None
+    duration_s: int | None
+    periods: tuple[Period, ...]
+    transaction_id: str | None = None
+
+    def limit_at(self, t_s: int, tx_start_s: int | None) -> float | None:
+        if self.valid_from_s is not None and t_s < self.valid_from_s:
+            return None
+        if self.valid_to_s is not None and t_s >= self.valid_to_s:
+            return None
+        start = self._start(t_s, tx_start_s)
+        if start is None or t_s < start:
+            return None
+        offset = t_s - start
+        if self.duration_s is not None and offset >= self.duration_s:
+            return None
+        limit: float | None = None
+        for period in self.periods:
+            if period.start_s <= offset:
+                limit = period.limit
+        return limit
+
+    def _start(self, t_s: int, tx_start_s: int | None) -> int | None:
+        if self.kind == "Relative":
+            return tx_start_s if tx_start_s is not None else None
+        if self.start_schedule_s is None:
+            return self.valid_from_s if self.kind == "Absolute" else None
+        if self.kind == "Recurring":
+            period = _WEEK_S if self.recurrency == "Weekly" else 86_400
+            if t_s < self.start_schedule_s:
+                return None
+            return self.start_schedule_s + (t_s - self.start_schedule_s) // period * period
+        return self.start_schedule_s
+
+    def breakpoints(self, t0: int, t1: int, tx_start_s: int | None) -> set[int]:
+        points = {p for p in (self.valid_from_s, self.valid_to_s) if p is not None}
+        starts: list[int] = []
+        if self.kind == "Recurring" and self.start_schedule_s is not None:
+            period = _WEEK_S if self.recurrency == "Weekly" else 86_400
+            k0 = max(0, (t0 - self.start_schedule_s) // period)
+            s = self.start_schedule_s + k0 * period
+            while s < t1:
+                starts.append(s)
+                s += period
+        else:
+            s0 = self._start(t0, tx_start_s)
+            if s0 is not None:
+                starts.append(s0)
+        for s in starts:
+            points.update(s + p.start_s for p in self.periods)
+            if self.duration_s is not None:
+                points.add(s + self.duration_s)
+        return {p for p in points if t0 < p < t1}
+
+
+def parse_time(text: str) -> int:
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except ValueError as exc:
+        raise CsmsProtocolError("PropertyConstraintViolation", f"bad date-time {text!r}") from exc
+
+
+def _opt_time(payload: dict[str, Any], key: str) -> int | None:
+    value = payload.get(key)
+    return None if value is None else parse_time(str(value))
+
+
+def profile_from_16(connector_id: int, p: dict[str, Any]) -> Profile:
+    sched = p["chargingSchedule"]
+    return _profile(connector_id, p, p["chargingProfileId"], sched,
+                    None if p.get("transactionId") is None else str(p["transactionId"]))
+
+
+def profile_from_201(evse_id: int, p: dict[str, Any]) -> Profile:
+    sched = p["chargingSchedule"][0]
+    return _profile(evse_id, p, p["id"], sched,
+                    None if p.get("transactionId") is None else str(p["transactionId"]))
+
+
+def _profile(connector_id: int, p: dict[str, Any], pid: Any, sched: dict[str, Any],
+             tx_id: str | None) -> Profile:
+    purpose_name = str(p["chargingProfilePurpose"]).replace("ChargingStation", "ChargePoint")
+    try:
+        purpose = Purpose(purpose_name)
+    except ValueError as exc:
+        raise CsmsProtocolError("NotSupported", f"purpose {purpose_name}") from exc
+    periods = tuple(sorted((Period(int(x["startPeriod"]), float(x["limit"]))
+                            for x in sched["chargingSchedulePeriod"]), key=lambda q: q.start_s))
+    return Profile(
+        profile_id=int(pid), connector_id=connector_id, stack_level=int(p["stackLevel"]),
+        purpose=purpose, kind=str(p["chargingProfileKind"]),
+        recurrency=p.get("recurrencyKind"), valid_from_s=_opt_time(p, "validFrom"),
+        valid_to_s=_opt_time(p, "validTo"), unit=str(sched["chargingRateUnit"]),
+        start_schedule_s=_opt_time(sched, "startSchedule"),
+        duration_s=None if sched.get("duration") is None else int(sched["duration"]),
+        periods=periods, transaction_id=tx_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    current_a: float | None
+    power_w: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompositePeriod:
+    start_s: int
+    current_a: float | None
+    power_w: float | None
+
+
+class ProfileStore:
+    """Installed profiles of one connector (and the station-wide ones on connector 0)."""
+
+    def __init__(self) -> None:
+        self.profiles: dict[int, Profile] = {}
+
+    def install(self, profile: Profile) -> None:
+        # A profile with the same id, or the same purpose+stackLevel, replaces the old one.
+        for pid, old in list(self.profiles.items()):
+            if pid == profile.profile_id or (
+                old.purpose is profile.purpose and old.stack_level == profile.stack_level
+                and old.connector_id == profile.connector_id
+            ):
+                del self.profiles[pid]
+        self.profiles[profile.profile_id] = profile
+
+    def clear(self, *, profile_id: int | None = None, purpose: Purpose | None = None,
+              stack_level: int | None = None, connector_id: int | None = None) -> int:
+        removed = [
+            pid for pid, p in self.profiles.items()
+            if (profile_id is None or pid == profile_id)
+            and (purpose is None or p.purpose is purpose)
+            and (stack_level is None or p.stack_level == stack_level)
+            and (connector_id is None or p.connector_id == connector_id)
+        ]
+        for pid in removed:
+            del self.profiles[pid]
+        return len(removed)
+
+    def drop_tx_profiles(self) -> None:
+        """TxProfiles live only as long as their transaction (1.6 §3.13.3)."""
+        self.clear(purpose=Purpose.TX)
+
+    def caps_at(self, t_s: int, tx_start_s: int | None, tx_id: str | None) -> Caps:
+        best: dict[Purpose, Profile] = {}
+        for p in self.profiles.values():
+            if p.purpose is Purpose.TX and (tx_id is None or
+                                            (p.transaction_id not in (None, tx_id))):
+                continue
+            if p.limit_at(t_s, tx_start_s) is None:
+                continue
+            cur = best.get(p.purpose)
+            if cur is None or p.stack_level > cur.stack_level:
+                best[p.purpose] = p
+        chosen = [best[Purpose.MAX]] if Purpose.MAX in best else []
+        if Purpose.TX in best:
+            chosen.append(best[Purpose.TX])
+        elif Purpose.TX_DEFAULT in best:
+            chosen.append(best[Purpose.TX_DEFAULT])
+        amps: float | None = None
+        watts: float | None = None
+        for p in chosen:
+            limit = p.limit_at(t_s, tx_start_s)
+            assert limit is not None
+            if p.unit == "A":
+                amps = limit if amps is None else min(amps, limit)
+            else:
+                watts = limit if watts is None else min(watts, limit)
+        return Caps(amps, watts)
+
+    def composite(self, t0_s: int, duration_s: int, tx_start_s: int | None,
+                  tx_id: str | None) -> list[CompositePeriod]:
+        t1 = t0_s + duration_s
+        points = {t0_s}
+        for p in self.profiles.values():
+            points |= p.breakpoints(t0_s, t1, tx_start_s)
+        out: list[CompositePeriod] = []
+        for t in sorted(points):
+            caps = self.caps_at(t, tx_start_s, tx_id)
+            period = CompositePeriod(t - t0_s, caps.current_a, caps.power_w)
+            if out and (out[-1].current_a, out[-1].power_w) == (caps.current_a, caps.power_w):
+                continue
+            out.append(period)
+        return out
+
+
+def limit_in_unit(period: CompositePeriod, unit: str, hw_current_a: float,
+                  hw_power_w: float) -> float:
+    """One number for a composite period in the requested unit (min of both caps)."""
+    amps = hw_current_a if period.current_a is None else min(hw_current_a, period.current_a)
+    watts = hw_power_w if period.power_w is None else min(hw_power_w, period.power_w)
+    if unit == "A":
+        return round(min(amps, watts / NOMINAL_VOLTAGE_V), 1)
+    return round(min(watts, amps * NOMINAL_VOLTAGE_V), 1)

@@ -1,0 +1,243 @@
+"""A scriptable CSMS (OCPP 1.6J and 2.0.1) without I/O, for tests and `evse sim`.
+
+Why its own core: tests must check what a CSMS *sees* (order, contents, duplicates) in
+virtual time, and the same behaviour must be reachable over a real websocket
+(`evse.runtime.ocpp_ws.CsmsServer`). Every frame the charger sends is validated against the OCPP
+schemas (the same `ocpp` library validation the controller uses, strict); a violation is
+recorded in `violations` and answered with the CallError, so a test can assert there were
+none.
+
+Script knobs: `tokens` (id -> status), `boot_status`, `heartbeat_interval_s`, `pnc_status`
+(contract certificate verdict), and the calls a test makes: `call(action, payload)` for
+RemoteStart/Stop, Reset, ChangeAvailability, SetChargingProfile, and so on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from evse.controller.errors import CsmsProtocolError
+from evse.controller.rpc import IncomingCall, IncomingError, IncomingResult, OcppRpc
+
+#: Default wall clock of the simulator: 2026-01-01T00:00:00Z + virtual time.
+EPOCH_UNIX_S = 1_767_225_600
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One Call the CSMS received, as it received it."""
+
+    at_ns: int
+    unique_id: str
+    action: str
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Answer:
+    action: str
+    payload: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class TxView:
+    """A transaction as the CSMS reconstructs it from the messages."""
+
+    tx_id: str
+    id_tag: str
+    meter_start_wh: float
+    meter_values: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str | None = None
+    meter_stop_wh: float | None = None
+    events: list[str] = field(default_factory=list)
+
+
+class CsmsSim:
+    def __init__(self, version: str = "1.6", *, epoch_unix_s: int = EPOCH_UNIX_S) -> None:
+        self.version = version
+        self.rpc = OcppRpc(version, id_prefix="csms-")
+        self.epoch_unix_s = epoch_unix_s
+        self.tokens: dict[str, str] = {}
+        self.boot_status = "Accepted"
+        self.heartbeat_interval_s = 300
+        self.pnc_status = "Accepted"
+        self.pnc_certificate_exi = b"\x80\x98\x02"  # placeholder EXI answer
+        self.seen: list[Seen] = []
+        self.violations: list[tuple[str, str]] = []
+        self.answers: dict[str, Answer] = {}
+        self.transactions: dict[str, TxView] = {}
+        self.duplicates: list[str] = []
+        self._next_tx = 1000
+        self._out: list[str] = []
+        self._seen_ids: set[str] = set()
+
+    # ------------------------------------------------------------------ I/O surface
+    def data_to_send(self) -> list[str]:
+        out, self._out = self._out, []
+        return out
+
+    def next_deadline_ns(self) -> int | None:
+        return None
+
+    def timestamp(self, now_ns: int) -> str:
+        t = datetime.fromtimestamp(self.epoch_unix_s + now_ns // 1_000_000_000, UTC)
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def call(self, action: str, payload: dict[str, Any], now_ns: int = 0) -> str:
+        uid, text = self.rpc.make_call(action, payload, now_ns)
+        self._out.append(text)
+        self.answers[uid] = Answer(action)
+        return uid
+
+    def send_raw(self, text: str) -> None:
+        """Send a frame as is (tests of the charger's schema validation)."""
+        self._out.append(text)
+
+    def receive(self, text: str, now_ns: int) -> None:
+        try:
+            msg = self.rpc.receive(text, now_ns)
+        except CsmsProtocolError as exc:
+            self.violations.append((exc.code, exc.description))
+            if exc.unique_id is not None:
+                self._out.append(self.rpc.make_error(exc.unique_id, exc.code, exc.description))
+            return
+        if isinstance(msg, IncomingCall):
+            self._on_call(msg, now_ns)
+        elif isinstance(msg, IncomingResult):
+            self.answers.setdefault(msg.unique_id, Answer(msg.action)).payload = msg.payload
+        elif isinstance(msg, IncomingError):
+            self.answers.setdefault(msg.unique_id, Answer(msg.action)).error = msg.code
+        else:  # a CSMS call timed out; nothing to record
+            pass
+
+    def connection_lost(self) -> None:
+        self.rpc.forget_pending()
+
+    # ------------------------------------------------------------------ views
+    def actions(self, *, exclude: tuple[str, ...] = ("Heartbeat",)) -> list[str]:
+        return [s.action for s in self.seen if s.action not in exclude]
+
+    def of(self, action: str) -> list[dict[str, Any]]:
+        return [s.payload for s in self.seen if s.action == action]
+
+    # ------------------------------------------------------------------ handling
+    def _on_call(self, call: IncomingCall, now_ns: int) -> None:
+        if call.unique_id in self._seen_ids:
+            self.duplicates.append(call.unique_id)
+        self._seen_ids.add(call.unique_id)
+        self.seen.append(Seen(now_ns, call.unique_id, call.action, call.payload))
+        handler = getattr(self, f"_on_{call.action}", None)
+        if handler is None:
+            self._out.append(self.rpc.make_error(call.unique_id, "NotImplemented",
+                                                 f"{call.action} not scripted"))
+            return
+        payload: dict[str, Any] = handler(call.payload, now_ns)
+        self._out.append(self.rpc.make_result(call.unique_id, call.action, payload))
+
+    def _token_status(self, id_tag: str) -> str:
+        return self.tokens.get(id_tag, "Invalid")
+
+    def _on_BootNotification(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {"status": self.boot_status, "currentTime": self.timestamp(now),
+                "interval": self.heartbeat_interval_s}
+
+    def _on_Heartbeat(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {"currentTime": self.timestamp(now)}
+
+    def _on_StatusNotification(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {}
+
+    def _on_Authorize(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        if self.version == "1.6":
+            return {"idTagInfo": {"status": self._token_status(p["idTag"])}}
+        token = p["idToken"]["idToken"]
+        out: dict[str, Any] = {"idTokenInfo": {"status": self._token_status(token)}}
+        if "iso15118CertificateHashData" in p or p["idToken"]["type"] == "eMAID":
+            out["certificateStatus"] = self.pnc_status
+        return out
+
+    def _on_StartTransaction(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        self._next_tx += 1
+        tx_id = str(self._next_tx)
+        self.transactions[tx_id] = TxView(tx_id, p["idTag"], float(p["meterStart"]))
+        return {"transactionId": self._next_tx,
+                "idTagInfo": {"status": self._token_status(p["idTag"])}}
+
+    def _on_MeterValues(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        tx = self.transactions.get(str(p.get("transactionId")))
+        if tx is not None:
+            tx.meter_values.extend(p["meterValue"])
+        return {}
+
+    def _on_StopTransaction(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        tx = self.transactions.get(str(p["transactionId"]))
+        if tx is not None:
+            tx.stop_reason = p.get("reason", "Local")
+            tx.meter_stop_wh = float(p["meterStop"])
+        return {}
+
+    def _on_DataTransfer(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        if p["vendorId"] != "org.openchargealliance.iso15118pnc":
+            return {"status": "UnknownVendorId"}
+        data = json.loads(p.get("data", "{}"))
+        if p.get("messageId") == "Authorize":
+            token = data["idToken"]["idToken"]
+            return {"status": "Accepted", "data": json.dumps({
+                "idTokenInfo": {"status": self._token_status(token)},
+                "certificateStatus": self.pnc_status})}
+        if p.get("messageId") == "GetCertificateStatus":
+            return {"status": "Accepted", "data": json.dumps(
+                {"status": "Accepted", "ocspResult": base64.b64encode(b"\x30\x03\x0a\x01\x00")
+                 .decode()})}
+        if p.get("messageId") == "Get15118EVCertificate":
+            return {"status": "Accepted", "data": json.dumps({
+                "status": "Accepted",
+                "exiResponse": base64.b64encode(self.pnc_certificate_exi).decode()})}
+        return {"status": "UnknownMessageId"}
+
+    # 2.0.1 ---------------------------------------------------------------------------
+    def _on_TransactionEvent(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        info = p["transactionInfo"]
+        tx_id = info["transactionId"]
+        out: dict[str, Any] = {}
+        if p["eventType"] == "Started":
+            token = p.get("idToken", {}).get("idToken", "")
+            meter = _energy(p.get("meterValue", []))
+            self.transactions[tx_id] = TxView(tx_id, token, meter or 0.0)
+            if token:
+                out["idTokenInfo"] = {"status": self._token_status(token)}
+        tx = self.transactions.setdefault(tx_id, TxView(tx_id, "", 0.0))
+        tx.events.append(f"{p['eventType']}:{p['triggerReason']}:{p['seqNo']}")
+        tx.meter_values.extend(p.get("meterValue", []))
+        if p["eventType"] == "Ended":
+            tx.stop_reason = info.get("stoppedReason", "Local")
+            tx.meter_stop_wh = _energy(p.get("meterValue", []))
+        return out
+
+    def _on_Get15118EVCertificate(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {"status": "Accepted",
+                "exiResponse": base64.b64encode(self.pnc_certificate_exi).decode()}
+
+    def _on_GetCertificateStatus(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {"status": "Accepted", "ocspResult": base64.b64encode(b"\x30\x03\x0a\x01\x00")
+                .decode()}
+
+    def _on_NotifyReport(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {}
+
+    def _on_NotifyEvent(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {}
+
+
+def _energy(meter_values: list[dict[str, Any]]) -> float | None:
+    for mv in meter_values:
+        for sv in mv.get("sampledValue", []):
+            if sv.get("measurand", "Energy.Active.Import.Register") == \
+                    "Energy.Active.Import.Register":
+                return float(sv["value"])
+    return None

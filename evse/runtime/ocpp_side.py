@@ -1,0 +1,126 @@
+"""The OCPP controller of a simulated station: controller core + CSMS simulator, bound to
+the contract, in virtual time.
+
+The controller (evse/controller) sees the PLC only through the contract (its
+`ContractBinding`); the CSMS simulator (evse/csms_sim) validates every message it receives
+against the OCPP schemas and records violations. The wire between them has no latency; a
+driver presents an RFID token `token_delay_ns` after the car asks for authorization, as a
+person at the charger would.
+"""
+
+from __future__ import annotations
+
+from evse.contract.events import LinkDown, SignalReceived
+from evse.contract.inprocess import InProcessEndpoint
+from evse.contract.values import PlcAuthRequest
+from evse.controller.config import ControllerConfig
+from evse.controller.contract_binding import ContractBinding
+from evse.controller.core import Controller
+from evse.controller.store import Store
+from evse.csms_sim.core import CsmsSim
+from evse.fsm.engine import TraceSink
+from evse.runtime.rearm import Rearm
+from evse.runtime.scheduler import Scheduler
+
+#: The token the simulated driver presents, accepted by the simulated CSMS.
+SIM_TOKEN = "SIM-RFID-0001"
+#: Frames exchanged in one pump before it is called a livelock (a bug, not a session).
+PUMP_BUDGET = 10_000
+
+
+class OcppSide:
+    def __init__(
+        self,
+        sched: Scheduler,
+        port: InProcessEndpoint,
+        *,
+        version: str,
+        token_delay_ns: int,
+        max_voltage_v: float,
+        max_current_a: float,
+        max_power_w: float,
+        store_path: str = ":memory:",
+        trace: TraceSink | None = None,
+    ) -> None:
+        self.sched = sched
+        self.port = port
+        self.config = ControllerConfig(
+            ocpp_version=version, max_voltage_v=max_voltage_v, max_current_a=max_current_a,
+            max_power_w=max_power_w, meter_sample_interval_s=10.0,
+        )
+        self.ctrl = Controller(self.config, Store(store_path), trace=trace)
+        self.csms = CsmsSim(version)
+        self.csms.tokens[SIM_TOKEN] = "Accepted"
+        self.binding = ContractBinding()
+        self.token = SIM_TOKEN
+        self.token_delay_ns = token_delay_ns
+        self.online = True
+        self.silent = False  # tests: the controller process hangs (publishes nothing)
+        self._timer = Rearm(sched, "controller", self._deadline, self._fire)
+
+    def start(self, now_ns: int) -> None:
+        self.ctrl.start(now_ns)
+        self.ctrl.connected(now_ns)
+        self._pump(now_ns)
+
+    def set_online(self, online: bool, now_ns: int) -> None:
+        """Take the CSMS connection down or up (offline queue tests and scenarios)."""
+        if online == self.online:
+            return
+        self.online = online
+        if online:
+            self.ctrl.connected(now_ns)
+        else:
+            self.ctrl.disconnected(now_ns)
+            self.csms.connection_lost()
+            self.csms.data_to_send()
+        self._pump(now_ns)
+
+    def step(self, now_ns: int) -> None:
+        """Contract input from the PLC, then whatever the controller wants to say."""
+        for ev in self.port.poll(now_ns):
+            if isinstance(ev, SignalReceived):
+                for pe in self.binding.events(ev.value):
+                    self.ctrl.plc_event(pe, now_ns)
+                if isinstance(ev.value, PlcAuthRequest):
+                    self.sched.start_timer(self.token_delay_ns, self._present_token, "rfid")
+            elif isinstance(ev, LinkDown):
+                self.binding.link_lost()
+        self._pump(now_ns)
+
+    def _present_token(self, now_ns: int) -> None:
+        self.ctrl.present_token(self.token, now_ns)
+        self._pump(now_ns)
+
+    def _deadline(self) -> int | None:
+        times = [self.ctrl.next_deadline_ns(), self.csms.next_deadline_ns()]
+        present = [t for t in times if t is not None]
+        return min(present) if present else None
+
+    def _fire(self, now_ns: int) -> None:
+        d = self.ctrl.next_deadline_ns()
+        if d is not None and d <= now_ns:
+            self.ctrl.handle_timer(now_ns)
+        self._pump(now_ns)
+
+    def _pump(self, now_ns: int) -> None:
+        for _ in range(PUMP_BUDGET):
+            up = self.ctrl.data_to_send()
+            down = self.csms.data_to_send()
+            if not up and not down:
+                break
+            if not self.online:
+                continue
+            for text in up:
+                self.sched.trace.record("ocpp", "tx", {"frame": text})
+                self.csms.receive(text, now_ns)
+            for text in down:
+                self.sched.trace.record("ocpp", "rx", {"frame": text})
+                self.ctrl.receive_text(text, now_ns)
+        else:
+            raise RuntimeError("livelock between the controller and the CSMS simulator")
+        commands = self.ctrl.plc_commands()
+        if not self.silent:
+            for cmd in commands:
+                self.port.publish(self.binding.value(cmd), now_ns)  # type: ignore[arg-type]
+        self._timer.update()

@@ -1,0 +1,282 @@
+"""`SeccEnv` bound to the real cores: power path, pilot, contract guard.
+
+The SECC reads the latest published state and never waits (P0 item 1): every read here is a
+lookup of what the power path, the pilot and the contract guard last computed; every write
+is a call into a sans-IO core or a queued publish on the contract. What the car is told as
+present voltage/current is the power path's measurement snapshot, the same sample the
+regulation used (P0 item 2), never a setpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from evse.contract.guard import AuthDecision as GuardAuth
+from evse.contract.guard import LimitsSource, PlcContractGuard
+from evse.contract.values import IsolationStatus as CIsolation
+from evse.contract.values import (
+    MeasDcOutput,
+    PaymentOption,
+    PlcAuthRequest,
+    PlcEvccid,
+    PlcEvLimits,
+    PlcSessionEvent,
+    SessionEventKind,
+    V2gProtocol,
+)
+from evse.power.controller import PowerPath
+from evse.power.faults import FaultReason, Severity
+from evse.power.types import EvRequest, Phase, PowerPathUsageError
+from evse.power.types import IsolationLevel as PIsolation
+from evse.secc.env import (
+    AppProtocol,
+    AuthDecision,
+    AuthStatus,
+    CableCheckResult,
+    CableCheckStatus,
+    EvInfo,
+    EvseFault,
+    EvseLimits,
+    IsolationLevel,
+    Measurement,
+    PaymentMethod,
+    PncRequest,
+    PowerPathStatus,
+    Schedule,
+    ScheduleEntry,
+    SessionEndReason,
+    StationRequest,
+)
+
+#: Duration announced for a controller schedule (the contract carries entries only): 24 h,
+#: the same as the SECC's own default schedule (evse/secc/config.py).
+SCHEDULE_DURATION_S = 86_400
+
+_ISOLATION = {
+    PIsolation.INVALID: IsolationLevel.INVALID,
+    PIsolation.VALID: IsolationLevel.VALID,
+    PIsolation.WARNING: IsolationLevel.WARNING,
+    PIsolation.FAULT: IsolationLevel.FAULT,
+    PIsolation.NO_IMD: IsolationLevel.NO_IMD,
+}
+_C_ISOLATION = {
+    PIsolation.INVALID: CIsolation.INVALID,
+    PIsolation.VALID: CIsolation.VALID,
+    PIsolation.WARNING: CIsolation.WARNING,
+    PIsolation.FAULT: CIsolation.FAULT,
+    PIsolation.NO_IMD: CIsolation.NO_IMD,
+}
+
+
+@dataclass
+class PilotView:
+    """What the env needs from the pilot core."""
+
+    contactors_closed: Callable[[], bool]
+    emergency: Callable[[], bool]
+    faulted: Callable[[], bool]
+
+
+class StationEnv:
+    """The `SeccEnv` of a station: one per charging point, across sessions."""
+
+    def __init__(
+        self,
+        power: PowerPath,
+        guard: PlcContractGuard,
+        pilot: PilotView,
+        publish: Callable[[object, int], None],
+        *,
+        on_session_end: Callable[[SessionEndReason, int], None],
+        on_pnc_request: Callable[[PncRequest, int], None] | None = None,
+    ) -> None:
+        self.power = power
+        self.guard = guard
+        self.pilot = pilot
+        self._publish = publish
+        self._on_session_end = on_session_end
+        self._on_pnc = on_pnc_request
+        self.ev: EvInfo | None = None
+        self.requests: list[tuple[str, int]] = []
+        self.usage_errors: list[str] = []
+
+    # ---------------------------------------------------------------- reads
+    def measurement(self, now_ns: int) -> Measurement:
+        snap = self.power.snapshot
+        if snap is None:
+            return Measurement(0.0, 0.0, now_ns, IsolationLevel.INVALID)
+        return Measurement(
+            snap.voltage_v, snap.current_a, snap.timestamp_ns, _ISOLATION[snap.isolation_level]
+        )
+
+    def limits(self, now_ns: int) -> EvseLimits:
+        lim = self.guard.effective_limits(now_ns)
+        maxima = self.power.maxima(now_ns)
+        # The guard's envelope, never above what the modules can do right now.
+        issued = now_ns if lim.source is not LimitsSource.DERATED_TO_ZERO else 0
+        return EvseLimits(
+            max_voltage_v=min(lim.max_voltage_v, maxima.voltage_v),
+            max_current_a=min(lim.max_current_a, maxima.current_a),
+            max_power_w=min(lim.max_power_w, maxima.power_w),
+            min_current_a=lim.min_current_a,
+            min_voltage_v=0.0,
+            issued_ns=issued,
+        )
+
+    def rated_limits(self) -> EvseLimits:
+        hw = self.guard.cpd_limits()
+        return EvseLimits(hw.max_voltage_v, hw.max_current_a, hw.max_power_w,
+                          hw.min_current_a, 0.0, 0)
+
+    def auth_decision(self, now_ns: int) -> AuthDecision:
+        d = self.guard.auth_decision(now_ns)
+        if d is GuardAuth.ACCEPTED:
+            return AuthDecision(AuthStatus.ACCEPTED)
+        if d is GuardAuth.REJECTED:
+            return AuthDecision(AuthStatus.REJECTED, "controller rejected")
+        if d is GuardAuth.TIMED_OUT:
+            return AuthDecision(AuthStatus.REJECTED, "authorization timed out")
+        return AuthDecision(AuthStatus.PENDING)
+
+    def schedule(self, now_ns: int) -> Schedule | None:
+        s = self.guard.schedule(now_ns)
+        entries = tuple(
+            ScheduleEntry(int(e.start_offset_s), float(e.max_power_w)) for e in s.entries
+        )
+        if not entries:
+            return None
+        return Schedule(schedule_id=max(1, min(255, int(s.schedule_id))), entries=entries,
+                        duration_s=SCHEDULE_DURATION_S)
+
+    def cable_check(self, now_ns: int) -> CableCheckResult:
+        phase = self.power.phase
+        if phase is Phase.CABLE_CHECK:
+            return CableCheckResult(CableCheckStatus.ONGOING)
+        if phase in (Phase.CABLE_CHECK_DONE, Phase.PRECHARGE, Phase.CHARGING):
+            level = self.power.status.isolation_level
+            if level in (PIsolation.VALID, PIsolation.WARNING):
+                return CableCheckResult(CableCheckStatus.VALID)
+        fault = self.power.fault
+        if fault is not None or phase is Phase.FAULTED:
+            return CableCheckResult(CableCheckStatus.FAULT,
+                                    fault.detail if fault else "power path faulted")
+        return CableCheckResult(CableCheckStatus.IDLE)
+
+    def power_path(self, now_ns: int) -> PowerPathStatus:
+        closed = self.pilot.contactors_closed()
+        ready = closed and self.power.phase is Phase.CHARGING
+        return PowerPathStatus(contactors_closed=closed, output_ready=ready)
+
+    def fault(self, now_ns: int) -> EvseFault:
+        if self.pilot.emergency():
+            return EvseFault.EMERGENCY
+        fault = self.power.fault
+        if fault is not None:
+            if fault.reason is FaultReason.INSULATION_FAULT:
+                return EvseFault.ISOLATION
+            if fault.severity is Severity.EMERGENCY:
+                return EvseFault.EMERGENCY
+            return EvseFault.MALFUNCTION
+        if self.pilot.faulted():
+            return EvseFault.MALFUNCTION
+        return EvseFault.NONE
+
+    def station_request(self, now_ns: int) -> StationRequest:
+        if self.guard.stop_request(now_ns) is not None:
+            return StationRequest.STOP
+        return StationRequest.NONE
+
+    # ---------------------------------------------------------------- requests
+    def _note(self, name: str, now_ns: int) -> None:
+        self.requests.append((name, now_ns))
+
+    def ev_info(self, info: EvInfo, now_ns: int) -> None:
+        first = self.ev is None or self.ev.evccid != info.evccid
+        self.ev = info
+        if first:
+            protocol = (V2gProtocol.DIN70121 if info.protocol is AppProtocol.DIN70121
+                        else V2gProtocol.ISO15118_2)
+            self._publish(PlcEvccid(evccid=info.evccid.hex().upper(), protocol=protocol), now_ns)
+            self._publish(PlcSessionEvent(event=SessionEventKind.SESSION_SETUP), now_ns)
+        if info.max_voltage_v is not None and info.max_current_a is not None:
+            self._publish(
+                PlcEvLimits(
+                    ev_max_voltage_v=info.max_voltage_v,
+                    ev_max_current_a=info.max_current_a,
+                    ev_max_power_w=info.max_power_w,
+                    soc_pct=info.soc_pct,
+                    energy_capacity_wh=info.energy_capacity_wh,
+                    energy_request_wh=info.energy_request_wh,
+                ),
+                now_ns,
+            )
+
+    def request_authorization(self, method: PaymentMethod, now_ns: int) -> None:
+        option = PaymentOption.CONTRACT if method is PaymentMethod.CONTRACT else PaymentOption.EIM
+        self.guard.auth_requested(option, now_ns)
+        self._publish(PlcAuthRequest(payment_option=option), now_ns)
+        self._note("request_authorization", now_ns)
+
+    def _call(self, name: str, fn: Callable[[], object], now_ns: int) -> None:
+        self._note(name, now_ns)
+        try:
+            fn()
+        except PowerPathUsageError as exc:
+            # A request the power path refuses in its phase: the SECC sees the consequence
+            # through cable_check()/power_path()/fault() on the next request.
+            self.usage_errors.append(f"{name}: {exc}")
+
+    def start_cable_check(self, target_voltage_v: float, now_ns: int) -> None:
+        self._call("start_cable_check",
+                   lambda: self.power.start_cable_check(target_voltage_v, now_ns), now_ns)
+
+    def precharge(self, target_voltage_v: float, target_current_a: float, now_ns: int) -> None:
+        self._call("precharge", lambda: self.power.precharge(
+            EvRequest(target_voltage_v, target_current_a), now_ns), now_ns)
+
+    def power_delivery(self, start: bool, now_ns: int) -> None:
+        if start:
+            if self.power.phase is not Phase.CHARGING:
+                self._call("power_delivery_start", lambda: self.power.start_charging(now_ns),
+                           now_ns)
+            self._publish(PlcSessionEvent(event=SessionEventKind.POWER_DELIVERY_START), now_ns)
+        else:
+            self._call("power_delivery_stop", lambda: self.power.stop(now_ns), now_ns)
+            self._publish(PlcSessionEvent(event=SessionEventKind.POWER_DELIVERY_STOP), now_ns)
+
+    def current_demand(self, target_voltage_v: float, target_current_a: float,
+                       now_ns: int) -> None:
+        if self.power.phase is not Phase.CHARGING:
+            return
+        try:
+            self.power.current_demand(EvRequest(target_voltage_v, target_current_a), now_ns)
+        except PowerPathUsageError as exc:
+            self.usage_errors.append(f"current_demand: {exc}")
+
+    def start_welding_detection(self, now_ns: int) -> None:
+        # The power path runs its welding check by itself after every stop (evse/power).
+        self._note("start_welding_detection", now_ns)
+
+    def pnc_request(self, request: PncRequest, now_ns: int) -> None:
+        self._note("pnc_request", now_ns)
+        if self._on_pnc is not None:
+            self._on_pnc(request, now_ns)
+
+    def session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
+        self._note(f"session_ended:{reason.value}", now_ns)
+        self.power.stop(now_ns)
+        self._on_session_end(reason, now_ns)
+
+    # ---------------------------------------------------------------- telemetry
+    def meas_signal(self, energy_wh: float) -> MeasDcOutput | None:
+        snap = self.power.snapshot
+        if snap is None:
+            return None
+        return MeasDcOutput(
+            present_voltage_v=max(0.0, snap.voltage_v),
+            present_current_a=max(0.0, snap.current_a),
+            energy_wh=max(0.0, energy_wh),
+            isolation_status=_C_ISOLATION[snap.isolation_level],
+            isolation_resistance_ohm=snap.isolation_resistance_ohm,
+        )

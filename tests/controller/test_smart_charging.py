@@ -1,0 +1,176 @@
+"""Charging profiles -> ctrl.evse_limits_dynamic / ctrl.schedule, and GetCompositeSchedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from evse.controller.plc_port import DeratingReason, EvseLimitsCmd, ScheduleCmd
+from tests.controller.harness import Rig
+from tests.controller.test_csms_calls import ask, charging
+
+
+def profile16(pid: int, purpose: str, level: int, periods: list[tuple[int, float]], *,
+              unit: str = "W", kind: str = "Absolute", **extra: Any) -> dict[str, Any]:
+    schedule: dict[str, Any] = {"chargingRateUnit": unit, "chargingSchedulePeriod": [
+        {"startPeriod": s, "limit": lim} for s, lim in periods]}
+    if kind == "Absolute":
+        schedule["startSchedule"] = extra.pop("start", "2026-01-01T00:00:00Z")
+    if "duration" in extra:
+        schedule["duration"] = extra.pop("duration")
+    out = {"chargingProfileId": pid, "stackLevel": level, "chargingProfilePurpose": purpose,
+           "chargingProfileKind": kind, "chargingSchedule": schedule}
+    out.update(extra)
+    return out
+
+
+def set16(rig: Rig, connector: int, prof: dict[str, Any]) -> str:
+    res = ask(rig, "SetChargingProfile", {"connectorId": connector, "csChargingProfiles": prof})
+    return str(res["status"])
+
+
+def last_limits(rig: Rig) -> EvseLimitsCmd:
+    return [c for c in rig.commands if isinstance(c, EvseLimitsCmd)][-1]
+
+
+def last_schedule(rig: Rig) -> ScheduleCmd:
+    return [c for c in rig.commands if isinstance(c, ScheduleCmd)][-1]
+
+
+def test_no_profile_publishes_the_hardware_rating_with_a_one_entry_schedule() -> None:
+    rig = Rig("1.6")
+    rig.plug()
+    lim = last_limits(rig)
+    assert (lim.max_power_w, lim.max_current_a, lim.derating_reason) == (
+        150_000.0, 300.0, DeratingReason.NONE)
+    assert 100 <= lim.validity_ms <= 5000  # contract limits_validity_min..max
+    sched = last_schedule(rig)
+    assert [(e.start_offset_s, e.max_power_w) for e in sched.entries] == [(0, 150_000.0)]
+
+
+def test_limits_are_refreshed_before_their_validity_expires() -> None:
+    rig = Rig("1.6")
+    rig.plug()
+    n = len([c for c in rig.commands if isinstance(c, EvseLimitsCmd)])
+    rig.run(10)
+    refreshed = [c for c in rig.commands if isinstance(c, EvseLimitsCmd)]
+    assert len(refreshed) - n >= 10 and refreshed[-1].validity_ms > 1000
+
+
+def test_tx_default_profile_limits_power_and_schedule() -> None:
+    rig = Rig("1.6")
+    assert set16(rig, 0, profile16(1, "TxDefaultProfile", 0,
+                                   [(0, 50_000.0), (3600, 100_000.0)])) == "Accepted"
+    rig.plug()
+    lim = last_limits(rig)
+    assert lim.max_power_w == 50_000.0 and lim.derating_reason is DeratingReason.OCPP_PROFILE
+    assert [(e.start_offset_s, e.max_power_w) for e in last_schedule(rig).entries] == [
+        (0, 50_000.0), (3600, 100_000.0)]
+
+
+def test_higher_stack_level_wins_and_charge_point_max_caps() -> None:
+    rig = Rig("1.6")
+    set16(rig, 0, profile16(1, "TxDefaultProfile", 0, [(0, 50_000.0)]))
+    set16(rig, 0, profile16(2, "TxDefaultProfile", 1, [(0, 90_000.0)]))
+    rig.plug()
+    assert last_limits(rig).max_power_w == 90_000.0
+    set16(rig, 0, profile16(3, "ChargePointMaxProfile", 0, [(0, 200.0)], unit="A"))
+    lim = last_limits(rig)
+    assert (lim.max_power_w, lim.max_current_a) == (90_000.0, 200.0)
+
+
+def test_tx_profile_needs_a_transaction_overrides_default_and_ends_with_it() -> None:
+    rig = Rig("1.6")
+    set16(rig, 0, profile16(1, "TxDefaultProfile", 0, [(0, 50_000.0)]))
+    assert set16(rig, 1, profile16(5, "TxProfile", 0, [(0, 20_000.0)])) == "Rejected"
+    charging(rig)
+    assert set16(rig, 1, profile16(5, "TxProfile", 0, [(0, 20_000.0)])) == "Accepted"
+    assert last_limits(rig).max_power_w == 20_000.0
+    sched = last_schedule(rig)
+    assert sched.renegotiate  # new schedule during the session: the PLC renegotiates
+    rig.power_off()
+    rig.session_end()
+    rig.unplug()
+    rig.plug()
+    assert last_limits(rig).max_power_w == 50_000.0
+
+
+def test_charge_point_max_profile_on_a_connector_is_rejected() -> None:
+    rig = Rig("1.6")
+    assert set16(rig, 1, profile16(1, "ChargePointMaxProfile", 0, [(0, 1.0)])) == "Rejected"
+
+
+def test_validity_window_bounds_a_profile() -> None:
+    rig = Rig("1.6")
+    set16(rig, 0, profile16(1, "TxDefaultProfile", 0, [(0, 40_000.0)],
+                            validFrom="2026-01-01T00:00:00Z", validTo="2026-01-01T00:10:00Z"))
+    rig.plug()
+    assert last_limits(rig).max_power_w == 40_000.0
+    rig.run(600)
+    assert last_limits(rig).max_power_w == 150_000.0
+
+
+def test_relative_tx_profile_starts_with_the_transaction() -> None:
+    rig = Rig("1.6")
+    charging(rig)
+    set16(rig, 1, profile16(7, "TxProfile", 0, [(0, 30_000.0), (60, 60_000.0)],
+                            kind="Relative"))
+    comp = ask(rig, "GetCompositeSchedule", {"connectorId": 1, "duration": 300})
+    periods = comp["chargingSchedule"]["chargingSchedulePeriod"]
+    # the transaction started 2 s before the query: the step comes 58 s from now
+    assert periods == [{"startPeriod": 0, "limit": 30_000.0},
+                       {"startPeriod": 58, "limit": 60_000.0}]
+
+
+def test_recurring_daily_profile_repeats_in_the_composite() -> None:
+    rig = Rig("1.6")
+    prof = profile16(1, "TxDefaultProfile", 0, [(0, 11_000.0), (3600, 22_000.0)],
+                     kind="Recurring", recurrencyKind="Daily", duration=7200)
+    prof["chargingSchedule"]["startSchedule"] = "2026-01-01T00:00:00Z"
+    assert set16(rig, 0, prof) == "Accepted"
+    comp = ask(rig, "GetCompositeSchedule", {"connectorId": 0, "duration": 90_000,
+                                             "chargingRateUnit": "W"})
+    periods = [(p["startPeriod"], p["limit"])
+               for p in comp["chargingSchedule"]["chargingSchedulePeriod"]]
+    # between recurrences only the hardware limits: 300 A at the 400 V nominal = 120 kW
+    assert periods == [(0, 11_000.0), (3600, 22_000.0), (7200, 120_000.0),
+                       (86_400, 11_000.0)]
+
+
+def test_composite_in_amps_converts_power_at_nominal_voltage() -> None:
+    rig = Rig("1.6")
+    set16(rig, 0, profile16(1, "TxDefaultProfile", 0, [(0, 40_000.0)]))
+    comp = ask(rig, "GetCompositeSchedule", {"connectorId": 1, "duration": 60,
+                                             "chargingRateUnit": "A"})
+    assert comp["chargingSchedule"]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 100.0}]
+    assert rig.csms.violations == []
+
+
+def test_clear_charging_profile_by_purpose_and_unknown() -> None:
+    rig = Rig("1.6")
+    set16(rig, 0, profile16(1, "TxDefaultProfile", 0, [(0, 40_000.0)]))
+    rig.plug()
+    assert ask(rig, "ClearChargingProfile", {"chargingProfilePurpose": "TxDefaultProfile"}) == {
+        "status": "Accepted"}
+    assert last_limits(rig).max_power_w == 150_000.0
+    assert ask(rig, "ClearChargingProfile", {"id": 99}) == {"status": "Unknown"}
+
+
+@pytest.mark.parametrize("unit", ["W", "A"])
+def test_201_set_profile_and_composite(unit: str) -> None:
+    rig = Rig("2.0.1")
+    prof = {"id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute", "chargingSchedule": [{
+                "id": 1, "startSchedule": "2026-01-01T00:00:00Z", "chargingRateUnit": unit,
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 100.0}]}]}
+    assert ask(rig, "SetChargingProfile", {"evseId": 0, "chargingProfile": prof}) == {
+        "status": "Accepted"}
+    comp = ask(rig, "GetCompositeSchedule", {"duration": 60, "evseId": 1,
+                                             "chargingRateUnit": unit})
+    assert comp["schedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 100.0}]
+    rig.plug()
+    lim = last_limits(rig)
+    assert (lim.max_current_a if unit == "A" else lim.max_power_w) == 100.0
+    assert rig.csms.violations == []
