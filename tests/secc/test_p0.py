@@ -60,8 +60,8 @@ def test_current_demand_clamps_with_the_last_valid_limits() -> None:
     car.to_charging()
     res = car.current_demand(380, 500)
     assert res.EVSECurrentLimitAchieved is True
-    name, _, args = car.env.calls[-1]
-    assert name == "current_demand" and args[1] == 120.0
+    _, _, args = [c for c in car.env.calls if c[0] == "current_demand"][-1]
+    assert args[1] == 120.0
 
 
 # P0 2 ---------------------------------------------------------------------------------
