@@ -21,8 +21,9 @@ import ipaddress
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import exi
 from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import SimHomePlugPort
 from evse.contract.guard import HardwareRating, PlcContractGuard
@@ -56,7 +57,7 @@ from evse.power.types import (
 from evse.power.types import Phase as PowerPhase
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
-from evse.runtime.ocpp_side import OcppSide
+from evse.runtime.ocpp_side import SIM_TOKEN, ExternalOcppSide, OcppSide
 from evse.runtime.rearm import Rearm
 from evse.runtime.scheduler import Scheduler
 from evse.runtime.sim_controller import StandInController
@@ -70,12 +71,16 @@ from evse.sdp.server import Endpoint, SdpServer, SdpServerConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import CloseConnection, SeccCore, SendPayload, random_session_id
 from evse.secc.env import AppProtocol, SessionEndReason
+from evse.slac import codec as slac_codec
 from evse.slac.ev import EvSlac, EvTiming
 from evse.slac.evse_core import EvseSlac
 from evse.slac.evse_handler import SlacConfig
 from evse.slac.outputs import EfRetryRequested, LinkError, LinkReady, SendFrame
 from evse.v2gtp.header import PayloadType, encode_frame
 from evse.v2gtp.stream import FrameReceived, V2gtpStreamDecoder
+
+if TYPE_CHECKING:
+    from evse.runtime.ocpp_ws import OcppWsClient
 
 MS = 1_000_000
 S = 1_000 * MS
@@ -144,6 +149,7 @@ class DcStation:
         session: SessionConfig | None = None,
         *,
         clock: Clock | None = None,
+        external_csms: OcppWsClient | None = None,
     ) -> None:
         self.config = config
         self.session = session or SessionConfig()
@@ -187,8 +193,13 @@ class DcStation:
         )
         self._guard_timer = Rearm(sched, "guard", self.guard.next_deadline_ns,
                                    self._guard_fire)
-        self.controller: StandInController | OcppSide
-        if self.session.ocpp == "none":
+        self.controller: StandInController | OcppSide | ExternalOcppSide
+        if external_csms is not None:
+            self.controller = ExternalOcppSide(
+                sched, self.link.controller, external_csms, token=SIM_TOKEN,
+                token_delay_ns=s_to_ns(self.session.auth_delay_s),
+            )
+        elif self.session.ocpp == "none":
             self.controller = StandInController(
                 self.link.controller, auth_delay_ns=s_to_ns(self.session.auth_delay_s)
             )
@@ -232,6 +243,7 @@ class DcStation:
         self._ev_link_up = False
         self._ev_phase = EvPhase.SAP
         self._energy_wh = 0.0
+        self._ev_connected = False
         self._suspend_due_ns: int | None = None
 
     # ================================================================== setup
@@ -247,8 +259,15 @@ class DcStation:
         return p
 
     def start(self) -> None:
+        if not self.sched.virtual:
+            # Pay scapy's import now, not on the car's first CM_SLAC_PARM.REQ (its answer
+            # is due within TT_match_response = 200 ms).
+            slac_codec.warm_up()
+            for schema in ("app", "din", "iso2"):  # EXI tables load on first use
+                exi.grammar(schema)
+                exi.messages(schema)
         now = self.sched.now_ns()
-        if isinstance(self.controller, OcppSide):
+        if isinstance(self.controller, OcppSide | ExternalOcppSide):
             self.controller.start(now)
         self.cp.start(now)
         self._route_slac(self.slac.start(now))
@@ -256,11 +275,11 @@ class DcStation:
 
     # ================================================================== the world's actions
     def plug_in(self) -> None:
-        """The car is connected: CP B, and the car's SLAC starts."""
+        """The car is connected: CP B. It starts SLAC when it sees 5 % PWM (ISO 15118-3)."""
         now = self.sched.now_ns()
         self.world.board.set_ev_state(EvCpState.B)
+        self._ev_connected = True
         self.log.add(now, "ev plugged")
-        self._route_ev_slac(self.ev_slac.plug_in(now))
 
     # Scenario vocabulary shared with the pilot-only station.
     ev_plug = plug_in
@@ -281,6 +300,7 @@ class DcStation:
 
     def unplug(self) -> None:
         now = self.sched.now_ns()
+        self._ev_connected = False
         self.world.board.set_ev_state(EvCpState.A)
         self.world.ev_inlet.open_ev_contactors()
         self.log.add(now, "ev unplugged")
@@ -291,6 +311,10 @@ class DcStation:
         sched.trace.record("cp", "notice", {"notice": notice.kind, **notice.data})
         if notice.kind in ("cp_level", "pwm", "unplugged", "plugged"):
             sched.post("slac", notice, source="cp")
+        # The car sees 5 % PWM: its SLAC starts (after its own start delay).
+        if (notice.kind == "pwm" and notice.data.get("on") and self._ev_connected
+                and self.ev.phase is EvPhase.SAP and self.secc is None):
+            self._route_ev_slac(self.ev_slac.plug_in(sched.now_ns()))
         if notice.kind == "contactors":
             sched.post("power", ContactorFeedback(bool(notice.data["closed"]), sched.now_ns()),
                        source="cp")

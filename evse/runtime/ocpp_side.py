@@ -10,6 +10,8 @@ person at the charger would.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from evse.contract.events import LinkDown, SignalReceived
 from evse.contract.inprocess import InProcessEndpoint
 from evse.contract.values import PlcAuthRequest
@@ -21,6 +23,9 @@ from evse.csms_sim.core import CsmsSim
 from evse.fsm.engine import TraceSink
 from evse.runtime.rearm import Rearm
 from evse.runtime.scheduler import Scheduler
+
+if TYPE_CHECKING:  # websockets and the ocpp server stack only load for an external CSMS
+    from evse.runtime.ocpp_ws import OcppWsClient
 
 #: The token the simulated driver presents, accepted by the simulated CSMS.
 SIM_TOKEN = "SIM-RFID-0001"
@@ -124,3 +129,52 @@ class OcppSide:
             for cmd in commands:
                 self.port.publish(self.binding.value(cmd), now_ns)  # type: ignore[arg-type]
         self._timer.update()
+
+
+class ExternalOcppSide:
+    """The OCPP controller against an external CSMS over websockets (`evse sim --csms`).
+
+    The controller core is the same; its wire is `OcppWsClient` on the asyncio loop that also
+    hosts the scheduler (`run_async`), so both run in one thread and never race. The client
+    drives the controller's own timers; this side only carries contract traffic.
+    """
+
+    def __init__(
+        self,
+        sched: Scheduler,
+        port: InProcessEndpoint,
+        client: OcppWsClient,
+        *,
+        token: str,
+        token_delay_ns: int,
+    ) -> None:
+        self.sched = sched
+        self.port = port
+        self.client = client
+        self.ctrl = client.controller
+        self.binding = ContractBinding()
+        self.token = token
+        self.token_delay_ns = token_delay_ns
+        self.silent = False
+        self._commands: list[object] = []
+        client.on_commands = self._commands.extend
+
+    def start(self, now_ns: int) -> None:
+        """The client starts and connects on the asyncio loop (`run_with_external_csms`)."""
+
+    def step(self, now_ns: int) -> None:
+        for ev in self.port.poll(now_ns):
+            if isinstance(ev, SignalReceived):
+                for pe in self.binding.events(ev.value):
+                    self.client.plc_event(pe)
+                if isinstance(ev.value, PlcAuthRequest):
+                    self.sched.start_timer(self.token_delay_ns, self._present_token, "rfid")
+            elif isinstance(ev, LinkDown):
+                self.binding.link_lost()
+        commands, self._commands[:] = list(self._commands), []
+        if not self.silent:
+            for cmd in commands:
+                self.port.publish(self.binding.value(cmd), now_ns)  # type: ignore[arg-type]
+
+    def _present_token(self, now_ns: int) -> None:
+        self.client.present_token(self.token)

@@ -1,0 +1,41 @@
+"""`evse sim --csms URL`: the whole simulated station on the real clock, over a real
+websocket, against a CSMS that validates every message (our simulator's server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from evse.csms_sim.core import CsmsSim
+from evse.runtime.clock import MonotonicClock
+from evse.runtime.external_csms import ExternalRunResult, run_with_external_csms
+from evse.runtime.ocpp_side import SIM_TOKEN
+from evse.runtime.ocpp_ws import CsmsServer, ServerSecurity, WsSecurity
+
+
+@pytest.mark.realtime
+def test_simulated_station_charges_against_an_external_csms_over_websocket() -> None:
+    async def main() -> tuple[ExternalRunResult, CsmsSim]:
+        sim = CsmsSim("1.6")
+        sim.tokens[SIM_TOKEN] = "Accepted"
+        clock = MonotonicClock()
+        sec = ServerSecurity(1, "CP1", "password-16-chars")
+        async with CsmsServer(sim, clock.now_ns, security=sec) as srv:
+            result = await run_with_external_csms(
+                f"ws://127.0.0.1:{srv.port}/ocpp/CP1", "1.6", 3.0,
+                security=WsSecurity(1, "CP1", "password-16-chars"), limit_s=90,
+            )
+        return result, sim
+
+    result, sim = asyncio.run(main())
+    assert result.ev_result == "OK: charge time over"
+    sent = [json.loads(t) for t in result.frames_sent]
+    actions = [f[2] for f in sent if f[0] == 2]
+    assert actions[0] == "BootNotification"
+    assert actions.index("Authorize") < actions.index("StartTransaction")
+    assert actions.index("StartTransaction") < actions.index("StopTransaction")
+    assert sim.violations == []
+    (tx,) = sim.transactions.values()
+    assert tx.meter_stop_wh is not None and tx.meter_stop_wh > 10.0
