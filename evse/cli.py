@@ -107,12 +107,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_exi(args: argparse.Namespace) -> int:
-    try:
-        from exi.cli import main as exi_main  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        print("the EXI codec is not installed in this build", file=sys.stderr)
-        return 2
+    from exi.cli import main as exi_main
+
     rc: int = exi_main(list(args.rest))
+    return rc
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from evse.replay.__main__ import main as replay_main
+
+    rc: int = replay_main(list(args.rest))
+    return rc
+
+
+def cmd_ev(args: argparse.Namespace) -> int:
+    from evse.ev.__main__ import main as ev_main
+
+    rc: int = ev_main(list(args.rest))
     return rc
 
 
@@ -149,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("exi", help="EXI codec tools (decode/encode)", add_help=False)
     ex.add_argument("rest", nargs=argparse.REMAINDER)
     ex.set_defaults(fn=cmd_exi)
+
+    rp = sub.add_parser("replay", help="replay a real car's side of a pcap against our SECC",
+                        add_help=False)
+    rp.add_argument("rest", nargs=argparse.REMAINDER)
+    rp.set_defaults(fn=cmd_replay)
+
+    ev = sub.add_parser("ev", help="the EV simulator against our SECC (virtual time)",
+                        add_help=False)
+    ev.add_argument("rest", nargs=argparse.REMAINDER)
+    ev.set_defaults(fn=cmd_ev)
     return p
 
 
@@ -157,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     from evse.runtime.config import ConfigError
     from evse.runtime.scenario import ScenarioError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Tools with their own argument parsers get the rest of the line untouched.
+    passthrough = {"exi": cmd_exi, "replay": cmd_replay, "ev": cmd_ev}
+    if argv and argv[0] in passthrough:
+        return passthrough[argv[0]](argparse.Namespace(rest=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         rc: int = args.fn(args)

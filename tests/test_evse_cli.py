@@ -140,3 +140,16 @@ def test_failed_expectation_fails_the_run(
     )
     assert main(["sim", "--quiet", str(f)]) == 1
     assert "expected state 'A', got 'plugged.B.B2'" in capsys.readouterr().out
+
+
+def test_ev_simulator_command_runs_a_session(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ev", "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("OK: charge time over")
+
+
+def test_exi_command_decodes_a_din_message(capsys: pytest.CaptureFixture[str]) -> None:
+    # DIN ContractAuthenticationReq, SessionID 0102030405060708 (a real car's framing).
+    assert main(["exi", "decode", "--schema", "din", "809a02004080c1014181c210b8"]) == 0
+    out = capsys.readouterr().out
+    assert "<v2gci_h:SessionID>0102030405060708</v2gci_h:SessionID>" in out
+    assert "ContractAuthenticationReq" in out
