@@ -25,12 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 import exi
 from drivers.board.sim import EvCpState, SimBoard
-from drivers.homeplug.port import SimHomePlugPort
+from drivers.homeplug.port import HomePlugPort, SimHomePlugPort
+from evse.contract.events import ContractPort
 from evse.contract.guard import HardwareRating, PlcContractGuard
 from evse.contract.inprocess import InProcessLink
 from evse.contract.values import (
+    FaultCode,
+    FaultSeverity,
     PlcEvMac,
     PlcEvPresent,
+    PlcFault,
     PlcSessionEvent,
     PlcV2gPhase,
     SessionEventKind,
@@ -43,6 +47,7 @@ from evse.ev.sim import Phase as EvPhase
 from evse.fsm import Event
 from evse.ports.board import ContactorFeedback
 from evse.power.controller import PowerPath, PowerPathConfig
+from evse.power.faults import FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
 from evse.power.types import (
     DisableModules,
@@ -150,8 +155,17 @@ class DcStation:
         *,
         clock: Clock | None = None,
         external_csms: OcppWsClient | None = None,
+        contract_port: ContractPort | None = None,
+        slac_port: HomePlugPort | None = None,
+        car: bool = True,
     ) -> None:
+        """`contract_port`: the PLC end of a contract link to a controller in another process
+        (no controller is built here). `slac_port`: a real HomePlug port for the EVSE side of
+        SLAC. `car=False`: no simulated car; an external EV talks to the SECC through
+        `open_connection` / `receive_payload` / `connection_lost`, answers go to `v2g_sink`."""
         self.config = config
+        self.car = car
+        self.v2g_sink: Callable[[object], None] | None = None
         self.session = session or SessionConfig()
         self.sched = Scheduler(clock or VirtualClock(), seed=config.seed)
         sched = self.sched
@@ -175,7 +189,9 @@ class DcStation:
         # ---------------------------------------------------------------- SLAC
         self.slac = EvseSlac(SlacConfig(evse_mac=EVSE_MAC), random.Random(rng.random()),
                              trace=sched.trace)
-        self.slac_port = SimHomePlugPort(w.medium, w.evse_plc)
+        self.slac_port: HomePlugPort = (
+            slac_port if slac_port is not None else SimHomePlugPort(w.medium, w.evse_plc)
+        )
         self.ev_slac = EvSlac(EV_MAC, random.Random(rng.random()), EvTiming())
         self.ev_slac_port = SimHomePlugPort(w.medium, w.ev_plc)
         sched.register("slac", _Port(self._slac_input))
@@ -187,14 +203,17 @@ class DcStation:
         sched.call_every(MEAS_PERIOD_NS, self._publish_meas, "meas.publish")
         # ---------------------------------------------------------------- contract
         self.link = InProcessLink()
+        self.plc_port: ContractPort = contract_port if contract_port is not None else self.link.plc
         pc = self.power.config
         self.guard = PlcContractGuard(
             HardwareRating(pc.max_voltage_v, pc.max_current_a, pc.max_power_w)
         )
         self._guard_timer = Rearm(sched, "guard", self.guard.next_deadline_ns,
                                    self._guard_fire)
-        self.controller: StandInController | OcppSide | ExternalOcppSide
-        if external_csms is not None:
+        self.controller: StandInController | OcppSide | ExternalOcppSide | None
+        if contract_port is not None:
+            self.controller = None  # it runs in another process, at the far end of the link
+        elif external_csms is not None:
             self.controller = ExternalOcppSide(
                 sched, self.link.controller, external_csms, token=SIM_TOKEN,
                 token_delay_ns=s_to_ns(self.session.auth_delay_s),
@@ -244,6 +263,7 @@ class DcStation:
         self._ev_phase = EvPhase.SAP
         self._energy_wh = 0.0
         self._ev_connected = False
+        self._faults: dict[FaultCode, PlcFault] = {}
         self._suspend_due_ns: int | None = None
 
     # ================================================================== setup
@@ -312,7 +332,7 @@ class DcStation:
         if notice.kind in ("cp_level", "pwm", "unplugged", "plugged"):
             sched.post("slac", notice, source="cp")
         # The car sees 5 % PWM: its SLAC starts (after its own start delay).
-        if (notice.kind == "pwm" and notice.data.get("on") and self._ev_connected
+        if (self.car and notice.kind == "pwm" and notice.data.get("on") and self._ev_connected
                 and self.ev.phase is EvPhase.SAP and self.secc is None):
             self._route_ev_slac(self.ev_slac.plug_in(sched.now_ns()))
         if notice.kind == "contactors":
@@ -352,7 +372,8 @@ class DcStation:
         d = self.ev_slac.next_deadline_ns()
         if d is not None and d <= now_ns:
             self._route_ev_slac(self.ev_slac.handle_timer(now_ns))
-        if not self._ev_link_up and self.world.medium.link_up(self.world.ev_plc, now_ns):
+        if (self.car and not self._ev_link_up
+                and self.world.medium.link_up(self.world.ev_plc, now_ns)):
             self._ev_link_up = True
             self._start_ev_sdp(now_ns)
 
@@ -414,6 +435,22 @@ class DcStation:
 
         return deliver
 
+    # ---------------------------------------------------------- external car (real sockets)
+    def open_connection(self, now_ns: int) -> None:
+        """A car connected over TCP/TLS (real sockets): a new SECC session."""
+        self.secc = SeccCore(self.env, SeccConfig(protocols=tuple(_PROTOCOLS.values())),
+                             new_session_id=self._session_id, trace=self.sched.trace)
+        self._secc_out(self.secc.connection_opened(now_ns))
+
+    def receive_payload(self, payload: bytes, now_ns: int) -> None:
+        """One V2GTP EXI payload from the external car."""
+        if self.secc is not None and not self.secc.closed:
+            self._secc_out(self.secc.receive(payload, now_ns))
+
+    def connection_lost(self, now_ns: int) -> None:
+        if self.secc is not None and not self.secc.closed:
+            self._secc_out(self.secc.connection_lost(now_ns))
+
     def _connect(self, now_ns: int) -> None:
         protocols = tuple(_PROTOCOLS.values())
         self.secc = SeccCore(self.env, SeccConfig(protocols=protocols),
@@ -442,7 +479,11 @@ class DcStation:
         return deliver
 
     def _secc_out(self, outs: list[Any]) -> None:
+        sink = self.v2g_sink
         for out in outs:
+            if sink is not None and isinstance(out, SendPayload | CloseConnection):
+                sink(out)
+                continue
             if isinstance(out, SendPayload):
                 frame = encode_frame(PayloadType.EXI, out.payload)
                 self.log.responses += 1
@@ -545,9 +586,45 @@ class DcStation:
         self._publish(PlcV2gPhase(phase=phase), now)
 
     def _publish_states(self, now_ns: int) -> None:
-        """contract: plc.ev_present / plc.v2g_phase are events plus a 1 Hz heartbeat."""
+        """contract: plc.ev_present / plc.v2g_phase are events plus a 1 Hz heartbeat, and
+        plc.fault is repeated at 1 Hz while active."""
         self._publish(PlcEvPresent(present=self._present, connector_id=1), now_ns)
         self._publish(PlcV2gPhase(phase=self._phase), now_ns)
+        for fault in self._faults.values():
+            self._publish(fault, now_ns)
+
+    def _report_faults(self, now_ns: int) -> None:
+        """B5 plc.fault from the power path and the pilot, published when they change."""
+        active: dict[FaultCode, PlcFault] = {}
+        pf = self.power.fault
+        if pf is not None:
+            code = _POWER_FAULT_CODES.get(pf.reason, FaultCode.INTERNAL_ERROR)
+            severity = (FaultSeverity.CRITICAL if pf.severity is Severity.EMERGENCY
+                        else FaultSeverity.ERROR)
+            active[code] = PlcFault(fault_code=code, severity=severity, active=True,
+                                    latched=True, diagnostic_data=pf.detail[:120])
+        cp_state = self.cp.state
+        if cp_state == "emergency":
+            active[FaultCode.EMERGENCY_STOP] = PlcFault(
+                fault_code=FaultCode.EMERGENCY_STOP, severity=FaultSeverity.CRITICAL,
+                active=True, latched=True, diagnostic_data="e-stop")
+        elif cp_state == "E":
+            code = FaultCode.CP_DIODE_FAULT if self.cp.handler.diode_fault else FaultCode.CP_STATE_E
+            active[code] = PlcFault(fault_code=code, severity=FaultSeverity.ERROR, active=True,
+                                    latched=False, diagnostic_data=None)
+        elif cp_state == "F":
+            causes = ",".join(sorted(c.value for c in self.cp.handler.latched)) or "fault"
+            active[FaultCode.CP_STATE_F] = PlcFault(
+                fault_code=FaultCode.CP_STATE_F, severity=FaultSeverity.ERROR, active=True,
+                latched=True, diagnostic_data=causes[:120])
+        for code, fault in active.items():
+            if self._faults.get(code) != fault:
+                self._publish(fault, now_ns)
+        for code, old in self._faults.items():
+            if code not in active:
+                self._publish(PlcFault(fault_code=code, severity=old.severity, active=False,
+                                       latched=False, diagnostic_data=None), now_ns)
+        self._faults = active
 
     # ================================================================== power path
     def _power_input(self, item: Any, now_ns: int) -> None:
@@ -573,11 +650,13 @@ class DcStation:
         power.handle_timer(now_ns)
         self._apply_power()
         self._maybe_suspend_hlc(now_ns)
+        self._report_faults(now_ns)
         # Contract traffic both ways, then the controller stand-in.
-        for pev in self.link.plc.poll(now_ns):
+        for pev in self.plc_port.poll(now_ns):
             for decision in self.guard.on_event(pev, now_ns):
                 self.sched.trace.record("guard", "decision", {"decision": repr(decision)})
-        self.controller.step(now_ns)
+        if self.controller is not None:
+            self.controller.step(now_ns)
         self._guard_timer.update()
 
     def _apply_power(self) -> None:
@@ -608,7 +687,7 @@ class DcStation:
 
     # ================================================================== contract
     def _publish(self, value: object, now_ns: int) -> None:
-        self.link.plc.publish(value, now_ns)  # type: ignore[arg-type]
+        self.plc_port.publish(value, now_ns)  # type: ignore[arg-type]
 
     def _guard_fire(self, now_ns: int) -> None:
         for decision in self.guard.handle_timer(now_ns):
@@ -621,6 +700,31 @@ class DcStation:
     def close(self) -> None:
         self.world.close()
 
+
+_POWER_FAULT_CODES = {
+    FaultReason.INSULATION_FAULT: FaultCode.ISOLATION_FAULT,
+    FaultReason.VOLTAGE_TO_EARTH: FaultCode.ISOLATION_FAULT,
+    FaultReason.OVER_VOLTAGE: FaultCode.OVER_VOLTAGE,
+    FaultReason.EMERGENCY_OVER_VOLTAGE: FaultCode.OVER_VOLTAGE,
+    FaultReason.MODULE_COMM_LOST: FaultCode.POWER_MODULE_FAULT,
+    FaultReason.MODULE_ALARM: FaultCode.POWER_MODULE_FAULT,
+    FaultReason.NO_MODULES: FaultCode.POWER_MODULE_FAULT,
+    FaultReason.IMD_DEVICE_FAULT: FaultCode.IMD_FAULT,
+    FaultReason.SELF_TEST_FAILED: FaultCode.IMD_FAULT,
+    FaultReason.SELF_TEST_TIMEOUT: FaultCode.IMD_FAULT,
+    FaultReason.IMD_NO_MEASUREMENT: FaultCode.IMD_FAULT,
+    FaultReason.CONTACTOR_WELDED: FaultCode.CONTACTOR_WELDED,
+    FaultReason.CONTACTOR_NOT_CLOSED: FaultCode.CONTACTOR_FAILED,
+    FaultReason.CONTACTOR_OPENED_UNEXPECTEDLY: FaultCode.CONTACTOR_FAILED,
+    FaultReason.EMERGENCY_STOP: FaultCode.EMERGENCY_STOP,
+    FaultReason.PRECHARGE_TIMEOUT: FaultCode.PRECHARGE_FAILED,
+    FaultReason.VOLTAGE_NOT_BELOW_60V: FaultCode.CABLE_CHECK_FAILED,
+    FaultReason.TEST_VOLTAGE_NOT_REACHED: FaultCode.CABLE_CHECK_FAILED,
+    FaultReason.DISCHARGE_TIMEOUT: FaultCode.CABLE_CHECK_FAILED,
+    FaultReason.LIMITS_EXPIRED: FaultCode.LIMITS_EXPIRED,
+    FaultReason.OFF_NOT_CONFIRMED: FaultCode.INTERNAL_ERROR,
+    FaultReason.BOARD_FAULT: FaultCode.INTERNAL_ERROR,
+}
 
 _SECC_PHASES = {
     "wait_sap": V2gPhase.SAP,

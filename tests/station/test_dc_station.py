@@ -155,3 +155,17 @@ def test_csms_offline_for_the_whole_session_delivers_everything_afterwards() -> 
     assert actions.index("StartTransaction") < actions.index("StopTransaction")
     assert csms.violations == []
     st.close()
+
+
+def test_isolation_fault_reaches_the_csms_as_ground_failure() -> None:
+    """The fault travels power path -> plc.fault -> controller -> OCPP (P1 item 9)."""
+    st = station(protocol="din", ocpp="1.6", charge_s=300)
+    charging(st)
+    st.world.imd_physics.inject_insulation_fault(20_000.0)
+    run_until(st, lambda: st.power.fault is not None, 15)
+    st.sched.run_for(2 * S)
+    csms = st.controller.csms  # type: ignore[union-attr]
+    codes = [p["errorCode"] for p in csms.of("StatusNotification")]
+    assert "GroundFailure" in codes
+    assert csms.violations == []
+    st.close()
