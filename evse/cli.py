@@ -1,4 +1,4 @@
-"""`evse` command line: sim, charts, validate, exi.
+"""`evse` command line: sim, run, charts, validate, exi.
 
 Bad input (a malformed spec, config or scenario) prints one line `file:line: message` and
 exits with status 2; it never shows a traceback.
@@ -127,6 +127,15 @@ def cmd_ev(args: argparse.Namespace) -> int:
     return rc
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.role != "single":
+        print(f"evse run --role {args.role}: not available in this build", file=sys.stderr)
+        return 2
+    from evse.runtime.run_iface import main as run_main
+
+    return run_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evse", description="CCS2 DC charger stack")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -165,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
                         add_help=False)
     rp.add_argument("rest", nargs=argparse.REMAINDER)
     rp.set_defaults(fn=cmd_replay)
+
+    run = sub.add_parser("run", help="the station on the real clock on a network interface")
+    run.add_argument("--config", default=str(ROOT / "config" / "bench.yaml"),
+                     help="station config (config/bench.yaml: no modem; slac-bench.yaml: SLAC)")
+    run.add_argument("--iface", help="network interface (overrides plc.iface)")
+    run.add_argument("--role", choices=["single", "plc", "controller"], default="single",
+                     help="single: the whole station in this process")
+    run.add_argument("--link", help="contract link address (roles plc/controller)")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.set_defaults(fn=cmd_run)
 
     ev = sub.add_parser("ev", help="the EV simulator against our SECC (virtual time)",
                         add_help=False)

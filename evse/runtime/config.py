@@ -6,11 +6,14 @@ these files by hand on site.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evse.fsm.yamlstrict import LMap, YamlError, line_of, load_yaml
+from evse.slac.config import slac_config_from_section
+from evse.slac.errors import SlacUsageError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "station.yaml"
 
@@ -41,16 +44,63 @@ class CpSection:
 
 
 @dataclass(frozen=True, slots=True)
+class V2gSection:
+    """`v2g:` how the SECC is reached on a real interface (evse run)."""
+
+    tls_policy: str = "allow"  # allow | force | prohibit (issue 4, SDP)
+    cert_chain: str | None = None  # PEM, leaf first then Sub-CAs; relative to the config file
+    private_key: str | None = None
+    key_password: str | None = None
+    max_payload_bytes: int | None = None  # None: the V2GTP layer's default
+    tcp_port: int | None = None  # None: a random port in the dynamic range
+
+
+@dataclass(frozen=True, slots=True)
+class PlcSection:
+    """`plc:` the PLC modem: none (link assumed up, evse run bench) or raw (AF_PACKET)."""
+
+    driver: str = "none"
+    iface: str | None = None  # --iface overrides it
+    local_modem_mac: str = "00:b0:52:00:00:01"
+
+
+@dataclass(frozen=True, slots=True)
+class SlacSection:
+    """`slac:` enabled, plus the keys evse.slac.config.slac_config_from_section takes."""
+
+    enabled: bool = False
+    settings: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSection:
+    """`session:` what the station offers and who decides (controller + CSMS simulator)."""
+
+    protocols: tuple[str, ...] = ("iso2", "din")  # offered, our preference order
+    ocpp: str = "1.6"  # none | 1.6 | 2.0.1
+    auth_delay_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class StationConfig:
     name: str = "sim-dc"
     seed: int = 1
     board: BoardConfig = field(default_factory=BoardConfig)
     cp: CpSection = field(default_factory=CpSection)
+    v2g: V2gSection = field(default_factory=V2gSection)
+    plc: PlcSection = field(default_factory=PlcSection)
+    slac: SlacSection = field(default_factory=SlacSection)
+    session: SessionSection = field(default_factory=SessionSection)
     file: str = "<defaults>"
 
 
-_SECTIONS = {"station", "board", "cp"}
+_SECTIONS = {"station", "board", "cp", "v2g", "plc", "slac", "session"}
 _BOARD_DRIVERS = {"sim"}
+_TLS_POLICIES = ("allow", "force", "prohibit")
+_PLC_DRIVERS = ("none", "raw")
+_PROTOCOL_NAMES = ("din", "iso2")
+_OCPP_VERSIONS = ("none", "1.6", "2.0.1")
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 
 def _section(raw: LMap, key: str, file: str, allowed: dict[str, type]) -> dict[str, Any]:
@@ -135,5 +185,115 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         seed=st.get("seed", 1),
         board=BoardConfig(**board),
         cp=CpSection(**cp),
+        v2g=_v2g_section(raw, file),
+        plc=_plc_section(raw, file),
+        slac=_slac_section(raw, file),
+        session=_session_section(raw, file),
         file=file,
     )
+
+
+def _line(raw: LMap, section: str, key: str) -> int:
+    body = raw.get(section)
+    return line_of(body, key) if isinstance(body, LMap) else line_of(raw, section)
+
+
+def _raw_body(raw: LMap, key: str, file: str, allowed: set[str]) -> dict[str, Any]:
+    body = raw.get(key)
+    if body is None:
+        return {}
+    if not isinstance(body, LMap):
+        raise ConfigError(file, line_of(raw, key), f"section {key!r} must be a mapping")
+    for k in body:
+        if k not in allowed:
+            raise ConfigError(file, line_of(body, k),
+                              f"unknown key {key}.{k} (allowed: {sorted(allowed)})")
+    return dict(body.items())
+
+
+def _v2g_section(raw: LMap, file: str) -> V2gSection:
+    keys = {"tls_policy", "cert_chain", "private_key", "key_password", "max_payload_bytes",
+            "tcp_port"}
+    v = _raw_body(raw, "v2g", file, keys)
+    policy = v.get("tls_policy", "allow")
+    if policy not in _TLS_POLICIES:
+        raise ConfigError(file, _line(raw, "v2g", "tls_policy"),
+                          f"v2g.tls_policy must be one of {list(_TLS_POLICIES)}, got {policy!r}")
+    out: dict[str, Any] = {"tls_policy": policy}
+    for key in ("cert_chain", "private_key", "key_password"):
+        value = v.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(file, _line(raw, "v2g", key), f"v2g.{key} must be a path or null")
+        out[key] = value
+    if (out["cert_chain"] is None) != (out["private_key"] is None):
+        raise ConfigError(file, line_of(raw, "v2g"),
+                          "v2g.cert_chain and v2g.private_key go together")
+    if policy == "force" and out["cert_chain"] is None:
+        raise ConfigError(file, _line(raw, "v2g", "tls_policy"),
+                          "v2g.tls_policy force needs cert_chain and private_key")
+    for key, low, high in (("max_payload_bytes", 64, 2**32 - 1), ("tcp_port", 1, 65535)):
+        value = v.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not low <= value <= high):
+            raise ConfigError(file, _line(raw, "v2g", key),
+                              f"v2g.{key} must be an integer {low}..{high} or null")
+        out[key] = value
+    return V2gSection(**out)
+
+
+def _plc_section(raw: LMap, file: str) -> PlcSection:
+    v = _raw_body(raw, "plc", file, {"driver", "iface", "local_modem_mac"})
+    driver = v.get("driver", "none")
+    if driver not in _PLC_DRIVERS:
+        raise ConfigError(file, _line(raw, "plc", "driver"),
+                          f"plc.driver must be one of {list(_PLC_DRIVERS)}, got {driver!r}")
+    iface = v.get("iface")
+    if iface is not None and not isinstance(iface, str):
+        raise ConfigError(file, _line(raw, "plc", "iface"), "plc.iface must be a name")
+    mac = v.get("local_modem_mac", "00:b0:52:00:00:01")
+    if not isinstance(mac, str) or not _MAC_RE.match(mac):
+        raise ConfigError(file, _line(raw, "plc", "local_modem_mac"),
+                          f"plc.local_modem_mac must be a MAC aa:bb:cc:dd:ee:ff, got {mac!r}")
+    if mac.lower() != "00:b0:52:00:00:01":
+        # The SLAC core addresses the local modem by the QCA default (evse.slac.messages).
+        raise ConfigError(file, _line(raw, "plc", "local_modem_mac"),
+                          "only the QCA local-modem address 00:b0:52:00:00:01 is supported")
+    return PlcSection(driver=driver, iface=iface, local_modem_mac=mac.lower())
+
+
+def _slac_section(raw: LMap, file: str) -> SlacSection:
+    body = raw.get("slac")
+    if body is None:
+        return SlacSection()
+    if not isinstance(body, LMap):
+        raise ConfigError(file, line_of(raw, "slac"), "section 'slac' must be a mapping")
+    enabled = body.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(file, line_of(body, "enabled"), "slac.enabled must be true or false")
+    settings = {k: v for k, v in body.items() if k != "enabled"}
+    try:
+        slac_config_from_section(settings, b"\x00" * 6)
+    except SlacUsageError as exc:
+        key = next((k for k in settings if f"slac.{k}" in str(exc) or f"'{k}'" in str(exc)), None)
+        line = line_of(body, key) if key is not None else line_of(raw, "slac")
+        raise ConfigError(file, line, str(exc)) from exc
+    return SlacSection(enabled=enabled, settings=settings)
+
+
+def _session_section(raw: LMap, file: str) -> SessionSection:
+    v = _raw_body(raw, "session", file, {"protocols", "ocpp", "auth_delay_s"})
+    protocols = v.get("protocols", ["iso2", "din"])
+    if (not isinstance(protocols, list) or not protocols
+            or any(p not in _PROTOCOL_NAMES for p in protocols)
+            or len(set(protocols)) != len(protocols)):
+        raise ConfigError(file, _line(raw, "session", "protocols"),
+                          f"session.protocols must be a list of {list(_PROTOCOL_NAMES)}")
+    ocpp = v.get("ocpp", "1.6")
+    if not isinstance(ocpp, str) or ocpp not in _OCPP_VERSIONS:
+        raise ConfigError(file, _line(raw, "session", "ocpp"),
+                          f"session.ocpp must be one of {list(_OCPP_VERSIONS)} (quoted)")
+    delay = v.get("auth_delay_s", 1.0)
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 60:
+        raise ConfigError(file, _line(raw, "session", "auth_delay_s"),
+                          "session.auth_delay_s must be seconds 0..60")
+    return SessionSection(protocols=tuple(protocols), ocpp=ocpp, auth_delay_s=float(delay))

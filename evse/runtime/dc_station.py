@@ -166,6 +166,14 @@ class DcStation:
         self.config = config
         self.car = car
         self.v2g_sink: Callable[[object], None] | None = None
+        #: SLAC link events (LinkReady, LinkError) for a composition root that starts the
+        #: V2G server on D-LINK_READY (evse run in SLAC mode).
+        self.link_sink: Callable[[object], None] | None = None
+        #: The car's PreCharge target voltage (its battery voltage) for a composition root
+        #: whose simulated EV load stands in for an external car.
+        self.precharge_sink: Callable[[float], None] | None = None
+        #: What the SECC offers an external car in supportedAppProtocol.
+        self.secc_protocols: tuple[AppProtocol, ...] = tuple(_PROTOCOLS.values())
         self.session = session or SessionConfig()
         self.sched = Scheduler(clock or VirtualClock(), seed=config.seed)
         sched = self.sched
@@ -242,6 +250,7 @@ class DcStation:
                 faulted=lambda: self.cp.state == "F",
             ),
             self._publish, on_session_end=self._session_ended,
+            on_precharge=self._precharge_seen,
         )
         self.sdp = SdpServer(SdpServerConfig(SECC_ADDRESS, SECC_TCP_PORT, None,
                                              TlsPolicy.PROHIBIT))
@@ -350,7 +359,16 @@ class DcStation:
             self._publish(PlcSessionEvent(event=SessionEventKind.EV_UNPLUGGED), sched.now_ns())
             self._set_phase(V2gPhase.IDLE)
 
+    def _precharge_seen(self, target_voltage_v: float) -> None:
+        if self.precharge_sink is not None:
+            self.precharge_sink(target_voltage_v)
+
     # ================================================================== SLAC
+    def slac_port_readable(self, now_ns: int) -> None:
+        """A real SLAC port has frames: read and route them now (reader callback)."""
+        for raw in self.slac_port.poll(now_ns):
+            self._route_slac(self.slac.handle_frame(raw, now_ns))
+
     def _slac_input(self, item: Any, now_ns: int) -> None:
         if isinstance(item, CpNotice):
             self._route_slac(self.slac.handle_cp_notice(item.kind, item.data, now_ns))
@@ -384,6 +402,8 @@ class DcStation:
                 self.slac_port.send(out.raw, now)
                 continue
             self.sched.trace.record("slac", "output", {"out": type(out).__name__})
+            if self.link_sink is not None and isinstance(out, LinkReady | LinkError):
+                self.link_sink(out)
             if isinstance(out, LinkReady):
                 self.log.add(now, "slac link ready")
                 mac = ":".join(f"{b:02X}" for b in out.ev_mac)
@@ -438,7 +458,7 @@ class DcStation:
     # ---------------------------------------------------------- external car (real sockets)
     def open_connection(self, now_ns: int) -> None:
         """A car connected over TCP/TLS (real sockets): a new SECC session."""
-        self.secc = SeccCore(self.env, SeccConfig(protocols=tuple(_PROTOCOLS.values())),
+        self.secc = SeccCore(self.env, SeccConfig(protocols=self.secc_protocols),
                              new_session_id=self._session_id, trace=self.sched.trace)
         self._secc_out(self.secc.connection_opened(now_ns))
 

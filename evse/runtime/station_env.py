@@ -90,6 +90,7 @@ class StationEnv:
         *,
         on_session_end: Callable[[SessionEndReason, int], None],
         on_pnc_request: Callable[[PncRequest, int], None] | None = None,
+        on_precharge: Callable[[float], None] | None = None,
     ) -> None:
         self.power = power
         self.guard = guard
@@ -97,6 +98,7 @@ class StationEnv:
         self._publish = publish
         self._on_session_end = on_session_end
         self._on_pnc = on_pnc_request
+        self._on_precharge = on_precharge
         self.ev: EvInfo | None = None
         self.requests: list[tuple[str, int]] = []
         self.usage_errors: list[str] = []
@@ -232,6 +234,8 @@ class StationEnv:
                    lambda: self.power.start_cable_check(target_voltage_v, now_ns), now_ns)
 
     def precharge(self, target_voltage_v: float, target_current_a: float, now_ns: int) -> None:
+        if self._on_precharge is not None:
+            self._on_precharge(target_voltage_v)
         self._call("precharge", lambda: self.power.precharge(
             EvRequest(target_voltage_v, target_current_a), now_ns), now_ns)
 

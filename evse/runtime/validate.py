@@ -21,6 +21,10 @@ HANDLERS: dict[str, str] = {
 }
 
 
+#: Files under config/ that are station configs (load_config); `evse run` benches included.
+STATION_CONFIG_PREFIXES = ("station", "bench", "slac-bench")
+
+
 def handler_class(machine: str) -> type | None:
     ref = HANDLERS.get(machine)
     if ref is None:
@@ -55,7 +59,7 @@ def validate_paths(paths: list[Path] | None = None) -> list[str]:
             if kind == "fsm_specs":
                 validate_spec_file(path)
             elif kind == "config":
-                if path.name.startswith("station"):
+                if path.name.startswith(STATION_CONFIG_PREFIXES):
                     load_config(path)
             elif kind == "scenarios":
                 load_scenario(path)

@@ -1,0 +1,373 @@
+"""`evse run --config FILE --iface IFACE`: the station on the real clock on a real interface.
+
+The embedded station (`DcStation(car=False)`) with simulated power hardware, reached by an
+external car over the network: SDP, V2GTP over TCP or TLS 1.2 (`V2gNetServer`) on the
+interface's link-local address. Two link modes (issues 4 and 5):
+
+- no modem (`plc.driver: none`, config/bench.yaml): the link is assumed up and the V2G
+  server listens from the start;
+- SLAC (`slac.enabled: true`, config/slac-bench.yaml): the station's SLAC core on an
+  AF_PACKET socket on the interface (car and local modem on the same wire, as on the CM4);
+  the V2G server starts on D-LINK_READY.
+
+A car that speaks only SDP/TCP has no pilot wire, so the pilot is simulated for it: a car is
+"plugged" (B, then 5 % PWM) when the station starts and again after every session (unplug,
+then plug, so the guard and the controller see a new session), and the car's S2 follows its
+V2G phase (C from CableCheck until PowerDelivery stop, B after) so the power path can close
+the contactors. The simulated EV load behind the inlet takes the car's PreCharge target as
+its battery voltage, so precharge and charging physics stay plausible for any car.
+
+Everything runs on one thread: `RealtimeRunner` waits on the server's selector (and the raw
+socket); reader callbacks only read and post to the scheduler, the posted events reach the
+station in the scheduler's order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from drivers.board.sim import EvCpState
+from drivers.homeplug.port import HomePlugPort, RawHomePlugSocket
+from drivers.sim.loads import Battery as PlantBattery
+from evse.power.types import Phase as PowerPhase
+from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
+from evse.runtime.config import StationConfig, load_config
+from evse.runtime.dc_station import DcStation, SessionConfig
+from evse.runtime.realtime import RealtimeRunner
+from evse.runtime.v2g_net import (
+    ConnectionClosed,
+    ConnectionOpened,
+    PayloadReceived,
+    TlsServerCredentials,
+    V2gNetConfig,
+    V2gNetError,
+    V2gNetEvent,
+    V2gNetServer,
+)
+from evse.sdp.policy import TlsPolicy
+from evse.secc.core import CloseConnection, SendPayload
+from evse.secc.env import AppProtocol
+from evse.slac.config import slac_config_from_section
+from evse.slac.evse_core import EvseSlac
+from evse.slac.outputs import LinkError, LinkReady
+
+#: How often the simulated car's hardware (S2, its contactors) looks at its V2G phase; the
+#: pilot samples every 10 ms (config cp.sample_period_ms), so 10 ms keeps the two in step.
+CAR_FOLLOW_PERIOD_NS = ms_to_ns(10)
+#: Fallback poll of the V2G server for its own timers (TLS handshake timeout, 2 s class):
+#: readable sockets wake the loop at once, this only bounds timer lateness.
+SERVER_POLL_PERIOD_NS = ms_to_ns(50)
+#: Time the simulated cable stays unplugged between sessions: longer than the pilot's
+#: debounce (3 samples of 10 ms, config.py) so it sees state A and ends the session.
+REPLUG_GAP_NS = ms_to_ns(100)
+#: Battery voltage of the simulated EV load until a car sends its PreCharge target
+#: (within every car's range; hardware.md §6.2 reference vehicle is 96 NMC cells).
+DEFAULT_EV_BATTERY_V = 350.0
+#: Internal resistance of the simulated EV battery (evse/ev/battery.py default).
+EV_BATTERY_R_OHM = 0.08
+
+_PROTOCOLS = {"din": AppProtocol.DIN70121, "iso2": AppProtocol.ISO15118_2}
+#: SECC chart states (top level) in which a car holds S2 closed (CP C): CableCheck through
+#: the PowerDelivery stop exchange (IEC 61851-23 CC.5.1, ISO 15118-2 [V2G2-847]).
+_CAR_C_STATES = {"cable_check", "precharge", "power_delivery_pending", "charging", "stopping"}
+#: States in which its contactors are closed (it closes them after PowerDeliveryRes start).
+_CAR_CONTACTOR_STATES = {"charging", "stopping"}
+#: Pilot state with the car in B and 5 % PWM on (fsm_specs/iec61851.yaml): the point from
+#: which a car with a pilot wire starts SLAC, hence high-level communication.
+_PWM_READY_STATE = "plugged.B.B2"
+_POWER_IDLE = {PowerPhase.IDLE, PowerPhase.STOPPED, PowerPhase.FAULTED}
+
+
+class RunError(Exception):
+    """A station that cannot start (local: config, interface, certificates)."""
+
+
+class ExternalCarBattery(PlantBattery):
+    """The battery behind the inlet of a car we do not simulate: at the voltage the car
+    announced as its PreCharge target (the car precharges to its own battery voltage)."""
+
+    def __init__(self) -> None:
+        super().__init__(soc=0.5, internal_resistance_ohm=EV_BATTERY_R_OHM)
+        self.voltage_v = DEFAULT_EV_BATTERY_V
+
+    def ocv_v(self) -> float:
+        return self.voltage_v
+
+    def charge(self, current_a: float, dt_s: float) -> None:
+        """The real car keeps its own SOC; this load only has to be plausible."""
+
+
+@dataclass
+class RunStats:
+    """What a test or the CLI reports after a run."""
+
+    connections: int = 0
+    sessions_ended: int = 0
+    replugs: int = 0
+    link_ready: int = 0
+    events: list[tuple[int, str]] = field(default_factory=list)
+
+
+class IfaceStation:
+    """The composition: DcStation(car=False) + V2gNetServer (+ SLAC on a raw socket)."""
+
+    def __init__(self, config: StationConfig, iface: str) -> None:
+        self.config = config
+        self.iface = iface
+        self.clock = MonotonicClock()
+        s = config.session
+        self.slac_mode = config.slac.enabled
+        port: HomePlugPort | None = None
+        if self.slac_mode:
+            if config.plc.driver != "raw":
+                raise RunError(f"{config.file}: slac.enabled needs plc.driver raw")
+            port = RawHomePlugSocket(iface)
+        self.station = DcStation(
+            config,
+            SessionConfig(ocpp=s.ocpp, auth_delay_s=s.auth_delay_s),
+            clock=self.clock, car=False, slac_port=port,
+        )
+        st = self.station
+        if port is not None:
+            slac_cfg, params = slac_config_from_section(config.slac.settings, port.mac)
+            st.slac = EvseSlac(slac_cfg, random.SystemRandom(), trace=st.sched.trace,
+                               param_overrides=params or None)
+        st.secc_protocols = tuple(_PROTOCOLS[p] for p in s.protocols)
+        self.battery = ExternalCarBattery()
+        st.world.ev_inlet.battery = self.battery
+        st.precharge_sink = self._precharge_target
+        st.v2g_sink = self._secc_output
+        st.link_sink = self._link_event
+        self.server = V2gNetServer(self._net_config(), self._net_event, st.sched.now_ns)
+        self.server_started = False
+        self.runner = RealtimeRunner(st.sched)
+        self.stats = RunStats()
+        self._conn: int | None = None
+        self._held: list[V2gNetEvent] = []  # events that arrive while the cable is "out"
+        self._replug_at_ns: int | None = None
+        self._waiting_pwm = False
+        self._session_open = False
+        self._stop = threading.Event()
+        self.echo: Callable[[str], None] | None = None
+
+    # ------------------------------------------------------------------ setup
+    def _net_config(self) -> V2gNetConfig:
+        v = self.config.v2g
+        base = Path(self.config.file).resolve().parent
+        creds = None
+        if v.cert_chain is not None and v.private_key is not None:
+            chain, key = base / v.cert_chain, base / v.private_key
+            for path in (chain, key):
+                if not path.is_file():
+                    raise RunError(f"{self.config.file}: no such file {path}")
+            creds = TlsServerCredentials(chain, key, v.key_password)
+        extra: dict[str, Any] = {}
+        if v.max_payload_bytes is not None:
+            extra["max_payload_length"] = v.max_payload_bytes
+        return V2gNetConfig(interface=self.iface, tls_policy=TlsPolicy(v.tls_policy),
+                            tls=creds, tcp_port=v.tcp_port, **extra)
+
+    def start(self) -> None:
+        """Open the sockets (in the calling thread's network namespace) and plug the car."""
+        st = self.station
+        st.start()
+        sched = st.sched
+        sched.register("v2g", _Port(self._net_input))
+        sched.call_every(CAR_FOLLOW_PERIOD_NS, self._follow_car, "car.follow")
+        sched.call_every(SERVER_POLL_PERIOD_NS, self._poll_server, "v2g.poll")
+        if self.slac_mode:
+            self.runner.add_reader(st.slac_port.fileno(), st.slac_port_readable)
+        else:
+            self._start_server()
+        self._plug(st.sched.now_ns())
+
+    def _start_server(self) -> None:
+        if self.server_started:
+            return
+        self.server.start()
+        self.server_started = True
+        self.runner.add_reader(self.server.fileno(), self._readable)
+        tls = self.server.tls_port
+        self._note(f"V2G server on [{self.server.secc_address}%{self.iface}] "
+                   f"tcp {self.server.tcp_port}" + (f" tls {tls}" if tls else ""))
+
+    # ------------------------------------------------------------------ running
+    def run(self, duration_s: float | None = None) -> None:
+        end = (self.clock.now_ns() + s_to_ns(duration_s) if duration_s is not None
+               else 2**62)
+        self.runner.run_until(end, stop=self._stop.is_set)
+
+    def stop(self) -> None:
+        """Thread- and signal-safe: the loop returns within one timer period."""
+        self._stop.set()
+
+    def close(self) -> None:
+        if self.server_started:
+            self.server.close()
+        self.station.slac_port.close()
+        self.station.close()
+
+    # ------------------------------------------------------------------ network
+    def _readable(self, now_ns: int) -> None:
+        self.server.poll(0)
+
+    def _poll_server(self, now_ns: int) -> None:
+        if self.server_started:
+            self.server.poll(0)
+
+    def _net_event(self, ev: V2gNetEvent) -> None:
+        """Called from inside server.poll(): only post."""
+        if isinstance(ev, ConnectionOpened | PayloadReceived | ConnectionClosed):
+            self.station.sched.post("v2g", ev, source="net")
+
+    def _net_input(self, ev: V2gNetEvent, now_ns: int) -> None:
+        if self._replug_at_ns is not None or self._waiting_pwm:
+            # The cable is "out", or the pilot has not started 5 % PWM yet: a car with a
+            # pilot wire would not talk before that, this one waits for its answer.
+            self._held.append(ev)
+            return
+        st = self.station
+        if isinstance(ev, ConnectionOpened):
+            self._conn = ev.conn_id
+            self._session_open = True
+            self.stats.connections += 1
+            self._note(f"car connected from {ev.peer} ({'TLS' if ev.tls else 'TCP'})")
+            st.open_connection(now_ns)
+        elif isinstance(ev, PayloadReceived):
+            if ev.conn_id == self._conn:
+                st.receive_payload(ev.payload, now_ns)
+        elif isinstance(ev, ConnectionClosed) and ev.conn_id == self._conn:
+            self._conn = None
+            self._note(f"car connection closed ({ev.reason.value})")
+            st.connection_lost(now_ns)
+        self._follow_car(now_ns)
+
+    def _secc_output(self, out: object) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            if isinstance(out, SendPayload):
+                self.server.send(conn, out.payload)
+            elif isinstance(out, CloseConnection):
+                self.server.close_connection(conn)
+        except V2gNetError as exc:
+            self._note(f"answer not sent: {exc}")
+
+    def _link_event(self, out: object) -> None:
+        if isinstance(out, LinkReady):
+            self.stats.link_ready += 1
+            self._note("SLAC link ready")
+            self._start_server()
+        elif isinstance(out, LinkError):
+            self._note(f"SLAC link error {out.reason}")
+
+    # ------------------------------------------------------------------ the simulated car
+    def _precharge_target(self, target_voltage_v: float) -> None:
+        self.battery.voltage_v = target_voltage_v
+
+    def _follow_car(self, now_ns: int) -> None:
+        """The car's S2 and contactors follow its V2G phase; a new plug after each session."""
+        st = self.station
+        if self._replug_at_ns is not None:
+            if now_ns >= self._replug_at_ns:
+                self._replug_at_ns = None
+                self._plug(now_ns)
+            return
+        if self._waiting_pwm:
+            if not st.cp.state.startswith(_PWM_READY_STATE):
+                return
+            self._waiting_pwm = False
+            self._note("5 % PWM on: V2G traffic goes through")
+            held, self._held = self._held, []
+            for ev in held:
+                self._net_input(ev, now_ns)
+        secc = st.secc
+        state = secc.state.split(".")[0] if secc is not None and not secc.closed else None
+        board, inlet = st.world.board, st.world.ev_inlet
+        if state in _CAR_C_STATES and board.ev_state is EvCpState.B:
+            board.set_ev_state(EvCpState.C)
+        elif state not in _CAR_C_STATES and board.ev_state is EvCpState.C:
+            board.set_ev_state(EvCpState.B)
+        if state in _CAR_CONTACTOR_STATES and not inlet.ev_contactors_closed:
+            inlet.close_ev_contactors(st.world.plant.connector_voltage_v)
+        elif state not in _CAR_CONTACTOR_STATES and inlet.ev_contactors_closed:
+            inlet.open_ev_contactors()
+        ended = secc is not None and secc.closed
+        if (self._session_open and ended and self._conn is None
+                and st.power.phase in _POWER_IDLE and not st.cp.contactors_closed):
+            self._session_open = False
+            self.stats.sessions_ended += 1
+            self.stats.replugs += 1
+            self._note("session over: cable out and in again (simulated pilot)")
+            st.unplug()
+            # The cable leaves the car's inlet, whose capacitance may still hold the battery
+            # voltage (its contactors opened after the DC contactor): the next car's inlet
+            # starts uncharged, or its CableCheck would see the old car's voltage.
+            st.world.plant.connector_voltage_v = 0.0
+            self._replug_at_ns = now_ns + REPLUG_GAP_NS
+
+    def _plug(self, now_ns: int) -> None:
+        self.station.plug_in()
+        self._waiting_pwm = True
+        self._note("car plugged (simulated pilot)")
+
+    def _note(self, what: str) -> None:
+        now = self.station.sched.now_ns()
+        self.stats.events.append((now, what))
+        if self.echo is not None:
+            self.echo(f"{ns_to_s(now):10.3f} s  {what}")
+
+
+@dataclass
+class _Port:
+    fn: Callable[[Any, int], None]
+
+    def handle(self, item: Any, now_ns: int) -> None:
+        self.fn(item, now_ns)
+
+
+def main(args: argparse.Namespace) -> int:
+    """`evse run`: until SIGINT/SIGTERM or `--duration` seconds."""
+    config = load_config(args.config)
+    iface = args.iface or config.plc.iface
+    if not iface:
+        print("error: no interface (--iface IFACE or plc.iface in the config)")
+        return 2
+    try:
+        bench = IfaceStation(config, iface)
+    except (RunError, V2gNetError, OSError) as exc:
+        print(f"error: {exc}")
+        return 2
+    bench.echo = print
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        bench.stop()
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            bench.start()
+        except (V2gNetError, OSError) as exc:
+            print(f"error: {exc}")
+            return 2
+        mode = "SLAC on the raw socket" if bench.slac_mode else "no modem, link assumed up"
+        print(f"station {config.name} on {iface} ({mode}); Ctrl-C stops")
+        bench.run(args.duration)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        bench.close()
+    s = bench.stats
+    print(f"stopped: {s.connections} connections, {s.sessions_ended} sessions ended, "
+          f"{bench.runner.stats.overruns} timer overruns "
+          f"(worst {bench.runner.stats.worst_lateness_ns / 1e6:.1f} ms late)")
+    return 0
