@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import random
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -340,12 +341,12 @@ def main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     iface = args.iface or config.plc.iface
     if not iface:
-        print("error: no interface (--iface IFACE or plc.iface in the config)")
+        print("error: no interface (--iface IFACE or plc.iface in the config)", file=sys.stderr)
         return 2
     try:
         bench = IfaceStation(config, iface)
     except (RunError, V2gNetError, OSError) as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     bench.echo = print
 
@@ -357,7 +358,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             bench.start()
         except (V2gNetError, OSError) as exc:
-            print(f"error: {exc}")
+            print(f"error: {exc}", file=sys.stderr)
             return 2
         mode = "SLAC on the raw socket" if bench.slac_mode else "no modem, link assumed up"
         print(f"station {config.name} on {iface} ({mode}); Ctrl-C stops")

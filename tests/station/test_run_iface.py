@@ -9,11 +9,16 @@ or iproute2.
 from __future__ import annotations
 
 import datetime
+import json
+import os
 import select
 import socket
+import ssl
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +33,7 @@ from evse.sdp import Security
 from evse.secc.env import AppProtocol
 from evse.security.testpki import TestPki, generate_test_pki
 from evse.v2gtp import FrameReceived, PayloadType, V2gtpStreamDecoder, encode_frame
+from tests.slac import netns_peer
 from tests.v2g import evside
 from tests.v2g.netns import VethLink, in_netns, unavailable_reason, veth_pair
 
@@ -80,12 +86,13 @@ def running_station(link: VethLink, config_path: Path) -> Iterator[IfaceStation]
 
     def run() -> None:
         try:
+            # The whole loop in the namespace: SLAC mode opens the V2G server on link-up.
             with in_netns(link.secc_ns):
                 bench = IfaceStation(load_config(config_path), link.secc_if)
                 holder.append(bench)
                 bench.start()
-            ready.set()
-            bench.run(duration_s=120.0)
+                ready.set()
+                bench.run(duration_s=120.0)
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             failure.append(exc)
             ready.set()
@@ -122,7 +129,7 @@ def drive_ev(ev: EvSim, sock: socket.socket, limit_s: float = SESSION_LIMIT_S) -
         if readable:
             try:
                 data = sock.recv(65536)
-            except (BlockingIOError, ssl_want_read()):
+            except (BlockingIOError, ssl.SSLWantReadError):
                 continue
             if not data:
                 ev.connection_closed(now)
@@ -136,12 +143,6 @@ def drive_ev(ev: EvSim, sock: socket.socket, limit_s: float = SESSION_LIMIT_S) -
             sock.setblocking(True)
             sock.sendall(encode_frame(PayloadType.EXI, p))
             sock.setblocking(False)
-
-
-def ssl_want_read() -> type[Exception]:
-    import ssl
-
-    return ssl.SSLWantReadError
 
 
 def one_session(link: VethLink, bench: IfaceStation, proto: AppProtocol, *,
@@ -167,10 +168,10 @@ def one_session(link: VethLink, bench: IfaceStation, proto: AppProtocol, *,
     return ev
 
 
-def wait_for(cond: object, limit_s: float = 10.0) -> bool:
+def wait_for(cond: Callable[[], bool], limit_s: float = 10.0) -> bool:
     give_up = time.monotonic() + limit_s
     while time.monotonic() < give_up:
-        if callable(cond) and cond():
+        if cond():
             return True
         time.sleep(0.02)  # the test's own thread waits for the station's thread
     return False
@@ -207,3 +208,79 @@ def test_car_that_asks_for_tls_gets_plain_tcp_under_allow_without_certificates(
     cfg = write_config(tmp_path / "asks.yaml", ocpp="2.0.1")
     with running_station(link, cfg) as bench:
         one_session(link, bench, AppProtocol.ISO15118_2, asks_tls=True)
+
+
+def test_slac_mode_matches_a_car_with_emulated_modems_then_serves_sdp_and_a_session(
+        link: VethLink, tmp_path: Path) -> None:
+    """slac-bench.yaml's case on a veth pair: the station's SLAC on an AF_PACKET socket, the
+    car's SLAC plus both emulated modems (drivers.homeplug.emulator) in the other namespace
+    (tests/slac/netns_peer.py: CM_SET_KEY to the local-modem address, VS_PL_LNK_STATUS,
+    CM_ATTEN_PROFILE.IND per sound); the V2G server opens on D-LINK_READY, the car finds it
+    by SDP and then charges over TCP."""
+    subprocess.run(["ip", "-n", link.ev_ns, "link", "set", link.ev_if, "promisc", "on"],
+                   check=True, capture_output=True, timeout=10)
+    cfg = tmp_path / "slac.yaml"
+    cfg.write_text(
+        "station: {name: test-slac, seed: 5}\n"
+        "plc: {driver: raw}\n"
+        "slac: {enabled: true, params: {t_evse_slac_init: 40.0}}\n"
+        "v2g: {tls_policy: prohibit}\n"
+        "session: {protocols: [din], ocpp: \"none\", auth_delay_s: 0.3}\n",
+        encoding="utf-8",
+    )
+    with running_station(link, cfg) as bench:
+        assert not bench.server_started, "no V2G server before the link is up"
+        evse_mac = bench.station.slac_port.mac.hex()
+        car = subprocess.run(
+            ["ip", "netns", "exec", link.ev_ns, sys.executable, netns_peer.__file__, "ev",
+             link.ev_if, "20", evse_mac],
+            capture_output=True, text=True, timeout=40,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+        assert car.returncode == 0, car.stdout + car.stderr
+        lines = [json.loads(line) for line in car.stdout.splitlines()]
+        assert any(e["event"] == "ev_link_up" for e in lines)
+        found = [e for e in lines if e["event"] == "sdp_discovered"]
+        assert found and found[0]["secc"] == str(link.secc_address)
+        assert bench.stats.link_ready == 1 and bench.server_started
+        one_session(link, bench, AppProtocol.DIN70121)
+
+
+def test_evse_run_command_serves_a_car_and_stops_cleanly_on_sigterm(
+        link: VethLink, tmp_path: Path) -> None:
+    """The CLI itself (`evse run --config --iface`) in the SECC namespace, as a process."""
+    cfg = write_config(tmp_path / "bench.yaml", ocpp="none")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", link.secc_ns, sys.executable, "-u", "-m", "evse.cli", "run",
+         "--config", str(cfg), "--iface", link.secc_if, "--duration", "50"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        assert proc.stdout is not None
+        seen: list[str] = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "car plugged" in line:
+                break
+        assert any("V2G server on" in line for line in seen), seen
+        p = profile("din_only")
+        # No plant in this process for the car to measure: charging is the thread tests'
+        # business, this one checks the process serves SDP and V2GTP and stops on SIGTERM.
+        p.stop_after_session_setup = True
+        ev = EvSim(p)
+        with in_netns(link.ev_ns):
+            response = evside.discover(link.ev_if, Security.NO_TLS)
+            with evside.connect(response, link.ev_if, None) as sock:
+                drive_ev(ev, sock)
+        assert ev.result is not None and ev.result.protocol is AppProtocol.DIN70121, ev.result
+        assert ev.result.messages >= 2  # supportedAppProtocol and SessionSetup answered
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, "".join(seen) + out
+    assert "stopped: 1 connections" in out

@@ -1,0 +1,78 @@
+"""`evse run`'s configuration and command line: the shipped bench configs load and validate,
+mistakes in the new sections name the file and line, roles this build lacks say so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evse.cli import main
+from evse.runtime.config import ConfigError, load_config
+from evse.runtime.validate import validate_paths
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_config_is_no_modem_with_tls_allowed_and_no_certificates() -> None:
+    cfg = load_config(ROOT / "config" / "bench.yaml")
+    assert cfg.plc.driver == "none" and not cfg.slac.enabled
+    assert cfg.v2g.tls_policy == "allow" and cfg.v2g.cert_chain is None
+    assert cfg.session.protocols == ("iso2", "din") and cfg.session.ocpp == "1.6"
+
+
+def test_slac_bench_config_enables_slac_on_the_raw_socket() -> None:
+    cfg = load_config(ROOT / "config" / "slac-bench.yaml")
+    assert cfg.slac.enabled and cfg.plc.driver == "raw"
+    assert cfg.slac.settings["num_sounds"] == 10
+
+
+def test_validate_checks_the_bench_configs(tmp_path: Path) -> None:
+    shipped = [ROOT / "config" / "bench.yaml", ROOT / "config" / "slac-bench.yaml"]
+    assert validate_paths(shipped) == []
+    broken = tmp_path / "config" / "bench-broken.yaml"
+    broken.parent.mkdir()
+    broken.write_text("v2g:\n  tls_policy: sometimes\n", encoding="utf-8")
+    (problem,) = validate_paths([broken])
+    assert problem.startswith(f"{broken}:2:")
+
+
+@pytest.mark.parametrize("text,line,words", [
+    ("v2g:\n  tls_policy: sometimes\n", 2, "tls_policy"),
+    ("v2g:\n  tls_policy: force\n", 2, "needs cert_chain"),
+    ("v2g:\n  cert_chain: a.pem\n", 1, "go together"),
+    ("v2g:\n  max_payload_bytes: 3\n", 2, "max_payload_bytes"),
+    ("plc:\n  driver: usb\n", 2, "plc.driver"),
+    ("slac:\n  enabled: true\n  num_sounds: -1\n", 3, "num_sounds"),
+    ("slac:\n  enabled: yes please\n", 2, "slac.enabled"),
+    ("session:\n  ocpp: 1.6\n", 2, "quoted"),
+    ("session:\n  protocols: [din, din]\n", 2, "session.protocols"),
+    ("session:\n  colour: red\n", 2, "unknown key session.colour"),
+])
+def test_a_wrong_run_setting_names_file_and_line(
+        tmp_path: Path, text: str, line: int, words: str) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.line == line and words in err.value.message
+
+
+def test_run_roles_of_the_split_station_are_not_in_this_build(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--role", "plc", "--link", "tcp://127.0.0.1:1"]) == 2
+    assert "not available in this build" in capsys.readouterr().err
+
+
+def test_run_with_a_broken_config_exits_2_with_file_and_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text("v2g:\n  tls_policy: sometimes\n", encoding="utf-8")
+    assert main(["run", "--config", str(path), "--iface", "lo"]) == 2
+    assert f"{path}:2:" in capsys.readouterr().err
+
+
+def test_run_on_a_missing_interface_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--config", str(ROOT / "config" / "bench.yaml"),
+                 "--iface", "no-such-if0", "--duration", "1"]) == 2
+    assert "no-such-if0" in capsys.readouterr().err
