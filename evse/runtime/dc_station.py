@@ -69,6 +69,7 @@ from evse.runtime.sim_controller import StandInController
 from evse.runtime.sim_world import EV_MAC, EVSE_MAC, SimWorld, WorldConfig
 from evse.runtime.station import spec
 from evse.runtime.station_env import PilotView, StationEnv
+from evse.runtime.trace import Trace
 from evse.sdp.client import SdpClient, SdpDiscovered, SendSdpRequest
 from evse.sdp.messages import Security
 from evse.sdp.policy import TlsPolicy
@@ -158,11 +159,13 @@ class DcStation:
         contract_port: ContractPort | None = None,
         slac_port: HomePlugPort | None = None,
         car: bool = True,
+        trace: Trace | None = None,
     ) -> None:
         """`contract_port`: the PLC end of a contract link to a controller in another process
         (no controller is built here). `slac_port`: a real HomePlug port for the EVSE side of
         SLAC. `car=False`: no simulated car; an external EV talks to the SECC through
-        `open_connection` / `receive_payload` / `connection_lost`, answers go to `v2g_sink`."""
+        `open_connection` / `receive_payload` / `connection_lost`, answers go to `v2g_sink`.
+        `trace`: e.g. one that keeps nothing, for a station that runs for days."""
         self.config = config
         self.car = car
         self.v2g_sink: Callable[[object], None] | None = None
@@ -175,7 +178,7 @@ class DcStation:
         #: What the SECC offers an external car in supportedAppProtocol.
         self.secc_protocols: tuple[AppProtocol, ...] = tuple(_PROTOCOLS.values())
         self.session = session or SessionConfig()
-        self.sched = Scheduler(clock or VirtualClock(), seed=config.seed)
+        self.sched = Scheduler(clock or VirtualClock(), seed=config.seed, trace=trace)
         sched = self.sched
         self.log = SessionLog()
         rng = sched.rng

@@ -43,6 +43,7 @@ from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
 from evse.runtime.config import StationConfig, load_config
 from evse.runtime.dc_station import DcStation, SessionConfig
 from evse.runtime.realtime import RealtimeRunner
+from evse.runtime.trace import Trace
 from evse.runtime.v2g_net import (
     ConnectionClosed,
     ConnectionOpened,
@@ -131,10 +132,12 @@ class IfaceStation:
             if config.plc.driver != "raw":
                 raise RunError(f"{config.file}: slac.enabled needs plc.driver raw")
             port = RawHomePlugSocket(iface)
+        # Days of operation: keep no trace in memory; listeners still see every record.
+        self.trace = Trace(self.clock.now_ns, keep=False)
         self.station = DcStation(
             config,
             SessionConfig(ocpp=s.ocpp, auth_delay_s=s.auth_delay_s),
-            clock=self.clock, car=False, slac_port=port,
+            clock=self.clock, car=False, slac_port=port, trace=self.trace,
         )
         st = self.station
         if port is not None:
@@ -336,6 +339,13 @@ class _Port:
         self.fn(item, now_ns)
 
 
+def _print_transitions(t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:
+    """The operator's timeline: every state change of the pilot, SLAC and the SECC."""
+    if kind == "transition" and payload.get("from") != payload.get("to"):
+        print(f"{ns_to_s(t_ns):10.3f} s  {source:<10} {payload.get('from')} -> "
+              f"{payload.get('to')}  ({payload.get('event')})")
+
+
 def main(args: argparse.Namespace) -> int:
     """`evse run`: until SIGINT/SIGTERM or `--duration` seconds."""
     config = load_config(args.config)
@@ -349,6 +359,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     bench.echo = print
+    bench.trace.add_listener(_print_transitions)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         bench.stop()
