@@ -459,9 +459,10 @@ class DcStation:
         return deliver
 
     # ---------------------------------------------------------- external car (real sockets)
-    def open_connection(self, now_ns: int) -> None:
-        """A car connected over TCP/TLS (real sockets): a new SECC session."""
-        self.secc = SeccCore(self.env, SeccConfig(protocols=self.secc_protocols),
+    def open_connection(self, now_ns: int, *, tls: bool = False) -> None:
+        """A car connected over TCP/TLS (real sockets): a new SECC session. Contract
+        payment is offered only on TLS [V2G2-634/635]."""
+        self.secc = SeccCore(self.env, SeccConfig(protocols=self.secc_protocols, tls=tls),
                              new_session_id=self._session_id, trace=self.sched.trace)
         self._secc_out(self.secc.connection_opened(now_ns))
 

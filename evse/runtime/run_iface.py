@@ -244,7 +244,7 @@ class IfaceStation:
             self._session_open = True
             self.stats.connections += 1
             self._note(f"car connected from {ev.peer} ({'TLS' if ev.tls else 'TCP'})")
-            st.open_connection(now_ns)
+            st.open_connection(now_ns, tls=ev.tls)
         elif isinstance(ev, PayloadReceived):
             if ev.conn_id == self._conn:
                 st.receive_payload(ev.payload, now_ns)
