@@ -26,6 +26,7 @@ import pytest
 
 from evse.ev.profiles import profile
 from evse.ev.sim import EvSim
+from evse.ev.sim import Phase as EvPhase
 from evse.runtime.config import load_config
 from evse.runtime.run_iface import IfaceStation
 from evse.runtime.v2g_net import make_evcc_tls_context
@@ -113,14 +114,18 @@ def running_station(link: VethLink, config_path: Path) -> Iterator[IfaceStation]
         raise failure[0]
 
 
-def drive_ev(ev: EvSim, sock: socket.socket, limit_s: float = SESSION_LIMIT_S) -> None:
-    """The car's loop on a socket: send what the simulator wants, feed it the replies."""
+def drive_ev(ev: EvSim, sock: socket.socket, limit_s: float = SESSION_LIMIT_S,
+             until: Callable[[EvSim], bool] | None = None) -> None:
+    """The car's loop on a socket: send what the simulator wants, feed it the replies
+    (until the session ends, or until `until(ev)`: the car vanishes there)."""
     dec = V2gtpStreamDecoder()
     for p in ev.start(time.monotonic_ns()):
         sock.sendall(encode_frame(PayloadType.EXI, p))
     give_up = time.monotonic() + limit_s
     sock.setblocking(False)
     while ev.result is None and time.monotonic() < give_up:
+        if until is not None and until(ev):
+            return
         d = ev.next_deadline_ns()
         wait = 0.05 if d is None else max(0.0, (d - time.monotonic_ns()) / 1e9)
         readable, _, _ = select.select([sock], [], [], min(wait, 0.05))
@@ -284,3 +289,24 @@ def test_evse_run_command_serves_a_car_and_stops_cleanly_on_sigterm(
             proc.wait(10)
     assert proc.returncode == 0, "".join(seen) + out
     assert "stopped: 1 connections" in out
+
+
+def test_car_that_vanishes_mid_charge_is_ramped_down_and_the_next_car_charges(
+        link: VethLink, tmp_path: Path) -> None:
+    """TCP lost during CurrentDemand: the SECC ends the session, the power path ramps down
+    and opens, the simulated cable is re-plugged and the next car gets a full session."""
+    cfg = write_config(tmp_path / "drop.yaml", ocpp="none")
+    with running_station(link, cfg) as bench:
+        p = profile("din_only")
+        plant = bench.station.world.plant
+        ev = EvSim(p, inlet_voltage_v=lambda now: plant.connector_voltage_v,
+                   inlet_current_a=lambda now: plant.connector_current_a)
+        with in_netns(link.ev_ns):
+            response = evside.discover(link.ev_if, Security.NO_TLS)
+            with evside.connect(response, link.ev_if, None) as sock:
+                drive_ev(ev, sock, until=lambda car: car.phase is EvPhase.CHARGING
+                         and plant.connector_current_a > 10.0)
+        assert ev.result is None, "the car left while charging"
+        assert wait_for(lambda: bench.stats.replugs >= 1), bench.stats.events
+        assert bench.station.power.fault is None
+        one_session(link, bench, AppProtocol.DIN70121)
