@@ -15,7 +15,9 @@ from evse.slac.evse_handler import SlacConfig
 _INT_KEYS = ("num_sounds", "init_retries", "atten_char_retries", "set_key_retries", "max_sessions")
 _SIGNED_INT_KEYS = ("attenuation_adjustment_db",)
 _DB_OR_NULL_KEYS = ("attenuation_threshold_db", "neighbour_margin_db")
-_KEYS = {"validation", "params", *_DB_OR_NULL_KEYS, *_INT_KEYS, *_SIGNED_INT_KEYS}
+# `enabled` is the composition root's switch (evse run: SLAC on the raw socket or no modem);
+# checked here so the whole section validates in one place, not used by the core.
+_KEYS = {"enabled", "validation", "params", *_DB_OR_NULL_KEYS, *_INT_KEYS, *_SIGNED_INT_KEYS}
 
 
 def slac_config_from_section(
@@ -24,6 +26,8 @@ def slac_config_from_section(
     unknown = set(section) - _KEYS
     if unknown:
         raise SlacUsageError(f"unknown slac keys {sorted(unknown)} (allowed: {sorted(_KEYS)})")
+    if "enabled" in section and not isinstance(section["enabled"], bool):
+        raise SlacUsageError("slac.enabled must be true or false")
     kwargs: dict[str, object] = {"evse_mac": evse_mac}
     for key in _DB_OR_NULL_KEYS:
         if key in section:
