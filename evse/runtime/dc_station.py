@@ -445,6 +445,7 @@ class DcStation:
     def receive_payload(self, payload: bytes, now_ns: int) -> None:
         """One V2GTP EXI payload from the external car."""
         if self.secc is not None and not self.secc.closed:
+            self.env.last_payload = payload
             self._secc_out(self.secc.receive(payload, now_ns))
 
     def connection_lost(self, now_ns: int) -> None:
@@ -474,6 +475,7 @@ class DcStation:
                 return
             for ev in self._secc_rx.feed(frame, now_ns):
                 if isinstance(ev, FrameReceived):
+                    self.env.last_payload = ev.payload
                     self._secc_out(secc.receive(ev.payload, now_ns))
 
         return deliver

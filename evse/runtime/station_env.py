@@ -14,17 +14,20 @@ from dataclasses import dataclass
 
 from evse.contract.guard import AuthDecision as GuardAuth
 from evse.contract.guard import LimitsSource, PlcContractGuard
-from evse.contract.values import IsolationStatus as CIsolation
 from evse.contract.values import (
+    CertificateOperation,
     MeasDcOutput,
     PaymentOption,
     PlcAuthRequest,
     PlcEvccid,
     PlcEvLimits,
+    PlcPncAuthorizationRequest,
+    PlcPncCertificateRequest,
     PlcSessionEvent,
     SessionEventKind,
     V2gProtocol,
 )
+from evse.contract.values import IsolationStatus as CIsolation
 from evse.power.controller import PowerPath
 from evse.power.faults import FaultReason, Severity
 from evse.power.types import EvRequest, Phase, PowerPathUsageError
@@ -41,6 +44,7 @@ from evse.secc.env import (
     IsolationLevel,
     Measurement,
     PaymentMethod,
+    PncKind,
     PncRequest,
     PowerPathStatus,
     Schedule,
@@ -98,6 +102,10 @@ class StationEnv:
         self._on_session_end = on_session_end
         self._on_pnc = on_pnc_request
         self.ev: EvInfo | None = None
+        #: The EXI payload being handled (set by the station before the SECC sees it), so a
+        #: PnC request can be passed through byte for byte.
+        self.last_payload = b""
+        self._pnc_seq = 0
         self.requests: list[tuple[str, int]] = []
         self.usage_errors: list[str] = []
 
@@ -259,7 +267,29 @@ class StationEnv:
         self._note("start_welding_detection", now_ns)
 
     def pnc_request(self, request: PncRequest, now_ns: int) -> None:
+        """Plug & Charge: hand the car's request to the controller through the contract
+        (B2 PnC pass-through): certificate requests as the car's own EXI bytes, the contract
+        authorization as eMAID + certificate chain."""
         self._note("pnc_request", now_ns)
+        self._pnc_seq += 1
+        rid = self._pnc_seq
+        if request.kind in (PncKind.CERTIFICATE_INSTALLATION, PncKind.CERTIFICATE_UPDATE):
+            op = (CertificateOperation.INSTALLATION
+                  if request.kind is PncKind.CERTIFICATE_INSTALLATION
+                  else CertificateOperation.UPDATE)
+            self.guard.pnc_certificate_requested(rid, now_ns)
+            self._publish(PlcPncCertificateRequest(
+                request_id=rid, operation=op, schema_namespace=AppProtocol.ISO15118_2.value,
+                exi_request=self.last_payload), now_ns)
+        elif request.kind is PncKind.PAYMENT_DETAILS:
+            msg = request.message
+            chain = getattr(msg, "ContractSignatureCertChain", None)
+            if chain is not None:
+                subs = chain.SubCertificates.Certificate if chain.SubCertificates else []
+                self._publish(PlcPncAuthorizationRequest(
+                    request_id=rid, emaid=str(msg.eMAID),  # type: ignore[attr-defined]
+                    certificate_chain_der=(bytes(chain.Certificate), *map(bytes, subs))),
+                    now_ns)
         if self._on_pnc is not None:
             self._on_pnc(request, now_ns)
 
