@@ -42,8 +42,7 @@ from evse.contract.values import (
 )
 from evse.cp.pilot import ControlPilot, CpConfig, CpNotice
 from evse.ev.profiles import EvProfile, profile
-from evse.ev.sim import EvSim
-from evse.ev.sim import Phase as EvPhase
+from evse.ev.sim import EvSim, Phase as EvPhase
 from evse.fsm import Event
 from evse.ports.board import ContactorFeedback
 from evse.power.controller import PowerPath, PowerPathConfig
@@ -56,10 +55,10 @@ from evse.power.types import (
     ImdSelfTest,
     ImdStart,
     ImdStop,
+    Phase as PowerPhase,
     SetContactors,
     SetModuleOutput,
 )
-from evse.power.types import Phase as PowerPhase
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.ocpp_side import SIM_TOKEN, ExternalOcppSide, OcppSide

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evse.contract.guard import AuthDecision as GuardAuth
-from evse.contract.guard import LimitsSource, PlcContractGuard
+from evse.contract.guard import AuthDecision as GuardAuth, LimitsSource, PlcContractGuard
 from evse.contract.values import (
     CertificateOperation,
+    IsolationStatus as CIsolation,
     MeasDcOutput,
     PaymentOption,
     PlcAuthRequest,
@@ -27,11 +27,9 @@ from evse.contract.values import (
     SessionEventKind,
     V2gProtocol,
 )
-from evse.contract.values import IsolationStatus as CIsolation
 from evse.power.controller import PowerPath
 from evse.power.faults import FaultReason, Severity
-from evse.power.types import EvRequest, Phase, PowerPathUsageError
-from evse.power.types import IsolationLevel as PIsolation
+from evse.power.types import EvRequest, IsolationLevel as PIsolation, Phase, PowerPathUsageError
 from evse.secc.env import (
     AppProtocol,
     AuthDecision,
