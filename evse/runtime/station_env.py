@@ -12,9 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evse.contract.guard import AuthDecision as GuardAuth, LimitsSource, PlcContractGuard
+from evse.contract.guard import (
+    AuthDecision as GuardAuth,
+    LimitsSource,
+    PlcContractGuard,
+    PncAnswerState,
+)
 from evse.contract.values import (
     CertificateOperation,
+    CertificateResponseStatus,
+    ContractCertificateStatus,
     IsolationStatus as CIsolation,
     MeasDcOutput,
     PaymentOption,
@@ -42,6 +49,7 @@ from evse.secc.env import (
     IsolationLevel,
     Measurement,
     PaymentMethod,
+    PncCertificateAnswer,
     PncKind,
     PncRequest,
     PowerPathStatus,
@@ -104,6 +112,8 @@ class StationEnv:
         #: PnC request can be passed through byte for byte.
         self.last_payload = b""
         self._pnc_seq = 0
+        self._pnc_certificate_rid: int | None = None
+        self._pnc_authorization_rid: int | None = None
         self.requests: list[tuple[str, int]] = []
         self.usage_errors: list[str] = []
 
@@ -168,6 +178,28 @@ class StationEnv:
             return CableCheckResult(CableCheckStatus.FAULT,
                                     fault.detail if fault else "power path faulted")
         return CableCheckResult(CableCheckStatus.IDLE)
+
+    def pnc_certificate_answer(self, now_ns: int) -> PncCertificateAnswer | None:
+        rid = self._pnc_certificate_rid
+        if rid is None:
+            return None
+        answer = self.guard.pnc_certificate_answer(rid, now_ns)
+        if answer.state is PncAnswerState.PENDING:
+            return None
+        res = answer.response
+        if answer.state is PncAnswerState.TIMED_OUT or res is None:
+            return PncCertificateAnswer(False)
+        return PncCertificateAnswer(res.status is CertificateResponseStatus.ACCEPTED,
+                                    res.exi_response)
+
+    def pnc_contract_status(self, now_ns: int) -> AuthStatus:
+        rid = self._pnc_authorization_rid
+        verdict = None if rid is None else self.guard.pnc_authorization.get(rid)
+        if verdict is None:
+            return AuthStatus.PENDING
+        if verdict.certificate_status is ContractCertificateStatus.ACCEPTED:
+            return AuthStatus.ACCEPTED
+        return AuthStatus.REJECTED
 
     def power_path(self, now_ns: int) -> PowerPathStatus:
         closed = self.pilot.contactors_closed()
@@ -276,6 +308,7 @@ class StationEnv:
                   if request.kind is PncKind.CERTIFICATE_INSTALLATION
                   else CertificateOperation.UPDATE)
             self.guard.pnc_certificate_requested(rid, now_ns)
+            self._pnc_certificate_rid = rid
             self._publish(PlcPncCertificateRequest(
                 request_id=rid, operation=op, schema_namespace=AppProtocol.ISO15118_2.value,
                 exi_request=self.last_payload), now_ns)
@@ -283,6 +316,7 @@ class StationEnv:
             msg = request.message
             chain = getattr(msg, "ContractSignatureCertChain", None)
             if chain is not None:
+                self._pnc_authorization_rid = rid
                 subs = chain.SubCertificates.Certificate if chain.SubCertificates else []
                 self._publish(PlcPncAuthorizationRequest(
                     request_id=rid, emaid=str(msg.eMAID),  # type: ignore[attr-defined]
@@ -293,6 +327,7 @@ class StationEnv:
 
     def session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self._note(f"session_ended:{reason.value}", now_ns)
+        self._pnc_certificate_rid = self._pnc_authorization_rid = None
         self.power.stop(now_ns)
         self._on_session_end(reason, now_ns)
 
