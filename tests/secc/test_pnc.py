@@ -8,6 +8,7 @@ import datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import exi
 from evse.ev.loopback import run
@@ -249,3 +250,18 @@ def test_ev_simulator_installs_a_certificate_then_pays_with_its_contract() -> No
     assert ev.result is not None and ev.result.ok, ev.result
     assert [p.kind for p in env.pnc] == [PncKind.CERTIFICATE_INSTALLATION,
                                          PncKind.PAYMENT_DETAILS]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(index=st.integers(min_value=0, max_value=63), bit=st.integers(min_value=0, max_value=7))
+def test_any_flipped_signature_bit_is_refused_with_signature_error(
+        contract: ContractChain, index: int, bit: int) -> None:
+    car = contract_car()
+    challenge = payment_details(car, contract)
+    good = sign(challenge, contract)
+    value = bytearray(good.SignatureValue.value)
+    value[index] ^= 1 << bit
+    bad = iso2.SignatureType(SignedInfo=good.SignedInfo,
+                             SignatureValue=iso2.SignatureValueType(value=bytes(value)))
+    assert signed_auth(car, challenge, bad).ResponseCode.value == "FAILED_SignatureError"
