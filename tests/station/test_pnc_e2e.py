@@ -105,8 +105,9 @@ def test_revoked_contract_ends_the_session_before_any_energy(ocpp: str) -> None:
     st.close()
 
 
-def test_certificate_installation_delivers_the_csms_answer_to_the_car() -> None:
-    st, csms = pnc_station("2.0.1", ev_profile="pnc_install")
+@pytest.mark.parametrize("ocpp", ["2.0.1", "1.6"])
+def test_certificate_installation_delivers_the_csms_answer_to_the_car(ocpp: str) -> None:
+    st, csms = pnc_station(ocpp, ev_profile="pnc_install")
     sid = b"\x21\x43\x65\x87\xa9\xcb\xed\x0f"
     st._session_id = lambda: sid  # the CSMS builds its answer for this session
     body = iso2.CertificateInstallationResType(
@@ -126,6 +127,10 @@ def test_certificate_installation_delivers_the_csms_answer_to_the_car() -> None:
     got = [b for _, kind, b in st.ev.transcript
            if kind == "res" and isinstance(b, iso2.CertificateInstallationResType)]
     assert got == [body]  # the car decoded exactly what the CSMS sent
-    assert csms.of("Get15118EVCertificate")
-    assert len(authorize_payloads(csms, "2.0.1")) == 1
+    if ocpp == "2.0.1":
+        assert csms.of("Get15118EVCertificate")
+    else:
+        assert [p for p in csms.of("DataTransfer")
+                if p.get("messageId") == "Get15118EVCertificate"]
+    assert len(authorize_payloads(csms, ocpp)) == 1
     st.close()
