@@ -25,8 +25,7 @@ from pathlib import Path
 import pytest
 
 from evse.ev.profiles import profile
-from evse.ev.sim import EvSim
-from evse.ev.sim import Phase as EvPhase
+from evse.ev.sim import EvSim, Phase as EvPhase
 from evse.runtime.config import load_config
 from evse.runtime.run_iface import IfaceStation
 from evse.runtime.v2g_net import make_evcc_tls_context
