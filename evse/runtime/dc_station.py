@@ -75,7 +75,7 @@ from evse.sdp.policy import TlsPolicy
 from evse.sdp.server import Endpoint, SdpServer, SdpServerConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import CloseConnection, SeccCore, SendPayload, random_session_id
-from evse.secc.env import AppProtocol, SessionEndReason
+from evse.secc.env import AppProtocol, PaymentMethod, SessionEndReason
 from evse.slac import codec as slac_codec
 from evse.slac.ev import EvSlac, EvTiming
 from evse.slac.evse_core import EvseSlac
@@ -123,6 +123,9 @@ class SessionConfig:
     charge_s: float | None = 60.0  # stop after this much charging (None: at target SOC)
     auth_delay_s: float = 2.0  # the driver's RFID tap (or the stand-in's decision) delay
     ocpp: str = "1.6"  # "1.6" | "2.0.1": controller + CSMS simulator; "none": stand-in
+    #: The simulated car's V2G link counts as TLS (the in-memory link does not model TLS),
+    #: so Contract payment (Plug & Charge) is offered [V2G2-634/635].
+    tls: bool = False
 
 
 @dataclass
@@ -461,7 +464,7 @@ class DcStation:
     def open_connection(self, now_ns: int, *, tls: bool = False) -> None:
         """A car connected over TCP/TLS (real sockets): a new SECC session. Contract
         payment is offered only on TLS [V2G2-634/635]."""
-        self.secc = SeccCore(self.env, SeccConfig(protocols=self.secc_protocols, tls=tls),
+        self.secc = SeccCore(self.env, self._secc_config(self.secc_protocols, tls),
                              new_session_id=self._session_id, trace=self.sched.trace)
         self._secc_out(self.secc.connection_opened(now_ns))
 
@@ -475,9 +478,15 @@ class DcStation:
         if self.secc is not None and not self.secc.closed:
             self._secc_out(self.secc.connection_lost(now_ns))
 
+    @staticmethod
+    def _secc_config(protocols: tuple[AppProtocol, ...], tls: bool) -> SeccConfig:
+        """Contract (Plug & Charge) is offered only on TLS [V2G2-634/635]; EIM always."""
+        options = (PaymentMethod.CONTRACT, PaymentMethod.EIM) if tls else (PaymentMethod.EIM,)
+        return SeccConfig(protocols=protocols, tls=tls, payment_options=options)
+
     def _connect(self, now_ns: int) -> None:
         protocols = tuple(_PROTOCOLS.values())
-        self.secc = SeccCore(self.env, SeccConfig(protocols=protocols),
+        self.secc = SeccCore(self.env, self._secc_config(protocols, self.session.tls),
                              new_session_id=self._session_id, trace=self.sched.trace)
         self._secc_rx = V2gtpStreamDecoder()
         self._ev_rx = V2gtpStreamDecoder()

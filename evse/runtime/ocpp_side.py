@@ -21,6 +21,7 @@ from evse.controller.core import Controller
 from evse.controller.store import Store
 from evse.csms_sim.core import CsmsSim
 from evse.fsm.engine import TraceSink
+from evse.security.testpki import DEFAULT_EMAID
 from evse.runtime.rearm import Rearm
 from evse.runtime.scheduler import Scheduler
 
@@ -56,6 +57,8 @@ class OcppSide:
         self.ctrl = Controller(self.config, Store(store_path), trace=trace)
         self.csms = CsmsSim(version)
         self.csms.tokens[SIM_TOKEN] = "Accepted"
+        # The simulated car's contract (evse.security.testpki) is known to the CSMS.
+        self.csms.tokens[DEFAULT_EMAID] = "Accepted"
         self.binding = ContractBinding()
         #: Every PLC event the binding produced, for diagnostics and tests.
         self.binding_log: list[object] = []

@@ -213,7 +213,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 _SESSION_KEYS: dict[str, type] = {
     "protocol": str, "ev_profile": str, "soc_start_pct": float, "soc_target_pct": float,
-    "charge_s": float, "auth_delay_s": float, "ocpp": str,
+    "charge_s": float, "auth_delay_s": float, "ocpp": str, "tls": bool,
 }
 
 
@@ -231,7 +231,7 @@ def _session(raw: LMap, file: str) -> SessionConfig | None:
             raise ScenarioError(file, line, f"unknown key session.{k} ({sorted(_SESSION_KEYS)})")
         if want is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
-        if not isinstance(v, want) or isinstance(v, bool):
+        if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
             raise ScenarioError(file, line, f"session.{k} must be {want.__name__}")
         values[k] = v
     if values.get("ocpp", "1.6") not in ("1.6", "2.0.1", "none"):

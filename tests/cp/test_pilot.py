@@ -183,3 +183,17 @@ def test_external_fault_holds_f_for_its_minimum_time() -> None:
     h.post("fault_reset")
     h.run(0.1)
     assert h.state.startswith("plugged.B")
+
+
+def test_power_requested_while_pwm_is_off_is_granted_once_pwm_runs() -> None:
+    """A car already in C when 5 % PWM starts (e.g. after a wake-up or a fast car): the
+    power path's request must not be lost on the way C1 -> C2."""
+    h = Cp()
+    h.ev(EvCpState.C)  # plugs in directly in C: C1, PWM off
+    h.run(0.1)
+    assert h.state == "plugged.C.C1"
+    h.post("power_on_request")
+    h.run(0.6)  # t_hlc_pwm_delay
+    assert h.state == "plugged.C.C2.energized"
+    h.run(0.1)
+    assert h.board.contact_closed

@@ -5,46 +5,31 @@ whitepaper), and the transaction runs under the eMAID.
 
 TLS is a transport detail the virtual station does not model (the car and the SECC talk
 through in-memory V2GTP frames). ISO 15118-2 offers Contract only on TLS ([V2G2-634/635]),
-so these tests build the station's SECC with `SeccConfig(tls=True)`: the station has no
-knob for that yet, so the test substitutes the config class the station uses.
+so these tests run the station with `SessionConfig(tls=True)`: the in-memory link counts as
+TLS and the SECC offers Contract.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import exi
 from evse.csms_sim.core import CsmsSim
-from evse.runtime import dc_station
 from evse.runtime.config import StationConfig
 from evse.runtime.dc_station import DcStation, SessionConfig
 from evse.runtime.ocpp_side import OcppSide
-from evse.secc.config import SeccConfig
-from evse.secc.env import PaymentMethod
 from evse.security.testpki import DEFAULT_EMAID
 from exi import iso2
 
 S = 1_000_000_000
 
 
-@pytest.fixture(autouse=True)
-def _secc_over_tls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    def tls_config(**kwargs: Any) -> SeccConfig:
-        return SeccConfig(tls=True,
-                          payment_options=(PaymentMethod.CONTRACT, PaymentMethod.EIM),
-                          **kwargs)
-
-    monkeypatch.setattr(dc_station, "SeccConfig", tls_config)
-    yield
-
-
 def pnc_station(ocpp: str, ev_profile: str = "pnc") -> tuple[DcStation, CsmsSim]:
     st = DcStation(StationConfig(), SessionConfig(protocol="iso2", ev_profile=ev_profile,
-                                                  ocpp=ocpp, charge_s=10))
+                                                  ocpp=ocpp, charge_s=10, tls=True))
     side = st.controller
     assert isinstance(side, OcppSide)
     side.csms.tokens[DEFAULT_EMAID] = "Accepted"
