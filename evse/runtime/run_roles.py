@@ -149,6 +149,9 @@ def run_plc(scenario: Scenario, link: str, stop: _StopFlag, *, verbose: bool = F
         "contactors_open_ns": watch.contactors_open_ns,
         "peer_restarts": getattr(counters, "peer_restarts", None),
         "link_ups": getattr(counters, "link_ups", None),
+        "overruns": result.realtime.overruns if result.realtime else None,
+        "worst_lateness_ms": (result.realtime.worst_lateness_ns / 1e6
+                              if result.realtime else None),
     }
     print("plc summary " + json.dumps(summary), flush=True)
     return 0 if ok else 1
@@ -195,6 +198,7 @@ def run_controller(scenario: Scenario, link: str, stop: _StopFlag, *,
         "signals_rx": port.counters.signals_rx,
         "signals_tx": port.counters.signals_tx,
         "overruns": runner.stats.overruns,
+        "worst_lateness_ms": runner.stats.worst_lateness_ns / 1e6,
     }
     if isinstance(side, OcppSide):
         summary["csms_actions"] = side.csms.actions()
@@ -205,6 +209,9 @@ def run_controller(scenario: Scenario, link: str, stop: _StopFlag, *,
 
 def main(args: argparse.Namespace) -> int:
     """`evse run --role plc|controller` (args: role, link, config, duration, scenario)."""
+    if args.role not in ("plc", "controller"):
+        print(f"error: unknown role {args.role!r} (plc or controller)", file=sys.stderr)
+        return 2
     stop = _StopFlag()
     stop.install()
     scenario = _load(args)
@@ -213,15 +220,12 @@ def main(args: argparse.Namespace) -> int:
     quiet = bool(getattr(args, "quiet", False))
     if args.role == "plc":
         return run_plc(scenario, link, stop, verbose=verbose, quiet=quiet)
-    if args.role == "controller":
-        duration = getattr(args, "duration", None)
-        return run_controller(
-            scenario, link, stop, verbose=verbose, quiet=quiet,
-            duration_ns=None if duration is None else s_to_ns(float(duration)),
-            standby=bool(getattr(args, "standby", False)),
-        )
-    print(f"error: unknown role {args.role!r} (plc or controller)", file=sys.stderr)
-    return 2
+    duration = getattr(args, "duration", None)
+    return run_controller(
+        scenario, link, stop, verbose=verbose, quiet=quiet,
+        duration_ns=None if duration is None else s_to_ns(float(duration)),
+        standby=bool(getattr(args, "standby", False)),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
 from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
 from evse.runtime.contract_link import ContractLinkAdapter, open_stream_port
 from evse.runtime.dc_station import DcStation, SessionConfig
-from evse.runtime.realtime import RealtimeRunner
+from evse.runtime.realtime import RealtimeRunner, RunnerStats
 from evse.runtime.station import Station
 
 
@@ -127,6 +127,7 @@ class Scenario:
 class ScenarioResult:
     station: AnyStation
     failures: list[str] = field(default_factory=list)
+    realtime: RunnerStats | None = None  # overruns of a real-time run
 
     @property
     def ok(self) -> bool:
@@ -338,6 +339,7 @@ def run_scenario(
     try:
         if realtime:
             runner = RealtimeRunner(sched)
+            result.realtime = runner.stats
             if link is not None:
                 runner.serve(link)
             runner.run_until(scenario.duration_ns, stop=stop)

@@ -18,7 +18,8 @@ import pytest
 
 from evse.contract.guard import CONTROLLED_STOP_TIMEOUT_NS, LINK_LOSS_GRACE_NS
 from evse.contract.values import StopReason
-from evse.runtime.scenario import load_scenario, run_scenario
+from evse.runtime.run_roles import build_parser, main
+from evse.runtime.scenario import ACTIONS, ScenarioError, load_scenario, run_scenario
 
 pytestmark = pytest.mark.realtime
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,3 +150,29 @@ def test_standby_controller_taking_over_mid_charge_keeps_the_session(tmp_path: P
     # the replacement came back within the link-loss grace: no stop was forced
     assert s["stops"] == [], s
     assert summary(standby_lines, "controller")["link_ups"] == 1
+
+
+def test_a_pilot_only_scenario_is_refused_in_two_process_mode(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="needs a `session:` scenario"):
+        run_scenario(load_scenario(ROOT / "scenarios" / "cp_basic.yaml"),
+                     contract_endpoint=f"unix:{tmp_path / 'contract.sock'}")
+
+
+def test_controller_actions_need_the_in_process_controller() -> None:
+    from evse.contract.inprocess import InProcessLink
+    from evse.runtime.config import StationConfig
+    from evse.runtime.dc_station import DcStation, SessionConfig
+
+    station = DcStation(StationConfig(), SessionConfig(), contract_port=InProcessLink().plc)
+    try:
+        with pytest.raises(ScenarioError, match="in-process controller"):
+            ACTIONS["controller_silent"][1](station)
+    finally:
+        station.close()
+
+
+def test_an_unknown_role_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["--role", "plc"])
+    args.role = "csms"
+    assert main(args) == 2
+    assert "unknown role 'csms'" in capsys.readouterr().err
