@@ -159,7 +159,7 @@ def run_plc(scenario: Scenario, link: str, stop: _StopFlag, *, verbose: bool = F
 
 def run_controller(scenario: Scenario, link: str, stop: _StopFlag, *,
                    duration_ns: int | None, verbose: bool = False, quiet: bool = False,
-                   standby: bool = False) -> int:
+                   standby: bool = False, store_path: str = ":memory:") -> int:
     session = scenario.session or SessionConfig()
     if standby:
         # A warm standby: everything imported, nothing connected until released (a
@@ -181,7 +181,8 @@ def run_controller(scenario: Scenario, link: str, stop: _StopFlag, *,
         side = OcppSide(sched, port, version=session.ocpp,
                         token_delay_ns=s_to_ns(session.auth_delay_s),
                         max_voltage_v=pc.max_voltage_v, max_current_a=pc.max_current_a,
-                        max_power_w=pc.max_power_w, trace=sched.trace)
+                        max_power_w=pc.max_power_w, store_path=store_path,
+                        trace=sched.trace)
     print(f"controller (OCPP {session.ocpp}) dialing the PLC on {link}", flush=True)
     sched.call_every(CONTROLLER_STEP_NS, side.step, "controller.step")
     runner = RealtimeRunner(sched)
@@ -225,6 +226,7 @@ def main(args: argparse.Namespace) -> int:
         scenario, link, stop, verbose=verbose, quiet=quiet,
         duration_ns=None if duration is None else s_to_ns(float(duration)),
         standby=bool(getattr(args, "standby", False)),
+        store_path=getattr(args, "store", None) or ":memory:",
     )
 
 
@@ -240,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds to run (PLC: the scenario's; controller: until signalled)")
     p.add_argument("--standby", action="store_true",
                    help="controller: wait for a line on stdin before dialing (warm standby)")
+    p.add_argument("--store", help="controller: SQLite file of the OCPP queue and transaction "
+                   "journal (default: in memory; a restarted controller closes what it finds)")
     p.add_argument("--quiet", action="store_true", help="no live timeline")
     p.add_argument("--verbose", action="store_true", help="also ignored events and notices")
     return p

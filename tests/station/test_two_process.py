@@ -33,6 +33,8 @@ CHARGING_LINE = "power_delivery_pending -> charging"
 
 def spawn(role: str, link: str, scenario: Path, *extra: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if role == "controller":  # never outlives a test that forgot it
+        extra = (*extra, "--duration", str(RUN_TIMEOUT_S))
     return subprocess.Popen(
         [sys.executable, "-m", "evse.runtime.run_roles", "--role", role, "--link", link,
          "--scenario", str(scenario), *extra],
@@ -122,13 +124,17 @@ def test_controller_killed_mid_charge_stops_the_charge_within_the_link_loss_boun
 
 
 def test_standby_controller_taking_over_mid_charge_keeps_the_session(tmp_path: Path) -> None:
+    """The replacement dials in well within the link-loss grace, so the guard lets the
+    charge go on (ControllerRestarted, no stop); sharing the dead controller's journal, it
+    closes the transaction left open (OCPP PowerLoss) with its CSMS."""
     link = f"unix:{tmp_path / 'contract.sock'}"
-    first = spawn("controller", link, SHORT)
-    standby = spawn("controller", link, SHORT, "--standby")
+    store = str(tmp_path / "controller.db")
+    first = spawn("controller", link, SHORT, "--store", store)
+    standby = spawn("controller", link, SHORT, "--standby", "--store", store)
     plc = spawn("plc", link, SHORT)
 
-    def swap_on_charging(line: str) -> None:
-        if CHARGING_LINE in line and first.poll() is None:
+    def swap_once_charging(line: str) -> None:
+        if "(power_delivery_started)" in line and first.poll() is None:
             first.kill()
             first.wait(timeout=RUN_TIMEOUT_S)
             assert standby.stdin is not None
@@ -136,20 +142,40 @@ def test_standby_controller_taking_over_mid_charge_keeps_the_session(tmp_path: P
             standby.stdin.flush()
 
     try:
-        plc_lines = follow(plc, swap_on_charging)
+        follow(first, swap_once_charging)  # until it is killed
+        plc_lines = follow(plc, lambda line: None)
     finally:
-        if first.poll() is None:
-            first.kill()
-        first.communicate(timeout=RUN_TIMEOUT_S)
+        for proc in (first, plc):
+            if proc.poll() is None:
+                proc.kill()
         standby_lines = stop_controller(standby)
     assert first.returncode == -signal.SIGKILL, "the first controller was never killed"
     s = summary(plc_lines, "plc")
-    assert s["peer_restarts"] == 1, s
     assert plc.returncode == 0, "\n".join(plc_lines)
+    assert s["peer_restarts"] == 1, s
+    [down] = [e for e in s["link_events"] if e["event"] == "LinkDown"]
+    back_ns = [e["t_ns"] for e in s["link_events"] if e["event"] == "LinkUp"][-1]
+    assert back_ns - down["at_ns"] < LINK_LOSS_GRACE_NS
+    assert s["charging_from_ns"] < down["at_ns"] < s["charging_end_ns"]
+    assert s["stops"] == [], s  # no stop was forced: the car ended its charge itself
     assert s["ev_result"].startswith("OK")
-    # the replacement came back within the link-loss grace: no stop was forced
-    assert s["stops"] == [], s
-    assert summary(standby_lines, "controller")["link_ups"] == 1
+    ctrl = summary(standby_lines, "controller")
+    assert ctrl["link_ups"] == 1
+    assert "StopTransaction" in ctrl["csms_actions"] and ctrl["csms_violations"] == 0
+
+
+def test_plc_stopped_by_sigterm_fails_the_unchecked_expectations(tmp_path: Path) -> None:
+    plc = spawn("plc", f"unix:{tmp_path / 'contract.sock'}", SHORT)
+
+    def terminate_at_plug_in(line: str) -> None:
+        if "ev_plug" in line:
+            plc.send_signal(signal.SIGTERM)
+
+    lines = follow(plc, terminate_at_plug_in)
+    assert plc.returncode == 1
+    assert f"stopped by signal {int(signal.SIGTERM)}" in "\n".join(lines)
+    assert any(line.startswith("FAIL 4 expectation(s)") for line in lines), lines
+    assert summary(lines, "plc")["ok"] is False
 
 
 def test_a_pilot_only_scenario_is_refused_in_two_process_mode(tmp_path: Path) -> None:
