@@ -13,6 +13,10 @@ restarted controller can do to a session.
 Each process ends after `--duration` (the PLC: the scenario's own duration by default) or on
 SIGTERM/SIGINT, and prints one `plc summary {json}` / `controller summary {json}` line for
 supervisors and tests. The PLC exits 0 only when every expectation of the scenario passed.
+
+    evse run --role plc --link unix:/tmp/evse-contract.sock            # the default session
+    evse run --role controller --link unix:/tmp/evse-contract.sock
+    (or `python -m evse.runtime.run_roles --role ...` with the same options)
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ def stop_controller(proc: subprocess.Popen[str]) -> list[str]:
     return out.splitlines()
 
 
+@pytest.mark.slow  # a 24 s scenario on the real clock
 def test_the_same_short_session_passes_in_one_process_and_in_two(tmp_path: Path) -> None:
     assert run_scenario(load_scenario(SHORT)).ok  # `evse sim`, virtual time
     link = f"unix:{tmp_path / 'contract.sock'}"
@@ -89,6 +90,7 @@ def test_the_same_short_session_passes_in_one_process_and_in_two(tmp_path: Path)
     assert ctrl_sum["csms_violations"] == 0
 
 
+@pytest.mark.slow  # a 24 s scenario on the real clock
 def test_controller_killed_mid_charge_stops_the_charge_within_the_link_loss_bound(
     tmp_path: Path,
 ) -> None:
@@ -123,6 +125,7 @@ def test_controller_killed_mid_charge_stops_the_charge_within_the_link_loss_boun
     assert s["contactors_open_ns"] - down_ns <= bound_ns
 
 
+@pytest.mark.slow  # a 24 s scenario on the real clock
 def test_standby_controller_taking_over_mid_charge_keeps_the_session(tmp_path: Path) -> None:
     """The replacement dials in well within the link-loss grace, so the guard lets the
     charge go on (ControllerRestarted, no stop); sharing the dead controller's journal, it
