@@ -2,7 +2,7 @@
 
 Why a port of our own: the controller<->PLC contract (`evse.contract`, signals.yaml
 `ccs2_dc_controller_plc` v1.0) is being built in parallel. Names and enum values here mirror
-that definition one-to-one (signal in the comment of each class) so that binding is a thin
+that definition one-to-one (the enums are the contract's own) so that binding is a thin
 adapter: `PlcEvent` objects are made from decoded `plc.*`/`meas.*` samples, and every
 `PlcCommand` becomes one `ctrl.*` sample. Nothing in the controller imports the contract.
 
@@ -37,157 +37,24 @@ Binding (contract signal -> this port), for the adapter:
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
+from evse.contract.values import (  # the contract's enums, re-exported for the core
+    AuthMethod as AuthMethod,
+    AuthStatus as AuthStatus,
+    ContractCertificateStatus as ContractCertificateStatus,
+    DeratingReason as DeratingReason,
+    FaultCode as FaultCode,
+    FaultSeverity as FaultSeverity,
+    PaymentOption as PaymentOption,
+    SessionCommand as SessionCommand,
+    StopReason as StopReason,
+    TokenType as TokenType,
+    V2gPhase as V2gPhase,
+)
 
-class V2gPhase(enum.Enum):
-    """signals.yaml enum V2gPhase (plc.v2g_phase.phase)."""
-
-    IDLE = "IDLE"
-    SLAC = "SLAC"
-    SDP = "SDP"
-    SAP = "SAP"
-    SESSION_SETUP = "SESSION_SETUP"
-    SERVICE_DISCOVERY = "SERVICE_DISCOVERY"
-    AUTH = "AUTH"
-    CPD = "CPD"
-    CABLECHECK = "CABLECHECK"
-    PRECHARGE = "PRECHARGE"
-    POWERDELIVERY = "POWERDELIVERY"
-    CURRENTDEMAND = "CURRENTDEMAND"
-    WELDING = "WELDING"
-    SESSION_STOP = "SESSION_STOP"
-    FAULT = "FAULT"
-
-
-class SessionCommandKind(enum.Enum):
-    """signals.yaml enum SessionCommand (ctrl.session_command.command)."""
-
-    ENABLE = "ENABLE"
-    DISABLE = "DISABLE"
-    STOP_GRACEFUL = "STOP_GRACEFUL"
-    STOP_EMERGENCY = "STOP_EMERGENCY"
-    RESET_FAULT = "RESET_FAULT"
-
-
-class AuthMethod(enum.Enum):
-    """signals.yaml enum AuthMethod (ctrl.auth_context.method)."""
-
-    EIM = "EIM"
-    AUTOCHARGE = "AUTOCHARGE"
-    REMOTE_START = "REMOTE_START"
-    PNC = "PNC"
-
-
-class TokenType(enum.Enum):
-    """signals.yaml enum TokenType = OCPP 2.0.1 IdTokenEnumType."""
-
-    CENTRAL = "CENTRAL"
-    EMAID = "EMAID"
-    ISO14443 = "ISO14443"
-    ISO15693 = "ISO15693"
-    KEY_CODE = "KEY_CODE"
-    LOCAL = "LOCAL"
-    MAC_ADDRESS = "MAC_ADDRESS"
-    NO_AUTHORIZATION = "NO_AUTHORIZATION"
-
-
-class AuthStatus(enum.Enum):
-    """signals.yaml enum AuthStatus (ctrl.auth_status.status)."""
-
-    PENDING = "PENDING"
-    ACCEPTED = "ACCEPTED"
-    REJECTED = "REJECTED"
-
-
-class PaymentOption(enum.Enum):
-    """signals.yaml enum PaymentOption (plc.auth_request.payment_option)."""
-
-    EIM = "EIM"
-    CONTRACT = "CONTRACT"
-
-
-class DeratingReason(enum.Enum):
-    """signals.yaml enum DeratingReason."""
-
-    NONE = "NONE"
-    THERMAL = "THERMAL"
-    GRID = "GRID"
-    OCPP_PROFILE = "OCPP_PROFILE"
-    LOAD_BALANCING = "LOAD_BALANCING"
-    HARDWARE_FAULT = "HARDWARE_FAULT"
-    OTHER = "OTHER"
-
-
-class FaultCode(enum.Enum):
-    """signals.yaml enum FaultCode (plc.fault.fault_code)."""
-
-    CP_STATE_E = "CP_STATE_E"
-    CP_STATE_F = "CP_STATE_F"
-    CP_DIODE_FAULT = "CP_DIODE_FAULT"
-    PP_INVALID = "PP_INVALID"
-    ISOLATION_FAULT = "ISOLATION_FAULT"
-    OVER_VOLTAGE = "OVER_VOLTAGE"
-    OVER_CURRENT = "OVER_CURRENT"
-    OVER_TEMPERATURE = "OVER_TEMPERATURE"
-    CONTACTOR_WELDED = "CONTACTOR_WELDED"
-    CONTACTOR_FAILED = "CONTACTOR_FAILED"
-    POWER_MODULE_FAULT = "POWER_MODULE_FAULT"
-    IMD_FAULT = "IMD_FAULT"
-    CONNECTOR_LOCK_FAULT = "CONNECTOR_LOCK_FAULT"
-    SLAC_FAILED = "SLAC_FAILED"
-    V2G_TIMEOUT = "V2G_TIMEOUT"
-    V2G_PROTOCOL_ERROR = "V2G_PROTOCOL_ERROR"
-    EV_ERROR = "EV_ERROR"
-    PRECHARGE_FAILED = "PRECHARGE_FAILED"
-    CABLE_CHECK_FAILED = "CABLE_CHECK_FAILED"
-    EMERGENCY_STOP = "EMERGENCY_STOP"
-    CONTROLLER_LINK_LOST = "CONTROLLER_LINK_LOST"
-    LIMITS_EXPIRED = "LIMITS_EXPIRED"
-    INTERNAL_ERROR = "INTERNAL_ERROR"
-
-
-class FaultSeverity(enum.Enum):
-    """signals.yaml enum FaultSeverity."""
-
-    INFO = "INFO"
-    WARNING = "WARNING"
-    ERROR = "ERROR"
-    CRITICAL = "CRITICAL"
-
-
-class StopReason(enum.Enum):
-    """signals.yaml enum StopReason (plc.session_event.stop_reason)."""
-
-    EV_REQUESTED = "EV_REQUESTED"
-    EV_UNPLUGGED = "EV_UNPLUGGED"
-    EV_ERROR = "EV_ERROR"
-    AUTH_REJECTED = "AUTH_REJECTED"
-    AUTH_TIMEOUT = "AUTH_TIMEOUT"
-    PNC_TIMEOUT = "PNC_TIMEOUT"
-    CONTROLLER_STOP_GRACEFUL = "CONTROLLER_STOP_GRACEFUL"
-    CONTROLLER_STOP_EMERGENCY = "CONTROLLER_STOP_EMERGENCY"
-    CONTROLLER_DISABLED = "CONTROLLER_DISABLED"
-    CONTROLLER_LINK_LOST = "CONTROLLER_LINK_LOST"
-    LIMITS_EXPIRED = "LIMITS_EXPIRED"
-    NO_CONTROLLER_LIMITS = "NO_CONTROLLER_LIMITS"
-    CONTROLLED_STOP_TIMEOUT = "CONTROLLED_STOP_TIMEOUT"
-    FAULT = "FAULT"
-    V2G_TIMEOUT = "V2G_TIMEOUT"
-
-
-class ContractCertificateStatus(enum.Enum):
-    """signals.yaml enum ContractCertificateStatus = OCPP 2.0.1 AuthorizeCertificateStatus."""
-
-    ACCEPTED = "ACCEPTED"
-    SIGNATURE_ERROR = "SIGNATURE_ERROR"
-    CERTIFICATE_EXPIRED = "CERTIFICATE_EXPIRED"
-    CERTIFICATE_REVOKED = "CERTIFICATE_REVOKED"
-    NO_CERTIFICATE_AVAILABLE = "NO_CERTIFICATE_AVAILABLE"
-    CERT_CHAIN_ERROR = "CERT_CHAIN_ERROR"
-    CONTRACT_CANCELLED = "CONTRACT_CANCELLED"
-
+#: The controller's name for ctrl.session_command's enum.
+SessionCommandKind = SessionCommand
 
 # ---------------------------------------------------------------------- PLC -> controller
 

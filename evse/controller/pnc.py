@@ -4,7 +4,8 @@ What is checked locally (ISO 15118-2 leaves the verdict to the backend; OCPP 2.0
 C07 and the OCA 1.6 whitepaper let the station pre-check): every certificate of the chain
 (leaf first) is within its validity at `now`, each is signed by the next one, and, when the
 station has Mobility-Operator/V2G roots configured, the last one is signed by one of them.
-`verify_exi_signature` checks the ISO 15118-2 signatures over EXI fragments.
+`verify_exi_signature` (ISO 15118-2 signatures over EXI fragments) lives in
+evse.security.xmldsig, shared with the SECC and the EV simulator; re-exported here.
 `certificate_hash_data` builds the OCSPRequestDataType list (hashAlgorithm, issuerNameHash,
 issuerKeyHash, serialNumber, responderURL) that 2.0.1 Authorize and GetCertificateStatus
 carry, so the CSMS can ask the OCSP responder.
@@ -12,7 +13,6 @@ carry, so the CSMS can ask the OCSP responder.
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +21,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 from evse.controller.plc_port import ContractCertificateStatus
+from evse.security.xmldsig import SignatureCheck, verify_exi_signature
+
+__all__ = [
+    "PNC_CERT_ANSWER_TIMEOUT_NS", "SignatureCheck", "certificate_hash_data", "check_chain",
+    "signed_by", "verify_exi_signature",
+]
 
 if TYPE_CHECKING:
     from evse.controller.config import ControllerConfig
@@ -112,58 +117,3 @@ def _ocsp_url(cert: x509.Certificate) -> str | None:
         if desc.access_method == AuthorityInformationAccessOID.OCSP:
             return str(desc.access_location.value)
     return None
-
-
-# ---------------------------------------------------------------- ISO 15118-2 signatures
-
-
-class SignatureCheck(enum.Enum):
-    VALID = "valid"
-    DIGEST_MISMATCH = "digest_mismatch"
-    MISSING_FRAGMENT = "missing_fragment"
-    BAD_SIGNATURE = "bad_signature"
-    MALFORMED = "malformed"
-
-
-#: ISO 15118-2 §7.9.2.4: ECDSA on secp256r1, SignatureValue = r || s (32 bytes each).
-_P256_COORD_BYTES = 32
-
-
-def verify_exi_signature(
-    signed_info_exi: bytes,
-    signature_value: bytes,
-    digests: dict[str, bytes],
-    fragments_exi: dict[str, bytes],
-    signer_der: bytes,
-) -> SignatureCheck:
-    """Verify an ISO 15118-2 XML signature whose parts arrive EXI-encoded.
-
-    ISO 15118-2 §7.9.2.4 ([V2G2-771] ff.): each Reference's DigestValue is SHA-256 over the
-    EXI encoding of the referenced fragment (e.g. AuthorizationReq with GenChallenge), and
-    the SignatureValue is ECDSA-SHA256 over the EXI-encoded SignedInfo, as r||s. The EXI
-    encoding itself is the exi layer's job; this takes its bytes, so the check is the same
-    whichever codec produced them.
-    """
-    for ref_id, digest in digests.items():
-        fragment = fragments_exi.get(ref_id)
-        if fragment is None:
-            return SignatureCheck.MISSING_FRAGMENT
-        h = hashes.Hash(hashes.SHA256())
-        h.update(fragment)
-        if h.finalize() != digest:
-            return SignatureCheck.DIGEST_MISMATCH
-    if len(signature_value) != 2 * _P256_COORD_BYTES:
-        return SignatureCheck.MALFORMED
-    try:
-        key = x509.load_der_x509_certificate(signer_der).public_key()
-    except ValueError:
-        return SignatureCheck.MALFORMED
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        return SignatureCheck.MALFORMED
-    r = int.from_bytes(signature_value[:_P256_COORD_BYTES], "big")
-    s = int.from_bytes(signature_value[_P256_COORD_BYTES:], "big")
-    try:
-        key.verify(encode_dss_signature(r, s), signed_info_exi, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return SignatureCheck.BAD_SIGNATURE
-    return SignatureCheck.VALID

@@ -6,13 +6,21 @@ the default profile is a well-behaved car.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 from evse.ev.battery import Battery
 from evse.secc.env import AppProtocol
+from evse.security.testpki import ContractChain, generate_contract_chain
 
 MS = 1_000_000
 S = 1_000 * MS
+
+#: Validity origin and span of the simulated car's contract chain: the simulation runs at
+#: a fixed epoch (evse/controller/config.py DEFAULT_EPOCH_UNIX_S = 2026-01-01), so the
+#: chain starts a year before and lasts ten (test choice, no clock read).
+PNC_NOT_BEFORE = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+PNC_VALIDITY = datetime.timedelta(days=10 * 365)
 
 
 @dataclass(slots=True)
@@ -52,8 +60,12 @@ class EvProfile:
     renegotiate_after_ns: int | None = None
     #: Stop after this much charging regardless of SOC (keeps tests short).
     charge_for_ns: int | None = 3 * S
-    #: Use PnC (Contract) if offered.
+    #: Use PnC (Contract) if offered ([V2G2-634/635]: only on TLS; needs `contract`).
     wants_contract: bool = False
+    #: The contract the car holds (eMAID, chain, leaf key) for PaymentDetails/Authorization.
+    contract: ContractChain | None = None
+    #: Send CertificateInstallationReq before PaymentDetailsReq (PnC only).
+    install_certificate: bool = False
 
 
 def profile(name: str) -> EvProfile:
@@ -77,10 +89,15 @@ def profile(name: str) -> EvProfile:
     elif name == "tesla_short_session_id":
         p.protocols = (AppProtocol.DIN70121,)
         p.setup_session_id = b"\x00\x00\x00\x00"
+    elif name in ("pnc", "pnc_install"):
+        p.protocols = (AppProtocol.ISO15118_2,)
+        p.wants_contract = True
+        p.contract = generate_contract_chain(not_before=PNC_NOT_BEFORE, validity=PNC_VALIDITY)
+        p.install_certificate = name == "pnc_install"
     elif name != "generic":
         raise ValueError(f"unknown EV profile {name!r}")
     return p
 
 
 PROFILES = ("generic", "din_only", "iso_only", "tata_nexon", "vw_id4", "skoda_enyaq",
-            "audi_q4_stop_early", "tesla_short_session_id")
+            "audi_q4_stop_early", "tesla_short_session_id", "pnc", "pnc_install")

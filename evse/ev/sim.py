@@ -20,6 +20,7 @@ import exi
 from evse.ev.profiles import EvProfile
 from evse.secc.env import AppProtocol
 from evse.secc.units import split, to_float
+from evse.security.xmldsig import sign_body
 from exi import app, din, iso2
 
 MS = 1_000_000
@@ -30,6 +31,12 @@ S = 1_000 * MS
 MSG_TIMEOUT_NS = 2 * S
 MSG_TIMEOUT_PD_ISO_NS = 5 * S
 MSG_TIMEOUT_CURRENT_DEMAND_NS = 250 * MS
+#: V2G_EVCC_Msg_Timeout CertificateInstallation/Update: 5 s (timing.md §4). PaymentDetails:
+#: sources disagree (5 s J-2/R, 2 s ISO 15118-4 test set); the stricter 2 s is used.
+MSG_TIMEOUT_CERTIFICATE_NS = 5 * S
+MSG_TIMEOUT_PAYMENT_DETAILS_NS = 2 * S
+#: Id of the signed AuthorizationReq (any NCName; the Reference URI points at it).
+AUTHORIZATION_REQ_ID = "ID1"
 #: V2G_EVCC_Ongoing_Timeout 60 s, CableCheck 40 s, PreCharge 7 s (timing.md §4).
 ONGOING_TIMEOUT_NS = 60 * S
 CABLE_CHECK_TIMEOUT_NS = 40 * S
@@ -43,6 +50,8 @@ class Phase(enum.Enum):
     SESSION_SETUP = "session_setup"
     SERVICE_DISCOVERY = "service_discovery"
     PAYMENT_SELECTION = "payment_selection"
+    CERTIFICATE_INSTALLATION = "certificate_installation"
+    PAYMENT_DETAILS = "payment_details"
     AUTHORIZATION = "authorization"
     CHARGE_PARAMETERS = "charge_parameters"
     CABLE_CHECK = "cable_check"
@@ -93,6 +102,8 @@ class EvSim:
     _renegotiated: bool = False
     _pausing: bool = False
     _schedule_id: int = 1
+    _contract: bool = False
+    _gen_challenge: bytes | None = None
 
     # ------------------------------------------------------------------ API
     def start(self, now_ns: int) -> list[bytes]:
@@ -172,10 +183,12 @@ class EvSim:
         self.transcript.append((now_ns, "req", name))
         self._deadline_ns = now_ns + timeout_ns
 
-    def _send(self, body: Any, now_ns: int, timeout_ns: int = MSG_TIMEOUT_NS) -> None:
+    def _send(self, body: Any, now_ns: int, timeout_ns: int = MSG_TIMEOUT_NS,
+              signature: Any = None) -> None:
         m = self._m
-        msg = m.V2G_Message(Header=m.MessageHeaderType(SessionID=self.session_id),
-                            Body=m.BodyType(BodyElement=body))
+        header = (m.MessageHeaderType(SessionID=self.session_id, Signature=signature)
+                  if signature is not None else m.MessageHeaderType(SessionID=self.session_id))
+        msg = m.V2G_Message(Header=header, Body=m.BodyType(BodyElement=body))
         data = exi.encode("din" if self._din else "iso2", msg)
         self.outbox.append(data)
         self.transcript.append((now_ns, "req", body))
@@ -251,8 +264,9 @@ class EvSim:
         m = self._m
         options = body.PaymentOptions if self._din else body.PaymentOptionList
         offered = {o.value for o in options.PaymentOption}
-        choice = "Contract" if (self.profile.wants_contract and "Contract" in offered) else (
-            "ExternalPayment")
+        self._contract = (self.profile.wants_contract and self.profile.contract is not None
+                          and "Contract" in offered and not self._din)
+        choice = "Contract" if self._contract else "ExternalPayment"
         sel = m.SelectedServiceListType(SelectedService=[m.SelectedServiceType(ServiceID=1)])
         cls = m.ServicePaymentSelectionReqType if self._din else m.PaymentServiceSelectionReqType
         self._enter(Phase.PAYMENT_SELECTION, now_ns)
@@ -260,10 +274,53 @@ class EvSim:
                        SelectedServiceList=sel), now_ns)
 
     def _auth_req(self, now_ns: int) -> None:
+        contract = self.profile.contract
+        if self._contract and contract is not None:
+            # PnC: echo the GenChallenge and sign the request with the contract key
+            # (ISO 15118-2 §7.9.2.4; the SECC answers FAILED_SignatureError otherwise).
+            req = iso2.AuthorizationReqType(Id=AUTHORIZATION_REQ_ID,
+                                            GenChallenge=self._gen_challenge)
+            self._send(req, now_ns, signature=sign_body(req, contract.leaf_key))
+            return
         body = din.ContractAuthenticationReqType() if self._din else iso2.AuthorizationReqType()
         self._send(body, now_ns)
 
     def _on_payment_selection(self, msg: Any, body: Any, now_ns: int) -> None:
+        contract = self.profile.contract
+        if self._contract and contract is not None:
+            if self.profile.install_certificate:
+                self._enter(Phase.CERTIFICATE_INSTALLATION, now_ns)
+                # The OEM provisioning certificate stands in as the contract leaf's
+                # issuer chain here: the simulator has no OEM PKI.
+                self._send(iso2.CertificateInstallationReqType(
+                    Id="ID2", OEMProvisioningCert=contract.leaf_der,
+                    ListOfRootCertificateIDs=iso2.ListOfRootCertificateIDsType(
+                        RootCertificateID=[iso2.X509IssuerSerialType(
+                            X509IssuerName="CN=evse test V2G Root CA",
+                            X509SerialNumber=1)])), now_ns, MSG_TIMEOUT_CERTIFICATE_NS)
+                return
+            self._payment_details_req(now_ns)
+            return
+        self._enter(Phase.AUTHORIZATION, now_ns)
+        self._auth_req(now_ns)
+
+    def _on_certificate_installation(self, msg: Any, body: Any, now_ns: int) -> None:
+        # A real car would decrypt and store the new contract key; the simulator goes on
+        # with the contract it already holds.
+        self._payment_details_req(now_ns)
+
+    def _payment_details_req(self, now_ns: int) -> None:
+        contract = self.profile.contract
+        assert contract is not None
+        self._enter(Phase.PAYMENT_DETAILS, now_ns)
+        self._send(iso2.PaymentDetailsReqType(
+            eMAID=contract.emaid, ContractSignatureCertChain=iso2.CertificateChainType(
+                Certificate=contract.leaf_der, SubCertificates=iso2.SubCertificatesType(
+                    Certificate=list(contract.sub_cas_der)))),
+            now_ns, MSG_TIMEOUT_PAYMENT_DETAILS_NS)
+
+    def _on_payment_details(self, msg: Any, body: Any, now_ns: int) -> None:
+        self._gen_challenge = bytes(body.GenChallenge)
         self._enter(Phase.AUTHORIZATION, now_ns)
         self._auth_req(now_ns)
 

@@ -42,8 +42,7 @@ from evse.contract.values import (
 )
 from evse.cp.pilot import ControlPilot, CpConfig, CpNotice
 from evse.ev.profiles import EvProfile, profile
-from evse.ev.sim import EvSim
-from evse.ev.sim import Phase as EvPhase
+from evse.ev.sim import EvSim, Phase as EvPhase
 from evse.fsm import Event
 from evse.ports.board import ContactorFeedback
 from evse.power.controller import PowerPath, PowerPathConfig
@@ -56,10 +55,10 @@ from evse.power.types import (
     ImdSelfTest,
     ImdStart,
     ImdStop,
+    Phase as PowerPhase,
     SetContactors,
     SetModuleOutput,
 )
-from evse.power.types import Phase as PowerPhase
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.ocpp_side import SIM_TOKEN, ExternalOcppSide, OcppSide
@@ -445,6 +444,7 @@ class DcStation:
     def receive_payload(self, payload: bytes, now_ns: int) -> None:
         """One V2GTP EXI payload from the external car."""
         if self.secc is not None and not self.secc.closed:
+            self.env.last_payload = payload
             self._secc_out(self.secc.receive(payload, now_ns))
 
     def connection_lost(self, now_ns: int) -> None:
@@ -474,6 +474,7 @@ class DcStation:
                 return
             for ev in self._secc_rx.feed(frame, now_ns):
                 if isinstance(ev, FrameReceived):
+                    self.env.last_payload = ev.payload
                     self._secc_out(secc.receive(ev.payload, now_ns))
 
         return deliver

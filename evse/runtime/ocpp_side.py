@@ -57,6 +57,8 @@ class OcppSide:
         self.csms = CsmsSim(version)
         self.csms.tokens[SIM_TOKEN] = "Accepted"
         self.binding = ContractBinding()
+        #: Every PLC event the binding produced, for diagnostics and tests.
+        self.binding_log: list[object] = []
         self.token = SIM_TOKEN
         self.token_delay_ns = token_delay_ns
         self.online = True
@@ -86,6 +88,7 @@ class OcppSide:
         for ev in self.port.poll(now_ns):
             if isinstance(ev, SignalReceived):
                 for pe in self.binding.events(ev.value):
+                    self.binding_log.append(pe)
                     self.ctrl.plc_event(pe, now_ns)
                 if isinstance(ev.value, PlcAuthRequest):
                     self.sched.start_timer(self.token_delay_ns, self._present_token, "rfid")

@@ -30,8 +30,7 @@ from drivers.power.group import ModuleGroupManager
 from drivers.power.infy import InfyProtocol
 from drivers.sim.contactor import ContactorSim
 from drivers.sim.imd import ImdPhysics, Iso165cSim
-from drivers.sim.loads import Battery as PlantBattery
-from drivers.sim.loads import EvInlet
+from drivers.sim.loads import Battery as PlantBattery, EvInlet
 from drivers.sim.module_rack import InfyRackSim
 from drivers.sim.module_stage import ModuleStage
 from drivers.sim.plant import DcPlant

@@ -12,23 +12,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evse.contract.guard import AuthDecision as GuardAuth
-from evse.contract.guard import LimitsSource, PlcContractGuard
-from evse.contract.values import IsolationStatus as CIsolation
+from evse.contract.guard import (
+    AuthDecision as GuardAuth,
+    LimitsSource,
+    PlcContractGuard,
+    PncAnswerState,
+)
 from evse.contract.values import (
+    CertificateOperation,
+    CertificateResponseStatus,
+    ContractCertificateStatus,
+    IsolationStatus as CIsolation,
     MeasDcOutput,
     PaymentOption,
     PlcAuthRequest,
     PlcEvccid,
     PlcEvLimits,
+    PlcPncAuthorizationRequest,
+    PlcPncCertificateRequest,
     PlcSessionEvent,
     SessionEventKind,
     V2gProtocol,
 )
 from evse.power.controller import PowerPath
 from evse.power.faults import FaultReason, Severity
-from evse.power.types import EvRequest, Phase, PowerPathUsageError
-from evse.power.types import IsolationLevel as PIsolation
+from evse.power.types import EvRequest, IsolationLevel as PIsolation, Phase, PowerPathUsageError
 from evse.secc.env import (
     AppProtocol,
     AuthDecision,
@@ -41,6 +49,8 @@ from evse.secc.env import (
     IsolationLevel,
     Measurement,
     PaymentMethod,
+    PncCertificateAnswer,
+    PncKind,
     PncRequest,
     PowerPathStatus,
     Schedule,
@@ -98,6 +108,12 @@ class StationEnv:
         self._on_session_end = on_session_end
         self._on_pnc = on_pnc_request
         self.ev: EvInfo | None = None
+        #: The EXI payload being handled (set by the station before the SECC sees it), so a
+        #: PnC request can be passed through byte for byte.
+        self.last_payload = b""
+        self._pnc_seq = 0
+        self._pnc_certificate_rid: int | None = None
+        self._pnc_authorization_rid: int | None = None
         self.requests: list[tuple[str, int]] = []
         self.usage_errors: list[str] = []
 
@@ -162,6 +178,28 @@ class StationEnv:
             return CableCheckResult(CableCheckStatus.FAULT,
                                     fault.detail if fault else "power path faulted")
         return CableCheckResult(CableCheckStatus.IDLE)
+
+    def pnc_certificate_answer(self, now_ns: int) -> PncCertificateAnswer | None:
+        rid = self._pnc_certificate_rid
+        if rid is None:
+            return None
+        answer = self.guard.pnc_certificate_answer(rid, now_ns)
+        if answer.state is PncAnswerState.PENDING:
+            return None
+        res = answer.response
+        if answer.state is PncAnswerState.TIMED_OUT or res is None:
+            return PncCertificateAnswer(False)
+        return PncCertificateAnswer(res.status is CertificateResponseStatus.ACCEPTED,
+                                    res.exi_response)
+
+    def pnc_contract_status(self, now_ns: int) -> AuthStatus:
+        rid = self._pnc_authorization_rid
+        verdict = None if rid is None else self.guard.pnc_authorization.get(rid)
+        if verdict is None:
+            return AuthStatus.PENDING
+        if verdict.certificate_status is ContractCertificateStatus.ACCEPTED:
+            return AuthStatus.ACCEPTED
+        return AuthStatus.REJECTED
 
     def power_path(self, now_ns: int) -> PowerPathStatus:
         closed = self.pilot.contactors_closed()
@@ -259,12 +297,37 @@ class StationEnv:
         self._note("start_welding_detection", now_ns)
 
     def pnc_request(self, request: PncRequest, now_ns: int) -> None:
+        """Plug & Charge: hand the car's request to the controller through the contract
+        (B2 PnC pass-through): certificate requests as the car's own EXI bytes, the contract
+        authorization as eMAID + certificate chain."""
         self._note("pnc_request", now_ns)
+        self._pnc_seq += 1
+        rid = self._pnc_seq
+        if request.kind in (PncKind.CERTIFICATE_INSTALLATION, PncKind.CERTIFICATE_UPDATE):
+            op = (CertificateOperation.INSTALLATION
+                  if request.kind is PncKind.CERTIFICATE_INSTALLATION
+                  else CertificateOperation.UPDATE)
+            self.guard.pnc_certificate_requested(rid, now_ns)
+            self._pnc_certificate_rid = rid
+            self._publish(PlcPncCertificateRequest(
+                request_id=rid, operation=op, schema_namespace=AppProtocol.ISO15118_2.value,
+                exi_request=self.last_payload), now_ns)
+        elif request.kind is PncKind.PAYMENT_DETAILS:
+            msg = request.message
+            chain = getattr(msg, "ContractSignatureCertChain", None)
+            if chain is not None:
+                self._pnc_authorization_rid = rid
+                subs = chain.SubCertificates.Certificate if chain.SubCertificates else []
+                self._publish(PlcPncAuthorizationRequest(
+                    request_id=rid, emaid=str(msg.eMAID),  # type: ignore[attr-defined]
+                    certificate_chain_der=(bytes(chain.Certificate), *map(bytes, subs))),
+                    now_ns)
         if self._on_pnc is not None:
             self._on_pnc(request, now_ns)
 
     def session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self._note(f"session_ended:{reason.value}", now_ns)
+        self._pnc_certificate_rid = self._pnc_authorization_rid = None
         self.power.stop(now_ns)
         self._on_session_end(reason, now_ns)
 

@@ -14,9 +14,10 @@ to the chart as one event. What the chart does not accept is answered here, gene
 - a SessionID other than ours after SessionSetup: FAILED_UnknownSession, then the end;
 - a request no transition accepts in the current state: FAILED_SequenceError, then the end.
 
-Answers are never delayed artificially; the only deferred ones (PowerDelivery start/stop)
-are released by `env_tick` events the core generates every `ENV_POLL_PERIOD_NS` while the
-chart is in a deferred state. Every answer's latency (virtual: receive -> answer) is
+Answers are never delayed artificially; the only deferred ones (PowerDelivery start/stop,
+and CertificateInstallation/Update, which wait for the CSMS's answer) are released by
+`env_tick` events the core generates every `ENV_POLL_PERIOD_NS` while the chart is in a
+deferred state. Every answer's latency (virtual: receive -> answer) is
 checked against the message's performance time and reported as `ResponseOverrun`; the
 runtime can check real latency with `check_response_time()`.
 
@@ -41,7 +42,7 @@ from evse.secc.config import SeccConfig
 from evse.secc.din import DinHandler
 from evse.secc.env import AppProtocol, SeccEnv, SessionEndReason
 from evse.secc.errors import SeccLocalError
-from evse.secc.handler import Request, SeccHandlerBase
+from evse.secc.handler import RawResponse, Request, SeccHandlerBase
 from evse.secc.iso2 import Iso2Handler
 from evse.secc.quirks import QUIRKS, Quirk
 from evse.secc.sap import negotiate
@@ -61,7 +62,7 @@ SPEC_DIR = Path(__file__).resolve().parents[2] / "fsm_specs"
 _SPECS: dict[AppProtocol, MachineSpec] = {}
 
 #: Chart states whose answer is deferred until the power path reports (env ticks run).
-DEFERRED_STATES = frozenset({"power_delivery_pending", "stopping"})
+DEFERRED_STATES = frozenset({"power_delivery_pending", "stopping", "certificate_pending"})
 
 #: Request body class name -> chart event (both schemas; PowerDelivery is split below).
 REQUEST_EVENTS: dict[str, str] = {
@@ -302,6 +303,7 @@ class SeccCore:
             msg = exi.decode(self._schema(), payload)
             body = msg.Body.BodyElement
             sid = bytes(msg.Header.SessionID)
+            signature = getattr(msg.Header, "Signature", None)
         except (exi.DecodeError, AttributeError) as exc:
             log.warning("undecodable V2G message in %s: %s", self.state, exc)
             self._finish(SessionEndReason.MALFORMED, now_ns, notify=True)
@@ -311,7 +313,7 @@ class SeccCore:
             log.warning("request %s not part of this protocol", type(body).__name__)
             self._finish(SessionEndReason.SEQUENCE_ERROR, now_ns, notify=True)
             return
-        h.request = Request(body, sid, now_ns)
+        h.request = Request(body, sid, now_ns, signature)
         h._now_ns = now_ns
         if event != "session_setup_req" and sid != h.session_id:
             self._fail(event, "FAILED_UnknownSession", SessionEndReason.UNKNOWN_SESSION,
@@ -385,7 +387,11 @@ class SeccCore:
             self._out.append(QuirkApplied(q))
         self._quirks_seen = len(h.quirks_applied)
         for body in h.responses:
-            self._respond(body, now_ns)
+            if isinstance(body, RawResponse):
+                received = h.request.received_ns if h.request is not None else now_ns
+                self._send(body.payload, body.message, received, now_ns)
+            else:
+                self._respond(body, now_ns)
         h.responses.clear()
         if m.state == "ended":
             self._finish(h.end_reason or SessionEndReason.EV_STOP, now_ns, notify=False)

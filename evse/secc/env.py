@@ -176,6 +176,18 @@ class PncRequest:
     message: object  # the typed exi.iso2 body element
 
 
+@dataclass(frozen=True, slots=True)
+class PncCertificateAnswer:
+    """The controller's (CSMS's) answer to the last CertificateInstallation/Update request.
+
+    `exi_response` is the CSMS's complete V2G message (EXI) for the car, present when
+    `accepted`; a rejection or the contract's own timeout is `accepted=False`.
+    """
+
+    accepted: bool
+    exi_response: bytes | None = None
+
+
 class SeccEnv(Protocol):
     """The station as the SECC sees it. Reads never block; writes never wait."""
 
@@ -214,6 +226,15 @@ class SeccEnv(Protocol):
 
     def station_request(self, now_ns: int) -> StationRequest:
         """Charger-initiated stop or renegotiation wanted by the controller."""
+        ...
+
+    def pnc_certificate_answer(self, now_ns: int) -> PncCertificateAnswer | None:
+        """Answer to the last certificate request handed over, None while pending."""
+        ...
+
+    def pnc_contract_status(self, now_ns: int) -> AuthStatus:
+        """Controller's verdict on the contract certificate of the last PaymentDetailsReq
+        (OCPP certificateStatus): PENDING until it arrives, ACCEPTED only when valid."""
         ...
 
     # ---- requests out: fire-and-forget ----

@@ -54,6 +54,16 @@ class Request:
     body: Any
     session_id: bytes
     received_ns: int
+    signature: Any = None  # the header's xmldsig Signature (ISO-2 signed requests)
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A complete V2G message made elsewhere (the CSMS's CertificateInstallationRes), sent
+    to the car byte for byte instead of a body the SECC encodes."""
+
+    payload: bytes
+    message: str  # e.g. "CertificateInstallationRes"
 
 
 class SeccHandlerBase:

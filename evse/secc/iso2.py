@@ -1,17 +1,55 @@
 """ISO 15118-2 DC callbacks (fsm_specs/secc_iso2.yaml): the shared ones (handler.py) plus
-ServiceDetail, Plug & Charge hand-over, renegotiation and MeteringReceipt."""
+ServiceDetail, Plug & Charge, renegotiation and MeteringReceipt.
+
+Plug & Charge on the SECC side:
+
+- CertificateInstallation/UpdateReq: handed to the contract (the car's EXI bytes go to
+  the CSMS); the answer waits in `certificate_pending` for the CSMS's complete V2G message,
+  which is sent to the car byte for byte. ISO 15118-2 has no EVSEProcessing for these, so
+  past `CERTIFICATE_ANSWER_TIMEOUT_NS` (inside the EV's 5 s) the SECC answers FAILED itself.
+  The CSMS built the message from the car's request (header included); it is checked, not
+  rewritten: it must decode, be the response type asked for and carry our SessionID,
+  otherwise the car gets FAILED (a foreign SessionID would make it abort anyway).
+- PaymentDetailsReq: eMAID + contract chain handed to the contract, GenChallenge (16
+  random bytes) sent; AuthorizationReq must echo the challenge (else
+  FAILED_ChallengeInvalid) and carry a header Signature over its EXI fragment by the
+  contract leaf's key (else FAILED_SignatureError); ISO 15118-2 responseCodeType defines
+  both codes for AuthorizationRes. It stays Ongoing until the controller's certificate
+  verdict is ACCEPTED and the usual authorization is.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import exi
 from evse.fsm import Event
-from evse.secc.env import PaymentMethod, PncKind, PncRequest
-from evse.secc.handler import SeccHandlerBase
+from evse.secc.env import AuthStatus, PaymentMethod, PncKind, PncRequest, SessionEndReason
+from evse.secc.handler import RawResponse, SeccHandlerBase
 from evse.secc.messages import CHARGE_SERVICE_ID
+from evse.security.xmldsig import SignatureCheck, check_body_signature
 from exi import iso2
+
+log = logging.getLogger(__name__)
+
+#: GenChallenge length: ISO 15118-2 genChallengeType is base64Binary of exactly 16 bytes.
+GEN_CHALLENGE_BYTES = 16
+
+_CERT_RES = {
+    PncKind.CERTIFICATE_INSTALLATION: iso2.CertificateInstallationResType,
+    PncKind.CERTIFICATE_UPDATE: iso2.CertificateUpdateResType,
+}
 
 
 class Iso2Handler(SeccHandlerBase):
     """Named callbacks of fsm_specs/secc_iso2.yaml."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._challenge: bytes | None = None
+        self._contract_leaf_der: bytes | None = None
+        self._cert_kind = PncKind.CERTIFICATE_INSTALLATION
 
     def answer_service_detail(self, ev: Event) -> None:
         self._set_now(ev)
@@ -25,25 +63,111 @@ class Iso2Handler(SeccHandlerBase):
     def _hand_over(self, kind: PncKind) -> None:
         self._env.pnc_request(PncRequest(kind, self._req()), self._now_ns)
 
-    def answer_certificate_installation(self, ev: Event) -> None:
-        # The contract answers with the CSMS's chain in the controller issue; until it is
-        # bound, the car is told no certificate is available and may go on with EIM.
+    # ------------------------------------------------------------------ certificates
+    def request_certificate(self, ev: Event) -> None:
         self._set_now(ev)
-        self._hand_over(PncKind.CERTIFICATE_INSTALLATION)
-        self._emit(self._b.certificate_installation("FAILED_NoCertificateAvailable"))
+        self._cert_kind = (PncKind.CERTIFICATE_UPDATE
+                           if isinstance(self._req(), iso2.CertificateUpdateReqType)
+                           else PncKind.CERTIFICATE_INSTALLATION)
+        self._hand_over(self._cert_kind)
 
-    def answer_certificate_update(self, ev: Event) -> None:
+    def certificate_answered(self, ev: Event) -> bool:
         self._set_now(ev)
-        self._hand_over(PncKind.CERTIFICATE_UPDATE)
-        self._emit(self._b.certificate_update("FAILED_NoCertificateAvailable"))
+        return self._env.pnc_certificate_answer(self._now_ns) is not None
 
+    def _cert_failed(self, code: str) -> None:
+        if self._cert_kind is PncKind.CERTIFICATE_UPDATE:
+            self._emit(self._b.certificate_update(code))
+        else:
+            self._emit(self._b.certificate_installation(code))
+
+    def answer_certificate(self, ev: Event) -> None:
+        self._set_now(ev)
+        answer = self._env.pnc_certificate_answer(self._now_ns)
+        if answer is None or not answer.accepted or answer.exi_response is None:
+            self._cert_failed("FAILED_NoCertificateAvailable")
+            return
+        problem = self._foreign_certificate_response(answer.exi_response)
+        if problem:
+            log.warning("CSMS certificate response not forwarded: %s", problem)
+            self._cert_failed("FAILED")
+            return
+        name = _CERT_RES[self._cert_kind].__name__.removesuffix("Type")
+        self._emit(RawResponse(answer.exi_response, name))
+
+    def _foreign_certificate_response(self, payload: bytes) -> str:
+        """Why the CSMS's bytes cannot go to the car as they are ("" when they can)."""
+        try:
+            msg = exi.decode("iso2", payload)
+        except exi.DecodeError as exc:
+            return f"undecodable EXI ({exc})"
+        body = msg.Body.BodyElement
+        expected = _CERT_RES[self._cert_kind]
+        if not isinstance(body, expected):
+            return f"{type(body).__name__} instead of {expected.__name__}"
+        if bytes(msg.Header.SessionID) != self.session_id:
+            return "SessionID is not this session's"
+        return ""
+
+    def answer_certificate_timeout(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._cert_failed("FAILED")
+
+    # ------------------------------------------------------------------ contract auth
     def answer_payment_details(self, ev: Event) -> None:
         self._set_now(ev)
+        body = self._req()
         self._hand_over(PncKind.PAYMENT_DETAILS)
         self._payment = PaymentMethod.CONTRACT
+        self._contract_leaf_der = bytes(body.ContractSignatureCertChain.Certificate)
         challenge = self._new_session_id() + self._new_session_id()  # 16 random bytes
-        self._emit(self._b.payment_details("OK", challenge, self._unix_s()))
+        self._challenge = challenge[:GEN_CHALLENGE_BYTES]
+        self._emit(self._b.payment_details("OK", self._challenge, self._unix_s()))
 
+    def _contract(self) -> bool:
+        return self._payment is PaymentMethod.CONTRACT and not self._authorized
+
+    def challenge_invalid(self, ev: Event) -> bool:
+        if not self._contract():
+            return False
+        got = self._req().GenChallenge
+        return got is None or bytes(got) != self._challenge
+
+    def signature_invalid(self, ev: Event) -> bool:
+        if not self._contract():
+            return False
+        assert self.request is not None
+        leaf = self._contract_leaf_der
+        if leaf is None:
+            return True
+        check = check_body_signature(self._req(), self.request.signature, leaf)
+        if check is not SignatureCheck.VALID:
+            log.warning("AuthorizationReq signature refused: %s", check.value)
+        return check is not SignatureCheck.VALID
+
+    def answer_challenge_invalid(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.authorization("FAILED_ChallengeInvalid", finished=True))
+        self._end(SessionEndReason.AUTH_REJECTED)
+
+    def answer_signature_error(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.authorization("FAILED_SignatureError", finished=True))
+        self._end(SessionEndReason.AUTH_REJECTED)
+
+    def auth_accepted(self, ev: Event) -> bool:
+        if not super().auth_accepted(ev):
+            return False
+        return not self._contract() or (
+            self._env.pnc_contract_status(self._now_ns) is AuthStatus.ACCEPTED)
+
+    def auth_rejected(self, ev: Event) -> bool:
+        if super().auth_rejected(ev):
+            return True
+        return self._contract() and (
+            self._env.pnc_contract_status(self._now_ns) is AuthStatus.REJECTED)
+
+    # ------------------------------------------------------------------ charging
     def answer_power_delivery_renegotiate(self, ev: Event) -> None:
         self._set_now(ev)
         self._emit(self._b.power_delivery("OK", self._status()))

@@ -24,6 +24,8 @@ from evse.secc.env import (
     IsolationLevel,
     Measurement,
     PaymentMethod,
+    PncCertificateAnswer,
+    PncKind,
     PncRequest,
     PowerPathStatus,
     Schedule,
@@ -58,6 +60,14 @@ class SimEnvConfig:
     fault: EvseFault = EvseFault.NONE
     station_request_at_ns: int | None = None
     station_request: StationRequest = StationRequest.NONE
+    #: Plug & Charge: the CSMS's CertificateInstallation/UpdateRes (complete V2G message,
+    #: EXI) after `pnc_certificate_delay_ns`; None: the CSMS never answers.
+    pnc_certificate_exi: bytes | None = None
+    pnc_certificate_accepted: bool = True
+    pnc_certificate_delay_ns: int = 200 * MS
+    #: Verdict on the contract certificate (OCPP certificateStatus) after its delay.
+    pnc_contract_status: AuthStatus = AuthStatus.ACCEPTED
+    pnc_contract_delay_ns: int = 0
 
 
 @dataclass(slots=True)
@@ -97,6 +107,8 @@ class SimEnv:
     _contactors_closed_ns: int | None = None
     _output_enabled: bool = False
     _output_enabled_ns: int = 0
+    _pnc_certificate_ns: int | None = None
+    _pnc_contract_ns: int | None = None
 
     def __post_init__(self) -> None:
         self._voltage = _Lag(self.config.voltage_tau_ns)
@@ -184,6 +196,21 @@ class SimEnv:
             return c.station_request
         return StationRequest.NONE
 
+    def pnc_certificate_answer(self, now_ns: int) -> PncCertificateAnswer | None:
+        c, t = self.config, self._pnc_certificate_ns
+        if t is None or c.pnc_certificate_exi is None or now_ns - t < (
+                c.pnc_certificate_delay_ns):
+            return None
+        if not c.pnc_certificate_accepted:
+            return PncCertificateAnswer(False)
+        return PncCertificateAnswer(True, c.pnc_certificate_exi)
+
+    def pnc_contract_status(self, now_ns: int) -> AuthStatus:
+        t = self._pnc_contract_ns
+        if t is None or now_ns - t < self.config.pnc_contract_delay_ns:
+            return AuthStatus.PENDING
+        return self.config.pnc_contract_status
+
     # ---------------------------------------------------------------- requests
     def _log(self, name: str, now_ns: int, *args: object) -> None:
         self.calls.append((name, now_ns, args))
@@ -236,6 +263,10 @@ class SimEnv:
 
     def pnc_request(self, request: PncRequest, now_ns: int) -> None:
         self.pnc.append(request)
+        if request.kind is PncKind.PAYMENT_DETAILS:
+            self._pnc_contract_ns = now_ns
+        elif request.kind in (PncKind.CERTIFICATE_INSTALLATION, PncKind.CERTIFICATE_UPDATE):
+            self._pnc_certificate_ns = now_ns
         self._log("pnc_request", now_ns, request.kind)
 
     def session_ended(self, reason: SessionEndReason, now_ns: int) -> None:

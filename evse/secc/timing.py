@@ -73,10 +73,19 @@ NOTIFICATION_MAX_DELAY_S = 10
 #: 10-20 V; ccs2_dc_reference.md S10 "precharge_accuracy").
 PRECHARGE_ACCURACY_V = 20.0
 
+#: How long the SECC waits for the CSMS's CertificateInstallationRes/UpdateRes before it
+#: answers FAILED itself: the EV waits V2G_EVCC_Msg_Timeout = 5 s for these (timing.md §4,
+#: J-2/R/T4 agree) and ISO 15118-2 has no EVSEProcessing=Ongoing for them, so the answer
+#: must leave 0.5 s for EXI, TLS and the link (same bound as the contract's
+#: pnc_cert_answer_timeout).
+CERTIFICATE_ANSWER_TIMEOUT_NS = 4_500 * MS
+
 #: Performance time per response message name (what the SECC supervises and logs).
 def performance_time_ns(message: str, din: bool) -> int:
     if message == "CurrentDemandRes":
         return PERF_CURRENT_DEMAND_NS
     if message == "PowerDeliveryRes":
         return PERF_POWER_DELIVERY_DIN_NS if din else PERF_POWER_DELIVERY_ISO_NS
+    if message in ("CertificateInstallationRes", "CertificateUpdateRes"):
+        return CERTIFICATE_ANSWER_TIMEOUT_NS
     return PERF_DEFAULT_NS

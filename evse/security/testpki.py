@@ -167,3 +167,74 @@ def generate_test_pki(
     )
     pki.secc_leaf_key.chmod(0o600)
     return pki
+
+
+# ---------------------------------------------------------------- contract (PnC) chain
+
+#: Contract leaf validity: our test choice, shaped like Annex F (contract certificates
+#: are short-lived compared with the Sub-CAs).
+CONTRACT_LEAF_VALIDITY = datetime.timedelta(days=2 * 365)
+DEFAULT_EMAID = "DEEVSC0000001A"
+
+
+@dataclass(frozen=True, slots=True)
+class ContractChain:
+    """A Plug & Charge contract in memory: what the car stores after CertificateInstallation.
+
+    V2G root -> MO Sub-CA 1 -> MO Sub-CA 2 -> contract leaf (CN = eMAID, DC = "MO"), ECDSA
+    secp256r1/SHA-256 like the CPO chain above. The car sends leaf and sub-CAs (never the
+    root) in PaymentDetailsReq and signs AuthorizationReq with `leaf_key`.
+    """
+
+    emaid: str
+    leaf_der: bytes
+    sub_cas_der: tuple[bytes, ...]  # Sub-CA 2, Sub-CA 1 (issuer order)
+    root_der: bytes
+    leaf_key: ec.EllipticCurvePrivateKey
+
+    @property
+    def chain_der(self) -> tuple[bytes, ...]:
+        return (self.leaf_der, *self.sub_cas_der)
+
+
+def generate_contract_chain(
+    *, not_before: datetime.datetime, emaid: str = DEFAULT_EMAID,
+    validity: datetime.timedelta | None = None,
+) -> ContractChain:
+    """A fresh contract chain; ``not_before`` is passed in (no clock here). ``validity``
+    overrides every certificate's period (simulations that start at a fixed epoch)."""
+    curve = ec.SECP256R1()
+    root_key = ec.generate_private_key(curve)
+    sub1_key = ec.generate_private_key(curve)
+    sub2_key = ec.generate_private_key(curve)
+    leaf_key = ec.generate_private_key(curve)
+    root_name = _name("evse test V2G Root CA", "V2G")
+    sub1_name = _name("evse test MO Sub-CA 1", "MO")
+    sub2_name = _name("evse test MO Sub-CA 2", "MO")
+    leaf_name = _name(emaid, "MO")
+    root = _certificate(
+        subject=root_name, issuer=root_name, public_key=root_key.public_key(),
+        issuer_key=root_key, not_before=not_before, validity=validity or ROOT_VALIDITY,
+        path_length=None, is_ca=True,
+    )  # fmt: skip
+    sub1 = _certificate(
+        subject=sub1_name, issuer=root_name, public_key=sub1_key.public_key(),
+        issuer_key=root_key, not_before=not_before, validity=validity or SUB_CA_1_VALIDITY,
+        path_length=1, is_ca=True,
+    )  # fmt: skip
+    sub2 = _certificate(
+        subject=sub2_name, issuer=sub1_name, public_key=sub2_key.public_key(),
+        issuer_key=sub1_key, not_before=not_before, validity=validity or SUB_CA_2_VALIDITY,
+        path_length=0, is_ca=True,
+    )  # fmt: skip
+    leaf = _certificate(
+        subject=leaf_name, issuer=sub2_name, public_key=leaf_key.public_key(),
+        issuer_key=sub2_key, not_before=not_before, validity=validity or CONTRACT_LEAF_VALIDITY,
+        path_length=None, is_ca=False,
+    )  # fmt: skip
+    der = serialization.Encoding.DER
+    return ContractChain(
+        emaid=emaid, leaf_der=leaf.public_bytes(der),
+        sub_cas_der=(sub2.public_bytes(der), sub1.public_bytes(der)),
+        root_der=root.public_bytes(der), leaf_key=leaf_key,
+    )  # fmt: skip

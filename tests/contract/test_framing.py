@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import zlib
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from evse.contract.framing import MAGIC, FrameDecoder, FrameFault, FrameFaultKind, encode_frame
 

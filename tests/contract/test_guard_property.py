@@ -4,8 +4,7 @@ bounds of Deliverable 2 C2."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from evse.contract.events import LinkDown, LinkDownReason, LinkUp, SignalReceived
 from evse.contract.guard import (

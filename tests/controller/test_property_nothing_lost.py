@@ -3,8 +3,7 @@ back every transaction the station opened reaches the CSMS once, in order, with 
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from evse.controller.plc_port import FaultCode, FaultSeverity, PlcFault, StopReason
 from tests.controller.harness import Rig

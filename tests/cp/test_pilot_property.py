@@ -3,8 +3,7 @@ allowed in C/D with PWM running, and it is withdrawn within the bound when that 
 
 from __future__ import annotations
 
-from hypothesis import settings
-from hypothesis import strategies as st
+from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from drivers.board.sim import EvCpState

@@ -6,8 +6,7 @@ import time
 
 import pytest
 from exi_vectors import load
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import exi
 

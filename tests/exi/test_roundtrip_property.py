@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 from exi_strategies import class_strategy
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import exi
 

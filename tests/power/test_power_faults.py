@@ -7,8 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from drivers.power.group import OFFLINE_TIMEOUT_NS
 from drivers.power.infy import POLL_PERIOD_NS

@@ -6,8 +6,7 @@ import contextlib
 
 import can
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from drivers.imd import iso165c, isocha425
 from drivers.power import infy, reg060

@@ -3,8 +3,7 @@ behaviour is broken."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from evse.ev.profiles import profile
 from evse.secc.core import SendPayload

@@ -4,8 +4,7 @@ cleanly; it never raises and never hangs. Plus status mapping per protocol."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import exi
 from evse.ev.profiles import PROFILES

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from evse.slac.codec import decode_frame, encode_frame
 from evse.slac.errors import SlacDecodeError, SlacTruncatedError, SlacUnsupportedError

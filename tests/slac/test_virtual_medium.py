@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from drivers.homeplug.sim import MMTYPE_MNBC_SOUND_IND, ModemBehaviour
 from evse.slac.codec import decode_frame

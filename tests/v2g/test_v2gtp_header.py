@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from evse.sdp import SdpRemoteError, decode_request_datagram, encode_request_datagram
 from evse.v2gtp import (
