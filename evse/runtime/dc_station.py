@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import exi
 from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, SimHomePlugPort
-from evse.contract.events import ContractPort
+from evse.contract.events import ContractPort, SignalReceived
 from evse.contract.guard import HardwareRating, PlcContractGuard
 from evse.contract.inprocess import InProcessLink
 from evse.contract.values import (
@@ -687,6 +687,10 @@ class DcStation:
         self._report_faults(now_ns)
         # Contract traffic both ways, then the controller stand-in.
         for pev in self.plc_port.poll(now_ns):
+            if not isinstance(pev, SignalReceived):  # link up/down, peer restart, rejects
+                self.sched.trace.record("contract", "link", {
+                    "event": type(pev).__name__, "at_ns": getattr(pev, "at_ns", None),
+                    "detail": repr(pev)})
             for decision in self.guard.on_event(pev, now_ns):
                 self.sched.trace.record("guard", "decision", {"decision": repr(decision)})
         if self.controller is not None:

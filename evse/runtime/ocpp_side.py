@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from evse.contract.events import LinkDown, SignalReceived
+from evse.contract.events import ContractPort, LinkDown, SignalReceived
 from evse.contract.inprocess import InProcessEndpoint
 from evse.contract.values import PlcAuthRequest
 from evse.controller.config import ControllerConfig
@@ -38,7 +38,7 @@ class OcppSide:
     def __init__(
         self,
         sched: Scheduler,
-        port: InProcessEndpoint,
+        port: ContractPort,
         *,
         version: str,
         token_delay_ns: int,

@@ -16,12 +16,25 @@ import asyncio
 import selectors
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from evse.runtime.clock import MonotonicClock
 from evse.runtime.scheduler import Scheduler, SchedulerError
 
 #: A timer fired later than this after its deadline counts as an overrun.
 OVERRUN_NS = 5_000_000
+#: How often a byte-stream port (the contract link) is serviced besides on input: flushes
+#: what was published and runs its heartbeat/retransmit timers. One PLC power tick
+#: (dc_station POWER_TICK_NS), so a sample leaves at most one tick after it was published.
+STREAM_SERVICE_PERIOD_NS = 10_000_000
+
+
+class StreamService(Protocol):
+    """A port with its own non-blocking I/O (evse.runtime.contract_link's adapter)."""
+
+    def fileno(self) -> int: ...
+
+    def service(self, timeout_s: float = 0.0) -> None: ...
 
 
 @dataclass
@@ -46,6 +59,13 @@ class RealtimeRunner:
 
     def remove_reader(self, fileobj: int) -> None:
         self.selector.unregister(fileobj)
+
+    def serve(self, port: StreamService) -> None:
+        """Run a stream port on this loop: read when its descriptor is readable, and flush
+        and run its timers every STREAM_SERVICE_PERIOD_NS; never blocks (timeout 0)."""
+        self.add_reader(port.fileno(), lambda now_ns: port.service(0.0))
+        self.scheduler.call_every(STREAM_SERVICE_PERIOD_NS, lambda now_ns: port.service(0.0),
+                                  "link.service")
 
     def _turn(self, until_ns: int) -> None:
         sched = self.scheduler

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from drivers.board.sim import EvCpState
+from evse.contract.values import Role
 from evse.ev.profiles import profile
 from evse.fsm.yamlstrict import LMap, YamlError, line_of, load_yaml
 from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
 from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
+from evse.runtime.contract_link import ContractLinkAdapter, open_stream_port
 from evse.runtime.dc_station import DcStation, SessionConfig
-from evse.runtime.realtime import RealtimeRunner
+from evse.runtime.realtime import RealtimeRunner, RunnerStats
 from evse.runtime.station import Station
 
 
@@ -49,6 +51,16 @@ def _dc(fn: Callable[[DcStation], None]) -> Callable[[AnyStation], None]:
     return run
 
 
+def _controller(attr: str, value: bool) -> Callable[[AnyStation], None]:
+    def run(st: DcStation) -> None:
+        if st.controller is None:
+            raise ScenarioError("<scenario>", 0,
+                                "this action needs the in-process controller (single process)")
+        setattr(st.controller, attr, value)
+
+    return _dc(run)
+
+
 ACTIONS: dict[str, tuple[str, Callable[[AnyStation], None]]] = {
     "ev_plug": ("EV connects (B, 2.74 kOhm; a simulated car then runs its session)",
                 lambda st: st.ev_plug()),
@@ -76,9 +88,9 @@ ACTIONS: dict[str, tuple[str, Callable[[AnyStation], None]]] = {
     "isolation_fault": ("insulation fault on the DC output (50 kOhm)",
                         _dc(lambda st: st.world.imd_physics.inject_insulation_fault(50_000.0))),
     "controller_silent": ("the controller stops answering (no limits, no auth)",
-                          _dc(lambda st: setattr(st.controller, "silent", True))),
+                          _controller("silent", True)),
     "auth_reject": ("the controller rejects the next authorization",
-                    _dc(lambda st: setattr(st.controller, "accept", False))),
+                    _controller("accept", False)),
 }
 
 
@@ -115,6 +127,7 @@ class Scenario:
 class ScenarioResult:
     station: AnyStation
     failures: list[str] = field(default_factory=list)
+    realtime: RunnerStats | None = None  # overruns of a real-time run
 
     @property
     def ok(self) -> bool:
@@ -251,12 +264,27 @@ def run_scenario(
     listener: Callable[[int, str, str, dict[str, Any]], None] | None = None,
     trace_file: str | Path | None = None,
     realtime: bool = False,
+    contract_endpoint: str | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> ScenarioResult:
     """Run in virtual time (or, with `realtime`, on the monotonic clock as in production).
-    Expectations are checked at their instant, after the events due then."""
+    Expectations are checked at their instant, after the events due then.
+
+    `contract_endpoint` (`unix:PATH`, `tcp:HOST:PORT`, `serial:DEV`): the PLC half of the
+    two-process station (`evse run --role plc`). The same scenario runs on the monotonic
+    clock with the controller at the far end of that contract link; the link listens here,
+    the controller process dials. `stop()` true ends a real-time run early (signals)."""
+    if contract_endpoint is not None:
+        if scenario.session is None:
+            raise ScenarioError(scenario.file, 1, "a two-process run needs a `session:` scenario")
+        realtime = True
     clock = MonotonicClock() if realtime else None
     station: AnyStation
-    if scenario.session is not None:
+    link: ContractLinkAdapter | None = None
+    if contract_endpoint is not None and clock is not None:
+        link = open_stream_port(Role.PLC, contract_endpoint, now_ns=clock.now_ns)
+        station = DcStation(scenario.config, scenario.session, clock=clock, contract_port=link)
+    elif scenario.session is not None:
         station = DcStation(scenario.config, scenario.session, clock=clock)
     else:
         station = Station(scenario.config, clock=clock)
@@ -310,10 +338,16 @@ def run_scenario(
         sched.call_at(exp.at_ns, check(exp), "expect")
     try:
         if realtime:
-            RealtimeRunner(sched).run_until(scenario.duration_ns)
+            runner = RealtimeRunner(sched)
+            result.realtime = runner.stats
+            if link is not None:
+                runner.serve(link)
+            runner.run_until(scenario.duration_ns, stop=stop)
         else:
             sched.run_until(scenario.duration_ns)
     finally:
         sched.trace.close()
         station.close()
+        if link is not None:
+            link.close()
     return result

@@ -9,8 +9,7 @@ when the station is configured with a CSMS.
 
 from __future__ import annotations
 
-from evse.contract.events import SignalReceived
-from evse.contract.inprocess import InProcessEndpoint
+from evse.contract.events import ContractPort, SignalReceived
 from evse.contract.values import (
     AuthStatus,
     CtrlAuthStatus,
@@ -27,7 +26,7 @@ LIMITS_VALIDITY_MS = 5_000
 class StandInController:
     def __init__(
         self,
-        port: InProcessEndpoint,
+        port: ContractPort,
         *,
         auth_delay_ns: int,
         max_voltage_v: float = 1000.0,
