@@ -128,12 +128,18 @@ def cmd_ev(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """The station on the real clock: on a network interface, or one of two processes."""
     if args.role != "single":
-        print(f"evse run --role {args.role}: not available in this build", file=sys.stderr)
-        return 2
+        from evse.runtime.run_roles import main as roles_main
+
+        rc: int = roles_main(args)
+        return rc
     from evse.runtime.run_iface import main as run_main
 
-    return run_main(args)
+    if args.config is None:
+        args.config = str(ROOT / "config" / "bench.yaml")
+    rc = run_main(args)
+    return rc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,14 +181,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("rest", nargs=argparse.REMAINDER)
     rp.set_defaults(fn=cmd_replay)
 
-    run = sub.add_parser("run", help="the station on the real clock on a network interface")
-    run.add_argument("--config", default=str(ROOT / "config" / "bench.yaml"),
+    run = sub.add_parser("run", help="the station on the real clock: on a network interface, "
+                         "or as one of two processes (--role plc|controller)")
+    run.add_argument("--config", default=None,
                      help="station config (config/bench.yaml: no modem; slac-bench.yaml: SLAC)")
     run.add_argument("--iface", help="network interface (overrides plc.iface)")
     run.add_argument("--role", choices=["single", "plc", "controller"], default="single",
                      help="single: the whole station in this process")
     run.add_argument("--link", help="contract link address (roles plc/controller)")
     run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--scenario", help="roles: the scenario the PLC process plays "
+                     "(default scenarios/dc_session.yaml, as `evse sim`)")
+    run.add_argument("--store", help="role controller: OCPP queue and journal file")
+    run.add_argument("--standby", action="store_true",
+                     help="role controller: start, then dial only after a line on stdin")
+    run.add_argument("--quiet", action="store_true")
+    run.add_argument("--verbose", action="store_true")
     run.set_defaults(fn=cmd_run)
 
     ev = sub.add_parser("ev", help="the EV simulator against our SECC (virtual time)",

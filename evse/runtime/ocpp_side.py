@@ -21,9 +21,9 @@ from evse.controller.core import Controller
 from evse.controller.store import Store
 from evse.csms_sim.core import CsmsSim
 from evse.fsm.engine import TraceSink
-from evse.security.testpki import DEFAULT_EMAID
 from evse.runtime.rearm import Rearm
 from evse.runtime.scheduler import Scheduler
+from evse.security.testpki import DEFAULT_EMAID
 
 if TYPE_CHECKING:  # websockets and the ocpp server stack only load for an external CSMS
     from evse.runtime.ocpp_ws import OcppWsClient
