@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from evse.contract.errors import ContractUsageError
     from evse.fsm.spec import SpecError
     from evse.runtime.config import ConfigError
     from evse.runtime.scenario import ScenarioError
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         rc: int = args.fn(args)
-    except (SpecError, ConfigError, ScenarioError) as exc:
+    except (SpecError, ConfigError, ScenarioError, ContractUsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return rc

@@ -58,10 +58,11 @@ def test_a_wrong_run_setting_names_file_and_line(
     assert err.value.line == line and words in err.value.message
 
 
-def test_run_roles_of_the_split_station_are_not_in_this_build(
+def test_run_role_with_a_malformed_link_address_exits_2_with_a_clear_error(
         capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--role", "plc", "--link", "tcp://127.0.0.1:1"]) == 2
-    assert "not available in this build" in capsys.readouterr().err
+    assert main(["run", "--role", "plc", "--link", "bogus:x", "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "bad contract endpoint 'bogus:x'" in err and "Traceback" not in err
 
 
 def test_run_with_a_broken_config_exits_2_with_file_and_line(
