@@ -22,6 +22,7 @@ from evse.contract.values import (
     CertificateOperation,
     CertificateResponseStatus,
     ContractCertificateStatus,
+    CtrlSchedule,
     IsolationStatus as CIsolation,
     MeasDcOutput,
     PaymentOption,
@@ -110,6 +111,7 @@ class StationEnv:
         self._on_pnc = on_pnc_request
         self._on_precharge = on_precharge
         self.ev: EvInfo | None = None
+        self._served_schedule: CtrlSchedule | None = None
         #: The EXI payload being handled (set by the station before the SECC sees it), so a
         #: PnC request can be passed through byte for byte.
         self.last_payload = b""
@@ -159,6 +161,8 @@ class StationEnv:
 
     def schedule(self, now_ns: int) -> Schedule | None:
         s = self.guard.schedule(now_ns)
+        # What the car was given (at CPD or renegotiation): a later change is renegotiated.
+        self._served_schedule = s
         entries = tuple(
             ScheduleEntry(int(e.start_offset_s), float(e.max_power_w)) for e in s.entries
         )
@@ -225,6 +229,15 @@ class StationEnv:
     def station_request(self, now_ns: int) -> StationRequest:
         if self.guard.stop_request(now_ns) is not None:
             return StationRequest.STOP
+        # ISO 15118-2 only: the controller's schedule changed (a new OCPP charging profile)
+        # after the car got its SAScheduleList => EVSENotification ReNegotiation until the
+        # car has renegotiated (it asks for the schedule again). DIN has no renegotiation.
+        served = self._served_schedule
+        if (served is not None and self.ev is not None
+                and self.ev.protocol is AppProtocol.ISO15118_2
+                and self.power.phase is Phase.CHARGING
+                and self.guard.schedule(now_ns) != served):
+            return StationRequest.RENEGOTIATE
         return StationRequest.NONE
 
     # ---------------------------------------------------------------- requests
@@ -331,6 +344,7 @@ class StationEnv:
 
     def session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self._note(f"session_ended:{reason.value}", now_ns)
+        self._served_schedule = None
         self._pnc_certificate_rid = self._pnc_authorization_rid = None
         self.power.stop(now_ns)
         self._on_session_end(reason, now_ns)

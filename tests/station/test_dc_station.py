@@ -169,3 +169,28 @@ def test_isolation_fault_reaches_the_csms_as_ground_failure() -> None:
     assert "GroundFailure" in codes
     assert csms.violations == []
     st.close()
+
+
+def test_new_charging_profile_during_iso2_charging_is_renegotiated_and_applied() -> None:
+    """OCPP SetChargingProfile while charging -> ctrl.schedule + limits -> the SECC sends
+    EVSENotification ReNegotiation, the car asks for the schedule again, the power drops."""
+    st = station(protocol="iso2", ocpp="1.6", charge_s=120)
+    charging(st)
+    st.sched.run_for(3 * S)
+    side = st.controller
+    assert isinstance(side, OcppSide)
+    (tx_id,) = side.csms.transactions
+    side.csms.call("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 7, "transactionId": int(tx_id), "stackLevel": 1,
+        "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "W",
+                             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 20000}]}}},
+        st.sched.now_ns())
+    before = sum(1 for line in st.sched.trace.lines if '"charge_parameter_req"' in line)
+    st.sched.run_for(10 * S)
+    after = sum(1 for line in st.sched.trace.lines if '"charge_parameter_req"' in line)
+    assert after > before, "the car never renegotiated"
+    plant = st.world.plant
+    assert plant.connector_voltage_v * plant.connector_current_a < 20_000 * 1.05
+    assert side.csms.violations == []
+    st.close()
