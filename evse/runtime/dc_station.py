@@ -27,7 +27,12 @@ import exi
 from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, SimHomePlugPort
 from evse.contract.events import ContractPort, SignalReceived
-from evse.contract.guard import HardwareRating, PlcContractGuard
+from evse.contract.guard import (
+    ControllerRestarted,
+    GuardDecision,
+    HardwareRating,
+    PlcContractGuard,
+)
 from evse.contract.inprocess import InProcessLink
 from evse.contract.values import (
     FaultCode,
@@ -278,6 +283,7 @@ class DcStation:
         self._energy_wh = 0.0
         self._ev_connected = False
         self._faults: dict[FaultCode, PlcFault] = {}
+        self._ev_mac: PlcEvMac | None = None
         self._suspend_due_ns: int | None = None
 
     # ================================================================== setup
@@ -412,7 +418,8 @@ class DcStation:
             if isinstance(out, LinkReady):
                 self.log.add(now, "slac link ready")
                 mac = ":".join(f"{b:02X}" for b in out.ev_mac)
-                self._publish(PlcEvMac(mac=mac, run_id=out.run_id.hex().upper()), now)
+                self._ev_mac = PlcEvMac(mac=mac, run_id=out.run_id.hex().upper())
+                self._publish(self._ev_mac, now)
                 self._publish(PlcSessionEvent(event=SessionEventKind.SLAC_MATCHED), now)
                 self._set_phase(V2gPhase.SDP)
             elif isinstance(out, LinkError):
@@ -615,8 +622,7 @@ class DcStation:
             return
         self._phase = phase
         now = self.sched.now_ns()
-        for decision in self.guard.set_phase(phase, now):
-            self.sched.trace.record("guard", "decision", {"decision": repr(decision)})
+        self._on_decisions(self.guard.set_phase(phase, now), now)
         self._publish(PlcV2gPhase(phase=phase), now)
 
     def _publish_states(self, now_ns: int) -> None:
@@ -691,8 +697,7 @@ class DcStation:
                 self.sched.trace.record("contract", "link", {
                     "event": type(pev).__name__, "at_ns": getattr(pev, "at_ns", None),
                     "detail": repr(pev)})
-            for decision in self.guard.on_event(pev, now_ns):
-                self.sched.trace.record("guard", "decision", {"decision": repr(decision)})
+            self._on_decisions(self.guard.on_event(pev, now_ns), now_ns)
         if self.controller is not None:
             self.controller.step(now_ns)
         self._guard_timer.update()
@@ -728,8 +733,23 @@ class DcStation:
         self.plc_port.publish(value, now_ns)  # type: ignore[arg-type]
 
     def _guard_fire(self, now_ns: int) -> None:
-        for decision in self.guard.handle_timer(now_ns):
+        self._on_decisions(self.guard.handle_timer(now_ns), now_ns)
+
+    def _on_decisions(self, decisions: list[GuardDecision], now_ns: int) -> None:
+        for decision in decisions:
             self.sched.trace.record("guard", "decision", {"decision": repr(decision)})
+            if isinstance(decision, ControllerRestarted):
+                self._retell_session(now_ns)
+
+    def _retell_session(self, now_ns: int) -> None:
+        """A new controller process took over mid-session: it knows nothing of it. Tell it
+        again what a controller learns once per session (the link republishes only level
+        signals): presence, EV MAC, EVCCID, EV limits, and a pending authorization."""
+        self._publish(PlcEvPresent(present=self._present, connector_id=1), now_ns)
+        self._publish(PlcV2gPhase(phase=self._phase), now_ns)
+        if self._ev_mac is not None:
+            self._publish(self._ev_mac, now_ns)
+        self.env.retell(now_ns)
 
     # ================================================================== running
     def run_until(self, t_ns: int) -> None:

@@ -112,6 +112,7 @@ class StationEnv:
         self._on_precharge = on_precharge
         self.ev: EvInfo | None = None
         self._served_schedule: CtrlSchedule | None = None
+        self._auth_option: PaymentOption | None = None
         #: The EXI payload being handled (set by the station before the SECC sees it), so a
         #: PnC request can be passed through byte for byte.
         self.last_payload = b""
@@ -268,8 +269,19 @@ class StationEnv:
     def request_authorization(self, method: PaymentMethod, now_ns: int) -> None:
         option = PaymentOption.CONTRACT if method is PaymentMethod.CONTRACT else PaymentOption.EIM
         self.guard.auth_requested(option, now_ns)
+        self._auth_option = option
         self._publish(PlcAuthRequest(payment_option=option), now_ns)
         self._note("request_authorization", now_ns)
+
+    def retell(self, now_ns: int) -> None:
+        """After a controller restart: the session facts it lost (EVCCID, EV limits) and the
+        authorization request while the decision is still open (guard ControllerRestarted)."""
+        ev = self.ev
+        if ev is not None:
+            self.ev = None  # ev_info publishes everything again for a "new" EV
+            self.ev_info(ev, now_ns)
+        if self._auth_option is not None and self.guard.auth_decision(now_ns) is GuardAuth.ONGOING:
+            self._publish(PlcAuthRequest(payment_option=self._auth_option), now_ns)
 
     def _call(self, name: str, fn: Callable[[], object], now_ns: int) -> None:
         self._note(name, now_ns)
@@ -345,6 +357,7 @@ class StationEnv:
     def session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self._note(f"session_ended:{reason.value}", now_ns)
         self._served_schedule = None
+        self._auth_option = None
         self._pnc_certificate_rid = self._pnc_authorization_rid = None
         self.power.stop(now_ns)
         self._on_session_end(reason, now_ns)

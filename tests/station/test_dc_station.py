@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from evse.contract.events import PeerRestarted
 from evse.contract.guard import CONTROLLED_STOP_TIMEOUT_NS
 from evse.controller.auth import IdInfo, IdStatus
 from evse.power.shutdown import EMERGENCY_OPEN_BOUND_NS, ERROR_SHUTDOWN_OPEN_BOUND_NS
@@ -193,4 +194,22 @@ def test_new_charging_profile_during_iso2_charging_is_renegotiated_and_applied()
     plant = st.world.plant
     assert plant.connector_voltage_v * plant.connector_current_a < 20_000 * 1.05
     assert side.csms.violations == []
+    st.close()
+
+
+def test_a_restarted_controller_is_told_the_running_session_again() -> None:
+    """Guard ControllerRestarted: the PLC republishes the once-per-session facts (EV MAC,
+    EVCCID, EV limits) that a new controller process cannot know."""
+    st = station(protocol="din", ocpp="1.6", charge_s=60)
+    charging(st)
+    side = st.controller
+    assert isinstance(side, OcppSide)
+    before = [type(e).__name__ for e in side.binding_log]
+    now = st.sched.now_ns()
+    st._on_decisions(st.guard.on_event(PeerRestarted(old_instance=1, new_instance=2), now),
+                     now)
+    st.sched.run_for(100 * MS)
+    after = [type(e).__name__ for e in side.binding_log][len(before):]
+    assert "EvccidReceived" in after and "SlacMatched" in after
+    assert any("ControllerRestarted" in line for line in st.sched.trace.lines)
     st.close()
