@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evse.fsm.yamlstrict import LList, LMap, YamlError, line_of, loads_yaml
+from evse.fsm.yamlstrict import FileLineError, LList, LMap, YamlError, line_of, loads_yaml
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # transitions injects these into the model; an event with such a name would be shadowed.
@@ -38,14 +38,8 @@ _RESERVED_PREFIXES = ("is_", "to_", "may_", "_")
 SEPARATOR = "."
 
 
-class SpecError(Exception):
+class SpecError(FileLineError):
     """A chart spec is invalid. One error, naming the spec file and line."""
-
-    def __init__(self, file: str, line: int, message: str) -> None:
-        super().__init__(f"{file}:{line}: {message}")
-        self.file = file
-        self.line = line
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

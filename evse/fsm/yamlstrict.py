@@ -20,14 +20,19 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _BaseLoader = yaml.SafeLoader
 
 
-class YamlError(Exception):
-    """A YAML file is malformed or ambiguous. Carries the file and 1-based line."""
+class FileLineError(Exception):
+    """Base of every error about a file a person wrote (chart, config, scenario): it names
+    the file and the 1-based line, and prints as `file:line: message`."""
 
     def __init__(self, file: str, line: int, message: str) -> None:
         super().__init__(f"{file}:{line}: {message}")
         self.file = file
         self.line = line
         self.message = message
+
+
+class YamlError(FileLineError):
+    """A YAML file is malformed or ambiguous."""
 
 
 class LMap(dict[str, Any]):

@@ -11,19 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evse.fsm.yamlstrict import LMap, YamlError, line_of, load_yaml
+from evse.fsm.yamlstrict import FileLineError, LMap, YamlError, line_of, load_yaml
 from evse.slac.config import slac_config_from_section
 from evse.slac.errors import SlacUsageError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "station.yaml"
 
 
-class ConfigError(Exception):
-    def __init__(self, file: str, line: int, message: str) -> None:
-        super().__init__(f"{file}:{line}: {message}")
-        self.file = file
-        self.line = line
-        self.message = message
+class ConfigError(FileLineError):
+    """A station config is invalid."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,21 +54,15 @@ from evse.power.controller import PowerPath, PowerPathConfig
 from evse.power.faults import FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
 from evse.power.types import (
-    DisableModules,
-    EnableModules,
     EvseLimits,
-    ImdSelfTest,
-    ImdStart,
-    ImdStop,
     Phase as PowerPhase,
-    SetContactors,
-    SetModuleOutput,
 )
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.ocpp_side import SIM_TOKEN, ExternalOcppSide, OcppSide
+from evse.runtime.power_wiring import apply_power_command
 from evse.runtime.rearm import Rearm
-from evse.runtime.scheduler import Scheduler
+from evse.runtime.scheduler import CallbackComponent, Scheduler
 from evse.runtime.sim_controller import StandInController
 from evse.runtime.sim_world import EV_MAC, EVSE_MAC, SimWorld, WorldConfig
 from evse.runtime.station import spec
@@ -134,14 +128,6 @@ class SessionConfig:
 
 
 @dataclass
-class _Port:
-    fn: Callable[[Any, int], None]
-
-    def handle(self, item: Any, now_ns: int) -> None:
-        self.fn(item, now_ns)
-
-
-@dataclass
 class SessionLog:
     """What a test or the CLI checks after a run."""
 
@@ -202,7 +188,7 @@ class DcStation:
             config=CpConfig(config.cp.hlc_enabled, config.cp.ventilation_available),
             trace=sched.trace, param_overrides=config.cp.params,
         )
-        sched.register("cp", _Port(lambda item, now: self.cp.handle(item, now)))
+        sched.register("cp", CallbackComponent(self.cp.handle))
         sched.call_every(ms_to_ns(config.cp.sample_period_ms), self.cp.poll, "cp.poll")
         # ---------------------------------------------------------------- SLAC
         self.slac = EvseSlac(SlacConfig(evse_mac=EVSE_MAC), random.Random(rng.random()),
@@ -212,11 +198,11 @@ class DcStation:
         )
         self.ev_slac = EvSlac(EV_MAC, random.Random(rng.random()), EvTiming())
         self.ev_slac_port = SimHomePlugPort(w.medium, w.ev_plc)
-        sched.register("slac", _Port(self._slac_input))
+        sched.register("slac", CallbackComponent(self._slac_input))
         self._slac_pump = Rearm(sched, "slac", self._slac_deadline, self._slac_fire)
         # ---------------------------------------------------------------- power path
         self.power = PowerPath(PowerPathConfig())
-        sched.register("power", _Port(self._power_input))
+        sched.register("power", CallbackComponent(self._power_input))
         sched.call_every(POWER_TICK_NS, self._power_tick, "power.tick")
         sched.call_every(MEAS_PERIOD_NS, self._publish_meas, "meas.publish")
         # ---------------------------------------------------------------- contract
@@ -391,8 +377,7 @@ class DcStation:
         return min(present) if present else None
 
     def _slac_fire(self, now_ns: int) -> None:
-        for raw in self.slac_port.poll(now_ns):
-            self._route_slac(self.slac.handle_frame(raw, now_ns))
+        self.slac_port_readable(now_ns)
         for raw in self.ev_slac_port.poll(now_ns):
             self._route_ev_slac(self.ev_slac.handle_frame(raw, now_ns))
         d = self.slac.next_deadline_ns()
@@ -704,24 +689,15 @@ class DcStation:
 
     def _apply_power(self) -> None:
         now = self.sched.now_ns()
-        w = self.world
         for cmd in self.power.take_commands():
             self.sched.trace.record("power", "command", {"cmd": repr(cmd)})
-            if isinstance(cmd, SetModuleOutput):
-                w.group.set_output(cmd.voltage_v, cmd.current_a, now)
-            elif isinstance(cmd, EnableModules):
-                w.group.enable(now)
-            elif isinstance(cmd, DisableModules):
-                w.group.disable(now)
-            elif isinstance(cmd, SetContactors):
-                name = "power_on_request" if cmd.closed else "power_off_request"
-                self.sched.post("cp", Event(name), source="power")
-            elif isinstance(cmd, ImdStart):
-                w.imd.start(now)
-            elif isinstance(cmd, ImdStop):
-                w.imd.stop(now)
-            elif isinstance(cmd, ImdSelfTest):
-                w.imd.start_self_test(cmd.test_voltage_v, now)
+            apply_power_command(cmd, now, group=self.world.group, imd=self.world.imd,
+                                contactors=self._request_contactors)
+
+    def _request_contactors(self, closed: bool) -> None:
+        # The power path asks; the pilot chart grants (only in C2/D2 with PWM running).
+        name = "power_on_request" if closed else "power_off_request"
+        self.sched.post("cp", Event(name), source="power")
 
     def _publish_meas(self, now_ns: int) -> None:
         value = self.env.meas_signal(self._energy_wh)

@@ -43,6 +43,7 @@ from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
 from evse.runtime.config import StationConfig, load_config
 from evse.runtime.dc_station import DcStation, SessionConfig
 from evse.runtime.realtime import RealtimeRunner
+from evse.runtime.scheduler import CallbackComponent
 from evse.runtime.trace import Trace
 from evse.runtime.v2g_net import (
     ConnectionClosed,
@@ -184,7 +185,7 @@ class IfaceStation:
         st = self.station
         st.start()
         sched = st.sched
-        sched.register("v2g", _Port(self._net_input))
+        sched.register("v2g", CallbackComponent(self._net_input))
         sched.call_every(CAR_FOLLOW_PERIOD_NS, self._follow_car, "car.follow")
         sched.call_every(SERVER_POLL_PERIOD_NS, self._poll_server, "v2g.poll")
         if self.slac_mode:
@@ -329,14 +330,6 @@ class IfaceStation:
         self.stats.events.append((now, what))
         if self.echo is not None:
             self.echo(f"{ns_to_s(now):10.3f} s  {what}")
-
-
-@dataclass
-class _Port:
-    fn: Callable[[Any, int], None]
-
-    def handle(self, item: Any, now_ns: int) -> None:
-        self.fn(item, now_ns)
 
 
 def _print_transitions(t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from drivers.board.sim import EvCpState
 from evse.contract.values import Role
 from evse.ev.profiles import profile
-from evse.fsm.yamlstrict import LMap, YamlError, line_of, load_yaml
+from evse.fsm.yamlstrict import FileLineError, LMap, YamlError, line_of, load_yaml
 from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
 from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
 from evse.runtime.contract_link import ContractLinkAdapter, open_stream_port
@@ -24,11 +24,8 @@ from evse.runtime.realtime import RealtimeRunner, RunnerStats
 from evse.runtime.station import Station
 
 
-class ScenarioError(Exception):
-    def __init__(self, file: str, line: int, message: str) -> None:
-        super().__init__(f"{file}:{line}: {message}")
-        self.file = file
-        self.line = line
+class ScenarioError(FileLineError):
+    """A scenario file is invalid."""
 
 
 AnyStation = Station | DcStation

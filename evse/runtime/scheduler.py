@@ -52,6 +52,16 @@ class Component(Protocol):
     def handle(self, item: Any, now_ns: int) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackComponent:
+    """A component made of one function: `post(name, item)` calls `fn(item, now_ns)`."""
+
+    fn: Callable[[Any, int], None]
+
+    def handle(self, item: Any, now_ns: int) -> None:
+        self.fn(item, now_ns)
+
+
 @dataclass(eq=False, slots=True)
 class TimerHandle:
     deadline_ns: int

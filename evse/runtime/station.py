@@ -6,7 +6,6 @@ cores see ports and events.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from evse.cp.pilot import ControlPilot, CpConfig, CpNotice
 from evse.fsm import Event, MachineSpec, load_spec
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns
 from evse.runtime.config import StationConfig
-from evse.runtime.scheduler import Scheduler
+from evse.runtime.scheduler import CallbackComponent, Scheduler
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "fsm_specs"
 
@@ -27,16 +26,6 @@ def spec(name: str) -> MachineSpec:
     if name not in _spec_cache:
         _spec_cache[name] = load_spec(SPEC_DIR / f"{name}.yaml")
     return _spec_cache[name]
-
-
-@dataclass
-class _CpPort:
-    """Adapter so that posted items reach the pilot core."""
-
-    cp: ControlPilot
-
-    def handle(self, item: Any, now_ns: int) -> None:
-        self.cp.handle(item, now_ns)
 
 
 class Station:
@@ -67,7 +56,7 @@ class Station:
             trace=sched.trace,
             param_overrides=config.cp.params,
         )
-        sched.register("cp", _CpPort(self.cp))
+        sched.register("cp", CallbackComponent(self.cp.handle))
         self._cp_poll = sched.call_every(
             ms_to_ns(config.cp.sample_period_ms), self.cp.poll, "cp.poll"
         )

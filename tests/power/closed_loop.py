@@ -34,18 +34,12 @@ from evse.ports.imd import IsolationMonitor
 from evse.ports.power import GroupMeasurement
 from evse.power.controller import PowerPath, PowerPathConfig
 from evse.power.types import (
-    DisableModules,
     EmergencyStop,
-    EnableModules,
     EvRequest,
-    ImdSelfTest,
-    ImdStart,
-    ImdStop,
     Phase,
     PowerCommand,
-    SetContactors,
-    SetModuleOutput,
 )
+from evse.runtime.power_wiring import apply_power_command
 
 TICK_NS = 10_000_000
 _channels = itertools.count()
@@ -148,21 +142,8 @@ class Rig:
         now = self.now_ns
         for cmd in commands:
             self.trace.commands.append((now, cmd))
-            if isinstance(cmd, SetModuleOutput):
-                self.group.set_output(cmd.voltage_v, cmd.current_a, now)
-            elif isinstance(cmd, EnableModules):
-                self.group.enable(now)
-            elif isinstance(cmd, DisableModules):
-                self.group.disable(now)
-            elif isinstance(cmd, SetContactors):
-                self.contactor.command(cmd.closed, now)
-            elif isinstance(cmd, ImdStart):
-                self.imd.start(now)
-            elif isinstance(cmd, ImdStop):
-                self.imd.stop(now)
-            else:
-                assert isinstance(cmd, ImdSelfTest)
-                self.imd.start_self_test(cmd.test_voltage_v, now)
+            apply_power_command(cmd, now, group=self.group, imd=self.imd,
+                                contactors=lambda closed: self.contactor.command(closed, now))
 
     def emergency_stop(self, detail: str = "e-stop pressed") -> None:
         self.core.handle(EmergencyStop(detail), self.now_ns)
