@@ -141,6 +141,10 @@ class PowerlineMedium:
     def connect(self, a: str, b: str, attenuation_db: float, loss: float = 0.0) -> None:
         self._links[frozenset((a, b))] = _Link(attenuation_db, loss)
 
+    def disconnect(self, a: str, b: str) -> None:
+        """The cable between two modems is gone (unplug): nothing passes any more."""
+        self._links.pop(frozenset((a, b)), None)
+
     def link(self, a: str, b: str) -> _Link | None:
         return self._links.get(frozenset((a, b)))
 

@@ -161,7 +161,25 @@ class ControllerRestarted:
     at_ns: int
 
 
-GuardDecision = StopRequested | AuthTimedOut | PncAnswerTimedOut | ControllerRestarted
+@dataclass(frozen=True, slots=True)
+class AvailabilityChanged:
+    """ctrl.session_command ENABLE / DISABLE: the station offers (or stops offering) PWM to
+    new sessions. A running session is stopped by the StopRequested that DISABLE raises."""
+
+    enabled: bool
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class FaultResetRequested:
+    """ctrl.session_command RESET_FAULT: the station clears latched faults whose cause is
+    gone and refuses (with a reason) the rest."""
+
+    at_ns: int
+
+
+GuardDecision = (StopRequested | AuthTimedOut | PncAnswerTimedOut | ControllerRestarted
+                 | AvailabilityChanged | FaultResetRequested)
 
 _COMMAND_STOPS = {
     SessionCommand.STOP_GRACEFUL: (StopReason.CONTROLLER_STOP_GRACEFUL, StopKind.CONTROLLED),
@@ -190,7 +208,6 @@ class PlcContractGuard:
         }
         self._derate = safe_default_derate_factor
         self.enabled = True
-        self.fault_reset_requested = False
         self.ocpp_error_mapping: CtrlOcppErrorMapping | None = None
         self.stop_log: list[StopRequest] = []  # every stop of the guard's life, for diagnostics
         self._link_up = False
@@ -257,10 +274,6 @@ class PlcContractGuard:
     def stop_completed(self, now_ns: int) -> None:
         """The SECC finished the stop (output off, contactors open): no escalation."""
         self._stop_done = True
-
-    def take_fault_reset(self) -> bool:
-        requested, self.fault_reset_requested = self.fault_reset_requested, False
-        return requested
 
     # ------------------------------------------------------------------ outputs
 
@@ -399,11 +412,13 @@ class PlcContractGuard:
     def _on_command(self, cmd: CtrlSessionCommand, now_ns: int) -> None:
         if cmd.command is SessionCommand.ENABLE:
             self.enabled = True
+            self._new_decisions.append(AvailabilityChanged(True, now_ns))
         elif cmd.command is SessionCommand.RESET_FAULT:
-            self.fault_reset_requested = True
+            self._new_decisions.append(FaultResetRequested(now_ns))
         else:
             if cmd.command is SessionCommand.DISABLE:
                 self.enabled = False
+                self._new_decisions.append(AvailabilityChanged(False, now_ns))
             if self._phase is not V2gPhase.IDLE:
                 reason, kind = _COMMAND_STOPS[cmd.command]
                 self._request_stop(reason, kind, now_ns)

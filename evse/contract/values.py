@@ -14,7 +14,7 @@ from evse.contract.definition import DEFINITION_SHA256
 from evse.contract.errors import ContractDefinitionError
 from evse.contract.validate import check_record, check_signal, register_types
 
-SOURCE_SHA256 = "5944405022e05d2cd548acd37e908a31f1b3886830ccb8fe2e8e1019cc4e9942"
+SOURCE_SHA256 = "c2a9df5fc241ffa60c96d93a35a6ba7416c802cc2ac9f940b05e0825171151ce"
 if SOURCE_SHA256 != DEFINITION_SHA256:
     raise ContractDefinitionError(
         "evse/contract/values.py is stale: run `python -m evse.contract.render`"
@@ -241,6 +241,10 @@ class StopReason(enum.Enum):
     CONTROLLED_STOP_TIMEOUT = "CONTROLLED_STOP_TIMEOUT"
     FAULT = "FAULT"
     V2G_TIMEOUT = "V2G_TIMEOUT"
+    EMERGENCY_STOP = "EMERGENCY_STOP"
+    SLAC_FAILED = "SLAC_FAILED"
+    V2G_PROTOCOL_ERROR = "V2G_PROTOCOL_ERROR"
+    POWER_LOSS = "POWER_LOSS"
 
 
 class CertificateOperation(enum.Enum):

@@ -697,6 +697,16 @@ class Controller:
             self.post_event("auth_withdrawn", "connector made unavailable")
         return "Scheduled"
 
+    def reset(self, kind: str, stop: TxStop) -> None:
+        """OCPP Reset (1.6 Soft/Hard, 2.0.1 Immediate; OnIdle once idle): a running
+        transaction stops with the reset's reason, and while a PLC fault is active the PLC
+        is told RESET_FAULT, which clears latched faults whose cause is gone (an operator's
+        reset of a Faulted connector). Restarting the process is the service manager's job."""
+        self.stop_for(stop)
+        self.reset_requested = kind
+        if self.faults:
+            self.session_command(SessionCommandKind.RESET_FAULT, f"OCPP Reset {kind}")
+
     def stop_for(self, stop: TxStop) -> bool:
         """Reset / UnlockConnector during a transaction: graceful stop with that reason."""
         if self.machine.state != "charging":

@@ -185,6 +185,14 @@ STOP_MAP: dict[StopReason, StopMapping] = {
         _R.EMERGENCY_STOP, _R2.EMERGENCY_STOP, _T.ABNORMAL_CONDITION),
     StopReason.FAULT: StopMapping(_R.OTHER, _R2.OTHER, _T.ABNORMAL_CONDITION),
     StopReason.V2G_TIMEOUT: StopMapping(_R.OTHER, _R2.TIMEOUT, _T.EV_COMMUNICATION_LOST),
+    # The station's own e-stop button (1.6 §7.42 EmergencyStop "emergency stop button was
+    # used"); a controller STOP_EMERGENCY is CONTROLLER_STOP_EMERGENCY above.
+    StopReason.EMERGENCY_STOP: StopMapping(
+        _R.EMERGENCY_STOP, _R2.EMERGENCY_STOP, _T.ABNORMAL_CONDITION),
+    StopReason.SLAC_FAILED: StopMapping(_R.OTHER, _R2.OTHER, _T.EV_COMMUNICATION_LOST),
+    StopReason.V2G_PROTOCOL_ERROR: StopMapping(_R.OTHER, _R2.OTHER, _T.EV_COMMUNICATION_LOST),
+    # The station lost its supply mid-session and restarted (1.6 PowerLoss, 2.0.1 PowerLoss).
+    StopReason.POWER_LOSS: StopMapping(_R.POWER_LOSS, _R2.POWER_LOSS, _T.ABNORMAL_CONDITION),
 }
 
 

@@ -292,8 +292,8 @@ class Ocpp16:
         return {"status": "Accepted" if ok else "Rejected"}
 
     def on_Reset(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        self.core.stop_for(STOP_HARD_RESET if p["type"] == "Hard" else STOP_SOFT_RESET)
-        self.core.reset_requested = str(p["type"])
+        self.core.reset(str(p["type"]),
+                        STOP_HARD_RESET if p["type"] == "Hard" else STOP_SOFT_RESET)
         return {"status": "Accepted"}
 
     def on_ChangeAvailability(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802

@@ -320,8 +320,7 @@ class Ocpp201:
         if p["type"] == "OnIdle" and self.core.tx is not None:
             self.core.reset_requested = "OnIdle"
             return {"status": "Scheduled"}
-        self.core.stop_for(STOP_HARD_RESET)
-        self.core.reset_requested = str(p["type"])
+        self.core.reset(str(p["type"]), STOP_HARD_RESET)
         return {"status": "Accepted"}
 
     def on_ChangeAvailability(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802

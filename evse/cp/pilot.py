@@ -113,6 +113,8 @@ class CpHandler:
         self.pwm_on = False
         self.f_min_passed = False
         self.diode_fault = False
+        #: Inoperative (DISABLE / OCPP ChangeAvailability): no 5 % PWM for a new session.
+        self.disabled = False
         self.latched: set[FaultCause] = set()
         self.now_ns = 0
 
@@ -161,6 +163,12 @@ class CpHandler:
     def clear_hlc_suspended(self, ev: Event) -> None:
         self.hlc_suspended = False
 
+    def note_disabled(self, ev: Event) -> None:
+        self.disabled = True
+
+    def clear_disabled(self, ev: Event) -> None:
+        self.disabled = False
+
     def note_diode_fault(self, ev: Event) -> None:
         self.diode_fault = True
 
@@ -200,7 +208,13 @@ class CpHandler:
         return self.config.hlc_enabled
 
     def hlc_allowed(self, ev: Event) -> bool:
-        return self.config.hlc_enabled and not self.hlc_suspended
+        return self.config.hlc_enabled and not self.hlc_suspended and not self.disabled
+
+    def available(self, ev: Event) -> bool:
+        return not self.disabled
+
+    def hlc_is_suspended(self, ev: Event) -> bool:
+        return self.hlc_suspended
 
     def power_requested(self, ev: Event) -> bool:
         return self.power_request
@@ -307,6 +321,9 @@ class ControlPilot:
                 self._notify(CpNotice("contactors", {"closed": item.closed}))
             elif isinstance(item, EStopChanged):
                 self.estop_active = item.active
+                # Before the chart reacts (and the board's hardware cut opens the contacts):
+                # whoever listens learns the cause first, so an e-stop reads as an e-stop.
+                self._notify(CpNotice("estop", {"active": item.active}))
                 name = "estop_pressed" if item.active else "estop_released"
                 self.machine.dispatch(Event(name), now_ns)
             elif isinstance(item, PpChanged):

@@ -58,6 +58,9 @@ class EvProfile:
     pause_after_ns: int | None = None
     #: ISO-2 only: PowerDelivery(Renegotiate) after this much charging.
     renegotiate_after_ns: int | None = None
+    #: Keep charging through the EVSE's controlled stop (EVSENotification StopCharging and
+    #: EVSE_Shutdown); it still stops on EVSE_EmergencyShutdown / EVSE_Malfunction.
+    ignores_stop_notification: bool = False
     #: Stop after this much charging regardless of SOC (keeps tests short).
     charge_for_ns: int | None = 3 * S
     #: Use PnC (Contract) if offered ([V2G2-634/635]: only on TLS; needs `contract`).

@@ -232,10 +232,12 @@ class EvSim:
         st = getattr(body, "DC_EVSEStatus", None)
         if st is None:
             return False
-        if st.EVSEStatusCode.value in ("EVSE_Shutdown", "EVSE_EmergencyShutdown",
-                                       "EVSE_Malfunction"):
+        if st.EVSEStatusCode.value in ("EVSE_EmergencyShutdown", "EVSE_Malfunction"):
             return True
-        return bool(st.EVSENotification.value == "StopCharging")
+        if self.profile.ignores_stop_notification:
+            return False
+        return bool(st.EVSEStatusCode.value == "EVSE_Shutdown"
+                    or st.EVSENotification.value == "StopCharging")
 
     # ------------------------------------------------------------------ sequence
     def _on_sap(self, res: Any, now_ns: int) -> None:

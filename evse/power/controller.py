@@ -29,7 +29,14 @@ from evse.ports.power import (
 )
 from evse.power import cable_check as cc
 from evse.power.current_loop import clamp_request, ramp
-from evse.power.faults import EvseStatusCode, FaultReason, PowerFault, Severity
+from evse.power.faults import (
+    Clearing,
+    EvseStatusCode,
+    FaultReason,
+    PowerFault,
+    ResetResult,
+    Severity,
+)
 from evse.power.shutdown import (
     ERROR_CURRENT_OFF_BOUND_NS,
     ERROR_RAMP_DOWN_NS,
@@ -151,6 +158,9 @@ class PowerPath:
         self._fault: PowerFault | None = None
         self._over_voltage_since_ns: int | None = None
         self._imd_running = False
+        self._end_pending = False
+        self._unplugged = True
+        self._estop_active = False
         self.rejected_frames = 0
 
     # --- outputs ------------------------------------------------------------------------
@@ -229,9 +239,10 @@ class PowerPath:
 
     def start_cable_check(self, ev_max_voltage_v: float, now_ns: int) -> None:
         """CableCheckReq #1 (C9). Later CableCheckReqs just read `status`."""
-        if self.phase not in (Phase.IDLE, Phase.STOPPED):
+        if self.phase not in (Phase.IDLE, Phase.STOPPED) or self._fault is not None:
             raise PowerPathUsageError(f"cable check not allowed in {self.phase.value}")
         self._reset_session()
+        self._unplugged = False
         self._ev_max_voltage_v = ev_max_voltage_v
         self.phase = Phase.CABLE_CHECK
         self._cable_check = cc.CableCheck(ev_max_voltage_v, self.maxima(now_ns).voltage_v,
@@ -282,19 +293,52 @@ class PowerPath:
             return
         self._begin_shutdown(now_ns)
 
+    @property
+    def available(self) -> bool:
+        return (self.phase in (Phase.IDLE, Phase.STOPPED) and self._fault is None
+                and not self._feedback_closed)
+
     def end_session(self, now_ns: int) -> None:
-        """Unplug: back to IDLE so the next car starts clean. Refused while the path may be
-        live (contactors not reported open) or a contactor is welded: that needs service."""
+        """Unplug: a self-clearing fault clears, a latched one stays; still live: stop first
+        and end once the shutdown is over."""
         if self.phase not in (Phase.STOPPED, Phase.FAULTED, Phase.IDLE):
             self.stop(now_ns)
-            raise PowerPathUsageError(f"session still active ({self.phase.value}); stopping")
-        if self._feedback_closed or self._contactors_commanded:
-            raise PowerPathUsageError("contactors not reported open")
-        if self._welding is not None and self._welding.result is WeldingResult.WELDED:
-            raise PowerPathUsageError("contactor welded: service required")
+            self._end_pending = True
+            return
+        self._end_pending = False
+        welding = self._welding.result if self._welding is not None else None
+        if self._feedback_closed or self._contactors_commanded or welding is WeldingResult.CHECKING:
+            self._end_pending = True  # the welding check still decides about the contacts
+            return
+        self._unplugged = True
+        if self._fault is not None and self._fault.clearing is not Clearing.SELF_CLEARING:
+            return
         self._reset_session()
         self._stop_imd()
         self.phase = Phase.IDLE
+
+    def reset_fault(self, now_ns: int) -> ResetResult:
+        fault = self._fault
+        if fault is None:
+            return ResetResult(False, "no fault to reset")
+        if fault.clearing is Clearing.PERMANENT:
+            return ResetResult(False, f"{fault.reason.value}: service required")
+        if self._feedback_closed or self._contactors_commanded:
+            return ResetResult(False, "contactors not reported open")
+        if fault.reason is FaultReason.EMERGENCY_STOP and self._estop_active:
+            return ResetResult(False, "emergency stop still pressed")
+        if fault.reason in (FaultReason.INSULATION_FAULT, FaultReason.VOLTAGE_TO_EARTH) \
+                and not self._unplugged:
+            return ResetResult(False, "insulation fault: unplug the car first")
+        self._reset_session()
+        self._stop_imd()
+        self.phase = Phase.IDLE
+        return ResetResult(True, f"{fault.reason.value} cleared")
+
+    def emergency_stop(self, detail: str, now_ns: int) -> None:
+        """ctrl.session_command STOP_EMERGENCY (or a controlled stop that timed out): the
+        emergency shutdown path; it clears when the car is unplugged."""
+        self._raise(FaultReason.CONTROLLER_EMERGENCY_STOP, Severity.EMERGENCY, detail, now_ns)
 
     # --- events -------------------------------------------------------------------------
 
@@ -330,6 +374,7 @@ class PowerPath:
         elif isinstance(event, EmergencyStop):
             self._raise(FaultReason.EMERGENCY_STOP, Severity.EMERGENCY, event.detail, now_ns)
         elif isinstance(event, EStopChanged):
+            self._estop_active = event.active
             if event.active:  # releasing the button does not clear the latched fault
                 self._raise(FaultReason.EMERGENCY_STOP, Severity.EMERGENCY, "e-stop input",
                             now_ns)
@@ -499,6 +544,9 @@ class PowerPath:
                                              self._welding.detail, now_ns)
                 self.phase = Phase.FAULTED
                 self._emit(DisableModules())
+
+        if self._end_pending and self.phase in (Phase.STOPPED, Phase.FAULTED):
+            self.end_session(now_ns)
 
     def _raise(self, reason: FaultReason, severity: Severity, detail: str, now_ns: int) -> None:
         first = self._fault is None

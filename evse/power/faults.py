@@ -48,14 +48,36 @@ class FaultReason(enum.Enum):
     CONTACTOR_WELDED = "contactor_welded"
     OFF_NOT_CONFIRMED = "output_off_not_confirmed"
     EMERGENCY_STOP = "emergency_stop"
+    CONTROLLER_EMERGENCY_STOP = "controller_emergency_stop"
     BOARD_FAULT = "board_fault"
 
 
 _STATUS_CODE = {
     FaultReason.INSULATION_FAULT: EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE,
     FaultReason.EMERGENCY_STOP: EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN,
+    FaultReason.CONTROLLER_EMERGENCY_STOP: EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN,
     FaultReason.EMERGENCY_OVER_VOLTAGE: EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN,
 }
+
+
+class Clearing(enum.Enum):
+    """How a fault clears (issue 11 fault table)."""
+
+    SELF_CLEARING = "self_clearing"  # cause gone and the car unplugged
+    LATCHED = "latched"  # operator RESET_FAULT once the cause is gone
+    PERMANENT = "permanent"  # service
+
+
+_LATCHED = frozenset({
+    FaultReason.INSULATION_FAULT, FaultReason.VOLTAGE_TO_EARTH, FaultReason.CONTACTOR_WELDED,
+    FaultReason.EMERGENCY_STOP, FaultReason.EMERGENCY_OVER_VOLTAGE,
+})
+
+
+@dataclass(frozen=True, slots=True)
+class ResetResult:
+    accepted: bool
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +96,10 @@ class PowerFault:
     severity: Severity
     detail: str
     timestamp_ns: int
+
+    @property
+    def clearing(self) -> Clearing:
+        return Clearing.LATCHED if self.reason in _LATCHED else Clearing.SELF_CLEARING
 
     @property
     def evse_status_code(self) -> EvseStatusCode:

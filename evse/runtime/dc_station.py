@@ -20,7 +20,6 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import exi
@@ -28,10 +27,14 @@ from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, SimHomePlugPort
 from evse.contract.events import ContractPort, SignalReceived
 from evse.contract.guard import (
+    AvailabilityChanged,
     ControllerRestarted,
+    FaultResetRequested,
     GuardDecision,
     HardwareRating,
     PlcContractGuard,
+    StopKind,
+    StopRequested,
 )
 from evse.contract.inprocess import InProcessLink
 from evse.contract.values import (
@@ -45,13 +48,12 @@ from evse.contract.values import (
     SessionEventKind,
     V2gPhase,
 )
-from evse.cp.pilot import ControlPilot, CpConfig, CpNotice
-from evse.ev.profiles import EvProfile, profile
-from evse.ev.sim import EvSim, Phase as EvPhase
+from evse.cp.pilot import ControlPilot, CpConfig, CpNotice, FaultCause
+from evse.ev.sim import EvSim
 from evse.fsm import Event
-from evse.ports.board import ContactorFeedback
+from evse.ports.board import ContactorFeedback, EStopChanged
 from evse.power.controller import PowerPath, PowerPathConfig
-from evse.power.faults import FaultReason, Severity
+from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
 from evse.power.types import (
     EvseLimits,
@@ -63,20 +65,24 @@ from evse.runtime.ocpp_side import SIM_TOKEN, ExternalOcppSide, OcppSide
 from evse.runtime.power_wiring import apply_power_command
 from evse.runtime.rearm import Rearm
 from evse.runtime.scheduler import CallbackComponent, Scheduler
+from evse.runtime.sim_car import (
+    PROTOCOLS,
+    SessionConfig as SessionConfig,
+    SessionLog as SessionLog,
+    SimCar,
+    make_profile,
+)
 from evse.runtime.sim_controller import StandInController
-from evse.runtime.sim_world import EV_MAC, EVSE_MAC, SimWorld, WorldConfig
+from evse.runtime.sim_world import EVSE_MAC, SimWorld, WorldConfig
 from evse.runtime.station import spec
 from evse.runtime.station_env import PilotView, StationEnv
 from evse.runtime.trace import Trace
-from evse.sdp.client import SdpClient, SdpDiscovered, SendSdpRequest
-from evse.sdp.messages import Security
 from evse.sdp.policy import TlsPolicy
 from evse.sdp.server import Endpoint, SdpServer, SdpServerConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import CloseConnection, SeccCore, SendPayload, random_session_id
 from evse.secc.env import AppProtocol, PaymentMethod, SessionEndReason
 from evse.slac import codec as slac_codec
-from evse.slac.ev import EvSlac, EvTiming
 from evse.slac.evse_core import EvseSlac
 from evse.slac.evse_handler import SlacConfig
 from evse.slac.outputs import EfRetryRequested, LinkError, LinkReady, SendFrame
@@ -94,49 +100,12 @@ S = 1_000 * MS
 POWER_TICK_NS = 10 * MS
 #: Measurement telemetry to the controller: contract meas.dc_output, 20-50 Hz.
 MEAS_PERIOD_NS = 50 * MS
-#: One-way latency of the PLC link + TCP stack between car and SECC in the simulation.
-V2G_LINK_DELAY_NS = 1 * MS
-#: SDP datagram latency (UDP over the same PLC link).
-SDP_LINK_DELAY_NS = 2 * MS
 #: Where the simulated car's SECC lives (link-local, as on a real PLC interface).
 SECC_ADDRESS = ipaddress.IPv6Address("fe80::a0:b0ff:fe00:1")
 SECC_TCP_PORT = 50_000
 EV_ADDRESS = Endpoint(ipaddress.IPv6Address("fe80::c0:ffff:fe00:1"), 50_001)
 
-_EV_C_PHASES = {
-    EvPhase.CABLE_CHECK, EvPhase.PRECHARGE, EvPhase.POWER_DELIVERY_START, EvPhase.CHARGING,
-    EvPhase.RENEGOTIATE, EvPhase.POWER_DELIVERY_STOP,
-}
-_EV_OPEN_PHASES = {EvPhase.WELDING, EvPhase.SESSION_STOP, EvPhase.DONE}
-_PROTOCOLS = {"din": AppProtocol.DIN70121, "iso2": AppProtocol.ISO15118_2}
-
-
-@dataclass(frozen=True, slots=True)
-class SessionConfig:
-    """What the simulated car does in a full session."""
-
-    protocol: str = "din"  # din | iso2
-    ev_profile: str = "generic"
-    soc_start_pct: float = 30.0
-    soc_target_pct: float = 80.0
-    charge_s: float | None = 60.0  # stop after this much charging (None: at target SOC)
-    auth_delay_s: float = 2.0  # the driver's RFID tap (or the stand-in's decision) delay
-    ocpp: str = "1.6"  # "1.6" | "2.0.1": controller + CSMS simulator; "none": stand-in
-    #: The simulated car's V2G link counts as TLS (the in-memory link does not model TLS),
-    #: so Contract payment (Plug & Charge) is offered [V2G2-634/635].
-    tls: bool = False
-
-
-@dataclass
-class SessionLog:
-    """What a test or the CLI checks after a run."""
-
-    milestones: list[tuple[int, str]] = field(default_factory=list)
-    responses: int = 0
-    ev_result: str | None = None
-
-    def add(self, now_ns: int, what: str) -> None:
-        self.milestones.append((now_ns, what))
+_PROTOCOLS = PROTOCOLS
 
 
 class DcStation:
@@ -173,14 +142,20 @@ class DcStation:
         self.session = session or SessionConfig()
         self.sched = Scheduler(clock or VirtualClock(), seed=config.seed, trace=trace)
         sched = self.sched
+        #: The current (or last) session's log; `sessions` keeps every one of the station's life.
         self.log = SessionLog()
+        self.sessions: list[SessionLog] = []
         rng = sched.rng
+        #: Draws for the cars of this station's life (one per plug-in), independent of how
+        #: many draws the station's own parts take.
+        self._car_rng = random.Random(rng.random())
 
-        # ---------------------------------------------------------------- the car
-        self.ev_profile = self._make_profile()
         # ---------------------------------------------------------------- the world
+        self.ev_profile = make_profile(self.session)
         self.world = SimWorld(sched.now_ns, rng, self.ev_profile.battery,
                               WorldConfig(seed=config.seed))
+        #: The car plugged in now (None between sessions, and always with `car=False`).
+        self.sim_car: SimCar | None = None
         w = self.world
         # ---------------------------------------------------------------- pilot
         self.cp = ControlPilot(
@@ -196,8 +171,6 @@ class DcStation:
         self.slac_port: HomePlugPort = (
             slac_port if slac_port is not None else SimHomePlugPort(w.medium, w.evse_plc)
         )
-        self.ev_slac = EvSlac(EV_MAC, random.Random(rng.random()), EvTiming())
-        self.ev_slac_port = SimHomePlugPort(w.medium, w.ev_plc)
         sched.register("slac", CallbackComponent(self._slac_input))
         self._slac_pump = Rearm(sched, "slac", self._slac_deadline, self._slac_fire)
         # ---------------------------------------------------------------- power path
@@ -233,6 +206,13 @@ class DcStation:
                 max_voltage_v=pc.max_voltage_v, max_current_a=pc.max_current_a,
                 max_power_w=pc.max_power_w, trace=sched.trace,
             )
+        self._cars_built = 0
+        self._unplugged_in_session = False
+        self._cp_fault_posted = False
+        #: Every RESET_FAULT the station acted on: (time, accepted, reason).
+        self.reset_log: list[tuple[int, bool, str]] = []
+        self._last_car: SimCar | None = None
+        self._session_tls = self.session.tls
         self._phase: V2gPhase = V2gPhase.IDLE
         self._present = False
         sched.call_every(S, self._publish_states, "contract.states")
@@ -244,6 +224,7 @@ class DcStation:
                 contactors_closed=lambda: self.cp.contactors_closed,
                 emergency=lambda: self.cp.state == "emergency",
                 faulted=lambda: self.cp.state == "F",
+                unplugged=lambda: self._unplugged_in_session,
             ),
             self._publish, on_session_end=self._session_ended,
             on_precharge=self._precharge_seen,
@@ -256,33 +237,18 @@ class DcStation:
                                   lambda: self.secc.next_deadline_ns() if self.secc else None,
                                   self._secc_fire)
         self._session_id = random_session_id(random.Random(rng.random()))
-        # ---------------------------------------------------------------- car's V2G side
-        plant = w.plant
-        self.ev = EvSim(self.ev_profile,
-                        inlet_voltage_v=lambda now: plant.connector_voltage_v,
-                        inlet_current_a=lambda now: plant.connector_current_a)
-        self.ev_sdp: SdpClient | None = None
-        self._ev_rx = V2gtpStreamDecoder()
-        self._ev_timer = Rearm(sched, "ev", self._ev_deadline, self._ev_fire)
-        self._ev_link_up = False
-        self._ev_phase = EvPhase.SAP
         self._energy_wh = 0.0
-        self._ev_connected = False
         self._faults: dict[FaultCode, PlcFault] = {}
         self._ev_mac: PlcEvMac | None = None
         self._suspend_due_ns: int | None = None
 
     # ================================================================== setup
-    def _make_profile(self) -> EvProfile:
-        s = self.session
-        p = profile(s.ev_profile)
-        if s.protocol not in _PROTOCOLS:
-            raise ValueError(f"unknown protocol {s.protocol!r} (din or iso2)")
-        p.protocols = (_PROTOCOLS[s.protocol],)
-        p.battery.soc_pct = s.soc_start_pct
-        p.battery.target_soc_pct = s.soc_target_pct
-        p.charge_for_ns = None if s.charge_s is None else s_to_ns(s.charge_s)
-        return p
+    @property
+    def ev(self) -> EvSim:
+        """The EV simulator of the current (or last) car."""
+        if self._last_car is None:
+            raise RuntimeError("no car has been plugged in yet")
+        return self._last_car.ev
 
     def start(self) -> None:
         if not self.sched.virtual:
@@ -300,12 +266,41 @@ class DcStation:
         self._guard_timer.update()
 
     # ================================================================== the world's actions
-    def plug_in(self) -> None:
-        """The car is connected: CP B. It starts SLAC when it sees 5 % PWM (ISO 15118-3)."""
+    def plug_in(self, session: SessionConfig | None = None) -> None:
+        """A car is connected: CP B. It starts SLAC when it sees 5 % PWM (ISO 15118-3).
+
+        `session`: what this car is and does (protocol, profile, SOC, how long it charges,
+        when its driver taps the card); the station's first session config otherwise. With
+        `car=False` only the pilot sees a vehicle (an external car runs the protocols)."""
         now = self.sched.now_ns()
-        self.world.board.set_ev_state(EvCpState.B)
-        self._ev_connected = True
+        if self.sim_car is not None:
+            raise RuntimeError("a car is already plugged in: unplug it first")
+        self.log = SessionLog()
+        self.sessions.append(self.log)
         self.log.add(now, "ev plugged")
+        if not self.car:
+            self.world.board.set_ev_state(EvCpState.B)
+            self.world.cable_connected(True)
+            return
+        car_session = session or self.session
+        first = not self._cars_built and session is None
+        car_profile = self.ev_profile if first else make_profile(car_session)
+        self._cars_built += 1
+        self.ev_profile = car_profile
+        self._apply_driver(car_session)
+        self.sim_car = SimCar(self, car_session, car_profile, self._car_rng, self.log)
+        self._last_car = self.sim_car
+        self._session_tls = car_session.tls
+        self.sim_car.plug_in()
+
+    def _apply_driver(self, session: SessionConfig) -> None:
+        """The car's driver: how long until the RFID card is tapped (simulated controller)."""
+        ctrl = self.controller
+        delay_ns = s_to_ns(session.auth_delay_s)
+        if isinstance(ctrl, OcppSide | ExternalOcppSide):
+            ctrl.token_delay_ns = delay_ns
+        elif isinstance(ctrl, StandInController):
+            ctrl.auth_delay_ns = delay_ns
 
     # Scenario vocabulary shared with the pilot-only station.
     ev_plug = plug_in
@@ -326,9 +321,12 @@ class DcStation:
 
     def unplug(self) -> None:
         now = self.sched.now_ns()
-        self._ev_connected = False
-        self.world.board.set_ev_state(EvCpState.A)
-        self.world.ev_inlet.open_ev_contactors()
+        car, self.sim_car = self.sim_car, None
+        if car is not None:
+            car.unplug()
+        else:
+            self.world.board.set_ev_state(EvCpState.A)
+            self.world.cable_connected(False)
         self.log.add(now, "ev unplugged")
 
     # ================================================================== pilot
@@ -338,19 +336,35 @@ class DcStation:
         if notice.kind in ("cp_level", "pwm", "unplugged", "plugged"):
             sched.post("slac", notice, source="cp")
         # The car sees 5 % PWM: its SLAC starts (after its own start delay).
-        if (self.car and notice.kind == "pwm" and notice.data.get("on") and self._ev_connected
-                and self.ev.phase is EvPhase.SAP and self.secc is None):
-            self._route_ev_slac(self.ev_slac.plug_in(sched.now_ns()))
+        if notice.kind == "pwm" and notice.data.get("on") and self.sim_car is not None:
+            self.sim_car.sees_pwm(sched.now_ns())
+        if notice.kind == "estop":
+            # The e-stop input reaches the power path before the contactor feedback of the
+            # board's hardware cut does, so the fault reads as an e-stop, not as contacts
+            # that opened unexpectedly.
+            sched.post("power", EStopChanged(bool(notice.data["active"]), sched.now_ns()),
+                       source="cp")
         if notice.kind == "contactors":
             sched.post("power", ContactorFeedback(bool(notice.data["closed"]), sched.now_ns()),
                        source="cp")
         if notice.kind == "plugged":
+            self._unplugged_in_session = False
             self.guard.reset_session(sched.now_ns())
             self._present = True
             self._publish(PlcEvPresent(present=True, connector_id=1), sched.now_ns())
             self._publish(PlcSessionEvent(event=SessionEventKind.EV_PLUGGED), sched.now_ns())
             self._set_phase(V2gPhase.SLAC)
         if notice.kind == "unplugged":
+            self._unplugged_in_session = True
+            self._cp_fault_posted = False  # A: the pilot holds no fault of ours any more
+            # The cable is gone and the powerline with it: the V2G session cannot go on.
+            self.connection_lost(sched.now_ns())
+            self.secc = None
+            self._secc_timer.update()
+            # The car left: a self-clearing fault clears with it, a live path stops first
+            # (the pilot has already withdrawn power) and ends once it is open.
+            self.power.end_session(sched.now_ns())
+            self._apply_power()
             self._present = False
             self._publish(PlcEvPresent(present=False, connector_id=1), sched.now_ns())
             self._publish(PlcSessionEvent(event=SessionEventKind.EV_UNPLUGGED), sched.now_ns())
@@ -371,25 +385,24 @@ class DcStation:
             self._route_slac(self.slac.handle_cp_notice(item.kind, item.data, now_ns))
 
     def _slac_deadline(self) -> int | None:
-        times = [self.slac.next_deadline_ns(), self.ev_slac.next_deadline_ns(),
-                 self.world.medium.next_delivery_ns()]
+        times = [self.slac.next_deadline_ns(),
+                 self.world.medium.next_delivery_ns(self.world.evse_plc)]
         present = [t for t in times if t is not None]
         return min(present) if present else None
 
     def _slac_fire(self, now_ns: int) -> None:
         self.slac_port_readable(now_ns)
-        for raw in self.ev_slac_port.poll(now_ns):
-            self._route_ev_slac(self.ev_slac.handle_frame(raw, now_ns))
         d = self.slac.next_deadline_ns()
         if d is not None and d <= now_ns:
             self._route_slac(self.slac.handle_timer(now_ns))
-        d = self.ev_slac.next_deadline_ns()
-        if d is not None and d <= now_ns:
-            self._route_ev_slac(self.ev_slac.handle_timer(now_ns))
-        if (self.car and not self._ev_link_up
-                and self.world.medium.link_up(self.world.ev_plc, now_ns)):
-            self._ev_link_up = True
-            self._start_ev_sdp(now_ns)
+        if self.sim_car is not None:
+            self.sim_car.check_link(now_ns)
+
+    def slac_medium_changed(self) -> None:
+        """A frame went on the simulated powerline: re-arm whoever may receive it."""
+        self._slac_pump.update()
+        if self.sim_car is not None:
+            self.sim_car.medium_changed()
 
     def _route_slac(self, outputs: list[Any]) -> None:
         now = self.sched.now_ns()
@@ -411,46 +424,15 @@ class DcStation:
                 self.log.add(now, f"slac link error {out.reason}")
             elif isinstance(out, EfRetryRequested):
                 self.sched.post("cp", Event("wake_up"), source="slac")
-        self._slac_pump.update()
-
-    def _route_ev_slac(self, outputs: list[Any]) -> None:
-        now = self.sched.now_ns()
-        for out in outputs:
-            if isinstance(out, SendFrame):
-                self.ev_slac_port.send(out.raw, now)
-        self._slac_pump.update()
+        self.slac_medium_changed()
 
     # ================================================================== SDP + connection
-    def _start_ev_sdp(self, now_ns: int) -> None:
-        security = Security.TLS if self.ev_profile.sdp_requests_tls else Security.NO_TLS
-        self.ev_sdp = SdpClient(security, accept_plain_tcp=True)
-        self._ev_sdp_out([self.ev_sdp.start(now_ns)])
-
-    def _ev_sdp_out(self, outs: list[Any]) -> None:
-        for out in outs:
-            if isinstance(out, SendSdpRequest):
-                self.sched.start_timer(SDP_LINK_DELAY_NS, self._sdp_arrives(out.datagram), "sdp")
-            elif isinstance(out, SdpDiscovered):
-                self.log.add(self.sched.now_ns(), "sdp discovered")
-                self._connect(self.sched.now_ns())
-        self._ev_timer.update()
-
-    def _sdp_arrives(self, datagram: bytes) -> Callable[[int], None]:
-        def deliver(now_ns: int) -> None:
-            result = self.sdp.handle_datagram(datagram, EV_ADDRESS, now_ns)
-            self.sched.trace.record("sdp", "datagram", {"event": type(result.event).__name__})
-            if result.reply is not None:
-                reply = result.reply.datagram
-                self.sched.start_timer(SDP_LINK_DELAY_NS, self._sdp_reply(reply), "sdp")
-
-        return deliver
-
-    def _sdp_reply(self, datagram: bytes) -> Callable[[int], None]:
-        def deliver(now_ns: int) -> None:
-            if self.ev_sdp is not None:
-                self._ev_sdp_out(self.ev_sdp.handle_datagram(datagram, now_ns))
-
-        return deliver
+    def sdp_datagram_from_car(self, datagram: bytes, now_ns: int) -> None:
+        """An SDP request from the simulated car arrived at the SDP server."""
+        result = self.sdp.handle_datagram(datagram, EV_ADDRESS, now_ns)
+        self.sched.trace.record("sdp", "datagram", {"event": type(result.event).__name__})
+        if result.reply is not None and self.sim_car is not None:
+            self.sim_car.sdp_reply(result.reply.datagram)
 
     # ---------------------------------------------------------- external car (real sockets)
     def open_connection(self, now_ns: int, *, tls: bool = False) -> None:
@@ -476,33 +458,23 @@ class DcStation:
         options = (PaymentMethod.CONTRACT, PaymentMethod.EIM) if tls else (PaymentMethod.EIM,)
         return SeccConfig(protocols=protocols, tls=tls, payment_options=options)
 
-    def _connect(self, now_ns: int) -> None:
+    def car_connects(self, now_ns: int) -> None:
+        """The simulated car opened its TCP connection: a new SECC session."""
         protocols = tuple(_PROTOCOLS.values())
-        self.secc = SeccCore(self.env, self._secc_config(protocols, self.session.tls),
+        self.secc = SeccCore(self.env, self._secc_config(protocols, self._session_tls),
                              new_session_id=self._session_id, trace=self.sched.trace)
         self._secc_rx = V2gtpStreamDecoder()
-        self._ev_rx = V2gtpStreamDecoder()
         self._secc_out(self.secc.connection_opened(now_ns))
-        self._ev_out(self.ev.start(now_ns))
 
-    # ================================================================== V2G traffic
-    def _ev_out(self, payloads: list[bytes]) -> None:
-        for p in payloads:
-            frame = encode_frame(PayloadType.EXI, p)
-            self.sched.start_timer(V2G_LINK_DELAY_NS, self._to_secc(frame), "v2g.ev->secc")
-        self._ev_after()
-
-    def _to_secc(self, frame: bytes) -> Callable[[int], None]:
-        def deliver(now_ns: int) -> None:
-            secc = self.secc
-            if secc is None or secc.closed:
-                return
-            for ev in self._secc_rx.feed(frame, now_ns):
-                if isinstance(ev, FrameReceived):
-                    self.env.last_payload = ev.payload
-                    self._secc_out(secc.receive(ev.payload, now_ns))
-
-        return deliver
+    def frame_from_car(self, frame: bytes, now_ns: int) -> None:
+        """V2GTP bytes from the simulated car reached the SECC's TCP socket."""
+        secc = self.secc
+        if secc is None or secc.closed:
+            return
+        for ev in self._secc_rx.feed(frame, now_ns):
+            if isinstance(ev, FrameReceived):
+                self.env.last_payload = ev.payload
+                self._secc_out(secc.receive(ev.payload, now_ns))
 
     def _secc_out(self, outs: list[Any]) -> None:
         sink = self.v2g_sink
@@ -510,75 +482,27 @@ class DcStation:
             if sink is not None and isinstance(out, SendPayload | CloseConnection):
                 sink(out)
                 continue
+            car = self.sim_car
             if isinstance(out, SendPayload):
-                frame = encode_frame(PayloadType.EXI, out.payload)
                 self.log.responses += 1
-                self.sched.start_timer(V2G_LINK_DELAY_NS, self._to_ev(frame), "v2g.secc->ev")
+                if car is not None:
+                    car.frame_from_secc(encode_frame(PayloadType.EXI, out.payload))
             elif isinstance(out, CloseConnection):
-                self.sched.start_timer(V2G_LINK_DELAY_NS, self._ev_closed, "v2g.close")
+                if car is not None:
+                    car.connection_closed_by_secc()
             else:
                 self.sched.trace.record("secc", "output", {"out": repr(out)})
         self._update_phase()
         self._secc_timer.update()
 
-    def _to_ev(self, frame: bytes) -> Callable[[int], None]:
-        def deliver(now_ns: int) -> None:
-            for ev in self._ev_rx.feed(frame, now_ns):
-                if isinstance(ev, FrameReceived):
-                    self._ev_out(self.ev.receive(ev.payload, now_ns))
-
-        return deliver
-
-    def _ev_closed(self, now_ns: int) -> None:
-        if self.ev.result is None:
-            self.ev.connection_closed(now_ns)
-        self._ev_after()
-
     def _secc_fire(self, now_ns: int) -> None:
         if self.secc is not None:
             self._secc_out(self.secc.handle_timer(now_ns))
 
-    def _ev_deadline(self) -> int | None:
-        times = [self.ev.next_deadline_ns(),
-                 self.ev_sdp.next_deadline_ns() if self.ev_sdp else None]
-        present = [t for t in times if t is not None]
-        return min(present) if present else None
-
-    def _ev_fire(self, now_ns: int) -> None:
-        if self.ev_sdp is not None:
-            d = self.ev_sdp.next_deadline_ns()
-            if d is not None and d <= now_ns:
-                self._ev_sdp_out(self.ev_sdp.handle_timer(now_ns))
-        d = self.ev.next_deadline_ns()
-        if d is not None and d <= now_ns:
-            self._ev_out(self.ev.handle_timer(now_ns))
-
-    def _ev_after(self) -> None:
-        """The car's hardware follows its protocol phase: S2 (CP C) and its contactors."""
-        now = self.sched.now_ns()
-        phase = self.ev.phase
-        board, inlet = self.world.board, self.world.ev_inlet
-        if phase is not self._ev_phase:
-            self._ev_phase = phase
-            self.log.add(now, f"ev {phase.value}")
-        if phase in _EV_C_PHASES and board.ev_state is EvCpState.B:
-            board.set_ev_state(EvCpState.C)
-        if phase is EvPhase.CHARGING and not inlet.ev_contactors_closed:
-            inlet.close_ev_contactors(self.world.plant.connector_voltage_v)
-        if phase in _EV_OPEN_PHASES:
-            if inlet.ev_contactors_closed:
-                inlet.open_ev_contactors()
-            if board.ev_state is EvCpState.C:
-                board.set_ev_state(EvCpState.B)
-        if self.ev.result is not None and self.log.ev_result is None:
-            verdict = "OK" if self.ev.result.ok else "FAILED"
-            self.log.ev_result = f"{verdict}: {self.ev.result.reason}"
-            self.log.add(now, f"ev session result {self.log.ev_result}")
-        self._ev_timer.update()
-
     def _session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self.log.add(now_ns, f"secc session ended {reason.value}")
-        self._publish(PlcSessionEvent(event=SessionEventKind.SESSION_STOPPED), now_ns)
+        self._publish(PlcSessionEvent(event=SessionEventKind.SESSION_STOPPED,
+                                      stop_reason=self.env.stop_reason(reason, now_ns)), now_ns)
         # After the V2G session the EVSE stops the 5 % PWM (B1/C1). Not before the power path
         # has ramped the current down and opened the contactors: withdrawing power through
         # the pilot would open them under load. If the power path has not finished within
@@ -590,7 +514,7 @@ class DcStation:
         due = self._suspend_due_ns
         if due is None:
             return
-        idle = self.power.phase in (PowerPhase.IDLE, PowerPhase.STOPPED, PowerPhase.FAULTED)
+        idle = self.power.phase in _POWER_AT_REST
         if (idle and not self.cp.contactors_closed) or now_ns >= due:
             self._suspend_due_ns = None
             self.sched.post("cp", Event("hlc_suspend"), source="secc")
@@ -622,7 +546,8 @@ class DcStation:
         """B5 plc.fault from the power path and the pilot, published when they change."""
         active: dict[FaultCode, PlcFault] = {}
         pf = self.power.fault
-        if pf is not None:
+        # The controller's own STOP_EMERGENCY is its decision, not a station fault to report.
+        if pf is not None and pf.reason is not FaultReason.CONTROLLER_EMERGENCY_STOP:
             code = _POWER_FAULT_CODES.get(pf.reason, FaultCode.INTERNAL_ERROR)
             severity = (FaultSeverity.CRITICAL if pf.severity is Severity.EMERGENCY
                         else FaultSeverity.ERROR)
@@ -638,10 +563,21 @@ class DcStation:
             active[code] = PlcFault(fault_code=code, severity=FaultSeverity.ERROR, active=True,
                                     latched=False, diagnostic_data=None)
         elif cp_state == "F":
-            causes = ",".join(sorted(c.value for c in self.cp.handler.latched)) or "fault"
-            active[FaultCode.CP_STATE_F] = PlcFault(
-                fault_code=FaultCode.CP_STATE_F, severity=FaultSeverity.ERROR, active=True,
-                latched=True, diagnostic_data=causes[:120])
+            # F held for a cause reported on its own (an e-stop until reset, a latched power
+            # fault) reads as that cause; F for the pilot's own causes is CP_STATE_F.
+            latched = set(self.cp.handler.latched)
+            if FaultCause.ESTOP in latched:
+                active[FaultCode.EMERGENCY_STOP] = PlcFault(
+                    fault_code=FaultCode.EMERGENCY_STOP, severity=FaultSeverity.CRITICAL,
+                    active=True, latched=True, diagnostic_data="e-stop released, not reset")
+            latched.discard(FaultCause.ESTOP)
+            if self._cp_fault_posted:
+                latched.discard(FaultCause.EXTERNAL)
+            if latched or not active:
+                causes = ",".join(sorted(c.value for c in latched)) or "fault"
+                active[FaultCode.CP_STATE_F] = PlcFault(
+                    fault_code=FaultCode.CP_STATE_F, severity=FaultSeverity.ERROR, active=True,
+                    latched=True, diagnostic_data=causes[:120])
         for code, fault in active.items():
             if self._faults.get(code) != fault:
                 self._publish(fault, now_ns)
@@ -675,6 +611,8 @@ class DcStation:
         power.handle_timer(now_ns)
         self._apply_power()
         self._maybe_suspend_hlc(now_ns)
+        self._hold_pilot_for_latched_fault(now_ns)
+        self._note_stop_completed(now_ns)
         self._report_faults(now_ns)
         # Contract traffic both ways, then the controller stand-in.
         for pev in self.plc_port.poll(now_ns):
@@ -716,6 +654,48 @@ class DcStation:
             self.sched.trace.record("guard", "decision", {"decision": repr(decision)})
             if isinstance(decision, ControllerRestarted):
                 self._retell_session(now_ns)
+            elif isinstance(decision, StopRequested):
+                if decision.request.kind is StopKind.EMERGENCY:
+                    # STOP_EMERGENCY, or a controlled stop that did not finish in time:
+                    # the emergency shutdown path (output off and contacts open now, the
+                    # car told EVSE_EmergencyShutdown).
+                    self.power.emergency_stop(decision.request.reason.value, now_ns)
+                    self._apply_power()
+            elif isinstance(decision, AvailabilityChanged):
+                name = "enable" if decision.enabled else "disable"
+                self.sched.post("cp", Event(name), source="controller")
+            elif isinstance(decision, FaultResetRequested):
+                self._reset_faults(now_ns)
+
+    def _reset_faults(self, now_ns: int) -> None:
+        """RESET_FAULT: the power path clears a latched fault whose cause is gone (or says
+        why not); the pilot then leaves F once none of its own causes is left."""
+        if self.power.fault is not None:
+            result = self.power.reset_fault(now_ns)
+            self.sched.trace.record("power", "reset", {"accepted": result.accepted,
+                                                       "reason": result.reason})
+            self.reset_log.append((now_ns, result.accepted, result.reason))
+            if not result.accepted:
+                return
+        self.sched.post("cp", Event("fault_reset"), source="controller")
+        self._report_faults(now_ns)
+
+    def _hold_pilot_for_latched_fault(self, now_ns: int) -> None:
+        """A fault that needs an operator keeps the pilot in F (no PWM for the next car)
+        once the path is off and open: not before, so an error shutdown still ramps down
+        under HLC instead of the pilot cutting the contacts under load."""
+        fault = self.power.fault
+        if (fault is None or fault.clearing is Clearing.SELF_CLEARING or self._cp_fault_posted
+                or self.power.phase is not PowerPhase.FAULTED or self.cp.contactors_closed):
+            return
+        self._cp_fault_posted = True
+        self.sched.post("cp", Event("fault", f"power:{fault.reason.value}"), source="power")
+
+    def _note_stop_completed(self, now_ns: int) -> None:
+        """A stop the guard asked for is over (output off, contacts open): no escalation."""
+        if (self.guard.stop_request(now_ns) is not None and not self.cp.contactors_closed
+                and self.power.phase in _POWER_AT_REST):
+            self.guard.stop_completed(now_ns)
 
     def _retell_session(self, now_ns: int) -> None:
         """A new controller process took over mid-session: it knows nothing of it. Tell it
@@ -734,6 +714,8 @@ class DcStation:
     def close(self) -> None:
         self.world.close()
 
+
+_POWER_AT_REST = (PowerPhase.IDLE, PowerPhase.STOPPED, PowerPhase.FAULTED)
 
 _POWER_FAULT_CODES = {
     FaultReason.INSULATION_FAULT: FaultCode.ISOLATION_FAULT,

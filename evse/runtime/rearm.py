@@ -41,3 +41,10 @@ class Rearm:
         self._at = None
         self._fire(now_ns)
         self.update()
+
+    def cancel(self) -> None:
+        """Drop the timer (the core is gone, e.g. a car that left)."""
+        if self._handle is not None:
+            self._sched.cancel_timer(self._handle)
+        self._handle = None
+        self._at = None

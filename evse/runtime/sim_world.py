@@ -109,14 +109,35 @@ class SimWorld:
             "evse", EVSE_MAC, b"\x00\xb0\x52" + EVSE_MAC[3:]
         )
         self.ev_plc: SimStation = self.medium.attach("ev", EV_MAC, b"\x00\xb0\x52" + EV_MAC[3:])
-        self.medium.connect("evse", "ev", cfg.cable_attenuation_db)
+        self._attenuation_db = cfg.cable_attenuation_db
+        self._cable_in_car = False
         # Drivers the station owns (real code over the simulated buses).
         self.group = ModuleGroupManager(drv_bus, InfyProtocol(), list(self.stages))
         self.imd = Iso165cImd(imd_drv_bus)
 
+    def cable_connected(self, connected: bool) -> None:
+        """The charging cable is in a car's inlet (or not): the car's modem shares the
+        powerline with the station's only while it is. A car that leaves takes its modem's
+        network key and its inlet capacitance with it, so the next car starts unkeyed and
+        its cable check does not see the old car's voltage."""
+        self._cable_in_car = connected
+        if connected:
+            self.medium.connect("evse", "ev", self._attenuation_db)
+            return
+        self.medium.disconnect("evse", "ev")
+        ev = self.ev_plc
+        ev.nmk = ev.nid = None
+        ev.key_set_at_ns = None
+        self.ev_inlet.open_ev_contactors()
+        self.plant.connector_voltage_v = 0.0
+
     def step(self, now_ns: int) -> None:
         """Advance the physics and the simulated devices to `now_ns`."""
         self.plant.step(now_ns)
+        if not self._cable_in_car and not self.contactor.closed:
+            # A cable in no car: nothing behind its pins holds a charge (the cable's own
+            # capacitance is negligible next to an inlet's).
+            self.plant.connector_voltage_v = 0.0
         self.rack.step(now_ns)
         self.imd_sim.step(now_ns)
 

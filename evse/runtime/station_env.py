@@ -33,6 +33,7 @@ from evse.contract.values import (
     PlcPncCertificateRequest,
     PlcSessionEvent,
     SessionEventKind,
+    StopReason,
     V2gProtocol,
 )
 from evse.power.controller import PowerPath
@@ -87,7 +88,30 @@ class PilotView:
     contactors_closed: Callable[[], bool]
     emergency: Callable[[], bool]
     faulted: Callable[[], bool]
+    #: The car was unplugged (CP A) since the session began.
+    unplugged: Callable[[], bool] = lambda: False
 
+
+#: Why the V2G session ended, as the contract's stop reason, where nothing more specific
+#: (a controller/guard stop, an e-stop, a power fault, an unplug) explains it.
+_END_REASONS: dict[SessionEndReason, StopReason] = {
+    SessionEndReason.EV_STOP: StopReason.EV_REQUESTED,
+    SessionEndReason.EV_PAUSE: StopReason.EV_REQUESTED,
+    SessionEndReason.SEQUENCE_ERROR: StopReason.V2G_PROTOCOL_ERROR,
+    SessionEndReason.UNKNOWN_SESSION: StopReason.V2G_PROTOCOL_ERROR,
+    SessionEndReason.MALFORMED: StopReason.V2G_PROTOCOL_ERROR,
+    SessionEndReason.NO_NEGOTIATION: StopReason.V2G_PROTOCOL_ERROR,
+    SessionEndReason.SEQUENCE_TIMEOUT: StopReason.V2G_TIMEOUT,
+    SessionEndReason.CONNECTION_LOST: StopReason.V2G_TIMEOUT,
+    SessionEndReason.AUTH_REJECTED: StopReason.AUTH_REJECTED,
+    SessionEndReason.AUTH_TIMEOUT: StopReason.AUTH_TIMEOUT,
+    SessionEndReason.CABLE_CHECK_FAULT: StopReason.FAULT,
+    SessionEndReason.CABLE_CHECK_TIMEOUT: StopReason.FAULT,
+    SessionEndReason.POWER_DELIVERY_FAILED: StopReason.FAULT,
+    SessionEndReason.EVSE_FAULT: StopReason.FAULT,
+    SessionEndReason.EVSE_STOP_NOT_HONOURED: StopReason.CONTROLLED_STOP_TIMEOUT,
+    SessionEndReason.INTERNAL_ERROR: StopReason.FAULT,
+}
 
 class StationEnv:
     """The `SeccEnv` of a station: one per charging point, across sessions."""
@@ -283,6 +307,26 @@ class StationEnv:
         if self._auth_option is not None and self.guard.auth_decision(now_ns) is GuardAuth.ONGOING:
             self._publish(PlcAuthRequest(payment_option=self._auth_option), now_ns)
 
+    def stop_reason(self, end: SessionEndReason | None, now_ns: int) -> StopReason:
+        """The one decision of why a session (end given) or its energy transfer (end None)
+        stopped, for plc.session_event. Most specific first: what the PLC's guard decided
+        (controller command, authorization, limits, link), an e-stop, a power fault, the
+        car leaving, then how the V2G session itself ended; a car's own stop otherwise."""
+        guard_reason = self.guard.stop_reason
+        if guard_reason is not None:
+            return guard_reason
+        fault = self.power.fault
+        if self.pilot.emergency() or (fault is not None
+                                      and fault.reason is FaultReason.EMERGENCY_STOP):
+            return StopReason.EMERGENCY_STOP
+        if fault is not None or self.pilot.faulted():
+            return StopReason.FAULT
+        if self.pilot.unplugged():
+            return StopReason.EV_UNPLUGGED
+        if end is None:
+            return StopReason.EV_REQUESTED
+        return _END_REASONS[end]
+
     def _call(self, name: str, fn: Callable[[], object], now_ns: int) -> None:
         self._note(name, now_ns)
         try:
@@ -310,7 +354,8 @@ class StationEnv:
             self._publish(PlcSessionEvent(event=SessionEventKind.POWER_DELIVERY_START), now_ns)
         else:
             self._call("power_delivery_stop", lambda: self.power.stop(now_ns), now_ns)
-            self._publish(PlcSessionEvent(event=SessionEventKind.POWER_DELIVERY_STOP), now_ns)
+            self._publish(PlcSessionEvent(event=SessionEventKind.POWER_DELIVERY_STOP,
+                                          stop_reason=self.stop_reason(None, now_ns)), now_ns)
 
     def current_demand(self, target_voltage_v: float, target_current_a: float,
                        now_ns: int) -> None:

@@ -16,7 +16,10 @@ from evse.contract.guard import (
     SAFE_DEFAULT_ENVELOPE_TTL_NS,
     AuthDecision,
     AuthTimedOut,
+    AvailabilityChanged,
     ControllerRestarted,
+    FaultResetRequested,
+    GuardDecision,
     HardwareRating,
     LimitsSource,
     PlcContractGuard,
@@ -52,8 +55,8 @@ def limits(current_a: float = 200.0, validity_ms: int = 2000) -> CtrlEvseLimitsD
                                  validity_ms=validity_ms)
 
 
-def rx(guard: PlcContractGuard, value: SignalValue, t_ns: int) -> None:
-    guard.on_event(SignalReceived(value, t_ns), t_ns)
+def rx(guard: PlcContractGuard, value: SignalValue, t_ns: int) -> list[GuardDecision]:
+    return guard.on_event(SignalReceived(value, t_ns), t_ns)
 
 
 def up(guard: PlcContractGuard, t_ns: int = 0) -> PlcContractGuard:
@@ -263,17 +266,21 @@ def test_a_controlled_stop_that_finishes_is_not_escalated() -> None:
     assert stop is not None and stop.kind is StopKind.CONTROLLED
 
 
-def test_emergency_command_stops_at_once_and_disable_refuses_new_sessions() -> None:
+def test_session_commands_become_decisions_for_the_station() -> None:
+    """The guard decides nothing about availability or resets itself: it hands each command
+    to the station as a decision (the station test proves what the station then does:
+    tests/station/test_lifecycle.py)."""
     g = charging_guard(0)
-    rx(g, CtrlSessionCommand(command=SessionCommand.STOP_EMERGENCY), 1 * S)
-    stop = g.stop_request(1 * S)
-    assert stop is not None and stop.kind is StopKind.EMERGENCY
+    out = rx(g, CtrlSessionCommand(command=SessionCommand.STOP_EMERGENCY), 1 * S)
+    assert any(isinstance(d, StopRequested) and d.request.kind is StopKind.EMERGENCY
+               for d in out)
     assert g.effective_limits(1 * S).max_current_a == 0.0
-    rx(g, CtrlSessionCommand(command=SessionCommand.DISABLE), 2 * S)
-    assert not g.enabled
-    rx(g, CtrlSessionCommand(command=SessionCommand.ENABLE), 3 * S)
-    rx(g, CtrlSessionCommand(command=SessionCommand.RESET_FAULT), 3 * S)
-    assert g.enabled and g.take_fault_reset() and not g.take_fault_reset()
+    assert rx(g, CtrlSessionCommand(command=SessionCommand.DISABLE), 2 * S) == [
+        AvailabilityChanged(False, 2 * S)]
+    assert rx(g, CtrlSessionCommand(command=SessionCommand.ENABLE), 3 * S) == [
+        AvailabilityChanged(True, 3 * S)]
+    assert rx(g, CtrlSessionCommand(command=SessionCommand.RESET_FAULT), 3 * S) == [
+        FaultResetRequested(3 * S)]
 
 
 def test_the_current_demand_loop_never_waits_for_the_controller() -> None:

@@ -56,6 +56,10 @@ STOP_ROWS = {
     "CONTROLLED_STOP_TIMEOUT": ("EmergencyStop", "EmergencyStop", "AbnormalCondition"),
     "FAULT": ("Other", "Other", "AbnormalCondition"),
     "V2G_TIMEOUT": ("Other", "Timeout", "EVCommunicationLost"),
+    "EMERGENCY_STOP": ("EmergencyStop", "EmergencyStop", "AbnormalCondition"),
+    "SLAC_FAILED": ("Other", "Other", "EVCommunicationLost"),
+    "V2G_PROTOCOL_ERROR": ("Other", "Other", "EVCommunicationLost"),
+    "POWER_LOSS": ("PowerLoss", "PowerLoss", "AbnormalCondition"),
 }
 
 

@@ -142,18 +142,18 @@ def test_off_confirmation_from_the_modules_allows_opening_early() -> None:
     assert core.phase is Phase.STOPPED
 
 
-def test_end_session_returns_to_idle_only_when_open_and_not_welded() -> None:
+def test_unplug_while_live_stops_first_and_ends_the_session_once_open() -> None:
     core = PowerPath()
     t = drive_cable_check_to_done(core)
-    with pytest.raises(PowerPathUsageError):
-        core.end_session(t)  # contactors still closed after the check
+    core.end_session(t)  # contactors still closed after the check: a stop, no exception
+    assert core.phase in (Phase.STOPPING, Phase.STOPPED) and not core.available
     core.handle(OutputOffConfirmed(t), t)
     core.handle(ContactorFeedback(False, t + 50_000_000), t + 50_000_000)
     core.handle_timer(t + 60_000_000)
     meter(core, 10.0, 0.0, t + 70_000_000)
     assert core.status.welding in (WeldingResult.OPEN, WeldingResult.CHECKING)
-    core.end_session(t + 3 * S)
-    assert core.phase is Phase.IDLE and ImdStop() in core.take_commands()
+    core.handle_timer(t + 3 * S)
+    assert core.phase is Phase.IDLE and core.available and ImdStop() in core.take_commands()
 
 
 def test_no_modules_left_during_energy_transfer_is_a_fault() -> None:
