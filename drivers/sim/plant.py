@@ -39,6 +39,9 @@ class DcPlant:
         self._now_ns: int | None = None
         #: |V_module - V_connector| at each contactor closing (inrush indicator)
         self.close_deltas_v: list[float] = []
+        #: (time, current through the contacts just before) at each opening: an opening
+        #: under load wears or welds a DC contactor (only an emergency may do it).
+        self.open_currents_a: list[tuple[int, float]] = []
         self._was_closed = False
 
     @property
@@ -68,6 +71,8 @@ class DcPlant:
             merged = (c_mod * self.module_voltage_v + c_load * self.connector_voltage_v) / (
                 c_mod + c_load)
             self.module_voltage_v = self.connector_voltage_v = merged
+        if self._was_closed and not closed:
+            self.open_currents_a.append((now_ns, abs(self.connector_current_a)))
         self._was_closed = closed
 
         v0 = self.module_voltage_v

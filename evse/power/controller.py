@@ -301,6 +301,7 @@ class PowerPath:
     def end_session(self, now_ns: int) -> None:
         """Unplug: a self-clearing fault clears, a latched one stays; still live: stop first
         and end once the shutdown is over."""
+        self._unplugged = True
         if self.phase not in (Phase.STOPPED, Phase.FAULTED, Phase.IDLE):
             self.stop(now_ns)
             self._end_pending = True
@@ -310,7 +311,6 @@ class PowerPath:
         if self._feedback_closed or self._contactors_commanded or welding is WeldingResult.CHECKING:
             self._end_pending = True  # the welding check still decides about the contacts
             return
-        self._unplugged = True
         if self._fault is not None and self._fault.clearing is not Clearing.SELF_CLEARING:
             return
         self._reset_session()

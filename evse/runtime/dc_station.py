@@ -573,7 +573,7 @@ class DcStation:
             latched.discard(FaultCause.ESTOP)
             if self._cp_fault_posted:
                 latched.discard(FaultCause.EXTERNAL)
-            if latched or not active:
+            if latched:
                 causes = ",".join(sorted(c.value for c in latched)) or "fault"
                 active[FaultCode.CP_STATE_F] = PlcFault(
                     fault_code=FaultCode.CP_STATE_F, severity=FaultSeverity.ERROR, active=True,
@@ -682,11 +682,14 @@ class DcStation:
 
     def _hold_pilot_for_latched_fault(self, now_ns: int) -> None:
         """A fault that needs an operator keeps the pilot in F (no PWM for the next car)
-        once the path is off and open: not before, so an error shutdown still ramps down
-        under HLC instead of the pilot cutting the contacts under load."""
+        once the car has left (CP A) and the path is off and open. Not before: an error
+        shutdown still ramps down under HLC instead of the pilot cutting the contacts under
+        load, and in F the pilot could not see the car leave (the EVSE drives -12 V), so
+        the power path would never learn of the unplug its clearing rule may wait for."""
         fault = self.power.fault
         if (fault is None or fault.clearing is Clearing.SELF_CLEARING or self._cp_fault_posted
-                or self.power.phase is not PowerPhase.FAULTED or self.cp.contactors_closed):
+                or self.cp.state != "A" or self.power.phase is not PowerPhase.FAULTED
+                or self.cp.contactors_closed):
             return
         self._cp_fault_posted = True
         self.sched.post("cp", Event("fault", f"power:{fault.reason.value}"), source="power")

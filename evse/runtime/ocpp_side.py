@@ -41,7 +41,7 @@ class OcppSide:
         port: ContractPort,
         *,
         version: str,
-        token_delay_ns: int,
+        token_delay_ns: int | None,
         max_voltage_v: float,
         max_current_a: float,
         max_power_w: float,
@@ -63,6 +63,8 @@ class OcppSide:
         #: Every PLC event the binding produced, for diagnostics and tests.
         self.binding_log: list[object] = []
         self.token = SIM_TOKEN
+        #: When the driver taps the card after the car asks for authorization (None: the
+        #: driver does not tap: authorized before plug-in, remotely, or never).
         self.token_delay_ns = token_delay_ns
         self.online = True
         self.silent = False  # tests: the controller process hangs (publishes nothing)
@@ -93,14 +95,21 @@ class OcppSide:
                 for pe in self.binding.events(ev.value):
                     self.binding_log.append(pe)
                     self.ctrl.plc_event(pe, now_ns)
-                if isinstance(ev.value, PlcAuthRequest):
-                    self.sched.start_timer(self.token_delay_ns, self._present_token, "rfid")
+                if isinstance(ev.value, PlcAuthRequest) and self.token_delay_ns is not None:
+                    self.sched.start_timer(self.token_delay_ns, self.present_token, "rfid")
             elif isinstance(ev, LinkDown):
                 self.binding.link_lost()
         self._pump(now_ns)
 
-    def _present_token(self, now_ns: int) -> None:
+    def present_token(self, now_ns: int) -> None:
+        """The driver taps the card on the reader now (before plug-in, to authorize; while
+        charging, to stop)."""
         self.ctrl.present_token(self.token, now_ns)
+        self._pump(now_ns)
+
+    def csms_call(self, action: str, payload: dict[str, object], now_ns: int) -> None:
+        """The operator's backend sends a call now (remote start/stop, reset, availability)."""
+        self.csms.call(action, payload, now_ns)
         self._pump(now_ns)
 
     def _deadline(self) -> int | None:
@@ -152,7 +161,7 @@ class ExternalOcppSide:
         client: OcppWsClient,
         *,
         token: str,
-        token_delay_ns: int,
+        token_delay_ns: int | None,
     ) -> None:
         self.sched = sched
         self.port = port
@@ -173,7 +182,7 @@ class ExternalOcppSide:
             if isinstance(ev, SignalReceived):
                 for pe in self.binding.events(ev.value):
                     self.client.plc_event(pe)
-                if isinstance(ev.value, PlcAuthRequest):
+                if isinstance(ev.value, PlcAuthRequest) and self.token_delay_ns is not None:
                     self.sched.start_timer(self.token_delay_ns, self._present_token, "rfid")
             elif isinstance(ev, LinkDown):
                 self.binding.link_lost()

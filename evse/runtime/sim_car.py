@@ -116,7 +116,7 @@ class SimCar:
         self.link_up = False
         self.phase = EvPhase.SAP
         self.plugged = True
-        self._slac_started = False
+        self.slac_started = False
 
     # ------------------------------------------------------------------ plug / unplug
     def plug_in(self) -> None:
@@ -135,8 +135,8 @@ class SimCar:
     # ------------------------------------------------------------------ pilot
     def sees_pwm(self, now_ns: int) -> None:
         """5 % PWM: the car starts SLAC (after its own start delay, ISO 15118-3)."""
-        if self.plugged and not self._slac_started and self.phase is EvPhase.SAP:
-            self._slac_started = True
+        if self.plugged and not self.slac_started and self.phase is EvPhase.SAP:
+            self.slac_started = True
             self._route_slac(self.slac.plug_in(now_ns))
 
     # ------------------------------------------------------------------ SLAC

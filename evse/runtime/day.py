@@ -1,0 +1,429 @@
+"""A day of operation: many sessions in a row on one station, checked after every one.
+
+Why: a charger's life is not one session. A fault, a stop, an operator command in one
+session must leave the station right for the next one, and the operator's backend must see
+exactly what happened. A day file (`scenarios/day_of_operation.yaml`) lists the sessions:
+which car comes, how its driver authorizes, what goes wrong (or what the operator does)
+before, during or after it, and what the station must show. `run_day` plays them on one
+`DcStation` in virtual time and checks, after each session:
+
+- the CSMS saw exactly one transaction for a session that charged and none for one that did
+  not, with the expected stop reason and a meter stop above its start;
+- the connector is Available after the car left exactly when the session's fault clears on
+  its own (self-clearing), Faulted until the operator's reset otherwise;
+- no session that should charge was refused (a cleared fault never blocks the next car);
+- no contactor opened with current flowing except by an emergency shutdown.
+
+Every error in the file names its line (`DayError`); the summary has one line per session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evse.controller.plc_port import SessionCommandKind
+from evse.fsm.yamlstrict import FileLineError, LMap, YamlError, line_of, load_yaml
+from evse.power.shutdown import SAFE_OPEN_CURRENT_A
+from evse.runtime.clock import ns_to_s, s_to_ns
+from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
+from evse.runtime.dc_station import DcStation
+from evse.runtime.ocpp_side import SIM_TOKEN, OcppSide
+from evse.runtime.sim_car import PROTOCOLS, SessionConfig
+
+S = 1_000_000_000
+#: How long a session may take before the day calls it stuck (virtual time).
+SESSION_LIMIT_NS = 600 * S
+#: The car stays plugged this long after its session before it is unplugged, and the
+#: station is watched this long after the unplug before the next car arrives.
+DWELL_NS = 2 * S
+#: A car that has had no PWM this long after plug-in is refused (out of service).
+REFUSED_WAIT_NS = 10 * S
+#: A card nobody knows (the CSMS rejects it).
+UNKNOWN_TOKEN = "UNKNOWN-CARD-0000"
+
+
+class DayError(FileLineError):
+    """A day file is invalid."""
+
+
+AUTH_MODES = ("after", "before", "remote", "rejected")
+#: What can go wrong, or be done, while the car charges (`during`).
+DURING = ("rfid_stop", "remote_stop", "unplug", "estop", "insulation", "emergency_command",
+          "controller_silent", "soft_reset")
+#: What the operator or the world does after the session (`after`), in order.
+AFTER = ("reset", "estop_release", "repair_insulation", "inoperative", "operative")
+#: What happens before the car arrives (`before`).
+BEFORE = ("estop", "inoperative")
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    charged: bool = True
+    stop_16: str | None = None
+    stop_201: str | None = None
+    #: The connector is Available once the car left (no operator needed).
+    available: bool = True
+    #: The car must end its session successfully (charge time over / target SOC).
+    ev_ok: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DaySession:
+    line: int
+    car: SessionConfig
+    auth: str = "after"
+    before: tuple[str, ...] = ()
+    during: str | None = None
+    during_after_s: float = 3.0
+    after: tuple[str, ...] = ()
+    expect: Expect = Expect()
+
+
+@dataclass
+class Day:
+    name: str
+    doc: str
+    file: str
+    config: StationConfig
+    sessions: list[DaySession]
+
+
+@dataclass
+class SessionOutcome:
+    index: int
+    session: DaySession
+    charged_wh: float = 0.0
+    transactions: int = 0
+    stop_reason: str | None = None
+    status_after: str | None = None
+    status_end: str | None = None
+    ev_result: str | None = None
+    refused: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        s = self.session
+        what = s.during or ("refused" if self.refused else "-")
+        verdict = "OK" if not self.failures else "FAIL: " + "; ".join(self.failures)
+        return (f"#{self.index:02d} {s.car.protocol:<4} {s.car.ev_profile:<12} "
+                f"auth={s.auth:<8} {what:<17} tx={self.transactions} "
+                f"{self.charged_wh / 1000:6.2f} kWh stop={self.stop_reason or '-':<15} "
+                f"then {self.status_after or '-':<11} {verdict}")
+
+
+@dataclass
+class DayResult:
+    ocpp: str
+    outcomes: list[SessionOutcome]
+    violations: list[tuple[str, str]]
+    duration_ns: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations and all(not o.failures for o in self.outcomes)
+
+
+# ---------------------------------------------------------------------- loading
+
+_CAR_KEYS: dict[str, type] = {
+    "protocol": str, "ev_profile": str, "soc_start_pct": float, "soc_target_pct": float,
+    "charge_s": float, "auth_delay_s": float,
+}
+_EXPECT_KEYS: dict[str, type] = {
+    "charged": bool, "stop_16": str, "stop_201": str, "available": bool, "ev_ok": bool,
+}
+
+
+def _typed(body: LMap, keys: dict[str, type], file: str, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in body.items():
+        want = keys.get(k)
+        line = line_of(body, k)
+        if want is None:
+            raise DayError(file, line, f"unknown key {what}.{k} ({sorted(keys)})")
+        if want is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
+            raise DayError(file, line, f"{what}.{k} must be {want.__name__}")
+        out[k] = v
+    return out
+
+
+def _names(item: LMap, key: str, allowed: tuple[str, ...], file: str) -> tuple[str, ...]:
+    raw = item.get(key, [])
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise DayError(file, line_of(item, key), f"{key} must be a name or a list of names")
+    for v in values:
+        if v not in allowed:
+            raise DayError(file, line_of(item, key), f"unknown {key} {v!r} ({list(allowed)})")
+    return tuple(values)
+
+
+def _session(item: Any, file: str, default_line: int) -> DaySession:
+    line = line_of(item, default=default_line)
+    if not isinstance(item, LMap):
+        raise DayError(file, line, "a session is a mapping")
+    allowed = {"car", "auth", "before", "during", "during_after_s", "after", "expect"}
+    for k in item:
+        if k not in allowed:
+            raise DayError(file, line_of(item, k), f"unknown key {k!r} ({sorted(allowed)})")
+    car_body = item.get("car", LMap())
+    if not isinstance(car_body, LMap):
+        raise DayError(file, line_of(item, "car"), "car must be a mapping")
+    car = _typed(car_body, _CAR_KEYS, file, "car")
+    if car.get("protocol", "din") not in PROTOCOLS:
+        raise DayError(file, line_of(car_body, "protocol"), "car.protocol: din or iso2")
+    auth = item.get("auth", "after")
+    if auth not in AUTH_MODES:
+        raise DayError(file, line_of(item, "auth"), f"auth must be one of {list(AUTH_MODES)}")
+    during = item.get("during")
+    if during is not None and during not in DURING:
+        raise DayError(file, line_of(item, "during"), f"during must be one of {list(DURING)}")
+    after_s = item.get("during_after_s", 3.0)
+    if not isinstance(after_s, int | float) or isinstance(after_s, bool) or after_s < 0:
+        raise DayError(file, line_of(item, "during_after_s"), "during_after_s: seconds >= 0")
+    exp_body = item.get("expect", LMap())
+    if not isinstance(exp_body, LMap):
+        raise DayError(file, line_of(item, "expect"), "expect must be a mapping")
+    car.setdefault("charge_s", 8.0)
+    return DaySession(
+        line=line, car=SessionConfig(**car), auth=str(auth),
+        before=_names(item, "before", BEFORE, file),
+        during=during, during_after_s=float(after_s),
+        after=_names(item, "after", AFTER, file),
+        expect=Expect(**_typed(exp_body, _EXPECT_KEYS, file, "expect")),
+    )
+
+
+def load_day(path: str | Path) -> Day:
+    file = str(path)
+    try:
+        raw = load_yaml(file)
+    except YamlError as exc:
+        raise DayError(exc.file, exc.line, exc.message) from exc
+    if not isinstance(raw, LMap):
+        raise DayError(file, 1, "a day file must be a mapping")
+    for k in raw:
+        if k not in ("day", "doc", "config", "sessions"):
+            raise DayError(file, line_of(raw, k), f"unknown key {k!r}")
+    if "day" not in raw or "sessions" not in raw:
+        raise DayError(file, raw.line, "a day file needs `day` and `sessions`")
+    cfg_path = raw.get("config")
+    cfg_file = DEFAULT_CONFIG if cfg_path is None else (Path(file).parent / str(cfg_path))
+    try:
+        config = load_config(cfg_file)
+    except ConfigError as exc:
+        raise DayError(exc.file, exc.line, exc.message) from exc
+    items = raw["sessions"]
+    if not isinstance(items, list) or not items:
+        raise DayError(file, line_of(raw, "sessions"), "sessions must be a non-empty list")
+    sessions = [_session(item, file, line_of(raw, "sessions")) for item in items]
+    return Day(str(raw["day"]), str(raw.get("doc", "")), file, config, sessions)
+
+
+# ---------------------------------------------------------------------- running
+
+class _Runner:
+    def __init__(self, day: Day, ocpp: str) -> None:
+        self.day = day
+        self.ocpp = ocpp
+        first = day.sessions[0].car
+        self.st = DcStation(day.config, SessionConfig(
+            protocol=first.protocol, ev_profile=first.ev_profile, ocpp=ocpp))
+        side = self.st.controller
+        if not isinstance(side, OcppSide):
+            raise RuntimeError("a day needs the in-process OCPP controller")
+        self.side = side
+        self.sched = self.st.sched
+        self._remote_ids = 0
+        self._healthy_ohm = self.st.world.imd_physics.resistance_ohm
+
+    # ----------------------------------------------------------------- helpers
+    def run_for(self, dt_ns: int) -> None:
+        self.sched.run_for(dt_ns)
+
+    def run_until(self, pred: Callable[[], bool], limit_ns: int) -> bool:
+        return self.sched.run_until_true(pred, limit_ns=limit_ns)
+
+    def now(self) -> int:
+        return self.sched.now_ns()
+
+    def call(self, action: str, payload: dict[str, object]) -> None:
+        self.side.csms_call(action, payload, self.now())
+        self.run_for(S // 2)
+
+    def status(self) -> str | None:
+        sent = self.side.csms.of("StatusNotification")
+        if not sent:
+            return None
+        last = sent[-1]
+        return str(last.get("status", last.get("connectorStatus")))
+
+    def pwm_seen(self) -> bool:
+        """The car saw 5 % PWM in this plug-in (it started SLAC)."""
+        car = self.st.sim_car
+        return car is not None and car.slac_started
+
+    def charging(self) -> bool:
+        secc = self.st.secc
+        return (secc is not None and secc.state == "charging"
+                and self.st.world.plant.connector_current_a > 5.0)
+
+    # ----------------------------------------------------------------- actions
+    def do(self, action: str) -> None:
+        st, now = self.st, self.now()
+        if action == "estop":
+            st.world.board.press_estop()
+        elif action == "estop_release":
+            st.world.board.release_estop()
+        elif action == "insulation":
+            st.world.imd_physics.inject_insulation_fault(20_000.0)
+        elif action == "repair_insulation":
+            st.world.imd_physics.inject_insulation_fault(self._healthy_ohm)
+        elif action == "reset":
+            self.call("Reset", {"type": "Soft"} if self.ocpp == "1.6"
+                      else {"type": "Immediate"})
+        elif action in ("inoperative", "operative"):
+            kind = "Inoperative" if action == "inoperative" else "Operative"
+            if self.ocpp == "1.6":
+                self.call("ChangeAvailability", {"connectorId": 1, "type": kind})
+            else:
+                self.call("ChangeAvailability", {"operationalStatus": kind,
+                                                 "evse": {"id": 1, "connectorId": 1}})
+        elif action == "rfid_stop":
+            self.side.present_token(now)
+        elif action == "remote_stop":
+            tx = list(self.side.csms.transactions)[-1]
+            if self.ocpp == "1.6":
+                self.call("RemoteStopTransaction", {"transactionId": int(tx)})
+            else:
+                self.call("RequestStopTransaction", {"transactionId": tx})
+        elif action == "unplug":
+            st.unplug()
+        elif action == "emergency_command":
+            self.side.ctrl.session_command(SessionCommandKind.STOP_EMERGENCY, "operator")
+        elif action == "controller_silent":
+            self.side.silent = True
+        elif action == "soft_reset":
+            self.do("reset")
+        else:  # pragma: no cover - the loader admits only known names
+            raise DayError(self.day.file, 0, f"unknown action {action!r}")
+
+    def authorize_before(self, session: DaySession) -> None:
+        if session.auth == "before":
+            self.side.present_token(self.now())
+        elif session.auth == "remote":
+            self._remote_ids += 1
+            if self.ocpp == "1.6":
+                self.call("RemoteStartTransaction", {"connectorId": 1, "idTag": SIM_TOKEN})
+            else:
+                self.call("RequestStartTransaction", {
+                    "evseId": 1, "remoteStartId": self._remote_ids,
+                    "idToken": {"idToken": SIM_TOKEN, "type": "ISO14443"}})
+
+    # ----------------------------------------------------------------- one session
+    def session(self, index: int, s: DaySession) -> SessionOutcome:
+        out = SessionOutcome(index, s)
+        st, side, csms = self.st, self.side, self.side.csms
+        tx_before = set(csms.transactions)
+        opens_before = len(st.world.plant.open_currents_a)
+        for action in s.before:
+            self.do(action)
+        self.run_for(S)
+        side.token = UNKNOWN_TOKEN if s.auth == "rejected" else SIM_TOKEN
+        self.authorize_before(s)
+        st.plug_in(s.car)
+        side.token_delay_ns = s_to_ns(s.car.auth_delay_s) if s.auth in (
+            "after", "rejected") else None
+        start = self.now()
+        if "inoperative" in s.before:
+            # Inoperative: the car waits without PWM until the operator makes it Operative.
+            self.run_for(REFUSED_WAIT_NS)
+            if self.pwm_seen() or self.status() != "Unavailable":
+                out.failures.append(f"inoperative connector: PWM {self.pwm_seen()}, "
+                                    f"status {self.status()!r}")
+            self.do("operative")
+        if s.during is not None:
+            if self.run_until(self.charging, SESSION_LIMIT_NS):
+                self.run_for(s_to_ns(s.during_after_s))
+                self.do(s.during)
+            else:
+                out.failures.append(f"never charged before `{s.during}`")
+        if s.during != "unplug":
+            def over() -> bool:
+                refused = self.now() - start >= REFUSED_WAIT_NS and not self.pwm_seen()
+                return st.log.ev_result is not None or refused
+
+            if not self.run_until(over, start + SESSION_LIMIT_NS - self.now()):
+                out.failures.append("session did not end")
+            out.refused = not self.pwm_seen()
+            self.run_for(DWELL_NS)
+            st.unplug()
+        self.run_for(DWELL_NS)
+        side.silent = False
+        out.status_after = self.status()
+        for action in s.after:
+            self.do(action)
+            self.run_for(S)
+        out.status_end = self.status()
+        out.ev_result = st.log.ev_result
+        self._check(out, tx_before, opens_before)
+        return out
+
+    def _check(self, out: SessionOutcome, tx_before: set[str], opens_before: int) -> None:
+        s, exp, csms = out.session, out.session.expect, self.side.csms
+        new = [tx for k, tx in csms.transactions.items() if k not in tx_before]
+        out.transactions = len(new)
+        want = 1 if exp.charged else 0
+        if len(new) != want:
+            out.failures.append(f"{len(new)} transactions at the CSMS, expected {want}")
+        for tx in new:
+            out.stop_reason = tx.stop_reason
+            if tx.meter_stop_wh is None or tx.stop_reason is None:
+                out.failures.append(f"transaction {tx.tx_id} never stopped")
+                continue
+            out.charged_wh = tx.meter_stop_wh - tx.meter_start_wh
+            if out.charged_wh <= 0:
+                out.failures.append(f"meter stop {tx.meter_stop_wh} <= start {tx.meter_start_wh}")
+        expected_stop = exp.stop_16 if self.ocpp == "1.6" else exp.stop_201
+        if expected_stop is not None and out.stop_reason != expected_stop:
+            out.failures.append(f"stop reason {out.stop_reason!r}, expected {expected_stop!r}")
+        want_status = "Available" if exp.available else "Faulted"
+        if out.status_after != want_status:
+            out.failures.append(f"status {out.status_after!r} after unplug, "
+                                f"expected {want_status!r}")
+        if s.after:
+            want_end = "Unavailable" if s.after[-1] == "inoperative" else "Available"
+            if out.status_end != want_end:
+                out.failures.append(f"status {out.status_end!r} after {list(s.after)}, "
+                                    f"expected {want_end!r}")
+        if exp.charged and out.refused:
+            out.failures.append("the car was refused (no PWM)")
+        if exp.ev_ok is not None and (out.ev_result or "").startswith("OK") != exp.ev_ok:
+            out.failures.append(f"car result {out.ev_result!r}")
+        emergency = s.during in ("estop", "emergency_command")
+        for t_ns, current_a in self.st.world.plant.open_currents_a[opens_before:]:
+            if current_a > SAFE_OPEN_CURRENT_A and not emergency:
+                out.failures.append(f"contactor opened under {current_a:.0f} A at "
+                                    f"{ns_to_s(t_ns):.3f} s without an emergency")
+
+    def run(self, echo: Callable[[str], None] | None) -> DayResult:
+        self.st.start()
+        self.run_for(S)
+        outcomes = []
+        for i, s in enumerate(self.day.sessions, 1):
+            o = self.session(i, s)
+            outcomes.append(o)
+            if echo is not None:
+                echo(o.line())
+        self.st.close()
+        return DayResult(self.ocpp, outcomes, list(self.side.csms.violations), self.now())
+
+
+def run_day(day: Day, ocpp: str, echo: Callable[[str], None] | None = None) -> DayResult:
+    """Play every session of `day` on one station with the OCPP `ocpp` controller."""
+    return _Runner(day, ocpp).run(echo)
