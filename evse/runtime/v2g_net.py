@@ -664,6 +664,9 @@ class V2gNetServer:
             self._admit_new(raw, address, tls=tls)
 
     def _admit_new(self, raw: socket.socket, address: tuple[Any, ...], *, tls: bool) -> None:
+        if tls and self._tls_ctx is None:
+            raw.close()  # unreachable: the TLS listener only exists with a context
+            return
         now_ns = self._clock_ns()
         peer = Endpoint(_host(address), int(address[1]))
         conn_id = self._next_conn_id
@@ -671,16 +674,12 @@ class V2gNetServer:
         decisions = self._admission.accepted(conn_id, now_ns)
         refusal = next((d for d in decisions if isinstance(d, Close) and d.conn_id == conn_id),
                        None)
-        if refusal is not None or (tls and self._tls_ctx is None):
+        if refusal is not None:
             raw.close()
-            reason = (_ADMISSION_REASON[refusal.cause] if refusal is not None
-                      else CloseReason.LOCAL)
-            detail = refusal.detail if refusal is not None else "no TLS context"
-            if refusal is None:
-                self._admission.closed(conn_id, now_ns)
+            reason = _ADMISSION_REASON[refusal.cause]
             log.info("refused a %s connection from %s: %s (%s)", "TLS" if tls else "TCP",
-                     peer, reason.value, detail)
-            self._on_event(ConnectionRefused(peer, tls, now_ns, reason, detail))
+                     peer, reason.value, refusal.detail)
+            self._on_event(ConnectionRefused(peer, tls, now_ns, reason, refusal.detail))
             return
         raw.setblocking(False)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames, 25 ms budget
