@@ -18,9 +18,10 @@ the contactors. The simulated EV load behind the inlet takes the car's PreCharge
 its battery voltage, so precharge and charging physics stay plausible for any car.
 
 Admission (evse/secc/admission.py, in the server): only the connection whose first frame is
-a supportedAppProtocolReq reaches the station; the simulated plug-in (5 % PWM on) or, with
-SLAC, D-LINK_READY calls `server.link_up()`, and the owner's SessionSetupRes
-`server.session_established()`. When the communication setup time [V2G2-716] passes
+a supportedAppProtocolReq reaches the station; the simulated plug-in (5 % PWM on: the setup
+timer then starts at the car's first SDP request or connection, there being no modem to
+report its link) or, with SLAC, D-LINK_READY calls `server.link_up()`, and the owner's
+SessionSetupRes `server.session_established()`. When the communication setup time [V2G2-716] passes
 without a session the server goes silent (no SDP answer, no connection accepted); the
 simulated cable is then pulled and plugged again, which is the "next plug-in" that opens
 it again. Every closure and refusal is a `v2g` trace record with its reason.
@@ -335,7 +336,9 @@ class IfaceStation:
             self._waiting_pwm = False
             self._note("5 % PWM on: V2G traffic goes through")
             if not self.slac_mode and self.server_started:
-                self.server.link_up()  # no modem: the link counts as up from here
+                # No modem, so no D-LINK_READY: the car's setup time starts when it first
+                # shows up (SDP or a connection), not at our simulated plug-in.
+                self.server.link_up(on_first_contact=True)
             held, self._held = self._held, []
             for ev in held:
                 self._net_input(ev, now_ns)

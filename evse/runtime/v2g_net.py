@@ -454,11 +454,12 @@ class V2gNetServer:
 
     # -- admission (evse/secc/admission.py) --------------------------------------------
 
-    def link_up(self) -> None:
+    def link_up(self, *, on_first_contact: bool = False) -> None:
         """D-LINK_READY (next plug-in / wake-up): SDP answered and connections accepted
-        again, the communication setup timer restarts [V2G2-714]. No effect while a
-        connection owns the session."""
-        self._apply(self._admission.link_up(self._clock_ns()))
+        again, the communication setup timer restarts [V2G2-714] (with `on_first_contact`:
+        at the first SDP request or connection, for a bench without a modem). No effect
+        while a connection owns the session."""
+        self._apply(self._admission.link_up(self._clock_ns(), on_first_contact=on_first_contact))
 
     def link_down(self) -> None:
         """D-LINK_ERROR / unplug: every connection closed (``LINK_DOWN``), nothing accepted."""
@@ -620,6 +621,7 @@ class V2gNetServer:
             return
         now_ns = self._clock_ns()
         peer = Endpoint(_host(source), int(source[1]))
+        self._admission.sdp_request(now_ns)
         if not self._admission.answers_sdp:
             # [V2G2-716]/[V2G2-034]: after the setup time, or while a connection owns the
             # session, no car is invited to connect (until link_up()).

@@ -31,6 +31,10 @@ car's supportedAppProtocolReq met a TCP reset. The rules here:
   SessionSetupReq [V2G2-716] and terminates per [V2G2-034]: every pending connection and a
   not yet established owner are closed (`SETUP_TIMEOUT`). This covers both a car that
   connects and sends nothing and one that goes silent after supportedAppProtocol.
+- Without a D-LINK_READY from a modem (a bench with no PLC modem, where "plug-in" is
+  simulated and the car is started by hand), `link_up(..., on_first_contact=True)` starts
+  the same timer at the car's first contact instead: its first SDP request or TCP
+  connection. An idle connection is such a contact, so it is still bounded.
 - After that, and after the owner's session is over, the SECC **neither answers SDP nor
   accepts connections** until the next D-LINK_READY (`link_up`: next plug-in or wake-up);
   refused connections and unanswered SDP requests carry the reason `NOT_ACCEPTING`.
@@ -144,6 +148,7 @@ class ConnectionAdmission:
         self._deadline_ns: int | None = None
         self._pending: dict[int, _Pending] = {}  # insertion order = acceptance order
         self._owner: int | None = None
+        self._arm_on_contact = False
 
     # ------------------------------------------------------------------ state
     @property
@@ -176,15 +181,22 @@ class ConnectionAdmission:
         return self._deadline_ns
 
     # ------------------------------------------------------------------ inputs
-    def link_up(self, now_ns: int) -> list[Decision]:
+    def link_up(self, now_ns: int, *, on_first_contact: bool = False) -> list[Decision]:
         """D-LINK_READY (plug-in with the link up, or wake-up): the setup timer starts
-        [V2G2-714]. While a connection owns the session this changes nothing."""
+        [V2G2-714], or with `on_first_contact` at the first SDP request or connection
+        (no modem to say when the car's link came up). While a connection owns the
+        session this changes nothing."""
         if self._phase in (Phase.CLAIMED, Phase.ESTABLISHED):
             return []
         self._phase = Phase.SETUP
         self._ended_by = None
-        self._deadline_ns = now_ns + self.config.setup_timeout_ns
+        self._arm_on_contact = on_first_contact
+        self._deadline_ns = None if on_first_contact else now_ns + self.config.setup_timeout_ns
         return []
+
+    def sdp_request(self, now_ns: int) -> None:
+        """An SDP request arrived (answered or not): a contact for `on_first_contact`."""
+        self._contact(now_ns)
 
     def link_down(self, now_ns: int) -> list[Decision]:
         """D-LINK_ERROR / unplug: every connection goes, nothing is accepted."""
@@ -200,6 +212,7 @@ class ConnectionAdmission:
             raise SeccLocalError(f"connection {conn_id} reported twice")
         if self._phase is not Phase.SETUP:
             return [self._refusal(conn_id)]
+        self._contact(now_ns)
         out: list[Decision] = []
         if len(self._pending) >= self.config.max_pending:
             victim = next((c for c, p in self._pending.items() if not p.bytes_seen),
@@ -270,6 +283,11 @@ class ConnectionAdmission:
         return out
 
     # ------------------------------------------------------------------ internals
+    def _contact(self, now_ns: int) -> None:
+        if self._phase is Phase.SETUP and self._arm_on_contact and self._deadline_ns is None:
+            self._arm_on_contact = False
+            self._deadline_ns = now_ns + self.config.setup_timeout_ns
+
     def _refusal(self, conn_id: int) -> Close:
         if self._phase in (Phase.CLAIMED, Phase.ESTABLISHED):
             return Close(conn_id, CloseCause.SESSION_OWNED,

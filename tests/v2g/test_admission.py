@@ -227,3 +227,26 @@ def test_invariants_under_any_sequence(ops: list[tuple[str, int]]) -> None:
         assert len(adm.pending) <= 3
         assert adm.owner is None or adm.owner not in adm.pending
         assert set(adm.pending) <= alive
+
+
+def test_without_a_modem_the_setup_time_starts_at_the_cars_first_contact() -> None:
+    """Bench without D-LINK_READY: the timer waits for the first SDP request or connection
+    (an idle connection counts, so it is still bounded), and later contacts do not move it."""
+    adm = ConnectionAdmission()
+    adm.link_up(T0, on_first_contact=True)
+    assert adm.answers_sdp and adm.next_deadline_ns() is None
+    assert adm.handle_timer(T0 + 1000 * S) == []
+    adm.sdp_request(T0 + 30 * S)
+    assert adm.next_deadline_ns() == T0 + 48 * S
+    adm.accepted(1, T0 + 40 * S)
+    assert adm.next_deadline_ns() == T0 + 48 * S
+    assert closes(adm.handle_timer(T0 + 48 * S)) == {1: CloseCause.SETUP_TIMEOUT}
+
+
+def test_an_idle_connection_is_a_first_contact_too() -> None:
+    adm = ConnectionAdmission()
+    adm.link_up(T0, on_first_contact=True)
+    adm.accepted(1, T0 + 7 * S)
+    assert adm.next_deadline_ns() == T0 + 25 * S
+    adm.link_up(T0 + 30 * S)  # a real D-LINK_READY arms at once
+    assert adm.next_deadline_ns() == T0 + 48 * S

@@ -270,3 +270,16 @@ def test_a_malformed_first_frame_closes_that_connection_with_the_reason_only(
         assert len(secc.server.pending_connections) == 1  # the quiet one is untouched
         res = sap_round_trip(quiet)  # and may still become the car's connection
         assert res.ResponseCode is app.responseCodeType.OK_SuccessfulNegotiation
+
+
+def test_without_a_modem_the_setup_time_starts_at_the_first_sdp_request(
+    link: VethLink, secc: SapSecc
+) -> None:
+    secc.call(lambda: secc.server.link_up(on_first_contact=True))
+    assert secc.server.next_deadline_ns() is None
+    secc.advance(60 * COMMUNICATION_SETUP_TIMEOUT_NS)  # nobody came: nothing expires
+    assert secc.count(CommunicationSetupExpired) == 0
+    contact = secc.now_ns
+    send_sdp(link)
+    secc.wait_count(SdpRequestAnswered, 1)
+    assert secc.server.next_deadline_ns() == contact + COMMUNICATION_SETUP_TIMEOUT_NS
