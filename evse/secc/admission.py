@@ -190,8 +190,10 @@ class ConnectionAdmission:
             return []
         self._phase = Phase.SETUP
         self._ended_by = None
-        self._arm_on_contact = on_first_contact
-        self._deadline_ns = None if on_first_contact else now_ns + self.config.setup_timeout_ns
+        # Connections already waiting are contacts: they never wait unbounded.
+        lazy = on_first_contact and not self._pending
+        self._arm_on_contact = lazy
+        self._deadline_ns = None if lazy else now_ns + self.config.setup_timeout_ns
         return []
 
     def sdp_request(self, now_ns: int) -> None:

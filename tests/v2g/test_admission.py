@@ -188,11 +188,13 @@ def test_misuse_is_a_local_error() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["accept", "bytes", "sap", "junk", "close", "tick"]),
+@given(st.lists(st.tuples(st.sampled_from(["accept", "bytes", "sap", "junk", "close", "tick",
+                                           "up", "lazy_up", "sdp"]),
                           st.integers(0, 30)), max_size=80))
 def test_invariants_under_any_sequence(ops: list[tuple[str, int]]) -> None:
     """Never more than max_pending pending, at most one owner, the owner is never closed
-    for room, and no decision names a connection twice."""
+    for room, no decision names a connection twice, and no pending connection (nor an
+    owner before SessionSetupRes) waits without a deadline."""
     adm = up(AdmissionConfig(max_pending=3))
     now, next_id, alive = T0, 1, set()
     for op, n in ops:
@@ -203,6 +205,11 @@ def test_invariants_under_any_sequence(ops: list[tuple[str, int]]) -> None:
             next_id += 1
         elif op == "tick":
             out = adm.handle_timer(now)
+        elif op in ("up", "lazy_up"):
+            out = adm.link_up(now, on_first_contact=op == "lazy_up")
+        elif op == "sdp":
+            adm.sdp_request(now)
+            out = []
         elif not alive:
             continue
         else:
@@ -227,6 +234,8 @@ def test_invariants_under_any_sequence(ops: list[tuple[str, int]]) -> None:
         assert len(adm.pending) <= 3
         assert adm.owner is None or adm.owner not in adm.pending
         assert set(adm.pending) <= alive
+        if adm.pending or adm.phase is Phase.CLAIMED:
+            assert adm.next_deadline_ns() is not None
 
 
 def test_without_a_modem_the_setup_time_starts_at_the_cars_first_contact() -> None:
@@ -250,3 +259,12 @@ def test_an_idle_connection_is_a_first_contact_too() -> None:
     assert adm.next_deadline_ns() == T0 + 25 * S
     adm.link_up(T0 + 30 * S)  # a real D-LINK_READY arms at once
     assert adm.next_deadline_ns() == T0 + 48 * S
+
+
+def test_connections_already_waiting_at_a_lazy_link_up_start_the_timer_at_once() -> None:
+    """A connection accepted before the (simulated) plug-in must not escape the bound."""
+    adm = up()
+    adm.accepted(1, T0)
+    adm.link_up(T0 + S, on_first_contact=True)
+    assert adm.next_deadline_ns() == T0 + 19 * S
+    assert closes(adm.handle_timer(T0 + 19 * S)) == {1: CloseCause.SETUP_TIMEOUT}
