@@ -49,6 +49,12 @@ class V2gSection:
     key_password: str | None = None
     max_payload_bytes: int | None = None  # None: the V2GTP layer's default
     tcp_port: int | None = None  # None: a random port in the dynamic range
+    # Admission (evse/secc/admission.py): pending (pre-supportedAppProtocol) connections
+    # kept at once, None: its default 8; the communication setup time in seconds, None:
+    # V2G_SECC_CommunicationSetup_Performance_Time 18 s [V2G2-716] (timing.md §3). Only a
+    # bench should shorten it; above the car's 20 s the car gives up first.
+    max_pending_connections: int | None = None
+    communication_setup_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +215,7 @@ def _raw_body(raw: LMap, key: str, file: str, allowed: set[str]) -> dict[str, An
 
 def _v2g_section(raw: LMap, file: str) -> V2gSection:
     keys = {"tls_policy", "cert_chain", "private_key", "key_password", "max_payload_bytes",
-            "tcp_port"}
+            "tcp_port", "max_pending_connections", "communication_setup_s"}
     v = _raw_body(raw, "v2g", file, keys)
     policy = v.get("tls_policy", "allow")
     if policy not in _TLS_POLICIES:
@@ -227,13 +233,21 @@ def _v2g_section(raw: LMap, file: str) -> V2gSection:
     if policy == "force" and out["cert_chain"] is None:
         raise ConfigError(file, _line(raw, "v2g", "tls_policy"),
                           "v2g.tls_policy force needs cert_chain and private_key")
-    for key, low, high in (("max_payload_bytes", 64, 2**32 - 1), ("tcp_port", 1, 65535)):
+    for key, low, high in (("max_payload_bytes", 64, 2**32 - 1), ("tcp_port", 1, 65535),
+                           ("max_pending_connections", 1, 64)):
         value = v.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or not low <= value <= high):
             raise ConfigError(file, _line(raw, "v2g", key),
                               f"v2g.{key} must be an integer {low}..{high} or null")
         out[key] = value
+    setup = v.get("communication_setup_s")
+    if setup is not None and (isinstance(setup, bool) or not isinstance(setup, int | float)
+                              or not 0.1 <= setup <= 20.0):
+        raise ConfigError(file, _line(raw, "v2g", "communication_setup_s"),
+                          "v2g.communication_setup_s must be a number of seconds 0.1..20 or "
+                          "null (null: 18 s, V2G_SECC_CommunicationSetup_Performance_Time)")
+    out["communication_setup_s"] = None if setup is None else float(setup)
     return V2gSection(**out)
 
 

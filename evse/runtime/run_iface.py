@@ -17,6 +17,15 @@ V2G phase (C from CableCheck until PowerDelivery stop, B after) so the power pat
 the contactors. The simulated EV load behind the inlet takes the car's PreCharge target as
 its battery voltage, so precharge and charging physics stay plausible for any car.
 
+Admission (evse/secc/admission.py, in the server): only the connection whose first frame is
+a supportedAppProtocolReq reaches the station; the simulated plug-in (5 % PWM on: the setup
+timer then starts at the car's first SDP request or connection, there being no modem to
+report its link) or, with SLAC, D-LINK_READY calls `server.link_up()`, and the owner's
+SessionSetupRes `server.session_established()`. When the communication setup time [V2G2-716] passes
+without a session the server goes silent (no SDP answer, no connection accepted); the
+simulated cable is then pulled and plugged again, which is the "next plug-in" that opens
+it again. Every closure and refusal is a `v2g` trace record with its reason.
+
 Everything runs on one thread: `RealtimeRunner` waits on the server's selector (and the raw
 socket); reader callbacks only read and post to the scheduler, the posted events reach the
 station in the scheduler's order.
@@ -46,8 +55,10 @@ from evse.runtime.realtime import RealtimeRunner
 from evse.runtime.scheduler import CallbackComponent
 from evse.runtime.trace import Trace
 from evse.runtime.v2g_net import (
+    CommunicationSetupExpired,
     ConnectionClosed,
     ConnectionOpened,
+    ConnectionRefused,
     PayloadReceived,
     TlsServerCredentials,
     V2gNetConfig,
@@ -56,6 +67,7 @@ from evse.runtime.v2g_net import (
     V2gNetServer,
 )
 from evse.sdp.policy import TlsPolicy
+from evse.secc.admission import AdmissionConfig
 from evse.secc.core import CloseConnection, SendPayload
 from evse.secc.env import AppProtocol
 from evse.slac.config import slac_config_from_section
@@ -156,6 +168,7 @@ class IfaceStation:
         self.runner = RealtimeRunner(st.sched)
         self.stats = RunStats()
         self._conn: int | None = None
+        self._owners: set[int] = set()  # connections the server admitted (ConnectionOpened)
         self._held: list[V2gNetEvent] = []  # events that arrive while the cable is "out"
         self._replug_at_ns: int | None = None
         self._waiting_pwm = False
@@ -177,6 +190,13 @@ class IfaceStation:
         extra: dict[str, Any] = {}
         if v.max_payload_bytes is not None:
             extra["max_payload_length"] = v.max_payload_bytes
+        admission: dict[str, int] = {}
+        if v.max_pending_connections is not None:
+            admission["max_pending"] = v.max_pending_connections
+        if v.communication_setup_s is not None:
+            admission["setup_timeout_ns"] = s_to_ns(v.communication_setup_s)
+        if admission:
+            extra["admission"] = AdmissionConfig(**admission)
         return V2gNetConfig(interface=self.iface, tls_policy=TlsPolicy(v.tls_policy),
                             tls=creds, tcp_port=v.tcp_port, **extra)
 
@@ -230,10 +250,25 @@ class IfaceStation:
 
     def _net_event(self, ev: V2gNetEvent) -> None:
         """Called from inside server.poll(): only post."""
-        if isinstance(ev, ConnectionOpened | PayloadReceived | ConnectionClosed):
+        if isinstance(ev, ConnectionOpened):
+            self._owners.add(ev.conn_id)
+        if isinstance(ev, ConnectionOpened | PayloadReceived | ConnectionClosed
+                      | ConnectionRefused | CommunicationSetupExpired):
             self.station.sched.post("v2g", ev, source="net")
 
     def _net_input(self, ev: V2gNetEvent, now_ns: int) -> None:
+        if isinstance(ev, ConnectionRefused):
+            self.trace.record("v2g", "connection_refused", {
+                "peer": str(ev.peer.address), "reason": ev.reason.value, "detail": ev.detail})
+            return
+        if isinstance(ev, ConnectionClosed) and ev.conn_id not in self._owners:
+            # A connection that never owned the session (idle, evicted, not SAP, timed out).
+            self.trace.record("v2g", "connection_closed", {
+                "conn": ev.conn_id, "reason": ev.reason.value, "detail": ev.detail})
+            return
+        if isinstance(ev, CommunicationSetupExpired):
+            self._setup_expired(ev, now_ns)
+            return
         if self._replug_at_ns is not None or self._waiting_pwm:
             # The cable is "out", or the pilot has not started 5 % PWM yet: a car with a
             # pilot wire would not talk before that, this one waits for its answer.
@@ -250,7 +285,10 @@ class IfaceStation:
             if ev.conn_id == self._conn:
                 st.receive_payload(ev.payload, now_ns)
         elif isinstance(ev, ConnectionClosed) and ev.conn_id == self._conn:
+            self._owners.discard(ev.conn_id)
             self._conn = None
+            self.trace.record("v2g", "connection_closed", {
+                "conn": ev.conn_id, "reason": ev.reason.value, "detail": ev.detail})
             self._note(f"car connection closed ({ev.reason.value})")
             st.connection_lost(now_ns)
         self._follow_car(now_ns)
@@ -262,6 +300,8 @@ class IfaceStation:
         try:
             if isinstance(out, SendPayload):
                 self.server.send(conn, out.payload)
+                if out.message == "SessionSetupRes":
+                    self.server.session_established(conn)  # [V2G2-714]: setup done
             elif isinstance(out, CloseConnection):
                 self.server.close_connection(conn)
         except V2gNetError as exc:
@@ -271,7 +311,10 @@ class IfaceStation:
         if isinstance(out, LinkReady):
             self.stats.link_ready += 1
             self._note("SLAC link ready")
-            self._start_server()
+            if self.server_started:
+                self.server.link_up()  # D-LINK_READY again: the next plug-in / wake-up
+            else:
+                self._start_server()
         elif isinstance(out, LinkError):
             self._note(f"SLAC link error {out.reason}")
 
@@ -292,6 +335,10 @@ class IfaceStation:
                 return
             self._waiting_pwm = False
             self._note("5 % PWM on: V2G traffic goes through")
+            if not self.slac_mode and self.server_started:
+                # No modem, so no D-LINK_READY: the car's setup time starts when it first
+                # shows up (SDP or a connection), not at our simulated plug-in.
+                self.server.link_up(on_first_contact=True)
             held, self._held = self._held, []
             for ev in held:
                 self._net_input(ev, now_ns)
@@ -319,6 +366,21 @@ class IfaceStation:
             # starts uncharged, or its CableCheck would see the old car's voltage.
             st.world.plant.connector_voltage_v = 0.0
             self._replug_at_ns = now_ns + REPLUG_GAP_NS
+
+    def _setup_expired(self, ev: CommunicationSetupExpired, now_ns: int) -> None:
+        """[V2G2-716]: no session within the setup time; the server is silent until the
+        next plug-in. A car that had passed supportedAppProtocol ends its session through
+        its connection's close (then the usual re-plug); without one, re-plug here."""
+        self.trace.record("v2g", "communication_setup_expired", {
+            "closed": ev.closed, "had_owner": ev.had_owner})
+        self._note(f"communication setup time over ({ev.closed} connection(s) closed)")
+        if ev.had_owner or self._session_open or self._replug_at_ns is not None:
+            return
+        self.stats.replugs += 1
+        self._note("no session: cable out and in again (simulated pilot)")
+        self.station.unplug()
+        self._waiting_pwm = False
+        self._replug_at_ns = now_ns + REPLUG_GAP_NS
 
     def _plug(self, now_ns: int) -> None:
         self.station.plug_in()

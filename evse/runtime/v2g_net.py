@@ -10,9 +10,21 @@ happens on the caller's thread; events go to the ``on_event`` callback from insi
 server.poll(0))`` (the selector's own descriptor is readable whenever a socket is ready), with
 ``on_event`` posting to the scheduler and a timer at ``next_deadline_ns()``.
 
-The protocol logic lives in the sans-IO cores ``evse.sdp.SdpServer`` and
-``evse.v2gtp.V2gtpStreamDecoder``; this module only moves bytes and reads the clock through
-the injected ``clock_ns``.
+The protocol logic lives in the sans-IO cores ``evse.sdp.SdpServer``,
+``evse.v2gtp.V2gtpStreamDecoder`` and ``evse.secc.admission.ConnectionAdmission``; this
+module only moves bytes and reads the clock through the injected ``clock_ns``.
+
+Admission (``evse/secc/admission.py`` has the rules and their sources): every accepted
+connection is *pending* (``ConnectionPending``) until its first complete frame; a
+supportedAppProtocolReq makes it the session's owner, reported as ``ConnectionOpened``
+followed by ``PayloadReceived`` of that request, so the station only ever sees the
+connection that owns the session. Pending connections are bounded (the oldest idle one
+is dropped), a first frame that is no supportedAppProtocolReq closes that connection alone,
+and the communication setup timer [V2G2-714/716] closes what has no session yet. After it
+expired, or after the session's connection closed, SDP requests go unanswered
+(``SdpNotAnswered``) and connections are refused (``ConnectionRefused``) until
+``link_up()`` (the next plug-in / wake-up: the station calls it). Every closure carries its
+reason (``CloseReason``) and is logged.
 
 Addresses: the SDP socket binds to the wildcard address on UDP 15118 and filters by the
 receiving interface (IPV6_PKTINFO), because a socket bound to the link-local unicast address
@@ -35,6 +47,7 @@ import contextlib
 import enum
 import errno
 import ipaddress
+import logging
 import random
 import selectors
 import socket
@@ -43,6 +56,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from evse.sdp import (
     SDP_MULTICAST_ADDRESS,
@@ -56,6 +70,15 @@ from evse.sdp import (
     SdpServer,
     SdpServerConfig,
     TlsPolicy,
+)
+from evse.secc.admission import (
+    AdmissionConfig,
+    Admit,
+    Close,
+    CloseCause,
+    ConnectionAdmission,
+    Decision,
+    Phase as AdmissionPhase,
 )
 from evse.v2gtp import (
     DEFAULT_MAX_PAYLOAD_LENGTH,
@@ -77,7 +100,14 @@ ISO15118_2_CIPHERS_IANA = (
 )
 ISO15118_2_CIPHERS_OPENSSL = ("ECDH-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES128-SHA256")
 ISO15118_2_CURVE = "prime256v1"  # secp256r1 [V2G2-006]
+log = logging.getLogger(__name__)
+
 RECV_CHUNK_BYTES = 65536
+#: Kernel accept queue: a burst of connections waits here until the next poll drains it
+#: (the admission core, not the backlog, bounds what we keep).
+LISTEN_BACKLOG = 16
+#: Connections taken from one listener per readiness (the rest on the next poll).
+ACCEPT_BURST = 64
 SDP_DATAGRAM_MAX_BYTES = 2048
 PORT_BIND_ATTEMPTS = 32
 _IFA_F_TENTATIVE = 0x40  # linux/if_addr.h: DAD not finished, the address cannot be bound yet
@@ -100,10 +130,40 @@ class CloseReason(enum.Enum):
     TLS_HANDSHAKE_FAILED = "tls_handshake_failed"
     TLS_HANDSHAKE_TIMEOUT = "tls_handshake_timeout"
     IO_ERROR = "io_error"
+    # admission (evse/secc/admission.py CloseCause)
+    COMMUNICATION_SETUP_TIMEOUT = "communication_setup_timeout"
+    PENDING_LIMIT = "pending_limit"
+    FIRST_FRAME_NOT_SAP = "first_frame_not_sap"
+    SESSION_OWNED = "session_owned"
+    NOT_ACCEPTING = "not_accepting"
+    LINK_DOWN = "link_down"
+
+
+_ADMISSION_REASON = {
+    CloseCause.SETUP_TIMEOUT: CloseReason.COMMUNICATION_SETUP_TIMEOUT,
+    CloseCause.PENDING_LIMIT: CloseReason.PENDING_LIMIT,
+    CloseCause.NOT_SAP: CloseReason.FIRST_FRAME_NOT_SAP,
+    CloseCause.SESSION_OWNED: CloseReason.SESSION_OWNED,
+    CloseCause.NOT_ACCEPTING: CloseReason.NOT_ACCEPTING,
+    CloseCause.LINK_DOWN: CloseReason.LINK_DOWN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionPending:
+    """Accepted; not yet the session's (no supportedAppProtocolReq so far)."""
+
+    conn_id: int
+    peer: Endpoint
+    tls: bool
+    at_ns: int
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectionOpened:
+    """This connection owns the V2G session; its supportedAppProtocolReq follows as the
+    next ``PayloadReceived``."""
+
     conn_id: int
     peer: Endpoint
     tls: bool
@@ -138,11 +198,33 @@ class SdpSendFailed:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionRefused:
-    """Accepted and closed at once: ``max_connections`` already open."""
+    """Accepted and closed at once: a session is owned, or the SECC is not accepting."""
 
     peer: Endpoint
     tls: bool
     at_ns: int
+    reason: CloseReason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class SdpNotAnswered:
+    """An SDP request while the SECC does not invite connections (admission phase)."""
+
+    source: Endpoint
+    phase: AdmissionPhase
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommunicationSetupExpired:
+    """[V2G2-716]: no SessionSetupRes within the setup time; ``closed`` connections went,
+    the SECC is silent until ``link_up()``. ``had_owner``: a car had passed
+    supportedAppProtocol (its ``ConnectionClosed`` follows)."""
+
+    at_ns: int
+    closed: int
+    had_owner: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +239,14 @@ V2gNetEvent = (
     SdpRequestAnswered
     | SdpRequestIgnored
     | SdpSendFailed
+    | SdpNotAnswered
+    | ConnectionPending
     | ConnectionOpened
     | ConnectionRefused
     | PayloadReceived
     | FrameRejected
     | ConnectionClosed
+    | CommunicationSetupExpired
 )
 
 
@@ -186,9 +271,8 @@ class V2gNetConfig:
     tcp_port: int | None = None  # None: random in the dynamic range
     tls_port: int | None = None
     secc_address: ipaddress.IPv6Address | None = None  # None: the interface's link-local
-    # One V2G session per EVSE; a little headroom for a car reconnecting before we noticed
-    # its old connection died. Our choice, not a standard's.
-    max_connections: int = 2
+    # Pending bound and communication setup time (evse/secc/admission.py).
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +367,9 @@ class _Connection:
     handshake_deadline_ns: int | None
     out: bytearray = field(default_factory=bytearray)
     closed: bool = False
+    admitted: bool = False  # owns the V2G session (admission said Admit)
+    tls_version: str | None = None
+    cipher: str | None = None
 
 
 class _Role(enum.Enum):
@@ -318,11 +405,13 @@ class V2gNetServer:
         self._tls_sock: socket.socket | None = None
         self._sdp_core: SdpServer | None = None
         self._iface: InterfaceAddress | None = None
+        self._admission = ConnectionAdmission(config.admission)
 
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open every socket (in the calling thread's network namespace)."""
+        """Open every socket (in the calling thread's network namespace). The server is
+        started when the data link is up, so this is also the first ``link_up()``."""
         cfg = self._config
         iface = link_local_address(cfg.interface)
         if cfg.secc_address is not None:
@@ -350,6 +439,7 @@ class V2gNetServer:
                 policy=cfg.tls_policy,
             )
         )
+        self.link_up()
 
     def close(self) -> None:
         for conn in list(self._connections.values()):
@@ -361,6 +451,35 @@ class V2gNetServer:
                 sock.close()
         self._sdp_sock = self._tcp_sock = self._tls_sock = None
         self._selector.close()
+
+    # -- admission (evse/secc/admission.py) --------------------------------------------
+
+    def link_up(self, *, on_first_contact: bool = False) -> None:
+        """D-LINK_READY (next plug-in / wake-up): SDP answered and connections accepted
+        again, the communication setup timer restarts [V2G2-714] (with `on_first_contact`:
+        at the first SDP request or connection, for a bench without a modem). No effect
+        while a connection owns the session."""
+        self._apply(self._admission.link_up(self._clock_ns(), on_first_contact=on_first_contact))
+
+    def link_down(self) -> None:
+        """D-LINK_ERROR / unplug: every connection closed (``LINK_DOWN``), nothing accepted."""
+        self._apply(self._admission.link_down(self._clock_ns()))
+
+    def session_established(self, conn_id: int) -> None:
+        """The station sent the owner's SessionSetupRes: the setup timer stops."""
+        self._apply(self._admission.session_established(conn_id, self._clock_ns()))
+
+    @property
+    def admission_phase(self) -> AdmissionPhase:
+        return self._admission.phase
+
+    @property
+    def pending_connections(self) -> tuple[int, ...]:
+        return self._admission.pending
+
+    @property
+    def session_connection(self) -> int | None:
+        return self._admission.owner
 
     # -- what the SDP core announces -------------------------------------------------
 
@@ -406,6 +525,9 @@ class V2gNetServer:
             for c in self._connections.values()
             if c.handshaking and c.handshake_deadline_ns is not None
         ]
+        setup = self._admission.next_deadline_ns()
+        if setup is not None:
+            deadlines.append(setup)
         return min(deadlines) if deadlines else None
 
     def poll(self, timeout_s: float | None) -> None:
@@ -436,8 +558,8 @@ class V2gNetServer:
         conn = self._connections.get(conn_id)
         if conn is None or conn.closed:
             raise V2gNetLocalError(f"connection {conn_id} is not open")
-        if conn.handshaking:
-            raise V2gNetLocalError(f"connection {conn_id} is still in its TLS handshake")
+        if not conn.admitted:
+            raise V2gNetLocalError(f"connection {conn_id} does not own the V2G session")
         conn.out += encode_frame(payload_type, payload)
         self._flush(conn)
 
@@ -461,7 +583,7 @@ class V2gNetServer:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((str(iface.address), candidate, 0, iface.scope_id))
-                sock.listen(4)
+                sock.listen(LISTEN_BACKLOG)
                 sock.setblocking(False)
                 return sock
             except OSError as exc:
@@ -499,6 +621,12 @@ class V2gNetServer:
             return
         now_ns = self._clock_ns()
         peer = Endpoint(_host(source), int(source[1]))
+        self._admission.sdp_request(now_ns)
+        if not self._admission.answers_sdp:
+            # [V2G2-716]/[V2G2-034]: after the setup time, or while a connection owns the
+            # session, no car is invited to connect (until link_up()).
+            self._on_event(SdpNotAnswered(peer, self._admission.phase, now_ns))
+            return
         ifindex = _pktinfo_ifindex(ancdata)
         if ifindex not in (None, self._iface.scope_id):
             # Another link's car must not be sent to our listeners (multi-EVSE stations run
@@ -525,43 +653,64 @@ class V2gNetServer:
 
     def _accept(self, *, tls: bool) -> None:
         listener = self._tls_sock if tls else self._tcp_sock
-        if listener is None:
+        for _ in range(ACCEPT_BURST):
+            if listener is None or listener.fileno() < 0:
+                return
+            try:
+                raw, address = listener.accept()
+            except (BlockingIOError, ConnectionAbortedError):
+                return  # nothing to accept (any more): the peer gave up before we got to it
+            except OSError as exc:  # EMFILE and friends: report, keep serving
+                log.warning("accept failed on the %s listener: %s", "TLS" if tls else "TCP", exc)
+                return
+            self._admit_new(raw, address, tls=tls)
+
+    def _admit_new(self, raw: socket.socket, address: tuple[Any, ...], *, tls: bool) -> None:
+        if tls and self._tls_ctx is None:
+            raw.close()  # unreachable: the TLS listener only exists with a context
             return
-        try:
-            raw, address = listener.accept()
-        except (BlockingIOError, ConnectionAbortedError):
-            return  # nothing to accept (any more): the peer gave up before we got to it
         now_ns = self._clock_ns()
-        if len(self._connections) >= self._config.max_connections:
+        peer = Endpoint(_host(address), int(address[1]))
+        conn_id = self._next_conn_id
+        self._next_conn_id += 1
+        decisions = self._admission.accepted(conn_id, now_ns)
+        refusal = next((d for d in decisions if isinstance(d, Close) and d.conn_id == conn_id),
+                       None)
+        if refusal is not None:
             raw.close()
-            self._on_event(
-                ConnectionRefused(Endpoint(_host(address), int(address[1])), tls, now_ns)
-            )
+            reason = _ADMISSION_REASON[refusal.cause]
+            log.info("refused a %s connection from %s: %s (%s)", "TLS" if tls else "TCP",
+                     peer, reason.value, refusal.detail)
+            self._on_event(ConnectionRefused(peer, tls, now_ns, reason, refusal.detail))
             return
         raw.setblocking(False)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames, 25 ms budget
         sock: socket.socket = raw
-        if tls:
-            if self._tls_ctx is None:
-                raw.close()
-                return
+        if tls and self._tls_ctx is not None:
             sock = self._tls_ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
         conn = _Connection(
-            conn_id=self._next_conn_id,
+            conn_id=conn_id,
             sock=sock,
-            peer=Endpoint(_host(address), int(address[1])),
+            peer=peer,
             tls=tls,
             decoder=V2gtpStreamDecoder(max_payload_length=self._config.max_payload_length),
             handshaking=tls,
             handshake_deadline_ns=now_ns + TLS_HANDSHAKE_TIMEOUT_NS if tls else None,
         )
-        self._next_conn_id += 1
         self._connections[conn.conn_id] = conn
         self._selector.register(sock, selectors.EVENT_READ, conn)
+        self._on_event(ConnectionPending(conn.conn_id, conn.peer, tls, now_ns))
+        self._apply(decisions)  # pending connections dropped to make room
         if tls:
             self._advance_handshake(conn)
-        else:
-            self._on_event(ConnectionOpened(conn.conn_id, conn.peer, False, None, None, now_ns))
+
+    def _apply(self, decisions: list[Decision]) -> None:
+        """Carry out the admission core's decisions (closures; Admit is handled inline)."""
+        for d in decisions:
+            if isinstance(d, Close):
+                conn = self._connections.get(d.conn_id)
+                if conn is not None:
+                    self._close(conn, _ADMISSION_REASON[d.cause], d.detail)
 
     def _advance_handshake(self, conn: _Connection) -> None:
         if not isinstance(conn.sock, ssl.SSLSocket):
@@ -581,16 +730,8 @@ class V2gNetServer:
         conn.handshake_deadline_ns = None
         self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
         cipher = conn.sock.cipher()
-        self._on_event(
-            ConnectionOpened(
-                conn.conn_id,
-                conn.peer,
-                True,
-                conn.sock.version(),
-                None if cipher is None else cipher[0],
-                self._clock_ns(),
-            )
-        )
+        conn.tls_version = conn.sock.version()
+        conn.cipher = None if cipher is None else cipher[0]
         self._on_readable(conn)  # the client's first record may already be buffered
 
     def _on_readable(self, conn: _Connection) -> None:
@@ -606,6 +747,7 @@ class V2gNetServer:
                 self._close(conn, CloseReason.IO_ERROR, str(exc))
                 return
             now_ns = self._clock_ns()
+            self._admission.bytes_received(conn.conn_id, now_ns)
             if not data:
                 for event in conn.decoder.feed_eof(now_ns):
                     if isinstance(event, StreamBroken):
@@ -617,6 +759,8 @@ class V2gNetServer:
                 if conn.conn_id not in self._connections:
                     return  # the callback closed it while handling an earlier frame
                 if isinstance(event, FrameReceived):
+                    if not conn.admitted and not self._first_frame(conn, event, now_ns):
+                        return
                     self._on_event(
                         PayloadReceived(conn.conn_id, event.payload_type, event.payload, now_ns)
                     )
@@ -628,6 +772,20 @@ class V2gNetServer:
             pending = conn.sock.pending() if isinstance(conn.sock, ssl.SSLSocket) else 0
             if pending == 0:
                 return  # level-triggered selector brings us back for the rest
+
+    def _first_frame(self, conn: _Connection, frame: FrameReceived, now_ns: int) -> bool:
+        """Admission of a pending connection on its first frame; True: it owns the session
+        (ConnectionOpened emitted; the frame follows as PayloadReceived)."""
+        decisions = self._admission.first_frame(
+            conn.conn_id, int(frame.payload_type), frame.payload, now_ns)
+        admitted = any(isinstance(d, Admit) and d.conn_id == conn.conn_id for d in decisions)
+        if admitted:
+            conn.admitted = True
+            log.info("connection %d from %s owns the V2G session", conn.conn_id, conn.peer)
+            self._on_event(ConnectionOpened(conn.conn_id, conn.peer, conn.tls, conn.tls_version,
+                                            conn.cipher, now_ns))
+        self._apply(decisions)
+        return admitted
 
     def _on_writable(self, conn: _Connection) -> None:
         if conn.handshaking:
@@ -655,6 +813,14 @@ class V2gNetServer:
             deadline = conn.handshake_deadline_ns
             if conn.handshaking and deadline is not None and now_ns >= deadline:
                 self._close(conn, CloseReason.TLS_HANDSHAKE_TIMEOUT, "TLS handshake too slow")
+        setup = self._admission.next_deadline_ns()
+        if setup is not None and now_ns >= setup:
+            had_owner = self._admission.owner is not None
+            decisions = self._admission.handle_timer(now_ns)
+            log.warning("communication setup time over: %d connection(s) closed, silent "
+                        "until the next plug-in", len(decisions))
+            self._on_event(CommunicationSetupExpired(now_ns, len(decisions), had_owner))
+            self._apply(decisions)
 
     def _close(self, conn: _Connection, reason: CloseReason, detail: str) -> None:
         if conn.closed:
@@ -664,7 +830,11 @@ class V2gNetServer:
         with contextlib.suppress(KeyError, ValueError):  # already gone with the selector
             self._selector.unregister(conn.sock)
         conn.sock.close()
-        self._on_event(ConnectionClosed(conn.conn_id, reason, detail, self._clock_ns()))
+        now_ns = self._clock_ns()
+        self._admission.closed(conn.conn_id, now_ns)
+        log.info("connection %d from %s closed: %s (%s)", conn.conn_id, conn.peer,
+                 reason.value, detail)
+        self._on_event(ConnectionClosed(conn.conn_id, reason, detail, now_ns))
 
 
 def _host(address: tuple[object, ...]) -> ipaddress.IPv6Address:

@@ -77,6 +77,8 @@ class SeccStation:
         for o in outs:
             if isinstance(o, SendPayload):
                 self.server.send(conn_id, o.payload)
+                if o.message == "SessionSetupRes":
+                    self.server.session_established(conn_id)  # setup timer off [V2G2-714]
             elif isinstance(o, CloseConnection):
                 self.server.close_connection(conn_id)
 

@@ -42,6 +42,9 @@ def test_validate_checks_the_bench_configs(tmp_path: Path) -> None:
     ("v2g:\n  tls_policy: force\n", 2, "needs cert_chain"),
     ("v2g:\n  cert_chain: a.pem\n", 1, "go together"),
     ("v2g:\n  max_payload_bytes: 3\n", 2, "max_payload_bytes"),
+    ("v2g:\n  max_pending_connections: 0\n", 2, "max_pending_connections"),
+    ("v2g:\n  communication_setup_s: 25\n", 2, "communication_setup_s"),
+    ("v2g:\n  communication_setup_s: soon\n", 2, "communication_setup_s"),
     ("plc:\n  driver: usb\n", 2, "plc.driver"),
     ("slac:\n  enabled: true\n  num_sounds: -1\n", 3, "num_sounds"),
     ("slac:\n  enabled: yes please\n", 2, "slac.enabled"),
@@ -77,3 +80,25 @@ def test_run_on_a_missing_interface_exits_2(capsys: pytest.CaptureFixture[str]) 
     assert main(["run", "--config", str(ROOT / "config" / "bench.yaml"),
                  "--iface", "no-such-if0", "--duration", "1"]) == 2
     assert "no-such-if0" in capsys.readouterr().err
+
+
+def test_v2g_admission_keys_reach_the_server(tmp_path: Path) -> None:
+    """v2g.max_pending_connections and v2g.communication_setup_s set the V2G server's
+    admission (evse/secc/admission.py); null keeps 8 and 18 s."""
+    from evse.runtime.run_iface import IfaceStation
+    from evse.secc.admission import AdmissionConfig
+
+    path = tmp_path / "bench.yaml"
+    path.write_text("v2g:\n  max_pending_connections: 3\n  communication_setup_s: 2.5\n",
+                    encoding="utf-8")
+    bench = IfaceStation(load_config(path), "lo")
+    try:
+        assert bench._net_config().admission == AdmissionConfig(
+            setup_timeout_ns=2_500_000_000, max_pending=3)
+    finally:
+        bench.station.close()
+    default = IfaceStation(load_config(ROOT / "config" / "bench.yaml"), "lo")
+    try:
+        assert default._net_config().admission == AdmissionConfig()
+    finally:
+        default.station.close()

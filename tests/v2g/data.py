@@ -22,3 +22,17 @@ def sdp_datagrams() -> list[dict[str, Any]]:
 def real_v2gtp_frames() -> list[dict[str, Any]]:
     """Whole V2GTP frames (SDP and EXI) from real sessions."""
     return _jsonl("v2gtp_real_frames.jsonl")
+
+
+def real_sap_requests() -> list[bytes]:
+    """Every distinct supportedAppProtocolReq EXI payload cars sent in the real sessions of
+    tests/data/exi/real_world_exi.jsonl (provenance in that folder)."""
+    path = DATA_DIR.parent / "exi" / "real_world_exi.jsonl"
+    seen: dict[bytes, None] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if '"supportedAppProtocolReq"' in line:
+                row = json.loads(line)
+                if row.get("message") == "supportedAppProtocolReq":
+                    seen[bytes.fromhex(row["hex"])] = None
+    return list(seen)

@@ -24,12 +24,15 @@ from evse.runtime.v2g_net_ev import Phase, V2gEvNetConfig, V2gEvNetEvent, V2gNet
 from evse.sdp import SdpDiscovered, SdpDiscoveryFailed, Security, TlsPolicy
 from evse.security.testpki import TestPki, generate_test_pki
 
+from .data import real_sap_requests
 from .netns import VethLink, in_netns, unavailable_reason, veth_pair
 
 _REASON = unavailable_reason()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
 
 PAYLOAD = bytes.fromhex("809a0211d63d9bd4e7a2e1a8020004")
+#: A real car's supportedAppProtocolReq: the first frame that makes a connection the session's.
+SAP_REQ = real_sap_requests()[0]
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +107,12 @@ def test_ev_adapter_discovers_connects_over_tcp_and_exchanges_frames(
 ) -> None:
     pair = make_pair(TlsPolicy.PROHIBIT, None, V2gEvNetConfig(link.ev_if, Security.NO_TLS))
     pair.run_until(lambda: pair.ev.phase is Phase.OPEN)
-    for i in range(20):  # a short request/response cadence
-        pair.ev.send(PAYLOAD + bytes([i]))
+    sent = [SAP_REQ] + [PAYLOAD + bytes([i]) for i in range(20)]
+    for i, payload in enumerate(sent):  # a short request/response cadence
+        pair.ev.send(payload)
         pair.run_until(lambda i=i: sum(isinstance(e, PayloadReceived) for e in pair.ev_events) > i)
     answers = [e.payload for e in pair.ev_events if isinstance(e, PayloadReceived)]
-    assert answers == [(PAYLOAD + bytes([i]))[::-1] for i in range(20)]
+    assert answers == [p[::-1] for p in sent]
     (found,) = [e for e in pair.ev_events if isinstance(e, SdpDiscovered)]
     assert found.response.secc_address == link.secc_address
 
@@ -125,7 +129,7 @@ def test_ev_adapter_over_tls_verifies_the_secc_chain_against_the_v2g_root(
     (opened,) = [e for e in pair.ev_events if isinstance(e, ConnectionOpened)]
     assert opened.tls and opened.tls_version == "TLSv1.2"
     assert opened.cipher == "ECDHE-ECDSA-AES128-SHA256"
-    pair.ev.send(PAYLOAD)
+    pair.ev.send(SAP_REQ)
     pair.run_until(lambda: any(isinstance(e, PayloadReceived) for e in pair.ev_events))
 
 
@@ -151,7 +155,7 @@ def test_both_adapters_run_under_the_realtime_runner_through_their_filenos(
     runner.add_reader(pair.ev.fileno(), lambda now_ns: pair.ev.poll(0))
     runner.run_until(clock.now_ns() + 5_000_000_000, stop=lambda: pair.ev.phase is Phase.OPEN)
     assert pair.ev.phase is Phase.OPEN
-    pair.ev.send(PAYLOAD)
+    pair.ev.send(SAP_REQ)
     got = lambda: any(isinstance(e, PayloadReceived) for e in pair.ev_events)  # noqa: E731
     runner.run_until(clock.now_ns() + 5_000_000_000, stop=got)
     assert got()

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from evse.sdp import (
     Security,
     TlsPolicy,
 )
+from evse.secc.admission import Phase as AdmissionPhase, is_supported_app_protocol_req
 from evse.security.testpki import TestPki, generate_test_pki
 from evse.v2gtp import (
     FrameReceived,
@@ -69,12 +71,22 @@ EXI_SAP_REQ = bytes.fromhex("8000dbab9371d3234b71d1b981899189d191818991d26b9b3a2
 class RunningSecc:
     """Our adapter polled by a background thread; events recorded; EXI payloads echoed."""
 
-    def __init__(self, server_factory: Callable[[Callable[[V2gNetEvent], None]], V2gNetServer]):
+    def __init__(self, server_factory: Callable[[Callable[[V2gNetEvent], None]], V2gNetServer],
+                 *, replug: bool = False):
         self.events: list[V2gNetEvent] = []
         self._cond = threading.Condition()
         self.server = server_factory(self._on_event)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._calls: deque[tuple[Callable[[], None], threading.Event]] = deque()
+        #: A new "plug-in" (link_up) as soon as a session is over: many cars, one server.
+        self.replug = replug
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the server's thread (the adapter is single-threaded) and wait."""
+        done = threading.Event()
+        self._calls.append((fn, done))
+        assert done.wait(5), "server thread did not run the call"
 
     def _on_event(self, event: V2gNetEvent) -> None:
         with self._cond:  # record before echoing: the EV may check events as soon as it reads
@@ -86,6 +98,12 @@ class RunningSecc:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.server.poll(0.02)
+            while self._calls:
+                fn, done = self._calls.popleft()
+                fn()
+                done.set()
+            if self.replug and self.server.admission_phase is AdmissionPhase.ENDED:
+                self.server.link_up()
             with self._cond:
                 self._cond.notify_all()  # let wait_until() re-check server state
 
@@ -134,6 +152,7 @@ def secc_factory(link: VethLink) -> Iterator[Callable[..., RunningSecc]]:
         tls: TlsServerCredentials | None = None,
         *,
         clock_ns: Callable[[], int] = time.monotonic_ns,
+        replug: bool = False,
         **config_overrides: Any,
     ) -> RunningSecc:
         config = V2gNetConfig(
@@ -143,7 +162,7 @@ def secc_factory(link: VethLink) -> Iterator[Callable[..., RunningSecc]]:
         def factory(on_event: Callable[[V2gNetEvent], None]) -> V2gNetServer:
             return V2gNetServer(config, on_event, clock_ns)
 
-        secc = RunningSecc(factory)
+        secc = RunningSecc(factory, replug=replug)
         with in_netns(link.secc_ns):
             secc.server.start()
         secc.start()
@@ -213,7 +232,7 @@ def test_car_asking_tls_is_offered_tcp_under_allow_without_credentials_and_carri
         assert response.security is Security.NO_TLS
         assert response.secc_port == secc.server.tcp_port
         with evside.connect(response, link.ev_if, None) as sock:
-            assert evside.round_trip(sock, b"\x80\x00\x01") == b"\x80\x00\x01"
+            assert evside.round_trip(sock, EXI_SAP_REQ) == EXI_SAP_REQ
     answered = secc.wait_for(SdpRequestAnswered)
     assert isinstance(answered, SdpRequestAnswered)
     assert answered.request.security is Security.TLS
@@ -327,6 +346,7 @@ def test_payload_above_the_configured_maximum_closes_the_connection(
     with in_netns(link.ev_ns):
         response = evside.discover(link.ev_if, Security.NO_TLS)
         with evside.connect(response, link.ev_if, None) as sock:
+            assert evside.round_trip(sock, EXI_SAP_REQ) == EXI_SAP_REQ
             assert evside.round_trip(sock, bytes(64)) == bytes(64)
             sock.sendall(encode_frame(PayloadType.EXI, bytes(65)))
             assert sock.recv(100) == b""
@@ -349,18 +369,22 @@ def test_tls_handshake_that_never_starts_is_closed_after_the_handshake_timeout(
     secc.wait_for(ConnectionClosed, lambda e: e.reason is CloseReason.TLS_HANDSHAKE_TIMEOUT)  # type: ignore[attr-defined]
 
 
-def test_connections_beyond_the_limit_are_refused_and_reported(
+def test_once_a_connection_owns_the_session_further_connections_are_refused_with_the_reason(
     link: VethLink, secc_factory: Callable[..., RunningSecc]
 ) -> None:
-    secc = secc_factory(TlsPolicy.PROHIBIT, max_connections=1)
+    """One V2G session per EVSE: after a supportedAppProtocolReq claimed it, a second
+    connection is accepted and closed at once (SESSION_OWNED), the first carries on."""
+    secc = secc_factory(TlsPolicy.PROHIBIT)
     with in_netns(link.ev_ns):
         response = evside.discover(link.ev_if, Security.NO_TLS)
         with evside.connect(response, link.ev_if, None) as first:
-            secc.wait_for(ConnectionOpened)
+            assert evside.round_trip(first, EXI_SAP_REQ) == EXI_SAP_REQ
             with evside.connect(response, link.ev_if, None) as second:
                 assert second.recv(100) == b""
-            assert evside.round_trip(first, EXI_SAP_REQ) == EXI_SAP_REQ
-    secc.wait_for(ConnectionRefused)
+            assert evside.round_trip(first, bytes(10)) == bytes(10)
+    refused = secc.wait_for(ConnectionRefused)
+    assert isinstance(refused, ConnectionRefused)
+    assert refused.reason is CloseReason.SESSION_OWNED and "owns the V2G session" in refused.detail
 
 
 def test_sdp_request_arriving_on_another_interface_is_ignored_and_reported(
@@ -405,14 +429,17 @@ def test_sdp_reply_comes_unicast_from_port_15118_like_real_chargers(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(garbage=st.binary(min_size=1, max_size=300))
+@given(garbage=st.binary(min_size=1, max_size=300), sap_first=st.booleans())
 def test_any_bytes_on_the_socket_end_in_echoes_or_a_close_never_a_hang(
-    link: VethLink, secc_factory: Callable[..., RunningSecc], garbage: bytes
+    link: VethLink, secc_factory: Callable[..., RunningSecc], garbage: bytes, sap_first: bool
 ) -> None:
     """Invariant: whatever a car sends, once it stops sending the SECC has answered what
     framed and closed the connection (or still waits for a declared payload); the server
-    thread keeps running."""
+    thread keeps running. Frames are answered only after a supportedAppProtocolReq opened
+    the session; a connection whose first frame is anything else is closed unanswered."""
     secc = _shared_secc(secc_factory)
+    if sap_first:
+        garbage = encode_frame(PayloadType.EXI, EXI_SAP_REQ) + garbage
     with in_netns(link.ev_ns):
         scope = socket.if_nametoindex(link.ev_if)
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
@@ -427,11 +454,11 @@ def test_any_bytes_on_the_socket_end_in_echoes_or_a_close_never_a_hang(
             except ConnectionResetError:
                 reset = True  # closed with our bytes unread: the kernel sends RST, not FIN
     assert secc._thread.is_alive()
-    expected = b"".join(
-        encode_frame(PayloadType.EXI, e.payload)
-        for e in V2gtpStreamDecoder().feed(garbage, 0)
-        if isinstance(e, FrameReceived)
-    )
+    frames = [e for e in V2gtpStreamDecoder().feed(garbage, 0) if isinstance(e, FrameReceived)]
+    admitted = bool(frames) and is_supported_app_protocol_req(
+        int(frames[0].payload_type), frames[0].payload) is None
+    answered = frames if admitted else []
+    expected = b"".join(encode_frame(PayloadType.EXI, e.payload) for e in answered)
     assert received == expected or (reset and expected.startswith(received))
 
 
@@ -441,5 +468,5 @@ _SHARED: dict[str, RunningSecc] = {}
 def _shared_secc(factory: Callable[..., RunningSecc]) -> RunningSecc:
     """One server for all hypothesis examples (function fixtures are not reset per example)."""
     if "secc" not in _SHARED or not _SHARED["secc"]._thread.is_alive():
-        _SHARED["secc"] = factory(TlsPolicy.PROHIBIT)
+        _SHARED["secc"] = factory(TlsPolicy.PROHIBIT, replug=True)
     return _SHARED["secc"]
