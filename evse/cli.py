@@ -142,6 +142,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return rc
 
 
+def cmd_day(args: argparse.Namespace) -> int:
+    """A day of operation: many sessions on one station, one line per session."""
+    from evse.runtime.day import load_day, run_day
+
+    day = load_day(args.day)
+    versions = ["1.6", "2.0.1"] if args.ocpp == "both" else [args.ocpp]
+    ok = True
+    for version in versions:
+        print(f"day {day.name}: {len(day.sessions)} sessions, OCPP {version}")
+        result = run_day(day, version, echo=print)
+        failed = sum(1 for o in result.outcomes if o.failures)
+        passed = len(result.outcomes) - failed
+        for code, text in result.violations:
+            print(f"  CSMS schema violation {code}: {text}")
+        print(f"OCPP {version}: {passed} passed, {failed} failed "
+              f"({ns_to_s(result.duration_ns) / 3600:.2f} h of operation)")
+        ok = ok and result.ok
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evse", description="CCS2 DC charger stack")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -163,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--client-cert", help="charger certificate PEM (profile 3)")
     sim.add_argument("--client-key", help="charger key PEM (profile 3)")
     sim.set_defaults(fn=cmd_sim)
+
+    day = sub.add_parser("day", help="a day of operation: many sessions on one station")
+    day.add_argument("day", nargs="?",
+                     default=str(ROOT / "scenarios" / "day_of_operation.yaml"))
+    day.add_argument("--ocpp", choices=["1.6", "2.0.1", "both"], default="both")
+    day.set_defaults(fn=cmd_day)
 
     charts = sub.add_parser("charts", help="render fsm_specs/*.yaml to docs/charts/")
     charts.add_argument("--no-svg", action="store_true", help="DOT and Mermaid only")
@@ -210,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     from evse.contract.errors import ContractUsageError
     from evse.fsm.spec import SpecError
     from evse.runtime.config import ConfigError
+    from evse.runtime.day import DayError
     from evse.runtime.scenario import ScenarioError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -220,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         rc: int = args.fn(args)
-    except (SpecError, ConfigError, ScenarioError, ContractUsageError) as exc:
+    except (SpecError, ConfigError, ScenarioError, DayError, ContractUsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return rc

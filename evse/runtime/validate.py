@@ -1,4 +1,5 @@
-"""`evse validate`: every chart against its handler, every config, every scenario."""
+"""`evse validate`: every chart against its handler, every config, every scenario and day
+file (scenarios/day_*.yaml)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from evse.fsm.spec import SpecError, check_callbacks, load_spec
 from evse.runtime.config import ConfigError, load_config
+from evse.runtime.day import DayError, load_day
 from evse.runtime.scenario import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,10 +63,12 @@ def validate_paths(paths: list[Path] | None = None) -> list[str]:
             elif kind == "config":
                 if path.name.startswith(STATION_CONFIG_PREFIXES):
                     load_config(path)
+            elif kind == "scenarios" and path.name.startswith("day_"):
+                load_day(path)
             elif kind == "scenarios":
                 load_scenario(path)
             else:
                 problems.append(f"{path}:0: not a spec, config or scenario folder")
-        except (SpecError, ConfigError, ScenarioError) as exc:
+        except (SpecError, ConfigError, ScenarioError, DayError) as exc:
             problems.append(str(exc))
     return problems
