@@ -60,6 +60,7 @@ from evse.secc.core import CloseConnection, SendPayload
 from evse.secc.env import AppProtocol
 from evse.slac.config import slac_config_from_section
 from evse.slac.evse_core import EvseSlac
+from evse.slac.messages import mac_from_str
 from evse.slac.outputs import LinkError, LinkReady
 
 #: How often the simulated car's hardware (S2, its contactors) looks at its V2G phase; the
@@ -142,7 +143,8 @@ class IfaceStation:
         )
         st = self.station
         if port is not None:
-            slac_cfg, params = slac_config_from_section(config.slac.settings, port.mac)
+            slac_cfg, params = slac_config_from_section(
+                config.slac.settings, port.mac, mac_from_str(config.plc.local_modem_mac))
             st.slac = EvseSlac(slac_cfg, random.SystemRandom(), trace=st.sched.trace,
                                param_overrides=params or None)
         st.secc_protocols = tuple(_PROTOCOLS[p] for p in s.protocols)

@@ -10,7 +10,7 @@ evse_handler  the chart's named callbacks and the per-car matching sessions; `Sl
 outputs       what `EvseSlac` returns (frames to send, link events for the controller)
 ev            `EvSlac`: the car side, for the EV simulator
 timing        per-session ISO 15118-3 durations and counts (the chart owns the others)
-keys          fresh NMK per match, NID from NMK
+keys          fresh NMK per session (set in the modem before matching), NID from NMK
 config        the station config's `slac:` section -> `SlacConfig` + chart overrides
 
 Wiring on a station (composition root)

@@ -30,7 +30,6 @@ from evse.slac.errors import SlacDecodeError
 from evse.slac.evse_handler import Ports, SlacConfig, SlacEvseHandler
 from evse.slac.messages import (
     BROADCAST_MAC,
-    LOCAL_MODEM_MAC,
     AttenCharRsp,
     AttenProfileInd,
     Frame,
@@ -234,7 +233,7 @@ class EvseSlac:
     def query_modem(self, now_ns: int) -> list[Output]:
         """Ask the local modem for its firmware version (VS_SW_VER); answered by `ModemFound`."""
         self._timers.now_ns = now_ns
-        self._send(LOCAL_MODEM_MAC, VsSwVerReq())
+        self._send(self.config.modem_mac, VsSwVerReq())
         return self._take()
 
     def terminate(self, now_ns: int) -> list[Output]:
