@@ -41,7 +41,7 @@ from drivers.sim.loads import Battery as PlantBattery
 from evse.power.types import Phase as PowerPhase
 from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
 from evse.runtime.config import StationConfig, load_config
-from evse.runtime.dc_station import DcStation, SessionConfig
+from evse.runtime.dc_station import DcStation, SessionConfig, warm_up_protocols
 from evse.runtime.realtime import RealtimeRunner
 from evse.runtime.scheduler import CallbackComponent
 from evse.runtime.trace import Trace
@@ -126,6 +126,9 @@ class IfaceStation:
     def __init__(self, config: StationConfig, iface: str) -> None:
         self.config = config
         self.iface = iface
+        # Before the clock and the first timer: a car's first CM_SLAC_PARM.REQ is answered
+        # within TP_match_response and no timer starts out late (issue 13).
+        warm_up_protocols()
         self.clock = MonotonicClock()
         s = config.session
         self.slac_mode = config.slac.enabled

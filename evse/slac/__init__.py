@@ -19,8 +19,9 @@ Wiring on a station (composition root)
   register `port.fileno()` as a reader; on readable: `for raw in port.poll(now)`:
   `outs = core.handle_frame(raw, now)`.
 - core = EvseSlac(SlacConfig(evse_mac=port.mac, ...), random.SystemRandom(), trace=...);
-  `core.start(now)`; call `evse.slac.codec.warm_up()` once the station idles, so scapy's
-  import never lands on a car's first CM_SLAC_PARM.REQ.
+  `core.start(now)`; call `evse.slac.evse_core.warm_up()` before the clock and timers start
+  and before the 5 % PWM (it imports scapy and builds/dissects every MME once), so no lazy
+  loading lands on the CM_SET_KEY at 5 % PWM or on a car's first CM_SLAC_PARM.REQ.
 - pilot: every `CpNotice` -> `core.handle_cp_notice(kind, data, now)` (or `handle_cp`).
 - controller's D-LINK_TERMINATE -> `core.terminate(now)`.
 - after every call, (re)arm one scheduler timer at `core.next_deadline_ns()` that calls
