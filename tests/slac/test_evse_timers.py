@@ -403,7 +403,7 @@ def test_pause_keeps_the_nmk_and_the_car_rejoins_without_slac() -> None:
     assert len(st.sent(SetKeyReq)) == 1 and len(st.sent(SlacMatchCnf)) == 1
 
 
-def test_car_doing_slac_again_after_a_pause_gets_a_new_match() -> None:
+def test_car_doing_slac_again_after_a_pause_gets_a_new_match_with_a_fresh_key() -> None:
     st = Station()
     st.matched()
     st.link(True)
@@ -411,7 +411,17 @@ def test_car_doing_slac_again_after_a_pause_gets_a_new_match() -> None:
     st.advance(st.now + 10 * S)
     st.cp(PILOT.B, True)
     st.parm(run=RUN2)
-    assert st.core.state == "matching"
+    assert st.core.state == "keying" and len(st.sent(SlacParmCnf)) == 1  # only the first run's
+    st.advance(st.now + 2 * MS)
+    st.set_key_cnf()
+    assert st.core.state == "matching" and len(st.sent(SlacParmCnf)) == 2
+    st.sounding(run=RUN2)
+    st.atten_rsp(run=RUN2)
+    st.match(run=RUN2)
+    old, new = (f.mme for _, f in st.sent(SlacMatchCnf))
+    (_, old_key), (_, new_key) = st.sent(SetKeyReq)
+    assert isinstance(old, SlacMatchCnf) and isinstance(new, SlacMatchCnf)
+    assert isinstance(new_key.mme, SetKeyReq) and old.nmk != new.nmk == new_key.mme.new_key
 
 
 def test_tesla_parm_req_before_5pct_is_answered_when_pwm_comes_on() -> None:
