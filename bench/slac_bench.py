@@ -6,7 +6,8 @@ EV timing: Hyundai Ioniq 5 against an EVerest charger (tests/data/slac/ev_timing
 START_ATTEN_CHAR 210 ms after PARM.REQ, 20 ms pacing, MATCH.REQ 1220 ms after the first START.
 The modem's AVLN join after both keys are set is taken as the Ioniq 5's MATCH.CNF -> first
 IPv6 frame (2.18 s); the car is assumed to send its first CM_SLAC_PARM.REQ as soon as it sees
-the 5 % PWM (Tesla-like; TP_EV_SLAC_init allows up to 10 s).
+the 5 % PWM (Tesla-like; TP_EV_SLAC_init allows up to 10 s). `key_set_ms` is CP B -> the
+modem's CM_SET_KEY.CNF for the session's fresh key, which comes before any matching.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from evse.slac.messages import (
     AttenProfileInd,
     Frame,
     MnbcSoundInd,
+    SetKeyCnf,
+    SetKeyReq,
     SlacParmReq,
     StartAttenCharInd,
 )
-from evse.slac.outputs import KeySet, LinkReady, MatchingStarted
+from evse.slac.outputs import KeySet, LinkReady, MatchingStarted, SendFrame
 from tests.slac.virtual import VirtualSlac
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +66,11 @@ def virtual_cp_b_to_link_up(seed: int) -> dict[str, float]:
 def cpu_per_sound(n: int = 2000) -> dict[str, float]:
     core = EvseSlac(SlacConfig(evse_mac=EVSE), random.Random(1))
     core.start(0)
-    core.handle_cp(PilotState.B, True, 0)
+    (set_key,) = [decode_frame(o.raw) for o in core.handle_cp(PilotState.B, True, 0)
+                  if isinstance(o, SendFrame)]
+    assert isinstance(set_key.mme, SetKeyReq)  # the session's key goes to the modem first
+    confirm = SetKeyCnf(0x01, your_nonce=set_key.mme.my_nonce)
+    core.handle_frame(encode_frame(Frame(EVSE, MODEM, confirm)), 1)
     run = CAR + b"\x00\x00"
     core.handle_frame(encode_frame(Frame(BROADCAST_MAC, CAR, SlacParmReq(run_id=run))), 1)
     core.handle_frame(

@@ -4,7 +4,8 @@ On a wire without HomePlug modems nobody answers CM_SET_KEY, VS_PL_LNK_STATUS or
 CM_ATTEN_PROFILE.IND. This emulator runs next to the EV side and plays both modems, so the
 EVSE side sees exactly what a QCA7000 would give it (hardware.md §3, slac_notes.md §1, §5, §6):
 
-- a frame from the charger to 00:B0:52:00:00:01 is the charger's modem's business: CM_SET_KEY.REQ
+- a frame from the charger to its modem's local-management address (`charger_local_mac`,
+  00:B0:52:00:00:01 on a QCA7000) is the charger's modem's business: CM_SET_KEY.REQ
   is answered with CM_SET_KEY.CNF result 0x01, VS_PL_LNK_STATUS.REQ with link up once the car's
   modem holds the same NMK;
 - a frame from the car to 00:B0:52:00:00:01 never reaches the wire (the car's own modem);
@@ -48,13 +49,14 @@ class WireModemEmulator:
     set_key_result: int = 0x01
     charger_nmk: bytes | None = None
     car_nmk: bytes | None = None
+    charger_local_mac: bytes = LOCAL_MODEM_MAC
 
     def link_up(self) -> bool:
         return self.charger_nmk is not None and self.charger_nmk == self.car_nmk
 
     def from_charger(self, raw: bytes) -> list[bytes]:
         """A frame the charger host sent; returns the charger modem's replies for the wire."""
-        if raw[0:6] != LOCAL_MODEM_MAC:
+        if raw[0:6] != self.charger_local_mac:
             return []
         mmtype = mmtype_of(raw)
         charger = raw[6:12]

@@ -3,7 +3,9 @@
 Each `SimStation` is a host (charger controller or car) behind its own PLC modem, as on the
 CM4 (QCA7000 via qcaspi). The modem behaves like a QCA7000 towards its host:
 
-- modem-local MMEs never reach the line: CM_SET_KEY.REQ is answered with CM_SET_KEY.CNF (result
+- modem-local MMEs (addressed to the modem's local-management address, 00:B0:52:00:00:01 on a
+  QCA7000 unless configured otherwise, to its own MAC or to broadcast) never reach the line:
+  CM_SET_KEY.REQ is answered with CM_SET_KEY.CNF (result
   0x01 by default, as every QCA modem in the captures does; slac_notes.md §1), the vendor
   VS_PL_LNK_STATUS.REQ with the link state, VS_SW_VER.REQ with a version string;
 - every CM_MNBC_SOUND.IND heard on the line is followed by a CM_ATTEN_PROFILE.IND (58 groups)
@@ -87,6 +89,8 @@ class ModemBehaviour:
     join_delay_ns: int = DEFAULT_JOIN_DELAY_NS
     profile_noise_db: float = 1.0
     version: bytes = b"SIM-QCA7000-GP"
+    # Where the host reaches its modem's management (QCA: 00:B0:52:00:00:01, hardware.md §3.2).
+    local_mac: bytes = LOCAL_MODEM_MAC
 
 
 @dataclass(slots=True)
@@ -101,6 +105,7 @@ class SimStation:
     key_set_at_ns: int | None = None
     set_key_count: int = 0
     sent: list[tuple[int, bytes]] = field(default_factory=list)
+    received: list[tuple[int, bytes]] = field(default_factory=list)  # what the host was handed
 
 
 @dataclass(slots=True)
@@ -155,12 +160,14 @@ class PowerlineMedium:
         if station.echo_own:
             self._queue(now_ns, station.name, raw)
         mmtype = mmtype_of(raw)
-        if mmtype == MMTYPE_SET_KEY_REQ:
+        local = raw[0:6] in (station.behaviour.local_mac, station.modem_mac, BROADCAST)
+        if mmtype == MMTYPE_SET_KEY_REQ and local:
             self._local_set_key(station, raw, now_ns)
             return
         if mmtype is not None and 0xA000 <= mmtype <= 0xAFFF:
-            self._local_vendor(station, raw, mmtype, now_ns)
-            return
+            if local:
+                self._local_vendor(station, raw, mmtype, now_ns)
+            return  # vendor MMEs for another modem are not forwarded (QCA7000)
         self._transmit(station, raw, mmtype, now_ns)
 
     def receive(self, station: SimStation, now_ns: int) -> list[bytes]:
@@ -168,6 +175,7 @@ class PowerlineMedium:
         out: list[bytes] = []
         while box and box[0][0] <= now_ns:
             out.append(heapq.heappop(box)[2])
+        station.received.extend((now_ns, raw) for raw in out)
         return out
 
     def next_delivery_ns(self, station: SimStation | None = None) -> int | None:

@@ -264,10 +264,6 @@ def _plc_section(raw: LMap, file: str) -> PlcSection:
     if not isinstance(mac, str) or not _MAC_RE.match(mac):
         raise ConfigError(file, _line(raw, "plc", "local_modem_mac"),
                           f"plc.local_modem_mac must be a MAC aa:bb:cc:dd:ee:ff, got {mac!r}")
-    if mac.lower() != "00:b0:52:00:00:01":
-        # The SLAC core addresses the local modem by the QCA default (evse.slac.messages).
-        raise ConfigError(file, _line(raw, "plc", "local_modem_mac"),
-                          "only the QCA local-modem address 00:b0:52:00:00:01 is supported")
     return PlcSection(driver=driver, iface=iface, local_modem_mac=mac.lower())
 
 

@@ -82,8 +82,7 @@ from evse.sdp.server import Endpoint, SdpServer, SdpServerConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import CloseConnection, SeccCore, SendPayload, random_session_id
 from evse.secc.env import AppProtocol, PaymentMethod, SessionEndReason
-from evse.slac import codec as slac_codec
-from evse.slac.evse_core import EvseSlac
+from evse.slac.evse_core import EvseSlac, warm_up as slac_warm_up
 from evse.slac.evse_handler import SlacConfig
 from evse.slac.outputs import EfRetryRequested, LinkError, LinkReady, SendFrame
 from evse.v2gtp.header import PayloadType, encode_frame
@@ -106,6 +105,19 @@ SECC_TCP_PORT = 50_000
 EV_ADDRESS = Endpoint(ipaddress.IPv6Address("fe80::c0:ffff:fe00:1"), 50_001)
 
 _PROTOCOLS = PROTOCOLS
+
+
+def warm_up_protocols() -> None:
+    """Pay scapy's import, the first build and dissection of every SLAC frame and the EXI
+    tables now, not on a car's first request: CM_SLAC_PARM.CNF is due within
+    TP_match_response (100 ms, timing.md §2). A real-time composition root calls this before
+    its clock and timers start, so the cost shows up neither as a late answer nor as timer
+    overruns; repeated calls are cheap (everything is cached)."""
+    slac_warm_up()
+    spec("iec61851")
+    for schema in ("app", "din", "iso2"):  # EXI tables load on first use
+        exi.grammar(schema)
+        exi.messages(schema)
 
 
 class DcStation:
@@ -252,12 +264,7 @@ class DcStation:
 
     def start(self) -> None:
         if not self.sched.virtual:
-            # Pay scapy's import now, not on the car's first CM_SLAC_PARM.REQ (its answer
-            # is due within TT_match_response = 200 ms).
-            slac_codec.warm_up()
-            for schema in ("app", "din", "iso2"):  # EXI tables load on first use
-                exi.grammar(schema)
-                exi.messages(schema)
+            warm_up_protocols()  # a no-op when the composition root already did it
         now = self.sched.now_ns()
         if isinstance(self.controller, OcppSide | ExternalOcppSide):
             self.controller.start(now)

@@ -50,7 +50,7 @@ from drivers.sim.loads import Battery as PlantBattery
 from evse.power.types import Phase as PowerPhase
 from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
 from evse.runtime.config import StationConfig, load_config
-from evse.runtime.dc_station import DcStation, SessionConfig
+from evse.runtime.dc_station import DcStation, SessionConfig, warm_up_protocols
 from evse.runtime.realtime import RealtimeRunner
 from evse.runtime.scheduler import CallbackComponent
 from evse.runtime.trace import Trace
@@ -72,6 +72,7 @@ from evse.secc.core import CloseConnection, SendPayload
 from evse.secc.env import AppProtocol
 from evse.slac.config import slac_config_from_section
 from evse.slac.evse_core import EvseSlac
+from evse.slac.messages import mac_from_str
 from evse.slac.outputs import LinkError, LinkReady
 
 #: How often the simulated car's hardware (S2, its contactors) looks at its V2G phase; the
@@ -137,6 +138,9 @@ class IfaceStation:
     def __init__(self, config: StationConfig, iface: str) -> None:
         self.config = config
         self.iface = iface
+        # Before the clock and the first timer: a car's first CM_SLAC_PARM.REQ is answered
+        # within TP_match_response and no timer starts out late (issue 13).
+        warm_up_protocols()
         self.clock = MonotonicClock()
         s = config.session
         self.slac_mode = config.slac.enabled
@@ -154,7 +158,8 @@ class IfaceStation:
         )
         st = self.station
         if port is not None:
-            slac_cfg, params = slac_config_from_section(config.slac.settings, port.mac)
+            slac_cfg, params = slac_config_from_section(
+                config.slac.settings, port.mac, mac_from_str(config.plc.local_modem_mac))
             st.slac = EvseSlac(slac_cfg, random.SystemRandom(), trace=st.sched.trace,
                                param_overrides=params or None)
         st.secc_protocols = tuple(_PROTOCOLS[p] for p in s.protocols)

@@ -19,7 +19,7 @@ from evse.fsm.yamlstrict import FileLineError, LMap, YamlError, line_of, load_ya
 from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
 from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
 from evse.runtime.contract_link import ContractLinkAdapter, open_stream_port
-from evse.runtime.dc_station import DcStation, SessionConfig
+from evse.runtime.dc_station import DcStation, SessionConfig, warm_up_protocols
 from evse.runtime.realtime import RealtimeRunner, RunnerStats
 from evse.runtime.station import Station
 
@@ -275,6 +275,10 @@ def run_scenario(
         if scenario.session is None:
             raise ScenarioError(scenario.file, 1, "a two-process run needs a `session:` scenario")
         realtime = True
+    if realtime:
+        # Before the clock: scapy, every SLAC frame and the EXI tables load now, not on the
+        # station's first timers or a car's first request (issue 13).
+        warm_up_protocols()
     clock = MonotonicClock() if realtime else None
     station: AnyStation
     link: ContractLinkAdapter | None = None

@@ -10,7 +10,7 @@ evse_handler  the chart's named callbacks and the per-car matching sessions; `Sl
 outputs       what `EvseSlac` returns (frames to send, link events for the controller)
 ev            `EvSlac`: the car side, for the EV simulator
 timing        per-session ISO 15118-3 durations and counts (the chart owns the others)
-keys          fresh NMK per match, NID from NMK
+keys          fresh NMK per session (set in the modem before matching), NID from NMK
 config        the station config's `slac:` section -> `SlacConfig` + chart overrides
 
 Wiring on a station (composition root)
@@ -19,8 +19,9 @@ Wiring on a station (composition root)
   register `port.fileno()` as a reader; on readable: `for raw in port.poll(now)`:
   `outs = core.handle_frame(raw, now)`.
 - core = EvseSlac(SlacConfig(evse_mac=port.mac, ...), random.SystemRandom(), trace=...);
-  `core.start(now)`; call `evse.slac.codec.warm_up()` once the station idles, so scapy's
-  import never lands on a car's first CM_SLAC_PARM.REQ.
+  `core.start(now)`; call `evse.slac.evse_core.warm_up()` before the clock and timers start
+  and before the 5 % PWM (it imports scapy and builds/dissects every MME once), so no lazy
+  loading lands on the CM_SET_KEY at 5 % PWM or on a car's first CM_SLAC_PARM.REQ.
 - pilot: every `CpNotice` -> `core.handle_cp_notice(kind, data, now)` (or `handle_cp`).
 - controller's D-LINK_TERMINATE -> `core.terminate(now)`.
 - after every call, (re)arm one scheduler timer at `core.next_deadline_ns()` that calls

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from evse.slac.errors import SlacUsageError
 from evse.slac.evse_handler import SlacConfig
+from evse.slac.messages import LOCAL_MODEM_MAC
 
 _INT_KEYS = ("num_sounds", "init_retries", "atten_char_retries", "set_key_retries", "max_sessions")
 _SIGNED_INT_KEYS = ("attenuation_adjustment_db",)
@@ -21,14 +22,18 @@ _KEYS = {"enabled", "validation", "params", *_DB_OR_NULL_KEYS, *_INT_KEYS, *_SIG
 
 
 def slac_config_from_section(
-    section: Mapping[str, object], evse_mac: bytes
+    section: Mapping[str, object], evse_mac: bytes, modem_mac: bytes = LOCAL_MODEM_MAC
 ) -> tuple[SlacConfig, dict[str, float]]:
+    """`modem_mac` is where modem-local MMEs go: the station config's `plc.local_modem_mac`
+    (validated there with file:line), the QCA local-management address by default."""
     unknown = set(section) - _KEYS
     if unknown:
         raise SlacUsageError(f"unknown slac keys {sorted(unknown)} (allowed: {sorted(_KEYS)})")
     if "enabled" in section and not isinstance(section["enabled"], bool):
         raise SlacUsageError("slac.enabled must be true or false")
-    kwargs: dict[str, object] = {"evse_mac": evse_mac}
+    if len(modem_mac) != 6:
+        raise SlacUsageError("the local modem's address must be 6 bytes")
+    kwargs: dict[str, object] = {"evse_mac": evse_mac, "modem_mac": modem_mac}
     for key in _DB_OR_NULL_KEYS:
         if key in section:
             db = section[key]

@@ -25,12 +25,11 @@ from pathlib import Path
 
 from evse.fsm import Event, Machine, MachineSpec, load_spec
 from evse.fsm.engine import TraceSink
-from evse.slac.codec import decode_frame, encode_frame
+from evse.slac.codec import decode_frame, encode_frame, warm_up as codec_warm_up
 from evse.slac.errors import SlacDecodeError
 from evse.slac.evse_handler import Ports, SlacConfig, SlacEvseHandler
 from evse.slac.messages import (
     BROADCAST_MAC,
-    LOCAL_MODEM_MAC,
     AttenCharRsp,
     AttenProfileInd,
     Frame,
@@ -53,6 +52,15 @@ CHART_PATH = Path(__file__).resolve().parents[2] / "fsm_specs" / "slac_evse.yaml
 @lru_cache(maxsize=4)
 def load_chart(path: Path = CHART_PATH) -> MachineSpec:
     return load_spec(path)
+
+
+def warm_up() -> int:
+    """Everything the EVSE SLAC path loads lazily, loaded now: the chart and every MME's
+    encode/decode (`evse.slac.codec.warm_up`). Call before the 5 % PWM and before the
+    station's timers run, so the first CM_SLAC_PARM.REQ is answered within
+    TP_match_response (100 ms, timing.md §2). Returns the MMEs warmed by this call."""
+    load_chart()
+    return codec_warm_up()
 
 
 class PilotState(Enum):
@@ -234,7 +242,7 @@ class EvseSlac:
     def query_modem(self, now_ns: int) -> list[Output]:
         """Ask the local modem for its firmware version (VS_SW_VER); answered by `ModemFound`."""
         self._timers.now_ns = now_ns
-        self._send(LOCAL_MODEM_MAC, VsSwVerReq())
+        self._send(self.config.modem_mac, VsSwVerReq())
         return self._take()
 
     def terminate(self, now_ns: int) -> list[Output]:

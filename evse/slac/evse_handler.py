@@ -20,6 +20,8 @@ from evse.slac.keys import fresh_nmk, nid_from_nmk
 from evse.slac.messages import (
     AAG_GROUPS,
     LOCAL_MODEM_MAC,
+    NID_LEN,
+    NMK_LEN,
     AttenCharInd,
     AttenCharRsp,
     AttenProfileInd,
@@ -63,6 +65,9 @@ class SlacConfig:
     """Station settings for the EVSE side (config/slac-bench.yaml `slac:`)."""
 
     evse_mac: bytes
+    # Where modem-local MMEs go (CM_SET_KEY, VS_PL_LNK_STATUS, VS_SW_VER): the QCA
+    # local-management address by default (hardware.md §3.2, config `plc.local_modem_mac`).
+    modem_mac: bytes = LOCAL_MODEM_MAC
     # Reject a car whose average attenuation exceeds this (dB): it is on a neighbour's cable.
     # No anchor EVSE uses one; EV-side thresholds in the field are 10/20 dB (ENP) or 40/80 dB
     # (T4S) (timing.md §2). None disables the check.
@@ -116,6 +121,18 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkKey:
+    """An NMK and the NID derived from it (HomePlug AV), as set in the local modem."""
+
+    nmk: bytes
+    nid: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.nmk) != NMK_LEN or len(self.nid) != NID_LEN:
+            raise ValueError("NMK is 16 bytes, NID 7")
+
+
+@dataclass(frozen=True, slots=True)
 class Matched:
     ev_mac: bytes
     run_id: bytes
@@ -155,7 +172,11 @@ class SlacEvseHandler:
         self.io = ports
         self.sessions: dict[SessionKey, Session] = {}
         self.matched: Matched | None = None
-        self.key_in_modem = False  # an NMK of ours is set; clear it on teardown
+        self.key_in_modem = False  # an NMK of ours was sent to the modem; clear it on teardown
+        # The key being set (keying state) and the key the modem confirmed. Only a confirmed
+        # key is ever put into CM_SLAC_MATCH.CNF (ISO 15118-3 9.6: the car joins with it).
+        self.pending_key: NetworkKey | None = None
+        self.modem_key: NetworkKey | None = None
         self.init_retries_used = 0
         self.set_key_attempts = 0
         self.set_key_nonce = 0  # MyNonce of our latest CM_SET_KEY.REQ; the modem echoes it
@@ -237,8 +258,13 @@ class SlacEvseHandler:
         self.sessions.clear()
 
     def clear_key(self, ev: Event) -> None:
-        """Replace our NMK in the modem with a random one nobody knows: the car leaves."""
+        """Replace our NMK in the modem with a random one nobody knows: the car leaves.
+
+        Nobody waits for this request's confirmation: the next session sets (and waits for)
+        its own fresh key in `keying` before any car is answered."""
         self.matched = None
+        self.pending_key = None
+        self.modem_key = None
         if not self.key_in_modem:
             return
         nmk = fresh_nmk(self.rng)
@@ -524,8 +550,11 @@ class SlacEvseHandler:
         self._disarm(winner)
         for other in list(self.sessions.values()):
             self._end_quiet(other, SessionEndReason.NOT_MATCHED)
-        nmk = fresh_nmk(self.rng)
-        nid = nid_from_nmk(nmk)
+        key = self.modem_key
+        if key is None:
+            # The chart enters matching only after `keying` confirmed a key: a chart error.
+            raise RuntimeError("CM_SLAC_MATCH.CNF without a key confirmed by the modem")
+        nmk, nid = key.nmk, key.nid
         cnf = SlacMatchCnf(
             pev_mac=frame.src,
             evse_mac=self.cfg.evse_mac,
@@ -539,7 +568,6 @@ class SlacEvseHandler:
         self.matched = Matched(frame.src, req.run_id, nmk, nid, raw)
         self.heard_db.clear()
         self.io.emit(SendFrame(raw))
-        self.set_key_attempts = 0
 
     def is_matched_run(self, ev: Event) -> bool:
         frame = self._frame(ev)
@@ -561,13 +589,22 @@ class SlacEvseHandler:
             self.io.emit(SessionEnded(m.ev_mac, m.run_id, SessionEndReason.SUPERSEDED))
         self.matched = None
 
+    def new_session_key(self, ev: Event) -> None:
+        """A fresh random NMK (and its NID) for the session about to start; any match and
+        confirmed key before it are gone (the modem gets the new key in `keying`)."""
+        nmk = fresh_nmk(self.rng)
+        self.pending_key = NetworkKey(nmk, nid_from_nmk(nmk))
+        self.modem_key = None
+        self.matched = None
+        self.set_key_attempts = 0
+
     def send_set_key(self, ev: Event) -> None:
-        m = self.matched
-        if m is None:
-            raise RuntimeError("set_key entered without a match")
+        key = self.pending_key
+        if key is None:
+            raise RuntimeError("keying entered without a new session key")
         self.set_key_attempts += 1
         self.key_in_modem = True  # from now on a teardown must overwrite it
-        self._send_set_key(m.nid, m.nmk)
+        self._send_set_key(key.nid, key.nmk)
 
     def _send_set_key(self, nid: bytes, nmk: bytes) -> None:
         # A fresh non-zero nonce per request: every modem in the captures (QCA, Lumissil) echoes
@@ -575,7 +612,8 @@ class SlacEvseHandler:
         if self.set_key_nonce:
             self.superseded_nonces.append(self.set_key_nonce)
         self.set_key_nonce = self.rng.getrandbits(32) | 1
-        self.io.send(LOCAL_MODEM_MAC, SetKeyReq(nid=nid, new_key=nmk, my_nonce=self.set_key_nonce))
+        req = SetKeyReq(nid=nid, new_key=nmk, my_nonce=self.set_key_nonce)
+        self.io.send(self.cfg.modem_mac, req)
 
     def answers_our_set_key(self, ev: Event) -> bool:
         """Not an answer to one of our earlier requests. A modem (or emulator) that does not
@@ -591,9 +629,13 @@ class SlacEvseHandler:
         return isinstance(cnf, SetKeyCnf) and cnf.result in (0x00, 0x01)
 
     def note_key_set(self, ev: Event) -> None:
+        """The modem confirmed the pending key: from now on it is the one a match hands out."""
         cnf = self._frame(ev).mme
-        if isinstance(cnf, SetKeyCnf) and self.matched is not None:
-            self.io.emit(KeySet(self.matched.nid, cnf.result))
+        key = self.pending_key
+        if isinstance(cnf, SetKeyCnf) and key is not None:
+            self.modem_key = key
+            self.pending_key = None
+            self.io.emit(KeySet(key.nid, cnf.result))
 
     def set_key_retries_left(self, ev: Event) -> bool:
         return self.set_key_attempts <= self.cfg.set_key_retries
@@ -603,7 +645,7 @@ class SlacEvseHandler:
 
     # ------------------------------------------------------------------ link
     def send_link_status_req(self, ev: Event) -> None:
-        self.io.send(LOCAL_MODEM_MAC, VsPlLnkStatusReq())
+        self.io.send(self.cfg.modem_mac, VsPlLnkStatusReq())
 
     def link_is_up(self, ev: Event) -> bool:
         cnf = self._frame(ev).mme

@@ -65,8 +65,14 @@ class Station:
     def cp(self, pilot: PilotState, pwm: bool) -> list[Output]:
         return self._keep(self.core.handle_cp(pilot, pwm, self.now))
 
-    def plug(self) -> list[Output]:
-        return self.cp(PilotState.B, True)
+    def plug(self, *, confirm_key: bool = True) -> list[Output]:
+        """Car plugged with 5 % PWM on; the modem confirms the fresh key 2 ms later (a
+        QCA7000 on the bench answers CM_SET_KEY in 1-5 ms) unless `confirm_key` is False."""
+        outs = self.cp(PilotState.B, True)
+        if confirm_key:
+            self.advance(self.now + 2 * MS)
+            outs = outs + self.set_key_cnf()
+        return outs
 
     def rx(self, src: bytes, mme: Mme, dst: bytes = EVSE_MAC) -> list[Output]:
         return self._keep(self.core.handle_frame(encode_frame(Frame(dst, src, mme)), self.now))

@@ -37,7 +37,7 @@ from evse.sdp import (
     TlsPolicy,
 )
 from evse.slac.ev import EvFailed, EvKeySet, EvSlac
-from evse.slac.evse_core import EvseSlac, PilotState
+from evse.slac.evse_core import EvseSlac, PilotState, warm_up
 from evse.slac.evse_handler import SlacConfig
 from evse.slac.outputs import LinkError, LinkReady, SendFrame
 
@@ -52,10 +52,16 @@ def _say(**kw: object) -> None:
 
 def run_evse(iface: str, seconds: float) -> int:
     port = RawHomePlugSocket(iface)
+    warm_up()  # as the station does before its 5 % PWM: nothing loads on the car's time
     core = EvseSlac(SlacConfig(evse_mac=port.mac), random.Random(11))
     t0 = time.monotonic_ns()
-    outs = core.start(0) + core.handle_cp(PilotState.B, True, 0)
+    # The pilot here is a stand-in: "plugged with 5 % PWM" when the car's first frame arrives,
+    # so the modems the car's process emulates are up when the session's CM_SET_KEY goes out
+    # (on a real charger the modem is always there).
+    outs = core.start(0)
+    pwm_on = False
     end = t0 + int(seconds * 1e9)
+    _say(event="ready")
     while True:
         for o in outs:
             if isinstance(o, SendFrame):
@@ -78,6 +84,9 @@ def run_evse(iface: str, seconds: float) -> int:
         now = time.monotonic_ns() - t0
         outs = []
         for raw in port.poll(now):
+            if not pwm_on:
+                pwm_on = True
+                outs += core.handle_cp(PilotState.B, True, now)
             outs += core.handle_frame(raw, now)
         outs += core.handle_timer(now)
 

@@ -318,3 +318,69 @@ def test_a_frame_cut_anywhere_inside_its_mme_is_a_truncated_error() -> None:
             with pytest.raises(SlacTruncatedError):
                 decode_frame(raw[:cut], use_fast_path=False)
         assert decode_frame(raw[:end]).mme == decode_frame(raw).mme, message
+
+
+def test_after_warm_up_the_5pct_pwm_and_the_first_answers_cost_no_lazy_loading() -> None:
+    """A fresh process replays a real Ioniq 5 SLAC (tests/data/slac) into the EVSE core and
+    measures the CPU of the 5 % PWM step (the fresh key goes to the modem) and of each call
+    that answers the car. Cold, the 5 % PWM step pays scapy's import (hundreds of ms: a car
+    asking meanwhile would miss TP_match_response = 100 ms); after `evse_core.warm_up()` no
+    step loads anything. CPU time, so a loaded machine does not make it flaky."""
+    code = (
+        "import json, random, sys, time\n"
+        "from pathlib import Path\n"
+        "from evse.slac import evse_core\n"
+        "from evse.slac.evse_core import EvseSlac, PilotState\n"
+        "from evse.slac.evse_handler import SlacConfig\n"
+        "from evse.slac.outputs import SendFrame\n"
+        "rows = [json.loads(x) for x in Path('tests/data/slac/session_ioniq5.jsonl')"
+        ".read_text().splitlines()[1:]]\n"
+        "if sys.argv[1] == 'warm':\n"
+        "    assert evse_core.warm_up() == 17 and evse_core.warm_up() == 0\n"
+        "evse_mac = next(bytes.fromhex(r['hex'])[6:12]\n"
+        "                for r in rows if r['kind'] == 'SlacParmCnf')\n"
+        "core = EvseSlac(SlacConfig(evse_mac=evse_mac), random.Random(0))\n"
+        "core.start(0)\n"
+        "t = time.process_time()\n"
+        "(req,) = [o for o in core.handle_cp(PilotState.B, True, 0) if isinstance(o, SendFrame)]\n"
+        "costs = {'pwm_on': (time.process_time() - t) * 1000}\n"
+        "cnf = req.raw[6:12] + bytes.fromhex('0001870ea348' '88e1010960000001') + b'\\0' * 4\n"
+        "cnf += req.raw[20:24] + req.raw[28:33]\n"
+        "core.handle_frame(cnf + b'\\0' * (60 - len(cnf)), 1)\n"
+        "for r in rows:\n"
+        "    if r['kind'] in ('SlacParmCnf', 'AttenCharInd', 'SlacMatchCnf'):\n"
+        "        continue\n"
+        "    t_ns = int(r['t_us']) * 1000 + 10_000_000\n"
+        "    t = time.process_time()\n"
+        "    outs = []\n"
+        "    while (d := core.next_deadline_ns()) is not None and d <= t_ns:\n"
+        "        outs += core.handle_timer(d)\n"
+        "    outs += core.handle_frame(bytes.fromhex(r['hex']), t_ns)\n"
+        "    if any(isinstance(o, SendFrame) for o in outs):\n"
+        "        ms = (time.process_time() - t) * 1000\n"
+        "        costs[r['kind']] = max(costs.get(r['kind'], 0.0), ms)\n"
+        "print(json.dumps({'state': core.state, 'costs_ms': costs}))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+
+    def run(mode: str) -> dict[str, float]:
+        res = subprocess.run(
+            [sys.executable, "-c", code, mode],
+            cwd=root,
+            env={"PYTHONPATH": str(root)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out = json.loads(res.stdout)
+        assert out["state"] == "wait_link.polling"  # the replay matched
+        return {str(k): float(v) for k, v in out["costs_ms"].items()}
+
+    cold, warm = run("cold"), run("warm")
+    assert set(warm) == {"pwm_on", "SlacParmReq", "AttenProfileInd", "SlacMatchReq"}
+    assert cold["pwm_on"] > 100.0  # what warm_up() is for: this test sees lazy loading
+    assert warm["pwm_on"] < 10.0, warm
+    # CM_SLAC_PARM.CNF and CM_SLAC_MATCH.CNF within a small part of TP_match_response, the
+    # 58-group CM_ATTEN_CHAR.IND (~15 ms of scapy on a desktop) within TP_EVSE_avg_atten_calc
+    assert warm["SlacParmReq"] < 20.0 and warm["SlacMatchReq"] < 20.0, warm
+    assert warm["AttenProfileInd"] < 60.0, warm

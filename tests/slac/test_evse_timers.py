@@ -31,27 +31,29 @@ from tests.slac.driver import CAR, CAR2, MS, PILOT, RUN, RUN2, S, Station
 
 
 def test_no_car_asks_for_ef_retries_then_reports_link_error() -> None:
+    k = 2 * MS  # the modem confirms each session's fresh key 2 ms after the 5 % PWM
     st = Station()
     st.plug()
-    st.advance(40 * S - 1)
+    st.advance(k + 40 * S - 1)
     assert st.events(EfRetryRequested) == []
-    st.advance(40 * S)
+    st.advance(k + 40 * S)
     assert [o.attempt for _, o in st.events(EfRetryRequested)] == [1]  # type: ignore[attr-defined]
     assert st.core.state == "ef_retry"
-    # the pilot core runs E for T_step_EF and brings the 5 % PWM back
+    # the pilot core runs E for T_step_EF and brings the 5 % PWM back: a fresh key again
     st.cp(PILOT.E, False)
     st.advance(44 * S)
-    st.cp(PILOT.B, True)
+    st.plug()
     assert st.core.state == "waiting"
-    st.advance(84 * S)
+    st.advance(44 * S + k + 40 * S)
     assert len(st.events(EfRetryRequested)) == 2
     st.cp(PILOT.E, False)
     st.advance(88 * S)
-    st.cp(PILOT.B, True)
-    st.advance(128 * S)
+    st.plug()
+    st.advance(88 * S + k + 40 * S)
     errors = st.events(LinkError)
-    assert [(t, o.reason) for t, o in errors] == [(128 * S, LinkErrorReason.INIT_TIMEOUT)]  # type: ignore[attr-defined]
+    assert [(t, o.reason) for t, o in errors] == [(128 * S + k, LinkErrorReason.INIT_TIMEOUT)]  # type: ignore[attr-defined]
     assert st.core.state == "failed"
+    assert len(st.sent(SetKeyReq)) == 3  # a fresh key each time the 5 % PWM comes on
 
 
 def test_slac_does_not_start_without_5pct_pwm() -> None:
@@ -201,15 +203,42 @@ def test_no_match_req_within_tt_evse_match_session_drops_session() -> None:
 # ---------------------------------------------------------------- match, RunID, key
 
 
-def test_match_sends_fresh_nmk_and_sets_it_into_the_local_modem() -> None:
+def test_match_cnf_carries_the_key_the_modem_confirmed_before_matching() -> None:
+    """ISO 15118-3 9.6 / EVerest ResetState: the NMK/NID handed to the car are already in
+    the local modem, set with CM_SET_KEY.REQ and confirmed by CM_SET_KEY.CNF, when
+    CM_SLAC_MATCH.CNF leaves; the match itself sends no key."""
     st = Station()
     st.matched()
-    ((_, cnf),) = st.sent(SlacMatchCnf)
-    ((_, sk),) = st.sent(SetKeyReq)
+    ((t_cnf, cnf),) = st.sent(SlacMatchCnf)
+    ((t_sk, sk),) = st.sent(SetKeyReq)
+    ((t_set, key_set),) = st.events(KeySet)
     assert isinstance(cnf.mme, SlacMatchCnf) and isinstance(sk.mme, SetKeyReq)
     assert cnf.dst == CAR and cnf.mme.run_id == RUN
     assert sk.dst == LOCAL_MODEM_MAC and sk.mme.new_key == cnf.mme.nmk and sk.mme.nid == cnf.mme.nid
-    assert st.core.state == "set_key"
+    assert t_sk < t_set < t_cnf and key_set.nid == cnf.mme.nid  # type: ignore[attr-defined]
+    assert st.core.state == "wait_link.polling"
+
+
+def test_a_fresh_key_for_every_plug_in() -> None:
+    st = Station()
+    st.matched()
+    st.link(True)
+    st.cp(PILOT.A, False)
+    st.advance(st.now + 1 * S)
+    st.matched()
+    first, second = (f.mme for _, f in st.sent(SlacMatchCnf))
+    assert isinstance(first, SlacMatchCnf) and isinstance(second, SlacMatchCnf)
+    assert first.nmk != second.nmk and first.nid != second.nid
+
+
+def test_parm_req_while_the_key_is_being_set_is_answered_once_it_is_confirmed() -> None:
+    st = Station()
+    st.plug(confirm_key=False)
+    st.at(3 * MS).parm()
+    assert st.sent(SlacParmCnf) == [] and st.core.state == "keying"
+    st.at(5 * MS).set_key_cnf()
+    ((t, _),) = st.sent(SlacParmCnf)
+    assert t == 5 * MS and st.core.state == "matching"
 
 
 def test_match_req_with_another_run_id_is_not_answered() -> None:
@@ -245,43 +274,46 @@ def test_repeated_match_req_gets_the_same_confirmation() -> None:
 def test_both_set_key_results_0_and_1_mean_success() -> None:
     for result in (0x00, 0x01):
         st = Station()
-        st.matched()
+        st.plug(confirm_key=False)
         st.set_key_cnf(result)
-        assert st.core.state == "wait_link.polling"
+        assert st.core.state == "waiting"
         assert [o.modem_result for _, o in st.events(KeySet)] == [result]  # type: ignore[attr-defined]
 
 
 def test_our_own_set_key_req_read_back_is_not_a_confirmation() -> None:
     st = Station()
-    st.matched()
+    st.plug(confirm_key=False)
     ((_, sk),) = st.sent(SetKeyReq)
     from evse.slac.codec import encode_frame
 
     echo = encode_frame(sk)
     st.rx_raw(echo)
-    assert st.core.state == "set_key"
+    assert st.core.state == "keying"
     assert any(o.reason == "own frame read back" for _, o in st.events(FrameDropped))  # type: ignore[attr-defined]
 
 
-def test_silent_modem_set_key_retried_then_link_error() -> None:
+def test_silent_modem_set_key_retried_then_link_error_and_no_car_answered() -> None:
     st = Station()
-    st.matched()
-    t0 = st.now
-    st.advance(t0 + 3 * S)
+    st.plug(confirm_key=False)
+    for k in range(14):  # the car asks every 210 ms meanwhile (Ioniq, Tesla)
+        st.at(10 * MS + k * 210 * MS).parm()
+    st.advance(3 * S)
     keys = st.sent(SetKeyReq)
-    # three attempts with the match's NMK, then a random NMK to clear whatever the modem took
-    assert [t - t0 for t, _ in keys] == [0, 1 * S, 2 * S, 3 * S]
+    # three attempts with the session's NMK, then a random NMK to clear whatever the modem took
+    assert [t for t, _ in keys] == [0, 1 * S, 2 * S, 3 * S]
     nmks = [f.mme.new_key for _, f in keys]  # type: ignore[union-attr]
     assert nmks[0] == nmks[2] != nmks[3]
     ((t, err),) = st.events(LinkError)
-    assert t == t0 + 3 * S and err.reason is LinkErrorReason.SET_KEY_FAILED  # type: ignore[attr-defined]
+    assert t == 3 * S and err.reason is LinkErrorReason.SET_KEY_FAILED  # type: ignore[attr-defined]
+    assert st.sent(SlacParmCnf) == [] and st.sent(SlacMatchCnf) == []
+    assert st.core.state == "failed"
 
 
 def test_bad_set_key_result_is_retried() -> None:
     st = Station()
-    st.matched()
+    st.plug(confirm_key=False)
     st.set_key_cnf(0x02)
-    assert len(st.sent(SetKeyReq)) == 2 and st.core.state == "set_key"
+    assert len(st.sent(SetKeyReq)) == 2 and st.core.state == "keying"
 
 
 # ---------------------------------------------------------------- link-up, TT_match_join
@@ -290,7 +322,6 @@ def test_bad_set_key_result_is_retried() -> None:
 def test_link_up_only_when_the_modem_reports_it() -> None:
     st = Station()
     st.matched()
-    st.set_key_cnf()
     st.advance(st.now + 1 * S)
     polls = st.sent(VsPlLnkStatusReq)
     assert len(polls) >= 10 and all(f.dst == LOCAL_MODEM_MAC for _, f in polls)
@@ -305,7 +336,6 @@ def test_link_up_only_when_the_modem_reports_it() -> None:
 def test_no_link_within_tt_match_join_is_a_link_error_and_key_cleared() -> None:
     st = Station()
     st.matched()
-    st.set_key_cnf()
     t0 = st.now
     st.advance(t0 + 12 * S)
     ((t, err),) = st.events(LinkError)
@@ -317,13 +347,13 @@ def test_no_link_within_tt_match_join_is_a_link_error_and_key_cleared() -> None:
 def test_link_loss_while_linked_reports_error_and_clears_key() -> None:
     st = Station()
     st.matched()
-    st.set_key_cnf()
     st.link(True)
     st.link(False)
     ((_, err),) = st.events(LinkError)
     assert err.reason is LinkErrorReason.LINK_LOST  # type: ignore[attr-defined]
-    assert len(st.sent(SetKeyReq)) == 2
-    assert st.core.state == "waiting"
+    first, fresh = st.sent(SetKeyReq)  # a fresh key replaces the one the car knew
+    assert first[1].mme.new_key != fresh[1].mme.new_key  # type: ignore[union-attr]
+    assert st.core.state == "keying"
 
 
 # ---------------------------------------------------------------- pilot coupling, pause
@@ -332,7 +362,6 @@ def test_link_loss_while_linked_reports_error_and_clears_key() -> None:
 def test_unplug_tears_the_link_down_and_clears_the_key() -> None:
     st = Station()
     st.matched()
-    st.set_key_cnf()
     st.link(True)
     st.cp(PILOT.A, False)
     ((_, term),) = st.events(LinkTerminated)
@@ -345,7 +374,6 @@ def test_unplug_tears_the_link_down_and_clears_the_key() -> None:
 def test_error_state_e_tears_the_link_down() -> None:
     st = Station()
     st.matched()
-    st.set_key_cnf()
     st.link(True)
     st.cp(PILOT.E, False)
     assert len(st.events(LinkTerminated)) == 1 and st.core.state == "plugged"
@@ -354,7 +382,6 @@ def test_error_state_e_tears_the_link_down() -> None:
 def test_terminate_from_the_controller_tears_down() -> None:
     st = Station()
     st.matched()
-    st.set_key_cnf()
     st.link(True)
     st.core.terminate(st.now)
     assert st.core.state == "done"
@@ -363,7 +390,6 @@ def test_terminate_from_the_controller_tears_down() -> None:
 def test_pause_keeps_the_nmk_and_the_car_rejoins_without_slac() -> None:
     st = Station()
     st.matched()
-    st.set_key_cnf()
     st.link(True)
     nid = st.events(LinkReady)[0][1].nid  # type: ignore[attr-defined]
     st.cp(PILOT.B, False)  # pause: PWM off, car may sleep
@@ -377,33 +403,48 @@ def test_pause_keeps_the_nmk_and_the_car_rejoins_without_slac() -> None:
     assert len(st.sent(SetKeyReq)) == 1 and len(st.sent(SlacMatchCnf)) == 1
 
 
-def test_car_doing_slac_again_after_a_pause_gets_a_new_match() -> None:
+def test_car_doing_slac_again_after_a_pause_gets_a_new_match_with_a_fresh_key() -> None:
     st = Station()
     st.matched()
-    st.set_key_cnf()
     st.link(True)
     st.cp(PILOT.B, False)
     st.advance(st.now + 10 * S)
     st.cp(PILOT.B, True)
     st.parm(run=RUN2)
-    assert st.core.state == "matching"
+    assert st.core.state == "keying" and len(st.sent(SlacParmCnf)) == 1  # only the first run's
+    st.advance(st.now + 2 * MS)
+    st.set_key_cnf()
+    assert st.core.state == "matching" and len(st.sent(SlacParmCnf)) == 2
+    st.sounding(run=RUN2)
+    st.atten_rsp(run=RUN2)
+    st.match(run=RUN2)
+    old, new = (f.mme for _, f in st.sent(SlacMatchCnf))
+    (_, old_key), (_, new_key) = st.sent(SetKeyReq)
+    assert isinstance(old, SlacMatchCnf) and isinstance(new, SlacMatchCnf)
+    assert isinstance(new_key.mme, SetKeyReq) and old.nmk != new.nmk == new_key.mme.new_key
 
 
 def test_tesla_parm_req_before_5pct_is_answered_when_pwm_comes_on() -> None:
     st = Station()
     st.cp(PILOT.B, False)
-    st.at(100 * MS).parm()
-    st.at(250 * MS).plug()
+    st.at(200 * MS).parm()
+    st.at(250 * MS).plug()  # key confirmed 2 ms later
     ((t, _),) = st.sent(SlacParmCnf)
-    assert t == 250 * MS and st.core.state == "matching"
+    assert t == 252 * MS and st.core.state == "matching"
 
 
-def test_stale_early_parm_req_is_not_answered() -> None:
+def test_early_parm_req_too_old_to_answer_within_tp_match_response_is_dropped() -> None:
+    """Answered 152 ms after the request would break TP_match_response (100 ms): the car
+    repeats it after TT_match_response and that repeat is answered at once."""
     st = Station()
     st.cp(PILOT.B, False)
     st.at(100 * MS).parm()
-    st.at(1 * S).plug()
+    st.at(250 * MS).plug()
     assert st.sent(SlacParmCnf) == [] and st.core.state == "waiting"
+    assert any("too old" in o.reason for _, o in st.events(FrameDropped))  # type: ignore[attr-defined]
+    st.at(310 * MS).parm()
+    ((t, _),) = st.sent(SlacParmCnf)
+    assert t == 310 * MS
 
 
 # ---------------------------------------------------------------- restart, stale runs, parallel
@@ -430,7 +471,6 @@ def test_car_restart_mid_sounding_supersedes_its_old_run() -> None:
 def test_car_restart_after_match_abandons_it_and_matches_again() -> None:
     st = Station()
     st.matched()
-    st.set_key_cnf()
     st.parm(run=RUN2)
     assert st.core.state == "matching"
     st.sounding(run=RUN2)
@@ -438,13 +478,14 @@ def test_car_restart_after_match_abandons_it_and_matches_again() -> None:
     st.match(run=RUN2)
     first, second = st.sent(SlacMatchCnf)
     assert isinstance(first[1].mme, SlacMatchCnf) and isinstance(second[1].mme, SlacMatchCnf)
-    assert first[1].mme.nmk != second[1].mme.nmk  # fresh NMK per session
+    # the same car restarting within one plug-in gets the key the modem already holds
+    assert first[1].mme.nmk == second[1].mme.nmk and len(st.sent(SetKeyReq)) == 1
+    assert second[1].mme.run_id == RUN2
 
 
 def test_neighbour_car_slac_after_match_is_ignored() -> None:
     st = Station()
     st.matched()
-    st.set_key_cnf()
     st.parm(CAR2, RUN2)
     assert st.core.state == "wait_link.polling"
 
@@ -511,18 +552,17 @@ def test_late_answer_to_the_key_clearing_request_is_not_the_new_keys_confirmatio
     """EVerest#1424: a key change must not be confirmed by the answer to the previous one."""
     st = Station()
     st.matched()
-    st.set_key_cnf()
     st.link(True)
     st.cp(PILOT.A, False)  # clears the key; this modem is slow to answer
     clear_nonce = st.sent(SetKeyReq)[-1][1].mme.my_nonce  # type: ignore[union-attr]
     st.advance(st.now + 1 * S)
     st.clear()
-    st.matched(run=RUN2)
+    st.plug(confirm_key=False)
     st.set_key_cnf(your_nonce=clear_nonce)
-    assert st.core.state == "set_key"
+    assert st.core.state == "keying"
     assert any("earlier request" in o.reason for _, o in st.events(FrameDropped))  # type: ignore[attr-defined]
     st.set_key_cnf()
-    assert st.core.state == "wait_link.polling"
+    assert st.core.state == "waiting"
 
 
 def test_pilot_core_notices_drive_slac_like_pilot_states() -> None:
@@ -531,9 +571,9 @@ def test_pilot_core_notices_drive_slac_like_pilot_states() -> None:
     core.handle_cp_notice("cp_level", {"level": "B"}, 0)
     assert core.state == "plugged"
     core.handle_cp_notice("pwm", {"on": True}, 0)
-    assert core.state == "waiting"
+    assert core.state == "keying"
     core.handle_cp_notice("contactors", {"closed": True}, 0)
-    assert core.state == "waiting"
+    assert core.state == "keying"
     core.handle_cp_notice("cp_level", {"level": "DIODE_FAULT"}, 0)  # a pilot fault
     assert core.state == "plugged"
     core.handle_cp_notice("cp_level", {"level": "A"}, 0)
@@ -563,6 +603,6 @@ def test_match_req_of_a_car_clearly_farther_than_another_sounding_car_is_refused
 
 def test_set_key_cnf_from_a_modem_that_does_not_echo_the_nonce_is_still_accepted() -> None:
     st = Station()
-    st.matched()
+    st.plug(confirm_key=False)
     st.set_key_cnf(your_nonce=0)
-    assert st.core.state == "wait_link.polling"
+    assert st.core.state == "waiting"

@@ -26,6 +26,8 @@ from evse.slac.messages import (
     Frame,
     Mme,
     MnbcSoundInd,
+    SetKeyCnf,
+    SetKeyReq,
     SlacMatchCnf,
     SlacMatchReq,
     SlacParmCnf,
@@ -85,7 +87,10 @@ def test_our_answers_match_the_real_chargers_frames(name: str, real: dict[str, F
     )
     now = 0
     core.start(now)
-    core.handle_cp(PilotState.B, True, now)
+    (set_key,) = _frames(core.handle_cp(PilotState.B, True, now), SetKeyReq)
+    assert isinstance(set_key.mme, SetKeyReq)
+    confirm = SetKeyCnf(0x01, your_nonce=set_key.mme.my_nonce)  # the modem sets the key first
+    core.handle_frame(encode_frame(Frame(evse_mac, MODEM, confirm)), now)
 
     def car_sends(mme: Mme, dst: bytes = BROADCAST_MAC, src: bytes = car) -> list[Output]:
         return core.handle_frame(encode_frame(Frame(dst, src, mme)), now)
@@ -129,3 +134,4 @@ def test_our_answers_match_the_real_chargers_frames(name: str, real: dict[str, F
     )
     assert encode_frame(same_keys) == encode_frame(match_real)
     assert ours_match.mme.nmk != match_real.mme.nmk
+    assert (ours_match.mme.nmk, ours_match.mme.nid) == (set_key.mme.new_key, set_key.mme.nid)

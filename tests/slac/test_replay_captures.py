@@ -17,8 +17,15 @@ import pytest
 from evse.slac.codec import decode_frame, encode_frame
 from evse.slac.evse_core import EvseSlac, PilotState
 from evse.slac.evse_handler import SlacConfig
-from evse.slac.messages import AttenCharInd, Frame, SlacMatchCnf, SlacParmCnf
-from evse.slac.outputs import FrameDropped, Output, SendFrame
+from evse.slac.messages import (
+    AttenCharInd,
+    Frame,
+    SetKeyCnf,
+    SetKeyReq,
+    SlacMatchCnf,
+    SlacParmCnf,
+)
+from evse.slac.outputs import FrameDropped, KeySet, Output, SendFrame
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "slac"
 SESSIONS = sorted(DATA.glob("session_*.jsonl"))
@@ -41,9 +48,16 @@ def test_real_car_session_replayed_matches_like_the_real_charger(path: Path) -> 
     core = EvseSlac(
         SlacConfig(evse_mac=evse_mac, attenuation_adjustment_db=adjust), random.Random(0)
     )
-    core.start(0)
-    core.handle_cp(PilotState.B, True, 0)
-    ours: list[tuple[int, Output]] = []
+    # 5 % PWM 20 ms before the car's first request; the modem confirms the fresh key 2 ms later
+    t_pwm = real[0][0] - 20_000_000
+    core.start(t_pwm)
+    ours: list[tuple[int, Output]] = [(t_pwm, o) for o in core.handle_cp(PilotState.B, True, t_pwm)]
+    (set_key,) = [decode_frame(o.raw) for _, o in ours if isinstance(o, SendFrame)]
+    assert isinstance(set_key.mme, SetKeyReq)
+    cnf = Frame(evse_mac, bytes.fromhex("0001870ea348"), SetKeyCnf(0x01, set_key.mme.my_nonce))
+    t_cnf = t_pwm + 2_000_000
+    ours.extend((t_cnf, o) for o in core.handle_frame(encode_frame(cnf), t_cnf))
+    assert core.state == "waiting"
 
     def advance(to_ns: int) -> None:
         while (d := core.next_deadline_ns()) is not None and d <= to_ns:
@@ -59,6 +73,7 @@ def test_real_car_session_replayed_matches_like_the_real_charger(path: Path) -> 
     dropped = [o for _, o in ours if isinstance(o, FrameDropped)]
     assert dropped == []  # every real frame was understood and expected
     sent = [(t, decode_frame(o.raw)) for t, o in ours if isinstance(o, SendFrame)]
+    sent = [(t, f) for t, f in sent if not isinstance(f.mme, SetKeyReq)]
 
     def of(kind: type, frames: list[tuple[int, Frame]]) -> list[tuple[int, Frame]]:
         return [(t, f) for t, f in frames if isinstance(f.mme, kind)]
@@ -77,9 +92,12 @@ def test_real_car_session_replayed_matches_like_the_real_charger(path: Path) -> 
             max(abs(a - b) for a, b in zip(f_ours.mme.aag_db, f_real.mme.aag_db, strict=True)) <= 1
         )
         assert abs(t_ours - t_real) <= 100_000_000
-    # CM_SLAC_MATCH.CNF to the same car and run; our own fresh NMK
+    # CM_SLAC_MATCH.CNF to the same car and run, with the key our modem confirmed at 5 % PWM
     ((_, ours_match),) = of(SlacMatchCnf, sent)
+    (key_set,) = [o for _, o in ours if isinstance(o, KeySet)]
+    assert isinstance(key_set, KeySet) and isinstance(ours_match.mme, SlacMatchCnf)
+    assert ours_match.mme.nmk == set_key.mme.new_key and ours_match.mme.nid == key_set.nid
     ((_, real_match),) = of(SlacMatchCnf, real)
     assert isinstance(ours_match.mme, SlacMatchCnf) and isinstance(real_match.mme, SlacMatchCnf)
     assert (ours_match.dst, ours_match.mme.run_id) == (real_match.dst, real_match.mme.run_id)
-    assert core.state == "set_key"
+    assert core.state == "wait_link.polling"

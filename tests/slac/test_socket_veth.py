@@ -95,10 +95,15 @@ def test_evse_and_ev_match_over_a_veth_pair_then_link_up_and_sdp(
     veth_pair: tuple[str, str],
 ) -> None:
     ns_evse, ns_ev = veth_pair
-    evse = _peer(ns_evse, "evse", "plc0", "20")
+    evse = _peer(ns_evse, "evse", "plc0", "30")
+    # The car (3 CM_SLAC_PARM.REQ, then it gives up) starts once the charger listens.
+    assert evse.stdout is not None
+    first = evse.stdout.readline()
+    assert "ready" in first, first + (evse.stderr.read() if evse.stderr else "")
     ev = _peer(ns_ev, "ev", "plc1", "20", EVSE_MAC)
     ev_out, ev_err = ev.communicate(timeout=60)
     evse_out, evse_err = evse.communicate(timeout=60)
+    evse_out = first + evse_out
     assert evse.returncode == 0, evse_out + evse_err
     assert ev.returncode == 0, ev_out + ev_err
     ready = [json.loads(line) for line in evse_out.splitlines() if "link_ready" in line]

@@ -6,10 +6,18 @@ from hypothesis import given, settings, strategies as st
 
 from drivers.homeplug.sim import MMTYPE_MNBC_SOUND_IND, ModemBehaviour
 from evse.slac.codec import decode_frame
+from evse.slac.config import slac_config_from_section
 from evse.slac.ev import EvFailed, EvKeySet, EvMatched, EvPhase
 from evse.slac.evse_core import PilotState
 from evse.slac.evse_handler import SlacConfig
-from evse.slac.messages import LOCAL_MODEM_MAC, AttenCharInd, SetKeyReq
+from evse.slac.messages import (
+    LOCAL_MODEM_MAC,
+    AttenCharInd,
+    MmType,
+    SetKeyCnf,
+    SetKeyReq,
+    SlacMatchCnf,
+)
 from evse.slac.outputs import (
     EfRetryRequested,
     LinkError,
@@ -88,9 +96,11 @@ def test_no_car_response_retries_with_ef_then_gives_up() -> None:
     v.run_until(200 * S)
     evse = v.nodes["evse"]
     retries = [t for t, _ in evse.of_type(EfRetryRequested)]
-    assert retries == [40 * S, 84 * S]
+    # each 5 % PWM first sets a fresh key (the simulated modem confirms within 1 ms), then
+    # waits TT_EVSE_SLAC_init (40 s); T_step_EF is 4 s
+    assert retries == [40 * S + 1 * MS, 84 * S + 2 * MS]
     ((t, err),) = evse.of_type(LinkError)
-    assert t == 128 * S and err.reason is LinkErrorReason.INIT_TIMEOUT  # type: ignore[attr-defined]
+    assert t == 128 * S + 3 * MS and err.reason is LinkErrorReason.INIT_TIMEOUT  # type: ignore[attr-defined]
 
 
 def two_chargers(crosstalk_db: float) -> VirtualSlac:
@@ -266,3 +276,80 @@ def test_property_a_charger_never_links_to_the_neighbours_car(
             assert ready.ev_mac == car  # type: ignore[attr-defined]
     if loss == 0.0:
         assert _linked(v, "A") and _linked(v, "B")
+
+
+# ---------------------------------------------------------------- key before CM_SLAC_MATCH.CNF
+
+
+def _frames_of(raws: list[tuple[int, bytes]], mmtype: MmType) -> list[tuple[int, bytes]]:
+    code = mmtype.value.to_bytes(2, "little")
+    return [(t, raw) for t, raw in raws if raw[15:17] == code]
+
+
+def test_key_is_set_and_confirmed_by_the_modem_before_match_cnf_carries_it() -> None:
+    """ISO 15118-3 9.6 / EVerest ResetState: the NMK/NID handed to the car are in our local
+    modem, set (CM_SET_KEY.REQ) and confirmed (CM_SET_KEY.CNF), before CM_SLAC_MATCH.CNF
+    leaves, so the car can join at once. A slow modem (40 ms per answer) makes any other
+    order visible."""
+    slow = ModemBehaviour(reply_delay_ns=40 * MS)
+    v = one_car(behaviour=slow)
+    v.plug("car", 1 * S)
+    v.run_until(30 * S, until=lambda: _linked(v, "evse"))
+    modem = v.medium.stations["evse"]
+    set_key_reqs = _frames_of(modem.sent, MmType.CM_SET_KEY_REQ)
+    set_key_cnfs = _frames_of(modem.received, MmType.CM_SET_KEY_CNF)
+    ((t_match, raw_match),) = _frames_of(modem.sent, MmType.CM_SLAC_MATCH_CNF)  # CM_SLAC_MATCH.CNF
+    ((t_parm, _),) = _frames_of(modem.sent, MmType.CM_SLAC_PARM_CNF)  # CM_SLAC_PARM.CNF
+    req, cnf, match = (decode_frame(set_key_reqs[0][1]), decode_frame(set_key_cnfs[0][1]),
+                       decode_frame(raw_match))
+    assert isinstance(req.mme, SetKeyReq) and isinstance(cnf.mme, SetKeyCnf)
+    assert isinstance(match.mme, SlacMatchCnf)
+    assert len(set_key_reqs) == 1  # one key for the session, none sent at the match
+    assert set_key_reqs[0][0] < set_key_cnfs[0][0] <= t_parm < t_match
+    assert cnf.mme.your_nonce == req.mme.my_nonce  # the modem's answer to this very request
+    assert (match.mme.nmk, match.mme.nid) == (req.mme.new_key, req.mme.nid)
+    assert modem.nmk == match.mme.nmk == v.nodes["car"].ev.nmk  # type: ignore[union-attr]
+
+
+def test_modem_that_never_confirms_the_key_means_no_car_is_answered() -> None:
+    """Bounded wait: 1 + set_key_retries attempts of t_set_key_cnf (1 s), then D-LINK_ERROR;
+    no CM_SLAC_PARM.CNF or CM_SLAC_MATCH.CNF ever carries an unconfirmed key."""
+    v = one_car(behaviour=ModemBehaviour(answers_set_key=False))
+    v.plug("car", 1 * S)
+    v.run_until(30 * S)
+    evse = v.nodes["evse"]
+    ((t, err),) = evse.of_type(LinkError)
+    assert t == 1 * S + 3 * S and err.reason is LinkErrorReason.SET_KEY_FAILED  # type: ignore[attr-defined]
+    sent = v.medium.stations["evse"].sent
+    assert _frames_of(sent, MmType.CM_SLAC_PARM_CNF) == []
+    assert _frames_of(sent, MmType.CM_SLAC_MATCH_CNF) == []
+    assert evse.evse is not None and evse.evse.state == "failed"
+
+
+# ---------------------------------------------------------------- local modem address
+
+
+OTHER_LOCAL = bytes.fromhex("02b052000002")
+
+
+def test_local_modem_address_from_config_is_where_key_and_link_polls_go() -> None:
+    cfg, _ = slac_config_from_section({}, EVSE_A, OTHER_LOCAL)
+    v = one_car(config=cfg, behaviour=ModemBehaviour(local_mac=OTHER_LOCAL))
+    v.plug("car", 1 * S)
+    v.query_modem("evse", 1 * S)
+    v.run_until(30 * S, until=lambda: _linked(v, "evse"))
+    assert _linked(v, "evse")
+    sent = v.medium.stations["evse"].sent
+    local = (MmType.CM_SET_KEY_REQ, MmType.VS_PL_LNK_STATUS_REQ, MmType.VS_SW_VER_REQ)
+    to_modem = [raw for m in local for _, raw in _frames_of(sent, m)]
+    assert to_modem and {raw[0:6] for raw in to_modem} == {OTHER_LOCAL}
+    assert v.nodes["evse"].of_type(ModemFound)
+
+
+def test_default_address_does_not_reach_a_modem_configured_elsewhere() -> None:
+    """Shows the setting has an effect: without it the key is never confirmed."""
+    v = one_car(behaviour=ModemBehaviour(local_mac=OTHER_LOCAL))
+    v.plug("car", 1 * S)
+    v.run_until(30 * S)
+    errors = [o.reason for _, o in v.nodes["evse"].of_type(LinkError)]  # type: ignore[attr-defined]
+    assert errors == [LinkErrorReason.SET_KEY_FAILED]
