@@ -108,7 +108,7 @@ class SessionOutcome:
         s = self.session
         what = s.during or ("refused" if self.refused else "-")
         verdict = "OK" if not self.failures else "FAIL: " + "; ".join(self.failures)
-        return (f"#{self.index:02d} {s.car.protocol:<4} {s.car.ev_profile:<12} "
+        return (f"#{self.index:02d} {s.car.protocol:<4} {s.car.ev_profile:<22} "
                 f"auth={s.auth:<8} {what:<17} tx={self.transactions} "
                 f"{self.charged_wh / 1000:6.2f} kWh stop={self.stop_reason or '-':<15} "
                 f"then {self.status_after or '-':<11} {verdict}")
