@@ -584,6 +584,9 @@ class SeccHandlerBase:
         meas = self._env.measurement(self._now_ns)
         self._emit(self._b.welding("OK", self._status(), meas.voltage_v))
 
+    def early_stop_tolerated(self, ev: Event) -> bool:
+        return self._quirk(Deviation.EARLY_POWER_DELIVERY_STOP) is not None
+
     def session_stop_tolerated(self, ev: Event) -> bool:
         return self._quirk(Deviation.EARLY_SESSION_STOP) is not None
 
