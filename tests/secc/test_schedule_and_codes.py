@@ -207,3 +207,24 @@ def test_the_charge_service_alone_is_accepted(proto: AppProtocol) -> None:
     car = ScriptedCar(proto)
     assert payment(car, [1]).ResponseCode.value == "OK"
 
+
+
+# ------------------------------------------------------------ value comparison
+def test_a_new_id_for_the_same_power_over_time_is_no_change() -> None:
+    from evse.secc.env import Schedule, ScheduleEntry
+    from evse.secc.schedule import Offered, rebase, same_in_value
+    s = 1_000_000_000
+    served = Offered(Schedule(1, (ScheduleEntry(0, 50_000.0), ScheduleEntry(3600, 90_000.0)),
+                              86_400), 100 * s)
+    # the controller republishes 10 s later with a new id: offsets shifted by 10 s
+    later = Offered(Schedule(2, (ScheduleEntry(0, 50_000.0), ScheduleEntry(3590, 90_000.0)),
+                             86_400), 110 * s)
+    assert same_in_value(served, later, 111 * s)
+    changed = Offered(Schedule(3, (ScheduleEntry(0, 20_000.0),), 86_400), 110 * s)
+    assert not same_in_value(served, changed, 111 * s)
+    moved = Offered(Schedule(4, (ScheduleEntry(0, 50_000.0), ScheduleEntry(1800, 90_000.0)),
+                             86_400), 110 * s)
+    assert not same_in_value(served, moved, 111 * s)
+    # served 600 s later, the car is told the step comes 3000 s from now
+    assert [(e.start_s, e.max_power_w) for e in rebase(served, 700 * s).entries] == [
+        (0, 50_000.0), (3000, 90_000.0)]
