@@ -184,16 +184,21 @@ def _classify(key: tuple[object, ...], segs: Segments, st: dict[tuple[object, ..
     if mode == "AC":
         return Connection(ConnectionKind.AC)
     evse = []
+    processing = []
     for _t, payload in rfr[1:]:
         try:
             b = exi.decode(schema, payload).Body.BodyElement
             evse.append(f"{type(b).__name__}:{b.ResponseCode.value}")
+            proc = getattr(b, "EVSEProcessing", None)
+            processing.append("" if proc is None else str(proc.value))
         except (exi.ExiError, AttributeError):
             evse.append("undecodable")
+            processing.append("")
     # The recorded charger's answer to each request (requests and responses alternate on
     # one V2G connection; "" where it never answered).
     for i, m in enumerate(msgs):
         m["recorded"] = evse[i].split(":", 1)[1] if i < len(evse) and ":" in evse[i] else ""
+        m["recorded_processing"] = processing[i] if i < len(processing) else ""
     cd = [i for i, m in enumerate(msgs) if m["type"] == "CurrentDemandReqType"]
     if len(cd) > KEEP_HEAD + KEEP_TAIL:
         drop = set(cd[KEEP_HEAD:len(cd) - KEEP_TAIL])

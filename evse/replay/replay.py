@@ -104,7 +104,8 @@ def replay_session(record: dict[str, Any], config: SeccConfig | None = None) -> 
         env.upcoming = types[i + 1:]
         t = int(m["t_ms"]) * MS
         raw = bytes.fromhex(str(m["exi"]))
-        transform, note = _adapt(schema, raw, offered, state)
+        transform, note = _adapt(schema, raw, offered, state,
+                                 str(msgs[i - 1].get("recorded_processing", "")) if i else "")
         if note:
             adapted.append(note)
         if transform is _DROP:
@@ -198,8 +199,8 @@ class _Seen:
             self.tuple_ids = {int(t.SAScheduleTupleID) for t in sas.SAScheduleTuple}
 
 
-def _adapt(schema: str, raw: bytes, offered: set[int] | None,
-           seen: _Seen) -> tuple[Transform | None, str]:
+def _adapt(schema: str, raw: bytes, offered: set[int] | None, seen: _Seen,
+           prev_recorded_processing: str) -> tuple[Transform | None, str]:
     """How the car would have asked had it been answered by us (our offer, our
     EVSEProcessing) rather than by the recorded charger."""
     if offered is None:
@@ -209,9 +210,11 @@ def _adapt(schema: str, raw: bytes, offered: set[int] | None,
     if name == "ServiceDetailReqType" and int(body.ServiceID) not in offered:
         return _DROP, f"dropped ServiceDetailReq(ServiceID={body.ServiceID}), not offered by us"
     if (name == "ChargeParameterDiscoveryReqType" and seen.last_request == name
-            and seen.last_processing == "Finished"):
-        # a car repeats CPD only while it is told EVSEProcessing=Ongoing; we said
-        # Finished, so it would have gone on to CableCheck
+            and seen.last_processing == "Finished"
+            and prev_recorded_processing.startswith("Ongoing")):
+        # the car repeated CPD because the recorded charger said EVSEProcessing=Ongoing;
+        # we said Finished, so it would have gone on to CableCheck (a repeat after a
+        # recorded Finished is the car's own and goes to the SECC: quirk registry)
         return _DROP, "dropped a repeated ChargeParameterDiscoveryReq (recorded: Ongoing)"
     tid = getattr(body, "SAScheduleTupleID", None)
     if (name == "PowerDeliveryReqType" and tid is not None and seen.tuple_ids
