@@ -84,7 +84,7 @@ from evse.controller.session import (
     Token,
     TxStop,
 )
-from evse.controller.smart_charging import SCHEDULE_HORIZON_S, ProfileStore
+from evse.controller.smart_charging import SCHEDULE_HORIZON_S, ProfileStore, same_schedule
 from evse.controller.store import QueuedMessage, Store
 from evse.controller.timers import CoreTimers
 from evse.fsm import Event, Machine, load_spec
@@ -157,6 +157,8 @@ class Controller:
         self._clock_timer: object | None = None
         self._limits_timer: object | None = None
         self._schedule_id = 0
+        #: The last schedule that got a new id: (unix s its offsets count from, entries).
+        self._last_schedule: tuple[int, tuple[ScheduleEntry, ...]] | None = None
         self.settings = self.dialect.default_settings()
         self.handler = ControllerHandler(self)
         self.machine = Machine(
@@ -840,8 +842,14 @@ class Controller:
                                                                        self.cfg.max_power_w)
             amps = None if p.current_a is None else min(p.current_a, self.cfg.max_current_a)
             entries.append(ScheduleEntry(p.start_s, watts, amps))
-        self._schedule_id = self._schedule_id % 255 + 1
-        return ScheduleCmd(self._schedule_id, tuple(entries), renegotiate)
+        now_s = self.unix_s()
+        last = self._last_schedule
+        changed = last is None or not same_schedule(last[0], last[1], now_s, entries)
+        if changed:
+            # a new id only for a new value: the SAScheduleTupleID the car holds stays valid
+            self._schedule_id = self._schedule_id % 255 + 1
+            self._last_schedule = (now_s, tuple(entries))
+        return ScheduleCmd(self._schedule_id, tuple(entries), renegotiate and changed)
 
     def publish_session_start(self) -> None:
         self._publish_limits(renegotiate=False)

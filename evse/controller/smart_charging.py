@@ -10,9 +10,10 @@ current, limits in W its power; a composite in the other unit is converted at
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from evse.controller.errors import CsmsProtocolError
 
@@ -243,3 +244,35 @@ def limit_in_unit(period: CompositePeriod, unit: str, hw_current_a: float,
     if unit == "A":
         return round(min(amps, watts / NOMINAL_VOLTAGE_V), 1)
     return round(min(watts, amps * NOMINAL_VOLTAGE_V), 1)
+
+
+class _Entry(Protocol):
+    @property
+    def start_offset_s(self) -> int: ...
+    @property
+    def max_power_w(self) -> float: ...
+    @property
+    def max_current_a(self) -> float | None: ...
+
+
+def _steps(t0_s: int, entries: Sequence[_Entry], from_s: int) -> list[tuple[int, float,
+                                                                          float | None]]:
+    out: list[tuple[int, float, float | None]] = []
+    for e in sorted(entries, key=lambda e: e.start_offset_s):
+        t = t0_s + e.start_offset_s
+        value = (e.max_power_w, e.max_current_a)
+        if t <= from_s:
+            out = [(from_s, *value)]
+        elif not out or (out[-1][1], out[-1][2]) != value:
+            out.append((t, *value))
+    return out
+
+
+def same_schedule(old_t0_s: int, old: Sequence[_Entry], new_t0_s: int,
+                  new: Sequence[_Entry]) -> bool:
+    """Do two schedules (offsets from their own start instants) allow the same power and
+    current over time from the newer one's start on? Decides whether a republished schedule
+    keeps its id (the SAScheduleTupleID the car holds) or gets a new one: an id names a
+    schedule's value, so the PLC renegotiates only on a real change (issue 11 item 5). The
+    horizon's end is not compared (both cover SCHEDULE_HORIZON_S from their start)."""
+    return _steps(old_t0_s, old, new_t0_s) == _steps(new_t0_s, new, new_t0_s)

@@ -2,18 +2,26 @@
 
 Groups IPv6 TCP segments by connection, reassembles each direction by sequence number
 (retransmissions dropped), cuts V2GTP frames, decodes the client's first frame as
-supportedAppProtocolReq and the rest with the negotiated schema. DC sessions
-(ChargeParameterDiscoveryReq with DC parameters) are kept; the CurrentDemand loop is
-shortened to its first KEEP_HEAD and last KEEP_TAIL requests.
+supportedAppProtocolReq and the rest with the negotiated schema. Everything it reports is
+derived from the capture's content, never from its file name: the protocol from the
+supportedAppProtocol exchange, DC or AC from the ChargeParameterDiscoveryReq (DIN SPEC
+70121 is DC only), the car from the EVCCID of its SessionSetupReq.
+
+Each TCP connection is classified (`ConnectionKind`): DC sessions are kept for replay,
+with the CurrentDemand loop shortened to its first KEEP_HEAD and last KEEP_TAIL requests;
+the others (AC, TLS-encrypted, another protocol, nothing negotiated) are reported with the
+reason they cannot be replayed. An unreadable file is a `CaptureError`.
 """
 
 from __future__ import annotations
 
-import re
+import enum
 import struct
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from scapy.error import Scapy_Exception
 from scapy.layers.inet import TCP
 from scapy.layers.inet6 import IPv6
 from scapy.utils import rdpcap
@@ -22,27 +30,60 @@ import exi
 
 NS = {"urn:din:70121:2012:MsgDef": "din", "urn:iso:15118:2:2013:MsgDef": "iso2"}
 KEEP_HEAD, KEEP_TAIL = 20, 5
+#: V2GTP header: version 0x01, inverted version 0xFE (ISO 15118-2 7.8.3).
+V2GTP_VERSION = b"\x01\xfe"
+#: A TLS record starting a handshake (content type 22, major version 3).
+TLS_HANDSHAKE = b"\x16\x03"
 
 
-def car_name(fname: str) -> str | None:
-    if fname.startswith("everest-logfiles__"):
-        parts = fname.split("__")
-        if parts[2][:1].isdigit():  # no model folder (Seres)
-            return parts[1]
-        return f"{parts[1]} {parts[2]}".replace("_", " ")
-    if fname.startswith("ioniq28__"):
-        return "Hyundai Ioniq 28kWh"
-    m = re.search(r"(Ioniq|ModelY|polestar2|tesla_model_x|AudiQ4)", fname)
-    if fname.startswith("pyplc__") and m:
-        return {"Ioniq": "Hyundai Ioniq 28kWh", "ModelY": "Tesla Model Y",
-                "polestar2": "Polestar 2", "tesla_model_x": "Tesla Model X",
-                "AudiQ4": "Audi Q4"}[m.group(1)] + " (pyPLC EVSE)"
-    return None
+class CaptureError(Exception):
+    """The file is not a readable pcap/pcapng capture."""
 
 
-def streams(path: Path) -> dict[tuple[object, ...], list[tuple[float, int, bytes]]]:
-    out: dict[tuple[object, ...], list[tuple[float, int, bytes]]] = {}
-    for pkt in rdpcap(str(path)):
+class ConnectionKind(enum.Enum):
+    DC = "DC session"
+    AC = "AC session (this SECC is DC only)"
+    TLS = "TLS-encrypted V2G (EXI not visible without the key log)"
+    OTHER_PROTOCOL = "protocol other than DIN 70121 / ISO 15118-2 (e.g. ISO 15118-20)"
+    NOT_NEGOTIATED = "supportedAppProtocol not concluded"
+    UNDECODABLE = "supportedAppProtocol undecodable"
+    UNKNOWN_MODE = ("ISO 15118-2 session that ended before ChargeParameterDiscovery "
+                    "(AC or DC unknown)")
+
+
+@dataclass
+class Connection:
+    kind: ConnectionKind
+    detail: str = ""
+    record: dict[str, Any] | None = None  # DC sessions: what replay_session needs
+
+
+@dataclass
+class Capture:
+    connections: list[Connection] = field(default_factory=list)
+    #: Car frames that did not decode (they are left out of the session).
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dc_sessions(self) -> list[dict[str, Any]]:
+        return [c.record for c in self.connections
+                if c.kind is ConnectionKind.DC and c.record is not None]
+
+    @property
+    def replayable(self) -> list[Connection]:
+        return [c for c in self.connections if c.record is not None]
+
+
+Segments = list[tuple[float, int, bytes]]
+
+
+def streams(path: Path) -> dict[tuple[object, ...], Segments]:
+    out: dict[tuple[object, ...], Segments] = {}
+    try:
+        packets = rdpcap(str(path))
+    except (OSError, Scapy_Exception, EOFError, struct.error) as exc:
+        raise CaptureError(f"{path}: not a readable pcap/pcapng capture ({exc})") from exc
+    for pkt in packets:
         if IPv6 not in pkt or TCP not in pkt:
             continue
         data = bytes(pkt[TCP].payload)
@@ -53,7 +94,7 @@ def streams(path: Path) -> dict[tuple[object, ...], list[tuple[float, int, bytes
     return out
 
 
-def frames(segs: list[tuple[float, int, bytes]]) -> list[tuple[float, bytes]]:
+def _reassemble(segs: Segments) -> tuple[bytes, list[tuple[int, float]]]:
     seen: set[int] = set()
     buf = b""
     times: list[tuple[int, float]] = []
@@ -63,10 +104,15 @@ def frames(segs: list[tuple[float, int, bytes]]) -> list[tuple[float, bytes]]:
         seen.add(seq)
         times.append((len(buf), t))
         buf += data
+    return buf, times
+
+
+def frames(segs: Segments) -> list[tuple[float, bytes]]:
+    buf, times = _reassemble(segs)
     res = []
     pos = 0
     while pos + 8 <= len(buf):
-        ver, inv, ptype, length = struct.unpack(">BBHI", buf[pos:pos + 8])
+        ver, inv, _ptype, length = struct.unpack(">BBHI", buf[pos:pos + 8])
         if ver != 1 or inv != 0xFE:
             break
         t = max((tt for off, tt in times if off <= pos), default=0.0)
@@ -75,62 +121,104 @@ def frames(segs: list[tuple[float, int, bytes]]) -> list[tuple[float, bytes]]:
     return res
 
 
-def sessions(path: Path) -> list[dict[str, object]]:
-    """Every DC V2G session (car side + the charger's first response codes) of a capture."""
+def read_capture(path: Path) -> Capture:
+    """Every V2G connection of a capture, classified; DC sessions ready for replay."""
     st = streams(path)
-    found = []
+    cap = Capture()
     for key, segs in st.items():
-        fr = frames(segs)
-        if not fr:
+        buf, _ = _reassemble(segs)
+        if buf.startswith(TLS_HANDSHAKE) and buf[5:6] == b"\x01":  # ClientHello
+            cap.connections.append(Connection(ConnectionKind.TLS))
             continue
-        try:
-            sap = exi.decode("app", fr[0][1])
-        except exi.ExiError:
-            continue
-        if type(sap).__name__ != "supportedAppProtocolReq":
-            continue
-        back = (key[2], key[3], key[0], key[1])
-        rfr = frames(st.get(back, []))
-        if not rfr:
-            continue
+        if not buf.startswith(V2GTP_VERSION):
+            continue  # not a V2G client stream (a server's answers, or other TCP)
+        conn = _classify(key, segs, st, cap.warnings)
+        if conn is not None:
+            cap.connections.append(conn)
+    return cap
+
+
+def _classify(key: tuple[object, ...], segs: Segments, st: dict[tuple[object, ...], Segments],
+              warnings: list[str]) -> Connection | None:
+    fr = frames(segs)
+    if not fr:
+        return None
+    try:
+        sap = exi.decode("app", fr[0][1])
+    except exi.ExiError:
+        return None  # the server side of a connection (its first frame is a response)
+    if type(sap).__name__ != "supportedAppProtocolReq":
+        return None
+    back = (key[2], key[3], key[0], key[1])
+    rfr = frames(st.get(back, []))
+    if not rfr:
+        return Connection(ConnectionKind.NOT_NEGOTIATED, "no answer from the charger")
+    try:
         sap_res = exi.decode("app", rfr[0][1])
-        if sap_res.SchemaID is None:
+    except exi.ExiError as exc:
+        return Connection(ConnectionKind.UNDECODABLE, str(exc))
+    ns = next((e.ProtocolNamespace for e in sap.AppProtocol
+               if e.SchemaID == getattr(sap_res, "SchemaID", None)), None)
+    if ns is None:
+        return Connection(ConnectionKind.NOT_NEGOTIATED,
+                          f"ResponseCode {getattr(sap_res, 'ResponseCode', '?')}")
+    schema = NS.get(ns)
+    if schema is None:
+        return Connection(ConnectionKind.OTHER_PROTOCOL, ns)
+    msgs: list[dict[str, Any]] = []
+    mode: str | None = "DC" if schema == "din" else None  # DIN SPEC 70121 is DC only
+    evccid = ""
+    for t, payload in fr[1:]:
+        try:
+            body = exi.decode(schema, payload).Body.BodyElement
+        except exi.ExiError as exc:
+            warnings.append(f"undecodable car frame: {exc}")
             continue
-        ns = next(e.ProtocolNamespace for e in sap.AppProtocol if e.SchemaID == sap_res.SchemaID)
-        schema = NS.get(ns)
-        if schema is None:
-            continue
-        msgs = []
-        dc = False
-        for t, payload in fr[1:]:
-            try:
-                body = exi.decode(schema, payload).Body.BodyElement
-            except exi.ExiError as exc:
-                print(f"  {path.name}: undecodable car frame: {exc}", file=sys.stderr)
-                continue
-            name = type(body).__name__
-            if name == "ChargeParameterDiscoveryReqType" and hasattr(
-                    body.EVChargeParameter, "EVMaximumVoltageLimit"):
-                mode = getattr(body, "RequestedEnergyTransferMode", None) or getattr(
-                    body, "EVRequestedEnergyTransferType", None)
-                dc = mode is None or str(mode.value).startswith("DC")
-            msgs.append({"t_ms": round((t - fr[0][0]) * 1000), "type": name,
-                         "exi": payload.hex()})
-        evse = []
-        for _t, payload in rfr[1:]:
-            try:
-                b = exi.decode(schema, payload).Body.BodyElement
-                evse.append(f"{type(b).__name__}:{b.ResponseCode.value}")
-            except exi.ExiError:
-                evse.append("undecodable")
-        if not dc:
-            continue
-        cd = [i for i, m in enumerate(msgs) if m["type"] == "CurrentDemandReqType"]
-        if len(cd) > KEEP_HEAD + KEEP_TAIL:
-            drop = set(cd[KEEP_HEAD:len(cd) - KEEP_TAIL])
-            msgs = [m for i, m in enumerate(msgs) if i not in drop]
-        found.append({"sap": fr[0][1].hex(), "schema": schema, "car_messages": msgs,
-                      "evse_first_codes": evse[:12], "current_demands_total": len(cd)})
-    return found
+        name = type(body).__name__
+        if name == "SessionSetupReqType":
+            evccid = bytes(body.EVCCID).hex().upper()
+        if name == "ChargeParameterDiscoveryReqType":
+            mode = _mode(body)
+        msgs.append({"t_ms": round((t - fr[0][0]) * 1000), "type": name,
+                     "exi": payload.hex()})
+    if mode == "AC":
+        return Connection(ConnectionKind.AC)
+    evse = []
+    processing = []
+    for _t, payload in rfr[1:]:
+        try:
+            b = exi.decode(schema, payload).Body.BodyElement
+            evse.append(f"{type(b).__name__}:{b.ResponseCode.value}")
+            proc = getattr(b, "EVSEProcessing", None)
+            processing.append("" if proc is None else str(proc.value))
+        except (exi.ExiError, AttributeError):
+            evse.append("undecodable")
+            processing.append("")
+    # The recorded charger's answer to each request (requests and responses alternate on
+    # one V2G connection; "" where it never answered).
+    for i, m in enumerate(msgs):
+        m["recorded"] = evse[i].split(":", 1)[1] if i < len(evse) and ":" in evse[i] else ""
+        m["recorded_processing"] = processing[i] if i < len(processing) else ""
+    cd = [i for i, m in enumerate(msgs) if m["type"] == "CurrentDemandReqType"]
+    if len(cd) > KEEP_HEAD + KEEP_TAIL:
+        drop = set(cd[KEEP_HEAD:len(cd) - KEEP_TAIL])
+        msgs = [m for i, m in enumerate(msgs) if i not in drop]
+    if mode is None:
+        # ended before ChargeParameterDiscovery: AC or DC cannot be told (not replayed)
+        return Connection(ConnectionKind.UNKNOWN_MODE, f"{len(msgs)} requests")
+    return Connection(ConnectionKind.DC, record={
+        "sap": fr[0][1].hex(), "schema": schema, "evccid": evccid, "car_messages": msgs,
+        "evse_first_codes": evse[:12], "current_demands_total": len(cd)})
 
 
+def _mode(body: Any) -> str:
+    if not hasattr(body.EVChargeParameter, "EVMaximumVoltageLimit"):
+        return "AC"
+    mode = getattr(body, "RequestedEnergyTransferMode", None) or getattr(
+        body, "EVRequestedEnergyTransferType", None)
+    return "DC" if mode is None or str(mode.value).startswith("DC") else "AC"
+
+
+def sessions(path: Path) -> list[dict[str, Any]]:
+    """Every DC V2G session (car side + the charger's first response codes) of a capture."""
+    return read_capture(path).dc_sessions

@@ -60,6 +60,7 @@ from evse.secc.env import (
     SessionEndReason,
     StationRequest,
 )
+from evse.secc.schedule import Offered, rebase, same_in_value
 
 #: Duration announced for a controller schedule (the contract carries entries only): 24 h,
 #: the same as the SECC's own default schedule (evse/secc/config.py).
@@ -111,7 +112,20 @@ _END_REASONS: dict[SessionEndReason, StopReason] = {
     SessionEndReason.EVSE_FAULT: StopReason.FAULT,
     SessionEndReason.EVSE_STOP_NOT_HONOURED: StopReason.CONTROLLED_STOP_TIMEOUT,
     SessionEndReason.INTERNAL_ERROR: StopReason.FAULT,
+    # The car's ChargeParameterDiscovery / service selection carried values it must not.
+    SessionEndReason.PARAMETER_ERROR: StopReason.EV_ERROR,
 }
+
+
+def _to_schedule(s: CtrlSchedule) -> Schedule | None:
+    entries = tuple(
+        ScheduleEntry(int(e.start_offset_s), float(e.max_power_w)) for e in s.entries
+    )
+    if not entries:
+        return None
+    return Schedule(schedule_id=max(1, min(255, int(s.schedule_id))), entries=entries,
+                    duration_s=SCHEDULE_DURATION_S)
+
 
 class StationEnv:
     """The `SeccEnv` of a station: one per charging point, across sessions."""
@@ -135,7 +149,12 @@ class StationEnv:
         self._on_pnc = on_pnc_request
         self._on_precharge = on_precharge
         self.ev: EvInfo | None = None
-        self._served_schedule: CtrlSchedule | None = None
+        #: What the car was given at its last ChargeParameterDiscovery, and the latest
+        #: controller schedule (with the instant it was first seen).
+        self._served: Offered | None = None
+        self._served_ctrl: CtrlSchedule | None = None
+        self._latest_ctrl: CtrlSchedule | None = None
+        self._latest: Offered | None = None
         self._auth_option: PaymentOption | None = None
         #: The EXI payload being handled (set by the station before the SECC sees it), so a
         #: PnC request can be passed through byte for byte.
@@ -184,17 +203,28 @@ class StationEnv:
             return AuthDecision(AuthStatus.REJECTED, "authorization timed out")
         return AuthDecision(AuthStatus.PENDING)
 
-    def schedule(self, now_ns: int) -> Schedule | None:
+    def _seen(self, now_ns: int) -> tuple[CtrlSchedule, Offered | None]:
+        """The controller's schedule now, with the instant its offsets count from: when this
+        env first saw it (the contract carries no publication time; the SECC looks at every
+        request, so this is at most one request period late)."""
         s = self.guard.schedule(now_ns)
-        # What the car was given (at CPD or renegotiation): a later change is renegotiated.
-        self._served_schedule = s
-        entries = tuple(
-            ScheduleEntry(int(e.start_offset_s), float(e.max_power_w)) for e in s.entries
-        )
-        if not entries:
+        if s != self._latest_ctrl:
+            self._latest_ctrl = s
+            conv = _to_schedule(s)
+            self._latest = None if conv is None else Offered(conv, now_ns)
+        return s, self._latest
+
+    def schedule(self, now_ns: int) -> Schedule | None:
+        # What the car is given (at CPD or renegotiation): a later change in value is
+        # renegotiated (station_request).
+        ctrl, latest = self._seen(now_ns)
+        self._served_ctrl = ctrl
+        if latest is None:
+            self._served = None
             return None
-        return Schedule(schedule_id=max(1, min(255, int(s.schedule_id))), entries=entries,
-                        duration_s=SCHEDULE_DURATION_S)
+        # the car counts the offsets from the response it gets now
+        self._served = Offered(rebase(latest, now_ns), now_ns)
+        return self._served.schedule
 
     def cable_check(self, now_ns: int) -> CableCheckResult:
         phase = self.power.phase
@@ -254,16 +284,27 @@ class StationEnv:
     def station_request(self, now_ns: int) -> StationRequest:
         if self.guard.stop_request(now_ns) is not None:
             return StationRequest.STOP
-        # ISO 15118-2 only: the controller's schedule changed (a new OCPP charging profile)
-        # after the car got its SAScheduleList => EVSENotification ReNegotiation until the
-        # car has renegotiated (it asks for the schedule again). DIN has no renegotiation.
-        served = self._served_schedule
-        if (served is not None and self.ev is not None
+        # ISO 15118-2 only: the controller's schedule changed in value (a new OCPP charging
+        # profile) after the car got its SAScheduleList => EVSENotification ReNegotiation
+        # until the car has renegotiated (it asks for the schedule again). A republished
+        # schedule with the same id, or a new id for the same power over time (the
+        # controller republishes at transaction start), is not a change for the car.
+        # DIN has no renegotiation.
+        if (self._served_ctrl is not None and self.ev is not None
                 and self.ev.protocol is AppProtocol.ISO15118_2
                 and self.power.phase is Phase.CHARGING
-                and self.guard.schedule(now_ns) != served):
+                and self._schedule_changed(now_ns)):
             return StationRequest.RENEGOTIATE
         return StationRequest.NONE
+
+    def _schedule_changed(self, now_ns: int) -> bool:
+        ctrl, latest = self._seen(now_ns)
+        served = self._served
+        if ctrl == self._served_ctrl or latest is None or served is None:
+            return False
+        if latest.schedule.schedule_id == served.schedule.schedule_id:
+            return False  # the controller mints a new id for every change in value
+        return not same_in_value(served, latest, now_ns)
 
     # ---------------------------------------------------------------- requests
     def _note(self, name: str, now_ns: int) -> None:
@@ -401,7 +442,8 @@ class StationEnv:
 
     def session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self._note(f"session_ended:{reason.value}", now_ns)
-        self._served_schedule = None
+        self._served = None
+        self._served_ctrl = None
         self._auth_option = None
         self._pnc_certificate_rid = self._pnc_authorization_rid = None
         self.power.stop(now_ns)

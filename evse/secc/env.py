@@ -89,6 +89,9 @@ class SessionEndReason(enum.Enum):
     NO_NEGOTIATION = "no_negotiation"
     CONNECTION_LOST = "connection_lost"
     INTERNAL_ERROR = "internal_error"  # our own bug (a chart callback raised)
+    #: A request whose parameters the standard tells the SECC to refuse with a specific
+    #: FAILED_* code (wrong charge parameter, service/tariff selection, charging profile).
+    PARAMETER_ERROR = "parameter_error"
 
 
 class PncKind(enum.Enum):

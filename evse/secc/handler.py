@@ -29,12 +29,14 @@ from evse.secc.env import (
     EvseLimits,
     IsolationLevel,
     PaymentMethod,
+    Schedule,
     SeccEnv,
     SessionEndReason,
     StationRequest,
 )
-from evse.secc.messages import Builder, Status
+from evse.secc.messages import CHARGE_SERVICE_ID, Builder, Status
 from evse.secc.quirks import QUIRKS, Deviation, Quirk, QuirkContext, find
+from evse.secc.schedule import FALLBACK_TUPLE_ID, offer
 from evse.secc.session import PausedSession, SessionStore
 from evse.secc.timing import EVSE_STOP_GRACE_NS, LIMITS_VALIDITY_NS, NOTIFICATION_MAX_DELAY_S
 from evse.secc.units import to_float
@@ -107,6 +109,11 @@ class SeccHandlerBase:
         self._stop_signalled_ns: int | None = None
         self._resumed = False
         self._last_soc: int | None = None
+        #: The SAScheduleTuple offered at the last ChargeParameterDiscovery and the one
+        #: in force (chosen by the car's PowerDeliveryReq, [V2G2-479]); CurrentDemandRes
+        #: names the latter. One place decides both: `_offer_schedule` / `_select_tuple`.
+        self._offered: Schedule | None = None
+        self._active_tuple_id = FALLBACK_TUPLE_ID
 
     # ------------------------------------------------------------------ plumbing
     def _req(self) -> Any:
@@ -188,7 +195,7 @@ class SeccHandlerBase:
         b = self._b
         table: dict[str, Callable[[], Any]] = {
             "session_setup_req": lambda: b.session_setup(code, self.session_id or b"\x00"),
-            "service_discovery_req": lambda: b.service_discovery(code, self._offered()),
+            "service_discovery_req": lambda: b.service_discovery(code, self._offered_payment()),
             "service_detail_req": lambda: b.service_detail(code, 1),
             "payment_selection_req": lambda: b.payment_selection(code),
             "payment_details_req": lambda: b.payment_details(code, b"\x00" * 16,
@@ -197,8 +204,9 @@ class SeccHandlerBase:
             "certificate_update_req": lambda: b.certificate_update(code),
             "authorization_req": lambda: b.authorization(code, finished=True),
             "charge_parameter_req": lambda: b.charge_parameters(
-                code, st, self._limits(), self._env.rated_limits(), None,
-                self._cfg.default_schedule_duration_s),
+                code, st, self._limits(), self._env.rated_limits(),
+                offer(None, self._env.rated_limits(), None,
+                      self._cfg.default_schedule_duration_s)),
             "cable_check_req": lambda: b.cable_check(code, st, finished=True),
             "precharge_req": lambda: b.precharge(code, st, meas.voltage_v),
             "power_delivery_start_req": lambda: b.power_delivery(code, st),
@@ -206,14 +214,14 @@ class SeccHandlerBase:
             "power_delivery_renegotiate_req": lambda: b.power_delivery(code, st),
             "current_demand_req": lambda: b.current_demand(
                 code, st, meas.voltage_v, meas.current_a, (False, False, False),
-                self._limits()),
+                self._limits(), self._active_tuple_id),
             "metering_receipt_req": lambda: b.metering_receipt(code, st),
             "welding_req": lambda: b.welding(code, st, meas.voltage_v),
             "session_stop_req": lambda: b.session_stop(code),
         }
         return table[event]()
 
-    def _offered(self) -> tuple[PaymentMethod, ...]:
+    def _offered_payment(self) -> tuple[PaymentMethod, ...]:
         opts = self._cfg.payment_options
         if not self._cfg.tls:
             opts = tuple(o for o in opts if o is not PaymentMethod.CONTRACT)
@@ -262,13 +270,28 @@ class SeccHandlerBase:
 
     def answer_service_discovery(self, ev: Event) -> None:
         self._set_now(ev)
-        self._emit(self._b.service_discovery("OK", self._offered()))
+        self._emit(self._b.service_discovery("OK", self._offered_payment()))
 
     # ------------------------------------------------------------------ payment
     def payment_ok(self, ev: Event) -> bool:
         body = self._req()
         chosen = PaymentMethod(body.SelectedPaymentOption.value)
-        return chosen in self._offered()
+        return chosen in self._offered_payment()
+
+    def _selected_service_ids(self) -> list[int]:
+        lst = getattr(self._req(), "SelectedServiceList", None)
+        return [int(s.ServiceID) for s in (lst.SelectedService if lst is not None else [])]
+
+    def service_selection_invalid(self, ev: Event) -> bool:
+        """A ServiceID we never offered (we offer the charge service only): ISO 15118-2
+        [V2G2-467], DIN SPEC 70121 [V2G-DC-396] FAILED_ServiceSelectionInvalid."""
+        return any(sid != CHARGE_SERVICE_ID for sid in self._selected_service_ids())
+
+    def no_charge_service_selected(self, ev: Event) -> bool:
+        """The charge service missing from the selection: ISO 15118-2 [V2G2-804]
+        FAILED_NoChargeServiceSelected (DIN SPEC 70121 has no such code; there it is a
+        selection we did not offer, [V2G-DC-396])."""
+        return CHARGE_SERVICE_ID not in self._selected_service_ids()
 
     def answer_payment_selection(self, ev: Event) -> None:
         self._set_now(ev)
@@ -279,6 +302,17 @@ class SeccHandlerBase:
         self._set_now(ev)
         self._emit(self._b.payment_selection("FAILED_PaymentSelectionInvalid"))
         self._end(SessionEndReason.SEQUENCE_ERROR)
+
+    def answer_service_selection_invalid(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.payment_selection("FAILED_ServiceSelectionInvalid"))
+        self._end(SessionEndReason.PARAMETER_ERROR)
+
+    def answer_no_charge_service_selected(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.payment_selection(
+            "FAILED_ServiceSelectionInvalid" if self._din else "FAILED_NoChargeServiceSelected"))
+        self._end(SessionEndReason.PARAMETER_ERROR)
 
     # ------------------------------------------------------------------ authorization
     def request_authorization(self, ev: Event) -> None:
@@ -326,6 +360,30 @@ class SeccHandlerBase:
             body, "EVRequestedEnergyTransferType", None)
         return mode is None or str(mode.value).startswith("DC")
 
+    def charge_parameters_wrong(self, ev: Event) -> bool:
+        """DC parameters no charger can work with: a negative maximum current, voltage or
+        power (ISO 15118-2 [V2G2-477] FAILED_WrongChargeParameter; DIN SPEC 70121
+        responseCodeType has the same code for ChargeParameterDiscoveryRes)."""
+        cp = self._req().EVChargeParameter
+        for name in ("EVMaximumCurrentLimit", "EVMaximumVoltageLimit", "EVMaximumPowerLimit"):
+            pv = getattr(cp, name, None)
+            if pv is not None and to_float(pv) < 0:
+                return True
+        return False
+
+    def _departure_s(self, body: Any) -> int | None:
+        """ISO 15118-2 DC_EVChargeParameter DepartureTime (s from now); DIN has none."""
+        dep = getattr(body.EVChargeParameter, "DepartureTime", None)
+        return None if dep is None or int(dep) <= 0 else int(dep)
+
+    def _offer_schedule(self, body: Any) -> Schedule:
+        """The SAScheduleTuple this ChargeParameterDiscoveryRes offers (kept: PowerDelivery
+        and CurrentDemand refer to it)."""
+        offered = offer(self._env.schedule(self._now_ns), self._env.rated_limits(),
+                        self._departure_s(body), self._cfg.default_schedule_duration_s)
+        self._offered = offered
+        return offered
+
     def answer_charge_parameters(self, ev: Event) -> None:
         self._set_now(ev)
         body = self._req()
@@ -339,10 +397,9 @@ class SeccHandlerBase:
         p = cp.EVMaximumPowerLimit
         self._ev_max_power_w = None if p is None else to_float(p)
         self._publish_ev(body)
-        sched = self._env.schedule(self._now_ns)
         self._emit(self._b.charge_parameters(
-            "OK", self._status(), self._limits(), self._env.rated_limits(), sched,
-            self._cfg.default_schedule_duration_s))
+            "OK", self._status(), self._limits(), self._env.rated_limits(),
+            self._offer_schedule(body)))
 
     def answer_charge_parameters_failed(self, ev: Event) -> None:
         self._set_now(ev)
@@ -350,6 +407,11 @@ class SeccHandlerBase:
             "charge_parameter_req",
             "FAILED_WrongEnergyTransferType" if self._din else "FAILED_WrongEnergyTransferMode"))
         self._end(SessionEndReason.SEQUENCE_ERROR)
+
+    def answer_wrong_charge_parameter(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._failed_response("charge_parameter_req", "FAILED_WrongChargeParameter"))
+        self._end(SessionEndReason.PARAMETER_ERROR)
 
     def repeat_tolerated(self, ev: Event) -> bool:
         return self._quirk(Deviation.REPEATED_REQUEST) is not None
@@ -401,11 +463,14 @@ class SeccHandlerBase:
     # ------------------------------------------------------------------ precharge
     def answer_precharge(self, ev: Event) -> None:
         self._set_now(ev)
+        self._precharge(self._env.precharge)
+
+    def _precharge(self, apply: Callable[[float, float, int], None]) -> None:
         body = self._req()
         lim = self._limits()
         v = min(to_float(body.EVTargetVoltage), lim.max_voltage_v)
         i = max(0.0, min(to_float(body.EVTargetCurrent), PRECHARGE_MAX_CURRENT_A))
-        self._env.precharge(v, i, self._now_ns)
+        apply(v, i, self._now_ns)
         # Present voltage is what is measured now, never the target (Hyundai Ioniq closes
         # its contactors on the reported value; interop_failures.md §1).
         meas = self._env.measurement(self._now_ns)
@@ -417,7 +482,15 @@ class SeccHandlerBase:
     # ------------------------------------------------------------------ power delivery
     def request_power_delivery_start(self, ev: Event) -> None:
         self._set_now(ev)
+        self._select_tuple()
         self._env.power_delivery(True, self._now_ns)
+
+    def _select_tuple(self) -> None:
+        """ISO 15118-2: the SAScheduleTupleID of PowerDeliveryReq is the one in force
+        (checked against the offer by the chart first, [V2G2-479])."""
+        tid = getattr(self._req(), "SAScheduleTupleID", None)
+        if tid is not None:
+            self._active_tuple_id = int(tid)
 
     def output_ready(self, ev: Event) -> bool:
         self._set_now(ev)
@@ -491,7 +564,8 @@ class SeccHandlerBase:
             req_i > i_power,
         )
         self._emit(self._b.current_demand("OK", self._status(), meas.voltage_v,
-                                          meas.current_a, achieved, lim))
+                                          meas.current_a, achieved, lim,
+                                          self._active_tuple_id))
 
     def answer_current_demand_failed(self, ev: Event) -> None:
         self._set_now(ev)
@@ -509,6 +583,9 @@ class SeccHandlerBase:
         self._set_now(ev)
         meas = self._env.measurement(self._now_ns)
         self._emit(self._b.welding("OK", self._status(), meas.voltage_v))
+
+    def early_stop_tolerated(self, ev: Event) -> bool:
+        return self._quirk(Deviation.EARLY_POWER_DELIVERY_STOP) is not None
 
     def session_stop_tolerated(self, ev: Event) -> bool:
         return self._quirk(Deviation.EARLY_SESSION_STOP) is not None

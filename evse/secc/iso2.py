@@ -28,6 +28,8 @@ from evse.fsm import Event
 from evse.secc.env import AuthStatus, PaymentMethod, PncKind, PncRequest, SessionEndReason
 from evse.secc.handler import RawResponse, SeccHandlerBase
 from evse.secc.messages import CHARGE_SERVICE_ID
+from evse.secc.schedule import profile_fits
+from evse.secc.units import to_float
 from evse.security.xmldsig import SignatureCheck, check_body_signature
 from exi import iso2
 
@@ -171,6 +173,43 @@ class Iso2Handler(SeccHandlerBase):
     def answer_power_delivery_renegotiate(self, ev: Event) -> None:
         self._set_now(ev)
         self._emit(self._b.power_delivery("OK", self._status()))
+
+    def tariff_selection_invalid(self, ev: Event) -> bool:
+        """[V2G2-479]: the SAScheduleTupleID of PowerDeliveryReq must be one offered in the
+        last ChargeParameterDiscoveryRes."""
+        offered = self._offered
+        return offered is None or int(self._req().SAScheduleTupleID) != offered.schedule_id
+
+    def charging_profile_invalid(self, ev: Event) -> bool:
+        """[V2G2-224/225]: a ChargingProfile above the PMax of the chosen tuple is refused.
+        DC cars mostly send none (optional in PowerDeliveryReq): nothing to check then."""
+        profile = self._req().ChargingProfile
+        offered = self._offered
+        if profile is None or offered is None:
+            return False
+        entries = [(float(e.ChargingProfileEntryStart), to_float(e.ChargingProfileEntryMaxPower))
+                   for e in profile.ProfileEntry]
+        if profile_fits(offered, entries):
+            return False
+        log.warning("ChargingProfile %s exceeds the offered PMaxSchedule %s", entries,
+                    offered.entries)
+        return True
+
+    def answer_tariff_selection_invalid(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.power_delivery("FAILED_TariffSelectionInvalid", self._status()))
+        self._end(SessionEndReason.PARAMETER_ERROR)
+
+    def answer_charging_profile_invalid(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.power_delivery("FAILED_ChargingProfileInvalid", self._status()))
+        self._end(SessionEndReason.PARAMETER_ERROR)
+
+    def answer_precharge_while_charging(self, ev: Event) -> None:
+        """PreCharge after a renegotiation: the output is on and connected, so the target
+        becomes a CurrentDemand setpoint of at most 2 A instead of a new precharge."""
+        self._set_now(ev)
+        self._precharge(self._env.current_demand)
 
     def answer_metering_receipt(self, ev: Event) -> None:
         self._set_now(ev)

@@ -22,7 +22,8 @@ from exi import din, iso2
 #: DIN PMax is an int16 without unit; EVerest sends watts clamped to 32767 and the captured
 #: cars accept it (timing.md §5, interop_failures.md §2 "DIN PMax ambiguity").
 DIN_PMAX_MAX = 32767
-#: ISO 15118-2 ServiceID of the charge service [V2G2-???]: 1 = AC_DC_Charging.
+#: ServiceID of the charge service we offer (ServiceDiscoveryRes ChargeService), the only
+#: service offered; 1 as EVerest and RiseV2G send it.
 CHARGE_SERVICE_ID = 1
 
 
@@ -133,26 +134,21 @@ class Builder:
         cls = din.ContractAuthenticationResType if self.din else iso2.AuthorizationResType
         return cls(ResponseCode=self.rc(code), EVSEProcessing=self.processing(finished))
 
-    def schedule_list(self, sched: Schedule | None, rated: EvseLimits,
-                      default_duration_s: int) -> Any:
-        """A valid SAScheduleList even when the controller's schedule is late: then one
-        PMaxSchedule of the rated power over `default_duration_s` (P0 C8)."""
+    def schedule_list(self, sched: Schedule) -> Any:
+        """The SAScheduleList of one tuple: the schedule the handler decided to offer
+        (evse.secc.schedule.offer: the controller's or the rated power, over DepartureTime
+        or 24 h). Only the last entry carries a duration, so the intervals add up to it."""
         m = self.m
-        entries: list[tuple[int, float]]
-        if sched is None or not sched.entries:
-            tuple_id, duration = 1, default_duration_s
-            entries = [(0, rated.max_power_w)]
-        else:
-            tuple_id, duration = sched.schedule_id, sched.duration_s
-            entries = [(e.start_s, e.max_power_w) for e in sched.entries]
+        entries = [(e.start_s, e.max_power_w) for e in sched.entries]
         pm_entries = []
         for k, (start, p_w) in enumerate(entries):
             last = k == len(entries) - 1
-            interval = m.RelativeTimeIntervalType(start=start,
-                                                  duration=duration if last else None)
+            interval = m.RelativeTimeIntervalType(
+                start=start, duration=sched.duration_s - start if last else None)
             pmax: Any = (int(min(max(p_w, 0.0), DIN_PMAX_MAX)) if self.din
                          else self.pv(p_w, "W"))
             pm_entries.append(m.PMaxScheduleEntryType(TimeInterval=interval, PMax=pmax))
+        tuple_id = sched.schedule_id
         pms: Any
         if self.din:
             pms = din.PMaxScheduleType(PMaxScheduleID=tuple_id, PMaxScheduleEntry=pm_entries)
@@ -162,7 +158,7 @@ class Builder:
             m.SAScheduleTupleType(SAScheduleTupleID=tuple_id, PMaxSchedule=pms)])
 
     def charge_parameters(self, code: str, st: Status, lim: EvseLimits, rated: EvseLimits,
-                          sched: Schedule | None, default_duration_s: int) -> Any:
+                          sched: Schedule) -> Any:
         m = self.m
         # CPD reports nominal capability (EVs "don't like 0 W / 0 A" here; interop §1
         # Generic); dynamic limits apply in the loop. Max power is always present.
@@ -180,7 +176,7 @@ class Builder:
             EVSEPeakCurrentRipple=self.pv(self.cfg.peak_current_ripple_a, "A"))
         return m.ChargeParameterDiscoveryResType(
             ResponseCode=self.rc(code), EVSEProcessing=self.processing(True),
-            SASchedules=self.schedule_list(sched, rated, default_duration_s),
+            SASchedules=self.schedule_list(sched),
             EVSEChargeParameter=params)
 
     def cable_check(self, code: str, st: Status, *, finished: bool) -> Any:
@@ -198,7 +194,8 @@ class Builder:
                                            EVSEStatus=self.status(st))
 
     def current_demand(self, code: str, st: Status, present_v: float, present_a: float,
-                       achieved: tuple[bool, bool, bool], lim: EvseLimits) -> Any:
+                       achieved: tuple[bool, bool, bool], lim: EvseLimits,
+                       tuple_id: int) -> Any:
         kw: dict[str, Any] = {
             "ResponseCode": self.rc(code),
             "DC_EVSEStatus": self.status(st),
@@ -213,7 +210,7 @@ class Builder:
         }
         if not self.din:
             kw["EVSEID"] = self.cfg.evse_id
-            kw["SAScheduleTupleID"] = 1
+            kw["SAScheduleTupleID"] = tuple_id
         return self.m.CurrentDemandResType(**kw)
 
     def metering_receipt(self, code: str, st: Status) -> Any:

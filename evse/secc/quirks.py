@@ -26,6 +26,7 @@ class Deviation(enum.Enum):
     SHORT_SESSION_ID = "SessionID of fewer than 8 bytes"
     DIN_STOP_BY_STATUS_ONLY = "DIN stop only understood as EVSE_Shutdown"
     TLS_THEN_TCP = "asks for TLS in SDP, proceeds on TCP when offered"
+    EARLY_POWER_DELIVERY_STOP = "PowerDelivery(Stop) before ChargeParameterDiscovery"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,16 @@ QUIRKS: tuple[Quirk, ...] = (
         "interop_failures.md §1 Volvo XC40 (Sevenstax/FreeV2G#309, [V2G-DC-500])",
         "test_din_charger_stop_uses_status_code_never_notification",
         protocol=AppProtocol.DIN70121, standard=True,
+    ),
+    Quirk(
+        "Hyundai Ioniq 28kWh (bench capture ioniq28 CCM_SPI_powerOn_and_SLAC_until_"
+        "contractAuth)", Deviation.EARLY_POWER_DELIVERY_STOP,
+        "answer a PowerDeliveryReq(ReadyToChargeState=False / Stop) right after "
+        "authorization like any stop: output stays off, OK, welding detection, SessionStop",
+        "capture (car aborts after ContractAuthentication; pyPLC answered OK); a stop "
+        "request is always safe to honour",
+        "test_power_delivery_stop_right_after_authorization_is_honoured",
+        states=("charge_parameters",), standard=True,
     ),
     Quirk(
         "Tesla Model X, Kia EV3, Audi Q4, VW ID.4/ID.Buzz", Deviation.TLS_THEN_TCP,

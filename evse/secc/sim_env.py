@@ -48,6 +48,10 @@ class SimEnvConfig:
     auth_delay_ns: int = 0
     auth_result: AuthStatus = AuthStatus.ACCEPTED
     schedule_delay_ns: int | None = 0  # None: the controller never provides one
+    #: The controller's schedule: SAScheduleTupleID and (start s, PMax W) entries (empty:
+    #: one entry of max_power_w).
+    schedule_id: int = 1
+    schedule_entries: tuple[tuple[int, float], ...] = ()
     cable_check_delay_ns: int = 2 * S
     cable_check_fault: bool = False
     voltage_tau_ns: int = 100 * MS  # output voltage first-order time constant
@@ -165,7 +169,10 @@ class SimEnv:
         t = self._auth_requested_ns or 0
         if d is None or now_ns - t < d:
             return None
-        return Schedule(1, (ScheduleEntry(0, self.config.max_power_w),), 86_400)
+        c = self.config
+        entries = tuple(ScheduleEntry(t, p) for t, p in c.schedule_entries) or (
+            ScheduleEntry(0, c.max_power_w),)
+        return Schedule(c.schedule_id, entries, 86_400)
 
     def cable_check(self, now_ns: int) -> CableCheckResult:
         t = self._cable_check_started_ns

@@ -174,3 +174,26 @@ def test_201_set_profile_and_composite(unit: str) -> None:
     lim = last_limits(rig)
     assert (lim.max_current_a if unit == "A" else lim.max_power_w) == 100.0
     assert rig.csms.violations == []
+
+
+def test_transaction_start_republishes_the_schedule_under_the_same_id() -> None:
+    """Issue 11 item 5: the schedule republished at transaction start has not changed in
+    value, so it keeps its id (the car's SAScheduleTupleID) and asks for no renegotiation."""
+    rig = Rig("1.6")
+    set16(rig, 0, profile16(1, "TxDefaultProfile", 0, [(0, 50_000.0), (3600, 100_000.0)]))
+    rig.plug()
+    first = last_schedule(rig)
+    charging(rig)
+    scheds = [c for c in rig.commands if isinstance(c, ScheduleCmd)]
+    assert len(scheds) >= 2  # republished at transaction start
+    assert {s.schedule_id for s in scheds} == {first.schedule_id}
+    assert not any(s.renegotiate for s in scheds)
+
+
+def test_a_profile_that_changes_the_power_gets_a_new_schedule_id() -> None:
+    rig = Rig("1.6")
+    charging(rig)
+    before = last_schedule(rig).schedule_id
+    set16(rig, 1, profile16(5, "TxProfile", 0, [(0, 20_000.0)], kind="Relative"))
+    after = last_schedule(rig)
+    assert after.schedule_id != before and after.renegotiate

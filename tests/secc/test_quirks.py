@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from evse.ev.profiles import profile
 from evse.secc.env import AppProtocol, SessionEndReason
 from evse.secc.quirks import QUIRKS, Deviation, QuirkContext, find
@@ -118,3 +120,15 @@ def test_present_voltage_is_reported_as_measured_through_the_whole_precharge() -
     r, env, _, ev = session("din_only")
     pre = [b for b in responses(r.secc_outputs, "din") if type(b).__name__ == "PreChargeResType"]
     assert pre and all(to_float(b.EVSEPresentVoltage) >= 0 for b in pre)
+
+
+@pytest.mark.parametrize("proto", [AppProtocol.ISO15118_2, AppProtocol.DIN70121])
+def test_power_delivery_stop_right_after_authorization_is_honoured(proto: AppProtocol) -> None:
+    """A car that gives up after authorization with PowerDelivery(Stop) (Hyundai Ioniq
+    28kWh bench capture) is answered OK, not FAILED_SequenceError, and may end."""
+    car = ScriptedCar(proto)
+    car.through_auth()
+    res = car.power_delivery(False)
+    assert res.ResponseCode.value == "OK"
+    assert car.session_stop().ResponseCode.value == "OK"
+    assert car.env.ended is SessionEndReason.EV_STOP

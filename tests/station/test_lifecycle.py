@@ -220,3 +220,11 @@ def test_session_command_enum_is_fully_handled_by_the_station() -> None:
     """Each ctrl.session_command value has a station behaviour above (guards a new value)."""
     assert {c.value for c in SessionCommand} == {
         "ENABLE", "DISABLE", "STOP_GRACEFUL", "STOP_EMERGENCY", "RESET_FAULT"}
+
+
+def test_every_way_a_v2g_session_ends_has_a_stop_reason() -> None:
+    """A new SessionEndReason without a row would leave the CSMS without a reason."""
+    from evse.runtime.station_env import _END_REASONS
+    from evse.secc.env import SessionEndReason
+
+    assert set(_END_REASONS) == set(SessionEndReason)
