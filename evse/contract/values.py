@@ -14,7 +14,7 @@ from evse.contract.definition import DEFINITION_SHA256
 from evse.contract.errors import ContractDefinitionError
 from evse.contract.validate import check_record, check_signal, register_types
 
-SOURCE_SHA256 = "5944405022e05d2cd548acd37e908a31f1b3886830ccb8fe2e8e1019cc4e9942"
+SOURCE_SHA256 = "57800497e4556ff1717c96691d78efd6e776c06c44edecd70ecf1ce48ab4a3d5"
 if SOURCE_SHA256 != DEFINITION_SHA256:
     raise ContractDefinitionError(
         "evse/contract/values.py is stale: run `python -m evse.contract.render`"

@@ -4,8 +4,9 @@ the contract, in virtual time.
 The controller (evse/controller) sees the PLC only through the contract (its
 `ContractBinding`); the CSMS simulator (evse/csms_sim) validates every message it receives
 against the OCPP schemas and records violations. The wire between them has no latency; a
-driver presents an RFID token `token_delay_ns` after the car asks for authorization, as a
-person at the charger would.
+driver presents an RFID token `token_delay_ns` after the car first asks for authorization,
+as a person at the charger would: once per plug-in (a second tap of the same card would
+withdraw the authorization, OCPP 1.6 §3.5), even if the car asks again in a new V2G session.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from evse.contract.events import ContractPort, LinkDown, SignalReceived
 from evse.contract.inprocess import InProcessEndpoint
-from evse.contract.values import PlcAuthRequest
+from evse.contract.values import PlcAuthRequest, PlcEvPresent
 from evse.controller.config import ControllerConfig
 from evse.controller.contract_binding import ContractBinding
 from evse.controller.core import Controller
@@ -64,6 +65,7 @@ class OcppSide:
         self.binding_log: list[object] = []
         self.token = SIM_TOKEN
         self.token_delay_ns = token_delay_ns
+        self._tapped = False  # the driver's card was (or will be) presented this plug-in
         self.online = True
         self.silent = False  # tests: the controller process hangs (publishes nothing)
         self._timer = Rearm(sched, "controller", self._deadline, self._fire)
@@ -93,8 +95,11 @@ class OcppSide:
                 for pe in self.binding.events(ev.value):
                     self.binding_log.append(pe)
                     self.ctrl.plc_event(pe, now_ns)
-                if isinstance(ev.value, PlcAuthRequest):
+                if isinstance(ev.value, PlcAuthRequest) and not self._tapped:
+                    self._tapped = True
                     self.sched.start_timer(self.token_delay_ns, self._present_token, "rfid")
+                elif isinstance(ev.value, PlcEvPresent) and not ev.value.present:
+                    self._tapped = False
             elif isinstance(ev, LinkDown):
                 self.binding.link_lost()
         self._pump(now_ns)
