@@ -376,7 +376,8 @@ class PlcContractGuard:
 
     def next_deadline_ns(self) -> int | None:
         candidates: list[int] = []
-        if self._auth_option is not None and self._auth_status_open():
+        if self._auth_option is not None and self._auth_status_open() and \
+                not self._auth_timed_out:  # once past, a past deadline would spin the timer
             candidates.append(self._auth_deadline_ns())
         if self._stop is None and self._charging_since_ns is not None:
             candidates += [t for t, _ in self._charging_deadlines(self._charging_since_ns)]

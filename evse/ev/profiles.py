@@ -107,5 +107,6 @@ def profile(name: str) -> EvProfile:
     return p
 
 
-PROFILES = ("generic", "din_only", "iso_only", "iso_waits_for_customer", "tata_nexon", "vw_id4", "skoda_enyaq",
-            "audi_q4_stop_early", "tesla_short_session_id", "pnc", "pnc_install")
+PROFILES = ("generic", "din_only", "iso_only", "iso_waits_for_customer", "tata_nexon",
+            "vw_id4", "skoda_enyaq", "audi_q4_stop_early", "tesla_short_session_id", "pnc",
+            "pnc_install")

@@ -32,6 +32,7 @@ from evse.contract.guard import (
     GuardDecision,
     HardwareRating,
     PlcContractGuard,
+    WakeUpRequested,
 )
 from evse.contract.inprocess import InProcessLink
 from evse.contract.values import (
@@ -210,7 +211,9 @@ class DcStation:
         self.plc_port: ContractPort = contract_port if contract_port is not None else self.link.plc
         pc = self.power.config
         self.guard = PlcContractGuard(
-            HardwareRating(pc.max_voltage_v, pc.max_current_a, pc.max_power_w)
+            HardwareRating(pc.max_voltage_v, pc.max_current_a, pc.max_power_w),
+            auth_timeout_eim_ns=s_to_ns(config.auth.timeout_eim_s),
+            auth_timeout_pnc_ns=s_to_ns(config.auth.timeout_pnc_s),
         )
         self._guard_timer = Rearm(sched, "guard", self.guard.next_deadline_ns,
                                    self._guard_fire)
@@ -232,6 +235,7 @@ class DcStation:
                 token_delay_ns=s_to_ns(self.session.auth_delay_s),
                 max_voltage_v=pc.max_voltage_v, max_current_a=pc.max_current_a,
                 max_power_w=pc.max_power_w, trace=sched.trace,
+                auth_timeouts_s=(config.auth.timeout_eim_s, config.auth.timeout_pnc_s),
             )
         self._phase: V2gPhase = V2gPhase.IDLE
         self._present = False
@@ -339,6 +343,9 @@ class DcStation:
             sched.post("slac", notice, source="cp")
         # The car sees 5 % PWM: its SLAC starts (after its own start delay).
         if (self.car and notice.kind == "pwm" and notice.data.get("on") and self._ev_connected
+                and self.ev.result is not None and self.secc is not None and self.secc.closed):
+            self._car_next_session()  # woken after its session ended: it starts over
+        if (self.car and notice.kind == "pwm" and notice.data.get("on") and self._ev_connected
                 and self.ev.phase is EvPhase.SAP and self.secc is None):
             self._route_ev_slac(self.ev_slac.plug_in(sched.now_ns()))
         if notice.kind == "contactors":
@@ -355,6 +362,22 @@ class DcStation:
             self._publish(PlcEvPresent(present=False, connector_id=1), sched.now_ns())
             self._publish(PlcSessionEvent(event=SessionEventKind.EV_UNPLUGGED), sched.now_ns())
             self._set_phase(V2gPhase.IDLE)
+
+    def _car_next_session(self) -> None:
+        """The simulated car, still plugged in, sees 5 % PWM again after its V2G session
+        ended (a wake-up): a fresh EVCC session (same car, same battery), SLAC and SDP
+        from the start, as ISO 15118-3 has a car do after B1 -> B2."""
+        now = self.sched.now_ns()
+        plant = self.world.plant
+        self.ev = EvSim(self.ev_profile,
+                        inlet_voltage_v=lambda t: plant.connector_voltage_v,
+                        inlet_current_a=lambda t: plant.connector_current_a)
+        self.secc = None
+        self.ev_sdp = None
+        self._ev_link_up = False
+        self._ev_phase = EvPhase.SAP
+        self.log.ev_result = None
+        self.log.add(now, "ev starts a new session")
 
     def _precharge_seen(self, target_voltage_v: float) -> None:
         if self.precharge_sink is not None:
@@ -470,11 +493,16 @@ class DcStation:
         if self.secc is not None and not self.secc.closed:
             self._secc_out(self.secc.connection_lost(now_ns))
 
-    @staticmethod
-    def _secc_config(protocols: tuple[AppProtocol, ...], tls: bool) -> SeccConfig:
-        """Contract (Plug & Charge) is offered only on TLS [V2G2-634/635]; EIM always."""
+    def _secc_config(self, protocols: tuple[AppProtocol, ...], tls: bool) -> SeccConfig:
+        """Contract (Plug & Charge) is offered only on TLS [V2G2-634/635]; EIM always. The
+        authorization waits are the station config's; absolute times the car is told use
+        the clock's epoch (fixed in virtual time, real Unix time in production)."""
         options = (PaymentMethod.CONTRACT, PaymentMethod.EIM) if tls else (PaymentMethod.EIM,)
-        return SeccConfig(protocols=protocols, tls=tls, payment_options=options)
+        auth = self.config.auth
+        return SeccConfig(protocols=protocols, tls=tls, payment_options=options,
+                          auth_timeout_eim_s=auth.timeout_eim_s,
+                          auth_timeout_pnc_s=auth.timeout_pnc_s,
+                          epoch_unix_s=self.sched.clock.epoch_unix_ns // S)
 
     def _connect(self, now_ns: int) -> None:
         protocols = tuple(_PROTOCOLS.values())
@@ -534,6 +562,13 @@ class DcStation:
             self.ev.connection_closed(now_ns)
         self._ev_after()
 
+    def _car_closed(self, secc: SeccCore) -> Callable[[int], None]:
+        def deliver(now_ns: int) -> None:
+            if self.secc is secc and not secc.closed:
+                self._secc_out(secc.connection_lost(now_ns))
+
+        return deliver
+
     def _secc_fire(self, now_ns: int) -> None:
         if self.secc is not None:
             self._secc_out(self.secc.handle_timer(now_ns))
@@ -574,11 +609,19 @@ class DcStation:
             verdict = "OK" if self.ev.result.ok else "FAILED"
             self.log.ev_result = f"{verdict}: {self.ev.result.reason}"
             self.log.add(now, f"ev session result {self.log.ev_result}")
+            secc = self.secc
+            if not self.ev.result.ok and secc is not None and not secc.closed:
+                # An EVCC that gives up (a timeout) closes its TCP connection.
+                self.sched.start_timer(V2G_LINK_DELAY_NS, self._car_closed(secc),
+                                       "v2g.ev-close")
         self._ev_timer.update()
 
     def _session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self.log.add(now_ns, f"secc session ended {reason.value}")
-        self._publish(PlcSessionEvent(event=SessionEventKind.SESSION_STOPPED), now_ns)
+        # The guard's reason if it stopped the session (AUTH_REJECTED, AUTH_TIMEOUT, ...);
+        # none when the car ended it: the controller then keeps waiting for a token.
+        self._publish(PlcSessionEvent(event=SessionEventKind.SESSION_STOPPED,
+                                      stop_reason=self.guard.stop_reason), now_ns)
         # After the V2G session the EVSE stops the 5 % PWM (B1/C1). Not before the power path
         # has ramped the current down and opened the contactors: withdrawing power through
         # the pilot would open them under load. If the power path has not finished within
@@ -598,6 +641,9 @@ class DcStation:
     def _update_phase(self) -> None:
         secc = self.secc
         if secc is None:
+            return
+        if secc.closed:  # ended in any state (the car closed the connection mid-way too)
+            self._set_phase(V2gPhase.SESSION_STOP)
             return
         state = secc.state
         self._set_phase(_SECC_PHASES.get(state.split(".")[0], V2gPhase.SESSION_SETUP))
@@ -716,6 +762,11 @@ class DcStation:
             self.sched.trace.record("guard", "decision", {"decision": repr(decision)})
             if isinstance(decision, ControllerRestarted):
                 self._retell_session(now_ns)
+            elif isinstance(decision, WakeUpRequested):
+                # IEC 61851-1 / ISO 15118-3 wake-up: E/F for T_step_EF, then B1 -> B2
+                # (5 % PWM back on); the car starts SLAC and a new V2G session.
+                self.log.add(now_ns, "authorized while no V2G session: wake the car")
+                self.sched.post("cp", Event("wake_up"), source="guard")
 
     def _retell_session(self, now_ns: int) -> None:
         """A new controller process took over mid-session: it knows nothing of it. Tell it

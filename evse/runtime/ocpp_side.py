@@ -11,6 +11,7 @@ withdraw the authorization, OCPP 1.6 §3.5), even if the car asks again in a new
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from evse.contract.events import ContractPort, LinkDown, SignalReceived
@@ -48,13 +49,21 @@ class OcppSide:
         max_power_w: float,
         store_path: str = ":memory:",
         trace: TraceSink | None = None,
+        auth_timeouts_s: tuple[float, float] | None = None,
     ) -> None:
+        """`auth_timeouts_s`: (EIM, PnC) authorization waits from the station config; None
+        keeps the controller's defaults (the contract bounds)."""
         self.sched = sched
         self.port = port
-        self.config = ControllerConfig(
+        config = ControllerConfig(
             ocpp_version=version, max_voltage_v=max_voltage_v, max_current_a=max_current_a,
             max_power_w=max_power_w, meter_sample_interval_s=10.0,
+            epoch_unix_s=sched.clock.epoch_unix_ns // 1_000_000_000,
         )
+        if auth_timeouts_s is not None:
+            config = dataclasses.replace(config, auth_timeout_eim_s=auth_timeouts_s[0],
+                                         auth_timeout_pnc_s=auth_timeouts_s[1])
+        self.config = config
         self.ctrl = Controller(self.config, Store(store_path), trace=trace)
         self.csms = CsmsSim(version)
         self.csms.tokens[SIM_TOKEN] = "Accepted"

@@ -109,6 +109,8 @@ def test_controller_silent_during_authorization_ends_the_session_at_the_mode_tim
     assert stop is not None and (stop.reason, stop.kind, stop.since_ns) == (
         StopReason.AUTH_TIMEOUT, StopKind.CONTROLLED, t0 + bound_ns)
     assert AuthTimedOut(t0 + bound_ns) in decisions and StopRequested(stop) in decisions
+    # nothing left to wake for (a past deadline here spun the station's scheduler forever)
+    assert g.next_deadline_ns() is None or g.next_deadline_ns() > t0 + bound_ns  # type: ignore[operator]
     rx(g, CtrlAuthStatus(status=AuthStatus.ACCEPTED), t0 + bound_ns + 1)  # too late
     assert g.auth_decision(t0 + bound_ns + 1) is AuthDecision.TIMED_OUT
 

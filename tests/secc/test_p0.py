@@ -186,3 +186,19 @@ def test_a_car_ignoring_the_stop_gets_failed_after_the_grace_period() -> None:
     assert codes[-1][0] == "FAILED"
     assert car.closed is not None
     assert car.closed.reason is SessionEndReason.EVSE_STOP_NOT_HONOURED
+
+
+def test_the_charts_authorization_waits_are_the_contract_bounds() -> None:
+    """One value per mode everywhere: SECC charts, controller chart, contract bounds."""
+    from evse.contract.definition import DEFINITION
+    from evse.fsm.spec import load_spec
+    from evse.secc.core import SPEC_DIR
+
+    eim, pnc = DEFINITION.bound_ns("auth_timeout_eim"), DEFINITION.bound_ns("auth_timeout_pnc")
+    assert (eim, pnc) == (300 * S, 55 * S)
+    iso = load_spec(SPEC_DIR / "secc_iso2.yaml").params
+    din = load_spec(SPEC_DIR / "secc_din.yaml").params
+    ctrl = load_spec(SPEC_DIR / "controller.yaml").params
+    assert (iso["t_auth_eim"].ns, iso["t_auth_pnc"].ns) == (eim, pnc)
+    assert din["t_auth_eim"].ns == eim and "t_auth_pnc" not in din  # DIN is EIM only
+    assert (ctrl["t_auth_eim"].ns, ctrl["t_auth_pnc"].ns) == (eim, pnc)
