@@ -202,3 +202,28 @@ def test_the_charts_authorization_waits_are_the_contract_bounds() -> None:
     assert (iso["t_auth_eim"].ns, iso["t_auth_pnc"].ns) == (eim, pnc)
     assert din["t_auth_eim"].ns == eim and "t_auth_pnc" not in din  # DIN is EIM only
     assert (ctrl["t_auth_eim"].ns, ctrl["t_auth_pnc"].ns) == (eim, pnc)
+
+
+def test_waiting_for_the_driver_is_encoded_as_real_chargers_send_it() -> None:
+    """EvseV2G and Josev answer EIM AuthorizationReq with Ongoing_WaitingForCustomerInteraction
+    (five real-car captures); our answer is the same EXI, byte for byte, with their SessionID."""
+    import json
+    from pathlib import Path
+
+    import exi
+    from evse.secc.messages import Builder
+    from exi import iso2
+
+    data = json.loads((Path(__file__).resolve().parents[1] / "data" / "secc"
+                       / "auth_waiting_captures.json").read_text(encoding="utf-8"))
+    b = Builder(AppProtocol.ISO15118_2, SeccConfig())
+    assert len(data["captures"]) == 5
+    for cap in data["captures"]:
+        sid = bytes(exi.decode("iso2", bytes.fromhex(cap["hex"])).Header.SessionID)
+        msg = iso2.V2G_Message(Header=iso2.MessageHeaderType(SessionID=sid),
+                               Body=iso2.BodyType(BodyElement=b.authorization(
+                                   "OK", finished=False, waiting_for_customer=True)))
+        assert exi.encode("iso2", msg).hex() == cap["hex"], cap["source_path"]
+    din_builder = Builder(AppProtocol.DIN70121, SeccConfig())
+    din_res = din_builder.authorization("OK", finished=False, waiting_for_customer=True)
+    assert din_res.EVSEProcessing.value == "Ongoing"  # DIN has no such value
