@@ -9,7 +9,13 @@ and asks it questions whose answers depend only on what has arrived and on `now_
 
 * `auth_decision(now_ns)`: ONGOING (answer EVSEProcessing=Ongoing), ACCEPTED, REJECTED
   or TIMED_OUT (answer FAILED and end gracefully), after the mode-dependent timeout
-  [Deliverable 2 C2.1].
+  (contract bounds auth_timeout_eim 300 s / auth_timeout_pnc 55 s, or the station's
+  configured values) [Deliverable 2 C2.1, Deliverable 1 C7].
+* `auth_waiting_for_customer(now_ns)`: ONGOING in EIM with no token presented yet (no
+  ctrl.auth_context): ISO 15118-2 answers Ongoing_WaitingForCustomerInteraction then.
+* A `WakeUpRequested` decision when the authorization is ACCEPTED while no V2G session
+  runs (the car gave up waiting and its session ended): the station wakes the car and
+  the next session of the same plug-in finds the authorization granted.
 * `effective_limits(now_ns)`: min(hardware, controller) while the controller's limits
   are valid; the safe default envelope (hardware rating with a conservative derate)
   before energy transfer or for at most `safe_default_envelope_ttl` into it
@@ -70,7 +76,7 @@ _CHARGING = frozenset({V2gPhase.CURRENTDEMAND})
 
 class AuthDecision(enum.Enum):
     NOT_REQUESTED = "not_requested"
-    ONGOING = "ongoing"  # EVSEProcessing=Ongoing
+    ONGOING = "ongoing"  # EVSEProcessing=Ongoing (or Ongoing_WaitingForCustomerInteraction)
     ACCEPTED = "accepted"  # EVSEProcessing=Finished, ResponseCode OK
     REJECTED = "rejected"  # ResponseCode FAILED, then end the session
     TIMED_OUT = "timed_out"  # ResponseCode FAILED, then end the session
@@ -178,8 +184,23 @@ class FaultResetRequested:
     at_ns: int
 
 
+@dataclass(frozen=True, slots=True)
+class WakeUpRequested:
+    """The controller ACCEPTED the authorization while no V2G session runs: the car's own
+    Ongoing timeout (V2G_EVCC_Ongoing_Timeout 60 s; a DIN car, or one that ignores
+    Ongoing_WaitingForCustomerInteraction) ended the session first. The station wakes the
+    car (IEC 61851-1 / ISO 15118-3 E/F then 5 % PWM); the new session of the same plug-in
+    is answered Finished at once because the verdict stays for the plug-in."""
+
+    at_ns: int
+
+
 GuardDecision = (StopRequested | AuthTimedOut | PncAnswerTimedOut | ControllerRestarted
-                 | AvailabilityChanged | FaultResetRequested)
+                 | AvailabilityChanged | FaultResetRequested | WakeUpRequested)
+#: Phases that mean an authorized session went on to charge-parameter discovery and
+#: beyond: the authorization was used, nothing to wake for.
+_AUTH_USED = frozenset({V2gPhase.CPD, V2gPhase.CABLECHECK, V2gPhase.PRECHARGE,
+                        V2gPhase.POWERDELIVERY, V2gPhase.CURRENTDEMAND, V2gPhase.WELDING})
 
 _COMMAND_STOPS = {
     SessionCommand.STOP_GRACEFUL: (StopReason.CONTROLLER_STOP_GRACEFUL, StopKind.CONTROLLED),
@@ -227,6 +248,8 @@ class PlcContractGuard:
         self._auth_requested_ns = 0
         self._auth_status: CtrlAuthStatus | None = None
         self._auth_timed_out = False
+        self._auth_used = False
+        self._wake_requested = False
         self.auth_context: CtrlAuthContext | None = None
         self._schedule: CtrlSchedule | None = None
         self._pnc_requests: dict[int, int] = {}
@@ -260,6 +283,9 @@ class PlcContractGuard:
         elif phase not in _CHARGING:
             self._charging_since_ns = None
         self._phase = phase
+        if phase in _AUTH_USED:
+            self._auth_used = True
+        self._check_wake(now_ns)
         return self.handle_timer(now_ns)
 
     def auth_requested(self, option: PaymentOption, now_ns: int) -> None:
@@ -292,6 +318,14 @@ class PlcContractGuard:
         if now_ns >= self._auth_deadline_ns():
             return AuthDecision.TIMED_OUT
         return AuthDecision.ONGOING
+
+    def auth_waiting_for_customer(self, now_ns: int) -> bool:
+        """EIM authorization still ONGOING and nobody presented a token yet (no
+        ctrl.auth_context, which the controller sends when it learns the token): the driver
+        has not acted. A token being checked by the CSMS, or Plug & Charge (the car
+        presented its contract), is plain Ongoing."""
+        return (self._auth_option is PaymentOption.EIM and self.auth_context is None
+                and self.auth_decision(now_ns) is AuthDecision.ONGOING)
 
     def effective_limits(self, now_ns: int) -> EffectiveLimits:
         hw = self._hw
@@ -354,7 +388,8 @@ class PlcContractGuard:
 
     def next_deadline_ns(self) -> int | None:
         candidates: list[int] = []
-        if self._auth_option is not None and self._auth_status_open():
+        if self._auth_option is not None and self._auth_status_open() and \
+                not self._auth_timed_out:  # once past, a past deadline would spin the timer
             candidates.append(self._auth_deadline_ns())
         if self._stop is None and self._charging_since_ns is not None:
             candidates += [t for t, _ in self._charging_deadlines(self._charging_since_ns)]
@@ -393,7 +428,8 @@ class PlcContractGuard:
             self._limits_until_ns = event.rx_ns + value.validity_ms * _NS_PER_MS
         elif isinstance(value, CtrlAuthStatus):
             if self._auth_status_open() and not self._auth_timed_out:
-                self._auth_status = value  # a verdict is final for the session
+                self._auth_status = value  # a verdict is final for the plug-in
+                self._check_wake(now_ns)
         elif isinstance(value, CtrlAuthContext):
             self.auth_context = value
         elif isinstance(value, CtrlSessionCommand):
@@ -408,6 +444,15 @@ class PlcContractGuard:
             self.pnc_authorization[value.request_id] = value
         elif isinstance(value, CtrlOcppErrorMapping):
             self.ocpp_error_mapping = value
+
+    def _check_wake(self, now_ns: int) -> None:
+        """ACCEPTED, not yet used by a session that went on to charge, and the V2G session
+        is over (phase SESSION_STOP until the next session begins): wake the car, once."""
+        status = self._auth_status.status if self._auth_status is not None else None
+        if (status is AuthStatus.ACCEPTED and self._phase is V2gPhase.SESSION_STOP
+                and not self._auth_used and not self._wake_requested and self._stop is None):
+            self._wake_requested = True
+            self._new_decisions.append(WakeUpRequested(now_ns))
 
     def _on_command(self, cmd: CtrlSessionCommand, now_ns: int) -> None:
         if cmd.command is SessionCommand.ENABLE:

@@ -14,7 +14,7 @@ from evse.contract.definition import DEFINITION_SHA256
 from evse.contract.errors import ContractDefinitionError
 from evse.contract.validate import check_record, check_signal, register_types
 
-SOURCE_SHA256 = "c2a9df5fc241ffa60c96d93a35a6ba7416c802cc2ac9f940b05e0825171151ce"
+SOURCE_SHA256 = "953a286a6e91526a8b080770f11a6c560282327a6c5cb20689243f1d824707ce"
 if SOURCE_SHA256 != DEFINITION_SHA256:
     raise ContractDefinitionError(
         "evse/contract/values.py is stale: run `python -m evse.contract.render`"

@@ -40,8 +40,9 @@ class ControllerConfig:
     #: PnC offline policy (OCA "ISO 15118 support for OCPP 1.6" §3.4 / 2.0.1 C07): accept a
     #: contract whose chain verifies locally when the CSMS is unreachable.
     pnc_accept_offline_if_chain_valid: bool = True
-    #: Authorization wait (contract bounds auth_timeout_eim / auth_timeout_pnc: 55 s).
-    auth_timeout_eim_s: float = 55.0
+    #: Authorization wait (contract bounds auth_timeout_eim 300 s / auth_timeout_pnc 55 s;
+    #: EVerest EvseV2G defaults, timing.md §7). The station config's auth section sets both.
+    auth_timeout_eim_s: float = 300.0
     auth_timeout_pnc_s: float = 55.0
     #: 1.6 ConnectionTimeOut: a token accepted before plug-in expires after this.
     connection_timeout_s: float = 60.0

@@ -592,6 +592,11 @@ class Controller:
     def begin_authorization(self, token: Token) -> None:
         self.token = token
         self.auth_offline = False
+        if self.ev_present:
+            # contract ctrl.auth_context "when the controller learns the token": the PLC
+            # then answers Ongoing (token being checked) instead of
+            # Ongoing_WaitingForCustomerInteraction (nobody has acted yet).
+            self.send_auth_context()
         if token.method is AuthMethod.PNC:
             local = self.dialect.check_contract(token)
             if local is not ContractCertificateStatus.ACCEPTED:

@@ -21,6 +21,10 @@ from evse.fsm import Event
 if TYPE_CHECKING:
     from evse.controller.core import Controller
 
+#: plc.session_event stop reasons that mean the car ended a session on its own.
+_EV_SIDE_STOPS = frozenset({StopReason.EV_REQUESTED, StopReason.EV_ERROR,
+                            StopReason.V2G_TIMEOUT})
+
 
 class ControllerHandler:
     def __init__(self, core: Controller) -> None:
@@ -144,6 +148,11 @@ class ControllerHandler:
     # ------------------------------------------------------------------ guards
     def ev_present(self, ev: Event) -> bool:
         return self._core.ev_present
+
+    def ev_gave_up_waiting(self, ev: Event) -> bool:
+        """The session ended on the car's side (its request, its error, a V2G timeout),
+        not because authorization was refused or timed out or the station stopped."""
+        return isinstance(ev.data, StopReason) and ev.data in _EV_SIDE_STOPS
 
     def token_is_contract(self, ev: Event) -> bool:
         return isinstance(ev.data, Token) and ev.data.method is AuthMethod.PNC

@@ -69,6 +69,11 @@ class EvProfile:
     contract: ContractChain | None = None
     #: Send CertificateInstallationReq before PaymentDetailsReq (PnC only).
     install_certificate: bool = False
+    #: ISO-2: hold V2G_EVCC_Ongoing_Timeout (60 s) while the SECC answers
+    #: EVSEProcessing=Ongoing_WaitingForCustomerInteraction (the car shows "present your
+    #: card" and waits for the driver); False: 60 s of any Ongoing ends the session, as
+    #: Josev's EVCC does (peers/josev_evcc/README.md) and every DIN car must.
+    waits_for_customer: bool = False
 
 
 def profile(name: str) -> EvProfile:
@@ -78,6 +83,9 @@ def profile(name: str) -> EvProfile:
         p.protocols = (AppProtocol.DIN70121,)
     elif name == "iso_only":
         p.protocols = (AppProtocol.ISO15118_2,)
+    elif name == "iso_waits_for_customer":
+        p.protocols = (AppProtocol.ISO15118_2,)
+        p.waits_for_customer = True
     elif name == "tata_nexon":
         p.cpd_timeout_ns = 400 * MS
     elif name == "vw_id4":
@@ -102,5 +110,6 @@ def profile(name: str) -> EvProfile:
     return p
 
 
-PROFILES = ("generic", "din_only", "iso_only", "tata_nexon", "vw_id4", "skoda_enyaq",
-            "audi_q4_stop_early", "tesla_short_session_id", "pnc", "pnc_install")
+PROFILES = ("generic", "din_only", "iso_only", "iso_waits_for_customer", "tata_nexon",
+            "vw_id4", "skoda_enyaq", "audi_q4_stop_early", "tesla_short_session_id", "pnc",
+            "pnc_install")

@@ -327,7 +327,11 @@ class EvSim:
         self._auth_req(now_ns)
 
     def _on_authorization(self, msg: Any, body: Any, now_ns: int) -> None:
-        if body.EVSEProcessing.value != "Finished":
+        processing = body.EVSEProcessing.value
+        if processing != "Finished":
+            if processing == "Ongoing_WaitingForCustomerInteraction" and (
+                    self.profile.waits_for_customer):
+                self._phase_started_ns = now_ns  # the Ongoing timeout runs from plain Ongoing
             if now_ns - self._phase_started_ns > ONGOING_TIMEOUT_NS:
                 self._fail("authorization Ongoing for more than 60 s")
                 return

@@ -11,6 +11,11 @@ from typing import Protocol
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
+#: 2026-01-01T00:00:00Z: the Unix time virtual time 0 stands for, unless a simulation says
+#: otherwise. Fixed, so the same seed gives the same absolute timestamps (PaymentDetailsRes
+#: EVSETimeStamp, OCPP timestamps) and the same trace; the same value as
+#: evse/controller/config.py DEFAULT_EPOCH_UNIX_S and evse/secc/config.py.
+VIRTUAL_EPOCH_UNIX_S = 1_767_225_600
 
 
 def s_to_ns(seconds: float) -> int:
@@ -29,12 +34,25 @@ def ns_to_s(ns: int) -> float:
 class Clock(Protocol):
     def now_ns(self) -> int: ...
 
+    @property
+    def epoch_unix_ns(self) -> int:
+        """Unix time (ns) of `now_ns() == 0`: wall-clock timestamps are this plus now_ns,
+        for what is told to others (cars, the CSMS), never for timers."""
+        ...
+
 
 class VirtualClock:
     """Simulated time: only the scheduler moves it, in jumps to the next deadline."""
 
-    def __init__(self, start_ns: int = 0) -> None:
+    def __init__(self, start_ns: int = 0, *,
+                 epoch_unix_s: int = VIRTUAL_EPOCH_UNIX_S) -> None:
         self._now_ns = start_ns
+        self._epoch_unix_ns = epoch_unix_s * NS_PER_S
+
+    @property
+    def epoch_unix_ns(self) -> int:
+        """A configured fixed Unix time: deterministic in virtual time."""
+        return self._epoch_unix_ns
 
     def now_ns(self) -> int:
         return self._now_ns
@@ -54,9 +72,16 @@ class MonotonicClock:
 
     def __init__(self) -> None:
         self._origin_ns = time.monotonic_ns()
+        # Read once: later NTP steps do not move timers, only this mapping would.
+        self._epoch_unix_ns = time.time_ns() - (time.monotonic_ns() - self._origin_ns)
 
     def now_ns(self) -> int:
         return time.monotonic_ns() - self._origin_ns
+
+    @property
+    def epoch_unix_ns(self) -> int:
+        """Real Unix time of this clock's origin (the process start)."""
+        return self._epoch_unix_ns
 
     def sleep_until_ns(self, deadline_ns: int) -> None:
         delay_ns = deadline_ns - self.now_ns()

@@ -84,6 +84,19 @@ class SessionSection:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthSection:
+    """`auth:` how long the station waits for an authorization, per payment mode.
+
+    Defaults are the contract bounds (evse/contract/signals.yaml auth_timeout_eim 300 s,
+    auth_timeout_pnc 55 s: EVerest EvseV2G's auth_timeout_eim / auth_timeout_pnc, timing.md
+    §7). They reach the PLC's guard, the SECC charts (t_auth_eim / t_auth_pnc) and the
+    controller (t_auth_eim / t_auth_pnc) alike."""
+
+    timeout_eim_s: float = 300.0
+    timeout_pnc_s: float = 55.0
+
+
+@dataclass(frozen=True, slots=True)
 class StationConfig:
     name: str = "sim-dc"
     seed: int = 1
@@ -93,10 +106,17 @@ class StationConfig:
     plc: PlcSection = field(default_factory=PlcSection)
     slac: SlacSection = field(default_factory=SlacSection)
     session: SessionSection = field(default_factory=SessionSection)
+    auth: AuthSection = field(default_factory=AuthSection)
     file: str = "<defaults>"
 
 
-_SECTIONS = {"station", "board", "cp", "v2g", "plc", "slac", "session"}
+_SECTIONS = {"station", "board", "cp", "v2g", "plc", "slac", "session", "auth"}
+#: auth.timeout_eim_s: a driver fetching a card or an app needs minutes; beyond an hour the
+#: connector is blocked for nothing (EVerest's 0 = "infinite" is not offered).
+AUTH_TIMEOUT_EIM_RANGE_S = (1.0, 3600.0)
+#: auth.timeout_pnc_s: the car has presented its contract and waits at most its
+#: V2G_EVCC_Ongoing_Timeout, 60 s (timing.md §4); a longer wait would never end by us.
+AUTH_TIMEOUT_PNC_RANGE_S = (1.0, 60.0)
 _BOARD_DRIVERS = {"sim"}
 _TLS_POLICIES = ("allow", "force", "prohibit")
 _PLC_DRIVERS = ("none", "raw")
@@ -191,6 +211,7 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         plc=_plc_section(raw, file),
         slac=_slac_section(raw, file),
         session=_session_section(raw, file),
+        auth=_auth_section(raw, file),
         file=file,
     )
 
@@ -303,3 +324,19 @@ def _session_section(raw: LMap, file: str) -> SessionSection:
         raise ConfigError(file, _line(raw, "session", "auth_delay_s"),
                           "session.auth_delay_s must be seconds 0..60")
     return SessionSection(protocols=tuple(protocols), ocpp=ocpp, auth_delay_s=float(delay))
+
+
+def _auth_section(raw: LMap, file: str) -> AuthSection:
+    v = _raw_body(raw, "auth", file, {"timeout_eim_s", "timeout_pnc_s"})
+    out: dict[str, float] = {}
+    for key, (low, high) in (("timeout_eim_s", AUTH_TIMEOUT_EIM_RANGE_S),
+                             ("timeout_pnc_s", AUTH_TIMEOUT_PNC_RANGE_S)):
+        if key not in v:
+            continue
+        value = v[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                low <= value <= high):
+            raise ConfigError(file, _line(raw, "auth", key),
+                              f"auth.{key} must be seconds {low:g}..{high:g}, got {value!r}")
+        out[key] = float(value)
+    return AuthSection(**out)

@@ -35,6 +35,7 @@ from evse.contract.guard import (
     PlcContractGuard,
     StopKind,
     StopRequested,
+    WakeUpRequested,
 )
 from evse.contract.inprocess import InProcessLink
 from evse.contract.values import (
@@ -195,7 +196,9 @@ class DcStation:
         self.plc_port: ContractPort = contract_port if contract_port is not None else self.link.plc
         pc = self.power.config
         self.guard = PlcContractGuard(
-            HardwareRating(pc.max_voltage_v, pc.max_current_a, pc.max_power_w)
+            HardwareRating(pc.max_voltage_v, pc.max_current_a, pc.max_power_w),
+            auth_timeout_eim_ns=s_to_ns(config.auth.timeout_eim_s),
+            auth_timeout_pnc_ns=s_to_ns(config.auth.timeout_pnc_s),
         )
         self._guard_timer = Rearm(sched, "guard", self.guard.next_deadline_ns,
                                    self._guard_fire)
@@ -217,6 +220,7 @@ class DcStation:
                 token_delay_ns=s_to_ns(self.session.auth_delay_s),
                 max_voltage_v=pc.max_voltage_v, max_current_a=pc.max_current_a,
                 max_power_w=pc.max_power_w, trace=sched.trace,
+                auth_timeouts_s=(config.auth.timeout_eim_s, config.auth.timeout_pnc_s),
             )
         self._cars_built = 0
         self._unplugged_in_session = False
@@ -377,6 +381,19 @@ class DcStation:
             self._publish(PlcSessionEvent(event=SessionEventKind.EV_UNPLUGGED), sched.now_ns())
             self._set_phase(V2gPhase.IDLE)
 
+    def car_session_over(self) -> None:
+        """The plugged car starts a new V2G session (woken after its last one ended): the
+        closed SECC session is dropped; the car's connection opens a new one."""
+        if self.secc is not None and self.secc.closed:
+            self.secc = None
+            self._secc_timer.update()
+
+    def car_closed_connection(self, now_ns: int) -> None:
+        """The car closed its TCP connection (an EVCC that gives up, e.g. on its Ongoing
+        timeout, closes it)."""
+        if self.secc is not None and not self.secc.closed:
+            self._secc_out(self.secc.connection_lost(now_ns))
+
     def _precharge_seen(self, target_voltage_v: float) -> None:
         if self.precharge_sink is not None:
             self.precharge_sink(target_voltage_v)
@@ -459,11 +476,16 @@ class DcStation:
         if self.secc is not None and not self.secc.closed:
             self._secc_out(self.secc.connection_lost(now_ns))
 
-    @staticmethod
-    def _secc_config(protocols: tuple[AppProtocol, ...], tls: bool) -> SeccConfig:
-        """Contract (Plug & Charge) is offered only on TLS [V2G2-634/635]; EIM always."""
+    def _secc_config(self, protocols: tuple[AppProtocol, ...], tls: bool) -> SeccConfig:
+        """Contract (Plug & Charge) is offered only on TLS [V2G2-634/635]; EIM always. The
+        authorization waits are the station config's; absolute times the car is told use
+        the clock's epoch (fixed in virtual time, real Unix time in production)."""
         options = (PaymentMethod.CONTRACT, PaymentMethod.EIM) if tls else (PaymentMethod.EIM,)
-        return SeccConfig(protocols=protocols, tls=tls, payment_options=options)
+        auth = self.config.auth
+        return SeccConfig(protocols=protocols, tls=tls, payment_options=options,
+                          auth_timeout_eim_s=auth.timeout_eim_s,
+                          auth_timeout_pnc_s=auth.timeout_pnc_s,
+                          epoch_unix_s=self.sched.clock.epoch_unix_ns // S)
 
     def car_connects(self, now_ns: int) -> None:
         """The simulated car opened its TCP connection: a new SECC session."""
@@ -529,6 +551,9 @@ class DcStation:
     def _update_phase(self) -> None:
         secc = self.secc
         if secc is None:
+            return
+        if secc.closed:  # ended in any state (the car closed the connection mid-way too)
+            self._set_phase(V2gPhase.SESSION_STOP)
             return
         state = secc.state
         self._set_phase(_SECC_PHASES.get(state.split(".")[0], V2gPhase.SESSION_SETUP))
@@ -673,6 +698,11 @@ class DcStation:
                 self.sched.post("cp", Event(name), source="controller")
             elif isinstance(decision, FaultResetRequested):
                 self._reset_faults(now_ns)
+            elif isinstance(decision, WakeUpRequested):
+                # IEC 61851-1 / ISO 15118-3 wake-up: E/F for T_step_EF, then B1 -> B2
+                # (5 % PWM back on); the car starts SLAC and a new V2G session.
+                self.log.add(now_ns, "authorized while no V2G session: wake the car")
+                self.sched.post("cp", Event("wake_up"), source="guard")
 
     def _reset_faults(self, now_ns: int) -> None:
         """RESET_FAULT: the power path clears a latched fault whose cause is gone (or says

@@ -4,17 +4,19 @@ the contract, in virtual time.
 The controller (evse/controller) sees the PLC only through the contract (its
 `ContractBinding`); the CSMS simulator (evse/csms_sim) validates every message it receives
 against the OCPP schemas and records violations. The wire between them has no latency; a
-driver presents an RFID token `token_delay_ns` after the car asks for authorization, as a
-person at the charger would.
+driver presents an RFID token `token_delay_ns` after the car first asks for authorization,
+as a person at the charger would: once per plug-in (a second tap of the same card would
+withdraw the authorization, OCPP 1.6 §3.5), even if the car asks again in a new V2G session.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from evse.contract.events import ContractPort, LinkDown, SignalReceived
 from evse.contract.inprocess import InProcessEndpoint
-from evse.contract.values import PlcAuthRequest
+from evse.contract.values import PlcAuthRequest, PlcEvPresent
 from evse.controller.config import ControllerConfig
 from evse.controller.contract_binding import ContractBinding
 from evse.controller.core import Controller
@@ -47,13 +49,21 @@ class OcppSide:
         max_power_w: float,
         store_path: str = ":memory:",
         trace: TraceSink | None = None,
+        auth_timeouts_s: tuple[float, float] | None = None,
     ) -> None:
+        """`auth_timeouts_s`: (EIM, PnC) authorization waits from the station config; None
+        keeps the controller's defaults (the contract bounds)."""
         self.sched = sched
         self.port = port
-        self.config = ControllerConfig(
+        config = ControllerConfig(
             ocpp_version=version, max_voltage_v=max_voltage_v, max_current_a=max_current_a,
             max_power_w=max_power_w, meter_sample_interval_s=10.0,
+            epoch_unix_s=sched.clock.epoch_unix_ns // 1_000_000_000,
         )
+        if auth_timeouts_s is not None:
+            config = dataclasses.replace(config, auth_timeout_eim_s=auth_timeouts_s[0],
+                                         auth_timeout_pnc_s=auth_timeouts_s[1])
+        self.config = config
         self.ctrl = Controller(self.config, Store(store_path), trace=trace)
         self.csms = CsmsSim(version)
         self.csms.tokens[SIM_TOKEN] = "Accepted"
@@ -66,6 +76,7 @@ class OcppSide:
         #: When the driver taps the card after the car asks for authorization (None: the
         #: driver does not tap: authorized before plug-in, remotely, or never).
         self.token_delay_ns = token_delay_ns
+        self._tapped = False  # the driver's card was (or will be) presented this plug-in
         self.online = True
         self.silent = False  # tests: the controller process hangs (publishes nothing)
         self._timer = Rearm(sched, "controller", self._deadline, self._fire)
@@ -95,8 +106,12 @@ class OcppSide:
                 for pe in self.binding.events(ev.value):
                     self.binding_log.append(pe)
                     self.ctrl.plc_event(pe, now_ns)
-                if isinstance(ev.value, PlcAuthRequest) and self.token_delay_ns is not None:
+                if (isinstance(ev.value, PlcAuthRequest) and not self._tapped
+                        and self.token_delay_ns is not None):
+                    self._tapped = True
                     self.sched.start_timer(self.token_delay_ns, self.present_token, "rfid")
+                elif isinstance(ev.value, PlcEvPresent) and not ev.value.present:
+                    self._tapped = False
             elif isinstance(ev, LinkDown):
                 self.binding.link_lost()
         self._pump(now_ns)

@@ -134,10 +134,29 @@ class SimCar:
 
     # ------------------------------------------------------------------ pilot
     def sees_pwm(self, now_ns: int) -> None:
-        """5 % PWM: the car starts SLAC (after its own start delay, ISO 15118-3)."""
-        if self.plugged and not self.slac_started and self.phase is EvPhase.SAP:
+        """5 % PWM: the car starts SLAC (after its own start delay, ISO 15118-3). PWM back
+        after its V2G session ended (a wake-up): a fresh EVCC session of the same car, with
+        the same battery, SLAC and SDP from the start (ISO 15118-3 B1 -> B2)."""
+        if not self.plugged:
+            return
+        if self.ev.result is not None:
+            self._new_session(now_ns)
+        if not self.slac_started and self.phase is EvPhase.SAP:
             self.slac_started = True
             self._route_slac(self.slac.plug_in(now_ns))
+
+    def _new_session(self, now_ns: int) -> None:
+        plant = self.world.plant
+        self.ev = EvSim(self.profile,
+                        inlet_voltage_v=lambda now: plant.connector_voltage_v,
+                        inlet_current_a=lambda now: plant.connector_current_a)
+        self.sdp = None
+        self.link_up = False
+        self.slac_started = False
+        self.phase = EvPhase.SAP
+        self.log.ev_result = None
+        self.log.add(now_ns, "ev starts a new session")
+        self.station.car_session_over()
 
     # ------------------------------------------------------------------ SLAC
     def _slac_deadline(self) -> int | None:
@@ -273,4 +292,8 @@ class SimCar:
             verdict = "OK" if self.ev.result.ok else "FAILED"
             self.log.ev_result = f"{verdict}: {self.ev.result.reason}"
             self.log.add(now, f"ev session result {self.log.ev_result}")
+            if not self.ev.result.ok:
+                # An EVCC that gives up (a timeout) closes its TCP connection.
+                self.sched.start_timer(V2G_LINK_DELAY_NS, self.station.car_closed_connection,
+                                       "v2g.ev-close")
         self._timer.update()

@@ -200,8 +200,9 @@ class StationEnv:
         if d is GuardAuth.REJECTED:
             return AuthDecision(AuthStatus.REJECTED, "controller rejected")
         if d is GuardAuth.TIMED_OUT:
-            return AuthDecision(AuthStatus.REJECTED, "authorization timed out")
-        return AuthDecision(AuthStatus.PENDING)
+            return AuthDecision(AuthStatus.REJECTED, "authorization timed out", timed_out=True)
+        return AuthDecision(AuthStatus.PENDING,
+                            waiting_for_customer=self.guard.auth_waiting_for_customer(now_ns))
 
     def _seen(self, now_ns: int) -> tuple[CtrlSchedule, Offered | None]:
         """The controller's schedule now, with the instant its offsets count from: when this

@@ -289,8 +289,10 @@ class SeccCore:
         self.handler = cls(protocol=res.protocol, env=self.env, config=self.config,
                            store=self.store, new_session_id=self._new_session_id,
                            state_of=lambda: self.state, quirks=self._quirks)
-        self.machine = Machine(spec_for(res.protocol), self.handler, timers=self._timers,
-                               trace=self._trace, name="secc")
+        spec = spec_for(res.protocol)
+        params = {k: v for k, v in self.config.chart_params().items() if k in spec.params}
+        self.machine = Machine(spec, self.handler, timers=self._timers,
+                               trace=self._trace, name="secc", param_overrides=params)
         self.machine.start(now_ns)
 
     def _schema(self) -> str:

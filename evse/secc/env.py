@@ -143,6 +143,12 @@ class Schedule:
 class AuthDecision:
     status: AuthStatus
     reason: str = ""
+    #: PENDING in EIM and nobody has presented a token yet: ISO 15118-2 answers
+    #: EVSEProcessing=Ongoing_WaitingForCustomerInteraction (DIN has only Ongoing).
+    waiting_for_customer: bool = False
+    #: REJECTED because the station's authorization wait ran out (not the controller's
+    #: verdict): the session ends with AUTH_TIMEOUT.
+    timed_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)

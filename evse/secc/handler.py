@@ -228,7 +228,8 @@ class SeccHandlerBase:
         return opts or (PaymentMethod.EIM,)
 
     def _unix_s(self) -> int:
-        return self._now_ns // 1_000_000_000
+        """Unix time now: the runtime's epoch plus station time (never a clock read)."""
+        return self._cfg.epoch_unix_s + self._now_ns // 1_000_000_000
 
     def _ev_status_soc(self, body: Any) -> int | None:
         st = getattr(body, "DC_EVStatus", None)
@@ -347,7 +348,8 @@ class SeccHandlerBase:
     def answer_auth_failed(self, ev: Event) -> None:
         self._set_now(ev)
         self._emit(self._b.authorization("FAILED", finished=True))
-        self._end(SessionEndReason.AUTH_TIMEOUT if self._ongoing_expired
+        timed_out = self._ongoing_expired or self._env.auth_decision(self._now_ns).timed_out
+        self._end(SessionEndReason.AUTH_TIMEOUT if timed_out
                   else SessionEndReason.AUTH_REJECTED)
 
     # ------------------------------------------------------------------ charge parameters

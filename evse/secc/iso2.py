@@ -170,6 +170,21 @@ class Iso2Handler(SeccHandlerBase):
             self._env.pnc_contract_status(self._now_ns) is AuthStatus.REJECTED)
 
     # ------------------------------------------------------------------ charging
+    def paying_by_contract(self, ev: Event) -> bool:
+        """Plug & Charge: the PnC wait (t_auth_pnc) applies, not the EIM one."""
+        return self._payment is PaymentMethod.CONTRACT
+
+    def waiting_for_customer(self, ev: Event) -> bool:
+        """EIM and nobody has presented a token yet (the contract's controller tells the
+        token with ctrl.auth_context as soon as it learns it)."""
+        self._set_now(ev)
+        return (self._payment is PaymentMethod.EIM
+                and self._env.auth_decision(self._now_ns).waiting_for_customer)
+
+    def answer_auth_waiting_for_customer(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.authorization("OK", finished=False, waiting_for_customer=True))
+
     def answer_power_delivery_renegotiate(self, ev: Event) -> None:
         self._set_now(ev)
         self._emit(self._b.power_delivery("OK", self._status()))

@@ -130,9 +130,17 @@ class Builder:
     def certificate_update(self, code: str) -> Any:
         return self._cert_res(iso2.CertificateUpdateResType, code)
 
-    def authorization(self, code: str, *, finished: bool) -> Any:
+    def authorization(self, code: str, *, finished: bool,
+                      waiting_for_customer: bool = False) -> Any:
+        """AuthorizationRes (ISO-2) / ContractAuthenticationRes (DIN). ISO 15118-2's
+        EVSEProcessingType has Ongoing_WaitingForCustomerInteraction for an EVSE waiting for
+        the driver (EvseV2G and Josev send it for EIM; tests/data/secc/auth_waiting_captures.json);
+        DIN SPEC 70121's has only Finished/Ongoing, so DIN always gets Ongoing."""
         cls = din.ContractAuthenticationResType if self.din else iso2.AuthorizationResType
-        return cls(ResponseCode=self.rc(code), EVSEProcessing=self.processing(finished))
+        processing = self.processing(finished)
+        if waiting_for_customer and not finished and not self.din:
+            processing = iso2.EVSEProcessingType.Ongoing_WaitingForCustomerInteraction
+        return cls(ResponseCode=self.rc(code), EVSEProcessing=processing)
 
     def schedule_list(self, sched: Schedule) -> Any:
         """The SAScheduleList of one tuple: the schedule the handler decided to offer

@@ -47,6 +47,10 @@ class SimEnvConfig:
     min_voltage_v: float = 150.0
     auth_delay_ns: int = 0
     auth_result: AuthStatus = AuthStatus.ACCEPTED
+    #: While pending, the driver presents a token this long after the request (then the
+    #: controller checks it: plain Ongoing); before that (or never, None) the EIM wait is
+    #: "waiting for customer interaction".
+    token_after_ns: int | None = None
     schedule_delay_ns: int | None = 0  # None: the controller never provides one
     #: The controller's schedule: SAScheduleTupleID and (start s, PMax W) entries (empty:
     #: one entry of max_power_w).
@@ -161,7 +165,9 @@ class SimEnv:
     def auth_decision(self, now_ns: int) -> AuthDecision:
         t = self._auth_requested_ns
         if t is None or now_ns - t < self.config.auth_delay_ns:
-            return AuthDecision(AuthStatus.PENDING)
+            token = self.config.token_after_ns
+            waiting = t is not None and (token is None or now_ns - t < token)
+            return AuthDecision(AuthStatus.PENDING, waiting_for_customer=waiting)
         return AuthDecision(self.config.auth_result)
 
     def schedule(self, now_ns: int) -> Schedule | None:

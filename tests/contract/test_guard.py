@@ -27,10 +27,13 @@ from evse.contract.guard import (
     PncAnswerTimedOut,
     StopKind,
     StopRequested,
+    WakeUpRequested,
 )
 from evse.contract.values import (
+    AuthMethod,
     AuthStatus,
     CertificateResponseStatus,
+    CtrlAuthContext,
     CtrlAuthStatus,
     CtrlEvseLimitsDynamic,
     CtrlPncCertificateResponse,
@@ -41,6 +44,7 @@ from evse.contract.values import (
     SessionCommand,
     SignalValue,
     StopReason,
+    TokenType,
     V2gPhase,
 )
 
@@ -78,13 +82,23 @@ def charging_guard(t_ns: int = 0) -> PlcContractGuard:
 # ----------------------------------------------------------------------- authorization
 
 
-@pytest.mark.parametrize(("option", "bound_ns"), [
-    (PaymentOption.EIM, AUTH_TIMEOUT_EIM_NS), (PaymentOption.CONTRACT, AUTH_TIMEOUT_PNC_NS),
+def test_the_mode_timeouts_are_the_sourced_values_not_each_other() -> None:
+    # EVerest EvseV2G defaults (timing.md §7): a swap would cut EIM drivers off at 55 s.
+    assert (AUTH_TIMEOUT_EIM_NS, AUTH_TIMEOUT_PNC_NS) == (300 * S, 55 * S)
+
+
+@pytest.mark.parametrize(("option", "kwargs", "bound_ns"), [
+    (PaymentOption.EIM, {}, 300 * S), (PaymentOption.CONTRACT, {}, 55 * S),
+    # configured (station config auth section): each mode gets its own value
+    (PaymentOption.EIM, {"auth_timeout_eim_ns": 200 * S, "auth_timeout_pnc_ns": 40 * S},
+     200 * S),
+    (PaymentOption.CONTRACT, {"auth_timeout_eim_ns": 200 * S, "auth_timeout_pnc_ns": 40 * S},
+     40 * S),
 ])
 def test_controller_silent_during_authorization_ends_the_session_at_the_mode_timeout(
-    option: PaymentOption, bound_ns: int
+    option: PaymentOption, kwargs: dict[str, int], bound_ns: int
 ) -> None:
-    g = up(PlcContractGuard(HW))
+    g = up(PlcContractGuard(HW, **kwargs))
     t0 = 7 * S
     g.set_phase(V2gPhase.AUTH, t0)
     g.auth_requested(option, t0)
@@ -98,8 +112,73 @@ def test_controller_silent_during_authorization_ends_the_session_at_the_mode_tim
     assert stop is not None and (stop.reason, stop.kind, stop.since_ns) == (
         StopReason.AUTH_TIMEOUT, StopKind.CONTROLLED, t0 + bound_ns)
     assert AuthTimedOut(t0 + bound_ns) in decisions and StopRequested(stop) in decisions
+    # nothing left to wake for (a past deadline here spun the station's scheduler forever)
+    assert g.next_deadline_ns() is None or g.next_deadline_ns() > t0 + bound_ns  # type: ignore[operator]
     rx(g, CtrlAuthStatus(status=AuthStatus.ACCEPTED), t0 + bound_ns + 1)  # too late
     assert g.auth_decision(t0 + bound_ns + 1) is AuthDecision.TIMED_OUT
+
+
+def test_waiting_for_customer_until_a_token_is_presented_in_eim_only() -> None:
+    g = up(PlcContractGuard(HW))
+    assert not g.auth_waiting_for_customer(0)  # nothing requested
+    g.auth_requested(PaymentOption.EIM, 0)
+    rx(g, CtrlAuthStatus(status=AuthStatus.PENDING), 1 * S)
+    assert g.auth_waiting_for_customer(100 * S)
+    rx(g, CtrlAuthContext(method=AuthMethod.EIM, id_token="TAG", token_type=TokenType.ISO14443,
+                          offline=False), 120 * S)
+    assert not g.auth_waiting_for_customer(120 * S)  # the CSMS checks the token: Ongoing
+    assert g.auth_decision(120 * S) is AuthDecision.ONGOING
+    pnc = up(PlcContractGuard(HW))
+    pnc.auth_requested(PaymentOption.CONTRACT, 0)
+    assert not pnc.auth_waiting_for_customer(1 * S)  # the car presented its contract
+    late = up(PlcContractGuard(HW))
+    late.auth_requested(PaymentOption.EIM, 0)
+    assert not late.auth_waiting_for_customer(300 * S)  # timed out: FAILED, not waiting
+
+
+def _ended_session_guard() -> PlcContractGuard:
+    """The car asked, then its own Ongoing timeout ended the V2G session."""
+    g = up(PlcContractGuard(HW))
+    g.reset_session(0)
+    g.set_phase(V2gPhase.AUTH, 1 * S)
+    g.auth_requested(PaymentOption.EIM, 1 * S)
+    rx(g, CtrlAuthStatus(status=AuthStatus.PENDING), 1 * S)
+    g.set_phase(V2gPhase.SESSION_STOP, 61 * S)
+    return g
+
+
+def test_accepted_after_the_car_gave_up_asks_to_wake_it_once() -> None:
+    g = _ended_session_guard()
+    assert not [d for d in g.handle_timer(70 * S) if isinstance(d, WakeUpRequested)]
+    out = g.on_event(SignalReceived(CtrlAuthStatus(status=AuthStatus.ACCEPTED), 90 * S), 90 * S)
+    assert WakeUpRequested(90 * S) in out
+    assert g.auth_decision(91 * S) is AuthDecision.ACCEPTED  # the next session: Finished
+    again = g.on_event(SignalReceived(CtrlAuthStatus(status=AuthStatus.ACCEPTED), 91 * S),
+                       91 * S)
+    assert not [d for d in again if isinstance(d, WakeUpRequested)]
+
+
+def test_accepted_before_the_session_ended_wakes_when_it_ends() -> None:
+    g = up(PlcContractGuard(HW))
+    g.set_phase(V2gPhase.AUTH, 1 * S)
+    g.auth_requested(PaymentOption.EIM, 1 * S)
+    rx(g, CtrlAuthStatus(status=AuthStatus.ACCEPTED), 59 * S)  # the car is already gone
+    assert WakeUpRequested(62 * S) in g.set_phase(V2gPhase.SESSION_STOP, 62 * S)
+
+
+@pytest.mark.parametrize("verdict", [AuthStatus.REJECTED, None])
+def test_no_wake_when_refused_or_when_the_authorized_session_charged(
+        verdict: AuthStatus | None) -> None:
+    g = _ended_session_guard() if verdict is not None else up(PlcContractGuard(HW))
+    decisions: list[object] = []
+    if verdict is not None:
+        decisions += g.on_event(SignalReceived(CtrlAuthStatus(status=verdict), 90 * S), 90 * S)
+    else:
+        g.auth_requested(PaymentOption.EIM, 0)
+        rx(g, CtrlAuthStatus(status=AuthStatus.ACCEPTED), 1 * S)
+        for phase in (V2gPhase.AUTH, V2gPhase.CPD, V2gPhase.SESSION_STOP):
+            decisions += g.set_phase(phase, 2 * S)
+    assert not [d for d in decisions if isinstance(d, WakeUpRequested)]
 
 
 def test_accepted_in_time_lets_the_plc_answer_finished() -> None:

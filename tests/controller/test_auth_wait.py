@@ -40,9 +40,9 @@ def test_token_during_ongoing_turns_pending_into_accepted(rig: Rig) -> None:
 def test_token_too_late_after_the_auth_wait_expired_starts_nothing(rig: Rig) -> None:
     rig.plug()
     rig.ev_waits_for_auth()
-    rig.run(54.9)
+    rig.run(299.9)
     assert rig.auth_statuses() == [P]
-    rig.run(0.2)  # t_auth_eim = 55 s
+    rig.run(0.2)  # t_auth_eim = 300 s (contract bound auth_timeout_eim)
     assert rig.auth_statuses() == [P, R]
     assert rig.state == "finishing"
     rig.session_end(StopReason.AUTH_TIMEOUT)
@@ -156,3 +156,45 @@ def test_connection_lost_before_authorize_was_sent_decides_offline_at_once() -> 
     rig.link.online = True
     rig.link.set_online(False)
     assert rig.auth_statuses()[-1] is A and rig.ctrl.auth_offline
+
+
+def test_car_that_gave_up_waiting_keeps_the_plug_in_open_for_a_late_token(rig: Rig) -> None:
+    """A DIN car ends its session after its own 60 s Ongoing timeout; the driver taps at
+    90 s: the controller still accepts and tells the PLC (which wakes the car), and the
+    car's next session is answered ACCEPTED at once."""
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.run(60)
+    rig.session_end(StopReason.EV_REQUESTED)  # no stop reason from the PLC: the car left
+    assert rig.state == "preparing.ev_waiting"
+    rig.run(30)
+    rig.token("TAG-OK")
+    assert rig.auth_statuses() == [P, A]
+    assert rig.state == "authorized.ev_connected"
+    rig.ev_waits_for_auth()  # the woken car's new session
+    assert rig.auth_statuses() == [P, A, A]
+    assert rig.csms.of("Authorize") and len(rig.csms.of("Authorize")) == 1
+
+
+@pytest.mark.parametrize("reason", [StopReason.AUTH_TIMEOUT, StopReason.AUTH_REJECTED,
+                                    StopReason.CONTROLLER_STOP_GRACEFUL, StopReason.FAULT])
+def test_session_refused_or_stopped_by_the_station_ends_the_plug_in(
+        rig: Rig, reason: StopReason) -> None:
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.session_end(reason)
+    assert rig.state == "finishing"
+
+
+def test_the_token_is_told_to_the_plc_as_soon_as_it_is_presented(rig: Rig) -> None:
+    """ctrl.auth_context "when the controller learns the token": the PLC stops answering
+    Ongoing_WaitingForCustomerInteraction while the CSMS checks the token."""
+    from evse.controller.plc_port import AuthContextCmd, AuthStatusCmd
+
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")
+    kinds = [("ctx", c.id_token) if isinstance(c, AuthContextCmd) else ("status", c.status)
+             for c in rig.commands if isinstance(c, AuthContextCmd | AuthStatusCmd)]
+    # told at presentation (before the CSMS's answer), again with the verdict
+    assert kinds == [("status", P), ("ctx", "TAG-OK"), ("ctx", "TAG-OK"), ("status", A)]

@@ -3,9 +3,11 @@ behaviour is broken."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from evse.ev.profiles import profile
+from evse.secc.config import SeccConfig
 from evse.secc.core import SendPayload
 from evse.secc.env import AppProtocol, SessionEndReason
 from evse.secc.sim_env import SimEnvConfig
@@ -94,24 +96,57 @@ def test_a_car_checking_its_inlet_completes_because_values_are_measured() -> Non
 
 # P0 4 ---------------------------------------------------------------------------------
 def test_ongoing_is_answered_while_authorization_and_cable_check_run() -> None:
-    cfg = SimEnvConfig(auth_delay_ns=3 * S, cable_check_delay_ns=5 * S)
+    # The driver taps the card 1 s after the car asks; the CSMS takes 2 s more.
+    cfg = SimEnvConfig(auth_delay_ns=3 * S, token_after_ns=1 * S, cable_check_delay_ns=5 * S)
     for name, schema in (("din_only", "din"), ("iso_only", "iso2")):
         r, _, _, _ = session(name, env_config=cfg)
         assert r.ev.ok, r.ev.reason
         res = responses(r.secc_outputs, schema)
         auth = [b.EVSEProcessing.value for b in res if "Auth" in type(b).__name__]
         cc = [b for b in res if type(b).__name__ == "CableCheckResType"]
-        assert auth.count("Ongoing") >= 10 and auth[-1] == "Finished"
+        if schema == "iso2":
+            # ISO 15118-2: waiting for the driver, then the token is checked, then done.
+            waiting = auth.count("Ongoing_WaitingForCustomerInteraction")
+            assert waiting >= 3
+            assert auth[:waiting] == ["Ongoing_WaitingForCustomerInteraction"] * waiting
+            assert auth[waiting:-1] == ["Ongoing"] * (len(auth) - waiting - 1)
+            assert auth.count("Ongoing") >= 5
+        else:  # DIN SPEC 70121 EVSEProcessingType has Finished and Ongoing only
+            assert set(auth[:-1]) == {"Ongoing"} and len(auth) >= 10
+        assert auth[-1] == "Finished"
         assert [b.EVSEProcessing.value for b in cc].count("Ongoing") >= 20
         assert cc[0].DC_EVSEStatus.EVSEStatusCode.value == "EVSE_IsolationMonitoringActive"
         assert cc[-1].DC_EVSEStatus.EVSEIsolationStatus.value == "Valid"
 
 
-def test_authorization_never_decided_fails_before_the_car_gives_up() -> None:
-    cfg = SimEnvConfig(auth_delay_ns=10_000 * S)
-    r, env, _, _ = session("din_only", env_config=cfg)
-    assert not r.ev.ok and "FAILED" in r.ev.reason
-    assert env.ended is SessionEndReason.AUTH_TIMEOUT
+def test_authorization_never_decided_a_din_car_gives_up_at_its_own_60_s() -> None:
+    # The EIM wait (300 s) is longer than any car's Ongoing timeout on purpose: the car ends
+    # its session and a late token wakes it (tests/station/test_auth_wait.py).
+    r, env, _, _ = session("din_only", env_config=SimEnvConfig(auth_delay_ns=10_000 * S))
+    assert not r.ev.ok and r.ev.reason == "authorization Ongoing for more than 60 s"
+    res = responses(r.secc_outputs, "din")
+    assert {b.ResponseCode.value for b in res if "Auth" in type(b).__name__} == {"OK"}
+    assert env.ended is SessionEndReason.CONNECTION_LOST
+
+
+@pytest.mark.parametrize(("car", "config", "wait_s"), [
+    ("din_only", SeccConfig(auth_timeout_eim_s=30.0), 30.0),
+    ("iso_waits_for_customer", SeccConfig(), 300.0),  # chart default t_auth_eim
+    ("iso_waits_for_customer", SeccConfig(auth_timeout_eim_s=120.0,
+                                          auth_timeout_pnc_s=20.0), 120.0),
+])
+def test_authorization_never_decided_fails_at_the_eim_wait_and_closes(
+        car: str, config: SeccConfig, wait_s: float) -> None:
+    r, env, core, ev = session(car, env_config=SimEnvConfig(auth_delay_ns=10_000 * S),
+                               config=config)
+    assert not r.ev.ok and r.ev.reason.endswith("FAILED")
+    assert env.ended is SessionEndReason.AUTH_TIMEOUT and core.closed
+    schema = "din" if car == "din_only" else "iso2"
+    auth = [b for b in responses(r.secc_outputs, schema) if "Auth" in type(b).__name__]
+    assert auth[-1].ResponseCode.value == "FAILED"
+    reqs = [t for t, d, b in ev.transcript if d == "req" and "Auth" in type(b).__name__]
+    # FAILED answers the first request after the wait, not one earlier (200 ms repeats).
+    assert wait_s * S <= reqs[-1] - reqs[0] <= wait_s * S + 300 * MS
 
 
 # P0 5 ---------------------------------------------------------------------------------
@@ -153,3 +188,44 @@ def test_a_car_ignoring_the_stop_gets_failed_after_the_grace_period() -> None:
     assert codes[-1][0] == "FAILED"
     assert car.closed is not None
     assert car.closed.reason is SessionEndReason.EVSE_STOP_NOT_HONOURED
+
+
+def test_the_charts_authorization_waits_are_the_contract_bounds() -> None:
+    """One value per mode everywhere: SECC charts, controller chart, contract bounds."""
+    from evse.contract.definition import DEFINITION
+    from evse.fsm.spec import load_spec
+    from evse.secc.core import SPEC_DIR
+
+    eim, pnc = DEFINITION.bound_ns("auth_timeout_eim"), DEFINITION.bound_ns("auth_timeout_pnc")
+    assert (eim, pnc) == (300 * S, 55 * S)
+    iso = load_spec(SPEC_DIR / "secc_iso2.yaml").params
+    din = load_spec(SPEC_DIR / "secc_din.yaml").params
+    ctrl = load_spec(SPEC_DIR / "controller.yaml").params
+    assert (iso["t_auth_eim"].ns, iso["t_auth_pnc"].ns) == (eim, pnc)
+    assert din["t_auth_eim"].ns == eim and "t_auth_pnc" not in din  # DIN is EIM only
+    assert (ctrl["t_auth_eim"].ns, ctrl["t_auth_pnc"].ns) == (eim, pnc)
+
+
+def test_waiting_for_the_driver_is_encoded_as_real_chargers_send_it() -> None:
+    """EvseV2G and Josev answer EIM AuthorizationReq with Ongoing_WaitingForCustomerInteraction
+    (five real-car captures); our answer is the same EXI, byte for byte, with their SessionID."""
+    import json
+    from pathlib import Path
+
+    import exi
+    from evse.secc.messages import Builder
+    from exi import iso2
+
+    data = json.loads((Path(__file__).resolve().parents[1] / "data" / "secc"
+                       / "auth_waiting_captures.json").read_text(encoding="utf-8"))
+    b = Builder(AppProtocol.ISO15118_2, SeccConfig())
+    assert len(data["captures"]) == 5
+    for cap in data["captures"]:
+        sid = bytes(exi.decode("iso2", bytes.fromhex(cap["hex"])).Header.SessionID)
+        msg = iso2.V2G_Message(Header=iso2.MessageHeaderType(SessionID=sid),
+                               Body=iso2.BodyType(BodyElement=b.authorization(
+                                   "OK", finished=False, waiting_for_customer=True)))
+        assert exi.encode("iso2", msg).hex() == cap["hex"], cap["source_path"]
+    din_builder = Builder(AppProtocol.DIN70121, SeccConfig())
+    din_res = din_builder.authorization("OK", finished=False, waiting_for_customer=True)
+    assert din_res.EVSEProcessing.value == "Ongoing"  # DIN has no such value

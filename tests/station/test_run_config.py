@@ -51,6 +51,14 @@ def test_validate_checks_the_bench_configs(tmp_path: Path) -> None:
     ("session:\n  ocpp: 1.6\n", 2, "quoted"),
     ("session:\n  protocols: [din, din]\n", 2, "session.protocols"),
     ("session:\n  colour: red\n", 2, "unknown key session.colour"),
+    ("auth:\n  timeout_eim_s: 0\n", 2, "auth.timeout_eim_s must be seconds 1..3600"),
+    ("auth:\n  timeout_eim_s: 7200\n", 2, "auth.timeout_eim_s"),
+    ("auth:\n  timeout_eim_s: true\n", 2, "auth.timeout_eim_s"),
+    ("auth:\n  timeout_eim_s: 300\n  timeout_pnc_s: 90\n", 3,
+     "auth.timeout_pnc_s must be seconds 1..60"),
+    ("auth:\n  timeout_pnc_s: soon\n", 2, "auth.timeout_pnc_s"),
+    ("auth:\n  timeout_rfid_s: 10\n", 2, "unknown key auth.timeout_rfid_s"),
+    ("auth: 300\n", 1, "section 'auth' must be a mapping"),
 ])
 def test_a_wrong_run_setting_names_file_and_line(
         tmp_path: Path, text: str, line: int, words: str) -> None:
@@ -102,3 +110,19 @@ def test_v2g_admission_keys_reach_the_server(tmp_path: Path) -> None:
         assert default._net_config().admission == AdmissionConfig()
     finally:
         default.station.close()
+
+
+def test_auth_waits_default_to_the_contract_bounds_and_load_from_the_file(
+        tmp_path: Path) -> None:
+    from evse.contract.definition import DEFINITION
+    from evse.runtime.config import AuthSection
+
+    shipped = load_config(ROOT / "config" / "station.yaml").auth
+    assert shipped == AuthSection() == AuthSection(timeout_eim_s=300.0, timeout_pnc_s=55.0)
+    assert round(shipped.timeout_eim_s * 1e9) == DEFINITION.bound_ns("auth_timeout_eim")
+    assert round(shipped.timeout_pnc_s * 1e9) == DEFINITION.bound_ns("auth_timeout_pnc")
+    path = tmp_path / "station.yaml"
+    path.write_text("auth:\n  timeout_eim_s: 120\n  timeout_pnc_s: 40.5\n", encoding="utf-8")
+    assert load_config(path).auth == AuthSection(timeout_eim_s=120.0, timeout_pnc_s=40.5)
+    path.write_text("auth:\n  timeout_pnc_s: 30\n", encoding="utf-8")
+    assert load_config(path).auth == AuthSection(timeout_eim_s=300.0, timeout_pnc_s=30.0)
