@@ -470,6 +470,7 @@ class DcStation:
         """One V2GTP EXI payload from the external car."""
         if self.secc is not None and not self.secc.closed:
             self.env.last_payload = payload
+            self._measure_now(now_ns)
             self._secc_out(self.secc.receive(payload, now_ns))
 
     def connection_lost(self, now_ns: int) -> None:
@@ -503,7 +504,19 @@ class DcStation:
         for ev in self._secc_rx.feed(frame, now_ns):
             if isinstance(ev, FrameReceived):
                 self.env.last_payload = ev.payload
+                self._measure_now(now_ns)
                 self._secc_out(secc.receive(ev.payload, now_ns))
+
+    def _measure_now(self, now_ns: int) -> None:
+        """A fresh meter sample for the answer about to be built: what the car is told as
+        present voltage/current is measured at the request, not up to a power tick earlier
+        (P0 item 2: the car compares it with its own inlet, and its contactors may have
+        just closed). The regulation keeps its own tick; this only refreshes the snapshot."""
+        self.world.step(now_ns)
+        reading = self.world.meter.read(now_ns)
+        self._energy_wh = reading.energy_wh
+        self.power.handle(reading, now_ns)
+        self._apply_power()
 
     def _secc_out(self, outs: list[Any]) -> None:
         sink = self.v2g_sink
