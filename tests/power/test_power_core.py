@@ -17,7 +17,7 @@ from evse.ports.power import (
     OutputOffConfirmed,
 )
 from evse.power import cable_check as cc
-from evse.power.controller import PowerPath, PowerPathConfig
+from evse.power.controller import PowerPath, PowerPathConfig, power_path_spec
 from evse.power.faults import FaultReason
 from evse.power.types import (
     DisableModules,
@@ -74,7 +74,7 @@ def test_next_deadline_is_the_pending_step_timeout_and_timer_fires_it() -> None:
     meter(core, 0.0, 0.0, 0)
     core.take_commands()
     deadline = core.next_deadline_ns()
-    assert deadline == cc.CONTACTOR_CLOSE_TIMEOUT_NS
+    assert deadline == power_path_spec().params["t_cc_relays_closed"].ns  # 5 s
     core.handle_timer(deadline - 1)
     assert core.fault is None
     core.handle_timer(deadline)
