@@ -91,6 +91,9 @@ class StateSpec:
     initial: str | None
     children: tuple[StateSpec, ...]
     line: int
+    #: Labels the owner reads back from the active state (e.g. the power path's Phase);
+    #: a state has its own tags plus its ancestors'.
+    tags: tuple[str, ...] = ()
 
     @property
     def is_composite(self) -> bool:
@@ -126,6 +129,14 @@ class MachineSpec:
                 return s
         raise KeyError(path)
 
+    def tags_of(self, path: str) -> tuple[str, ...]:
+        """Tags of the state at `path` and of its ancestors, innermost first."""
+        out: list[str] = []
+        parts = path.split(SEPARATOR)
+        for i in range(len(parts), 0, -1):
+            out.extend(self.state(SEPARATOR.join(parts[:i])).tags)
+        return tuple(out)
+
     def leaf_of(self, path: str) -> str:
         """The leaf that entering `path` ends in (following initial states)."""
         s = self.state(path)
@@ -157,7 +168,7 @@ class MachineSpec:
 # --------------------------------------------------------------------------------------
 
 _TOP_KEYS = {"machine", "version", "doc", "refs", "initial", "params", "events", "when", "states"}
-_STATE_KEYS = {"doc", "entry", "exit", "timeouts", "when", "initial", "states"}
+_STATE_KEYS = {"doc", "entry", "exit", "timeouts", "when", "initial", "states", "tags"}
 _TRANSITION_KEYS = {"to", "guard", "unless", "do", "internal"}
 
 
@@ -348,6 +359,7 @@ class _Parser:
             initial=initial if children else None,
             children=children,
             line=body.line,
+            tags=self.names(body.get("tags"), f"{path}.tags", line_of(body, "tags")),
         )
 
     def parse_timeouts(self, raw: Any, path: str, line: int) -> tuple[TimeoutSpec, ...]:

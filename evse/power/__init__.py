@@ -12,7 +12,10 @@ How the SECC and the runtime drive `evse.power.controller.PowerPath`:
     core.start_charging(now_ns)                          # PowerDeliveryReq(Start)
     snap = core.current_demand(EvRequest(v, i), now_ns)  # CurrentDemandRes reports `snap`
     core.stop(now_ns); core.status.welding               # PowerDelivery(Stop), WeldingDetection
-    core.end_session(now_ns)                             # unplug
+    core.end_session(now_ns)      # unplug (CP A): never raises; self-clearing faults clear
+    core.reset_fault(now_ns)      # operator RESET_FAULT -> ResetResult(accepted, reason)
+    core.emergency_stop(detail, now_ns)                  # controller STOP_EMERGENCY
+    core.available                # a new session may start (cable check accepted)
     # runtime, per device event and timer
     core.handle(event, now_ns)    # MeterReading, GroupMeasurement, module/IMD/board events,
                                   # EvseLimits from the controller, EmergencyStop
@@ -21,4 +24,8 @@ How the SECC and the runtime drive `evse.power.controller.PowerPath`:
         # Enable/DisableModules -> enable/disable, SetContactors -> Board.allow_power_on,
         # ImdStart/ImdStop/ImdSelfTest -> IsolationMonitor.start/stop/start_self_test
     core.fault.evse_status_code / core.fault.to_contract()   # to the car / to the controller
+    evse.power.fault_table.fault_code(core.fault.reason)     # the contract FaultCode
+
+The sequencing is fsm_specs/power_path.yaml; the faults and how they clear are
+evse/power/fault_table.yaml.
 """

@@ -1,17 +1,38 @@
-"""PowerPath: the PLC-side power control core (sans-IO).
+"""PowerPath: the PLC-side power control core (sans-IO), run by fsm_specs/power_path.yaml.
 
 The SECC calls the session methods (`start_cable_check`, `precharge`, `start_charging`,
 `current_demand`, `stop`), the runtime feeds device events through `handle` and time through
 `handle_timer`, and both read `status`. Commands for the modules, contactors and IMD are
 collected and drained with `take_commands`. Nothing here waits on the controller: limits are
 last-known values with an expiry (ccs2_dc_reference.md P0 items 1, 2, 5, 6; C9-C13; B4).
+
+Theory of operation
+-------------------
+The sequencing (cable-check steps, precharge, charging, error and emergency shutdown,
+welding check, faulted, recovery) and every timer are the chart `power_path`; this module
+holds its named callbacks (`PowerPathHandler`: guards over the latest measurement and
+actions that emit commands) and the numeric work (regulation, clamps, derating, detection
+thresholds). Inputs become chart events on an internal queue that is drained one event at
+a time (an action posts, never dispatches); after the queue is empty the chart is offered
+`update` until it settles, so guards over fresh values (below 60 V, feedback closed, current
+off) move it within the same call. Faults come from fault_table.yaml rows (`make_fault`).
+Timers: by default an internal queue fired by `handle_timer` / any input at or after its
+deadline and reported by `next_deadline_ns`; a scheduler may be passed as `timers=`.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from evse.fsm import Event, Machine, MachineSpec, TimerService, load_spec
+from evse.fsm.engine import TraceSink
 from evse.ports.board import BoardFault, ContactorFeedback, EStopChanged
 from evse.ports.imd import ImdDeviceFault, IsolationMeasurement, SelfTestResult
 from evse.ports.meter import MeterReading
@@ -27,18 +48,12 @@ from evse.ports.power import (
     ModuleOnline,
     OutputOffConfirmed,
 )
+from evse.ports.temperature import TemperatureReading
 from evse.power import cable_check as cc
 from evse.power.current_loop import clamp_request, ramp
-from evse.power.faults import (
-    Clearing,
-    EvseStatusCode,
-    FaultReason,
-    PowerFault,
-    ResetResult,
-    Severity,
-)
+from evse.power.fault_table import ClearCondition, make_fault, row
+from evse.power.faults import Clearing, EvseStatusCode, FaultReason, PowerFault, Severity
 from evse.power.shutdown import (
-    ERROR_CURRENT_OFF_BOUND_NS,
     ERROR_RAMP_DOWN_NS,
     INTERNAL_OVER_VOLTAGE_DURATION_NS,
     SAFE_OPEN_CURRENT_A,
@@ -51,6 +66,7 @@ from evse.power.types import (
     EvRequest,
     EvseLimits,
     EvseMaxima,
+    ImdSelfTest,
     ImdStart,
     ImdStop,
     IsolationLevel,
@@ -83,9 +99,23 @@ PRECHARGE_TARGET_TIME_NS = 3_000_000_000
 PRECHARGE_TIMEOUT_NS = 7_000_000_000
 #: Software over-voltage threshold above the car's maximum [assumed: 2 % regulation margin].
 INTERNAL_OVER_VOLTAGE_MARGIN = 0.02
-
-_ENERGISED = (Phase.CABLE_CHECK, Phase.PRECHARGE, Phase.CHARGING, Phase.CABLE_CHECK_DONE)
-
+#: Over-current: the measured current may exceed the commanded setpoint by
+#: max(OVER_CURRENT_MARGIN_A, OVER_CURRENT_MARGIN_FRACTION * setpoint) [assumed: twice the
+#: output current accuracy of IEC 61851-23:2014 101.2.1.2 as recalled, ±2.5 A below 50 A and
+#: ±5 % above; not on the reference shelf], for OVER_CURRENT_DURATION_NS [assumed: the 400 ms
+#: of EVerest internal_over_voltage_duration_ms, timing.md §7] before an error shutdown.
+OVER_CURRENT_MARGIN_A = 5.0
+OVER_CURRENT_MARGIN_FRACTION = 0.10
+OVER_CURRENT_DURATION_NS = 400_000_000
+#: Connector/cable temperature: derate linearly from TEMPERATURE_DERATE_C to zero current at
+#: TEMPERATURE_TRIP_C, and stop at TEMPERATURE_TRIP_C [assumed: IEC 62196-3 allows a 50 K
+#: contact temperature rise, 40 °C ambient + 50 K = 90 °C].
+TEMPERATURE_DERATE_C = 80.0
+TEMPERATURE_TRIP_C = 90.0
+#: No MeterReading for this long while precharging/charging stops the charge: the car must
+#: not be told a stale sample (P0 item 2) [assumed; below EVerest's 5 s
+#: initial_meter_value_timeout_ms, timing.md §7].
+METER_STALE_NS = 2_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class PowerPathConfig:
@@ -99,6 +129,31 @@ class PowerPathConfig:
     #: Some DC/DC stages deliver no current while the IMD injects its measuring signal
     #: (EVerest hack_pause_imd_during_precharge, interop_failures.md row 123). Off by default.
     pause_imd_during_precharge: bool = False
+    #: Current rating of the charging cable (A); caps `maxima()` and trips `over_current`.
+    #: None = the station rating (max_current_a) is the cable's.
+    cable_rating_a: float | None = None
+    over_current_margin_a: float = OVER_CURRENT_MARGIN_A
+    over_current_margin_fraction: float = OVER_CURRENT_MARGIN_FRACTION
+    over_current_duration_ns: int = OVER_CURRENT_DURATION_NS
+    temperature_derate_c: float = TEMPERATURE_DERATE_C
+    temperature_trip_c: float = TEMPERATURE_TRIP_C
+    meter_stale_ns: int = METER_STALE_NS
+
+    def __post_init__(self) -> None:
+        if not self.temperature_derate_c < self.temperature_trip_c:
+            raise PowerPathUsageError("temperature_derate_c must be below temperature_trip_c")
+        if self.cable_rating_a is not None and not self.cable_rating_a > 0:
+            raise PowerPathUsageError("cable_rating_a must be positive")
+        if self.meter_stale_ns <= 0 or self.over_current_duration_ns <= 0:
+            raise PowerPathUsageError("durations must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class ResetResult:
+    """Answer to the operator's RESET_FAULT (ctrl.session_command)."""
+
+    accepted: bool
+    reason: str
 
 
 def _check_request(request: EvRequest) -> None:
@@ -122,15 +177,90 @@ PowerInput = (
     MeterReading | GroupMeasurement | OutputOffConfirmed | CapabilitiesChanged | ModuleOffline
     | ModuleOnline | ModuleAlarmRaised | ModuleAlarmCleared | ModuleFrameRejected
     | IsolationMeasurement | SelfTestResult | ImdDeviceFault | ContactorFeedback | EStopChanged
-    | BoardFault | EmergencyStop | EvseLimits
+    | BoardFault | EmergencyStop | EvseLimits | TemperatureReading
 )
 
+#: The chart this module is the handler of.
+SPEC_FILE = Path(__file__).resolve().parents[2] / "fsm_specs" / "power_path.yaml"
+_SPEC: MachineSpec | None = None
 
-class PowerPath:
-    def __init__(self, config: PowerPathConfig = PowerPathConfig()) -> None:
+
+def power_path_spec() -> MachineSpec:
+    """fsm_specs/power_path.yaml, loaded and validated once per process."""
+    global _SPEC
+    if _SPEC is None:
+        _SPEC = load_spec(SPEC_FILE)
+    return _SPEC
+
+
+#: Stricter clearing wins when several faults are active (the one `fault` reports).
+_CLEARING_RANK = {Clearing.SELF_CLEARING: 0, Clearing.LATCHED: 1, Clearing.PERMANENT: 2}
+_SEVERITY_RANK = {Severity.ERROR: 0, Severity.EMERGENCY: 1}
+#: `update` passes after one input before the chart must have settled (a loop is a bug).
+_MAX_SETTLE_PASSES = 32
+
+
+class _TimerQueue:
+    """Default TimerService: one-shot timers fired by PowerPath at or after their deadline."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, Callable[[int], None]]] = []
+        self._cancelled: set[int] = set()
+        self._seq = itertools.count()
+        self.now_ns = 0
+
+    def start_timer(self, delay_ns: int, callback: Callable[[int], None], label: str) -> object:
+        handle = next(self._seq)
+        heapq.heappush(self._heap, (self.now_ns + delay_ns, handle, callback))
+        return handle
+
+    def cancel_timer(self, handle: object) -> None:
+        assert isinstance(handle, int)
+        self._cancelled.add(handle)
+
+    def _drop_cancelled(self) -> None:
+        while self._heap and self._heap[0][1] in self._cancelled:
+            self._cancelled.discard(heapq.heappop(self._heap)[1])
+
+    def next_deadline_ns(self) -> int | None:
+        self._drop_cancelled()
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now_ns: int) -> Callable[[int], None] | None:
+        self._drop_cancelled()
+        if self._heap and self._heap[0][0] <= now_ns:
+            return heapq.heappop(self._heap)[2]
+        return None
+
+
+class _PumpingTimers:
+    """An external TimerService (the scheduler): after a chart timer fires, drain what its
+    actions posted."""
+
+    def __init__(self, inner: TimerService, pump: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._pump = pump
+
+    def start_timer(self, delay_ns: int, callback: Callable[[int], None], label: str) -> object:
+        def fire(now_ns: int) -> None:
+            callback(now_ns)
+            self._pump(now_ns)
+
+        return self._inner.start_timer(delay_ns, fire, label)
+
+    def cancel_timer(self, handle: object) -> None:
+        self._inner.cancel_timer(handle)
+
+
+class PowerPathHandler:
+    """State and named callbacks of fsm_specs/power_path.yaml. Public methods are exactly
+    the chart's actions and guards (tests/test_evse_cli.py checks the set)."""
+
+    def __init__(self, config: PowerPathConfig) -> None:
         self.config = config
         self._commands: list[PowerCommand] = []
-        self.phase = Phase.IDLE
+        self._queue: deque[Event] = deque()
+        self._now_ns = 0
         self._snapshot: MeasurementSnapshot | None = None
         self._module_voltage_v: float | None = None
         self._caps: GroupCapabilities | None = None
@@ -141,262 +271,380 @@ class PowerPath:
         self._sent_setpoint: tuple[float, float] | None = None
         self._isolation_ohm: float | None = None
         self._isolation_level = IsolationLevel.INVALID
-        self._cable_check: cc.CableCheck | None = None
         self._ev_max_voltage_v: float | None = None
+        self._test_voltage_v = 0.0
+        self._cc_rated_voltage_v = config.max_voltage_v
+        self._samples: list[IsolationMeasurement] = []
         self._request: EvRequest | None = None
         self._precharge_target_v: float | None = None
-        self._precharge_since_ns: int | None = None
         self._current_cmd_a = 0.0
         self._loop_flags = (False, False, False)
         self._last_tick_ns: int | None = None
-        self._shutdown_since_ns: int | None = None
+        self._ticking = False
+        self._delivering = False
+        self._shutdown_since_ns = 0
         self._shutdown_from_a = 0.0
         self._shutdown_energised = False
         self._off_confirmed = False
+        self._weld_check_due = False
         self._welding: WeldingCheck | None = None
         self._welding_reported = False
-        self._fault: PowerFault | None = None
+        #: Every fault raised and not yet cleared; `fault` reports the strictest.
+        self._faults: dict[FaultReason, PowerFault] = {}
+        #: A car is connected: from start_cable_check until end_session (unplug).
+        self._car_present = False
+        #: A weld was seen and no welding check has since found the contactors open.
+        self._welded_unresolved = False
+        self._estop_active = False
+        self._offline_modules: set[int] = set()
+        self._alarmed_modules: set[int] = set()
+        self._temperatures: dict[str, float] = {}
+        self._last_meter_ns: int | None = None
+        self._meter_watch_from_ns = 0
+        self._over_current_since_ns: int | None = None
         self._over_voltage_since_ns: int | None = None
         self._imd_running = False
-        self._end_pending = False
-        self._unplugged = True
-        self._estop_active = False
         self.rejected_frames = 0
 
-    # --- outputs ------------------------------------------------------------------------
+    # ================================================================ guards (pure)
+    def may_start(self, ev: Event) -> bool:
+        return not self._faults and not self._contactors_commanded
 
-    def take_commands(self) -> list[PowerCommand]:
-        out, self._commands = self._commands, []
-        return out
-
-    @property
-    def fault(self) -> PowerFault | None:
-        return self._fault
-
-    @property
-    def snapshot(self) -> MeasurementSnapshot | None:
-        """The sample the last regulation step used; the SECC reports exactly this."""
-        return self._snapshot
-
-    def maxima(self, now_ns: int | None = None) -> EvseMaxima:
-        c = self.config
-        v, i, p = c.max_voltage_v, c.max_current_a, c.max_power_w
-        caps = self._caps
-        if caps is not None and caps.module_count > 0:
-            v, i, p = min(v, caps.max_voltage_v), min(i, caps.max_current_a), min(
-                p, caps.max_power_w)
-        lim = self._limits
-        if lim is not None and (now_ns is None or lim.valid_until_ns is None
-                                or now_ns < lim.valid_until_ns):
-            v, i, p = min(v, lim.max_voltage_v), min(i, lim.max_current_a), min(
-                p, lim.max_power_w)
-        return EvseMaxima(v, i, p)
-
-    @property
-    def status(self) -> PowerStatus:
-        processing = (Processing.ONGOING if self.phase is Phase.CABLE_CHECK
-                      else Processing.FINISHED)
-        target = self._precharge_target_v
+    def below_safe_voltage(self, ev: Event) -> bool:
         snap = self._snapshot
-        reached = (self.phase is Phase.PRECHARGE and target is not None and snap is not None
-                   and abs(snap.voltage_v - target) <= precharge_tolerance_v(target))
-        if self._fault is not None:
-            code = self._fault.evse_status_code
-        elif self.phase is Phase.CABLE_CHECK:
-            code = EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
-        else:
-            code = EvseStatusCode.EVSE_READY
-        c_lim, v_lim, p_lim = self._loop_flags
-        return PowerStatus(
-            phase=self.phase,
-            isolation_level=self._isolation_level,
-            cable_check_processing=processing,
-            precharge_reached=reached,
-            present=snap,
-            maxima=self.maxima(snap.timestamp_ns if snap else None),
-            current_limit_achieved=c_lim,
-            voltage_limit_achieved=v_lim,
-            power_limit_achieved=p_lim,
-            welding=self._welding.result if self._welding else WeldingResult.NOT_CHECKED,
-            fault=self._fault,
-            evse_status_code=code,
-        )
+        return snap is not None and snap.voltage_v < cc.SAFE_VOLTAGE_V
 
-    def next_deadline_ns(self) -> int | None:
-        candidates = [
-            self._cable_check.next_deadline_ns() if self._cable_check is not None else None,
-            self._welding.next_deadline_ns() if self._welding is not None else None,
-        ]
-        if self._last_tick_ns is not None and self.phase in (
-                Phase.PRECHARGE, Phase.CHARGING, Phase.STOPPING):
-            candidates.append(self._last_tick_ns + CONTROL_PERIOD_NS)
-        if self._limits is not None and self.phase in (Phase.PRECHARGE, Phase.CHARGING):
-            candidates.append(self._limits.valid_until_ns)  # expiry stops the charge (P0 6)
-        present = [c for c in candidates if c is not None]
-        return min(present) if present else None
+    def feedback_closed(self, ev: Event) -> bool:
+        return self._feedback_closed
 
-    # --- session API (SECC) -------------------------------------------------------------
+    def test_voltage_reached(self, ev: Event) -> bool:
+        snap = self._snapshot
+        tolerance = max(cc.TEST_VOLTAGE_TOLERANCE_MIN_V,
+                        cc.TEST_VOLTAGE_TOLERANCE_FRACTION * self._test_voltage_v)
+        return snap is not None and abs(snap.voltage_v - self._test_voltage_v) <= tolerance
 
-    def start_cable_check(self, ev_max_voltage_v: float, now_ns: int) -> None:
-        """CableCheckReq #1 (C9). Later CableCheckReqs just read `status`."""
-        if self.phase not in (Phase.IDLE, Phase.STOPPED) or self._fault is not None:
-            raise PowerPathUsageError(f"cable check not allowed in {self.phase.value}")
-        self._reset_session()
-        self._unplugged = False
-        self._ev_max_voltage_v = ev_max_voltage_v
-        self.phase = Phase.CABLE_CHECK
-        self._cable_check = cc.CableCheck(ev_max_voltage_v, self.maxima(now_ns).voltage_v,
-                                          self._emit, now_ns, self.config.cable_check)
-        self._advance_cable_check(now_ns)
+    def self_test_configured(self, ev: Event) -> bool:
+        return self.config.cable_check.run_self_test
 
-    def precharge(self, request: EvRequest, now_ns: int) -> None:
-        """Every PreChargeReq (C10): ramp to the car's voltage with at most 2 A."""
-        if self.phase not in (Phase.CABLE_CHECK_DONE, Phase.PRECHARGE):
-            raise PowerPathUsageError(f"precharge not allowed in {self.phase.value}")
-        _check_request(request)
-        if self.phase is Phase.CABLE_CHECK_DONE:
-            self.phase = Phase.PRECHARGE
-            self._precharge_since_ns = now_ns
-            self._last_tick_ns = now_ns
-            if self.config.pause_imd_during_precharge:
-                self._stop_imd()
-        target_v = min(request.target_voltage_v, self.maxima(now_ns).voltage_v)
+    def discharge_configured(self, ev: Event) -> bool:
+        return self.config.cable_check.discharge_before_finish
+
+    def last_sample(self, ev: Event) -> bool:
+        return len(self._samples) + 1 >= self.config.cable_check.samples
+
+    def sample_insulation_fault(self, ev: Event) -> bool:
+        return self._classify(ev.data) is IsolationLevel.FAULT
+
+    def sample_earth_fault(self, ev: Event) -> bool:
+        m: IsolationMeasurement = ev.data
+        return not cc.voltage_to_earth_ok(m, self._rated_voltage_v())
+
+    def control_tick_due(self, ev: Event) -> bool:
+        last = self._last_tick_ns
+        return last is None or ev.at_ns >= last + CONTROL_PERIOD_NS
+
+    def output_already_off(self, ev: Event) -> bool:
+        return not self._modules_enabled or self._shutdown_from_a <= 0.0
+
+    def current_off(self, ev: Event) -> bool:
+        """Nothing to open, nothing was flowing, the meter shows < 5 A since the shutdown
+        began, or the modules confirm off."""
+        snap = self._snapshot
+        current_low = snap is not None and snap.timestamp_ns >= self._shutdown_since_ns and abs(
+            snap.current_a) < SAFE_OPEN_CURRENT_A
+        return (not self._contactors_commanded or not self._shutdown_energised
+                or current_low or self._off_confirmed)
+
+    def has_fault(self, ev: Event) -> bool:
+        return bool(self._faults)
+
+    def no_fault(self, ev: Event) -> bool:
+        return not self._faults
+
+    def welding_welded(self, ev: Event) -> bool:
+        w = self._welding
+        return w is not None and w.result is WeldingResult.WELDED and not self._welding_reported
+
+    def welding_finished(self, ev: Event) -> bool:
+        w = self._welding
+        return w is None or w.result is not WeldingResult.CHECKING
+
+    def car_gone(self, ev: Event) -> bool:
+        return not self._car_present
+
+    def strictest_permanent(self, ev: Event) -> bool:
+        f = self._strictest()
+        return f is not None and f.clearing is Clearing.PERMANENT
+
+    def strictest_latched(self, ev: Event) -> bool:
+        f = self._strictest()
+        return f is not None and f.clearing is Clearing.LATCHED
+
+    # ================================================================ actions: session
+    def begin_session(self, ev: Event) -> None:
+        self.reset_session(ev)
+        self._car_present = True
+        self._ev_max_voltage_v = float(ev.data)
+
+    def note_unplugged(self, ev: Event) -> None:
+        self._car_present = False
+
+    def note_fault(self, ev: Event) -> None:
+        """An error fault while already shutting down or faulted: recorded, nothing else."""
+
+    def note_reset(self, ev: Event) -> None:
+        """The reset was accepted; `update` re-evaluates the clearing substate."""
+
+    def note_welding_timeout(self, ev: Event) -> None:
+        """The welding check's bound: the next `update` reads its (now final) result."""
+
+    def reset_session(self, ev: Event) -> None:
+        self._samples = []
+        self._welding = None
+        self._welding_reported = False
+        self._weld_check_due = False
+        self._request = None
+        self._precharge_target_v = None
+        self._isolation_level = IsolationLevel.INVALID
+        self._over_voltage_since_ns = None
+        self._over_current_since_ns = None
+        self._stop_imd()
+
+    # ================================================================ actions: cable check
+    def begin_cable_check(self, ev: Event) -> None:
+        ev_max = self._ev_max_voltage_v or 0.0
+        self._test_voltage_v = cc.test_voltage_v(ev_max, self._maxima(ev.at_ns).voltage_v)
+        self._cc_rated_voltage_v = self._maxima(ev.at_ns).voltage_v
+        self._samples = []
+
+    def close_contactors(self, ev: Event) -> None:
+        self._emit(SetContactors(True))
+
+    def apply_test_voltage(self, ev: Event) -> None:
+        self._emit(SetModuleOutput(self._test_voltage_v, cc.TEST_CURRENT_LIMIT_A))
+        self._emit(EnableModules())
+
+    def start_self_test(self, ev: Event) -> None:
+        self._emit(ImdSelfTest(self._test_voltage_v))
+
+    def start_imd(self, ev: Event) -> None:
+        self._emit(ImdStart())
+
+    def record_sample(self, ev: Event) -> None:
+        self._samples.append(ev.data)
+
+    def finish_isolation(self, ev: Event) -> None:
+        """The last sample decides (EVerest, hardware.md §2.5 step 9)."""
+        self._isolation_level = self._classify(self._samples[-1])
+
+    def discharge(self, ev: Event) -> None:
+        # Some EVs close their relays at too high a voltage otherwise (interop row 56).
+        self._emit(DisableModules())
+
+    def fail_voltage_gate(self, ev: Event) -> None:
+        v = self._snapshot.voltage_v if self._snapshot else float("inf")
+        self._raise(FaultReason.VOLTAGE_NOT_BELOW_60V, f"output at {v:.1f} V", ev.at_ns)
+
+    def fail_contactor_not_closed(self, ev: Event) -> None:
+        self._raise(FaultReason.CONTACTOR_NOT_CLOSED, "no closed feedback within 5 s", ev.at_ns)
+
+    def fail_test_voltage(self, ev: Event) -> None:
+        v = self._snapshot.voltage_v if self._snapshot else float("inf")
+        self._raise(FaultReason.TEST_VOLTAGE_NOT_REACHED,
+                    f"{v:.1f} V of {self._test_voltage_v:.1f} V after 10 s "
+                    "(short circuit or weak source)", ev.at_ns)
+
+    def fail_self_test(self, ev: Event) -> None:
+        detail = ev.data if isinstance(ev.data, str) else "IMD self-test reported failure"
+        self._raise(FaultReason.SELF_TEST_FAILED, detail, ev.at_ns)
+
+    def fail_self_test_timeout(self, ev: Event) -> None:
+        self._raise(FaultReason.SELF_TEST_TIMEOUT, "no self-test result within 30 s", ev.at_ns)
+
+    def fail_imd_no_measurement(self, ev: Event) -> None:
+        detail = (ev.data if isinstance(ev.data, str)
+                  else f"{len(self._samples)} of {self.config.cable_check.samples} samples")
+        self._raise(FaultReason.IMD_NO_MEASUREMENT, detail, ev.at_ns)
+
+    def fail_insulation(self, ev: Event) -> None:
+        self._isolation_level = IsolationLevel.FAULT
+        last = self._samples[-1]
+        self._raise(FaultReason.INSULATION_FAULT, f"R_F {last.resistance_f_ohm / 1000:.1f} kOhm",
+                    ev.at_ns)
+
+    def fail_voltage_to_earth(self, ev: Event) -> None:
+        self._isolation_level = IsolationLevel.FAULT
+        last = self._samples[-1]
+        self._raise(FaultReason.VOLTAGE_TO_EARTH,
+                    f"U_L1E {last.voltage_to_earth_l1e_v} V, U_L2E "
+                    f"{last.voltage_to_earth_l2e_v} V", ev.at_ns)
+
+    def fail_discharge(self, ev: Event) -> None:
+        v = self._snapshot.voltage_v if self._snapshot else float("inf")
+        self._raise(FaultReason.DISCHARGE_TIMEOUT, f"still {v:.1f} V after 10 s", ev.at_ns)
+
+    # ================================================================ actions: energy
+    def begin_precharge(self, ev: Event) -> None:
+        self._last_tick_ns = ev.at_ns
+        if self.config.pause_imd_during_precharge:
+            self._stop_imd()
+
+    def set_precharge_output(self, ev: Event) -> None:
+        request: EvRequest = ev.data
+        target_v = min(request.target_voltage_v, self._maxima(ev.at_ns).voltage_v)
         self._precharge_target_v = target_v
         current_a = min(max(request.target_current_a, 0.0), self.config.precharge_max_current_a)
         self._set_output(target_v, current_a)
         if not self._modules_enabled:
             self._emit(EnableModules())
-            self._modules_enabled = True
 
-    def start_charging(self, now_ns: int) -> None:
-        """PowerDeliveryReq(Start) (C11): the contactors are closed since the cable check."""
-        if self.phase is not Phase.PRECHARGE:
-            raise PowerPathUsageError(f"power delivery not allowed in {self.phase.value}")
-        self.phase = Phase.CHARGING
+    def precharge_tick(self, ev: Event) -> None:
+        self._last_tick_ns = ev.at_ns
+
+    def fail_precharge_timeout(self, ev: Event) -> None:
+        self._raise(FaultReason.PRECHARGE_TIMEOUT, "target not reached within the car's 7 s",
+                    ev.at_ns)
+
+    def begin_charging(self, ev: Event) -> None:
         self._current_cmd_a = 0.0
-        self._last_tick_ns = now_ns
+        self._last_tick_ns = ev.at_ns
         if not self._imd_running:
             self._emit(ImdStart())  # isolation is monitored for the whole energy transfer
 
-    def current_demand(self, request: EvRequest, now_ns: int) -> MeasurementSnapshot | None:
-        """Every CurrentDemandReq (C12); returns the snapshot to report in the response."""
-        if self.phase is not Phase.CHARGING:
-            raise PowerPathUsageError(f"current demand not allowed in {self.phase.value}")
-        _check_request(request)
-        self._request = request
-        self._regulate(now_ns)
-        return self._snapshot
+    def take_request(self, ev: Event) -> None:
+        self._request = ev.data
 
-    def stop(self, now_ns: int) -> None:
-        """PowerDeliveryReq(Stop) or session end: ramp down, off, open, then welding check."""
-        if self.phase in (Phase.STOPPING, Phase.STOPPED, Phase.FAULTED, Phase.IDLE):
+    def regulate(self, ev: Event) -> None:
+        request, snap = self._request, self._snapshot
+        now_ns = ev.at_ns
+        if request is None or snap is None:
             return
-        self._begin_shutdown(now_ns)
+        out = clamp_request(request, self._maxima(now_ns), snap.voltage_v)
+        last = self._last_tick_ns if self._last_tick_ns is not None else now_ns
+        self._current_cmd_a = ramp(self._current_cmd_a, out.current_a, max(0, now_ns - last))
+        self._last_tick_ns = now_ns
+        self._loop_flags = (out.current_limit_achieved, out.voltage_limit_achieved,
+                            out.power_limit_achieved)
+        self._set_output(out.voltage_v, self._current_cmd_a)
+        if not self._modules_enabled:
+            self._emit(EnableModules())
 
-    @property
-    def available(self) -> bool:
-        return (self.phase in (Phase.IDLE, Phase.STOPPED) and self._fault is None
-                and not self._feedback_closed)
+    def arm_watches(self, ev: Event) -> None:
+        self._delivering = True
+        self._meter_watch_from_ns = ev.at_ns
 
-    def end_session(self, now_ns: int) -> None:
-        """Unplug: a self-clearing fault clears, a latched one stays; still live: stop first
-        and end once the shutdown is over."""
-        self._unplugged = True
-        if self.phase not in (Phase.STOPPED, Phase.FAULTED, Phase.IDLE):
-            self.stop(now_ns)
-            self._end_pending = True
-            return
-        self._end_pending = False
-        welding = self._welding.result if self._welding is not None else None
-        if self._feedback_closed or self._contactors_commanded or welding is WeldingResult.CHECKING:
-            self._end_pending = True  # the welding check still decides about the contacts
-            return
-        if self._fault is not None and self._fault.clearing is not Clearing.SELF_CLEARING:
-            return
-        self._reset_session()
+    def disarm_watches(self, ev: Event) -> None:
+        self._delivering = False
+
+    def start_ticking(self, ev: Event) -> None:
+        self._ticking = True
+        self._last_tick_ns = ev.at_ns
+
+    def stop_ticking(self, ev: Event) -> None:
+        self._ticking = False
+
+    def update_isolation(self, ev: Event) -> None:
+        self._isolation_level = self._classify(ev.data)
+
+    # ================================================================ actions: faults
+    def raise_insulation_fault(self, ev: Event) -> None:
+        self._raise(FaultReason.INSULATION_FAULT,
+                    f"R_F {ev.data.resistance_f_ohm / 1000:.1f} kOhm while energised", ev.at_ns)
+
+    def raise_module_comm_lost(self, ev: Event) -> None:
+        self._raise(FaultReason.MODULE_COMM_LOST, str(ev.data), ev.at_ns)
+
+    def raise_module_alarm(self, ev: Event) -> None:
+        self._raise(FaultReason.MODULE_ALARM, str(ev.data), ev.at_ns)
+
+    def raise_no_modules(self, ev: Event) -> None:
+        self._raise(FaultReason.NO_MODULES, "no usable module", ev.at_ns)
+
+    def raise_board_fault(self, ev: Event) -> None:
+        self._raise(FaultReason.BOARD_FAULT, str(ev.data), ev.at_ns)
+
+    def raise_emergency_over_voltage(self, ev: Event) -> None:
+        self._raise(FaultReason.EMERGENCY_OVER_VOLTAGE, str(ev.data), ev.at_ns)
+
+    def raise_over_voltage(self, ev: Event) -> None:
+        self._raise(FaultReason.OVER_VOLTAGE, str(ev.data), ev.at_ns)
+
+    def raise_over_current(self, ev: Event) -> None:
+        self._raise(FaultReason.OVER_CURRENT, str(ev.data), ev.at_ns)
+
+    def raise_over_temperature(self, ev: Event) -> None:
+        self._raise(FaultReason.OVER_TEMPERATURE, str(ev.data), ev.at_ns)
+
+    def raise_imd_device_fault(self, ev: Event) -> None:
+        self._isolation_level = IsolationLevel.INVALID
+        self._raise(FaultReason.IMD_DEVICE_FAULT, str(ev.data), ev.at_ns)
+
+    def raise_limits_expired(self, ev: Event) -> None:
+        self._raise(FaultReason.LIMITS_EXPIRED, "controller limits not refreshed", ev.at_ns)
+
+    def raise_contactor_opened(self, ev: Event) -> None:
+        self._raise(FaultReason.CONTACTOR_OPENED_UNEXPECTEDLY,
+                    "feedback opened while commanded closed", ev.at_ns)
+
+    def raise_meter_stale(self, ev: Event) -> None:
+        self._raise(FaultReason.METER_STALE,
+                    f"no meter reading for {self.config.meter_stale_ns / 1e6:.0f} ms", ev.at_ns)
+
+    def raise_welded(self, ev: Event) -> None:
+        """A weld; the second one without a clean opening in between is permanent."""
+        assert self._welding is not None
+        self._welding_reported = True
+        reason = (FaultReason.CONTACTOR_WELDED_REPEATED if self._welded_unresolved
+                  else FaultReason.CONTACTOR_WELDED)
+        self._welded_unresolved = True
+        self._add_fault(reason, self._welding.detail, ev.at_ns)
+        self._emit(DisableModules())
+
+    def fault_off_not_confirmed(self, ev: Event) -> None:
+        self._add_fault(FaultReason.OFF_NOT_CONFIRMED,
+                        "current not confirmed below 5 A within 1 s", ev.at_ns)
+
+    # ================================================================ actions: shutdown
+    def begin_shutdown(self, ev: Event) -> None:
+        self._shutdown_since_ns = ev.at_ns
+        self._shutdown_from_a = self._sent_setpoint[1] if self._sent_setpoint else 0.0
+        self._off_confirmed = False
+        # Modules never switched on in this session step: no current can flow, open at once.
+        self._shutdown_energised = self._modules_enabled
+        if not self._modules_enabled:
+            self._shutdown_from_a = 0.0
+
+    def ramp_output(self, ev: Event) -> None:
+        elapsed = ev.at_ns - self._shutdown_since_ns
+        self._last_tick_ns = ev.at_ns
+        voltage_v = self._sent_setpoint[0] if self._sent_setpoint else 0.0
+        fraction = max(0.0, 1.0 - elapsed / ERROR_RAMP_DOWN_NS)
+        self._set_output(voltage_v, round(self._shutdown_from_a * fraction, 1))
+
+    def modules_off(self, ev: Event) -> None:
+        if self._modules_enabled:
+            self._emit(DisableModules())
+
+    def open_contactors(self, ev: Event) -> None:
+        self._weld_check_due = self._feedback_closed
+        if self._contactors_commanded:
+            self._emit(SetContactors(False))
         self._stop_imd()
-        self.phase = Phase.IDLE
 
-    def reset_fault(self, now_ns: int) -> ResetResult:
-        fault = self._fault
-        if fault is None:
-            return ResetResult(False, "no fault to reset")
-        if fault.clearing is Clearing.PERMANENT:
-            return ResetResult(False, f"{fault.reason.value}: service required")
-        if self._feedback_closed or self._contactors_commanded:
-            return ResetResult(False, "contactors not reported open")
-        if fault.reason is FaultReason.EMERGENCY_STOP and self._estop_active:
-            return ResetResult(False, "emergency stop still pressed")
-        if fault.reason in (FaultReason.INSULATION_FAULT, FaultReason.VOLTAGE_TO_EARTH) \
-                and not self._unplugged:
-            return ResetResult(False, "insulation fault: unplug the car first")
-        self._reset_session()
+    def emergency_open(self, ev: Event) -> None:
+        """Open at once: modules off and contactors open in the same call."""
+        was_closed = self._contactors_commanded or self._feedback_closed
+        self._emit(DisableModules())
+        self._emit(SetContactors(False))
+        self._weld_check_due = self._weld_check_due or was_closed
         self._stop_imd()
-        self.phase = Phase.IDLE
-        return ResetResult(True, f"{fault.reason.value} cleared")
 
-    def emergency_stop(self, detail: str, now_ns: int) -> None:
-        """ctrl.session_command STOP_EMERGENCY (or a controlled stop that timed out): the
-        emergency shutdown path; it clears when the car is unplugged."""
-        self._raise(FaultReason.CONTROLLER_EMERGENCY_STOP, Severity.EMERGENCY, detail, now_ns)
+    def start_welding_check(self, ev: Event) -> None:
+        if self._welding is None and self._weld_check_due:
+            self._welding = WeldingCheck(ev.at_ns)
+        self._weld_check_due = False
 
-    # --- events -------------------------------------------------------------------------
-
-    def handle(self, event: PowerInput, now_ns: int) -> None:
-        if isinstance(event, MeterReading):
-            self._on_meter(event, now_ns)
-        elif isinstance(event, GroupMeasurement):
-            self._module_voltage_v = event.voltage_v
-        elif isinstance(event, OutputOffConfirmed):
-            self._off_confirmed = True
-        elif isinstance(event, CapabilitiesChanged):
-            self._caps = event.capabilities
-            if event.capabilities.module_count == 0 and self.phase in _ENERGISED:
-                self._raise(FaultReason.NO_MODULES, Severity.ERROR, "no usable module", now_ns)
-        elif isinstance(event, ModuleOffline):
-            if self.phase in _ENERGISED:
-                self._raise(FaultReason.MODULE_COMM_LOST, Severity.ERROR,
-                            f"module {event.address} silent", now_ns)
-        elif isinstance(event, ModuleAlarmRaised):
-            tripping = event.alarms & TRIPPING_ALARMS
-            if tripping and self.phase in _ENERGISED:
-                names = ", ".join(sorted(a.value for a in tripping))
-                self._raise(FaultReason.MODULE_ALARM, Severity.ERROR,
-                            f"module {event.address}: {names}", now_ns)
-        elif isinstance(event, ModuleFrameRejected):
-            self.rejected_frames += 1
-        elif isinstance(event, (ModuleOnline, ModuleAlarmCleared)):
-            pass
-        elif isinstance(event, (IsolationMeasurement, SelfTestResult, ImdDeviceFault)):
-            self._on_imd(event, now_ns)
-        elif isinstance(event, ContactorFeedback):
-            self._on_feedback(event.closed, now_ns)
-        elif isinstance(event, EmergencyStop):
-            self._raise(FaultReason.EMERGENCY_STOP, Severity.EMERGENCY, event.detail, now_ns)
-        elif isinstance(event, EStopChanged):
-            self._estop_active = event.active
-            if event.active:  # releasing the button does not clear the latched fault
-                self._raise(FaultReason.EMERGENCY_STOP, Severity.EMERGENCY, "e-stop input",
-                            now_ns)
-        elif isinstance(event, BoardFault):
-            if self.phase in _ENERGISED:
-                self._raise(FaultReason.BOARD_FAULT, Severity.EMERGENCY, event.kind.value,
-                            now_ns)
-        else:
-            _check_limits(event)
-            self._limits = event
-        self._progress(now_ns)
-
-    def handle_timer(self, now_ns: int) -> None:
-        lim = self._limits
-        if (lim is not None and lim.valid_until_ns is not None and now_ns >= lim.valid_until_ns
-                and self.phase in (Phase.PRECHARGE, Phase.CHARGING)):
-            self._raise(FaultReason.LIMITS_EXPIRED, Severity.ERROR,
-                        "controller limits not refreshed", now_ns)
-        self._progress(now_ns)
-
-    # --- internals ----------------------------------------------------------------------
-
+    # ================================================================ internals
     def _emit(self, command: PowerCommand) -> None:
         if isinstance(command, SetModuleOutput):
             self._sent_setpoint = (command.voltage_v, command.current_a)
@@ -414,20 +662,430 @@ class PowerPath:
         self._commands.append(command)
 
     def _set_output(self, voltage_v: float, current_a: float) -> None:
+        if self._sent_setpoint is not None and current_a < self._sent_setpoint[1]:
+            # The output follows a lower setpoint with a lag: over-current is timed from here.
+            self._over_current_since_ns = None
         if self._sent_setpoint != (voltage_v, current_a):
             self._sent_setpoint = (voltage_v, current_a)
             self._commands.append(SetModuleOutput(voltage_v, current_a))
 
-    def _reset_session(self) -> None:
-        self._cable_check = None
-        self._fault = None
-        self._welding = None
-        self._welding_reported = False
-        self._request = None
-        self._precharge_target_v = None
-        self._isolation_level = IsolationLevel.INVALID
-        self._shutdown_since_ns = None
-        self._over_voltage_since_ns = None
+    def _stop_imd(self) -> None:
+        if self._imd_running:
+            self._emit(ImdStop())
+
+    def _post(self, name: str, data: Any = None) -> None:
+        self._queue.append(Event(name, data, self._now_ns))
+
+    def _rated_voltage_v(self) -> float:
+        return self._cc_rated_voltage_v
+
+    def _classify(self, m: IsolationMeasurement) -> IsolationLevel:
+        voltage_v = m.voltage_v or (self._snapshot.voltage_v if self._snapshot else 0.0)
+        return cc.classify(m.resistance_f_ohm, voltage_v, self.config.cable_check)
+
+    def _strictest(self) -> PowerFault | None:
+        best: PowerFault | None = None
+        for f in self._faults.values():
+            if best is None or (_CLEARING_RANK[f.clearing], _SEVERITY_RANK[f.severity]) > (
+                    _CLEARING_RANK[best.clearing], _SEVERITY_RANK[best.severity]):
+                best = f
+        return best
+
+    def _add_fault(self, reason: FaultReason, detail: str, now_ns: int) -> PowerFault:
+        """Record a fault from its table row; a reason already active keeps its first record."""
+        if reason not in self._faults:
+            self._faults[reason] = make_fault(reason, detail, now_ns)
+        return self._faults[reason]
+
+    def _raise(self, reason: FaultReason, detail: str, now_ns: int) -> None:
+        """Record the fault and post the shutdown its row names to the chart."""
+        severity = self._add_fault(reason, detail, now_ns).severity
+        self._post("fault_emergency" if severity is Severity.EMERGENCY else "fault_error")
+
+    def _live(self) -> bool:
+        """The hardware may carry energy: modules on or contactors not reported open."""
+        return self._modules_enabled or self._contactors_commanded or self._feedback_closed
+
+    def _temperature_normal(self) -> bool:
+        return all(c < self.config.temperature_derate_c for c in self._temperatures.values())
+
+    def _temperature_factor(self) -> float:
+        """1 below the derating threshold, falling linearly to 0 at the trip limit."""
+        hottest = max(self._temperatures.values(), default=-math.inf)
+        c = self.config
+        if hottest <= c.temperature_derate_c:
+            return 1.0
+        return max(0.0, (c.temperature_trip_c - hottest)
+                   / (c.temperature_trip_c - c.temperature_derate_c))
+
+    def _condition(self, cond: ClearCondition) -> bool:
+        """The machine check behind fault_table.yaml's `clear_when`."""
+        checks: dict[ClearCondition, Callable[[], bool]] = {
+            ClearCondition.UNPLUGGED: lambda: not self._car_present,
+            ClearCondition.ESTOP_RELEASED: lambda: not self._estop_active,
+            ClearCondition.TEMPERATURE_NORMAL: self._temperature_normal,
+            ClearCondition.MODULES_ONLINE: lambda: not self._offline_modules and (
+                self._caps is None or self._caps.module_count > 0),
+            ClearCondition.ALARMS_CLEARED: lambda: not self._alarmed_modules,
+            ClearCondition.CONTACTORS_OPEN: lambda: not (
+                self._feedback_closed or self._contactors_commanded),
+            ClearCondition.SERVICE: lambda: False,
+        }
+        return checks[cond]()
+
+    def _clear_self_clearing(self) -> None:
+        """Unplugged and dead: self-clearing faults whose condition holds clear."""
+        if self._car_present or self._live():
+            return
+        for reason, f in list(self._faults.items()):
+            if f.clearing is Clearing.SELF_CLEARING and self._condition(
+                    row(reason).clear_when):
+                del self._faults[reason]
+
+    def _maxima(self, now_ns: int | None = None) -> EvseMaxima:
+        """EVSE maxima now: station rating, modules, cable, temperature derating, limits."""
+        c = self.config
+        v, i, p = c.max_voltage_v, c.max_current_a, c.max_power_w
+        caps = self._caps
+        if caps is not None and caps.module_count > 0:
+            v, i, p = min(v, caps.max_voltage_v), min(i, caps.max_current_a), min(
+                p, caps.max_power_w)
+        if c.cable_rating_a is not None:
+            i = min(i, c.cable_rating_a)
+        i = min(i, c.max_current_a * self._temperature_factor())
+        lim = self._limits
+        if lim is not None and (now_ns is None or lim.valid_until_ns is None
+                                or now_ns < lim.valid_until_ns):
+            v, i, p = min(v, lim.max_voltage_v), min(i, lim.max_current_a), min(
+                p, lim.max_power_w)
+        return EvseMaxima(v, i, p)
+
+
+class PowerPath(PowerPathHandler):
+    """The power path of one connector: `PowerPathHandler` run by the `power_path` chart,
+    plus the API the SECC and the runtime call."""
+
+    def __init__(self, config: PowerPathConfig = PowerPathConfig(), *,
+                 timers: TimerService | None = None, trace: TraceSink | None = None,
+                 param_overrides: dict[str, float] | None = None) -> None:
+        super().__init__(config)
+        service: TimerService
+        self._own_timers: _TimerQueue | None = None
+        if timers is None:
+            self._own_timers = service = _TimerQueue()
+        else:
+            service = _PumpingTimers(timers, self._pump)
+        self._machine = Machine(power_path_spec(), self, timers=service, trace=trace,
+                                name="power_path", param_overrides=param_overrides)
+        spec = self._machine.spec
+        self._phase_of = {s.path: Phase(spec.tags_of(s.path)[0])
+                          for s in spec.iter_states() if not s.children}
+        self._pumping = False
+        self._machine.start(0)
+
+    # --- outputs ------------------------------------------------------------------------
+    def maxima(self, now_ns: int | None = None) -> EvseMaxima:
+        """EVSEMaximum{Voltage,Current,Power}Limit to report, after derating."""
+        return self._maxima(now_ns)
+
+    @property
+    def phase(self) -> Phase:
+        """From the chart's state, via its `tags` (fsm_specs/power_path.yaml)."""
+        return self._phase_of[self._machine.state]
+
+    @property
+    def state(self) -> str:
+        """The chart's active leaf state (dotted path)."""
+        return self._machine.state
+
+    def take_commands(self) -> list[PowerCommand]:
+        out, self._commands = self._commands, []
+        return out
+
+    @property
+    def fault(self) -> PowerFault | None:
+        """The strictest active fault (clearing class first, then shutdown kind; the
+        earliest among equals)."""
+        return self._strictest()
+
+    @property
+    def faults(self) -> tuple[PowerFault, ...]:
+        """Every active fault, in the order raised."""
+        return tuple(self._faults.values())
+
+    @property
+    def available(self) -> bool:
+        """A new session may start now (a cable check would be accepted)."""
+        m = self._machine
+        return (m.in_state("idle") or m.in_state("stopped.open")) and self.may_start(
+            Event("update", None, self._now_ns))
+
+    @property
+    def snapshot(self) -> MeasurementSnapshot | None:
+        """The sample the last regulation step used; the SECC reports exactly this."""
+        return self._snapshot
+
+    @property
+    def status(self) -> PowerStatus:
+        phase = self.phase
+        processing = (Processing.ONGOING if phase is Phase.CABLE_CHECK
+                      else Processing.FINISHED)
+        target = self._precharge_target_v
+        snap = self._snapshot
+        reached = (phase is Phase.PRECHARGE and target is not None and snap is not None
+                   and abs(snap.voltage_v - target) <= precharge_tolerance_v(target))
+        fault = self.fault
+        if fault is not None:
+            code = fault.evse_status_code
+        elif phase is Phase.CABLE_CHECK:
+            code = EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
+        else:
+            code = EvseStatusCode.EVSE_READY
+        c_lim, v_lim, p_lim = self._loop_flags
+        return PowerStatus(
+            phase=phase,
+            isolation_level=self._isolation_level,
+            cable_check_processing=processing,
+            precharge_reached=reached,
+            present=snap,
+            maxima=self.maxima(snap.timestamp_ns if snap else None),
+            current_limit_achieved=c_lim,
+            voltage_limit_achieved=v_lim,
+            power_limit_achieved=p_lim,
+            welding=self._welding.result if self._welding else WeldingResult.NOT_CHECKED,
+            fault=fault,
+            evse_status_code=code,
+        )
+
+    def next_deadline_ns(self) -> int | None:
+        candidates: list[int | None] = [
+            self._own_timers.next_deadline_ns() if self._own_timers else None,
+            self._welding.next_deadline_ns() if self._welding is not None else None,
+        ]
+        if self._ticking and self._last_tick_ns is not None:
+            candidates.append(self._last_tick_ns + CONTROL_PERIOD_NS)
+        if self._delivering:
+            if self._limits is not None:
+                candidates.append(self._limits.valid_until_ns)  # expiry stops the charge (P0 6)
+            candidates.append(self._meter_stale_due_ns())
+        present = [c for c in candidates if c is not None]
+        return min(present) if present else None
+
+    # --- session API (SECC) -------------------------------------------------------------
+    def start_cable_check(self, ev_max_voltage_v: float, now_ns: int) -> None:
+        """CableCheckReq #1 (C9). Later CableCheckReqs just read `status`."""
+        self._request_event("start_cable_check", ev_max_voltage_v, now_ns, "cable check")
+
+    def precharge(self, request: EvRequest, now_ns: int) -> None:
+        """Every PreChargeReq (C10): ramp to the car's voltage with at most 2 A."""
+        _check_request(request)
+        self._request_event("precharge_request", request, now_ns, "precharge")
+
+    def start_charging(self, now_ns: int) -> None:
+        """PowerDeliveryReq(Start) (C11): the contactors are closed since the cable check."""
+        self._request_event("power_delivery_start", None, now_ns, "power delivery")
+
+    def current_demand(self, request: EvRequest, now_ns: int) -> MeasurementSnapshot | None:
+        """Every CurrentDemandReq (C12); returns the snapshot to report in the response."""
+        _check_request(request)
+        self._request_event("current_demand", request, now_ns, "current demand")
+        return self._snapshot
+
+    def stop(self, now_ns: int) -> None:
+        """PowerDeliveryReq(Stop) or session end: ramp down, off, open, then welding check.
+        Outside a session a no-op."""
+        self._input(now_ns, ("stop_request", None))
+
+    def end_session(self, now_ns: int) -> None:
+        """The car was unplugged (CP A). Never raises because of a fault state.
+
+        Still live: starts the shutdown and finishes the end of session when it is done.
+        Then self-clearing faults whose `clear_when` holds clear and the path is available
+        again; latched and permanent faults stay (fault_table.yaml)."""
+        self._input(now_ns, ("unplugged", None))
+
+    def reset_fault(self, now_ns: int) -> ResetResult:
+        """The operator's RESET_FAULT (ctrl.session_command). All or nothing: every latched
+        fault clears if each one's `clear_when` holds and the path is dead; refused with a
+        reason otherwise. Self-clearing faults are left to their own rule (unplug)."""
+        self._input(now_ns)
+        result = self._reset_decision()
+        if result.accepted:
+            for reason in [r for r, f in self._faults.items() if f.clearing is Clearing.LATCHED]:
+                del self._faults[reason]
+            self._input(now_ns, ("reset", None))
+        return result
+
+    def emergency_stop(self, detail: str, now_ns: int) -> None:
+        """Controller STOP_EMERGENCY: modules off and contactors open in this call
+        (EVSE_EmergencyShutdown; fault row controller_emergency_stop)."""
+        self._now_ns = now_ns
+        self._raise(FaultReason.CONTROLLER_EMERGENCY_STOP, detail, now_ns)
+        self._input(now_ns)
+
+    # --- events (runtime) ---------------------------------------------------------------
+    def handle(self, event: PowerInput, now_ns: int) -> None:
+        self._now_ns = now_ns
+        self._fire_timers(now_ns)
+        self._absorb(event, now_ns)
+        self._input(now_ns)
+
+    def handle_timer(self, now_ns: int) -> None:
+        self._now_ns = now_ns
+        self._fire_timers(now_ns)
+        self._watch(now_ns)
+        self._input(now_ns)
+
+    # --- internals ----------------------------------------------------------------------
+    def _reset_decision(self) -> ResetResult:
+        if not self._faults:
+            return ResetResult(False, "no active fault")
+        for f in self._faults.values():
+            if f.clearing is Clearing.PERMANENT:
+                return ResetResult(False, f"{f.reason.value}: service required")
+        if self._live():
+            return ResetResult(False, "power path still live (contactors not reported open)")
+        latched = [f for f in self._faults.values() if f.clearing is Clearing.LATCHED]
+        if not latched:
+            f = next(iter(self._faults.values()))
+            return ResetResult(False, f"{f.reason.value} clears by itself when "
+                                      f"{row(f.reason).clear_when.value} (and unplugged)")
+        for f in latched:
+            cond = row(f.reason).clear_when
+            if not self._condition(cond):
+                return ResetResult(False, f"{f.reason.value}: cause still present "
+                                          f"({cond.value} does not hold)")
+        return ResetResult(True, "cleared " + ", ".join(f.reason.value for f in latched))
+
+    def _request_event(self, name: str, data: Any, now_ns: int, what: str) -> None:
+        """A SECC request the current state must accept, else a usage error."""
+        self._now_ns = now_ns
+        self._fire_timers(now_ns)
+        self._pump(now_ns)
+        if not self._machine.dispatch(Event(name, data, now_ns), now_ns):
+            raise PowerPathUsageError(f"{what} not allowed in {self.phase.value}")
+        self._pump(now_ns)
+
+    def _input(self, now_ns: int, first: tuple[str, Any] | None = None) -> None:
+        self._now_ns = now_ns
+        self._fire_timers(now_ns)
+        if first is not None:
+            self._post(*first)
+        self._pump(now_ns)
+
+    def _fire_timers(self, now_ns: int) -> None:
+        timers = self._own_timers
+        if timers is None or self._pumping:
+            return
+        timers.now_ns = now_ns
+        while (cb := timers.pop_due(now_ns)) is not None:
+            cb(now_ns)  # dispatches the timer's event
+            self._pump(now_ns)
+
+    def _pump(self, now_ns: int) -> None:
+        """Drain the posted events one at a time, then offer `update` until settled."""
+        if self._pumping:
+            return
+        self._pumping = True
+        if self._own_timers is not None:
+            self._own_timers.now_ns = now_ns
+        try:
+            for _ in range(_MAX_SETTLE_PASSES):
+                while self._queue:
+                    self._machine.dispatch(self._queue.popleft(), now_ns)
+                self._refresh(now_ns)
+                before = self._machine.state
+                self._machine.dispatch(Event("update", None, now_ns), now_ns)
+                if self._machine.state == before and not self._queue:
+                    return
+            raise PowerPathUsageError(f"power_path did not settle in {self._machine.state}")
+        finally:
+            self._pumping = False
+
+    def _refresh(self, now_ns: int) -> None:
+        """Numeric bookkeeping before guards run: welding check, self-clearing faults."""
+        w = self._welding
+        if w is not None:
+            snap = self._snapshot
+            w.update(self._feedback_closed, self._module_voltage_v,
+                     snap.voltage_v if snap else None, now_ns)
+            if w.result is WeldingResult.OPEN and not self._welding_reported:
+                self._welding_reported = True
+                self._welded_unresolved = False  # a clean opening since the last weld
+        if self._faults:
+            self._clear_self_clearing()
+
+    def _meter_stale_due_ns(self) -> int:
+        last = max(self._last_meter_ns or 0, self._meter_watch_from_ns)
+        return last + self.config.meter_stale_ns
+
+    def _watch(self, now_ns: int) -> None:
+        """Bounds that only run while delivering (the chart arms them): meter, limits.
+        Checked on the timer only, after the runtime has fed this tick's fresh limits."""
+        if not self._delivering:
+            return
+        if now_ns >= self._meter_stale_due_ns():
+            self._post("meter_stale")
+        lim = self._limits
+        if lim is not None and lim.valid_until_ns is not None and now_ns >= lim.valid_until_ns:
+            self._post("limits_expired")
+
+    def _absorb(self, event: PowerInput, now_ns: int) -> None:
+        """Device input -> numbers, and the chart events it implies."""
+        if isinstance(event, MeterReading):
+            self._on_meter(event, now_ns)
+        elif isinstance(event, GroupMeasurement):
+            self._module_voltage_v = event.voltage_v
+        elif isinstance(event, OutputOffConfirmed):
+            self._off_confirmed = True
+        elif isinstance(event, CapabilitiesChanged):
+            self._caps = event.capabilities
+            if event.capabilities.module_count == 0:
+                self._post("modules_gone")
+        elif isinstance(event, ModuleOffline):
+            self._offline_modules.add(event.address)
+            self._post("module_lost", f"module {event.address} silent")
+        elif isinstance(event, ModuleAlarmRaised):
+            tripping = event.alarms & TRIPPING_ALARMS
+            if tripping:
+                self._alarmed_modules.add(event.address)
+                names = ", ".join(sorted(a.value for a in tripping))
+                self._post("module_alarm", f"module {event.address}: {names}")
+            else:
+                self._alarmed_modules.discard(event.address)
+        elif isinstance(event, ModuleFrameRejected):
+            self.rejected_frames += 1
+        elif isinstance(event, ModuleOnline):
+            self._offline_modules.discard(event.address)
+        elif isinstance(event, ModuleAlarmCleared):
+            self._alarmed_modules.discard(event.address)
+        elif isinstance(event, TemperatureReading):
+            self._temperatures[event.sensor] = event.celsius
+            if event.celsius >= self.config.temperature_trip_c:
+                self._post("over_temperature", f"{event.sensor} at {event.celsius:.1f} °C")
+        elif isinstance(event, IsolationMeasurement):
+            self._isolation_ohm = event.resistance_f_ohm
+            self._post("imd_sample", event)
+        elif isinstance(event, SelfTestResult):
+            self._post("self_test_passed" if event.passed else "self_test_failed")
+        elif isinstance(event, ImdDeviceFault):
+            self._post("imd_fault", event.reason)
+        elif isinstance(event, ContactorFeedback):
+            was = self._feedback_closed
+            self._feedback_closed = event.closed
+            if was and not event.closed and self._contactors_commanded:
+                self._post("contactor_dropped")
+        elif isinstance(event, EmergencyStop):
+            self._raise(FaultReason.CONTROLLER_EMERGENCY_STOP, event.detail, now_ns)
+        elif isinstance(event, EStopChanged):
+            self._estop_active = event.active
+            if event.active:  # releasing the button only allows the operator's reset
+                self._raise(FaultReason.EMERGENCY_STOP, "e-stop input", now_ns)
+        elif isinstance(event, BoardFault):
+            self._post("board_fault", event.kind.value)
+        else:
+            _check_limits(event)
+            self._limits = event
 
     def _on_meter(self, reading: MeterReading, now_ns: int) -> None:
         self._snapshot = MeasurementSnapshot(
@@ -437,181 +1095,42 @@ class PowerPath:
             isolation_resistance_ohm=self._isolation_ohm,
             isolation_level=self._isolation_level,
         )
+        self._last_meter_ns = now_ns
         self._check_over_voltage(reading.voltage_v, now_ns)
+        self._check_over_current(reading.current_a, now_ns)
 
     def _check_over_voltage(self, voltage_v: float, now_ns: int) -> None:
         ev_max = self._ev_max_voltage_v
-        if ev_max is None or self.phase not in _ENERGISED:
+        if ev_max is None:
             return
-        if voltage_v >= emergency_over_voltage_v(ev_max):
-            self._raise(FaultReason.EMERGENCY_OVER_VOLTAGE, Severity.EMERGENCY,
-                        f"{voltage_v:.1f} V >= {emergency_over_voltage_v(ev_max):.0f} V "
-                        "(IEC 61851-23 Table 103)", now_ns)
-            return
-        if self.phase not in (Phase.PRECHARGE, Phase.CHARGING):
-            return  # the cable-check test voltage may exceed the car's maximum (CC.4.1.2)
-        if voltage_v > ev_max * (1 + INTERNAL_OVER_VOLTAGE_MARGIN):
+        limit_v = emergency_over_voltage_v(ev_max)
+        if voltage_v >= limit_v:
+            self._post("over_voltage_emergency",
+                       f"{voltage_v:.1f} V >= {limit_v:.0f} V (IEC 61851-23 Table 103)")
+        # The cable-check test voltage may exceed the car's maximum (CC.4.1.2): the chart
+        # acts on over_voltage only while delivering, and the timer runs only then.
+        if self._delivering and voltage_v > ev_max * (1 + INTERNAL_OVER_VOLTAGE_MARGIN):
             if self._over_voltage_since_ns is None:
                 self._over_voltage_since_ns = now_ns
             elif now_ns - self._over_voltage_since_ns >= INTERNAL_OVER_VOLTAGE_DURATION_NS:
-                self._raise(FaultReason.OVER_VOLTAGE, Severity.ERROR,
-                            f"{voltage_v:.1f} V above the car's {ev_max:.0f} V for 400 ms",
-                            now_ns)
+                self._post("over_voltage",
+                           f"{voltage_v:.1f} V above the car's {ev_max:.0f} V for 400 ms")
         else:
             self._over_voltage_since_ns = None
 
-    def _on_imd(self, event: IsolationMeasurement | SelfTestResult | ImdDeviceFault,
-                now_ns: int) -> None:
-        check = self._cable_check
-        if self.phase is Phase.CABLE_CHECK and check is not None:
-            check.on_imd(event, now_ns)
-        if isinstance(event, IsolationMeasurement):
-            self._isolation_ohm = event.resistance_f_ohm
-            if self.phase in (Phase.PRECHARGE, Phase.CHARGING, Phase.CABLE_CHECK_DONE):
-                level = cc.classify(event.resistance_f_ohm,
-                                    event.voltage_v or (self._snapshot.voltage_v
-                                                        if self._snapshot else 0.0),
-                                    self.config.cable_check)
-                self._isolation_level = level
-                if level is IsolationLevel.FAULT:
-                    self._raise(FaultReason.INSULATION_FAULT, Severity.ERROR,
-                                f"R_F {event.resistance_f_ohm / 1000:.1f} kOhm while energised",
-                                now_ns)
-        elif isinstance(event, ImdDeviceFault) and self.phase in (
-                Phase.PRECHARGE, Phase.CHARGING):
-            self._isolation_level = IsolationLevel.INVALID
-            self._raise(FaultReason.IMD_DEVICE_FAULT, Severity.ERROR, event.reason, now_ns)
-
-    def _on_feedback(self, closed: bool, now_ns: int) -> None:
-        was = self._feedback_closed
-        self._feedback_closed = closed
-        if (was and not closed and self._contactors_commanded
-                and self.phase in (Phase.PRECHARGE, Phase.CHARGING)):
-            self._raise(FaultReason.CONTACTOR_OPENED_UNEXPECTEDLY, Severity.EMERGENCY,
-                        "feedback opened while commanded closed", now_ns)
-
-    def _advance_cable_check(self, now_ns: int) -> None:
-        check = self._cable_check
-        if check is None or self.phase is not Phase.CABLE_CHECK:
+    def _check_over_current(self, current_a: float, now_ns: int) -> None:
+        c = self.config
+        setpoint_a = self._sent_setpoint[1] if self._sent_setpoint else 0.0
+        allowed_a = setpoint_a + max(c.over_current_margin_a,
+                                     c.over_current_margin_fraction * setpoint_a)
+        if c.cable_rating_a is not None:
+            allowed_a = min(allowed_a, c.cable_rating_a)
+        if not self._delivering or abs(current_a) <= allowed_a:
+            self._over_current_since_ns = None
             return
-        snap = self._snapshot
-        check.update(snap.voltage_v if snap else None, self._feedback_closed, now_ns)
-        if check.step is cc.Step.DONE:
-            self._isolation_level = check.level
-            self.phase = Phase.CABLE_CHECK_DONE
-        elif check.step is cc.Step.FAILED:
-            self._isolation_level = check.level
-            assert check.failure is not None
-            reason, detail = check.failure
-            self._raise(reason, Severity.ERROR, detail, now_ns)
-
-    def _regulate(self, now_ns: int) -> None:
-        request, snap = self._request, self._snapshot
-        if request is None or snap is None:
-            return
-        out = clamp_request(request, self.maxima(now_ns), snap.voltage_v)
-        last = self._last_tick_ns if self._last_tick_ns is not None else now_ns
-        self._current_cmd_a = ramp(self._current_cmd_a, out.current_a, max(0, now_ns - last))
-        self._last_tick_ns = now_ns
-        self._loop_flags = (out.current_limit_achieved, out.voltage_limit_achieved,
-                            out.power_limit_achieved)
-        self._set_output(out.voltage_v, self._current_cmd_a)
-        if not self._modules_enabled:
-            self._emit(EnableModules())
-
-    def _progress(self, now_ns: int) -> None:
-        if self.phase is Phase.CABLE_CHECK:
-            self._advance_cable_check(now_ns)
-        elif self.phase is Phase.PRECHARGE:
-            self._last_tick_ns = now_ns
-            since = self._precharge_since_ns
-            if since is not None and now_ns - since >= PRECHARGE_TIMEOUT_NS:
-                self._raise(FaultReason.PRECHARGE_TIMEOUT, Severity.ERROR,
-                            "target not reached within the car's 7 s", now_ns)
-        elif self.phase is Phase.CHARGING and (
-                self._last_tick_ns is None or now_ns >= self._last_tick_ns + CONTROL_PERIOD_NS):
-            self._regulate(now_ns)
-        if self.phase is Phase.STOPPING:
-            self._advance_shutdown(now_ns)
-        if self._welding is not None:
-            snap = self._snapshot
-            self._welding.update(self._feedback_closed, self._module_voltage_v,
-                                 snap.voltage_v if snap else None, now_ns)
-            if self._welding.result is WeldingResult.WELDED and not self._welding_reported:
-                self._welding_reported = True
-                if self._fault is None:
-                    self._fault = PowerFault(FaultReason.CONTACTOR_WELDED, Severity.EMERGENCY,
-                                             self._welding.detail, now_ns)
-                self.phase = Phase.FAULTED
-                self._emit(DisableModules())
-
-        if self._end_pending and self.phase in (Phase.STOPPED, Phase.FAULTED):
-            self.end_session(now_ns)
-
-    def _raise(self, reason: FaultReason, severity: Severity, detail: str, now_ns: int) -> None:
-        first = self._fault is None
-        if first or (severity is Severity.EMERGENCY and self._fault is not None
-                     and self._fault.severity is Severity.ERROR):
-            self._fault = PowerFault(reason, severity, detail, now_ns)
-        if severity is Severity.EMERGENCY:
-            self._emergency_open(now_ns)
-        elif self.phase not in (Phase.STOPPING, Phase.FAULTED, Phase.STOPPED):
-            self._begin_shutdown(now_ns)
-
-    def _emergency_open(self, now_ns: int) -> None:
-        """Open at once: modules off and contactors open in the same call."""
-        self._emit(DisableModules())
-        self._emit(SetContactors(False))
-        self.phase = Phase.FAULTED
-        self._shutdown_since_ns = None
-        if self._welding is None:
-            self._welding = WeldingCheck(now_ns)
-        self._stop_imd()
-
-    def _begin_shutdown(self, now_ns: int) -> None:
-        self.phase = Phase.STOPPING
-        self._shutdown_since_ns = now_ns
-        self._shutdown_from_a = self._sent_setpoint[1] if self._sent_setpoint else 0.0
-        self._off_confirmed = False
-        self._last_tick_ns = now_ns
-        # Modules never switched on in this session step: no current can flow, open at once.
-        self._shutdown_energised = self._modules_enabled
-        if not self._modules_enabled:
-            self._shutdown_from_a = 0.0
-        self._advance_shutdown(now_ns)
-
-    def _advance_shutdown(self, now_ns: int) -> None:
-        since = self._shutdown_since_ns
-        if since is None:
-            return
-        self._last_tick_ns = now_ns
-        elapsed = now_ns - since
-        if self._modules_enabled:
-            if elapsed >= ERROR_RAMP_DOWN_NS or self._shutdown_from_a <= 0.0:
-                self._emit(DisableModules())
-            else:
-                voltage_v = self._sent_setpoint[0] if self._sent_setpoint else 0.0
-                fraction = 1.0 - elapsed / ERROR_RAMP_DOWN_NS
-                self._set_output(voltage_v, round(self._shutdown_from_a * fraction, 1))
-                return
-        if self._contactors_commanded:
-            snap = self._snapshot
-            current_low = snap is not None and snap.timestamp_ns >= since and abs(
-                snap.current_a) < SAFE_OPEN_CURRENT_A
-            if self._shutdown_energised and not (current_low or self._off_confirmed):
-                if elapsed < ERROR_CURRENT_OFF_BOUND_NS:
-                    return
-                if self._fault is None:
-                    self._fault = PowerFault(FaultReason.OFF_NOT_CONFIRMED, Severity.ERROR,
-                                             "current not confirmed below 5 A within 1 s",
-                                             now_ns)
-            self._emit(SetContactors(False))
-        self._shutdown_since_ns = None
-        self.phase = Phase.FAULTED if self._fault is not None else Phase.STOPPED
-        if self._welding is None and self._feedback_closed:
-            self._welding = WeldingCheck(now_ns)
-        self._stop_imd()
-
-    def _stop_imd(self) -> None:
-        if self._imd_running:
-            self._emit(ImdStop())
+        if self._over_current_since_ns is None:
+            self._over_current_since_ns = now_ns
+        elif now_ns - self._over_current_since_ns >= c.over_current_duration_ns:
+            self._post("over_current",
+                       f"{current_a:.1f} A against {allowed_a:.1f} A allowed for "
+                       f"{c.over_current_duration_ns / 1e6:.0f} ms")

@@ -5,12 +5,22 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from evse.contract.values import FaultCode
+
 
 class Severity(enum.Enum):
     """Which shutdown path a fault takes."""
 
     ERROR = "error"  # ramp down, switch off, then open (error shutdown)
     EMERGENCY = "emergency"  # open at once (emergency shutdown)
+
+
+class Clearing(enum.Enum):
+    """How a fault clears (the `clearing` column of fault_table.yaml, issue 11)."""
+
+    SELF_CLEARING = "self_clearing"  # when the car is unplugged and the cause is gone
+    LATCHED = "latched"  # until the operator's RESET_FAULT, once the cause is gone
+    PERMANENT = "permanent"  # until service: RESET_FAULT is refused
 
 
 class EvseStatusCode(enum.Enum):
@@ -47,9 +57,14 @@ class FaultReason(enum.Enum):
     CONTACTOR_OPENED_UNEXPECTEDLY = "contactor_opened_unexpectedly"
     CONTACTOR_WELDED = "contactor_welded"
     OFF_NOT_CONFIRMED = "output_off_not_confirmed"
+    CONTACTOR_WELDED_REPEATED = "contactor_welded_repeated"
     EMERGENCY_STOP = "emergency_stop"
     CONTROLLER_EMERGENCY_STOP = "controller_emergency_stop"
     BOARD_FAULT = "board_fault"
+    # detections of issue 11
+    OVER_CURRENT = "over_current"
+    OVER_TEMPERATURE = "over_temperature"
+    METER_STALE = "meter_stale"
 
 
 _STATUS_CODE = {
@@ -58,26 +73,6 @@ _STATUS_CODE = {
     FaultReason.CONTROLLER_EMERGENCY_STOP: EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN,
     FaultReason.EMERGENCY_OVER_VOLTAGE: EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN,
 }
-
-
-class Clearing(enum.Enum):
-    """How a fault clears (issue 11 fault table)."""
-
-    SELF_CLEARING = "self_clearing"  # cause gone and the car unplugged
-    LATCHED = "latched"  # operator RESET_FAULT once the cause is gone
-    PERMANENT = "permanent"  # service
-
-
-_LATCHED = frozenset({
-    FaultReason.INSULATION_FAULT, FaultReason.VOLTAGE_TO_EARTH, FaultReason.CONTACTOR_WELDED,
-    FaultReason.EMERGENCY_STOP, FaultReason.EMERGENCY_OVER_VOLTAGE,
-})
-
-
-@dataclass(frozen=True, slots=True)
-class ResetResult:
-    accepted: bool
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +87,15 @@ class ContractFault:
 
 @dataclass(frozen=True, slots=True)
 class PowerFault:
+    """One raised fault. Built by `evse.power.fault_table.make_fault` from its table row, so
+    `severity`, `clearing` and `fault_code` are the row's."""
+
     reason: FaultReason
     severity: Severity
     detail: str
     timestamp_ns: int
-
-    @property
-    def clearing(self) -> Clearing:
-        return Clearing.LATCHED if self.reason in _LATCHED else Clearing.SELF_CLEARING
+    clearing: Clearing
+    fault_code: FaultCode
 
     @property
     def evse_status_code(self) -> EvseStatusCode:
@@ -111,6 +107,6 @@ class PowerFault:
         return ContractFault(
             fault_code=f"power.{self.reason.value}",
             severity=self.severity.value,
-            latched=True,  # power faults stay until the session ends (a new plug-in clears them)
+            latched=self.clearing is not Clearing.SELF_CLEARING,
             diagnostic_data=self.detail,
         )

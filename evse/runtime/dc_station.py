@@ -590,14 +590,17 @@ class DcStation:
     def _report_faults(self, now_ns: int) -> None:
         """B5 plc.fault from the power path and the pilot, published when they change."""
         active: dict[FaultCode, PlcFault] = {}
-        pf = self.power.fault
-        # The controller's own STOP_EMERGENCY is its decision, not a station fault to report.
-        if pf is not None and pf.reason is not FaultReason.CONTROLLER_EMERGENCY_STOP:
-            code = _POWER_FAULT_CODES.get(pf.reason, FaultCode.INTERNAL_ERROR)
+        # Every active power fault under its table row's code; the controller's own
+        # STOP_EMERGENCY is its decision, not a station fault to report back to it.
+        for pf in self.power.faults:
+            if pf.reason is FaultReason.CONTROLLER_EMERGENCY_STOP or pf.fault_code in active:
+                continue
             severity = (FaultSeverity.CRITICAL if pf.severity is Severity.EMERGENCY
                         else FaultSeverity.ERROR)
-            active[code] = PlcFault(fault_code=code, severity=severity, active=True,
-                                    latched=True, diagnostic_data=pf.detail[:120])
+            active[pf.fault_code] = PlcFault(
+                fault_code=pf.fault_code, severity=severity, active=True,
+                latched=pf.clearing is not Clearing.SELF_CLEARING,
+                diagnostic_data=pf.detail[:120])
         cp_state = self.cp.state
         if cp_state == "emergency":
             active[FaultCode.EMERGENCY_STOP] = PlcFault(
@@ -770,30 +773,6 @@ class DcStation:
 
 _POWER_AT_REST = (PowerPhase.IDLE, PowerPhase.STOPPED, PowerPhase.FAULTED)
 
-_POWER_FAULT_CODES = {
-    FaultReason.INSULATION_FAULT: FaultCode.ISOLATION_FAULT,
-    FaultReason.VOLTAGE_TO_EARTH: FaultCode.ISOLATION_FAULT,
-    FaultReason.OVER_VOLTAGE: FaultCode.OVER_VOLTAGE,
-    FaultReason.EMERGENCY_OVER_VOLTAGE: FaultCode.OVER_VOLTAGE,
-    FaultReason.MODULE_COMM_LOST: FaultCode.POWER_MODULE_FAULT,
-    FaultReason.MODULE_ALARM: FaultCode.POWER_MODULE_FAULT,
-    FaultReason.NO_MODULES: FaultCode.POWER_MODULE_FAULT,
-    FaultReason.IMD_DEVICE_FAULT: FaultCode.IMD_FAULT,
-    FaultReason.SELF_TEST_FAILED: FaultCode.IMD_FAULT,
-    FaultReason.SELF_TEST_TIMEOUT: FaultCode.IMD_FAULT,
-    FaultReason.IMD_NO_MEASUREMENT: FaultCode.IMD_FAULT,
-    FaultReason.CONTACTOR_WELDED: FaultCode.CONTACTOR_WELDED,
-    FaultReason.CONTACTOR_NOT_CLOSED: FaultCode.CONTACTOR_FAILED,
-    FaultReason.CONTACTOR_OPENED_UNEXPECTEDLY: FaultCode.CONTACTOR_FAILED,
-    FaultReason.EMERGENCY_STOP: FaultCode.EMERGENCY_STOP,
-    FaultReason.PRECHARGE_TIMEOUT: FaultCode.PRECHARGE_FAILED,
-    FaultReason.VOLTAGE_NOT_BELOW_60V: FaultCode.CABLE_CHECK_FAILED,
-    FaultReason.TEST_VOLTAGE_NOT_REACHED: FaultCode.CABLE_CHECK_FAILED,
-    FaultReason.DISCHARGE_TIMEOUT: FaultCode.CABLE_CHECK_FAILED,
-    FaultReason.LIMITS_EXPIRED: FaultCode.LIMITS_EXPIRED,
-    FaultReason.OFF_NOT_CONFIRMED: FaultCode.INTERNAL_ERROR,
-    FaultReason.BOARD_FAULT: FaultCode.INTERNAL_ERROR,
-}
 
 _SECC_PHASES = {
     "wait_sap": V2gPhase.SAP,

@@ -20,6 +20,7 @@ HANDLERS: dict[str, str] = {
     "secc_din": "evse.secc.din:DinHandler",
     "secc_iso2": "evse.secc.iso2:Iso2Handler",
     "controller": "evse.controller.handler:ControllerHandler",
+    "power_path": "evse.power.controller:PowerPathHandler",
 }
 
 

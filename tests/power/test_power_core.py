@@ -10,9 +10,14 @@ from drivers.imd.link import SerialPortLink
 from evse.ports.board import ContactorFeedback, EStopChanged
 from evse.ports.imd import IsolationMeasurement, SelfTestResult
 from evse.ports.meter import MeterReading
-from evse.ports.power import CapabilitiesChanged, GroupCapabilities, OutputOffConfirmed
+from evse.ports.power import (
+    CapabilitiesChanged,
+    GroupCapabilities,
+    GroupMeasurement,
+    OutputOffConfirmed,
+)
 from evse.power import cable_check as cc
-from evse.power.controller import PowerPath, PowerPathConfig
+from evse.power.controller import PowerPath, PowerPathConfig, power_path_spec
 from evse.power.faults import FaultReason
 from evse.power.types import (
     DisableModules,
@@ -69,7 +74,7 @@ def test_next_deadline_is_the_pending_step_timeout_and_timer_fires_it() -> None:
     meter(core, 0.0, 0.0, 0)
     core.take_commands()
     deadline = core.next_deadline_ns()
-    assert deadline == cc.CONTACTOR_CLOSE_TIMEOUT_NS
+    assert deadline == power_path_spec().params["t_cc_relays_closed"].ns  # 5 s
     core.handle_timer(deadline - 1)
     assert core.fault is None
     core.handle_timer(deadline)
@@ -126,7 +131,9 @@ def test_error_shutdown_opens_without_confirmation_after_the_bound_and_says_so()
         core.handle_timer(now)
     cmds = core.take_commands()
     assert SetContactors(False) in cmds
-    assert core.fault is not None and core.fault.reason is FaultReason.OFF_NOT_CONFIRMED
+    # Recorded with its own row; the feedback was never fed open here, so the welding check
+    # adds a (stricter) weld and `fault` reports that one.
+    assert FaultReason.OFF_NOT_CONFIRMED in {f.reason for f in core.faults}
 
 
 def test_off_confirmation_from_the_modules_allows_opening_early() -> None:
@@ -142,18 +149,19 @@ def test_off_confirmation_from_the_modules_allows_opening_early() -> None:
     assert core.phase is Phase.STOPPED
 
 
-def test_unplug_while_live_stops_first_and_ends_the_session_once_open() -> None:
+def test_end_session_while_live_shuts_down_and_finishes_when_open() -> None:
     core = PowerPath()
     t = drive_cable_check_to_done(core)
-    core.end_session(t)  # contactors still closed after the check: a stop, no exception
-    assert core.phase in (Phase.STOPPING, Phase.STOPPED) and not core.available
-    core.handle(OutputOffConfirmed(t), t)
+    core.end_session(t)  # contactors still closed after the check: no exception
+    # Modules already off (discharged at the end of the check): open at once.
+    assert SetContactors(False) in core.take_commands()
+    assert not core.available  # the shutdown is not finished: feedback reports closed
     core.handle(ContactorFeedback(False, t + 50_000_000), t + 50_000_000)
     core.handle_timer(t + 60_000_000)
+    assert not core.available  # the welding check is still running
+    core.handle(GroupMeasurement(10.0, 0.0, t + 70_000_000), t + 70_000_000)
     meter(core, 10.0, 0.0, t + 70_000_000)
-    assert core.status.welding in (WeldingResult.OPEN, WeldingResult.CHECKING)
-    core.handle_timer(t + 3 * S)
-    assert core.phase is Phase.IDLE and core.available and ImdStop() in core.take_commands()
+    assert core.phase is Phase.IDLE and core.available and core.fault is None
 
 
 def test_no_modules_left_during_energy_transfer_is_a_fault() -> None:

@@ -144,7 +144,7 @@ def test_emergency_stop_opens_at_once() -> None:
     rig = charging_rig()
     try:
         o = run_fault(rig, lambda r: r.emergency_stop(), 1_000_000_000)
-        assert o.reason is FaultReason.EMERGENCY_STOP
+        assert o.reason is FaultReason.CONTROLLER_EMERGENCY_STOP
         assert o.detect_ns == o.inject_ns
         assert_emergency_bounds(o)
         assert o.status_code is EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN

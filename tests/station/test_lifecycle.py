@@ -115,7 +115,7 @@ def test_estop_needs_release_and_reset_before_the_next_car_and_reads_as_an_estop
     st.sched.run_for(2 * S)
     csms_call(st, "Reset", {"type": "Soft"})  # still pressed: refused, stays out of service
     assert st.reset_log and not st.reset_log[-1][1]
-    assert "pressed" in st.reset_log[-1][2]
+    assert "estop_released does not hold" in st.reset_log[-1][2]
     assert st.cp.state == "emergency"
     st.world.board.release_estop()
     st.sched.run_for(1 * S)
