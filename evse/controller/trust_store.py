@@ -191,11 +191,16 @@ class TrustStore:
         return self._put(root_type, cert)
 
     def _put(self, root_type: RootType, cert: x509.Certificate) -> InstallResult:
+        """Install (or re-type: one certificate is one root, of one type)."""
         root = InstalledRoot(root_type, cert)
         path = self._root_path(root)
+        old = self._roots.get(_fingerprint(cert))
         if path is not None:
             try:
                 write_private_atomic(path, cert.public_bytes(serialization.Encoding.PEM))
+                old_path = None if old is None else self._root_path(old)
+                if old_path is not None and old_path != path:
+                    remove_private(old_path)
             except OSError:
                 log.error("trust store: cannot write a root (%s)", root_type.value)
                 return InstallResult.FAILED

@@ -37,9 +37,15 @@ class OcspResponder:
         default_factory=dict)
     revoked: set[int] = field(default_factory=set)
 
-    def add_ca(self, cert_der: bytes, key: ec.EllipticCurvePrivateKey) -> None:
+    def add_ca(self, cert_der: bytes, key: ec.EllipticCurvePrivateKey,
+               *, answers_for_der: bytes | None = None) -> None:
+        """Sign answers about certificates issued by `cert_der` with `key`.
+        `answers_for_der` (tests of the charger's checks): answer for that CA instead,
+        i.e. a responder that is not who it claims to be."""
         cert = x509.load_der_x509_certificate(cert_der)
-        self._cas[_key_hash(cert)] = (cert, key)
+        claimed = cert if answers_for_der is None else x509.load_der_x509_certificate(
+            answers_for_der)
+        self._cas[_key_hash(claimed)] = (cert, key)
 
     def revoke(self, cert_der: bytes) -> None:
         self.revoked.add(x509.load_der_x509_certificate(cert_der).serial_number)
