@@ -87,6 +87,11 @@ class InstalledRoot:
         return hash_data(self.cert, self.cert)  # a root is its own issuer
 
 
+#: Clock skew tolerated on an OCPP answer's thisUpdate (the station's clock may lag the
+#: responder's): 5 min, OpenSSL's default OCSP validity_period leeway (`openssl ocsp`).
+OCSP_CLOCK_SKEW_S = 300
+
+
 @dataclass(frozen=True, slots=True)
 class OcspEntry:
     status: OcspStatus
@@ -94,7 +99,9 @@ class OcspEntry:
     next_update_unix_s: int
 
     def fresh_at(self, now_unix_s: int) -> bool:
-        return self.this_update_unix_s <= now_unix_s < self.next_update_unix_s
+        """RFC 6960 §4.2.2.1: usable from thisUpdate (minus the skew) until nextUpdate."""
+        return (self.this_update_unix_s - OCSP_CLOCK_SKEW_S <= now_unix_s
+                < self.next_update_unix_s)
 
 
 def _fingerprint(cert: x509.Certificate) -> str:
