@@ -383,3 +383,36 @@ def test_kill_9_between_write_and_rename_leaves_the_store_loadable(tmp_path: Pat
     store = TrustStore(d)
     assert [r.root_type.value for r in store.installed()] == ["V2GRootCertificate"]
     assert not list(d.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_csms_can_turn_offline_pnc_off_with_contract_validation_offline(version: str) -> None:
+    rig = Rig(version)
+    rig.csms.ocsp = _responder()
+    _install_mo_root(rig)
+    if version == "1.6":
+        uid = rig.csms.call("ChangeConfiguration",
+                            {"key": "ContractValidationOffline", "value": "false"})
+    else:
+        uid = rig.csms.call("SetVariables", {"setVariableData": [{
+            "component": {"name": "ISO15118Ctrlr"},
+            "variable": {"name": "ContractValidationOffline"}, "attributeValue": "false"}]})
+    rig.link.pump()
+    assert "Accepted" in json.dumps(rig.csms.answers[uid].payload)
+    assert _pnc_session(rig, 1, _chain()) is AuthStatus.ACCEPTED  # caches OCSP good
+    _leave(rig)
+    rig.link.set_online(False)
+    assert _pnc_session(rig, 2, _chain()) is AuthStatus.REJECTED
+
+
+def test_trust_store_never_logs_certificate_contents(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    d = tmp_path / "trust"
+    TrustStore(d).install("MORootCertificate", pem(_mo_root()))
+    broken = d / "roots" / "MORootCertificate" / "broken.pem"
+    broken.write_text(pem(contract_chain()[0]))  # a leaf where a root belongs
+    (d / "roots" / "MORootCertificate" / ".x.pem.1.tmp").write_text(pem(_mo_root()))
+    TrustStore(d)
+    assert "broken.pem" in caplog.text  # named, so an operator can find it
+    assert "BEGIN CERTIFICATE" not in caplog.text and "MII" not in caplog.text
