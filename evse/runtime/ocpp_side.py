@@ -10,6 +10,7 @@ person at the charger would.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from evse.contract.events import ContractPort, LinkDown, SignalReceived
@@ -21,6 +22,7 @@ from evse.controller.core import Controller
 from evse.controller.store import Store
 from evse.csms_sim.core import CsmsSim
 from evse.fsm.engine import TraceSink
+from evse.runtime.config import PncSection
 from evse.runtime.rearm import Rearm
 from evse.runtime.scheduler import Scheduler
 from evse.security.testpki import DEFAULT_EMAID
@@ -47,6 +49,7 @@ class OcppSide:
         max_power_w: float,
         store_path: str = ":memory:",
         trace: TraceSink | None = None,
+        pnc: PncSection | None = None,
     ) -> None:
         self.sched = sched
         self.port = port
@@ -54,6 +57,8 @@ class OcppSide:
             ocpp_version=version, max_voltage_v=max_voltage_v, max_current_a=max_current_a,
             max_power_w=max_power_w, meter_sample_interval_s=10.0,
         )
+        if pnc is not None:  # the station's `pnc:` section: the PnC trust store
+            self.config = dataclasses.replace(self.config, **pnc.controller_settings())  # type: ignore[arg-type]
         self.ctrl = Controller(self.config, Store(store_path), trace=trace)
         self.csms = CsmsSim(version)
         self.csms.tokens[SIM_TOKEN] = "Accepted"

@@ -18,11 +18,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from evse.controller.pnc_auth import PncAuthority
-from evse.controller.trust_store import TrustStore
 from evse.csms_sim.core import CsmsSim
 from evse.csms_sim.ocsp import OcspResponder
-from evse.runtime.config import StationConfig
+from evse.runtime.config import ConfigError, PncSection, StationConfig, load_config
 from evse.runtime.dc_station import DcStation, SessionConfig
 from evse.runtime.ocpp_side import OcppSide
 from evse.security.testpki import ContractChain, generate_contract_chain
@@ -39,14 +37,15 @@ def _contract(not_before: datetime.datetime = GOOD_FROM) -> ContractChain:
 
 def _station(ocpp: str, contract: ContractChain, *, trust_dir: Path | None = None
              ) -> tuple[DcStation, OcppSide]:
-    st = DcStation(StationConfig(), SessionConfig(protocol="iso2", ev_profile="pnc",
-                                                  ocpp=ocpp, charge_s=10, tls=True))
+    # The station's `pnc:` section: the persistent store is what survives a reboot.
+    pnc = PncSection(trust_store_dir="" if trust_dir is None else str(trust_dir))
+    st = DcStation(StationConfig(pnc=pnc),
+                   SessionConfig(protocol="iso2", ev_profile="pnc", ocpp=ocpp, charge_s=10,
+                                 tls=True))
     st.ev_profile.contract = contract  # the car holds this contract
     side = st.controller
     assert isinstance(side, OcppSide)
     side.csms.tokens[contract.emaid] = "Accepted"
-    if trust_dir is not None:  # the station's persistent store (what survives a reboot)
-        side.ctrl.pnc = PncAuthority(TrustStore(trust_dir), side.ctrl.cfg.pnc_offline_policy)
     st.start()
     st.sched.run_until(1 * S)
     return st, side
@@ -169,3 +168,43 @@ def test_valid_contract_without_a_cached_status_does_not_charge_offline(ocpp: st
         "AuthorizationResType FAILED " in result, result
     assert not st.world.board.contact_closed
     st.close()
+
+
+def test_pnc_section_of_the_station_yaml_seeds_the_trust_store(tmp_path: Path) -> None:
+    contract = _contract()
+    root = tmp_path / "v2g_root.pem"
+    root.write_bytes(x509.load_der_x509_certificate(contract.root_der).public_bytes(
+        serialization.Encoding.PEM))
+    path = tmp_path / "station.yaml"
+    path.write_text(f"pnc:\n  trust_store_dir: {tmp_path / 'trust'}\n"
+                    f"  seed_roots:\n    V2GRootCertificate: [{root}]\n"
+                    "  offline_policy: chain_only\n", encoding="utf-8")
+    cfg = load_config(path)
+    st = DcStation(cfg, SessionConfig(protocol="iso2", ev_profile="pnc", ocpp="2.0.1",
+                                      charge_s=10, tls=True))
+    st.ev_profile.contract = contract
+    side = st.controller
+    assert isinstance(side, OcppSide)
+    st.start()
+    st.sched.run_until(1 * S)
+    side.set_online(False, st.sched.now_ns())
+    # Seeded root + chain_only: the contract charges offline without any OCSP status.
+    assert _run(st) == "OK: charge time over"
+    assert [p.name for p in (tmp_path / "trust" / "roots" / "V2GRootCertificate").iterdir()]
+    st.close()
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    ("pnc:\n  offline_policy: sometimes\n", 2, "pnc.offline_policy: must be one of"),
+    ("pnc:\n  seed_roots:\n    OEMRoot: []\n", 3, "unknown type"),
+    ("pnc:\n  seed_roots:\n    MORootCertificate: [/nonexistent/root.pem]\n", 3,
+     "/nonexistent/root.pem"),
+    ("pnc:\n  trust_dir: /tmp/x\n", 2, "unknown key pnc.trust_dir"),
+])
+def test_a_wrong_pnc_setting_names_file_and_line(tmp_path: Path, text: str, line: int,
+                                                 words: str) -> None:
+    path = tmp_path / "station.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.line == line and words in str(err.value), str(err.value)
