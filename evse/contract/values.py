@@ -14,7 +14,7 @@ from evse.contract.definition import DEFINITION_SHA256
 from evse.contract.errors import ContractDefinitionError
 from evse.contract.validate import check_record, check_signal, register_types
 
-SOURCE_SHA256 = "5944405022e05d2cd548acd37e908a31f1b3886830ccb8fe2e8e1019cc4e9942"
+SOURCE_SHA256 = "f8b1f18440c616239d6bd7b31565ac330f81dc6ce4c7521a2f7e0bfdf35874af"
 if SOURCE_SHA256 != DEFINITION_SHA256:
     raise ContractDefinitionError(
         "evse/contract/values.py is stale: run `python -m evse.contract.render`"
@@ -573,7 +573,10 @@ class CtrlPncAuthorizationResponse:
     request_id: int
     #: Matches the request.
     certificate_status: ContractCertificateStatus
-    #: OCPP verdict.
+    #: OCPP verdict (the CSMS's, or the controller's own trust-store check). The PLC answers
+    #: a refused one with the matching ISO 15118-2 ResponseCode in AuthorizationRes
+    #: (FAILED_CertificateExpired, FAILED_CertificateRevoked, FAILED_CertChainError,
+    #: FAILED_NoCertificateAvailable, FAILED_SignatureError, FAILED_ContractCanceled).
 
     def __post_init__(self) -> None:
         check_signal(self)

@@ -152,7 +152,7 @@ def test_offline_pnc_chain_to_an_unknown_root_is_refused_with_cert_chain_error(
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_offline_pnc_with_a_cached_ocsp_good_status_charges(version: str) -> None:
+def test_m06_offline_pnc_with_a_cached_ocsp_good_status_charges(version: str) -> None:
     rig = Rig(version)
     rig.csms.ocsp = _responder()
     _install_mo_root(rig)
@@ -169,7 +169,7 @@ def test_offline_pnc_with_a_cached_ocsp_good_status_charges(version: str) -> Non
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_offline_pnc_revoked_contract_cached_is_refused_with_certificate_revoked(
+def test_m06_offline_pnc_revoked_contract_cached_is_refused_with_certificate_revoked(
         version: str) -> None:
     rig = Rig(version)
     rig.csms.ocsp = _responder()
@@ -202,7 +202,7 @@ def test_offline_pnc_without_a_cached_status_is_refused_by_default(version: str)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_offline_pnc_cached_status_past_its_next_update_is_not_used(version: str) -> None:
+def test_m06_offline_pnc_cached_status_past_its_next_update_is_not_used(version: str) -> None:
     rig = Rig(version)
     rig.csms.ocsp = _responder(validity_s=600)
     _install_mo_root(rig)
@@ -214,7 +214,7 @@ def test_offline_pnc_cached_status_past_its_next_update_is_not_used(version: str
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_forged_ocsp_answer_is_not_cached(version: str) -> None:
+def test_m06_a_forged_ocsp_answer_is_not_cached(version: str) -> None:
     rig = Rig(version)
     forger = OcspResponder()
     fake_k = ec.generate_private_key(ec.SECP256R1())  # same names, another key
@@ -246,7 +246,7 @@ def test_offline_policy_chain_only_and_never(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_online_unknown_root_goes_to_the_csms_with_the_certificate(version: str) -> None:
+def test_c07_online_unknown_root_goes_to_the_csms_with_the_certificate(version: str) -> None:
     """2.0.1 C07: what the station cannot anchor, the CSMS may validate centrally."""
     rig = Rig(version)
     assert _pnc_session(rig, 1, _chain()) is AuthStatus.ACCEPTED
@@ -339,7 +339,7 @@ def test_seed_and_policy_config_errors_name_the_key(tmp_path: Path) -> None:
             config_from_mapping(raw)
 
 
-def test_ocsp_cache_persists_with_its_next_update(tmp_path: Path) -> None:
+def test_m06_ocsp_cache_persists_with_its_next_update(tmp_path: Path) -> None:
     d = str(tmp_path / "trust")
     rig = Rig("2.0.1", pnc_trust_store_dir=d)
     rig.csms.ocsp = _responder()

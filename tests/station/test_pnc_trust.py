@@ -96,7 +96,7 @@ def _refused_without_energy(st: DcStation, csms: CsmsSim, result: str, code: str
 
 
 @pytest.mark.parametrize("ocpp", VERSIONS)
-def test_expired_contract_reaches_the_car_as_failed_certificate_expired(ocpp: str) -> None:
+def test_m05_expired_contract_reaches_the_car_as_failed_certificate_expired(ocpp: str) -> None:
     # Issued mid-2023: by 2026 the contract leaf (2 y) and MO Sub-CA 2 (1 y) have ended.
     contract = _contract(datetime.datetime(2023, 6, 1, tzinfo=datetime.UTC))
     st, side = _station(ocpp, contract)
@@ -117,7 +117,7 @@ def test_offline_chain_to_an_unknown_root_reaches_the_car_as_failed_cert_chain_e
 
 
 @pytest.mark.parametrize("ocpp", VERSIONS)
-def test_revoked_contract_cached_online_is_refused_offline_after_a_reboot(
+def test_m06_revoked_contract_cached_online_is_refused_offline_after_a_reboot(
         ocpp: str, tmp_path: Path) -> None:
     contract = _contract()
     st, side = _station(ocpp, contract, trust_dir=tmp_path / "trust")
@@ -137,7 +137,7 @@ def test_revoked_contract_cached_online_is_refused_offline_after_a_reboot(
 
 
 @pytest.mark.parametrize("ocpp", VERSIONS)
-def test_valid_contract_with_a_cached_good_status_charges_offline_after_a_reboot(
+def test_m06_valid_contract_with_a_cached_good_status_charges_offline_after_a_reboot(
         ocpp: str, tmp_path: Path) -> None:
     contract = _contract()
     st, side = _station(ocpp, contract, trust_dir=tmp_path / "trust")
