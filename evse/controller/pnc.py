@@ -35,7 +35,7 @@ carry; the key hash is RFC 6960 §4.1.1's (over the subjectPublicKey bit string)
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -218,7 +218,7 @@ def hash_data(cert: x509.Certificate, issuer: x509.Certificate) -> dict[str, str
     }
 
 
-def cert_id(data: dict[str, Any]) -> str:
+def cert_id(data: Mapping[str, object]) -> str:
     """Cache key of one certificate: its hash data (2.0.1 CertificateHashDataType)."""
     return "-".join(str(data[k]).lower() for k in
                     ("hashAlgorithm", "issuerNameHash", "issuerKeyHash", "serialNumber"))

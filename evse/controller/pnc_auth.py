@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from evse.controller.plc_port import ContractCertificateStatus
 from evse.controller.pnc import (
@@ -28,6 +29,7 @@ from evse.controller.pnc import (
     cert_id,
     certificate_hash_data,
     check_chain,
+    hash_data,
     parse_ocsp,
 )
 from evse.controller.trust_store import TrustStore
@@ -74,7 +76,7 @@ class PncAuthority:
         if not check.accepted:
             return check
         for cert, issuer in _chain_pairs(chain_der, check.root):
-            entry = self.trust.ocsp_get(cert_id(_hash(cert, issuer)))
+            entry = self.trust.ocsp_get(cert_id(hash_data(cert, issuer)))
             if entry is not None and entry.status is OcspStatus.REVOKED:
                 return ChainCheck(ContractCertificateStatus.CERTIFICATE_REVOKED,
                                   "OCSP: a certificate of the chain is revoked", root=check.root)
@@ -94,7 +96,7 @@ class PncAuthority:
                                   "chain verified (revocation not checked)")
         pairs = _chain_pairs(chain_der, check.root)
         for cert, issuer in pairs:
-            entry = self.trust.ocsp_get(cert_id(_hash(cert, issuer)))
+            entry = self.trust.ocsp_get(cert_id(hash_data(cert, issuer)))
             if entry is None or entry.status is not OcspStatus.GOOD or \
                     not entry.fresh_at(now_unix_s):
                 return OfflineVerdict(False, None, "no cached OCSP status good")
@@ -104,8 +106,6 @@ class PncAuthority:
     def ocsp_requests(self, chain_der: tuple[bytes, ...], root: x509.Certificate | None
                       ) -> list[tuple[dict[str, str], OcspTag]]:
         """OCSPRequestDataType + tag for every certificate of an anchored chain."""
-        from cryptography.hazmat.primitives import serialization
-
         der = serialization.Encoding.DER
         out = []
         for cert, issuer in _chain_pairs(chain_der, root):
@@ -127,12 +127,6 @@ class PncAuthority:
     def hash_data_for_authorize(self, chain_der: tuple[bytes, ...],
                                 root: x509.Certificate | None) -> list[dict[str, object]]:
         return list(certificate_hash_data(chain_der, root))
-
-
-def _hash(cert: x509.Certificate, issuer: x509.Certificate) -> dict[str, str]:
-    from evse.controller.pnc import hash_data
-
-    return hash_data(cert, issuer)
 
 
 # ---------------------------------------------------------------- root management (M03-M05)
@@ -177,8 +171,6 @@ def delete_certificate(trust: TrustStore, p: dict[str, object]) -> dict[str, obj
 
 def chain_pem(chain_der: tuple[bytes, ...]) -> str:
     """The contract chain as PEM (2.0.1 AuthorizeRequest.certificate, at most 5500)."""
-    from cryptography.hazmat.primitives import serialization
-
     try:
         return "".join(x509.load_der_x509_certificate(d).public_bytes(
             serialization.Encoding.PEM).decode() for d in chain_der)

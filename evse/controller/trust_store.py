@@ -223,7 +223,7 @@ class TrustStore:
     def delete(self, data: Mapping[str, object]) -> DeleteResult:
         """2.0.1 M04 DeleteCertificate by CertificateHashDataType."""
         try:
-            key = cert_id(data)  # type: ignore[arg-type]
+            key = cert_id(data)
         except KeyError:
             return DeleteResult.NOT_FOUND
         for fp, root in list(self._roots.items()):
