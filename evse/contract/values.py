@@ -14,7 +14,7 @@ from evse.contract.definition import DEFINITION_SHA256
 from evse.contract.errors import ContractDefinitionError
 from evse.contract.validate import check_record, check_signal, register_types
 
-SOURCE_SHA256 = "953a286a6e91526a8b080770f11a6c560282327a6c5cb20689243f1d824707ce"
+SOURCE_SHA256 = "d58e98da1da63e47f4498996fa218757591cba50ceb2c2d1549d04cc2fc34ef4"
 if SOURCE_SHA256 != DEFINITION_SHA256:
     raise ContractDefinitionError(
         "evse/contract/values.py is stale: run `python -m evse.contract.render`"
@@ -577,7 +577,10 @@ class CtrlPncAuthorizationResponse:
     request_id: int
     #: Matches the request.
     certificate_status: ContractCertificateStatus
-    #: OCPP verdict.
+    #: OCPP verdict (the CSMS's, or the controller's own trust-store check). The PLC answers
+    #: a refused one with the matching ISO 15118-2 ResponseCode in AuthorizationRes
+    #: (FAILED_CertificateExpired, FAILED_CertificateRevoked, FAILED_CertChainError,
+    #: FAILED_NoCertificateAvailable, FAILED_SignatureError, FAILED_ContractCanceled).
 
     def __post_init__(self) -> None:
         check_signal(self)

@@ -37,9 +37,18 @@ class ControllerConfig:
     autocharge_tokens: dict[str, str] = field(default_factory=dict)
     #: Plug & Charge offered to the EV (ISO 15118-2 Contract payment option).
     pnc_enabled: bool = True
-    #: PnC offline policy (OCA "ISO 15118 support for OCPP 1.6" §3.4 / 2.0.1 C07): accept a
-    #: contract whose chain verifies locally when the CSMS is unreachable.
-    pnc_accept_offline_if_chain_valid: bool = True
+    #: PnC offline policy (OCA "ISO 15118 support for OCPP 1.6" §3.4 / 2.0.1 C07), what a
+    #: contract needs when the CSMS is unreachable, beyond a chain verified to a trusted
+    #: root: "cached_ocsp_good" (default: every certificate of the chain has a cached OCSP
+    #: status good, still before its nextUpdate), "chain_only" (the verified chain
+    #: suffices: revocation unknown), "never" (no offline Plug & Charge).
+    pnc_offline_policy: str = "cached_ocsp_good"
+    #: Directory of the PnC trust store (roots + OCSP cache, evse.controller.trust_store);
+    #: "" keeps it in memory (lost at restart).
+    pnc_trust_store_dir: str = ""
+    #: Roots installed at the first boot of the trust store: certificate type
+    #: (V2GRootCertificate | MORootCertificate | OEMRootCertificate) -> PEM files.
+    pnc_seed_roots: dict[str, list[str]] = field(default_factory=dict)
     #: Authorization wait (contract bounds auth_timeout_eim 300 s / auth_timeout_pnc 55 s;
     #: EVerest EvseV2G defaults, timing.md §7). The station config's auth section sets both.
     auth_timeout_eim_s: float = 300.0
@@ -62,6 +71,39 @@ class ControllerConfig:
     limits_period_s: float = 1.0
     limits_validity_ms: int = 3000
     epoch_unix_s: int = DEFAULT_EPOCH_UNIX_S
+
+
+#: Values of `pnc_offline_policy` (see ControllerConfig).
+PNC_OFFLINE_POLICIES = ("cached_ocsp_good", "chain_only", "never")
+#: Certificate types `pnc_seed_roots` may name (evse.controller.trust_store.RootType).
+PNC_ROOT_TYPES = ("V2GRootCertificate", "MORootCertificate", "OEMRootCertificate")
+
+
+def _check_seed_roots(raw: dict[object, object]) -> dict[str, list[str]]:
+    """Every seed names a root type and PEM files that hold a self-signed CA certificate
+    (checked now: a typo must not leave the station without its trust anchors)."""
+    from pathlib import Path
+
+    from evse.controller.errors import ControllerUsageError
+    from evse.controller.trust_store import parse_root
+
+    out: dict[str, list[str]] = {}
+    for kind, files in raw.items():
+        key = f"controller.pnc_seed_roots.{kind}"
+        if kind not in PNC_ROOT_TYPES:
+            raise ControllerUsageError(
+                f"{key}: unknown type (allowed: {', '.join(PNC_ROOT_TYPES)})")
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise ControllerUsageError(f"{key}: expected a list of PEM file paths")
+        for f in files:
+            try:
+                pem = Path(f).read_bytes()
+            except OSError as exc:
+                raise ControllerUsageError(f"{key}: {f}: {exc.strerror}") from None
+            if parse_root(pem) is None:
+                raise ControllerUsageError(f"{key}: {f}: not a self-signed CA certificate (PEM)")
+        out[str(kind)] = list(files)
+    return out
 
 
 def config_from_mapping(raw: dict[str, object]) -> ControllerConfig:
@@ -89,4 +131,10 @@ def config_from_mapping(raw: dict[str, object]) -> ControllerConfig:
         values[key] = value
     if values.get("ocpp_version", "1.6") not in ("1.6", "2.0.1"):
         raise ControllerUsageError("controller.ocpp_version: must be 1.6 or 2.0.1")
+    if values.get("pnc_offline_policy", defaults.pnc_offline_policy) not in PNC_OFFLINE_POLICIES:
+        raise ControllerUsageError(
+            f"controller.pnc_offline_policy: must be one of {', '.join(PNC_OFFLINE_POLICIES)}")
+    seeds = values.get("pnc_seed_roots")
+    if isinstance(seeds, dict):
+        values["pnc_seed_roots"] = _check_seed_roots(seeds)
     return dataclasses.replace(defaults, **values)  # type: ignore[arg-type]

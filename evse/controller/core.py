@@ -65,6 +65,8 @@ from evse.controller.plc_port import (
     StopReason,
     TokenType,
 )
+from evse.controller.pnc import ChainCheck
+from evse.controller.pnc_auth import PncAuthority
 from evse.controller.rpc import (
     CallTimedOut,
     IncomingCall,
@@ -87,6 +89,7 @@ from evse.controller.session import (
 from evse.controller.smart_charging import SCHEDULE_HORIZON_S, ProfileStore, same_schedule
 from evse.controller.store import QueuedMessage, Store
 from evse.controller.timers import CoreTimers
+from evse.controller.trust_store import TrustStore, TrustStoreError
 from evse.fsm import Event, Machine, load_spec
 from evse.fsm.engine import TraceSink
 
@@ -113,6 +116,7 @@ class Controller:
         *,
         trace: TraceSink | None = None,
         param_overrides: dict[str, float] | None = None,
+        trust_store: TrustStore | None = None,
     ) -> None:
         from evse.controller.dialects import make_dialect  # late: dialects import core types
 
@@ -120,6 +124,17 @@ class Controller:
         self.store = store
         self.now_ns = 0
         self.auth = Authorizer(config, store)
+        if trust_store is None:
+            trust_store = TrustStore(Path(config.pnc_trust_store_dir)
+                                     if config.pnc_trust_store_dir else None)
+        try:
+            trust_store.seed(config.pnc_seed_roots)
+        except (TrustStoreError, OSError) as exc:
+            raise ControllerUsageError(f"controller.pnc_seed_roots: {exc}") from None
+        #: Plug & Charge trust decisions (roots, OCSP cache, offline policy).
+        self.pnc = PncAuthority(trust_store, config.pnc_offline_policy)
+        #: Local verdict on the contract being authorized (the dialects read its root).
+        self.contract_check: ChainCheck | None = None
         self.profiles = ProfileStore()
         self.rpc = OcppRpc(config.ocpp_version,
                            call_timeout_ns=round(config.call_timeout_s * NS_PER_S))
@@ -597,13 +612,20 @@ class Controller:
             # then answers Ongoing (token being checked) instead of
             # Ongoing_WaitingForCustomerInteraction (nobody has acted yet).
             self.send_auth_context()
+        self.contract_check = None
         if token.method is AuthMethod.PNC:
-            local = self.dialect.check_contract(token)
-            if local is not ContractCertificateStatus.ACCEPTED:
+            # Verified against the trust store first, online or not. A chain whose only
+            # fault is an unknown root goes to the CSMS when it may validate centrally
+            # (2.0.1 C07 CentralContractValidationAllowed); offline it is refused.
+            check = self.pnc.check(token.chain_der, self.unix_s())
+            central = (check.unknown_root and self.online and self.booted
+                       and self.settings.get_bool("CentralContractValidationAllowed"))
+            if not check.accepted and not central:
                 self._plc_out.append(PncAuthorizationResponseCmd(token.pnc_request_id or 0,
-                                                                 local))
-                self.post_event("auth_rejected", f"contract {local.value}")
+                                                                 check.status))
+                self.post_event("auth_rejected", f"contract {check.status.value}")
                 return
+            self.contract_check = check
         pre = self.auth.pre_authorize(token.id_token, self.unix_s())
         if pre is not None:
             self._verdict(pre)
@@ -611,17 +633,30 @@ class Controller:
         if self.online and self.booted:
             action, payload = self.dialect.authorize(token)
             self.send_volatile(action, payload, AUTHORIZE_TAG)
+            if token.method is AuthMethod.PNC and self.contract_check is not None:
+                self._refresh_ocsp(token, self.contract_check)
             return
         self._authorize_offline()
+
+    def _refresh_ocsp(self, token: Token, check: ChainCheck) -> None:
+        """GetCertificateStatus (2.0.1 M06; 1.6 DataTransfer) for each certificate of an
+        anchored chain: the answers fill the OCSP cache the offline policy relies on."""
+        if not check.accepted:
+            return
+        for data, tag in self.pnc.ocsp_requests(token.chain_der, check.root):
+            self.dialect.certificate_status(data, tag)
 
     def _authorize_offline(self) -> None:
         token = self.token
         if token is None:
             return
         if token.method is AuthMethod.PNC:
-            ok = (self.cfg.pnc_accept_offline_if_chain_valid
-                  and self.settings.get_bool("ContractValidationOffline"))
-            self._verdict(Verdict(ok, True, "pnc_offline" if ok else "rejected"))
+            v = self.pnc.offline(token.chain_der, self.unix_s(),
+                                 self.settings.get_bool("ContractValidationOffline"))
+            if not v.accepted and v.certificate_status is not None:
+                self._plc_out.append(PncAuthorizationResponseCmd(token.pnc_request_id or 0,
+                                                                 v.certificate_status))
+            self._verdict(Verdict(v.accepted, True, "pnc_offline" if v.accepted else "rejected"))
             return
         self._verdict(self.auth.decide_offline(token.id_token, self.unix_s()))
 

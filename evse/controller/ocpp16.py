@@ -24,10 +24,13 @@ from evse.controller.plc_port import (
     PncCertificateResponseCmd,
     TokenType,
 )
-from evse.controller.pnc import (
-    PNC_CERT_ANSWER_TIMEOUT_NS,
-    certificate_hash_data,
-    check_chain,
+from evse.controller.pnc import PNC_CERT_ANSWER_TIMEOUT_NS
+from evse.controller.pnc_auth import (
+    OcspTag,
+    chain_pem,
+    delete_certificate,
+    get_installed_certificate_ids,
+    install_certificate,
 )
 from evse.controller.rpc import IncomingResult
 from evse.controller.session import (
@@ -117,7 +120,7 @@ class Ocpp16:
         # OCA "ISO 15118 support for OCPP 1.6" §3.1 configuration keys
         s.add("ISO15118PnCEnabled", c.pnc_enabled)
         s.add("CentralContractValidationAllowed", True)
-        s.add("ContractValidationOffline", c.pnc_accept_offline_if_chain_valid)
+        s.add("ContractValidationOffline", c.pnc_offline_policy != "never")
         return s
 
     # ------------------------------------------------------------------ outgoing
@@ -139,8 +142,7 @@ class Ocpp16:
 
     def authorize(self, token: Token) -> tuple[str, dict[str, Any]]:
         if token.method is AuthMethod.PNC:
-            data = {"idToken": {"idToken": token.id_token, "type": "eMAID"},
-                    "iso15118CertificateHashData": certificate_hash_data(token.chain_der)}
+            data = authorize_pnc_data(self.core, token)
             return "DataTransfer", {"vendorId": PNC_VENDOR_ID, "messageId": "Authorize",
                                     "data": json.dumps(data)}
         return "Authorize", {"idTag": token.id_token[:20]}
@@ -220,6 +222,14 @@ class Ocpp16:
         return (msg.tx_local, remote)
 
     def on_other_result(self, res: IncomingResult, tag: object) -> None:
+        if isinstance(tag, OcspTag):
+            try:
+                data = json.loads(res.payload.get("data", "{}"))
+            except (ValueError, TypeError):
+                return
+            if isinstance(data, dict):
+                ocsp_result(self.core, tag, data)
+            return
         if not isinstance(tag, PncCertTag):
             return
         accepted = False
@@ -249,20 +259,14 @@ class Ocpp16:
         if not sent:  # offline: the EV gets FAILED now instead of after its timeout
             self.core.emit(PncCertificateResponseCmd(ev.request_id, False))
 
-    def certificate_status(self, chain_der: tuple[bytes, ...]) -> bool:
+    def certificate_status(self, ocsp_request_data: dict[str, Any], tag: OcspTag) -> bool:
         """OCA 1.6 whitepaper: GetCertificateStatus wrapped in DataTransfer (2.0.1 M06)."""
-        hashes = certificate_hash_data(chain_der)
-        if not hashes:
-            return False
         return self.core.send_volatile("DataTransfer", {
             "vendorId": PNC_VENDOR_ID, "messageId": "GetCertificateStatus",
-            "data": json.dumps({"ocspRequestData": hashes[0]})})
+            "data": json.dumps({"ocspRequestData": ocsp_request_data})}, tag)
 
     def fault_event(self, fault: PlcFault) -> None:
         """1.6 reports faults through StatusNotification.errorCode (the core sends it)."""
-
-    def check_contract(self, token: Token) -> ContractCertificateStatus:
-        return check_chain(token.chain_der, self.core.unix_s(), self.core.cfg)
 
     def install_profile(self, connector_id: int, profile: dict[str, Any]) -> None:
         self.core.profiles.install(profile_from_16(connector_id, profile))
@@ -412,9 +416,61 @@ class Ocpp16:
         }
 
     def on_DataTransfer(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """OCA PnC whitepaper: the 2.0.1 root management calls in DataTransfer, data the
+        2.0.1 request JSON: InstallCertificate (M05), GetInstalledCertificateIds (M03),
+        DeleteCertificate (M04). OEMRootCertificate is accepted here (1.6 data is not
+        bound to the 2.0.1 enum)."""
         if p["vendorId"] != PNC_VENDOR_ID:
             return {"status": "UnknownVendorId"}
-        return {"status": "UnknownMessageId"}
+        handler = _ROOT_CALLS.get(p.get("messageId", ""))
+        if handler is None:
+            return {"status": "UnknownMessageId"}
+        try:
+            data = json.loads(p.get("data", "{}"))
+        except (ValueError, TypeError):
+            return {"status": "Rejected"}
+        if not isinstance(data, dict):
+            return {"status": "Rejected"}
+        answer = handler(self.core.pnc.trust, data)
+        return {"status": "Accepted", "data": json.dumps(answer)}
+
+
+_ROOT_CALLS = {
+    "InstallCertificate": install_certificate,
+    "GetInstalledCertificateIds": get_installed_certificate_ids,
+    "DeleteCertificate": delete_certificate,
+}
+#: 2.0.1 AuthorizeRequest.certificate maxLength.
+AUTHORIZE_CERTIFICATE_MAX = 5500
+
+
+def authorize_pnc_data(core: Controller, token: Token) -> dict[str, Any]:
+    """The 2.0.1 Authorize request for a contract (also the 1.6 DataTransfer data): the
+    OCSP request data of the chain (with the trusted root as issuer of the top Sub-CA),
+    plus the chain itself when the station could not anchor it (C07: the CSMS validates
+    centrally)."""
+    check = core.contract_check
+    data: dict[str, Any] = {"idToken": {"idToken": token.id_token[:36], "type": "eMAID"}}
+    hashes = core.pnc.hash_data_for_authorize(token.chain_der,
+                                              None if check is None else check.root)
+    if hashes:
+        data["iso15118CertificateHashData"] = hashes
+    if check is not None and check.unknown_root:
+        pem = chain_pem(token.chain_der)
+        if 0 < len(pem) <= AUTHORIZE_CERTIFICATE_MAX:
+            data["certificate"] = pem
+    return data
+
+
+def ocsp_result(core: Controller, tag: OcspTag, payload: dict[str, Any]) -> None:
+    """A GetCertificateStatusResponse (2.0.1 M06 / 1.6 DataTransfer data): cache it."""
+    if payload.get("status") != "Accepted":
+        return
+    try:
+        der = base64.b64decode(str(payload.get("ocspResult", "")), validate=True)
+    except ValueError:
+        return
+    core.pnc.ocsp_answer(tag, der)
 
 
 def _cert_status(text: str) -> ContractCertificateStatus:

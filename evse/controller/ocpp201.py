@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from evse.controller.auth import IdInfo, IdStatus
 from evse.controller.error_map import fault_mapping
 from evse.controller.errors import CsmsProtocolError
-from evse.controller.ocpp16 import _cert_status
+from evse.controller.ocpp16 import _cert_status, authorize_pnc_data, ocsp_result
 from evse.controller.plc_port import (
     AuthMethod,
     ContractCertificateStatus,
@@ -25,10 +25,12 @@ from evse.controller.plc_port import (
     PncCertificateResponseCmd,
     TokenType,
 )
-from evse.controller.pnc import (
-    PNC_CERT_ANSWER_TIMEOUT_NS,
-    certificate_hash_data,
-    check_chain,
+from evse.controller.pnc import PNC_CERT_ANSWER_TIMEOUT_NS
+from evse.controller.pnc_auth import (
+    OcspTag,
+    delete_certificate,
+    get_installed_certificate_ids,
+    install_certificate,
 )
 from evse.controller.rpc import IncomingResult
 from evse.controller.session import (
@@ -150,12 +152,9 @@ class Ocpp201:
         return {"idToken": token.id_token[:36], "type": TOKEN_TYPE[token.token_type]}
 
     def authorize(self, token: Token) -> tuple[str, dict[str, Any]]:
-        payload: dict[str, Any] = {"idToken": self._id_token(token)}
         if token.method is AuthMethod.PNC:
-            hashes = certificate_hash_data(token.chain_der)
-            if hashes:
-                payload["iso15118CertificateHashData"] = hashes
-        return "Authorize", payload
+            return "Authorize", authorize_pnc_data(self.core, token)
+        return "Authorize", {"idToken": self._id_token(token)}
 
     def parse_authorize(self, action: str, payload: dict[str, Any]
                         ) -> tuple[IdInfo, ContractCertificateStatus | None]:
@@ -239,6 +238,8 @@ class Ocpp201:
         return None
 
     def on_other_result(self, res: IncomingResult, tag: object) -> None:
+        if isinstance(tag, OcspTag):
+            ocsp_result(self.core, tag, res.payload)
         if isinstance(tag, CertTag):
             ok = res.payload.get("status") == "Accepted"
             exi = base64.b64decode(res.payload.get("exiResponse", "")) if ok else b""
@@ -278,15 +279,10 @@ class Ocpp201:
             "generatedAt": self.core.timestamp(), "seqNo": 0, "tbc": False,
             "eventData": [event]})
 
-    def certificate_status(self, chain_der: tuple[bytes, ...]) -> bool:
-        """GetCertificateStatus for the contract leaf (2.0.1 M06): queued, answer ignored."""
-        hashes = certificate_hash_data(chain_der)
-        if not hashes:
-            return False
-        return self.core.send_volatile("GetCertificateStatus", {"ocspRequestData": hashes[0]})
-
-    def check_contract(self, token: Token) -> ContractCertificateStatus:
-        return check_chain(token.chain_der, self.core.unix_s(), self.core.cfg)
+    def certificate_status(self, ocsp_request_data: dict[str, Any], tag: OcspTag) -> bool:
+        """GetCertificateStatus for one certificate of the contract chain (2.0.1 M06)."""
+        return self.core.send_volatile("GetCertificateStatus",
+                                       {"ocspRequestData": ocsp_request_data}, tag)
 
     def install_profile(self, evse_id: int, profile: dict[str, Any]) -> None:
         self.core.profiles.install(profile_from_201(evse_id, profile))
@@ -299,6 +295,20 @@ class Ocpp201:
             raise CsmsProtocolError("NotSupported", f"{action} is not supported")
         result: dict[str, Any] = handler(p)
         return result
+
+    # ---- Plug & Charge trust store (2.0.1 M03/M04/M05) ----
+    def on_InstallCertificate(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """M05: V2GRootCertificate / MORootCertificate into the trust store."""
+        return install_certificate(self.core.pnc.trust, p)
+
+    def on_GetInstalledCertificateIds(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """M03 (the 2.0.1 enum cannot name OEM roots, so they are not listed here)."""
+        return get_installed_certificate_ids(self.core.pnc.trust, p,
+                                             ("V2GRootCertificate", "MORootCertificate"))
+
+    def on_DeleteCertificate(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """M04."""
+        return delete_certificate(self.core.pnc.trust, p)
 
     def on_RequestStartTransaction(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         if p.get("evseId", self.core.cfg.connector_id) != self.core.cfg.connector_id:

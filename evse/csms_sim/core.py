@@ -22,6 +22,7 @@ from typing import Any
 
 from evse.controller.errors import CsmsProtocolError
 from evse.controller.rpc import IncomingCall, IncomingError, IncomingResult, OcppRpc
+from evse.csms_sim.ocsp import OcspResponder
 
 #: Default wall clock of the simulator: 2026-01-01T00:00:00Z + virtual time.
 EPOCH_UNIX_S = 1_767_225_600
@@ -67,6 +68,8 @@ class CsmsSim:
         self.heartbeat_interval_s = 300
         self.pnc_status = "Accepted"
         self.pnc_certificate_exi = b"\x80\x98\x02"  # placeholder EXI answer
+        #: Answers GetCertificateStatus (2.0.1 M06 / 1.6 DataTransfer); None = Failed.
+        self.ocsp: OcspResponder | None = None
         self.seen: list[Seen] = []
         self.violations: list[tuple[str, str]] = []
         self.answers: dict[str, Answer] = {}
@@ -191,9 +194,7 @@ class CsmsSim:
                 "idTokenInfo": {"status": self._token_status(token)},
                 "certificateStatus": self.pnc_status})}
         if p.get("messageId") == "GetCertificateStatus":
-            return {"status": "Accepted", "data": json.dumps(
-                {"status": "Accepted", "ocspResult": base64.b64encode(b"\x30\x03\x0a\x01\x00")
-                 .decode()})}
+            return {"status": "Accepted", "data": json.dumps(self._ocsp_answer(data, now))}
         if p.get("messageId") == "Get15118EVCertificate":
             return {"status": "Accepted", "data": json.dumps({
                 "status": "Accepted",
@@ -224,8 +225,15 @@ class CsmsSim:
                 "exiResponse": base64.b64encode(self.pnc_certificate_exi).decode()}
 
     def _on_GetCertificateStatus(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
-        return {"status": "Accepted", "ocspResult": base64.b64encode(b"\x30\x03\x0a\x01\x00")
-                .decode()}
+        return self._ocsp_answer(p, now)
+
+    def _ocsp_answer(self, p: dict[str, Any], now_ns: int) -> dict[str, Any]:
+        """GetCertificateStatusResponse: the responder's DER OCSPResponse, base64."""
+        der = None if self.ocsp is None else self.ocsp.answer(
+            p.get("ocspRequestData", {}), self.epoch_unix_s + now_ns // 1_000_000_000)
+        if der is None:
+            return {"status": "Failed"}
+        return {"status": "Accepted", "ocspResult": base64.b64encode(der).decode()}
 
     def _on_NotifyReport(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         return {}

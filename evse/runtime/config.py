@@ -97,6 +97,22 @@ class AuthSection:
 
 
 @dataclass(frozen=True, slots=True)
+class PncSection:
+    """`pnc:` the controller's Plug & Charge trust store (evse.controller.trust_store):
+    `trust_store_dir` (private directory; null = memory only), `seed_roots` (first boot:
+    certificate type -> PEM files) and `offline_policy` (cached_ocsp_good | chain_only |
+    never); validated by evse.controller.config, the keys map onto its pnc_* settings."""
+
+    trust_store_dir: str = ""
+    seed_roots: dict[str, list[str]] = field(default_factory=dict)
+    offline_policy: str = "cached_ocsp_good"
+
+    def controller_settings(self) -> dict[str, object]:
+        return {"pnc_trust_store_dir": self.trust_store_dir,
+                "pnc_seed_roots": self.seed_roots, "pnc_offline_policy": self.offline_policy}
+
+
+@dataclass(frozen=True, slots=True)
 class StationConfig:
     name: str = "sim-dc"
     seed: int = 1
@@ -107,10 +123,11 @@ class StationConfig:
     slac: SlacSection = field(default_factory=SlacSection)
     session: SessionSection = field(default_factory=SessionSection)
     auth: AuthSection = field(default_factory=AuthSection)
+    pnc: PncSection = field(default_factory=PncSection)
     file: str = "<defaults>"
 
 
-_SECTIONS = {"station", "board", "cp", "v2g", "plc", "slac", "session", "auth"}
+_SECTIONS = {"station", "board", "cp", "v2g", "plc", "slac", "session", "auth", "pnc"}
 #: auth.timeout_eim_s: a driver fetching a card or an app needs minutes; beyond an hour the
 #: connector is blocked for nothing (EVerest's 0 = "infinite" is not offered).
 AUTH_TIMEOUT_EIM_RANGE_S = (1.0, 3600.0)
@@ -212,6 +229,7 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         slac=_slac_section(raw, file),
         session=_session_section(raw, file),
         auth=_auth_section(raw, file),
+        pnc=_pnc_section(raw, file),
         file=file,
     )
 
@@ -340,3 +358,34 @@ def _auth_section(raw: LMap, file: str) -> AuthSection:
                               f"auth.{key} must be seconds {low:g}..{high:g}, got {value!r}")
         out[key] = float(value)
     return AuthSection(**out)
+_PNC_KEYS = {"trust_store_dir": "pnc_trust_store_dir", "seed_roots": "pnc_seed_roots",
+             "offline_policy": "pnc_offline_policy"}
+
+
+def _pnc_section(raw: LMap, file: str) -> PncSection:
+    """Checked by the controller's own validation (one decision in one place): a bad
+    value is reported at the line of the key it names."""
+    from evse.controller.config import config_from_mapping
+    from evse.controller.errors import ControllerUsageError
+
+    v = _raw_body(raw, "pnc", file, set(_PNC_KEYS))
+    if v.get("trust_store_dir") is None:
+        v.pop("trust_store_dir", None)
+    mapped: dict[str, object] = {_PNC_KEYS[k]: value for k, value in v.items()}
+    seed_map = mapped.get("pnc_seed_roots")
+    if isinstance(seed_map, dict):  # LMap/LList -> plain dict/list for the controller
+        mapped["pnc_seed_roots"] = {str(t): list(files) if isinstance(files, list) else files
+                                    for t, files in seed_map.items()}
+    try:
+        cfg = config_from_mapping(mapped)
+    except ControllerUsageError as exc:
+        text = str(exc)
+        key = next((k for k, c in _PNC_KEYS.items() if c in text), None)
+        line = _line(raw, "pnc", key) if key else line_of(raw, "pnc")
+        seeds = raw["pnc"].get("seed_roots") if isinstance(raw.get("pnc"), LMap) else None
+        if isinstance(seeds, LMap):  # point at the root type the message names
+            kind = next((t for t in seeds if f"pnc_seed_roots.{t}:" in text), None)
+            line = line_of(seeds, kind) if kind is not None else line
+        raise ConfigError(file, line, text.replace("controller.pnc_", "pnc.")) from None
+    return PncSection(trust_store_dir=cfg.pnc_trust_store_dir,
+                      seed_roots=cfg.pnc_seed_roots, offline_policy=cfg.pnc_offline_policy)

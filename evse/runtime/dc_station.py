@@ -219,7 +219,7 @@ class DcStation:
                 sched, self.link.controller, version=self.session.ocpp,
                 token_delay_ns=s_to_ns(self.session.auth_delay_s),
                 max_voltage_v=pc.max_voltage_v, max_current_a=pc.max_current_a,
-                max_power_w=pc.max_power_w, trace=sched.trace,
+                max_power_w=pc.max_power_w, trace=sched.trace, pnc=config.pnc,
                 auth_timeouts_s=(config.auth.timeout_eim_s, config.auth.timeout_pnc_s),
             )
         self._cars_built = 0

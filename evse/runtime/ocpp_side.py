@@ -23,6 +23,7 @@ from evse.controller.core import Controller
 from evse.controller.store import Store
 from evse.csms_sim.core import CsmsSim
 from evse.fsm.engine import TraceSink
+from evse.runtime.config import PncSection
 from evse.runtime.rearm import Rearm
 from evse.runtime.scheduler import Scheduler
 from evse.security.testpki import DEFAULT_EMAID
@@ -50,6 +51,7 @@ class OcppSide:
         store_path: str = ":memory:",
         trace: TraceSink | None = None,
         auth_timeouts_s: tuple[float, float] | None = None,
+        pnc: PncSection | None = None,
     ) -> None:
         """`auth_timeouts_s`: (EIM, PnC) authorization waits from the station config; None
         keeps the controller's defaults (the contract bounds)."""
@@ -63,6 +65,8 @@ class OcppSide:
         if auth_timeouts_s is not None:
             config = dataclasses.replace(config, auth_timeout_eim_s=auth_timeouts_s[0],
                                          auth_timeout_pnc_s=auth_timeouts_s[1])
+        if pnc is not None:  # the station's `pnc:` section: the PnC trust store
+            config = dataclasses.replace(config, **pnc.controller_settings())  # type: ignore[arg-type]
         self.config = config
         self.ctrl = Controller(self.config, Store(store_path), trace=trace)
         self.csms = CsmsSim(version)

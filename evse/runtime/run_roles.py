@@ -186,7 +186,7 @@ def run_controller(scenario: Scenario, link: str, stop: _StopFlag, *,
                         token_delay_ns=s_to_ns(session.auth_delay_s),
                         max_voltage_v=pc.max_voltage_v, max_current_a=pc.max_current_a,
                         max_power_w=pc.max_power_w, store_path=store_path,
-                        trace=sched.trace)
+                        trace=sched.trace, pnc=scenario.config.pnc)
     print(f"controller (OCPP {session.ocpp}) dialing the PLC on {link}", flush=True)
     sched.call_every(CONTROLLER_STEP_NS, side.step, "controller.step")
     runner = RealtimeRunner(sched)

@@ -82,6 +82,19 @@ _C_ISOLATION = {
 }
 
 
+#: Controller certificate verdict (ctrl.pnc_authorization_response, OCPP 2.0.1
+#: AuthorizeCertificateStatusEnumType) -> the ISO 15118-2 responseCodeType the car gets in
+#: AuthorizationRes, one for one where ISO 15118-2 has the code (its FAILED_Certificate*
+#: and FAILED_CertChainError/FAILED_ContractCanceled values).
+CONTRACT_RESPONSE_CODE = {
+    ContractCertificateStatus.CERTIFICATE_EXPIRED: "FAILED_CertificateExpired",
+    ContractCertificateStatus.CERTIFICATE_REVOKED: "FAILED_CertificateRevoked",
+    ContractCertificateStatus.NO_CERTIFICATE_AVAILABLE: "FAILED_NoCertificateAvailable",
+    ContractCertificateStatus.CERT_CHAIN_ERROR: "FAILED_CertChainError",
+    ContractCertificateStatus.SIGNATURE_ERROR: "FAILED_SignatureError",
+    ContractCertificateStatus.CONTRACT_CANCELLED: "FAILED_ContractCanceled",
+}
+
 @dataclass
 class PilotView:
     """What the env needs from the pilot core."""
@@ -262,6 +275,13 @@ class StationEnv:
         if verdict.certificate_status is ContractCertificateStatus.ACCEPTED:
             return AuthStatus.ACCEPTED
         return AuthStatus.REJECTED
+
+    def pnc_contract_response_code(self, now_ns: int) -> str:
+        rid = self._pnc_authorization_rid
+        verdict = None if rid is None else self.guard.pnc_authorization.get(rid)
+        if verdict is None:
+            return "FAILED"
+        return CONTRACT_RESPONSE_CODE.get(verdict.certificate_status, "FAILED")
 
     def power_path(self, now_ns: int) -> PowerPathStatus:
         closed = self.pilot.contactors_closed()

@@ -246,6 +246,13 @@ class SeccEnv(Protocol):
         (OCPP certificateStatus): PENDING until it arrives, ACCEPTED only when valid."""
         ...
 
+    def pnc_contract_response_code(self, now_ns: int) -> str:
+        """ISO 15118-2 responseCodeType name for a refused contract certificate
+        (FAILED_CertificateExpired, FAILED_CertificateRevoked, FAILED_CertChainError,
+        FAILED_NoCertificateAvailable, ...); "FAILED" when the refusal names no
+        certificate fault (e.g. the token itself was rejected)."""
+        ...
+
     # ---- requests out: fire-and-forget ----
     def ev_info(self, info: EvInfo, now_ns: int) -> None:
         """Publish what the car told us (EVCCID at SessionSetup, limits at CPD, SOC later)."""

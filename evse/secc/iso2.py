@@ -169,6 +169,19 @@ class Iso2Handler(SeccHandlerBase):
         return self._contract() and (
             self._env.pnc_contract_status(self._now_ns) is AuthStatus.REJECTED)
 
+    def answer_auth_failed(self, ev: Event) -> None:
+        """A refused contract certificate gets its own ISO 15118-2 ResponseCode
+        (FAILED_CertificateExpired / _CertificateRevoked / _CertChainError /
+        _NoCertificateAvailable ...) so the car knows why (and, e.g., that a new contract
+        is needed); every other refusal stays FAILED."""
+        if not self._contract() or self._ongoing_expired:
+            super().answer_auth_failed(ev)
+            return
+        self._set_now(ev)
+        code = self._env.pnc_contract_response_code(self._now_ns)
+        self._emit(self._b.authorization(code, finished=True))
+        self._end(SessionEndReason.AUTH_REJECTED)
+
     # ------------------------------------------------------------------ charging
     def paying_by_contract(self, ev: Event) -> bool:
         """Plug & Charge: the PnC wait (t_auth_pnc) applies, not the EIM one."""

@@ -75,6 +75,8 @@ class SimEnvConfig:
     pnc_certificate_delay_ns: int = 200 * MS
     #: Verdict on the contract certificate (OCPP certificateStatus) after its delay.
     pnc_contract_status: AuthStatus = AuthStatus.ACCEPTED
+    #: ISO 15118-2 ResponseCode the SECC gives a refused contract (env API).
+    pnc_contract_response_code: str = "FAILED"
     pnc_contract_delay_ns: int = 0
 
 
@@ -223,6 +225,11 @@ class SimEnv:
         if t is None or now_ns - t < self.config.pnc_contract_delay_ns:
             return AuthStatus.PENDING
         return self.config.pnc_contract_status
+
+    def pnc_contract_response_code(self, now_ns: int) -> str:
+        if self.pnc_contract_status(now_ns) is not AuthStatus.REJECTED:
+            return "FAILED"
+        return self.config.pnc_contract_response_code
 
     # ---------------------------------------------------------------- requests
     def _log(self, name: str, now_ns: int, *args: object) -> None:

@@ -191,6 +191,9 @@ class ContractChain:
     sub_cas_der: tuple[bytes, ...]  # Sub-CA 2, Sub-CA 1 (issuer order)
     root_der: bytes
     leaf_key: ec.EllipticCurvePrivateKey
+    #: Keys of Sub-CA 2, Sub-CA 1 and the root (the CSMS simulator's OCSP responder signs
+    #: with the issuing CA's key, RFC 6960 §4.2.2.2).
+    ca_keys: tuple[ec.EllipticCurvePrivateKey, ...] = ()
 
     @property
     def chain_der(self) -> tuple[bytes, ...]:
@@ -237,4 +240,5 @@ def generate_contract_chain(
         emaid=emaid, leaf_der=leaf.public_bytes(der),
         sub_cas_der=(sub2.public_bytes(der), sub1.public_bytes(der)),
         root_der=root.public_bytes(der), leaf_key=leaf_key,
+        ca_keys=(sub2_key, sub1_key, root_key),
     )  # fmt: skip

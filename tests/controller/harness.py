@@ -103,3 +103,24 @@ class Rig:
     @property
     def state(self) -> str:
         return self.ctrl.state
+
+    # ------------------------------------------------------------------ PnC trust store
+    def root_call(self, message_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """A 2.0.1 root-management call from the CSMS (M03/M04/M05), natively in 2.0.1 and
+        in DataTransfer (OCA PnC whitepaper) in 1.6; returns the 2.0.1-shaped answer."""
+        import json
+
+        if self.config.ocpp_version == "2.0.1":
+            uid = self.csms.call(message_id, data, self.link.now_ns)
+            self.link.pump()
+            answer = self.csms.answers[uid]
+            assert answer.error is None and answer.payload is not None, answer
+            return answer.payload
+        uid = self.csms.call("DataTransfer", {
+            "vendorId": "org.openchargealliance.iso15118pnc", "messageId": message_id,
+            "data": json.dumps(data)}, self.link.now_ns)
+        self.link.pump()
+        answer = self.csms.answers[uid]
+        assert answer.payload is not None and answer.payload["status"] == "Accepted", answer
+        result: dict[str, Any] = json.loads(answer.payload["data"])
+        return result

@@ -295,10 +295,13 @@ def test_clock_aligned_meter_values_fall_on_the_interval_boundaries() -> None:
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 def test_get_certificate_status_carries_the_ocsp_request_data(version: str) -> None:
+    from evse.controller.pnc_auth import PncAuthority
+    from evse.controller.trust_store import TrustStore
     from tests.controller.certs import contract_chain
 
     rig = Rig(version)
-    assert rig.ctrl.dialect.certificate_status(contract_chain())
+    ((data, tag), _) = PncAuthority(TrustStore(), "never").ocsp_requests(contract_chain(), None)
+    assert rig.ctrl.dialect.certificate_status(data, tag)
     rig.link.pump()
     if version == "2.0.1":
         (req,) = rig.csms.of("GetCertificateStatus")

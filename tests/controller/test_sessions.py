@@ -194,13 +194,19 @@ def test_plug_and_charge_rejected_by_the_csms(version: str) -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_expired_contract_is_refused_without_asking_the_csms(version: str) -> None:
+    from tests.controller.certs import pem
+
     rig = Rig(version)
+    assert rig.root_call("InstallCertificate", {
+        "certificateType": "MORootCertificate", "certificate": pem(contract_chain()[2])}) \
+        == {"status": "Accepted"}
     rig.run(5)  # the leaf expired at 2026-01-01T00:00:00Z
     rig.plug()
     rig.ev_waits_for_auth(PaymentOption.CONTRACT)
-    rig.plc(PncAuthorizationRequested(3, "EMAID-OK", contract_chain(days=1)))
+    rig.plc(PncAuthorizationRequested(3, "EMAID-OK", contract_chain(days=1)[:2]))
     assert rig.auth_statuses()[-1].value == "REJECTED"
-    assert "Authorize" not in rig.csms.actions() and "DataTransfer" not in rig.csms.actions()
+    assert "Authorize" not in rig.csms.actions()
+    assert [p["messageId"] for p in rig.csms.of("DataTransfer")] == []
 
 
 @pytest.mark.parametrize("version", VERSIONS)
