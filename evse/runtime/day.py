@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from evse.controller.plc_port import SessionCommandKind
-from evse.fsm.yamlstrict import FileLineError, LMap, YamlError, line_of, load_yaml
+from evse.fsm.yamlstrict import FileLineError, LMap, line_of
 from evse.power.shutdown import SAFE_OPEN_CURRENT_A
 from evse.runtime.clock import ns_to_s, s_to_ns
-from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
+from evse.runtime.config import StationConfig
 from evse.runtime.dc_station import DcStation
 from evse.runtime.ocpp_side import SIM_TOKEN, OcppSide
-from evse.runtime.sim_car import PROTOCOLS, SessionConfig
+from evse.runtime.scenario import check_car, load_mapping, station_config_of, typed_fields
+from evse.runtime.sim_car import SessionConfig
 
 S = 1_000_000_000
 #: How long a session may take before the day calls it stuck (virtual time).
@@ -137,21 +138,6 @@ _EXPECT_KEYS: dict[str, type] = {
 }
 
 
-def _typed(body: LMap, keys: dict[str, type], file: str, what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in body.items():
-        want = keys.get(k)
-        line = line_of(body, k)
-        if want is None:
-            raise DayError(file, line, f"unknown key {what}.{k} ({sorted(keys)})")
-        if want is float and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
-            raise DayError(file, line, f"{what}.{k} must be {want.__name__}")
-        out[k] = v
-    return out
-
-
 def _names(item: LMap, key: str, allowed: tuple[str, ...], file: str) -> tuple[str, ...]:
     raw = item.get(key, [])
     values = [raw] if isinstance(raw, str) else raw
@@ -174,9 +160,8 @@ def _session(item: Any, file: str, default_line: int) -> DaySession:
     car_body = item.get("car", LMap())
     if not isinstance(car_body, LMap):
         raise DayError(file, line_of(item, "car"), "car must be a mapping")
-    car = _typed(car_body, _CAR_KEYS, file, "car")
-    if car.get("protocol", "din") not in PROTOCOLS:
-        raise DayError(file, line_of(car_body, "protocol"), "car.protocol: din or iso2")
+    car = typed_fields(car_body, _CAR_KEYS, file, "car", DayError)
+    check_car(car, car_body, file, "car", DayError)
     auth = item.get("auth", "after")
     if auth not in AUTH_MODES:
         raise DayError(file, line_of(item, "auth"), f"auth must be one of {list(AUTH_MODES)}")
@@ -195,29 +180,19 @@ def _session(item: Any, file: str, default_line: int) -> DaySession:
         before=_names(item, "before", BEFORE, file),
         during=during, during_after_s=float(after_s),
         after=_names(item, "after", AFTER, file),
-        expect=Expect(**_typed(exp_body, _EXPECT_KEYS, file, "expect")),
+        expect=Expect(**typed_fields(exp_body, _EXPECT_KEYS, file, "expect", DayError)),
     )
 
 
 def load_day(path: str | Path) -> Day:
     file = str(path)
-    try:
-        raw = load_yaml(file)
-    except YamlError as exc:
-        raise DayError(exc.file, exc.line, exc.message) from exc
-    if not isinstance(raw, LMap):
-        raise DayError(file, 1, "a day file must be a mapping")
+    raw = load_mapping(file, DayError, "day file")
     for k in raw:
         if k not in ("day", "doc", "config", "sessions"):
             raise DayError(file, line_of(raw, k), f"unknown key {k!r}")
     if "day" not in raw or "sessions" not in raw:
         raise DayError(file, raw.line, "a day file needs `day` and `sessions`")
-    cfg_path = raw.get("config")
-    cfg_file = DEFAULT_CONFIG if cfg_path is None else (Path(file).parent / str(cfg_path))
-    try:
-        config = load_config(cfg_file)
-    except ConfigError as exc:
-        raise DayError(exc.file, exc.line, exc.message) from exc
+    config = station_config_of(raw, file, DayError)
     items = raw["sessions"]
     if not isinstance(items, list) or not items:
         raise DayError(file, line_of(raw, "sessions"), "sessions must be a non-empty list")

@@ -105,9 +105,6 @@ SECC_ADDRESS = ipaddress.IPv6Address("fe80::a0:b0ff:fe00:1")
 SECC_TCP_PORT = 50_000
 EV_ADDRESS = Endpoint(ipaddress.IPv6Address("fe80::c0:ffff:fe00:1"), 50_001)
 
-_PROTOCOLS = PROTOCOLS
-
-
 def warm_up_protocols() -> None:
     """Pay scapy's import, the first build and dissection of every SLAC frame and the EXI
     tables now, not on a car's first request: CM_SLAC_PARM.CNF is due within
@@ -151,7 +148,7 @@ class DcStation:
         #: whose simulated EV load stands in for an external car.
         self.precharge_sink: Callable[[float], None] | None = None
         #: What the SECC offers an external car in supportedAppProtocol.
-        self.secc_protocols: tuple[AppProtocol, ...] = tuple(_PROTOCOLS.values())
+        self.secc_protocols: tuple[AppProtocol, ...] = tuple(PROTOCOLS.values())
         self.session = session or SessionConfig()
         self.sched = Scheduler(clock or VirtualClock(), seed=config.seed, trace=trace)
         sched = self.sched
@@ -490,7 +487,7 @@ class DcStation:
 
     def car_connects(self, now_ns: int) -> None:
         """The simulated car opened its TCP connection: a new SECC session."""
-        protocols = tuple(_PROTOCOLS.values())
+        protocols = tuple(PROTOCOLS.values())
         self.secc = SeccCore(self.env, self._secc_config(protocols, self._session_tls),
                              new_session_id=self._session_id, trace=self.sched.trace)
         self._secc_rx = V2gtpStreamDecoder()

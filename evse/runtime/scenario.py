@@ -138,14 +138,67 @@ def _time(item: LMap, key: str, file: str) -> int:
     return s_to_ns(float(v))
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_mapping(path: str | Path, error: type[FileLineError], what: str) -> LMap:
+    """A YAML file that must be a mapping (a scenario, a day file); errors as `error`."""
     file = str(path)
     try:
         raw = load_yaml(file)
     except YamlError as exc:
-        raise ScenarioError(exc.file, exc.line, exc.message) from exc
+        raise error(exc.file, exc.line, exc.message) from exc
     if not isinstance(raw, LMap):
-        raise ScenarioError(file, 1, "a scenario must be a mapping")
+        raise error(file, 1, f"a {what} must be a mapping")
+    return raw
+
+
+def station_config_of(raw: LMap, file: str, error: type[FileLineError]) -> StationConfig:
+    """The `config:` a scenario or day file names (relative to it), else the embedded
+    default; a config error is reported as `error` with the config file's own line."""
+    cfg_path = raw.get("config")
+    if cfg_path is None:
+        cfg_file = DEFAULT_CONFIG
+    elif isinstance(cfg_path, str):
+        cfg_file = (Path(file).parent / cfg_path).resolve()
+    else:
+        raise error(file, line_of(raw, "config"), "config must be a path")
+    try:
+        return load_config(cfg_file)
+    except ConfigError as exc:
+        raise error(exc.file, exc.line, exc.message) from exc
+
+
+def typed_fields(body: LMap, keys: dict[str, type], file: str, what: str,
+                 error: type[FileLineError]) -> dict[str, Any]:
+    """Values of `body` checked against `keys` (name -> type; an int is a float where a
+    float is wanted, a bool is never a number): unknown keys and wrong types are errors."""
+    out: dict[str, Any] = {}
+    for k, v in body.items():
+        line = line_of(body, k)
+        want = keys.get(k)
+        if want is None:
+            raise error(file, line, f"unknown key {what}.{k} ({sorted(keys)})")
+        if want is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
+            raise error(file, line, f"{what}.{k} must be {want.__name__}")
+        out[k] = v
+    return out
+
+
+def check_car(values: dict[str, Any], body: LMap, file: str, what: str,
+              error: type[FileLineError]) -> None:
+    """The simulated car's protocol and EV profile exist (else a file:line error, never a
+    failure when the car is built)."""
+    if values.get("protocol", "din") not in ("din", "iso2"):
+        raise error(file, line_of(body, "protocol"), f"{what}.protocol: din or iso2")
+    try:
+        profile(values.get("ev_profile", "generic"))
+    except ValueError as exc:
+        raise error(file, line_of(body, "ev_profile"), str(exc)) from exc
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    file = str(path)
+    raw = load_mapping(file, ScenarioError, "scenario")
     allowed = {"scenario", "doc", "config", "duration_s", "steps", "expect", "session"}
     for k in raw:
         if k not in allowed:
@@ -153,17 +206,7 @@ def load_scenario(path: str | Path) -> Scenario:
     for req in ("scenario", "duration_s", "steps"):
         if req not in raw:
             raise ScenarioError(file, raw.line, f"missing required key {req!r}")
-    cfg_path = raw.get("config")
-    if cfg_path is None:
-        cfg_file = DEFAULT_CONFIG
-    elif isinstance(cfg_path, str):
-        cfg_file = (Path(file).parent / cfg_path).resolve()
-    else:
-        raise ScenarioError(file, line_of(raw, "config"), "config must be a path")
-    try:
-        config = load_config(cfg_file)
-    except ConfigError as exc:
-        raise ScenarioError(exc.file, exc.line, exc.message) from exc
+    config = station_config_of(raw, file, ScenarioError)
     steps: list[Step] = []
     raw_steps = raw["steps"]
     if not isinstance(raw_steps, list):
@@ -233,25 +276,10 @@ def _session(raw: LMap, file: str) -> SessionConfig | None:
         return None
     if not isinstance(body, LMap):
         raise ScenarioError(file, line_of(raw, "session"), "session must be a mapping")
-    values: dict[str, Any] = {}
-    for k, v in body.items():
-        line = line_of(body, k)
-        want = _SESSION_KEYS.get(k)
-        if want is None:
-            raise ScenarioError(file, line, f"unknown key session.{k} ({sorted(_SESSION_KEYS)})")
-        if want is float and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
-            raise ScenarioError(file, line, f"session.{k} must be {want.__name__}")
-        values[k] = v
+    values = typed_fields(body, _SESSION_KEYS, file, "session", ScenarioError)
     if values.get("ocpp", "1.6") not in ("1.6", "2.0.1", "none"):
         raise ScenarioError(file, line_of(body, "ocpp"), "session.ocpp: 1.6, 2.0.1 or none")
-    if values.get("protocol", "din") not in ("din", "iso2"):
-        raise ScenarioError(file, line_of(body, "protocol"), "session.protocol: din or iso2")
-    try:
-        profile(values.get("ev_profile", "generic"))
-    except ValueError as exc:
-        raise ScenarioError(file, line_of(body, "ev_profile"), str(exc)) from exc
+    check_car(values, body, file, "session", ScenarioError)
     return SessionConfig(**values)
 
 

@@ -127,8 +127,7 @@ class SimCar:
         """CP A: the car leaves; its modem leaves the powerline network with it."""
         self.plugged = False
         self.world.board.set_ev_state(EvCpState.A)
-        self.world.ev_inlet.open_ev_contactors()
-        self.world.cable_connected(False)
+        self.world.cable_connected(False)  # opens the inlet contactors too
         self._timer.cancel()
         self._slac_timer.cancel()
 

@@ -55,6 +55,8 @@ def test_evse_day_prints_one_line_per_session_and_fails_on_a_failed_check(
     ("day: d\nsessions:\n  - {car: {charge_s: yes please}}\n", 3, "car.charge_s must be float"),
     ("day: d\nsessions:\n  - {after: [dance]}\n", 3, "unknown after 'dance'"),
     ("day: d\nsessions: []\n", 2, "non-empty"),
+    ("day: d\nsessions:\n  - {car: {ev_profile: lada}}\n", 3, "unknown EV profile"),
+    ("day: d\nconfig: 5\nsessions:\n  - {}\n", 2, "config must be a path"),
 ])
 def test_a_bad_day_file_is_an_error_with_its_line(tmp_path: Path, text: str, line: int,
                                                   message: str) -> None:
