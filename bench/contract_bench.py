@@ -29,7 +29,7 @@ from evse.contract.values import (
     Role,
     SessionEventKind,
 )
-from evse.runtime.contract_link import ContractLinkAdapter
+from evse.io.contract_link import ContractLinkAdapter
 
 
 def sample(i: int) -> MeasDcOutput:

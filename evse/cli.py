@@ -40,8 +40,8 @@ def _timeline_printer(verbose: bool) -> Any:
 def cmd_sim_external(args: argparse.Namespace) -> int:
     import asyncio
 
+    from evse.io.ocpp_ws import WsSecurity
     from evse.runtime.external_csms import run_with_external_csms
-    from evse.runtime.ocpp_ws import WsSecurity
 
     security = WsSecurity(
         profile=args.security_profile or (1 if args.csms.startswith("ws:") else 2),

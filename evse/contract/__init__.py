@@ -14,5 +14,5 @@ Modules (import what you use; this package imports nothing on its own):
 - `guard`          `PlcContractGuard`: the PLC's watchdogs and fallbacks (section C2).
 - `codec`, `framing`, `validate`, `errors`, `render`: the pieces behind those.
 
-The socket/UART adapter lives in `evse.runtime.contract_link`.
+The socket/UART adapter lives in `evse.io.contract_link`.
 """

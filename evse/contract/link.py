@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The core owns no socket and reads no clock: the adapter (evse/runtime/contract_link.py)
+The core owns no socket and reads no clock: the adapter (evse/io/contract_link.py)
 feeds it bytes and `now_ns`, writes out `data_to_send()`, and wakes it at
 `next_deadline_ns()`. One instance lives for the whole life of a process and survives
 any number of connections; that is what makes reconnect lossless.

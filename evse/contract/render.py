@@ -236,7 +236,7 @@ def render_markdown(d: ContractDefinition, sha256: str, sequence: str) -> str:
         "- **In-process** (`evse.contract.inprocess.InProcessLink`), the default single-process"
         " station: immutable typed values are handed over as they are.",
         "- **Byte stream** (`evse.contract.link.StreamLink`, sans-IO; run over a Unix socket,"
-        " TCP or a UART by `evse.runtime.contract_link.ContractLinkAdapter`): frames"
+        " TCP or a UART by `evse.io.contract_link.ContractLinkAdapter`): frames"
         " `EC 5C | length u32 | header check u16 | CBOR payload | CRC32`; a HELLO exchange"
         " checks contract name, major version and roles and carries each side's process"
         " instance id and resume point; heartbeats both ways every"

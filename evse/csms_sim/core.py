@@ -2,7 +2,7 @@
 
 Why its own core: tests must check what a CSMS *sees* (order, contents, duplicates) in
 virtual time, and the same behaviour must be reachable over a real websocket
-(`evse.runtime.ocpp_ws.CsmsServer`). Every frame the charger sends is validated against the OCPP
+(`evse.io.ocpp_ws.CsmsServer`). Every frame the charger sends is validated against the OCPP
 schemas (the same `ocpp` library validation the controller uses, strict); a violation is
 recorded in `violations` and answered with the CallError, so a test can assert there were
 none.

@@ -2,7 +2,7 @@
 
 Why data, not code: the same script runs in virtual time against the CSMS simulator
 (`run_virtual`) and on the real clock against an operator's CSMS
-(`evse.runtime.ocpp_ws.run_external`), so what an integrator sees is what the tests check.
+(`evse.io.ocpp_ws.run_external`), so what an integrator sees is what the tests check.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ from evse.v2gtp.header import PayloadType, encode_frame
 from evse.v2gtp.stream import FrameReceived, V2gtpStreamDecoder
 
 if TYPE_CHECKING:
-    from evse.runtime.ocpp_ws import OcppWsClient
+    from evse.io.ocpp_ws import OcppWsClient
 
 MS = 1_000_000
 S = 1_000 * MS

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from evse.controller.config import ControllerConfig
 from evse.controller.core import Controller
 from evse.controller.store import Store
+from evse.io.ocpp_ws import OcppWsClient, WsSecurity, realtime_epoch_unix_s
 from evse.runtime.clock import MonotonicClock, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.dc_station import DcStation, SessionConfig
 from evse.runtime.ocpp_side import ExternalOcppSide
-from evse.runtime.ocpp_ws import OcppWsClient, WsSecurity, realtime_epoch_unix_s
 from evse.runtime.realtime import run_async
 
 #: How long the CSMS gets to accept the BootNotification before the car is plugged in.

@@ -29,7 +29,7 @@ from evse.runtime.scheduler import Scheduler
 from evse.security.testpki import DEFAULT_EMAID
 
 if TYPE_CHECKING:  # websockets and the ocpp server stack only load for an external CSMS
-    from evse.runtime.ocpp_ws import OcppWsClient
+    from evse.io.ocpp_ws import OcppWsClient
 
 #: The token the simulated driver presents, accepted by the simulated CSMS.
 SIM_TOKEN = "SIM-RFID-0001"

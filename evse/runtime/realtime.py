@@ -30,7 +30,7 @@ STREAM_SERVICE_PERIOD_NS = 10_000_000
 
 
 class StreamService(Protocol):
-    """A port with its own non-blocking I/O (evse.runtime.contract_link's adapter)."""
+    """A port with its own non-blocking I/O (evse.io.contract_link's adapter)."""
 
     def fileno(self) -> int: ...
 

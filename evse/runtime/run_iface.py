@@ -47,14 +47,7 @@ from typing import Any
 from drivers.board.sim import EvCpState
 from drivers.homeplug.port import HomePlugPort, RawHomePlugSocket
 from drivers.sim.loads import Battery as PlantBattery
-from evse.power.types import Phase as PowerPhase
-from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
-from evse.runtime.config import StationConfig, load_config
-from evse.runtime.dc_station import DcStation, SessionConfig, warm_up_protocols
-from evse.runtime.realtime import RealtimeRunner
-from evse.runtime.scheduler import CallbackComponent
-from evse.runtime.trace import Trace
-from evse.runtime.v2g_net import (
+from evse.io.v2g_net import (
     CommunicationSetupExpired,
     ConnectionClosed,
     ConnectionOpened,
@@ -66,6 +59,13 @@ from evse.runtime.v2g_net import (
     V2gNetEvent,
     V2gNetServer,
 )
+from evse.power.types import Phase as PowerPhase
+from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
+from evse.runtime.config import StationConfig, load_config
+from evse.runtime.dc_station import DcStation, SessionConfig, warm_up_protocols
+from evse.runtime.realtime import RealtimeRunner
+from evse.runtime.scheduler import CallbackComponent
+from evse.runtime.trace import Trace
 from evse.sdp.policy import TlsPolicy
 from evse.secc.admission import AdmissionConfig
 from evse.secc.core import CloseConnection, SendPayload

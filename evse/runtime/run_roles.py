@@ -31,10 +31,10 @@ from types import FrameType
 from typing import Any
 
 from evse.contract.values import Role
+from evse.io.contract_link import open_stream_port
 from evse.power.controller import PowerPathConfig
 from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
 from evse.runtime.config import ConfigError, load_config
-from evse.runtime.contract_link import open_stream_port
 from evse.runtime.dc_station import DcStation, SessionConfig
 from evse.runtime.ocpp_side import OcppSide
 from evse.runtime.realtime import RealtimeRunner

@@ -16,9 +16,9 @@ from drivers.board.sim import EvCpState
 from evse.contract.values import Role
 from evse.ev.profiles import profile
 from evse.fsm.yamlstrict import FileLineError, LMap, YamlError, line_of, load_yaml
+from evse.io.contract_link import ContractLinkAdapter, open_stream_port
 from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
 from evse.runtime.config import DEFAULT_CONFIG, ConfigError, StationConfig, load_config
-from evse.runtime.contract_link import ContractLinkAdapter, open_stream_port
 from evse.runtime.dc_station import DcStation, SessionConfig, warm_up_protocols
 from evse.runtime.realtime import RealtimeRunner, RunnerStats
 from evse.runtime.station import Station

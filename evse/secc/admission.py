@@ -1,6 +1,6 @@
 """Which TCP/TLS connection gets the V2G session, and when the SECC stops listening.
 
-Sans-IO: the socket adapter (`evse.runtime.v2g_net.V2gNetServer`) reports what happened
+Sans-IO: the socket adapter (`evse.io.v2g_net.V2gNetServer`) reports what happened
 (link up, connection accepted, first complete V2GTP frame, SessionSetupRes sent, a
 connection gone) with `now_ns`; this core answers with typed decisions (`Admit`, `Close`)
 and its next deadline. It never touches a socket and never reads a clock.

@@ -9,7 +9,7 @@ import sys
 import time
 
 from evse.contract.values import Role, SessionEventKind
-from evse.runtime.contract_link import open_stream_port
+from evse.io.contract_link import open_stream_port
 from tests.contract.session import FAST, MiniController
 
 

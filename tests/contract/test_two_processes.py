@@ -15,7 +15,7 @@ from evse.contract.events import LinkDown
 from evse.contract.guard import LINK_LOSS_GRACE_NS
 from evse.contract.link import LinkState
 from evse.contract.values import Role, SessionEventKind, StopReason
-from evse.runtime.contract_link import ContractLinkAdapter, open_stream_port
+from evse.io.contract_link import ContractLinkAdapter, open_stream_port
 from tests.contract.session import FAST, MiniPlc, Timing
 
 pytestmark = pytest.mark.realtime

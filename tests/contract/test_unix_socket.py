@@ -18,8 +18,8 @@ from evse.contract.errors import ContractUsageError
 from evse.contract.events import LinkUp, SignalReceived
 from evse.contract.link import LinkState
 from evse.contract.values import PlcSessionEvent, Role, SessionEventKind, StopReason
+from evse.io.contract_link import ContractLinkAdapter, open_stream_port
 from evse.runtime.clock import MonotonicClock
-from evse.runtime.contract_link import ContractLinkAdapter, open_stream_port
 from evse.runtime.realtime import RealtimeRunner
 from evse.runtime.scheduler import Scheduler
 from tests.contract.session import FAST, FULL_SESSION_EVENTS, MiniController, MiniPlc

@@ -9,8 +9,8 @@ import pytest
 
 from evse.csms_sim.core import CsmsSim
 from evse.csms_sim.session import CHARGE_CURRENT_A, PACK_VOLTAGE_V, run_virtual
+from evse.io.ocpp_ws import CsmsServer, ServerSecurity, WsSecurity, run_external
 from evse.runtime.clock import MonotonicClock
-from evse.runtime.ocpp_ws import CsmsServer, ServerSecurity, WsSecurity, run_external
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])

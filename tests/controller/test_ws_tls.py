@@ -31,14 +31,14 @@ from evse.controller.plc_port import (
 )
 from evse.controller.store import Store
 from evse.csms_sim.core import CsmsSim
-from evse.runtime.clock import MonotonicClock
-from evse.runtime.ocpp_ws import (
+from evse.io.ocpp_ws import (
     CsmsServer,
     OcppWsClient,
     ServerSecurity,
     WsSecurity,
     realtime_epoch_unix_s,
 )
+from evse.runtime.clock import MonotonicClock
 
 pytestmark = pytest.mark.realtime
 NOW = datetime.datetime.now(datetime.UTC)

@@ -1,6 +1,6 @@
 """Full DIN and ISO-2 sessions over real sockets in a network-namespace pair: the EV
 simulator finds the SECC by SDP on the veth link-local address and charges over IPv6 TCP
-and over TLS 1.2, through the v2g branch's adapter (evse.runtime.v2g_net). Skipped (with
+and over TLS 1.2, through the v2g branch's adapter (evse.io.v2g_net). Skipped (with
 the reason) without root or iproute2.
 
 The binding below is the wiring recipe for the station: one SeccCore per connection,
@@ -21,7 +21,7 @@ import pytest
 
 from evse.ev.profiles import profile
 from evse.ev.sim import EvSim
-from evse.runtime.v2g_net import (
+from evse.io.v2g_net import (
     ConnectionClosed,
     ConnectionOpened,
     PayloadReceived,

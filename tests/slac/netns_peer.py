@@ -23,7 +23,7 @@ import time
 
 from drivers.homeplug.emulator import WireModemEmulator
 from drivers.homeplug.port import RawHomePlugSocket
-from evse.runtime.v2g_net import link_local_address
+from evse.io.v2g_net import link_local_address
 from evse.sdp import (
     SDP_MULTICAST_ADDRESS,
     SDP_PORT,

@@ -9,10 +9,10 @@ import json
 import pytest
 
 from evse.csms_sim.core import CsmsSim
+from evse.io.ocpp_ws import CsmsServer, ServerSecurity, WsSecurity
 from evse.runtime.clock import MonotonicClock
 from evse.runtime.external_csms import ExternalRunResult, run_with_external_csms
 from evse.runtime.ocpp_side import SIM_TOKEN
-from evse.runtime.ocpp_ws import CsmsServer, ServerSecurity, WsSecurity
 
 
 @pytest.mark.realtime

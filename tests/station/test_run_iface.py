@@ -26,9 +26,9 @@ import pytest
 
 from evse.ev.profiles import profile
 from evse.ev.sim import EvSim, Phase as EvPhase
+from evse.io.v2g_net import make_evcc_tls_context
 from evse.runtime.config import load_config
 from evse.runtime.run_iface import IfaceStation
-from evse.runtime.v2g_net import make_evcc_tls_context
 from evse.sdp import Security
 from evse.secc.env import AppProtocol
 from evse.security.testpki import TestPki, generate_test_pki

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 import pytest
 
 import exi
-from evse.runtime.v2g_net import (
+from evse.io.v2g_net import (
     CloseReason,
     CommunicationSetupExpired,
     ConnectionClosed,

@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from evse.runtime.v2g_net import (
+from evse.io.v2g_net import (
     ISO15118_2_CIPHERS_OPENSSL,
     TlsServerCredentials,
     V2gNetLocalError,

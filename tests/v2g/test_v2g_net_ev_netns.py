@@ -9,10 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from evse.runtime.clock import MonotonicClock
-from evse.runtime.realtime import RealtimeRunner
-from evse.runtime.scheduler import Scheduler
-from evse.runtime.v2g_net import (
+from evse.io.v2g_net import (
     ConnectionOpened,
     PayloadReceived,
     TlsServerCredentials,
@@ -20,9 +17,12 @@ from evse.runtime.v2g_net import (
     V2gNetEvent,
     V2gNetServer,
 )
-from evse.runtime.v2g_net_ev import Phase, V2gEvNetConfig, V2gEvNetEvent, V2gNetClient
+from evse.runtime.clock import MonotonicClock
+from evse.runtime.realtime import RealtimeRunner
+from evse.runtime.scheduler import Scheduler
 from evse.sdp import SdpDiscovered, SdpDiscoveryFailed, Security, TlsPolicy
 from evse.security.testpki import TestPki, generate_test_pki
+from tests.v2g.net_ev import Phase, V2gEvNetConfig, V2gEvNetEvent, V2gNetClient
 
 from .data import real_sap_requests
 from .netns import VethLink, in_netns, unavailable_reason, veth_pair

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from evse.runtime.v2g_net import (
+from evse.io.v2g_net import (
     V2gNetConfig,
     V2gNetLocalError,
     V2gNetServer,

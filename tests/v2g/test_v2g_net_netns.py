@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from evse.runtime.v2g_net import (
+from evse.io.v2g_net import (
     TLS_HANDSHAKE_TIMEOUT_NS,
     CloseReason,
     ConnectionClosed,
@@ -305,7 +305,7 @@ def test_sdp_garbage_gets_no_answer_but_the_next_good_request_does(
 
 
 def test_cert_chain_path_that_does_not_exist_fails_at_start(link: VethLink, tmp_path: Path) -> None:
-    from evse.runtime.v2g_net import V2gNetLocalError
+    from evse.io.v2g_net import V2gNetLocalError
 
     config = V2gNetConfig(
         interface=link.secc_if,

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from evse.runtime.v2g_net import (
+from evse.io.v2g_net import (
     RECV_CHUNK_BYTES,
     TLS_HANDSHAKE_TIMEOUT_NS,
     CloseReason,
