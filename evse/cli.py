@@ -9,32 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from evse.runtime.clock import cpu_time_ns, ns_to_s, perf_ns
+from evse.runtime.timeline import timeline_printer
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _timeline_printer(verbose: bool) -> Any:
-    def show(t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:
-        t = f"{ns_to_s(t_ns):10.3f} s"
-        if kind == "transition":
-            if payload["from"] == payload["to"] and not verbose:
-                return  # repeated requests (CurrentDemand, link polls): --verbose shows them
-            print(f"{t}  {source:<6} {payload['from']} -> {payload['to']}  ({payload['event']})")
-        elif kind == "step":
-            print(f"{t}  {'world':<6} {payload['do']}")
-        elif kind == "notice" and payload.get("notice") in (
-            "power_granted", "power_withdrawn", "contactors", "fault", "emergency", "cp_error",
-            "fault_cause",
-        ):
-            extra = {k: v for k, v in payload.items() if k != "notice"}
-            print(f"{t}  {source:<6} * {payload['notice']} {extra if extra else ''}")
-        elif verbose and kind in ("ignored", "notice"):
-            print(f"{t}  {source:<6} . {kind} {payload}")
-
-    return show
 
 
 def cmd_sim_external(args: argparse.Namespace) -> int:
@@ -70,7 +49,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     wall0, cpu0 = perf_ns(), cpu_time_ns()
     result = run_scenario(
         scenario,
-        listener=None if args.quiet else _timeline_printer(args.verbose),
+        listener=None if args.quiet else timeline_printer(args.verbose),
         trace_file=args.trace,
     )
     wall = perf_ns() - wall0
@@ -214,15 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--iface", help="network interface (overrides plc.iface)")
     run.add_argument("--role", choices=["single", "plc", "controller"], default="single",
                      help="single: the whole station in this process")
-    run.add_argument("--link", help="contract link address (roles plc/controller)")
-    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--link", help="roles: contract link, unix:PATH, tcp:HOST:PORT or "
+                     "serial:DEV[@BAUD] (default unix:/tmp/evse-contract.sock)")
+    run.add_argument("--duration", type=float, help="stop after this many seconds (role plc: "
+                     "the scenario's duration by default; controller: until signalled)")
     run.add_argument("--scenario", help="roles: the scenario the PLC process plays "
                      "(default scenarios/dc_session.yaml, as `evse sim`)")
-    run.add_argument("--store", help="role controller: OCPP queue and journal file")
+    run.add_argument("--store", help="role controller: SQLite file of the OCPP queue and "
+                     "transaction journal (default: in memory; a restarted controller closes "
+                     "what it finds)")
     run.add_argument("--standby", action="store_true",
                      help="role controller: start, then dial only after a line on stdin")
-    run.add_argument("--quiet", action="store_true")
-    run.add_argument("--verbose", action="store_true")
+    run.add_argument("--quiet", action="store_true", help="no live timeline")
+    run.add_argument("--verbose", action="store_true", help="also ignored events and notices")
     run.set_defaults(fn=cmd_run)
 
     ev = sub.add_parser("ev", help="the EV simulator against our SECC (virtual time)",

@@ -13,14 +13,13 @@ import base64
 import binascii
 import importlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+# The tree types live in exi/_tree.py so that exi/_typed.py (tree <-> message classes) needs
+# no import of this module; generated code and the XML bridge import them from here.
+from exi._tree import Element as Element, QName as QName, Value as Value
+from exi._typed import from_tree, to_tree
 from exi.errors import DecodeError, EncodeError
-
-QName = tuple[str, str]
-Value = int | bool | bytes | str
 
 # The V2G EXI header: distinguishing bits "10", no options, version 1 (EXI 1.0 §5).
 EXI_HEADER = 0x80
@@ -40,33 +39,6 @@ _EMPTYABLE = ("str", "hex", "b64")
 # Production kinds (first-level) as small ints for fast dispatch.
 K_AT, K_SE, K_EE, K_CH, K_CHU, K_SEW = range(6)
 _KIND = {"AT": K_AT, "SE": K_SE, "EE": K_EE, "CH": K_CH, "CHU": K_CHU, "SEW": K_SEW}
-
-
-@dataclass(slots=True)
-class Element:
-    """One element of a decoded document: the schema-level infoset the codec works on.
-
-    ``value`` is the typed simple content (int, bool, bytes, str; lexical strings when
-    decoded for XML) or None when the element has element-only/empty content or was
-    empty via the second-level EE. Trees are what the XML bridge and the table
-    interpreter use; applications use the generated message classes instead.
-    """
-
-    qname: QName
-    attrs: list[tuple[QName, Value]] = field(default_factory=list)
-    children: list[Element] = field(default_factory=list)
-    value: Value | None = None
-
-    def child(self, local: str) -> Element | None:
-        for c in self.children:
-            if c.qname[1] == local:
-                return c
-        return None
-
-    def iter(self) -> Iterator[Element]:
-        yield self
-        for c in self.children:
-            yield from c.iter()
 
 
 class State:
@@ -554,8 +526,6 @@ class Decoder:
 
     def slow(self, qidx: int | QName, sid: int, cls: type) -> Any:
         """Table-interpreter path for grammars the generated code leaves out."""
-        from exi._typed import from_tree
-
         q = self.g.qnames[qidx] if isinstance(qidx, int) else qidx
         node = self.element(q, sid, 1)
         fields = importlib.import_module(f"exi._generated.{self.g.name}_messages").FIELDS
@@ -670,8 +640,6 @@ class Encoder:
 
     def slow(self, obj: Any, qidx: int | QName, sid: int) -> None:
         """Table-interpreter path for grammars the generated code leaves out."""
-        from exi._typed import to_tree
-
         q = self.g.qnames[qidx] if isinstance(qidx, int) else qidx
         fields = importlib.import_module(f"exi._generated.{self.g.name}_messages").FIELDS
         self.element(to_tree(fields, obj, q, ""), sid, "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from exi._codec import Element, Value
+from exi._tree import Element, Value
 from exi.errors import DecodeError, EncodeError
 
 FieldsTable = dict[type, tuple[tuple[Any, ...], ...]]

@@ -30,6 +30,7 @@ from typing import Any
 
 from evse.controller.auth import Authorizer, IdInfo, Verdict
 from evse.controller.config import ControllerConfig
+from evse.controller.dialects import make_dialect
 from evse.controller.error_map import error_mapping_command, fault_mapping, stop_mapping
 from evse.controller.errors import ControllerUsageError, CsmsProtocolError
 from evse.controller.handler import ControllerHandler
@@ -118,7 +119,6 @@ class Controller:
         param_overrides: dict[str, float] | None = None,
         trust_store: TrustStore | None = None,
     ) -> None:
-        from evse.controller.dialects import make_dialect  # late: dialects import core types
 
         self.cfg = config
         self.store = store

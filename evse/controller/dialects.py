@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from evse.controller.errors import ControllerUsageError
+from evse.controller.host import ControllerHost
 from evse.controller.ocpp16 import Ocpp16
-
-if TYPE_CHECKING:
-    from evse.controller.core import Controller
-    from evse.controller.ocpp201 import Ocpp201
+from evse.controller.ocpp201 import Ocpp201
 
 
-def make_dialect(version: str, core: Controller) -> Ocpp16 | Ocpp201:
+def make_dialect(version: str, core: ControllerHost) -> Ocpp16 | Ocpp201:
     if version == "1.6":
         return Ocpp16(core)
     if version == "2.0.1":
-        from evse.controller.ocpp201 import Ocpp201
-
         return Ocpp201(core)
     raise ControllerUsageError(f"unsupported OCPP version {version!r}")

@@ -1,4 +1,5 @@
-"""Named callbacks of fsm_specs/controller.yaml, bound to one `Controller` core.
+"""Named callbacks of fsm_specs/controller.yaml, bound to one `Controller` core (as a
+`ControllerHost`, evse/controller/host.py).
 
 Why a separate class: the chart's names and this class's public methods must be the same
 set (checked by `evse validate` and a test); the core's own API stays out of that set.
@@ -6,8 +7,7 @@ set (checked by `evse validate` and a test); the core's own API stays out of tha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from evse.controller.host import ControllerHost
 from evse.controller.plc_port import (
     AuthMethod,
     AuthStatus,
@@ -18,16 +18,13 @@ from evse.controller.plc_port import (
 from evse.controller.session import STOP_EV_DISCONNECTED, Token, TxStop
 from evse.fsm import Event
 
-if TYPE_CHECKING:
-    from evse.controller.core import Controller
-
 #: plc.session_event stop reasons that mean the car ended a session on its own.
 _EV_SIDE_STOPS = frozenset({StopReason.EV_REQUESTED, StopReason.EV_ERROR,
                             StopReason.V2G_TIMEOUT})
 
 
 class ControllerHandler:
-    def __init__(self, core: Controller) -> None:
+    def __init__(self, core: ControllerHost) -> None:
         self._core = core
 
     # ------------------------------------------------------------------ session facts

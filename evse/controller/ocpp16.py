@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evse.controller.auth import IdInfo, IdStatus
 from evse.controller.errors import CsmsProtocolError
+from evse.controller.host import ControllerHost
 from evse.controller.plc_port import (
     AuthMethod,
     ContractCertificateStatus,
@@ -27,10 +28,12 @@ from evse.controller.plc_port import (
 from evse.controller.pnc import PNC_CERT_ANSWER_TIMEOUT_NS
 from evse.controller.pnc_auth import (
     OcspTag,
-    chain_pem,
+    authorize_pnc_data,
+    cert_status,
     delete_certificate,
     get_installed_certificate_ids,
     install_certificate,
+    ocsp_result,
 )
 from evse.controller.rpc import IncomingResult
 from evse.controller.session import (
@@ -50,9 +53,6 @@ from evse.controller.smart_charging import (
     profile_from_16,
 )
 from evse.controller.store import QueuedMessage
-
-if TYPE_CHECKING:
-    from evse.controller.core import Controller
 
 PNC_VENDOR_ID = "org.openchargealliance.iso15118pnc"
 #: 1.6 §9.4 ChargeProfileMaxStackLevel / ChargingScheduleMaxPeriods we advertise.
@@ -78,7 +78,7 @@ def id_info_16(info: dict[str, Any]) -> IdInfo:
 class Ocpp16:
     version = "1.6"
 
-    def __init__(self, core: Controller) -> None:
+    def __init__(self, core: ControllerHost) -> None:
         self.core = core
 
     # ------------------------------------------------------------------ settings
@@ -142,7 +142,7 @@ class Ocpp16:
 
     def authorize(self, token: Token) -> tuple[str, dict[str, Any]]:
         if token.method is AuthMethod.PNC:
-            data = authorize_pnc_data(self.core, token)
+            data = authorize_pnc_data(self.core.pnc, self.core.contract_check, token)
             return "DataTransfer", {"vendorId": PNC_VENDOR_ID, "messageId": "Authorize",
                                     "data": json.dumps(data)}
         return "Authorize", {"idTag": token.id_token[:20]}
@@ -156,7 +156,7 @@ class Ocpp16:
                 data = json.loads(payload["data"])
                 info = data["idTokenInfo"]
                 cert = data.get("certificateStatus", "Accepted")
-                return (IdInfo(IdStatus(info["status"])), _cert_status(cert))
+                return (IdInfo(IdStatus(info["status"])), cert_status(cert))
             except (ValueError, KeyError, TypeError) as exc:
                 raise CsmsProtocolError("FormationViolation",
                                         f"PnC Authorize data: {exc}") from exc
@@ -228,7 +228,7 @@ class Ocpp16:
             except (ValueError, TypeError):
                 return
             if isinstance(data, dict):
-                ocsp_result(self.core, tag, data)
+                ocsp_result(self.core.pnc, tag, data)
             return
         if not isinstance(tag, PncCertTag):
             return
@@ -440,51 +440,3 @@ _ROOT_CALLS = {
     "GetInstalledCertificateIds": get_installed_certificate_ids,
     "DeleteCertificate": delete_certificate,
 }
-#: 2.0.1 AuthorizeRequest.certificate maxLength.
-AUTHORIZE_CERTIFICATE_MAX = 5500
-
-
-def authorize_pnc_data(core: Controller, token: Token) -> dict[str, Any]:
-    """The 2.0.1 Authorize request for a contract (also the 1.6 DataTransfer data): the
-    OCSP request data of the chain (with the trusted root as issuer of the top Sub-CA),
-    plus the chain itself when the station could not anchor it (C07: the CSMS validates
-    centrally)."""
-    check = core.contract_check
-    data: dict[str, Any] = {"idToken": {"idToken": token.id_token[:36], "type": "eMAID"}}
-    hashes = core.pnc.hash_data_for_authorize(token.chain_der,
-                                              None if check is None else check.root)
-    if hashes:
-        data["iso15118CertificateHashData"] = hashes
-    if check is not None and check.unknown_root:
-        pem = chain_pem(token.chain_der)
-        if 0 < len(pem) <= AUTHORIZE_CERTIFICATE_MAX:
-            data["certificate"] = pem
-    return data
-
-
-def ocsp_result(core: Controller, tag: OcspTag, payload: dict[str, Any]) -> None:
-    """A GetCertificateStatusResponse (2.0.1 M06 / 1.6 DataTransfer data): cache it."""
-    if payload.get("status") != "Accepted":
-        return
-    try:
-        der = base64.b64decode(str(payload.get("ocspResult", "")), validate=True)
-    except ValueError:
-        return
-    core.pnc.ocsp_answer(tag, der)
-
-
-def _cert_status(text: str) -> ContractCertificateStatus:
-    table = {
-        "Accepted": ContractCertificateStatus.ACCEPTED,
-        "SignatureError": ContractCertificateStatus.SIGNATURE_ERROR,
-        "CertificateExpired": ContractCertificateStatus.CERTIFICATE_EXPIRED,
-        "CertificateRevoked": ContractCertificateStatus.CERTIFICATE_REVOKED,
-        "NoCertificateAvailable": ContractCertificateStatus.NO_CERTIFICATE_AVAILABLE,
-        "CertChainError": ContractCertificateStatus.CERT_CHAIN_ERROR,
-        "ContractCancelled": ContractCertificateStatus.CONTRACT_CANCELLED,
-    }
-    try:
-        return table[text]
-    except KeyError:
-        raise CsmsProtocolError("PropertyConstraintViolation",
-                                f"certificateStatus {text!r}") from None

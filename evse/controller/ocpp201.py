@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evse.controller.auth import IdInfo, IdStatus
 from evse.controller.error_map import fault_mapping
 from evse.controller.errors import CsmsProtocolError
-from evse.controller.ocpp16 import _cert_status, authorize_pnc_data, ocsp_result
+from evse.controller.host import ControllerHost
 from evse.controller.plc_port import (
     AuthMethod,
     ContractCertificateStatus,
@@ -28,9 +28,12 @@ from evse.controller.plc_port import (
 from evse.controller.pnc import PNC_CERT_ANSWER_TIMEOUT_NS
 from evse.controller.pnc_auth import (
     OcspTag,
+    authorize_pnc_data,
+    cert_status,
     delete_certificate,
     get_installed_certificate_ids,
     install_certificate,
+    ocsp_result,
 )
 from evse.controller.rpc import IncomingResult
 from evse.controller.session import (
@@ -49,9 +52,6 @@ from evse.controller.smart_charging import (
     profile_from_201,
 )
 from evse.controller.store import QueuedMessage
-
-if TYPE_CHECKING:
-    from evse.controller.core import Controller
 
 MAX_STACK_LEVEL = 8
 MAX_PERIODS = 24
@@ -108,7 +108,7 @@ class CertTag:
 class Ocpp201:
     version = "2.0.1"
 
-    def __init__(self, core: Controller) -> None:
+    def __init__(self, core: ControllerHost) -> None:
         self.core = core
         self._event_id = 0
 
@@ -153,7 +153,7 @@ class Ocpp201:
 
     def authorize(self, token: Token) -> tuple[str, dict[str, Any]]:
         if token.method is AuthMethod.PNC:
-            return "Authorize", authorize_pnc_data(self.core, token)
+            return "Authorize", authorize_pnc_data(self.core.pnc, self.core.contract_check, token)
         return "Authorize", {"idToken": self._id_token(token)}
 
     def parse_authorize(self, action: str, payload: dict[str, Any]
@@ -167,7 +167,7 @@ class Ocpp201:
         expiry = info.get("cacheExpiryDateTime")
         cert = payload.get("certificateStatus")
         return (IdInfo(id_status, None if expiry is None else parse_time(expiry)),
-                None if cert is None else _cert_status(cert))
+                None if cert is None else cert_status(cert))
 
     def tx_id(self, tx: OpenTx | None) -> str | None:
         return None if tx is None else f"{self.core.cfg.serial}-{tx.local_id}"
@@ -239,7 +239,7 @@ class Ocpp201:
 
     def on_other_result(self, res: IncomingResult, tag: object) -> None:
         if isinstance(tag, OcspTag):
-            ocsp_result(self.core, tag, res.payload)
+            ocsp_result(self.core.pnc, tag, res.payload)
         if isinstance(tag, CertTag):
             ok = res.payload.get("status") == "Accepted"
             exi = base64.b64decode(res.payload.get("exiResponse", "")) if ok else b""

@@ -17,11 +17,14 @@ M06) differ only in framing; the trust decision is the same and must be made onc
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from evse.controller.errors import CsmsProtocolError
 from evse.controller.plc_port import ContractCertificateStatus
 from evse.controller.pnc import (
     ChainCheck,
@@ -32,6 +35,7 @@ from evse.controller.pnc import (
     hash_data,
     parse_ocsp,
 )
+from evse.controller.session import Token
 from evse.controller.trust_store import TrustStore
 
 
@@ -176,3 +180,55 @@ def chain_pem(chain_der: tuple[bytes, ...]) -> str:
             serialization.Encoding.PEM).decode() for d in chain_der)
     except ValueError:
         return ""
+
+
+#: 2.0.1 AuthorizeRequest.certificate maxLength.
+AUTHORIZE_CERTIFICATE_MAX = 5500
+
+
+def authorize_pnc_data(pnc: PncAuthority, check: ChainCheck | None, token: Token
+                       ) -> dict[str, Any]:
+    """The 2.0.1 Authorize request for a contract (also the 1.6 DataTransfer data): the
+    OCSP request data of the chain (with the trusted root as issuer of the top Sub-CA),
+    plus the chain itself when the station could not anchor it (C07: the CSMS validates
+    centrally). Both dialects send it (1.6 inside DataTransfer), so it lives here."""
+    data: dict[str, Any] = {"idToken": {"idToken": token.id_token[:36], "type": "eMAID"}}
+    hashes = pnc.hash_data_for_authorize(token.chain_der,
+                                              None if check is None else check.root)
+    if hashes:
+        data["iso15118CertificateHashData"] = hashes
+    if check is not None and check.unknown_root:
+        pem = chain_pem(token.chain_der)
+        if 0 < len(pem) <= AUTHORIZE_CERTIFICATE_MAX:
+            data["certificate"] = pem
+    return data
+
+
+def ocsp_result(pnc: PncAuthority, tag: OcspTag, payload: dict[str, Any]) -> None:
+    """A GetCertificateStatusResponse (2.0.1 M06 / 1.6 DataTransfer data): cache it."""
+    if payload.get("status") != "Accepted":
+        return
+    try:
+        der = base64.b64decode(str(payload.get("ocspResult", "")), validate=True)
+    except ValueError:
+        return
+    pnc.ocsp_answer(tag, der)
+
+
+def cert_status(text: str) -> ContractCertificateStatus:
+    """The CSMS's certificateStatus (1.6 PnC DataTransfer and 2.0.1 Authorize), or a
+    PropertyConstraintViolation for a value neither version defines."""
+    table = {
+        "Accepted": ContractCertificateStatus.ACCEPTED,
+        "SignatureError": ContractCertificateStatus.SIGNATURE_ERROR,
+        "CertificateExpired": ContractCertificateStatus.CERTIFICATE_EXPIRED,
+        "CertificateRevoked": ContractCertificateStatus.CERTIFICATE_REVOKED,
+        "NoCertificateAvailable": ContractCertificateStatus.NO_CERTIFICATE_AVAILABLE,
+        "CertChainError": ContractCertificateStatus.CERT_CHAIN_ERROR,
+        "ContractCancelled": ContractCertificateStatus.CONTRACT_CANCELLED,
+    }
+    try:
+        return table[text]
+    except KeyError:
+        raise CsmsProtocolError("PropertyConstraintViolation",
+                                f"certificateStatus {text!r}") from None

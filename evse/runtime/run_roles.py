@@ -16,7 +16,6 @@ supervisors and tests. The PLC exits 0 only when every expectation of the scenar
 
     evse run --role plc --link unix:/tmp/evse-contract.sock            # the default session
     evse run --role controller --link unix:/tmp/evse-contract.sock
-    (or `python -m evse.runtime.run_roles --role ...` with the same options)
 """
 
 from __future__ import annotations
@@ -34,13 +33,14 @@ from evse.contract.values import Role
 from evse.io.contract_link import open_stream_port
 from evse.power.controller import PowerPathConfig
 from evse.runtime.clock import MonotonicClock, ns_to_s, s_to_ns
-from evse.runtime.config import ConfigError, load_config
+from evse.runtime.config import load_config
 from evse.runtime.dc_station import DcStation, SessionConfig
 from evse.runtime.ocpp_side import OcppSide
 from evse.runtime.realtime import RealtimeRunner
-from evse.runtime.scenario import Scenario, ScenarioError, load_scenario, run_scenario
+from evse.runtime.scenario import Scenario, load_scenario, run_scenario
 from evse.runtime.scheduler import Scheduler
 from evse.runtime.sim_controller import StandInController
+from evse.runtime.timeline import timeline_printer
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCENARIO = ROOT / "scenarios" / "dc_session.yaml"
@@ -95,12 +95,10 @@ class _PlcWatch:
 
 
 def _timeline(verbose: bool, quiet: bool) -> Any:
-    """`evse sim`'s live timeline (imported late: evse.cli imports the runtime lazily)."""
+    """`evse sim`'s live timeline."""
     if quiet:
         return None
-    from evse.cli import _timeline_printer
-
-    return _timeline_printer(verbose)
+    return timeline_printer(verbose)
 
 
 def _load(args: argparse.Namespace) -> Scenario:
@@ -213,7 +211,8 @@ def run_controller(scenario: Scenario, link: str, stop: _StopFlag, *,
 
 
 def main(args: argparse.Namespace) -> int:
-    """`evse run --role plc|controller` (args: role, link, config, duration, scenario)."""
+    """`evse run --role plc|controller` (args: role, link, config, duration, scenario; the
+    parser is evse/cli.py's `run`)."""
     if args.role not in ("plc", "controller"):
         print(f"error: unknown role {args.role!r} (plc or controller)", file=sys.stderr)
         return 2
@@ -232,35 +231,3 @@ def main(args: argparse.Namespace) -> int:
         standby=bool(getattr(args, "standby", False)),
         store_path=getattr(args, "store", None) or ":memory:",
     )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evse run", description=__doc__.split("\n")[0])
-    p.add_argument("--role", choices=["plc", "controller"], required=True)
-    p.add_argument("--link", default=DEFAULT_LINK,
-                   help="contract link: unix:PATH, tcp:HOST:PORT or serial:DEV[@BAUD]")
-    p.add_argument("--config", help="station config (default: the scenario's)")
-    p.add_argument("--scenario", default=str(DEFAULT_SCENARIO),
-                   help="scenario file (the same one `evse sim` runs)")
-    p.add_argument("--duration", type=float,
-                   help="seconds to run (PLC: the scenario's; controller: until signalled)")
-    p.add_argument("--standby", action="store_true",
-                   help="controller: wait for a line on stdin before dialing (warm standby)")
-    p.add_argument("--store", help="controller: SQLite file of the OCPP queue and transaction "
-                   "journal (default: in memory; a restarted controller closes what it finds)")
-    p.add_argument("--quiet", action="store_true", help="no live timeline")
-    p.add_argument("--verbose", action="store_true", help="also ignored events and notices")
-    return p
-
-
-def cli(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return main(args)
-    except (ConfigError, ScenarioError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(cli())

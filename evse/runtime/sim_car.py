@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from drivers.board.sim import EvCpState
 from drivers.homeplug.port import SimHomePlugPort
@@ -23,7 +23,8 @@ from evse.ev.profiles import EvProfile, profile
 from evse.ev.sim import EvSim, Phase as EvPhase
 from evse.runtime.clock import s_to_ns
 from evse.runtime.rearm import Rearm
-from evse.runtime.sim_world import EV_MAC, EvBatteryAdapter
+from evse.runtime.scheduler import Scheduler
+from evse.runtime.sim_world import EV_MAC, EvBatteryAdapter, SimWorld
 from evse.sdp.client import SdpClient, SdpDiscovered, SendSdpRequest
 from evse.sdp.messages import Security
 from evse.secc.env import AppProtocol
@@ -32,8 +33,21 @@ from evse.slac.outputs import SendFrame
 from evse.v2gtp.header import PayloadType, encode_frame
 from evse.v2gtp.stream import FrameReceived, V2gtpStreamDecoder
 
-if TYPE_CHECKING:
-    from evse.runtime.dc_station import DcStation
+
+class CarsStation(Protocol):
+    """What the simulated car drives of the station (`DcStation` satisfies it): the
+    station's scheduler and world, and its car-facing entry points. A Protocol, so this
+    module never imports dc_station.py (which builds the car): no import circle."""
+
+    sched: Scheduler
+    world: SimWorld
+
+    def car_session_over(self) -> None: ...
+    def car_closed_connection(self, now_ns: int) -> None: ...
+    def slac_medium_changed(self) -> None: ...
+    def sdp_datagram_from_car(self, datagram: bytes, now_ns: int) -> None: ...
+    def car_connects(self, now_ns: int) -> None: ...
+    def frame_from_car(self, frame: bytes, now_ns: int) -> None: ...
 
 #: One-way latency of the PLC link + TCP stack between car and SECC in the simulation.
 V2G_LINK_DELAY_NS = 1_000_000
@@ -91,7 +105,7 @@ def make_profile(session: SessionConfig) -> EvProfile:
 class SimCar:
     """The EV side of one plug-in. Built by the station's `plug_in`, closed at unplug."""
 
-    def __init__(self, station: DcStation, session: SessionConfig, ev_profile: EvProfile,
+    def __init__(self, station: CarsStation, session: SessionConfig, ev_profile: EvProfile,
                  rng: random.Random, log: SessionLog) -> None:
         self.station = station
         self.session = session

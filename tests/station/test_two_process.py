@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from evse.cli import build_parser
 from evse.contract.guard import CONTROLLED_STOP_TIMEOUT_NS, LINK_LOSS_GRACE_NS
 from evse.contract.values import StopReason
-from evse.runtime.run_roles import build_parser, main
+from evse.runtime.run_roles import main
 from evse.runtime.scenario import ACTIONS, ScenarioError, load_scenario, run_scenario
 
 pytestmark = pytest.mark.realtime
@@ -36,7 +37,7 @@ def spawn(role: str, link: str, scenario: Path, *extra: str) -> subprocess.Popen
     if role == "controller":  # never outlives a test that forgot it
         extra = (*extra, "--duration", str(RUN_TIMEOUT_S))
     return subprocess.Popen(
-        [sys.executable, "-m", "evse.runtime.run_roles", "--role", role, "--link", link,
+        [sys.executable, "-m", "evse.cli", "run", "--role", role, "--link", link,
          "--scenario", str(scenario), *extra],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         cwd=ROOT, env=env)
@@ -201,7 +202,7 @@ def test_controller_actions_need_the_in_process_controller() -> None:
 
 
 def test_an_unknown_role_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    args = build_parser().parse_args(["--role", "plc"])
+    args = build_parser().parse_args(["run", "--role", "plc"])
     args.role = "csms"
     assert main(args) == 2
     assert "unknown role 'csms'" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Maintainer tools that read the source tree (not part of the running station)."""

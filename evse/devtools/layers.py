@@ -1,0 +1,52 @@
+"""The layering of the source tree as data: docs/architecture.md shows it, the import-graph
+tool draws it (evse/devtools/imports.py) and tests/test_layering.py enforces it.
+
+Units (see `evse.devtools.imports.unit_of`) sit in layers listed top to bottom. A unit may
+import a unit of any *lower* layer; inside a layer only the pairs in `LATERAL` are allowed.
+No module imports another that (directly or not) imports it back, and no two units do.
+A new package has no layer until it is added here, so the test names it.
+"""
+
+from __future__ import annotations
+
+#: Modules of evse/runtime that form the kernel (one clock, one scheduler with its timers,
+#: the realtime loop, the trace); the rest of evse/runtime composes stations and the world.
+KERNEL_MODULES = frozenset({
+    "evse.runtime.clock", "evse.runtime.scheduler", "evse.runtime.rearm",
+    "evse.runtime.realtime", "evse.runtime.trace", "evse.runtime.timeline",
+})
+KERNEL_UNIT = "evse.runtime.kernel"
+
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("entry points and tools", ("evse", "evse.cli", "evse.devtools")),
+    ("composition roots, runners, simulated world", ("evse.runtime",)),
+    ("I/O adapters (sockets, serial, websockets)", ("evse.io",)),
+    ("kernel (clock, scheduler, realtime loop, trace)", (KERNEL_UNIT,)),
+    ("simulators and tools on the cores", ("evse.csms_sim", "evse.ev", "evse.replay")),
+    ("drivers (behind the ports)", ("drivers", "drivers.board", "drivers.homeplug",
+                                    "drivers.imd", "drivers.meter", "drivers.power",
+                                    "drivers.sim")),
+    ("OCPP controller core", ("evse.controller",)),
+    ("station cores", ("evse.cp", "evse.power", "evse.secc", "evse.sdp", "evse.slac")),
+    ("shared cores", ("evse.contract", "evse.fsm", "evse.ports", "evse.security",
+                      "evse.v2gtp")),
+    ("EXI codec", ("exi",)),
+)
+
+#: Imports inside one layer: the simulator backend is built from the vendor drivers' codecs.
+LATERAL: frozenset[tuple[str, str]] = frozenset({
+    ("drivers.sim", "drivers.imd"),
+    ("drivers.sim", "drivers.power"),
+})
+
+LAYER_OF: dict[str, str] = {unit: name for name, units in LAYERS for unit in units}
+RANK_OF: dict[str, int] = {unit: i for i, (_, units) in enumerate(LAYERS) for unit in units}
+
+
+def allowed(src: str, dst: str) -> bool:
+    """May unit `src` import unit `dst`?"""
+    if src not in RANK_OF or dst not in RANK_OF:
+        return False
+    if RANK_OF[dst] > RANK_OF[src]:
+        return True
+    return (src, dst) in LATERAL
