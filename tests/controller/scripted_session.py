@@ -1,8 +1,9 @@
-"""A scripted DC session as the PLC would report it, for `evse sim` and integrators.
+"""Test helper: a scripted DC session as the PLC would report it, run in virtual time
+against the CSMS simulator (`run_virtual`) to check the controller core alone.
 
-Why data, not code: the same script runs in virtual time against the CSMS simulator
-(`run_virtual`) and on the real clock against an operator's CSMS
-(`evse.io.ocpp_ws.run_external`), so what an integrator sees is what the tests check.
+(Moved from evse/csms_sim/session.py: only tests used it. The real-clock path against an
+operator's CSMS is `evse sim --csms`, evse/runtime/external_csms.py, which runs the whole
+simulated station instead of this script; tests/station/test_external_csms.py covers it.)
 """
 
 from __future__ import annotations
