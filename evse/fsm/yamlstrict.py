@@ -64,7 +64,7 @@ def _make_loader(file: str) -> type[yaml.SafeLoader]:
                 raise YamlError(
                     file,
                     line,
-                    f"key {key_node.value!r} reads as the boolean {key} in YAML 1.1; "
+                    f"key {key_node.value!r} is not a string: YAML 1.1 reads it as the boolean {key}; "
                     "quote it (use 'when:' for transition maps)",
                 )
             if not isinstance(key, str):
