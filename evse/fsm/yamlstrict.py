@@ -64,8 +64,8 @@ def _make_loader(file: str) -> type[yaml.SafeLoader]:
                 raise YamlError(
                     file,
                     line,
-                    f"key {key_node.value!r} is not a string: YAML 1.1 reads it as the boolean {key}; "
-                    "quote it (use 'when:' for transition maps)",
+                    f"key {key_node.value!r} is not a string: YAML 1.1 reads it as the "
+                    f"boolean {key}; quote it (use 'when:' for transition maps)",
                 )
             if not isinstance(key, str):
                 raise YamlError(file, line, f"key {key!r} must be a string")

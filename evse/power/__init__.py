@@ -23,8 +23,8 @@ How the SECC and the runtime drive `evse.power.controller.PowerPath`:
     for cmd in core.take_commands(): ...   # SetModuleOutput -> PowerModuleGroup.set_output,
         # Enable/DisableModules -> enable/disable, SetContactors -> Board.allow_power_on,
         # ImdStart/ImdStop/ImdSelfTest -> IsolationMonitor.start/stop/start_self_test
-    core.fault.evse_status_code / core.fault.to_contract()   # to the car / to the controller
-    evse.power.fault_table.fault_code(core.fault.reason)     # the contract FaultCode
+    core.fault.evse_status_code        # to the car
+    core.fault.fault_code              # to the controller: the contract FaultCode (table row)
 
 The sequencing is fsm_specs/power_path.yaml; the faults and how they clear are
 evse/power/fault_table.yaml.

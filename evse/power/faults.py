@@ -76,19 +76,11 @@ _STATUS_CODE = {
 
 
 @dataclass(frozen=True, slots=True)
-class ContractFault:
-    """The controller-facing fault record (ccs2_dc_reference.md B5 item 13)."""
-
-    fault_code: str
-    severity: str
-    latched: bool
-    diagnostic_data: str
-
-
-@dataclass(frozen=True, slots=True)
 class PowerFault:
     """One raised fault. Built by `evse.power.fault_table.make_fault` from its table row, so
-    `severity`, `clearing` and `fault_code` are the row's."""
+    `severity`, `clearing` and `fault_code` are the row's. The controller sees it as the
+    contract's PlcFault under `fault_code` (the one mapping: the table's fault_code column,
+    published by the station)."""
 
     reason: FaultReason
     severity: Severity
@@ -102,11 +94,3 @@ class PowerFault:
         if self.severity is Severity.EMERGENCY:
             return _STATUS_CODE.get(self.reason, EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN)
         return _STATUS_CODE.get(self.reason, EvseStatusCode.EVSE_MALFUNCTION)
-
-    def to_contract(self) -> ContractFault:
-        return ContractFault(
-            fault_code=f"power.{self.reason.value}",
-            severity=self.severity.value,
-            latched=self.clearing is not Clearing.SELF_CLEARING,
-            diagnostic_data=self.detail,
-        )

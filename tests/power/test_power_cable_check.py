@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drivers.sim.loads import Battery, EvInlet, ShortCircuit
+from evse.contract.values import FaultCode
 from evse.ports.imd import IsolationMeasurement
 from evse.power import cable_check as cc
 from evse.power.faults import EvseStatusCode, FaultReason
@@ -81,7 +82,7 @@ def test_insulation_fault_fails_before_any_ev_contactor_closes(imd_kind: str) ->
         assert st.isolation_level is IsolationLevel.FAULT
         assert st.fault is not None and st.fault.reason is FaultReason.INSULATION_FAULT
         assert st.evse_status_code is EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
-        assert st.fault.to_contract().fault_code == "power.insulation_fault"
+        assert st.fault.fault_code is FaultCode.ISOLATION_FAULT  # what the controller sees
         rig.run_for(1_000_000_000)
         assert not rig.contactor.closed and not rig.ev.ev_contactors_closed
         assert rig.modules_delivering_a() == 0.0

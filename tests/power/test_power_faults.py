@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from drivers.power.group import OFFLINE_TIMEOUT_NS
 from drivers.power.infy import POLL_PERIOD_NS
+from evse.contract.values import FaultCode
 from evse.ports.power import TRIPPING_ALARMS, ModuleAlarm
 from evse.power.faults import EvseStatusCode, FaultReason, Severity
 from evse.power.shutdown import (
@@ -96,7 +97,7 @@ def test_module_comm_loss_stops_within_offline_timeout_plus_error_bound() -> Non
         assert_error_bounds(o)
         assert o.status_code is EvseStatusCode.EVSE_MALFUNCTION
         assert rig.core.fault is not None
-        assert rig.core.fault.to_contract().fault_code == "power.module_comm_lost"
+        assert rig.core.fault.fault_code is FaultCode.POWER_MODULE_FAULT
     finally:
         rig.close()
 
@@ -149,7 +150,8 @@ def test_emergency_stop_opens_at_once() -> None:
         assert_emergency_bounds(o)
         assert o.status_code is EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN
         assert rig.core.fault is not None
-        assert rig.core.fault.to_contract().severity == "emergency"
+        assert rig.core.fault.fault_code is FaultCode.EMERGENCY_STOP
+        assert rig.core.fault.severity is Severity.EMERGENCY
     finally:
         rig.close()
 
