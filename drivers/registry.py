@@ -289,8 +289,8 @@ def driver(kind: PortKind, name: object) -> DriverInfo:
     table = REGISTRY[kind]
     info = table.get(name) if isinstance(name, str) else None
     if info is None:
-        raise DriverParamError("driver", f"unknown {kind.value} driver {name!r} "
-                                         f"(known: {sorted(table)})")
+        raise DriverParamError("driver", f"{kind.value}.driver: unknown {kind.value} driver "
+                                         f"{name!r} (known: {sorted(table)})")
     return info
 
 
