@@ -23,6 +23,12 @@ class ConfigError(FileLineError):
     """A station config is invalid."""
 
 
+class DeviceOpenError(OSError):
+    """A bus or device a valid config names cannot be opened at start (missing interface,
+    no permission): the message names the section, interface and channel; the entry points
+    exit 2 with it (an OSError, as `evse run` already treats a missing interface)."""
+
+
 @dataclass(frozen=True, slots=True)
 class BoardConfig:
     """`board:` the board driver (drivers/registry.py, kind board) and its parameters."""

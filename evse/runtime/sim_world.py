@@ -47,6 +47,7 @@ from evse.runtime.config import (
     DEFAULT_IMD_DRIVER,
     DEFAULT_METER_DRIVER,
     DEFAULT_POWER_DRIVER,
+    DeviceOpenError,
     DriverSection,
     StationConfig,
 )
@@ -117,11 +118,6 @@ def world_config(config: StationConfig) -> WorldConfig:
         contactor_open_ns=ms_to_ns(b.contactor_open_ms),
         power=config.power, imd=config.imd, meter=config.meter,
     )
-
-
-class DeviceOpenError(RuntimeError):
-    """A bus or device the config names cannot be opened (missing interface, no
-    permission): the message names the section, interface and channel."""
 
 
 def open_can_bus(section: DriverSection, private_channel: str, what: str) -> can.BusABC:

@@ -30,9 +30,9 @@ from evse.ev.battery import Battery
 from evse.fsm.yamlstrict import LMap, load_yaml
 from evse.ports.board import BoardFault, BoardFaultKind, ContactorFeedback, CpOutputMode, CpSample
 from evse.ports.imd import IsolationMeasurement
-from evse.runtime.config import StationConfig, load_config
+from evse.runtime.config import DeviceOpenError, StationConfig, load_config
 from evse.runtime.dc_station import DcStation
-from evse.runtime.sim_world import DeviceOpenError, SimWorld, world_config
+from evse.runtime.sim_world import SimWorld, world_config
 from evse.runtime.station import Station
 
 ROOT = Path(__file__).resolve().parents[2]

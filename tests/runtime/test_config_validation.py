@@ -111,3 +111,23 @@ def test_the_shipped_configs_and_the_second_vendor_scenario_validate() -> None:
     cfg = load_config(ROOT / "config" / "station-winline.yaml")
     assert (cfg.power.driver, cfg.imd.driver) == ("winline", "isocha425")
     assert cfg.power.integer("modules") == 3
+
+
+def test_a_missing_can_device_is_a_clear_error_naming_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A valid config naming a socketcan netdev this machine lacks: `evse sim` and `evse run`
+    exit 2 with the section and channel named, never a traceback (issue 13 item 1)."""
+    cfg_dir = tmp_path / "config"
+    cfg_dir.mkdir()
+    cfg = cfg_dir / "station-can.yaml"
+    cfg.write_text("power:\n  interface: socketcan\n  channel: nosuchcan9\n", encoding="utf-8")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("scenario: s\nduration_s: 1\nconfig: config/station-can.yaml\n"
+                        "session: {protocol: din}\nsteps: []\nexpect: []\n", encoding="utf-8")
+    assert main(["sim", str(scenario), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "power: cannot open socketcan channel 'nosuchcan9'" in err
+    assert "Traceback" not in err
+    assert main(["run", "--config", str(cfg), "--iface", "lo", "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "nosuchcan9" in err and "Traceback" not in err
