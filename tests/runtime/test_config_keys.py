@@ -340,11 +340,20 @@ def test_station_seed(tmp_path: Path) -> None:
     assert a != _samples(config(tmp_path, "station: {seed: 2}\n"))
 
 
-def test_station_name(tmp_path: Path) -> None:
-    """`evse run` announces the station by its name (evse/runtime/run_iface.py)."""
-    src = (ROOT / "evse" / "runtime" / "run_iface.py").read_text(encoding="utf-8")
-    assert 'print(f"station {config.name} on' in src
-    assert config(tmp_path, "station: {name: depot-7}\n").name == "depot-7"
+def test_station_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`evse run` announces the station by its name: the real command on a real
+    IfaceStation, with its sockets and loop left out (start/run are no-ops here)."""
+    from evse.cli import main
+    from evse.runtime.run_iface import IfaceStation
+
+    monkeypatch.setattr(IfaceStation, "start", lambda self: None)
+    monkeypatch.setattr(IfaceStation, "run", lambda self, duration_s=None: None)
+    for name in ("bench", "depot-7"):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"station: {{name: {name}}}\nplc: {{driver: none}}\n", encoding="utf-8")
+        assert main(["run", "--config", str(path), "--iface", "lo", "--duration", "0"]) == 0
+        assert f"station {name} on lo" in capsys.readouterr().out
 
 
 def _time_to_b(cfg: StationConfig) -> int:
