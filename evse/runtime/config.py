@@ -31,13 +31,17 @@ class DeviceOpenError(OSError):
 
 @dataclass(frozen=True, slots=True)
 class BoardConfig:
-    """`board:` the board driver (drivers/registry.py, kind board) and its parameters."""
+    """`board:` the board driver (drivers/registry.py, kind board) and its parameters: the
+    simulated board's as fields, every parameter of the chosen driver in `params` (a board
+    driver with other parameters, e.g. an MCU link, reads them there)."""
 
     driver: str = "sim"
     noise_v: float = 0.3
     contactor_close_ms: float = 30.0
     contactor_open_ms: float = 30.0
     keepalive_timeout_ms: float = 3000.0
+    params: dict[str, object] = field(
+        default_factory=lambda: driver(PortKind.BOARD, "sim").defaults())
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,10 +275,13 @@ def load_config(path: str | Path | None = None) -> StationConfig:
 
 
 def _board_config(name: str, params: dict[str, object]) -> BoardConfig:
-    section = DriverSection(name, params)
+    sim = BoardConfig()
+    merged = {k: params.get(k, getattr(sim, k)) for k in
+              ("noise_v", "contactor_close_ms", "contactor_open_ms", "keepalive_timeout_ms")}
+    section = DriverSection(name, merged)
     return BoardConfig(name, section.number("noise_v"), section.number("contactor_close_ms"),
                        section.number("contactor_open_ms"),
-                       section.number("keepalive_timeout_ms"))
+                       section.number("keepalive_timeout_ms"), params=dict(params))
 
 
 def _driver_section(raw: LMap, key: str, kind: PortKind, default: str,
