@@ -490,6 +490,7 @@ def _required_keys() -> set[str]:
     for section in ("board", "cp", "auth", "pnc"):
         cls = type(getattr(StationConfig(), section))
         keys |= {f"{section}.{f.name}" for f in dataclasses.fields(cls)}
+    keys.discard("board.params")  # the chosen board driver's parameters, walked above
     return keys
 
 
