@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from evse.contract.errors import ContractUsageError
     from evse.fsm.spec import SpecError
-    from evse.runtime.config import ConfigError
+    from evse.runtime.config import ConfigError, DeviceOpenError
     from evse.runtime.day import DayError
     from evse.runtime.scenario import ScenarioError
 
@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         rc: int = args.fn(args)
-    except (SpecError, ConfigError, ScenarioError, DayError, ContractUsageError) as exc:
+    except (SpecError, ConfigError, ScenarioError, DayError, ContractUsageError,
+            DeviceOpenError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return rc

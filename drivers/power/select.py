@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drivers.power import reg060
+from drivers.power import infy, reg060
 from drivers.power.infy import InfyProtocol
 from drivers.power.protocol import ModuleProtocol
 from evse.ports.power import PowerUsageError
@@ -20,12 +20,16 @@ class ProtocolChoice:
     bitrate: int
 
 
-def protocol_by_name(name: str) -> ProtocolChoice:
-    """`infy`, `winline` or `dpm1000`."""
+def protocol_by_name(name: str, *, poll_period_ns: int | None = None) -> ProtocolChoice:
+    """`infy`, `winline` or `dpm1000` (the power rows of drivers/registry.py), polled every
+    `poll_period_ns` (None: the protocol's own period)."""
     if name == "infy":
-        return ProtocolChoice(InfyProtocol(), BITRATE_125K)
+        return ProtocolChoice(InfyProtocol(poll_period_ns=poll_period_ns or infy.POLL_PERIOD_NS),
+                              BITRATE_125K)
     table = reg060.VENDOR_TABLES.get(name)
     if table is None:
         known = ["infy", *sorted(reg060.VENDOR_TABLES)]
         raise PowerUsageError(f"unknown power-module protocol {name!r}; known: {known}")
-    return ProtocolChoice(reg060.Reg060Protocol(table), BITRATE_125K)
+    return ProtocolChoice(
+        reg060.Reg060Protocol(table, poll_period_ns=poll_period_ns or reg060.POLL_PERIOD_NS),
+        BITRATE_125K)

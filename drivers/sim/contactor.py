@@ -10,6 +10,15 @@ ACTUATION_DELAY_NS = 20_000_000
 FEEDBACK_DELAY_NS = 10_000_000
 
 
+def contactor_from_feedback_times(close_ns: int, open_ns: int) -> ContactorSim:
+    """The contactor a board config describes by coil-to-feedback times (what the board
+    sees, hardware.md §6.2 20-50 ms): the main contacts move FEEDBACK_DELAY_NS earlier."""
+    if min(close_ns, open_ns) < FEEDBACK_DELAY_NS:
+        raise ValueError(f"contactor feedback times must be >= {FEEDBACK_DELAY_NS} ns")
+    return ContactorSim(close_ns - FEEDBACK_DELAY_NS, FEEDBACK_DELAY_NS,
+                        open_actuation_delay_ns=open_ns - FEEDBACK_DELAY_NS)
+
+
 @dataclass(slots=True)
 class _Pending:
     closed: bool
@@ -21,8 +30,15 @@ class ContactorSim:
         self,
         actuation_delay_ns: int = ACTUATION_DELAY_NS,
         feedback_delay_ns: int = FEEDBACK_DELAY_NS,
+        *,
+        open_actuation_delay_ns: int | None = None,
     ) -> None:
+        """`actuation_delay_ns`: coil to main contacts when closing (and opening, unless
+        `open_actuation_delay_ns` says otherwise); the mirror contact follows the main
+        contacts after `feedback_delay_ns`."""
         self.actuation_delay_ns = actuation_delay_ns
+        self.open_actuation_delay_ns = (actuation_delay_ns if open_actuation_delay_ns is None
+                                        else open_actuation_delay_ns)
         self.feedback_delay_ns = feedback_delay_ns
         self.commanded_closed = False
         self.closed = False  # the main contacts, what the physics sees
@@ -37,7 +53,8 @@ class ContactorSim:
         if closed == self.commanded_closed:
             return
         self.commanded_closed = closed
-        self._contact = _Pending(closed, now_ns + self.actuation_delay_ns)
+        delay = self.actuation_delay_ns if closed else self.open_actuation_delay_ns
+        self._contact = _Pending(closed, now_ns + delay)
 
     def inject_welding(self) -> None:
         """The contacts stick the next time they are closed (or now, if closed)."""

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import can
 
 from drivers.power import infy, reg060
-from drivers.power.protocol import FRAME_DLC
+from drivers.power.protocol import FRAME_DLC, ModuleProtocol
 from drivers.sim.module_stage import ModuleStage
 from evse.ports.power import ModuleAlarm
 
@@ -298,3 +298,18 @@ class Reg060RackSim(ModuleRackSim):
             kind = TYPE_SET_REPLY_DPM if t is reg060.DPM1000 else TYPE_INTEGER
             return reply(kind, reg060.ERROR_NONE, reg, lambda: req.value)
         return reply(TYPE_FLOAT | 0x80, ERROR_INVALID_COMMAND, reg, lambda: 0)
+
+
+def rack_sim_for(
+    protocol: ModuleProtocol,
+    bus: can.BusABC,
+    stages: Mapping[int, ModuleStage],
+    rng: random.Random,
+    voltage_source: Callable[[], float],
+) -> ModuleRackSim:
+    """The rack simulator that speaks `protocol`'s frames (the registry's power rows)."""
+    if isinstance(protocol, reg060.Reg060Protocol):
+        return Reg060RackSim(bus, stages, rng, voltage_source, table=protocol.table)
+    if isinstance(protocol, infy.InfyProtocol):
+        return InfyRackSim(bus, stages, rng, voltage_source)
+    raise TypeError(f"no rack simulator for {type(protocol).__name__}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.registry import DriverParamError, PortKind, driver
 from evse.fsm.yamlstrict import FileLineError, LMap, YamlError, line_of, load_yaml
 from evse.slac.config import slac_config_from_section
 from evse.slac.errors import SlacUsageError
@@ -22,13 +23,59 @@ class ConfigError(FileLineError):
     """A station config is invalid."""
 
 
+class DeviceOpenError(OSError):
+    """A bus or device a valid config names cannot be opened at start (missing interface,
+    no permission): the message names the section, interface and channel; the entry points
+    exit 2 with it (an OSError, as `evse run` already treats a missing interface)."""
+
+
 @dataclass(frozen=True, slots=True)
 class BoardConfig:
+    """`board:` the board driver (drivers/registry.py, kind board) and its parameters: the
+    simulated board's as fields, every parameter of the chosen driver in `params` (a board
+    driver with other parameters, e.g. an MCU link, reads them there)."""
+
     driver: str = "sim"
     noise_v: float = 0.3
     contactor_close_ms: float = 30.0
-    contactor_open_ms: float = 20.0
+    contactor_open_ms: float = 30.0
     keepalive_timeout_ms: float = 3000.0
+    params: dict[str, object] = field(
+        default_factory=lambda: driver(PortKind.BOARD, "sim").defaults())
+
+
+@dataclass(frozen=True, slots=True)
+class DriverSection:
+    """`power:`, `imd:`, `meter:` the driver a port is built from and every parameter it
+    takes, checked against its registry row (drivers/registry.py) and defaulted there."""
+
+    driver: str
+    params: dict[str, object] = field(default_factory=dict)
+
+    def number(self, name: str) -> float:
+        value = self.params[name]
+        assert isinstance(value, int | float)
+        return float(value)
+
+    def integer(self, name: str) -> int:
+        value = self.params[name]
+        assert isinstance(value, int)
+        return value
+
+    def text(self, name: str) -> str | None:
+        value = self.params[name]
+        assert value is None or isinstance(value, str)
+        return value
+
+
+def _default_section(kind: PortKind, name: str) -> DriverSection:
+    return DriverSection(name, driver(kind, name).defaults())
+
+
+#: The embedded defaults: the InfyPower rack, the Bender iso165C, the simulated meter.
+DEFAULT_POWER_DRIVER = "infy"
+DEFAULT_IMD_DRIVER = "iso165c"
+DEFAULT_METER_DRIVER = "sim"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +164,12 @@ class StationConfig:
     name: str = "sim-dc"
     seed: int = 1
     board: BoardConfig = field(default_factory=BoardConfig)
+    power: DriverSection = field(
+        default_factory=lambda: _default_section(PortKind.POWER, DEFAULT_POWER_DRIVER))
+    imd: DriverSection = field(
+        default_factory=lambda: _default_section(PortKind.IMD, DEFAULT_IMD_DRIVER))
+    meter: DriverSection = field(
+        default_factory=lambda: _default_section(PortKind.METER, DEFAULT_METER_DRIVER))
     cp: CpSection = field(default_factory=CpSection)
     v2g: V2gSection = field(default_factory=V2gSection)
     plc: PlcSection = field(default_factory=PlcSection)
@@ -127,16 +180,15 @@ class StationConfig:
     file: str = "<defaults>"
 
 
-_SECTIONS = {"station", "board", "cp", "v2g", "plc", "slac", "session", "auth", "pnc"}
+_SECTIONS = {"station", "board", "power", "imd", "meter", "cp", "v2g", "plc", "slac", "session",
+             "auth", "pnc"}
 #: auth.timeout_eim_s: a driver fetching a card or an app needs minutes; beyond an hour the
 #: connector is blocked for nothing (EVerest's 0 = "infinite" is not offered).
 AUTH_TIMEOUT_EIM_RANGE_S = (1.0, 3600.0)
 #: auth.timeout_pnc_s: the car has presented its contract and waits at most its
 #: V2G_EVCC_Ongoing_Timeout, 60 s (timing.md §4); a longer wait would never end by us.
 AUTH_TIMEOUT_PNC_RANGE_S = (1.0, 60.0)
-_BOARD_DRIVERS = {"sim"}
 _TLS_POLICIES = ("allow", "force", "prohibit")
-_PLC_DRIVERS = ("none", "raw")
 _PROTOCOL_NAMES = ("din", "iso2")
 _OCPP_VERSIONS = ("none", "1.6", "2.0.1")
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
@@ -184,24 +236,7 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         if k not in _SECTIONS:
             raise ConfigError(file, line_of(raw, k), f"unknown section {k!r}")
     st = _section(raw, "station", file, {"name": str, "seed": int})
-    board = _section(
-        raw,
-        "board",
-        file,
-        {
-            "driver": str,
-            "noise_v": float,
-            "contactor_close_ms": float,
-            "contactor_open_ms": float,
-            "keepalive_timeout_ms": float,
-        },
-    )
-    if board.get("driver", "sim") not in _BOARD_DRIVERS:
-        raise ConfigError(
-            file,
-            line_of(raw.get("board"), "driver"),
-            f"unknown board driver {board['driver']!r} (known: {sorted(_BOARD_DRIVERS)})",
-        )
+    board_name, board = _driver_section(raw, "board", PortKind.BOARD, "sim", file)
     cp = _section(
         raw,
         "cp",
@@ -222,7 +257,12 @@ def load_config(path: str | Path | None = None) -> StationConfig:
     return StationConfig(
         name=st.get("name", "sim-dc"),
         seed=st.get("seed", 1),
-        board=BoardConfig(**board),
+        board=_board_config(board_name, board),
+        power=DriverSection(*_driver_section(raw, "power", PortKind.POWER,
+                                             DEFAULT_POWER_DRIVER, file)),
+        imd=DriverSection(*_driver_section(raw, "imd", PortKind.IMD, DEFAULT_IMD_DRIVER, file)),
+        meter=DriverSection(*_driver_section(raw, "meter", PortKind.METER,
+                                             DEFAULT_METER_DRIVER, file)),
         cp=CpSection(**cp),
         v2g=_v2g_section(raw, file),
         plc=_plc_section(raw, file),
@@ -232,6 +272,44 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         pnc=_pnc_section(raw, file),
         file=file,
     )
+
+
+def _board_config(name: str, params: dict[str, object]) -> BoardConfig:
+    sim = BoardConfig()
+    merged = {k: params.get(k, getattr(sim, k)) for k in
+              ("noise_v", "contactor_close_ms", "contactor_open_ms", "keepalive_timeout_ms")}
+    section = DriverSection(name, merged)
+    return BoardConfig(name, section.number("noise_v"), section.number("contactor_close_ms"),
+                       section.number("contactor_open_ms"),
+                       section.number("keepalive_timeout_ms"), params=dict(params))
+
+
+def _driver_section(raw: LMap, key: str, kind: PortKind, default: str,
+                    file: str) -> tuple[str, dict[str, object]]:
+    """`key: {driver: NAME, PARAM: value, ...}` checked against the registry row of NAME:
+    an unknown driver, a parameter NAME does not take, a wrong type or a value out of range
+    is a ConfigError at the offending key's line."""
+    body = raw.get(key)
+    if body is None:
+        return default, driver(kind, default).defaults()
+    if not isinstance(body, LMap):
+        raise ConfigError(file, line_of(raw, key), f"section {key!r} must be a mapping")
+    try:
+        info = driver(kind, body.get("driver", default))
+        params = info.check({str(k): v for k, v in body.items() if k != "driver"})
+    except DriverParamError as exc:
+        line = line_of(body, exc.key) if exc.key in body else line_of(raw, key)
+        raise ConfigError(file, line, exc.message) from None
+    if kind is PortKind.POWER or kind is PortKind.IMD:
+        _check_can(raw, key, params, file)
+    return info.name, params
+
+
+def _check_can(raw: LMap, key: str, params: dict[str, object], file: str) -> None:
+    """A socketcan bus is a device the operator names; a private virtual bus needs none."""
+    if params.get("interface") == "socketcan" and params.get("channel") is None:
+        raise ConfigError(file, _line(raw, key, "interface"),
+                          f"{key}.interface socketcan needs {key}.channel (e.g. can0)")
 
 
 def _line(raw: LMap, section: str, key: str) -> int:
@@ -291,19 +369,14 @@ def _v2g_section(raw: LMap, file: str) -> V2gSection:
 
 
 def _plc_section(raw: LMap, file: str) -> PlcSection:
-    v = _raw_body(raw, "plc", file, {"driver", "iface", "local_modem_mac"})
-    driver = v.get("driver", "none")
-    if driver not in _PLC_DRIVERS:
-        raise ConfigError(file, _line(raw, "plc", "driver"),
-                          f"plc.driver must be one of {list(_PLC_DRIVERS)}, got {driver!r}")
-    iface = v.get("iface")
-    if iface is not None and not isinstance(iface, str):
-        raise ConfigError(file, _line(raw, "plc", "iface"), "plc.iface must be a name")
-    mac = v.get("local_modem_mac", "00:b0:52:00:00:01")
+    name, v = _driver_section(raw, "plc", PortKind.PLC, "none", file)
+    mac = v["local_modem_mac"]
     if not isinstance(mac, str) or not _MAC_RE.match(mac):
         raise ConfigError(file, _line(raw, "plc", "local_modem_mac"),
                           f"plc.local_modem_mac must be a MAC aa:bb:cc:dd:ee:ff, got {mac!r}")
-    return PlcSection(driver=driver, iface=iface, local_modem_mac=mac.lower())
+    iface = v["iface"]
+    assert iface is None or isinstance(iface, str)
+    return PlcSection(driver=name, iface=iface, local_modem_mac=mac.lower())
 
 
 def _slac_section(raw: LMap, file: str) -> SlacSection:

@@ -74,7 +74,7 @@ from evse.runtime.sim_car import (
     make_profile,
 )
 from evse.runtime.sim_controller import StandInController
-from evse.runtime.sim_world import EVSE_MAC, SimWorld, WorldConfig
+from evse.runtime.sim_world import EVSE_MAC, SimWorld, world_config
 from evse.runtime.station import spec
 from evse.runtime.station_env import PilotView, StationEnv
 from evse.runtime.trace import Trace
@@ -163,7 +163,7 @@ class DcStation:
         # ---------------------------------------------------------------- the world
         self.ev_profile = make_profile(self.session)
         self.world = SimWorld(sched.now_ns, rng, self.ev_profile.battery,
-                              WorldConfig(seed=config.seed))
+                              world_config(config))
         #: The car plugged in now (None between sessions, and always with `car=False`).
         self.sim_car: SimCar | None = None
         w = self.world

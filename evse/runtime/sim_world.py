@@ -5,8 +5,11 @@ what the meter reads, what the IMD sees and what the modules regulate are the sa
 
 - the DC plant (drivers/sim/plant.py): module output node, the DC contactor, the cable and
   the EV inlet; the contactor model is the one the board's coil drives;
-- power modules on a python-can `virtual` bus (InfyPower V1.13 rack simulator), an IMD on
-  its own virtual bus (iso165C), a DC meter reading the connector node;
+- power modules on a CAN bus (python-can `virtual` by default) with the simulator of the
+  vendor `power:` names (Infy V1.13, or a PROTNO 0x060 vendor), an IMD (`imd:` iso165C on its
+  own bus, or isoCHA425HV over Modbus RTU on an in-memory byte link), a DC meter (`meter:`)
+  reading the connector node; which driver and simulator come from the registry
+  (drivers/registry.py) row the station config names;
 - the EV's traction battery: the EV simulator's own `Battery` (SOC, OCV, R_int) is the
   battery the plant charges, through `EvBatteryAdapter`;
 - the board: the virtual EV's pilot resistor/diode and the safety MCU;
@@ -18,23 +21,36 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import can
 
 from drivers.board.sim import SimBoard, SimBoardParams
 from drivers.homeplug.sim import PowerlineMedium, SimStation
 from drivers.imd.iso165c import Iso165cImd
-from drivers.meter.sim_meter import SimDcMeter
+from drivers.imd.isocha425 import IsoCha425Imd
+from drivers.imd.link import pipe_pair
+from drivers.meter.sim_meter import Accuracy, SimDcMeter
 from drivers.power.group import ModuleGroupManager
-from drivers.power.infy import InfyProtocol
-from drivers.sim.contactor import ContactorSim
-from drivers.sim.imd import ImdPhysics, Iso165cSim
+from drivers.power.select import protocol_by_name
+from drivers.registry import PortKind, driver
+from drivers.sim.contactor import ContactorSim, contactor_from_feedback_times
+from drivers.sim.imd import ImdPhysics, Iso165cSim, IsoCha425Sim
 from drivers.sim.loads import Battery as PlantBattery, EvInlet
-from drivers.sim.module_rack import InfyRackSim
+from drivers.sim.module_rack import ModuleRackSim, rack_sim_for
 from drivers.sim.module_stage import ModuleStage
 from drivers.sim.plant import DcPlant
 from evse.ev.battery import Battery as EvBattery
+from evse.ports.imd import IsolationMonitor
+from evse.runtime.clock import ms_to_ns
+from evse.runtime.config import (
+    DEFAULT_IMD_DRIVER,
+    DEFAULT_METER_DRIVER,
+    DEFAULT_POWER_DRIVER,
+    DeviceOpenError,
+    DriverSection,
+    StationConfig,
+)
 
 _channels = itertools.count()
 
@@ -64,12 +80,62 @@ class EvBatteryAdapter(PlantBattery):
         self.soc = self.ev.soc_pct / 100.0
 
 
+def _default(kind: PortKind, name: str) -> DriverSection:
+    return DriverSection(name, driver(kind, name).defaults())
+
+
 @dataclass
 class WorldConfig:
-    modules: int = 2
+    """What the simulated world is built from: the station config's `board:`, `power:`,
+    `imd:` and `meter:` sections (`world_config`), defaults = the embedded config."""
+
     seed: int = 1
     board: SimBoardParams | None = None
+    #: coil-to-feedback times of the DC contactor (board.contactor_close_ms / _open_ms)
+    contactor_close_ns: int = 30 * 1_000_000
+    contactor_open_ns: int = 30 * 1_000_000
     cable_attenuation_db: float = CABLE_ATTENUATION_DB
+    power: DriverSection = field(
+        default_factory=lambda: _default(PortKind.POWER, DEFAULT_POWER_DRIVER))
+    imd: DriverSection = field(
+        default_factory=lambda: _default(PortKind.IMD, DEFAULT_IMD_DRIVER))
+    meter: DriverSection = field(
+        default_factory=lambda: _default(PortKind.METER, DEFAULT_METER_DRIVER))
+
+
+def world_config(config: StationConfig) -> WorldConfig:
+    """The simulated world a station config describes (every board/power/imd/meter key)."""
+    b = config.board
+    return WorldConfig(
+        seed=config.seed,
+        board=SimBoardParams(
+            noise_v=b.noise_v,
+            contactor_close_ns=ms_to_ns(b.contactor_close_ms),
+            contactor_open_ns=ms_to_ns(b.contactor_open_ms),
+            keepalive_timeout_ns=ms_to_ns(b.keepalive_timeout_ms),
+        ),
+        contactor_close_ns=ms_to_ns(b.contactor_close_ms),
+        contactor_open_ns=ms_to_ns(b.contactor_open_ms),
+        power=config.power, imd=config.imd, meter=config.meter,
+    )
+
+
+def open_can_bus(section: DriverSection, private_channel: str, what: str) -> can.BusABC:
+    """A python-can bus as `interface`/`channel`/`bitrate` of a power or IMD section say; a
+    null channel on the virtual interface is a private one (stations in one process do not
+    share their buses). The bitrate is handed to python-can (backends with a bitrate
+    setting use it; a socketcan netdev gets its bitrate from `ip link`)."""
+    interface = section.text("interface")
+    channel = section.text("channel") or private_channel
+    bitrate = section.integer("bitrate")
+    try:
+        if interface == "virtual":
+            return can.Bus(interface="virtual", channel=channel, preserve_timestamps=True,
+                           bitrate=bitrate)
+        return can.Bus(interface=interface, channel=channel, bitrate=bitrate)
+    except (OSError, can.CanError) as exc:
+        raise DeviceOpenError(f"{what}: cannot open {interface} channel {channel!r} "
+                              f"({section.driver}): {exc}") from exc
 
 
 class SimWorld:
@@ -81,28 +147,48 @@ class SimWorld:
     ) -> None:
         cfg = config or WorldConfig()
         self.clock = clock
+        self.config = cfg
         channel = f"station-power-{next(_channels)}"
         imd_channel = f"station-imd-{next(_channels)}"
-        self._buses = [
-            can.Bus(interface="virtual", channel=channel, preserve_timestamps=True),
-            can.Bus(interface="virtual", channel=channel, preserve_timestamps=True),
-            can.Bus(interface="virtual", channel=imd_channel, preserve_timestamps=True),
-            can.Bus(interface="virtual", channel=imd_channel, preserve_timestamps=True),
-        ]
-        drv_bus, sim_bus, imd_drv_bus, imd_sim_bus = self._buses
-        self.stages = {a: ModuleStage() for a in range(cfg.modules)}
-        self.contactor = ContactorSim()
+        # ------------------------------------------------------------ power modules
+        power = cfg.power
+        self._buses: list[can.BusABC] = [open_can_bus(power, channel, "power"),
+                                         open_can_bus(power, channel, "power")]
+        drv_bus, sim_bus = self._buses
+        self.stages = {a: ModuleStage() for a in range(power.integer("modules"))}
+        self.contactor: ContactorSim = contactor_from_feedback_times(
+            cfg.contactor_close_ns, cfg.contactor_open_ns)
         self.ev_inlet = EvInlet(EvBatteryAdapter(ev_battery))
         self.plant = DcPlant(list(self.stages.values()), self.contactor, self.ev_inlet)
-        self.rack = InfyRackSim(
-            sim_bus, self.stages, random.Random(rng.random()), lambda: self.plant.module_voltage_v
-        )
+        protocol = protocol_by_name(
+            power.driver, poll_period_ns=ms_to_ns(power.number("poll_period_ms"))).protocol
+        self.rack: ModuleRackSim = rack_sim_for(
+            protocol, sim_bus, self.stages, random.Random(rng.random()),
+            lambda: self.plant.module_voltage_v)
+        # ------------------------------------------------------------ IMD
         self.imd_physics = ImdPhysics(lambda: self.plant.connector_voltage_v)
-        self.imd_sim = Iso165cSim(imd_sim_bus, self.imd_physics)
+        self.imd: IsolationMonitor
+        self.imd_sim: Iso165cSim | IsoCha425Sim
+        if cfg.imd.driver == "isocha425":  # Modbus RTU on a byte link (in memory here)
+            address = cfg.imd.integer("device_address")
+            drv_link, sim_link = pipe_pair()
+            self.imd_sim = IsoCha425Sim(sim_link, self.imd_physics, device_address=address)
+            self.imd = IsoCha425Imd(drv_link, device_address=address)
+        else:  # iso165c: CAN
+            imd_buses = [open_can_bus(cfg.imd, imd_channel, "imd"),
+                         open_can_bus(cfg.imd, imd_channel, "imd")]
+            self._buses += imd_buses
+            self.imd_sim = Iso165cSim(imd_buses[1], self.imd_physics)
+            self.imd = Iso165cImd(imd_buses[0])
+        # ------------------------------------------------------------ meter
+        m = cfg.meter
         self.meter = SimDcMeter(
             lambda: (self.plant.connector_voltage_v, self.plant.connector_current_a),
             random.Random(rng.random()),
+            Accuracy(m.number("voltage_gain_error"), m.number("voltage_offset_v"),
+                     m.number("current_gain_error"), m.number("current_offset_a")),
         )
+        # ------------------------------------------------------------ board, powerline
         self.board = SimBoard(clock, rng, cfg.board, contactor=self.contactor)
         self.medium = PowerlineMedium(random.Random(rng.random()))
         self.evse_plc: SimStation = self.medium.attach(
@@ -112,8 +198,7 @@ class SimWorld:
         self._attenuation_db = cfg.cable_attenuation_db
         self._cable_in_car = False
         # Drivers the station owns (real code over the simulated buses).
-        self.group = ModuleGroupManager(drv_bus, InfyProtocol(), list(self.stages))
-        self.imd = Iso165cImd(imd_drv_bus)
+        self.group = ModuleGroupManager(drv_bus, protocol, list(self.stages))
 
     def cable_connected(self, connected: bool) -> None:
         """The charging cable is in a car's inlet (or not): the car's modem shares the
