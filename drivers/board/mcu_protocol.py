@@ -260,7 +260,7 @@ class ResetFault:
 
 @dataclass(frozen=True, slots=True)
 class Version:
-    """Answer to HELLO; `seq` echoes the HELLO's sequence number."""
+    """Answer to every HELLO, also of another protocol version (so the host can name it)."""
 
     TYPE: ClassVar[MsgType] = MsgType.VERSION
     DIRECTION: ClassVar[Direction] = Direction.MCU_TO_HOST
