@@ -231,7 +231,9 @@ class McuSimulator:
 class PtyMcu:
     """The simulator on a pseudo-terminal: the driver opens `device` like the real UART."""
 
-    def __init__(self, sim: McuSimulator) -> None:
+    def __init__(self, sim: McuSimulator | None = None) -> None:
+        #: May be set after the device exists (the host driver opens it before the world
+        #: whose board the firmware runs on is built).
         self.sim = sim
         self.master, self._slave = os.openpty()
         tty.setraw(self.master)
@@ -243,7 +245,7 @@ class PtyMcu:
 
     def service(self, now_ns: int) -> None:
         """Read what the host wrote, step the firmware, write what it sends. Never blocks."""
-        if self.closed:
+        if self.closed or self.sim is None:
             return
         while True:
             try:
