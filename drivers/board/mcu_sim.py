@@ -20,10 +20,15 @@ frame, `mute` stops all output (a cut TX line), `close()` removes the device.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
+import struct
+import termios
 import tty
 from dataclasses import dataclass, field
 
+from drivers.board.mcu import TtyStream
 from drivers.board.mcu_protocol import (
     MCU_WATCHDOG_TIMEOUT,
     PROTOCOL_VERSION,
@@ -228,6 +233,53 @@ class McuSimulator:
         return out
 
 
+#: How long a synchronised write waits for the kernel to deliver it (pty bytes go through a
+#: kernel work queue, so they are readable on the other side a little later).
+DELIVERY_WAIT_S = 0.2
+_POLL_S = 0.0005
+_YIELDS = 200
+#: N_TTY's read buffer is 4096 bytes; past about this much a non-reading side takes no more.
+_TTY_BUFFER_FULL = 3900
+
+
+def _unread(fd: int) -> int:
+    buf = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    return int(struct.unpack("i", buf)[0])
+
+
+def _wait_delivered(watch_fd: int, target: int) -> None:
+    """Wait (bounded) until `watch_fd` has `target` unread bytes. In virtual time this keeps
+    a run deterministic: what one side wrote in a tick is readable by the other in that tick,
+    however loaded the machine is."""
+    goal = min(target, _TTY_BUFFER_FULL)
+    # The kernel worker that moves the bytes usually runs as soon as we yield the CPU.
+    for _ in range(_YIELDS):
+        # A reader that does not read (a hung host) fills the line discipline's buffer;
+        # then nothing more arrives, as with an overrun UART, and there is nothing to wait for.
+        if _unread(watch_fd) >= goal:
+            return
+        os.sched_yield()
+    for _ in range(int(DELIVERY_WAIT_S / _POLL_S)):
+        if _unread(watch_fd) >= goal:
+            return
+        select.select([], [], [], _POLL_S)
+
+
+class _SyncedTty(TtyStream):
+    """The host end of a PtyMcu whose writes return once the firmware side can read them."""
+
+    def __init__(self, device: str, master: int, baud: int) -> None:
+        super().__init__(device, baud)
+        self._master = master
+
+    def write(self, data: bytes) -> int:
+        before = _unread(self._master)
+        n = super().write(data)
+        if n:
+            _wait_delivered(self._master, before + n)
+        return n
+
+
 class PtyMcu:
     """The simulator on a pseudo-terminal: the driver opens `device` like the real UART."""
 
@@ -242,6 +294,13 @@ class PtyMcu:
         self.device = os.ttyname(self._slave)
         self.closed = False
         self.overrun_bytes = 0
+        #: Wait for each write to reach the other side (virtual-time tests; see
+        #: `_wait_delivered`). Costs microseconds on an idle machine.
+        self.synchronous = True
+
+    def open_host(self, baud: int = 115200) -> TtyStream:
+        """The host's end, opened like the real UART, with writes synchronised like ours."""
+        return _SyncedTty(self.device, self.master, baud)
 
     def service(self, now_ns: int) -> None:
         """Read what the host wrote, step the firmware, write what it sends. Never blocks."""
@@ -260,10 +319,14 @@ class PtyMcu:
         if out:
             # A UART has no back-pressure: what a host that is not reading cannot take is
             # lost (overrun), exactly as on the wire.
+            before = _unread(self._slave) if self.synchronous else 0
             try:
-                os.write(self.master, out)
+                n = os.write(self.master, out)
             except BlockingIOError:
-                self.overrun_bytes += len(out)
+                n = 0
+            self.overrun_bytes += len(out) - n
+            if n and self.synchronous:
+                _wait_delivered(self._slave, before + n)
 
     def close(self) -> None:
         """Remove the device: the host's reads end (EIO) at once."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.board.mcu import McuBoard, McuParams, TtyStream
+from drivers.board.mcu import McuBoard, McuParams
 from drivers.board.mcu_sim import McuSimulator, PtyMcu
 from drivers.board.sim import EvCpState, SimBoard
 from evse.cp.pilot import CP_SAMPLE_PERIOD_NS, ControlPilot, CpNotice
@@ -29,7 +29,7 @@ class Rig:
         self.sim = McuSimulator(self.world, **mcu_kwargs)
         self.pty = PtyMcu(self.sim)
         self.params = McuParams(device=self.pty.device)
-        self.board = McuBoard(TtyStream(self.pty.device), sched.now_ns, self.params)
+        self.board = McuBoard(self.pty.open_host(), sched.now_ns, self.params)
         self.mcu_running = True
         sched.call_every(MCU_TURN_NS, self._mcu_turn, "mcu.turn")
         self.notices: list[tuple[int, CpNotice]] = []

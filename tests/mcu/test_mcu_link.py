@@ -6,6 +6,7 @@ Every bound below is a named protocol or pilot parameter with its source.
 from __future__ import annotations
 
 import os
+import select
 
 import pytest
 
@@ -229,7 +230,11 @@ def test_ack_timeout_and_resends_bound_the_loss_of_a_deaf_mcu() -> None:
 
 # --- start-up --------------------------------------------------------------------------------
 def _virtual_wait(sched: Scheduler, pty: PtyMcu | None):
-    def wait(_fd: int, seconds: float) -> None:
+    """wait_ready's wait in virtual time: give the kernel a real moment to deliver what the
+    host wrote (select, no sleep), advance the virtual clock, run the firmware."""
+    def wait(fd: int, seconds: float) -> None:
+        if pty is not None:
+            select.select([pty.master], [], [], 0.2)
         sched.run_for(max(ms_to_ns(1), round(seconds * 1e9)))
         if pty is not None:
             pty.service(sched.now_ns())

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers.board.mcu import LinkState, McuBoard, McuParams, TtyStream
+from drivers.board.mcu import LinkState, McuBoard, McuParams
 from drivers.board.mcu_protocol import (
     LINK_TIMEOUT,
     MCU_REACTION,
@@ -29,7 +29,7 @@ class McuStation:
     def __init__(self) -> None:
         clock = VirtualClock()
         self.pty = PtyMcu()
-        self.board = McuBoard(TtyStream(self.pty.device), clock.now_ns,
+        self.board = McuBoard(self.pty.open_host(), clock.now_ns,
                               McuParams(device=self.pty.device))
         self.st = DcStation(StationConfig(),
                             SessionConfig(protocol="din", ocpp="none", charge_s=300),
