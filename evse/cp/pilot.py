@@ -81,6 +81,7 @@ class FaultCause(enum.Enum):
     CONTACTOR_NOT_CLOSING = "contactor_not_closing"
     CONTACTOR_WELDED = "contactor_welded"
     CONTACTOR_FEEDBACK_DIVERGES = "contactor_feedback_diverges"
+    BOARD_LINK_LOST = "board_link_lost"
     EXTERNAL = "external"
 
 
@@ -294,6 +295,7 @@ class ControlPilot:
             FaultCause.KEEPALIVE_TIMEOUT,
             FaultCause.CONTACTOR_FEEDBACK_DIVERGES,
             FaultCause.CONTACTOR_NOT_CLOSING,
+            FaultCause.BOARD_LINK_LOST,
             FaultCause.EXTERNAL,
         ):
             latched.discard(cause)
@@ -348,6 +350,7 @@ class ControlPilot:
             BoardFaultKind.KEEPALIVE_TIMEOUT: FaultCause.KEEPALIVE_TIMEOUT,
             BoardFaultKind.CONTACTOR_FEEDBACK_DIVERGES: FaultCause.CONTACTOR_FEEDBACK_DIVERGES,
             BoardFaultKind.CP_SIGNAL_FAULT: FaultCause.EXTERNAL,
+            BoardFaultKind.LINK_LOST: FaultCause.BOARD_LINK_LOST,
         }[fault.kind]
         self._latch(cause, now_ns)
 

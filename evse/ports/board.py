@@ -65,6 +65,9 @@ class BoardFaultKind(enum.Enum):
     KEEPALIVE_TIMEOUT = "keepalive_timeout"  # the MCU dropped the contactors on its own
     CONTACTOR_FEEDBACK_DIVERGES = "contactor_feedback_diverges"
     CP_SIGNAL_FAULT = "cp_signal_fault"
+    #: The Linux side lost the link to the MCU (silent, corrupt beyond resends, tty gone);
+    #: the MCU's own watchdog opens the contactors if Linux cannot reach it.
+    LINK_LOST = "link_lost"
 
 
 @dataclass(frozen=True, slots=True)

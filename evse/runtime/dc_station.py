@@ -52,7 +52,7 @@ from evse.contract.values import (
 from evse.cp.pilot import ControlPilot, CpConfig, CpNotice, FaultCause
 from evse.ev.sim import EvSim
 from evse.fsm import Event
-from evse.ports.board import ContactorFeedback, EStopChanged
+from evse.ports.board import Board, ContactorFeedback, EStopChanged
 from evse.power.controller import PowerPath, PowerPathConfig
 from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
@@ -132,12 +132,16 @@ class DcStation:
         slac_port: HomePlugPort | None = None,
         car: bool = True,
         trace: Trace | None = None,
+        board: Board | None = None,
     ) -> None:
         """`contract_port`: the PLC end of a contract link to a controller in another process
         (no controller is built here). `slac_port`: a real HomePlug port for the EVSE side of
         SLAC. `car=False`: no simulated car; an external EV talks to the SECC through
         `open_connection` / `receive_payload` / `connection_lost`, answers go to `v2g_sink`.
-        `trace`: e.g. one that keeps nothing, for a station that runs for days."""
+        `trace`: e.g. one that keeps nothing, for a station that runs for days.
+        `board`: the board port the pilot talks to, e.g. `drivers.board.mcu.McuBoard` in
+        front of an MCU (simulated over a pty on this world's board); default the world's
+        simulated board itself."""
         self.config = config
         self.car = car
         self.v2g_sink: Callable[[object], None] | None = None
@@ -169,7 +173,7 @@ class DcStation:
         w = self.world
         # ---------------------------------------------------------------- pilot
         self.cp = ControlPilot(
-            spec("iec61851"), w.board, timers=sched, notify=self._cp_notice,
+            spec("iec61851"), board or w.board, timers=sched, notify=self._cp_notice,
             config=CpConfig(config.cp.hlc_enabled, config.cp.ventilation_available),
             trace=sched.trace, param_overrides=config.cp.params,
         )

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from evse.runtime.clock import MonotonicClock
 from evse.runtime.scheduler import Scheduler, SchedulerError
+from evse.runtime.sdnotify import SdNotifier
 
 #: A timer fired later than this after its deadline counts as an overrun.
 OVERRUN_NS = 5_000_000
@@ -52,6 +53,9 @@ class RealtimeRunner:
         self.clock: MonotonicClock = scheduler.clock
         self.selector = selectors.DefaultSelector()
         self.stats = RunnerStats()
+        #: systemd's notify socket when run as a Type=notify service (deploy/evse.service):
+        #: READY=1 when the loop starts, WATCHDOG=1 from this loop's own timers, STOPPING=1.
+        self.systemd = SdNotifier.from_env()
 
     def add_reader(self, fileobj: int, callback: Callable[[int], None]) -> None:
         """`callback(now_ns)` runs when `fileobj` is readable; it should read and post."""
@@ -88,11 +92,17 @@ class RealtimeRunner:
 
     def run_until(self, t_ns: int, stop: Callable[[], bool] | None = None) -> None:
         """Run until monotonic time `t_ns` (or until `stop()` is true)."""
-        while self.clock.now_ns() < t_ns:
-            if stop is not None and stop():
-                return
-            self._turn(t_ns)
-        self.scheduler.run_due(self.clock.now_ns())
+        if self.systemd is not None:
+            self.systemd.start(self.scheduler)
+        try:
+            while self.clock.now_ns() < t_ns:
+                if stop is not None and stop():
+                    return
+                self._turn(t_ns)
+            self.scheduler.run_due(self.clock.now_ns())
+        finally:
+            if self.systemd is not None:
+                self.systemd.stopping(self.scheduler)
 
 
 async def run_async(
