@@ -240,7 +240,7 @@ def _checklist_rows(inp: Inputs, cov: dict[str, list[str]], html: bool) -> list[
                 f"{escape(t.split('::', 1)[1])} <small>({escape(test_result(inp, t))}, "
                 f"{escape(t.split('::')[0])})</small>" for t in tests) or "<b>none</b>"
             charts = "<br>".join(
-                f'<a href="charts/{m}.md">{escape(m)}</a>: {escape(s)}' for m, s in it.charts)
+                f'<a href="#chart-{m}">{escape(m)}</a>: {escape(s)}' for m, s in it.charts)
             title = escape(it.title) + (f"<br><small>not covered: {escape(it.note)}</small>"
                                         if it.note else "")
             rows.append([f"<b>{escape(it.id)}</b>", title,
@@ -253,6 +253,18 @@ def _checklist_rows(inp: Inputs, cov: dict[str, list[str]], html: bool) -> list[
                          "<br>".join(f"{m}: `{s}`" for m, s in it.charts),
                          "<br>".join(f"`{m}`" for m in it.modules)])
     return rows
+
+
+def _glance(inp: Inputs, cov: dict[str, list[str]]) -> str:
+    """One line per item: what a reviewer scans first."""
+    cells = []
+    for it in inp.items:
+        status = item_status(inp, cov[it.id])
+        cls = {"NO TEST": "bad", "FAILING": "bad"}.get(status, "ok" if "proven" in status
+                                                      else "warn")
+        cells.append([f"<b>{escape(it.id)}</b>", escape(it.title),
+                      f'<span class="{cls}">{escape(status)}</span>', str(len(cov[it.id]))])
+    return _html_table(["item", "requirement", "status", "tests"], cells, raw=True)
 
 
 def summary(inp: Inputs, cov: dict[str, list[str]]) -> list[list[str]]:
@@ -345,6 +357,7 @@ def build_pack(root: Path, out_dir: Path) -> dict[str, str]:
         '<a href="#faults">Faults</a><a href="README.md">Markdown</a></nav>',
         f"<p>{escape(run_note)} {escape(gap_note)}</p>",
         '<h2 id="summary">Summary</h2>', _html_table(head_s, summary(inp, cov)),
+        _glance(inp, cov),
         '<h2 id="checklist">Checklist</h2>',
         _html_table(head_c, _checklist_rows(inp, cov, True), raw=True),
         '<h2 id="plots">Plots</h2>',

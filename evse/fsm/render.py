@@ -10,6 +10,7 @@ stale picture is detectable.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,9 @@ from evse.fsm.spec import MachineSpec, StateSpec, TransitionSpec, load_spec
 
 
 def _q(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # "\\n" in a label is DOT's line break (the labels are built with it); any other
+    # backslash is doubled. Doubling every backslash printed a literal "\\n" in every box.
+    return '"' + re.sub(r"\\(?!n)", r"\\\\", text).replace('"', '\\"') + '"'
 
 
 def _nid(path: str) -> str:
