@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
@@ -124,6 +125,9 @@ def timing_rows(root: Path, specs: tuple[MachineSpec, ...]) -> list[list[str]]:
                 continue
             doc: list[str] = []
             k = node.lineno - 2
+            # A `#:` block documents the run of constants right under it (e.g. a pair).
+            while k >= 0 and re.match(r"^[A-Z][A-Z0-9_]* = ", lines[k]):
+                k -= 1
             while k >= 0 and lines[k].lstrip().startswith("#:"):
                 doc.insert(0, lines[k].lstrip()[2:].strip())
                 k -= 1
@@ -286,9 +290,10 @@ th{background:#eee} .ok{color:#1a7f1a;font-weight:bold} .bad{color:#c00;font-wei
 nav a{margin-right:14px} h2{border-bottom:2px solid #ccc;padding-bottom:4px;margin-top:32px}"""
 
 
-def build_pack(root: Path, out_dir: Path) -> dict[str, str]:
+def build_pack(root: Path, out_dir: Path, inp: Inputs | None = None) -> dict[str, str]:
     """relative path -> text of every generated file except the Graphviz SVGs."""
-    inp = load_inputs(root, out_dir)
+    if inp is None:
+        inp = load_inputs(root, out_dir)
     cov = coverage(inp)
     files, pages = _charts(inp)
     run = inp.run
@@ -407,7 +412,8 @@ def lost_items(committed: dict[str, list[str]], now: dict[str, list[str]]) -> li
 def check_pack(root: Path, out_dir: Path) -> list[str]:
     """Problems that make `evse audit --check` fail: lost items first, then stale files."""
     problems: list[str] = []
-    files = build_pack(root, out_dir)
+    inp = load_inputs(root, out_dir)
+    files = build_pack(root, out_dir, inp)
     cov_file = out_dir / "coverage.json"
     if not cov_file.exists():
         return [f"{cov_file}: missing: run `evse audit` and commit docs/review/"]
@@ -422,7 +428,7 @@ def check_pack(root: Path, out_dir: Path) -> list[str]:
             problems.append(f"{rel}: missing from the committed pack")
         elif path.read_text(encoding="utf-8") != text:
             problems.append(f"{rel}: stale (run `evse audit` and commit docs/review/)")
-    specs = {s.name: s for s in load_inputs(root, out_dir).specs}
+    specs = {s.name: s for s in inp.specs}
     for rel in svg_targets(files):
         svg_path = out_dir / (rel[:-4] + ".svg")
         machine = Path(rel).stem.split("__")[0]

@@ -63,7 +63,12 @@ def session_series(trace_lines: list[str], title: str) -> dict[str, Any]:
         r = json.loads(line)
         t = r["t"] / S
         end = max(end, t)
-        if r.get("src") == "power" and "SetModuleOutput" in str(r.get("cmd", "")):
+        if r.get("src") == "power" and r.get("cmd") == "DisableModules()":
+            if set_v and set_v[-1][1] != 0.0:  # the modules are off: no output, whatever
+                set_v.append([round(t, 3), 0.0])  # the last setpoint was
+            if set_a and set_a[-1][1] != 0.0:
+                set_a.append([round(t, 3), 0.0])
+        elif r.get("src") == "power" and "SetModuleOutput" in str(r.get("cmd", "")):
             m = _SETPOINT.search(r["cmd"])
             if m:
                 v, a = float(m.group(1)), float(m.group(2))
