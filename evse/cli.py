@@ -141,6 +141,14 @@ def cmd_day(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """The certification review pack (docs/review/): checklist, charts, bounds, faults."""
+    from evse.runtime.audit import audit
+
+    out = ROOT / "docs" / "review" if args.out is None else Path(args.out)
+    return audit(ROOT, out, check=args.check, run=args.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evse", description="CCS2 DC charger stack")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -207,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no live timeline")
     run.add_argument("--verbose", action="store_true", help="also ignored events and notices")
     run.set_defaults(fn=cmd_run)
+
+    au = sub.add_parser("audit", help="certification review pack in docs/review/")
+    au.add_argument("--out", help="output directory (default: docs/review of the tree)")
+    au.add_argument("--check", action="store_true",
+                    help="fail if an item lost its test or the committed pack is stale")
+    au.add_argument("--run", action="store_true",
+                    help="also run the marked tests, a DIN session and fault timings (minutes)")
+    au.set_defaults(fn=cmd_audit)
 
     ev = sub.add_parser("ev", help="the EV simulator against our SECC (virtual time)",
                         add_help=False)

@@ -10,6 +10,7 @@ stale picture is detectable.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,9 @@ from evse.fsm.spec import MachineSpec, StateSpec, TransitionSpec, load_spec
 
 
 def _q(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # "\\n" in a label is DOT's line break (the labels are built with it); any other
+    # backslash is doubled. Doubling every backslash printed a literal "\\n" in every box.
+    return '"' + re.sub(r"\\(?!n)", r"\\\\", text).replace('"', '\\"') + '"'
 
 
 def _nid(path: str) -> str:
@@ -178,3 +181,82 @@ def render_all(spec_dir: Path, out_dir: Path, *, svg: bool = True) -> list[Path]
             )
             written.append(svg_path)
     return written
+
+
+def to_dot_composite(spec: MachineSpec, path: str) -> str:
+    """DOT for one composite state: its sub-states in full, every transition that starts or
+    ends inside it; states outside are grey stubs named by their path. The review pack's
+    per-state page (`evse audit`): big charts stay readable one composite at a time."""
+    top = spec.state(path)
+    if not top.children:
+        raise ValueError(f"{path} is not a composite state")
+    timers = _timer_labels(spec)
+    inside = {s.path for s in spec.iter_states() if s.path.startswith(path + ".")}
+    out = [
+        f"digraph {_nid(path)} {{",
+        "  compound=true; rankdir=TB; newrank=true;",
+        '  node [shape=box, style="rounded", fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+        '  graph [fontname="Helvetica", fontsize=11];',
+        '  start [shape=point, width=0.15, label=""];',
+    ]
+
+    def emit(states: tuple[StateSpec, ...], indent: str) -> None:
+        for s in states:
+            if s.children:
+                out.append(f"{indent}subgraph cluster_{_nid(s.path)} {{")
+                out.append(f"{indent}  label={_q(_state_label(s))}; style=rounded;")
+                emit(s.children, indent + "  ")
+                out.append(f"{indent}}}")
+            else:
+                out.append(f"{indent}{_nid(s.path)} [label={_q(_state_label(s))}];")
+
+    out.append(f"  subgraph cluster_{_nid(path)} {{")
+    out.append(f"    label={_q(_state_label(top))}; style=rounded;")
+    emit(top.children, "    ")
+    out.append("  }")
+    assert top.initial is not None
+    out.append(f"  start -> {_nid(spec.leaf_of(path + '.' + top.initial))};")
+    stubs: set[str] = set()
+
+    def anchor(p: str) -> tuple[str, str | None]:
+        if p == path or p in inside:
+            st = spec.state(p)
+            if st.children:
+                return _nid(spec.leaf_of(p)), f"cluster_{_nid(p)}"
+            return _nid(p), None
+        stubs.add(p)
+        return "x_" + _nid(p), None
+
+    for s in spec.iter_states():
+        for t in s.transitions:
+            if t.target is None:
+                continue
+            src_in = t.source == path or t.source in inside
+            dst_in = t.target == path or t.target in inside
+            if not (src_in or dst_in):
+                continue
+            tail, ltail = anchor(t.source)
+            head, lhead = anchor(t.target)
+            attrs = [f"label={_q(_edge_label(t, _timer_for(spec, t, timers)))}"]
+            if ltail and not t.target.startswith(t.source + "."):
+                attrs.append(f"ltail={ltail}")
+            if lhead and not t.source.startswith(t.target + "."):
+                attrs.append(f"lhead={lhead}")
+            out.append(f"  {tail} -> {head} [{', '.join(attrs)}];")
+    for p in sorted(stubs):
+        out.append(f'  x_{_nid(p)} [label={_q(p)}, style="rounded,dashed", color=gray, '
+                   "fontcolor=gray];")
+    footer = f"{spec.name} v{spec.version} state {path}  sha256 {spec.sha256}"
+    out.append(f"  label={_q(footer)}; labelloc=b; labeljust=l;")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def dot_to_svg(dot: str, svg_path: Path) -> bool:
+    """Draw DOT text to an SVG file with Graphviz; False when Graphviz is not installed."""
+    dot_bin = shutil.which("dot")
+    if dot_bin is None:
+        return False
+    subprocess.run([dot_bin, "-Tsvg", "-o", str(svg_path)], input=dot.encode(), check=True)
+    return True

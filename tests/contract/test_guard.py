@@ -250,6 +250,7 @@ def test_controller_limits_are_clamped_by_the_hardware_rating() -> None:
 # ----------------------------------------------------------------------- charging
 
 
+@pytest.mark.req("P0-6")
 def test_limits_expiring_during_charging_derate_to_zero_and_stop_at_their_validity() -> None:
     t0 = 100 * S
     g = charging_guard(t0)
@@ -270,6 +271,7 @@ def test_limits_expiring_during_charging_derate_to_zero_and_stop_at_their_validi
     assert g.stop_reason is StopReason.LIMITS_EXPIRED
 
 
+@pytest.mark.req("P0-6", "PLC-6.5")
 def test_controller_link_lost_while_charging_stops_within_the_grace() -> None:
     t0 = 50 * S
     g = charging_guard(t0)
@@ -362,6 +364,7 @@ def test_session_commands_become_decisions_for_the_station() -> None:
         FaultResetRequested(3 * S)]
 
 
+@pytest.mark.req("P0-1")
 def test_the_current_demand_loop_never_waits_for_the_controller() -> None:
     """10 000 EV requests at 50 ms with a dead controller: every one gets an answer at
     once, first the safe envelope, then 0 A after the watchdog (P0 item 1)."""
@@ -376,6 +379,7 @@ def test_the_current_demand_loop_never_waits_for_the_controller() -> None:
 # ----------------------------------------------------------------------- schedule / PnC
 
 
+@pytest.mark.req("P0-3")
 def test_cpd_always_has_a_schedule_and_max_power_even_without_the_controller() -> None:
     g = PlcContractGuard(HW)
     sched = g.schedule(0)

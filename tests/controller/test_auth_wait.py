@@ -15,6 +15,7 @@ def rig(request: pytest.FixtureRequest) -> Rig:
     return Rig(request.param)
 
 
+@pytest.mark.req("P1-8")
 def test_token_before_plug_in_is_accepted_as_soon_as_the_ev_asks(rig: Rig) -> None:
     rig.token("TAG-OK")
     assert rig.state == "authorized.waiting_ev"
@@ -26,6 +27,7 @@ def test_token_before_plug_in_is_accepted_as_soon_as_the_ev_asks(rig: Rig) -> No
     assert "StartTransaction" not in rig.csms.actions()  # plug-in never starts a transaction
 
 
+@pytest.mark.req("P1-8")
 def test_token_during_ongoing_turns_pending_into_accepted(rig: Rig) -> None:
     rig.plug()
     rig.ev_waits_for_auth()
@@ -74,6 +76,7 @@ def test_rejected_token_before_the_ev_asks_leaves_it_waiting_for_another(rig: Ri
     assert rig.auth_statuses() == [P, A]
 
 
+@pytest.mark.req("P1-8")
 def test_same_token_again_before_power_delivery_withdraws_authorization(rig: Rig) -> None:
     rig.plug()
     rig.ev_waits_for_auth()
@@ -88,6 +91,7 @@ def test_same_token_again_before_power_delivery_withdraws_authorization(rig: Rig
     assert not any(a in ("StartTransaction", "TransactionEvent") for a in rig.csms.actions())
 
 
+@pytest.mark.req("P1-8")
 def test_change_availability_withdraws_an_authorization_before_power_delivery(rig: Rig) -> None:
     rig.plug()
     rig.ev_waits_for_auth()

@@ -250,6 +250,7 @@ def test_reset_unlock_trigger_201() -> None:
     assert rig.csms.violations == []
 
 
+@pytest.mark.req("P1-7")
 def test_get_15118_ev_certificate_is_relayed_201_and_16() -> None:
     from evse.controller.plc_port import PncCertificateRequested, PncCertificateResponseCmd
 

@@ -63,6 +63,7 @@ STOP_ROWS = {
 }
 
 
+@pytest.mark.req("P1-9")
 def test_every_contract_fault_and_stop_reason_has_a_row() -> None:
     assert set(FAULT_ROWS) == {c.value for c in FaultCode} == {c.value for c in FAULT_MAP}
     assert set(STOP_ROWS) == {r.value for r in StopReason} == {r.value for r in STOP_MAP}
@@ -79,6 +80,7 @@ def _charging(version: str) -> Rig:
 
 
 @pytest.mark.parametrize("code", sorted(FAULT_ROWS))
+@pytest.mark.req("P1-9")
 def test_fault_row(code: str) -> None:
     error16, reason16, reason201, trigger201 = FAULT_ROWS[code]
     rig = _charging("1.6")
@@ -102,6 +104,7 @@ def test_fault_row(code: str) -> None:
 
 
 @pytest.mark.parametrize("reason", sorted(STOP_ROWS))
+@pytest.mark.req("P1-9")
 def test_stop_reason_row(reason: str) -> None:
     reason16, reason201, trigger201 = STOP_ROWS[reason]
     for version, expected in (("1.6", reason16), ("2.0.1", reason201)):

@@ -82,6 +82,7 @@ def test_rfid_session_online(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.req("P1-8")
 def test_autocharge_by_evccid(version: str) -> None:
     rig = Rig(version, autocharge_tokens={"0A1B2C3D4E5F": "AC-TOKEN"})
     rig.plug()
@@ -95,6 +96,7 @@ def test_autocharge_by_evccid(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.req("P1-8")
 def test_autocharge_by_slac_mac(version: str) -> None:
     rig = Rig(version, autocharge_tokens={"0A:1B:2C:3D:4E:5F": "AC-TOKEN"})
     rig.plug()
@@ -119,6 +121,7 @@ def _remote_start(rig: Rig, token: str) -> str:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.req("P1-8")
 def test_remote_start_before_plug_in(version: str) -> None:
     rig = Rig(version)
     assert _remote_start(rig, "REMOTE-1") == "Accepted"
@@ -136,6 +139,7 @@ def test_remote_start_before_plug_in(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.req("P1-8")
 def test_remote_start_after_plug_in_while_the_ev_waits(version: str) -> None:
     rig = Rig(version)
     rig.plug()

@@ -58,6 +58,7 @@ def test_limits_are_refreshed_before_their_validity_expires() -> None:
     assert len(refreshed) - n >= 10 and refreshed[-1].validity_ms > 1000
 
 
+@pytest.mark.req("P2-11")
 def test_tx_default_profile_limits_power_and_schedule() -> None:
     rig = Rig("1.6")
     assert set16(rig, 0, profile16(1, "TxDefaultProfile", 0,

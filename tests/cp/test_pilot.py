@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from drivers.board.sim import EvCpState
 from evse.cp.pilot import T_POWER_OFF_AFTER_C_TO_B_NS, T_POWER_ON_AFTER_B_TO_C_NS
 from evse.ports.board import CpOutputMode
 from tests.cp.harness import Cp
 
 
+@pytest.mark.req("PLC-1")
 def test_plug_in_gives_b1_then_5_percent_pwm_after_the_hlc_delay() -> None:
     h = Cp()
     h.ev(EvCpState.B)
@@ -18,6 +21,7 @@ def test_plug_in_gives_b1_then_5_percent_pwm_after_the_hlc_delay() -> None:
     assert h.board.output is CpOutputMode.PWM and h.board.duty_permille == 50
 
 
+@pytest.mark.req("PLC-1")
 def test_contactors_never_close_without_a_power_request() -> None:
     h = Cp()
     h.ev(EvCpState.B)
@@ -27,6 +31,7 @@ def test_contactors_never_close_without_a_power_request() -> None:
     assert h.state == "plugged.C.C2.idle" and not h.board.contact_closed
 
 
+@pytest.mark.req("PLC-1")
 def test_power_request_before_state_c_is_granted_on_b_to_c_within_3_s() -> None:
     """IEC 61851-1 Table A.6 seq. 4: power on within 3 s after B->C."""
     h = Cp()
@@ -41,6 +46,7 @@ def test_power_request_before_state_c_is_granted_on_b_to_c_within_3_s() -> None:
     assert h.state == "plugged.C.C2.energized"
 
 
+@pytest.mark.req("PLC-1")
 def test_c_to_b_withdraws_power_and_opens_contactors_within_100_ms() -> None:
     """IEC 61851-1 Table A.6 seq. 8.1."""
     h = Cp()
@@ -53,6 +59,7 @@ def test_c_to_b_withdraws_power_and_opens_contactors_within_100_ms() -> None:
     assert h.state == "plugged.B.B2" and not h.st.cp.handler.power_granted
 
 
+@pytest.mark.req("PLC-1")
 def test_unplug_while_charging_ends_in_a_with_contactors_open() -> None:
     h = Cp()
     h.charging()
@@ -61,6 +68,7 @@ def test_unplug_while_charging_ends_in_a_with_contactors_open() -> None:
     assert h.state == "A" and not h.board.contact_closed
 
 
+@pytest.mark.req("PLC-6.1")
 def test_estop_opens_contactors_at_once_and_latches_until_reset() -> None:
     h = Cp()
     h.charging()
@@ -79,6 +87,7 @@ def test_estop_opens_contactors_at_once_and_latches_until_reset() -> None:
     assert h.state.startswith("plugged")  # EV still connected and seen again
 
 
+@pytest.mark.req("PLC-6.5")
 def test_keepalive_loss_makes_the_board_drop_contactors_within_its_timeout() -> None:
     h = Cp()
     h.charging()
@@ -92,6 +101,7 @@ def test_keepalive_loss_makes_the_board_drop_contactors_within_its_timeout() -> 
     assert h.state == "F"  # the board's fault report latches F
 
 
+@pytest.mark.req("PLC-6.4")
 def test_welded_contactor_is_detected_and_latched() -> None:
     h = Cp()
     h.charging()
@@ -103,6 +113,7 @@ def test_welded_contactor_is_detected_and_latched() -> None:
     assert "contactor_welded" in {c.value for c in h.cp.handler.latched}
 
 
+@pytest.mark.req("PLC-6.4")
 def test_contactor_that_does_not_close_is_a_fault() -> None:
     h = Cp()
     h.board.fail_to_close = True
@@ -115,6 +126,7 @@ def test_contactor_that_does_not_close_is_a_fault() -> None:
     assert h.state == "F" and not h.board.contact_closed
 
 
+@pytest.mark.req("PLC-1")
 def test_cp_short_goes_to_e_and_recovers_on_removal() -> None:
     h = Cp()
     h.charging()
@@ -126,6 +138,7 @@ def test_cp_short_goes_to_e_and_recovers_on_removal() -> None:
     assert h.state.startswith("plugged.B")
 
 
+@pytest.mark.req("PLC-1")
 def test_diode_fault_goes_to_e() -> None:
     h = Cp()
     h.ev(EvCpState.B)

@@ -53,6 +53,7 @@ def imd_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.mark.req("PLC-5.4")
 def test_healthy_cable_passes_valid_and_ends_below_60_v(imd_kind: str) -> None:
     rig = Rig(imd=imd_kind)
     try:
@@ -73,6 +74,7 @@ def test_healthy_cable_passes_valid_and_ends_below_60_v(imd_kind: str) -> None:
         rig.close()
 
 
+@pytest.mark.req("PLC-5.4", "PLC-6.2")
 def test_insulation_fault_fails_before_any_ev_contactor_closes(imd_kind: str) -> None:
     rig = Rig(imd=imd_kind)
     try:

@@ -82,6 +82,7 @@ def test_next_deadline_is_the_pending_step_timeout_and_timer_fires_it() -> None:
     assert SetContactors(False) in core.take_commands()
 
 
+@pytest.mark.req("P0-2")
 def test_the_snapshot_used_for_regulation_is_the_one_reported() -> None:
     core = PowerPath(PowerPathConfig(max_power_w=20_000.0))
     t = drive_cable_check_to_done(core)
@@ -115,6 +116,7 @@ def test_requested_stop_during_cable_check_is_not_a_fault() -> None:
     assert core.status.welding is WeldingResult.OPEN
 
 
+@pytest.mark.req("PLC-6.6")
 def test_error_shutdown_opens_without_confirmation_after_the_bound_and_says_so() -> None:
     core = PowerPath()
     t = drive_cable_check_to_done(core)

@@ -3,6 +3,8 @@ duration), connector temperature (derating that feeds maxima(), then stop), stal
 
 from __future__ import annotations
 
+import pytest
+
 from evse.ports.temperature import TemperatureReading
 from evse.power.controller import (
     METER_STALE_NS,
@@ -51,6 +53,7 @@ def test_cable_rating_caps_the_maxima_and_trips_over_current() -> None:
     assert f is not None and f.reason is FaultReason.OVER_CURRENT
 
 
+@pytest.mark.req("PLC-6.3")
 def test_connector_temperature_derates_the_maxima_then_stops_the_charge() -> None:
     d = Driver()
     full = d.core.maxima(0).current_a

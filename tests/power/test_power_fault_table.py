@@ -270,6 +270,7 @@ def test_the_table_says_what_issue_11_asks() -> None:
     assert got == EXPECTED
 
 
+@pytest.mark.req("P1-9")
 def test_every_fault_reason_has_exactly_one_row_and_every_code_an_ocpp_mapping() -> None:
     assert set(FAULT_TABLE) == set(FaultReason)
     for reason, r in FAULT_TABLE.items():
@@ -358,6 +359,7 @@ def test_reset_with_no_fault_or_while_live_is_refused_with_a_reason() -> None:
     assert not result.accepted and "live" in result.reason
 
 
+@pytest.mark.req("PLC-6.4")
 def test_welding_twice_without_a_clean_opening_is_permanent_but_once_is_not() -> None:
     d = Driver()
     _welded(d)

@@ -86,6 +86,7 @@ def assert_emergency_bounds(o: Outcome) -> None:
     assert o.open_ns - o.detect_ns <= EMERGENCY_OPEN_BOUND_NS
 
 
+@pytest.mark.req("PLC-6.5")
 def test_module_comm_loss_stops_within_offline_timeout_plus_error_bound() -> None:
     rig = charging_rig()
     try:
@@ -116,6 +117,7 @@ def test_module_alarm_stops_within_bounds(alarm: ModuleAlarm) -> None:
         rig.close()
 
 
+@pytest.mark.req("PLC-6.2")
 def test_imd_fault_during_charging_stops_within_bounds() -> None:
     rig = charging_rig()
     try:
@@ -129,6 +131,7 @@ def test_imd_fault_during_charging_stops_within_bounds() -> None:
         rig.close()
 
 
+@pytest.mark.req("PLC-6.5")
 def test_imd_device_silence_during_charging_stops_with_reason() -> None:
     rig = charging_rig()
     try:
@@ -141,6 +144,7 @@ def test_imd_device_silence_during_charging_stops_with_reason() -> None:
         rig.close()
 
 
+@pytest.mark.req("PLC-6.1")
 def test_emergency_stop_opens_at_once() -> None:
     rig = charging_rig()
     try:
@@ -230,6 +234,7 @@ FAULTS: dict[str, Callable[[Rig], None]] = {
 @settings(max_examples=15, deadline=None)
 @given(kind=st.sampled_from(sorted(FAULTS)), delay_ms=st.integers(0, 3000),
        current_a=st.floats(20.0, 150.0), seed=st.integers(0, 1000))
+@pytest.mark.req("PLC-6.6")
 def test_any_injected_fault_ends_with_output_off_contactors_open_and_a_reason(
         kind: str, delay_ms: int, current_a: float, seed: int) -> None:
     """Invariant: whatever fault, whenever: output off and open within its bound, reason set."""

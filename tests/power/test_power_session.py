@@ -20,6 +20,7 @@ PROTOCOLS = ["infy", "winline", "dpm1000"]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.req("P0-5", "PLC-5.5")
 def test_precharge_reaches_400_v_battery_within_3_s_with_default_modules(protocol: str) -> None:
     rig = Rig(protocol=protocol)
     try:
@@ -33,6 +34,7 @@ def test_precharge_reaches_400_v_battery_within_3_s_with_default_modules(protoco
         rig.close()
 
 
+@pytest.mark.req("P0-5", "PLC-5.5")
 def test_precharge_reaches_800_v_class_battery_within_3_s() -> None:
     ev = EvInlet(Battery(soc=0.5, series_cells=192))
     rig = Rig(load=ev, modules=3, config=PowerPathConfig(max_power_w=90_000.0))
@@ -45,6 +47,7 @@ def test_precharge_reaches_800_v_class_battery_within_3_s() -> None:
         rig.close()
 
 
+@pytest.mark.req("P0-5", "PLC-5.5")
 def test_closing_onto_the_battery_after_precharge_has_no_inrush() -> None:
     rig = Rig()
     try:
@@ -56,6 +59,7 @@ def test_closing_onto_the_battery_after_precharge_has_no_inrush() -> None:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.req("P0-2", "PLC-5.7")
 def test_reported_voltage_and_current_equal_physics_within_meter_accuracy(protocol: str) -> None:
     rig = Rig(protocol=protocol)
     try:
@@ -118,6 +122,7 @@ def test_lower_request_is_followed_at_once() -> None:
         rig.close()
 
 
+@pytest.mark.req("P0-6")
 def test_expired_controller_limits_stop_the_charge_with_a_reason() -> None:
     rig = Rig()
     try:
@@ -133,6 +138,7 @@ def test_expired_controller_limits_stop_the_charge_with_a_reason() -> None:
         rig.close()
 
 
+@pytest.mark.req("PLC-5.8")
 def test_normal_stop_ramps_down_opens_and_finds_no_welding() -> None:
     rig = Rig()
     try:
@@ -150,6 +156,7 @@ def test_normal_stop_ramps_down_opens_and_finds_no_welding() -> None:
         rig.close()
 
 
+@pytest.mark.req("PLC-5.8", "PLC-6.4")
 def test_welding_detection_catches_a_welded_contactor() -> None:
     rig = Rig()
     try:

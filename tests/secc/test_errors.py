@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from evse.secc.env import AppProtocol, EvseFault, SessionEndReason
 from evse.secc.sim_env import SimEnvConfig
 from tests.secc.helpers import MS, S, ScriptedCar
@@ -19,6 +21,7 @@ def test_out_of_order_request_gets_failed_sequence_error_and_ends() -> None:
         assert car.env.ended is SessionEndReason.SEQUENCE_ERROR
 
 
+@pytest.mark.req("PLC-5.1")
 def test_unknown_session_id_gets_failed_unknown_session() -> None:
     car = ScriptedCar(AppProtocol.ISO15118_2)
     car.setup()
@@ -44,6 +47,7 @@ def test_physical_value_in_the_wrong_unit_is_failed() -> None:
     assert car.closed is not None and car.closed.reason is SessionEndReason.MALFORMED
 
 
+@pytest.mark.req("PLC-4")
 def test_garbage_instead_of_supported_app_protocol_closes() -> None:
     from evse.secc.core import SeccCore
     from evse.secc.sim_env import SimEnv
@@ -67,6 +71,7 @@ def test_no_supported_app_protocol_within_setup_time_closes() -> None:
     assert core.closed and env.ended is SessionEndReason.SEQUENCE_TIMEOUT
 
 
+@pytest.mark.req("PLC-6.1", "PLC-6.6")
 def test_emergency_during_charging_fails_current_demand_at_once() -> None:
     car = ScriptedCar(AppProtocol.ISO15118_2)
     car.to_charging()
@@ -79,6 +84,7 @@ def test_emergency_during_charging_fails_current_demand_at_once() -> None:
     assert ("power_delivery", car.now_ns, (False,)) in car.env.calls
 
 
+@pytest.mark.req("PLC-5.4", "PLC-6.2")
 def test_isolation_fault_in_cable_check_fails_the_cable_check() -> None:
     car = ScriptedCar(AppProtocol.DIN70121, SimEnvConfig(cable_check_fault=True))
     car.through_cpd()

@@ -21,6 +21,7 @@ from tests.secc.helpers import MS, S, ScriptedCar, responses, session
 # charger); what varies is how much of it and when the controller's schedule arrives.
 @given(power_w=st.floats(1_000, 400_000), late_schedule=st.booleans(),
        proto=st.sampled_from([AppProtocol.DIN70121, AppProtocol.ISO15118_2]))
+@pytest.mark.req("P0-3", "PLC-5.3")
 def test_cpd_always_has_max_power_limit_and_a_pmax_entry(
         power_w: float, late_schedule: bool, proto: AppProtocol) -> None:
     """Invariant: any limits, schedule late or not -> EVSEMaximumPowerLimit > 0 and at
@@ -36,12 +37,14 @@ def test_cpd_always_has_max_power_limit_and_a_pmax_entry(
     assert len(entries) >= 1
 
 
+@pytest.mark.req("P0-3", "PLC-5.3")
 def test_din_car_that_aborts_without_max_power_completes_with_late_schedule() -> None:
     r, _, _, _ = session("din_only", env_config=SimEnvConfig(schedule_delay_ns=None))
     assert r.ev.ok, r.ev.reason
 
 
 # P0 1 ---------------------------------------------------------------------------------
+@pytest.mark.req("P0-1", "PLC-5.7")
 def test_current_demand_is_answered_at_once_with_a_slow_controller() -> None:
     cfg = SimEnvConfig(auth_delay_ns=2 * S, schedule_delay_ns=None)
     car = ScriptedCar(AppProtocol.ISO15118_2, cfg)
@@ -58,6 +61,7 @@ def test_current_demand_is_answered_at_once_with_a_slow_controller() -> None:
         car.advance(100 * MS)
 
 
+@pytest.mark.req("P0-1", "PLC-5.7")
 def test_current_demand_clamps_with_the_last_valid_limits() -> None:
     car = ScriptedCar(AppProtocol.DIN70121, SimEnvConfig(max_current_a=120.0))
     car.to_charging()
@@ -68,6 +72,7 @@ def test_current_demand_clamps_with_the_last_valid_limits() -> None:
 
 
 # P0 2 ---------------------------------------------------------------------------------
+@pytest.mark.req("P0-2", "PLC-5.7")
 def test_reported_voltage_and_current_are_measured_not_setpoints() -> None:
     cfg = SimEnvConfig(voltage_tau_ns=2 * S, current_tau_ns=1 * S)
     car = ScriptedCar(AppProtocol.DIN70121, cfg)
@@ -89,12 +94,14 @@ def test_reported_voltage_and_current_are_measured_not_setpoints() -> None:
     assert to_float(res.EVSEPresentCurrent) < 100  # not the 150 A setpoint
 
 
+@pytest.mark.req("P0-2", "PLC-5.7")
 def test_a_car_checking_its_inlet_completes_because_values_are_measured() -> None:
     r, _, _, _ = session("din_only", env_config=SimEnvConfig(voltage_tau_ns=500 * MS))
     assert r.ev.ok, r.ev.reason
 
 
 # P0 4 ---------------------------------------------------------------------------------
+@pytest.mark.req("P0-4", "PLC-5.2", "PLC-5.4")
 def test_ongoing_is_answered_while_authorization_and_cable_check_run() -> None:
     # The driver taps the card 1 s after the car asks; the CSMS takes 2 s more.
     cfg = SimEnvConfig(auth_delay_ns=3 * S, token_after_ns=1 * S, cable_check_delay_ns=5 * S)
@@ -119,6 +126,7 @@ def test_ongoing_is_answered_while_authorization_and_cable_check_run() -> None:
         assert cc[-1].DC_EVSEStatus.EVSEIsolationStatus.value == "Valid"
 
 
+@pytest.mark.req("P0-4", "PLC-5.2")
 def test_authorization_never_decided_a_din_car_gives_up_at_its_own_60_s() -> None:
     # The EIM wait (300 s) is longer than any car's Ongoing timeout on purpose: the car ends
     # its session and a late token wakes it (tests/station/test_auth_wait.py).
@@ -135,6 +143,7 @@ def test_authorization_never_decided_a_din_car_gives_up_at_its_own_60_s() -> Non
     ("iso_waits_for_customer", SeccConfig(auth_timeout_eim_s=120.0,
                                           auth_timeout_pnc_s=20.0), 120.0),
 ])
+@pytest.mark.req("P0-4", "PLC-5.2")
 def test_authorization_never_decided_fails_at_the_eim_wait_and_closes(
         car: str, config: SeccConfig, wait_s: float) -> None:
     r, env, core, ev = session(car, env_config=SimEnvConfig(auth_delay_ns=10_000 * S),
@@ -150,12 +159,14 @@ def test_authorization_never_decided_fails_at_the_eim_wait_and_closes(
 
 
 # P0 5 ---------------------------------------------------------------------------------
+@pytest.mark.req("P0-5", "PLC-5.5")
 def test_precharge_too_slow_makes_the_car_time_out_and_the_session_ends() -> None:
     r, env, core, _ = session("din_only", env_config=SimEnvConfig(voltage_tau_ns=20 * S))
     assert not r.ev.ok and "PreCharge" in r.ev.reason
     assert core.closed and env.ended is SessionEndReason.CONNECTION_LOST
 
 
+@pytest.mark.req("P0-5", "PLC-5.5")
 def test_precharge_at_normal_speed_finishes_well_inside_seven_seconds() -> None:
     r, env, _, ev = session("din_only")
     pre = [t for t, d, b in ev.transcript if d == "req" and "PreCharge" in type(b).__name__]
@@ -163,6 +174,7 @@ def test_precharge_at_normal_speed_finishes_well_inside_seven_seconds() -> None:
 
 
 # P0 6 ---------------------------------------------------------------------------------
+@pytest.mark.req("P0-6")
 def test_lost_limits_stop_the_charge() -> None:
     p = profile("iso_only")
     p.charge_for_ns = 60 * S
@@ -173,6 +185,7 @@ def test_lost_limits_stop_the_charge() -> None:
     assert all(c[2][1] == 0.0 for c in late)
 
 
+@pytest.mark.req("P0-6")
 def test_a_car_ignoring_the_stop_gets_failed_after_the_grace_period() -> None:
     car = ScriptedCar(AppProtocol.DIN70121)
     car.to_charging()
@@ -206,6 +219,7 @@ def test_the_charts_authorization_waits_are_the_contract_bounds() -> None:
     assert (ctrl["t_auth_eim"].ns, ctrl["t_auth_pnc"].ns) == (eim, pnc)
 
 
+@pytest.mark.req("P0-4", "PLC-5.2")
 def test_waiting_for_the_driver_is_encoded_as_real_chargers_send_it() -> None:
     """EvseV2G and Josev answer EIM AuthorizationReq with Ongoing_WaitingForCustomerInteraction
     (five real-car captures); our answer is the same EXI, byte for byte, with their SessionID."""

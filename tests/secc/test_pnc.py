@@ -84,6 +84,7 @@ def test_signed_authorization_with_the_challenge_is_accepted(contract: ContractC
     assert car.core.state == "charge_parameters"
 
 
+@pytest.mark.req("P1-7", "PLC-5.2")
 def test_authorization_stays_ongoing_until_the_contract_certificate_is_accepted(
         contract: ContractChain) -> None:
     car = contract_car(SimEnvConfig(pnc_contract_delay_ns=3 * S))
@@ -197,6 +198,7 @@ def send_cert_req(car: ScriptedCar) -> tuple[list[SendPayload], int]:
     return [o for o in out if isinstance(o, SendPayload)], t0
 
 
+@pytest.mark.req("P1-7")
 def test_certificate_installation_forwards_the_csms_bytes_unchanged() -> None:
     car = contract_car(SimEnvConfig(pnc_certificate_delay_ns=1200 * MS))
     answer = csms_answer(car.session_id)
@@ -209,6 +211,7 @@ def test_certificate_installation_forwards_the_csms_bytes_unchanged() -> None:
     assert car.closed is None and car.core.state == "wait_payment_details"
 
 
+@pytest.mark.req("P1-7")
 def test_silent_csms_gets_the_car_failed_before_its_timeout() -> None:
     car = contract_car()  # pnc_certificate_exi None: the CSMS never answers
     sent, t0 = send_cert_req(car)

@@ -26,6 +26,7 @@ def contract_car() -> ScriptedCar:
     return car
 
 
+@pytest.mark.req("PLC-3")
 def test_contract_is_not_offered_without_tls() -> None:
     car = ScriptedCar(AppProtocol.ISO15118_2,
                       config=SeccConfig(tls=False, payment_options=PNC.payment_options))

@@ -89,6 +89,7 @@ def test_repeated_cpd_from_a_car_without_the_quirk_is_a_sequence_error() -> None
     assert car.cpd().ResponseCode.value == "FAILED_SequenceError"
 
 
+@pytest.mark.req("PLC-5.1")
 def test_session_setup_accepts_short_session_ids() -> None:
     for sid in (b"", b"\x00\x00\x00\x00", b"\x00" * 6, bytes.fromhex("6f2ddfd326470bf4")):
         car = ScriptedCar(AppProtocol.DIN70121)
@@ -116,6 +117,7 @@ def test_ev_sim_tls_then_tcp_profile_completes_a_session() -> None:
     assert r.ev.ok, r.ev.reason
 
 
+@pytest.mark.req("P0-2", "PLC-5.5")
 def test_present_voltage_is_reported_as_measured_through_the_whole_precharge() -> None:
     r, env, _, ev = session("din_only")
     pre = [b for b in responses(r.secc_outputs, "din") if type(b).__name__ == "PreChargeResType"]
@@ -123,6 +125,7 @@ def test_present_voltage_is_reported_as_measured_through_the_whole_precharge() -
 
 
 @pytest.mark.parametrize("proto", [AppProtocol.ISO15118_2, AppProtocol.DIN70121])
+@pytest.mark.req("PLC-5.6")
 def test_power_delivery_stop_right_after_authorization_is_honoured(proto: AppProtocol) -> None:
     """A car that gives up after authorization with PowerDelivery(Stop) (Hyundai Ioniq
     28kWh bench capture) is answered OK, not FAILED_SequenceError, and may end."""

@@ -51,6 +51,7 @@ def test_every_car_profile_completes_a_session(name: str) -> None:
     (EvseFault.ISOLATION, "EVSE_EmergencyShutdown", "EVSE_EmergencyShutdown"),
     (EvseFault.EMERGENCY, "EVSE_EmergencyShutdown", "EVSE_EmergencyShutdown"),
 ])
+@pytest.mark.req("PLC-6.6")
 def test_hard_faults_map_to_status_codes_and_failed(fault: EvseFault, din_code: str,
                                                     iso_code: str) -> None:
     for proto, code in ((AppProtocol.DIN70121, din_code), (AppProtocol.ISO15118_2, iso_code)):
@@ -66,6 +67,7 @@ def test_hard_faults_map_to_status_codes_and_failed(fault: EvseFault, din_code: 
         assert car.closed is not None and car.closed.reason is SessionEndReason.EVSE_FAULT
 
 
+@pytest.mark.req("PLC-6.6")
 def test_controlled_shutdown_is_status_in_din_and_notification_in_iso() -> None:
     for proto in AppProtocol:
         car = ScriptedCar(proto)
@@ -112,6 +114,7 @@ def test_a_late_current_demand_answer_is_reported_as_an_overrun() -> None:
     assert check_response_time("PowerDeliveryRes", 0, 2_000 * MS, AppProtocol.ISO15118_2) is None
 
 
+@pytest.mark.req("PLC-5.6")
 def test_slow_power_path_start_is_answered_within_the_din_budget() -> None:
     r, _, _, _ = session("din_only", env_config=SimEnvConfig(output_enable_delay_ns=1_000 * MS))
     assert r.ev.ok, r.ev.reason

@@ -136,6 +136,7 @@ def charging_then_renegotiate(car: ScriptedCar) -> None:
     assert cpd(car).ResponseCode.value == "OK"
 
 
+@pytest.mark.req("P2-11")
 def test_renegotiation_straight_to_power_delivery_vw_path() -> None:
     car = ScriptedCar(ISO)
     charging_then_renegotiate(car)
@@ -144,6 +145,7 @@ def test_renegotiation_straight_to_power_delivery_vw_path() -> None:
     assert car.env.call_names().count("start_cable_check") == 1
 
 
+@pytest.mark.req("P2-11")
 def test_renegotiation_through_cable_check_and_precharge_dspace_path() -> None:
     """The dSPACE test system's order after Renegotiate (capture
     ISO-2_DC_Renegotiation_DS5366_RiseV2G): CPD, CableCheck, PreCharge, PowerDelivery.
@@ -194,6 +196,7 @@ def payment(car: ScriptedCar, service_ids: list[int]) -> Any:
     (DIN, [1, 65535], "FAILED_ServiceSelectionInvalid"),  # [V2G-DC-396]
     (DIN, [65535], "FAILED_ServiceSelectionInvalid"),  # DIN has no NoChargeServiceSelected
 ])
+@pytest.mark.req("PLC-5.1")
 def test_service_selection_errors_get_their_codes(proto: AppProtocol, ids: list[int],
                                                   code: str) -> None:
     car = ScriptedCar(proto)
@@ -203,6 +206,7 @@ def test_service_selection_errors_get_their_codes(proto: AppProtocol, ids: list[
 
 
 @pytest.mark.parametrize("proto", [ISO, DIN])
+@pytest.mark.req("PLC-5.1")
 def test_the_charge_service_alone_is_accepted(proto: AppProtocol) -> None:
     car = ScriptedCar(proto)
     assert payment(car, [1]).ResponseCode.value == "OK"

@@ -16,6 +16,7 @@ from tests.secc.helpers import MS, S, responses, session
 
 @pytest.mark.parametrize("name,proto", [("din_only", AppProtocol.DIN70121),
                                         ("iso_only", AppProtocol.ISO15118_2)])
+@pytest.mark.req("PLC-5.1", "PLC-5.8")
 def test_full_session_charges_and_ends_cleanly(name: str, proto: AppProtocol) -> None:
     r, env, core, ev = session(name)
     assert r.ev.ok, r.ev.reason
@@ -31,6 +32,7 @@ def test_full_session_charges_and_ends_cleanly(name: str, proto: AppProtocol) ->
         assert step in names
 
 
+@pytest.mark.req("P2-11")
 def test_iso_renegotiation_by_the_car_returns_to_the_loop() -> None:
     p = profile("iso_only")
     p.renegotiate_after_ns = 1 * S
@@ -40,6 +42,7 @@ def test_iso_renegotiation_by_the_car_returns_to_the_loop() -> None:
     assert env.call_names().count("start_cable_check") == 1  # no second cable check
 
 
+@pytest.mark.req("P2-11")
 def test_charger_initiated_renegotiation_is_notified_in_iso() -> None:
     cfg = SimEnvConfig(station_request_at_ns=8 * S, station_request=StationRequest.RENEGOTIATE)
     p = profile("iso_only")
@@ -50,6 +53,7 @@ def test_charger_initiated_renegotiation_is_notified_in_iso() -> None:
     assert "ReNegotiation" in notes
 
 
+@pytest.mark.req("PLC-5.6")
 def test_charger_initiated_stop_ends_the_session_in_both_protocols() -> None:
     for name in ("din_only", "iso_only"):
         p = profile(name)
@@ -86,6 +90,7 @@ def test_unknown_resume_id_starts_a_new_session() -> None:
     assert r.ev.ok
 
 
+@pytest.mark.req("PLC-6.5", "V2G2-443")
 def test_sequence_timeout_ends_a_silent_session() -> None:
     from tests.secc.helpers import ScriptedCar
     car = ScriptedCar(AppProtocol.DIN70121)
@@ -97,6 +102,7 @@ def test_sequence_timeout_ends_a_silent_session() -> None:
     assert car.env.ended is SessionEndReason.SEQUENCE_TIMEOUT
 
 
+@pytest.mark.req("PLC-5.6")
 def test_power_delivery_start_is_answered_only_when_contactors_closed_and_ready() -> None:
     from tests.secc.helpers import ScriptedCar
     car = ScriptedCar(AppProtocol.DIN70121, SimEnvConfig(output_enable_delay_ns=300 * MS))
@@ -112,6 +118,7 @@ def test_power_delivery_start_is_answered_only_when_contactors_closed_and_ready(
     assert car.now_ns - sent_at >= 300 * MS - 30 * MS  # waited for the power path
 
 
+@pytest.mark.req("PLC-5.6")
 def test_power_delivery_start_fails_when_the_output_never_gets_ready() -> None:
     from tests.secc.helpers import ScriptedCar
     car = ScriptedCar(AppProtocol.DIN70121, SimEnvConfig(output_enable_delay_ns=10 * S))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from evse.slac.messages import (
     LOCAL_MODEM_MAC,
     AttenCharInd,
@@ -30,6 +32,7 @@ from tests.slac.driver import CAR, CAR2, MS, PILOT, RUN, RUN2, S, Station
 # ---------------------------------------------------------------- TT_EVSE_SLAC_init, C_sequ_retry
 
 
+@pytest.mark.req("PLC-2")
 def test_no_car_asks_for_ef_retries_then_reports_link_error() -> None:
     k = 2 * MS  # the modem confirms each session's fresh key 2 ms after the 5 % PWM
     st = Station()
@@ -56,6 +59,7 @@ def test_no_car_asks_for_ef_retries_then_reports_link_error() -> None:
     assert len(st.sent(SetKeyReq)) == 3  # a fresh key each time the 5 % PWM comes on
 
 
+@pytest.mark.req("PLC-1", "PLC-2")
 def test_slac_does_not_start_without_5pct_pwm() -> None:
     st = Station()
     st.cp(PILOT.B, False)
@@ -67,6 +71,7 @@ def test_slac_does_not_start_without_5pct_pwm() -> None:
 # ---------------------------------------------------------------- TT_match_sequence
 
 
+@pytest.mark.req("PLC-2")
 def test_car_silent_after_parm_cnf_drops_session_after_tt_match_sequence() -> None:
     st = Station()
     st.plug()
@@ -184,6 +189,7 @@ def test_atten_char_ind_repeated_twice_without_rsp_then_session_ends() -> None:
     assert ended.reason is SessionEndReason.NO_ATTEN_RSP  # type: ignore[attr-defined]
 
 
+@pytest.mark.req("PLC-2")
 def test_no_match_req_within_tt_evse_match_session_drops_session() -> None:
     st = Station()
     st.plug()
@@ -292,6 +298,7 @@ def test_our_own_set_key_req_read_back_is_not_a_confirmation() -> None:
     assert any(o.reason == "own frame read back" for _, o in st.events(FrameDropped))  # type: ignore[attr-defined]
 
 
+@pytest.mark.req("PLC-2")
 def test_silent_modem_set_key_retried_then_link_error_and_no_car_answered() -> None:
     st = Station()
     st.plug(confirm_key=False)
@@ -333,6 +340,7 @@ def test_link_up_only_when_the_modem_reports_it() -> None:
     assert st.core.state == "linked.watching"
 
 
+@pytest.mark.req("PLC-2")
 def test_no_link_within_tt_match_join_is_a_link_error_and_key_cleared() -> None:
     st = Station()
     st.matched()
@@ -344,6 +352,7 @@ def test_no_link_within_tt_match_join_is_a_link_error_and_key_cleared() -> None:
     assert len(keys) == 2 and keys[0][1].mme != keys[1][1].mme  # overwritten by a random NMK
 
 
+@pytest.mark.req("PLC-2", "PLC-6.5")
 def test_link_loss_while_linked_reports_error_and_clears_key() -> None:
     st = Station()
     st.matched()
@@ -359,6 +368,7 @@ def test_link_loss_while_linked_reports_error_and_clears_key() -> None:
 # ---------------------------------------------------------------- pilot coupling, pause
 
 
+@pytest.mark.req("PLC-1", "PLC-2")
 def test_unplug_tears_the_link_down_and_clears_the_key() -> None:
     st = Station()
     st.matched()
@@ -371,6 +381,7 @@ def test_unplug_tears_the_link_down_and_clears_the_key() -> None:
     assert st.core.state == "unplugged"
 
 
+@pytest.mark.req("PLC-1", "PLC-2")
 def test_error_state_e_tears_the_link_down() -> None:
     st = Station()
     st.matched()

@@ -40,6 +40,7 @@ def _load(path: Path) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("path", SESSIONS, ids=[p.stem for p in SESSIONS])
+@pytest.mark.req("PLC-2")
 def test_real_car_session_replayed_matches_like_the_real_charger(path: Path) -> None:
     rows = _load(path)
     real = [(int(str(r["t_us"])) * 1000, decode_frame(bytes.fromhex(str(r["hex"])))) for r in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from drivers.homeplug.sim import MMTYPE_MNBC_SOUND_IND, ModemBehaviour
@@ -50,6 +51,7 @@ def one_car(attenuation_db: float = 20.0, **kwargs: object) -> VirtualSlac:
     return v
 
 
+@pytest.mark.req("PLC-2")
 def test_full_match_ends_in_link_up_with_the_cars_mac_and_run_id() -> None:
     v = one_car()
     v.plug("car", 1 * S)
@@ -89,6 +91,7 @@ def test_car_too_far_is_never_matched() -> None:
     assert any(isinstance(o, EvFailed) for _, o in v.nodes["car"].log)
 
 
+@pytest.mark.req("PLC-2")
 def test_no_car_response_retries_with_ef_then_gives_up() -> None:
     v = VirtualSlac(seed=1)
     v.add_evse("evse", EVSE_A)

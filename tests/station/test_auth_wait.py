@@ -62,6 +62,7 @@ def ended(st: DcStation) -> list[str]:
     return [m for _, m in st.log.milestones if m.startswith("secc session ended")]
 
 
+@pytest.mark.req("P0-4", "P1-8", "PLC-5.2")
 def test_eim_token_after_120_s_is_accepted_while_the_car_waits_for_the_driver() -> None:
     st = station(protocol="iso2", ev_profile="iso_waits_for_customer", auth_delay_s=120,
                  charge_s=10)
@@ -82,6 +83,7 @@ def test_eim_token_after_120_s_is_accepted_while_the_car_waits_for_the_driver() 
     st.close()
 
 
+@pytest.mark.req("P1-8")
 def test_din_car_gives_up_at_60_s_then_a_token_at_90_s_wakes_it_and_it_charges() -> None:
     st = station(protocol="din", auth_delay_s=90, charge_s=10)
     run_until(st, lambda: st.log.ev_result is not None, 120)

@@ -63,6 +63,7 @@ def test_complete_session_charges_the_car_and_bills_it(protocol: str, ocpp: str)
     st.close()
 
 
+@pytest.mark.req("P1-10")
 def test_transaction_starts_at_power_delivery_not_at_plug_in() -> None:
     st = station(protocol="din", ocpp="1.6", charge_s=10)
     run_until(st, lambda: st.secc is not None and st.secc.state == "cable_check", 30)
@@ -73,6 +74,7 @@ def test_transaction_starts_at_power_delivery_not_at_plug_in() -> None:
     st.close()
 
 
+@pytest.mark.req("P0-6", "PLC-6.5")
 def test_silent_controller_during_charging_derates_and_stops_within_the_bound() -> None:
     """P0 item 6: limits expire => 0 A and a controlled stop, bounded."""
     st = station(protocol="din", ocpp="none", charge_s=300)
@@ -89,6 +91,7 @@ def test_silent_controller_during_charging_derates_and_stops_within_the_bound() 
     st.close()
 
 
+@pytest.mark.req("PLC-6.2", "PLC-6.6")
 def test_isolation_fault_while_charging_ramps_down_then_opens_within_the_bound() -> None:
     """An insulation fault takes the error shutdown: current ramped to (almost) zero, modules
     off, then contactors open, all within ERROR_SHUTDOWN_OPEN_BOUND_NS; never opened under
@@ -114,6 +117,7 @@ def test_isolation_fault_while_charging_ramps_down_then_opens_within_the_bound()
     st.close()
 
 
+@pytest.mark.req("PLC-6.1")
 def test_emergency_stop_while_charging_cuts_at_once_and_tells_the_car() -> None:
     st = station(protocol="din", ocpp="1.6", charge_s=300)
     charging(st)
@@ -158,6 +162,7 @@ def test_csms_offline_for_the_whole_session_delivers_everything_afterwards() -> 
     st.close()
 
 
+@pytest.mark.req("P1-9")
 def test_isolation_fault_reaches_the_csms_as_ground_failure() -> None:
     """The fault travels power path -> plc.fault -> controller -> OCPP (P1 item 9)."""
     st = station(protocol="din", ocpp="1.6", charge_s=300)
@@ -172,6 +177,7 @@ def test_isolation_fault_reaches_the_csms_as_ground_failure() -> None:
     st.close()
 
 
+@pytest.mark.req("P2-11")
 def test_new_charging_profile_during_iso2_charging_is_renegotiated_and_applied() -> None:
     """OCPP SetChargingProfile while charging -> ctrl.schedule + limits -> the SECC sends
     EVSENotification ReNegotiation, the car asks for the schedule again, the power drops."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from evse.contract.values import SessionCommand
 from evse.controller.plc_port import SessionCommandKind
 from evse.power.shutdown import EMERGENCY_OPEN_BOUND_NS
@@ -71,6 +73,7 @@ def short_session() -> SessionConfig:
     return SessionConfig(charge_s=5.0)
 
 
+@pytest.mark.req("PLC-6.2")
 def test_insulation_fault_is_latched_until_an_operator_reset_then_the_next_car_charges() -> None:
     st = station()
     imd = st.world.imd_physics
@@ -103,6 +106,7 @@ def test_insulation_fault_is_latched_until_an_operator_reset_then_the_next_car_c
     st.close()
 
 
+@pytest.mark.req("PLC-6.1")
 def test_estop_needs_release_and_reset_before_the_next_car_and_reads_as_an_estop() -> None:
     st = station()
     plug_and_charge(st)
@@ -189,6 +193,7 @@ def test_inoperative_connector_offers_no_pwm_and_operative_serves_the_waiting_ca
     st.close()
 
 
+@pytest.mark.req("P0-6", "P1-9")
 def test_limits_that_expire_stop_the_charge_as_other_not_as_a_local_stop() -> None:
     st = station()
     plug_and_charge(st)
@@ -204,6 +209,7 @@ def test_limits_that_expire_stop_the_charge_as_other_not_as_a_local_stop() -> No
     st.close()
 
 
+@pytest.mark.req("P1-9")
 def test_unplug_while_charging_ends_the_transaction_as_ev_disconnected() -> None:
     st = station()
     plug_and_charge(st)
@@ -222,6 +228,7 @@ def test_session_command_enum_is_fully_handled_by_the_station() -> None:
         "ENABLE", "DISABLE", "STOP_GRACEFUL", "STOP_EMERGENCY", "RESET_FAULT"}
 
 
+@pytest.mark.req("P1-9")
 def test_every_way_a_v2g_session_ends_has_a_stop_reason() -> None:
     """A new SessionEndReason without a row would leave the CSMS without a reason."""
     from evse.runtime.station_env import _END_REASONS

@@ -58,6 +58,7 @@ def authorize_payloads(csms: CsmsSim, ocpp: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("ocpp", ["2.0.1", "1.6"])
+@pytest.mark.req("P1-7")
 def test_pnc_session_authorizes_the_contract_at_the_csms_and_bills_the_emaid(
         ocpp: str) -> None:
     st, csms = pnc_station(ocpp)
@@ -79,6 +80,7 @@ def test_pnc_session_authorizes_the_contract_at_the_csms_and_bills_the_emaid(
 
 
 @pytest.mark.parametrize("ocpp", ["2.0.1", "1.6"])
+@pytest.mark.req("P1-7")
 def test_revoked_contract_ends_the_session_before_any_energy(ocpp: str) -> None:
     st, csms = pnc_station(ocpp)
     csms.pnc_status = "CertificateRevoked"
@@ -91,6 +93,7 @@ def test_revoked_contract_ends_the_session_before_any_energy(ocpp: str) -> None:
 
 
 @pytest.mark.parametrize("ocpp", ["2.0.1", "1.6"])
+@pytest.mark.req("P1-7")
 def test_certificate_installation_delivers_the_csms_answer_to_the_car(ocpp: str) -> None:
     st, csms = pnc_station(ocpp, ev_profile="pnc_install")
     sid = b"\x21\x43\x65\x87\xa9\xcb\xed\x0f"

@@ -20,6 +20,7 @@ S = 1_000_000_000
 
 
 @pytest.mark.parametrize("ocpp", ["1.6", "2.0.1"])
+@pytest.mark.req("P1-7")
 def test_certificate_installation_request_reaches_the_csms_byte_for_byte(ocpp: str) -> None:
     st = DcStation(StationConfig(), SessionConfig(ocpp=ocpp))
     st.start()
@@ -45,6 +46,7 @@ def test_certificate_installation_request_reaches_the_csms_byte_for_byte(ocpp: s
     st.close()
 
 
+@pytest.mark.req("P1-7")
 def test_payment_details_reach_the_controller_as_a_contract_authorization() -> None:
     st = DcStation(StationConfig(), SessionConfig(ocpp="2.0.1"))
     st.start()

@@ -137,6 +137,7 @@ def test_m06_revoked_contract_cached_online_is_refused_offline_after_a_reboot(
 
 
 @pytest.mark.parametrize("ocpp", VERSIONS)
+@pytest.mark.req("P1-7")
 def test_m06_valid_contract_with_a_cached_good_status_charges_offline_after_a_reboot(
         ocpp: str, tmp_path: Path) -> None:
     contract = _contract()
@@ -157,6 +158,7 @@ def test_m06_valid_contract_with_a_cached_good_status_charges_offline_after_a_re
 
 
 @pytest.mark.parametrize("ocpp", VERSIONS)
+@pytest.mark.req("P1-7")
 def test_valid_contract_without_a_cached_status_does_not_charge_offline(ocpp: str) -> None:
     contract = _contract()
     st, side = _station(ocpp, contract)

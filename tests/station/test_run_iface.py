@@ -290,6 +290,7 @@ def test_evse_run_command_serves_a_car_and_stops_cleanly_on_sigterm(
     assert "stopped: 1 connections" in out
 
 
+@pytest.mark.req("PLC-6.5")
 def test_car_that_vanishes_mid_charge_is_ramped_down_and_the_next_car_charges(
         link: VethLink, tmp_path: Path) -> None:
     """TCP lost during CurrentDemand: the SECC ends the session, the power path ramps down

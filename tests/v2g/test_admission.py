@@ -37,6 +37,7 @@ def up(config: AdmissionConfig | None = None) -> ConnectionAdmission:
     return adm
 
 
+@pytest.mark.req("PLC-4")
 def test_every_real_cars_supported_app_protocol_req_is_recognised() -> None:
     reqs = real_sap_requests()
     assert len(reqs) >= 3  # DIN-only, ISO+DIN and other cars in the real sessions
@@ -54,6 +55,7 @@ def test_nothing_is_accepted_before_the_link_is_up() -> None:
     assert closes(adm.accepted(1, 0)) == {1: CloseCause.LINK_DOWN}
 
 
+@pytest.mark.req("PLC-3")
 def test_fifty_idle_connections_keep_eight_and_the_car_that_sends_sap_owns_the_session() -> None:
     adm = up()
     dropped: dict[int, CloseCause] = {}

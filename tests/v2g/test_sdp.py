@@ -79,6 +79,7 @@ def test_every_captured_response_parses_and_reencodes_byte_for_byte() -> None:
         assert str(response.secc_address) == str(row["src"]).split("]")[0][1:]
 
 
+@pytest.mark.req("PLC-3")
 def test_our_response_to_each_real_request_has_real_chargers_layout() -> None:
     server = _server(TlsPolicy.PROHIBIT)
     for req_row in _requests():
@@ -133,6 +134,7 @@ def test_cars_that_ask_for_tls_were_answered_with_tcp_and_carried_on(car: str) -
         (TlsPolicy.PROHIBIT, Security.NO_TLS, False, Security.NO_TLS),
     ],
 )
+@pytest.mark.req("PLC-3")
 def test_tls_policy_table(
     policy: TlsPolicy, requested: Security, tls_available: bool, offered: Security
 ) -> None:
@@ -146,6 +148,7 @@ def test_force_without_tls_credentials_is_a_configuration_error() -> None:
         _server(TlsPolicy.FORCE, tls_port=None)
 
 
+@pytest.mark.req("PLC-3")
 def test_offered_port_matches_the_offered_security() -> None:
     server = _server(TlsPolicy.ALLOW)
     tls = server.respond(SdpRequest(Security.TLS, TransportProtocol.TCP))
@@ -174,6 +177,7 @@ def test_request_for_udp_transport_still_gets_a_tcp_offer() -> None:
         "",
     ],
 )
+@pytest.mark.req("PLC-3")
 def test_bad_sdp_request_is_ignored_without_reply(datagram: str) -> None:
     result = _server(TlsPolicy.ALLOW).handle_datagram(bytes.fromhex(datagram), EV, 5)
     assert result.reply is None

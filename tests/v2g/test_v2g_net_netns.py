@@ -178,6 +178,7 @@ def _credentials(pki: TestPki) -> TlsServerCredentials:
     return TlsServerCredentials(pki.secc_chain, pki.secc_leaf_key)
 
 
+@pytest.mark.req("PLC-3")
 def test_ev_discovers_secc_on_its_link_local_address_and_echoes_over_tcp(
     link: VethLink, secc_factory: Callable[..., RunningSecc]
 ) -> None:
@@ -199,6 +200,7 @@ def test_ev_discovers_secc_on_its_link_local_address_and_echoes_over_tcp(
     secc.wait_for(ConnectionClosed, lambda e: e.reason is CloseReason.PEER_CLOSED)  # type: ignore[attr-defined]
 
 
+@pytest.mark.req("PLC-3")
 def test_ev_asking_for_tls_gets_tls_1_2_with_the_iso_cipher_and_our_chain(
     link: VethLink, secc_factory: Callable[..., RunningSecc], pki: TestPki
 ) -> None:
