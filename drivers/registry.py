@@ -268,13 +268,13 @@ def _entries() -> tuple[DriverInfo, ...]:
         # Chosen by the two-process roles' endpoint (`evse run --role ... --link`), not by a
         # config section: unix:PATH, tcp:HOST:PORT, serial:DEV[@BAUD].
         DriverInfo(k.CONTRACT, "in_process",
-                   "evse.runtime.contract_link:ContractLinkAdapter",
+                   "evse.io.contract_link:ContractLinkAdapter",
                    "both ends in one process (evse sim, evse run without --role)"),
-        DriverInfo(k.CONTRACT, "unix", "evse.runtime.contract_link:ContractLinkAdapter",
+        DriverInfo(k.CONTRACT, "unix", "evse.io.contract_link:ContractLinkAdapter",
                    "a Unix stream socket between the PLC and controller processes"),
-        DriverInfo(k.CONTRACT, "tcp", "evse.runtime.contract_link:ContractLinkAdapter",
+        DriverInfo(k.CONTRACT, "tcp", "evse.io.contract_link:ContractLinkAdapter",
                    "a TCP connection between the PLC and controller processes"),
-        DriverInfo(k.CONTRACT, "serial", "evse.runtime.contract_link:ContractLinkAdapter",
+        DriverInfo(k.CONTRACT, "serial", "evse.io.contract_link:ContractLinkAdapter",
                    "a UART between the PLC and controller boards"),
     )
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 #: the realtime loop, the trace); the rest of evse/runtime composes stations and the world.
 KERNEL_MODULES = frozenset({
     "evse.runtime.clock", "evse.runtime.scheduler", "evse.runtime.rearm",
-    "evse.runtime.realtime", "evse.runtime.trace", "evse.runtime.timeline",
+    "evse.runtime.realtime", "evse.runtime.sdnotify", "evse.runtime.trace",
+    "evse.runtime.timeline",
 })
 KERNEL_UNIT = "evse.runtime.kernel"
 
@@ -22,8 +23,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("composition roots, runners, simulated world", ("evse.runtime",)),
     ("I/O adapters (sockets, serial, websockets)", ("evse.io",)),
     ("kernel (clock, scheduler, realtime loop, trace)", (KERNEL_UNIT,)),
-    ("simulators and tools on the cores", ("evse.csms_sim", "evse.ev", "evse.replay")),
-    ("drivers (behind the ports)", ("drivers", "drivers.board", "drivers.homeplug",
+    ("simulators and tools on the cores", ("evse.audit", "evse.csms_sim", "evse.ev", "evse.replay")),
+    ("drivers (behind the ports)", ("drivers", "drivers.registry", "drivers.board", "drivers.homeplug",
                                     "drivers.imd", "drivers.meter", "drivers.power",
                                     "drivers.sim")),
     ("OCPP controller core", ("evse.controller",)),
