@@ -7,6 +7,8 @@ the choice is explained next to the constant.
 
 from __future__ import annotations
 
+from evse.contract.definition import DEFINITION
+
 MS = 1_000_000
 S = 1_000 * MS
 
@@ -31,25 +33,12 @@ PERF_POWER_DELIVERY_DIN_NS = 1_500 * MS
 #: timing.md §4; not confirmed by an anchor, but below every EVCC timeout of 2 s).
 PERF_DEFAULT_NS = 1_500 * MS
 
-# The authorization waits are chart params (fsm_specs/secc_*.yaml t_auth_eim 300 s,
-# t_auth_pnc 55 s = V2G_SECC_Ongoing_Performance_Time; timing.md §4, §7), not constants here.
-
-#: SECC budget for the whole CableCheck (chart param t_cable_check): the EVCC's nominal
-#: timeout is 40 s (timing.md §4) but real cars waited up to 55 s with EVerest (Hyundai Kona
-#: 2017, Tesla Model Y; tests/data/secc/cars.json), so the SECC gives up only at the
-#: sequence timeout, 60 s. (A Porsche Taycan gives up after < 20 s: the power path must
-#: finish the isolation test well before; interop_failures.md §1.)
-CABLE_CHECK_TIMEOUT_NS = 60 * S
-
-#: V2G_EVCC_PreCharge_Timeout = 7 s (ISO-2 and DIN; timing.md §4/§5). The EV owns this
-#: timer; the SECC only reports the measured voltage each round.
-EV_PRECHARGE_TIMEOUT_NS = 7 * S
-
-#: How long a deferred PowerDelivery(Start) answer may wait for contactors + output ready
-#: before we answer FAILED_PowerDeliveryNotApplied: just inside the per-protocol
-#: performance times above.
-POWER_DELIVERY_READY_TIMEOUT_ISO_NS = PERF_POWER_DELIVERY_ISO_NS - 100 * MS
-POWER_DELIVERY_READY_TIMEOUT_DIN_NS = PERF_POWER_DELIVERY_DIN_NS - 100 * MS
+# The timers the charts own are chart params, not constants here (fsm_specs/secc_*.yaml,
+# each with its source): t_auth_eim 300 s and t_auth_pnc 55 s (authorization waits),
+# t_cable_check 60 s (the whole CableCheck), t_power_ready (PowerDelivery(Start) waiting for
+# contactors and output: 1.4 s DIN, inside the performance times above), t_output_off,
+# t_certificate_answer. The EV's own timers (V2G_EVCC_PreCharge_Timeout, CableCheck 40 s)
+# live in the EV simulator (evse/ev/sim.py).
 
 #: How often the SECC looks at the environment while an answer is deferred (power-ready).
 ENV_POLL_PERIOD_NS = 5 * MS
@@ -60,16 +49,14 @@ LIMITS_VALIDITY_NS = 5 * S
 
 #: EVSE-initiated stop grace period: after signalling StopCharging/EVSE_Shutdown the car
 #: has this long to send PowerDelivery(Stop) before we answer FAILED (EvseV2G: 10 s,
-#: ISO15118_chargerImpl.cpp; timing.md §4).
-EVSE_STOP_GRACE_NS = 10 * S
+#: ISO15118_chargerImpl.cpp; timing.md §4). The same bound as the contract guard's
+#: `controlled_stop_timeout` (evse/contract/signals.yaml), read from there so the SECC and
+#: the guard can never disagree on how long a car may ignore a stop.
+EVSE_STOP_GRACE_NS = DEFINITION.bound_ns("controlled_stop_timeout")
 
 #: NotificationMaxDelay we announce with EVSENotification (seconds, [V2G2-??] field):
 #: the car must react within this time; equal to the grace period.
 NOTIFICATION_MAX_DELAY_S = 10
-
-#: PreCharge is "done" when |EVTargetVoltage - measured| is within this (EVerest/pyPLC use
-#: 10-20 V; ccs2_dc_reference.md S10 "precharge_accuracy").
-PRECHARGE_ACCURACY_V = 20.0
 
 #: How long the SECC waits for the CSMS's CertificateInstallationRes/UpdateRes before it
 #: answers FAILED itself: the EV waits V2G_EVCC_Msg_Timeout = 5 s for these (timing.md §4,
