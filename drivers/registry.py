@@ -140,9 +140,12 @@ class DriverInfo:
                 takes = sorted(q.name for q in self.params)
                 others = sorted(d.name for d in REGISTRY[self.kind].values()
                                 if d.param(key) is not None)
-                hint = f"; {', '.join(others)} take it" if others else ""
+                if not others:
+                    raise DriverParamError(key, f"unknown key {where}.{key} ({where} driver "
+                                                f"{self.name!r} takes: {takes})")
                 raise DriverParamError(key, f"{where} driver {self.name!r} does not take "
-                                            f"{where}.{key} (it takes: {takes}){hint}")
+                                            f"{where}.{key} (it takes: {takes}); "
+                                            f"{', '.join(others)} take it")
             out[key] = p.check(value, where)
         return out
 

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
     ("board:\n  driver: mcu9\n", 2, "unknown board driver 'mcu9'"),
     ("plc:\n  driver: usb\n", 2, "plc.driver"),
     # unknown / misspelled key
-    ("power:\n  driver: infy\n  modlues: 3\n", 3, "does not take power.modlues"),
-    ("board:\n  noise: 0.1\n", 2, "does not take board.noise"),
+    ("power:\n  driver: infy\n  modlues: 3\n", 3, "unknown key power.modlues"),
+    ("board:\n  noise: 0.1\n", 2, "unknown key board.noise"),
     # a parameter the chosen driver does not take (another driver does)
     ("imd:\n  driver: iso165c\n  device_address: 3\n", 3,
      "imd driver 'iso165c' does not take imd.device_address"),
