@@ -295,3 +295,34 @@ def test_a_missing_device_and_bad_params_are_errors_not_tracebacks(tmp_path) -> 
     plain.write_bytes(b"")
     with pytest.raises(McuLinkError, match="not a serial device"):
         McuBoard.from_params({"device": str(plain)}, clock=lambda: 0)
+
+
+@pytest.mark.realtime
+def test_on_the_real_clock_the_driver_handshakes_with_the_firmware_service() -> None:
+    """The production path: TtyStream without write synchronisation, wait_ready's select,
+    the firmware on its own realtime loop in another thread."""
+    import threading
+
+    from evse.runtime.clock import MonotonicClock
+    from evse.runtime.mcu_sim_run import McuSimService
+
+    svc = McuSimService()
+    thread = threading.Thread(target=svc.run, args=(2_000_000_000,), daemon=True)
+    thread.start()
+    clock = MonotonicClock()
+    board = McuBoard.from_params({"device": svc.device}, clock=clock.now_ns)
+    try:
+        v = board.wait_ready()
+        assert v.protocol_version == 1
+        board.keep_alive()
+        deadline = clock.now_ns() + 500_000_000
+        samples = []
+        while clock.now_ns() < deadline and not samples:
+            select.select([board.fileno()], [], [], 0.05)
+            samples = [e for e in board.poll(clock.now_ns()) if hasattr(e, "high_v")]
+        assert samples and 11.0 < samples[-1].high_v < 13.0  # state A: +12 V
+    finally:
+        svc.stop()
+        thread.join(2)
+        board.close()
+        svc.close()
