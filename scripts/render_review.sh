@@ -16,6 +16,6 @@ fi
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars \
-    --user-data-dir="$profile" --window-size="$width,$height" \
+    --user-data-dir="$profile" --window-size="$width,$height" --virtual-time-budget=5000 \
     --screenshot="$out" "file://$here/docs/review/index.html" 2>/dev/null
 echo "$out"

@@ -266,7 +266,9 @@ def _glance(inp: Inputs, cov: dict[str, list[str]]) -> str:
         status = item_status(inp, cov[it.id])
         cls = {"NO TEST": "bad", "FAILING": "bad"}.get(status, "ok" if "proven" in status
                                                       else "warn")
-        cells.append([f"<b>{escape(it.id)}</b>", escape(it.title),
+        title = escape(it.title) + (f"<br><small>not covered: {escape(it.note)}</small>"
+                                    if it.note else "")
+        cells.append([f"<b>{escape(it.id)}</b>", title,
                       f'<span class="{cls}">{escape(status)}</span>', str(len(cov[it.id]))])
     return _html_table(["item", "requirement", "status", "tests"], cells, raw=True)
 
@@ -363,11 +365,11 @@ def build_pack(root: Path, out_dir: Path, inp: Inputs | None = None) -> dict[str
         f"<p>{escape(run_note)} {escape(gap_note)}</p>",
         '<h2 id="summary">Summary</h2>', _html_table(head_s, summary(inp, cov)),
         _glance(inp, cov),
-        '<h2 id="checklist">Checklist</h2>',
-        _html_table(head_c, _checklist_rows(inp, cov, True), raw=True),
         '<h2 id="plots">Plots</h2>',
         "".join(f'<figure><img src="{p}" alt="{escape(c)}"><figcaption>{escape(c)}'
                 "</figcaption></figure>" for p, c in plots) or "<p>No live run recorded.</p>",
+        '<h2 id="checklist">Checklist</h2>',
+        _html_table(head_c, _checklist_rows(inp, cov, True), raw=True),
         '<h2 id="charts">Charts</h2>', "\n".join(chart_html),
         '<h2 id="timing">Timing bounds</h2>', _html_table(head_t, timing),
         '<h2 id="faults">Fault matrix</h2>', _html_table(head_f, faults),

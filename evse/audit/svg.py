@@ -117,10 +117,10 @@ def line_panels(title: str, x_label: str, panels: list[tuple[str, list[Series]]]
 
 def bars_against_bounds(title: str, rows: list[tuple[str, float, float]],
                         unit: str = "ms", width: int = 900) -> str:
-    """Horizontal bars: measured value per row against its bound (a red tick)."""
-    left, right, top, bar_h = 260, 60, 40, 22
+    """Horizontal bars, one per row, each scaled to its own bound (the black line): bounds
+    differ by orders of magnitude (100 ms e-stop, 16 s limits watchdog)."""
+    left, right, top, bar_h = 280, 200, 40, 22
     height = top + len(rows) * (bar_h + 8) + 40
-    hi = max([max(m, b) for _, m, b in rows] or [1.0]) * 1.1
     pw = width - left - right
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" '
@@ -129,17 +129,19 @@ def bars_against_bounds(title: str, rows: list[tuple[str, float, float]],
            f'<text x="10" y="22" font-size="14" font-weight="bold">{escape(title)}</text>']
     for i, (name, measured, bound) in enumerate(rows):
         y = top + i * (bar_h + 8)
-        ok = measured <= bound
-        colour = "#2ca02c" if ok else "#d62728"
+        scale = max(measured, bound) * 1.15 or 1.0
+        colour = "#2ca02c" if measured <= bound else "#d62728"
         out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{escape(name)}</text>')
-        out.append(f'<rect x="{left}" y="{y}" width="{_f(measured / hi * pw)}" '
+        out.append(f'<rect x="{left}" y="{y}" width="{pw}" height="{bar_h}" fill="#f2f2f2"/>')
+        out.append(f'<rect x="{left}" y="{y}" width="{_f(measured / scale * pw)}" '
                    f'height="{bar_h}" fill="{colour}"/>')
-        bx = left + bound / hi * pw
+        bx = left + bound / scale * pw
         out.append(f'<line x1="{_f(bx)}" x2="{_f(bx)}" y1="{y - 3}" y2="{y + bar_h + 3}" '
                    'stroke="black" stroke-width="2"/>')
-        out.append(f'<text x="{_f(left + measured / hi * pw + 4)}" y="{y + 15}">'
-                   f'{measured:g} / {bound:g} {unit}</text>')
+        share = 100.0 * measured / bound if bound else 0.0
+        out.append(f'<text x="{left + pw + 8}" y="{y + 15}">{measured:g} of {bound:g} {unit} '
+                   f'({share:.0f} %)</text>')
     out.append(f'<text x="{left}" y="{height - 12}">bar: measured in virtual time; black line: '
-               'the bound (green: within)</text>')
+               'its bound (each row on its own scale; green: within)</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
