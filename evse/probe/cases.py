@@ -488,7 +488,7 @@ def _p0_checks(ctx: CaseContext, d: Driver, by: dict[str, list[Answer]], ok: boo
         sid = d.ev.session_id
         good = ss[0].code == "OK_NewSessionEstablished" and any(sid)
         add(Family.SESSION_SETUP, "SS-001", "new session", "OK_NewSessionEstablished, "
-            "SessionID ≠ 0", "ISO 15118-2 §8.4.3.2; DIN SPEC 70121 §9.4.1.2",
+            "SessionID ≠ 0", f"{T4} GoodCase; ISO 15118-2 / DIN SPEC 70121 SessionSetupRes",
             (Verdict.PASS if good else Verdict.FAIL, f"{ss[0].code}, SessionID {sid.hex()}"))
     else:
         add(Family.SESSION_SETUP, "SS-001", "new session", "OK_NewSessionEstablished", "",
@@ -577,7 +577,7 @@ def _p0_checks(ctx: CaseContext, d: Driver, by: dict[str, list[Answer]], ok: boo
                   else "SECC kept TCP open 5 s after SessionStopRes")
     add(Family.SESSION_STOP, "STOP-P0-001", "normal stop",
         f"PowerDelivery(Stop), WeldingDetection, SessionStop OK; {TERMINATION}",
-        "ccs2_dc_reference.md (stop behaviour); ISO 15118-2 §8.4.3.x SessionStop",
+        f"ccs2_dc_reference.md (stop behaviour); {T4} GoodCase",
         (Verdict.PASS if stop_ok and closed is not None else Verdict.FAIL,
          ", ".join(f"{n.removesuffix('ResType')} {v[-1].code if v else '-'}"
                    for n, v in seen.items()) + f"; {closed_txt}"))
