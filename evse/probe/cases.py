@@ -366,9 +366,12 @@ def _v2gtp_header(version: int, inverse: int, ptype: int,
         if length is None and (version, inverse, ptype) == (1, 0xFE, 0x8001):
             d.send_raw(raw, "SessionSetupReq")
             a = d.answer(MSG_TIMEOUT_NS)
-            if isinstance(a, Answer) and a.code.startswith("OK"):
-                return Verdict.PASS, f"{a.name} {a.code}"
-            return Verdict.FAIL, f"{getattr(a, 'name', type(a).__name__)} {getattr(a, 'code', '')}"
+            if isinstance(a, Answer):
+                ok = a.code.startswith("OK")
+                return (Verdict.PASS if ok else Verdict.FAIL), f"{a.name} {a.code}"
+            if isinstance(a, Closed):
+                return Verdict.FAIL, f"TCP closed ({a.detail})"
+            return Verdict.FAIL, "no SessionSetupRes within V2G_EVCC_Msg_Timeout (2 s)"
         return expect_ignored(d, raw, "SessionSetupReq (bad header)")
     return run
 
