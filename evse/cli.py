@@ -228,7 +228,37 @@ def build_parser() -> argparse.ArgumentParser:
                         add_help=False)
     ev.add_argument("rest", nargs=argparse.REMAINDER)
     ev.set_defaults(fn=cmd_ev)
+
+    # -- evse probe: the EV side as a conformance tester for any SECC (evse/probe/) ------
+    pr = sub.add_parser("probe", help="conformance-test a SECC on IFACE: good case, "
+                        "adversarial variants per family, P0 checks")
+    pr.add_argument("--iface", required=True, help="interface the SECC is reachable on")
+    pr.add_argument("--protocol", choices=["din", "iso2"], default="iso2")
+    pr.add_argument("--tls", action="store_true", help="ask for TLS in SDP (needs --tls-root)")
+    pr.add_argument("--tls-root", type=Path, help="V2G root certificate (PEM) for TLS")
+    pr.add_argument("--json", help="write the results as JSON")
+    pr.add_argument("--markdown", help="write the results as a Markdown table")
+    pr.add_argument("--family", nargs="+", help="only these families (e.g. SDP V2GTP "
+                    "CurrentDemand); the good case runs too unless --no-good-case")
+    pr.add_argument("--no-good-case", action="store_true", help="skip the good case")
+    pr.add_argument("--setup-timeout", type=float, default=18.0,
+                    help="the SUT's communication setup time, s (v2g.communication_setup_s)")
+    pr.add_argument("--sequence-timeout", type=float, default=60.0,
+                    help="the SUT's V2G_SECC_Sequence_Timeout, s")
+    pr.add_argument("--max-wait", type=float, default=30.0,
+                    help="longest silence a case may wait, s; longer timeout cases are skipped")
+    pr.add_argument("--repetitions", type=int, default=20,
+                    help="CurrentDemandReq sent back to back in CD-REP")
+    pr.add_argument("--charge-seconds", type=float, default=2.0,
+                    help="charging time of the good case, s")
+    pr.set_defaults(fn=cmd_probe)
     return p
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from evse.io.probe_link import main as probe_main
+
+    return probe_main(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,9 +23,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("composition roots, runners, simulated world", ("evse.runtime",)),
     ("I/O adapters (sockets, serial, websockets)", ("evse.io",)),
     ("kernel (clock, scheduler, realtime loop, trace)", (KERNEL_UNIT,)),
-    ("simulators and tools on the cores", ("evse.audit", "evse.csms_sim", "evse.ev", "evse.replay")),
-    ("drivers (behind the ports)", ("drivers", "drivers.registry", "drivers.board", "drivers.homeplug",
-                                    "drivers.imd", "drivers.meter", "drivers.power",
+    ("simulators and tools on the cores", ("evse.audit", "evse.csms_sim", "evse.ev",
+                                           "evse.probe", "evse.replay")),
+    ("drivers (behind the ports)", ("drivers", "drivers.registry", "drivers.board",
+                                    "drivers.homeplug", "drivers.imd", "drivers.meter",
+                                    "drivers.power",
                                     "drivers.sim")),
     ("OCPP controller core", ("evse.controller",)),
     ("station cores", ("evse.cp", "evse.power", "evse.secc", "evse.sdp", "evse.slac")),
@@ -34,9 +36,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("EXI codec", ("exi",)),
 )
 
-#: Imports inside one layer: the simulator backend is built from the vendor drivers' codecs.
+#: Imports inside one layer: the simulator backend is built from the vendor drivers' codecs;
+#: the probe is the EV simulator stopped at each step.
 LATERAL: frozenset[tuple[str, str]] = frozenset({
     ("drivers.sim", "drivers.imd"),
+    ("evse.probe", "evse.ev"),  # the conformance probe drives the EV simulator
     ("drivers.sim", "drivers.power"),
 })
 

@@ -99,6 +99,8 @@ _CAR_CONTACTOR_STATES = {"charging", "stopping"}
 #: Pilot state with the car in B and 5 % PWM on (fsm_specs/iec61851.yaml): the point from
 #: which a car with a pilot wire starts SLAC, hence high-level communication.
 _PWM_READY_STATE = "plugged.B.B2"
+#: The pilot state of an empty socket (IEC 61851-1 state A): a re-plug waits for it.
+_UNPLUGGED_STATE = "A"
 _POWER_IDLE = {PowerPhase.IDLE, PowerPhase.STOPPED, PowerPhase.FAULTED}
 
 
@@ -331,7 +333,10 @@ class IfaceStation:
         """The car's S2 and contactors follow its V2G phase; a new plug after each session."""
         st = self.station
         if self._replug_at_ns is not None:
-            if now_ns >= self._replug_at_ns:
+            # Plug again only once the pilot has seen the cable out (state A): on a loaded
+            # host the gap can be shorter than the pilot's sampling and debounce, and a
+            # re-plug the pilot never saw leaves it in B1 without 5 % PWM for good.
+            if now_ns >= self._replug_at_ns and st.cp.state == _UNPLUGGED_STATE:
                 self._replug_at_ns = None
                 self._plug(now_ns)
             return

@@ -1,0 +1,153 @@
+"""`evse probe`'s cases in virtual time against our SECC core (no network): every family,
+both protocols; a SECC broken on purpose turns the family's verdict to FAIL; a charger that
+answers garbage or hangs up gets verdicts, never a crash of the probe."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+import exi
+from evse.probe.cases import CASES, run_cases, select
+from evse.probe.inproc import InProcessLink
+from evse.probe.link import Closed, Frame, LinkEvent, Silence
+from evse.probe.model import CaseResult, Family, ProbeOptions, S, Verdict
+from evse.probe.report import to_json, to_markdown
+from evse.secc.core import SeccCore
+from evse.secc.sim_env import SimEnv, SimEnvConfig
+
+#: Cases our SECC fails on purpose, with the reason (docs/conformance.md, evse/v2gtp/README.md):
+#: the ISO 15118-4 test system (T4 TC_SECC_CMN_VTB_V2GTPSessionSetup_002..005) expects a
+#: SessionSetupReq with a bad V2GTP header to be ignored; our SECC closes TCP. The clause text
+#: (ISO 15118-2 §7.8.3) is not on the shelf, so the SECC was not changed (issue 16).
+KNOWN_DEVIATIONS = {"V2GTP-002", "V2GTP-003", "V2GTP-004", "V2GTP-005"}
+
+
+def make_link(**env: Any) -> InProcessLink:
+    config = SimEnvConfig(auth_delay_ns=600_000_000, **env)
+    return InProcessLink(lambda: SeccCore(SimEnv(config)), setup_timeout_ns=3 * S)
+
+
+def options(protocol: str, **kw: Any) -> ProbeOptions:
+    base = dict(protocol=protocol, communication_setup_ns=3 * S, max_wait_ns=120 * S)
+    base.update(kw)
+    return ProbeOptions(**base)  # type: ignore[arg-type]
+
+
+def by_id(results: list[CaseResult]) -> dict[str, CaseResult]:
+    return {r.case_id: r for r in results}
+
+
+@pytest.mark.parametrize("protocol", ["din", "iso2"])
+def test_every_family_passes_against_our_secc_in_virtual_time(protocol: str) -> None:
+    results = run_cases(make_link(), options(protocol))
+    families = {r.family for r in results}
+    assert families == set(Family), set(Family) - families
+    bad = [r for r in results if r.verdict is not Verdict.PASS
+           and r.case_id not in KNOWN_DEVIATIONS]
+    assert not bad, "\n".join(f"{r.case_id}: {r.got}" for r in bad)
+    got = by_id(results)
+    for cid in KNOWN_DEVIATIONS:
+        assert got[cid].verdict is Verdict.FAIL and "closed" in got[cid].got
+    # The P0 checks read real numbers, not defaults.
+    assert "W" in got["CPD-P0-001"].got
+    assert got["SAP-002"].got.startswith("TCP closed 3.0")
+    assert got["SS-TIMEOUT"].got.startswith("TCP closed after 60.0")
+    assert got["CD-REP"].got.startswith("20 answers")
+    if protocol == "iso2":  # the EIM wait shows the driver interaction (issue 16)
+        assert "Ongoing_WaitingForCustomerInteraction" in got["AUTH-P0-001"].got
+
+
+def test_a_secc_that_ignores_the_session_id_fails_the_session_id_cases(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Break one behaviour on purpose: the SECC takes any SessionID as its own."""
+    original = SeccCore._on_request
+
+    def lax(self: SeccCore, payload: bytes, now_ns: int) -> None:
+        h = self.handler
+        if h is not None and h.session_id is not None:
+            schema = self._schema()
+            msg = exi.decode(schema, payload)
+            header = dataclasses.replace(msg.Header, SessionID=h.session_id)
+            payload = exi.encode(schema, dataclasses.replace(msg, Header=header))
+        original(self, payload, now_ns)
+
+    monkeypatch.setattr(SeccCore, "_on_request", lax)
+    results = by_id(run_cases(make_link(), options("iso2"), good_case=False,
+                              families=["ServiceDiscovery", "CableCheck"]))
+    for cid in ("SD-SID", "CC-SID"):
+        assert results[cid].verdict is Verdict.FAIL, results[cid]
+        assert "OK" in results[cid].got and "FAILED_UnknownSession" not in results[cid].got
+    assert results["SD-SEQ"].verdict is Verdict.PASS  # the other cases still hold
+
+
+def test_timeout_cases_are_skipped_with_the_reason_when_the_wait_is_too_long() -> None:
+    results = by_id(run_cases(make_link(), options("din", max_wait_ns=30 * S),
+                              good_case=False, families=["SessionSetup"]))
+    assert results["SS-TIMEOUT"].verdict is Verdict.SKIP
+    assert "65.00 s" in results["SS-TIMEOUT"].got
+
+
+class ScriptedLink:
+    """A 'charger' that answers SDP, accepts the connection, then does `behaviour`."""
+
+    def __init__(self, behaviour: str) -> None:
+        self.behaviour = behaviour
+        self.now = 0
+        self.sent = 0
+
+    def now_ns(self) -> int:
+        return self.now
+
+    def sdp(self, datagram: bytes, wait_ns: int) -> bytes | None:
+        self.now += wait_ns
+        return None
+
+    def connect(self, tls: bool) -> None:
+        self.now += 1_000_000
+
+    def send(self, raw: bytes) -> None:
+        self.sent += 1
+
+    def recv(self, wait_ns: int) -> LinkEvent:
+        self.now += 1_000_000
+        if self.behaviour == "garbage":
+            return Frame(0x8001, b"\xff\x00\x13garbage", self.now)
+        if self.behaviour == "hangup":
+            return Closed(self.now, "reset")
+        self.now += wait_ns
+        return Silence(self.now)
+
+    def disconnect(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("behaviour", ["garbage", "hangup", "silent"])
+def test_a_misbehaving_charger_gets_verdicts_not_a_crash(behaviour: str) -> None:
+    results = run_cases(ScriptedLink(behaviour), options("iso2", max_wait_ns=5 * S))
+    assert len(results) == len(select("iso2")) - 1 + 9  # the good case reports 9 rows
+    assert all(r.verdict is not Verdict.PASS for r in results
+               if r.family not in (Family.SDP, Family.V2GTP))
+    assert {r.verdict for r in results} <= set(Verdict)
+
+
+def test_json_and_markdown_carry_every_row_and_the_counts() -> None:
+    results = run_cases(make_link(), options("din"), families=["SessionStop"])
+    meta = {"iface": "test", "protocol": "din"}
+    data = json.loads(to_json(results, meta))
+    assert data["counts"]["PASS"] == sum(r.verdict is Verdict.PASS for r in results)
+    assert [r["case"] for r in data["results"]] == [r.case_id for r in results]
+    md = to_markdown(results, meta)
+    for r in results:
+        assert f"| {r.case_id} |" in md
+    assert md.count("\n|") == len(results) + 2
+
+
+def test_every_case_names_a_clause_and_an_expectation() -> None:
+    ids = [c.case_id for c in CASES]
+    assert len(ids) == len(set(ids))
+    for c in CASES:
+        assert c.clause and c.expected, c.case_id
