@@ -14,7 +14,7 @@ from evse.contract.definition import DEFINITION_SHA256
 from evse.contract.errors import ContractDefinitionError
 from evse.contract.validate import check_record, check_signal, register_types
 
-SOURCE_SHA256 = "d58e98da1da63e47f4498996fa218757591cba50ceb2c2d1549d04cc2fc34ef4"
+SOURCE_SHA256 = "917bfb16b1e61493c0412c91c102a994c79e21afaab835c95e2409afbaf6e022"
 if SOURCE_SHA256 != DEFINITION_SHA256:
     raise ContractDefinitionError(
         "evse/contract/values.py is stale: run `python -m evse.contract.render`"
@@ -309,7 +309,9 @@ class OcppErrorMapEntry:
 class PlcV2gPhase:
     """`plc.v2g_phase` (PLC -> controller, state).
 
-    Current PLC/SECC phase; the controller maps it to its own states and OCPP status.
+    Current PLC/SECC phase; the controller maps it to its own states and OCPP status. FAULT
+    (A1 "SF") while a plc.fault of severity ERROR or CRITICAL is active, the SECC's own
+    phase (its chart state's tag, fsm_specs/secc_*.yaml) otherwise.
     """
 
     SIGNAL: ClassVar[str] = "plc.v2g_phase"
@@ -360,7 +362,7 @@ class PlcCpState:
 class PlcPpState:
     """`plc.pp_state` (PLC -> controller, state).
 
-    Proximity pilot / plug detection.
+    Proximity pilot / plug detection (not published by a board that does not read PP).
     """
 
     SIGNAL: ClassVar[str] = "plc.pp_state"

@@ -52,6 +52,11 @@ class EvProfile:
     stop_after_session_setup: bool = False
     #: EVReady=False in ChargeParameterDiscoveryReq (VW ID.4).
     ev_not_ready_in_cpd: bool = False
+    #: After this much charging the car reports `ev_error_code` (a DC_EVErrorCodeType
+    #: value, e.g. FAILED_RESSTemperatureInhibit) in every CurrentDemandReq: a car-side
+    #: fault the EVSE must answer by stopping the energy transfer. None: never.
+    ev_error_after_ns: int | None = None
+    ev_error_code: str = "FAILED_RESSTemperatureInhibit"
     #: Request a negative target current in the first CurrentDemandReq (Skoda Enyaq).
     negative_first_target: bool = False
     #: ISO-2 only: pause (SessionStop Pause) after this much charging, else terminate.

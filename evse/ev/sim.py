@@ -10,6 +10,7 @@ The inlet voltage/current it "measures" come from callbacks (the simulated power
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -450,8 +451,13 @@ class EvSim:
             want = -1.0
         v = min(b.max_voltage_v, b.terminal_v(max(want, 0.0)) + 5.0)
         self._current_demands += 1
+        status = self._ev_status()
+        err_after = p.ev_error_after_ns
+        if err_after is not None and now_ns - self._charging_started_ns >= err_after:
+            status = dataclasses.replace(
+                status, EVErrorCode=self._m.DC_EVErrorCodeType(p.ev_error_code))
         self._send(self._m.CurrentDemandReqType(
-            DC_EVStatus=self._ev_status(), EVTargetCurrent=self._pv(want, "A"),
+            DC_EVStatus=status, EVTargetCurrent=self._pv(want, "A"),
             EVMaximumVoltageLimit=self._pv(b.max_voltage_v, "V"),
             EVMaximumCurrentLimit=self._pv(b.max_current_a, "A"),
             EVMaximumPowerLimit=self._pv(b.max_power_w, "W"),

@@ -798,6 +798,14 @@ class PowerPath(PowerPathHandler):
         """The chart's active leaf state (dotted path)."""
         return self._machine.state
 
+    @property
+    def output_setpoint(self) -> tuple[float, float] | None:
+        """(voltage V, current A) last commanded to the modules while their output is
+        enabled; None while it is disabled (contract plc.power_setpoint)."""
+        if not self._modules_enabled:
+            return None
+        return self._sent_setpoint or (0.0, 0.0)
+
     def take_commands(self) -> list[PowerCommand]:
         out, self._commands = self._commands, []
         return out

@@ -159,6 +159,55 @@ class PncSection:
                 "pnc_seed_roots": self.seed_roots, "pnc_offline_policy": self.offline_policy}
 
 
+# ---------------------------------------------------------------- power_faults: (life helper)
+@dataclass(frozen=True, slots=True)
+class PowerFaultsSection:
+    """`power_faults:` the power path's detection thresholds (evse/power/controller.py
+    PowerPathConfig; their defaults and sources, all [assumed], are there): over-current
+    margin and duration, connector temperature derate and trip, stale-meter age, and the
+    charging cable's current rating (null: the station rating is the cable's)."""
+
+    over_current_margin_a: float = 5.0
+    over_current_margin_fraction: float = 0.10
+    over_current_duration_ms: float = 400.0
+    temperature_derate_c: float = 80.0
+    temperature_trip_c: float = 90.0
+    meter_stale_ms: float = 2000.0
+    cable_rating_a: float | None = None
+
+
+#: key -> (low, high) of each `power_faults:` number (inclusive).
+_POWER_FAULT_RANGES: dict[str, tuple[float, float]] = {
+    "over_current_margin_a": (0.5, 100.0),
+    "over_current_margin_fraction": (0.0, 1.0),
+    "over_current_duration_ms": (10.0, 10_000.0),
+    "temperature_derate_c": (20.0, 150.0),
+    "temperature_trip_c": (20.0, 150.0),
+    "meter_stale_ms": (50.0, 60_000.0),
+    "cable_rating_a": (1.0, 1000.0),
+}
+
+
+def _power_faults_section(raw: LMap, file: str) -> PowerFaultsSection:
+    v = _raw_body(raw, "power_faults", file, set(_POWER_FAULT_RANGES))
+    out: dict[str, float | None] = {}
+    for key, (low, high) in _POWER_FAULT_RANGES.items():
+        if key not in v or (key == "cable_rating_a" and v[key] is None):
+            continue
+        value = v[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                low <= value <= high):
+            raise ConfigError(file, _line(raw, "power_faults", key),
+                              f"power_faults.{key} must be {low:g}..{high:g}, got {value!r}")
+        out[key] = float(value)
+    section = PowerFaultsSection(**out)  # type: ignore[arg-type]
+    if not section.temperature_derate_c < section.temperature_trip_c:
+        raise ConfigError(file, _line(raw, "power_faults", "temperature_derate_c"),
+                          "power_faults.temperature_derate_c must be below temperature_trip_c")
+    return section
+# ---------------------------------------------------------------- end power_faults
+
+
 @dataclass(frozen=True, slots=True)
 class StationConfig:
     name: str = "sim-dc"
@@ -177,11 +226,12 @@ class StationConfig:
     session: SessionSection = field(default_factory=SessionSection)
     auth: AuthSection = field(default_factory=AuthSection)
     pnc: PncSection = field(default_factory=PncSection)
+    power_faults: PowerFaultsSection = field(default_factory=PowerFaultsSection)
     file: str = "<defaults>"
 
 
 _SECTIONS = {"station", "board", "power", "imd", "meter", "cp", "v2g", "plc", "slac", "session",
-             "auth", "pnc"}
+             "auth", "pnc", "power_faults"}
 #: auth.timeout_eim_s: a driver fetching a card or an app needs minutes; beyond an hour the
 #: connector is blocked for nothing (EVerest's 0 = "infinite" is not offered).
 AUTH_TIMEOUT_EIM_RANGE_S = (1.0, 3600.0)
@@ -270,6 +320,7 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         session=_session_section(raw, file),
         auth=_auth_section(raw, file),
         pnc=_pnc_section(raw, file),
+        power_faults=_power_faults_section(raw, file),
         file=file,
     )
 

@@ -53,7 +53,7 @@ class DayError(FileLineError):
 AUTH_MODES = ("after", "before", "remote", "rejected")
 #: What can go wrong, or be done, while the car charges (`during`).
 DURING = ("rfid_stop", "remote_stop", "unplug", "estop", "insulation", "emergency_command",
-          "controller_silent", "soft_reset")
+          "controller_silent", "soft_reset", "ev_error", "v2g_lost")
 #: What the operator or the world does after the session (`after`), in order.
 AFTER = ("reset", "estop_release", "repair_insulation", "inoperative", "operative")
 #: What happens before the car arrives (`before`).
@@ -285,6 +285,10 @@ class _Runner:
             self.side.silent = True
         elif action == "soft_reset":
             self.do("reset")
+        elif action == "ev_error":  # the car reports DC_EVErrorCode from its next request
+            st.ev_profile.ev_error_after_ns = 0
+        elif action == "v2g_lost":  # the car's V2G stack dies: its TCP connection closes
+            st.car_closed_connection(now)
         else:  # pragma: no cover - the loader admits only known names
             raise DayError(self.day.file, 0, f"unknown action {action!r}")
 

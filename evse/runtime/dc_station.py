@@ -41,9 +41,12 @@ from evse.contract.inprocess import InProcessLink
 from evse.contract.values import (
     FaultCode,
     FaultSeverity,
+    PlcCpState,
     PlcEvMac,
     PlcEvPresent,
     PlcFault,
+    PlcPowerSetpoint,
+    PlcPpState,
     PlcSessionEvent,
     PlcV2gPhase,
     SessionEventKind,
@@ -63,6 +66,7 @@ from evse.power.types import (
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.ocpp_side import SIM_TOKEN, ExternalOcppSide, OcppSide
+from evse.runtime.plc_states import cp_state_of, pp_state_of, secc_phase
 from evse.runtime.power_wiring import apply_power_command
 from evse.runtime.rearm import Rearm
 from evse.runtime.scheduler import CallbackComponent, Scheduler
@@ -85,7 +89,13 @@ from evse.secc.core import CloseConnection, SeccCore, SendPayload, random_sessio
 from evse.secc.env import AppProtocol, PaymentMethod, SessionEndReason
 from evse.slac.evse_core import EvseSlac, warm_up as slac_warm_up
 from evse.slac.evse_handler import SlacConfig
-from evse.slac.outputs import EfRetryRequested, LinkError, LinkReady, SendFrame
+from evse.slac.outputs import (
+    EfRetryRequested,
+    LinkError,
+    LinkErrorReason,
+    LinkReady,
+    SendFrame,
+)
 from evse.v2gtp.header import PayloadType, encode_frame
 from evse.v2gtp.stream import FrameReceived, V2gtpStreamDecoder
 
@@ -100,6 +110,9 @@ S = 1_000 * MS
 POWER_TICK_NS = 10 * MS
 #: Measurement telemetry to the controller: contract meas.dc_output, 20-50 Hz.
 MEAS_PERIOD_NS = 50 * MS
+#: plc.cp_state pwm_duty_pct while the oscillator runs: 5 % = HLC required (IEC 61851-1
+#: Annex A, ISO 15118-3); a DC station never offers another duty.
+HLC_DUTY_PCT = 5.0
 #: Where the simulated car's SECC lives (link-local, as on a real PLC interface).
 SECC_ADDRESS = ipaddress.IPv6Address("fe80::a0:b0ff:fe00:1")
 SECC_TCP_PORT = 50_000
@@ -188,7 +201,7 @@ class DcStation:
         sched.register("slac", CallbackComponent(self._slac_input))
         self._slac_pump = Rearm(sched, "slac", self._slac_deadline, self._slac_fire)
         # ---------------------------------------------------------------- power path
-        self.power = PowerPath(PowerPathConfig())
+        self.power = PowerPath(_power_path_config(config))
         sched.register("power", CallbackComponent(self._power_input))
         sched.call_every(POWER_TICK_NS, self._power_tick, "power.tick")
         sched.call_every(MEAS_PERIOD_NS, self._publish_meas, "meas.publish")
@@ -231,7 +244,12 @@ class DcStation:
         self._last_car: SimCar | None = None
         self._session_tls = self.session.tls
         self._phase: V2gPhase = V2gPhase.IDLE
+        #: What plc.v2g_phase last said: the SECC's phase, or FAULT while a fault is active.
+        self._reported_phase: V2gPhase = V2gPhase.IDLE
         self._present = False
+        self._cp_state: PlcCpState | None = None
+        self._pp_state: PlcPpState | None = None
+        self._setpoint: PlcPowerSetpoint | None = None
         sched.call_every(S, self._publish_states, "contract.states")
         self._last_limits: EvseLimits | None = None
         # ---------------------------------------------------------------- SECC
@@ -256,6 +274,9 @@ class DcStation:
         self._session_id = random_session_id(random.Random(rng.random()))
         self._energy_wh = 0.0
         self._faults: dict[FaultCode, PlcFault] = {}
+        #: SLAC and V2G failures of the car plugged in now (code -> detail): self-clearing,
+        #: they leave with the car (fault table: comm loss, SLAC/V2G failures).
+        self._link_faults: dict[FaultCode, str] = {}
         self._ev_mac: PlcEvMac | None = None
         self._suspend_due_ns: int | None = None
 
@@ -274,6 +295,8 @@ class DcStation:
         if isinstance(self.controller, OcppSide | ExternalOcppSide):
             self.controller.start(now)
         self.cp.start(now)
+        self._publish_cp_state(now)  # the level signals start known, not at their first change
+        self._publish_pp_state(now)
         self._route_slac(self.slac.start(now))
         self._guard_timer.update()
 
@@ -347,6 +370,10 @@ class DcStation:
         sched.trace.record("cp", "notice", {"notice": notice.kind, **notice.data})
         if notice.kind in ("cp_level", "pwm", "unplugged", "plugged"):
             sched.post("slac", notice, source="cp")
+        if notice.kind in ("cp_level", "pwm"):
+            self._publish_cp_state(sched.now_ns())
+        elif notice.kind == "pp":
+            self._publish_pp_state(sched.now_ns())
         # The car sees 5 % PWM: its SLAC starts (after its own start delay).
         if notice.kind == "pwm" and notice.data.get("on") and self.sim_car is not None:
             self.sim_car.sees_pwm(sched.now_ns())
@@ -368,6 +395,8 @@ class DcStation:
             self._set_phase(V2gPhase.SLAC)
         if notice.kind == "unplugged":
             self._unplugged_in_session = True
+            self.env.ev_error = None  # a car-side fault leaves with the car
+            self._link_faults.clear()
             self._cp_fault_posted = False  # A: the pilot holds no fault of ours any more
             # The cable is gone and the powerline with it: the V2G session cannot go on.
             self.connection_lost(sched.now_ns())
@@ -377,9 +406,11 @@ class DcStation:
             # (the pilot has already withdrawn power) and ends once it is open.
             self.power.end_session(sched.now_ns())
             self._apply_power()
-            self._present = False
+            was_present, self._present = self._present, False
             self._publish(PlcEvPresent(present=False, connector_id=1), sched.now_ns())
-            self._publish(PlcSessionEvent(event=SessionEventKind.EV_UNPLUGGED), sched.now_ns())
+            if was_present:  # a milestone, once per plug-in (not the pilot's start in A)
+                self._publish(PlcSessionEvent(event=SessionEventKind.EV_UNPLUGGED),
+                              sched.now_ns())
             self._set_phase(V2gPhase.IDLE)
 
     def car_session_over(self) -> None:
@@ -447,6 +478,8 @@ class DcStation:
                 self._set_phase(V2gPhase.SDP)
             elif isinstance(out, LinkError):
                 self.log.add(now, f"slac link error {out.reason}")
+                if out.reason is not LinkErrorReason.RESTARTED:  # the car's own new SLAC
+                    self._link_failed(FaultCode.SLAC_FAILED, f"slac {out.reason.value}", now)
             elif isinstance(out, EfRetryRequested):
                 self.sched.post("cp", Event("wake_up"), source="slac")
         self.slac_medium_changed()
@@ -544,6 +577,9 @@ class DcStation:
 
     def _session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self.log.add(now_ns, f"secc session ended {reason.value}")
+        code = _V2G_FAILURES.get(reason)
+        if code is not None:
+            self._link_failed(code, f"v2g {reason.value}", now_ns)
         self._publish(PlcSessionEvent(event=SessionEventKind.SESSION_STOPPED,
                                       stop_reason=self.env.stop_reason(reason, now_ns)), now_ns)
         # After the V2G session the EVSE stops the 5 % PWM (B1/C1). Not before the power path
@@ -552,6 +588,17 @@ class DcStation:
         # its own error-shutdown bound, the pilot withdraws power anyway (the hard fallback).
         self._suspend_due_ns = now_ns + ERROR_SHUTDOWN_OPEN_BOUND_NS
         self._maybe_suspend_hlc(now_ns)
+
+    def _link_failed(self, code: FaultCode, detail: str, now_ns: int) -> None:
+        """A SLAC or V2G failure of the plugged car becomes plc.fault `code` (WARNING, not
+        latched) until the car leaves: the controller reports it (OCPP 1.6 errorCode
+        EVCommunicationError, 2.0.1 NotifyEvent) without putting the connector out of
+        service, since the same car may retry (a new SLAC or V2G session) at once. Not
+        after the car left: the unplug itself ends the link."""
+        if not self._present or code in self._link_faults:
+            return
+        self._link_faults[code] = detail
+        self._report_faults(now_ns)
 
     def _maybe_suspend_hlc(self, now_ns: int) -> None:
         due = self._suspend_due_ns
@@ -569,8 +616,8 @@ class DcStation:
         if secc.closed:  # ended in any state (the car closed the connection mid-way too)
             self._set_phase(V2gPhase.SESSION_STOP)
             return
-        state = secc.state
-        self._set_phase(_SECC_PHASES.get(state.split(".")[0], V2gPhase.SESSION_SETUP))
+        machine = secc.machine
+        self._set_phase(secc_phase(machine.spec if machine is not None else None, secc.state))
 
     def _set_phase(self, phase: V2gPhase) -> None:
         if phase is self._phase:
@@ -578,13 +625,66 @@ class DcStation:
         self._phase = phase
         now = self.sched.now_ns()
         self._on_decisions(self.guard.set_phase(phase, now), now)
-        self._publish(PlcV2gPhase(phase=phase), now)
+        self._publish_phase(now)
+
+    def _phase_now(self) -> V2gPhase:
+        """plc.v2g_phase: FAULT (A1 "SF", entered from any state) while a plc.fault is
+        active, the SECC's own phase otherwise. The guard keeps the SECC's phase: its
+        session rules (auth, charging, wake-up) are about the session, not the fault."""
+        severe = any(f.severity in (FaultSeverity.ERROR, FaultSeverity.CRITICAL)
+                     for f in self._faults.values())
+        return V2gPhase.FAULT if severe else self._phase
+
+    def _publish_phase(self, now_ns: int) -> None:
+        phase = self._phase_now()
+        if phase is not self._reported_phase:
+            self._reported_phase = phase
+            self._publish(PlcV2gPhase(phase=phase), now_ns)
+
+    def _publish_cp_state(self, now_ns: int) -> None:
+        """plc.cp_state on every change of the pilot's level or oscillator."""
+        value = PlcCpState(state=cp_state_of(self.cp.level, self.cp.handler.pwm_on),
+                           pwm_duty_pct=HLC_DUTY_PCT if self.cp.handler.pwm_on else None)
+        if value != self._cp_state:
+            self._cp_state = value
+            self._publish(value, now_ns)
+
+    def _publish_pp_state(self, now_ns: int) -> None:
+        """plc.pp_state on every change of the board's proximity input (not while the
+        board does not read PP)."""
+        state = pp_state_of(self.cp.pp_state)
+        if state is None:
+            return
+        value = PlcPpState(state=state, cable_rating_a=self.power.config.cable_rating_a)
+        if value != self._pp_state:
+            self._pp_state = value
+            self._publish(value, now_ns)
+
+    def _publish_setpoint(self, now_ns: int) -> None:
+        """plc.power_setpoint: at the meas cadence (20 Hz) while the modules' output is
+        enabled, once when it is disabled, then with the 1 Hz heartbeat (a proxy that sees
+        it stale disables its output, which is then right)."""
+        sp = self.power.output_setpoint
+        value = (PlcPowerSetpoint(voltage_setpoint_v=0.0, current_setpoint_a=0.0,
+                                  enable_output=False) if sp is None else
+                 PlcPowerSetpoint(voltage_setpoint_v=max(0.0, min(sp[0], 1500.0)),
+                                  current_setpoint_a=max(0.0, min(sp[1], 1000.0)),
+                                  enable_output=True))
+        if value.enable_output or value != self._setpoint:
+            self._setpoint = value
+            self._publish(value, now_ns)
 
     def _publish_states(self, now_ns: int) -> None:
-        """contract: plc.ev_present / plc.v2g_phase are events plus a 1 Hz heartbeat, and
-        plc.fault is repeated at 1 Hz while active."""
+        """contract: plc.ev_present / plc.v2g_phase / plc.cp_state / plc.pp_state are
+        events plus a 1 Hz heartbeat, plc.fault is repeated at 1 Hz while active, and a
+        disabled plc.power_setpoint is repeated at 1 Hz."""
         self._publish(PlcEvPresent(present=self._present, connector_id=1), now_ns)
-        self._publish(PlcV2gPhase(phase=self._phase), now_ns)
+        self._publish(PlcV2gPhase(phase=self._reported_phase), now_ns)
+        for level in (self._cp_state, self._pp_state):
+            if level is not None:
+                self._publish(level, now_ns)
+        if self._setpoint is not None and not self._setpoint.enable_output:
+            self._publish(self._setpoint, now_ns)
         for fault in self._faults.values():
             self._publish(fault, now_ns)
 
@@ -602,6 +702,14 @@ class DcStation:
                 fault_code=pf.fault_code, severity=severity, active=True,
                 latched=pf.clearing is not Clearing.SELF_CLEARING,
                 diagnostic_data=pf.detail[:120])
+        for code, detail in self._link_faults.items():
+            active[code] = PlcFault(fault_code=code, severity=FaultSeverity.WARNING,
+                                    active=True, latched=False, diagnostic_data=detail[:120])
+        ev_error = self.env.ev_error
+        if ev_error is not None:  # the car's own error: self-clearing, it leaves with the car
+            active[FaultCode.EV_ERROR] = PlcFault(
+                fault_code=FaultCode.EV_ERROR, severity=FaultSeverity.ERROR, active=True,
+                latched=False, diagnostic_data=ev_error[0][:120])
         cp_state = self.cp.state
         if cp_state == "emergency":
             active[FaultCode.EMERGENCY_STOP] = PlcFault(
@@ -635,6 +743,7 @@ class DcStation:
                 self._publish(PlcFault(fault_code=code, severity=old.severity, active=False,
                                        latched=False, diagnostic_data=None), now_ns)
         self._faults = active
+        self._publish_phase(now_ns)
 
     # ================================================================== power path
     def _power_input(self, item: Any, now_ns: int) -> None:
@@ -690,6 +799,7 @@ class DcStation:
         value = self.env.meas_signal(self._energy_wh)
         if value is not None:
             self._publish(value, now_ns)
+        self._publish_setpoint(now_ns)
 
     # ================================================================== contract
     def _publish(self, value: object, now_ns: int) -> None:
@@ -759,7 +869,7 @@ class DcStation:
         again what a controller learns once per session (the link republishes only level
         signals): presence, EV MAC, EVCCID, EV limits, and a pending authorization."""
         self._publish(PlcEvPresent(present=self._present, connector_id=1), now_ns)
-        self._publish(PlcV2gPhase(phase=self._phase), now_ns)
+        self._publish(PlcV2gPhase(phase=self._reported_phase), now_ns)
         if self._ev_mac is not None:
             self._publish(self._ev_mac, now_ns)
         self.env.retell(now_ns)
@@ -775,18 +885,27 @@ class DcStation:
 _POWER_AT_REST = (PowerPhase.IDLE, PowerPhase.STOPPED, PowerPhase.FAULTED)
 
 
-_SECC_PHASES = {
-    "wait_sap": V2gPhase.SAP,
-    "wait_session_setup": V2gPhase.SESSION_SETUP,
-    "wait_service_discovery": V2gPhase.SERVICE_DISCOVERY,
-    "wait_payment_selection": V2gPhase.SERVICE_DISCOVERY,
-    "authorization": V2gPhase.AUTH,
-    "charge_parameters": V2gPhase.CPD,
-    "cable_check": V2gPhase.CABLECHECK,
-    "precharge": V2gPhase.PRECHARGE,
-    "power_delivery_pending": V2gPhase.POWERDELIVERY,
-    "charging": V2gPhase.CURRENTDEMAND,
-    "stopping": V2gPhase.POWERDELIVERY,
-    "welding": V2gPhase.WELDING,
-    "ended": V2gPhase.SESSION_STOP,
+def _power_path_config(config: StationConfig) -> PowerPathConfig:
+    """The power path's detection thresholds from the station config (`power_faults:`)."""
+    pf = config.power_faults
+    return PowerPathConfig(
+        over_current_margin_a=pf.over_current_margin_a,
+        over_current_margin_fraction=pf.over_current_margin_fraction,
+        over_current_duration_ns=ms_to_ns(pf.over_current_duration_ms),
+        temperature_derate_c=pf.temperature_derate_c,
+        temperature_trip_c=pf.temperature_trip_c,
+        meter_stale_ns=ms_to_ns(pf.meter_stale_ms),
+        cable_rating_a=pf.cable_rating_a,
+    )
+
+#: How a V2G session's failure is reported as plc.fault (the stop reason says the same in
+#: StationEnv._END_REASONS): protocol errors and timeouts, a lost TCP connection included.
+_V2G_FAILURES: dict[SessionEndReason, FaultCode] = {
+    SessionEndReason.SEQUENCE_ERROR: FaultCode.V2G_PROTOCOL_ERROR,
+    SessionEndReason.UNKNOWN_SESSION: FaultCode.V2G_PROTOCOL_ERROR,
+    SessionEndReason.MALFORMED: FaultCode.V2G_PROTOCOL_ERROR,
+    SessionEndReason.NO_NEGOTIATION: FaultCode.V2G_PROTOCOL_ERROR,
+    SessionEndReason.SEQUENCE_TIMEOUT: FaultCode.V2G_TIMEOUT,
+    SessionEndReason.CONNECTION_LOST: FaultCode.V2G_TIMEOUT,
 }
+

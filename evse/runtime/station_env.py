@@ -23,15 +23,18 @@ from evse.contract.values import (
     CertificateResponseStatus,
     ContractCertificateStatus,
     CtrlSchedule,
+    EvErrorCode,
     IsolationStatus as CIsolation,
     MeasDcOutput,
     PaymentOption,
     PlcAuthRequest,
     PlcEvccid,
     PlcEvLimits,
+    PlcEvRequest,
     PlcPncAuthorizationRequest,
     PlcPncCertificateRequest,
     PlcSessionEvent,
+    RequestSource,
     SessionEventKind,
     StopReason,
     V2gProtocol,
@@ -46,6 +49,8 @@ from evse.secc.env import (
     CableCheckResult,
     CableCheckStatus,
     EvInfo,
+    EvRequest as CarRequest,
+    EvRequestSource,
     EvseFault,
     EvseLimits,
     IsolationLevel,
@@ -94,6 +99,32 @@ CONTRACT_RESPONSE_CODE = {
     ContractCertificateStatus.SIGNATURE_ERROR: "FAILED_SignatureError",
     ContractCertificateStatus.CONTRACT_CANCELLED: "FAILED_ContractCanceled",
 }
+
+#: DC_EVErrorCodeType (EXI value, DIN SPEC 70121 and ISO 15118-2 alike) -> contract EvErrorCode.
+EV_ERROR_CODES: dict[str, EvErrorCode] = {
+    "NO_ERROR": EvErrorCode.NO_ERROR,
+    "FAILED_RESSTemperatureInhibit": EvErrorCode.FAILED_RESS_TEMPERATURE_INHIBIT,
+    "FAILED_EVShiftPosition": EvErrorCode.FAILED_EV_SHIFT_POSITION,
+    "FAILED_ChargerConnectorLockFault": EvErrorCode.FAILED_CHARGER_CONNECTOR_LOCK_FAULT,
+    "FAILED_EVRESSMalfunction": EvErrorCode.FAILED_EV_RESS_MALFUNCTION,
+    "FAILED_ChargingCurrentdifferential": EvErrorCode.FAILED_CHARGING_CURRENT_DIFFERENTIAL,
+    "FAILED_ChargingVoltageOutOfRange": EvErrorCode.FAILED_CHARGING_VOLTAGE_OUT_OF_RANGE,
+    "Reserved_A": EvErrorCode.RESERVED_A,
+    "Reserved_B": EvErrorCode.RESERVED_B,
+    "Reserved_C": EvErrorCode.RESERVED_C,
+    "FAILED_ChargingSystemIncompatibility": EvErrorCode.FAILED_CHARGING_SYSTEM_INCOMPATIBILITY,
+    "NoData": EvErrorCode.NO_DATA,
+}
+
+#: DC_EVErrorCodeType values that are no error: NO_ERROR, and NoData (the car has no
+#: diagnosis to give; stopping on it would stop cars that never set the field) [assumed].
+_NOT_AN_ERROR = frozenset({"NO_ERROR", "NoData"})
+
+_REQUEST_SOURCES = {
+    EvRequestSource.PRE_CHARGE: RequestSource.PRE_CHARGE,
+    EvRequestSource.CURRENT_DEMAND: RequestSource.CURRENT_DEMAND,
+}
+
 
 @dataclass
 class PilotView:
@@ -177,6 +208,9 @@ class StationEnv:
         self._pnc_authorization_rid: int | None = None
         self.requests: list[tuple[str, int]] = []
         self.usage_errors: list[str] = []
+        #: The car reported an error (EVErrorCode != NO_ERROR) or not ready (EVReady=false)
+        #: in PreChargeReq / CurrentDemandReq this session: what it said, when.
+        self.ev_error: tuple[str, int] | None = None
 
     # ---------------------------------------------------------------- reads
     def measurement(self, now_ns: int) -> Measurement:
@@ -303,7 +337,7 @@ class StationEnv:
         return EvseFault.NONE
 
     def station_request(self, now_ns: int) -> StationRequest:
-        if self.guard.stop_request(now_ns) is not None:
+        if self.guard.stop_request(now_ns) is not None or self.ev_error is not None:
             return StationRequest.STOP
         # ISO 15118-2 only: the controller's schedule changed in value (a new OCPP charging
         # profile) after the car got its SAScheduleList => EVSENotification ReNegotiation
@@ -352,6 +386,34 @@ class StationEnv:
                 now_ns,
             )
 
+    def ev_request(self, request: CarRequest, now_ns: int) -> None:
+        """plc.ev_request: every PreChargeReq / CurrentDemandReq, as the car sent it.
+
+        A car that reports an error (DC_EVStatus.EVErrorCode other than NO_ERROR) or that it
+        is not ready (EVReady=false) during PreCharge or CurrentDemand ends the energy
+        transfer: DIN SPEC 70121 [V2G-DC-499..501] / ISO 15118-2 [V2G2-...] leave the
+        stop to the car, and the EVSE must not keep pushing current into a vehicle that
+        says it cannot take it. The station asks the SECC to stop (station_request STOP:
+        0 A and EVSE_Shutdown / StopCharging in the answer, the car then sends
+        PowerDelivery(Stop)), reports plc.fault EV_ERROR (self-clearing: with the car)
+        and ends the session with StopReason.EV_ERROR. The first report is kept."""
+        if self.ev_error is None and (request.ev_error_code not in _NOT_AN_ERROR
+                                      or not request.ev_ready):
+            what = (request.ev_error_code if request.ev_error_code not in _NOT_AN_ERROR
+                    else "EVReady=false")
+            self.ev_error = (f"{request.source.value}: {what}", now_ns)
+        self._publish(PlcEvRequest(
+            source=_REQUEST_SOURCES[request.source],
+            target_voltage_v=min(request.target_voltage_v, 1500.0),
+            target_current_a=min(request.target_current_a, 1000.0),
+            charge_complete=request.charge_complete,
+            bulk_charge_complete=request.bulk_charge_complete,
+            soc_pct=request.soc_pct,
+            ev_ready=request.ev_ready,
+            ev_error_code=EV_ERROR_CODES.get(request.ev_error_code, EvErrorCode.NO_DATA),
+            remaining_time_to_full_soc_s=request.remaining_time_to_full_soc_s,
+        ), now_ns)
+
     def request_authorization(self, method: PaymentMethod, now_ns: int) -> None:
         option = PaymentOption.CONTRACT if method is PaymentMethod.CONTRACT else PaymentOption.EIM
         self.guard.auth_requested(option, now_ns)
@@ -383,6 +445,8 @@ class StationEnv:
             return StopReason.EMERGENCY_STOP
         if fault is not None or self.pilot.faulted():
             return StopReason.FAULT
+        if self.ev_error is not None:
+            return StopReason.EV_ERROR
         if self.pilot.unplugged():
             return StopReason.EV_UNPLUGGED
         if end is None:

@@ -177,6 +177,31 @@ class EvInfo:
     energy_request_wh: float | None = None
 
 
+class EvRequestSource(enum.Enum):
+    """Which EV message carried an `EvRequest` (contract RequestSource)."""
+
+    PRE_CHARGE = "pre_charge"
+    CURRENT_DEMAND = "current_demand"
+
+
+@dataclass(frozen=True, slots=True)
+class EvRequest:
+    """The car's targets and DC_EVStatus from one PreChargeReq / CurrentDemandReq, as it
+    sent them (before the SECC clamps anything): telemetry for the controller
+    (plc.ev_request) and the input of the EV-error stop ([V2G-DC-...] / [V2G2-...] via
+    `ev_error_code` and `ev_ready`). `ev_error_code` is the EXI DC_EVErrorCodeType value."""
+
+    source: EvRequestSource
+    target_voltage_v: float
+    target_current_a: float
+    soc_pct: int
+    ev_ready: bool
+    ev_error_code: str = "NO_ERROR"
+    charge_complete: bool = False
+    bulk_charge_complete: bool | None = None
+    remaining_time_to_full_soc_s: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class PncRequest:
     """A Plug & Charge request decoded by the SECC, handed to the contract as is."""
@@ -264,6 +289,10 @@ class SeccEnv(Protocol):
 
     def start_cable_check(self, target_voltage_v: float, now_ns: int) -> None:
         """Close contactors, raise the output to `target_voltage_v`, run the IMD test."""
+        ...
+
+    def ev_request(self, request: EvRequest, now_ns: int) -> None:
+        """What the car asked for in a PreChargeReq / CurrentDemandReq (plc.ev_request)."""
         ...
 
     def precharge(self, target_voltage_v: float, target_current_a: float, now_ns: int) -> None:

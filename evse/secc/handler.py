@@ -25,6 +25,8 @@ from evse.secc.env import (
     AuthStatus,
     CableCheckStatus,
     EvInfo,
+    EvRequest,
+    EvRequestSource,
     EvseFault,
     EvseLimits,
     IsolationLevel,
@@ -237,6 +239,26 @@ class SeccHandlerBase:
             cp = getattr(body, "EVChargeParameter", None)
             st = getattr(cp, "DC_EVStatus", None)
         return None if st is None else int(st.EVRESSSOC)
+
+    def _report_ev_request(self, source: EvRequestSource, body: Any) -> EvRequest:
+        """The car's targets and DC_EVStatus as sent (plc.ev_request), before any clamp."""
+        st = body.DC_EVStatus
+        remaining = getattr(body, "RemainingTimeToFullSoC", None)
+        bulk = getattr(body, "BulkChargingComplete", None)
+        req = EvRequest(
+            source=source,
+            target_voltage_v=max(0.0, to_float(body.EVTargetVoltage)),
+            target_current_a=max(0.0, to_float(body.EVTargetCurrent)),
+            soc_pct=max(0, min(100, int(st.EVRESSSOC))),
+            ev_ready=bool(st.EVReady),
+            ev_error_code=str(getattr(st.EVErrorCode, "value", st.EVErrorCode)),
+            charge_complete=bool(getattr(body, "ChargingComplete", False)),
+            bulk_charge_complete=None if bulk is None else bool(bulk),
+            remaining_time_to_full_soc_s=(None if remaining is None
+                                          else max(0, int(to_float(remaining)))),
+        )
+        self._env.ev_request(req, self._now_ns)
+        return req
 
     def _publish_ev(self, body: Any) -> None:
         self._env.ev_info(EvInfo(
@@ -469,6 +491,7 @@ class SeccHandlerBase:
 
     def _precharge(self, apply: Callable[[float, float, int], None]) -> None:
         body = self._req()
+        self._report_ev_request(EvRequestSource.PRE_CHARGE, body)
         lim = self._limits()
         v = min(to_float(body.EVTargetVoltage), lim.max_voltage_v)
         i = max(0.0, min(to_float(body.EVTargetCurrent), PRECHARGE_MAX_CURRENT_A))
@@ -540,6 +563,7 @@ class SeccHandlerBase:
         """Never waits: clamp with the last valid limits, report the latest snapshot."""
         self._set_now(ev)
         body = self._req()
+        self._report_ev_request(EvRequestSource.CURRENT_DEMAND, body)
         lim = self._limits()
         req_v = to_float(body.EVTargetVoltage)
         req_i = to_float(body.EVTargetCurrent)

@@ -19,6 +19,7 @@ from evse.secc.env import (
     CableCheckResult,
     CableCheckStatus,
     EvInfo,
+    EvRequest,
     EvseFault,
     EvseLimits,
     IsolationLevel,
@@ -107,6 +108,8 @@ class SimEnv:
 
     config: SimEnvConfig = field(default_factory=SimEnvConfig)
     calls: list[tuple[str, int, tuple[object, ...]]] = field(default_factory=list)
+    #: Every EV request (PreChargeReq / CurrentDemandReq targets and DC_EVStatus).
+    ev_requests: list[tuple[int, EvRequest]] = field(default_factory=list)
     ev: EvInfo | None = None
     ended: SessionEndReason | None = None
     pnc: list[PncRequest] = field(default_factory=list)
@@ -241,6 +244,10 @@ class SimEnv:
     def ev_info(self, info: EvInfo, now_ns: int) -> None:
         self.ev = info
         self._log("ev_info", now_ns, info)
+
+    def ev_request(self, request: EvRequest, now_ns: int) -> None:
+        # Kept apart from `calls`: telemetry, not a request to the power path.
+        self.ev_requests.append((now_ns, request))
 
     def request_authorization(self, method: PaymentMethod, now_ns: int) -> None:
         if self._auth_requested_ns is None:

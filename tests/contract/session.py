@@ -1,10 +1,14 @@
 """A scripted DC session on each side of the contract, runnable on any transport.
 
-`MiniPlc` uses the contract the way the SECC will (publish phases and EV data, ask the
-guard for every answer, never wait for the controller); `MiniController` answers the
-way the OCPP controller will. Both are sans-IO (`tick(now_ns)`), so the same scenario
-runs in virtual time over the in-process link or the stream link, and in real time over
-a Unix socket.
+`MiniController` answers the way the OCPP controller will; the behavioural contract tests
+(tests/contract/test_station_contract.py) run it against the real station's PLC side.
+
+`MiniPlc` is a scripted PLC, not the one we ship. It is kept only for the transport tests
+on the real clock (test_unix_socket.py: Unix socket and a pty as UART; test_two_processes.py:
+the controller in its own OS process), which test the byte stream, reconnects and process
+restarts, not what the PLC publishes: a whole real station there would turn second-long
+real-time tests into minute-long, load-sensitive ones (tests/station/test_two_process.py
+already runs the real station in two processes). Both are sans-IO (`tick(now_ns)`).
 """
 
 from __future__ import annotations
