@@ -110,7 +110,7 @@ def profile(make: object) -> None:
     prof.disable()
     stats = pstats.Stats(prof)
     raw = stats.stats  # type: ignore[attr-defined]
-    total = sum(tt for (_, _, _, tt, _) in raw.values())
+    total = sum(tt for (_, _, tt, _, _) in raw.values())
     shares: dict[str, float] = {}
     for (file, _, _), (_, _, tt, _, _) in raw.items():
         name = file.replace("\\", "/")
@@ -137,9 +137,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", choices=("din", "long"), help="one of the two sessions")
     ap.add_argument("--tree", default=str(ROOT), help="source tree to import (default: this one)")
     args = ap.parse_args()
-    for make, repeat in ((din_session, args.repeat), (long_session, 1)):
+    runs = [(din_session, args.repeat), (long_session, 1)]
+    if args.only:
+        runs = [runs[0 if args.only == "din" else 1]]
+    for make, repeat in runs:
         sc = make()
         sim_s = sc.duration_ns / S
         wall, cpu, failures = timed(make, repeat)
@@ -148,7 +152,7 @@ def main() -> None:
               f"(median of {repeat}): {sim_s / wall:,.0f}x real time wall, "
               f"{sim_s / cpu:,.0f}x CPU; scenario {verdict}", flush=True)
     if not args.no_profile:
-        for make in (din_session, long_session):
+        for make, _ in runs:
             profile(make)
 
 
