@@ -60,6 +60,10 @@ class ContactorSim:
         """The contacts stick the next time they are closed (or now, if closed)."""
         self.welded = True
 
+    def next_change_ns(self) -> int | None:
+        """When the main contacts next move (a pending actuation), if they will."""
+        return self._contact.at_ns if self._contact is not None else None
+
     def step(self, now_ns: int) -> None:
         if self._contact is not None and now_ns >= self._contact.at_ns:
             target = self._contact.closed

@@ -79,12 +79,18 @@ class ModuleStage:
             self.voltage_ref_v = bus_voltage_v
             return
         p = self.params
-        target = min(max(self.voltage_set_v, p.min_voltage_v), p.max_voltage_v)
-        if self.forced_voltage_v is not None:
-            target = self.forced_voltage_v
+        target = self.reference_target_v()
         step = p.slew_v_per_s * dt_s
         delta = target - self.voltage_ref_v
         self.voltage_ref_v += max(-step, min(step, delta))
+
+    def reference_target_v(self) -> float:
+        """Where the reference walks to: the setpoint within the module's range, or an
+        injected forced voltage."""
+        if self.forced_voltage_v is not None:
+            return self.forced_voltage_v
+        p = self.params
+        return min(max(self.voltage_set_v, p.min_voltage_v), p.max_voltage_v)
 
     def current_limit_a(self, bus_voltage_v: float) -> tuple[float, bool]:
         """min(I_set, I_rated, P_rated / V); the flag says power was the binding limit."""

@@ -26,7 +26,7 @@ import heapq
 import itertools
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,6 +305,8 @@ class PowerPathHandler:
         self._over_voltage_since_ns: int | None = None
         self._imd_running = False
         self.rejected_frames = 0
+        #: Something `update`'s guards read may have changed since the chart last settled.
+        self._dirty = True
 
     # ================================================================ guards (pure)
     def may_start(self, ev: Event) -> bool:
@@ -675,6 +677,7 @@ class PowerPathHandler:
 
     def _post(self, name: str, data: Any = None) -> None:
         self._queue.append(Event(name, data, self._now_ns))
+        self._dirty = True
 
     def _rated_voltage_v(self) -> float:
         return self._cc_rated_voltage_v
@@ -774,7 +777,7 @@ class PowerPath(PowerPathHandler):
         if timers is None:
             self._own_timers = service = _TimerQueue()
         else:
-            service = _PumpingTimers(timers, self._pump)
+            service = _PumpingTimers(timers, self._timer_fired)
         self._machine = Machine(power_path_spec(), self, timers=service, trace=trace,
                                 name="power_path", param_overrides=param_overrides)
         spec = self._machine.spec
@@ -782,6 +785,11 @@ class PowerPath(PowerPathHandler):
                           for s in spec.iter_states() if not s.children}
         self._pumping = False
         self._machine.start(0)
+
+    def _timer_fired(self, now_ns: int) -> None:
+        """A chart timer on the external scheduler fired: its event moved the chart."""
+        self._dirty = True
+        self._pump(now_ns)
 
     # --- outputs ------------------------------------------------------------------------
     def maxima(self, now_ns: int | None = None) -> EvseMaxima:
@@ -933,15 +941,25 @@ class PowerPath(PowerPathHandler):
 
     # --- events (runtime) ---------------------------------------------------------------
     def handle(self, event: PowerInput, now_ns: int) -> None:
-        self._now_ns = now_ns
-        self._fire_timers(now_ns)
-        self._absorb(event, now_ns)
-        self._input(now_ns)
+        self.handle_many((event,), now_ns)
 
     def handle_timer(self, now_ns: int) -> None:
+        self.handle_many((), now_ns, timer=True)
+
+    def handle_many(self, events: Iterable[PowerInput], now_ns: int, *,
+                    timer: bool = False) -> None:
+        """Every input of one instant (a tick's module, IMD and meter events, fresh limits),
+        absorbed in order, then the chart run once: the posted events in order, then
+        `update` until settled, so guards see all of this instant's values together.
+        `timer`: also check the bounds that run on time (meter stale, limits expiry), after
+        the inputs, as `handle_timer` does."""
         self._now_ns = now_ns
         self._fire_timers(now_ns)
-        self._watch(now_ns)
+        for event in events:
+            self._absorb(event, now_ns)
+            self._dirty = True
+        if timer:
+            self._watch(now_ns)
         self._input(now_ns)
 
     # --- internals ----------------------------------------------------------------------
@@ -972,6 +990,7 @@ class PowerPath(PowerPathHandler):
         self._pump(now_ns)
         if not self._machine.dispatch(Event(name, data, now_ns), now_ns):
             raise PowerPathUsageError(f"{what} not allowed in {self.phase.value}")
+        self._dirty = True
         self._pump(now_ns)
 
     def _input(self, now_ns: int, first: tuple[str, Any] | None = None) -> None:
@@ -981,6 +1000,19 @@ class PowerPath(PowerPathHandler):
             self._post(*first)
         self._pump(now_ns)
 
+    def _update_due(self, now_ns: int) -> bool:
+        """`update` can move the chart: an input arrived since the chart last settled, or
+        a guard or action over time is due (the control tick while ticking, a running
+        welding check). Otherwise every guard `update` evaluates reads the same values as
+        at the last settle and would decide the same, so it is not offered."""
+        if self._dirty:
+            return True
+        if self._ticking and (self._last_tick_ns is None
+                              or now_ns >= self._last_tick_ns + CONTROL_PERIOD_NS):
+            return True
+        w = self._welding
+        return w is not None and w.result is WeldingResult.CHECKING
+
     def _fire_timers(self, now_ns: int) -> None:
         timers = self._own_timers
         if timers is None or self._pumping:
@@ -988,6 +1020,7 @@ class PowerPath(PowerPathHandler):
         timers.now_ns = now_ns
         while (cb := timers.pop_due(now_ns)) is not None:
             cb(now_ns)  # dispatches the timer's event
+            self._dirty = True
             self._pump(now_ns)
 
     def _pump(self, now_ns: int) -> None:
@@ -1001,10 +1034,16 @@ class PowerPath(PowerPathHandler):
             for _ in range(_MAX_SETTLE_PASSES):
                 while self._queue:
                     self._machine.dispatch(self._queue.popleft(), now_ns)
+                    self._dirty = True
+                if not self._update_due(now_ns):
+                    return
                 self._refresh(now_ns)
                 before = self._machine.state
+                self._dirty = False
                 self._machine.dispatch(Event("update", None, now_ns), now_ns)
-                if self._machine.state == before and not self._queue:
+                if self._machine.state != before or self._queue:
+                    self._dirty = True  # a new state's guards run on the next pass
+                else:
                     return
             raise PowerPathUsageError(f"power_path did not settle in {self._machine.state}")
         finally:

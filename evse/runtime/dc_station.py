@@ -56,7 +56,7 @@ from evse.cp.pilot import ControlPilot, CpConfig, CpNotice, FaultCause
 from evse.ev.sim import EvSim
 from evse.fsm import Event
 from evse.ports.board import Board, ContactorFeedback, EStopChanged
-from evse.power.controller import PowerPath, PowerPathConfig
+from evse.power.controller import PowerInput, PowerPath, PowerPathConfig
 from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
 from evse.power.types import (
@@ -108,6 +108,11 @@ S = 1_000 * MS
 #: Power-path control and physics tick (EVerest MAINLOOP 100 ms; the modules' own loop is
 #: faster, the plant integrates at 1 ms inside each tick: drivers/sim/plant.py).
 POWER_TICK_NS = 10 * MS
+#: Idle (nothing plugged, path at rest and open): the physics, the device polls and the
+#: power path run at this rate only; the contract and the controller keep POWER_TICK_NS.
+#: The modules' and the IMD's own CAN rates are 1 s (drivers/power/infy.py POLL_PERIOD_NS,
+#: drivers/imd/iso165c.py INFO_PERIOD_NS), so no frame is later than this.
+IDLE_POWER_TICK_NS = 100 * MS
 #: Measurement telemetry to the controller: contract meas.dc_output, 20-50 Hz.
 MEAS_PERIOD_NS = 50 * MS
 #: plc.cp_state pwm_duty_pct while the oscillator runs: 5 % = HLC required (IEC 61851-1
@@ -279,6 +284,7 @@ class DcStation:
         self._link_faults: dict[FaultCode, str] = {}
         self._ev_mac: PlcEvMac | None = None
         self._suspend_due_ns: int | None = None
+        self._next_idle_tick_ns = 0
 
     # ================================================================== setup
     @property
@@ -368,6 +374,7 @@ class DcStation:
     def _cp_notice(self, notice: CpNotice) -> None:
         sched = self.sched
         sched.trace.record("cp", "notice", {"notice": notice.kind, **notice.data})
+        self._next_idle_tick_ns = 0  # the pilot moved: the power part runs on the next tick
         if notice.kind in ("cp_level", "pwm", "unplugged", "plugged"):
             sched.post("slac", notice, source="cp")
         if notice.kind in ("cp_level", "pwm"):
@@ -750,29 +757,45 @@ class DcStation:
         self.power.handle(item, now_ns)
         self._apply_power()
 
+    def _power_idle(self, now_ns: int) -> bool:
+        """Nothing plugged, the path at rest and open, no shutdown or chart timer pending:
+        nothing in the power part can change faster than the idle rate."""
+        if (self.cp.state != "A" or self.power.phase not in _POWER_AT_REST
+                or self._suspend_due_ns is not None or self.world.contactor.closed
+                or self.world.contactor.commanded_closed):
+            return False
+        due = self.power.next_deadline_ns()
+        return due is None or due > now_ns
+
     def _power_tick(self, now_ns: int) -> None:
+        if self._power_idle(now_ns) and now_ns < self._next_idle_tick_ns:
+            self._contract_tick(now_ns)
+            return
+        self._next_idle_tick_ns = now_ns + IDLE_POWER_TICK_NS
         w, power = self.world, self.power
         w.step(now_ns)
-        for ev in w.group.poll(now_ns):
-            power.handle(ev, now_ns)
-        for iev in w.imd.poll(now_ns):
-            power.handle(iev, now_ns)
+        # Everything the devices said since the last tick, in arrival order, then this
+        # tick's meter sample and limits: one chart run over all of it (PowerPath.handle_many).
+        inputs: list[PowerInput] = [*w.group.poll(now_ns), *w.imd.poll(now_ns)]
         reading = w.meter.read(now_ns)
-        power.handle(reading, now_ns)
+        inputs.append(reading)
         self._energy_wh = reading.energy_wh
         lim = self.guard.effective_limits(now_ns)
         limits = EvseLimits(lim.max_voltage_v, lim.max_current_a, lim.max_power_w,
                             lim.valid_until_ns)
         if limits != self._last_limits:
             self._last_limits = limits
-            power.handle(limits, now_ns)
-        power.handle_timer(now_ns)
+            inputs.append(limits)
+        power.handle_many(inputs, now_ns, timer=True)
         self._apply_power()
         self._maybe_suspend_hlc(now_ns)
         self._hold_pilot_for_latched_fault(now_ns)
         self._note_stop_completed(now_ns)
         self._report_faults(now_ns)
-        # Contract traffic both ways, then the controller stand-in.
+        self._contract_tick(now_ns)
+
+    def _contract_tick(self, now_ns: int) -> None:
+        """Contract traffic both ways, then the controller (every power tick, idle too)."""
         for pev in self.plc_port.poll(now_ns):
             if not isinstance(pev, SignalReceived):  # link up/down, peer restart, rejects
                 self.sched.trace.record("contract", "link", {
@@ -784,11 +807,19 @@ class DcStation:
         self._guard_timer.update()
 
     def _apply_power(self) -> None:
+        """The power path's commands go out now, and the frames they put on the module and
+        IMD buses reach the simulated devices in this scheduler turn: a CurrentDemandReq's
+        setpoint is at the modules before the answer is sent, not at the next power tick
+        (issue 12 item 3; the group driver's own setpoint rate limit still applies)."""
+        commands = self.power.take_commands()
+        if not commands:
+            return
         now = self.sched.now_ns()
-        for cmd in self.power.take_commands():
+        for cmd in commands:
             self.sched.trace.record("power", "command", {"cmd": repr(cmd)})
             apply_power_command(cmd, now, group=self.world.group, imd=self.world.imd,
                                 contactors=self._request_contactors)
+        self.world.deliver(now)
 
     def _request_contactors(self, closed: bool) -> None:
         # The power path asks; the pilot chart grants (only in C2/D2 with PWM running).

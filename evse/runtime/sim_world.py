@@ -226,6 +226,13 @@ class SimWorld:
         self.rack.step(now_ns)
         self.imd_sim.step(now_ns)
 
+    def deliver(self, now_ns: int) -> None:
+        """Frames the station's drivers just sent reach the simulated devices now (the
+        physics first advanced to `now_ns`, so a setpoint takes effect from this instant)."""
+        self.plant.step(now_ns)
+        self.rack.step(now_ns)
+        self.imd_sim.step(now_ns)
+
     def close(self) -> None:
         for bus in self._buses:
             bus.shutdown()
