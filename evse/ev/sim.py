@@ -92,6 +92,7 @@ class EvSim:
     session_id: bytes = b"\x00"
     _m: ModuleType = iso2
     _deadline_ns: int | None = None  # response timeout
+    _sent_ns: int | None = None  # when the request being answered left
     _send_at_ns: int | None = None  # delayed next request
     _next: Callable[[int], Any] | None = None
     _phase_started_ns: int = 0
@@ -194,6 +195,7 @@ class EvSim:
         self.outbox.append(data)
         self.transcript.append((now_ns, "req", body))
         self._deadline_ns = now_ns + timeout_ns
+        self._sent_ns = now_ns
 
     def _later(self, delay_ns: int, now_ns: int, fn: Callable[[int], None]) -> None:
         self._send_at_ns = now_ns + delay_ns
@@ -216,16 +218,20 @@ class EvSim:
 
     def _check_present(self, present_v: float | None, present_a: float | None,
                        now_ns: int) -> bool:
+        """The charger measured somewhere between our request and its answer (on a real
+        link the two are milliseconds apart while the current ramps): a present value is
+        right when it lies within tolerance of the inlet's span over that window."""
         p = self.profile
+        sent = self._sent_ns if self._sent_ns is not None else now_ns
         if present_v is not None and p.present_voltage_tolerance_v is not None:
-            meas = self.inlet_voltage_v(now_ns)
-            if abs(meas - present_v) > p.present_voltage_tolerance_v:
-                self._fail(f"reported {present_v:.1f} V but inlet measures {meas:.1f} V")
+            span = (self.inlet_voltage_v(sent), self.inlet_voltage_v(now_ns))
+            if not _within(present_v, span, p.present_voltage_tolerance_v):
+                self._fail(f"reported {present_v:.1f} V but inlet measures {span[1]:.1f} V")
                 return False
         if present_a is not None and p.present_current_tolerance_a is not None:
-            meas = self.inlet_current_a(now_ns)
-            if abs(meas - present_a) > p.present_current_tolerance_a:
-                self._fail(f"reported {present_a:.1f} A but inlet measures {meas:.1f} A")
+            span = (self.inlet_current_a(sent), self.inlet_current_a(now_ns))
+            if not _within(present_a, span, p.present_current_tolerance_a):
+                self._fail(f"reported {present_a:.1f} A but inlet measures {span[1]:.1f} A")
                 return False
         return True
 
@@ -515,3 +521,7 @@ class EvSim:
         self._enter(Phase.DONE, now_ns)
         self._finish(True, self._stop_reason if not self.profile.stop_after_session_setup
                      else "stopped after SessionSetup")
+
+
+def _within(value: float, span: tuple[float, float], tolerance: float) -> bool:
+    return min(span) - tolerance <= value <= max(span) + tolerance

@@ -227,7 +227,11 @@ def test_slac_mode_matches_a_car_with_emulated_modems_then_serves_sdp_and_a_sess
     cfg.write_text(
         "station: {name: test-slac, seed: 5}\n"
         "plc: {driver: raw}\n"
-        "slac: {enabled: true, params: {t_evse_slac_init: 40.0}}\n"
+        # The emulated local modem lives in the car's process, started after the station
+        # (a real modem is up before it): the station re-sends its CM_SET_KEY every 200 ms
+        # for 10 s so the emulator's confirmation, not the process start-up, decides.
+        "slac: {enabled: true, set_key_retries: 50,"
+        " params: {t_evse_slac_init: 40.0, t_set_key_cnf: 0.2}}\n"
         "v2g: {tls_policy: prohibit}\n"
         "session: {protocols: [din], ocpp: \"none\", auth_delay_s: 0.3}\n",
         encoding="utf-8",
