@@ -9,12 +9,13 @@ member here first, which keeps the surface between the core and the dialects vis
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evse.controller.auth import Authorizer
 from evse.controller.config import ControllerConfig
 from evse.controller.plc_port import (
     AuthStatus,
+    EnergyFlow,
     Measurement,
     PlcCommand,
     PlcFault,
@@ -23,6 +24,10 @@ from evse.controller.plc_port import (
 )
 from evse.controller.pnc import ChainCheck
 from evse.controller.pnc_auth import PncAuthority
+from evse.controller.reservation import Reservation
+
+if TYPE_CHECKING:
+    from evse.controller.firmware import Maintenance
 from evse.controller.session import ConnectorStatus, OpenTx, Token, TxStop
 from evse.controller.settings import Settings
 from evse.controller.smart_charging import ProfileStore
@@ -33,6 +38,7 @@ class ControllerHost(Protocol):
     """The controller core as its dialects and chart callbacks see it."""
 
     cfg: ControllerConfig
+    now_ns: int
     store: Store
     auth: Authorizer
     pnc: PncAuthority
@@ -54,6 +60,9 @@ class ControllerHost(Protocol):
     meter: Measurement | None
     fault_error_16: str
     reset_requested: str | None
+    reservation: Reservation | None
+    energy_flow: EnergyFlow
+    reservation_used: int | None
 
     # clocks and status
     def unix_s(self) -> int: ...
@@ -82,7 +91,15 @@ class ControllerHost(Protocol):
     def remote_stop(self, remote_tx_id: str) -> bool: ...
     def change_availability(self, operative: bool) -> str: ...
     def reset(self, kind: str, stop: TxStop) -> None: ...
+    def schedule_reset(self, kind: str) -> None: ...
     def stop_for(self, stop: TxStop) -> bool: ...
+    def reserve(self, res: Reservation) -> str: ...
+    def take_reservation(self, res: Reservation) -> None: ...
+    def cancel_reservation(self, reservation_id: int) -> bool: ...
+    def use_reservation(self) -> None: ...
+    def release_reservation(self) -> None: ...
+    @property
+    def maintenance(self) -> Maintenance: ...
     def start_transaction(self) -> None: ...
     def end_transaction(self) -> None: ...
     def deauthorized_stop(self) -> None: ...
