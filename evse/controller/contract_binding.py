@@ -15,10 +15,7 @@ from __future__ import annotations
 from evse.contract import values as cv
 from evse.controller import plc_port as pp
 
-#: Below this a DC current request or setpoint counts as none: ISO 15118-2 / DIN 70121 EVs
-#: pause by asking EVTargetCurrent 0 A; 0.5 A absorbs the PhysicalValue rounding (the
-#: unit multiplier 10^-1 of DIN's A values) without hiding a real 1 A trickle.
-SUSPEND_CURRENT_A = 0.5
+SUSPEND_CURRENT_A = pp.SUSPEND_CURRENT_A
 
 
 def _short(text: str, n: int = 64) -> str | None:
@@ -43,17 +40,17 @@ class ContractBinding:
 
     def _energy_flow(self) -> list[pp.PlcEvent]:
         """SuspendedEV vs SuspendedEVSE (OCPP 1.6 §4.9): the car asking for no current is
-        the EV's suspension, whatever the setpoint; the car asking and the EVSE offering
-        none (setpoint 0 or output disabled) is the EVSE's. Only from CurrentDemand: the
-        small PreCharge current is not a charging request."""
+        the EV's suspension, whatever the setpoint; the car asking while the power stage's
+        output is disabled is the EVSE's (a setpoint ramping up from 0 A is not: its output
+        is enabled). The controller adds its own cause, a charging limit of 0 (core).
+        Only from CurrentDemand: the small PreCharge current is not a charging request."""
         req = self._ev_request
         if req is None or req.source is not cv.RequestSource.CURRENT_DEMAND:
             return []
         sp = self._setpoint
         if req.target_current_a < SUSPEND_CURRENT_A or not req.ev_ready:
             flow = pp.EnergyFlow.SUSPENDED_EV
-        elif sp is not None and (not sp.enable_output
-                                 or sp.current_setpoint_a < SUSPEND_CURRENT_A):
+        elif sp is not None and not sp.enable_output:
             flow = pp.EnergyFlow.SUSPENDED_EVSE
         else:
             flow = pp.EnergyFlow.FLOWING

@@ -38,6 +38,7 @@ from evse.controller.handler import ControllerHandler
 from evse.controller.host_requests import HostRequest, RestartRequest, TransferResult
 from evse.controller.outbox import InFlight, Outbox, Volatile
 from evse.controller.plc_port import (
+    SUSPEND_CURRENT_A,
     AuthContextCmd,
     AuthMethod,
     AuthRequested,
@@ -181,6 +182,7 @@ class Controller:
         self._reserve_answer: str | None = None
         #: Who holds the energy back while charging (1.6 SuspendedEV / SuspendedEVSE).
         self.energy_flow = EnergyFlow.FLOWING
+        self._plc_flow = EnergyFlow.FLOWING
         #: A Reset waiting for its moment (no transaction, its last message delivered).
         self._restart_pending: str | None = None
         self._host_out: list[HostRequest] = []
@@ -379,6 +381,15 @@ class Controller:
         """SuspendedEV / SuspendedEVSE (1.6 §4.9 StatusNotification; 2.0.1 TransactionEvent
         chargingState, trigger ChargingStateChanged). A reported fact, not a sequencing
         state: nothing in the chart depends on it, so it is data here."""
+        self._plc_flow = flow
+        self._update_flow()
+
+    def _update_flow(self) -> None:
+        flow = self._plc_flow
+        if flow is EnergyFlow.FLOWING and self.tx is not None:
+            amps, watts = self.current_caps()
+            if amps < SUSPEND_CURRENT_A or watts <= 0:
+                flow = EnergyFlow.SUSPENDED_EVSE  # a charging profile of 0 (K01)
         if flow is self.energy_flow:
             return
         self.energy_flow = flow
@@ -905,7 +916,7 @@ class Controller:
         meter_wh = self.meter.energy_wh if self.meter is not None else 0.0
         local_id = self.store.open_tx(self.cfg.connector_id, token.id_token, meter_wh,
                                       self.timestamp())
-        self.energy_flow = EnergyFlow.FLOWING
+        self.energy_flow = self._plc_flow = EnergyFlow.FLOWING
         self.tx = OpenTx(local_id, token, self.unix_s(), meter_wh,
                          reservation_id=self.reservation_used)
         self.reservation_used = None
@@ -940,7 +951,7 @@ class Controller:
         self.store.close_tx(tx.local_id)
         self.tx = None
         self._tx_ended = True
-        self.energy_flow = EnergyFlow.FLOWING
+        self.energy_flow = self._plc_flow = EnergyFlow.FLOWING
         self.profiles.drop_tx_profiles()
 
     def deauthorized_stop(self) -> None:
@@ -994,6 +1005,7 @@ class Controller:
             self._publish_limits(renegotiate=False, schedule=False)
 
     def profiles_changed(self) -> None:
+        self._update_flow()
         if self.ev_present:
             self._publish_limits(renegotiate=self.machine.state == "charging")
 

@@ -21,7 +21,7 @@ import enum
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from evse.controller.host import ControllerHost
+from evse.controller.config import ControllerConfig
 from evse.controller.host_requests import (
     HostRequest,
     RestartRequest,
@@ -37,6 +37,7 @@ from evse.controller.host_requests import (
     TransferRequest,
     TransferResult,
 )
+from evse.controller.session import OpenTx
 from evse.controller.smart_charging import parse_time
 from evse.controller.timers import CoreTimers
 from evse.fsm import Event, Machine, load_spec
@@ -116,10 +117,23 @@ def job_201(p: dict[str, Any]) -> FirmwareJob:
                        fw.get("signingCertificate"), fw.get("signature"))
 
 
+class MaintenanceHost(Protocol):
+    """What the jobs use of the controller core (a narrower ControllerHost, so that
+    host.py can name `Maintenance` without an import circle)."""
+
+    cfg: ControllerConfig
+    now_ns: int
+    tx: OpenTx | None
+
+    def unix_s(self) -> int: ...
+    def send_volatile(self, action: str, payload: dict[str, Any], tag: object = None,
+                      timeout_ns: int | None = None) -> bool: ...
+
+
 class Maintenance:
     """The firmware chart and the log uploads of one controller."""
 
-    def __init__(self, core: ControllerHost, timers: CoreTimers, version: str) -> None:
+    def __init__(self, core: MaintenanceHost, timers: CoreTimers, version: str) -> None:
         self.core = core
         self.version = version
         self._timers = timers

@@ -9,10 +9,11 @@ member here first, which keeps the surface between the core and the dialects vis
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from evse.controller.auth import Authorizer
 from evse.controller.config import ControllerConfig
+from evse.controller.firmware import Maintenance
 from evse.controller.plc_port import (
     AuthStatus,
     EnergyFlow,
@@ -25,9 +26,6 @@ from evse.controller.plc_port import (
 from evse.controller.pnc import ChainCheck
 from evse.controller.pnc_auth import PncAuthority
 from evse.controller.reservation import Reservation
-
-if TYPE_CHECKING:
-    from evse.controller.firmware import Maintenance
 from evse.controller.session import ConnectorStatus, OpenTx, Token, TxStop
 from evse.controller.settings import Settings
 from evse.controller.smart_charging import ProfileStore

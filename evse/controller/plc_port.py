@@ -146,6 +146,12 @@ class PlcFault:
     diagnostic: str = ""
 
 
+#: Below this a DC current request or limit counts as none: ISO 15118-2 / DIN 70121 EVs
+#: pause by asking EVTargetCurrent 0 A; 0.5 A absorbs the PhysicalValue rounding (DIN's
+#: unit multiplier 10^-1) without hiding a real 1 A trickle.
+SUSPEND_CURRENT_A = 0.5
+
+
 class EnergyFlow(enum.Enum):
     """Who holds the energy back during a transaction (OCPP 1.6 §4.9 ChargePointStatus
     SuspendedEV / SuspendedEVSE, 2.0.1 ChargingStateEnumType)."""

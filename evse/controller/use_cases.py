@@ -79,6 +79,7 @@ _U = "tests/controller/test_use_cases_201.py::"
 _R = "tests/controller/test_reservation.py::"
 _F = "tests/controller/test_firmware_logs.py::"
 _W = "tests/controller/test_ws_management.py::"
+_P = "tests/station/test_pnc_trust.py::"
 
 # =========================================================================================
 # Management use cases (branch ocppm)
@@ -96,19 +97,25 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             "reconnect re-sends the status; no StatusNotification-per-connector replay rule"),
     UseCase("B05", "Set Variables", CORE, Y, (_C + "test_get_and_set_variables_201",)),
     UseCase("B06", "Get Variables", CORE, Y, (_C + "test_get_and_set_variables_201",)),
-    UseCase("B07", "Get Base Report", CORE, P, (_C + "test_201_get_base_report_sends_the_device_model",),
+    UseCase("B07", "Get Base Report", CORE, P,
+            (_C + "test_201_get_base_report_sends_the_device_model",),
             "SummaryInventory answered NotSupported"),
     UseCase("B08", "Get Custom Report", CORE, N, note="GetReport not handled"),
     UseCase("B11", "Reset - Without Ongoing Transaction", CORE, Y,
             (_U + "test_b11_reset_idle_requests_a_restart_from_the_service_manager",)),
     UseCase("B12", "Reset - With Ongoing Transaction", CORE, Y,
             (_U + "test_b12_reset_on_idle_restarts_after_the_transaction_ended",
-             _U + "test_b12_reset_immediate_stops_the_transaction_then_restarts")),
+             _U + "test_b12_reset_immediate_stops_the_transaction_then_restarts",
+             _U + "test_b12_reset_immediate_offline_restarts_without_waiting_for_the_csms"),
+            "restart = the service manager hook (evse.io.host_services); the process is "
+            "not restarted in tests"),
     # ---- C Authorization
     UseCase("C01", "EV Driver Authorization using RFID", CORE, Y,
             (_S + "test_rfid_session_online",)),
     UseCase("C02", "Authorization using a start button", CORE, N,
             note="no start button on this charger"),
+    UseCase("C03", "Authorization using credit/debit card", CORE, N,
+            note="no payment terminal"),
     UseCase("C04", "Authorization using PIN-code", CORE, N, note="no keypad"),
     UseCase("C05", "Authorization for CSMS initiated transactions", CORE, Y,
             (_S + "test_remote_start_with_authorize_remote_tx_requests_asks_the_csms",)),
@@ -139,7 +146,10 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("E01", "Start Transaction options", CORE, P, (_S + "test_rfid_session_online",),
             "TxStartPoint fixed at EnergyTransfer (read-only)"),
     UseCase("E02", "Start Transaction - Cable Plugin First", CORE, Y,
-            (_S + "test_rfid_session_online",)),
+            (_S + "test_rfid_session_online",
+             _U + "test_suspended_ev_and_suspended_evse_from_the_contract_signals",
+             _U + "test_suspended_evse_by_a_charging_profile_of_zero_201"),
+            "chargingState Charging / SuspendedEV / SuspendedEVSE from the PLC signals"),
     UseCase("E03", "Start Transaction - IdToken First", CORE, Y,
             (_S + "test_remote_start_before_plug_in",)),
     UseCase("E04", "Transaction started while Charging Station is offline", CORE, Y,
@@ -164,8 +174,8 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("E13", "Transaction-related message not accepted by CSMS", CORE, Y,
             (_Q + "test_csms_call_error_on_a_transaction_message_is_retried_then_dropped",)),
     UseCase("E14", "Check transaction status", CORE, N, note="GetTransactionStatus not handled"),
-    UseCase("E15", "End of charging process", CORE, Y,
-            (_U + "test_e15_suspended_ev_and_suspended_evse_charging_state",)),
+    UseCase("E15", "End of charging process", CORE, N,
+            note="no EVConnected chargingState after ChargingComplete"),
     # ---- F RemoteControl
     UseCase("F01", "Remote Start Transaction - Cable Plugin First", CORE, Y,
             (_S + "test_remote_start_after_plug_in_while_the_ev_waits",)),
@@ -195,12 +205,17 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("L01", "Secure Firmware Update", CORE, Y,
             (_F + "test_l01_secure_firmware_update_downloads_verifies_installs_restarts",
              _F + "test_l01_bad_signature_is_refused_with_invalid_signature",
-             _F + "test_l01_install_waits_for_the_running_transaction_to_end")),
+             _F + "test_l01_install_waits_for_the_running_transaction_to_end",
+             _F + "test_l01_download_failure_is_retried_then_reported"),
+            "signing certificate not yet checked against a ManufacturerRootCertificate; "
+            "a new request during a job is Rejected (not AcceptedCanceled)"),
     UseCase("L02", "Non-Secure Firmware Update", CORE, N,
             note="2.0.1 UpdateFirmware always carries a signing certificate here"),
     # ---- N Diagnostics
     UseCase("N01", "Retrieve Log Information", CORE, Y,
-            (_F + "test_n01_get_log_uploads_to_the_http_server_with_status_notifications",)),
+            (_F + "test_n01_get_log_uploads_to_the_http_server_with_status_notifications",
+             _F + "test_n01_get_log_to_an_unsupported_location_reports_upload_failure"),
+            "HTTP(S) PUT only; retries not honoured"),
     UseCase("N07", "Alert Event", CORE, P,
             (_C + "test_201_fault_is_reported_with_notify_event_and_cleared",),
             "hard-wired fault events only; no monitors"),
@@ -233,6 +248,7 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("H01", "Reservation", RES, Y,
             (_R + "test_h01_reserve_now_reserves_the_evse_and_refuses_other_tokens",
              _R + "test_h01_reserve_now_refused_while_occupied_faulted_or_unavailable",
+             _R + "test_h01_a_fault_removes_the_reservation_201",
              _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket")),
     UseCase("H02", "Cancel Reservation", RES, Y,
             (_R + "test_h02_cancel_reservation_makes_the_evse_available",
@@ -248,8 +264,9 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _T + "test_c07_online_unknown_root_goes_to_the_csms_with_the_certificate")),
     UseCase("C08", "Authorization at EVSE using ISO 15118 External Identification Means (EIM)",
             ISO, Y, (_S + "test_rfid_session_online",)),
-    UseCase("F04", "Remote Stop ISO 15118 charging from CSMS", ISO, Y,
-            (_S + "test_remote_stop_ends_the_transaction_with_reason_remote",)),
+    UseCase("F04", "Remote Stop ISO 15118 charging from CSMS", ISO, P,
+            (_S + "test_remote_stop_ends_the_transaction_with_reason_remote",),
+            "the stop reaches the PLC as STOP_GRACEFUL; the 15118 side is the SECC's"),
 )
 
 # =========================================================================================
@@ -263,14 +280,34 @@ SECURITY_USE_CASES: tuple[UseCase, ...] = (
     UseCase("A04", "Security Event Notification", SEC, N),
     UseCase("A05", "Upgrade Charging Station Security Profile", SEC, N),
     UseCase("B09", "Setting a new NetworkConnectionProfile", SEC, N),
-    UseCase("M01", "Certificate installation EV", ISO, N,
-            note="Get15118EVCertificate relay exists (test_get_15118_ev_certificate_is_relayed_201_and_16); row owned by ocpps"),
-    UseCase("M02", "Certificate Update EV", ISO, N),
-    UseCase("M03", "Retrieve list of available certificates from a Charging Station", ISO, N,
-            note="see test_m05_m03_m04_install_list_delete_a_root_over_ocpp; row owned by ocpps"),
-    UseCase("M04", "Delete a specific certificate from a Charging Station", ISO, N),
-    UseCase("M05", "Install CA certificate in a Charging Station", ISO, N),
-    UseCase("M06", "Get Charging Station Certificate status", ISO, N),
+    # M01-M06 were done on main before this registry (trust store, issue 15 item 3); their
+    # rows cite the tests that exist. The security branch owns them from here.
+    UseCase("M01", "Certificate installation EV", ISO, P,
+            (_C + "test_get_15118_ev_certificate_is_relayed_201_and_16",),
+            "relayed to the CSMS; no 15118 schema check of the EXI"),
+    UseCase("M02", "Certificate Update EV", ISO, P,
+            (_C + "test_get_15118_ev_certificate_is_relayed_201_and_16",),
+            "same relay as M01 (action Update)"),
+    UseCase("M03", "Retrieve list of available certificates from a Charging Station", ISO, Y,
+            (_T + "test_m05_m03_m04_install_list_delete_a_root_over_ocpp",)),
+    UseCase("M04", "Delete a specific certificate from a Charging Station", ISO, Y,
+            (_T + "test_m05_m03_m04_install_list_delete_a_root_over_ocpp",)),
+    UseCase("M05", "Install CA certificate in a Charging Station", ISO, Y,
+            (_T + "test_m05_m03_m04_install_list_delete_a_root_over_ocpp",
+             _T + "test_m05_a_leaf_or_garbage_is_not_installed_as_a_root",
+             _T + "test_m05_oem_root_over_16_data_transfer_is_kept_but_anchors_no_contract",
+             _P + "test_m05_expired_contract_reaches_the_car_as_failed_certificate_expired")),
+    UseCase("M06", "Get Charging Station Certificate status", ISO, Y,
+            (_T + "test_m06_offline_pnc_with_a_cached_ocsp_good_status_charges",
+             _T + "test_m06_offline_pnc_revoked_contract_cached_is_refused_with_"
+                  "certificate_revoked",
+             _T + "test_m06_offline_pnc_cached_status_past_its_next_update_is_not_used",
+             _T + "test_m06_a_forged_ocsp_answer_is_not_cached",
+             _T + "test_m06_ocsp_cache_persists_with_its_next_update",
+             _P + "test_m06_revoked_contract_cached_online_is_refused_offline_after_a_reboot",
+             _P + "test_m06_valid_contract_with_a_cached_good_status_charges_offline_"
+                  "after_a_reboot"),
+            "GetCertificateStatus (OCSP) for contract chains, cached"),
 )
 
 USE_CASES: tuple[UseCase, ...] = MANAGEMENT_USE_CASES + SECURITY_USE_CASES
