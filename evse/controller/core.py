@@ -130,6 +130,7 @@ class Controller:
         self.store = store
         self.now_ns = 0
         self.auth = Authorizer(config, store)
+        self.boot_reason = "PowerUp"
         if trust_store is None:
             trust_store = TrustStore(Path(config.pnc_trust_store_dir)
                                      if config.pnc_trust_store_dir else None)
@@ -217,6 +218,9 @@ class Controller:
         """Start the chart and close any transaction a crash or power cut left open."""
         self.now_ns = now_ns
         # Message ids must stay unique across restarts: prefix them with a boot counter.
+        #: Why this process started (a restart we asked for, else a power-up).
+        self.boot_reason = self.store.get("boot_reason") or "PowerUp"
+        self.store.put("boot_reason", "")
         boots = int(self.store.get("boot_count") or "0") + 1
         self.store.put("boot_count", str(boots))
         self.rpc.set_prefix(f"b{boots}-")
@@ -246,8 +250,14 @@ class Controller:
     def host_requests(self) -> list[HostRequest]:
         """Restarts and file transfers for the host (evse/controller/host_requests.py); pull
         them after `data_to_send()` so an answer (Reset.conf) leaves before the restart."""
-        out, self._host_out = self._host_out, []
-        return out + self.maintenance.host_requests()
+        out = self._host_out + self.maintenance.host_requests()
+        self._host_out = []
+        for req in out:
+            if isinstance(req, RestartRequest):
+                # the next process boots with why it restarted (2.0.1 BootReasonEnumType)
+                self.store.put("boot_reason", "FirmwareUpdate" if req.kind == "FirmwareUpdate"
+                               else "RemoteReset")
+        return out
 
     def host_result(self, result: TransferResult, now_ns: int) -> None:
         """The host finished a TransferRequest."""
@@ -798,7 +808,8 @@ class Controller:
             if state == "unavailable":
                 self.post_event("make_available")
             return "Accepted"
-        if state == "available":
+        if state == "available" or state.startswith("reserved"):
+            # a reservation ends with it (1.6 §5.13; 2.0.1 ReservationStatusUpdate Removed)
             self.post_event("make_unavailable")
             return "Accepted"
         if state == "unavailable":

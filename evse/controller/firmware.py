@@ -9,8 +9,7 @@ signingCertificate can carry), so the core never reads the firmware file.
 
 Not done here (and why): the signing certificate is not yet checked against a
 ManufacturerRootCertificate (that root's install is part of the security work, 2.0.1
-A/M InstallCertificate); a new UpdateFirmware during a running job is refused, not the
-2.0.1 AcceptedCanceled replacement; log uploads are tried once (retries not honoured).
+A/M InstallCertificate); log uploads are tried once (retries not honoured).
 """
 
 from __future__ import annotations
@@ -144,6 +143,11 @@ class Maintenance:
         self.job: FirmwareJob | None = None
         self.attempts = 0
         self.result: TransferResult | None = None
+        #: The transfer the chart waits for; an older job's result is ignored.
+        self.pending_transfer: int | None = None
+        #: Set by cancel_job during the UpdateFirmware being handled.
+        self.cancelled = False
+        self._wait: object | None = None
         self._uploads: dict[int, int] = {}  # job id -> request id
         #: Last statuses reported, for TriggerMessage (Idle when nothing ran).
         self.firmware_status = "Idle"
@@ -181,11 +185,14 @@ class Maintenance:
         finally:
             self._dispatching = False
 
-    def update_firmware(self, job: FirmwareJob) -> bool:
-        """UpdateFirmware: True when the chart took the job (it was idle)."""
-        before = self.job
+    def update_firmware(self, job: FirmwareJob) -> str:
+        """UpdateFirmware: Accepted (it was idle), AcceptedCanceled (it replaced a running
+        job), Rejected (an install is under way)."""
+        self.cancelled = False
         self.post("update_requested", job)
-        return self.job is job and before is None
+        if self.job is not job:
+            return "Rejected"
+        return "AcceptedCanceled" if self.cancelled else "Accepted"
 
     def on_result(self, res: TransferResult) -> None:
         if res.kind is TransferKind.UPLOAD:
@@ -193,6 +200,9 @@ class Maintenance:
             if request_id is not None:
                 self.report_log("Uploaded" if res.ok else "UploadFailed", request_id)
             return
+        if res.job_id != self.pending_transfer:
+            return  # a cancelled job's transfer
+        self.pending_transfer = None
         if res.kind is TransferKind.DOWNLOAD:
             self.result = res
             self.post("download_done" if res.ok else "download_failed", res)
@@ -239,7 +249,13 @@ class Maintenance:
     def arm(self, at_unix_s: int, event: str) -> None:
         delay_ns = at_unix_s * NS_PER_S - (self.core.cfg.epoch_unix_s * NS_PER_S
                                            + self.core.now_ns)
-        self._timers.start_timer(max(0, delay_ns), lambda _now: self.post(event), event)
+        self._wait = self._timers.start_timer(max(0, delay_ns),
+                                              lambda _now: self.post(event), event)
+
+    def cancel_wait(self) -> None:
+        if self._wait is not None:
+            self._timers.cancel_timer(self._wait)
+            self._wait = None
 
 
 class FirmwareHandler:
@@ -262,6 +278,13 @@ class FirmwareHandler:
     def drop_job(self, ev: Event) -> None:
         self._m.job = None
         self._m.result = None
+        self._m.pending_transfer = None
+        self._m.cancel_wait()
+
+    def cancel_job(self, ev: Event) -> None:
+        """A new UpdateFirmware replaces the running job (2.0.1 L01.FR.24)."""
+        self.drop_job(ev)
+        self._m.cancelled = True
 
     def arm_retrieve(self, ev: Event) -> None:
         self._m.arm(self._job().retrieve_unix_s, "retrieve_due")
@@ -278,13 +301,15 @@ class FirmwareHandler:
         m = self._m
         m.attempts += 1
         job = self._job()
-        m.request(TransferRequest(m._job_id(), TransferKind.DOWNLOAD, job.location,
+        m.pending_transfer = m._job_id()
+        m.request(TransferRequest(m.pending_transfer, TransferKind.DOWNLOAD, job.location,
                                   f"firmware-{job.request_id}.bin"))
 
     def request_install(self, ev: Event) -> None:
         m = self._m
         job = self._job()
-        m.request(TransferRequest(m._job_id(), TransferKind.INSTALL, job.location,
+        m.pending_transfer = m._job_id()
+        m.request(TransferRequest(m.pending_transfer, TransferKind.INSTALL, job.location,
                                   f"firmware-{job.request_id}.bin"))
 
     def request_restart(self, ev: Event) -> None:

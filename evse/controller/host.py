@@ -58,6 +58,7 @@ class ControllerHost(Protocol):
     meter: Measurement | None
     fault_error_16: str
     reset_requested: str | None
+    boot_reason: str
     reservation: Reservation | None
     energy_flow: EnergyFlow
     reservation_used: int | None

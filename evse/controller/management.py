@@ -80,9 +80,9 @@ class Management201:
         return {"status": "Accepted" if ok else "Rejected"}
 
     def on_UpdateFirmware(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        """L01: Accepted when idle; a job already running is not replaced (Rejected)."""
-        ok = self.core.maintenance.update_firmware(job_201(p))
-        return {"status": "Accepted" if ok else "Rejected"}
+        """L01: Accepted when idle, AcceptedCanceled when it replaces a running job
+        (L01.FR.24), Rejected during an install."""
+        return {"status": self.core.maintenance.update_firmware(job_201(p))}
 
     def on_GetLog(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         """N01: Accepted with the file name; LogStatusNotification Uploading, then

@@ -136,7 +136,7 @@ class Ocpp201(Management201):
     # ------------------------------------------------------------------ outgoing
     def boot(self) -> tuple[str, dict[str, Any]]:
         c = self.core.cfg
-        return "BootNotification", {"reason": "PowerUp", "chargingStation": {
+        return "BootNotification", {"reason": self.core.boot_reason, "chargingStation": {
             "model": c.model, "vendorName": c.vendor, "serialNumber": c.serial,
             "firmwareVersion": c.firmware}}
 

@@ -248,3 +248,31 @@ def test_16_get_diagnostics_uploads_with_diagnostics_status(server: FileServer,
     ask(rig, "GetDiagnostics", {"location": "ftp://127.0.0.1/diag"})
     assert rig.csms.of("DiagnosticsStatusNotification")[-1] == {"status": "UploadFailed"}
     assert rig.csms.violations == []
+
+
+def test_l01_a_new_update_during_a_job_cancels_it_with_accepted_canceled(
+        server: FileServer, tmp_path: Path) -> None:
+    restarts: list[str] = []
+    rig = rig_with_host("2.0.1", tmp_path, restarts)
+    key, cert = signer()
+    sig = base64.b64encode(key.sign(FIRMWARE, ec.ECDSA(hashes.SHA256()))).decode()
+
+    def update(request_id: int, at: str) -> str:
+        status: str = ask(rig, "UpdateFirmware", {"requestId": request_id, "firmware": {
+            "location": server.url("fw.bin"), "retrieveDateTime": at,
+            "signingCertificate": cert, "signature": sig}})["status"]
+        return status
+
+    assert update(1, "2026-01-01T01:00:00Z") == "Accepted"  # scheduled in an hour
+    assert update(2, "2026-01-01T00:00:00Z") == "AcceptedCanceled"  # replaces it, now
+    assert [(p["status"], p["requestId"]) for p in rig.csms.of("FirmwareStatusNotification")
+            ] == [("DownloadScheduled", 1), ("Downloading", 2), ("Downloaded", 2),
+                  ("SignatureVerified", 2), ("Installing", 2), ("Installed", 2)]
+    assert update(3, "2026-01-01T02:00:00Z") == "Accepted"  # idle again: scheduled
+    assert update(4, "2026-01-01T03:00:00Z") == "AcceptedCanceled"
+    rig.run(2.5 * 3600)  # job 3's retrieve time passes inside job 4's wait: nothing
+    assert len(rig.csms.of("FirmwareStatusNotification")) == 8
+    rig.run(3600)
+    assert rig.csms.of("FirmwareStatusNotification")[8] == {"status": "Downloading",
+                                                           "requestId": 4}
+    assert restarts == ["FirmwareUpdate", "FirmwareUpdate"] and rig.csms.violations == []

@@ -185,3 +185,19 @@ def test_h01_a_fault_removes_the_reservation_201() -> None:
     assert rig.state == "faulted"
     assert rig.csms.of("ReservationStatusUpdate") == [
         {"reservationId": 7, "reservationUpdateStatus": "Removed"}]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_h01_change_availability_inoperative_ends_the_reservation(version: str) -> None:
+    rig = Rig(version)
+    assert reserve(rig) == "Accepted"
+    if version == "1.6":
+        answer = ask(rig, "ChangeAvailability", {"connectorId": 1, "type": "Inoperative"})
+    else:
+        answer = ask(rig, "ChangeAvailability", {"operationalStatus": "Inoperative"})
+    assert answer == {"status": "Accepted"} and rig.state == "unavailable"
+    assert statuses(rig)[-2:] == ["Reserved", "Unavailable"]
+    if version == "2.0.1":
+        assert rig.csms.of("ReservationStatusUpdate") == [
+            {"reservationId": 7, "reservationUpdateStatus": "Removed"}]
+    assert ask(rig, "CancelReservation", {"reservationId": 7}) == {"status": "Rejected"}

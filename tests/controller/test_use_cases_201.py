@@ -241,3 +241,15 @@ def test_g03_g04_change_availability_idle_and_scheduled() -> None:
     assert [p["connectorStatus"] for p in rig.csms.of("StatusNotification")][-1] == \
         "Unavailable"
     assert rig.csms.violations == []
+
+
+def test_b11_the_restarted_process_boots_with_reason_remote_reset(tmp_path: Any) -> None:
+    db = str(tmp_path / "ctrl.db")
+    rig = Rig("2.0.1", db=db)
+    ask(rig, "Reset", {"type": "Immediate"})
+    assert rig.restarts
+    rig.store.close()
+    again = Rig("2.0.1", db=db)  # the process the service manager started
+    assert again.csms.of("BootNotification")[0]["reason"] == "RemoteReset"
+    rig3 = Rig("2.0.1", db=db)  # and a later power cut is a power-up again
+    assert rig3.csms.of("BootNotification")[0]["reason"] == "PowerUp"
