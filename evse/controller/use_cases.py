@@ -315,6 +315,90 @@ SECURITY_USE_CASES: tuple[UseCase, ...] = (
 
 USE_CASES: tuple[UseCase, ...] = MANAGEMENT_USE_CASES + SECURITY_USE_CASES
 
+
+# =========================================================================================
+# OCPP 1.6J feature profiles (OCPP 1.6 edition 2 §3.2 table "Feature Profiles"): each
+# message, who sends it, and the tests that show it. A CSMS->CP message counts only if the
+# 1.6 dialect has its handler (checked by introspection). The 1.6 Security whitepaper's
+# messages belong to the security work (branch ocpps) and are not listed here.
+# =========================================================================================
+@dataclass(frozen=True, slots=True)
+class Message16:
+    profile: str
+    action: str
+    #: True: the CSMS calls the charger (needs Ocpp16.on_<action>); False: the charger sends.
+    incoming: bool
+    tests: tuple[str, ...] = ()
+    note: str = ""
+
+
+_SC16 = "tests/controller/test_smart_charging.py::"
+_IN, _OUT = True, False
+MESSAGES_16: tuple[Message16, ...] = (
+    Message16("Core", "Authorize", _OUT, (_S + "test_rfid_session_online",)),
+    Message16("Core", "BootNotification", _OUT,
+              (_C + "test_boot_pending_is_retried_after_its_interval_and_nothing_else_is_sent",)),
+    Message16("Core", "ChangeAvailability", _IN,
+              (_C + "test_change_availability_idle_and_scheduled",)),
+    Message16("Core", "ChangeConfiguration", _IN, (_C + "test_get_and_change_configuration",)),
+    Message16("Core", "ClearCache", _IN,
+              (_S + "test_cached_token_authorizes_offline_and_cache_can_be_cleared",)),
+    Message16("Core", "DataTransfer", _IN,
+              (_T + "test_m05_m03_m04_install_list_delete_a_root_over_ocpp",),
+              "the OCA Plug & Charge whitepaper's vendorId only"),
+    Message16("Core", "DataTransfer", _OUT, (_S + "test_plug_and_charge_session",),
+              "Plug & Charge Authorize / GetCertificateStatus / Get15118EVCertificate"),
+    Message16("Core", "GetConfiguration", _IN, (_C + "test_get_and_change_configuration",)),
+    Message16("Core", "Heartbeat", _OUT, (_C + "test_heartbeat_follows_the_boot_interval",)),
+    Message16("Core", "MeterValues", _OUT, (_S + "test_rfid_session_online",)),
+    Message16("Core", "RemoteStartTransaction", _IN, (_S + "test_remote_start_before_plug_in",)),
+    Message16("Core", "RemoteStopTransaction", _IN,
+              (_S + "test_remote_stop_ends_the_transaction_with_reason_remote",)),
+    Message16("Core", "Reset", _IN,
+              (_C + "test_reset_during_charging_stops_with_soft_reset",
+               _U + "test_16_reset_soft_restarts_after_stop_transaction")),
+    Message16("Core", "StartTransaction", _OUT, (_S + "test_rfid_session_online",)),
+    Message16("Core", "StatusNotification", _OUT,
+              (_S + "test_rfid_session_online",
+               _U + "test_suspended_ev_and_suspended_evse_from_the_contract_signals"),
+              "incl. Reserved, SuspendedEV, SuspendedEVSE"),
+    Message16("Core", "StopTransaction", _OUT, (_S + "test_rfid_session_online",)),
+    Message16("Core", "UnlockConnector", _IN,
+              (_C + "test_unlock_connector_during_charging_stops_with_unlock_command",)),
+    Message16("Firmware Management", "GetDiagnostics", _IN,
+              (_F + "test_16_get_diagnostics_uploads_with_diagnostics_status",),
+              "HTTP(S) PUT; ftp:// ends UploadFailed"),
+    Message16("Firmware Management", "DiagnosticsStatusNotification", _OUT,
+              (_F + "test_16_get_diagnostics_uploads_with_diagnostics_status",)),
+    Message16("Firmware Management", "UpdateFirmware", _IN,
+              (_F + "test_16_update_firmware_downloads_installs_and_restarts",
+               _F + "test_16_update_firmware_waits_for_its_retrieve_date"),
+              "unsigned (1.6 core); signed firmware is the security whitepaper's"),
+    Message16("Firmware Management", "FirmwareStatusNotification", _OUT,
+              (_F + "test_16_update_firmware_downloads_installs_and_restarts",)),
+    Message16("Local Auth List Management", "GetLocalListVersion", _IN,
+              (_C + "test_local_list_versions_and_differential_updates",)),
+    Message16("Local Auth List Management", "SendLocalList", _IN,
+              (_C + "test_local_list_versions_and_differential_updates",)),
+    Message16("Reservation", "ReserveNow", _IN,
+              (_R + "test_h01_reserve_now_reserves_the_evse_and_refuses_other_tokens",
+               _R + "test_h04_expiry_ends_the_reservation_with_reservation_status_update",
+               _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket"),
+              "connector 0 Rejected (ReserveConnectorZeroSupported false); parentIdTag kept, "
+              "not matched"),
+    Message16("Reservation", "CancelReservation", _IN,
+              (_R + "test_h02_cancel_reservation_makes_the_evse_available",)),
+    Message16("Smart Charging", "SetChargingProfile", _IN,
+              (_SC16 + "test_tx_default_profile_limits_power_and_schedule",)),
+    Message16("Smart Charging", "ClearChargingProfile", _IN,
+              (_SC16 + "test_clear_charging_profile_by_purpose_and_unknown",)),
+    Message16("Smart Charging", "GetCompositeSchedule", _IN,
+              (_SC16 + "test_composite_in_amps_converts_power_at_nominal_voltage",)),
+    Message16("Remote Trigger", "TriggerMessage", _IN,
+              (_C + "test_trigger_message_sends_what_was_asked",
+               _C + "test_trigger_diagnostics_and_firmware_status_send_the_current_status")),
+)
+
 _ID = re.compile(r"^[A-P]\d{2}$")
 _NAMED = re.compile(r"def (test_((?:[a-p]\d{2}_)+)\w*)\(")
 
@@ -339,6 +423,7 @@ def check(root: Path = ROOT) -> list[str]:
             if not f.is_file() or not re.search(rf"def {re.escape(name)}\(", f.read_text()):
                 problems.append(f"{u.id}: test {ref} does not exist")
             listed.setdefault(ref, set()).add(u.id)
+    problems += _check_16(root)
     # a test named after use cases must be listed under each of them
     for f in sorted((root / "tests").rglob("test_*.py")):
         rel = f.relative_to(root).as_posix()
@@ -347,6 +432,23 @@ def check(root: Path = ROOT) -> list[str]:
             for uc in m.group(2).rstrip("_").split("_"):
                 if uc.upper() in ids and uc.upper() not in listed.get(ref, set()):
                     problems.append(f"{uc.upper()}: {ref} is named after it but not listed")
+    return problems
+
+
+def _check_16(root: Path) -> list[str]:
+    from evse.controller.ocpp16 import Ocpp16
+
+    problems = []
+    for m in MESSAGES_16:
+        if not m.tests:
+            problems.append(f"1.6 {m.action}: no test")
+        if m.incoming and not hasattr(Ocpp16, f"on_{m.action}"):
+            problems.append(f"1.6 {m.action}: listed but Ocpp16 has no on_{m.action}")
+        for ref in m.tests:
+            path, _, name = ref.partition("::")
+            f = root / path
+            if not f.is_file() or not re.search(rf"def {re.escape(name)}\(", f.read_text()):
+                problems.append(f"1.6 {m.action}: test {ref} does not exist")
     return problems
 
 
@@ -382,6 +484,17 @@ def render() -> str:
                                 for t in u.tests) or "-"
             lines.append(f"| {u.id} | {u.title} | {u.status.value} | {tests} | {u.note} |")
         lines.append("")
+    lines += ["# OCPP 1.6J feature profiles", "",
+              "Every message of the Core, Firmware Management, Local Auth List Management,",
+              "Reservation, Smart Charging and Remote Trigger profiles (OCPP 1.6 §3.2), with",
+              "the tests that show it; a CSMS call is listed only if the 1.6 dialect handles",
+              "it. The Security and Plug & Charge whitepaper messages are not in this table.",
+              "", "| profile | message | direction | shown by | note |", "|---|---|---|---|---|"]
+    for m in MESSAGES_16:
+        tests = "<br>".join(f"`{t.split('::')[1]}`" for t in m.tests)
+        direction = "CSMS -> charger" if m.incoming else "charger -> CSMS"
+        lines.append(f"| {m.profile} | {m.action} | {direction} | {tests} | {m.note} |")
+    lines.append("")
     return "\n".join(lines)
 
 
