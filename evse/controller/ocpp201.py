@@ -370,7 +370,8 @@ class Ocpp201(Management201):
         what = p["requestedMessage"]
         core = self.core
         if what == "BootNotification":
-            core.send_volatile(*self.boot())
+            action, payload = self.boot()
+            core.send_volatile(action, {**payload, "reason": "Triggered"})  # F06
         elif what == "Heartbeat":
             core.send_volatile("Heartbeat", {})
         elif what == "StatusNotification":

@@ -186,8 +186,11 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_S + "test_remote_stop_ends_the_transaction_with_reason_remote",)),
     UseCase("F05", "Remotely Unlock Connector", CORE, P, (_C + "test_reset_unlock_trigger_201",),
             "OngoingAuthorizedTransaction only; no lock actuator feedback"),
-    UseCase("F06", "Trigger Message", CORE, P, (_C + "test_reset_unlock_trigger_201",),
-            "Boot/Heartbeat/Status/TransactionEvent; others NotImplemented"),
+    UseCase("F06", "Trigger Message", CORE, P,
+            (_C + "test_reset_unlock_trigger_201",
+             _U + "test_f06_trigger_message_boot_notification_says_triggered"),
+            "Boot/Heartbeat/Status/TransactionEvent/Firmware-/LogStatusNotification; "
+            "MeterValues sent as TransactionEvent; the certificate ones NotImplemented"),
     # ---- G Availability
     UseCase("G01", "Status Notification", CORE, Y, (_S + "test_rfid_session_online",)),
     UseCase("G02", "Heartbeat", CORE, Y,
@@ -258,7 +261,8 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket")),
     UseCase("H03", "Use a reserved EVSE", RES, Y,
             (_R + "test_h03_the_reserved_token_charges_with_the_reservation_id",
-             _R + "test_h03_another_driver_plugging_in_is_refused")),
+             _R + "test_h03_another_driver_plugging_in_is_refused",
+             _R + "test_h03_remote_start_for_the_reserved_token_uses_the_reservation")),
     UseCase("H04", "Reservation Ended, not used", RES, Y,
             (_R + "test_h04_expiry_ends_the_reservation_with_reservation_status_update",)),
     # ---- ISO 15118 support (non-security part)

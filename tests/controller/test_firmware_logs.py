@@ -63,7 +63,8 @@ def server() -> Iterator[FileServer]:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.port = httpd.server_address[1]
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True)
     t.start()
     try:
         yield state

@@ -201,3 +201,21 @@ def test_h01_change_availability_inoperative_ends_the_reservation(version: str) 
         assert rig.csms.of("ReservationStatusUpdate") == [
             {"reservationId": 7, "reservationUpdateStatus": "Removed"}]
     assert ask(rig, "CancelReservation", {"reservationId": 7}) == {"status": "Rejected"}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_h03_remote_start_for_the_reserved_token_uses_the_reservation(version: str) -> None:
+    rig = Rig(version)
+    assert reserve(rig, token="REMOTE-1") == "Accepted"
+    if version == "1.6":
+        answer = ask(rig, "RemoteStartTransaction", {"connectorId": 1, "idTag": "REMOTE-1"})
+    else:
+        answer = ask(rig, "RequestStartTransaction", {
+            "evseId": 1, "remoteStartId": 3, "idToken": {"idToken": "REMOTE-1",
+                                                         "type": "Central"}})
+    assert answer == {"status": "Accepted"} and rig.state == "authorized.waiting_ev"
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.power_on()
+    first = rig.csms.of("StartTransaction" if version == "1.6" else "TransactionEvent")[0]
+    assert first["reservationId"] == 7

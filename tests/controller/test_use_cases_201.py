@@ -253,3 +253,15 @@ def test_b11_the_restarted_process_boots_with_reason_remote_reset(tmp_path: Any)
     assert again.csms.of("BootNotification")[0]["reason"] == "RemoteReset"
     rig3 = Rig("2.0.1", db=db)  # and a later power cut is a power-up again
     assert rig3.csms.of("BootNotification")[0]["reason"] == "PowerUp"
+
+
+def test_f06_trigger_message_boot_notification_says_triggered() -> None:
+    rig = Rig("2.0.1")
+    assert ask(rig, "TriggerMessage", {"requestedMessage": "BootNotification"}) == {
+        "status": "Accepted"}
+    assert [p["reason"] for p in rig.csms.of("BootNotification")] == ["PowerUp", "Triggered"]
+    for message in ("FirmwareStatusNotification", "LogStatusNotification"):
+        assert ask(rig, "TriggerMessage", {"requestedMessage": message}) == {
+            "status": "Accepted"}
+        assert rig.csms.of(message) == [{"status": "Idle"}]
+    assert rig.csms.violations == []
