@@ -35,6 +35,8 @@ def cmd_sim_external(args: argparse.Namespace) -> int:
     ))
     for t, what in result.milestones:
         print(f"{ns_to_s(t):10.3f} s  {what}")
+    for line in result.host_log:
+        print(f"host: {line}")
     print(f"{len(result.frames_sent)} OCPP frames sent; car: {result.ev_result}")
     return 0 if result.ev_result is not None and result.ev_result.startswith("OK") else 1
 

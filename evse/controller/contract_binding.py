@@ -15,6 +15,8 @@ from __future__ import annotations
 from evse.contract import values as cv
 from evse.controller import plc_port as pp
 
+SUSPEND_CURRENT_A = pp.SUSPEND_CURRENT_A
+
 
 def _short(text: str, n: int = 64) -> str | None:
     return text[:n] or None
@@ -26,11 +28,36 @@ class ContractBinding:
     def __init__(self) -> None:
         self._present: bool | None = None
         self._phase: cv.V2gPhase | None = None
+        self._ev_request: cv.PlcEvRequest | None = None
+        self._setpoint: cv.PlcPowerSetpoint | None = None
+        self._flow: pp.EnergyFlow | None = None
 
     def link_lost(self) -> None:
         """After a reconnect the PLC re-tells its state: report it again."""
         self._present = None
         self._phase = None
+        self._flow = None
+
+    def _energy_flow(self) -> list[pp.PlcEvent]:
+        """SuspendedEV vs SuspendedEVSE (OCPP 1.6 §4.9): the car asking for no current is
+        the EV's suspension, whatever the setpoint; the car asking while the power stage's
+        output is disabled is the EVSE's (a setpoint ramping up from 0 A is not: its output
+        is enabled). The controller adds its own cause, a charging limit of 0 (core).
+        Only from CurrentDemand: the small PreCharge current is not a charging request."""
+        req = self._ev_request
+        if req is None or req.source is not cv.RequestSource.CURRENT_DEMAND:
+            return []
+        sp = self._setpoint
+        if req.target_current_a < SUSPEND_CURRENT_A or not req.ev_ready:
+            flow = pp.EnergyFlow.SUSPENDED_EV
+        elif sp is not None and not sp.enable_output:
+            flow = pp.EnergyFlow.SUSPENDED_EVSE
+        else:
+            flow = pp.EnergyFlow.FLOWING
+        if flow is self._flow:
+            return []
+        self._flow = flow
+        return [pp.EnergyFlowChanged(flow)]
 
     # ------------------------------------------------------------------ PLC -> controller
     def events(self, value: object) -> list[pp.PlcEvent]:
@@ -62,8 +89,14 @@ class ContractBinding:
         if isinstance(value, cv.MeasDcOutput):
             return [pp.Measurement(value.present_voltage_v, value.present_current_a,
                                    value.energy_wh)]
-        # plc.cp_state, plc.pp_state, plc.ev_limits, plc.ev_request, plc.power_setpoint:
-        # telemetry the controller does not act on (A2: milestones drive the chart).
+        if isinstance(value, cv.PlcEvRequest):
+            self._ev_request = value
+            return self._energy_flow()
+        if isinstance(value, cv.PlcPowerSetpoint):
+            self._setpoint = value
+            return self._energy_flow()
+        # plc.cp_state, plc.pp_state, plc.ev_limits: telemetry the controller does not act
+        # on (A2: milestones drive the chart).
         return []
 
     def _presence(self, present: bool, connector_id: int = 1) -> list[pp.PlcEvent]:
@@ -81,8 +114,12 @@ class ContractBinding:
         if kind is cv.SessionEventKind.EV_UNPLUGGED:
             return self._presence(False)
         if kind is cv.SessionEventKind.POWER_DELIVERY_START:
+            self._ev_request = self._setpoint = None
+            self._flow = None
             return [pp.PowerDeliveryStarted()]
         if kind is cv.SessionEventKind.POWER_DELIVERY_STOP:
+            self._ev_request = self._setpoint = None
+            self._flow = None
             return [pp.PowerDeliveryStopped(reason)]
         if kind is cv.SessionEventKind.SESSION_STOPPED:
             return [pp.SessionEnded(reason)]

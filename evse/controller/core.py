@@ -33,9 +33,12 @@ from evse.controller.config import ControllerConfig
 from evse.controller.dialects import make_dialect
 from evse.controller.error_map import error_mapping_command, fault_mapping, stop_mapping
 from evse.controller.errors import ControllerUsageError, CsmsProtocolError
+from evse.controller.firmware import Maintenance
 from evse.controller.handler import ControllerHandler
+from evse.controller.host_requests import HostRequest, RestartRequest, TransferResult
 from evse.controller.outbox import InFlight, Outbox, Volatile
 from evse.controller.plc_port import (
+    SUSPEND_CURRENT_A,
     AuthContextCmd,
     AuthMethod,
     AuthRequested,
@@ -43,6 +46,8 @@ from evse.controller.plc_port import (
     AuthStatusCmd,
     ContractCertificateStatus,
     DeratingReason,
+    EnergyFlow,
+    EnergyFlowChanged,
     EvccidReceived,
     EvPresent,
     EvseLimitsCmd,
@@ -68,6 +73,7 @@ from evse.controller.plc_port import (
 )
 from evse.controller.pnc import ChainCheck
 from evse.controller.pnc_auth import PncAuthority
+from evse.controller.reservation import REFUSAL, Reservation
 from evse.controller.rpc import (
     CallTimedOut,
     IncomingCall,
@@ -124,6 +130,7 @@ class Controller:
         self.store = store
         self.now_ns = 0
         self.auth = Authorizer(config, store)
+        self.boot_reason = "PowerUp"
         if trust_store is None:
             trust_store = TrustStore(Path(config.pnc_trust_store_dir)
                                      if config.pnc_trust_store_dir else None)
@@ -167,6 +174,20 @@ class Controller:
         self.fault_error_16 = "NoError"
         self.scheduled_unavailable = False
         self.reset_requested: str | None = None
+        #: The reservation the EVSE is held for (chart state `reserved`), its expiry timer,
+        #: the id a token used up (it goes into the transaction's first message), and the
+        #: chart's answer to the ReserveNow being handled.
+        self.reservation: Reservation | None = None
+        self.reservation_used: int | None = None
+        self._reservation_timer: object | None = None
+        self._reserve_answer: str | None = None
+        #: Who holds the energy back while charging (1.6 SuspendedEV / SuspendedEVSE).
+        self.energy_flow = EnergyFlow.FLOWING
+        self._plc_flow = EnergyFlow.FLOWING
+        #: A Reset waiting for its moment (no transaction, its last message delivered).
+        self._restart_pending: str | None = None
+        self._host_out: list[HostRequest] = []
+        self._tx_ended = False
         self._meter_timer: object | None = None
         self._meter_journal_ns = -METER_JOURNAL_PERIOD_NS
         self._clock_timer: object | None = None
@@ -180,6 +201,8 @@ class Controller:
             load_spec(SPEC_PATH), self.handler, timers=self._timers, trace=trace,
             name="controller", param_overrides=self._params(param_overrides),
         )
+        #: Firmware update and log upload jobs (fsm_specs/firmware.yaml).
+        self.maintenance = Maintenance(self, self._timers, config.ocpp_version)
 
     def _params(self, overrides: dict[str, float] | None) -> dict[str, float]:
         params = {
@@ -195,6 +218,9 @@ class Controller:
         """Start the chart and close any transaction a crash or power cut left open."""
         self.now_ns = now_ns
         # Message ids must stay unique across restarts: prefix them with a boot counter.
+        #: Why this process started (a restart we asked for, else a power-up).
+        self.boot_reason = self.store.get("boot_reason") or "PowerUp"
+        self.store.put("boot_reason", "")
         boots = int(self.store.get("boot_count") or "0") + 1
         self.store.put("boot_count", str(boots))
         self.rpc.set_prefix(f"b{boots}-")
@@ -208,6 +234,7 @@ class Controller:
             self.store.close_tx(rec.local_id)
         self._plc_out.append(error_mapping_command())
         self.machine.start(now_ns)
+        self.maintenance.start(now_ns)
         self._drain_events()
         self._limits_timer = self._every(self.cfg.limits_period_s, self._publish_limits_tick)
 
@@ -219,6 +246,25 @@ class Controller:
     def plc_commands(self) -> list[PlcCommand]:
         out, self._plc_out = self._plc_out, []
         return out
+
+    def host_requests(self) -> list[HostRequest]:
+        """Restarts and file transfers for the host (evse/controller/host_requests.py); pull
+        them after `data_to_send()` so an answer (Reset.conf) leaves before the restart."""
+        out = self._host_out + self.maintenance.host_requests()
+        self._host_out = []
+        for req in out:
+            if isinstance(req, RestartRequest):
+                # the next process boots with why it restarted (2.0.1 BootReasonEnumType)
+                self.store.put("boot_reason", "FirmwareUpdate" if req.kind == "FirmwareUpdate"
+                               else "RemoteReset")
+        return out
+
+    def host_result(self, result: TransferResult, now_ns: int) -> None:
+        """The host finished a TransferRequest."""
+        self._advance(now_ns)
+        self.maintenance.on_result(result)
+        self._drain_events()
+        self._pump()
 
     @property
     def state(self) -> str:
@@ -292,6 +338,10 @@ class Controller:
                     self._events.append(Event("make_unavailable"))
         finally:
             self._dispatching = False
+        if self._tx_ended and self.tx is None:
+            # after the chart's run to completion: the firmware chart may install now
+            self._tx_ended = False
+            self.maintenance.station_idle()
         self._pump()
 
     # ================================================================== PLC port in
@@ -330,10 +380,32 @@ class Controller:
             self._dispatch("session_ended", ev.reason)
         elif isinstance(ev, PlcFault):
             self._fault(ev)
+        elif isinstance(ev, EnergyFlowChanged):
+            self._energy_flow(ev.flow)
         elif isinstance(ev, PhaseChanged):
             pass  # informational: the chart is driven by milestones, not phases (A2)
         else:  # pragma: no cover - exhaustive over PlcEvent
             raise ControllerUsageError(f"unknown PLC event {ev!r}")
+
+    def _energy_flow(self, flow: EnergyFlow) -> None:
+        """SuspendedEV / SuspendedEVSE (1.6 §4.9 StatusNotification; 2.0.1 TransactionEvent
+        chargingState, trigger ChargingStateChanged). A reported fact, not a sequencing
+        state: nothing in the chart depends on it, so it is data here."""
+        self._plc_flow = flow
+        self._update_flow()
+
+    def _update_flow(self) -> None:
+        flow = self._plc_flow
+        if flow is EnergyFlow.FLOWING and self.tx is not None:
+            amps, watts = self.current_caps()
+            if amps < SUSPEND_CURRENT_A or watts <= 0:
+                flow = EnergyFlow.SUSPENDED_EVSE  # a charging profile of 0 (K01)
+        if flow is self.energy_flow:
+            return
+        self.energy_flow = flow
+        if self.tx is not None:
+            self.dialect.charging_state_changed(self.tx)
+            self._queue_status()
 
     def _journal_meter(self, meter: Measurement) -> None:
         """Keep the open transaction's last reading on disk at METER_JOURNAL_PERIOD_NS, so a
@@ -484,6 +556,7 @@ class Controller:
         self._enqueue_persistent(action, payload, tx, meter)
 
     def _pump(self) -> None:
+        self._maybe_restart()
         if not self.online or self.outbox.inflight is not None or self._answering:
             return
         if not self.booted:
@@ -576,7 +649,7 @@ class Controller:
     # ================================================================== status
     def connector_status(self) -> ConnectorStatus:
         top = self.machine.state.split(".")[0]
-        return {
+        status = {
             "available": ConnectorStatus.AVAILABLE,
             "preparing": ConnectorStatus.PREPARING,
             "authorizing": ConnectorStatus.PREPARING,
@@ -585,7 +658,11 @@ class Controller:
             "finishing": ConnectorStatus.FINISHING,
             "faulted": ConnectorStatus.FAULTED,
             "unavailable": ConnectorStatus.UNAVAILABLE,
+            "reserved": ConnectorStatus.RESERVED,
         }[top]
+        if top == "charging":
+            return _FLOW_STATUS[self.energy_flow]
+        return status
 
     def _queue_status(self) -> None:
         if not (self.online and self.booted):
@@ -704,8 +781,10 @@ class Controller:
     # ================================================================== remote control
     def remote_start(self, token: Token, profile: dict[str, Any] | None) -> bool:
         state = self.machine.state
-        if not (state == "available" or state.startswith("preparing")):
+        if not (state == "available" or state.startswith(("preparing", "reserved"))):
             return False
+        if self.reservation is not None and not self.reservation.matches(token.id_token):
+            return False  # H03: a reserved EVSE starts only for its token
         if profile is not None:
             self.dialect.install_profile(self.cfg.connector_id, profile)
         if self.settings.get_bool("AuthorizeRemoteTxRequests"):
@@ -729,7 +808,8 @@ class Controller:
             if state == "unavailable":
                 self.post_event("make_available")
             return "Accepted"
-        if state == "available":
+        if state == "available" or state.startswith("reserved"):
+            # a reservation ends with it (1.6 §5.13; 2.0.1 ReservationStatusUpdate Removed)
             self.post_event("make_unavailable")
             return "Accepted"
         if state == "unavailable":
@@ -739,6 +819,25 @@ class Controller:
             self.post_event("auth_withdrawn", "connector made unavailable")
         return "Scheduled"
 
+    def schedule_reset(self, kind: str) -> None:
+        """2.0.1 B12 OnIdle with a transaction: restart once it has ended."""
+        self.reset_requested = kind
+        self._restart_pending = kind
+        self._pump()
+
+    def _maybe_restart(self) -> None:
+        """B11/B12, 1.6 Reset: ask the service manager for the restart once no transaction
+        runs and (online) its last message reached the CSMS; offline it waits in the store
+        and goes out after the restart."""
+        kind = self._restart_pending
+        if kind is None or self.tx is not None:
+            return
+        if self.online and self.booted and (self.outbox.inflight is not None
+                                            or self.store.head() is not None):
+            return
+        self._restart_pending = None
+        self._host_out.append(RestartRequest(kind))
+
     def reset(self, kind: str, stop: TxStop) -> None:
         """OCPP Reset (1.6 Soft/Hard, 2.0.1 Immediate; OnIdle once idle): a running
         transaction stops with the reset's reason, and while a PLC fault is active the PLC
@@ -746,8 +845,72 @@ class Controller:
         reset of a Faulted connector). Restarting the process is the service manager's job."""
         self.stop_for(stop)
         self.reset_requested = kind
+        self._restart_pending = kind
         if self.faults:
             self.session_command(SessionCommandKind.RESET_FAULT, f"OCPP Reset {kind}")
+
+    # ================================================================== reservations
+    def reserve(self, res: Reservation) -> str:
+        """ReserveNow (2.0.1 H01, 1.6 §5.13): the chart takes it (state `reserved`) or the
+        answer follows from the connector's status (Occupied / Faulted / Unavailable)."""
+        if res.expiry_unix_s <= self.unix_s():
+            return "Rejected"
+        self._reserve_answer = None
+        self._dispatch("reserve_requested", res)
+        return self._reserve_answer or REFUSAL[self.connector_status()]
+
+    def take_reservation(self, res: Reservation) -> None:
+        """Chart action: hold the EVSE for `res` (a same-id ReserveNow replaces it) and arm
+        its expiry on the controller's timer service (H04)."""
+        self._cancel_reservation_timer()
+        self.reservation = res
+        self._reserve_answer = "Accepted"
+        delay_ns = res.expiry_unix_s * NS_PER_S - (self.cfg.epoch_unix_s * NS_PER_S
+                                                    + self.now_ns)
+        self._reservation_timer = self._timers.start_timer(
+            max(0, delay_ns), self._reservation_expired, "reservation_expiry")
+
+    def _reservation_expired(self, now_ns: int) -> None:
+        res = self.reservation
+        if res is None:
+            return
+        self.reservation = None
+        self._reservation_timer = None
+        self.dialect.reservation_update(res.reservation_id, "Expired")
+        self.post_event("reservation_ended", "Expired")
+
+    def cancel_reservation(self, reservation_id: int) -> bool:
+        """CancelReservation (H02): Accepted only for the reservation we hold."""
+        res = self.reservation
+        if res is None or res.reservation_id != reservation_id:
+            return False
+        self.reservation = None
+        self._cancel_reservation_timer()
+        self.post_event("reservation_ended", "Cancelled")
+        return True
+
+    def use_reservation(self) -> None:
+        """Chart action: the reserved token arrived (H03); the reservation ends and its id
+        goes into the transaction's first message."""
+        res = self.reservation
+        if res is not None:
+            self.reservation_used = res.reservation_id
+        self.reservation = None
+        self._cancel_reservation_timer()
+
+    def release_reservation(self) -> None:
+        """Exit of `reserved`: a reservation still held here ends for another reason (a
+        fault, ChangeAvailability): 2.0.1 ReservationStatusUpdate Removed."""
+        res = self.reservation
+        self.reservation = None
+        self._cancel_reservation_timer()
+        if res is not None:
+            self.dialect.reservation_update(res.reservation_id, "Removed")
+
+    def _cancel_reservation_timer(self) -> None:
+        if self._reservation_timer is not None:
+            self._timers.cancel_timer(self._reservation_timer)
+            self._reservation_timer = None
 
     def stop_for(self, stop: TxStop) -> bool:
         """Reset / UnlockConnector during a transaction: graceful stop with that reason."""
@@ -764,7 +927,10 @@ class Controller:
         meter_wh = self.meter.energy_wh if self.meter is not None else 0.0
         local_id = self.store.open_tx(self.cfg.connector_id, token.id_token, meter_wh,
                                       self.timestamp())
-        self.tx = OpenTx(local_id, token, self.unix_s(), meter_wh)
+        self.energy_flow = self._plc_flow = EnergyFlow.FLOWING
+        self.tx = OpenTx(local_id, token, self.unix_s(), meter_wh,
+                         reservation_id=self.reservation_used)
+        self.reservation_used = None
         self.tx_stop = None
         action, payload = self.dialect.tx_start(self.tx)
         self.enqueue_tx_message(action, payload, self.tx)
@@ -795,6 +961,8 @@ class Controller:
         self.enqueue_tx_message(action, payload, tx)
         self.store.close_tx(tx.local_id)
         self.tx = None
+        self._tx_ended = True
+        self.energy_flow = self._plc_flow = EnergyFlow.FLOWING
         self.profiles.drop_tx_profiles()
 
     def deauthorized_stop(self) -> None:
@@ -848,6 +1016,7 @@ class Controller:
             self._publish_limits(renegotiate=False, schedule=False)
 
     def profiles_changed(self) -> None:
+        self._update_flow()
         if self.ev_present:
             self._publish_limits(renegotiate=self.machine.state == "charging")
 
@@ -893,6 +1062,11 @@ class Controller:
 
     def publish_session_start(self) -> None:
         self._publish_limits(renegotiate=False)
+
+
+_FLOW_STATUS = {EnergyFlow.FLOWING: ConnectorStatus.CHARGING,
+                EnergyFlow.SUSPENDED_EV: ConnectorStatus.SUSPENDED_EV,
+                EnergyFlow.SUSPENDED_EVSE: ConnectorStatus.SUSPENDED_EVSE}
 
 
 def _severe(fault: PlcFault) -> bool:

@@ -15,6 +15,7 @@ from evse.controller.plc_port import (
     SessionCommandKind,
     StopReason,
 )
+from evse.controller.reservation import Reservation
 from evse.controller.session import STOP_EV_DISCONNECTED, Token, TxStop
 from evse.fsm import Event
 
@@ -36,6 +37,7 @@ class ControllerHandler:
         c.tx_stop = None
         c.evccid = ""
         c.ev_mac = ""
+        c.reservation_used = None
 
     def report_status(self, ev: Event) -> None:
         self._core.report_status()
@@ -142,6 +144,21 @@ class ControllerHandler:
     def enable_plc(self, ev: Event) -> None:
         self._core.session_command(SessionCommandKind.ENABLE, "ChangeAvailability Operative")
 
+    # ------------------------------------------------------------------ reservations
+    def accept_reservation(self, ev: Event) -> None:
+        assert isinstance(ev.data, Reservation)
+        self._core.take_reservation(ev.data)
+
+    def use_reservation(self, ev: Event) -> None:
+        self._core.use_reservation()
+
+    def release_reservation(self, ev: Event) -> None:
+        self._core.release_reservation()
+
+    def refuse_reserved_token(self, ev: Event) -> None:
+        """H03 / 1.6 §5.13: another token on a reserved EVSE is refused locally; the CSMS is
+        not asked and the PLC's car (if any) keeps waiting for the reserved one."""
+
     # ------------------------------------------------------------------ guards
     def ev_present(self, ev: Event) -> bool:
         return self._core.ev_present
@@ -153,3 +170,12 @@ class ControllerHandler:
 
     def token_is_contract(self, ev: Event) -> bool:
         return isinstance(ev.data, Token) and ev.data.method is AuthMethod.PNC
+
+    def token_matches_reservation(self, ev: Event) -> bool:
+        res = self._core.reservation
+        return isinstance(ev.data, Token) and res is not None and res.matches(ev.data.id_token)
+
+    def same_reservation(self, ev: Event) -> bool:
+        res = self._core.reservation
+        return (isinstance(ev.data, Reservation) and res is not None
+                and ev.data.reservation_id == res.reservation_id)

@@ -13,8 +13,10 @@ from typing import Any, Protocol
 
 from evse.controller.auth import Authorizer
 from evse.controller.config import ControllerConfig
+from evse.controller.firmware import Maintenance
 from evse.controller.plc_port import (
     AuthStatus,
+    EnergyFlow,
     Measurement,
     PlcCommand,
     PlcFault,
@@ -23,6 +25,7 @@ from evse.controller.plc_port import (
 )
 from evse.controller.pnc import ChainCheck
 from evse.controller.pnc_auth import PncAuthority
+from evse.controller.reservation import Reservation
 from evse.controller.session import ConnectorStatus, OpenTx, Token, TxStop
 from evse.controller.settings import Settings
 from evse.controller.smart_charging import ProfileStore
@@ -33,6 +36,7 @@ class ControllerHost(Protocol):
     """The controller core as its dialects and chart callbacks see it."""
 
     cfg: ControllerConfig
+    now_ns: int
     store: Store
     auth: Authorizer
     pnc: PncAuthority
@@ -54,6 +58,10 @@ class ControllerHost(Protocol):
     meter: Measurement | None
     fault_error_16: str
     reset_requested: str | None
+    boot_reason: str
+    reservation: Reservation | None
+    energy_flow: EnergyFlow
+    reservation_used: int | None
 
     # clocks and status
     def unix_s(self) -> int: ...
@@ -82,7 +90,15 @@ class ControllerHost(Protocol):
     def remote_stop(self, remote_tx_id: str) -> bool: ...
     def change_availability(self, operative: bool) -> str: ...
     def reset(self, kind: str, stop: TxStop) -> None: ...
+    def schedule_reset(self, kind: str) -> None: ...
     def stop_for(self, stop: TxStop) -> bool: ...
+    def reserve(self, res: Reservation) -> str: ...
+    def take_reservation(self, res: Reservation) -> None: ...
+    def cancel_reservation(self, reservation_id: int) -> bool: ...
+    def use_reservation(self) -> None: ...
+    def release_reservation(self) -> None: ...
+    @property
+    def maintenance(self) -> Maintenance: ...
     def start_transaction(self) -> None: ...
     def end_transaction(self) -> None: ...
     def deauthorized_stop(self) -> None: ...

@@ -16,6 +16,7 @@ from typing import Any
 from evse.controller.auth import IdInfo, IdStatus
 from evse.controller.errors import CsmsProtocolError
 from evse.controller.host import ControllerHost
+from evse.controller.management import Management16
 from evse.controller.plc_port import (
     AuthMethod,
     ContractCertificateStatus,
@@ -75,7 +76,7 @@ def id_info_16(info: dict[str, Any]) -> IdInfo:
                   str(info.get("parentIdTag", "")))
 
 
-class Ocpp16:
+class Ocpp16(Management16):
     version = "1.6"
 
     def __init__(self, core: ControllerHost) -> None:
@@ -109,7 +110,9 @@ class Ocpp16:
         s.add("TransactionMessageRetryInterval", int(c.tx_message_retry_interval_s))
         s.add("NumberOfConnectors", 1, readonly=True)
         s.add("SupportedFeatureProfiles",
-              "Core,LocalAuthListManagement,RemoteTrigger,SmartCharging", readonly=True)
+              "Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,"
+              "SmartCharging", readonly=True)
+        s.add("ReserveConnectorZeroSupported", False, readonly=True)
         s.add("ChargeProfileMaxStackLevel", MAX_STACK_LEVEL, readonly=True)
         s.add("ChargingScheduleAllowedChargingRateUnit", "Current,Power", readonly=True)
         s.add("ChargingScheduleMaxPeriods", MAX_PERIODS, readonly=True)
@@ -166,10 +169,13 @@ class Ocpp16:
         return None if tx is None else tx.remote_id
 
     def tx_start(self, tx: OpenTx) -> tuple[str, dict[str, Any]]:
-        return "StartTransaction", {
+        payload: dict[str, Any] = {
             "connectorId": self.core.cfg.connector_id, "idTag": tx.token.id_token[:20],
             "meterStart": round(tx.meter_start_wh), "timestamp": self.core.timestamp(),
         }
+        if tx.reservation_id is not None:
+            payload["reservationId"] = tx.reservation_id  # §5.13: the reservation ends
+        return "StartTransaction", payload
 
     def tx_meter(self, tx: OpenTx, meter: Measurement, context: str, ts: str
                  ) -> tuple[str, dict[str, Any]]:
@@ -265,6 +271,10 @@ class Ocpp16:
             "vendorId": PNC_VENDOR_ID, "messageId": "GetCertificateStatus",
             "data": json.dumps({"ocspRequestData": ocsp_request_data})}, tag)
 
+    def charging_state_changed(self, tx: OpenTx) -> None:
+        """1.6 §4.9: SuspendedEV / SuspendedEVSE are connector statuses (the core sends the
+        StatusNotification); no transaction message."""
+
     def fault_event(self, fault: PlcFault) -> None:
         """1.6 reports faults through StatusNotification.errorCode (the core sends it)."""
 
@@ -325,7 +335,7 @@ class Ocpp16:
                 return {"status": "Rejected"}
             action, payload = self.tx_meter(core.tx, core.meter, "Trigger", core.timestamp())
             core.enqueue_tx_message(action, payload, core.tx)
-        else:
+        elif not self.trigger_management(what):
             return {"status": "NotImplemented"}
         return {"status": "Accepted"}
 

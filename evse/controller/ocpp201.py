@@ -16,9 +16,11 @@ from evse.controller.auth import IdInfo, IdStatus
 from evse.controller.error_map import fault_mapping
 from evse.controller.errors import CsmsProtocolError
 from evse.controller.host import ControllerHost
+from evse.controller.management import Management201
 from evse.controller.plc_port import (
     AuthMethod,
     ContractCertificateStatus,
+    EnergyFlow,
     Measurement,
     PlcFault,
     PncCertificateRequested,
@@ -97,6 +99,10 @@ VARIABLES: dict[tuple[str, str], str] = {
 }
 
 
+#: 2.0.1 ChargingStateEnumType while the transaction's energy transfer runs.
+CHARGING_STATE = {EnergyFlow.FLOWING: "Charging", EnergyFlow.SUSPENDED_EV: "SuspendedEV",
+                  EnergyFlow.SUSPENDED_EVSE: "SuspendedEVSE"}
+
 _DATA_TYPE = {"str": "string", "int": "integer", "bool": "boolean"}
 
 
@@ -105,7 +111,7 @@ class CertTag:
     request_id: int
 
 
-class Ocpp201:
+class Ocpp201(Management201):
     version = "2.0.1"
 
     def __init__(self, core: ControllerHost) -> None:
@@ -130,7 +136,7 @@ class Ocpp201:
     # ------------------------------------------------------------------ outgoing
     def boot(self) -> tuple[str, dict[str, Any]]:
         c = self.core.cfg
-        return "BootNotification", {"reason": "PowerUp", "chargingStation": {
+        return "BootNotification", {"reason": self.core.boot_reason, "chargingStation": {
             "model": c.model, "vendorName": c.vendor, "serialNumber": c.serial,
             "firmwareVersion": c.firmware}}
 
@@ -140,10 +146,12 @@ class Ocpp201:
     def status(self, status: ConnectorStatus, error16: str) -> tuple[str, dict[str, Any]]:
         value = {
             ConnectorStatus.AVAILABLE: "Available", ConnectorStatus.UNAVAILABLE: "Unavailable",
-            ConnectorStatus.FAULTED: "Faulted",
+            ConnectorStatus.FAULTED: "Faulted", ConnectorStatus.RESERVED: "Reserved",
         }.get(status, "Occupied")
         if status is ConnectorStatus.PREPARING and not self.core.ev_present:
             value = "Available"  # 2.0.1: Occupied means a vehicle/cable is present
+        if status is ConnectorStatus.RESERVED and self.core.ev_present:
+            value = "Occupied"
         return "StatusNotification", {
             "timestamp": self.core.timestamp(), "connectorStatus": value,
             "evseId": self.core.cfg.connector_id, "connectorId": 1}
@@ -206,6 +214,8 @@ class Ocpp201:
         payload = self._event(tx, "Started", "ChargingStateChanged", ts, info)
         payload["idToken"] = self._id_token(tx.token)
         payload["evse"] = {"id": self.core.cfg.connector_id, "connectorId": 1}
+        if tx.reservation_id is not None:
+            payload["reservationId"] = tx.reservation_id  # H03.FR.08
         payload["meterValue"] = self._meter(tx.meter_start_wh, "Transaction.Begin", ts)
         return "TransactionEvent", payload
 
@@ -213,9 +223,17 @@ class Ocpp201:
                  ) -> tuple[str, dict[str, Any]]:
         trigger = {"Sample.Clock": "MeterValueClock", "Trigger": "Trigger"}.get(
             context, "MeterValuePeriodic")
-        payload = self._event(tx, "Updated", trigger, ts, {"chargingState": "Charging"})
+        payload = self._event(tx, "Updated", trigger, ts,
+                              {"chargingState": CHARGING_STATE[self.core.energy_flow]})
         payload["meterValue"] = self._meter(meter.energy_wh, context, ts, meter)
         return "TransactionEvent", payload
+
+    def charging_state_changed(self, tx: OpenTx) -> None:
+        """E01-E03 / 1.6 §4.9 counterpart: TransactionEvent Updated, ChargingStateChanged,
+        when the car or the EVSE suspends the energy transfer or it resumes."""
+        payload = self._event(tx, "Updated", "ChargingStateChanged", self.core.timestamp(),
+                              {"chargingState": CHARGING_STATE[self.core.energy_flow]})
+        self.core.enqueue_tx_message("TransactionEvent", payload, tx)
 
     def tx_stop(self, tx: OpenTx, stop: TxStop, meter_wh: float, ts: str
                 ) -> tuple[str, dict[str, Any]]:
@@ -328,7 +346,7 @@ class Ocpp201:
 
     def on_Reset(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         if p["type"] == "OnIdle" and self.core.tx is not None:
-            self.core.reset_requested = "OnIdle"
+            self.core.schedule_reset("OnIdle")  # B12: restart once the transaction ended
             return {"status": "Scheduled"}
         self.core.reset(str(p["type"]), STOP_HARD_RESET)
         return {"status": "Accepted"}
@@ -352,7 +370,8 @@ class Ocpp201:
         what = p["requestedMessage"]
         core = self.core
         if what == "BootNotification":
-            core.send_volatile(*self.boot())
+            action, payload = self.boot()
+            core.send_volatile(action, {**payload, "reason": "Triggered"})  # F06
         elif what == "Heartbeat":
             core.send_volatile("Heartbeat", {})
         elif what == "StatusNotification":
@@ -362,7 +381,7 @@ class Ocpp201:
                 return {"status": "Rejected"}
             action, payload = self.tx_meter(core.tx, core.meter, "Trigger", core.timestamp())
             core.enqueue_tx_message(action, payload, core.tx)
-        else:
+        elif not self.trigger_management(what):
             return {"status": "NotImplemented"}
         return {"status": "Accepted"}
 

@@ -37,6 +37,7 @@ Binding (contract signal -> this port), for the adapter:
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from evse.contract.values import (  # the contract's enums, re-exported for the core
@@ -145,6 +146,30 @@ class PlcFault:
     diagnostic: str = ""
 
 
+#: Below this a DC current request or limit counts as none: ISO 15118-2 / DIN 70121 EVs
+#: pause by asking EVTargetCurrent 0 A; 0.5 A absorbs the PhysicalValue rounding (DIN's
+#: unit multiplier 10^-1) without hiding a real 1 A trickle.
+SUSPEND_CURRENT_A = 0.5
+
+
+class EnergyFlow(enum.Enum):
+    """Who holds the energy back during a transaction (OCPP 1.6 §4.9 ChargePointStatus
+    SuspendedEV / SuspendedEVSE, 2.0.1 ChargingStateEnumType)."""
+
+    FLOWING = "FLOWING"
+    #: The car asks for no current (it paused, or EVReady is false).
+    SUSPENDED_EV = "SUSPENDED_EV"
+    #: The car asks for current and the EVSE offers none (setpoint 0 / output disabled).
+    SUSPENDED_EVSE = "SUSPENDED_EVSE"
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyFlowChanged:
+    """Derived by the contract binding from plc.ev_request and plc.power_setpoint."""
+
+    flow: EnergyFlow
+
+
 @dataclass(frozen=True, slots=True)
 class Measurement:
     """meas.dc_output: one synchronized sample of the DC meter."""
@@ -167,6 +192,7 @@ PlcEvent = (
     | SessionEnded
     | PlcFault
     | Measurement
+    | EnergyFlowChanged
 )
 
 

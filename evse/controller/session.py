@@ -15,7 +15,12 @@ class ConnectorStatus(enum.Enum):
     AVAILABLE = "Available"
     PREPARING = "Preparing"
     CHARGING = "Charging"
+    #: 1.6 §4.9: charging, and the car does not take energy (it paused or asks 0 A).
+    SUSPENDED_EV = "SuspendedEV"
+    #: 1.6 §4.9: charging, and the EVSE offers no energy (a limit of 0, a derating).
+    SUSPENDED_EVSE = "SuspendedEVSE"
     FINISHING = "Finishing"
+    RESERVED = "Reserved"
     UNAVAILABLE = "Unavailable"
     FAULTED = "Faulted"
 
@@ -68,3 +73,5 @@ class OpenTx:
     meter_start_wh: float
     remote_id: str | None = None
     seq_no: int = 0
+    #: The reservation this transaction used (2.0.1 H03 / 1.6 StartTransaction.reservationId).
+    reservation_id: int | None = None

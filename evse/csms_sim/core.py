@@ -78,6 +78,13 @@ class CsmsSim:
         self._next_tx = 1000
         self._out: list[str] = []
         self._seen_ids: set[str] = set()
+        #: Use-case script (`expect`): the charger's calls in the use case's order.
+        self.script: list[Expect] = []
+        self.script_ignore: frozenset[str] = frozenset({"Heartbeat"})
+        self.deviations: list[str] = []
+        #: Management use cases: what the charger reported (L01/N01/H04).
+        self.firmware_statuses: list[str] = []
+        self.log_statuses: list[str] = []
 
     # ------------------------------------------------------------------ I/O surface
     def data_to_send(self) -> list[str]:
@@ -134,6 +141,7 @@ class CsmsSim:
             self.duplicates.append(call.unique_id)
         self._seen_ids.add(call.unique_id)
         self.seen.append(Seen(now_ns, call.unique_id, call.action, call.payload))
+        self._follow_script(call.action, call.payload)
         handler = getattr(self, f"_on_{call.action}", None)
         if handler is None:
             self._out.append(self.rpc.make_error(call.unique_id, "NotImplemented",
@@ -240,6 +248,66 @@ class CsmsSim:
 
     def _on_NotifyEvent(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         return {}
+
+
+    # ------------------------------------------------------------------ use-case scripts
+    def expect(self, *steps: Expect, ignore: tuple[str, ...] = ("Heartbeat",)) -> None:
+        """Script the charger's side of a use case: its calls must arrive in this order
+        with these fields (calls named in `ignore` may come in between); anything else is a
+        deviation (`deviations`), which `assert_script_done` turns into a test failure."""
+        self.script = list(steps)
+        self.script_ignore = frozenset(ignore)
+        self.deviations = []
+
+    def _follow_script(self, action: str, payload: dict[str, Any]) -> None:
+        if not self.script or action in self.script_ignore:
+            return
+        step = self.script.pop(0)
+        if step.action != action or not _subset(step.fields, payload):
+            self.deviations.append(f"expected {step.action} {step.fields}, got {action} "
+                                   f"{payload}")
+
+    def assert_script_done(self) -> None:
+        missing = [f"{s.action} {s.fields}" for s in self.script]
+        if self.deviations or missing:
+            raise AssertionError(f"use-case script: deviations {self.deviations}, "
+                                 f"still expected {missing}")
+
+    def _on_ReservationStatusUpdate(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {}
+
+    def _on_FirmwareStatusNotification(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        self.firmware_statuses.append(p["status"])
+        return {}
+
+    def _on_LogStatusNotification(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        self.log_statuses.append(p["status"])
+        return {}
+
+    def _on_DiagnosticsStatusNotification(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        self.log_statuses.append(p["status"])
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """One step of a use-case script: a call the charger must make, with these fields
+    (nested dicts compare as subsets)."""
+
+    action: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _subset(want: dict[str, Any], got: dict[str, Any]) -> bool:
+    for k, v in want.items():
+        if k not in got:
+            return False
+        if isinstance(v, dict):
+            if not isinstance(got[k], dict) or not _subset(v, got[k]):
+                return False
+        elif got[k] != v:
+            return False
+    return True
 
 
 def _energy(meter_values: list[dict[str, Any]]) -> float | None:

@@ -34,8 +34,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from evse.controller.core import Controller
 from evse.controller.errors import ControllerUsageError
+from evse.controller.host_requests import HostRequest, RestartRequest, TransferResult
 from evse.controller.plc_port import PlcEvent
 from evse.csms_sim.core import CsmsSim
+from evse.io.host_services import HostServices
 from evse.runtime.clock import NS_PER_S, MonotonicClock, wall_time_s
 
 SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
@@ -87,8 +89,12 @@ class OcppWsClient:
 
     def __init__(self, controller: Controller, url: str, security: WsSecurity,
                  clock: MonotonicClock | None = None,
-                 on_commands: Callable[[list[object]], None] | None = None) -> None:
+                 on_commands: Callable[[list[object]], None] | None = None,
+                 host: HostServices | None = None) -> None:
         security.check(url)
+        #: Executes the controller's restarts and file transfers (None: they fail).
+        self.host = host
+        self._host_tasks: set[asyncio.Task[None]] = set()
         self.controller = controller
         self.url = url
         self.security = security
@@ -175,6 +181,23 @@ class OcppWsClient:
         commands = self.controller.plc_commands()
         if commands and self.on_commands is not None:
             self.on_commands(list(commands))
+        for req in self.controller.host_requests():
+            # after the frames above: an answer (Reset.conf) leaves before its restart
+            task = asyncio.create_task(self._host_request(req))
+            self._host_tasks.add(task)
+            task.add_done_callback(self._host_tasks.discard)
+
+    async def _host_request(self, req: HostRequest) -> None:
+        """A transfer or restart runs in a worker thread; its result goes back to the core
+        from this loop's thread (the core is only ever touched from here)."""
+        if self.host is None:
+            result = None if isinstance(req, RestartRequest) else TransferResult(
+                req.job_id, req.kind, False, detail="no host services configured")
+        else:
+            result = await asyncio.to_thread(self.host.execute, req)
+        if result is not None:
+            self.controller.host_result(result, self.now_ns())
+            await self._flush()
 
     async def _timer_loop(self) -> None:
         while not self._stop.is_set():

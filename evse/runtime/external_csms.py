@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from evse.controller.config import ControllerConfig
 from evse.controller.core import Controller
 from evse.controller.store import Store
+from evse.io.host_services import HostServices
 from evse.io.ocpp_ws import OcppWsClient, WsSecurity, realtime_epoch_unix_s
 from evse.runtime.clock import MonotonicClock, s_to_ns
 from evse.runtime.config import StationConfig
@@ -33,6 +36,9 @@ class ExternalRunResult:
     ev_result: str | None
     frames_sent: list[str]
     milestones: list[tuple[int, str]]
+    #: What the host services did for the CSMS's maintenance calls (downloads, uploads,
+    #: installs, restart requests: recorded, never performed in a simulation).
+    host_log: list[str] = field(default_factory=list)
 
 
 async def run_with_external_csms(
@@ -51,8 +57,12 @@ async def run_with_external_csms(
         Store(":memory:"),
     )
     ctrl.start(clock.now_ns())
+    scratch = tempfile.TemporaryDirectory(prefix="evse-sim-host-")
+    host = HostServices(Path(scratch.name) / "staging", Path(scratch.name) / "firmware",
+                        log_source=lambda kind: f"evse sim {kind}\n".encode())
     client = OcppWsClient(
-        ctrl, url, security or WsSecurity(1 if url.startswith("ws:") else 2), clock
+        ctrl, url, security or WsSecurity(1 if url.startswith("ws:") else 2), clock,
+        host=host,
     )
     client.sent_log = []
     station = DcStation(
@@ -89,5 +99,6 @@ async def run_with_external_csms(
         with contextlib.suppress(asyncio.CancelledError):
             await client_task
         station.close()
+        scratch.cleanup()
     return ExternalRunResult(station.log.ev_result, client.sent_log or [],
-                             station.log.milestones)
+                             station.log.milestones, list(host.history))

@@ -20,6 +20,7 @@ HANDLERS: dict[str, str] = {
     "secc_din": "evse.secc.din:DinHandler",
     "secc_iso2": "evse.secc.iso2:Iso2Handler",
     "controller": "evse.controller.handler:ControllerHandler",
+    "firmware": "evse.controller.firmware:FirmwareHandler",
     "power_path": "evse.power.controller:PowerPathHandler",
 }
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from evse.controller.config import ControllerConfig
 from evse.controller.core import Controller
+from evse.controller.host_requests import HostRequest, RestartRequest
 from evse.controller.plc_port import (
     AuthRequested,
     AuthStatus,
@@ -24,13 +25,14 @@ from evse.controller.plc_port import (
 from evse.controller.store import Store
 from evse.csms_sim.core import CsmsSim
 from evse.csms_sim.link import VirtualLink
+from evse.io.host_services import HostServices
 
 S = 1_000_000_000
 
 
 class Rig:
     def __init__(self, version: str = "1.6", *, db: str = ":memory:", online: bool = True,
-                 **cfg: Any) -> None:
+                 host: HostServices | None = None, **cfg: Any) -> None:
         self.config = replace(ControllerConfig(ocpp_version=version), **cfg)
         self.store = Store(db)
         self.ctrl = Controller(self.config, self.store)
@@ -40,6 +42,11 @@ class Rig:
                                  "EMAID-OK": "Accepted"})
         self.link = VirtualLink(self.ctrl, self.csms)
         self.commands: list[PlcCommand] = []
+        #: The host side of maintenance requests, run synchronously (None: recorded only).
+        self.host = host
+        self.host_requests: list[HostRequest] = []
+        #: (virtual time, frames the CSMS had received) at each restart request.
+        self.restarts: list[tuple[int, int, str]] = []
         self.energy_wh = 10_000.0
         self.link.start(online=online)
         self.collect()
@@ -52,7 +59,22 @@ class Rig:
     def collect(self) -> list[PlcCommand]:
         new = self.ctrl.plc_commands()
         self.commands.extend(new)
+        self._run_host()
         return new
+
+    def _run_host(self) -> None:
+        while reqs := self.ctrl.host_requests():
+            for req in reqs:
+                self.host_requests.append(req)
+                if isinstance(req, RestartRequest):
+                    self.restarts.append((self.link.now_ns, len(self.csms.seen), req.kind))
+                if self.host is None:
+                    continue
+                result = self.host.execute(req)
+                if result is not None:
+                    self.ctrl.host_result(result, self.link.now_ns)
+                    self.link.pump()
+            self.commands.extend(self.ctrl.plc_commands())
 
     def auth_statuses(self) -> list[AuthStatus]:
         self.collect()

@@ -46,7 +46,7 @@ def charging(rig: Rig) -> None:
     ([2, "x4", "Reset", {"type": "Hard", "extra": 1}], "FormationViolation"),
     ([2, "x5", "FlyToTheMoon", {}], "NotImplemented"),
     ([2, "x6", "ReserveNow", {"connectorId": 1, "expiryDate": "2026-01-01T01:00:00Z",
-                              "idTag": "A", "reservationId": 1}], "NotSupported"),
+                              "idTag": "A"}], "OccurenceConstraintViolation"),
     ([2, "x7", "ChangeConfiguration", {"key": "K" * 51, "value": "1"}],
      "PropertyConstraintViolation"),
 ])
@@ -153,10 +153,13 @@ def test_trigger_message_sends_what_was_asked(message: str, sent: str) -> None:
     assert len(rig.csms.of(sent)) == n + 1
 
 
-def test_trigger_diagnostics_status_is_not_implemented() -> None:
+def test_trigger_diagnostics_and_firmware_status_send_the_current_status() -> None:
     rig = Rig("1.6")
-    assert ask(rig, "TriggerMessage", {"requestedMessage": "DiagnosticsStatusNotification"}
-               ) == {"status": "NotImplemented"}
+    for message in ("DiagnosticsStatusNotification", "FirmwareStatusNotification"):
+        assert ask(rig, "TriggerMessage", {"requestedMessage": message}
+                   ) == {"status": "Accepted"}
+        assert rig.csms.of(message) == [{"status": "Idle"}]
+    assert rig.csms.violations == []
 
 
 def test_get_and_change_configuration() -> None:

@@ -1,0 +1,524 @@
+"""The OCPP 2.0.1 use-case registry: every use case of the six certification profiles issue 15
+names, whether the controller implements it, and the test(s) that prove it.
+
+Why data and not prose: `docs/ocpp.md` is generated from this table
+(`python -m evse.controller.use_cases --write`) and a test runs `--check`, so the document
+cannot claim more than the tests show. A use case counts as implemented only when a test
+proves it (`check()` refuses an implemented row without a test, a test reference that does
+not exist, and a test named after a use case (`test_h01_...`) that the row does not list).
+
+Where the IDs and titles come from: OCPP 2.0.1 Part 2 "Specification" (Open Charge Alliance,
+edition 2, 2020), the use-case headings of functional blocks A (Security), B (Provisioning),
+C (Authorization), D (LocalAuthorizationList Management), E (Transactions), F (RemoteControl),
+G (Availability), H (Reservation), J (MeterValues), K (SmartCharging), L (FirmwareManagement),
+M (ISO 15118 CertificateManagement), N (Diagnostics), P (DataTransfer). The same IDs name the
+OCA test cases (e.g. TC_H_07 "Use case: H01(S2), H04"), and EVerest libocpp's v201 sources
+cite them. The assignment of use cases to the OCA certification profiles (Core, Advanced
+Security, Local Authorization List Management, Smart Charging, ISO 15118 support,
+Reservation) follows the OCA's description of the profiles; a use case belongs to the first
+profile that requires it.
+
+Merge note: the security rows (block A and the certificate-lifecycle rows of the Advanced
+Security and ISO 15118 profiles) are in their own section, `SECURITY_USE_CASES`, owned by the
+security work (branch `ocpps`); everything else is in `MANAGEMENT_USE_CASES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC_PATH = ROOT / "docs" / "ocpp.md"
+
+
+class Profile(enum.Enum):
+    """OCA OCPP 2.0.1 certification profiles (issue 15)."""
+
+    CORE = "Core"
+    ADVANCED_SECURITY = "Advanced Security"
+    LOCAL_AUTH_LIST = "Local Authorization List Management"
+    SMART_CHARGING = "Smart Charging"
+    ISO15118 = "ISO 15118 support"
+    RESERVATION = "Reservation"
+
+
+class Status(enum.Enum):
+    YES = "yes"
+    #: Implemented in part; the note says what is missing. Needs a test like YES.
+    PARTIAL = "partial"
+    NO = "no"
+
+
+@dataclass(frozen=True, slots=True)
+class UseCase:
+    id: str
+    title: str
+    profile: Profile
+    status: Status
+    #: "tests/<path>.py::test_name" (parametrized tests by their function name).
+    tests: tuple[str, ...] = ()
+    note: str = ""
+
+
+Y, P, N = Status.YES, Status.PARTIAL, Status.NO
+CORE, SEC, LAL, SC, ISO, RES = (Profile.CORE, Profile.ADVANCED_SECURITY,
+                                Profile.LOCAL_AUTH_LIST, Profile.SMART_CHARGING,
+                                Profile.ISO15118, Profile.RESERVATION)
+
+_S = "tests/controller/test_sessions.py::"
+_C = "tests/controller/test_csms_calls.py::"
+_Q = "tests/controller/test_offline_queue.py::"
+_T = "tests/controller/test_trust_store.py::"
+_K = "tests/controller/test_smart_charging.py::"
+_U = "tests/controller/test_use_cases_201.py::"
+_R = "tests/controller/test_reservation.py::"
+_F = "tests/controller/test_firmware_logs.py::"
+_W = "tests/controller/test_ws_management.py::"
+_P = "tests/station/test_pnc_trust.py::"
+
+# =========================================================================================
+# Management use cases (branch ocppm)
+# =========================================================================================
+MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
+    # ---- B Provisioning
+    UseCase("B01", "Cold Boot Charging Station", CORE, Y,
+            (_U + "test_b01_cold_boot_accepted_then_status_and_heartbeat",)),
+    UseCase("B02", "Cold Boot Charging Station - Pending", CORE, Y,
+            (_U + "test_b02_b03_boot_pending_or_rejected_is_retried_and_nothing_else_sent",)),
+    UseCase("B03", "Cold Boot Charging Station - Rejected", CORE, Y,
+            (_U + "test_b02_b03_boot_pending_or_rejected_is_retried_and_nothing_else_sent",)),
+    UseCase("B04", "Offline Behavior Idle Charging Station", CORE, P,
+            (_Q + "test_station_that_never_reached_the_csms_boots_first_then_replays",),
+            "reconnect re-sends the status; no StatusNotification-per-connector replay rule"),
+    UseCase("B05", "Set Variables", CORE, Y, (_C + "test_get_and_set_variables_201",)),
+    UseCase("B06", "Get Variables", CORE, Y, (_C + "test_get_and_set_variables_201",)),
+    UseCase("B07", "Get Base Report", CORE, P,
+            (_C + "test_201_get_base_report_sends_the_device_model",),
+            "SummaryInventory answered NotSupported"),
+    UseCase("B08", "Get Custom Report", CORE, N, note="GetReport not handled"),
+    UseCase("B11", "Reset - Without Ongoing Transaction", CORE, Y,
+            (_U + "test_b11_reset_idle_requests_a_restart_from_the_service_manager",
+             _U + "test_b11_the_restarted_process_boots_with_reason_remote_reset")),
+    UseCase("B12", "Reset - With Ongoing Transaction", CORE, Y,
+            (_U + "test_b12_reset_on_idle_restarts_after_the_transaction_ended",
+             _U + "test_b12_reset_immediate_stops_the_transaction_then_restarts",
+             _U + "test_b12_reset_immediate_offline_restarts_without_waiting_for_the_csms"),
+            "restart = the service manager hook (evse.io.host_services); the process is "
+            "not restarted in tests"),
+    # ---- C Authorization
+    UseCase("C01", "EV Driver Authorization using RFID", CORE, Y,
+            (_S + "test_rfid_session_online",)),
+    UseCase("C02", "Authorization using a start button", CORE, N,
+            note="no start button on this charger"),
+    UseCase("C03", "Authorization using credit/debit card", CORE, N,
+            note="no payment terminal"),
+    UseCase("C04", "Authorization using PIN-code", CORE, N, note="no keypad"),
+    UseCase("C05", "Authorization for CSMS initiated transactions", CORE, Y,
+            (_S + "test_remote_start_with_authorize_remote_tx_requests_asks_the_csms",)),
+    UseCase("C06", "Authorization using local id type", CORE, P,
+            (_S + "test_autocharge_by_evccid",),
+            "MacAddress tokens (AutoCharge) only"),
+    UseCase("C09", "Authorization by GroupId", CORE, N, note="groupIdToken not evaluated"),
+    UseCase("C10", "Store Authorization Data in the Authorization Cache", CORE, Y,
+            (_S + "test_cached_token_authorizes_offline_and_cache_can_be_cleared",)),
+    UseCase("C11", "Clear Authorization Data in Authorization Cache", CORE, Y,
+            (_S + "test_cached_token_authorizes_offline_and_cache_can_be_cleared",)),
+    UseCase("C12", "Start Transaction - Cached Id", CORE, Y,
+            (_S + "test_cached_token_authorizes_offline_and_cache_can_be_cleared",)),
+    UseCase("C15", "Offline Authorization of unknown Id", CORE, Y,
+            (_S + "test_unknown_token_offline_follows_allow_offline_tx_for_unknown_id",)),
+    UseCase("C16", "Stop Transaction with a Master Pass", CORE, N,
+            note="MasterPassGroupId not supported"),
+    # ---- D LocalAuthorizationList Management
+    UseCase("D01", "Send Local Authorization List", LAL, Y,
+            (_U + "test_d01_d02_send_local_list_full_and_differential_and_version",)),
+    UseCase("D02", "Get Local List Version", LAL, Y,
+            (_U + "test_d01_d02_send_local_list_full_and_differential_and_version",)),
+    UseCase("C13", "Offline Authorization through Local Authorization List", LAL, Y,
+            (_S + "test_local_list_authorizes_offline",)),
+    UseCase("C14", "Online Authorization through Local Authorization List", LAL, N,
+            note="LocalPreAuthorize exists; no 2.0.1 test of it"),
+    # ---- E Transactions
+    UseCase("E01", "Start Transaction options", CORE, P, (_S + "test_rfid_session_online",),
+            "TxStartPoint fixed at EnergyTransfer (read-only)"),
+    UseCase("E02", "Start Transaction - Cable Plugin First", CORE, Y,
+            (_S + "test_rfid_session_online",
+             _U + "test_suspended_ev_and_suspended_evse_from_the_contract_signals",
+             _U + "test_suspended_evse_by_a_charging_profile_of_zero_201"),
+            "chargingState Charging / SuspendedEV / SuspendedEVSE from the PLC signals"),
+    UseCase("E03", "Start Transaction - IdToken First", CORE, Y,
+            (_S + "test_remote_start_before_plug_in",)),
+    UseCase("E04", "Transaction started while Charging Station is offline", CORE, Y,
+            (_Q + "test_csms_down_for_the_whole_session_gets_every_message_once_in_order",)),
+    UseCase("E05", "Start Transaction - Id not Accepted", CORE, Y,
+            (_U + "test_e05_token_not_accepted_by_the_transaction_event_deauthorizes",)),
+    UseCase("E06", "Stop Transaction options", CORE, P,
+            (_S + "test_unplug_during_charging_ends_with_ev_disconnected",),
+            "TxStopPoint fixed at EnergyTransfer (read-only)"),
+    UseCase("E07", "Transaction locally stopped by IdToken", CORE, Y,
+            (_S + "test_same_token_during_charging_stops_with_reason_local",)),
+    UseCase("E08", "Transaction stopped while Charging Station is offline", CORE, Y,
+            (_Q + "test_csms_down_for_the_whole_session_gets_every_message_once_in_order",)),
+    UseCase("E09", "When cable disconnected on EV-side: Stop Transaction", CORE, Y,
+            (_S + "test_unplug_during_charging_ends_with_ev_disconnected",)),
+    UseCase("E10", "When cable disconnected on EV-side: Suspend Transaction", CORE, N,
+            note="a DC cable is fixed to the charger; StopTxOnEVSideDisconnect is true"),
+    UseCase("E11", "Connection Loss During Transaction", CORE, Y,
+            (_Q + "test_connection_drop_mid_replay_resends_with_the_same_message_id",)),
+    UseCase("E12", "Inform CSMS of an Offline Occurred Transaction", CORE, Y,
+            (_Q + "test_csms_down_for_the_whole_session_gets_every_message_once_in_order",)),
+    UseCase("E13", "Transaction-related message not accepted by CSMS", CORE, Y,
+            (_Q + "test_csms_call_error_on_a_transaction_message_is_retried_then_dropped",)),
+    UseCase("E14", "Check transaction status", CORE, N, note="GetTransactionStatus not handled"),
+    UseCase("E15", "End of charging process", CORE, N,
+            note="no EVConnected chargingState after ChargingComplete"),
+    # ---- F RemoteControl
+    UseCase("F01", "Remote Start Transaction - Cable Plugin First", CORE, Y,
+            (_S + "test_remote_start_after_plug_in_while_the_ev_waits",)),
+    UseCase("F02", "Remote Start Transaction - Remote Start First", CORE, Y,
+            (_S + "test_remote_start_before_plug_in",)),
+    UseCase("F03", "Remote Stop Transaction", CORE, Y,
+            (_S + "test_remote_stop_ends_the_transaction_with_reason_remote",)),
+    UseCase("F05", "Remotely Unlock Connector", CORE, P, (_C + "test_reset_unlock_trigger_201",),
+            "OngoingAuthorizedTransaction only; no lock actuator feedback"),
+    UseCase("F06", "Trigger Message", CORE, P,
+            (_C + "test_reset_unlock_trigger_201",
+             _U + "test_f06_trigger_message_boot_notification_says_triggered"),
+            "Boot/Heartbeat/Status/TransactionEvent/Firmware-/LogStatusNotification; "
+            "MeterValues sent as TransactionEvent; the certificate ones NotImplemented"),
+    # ---- G Availability
+    UseCase("G01", "Status Notification", CORE, Y, (_S + "test_rfid_session_online",)),
+    UseCase("G02", "Heartbeat", CORE, Y,
+            (_U + "test_b01_cold_boot_accepted_then_status_and_heartbeat",)),
+    UseCase("G03", "Change Availability EVSE/Connector", CORE, Y,
+            (_U + "test_g03_g04_change_availability_idle_and_scheduled",)),
+    UseCase("G04", "Change Availability Charging Station", CORE, Y,
+            (_U + "test_g03_g04_change_availability_idle_and_scheduled",)),
+    UseCase("G05", "Lock Failure", CORE, N, note="no connector lock feedback from the PLC"),
+    # ---- J MeterValues
+    UseCase("J01", "Sending Meter Values not related to a transaction", CORE, N,
+            note="no MeterValues outside a transaction in 2.0.1"),
+    UseCase("J02", "Sending transaction related Meter Values", CORE, Y,
+            (_S + "test_rfid_session_online",)),
+    # ---- L FirmwareManagement
+    UseCase("L01", "Secure Firmware Update", CORE, Y,
+            (_F + "test_l01_secure_firmware_update_downloads_verifies_installs_restarts",
+             _F + "test_l01_bad_signature_is_refused_with_invalid_signature",
+             _F + "test_l01_install_waits_for_the_running_transaction_to_end",
+             _F + "test_l01_download_failure_is_retried_then_reported",
+             _F + "test_l01_a_new_update_during_a_job_cancels_it_with_accepted_canceled"),
+            "signing certificate not yet checked against a ManufacturerRootCertificate; "
+            "no install at installDateTime"),
+    UseCase("L02", "Non-Secure Firmware Update", CORE, N,
+            note="2.0.1 UpdateFirmware always carries a signing certificate here"),
+    # ---- N Diagnostics
+    UseCase("N01", "Retrieve Log Information", CORE, Y,
+            (_F + "test_n01_get_log_uploads_to_the_http_server_with_status_notifications",
+             _F + "test_n01_get_log_to_an_unsupported_location_reports_upload_failure"),
+            "HTTP(S) PUT only; retries not honoured"),
+    UseCase("N07", "Alert Event", CORE, P,
+            (_C + "test_201_fault_is_reported_with_notify_event_and_cleared",),
+            "hard-wired fault events only; no monitors"),
+    # ---- P DataTransfer
+    UseCase("P01", "Data Transfer to the Charging Station", CORE, N,
+            note="2.0.1 DataTransfer from the CSMS not handled"),
+    UseCase("P02", "Data Transfer to the CSMS", CORE, N),
+    # ---- K SmartCharging
+    UseCase("K01", "SetChargingProfile", SC, Y, (_K + "test_201_set_profile_and_composite",)),
+    UseCase("K02", "Central Smart Charging", SC, Y, (_K + "test_201_set_profile_and_composite",)),
+    UseCase("K03", "Local Smart Charging", SC, N, note="no local controller"),
+    UseCase("K04", "Internal Load Balancing", SC, N, note="one EVSE"),
+    UseCase("K05", "Remote Start Transaction with Charging Profile", SC, N,
+            note="accepted by the code, no 2.0.1 test"),
+    UseCase("K06", "Offline Behavior Smart Charging During Transaction", SC, N),
+    UseCase("K07", "Offline Behavior Smart Charging at Start of Transaction", SC, N),
+    UseCase("K08", "Get Composite Schedule", SC, Y, (_K + "test_201_set_profile_and_composite",)),
+    UseCase("K09", "Get Charging Profiles", SC, N, note="GetChargingProfiles not handled"),
+    UseCase("K10", "Clear Charging Profile", SC, N, note="handled, no 2.0.1 test"),
+    UseCase("K11", "Set / Update External Charging Limit With Ongoing Transaction", SC, N,
+            note="NotifyChargingLimit not sent"),
+    UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, N),
+    UseCase("K13", "Reset / Release External Charging Limit", SC, N,
+            note="ClearedChargingLimit not sent"),
+    UseCase("K15", "Charging with load leveling based on High Level Communication", ISO, N,
+            note="NotifyEVChargingNeeds not sent"),
+    UseCase("K16", "Renegotiation initiated by CSMS", ISO, N),
+    UseCase("K17", "Renegotiation initiated by EV", ISO, N),
+    # ---- H Reservation
+    UseCase("H01", "Reservation", RES, Y,
+            (_R + "test_h01_reserve_now_reserves_the_evse_and_refuses_other_tokens",
+             _R + "test_h01_reserve_now_refused_while_occupied_faulted_or_unavailable",
+             _R + "test_h01_a_fault_removes_the_reservation_201",
+             _R + "test_h01_change_availability_inoperative_ends_the_reservation",
+             _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket")),
+    UseCase("H02", "Cancel Reservation", RES, Y,
+            (_R + "test_h02_cancel_reservation_makes_the_evse_available",
+             _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket")),
+    UseCase("H03", "Use a reserved EVSE", RES, Y,
+            (_R + "test_h03_the_reserved_token_charges_with_the_reservation_id",
+             _R + "test_h03_another_driver_plugging_in_is_refused",
+             _R + "test_h03_remote_start_for_the_reserved_token_uses_the_reservation")),
+    UseCase("H04", "Reservation Ended, not used", RES, Y,
+            (_R + "test_h04_expiry_ends_the_reservation_with_reservation_status_update",)),
+    # ---- ISO 15118 support (non-security part)
+    UseCase("C07", "Authorization using Contract Certificates", ISO, Y,
+            (_S + "test_plug_and_charge_session",
+             _T + "test_c07_online_unknown_root_goes_to_the_csms_with_the_certificate")),
+    UseCase("C08", "Authorization at EVSE using ISO 15118 External Identification Means (EIM)",
+            ISO, Y, (_S + "test_rfid_session_online",)),
+    UseCase("F04", "Remote Stop ISO 15118 charging from CSMS", ISO, P,
+            (_S + "test_remote_stop_ends_the_transaction_with_reason_remote",),
+            "the stop reaches the PLC as STOP_GRACEFUL; the 15118 side is the SECC's"),
+)
+
+# =========================================================================================
+# Security use cases (owned by branch ocpps; left not implemented here, they fill them in)
+# =========================================================================================
+SECURITY_USE_CASES: tuple[UseCase, ...] = (
+    UseCase("A01", "Update Charging Station Password for HTTP Basic Authentication", SEC, N),
+    UseCase("A02", "Update Charging Station Certificate by request of CSMS", SEC, N),
+    UseCase("A03", "Update Charging Station Certificate initiated by the Charging Station",
+            SEC, N),
+    UseCase("A04", "Security Event Notification", SEC, N),
+    UseCase("A05", "Upgrade Charging Station Security Profile", SEC, N),
+    UseCase("B09", "Setting a new NetworkConnectionProfile", SEC, N),
+    # M01-M06 were done on main before this registry (trust store, issue 15 item 3); their
+    # rows cite the tests that exist. The security branch owns them from here.
+    UseCase("M01", "Certificate installation EV", ISO, P,
+            (_C + "test_get_15118_ev_certificate_is_relayed_201_and_16",),
+            "relayed to the CSMS; no 15118 schema check of the EXI"),
+    UseCase("M02", "Certificate Update EV", ISO, P,
+            (_C + "test_get_15118_ev_certificate_is_relayed_201_and_16",),
+            "same relay as M01 (action Update)"),
+    UseCase("M03", "Retrieve list of available certificates from a Charging Station", ISO, Y,
+            (_T + "test_m05_m03_m04_install_list_delete_a_root_over_ocpp",)),
+    UseCase("M04", "Delete a specific certificate from a Charging Station", ISO, Y,
+            (_T + "test_m05_m03_m04_install_list_delete_a_root_over_ocpp",)),
+    UseCase("M05", "Install CA certificate in a Charging Station", ISO, Y,
+            (_T + "test_m05_m03_m04_install_list_delete_a_root_over_ocpp",
+             _T + "test_m05_a_leaf_or_garbage_is_not_installed_as_a_root",
+             _T + "test_m05_oem_root_over_16_data_transfer_is_kept_but_anchors_no_contract",
+             _P + "test_m05_expired_contract_reaches_the_car_as_failed_certificate_expired")),
+    UseCase("M06", "Get Charging Station Certificate status", ISO, Y,
+            (_T + "test_m06_offline_pnc_with_a_cached_ocsp_good_status_charges",
+             _T + "test_m06_offline_pnc_revoked_contract_cached_is_refused_with_"
+                  "certificate_revoked",
+             _T + "test_m06_offline_pnc_cached_status_past_its_next_update_is_not_used",
+             _T + "test_m06_a_forged_ocsp_answer_is_not_cached",
+             _T + "test_m06_ocsp_cache_persists_with_its_next_update",
+             _P + "test_m06_revoked_contract_cached_online_is_refused_offline_after_a_reboot",
+             _P + "test_m06_valid_contract_with_a_cached_good_status_charges_offline_"
+                  "after_a_reboot"),
+            "GetCertificateStatus (OCSP) for contract chains, cached"),
+)
+
+USE_CASES: tuple[UseCase, ...] = MANAGEMENT_USE_CASES + SECURITY_USE_CASES
+
+
+# =========================================================================================
+# OCPP 1.6J feature profiles (OCPP 1.6 edition 2 §3.2 table "Feature Profiles"): each
+# message, who sends it, and the tests that show it. A CSMS->CP message counts only if the
+# 1.6 dialect has its handler (checked by introspection). The 1.6 Security whitepaper's
+# messages belong to the security work (branch ocpps) and are not listed here.
+# =========================================================================================
+@dataclass(frozen=True, slots=True)
+class Message16:
+    profile: str
+    action: str
+    #: True: the CSMS calls the charger (needs Ocpp16.on_<action>); False: the charger sends.
+    incoming: bool
+    tests: tuple[str, ...] = ()
+    note: str = ""
+
+
+_SC16 = "tests/controller/test_smart_charging.py::"
+_IN, _OUT = True, False
+MESSAGES_16: tuple[Message16, ...] = (
+    Message16("Core", "Authorize", _OUT, (_S + "test_rfid_session_online",)),
+    Message16("Core", "BootNotification", _OUT,
+              (_C + "test_boot_pending_is_retried_after_its_interval_and_nothing_else_is_sent",)),
+    Message16("Core", "ChangeAvailability", _IN,
+              (_C + "test_change_availability_idle_and_scheduled",)),
+    Message16("Core", "ChangeConfiguration", _IN, (_C + "test_get_and_change_configuration",)),
+    Message16("Core", "ClearCache", _IN,
+              (_S + "test_cached_token_authorizes_offline_and_cache_can_be_cleared",)),
+    Message16("Core", "DataTransfer", _IN,
+              (_T + "test_m05_m03_m04_install_list_delete_a_root_over_ocpp",),
+              "the OCA Plug & Charge whitepaper's vendorId only"),
+    Message16("Core", "DataTransfer", _OUT, (_S + "test_plug_and_charge_session",),
+              "Plug & Charge Authorize / GetCertificateStatus / Get15118EVCertificate"),
+    Message16("Core", "GetConfiguration", _IN, (_C + "test_get_and_change_configuration",)),
+    Message16("Core", "Heartbeat", _OUT, (_C + "test_heartbeat_follows_the_boot_interval",)),
+    Message16("Core", "MeterValues", _OUT, (_S + "test_rfid_session_online",)),
+    Message16("Core", "RemoteStartTransaction", _IN, (_S + "test_remote_start_before_plug_in",)),
+    Message16("Core", "RemoteStopTransaction", _IN,
+              (_S + "test_remote_stop_ends_the_transaction_with_reason_remote",)),
+    Message16("Core", "Reset", _IN,
+              (_C + "test_reset_during_charging_stops_with_soft_reset",
+               _U + "test_16_reset_soft_restarts_after_stop_transaction")),
+    Message16("Core", "StartTransaction", _OUT, (_S + "test_rfid_session_online",)),
+    Message16("Core", "StatusNotification", _OUT,
+              (_S + "test_rfid_session_online",
+               _U + "test_suspended_ev_and_suspended_evse_from_the_contract_signals"),
+              "incl. Reserved, SuspendedEV, SuspendedEVSE"),
+    Message16("Core", "StopTransaction", _OUT, (_S + "test_rfid_session_online",)),
+    Message16("Core", "UnlockConnector", _IN,
+              (_C + "test_unlock_connector_during_charging_stops_with_unlock_command",)),
+    Message16("Firmware Management", "GetDiagnostics", _IN,
+              (_F + "test_16_get_diagnostics_uploads_with_diagnostics_status",),
+              "HTTP(S) PUT; ftp:// ends UploadFailed"),
+    Message16("Firmware Management", "DiagnosticsStatusNotification", _OUT,
+              (_F + "test_16_get_diagnostics_uploads_with_diagnostics_status",)),
+    Message16("Firmware Management", "UpdateFirmware", _IN,
+              (_F + "test_16_update_firmware_downloads_installs_and_restarts",
+               _F + "test_16_update_firmware_waits_for_its_retrieve_date"),
+              "unsigned (1.6 core); signed firmware is the security whitepaper's"),
+    Message16("Firmware Management", "FirmwareStatusNotification", _OUT,
+              (_F + "test_16_update_firmware_downloads_installs_and_restarts",)),
+    Message16("Local Auth List Management", "GetLocalListVersion", _IN,
+              (_C + "test_local_list_versions_and_differential_updates",)),
+    Message16("Local Auth List Management", "SendLocalList", _IN,
+              (_C + "test_local_list_versions_and_differential_updates",)),
+    Message16("Reservation", "ReserveNow", _IN,
+              (_R + "test_h01_reserve_now_reserves_the_evse_and_refuses_other_tokens",
+               _R + "test_h04_expiry_ends_the_reservation_with_reservation_status_update",
+               _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket"),
+              "connector 0 Rejected (ReserveConnectorZeroSupported false); parentIdTag kept, "
+              "not matched"),
+    Message16("Reservation", "CancelReservation", _IN,
+              (_R + "test_h02_cancel_reservation_makes_the_evse_available",)),
+    Message16("Smart Charging", "SetChargingProfile", _IN,
+              (_SC16 + "test_tx_default_profile_limits_power_and_schedule",)),
+    Message16("Smart Charging", "ClearChargingProfile", _IN,
+              (_SC16 + "test_clear_charging_profile_by_purpose_and_unknown",)),
+    Message16("Smart Charging", "GetCompositeSchedule", _IN,
+              (_SC16 + "test_composite_in_amps_converts_power_at_nominal_voltage",)),
+    Message16("Remote Trigger", "TriggerMessage", _IN,
+              (_C + "test_trigger_message_sends_what_was_asked",
+               _C + "test_trigger_diagnostics_and_firmware_status_send_the_current_status")),
+)
+
+_ID = re.compile(r"^[A-P]\d{2}$")
+_NAMED = re.compile(r"def (test_((?:[a-p]\d{2}_)+)\w*)\(")
+
+
+def check(root: Path = ROOT) -> list[str]:
+    """Everything wrong with the registry, as messages (empty = consistent)."""
+    problems: list[str] = []
+    ids = [u.id for u in USE_CASES]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(f"{dup}: listed twice")
+    listed: dict[str, set[str]] = {}
+    for u in USE_CASES:
+        if not _ID.match(u.id):
+            problems.append(f"{u.id}: not a use-case ID")
+        if u.status is not Status.NO and not u.tests:
+            problems.append(f"{u.id}: {u.status.value} without a test that proves it")
+        if u.status is Status.NO and u.tests:
+            problems.append(f"{u.id}: tests listed for a use case marked not implemented")
+        for ref in u.tests:
+            path, _, name = ref.partition("::")
+            f = root / path
+            if not f.is_file() or not re.search(rf"def {re.escape(name)}\(", f.read_text()):
+                problems.append(f"{u.id}: test {ref} does not exist")
+            listed.setdefault(ref, set()).add(u.id)
+    problems += _check_16(root)
+    # a test named after use cases must be listed under each of them
+    for f in sorted((root / "tests").rglob("test_*.py")):
+        rel = f.relative_to(root).as_posix()
+        for m in _NAMED.finditer(f.read_text()):
+            ref = f"{rel}::{m.group(1)}"
+            for uc in m.group(2).rstrip("_").split("_"):
+                if uc.upper() in ids and uc.upper() not in listed.get(ref, set()):
+                    problems.append(f"{uc.upper()}: {ref} is named after it but not listed")
+    return problems
+
+
+def _check_16(root: Path) -> list[str]:
+    from evse.controller.ocpp16 import Ocpp16
+
+    problems = []
+    for m in MESSAGES_16:
+        if not m.tests:
+            problems.append(f"1.6 {m.action}: no test")
+        if m.incoming and not hasattr(Ocpp16, f"on_{m.action}"):
+            problems.append(f"1.6 {m.action}: listed but Ocpp16 has no on_{m.action}")
+        for ref in m.tests:
+            path, _, name = ref.partition("::")
+            f = root / path
+            if not f.is_file() or not re.search(rf"def {re.escape(name)}\(", f.read_text()):
+                problems.append(f"1.6 {m.action}: test {ref} does not exist")
+    return problems
+
+
+def render() -> str:
+    """docs/ocpp.md: one table per certification profile."""
+    lines = [
+        "# OCPP 2.0.1 certification use cases",
+        "",
+        "<!-- generated by `python -m evse.controller.use_cases --write` from",
+        "     evse/controller/use_cases.py; tests/controller/test_use_case_registry.py fails",
+        "     when this file is stale. Do not edit by hand. -->",
+        "",
+        "Every use case of the six OCA certification profiles named in issue 15 (IDs and",
+        "titles from OCPP 2.0.1 Part 2). *implemented* is `yes` only when a test proves it;",
+        "`partial` says in the note what is missing. Tests run the real controller core",
+        "against the project's CSMS simulator (`evse/csms_sim/`), which validates every",
+        "frame against the OCPP JSON schemas.",
+        "",
+    ]
+    total = {s: 0 for s in Status}
+    for u in USE_CASES:
+        total[u.status] += 1
+    lines.append(f"Summary: {total[Status.YES]} yes, {total[Status.PARTIAL]} partial, "
+                 f"{total[Status.NO]} no, of {len(USE_CASES)} use cases.")
+    lines.append("")
+    for profile in Profile:
+        rows = sorted((u for u in USE_CASES if u.profile is profile), key=lambda u: u.id)
+        lines += [f"## {profile.value}", "",
+                  "| ID | use case | implemented | proven by | note |",
+                  "|---|---|---|---|---|"]
+        for u in rows:
+            tests = "<br>".join(f"`{t.split('::')[1]}` ({t.split('::')[0].rsplit('/', 1)[-1]})"
+                                for t in u.tests) or "-"
+            lines.append(f"| {u.id} | {u.title} | {u.status.value} | {tests} | {u.note} |")
+        lines.append("")
+    lines += ["# OCPP 1.6J feature profiles", "",
+              "Every message of the Core, Firmware Management, Local Auth List Management,",
+              "Reservation, Smart Charging and Remote Trigger profiles (OCPP 1.6 §3.2), with",
+              "the tests that show it; a CSMS call is listed only if the 1.6 dialect handles",
+              "it. The Security and Plug & Charge whitepaper messages are not in this table.",
+              "", "| profile | message | direction | shown by | note |", "|---|---|---|---|---|"]
+    for m in MESSAGES_16:
+        tests = "<br>".join(f"`{t.split('::')[1]}`" for t in m.tests)
+        direction = "CSMS -> charger" if m.incoming else "charger -> CSMS"
+        lines.append(f"| {m.profile} | {m.action} | {direction} | {tests} | {m.note} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--write", action="store_true", help="regenerate docs/ocpp.md")
+    ap.add_argument("--check", action="store_true",
+                    help="fail if the registry is inconsistent or docs/ocpp.md is stale")
+    args = ap.parse_args(argv)
+    problems = check()
+    for p in problems:
+        print(f"use_cases: {p}", file=sys.stderr)
+    text = render()
+    if args.write:
+        DOC_PATH.write_text(text + "\n")
+    elif args.check and (not DOC_PATH.is_file() or DOC_PATH.read_text() != text + "\n"):
+        print("use_cases: docs/ocpp.md is stale (run with --write)", file=sys.stderr)
+        return 1
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,279 @@
+"""Firmware update (2.0.1 L01, 1.6 UpdateFirmware) and logs (2.0.1 N01 GetLog, 1.6
+GetDiagnostics): the real controller core and host services against the CSMS simulator
+(scripted status sequences, schema-checked) and a local HTTP file server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from evse.csms_sim.core import Expect
+from evse.io.host_services import HostServices
+from tests.controller.harness import Rig
+
+FIRMWARE = b"EVSE-FIRMWARE-IMAGE\x00" * 512
+
+
+@dataclass
+class FileServer:
+    port: int
+    files: dict[str, bytes]
+    uploads: dict[str, bytes] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+
+@pytest.fixture
+def server() -> Iterator[FileServer]:
+    state = FileServer(0, {"fw.bin": FIRMWARE})
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = state.files.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_PUT(self) -> None:  # noqa: N802
+            n = int(self.headers.get("Content-Length", "0"))
+            state.uploads[self.path] = self.rfile.read(n)
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = httpd.server_address[1]
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True)
+    t.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        t.join()
+
+
+def signer() -> tuple[ec.EllipticCurvePrivateKey, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Firmware Signer")])
+    now = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .sign(key, hashes.SHA256()))
+    return key, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def rig_with_host(version: str, tmp_path: Path, restarts: list[str]) -> Rig:
+    host = HostServices(tmp_path / "staging", tmp_path / "firmware", restart=restarts.append,
+                        log_source=lambda kind: f"{kind}: controller log\n".encode())
+    return Rig(version, host=host)
+
+
+def ask(rig: Rig, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    uid = rig.csms.call(action, payload, rig.link.now_ns)
+    rig.link.pump()
+    rig.collect()
+    answer = rig.csms.answers[uid]
+    assert answer.error is None, answer.error
+    assert answer.payload is not None
+    return answer.payload
+
+
+def update_201(rig: Rig, url: str, cert_pem: str, signature: bytes, *, retries: int = 0
+               ) -> dict[str, Any]:
+    return ask(rig, "UpdateFirmware", {"requestId": 42, "retries": retries,
+                                       "retryInterval": 10, "firmware": {
+        "location": url, "retrieveDateTime": "2026-01-01T00:00:00Z",
+        "signingCertificate": cert_pem, "signature": base64.b64encode(signature).decode()}})
+
+
+def fw(status: str) -> Expect:
+    return Expect("FirmwareStatusNotification", {"status": status, "requestId": 42})
+
+
+def charging(rig: Rig) -> None:
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")
+    rig.power_on()
+    rig.charge(2)
+
+
+def test_l01_secure_firmware_update_downloads_verifies_installs_restarts(
+        server: FileServer, tmp_path: Path) -> None:
+    restarts: list[str] = []
+    rig = rig_with_host("2.0.1", tmp_path, restarts)
+    key, cert = signer()
+    rig.csms.expect(fw("Downloading"), fw("Downloaded"), fw("SignatureVerified"),
+                    fw("Installing"), fw("Installed"), ignore=("Heartbeat",))
+    sig = key.sign(FIRMWARE, ec.ECDSA(hashes.SHA256()))
+    assert update_201(rig, server.url("fw.bin"), cert, sig) == {"status": "Accepted"}
+    rig.csms.assert_script_done()
+    assert (tmp_path / "firmware" / "firmware-42.bin").read_bytes() == FIRMWARE
+    assert restarts == ["FirmwareUpdate"]
+    # the restart was asked after the CSMS had the Installed notification
+    (at_ns, frames, kind) = rig.restarts[-1]
+    assert rig.csms.seen[frames - 1].payload["status"] == "Installed"
+    assert rig.csms.violations == []
+
+
+def test_l01_bad_signature_is_refused_with_invalid_signature(
+        server: FileServer, tmp_path: Path) -> None:
+    restarts: list[str] = []
+    rig = rig_with_host("2.0.1", tmp_path, restarts)
+    key, cert = signer()
+    rig.csms.expect(fw("Downloading"), fw("Downloaded"), fw("InvalidSignature"))
+    sig = key.sign(FIRMWARE + b"tampered", ec.ECDSA(hashes.SHA256()))
+    assert update_201(rig, server.url("fw.bin"), cert, sig) == {"status": "Accepted"}
+    rig.csms.assert_script_done()
+    assert not (tmp_path / "firmware").exists() and restarts == []
+    # the chart is idle again: a new request is accepted
+    good = key.sign(FIRMWARE, ec.ECDSA(hashes.SHA256()))
+    assert update_201(rig, server.url("fw.bin"), cert, good) == {"status": "Accepted"}
+    assert restarts == ["FirmwareUpdate"]
+
+
+def test_l01_install_waits_for_the_running_transaction_to_end(
+        server: FileServer, tmp_path: Path) -> None:
+    restarts: list[str] = []
+    rig = rig_with_host("2.0.1", tmp_path, restarts)
+    key, cert = signer()
+    charging(rig)
+    rig.csms.expect(fw("Downloading"), fw("Downloaded"), fw("SignatureVerified"),
+                    fw("InstallScheduled"), Expect("TransactionEvent", {"eventType": "Ended"}),
+                    fw("Installing"), fw("Installed"),
+                    ignore=("Heartbeat", "StatusNotification", "MeterValues"))
+    sig = key.sign(FIRMWARE, ec.ECDSA(hashes.SHA256()))
+    assert update_201(rig, server.url("fw.bin"), cert, sig) == {"status": "Accepted"}
+    rig.charge(5)
+    assert rig.state == "charging" and restarts == []
+    assert not (tmp_path / "firmware").exists()
+    assert [c for c in rig.session_commands() if c == "STOP_GRACEFUL"] == []
+    rig.power_off()
+    rig.csms.assert_script_done()
+    assert restarts == ["FirmwareUpdate"]
+
+
+def test_l01_download_failure_is_retried_then_reported(server: FileServer,
+                                                       tmp_path: Path) -> None:
+    restarts: list[str] = []
+    rig = rig_with_host("2.0.1", tmp_path, restarts)
+    key, cert = signer()
+    rig.csms.expect(fw("Downloading"), fw("Downloading"), fw("DownloadFailed"))
+    assert update_201(rig, server.url("missing.bin"), cert, b"x", retries=1) == {
+        "status": "Accepted"}
+    rig.run(11)  # retryInterval 10 s
+    rig.collect()
+    rig.csms.assert_script_done()
+    assert restarts == []
+
+
+def test_16_update_firmware_downloads_installs_and_restarts(server: FileServer,
+                                                            tmp_path: Path) -> None:
+    restarts: list[str] = []
+    rig = rig_with_host("1.6", tmp_path, restarts)
+    rig.csms.expect(*(Expect("FirmwareStatusNotification", {"status": s})
+                      for s in ("Downloading", "Downloaded", "Installing", "Installed")))
+    assert ask(rig, "UpdateFirmware", {"location": server.url("fw.bin"),
+                                       "retrieveDate": "2026-01-01T00:00:00Z"}) == {}
+    rig.csms.assert_script_done()
+    assert (tmp_path / "firmware" / "firmware-0.bin").read_bytes() == FIRMWARE
+    assert restarts == ["FirmwareUpdate"] and rig.csms.violations == []
+
+
+def test_16_update_firmware_waits_for_its_retrieve_date(server: FileServer,
+                                                        tmp_path: Path) -> None:
+    restarts: list[str] = []
+    rig = rig_with_host("1.6", tmp_path, restarts)
+    ask(rig, "UpdateFirmware", {"location": server.url("fw.bin"),
+                                "retrieveDate": "2026-01-01T00:05:00Z"})
+    rig.run(299)
+    assert rig.csms.of("FirmwareStatusNotification") == []
+    rig.run(2)
+    assert [p["status"] for p in rig.csms.of("FirmwareStatusNotification")] == [
+        "Downloading", "Downloaded", "Installing", "Installed"]
+
+
+def test_n01_get_log_uploads_to_the_http_server_with_status_notifications(
+        server: FileServer, tmp_path: Path) -> None:
+    rig = rig_with_host("2.0.1", tmp_path, [])
+    rig.csms.expect(Expect("LogStatusNotification", {"status": "Uploading", "requestId": 11}),
+                    Expect("LogStatusNotification", {"status": "Uploaded", "requestId": 11}))
+    answer = ask(rig, "GetLog", {"logType": "DiagnosticsLog", "requestId": 11,
+                                 "log": {"remoteLocation": server.url("logs/")}})
+    assert answer == {"status": "Accepted", "filename": "SIM0001-DiagnosticsLog-11.log"}
+    rig.csms.assert_script_done()
+    assert server.uploads == {"/logs/SIM0001-DiagnosticsLog-11.log":
+                              b"DiagnosticsLog: controller log\n"}
+    assert rig.csms.violations == []
+
+
+def test_n01_get_log_to_an_unsupported_location_reports_upload_failure(tmp_path: Path) -> None:
+    rig = rig_with_host("2.0.1", tmp_path, [])
+    ask(rig, "GetLog", {"logType": "SecurityLog", "requestId": 3,
+                        "log": {"remoteLocation": "ftp://127.0.0.1/log"}})
+    assert [p["status"] for p in rig.csms.of("LogStatusNotification")] == [
+        "Uploading", "UploadFailure"]
+
+
+def test_16_get_diagnostics_uploads_with_diagnostics_status(server: FileServer,
+                                                            tmp_path: Path) -> None:
+    rig = rig_with_host("1.6", tmp_path, [])
+    assert ask(rig, "GetDiagnostics", {"location": server.url("diag")}) == {
+        "fileName": "SIM0001-DiagnosticsLog-0.log"}
+    assert [p["status"] for p in rig.csms.of("DiagnosticsStatusNotification")] == [
+        "Uploading", "Uploaded"]
+    assert list(server.uploads) == ["/diag/SIM0001-DiagnosticsLog-0.log"]
+    ask(rig, "GetDiagnostics", {"location": "ftp://127.0.0.1/diag"})
+    assert rig.csms.of("DiagnosticsStatusNotification")[-1] == {"status": "UploadFailed"}
+    assert rig.csms.violations == []
+
+
+def test_l01_a_new_update_during_a_job_cancels_it_with_accepted_canceled(
+        server: FileServer, tmp_path: Path) -> None:
+    restarts: list[str] = []
+    rig = rig_with_host("2.0.1", tmp_path, restarts)
+    key, cert = signer()
+    sig = base64.b64encode(key.sign(FIRMWARE, ec.ECDSA(hashes.SHA256()))).decode()
+
+    def update(request_id: int, at: str) -> str:
+        status: str = ask(rig, "UpdateFirmware", {"requestId": request_id, "firmware": {
+            "location": server.url("fw.bin"), "retrieveDateTime": at,
+            "signingCertificate": cert, "signature": sig}})["status"]
+        return status
+
+    assert update(1, "2026-01-01T01:00:00Z") == "Accepted"  # scheduled in an hour
+    assert update(2, "2026-01-01T00:00:00Z") == "AcceptedCanceled"  # replaces it, now
+    assert [(p["status"], p["requestId"]) for p in rig.csms.of("FirmwareStatusNotification")
+            ] == [("DownloadScheduled", 1), ("Downloading", 2), ("Downloaded", 2),
+                  ("SignatureVerified", 2), ("Installing", 2), ("Installed", 2)]
+    assert update(3, "2026-01-01T02:00:00Z") == "Accepted"  # idle again: scheduled
+    assert update(4, "2026-01-01T03:00:00Z") == "AcceptedCanceled"
+    rig.run(2.5 * 3600)  # job 3's retrieve time passes inside job 4's wait: nothing
+    assert len(rig.csms.of("FirmwareStatusNotification")) == 8
+    rig.run(3600)
+    assert rig.csms.of("FirmwareStatusNotification")[8] == {"status": "Downloading",
+                                                           "requestId": 4}
+    assert restarts == ["FirmwareUpdate", "FirmwareUpdate"] and rig.csms.violations == []
