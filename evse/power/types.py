@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from evse.contract.limits import DemandClamp, EvseLimits
 from evse.power.faults import EvseStatusCode, PowerFault
 
 
@@ -67,17 +68,6 @@ class EvRequest:
 
     target_voltage_v: float
     target_current_a: float
-
-
-@dataclass(frozen=True, slots=True)
-class EvseLimits:
-    """Controller envelope (thermal derating, OCPP profile, site limit), with an expiry so that
-    a silent controller stops the charge after a bounded time (P0 item 6)."""
-
-    max_voltage_v: float
-    max_current_a: float
-    max_power_w: float
-    valid_until_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,25 +136,16 @@ class MeasurementSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class EvseMaxima:
-    """EVSEMaximum{Voltage,Current,Power}Limit to report, after derating."""
-
-    voltage_v: float
-    current_a: float
-    power_w: float
-
-
-@dataclass(frozen=True, slots=True)
 class PowerStatus:
     phase: Phase
     isolation_level: IsolationLevel
     cable_check_processing: Processing
     precharge_reached: bool
     present: MeasurementSnapshot | None
-    maxima: EvseMaxima
-    current_limit_achieved: bool
-    voltage_limit_achieved: bool
-    power_limit_achieved: bool
+    #: The limits in force (EVSEMaximum*Limit), the same record the charge loop clamps with.
+    limits: EvseLimits
+    #: The charge loop's last clamp (None before the first CurrentDemandReq of a session).
+    demand: DemandClamp | None
     welding: WeldingResult
     fault: PowerFault | None
     evse_status_code: EvseStatusCode

@@ -12,12 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evse.contract.guard import (
-    AuthDecision as GuardAuth,
-    LimitsSource,
-    PlcContractGuard,
-    PncAnswerState,
-)
+from evse.contract.guard import AuthDecision as GuardAuth, PlcContractGuard, PncAnswerState
+from evse.contract.limits import DemandClamp, EvseLimits
 from evse.contract.values import (
     CertificateOperation,
     CertificateResponseStatus,
@@ -52,7 +48,6 @@ from evse.secc.env import (
     EvRequest as CarRequest,
     EvRequestSource,
     EvseFault,
-    EvseLimits,
     IsolationLevel,
     Measurement,
     PaymentMethod,
@@ -222,23 +217,12 @@ class StationEnv:
         )
 
     def limits(self, now_ns: int) -> EvseLimits:
-        lim = self.guard.effective_limits(now_ns)
-        maxima = self.power.maxima(now_ns)
-        # The guard's envelope, never above what the modules can do right now.
-        issued = now_ns if lim.source is not LimitsSource.DERATED_TO_ZERO else 0
-        return EvseLimits(
-            max_voltage_v=min(lim.max_voltage_v, maxima.voltage_v),
-            max_current_a=min(lim.max_current_a, maxima.current_a),
-            max_power_w=min(lim.max_power_w, maxima.power_w),
-            min_current_a=lim.min_current_a,
-            min_voltage_v=0.0,
-            issued_ns=issued,
-        )
+        # The guard's envelope of this instant, never above what the modules can do now:
+        # the same record `current_demand` clamps with.
+        return self.power.limits(now_ns, self.guard.effective_limits(now_ns))
 
     def rated_limits(self) -> EvseLimits:
-        hw = self.guard.cpd_limits()
-        return EvseLimits(hw.max_voltage_v, hw.max_current_a, hw.max_power_w,
-                          hw.min_current_a, 0.0, 0)
+        return self.guard.cpd_limits().as_limits()
 
     def auth_decision(self, now_ns: int) -> AuthDecision:
         d = self.guard.auth_decision(now_ns)
@@ -484,13 +468,18 @@ class StationEnv:
                                           stop_reason=self.stop_reason(None, now_ns)), now_ns)
 
     def current_demand(self, target_voltage_v: float, target_current_a: float,
-                       now_ns: int) -> None:
-        if self.power.phase is not Phase.CHARGING:
-            return
-        try:
-            self.power.current_demand(EvRequest(target_voltage_v, target_current_a), now_ns)
-        except PowerPathUsageError as exc:
-            self.usage_errors.append(f"current_demand: {exc}")
+                       now_ns: int) -> DemandClamp:
+        """The power path clamps with the guard's envelope of this instant (taken in now,
+        not at the next power tick) and regulates to it; outside CHARGING nothing is
+        applied and the answer is what it would regulate to."""
+        request = EvRequest(target_voltage_v, target_current_a)
+        envelope = self.guard.effective_limits(now_ns)
+        if self.power.phase is Phase.CHARGING:
+            try:
+                return self.power.current_demand(request, now_ns, envelope)
+            except PowerPathUsageError as exc:
+                self.usage_errors.append(f"current_demand: {exc}")
+        return self.power.clamp(request, now_ns, envelope)
 
     def start_welding_detection(self, now_ns: int) -> None:
         # The power path runs its welding check by itself after every stop (evse/power).

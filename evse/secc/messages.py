@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from evse.contract.limits import EvseLimits
 from evse.secc.config import SeccConfig
-from evse.secc.env import AppProtocol, EvseLimits, IsolationLevel, PaymentMethod, Schedule
+from evse.secc.env import AppProtocol, IsolationLevel, PaymentMethod, Schedule
 from evse.secc.units import split
 from exi import din, iso2
 
