@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 
 from evse.contract.limits import DemandClamp, EvseLimits, LimitsSource
+from evse.contract.values import IsolationStatus
 from evse.power.current_loop import clamp_request
 from evse.power.types import EvRequest as PowerRequest
 from evse.secc.env import (
@@ -32,7 +33,6 @@ from evse.secc.env import (
     EvInfo,
     EvRequest,
     EvseFault,
-    IsolationLevel,
     Measurement,
     PaymentMethod,
     PncCertificateAnswer,
@@ -159,13 +159,13 @@ class SimEnv:
             isolation=self._isolation(now_ns),
         )
 
-    def _isolation(self, now_ns: int) -> IsolationLevel:
+    def _isolation(self, now_ns: int) -> IsolationStatus:
         st = self.cable_check(now_ns).status
         if st is CableCheckStatus.FAULT:
-            return IsolationLevel.FAULT
+            return IsolationStatus.FAULT
         if st is CableCheckStatus.VALID:
-            return IsolationLevel.VALID
-        return IsolationLevel.INVALID
+            return IsolationStatus.VALID
+        return IsolationStatus.INVALID
 
     def rated_limits(self) -> EvseLimits:
         c = self.config

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from evse.contract.limits import DemandClamp, EvseLimits, LimitsSource
+from evse.contract.values import IsolationStatus
 from evse.fsm import Event, Machine, MachineSpec, TimerService, load_spec
 from evse.fsm.engine import TraceSink
 from evse.ports.board import BoardFault, ContactorFeedback, EStopChanged
@@ -68,7 +69,6 @@ from evse.power.types import (
     ImdSelfTest,
     ImdStart,
     ImdStop,
-    IsolationLevel,
     MeasurementSnapshot,
     Phase,
     PowerCommand,
@@ -269,7 +269,7 @@ class PowerPathHandler:
         self._modules_enabled = False
         self._sent_setpoint: tuple[float, float] | None = None
         self._isolation_ohm: float | None = None
-        self._isolation_level = IsolationLevel.INVALID
+        self._isolation_level = IsolationStatus.INVALID
         self._ev_max_voltage_v: float | None = None
         self._test_voltage_v = 0.0
         self._cc_rated_voltage_v = config.max_voltage_v
@@ -335,7 +335,7 @@ class PowerPathHandler:
         return len(self._samples) + 1 >= self.config.cable_check.samples
 
     def sample_insulation_fault(self, ev: Event) -> bool:
-        return self._classify(ev.data) is IsolationLevel.FAULT
+        return self._classify(ev.data) is IsolationStatus.FAULT
 
     def sample_earth_fault(self, ev: Event) -> bool:
         m: IsolationMeasurement = ev.data
@@ -408,7 +408,7 @@ class PowerPathHandler:
         self._request = None
         self._demand = None
         self._precharge_target_v = None
-        self._isolation_level = IsolationLevel.INVALID
+        self._isolation_level = IsolationStatus.INVALID
         self._over_voltage_since_ns = None
         self._over_current_since_ns = None
         self._stop_imd()
@@ -470,13 +470,13 @@ class PowerPathHandler:
         self._raise(FaultReason.IMD_NO_MEASUREMENT, detail, ev.at_ns)
 
     def fail_insulation(self, ev: Event) -> None:
-        self._isolation_level = IsolationLevel.FAULT
+        self._isolation_level = IsolationStatus.FAULT
         last = self._samples[-1]
         self._raise(FaultReason.INSULATION_FAULT, f"R_F {last.resistance_f_ohm / 1000:.1f} kOhm",
                     ev.at_ns)
 
     def fail_voltage_to_earth(self, ev: Event) -> None:
-        self._isolation_level = IsolationLevel.FAULT
+        self._isolation_level = IsolationStatus.FAULT
         last = self._samples[-1]
         self._raise(FaultReason.VOLTAGE_TO_EARTH,
                     f"U_L1E {last.voltage_to_earth_l1e_v} V, U_L2E "
@@ -578,7 +578,7 @@ class PowerPathHandler:
         self._raise(FaultReason.OVER_TEMPERATURE, str(ev.data), ev.at_ns)
 
     def raise_imd_device_fault(self, ev: Event) -> None:
-        self._isolation_level = IsolationLevel.INVALID
+        self._isolation_level = IsolationStatus.INVALID
         self._raise(FaultReason.IMD_DEVICE_FAULT, str(ev.data), ev.at_ns)
 
     def raise_limits_expired(self, ev: Event) -> None:
@@ -682,7 +682,7 @@ class PowerPathHandler:
     def _rated_voltage_v(self) -> float:
         return self._cc_rated_voltage_v
 
-    def _classify(self, m: IsolationMeasurement) -> IsolationLevel:
+    def _classify(self, m: IsolationMeasurement) -> IsolationStatus:
         voltage_v = m.voltage_v or (self._snapshot.voltage_v if self._snapshot else 0.0)
         return cc.classify(m.resistance_f_ohm, voltage_v, self.config.cable_check)
 

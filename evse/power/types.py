@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from evse.contract.limits import DemandClamp, EvseLimits
+from evse.contract.values import IsolationStatus
 from evse.power.faults import EvseStatusCode, PowerFault
 
 
@@ -21,16 +22,6 @@ class PowerPathUsageError(PowerPathError):
 class PowerPathRemoteError(PowerPathError):
     """The car's request is unusable (negative or non-finite target). Nothing was changed;
     the SECC answers with a FAILED response code."""
-
-
-class IsolationLevel(enum.Enum):
-    """ISO 15118 isolationLevelType (hardware.md §2.5)."""
-
-    INVALID = "Invalid"
-    VALID = "Valid"
-    WARNING = "Warning"
-    FAULT = "Fault"
-    NO_IMD = "No_IMD"
 
 
 class Processing(enum.Enum):
@@ -132,13 +123,13 @@ class MeasurementSnapshot:
     voltage_v: float
     current_a: float
     isolation_resistance_ohm: float | None
-    isolation_level: IsolationLevel
+    isolation_level: IsolationStatus
 
 
 @dataclass(frozen=True, slots=True)
 class PowerStatus:
     phase: Phase
-    isolation_level: IsolationLevel
+    isolation_level: IsolationStatus
     cable_check_processing: Processing
     precharge_reached: bool
     present: MeasurementSnapshot | None

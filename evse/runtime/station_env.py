@@ -20,7 +20,7 @@ from evse.contract.values import (
     ContractCertificateStatus,
     CtrlSchedule,
     EvErrorCode,
-    IsolationStatus as CIsolation,
+    IsolationStatus,
     MeasDcOutput,
     PaymentOption,
     PlcAuthRequest,
@@ -37,7 +37,7 @@ from evse.contract.values import (
 )
 from evse.power.controller import PowerPath
 from evse.power.faults import FaultReason, Severity
-from evse.power.types import EvRequest, IsolationLevel as PIsolation, Phase, PowerPathUsageError
+from evse.power.types import EvRequest, Phase, PowerPathUsageError
 from evse.secc.env import (
     AppProtocol,
     AuthDecision,
@@ -48,7 +48,6 @@ from evse.secc.env import (
     EvRequest as CarRequest,
     EvRequestSource,
     EvseFault,
-    IsolationLevel,
     Measurement,
     PaymentMethod,
     PncCertificateAnswer,
@@ -65,22 +64,6 @@ from evse.secc.schedule import Offered, rebase, same_in_value
 #: Duration announced for a controller schedule (the contract carries entries only): 24 h,
 #: the same as the SECC's own default schedule (evse/secc/config.py).
 SCHEDULE_DURATION_S = 86_400
-
-_ISOLATION = {
-    PIsolation.INVALID: IsolationLevel.INVALID,
-    PIsolation.VALID: IsolationLevel.VALID,
-    PIsolation.WARNING: IsolationLevel.WARNING,
-    PIsolation.FAULT: IsolationLevel.FAULT,
-    PIsolation.NO_IMD: IsolationLevel.NO_IMD,
-}
-_C_ISOLATION = {
-    PIsolation.INVALID: CIsolation.INVALID,
-    PIsolation.VALID: CIsolation.VALID,
-    PIsolation.WARNING: CIsolation.WARNING,
-    PIsolation.FAULT: CIsolation.FAULT,
-    PIsolation.NO_IMD: CIsolation.NO_IMD,
-}
-
 
 #: Controller certificate verdict (ctrl.pnc_authorization_response, OCPP 2.0.1
 #: AuthorizeCertificateStatusEnumType) -> the ISO 15118-2 responseCodeType the car gets in
@@ -211,9 +194,9 @@ class StationEnv:
     def measurement(self, now_ns: int) -> Measurement:
         snap = self.power.snapshot
         if snap is None:
-            return Measurement(0.0, 0.0, now_ns, IsolationLevel.INVALID)
+            return Measurement(0.0, 0.0, now_ns, IsolationStatus.INVALID)
         return Measurement(
-            snap.voltage_v, snap.current_a, snap.timestamp_ns, _ISOLATION[snap.isolation_level]
+            snap.voltage_v, snap.current_a, snap.timestamp_ns, snap.isolation_level
         )
 
     def limits(self, now_ns: int) -> EvseLimits:
@@ -264,7 +247,7 @@ class StationEnv:
             return CableCheckResult(CableCheckStatus.ONGOING)
         if phase in (Phase.CABLE_CHECK_DONE, Phase.PRECHARGE, Phase.CHARGING):
             level = self.power.status.isolation_level
-            if level in (PIsolation.VALID, PIsolation.WARNING):
+            if level in (IsolationStatus.VALID, IsolationStatus.WARNING):
                 return CableCheckResult(CableCheckStatus.VALID)
         fault = self.power.fault
         if fault is not None or phase is Phase.FAULTED:
@@ -532,6 +515,6 @@ class StationEnv:
             present_voltage_v=max(0.0, snap.voltage_v),
             present_current_a=max(0.0, snap.current_a),
             energy_wh=max(0.0, energy_wh),
-            isolation_status=_C_ISOLATION[snap.isolation_level],
+            isolation_status=snap.isolation_level,
             isolation_resistance_ohm=snap.isolation_resistance_ohm,
         )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from evse.contract.limits import DemandClamp, EvseLimits
+from evse.contract.values import IsolationStatus
 
 
 class AppProtocol(enum.Enum):
@@ -25,16 +26,6 @@ class AppProtocol(enum.Enum):
 
     DIN70121 = "urn:din:70121:2012:MsgDef"
     ISO15118_2 = "urn:iso:15118:2:2013:MsgDef"
-
-
-class IsolationLevel(enum.Enum):
-    """IMD result as the standards report it (isolationLevelType)."""
-
-    INVALID = "Invalid"
-    VALID = "Valid"
-    WARNING = "Warning"
-    FAULT = "Fault"
-    NO_IMD = "No_IMD"
 
 
 class AuthStatus(enum.Enum):
@@ -111,7 +102,7 @@ class Measurement:
     voltage_v: float
     current_a: float
     at_ns: int  # when the sample was taken
-    isolation: IsolationLevel
+    isolation: IsolationStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evse.contract.limits import EvseLimits
+from evse.contract.values import IsolationStatus
 from evse.fsm import Event
 from evse.secc.config import SeccConfig
 from evse.secc.env import (
@@ -29,7 +30,6 @@ from evse.secc.env import (
     EvRequest,
     EvRequestSource,
     EvseFault,
-    IsolationLevel,
     PaymentMethod,
     Schedule,
     SeccEnv,
@@ -156,7 +156,7 @@ class SeccHandlerBase:
     def _limits_lost(self) -> bool:
         return self._env.limits(self._now_ns).derated
 
-    def _status(self, *, isolation: IsolationLevel | None = None) -> Status:
+    def _status(self, *, isolation: IsolationStatus | None = None) -> Status:
         """DC_EVSEStatus content for this instant; per-protocol mapping in the builder."""
         now = self._now_ns
         fault = self._env.fault(now)
@@ -166,7 +166,7 @@ class SeccHandlerBase:
         if fault is EvseFault.EMERGENCY:
             code = "EVSE_EmergencyShutdown"
         elif fault is EvseFault.ISOLATION:
-            code, iso = "EVSE_EmergencyShutdown", IsolationLevel.FAULT
+            code, iso = "EVSE_EmergencyShutdown", IsolationStatus.FAULT
         elif fault is EvseFault.MALFUNCTION:
             code = "EVSE_Malfunction"
         elif fault is EvseFault.UTILITY_INTERRUPT:
@@ -467,12 +467,12 @@ class SeccHandlerBase:
 
     def answer_cable_check_finished(self, ev: Event) -> None:
         self._set_now(ev)
-        self._emit(self._b.cable_check("OK", self._status(isolation=IsolationLevel.VALID),
+        self._emit(self._b.cable_check("OK", self._status(isolation=IsolationStatus.VALID),
                                        finished=True))
 
     def answer_cable_check_ongoing(self, ev: Event) -> None:
         self._set_now(ev)
-        st = self._status(isolation=IsolationLevel.INVALID)
+        st = self._status(isolation=IsolationStatus.INVALID)
         if st.code == "EVSE_Ready":
             st = Status("EVSE_IsolationMonitoringActive", st.notification, st.isolation,
                         st.max_delay_s)
@@ -482,7 +482,7 @@ class SeccHandlerBase:
         self._set_now(ev)
         fault = self.isolation_fault(ev)
         st = Status("EVSE_Malfunction", "None",
-                    IsolationLevel.FAULT if fault else IsolationLevel.INVALID,
+                    IsolationStatus.FAULT if fault else IsolationStatus.INVALID,
                     NOTIFICATION_MAX_DELAY_S)
         self._emit(self._b.cable_check("FAILED", st, finished=True))
         self._end(SessionEndReason.CABLE_CHECK_FAULT if fault

@@ -8,6 +8,7 @@ import pytest
 
 from drivers.imd.link import SerialPortLink
 from evse.contract.limits import EvseLimits, LimitsSource
+from evse.contract.values import IsolationStatus
 from evse.ports.board import ContactorFeedback, EStopChanged
 from evse.ports.imd import IsolationMeasurement, SelfTestResult
 from evse.ports.meter import MeterReading
@@ -66,7 +67,7 @@ def drive_cable_check_to_done(core: PowerPath) -> int:
 def test_cable_check_command_sequence_follows_the_reference_steps() -> None:
     core = PowerPath()
     drive_cable_check_to_done(core)
-    assert core.status.isolation_level.value == "Valid"
+    assert core.status.isolation_level is IsolationStatus.VALID
 
 
 def test_next_deadline_is_the_pending_step_timeout_and_timer_fires_it() -> None:
