@@ -135,6 +135,9 @@ class SimEnv:
     _output_enabled_ns: int = 0
     _pnc_certificate_ns: int | None = None
     _pnc_contract_ns: int | None = None
+    #: The car asked for the schedule again after the renegotiation request (the request is
+    #: then answered, as StationEnv does: a renegotiation is asked once per change).
+    _renegotiated: bool = False
 
     def __post_init__(self) -> None:
         self._voltage = _Lag(self.config.voltage_tau_ns)
@@ -190,6 +193,8 @@ class SimEnv:
         return AuthDecision(self.config.auth_result)
 
     def schedule(self, now_ns: int) -> Schedule | None:
+        if self.station_request(now_ns) is StationRequest.RENEGOTIATE:
+            self._renegotiated = True
         d = self.config.schedule_delay_ns
         t = self._auth_requested_ns or 0
         if d is None or now_ns - t < d:
@@ -225,6 +230,8 @@ class SimEnv:
     def station_request(self, now_ns: int) -> StationRequest:
         c = self.config
         if c.station_request_at_ns is not None and now_ns >= c.station_request_at_ns:
+            if c.station_request is StationRequest.RENEGOTIATE and self._renegotiated:
+                return StationRequest.NONE
             return c.station_request
         return StationRequest.NONE
 
