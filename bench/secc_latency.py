@@ -25,9 +25,9 @@ import time
 from typing import Any
 
 import exi
+from evse.ev.sim_env import SimEnv, SimEnvConfig
 from evse.secc.core import CloseConnection, SeccCore, SendPayload
 from evse.secc.env import AppProtocol
-from evse.secc.sim_env import SimEnv, SimEnvConfig
 from evse.secc.units import split
 from evse.v2gtp import FrameReceived, PayloadType, V2gtpStreamDecoder, encode_frame
 from exi import app, din

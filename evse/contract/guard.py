@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from evse.contract.definition import DEFINITION
 from evse.contract.errors import ContractUsageError
 from evse.contract.events import LinkDown, LinkUp, PeerRestarted, PortEvent, SignalReceived
+from evse.contract.limits import EvseLimits, LimitsSource
 from evse.contract.values import (
     AuthStatus,
     CtrlAuthContext,
@@ -82,12 +83,6 @@ class AuthDecision(enum.Enum):
     TIMED_OUT = "timed_out"  # ResponseCode FAILED, then end the session
 
 
-class LimitsSource(enum.Enum):
-    CONTROLLER = "controller"
-    SAFE_DEFAULT = "safe_default"
-    DERATED_TO_ZERO = "derated_to_zero"
-
-
 class StopKind(enum.Enum):
     CONTROLLED = "controlled"  # EVSENotification StopCharging, 0 A, EV sends PowerDelivery Stop
     EMERGENCY = "emergency"  # EVSE_EmergencyShutdown: disable output, open contactors now
@@ -108,24 +103,10 @@ class HardwareRating:
     max_power_w: float
     min_current_a: float = 0.0
 
-
-@dataclass(frozen=True, slots=True)
-class EffectiveLimits:
-    """The envelope the SECC reports to the EV and clamps every EV request with."""
-
-    max_voltage_v: float
-    max_current_a: float
-    max_power_w: float
-    min_current_a: float
-    source: LimitsSource
-    valid_until_ns: int | None
-
-    def clamp_current_a(self, target_voltage_v: float, target_current_a: float) -> float:
-        """Current setpoint for an EV target: never above the current or power limit."""
-        current = min(max(target_current_a, 0.0), self.max_current_a)
-        if target_voltage_v > 0.0:
-            current = min(current, self.max_power_w / target_voltage_v)
-        return current
+    def as_limits(self) -> EvseLimits:
+        """The rating as the limits record (ChargeParameterDiscoveryRes: nominal capability)."""
+        return EvseLimits(self.max_voltage_v, self.max_current_a, self.max_power_w,
+                          self.min_current_a, LimitsSource.RATED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,15 +308,15 @@ class PlcContractGuard:
         return (self._auth_option is PaymentOption.EIM and self.auth_context is None
                 and self.auth_decision(now_ns) is AuthDecision.ONGOING)
 
-    def effective_limits(self, now_ns: int) -> EffectiveLimits:
+    def effective_limits(self, now_ns: int) -> EvseLimits:
+        """The envelope the power path clamps every request with and the SECC reports."""
         hw = self._hw
         stop = self.stop_request(now_ns)
         if stop is not None:
-            return EffectiveLimits(hw.max_voltage_v, 0.0, 0.0, 0.0,
-                                   LimitsSource.DERATED_TO_ZERO, None)
+            return EvseLimits(hw.max_voltage_v, 0.0, 0.0, 0.0, LimitsSource.DERATED_TO_ZERO)
         lim = self._limits
         if lim is not None and now_ns < self._limits_until_ns:
-            return EffectiveLimits(
+            return EvseLimits(
                 max_voltage_v=min(hw.max_voltage_v, lim.max_voltage_v),
                 max_current_a=min(hw.max_current_a, lim.max_current_a),
                 max_power_w=min(hw.max_power_w, lim.max_power_w),
@@ -346,7 +327,7 @@ class PlcContractGuard:
         until = None
         if self._charging_since_ns is not None:
             until = self._charging_since_ns + SAFE_DEFAULT_ENVELOPE_TTL_NS
-        return EffectiveLimits(
+        return EvseLimits(
             max_voltage_v=hw.max_voltage_v,
             max_current_a=hw.max_current_a * self._derate,
             max_power_w=hw.max_power_w * self._derate,

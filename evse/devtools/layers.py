@@ -37,10 +37,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 #: Imports inside one layer: the simulator backend is built from the vendor drivers' codecs;
-#: the probe is the EV simulator stopped at each step.
+#: the probe is the EV simulator stopped at each step; the replayer's station is the EV
+#: simulator's stand-in station (evse/ev/sim_env.py).
 LATERAL: frozenset[tuple[str, str]] = frozenset({
     ("drivers.sim", "drivers.imd"),
     ("evse.probe", "evse.ev"),  # the conformance probe drives the EV simulator
+    ("evse.replay", "evse.ev"),  # a replay runs the SECC against the simulated station
     ("drivers.sim", "drivers.power"),
 })
 

@@ -13,8 +13,8 @@ import sys
 from evse.ev.loopback import run
 from evse.ev.profiles import PROFILES, profile
 from evse.ev.sim import EvSim
+from evse.ev.sim_env import SimEnv, SimEnvConfig
 from evse.secc.core import SeccCore
-from evse.secc.sim_env import SimEnv, SimEnvConfig
 
 S = 1_000_000_000
 

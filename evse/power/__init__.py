@@ -10,7 +10,8 @@ How the SECC and the runtime drive `evse.power.controller.PowerPath`:
     core.status.cable_check_processing / .isolation_level / .fault   # every CableCheckRes
     core.precharge(EvRequest(v, i), now_ns); core.status.precharge_reached / .present
     core.start_charging(now_ns)                          # PowerDeliveryReq(Start)
-    snap = core.current_demand(EvRequest(v, i), now_ns)  # CurrentDemandRes reports `snap`
+    res = core.current_demand(EvRequest(v, i), now_ns)   # the one clamp (DemandClamp):
+        # CurrentDemandRes reports its flags and limits, and core.snapshot as present V/I
     core.stop(now_ns); core.status.welding               # PowerDelivery(Stop), WeldingDetection
     core.end_session(now_ns)      # unplug (CP A): never raises; self-clearing faults clear
     core.reset_fault(now_ns)      # operator RESET_FAULT -> ResetResult(accepted, reason)
@@ -18,7 +19,8 @@ How the SECC and the runtime drive `evse.power.controller.PowerPath`:
     core.available                # a new session may start (cable check accepted)
     # runtime, per device event and timer
     core.handle(event, now_ns)    # MeterReading, GroupMeasurement, module/IMD/board events,
-                                  # EvseLimits from the controller, EmergencyStop
+                                  # evse.contract.limits.EvseLimits (the guard's
+                                  # envelope), EmergencyStop
     core.handle_timer(now_ns); core.next_deadline_ns()
     for cmd in core.take_commands(): ...   # SetModuleOutput -> PowerModuleGroup.set_output,
         # Enable/DisableModules -> enable/disable, SetContactors -> Board.allow_power_on,

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evse.contract.values import IsolationStatus
 from evse.ports.imd import IsolationMeasurement
-from evse.power.types import (
-    IsolationLevel,
-)
 
 #: Output must be below 60 V before and after the check (§2.5 steps 1 and 10).
 SAFE_VOLTAGE_V = 60.0
@@ -63,17 +61,17 @@ def test_voltage_v(ev_max_voltage_v: float, evse_max_voltage_v: float) -> float:
     return min(evse_max_voltage_v, TEST_VOLTAGE_HIGH_FACTOR * ev_max_voltage_v)
 
 
-def classify(resistance_ohm: float, voltage_v: float, config: CableCheckConfig) -> IsolationLevel:
+def classify(resistance_ohm: float, voltage_v: float, config: CableCheckConfig) -> IsolationStatus:
     """Valid/Fault with the fixed 2023 threshold; Warning only under the optional 2014 rule."""
     if resistance_ohm < config.fault_threshold_ohm:
-        return IsolationLevel.FAULT
+        return IsolationStatus.FAULT
     if config.per_volt_rule and voltage_v > 0:
         per_volt = resistance_ohm / voltage_v
         if per_volt < PER_VOLT_FAULT_OHM_PER_V:
-            return IsolationLevel.FAULT
+            return IsolationStatus.FAULT
         if per_volt <= PER_VOLT_VALID_OHM_PER_V:
-            return IsolationLevel.WARNING
-    return IsolationLevel.VALID
+            return IsolationStatus.WARNING
+    return IsolationStatus.VALID
 
 
 def voltage_to_earth_ok(m: IsolationMeasurement, rated_voltage_v: float) -> bool:

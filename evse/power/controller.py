@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evse.contract.limits import DemandClamp, EvseLimits, LimitsSource
+from evse.contract.values import IsolationStatus
 from evse.fsm import Event, Machine, MachineSpec, TimerService, load_spec
 from evse.fsm.engine import TraceSink
 from evse.ports.board import BoardFault, ContactorFeedback, EStopChanged
@@ -64,12 +66,9 @@ from evse.power.types import (
     EmergencyStop,
     EnableModules,
     EvRequest,
-    EvseLimits,
-    EvseMaxima,
     ImdSelfTest,
     ImdStart,
     ImdStop,
-    IsolationLevel,
     MeasurementSnapshot,
     Phase,
     PowerCommand,
@@ -119,7 +118,7 @@ METER_STALE_NS = 2_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class PowerPathConfig:
-    """Hardware rating of the station (fallback maxima when no controller limits exist)."""
+    """Hardware rating of the station (the limits in force when no envelope was fed)."""
 
     max_voltage_v: float = 1000.0
     max_current_a: float = 200.0
@@ -129,7 +128,7 @@ class PowerPathConfig:
     #: Some DC/DC stages deliver no current while the IMD injects its measuring signal
     #: (EVerest hack_pause_imd_during_precharge, interop_failures.md row 123). Off by default.
     pause_imd_during_precharge: bool = False
-    #: Current rating of the charging cable (A); caps `maxima()` and trips `over_current`.
+    #: Current rating of the charging cable (A); caps `limits()` and trips `over_current`.
     #: None = the station rating (max_current_a) is the cable's.
     cable_rating_a: float | None = None
     over_current_margin_a: float = OVER_CURRENT_MARGIN_A
@@ -270,7 +269,7 @@ class PowerPathHandler:
         self._modules_enabled = False
         self._sent_setpoint: tuple[float, float] | None = None
         self._isolation_ohm: float | None = None
-        self._isolation_level = IsolationLevel.INVALID
+        self._isolation_level = IsolationStatus.INVALID
         self._ev_max_voltage_v: float | None = None
         self._test_voltage_v = 0.0
         self._cc_rated_voltage_v = config.max_voltage_v
@@ -278,7 +277,8 @@ class PowerPathHandler:
         self._request: EvRequest | None = None
         self._precharge_target_v: float | None = None
         self._current_cmd_a = 0.0
-        self._loop_flags = (False, False, False)
+        #: The charge loop's last clamp (setpoint before the ramp, flags, limits used).
+        self._demand: DemandClamp | None = None
         self._last_tick_ns: int | None = None
         self._ticking = False
         self._delivering = False
@@ -335,7 +335,7 @@ class PowerPathHandler:
         return len(self._samples) + 1 >= self.config.cable_check.samples
 
     def sample_insulation_fault(self, ev: Event) -> bool:
-        return self._classify(ev.data) is IsolationLevel.FAULT
+        return self._classify(ev.data) is IsolationStatus.FAULT
 
     def sample_earth_fault(self, ev: Event) -> bool:
         m: IsolationMeasurement = ev.data
@@ -406,8 +406,9 @@ class PowerPathHandler:
         self._welding_reported = False
         self._weld_check_due = False
         self._request = None
+        self._demand = None
         self._precharge_target_v = None
-        self._isolation_level = IsolationLevel.INVALID
+        self._isolation_level = IsolationStatus.INVALID
         self._over_voltage_since_ns = None
         self._over_current_since_ns = None
         self._stop_imd()
@@ -415,8 +416,8 @@ class PowerPathHandler:
     # ================================================================ actions: cable check
     def begin_cable_check(self, ev: Event) -> None:
         ev_max = self._ev_max_voltage_v or 0.0
-        self._test_voltage_v = cc.test_voltage_v(ev_max, self._maxima(ev.at_ns).voltage_v)
-        self._cc_rated_voltage_v = self._maxima(ev.at_ns).voltage_v
+        self._test_voltage_v = cc.test_voltage_v(ev_max, self._maxima(ev.at_ns).max_voltage_v)
+        self._cc_rated_voltage_v = self._maxima(ev.at_ns).max_voltage_v
         self._samples = []
 
     def close_contactors(self, ev: Event) -> None:
@@ -469,13 +470,13 @@ class PowerPathHandler:
         self._raise(FaultReason.IMD_NO_MEASUREMENT, detail, ev.at_ns)
 
     def fail_insulation(self, ev: Event) -> None:
-        self._isolation_level = IsolationLevel.FAULT
+        self._isolation_level = IsolationStatus.FAULT
         last = self._samples[-1]
         self._raise(FaultReason.INSULATION_FAULT, f"R_F {last.resistance_f_ohm / 1000:.1f} kOhm",
                     ev.at_ns)
 
     def fail_voltage_to_earth(self, ev: Event) -> None:
-        self._isolation_level = IsolationLevel.FAULT
+        self._isolation_level = IsolationStatus.FAULT
         last = self._samples[-1]
         self._raise(FaultReason.VOLTAGE_TO_EARTH,
                     f"U_L1E {last.voltage_to_earth_l1e_v} V, U_L2E "
@@ -493,7 +494,7 @@ class PowerPathHandler:
 
     def set_precharge_output(self, ev: Event) -> None:
         request: EvRequest = ev.data
-        target_v = min(request.target_voltage_v, self._maxima(ev.at_ns).voltage_v)
+        target_v = min(request.target_voltage_v, self._maxima(ev.at_ns).max_voltage_v)
         self._precharge_target_v = target_v
         current_a = min(max(request.target_current_a, 0.0), self.config.precharge_max_current_a)
         self._set_output(target_v, current_a)
@@ -525,8 +526,7 @@ class PowerPathHandler:
         last = self._last_tick_ns if self._last_tick_ns is not None else now_ns
         self._current_cmd_a = ramp(self._current_cmd_a, out.current_a, max(0, now_ns - last))
         self._last_tick_ns = now_ns
-        self._loop_flags = (out.current_limit_achieved, out.voltage_limit_achieved,
-                            out.power_limit_achieved)
+        self._demand = out
         self._set_output(out.voltage_v, self._current_cmd_a)
         if not self._modules_enabled:
             self._emit(EnableModules())
@@ -578,7 +578,7 @@ class PowerPathHandler:
         self._raise(FaultReason.OVER_TEMPERATURE, str(ev.data), ev.at_ns)
 
     def raise_imd_device_fault(self, ev: Event) -> None:
-        self._isolation_level = IsolationLevel.INVALID
+        self._isolation_level = IsolationStatus.INVALID
         self._raise(FaultReason.IMD_DEVICE_FAULT, str(ev.data), ev.at_ns)
 
     def raise_limits_expired(self, ev: Event) -> None:
@@ -682,7 +682,7 @@ class PowerPathHandler:
     def _rated_voltage_v(self) -> float:
         return self._cc_rated_voltage_v
 
-    def _classify(self, m: IsolationMeasurement) -> IsolationLevel:
+    def _classify(self, m: IsolationMeasurement) -> IsolationStatus:
         voltage_v = m.voltage_v or (self._snapshot.voltage_v if self._snapshot else 0.0)
         return cc.classify(m.resistance_f_ohm, voltage_v, self.config.cable_check)
 
@@ -745,8 +745,9 @@ class PowerPathHandler:
                     row(reason).clear_when):
                 del self._faults[reason]
 
-    def _maxima(self, now_ns: int | None = None) -> EvseMaxima:
-        """EVSE maxima now: station rating, modules, cable, temperature derating, limits."""
+    def _maxima(self, now_ns: int | None = None) -> EvseLimits:
+        """The limits in force now: the fed envelope while valid (else the station rating),
+        capped by the rating, the modules, the cable and the temperature derating."""
         c = self.config
         v, i, p = c.max_voltage_v, c.max_current_a, c.max_power_w
         caps = self._caps
@@ -757,11 +758,9 @@ class PowerPathHandler:
             i = min(i, c.cable_rating_a)
         i = min(i, c.max_current_a * self._temperature_factor())
         lim = self._limits
-        if lim is not None and (now_ns is None or lim.valid_until_ns is None
-                                or now_ns < lim.valid_until_ns):
-            v, i, p = min(v, lim.max_voltage_v), min(i, lim.max_current_a), min(
-                p, lim.max_power_w)
-        return EvseMaxima(v, i, p)
+        if lim is None or (now_ns is not None and not lim.valid_at(now_ns)):
+            return EvseLimits(v, i, p, 0.0, LimitsSource.RATED)
+        return lim.capped(v, i, p)
 
 
 class PowerPath(PowerPathHandler):
@@ -792,8 +791,18 @@ class PowerPath(PowerPathHandler):
         self._pump(now_ns)
 
     # --- outputs ------------------------------------------------------------------------
-    def maxima(self, now_ns: int | None = None) -> EvseMaxima:
-        """EVSEMaximum{Voltage,Current,Power}Limit to report, after derating."""
+    def limits(self, now_ns: int | None = None,
+               envelope: EvseLimits | None = None) -> EvseLimits:
+        """The limits in force (EVSEMaximum*Limit to report): the envelope fed last, or
+        `envelope` (the guard's of this instant, as `current_demand` would use it), capped
+        by what the devices can do now."""
+        if envelope is not None:
+            _check_limits(envelope)
+            held, self._limits = self._limits, envelope
+            try:
+                return self._maxima(now_ns)
+            finally:
+                self._limits = held
         return self._maxima(now_ns)
 
     @property
@@ -857,17 +866,14 @@ class PowerPath(PowerPathHandler):
             code = EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
         else:
             code = EvseStatusCode.EVSE_READY
-        c_lim, v_lim, p_lim = self._loop_flags
         return PowerStatus(
             phase=phase,
             isolation_level=self._isolation_level,
             cable_check_processing=processing,
             precharge_reached=reached,
             present=snap,
-            maxima=self.maxima(snap.timestamp_ns if snap else None),
-            current_limit_achieved=c_lim,
-            voltage_limit_achieved=v_lim,
-            power_limit_achieved=p_lim,
+            limits=self.limits(snap.timestamp_ns if snap else None),
+            demand=self._demand,
             welding=self._welding.result if self._welding else WeldingResult.NOT_CHECKED,
             fault=fault,
             evse_status_code=code,
@@ -901,11 +907,29 @@ class PowerPath(PowerPathHandler):
         """PowerDeliveryReq(Start) (C11): the contactors are closed since the cable check."""
         self._request_event("power_delivery_start", None, now_ns, "power delivery")
 
-    def current_demand(self, request: EvRequest, now_ns: int) -> MeasurementSnapshot | None:
-        """Every CurrentDemandReq (C12); returns the snapshot to report in the response."""
+    def current_demand(self, request: EvRequest, now_ns: int,
+                       envelope: EvseLimits | None = None) -> DemandClamp:
+        """Every CurrentDemandReq (C12): regulate to the clamped request at once and return
+        the clamp (setpoint, limit flags, limits) the SECC reports. `envelope`: the guard's
+        limits of this instant, taken in before the clamp (else the last fed ones). The
+        snapshot to report is `snapshot`, the sample this clamp used."""
         _check_request(request)
+        if envelope is not None:
+            _check_limits(envelope)
+            self._limits = envelope
         self._request_event("current_demand", request, now_ns, "current demand")
-        return self._snapshot
+        out = self._demand
+        if out is None or self._snapshot is None:  # no sample yet: nothing was regulated
+            return self.clamp(request, now_ns)
+        return out
+
+    def clamp(self, request: EvRequest, now_ns: int,
+              envelope: EvseLimits | None = None) -> DemandClamp:
+        """What `current_demand` would regulate to now, without applying anything (the
+        SECC's answer to a request the power path does not take in its phase)."""
+        snap = self._snapshot
+        return clamp_request(request, self.limits(now_ns, envelope),
+                             snap.voltage_v if snap is not None else 0.0)
 
     def stop(self, now_ns: int) -> None:
         """PowerDeliveryReq(Stop) or session end: ramp down, off, open, then welding check.

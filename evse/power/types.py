@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from evse.contract.limits import DemandClamp, EvseLimits
+from evse.contract.values import IsolationStatus
 from evse.power.faults import EvseStatusCode, PowerFault
 
 
@@ -20,16 +22,6 @@ class PowerPathUsageError(PowerPathError):
 class PowerPathRemoteError(PowerPathError):
     """The car's request is unusable (negative or non-finite target). Nothing was changed;
     the SECC answers with a FAILED response code."""
-
-
-class IsolationLevel(enum.Enum):
-    """ISO 15118 isolationLevelType (hardware.md §2.5)."""
-
-    INVALID = "Invalid"
-    VALID = "Valid"
-    WARNING = "Warning"
-    FAULT = "Fault"
-    NO_IMD = "No_IMD"
 
 
 class Processing(enum.Enum):
@@ -67,17 +59,6 @@ class EvRequest:
 
     target_voltage_v: float
     target_current_a: float
-
-
-@dataclass(frozen=True, slots=True)
-class EvseLimits:
-    """Controller envelope (thermal derating, OCPP profile, site limit), with an expiry so that
-    a silent controller stops the charge after a bounded time (P0 item 6)."""
-
-    max_voltage_v: float
-    max_current_a: float
-    max_power_w: float
-    valid_until_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,29 +123,20 @@ class MeasurementSnapshot:
     voltage_v: float
     current_a: float
     isolation_resistance_ohm: float | None
-    isolation_level: IsolationLevel
-
-
-@dataclass(frozen=True, slots=True)
-class EvseMaxima:
-    """EVSEMaximum{Voltage,Current,Power}Limit to report, after derating."""
-
-    voltage_v: float
-    current_a: float
-    power_w: float
+    isolation_level: IsolationStatus
 
 
 @dataclass(frozen=True, slots=True)
 class PowerStatus:
     phase: Phase
-    isolation_level: IsolationLevel
+    isolation_level: IsolationStatus
     cable_check_processing: Processing
     precharge_reached: bool
     present: MeasurementSnapshot | None
-    maxima: EvseMaxima
-    current_limit_achieved: bool
-    voltage_limit_achieved: bool
-    power_limit_achieved: bool
+    #: The limits in force (EVSEMaximum*Limit), the same record the charge loop clamps with.
+    limits: EvseLimits
+    #: The charge loop's last clamp (None before the first CurrentDemandReq of a session).
+    demand: DemandClamp | None
     welding: WeldingResult
     fault: PowerFault | None
     evse_status_code: EvseStatusCode

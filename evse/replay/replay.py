@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import exi
+from evse.ev.sim_env import SimEnv, SimEnvConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import CloseConnection, SeccCore, SeccOutput, SendPayload
 from evse.secc.env import AppProtocol, AuthDecision, AuthStatus, CableCheckResult, CableCheckStatus
-from evse.secc.sim_env import SimEnv, SimEnvConfig
 
 MS = 1_000_000
 #: Longest we let virtual time run for one deferred answer (PowerDelivery) before we call

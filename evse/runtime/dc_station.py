@@ -38,6 +38,7 @@ from evse.contract.guard import (
     WakeUpRequested,
 )
 from evse.contract.inprocess import InProcessLink
+from evse.contract.limits import EvseLimits
 from evse.contract.values import (
     FaultCode,
     FaultSeverity,
@@ -59,10 +60,7 @@ from evse.ports.board import Board, ContactorFeedback, EStopChanged
 from evse.power.controller import PowerInput, PowerPath, PowerPathConfig
 from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
-from evse.power.types import (
-    EvseLimits,
-    Phase as PowerPhase,
-)
+from evse.power.types import Phase as PowerPhase
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.ocpp_side import SIM_TOKEN, ExternalOcppSide, OcppSide
@@ -780,9 +778,7 @@ class DcStation:
         reading = w.meter.read(now_ns)
         inputs.append(reading)
         self._energy_wh = reading.energy_wh
-        lim = self.guard.effective_limits(now_ns)
-        limits = EvseLimits(lim.max_voltage_v, lim.max_current_a, lim.max_power_w,
-                            lim.valid_until_ns)
+        limits = self.guard.effective_limits(now_ns)
         if limits != self._last_limits:
             self._last_limits = limits
             inputs.append(limits)

@@ -12,19 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evse.contract.guard import (
-    AuthDecision as GuardAuth,
-    LimitsSource,
-    PlcContractGuard,
-    PncAnswerState,
-)
+from evse.contract.guard import AuthDecision as GuardAuth, PlcContractGuard, PncAnswerState
+from evse.contract.limits import DemandClamp, EvseLimits
 from evse.contract.values import (
     CertificateOperation,
     CertificateResponseStatus,
     ContractCertificateStatus,
     CtrlSchedule,
     EvErrorCode,
-    IsolationStatus as CIsolation,
+    IsolationStatus,
     MeasDcOutput,
     PaymentOption,
     PlcAuthRequest,
@@ -41,7 +37,7 @@ from evse.contract.values import (
 )
 from evse.power.controller import PowerPath
 from evse.power.faults import FaultReason, Severity
-from evse.power.types import EvRequest, IsolationLevel as PIsolation, Phase, PowerPathUsageError
+from evse.power.types import EvRequest, Phase, PowerPathUsageError
 from evse.secc.env import (
     AppProtocol,
     AuthDecision,
@@ -52,8 +48,6 @@ from evse.secc.env import (
     EvRequest as CarRequest,
     EvRequestSource,
     EvseFault,
-    EvseLimits,
-    IsolationLevel,
     Measurement,
     PaymentMethod,
     PncCertificateAnswer,
@@ -70,22 +64,6 @@ from evse.secc.schedule import Offered, rebase, same_in_value
 #: Duration announced for a controller schedule (the contract carries entries only): 24 h,
 #: the same as the SECC's own default schedule (evse/secc/config.py).
 SCHEDULE_DURATION_S = 86_400
-
-_ISOLATION = {
-    PIsolation.INVALID: IsolationLevel.INVALID,
-    PIsolation.VALID: IsolationLevel.VALID,
-    PIsolation.WARNING: IsolationLevel.WARNING,
-    PIsolation.FAULT: IsolationLevel.FAULT,
-    PIsolation.NO_IMD: IsolationLevel.NO_IMD,
-}
-_C_ISOLATION = {
-    PIsolation.INVALID: CIsolation.INVALID,
-    PIsolation.VALID: CIsolation.VALID,
-    PIsolation.WARNING: CIsolation.WARNING,
-    PIsolation.FAULT: CIsolation.FAULT,
-    PIsolation.NO_IMD: CIsolation.NO_IMD,
-}
-
 
 #: Controller certificate verdict (ctrl.pnc_authorization_response, OCPP 2.0.1
 #: AuthorizeCertificateStatusEnumType) -> the ISO 15118-2 responseCodeType the car gets in
@@ -216,29 +194,18 @@ class StationEnv:
     def measurement(self, now_ns: int) -> Measurement:
         snap = self.power.snapshot
         if snap is None:
-            return Measurement(0.0, 0.0, now_ns, IsolationLevel.INVALID)
+            return Measurement(0.0, 0.0, now_ns, IsolationStatus.INVALID)
         return Measurement(
-            snap.voltage_v, snap.current_a, snap.timestamp_ns, _ISOLATION[snap.isolation_level]
+            snap.voltage_v, snap.current_a, snap.timestamp_ns, snap.isolation_level
         )
 
     def limits(self, now_ns: int) -> EvseLimits:
-        lim = self.guard.effective_limits(now_ns)
-        maxima = self.power.maxima(now_ns)
-        # The guard's envelope, never above what the modules can do right now.
-        issued = now_ns if lim.source is not LimitsSource.DERATED_TO_ZERO else 0
-        return EvseLimits(
-            max_voltage_v=min(lim.max_voltage_v, maxima.voltage_v),
-            max_current_a=min(lim.max_current_a, maxima.current_a),
-            max_power_w=min(lim.max_power_w, maxima.power_w),
-            min_current_a=lim.min_current_a,
-            min_voltage_v=0.0,
-            issued_ns=issued,
-        )
+        # The guard's envelope of this instant, never above what the modules can do now:
+        # the same record `current_demand` clamps with.
+        return self.power.limits(now_ns, self.guard.effective_limits(now_ns))
 
     def rated_limits(self) -> EvseLimits:
-        hw = self.guard.cpd_limits()
-        return EvseLimits(hw.max_voltage_v, hw.max_current_a, hw.max_power_w,
-                          hw.min_current_a, 0.0, 0)
+        return self.guard.cpd_limits().as_limits()
 
     def auth_decision(self, now_ns: int) -> AuthDecision:
         d = self.guard.auth_decision(now_ns)
@@ -280,7 +247,7 @@ class StationEnv:
             return CableCheckResult(CableCheckStatus.ONGOING)
         if phase in (Phase.CABLE_CHECK_DONE, Phase.PRECHARGE, Phase.CHARGING):
             level = self.power.status.isolation_level
-            if level in (PIsolation.VALID, PIsolation.WARNING):
+            if level in (IsolationStatus.VALID, IsolationStatus.WARNING):
                 return CableCheckResult(CableCheckStatus.VALID)
         fault = self.power.fault
         if fault is not None or phase is Phase.FAULTED:
@@ -484,13 +451,18 @@ class StationEnv:
                                           stop_reason=self.stop_reason(None, now_ns)), now_ns)
 
     def current_demand(self, target_voltage_v: float, target_current_a: float,
-                       now_ns: int) -> None:
-        if self.power.phase is not Phase.CHARGING:
-            return
-        try:
-            self.power.current_demand(EvRequest(target_voltage_v, target_current_a), now_ns)
-        except PowerPathUsageError as exc:
-            self.usage_errors.append(f"current_demand: {exc}")
+                       now_ns: int) -> DemandClamp:
+        """The power path clamps with the guard's envelope of this instant (taken in now,
+        not at the next power tick) and regulates to it; outside CHARGING nothing is
+        applied and the answer is what it would regulate to."""
+        request = EvRequest(target_voltage_v, target_current_a)
+        envelope = self.guard.effective_limits(now_ns)
+        if self.power.phase is Phase.CHARGING:
+            try:
+                return self.power.current_demand(request, now_ns, envelope)
+            except PowerPathUsageError as exc:
+                self.usage_errors.append(f"current_demand: {exc}")
+        return self.power.clamp(request, now_ns, envelope)
 
     def start_welding_detection(self, now_ns: int) -> None:
         # The power path runs its welding check by itself after every stop (evse/power).
@@ -543,6 +515,6 @@ class StationEnv:
             present_voltage_v=max(0.0, snap.voltage_v),
             present_current_a=max(0.0, snap.current_a),
             energy_wh=max(0.0, energy_wh),
-            isolation_status=_C_ISOLATION[snap.isolation_level],
+            isolation_status=snap.isolation_level,
             isolation_resistance_ohm=snap.isolation_resistance_ohm,
         )

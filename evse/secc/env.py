@@ -4,8 +4,9 @@ Why a protocol: the SECC must answer the car within the standards' performance t
 whatever the power path or the controller are doing, so it never calls into them and waits.
 It *reads* their latest published state (all reads are non-blocking and return the last
 known value, timestamped) and *emits* requests (fire-and-forget). The lead binds the real
-power path (evse/power) and contract (evse/contract) to this protocol; tests use
-`evse.secc.sim_env.SimEnv`.
+power path (evse/power) and contract (evse/contract) to this protocol
+(evse/runtime/station_env.py). The limits record and the charge loop's answer are the
+shared `evse.contract.limits` types: one record from the guard to the car.
 
 Units are in every name; time is integer nanoseconds on the station's monotonic clock.
 """
@@ -16,22 +17,15 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
+from evse.contract.limits import DemandClamp, EvseLimits
+from evse.contract.values import IsolationStatus
+
 
 class AppProtocol(enum.Enum):
     """The application protocols the SECC can speak (supportedAppProtocol result)."""
 
     DIN70121 = "urn:din:70121:2012:MsgDef"
     ISO15118_2 = "urn:iso:15118:2:2013:MsgDef"
-
-
-class IsolationLevel(enum.Enum):
-    """IMD result as the standards report it (isolationLevelType)."""
-
-    INVALID = "Invalid"
-    VALID = "Valid"
-    WARNING = "Warning"
-    FAULT = "Fault"
-    NO_IMD = "No_IMD"
 
 
 class AuthStatus(enum.Enum):
@@ -108,20 +102,7 @@ class Measurement:
     voltage_v: float
     current_a: float
     at_ns: int  # when the sample was taken
-    isolation: IsolationLevel
-
-
-@dataclass(frozen=True, slots=True)
-class EvseLimits:
-    """Limits in force (min(hardware, derating, CSMS/energy manager)); `issued_ns` says how
-    fresh they are, the SECC's watchdog stops charging when they go stale."""
-
-    max_voltage_v: float
-    max_current_a: float
-    max_power_w: float
-    min_current_a: float
-    min_voltage_v: float
-    issued_ns: int
+    isolation: IsolationStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +212,8 @@ class SeccEnv(Protocol):
         ...
 
     def limits(self, now_ns: int) -> EvseLimits:
-        """Limits in force now (the contract guard's output); may be stale (see issued_ns)."""
+        """Limits in force now (the contract guard's envelope capped by the power path);
+        `derated` once a stop is requested (the SECC then reports the last ones in force)."""
         ...
 
     def rated_limits(self) -> EvseLimits:
@@ -304,8 +286,10 @@ class SeccEnv(Protocol):
         ...
 
     def current_demand(self, target_voltage_v: float, target_current_a: float,
-                       now_ns: int) -> None:
-        """New setpoint, already clamped by the SECC to the limits in force."""
+                       now_ns: int) -> DemandClamp:
+        """The car's targets (0 A while the SECC signals a stop): the power path clamps
+        them once (evse.power.current_loop.clamp_request), regulates to the result and
+        returns it; the SECC reports its limit flags and limits as they are."""
         ...
 
     def start_welding_detection(self, now_ns: int) -> None:

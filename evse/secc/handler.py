@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from evse.contract.limits import EvseLimits
+from evse.contract.values import IsolationStatus
 from evse.fsm import Event
 from evse.secc.config import SeccConfig
 from evse.secc.env import (
@@ -28,8 +30,6 @@ from evse.secc.env import (
     EvRequest,
     EvRequestSource,
     EvseFault,
-    EvseLimits,
-    IsolationLevel,
     PaymentMethod,
     Schedule,
     SeccEnv,
@@ -40,7 +40,7 @@ from evse.secc.messages import CHARGE_SERVICE_ID, Builder, Status
 from evse.secc.quirks import QUIRKS, Deviation, Quirk, QuirkContext, find
 from evse.secc.schedule import FALLBACK_TUPLE_ID, offer
 from evse.secc.session import PausedSession, SessionStore
-from evse.secc.timing import EVSE_STOP_GRACE_NS, LIMITS_VALIDITY_NS, NOTIFICATION_MAX_DELAY_S
+from evse.secc.timing import EVSE_STOP_GRACE_NS, NOTIFICATION_MAX_DELAY_S
 from evse.secc.units import to_float
 
 log = logging.getLogger(__name__)
@@ -141,18 +141,22 @@ class SeccHandlerBase:
         self._now_ns = ev.at_ns
 
     def _limits(self) -> EvseLimits:
-        """Limits in force: the env's if fresh, else the last valid ones (never waits)."""
-        lim = self._env.limits(self._now_ns)
-        if self._now_ns - lim.issued_ns <= LIMITS_VALIDITY_NS:
+        """Limits to report now (never waits): see `_reportable`."""
+        return self._reportable(self._env.limits(self._now_ns))
+
+    def _reportable(self, lim: EvseLimits) -> EvseLimits:
+        """`lim` unless derated to zero; then the last ones in force, else the rating: the
+        stop is told by status and 0 A, never by 0 A / 0 W maxima (EVs abort on those,
+        interop_failures.md "don't like 0 W and/or 0 A")."""
+        if not lim.derated:
             self._last_limits = lim
             return lim
         return self._last_limits or self._env.rated_limits()
 
     def _limits_lost(self) -> bool:
-        lim = self._env.limits(self._now_ns)
-        return self._now_ns - lim.issued_ns > LIMITS_VALIDITY_NS
+        return self._env.limits(self._now_ns).derated
 
-    def _status(self, *, isolation: IsolationLevel | None = None) -> Status:
+    def _status(self, *, isolation: IsolationStatus | None = None) -> Status:
         """DC_EVSEStatus content for this instant; per-protocol mapping in the builder."""
         now = self._now_ns
         fault = self._env.fault(now)
@@ -162,7 +166,7 @@ class SeccHandlerBase:
         if fault is EvseFault.EMERGENCY:
             code = "EVSE_EmergencyShutdown"
         elif fault is EvseFault.ISOLATION:
-            code, iso = "EVSE_EmergencyShutdown", IsolationLevel.FAULT
+            code, iso = "EVSE_EmergencyShutdown", IsolationStatus.FAULT
         elif fault is EvseFault.MALFUNCTION:
             code = "EVSE_Malfunction"
         elif fault is EvseFault.UTILITY_INTERRUPT:
@@ -463,12 +467,12 @@ class SeccHandlerBase:
 
     def answer_cable_check_finished(self, ev: Event) -> None:
         self._set_now(ev)
-        self._emit(self._b.cable_check("OK", self._status(isolation=IsolationLevel.VALID),
+        self._emit(self._b.cable_check("OK", self._status(isolation=IsolationStatus.VALID),
                                        finished=True))
 
     def answer_cable_check_ongoing(self, ev: Event) -> None:
         self._set_now(ev)
-        st = self._status(isolation=IsolationLevel.INVALID)
+        st = self._status(isolation=IsolationStatus.INVALID)
         if st.code == "EVSE_Ready":
             st = Status("EVSE_IsolationMonitoringActive", st.notification, st.isolation,
                         st.max_delay_s)
@@ -478,7 +482,7 @@ class SeccHandlerBase:
         self._set_now(ev)
         fault = self.isolation_fault(ev)
         st = Status("EVSE_Malfunction", "None",
-                    IsolationLevel.FAULT if fault else IsolationLevel.INVALID,
+                    IsolationStatus.FAULT if fault else IsolationStatus.INVALID,
                     NOTIFICATION_MAX_DELAY_S)
         self._emit(self._b.cable_check("FAILED", st, finished=True))
         self._end(SessionEndReason.CABLE_CHECK_FAULT if fault
@@ -489,7 +493,7 @@ class SeccHandlerBase:
         self._set_now(ev)
         self._precharge(self._env.precharge)
 
-    def _precharge(self, apply: Callable[[float, float, int], None]) -> None:
+    def _precharge(self, apply: Callable[[float, float, int], object]) -> None:
         body = self._req()
         self._report_ev_request(EvRequestSource.PRE_CHARGE, body)
         lim = self._limits()
@@ -560,37 +564,31 @@ class SeccHandlerBase:
                 and self._now_ns - signalled > EVSE_STOP_GRACE_NS)
 
     def answer_current_demand(self, ev: Event) -> None:
-        """Never waits: clamp with the last valid limits, report the latest snapshot."""
+        """Never waits: the power path clamps the car's targets once (its last-known
+        limits) and regulates to that; the answer reports that clamp's flags and limits
+        and the latest measurement snapshot. The SECC's one decision here is the stop:
+        0 A while it signals one (EVSE_Shutdown / StopCharging)."""
         self._set_now(ev)
         body = self._req()
         self._report_ev_request(EvRequestSource.CURRENT_DEMAND, body)
-        lim = self._limits()
         req_v = to_float(body.EVTargetVoltage)
         req_i = to_float(body.EVTargetCurrent)
         meas = self._env.measurement(self._now_ns)
-        if req_i < 0 or req_v < lim.min_voltage_v:
+        if req_i < 0 or req_v < self._limits().min_voltage_v:
             self._quirk(Deviation.TARGET_BELOW_BATTERY)
-        v = min(max(req_v, 0.0), lim.max_voltage_v)
-        if v < lim.min_voltage_v:
-            v = max(meas.voltage_v, lim.min_voltage_v)
-        i_power = lim.max_power_w / max(v, 1.0)
-        i = max(0.0, min(req_i, lim.max_current_a, i_power))
+        target_i = max(req_i, 0.0)
         if self._stop_wanted():
-            i = 0.0  # derate to zero while the stop is signalled
+            target_i = 0.0  # derate to zero while the stop is signalled
             if self._stop_signalled_ns is None:
                 self._stop_signalled_ns = self._now_ns  # the grace period starts now
-        self._env.current_demand(v, i, self._now_ns)
+        clamp = self._env.current_demand(max(req_v, 0.0), target_i, self._now_ns)
         soc = int(body.DC_EVStatus.EVRESSSOC)
         if soc != self._last_soc:  # the controller reports SOC (OCPP meter values)
             self._last_soc = soc
             self._publish_ev(body)
-        achieved = (
-            req_i > lim.max_current_a,
-            req_v > lim.max_voltage_v,
-            req_i > i_power,
-        )
         self._emit(self._b.current_demand("OK", self._status(), meas.voltage_v,
-                                          meas.current_a, achieved, lim,
+                                          meas.current_a, clamp.achieved,
+                                          self._reportable(clamp.limits),
                                           self._active_tuple_id))
 
     def answer_current_demand_failed(self, ev: Event) -> None:

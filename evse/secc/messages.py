@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from evse.contract.limits import EvseLimits
+from evse.contract.values import IsolationStatus
 from evse.secc.config import SeccConfig
-from evse.secc.env import AppProtocol, EvseLimits, IsolationLevel, PaymentMethod, Schedule
+from evse.secc.env import AppProtocol, PaymentMethod, Schedule
 from evse.secc.units import split
 from exi import din, iso2
 
@@ -33,8 +35,23 @@ class Status:
 
     code: str  # DC_EVSEStatusCodeType member name
     notification: str  # EVSENotificationType value ("None", "StopCharging", "ReNegotiation")
-    isolation: IsolationLevel | None
+    isolation: IsolationStatus | None
     max_delay_s: int
+
+
+#: The station's one isolation enum (the contract's IsolationStatus, also the power path's
+#: and the SECC's) -> isolationLevelType of ISO 15118-2 (Invalid, Valid, Warning, Fault,
+#: No_IMD) and DIN SPEC 70121, which has no No_IMD: a station without an IMD reports Invalid
+#: there (never Valid, which would claim a check that was not made).
+_ISO2_ISOLATION: dict[IsolationStatus, str] = {
+    IsolationStatus.INVALID: "Invalid",
+    IsolationStatus.VALID: "Valid",
+    IsolationStatus.WARNING: "Warning",
+    IsolationStatus.FAULT: "Fault",
+    IsolationStatus.NO_IMD: "No_IMD",
+}
+_DIN_ISOLATION: dict[IsolationStatus, str] = {
+    **_ISO2_ISOLATION, IsolationStatus.NO_IMD: "Invalid"}
 
 
 class Builder:
@@ -56,10 +73,8 @@ class Builder:
         m = self.m
         iso: Any = None
         if st.isolation is not None:
-            level = st.isolation
-            if self.din and level is IsolationLevel.NO_IMD:
-                level = IsolationLevel.INVALID  # DIN has no No_IMD
-            iso = m.isolationLevelType(level.value)
+            table = _DIN_ISOLATION if self.din else _ISO2_ISOLATION
+            iso = m.isolationLevelType(table[st.isolation])
         note = m.EVSENotificationType("None" if self.din else st.notification)
         return m.DC_EVSEStatusType(
             EVSEIsolationStatus=iso, EVSEStatusCode=m.DC_EVSEStatusCodeType[st.code],

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evse.secc.env import EvseLimits, Schedule, ScheduleEntry
+from evse.contract.limits import EvseLimits
+from evse.secc.env import Schedule, ScheduleEntry
 
 NS_PER_S = 1_000_000_000
 #: How far apart two step starts may be and still count as the same step. PMaxSchedule

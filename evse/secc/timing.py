@@ -43,10 +43,6 @@ PERF_DEFAULT_NS = 1_500 * MS
 #: How often the SECC looks at the environment while an answer is deferred (power-ready).
 ENV_POLL_PERIOD_NS = 5 * MS
 
-#: Limits watchdog: limits older than this are treated as lost, the SECC derates to 0 A
-#: and stops (ccs2_dc_reference.md C2.3 "no refresh for > 1-5 s"; P0 item 6).
-LIMITS_VALIDITY_NS = 5 * S
-
 #: EVSE-initiated stop grace period: after signalling StopCharging/EVSE_Shutdown the car
 #: has this long to send PowerDelivery(Stop) before we answer FAILED (EvseV2G: 10 s,
 #: ISO15118_chargerImpl.cpp; timing.md §4). The same bound as the contract guard's

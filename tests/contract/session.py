@@ -48,6 +48,8 @@ from evse.contract.values import (
     V2gPhase,
     V2gProtocol,
 )
+from evse.power.current_loop import clamp_request
+from evse.power.types import EvRequest
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -185,7 +187,8 @@ class MiniPlc:
         elif self.step == "charge":
             stop = self.guard.stop_request(now)
             limits = self.guard.effective_limits(now)
-            current_a = limits.clamp_current_a(EV_TARGET_V, EV_TARGET_A)
+            current_a = clamp_request(EvRequest(EV_TARGET_V, EV_TARGET_A), limits,
+                                      EV_TARGET_V).current_a
             self.setpoints_a.append(current_a)
             self._pub(PlcEvRequest(source=RequestSource.CURRENT_DEMAND,
                                    target_voltage_v=EV_TARGET_V, target_current_a=EV_TARGET_A,

@@ -47,6 +47,8 @@ from evse.contract.values import (
     TokenType,
     V2gPhase,
 )
+from evse.power.current_loop import clamp_request
+from evse.power.types import EvRequest
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -244,7 +246,8 @@ def test_controller_limits_are_clamped_by_the_hardware_rating() -> None:
     assert (lim.max_voltage_v, lim.max_current_a, lim.max_power_w, lim.min_current_a) == (
         920.0, 500.0, 100_000.0, 2.0)
     assert lim.source is LimitsSource.CONTROLLER and lim.valid_until_ns == 1000 * MS
-    assert lim.clamp_current_a(400.0, 600.0) == 250.0  # power-limited: 100 kW / 400 V
+    # power-limited: 100 kW / 400 V (the power path's one clamp, present voltage 400 V)
+    assert clamp_request(EvRequest(400.0, 600.0), lim, 400.0).current_a == 250.0
 
 
 # ----------------------------------------------------------------------- charging
@@ -370,8 +373,8 @@ def test_the_current_demand_loop_never_waits_for_the_controller() -> None:
     once, first the safe envelope, then 0 A after the watchdog (P0 item 1)."""
     g = PlcContractGuard(HW)
     g.set_phase(V2gPhase.CURRENTDEMAND, 0)
-    answers = [g.effective_limits(k * 50 * MS).clamp_current_a(400.0, 300.0)
-               for k in range(10_000)]
+    answers = [clamp_request(EvRequest(400.0, 300.0), g.effective_limits(k * 50 * MS),
+                             400.0).current_a for k in range(10_000)]
     cutoff = SAFE_DEFAULT_ENVELOPE_TTL_NS // (50 * MS)
     assert set(answers[:cutoff]) == {250.0} and set(answers[cutoff:]) == {0.0}
 

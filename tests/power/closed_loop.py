@@ -201,7 +201,8 @@ class Rig:
         end = self.now_ns + duration_ns
         while self.now_ns < end and self.core.phase is Phase.CHARGING:
             v_target = target_voltage_v or self.ev.battery.ocv_v() + 40.0
-            snap = self.core.current_demand(EvRequest(v_target, target_current_a), self.now_ns)
+            self.core.current_demand(EvRequest(v_target, target_current_a), self.now_ns)
+            snap = self.core.snapshot  # the sample that clamp used: what the car is told
             if snap is not None:
                 self.trace.responses.append((
                     self.now_ns, snap.voltage_v, snap.current_a,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 
 from drivers.sim.loads import Battery, EvInlet, ShortCircuit
-from evse.contract.values import FaultCode
+from evse.contract.values import FaultCode, IsolationStatus
 from evse.ports.imd import IsolationMeasurement
 from evse.power import cable_check as cc
 from evse.power.faults import EvseStatusCode, FaultReason
 from evse.power.types import (
     EvRequest,
-    IsolationLevel,
     Phase,
     PowerPathUsageError,
     Processing,
@@ -35,11 +34,11 @@ def test_test_voltage_follows_iec_61851_23_cc_4_1_2(ev_max: float, evse_max: flo
 
 def test_fixed_100_kohm_threshold_is_the_default_and_warning_needs_the_old_rule() -> None:
     default = cc.CableCheckConfig()
-    assert cc.classify(99_999.0, 500.0, default) is IsolationLevel.FAULT
-    assert cc.classify(100_000.0, 500.0, default) is IsolationLevel.VALID
+    assert cc.classify(99_999.0, 500.0, default) is IsolationStatus.FAULT
+    assert cc.classify(100_000.0, 500.0, default) is IsolationStatus.VALID
     old = cc.CableCheckConfig(per_volt_rule=True)
-    assert cc.classify(200_000.0, 500.0, old) is IsolationLevel.WARNING  # 400 Ohm/V
-    assert cc.classify(300_000.0, 500.0, old) is IsolationLevel.VALID  # 600 Ohm/V
+    assert cc.classify(200_000.0, 500.0, old) is IsolationStatus.WARNING  # 400 Ohm/V
+    assert cc.classify(300_000.0, 500.0, old) is IsolationStatus.VALID  # 600 Ohm/V
 
 
 def test_voltage_to_earth_limit_is_550_v_up_to_500_v_rating() -> None:
@@ -63,7 +62,7 @@ def test_healthy_cable_passes_valid_and_ends_below_60_v(imd_kind: str) -> None:
         assert rig.run_until(lambda: rig.core.phase is not Phase.CABLE_CHECK, 40_000_000_000)
         st = rig.core.status
         assert st.phase is Phase.CABLE_CHECK_DONE and st.fault is None
-        assert st.isolation_level is IsolationLevel.VALID
+        assert st.isolation_level is IsolationStatus.VALID
         assert st.cable_check_processing is Processing.FINISHED
         assert rig.plant.connector_voltage_v < cc.SAFE_VOLTAGE_V
         assert rig.now_ns < 20_000_000_000  # Taycan gives up after < 20 s (interop row 36)
@@ -81,7 +80,7 @@ def test_insulation_fault_fails_before_any_ev_contactor_closes(imd_kind: str) ->
         rig.imd_physics.inject_insulation_fault(50_000.0)
         rig.cable_check(500.0)
         st = rig.core.status
-        assert st.isolation_level is IsolationLevel.FAULT
+        assert st.isolation_level is IsolationStatus.FAULT
         assert st.fault is not None and st.fault.reason is FaultReason.INSULATION_FAULT
         assert st.evse_status_code is EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
         assert st.fault.fault_code is FaultCode.ISOLATION_FAULT  # what the controller sees
@@ -118,7 +117,7 @@ def test_failed_imd_self_test_fails_the_check_as_invalid() -> None:
         rig.cable_check(500.0)
         st = rig.core.status
         assert st.fault is not None and st.fault.reason is FaultReason.SELF_TEST_FAILED
-        assert st.isolation_level is IsolationLevel.INVALID
+        assert st.isolation_level is IsolationStatus.INVALID
     finally:
         rig.close()
 

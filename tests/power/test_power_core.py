@@ -7,6 +7,8 @@ import os
 import pytest
 
 from drivers.imd.link import SerialPortLink
+from evse.contract.limits import EvseLimits, LimitsSource
+from evse.contract.values import IsolationStatus
 from evse.ports.board import ContactorFeedback, EStopChanged
 from evse.ports.imd import IsolationMeasurement, SelfTestResult
 from evse.ports.meter import MeterReading
@@ -23,7 +25,6 @@ from evse.power.types import (
     DisableModules,
     EnableModules,
     EvRequest,
-    EvseLimits,
     ImdSelfTest,
     ImdStart,
     ImdStop,
@@ -35,6 +36,7 @@ from evse.power.types import (
     WeldingResult,
 )
 
+CONTROLLER = LimitsSource.CONTROLLER
 S = 1_000_000_000
 
 
@@ -65,7 +67,7 @@ def drive_cable_check_to_done(core: PowerPath) -> int:
 def test_cable_check_command_sequence_follows_the_reference_steps() -> None:
     core = PowerPath()
     drive_cable_check_to_done(core)
-    assert core.status.isolation_level.value == "Valid"
+    assert core.status.isolation_level is IsolationStatus.VALID
 
 
 def test_next_deadline_is_the_pending_step_timeout_and_timer_fires_it() -> None:
@@ -90,11 +92,14 @@ def test_the_snapshot_used_for_regulation_is_the_one_reported() -> None:
     meter(core, 399.0, 1.0, t + S)
     core.start_charging(t + S)
     meter(core, 400.0, 0.0, t + 2 * S)
-    snap = core.current_demand(EvRequest(450.0, 100.0), t + 12 * S)
-    assert snap is core.status.present and snap is core.snapshot
+    res = core.current_demand(EvRequest(450.0, 100.0), t + 12 * S)
+    snap = core.snapshot
+    assert snap is core.status.present and res is core.status.demand
     assert snap is not None and snap.timestamp_ns == t + 2 * S
-    # power clamp was computed from that very snapshot voltage: 20 kW / 400 V = 50 A
-    assert core.status.power_limit_achieved
+    # power clamp was computed from that very snapshot voltage: 20 kW / 400 V = 50 A, and
+    # the answer to the car (DemandClamp) is that clamp
+    assert res.power_limit_achieved and not res.current_limit_achieved
+    assert res.current_a == pytest.approx(50.0) and res.limits.max_power_w == 20_000.0
     sets = [c for c in core.take_commands() if isinstance(c, SetModuleOutput)]
     assert sets[-1].current_a == pytest.approx(50.0)
 
@@ -176,11 +181,11 @@ def test_no_modules_left_during_energy_transfer_is_a_fault() -> None:
 
 def test_limits_cap_the_reported_maxima() -> None:
     core = PowerPath()
-    core.handle(EvseLimits(500.0, 80.0, 30_000.0), 0)
-    m = core.maxima(0)
-    assert (m.voltage_v, m.current_a, m.power_w) == (500.0, 80.0, 30_000.0)
-    core.handle(EvseLimits(500.0, 80.0, 30_000.0, valid_until_ns=10), 0)
-    assert core.maxima(11).current_a == PowerPathConfig().max_current_a
+    core.handle(EvseLimits(500.0, 80.0, 30_000.0, 0.0, CONTROLLER), 0)
+    m = core.limits(0)
+    assert (m.max_voltage_v, m.max_current_a, m.max_power_w) == (500.0, 80.0, 30_000.0)
+    core.handle(EvseLimits(500.0, 80.0, 30_000.0, 0.0, CONTROLLER, valid_until_ns=10), 0)
+    assert core.limits(11).max_current_a == PowerPathConfig().max_current_a
 
 
 def test_serial_port_link_reads_and_writes_a_tty_without_blocking() -> None:
@@ -215,7 +220,7 @@ def test_board_e_stop_input_opens_at_once_and_stays_latched() -> None:
 def test_idle_core_has_no_deadline_and_expired_limits_do_not_spin_when_idle() -> None:
     core = PowerPath()
     assert core.next_deadline_ns() is None
-    core.handle(EvseLimits(500.0, 80.0, 30_000.0, valid_until_ns=10), 0)
+    core.handle(EvseLimits(500.0, 80.0, 30_000.0, 0.0, CONTROLLER, valid_until_ns=10), 0)
     assert core.next_deadline_ns() is None  # nothing to stop: no busy wake-ups
 
 
@@ -244,7 +249,7 @@ def test_unusable_ev_request_is_a_remote_error_and_changes_nothing(bad: float) -
 
 def test_unusable_controller_limits_are_rejected_and_previous_ones_kept() -> None:
     core = PowerPath()
-    core.handle(EvseLimits(500.0, 80.0, 30_000.0), 0)
+    core.handle(EvseLimits(500.0, 80.0, 30_000.0, 0.0, CONTROLLER), 0)
     with pytest.raises(PowerPathUsageError):
-        core.handle(EvseLimits(500.0, float("nan"), 30_000.0), 1)
-    assert core.maxima(1).current_a == 80.0
+        core.handle(EvseLimits(500.0, float("nan"), 30_000.0, 0.0, CONTROLLER), 1)
+    assert core.limits(1).max_current_a == 80.0

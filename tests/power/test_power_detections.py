@@ -43,7 +43,7 @@ def test_current_back_within_the_margin_resets_the_over_current_timer() -> None:
 def test_cable_rating_caps_the_maxima_and_trips_over_current() -> None:
     d = Driver()
     d.core = PowerPath(PowerPathConfig(cable_rating_a=40.0))
-    assert d.core.maxima(0).current_a == 40.0
+    assert d.core.limits(0).max_current_a == 40.0
     d.charging()  # the car asks 50 A: the setpoint stays at the cable's 40 A
     sent = [c for c in d.core.take_commands() if isinstance(c, SetModuleOutput)]
     assert all(c.current_a <= 40.0 for c in sent)
@@ -56,21 +56,21 @@ def test_cable_rating_caps_the_maxima_and_trips_over_current() -> None:
 @pytest.mark.req("PLC-6.3")
 def test_connector_temperature_derates_the_maxima_then_stops_the_charge() -> None:
     d = Driver()
-    full = d.core.maxima(0).current_a
+    full = d.core.limits(0).max_current_a
     d.charging()
     d.feed(TemperatureReading("dc_plus_pin", 85.0, d.t))  # half way 80 -> 90 °C
-    assert d.core.maxima(d.t).current_a == full / 2
+    assert d.core.limits(d.t).max_current_a == full / 2
     d.core.current_demand(EvRequest(EV_MAX_V, 150.0), d.at(20 * MS))
-    assert d.core.status.maxima.current_a == full / 2  # what the car is told
+    assert d.core.status.limits.max_current_a == full / 2  # what the car is told
     assert d.core.fault is None
     d.feed(TemperatureReading("cable", 60.0, d.t))
-    assert d.core.maxima(d.t).current_a == full / 2  # the hottest sensor counts
+    assert d.core.limits(d.t).max_current_a == full / 2  # the hottest sensor counts
     d.feed(TemperatureReading("dc_plus_pin", 90.0, d.t))
     f = d.core.fault
     assert f is not None and f.reason is FaultReason.OVER_TEMPERATURE
     assert f.severity is Severity.ERROR
     d.feed(TemperatureReading("dc_plus_pin", 30.0, d.t))
-    assert d.core.maxima(d.t).current_a == full
+    assert d.core.limits(d.t).max_current_a == full
 
 
 def test_stale_meter_while_charging_is_an_error_shutdown() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from evse.contract.limits import EvseLimits, LimitsSource
 from evse.controller.error_map import FAULT_MAP
 from evse.ports.board import BoardFault, BoardFaultKind, ContactorFeedback, EStopChanged
 from evse.ports.imd import ImdDeviceFault, IsolationMeasurement, SelfTestResult
@@ -43,12 +44,12 @@ from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.types import (
     DisableModules,
     EvRequest,
-    EvseLimits,
     Phase,
     SetContactors,
     SetModuleOutput,
 )
 
+CONTROLLER = LimitsSource.CONTROLLER
 S = 1_000_000_000
 MS = 1_000_000
 EV_MAX_V = 400.0
@@ -175,7 +176,8 @@ INJECT: dict[FaultReason, Callable[[Driver], None]] = {
         d.charging(), d.feed(CapabilitiesChanged(GroupCapabilities(0, 0, 0, 0, 0), d.t))),
     FaultReason.IMD_DEVICE_FAULT: lambda d: (d.charging(), d.feed(ImdDeviceFault("gone", d.t))),
     FaultReason.LIMITS_EXPIRED: lambda d: (
-        d.charging(), d.feed(EvseLimits(500.0, 100.0, 50_000.0, d.t + 100 * MS)),
+        d.charging(),
+        d.feed(EvseLimits(500.0, 100.0, 50_000.0, 0.0, CONTROLLER, d.t + 100 * MS)),
         d.timer(200 * MS)),
     FaultReason.CONTACTOR_OPENED_UNEXPECTEDLY: lambda d: (
         d.charging(), d.feed(ContactorFeedback(False, d.t))),

@@ -48,9 +48,8 @@ def run_fault(rig: Rig, inject: Callable[[Rig], None], budget_ns: int) -> Outcom
     end = rig.now_ns + budget_ns
     while rig.now_ns < end:
         if rig.core.phase is Phase.CHARGING:
-            snap = rig.core.current_demand(EvRequest(rig.ev.battery.ocv_v() + 40, 100.0),
-                                           rig.now_ns)
-            assert snap is not None
+            rig.core.current_demand(EvRequest(rig.ev.battery.ocv_v() + 40, 100.0), rig.now_ns)
+            assert rig.core.snapshot is not None
         rig.tick()
         if off_ns is None and rig.core.fault is not None and (
                 rig.modules_delivering_a() < SAFE_OPEN_CURRENT_A):

@@ -6,6 +6,7 @@ import pytest
 
 from drivers.meter.sim_meter import Accuracy
 from drivers.sim.loads import Battery, EvInlet
+from evse.contract.limits import EvseLimits, LimitsSource
 from evse.power.controller import (
     PRECHARGE_TARGET_TIME_NS,
     PowerPathConfig,
@@ -13,8 +14,10 @@ from evse.power.controller import (
 )
 from evse.power.current_loop import RAMP_UP_A_PER_S
 from evse.power.faults import FaultReason
-from evse.power.types import EvRequest, EvseLimits, Phase, WeldingResult
+from evse.power.types import EvRequest, Phase, WeldingResult
 from tests.power.closed_loop import Rig
+
+CONTROLLER = LimitsSource.CONTROLLER
 
 PROTOCOLS = ["infy", "winline", "dpm1000"]
 
@@ -95,17 +98,18 @@ def test_current_rises_no_faster_than_the_ramp_rate() -> None:
 def test_request_is_clamped_by_controller_limits_power_and_flags_it() -> None:
     rig = Rig()
     try:
-        rig.core.handle(EvseLimits(1000.0, 40.0, 60_000.0), rig.now_ns)
+        rig.core.handle(EvseLimits(1000.0, 40.0, 60_000.0, 0.0, CONTROLLER), rig.now_ns)
         rig.full_session_to_charging()
         rig.charge(100.0, 5_000_000_000)
         assert rig.plant.connector_current_a == pytest.approx(40.0, abs=0.5)
-        assert rig.core.status.current_limit_achieved
-        rig.core.handle(EvseLimits(1000.0, 200.0, 10_000.0), rig.now_ns)  # derated to 10 kW
+        assert rig.core.status.demand.current_limit_achieved
+        # derated to 10 kW
+        rig.core.handle(EvseLimits(1000.0, 200.0, 10_000.0, 0.0, CONTROLLER), rig.now_ns)
         rig.charge(100.0, 4_000_000_000)
         power = rig.plant.connector_current_a * rig.plant.connector_voltage_v
         assert power == pytest.approx(10_000.0, rel=0.03)
-        assert rig.core.status.power_limit_achieved
-        assert rig.core.status.maxima.power_w == 10_000.0
+        assert rig.core.status.demand.power_limit_achieved
+        assert rig.core.status.limits.max_power_w == 10_000.0
     finally:
         rig.close()
 
@@ -127,7 +131,7 @@ def test_expired_controller_limits_stop_the_charge_with_a_reason() -> None:
     rig = Rig()
     try:
         rig.full_session_to_charging()
-        rig.core.handle(EvseLimits(1000.0, 200.0, 60_000.0,
+        rig.core.handle(EvseLimits(1000.0, 200.0, 60_000.0, 0.0, CONTROLLER,
                                    valid_until_ns=rig.now_ns + 3_000_000_000), rig.now_ns)
         rig.charge(50.0, 6_000_000_000)
         assert rig.core.fault is not None

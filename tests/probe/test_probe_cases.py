@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 import exi
+from evse.ev.sim_env import SimEnv, SimEnvConfig
 from evse.probe.cases import CASES, run_cases, select
 from evse.probe.inproc import InProcessLink
 from evse.probe.link import Closed, Frame, LinkEvent, Silence
 from evse.probe.model import CaseResult, Family, ProbeOptions, S, Verdict
 from evse.probe.report import to_json, to_markdown
 from evse.secc.core import SeccCore
-from evse.secc.sim_env import SimEnv, SimEnvConfig
 
 #: Cases our SECC fails on purpose, with the reason (docs/conformance.md, evse/v2gtp/README.md):
 #: the ISO 15118-4 test system (T4 TC_SECC_CMN_VTB_V2GTPSessionSetup_002..005) expects a

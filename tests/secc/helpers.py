@@ -9,11 +9,11 @@ import exi
 from evse.ev.loopback import LoopResult, run
 from evse.ev.profiles import EvProfile, profile
 from evse.ev.sim import EvSim
+from evse.ev.sim_env import SimEnv, SimEnvConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import CloseConnection, SeccCore, SeccOutput, SendPayload
 from evse.secc.env import AppProtocol
 from evse.secc.session import MemorySessionStore, SessionStore
-from evse.secc.sim_env import SimEnv, SimEnvConfig
 from evse.secc.units import split
 from exi import app, din, iso2
 

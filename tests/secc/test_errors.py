@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from evse.ev.sim_env import SimEnvConfig
 from evse.secc.env import AppProtocol, EvseFault, SessionEndReason
-from evse.secc.sim_env import SimEnvConfig
 from tests.secc.helpers import MS, S, ScriptedCar
 
 
@@ -49,8 +49,8 @@ def test_physical_value_in_the_wrong_unit_is_failed() -> None:
 
 @pytest.mark.req("PLC-4")
 def test_garbage_instead_of_supported_app_protocol_closes() -> None:
+    from evse.ev.sim_env import SimEnv
     from evse.secc.core import SeccCore
-    from evse.secc.sim_env import SimEnv
     env = SimEnv()
     core = SeccCore(env)
     core.connection_opened(0)
@@ -60,8 +60,8 @@ def test_garbage_instead_of_supported_app_protocol_closes() -> None:
 
 
 def test_no_supported_app_protocol_within_setup_time_closes() -> None:
+    from evse.ev.sim_env import SimEnv
     from evse.secc.core import SeccCore
-    from evse.secc.sim_env import SimEnv
     env = SimEnv()
     core = SeccCore(env)
     core.connection_opened(0)

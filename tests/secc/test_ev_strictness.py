@@ -12,10 +12,10 @@ import pytest
 from evse.ev.loopback import run
 from evse.ev.profiles import profile
 from evse.ev.sim import EvSim
+from evse.ev.sim_env import SimEnv, SimEnvConfig
 from evse.secc.core import SeccCore
 from evse.secc.env import Measurement
 from evse.secc.messages import Builder
-from evse.secc.sim_env import SimEnv, SimEnvConfig
 
 MS = 1_000_000
 

@@ -21,6 +21,7 @@ import pytest
 
 from evse.ev.profiles import profile
 from evse.ev.sim import EvSim
+from evse.ev.sim_env import SimEnv, SimEnvConfig
 from evse.io.v2g_net import (
     ConnectionClosed,
     ConnectionOpened,
@@ -34,7 +35,6 @@ from evse.io.v2g_net import (
 from evse.sdp import Security, TlsPolicy
 from evse.secc.core import CloseConnection, SeccCore, SendPayload
 from evse.secc.env import AppProtocol, SessionEndReason
-from evse.secc.sim_env import SimEnv, SimEnvConfig
 from evse.security.testpki import TestPki, generate_test_pki
 from evse.v2gtp import FrameReceived, PayloadType, V2gtpStreamDecoder, encode_frame
 from tests.v2g import evside

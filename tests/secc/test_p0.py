@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from evse.ev.profiles import profile
+from evse.ev.sim_env import SimEnvConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import SendPayload
 from evse.secc.env import AppProtocol, SessionEndReason
-from evse.secc.sim_env import SimEnvConfig
 from evse.secc.units import to_float
 from tests.secc.helpers import MS, S, ScriptedCar, responses, session
 

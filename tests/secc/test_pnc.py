@@ -14,10 +14,10 @@ import exi
 from evse.ev.loopback import run
 from evse.ev.profiles import profile
 from evse.ev.sim import EvSim
+from evse.ev.sim_env import SimEnv, SimEnvConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import SeccCore, SendPayload
 from evse.secc.env import AppProtocol, AuthStatus, PaymentMethod, PncKind, SessionEndReason
-from evse.secc.sim_env import SimEnv, SimEnvConfig
 from evse.secc.timing import CERTIFICATE_ANSWER_TIMEOUT_NS
 from evse.security.testpki import ContractChain, generate_contract_chain
 from evse.security.xmldsig import sign_body

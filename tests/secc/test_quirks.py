@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from evse.ev.profiles import profile
+from evse.ev.sim_env import SimEnvConfig
 from evse.secc.env import AppProtocol, SessionEndReason
 from evse.secc.quirks import QUIRKS, Deviation, QuirkContext, find
-from evse.secc.sim_env import SimEnvConfig
 from evse.secc.units import to_float
 from tests.secc.helpers import MS, ScriptedCar, responses, session
 

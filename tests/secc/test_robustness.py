@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import exi
 from evse.ev.profiles import PROFILES
+from evse.ev.sim_env import SimEnvConfig
 from evse.secc.core import SendPayload, check_response_time
 from evse.secc.env import AppProtocol, EvseFault, SessionEndReason
-from evse.secc.sim_env import SimEnvConfig
 from tests.secc.helpers import MS, ScriptedCar, session
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from evse.ev.sim_env import SimEnvConfig
 from evse.secc.env import AppProtocol, SessionEndReason
-from evse.secc.sim_env import SimEnvConfig
 from evse.secc.units import to_float
 from exi import din, iso2
 from tests.secc.helpers import MS, ScriptedCar

@@ -4,10 +4,10 @@ timeouts and deferred answers fire from the scheduler; outputs are taken after t
 from __future__ import annotations
 
 import exi
+from evse.ev.sim_env import SimEnv
 from evse.runtime.scheduler import Scheduler
 from evse.secc.core import CloseConnection, SeccCore, SendPayload
 from evse.secc.env import AppProtocol, SessionEndReason
-from evse.secc.sim_env import SimEnv
 from exi import app, din
 
 S = 1_000_000_000

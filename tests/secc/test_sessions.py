@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from evse.ev.profiles import profile
+from evse.ev.sim_env import SimEnvConfig
 from evse.secc.core import CloseConnection, ResponseOverrun
 from evse.secc.env import AppProtocol, SessionEndReason, StationRequest
 from evse.secc.session import JsonFileSessionStore
-from evse.secc.sim_env import SimEnvConfig
 from tests.secc.helpers import MS, S, responses, session
 
 

@@ -38,9 +38,9 @@ def test_every_power_faults_key_sets_its_threshold_in_the_station(tmp_path: Path
     assert (c.temperature_derate_c, c.temperature_trip_c) == (70.0, 85.0)
     assert c.meter_stale_ns == 1500 * MS
     # The cable rating caps what the car is offered (EVSEMaximumCurrentLimit).
-    assert st.power.maxima().current_a <= 100.0
+    assert st.power.limits().max_current_a <= 100.0
     default = DcStation(load_config(write(tmp_path, "station: {name: t}\n")), car=False)
-    assert default.power.maxima().current_a > 100.0
+    assert default.power.limits().max_current_a > 100.0
     st.close()
     default.close()
 

@@ -6,6 +6,14 @@ isolation is Valid `cable_check_delay_ns` after the test starts. Everything is c
 `now_ns` on demand (no ticking), so virtual time can jump. Delays and faults are
 configurable to provoke the behaviours the SECC must survive (late authorization, late
 schedule, slow precharge, lost limits, faults).
+
+A stand-in, not the station: the station's SECC environment is
+`evse.runtime.station_env.StationEnv` over the real `PowerPath` and contract guard, and the
+SECC's behavioural suites run on that. This one stays for the EV simulator's own server
+(`python -m evse.ev`), the replayer, the conformance probe's in-process SECC and the SECC
+unit tests that need a condition the real parts do not produce on demand (an arbitrary
+`EvseFault` at an instant, a CSMS certificate answer at a chosen delay). It clamps every
+CurrentDemand with the power path's own `clamp_request`, so there is one formula.
 """
 
 from __future__ import annotations
@@ -13,6 +21,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from evse.contract.limits import DemandClamp, EvseLimits, LimitsSource
+from evse.contract.values import IsolationStatus
+from evse.power.current_loop import clamp_request
+from evse.power.types import EvRequest as PowerRequest
 from evse.secc.env import (
     AuthDecision,
     AuthStatus,
@@ -21,8 +33,6 @@ from evse.secc.env import (
     EvInfo,
     EvRequest,
     EvseFault,
-    EvseLimits,
-    IsolationLevel,
     Measurement,
     PaymentMethod,
     PncCertificateAnswer,
@@ -37,6 +47,9 @@ from evse.secc.env import (
 
 MS = 1_000_000
 S = 1_000 * MS
+#: The stand-in controller's limits validity: `limits_lost_at_ns` plus this, the limits are
+#: derated to zero (the real guard's watchdog is the contract's validity_ms, C2.3).
+LIMITS_VALIDITY_NS = 5 * S
 
 
 @dataclass(slots=True)
@@ -122,6 +135,9 @@ class SimEnv:
     _output_enabled_ns: int = 0
     _pnc_certificate_ns: int | None = None
     _pnc_contract_ns: int | None = None
+    #: The car asked for the schedule again after the renegotiation request (the request is
+    #: then answered, as StationEnv does: a renegotiation is asked once per change).
+    _renegotiated: bool = False
 
     def __post_init__(self) -> None:
         self._voltage = _Lag(self.config.voltage_tau_ns)
@@ -146,26 +162,27 @@ class SimEnv:
             isolation=self._isolation(now_ns),
         )
 
-    def _isolation(self, now_ns: int) -> IsolationLevel:
+    def _isolation(self, now_ns: int) -> IsolationStatus:
         st = self.cable_check(now_ns).status
         if st is CableCheckStatus.FAULT:
-            return IsolationLevel.FAULT
+            return IsolationStatus.FAULT
         if st is CableCheckStatus.VALID:
-            return IsolationLevel.VALID
-        return IsolationLevel.INVALID
+            return IsolationStatus.VALID
+        return IsolationStatus.INVALID
 
     def rated_limits(self) -> EvseLimits:
         c = self.config
         return EvseLimits(c.max_voltage_v, c.max_current_a, c.max_power_w, c.min_current_a,
-                          c.min_voltage_v, issued_ns=0)
+                          LimitsSource.RATED, min_voltage_v=c.min_voltage_v)
 
     def limits(self, now_ns: int) -> EvseLimits:
         c = self.config
-        issued = now_ns
-        if c.limits_lost_at_ns is not None and now_ns >= c.limits_lost_at_ns:
-            issued = c.limits_lost_at_ns
+        lost = c.limits_lost_at_ns
+        if lost is not None and now_ns - lost > LIMITS_VALIDITY_NS:
+            return EvseLimits(c.max_voltage_v, 0.0, 0.0, 0.0, LimitsSource.DERATED_TO_ZERO,
+                              min_voltage_v=c.min_voltage_v)
         return EvseLimits(c.max_voltage_v, c.max_current_a, c.max_power_w, c.min_current_a,
-                          c.min_voltage_v, issued_ns=issued)
+                          LimitsSource.CONTROLLER, min_voltage_v=c.min_voltage_v)
 
     def auth_decision(self, now_ns: int) -> AuthDecision:
         t = self._auth_requested_ns
@@ -176,6 +193,8 @@ class SimEnv:
         return AuthDecision(self.config.auth_result)
 
     def schedule(self, now_ns: int) -> Schedule | None:
+        if self.station_request(now_ns) is StationRequest.RENEGOTIATE:
+            self._renegotiated = True
         d = self.config.schedule_delay_ns
         t = self._auth_requested_ns or 0
         if d is None or now_ns - t < d:
@@ -211,6 +230,8 @@ class SimEnv:
     def station_request(self, now_ns: int) -> StationRequest:
         c = self.config
         if c.station_request_at_ns is not None and now_ns >= c.station_request_at_ns:
+            if c.station_request is StationRequest.RENEGOTIATE and self._renegotiated:
+                return StationRequest.NONE
             return c.station_request
         return StationRequest.NONE
 
@@ -276,12 +297,15 @@ class SimEnv:
         self._log("power_delivery", now_ns, start)
 
     def current_demand(self, target_voltage_v: float, target_current_a: float,
-                       now_ns: int) -> None:
-        if self._voltage.target != target_voltage_v:
-            self._voltage.set(target_voltage_v, now_ns)
-        if self._current.target != target_current_a:
-            self._current.set(target_current_a, now_ns)
-        self._log("current_demand", now_ns, target_voltage_v, target_current_a)
+                       now_ns: int) -> DemandClamp:
+        out = clamp_request(PowerRequest(target_voltage_v, target_current_a),
+                            self.limits(now_ns), self.measurement(now_ns).voltage_v)
+        if self._voltage.target != out.voltage_v:
+            self._voltage.set(out.voltage_v, now_ns)
+        if self._current.target != out.current_a:
+            self._current.set(out.current_a, now_ns)
+        self._log("current_demand", now_ns, out.voltage_v, out.current_a)
+        return out
 
     def start_welding_detection(self, now_ns: int) -> None:
         self._contactors_closed_ns = None
