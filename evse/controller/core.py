@@ -40,6 +40,7 @@ from evse.controller.dialects import make_dialect
 from evse.controller.error_map import error_mapping_command, fault_mapping, stop_mapping
 from evse.controller.errors import ControllerUsageError, CsmsProtocolError
 from evse.controller.handler import ControllerHandler
+from evse.controller.network_security import NetworkSecurity, valid_password
 from evse.controller.outbox import InFlight, Outbox, Volatile
 from evse.controller.plc_port import (
     AuthContextCmd,
@@ -197,6 +198,18 @@ class Controller:
             renewal_margin_s=config.cert_renewal_margin_s, now_unix_s=self.unix_s,
             send_csr=self._send_csr, subject=self._csr_subject, roots_for=self._roots_for,
             security_event=self.security_event)
+        #: Security profile and basic-auth password of the CSMS connection (A00/A01/A05).
+        self.network = NetworkSecurity(config.ocpp_version, self.station_certs,
+                                       Path(config.station_cert_dir)
+                                       if config.station_cert_dir else None,
+                                       self.security_event)
+        version = config.ocpp_version
+        self.settings.add("SecurityProfile", self.network.profile,
+                          validate=self.network.profile_change_ok,
+                          on_change=self.network.set_profile)
+        self.settings.add("AuthorizationKey", "", write_only=True,
+                          validate=lambda v: valid_password(version, v),
+                          on_change=self.network.set_password)
         self.handler = ControllerHandler(self)
         self.machine = Machine(
             load_spec(SPEC_PATH), self.handler, timers=self._timers, trace=trace,
@@ -535,6 +548,17 @@ class Controller:
         """Empty the security log; raises SecurityLogWasCleared (critical) right after."""
         self.security_log.clear()
         self.security_event(SecurityEvent.SECURITY_LOG_WAS_CLEARED)
+
+    def adopt_security_profile(self, configured: int) -> None:
+        """The websocket adapter's configured profile (a persisted upgrade stays)."""
+        self.network.adopt(configured)
+        self.settings.item("SecurityProfile").value = str(self.network.profile)
+
+    def set_network_profile(self, connection_data: dict[str, Any]) -> str:
+        """2.0.1 B09 SetNetworkProfile: never a lower profile; used from the next connection."""
+        status = self.network.set_network_profile(connection_data)
+        self.settings.item("SecurityProfile").value = str(self.network.profile)
+        return status
 
     def request_certificate(self, use: LeafUse) -> bool:
         """A03: ask the CSMS to sign a new key (TriggerMessage, renewal, operator)."""

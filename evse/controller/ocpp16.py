@@ -395,7 +395,10 @@ class Ocpp16:
     def on_GetConfiguration(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         s = self.core.settings
         keys = p.get("key") or s.keys()
-        known = [{"key": k, "readonly": s.item(k).readonly, "value": s.get(k)}
+        # a write-only key (AuthorizationKey, security whitepaper §2.3) is listed without
+        # its value
+        known = [{"key": k, "readonly": s.item(k).readonly}
+                 | ({} if s.item(k).write_only else {"value": s.get(k)})
                  for k in keys if s.has(k)]
         unknown = [k for k in keys if not s.has(k)]
         out: dict[str, Any] = {"configurationKey": known}

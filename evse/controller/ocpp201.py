@@ -100,6 +100,8 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("ISO15118Ctrlr", "CentralContractValidationAllowed"): "CentralContractValidationAllowed",
     ("ISO15118Ctrlr", "ContractValidationOffline"): "ContractValidationOffline",
     ("SecurityCtrlr", "OrganizationName"): "CpoName",
+    ("SecurityCtrlr", "SecurityProfile"): "SecurityProfile",
+    ("SecurityCtrlr", "BasicAuthPassword"): "AuthorizationKey",
     ("SecurityCtrlr", "CertSigningWaitMinimum"): "CertSigningWaitMinimum",
     ("SecurityCtrlr", "CertSigningRepeatTimes"): "CertSigningRepeatTimes",
     ("ISO15118Ctrlr", "SeccId"): "SeccId",
@@ -112,6 +114,9 @@ VARIABLES: dict[tuple[str, str], str] = {
 
 
 _DATA_TYPE = {"str": "string", "int": "integer", "bool": "boolean"}
+#: Keys that are ReadOnly in the 2.0.1 device model though 1.6 may change them:
+#: SecurityCtrlr.SecurityProfile changes through SetNetworkProfile (B09) only.
+READ_ONLY_201 = frozenset({"SecurityProfile"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +353,10 @@ class Ocpp201:
             return {"status": own}
         return delete_certificate(self.core.pnc.trust, p)
 
+    def on_SetNetworkProfile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """B09 (security profile upgrade, A05): never a lower profile, prerequisites met."""
+        return {"status": self.core.set_network_profile(p["connectionData"])}
+
     def on_CertificateSigned(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         """A02/A03: the signed chain for our pending CSR (ChargingStation or V2G)."""
         use = LeafUse(p.get("certificateType", LeafUse.CHARGING_STATION.value))
@@ -425,6 +434,8 @@ class Ocpp201:
             elif key is None or not s.has(key):
                 known = any(c == comp["name"] for c, _ in VARIABLES)
                 result["attributeStatus"] = "UnknownVariable" if known else "UnknownComponent"
+            elif s.item(key).write_only:
+                result["attributeStatus"] = "Rejected"  # WriteOnly (BasicAuthPassword)
             else:
                 result["attributeStatus"] = "Accepted"
                 result["attributeValue"] = s.get(key)
@@ -448,11 +459,14 @@ class Ocpp201:
             item = s.item(key)
             if base == "ConfigurationInventory" and item.readonly:
                 continue
+            attribute: dict[str, Any] = {"type": "Actual", "mutability": (
+                "WriteOnly" if item.write_only else "ReadOnly"
+                if item.readonly or key in READ_ONLY_201 else "ReadWrite")}
+            if not item.write_only:
+                attribute["value"] = item.value[:2500]
             rows.append({
                 "component": {"name": component}, "variable": {"name": variable},
-                "variableAttribute": [{"type": "Actual", "value": item.value[:2500],
-                                       "mutability": "ReadOnly" if item.readonly
-                                       else "ReadWrite"}],
+                "variableAttribute": [attribute],
                 "variableCharacteristics": {"dataType": _DATA_TYPE[item.kind],
                                             "supportsMonitoring": False},
             })
@@ -473,6 +487,8 @@ class Ocpp201:
             elif key is None or not s.has(key):
                 known = any(c == comp["name"] for c, _ in VARIABLES)
                 result["attributeStatus"] = "UnknownVariable" if known else "UnknownComponent"
+            elif key in READ_ONLY_201:
+                result["attributeStatus"] = "Rejected"
             else:
                 status = s.change(key, str(item["attributeValue"]))
                 result["attributeStatus"] = {"NotSupported": "Rejected"}.get(status, status)
