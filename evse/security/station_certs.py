@@ -128,13 +128,21 @@ def load_chain(pem: str | bytes) -> list[x509.Certificate] | None:
     return certs or None
 
 
+#: Tolerated lag of the station clock behind the signer's: a certificate signed just now
+#: carries notBefore = the CSMS's "now" (seen with openssl x509 -req against the strict
+#: peer: the station's whole-second clock was 1 s behind). 300 s, the leeway OpenSSL
+#: allows OCSP answers (the trust store uses the same for thisUpdate).
+NOT_BEFORE_SKEW_S = 300
+
+
 def verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate],
                  now_unix_s: int) -> SignedResult:
     """Leaf first; each certificate signed by the next; the last signed by (or being) an
     installed root; every certificate (root included) valid at `now_unix_s`."""
     now = datetime.fromtimestamp(now_unix_s, UTC)
+    early = datetime.fromtimestamp(now_unix_s + NOT_BEFORE_SKEW_S, UTC)
     for c in chain:
-        if c.not_valid_before_utc > now:
+        if c.not_valid_before_utc > early:
             return SignedResult.NOT_YET_VALID
         if c.not_valid_after_utc <= now:
             return SignedResult.EXPIRED

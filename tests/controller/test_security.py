@@ -24,6 +24,8 @@ from tests.controller.harness import Rig
 
 VERSIONS = ["1.6", "2.0.1"]
 DAY_S = 86_400
+#: Tests that run days of virtual time: the 1 s limits refresh would be ~10^6 timer turns.
+SLOW_TICKS = {"limits_period_s": 3600.0}
 EPOCH = 1_767_225_600  # the Rig's wall clock origin (2026-01-01)
 
 
@@ -240,7 +242,7 @@ def test_A02_no_certificate_signed_repeats_with_a_doubling_wait(version: str) ->
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_A03_renewal_before_expiry_replaces_the_pair(version: str) -> None:
-    rig = _with_ca(version)
+    rig = _with_ca(version, **SLOW_TICKS)
     rig.csms.signed_validity_s = 40 * DAY_S  # the margin is 30 days: renew after ~10 days
     _trigger_sign(rig)
     first = rig.ctrl.station_certs.key_fingerprint(LeafUse.CHARGING_STATION)
@@ -256,7 +258,7 @@ def test_A03_renewal_before_expiry_replaces_the_pair(version: str) -> None:
 
 
 def test_A03_renewal_margin_is_configurable() -> None:
-    rig = _with_ca("2.0.1", cert_renewal_margin_s=5.0 * DAY_S)
+    rig = _with_ca("2.0.1", cert_renewal_margin_s=5.0 * DAY_S, **SLOW_TICKS)
     rig.csms.signed_validity_s = 40 * DAY_S
     _trigger_sign(rig)
     rig.run(30 * DAY_S)
@@ -270,7 +272,7 @@ def test_A02_the_pair_survives_a_restart_and_renewal_is_rearmed(tmp_path: Path) 
     rig.csms.signed_validity_s = 40 * DAY_S
     _trigger_sign(rig)
     fp = rig.ctrl.station_certs.key_fingerprint(LeafUse.CHARGING_STATION)
-    again = Rig("2.0.1", station_cert_dir=str(tmp_path / "certs"))
+    again = Rig("2.0.1", station_cert_dir=str(tmp_path / "certs"), **SLOW_TICKS)
     assert again.ctrl.station_certs.key_fingerprint(LeafUse.CHARGING_STATION) == fp
     assert len(again.ctrl.station_certs.roots()) == 1
     again.csms.ca = rig.csms.ca
@@ -351,3 +353,19 @@ def test_M03_M04_M05_csms_root_in_201_next_to_the_pnc_roots() -> None:
     assert [e["certificateType"] for e in only["certificateHashDataChain"]] == [
         "CSMSRootCertificate"]
     assert rig.csms.violations == []
+
+
+def test_A02_a_just_signed_certificate_is_taken_despite_a_clock_a_second_behind() -> None:
+    """Found with the strict peer (openssl x509 -req stamps notBefore = its now): up to
+    NOT_BEFORE_SKEW_S early is accepted, more is NotYetValid."""
+    from evse.security.station_certs import NOT_BEFORE_SKEW_S, SignedResult, StationCerts
+
+    ca = SimCa("ca", EPOCH - DAY_S)
+    for ahead_s, expected in ((10, SignedResult.ACCEPTED),
+                              (NOT_BEFORE_SKEW_S + 120, SignedResult.NOT_YET_VALID)):
+        certs = StationCerts(None)
+        csr = certs.make_csr(LeafUse.CHARGING_STATION, "SIM0001", "EVSE-Ref")
+        chain = ca.sign_csr(csr, EPOCH + ahead_s + 60, 365 * DAY_S)  # notBefore = +ahead
+        assert chain is not None
+        assert certs.accept_signed(LeafUse.CHARGING_STATION, chain.pem, [ca.cert], EPOCH) \
+            is expected
