@@ -117,6 +117,9 @@ PERSISTENT_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterVal
 #: Messages outside a transaction that go through the persistent queue anyway: a critical
 #: security event must reach the CSMS however long it is away (2.0.1 A04.FR.01/03).
 PERSISTENT_EVENT_ACTIONS = frozenset({"SecurityEventNotification"})
+#: CallError codes meaning "this CSMS does not implement the action" (OCPP-J 1.6 §4.2.3
+#: NotImplemented / NotSupported; 2.0.1 the same).
+UNSUPPORTED_CODES = frozenset({"NotImplemented", "NotSupported"})
 
 
 class Controller:
@@ -639,6 +642,12 @@ class Controller:
         flight = self.outbox.finish(err.unique_id)
         if err.action == "BootNotification":
             self._boot_due_ns = self.now_ns + round(self.cfg.boot_retry_s * NS_PER_S)
+        elif flight is not None and flight.persistent is not None and (
+                flight.persistent.action in PERSISTENT_EVENT_ACTIONS
+                and err.code in UNSUPPORTED_CODES):
+            # A CSMS without the security extension (many 1.6 ones) will never take it:
+            # retrying would hold the transaction messages queued behind it for minutes.
+            self.outbox.acked(flight.persistent, None)
         elif flight is not None and flight.persistent is not None:
             self._retry_or_drop(flight.persistent)
         elif flight is not None and flight.tag == AUTHORIZE_TAG:

@@ -369,3 +369,22 @@ def test_A02_a_just_signed_certificate_is_taken_despite_a_clock_a_second_behind(
         assert chain is not None
         assert certs.accept_signed(LeafUse.CHARGING_STATION, chain.pem, [ca.cert], EPOCH) \
             is expected
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_A04_a_csms_without_security_events_does_not_hold_the_queue(version: str) -> None:
+    """A CSMS that answers NotImplemented (no security extension) gets the event once; the
+    transaction messages queued behind it are not delayed by retries."""
+    rig = Rig(version)
+    rig.csms._on_SecurityEventNotification = None  # type: ignore[assignment,method-assign]
+    rig.link.set_online(False)
+    rig.ctrl.security_event(SecurityEvent.TAMPER_DETECTION_ACTIVATED, "door")
+    rig.link.set_online(True)
+    rig.plug()
+    rig.token("TAG-OK")
+    rig.power_on()
+    assert len(rig.store) == 0  # delivered at once, nothing waits for a retry
+    sent = [s.action for s in rig.csms.seen]
+    assert _events(rig) == ["StartupOfTheDevice", "TamperDetectionActivated"]  # not retried
+    tx = "StartTransaction" if version == "1.6" else "TransactionEvent"
+    assert tx in sent
