@@ -457,7 +457,7 @@ class Ocpp201:
             if not s.has(key):
                 continue
             item = s.item(key)
-            if base == "ConfigurationInventory" and item.readonly:
+            if base == "ConfigurationInventory" and (item.readonly or key in READ_ONLY_201):
                 continue
             attribute: dict[str, Any] = {"type": "Actual", "mutability": (
                 "WriteOnly" if item.write_only else "ReadOnly"
