@@ -49,6 +49,14 @@ class ControllerConfig:
     #: Roots installed at the first boot of the trust store: certificate type
     #: (V2GRootCertificate | MORootCertificate | OEMRootCertificate) -> PEM files.
     pnc_seed_roots: dict[str, list[str]] = field(default_factory=dict)
+    #: Directory of the station's own certificates and keys (CSMS roots, the client
+    #: certificate of security profile 3, the SECC's V2G leaf; evse.security.station_certs);
+    #: "" keeps them in memory (lost at restart).
+    station_cert_dir: str = ""
+    #: A leaf certificate is renewed (SignCertificate, 2.0.1 A03) this long before it
+    #: expires. 30 days: our choice, well inside a 1-year leaf and longer than any CSMS
+    #: outage we plan for.
+    cert_renewal_margin_s: float = 30 * 86_400.0
     #: Authorization wait (contract bounds auth_timeout_eim 300 s / auth_timeout_pnc 55 s;
     #: EVerest EvseV2G defaults, timing.md §7). The station config's auth section sets both.
     auth_timeout_eim_s: float = 300.0

@@ -29,6 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from evse.controller.auth import Authorizer, IdInfo, Verdict
+from evse.controller.cert_lifecycle import (
+    CertLifecycle,
+    CsrSubject,
+    SignTag,
+    add_security_settings,
+)
 from evse.controller.config import ControllerConfig
 from evse.controller.dialects import make_dialect
 from evse.controller.error_map import error_mapping_command, fault_mapping, stop_mapping
@@ -36,6 +42,7 @@ from evse.controller.errors import ControllerUsageError, CsmsProtocolError
 from evse.controller.firmware import Maintenance
 from evse.controller.handler import ControllerHandler
 from evse.controller.host_requests import HostRequest, RestartRequest, TransferResult
+from evse.controller.network_security import NetworkSecurity, valid_password
 from evse.controller.outbox import InFlight, Outbox, Volatile
 from evse.controller.plc_port import (
     SUSPEND_CURRENT_A,
@@ -81,6 +88,7 @@ from evse.controller.rpc import (
     IncomingResult,
     OcppRpc,
 )
+from evse.controller.security_events import SecurityEvent, SecurityLog, type_name
 from evse.controller.session import (
     STOP_DEAUTHORIZED,
     STOP_EV_DISCONNECTED,
@@ -96,9 +104,10 @@ from evse.controller.session import (
 from evse.controller.smart_charging import SCHEDULE_HORIZON_S, ProfileStore, same_schedule
 from evse.controller.store import QueuedMessage, Store
 from evse.controller.timers import CoreTimers
-from evse.controller.trust_store import TrustStore, TrustStoreError
+from evse.controller.trust_store import RootType, TrustStore, TrustStoreError
 from evse.fsm import Event, Machine, load_spec
 from evse.fsm.engine import TraceSink
+from evse.security.station_certs import LeafUse, StationCerts, StationRoot
 
 NS_PER_S = 1_000_000_000
 SPEC_PATH = Path(__file__).resolve().parents[2] / "fsm_specs" / "controller.yaml"
@@ -111,6 +120,12 @@ METER_JOURNAL_PERIOD_NS = NS_PER_S
 AUTHORIZE_TAG = "authorize"
 PERSISTENT_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues",
                                 "TransactionEvent"})
+#: Messages outside a transaction that go through the persistent queue anyway: a critical
+#: security event must reach the CSMS however long it is away (2.0.1 A04.FR.01/03).
+PERSISTENT_EVENT_ACTIONS = frozenset({"SecurityEventNotification"})
+#: CallError codes meaning "this CSMS does not implement the action" (OCPP-J 1.6 §4.2.3
+#: NotImplemented / NotSupported; 2.0.1 the same).
+UNSUPPORTED_CODES = frozenset({"NotImplemented", "NotSupported"})
 
 
 class Controller:
@@ -196,6 +211,29 @@ class Controller:
         #: The last schedule that got a new id: (unix s its offsets count from, entries).
         self._last_schedule: tuple[int, tuple[ScheduleEntry, ...]] | None = None
         self.settings = self.dialect.default_settings()
+        add_security_settings(self.settings, config)
+        #: The security log (2.0.1 A04.FR.02); critical events also go to the CSMS.
+        self.security_log = SecurityLog()
+        #: The station's own certificates (CSMS roots, its client and V2G leaves).
+        self.station_certs = StationCerts(Path(config.station_cert_dir)
+                                          if config.station_cert_dir else None)
+        self.cert_lifecycle = CertLifecycle(
+            self.station_certs, self._timers, self.settings,
+            renewal_margin_s=config.cert_renewal_margin_s, now_unix_s=self.unix_s,
+            send_csr=self._send_csr, subject=self._csr_subject, roots_for=self._roots_for,
+            security_event=self.security_event)
+        #: Security profile and basic-auth password of the CSMS connection (A00/A01/A05).
+        self.network = NetworkSecurity(config.ocpp_version, self.station_certs,
+                                       Path(config.station_cert_dir)
+                                       if config.station_cert_dir else None,
+                                       self.security_event)
+        version = config.ocpp_version
+        self.settings.add("SecurityProfile", self.network.profile,
+                          validate=self.network.profile_change_ok,
+                          on_change=self.network.set_profile)
+        self.settings.add("AuthorizationKey", "", write_only=True,
+                          validate=lambda v: valid_password(version, v),
+                          on_change=self.network.set_password)
         self.handler = ControllerHandler(self)
         self.machine = Machine(
             load_spec(SPEC_PATH), self.handler, timers=self._timers, trace=trace,
@@ -233,6 +271,8 @@ class Controller:
             self._enqueue_persistent(action, payload, tx)
             self.store.close_tx(rec.local_id)
         self._plc_out.append(error_mapping_command())
+        self.security_event(SecurityEvent.STARTUP_OF_THE_DEVICE, f"boot {boots}")
+        self.cert_lifecycle.start()
         self.machine.start(now_ns)
         self.maintenance.start(now_ns)
         self._drain_events()
@@ -497,6 +537,8 @@ class Controller:
         try:
             msg = self.rpc.receive(text, now_ns)
         except CsmsProtocolError as exc:
+            self.security_event(SecurityEvent.INVALID_MESSAGES,
+                                f"{exc.code}: {exc.description[:200]}")
             if exc.unique_id is not None:
                 self._ws_out.append(self.rpc.make_error(exc.unique_id, exc.code,
                                                         exc.description[:255]))
@@ -555,6 +597,65 @@ class Controller:
             raise ControllerUsageError(f"{action} is not a transaction message")
         self._enqueue_persistent(action, payload, tx, meter)
 
+    def enqueue_event(self, action: str, payload: dict[str, Any]) -> None:
+        """A non-transaction message that must not be lost (PERSISTENT_EVENT_ACTIONS)."""
+        if action not in PERSISTENT_EVENT_ACTIONS:
+            raise ControllerUsageError(f"{action} is not a persistent event message")
+        self.outbox.enqueue(action, payload, None, None)
+        self._pump()
+
+    # ================================================================== security
+    def security_event(self, kind: SecurityEvent, tech_info: str = "") -> None:
+        """Record a security event (2.0.1 A04, 1.6 security whitepaper §2.4) and, when it
+        is critical, queue its SecurityEventNotification persistently (sent once online,
+        kept across restarts). Public: firmware, tamper switches, the websocket adapter
+        and the clock raise the events they detect through this."""
+        entry = self.security_log.record(self.timestamp(), kind, tech_info)
+        if not entry.critical:
+            return
+        payload: dict[str, Any] = {"type": type_name(kind, self.cfg.ocpp_version),
+                                   "timestamp": entry.timestamp}
+        if entry.tech_info:
+            payload["techInfo"] = entry.tech_info
+        self.enqueue_event("SecurityEventNotification", payload)
+
+    def clear_security_log(self) -> None:
+        """Empty the security log; raises SecurityLogWasCleared (critical) right after."""
+        self.security_log.clear()
+        self.security_event(SecurityEvent.SECURITY_LOG_WAS_CLEARED)
+
+    def adopt_security_profile(self, configured: int) -> None:
+        """The websocket adapter's configured profile (a persisted upgrade stays)."""
+        self.network.adopt(configured)
+        self.settings.item("SecurityProfile").value = str(self.network.profile)
+
+    def set_network_profile(self, connection_data: dict[str, Any]) -> str:
+        """2.0.1 B09 SetNetworkProfile: never a lower profile; used from the next connection."""
+        status = self.network.set_network_profile(connection_data)
+        self.settings.item("SecurityProfile").value = str(self.network.profile)
+        return status
+
+    def request_certificate(self, use: LeafUse) -> bool:
+        """A03: ask the CSMS to sign a new key (TriggerMessage, renewal, operator)."""
+        return self.cert_lifecycle.request(use)
+
+    def _send_csr(self, use: LeafUse, csr: str, tag: SignTag) -> bool:
+        return self.dialect.sign_certificate(use, csr, tag)
+
+    def _csr_subject(self, use: LeafUse) -> CsrSubject:
+        s = self.settings
+        if use is LeafUse.V2G:
+            # ISO 15118-2 Annex F: SECC leaf CN = SECC ID, O = CPO, C, DC = CPO
+            return CsrSubject(s.get("SeccId"), s.get("ISO15118OrganizationName"),
+                              s.get("ISO15118CountryName"), "CPO")
+        # 2.0.1 A02.FR.?? / whitepaper §3.3: CN = the station serial, O = CpoName
+        return CsrSubject(self.cfg.serial, s.get("CpoName"))
+
+    def _roots_for(self, use: LeafUse) -> list[object]:
+        if use is LeafUse.V2G:
+            return list(self.pnc.trust.roots((RootType.V2G,)))
+        return list(self.station_certs.roots(StationRoot.CSMS))
+
     def _pump(self) -> None:
         self._maybe_restart()
         if not self.online or self.outbox.inflight is not None or self._answering:
@@ -602,6 +703,9 @@ class Controller:
             self.outbox.acked(flight.persistent, remote)
             return
         tag = None if flight is None else flight.tag
+        if isinstance(tag, SignTag):
+            self.cert_lifecycle.on_sign_answer(tag.use, self.dialect.sign_accepted(res))
+            return
         if tag == AUTHORIZE_TAG:
             self._on_authorize_answer(self.dialect.parse_authorize(res.action, res.payload))
             return
@@ -611,6 +715,12 @@ class Controller:
         flight = self.outbox.finish(err.unique_id)
         if err.action == "BootNotification":
             self._boot_due_ns = self.now_ns + round(self.cfg.boot_retry_s * NS_PER_S)
+        elif flight is not None and flight.persistent is not None and (
+                flight.persistent.action in PERSISTENT_EVENT_ACTIONS
+                and err.code in UNSUPPORTED_CODES):
+            # A CSMS without the security extension (many 1.6 ones) will never take it:
+            # retrying would hold the transaction messages queued behind it for minutes.
+            self.outbox.acked(flight.persistent, None)
         elif flight is not None and flight.persistent is not None:
             self._retry_or_drop(flight.persistent)
         elif flight is not None and flight.tag == AUTHORIZE_TAG:
@@ -846,6 +956,7 @@ class Controller:
         self.stop_for(stop)
         self.reset_requested = kind
         self._restart_pending = kind
+        self.security_event(SecurityEvent.RESET_OR_REBOOT, f"OCPP Reset {kind}")
         if self.faults:
             self.session_command(SessionCommandKind.RESET_FAULT, f"OCPP Reset {kind}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from evse.controller.auth import Authorizer
+from evse.controller.cert_lifecycle import CertLifecycle
 from evse.controller.config import ControllerConfig
 from evse.controller.firmware import Maintenance
 from evse.controller.plc_port import (
@@ -26,10 +27,12 @@ from evse.controller.plc_port import (
 from evse.controller.pnc import ChainCheck
 from evse.controller.pnc_auth import PncAuthority
 from evse.controller.reservation import Reservation
+from evse.controller.security_events import SecurityEvent, SecurityLog
 from evse.controller.session import ConnectorStatus, OpenTx, Token, TxStop
 from evse.controller.settings import Settings
 from evse.controller.smart_charging import ProfileStore
 from evse.controller.store import Store
+from evse.security.station_certs import LeafUse, StationCerts
 
 
 class ControllerHost(Protocol):
@@ -62,6 +65,9 @@ class ControllerHost(Protocol):
     reservation: Reservation | None
     energy_flow: EnergyFlow
     reservation_used: int | None
+    security_log: SecurityLog
+    station_certs: StationCerts
+    cert_lifecycle: CertLifecycle
 
     # clocks and status
     def unix_s(self) -> int: ...
@@ -75,6 +81,13 @@ class ControllerHost(Protocol):
                       timeout_ns: int | None = None) -> bool: ...
     def enqueue_tx_message(self, action: str, payload: dict[str, Any], tx: OpenTx,
                            meter: tuple[float, str] | None = None) -> None: ...
+
+    def enqueue_event(self, action: str, payload: dict[str, Any]) -> None: ...
+
+    # security (A02/A03/A04)
+    def security_event(self, kind: SecurityEvent, tech_info: str = "") -> None: ...
+    def request_certificate(self, use: LeafUse) -> bool: ...
+    def set_network_profile(self, connection_data: dict[str, Any]) -> str: ...
 
     # to the PLC
     def emit(self, command: PlcCommand) -> None: ...

@@ -37,6 +37,13 @@ from evse.controller.pnc_auth import (
     ocsp_result,
 )
 from evse.controller.rpc import IncomingResult
+from evse.controller.security_calls import (
+    ROOT_16,
+    certificate_signed,
+    delete_station_root,
+    install_station_root,
+    station_root_hashes,
+)
 from evse.controller.session import (
     STOP_HARD_RESET,
     STOP_SOFT_RESET,
@@ -54,6 +61,7 @@ from evse.controller.smart_charging import (
     profile_from_16,
 )
 from evse.controller.store import QueuedMessage
+from evse.security.station_certs import LeafUse
 
 PNC_VENDOR_ID = "org.openchargealliance.iso15118pnc"
 #: 1.6 §9.4 ChargeProfileMaxStackLevel / ChargingScheduleMaxPeriods we advertise.
@@ -250,6 +258,61 @@ class Ocpp16(Management16):
         self.core.emit(PncCertificateResponseCmd(tag.request_id, accepted,
                                                  exi if accepted else b""))
 
+    def sign_certificate(self, use: LeafUse, csr: str, tag: object) -> bool:
+        """Security whitepaper §3.3 SignCertificate (the charge point certificate); the V2G
+        leaf through the PnC whitepaper's DataTransfer SignCertificate (2.0.1 payload)."""
+        if use is LeafUse.CHARGING_STATION:
+            return self.core.send_volatile("SignCertificate", {"csr": csr}, tag)
+        return self.core.send_volatile("DataTransfer", {
+            "vendorId": PNC_VENDOR_ID, "messageId": "SignCertificate",
+            "data": json.dumps({"csr": csr, "certificateType": use.value})}, tag)
+
+    @staticmethod
+    def sign_accepted(res: IncomingResult) -> bool:
+        if res.action != "DataTransfer":
+            return res.payload.get("status") == "Accepted"
+        try:
+            data = json.loads(res.payload.get("data", "{}"))
+        except (ValueError, TypeError):
+            return False
+        return (res.payload.get("status") == "Accepted" and isinstance(data, dict)
+                and data.get("status") == "Accepted")
+
+    # ---- security whitepaper (edition 3) native 1.6 messages ----
+    def on_CertificateSigned(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """Whitepaper §3.3: the charge point certificate for our CSR."""
+        return certificate_signed(self.core, LeafUse.CHARGING_STATION, p["certificateChain"])
+
+    def on_InstallCertificate(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """Whitepaper §4.1 (CentralSystemRootCertificate / ManufacturerRootCertificate)."""
+        ans = install_station_root(self.core, ROOT_16[p["certificateType"]], p["certificate"])
+        return {"status": ans["status"]}
+
+    def on_GetInstalledCertificateIds(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """Whitepaper §4.2."""
+        hashes = station_root_hashes(self.core, {ROOT_16[p["certificateType"]]})
+        if not hashes:
+            return {"status": "NotFound"}
+        return {"status": "Accepted", "certificateHashData": [h for _, h in hashes]}
+
+    def on_DeleteCertificate(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """Whitepaper §4.3."""
+        return {"status": delete_station_root(self.core, p["certificateHashData"])
+                or "NotFound"}
+
+    def on_ExtendedTriggerMessage(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """Whitepaper §5: TriggerMessage plus SignChargePointCertificate."""
+        what = p["requestedMessage"]
+        if what == "SignChargePointCertificate":
+            self.core.request_certificate(LeafUse.CHARGING_STATION)
+            return {"status": "Accepted"}
+        if what in ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues"):
+            inner = {"requestedMessage": what}
+            if "connectorId" in p:
+                inner["connectorId"] = p["connectorId"]
+            return self.on_TriggerMessage(inner)
+        return {"status": "NotImplemented"}
+
     def on_other_failed(self, tag: object) -> None:
         if isinstance(tag, PncCertTag):
             self.core.emit(PncCertificateResponseCmd(tag.request_id, False))
@@ -342,7 +405,10 @@ class Ocpp16(Management16):
     def on_GetConfiguration(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         s = self.core.settings
         keys = p.get("key") or s.keys()
-        known = [{"key": k, "readonly": s.item(k).readonly, "value": s.get(k)}
+        # a write-only key (AuthorizationKey, security whitepaper §2.3) is listed without
+        # its value
+        known = [{"key": k, "readonly": s.item(k).readonly}
+                 | ({} if s.item(k).write_only else {"value": s.get(k)})
                  for k in keys if s.has(k)]
         unknown = [k for k in keys if not s.has(k)]
         out: dict[str, Any] = {"configurationKey": known}
@@ -432,6 +498,8 @@ class Ocpp16(Management16):
         bound to the 2.0.1 enum)."""
         if p["vendorId"] != PNC_VENDOR_ID:
             return {"status": "UnknownVendorId"}
+        if p.get("messageId") in ("CertificateSigned", "TriggerMessage"):
+            return self._pnc_cert_call(p)
         handler = _ROOT_CALLS.get(p.get("messageId", ""))
         if handler is None:
             return {"status": "UnknownMessageId"}
@@ -442,6 +510,28 @@ class Ocpp16(Management16):
         if not isinstance(data, dict):
             return {"status": "Rejected"}
         answer = handler(self.core.pnc.trust, data)
+        return {"status": "Accepted", "data": json.dumps(answer)}
+
+
+    def _pnc_cert_call(self, p: dict[str, Any]) -> dict[str, Any]:
+        """PnC whitepaper: CertificateSigned (V2G leaf) and TriggerMessage
+        SignV2GCertificate in DataTransfer, data the 2.0.1 request JSON."""
+        try:
+            data = json.loads(p.get("data", "{}"))
+        except (ValueError, TypeError):
+            return {"status": "Rejected"}
+        if not isinstance(data, dict):
+            return {"status": "Rejected"}
+        if p["messageId"] == "CertificateSigned":
+            chain = data.get("certificateChain")
+            if not isinstance(chain, str):
+                return {"status": "Rejected"}
+            answer = certificate_signed(self.core, LeafUse.V2G, chain)
+        elif data.get("requestedMessage") == "SignV2GCertificate":
+            self.core.request_certificate(LeafUse.V2G)
+            answer = {"status": "Accepted"}
+        else:
+            answer = {"status": "NotImplemented"}
         return {"status": "Accepted", "data": json.dumps(answer)}
 
 

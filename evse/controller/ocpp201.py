@@ -38,6 +38,13 @@ from evse.controller.pnc_auth import (
     ocsp_result,
 )
 from evse.controller.rpc import IncomingResult
+from evse.controller.security_calls import (
+    ROOT_201,
+    certificate_signed,
+    delete_station_root,
+    install_station_root,
+    station_root_hashes,
+)
 from evse.controller.session import (
     STOP_HARD_RESET,
     STOP_UNLOCK,
@@ -54,6 +61,7 @@ from evse.controller.smart_charging import (
     profile_from_201,
 )
 from evse.controller.store import QueuedMessage
+from evse.security.station_certs import LeafUse
 
 MAX_STACK_LEVEL = 8
 MAX_PERIODS = 24
@@ -93,6 +101,14 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("ISO15118Ctrlr", "PnCEnabled"): "ISO15118PnCEnabled",
     ("ISO15118Ctrlr", "CentralContractValidationAllowed"): "CentralContractValidationAllowed",
     ("ISO15118Ctrlr", "ContractValidationOffline"): "ContractValidationOffline",
+    ("SecurityCtrlr", "OrganizationName"): "CpoName",
+    ("SecurityCtrlr", "SecurityProfile"): "SecurityProfile",
+    ("SecurityCtrlr", "BasicAuthPassword"): "AuthorizationKey",
+    ("SecurityCtrlr", "CertSigningWaitMinimum"): "CertSigningWaitMinimum",
+    ("SecurityCtrlr", "CertSigningRepeatTimes"): "CertSigningRepeatTimes",
+    ("ISO15118Ctrlr", "SeccId"): "SeccId",
+    ("ISO15118Ctrlr", "OrganizationName"): "ISO15118OrganizationName",
+    ("ISO15118Ctrlr", "CountryName"): "ISO15118CountryName",
     ("EVSE", "Power"): "EvseMaxPowerW",
     ("EVSE", "DCVoltage"): "EvseMaxVoltageV",
     ("EVSE", "DCCurrent"): "EvseMaxCurrentA",
@@ -104,6 +120,9 @@ CHARGING_STATE = {EnergyFlow.FLOWING: "Charging", EnergyFlow.SUSPENDED_EV: "Susp
                   EnergyFlow.SUSPENDED_EVSE: "SuspendedEVSE"}
 
 _DATA_TYPE = {"str": "string", "int": "integer", "bool": "boolean"}
+#: Keys that are ReadOnly in the 2.0.1 device model though 1.6 may change them:
+#: SecurityCtrlr.SecurityProfile changes through SetNetworkProfile (B09) only.
+READ_ONLY_201 = frozenset({"SecurityProfile"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +282,15 @@ class Ocpp201(Management201):
             exi = base64.b64decode(res.payload.get("exiResponse", "")) if ok else b""
             self.core.emit(PncCertificateResponseCmd(tag.request_id, ok, exi))
 
+    def sign_certificate(self, use: LeafUse, csr: str, tag: object) -> bool:
+        """A02/A03 SignCertificate (the CSR only; the key stays in the key directory)."""
+        return self.core.send_volatile("SignCertificate",
+                                       {"csr": csr, "certificateType": use.value}, tag)
+
+    @staticmethod
+    def sign_accepted(res: IncomingResult) -> bool:
+        return res.payload.get("status") == "Accepted"
+
     def on_other_failed(self, tag: object) -> None:
         if isinstance(tag, CertTag):
             self.core.emit(PncCertificateResponseCmd(tag.request_id, False))
@@ -316,17 +344,41 @@ class Ocpp201(Management201):
 
     # ---- Plug & Charge trust store (2.0.1 M03/M04/M05) ----
     def on_InstallCertificate(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        """M05: V2GRootCertificate / MORootCertificate into the trust store."""
+        """M05: V2GRootCertificate / MORootCertificate into the trust store;
+        CSMSRootCertificate / ManufacturerRootCertificate into the station's own store."""
+        root = ROOT_201.get(p["certificateType"])
+        if root is not None:
+            return install_station_root(self.core, root, p["certificate"])
         return install_certificate(self.core.pnc.trust, p)
 
     def on_GetInstalledCertificateIds(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         """M03 (the 2.0.1 enum cannot name OEM roots, so they are not listed here)."""
-        return get_installed_certificate_ids(self.core.pnc.trust, p,
-                                             ("V2GRootCertificate", "MORootCertificate"))
+        types = p.get("certificateType")
+        out = get_installed_certificate_ids(self.core.pnc.trust, p,
+                                            ("V2GRootCertificate", "MORootCertificate"))
+        wanted = None if not types else {ROOT_201[t] for t in types if t in ROOT_201}
+        own = station_root_hashes(self.core, wanted) if wanted is None or wanted else []
+        if not own:
+            return out
+        chain = list(out.get("certificateHashDataChain", []))  # type: ignore[call-overload]
+        chain += [{"certificateType": t.value, "certificateHashData": h} for t, h in own]
+        return {"status": "Accepted", "certificateHashDataChain": chain}
 
     def on_DeleteCertificate(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        """M04."""
+        """M04 (station roots first; the last CSMS root is never deleted: Failed)."""
+        own = delete_station_root(self.core, p["certificateHashData"])
+        if own is not None:
+            return {"status": own}
         return delete_certificate(self.core.pnc.trust, p)
+
+    def on_SetNetworkProfile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """B09 (security profile upgrade, A05): never a lower profile, prerequisites met."""
+        return {"status": self.core.set_network_profile(p["connectionData"])}
+
+    def on_CertificateSigned(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """A02/A03: the signed chain for our pending CSR (ChargingStation or V2G)."""
+        use = LeafUse(p.get("certificateType", LeafUse.CHARGING_STATION.value))
+        return certificate_signed(self.core, use, p["certificateChain"])
 
     def on_RequestStartTransaction(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         if p.get("evseId", self.core.cfg.connector_id) != self.core.cfg.connector_id:
@@ -381,6 +433,10 @@ class Ocpp201(Management201):
                 return {"status": "Rejected"}
             action, payload = self.tx_meter(core.tx, core.meter, "Trigger", core.timestamp())
             core.enqueue_tx_message(action, payload, core.tx)
+        elif what == "SignChargingStationCertificate":
+            core.request_certificate(LeafUse.CHARGING_STATION)  # A02
+        elif what == "SignV2GCertificate":
+            core.request_certificate(LeafUse.V2G)
         elif not self.trigger_management(what):
             return {"status": "NotImplemented"}
         return {"status": "Accepted"}
@@ -397,6 +453,8 @@ class Ocpp201(Management201):
             elif key is None or not s.has(key):
                 known = any(c == comp["name"] for c, _ in VARIABLES)
                 result["attributeStatus"] = "UnknownVariable" if known else "UnknownComponent"
+            elif s.item(key).write_only:
+                result["attributeStatus"] = "Rejected"  # WriteOnly (BasicAuthPassword)
             else:
                 result["attributeStatus"] = "Accepted"
                 result["attributeValue"] = s.get(key)
@@ -418,13 +476,16 @@ class Ocpp201(Management201):
             if not s.has(key):
                 continue
             item = s.item(key)
-            if base == "ConfigurationInventory" and item.readonly:
+            if base == "ConfigurationInventory" and (item.readonly or key in READ_ONLY_201):
                 continue
+            attribute: dict[str, Any] = {"type": "Actual", "mutability": (
+                "WriteOnly" if item.write_only else "ReadOnly"
+                if item.readonly or key in READ_ONLY_201 else "ReadWrite")}
+            if not item.write_only:
+                attribute["value"] = item.value[:2500]
             rows.append({
                 "component": {"name": component}, "variable": {"name": variable},
-                "variableAttribute": [{"type": "Actual", "value": item.value[:2500],
-                                       "mutability": "ReadOnly" if item.readonly
-                                       else "ReadWrite"}],
+                "variableAttribute": [attribute],
                 "variableCharacteristics": {"dataType": _DATA_TYPE[item.kind],
                                             "supportsMonitoring": False},
             })
@@ -445,6 +506,8 @@ class Ocpp201(Management201):
             elif key is None or not s.has(key):
                 known = any(c == comp["name"] for c, _ in VARIABLES)
                 result["attributeStatus"] = "UnknownVariable" if known else "UnknownComponent"
+            elif key in READ_ONLY_201:
+                result["attributeStatus"] = "Rejected"
             else:
                 status = s.change(key, str(item["attributeValue"]))
                 result["attributeStatus"] = {"NotSupported": "Rejected"}.get(status, status)

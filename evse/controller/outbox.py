@@ -50,7 +50,7 @@ class Outbox:
         self._volatile.append(Volatile(self._last_persist_seq, action, payload, tag,
                                        timeout_ns))
 
-    def enqueue(self, action: str, payload: dict[str, Any], tx_local: int,
+    def enqueue(self, action: str, payload: dict[str, Any], tx_local: int | None,
                 meter: tuple[float, str] | None) -> None:
         self._last_persist_seq = self.store.enqueue(action, payload, tx_local, meter)
 

@@ -16,6 +16,11 @@ class Setting:
     kind: str = "str"  # str | int | bool
     reboot_required: bool = False
     on_change: Callable[[str], None] | None = None
+    #: A secret (1.6 AuthorizationKey, 2.0.1 BasicAuthPassword): never stored here and
+    #: never read back (1.6 security whitepaper §2.3, 2.0.1 Mutability WriteOnly).
+    write_only: bool = False
+    #: Extra check of a new value (False: Rejected), e.g. "security profile never lower".
+    validate: Callable[[str], bool] | None = None
 
 
 class Settings:
@@ -24,10 +29,12 @@ class Settings:
 
     def add(self, key: str, value: object, *, readonly: bool = False,
             reboot_required: bool = False,
-            on_change: Callable[[str], None] | None = None) -> None:
+            on_change: Callable[[str], None] | None = None, write_only: bool = False,
+            validate: Callable[[str], bool] | None = None) -> None:
         kind = "bool" if isinstance(value, bool) else "int" if isinstance(value, int) else "str"
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        self._items[key] = Setting(text, readonly, kind, reboot_required, on_change)
+        self._items[key] = Setting("" if write_only else text, readonly, kind, reboot_required,
+                                   on_change, write_only, validate)
 
     def keys(self) -> list[str]:
         return list(self._items)
@@ -65,7 +72,10 @@ class Settings:
             if value.lower() not in ("true", "false"):
                 return "Rejected"
             value = value.lower()
-        item.value = value
+        if item.validate is not None and not item.validate(value):
+            return "Rejected"
+        if not item.write_only:
+            item.value = value
         if item.on_change is not None:
             item.on_change(value)
         return "RebootRequired" if item.reboot_required else "Accepted"

@@ -80,6 +80,8 @@ _R = "tests/controller/test_reservation.py::"
 _F = "tests/controller/test_firmware_logs.py::"
 _W = "tests/controller/test_ws_management.py::"
 _P = "tests/station/test_pnc_trust.py::"
+_SE = "tests/controller/test_security.py::"
+_WS = "tests/controller/test_ws_security.py::"
 
 # =========================================================================================
 # Management use cases (branch ocppm)
@@ -277,16 +279,45 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
 )
 
 # =========================================================================================
-# Security use cases (owned by branch ocpps; left not implemented here, they fill them in)
+# Security use cases (A, B09, M): security events, certificates, profiles, trust store
 # =========================================================================================
 SECURITY_USE_CASES: tuple[UseCase, ...] = (
-    UseCase("A01", "Update Charging Station Password for HTTP Basic Authentication", SEC, N),
-    UseCase("A02", "Update Charging Station Certificate by request of CSMS", SEC, N),
+    UseCase("A01", "Update Charging Station Password for HTTP Basic Authentication", SEC, Y,
+            (_WS + "test_A01_password_rotation_reconnects_with_the_new_password",
+             _WS + "test_A01_too_short_password_is_rejected_and_the_connection_stays"),
+            "no fall-back to the old password (no rule found in the spec)"),
+    UseCase("A02", "Update Charging Station Certificate by request of CSMS", SEC, Y,
+            (_SE + "test_A02_trigger_sign_certificate_then_certificate_signed_is_stored",
+             _SE + "test_A02_chain_not_from_the_installed_root_is_rejected",
+             _SE + "test_A02_certificate_signed_without_a_pending_csr_or_for_another_key_is_rejected",
+             _SE + "test_A02_no_certificate_signed_repeats_with_a_doubling_wait",
+             _SE + "test_A02_the_pair_survives_a_restart_and_renewal_is_rearmed",
+             _SE + "test_A02_v2g_leaf_signed_through_the_csms",
+             _SE + "test_A02_a_just_signed_certificate_is_taken_despite_a_clock_a_second_behind",
+             _WS + "test_A02_signed_client_certificate_is_used_for_profile_3",
+             "tests/v2g/test_secc_tls_reload.py::"
+             "test_A02_v2g_leaf_from_the_csms_is_presented_by_the_secc_tls_server")),
     UseCase("A03", "Update Charging Station Certificate initiated by the Charging Station",
-            SEC, N),
-    UseCase("A04", "Security Event Notification", SEC, N),
-    UseCase("A05", "Upgrade Charging Station Security Profile", SEC, N),
-    UseCase("B09", "Setting a new NetworkConnectionProfile", SEC, N),
+            SEC, Y, (_SE + "test_A03_renewal_before_expiry_replaces_the_pair",
+                     _SE + "test_A03_renewal_margin_is_configurable")),
+    UseCase("A04", "Security Event Notification", SEC, P,
+            (_SE + "test_A04_startup_event_is_queued_offline_and_sent_once_online",
+             _SE + "test_A04_critical_event_raised_offline_survives_a_restart",
+             _SE + "test_A04_reset_raises_reset_or_reboot",
+             _SE + "test_A04_invalid_message_is_logged_not_sent",
+             _SE + "test_A04_clearing_the_security_log_is_reported",
+             _SE + "test_A04_every_event_type_via_the_public_api_in_each_dialect",
+             _SE + "test_A04_tech_info_never_carries_a_secret",
+             _SE + "test_A04_a_csms_without_security_events_does_not_hold_the_queue",
+             _WS + "test_A04_wrong_password_and_untrusted_csms_certificate_are_security_events"),
+            "every event type can be raised; SettingSystemTime, MemoryExhaustion, firmware, "
+            "replay and tamper events have no detector yet; the security log is in memory"),
+    UseCase("A05", "Upgrade Charging Station Security Profile", SEC, Y,
+            (_WS + "test_A05_B09_upgrade_1_to_2_with_set_network_profile",
+             _WS + "test_whitepaper_16_security_profile_key_upgrades_to_wss_and_never_down")),
+    UseCase("B09", "Setting a new NetworkConnectionProfile", SEC, P,
+            (_WS + "test_A05_B09_upgrade_1_to_2_with_set_network_profile",),
+            "one slot, used at once by reconnecting; no NetworkConfigurationPriority"),
     # M01-M06 were done on main before this registry (trust store, issue 15 item 3); their
     # rows cite the tests that exist. The security branch owns them from here.
     UseCase("M01", "Certificate installation EV", ISO, P,

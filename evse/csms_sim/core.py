@@ -23,6 +23,7 @@ from typing import Any
 from evse.controller.errors import CsmsProtocolError
 from evse.controller.rpc import IncomingCall, IncomingError, IncomingResult, OcppRpc
 from evse.csms_sim.ocsp import OcspResponder
+from evse.csms_sim.signer import SimCa
 
 #: Default wall clock of the simulator: 2026-01-01T00:00:00Z + virtual time.
 EPOCH_UNIX_S = 1_767_225_600
@@ -70,6 +71,18 @@ class CsmsSim:
         self.pnc_certificate_exi = b"\x80\x98\x02"  # placeholder EXI answer
         #: Answers GetCertificateStatus (2.0.1 M06 / 1.6 DataTransfer); None = Failed.
         self.ocsp: OcspResponder | None = None
+        #: Certificate authorities that sign the station's CSRs (A02/A03): the CSMS CA for
+        #: ChargingStationCertificate, a V2G CA for V2GCertificate. None: not signed.
+        self.ca: SimCa | None = None
+        self.v2g_ca: SimCa | None = None
+        #: SignCertificate answer; with a CA, an Accepted request is followed by the
+        #: CertificateSigned call (after the answer) when `auto_sign` is on.
+        self.sign_status = "Accepted"
+        self.auto_sign = True
+        self.signed_validity_s = 365 * 86_400
+        #: CSRs received: (certificate use, PEM).
+        self.csrs: list[tuple[str, str]] = []
+        self._after_answer: list[tuple[str, dict[str, Any]]] = []
         self.seen: list[Seen] = []
         self.violations: list[tuple[str, str]] = []
         self.answers: dict[str, Answer] = {}
@@ -129,7 +142,8 @@ class CsmsSim:
         self.rpc.forget_pending()
 
     # ------------------------------------------------------------------ views
-    def actions(self, *, exclude: tuple[str, ...] = ("Heartbeat",)) -> list[str]:
+    def actions(self, *, exclude: tuple[str, ...] = ("Heartbeat", "SecurityEventNotification")
+                ) -> list[str]:
         return [s.action for s in self.seen if s.action not in exclude]
 
     def of(self, action: str) -> list[dict[str, Any]]:
@@ -149,6 +163,9 @@ class CsmsSim:
             return
         payload: dict[str, Any] = handler(call.payload, now_ns)
         self._out.append(self.rpc.make_result(call.unique_id, call.action, payload))
+        after, self._after_answer = self._after_answer, []
+        for action, p in after:
+            self.call(action, p, now_ns)
 
     def _token_status(self, id_tag: str) -> str:
         return self.tokens.get(id_tag, "Invalid")
@@ -203,11 +220,45 @@ class CsmsSim:
                 "certificateStatus": self.pnc_status})}
         if p.get("messageId") == "GetCertificateStatus":
             return {"status": "Accepted", "data": json.dumps(self._ocsp_answer(data, now))}
+        if p.get("messageId") == "SignCertificate":
+            return {"status": "Accepted", "data": json.dumps(self._sign(
+                data.get("certificateType", "V2GCertificate"), data.get("csr", ""), now))}
         if p.get("messageId") == "Get15118EVCertificate":
             return {"status": "Accepted", "data": json.dumps({
                 "status": "Accepted",
                 "exiResponse": base64.b64encode(self.pnc_certificate_exi).decode()})}
         return {"status": "UnknownMessageId"}
+
+    def _on_SecurityEventNotification(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {}
+
+    def _on_SignCertificate(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return self._sign(p.get("certificateType", "ChargingStationCertificate"), p["csr"], now)
+
+    def _sign(self, use: str, csr: str, now_ns: int) -> dict[str, Any]:
+        """A02/A03 from the CSMS side: answer, then (auto_sign) send CertificateSigned."""
+        self.csrs.append((use, csr))
+        ca = self.v2g_ca if use == "V2GCertificate" else self.ca
+        if self.sign_status != "Accepted" or ca is None:
+            return {"status": "Rejected" if ca is None else self.sign_status}
+        if self.auto_sign:
+            chain = ca.sign_csr(csr, self.epoch_unix_s + now_ns // 1_000_000_000,
+                                self.signed_validity_s, server=use == "V2GCertificate")
+            if chain is None:
+                return {"status": "Rejected"}
+            self._after_answer.append(self.certificate_signed_call(use, chain.pem))
+        return {"status": "Accepted"}
+
+    def certificate_signed_call(self, use: str, chain_pem: str) -> tuple[str, dict[str, Any]]:
+        """The CertificateSigned call for this version (1.6 V2G: PnC DataTransfer)."""
+        if self.version == "2.0.1":
+            return "CertificateSigned", {"certificateChain": chain_pem, "certificateType": use}
+        if use == "V2GCertificate":
+            return "DataTransfer", {"vendorId": "org.openchargealliance.iso15118pnc",
+                                    "messageId": "CertificateSigned",
+                                    "data": json.dumps({"certificateChain": chain_pem,
+                                                        "certificateType": use})}
+        return "CertificateSigned", {"certificateChain": chain_pem}
 
     # 2.0.1 ---------------------------------------------------------------------------
     def _on_TransactionEvent(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802

@@ -24,18 +24,19 @@ import base64
 import contextlib
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ocpp.charge_point import ChargePoint
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from evse.controller.core import Controller
 from evse.controller.errors import ControllerUsageError
 from evse.controller.host_requests import HostRequest, RestartRequest, TransferResult
 from evse.controller.plc_port import PlcEvent
+from evse.controller.security_events import SecurityEvent
 from evse.csms_sim.core import CsmsSim
 from evse.io.host_services import HostServices
 from evse.runtime.clock import NS_PER_S, MonotonicClock, wall_time_s
@@ -54,6 +55,8 @@ class WsSecurity:
     ca_file: str = ""  # CSMS root (profiles 2, 3)
     client_cert: str = ""  # PEM (profile 3)
     client_key: str = ""
+    #: CSMS roots installed over OCPP (PEM); when set they replace `ca_file` (profile 2/3).
+    ca_pem: bytes = b""
 
     def check(self, url: str) -> None:
         secure = url.startswith("wss://")
@@ -66,7 +69,12 @@ class WsSecurity:
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.profile == 1:
             return None
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file or None)
+        if self.ca_pem:
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                             cadata=self.ca_pem.decode())
+        else:
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                             cafile=self.ca_file or None)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.profile == 3:
             ctx.load_cert_chain(self.client_cert, self.client_key)
@@ -95,6 +103,7 @@ class OcppWsClient:
         #: Executes the controller's restarts and file transfers (None: they fail).
         self.host = host
         self._host_tasks: set[asyncio.Task[None]] = set()
+        controller.adopt_security_profile(security.profile)
         self.controller = controller
         self.url = url
         self.security = security
@@ -134,6 +143,7 @@ class OcppWsClient:
                     # Refused credentials (HTTP 401) or an untrusted certificate are kept
                     # for the operator and retried with back-off like any other failure.
                     self.last_error = exc
+                    self._security_event_for(exc)
                 self.connected.clear()
                 self.controller.disconnected(self.now_ns())
                 with contextlib.suppress(TimeoutError):
@@ -144,10 +154,42 @@ class OcppWsClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
 
+    def _security_event_for(self, exc: Exception) -> None:
+        """A04: connection failures that are security events (never with credentials)."""
+        kind: SecurityEvent | None = None
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            kind = SecurityEvent.INVALID_CSMS_CERTIFICATE
+        elif isinstance(exc, ssl.SSLError) and "VERSION" in str(exc.reason or "").upper():
+            kind = SecurityEvent.INVALID_TLS_VERSION
+        elif isinstance(exc, ssl.SSLError) and "CIPHER" in str(exc.reason or "").upper():
+            kind = SecurityEvent.INVALID_TLS_CIPHER_SUITE
+        elif isinstance(exc, InvalidStatus) and exc.response.status_code == 401:
+            kind = SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS
+        if kind is not None:
+            self.controller.security_event(kind, type(exc).__name__)
+            self._wake.set()
+
+    def effective(self) -> tuple[str, WsSecurity]:
+        """URL and security of the next connection: the configured ones, upgraded by what
+        the CSMS changed over OCPP (profile, password, CSMS roots, client certificate)."""
+        conn = self.controller.network.connection()
+        sec = self.security
+        url = conn.url or self.url
+        if conn.profile >= 2 and url.startswith("ws://"):
+            url = "wss://" + url[len("ws://"):]  # 1.6 SecurityProfile upgrade: same endpoint
+        client_cert, client_key = sec.client_cert, sec.client_key
+        if conn.client_cert is not None:
+            client_cert, client_key = str(conn.client_cert[0]), str(conn.client_cert[1])
+        return url, replace(sec, profile=max(sec.profile, conn.profile),
+                            basic_password=conn.password or sec.basic_password,
+                            ca_pem=conn.csms_roots_pem or sec.ca_pem,
+                            client_cert=client_cert, client_key=client_key)
+
     async def _session(self) -> None:
+        url, security = self.effective()
         async with connect(
-            self.url, subprotocols=[SUBPROTOCOL[self.controller.cfg.ocpp_version]],  # type: ignore[list-item]
-            ssl=self.security.ssl_context(), additional_headers=self.security.headers(),
+            url, subprotocols=[SUBPROTOCOL[self.controller.cfg.ocpp_version]],  # type: ignore[list-item]
+            ssl=security.ssl_context(), additional_headers=security.headers(),
             open_timeout=10,
         ) as ws:
             self._ws = ws
@@ -167,6 +209,8 @@ class OcppWsClient:
                     self.controller.receive_text(
                         text if isinstance(text, str) else text.decode(), self.now_ns())
                     await self._flush()
+                    if self.controller.network.take_change():
+                        break  # A01/A05: reconnect with the new password / profile
             finally:
                 stopper.cancel()
                 self._ws = None
@@ -268,13 +312,21 @@ class CsmsServer:
         self.security = security or ServerSecurity()
         self.connections: dict[str, SimChargePoint] = {}
         self._server: Server | None = None
+        #: Basic-auth passwords accepted now (a test rotates them like a CSMS would, A01).
+        self.passwords = {self.security.basic_password}
+        #: One entry per basic-auth check: did the charger's credentials match?
+        self.auth_results: list[bool] = []
 
     async def __aenter__(self) -> CsmsServer:
         sec = self.security
         process_request: Any = None
         if sec.profile in (1, 2):
-            process_request = basic_auth(realm="csms", credentials=(sec.basic_user,
-                                                                    sec.basic_password))
+            def check(user: str, password: str) -> bool:
+                ok = user == sec.basic_user and password in self.passwords
+                self.auth_results.append(ok)
+                return ok
+
+            process_request = basic_auth(realm="csms", check_credentials=check)
         self._server = await serve(
             self._handle, self.host, self.port, ssl=sec.ssl_context(),
             subprotocols=[SUBPROTOCOL[self.sim.version]],  # type: ignore[list-item]

@@ -322,6 +322,41 @@ def make_secc_tls_context(credentials: TlsServerCredentials) -> ssl.SSLContext:
     return ctx
 
 
+class SeccTlsContext:
+    """The SECC's TLS server context, rebuilt when its credential files change.
+
+    Why: the SECC's V2G leaf is renewed through the CSMS (OCPP 2.0.1 A02/A03 SignCertificate
+    certificateType V2GCertificate; evse.security.station_certs writes the new pair
+    atomically); the next TLS connection must present it without a restart. A change is
+    noticed by the files' (inode, mtime, size); a pair that does not load (e.g. between
+    the key and the chain renames) keeps the previous context, and is retried at the next
+    connection."""
+
+    def __init__(self, credentials: TlsServerCredentials) -> None:
+        self.credentials = credentials
+        self._stamp = self._stat()
+        self.context = make_secc_tls_context(credentials)
+
+    def _stat(self) -> tuple[tuple[int, int, int], ...] | None:
+        try:
+            return tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in (
+                self.credentials.cert_chain_path.stat(),
+                self.credentials.private_key_path.stat()))
+        except OSError:
+            return None
+
+    def current(self) -> ssl.SSLContext:
+        stamp = self._stat()
+        if stamp is not None and stamp != self._stamp:
+            try:
+                self.context = make_secc_tls_context(self.credentials)
+                self._stamp = stamp
+                log.info("SECC TLS: new certificate chain loaded")
+            except V2gNetLocalError as exc:
+                log.warning("SECC TLS: keeping the previous certificate: %s", exc)
+        return self.context
+
+
 def make_evcc_tls_context(v2g_root_path: Path) -> ssl.SSLContext:
     """The EV side (simulator/tests): trust the V2G root, no host name (SECCs have none)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -399,7 +434,7 @@ class V2gNetServer:
         self._selector = selectors.DefaultSelector()
         self._connections: dict[int, _Connection] = {}
         self._next_conn_id = 1
-        self._tls_ctx: ssl.SSLContext | None = None
+        self._tls_ctx: SeccTlsContext | None = None
         self._sdp_sock: socket.socket | None = None
         self._tcp_sock: socket.socket | None = None
         self._tls_sock: socket.socket | None = None
@@ -419,7 +454,7 @@ class V2gNetServer:
         self._iface = iface
         use_tls = cfg.tls is not None and cfg.tls_policy is not TlsPolicy.PROHIBIT
         if use_tls and cfg.tls is not None:
-            self._tls_ctx = make_secc_tls_context(cfg.tls)
+            self._tls_ctx = SeccTlsContext(cfg.tls)
         try:
             self._tcp_sock = self._listen(iface, cfg.tcp_port)
             self._selector.register(self._tcp_sock, selectors.EVENT_READ, _Role.TCP_LISTENER)
@@ -687,7 +722,8 @@ class V2gNetServer:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames, 25 ms budget
         sock: socket.socket = raw
         if tls and self._tls_ctx is not None:
-            sock = self._tls_ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+            sock = self._tls_ctx.current().wrap_socket(raw, server_side=True,
+                                                       do_handshake_on_connect=False)
         conn = _Connection(
             conn_id=conn_id,
             sock=sock,

@@ -345,7 +345,12 @@ def test_201_get_base_report_sends_the_device_model() -> None:
         "dataType"] == "integer"
     ask(rig, "GetBaseReport", {"requestId": 6, "reportBase": "ConfigurationInventory"})
     config_rows = rig.csms.of("NotifyReport")[1]["reportData"]
-    assert all(r["variableAttribute"][0]["mutability"] == "ReadWrite" for r in config_rows)
+    # configurable = ReadWrite, or WriteOnly for a secret (SecurityCtrlr.BasicAuthPassword,
+    # reported without its value)
+    assert all(r["variableAttribute"][0]["mutability"] in ("ReadWrite", "WriteOnly")
+               for r in config_rows)
+    assert all("value" not in r["variableAttribute"][0] for r in config_rows
+               if r["variableAttribute"][0]["mutability"] == "WriteOnly")
     assert ask(rig, "GetBaseReport", {"requestId": 7, "reportBase": "SummaryInventory"}) == {
         "status": "NotSupported"}
     assert rig.csms.violations == []
