@@ -289,7 +289,8 @@ SECURITY_USE_CASES: tuple[UseCase, ...] = (
     UseCase("A02", "Update Charging Station Certificate by request of CSMS", SEC, Y,
             (_SE + "test_A02_trigger_sign_certificate_then_certificate_signed_is_stored",
              _SE + "test_A02_chain_not_from_the_installed_root_is_rejected",
-             _SE + "test_A02_certificate_signed_without_a_pending_csr_or_for_another_key_is_rejected",
+             _SE + "test_A02_certificate_signed_without_a_pending_csr"
+             "_or_for_another_key_is_rejected",
              _SE + "test_A02_no_certificate_signed_repeats_with_a_doubling_wait",
              _SE + "test_A02_the_pair_survives_a_restart_and_renewal_is_rearmed",
              _SE + "test_A02_v2g_leaf_signed_through_the_csms",
