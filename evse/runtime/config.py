@@ -287,6 +287,10 @@ def load_config(path: str | Path | None = None) -> StationConfig:
             raise ConfigError(file, line_of(raw, k), f"unknown section {k!r}")
     st = _section(raw, "station", file, {"name": str, "seed": int})
     board_name, board = _driver_section(raw, "board", PortKind.BOARD, "sim", file)
+    if board_name == "mcu_uart" and board.get("device") is None:
+        raise ConfigError(file, _line(raw, "board", "device"),
+                          "board.driver mcu_uart needs board.device (the MCU's UART, e.g. "
+                          "/dev/ttyAMA0)")
     cp = _section(
         raw,
         "cp",

@@ -151,6 +151,7 @@ class DcStation:
         car: bool = True,
         trace: Trace | None = None,
         board: Board | None = None,
+        pilot_ev: SimBoard | None = None,
     ) -> None:
         """`contract_port`: the PLC end of a contract link to a controller in another process
         (no controller is built here). `slac_port`: a real HomePlug port for the EVSE side of
@@ -158,8 +159,12 @@ class DcStation:
         `open_connection` / `receive_payload` / `connection_lost`, answers go to `v2g_sink`.
         `trace`: e.g. one that keeps nothing, for a station that runs for days.
         `board`: the board port the pilot talks to, e.g. `drivers.board.mcu.McuBoard` in
-        front of an MCU (simulated over a pty on this world's board); default the world's
-        simulated board itself."""
+        front of an MCU; default the world's simulated board itself. With a board of its own
+        the world is decoupled from it: the simulated plant's contactor follows the contactor
+        feedback that board reports (it drives a real, or separately simulated, contactor),
+        and the world's `board` is only the virtual EV's side of the pilot: `pilot_ev`, e.g.
+        the SimBoard an MCU simulator on a pty runs on, or a fresh one nobody reads (a real
+        car is on the real pilot)."""
         self.config = config
         self.car = car
         self.v2g_sink: Callable[[object], None] | None = None
@@ -184,8 +189,13 @@ class DcStation:
 
         # ---------------------------------------------------------------- the world
         self.ev_profile = make_profile(self.session)
-        self.world = SimWorld(sched.now_ns, rng, self.ev_profile.battery,
-                              world_config(config))
+        wcfg = world_config(config)
+        self.world = SimWorld(sched.now_ns, rng, self.ev_profile.battery, wcfg)
+        #: The pilot talks to a board that is not the world's: the plant's contactor follows
+        #: that board's feedback instead of the world board's coil.
+        self.board_external = board is not None and board is not self.world.board
+        if self.board_external:
+            self.world.board = pilot_ev or SimBoard(sched.now_ns, rng, wcfg.board)
         #: The car plugged in now (None between sessions, and always with `car=False`).
         self.sim_car: SimCar | None = None
         w = self.world
@@ -391,6 +401,8 @@ class DcStation:
             sched.post("power", EStopChanged(bool(notice.data["active"]), sched.now_ns()),
                        source="cp")
         if notice.kind == "contactors":
+            if self.board_external:
+                self.world.contactor.follow(bool(notice.data["closed"]), sched.now_ns())
             sched.post("power", ContactorFeedback(bool(notice.data["closed"]), sched.now_ns()),
                        source="cp")
         if notice.kind == "plugged":

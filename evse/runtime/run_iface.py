@@ -44,7 +44,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from drivers.board.sim import EvCpState
+from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, RawHomePlugSocket
 from drivers.sim.loads import Battery as PlantBattery
 from evse.io.v2g_net import (
@@ -60,6 +60,7 @@ from evse.io.v2g_net import (
     V2gNetServer,
 )
 from evse.power.types import Phase as PowerPhase
+from evse.runtime.board_wiring import open_board
 from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
 from evse.runtime.config import StationConfig, load_config
 from evse.runtime.dc_station import DcStation, SessionConfig, warm_up_protocols
@@ -137,13 +138,19 @@ class RunStats:
 class IfaceStation:
     """The composition: DcStation(car=False) + V2gNetServer (+ SLAC on a raw socket)."""
 
-    def __init__(self, config: StationConfig, iface: str) -> None:
+    def __init__(self, config: StationConfig, iface: str, *,
+                 pilot_ev: SimBoard | None = None) -> None:
+        """`pilot_ev`: with a board on a device (`board: mcu_uart`), the SimBoard the
+        simulated car's pilot states go to (an MCU simulator's, in tests); None: nobody's
+        (a real car is on the real pilot)."""
         self.config = config
         self.iface = iface
         # Before the clock and the first timer: a car's first CM_SLAC_PARM.REQ is answered
         # within TP_match_response and no timer starts out late (issue 13).
         warm_up_protocols()
         self.clock = MonotonicClock()
+        # The board first: a missing or silent MCU is the one error of this start.
+        self.board = open_board(config, self.clock.now_ns)
         s = config.session
         self.slac_mode = config.slac.enabled
         port: HomePlugPort | None = None
@@ -157,6 +164,7 @@ class IfaceStation:
             config,
             SessionConfig(ocpp=s.ocpp, auth_delay_s=s.auth_delay_s),
             clock=self.clock, car=False, slac_port=port, trace=self.trace,
+            board=self.board, pilot_ev=pilot_ev,
         )
         st = self.station
         if port is not None:
@@ -246,6 +254,8 @@ class IfaceStation:
             self.server.close()
         self.station.slac_port.close()
         self.station.close()
+        if self.board is not None:
+            self.board.close()
 
     # ------------------------------------------------------------------ network
     def _readable(self, now_ns: int) -> None:

@@ -505,3 +505,22 @@ def test_every_key_has_a_test() -> None:
     assert not missing, f"config keys no test proves: {missing}"
     gone = sorted(ref for ref in set(KEY_TESTS.values()) if not _test_exists(ref))
     assert not gone, f"KEY_TESTS names tests that do not exist: {gone}"
+
+
+# ----------------------------------------------------------------- cm4 helper (appended)
+# board: {driver: mcu_uart} parameters, proved against the simulated firmware on a pty.
+_MCU = "tests/mcu/test_mcu_config.py"
+KEY_TESTS.update({
+    "board.device": f"{_MCU}::test_evse_run_with_a_missing_mcu_device_exits_2_naming_it",
+    "board.baud": f"{_MCU}::test_mcu_uart_baud_sets_the_line_speed",
+    "board.ack_timeout_ms":
+        f"{_MCU}::test_mcu_uart_ack_timeout_and_max_resends_bound_an_unacknowledged_command",
+    "board.max_resends":
+        f"{_MCU}::test_mcu_uart_ack_timeout_and_max_resends_bound_an_unacknowledged_command",
+    "board.link_timeout_ms":
+        f"{_MCU}::test_mcu_uart_link_timeout_ms_is_when_a_mute_mcu_counts_as_lost",
+    "board.handshake_timeout_ms":
+        f"{_MCU}::test_evse_run_with_a_silent_mcu_exits_2_after_the_handshake_timeout",
+    "board.max_watchdog_timeout_ms":
+        f"{_MCU}::test_an_mcu_with_a_longer_watchdog_than_accepted_is_refused_at_start",
+})
