@@ -22,7 +22,6 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import exi
 from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, SimHomePlugPort
 from evse.contract.events import ContractPort, SignalReceived
@@ -82,12 +81,13 @@ from evse.runtime.sim_world import EVSE_MAC, SimWorld, world_config
 from evse.runtime.station import spec
 from evse.runtime.station_env import PilotView, StationEnv
 from evse.runtime.trace import Trace
+from evse.runtime.warmup import warm_up_station
 from evse.sdp.policy import TlsPolicy
 from evse.sdp.server import Endpoint, SdpServer, SdpServerConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import CloseConnection, SeccCore, SendPayload, random_session_id
 from evse.secc.env import AppProtocol, PaymentMethod, SessionEndReason
-from evse.slac.evse_core import EvseSlac, warm_up as slac_warm_up
+from evse.slac.evse_core import EvseSlac
 from evse.slac.evse_handler import SlacConfig
 from evse.slac.outputs import (
     EfRetryRequested,
@@ -124,16 +124,13 @@ SECC_TCP_PORT = 50_000
 EV_ADDRESS = Endpoint(ipaddress.IPv6Address("fe80::c0:ffff:fe00:1"), 50_001)
 
 def warm_up_protocols() -> None:
-    """Pay scapy's import, the first build and dissection of every SLAC frame and the EXI
-    tables now, not on a car's first request: CM_SLAC_PARM.CNF is due within
-    TP_match_response (100 ms, timing.md §2). A real-time composition root calls this before
-    its clock and timers start, so the cost shows up neither as a late answer nor as timer
-    overruns; repeated calls are cheap (everything is cached)."""
-    slac_warm_up()
-    spec("iec61851")
-    for schema in ("app", "din", "iso2"):  # EXI tables load on first use
-        exi.grammar(schema)
-        exi.messages(schema)
+    """Pay scapy's import, the first build and dissection of every SLAC frame, the EXI
+    grammars and fast codecs (one round trip per schema) and the charts now, not on a car's
+    first request: CM_SLAC_PARM.CNF is due within TP_match_response (100 ms, timing.md §2).
+    A real-time composition root calls this before its clock and timers start, so the cost
+    shows up neither as a late answer nor as timer overruns; repeated calls are cheap
+    (everything is cached). See evse/runtime/warmup.py."""
+    warm_up_station()
 
 
 class DcStation:

@@ -132,6 +132,7 @@ def test_evse_run_with_a_missing_mcu_device_exits_2_naming_it(
     assert "Traceback" not in err
 
 
+@pytest.mark.realtime
 def test_evse_run_with_a_silent_mcu_exits_2_after_the_handshake_timeout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -150,6 +151,7 @@ def test_evse_run_with_a_silent_mcu_exits_2_after_the_handshake_timeout(
     assert took < 20  # warm-up + 0.3 s, not a hang
 
 
+@pytest.mark.realtime
 def test_an_mcu_with_a_longer_watchdog_than_accepted_is_refused_at_start(
     tmp_path: Path,
 ) -> None:

@@ -524,3 +524,21 @@ KEY_TESTS.update({
     "board.max_watchdog_timeout_ms":
         f"{_MCU}::test_an_mcu_with_a_longer_watchdog_than_accepted_is_refused_at_start",
 })
+# ocpp: (evse run against the operator's CSMS), proved over a real websocket against the
+# project's CSMS simulator in tests/station/test_run_ocpp.py.
+_OCPP = "tests/station/test_run_ocpp.py"
+_OCPP16 = f"{_OCPP}::test_evse_run_boots_at_the_csms_and_charges_a_din_car_under_ocpp_16"
+KEY_TESTS.update({
+    "ocpp.url": _OCPP16,
+    "ocpp.charge_point_id": _OCPP16,
+    "ocpp.version": f"{_OCPP}::test_evse_run_speaks_201_over_tls_profile_2_to_the_csms",
+    "ocpp.security_profile": f"{_OCPP}::test_evse_run_speaks_201_over_tls_profile_2_to_the_csms",
+    "ocpp.ca_file": f"{_OCPP}::test_evse_run_speaks_201_over_tls_profile_2_to_the_csms",
+    "ocpp.password_file":
+        f"{_OCPP}::test_a_wrong_password_is_refused_by_the_csms_and_retried_while_the_station_runs",
+    "ocpp.client_cert": f"{_OCPP}::test_evse_run_uses_its_client_certificate_under_profile_3",
+    "ocpp.client_key": f"{_OCPP}::test_evse_run_uses_its_client_certificate_under_profile_3",
+    "ocpp.heartbeat_s": _OCPP16,
+    "ocpp.store": _OCPP16,
+    "ocpp.id_token": _OCPP16,
+})
