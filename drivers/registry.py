@@ -286,7 +286,15 @@ def _entries() -> tuple[DriverInfo, ...]:
                    "Bender isoCHA425HV on Modbus RTU (RS-485, 19200 8E1); in the simulated "
                    "world over an in-memory byte link",
                    (Param("device_address", int, 3, low=1, high=247,
-                          doc="Modbus device address (factory 3, hardware.md §2.1)"),),
+                          doc="Modbus device address (factory 3, hardware.md §2.1)"),
+                    Param("device", str, None, nullable=True,
+                          doc="RS-485 tty of the IMD (CM4: a USB or UART RS-485 adapter, "
+                              "e.g. /dev/ttyAMA3 or /dev/ttyUSB0); null: an in-memory link "
+                              "to the simulated isoCHA425HV (the simulated world)"),
+                    Param("baud", int, 19_200, unit="bit/s",
+                          low=9_600, high=115_200,
+                          doc="line speed, 8E1 (factory 19200, hardware.md §2.1); one of "
+                              "9600, 19200, 38400, 57600, 115200")),
                    simulator="drivers.sim.imd:IsoCha425Sim", source="hardware.md §2.1"),
         # --------------------------------------------------------------- meter
         DriverInfo(k.METER, "sim", "drivers.meter.sim_meter:SimDcMeter",

@@ -344,6 +344,8 @@ AUTH_TIMEOUT_PNC_RANGE_S = (1.0, 60.0)
 _TLS_POLICIES = ("allow", "force", "prohibit")
 _PROTOCOL_NAMES = ("din", "iso2")
 _OCPP_VERSIONS = ("none", "1.6", "2.0.1")
+#: Modbus RTU line speeds (drivers/imd/link.py SERIAL_BAUDS).
+_RTU_BAUDS = (9600, 19200, 38400, 57600, 115200)
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 
@@ -461,6 +463,9 @@ def _driver_section(raw: LMap, key: str, kind: PortKind, default: str,
         raise ConfigError(file, line, exc.message) from None
     if kind is PortKind.POWER or kind is PortKind.IMD:
         _check_can(raw, key, params, file)
+    if "baud" in params and kind is PortKind.IMD and params["baud"] not in _RTU_BAUDS:
+        raise ConfigError(file, _line(raw, key, "baud"),
+                          f"{key}.baud must be one of {list(_RTU_BAUDS)}, got {params['baud']!r}")
     return info.name, params
 
 

@@ -542,3 +542,9 @@ KEY_TESTS.update({
     "ocpp.store": _OCPP16,
     "ocpp.id_token": _OCPP16,
 })
+# imd: {driver: isocha425} on an RS-485 tty (Modbus RTU), against the simulated IMD on a pty.
+_IMD = "tests/drivers/test_isocha425_serial.py"
+KEY_TESTS.update({
+    "imd.device": f"{_IMD}::test_imd_device_from_config_talks_modbus_on_that_tty",
+    "imd.baud": f"{_IMD}::test_imd_device_from_config_talks_modbus_on_that_tty",
+})
