@@ -18,6 +18,7 @@ from drivers.board.mcu import LinkState, McuBoard
 from evse.runtime.config import load_config
 from evse.runtime.mcu_sim_run import McuSimService
 from evse.runtime.run_iface import IfaceStation
+from evse.runtime.warmup import is_warm
 from evse.secc.env import AppProtocol
 from tests.station.test_run_iface import one_session
 from tests.v2g.netns import VethLink, in_netns, unavailable_reason, veth_pair
@@ -77,6 +78,9 @@ def test_evse_run_with_the_mcu_link_charges_a_din_car_over_the_veth(
             raise failure[0]
         bench = holder[0]
         assert isinstance(bench.board, McuBoard)
+        # READY (systemd) goes out only warm, and says what the warm-up built.
+        assert is_warm() and bench.runner.ready_status.startswith("running; warm-up")
+        assert "exi" in bench.runner.ready_status
         assert bench.board.link.state is LinkState.UP
         one_session(veth, bench, AppProtocol.DIN70121)
         # The MCU's own (simulated) contactor closed and opened again; the plant followed.
