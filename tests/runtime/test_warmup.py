@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -19,6 +21,7 @@ print(before, warmup.is_warm(), sorted(exi.warm_schemas()), sorted(rep.parts_ms)
 """
 
 
+@pytest.mark.realtime  # subprocess.run's timeout polls with time.sleep
 def test_nothing_is_warm_before_the_warm_up_and_every_codec_is_after() -> None:
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, check=True).stdout.strip()
