@@ -194,6 +194,33 @@ _BOARD_SIM_PARAMS = (
           doc="the MCU opens the contactors when the Linux keep-alive is silent this long"),
 )
 
+#: `board: {driver: mcu_uart}`: the safety MCU on a UART (drivers/board/mcu.py; protocol
+#: drivers/board/mcu_protocol.py, docs/mcu_protocol.md). Defaults are the protocol's timing
+#: parameters (ACK_TIMEOUT 50 ms, MAX_RESENDS 3, LINK_TIMEOUT 200 ms, HANDSHAKE_TIMEOUT
+#: 1000 ms, MCU_WATCHDOG_TIMEOUT 3000 ms); the keep-alive itself is the pilot's 1 Hz
+#: (KEEPALIVE_PERIOD, evse/cp/pilot.py), not a board parameter.
+_BOARD_MCU_PARAMS = (
+    Param("device", str, None, nullable=True,
+          doc="UART device of the safety MCU (CM4: /dev/ttyAMA0 = UART0 on GPIO14/15, or "
+              "/dev/serial0); required"),
+    Param("baud", int, 115_200, unit="bit/s", low=9_600, high=4_000_000,
+          doc="line speed, 8N1 (protocol DEFAULT_BAUD 115200, hardware.md §4.5)"),
+    Param("ack_timeout_ms", float, 50.0, unit="ms", low=5.0, high=1_000.0,
+          doc="resend an unacknowledged command after this (ACK_TIMEOUT)"),
+    Param("max_resends", int, 3, low=0, high=20,
+          doc="resends before the link counts as lost (MAX_RESENDS)"),
+    Param("link_timeout_ms", float, 200.0, unit="ms", low=40.0, high=2_000.0,
+          doc="no valid frame from the MCU for this long = link lost, the pilot goes to F "
+              "(LINK_TIMEOUT; must stay well inside the MCU watchdog)"),
+    Param("handshake_timeout_ms", float, 1_000.0, unit="ms", low=50.0, high=30_000.0,
+          doc="at start the MCU must answer HELLO within this, else `evse run` exits 2 "
+              "naming the device (HANDSHAKE_TIMEOUT)"),
+    Param("max_watchdog_timeout_ms", float, 3_000.0, unit="ms", low=100.0, high=10_000.0,
+          doc="the longest MCU watchdog accepted: an MCU whose VERSION reports a longer "
+              "watchdog_timeout_ms (contactors stay closed that long after Linux hangs) is "
+              "refused at start (exit 2); MCU_WATCHDOG_TIMEOUT 3000 ms"),
+)
+
 _METER_SIM_PARAMS = (
     Param("voltage_gain_error", float, 0.005, unit="1", low=0.0, high=0.1,
           doc="gain error of the voltage reading (fraction of the true value)"),
@@ -223,6 +250,11 @@ def _entries() -> tuple[DriverInfo, ...]:
                    "simulated board: a virtual EV on the pilot, the safety MCU interlock "
                    "and the contactor coil of the simulated DC plant",
                    _BOARD_SIM_PARAMS, source="hardware.md §4.6, §6.2"),
+        DriverInfo(k.BOARD, "mcu_uart", "drivers.board.mcu:McuBoard",
+                   "the safety MCU on a UART (COBS + CRC16 frames, CBOR payloads; CP PWM and "
+                   "sampling, PP, contactors, e-stop, hardware watchdog on the MCU)",
+                   _BOARD_MCU_PARAMS, simulator="drivers.board.mcu_sim:PtyMcu",
+                   source="hardware.md §4.5; docs/mcu_protocol.md"),
         # --------------------------------------------------------------- power modules
         DriverInfo(k.POWER, "infy", "drivers.power.infy:InfyProtocol",
                    "InfyPower REG/CEG/LRG modules, CAN protocol V1.13 (29-bit)",
@@ -254,7 +286,15 @@ def _entries() -> tuple[DriverInfo, ...]:
                    "Bender isoCHA425HV on Modbus RTU (RS-485, 19200 8E1); in the simulated "
                    "world over an in-memory byte link",
                    (Param("device_address", int, 3, low=1, high=247,
-                          doc="Modbus device address (factory 3, hardware.md §2.1)"),),
+                          doc="Modbus device address (factory 3, hardware.md §2.1)"),
+                    Param("device", str, None, nullable=True,
+                          doc="RS-485 tty of the IMD (CM4: a USB or UART RS-485 adapter, "
+                              "e.g. /dev/ttyAMA3 or /dev/ttyUSB0); null: an in-memory link "
+                              "to the simulated isoCHA425HV (the simulated world)"),
+                    Param("baud", int, 19_200, unit="bit/s",
+                          low=9_600, high=115_200,
+                          doc="line speed, 8E1 (factory 19200, hardware.md §2.1); one of "
+                              "9600, 19200, 38400, 57600, 115200")),
                    simulator="drivers.sim.imd:IsoCha425Sim", source="hardware.md §2.1"),
         # --------------------------------------------------------------- meter
         DriverInfo(k.METER, "sim", "drivers.meter.sim_meter:SimDcMeter",

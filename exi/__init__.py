@@ -84,7 +84,8 @@ _models: dict[str, ModuleType] = {}
 __all__ = [
     "SCHEMAS", "DecodeError", "EncodeError", "Element", "ExiError", "decode",
     "decode_fragment", "decode_to_xml", "decode_tree", "decode_with_warnings", "encode",
-    "encode_fragment", "encode_tree", "encode_xml", "grammar", "messages",
+    "encode_fragment", "encode_tree", "encode_xml", "fast_codec", "grammar", "messages",
+    "warm_schemas",
 ]
 
 
@@ -155,6 +156,19 @@ def _fast(schema: str) -> ModuleType:
         m = importlib.import_module(f"exi._generated.{schema}_codec")
         _fast_mods[schema] = m
     return m
+
+
+def fast_codec(schema: str) -> ModuleType:
+    """The generated fast encoder/decoder module of a schema (imported on first use; a
+    real-time caller imports it before its first message, see evse/runtime/warmup.py)."""
+    if schema not in SCHEMAS:
+        raise ValueError(f"unknown schema {schema!r}; expected one of {SCHEMAS}")
+    return _fast(schema)
+
+
+def warm_schemas() -> frozenset[str]:
+    """Schemas whose grammar, message classes and fast codec are all loaded."""
+    return frozenset(s for s in SCHEMAS if s in _grammars and s in _models and s in _fast_mods)
 
 
 def _root_qname(schema: str, msg: object, element: str | None,

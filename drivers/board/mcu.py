@@ -9,9 +9,9 @@ Two layers, the h11/aioquic split:
   (`TtyStream`: the UART opened with `os.open` + termios, raw 8N1, non-blocking; pyserial is
   not needed for that) and reads the clock it was given when a command is issued.
 
-Registry entry (drivers/registry.py, when it lands): name ``mcu_uart`` -> `McuBoard`, params
-`PARAMS` (device, baud, ack_timeout_ms, max_resends, link_timeout_ms, handshake_timeout_ms),
-built with `McuBoard.from_params(params, clock=...)`.
+Registry entry (drivers/registry.py): name ``mcu_uart`` -> `McuBoard`, params `PARAMS`
+(device, baud, ack_timeout_ms, max_resends, link_timeout_ms, handshake_timeout_ms,
+max_watchdog_timeout_ms), built with `McuBoard.from_params(params, clock=...)`.
 
 Link states: CONNECTING (HELLO sent, resent every ACK_TIMEOUT) -> UP (VERSION with our
 protocol version) -> LOST (no valid frame for LINK_TIMEOUT, resends exhausted, or the tty
@@ -38,6 +38,7 @@ from drivers.board.mcu_protocol import (
     HANDSHAKE_TIMEOUT,
     LINK_TIMEOUT,
     MAX_RESENDS,
+    MCU_WATCHDOG_TIMEOUT,
     PROTOCOL_VERSION,
     SEQ_MODULO,
     Ack,
@@ -111,6 +112,9 @@ class McuParams:
     max_resends: int = MAX_RESENDS
     link_timeout_ms: float = LINK_TIMEOUT.value_ns / MS
     handshake_timeout_ms: float = HANDSHAKE_TIMEOUT.value_ns / MS
+    #: the longest MCU watchdog the host accepts (VERSION.watchdog_timeout_ms above it:
+    #: refused at start, the contactors would stay closed too long after a Linux hang)
+    max_watchdog_timeout_ms: float = MCU_WATCHDOG_TIMEOUT.value_ns / MS
 
 
 #: Declared parameters for the driver registry: name -> (type, doc).
@@ -121,6 +125,7 @@ PARAMS: dict[str, tuple[type, str]] = {
     "max_resends": (int, "resends before the link counts as lost (MAX_RESENDS)"),
     "link_timeout_ms": (float, "no valid frame for this long = link lost (LINK_TIMEOUT)"),
     "handshake_timeout_ms": (float, "VERSION must answer HELLO within this"),
+    "max_watchdog_timeout_ms": (float, "refuse an MCU whose watchdog is longer"),
 }
 
 
@@ -128,7 +133,7 @@ def params_from_mapping(params: Mapping[str, object]) -> McuParams:
     unknown = set(params) - set(PARAMS)
     if unknown:
         raise McuLinkError(f"mcu_uart: unknown parameters {sorted(unknown)}")
-    if "device" not in params:
+    if params.get("device") is None:
         raise McuLinkError("mcu_uart: parameter 'device' is required")
     values: dict[str, object] = {}
     for name, value in params.items():
@@ -510,8 +515,15 @@ class McuBoard(Board):
         while True:
             now = self._clock()
             self.service(now)
-            if self.link.version is not None:
-                return self.link.version
+            version = self.link.version
+            if version is not None:
+                if version.watchdog_timeout_ms > self.params.max_watchdog_timeout_ms:
+                    raise McuLinkError(
+                        f"{self.params.device}: the safety MCU's watchdog is "
+                        f"{version.watchdog_timeout_ms} ms ({version.firmware_id}), longer "
+                        f"than board.max_watchdog_timeout_ms "
+                        f"{self.params.max_watchdog_timeout_ms:g} ms")
+                return version
             if self.link.state is LinkState.LOST or self._closed:
                 raise McuLinkError(f"{self.params.device}: {self.link.lost_reason}")
             if now - start >= limit:

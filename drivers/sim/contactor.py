@@ -56,6 +56,16 @@ class ContactorSim:
         delay = self.actuation_delay_ns if closed else self.open_actuation_delay_ns
         self._contact = _Pending(closed, now_ns + delay)
 
+    def follow(self, closed: bool, now_ns: int) -> None:
+        """Mirror a real contactor's reported state at once (main and feedback contacts):
+        the simulated plant behind a board that drives a contactor of its own (the safety
+        MCU on a UART) follows the feedback that board reports."""
+        self._contact = self._feedback = None
+        self.commanded_closed = closed
+        if closed != self.closed:
+            self.history.append((now_ns, closed))
+        self.closed = self.feedback_closed = closed
+
     def inject_welding(self) -> None:
         """The contacts stick the next time they are closed (or now, if closed)."""
         self.welded = True

@@ -208,6 +208,108 @@ def _power_faults_section(raw: LMap, file: str) -> PowerFaultsSection:
 # ---------------------------------------------------------------- end power_faults
 
 
+# ---------------------------------------------------------------- ocpp: (cm4 helper)
+@dataclass(frozen=True, slots=True)
+class OcppSection:
+    """`ocpp:` the operator's CSMS that `evse run` connects to (OCPP-J over a websocket).
+
+    Without this section `evse run` runs the CSMS simulator in-process (session.ocpp picks
+    its version, or none). With it, `session.ocpp` is not used: the controller speaks
+    `version` to `url`/`charge_point_id` (OCPP-J 1.6 §3.1.1 / 2.0.1 Part 4 §3.1.1: the
+    identity is the last path segment). Security profiles (OCPP security whitepaper /
+    2.0.1 A00.FR): 1 = ws:// + basic auth, 2 = wss:// + basic auth (server certificate
+    checked against `ca_file`, or the system store when null), 3 = wss:// with a client
+    certificate (no basic auth). Paths are relative to the config file."""
+
+    url: str
+    charge_point_id: str
+    version: str = "1.6"
+    security_profile: int = 1
+    password_file: str | None = None
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    #: Heartbeat until the CSMS's BootNotification response sets an interval (interval 0:
+    #: this one stays), OCPP 1.6 HeartbeatInterval / 2.0.1 HeartbeatInterval.
+    heartbeat_s: float = 300.0
+    #: SQLite file of the controller's message queue and transaction journal; it survives
+    #: a restart (queued StopTransaction/MeterValues reach the CSMS later). null: memory.
+    store: str | None = None
+    #: The id token the bench's simulated driver presents (session.auth_delay_s after the
+    #: car asks); null: none (authorized remotely by the CSMS, or by Plug & Charge).
+    id_token: str | None = "SIM-RFID-0001"
+    #: The config file these paths are relative to.
+    base_dir: str = "."
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.url.rstrip('/')}/{self.charge_point_id}"
+
+    def path(self, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return str(Path(self.base_dir) / value)
+
+
+_OCPP_KEYS = {"url", "charge_point_id", "version", "security_profile", "password_file",
+              "ca_file", "client_cert", "client_key", "heartbeat_s", "store", "id_token"}
+#: OCPP 1.6 chargeBoxIdentity (CiString48) / 2.0.1 identity: no '/' (it is a URL segment).
+_CP_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,48}$")
+
+
+def _ocpp_section(raw: LMap, file: str) -> OcppSection | None:
+    if raw.get("ocpp") is None:
+        return None
+    v = _raw_body(raw, "ocpp", file, _OCPP_KEYS)
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(file, _line(raw, "ocpp", key), f"ocpp.{key} {message}")
+
+    for key in ("url", "charge_point_id"):
+        if key not in v:
+            raise ConfigError(file, line_of(raw, "ocpp"), f"ocpp.{key} is required")
+    url = v["url"]
+    if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+        raise fail("url", f"must be a ws:// or wss:// URL, got {url!r}")
+    cp_id = v["charge_point_id"]
+    if not isinstance(cp_id, str) or not _CP_ID_RE.match(cp_id):
+        raise fail("charge_point_id", "must be 1..48 characters of A-Z a-z 0-9 . _ : -")
+    version = v.get("version", "1.6")
+    if version not in ("1.6", "2.0.1"):
+        raise fail("version", f"must be \"1.6\" or \"2.0.1\" (quoted), got {version!r}")
+    profile = v.get("security_profile", 1)
+    if isinstance(profile, bool) or profile not in (1, 2, 3):
+        raise fail("security_profile", f"must be 1, 2 or 3, got {profile!r}")
+    if (profile == 1) != url.startswith("ws://"):
+        raise fail("security_profile", f"{profile} needs a "
+                   f"{'ws' if profile == 1 else 'wss'}:// url (no silent downgrade)")
+    paths: dict[str, str | None] = {}
+    for key in ("password_file", "ca_file", "client_cert", "client_key", "store"):
+        value = v.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise fail(key, "must be a path or null")
+        paths[key] = value
+    if profile == 3 and (paths["client_cert"] is None or paths["client_key"] is None):
+        raise fail("security_profile", "3 needs ocpp.client_cert and ocpp.client_key")
+    if profile != 3 and (paths["client_cert"] is not None or paths["client_key"] is not None):
+        raise fail("client_cert" if paths["client_cert"] is not None else "client_key",
+                   "is used by security profile 3 only")
+    if profile == 1 and paths["ca_file"] is not None:
+        raise fail("ca_file", "is used by security profiles 2 and 3 only (TLS)")
+    if profile == 3 and paths["password_file"] is not None:
+        raise fail("password_file", "is not used by security profile 3 (client certificate)")
+    hb = v.get("heartbeat_s", 300.0)
+    if isinstance(hb, bool) or not isinstance(hb, int | float) or not 1 <= hb <= 86_400:
+        raise fail("heartbeat_s", f"must be seconds 1..86400, got {hb!r}")
+    token = v.get("id_token", "SIM-RFID-0001")
+    if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 20):
+        raise fail("id_token", "must be 1..20 characters (OCPP 1.6 IdToken) or null")
+    return OcppSection(url=url, charge_point_id=cp_id, version=version,
+                       security_profile=profile, heartbeat_s=float(hb), id_token=token,
+                       base_dir=str(Path(file).resolve().parent), **paths)
+# ---------------------------------------------------------------- end ocpp
+
+
 @dataclass(frozen=True, slots=True)
 class StationConfig:
     name: str = "sim-dc"
@@ -227,11 +329,12 @@ class StationConfig:
     auth: AuthSection = field(default_factory=AuthSection)
     pnc: PncSection = field(default_factory=PncSection)
     power_faults: PowerFaultsSection = field(default_factory=PowerFaultsSection)
+    ocpp: OcppSection | None = None
     file: str = "<defaults>"
 
 
 _SECTIONS = {"station", "board", "power", "imd", "meter", "cp", "v2g", "plc", "slac", "session",
-             "auth", "pnc", "power_faults"}
+             "auth", "pnc", "power_faults", "ocpp"}
 #: auth.timeout_eim_s: a driver fetching a card or an app needs minutes; beyond an hour the
 #: connector is blocked for nothing (EVerest's 0 = "infinite" is not offered).
 AUTH_TIMEOUT_EIM_RANGE_S = (1.0, 3600.0)
@@ -241,6 +344,8 @@ AUTH_TIMEOUT_PNC_RANGE_S = (1.0, 60.0)
 _TLS_POLICIES = ("allow", "force", "prohibit")
 _PROTOCOL_NAMES = ("din", "iso2")
 _OCPP_VERSIONS = ("none", "1.6", "2.0.1")
+#: Modbus RTU line speeds (drivers/imd/link.py SERIAL_BAUDS).
+_RTU_BAUDS = (9600, 19200, 38400, 57600, 115200)
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 
@@ -287,6 +392,10 @@ def load_config(path: str | Path | None = None) -> StationConfig:
             raise ConfigError(file, line_of(raw, k), f"unknown section {k!r}")
     st = _section(raw, "station", file, {"name": str, "seed": int})
     board_name, board = _driver_section(raw, "board", PortKind.BOARD, "sim", file)
+    if board_name == "mcu_uart" and board.get("device") is None:
+        raise ConfigError(file, _line(raw, "board", "device"),
+                          "board.driver mcu_uart needs board.device (the MCU's UART, e.g. "
+                          "/dev/ttyAMA0)")
     cp = _section(
         raw,
         "cp",
@@ -321,6 +430,7 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         auth=_auth_section(raw, file),
         pnc=_pnc_section(raw, file),
         power_faults=_power_faults_section(raw, file),
+        ocpp=_ocpp_section(raw, file),
         file=file,
     )
 
@@ -353,6 +463,9 @@ def _driver_section(raw: LMap, key: str, kind: PortKind, default: str,
         raise ConfigError(file, line, exc.message) from None
     if kind is PortKind.POWER or kind is PortKind.IMD:
         _check_can(raw, key, params, file)
+    if "baud" in params and kind is PortKind.IMD and params["baud"] not in _RTU_BAUDS:
+        raise ConfigError(file, _line(raw, key, "baud"),
+                          f"{key}.baud must be one of {list(_RTU_BAUDS)}, got {params['baud']!r}")
     return info.name, params
 
 

@@ -22,7 +22,6 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import exi
 from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, SimHomePlugPort
 from evse.contract.events import ContractPort, SignalReceived
@@ -80,12 +79,13 @@ from evse.runtime.sim_world import EVSE_MAC, SimWorld, world_config
 from evse.runtime.station import spec
 from evse.runtime.station_env import PilotView, StationEnv
 from evse.runtime.trace import Trace
+from evse.runtime.warmup import warm_up_station
 from evse.sdp.policy import TlsPolicy
 from evse.sdp.server import Endpoint, SdpServer, SdpServerConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import CloseConnection, SeccCore, SendPayload, random_session_id
 from evse.secc.env import AppProtocol, PaymentMethod, SessionEndReason
-from evse.slac.evse_core import EvseSlac, warm_up as slac_warm_up
+from evse.slac.evse_core import EvseSlac
 from evse.slac.evse_handler import SlacConfig
 from evse.slac.outputs import (
     EfRetryRequested,
@@ -122,16 +122,13 @@ SECC_TCP_PORT = 50_000
 EV_ADDRESS = Endpoint(ipaddress.IPv6Address("fe80::c0:ffff:fe00:1"), 50_001)
 
 def warm_up_protocols() -> None:
-    """Pay scapy's import, the first build and dissection of every SLAC frame and the EXI
-    tables now, not on a car's first request: CM_SLAC_PARM.CNF is due within
-    TP_match_response (100 ms, timing.md §2). A real-time composition root calls this before
-    its clock and timers start, so the cost shows up neither as a late answer nor as timer
-    overruns; repeated calls are cheap (everything is cached)."""
-    slac_warm_up()
-    spec("iec61851")
-    for schema in ("app", "din", "iso2"):  # EXI tables load on first use
-        exi.grammar(schema)
-        exi.messages(schema)
+    """Pay scapy's import, the first build and dissection of every SLAC frame, the EXI
+    grammars and fast codecs (one round trip per schema) and the charts now, not on a car's
+    first request: CM_SLAC_PARM.CNF is due within TP_match_response (100 ms, timing.md §2).
+    A real-time composition root calls this before its clock and timers start, so the cost
+    shows up neither as a late answer nor as timer overruns; repeated calls are cheap
+    (everything is cached). See evse/runtime/warmup.py."""
+    warm_up_station()
 
 
 class DcStation:
@@ -149,6 +146,7 @@ class DcStation:
         car: bool = True,
         trace: Trace | None = None,
         board: Board | None = None,
+        pilot_ev: SimBoard | None = None,
     ) -> None:
         """`contract_port`: the PLC end of a contract link to a controller in another process
         (no controller is built here). `slac_port`: a real HomePlug port for the EVSE side of
@@ -156,8 +154,12 @@ class DcStation:
         `open_connection` / `receive_payload` / `connection_lost`, answers go to `v2g_sink`.
         `trace`: e.g. one that keeps nothing, for a station that runs for days.
         `board`: the board port the pilot talks to, e.g. `drivers.board.mcu.McuBoard` in
-        front of an MCU (simulated over a pty on this world's board); default the world's
-        simulated board itself."""
+        front of an MCU; default the world's simulated board itself. With a board of its own
+        the world is decoupled from it: the simulated plant's contactor follows the contactor
+        feedback that board reports (it drives a real, or separately simulated, contactor),
+        and the world's `board` is only the virtual EV's side of the pilot: `pilot_ev`, e.g.
+        the SimBoard an MCU simulator on a pty runs on, or a fresh one nobody reads (a real
+        car is on the real pilot)."""
         self.config = config
         self.car = car
         self.v2g_sink: Callable[[object], None] | None = None
@@ -182,8 +184,13 @@ class DcStation:
 
         # ---------------------------------------------------------------- the world
         self.ev_profile = make_profile(self.session)
-        self.world = SimWorld(sched.now_ns, rng, self.ev_profile.battery,
-                              world_config(config))
+        wcfg = world_config(config)
+        self.world = SimWorld(sched.now_ns, rng, self.ev_profile.battery, wcfg)
+        #: The pilot talks to a board that is not the world's: the plant's contactor follows
+        #: that board's feedback instead of the world board's coil.
+        self.board_external = board is not None and board is not self.world.board
+        if self.board_external:
+            self.world.board = pilot_ev or SimBoard(sched.now_ns, rng, wcfg.board)
         #: The car plugged in now (None between sessions, and always with `car=False`).
         self.sim_car: SimCar | None = None
         w = self.world
@@ -389,6 +396,8 @@ class DcStation:
             sched.post("power", EStopChanged(bool(notice.data["active"]), sched.now_ns()),
                        source="cp")
         if notice.kind == "contactors":
+            if self.board_external:
+                self.world.contactor.follow(bool(notice.data["closed"]), sched.now_ns())
             sched.post("power", ContactorFeedback(bool(notice.data["closed"]), sched.now_ns()),
                        source="cp")
         if notice.kind == "plugged":

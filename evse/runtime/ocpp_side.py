@@ -12,6 +12,7 @@ withdraw the authorization, OCPP 1.6 §3.5), even if the car asks again in a new
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from typing import TYPE_CHECKING
 
 from evse.contract.events import ContractPort, LinkDown, SignalReceived
@@ -190,7 +191,9 @@ class ExternalOcppSide:
         self.token = token
         self.token_delay_ns = token_delay_ns
         self.silent = False
-        self._commands: list[object] = []
+        # A deque: the client may hand commands over from its own thread (evse run's
+        # websocket thread, evse/runtime/ocpp_thread.py); append/popleft are atomic.
+        self._commands: deque[object] = deque()
         client.on_commands = self._commands.extend
 
     def start(self, now_ns: int) -> None:
@@ -205,7 +208,9 @@ class ExternalOcppSide:
                     self.sched.start_timer(self.token_delay_ns, self._present_token, "rfid")
             elif isinstance(ev, LinkDown):
                 self.binding.link_lost()
-        commands, self._commands[:] = list(self._commands), []
+        commands: list[object] = []
+        while self._commands:
+            commands.append(self._commands.popleft())
         if not self.silent:
             for cmd in commands:
                 self.port.publish(self.binding.value(cmd), now_ns)  # type: ignore[arg-type]

@@ -56,6 +56,8 @@ class RealtimeRunner:
         #: systemd's notify socket when run as a Type=notify service (deploy/evse.service):
         #: READY=1 when the loop starts, WATCHDOG=1 from this loop's own timers, STOPPING=1.
         self.systemd = SdNotifier.from_env()
+        #: STATUS= sent with READY=1 (a composition root says what it warmed up, say)
+        self.ready_status = "running"
 
     def add_reader(self, fileobj: int, callback: Callable[[int], None]) -> None:
         """`callback(now_ns)` runs when `fileobj` is readable; it should read and post."""
@@ -93,7 +95,7 @@ class RealtimeRunner:
     def run_until(self, t_ns: int, stop: Callable[[], bool] | None = None) -> None:
         """Run until monotonic time `t_ns` (or until `stop()` is true)."""
         if self.systemd is not None:
-            self.systemd.start(self.scheduler)
+            self.systemd.start(self.scheduler, self.ready_status)
         try:
             while self.clock.now_ns() < t_ns:
                 if stop is not None and stop():

@@ -44,7 +44,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from drivers.board.sim import EvCpState
+from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, RawHomePlugSocket
 from drivers.sim.loads import Battery as PlantBattery
 from evse.io.v2g_net import (
@@ -60,12 +60,21 @@ from evse.io.v2g_net import (
     V2gNetServer,
 )
 from evse.power.types import Phase as PowerPhase
+from evse.runtime.board_wiring import open_board
 from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
 from evse.runtime.config import StationConfig, load_config
-from evse.runtime.dc_station import DcStation, SessionConfig, warm_up_protocols
+from evse.runtime.dc_station import (
+    DcStation,
+    SessionConfig,
+    _power_path_config as power_path_config,
+    warm_up_protocols,
+)
+from evse.runtime.ocpp_side import ExternalOcppSide
+from evse.runtime.ocpp_thread import ThreadedOcppClient, controller_for, ws_security
 from evse.runtime.realtime import RealtimeRunner
 from evse.runtime.scheduler import CallbackComponent
 from evse.runtime.trace import Trace
+from evse.runtime.warmup import is_warm, report as warm_report
 from evse.sdp.policy import TlsPolicy
 from evse.secc.admission import AdmissionConfig
 from evse.secc.core import CloseConnection, SendPayload
@@ -101,6 +110,9 @@ _CAR_CONTACTOR_STATES = {"charging", "stopping"}
 _PWM_READY_STATE = "plugged.B.B2"
 #: The pilot state of an empty socket (IEC 61851-1 state A): a re-plug waits for it.
 _UNPLUGGED_STATE = "A"
+#: With an `ocpp:` section the simulated car is plugged once the CSMS accepted the boot,
+#: or after this long without it (a charger offline at start still charges).
+BOOT_WAIT_NS = s_to_ns(10)
 _POWER_IDLE = {PowerPhase.IDLE, PowerPhase.STOPPED, PowerPhase.FAULTED}
 
 
@@ -137,13 +149,19 @@ class RunStats:
 class IfaceStation:
     """The composition: DcStation(car=False) + V2gNetServer (+ SLAC on a raw socket)."""
 
-    def __init__(self, config: StationConfig, iface: str) -> None:
+    def __init__(self, config: StationConfig, iface: str, *,
+                 pilot_ev: SimBoard | None = None) -> None:
+        """`pilot_ev`: with a board on a device (`board: mcu_uart`), the SimBoard the
+        simulated car's pilot states go to (an MCU simulator's, in tests); None: nobody's
+        (a real car is on the real pilot)."""
         self.config = config
         self.iface = iface
         # Before the clock and the first timer: a car's first CM_SLAC_PARM.REQ is answered
         # within TP_match_response and no timer starts out late (issue 13).
         warm_up_protocols()
         self.clock = MonotonicClock()
+        # The board first: a missing or silent MCU is the one error of this start.
+        self.board = open_board(config, self.clock.now_ns)
         s = config.session
         self.slac_mode = config.slac.enabled
         port: HomePlugPort | None = None
@@ -153,12 +171,21 @@ class IfaceStation:
             port = RawHomePlugSocket(iface)
         # Days of operation: keep no trace in memory; listeners still see every record.
         self.trace = Trace(self.clock.now_ns, keep=False)
+        # `ocpp:`: the operator's CSMS over a websocket (its own thread), instead of the
+        # in-process CSMS simulator that session.ocpp selects.
+        self.ocpp_client = self._ocpp_client(config)
         self.station = DcStation(
             config,
             SessionConfig(ocpp=s.ocpp, auth_delay_s=s.auth_delay_s),
             clock=self.clock, car=False, slac_port=port, trace=self.trace,
+            board=self.board, pilot_ev=pilot_ev, external_csms=self.ocpp_client,
         )
         st = self.station
+        if config.ocpp is not None and isinstance(st.controller, ExternalOcppSide):
+            if config.ocpp.id_token is None:
+                st.controller.token_delay_ns = None  # nobody taps a card
+            else:
+                st.controller.token = config.ocpp.id_token
         if port is not None:
             slac_cfg, params = slac_config_from_section(
                 config.slac.settings, port.mac, mac_from_str(config.plc.local_modem_mac))
@@ -173,17 +200,38 @@ class IfaceStation:
         self.server = V2gNetServer(self._net_config(), self._net_event, st.sched.now_ns)
         self.server_started = False
         self.runner = RealtimeRunner(st.sched)
+        if not is_warm():  # READY (systemd) only once nothing is left to build lazily
+            raise RunError("the warm-up did not build every EXI codec")
+        warm = warm_report()
+        self.runner.ready_status = (
+            f"running; warm-up {warm.total_ms:.0f} ms ("
+            + ", ".join(f"{k} {v:.0f} ms" for k, v in warm.parts_ms.items()) + ")")
         self.stats = RunStats()
         self._conn: int | None = None
         self._owners: set[int] = set()  # connections the server admitted (ConnectionOpened)
         self._held: list[V2gNetEvent] = []  # events that arrive while the cable is "out"
         self._replug_at_ns: int | None = None
+        self._plug_at_boot_ns: int | None = None
         self._waiting_pwm = False
         self._session_open = False
         self._stop = threading.Event()
         self.echo: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ setup
+    def _ocpp_client(self, config: StationConfig) -> ThreadedOcppClient | None:
+        section = config.ocpp
+        if section is None:
+            return None
+        security = ws_security(section)
+        # The hardware rating the controller publishes is the power path's.
+        rating = power_path_config(config)
+        clock = self.clock
+        return ThreadedOcppClient.spawn(
+            lambda: controller_for(config, section, clock, max_voltage_v=rating.max_voltage_v,
+                                   max_current_a=rating.max_current_a,
+                                   max_power_w=rating.max_power_w),
+            section.endpoint, security, clock)
+
     def _net_config(self) -> V2gNetConfig:
         v = self.config.v2g
         base = Path(self.config.file).resolve().parent
@@ -210,6 +258,10 @@ class IfaceStation:
     def start(self) -> None:
         """Open the sockets (in the calling thread's network namespace) and plug the car."""
         st = self.station
+        if self.ocpp_client is not None:
+            self.ocpp_client.start()
+            self._note(f"OCPP {self.config.ocpp.version if self.config.ocpp else ''} to "
+                       f"{self.ocpp_client.url}")
         st.start()
         sched = st.sched
         sched.register("v2g", CallbackComponent(self._net_input))
@@ -219,7 +271,12 @@ class IfaceStation:
             self.runner.add_reader(st.slac_port.fileno(), st.slac_port_readable)
         else:
             self._start_server()
-        self._plug(st.sched.now_ns())
+        if self.ocpp_client is not None:
+            # The bench's car arrives once the charger is online (the CSMS sees the connector
+            # Available, then Preparing), or after BOOT_WAIT_NS without a CSMS (offline).
+            self._plug_at_boot_ns = st.sched.now_ns() + BOOT_WAIT_NS
+        else:
+            self._plug(st.sched.now_ns())
 
     def _start_server(self) -> None:
         if self.server_started:
@@ -242,10 +299,14 @@ class IfaceStation:
         self._stop.set()
 
     def close(self) -> None:
+        if self.ocpp_client is not None:
+            self.ocpp_client.stop()
         if self.server_started:
             self.server.close()
         self.station.slac_port.close()
         self.station.close()
+        if self.board is not None:
+            self.board.close()
 
     # ------------------------------------------------------------------ network
     def _readable(self, now_ns: int) -> None:
@@ -276,8 +337,10 @@ class IfaceStation:
         if isinstance(ev, CommunicationSetupExpired):
             self._setup_expired(ev, now_ns)
             return
-        if self._replug_at_ns is not None or self._waiting_pwm:
-            # The cable is "out", or the pilot has not started 5 % PWM yet: a car with a
+        if (self._replug_at_ns is not None or self._waiting_pwm
+                or self._plug_at_boot_ns is not None):
+            # The cable is "out" (or not yet in: the charger waits for its CSMS), or the
+            # pilot has not started 5 % PWM yet: a car with a
             # pilot wire would not talk before that, this one waits for its answer.
             self._held.append(ev)
             return
@@ -332,6 +395,14 @@ class IfaceStation:
     def _follow_car(self, now_ns: int) -> None:
         """The car's S2 and contactors follow its V2G phase; a new plug after each session."""
         st = self.station
+        if self._plug_at_boot_ns is not None:
+            client = self.ocpp_client
+            booted = client is not None and client.controller.booted
+            if not booted and now_ns < self._plug_at_boot_ns:
+                return
+            self._plug_at_boot_ns = None
+            self._plug(now_ns)
+            return
         if self._replug_at_ns is not None:
             # Plug again only once the pilot has seen the cable out (state A): on a loaded
             # host the gap can be shorter than the pilot's sampling and debounce, and a

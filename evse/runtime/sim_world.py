@@ -29,7 +29,7 @@ from drivers.board.sim import SimBoard, SimBoardParams
 from drivers.homeplug.sim import PowerlineMedium, SimStation
 from drivers.imd.iso165c import Iso165cImd
 from drivers.imd.isocha425 import IsoCha425Imd
-from drivers.imd.link import pipe_pair
+from drivers.imd.link import SerialLinkError, SerialPortLink, pipe_pair
 from drivers.meter.sim_meter import Accuracy, SimDcMeter
 from drivers.power.group import ModuleGroupManager
 from drivers.power.select import protocol_by_name
@@ -168,10 +168,20 @@ class SimWorld:
         # ------------------------------------------------------------ IMD
         self.imd_physics = ImdPhysics(lambda: self.plant.connector_voltage_v)
         self.imd: IsolationMonitor
+        self._serial: SerialPortLink | None = None
         self.imd_sim: Iso165cSim | IsoCha425Sim
         if cfg.imd.driver == "isocha425":  # Modbus RTU on a byte link (in memory here)
             address = cfg.imd.integer("device_address")
             drv_link, sim_link = pipe_pair()
+            device = cfg.imd.params.get("device")
+            if isinstance(device, str):
+                # The real IMD on its RS-485 tty: the driver talks to it, the simulator is
+                # left on an unconnected link (it hears nothing, answers nothing).
+                try:
+                    self._serial = SerialPortLink(device, cfg.imd.integer("baud"))
+                except SerialLinkError as exc:
+                    raise DeviceOpenError(f"imd (isocha425): {exc}") from None
+                drv_link = self._serial
             self.imd_sim = IsoCha425Sim(sim_link, self.imd_physics, device_address=address)
             self.imd = IsoCha425Imd(drv_link, device_address=address)
         else:  # iso165c: CAN
@@ -236,3 +246,6 @@ class SimWorld:
     def close(self) -> None:
         for bus in self._buses:
             bus.shutdown()
+        if self._serial is not None:
+            self._serial.close()
+            self._serial = None

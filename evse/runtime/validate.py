@@ -26,7 +26,7 @@ HANDLERS: dict[str, str] = {
 
 
 #: Files under config/ that are station configs (load_config); `evse run` benches included.
-STATION_CONFIG_PREFIXES = ("station", "bench", "slac-bench")
+STATION_CONFIG_PREFIXES = ("station", "bench", "slac-bench", "cm4")
 
 
 def handler_class(machine: str) -> type | None:

@@ -505,3 +505,46 @@ def test_every_key_has_a_test() -> None:
     assert not missing, f"config keys no test proves: {missing}"
     gone = sorted(ref for ref in set(KEY_TESTS.values()) if not _test_exists(ref))
     assert not gone, f"KEY_TESTS names tests that do not exist: {gone}"
+
+
+# ----------------------------------------------------------------- cm4 helper (appended)
+# board: {driver: mcu_uart} parameters, proved against the simulated firmware on a pty.
+_MCU = "tests/mcu/test_mcu_config.py"
+KEY_TESTS.update({
+    "board.device": f"{_MCU}::test_evse_run_with_a_missing_mcu_device_exits_2_naming_it",
+    "board.baud": f"{_MCU}::test_mcu_uart_baud_sets_the_line_speed",
+    "board.ack_timeout_ms":
+        f"{_MCU}::test_mcu_uart_ack_timeout_and_max_resends_bound_an_unacknowledged_command",
+    "board.max_resends":
+        f"{_MCU}::test_mcu_uart_ack_timeout_and_max_resends_bound_an_unacknowledged_command",
+    "board.link_timeout_ms":
+        f"{_MCU}::test_mcu_uart_link_timeout_ms_is_when_a_mute_mcu_counts_as_lost",
+    "board.handshake_timeout_ms":
+        f"{_MCU}::test_evse_run_with_a_silent_mcu_exits_2_after_the_handshake_timeout",
+    "board.max_watchdog_timeout_ms":
+        f"{_MCU}::test_an_mcu_with_a_longer_watchdog_than_accepted_is_refused_at_start",
+})
+# ocpp: (evse run against the operator's CSMS), proved over a real websocket against the
+# project's CSMS simulator in tests/station/test_run_ocpp.py.
+_OCPP = "tests/station/test_run_ocpp.py"
+_OCPP16 = f"{_OCPP}::test_evse_run_boots_at_the_csms_and_charges_a_din_car_under_ocpp_16"
+KEY_TESTS.update({
+    "ocpp.url": _OCPP16,
+    "ocpp.charge_point_id": _OCPP16,
+    "ocpp.version": f"{_OCPP}::test_evse_run_speaks_201_over_tls_profile_2_to_the_csms",
+    "ocpp.security_profile": f"{_OCPP}::test_evse_run_speaks_201_over_tls_profile_2_to_the_csms",
+    "ocpp.ca_file": f"{_OCPP}::test_evse_run_speaks_201_over_tls_profile_2_to_the_csms",
+    "ocpp.password_file":
+        f"{_OCPP}::test_a_wrong_password_is_refused_by_the_csms_and_retried_while_the_station_runs",
+    "ocpp.client_cert": f"{_OCPP}::test_evse_run_uses_its_client_certificate_under_profile_3",
+    "ocpp.client_key": f"{_OCPP}::test_evse_run_uses_its_client_certificate_under_profile_3",
+    "ocpp.heartbeat_s": _OCPP16,
+    "ocpp.store": _OCPP16,
+    "ocpp.id_token": _OCPP16,
+})
+# imd: {driver: isocha425} on an RS-485 tty (Modbus RTU), against the simulated IMD on a pty.
+_IMD = "tests/drivers/test_isocha425_serial.py"
+KEY_TESTS.update({
+    "imd.device": f"{_IMD}::test_imd_device_from_config_talks_modbus_on_that_tty",
+    "imd.baud": f"{_IMD}::test_imd_device_from_config_talks_modbus_on_that_tty",
+})
