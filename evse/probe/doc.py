@@ -31,11 +31,13 @@ FAMILY_NOTES: dict[Family, tuple[str, str]] = {
         "is ignored (evse/v2gtp/README.md table).",
         "tests/probe (SDP-*), tests/v2g"),
     Family.V2GTP: (
-        "evse/v2gtp/stream.py: wrong version/inverse and oversize close TCP, unknown type is "
-        "skipped, length 0 reaches the SECC core as an undecodable message (session ends). "
-        "T4 expects all four SessionSetupReq variants to be ignored: **open deviation**, see "
-        "evse/v2gtp/README.md (clause text not on the shelf, SECC not changed).",
-        "tests/probe (V2GTP-*, KNOWN_DEVIATIONS), tests/v2g"),
+        "evse/v2gtp/stream.py ignores a message with a wrong version/inverse (bytes dropped "
+        "up to the next plausible header), an unknown payload type (its length skipped) or "
+        "payload length 0, and keeps the session, as the four T4 SessionSetupReq variants "
+        "expect; only a length above the maximum closes TCP. Decision and clause per row: "
+        "evse/v2gtp/README.md.",
+        "tests/probe (V2GTP-*), tests/v2g/test_v2gtp_stream.py, tests/v2g/test_v2gtp_header.py, "
+        "tests/v2g/test_v2g_net_netns.py"),
     Family.SAP: (
         "evse/secc/sap.py: no common namespace → Failed_NoNegotiation and the end; the "
         "communication setup timer (evse/secc/admission.py, v2g.communication_setup_s, "
