@@ -1,6 +1,6 @@
 """docs/conformance.md from the probe's catalogue and recorded probe runs.
 
-    python -m evse.probe.doc docs/conformance/din.json docs/conformance/iso2.json \\
+    python -m evse.probe.doc docs/conformance/{din,iso2,iso2-tls,josev-din,josev-iso2}.json \\
         > docs/conformance.md
 
 The case rows (family, case, expected, clause) come from `evse.probe.cases` itself, the
@@ -51,6 +51,12 @@ FAMILY_NOTES: dict[Family, tuple[str, str]] = {
         "Any SessionID but ours → FAILED_UnknownSession and the end (evse/secc/core.py); a "
         "request no chart transition accepts → FAILED_SequenceError and the end.",
         "tests/probe (SD-*), tests/secc/test_errors.py"),
+    Family.SERVICE_DETAIL: (
+        "ISO-2 only (DIN has no ServiceDetail). fsm_specs/secc_iso2.yaml "
+        "wait_payment_selection: the charge service's detail answered OK and the session "
+        "stays; a ServiceID we did not offer → FAILED_ServiceIDInvalid and the end (guard "
+        "service_id_invalid, evse/secc/iso2.py); a wrong SessionID → FAILED_UnknownSession.",
+        "tests/probe (SDET-*)"),
     Family.PAYMENT_SELECTION: (
         "fsm_specs/secc_*.yaml guards: unknown ServiceID → FAILED_ServiceSelectionInvalid, "
         "no charge service → FAILED_NoChargeServiceSelected (ISO) / "
@@ -87,20 +93,56 @@ FAMILY_NOTES: dict[Family, tuple[str, str]] = {
 }
 
 
-def _load(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
-    runs: dict[str, dict[str, Any]] = {}
+def run_name(meta: dict[str, Any]) -> str:
+    """Column name of a recorded run: protocol, ``-tls`` for a TLS run."""
+    return str(meta["protocol"]) + ("-tls" if meta.get("tls") else "")
+
+
+def _load(paths: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(our runs, peer runs): a run whose meta names another ``sut`` is a peer's."""
+    ours: dict[str, dict[str, Any]] = {}
+    peers: dict[str, dict[str, Any]] = {}
     for p in paths:
         data = json.loads(Path(p).read_text(encoding="utf-8"))
-        runs[str(data["meta"]["protocol"])] = data
-    return runs
+        sut = str(data["meta"].get("sut", "evse"))
+        if sut == "evse":
+            ours[run_name(data["meta"])] = data
+        else:
+            peers[f"{sut} {run_name(data['meta'])}"] = data
+    return ours, peers
+
+
+#: Per peer: why its verdicts differ from ours (read from its recorded runs and logs).
+PEER_NOTES: dict[str, list[str]] = {}
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _peer_sections(peers: dict[str, dict[str, Any]]) -> list[str]:
+    out: list[str] = []
+    for name in sorted(peers):
+        data = peers[name]
+        c = data["counts"]
+        out += [f"## Peer: {name}", "",
+                f"Setup: {_cell(str(data['meta'].get('setup', '')))}", "",
+                f"{sum(c.values())} cases: {c['PASS']} pass, {c['FAIL']} fail, "
+                f"{c['SKIP']} skip, {c['INCONCLUSIVE']} inconclusive.", ""]
+        sut = name.split(" ")[0]
+        notes = PEER_NOTES.get(sut, [])
+        if notes:
+            out += [f"Differences between {sut} and us:", ""] + [f"- {n}" for n in notes] + [""]
+        out += ["| family | case | expected | got | verdict |", "|---|---|---|---|---|"]
+        for r in data["results"]:
+            out.append(f"| {r['family']} | {r['case']} | {_cell(r['expected'])} | "
+                       f"{_cell(r['got'])} | {r['verdict']} |")
+        out.append("")
+    return out
+
+
 def render(paths: Sequence[str]) -> str:
-    runs = _load(paths)
+    runs, peers = _load(paths)
     protos = sorted(runs)
     verdicts = {p: {r["case"]: r for r in runs[p]["results"]} for p in protos}
     out = [
@@ -147,12 +189,18 @@ def render(paths: Sequence[str]) -> str:
             out.append(f"| {cid} | {_cell(title)} | {_cell(expected)} | {_cell(clause)} | "
                        + " | ".join(cells) + " |")
         out.append("")
+    out += _peer_sections(peers)
     out += [
         "## Not covered yet",
         "",
-        "- TLS, Plug & Charge (PaymentDetails, CertificateInstallation/Update, PnC "
+        "- Plug & Charge (PaymentDetails, CertificateInstallation/Update, PnC "
         "Authorization), ServiceDetail, MeteringReceipt, pause/resume and the CP-state "
-        "checks of CableCheck: no probe cases yet (issue 16 items 1 and 3).",
+        "checks of CableCheck: no probe cases yet (issue 16 items 1 and 3). TLS: the iso2-tls "
+        "run (config/bench-tls.yaml, `evse probe --tls`) covers the good case and the SDP, "
+        "V2GTP and session families over TLS 1.2.",
+        "- DIN: a message carrying an undeclared element (EXI SE(*) deviation, seen from "
+        "Josev's SECC in CPD-SID) is a decode error, reported as a FAIL verdict: the EXI "
+        "codec has no qname string tables (EXI 1.0 §7.3.1) to read the element's name.",
         "- Sequence-timeout cases (SS-TIMEOUT, CD-TIMEOUT) wait 65 s each; they run with "
         "`--max-wait 70` and in virtual time in tests/probe.",
         "",
