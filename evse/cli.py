@@ -254,7 +254,31 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--charge-seconds", type=float, default=2.0,
                     help="charging time of the good case, s")
     pr.set_defaults(fn=cmd_probe)
+
+    # -- evse testpki: the throw-away ISO 15118-2 test PKI for config/bench-tls.yaml -----
+    tp = sub.add_parser("testpki", help="write the test V2G root, CPO Sub-CAs and SECC leaf "
+                        "(evse/security/testpki.py; test keys, unencrypted) into DIR")
+    tp.add_argument("dir", type=Path, help="output directory, e.g. config/testpki")
+    tp.add_argument("--secc-id", default=None, help="SECC leaf CN (default DE*TST*E1234)")
+    tp.set_defaults(fn=cmd_testpki)
     return p
+
+
+def cmd_testpki(args: argparse.Namespace) -> int:
+    import datetime
+
+    from evse.runtime.clock import wall_time_s
+    from evse.security.testpki import DEFAULT_SECC_ID, generate_test_pki
+
+    # One hour in the past, so both ends accept the chain at once despite clock skew.
+    not_before = (datetime.datetime.fromtimestamp(wall_time_s(), datetime.UTC)
+                  - datetime.timedelta(hours=1))
+    pki = generate_test_pki(args.dir, not_before=not_before,
+                            secc_id=args.secc_id or DEFAULT_SECC_ID)
+    print(f"test PKI in {args.dir}: V2G root {pki.v2g_root_cert.name} (give it to "
+          f"`evse probe --tls-root`), SECC chain {pki.secc_chain.name}, key "
+          f"{pki.secc_leaf_key.name}")
+    return 0
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

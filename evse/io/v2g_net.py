@@ -125,7 +125,7 @@ class V2gNetLocalError(V2gNetError):
 
 class CloseReason(enum.Enum):
     PEER_CLOSED = "peer_closed"
-    HEADER_ERROR = "header_error"  # V2GTP header check said CLOSE_CONNECTION
+    HEADER_ERROR = "header_error"  # V2GTP header check said CLOSE_CONNECTION (oversize, truncated)
     LOCAL = "local"  # close_connection() or close()
     TLS_HANDSHAKE_FAILED = "tls_handshake_failed"
     TLS_HANDSHAKE_TIMEOUT = "tls_handshake_timeout"
@@ -182,7 +182,8 @@ class PayloadReceived:
 
 @dataclass(frozen=True, slots=True)
 class FrameRejected:
-    """A frame was discarded (header said DISCARD_MESSAGE); the connection stays open."""
+    """A message was ignored (header said DISCARD_MESSAGE or DISCARD_RECEIVED); the connection
+    stays open (evse/v2gtp/README.md)."""
 
     conn_id: int
     error: V2gtpRemoteError

@@ -50,6 +50,8 @@ TERMINATION = "TCP close ≤ par_CMN_TCP_Connection_Termination_Timeout (5 s, T4
 PRESENT_VOLTAGE_TOLERANCE_V = 36.0
 PRESENT_CURRENT_TOLERANCE_A = 10.0
 PRECHARGE_MATCH_V = 20.0
+#: ServiceID of the charge service in ServiceDiscoveryRes (ISO 15118-2 ChargeService).
+CHARGE_SERVICE_ID = 1
 
 
 @dataclass(slots=True)
@@ -282,6 +284,56 @@ def _payment_selection(change: Callable[[Driver, Any], Any], code_iso: str,
     return run
 
 
+def _service_detail_valid(ctx: CaseContext) -> Outcome:
+    """ServiceDetailReq for the charge service between ServiceDiscovery and the selection:
+    answered OK with the same ServiceID, and the session goes on (the held
+    PaymentServiceSelectionReq is then answered OK)."""
+    d = reach(ctx, Phase.PAYMENT_SELECTION)
+    if not isinstance(d, Driver):
+        return d
+    d.send_payload(d.message(d.m.ServiceDetailReqType(ServiceID=CHARGE_SERVICE_ID)))
+    a = d.answer(MSG_TIMEOUT_NS)
+    if isinstance(a, Closed):
+        return Verdict.FAIL, f"TCP closed without an answer ({a.detail})"
+    if isinstance(a, Silence):
+        return Verdict.FAIL, "no answer within V2G_EVCC_Msg_Timeout (2 s)"
+    sid = getattr(a.body, "ServiceID", None)
+    got = f"{a.name} {a.code or a.error}, ServiceID {sid}"
+    if a.name != "ServiceDetailResType" or a.code != "OK" or sid != CHARGE_SERVICE_ID:
+        return Verdict.FAIL, got
+    d.release()
+    b = d.answer(MSG_TIMEOUT_NS)
+    if isinstance(b, Closed | Silence):
+        return Verdict.FAIL, f"{got}; then no PaymentServiceSelectionRes ({type(b).__name__})"
+    return (Verdict.PASS if b.code == "OK" else Verdict.FAIL), f"{got}; then {b.name} {b.code}"
+
+
+def _service_detail_invalid(ctx: CaseContext) -> Outcome:
+    d = reach(ctx, Phase.PAYMENT_SELECTION)
+    if not isinstance(d, Driver):
+        return d
+    return expect_failure(d, d.message(d.m.ServiceDetailReqType(ServiceID=65535)),
+                          "FAILED_ServiceIDInvalid")
+
+
+def _service_detail_session(ctx: CaseContext) -> Outcome:
+    d = reach(ctx, Phase.PAYMENT_SELECTION)
+    if not isinstance(d, Driver):
+        return d
+    wrong = bytes(8) if any(d.ev.session_id) else b"\x01" * 8
+    return expect_failure(d, d.message(d.m.ServiceDetailReqType(ServiceID=CHARGE_SERVICE_ID),
+                                       session_id=wrong), "FAILED_UnknownSession")
+
+
+def _plain_tcp_only(run: Callable[[CaseContext], Outcome]) -> Callable[[CaseContext], Outcome]:
+    """A case about what is refused on plain TCP: over TLS it does not apply."""
+    def wrapped(ctx: CaseContext) -> Outcome:
+        if ctx.tls:
+            return Verdict.SKIP, "over TLS Contract payment is allowed: the case is for TCP"
+        return run(ctx)
+    return wrapped
+
+
 def _selected(d: Driver, ids: Sequence[int]) -> Any:
     m = d.m
     return m.SelectedServiceListType(SelectedService=[m.SelectedServiceType(ServiceID=i)
@@ -422,6 +474,24 @@ def _sdp_valid(ctx: CaseContext) -> Outcome:
     return (Verdict.PASS if ok else Verdict.FAIL), (
         f"SECCDiscoveryRes {len(answer)} bytes, port {port}, security 0x{answer[26]:02x}"
         if len(answer) >= 28 else f"{len(answer)} bytes: {answer.hex()}")
+
+
+def _sdp_security(ctx: CaseContext) -> Outcome:
+    """A SECCDiscoveryReq asking for TLS (security 0x00) must be answered, whatever the SECC
+    supports (a car that gets no answer retries until its 50-request limit: interop_failures.md
+    §1). Run with --tls, the SECC must offer TLS (0x00) and a TLS port; without, either offer
+    passes and is reported."""
+    if _sdp_ready(ctx) is None:
+        return Verdict.INCONCLUSIVE, "the SECC answers no valid SDP request either"
+    answer = ctx.link.sdp(_sdp_datagram(security=0x00), 1_000_000_000)
+    if answer is None or len(answer) != 28 or answer[:4] != bytes([1, 0xFE, 0x90, 0x01]):
+        return Verdict.FAIL, ("no answer within 1 s" if answer is None
+                              else f"{len(answer)} bytes: {answer.hex()}")
+    security, port = answer[26], int.from_bytes(answer[24:26], "big")
+    got = f"SECCDiscoveryRes security 0x{security:02x}, port {port}"
+    if ctx.tls and security != 0x00:
+        return Verdict.FAIL, got + " (run with --tls: TLS expected)"
+    return (Verdict.PASS if security in (0x00, 0x10) else Verdict.FAIL), got
 
 
 def _sdp_invalid(**header: int) -> Callable[[CaseContext], Outcome]:
@@ -617,6 +687,9 @@ def _cases() -> list[Case]:
              f"{T4} TC_SECC_CMN_VTB_V2GTPSDP_004", _sdp_invalid(version=0xFF)),
         Case(Family.SDP, "SDP-005", "SDP header inverse version 0xFF", "request ignored",
              f"{T4} TC_SECC_CMN_VTB_V2GTPSDP_005", _sdp_invalid(inverse=0xFF)),
+        Case(Family.SDP, "SDP-006", "SECCDiscoveryReq security 0x00 (TLS)",
+             "answered; security 0x00 with --tls (0x00 or 0x10 without)",
+             "ISO 15118-2 §7.10.1 (Security field); interop_failures.md §1", _sdp_security),
         Case(Family.V2GTP, "V2GTP-001", "valid header on SessionSetupReq",
              "SessionSetupRes", f"{T4} TC_SECC_CMN_VTB_V2GTPSessionSetup_001",
              _v2gtp_header(1, 0xFE, 0x8001, None)),
@@ -648,6 +721,19 @@ def _cases() -> list[Case]:
         Case(Family.SESSION_SETUP, "SS-TIMEOUT", "silence at ServiceDiscovery",
              "TCP closed at V2G_SECC_Sequence_Timeout (+ 5 s)",
              "ISO 15118-2 [V2G2-443]; DIN SPEC 70121 Table 75", _silence(Phase.SERVICE_DISCOVERY)),
+        Case(Family.SERVICE_DETAIL, "SDET-001", "ServiceDetailReq for the charge service",
+             "ServiceDetailRes OK, same ServiceID; the selection that follows answered OK",
+             f"{T4} TC_SECC_CMN_VTB_ServiceDetail_001; ISO 15118-2 ServiceDetailRes",
+             _service_detail_valid, protocols=frozenset({"iso2"})),
+        Case(Family.SERVICE_DETAIL, "SDET-ID", "ServiceDetailReq ServiceID 65535 (not offered)",
+             "FAILED_ServiceIDInvalid; " + TERMINATION,
+             "ISO 15118-2 ServiceDetailRes responseCode FAILED_ServiceIDInvalid; FAILED ends "
+             "the session (T4 termination bound)", _service_detail_invalid,
+             protocols=frozenset({"iso2"})),
+        Case(Family.SERVICE_DETAIL, "SDET-SID", "ServiceDetailReq with a wrong SessionID",
+             "FAILED_UnknownSession; " + TERMINATION,
+             f"{T4} TC_SECC_CMN_VTB_ServiceDetail_003", _service_detail_session,
+             protocols=frozenset({"iso2"})),
         Case(Family.PAYMENT_SELECTION, "PSS-SVC", "ServiceID 65535 selected",
              "FAILED_ServiceSelectionInvalid; " + TERMINATION,
              "ISO 15118-2 [V2G2-467]; DIN SPEC 70121 [V2G-DC-396]",
@@ -663,9 +749,9 @@ def _cases() -> list[Case]:
         Case(Family.PAYMENT_SELECTION, "PSS-PAY", "Contract payment over plain TCP",
              "FAILED_PaymentSelectionInvalid; " + TERMINATION,
              "ISO 15118-2 [V2G2-634/635] (Contract only on TLS)",
-             _payment_selection(lambda d, b: dataclasses.replace(
+             _plain_tcp_only(_payment_selection(lambda d, b: dataclasses.replace(
                  b, SelectedPaymentOption=d.m.paymentOptionType("Contract")),
-                 "FAILED_PaymentSelectionInvalid", "FAILED_PaymentSelectionInvalid"),
+                 "FAILED_PaymentSelectionInvalid", "FAILED_PaymentSelectionInvalid")),
              protocols=frozenset({"iso2"})),
         Case(Family.CHARGE_PARAMETERS, "CPD-RANGE", "EVMaximumCurrentLimit −100 A",
              "FAILED_WrongChargeParameter; " + TERMINATION,

@@ -42,6 +42,7 @@ class Family(enum.Enum):
     SAP = "SupportedAppProtocol"
     SESSION_SETUP = "SessionSetup"
     SERVICE_DISCOVERY = "ServiceDiscovery"
+    SERVICE_DETAIL = "ServiceDetail"
     PAYMENT_SELECTION = "PaymentServiceSelection"
     AUTHORIZATION = "Authorization"
     CHARGE_PARAMETERS = "ChargeParameterDiscovery"

@@ -53,6 +53,11 @@ class Iso2Handler(SeccHandlerBase):
         self._contract_leaf_der: bytes | None = None
         self._cert_kind = PncKind.CERTIFICATE_INSTALLATION
 
+    def service_id_invalid(self, ev: Event) -> bool:
+        """ServiceDetailReq for a service not in ServiceDiscoveryRes: we offer only the
+        charge service, so any other ID is FAILED_ServiceIDInvalid."""
+        return int(self._req().ServiceID) != CHARGE_SERVICE_ID
+
     def answer_service_detail(self, ev: Event) -> None:
         self._set_now(ev)
         sid = int(self._req().ServiceID)

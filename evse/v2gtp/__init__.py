@@ -2,6 +2,7 @@
 
 from evse.v2gtp.errors import (
     DatagramLengthError,
+    EmptyPayloadError,
     HeaderErrorAction,
     IncorrectVersionError,
     PayloadTooLargeError,
@@ -34,6 +35,7 @@ __all__ = [
     "HEADER_LENGTH",
     "STREAM_PAYLOAD_TYPES",
     "DatagramLengthError",
+    "EmptyPayloadError",
     "FrameDiscarded",
     "FrameReceived",
     "HeaderErrorAction",

@@ -18,6 +18,13 @@ class HeaderErrorAction(enum.Enum):
     DISCARD_MESSAGE = "discard_message"
     """TCP: header is well formed, so skip exactly ``payload_length`` bytes and keep going."""
 
+    DISCARD_RECEIVED = "discard_received"
+    """TCP: the header cannot be trusted to delimit the message (wrong version bytes), so
+    every byte received so far is dropped and the connection stays open; the next chunk
+    starts a new header. The message is ignored as ISO 15118-4 TC_SECC_CMN_VTB_
+    V2GTPSessionSetup_004/005 expect; a peer that keeps sending garbage meets the SECC's
+    sequence / communication-setup timeout, which closes the session."""
+
     IGNORE_DATAGRAM = "ignore_datagram"
     """UDP (SDP): drop the datagram silently; the EVCC retries after SDP_REQ."""
 
@@ -44,11 +51,24 @@ class V2gtpRemoteError(V2gtpError):
 class IncorrectVersionError(V2gtpRemoteError):
     """Protocol version is not 0x01 or its inverse byte is not 0xFE.
 
-    Nothing after a wrong version byte can be trusted (not even the length), so the stream
-    is unframeable: close the TCP connection.
+    Nothing after a wrong version byte can be trusted (not even the length), so the message
+    cannot be skipped by its length: everything received so far is dropped and the session
+    goes on (the message is ignored; ISO 15118-2:2014 7.8.3, ISO 15118-4
+    TC_SECC_CMN_VTB_V2GTPSessionSetup_004/005). See ``evse/v2gtp/README.md``.
     """
 
-    action = HeaderErrorAction.CLOSE_CONNECTION
+    action = HeaderErrorAction.DISCARD_RECEIVED
+
+
+class EmptyPayloadError(V2gtpRemoteError):
+    """TCP only: an EXI frame whose payload length is 0.
+
+    An EXI document is never empty (it has at least its header byte), so a length-0 frame is
+    not a message: it is ignored and the stream goes on with the bytes that follow
+    (ISO 15118-4 TC_SECC_CMN_VTB_V2GTPSessionSetup_002).
+    """
+
+    action = HeaderErrorAction.DISCARD_MESSAGE
 
 
 class UnknownPayloadTypeError(V2gtpRemoteError):

@@ -13,6 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from evse.v2gtp.errors import (
+    EmptyPayloadError,
+    HeaderErrorAction,
     TruncatedStreamError,
     UnknownPayloadTypeError,
     V2gtpLocalError,
@@ -36,7 +38,7 @@ class FrameReceived:
 
 @dataclass(frozen=True, slots=True)
 class FrameDiscarded:
-    """A well-formed frame we do not accept; its payload was skipped, the stream goes on."""
+    """A frame we ignore (``error.action`` says how much was skipped); the stream goes on."""
 
     error: V2gtpRemoteError
     received_ns: int
@@ -124,11 +126,20 @@ class V2gtpStreamDecoder:
                 max_payload_length=self._max_payload_length,
             )
         except UnknownPayloadTypeError as exc:  # action DISCARD_MESSAGE: length is trusted
-            return self._discard(exc, now_ns)
+            return self._discard(exc, exc.payload_length, now_ns)
         except V2gtpRemoteError as exc:
+            if exc.action is HeaderErrorAction.DISCARD_RECEIVED:
+                self._resynchronise()
+                return FrameDiscarded(exc, now_ns)
             self._broken = exc
             self._buffer.clear()
             return StreamBroken(exc, now_ns)
+        if header.payload_length == 0:
+            empty = EmptyPayloadError(
+                f"V2GTP payload length 0 (type {int(header.payload_type):#06x}): not a message",
+                bytes(self._buffer[:HEADER_LENGTH]),
+            )
+            return self._discard(empty, 0, now_ns)
         end = HEADER_LENGTH + header.payload_length
         if len(self._buffer) < end:
             return None
@@ -136,8 +147,39 @@ class V2gtpStreamDecoder:
         del self._buffer[:end]
         return FrameReceived(header.payload_type, payload, now_ns)
 
-    def _discard(self, exc: UnknownPayloadTypeError, now_ns: int) -> FrameDiscarded:
-        total = HEADER_LENGTH + exc.payload_length
+    def _resynchronise(self) -> None:
+        """Drop the untrustworthy bytes up to the next plausible header start.
+
+        A plausible start is ``01 FE``, then (when those bytes are already here) an accepted
+        payload type and a length within the maximum; an incomplete candidate at the end of
+        the buffer is kept for the next chunk. So the rest of an ignored message's body is
+        dropped, and a valid message that follows it in the same or a later segment is read
+        normally (ISO 15118-4 TC_SECC_CMN_VTB_V2GTPSessionSetup_002..005 send the doctored
+        header and its body together, then expect the next message to work).
+        """
+        buf = self._buffer
+        start = 1
+        while True:
+            i = buf.find(b"\x01\xfe", start)
+            if i < 0:
+                keep = 1 if buf[-1:] == b"\x01" else 0
+                del buf[: len(buf) - keep]
+                return
+            if self._plausible_header_at(i):
+                del buf[:i]
+                return
+            start = i + 1
+
+    def _plausible_header_at(self, i: int) -> bool:
+        buf = self._buffer
+        if len(buf) >= i + 4 and int.from_bytes(buf[i + 2 : i + 4], "big") not in {
+                int(t) for t in self._allowed_types}:
+            return False
+        return not (len(buf) >= i + HEADER_LENGTH
+                    and int.from_bytes(buf[i + 4 : i + 8], "big") > self._max_payload_length)
+
+    def _discard(self, exc: V2gtpRemoteError, payload_length: int, now_ns: int) -> FrameDiscarded:
+        total = HEADER_LENGTH + payload_length
         available = min(total, len(self._buffer))
         del self._buffer[:available]
         self._skip_remaining = total - available

@@ -58,11 +58,12 @@ def bench_config(tmp: Path) -> Path:
 
 
 @contextmanager
-def secc_process(link: VethLink, config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def secc_process(link: VethLink, config: Path, log: Path,
+                 duration_s: int = 150) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", link.secc_ns, sys.executable, "-m", "evse.cli", "run",
-             "--config", str(config), "--iface", link.secc_if, "--duration", "150"],
+             "--config", str(config), "--iface", link.secc_if, "--duration", str(duration_s)],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         try:
             yield proc
@@ -135,3 +136,67 @@ def test_probe_against_evse_run_bench_din_and_iso2_over_tcp(
         assert got["CD-P0-003"]["verdict"] == "PASS"  # present V/I vs the probe's battery
         md = (tmp_path / f"{p}.md").read_text(encoding="utf-8")
         assert md.count("| PASS |") == data["counts"]["PASS"] > 10
+
+
+def bench_tls_config(tmp: Path) -> tuple[Path, Path]:
+    """config/bench-tls.yaml in `tmp` next to a fresh test PKI made by `evse testpki`
+    (the shipped file's relative paths), with the test's short waits. Returns (config, root)."""
+    from evse.cli import main as cli_main
+
+    assert cli_main(["testpki", str(tmp / "testpki")]) == 0
+    text = (ROOT / "config" / "bench-tls.yaml").read_text(encoding="utf-8")
+    for old, new in (("communication_setup_s: null", "communication_setup_s: 3"),
+                     ("auth_delay_s: 1.0", "auth_delay_s: 0.3")):
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp / "bench-tls.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path, tmp / "testpki" / "v2g_root.pem"
+
+
+#: Over TLS: the whole good case, the header and SDP families (SDP-006: security 0x00
+#: answered with 0x00) and the session families whose verdict depends on the connection.
+TLS_FAMILIES = ["SDP", "V2GTP", "SessionSetup", "ServiceDiscovery"]
+
+
+def test_probe_over_tls_against_evse_run_bench_tls(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`evse probe --tls` against `evse run --config config/bench-tls.yaml`: SDP offers TLS
+    to the car asking for it, every session of the run is a TLS session, every case passes."""
+    config, root = bench_tls_config(tmp_path)
+    failures: list[BaseException] = []
+    with ExitStack() as stack:
+        link = stack.enter_context(veth_pair())
+        stack.enter_context(secc_process(link, config, tmp_path / "secc-tls.log"))
+
+        def run() -> None:
+            try:
+                with in_netns(link.ev_ns):
+                    warm_codecs("iso2")
+                    probe_main(argparse.Namespace(
+                        iface=link.ev_if, protocol="iso2", tls=True, tls_root=root,
+                        json=str(tmp_path / "tls.json"), markdown=str(tmp_path / "tls.md"),
+                        family=TLS_FAMILIES, no_good_case=False, setup_timeout=3.0,
+                        sequence_timeout=60.0, max_wait=30.0, repetitions=20,
+                        charge_seconds=1.0))
+            except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+                failures.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(150)
+    out = capsys.readouterr().out
+    assert not failures, failures
+    data = json.loads((tmp_path / "tls.json").read_text(encoding="utf-8"))
+    assert data["meta"]["tls"] is True
+    rows = data["results"]
+    log = (tmp_path / "secc-tls.log").read_text(encoding="utf-8", errors="replace")
+    bad = [r for r in rows if not (
+        r["verdict"] == "PASS"
+        or (r["verdict"] == "SKIP" and r["case"] in ALLOWED_SKIPS)
+        or (r["case"] in LOAD_DEPENDENT and "median" in r["got"]))]
+    assert not bad, f"{bad}\n{out}\nSECC log tail:\n{log[-3000:]}"
+    got = {r["case"]: r for r in rows}
+    assert got["GOOD-001"]["verdict"] == "PASS"
+    assert "security 0x00" in got["SDP-006"]["got"]
+    assert "TLS" in log  # the SECC logged its TLS sessions

@@ -89,8 +89,7 @@ def test_iso_service_detail_and_metering_receipt_are_answered() -> None:
     car.setup()
     car.discovery()
     assert car.send(iso2.ServiceDetailReqType(ServiceID=1)).ResponseCode.value == "OK"
-    bad = car.send(iso2.ServiceDetailReqType(ServiceID=99))
-    assert bad.ResponseCode.value == "FAILED_ServiceIDInvalid"
+    assert car.closed is None  # the charge service's detail keeps the session
     car.payment()
     car.auth()
     car.cpd()
@@ -105,6 +104,19 @@ def test_iso_service_detail_and_metering_receipt_are_answered() -> None:
         SessionID=car.session_id, MeterInfo=iso2.MeterInfoType(MeterID="M1", MeterReading=5)))
     assert res.ResponseCode.value == "OK"
     assert car.env.pnc[-1].kind.value == "MeteringReceipt"
+
+
+@pytest.mark.req("ISO15118-4:TC_SECC_CMN_VTB_ServiceDetail")
+def test_iso_service_detail_for_a_service_not_offered_fails_and_ends_the_session() -> None:
+    """FAILED_ServiceIDInvalid, and as every FAILED answer the end of the session (TCP
+    closed), which ISO 15118-4 checks within par_CMN_TCP_Connection_Termination_Timeout."""
+    from exi import iso2
+    car = ScriptedCar(AppProtocol.ISO15118_2)
+    car.setup()
+    car.discovery()
+    bad = car.send(iso2.ServiceDetailReqType(ServiceID=99))
+    assert bad.ResponseCode.value == "FAILED_ServiceIDInvalid"
+    assert car.closed is not None
 
 
 def test_a_late_current_demand_answer_is_reported_as_an_overrun() -> None:

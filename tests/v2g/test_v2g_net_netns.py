@@ -267,7 +267,8 @@ def test_tls_client_without_the_iso_cipher_is_refused(
     secc.wait_for(ConnectionClosed, lambda e: e.reason is CloseReason.TLS_HANDSHAKE_FAILED)  # type: ignore[attr-defined]
 
 
-def test_wrong_v2gtp_version_on_the_socket_closes_the_connection(
+@pytest.mark.req("ISO15118-4:TC_SECC_CMN_VTB_V2GTPSessionSetup_004")
+def test_wrong_v2gtp_version_on_the_socket_is_ignored_and_the_session_goes_on(
     link: VethLink, secc_factory: Callable[..., RunningSecc]
 ) -> None:
     secc = secc_factory(TlsPolicy.PROHIBIT)
@@ -275,8 +276,10 @@ def test_wrong_v2gtp_version_on_the_socket_closes_the_connection(
         response = evside.discover(link.ev_if, Security.NO_TLS)
         with evside.connect(response, link.ev_if, None) as sock:
             sock.sendall(bytes.fromhex("02fd800100000002") + b"\x80\x00")
-            assert sock.recv(100) == b""  # the SECC closed: no answer, no hang
-    secc.wait_for(ConnectionClosed, lambda e: e.reason is CloseReason.HEADER_ERROR)  # type: ignore[attr-defined]
+            secc.wait_for(FrameRejected, lambda e: True)  # type: ignore[attr-defined]
+            assert evside.round_trip(sock, EXI_SAP_REQ) == EXI_SAP_REQ  # still open
+    assert not [e for e in secc.events
+                if isinstance(e, ConnectionClosed) and e.reason is CloseReason.HEADER_ERROR]
 
 
 def test_unknown_payload_type_on_the_socket_is_skipped_and_the_session_goes_on(

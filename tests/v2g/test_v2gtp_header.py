@@ -52,10 +52,10 @@ def test_encoded_header_is_version_1_inverse_fe_big_endian_length() -> None:
         "1603030000000000",  # a TLS record arriving on the plain TCP port
     ],
 )
-def test_wrong_version_closes_the_connection(header: str) -> None:
+def test_wrong_version_drops_what_was_received_and_keeps_the_connection(header: str) -> None:
     with pytest.raises(IncorrectVersionError) as info:
         parse_header(bytes.fromhex(header), allowed_types=STREAM)
-    assert info.value.action is HeaderErrorAction.CLOSE_CONNECTION
+    assert info.value.action is HeaderErrorAction.DISCARD_RECEIVED  # ignored (README table)
 
 
 @pytest.mark.parametrize("ptype", [0x8002, 0x8003, 0x8004, 0x0000, 0x9000, 0x9001, 0xFFFF])

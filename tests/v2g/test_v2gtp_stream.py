@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from evse.v2gtp import (
+    EmptyPayloadError,
     FrameDiscarded,
     FrameReceived,
+    HeaderErrorAction,
     IncorrectVersionError,
     PayloadTooLargeError,
     PayloadType,
@@ -34,7 +37,7 @@ def _real_exi_session() -> list[bytes]:
 
 @SETTINGS
 @given(
-    payloads=st.lists(st.binary(max_size=300), min_size=1, max_size=8),
+    payloads=st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=8),
     cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=20),
 )
 def test_any_split_of_valid_frames_reassembles_exactly(
@@ -98,11 +101,66 @@ def test_unknown_payload_type_is_skipped_and_the_next_frame_still_arrives() -> N
     assert not decoder.broken
 
 
-def test_wrong_version_breaks_the_stream() -> None:
+@pytest.mark.req("ISO15118-4:TC_SECC_CMN_VTB_V2GTPSessionSetup_004")
+@pytest.mark.req("ISO15118-4:TC_SECC_CMN_VTB_V2GTPSessionSetup_005")
+@pytest.mark.parametrize("version", ["ff fe", "01 ff", "02 fd"])
+def test_wrong_version_is_ignored_with_its_body_and_the_next_message_is_framed(
+        version: str) -> None:
+    """The ISO 15118-4 cases send the doctored header and the body in one segment: both are
+    dropped, nothing is answered, and the car's next (valid) message is read normally."""
+    body = b"\x80\x9a\x02\x00\x00"
     decoder = V2gtpStreamDecoder()
-    (event,) = decoder.feed(bytes.fromhex("02fd800100000000"), now_ns=7)
-    assert isinstance(event, StreamBroken) and isinstance(event.error, IncorrectVersionError)
-    assert decoder.broken
+    bad = bytes.fromhex(version.replace(" ", "") + "8001") + len(body).to_bytes(4, "big") + body
+    (event,) = decoder.feed(bad, now_ns=7)
+    assert isinstance(event, FrameDiscarded) and isinstance(event.error, IncorrectVersionError)
+    assert event.error.action is HeaderErrorAction.DISCARD_RECEIVED
+    assert not decoder.broken and decoder.buffered_bytes == 0
+    (good,) = decoder.feed(encode_frame(PayloadType.EXI, body), now_ns=9)
+    assert isinstance(good, FrameReceived) and good.payload == body
+
+
+@pytest.mark.req("ISO15118-4:TC_SECC_CMN_VTB_V2GTPSessionSetup_002")
+def test_payload_length_zero_is_ignored_and_the_body_that_follows_too() -> None:
+    body = b"\x80\x9a\x02\x00\x00"
+    decoder = V2gtpStreamDecoder()
+    events = decoder.feed(bytes.fromhex("01fe800100000000") + body, now_ns=0)
+    assert [type(e) for e in events] == [FrameDiscarded]  # the 5-byte body waits: no header yet
+    assert isinstance(events[0].error, EmptyPayloadError)
+    assert not decoder.broken
+    *ignored, good = decoder.feed(encode_frame(PayloadType.EXI, body), now_ns=1)
+    assert [type(e) for e in ignored] == [FrameDiscarded]  # the stale body, resynchronised
+    assert isinstance(good, FrameReceived) and good.payload == body
+
+
+@pytest.mark.req("ISO15118-4:TC_SECC_CMN_VTB_V2GTPSessionSetup_003")
+def test_unknown_payload_type_with_length_zero_and_a_body_is_ignored() -> None:
+    body = b"\x80\x9a\x02\x00\x00"
+    decoder = V2gtpStreamDecoder()
+    events = decoder.feed(bytes.fromhex("01fe700100000000") + body, now_ns=0)
+    assert events and all(isinstance(e, FrameDiscarded) for e in events)
+    assert isinstance(events[0].error, UnknownPayloadTypeError)
+    *_, good = decoder.feed(encode_frame(PayloadType.EXI, body), now_ns=1)
+    assert isinstance(good, FrameReceived) and good.payload == body
+    assert not decoder.broken
+
+
+@SETTINGS
+@given(junk=st.binary(max_size=80), cuts=st.lists(st.integers(0, 200), max_size=6))
+def test_after_any_ignored_garbage_a_valid_message_in_a_later_segment_is_read(
+        junk: bytes, cuts: list[int]) -> None:
+    """Resynchronisation: whatever the car sent before (a doctored header, half a body), once
+    it falls silent and sends a valid message, that message comes out, unless the garbage
+    itself ends in what still reads as an unfinished valid header."""
+    body = b"\x80\x9a\x02\x00\x00\x00\x00\x00\x00\x10"
+    decoder = V2gtpStreamDecoder(max_payload_length=256)
+    for chunk in _chunks(b"\xff" + junk, cuts):
+        decoder.feed(chunk, now_ns=0)
+        if decoder.broken:
+            return  # oversize / truncated: closing is the defined answer
+    if decoder.buffered_bytes:
+        return  # a plausible header start is pending: the next bytes belong to it
+    events = decoder.feed(encode_frame(PayloadType.EXI, body), now_ns=1)
+    assert isinstance(events[-1], FrameReceived) and events[-1].payload == body
 
 
 def test_oversize_length_breaks_the_stream_before_buffering_the_payload() -> None:
