@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from transitions.extensions.nesting import HierarchicalMachine, NestedState
 
-from evse.fsm.spec import SEPARATOR, MachineSpec, StateSpec, check_callbacks
+from evse.fsm.spec import SEPARATOR, MachineSpec, StateSpec, TransitionSpec, check_callbacks
 
 # transitions logs a warning for every event a state does not handle; we trace those
 # ourselves ("ignored", with guard results), so its logger would only duplicate them.
@@ -101,6 +101,15 @@ class _Model:
     state: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Internal:
+    """An internal transition, ready to run without `transitions` (Machine._plan)."""
+
+    guards: tuple[Callable[[Event], bool], ...]
+    unless: tuple[Callable[[Event], bool], ...]
+    actions: tuple[Callable[[Event], None], ...]
+
+
 class _NullTrace:
     def record(self, source: str, kind: str, payload: dict[str, Any]) -> None:
         return None
@@ -151,6 +160,10 @@ class Machine:
         )
         self._known_events = set(self._hsm.events)
         self._trigger: Callable[..., bool] = self._model.trigger  # type: ignore[attr-defined]
+        self._candidates = self._candidate_table()
+        #: (leaf state, event) -> what `transitions` would try, innermost state first, or
+        #: None when one of them is external (then `transitions` runs it). Built lazily.
+        self._plans: dict[tuple[str, str], tuple[_Internal, ...] | None] = {}
 
     # ------------------------------------------------------------------ build
     def _action(self, name: str) -> Callable[[Event], None]:
@@ -209,6 +222,67 @@ class Machine:
             }
             cfgs.append(cfg)
         return cfgs
+
+    def _candidate_table(self) -> dict[tuple[str, str], list[TransitionSpec | None]]:
+        """(declaring state, event) -> its transitions in the order they were given to
+        `transitions` (global ones hang on every top-level state, after its own). An
+        external transition is kept as None: only its position matters to the fast path."""
+        table: dict[tuple[str, str], list[TransitionSpec | None]] = {}
+        top_level = [s.name for s in self.spec.states]
+        for t in self.spec.all_transitions():
+            for src in ([t.source] if t.source else top_level):
+                table.setdefault((src, t.event), []).append(t if t.internal else None)
+        return table
+
+    def _plan(self, leaf: str, event: str) -> tuple[_Internal, ...] | None:
+        """The fast path of `dispatch`: the transitions `transitions` would try for `event`
+        in `leaf` (innermost state first, then outward; in each state in chart order), when
+        all of them are internal. An empty plan means the event is ignored here. Internal
+        transitions run only their guards and `do` actions (no exit/entry, no timers), so
+        running them here is exactly what `transitions` does, without its per-call
+        bookkeeping (state tree, scoped sub-machines, event data)."""
+        key = (leaf, event)
+        if key in self._plans:
+            return self._plans[key]
+        parts = leaf.split(SEPARATOR)
+        plan: list[_Internal] = []
+        result: tuple[_Internal, ...] | None = None
+        for depth in range(len(parts), 0, -1):
+            cands = self._candidates.get((SEPARATOR.join(parts[:depth]), event), [])
+            if any(c is None for c in cands):
+                break
+            plan.extend(self._compile(c) for c in cands if c is not None)
+        else:
+            result = tuple(plan)
+        self._plans[key] = result
+        return result
+
+    def _compile(self, t: TransitionSpec) -> _Internal:
+        return _Internal(
+            tuple(self._guard(g, False) for g in t.guards),
+            tuple(self._guard(g, True) for g in t.unless),
+            tuple(self._action(a) for a in t.actions),
+        )
+
+    def _run_plan(self, plan: tuple[_Internal, ...], event: Event, now_ns: int) -> bool:
+        if self._dispatching:
+            raise FsmUsageError(
+                f"{self.name}: re-entrant dispatch of {event.name!r} during "
+                f"{self._current_event!r}; post events through the scheduler instead"
+            )
+        self._dispatching = True
+        self._now_ns = now_ns
+        self._current_event = event.name
+        try:
+            for t in plan:
+                # transitions' order: `conditions` then `unless`, stopping at the first miss.
+                if all(g(event) for g in t.guards) and not any(g(event) for g in t.unless):
+                    for action in t.actions:
+                        action(event)
+                    return True
+            return False
+        finally:
+            self._dispatching = False
 
     # ------------------------------------------------------------------ timers
     def param_ns(self, name: str) -> int:
@@ -282,7 +356,11 @@ class Machine:
             event = Event(event.name, event.data, now_ns)
         source = self._model.state
         self._guard_log.clear()
-        taken = self._run(event.name, event, now_ns)
+        plan = self._plan(source, event.name)
+        if plan is not None:
+            taken = self._run_plan(plan, event, now_ns)
+        else:
+            taken = self._run(event.name, event, now_ns)
         if taken:
             self._trace.record(
                 self.name,
