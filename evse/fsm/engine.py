@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from transitions.extensions.nesting import HierarchicalMachine, NestedState
 
-from evse.fsm.spec import SEPARATOR, MachineSpec, StateSpec, check_callbacks
+from evse.fsm.spec import SEPARATOR, MachineSpec, StateSpec, TransitionSpec, check_callbacks
 
 # transitions logs a warning for every event a state does not handle; we trace those
 # ourselves ("ignored", with guard results), so its logger would only duplicate them.
@@ -101,6 +101,16 @@ class _Model:
     state: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """One transition as `Machine._run_plan` checks it (guards wrapped, actions bound)."""
+
+    guards: tuple[Callable[[Event], bool], ...]
+    unless: tuple[Callable[[Event], bool], ...]
+    actions: tuple[Callable[[Event], None], ...]
+    internal: bool
+
+
 class _NullTrace:
     def record(self, source: str, kind: str, payload: dict[str, Any]) -> None:
         return None
@@ -151,6 +161,9 @@ class Machine:
         )
         self._known_events = set(self._hsm.events)
         self._trigger: Callable[..., bool] = self._model.trigger  # type: ignore[attr-defined]
+        self._candidates = self._candidate_table()
+        #: (leaf state, event) -> what `transitions` would try, innermost state first.
+        self._plans: dict[tuple[str, str], tuple[_Candidate, ...]] = {}
 
     # ------------------------------------------------------------------ build
     def _action(self, name: str) -> Callable[[Event], None]:
@@ -209,6 +222,67 @@ class Machine:
             }
             cfgs.append(cfg)
         return cfgs
+
+    def _candidate_table(self) -> dict[tuple[str, str], list[TransitionSpec]]:
+        """(declaring state, event) -> its transitions in the order they were given to
+        `transitions` (global ones hang on every top-level state, after its own)."""
+        table: dict[tuple[str, str], list[TransitionSpec]] = {}
+        top_level = [s.name for s in self.spec.states]
+        for t in self.spec.all_transitions():
+            for src in ([t.source] if t.source else top_level):
+                table.setdefault((src, t.event), []).append(t)
+        return table
+
+    def _plan(self, leaf: str, event: str) -> tuple[_Candidate, ...]:
+        """The transitions `transitions` would try for `event` in `leaf`: innermost state
+        first, then outward, in each state in chart order (empty: ignored here). Cached."""
+        key = (leaf, event)
+        plan = self._plans.get(key)
+        if plan is None:
+            parts = leaf.split(SEPARATOR)
+            plan = tuple(
+                _Candidate(
+                    tuple(self._guard(g, False) for g in t.guards),
+                    tuple(self._guard(g, True) for g in t.unless),
+                    tuple(self._action(a) for a in t.actions),
+                    t.internal,
+                )
+                for depth in range(len(parts), 0, -1)
+                for t in self._candidates.get((SEPARATOR.join(parts[:depth]), event), ())
+            )
+            self._plans[key] = plan
+        return plan
+
+    def _run_plan(self, plan: tuple[_Candidate, ...], event: Event, now_ns: int) -> bool:
+        """The fast path of `dispatch`: guards are pure (docs/fsm_spec.md), so they are
+        checked here in `transitions`' order (`conditions` then `unless`, first miss stops).
+        The first candidate that passes is taken: an internal one runs its `do` actions
+        here (no exit/entry, no timers: exactly what `transitions` does for it); an external
+        one is handed to `transitions` for the exit/entry bookkeeping, which checks the same
+        guards again with the same result. Ignored events and internal transitions, most of
+        a session's dispatches, so skip `transitions`' per-call machinery."""
+        if self._dispatching:
+            raise FsmUsageError(
+                f"{self.name}: re-entrant dispatch of {event.name!r} during "
+                f"{self._current_event!r}; post events through the scheduler instead"
+            )
+        self._dispatching = True
+        self._now_ns = now_ns
+        self._current_event = event.name
+        try:
+            for t in plan:
+                if all(g(event) for g in t.guards) and not any(g(event) for g in t.unless):
+                    if not t.internal:
+                        break
+                    for action in t.actions:
+                        action(event)
+                    return True
+            else:
+                return False
+        finally:
+            self._dispatching = False
+        self._guard_log.clear()
+        return self._run(event.name, event, now_ns)
 
     # ------------------------------------------------------------------ timers
     def param_ns(self, name: str) -> int:
@@ -282,7 +356,7 @@ class Machine:
             event = Event(event.name, event.data, now_ns)
         source = self._model.state
         self._guard_log.clear()
-        taken = self._run(event.name, event, now_ns)
+        taken = self._run_plan(self._plan(source, event.name), event, now_ns)
         if taken:
             self._trace.record(
                 self.name,

@@ -281,6 +281,8 @@ class PowerPathHandler:
         self._demand: DemandClamp | None = None
         self._last_tick_ns: int | None = None
         self._ticking = False
+        #: The current the last `regulate` ramped towards (None: no regulation yet).
+        self._ramp_target_a: float | None = None
         self._delivering = False
         self._shutdown_since_ns = 0
         self._shutdown_from_a = 0.0
@@ -510,6 +512,7 @@ class PowerPathHandler:
 
     def begin_charging(self, ev: Event) -> None:
         self._current_cmd_a = 0.0
+        self._ramp_target_a = None
         self._last_tick_ns = ev.at_ns
         if not self._imd_running:
             self._emit(ImdStart())  # isolation is monitored for the whole energy transfer
@@ -524,7 +527,14 @@ class PowerPathHandler:
             return
         out = clamp_request(request, self._maxima(now_ns), snap.voltage_v)
         last = self._last_tick_ns if self._last_tick_ns is not None else now_ns
-        self._current_cmd_a = ramp(self._current_cmd_a, out.current_a, max(0, now_ns - last))
+        dt_ns = max(0, now_ns - last)
+        if self._current_cmd_a == self._ramp_target_a:
+            # The loop sat on its target, and the station may have skipped its ticks since
+            # (`control_settled`): a new rise starts from here with one control period of
+            # ramp, not with the whole settled time granted at once.
+            dt_ns = min(dt_ns, CONTROL_PERIOD_NS)
+        self._current_cmd_a = ramp(self._current_cmd_a, out.current_a, dt_ns)
+        self._ramp_target_a = out.current_a
         self._last_tick_ns = now_ns
         self._demand = out
         self._set_output(out.voltage_v, self._current_cmd_a)
@@ -892,6 +902,26 @@ class PowerPath(PowerPathHandler):
             candidates.append(self._meter_stale_due_ns())
         present = [c for c in candidates if c is not None]
         return min(present) if present else None
+
+    def control_settled(self, now_ns: int) -> bool:
+        """True while charging with the current loop on its target (no ramp in progress),
+        no input waiting and no bound of the path due by `now_ns`: a control tick now would
+        compute the same setpoint from the same values, so the owner may skip it and let
+        the next measurement, car request or device event regulate (issue 14). Time-driven
+        bounds (chart timers, limits expiry, meter stale) are not skipped: when one is due
+        this is False."""
+        if self.phase is not Phase.CHARGING or self._dirty or self._queue:
+            return False
+        target = self._ramp_target_a
+        if target is None or self._current_cmd_a != target:
+            return False
+        due: list[int | None] = [
+            self._own_timers.next_deadline_ns() if self._own_timers else None,
+            self._welding.next_deadline_ns() if self._welding is not None else None,
+            self._limits.valid_until_ns if self._limits is not None else None,
+            self._meter_stale_due_ns() if self._delivering else None,
+        ]
+        return all(d is None or d > now_ns for d in due)
 
     # --- session API (SECC) -------------------------------------------------------------
     def start_cable_check(self, ev_max_voltage_v: float, now_ns: int) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, SimHomePlugPort
+from drivers.meter.sim_meter import SAMPLE_PERIOD_NS as METER_SAMPLE_PERIOD_NS
 from evse.contract.events import ContractPort, SignalReceived
 from evse.contract.guard import (
     AvailabilityChanged,
@@ -111,6 +112,12 @@ POWER_TICK_NS = 10 * MS
 #: The modules' and the IMD's own CAN rates are 1 s (drivers/power/infy.py POLL_PERIOD_NS,
 #: drivers/imd/iso165c.py INFO_PERIOD_NS), so no frame is later than this.
 IDLE_POWER_TICK_NS = 100 * MS
+#: Charging with the current loop on its target and nothing due (PowerPath.control_settled):
+#: the physics, the device polls and the power path run at the DC meter's own sample rate
+#: (drivers/meter/sim_meter.py SAMPLE_PERIOD_NS, 50 Hz), or earlier when a module answer or a
+#: driver deadline is due, a car request arrives (`_measure_now`) or the loop has to ramp.
+#: Over-current needs 400 ms to trip (evse/power/controller.py OVER_CURRENT_DURATION_NS).
+SETTLED_POWER_TICK_NS = METER_SAMPLE_PERIOD_NS
 #: Measurement telemetry to the controller: contract meas.dc_output, 20-50 Hz.
 MEAS_PERIOD_NS = 50 * MS
 #: plc.cp_state pwm_duty_pct while the oscillator runs: 5 % = HLC required (IEC 61851-1
@@ -290,6 +297,7 @@ class DcStation:
         self._ev_mac: PlcEvMac | None = None
         self._suspend_due_ns: int | None = None
         self._next_idle_tick_ns = 0
+        self._next_settled_tick_ns = 0
 
     # ================================================================== setup
     @property
@@ -379,7 +387,7 @@ class DcStation:
     def _cp_notice(self, notice: CpNotice) -> None:
         sched = self.sched
         sched.trace.record("cp", "notice", {"notice": notice.kind, **notice.data})
-        self._next_idle_tick_ns = 0  # the pilot moved: the power part runs on the next tick
+        self._next_idle_tick_ns = self._next_settled_tick_ns = 0  # the pilot moved: full tick next
         if notice.kind in ("cp_level", "pwm", "unplugged", "plugged"):
             sched.post("slac", notice, source="cp")
         if notice.kind in ("cp_level", "pwm"):
@@ -774,11 +782,25 @@ class DcStation:
         due = self.power.next_deadline_ns()
         return due is None or due > now_ns
 
+    def _power_settled(self, now_ns: int) -> bool:
+        """Charging, the current loop on its target and no bound of the path due, and no
+        module answer, driver poll or driver timeout due: a tick now would only resample."""
+        if self._suspend_due_ns is not None or not self.power.control_settled(now_ns):
+            return False
+        w = self.world
+        for due in (w.rack.next_deadline_ns(), w.group.next_deadline_ns(),
+                    w.imd.next_deadline_ns()):
+            if due is not None and due <= now_ns:
+                return False
+        return True
+
     def _power_tick(self, now_ns: int) -> None:
-        if self._power_idle(now_ns) and now_ns < self._next_idle_tick_ns:
+        if ((now_ns < self._next_idle_tick_ns and self._power_idle(now_ns))
+                or (now_ns < self._next_settled_tick_ns and self._power_settled(now_ns))):
             self._contract_tick(now_ns)
             return
         self._next_idle_tick_ns = now_ns + IDLE_POWER_TICK_NS
+        self._next_settled_tick_ns = now_ns + SETTLED_POWER_TICK_NS
         w, power = self.world, self.power
         w.step(now_ns)
         # Everything the devices said since the last tick, in arrival order, then this
