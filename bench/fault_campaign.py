@@ -76,7 +76,7 @@ def play(h: Harness, session: dict[str, Any]) -> tuple[list[str], list[Shot]]:
 
 
 def run(catalogue: Catalogue, sessions: int, seed: int, per_station: int,
-        out: Path | None, counterexamples: Path | None) -> int:
+        out: Path | None, counterexamples: Path | None, max_shrink: int = 2) -> int:
     rng = random.Random(seed)
     all_shots: list[Shot] = []
     failing: list[dict[str, Any]] = []
@@ -108,16 +108,18 @@ def run(catalogue: Catalogue, sessions: int, seed: int, per_station: int,
     report(data)
     print(f"sessions {done} in {seconds:.1f} s: {done / seconds:.2f} sessions/s; "
           f"shots {len(all_shots)}; failing sessions {len(failing)}")
+    for case in failing:
+        print("FAILING:", case["failures"][0])
+    if out is not None:
+        write_matrix(out, data)
+        print(f"matrix -> {out}")
     if counterexamples is not None and failing:
         counterexamples.mkdir(parents=True, exist_ok=True)
-        for i, case in enumerate(failing):
+        for i, case in enumerate(failing[:max_shrink]):
             shrunk = shrink(catalogue, case)
             path = counterexamples / f"counterexample_{seed}_{i}.json"
             path.write_text(json.dumps(shrunk, indent=1) + "\n")
             print(f"counterexample -> {path}: {shrunk['failures'][:2]}")
-    if out is not None:
-        write_matrix(out, data)
-        print(f"matrix -> {out}")
     return 0 if not failing else 1
 
 

@@ -342,7 +342,8 @@ def build_pack(root: Path, out_dir: Path, inp: Inputs | None = None) -> dict[str
         "(`evse/power/fault_table.yaml`), its OCPP mapping (`evse/controller/error_map.py`).\n\n" \
         + _md_table(head_f, faults) + (
             "\n" + fault_matrix.render_markdown(inp.campaign) if inp.campaign else
-            "\nNo campaign recorded: run `bench/fault_campaign.py --out docs/review/campaign.json`.\n")
+            "\nNo campaign recorded: run `bench/fault_campaign.py --out "
+            "docs/review/campaign.json`.\n")
     chart_links = [f"- [{m}{' / ' + s if s else ''}]({p})" for m, s, p in pages]
     files["README.md"] = "\n".join([
         "# Certification review pack\n",
@@ -364,7 +365,8 @@ def build_pack(root: Path, out_dir: Path, inp: Inputs | None = None) -> dict[str
             f'<img src="charts/{spec.name}.svg" alt="chart {spec.name}">')
     body = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        "<title>evse certification review pack</title>", f"<style>{CSS}{fault_matrix.CSS}</style></head><body>",
+        "<title>evse certification review pack</title>",
+        f"<style>{CSS}{fault_matrix.CSS}</style></head><body>",
         "<h1>evse: CCS2 DC charger, certification review pack</h1>",
         '<nav><a href="#summary">Summary</a><a href="#checklist">Checklist</a>'
         '<a href="#plots">Plots</a><a href="#charts">Charts</a><a href="#timing">Timing</a>'
@@ -393,7 +395,8 @@ def svg_targets(files: dict[str, str]) -> list[str]:
 def write_pack(root: Path, out_dir: Path, *, svg: bool = True) -> list[Path]:
     """Write the pack; remove generated files that are no longer part of it."""
     files = build_pack(root, out_dir)
-    keep = set(files) | {"run.json", "campaign.json"} | {p[:-4] + ".svg" for p in svg_targets(files)}
+    keep = (set(files) | {"run.json", "campaign.json"}
+            | {p[:-4] + ".svg" for p in svg_targets(files)})
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in sorted(out_dir.rglob("*")):
         rel = old.relative_to(out_dir).as_posix()

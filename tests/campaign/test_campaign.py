@@ -187,7 +187,7 @@ class StationCampaign(RuleBasedStateMachine):
 
 
 StationCampaign.TestCase.settings = settings(
-    max_examples=4, stateful_step_count=8, deadline=None, derandomize=True,
+    max_examples=2, stateful_step_count=6, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 test_station_campaign = StationCampaign.TestCase
