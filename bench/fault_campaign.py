@@ -76,20 +76,23 @@ def play(h: Harness, session: dict[str, Any]) -> tuple[list[str], list[Shot]]:
 
 
 def run(catalogue: Catalogue, sessions: int, seed: int, per_station: int,
-        out: Path | None, counterexamples: Path | None, max_shrink: int = 2) -> int:
+        out: Path | None, counterexamples: Path | None, max_shrink: int = 2,
+        budget_s: float | None = None) -> int:
     rng = random.Random(seed)
     all_shots: list[Shot] = []
     failing: list[dict[str, Any]] = []
     started = time.perf_counter()
     done = 0
     station = 0
-    while done < sessions:
+    while done < sessions and (budget_s is None or time.perf_counter() - started < budget_s):
         ocpp = ("1.6", "2.0.1")[station % 2]
         station_seed = rng.randrange(1 << 16)
         h = Harness(catalogue, ocpp=ocpp, seed=station_seed)
         history: list[dict[str, Any]] = []
         try:
             for _ in range(min(per_station, sessions - done)):
+                if budget_s is not None and time.perf_counter() - started >= budget_s:
+                    break
                 session = plan_session(rng, catalogue)
                 history.append(session)
                 failures, shots = play(h, session)
@@ -175,6 +178,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None,
                     help="write the matrix JSON (the audit reads docs/review/campaign.json)")
     ap.add_argument("--counterexamples", type=Path, default=ROOT / "tests" / "data" / "campaign")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="stop starting sessions after this much wall time")
     ap.add_argument("--replay", type=Path, default=None, help="play one scenario file back")
     args = ap.parse_args()
     catalogue = load_catalogue()
@@ -183,7 +188,8 @@ def main() -> int:
         print("\n".join(failures) or "no failure")
         return 1 if failures else 0
     return run(catalogue, args.sessions, args.seed, args.per_station, args.out,
-               args.counterexamples)
+               args.counterexamples,
+               budget_s=None if args.minutes is None else args.minutes * 60.0)
 
 
 if __name__ == "__main__":
