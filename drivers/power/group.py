@@ -43,6 +43,11 @@ from evse.ports.power import (
 #: Drop a silent module from capabilities after 15 s; must exceed the module's own 10 s comm
 #: timeout, since overestimating capability is safe and underestimating it is not (§1.2).
 OFFLINE_TIMEOUT_NS = 15_000_000_000
+#: A module's last V/I is part of the group measurement only this long after its last
+#: answer [assumed: three 1 s status polls]. Offline takes 15 s (above), but a voltage that
+#: old is not a measurement: the welding check reading a silent module's last charging
+#: voltage called a clean opening a weld (fault campaign, module_comm_lost).
+MEASUREMENT_FRESH_NS = 3_000_000_000
 #: `off` is confirmed once the summed measured current is below this. 1 A is the smallest
 #: current an Infy module accepts as a setpoint (§1.2 min_export_current_A) [threshold assumed].
 OFF_CURRENT_THRESHOLD_A = 1.0
@@ -309,7 +314,8 @@ class ModuleGroupManager(PowerModuleGroup):
             m.alarms = status.alarms
 
     def _emit_measurement(self, now_ns: int) -> None:
-        live = [m for m in self._modules.values() if m.online and m.voltage_v is not None]
+        live = [m for m in self._modules.values() if m.online and m.voltage_v is not None
+                and m.last_rx_ns is not None and now_ns - m.last_rx_ns < MEASUREMENT_FRESH_NS]
         if not live:
             return
         voltage_v = max(m.voltage_v or 0.0 for m in live)

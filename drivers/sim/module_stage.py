@@ -49,6 +49,12 @@ class ModuleStage:
     last_rx_ns: int | None = None
     #: Injected regulation fault: the stage drives this voltage whatever it is told.
     forced_voltage_v: float | None = None
+    #: Injected regulation fault: the stage's current limit is this, whatever it is told
+    #: (a current loop that lost its reference; fault campaigns: over-current).
+    forced_current_a: float | None = None
+    #: Injected fault: the output stays on whatever it is told (a stuck gate driver; fault
+    #: campaigns: an error shutdown whose output-off is never confirmed).
+    stuck_on: bool = False
 
     @property
     def alarms(self) -> frozenset[ModuleAlarm]:
@@ -59,6 +65,8 @@ class ModuleStage:
 
     @property
     def output_on(self) -> bool:
+        if self.stuck_on and self.present:
+            return True
         return (self.present and self.commanded_on and not self.comm_timed_out
                 and not (self.injected_alarms & TRIPPING_ALARMS))
 
@@ -96,5 +104,7 @@ class ModuleStage:
         """min(I_set, I_rated, P_rated / V); the flag says power was the binding limit."""
         p = self.params
         power_limit_a = p.rated_power_w / max(bus_voltage_v, 1.0)
+        if self.forced_current_a is not None:
+            return self.forced_current_a, False
         other = min(self.current_set_a, p.max_current_a)
         return min(other, power_limit_a), power_limit_a < other

@@ -147,7 +147,7 @@ class DcPlant:
         sig: list[object] = [self.contactor.closed, load.capacitance_f(), load.conductance_s()]
         for m in self.modules:
             sig += (m.output_on, m.voltage_set_v, m.current_set_a, m.forced_voltage_v,
-                    m.params.slew_v_per_s)
+                    m.forced_current_a, m.params.slew_v_per_s)
         return tuple(sig)
 
     def _next_event_ns(self, after_ns: int) -> int | None:

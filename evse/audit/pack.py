@@ -19,6 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from evse.audit import fault_matrix
 from evse.audit.checklist import Item, load_checklist
 from evse.audit.markers import MarkedTest, scan_tests
 from evse.audit.svg import Band, Series, bars_against_bounds, line_panels
@@ -40,6 +41,8 @@ class Inputs:
     marked: tuple[MarkedTest, ...]
     specs: tuple[MachineSpec, ...]
     run: dict[str, Any]
+    #: The last fault campaign's matrix (campaign.json, bench/fault_campaign.py --out).
+    campaign: dict[str, Any] | None = None
 
 
 def load_inputs(root: Path, out_dir: Path) -> Inputs:
@@ -48,7 +51,9 @@ def load_inputs(root: Path, out_dir: Path) -> Inputs:
     specs = tuple(load_spec(p) for p in sorted((root / "fsm_specs").glob("*.yaml")))
     run_file = out_dir / "run.json"
     run: dict[str, Any] = json.loads(run_file.read_text()) if run_file.exists() else {}
-    return Inputs(items, marked, specs, run)
+    campaign_file = out_dir / "campaign.json"
+    campaign = json.loads(campaign_file.read_text()) if campaign_file.exists() else None
+    return Inputs(items, marked, specs, run, campaign)
 
 
 # ---------------------------------------------------------------- coverage and status
@@ -335,7 +340,10 @@ def build_pack(root: Path, out_dir: Path, inp: Inputs | None = None) -> dict[str
         "timing constant.\n\n" + _md_table(head_t, timing)
     files["faults.md"] = "# Fault matrix\n\nOne row per power-path fault " \
         "(`evse/power/fault_table.yaml`), its OCPP mapping (`evse/controller/error_map.py`).\n\n" \
-        + _md_table(head_f, faults)
+        + _md_table(head_f, faults) + (
+            "\n" + fault_matrix.render_markdown(inp.campaign) if inp.campaign else
+            "\nNo campaign recorded: run `bench/fault_campaign.py --out "
+            "docs/review/campaign.json`.\n")
     chart_links = [f"- [{m}{' / ' + s if s else ''}]({p})" for m, s, p in pages]
     files["README.md"] = "\n".join([
         "# Certification review pack\n",
@@ -357,7 +365,8 @@ def build_pack(root: Path, out_dir: Path, inp: Inputs | None = None) -> dict[str
             f'<img src="charts/{spec.name}.svg" alt="chart {spec.name}">')
     body = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        "<title>evse certification review pack</title>", f"<style>{CSS}</style></head><body>",
+        "<title>evse certification review pack</title>",
+        f"<style>{CSS}{fault_matrix.CSS}</style></head><body>",
         "<h1>evse: CCS2 DC charger, certification review pack</h1>",
         '<nav><a href="#summary">Summary</a><a href="#checklist">Checklist</a>'
         '<a href="#plots">Plots</a><a href="#charts">Charts</a><a href="#timing">Timing</a>'
@@ -373,6 +382,7 @@ def build_pack(root: Path, out_dir: Path, inp: Inputs | None = None) -> dict[str
         '<h2 id="charts">Charts</h2>', "\n".join(chart_html),
         '<h2 id="timing">Timing bounds</h2>', _html_table(head_t, timing),
         '<h2 id="faults">Fault matrix</h2>', _html_table(head_f, faults),
+        fault_matrix.render_html(inp.campaign) if inp.campaign else "",
         "</body></html>"]
     files["index.html"] = "\n".join(body) + "\n"
     return files
@@ -385,7 +395,8 @@ def svg_targets(files: dict[str, str]) -> list[str]:
 def write_pack(root: Path, out_dir: Path, *, svg: bool = True) -> list[Path]:
     """Write the pack; remove generated files that are no longer part of it."""
     files = build_pack(root, out_dir)
-    keep = set(files) | {"run.json"} | {p[:-4] + ".svg" for p in svg_targets(files)}
+    keep = (set(files) | {"run.json", "campaign.json"}
+            | {p[:-4] + ".svg" for p in svg_targets(files)})
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in sorted(out_dir.rglob("*")):
         rel = old.relative_to(out_dir).as_posix()

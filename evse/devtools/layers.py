@@ -20,6 +20,7 @@ KERNEL_UNIT = "evse.runtime.kernel"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("entry points and tools", ("evse", "evse.cli", "evse.devtools")),
+    ("fault campaigns over the whole station", ("evse.campaign",)),
     ("composition roots, runners, simulated world", ("evse.runtime",)),
     ("I/O adapters (sockets, serial, websockets)", ("evse.io",)),
     ("kernel (clock, scheduler, realtime loop, trace)", (KERNEL_UNIT,)),

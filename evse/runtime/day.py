@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from evse.controller.plc_port import SessionCommandKind
+from evse.csms_sim.core import CsmsSim, TxView
 from evse.fsm.yamlstrict import FileLineError, LMap, line_of
 from evse.power.shutdown import SAFE_OPEN_CURRENT_A
 from evse.runtime.clock import ns_to_s, s_to_ns
@@ -200,6 +201,37 @@ def load_day(path: str | Path) -> Day:
     return Day(str(raw["day"]), str(raw.get("doc", "")), file, config, sessions)
 
 
+# ---------------------------------------------------------------------- checks
+# The day's checks, shared with the fault campaigns (evse/campaign/checks.py).
+
+def connector_status(csms: CsmsSim) -> str | None:
+    """The connector status the CSMS saw last (1.6 status / 2.0.1 connectorStatus)."""
+    sent = csms.of("StatusNotification")
+    if not sent:
+        return None
+    last = sent[-1]
+    return str(last.get("status", last.get("connectorStatus")))
+
+
+def transaction_failures(txs: list[TxView]) -> list[str]:
+    """Every transaction stopped, with a stop reason and a meter stop above its start."""
+    failures = []
+    for tx in txs:
+        if tx.meter_stop_wh is None or tx.stop_reason is None:
+            failures.append(f"transaction {tx.tx_id} never stopped")
+        elif tx.meter_stop_wh - tx.meter_start_wh <= 0:
+            failures.append(f"meter stop {tx.meter_stop_wh} <= start {tx.meter_start_wh}")
+    return failures
+
+
+def opened_under_load(opens: list[tuple[int, float]], *, emergency: bool) -> list[str]:
+    """No contactor opened with current flowing (above SAFE_OPEN_CURRENT_A) unless by an
+    emergency shutdown: `opens` is DcPlant.open_currents_a (time, current)."""
+    return [f"contactor opened under {current_a:.0f} A at {ns_to_s(t_ns):.3f} s without an "
+            f"emergency" for t_ns, current_a in opens
+            if current_a > SAFE_OPEN_CURRENT_A and not emergency]
+
+
 # ---------------------------------------------------------------------- running
 
 class _Runner:
@@ -232,11 +264,7 @@ class _Runner:
         self.run_for(S // 2)
 
     def status(self) -> str | None:
-        sent = self.side.csms.of("StatusNotification")
-        if not sent:
-            return None
-        last = sent[-1]
-        return str(last.get("status", last.get("connectorStatus")))
+        return connector_status(self.side.csms)
 
     def pwm_seen(self) -> bool:
         """The car saw 5 % PWM in this plug-in (it started SLAC)."""
@@ -360,14 +388,11 @@ class _Runner:
         want = 1 if exp.charged else 0
         if len(new) != want:
             out.failures.append(f"{len(new)} transactions at the CSMS, expected {want}")
+        out.failures += transaction_failures(new)
         for tx in new:
             out.stop_reason = tx.stop_reason
-            if tx.meter_stop_wh is None or tx.stop_reason is None:
-                out.failures.append(f"transaction {tx.tx_id} never stopped")
-                continue
-            out.charged_wh = tx.meter_stop_wh - tx.meter_start_wh
-            if out.charged_wh <= 0:
-                out.failures.append(f"meter stop {tx.meter_stop_wh} <= start {tx.meter_start_wh}")
+            if tx.meter_stop_wh is not None:
+                out.charged_wh = tx.meter_stop_wh - tx.meter_start_wh
         expected_stop = exp.stop_16 if self.ocpp == "1.6" else exp.stop_201
         if expected_stop is not None and out.stop_reason != expected_stop:
             out.failures.append(f"stop reason {out.stop_reason!r}, expected {expected_stop!r}")
@@ -385,10 +410,8 @@ class _Runner:
         if exp.ev_ok is not None and (out.ev_result or "").startswith("OK") != exp.ev_ok:
             out.failures.append(f"car result {out.ev_result!r}")
         emergency = s.during in ("estop", "emergency_command")
-        for t_ns, current_a in self.st.world.plant.open_currents_a[opens_before:]:
-            if current_a > SAFE_OPEN_CURRENT_A and not emergency:
-                out.failures.append(f"contactor opened under {current_a:.0f} A at "
-                                    f"{ns_to_s(t_ns):.3f} s without an emergency")
+        out.failures += opened_under_load(
+            self.st.world.plant.open_currents_a[opens_before:], emergency=emergency)
 
     def run(self, echo: Callable[[str], None] | None) -> DayResult:
         self.st.start()

@@ -96,7 +96,7 @@ from evse.slac.outputs import (
     SendFrame,
 )
 from evse.v2gtp.header import PayloadType, encode_frame
-from evse.v2gtp.stream import FrameReceived, V2gtpStreamDecoder
+from evse.v2gtp.stream import FrameReceived, StreamBroken, V2gtpStreamDecoder
 
 if TYPE_CHECKING:
     from evse.io.ocpp_ws import OcppWsClient
@@ -555,13 +555,21 @@ class DcStation:
     def frame_from_car(self, frame: bytes, now_ns: int) -> None:
         """V2GTP bytes from the simulated car reached the SECC's TCP socket."""
         secc = self.secc
-        if secc is None or secc.closed:
+        if secc is None or secc.closed or self._secc_rx.broken:
             return
         for ev in self._secc_rx.feed(frame, now_ns):
             if isinstance(ev, FrameReceived):
                 self.env.last_payload = ev.payload
                 self._measure_now(now_ns)
                 self._secc_out(secc.receive(ev.payload, now_ns))
+            elif isinstance(ev, StreamBroken):
+                # A V2GTP header that cannot be framed: the SECC closes the TCP connection,
+                # as the socket server does (evse/io/v2g_net.py CloseReason.HEADER_ERROR).
+                self.sched.trace.record("v2gtp", "broken", {"error": str(ev.error)})
+                self._secc_out(secc.connection_lost(now_ns))
+                if self.sim_car is not None:
+                    self.sim_car.connection_closed_by_secc()
+                return
 
     def _measure_now(self, now_ns: int) -> None:
         """A fresh meter sample for the answer about to be built: what the car is told as

@@ -1,0 +1,57 @@
+"""The fault catalogue loads strictly (file:line errors) and covers what issue 14 asks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evse.campaign.catalogue import CATALOGUE_FILE, CatalogueError, load_catalogue
+from evse.campaign.inject import INJECTORS
+from evse.campaign.phases import PHASES
+from evse.power.faults import FaultReason
+
+
+def test_every_fault_table_row_and_phase_is_a_cell() -> None:
+    cat = load_catalogue()
+    assert {r.table for r in cat.faults.values()} >= set(FaultReason)
+    for row in cat.faults.values():
+        assert set(row.cells) == set(PHASES)
+        assert row.cell(row.main).applicable
+        for cell in row.cells.values():
+            assert cell.applicable or cell.na  # n/a always says why
+    assert set(INJECTORS) >= {r.inject for r in cat.faults.values()}
+    # every bound names its source
+    assert all(b.source for b in cat.bounds.values())
+
+
+def _broken(tmp_path: Path, old: str, new: str) -> Path:
+    text = CATALOGUE_FILE.read_text()
+    assert old in text
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("    inject: estop\n", "    inject: estopp\n", "unknown injector 'estopp'"),
+    ("    main: charging\n", "    main: charge\n", "unknown phase 'charge'"),
+    ("    recover: reset\n", "    recover: sometimes\n", "recover must be one of"),
+    ("    bound: emergency_open\n", "    bound: quick\n", "unknown bound 'quick'"),
+    ("    table: emergency_stop\n", "    table: emergency_stop\n    colour: red\n",
+     "unknown key 'colour'"),
+    ("    car: [EVSE_EmergencyShutdown, EVSE_Malfunction, EVSE_Shutdown, FAILED, closed, none]\n",
+     "    car: [shrug]\n", "unknown car answer 'shrug'"),
+])
+def test_a_bad_catalogue_names_file_and_line(tmp_path: Path, old: str, new: str,
+                                             message: str) -> None:
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(_broken(tmp_path, old, new))
+    assert message in str(err.value)
+    assert str(tmp_path / "catalogue.yaml") in str(err.value) and err.value.line > 0
+
+
+def test_a_fault_table_row_without_a_fault_is_refused(tmp_path: Path) -> None:
+    path = _broken(tmp_path, "    table: meter_stale\n", "    table: null\n")
+    with pytest.raises(CatalogueError, match="meter_stale"):
+        load_catalogue(path)
