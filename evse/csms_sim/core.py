@@ -305,9 +305,13 @@ class CsmsSim:
     def expect(self, *steps: Expect, ignore: tuple[str, ...] = ("Heartbeat",)) -> None:
         """Script the charger's side of a use case: its calls must arrive in this order
         with these fields (calls named in `ignore` may come in between); anything else is a
-        deviation (`deviations`), which `assert_script_done` turns into a test failure."""
+        deviation (`deviations`), which `assert_script_done` turns into a test failure.
+        SecurityEventNotification may come at any moment (A04: a station sends its security
+        events as they happen, StartupOfTheDevice right after boot), so it is ignored too
+        unless the script itself expects one."""
         self.script = list(steps)
-        self.script_ignore = frozenset(ignore)
+        scripted = {s.action for s in steps}
+        self.script_ignore = frozenset(ignore) | ({"SecurityEventNotification"} - scripted)
         self.deviations = []
 
     def _follow_script(self, action: str, payload: dict[str, Any]) -> None:
