@@ -154,6 +154,7 @@ class DcStation:
         trace: Trace | None = None,
         board: Board | None = None,
         pilot_ev: SimBoard | None = None,
+        slac: bool = True,
     ) -> None:
         """`contract_port`: the PLC end of a contract link to a controller in another process
         (no controller is built here). `slac_port`: a real HomePlug port for the EVSE side of
@@ -166,7 +167,11 @@ class DcStation:
         feedback that board reports (it drives a real, or separately simulated, contactor),
         and the world's `board` is only the virtual EV's side of the pilot: `pilot_ev`, e.g.
         the SimBoard an MCU simulator on a pty runs on, or a fresh one nobody reads (a real
-        car is on the real pilot)."""
+        car is on the real pilot). `slac=False`: no modem, the link is assumed up (the
+        bench, `plc.driver: none`): no SLAC runs, so its TT_EVSE_SLAC_init (ISO 15118-3,
+        40 s) never expires into a link error that would send the pilot through E/F and
+        fault the V2G session an external EV is running."""
+        self.slac_enabled = slac
         self.config = config
         self.car = car
         self.v2g_sink: Callable[[object], None] | None = None
@@ -316,7 +321,8 @@ class DcStation:
         self.cp.start(now)
         self._publish_cp_state(now)  # the level signals start known, not at their first change
         self._publish_pp_state(now)
-        self._route_slac(self.slac.start(now))
+        if self.slac_enabled:
+            self._route_slac(self.slac.start(now))
         self._guard_timer.update()
 
     # ================================================================== the world's actions
@@ -388,7 +394,7 @@ class DcStation:
         sched = self.sched
         sched.trace.record("cp", "notice", {"notice": notice.kind, **notice.data})
         self._next_idle_tick_ns = self._next_settled_tick_ns = 0  # the pilot moved: full tick next
-        if notice.kind in ("cp_level", "pwm", "unplugged", "plugged"):
+        if self.slac_enabled and notice.kind in ("cp_level", "pwm", "unplugged", "plugged"):
             sched.post("slac", notice, source="cp")
         if notice.kind in ("cp_level", "pwm"):
             self._publish_cp_state(sched.now_ns())

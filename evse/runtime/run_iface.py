@@ -179,6 +179,7 @@ class IfaceStation:
             SessionConfig(ocpp=s.ocpp, auth_delay_s=s.auth_delay_s),
             clock=self.clock, car=False, slac_port=port, trace=self.trace,
             board=self.board, pilot_ev=pilot_ev, external_csms=self.ocpp_client,
+            slac=self.slac_mode,
         )
         st = self.station
         if config.ocpp is not None and isinstance(st.controller, ExternalOcppSide):

@@ -73,3 +73,22 @@ def test_a_car_whose_tcp_connection_drops_while_charging_is_a_v2g_timeout_fault(
     st.sched.run_for(2 * S)
     assert not faults(published, FaultCode.V2G_TIMEOUT)[-1].active
     st.close()
+
+
+def test_without_a_modem_no_slac_runs_and_the_pilot_keeps_5_percent_past_slac_init() -> None:
+    """The bench (`evse run`, `plc.driver: none`): the link is assumed up, so nothing may
+    wait for a CM_SLAC_PARM.REQ. With SLAC running, TT_EVSE_SLAC_init (40 s) expired into a
+    link error that sent the pilot through E/F during the external EV's V2G session (the
+    test above shows that path with SLAC on)."""
+    st = DcStation(StationConfig(), SessionConfig(ocpp="1.6"), car=False, slac=False)
+    published = spied(st)
+    st.start()
+    st.sched.run_until(1 * S)
+    st.plug_in()
+    states: set[str] = set()
+    for _ in range(120):
+        st.sched.run_for(1 * S)
+        states.add(st.cp.state)
+    assert not faults(published, FaultCode.SLAC_FAILED)
+    assert st.cp.state.startswith("plugged.B.B2"), st.cp.state
+    assert not {s for s in states if s.startswith(("E", "F", "plugged.wake"))}, states
