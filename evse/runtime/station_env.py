@@ -189,6 +189,9 @@ class StationEnv:
         #: The car reported an error (EVErrorCode != NO_ERROR) or not ready (EVReady=false)
         #: in PreChargeReq / CurrentDemandReq this session: what it said, when.
         self.ev_error: tuple[str, int] | None = None
+        #: PowerDelivery(Start) was answered and no PowerDelivery(Stop) / session end
+        #: followed: what a controller that takes over mid-charge must be retold.
+        self._delivering = False
 
     # ---------------------------------------------------------------- reads
     def measurement(self, now_ns: int) -> Measurement:
@@ -397,6 +400,10 @@ class StationEnv:
             self.ev_info(ev, now_ns)
         if self._auth_option is not None and self.guard.auth_decision(now_ns) is GuardAuth.ONGOING:
             self._publish(PlcAuthRequest(payment_option=self._auth_option), now_ns)
+        if self._delivering:
+            # Energy is flowing: without this the newcomer (which starts or resumes the
+            # transaction on POWER_DELIVERY_START) would only hear of the session's end.
+            self._publish(PlcSessionEvent(event=SessionEventKind.POWER_DELIVERY_START), now_ns)
 
     def stop_reason(self, end: SessionEndReason | None, now_ns: int) -> StopReason:
         """The one decision of why a session (end given) or its energy transfer (end None)
@@ -445,7 +452,9 @@ class StationEnv:
                 self._call("power_delivery_start", lambda: self.power.start_charging(now_ns),
                            now_ns)
             self._publish(PlcSessionEvent(event=SessionEventKind.POWER_DELIVERY_START), now_ns)
+            self._delivering = True
         else:
+            self._delivering = False
             self._call("power_delivery_stop", lambda: self.power.stop(now_ns), now_ns)
             self._publish(PlcSessionEvent(event=SessionEventKind.POWER_DELIVERY_STOP,
                                           stop_reason=self.stop_reason(None, now_ns)), now_ns)
@@ -499,6 +508,7 @@ class StationEnv:
 
     def session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self._note(f"session_ended:{reason.value}", now_ns)
+        self._delivering = False
         self._served = None
         self._served_ctrl = None
         self._auth_option = None

@@ -181,9 +181,11 @@ def test_controller_restart_mid_charge_is_survived_when_it_is_back_within_the_gr
     assert st.station.plc_port.counters.peer_restarts == 1  # type: ignore[attr-defined]
     new_phases = [v.phase for v in st.of_type(PlcV2gPhase)]  # type: ignore[attr-defined]
     assert new_phases[0] is V2gPhase.CURRENTDEMAND  # republished for the newcomer
-    # The newcomer is retold the session (EVCCID and SESSION_SETUP), then how it ends.
+    # The newcomer is retold the session (EVCCID, SESSION_SETUP and, energy flowing,
+    # POWER_DELIVERY_START), then how it ends.
     assert [e for e, _ in st.session_events()] == [
-        SessionEventKind.SESSION_SETUP, SessionEventKind.POWER_DELIVERY_STOP,
+        SessionEventKind.SESSION_SETUP, SessionEventKind.POWER_DELIVERY_START,
+        SessionEventKind.POWER_DELIVERY_STOP,
         SessionEventKind.SESSION_STOPPED, SessionEventKind.EV_UNPLUGGED]
     assert st.session_events(st.old_ctrl) == FULL_SESSION_EVENTS[:4]
 
