@@ -15,13 +15,11 @@ from pathlib import Path
 import pytest
 
 from drivers.board.mcu import LinkState, McuBoard
-from evse.runtime.config import load_config
 from evse.runtime.mcu_sim_run import McuSimService
-from evse.runtime.run_iface import IfaceStation
 from evse.runtime.warmup import is_warm
 from evse.secc.env import AppProtocol
-from tests.station.test_run_iface import one_session
-from tests.v2g.netns import VethLink, in_netns, unavailable_reason, veth_pair
+from tests.station.test_run_iface import one_session, running_station
+from tests.v2g.netns import VethLink, unavailable_reason, veth_pair
 
 _REASON = unavailable_reason()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
@@ -54,48 +52,21 @@ def test_evse_run_with_the_mcu_link_charges_a_din_car_over_the_veth(
         "session: {protocols: [din], ocpp: \"none\", auth_delay_s: 0.2}\n",
         encoding="utf-8",
     )
-    ready = threading.Event()
-    holder: list[IfaceStation] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            with in_netns(veth.secc_ns):
-                bench = IfaceStation(load_config(cfg), veth.secc_if, pilot_ev=svc.world)
-                holder.append(bench)
-                bench.start()
-                ready.set()
-                bench.run(duration_s=60.0)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            failure.append(exc)
-            ready.set()
-
-    station = threading.Thread(target=run, daemon=True)
-    station.start()
     try:
-        assert ready.wait(30), "station did not start"
-        if failure:
-            raise failure[0]
-        bench = holder[0]
-        assert isinstance(bench.board, McuBoard)
-        # READY (systemd) goes out only warm, and says what the warm-up built.
-        assert is_warm() and bench.runner.ready_status.startswith("running; warm-up")
-        assert "exi" in bench.runner.ready_status
-        assert bench.board.link.state is LinkState.UP
-        one_session(veth, bench, AppProtocol.DIN70121)
-        # The MCU's own (simulated) contactor closed and opened again; the plant followed.
-        assert [c for _, c in svc.world.contact_log][:2] == [True, False]
-        assert [c for _, c in bench.station.world.contactor.history][:2] == [True, False]
-        assert bench.board.link.stats.link_losses == 0
-        assert svc.pty.sim is not None and svc.pty.sim.stats.rx_errors == {}
+        with running_station(veth, cfg, duration_s=60.0, start_timeout_s=30.0,
+                             join_s=15.0, pilot_ev=svc.world) as bench:
+            assert isinstance(bench.board, McuBoard)
+            # READY (systemd) goes out only warm, and says what the warm-up built.
+            assert is_warm() and bench.runner.ready_status.startswith("running; warm-up")
+            assert "exi" in bench.runner.ready_status
+            assert bench.board.link.state is LinkState.UP
+            one_session(veth, bench, AppProtocol.DIN70121)
+            # The MCU's own (simulated) contactor closed and opened again; the plant followed.
+            assert [c for _, c in svc.world.contact_log][:2] == [True, False]
+            assert [c for _, c in bench.station.world.contactor.history][:2] == [True, False]
+            assert bench.board.link.stats.link_losses == 0
+            assert svc.pty.sim is not None and svc.pty.sim.stats.rx_errors == {}
     finally:
-        if holder:
-            holder[0].stop()
-        station.join(15)
-        if holder:
-            holder[0].close()
         svc.stop()
         fw.join(5)
         svc.close()
-    if failure:
-        raise failure[0]

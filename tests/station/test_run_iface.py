@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,8 +79,11 @@ def write_config(path: Path, *, ocpp: str, certs: TestPki | None = None,
 
 
 @contextmanager
-def running_station(link: VethLink, config_path: Path) -> Iterator[IfaceStation]:
-    """`run_iface`'s composition on its own thread inside the SECC namespace."""
+def running_station(link: VethLink, config_path: Path, *, duration_s: float = 120.0,
+                    start_timeout_s: float = 20.0, join_s: float = 10.0,
+                    **station_kw: Any) -> Iterator[IfaceStation]:
+    """`run_iface`'s composition on its own thread inside the SECC namespace
+    (`station_kw` go to `IfaceStation`, e.g. `pilot_ev`)."""
     ready = threading.Event()
     holder: list[IfaceStation] = []
     failure: list[BaseException] = []
@@ -88,18 +92,18 @@ def running_station(link: VethLink, config_path: Path) -> Iterator[IfaceStation]
         try:
             # The whole loop in the namespace: SLAC mode opens the V2G server on link-up.
             with in_netns(link.secc_ns):
-                bench = IfaceStation(load_config(config_path), link.secc_if)
+                bench = IfaceStation(load_config(config_path), link.secc_if, **station_kw)
                 holder.append(bench)
                 bench.start()
                 ready.set()
-                bench.run(duration_s=120.0)
+                bench.run(duration_s=duration_s)
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             failure.append(exc)
             ready.set()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    assert ready.wait(20), "station did not start"
+    assert ready.wait(start_timeout_s), "station did not start"
     if failure:
         raise failure[0]
     bench = holder[0]
@@ -107,7 +111,7 @@ def running_station(link: VethLink, config_path: Path) -> Iterator[IfaceStation]
         yield bench
     finally:
         bench.stop()
-        thread.join(10)
+        thread.join(join_s)
         bench.close()
     if failure:
         raise failure[0]

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from evse.runtime.config import ConfigError, load_config
 from evse.runtime.run_iface import IfaceStation
 from evse.secc.env import AppProtocol
 from tests.controller.test_ws_tls import make_pki
-from tests.station.test_run_iface import one_session, wait_for
+from tests.station.test_run_iface import one_session, running_station, wait_for
 from tests.v2g.netns import VethLink, in_netns, unavailable_reason, veth_pair
 
 _REASON = unavailable_reason()
@@ -72,37 +72,8 @@ def csms_in(ns: str, sim: CsmsSim, security: ServerSecurity) -> Iterator[int]:
         loop.close()
 
 
-@contextmanager
-def station(veth: VethLink, cfg: Path) -> Iterator[IfaceStation]:
-    holder: list[IfaceStation] = []
-    failure: list[BaseException] = []
-    ready = threading.Event()
-
-    def run() -> None:
-        try:
-            with in_netns(veth.secc_ns):
-                bench = IfaceStation(load_config(cfg), veth.secc_if)
-                holder.append(bench)
-                bench.start()
-                ready.set()
-                bench.run(duration_s=90.0)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            failure.append(exc)
-            ready.set()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(30), "station did not start"
-    if failure:
-        raise failure[0]
-    try:
-        yield holder[0]
-    finally:
-        holder[0].stop()
-        thread.join(15)
-        holder[0].close()
-    if failure:
-        raise failure[0]
+def station(veth: VethLink, cfg: Path) -> AbstractContextManager[IfaceStation]:
+    return running_station(veth, cfg, duration_s=90.0, start_timeout_s=30.0, join_s=15.0)
 
 
 def write_config(path: Path, ocpp: str) -> Path:
