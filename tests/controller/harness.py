@@ -146,3 +146,14 @@ class Rig:
         assert answer.payload is not None and answer.payload["status"] == "Accepted", answer
         result: dict[str, Any] = json.loads(answer.payload["data"])
         return result
+
+
+def ask(rig: Rig, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A CSMS call through the rig, answered: its payload (a CALLERROR fails the test)."""
+    uid = rig.csms.call(action, payload, rig.link.now_ns)
+    rig.link.pump()
+    rig.collect()
+    answer = rig.csms.answers[uid]
+    assert answer.error is None, answer.error
+    assert answer.payload is not None
+    return answer.payload

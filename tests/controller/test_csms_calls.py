@@ -7,17 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.controller.harness import Rig
-
-
-def ask(rig: Rig, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    uid = rig.csms.call(action, payload)
-    rig.link.pump()
-    rig.collect()
-    answer = rig.csms.answers[uid]
-    assert answer.error is None, answer.error
-    assert answer.payload is not None
-    return answer.payload
+from tests.controller.harness import Rig, ask
 
 
 def raw(rig: Rig, frame: list[Any]) -> list[Any]:

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from evse.csms_sim.core import Expect
 from evse.io.host_services import HostServices
-from tests.controller.harness import Rig
+from tests.controller.harness import Rig, ask
 
 FIRMWARE = b"EVSE-FIRMWARE-IMAGE\x00" * 512
 
@@ -90,15 +90,6 @@ def rig_with_host(version: str, tmp_path: Path, restarts: list[str]) -> Rig:
                         log_source=lambda kind: f"{kind}: controller log\n".encode())
     return Rig(version, host=host)
 
-
-def ask(rig: Rig, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    uid = rig.csms.call(action, payload, rig.link.now_ns)
-    rig.link.pump()
-    rig.collect()
-    answer = rig.csms.answers[uid]
-    assert answer.error is None, answer.error
-    assert answer.payload is not None
-    return answer.payload
 
 
 def update_201(rig: Rig, url: str, cert_pem: str, signature: bytes, *, retries: int = 0

@@ -11,21 +11,12 @@ import pytest
 
 from evse.controller.plc_port import AuthStatus, FaultCode, FaultSeverity, PlcFault
 from evse.csms_sim.core import Expect
-from tests.controller.harness import Rig, S
+from tests.controller.harness import Rig, S, ask
 
 VERSIONS = ["1.6", "2.0.1"]
 #: The simulator's clock starts at 2026-01-01T00:00:00Z.
 IN_10_MIN = "2026-01-01T00:10:00Z"
 
-
-def ask(rig: Rig, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    uid = rig.csms.call(action, payload, rig.link.now_ns)
-    rig.link.pump()
-    rig.collect()
-    answer = rig.csms.answers[uid]
-    assert answer.error is None, answer.error
-    assert answer.payload is not None
-    return answer.payload
 
 
 def reserve(rig: Rig, token: str = "TAG-OK", rid: int = 7, expiry: str = IN_10_MIN

@@ -11,17 +11,7 @@ import pytest
 from evse.contract import values as cv
 from evse.controller.contract_binding import ContractBinding
 from evse.csms_sim.core import Expect
-from tests.controller.harness import Rig, S
-
-
-def ask(rig: Rig, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    uid = rig.csms.call(action, payload, rig.link.now_ns)
-    rig.link.pump()
-    rig.collect()
-    answer = rig.csms.answers[uid]
-    assert answer.error is None, answer.error
-    assert answer.payload is not None
-    return answer.payload
+from tests.controller.harness import Rig, S, ask
 
 
 def charging(rig: Rig) -> None:
