@@ -135,11 +135,20 @@ class SimBoard(Board):
 
     # --- the virtual world -----------------------------------------------------------------
     def set_ev_state(self, state: EvCpState) -> None:
+        # The plug's PP resistor comes and goes with the plug (A <-> plugged), not with
+        # the car's own B/C/D changes: a PP opened by `set_pp` stays open while the car
+        # switches S2.
+        plugging = (state is EvCpState.A) != (self.ev_state is EvCpState.A)
         self.ev_state = state
-        pp = PpState.DISCONNECTED if state is EvCpState.A else PpState.CONNECTED
-        if pp is not self.pp:
-            self.pp = pp
-            self._pending.append(PpChanged(pp, self._clock()))
+        if plugging:
+            self.set_pp(PpState.DISCONNECTED if state is EvCpState.A else PpState.CONNECTED)
+
+    def set_pp(self, state: PpState) -> None:
+        """The proximity circuit reads `state` (a pulled or unlatched plug, a broken PP
+        wire); the board reports the change at its next poll."""
+        if state is not self.pp:
+            self.pp = state
+            self._pending.append(PpChanged(state, self._clock()))
 
     def press_estop(self) -> None:
         self.estop = True

@@ -24,7 +24,7 @@ from drivers.board.sim import EvCpState
 from drivers.sim.loads import ShortCircuit
 from evse.controller.plc_port import SessionCommandKind
 from evse.fsm import Event
-from evse.ports.board import BoardFault, BoardFaultKind, PpChanged, PpState
+from evse.ports.board import BoardFault, BoardFaultKind, PpState
 from evse.ports.imd import IsolationMeasurement
 from evse.ports.meter import MeterReading
 from evse.ports.power import ModuleAlarm
@@ -399,9 +399,7 @@ def _unplug(r: Rig) -> None:
 
 @_injector(Point.CAR, "the proximity pin opens (PP disconnected) with the car still in")
 def _pp_lost(r: Rig) -> None:
-    board = r.st.world.board
-    board.pp = PpState.DISCONNECTED
-    board._pending.append(PpChanged(PpState.DISCONNECTED, r.now()))
+    r.st.world.board.set_pp(PpState.DISCONNECTED)
 
 
 # ---------------------------------------------------------------------------- car / links

@@ -14,13 +14,13 @@ from evse.contract.definition import DEFINITION_SHA256
 from evse.contract.errors import ContractDefinitionError
 from evse.contract.validate import check_record, check_signal, register_types
 
-SOURCE_SHA256 = "917bfb16b1e61493c0412c91c102a994c79e21afaab835c95e2409afbaf6e022"
+SOURCE_SHA256 = "751384a33557fafbbe344c547e185dd01b6a63b22bd81d958918cb2646146e67"
 if SOURCE_SHA256 != DEFINITION_SHA256:
     raise ContractDefinitionError(
         "evse/contract/values.py is stale: run `python -m evse.contract.render`"
     )
 CONTRACT_MAJOR = 1
-CONTRACT_MINOR = 0
+CONTRACT_MINOR = 1
 
 
 class Role(enum.Enum):
@@ -414,6 +414,28 @@ class CtrlSessionCommand:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PlcCommandResult:
+    """`plc.command_result` (PLC -> controller, event).
+
+    The PLC's answer to a ctrl.session_command it may refuse: RESET_FAULT clears the latched
+    faults whose cause is gone, or is refused with the reason (the cause is still present,
+    the fault needs service). The controller reports it to the operator (OCPP 1.6 Reset has
+    no refusal after its answer; 2.0.1 NotifyEvent) instead of guessing from plc.fault.
+    """
+
+    SIGNAL: ClassVar[str] = "plc.command_result"
+    command: SessionCommand
+    #: The order answered.
+    accepted: bool
+    #: Carried out (faults cleared) or refused.
+    reason: str | None = None
+    #: Why it was refused, or what was cleared.
+
+    def __post_init__(self) -> None:
+        check_signal(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlcAuthRequest:
     """`plc.auth_request` (PLC -> controller, event).
 
@@ -789,6 +811,7 @@ SignalValue: TypeAlias = (
     | PlcPpState
     | PlcSessionEvent
     | CtrlSessionCommand
+    | PlcCommandResult
     | PlcAuthRequest
     | CtrlAuthContext
     | CtrlAuthStatus
@@ -816,6 +839,7 @@ SIGNAL_CLASSES: dict[str, type[SignalValue]] = {
     "plc.pp_state": PlcPpState,
     "plc.session_event": PlcSessionEvent,
     "ctrl.session_command": CtrlSessionCommand,
+    "plc.command_result": PlcCommandResult,
     "plc.auth_request": PlcAuthRequest,
     "ctrl.auth_context": CtrlAuthContext,
     "ctrl.auth_status": CtrlAuthStatus,

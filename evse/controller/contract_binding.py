@@ -86,6 +86,9 @@ class ContractBinding:
             return [pp.PlcFault(pp.FaultCode(value.fault_code.value),
                                 pp.FaultSeverity(value.severity.value), value.active,
                                 value.latched, value.diagnostic_data or "")]
+        if isinstance(value, cv.PlcCommandResult):
+            return [pp.CommandResult(pp.SessionCommandKind(value.command.value), value.accepted,
+                                     value.reason or "")]
         if isinstance(value, cv.MeasDcOutput):
             return [pp.Measurement(value.present_voltage_v, value.present_current_a,
                                    value.energy_wh)]

@@ -51,6 +51,7 @@ from evse.controller.plc_port import (
     AuthRequested,
     AuthStatus,
     AuthStatusCmd,
+    CommandResult,
     ContractCertificateStatus,
     DeratingReason,
     EnergyFlow,
@@ -186,7 +187,12 @@ class Controller:
         self.evccid = ""
         self.ev_mac = ""
         self.faults: dict[str, PlcFault] = {}
+        #: plc.command_result answers, in order (an operator's view of refused resets).
+        self.command_results: list[CommandResult] = []
         self.fault_error_16 = "NoError"
+        #: The contract FaultCode behind fault_error_16 (1.6 StatusNotification
+        #: vendorErrorCode: which of several faults under one errorCode, e.g. OtherError).
+        self.fault_vendor_16: str | None = None
         self.scheduled_unavailable = False
         self.reset_requested: str | None = None
         #: The reservation the EVSE is held for (chart state `reserved`), its expiry timer,
@@ -420,6 +426,10 @@ class Controller:
             self._dispatch("session_ended", ev.reason)
         elif isinstance(ev, PlcFault):
             self._fault(ev)
+        elif isinstance(ev, CommandResult):
+            self.command_results.append(ev)
+            if not ev.accepted:
+                self.dialect.command_refused(ev)
         elif isinstance(ev, EnergyFlowChanged):
             self._energy_flow(ev.flow)
         elif isinstance(ev, PhaseChanged):
@@ -474,7 +484,7 @@ class Controller:
             self.faults[key] = ev
         else:
             self.faults.pop(key, None)
-        self.fault_error_16 = self._error_code_16()
+        self.fault_error_16, self.fault_vendor_16 = self._error_code_16()
         if ev.active and _severe(ev):
             self._dispatch("fault", ev)
         elif was_severe and not any(_severe(f) for f in self.faults.values()):
@@ -484,13 +494,14 @@ class Controller:
             # the unchanged status; its clearing is reported as NoError the same way.
             self._queue_status()
 
-    def _error_code_16(self) -> str:
-        """The most recent severe fault, else the most recent warning, else NoError."""
+    def _error_code_16(self) -> tuple[str, str | None]:
+        """The most recent severe fault, else the most recent warning, else NoError; with
+        the contract code of that fault."""
         for wanted in (True, False):
             for f in reversed(self.faults.values()):
                 if _severe(f) == wanted and f.severity is not FaultSeverity.INFO:
-                    return fault_mapping(f.code).error_16.value
-        return "NoError"
+                    return fault_mapping(f.code).error_16.value, f.code.value
+        return "NoError", None
 
     # ================================================================== RFID reader in
     def present_token(self, id_token: str, now_ns: int,

@@ -60,6 +60,7 @@ class ControllerHost(Protocol):
     tx: OpenTx | None
     meter: Measurement | None
     fault_error_16: str
+    fault_vendor_16: str | None
     reset_requested: str | None
     boot_reason: str
     reservation: Reservation | None

@@ -19,6 +19,7 @@ from evse.controller.host import ControllerHost
 from evse.controller.management import Management16
 from evse.controller.plc_port import (
     AuthMethod,
+    CommandResult,
     ContractCertificateStatus,
     Measurement,
     PlcFault,
@@ -146,10 +147,15 @@ class Ocpp16(Management16):
         return payload["status"] == "Accepted", float(payload["interval"])
 
     def status(self, status: ConnectorStatus, error16: str) -> tuple[str, dict[str, Any]]:
-        return "StatusNotification", {
+        payload: dict[str, Any] = {
             "connectorId": self.core.cfg.connector_id, "status": status.value,
             "errorCode": error16, "timestamp": self.core.timestamp(),
         }
+        vendor = self.core.fault_vendor_16
+        if error16 != "NoError" and vendor is not None:
+            # 1.6 §6.48 vendorErrorCode (CiString50): the fault behind the errorCode.
+            payload["vendorErrorCode"] = vendor[:50]
+        return "StatusNotification", payload
 
     def authorize(self, token: Token) -> tuple[str, dict[str, Any]]:
         if token.method is AuthMethod.PNC:
@@ -340,6 +346,11 @@ class Ocpp16(Management16):
 
     def fault_event(self, fault: PlcFault) -> None:
         """1.6 reports faults through StatusNotification.errorCode (the core sends it)."""
+
+    def command_refused(self, result: CommandResult) -> None:
+        """1.6 has no message for a refused fault reset: Reset.conf was already sent and the
+        connector stays Faulted with its errorCode/vendorErrorCode (the core keeps the
+        reason in `command_results` for the local log)."""
 
     def install_profile(self, connector_id: int, profile: dict[str, Any]) -> None:
         self.core.profiles.install(profile_from_16(connector_id, profile))

@@ -19,6 +19,7 @@ from evse.controller.host import ControllerHost
 from evse.controller.management import Management201
 from evse.controller.plc_port import (
     AuthMethod,
+    CommandResult,
     ContractCertificateStatus,
     EnergyFlow,
     Measurement,
@@ -307,19 +308,31 @@ class Ocpp201(Management201):
     def fault_event(self, fault: PlcFault) -> None:
         """2.0.1 has no error code on StatusNotification: faults go to NotifyEvent (N07),
         component from the error-map table, techCode = the contract's fault code."""
+        self._notify_problem(fault_mapping(fault.code).component_201, fault.code.value,
+                             active=fault.active, info=fault.diagnostic,
+                             in_transaction=True)
+
+    def command_refused(self, result: CommandResult) -> None:
+        """A refused RESET_FAULT (the cause is still present, service needed): NotifyEvent
+        (N07) on the EVSE's Problem variable, techCode RESET_FAULT_REFUSED, techInfo the
+        PLC's reason. The Problem stays set: the connector is still Faulted."""
+        self._notify_problem("EVSE", f"{result.command.value}_REFUSED", active=True,
+                             info=result.reason, in_transaction=False)
+
+    def _notify_problem(self, component: str, tech_code: str, *, active: bool, info: str,
+                        in_transaction: bool) -> None:
         self._event_id += 1
         event: dict[str, Any] = {
             "eventId": self._event_id, "timestamp": self.core.timestamp(),
-            "trigger": "Alerting", "actualValue": "true" if fault.active else "false",
-            "techCode": fault.code.value, "cleared": not fault.active,
+            "trigger": "Alerting", "actualValue": "true" if active else "false",
+            "techCode": tech_code, "cleared": not active,
             "eventNotificationType": "HardWiredNotification",
-            "component": {"name": fault_mapping(fault.code).component_201,
-                          "evse": {"id": self.core.cfg.connector_id}},
+            "component": {"name": component, "evse": {"id": self.core.cfg.connector_id}},
             "variable": {"name": "Problem"},
         }
-        if fault.diagnostic:
-            event["techInfo"] = fault.diagnostic[:500]
-        if self.core.tx is not None:
+        if info:
+            event["techInfo"] = info[:500]
+        if in_transaction and self.core.tx is not None:
             event["transactionId"] = self.tx_id(self.core.tx)
         self.core.send_volatile("NotifyEvent", {
             "generatedAt": self.core.timestamp(), "seqNo": 0, "tbc": False,

@@ -146,6 +146,15 @@ class PlcFault:
     diagnostic: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """plc.command_result: the PLC carried out a session command, or refused it (reason)."""
+
+    command: SessionCommandKind
+    accepted: bool
+    reason: str = ""
+
+
 #: Below this a DC current request or limit counts as none: ISO 15118-2 / DIN 70121 EVs
 #: pause by asking EVTargetCurrent 0 A; 0.5 A absorbs the PhysicalValue rounding (DIN's
 #: unit multiplier 10^-1) without hiding a real 1 A trickle.
@@ -191,6 +200,7 @@ PlcEvent = (
     | PowerDeliveryStopped
     | SessionEnded
     | PlcFault
+    | CommandResult
     | Measurement
     | EnergyFlowChanged
 )

@@ -100,6 +100,13 @@ class CpNotice:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def pp_reads_open(state: PpState) -> bool:
+    """The proximity input reads open or invalid: no 5 % PWM, no power. Reference A1
+    (S0 -> S1 needs PP connected); UNKNOWN (a DC board that does not read PP,
+    hardware.md §4.4) never gates."""
+    return state in (PpState.DISCONNECTED, PpState.FAULT)
+
+
 class CpHandler:
     """Named callbacks of fsm_specs/iec61851.yaml. The only code that commands the board."""
 
@@ -117,6 +124,10 @@ class CpHandler:
         #: Inoperative (DISABLE / OCPP ChangeAvailability): no 5 % PWM for a new session.
         self.disabled = False
         self.latched: set[FaultCause] = set()
+        #: The board's decoded proximity input; UNKNOWN on a board that does not read PP.
+        self.pp_state = PpState.UNKNOWN
+        #: The debounced CP level (ControlPilot keeps it current), for the chart's guards.
+        self.level = CpLevel.A
         self.now_ns = 0
 
     # --- outputs -----------------------------------------------------------------------
@@ -201,6 +212,13 @@ class CpHandler:
         self.latched.add(FaultCause.ESTOP)
         self.notify(CpNotice("emergency"))
 
+    def report_pp_open(self, ev: Event) -> None:
+        self.notify(CpNotice("pp_open", {"state": self.pp_state.value}))
+
+    def report_pp_fault(self, ev: Event) -> None:
+        """PP still open with the pilot plugged after t_pp_open_confirm: a PP fault."""
+        self.notify(CpNotice("pp_fault", {"state": self.pp_state.value}))
+
     def report_ventilation_unavailable(self, ev: Event) -> None:
         self.notify(CpNotice("power_refused", {"reason": "ventilation_unavailable"}))
 
@@ -232,6 +250,15 @@ class CpHandler:
     def fault_latched(self, ev: Event) -> bool:
         return bool(self.latched)
 
+    def pp_open(self, ev: Event) -> bool:
+        return pp_reads_open(self.pp_state)
+
+    def ev_in_c(self, ev: Event) -> bool:
+        return self.level is CpLevel.C
+
+    def ev_in_d(self, ev: Event) -> bool:
+        return self.level is CpLevel.D
+
 
 class ControlPilot:
     """The CP core: owns the chart, the debouncer and the board supervision."""
@@ -258,13 +285,16 @@ class ControlPilot:
         self._debouncer = Debouncer(debounce_samples)
         self.contactors_closed = False
         self.estop_active = False
-        self.pp_state = PpState.UNKNOWN
         self._keepalive_enabled = True
         self._last_keepalive_ns: int | None = None
 
     @property
     def state(self) -> str:
         return self.machine.state
+
+    @property
+    def pp_state(self) -> PpState:
+        return self.handler.pp_state
 
     @property
     def level(self) -> CpLevel:
@@ -329,8 +359,13 @@ class ControlPilot:
                 name = "estop_pressed" if item.active else "estop_released"
                 self.machine.dispatch(Event(name), now_ns)
             elif isinstance(item, PpChanged):
-                self.pp_state = item.state
+                was_open = pp_reads_open(self.handler.pp_state)
+                self.handler.pp_state = item.state
                 self._notify(CpNotice("pp", {"state": item.state.value}))
+                is_open = pp_reads_open(item.state)
+                if is_open != was_open:
+                    self.machine.dispatch(Event("pp_lost" if is_open else "pp_restored"),
+                                          now_ns)
             elif isinstance(item, BoardFault):
                 self._board_fault(item, now_ns)
         self._supervise_contactors(now_ns)
@@ -342,6 +377,7 @@ class ControlPilot:
         )
         changed = self._debouncer.feed(level)
         if changed is not None:
+            self.handler.level = changed
             self._notify(CpNotice("cp_level", {"level": changed.value}))
             self.machine.dispatch(Event(_LEVEL_EVENTS[changed]), now_ns)
 

@@ -57,6 +57,9 @@ class EvProfile:
     #: fault the EVSE must answer by stopping the energy transfer. None: never.
     ev_error_after_ns: int | None = None
     ev_error_code: str = "FAILED_RESSTemperatureInhibit"
+    #: The car reports `ev_error_code` already in this request: "cable_check" (every
+    #: CableCheckReq) or "power_delivery" (PowerDeliveryReq Start). None: never.
+    ev_error_in: str | None = None
     #: Request a negative target current in the first CurrentDemandReq (Skoda Enyaq).
     negative_first_target: bool = False
     #: ISO-2 only: pause (SessionStop Pause) after this much charging, else terminate.

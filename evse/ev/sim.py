@@ -175,6 +175,14 @@ class EvSim:
         return self._m.PhysicalValueType(Multiplier=mult, Unit=self._m.unitSymbolType[unit],
                                          Value=v)
 
+    def _ev_status_in(self, message: str) -> Any:
+        """DC_EVStatus of `message`, with the profile's error code where it says so."""
+        status = self._ev_status()
+        if self.profile.ev_error_in == message:
+            status = dataclasses.replace(
+                status, EVErrorCode=self._m.DC_EVErrorCodeType(self.profile.ev_error_code))
+        return status
+
     def _ev_status(self, ready: bool = True) -> Any:
         return self._m.DC_EVStatusType(
             EVReady=ready, EVErrorCode=self._m.DC_EVErrorCodeType.NO_ERROR,
@@ -392,7 +400,8 @@ class EvSim:
         self._cable_check_req(now_ns)
 
     def _cable_check_req(self, now_ns: int) -> None:
-        self._send(self._m.CableCheckReqType(DC_EVStatus=self._ev_status()), now_ns)
+        self._send(self._m.CableCheckReqType(DC_EVStatus=self._ev_status_in("cable_check")),
+                   now_ns)
 
     def _on_cable_check(self, msg: Any, body: Any, now_ns: int) -> None:
         if body.EVSEProcessing.value != "Finished":
@@ -426,7 +435,8 @@ class EvSim:
 
     def _pd_req(self, start: bool, now_ns: int, renegotiate: bool = False) -> None:
         m = self._m
-        par = m.DC_EVPowerDeliveryParameterType(DC_EVStatus=self._ev_status(),
+        status = self._ev_status_in("power_delivery") if start else self._ev_status()
+        par = m.DC_EVPowerDeliveryParameterType(DC_EVStatus=status,
                                                 ChargingComplete=not start)
         body: Any
         if self._din:

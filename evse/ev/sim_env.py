@@ -123,6 +123,8 @@ class SimEnv:
     calls: list[tuple[str, int, tuple[object, ...]]] = field(default_factory=list)
     #: Every EV request (PreChargeReq / CurrentDemandReq targets and DC_EVStatus).
     ev_requests: list[tuple[int, EvRequest]] = field(default_factory=list)
+    #: (time, message, EVErrorCode) of every CableCheckReq / PowerDeliveryReq(Start).
+    ev_statuses: list[tuple[int, str, str]] = field(default_factory=list)
     ev: EvInfo | None = None
     ended: SessionEndReason | None = None
     pnc: list[PncRequest] = field(default_factory=list)
@@ -269,6 +271,9 @@ class SimEnv:
     def ev_request(self, request: EvRequest, now_ns: int) -> None:
         # Kept apart from `calls`: telemetry, not a request to the power path.
         self.ev_requests.append((now_ns, request))
+
+    def ev_status(self, message: str, ev_error_code: str, now_ns: int) -> None:
+        self.ev_statuses.append((now_ns, message, ev_error_code))
 
     def request_authorization(self, method: PaymentMethod, now_ns: int) -> None:
         if self._auth_requested_ns is None:

@@ -42,6 +42,7 @@ from evse.contract.limits import EvseLimits
 from evse.contract.values import (
     FaultCode,
     FaultSeverity,
+    PlcCommandResult,
     PlcCpState,
     PlcEvMac,
     PlcEvPresent,
@@ -50,10 +51,11 @@ from evse.contract.values import (
     PlcPpState,
     PlcSessionEvent,
     PlcV2gPhase,
+    SessionCommand,
     SessionEventKind,
     V2gPhase,
 )
-from evse.cp.pilot import ControlPilot, CpConfig, CpNotice, FaultCause
+from evse.cp.pilot import ControlPilot, CpConfig, CpNotice, FaultCause, pp_reads_open
 from evse.ev.sim import EvSim
 from evse.fsm import Event
 from evse.ports.board import Board, ContactorFeedback, EStopChanged
@@ -261,6 +263,9 @@ class DcStation:
         self._cars_built = 0
         self._unplugged_in_session = False
         self._cp_fault_posted = False
+        #: The pilot confirmed PP open with the car still on the pilot (iec61851.yaml
+        #: plugged.proximity_open): plc.fault PP_INVALID until PP reads connected or unplug.
+        self._pp_fault = False
         #: Every RESET_FAULT the station acted on: (time, accepted, reason).
         self.reset_log: list[tuple[int, bool, str]] = []
         self._last_car: SimCar | None = None
@@ -400,6 +405,13 @@ class DcStation:
             self._publish_cp_state(sched.now_ns())
         elif notice.kind == "pp":
             self._publish_pp_state(sched.now_ns())
+            if self._pp_fault and not pp_reads_open(self.cp.pp_state):
+                self._pp_fault = False
+                self._report_faults(sched.now_ns())
+        elif notice.kind == "pp_fault":
+            self._pp_fault = True
+            self.log.add(sched.now_ns(), f"pp fault {notice.data['state']}")
+            self._report_faults(sched.now_ns())
         # The car sees 5 % PWM: its SLAC starts (after its own start delay).
         if notice.kind == "pwm" and notice.data.get("on") and self.sim_car is not None:
             self.sim_car.sees_pwm(sched.now_ns())
@@ -426,6 +438,7 @@ class DcStation:
             self.env.ev_error = None  # a car-side fault leaves with the car
             self._link_faults.clear()
             self._cp_fault_posted = False  # A: the pilot holds no fault of ours any more
+            self._pp_fault = False  # the plug is out: PP open is what an unplug looks like
             # The cable is gone and the powerline with it: the V2G session cannot go on.
             self.connection_lost(sched.now_ns())
             self.secc = None
@@ -741,6 +754,10 @@ class DcStation:
         for code, detail in self._link_faults.items():
             active[code] = PlcFault(fault_code=code, severity=FaultSeverity.WARNING,
                                     active=True, latched=False, diagnostic_data=detail[:120])
+        if self._pp_fault:
+            active[FaultCode.PP_INVALID] = PlcFault(
+                fault_code=FaultCode.PP_INVALID, severity=FaultSeverity.ERROR, active=True,
+                latched=False, diagnostic_data=f"proximity {self.cp.pp_state.value}, pilot plugged")
         ev_error = self.env.ev_error
         if ev_error is not None:  # the car's own error: self-clearing, it leaves with the car
             active[FaultCode.EV_ERROR] = PlcFault(
@@ -906,13 +923,17 @@ class DcStation:
     def _reset_faults(self, now_ns: int) -> None:
         """RESET_FAULT: the power path clears a latched fault whose cause is gone (or says
         why not); the pilot then leaves F once none of its own causes is left."""
+        accepted, reason = True, "no latched power fault"
         if self.power.fault is not None:
             result = self.power.reset_fault(now_ns)
-            self.sched.trace.record("power", "reset", {"accepted": result.accepted,
-                                                       "reason": result.reason})
-            self.reset_log.append((now_ns, result.accepted, result.reason))
-            if not result.accepted:
-                return
+            accepted, reason = result.accepted, result.reason
+            self.sched.trace.record("power", "reset", {"accepted": accepted, "reason": reason})
+            self.reset_log.append((now_ns, accepted, reason))
+        # plc.command_result (contract 1.1): the operator learns why a reset was refused.
+        self._publish(PlcCommandResult(command=SessionCommand.RESET_FAULT, accepted=accepted,
+                                       reason=reason[:120]), now_ns)
+        if not accepted:
+            return
         self.sched.post("cp", Event("fault_reset"), source="controller")
         self._report_faults(now_ns)
 

@@ -367,11 +367,9 @@ class StationEnv:
         0 A and EVSE_Shutdown / StopCharging in the answer, the car then sends
         PowerDelivery(Stop)), reports plc.fault EV_ERROR (self-clearing: with the car)
         and ends the session with StopReason.EV_ERROR. The first report is kept."""
-        if self.ev_error is None and (request.ev_error_code not in _NOT_AN_ERROR
-                                      or not request.ev_ready):
-            what = (request.ev_error_code if request.ev_error_code not in _NOT_AN_ERROR
-                    else "EVReady=false")
-            self.ev_error = (f"{request.source.value}: {what}", now_ns)
+        self._note_ev_error(request.source.value, request.ev_error_code, now_ns)
+        if not request.ev_ready:
+            self._note_ev_error(request.source.value, "EVReady=false", now_ns)
         self._publish(PlcEvRequest(
             source=_REQUEST_SOURCES[request.source],
             target_voltage_v=min(request.target_voltage_v, 1500.0),
@@ -383,6 +381,19 @@ class StationEnv:
             ev_error_code=EV_ERROR_CODES.get(request.ev_error_code, EvErrorCode.NO_DATA),
             remaining_time_to_full_soc_s=request.remaining_time_to_full_soc_s,
         ), now_ns)
+
+    def ev_status(self, message: str, ev_error_code: str, now_ns: int) -> None:
+        """CableCheckReq / PowerDeliveryReq(Start) DC_EVStatus: an EVErrorCode stops the
+        session as in `ev_request` (before any energy flows: the cable check is answered
+        EVSE_Shutdown, CurrentDemand gives 0 A). EVReady is not read here [assumed]: it is
+        a stop condition once energy flows (PreCharge, CurrentDemand, `ev_request`); before
+        that a car may still be getting ready, and stopping on it would refuse such cars."""
+        self._note_ev_error(message, ev_error_code, now_ns)
+
+    def _note_ev_error(self, where: str, code: str, now_ns: int) -> None:
+        """The first error the car reports is kept (plc.fault EV_ERROR, StopReason.EV_ERROR)."""
+        if self.ev_error is None and code not in _NOT_AN_ERROR:
+            self.ev_error = (f"{where}: {code}", now_ns)
 
     def request_authorization(self, method: PaymentMethod, now_ns: int) -> None:
         option = PaymentOption.CONTRACT if method is PaymentMethod.CONTRACT else PaymentOption.EIM

@@ -277,6 +277,11 @@ class SeccEnv(Protocol):
         """What the car asked for in a PreChargeReq / CurrentDemandReq (plc.ev_request)."""
         ...
 
+    def ev_status(self, message: str, ev_error_code: str, now_ns: int) -> None:
+        """The DC_EVStatus.EVErrorCode of a CableCheckReq or PowerDeliveryReq (`message`),
+        which carry no targets: an error the car reports before energy flows."""
+        ...
+
     def precharge(self, target_voltage_v: float, target_current_a: float, now_ns: int) -> None:
         """Regulate the output to the EV's battery voltage with at most `target_current_a`."""
         ...

@@ -465,13 +465,27 @@ class SeccHandlerBase:
     def mark_cable_check_expired(self, ev: Event) -> None:
         self._cable_check_expired = True
 
+    def _report_ev_status(self, message: str) -> None:
+        """DC_EVStatus.EVErrorCode of a CableCheckReq / PowerDeliveryReq, before the answer
+        is built (so a car's error is in this answer's status already). PowerDeliveryReq
+        carries it in (DC_)EVPowerDeliveryParameter, optional in ISO-2: then there is none."""
+        body = self._req()
+        st = getattr(body, "DC_EVStatus", None)
+        if st is None:
+            st = getattr(getattr(body, "EVPowerDeliveryParameter", None), "DC_EVStatus", None)
+        if st is not None:
+            code = str(getattr(st.EVErrorCode, "value", st.EVErrorCode))
+            self._env.ev_status(message, code, self._now_ns)
+
     def answer_cable_check_finished(self, ev: Event) -> None:
         self._set_now(ev)
+        self._report_ev_status("cable_check")
         self._emit(self._b.cable_check("OK", self._status(isolation=IsolationStatus.VALID),
                                        finished=True))
 
     def answer_cable_check_ongoing(self, ev: Event) -> None:
         self._set_now(ev)
+        self._report_ev_status("cable_check")
         st = self._status(isolation=IsolationStatus.INVALID)
         if st.code == "EVSE_Ready":
             st = Status("EVSE_IsolationMonitoringActive", st.notification, st.isolation,
@@ -511,6 +525,7 @@ class SeccHandlerBase:
     # ------------------------------------------------------------------ power delivery
     def request_power_delivery_start(self, ev: Event) -> None:
         self._set_now(ev)
+        self._report_ev_status("power_delivery")
         self._select_tuple()
         self._env.power_delivery(True, self._now_ns)
 

@@ -6,7 +6,7 @@ import pytest
 
 from drivers.board.sim import EvCpState
 from evse.cp.pilot import T_POWER_OFF_AFTER_C_TO_B_NS, T_POWER_ON_AFTER_B_TO_C_NS
-from evse.ports.board import CpOutputMode
+from evse.ports.board import CpOutputMode, PpState
 from tests.cp.harness import Cp
 
 
@@ -210,3 +210,69 @@ def test_power_requested_while_pwm_is_off_is_granted_once_pwm_runs() -> None:
     assert h.state == "plugged.C.C2.energized"
     h.run(0.1)
     assert h.board.contact_closed
+
+
+# --- PP (proximity) gating: reference A1 S0 -> S1 needs PP connected -------------------------
+def _pp_notices(h: Cp, kind: str) -> list[dict[str, object]]:
+    return [n.data for _, n in h.st.notices if n.kind == kind]
+
+
+@pytest.mark.req("PLC-1")
+def test_pp_open_while_charging_withdraws_power_at_once_and_reports_a_pp_fault() -> None:
+    """The plug is unlatched with the car still on the pilot: X1 and contacts open within
+    the C -> B bound (IEC 61851-1 Table A.6 seq. 8.1); still open after t_pp_open_confirm:
+    a PP fault. PP back: 5 % PWM again after the HLC delay."""
+    h = Cp()
+    h.charging()
+    h.board.set_pp(PpState.DISCONNECTED)
+    t = h.sched.now_ns()
+    h.run_ms(50)
+    opened = [at for at, closed in h.board.contact_log if not closed]
+    assert opened and opened[-1] - t <= T_POWER_OFF_AFTER_C_TO_B_NS
+    assert h.state == "plugged.proximity_open" and h.board.output is CpOutputMode.X1
+    assert not _pp_notices(h, "pp_fault")
+    h.run_ms(100)
+    assert _pp_notices(h, "pp_fault") == [{"state": "disconnected"}]
+    h.board.set_pp(PpState.CONNECTED)
+    h.run_ms(50)
+    assert h.state == "plugged.C.C1"  # the car is still in C
+    h.run(0.6)
+    assert h.state == "plugged.C.C2.idle" and h.board.output is CpOutputMode.PWM
+    assert not h.board.contact_closed  # a new power request is needed
+
+
+@pytest.mark.req("PLC-1")
+def test_a_car_whose_pp_reads_open_gets_no_pwm_until_pp_connects() -> None:
+    h = Cp()
+    h.board.set_pp(PpState.FAULT)  # broken PP wire before the car arrives
+    h.board.ev_state = EvCpState.B  # CP alone changes: the plug's PP stays invalid
+    h.run(2.0)
+    assert h.state == "plugged.B.B1" and h.board.output is CpOutputMode.X1
+    h.post("power_on_request")
+    h.ev(EvCpState.C)
+    h.run(2.0)
+    assert h.state == "plugged.C.C1" and not h.board.contact_closed
+    h.board.set_pp(PpState.CONNECTED)
+    h.run(0.7)
+    assert h.state == "plugged.C.C2.energized" and h.board.output is CpOutputMode.PWM
+
+
+@pytest.mark.req("PLC-1")
+def test_an_ordinary_unplug_is_an_unplug_not_a_pp_fault() -> None:
+    """PP and CP break together when the plug is pulled: the pilot reaches A before
+    t_pp_open_confirm, so no PP fault is reported."""
+    h = Cp()
+    h.charging()
+    h.ev(EvCpState.A)
+    h.run(0.5)
+    assert h.state == "A" and not _pp_notices(h, "pp_fault")
+
+
+@pytest.mark.req("PLC-1")
+def test_a_board_that_does_not_read_pp_never_gates() -> None:
+    """DC boards normally do not read PP (hardware.md §4.4): UNKNOWN never holds PWM back."""
+    h = Cp()
+    h.board.set_pp(PpState.UNKNOWN)
+    h.board.ev_state = EvCpState.B
+    h.run(1.0)
+    assert h.state == "plugged.B.B2"

@@ -13,6 +13,7 @@ import pytest
 
 from evse.contract.values import SessionCommand
 from evse.controller.plc_port import SessionCommandKind
+from evse.ports.board import PpState
 from evse.power.shutdown import EMERGENCY_OPEN_BOUND_NS
 from evse.runtime.config import StationConfig
 from evse.runtime.dc_station import DcStation, SessionConfig
@@ -120,6 +121,9 @@ def test_estop_needs_release_and_reset_before_the_next_car_and_reads_as_an_estop
     csms_call(st, "Reset", {"type": "Soft"})  # still pressed: refused, stays out of service
     assert st.reset_log and not st.reset_log[-1][1]
     assert "estop_released does not hold" in st.reset_log[-1][2]
+    # The refusal and its reason reach the controller (plc.command_result, contract 1.1).
+    refused = side(st).ctrl.command_results[-1]
+    assert not refused.accepted and "estop_released does not hold" in refused.reason
     assert st.cp.state == "emergency"
     st.world.board.release_estop()
     st.sched.run_for(1 * S)
@@ -238,3 +242,68 @@ def test_every_way_a_v2g_session_ends_has_a_stop_reason() -> None:
     from evse.secc.env import SessionEndReason
 
     assert set(_END_REASONS) == set(SessionEndReason)
+
+
+@pytest.mark.req("PLC-1")
+def test_pp_lost_with_the_car_in_cuts_power_reports_a_pp_fault_and_clears_with_the_plug() -> None:
+    """The plug is unlatched under load: contacts open within the emergency bound, the CSMS
+    sees the PP fault (1.6 OtherError, vendorErrorCode PP_INVALID), the transaction ends;
+    PP connected again clears it (self-clearing), and the next car charges."""
+    st = station()
+    plug_and_charge(st)
+    st.world.board.set_pp(PpState.DISCONNECTED)
+    lost = st.sched.now_ns()
+    run_until(st, lambda: not st.world.contactor.closed, 1)
+    assert st.sched.now_ns() - lost <= EMERGENCY_OPEN_BOUND_NS
+    st.sched.run_for(3 * S)
+    faulted = [p for p in side(st).csms.of("StatusNotification") if p["status"] == "Faulted"]
+    assert faulted and faulted[-1]["errorCode"] == "OtherError", faulted
+    assert faulted[-1]["vendorErrorCode"] == "PP_INVALID"
+    assert not st.cp.handler.pwm_on
+    finish(st)
+    st.world.board.set_pp(PpState.CONNECTED)
+    st.sched.run_for(1 * S)
+    # PP is no longer reported (the contactor drop the pilot's cut caused clears on unplug).
+    last = side(st).csms.of("StatusNotification")[-1]
+    assert last.get("vendorErrorCode") != "PP_INVALID", last
+    st.unplug()
+    st.sched.run_for(2 * S)
+    assert statuses(st)[-1] == "Available"
+    assert len(stop_reasons(st)) == 1
+    plug_and_charge(st, short_session())
+    assert finish(st).startswith("OK")
+    before = len(side(st).csms.of("StatusNotification"))
+    st.unplug()
+    st.sched.run_for(2 * S)
+    # The ordinary unplug that followed is an unplug, not a PP fault.
+    after = side(st).csms.of("StatusNotification")[before:]
+    assert after and all(p["status"] != "Faulted" for p in after), after
+    assert after[-1]["status"] == "Available"
+    assert side(st).csms.violations == []
+    st.close()
+
+
+@pytest.mark.req("PLC-6.1")
+def test_a_refused_reset_reaches_the_201_csms_with_its_reason_and_an_accepted_one_clears() -> None:
+    """2.0.1: RESET_FAULT refused while the e-stop is still pressed is a NotifyEvent
+    (techCode RESET_FAULT_REFUSED, techInfo the PLC's reason); after the release the next
+    reset is accepted and the connector is Available."""
+    st = station("2.0.1")
+    plug_and_charge(st)
+    st.world.board.press_estop()
+    finish(st)
+    st.unplug()
+    st.sched.run_for(2 * S)
+    csms_call(st, "Reset", {"type": "Immediate"})
+    events = [e for p in side(st).csms.of("NotifyEvent") for e in p["eventData"]
+              if e.get("techCode") == "RESET_FAULT_REFUSED"]
+    assert len(events) == 1 and "estop_released does not hold" in events[0]["techInfo"]
+    st.world.board.release_estop()
+    st.sched.run_for(1 * S)
+    csms_call(st, "Reset", {"type": "Immediate"})
+    st.sched.run_for(1 * S)
+    results = side(st).ctrl.command_results
+    assert [r.accepted for r in results] == [False, True]
+    assert statuses(st)[-1] == "Available"
+    assert side(st).csms.violations == []
+    st.close()
