@@ -292,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     from evse.fsm.spec import SpecError
     from evse.runtime.config import ConfigError, DeviceOpenError
     from evse.runtime.day import DayError
+    from evse.runtime.fault_store import FaultStoreError
     from evse.runtime.scenario import ScenarioError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -303,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc: int = args.fn(args)
     except (SpecError, ConfigError, ScenarioError, DayError, ContractUsageError,
-            DeviceOpenError) as exc:
+            DeviceOpenError, FaultStoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return rc

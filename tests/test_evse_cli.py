@@ -27,7 +27,9 @@ def test_default_simulated_session_is_a_complete_din_session(
         "secc   cable_check -> precharge",
         "secc   charging -> stopping",
         "secc   welding -> ended",
-        "plugged.B.B1 -> A",
+        # Unplug: the plug's PP breaks with CP; the pilot sees PP first, then CP A.
+        "plugged.B.B1 -> plugged.proximity_open  (pp_lost)",
+        "plugged.proximity_open -> A  (cp_a)",
     ):
         assert step in out, step
     assert "scenario OK" in out

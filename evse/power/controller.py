@@ -986,6 +986,24 @@ class PowerPath(PowerPathHandler):
             self._input(now_ns, ("reset", None))
         return result
 
+    def held_faults(self) -> tuple[tuple[tuple[FaultReason, str], ...], bool]:
+        """What a restart must not forget: the latched and permanent faults (reason, detail)
+        and whether a weld is unresolved. A restart is not a reset (fault_table.yaml)."""
+        held = tuple((f.reason, f.detail) for f in self._faults.values()
+                     if f.clearing is not Clearing.SELF_CLEARING)
+        return held, self._welded_unresolved
+
+    def restore_faults(self, faults: Iterable[tuple[FaultReason, str]],
+                       welded_unresolved: bool, now_ns: int) -> None:
+        """At start, before any session: the held faults of the previous run are raised
+        again (nothing is live, so the path goes to faulted at once) and the weld history
+        is kept. Self-clearing reasons are ignored: they would have cleared with the car."""
+        self._welded_unresolved = self._welded_unresolved or welded_unresolved
+        for reason, detail in faults:
+            if row(reason).clearing is not Clearing.SELF_CLEARING:
+                self._raise(reason, f"before restart: {detail}", now_ns)
+        self._input(now_ns)
+
     def emergency_stop(self, detail: str, now_ns: int) -> None:
         """Controller STOP_EMERGENCY: modules off and contactors open in this call
         (EVSE_EmergencyShutdown; fault row controller_emergency_stop)."""

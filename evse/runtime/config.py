@@ -165,7 +165,10 @@ class PowerFaultsSection:
     """`power_faults:` the power path's detection thresholds (evse/power/controller.py
     PowerPathConfig; their defaults and sources, all [assumed], are there): over-current
     margin and duration, connector temperature derate and trip, stale-meter age, and the
-    charging cable's current rating (null: the station rating is the cable's)."""
+    charging cable's current rating (null: the station rating is the cable's); and
+    `store`, the file that keeps latched and permanent faults across restarts
+    (evse/runtime/fault_store.py; relative to the config file; null: not kept, a restart
+    forgets them, for simulation only)."""
 
     over_current_margin_a: float = 5.0
     over_current_margin_fraction: float = 0.10
@@ -174,6 +177,7 @@ class PowerFaultsSection:
     temperature_trip_c: float = 90.0
     meter_stale_ms: float = 2000.0
     cable_rating_a: float | None = None
+    store: str | None = None
 
 
 #: key -> (low, high) of each `power_faults:` number (inclusive).
@@ -189,8 +193,17 @@ _POWER_FAULT_RANGES: dict[str, tuple[float, float]] = {
 
 
 def _power_faults_section(raw: LMap, file: str) -> PowerFaultsSection:
-    v = _raw_body(raw, "power_faults", file, set(_POWER_FAULT_RANGES))
-    out: dict[str, float | None] = {}
+    v = _raw_body(raw, "power_faults", file, {*_POWER_FAULT_RANGES, "store"})
+    out: dict[str, float | str | None] = {}
+    store = v.get("store")
+    if store is not None:
+        if not isinstance(store, str) or not store.strip():
+            raise ConfigError(file, _line(raw, "power_faults", "store"),
+                              f"power_faults.store must be a file path or null, got {store!r}")
+        path = Path(store)
+        if not path.is_absolute() and not file.startswith("<"):
+            path = Path(file).resolve().parent / path
+        out["store"] = str(path)
     for key, (low, high) in _POWER_FAULT_RANGES.items():
         if key not in v or (key == "cable_rating_a" and v[key] is None):
             continue

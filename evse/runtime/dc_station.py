@@ -65,6 +65,7 @@ from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
 from evse.power.types import Phase as PowerPhase
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
+from evse.runtime.fault_store import FaultStore, HeldFaults
 from evse.runtime.ocpp_side import SIM_TOKEN, ExternalOcppSide, OcppSide
 from evse.runtime.plc_states import cp_state_of, pp_state_of, secc_phase
 from evse.runtime.power_wiring import apply_power_command
@@ -226,6 +227,9 @@ class DcStation:
         self._slac_pump = Rearm(sched, "slac", self._slac_deadline, self._slac_fire)
         # ---------------------------------------------------------------- power path
         self.power = PowerPath(_power_path_config(config))
+        #: power_faults.store: held faults survive a restart (None: simulation forgets them).
+        self.fault_store = (None if config.power_faults.store is None
+                            else FaultStore(config.power_faults.store))
         sched.register("power", CallbackComponent(self._power_input))
         sched.call_every(POWER_TICK_NS, self._power_tick, "power.tick")
         sched.call_every(MEAS_PERIOD_NS, self._publish_meas, "meas.publish")
@@ -321,6 +325,12 @@ class DcStation:
         if not self.sched.virtual:
             warm_up_protocols()  # a no-op when the composition root already did it
         now = self.sched.now_ns()
+        if self.fault_store is not None:
+            # A restart is not a reset: what held the connector out of service still does.
+            held = self.fault_store.load()
+            if held.faults or held.welded_unresolved:
+                self.power.restore_faults(held.faults, held.welded_unresolved, now)
+                self.log.add(now, "faults restored: " + ",".join(r.value for r, _ in held.faults))
         if isinstance(self.controller, OcppSide | ExternalOcppSide):
             self.controller.start(now)
         self.cp.start(now)
@@ -797,6 +807,9 @@ class DcStation:
                                        latched=False, diagnostic_data=None), now_ns)
         self._faults = active
         self._publish_phase(now_ns)
+        if self.fault_store is not None:
+            faults, welded = self.power.held_faults()
+            self.fault_store.save(HeldFaults(faults, welded))
 
     # ================================================================== power path
     def _power_input(self, item: Any, now_ns: int) -> None:
