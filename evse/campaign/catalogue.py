@@ -2,7 +2,7 @@
 
 Why data: a reviewer checks the matrix row by row against the fault table and the
 standards, and the campaigns must test exactly what the matrix says, so both read one file.
-Every fault row names its injector (evse/campaign/inject.py), the fault-table row it
+Every fault row names its injector (evse/runtime/inject.py), the fault-table row it
 exercises (evse/power/fault_table.yaml; every table row must appear), its main phase, and
 row defaults that a phase may override: the safe-state bound (a named value of `bounds:`
 with its source), the expected car-facing answer, the expected OCPP stop reasons, the
@@ -22,10 +22,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from evse.campaign.inject import INJECTORS, Point
 from evse.campaign.phases import PHASES, Phase
 from evse.fsm.yamlstrict import FileLineError, LMap, YamlError, line_of, load_yaml
 from evse.power.faults import FaultReason
+from evse.runtime.inject import INJECTORS, Point
 
 CATALOGUE_FILE = Path(__file__).with_name("catalogue.yaml")
 MS = 1_000_000

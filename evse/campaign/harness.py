@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from evse.campaign.catalogue import Catalogue, Cell, FaultRow, Recover
-from evse.campaign.inject import INJECTORS, Rig
 from evse.campaign.phases import PHASES, Phase, detect_phase
 from evse.runtime.config import StationConfig
 from evse.runtime.day import connector_status, opened_under_load, transaction_failures
 from evse.runtime.dc_station import DcStation
+from evse.runtime.inject import INJECTORS, Rig
 from evse.runtime.ocpp_side import OcppSide
 from evse.runtime.sim_car import SessionConfig
 

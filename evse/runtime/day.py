@@ -31,6 +31,7 @@ from evse.power.shutdown import SAFE_OPEN_CURRENT_A
 from evse.runtime.clock import ns_to_s, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.dc_station import DcStation
+from evse.runtime.inject import INJECTORS, Rig
 from evse.runtime.ocpp_side import SIM_TOKEN, OcppSide
 from evse.runtime.scenario import check_car, load_mapping, station_config_of, typed_fields
 from evse.runtime.sim_car import SessionConfig
@@ -53,10 +54,16 @@ class DayError(FileLineError):
 
 AUTH_MODES = ("after", "before", "remote", "rejected")
 #: What can go wrong, or be done, while the car charges (`during`).
+#: Device and car faults injected by their campaign injector (evse/runtime/inject.py, the
+#: same world change the fault campaign makes); `after: repair` undoes the device ones.
+INJECTED = ("module_lost", "all_modules_lost", "module_alarm", "over_current",
+            "over_temperature", "pp_lost", "contactor_welds", "meter_stale")
 DURING = ("rfid_stop", "remote_stop", "unplug", "estop", "insulation", "emergency_command",
-          "controller_silent", "soft_reset", "ev_error", "v2g_lost")
+          "controller_silent", "soft_reset", "ev_error", "v2g_lost", *INJECTED)
+#: Faults that take the emergency path: opening under load is their shutdown, not a bug.
+EMERGENCY_DURING = frozenset({"estop", "emergency_command", "pp_lost"})
 #: What the operator or the world does after the session (`after`), in order.
-AFTER = ("reset", "estop_release", "repair_insulation", "inoperative", "operative")
+AFTER = ("reset", "estop_release", "repair_insulation", "repair", "inoperative", "operative")
 #: What happens before the car arrives (`before`).
 BEFORE = ("estop", "inoperative")
 
@@ -248,6 +255,7 @@ class _Runner:
         self.sched = self.st.sched
         self._remote_ids = 0
         self._healthy_ohm = self.st.world.imd_physics.resistance_ohm
+        self.rig = Rig(self.st)
 
     # ----------------------------------------------------------------- helpers
     def run_for(self, dt_ns: int) -> None:
@@ -287,6 +295,10 @@ class _Runner:
             st.world.imd_physics.inject_insulation_fault(20_000.0)
         elif action == "repair_insulation":
             st.world.imd_physics.inject_insulation_fault(self._healthy_ohm)
+        elif action == "repair":  # the technician fixed every injected device fault
+            self.rig.repair()
+        elif action in INJECTED:
+            INJECTORS[action].apply(self.rig)
         elif action == "reset":
             self.call("Reset", {"type": "Soft"} if self.ocpp == "1.6"
                       else {"type": "Immediate"})
@@ -370,6 +382,7 @@ class _Runner:
             out.refused = not self.pwm_seen()
             self.run_for(DWELL_NS)
             st.unplug()
+        self.rig.car_left()  # what belonged to the car (a short, its inlet) left with it
         self.run_for(DWELL_NS)
         side.silent = False
         out.status_after = self.status()
@@ -409,7 +422,7 @@ class _Runner:
             out.failures.append("the car was refused (no PWM)")
         if exp.ev_ok is not None and (out.ev_result or "").startswith("OK") != exp.ev_ok:
             out.failures.append(f"car result {out.ev_result!r}")
-        emergency = s.during in ("estop", "emergency_command")
+        emergency = s.during in EMERGENCY_DURING
         out.failures += opened_under_load(
             self.st.world.plant.open_currents_a[opens_before:], emergency=emergency)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from evse.campaign.catalogue import CATALOGUE_FILE, CatalogueError, load_catalogue
-from evse.campaign.inject import INJECTORS
 from evse.campaign.phases import PHASES
 from evse.power.faults import FaultReason
+from evse.runtime.inject import INJECTORS
 
 
 def test_every_fault_table_row_and_phase_is_a_cell() -> None:

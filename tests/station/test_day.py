@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evse.cli import main
-from evse.runtime.day import DURING, DayError, load_day, run_day
+from evse.runtime.day import DURING, INJECTED, DayError, load_day, run_day
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = ROOT / "scenarios" / "day_of_operation.yaml"
@@ -19,9 +19,10 @@ DATA = ROOT / "tests" / "data" / "day"
 def test_a_day_of_operation_passes_every_session_check(ocpp: str) -> None:
     day = load_day(DAY)
     assert len(day.sessions) >= 50
-    # ev_error and v2g_lost run in the short fault day (tests/station/test_day_faults.py).
+    # ev_error, v2g_lost and the injected device faults run in the short fault day
+    # (tests/station/test_day_faults.py).
     assert {s.during for s in day.sessions} >= set(DURING) - {
-        "soft_reset", "ev_error", "v2g_lost"} | {None}
+        "soft_reset", "ev_error", "v2g_lost", *INJECTED} | {None}
     assert {s.auth for s in day.sessions} == {"after", "before", "remote", "rejected"}
     assert {s.car.protocol for s in day.sessions} == {"din", "iso2"}
     lines: list[str] = []

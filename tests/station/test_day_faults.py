@@ -1,5 +1,7 @@
-"""The short fault day (scenarios/day_faults.yaml): a car-side error and a lost V2G link,
-each checked like every day session, and the ordinary session after each must be right."""
+"""The short fault day (scenarios/day_faults.yaml): a car-side error, a lost V2G link and
+each injected device fault (modules, over-current, over-temperature, PP, weld, meter),
+each checked like every day session with its stop reason and when the connector is
+Available again, and the ordinary session after each must be right."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evse.runtime.day import load_day, run_day
+from evse.runtime.day import INJECTED, load_day, run_day
 
 DAY = Path(__file__).resolve().parents[2] / "scenarios" / "day_faults.yaml"
 
@@ -15,7 +17,7 @@ DAY = Path(__file__).resolve().parents[2] / "scenarios" / "day_faults.yaml"
 @pytest.mark.parametrize("ocpp", ["1.6", "2.0.1"])
 def test_after_a_car_error_or_a_lost_link_the_next_session_is_right(ocpp: str) -> None:
     day = load_day(DAY)
-    assert {s.during for s in day.sessions} == {"ev_error", "v2g_lost", None}
+    assert {s.during for s in day.sessions} == {"ev_error", "v2g_lost", *INJECTED, None}
     lines: list[str] = []
     result = run_day(day, ocpp, echo=lines.append)
     failed = [line for line in lines if " FAIL" in line]

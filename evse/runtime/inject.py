@@ -1,4 +1,5 @@
-"""One named injector per catalogue fault, acting on the real station's simulated parts.
+"""One named injector per catalogue fault (evse/campaign/catalogue.yaml) or day session
+(evse/runtime/day.py), acting on the real station's simulated parts.
 
 Each injector changes what a real fault would change: a device of the simulated world
 (`SimWorld`: modules, IMD, meter, contactor, board), the car (`SimCar` / its EV simulator
