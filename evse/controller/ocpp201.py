@@ -55,7 +55,7 @@ from evse.controller.session import (
 )
 from evse.controller.settings import Settings
 from evse.controller.smart_charging import (
-    Purpose,
+    PURPOSE_201,
     limit_in_unit,
     parse_time,
     profile_from_201,
@@ -565,12 +565,15 @@ class Ocpp201(Management201):
         return {"status": "Accepted"}
 
     def on_ClearChargingProfile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """K10: by chargingProfileId, else by the criteria (evseId, purpose, stackLevel);
+        Unknown when nothing matched. ChargingStationExternalConstraints are not the
+        CSMS's to clear (the CSMS cannot set them either, K01): asking for them matches
+        nothing."""
         crit = p.get("chargingProfileCriteria", {})
         purpose = crit.get("chargingProfilePurpose")
         n = self.core.profiles.clear(
             profile_id=p.get("chargingProfileId"),
-            purpose=None if purpose is None else Purpose(
-                purpose.replace("ChargingStation", "ChargePoint")),
+            purpose=None if purpose is None else PURPOSE_201[purpose],
             stack_level=crit.get("stackLevel"), connector_id=crit.get("evseId"))
         if n:
             self.core.profiles_changed()

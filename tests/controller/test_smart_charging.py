@@ -198,3 +198,77 @@ def test_a_profile_that_changes_the_power_gets_a_new_schedule_id() -> None:
     set16(rig, 1, profile16(5, "TxProfile", 0, [(0, 20_000.0)], kind="Relative"))
     after = last_schedule(rig)
     assert after.schedule_id != before and after.renegotiate
+
+
+# ---------------------------------------------------------------- 2.0.1 K09-K17
+def profile201(pid: int, purpose: str, level: int, periods: list[tuple[int, float]], *,
+               unit: str = "W", kind: str = "Absolute", **extra: Any) -> dict[str, Any]:
+    schedule: dict[str, Any] = {"id": pid, "chargingRateUnit": unit, "chargingSchedulePeriod": [
+        {"startPeriod": s, "limit": lim} for s, lim in periods]}
+    if kind == "Absolute":
+        schedule["startSchedule"] = extra.pop("start", "2026-01-01T00:00:00Z")
+    out = {"id": pid, "stackLevel": level, "chargingProfilePurpose": purpose,
+           "chargingProfileKind": kind, "chargingSchedule": [schedule]}
+    out.update(extra)
+    return out
+
+
+def set201(rig: Rig, evse: int, prof: dict[str, Any]) -> str:
+    res = ask(rig, "SetChargingProfile", {"evseId": evse, "chargingProfile": prof})
+    return str(res["status"])
+
+
+def clear201(rig: Rig, **p: Any) -> str:
+    return str(ask(rig, "ClearChargingProfile", p)["status"])
+
+
+def test_k10_clear_charging_profile_by_id_criteria_and_evse_201() -> None:
+    """K10: a profile id clears that profile whatever the criteria say; criteria clear every
+    profile matching all of them; nothing matched answers Unknown and changes nothing. The
+    charger's limits follow each clear."""
+    rig = Rig("2.0.1")
+    assert set201(rig, 0, profile201(1, "TxDefaultProfile", 0, [(0, 40_000.0)])) == "Accepted"
+    assert set201(rig, 1, profile201(2, "TxDefaultProfile", 1, [(0, 30_000.0)])) == "Accepted"
+    assert set201(rig, 0, profile201(3, "ChargingStationMaxProfile", 0,
+                                     [(0, 35_000.0)])) == "Accepted"
+    rig.plug()
+    assert last_limits(rig).max_power_w == 30_000.0
+    # by id: the criteria that do not match profile 2 are not applied
+    assert clear201(rig, chargingProfileId=2, chargingProfileCriteria={
+        "evseId": 0, "chargingProfilePurpose": "ChargingStationMaxProfile"}) == "Accepted"
+    assert last_limits(rig).max_power_w == 35_000.0
+    assert clear201(rig, chargingProfileId=2) == "Unknown"
+    # criteria that match no profile (no TxDefaultProfile at stack level 5)
+    n = len(rig.commands)
+    assert clear201(rig, chargingProfileCriteria={"chargingProfilePurpose": "TxDefaultProfile",
+                                                  "stackLevel": 5}) == "Unknown"
+    assert len(rig.commands) == n
+    assert clear201(rig, chargingProfileCriteria={"evseId": 1}) == "Unknown"
+    # purpose on evse 0
+    assert clear201(rig, chargingProfileCriteria={
+        "evseId": 0, "chargingProfilePurpose": "ChargingStationMaxProfile"}) == "Accepted"
+    assert last_limits(rig).max_power_w == 40_000.0
+    # everything on evse 0
+    assert clear201(rig, chargingProfileCriteria={"evseId": 0}) == "Accepted"
+    lim = last_limits(rig)
+    assert (lim.max_power_w, lim.derating_reason) == (150_000.0, DeratingReason.NONE)
+    assert clear201(rig) == "Unknown"
+    assert rig.csms.violations == []
+
+
+def test_clear_charging_profile_16_by_id_connector_and_stack_level() -> None:
+    """1.6 §5.5: the same rules in the 1.6 dialect (connectorId for evseId)."""
+    rig = Rig("1.6")
+    set16(rig, 0, profile16(1, "TxDefaultProfile", 0, [(0, 40_000.0)]))
+    set16(rig, 1, profile16(2, "TxDefaultProfile", 1, [(0, 30_000.0)]))
+    rig.plug()
+    assert last_limits(rig).max_power_w == 30_000.0
+    assert ask(rig, "ClearChargingProfile", {"connectorId": 1, "stackLevel": 0}) == {
+        "status": "Unknown"}
+    assert ask(rig, "ClearChargingProfile", {"connectorId": 1, "stackLevel": 1}) == {
+        "status": "Accepted"}
+    assert last_limits(rig).max_power_w == 40_000.0
+    assert ask(rig, "ClearChargingProfile", {"id": 1, "connectorId": 1}) == {
+        "status": "Accepted"}
+    assert last_limits(rig).max_power_w == 150_000.0
+    assert rig.csms.violations == []
