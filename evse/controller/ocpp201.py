@@ -579,6 +579,36 @@ class Ocpp201(Management201):
             self.core.profiles_changed()
         return {"status": "Accepted" if n else "Unknown"}
 
+    def on_GetChargingProfiles(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """K09: the installed profiles that match every given criterion (evseId, purpose,
+        stackLevel, chargingProfileId list, chargingLimitSource list), as the CSMS or the
+        external system sent them, in ReportChargingProfiles after the answer: one per
+        (evse, source) group, tbc true on all but the last. NoProfiles when none match."""
+        crit = p["chargingProfile"]
+        evse = p.get("evseId")
+        purpose = crit.get("chargingProfilePurpose")
+        ids = crit.get("chargingProfileId")
+        sources = crit.get("chargingLimitSource")
+        groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        for prof in sorted(self.core.profiles.profiles.values(), key=lambda q: q.profile_id):
+            if prof.raw is None or (evse is not None and prof.connector_id != evse) \
+                    or (purpose is not None and prof.purpose is not PURPOSE_201[purpose]) \
+                    or (crit.get("stackLevel") is not None
+                        and prof.stack_level != crit["stackLevel"]) \
+                    or (ids is not None and prof.profile_id not in ids) \
+                    or (sources is not None and prof.source not in sources):
+                continue
+            groups.setdefault((prof.connector_id, prof.source), []).append(prof.raw)
+        if not groups:
+            return {"status": "NoProfiles"}
+        keys = sorted(groups)
+        for i, (evse_id, source) in enumerate(keys):
+            self.core.send_volatile("ReportChargingProfiles", {
+                "requestId": p["requestId"], "chargingLimitSource": source,
+                "tbc": i < len(keys) - 1, "evseId": evse_id,
+                "chargingProfile": groups[(evse_id, source)]})
+        return {"status": "Accepted"}
+
     def on_GetCompositeSchedule(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         core = self.core
         if p["evseId"] not in (0, core.cfg.connector_id):

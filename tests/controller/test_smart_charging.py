@@ -272,3 +272,46 @@ def test_clear_charging_profile_16_by_id_connector_and_stack_level() -> None:
         "status": "Accepted"}
     assert last_limits(rig).max_power_w == 150_000.0
     assert rig.csms.violations == []
+
+
+def get_profiles(rig: Rig, request_id: int, criteria: dict[str, Any],
+                 evse: int | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """GetChargingProfiles; returns its status and the ReportChargingProfiles it caused."""
+    before = len(rig.csms.of("ReportChargingProfiles"))
+    p: dict[str, Any] = {"requestId": request_id, "chargingProfile": criteria}
+    if evse is not None:
+        p["evseId"] = evse
+    status = str(ask(rig, "GetChargingProfiles", p)["status"])
+    rig.run(1)
+    return status, rig.csms.of("ReportChargingProfiles")[before:]
+
+
+def test_k09_get_charging_profiles_reports_the_installed_profiles_by_criteria() -> None:
+    """K09: Accepted then ReportChargingProfiles with the profiles as the CSMS sent them,
+    one report per EVSE, tbc on all but the last; criteria narrow the set; none left:
+    NoProfiles and no report."""
+    rig = Rig("2.0.1")
+    p1 = profile201(1, "TxDefaultProfile", 0, [(0, 40_000.0), (600, 50_000.0)])
+    p2 = profile201(2, "TxDefaultProfile", 1, [(0, 30_000.0)], kind="Relative")
+    p3 = profile201(3, "ChargingStationMaxProfile", 0, [(0, 200.0)], unit="A")
+    for evse, prof in ((0, p1), (1, p2), (0, p3)):
+        assert set201(rig, evse, prof) == "Accepted"
+    status, reports = get_profiles(rig, 7, {})
+    assert status == "Accepted"
+    assert [(r["requestId"], r["evseId"], r["chargingLimitSource"], r["tbc"],
+             r["chargingProfile"]) for r in reports] == [
+        (7, 0, "CSO", True, [p1, p3]), (7, 1, "CSO", False, [p2])]
+    assert [r["chargingProfile"] for r in get_profiles(rig, 8, {}, evse=1)[1]] == [[p2]]
+    assert [r["chargingProfile"] for r in get_profiles(
+        rig, 9, {"chargingProfilePurpose": "ChargingStationMaxProfile"})[1]] == [[p3]]
+    assert [r["chargingProfile"] for r in get_profiles(
+        rig, 10, {"chargingProfileId": [2, 99]})[1]] == [[p2]]
+    assert [r["chargingProfile"] for r in get_profiles(
+        rig, 11, {"chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 0})[1]] == [[p1]]
+    assert get_profiles(rig, 12, {"stackLevel": 7}) == ("NoProfiles", [])
+    assert get_profiles(rig, 13, {"chargingLimitSource": ["EMS"]}) == ("NoProfiles", [])
+    assert get_profiles(rig, 14, {"chargingLimitSource": ["CSO"]}, evse=1)[0] == "Accepted"
+    # a cleared profile is no longer reported
+    assert clear201(rig, chargingProfileId=2) == "Accepted"
+    assert get_profiles(rig, 15, {}, evse=1) == ("NoProfiles", [])
+    assert rig.csms.violations == []
