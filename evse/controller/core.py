@@ -101,7 +101,15 @@ from evse.controller.session import (
     Token,
     TxStop,
 )
-from evse.controller.smart_charging import SCHEDULE_HORIZON_S, ProfileStore, same_schedule
+from evse.controller.smart_charging import (
+    SCHEDULE_HORIZON_S,
+    ExternalLimit,
+    LimitSource,
+    ProfileStore,
+    Purpose,
+    profile_from_201,
+    same_schedule,
+)
 from evse.controller.store import QueuedMessage, Store
 from evse.controller.timers import CoreTimers
 from evse.controller.trust_store import RootType, TrustStore, TrustStoreError
@@ -122,7 +130,10 @@ PERSISTENT_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterVal
                                 "TransactionEvent"})
 #: Messages outside a transaction that go through the persistent queue anyway: a critical
 #: security event must reach the CSMS however long it is away (2.0.1 A04.FR.01/03).
-PERSISTENT_EVENT_ACTIONS = frozenset({"SecurityEventNotification"})
+#: NotifyChargingLimit / ClearedChargingLimit (K12/K13): the CSMS must learn of an external
+#: limit it cannot see otherwise, after an outage too.
+PERSISTENT_EVENT_ACTIONS = frozenset({"SecurityEventNotification", "NotifyChargingLimit",
+                                      "ClearedChargingLimit"})
 #: CallError codes meaning "this CSMS does not implement the action" (OCPP-J 1.6 §4.2.3
 #: NotImplemented / NotSupported; 2.0.1 the same).
 UNSUPPORTED_CODES = frozenset({"NotImplemented", "NotSupported"})
@@ -1130,6 +1141,44 @@ class Controller:
         self._update_flow()
         if self.ev_present:
             self._publish_limits(renegotiate=self.machine.state == "charging")
+
+    def set_external_limit(self, limit: ExternalLimit, now_ns: int) -> None:
+        """K11/K12: an energy-management system or the grid operator limits the station
+        (the host's input; no contract signal carries one). It becomes a
+        ChargingStationExternalConstraints profile that caps the limits and the schedule
+        like ChargingStationMaxProfile, is reported with NotifyChargingLimit (with its
+        schedule) and, when it changes the limit of a running transaction, with a
+        TransactionEvent ChargingRateChanged (K11). 1.6 has no such messages: the limit
+        still applies."""
+        self._advance(now_ns)
+        if limit.evse_id not in (0, self.cfg.connector_id):
+            raise ControllerUsageError(f"no EVSE {limit.evse_id}")
+        before = self.current_caps()
+        raw = limit.profile_201(self.timestamp())
+        self.profiles.install(profile_from_201(limit.evse_id, raw, source=limit.source.value))
+        self.dialect.charging_limit_set(limit, raw["chargingSchedule"][0])
+        self._external_changed(before)
+
+    def clear_external_limit(self, source: LimitSource, now_ns: int) -> bool:
+        """K13: the external system released its limit: ClearedChargingLimit, and
+        ChargingRateChanged when a transaction's limit rises. False: none was set."""
+        self._advance(now_ns)
+        gone = [p for p in self.profiles.profiles.values()
+                if p.purpose is Purpose.EXTERNAL and p.source == source.value]
+        if not gone:
+            return False
+        before = self.current_caps()
+        self.profiles.clear(profile_id=gone[0].profile_id, external=True)
+        self.dialect.charging_limit_cleared(source, gone[0].connector_id)
+        self._external_changed(before)
+        return True
+
+    def _external_changed(self, before: tuple[float, float]) -> None:
+        self.profiles_changed()
+        if self.tx is not None and self.current_caps() != before:
+            self.dialect.charging_rate_changed(self.tx)
+        self._drain_events()
+        self._pump()
 
     def current_caps(self) -> tuple[float, float]:
         tx = self.tx

@@ -56,6 +56,8 @@ from evse.controller.session import (
 from evse.controller.settings import Settings
 from evse.controller.smart_charging import (
     PURPOSE_201,
+    ExternalLimit,
+    LimitSource,
     limit_in_unit,
     parse_time,
     profile_from_201,
@@ -253,6 +255,25 @@ class Ocpp201(Management201):
         payload = self._event(tx, "Updated", "ChargingStateChanged", self.core.timestamp(),
                               {"chargingState": CHARGING_STATE[self.core.energy_flow]})
         self.core.enqueue_tx_message("TransactionEvent", payload, tx)
+
+    def charging_rate_changed(self, tx: OpenTx) -> None:
+        """K11/K13: an external limit changed the running transaction's limit."""
+        payload = self._event(tx, "Updated", "ChargingRateChanged", self.core.timestamp(), {})
+        self.core.enqueue_tx_message("TransactionEvent", payload, tx)
+
+    def charging_limit_set(self, limit: ExternalLimit, schedule: dict[str, Any]) -> None:
+        """K12 (K11 during a transaction): NotifyChargingLimit with the limit's schedule."""
+        charging_limit: dict[str, Any] = {"chargingLimitSource": limit.source.value}
+        if limit.grid_critical is not None:
+            charging_limit["isGridCritical"] = limit.grid_critical
+        self.core.enqueue_event("NotifyChargingLimit", {
+            "chargingLimit": charging_limit, "evseId": limit.evse_id,
+            "chargingSchedule": [schedule]})
+
+    def charging_limit_cleared(self, source: LimitSource, evse_id: int) -> None:
+        """K13: ClearedChargingLimit."""
+        self.core.enqueue_event("ClearedChargingLimit", {
+            "chargingLimitSource": source.value, "evseId": evse_id})
 
     def tx_stop(self, tx: OpenTx, stop: TxStop, meter_wh: float, ts: str
                 ) -> tuple[str, dict[str, Any]]:

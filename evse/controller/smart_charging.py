@@ -184,6 +184,54 @@ class CompositePeriod:
     power_w: float | None
 
 
+class LimitSource(enum.Enum):
+    """2.0.1 ChargingLimitSourceEnumType without CSO (the CSMS's own profiles)."""
+
+    EMS = "EMS"
+    SO = "SO"  # system operator (grid)
+    OTHER = "Other"
+
+
+#: Profile ids of the external limits: far above what a CSMS numbers its profiles with, one
+#: per source, so GetChargingProfiles reports them with an id the CSMS will not reuse.
+EXTERNAL_PROFILE_ID_BASE = 2_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalLimit:
+    """A charging limit from outside the CSMS (K11/K12): an energy-management system, the
+    grid operator. `periods` count from the moment it is set; unit A or W like a profile.
+    One per source: setting a source again updates its limit."""
+
+    source: LimitSource
+    periods: tuple[Period, ...]
+    unit: str = "W"
+    evse_id: int = 0
+    grid_critical: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("A", "W") or not self.periods or self.periods[0].start_s != 0 \
+                or any(q.limit < 0 for q in self.periods):
+            raise ValueError("an external limit needs unit A or W and periods from offset 0 "
+                             "with limits >= 0")
+
+    @property
+    def profile_id(self) -> int:
+        return EXTERNAL_PROFILE_ID_BASE + list(LimitSource).index(self.source)
+
+    def profile_201(self, start: str) -> dict[str, Any]:
+        """The limit as a 2.0.1 ChargingProfileType (purpose
+        ChargingStationExternalConstraints), starting at `start`."""
+        return {
+            "id": self.profile_id, "stackLevel": list(LimitSource).index(self.source),
+            "chargingProfilePurpose": PURPOSE_201_NAME[Purpose.EXTERNAL],
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": [{
+                "id": self.profile_id, "startSchedule": start, "chargingRateUnit": self.unit,
+                "chargingSchedulePeriod": [{"startPeriod": q.start_s, "limit": q.limit}
+                                           for q in self.periods]}]}
+
+
 class ProfileStore:
     """Installed profiles of one connector (and the station-wide ones on connector 0)."""
 
@@ -229,16 +277,20 @@ class ProfileStore:
 
     def caps_at(self, t_s: int, tx_start_s: int | None, tx_id: str | None) -> Caps:
         best: dict[Purpose, Profile] = {}
+        external: list[Profile] = []
         for p in self.profiles.values():
             if p.purpose is Purpose.TX and (tx_id is None or
                                             (p.transaction_id not in (None, tx_id))):
                 continue
             if p.limit_at(t_s, tx_start_s) is None:
                 continue
+            if p.purpose is Purpose.EXTERNAL:
+                external.append(p)  # every external limit caps (one per source)
+                continue
             cur = best.get(p.purpose)
             if cur is None or p.stack_level > cur.stack_level:
                 best[p.purpose] = p
-        chosen = [best[p] for p in (Purpose.MAX, Purpose.EXTERNAL) if p in best]
+        chosen = [best[Purpose.MAX], *external] if Purpose.MAX in best else external
         if Purpose.TX in best:
             chosen.append(best[Purpose.TX])
         elif Purpose.TX_DEFAULT in best:

@@ -7,6 +7,12 @@ from typing import Any
 import pytest
 
 from evse.controller.plc_port import DeratingReason, EvseLimitsCmd, ScheduleCmd
+from evse.controller.smart_charging import (
+    EXTERNAL_PROFILE_ID_BASE,
+    ExternalLimit,
+    LimitSource,
+    Period,
+)
 from tests.controller.harness import Rig
 from tests.controller.test_csms_calls import ask, charging
 
@@ -315,3 +321,129 @@ def test_k09_get_charging_profiles_reports_the_installed_profiles_by_criteria() 
     assert clear201(rig, chargingProfileId=2) == "Accepted"
     assert get_profiles(rig, 15, {}, evse=1) == ("NoProfiles", [])
     assert rig.csms.violations == []
+
+
+def external(rig: Rig, source: LimitSource, periods: list[tuple[int, float]], *,
+             unit: str = "W", grid_critical: bool | None = None) -> None:
+    rig.ctrl.set_external_limit(ExternalLimit(
+        source, tuple(Period(s, lim) for s, lim in periods), unit,
+        grid_critical=grid_critical), rig.link.now_ns)
+    rig.link.pump()
+    rig.collect()
+
+
+def rate_changes(rig: Rig) -> list[dict[str, Any]]:
+    return [e for e in rig.csms.of("TransactionEvent")
+            if e["triggerReason"] == "ChargingRateChanged"]
+
+
+def test_k12_external_limit_without_transaction_is_notified_and_caps_the_limits() -> None:
+    """K12: an EMS limit set while no transaction runs: NotifyChargingLimit with its source
+    and schedule; it caps the PLC limits, the schedule and the composite schedule (K08), and
+    GetChargingProfiles reports it under its source (K09); no TransactionEvent."""
+    rig = Rig("2.0.1")
+    rig.plug()
+    external(rig, LimitSource.EMS, [(0, 22_000.0), (3600, 40_000.0)], grid_critical=True)
+    [note] = rig.csms.of("NotifyChargingLimit")
+    assert note["chargingLimit"] == {"chargingLimitSource": "EMS", "isGridCritical": True}
+    assert note["evseId"] == 0
+    assert note["chargingSchedule"][0]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 22_000.0}, {"startPeriod": 3600, "limit": 40_000.0}]
+    lim = last_limits(rig)
+    assert (lim.max_power_w, lim.derating_reason) == (22_000.0, DeratingReason.OCPP_PROFILE)
+    assert [(e.start_offset_s, e.max_power_w) for e in last_schedule(rig).entries] == [
+        (0, 22_000.0), (3600, 40_000.0)]
+    comp = ask(rig, "GetCompositeSchedule", {"duration": 7200, "evseId": 1,
+                                             "chargingRateUnit": "W"})
+    assert comp["schedule"]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 22_000.0}, {"startPeriod": 3600, "limit": 40_000.0}]
+    status, [report] = get_profiles(rig, 3, {"chargingLimitSource": ["EMS"]})
+    assert (status, report["chargingLimitSource"], report["evseId"]) == ("Accepted", "EMS", 0)
+    assert report["chargingProfile"][0]["chargingProfilePurpose"] == \
+        "ChargingStationExternalConstraints"
+    # an update of the same source replaces it and is notified again
+    external(rig, LimitSource.EMS, [(0, 11_000.0)])
+    assert len(rig.csms.of("NotifyChargingLimit")) == 2
+    assert last_limits(rig).max_power_w == 11_000.0
+    assert "isGridCritical" not in rig.csms.of("NotifyChargingLimit")[1]["chargingLimit"]
+    assert rig.csms.of("TransactionEvent") == [] and rig.csms.violations == []
+
+
+def test_k11_external_limit_in_a_transaction_changes_the_rate_and_renegotiates() -> None:
+    """K11: during a transaction the limit is notified, the transaction gets a
+    TransactionEvent ChargingRateChanged, and the PLC a new schedule to renegotiate with
+    (K16 path). The same limit again changes no rate: no second ChargingRateChanged."""
+    rig = Rig("2.0.1")
+    charging(rig)
+    before = last_schedule(rig).schedule_id
+    external(rig, LimitSource.SO, [(0, 200.0)], unit="A")
+    assert [n["chargingLimit"]["chargingLimitSource"]
+            for n in rig.csms.of("NotifyChargingLimit")] == ["SO"]
+    [event] = rate_changes(rig)
+    assert event["eventType"] == "Updated"
+    tx_id = event["transactionInfo"]["transactionId"]
+    assert rig.csms.of("TransactionEvent")[0]["transactionInfo"]["transactionId"] == tx_id
+    assert last_limits(rig).max_current_a == 200.0
+    sched = last_schedule(rig)
+    assert sched.schedule_id != before and sched.renegotiate
+    external(rig, LimitSource.SO, [(0, 200.0)], unit="A")
+    assert len(rig.csms.of("NotifyChargingLimit")) == 2 and len(rate_changes(rig)) == 1
+    # a second source caps too: the lower limit wins
+    external(rig, LimitSource.EMS, [(0, 60_000.0)])
+    lim = last_limits(rig)
+    assert (lim.max_current_a, lim.max_power_w) == (200.0, 60_000.0)
+    assert len(rate_changes(rig)) == 2 and rig.csms.violations == []
+
+
+def test_k13_release_sends_cleared_charging_limit_and_restores_the_rate() -> None:
+    """K13: the CSMS cannot clear an external limit (ClearChargingProfile matches nothing);
+    its release by the external system sends ClearedChargingLimit and, during a transaction,
+    ChargingRateChanged, and the hardware rating is back. Releasing nothing sends nothing."""
+    rig = Rig("2.0.1")
+    external(rig, LimitSource.EMS, [(0, 30_000.0)])
+    charging(rig)
+    assert last_limits(rig).max_power_w == 30_000.0
+    assert clear201(rig, chargingProfileCriteria={
+        "chargingProfilePurpose": "ChargingStationExternalConstraints"}) == "Unknown"
+    assert clear201(rig, chargingProfileId=EXTERNAL_PROFILE_ID_BASE) == "Unknown"
+    assert clear201(rig) == "Unknown"
+    assert last_limits(rig).max_power_w == 30_000.0
+    assert rig.ctrl.clear_external_limit(LimitSource.EMS, rig.link.now_ns)
+    rig.link.pump()
+    rig.collect()
+    assert rig.csms.of("ClearedChargingLimit") == [{"chargingLimitSource": "EMS",
+                                                     "evseId": 0}]
+    assert len(rate_changes(rig)) == 1
+    assert last_limits(rig).max_power_w == 150_000.0
+    assert not rig.ctrl.clear_external_limit(LimitSource.EMS, rig.link.now_ns)
+    assert not rig.ctrl.clear_external_limit(LimitSource.SO, rig.link.now_ns)
+    rig.link.pump()
+    assert len(rig.csms.of("ClearedChargingLimit")) == 1 and rig.csms.violations == []
+
+
+def test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect() -> None:
+    """The CSMS cannot see an external limit otherwise: NotifyChargingLimit and
+    ClearedChargingLimit raised offline are sent, in order, once the connection is back."""
+    rig = Rig("2.0.1")
+    rig.link.set_online(False)
+    external(rig, LimitSource.EMS, [(0, 30_000.0)])
+    assert rig.ctrl.clear_external_limit(LimitSource.EMS, rig.link.now_ns)
+    rig.run(5)
+    assert rig.csms.of("NotifyChargingLimit") == []
+    rig.link.set_online(True)
+    rig.run(5)
+    assert [a for a in rig.csms.actions() if "ChargingLimit" in a] == [
+        "NotifyChargingLimit", "ClearedChargingLimit"]
+    assert rig.csms.violations == []
+
+
+def test_external_limit_applies_in_16_without_messages() -> None:
+    """1.6 has no external-limit messages: the limit still caps the charger."""
+    rig = Rig("1.6")
+    rig.plug()
+    n = len(rig.csms.seen)
+    external(rig, LimitSource.EMS, [(0, 25_000.0)])
+    assert last_limits(rig).max_power_w == 25_000.0
+    assert len(rig.csms.seen) == n
+    with pytest.raises(ValueError):
+        ExternalLimit(LimitSource.EMS, (Period(10, 1.0),))
