@@ -56,6 +56,7 @@ from evse.controller.plc_port import (
     EnergyFlow,
     EnergyFlowChanged,
     EvccidReceived,
+    EvChargingNeeds,
     EvPresent,
     EvseLimitsCmd,
     FaultSeverity,
@@ -169,6 +170,8 @@ class Controller:
         #: Local verdict on the contract being authorized (the dialects read its root).
         self.contract_check: ChainCheck | None = None
         self.profiles = ProfileStore()
+        #: The car's last charging needs (plc.ev_limits), reported once per change (K15).
+        self._ev_needs: EvChargingNeeds | None = None
         self.rpc = OcppRpc(config.ocpp_version,
                            call_timeout_ns=round(config.call_timeout_s * NS_PER_S))
         self.dialect = make_dialect(config.ocpp_version, self)
@@ -399,6 +402,8 @@ class Controller:
     def plc_event(self, ev: PlcEvent, now_ns: int) -> None:
         self._advance(now_ns)
         if isinstance(ev, EvPresent):
+            if not ev.present:
+                self._ev_needs = None  # the next car states its own
             self._dispatch("ev_plugged" if ev.present else "ev_unplugged")
         elif isinstance(ev, Measurement):
             self.meter = ev
@@ -433,10 +438,20 @@ class Controller:
             self._fault(ev)
         elif isinstance(ev, EnergyFlowChanged):
             self._energy_flow(ev.flow)
+        elif isinstance(ev, EvChargingNeeds):
+            self._charging_needs(ev)
         elif isinstance(ev, PhaseChanged):
             pass  # informational: the chart is driven by milestones, not phases (A2)
         else:  # pragma: no cover - exhaustive over PlcEvent
             raise ControllerUsageError(f"unknown PLC event {ev!r}")
+
+    def _charging_needs(self, ev: EvChargingNeeds) -> None:
+        """K15 (and K17 when the car renegotiates with other needs): the car's charging
+        needs to the CSMS, once per statement of them; a mere SOC update is none."""
+        if self._ev_needs is not None and self._ev_needs.needs() == ev.needs():
+            return
+        self._ev_needs = ev
+        self.dialect.ev_charging_needs(ev)
 
     def _energy_flow(self, flow: EnergyFlow) -> None:
         """SuspendedEV / SuspendedEVSE (1.6 §4.9 StatusNotification; 2.0.1 TransactionEvent

@@ -20,6 +20,7 @@ from evse.controller.management import Management16
 from evse.controller.plc_port import (
     AuthMethod,
     ContractCertificateStatus,
+    EvChargingNeeds,
     Measurement,
     PlcFault,
     PncCertificateRequested,
@@ -339,6 +340,9 @@ class Ocpp16(Management16):
     def charging_state_changed(self, tx: OpenTx) -> None:
         """1.6 §4.9: SuspendedEV / SuspendedEVSE are connector statuses (the core sends the
         StatusNotification); no transaction message."""
+
+    def ev_charging_needs(self, ev: EvChargingNeeds) -> None:
+        """1.6 has no NotifyEVChargingNeeds."""
 
     def charging_rate_changed(self, tx: OpenTx) -> None:
         """1.6 has no message for a changed charging rate."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from evse.controller.auth import IdInfo, IdStatus
@@ -21,6 +22,7 @@ from evse.controller.plc_port import (
     AuthMethod,
     ContractCertificateStatus,
     EnergyFlow,
+    EvChargingNeeds,
     Measurement,
     PlcFault,
     PncCertificateRequested,
@@ -125,6 +127,11 @@ _DATA_TYPE = {"str": "string", "int": "integer", "bool": "boolean"}
 #: Keys that are ReadOnly in the 2.0.1 device model though 1.6 may change them:
 #: SecurityCtrlr.SecurityProfile changes through SetNetworkProfile (B09) only.
 READ_ONLY_201 = frozenset({"SecurityProfile"})
+
+
+def timestamp_at(unix_s: int) -> str:
+    """An instant as an OCPP date-time (UTC, whole seconds)."""
+    return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +262,27 @@ class Ocpp201(Management201):
         payload = self._event(tx, "Updated", "ChargingStateChanged", self.core.timestamp(),
                               {"chargingState": CHARGING_STATE[self.core.energy_flow]})
         self.core.enqueue_tx_message("TransactionEvent", payload, tx)
+
+    def ev_charging_needs(self, ev: EvChargingNeeds) -> None:
+        """K15: NotifyEVChargingNeeds with the car's DC charge parameters (2.0.1
+        DCChargingParametersType is in whole A, V, W, Wh and %). Sent now or never: a
+        need stated while offline is stale by the time the link is back. The CSMS answers
+        with a profile (SetChargingProfile) if it has one; the car is never held for it
+        (the contract has no way to keep ChargeParameterDiscovery waiting)."""
+        dc: dict[str, Any] = {"evMaxCurrent": round(ev.ev_max_current_a),
+                              "evMaxVoltage": round(ev.ev_max_voltage_v)}
+        for key, value in (("evMaxPower", ev.ev_max_power_w),
+                           ("energyAmount", ev.energy_request_wh),
+                           ("evEnergyCapacity", ev.energy_capacity_wh),
+                           ("stateOfCharge", ev.soc_pct), ("fullSoC", ev.full_soc_pct),
+                           ("bulkSoC", ev.bulk_soc_pct)):
+            if value is not None:
+                dc[key] = round(value)
+        needs: dict[str, Any] = {"requestedEnergyTransfer": "DC", "dcChargingParameters": dc}
+        if ev.departure_time_s is not None:
+            needs["departureTime"] = timestamp_at(self.core.unix_s() + ev.departure_time_s)
+        self.core.send_volatile("NotifyEVChargingNeeds", {
+            "chargingNeeds": needs, "evseId": self.core.cfg.connector_id})
 
     def charging_rate_changed(self, tx: OpenTx) -> None:
         """K11/K13: an external limit changed the running transaction's limit."""

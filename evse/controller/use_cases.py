@@ -78,6 +78,7 @@ _K = "tests/controller/test_smart_charging.py::"
 _U = "tests/controller/test_use_cases_201.py::"
 _R = "tests/controller/test_reservation.py::"
 _F = "tests/controller/test_firmware_logs.py::"
+_I = "tests/controller/test_iso15118_smart_charging.py::"
 _W = "tests/controller/test_ws_management.py::"
 _P = "tests/station/test_pnc_trust.py::"
 _SE = "tests/controller/test_security.py::"
@@ -258,10 +259,24 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_K + "test_k13_release_sends_cleared_charging_limit_and_restores_the_rate",
              _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect"),
             "Controller.clear_external_limit only (no EMS or grid input wired)"),
-    UseCase("K15", "Charging with load leveling based on High Level Communication", ISO, N,
-            note="NotifyEVChargingNeeds not sent"),
-    UseCase("K16", "Renegotiation initiated by CSMS", ISO, N),
-    UseCase("K17", "Renegotiation initiated by EV", ISO, N),
+    UseCase("K15", "Charging with load leveling based on High Level Communication", ISO, P,
+            (_K + "test_k15_the_cars_charging_needs_go_to_the_csms_once_and_its_profile_applies",
+             _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile"),
+            "NotifyEVChargingNeeds from plc.ev_limits; the car is not held in "
+            "ChargeParameterDiscovery for the CSMS's profile (the contract cannot); before the "
+            "transaction (TxStartPoint EnergyTransfer) the CSMS can answer with a "
+            "TxDefaultProfile only; no NotifyEVChargingSchedule (the contract does not carry "
+            "the car's PowerDelivery ChargingProfile)"),
+    UseCase("K16", "Renegotiation initiated by CSMS", ISO, P,
+            (_K + "test_k16_k17_renegotiation_from_the_csms_and_from_the_car",
+             _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile"),
+            "the renegotiate request is ScheduleCmd.renegotiate (not a contract field: the PLC "
+            "renegotiates on a new ctrl.schedule); no NotifyEVChargingSchedule"),
+    UseCase("K17", "Renegotiation initiated by EV", ISO, P,
+            (_K + "test_k16_k17_renegotiation_from_the_csms_and_from_the_car",),
+            "new needs are reported again; plc.ev_limits does not say it came from a new "
+            "ChargeParameterDiscovery, so a renegotiation with the same needs is not; no "
+            "NotifyEVChargingSchedule"),
     # ---- H Reservation
     UseCase("H01", "Reservation", RES, Y,
             (_R + "test_h01_reserve_now_reserves_the_evse_and_refuses_other_tokens",

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from evse.controller.plc_port import DeratingReason, EvseLimitsCmd, ScheduleCmd
+from evse.controller.plc_port import (
+    DeratingReason,
+    EvChargingNeeds,
+    EvseLimitsCmd,
+    ScheduleCmd,
+)
 from evse.controller.smart_charging import (
     EXTERNAL_PROFILE_ID_BASE,
     ExternalLimit,
@@ -447,3 +453,78 @@ def test_external_limit_applies_in_16_without_messages() -> None:
     assert len(rig.csms.seen) == n
     with pytest.raises(ValueError):
         ExternalLimit(LimitSource.EMS, (Period(10, 1.0),))
+
+
+NEEDS = EvChargingNeeds(ev_max_voltage_v=500.4, ev_max_current_a=250.0,
+                        ev_max_power_w=150_000.0, soc_pct=40, full_soc_pct=100, bulk_soc_pct=80,
+                        energy_capacity_wh=77_000.0, energy_request_wh=40_000.0,
+                        departure_time_s=3600)
+
+
+def test_k15_the_cars_charging_needs_go_to_the_csms_once_and_its_profile_applies() -> None:
+    """K15: the car's ChargeParameterDiscovery values (plc.ev_limits) reach the CSMS in
+    NotifyEVChargingNeeds (DC, whole units, departure as a date-time); the PLC republishing
+    them with a new SOC sends nothing; the profile the CSMS answers with sets the schedule
+    the car gets. 1.6 has no such message."""
+    rig = Rig("2.0.1")
+    rig.plug()
+    rig.plc(NEEDS)
+    rig.run(1)
+    [note] = rig.csms.of("NotifyEVChargingNeeds")
+    assert note["evseId"] == 1
+    assert note["chargingNeeds"] == {
+        "requestedEnergyTransfer": "DC",
+        "departureTime": "2026-01-01T01:00:00Z",  # the rig starts at 00:00:00Z; + 3600 s
+        "dcChargingParameters": {
+            "evMaxCurrent": 250, "evMaxVoltage": 500, "evMaxPower": 150_000,
+            "energyAmount": 40_000, "evEnergyCapacity": 77_000, "stateOfCharge": 40,
+            "fullSoC": 100, "bulkSoC": 80}}
+    rig.plc(replace(NEEDS, soc_pct=41))
+    rig.run(1)
+    assert len(rig.csms.of("NotifyEVChargingNeeds")) == 1
+    # the CSMS's answer: a TxDefaultProfile for this EVSE (no transaction before energy flows)
+    assert set201(rig, 1, profile201(4, "TxDefaultProfile", 0, [(0, 45_000.0)])) == "Accepted"
+    assert [(e.start_offset_s, e.max_power_w) for e in last_schedule(rig).entries] == [
+        (0, 45_000.0)]
+    rig.unplug()
+    rig.plug()
+    rig.plc(replace(NEEDS, soc_pct=41))  # the next car: its needs are reported
+    rig.run(1)
+    assert len(rig.csms.of("NotifyEVChargingNeeds")) == 2
+    assert rig.csms.violations == []
+    rig16 = Rig("1.6")
+    rig16.plug()
+    rig16.plc(NEEDS)
+    assert "NotifyEVChargingNeeds" not in rig16.csms.actions()
+
+
+def test_k16_k17_renegotiation_from_the_csms_and_from_the_car() -> None:
+    """K16: a TxProfile during the transaction gives the PLC a new schedule with
+    `renegotiate` (the SECC sends EVSENotification ReNegotiation). K17: the car's new
+    ChargeParameterDiscovery with other needs is reported again; the same needs are not."""
+    rig = Rig("2.0.1")
+    rig.plug()
+    rig.plc(NEEDS)
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")
+    rig.power_on()
+    rig.charge(2)
+    [started] = [e for e in rig.csms.of("TransactionEvent") if e["eventType"] == "Started"]
+    tx_id = started["transactionInfo"]["transactionId"]
+    before = last_schedule(rig).schedule_id
+    assert set201(rig, 1, profile201(5, "TxProfile", 0, [(0, 20_000.0)], kind="Relative",
+                                     transactionId=tx_id)) == "Accepted"
+    sched = last_schedule(rig)
+    assert sched.schedule_id != before and sched.renegotiate
+    assert [(e.start_offset_s, e.max_power_w) for e in sched.entries] == [(0, 20_000.0)]
+    assert last_limits(rig).max_power_w == 20_000.0
+    rig.plc(replace(NEEDS, soc_pct=45))  # the car renegotiates with the same needs
+    rig.run(1)
+    assert len(rig.csms.of("NotifyEVChargingNeeds")) == 1
+    rig.plc(replace(NEEDS, soc_pct=46, energy_request_wh=30_000.0))  # K17: new needs
+    rig.run(1)
+    notes = rig.csms.of("NotifyEVChargingNeeds")
+    assert len(notes) == 2
+    assert notes[1]["chargingNeeds"]["dcChargingParameters"]["energyAmount"] == 30_000
+    assert notes[1]["chargingNeeds"]["dcChargingParameters"]["stateOfCharge"] == 46
+    assert rig.csms.violations == []
