@@ -214,8 +214,12 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _F + "test_l01_bad_signature_is_refused_with_invalid_signature",
              _F + "test_l01_install_waits_for_the_running_transaction_to_end",
              _F + "test_l01_download_failure_is_retried_then_reported",
-             _F + "test_l01_a_new_update_during_a_job_cancels_it_with_accepted_canceled"),
-            "signing certificate not yet checked against a ManufacturerRootCertificate; "
+             _F + "test_l01_a_new_update_during_a_job_cancels_it_with_accepted_canceled",
+             _F + "test_l01_signing_certificate_not_trusted_is_refused_with_invalid_certificate",
+             _F + "test_l01_a_refused_certificate_leaves_the_scheduled_job_running",
+             _F + "test_l01_invalid_signature_is_a_security_event"),
+            "signing certificate checked against the installed ManufacturerRootCertificates; "
+            "no revocation check (RevokedCertificate never answered); "
             "no install at installDateTime"),
     UseCase("L02", "Non-Secure Firmware Update", CORE, N,
             note="2.0.1 UpdateFirmware always carries a signing certificate here"),
@@ -337,8 +341,10 @@ SECURITY_USE_CASES: tuple[UseCase, ...] = (
              _SE + "test_A04_tech_info_never_carries_a_secret",
              _SE + "test_A04_a_csms_without_security_events_does_not_hold_the_queue",
              _WS + "test_A04_wrong_password_and_untrusted_csms_certificate_are_security_events"),
-            "every event type can be raised; SettingSystemTime, MemoryExhaustion, firmware, "
-            "replay and tamper events have no detector yet; the security log is in memory"),
+            "every event type can be raised; SettingSystemTime, MemoryExhaustion, "
+            "FirmwareUpdated, replay and tamper events have no detector yet (the invalid "
+            "firmware signature / signing certificate ones do, L01); the security log is in "
+            "memory"),
     UseCase("A05", "Upgrade Charging Station Security Profile", SEC, Y,
             (_WS + "test_A05_B09_upgrade_1_to_2_with_set_network_profile",
              _WS + "test_whitepaper_16_security_profile_key_upgrades_to_wss_and_never_down")),
