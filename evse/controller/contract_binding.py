@@ -98,8 +98,13 @@ class ContractBinding:
         if isinstance(value, cv.PlcPowerSetpoint):
             self._setpoint = value
             return self._energy_flow()
-        # plc.cp_state, plc.pp_state, plc.ev_limits: telemetry the controller does not act
-        # on (A2: milestones drive the chart).
+        if isinstance(value, cv.PlcEvLimits):
+            return [pp.EvChargingNeeds(
+                value.ev_max_voltage_v, value.ev_max_current_a, value.ev_max_power_w,
+                value.soc_pct, value.full_soc_pct, value.bulk_soc_pct,
+                value.energy_capacity_wh, value.energy_request_wh, value.departure_time_s)]
+        # plc.cp_state, plc.pp_state: telemetry the controller does not act on (A2:
+        # milestones drive the chart).
         return []
 
     def _presence(self, present: bool, connector_id: int = 1) -> list[pp.PlcEvent]:

@@ -57,6 +57,7 @@ from evse.controller.plc_port import (
     EnergyFlow,
     EnergyFlowChanged,
     EvccidReceived,
+    EvChargingNeeds,
     EvPresent,
     EvseLimitsCmd,
     FaultSeverity,
@@ -102,7 +103,15 @@ from evse.controller.session import (
     Token,
     TxStop,
 )
-from evse.controller.smart_charging import SCHEDULE_HORIZON_S, ProfileStore, same_schedule
+from evse.controller.smart_charging import (
+    SCHEDULE_HORIZON_S,
+    ExternalLimit,
+    LimitSource,
+    ProfileStore,
+    Purpose,
+    profile_from_201,
+    same_schedule,
+)
 from evse.controller.store import QueuedMessage, Store
 from evse.controller.timers import CoreTimers
 from evse.controller.trust_store import RootType, TrustStore, TrustStoreError
@@ -123,7 +132,10 @@ PERSISTENT_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterVal
                                 "TransactionEvent"})
 #: Messages outside a transaction that go through the persistent queue anyway: a critical
 #: security event must reach the CSMS however long it is away (2.0.1 A04.FR.01/03).
-PERSISTENT_EVENT_ACTIONS = frozenset({"SecurityEventNotification"})
+#: NotifyChargingLimit / ClearedChargingLimit (K12/K13): the CSMS must learn of an external
+#: limit it cannot see otherwise, after an outage too.
+PERSISTENT_EVENT_ACTIONS = frozenset({"SecurityEventNotification", "NotifyChargingLimit",
+                                      "ClearedChargingLimit"})
 #: CallError codes meaning "this CSMS does not implement the action" (OCPP-J 1.6 §4.2.3
 #: NotImplemented / NotSupported; 2.0.1 the same).
 UNSUPPORTED_CODES = frozenset({"NotImplemented", "NotSupported"})
@@ -159,6 +171,8 @@ class Controller:
         #: Local verdict on the contract being authorized (the dialects read its root).
         self.contract_check: ChainCheck | None = None
         self.profiles = ProfileStore()
+        #: The car's last charging needs (plc.ev_limits), reported once per change (K15).
+        self._ev_needs: EvChargingNeeds | None = None
         self.rpc = OcppRpc(config.ocpp_version,
                            call_timeout_ns=round(config.call_timeout_s * NS_PER_S))
         self.dialect = make_dialect(config.ocpp_version, self)
@@ -394,6 +408,8 @@ class Controller:
     def plc_event(self, ev: PlcEvent, now_ns: int) -> None:
         self._advance(now_ns)
         if isinstance(ev, EvPresent):
+            if not ev.present:
+                self._ev_needs = None  # the next car states its own
             self._dispatch("ev_plugged" if ev.present else "ev_unplugged")
         elif isinstance(ev, Measurement):
             self.meter = ev
@@ -432,10 +448,20 @@ class Controller:
                 self.dialect.command_refused(ev)
         elif isinstance(ev, EnergyFlowChanged):
             self._energy_flow(ev.flow)
+        elif isinstance(ev, EvChargingNeeds):
+            self._charging_needs(ev)
         elif isinstance(ev, PhaseChanged):
             pass  # informational: the chart is driven by milestones, not phases (A2)
         else:  # pragma: no cover - exhaustive over PlcEvent
             raise ControllerUsageError(f"unknown PLC event {ev!r}")
+
+    def _charging_needs(self, ev: EvChargingNeeds) -> None:
+        """K15 (and K17 when the car renegotiates with other needs): the car's charging
+        needs to the CSMS, once per statement of them; a mere SOC update is none."""
+        if self._ev_needs is not None and self._ev_needs.needs() == ev.needs():
+            return
+        self._ev_needs = ev
+        self.dialect.ev_charging_needs(ev)
 
     def _energy_flow(self, flow: EnergyFlow) -> None:
         """SuspendedEV / SuspendedEVSE (1.6 §4.9 StatusNotification; 2.0.1 TransactionEvent
@@ -1141,6 +1167,44 @@ class Controller:
         self._update_flow()
         if self.ev_present:
             self._publish_limits(renegotiate=self.machine.state == "charging")
+
+    def set_external_limit(self, limit: ExternalLimit, now_ns: int) -> None:
+        """K11/K12: an energy-management system or the grid operator limits the station
+        (the host's input; no contract signal carries one). It becomes a
+        ChargingStationExternalConstraints profile that caps the limits and the schedule
+        like ChargingStationMaxProfile, is reported with NotifyChargingLimit (with its
+        schedule) and, when it changes the limit of a running transaction, with a
+        TransactionEvent ChargingRateChanged (K11). 1.6 has no such messages: the limit
+        still applies."""
+        self._advance(now_ns)
+        if limit.evse_id not in (0, self.cfg.connector_id):
+            raise ControllerUsageError(f"no EVSE {limit.evse_id}")
+        before = self.current_caps()
+        raw = limit.profile_201(self.timestamp())
+        self.profiles.install(profile_from_201(limit.evse_id, raw, source=limit.source.value))
+        self.dialect.charging_limit_set(limit, raw["chargingSchedule"][0])
+        self._external_changed(before)
+
+    def clear_external_limit(self, source: LimitSource, now_ns: int) -> bool:
+        """K13: the external system released its limit: ClearedChargingLimit, and
+        ChargingRateChanged when a transaction's limit rises. False: none was set."""
+        self._advance(now_ns)
+        gone = [p for p in self.profiles.profiles.values()
+                if p.purpose is Purpose.EXTERNAL and p.source == source.value]
+        if not gone:
+            return False
+        before = self.current_caps()
+        self.profiles.clear(profile_id=gone[0].profile_id, external=True)
+        self.dialect.charging_limit_cleared(source, gone[0].connector_id)
+        self._external_changed(before)
+        return True
+
+    def _external_changed(self, before: tuple[float, float]) -> None:
+        self.profiles_changed()
+        if self.tx is not None and self.current_caps() != before:
+            self.dialect.charging_rate_changed(self.tx)
+        self._drain_events()
+        self._pump()
 
     def current_caps(self) -> tuple[float, float]:
         tx = self.tx

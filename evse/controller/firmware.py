@@ -7,9 +7,15 @@ nothing here touches a file or a socket. The signature is verified over the SHA-
 computed while downloading (prehashed ECDSA / RSA PKCS#1 v1.5, the algorithms a
 signingCertificate can carry), so the core never reads the firmware file.
 
-Not done here (and why): the signing certificate is not yet checked against a
-ManufacturerRootCertificate (that root's install is part of the security work, 2.0.1
-A/M InstallCertificate); log uploads are tried once (retries not honoured).
+The 2.0.1 signing certificate must chain to an installed ManufacturerRootCertificate and
+be valid now (L01.FR.02, `signing_certificate_valid`); otherwise the request is answered
+InvalidCertificate before any download, with the security event
+InvalidFirmwareSigningCertificate. A bad signature is reported InvalidSignature with the
+security event InvalidFirmwareSignature (L01.FR.03/.FR.04).
+
+Not done here (and why): no revocation check of the signing certificate (RevokedCertificate
+needs an OCSP responder of the manufacturer PKI, none configured); no install at
+installDateTime; log uploads are tried once (retries not honoured).
 """
 
 from __future__ import annotations
@@ -36,10 +42,12 @@ from evse.controller.host_requests import (
     TransferRequest,
     TransferResult,
 )
+from evse.controller.security_events import SecurityEvent
 from evse.controller.session import OpenTx
 from evse.controller.smart_charging import parse_time
 from evse.controller.timers import CoreTimers
 from evse.fsm import Event, Machine, load_spec
+from evse.security.station_certs import SignedResult, load_chain, verify_chain
 
 NS_PER_S = 1_000_000_000
 SPEC_PATH = Path(__file__).resolve().parents[2] / "fsm_specs" / "firmware.yaml"
@@ -102,6 +110,17 @@ def verify_firmware_signature(sha256: bytes, certificate_pem: str, signature_b64
     return True
 
 
+def signing_certificate_valid(certificate_pem: str, roots: list[x509.Certificate],
+                              now_unix_s: int) -> SignedResult:
+    """L01.FR.02: the signingCertificate (PEM, leaf first if a chain) chains to one of the
+    installed ManufacturerRootCertificates and every certificate is valid now. No
+    manufacturer root installed: nothing can be trusted (UNKNOWN_ROOT)."""
+    chain = load_chain(certificate_pem)
+    if not chain:
+        return SignedResult.UNPARSABLE
+    return verify_chain(chain, roots, now_unix_s)
+
+
 def job_16(p: dict[str, Any]) -> FirmwareJob:
     return FirmwareJob(0, str(p["location"]), parse_time(str(p["retrieveDate"])),
                        int(p.get("retries", 0)),
@@ -127,6 +146,7 @@ class MaintenanceHost(Protocol):
     def unix_s(self) -> int: ...
     def send_volatile(self, action: str, payload: dict[str, Any], tag: object = None,
                       timeout_ns: int | None = None) -> bool: ...
+    def security_event(self, kind: SecurityEvent, tech_info: str = "") -> None: ...
 
 
 class Maintenance:
@@ -334,6 +354,9 @@ class FirmwareHandler:
 
     def report_invalid_signature(self, ev: Event) -> None:
         self._m.report(FirmwareStep.INVALID_SIGNATURE)
+        # L01.FR.04: a firmware whose signature does not verify is a security event
+        self._m.core.security_event(SecurityEvent.INVALID_FIRMWARE_SIGNATURE,
+                                    f"requestId {self._job().request_id}")
 
     def report_install_scheduled(self, ev: Event) -> None:
         if self._m.core.tx is not None:

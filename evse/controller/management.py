@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from evse.controller.firmware import job_16, job_201
+from evse.controller.firmware import job_16, job_201, signing_certificate_valid
 from evse.controller.host import ControllerHost
 from evse.controller.reservation import parse_16, parse_201
+from evse.controller.security_events import SecurityEvent
+from evse.security.station_certs import SignedResult, StationRoot
 
 
 class Management16:
@@ -80,9 +82,21 @@ class Management201:
         return {"status": "Accepted" if ok else "Rejected"}
 
     def on_UpdateFirmware(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        """L01: Accepted when idle, AcceptedCanceled when it replaces a running job
+        """L01: InvalidCertificate when the signing certificate does not chain to an
+        installed ManufacturerRootCertificate or is not valid now (L01.FR.02; the running
+        job, if any, goes on), with the security event InvalidFirmwareSigningCertificate
+        (L01.FR.03); else Accepted when idle, AcceptedCanceled when it replaces a running job
         (L01.FR.24), Rejected during an install."""
-        return {"status": self.core.maintenance.update_firmware(job_201(p))}
+        job = job_201(p)
+        if job.signing_certificate_pem is not None:
+            verdict = signing_certificate_valid(
+                job.signing_certificate_pem,
+                self.core.station_certs.roots(StationRoot.MANUFACTURER), self.core.unix_s())
+            if verdict is not SignedResult.ACCEPTED:
+                self.core.security_event(SecurityEvent.INVALID_FIRMWARE_SIGNING_CERTIFICATE,
+                                         f"requestId {job.request_id}: {verdict.value}")
+                return {"status": "InvalidCertificate"}
+        return {"status": self.core.maintenance.update_firmware(job)}
 
     def on_GetLog(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         """N01: Accepted with the file name; LogStatusNotification Uploading, then

@@ -21,6 +21,7 @@ from evse.controller.plc_port import (
     AuthMethod,
     CommandResult,
     ContractCertificateStatus,
+    EvChargingNeeds,
     Measurement,
     PlcFault,
     PncCertificateRequested,
@@ -56,6 +57,8 @@ from evse.controller.session import (
 )
 from evse.controller.settings import Settings
 from evse.controller.smart_charging import (
+    ExternalLimit,
+    LimitSource,
     Purpose,
     limit_in_unit,
     parse_time,
@@ -343,6 +346,18 @@ class Ocpp16(Management16):
     def charging_state_changed(self, tx: OpenTx) -> None:
         """1.6 §4.9: SuspendedEV / SuspendedEVSE are connector statuses (the core sends the
         StatusNotification); no transaction message."""
+
+    def ev_charging_needs(self, ev: EvChargingNeeds) -> None:
+        """1.6 has no NotifyEVChargingNeeds."""
+
+    def charging_rate_changed(self, tx: OpenTx) -> None:
+        """1.6 has no message for a changed charging rate."""
+
+    def charging_limit_set(self, limit: ExternalLimit, schedule: dict[str, Any]) -> None:
+        """1.6 has no NotifyChargingLimit: the external limit applies unreported."""
+
+    def charging_limit_cleared(self, source: LimitSource, evse_id: int) -> None:
+        """1.6 has no ClearedChargingLimit."""
 
     def fault_event(self, fault: PlcFault) -> None:
         """1.6 reports faults through StatusNotification.errorCode (the core sends it)."""

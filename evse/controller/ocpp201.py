@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from evse.controller.auth import IdInfo, IdStatus
@@ -22,6 +23,7 @@ from evse.controller.plc_port import (
     CommandResult,
     ContractCertificateStatus,
     EnergyFlow,
+    EvChargingNeeds,
     Measurement,
     PlcFault,
     PncCertificateRequested,
@@ -56,7 +58,9 @@ from evse.controller.session import (
 )
 from evse.controller.settings import Settings
 from evse.controller.smart_charging import (
-    Purpose,
+    PURPOSE_201,
+    ExternalLimit,
+    LimitSource,
     limit_in_unit,
     parse_time,
     profile_from_201,
@@ -124,6 +128,11 @@ _DATA_TYPE = {"str": "string", "int": "integer", "bool": "boolean"}
 #: Keys that are ReadOnly in the 2.0.1 device model though 1.6 may change them:
 #: SecurityCtrlr.SecurityProfile changes through SetNetworkProfile (B09) only.
 READ_ONLY_201 = frozenset({"SecurityProfile"})
+
+
+def timestamp_at(unix_s: int) -> str:
+    """An instant as an OCPP date-time (UTC, whole seconds)."""
+    return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +263,46 @@ class Ocpp201(Management201):
         payload = self._event(tx, "Updated", "ChargingStateChanged", self.core.timestamp(),
                               {"chargingState": CHARGING_STATE[self.core.energy_flow]})
         self.core.enqueue_tx_message("TransactionEvent", payload, tx)
+
+    def ev_charging_needs(self, ev: EvChargingNeeds) -> None:
+        """K15: NotifyEVChargingNeeds with the car's DC charge parameters (2.0.1
+        DCChargingParametersType is in whole A, V, W, Wh and %). Sent now or never: a
+        need stated while offline is stale by the time the link is back. The CSMS answers
+        with a profile (SetChargingProfile) if it has one; the car is never held for it
+        (the contract has no way to keep ChargeParameterDiscovery waiting)."""
+        dc: dict[str, Any] = {"evMaxCurrent": round(ev.ev_max_current_a),
+                              "evMaxVoltage": round(ev.ev_max_voltage_v)}
+        for key, value in (("evMaxPower", ev.ev_max_power_w),
+                           ("energyAmount", ev.energy_request_wh),
+                           ("evEnergyCapacity", ev.energy_capacity_wh),
+                           ("stateOfCharge", ev.soc_pct), ("fullSoC", ev.full_soc_pct),
+                           ("bulkSoC", ev.bulk_soc_pct)):
+            if value is not None:
+                dc[key] = round(value)
+        needs: dict[str, Any] = {"requestedEnergyTransfer": "DC", "dcChargingParameters": dc}
+        if ev.departure_time_s is not None:
+            needs["departureTime"] = timestamp_at(self.core.unix_s() + ev.departure_time_s)
+        self.core.send_volatile("NotifyEVChargingNeeds", {
+            "chargingNeeds": needs, "evseId": self.core.cfg.connector_id})
+
+    def charging_rate_changed(self, tx: OpenTx) -> None:
+        """K11/K13: an external limit changed the running transaction's limit."""
+        payload = self._event(tx, "Updated", "ChargingRateChanged", self.core.timestamp(), {})
+        self.core.enqueue_tx_message("TransactionEvent", payload, tx)
+
+    def charging_limit_set(self, limit: ExternalLimit, schedule: dict[str, Any]) -> None:
+        """K12 (K11 during a transaction): NotifyChargingLimit with the limit's schedule."""
+        charging_limit: dict[str, Any] = {"chargingLimitSource": limit.source.value}
+        if limit.grid_critical is not None:
+            charging_limit["isGridCritical"] = limit.grid_critical
+        self.core.enqueue_event("NotifyChargingLimit", {
+            "chargingLimit": charging_limit, "evseId": limit.evse_id,
+            "chargingSchedule": [schedule]})
+
+    def charging_limit_cleared(self, source: LimitSource, evse_id: int) -> None:
+        """K13: ClearedChargingLimit."""
+        self.core.enqueue_event("ClearedChargingLimit", {
+            "chargingLimitSource": source.value, "evseId": evse_id})
 
     def tx_stop(self, tx: OpenTx, stop: TxStop, meter_wh: float, ts: str
                 ) -> tuple[str, dict[str, Any]]:
@@ -578,16 +627,49 @@ class Ocpp201(Management201):
         return {"status": "Accepted"}
 
     def on_ClearChargingProfile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """K10: by chargingProfileId, else by the criteria (evseId, purpose, stackLevel);
+        Unknown when nothing matched. ChargingStationExternalConstraints are not the
+        CSMS's to clear (the CSMS cannot set them either, K01): asking for them matches
+        nothing."""
         crit = p.get("chargingProfileCriteria", {})
         purpose = crit.get("chargingProfilePurpose")
         n = self.core.profiles.clear(
             profile_id=p.get("chargingProfileId"),
-            purpose=None if purpose is None else Purpose(
-                purpose.replace("ChargingStation", "ChargePoint")),
+            purpose=None if purpose is None else PURPOSE_201[purpose],
             stack_level=crit.get("stackLevel"), connector_id=crit.get("evseId"))
         if n:
             self.core.profiles_changed()
         return {"status": "Accepted" if n else "Unknown"}
+
+    def on_GetChargingProfiles(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """K09: the installed profiles that match every given criterion (evseId, purpose,
+        stackLevel, chargingProfileId list, chargingLimitSource list), as the CSMS or the
+        external system sent them, in ReportChargingProfiles after the answer: one per
+        (evse, source) group, tbc true on all but the last. NoProfiles when none match."""
+        crit = p["chargingProfile"]
+        evse = p.get("evseId")
+        purpose = crit.get("chargingProfilePurpose")
+        ids = crit.get("chargingProfileId")
+        sources = crit.get("chargingLimitSource")
+        groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        for prof in sorted(self.core.profiles.profiles.values(), key=lambda q: q.profile_id):
+            if prof.raw is None or (evse is not None and prof.connector_id != evse) \
+                    or (purpose is not None and prof.purpose is not PURPOSE_201[purpose]) \
+                    or (crit.get("stackLevel") is not None
+                        and prof.stack_level != crit["stackLevel"]) \
+                    or (ids is not None and prof.profile_id not in ids) \
+                    or (sources is not None and prof.source not in sources):
+                continue
+            groups.setdefault((prof.connector_id, prof.source), []).append(prof.raw)
+        if not groups:
+            return {"status": "NoProfiles"}
+        keys = sorted(groups)
+        for i, (evse_id, source) in enumerate(keys):
+            self.core.send_volatile("ReportChargingProfiles", {
+                "requestId": p["requestId"], "chargingLimitSource": source,
+                "tbc": i < len(keys) - 1, "evseId": evse_id,
+                "chargingProfile": groups[(evse_id, source)]})
+        return {"status": "Accepted"}
 
     def on_GetCompositeSchedule(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         core = self.core

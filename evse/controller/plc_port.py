@@ -21,6 +21,7 @@ Binding (contract signal -> this port), for the adapter:
     plc.session_event SESSION_STOPPED{stop_reason}     -> SessionEnded(reason)
     plc.fault{fault_code, severity, active, latched, diagnostic_data} -> PlcFault(...)
     meas.dc_output{present_voltage_v, present_current_a, energy_wh} -> Measurement(...)
+    plc.ev_limits{...}                           -> EvChargingNeeds(...)
 
     AuthStatusCmd      -> ctrl.auth_status{status, reason}
     AuthContextCmd     -> ctrl.auth_context{method, id_token, token_type, offline, ...}
@@ -188,6 +189,30 @@ class Measurement:
     energy_wh: float
 
 
+@dataclass(frozen=True, slots=True)
+class EvChargingNeeds:
+    """plc.ev_limits: what the car said in ChargeParameterDiscoveryReq (DC_EVChargeParameter)
+    and, with a new SOC, during CurrentDemand. Feeds 2.0.1 NotifyEVChargingNeeds (K15)."""
+
+    ev_max_voltage_v: float
+    ev_max_current_a: float
+    ev_max_power_w: float | None = None
+    soc_pct: int | None = None
+    full_soc_pct: int | None = None
+    bulk_soc_pct: int | None = None
+    energy_capacity_wh: float | None = None
+    energy_request_wh: float | None = None
+    #: ISO 15118-2 DepartureTime: seconds from the request on.
+    departure_time_s: int | None = None
+
+    def needs(self) -> tuple[object, ...]:
+        """Everything but the SOC: the PLC republishes plc.ev_limits at every new SOC, which
+        is not a new statement of the car's needs (a new CPD, K17, is, when it differs)."""
+        return (self.ev_max_voltage_v, self.ev_max_current_a, self.ev_max_power_w,
+                self.full_soc_pct, self.bulk_soc_pct, self.energy_capacity_wh,
+                self.energy_request_wh, self.departure_time_s)
+
+
 PlcEvent = (
     EvPresent
     | SlacMatched
@@ -203,6 +228,7 @@ PlcEvent = (
     | CommandResult
     | Measurement
     | EnergyFlowChanged
+    | EvChargingNeeds
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -30,6 +30,16 @@ class Purpose(enum.Enum):
     MAX = "ChargePointMaxProfile"  # 2.0.1: ChargingStationMaxProfile
     TX_DEFAULT = "TxDefaultProfile"
     TX = "TxProfile"
+    #: 2.0.1 only: a limit from outside the CSMS (an EMS, the grid operator) that the station
+    #: itself installs (K11-K13); like ChargingStationMaxProfile it caps the result.
+    EXTERNAL = "ChargingStationExternalConstraints"
+
+
+#: 2.0.1 ChargingProfilePurposeEnumType -> Purpose (1.6 uses the enum values themselves).
+PURPOSE_201 = {"ChargingStationMaxProfile": Purpose.MAX, "TxDefaultProfile": Purpose.TX_DEFAULT,
+               "TxProfile": Purpose.TX,
+               "ChargingStationExternalConstraints": Purpose.EXTERNAL}
+PURPOSE_201_NAME = {v: k for k, v in PURPOSE_201.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,12 @@ class Profile:
     duration_s: int | None
     periods: tuple[Period, ...]
     transaction_id: str | None = None
+    #: The ChargingProfileType as the CSMS sent it (2.0.1): GetChargingProfiles (K09)
+    #: reports the profile itself, not our reading of it.
+    raw: dict[str, Any] | None = field(default=None, compare=False)
+    #: 2.0.1 ChargingLimitSourceEnumType: CSO for a CSMS profile, EMS/SO/Other for an
+    #: external limit (K09 ReportChargingProfiles groups by it).
+    source: str = "CSO"
 
     def limit_at(self, t_s: int, tx_start_s: int | None) -> float | None:
         if self.valid_from_s is not None and t_s < self.valid_from_s:
@@ -122,19 +138,27 @@ def profile_from_16(connector_id: int, p: dict[str, Any]) -> Profile:
                     None if p.get("transactionId") is None else str(p["transactionId"]))
 
 
-def profile_from_201(evse_id: int, p: dict[str, Any]) -> Profile:
+def profile_from_201(evse_id: int, p: dict[str, Any], source: str = "CSO") -> Profile:
     sched = p["chargingSchedule"][0]
+    try:
+        purpose = PURPOSE_201[str(p["chargingProfilePurpose"])]
+    except KeyError as exc:
+        raise CsmsProtocolError("NotSupported", f"purpose {p['chargingProfilePurpose']}") \
+            from exc
     return _profile(evse_id, p, p["id"], sched,
-                    None if p.get("transactionId") is None else str(p["transactionId"]))
+                    None if p.get("transactionId") is None else str(p["transactionId"]),
+                    purpose, raw=p, source=source)
 
 
 def _profile(connector_id: int, p: dict[str, Any], pid: Any, sched: dict[str, Any],
-             tx_id: str | None) -> Profile:
-    purpose_name = str(p["chargingProfilePurpose"]).replace("ChargingStation", "ChargePoint")
-    try:
-        purpose = Purpose(purpose_name)
-    except ValueError as exc:
-        raise CsmsProtocolError("NotSupported", f"purpose {purpose_name}") from exc
+             tx_id: str | None, purpose: Purpose | None = None, *,
+             raw: dict[str, Any] | None = None, source: str = "CSO") -> Profile:
+    if purpose is None:
+        try:
+            purpose = Purpose(str(p["chargingProfilePurpose"]))
+        except ValueError as exc:
+            raise CsmsProtocolError("NotSupported",
+                                    f"purpose {p['chargingProfilePurpose']}") from exc
     periods = tuple(sorted((Period(int(x["startPeriod"]), float(x["limit"]))
                             for x in sched["chargingSchedulePeriod"]), key=lambda q: q.start_s))
     return Profile(
@@ -144,7 +168,7 @@ def _profile(connector_id: int, p: dict[str, Any], pid: Any, sched: dict[str, An
         valid_to_s=_opt_time(p, "validTo"), unit=str(sched["chargingRateUnit"]),
         start_schedule_s=_opt_time(sched, "startSchedule"),
         duration_s=None if sched.get("duration") is None else int(sched["duration"]),
-        periods=periods, transaction_id=tx_id)
+        periods=periods, transaction_id=tx_id, raw=raw, source=source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +182,54 @@ class CompositePeriod:
     start_s: int
     current_a: float | None
     power_w: float | None
+
+
+class LimitSource(enum.Enum):
+    """2.0.1 ChargingLimitSourceEnumType without CSO (the CSMS's own profiles)."""
+
+    EMS = "EMS"
+    SO = "SO"  # system operator (grid)
+    OTHER = "Other"
+
+
+#: Profile ids of the external limits: far above what a CSMS numbers its profiles with, one
+#: per source, so GetChargingProfiles reports them with an id the CSMS will not reuse.
+EXTERNAL_PROFILE_ID_BASE = 2_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalLimit:
+    """A charging limit from outside the CSMS (K11/K12): an energy-management system, the
+    grid operator. `periods` count from the moment it is set; unit A or W like a profile.
+    One per source: setting a source again updates its limit."""
+
+    source: LimitSource
+    periods: tuple[Period, ...]
+    unit: str = "W"
+    evse_id: int = 0
+    grid_critical: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("A", "W") or not self.periods or self.periods[0].start_s != 0 \
+                or any(q.limit < 0 for q in self.periods):
+            raise ValueError("an external limit needs unit A or W and periods from offset 0 "
+                             "with limits >= 0")
+
+    @property
+    def profile_id(self) -> int:
+        return EXTERNAL_PROFILE_ID_BASE + list(LimitSource).index(self.source)
+
+    def profile_201(self, start: str) -> dict[str, Any]:
+        """The limit as a 2.0.1 ChargingProfileType (purpose
+        ChargingStationExternalConstraints), starting at `start`."""
+        return {
+            "id": self.profile_id, "stackLevel": list(LimitSource).index(self.source),
+            "chargingProfilePurpose": PURPOSE_201_NAME[Purpose.EXTERNAL],
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": [{
+                "id": self.profile_id, "startSchedule": start, "chargingRateUnit": self.unit,
+                "chargingSchedulePeriod": [{"startPeriod": q.start_s, "limit": q.limit}
+                                           for q in self.periods]}]}
 
 
 class ProfileStore:
@@ -177,13 +249,23 @@ class ProfileStore:
         self.profiles[profile.profile_id] = profile
 
     def clear(self, *, profile_id: int | None = None, purpose: Purpose | None = None,
-              stack_level: int | None = None, connector_id: int | None = None) -> int:
+              stack_level: int | None = None, connector_id: int | None = None,
+              external: bool = False) -> int:
+        """Remove the profiles that match; returns how many.
+
+        A profile id names one profile, so with `profile_id` the other criteria are not
+        applied (1.6 §5.5 / 2.0.1 K10: "either a specific charging profile (denoted by id)
+        or a selection ... that match the optional connectorId/evseId, stackLevel and
+        chargingProfilePurpose"). The external limits (Purpose.EXTERNAL) belong to the
+        system that set them (K13 releases them), so a CSMS clear (`external=False`)
+        never removes one."""
         removed = [
             pid for pid, p in self.profiles.items()
-            if (profile_id is None or pid == profile_id)
-            and (purpose is None or p.purpose is purpose)
-            and (stack_level is None or p.stack_level == stack_level)
-            and (connector_id is None or p.connector_id == connector_id)
+            if (p.purpose is Purpose.EXTERNAL) == external
+            and (pid == profile_id if profile_id is not None else (
+                (purpose is None or p.purpose is purpose)
+                and (stack_level is None or p.stack_level == stack_level)
+                and (connector_id is None or p.connector_id == connector_id)))
         ]
         for pid in removed:
             del self.profiles[pid]
@@ -195,16 +277,20 @@ class ProfileStore:
 
     def caps_at(self, t_s: int, tx_start_s: int | None, tx_id: str | None) -> Caps:
         best: dict[Purpose, Profile] = {}
+        external: list[Profile] = []
         for p in self.profiles.values():
             if p.purpose is Purpose.TX and (tx_id is None or
                                             (p.transaction_id not in (None, tx_id))):
                 continue
             if p.limit_at(t_s, tx_start_s) is None:
                 continue
+            if p.purpose is Purpose.EXTERNAL:
+                external.append(p)  # every external limit caps (one per source)
+                continue
             cur = best.get(p.purpose)
             if cur is None or p.stack_level > cur.stack_level:
                 best[p.purpose] = p
-        chosen = [best[Purpose.MAX]] if Purpose.MAX in best else []
+        chosen = [best[Purpose.MAX], *external] if Purpose.MAX in best else external
         if Purpose.TX in best:
             chosen.append(best[Purpose.TX])
         elif Purpose.TX_DEFAULT in best:

@@ -78,6 +78,7 @@ _K = "tests/controller/test_smart_charging.py::"
 _U = "tests/controller/test_use_cases_201.py::"
 _R = "tests/controller/test_reservation.py::"
 _F = "tests/controller/test_firmware_logs.py::"
+_I = "tests/controller/test_iso15118_smart_charging.py::"
 _W = "tests/controller/test_ws_management.py::"
 _P = "tests/station/test_pnc_trust.py::"
 _SE = "tests/controller/test_security.py::"
@@ -213,8 +214,12 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _F + "test_l01_bad_signature_is_refused_with_invalid_signature",
              _F + "test_l01_install_waits_for_the_running_transaction_to_end",
              _F + "test_l01_download_failure_is_retried_then_reported",
-             _F + "test_l01_a_new_update_during_a_job_cancels_it_with_accepted_canceled"),
-            "signing certificate not yet checked against a ManufacturerRootCertificate; "
+             _F + "test_l01_a_new_update_during_a_job_cancels_it_with_accepted_canceled",
+             _F + "test_l01_signing_certificate_not_trusted_is_refused_with_invalid_certificate",
+             _F + "test_l01_a_refused_certificate_leaves_the_scheduled_job_running",
+             _F + "test_l01_invalid_signature_is_a_security_event"),
+            "signing certificate checked against the installed ManufacturerRootCertificates; "
+            "no revocation check (RevokedCertificate never answered); "
             "no install at installDateTime"),
     UseCase("L02", "Non-Secure Firmware Update", CORE, N,
             note="2.0.1 UpdateFirmware always carries a signing certificate here"),
@@ -240,17 +245,42 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("K06", "Offline Behavior Smart Charging During Transaction", SC, N),
     UseCase("K07", "Offline Behavior Smart Charging at Start of Transaction", SC, N),
     UseCase("K08", "Get Composite Schedule", SC, Y, (_K + "test_201_set_profile_and_composite",)),
-    UseCase("K09", "Get Charging Profiles", SC, N, note="GetChargingProfiles not handled"),
-    UseCase("K10", "Clear Charging Profile", SC, N, note="handled, no 2.0.1 test"),
-    UseCase("K11", "Set / Update External Charging Limit With Ongoing Transaction", SC, N,
-            note="NotifyChargingLimit not sent"),
-    UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, N),
-    UseCase("K13", "Reset / Release External Charging Limit", SC, N,
-            note="ClearedChargingLimit not sent"),
-    UseCase("K15", "Charging with load leveling based on High Level Communication", ISO, N,
-            note="NotifyEVChargingNeeds not sent"),
-    UseCase("K16", "Renegotiation initiated by CSMS", ISO, N),
-    UseCase("K17", "Renegotiation initiated by EV", ISO, N),
+    UseCase("K09", "Get Charging Profiles", SC, Y,
+            (_K + "test_k09_get_charging_profiles_reports_the_installed_profiles_by_criteria",)),
+    UseCase("K10", "Clear Charging Profile", SC, Y,
+            (_K + "test_k10_clear_charging_profile_by_id_criteria_and_evse_201",)),
+    UseCase("K11", "Set / Update External Charging Limit With Ongoing Transaction", SC, P,
+            (_K + "test_k11_external_limit_in_a_transaction_changes_the_rate_and_renegotiates",),
+            "the limit enters through Controller.set_external_limit; no EMS or grid input is "
+            "wired to it yet; any change of the transaction's limit sends ChargingRateChanged "
+            "(no LimitChangeSignificance variable)"),
+    UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, P,
+            (_K + "test_k12_external_limit_without_transaction_is_notified_and_caps_the_limits",
+             _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect"),
+            "Controller.set_external_limit only (no EMS or grid input wired); "
+            "NotifyChargingLimit always carries the schedule"),
+    UseCase("K13", "Reset / Release External Charging Limit", SC, P,
+            (_K + "test_k13_release_sends_cleared_charging_limit_and_restores_the_rate",
+             _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect"),
+            "Controller.clear_external_limit only (no EMS or grid input wired)"),
+    UseCase("K15", "Charging with load leveling based on High Level Communication", ISO, P,
+            (_K + "test_k15_the_cars_charging_needs_go_to_the_csms_once_and_its_profile_applies",
+             _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile"),
+            "NotifyEVChargingNeeds from plc.ev_limits; the car is not held in "
+            "ChargeParameterDiscovery for the CSMS's profile (the contract cannot); before the "
+            "transaction (TxStartPoint EnergyTransfer) the CSMS can answer with a "
+            "TxDefaultProfile only; no NotifyEVChargingSchedule (the contract does not carry "
+            "the car's PowerDelivery ChargingProfile)"),
+    UseCase("K16", "Renegotiation initiated by CSMS", ISO, P,
+            (_K + "test_k16_k17_renegotiation_from_the_csms_and_from_the_car",
+             _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile"),
+            "the renegotiate request is ScheduleCmd.renegotiate (not a contract field: the PLC "
+            "renegotiates on a new ctrl.schedule); no NotifyEVChargingSchedule"),
+    UseCase("K17", "Renegotiation initiated by EV", ISO, P,
+            (_K + "test_k16_k17_renegotiation_from_the_csms_and_from_the_car",),
+            "new needs are reported again; plc.ev_limits does not say it came from a new "
+            "ChargeParameterDiscovery, so a renegotiation with the same needs is not; no "
+            "NotifyEVChargingSchedule"),
     # ---- H Reservation
     UseCase("H01", "Reservation", RES, Y,
             (_R + "test_h01_reserve_now_reserves_the_evse_and_refuses_other_tokens",
@@ -311,8 +341,10 @@ SECURITY_USE_CASES: tuple[UseCase, ...] = (
              _SE + "test_A04_tech_info_never_carries_a_secret",
              _SE + "test_A04_a_csms_without_security_events_does_not_hold_the_queue",
              _WS + "test_A04_wrong_password_and_untrusted_csms_certificate_are_security_events"),
-            "every event type can be raised; SettingSystemTime, MemoryExhaustion, firmware, "
-            "replay and tamper events have no detector yet; the security log is in memory"),
+            "every event type can be raised; SettingSystemTime, MemoryExhaustion, "
+            "FirmwareUpdated, replay and tamper events have no detector yet (the invalid "
+            "firmware signature / signing certificate ones do, L01); the security log is in "
+            "memory"),
     UseCase("A05", "Upgrade Charging Station Security Profile", SEC, Y,
             (_WS + "test_A05_B09_upgrade_1_to_2_with_set_network_profile",
              _WS + "test_whitepaper_16_security_profile_key_upgrades_to_wss_and_never_down")),
@@ -427,7 +459,8 @@ MESSAGES_16: tuple[Message16, ...] = (
     Message16("Smart Charging", "SetChargingProfile", _IN,
               (_SC16 + "test_tx_default_profile_limits_power_and_schedule",)),
     Message16("Smart Charging", "ClearChargingProfile", _IN,
-              (_SC16 + "test_clear_charging_profile_by_purpose_and_unknown",)),
+              (_SC16 + "test_clear_charging_profile_by_purpose_and_unknown",
+               _SC16 + "test_clear_charging_profile_16_by_id_connector_and_stack_level")),
     Message16("Smart Charging", "GetCompositeSchedule", _IN,
               (_SC16 + "test_composite_in_amps_converts_power_at_nominal_voltage",)),
     Message16("Remote Trigger", "TriggerMessage", _IN,

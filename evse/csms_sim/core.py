@@ -68,6 +68,8 @@ class CsmsSim:
         self.boot_status = "Accepted"
         self.heartbeat_interval_s = 300
         self.pnc_status = "Accepted"
+        #: NotifyEVChargingNeeds answer (K15: Accepted | Rejected | Processing).
+        self.charging_needs_status = "Accepted"
         self.pnc_certificate_exi = b"\x80\x98\x02"  # placeholder EXI answer
         #: Answers GetCertificateStatus (2.0.1 M06 / 1.6 DataTransfer); None = Failed.
         self.ocsp: OcspResponder | None = None
@@ -327,6 +329,22 @@ class CsmsSim:
         if self.deviations or missing:
             raise AssertionError(f"use-case script: deviations {self.deviations}, "
                                  f"still expected {missing}")
+
+    # ---- smart charging (2.0.1 K09, K11-K13, K15-K17): recorded; see `of(action)`
+    def _on_ReportChargingProfiles(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {}
+
+    def _on_NotifyChargingLimit(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {}
+
+    def _on_ClearedChargingLimit(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {}
+
+    def _on_NotifyEVChargingNeeds(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {"status": self.charging_needs_status}
+
+    def _on_NotifyEVChargingSchedule(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
+        return {"status": "Accepted"}
 
     def _on_ReservationStatusUpdate(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         return {}

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from evse.controller.host_requests import TransferRequest
 from evse.csms_sim.core import Expect
 from evse.io.host_services import HostServices
 from tests.controller.harness import Rig, ask
@@ -74,22 +75,48 @@ def server() -> Iterator[FileServer]:
         t.join()
 
 
-def signer() -> tuple[ec.EllipticCurvePrivateKey, str]:
+def _ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Firmware Signer")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(1).not_valid_before(now)
             .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+#: The manufacturer's PKI: its root is what the station trusts firmware signers by (L01).
+MANUFACTURER = _ca("Manufacturer Root")
+OTHER_CA = _ca("Someone Else's Root")
+
+
+def signer(ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] = MANUFACTURER, *,
+           days: int = 3650) -> tuple[ec.EllipticCurvePrivateKey, str]:
+    """A firmware signing key and its certificate, issued by `ca`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Firmware Signer")])
+    now = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca[1].subject)
+            .public_key(key.public_key()).serial_number(2).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .sign(ca[0], hashes.SHA256()))
     return key, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def rig_with_host(version: str, tmp_path: Path, restarts: list[str]) -> Rig:
+def rig_with_host(version: str, tmp_path: Path, restarts: list[str], *,
+                  manufacturer_root: bool = True) -> Rig:
+    """With the manufacturer root installed over OCPP (2.0.1 M05 InstallCertificate)."""
     host = HostServices(tmp_path / "staging", tmp_path / "firmware", restart=restarts.append,
                         log_source=lambda kind: f"{kind}: controller log\n".encode())
-    return Rig(version, host=host)
-
+    rig = Rig(version, host=host)
+    if version == "2.0.1" and manufacturer_root:
+        pem = MANUFACTURER[1].public_bytes(serialization.Encoding.PEM).decode()
+        assert ask(rig, "InstallCertificate", {
+            "certificateType": "ManufacturerRootCertificate", "certificate": pem}) == {
+            "status": "Accepted"}
+    return rig
 
 
 def update_201(rig: Rig, url: str, cert_pem: str, signature: bytes, *, retries: int = 0
@@ -268,3 +295,67 @@ def test_l01_a_new_update_during_a_job_cancels_it_with_accepted_canceled(
     assert rig.csms.of("FirmwareStatusNotification")[8] == {"status": "Downloading",
                                                            "requestId": 4}
     assert restarts == ["FirmwareUpdate", "FirmwareUpdate"] and rig.csms.violations == []
+
+
+def security_types(rig: Rig) -> list[str]:
+    """The security log (A04: these firmware events are not critical, so they are logged,
+    not sent)."""
+    return [k.value for k in rig.ctrl.security_log.kinds()]
+
+
+@pytest.mark.parametrize("case", ["other_root", "expired", "no_manufacturer_root", "garbage"])
+def test_l01_signing_certificate_not_trusted_is_refused_with_invalid_certificate(
+        server: FileServer, tmp_path: Path, case: str) -> None:
+    """L01.FR.02/.FR.03: a signing certificate that does not chain to an installed
+    ManufacturerRootCertificate, or is not valid now, is answered InvalidCertificate: no
+    download, no FirmwareStatusNotification, a security event
+    InvalidFirmwareSigningCertificate."""
+    restarts: list[str] = []
+    rig = rig_with_host("2.0.1", tmp_path, restarts,
+                        manufacturer_root=case != "no_manufacturer_root")
+    key, cert = {"other_root": lambda: signer(OTHER_CA),
+                 "expired": lambda: signer(days=30)}.get(case, signer)()
+    if case == "garbage":
+        cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    sig = key.sign(FIRMWARE, ec.ECDSA(hashes.SHA256()))
+    assert update_201(rig, server.url("fw.bin"), cert, sig) == {"status": "InvalidCertificate"}
+    rig.run(5)
+    assert rig.csms.of("FirmwareStatusNotification") == []
+    assert not any(isinstance(r, TransferRequest) for r in rig.host_requests)
+    assert "InvalidFirmwareSigningCertificate" in security_types(rig)
+    assert not (tmp_path / "firmware").exists() and restarts == []
+    assert rig.csms.violations == []
+
+
+def test_l01_a_refused_certificate_leaves_the_scheduled_job_running(
+        server: FileServer, tmp_path: Path) -> None:
+    """The InvalidCertificate request is not a new job: the one scheduled goes on."""
+    restarts: list[str] = []
+    rig = rig_with_host("2.0.1", tmp_path, restarts)
+    key, cert = signer()
+    sig = base64.b64encode(key.sign(FIRMWARE, ec.ECDSA(hashes.SHA256()))).decode()
+    bad_key, bad_cert = signer(OTHER_CA)
+    assert ask(rig, "UpdateFirmware", {"requestId": 1, "firmware": {
+        "location": server.url("fw.bin"), "retrieveDateTime": "2026-01-01T00:10:00Z",
+        "signingCertificate": cert, "signature": sig}})["status"] == "Accepted"
+    assert ask(rig, "UpdateFirmware", {"requestId": 2, "firmware": {
+        "location": server.url("fw.bin"), "retrieveDateTime": "2026-01-01T00:00:00Z",
+        "signingCertificate": bad_cert, "signature": sig}})["status"] == "InvalidCertificate"
+    rig.run(600)
+    rig.collect()
+    assert [(p["status"], p["requestId"]) for p in rig.csms.of("FirmwareStatusNotification")
+            ] == [("DownloadScheduled", 1), ("Downloading", 1), ("Downloaded", 1),
+                  ("SignatureVerified", 1), ("Installing", 1), ("Installed", 1)]
+    assert restarts == ["FirmwareUpdate"] and rig.csms.violations == []
+
+
+def test_l01_invalid_signature_is_a_security_event(server: FileServer, tmp_path: Path) -> None:
+    """L01.FR.04: InvalidSignature is also reported as the security event
+    InvalidFirmwareSignature."""
+    rig = rig_with_host("2.0.1", tmp_path, [])
+    key, cert = signer()
+    sig = key.sign(FIRMWARE + b"tampered", ec.ECDSA(hashes.SHA256()))
+    assert update_201(rig, server.url("fw.bin"), cert, sig) == {"status": "Accepted"}
+    assert rig.csms.of("FirmwareStatusNotification")[-1]["status"] == "InvalidSignature"
+    assert "InvalidFirmwareSignature" in security_types(rig)
+    assert rig.csms.violations == []

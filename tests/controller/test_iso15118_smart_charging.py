@@ -1,0 +1,53 @@
+"""K15/K16 through the whole station in virtual time: the car's ChargeParameterDiscovery
+reaches the CSMS as NotifyEVChargingNeeds over the real SECC, contract and controller, and a
+CSMS TxProfile makes the real car renegotiate (2.0.1)."""
+
+from __future__ import annotations
+
+from evse.runtime.config import StationConfig
+from evse.runtime.dc_station import DcStation, SessionConfig
+from evse.runtime.ocpp_side import OcppSide
+
+S = 1_000_000_000
+
+
+def test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile() -> None:
+    st = DcStation(StationConfig(), SessionConfig(protocol="iso2", ocpp="2.0.1", charge_s=120))
+    st.start()
+    st.sched.run_until(1 * S)
+    st.plug_in()
+    assert st.sched.run_until_true(
+        lambda: st.secc is not None and st.secc.state == "charging"
+        and st.world.plant.connector_current_a > 50, limit_ns=60 * S)
+    st.sched.run_for(3 * S)
+    side = st.controller
+    assert isinstance(side, OcppSide)
+    csms = side.csms
+    [note] = csms.of("NotifyEVChargingNeeds")
+    dc = note["chargingNeeds"]["dcChargingParameters"]
+    assert note["chargingNeeds"]["requestedEnergyTransfer"] == "DC" and note["evseId"] == 1
+    # the simulated car's own ChargeParameterDiscoveryReq limits
+    ev = st.ev_profile.battery
+    assert (dc["evMaxVoltage"], dc["evMaxCurrent"]) == (round(ev.max_voltage_v),
+                                                       round(ev.max_current_a))
+    # CPD comes before the energy transfer that starts the transaction (TxStartPoint)
+    order = [s.action if s.action != "TransactionEvent" else s.payload["eventType"]
+             for s in csms.seen]
+    assert order.index("NotifyEVChargingNeeds") < order.index("Started")
+    (tx_id,) = csms.transactions
+    csms.call("SetChargingProfile", {"evseId": 1, "chargingProfile": {
+        "id": 7, "transactionId": tx_id, "stackLevel": 1,
+        "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+        "chargingSchedule": [{"id": 7, "chargingRateUnit": "W",
+                              "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 20000}]}]}},
+        st.sched.now_ns())
+    before = sum(1 for line in st.sched.trace.lines if '"charge_parameter_req"' in line)
+    st.sched.run_for(10 * S)
+    after = sum(1 for line in st.sched.trace.lines if '"charge_parameter_req"' in line)
+    assert after > before, "the car never renegotiated"
+    plant = st.world.plant
+    assert plant.connector_voltage_v * plant.connector_current_a < 20_000 * 1.05
+    # the renegotiation restated the same needs: not reported again
+    assert len(csms.of("NotifyEVChargingNeeds")) == 1
+    assert csms.violations == []
+    st.close()
