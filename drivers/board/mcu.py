@@ -46,6 +46,7 @@ from drivers.board.mcu_protocol import (
     PROTOCOL_VERSION,
     SEQ_MODULO,
     Ack,
+    AckResult,
     AllowPower,
     Contactor,
     CpMode,
@@ -77,6 +78,7 @@ from evse.ports.board import (
     CpOutputMode,
     CpSample,
     EStopChanged,
+    FaultResetAck,
     PpChanged,
     PpState,
 )
@@ -403,11 +405,17 @@ class McuLinkHandler:
             link.send(m, self._now())
 
     def settle_ack(self, ev: Event) -> None:
-        assert isinstance(ev.data, Ack)
-        pending = self._link._pending
-        for mtype, pend in list(pending.items()):
-            if pend.seq == ev.data.acked_seq:
-                del pending[mtype]
+        """An ACK settles the message it names; the ACK of RESET_FAULT is the board's
+        answer to the operator's reset (`FaultResetAck`)."""
+        ack = ev.data
+        assert isinstance(ack, Ack)
+        link = self._link
+        for mtype, pend in list(link._pending.items()):
+            if pend.seq == ack.acked_seq:
+                del link._pending[mtype]
+                if isinstance(pend.msg, ResetFault):
+                    link._events.append(FaultResetAck(ack.result is AckResult.OK,
+                                                      self._now()))
 
     def count_mcu_error(self, ev: Event) -> None:
         assert isinstance(ev.data, Error)
@@ -570,8 +578,12 @@ class McuBoard(Board):
     def keep_alive(self) -> None:
         self._command(KeepAlive())
 
-    def reset_fault(self) -> None:
+    def reset_fault(self) -> bool:
+        """RESET_FAULT to the MCU (hardware.md §4.5: phyVERSO/Yeti `reset`); done only when
+        the MCU acknowledges it: `poll` then returns `FaultResetAck` (accepted unless the
+        ACK says REFUSED). Resent like every command; a lost link drops it unanswered."""
         self._command(ResetFault())
+        return False
 
     def poll(self, now_ns: int) -> list[BoardEvent]:
         self.service(now_ns)
