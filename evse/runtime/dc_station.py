@@ -583,7 +583,9 @@ class DcStation:
         (P0 item 2: the car compares it with its own inlet, and its contactors may have
         just closed). The regulation keeps its own tick; this only refreshes the snapshot."""
         self.world.step(now_ns)
-        reading = self.world.meter.read(now_ns)
+        reading = self.world.meter.sample(now_ns)
+        if reading is None:  # a polled bus meter had nothing new: the snapshot stands
+            return
         self._energy_wh = reading.energy_wh
         self.power.handle(reading, now_ns)
         self._apply_power()
@@ -820,9 +822,10 @@ class DcStation:
         # Everything the devices said since the last tick, in arrival order, then this
         # tick's meter sample and limits: one chart run over all of it (PowerPath.handle_many).
         inputs: list[PowerInput] = [*w.group.poll(now_ns), *w.imd.poll(now_ns)]
-        reading = w.meter.read(now_ns)
-        inputs.append(reading)
-        self._energy_wh = reading.energy_wh
+        reading = w.meter.sample(now_ns)
+        if reading is not None:  # None: a polled bus meter had no new reading this tick
+            inputs.append(reading)
+            self._energy_wh = reading.energy_wh
         limits = self.guard.effective_limits(now_ns)
         if limits != self._last_limits:
             self._last_limits = limits
