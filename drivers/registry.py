@@ -232,6 +232,27 @@ _METER_SIM_PARAMS = (
           doc="offset error of the current reading"),
 )
 
+#: `meter: {driver: modbus_sdm}`: a DC meter on Modbus RTU with the Eastron SDM input-register
+#: layout (drivers/meter/modbus_sdm.py; hardware.md lists no DC meter).
+_METER_SDM_PARAMS = (
+    Param("device", str, None, nullable=True,
+          doc="RS-485 tty of the meter (CM4: a UART or USB RS-485 adapter, e.g. /dev/ttyAMA4 "
+              "or /dev/ttyUSB1); null: an in-memory link to the simulated meter (the "
+              "simulated world)"),
+    Param("baud", int, 9_600, unit="bit/s", low=9_600, high=115_200,
+          doc="line speed, 8E1 (Eastron default 9600); one of 9600, 19200, "
+                "38400, 57600, 115200"),
+    Param("device_address", int, 1, low=1, high=247,
+          doc="Modbus address of the meter (Eastron default 1)"),
+    Param("poll_period_ms", float, 100.0, unit="ms", low=20.0, high=5_000.0,
+          doc="one reading (two READ INPUT REGISTERS requests) per period [assumed 10 Hz]"),
+    Param("response_timeout_ms", float, 200.0, unit="ms", low=10.0, high=2_000.0,
+          doc="a request without a complete reply this long is a MeterTimeout"),
+    Param("stale_after_ms", float, 1_000.0, unit="ms", low=50.0, high=60_000.0,
+          doc="no valid reading this long = the meter is stale (driver signal); the power "
+              "path stops the charge on its own power.meter_stale_ms"),
+)
+
 _PLC_PARAMS = (
     Param("iface", str, None, nullable=True, doc="network interface of the modem (qcaspi "
           "netdev on a CM4, e.g. eth1); --iface overrides it"),
@@ -300,6 +321,13 @@ def _entries() -> tuple[DriverInfo, ...]:
         DriverInfo(k.METER, "sim", "drivers.meter.sim_meter:SimDcMeter",
                    "simulated DC meter at the connector, errors inside its accuracy band",
                    _METER_SIM_PARAMS, source="hardware.md §6.2"),
+        DriverInfo(k.METER, "modbus_sdm", "drivers.meter.modbus_sdm:ModbusSdmMeter",
+                   "DC energy meter on Modbus RTU (RS-485, 8E1), Eastron SDM input-register "
+                   "layout (30001 V, 30007 A, 30073 import kWh; float32); in the simulated "
+                   "world over an in-memory byte link",
+                   _METER_SDM_PARAMS, simulator="drivers.meter.modbus_sdm:SdmMeterSim",
+                   source="Eastron SDM630/SDM72D-M Modbus protocol (no DC meter in "
+                          "hardware.md)"),
         # --------------------------------------------------------------- PLC / HomePlug
         DriverInfo(k.PLC, "none", "drivers.homeplug.port:HomePlugPort",
                    "no modem: the link is assumed up (evse run on an Ethernet bench)",

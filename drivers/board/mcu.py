@@ -13,11 +13,14 @@ Registry entry (drivers/registry.py): name ``mcu_uart`` -> `McuBoard`, params `P
 (device, baud, ack_timeout_ms, max_resends, link_timeout_ms, handshake_timeout_ms,
 max_watchdog_timeout_ms), built with `McuBoard.from_params(params, clock=...)`.
 
-Link states: CONNECTING (HELLO sent, resent every ACK_TIMEOUT) -> UP (VERSION with our
-protocol version) -> LOST (no valid frame for LINK_TIMEOUT, resends exhausted, or the tty
-gone). LOST raises one `BoardFault(LINK_LOST)`; the pilot latches it (chart state F).
-While LOST the host keeps sending HELLO (and any command, best effort); a VERSION brings
-the link back UP (the pilot's latch stays until fault_reset).
+Link states: the chart fsm_specs/mcu_link.yaml (drawn in docs/charts/mcu_link.svg):
+connecting (HELLO sent, resent every ACK_TIMEOUT) -> up (VERSION with our protocol version)
+-> lost (no valid frame for t_link_timeout, resends exhausted, another protocol's VERSION,
+or the tty gone). Entering lost raises one `BoardFault(LINK_LOST)`; the pilot latches it
+(chart state F). While lost the host keeps sending HELLO (and any command, best effort); a
+VERSION brings the link back up (the pilot's latch stays until fault_reset). `McuLink`
+keeps the bytes and the per-message ACK bookkeeping; `McuLinkHandler` holds the chart's
+named callbacks.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import tty
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from drivers.board.mcu_protocol import (
@@ -42,6 +46,7 @@ from drivers.board.mcu_protocol import (
     PROTOCOL_VERSION,
     SEQ_MODULO,
     Ack,
+    AckResult,
     AllowPower,
     Contactor,
     CpMode,
@@ -60,6 +65,9 @@ from drivers.board.mcu_protocol import (
     Version,
     encode_frame,
 )
+from evse.fsm import Event, Machine, MachineSpec, load_spec
+from evse.fsm.engine import TraceSink
+from evse.fsm.timers import LocalTimers
 from evse.ports.board import (
     Board,
     BoardError,
@@ -70,6 +78,7 @@ from evse.ports.board import (
     CpOutputMode,
     CpSample,
     EStopChanged,
+    FaultResetAck,
     PpChanged,
     PpState,
 )
@@ -97,9 +106,23 @@ class McuLinkError(BoardError):
 
 
 class LinkState(enum.Enum):
+    """The link's state as the driver reports it: the `tags` of fsm_specs/mcu_link.yaml
+    (the chart decides; this names its states for logs and callers)."""
+
     CONNECTING = "connecting"
     UP = "up"
     LOST = "lost"
+
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "fsm_specs" / "mcu_link.yaml"
+_SPEC: list[MachineSpec] = []
+
+
+def link_spec() -> MachineSpec:
+    """fsm_specs/mcu_link.yaml, loaded and validated once per process."""
+    if not _SPEC:
+        _SPEC.append(load_spec(SPEC_PATH))
+    return _SPEC[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,13 +190,14 @@ class _Pending:
 
 
 class McuLink:
-    """Sans-IO host side of the MCU protocol."""
+    """Sans-IO host side of the MCU protocol: bytes, sequence numbers, the per-message ACK
+    bookkeeping and the STATUS-to-event translation. The link's sequencing (connecting, up,
+    lost; handshake and link-loss timers; what exhausted resends mean) is the chart
+    fsm_specs/mcu_link.yaml, run with `McuLinkHandler`'s callbacks."""
 
-    def __init__(self, params: McuParams) -> None:
+    def __init__(self, params: McuParams, *, trace: TraceSink | None = None) -> None:
         self.p = params
         self._ack_ns = round(params.ack_timeout_ms * MS)
-        self._link_ns = round(params.link_timeout_ms * MS)
-        self.state = LinkState.CONNECTING
         self.stats = LinkStats()
         #: The last few typed errors, newest last (for logs and tests).
         self.errors: deque[McuDecodeError] = deque(maxlen=16)
@@ -188,23 +212,38 @@ class McuLink:
         #: Commands issued before the handshake, sent once the link is UP (latest per type).
         self._queued: dict[MsgType, Message] = {}
         self._last_rx_ns: int | None = None
-        self._started_ns: int | None = None
         self._status: Status | None = None
         self._events: list[BoardEvent] = []
+        self._timers = LocalTimers()
+        self._started = False
+        self.handler = McuLinkHandler(self)
+        self.machine = Machine(
+            link_spec(), self.handler, timers=self._timers, trace=trace, name="mcu_link",
+            param_overrides={"t_handshake": params.handshake_timeout_ms / 1000,
+                             "t_link_timeout": params.link_timeout_ms / 1000},
+        )
+        spec = self.machine.spec
+        self._state_of = {s.path: LinkState(spec.tags_of(s.path)[-1])
+                          for s in spec.iter_states() if not s.children}
+
+    @property
+    def state(self) -> LinkState:
+        """From the chart's active state, via its `tags`."""
+        return self._state_of[self.machine.state]
 
     # --- host API --------------------------------------------------------------------------
     def start(self, now_ns: int) -> None:
-        self._started_ns = now_ns
-        self._send(Hello(PROTOCOL_VERSION, HOST_ID), now_ns)
+        """Enter the chart's initial state (HELLO goes out)."""
+        self._timers.now_ns = now_ns
+        self._started = True
+        self.machine.start(now_ns)
 
     def command(self, msg: Message, now_ns: int) -> None:
-        # While LOST the command still goes out (best effort, resent): an MCU that only
-        # lost its TX line still hears "open the contactors". Before the first handshake the
-        # MCU would refuse it (NOT_READY), so it waits for VERSION.
-        if self.state is LinkState.CONNECTING:
+        """Issue a command; the chart says whether it goes out now or waits for VERSION."""
+        if not self._started:
             self._queued[msg.TYPE] = msg
-        else:
-            self._send(msg, now_ns)
+            return
+        self._dispatch("command", msg, now_ns)
 
     def data_to_send(self) -> bytes:
         out = bytes(self._out)
@@ -230,49 +269,56 @@ class McuLink:
             msg, _seq = item
             self.stats.frames_rx += 1
             self._last_rx_ns = now_ns
-            self._on_message(msg, now_ns)
+            self._dispatch("frame", msg, now_ns)
+            event = _EVENT_OF.get(type(msg))
+            # Host-to-MCU message types arriving here are ignored: the MCU never sends them.
+            if event is not None:
+                self._dispatch(event, msg, now_ns)
 
     def connection_lost(self, reason: str, now_ns: int) -> None:
         """The transport failed (tty closed, EIO): the link is lost at once."""
-        self._lose(reason, now_ns)
+        self._dispatch("transport_lost", reason, now_ns)
 
-    def _on_message(self, msg: Message, now_ns: int) -> None:
-        if isinstance(msg, Version):
-            self._on_version(msg, now_ns)
-        elif isinstance(msg, Ack):
-            for mtype, pend in list(self._pending.items()):
-                if pend.seq == msg.acked_seq:
-                    del self._pending[mtype]
-        elif isinstance(msg, Error):
-            name = msg.code.name
-            self.stats.mcu_errors[name] = self.stats.mcu_errors.get(name, 0) + 1
-        elif isinstance(msg, Status) and self.state is LinkState.UP:
-            # After a loss only a fresh handshake (a round trip) brings the link back: a
-            # STATUS alone would let a deaf MCU flap the link UP and LOST.
-            self._on_status(msg, now_ns)
-        # Host-to-MCU message types arriving here are ignored: the MCU never sends them.
+    # --- timers ----------------------------------------------------------------------------
+    def handle_timer(self, now_ns: int) -> None:
+        for pend in list(self._pending.values()):
+            if self._pending.get(pend.msg.TYPE) is not pend \
+                    or now_ns - pend.sent_ns < self._ack_ns:
+                continue
+            if pend.resends >= self.p.max_resends:
+                self._dispatch("resends_exhausted", pend, now_ns)
+            else:
+                self.resend(pend, now_ns)
+        self._timers.now_ns = max(self._timers.now_ns, now_ns)
+        self._timers.fire_due(now_ns)
 
-    def _on_version(self, msg: Version, now_ns: int) -> None:
-        self._pending.pop(MsgType.HELLO, None)
-        if msg.protocol_version != PROTOCOL_VERSION:
-            self.version = None
-            self._lose(f"MCU speaks protocol {msg.protocol_version}, we speak "
-                       f"{PROTOCOL_VERSION} ({msg.firmware_id})", now_ns)
-            return
-        self.version = msg
-        if self.state is not LinkState.UP:
-            self.state = LinkState.UP
-            self._last_rx_ns = now_ns
-            # Queued (before the first handshake) and still unacknowledged (sent while LOST)
-            # commands go out afresh, with new sequence numbers and a full resend budget.
-            again = {t: p.msg for t, p in self._pending.items()}
-            again.update(self._queued)
-            self._queued = {}
-            self._pending.clear()
-            for m in again.values():
-                self._send(m, now_ns)
+    def next_deadline_ns(self) -> int | None:
+        times = [p.sent_ns + self._ack_ns for p in self._pending.values()]
+        chart = self._timers.next_deadline_ns()
+        if chart is not None:
+            times.append(chart)
+        return min(times) if times else None
 
-    def _on_status(self, st: Status, now_ns: int) -> None:
+    def take_events(self) -> list[BoardEvent]:
+        out, self._events = self._events, []
+        return out
+
+    # --- used by the chart's callbacks -----------------------------------------------------
+    def send(self, msg: Message, now_ns: int) -> None:
+        seq = self._seq
+        self._seq = (self._seq + 1) % SEQ_MODULO
+        self._pending[msg.TYPE] = _Pending(msg, seq, now_ns)
+        self._write(msg, seq)
+
+    def resend(self, pend: _Pending, now_ns: int) -> None:
+        """The same frame again, with the same sequence number (a duplicate is harmless:
+        commands are absolute states)."""
+        pend.resends += 1
+        pend.sent_ns = now_ns
+        self.stats.resends += 1
+        self._write(pend.msg, pend.seq)
+
+    def publish_status(self, st: Status, now_ns: int) -> None:
         prev = self._status
         ev = self._events
         if prev is None or prev.pp_state is not st.pp_state:
@@ -290,63 +336,131 @@ class McuLink:
                 ev.append(BoardFault(kind, now_ns))
         self._status = st
 
-    # --- timers ----------------------------------------------------------------------------
-    def handle_timer(self, now_ns: int) -> None:
-        if self.state is LinkState.CONNECTING and self.handshake_expired(now_ns):
-            self._lose("the safety MCU did not answer HELLO within "
-                       f"{self.p.handshake_timeout_ms:g} ms", now_ns)
-        if self.state is LinkState.LOST and MsgType.HELLO not in self._pending:
-            # Reconnect: a rebooted MCU needs the handshake again; VERSION brings the link UP.
-            self._send(Hello(PROTOCOL_VERSION, HOST_ID), now_ns)
-        for pend in list(self._pending.values()):
-            if now_ns - pend.sent_ns < self._ack_ns:
-                continue
-            if pend.resends >= self.p.max_resends and self.state is LinkState.UP:
-                self._lose(f"no ACK for {pend.msg.TYPE.name} after {pend.resends} resends",
-                           now_ns)
-                return
-            pend.resends += 1
-            pend.sent_ns = now_ns
-            self.stats.resends += 1
-            self._write(pend.msg, pend.seq)
-        if self.state is LinkState.UP and self._last_rx_ns is not None \
-                and now_ns - self._last_rx_ns >= self._link_ns:
-            self._lose(f"no valid frame for {(now_ns - self._last_rx_ns) // MS} ms", now_ns)
-
-    def handshake_expired(self, now_ns: int) -> bool:
-        started = self._started_ns
-        return (self.version is None and started is not None
-                and now_ns - started >= round(self.p.handshake_timeout_ms * MS))
-
-    def next_deadline_ns(self) -> int | None:
-        times = [p.sent_ns + self._ack_ns for p in self._pending.values()]
-        if self.state is LinkState.UP and self._last_rx_ns is not None:
-            times.append(self._last_rx_ns + self._link_ns)
-        return min(times) if times else None
-
-    def take_events(self) -> list[BoardEvent]:
-        out, self._events = self._events, []
-        return out
-
     # --- internals -------------------------------------------------------------------------
-    def _lose(self, reason: str, now_ns: int) -> None:
-        if self.state is LinkState.LOST:
-            return
-        self.state = LinkState.LOST
-        self.lost_reason = reason
-        self.stats.link_losses += 1
-        self._pending.clear()
-        self._events.append(BoardFault(BoardFaultKind.LINK_LOST, now_ns))
-
-    def _send(self, msg: Message, now_ns: int) -> None:
-        seq = self._seq
-        self._seq = (self._seq + 1) % SEQ_MODULO
-        self._pending[msg.TYPE] = _Pending(msg, seq, now_ns)
-        self._write(msg, seq)
+    def _dispatch(self, name: str, data: object, now_ns: int) -> None:
+        self._timers.now_ns = max(self._timers.now_ns, now_ns)
+        self.machine.dispatch(Event(name, data, now_ns), now_ns)
 
     def _write(self, msg: Message, seq: int) -> None:
         self._out += encode_frame(msg, seq)
         self.stats.frames_tx += 1
+
+
+class McuLinkHandler:
+    """Named callbacks of fsm_specs/mcu_link.yaml (public methods are exactly the chart's
+    actions and guards; tests/test_evse_cli.py checks the set)."""
+
+    def __init__(self, link: McuLink) -> None:
+        self._link = link
+
+    def _now(self) -> int:
+        return self._link.machine.now_ns
+
+    # ---- guards
+    def version_matches(self, ev: Event) -> bool:
+        assert isinstance(ev.data, Version)
+        return ev.data.protocol_version == PROTOCOL_VERSION
+
+    # ---- handshake
+    def send_hello(self, ev: Event) -> None:
+        self._link.send(Hello(PROTOCOL_VERSION, HOST_ID), self._now())
+
+    def accept_version(self, ev: Event) -> None:
+        assert isinstance(ev.data, Version)
+        self._link._pending.pop(MsgType.HELLO, None)
+        self._link.version = ev.data
+
+    def refuse_version(self, ev: Event) -> None:
+        msg = ev.data
+        assert isinstance(msg, Version)
+        link = self._link
+        link._pending.pop(MsgType.HELLO, None)
+        link.version = None
+        link.lost_reason = (f"MCU speaks protocol {msg.protocol_version}, we speak "
+                            f"{PROTOCOL_VERSION} ({msg.firmware_id})")
+
+    def forget_version(self, ev: Event) -> None:
+        """Another protocol's VERSION while lost: the link stays lost, with its reason."""
+        self._link._pending.pop(MsgType.HELLO, None)
+        self._link.version = None
+
+    # ---- commands
+    def queue_command(self, ev: Event) -> None:
+        msg: Message = ev.data
+        self._link._queued[msg.TYPE] = msg
+
+    def send_command(self, ev: Event) -> None:
+        self._link.send(ev.data, self._now())
+
+    def send_held_commands(self, ev: Event) -> None:
+        """Queued (before the first handshake) and still unacknowledged (sent while lost)
+        commands go out afresh, with new sequence numbers and a full resend budget."""
+        link = self._link
+        # (accept_version, the transition's action, already settled HELLO.)
+        again: dict[MsgType, Message] = {t: p.msg for t, p in link._pending.items()}
+        again.update(link._queued)
+        link._queued = {}
+        link._pending.clear()
+        for m in again.values():
+            link.send(m, self._now())
+
+    def settle_ack(self, ev: Event) -> None:
+        """An ACK settles the message it names; the ACK of RESET_FAULT is the board's
+        answer to the operator's reset (`FaultResetAck`)."""
+        ack = ev.data
+        assert isinstance(ack, Ack)
+        link = self._link
+        for mtype, pend in list(link._pending.items()):
+            if pend.seq == ack.acked_seq:
+                del link._pending[mtype]
+                if isinstance(pend.msg, ResetFault):
+                    link._events.append(FaultResetAck(ack.result is AckResult.OK,
+                                                      self._now()))
+
+    def count_mcu_error(self, ev: Event) -> None:
+        assert isinstance(ev.data, Error)
+        errs = self._link.stats.mcu_errors
+        errs[ev.data.code.name] = errs.get(ev.data.code.name, 0) + 1
+
+    def resend_again(self, ev: Event) -> None:
+        """Not up: HELLO and best-effort commands are resent without limit."""
+        assert isinstance(ev.data, _Pending)
+        self._link.resend(ev.data, self._now())
+
+    def publish_status(self, ev: Event) -> None:
+        assert isinstance(ev.data, Status)
+        self._link.publish_status(ev.data, self._now())
+
+    # ---- loss
+    def note_handshake_timeout(self, ev: Event) -> None:
+        self._link.lost_reason = ("the safety MCU did not answer HELLO within "
+                                  f"{self._link.p.handshake_timeout_ms:g} ms")
+
+    def note_silence(self, ev: Event) -> None:
+        last = self._link._last_rx_ns
+        quiet = self._now() - last if last is not None else 0
+        self._link.lost_reason = f"no valid frame for {quiet // MS} ms"
+
+    def note_no_ack(self, ev: Event) -> None:
+        assert isinstance(ev.data, _Pending)
+        self._link.lost_reason = (f"no ACK for {ev.data.msg.TYPE.name} after "
+                                  f"{ev.data.resends} resends")
+
+    def note_transport_lost(self, ev: Event) -> None:
+        self._link.lost_reason = str(ev.data)
+
+    def report_link_lost(self, ev: Event) -> None:
+        link = self._link
+        link.stats.link_losses += 1
+        link._events.append(BoardFault(BoardFaultKind.LINK_LOST, self._now()))
+
+    def drop_pending(self, ev: Event) -> None:
+        self._link._pending.clear()
+
+
+#: Which chart event each MCU-to-host message is.
+_EVENT_OF: dict[type, str] = {Version: "version", Status: "status", Ack: "ack",
+                              Error: "mcu_error"}
 
 
 class ByteStream(Protocol):
@@ -464,8 +578,12 @@ class McuBoard(Board):
     def keep_alive(self) -> None:
         self._command(KeepAlive())
 
-    def reset_fault(self) -> None:
+    def reset_fault(self) -> bool:
+        """RESET_FAULT to the MCU (hardware.md §4.5: phyVERSO/Yeti `reset`); done only when
+        the MCU acknowledges it: `poll` then returns `FaultResetAck` (accepted unless the
+        ACK says REFUSED). Resent like every command; a lost link drops it unanswered."""
         self._command(ResetFault())
+        return False
 
     def poll(self, now_ns: int) -> list[BoardEvent]:
         self.service(now_ns)

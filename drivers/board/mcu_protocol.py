@@ -252,7 +252,9 @@ class Contactor:
 
 @dataclass(frozen=True, slots=True)
 class ResetFault:
-    """Clear the MCU's latched fault flags that are no longer active."""
+    """Clear the MCU's latched fault flags that are no longer active (the operator's
+    RESET_FAULT); ACK OK = cleared, REFUSED = a fault is still active. The host's pilot
+    leaves F only after the ACK OK."""
 
     TYPE: ClassVar[MsgType] = MsgType.RESET_FAULT
     DIRECTION: ClassVar[Direction] = Direction.HOST_TO_MCU

@@ -119,7 +119,8 @@ def render() -> str:
         "6. **Link loss.** The host declares the link lost after `LINK_TIMEOUT` without a "
         "valid frame, after the resends of one message are exhausted, or when the tty fails. "
         "It reports a board fault (the station goes to state F), keeps sending HELLO and any "
-        "command best effort, and only a new VERSION brings the link back.",
+        "command best effort, and only a new VERSION brings the link back. The host's link "
+        "states are the chart `fsm_specs/mcu_link.yaml` (docs/charts/mcu_link.svg).",
         "",
         "## Timing parameters",
         "",

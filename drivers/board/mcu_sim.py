@@ -97,6 +97,8 @@ class McuSimulator:
         self.allow = False
         self.close_request = False
         self.resets = 0
+        #: Tests: answer RESET_FAULT with ACK REFUSED (a firmware whose fault is still active).
+        self.refuse_reset = False
         self.drop_rx = 0
         self.corrupt_next_tx = False
         self.mute = False
@@ -147,6 +149,9 @@ class McuSimulator:
             return
         if not self.armed:
             self._send(Error(ErrorCode.NOT_READY, seq))
+            return
+        if isinstance(msg, ResetFault) and self.refuse_reset:
+            self._send(Ack(seq, AckResult.REFUSED))
             return
         self._apply(msg, now_ns)
         self.applied.append((now_ns, msg))

@@ -125,6 +125,11 @@ class SimBoard(Board):
         self.last_keepalive_ns = self._clock()
         self.keepalive_lost = False
 
+    def reset_fault(self) -> bool:
+        # The simulated MCU physics latch nothing: the keep-alive timeout clears with the
+        # next keep-alive (as EVerest Yeti's does), so a reset has nothing to wait for.
+        return True
+
     def poll(self, now_ns: int) -> list[BoardEvent]:
         self._step(now_ns)
         out = self._pending

@@ -32,6 +32,10 @@ class VoltageCurrentIntegrator(DcMeter):
         self._last = MeterReading(voltage_v, current_a, self._energy_j / _J_PER_WH, now_ns)
         self._pending.append(self._last)
 
+    def sample(self, now_ns: int) -> MeterReading | None:
+        fed = self.poll(now_ns)
+        return fed[-1] if fed else None
+
     def poll(self, now_ns: int) -> list[MeterReading]:
         out, self._pending = self._pending, []
         return out

@@ -71,6 +71,9 @@ class SimDcMeter(DcMeter):
         self._last = MeterReading(v + v_err, i + i_err, self._energy_j / _J_PER_WH, now_ns)
         return self._last
 
+    def sample(self, now_ns: int) -> MeterReading | None:
+        return self.read(now_ns)
+
     def poll(self, now_ns: int) -> list[MeterReading]:
         if self._next_ns is not None and now_ns < self._next_ns:
             return []

@@ -37,6 +37,7 @@ from evse.ports.board import (
     CpOutputMode,
     CpSample,
     EStopChanged,
+    FaultResetAck,
     PpChanged,
     PpState,
 )
@@ -96,7 +97,7 @@ class CpNotice:
     """What the pilot tells the rest of the station (SLAC, SECC, power path, controller)."""
 
     kind: str  # plugged, unplugged, cp_level, pwm, power_granted, power_withdrawn,
-    # contactors, fault, emergency, cp_error, pp
+    # contactors, fault, emergency, cp_error, pp, fault_reset (the board's answer)
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -287,6 +288,8 @@ class ControlPilot:
         self.estop_active = False
         self._keepalive_enabled = True
         self._last_keepalive_ns: int | None = None
+        #: A fault reset was passed to the board and its answer is awaited.
+        self._reset_pending = False
 
     @property
     def state(self) -> str:
@@ -311,10 +314,27 @@ class ControlPilot:
         if not isinstance(item, Event):
             raise TypeError(f"ControlPilot expects Event, got {type(item).__name__}")
         if item.name == "fault_reset":
-            self._clear_resolved_faults()
-        elif item.name == "fault":
+            # The board first: the MCU clears its latched flags and acknowledges; only
+            # then does the pilot clear its latch and offer fault_reset to the chart.
+            self._reset_pending = True
+            if self.board.reset_fault():
+                self._board_reset_done(FaultResetAck(True, now_ns), now_ns)
+            return
+        if item.name == "fault":
             self.handler.latched.add(FaultCause.EXTERNAL)
         self.machine.dispatch(item, now_ns)
+
+    def _board_reset_done(self, ack: FaultResetAck, now_ns: int) -> None:
+        """The board answered the fault reset: accepted, the latch clears and the chart
+        hears fault_reset (it leaves F once nothing is latched); refused, F stays."""
+        if not self._reset_pending:
+            return  # an answer to no reset of ours (a resend's late duplicate)
+        self._reset_pending = False
+        self._notify(CpNotice("fault_reset", {"board_accepted": ack.accepted}))
+        if not ack.accepted:
+            return
+        self._clear_resolved_faults()
+        self.machine.dispatch(Event("fault_reset"), now_ns)
 
     def _clear_resolved_faults(self) -> None:
         latched = self.handler.latched
@@ -368,6 +388,8 @@ class ControlPilot:
                                           now_ns)
             elif isinstance(item, BoardFault):
                 self._board_fault(item, now_ns)
+            elif isinstance(item, FaultResetAck):
+                self._board_reset_done(item, now_ns)
         self._supervise_contactors(now_ns)
 
     def _sample(self, sample: CpSample, now_ns: int) -> None:

@@ -45,6 +45,7 @@ LATERAL: frozenset[tuple[str, str]] = frozenset({
     ("evse.probe", "evse.ev"),  # the conformance probe drives the EV simulator
     ("evse.replay", "evse.ev"),  # a replay runs the SECC against the simulated station
     ("drivers.sim", "drivers.power"),
+    ("drivers.meter", "drivers.imd"),  # the Modbus RTU byte links (drivers/imd/link.py)
 })
 
 LAYER_OF: dict[str, str] = {unit: name for name, units in LAYERS for unit in units}

@@ -76,7 +76,18 @@ class BoardFault:
     at_ns: int
 
 
-BoardEvent = CpSample | ContactorFeedback | EStopChanged | PpChanged | BoardFault
+@dataclass(frozen=True, slots=True)
+class FaultResetAck:
+    """The board answered `reset_fault`: its latched fault flags that are no longer active
+    are cleared (`accepted`), or it refused. Only after this does the pilot clear its own
+    latch and leave F (the MCU, not Linux, owns the interlock: hardware.md §4.6)."""
+
+    accepted: bool
+    at_ns: int
+
+
+BoardEvent = CpSample | ContactorFeedback | EStopChanged | PpChanged | BoardFault \
+    | FaultResetAck
 
 
 class Board(abc.ABC):
@@ -93,6 +104,12 @@ class Board(abc.ABC):
     @abc.abstractmethod
     def keep_alive(self) -> None:
         """Tell the MCU that Linux is alive; without it the MCU opens the contactors."""
+
+    @abc.abstractmethod
+    def reset_fault(self) -> bool:
+        """The operator's fault reset (RESET_FAULT accepted), passed to the board. True: the
+        board latches nothing of its own and is done now; False: the answer arrives later
+        as a `FaultResetAck` from `poll` (the MCU acknowledges its RESET_FAULT frame)."""
 
     @abc.abstractmethod
     def poll(self, now_ns: int) -> list[BoardEvent]:

@@ -26,6 +26,13 @@ class DcMeter(abc.ABC):
         """Return the readings taken since the last poll (at least the one for `now_ns`)."""
 
     @abc.abstractmethod
+    def sample(self, now_ns: int) -> MeterReading | None:
+        """The freshest reading for this instant, for the control loop's snapshot: a meter
+        that samples on demand (the simulated one) takes one now; a polled bus meter
+        services its link and returns the reading completed since the last call, or None
+        (no new reading: the power path's meter_stale bound runs on)."""
+
+    @abc.abstractmethod
     def next_deadline_ns(self) -> int | None:
         """When `poll` must run next at the latest."""
 

@@ -476,7 +476,8 @@ def _driver_section(raw: LMap, key: str, kind: PortKind, default: str,
         raise ConfigError(file, line, exc.message) from None
     if kind is PortKind.POWER or kind is PortKind.IMD:
         _check_can(raw, key, params, file)
-    if "baud" in params and kind is PortKind.IMD and params["baud"] not in _RTU_BAUDS:
+    if "baud" in params and kind in (PortKind.IMD, PortKind.METER) \
+            and params["baud"] not in _RTU_BAUDS:
         raise ConfigError(file, _line(raw, key, "baud"),
                           f"{key}.baud must be one of {list(_RTU_BAUDS)}, got {params['baud']!r}")
     return info.name, params

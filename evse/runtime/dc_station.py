@@ -270,6 +270,8 @@ class DcStation:
         #: The pilot confirmed PP open with the car still on the pilot (iec61851.yaml
         #: plugged.proximity_open): plc.fault PP_INVALID until PP reads connected or unplug.
         self._pp_fault = False
+        #: What the power path said of the RESET_FAULT the board is now answering.
+        self._reset_reason = ""
         #: Every RESET_FAULT the station acted on: (time, accepted, reason).
         self.reset_log: list[tuple[int, bool, str]] = []
         self._last_car: SimCar | None = None
@@ -425,6 +427,10 @@ class DcStation:
         # The car sees 5 % PWM: its SLAC starts (after its own start delay).
         if notice.kind == "pwm" and notice.data.get("on") and self.sim_car is not None:
             self.sim_car.sees_pwm(sched.now_ns())
+        if notice.kind == "fault_reset":  # the board answered the pilot's reset
+            board_ok = bool(notice.data["board_accepted"])
+            self._reset_result(board_ok, self._reset_reason if board_ok
+                               else "the safety MCU refused the reset", sched.now_ns())
         if notice.kind == "estop":
             # The e-stop input reaches the power path before the contactor feedback of the
             # board's hardware cut does, so the fault reads as an e-stop, not as contacts
@@ -606,7 +612,9 @@ class DcStation:
         (P0 item 2: the car compares it with its own inlet, and its contactors may have
         just closed). The regulation keeps its own tick; this only refreshes the snapshot."""
         self.world.step(now_ns)
-        reading = self.world.meter.read(now_ns)
+        reading = self.world.meter.sample(now_ns)
+        if reading is None:  # a polled bus meter had nothing new: the snapshot stands
+            return
         self._energy_wh = reading.energy_wh
         self.power.handle(reading, now_ns)
         self._apply_power()
@@ -850,9 +858,10 @@ class DcStation:
         # Everything the devices said since the last tick, in arrival order, then this
         # tick's meter sample and limits: one chart run over all of it (PowerPath.handle_many).
         inputs: list[PowerInput] = [*w.group.poll(now_ns), *w.imd.poll(now_ns)]
-        reading = w.meter.read(now_ns)
-        inputs.append(reading)
-        self._energy_wh = reading.energy_wh
+        reading = w.meter.sample(now_ns)
+        if reading is not None:  # None: a polled bus meter had no new reading this tick
+            inputs.append(reading)
+            self._energy_wh = reading.energy_wh
         limits = self.guard.effective_limits(now_ns)
         if limits != self._last_limits:
             self._last_limits = limits
@@ -942,13 +951,19 @@ class DcStation:
             accepted, reason = result.accepted, result.reason
             self.sched.trace.record("power", "reset", {"accepted": accepted, "reason": reason})
             self.reset_log.append((now_ns, accepted, reason))
-        # plc.command_result (contract 1.1): the operator learns why a reset was refused.
-        self._publish(PlcCommandResult(command=SessionCommand.RESET_FAULT, accepted=accepted,
-                                       reason=reason[:120]), now_ns)
         if not accepted:
+            self._reset_result(False, reason, now_ns)
             return
+        # The pilot asks the board (the safety MCU clears its own latch first); its answer
+        # (CpNotice fault_reset) completes the result.
+        self._reset_reason = reason
         self.sched.post("cp", Event("fault_reset"), source="controller")
         self._report_faults(now_ns)
+
+    def _reset_result(self, accepted: bool, reason: str, now_ns: int) -> None:
+        """plc.command_result (contract 1.1): the operator learns why a reset was refused."""
+        self._publish(PlcCommandResult(command=SessionCommand.RESET_FAULT, accepted=accepted,
+                                       reason=reason[:120]), now_ns)
 
     def _hold_pilot_for_latched_fault(self, now_ns: int) -> None:
         """A fault that needs an operator keeps the pilot in F (no PWM for the next car)

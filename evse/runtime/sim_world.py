@@ -30,6 +30,7 @@ from drivers.homeplug.sim import PowerlineMedium, SimStation
 from drivers.imd.iso165c import Iso165cImd
 from drivers.imd.isocha425 import IsoCha425Imd
 from drivers.imd.link import SerialLinkError, SerialPortLink, pipe_pair
+from drivers.meter.modbus_sdm import ModbusSdmMeter, SdmMeterSim
 from drivers.meter.sim_meter import Accuracy, SimDcMeter
 from drivers.power.group import ModuleGroupManager
 from drivers.power.select import protocol_by_name
@@ -42,6 +43,7 @@ from drivers.sim.module_stage import ModuleStage
 from drivers.sim.plant import DcPlant
 from evse.ev.battery import Battery as EvBattery
 from evse.ports.imd import IsolationMonitor
+from evse.ports.meter import DcMeter
 from evse.runtime.clock import ms_to_ns
 from evse.runtime.config import (
     DEFAULT_IMD_DRIVER,
@@ -169,6 +171,7 @@ class SimWorld:
         self.imd_physics = ImdPhysics(lambda: self.plant.connector_voltage_v)
         self.imd: IsolationMonitor
         self._serial: SerialPortLink | None = None
+        self._meter_serial: SerialPortLink | None = None
         self.imd_sim: Iso165cSim | IsoCha425Sim
         if cfg.imd.driver == "isocha425":  # Modbus RTU on a byte link (in memory here)
             address = cfg.imd.integer("device_address")
@@ -192,12 +195,34 @@ class SimWorld:
             self.imd = Iso165cImd(imd_buses[0])
         # ------------------------------------------------------------ meter
         m = cfg.meter
-        self.meter = SimDcMeter(
-            lambda: (self.plant.connector_voltage_v, self.plant.connector_current_a),
-            random.Random(rng.random()),
-            Accuracy(m.number("voltage_gain_error"), m.number("voltage_offset_v"),
-                     m.number("current_gain_error"), m.number("current_offset_a")),
-        )
+        self.meter: DcMeter
+        self.meter_sim: SdmMeterSim | None = None
+        def truth() -> tuple[float, float]:
+            return self.plant.connector_voltage_v, self.plant.connector_current_a
+
+        if m.driver == "modbus_sdm":  # Modbus RTU on a byte link (in memory here)
+            address = m.integer("device_address")
+            meter_link, meter_sim_link = pipe_pair()
+            meter_device = m.text("device")
+            if meter_device is not None:
+                # The real meter on its RS-485 tty; the simulated one hears nothing.
+                try:
+                    self._meter_serial = SerialPortLink(meter_device, m.integer("baud"))
+                except SerialLinkError as exc:
+                    raise DeviceOpenError(f"meter (modbus_sdm): {exc}") from None
+                meter_link = self._meter_serial
+            self.meter_sim = SdmMeterSim(meter_sim_link, truth, device_address=address)
+            self.meter = ModbusSdmMeter(
+                meter_link, device_address=address,
+                poll_period_ns=ms_to_ns(m.number("poll_period_ms")),
+                response_timeout_ns=ms_to_ns(m.number("response_timeout_ms")),
+                stale_after_ns=ms_to_ns(m.number("stale_after_ms")))
+        else:
+            self.meter = SimDcMeter(
+                truth, random.Random(rng.random()),
+                Accuracy(m.number("voltage_gain_error"), m.number("voltage_offset_v"),
+                         m.number("current_gain_error"), m.number("current_offset_a")),
+            )
         # ------------------------------------------------------------ board, powerline
         self.board = SimBoard(clock, rng, cfg.board, contactor=self.contactor)
         self.medium = PowerlineMedium(random.Random(rng.random()))
@@ -235,6 +260,8 @@ class SimWorld:
             self.plant.connector_voltage_v = 0.0
         self.rack.step(now_ns)
         self.imd_sim.step(now_ns)
+        if self.meter_sim is not None:
+            self.meter_sim.step(now_ns)
 
     def deliver(self, now_ns: int) -> None:
         """Frames the station's drivers just sent reach the simulated devices now (the
@@ -248,4 +275,6 @@ class SimWorld:
             bus.shutdown()
         if self._serial is not None:
             self._serial.close()
+        if self._meter_serial is not None:
+            self._meter_serial.close()
             self._serial = None

@@ -22,6 +22,7 @@ HANDLERS: dict[str, str] = {
     "controller": "evse.controller.handler:ControllerHandler",
     "firmware": "evse.controller.firmware:FirmwareHandler",
     "power_path": "evse.power.controller:PowerPathHandler",
+    "mcu_link": "drivers.board.mcu:McuLinkHandler",
 }
 
 

@@ -38,6 +38,7 @@ from typing import Any
 import exi
 from evse.fsm import CallbackError, Event, Machine, MachineSpec, TimerService, load_spec
 from evse.fsm.engine import TraceSink
+from evse.fsm.timers import LocalTimers
 from evse.secc.config import SeccConfig
 from evse.secc.din import DinHandler
 from evse.secc.env import AppProtocol, SeccEnv, SessionEndReason
@@ -47,7 +48,6 @@ from evse.secc.iso2 import Iso2Handler
 from evse.secc.quirks import QUIRKS, Quirk
 from evse.secc.sap import negotiate
 from evse.secc.session import MemorySessionStore, SessionStore
-from evse.secc.timers import LocalTimers
 from evse.secc.timing import (
     COMMUNICATION_SETUP_TIMEOUT_NS,
     ENV_POLL_PERIOD_NS,

@@ -28,6 +28,7 @@ def test_the_cm4_example_names_the_board_devices() -> None:
     assert cfg.imd.driver == "isocha425" and cfg.imd.params["device"] == "/dev/ttyAMA3"
     assert cfg.ocpp is not None and cfg.ocpp.security_profile == 2
     assert cfg.ocpp.endpoint == "wss://csms.example.net/ocpp/CM4-DC-01"
+    assert cfg.power_faults.store == "/var/lib/evse/faults.json"
 
 
 def test_a_typo_in_a_copy_of_the_cm4_example_is_a_file_line_error(

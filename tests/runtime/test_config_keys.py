@@ -548,3 +548,18 @@ KEY_TESTS.update({
     "imd.device": f"{_IMD}::test_imd_device_from_config_talks_modbus_on_that_tty",
     "imd.baud": f"{_IMD}::test_imd_device_from_config_talks_modbus_on_that_tty",
 })
+# meter: {driver: modbus_sdm} parameters, proved against the simulated meter (pymodbus'
+# server framer) in memory and on a pty.
+_SDM = "tests/drivers/test_meter_modbus.py"
+KEY_TESTS.update({
+    "meter.device": f"{_SDM}::test_meter_device_and_baud_open_that_tty",
+    "meter.baud": f"{_SDM}::test_meter_device_and_baud_open_that_tty",
+    "meter.device_address":
+        f"{_SDM}::test_the_meter_is_chosen_by_name_and_each_key_has_its_effect",
+    "meter.poll_period_ms":
+        f"{_SDM}::test_the_meter_is_chosen_by_name_and_each_key_has_its_effect",
+    "meter.response_timeout_ms":
+        f"{_SDM}::test_the_meter_is_chosen_by_name_and_each_key_has_its_effect",
+    "meter.stale_after_ms":
+        f"{_SDM}::test_the_meter_is_chosen_by_name_and_each_key_has_its_effect",
+})

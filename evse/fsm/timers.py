@@ -1,8 +1,10 @@
 """A sans-IO `TimerService` for a core that is driven by `now_ns` + `handle_timer()`.
 
-The charts' state timeouts need `start_timer(delay_ns, callback)`; when the SECC core runs
-without the station scheduler (bench, replay, EV-sim loopback) this gives it one and exposes
-`next_deadline_ns()` in the aioquic style.
+The charts' state timeouts need `start_timer(delay_ns, callback)`; a core that runs
+without the station scheduler (the SECC core on a bench, in replay or the EV-sim loopback;
+the MCU link driver, drivers/board/mcu.py) gets one here and exposes `next_deadline_ns()`
+in the aioquic style. It lives with the chart engine so that drivers, which see only the
+ports and the engine, can run a chart too.
 """
 
 from __future__ import annotations
