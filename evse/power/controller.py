@@ -75,6 +75,7 @@ from evse.power.types import (
     PowerPathRemoteError,
     PowerPathUsageError,
     PowerStatus,
+    PowerWithdrawn,
     Processing,
     SetContactors,
     SetModuleOutput,
@@ -176,7 +177,7 @@ PowerInput = (
     MeterReading | GroupMeasurement | OutputOffConfirmed | CapabilitiesChanged | ModuleOffline
     | ModuleOnline | ModuleAlarmRaised | ModuleAlarmCleared | ModuleFrameRejected
     | IsolationMeasurement | SelfTestResult | ImdDeviceFault | ContactorFeedback | EStopChanged
-    | BoardFault | EmergencyStop | EvseLimits | TemperatureReading
+    | BoardFault | EmergencyStop | PowerWithdrawn | EvseLimits | TemperatureReading
 )
 
 #: The chart this module is the handler of.
@@ -358,6 +359,10 @@ class PowerPathHandler:
             snap.current_a) < SAFE_OPEN_CURRENT_A
         return (not self._contactors_commanded or not self._shutdown_energised
                 or current_low or self._off_confirmed)
+
+    def contactors_held(self, ev: Event) -> bool:
+        """The path still holds the contactors closed (commanded, not yet opened by it)."""
+        return self._contactors_commanded
 
     def has_fault(self, ev: Event) -> bool:
         return bool(self._faults)
@@ -649,6 +654,20 @@ class PowerPathHandler:
         self._emit(DisableModules())
         self._emit(SetContactors(False))
         self._weld_check_due = self._weld_check_due or was_closed
+        self._stop_imd()
+
+    def cut_output(self, ev: Event) -> None:
+        """The pilot withdrew power while the path held the contactors (unplug, C->B, E, F
+        under load): the board opens them now, so the modules go off in this same call, the
+        emergency path of ccs2_dc_reference.md SF, not the error ramp (that would leave the
+        modules driving into opening contacts for t_error_ramp_down). The welding check
+        follows the opening as after any other."""
+        self._weld_check_due = (self._weld_check_due or self._contactors_commanded
+                                or self._feedback_closed)
+        if self._modules_enabled:
+            self._emit(DisableModules())
+        if self._contactors_commanded:
+            self._emit(SetContactors(False))
         self._stop_imd()
 
     def start_welding_check(self, ev: Event) -> None:
@@ -1184,6 +1203,8 @@ class PowerPath(PowerPathHandler):
                 self._raise(FaultReason.EMERGENCY_STOP, "e-stop input", now_ns)
         elif isinstance(event, BoardFault):
             self._post("board_fault", event.kind.value)
+        elif isinstance(event, PowerWithdrawn):
+            self._post("power_withdrawn", event.cause)
         else:
             _check_limits(event)
             self._limits = event
