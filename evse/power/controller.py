@@ -81,7 +81,7 @@ from evse.power.types import (
     SetModuleOutput,
     WeldingResult,
 )
-from evse.power.welding import WeldingCheck
+from evse.power.welding import MODULE_VOLTAGE_FRESH_NS, WeldingCheck
 
 #: Control tick while regulating: 100 Hz, the top of plc.power_setpoint's 20-100 Hz
 #: (ccs2_dc_reference.md B4 item 11).
@@ -263,6 +263,7 @@ class PowerPathHandler:
         self._now_ns = 0
         self._snapshot: MeasurementSnapshot | None = None
         self._module_voltage_v: float | None = None
+        self._module_voltage_ns: int | None = None
         self._caps: GroupCapabilities | None = None
         self._limits: EvseLimits | None = None
         self._contactors_commanded = False
@@ -1127,13 +1128,22 @@ class PowerPath(PowerPathHandler):
         w = self._welding
         if w is not None:
             snap = self._snapshot
-            w.update(self._feedback_closed, self._module_voltage_v,
+            w.update(self._feedback_closed, self._module_side_v(now_ns),
                      snap.voltage_v if snap else None, now_ns)
             if w.result is WeldingResult.OPEN and not self._welding_reported:
                 self._welding_reported = True
                 self._welded_unresolved = False  # a clean opening since the last weld
         if self._faults:
             self._clear_self_clearing()
+
+    def _module_side_v(self, now_ns: int) -> float | None:
+        """The module-side voltage if a module reported it lately; None (unknown) once
+        every module has been silent for MODULE_VOLTAGE_FRESH_NS (a stale 400 V is not a
+        live module side, and the welding check must not read it as a weld)."""
+        at = self._module_voltage_ns
+        if at is None or now_ns - at > MODULE_VOLTAGE_FRESH_NS:
+            return None
+        return self._module_voltage_v
 
     def _meter_stale_due_ns(self) -> int:
         last = max(self._last_meter_ns or 0, self._meter_watch_from_ns)
@@ -1156,6 +1166,7 @@ class PowerPath(PowerPathHandler):
             self._on_meter(event, now_ns)
         elif isinstance(event, GroupMeasurement):
             self._module_voltage_v = event.voltage_v
+            self._module_voltage_ns = now_ns
         elif isinstance(event, OutputOffConfirmed):
             self._off_confirmed = True
         elif isinstance(event, CapabilitiesChanged):
