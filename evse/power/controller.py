@@ -361,9 +361,11 @@ class PowerPathHandler:
         return (not self._contactors_commanded or not self._shutdown_energised
                 or current_low or self._off_confirmed)
 
-    def contactors_held(self, ev: Event) -> bool:
-        """The path still holds the contactors closed (commanded, not yet opened by it)."""
-        return self._contactors_commanded
+    def output_on(self, ev: Event) -> bool:
+        """Current may flow: the modules are on and the contactors held closed. (With the
+        modules off a pilot cut needs nothing at once: the chart's own steps and bounds go
+        on, e.g. cable check step 3 records a contactor that did not close.)"""
+        return self._modules_enabled and self._contactors_commanded
 
     def has_fault(self, ev: Event) -> bool:
         return bool(self._faults)
@@ -658,8 +660,8 @@ class PowerPathHandler:
         self._stop_imd()
 
     def cut_output(self, ev: Event) -> None:
-        """The pilot withdrew power while the path held the contactors (unplug, C->B, E, F
-        under load): the board opens them now, so the modules go off in this same call, the
+        """The pilot withdrew power with the modules on (unplug, C->B, E, F under load):
+        the board opens the contactors now, so the modules go off in this same call, the
         emergency path of ccs2_dc_reference.md SF, not the error ramp (that would leave the
         modules driving into opening contacts for t_error_ramp_down). The welding check
         follows the opening as after any other."""

@@ -51,3 +51,57 @@ def test_with_every_module_silent_the_welding_check_trusts_the_open_feedback() -
         assert st.power.available
     finally:
         st.close()
+
+
+def _wait_cable_check_station() -> DcStation:
+    st = DcStation(StationConfig(), SessionConfig(protocol="din", ocpp="none", charge_s=300))
+    st.start()
+    st.sched.run_until(1 * S)
+    return st
+
+
+def test_a_contactor_that_does_not_close_clears_when_the_car_leaves() -> None:
+    """fault_table.yaml contactor_not_closed is self-clearing on the unplug. The pilot's
+    own supervision sees the same contactor first and goes to F; that F is bounded
+    (fsm_specs/iec61851.yaml after_f), else the unplug could not be seen (-12 V) and the
+    connector would stay out of service until an operator reset."""
+    st = _wait_cable_check_station()
+    try:
+        c = st.world.contactor
+        command = c.command
+        c.command = lambda closed, now_ns: command(False, now_ns) if not closed else None  # type: ignore[method-assign]
+        st.plug_in()
+        assert st.sched.run_until_true(
+            lambda: FaultReason.CONTACTOR_NOT_CLOSED in _reasons(st), limit_ns=60 * S)
+        assert st.cp.state == "after_f" and not st.cp.handler.pwm_on  # no PWM, car still in
+        st.sched.run_for(3 * S)
+        st.unplug()
+        c.command = command  # type: ignore[method-assign]
+        st.sched.run_for(2 * S)
+        assert st.cp.state == "A"
+        assert st.power.fault is None, st.power.faults
+        assert st.power.available
+    finally:
+        st.close()
+
+
+def test_a_contactor_that_drops_out_under_load_clears_when_the_car_leaves() -> None:
+    """contactor_opened_unexpectedly (emergency, self-clearing once the contacts are open and
+    the car left): the pilot's F for the divergence is bounded, the unplug is seen."""
+    st = _charging_station()
+    try:
+        c = st.world.contactor
+        command = c.command
+        command(False, st.sched.now_ns())
+        c.command = lambda closed, now_ns: command(False, now_ns)  # type: ignore[method-assign]
+        assert st.sched.run_until_true(
+            lambda: FaultReason.CONTACTOR_OPENED_UNEXPECTEDLY in _reasons(st), limit_ns=1 * S)
+        st.sched.run_for(5 * S)
+        st.unplug()
+        c.command = command  # type: ignore[method-assign]
+        st.sched.run_for(3 * S)
+        assert st.cp.state == "A"
+        assert st.power.fault is None, st.power.faults
+        assert st.power.available
+    finally:
+        st.close()
