@@ -117,6 +117,13 @@ TEMPERATURE_TRIP_C = 90.0
 #: initial_meter_value_timeout_ms, timing.md §7].
 METER_STALE_NS = 2_000_000_000
 
+#: Output collapse (a short across the pins while charging): the meter voltage below this
+#: fraction of the precharge voltage for t_output_collapse (fsm_specs/power_path.yaml)
+#: [assumed: a charging battery stays at or above its open-circuit voltage, above ~70 % of
+#: its maximum over the SOC range; fault_table.yaml output_collapse].
+OUTPUT_COLLAPSE_FRACTION = 0.5
+
+
 @dataclass(frozen=True, slots=True)
 class PowerPathConfig:
     """Hardware rating of the station (the limits in force when no envelope was fed)."""
@@ -307,6 +314,9 @@ class PowerPathHandler:
         self._meter_watch_from_ns = 0
         self._over_current_since_ns: int | None = None
         self._over_voltage_since_ns: int | None = None
+        #: The output has been above OUTPUT_COLLAPSE_FRACTION of the precharge target since
+        #: the precharge began: a collapse is a fall from there, not a voltage never reached.
+        self._output_up = False
         self._imd_running = False
         self.rejected_frames = 0
         #: Something `update`'s guards read may have changed since the chart last settled.
@@ -348,6 +358,13 @@ class PowerPathHandler:
     def control_tick_due(self, ev: Event) -> bool:
         last = self._last_tick_ns
         return last is None or ev.at_ns >= last + CONTROL_PERIOD_NS
+
+    def output_collapsed(self, ev: Event) -> bool:
+        """The output fell below OUTPUT_COLLAPSE_FRACTION of the precharge voltage (the
+        car's battery): nothing but a short pulls a charging battery's terminals there."""
+        snap, ref = self._snapshot, self._precharge_target_v
+        return (self._output_up and snap is not None and ref is not None
+                and snap.voltage_v < OUTPUT_COLLAPSE_FRACTION * ref)
 
     def output_already_off(self, ev: Event) -> bool:
         return not self._modules_enabled or self._shutdown_from_a <= 0.0
@@ -418,6 +435,7 @@ class PowerPathHandler:
         self._request = None
         self._demand = None
         self._precharge_target_v = None
+        self._output_up = False
         self._isolation_level = IsolationStatus.INVALID
         self._over_voltage_since_ns = None
         self._over_current_since_ns = None
@@ -499,6 +517,7 @@ class PowerPathHandler:
     # ================================================================ actions: energy
     def begin_precharge(self, ev: Event) -> None:
         self._last_tick_ns = ev.at_ns
+        self._output_up = False
         if self.config.pause_imd_during_precharge:
             self._stop_imd()
 
@@ -591,6 +610,13 @@ class PowerPathHandler:
 
     def raise_over_current(self, ev: Event) -> None:
         self._raise(FaultReason.OVER_CURRENT, str(ev.data), ev.at_ns)
+
+    def raise_output_collapse(self, ev: Event) -> None:
+        snap, ref = self._snapshot, self._precharge_target_v
+        v = snap.voltage_v if snap is not None else float("nan")
+        self._raise(FaultReason.OUTPUT_COLLAPSE,
+                    f"output {v:.1f} V below {OUTPUT_COLLAPSE_FRACTION:.0%} of the "
+                    f"{ref or 0.0:.0f} V precharge voltage (short across the pins)", ev.at_ns)
 
     def raise_over_temperature(self, ev: Event) -> None:
         self._raise(FaultReason.OVER_TEMPERATURE, str(ev.data), ev.at_ns)
@@ -1231,6 +1257,9 @@ class PowerPath(PowerPathHandler):
             isolation_level=self._isolation_level,
         )
         self._last_meter_ns = now_ns
+        target = self._precharge_target_v
+        if target is not None and reading.voltage_v >= OUTPUT_COLLAPSE_FRACTION * target:
+            self._output_up = True
         self._check_over_voltage(reading.voltage_v, now_ns)
         self._check_over_current(reading.current_a, now_ns)
 

@@ -1,4 +1,4 @@
-"""The pilot cuts power under load: the power path takes the emergency path.
+"""The pilot cuts power under load, or the pins are shorted: the emergency path.
 
 When the car is unplugged or the pilot goes to F while current flows, the pilot withdraws
 allow_power_on and the board opens the contactors at once (IEC 61851-1 Table A.6 seq. 8.1:
@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 import pytest
 
+from drivers.sim.loads import ShortCircuit
 from evse.cp.pilot import T_POWER_OFF_AFTER_C_TO_B_NS
 from evse.fsm import Event
+from evse.power.faults import FaultReason, Severity
 from evse.power.types import Phase
 from evse.runtime.config import StationConfig
 from evse.runtime.dc_station import DcStation, SessionConfig
@@ -69,3 +71,31 @@ def test_the_modules_go_off_with_the_contacts_when_the_pilot_cuts_power_under_lo
         assert st.power.phase in (Phase.STOPPED, Phase.IDLE)
     finally:
         st.close()
+
+
+def test_a_short_across_the_pins_while_charging_opens_at_once_and_clears_with_the_car() -> None:
+    """A 50 mOhm short: the modules hold their current limit into it (no over-current), the
+    output collapses. fault_table.yaml output_collapse: below half the precharge voltage for
+    t_output_collapse (50 ms), then the emergency shutdown; self-clearing on the unplug."""
+    st = _charging_station()
+    try:
+        plant = st.world.plant
+        battery = plant.load
+        t0 = st.sched.now_ns()
+        plant.load = ShortCircuit(0.05)
+        assert st.sched.run_until_true(
+            lambda: not _modules_on(st) and not st.world.contactor.closed, limit_ns=1 * S)
+        took_ns = st.sched.now_ns() - t0
+        assert took_ns <= 200 * MS, f"safe after {took_ns / MS} ms"
+        fault = st.power.fault
+        assert fault is not None and fault.reason is FaultReason.OUTPUT_COLLAPSE
+        assert fault.severity is Severity.EMERGENCY
+        st.sched.run_for(3 * S)
+        st.unplug()
+        plant.load = battery
+        st.sched.run_for(3 * S)
+        assert st.power.fault is None, st.power.faults
+        assert st.power.available
+    finally:
+        st.close()
+
