@@ -1157,7 +1157,7 @@ class PowerPath(PowerPathHandler):
         if w is not None:
             snap = self._snapshot
             w.update(self._feedback_closed, self._module_side_v(now_ns),
-                     snap.voltage_v if snap else None, now_ns)
+                     snap.voltage_v if snap else None, now_ns, self._module_voltage_ns)
             if w.result is WeldingResult.OPEN and not self._welding_reported:
                 self._welding_reported = True
                 self._welded_unresolved = False  # a clean opening since the last weld

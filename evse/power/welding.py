@@ -34,7 +34,11 @@ class WeldingCheck:
         return self.started_ns + VOLTAGE_DECAY_BOUND_NS
 
     def update(self, feedback_closed: bool, module_voltage_v: float | None,
-               connector_voltage_v: float | None, now_ns: int) -> None:
+               connector_voltage_v: float | None, now_ns: int,
+               module_measured_ns: int | None = None) -> None:
+        """`module_measured_ns`: when the module-side voltage was measured (None: unknown).
+        Only a value measured after the check started can show a module side that did not
+        decay; an older one says nothing about the decay, so the feedback decides."""
         if self.result is not WeldingResult.CHECKING:
             return
         elapsed = now_ns - self.started_ns
@@ -51,13 +55,15 @@ class WeldingCheck:
                 and elapsed >= CONTACTOR_FEEDBACK_BOUND_NS):
             self.result = WeldingResult.OPEN  # nothing live behind the contactor to weld onto
             return
-        if module_voltage_v is None and elapsed >= VOLTAGE_DECAY_BOUND_NS:
+        unmeasured = module_voltage_v is None or (
+            module_measured_ns is not None and module_measured_ns < self.started_ns)
+        if unmeasured and elapsed >= VOLTAGE_DECAY_BOUND_NS:
             # No module answers: the module side is unknown, and the output side may be the
             # car's battery. The positively guided mirror contact (hardware.md §4) reports
             # open: one witness, no counter-evidence, not a weld.
             self.result = WeldingResult.OPEN
-            self.detail = (f"feedback open, module side not measured, connector at "
-                           f"{connector_voltage_v} V")
+            self.detail = (f"feedback open, module side not measured since the opening, "
+                           f"connector at {connector_voltage_v} V")
             return
         if elapsed >= VOLTAGE_DECAY_BOUND_NS:
             self.result = WeldingResult.WELDED
