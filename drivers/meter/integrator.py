@@ -27,7 +27,9 @@ class VoltageCurrentIntegrator(DcMeter):
         if last is not None:
             if now_ns < last.timestamp_ns:
                 raise MeterError(f"sample at {now_ns} ns is older than {last.timestamp_ns} ns")
-            self._energy_j += ((last.voltage_v * last.current_a + voltage_v * current_a) / 2
+            # Import register (evse/ports/meter.py): reverse power does not count down.
+            self._energy_j += ((max(0.0, last.voltage_v * last.current_a)
+                                + max(0.0, voltage_v * current_a)) / 2
                                * (now_ns - last.timestamp_ns) * 1e-9)
         self._last = MeterReading(voltage_v, current_a, self._energy_j / _J_PER_WH, now_ns)
         self._pending.append(self._last)

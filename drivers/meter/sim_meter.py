@@ -62,7 +62,10 @@ class SimDcMeter(DcMeter):
         v, i = self._truth()
         if self._last_true is not None:
             v0, i0, t0 = self._last_true
-            self._energy_j += (v0 * i0 + v * i) / 2 * (now_ns - t0) * 1e-9
+            # The import register (evse/ports/meter.py): power flowing back from the car
+            # (the battery into the module discharge path, modules off, contacts closed)
+            # does not count down what was delivered.
+            self._energy_j += (max(0.0, v0 * i0) + max(0.0, v * i)) / 2 * (now_ns - t0) * 1e-9
         self._last_true = (v, i, now_ns)
         a = self.accuracy
         # Stay strictly inside the band: the error is drawn from 90 % of it.

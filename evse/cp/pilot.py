@@ -86,6 +86,20 @@ class FaultCause(enum.Enum):
     EXTERNAL = "external"
 
 
+#: Causes whose F is bounded (t_f_after_fault, then `after_f`: X1 until the car leaves), not
+#: latched until RESET_FAULT. Decided per fault_table.yaml row: the power path's rows for
+#: them are self-clearing (contactor_not_closed and contactor_opened_unexpectedly for
+#: CONTACTOR_NOT_CLOSING; board_fault for CONTACTOR_FEEDBACK_DIVERGES), and a latched F would
+#: keep them from ever clearing (in F the EVSE drives -12 V and cannot see the unplug).
+#: Latched stay: ESTOP and CONTACTOR_WELDED (emergency_stop, contactor_welded rows are
+#: latched), EXTERNAL (a latched power fault or the campaign's CP F, held for the operator)
+#: and the Linux/MCU chain itself (KEEPALIVE_TIMEOUT, BOARD_LINK_LOST: the station's own
+#: software or link failed, the operator looks before the next car; stricter than the
+#: board_fault row, so the connector stays Faulted until RESET_FAULT).
+SELF_CLEARING_CAUSES = frozenset({FaultCause.CONTACTOR_NOT_CLOSING,
+                                  FaultCause.CONTACTOR_FEEDBACK_DIVERGES})
+
+
 @dataclass(frozen=True, slots=True)
 class CpConfig:
     hlc_enabled: bool = True
@@ -194,6 +208,11 @@ class CpHandler:
     def clear_f_min(self, ev: Event) -> None:
         self.f_min_passed = False
 
+    def drop_self_clearing_causes(self, ev: Event) -> None:
+        """Leaving F for `after_f`: the bounded causes are over (SELF_CLEARING_CAUSES); what
+        made them clears in the power path with the unplug."""
+        self.latched -= SELF_CLEARING_CAUSES
+
     # --- reports -------------------------------------------------------------------------
     def report_plugged(self, ev: Event) -> None:
         self.notify(CpNotice("plugged"))
@@ -249,7 +268,8 @@ class CpHandler:
         return self.diode_fault
 
     def fault_latched(self, ev: Event) -> bool:
-        return bool(self.latched)
+        """A cause that holds F until RESET_FAULT (every cause but SELF_CLEARING_CAUSES)."""
+        return bool(self.latched - SELF_CLEARING_CAUSES)
 
     def pp_open(self, ev: Event) -> bool:
         return pp_reads_open(self.pp_state)

@@ -75,12 +75,13 @@ from evse.power.types import (
     PowerPathRemoteError,
     PowerPathUsageError,
     PowerStatus,
+    PowerWithdrawn,
     Processing,
     SetContactors,
     SetModuleOutput,
     WeldingResult,
 )
-from evse.power.welding import WeldingCheck
+from evse.power.welding import MODULE_VOLTAGE_FRESH_NS, WeldingCheck
 
 #: Control tick while regulating: 100 Hz, the top of plc.power_setpoint's 20-100 Hz
 #: (ccs2_dc_reference.md B4 item 11).
@@ -115,6 +116,13 @@ TEMPERATURE_TRIP_C = 90.0
 #: not be told a stale sample (P0 item 2) [assumed; below EVerest's 5 s
 #: initial_meter_value_timeout_ms, timing.md §7].
 METER_STALE_NS = 2_000_000_000
+
+#: Output collapse (a short across the pins while charging): the meter voltage below this
+#: fraction of the precharge voltage for t_output_collapse (fsm_specs/power_path.yaml)
+#: [assumed: a charging battery stays at or above its open-circuit voltage, above ~70 % of
+#: its maximum over the SOC range; fault_table.yaml output_collapse].
+OUTPUT_COLLAPSE_FRACTION = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class PowerPathConfig:
@@ -176,7 +184,7 @@ PowerInput = (
     MeterReading | GroupMeasurement | OutputOffConfirmed | CapabilitiesChanged | ModuleOffline
     | ModuleOnline | ModuleAlarmRaised | ModuleAlarmCleared | ModuleFrameRejected
     | IsolationMeasurement | SelfTestResult | ImdDeviceFault | ContactorFeedback | EStopChanged
-    | BoardFault | EmergencyStop | EvseLimits | TemperatureReading
+    | BoardFault | EmergencyStop | PowerWithdrawn | EvseLimits | TemperatureReading
 )
 
 #: The chart this module is the handler of.
@@ -262,6 +270,7 @@ class PowerPathHandler:
         self._now_ns = 0
         self._snapshot: MeasurementSnapshot | None = None
         self._module_voltage_v: float | None = None
+        self._module_voltage_ns: int | None = None
         self._caps: GroupCapabilities | None = None
         self._limits: EvseLimits | None = None
         self._contactors_commanded = False
@@ -305,6 +314,9 @@ class PowerPathHandler:
         self._meter_watch_from_ns = 0
         self._over_current_since_ns: int | None = None
         self._over_voltage_since_ns: int | None = None
+        #: The output has been above OUTPUT_COLLAPSE_FRACTION of the precharge target since
+        #: the precharge began: a collapse is a fall from there, not a voltage never reached.
+        self._output_up = False
         self._imd_running = False
         self.rejected_frames = 0
         #: Something `update`'s guards read may have changed since the chart last settled.
@@ -347,6 +359,13 @@ class PowerPathHandler:
         last = self._last_tick_ns
         return last is None or ev.at_ns >= last + CONTROL_PERIOD_NS
 
+    def output_collapsed(self, ev: Event) -> bool:
+        """The output fell below OUTPUT_COLLAPSE_FRACTION of the precharge voltage (the
+        car's battery): nothing but a short pulls a charging battery's terminals there."""
+        snap, ref = self._snapshot, self._precharge_target_v
+        return (self._output_up and snap is not None and ref is not None
+                and snap.voltage_v < OUTPUT_COLLAPSE_FRACTION * ref)
+
     def output_already_off(self, ev: Event) -> bool:
         return not self._modules_enabled or self._shutdown_from_a <= 0.0
 
@@ -358,6 +377,12 @@ class PowerPathHandler:
             snap.current_a) < SAFE_OPEN_CURRENT_A
         return (not self._contactors_commanded or not self._shutdown_energised
                 or current_low or self._off_confirmed)
+
+    def output_on(self, ev: Event) -> bool:
+        """Current may flow: the modules are on and the contactors held closed. (With the
+        modules off a pilot cut needs nothing at once: the chart's own steps and bounds go
+        on, e.g. cable check step 3 records a contactor that did not close.)"""
+        return self._modules_enabled and self._contactors_commanded
 
     def has_fault(self, ev: Event) -> bool:
         return bool(self._faults)
@@ -410,6 +435,7 @@ class PowerPathHandler:
         self._request = None
         self._demand = None
         self._precharge_target_v = None
+        self._output_up = False
         self._isolation_level = IsolationStatus.INVALID
         self._over_voltage_since_ns = None
         self._over_current_since_ns = None
@@ -491,6 +517,7 @@ class PowerPathHandler:
     # ================================================================ actions: energy
     def begin_precharge(self, ev: Event) -> None:
         self._last_tick_ns = ev.at_ns
+        self._output_up = False
         if self.config.pause_imd_during_precharge:
             self._stop_imd()
 
@@ -584,6 +611,13 @@ class PowerPathHandler:
     def raise_over_current(self, ev: Event) -> None:
         self._raise(FaultReason.OVER_CURRENT, str(ev.data), ev.at_ns)
 
+    def raise_output_collapse(self, ev: Event) -> None:
+        snap, ref = self._snapshot, self._precharge_target_v
+        v = snap.voltage_v if snap is not None else float("nan")
+        self._raise(FaultReason.OUTPUT_COLLAPSE,
+                    f"output {v:.1f} V below {OUTPUT_COLLAPSE_FRACTION:.0%} of the "
+                    f"{ref or 0.0:.0f} V precharge voltage (short across the pins)", ev.at_ns)
+
     def raise_over_temperature(self, ev: Event) -> None:
         self._raise(FaultReason.OVER_TEMPERATURE, str(ev.data), ev.at_ns)
 
@@ -649,6 +683,20 @@ class PowerPathHandler:
         self._emit(DisableModules())
         self._emit(SetContactors(False))
         self._weld_check_due = self._weld_check_due or was_closed
+        self._stop_imd()
+
+    def cut_output(self, ev: Event) -> None:
+        """The pilot withdrew power with the modules on (unplug, C->B, E, F under load):
+        the board opens the contactors now, so the modules go off in this same call, the
+        emergency path of ccs2_dc_reference.md SF, not the error ramp (that would leave the
+        modules driving into opening contacts for t_error_ramp_down). The welding check
+        follows the opening as after any other."""
+        self._weld_check_due = (self._weld_check_due or self._contactors_commanded
+                                or self._feedback_closed)
+        if self._modules_enabled:
+            self._emit(DisableModules())
+        if self._contactors_commanded:
+            self._emit(SetContactors(False))
         self._stop_imd()
 
     def start_welding_check(self, ev: Event) -> None:
@@ -1126,13 +1174,22 @@ class PowerPath(PowerPathHandler):
         w = self._welding
         if w is not None:
             snap = self._snapshot
-            w.update(self._feedback_closed, self._module_voltage_v,
-                     snap.voltage_v if snap else None, now_ns)
+            w.update(self._feedback_closed, self._module_side_v(now_ns),
+                     snap.voltage_v if snap else None, now_ns, self._module_voltage_ns)
             if w.result is WeldingResult.OPEN and not self._welding_reported:
                 self._welding_reported = True
                 self._welded_unresolved = False  # a clean opening since the last weld
         if self._faults:
             self._clear_self_clearing()
+
+    def _module_side_v(self, now_ns: int) -> float | None:
+        """The module-side voltage if a module reported it lately; None (unknown) once
+        every module has been silent for MODULE_VOLTAGE_FRESH_NS (a stale 400 V is not a
+        live module side, and the welding check must not read it as a weld)."""
+        at = self._module_voltage_ns
+        if at is None or now_ns - at > MODULE_VOLTAGE_FRESH_NS:
+            return None
+        return self._module_voltage_v
 
     def _meter_stale_due_ns(self) -> int:
         last = max(self._last_meter_ns or 0, self._meter_watch_from_ns)
@@ -1155,6 +1212,7 @@ class PowerPath(PowerPathHandler):
             self._on_meter(event, now_ns)
         elif isinstance(event, GroupMeasurement):
             self._module_voltage_v = event.voltage_v
+            self._module_voltage_ns = now_ns
         elif isinstance(event, OutputOffConfirmed):
             self._off_confirmed = True
         elif isinstance(event, CapabilitiesChanged):
@@ -1202,6 +1260,8 @@ class PowerPath(PowerPathHandler):
                 self._raise(FaultReason.EMERGENCY_STOP, "e-stop input", now_ns)
         elif isinstance(event, BoardFault):
             self._post("board_fault", event.kind.value)
+        elif isinstance(event, PowerWithdrawn):
+            self._post("power_withdrawn", event.cause)
         else:
             _check_limits(event)
             self._limits = event
@@ -1215,6 +1275,9 @@ class PowerPath(PowerPathHandler):
             isolation_level=self._isolation_level,
         )
         self._last_meter_ns = now_ns
+        target = self._precharge_target_v
+        if target is not None and reading.voltage_v >= OUTPUT_COLLAPSE_FRACTION * target:
+            self._output_up = True
         self._check_over_voltage(reading.voltage_v, now_ns)
         self._check_over_current(reading.current_a, now_ns)
 

@@ -65,6 +65,7 @@ class FaultReason(enum.Enum):
     OVER_CURRENT = "over_current"
     OVER_TEMPERATURE = "over_temperature"
     METER_STALE = "meter_stale"
+    OUTPUT_COLLAPSE = "output_collapse"
 
 
 _STATUS_CODE = {

@@ -69,6 +69,15 @@ class EmergencyStop:
     detail: str = "emergency stop"
 
 
+@dataclass(frozen=True, slots=True)
+class PowerWithdrawn:
+    """The pilot withdrew allow_power_on (CP left C2/D2: unplug, C->B, E, F, PWM stop): the
+    board opens the contactors now, whatever the power path holds (IEC 61851-1 Table A.6
+    seq. 8.1, 100 ms). `cause`: the pilot chart event that withdrew it."""
+
+    cause: str = "pilot"
+
+
 # --- outputs --------------------------------------------------------------------------------
 
 

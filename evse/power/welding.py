@@ -3,6 +3,8 @@
 Two independent witnesses: the mirror contact (feedback must report open within the
 feedback bound) and the module-side voltage, which with the modules off and the contactors
 open must fall below 60 V through the module discharge path even while the connector is live.
+A module-side voltage nobody measured (every module silent) is unknown, not live: then the
+mirror contact and the output side decide (feedback open and the decay bound over: open).
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from evse.power.types import WeldingResult
 #: Module-side decay below 60 V with the contactors open: 5 time constants of the module
 #: discharge path (2 x 1 mF, 250 Ohm per module -> tau 0.25 s) with margin [assumed].
 VOLTAGE_DECAY_BOUND_NS = 2_000_000_000
+#: A module-side voltage older than this is unknown [assumed: the group driver's own
+#: freshness, drivers/power/group.py MEASUREMENT_FRESH_NS 3 s = three 1 s Infy status polls;
+#: the group reports no voltage once every module is silent].
+MODULE_VOLTAGE_FRESH_NS = 3_000_000_000
 
 
 class WeldingCheck:
@@ -28,7 +34,11 @@ class WeldingCheck:
         return self.started_ns + VOLTAGE_DECAY_BOUND_NS
 
     def update(self, feedback_closed: bool, module_voltage_v: float | None,
-               connector_voltage_v: float | None, now_ns: int) -> None:
+               connector_voltage_v: float | None, now_ns: int,
+               module_measured_ns: int | None = None) -> None:
+        """`module_measured_ns`: when the module-side voltage was measured (None: unknown).
+        Only a value measured after the check started can show a module side that did not
+        decay; an older one says nothing about the decay, so the feedback decides."""
         if self.result is not WeldingResult.CHECKING:
             return
         elapsed = now_ns - self.started_ns
@@ -44,6 +54,16 @@ class WeldingCheck:
         if (connector_voltage_v is not None and connector_voltage_v < SAFE_VOLTAGE_V
                 and elapsed >= CONTACTOR_FEEDBACK_BOUND_NS):
             self.result = WeldingResult.OPEN  # nothing live behind the contactor to weld onto
+            return
+        unmeasured = module_voltage_v is None or (
+            module_measured_ns is not None and module_measured_ns < self.started_ns)
+        if unmeasured and elapsed >= VOLTAGE_DECAY_BOUND_NS:
+            # No module answers: the module side is unknown, and the output side may be the
+            # car's battery. The positively guided mirror contact (hardware.md §4) reports
+            # open: one witness, no counter-evidence, not a weld.
+            self.result = WeldingResult.OPEN
+            self.detail = (f"feedback open, module side not measured since the opening, "
+                           f"connector at {connector_voltage_v} V")
             return
         if elapsed >= VOLTAGE_DECAY_BOUND_NS:
             self.result = WeldingResult.WELDED

@@ -62,7 +62,7 @@ from evse.ports.board import Board, ContactorFeedback, EStopChanged
 from evse.power.controller import PowerInput, PowerPath, PowerPathConfig
 from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
-from evse.power.types import Phase as PowerPhase
+from evse.power.types import Phase as PowerPhase, PowerWithdrawn
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.fault_store import FaultStore, HeldFaults
@@ -436,6 +436,11 @@ class DcStation:
             # board's hardware cut does, so the fault reads as an e-stop, not as contacts
             # that opened unexpectedly.
             sched.post("power", EStopChanged(bool(notice.data["active"]), sched.now_ns()),
+                       source="cp")
+        if notice.kind == "power_withdrawn":
+            # The pilot cut power (the board opens the contacts now): a path still holding
+            # them takes the emergency path, modules off at once (fsm_specs/power_path.yaml).
+            sched.post("power", PowerWithdrawn(str(notice.data.get("event", "pilot"))),
                        source="cp")
         if notice.kind == "contactors":
             if self.board_external:

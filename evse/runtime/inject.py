@@ -48,6 +48,10 @@ HOT_C = 95.0
 EARTH_V = 1500.0
 #: Over-current: the current loop lost its reference and sources this far above the demand.
 OVER_CURRENT_EXTRA_A = 60.0
+#: A bolted short across the DC pins [assumed 50 mOhm: cable and contact resistance]. (The
+#: sim's ShortCircuit default is the 100 Ohm cable-check test resistor of hardware.md §2.5,
+#: which while charging only looks like a lost battery, not a short.)
+SHORT_OHM = 0.05
 
 
 class Point(enum.Enum):
@@ -211,7 +215,7 @@ def _all_modules_lost(r: Rig) -> None:
 @_injector(Point.CAR, "a short circuit across the DC pins (plant load: 50 mOhm)")
 def _output_short(r: Rig) -> None:
     plant = r.st.world.plant
-    r.patch(plant, "load", ShortCircuit(), car_scoped=True)
+    r.patch(plant, "load", ShortCircuit(SHORT_OHM), car_scoped=True)
 
 
 @_injector(Point.DEVICE, "every module's regulation drives 10 % above the car's maximum")

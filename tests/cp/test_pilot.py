@@ -122,8 +122,50 @@ def test_contactor_that_does_not_close_is_a_fault() -> None:
     h.ev(EvCpState.C)
     h.run(0.1)
     h.post("power_on_request")
-    h.run(2.0)
+    h.run(1.1)  # T_CONTACTOR_FEEDBACK_NS (1 s) after the grant
     assert h.state == "F" and not h.board.contact_closed
+
+
+@pytest.mark.req("PLC-6.4")
+def test_f_for_a_contactor_that_did_not_close_is_bounded_so_the_unplug_is_seen() -> None:
+    """The power path's fault for it clears on the unplug (fault_table.yaml
+    contactor_not_closed: self_clearing); in F (-12 V) the unplug cannot be seen, so F lasts
+    t_f_after_fault and the pilot drives X1 again: no PWM, no power while the car stays, A
+    when it leaves, and the next car is offered 5 % PWM without an operator reset."""
+    h = Cp()
+    h.board.fail_to_close = True
+    h.ev(EvCpState.B)
+    h.run(1.0)
+    h.ev(EvCpState.C)
+    h.run(0.1)
+    h.post("power_on_request")
+    h.run(1.1)
+    assert h.state == "F" and h.board.output is CpOutputMode.F
+    h.run(0.4)  # t_f_after_fault 0.3 s
+    assert h.state == "after_f" and h.board.output is CpOutputMode.X1
+    h.post("power_on_request")  # a power request there is not granted
+    h.run(3.0)
+    assert h.state == "after_f" and not h.st.cp.handler.power_granted
+    assert not h.st.cp.handler.pwm_on
+    h.board.fail_to_close = False
+    h.ev(EvCpState.A)
+    h.run(0.2)
+    assert h.state == "A"
+    h.ev(EvCpState.B)
+    h.run(1.0)
+    assert h.state == "plugged.B.B2" and h.board.output is CpOutputMode.PWM
+
+
+@pytest.mark.req("PLC-6.4")
+def test_f_for_a_welded_contactor_stays_until_the_reset() -> None:
+    """A latched cause (fault_table.yaml contactor_welded: latched) keeps F past
+    t_f_after_fault."""
+    h = Cp()
+    h.charging()
+    h.board.welded = True
+    h.ev(EvCpState.B)
+    h.run(3.0)
+    assert h.state == "F"
 
 
 @pytest.mark.req("PLC-1")

@@ -199,6 +199,9 @@ INJECT: dict[FaultReason, Callable[[Driver], None]] = {
     FaultReason.OVER_TEMPERATURE: lambda d: (
         d.charging(), d.feed(TemperatureReading("dc_plus_pin", 95.0, d.t))),
     FaultReason.METER_STALE: lambda d: (d.charging(), d.timer(2100 * MS)),
+    # A short across the pins: the modules hold 50 A into a few volts for 60 ms.
+    FaultReason.OUTPUT_COLLAPSE: lambda d: (
+        d.charging(), [d.meter(3.0, 50.0, 20 * MS) for _ in range(4)]),
 }
 
 
@@ -264,6 +267,7 @@ EXPECTED: dict[FaultReason, tuple[Severity, Clearing, ClearCondition]] = {
     FaultReason.OVER_CURRENT: (_E, _SC, _C.UNPLUGGED),
     FaultReason.OVER_TEMPERATURE: (_E, _L, _C.TEMPERATURE_NORMAL),
     FaultReason.METER_STALE: (_E, _SC, _C.UNPLUGGED),
+    FaultReason.OUTPUT_COLLAPSE: (_X, _SC, _C.UNPLUGGED),
 }
 
 

@@ -42,6 +42,24 @@ def test_sim_meter_readings_stay_inside_the_accuracy_band_and_count_energy() -> 
     assert meter.last is not None and meter.last.energy_wh > 0
 
 
+def test_reverse_power_does_not_count_the_import_register_down() -> None:
+    """The register is the import direction (evse/ports/meter.py): the car's battery feeding
+    the module discharge path back (modules off, contacts closed) leaves it where it was,
+    so an OCPP meter stop is never below its start."""
+    truth = [(400.0, 100.0)]
+    meter = SimDcMeter(lambda: truth[0], random.Random(7))
+    integrator = VoltageCurrentIntegrator()
+    for k in range(101):
+        if k == 50:
+            truth[0] = (400.0, -3.0)
+        meter.poll(k * SAMPLE_PERIOD_NS)
+        integrator.feed(*truth[0], k * SAMPLE_PERIOD_NS)
+    for m in (meter, integrator):
+        assert m.last is not None
+        # 40 kW for 49 periods plus half of the step period (trapezoid), then nothing.
+        assert m.last.energy_wh == pytest.approx(40_000 * 49.5 * SAMPLE_PERIOD_NS * 1e-9 / 3600)
+
+
 def test_integrator_fallback_runs_a_session_on_module_read_back() -> None:
     """Without a DC meter the core regulates on the modules' own V/I (0x060: 250 ms polls):
     the documented fallback. Energy agrees with the simulated meter within a few percent."""
