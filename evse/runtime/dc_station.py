@@ -293,6 +293,7 @@ class DcStation:
                 emergency=lambda: self.cp.state == "emergency",
                 faulted=lambda: self.cp.state == "F",
                 unplugged=lambda: self._unplugged_in_session,
+                pp_open=lambda: self.cp.state == "plugged.proximity_open",
             ),
             self._publish, on_session_end=self._session_ended,
             on_precharge=self._precharge_seen,

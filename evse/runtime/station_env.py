@@ -113,6 +113,8 @@ class PilotView:
     faulted: Callable[[], bool]
     #: The car was unplugged (CP A) since the session began.
     unplugged: Callable[[], bool] = lambda: False
+    #: The pilot holds the car in plugged.proximity_open (PP open with the car in).
+    pp_open: Callable[[], bool] = lambda: False
 
 
 #: Why the V2G session ended, as the contract's stop reason, where nothing more specific
@@ -307,7 +309,9 @@ class StationEnv:
         return EvseFault.NONE
 
     def station_request(self, now_ns: int) -> StationRequest:
-        if self.guard.stop_request(now_ns) is not None or self.ev_error is not None:
+        if (self.guard.stop_request(now_ns) is not None or self.ev_error is not None
+                or self.pilot.pp_open()):
+            # PP open: the pilot has cut PWM and power already; the car is told to stop.
             return StationRequest.STOP
         # ISO 15118-2 only: the controller's schedule changed in value (a new OCPP charging
         # profile) after the car got its SAScheduleList => EVSENotification ReNegotiation
@@ -428,7 +432,7 @@ class StationEnv:
         if self.pilot.emergency() or (fault is not None
                                       and fault.reason is FaultReason.EMERGENCY_STOP):
             return StopReason.EMERGENCY_STOP
-        if fault is not None or self.pilot.faulted():
+        if fault is not None or self.pilot.faulted() or self.pilot.pp_open():
             return StopReason.FAULT
         if self.ev_error is not None:
             return StopReason.EV_ERROR
