@@ -487,7 +487,7 @@ def _required_keys() -> set[str]:
         keys.add(f"{kind.value}.driver")
         for info in REGISTRY[kind].values():
             keys |= {f"{kind.value}.{p.name}" for p in info.params}
-    for section in ("board", "cp", "auth", "pnc"):
+    for section in ("board", "cp", "auth", "pnc", "power_faults"):
         cls = type(getattr(StationConfig(), section))
         keys |= {f"{section}.{f.name}" for f in dataclasses.fields(cls)}
     keys.discard("board.params")  # the chosen board driver's parameters, walked above
@@ -563,3 +563,14 @@ KEY_TESTS.update({
     "meter.stale_after_ms":
         f"{_SDM}::test_the_meter_is_chosen_by_name_and_each_key_has_its_effect",
 })
+
+
+# power_faults: the power path's thresholds (one test sets them all) and the fault store.
+_PF = ("tests/station/test_power_faults_config.py::"
+       "test_every_power_faults_key_sets_its_threshold_in_the_station")
+KEY_TESTS.update({f"power_faults.{k}": _PF for k in (
+    "over_current_margin_a", "over_current_margin_fraction", "over_current_duration_ms",
+    "temperature_derate_c", "temperature_trip_c", "meter_stale_ms", "cable_rating_a")})
+KEY_TESTS["power_faults.store"] = (
+    "tests/station/test_fault_store.py::"
+    "test_a_latched_insulation_fault_survives_a_restart_until_the_operator_resets")
