@@ -65,7 +65,7 @@ from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
 from evse.power.types import Phase as PowerPhase, PowerWithdrawn
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
-from evse.runtime.fault_store import FaultStore, HeldFaults
+from evse.runtime.fault_store import FaultStore, FaultStoreError, HeldFaults
 from evse.runtime.ocpp_side import SIM_TOKEN, ExternalOcppSide, OcppSide
 from evse.runtime.plc_states import cp_state_of, pp_state_of, secc_phase
 from evse.runtime.power_wiring import apply_power_command
@@ -228,6 +228,8 @@ class DcStation:
         # ---------------------------------------------------------------- power path
         self.power = PowerPath(_power_path_config(config))
         #: power_faults.store: held faults survive a restart (None: simulation forgets them).
+        #: The held faults the store last failed to write (not retried until they change).
+        self._store_failed_for: HeldFaults | None = None
         self.fault_store = (None if config.power_faults.store is None
                             else FaultStore(config.power_faults.store))
         sched.register("power", CallbackComponent(self._power_input))
@@ -822,8 +824,25 @@ class DcStation:
         self._faults = active
         self._publish_phase(now_ns)
         if self.fault_store is not None:
-            faults, welded = self.power.held_faults()
-            self.fault_store.save(HeldFaults(faults, welded))
+            self._save_held_faults(now_ns)
+
+    def _save_held_faults(self, now_ns: int) -> None:
+        """Write the held faults when they change. A failed write (disk full, read-only
+        /var) must not stop a running station: it is traced and logged once per value and
+        retried at the next change; the faults themselves stay in force in memory."""
+        assert self.fault_store is not None
+        faults, welded = self.power.held_faults()
+        held = HeldFaults(faults, welded)
+        if held == self._store_failed_for:
+            return
+        try:
+            self.fault_store.save(held)
+        except FaultStoreError as exc:
+            self._store_failed_for = held
+            self.sched.trace.record("power", "fault_store_failed", {"error": str(exc)})
+            self.log.add(now_ns, f"fault store not written: {exc}")
+        else:
+            self._store_failed_for = None
 
     # ================================================================== power path
     def _power_input(self, item: Any, now_ns: int) -> None:

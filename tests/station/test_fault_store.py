@@ -134,3 +134,21 @@ def test_a_broken_store_is_an_error_naming_the_file_not_a_traceback(
     rc = main(["sim", str(scenario), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and str(path) in err and "Traceback" not in err
+
+
+def test_a_store_that_cannot_be_written_does_not_stop_the_station(tmp_path: Path) -> None:
+    """The store's directory is a file (a read-only or full disk alike): the latched fault
+    is still in force, the failure is logged once, and the next car is still refused."""
+    (tmp_path / "state").write_text("not a directory")
+    cfg = config(tmp_path)
+    st = boot(cfg)
+    plug_and_charge(st)
+    st.world.imd_physics.inject_insulation_fault(20_000.0)
+    st.sched.run_until_true(lambda: st.power.fault is not None, limit_ns=15 * S)
+    finish(st)
+    st.unplug()
+    st.sched.run_for(3 * S)
+    failures = [m for _, m in st.log.milestones if m.startswith("fault store not written")]
+    assert len(failures) == 1 and "faults.json" in failures[0]
+    assert statuses(st)[-1] == "Faulted" and st.cp.state == "F"
+    st.close()
