@@ -7,6 +7,7 @@ exits with status 2; it never shows a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -90,8 +91,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_exi(args: argparse.Namespace) -> int:
     from exi.cli import main as exi_main
 
-    rc: int = exi_main(list(args.rest))
+    rest = list(args.rest)
+    if rest[:1] == ["decode"] and "--pcap" in rest:
+        return _exi_decode_pcap(rest[1:])
+    rc: int = exi_main(rest)
     return rc
+
+
+def _exi_decode_pcap(argv: list[str]) -> int:
+    """`evse exi decode --pcap FILE [--keylog FILE]`: the V2G messages of a capture, TLS
+    connections decrypted with the capture's own key log (evse/io/capture.py writes it
+    into the file) or `--keylog` (an NSS key log, e.g. SSLKEYLOGFILE of a car simulator)."""
+    from evse.replay.pcap import CaptureError, messages
+    from exi.cli import decode_messages
+
+    ap = argparse.ArgumentParser(prog="evse exi decode")
+    ap.add_argument("--pcap", required=True, type=Path)
+    ap.add_argument("--keylog", type=Path, default=None)
+    a = ap.parse_args(argv)
+    # scapy notes the key log it cannot use itself (it has no TLS layer loaded): we do.
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+    try:
+        key_log = a.keylog.read_bytes() if a.keylog is not None else b""
+        msgs = messages(a.pcap, key_log)
+    except (OSError, CaptureError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return decode_messages(msgs, sys.stdout)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

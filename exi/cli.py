@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -103,8 +103,14 @@ def _direction(xml_root: str) -> str:
 
 
 def decode_pcap(path: str, out: TextIO) -> int:
+    return decode_messages(iter_v2gtp(path), out)
+
+
+def decode_messages(messages: Iterable[CapturedMessage], out: TextIO) -> int:
+    """Each captured EXI payload as a comment line (time, direction, addresses) and its
+    XML; 1 when there was none."""
     n = 0
-    for msg in iter_v2gtp(path):
+    for msg in messages:
         n += 1
         try:
             schema = detect_schema(msg.payload)

@@ -32,7 +32,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                     "drivers.sim")),
     ("OCPP controller core", ("evse.controller",)),
     ("station cores", ("evse.cp", "evse.power", "evse.secc", "evse.sdp", "evse.slac")),
-    ("shared cores", ("evse.contract", "evse.ports", "evse.security", "evse.v2gtp")),
+    ("shared cores", ("evse.capture", "evse.contract", "evse.ports", "evse.security",
+                      "evse.v2gtp")),
     ("chart engine and strict YAML loader", ("evse.fsm",)),
     ("EXI codec", ("exi",)),
 )

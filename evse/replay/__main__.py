@@ -16,7 +16,9 @@ the isolation test last as long as the car kept asking). Per session one line:
   BROKEN  the first request where our answer would have broken the car's sequence (a
           FAILED code, no answer, or our closing the session first), and why
 
-Connections that cannot be replayed get a "skipped" line with the reason (AC, TLS,
+TLS connections are decrypted with the key log a session capture carries (`capture:
+{tls_keys: true}`) or `--keylog`. Connections that cannot be replayed get a "skipped" line
+with the reason (AC, TLS without a key that decrypts it,
 ISO 15118-20, no protocol agreed); a file that is not a readable capture gets an "error"
 line. A summary line follows. Exit status: 0 all replayed sessions OK, 1 a session BROKEN,
 2 a file could not be read.
@@ -39,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="evse replay", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("captures", nargs="+", type=Path, metavar="CAPTURE",
-                    help="pcap/pcapng file(s) with V2G traffic (IPv6/TCP, unencrypted)")
+                    help="pcap/pcapng file(s) with V2G traffic (IPv6/TCP; TLS decrypted "
+                    "with the file's own key log or --keylog)")
+    ap.add_argument("--keylog", type=Path, default=None,
+                    help="NSS key log (CLIENT_RANDOM lines) for TLS connections")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="also print undecodable car frames left out of a session")
     args = ap.parse_args(argv)
@@ -47,9 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         # scapy warns on every truncated packet of a capture; the result lines say enough
         logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
     counts: Counter[str] = Counter()
+    try:
+        key_log = args.keylog.read_bytes() if args.keylog is not None else b""
+    except OSError as exc:
+        print(f"error: --keylog: {exc}")
+        return 2
     for path in args.captures:
         try:
-            cap = read_capture(path)
+            cap = read_capture(path, key_log)
         except CaptureError as exc:
             counts["error"] += 1
             print(f"{path.name}: error: {exc}")

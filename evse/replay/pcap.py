@@ -27,6 +27,9 @@ from scapy.layers.inet6 import IPv6
 from scapy.utils import rdpcap
 
 import exi
+from evse.capture.pcapng import BLOCK_SHB, BYTE_ORDER_MAGIC, PcapngError, key_log_of
+from evse.replay.tls12 import Plaintext, TlsDecryptError, decrypt_connection, parse_key_log
+from exi.cli import CapturedMessage
 
 NS = {"urn:din:70121:2012:MsgDef": "din", "urn:iso:15118:2:2013:MsgDef": "iso2"}
 KEEP_HEAD, KEEP_TAIL = 20, 5
@@ -43,7 +46,7 @@ class CaptureError(Exception):
 class ConnectionKind(enum.Enum):
     DC = "DC session"
     AC = "AC session (this SECC is DC only)"
-    TLS = "TLS-encrypted V2G (EXI not visible without the key log)"
+    TLS = "TLS-encrypted V2G (EXI not visible: no key log, or it did not decrypt)"
     OTHER_PROTOCOL = "protocol other than DIN 70121 / ISO 15118-2 (e.g. ISO 15118-20)"
     NOT_NEGOTIATED = "supportedAppProtocol not concluded"
     UNDECODABLE = "supportedAppProtocol undecodable"
@@ -121,21 +124,88 @@ def frames(segs: Segments) -> list[tuple[float, bytes]]:
     return res
 
 
-def read_capture(path: Path) -> Capture:
-    """Every V2G connection of a capture, classified; DC sessions ready for replay."""
-    st = streams(path)
+def read_capture(path: Path, key_log: bytes = b"") -> Capture:
+    """Every V2G connection of a capture, classified; DC sessions ready for replay. TLS
+    connections are decrypted with the capture's own key log (a pcapng Decryption
+    Secrets Block, as `capture: {tls_keys: true}` writes) plus `key_log`."""
     cap = Capture()
+    st = plain_streams(path, key_log, cap)
     for key, segs in st.items():
         buf, _ = _reassemble(segs)
-        if buf.startswith(TLS_HANDSHAKE) and buf[5:6] == b"\x01":  # ClientHello
-            cap.connections.append(Connection(ConnectionKind.TLS))
-            continue
         if not buf.startswith(V2GTP_VERSION):
             continue  # not a V2G client stream (a server's answers, or other TCP)
         conn = _classify(key, segs, st, cap.warnings)
         if conn is not None:
             cap.connections.append(conn)
     return cap
+
+
+def plain_streams(path: Path, key_log: bytes, cap: Capture) -> dict[tuple[object, ...],
+                                                                     Segments]:
+    """The capture's TCP streams with each TLS connection replaced by its decrypted
+    application data where a key decrypts it; the others are reported in `cap` as
+    ConnectionKind.TLS with the reason."""
+    st = streams(path)
+    keys = parse_key_log(file_key_log(path, cap.warnings) + key_log)
+    for key, segs in list(st.items()):
+        buf, times = _reassemble(segs)
+        if not (buf.startswith(TLS_HANDSHAKE) and buf[5:6] == b"\x01"):  # ClientHello
+            continue
+        back = (key[2], key[3], key[0], key[1])
+        sbuf, stimes = _reassemble(st.get(back, []))
+        del st[key]
+        st.pop(back, None)
+        if not keys:
+            cap.connections.append(Connection(ConnectionKind.TLS))
+            continue
+        try:
+            client, server = decrypt_connection(buf, sbuf, keys)
+        except TlsDecryptError as exc:
+            cap.connections.append(Connection(ConnectionKind.TLS, str(exc)))
+            continue
+        st[key] = _plain_segments(client, times)
+        st[back] = _plain_segments(server, stimes)
+    return st
+
+
+def _plain_segments(plain: Plaintext, times: list[tuple[int, float]]) -> Segments:
+    """Decrypted records as segments: each at the time of the TCP segment its record
+    started in, numbered by plaintext offset (what `frames` reassembles)."""
+    out: Segments = []
+    pos = 0
+    for offset, data in plain.chunks:
+        t = max((tt for off, tt in times if off <= offset), default=0.0)
+        out.append((t, pos, data))
+        pos += len(data)
+    return out
+
+
+def file_key_log(path: Path, warnings: list[str]) -> bytes:
+    """The key log lines a pcapng file carries (none for pcap files or other writers' byte
+    order: those take `--keylog`)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return b""  # streams() reports the unreadable file
+    if data[:4] != struct.pack("<I", BLOCK_SHB) or data[8:12] != struct.pack(
+            "<I", BYTE_ORDER_MAGIC):
+        return b""
+    try:
+        return key_log_of(data)
+    except PcapngError as exc:
+        warnings.append(f"key log not read: {exc}")
+        return b""
+
+
+def messages(path: Path, key_log: bytes = b"") -> list[CapturedMessage]:
+    """Every V2GTP payload of a capture in time order, TLS decrypted where a key is known
+    (`evse exi decode --pcap`)."""
+    cap = Capture()
+    out = []
+    for key, segs in plain_streams(path, key_log, cap).items():
+        src, dst = f"[{key[0]}]:{key[1]}", f"[{key[2]}]:{key[3]}"
+        out += [CapturedMessage(t, src, dst, payload) for t, payload in frames(segs)]
+    return sorted(out, key=lambda m: m.time_s)
 
 
 def _classify(key: tuple[object, ...], segs: Segments, st: dict[tuple[object, ...], Segments],

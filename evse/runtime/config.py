@@ -221,6 +221,56 @@ def _power_faults_section(raw: LMap, file: str) -> PowerFaultsSection:
 # ---------------------------------------------------------------- end power_faults
 
 
+# ---------------------------------------------------------------- capture: (issue 13)
+@dataclass(frozen=True, slots=True)
+class CaptureSection:
+    """`capture:` session captures for Wireshark (evse/io/capture.py): one pcapng per
+    plug-in of every SLAC, SDP and V2G frame on the PLC interface, written by `evse run`.
+    `dir` (relative to the config file), `max_files` closed captures kept (oldest removed
+    first), `max_session_mb` per session file, `tls_keys` puts the session's TLS key log
+    into its capture (bench only: whoever has the file reads the session)."""
+
+    dir: str
+    max_files: int = 200
+    max_session_mb: int = 64
+    tls_keys: bool = False
+
+
+#: key -> (low, high): a session is ~6 MB for 30 min of CurrentDemand
+#: (bench/capture_bench.py), a day of sessions at most a few hundred files; an SD card is
+#: not a capture server.
+_CAPTURE_RANGES = {"max_files": (1, 100_000), "max_session_mb": (1, 4096)}
+
+
+def _capture_section(raw: LMap, file: str) -> CaptureSection | None:
+    if raw.get("capture") is None:
+        return None
+    v = _raw_body(raw, "capture", file, {"dir", *_CAPTURE_RANGES, "tls_keys"})
+    directory = v.get("dir")
+    if not isinstance(directory, str) or not directory.strip():
+        raise ConfigError(file, _line(raw, "capture", "dir"),
+                          f"capture.dir must be a directory path, got {directory!r}")
+    path = Path(directory)
+    if not path.is_absolute() and not file.startswith("<"):
+        path = Path(file).resolve().parent / path
+    out: dict[str, Any] = {"dir": str(path)}
+    for key, (low, high) in _CAPTURE_RANGES.items():
+        if key not in v:
+            continue
+        value = v[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(file, _line(raw, "capture", key),
+                              f"capture.{key} must be an integer {low}..{high}, got {value!r}")
+        out[key] = value
+    if "tls_keys" in v:
+        if not isinstance(v["tls_keys"], bool):
+            raise ConfigError(file, _line(raw, "capture", "tls_keys"),
+                              f"capture.tls_keys must be true or false, got {v['tls_keys']!r}")
+        out["tls_keys"] = v["tls_keys"]
+    return CaptureSection(**out)
+# ---------------------------------------------------------------- end capture
+
+
 # ---------------------------------------------------------------- ocpp: (cm4 helper)
 @dataclass(frozen=True, slots=True)
 class OcppSection:
@@ -343,11 +393,12 @@ class StationConfig:
     pnc: PncSection = field(default_factory=PncSection)
     power_faults: PowerFaultsSection = field(default_factory=PowerFaultsSection)
     ocpp: OcppSection | None = None
+    capture: CaptureSection | None = None
     file: str = "<defaults>"
 
 
 _SECTIONS = {"station", "board", "power", "imd", "meter", "cp", "v2g", "plc", "slac", "session",
-             "auth", "pnc", "power_faults", "ocpp"}
+             "auth", "pnc", "power_faults", "ocpp", "capture"}
 #: auth.timeout_eim_s: a driver fetching a card or an app needs minutes; beyond an hour the
 #: connector is blocked for nothing (EVerest's 0 = "infinite" is not offered).
 AUTH_TIMEOUT_EIM_RANGE_S = (1.0, 3600.0)
@@ -443,6 +494,7 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         auth=_auth_section(raw, file),
         pnc=_pnc_section(raw, file),
         power_faults=_power_faults_section(raw, file),
+        capture=_capture_section(raw, file),
         ocpp=_ocpp_section(raw, file),
         file=file,
     )

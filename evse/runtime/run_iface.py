@@ -47,6 +47,7 @@ from typing import Any
 from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, RawHomePlugSocket
 from drivers.sim.loads import Battery as PlantBattery
+from evse.io.capture import CaptureConfig, CaptureError, PacketTap, SessionCaptures
 from evse.io.v2g_net import (
     CommunicationSetupExpired,
     ConnectionClosed,
@@ -118,6 +119,21 @@ _POWER_IDLE = {PowerPhase.IDLE, PowerPhase.STOPPED, PowerPhase.FAULTED}
 
 class RunError(Exception):
     """A station that cannot start (local: config, interface, certificates)."""
+
+
+def session_captures(config: StationConfig, iface: str,
+                     wall_ns: Callable[[], int]) -> SessionCaptures | None:
+    """The `capture:` section as the capture adapter (None without the section)."""
+    c = config.capture
+    if c is None:
+        return None
+    try:
+        return SessionCaptures(
+            CaptureConfig(Path(c.dir), max_files=c.max_files,
+                          max_session_bytes=c.max_session_mb << 20, tls_keys=c.tls_keys),
+            iface, wall_ns)
+    except CaptureError as exc:
+        raise RunError(f"{config.file}: {exc}") from exc
 
 
 class ExternalCarBattery(PlantBattery):
@@ -193,6 +209,15 @@ class IfaceStation:
             st.slac = EvseSlac(slac_cfg, random.SystemRandom(), trace=st.sched.trace,
                                param_overrides=params or None)
         st.secc_protocols = tuple(_PROTOCOLS[p] for p in s.protocols)
+        # `capture:`: one pcapng per plug-in of what the interface carries (the tap opens
+        # in start(), in the thread's network namespace).
+        self.captures: SessionCaptures | None = None
+        self.tap: PacketTap | None = None
+        if config.capture is not None:
+            clock = self.clock
+            self.captures = session_captures(config, iface,
+                                             lambda: clock.epoch_unix_ns + clock.now_ns())
+            self.trace.add_listener(self._capture_boundary)
         self.battery = ExternalCarBattery()
         st.world.ev_inlet.battery = self.battery
         st.precharge_sink = self._precharge_target
@@ -242,7 +267,10 @@ class IfaceStation:
             for path in (chain, key):
                 if not path.is_file():
                     raise RunError(f"{self.config.file}: no such file {path}")
-            creds = TlsServerCredentials(chain, key, v.key_password)
+            creds = TlsServerCredentials(
+                chain, key, v.key_password,
+                keylog_path=None if self.captures is None
+                else self.captures.config.key_log_path)
         extra: dict[str, Any] = {}
         if v.max_payload_bytes is not None:
             extra["max_payload_length"] = v.max_payload_bytes
@@ -263,6 +291,12 @@ class IfaceStation:
             self.ocpp_client.start()
             self._note(f"OCPP {self.config.ocpp.version if self.config.ocpp else ''} to "
                        f"{self.ocpp_client.url}")
+        if self.captures is not None:
+            try:
+                self.tap = PacketTap(self.iface)
+            except CaptureError as exc:
+                raise RunError(str(exc)) from exc
+            self.runner.add_reader(self.tap.fileno(), self._tap_readable)
         st.start()
         sched = st.sched
         sched.register("v2g", CallbackComponent(self._net_input))
@@ -304,10 +338,36 @@ class IfaceStation:
             self.ocpp_client.stop()
         if self.server_started:
             self.server.close()
+        if self.captures is not None:
+            self._tap_readable(0)
+            self.captures.close()
+        if self.tap is not None:
+            self.tap.close()
         self.station.slac_port.close()
         self.station.close()
         if self.board is not None:
             self.board.close()
+
+    # ------------------------------------------------------------------ captures
+    def _tap_readable(self, now_ns: int) -> None:
+        if self.tap is not None and self.captures is not None:
+            self.captures.write(self.tap.read())
+
+    def _capture_boundary(self, t_ns: int, source: str, kind: str,
+                          payload: dict[str, Any]) -> None:
+        """A plug-in opens the session's capture, the unplug closes it (after the frames
+        still waiting in the tap)."""
+        captures = self.captures
+        if captures is None or source != "cp" or kind != "notice":
+            return
+        if payload.get("notice") == "plugged":
+            self._tap_readable(t_ns)  # what came before belongs to no session
+            captures.session_started()
+        elif payload.get("notice") == "unplugged":
+            self._tap_readable(t_ns)
+            path = captures.session_ended()
+            if path is not None:
+                self._note(f"session capture {path}")
 
     # ------------------------------------------------------------------ network
     def _readable(self, now_ns: int) -> None:

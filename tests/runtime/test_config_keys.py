@@ -30,7 +30,7 @@ from evse.ev.battery import Battery
 from evse.fsm.yamlstrict import LMap, load_yaml
 from evse.ports.board import BoardFault, BoardFaultKind, ContactorFeedback, CpOutputMode, CpSample
 from evse.ports.imd import IsolationMeasurement
-from evse.runtime.config import DeviceOpenError, StationConfig, load_config
+from evse.runtime.config import CaptureSection, DeviceOpenError, StationConfig, load_config
 from evse.runtime.dc_station import DcStation
 from evse.runtime.sim_world import SimWorld, world_config
 from evse.runtime.station import Station
@@ -491,6 +491,8 @@ def _required_keys() -> set[str]:
         cls = type(getattr(StationConfig(), section))
         keys |= {f"{section}.{f.name}" for f in dataclasses.fields(cls)}
     keys.discard("board.params")  # the chosen board driver's parameters, walked above
+    # Optional sections (None by default): every field they may carry.
+    keys |= {f"capture.{f.name}" for f in dataclasses.fields(CaptureSection)}
     return keys
 
 
@@ -574,3 +576,9 @@ KEY_TESTS.update({f"power_faults.{k}": _PF for k in (
 KEY_TESTS["power_faults.store"] = (
     "tests/station/test_fault_store.py::"
     "test_a_latched_insulation_fault_survives_a_restart_until_the_operator_resets")
+
+
+# capture: session captures (issue 13), one pcapng per plug-in.
+_CAP = "tests/capture/test_capture_config.py::test_each_capture_key_changes_what_is_written"
+KEY_TESTS.update({f"capture.{k}": _CAP for k in (
+    "dir", "max_files", "max_session_mb", "tls_keys")})

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scapy.utils import rdpcap
 
 from evse.ev.profiles import profile
 from evse.ev.sim import EvSim, Phase as EvPhase
 from evse.io.v2g_net import make_evcc_tls_context
+from evse.replay.pcap import read_capture
 from evse.runtime.config import load_config
 from evse.runtime.run_iface import IfaceStation
 from evse.sdp import Security
@@ -237,7 +239,8 @@ def test_slac_mode_matches_a_car_with_emulated_modems_then_serves_sdp_and_a_sess
         "slac: {enabled: true, set_key_retries: 50,"
         " params: {t_evse_slac_init: 40.0, t_set_key_cnf: 0.2}}\n"
         "v2g: {tls_policy: prohibit}\n"
-        "session: {protocols: [din], ocpp: \"none\", auth_delay_s: 0.3}\n",
+        "session: {protocols: [din], ocpp: \"none\", auth_delay_s: 0.3}\n"
+        "capture: {dir: captures}\n",
         encoding="utf-8",
     )
     with running_station(link, cfg) as bench:
@@ -256,6 +259,14 @@ def test_slac_mode_matches_a_car_with_emulated_modems_then_serves_sdp_and_a_sess
         assert found and found[0]["secc"] == str(link.secc_address)
         assert bench.stats.link_ready == 1 and bench.server_started
         one_session(link, bench, AppProtocol.DIN70121)
+    # The session's capture (`capture:`) holds the SLAC exchange as it went over the wire,
+    # both ways, then SDP and the V2G connection.
+    (first, *_) = sorted((tmp_path / "captures").glob("session-*.pcapng"))
+    mmtypes = [int.from_bytes(bytes(p)[15:17], "little") for p in rdpcap(str(first))
+               if bytes(p)[12:14] == b"\x88\xe1"]
+    for mmtype in (0x6064, 0x6065, 0x6008, 0x607C, 0x607D):  # PARM.REQ/CNF, SET_KEY.REQ,
+        assert mmtype in mmtypes, (hex(mmtype), [hex(m) for m in mmtypes])  # MATCH.REQ/CNF
+    assert read_capture(first).dc_sessions, "the DIN session after SLAC is in the capture"
 
 
 def test_evse_run_command_serves_a_car_and_stops_cleanly_on_sigterm(
