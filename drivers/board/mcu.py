@@ -361,6 +361,9 @@ class McuLinkHandler:
         assert isinstance(ev.data, Version)
         return ev.data.protocol_version == PROTOCOL_VERSION
 
+    def is_reset_fault(self, ev: Event) -> bool:
+        return isinstance(ev.data, ResetFault)
+
     # ---- handshake
     def send_hello(self, ev: Event) -> None:
         self._link.send(Hello(PROTOCOL_VERSION, HOST_ID), self._now())
@@ -414,8 +417,9 @@ class McuLinkHandler:
             if pend.seq == ack.acked_seq:
                 del link._pending[mtype]
                 if isinstance(pend.msg, ResetFault):
-                    link._events.append(FaultResetAck(ack.result is AckResult.OK,
-                                                      self._now()))
+                    ok = ack.result is AckResult.OK
+                    link._events.append(FaultResetAck(
+                        ok, self._now(), "" if ok else "the safety MCU refused the reset"))
 
     def count_mcu_error(self, ev: Event) -> None:
         assert isinstance(ev.data, Error)
@@ -456,6 +460,25 @@ class McuLinkHandler:
 
     def drop_pending(self, ev: Event) -> None:
         self._link._pending.clear()
+
+    # ---- the operator's fault reset without an MCU to answer it
+    # Only the MCU may clear its interlock (hardware.md §4.6), so a reset it cannot
+    # acknowledge is refused, with the reason, at once: the operator is told, the pilot
+    # stays in F, and nothing waits for an answer that cannot come.
+    def refuse_reset_not_up(self, ev: Event) -> None:
+        self._link._events.append(FaultResetAck(
+            False, self._now(), "the safety MCU link is not up yet (no VERSION answer)"))
+
+    def refuse_reset_lost(self, ev: Event) -> None:
+        self._link._events.append(FaultResetAck(
+            False, self._now(), f"the safety MCU link is lost ({self._link.lost_reason})"))
+
+    def refuse_pending_reset(self, ev: Event) -> None:
+        """Entering lost with a RESET_FAULT still unacknowledged: it is answered no."""
+        if any(isinstance(p.msg, ResetFault) for p in self._link._pending.values()):
+            self._link._events.append(FaultResetAck(
+                False, self._now(), "the safety MCU link was lost before it answered the "
+                f"reset ({self._link.lost_reason})"))
 
 
 #: Which chart event each MCU-to-host message is.

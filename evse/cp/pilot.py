@@ -350,7 +350,8 @@ class ControlPilot:
         if not self._reset_pending:
             return  # an answer to no reset of ours (a resend's late duplicate)
         self._reset_pending = False
-        self._notify(CpNotice("fault_reset", {"board_accepted": ack.accepted}))
+        self._notify(CpNotice("fault_reset", {"board_accepted": ack.accepted,
+                                              "reason": ack.reason}))
         if not ack.accepted:
             return
         self._clear_resolved_faults()

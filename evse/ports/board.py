@@ -84,6 +84,9 @@ class FaultResetAck:
 
     accepted: bool
     at_ns: int
+    #: Why not (the MCU's REFUSED, or no MCU to answer: link not up / lost), for the
+    #: operator's plc.command_result.
+    reason: str = ""
 
 
 BoardEvent = CpSample | ContactorFeedback | EStopChanged | PpChanged | BoardFault \

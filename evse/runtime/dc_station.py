@@ -433,7 +433,8 @@ class DcStation:
         if notice.kind == "fault_reset":  # the board answered the pilot's reset
             board_ok = bool(notice.data["board_accepted"])
             self._reset_result(board_ok, self._reset_reason if board_ok
-                               else "the safety MCU refused the reset", sched.now_ns())
+                               else str(notice.data.get("reason") or
+                                        "the safety MCU refused the reset"), sched.now_ns())
         if notice.kind == "estop":
             # The e-stop input reaches the power path before the contactor feedback of the
             # board's hardware cut does, so the fault reads as an e-stop, not as contacts

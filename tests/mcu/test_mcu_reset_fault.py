@@ -67,7 +67,7 @@ def test_fault_reset_sends_reset_fault_and_leaves_f_only_after_the_ack(faulted: 
     applied = _resets_applied(rig)
     assert len(applied) == 1 and applied[0] - t_reset >= ACK_TIMEOUT.value_ns
     notices = _reset_notices(rig)
-    assert [d for _, d in notices] == [{"board_accepted": True}]
+    assert [d for _, d in notices] == [{"board_accepted": True, "reason": ""}]
     assert notices[0][0] >= applied[0]  # reported after the MCU applied it
     assert notices[0][0] - applied[0] <= CP_SAMPLE_PERIOD_NS + 2_000_000
     assert rig.state == "A" and not rig.cp.handler.latched
@@ -80,7 +80,8 @@ def test_an_mcu_that_refuses_the_reset_keeps_the_pilot_in_f(faulted: Rig) -> Non
     rig.sim.refuse_reset = True
     rig.post("fault_reset")
     rig.run(0.5)
-    assert [d for _, d in _reset_notices(rig)] == [{"board_accepted": False}]
+    assert [d for _, d in _reset_notices(rig)] == [
+        {"board_accepted": False, "reason": "the safety MCU refused the reset"}]
     assert rig.state == "F" and rig.cp is not None
     assert FaultCause.BOARD_LINK_LOST in rig.cp.handler.latched
     # The firmware's fault cleared: the operator's next reset is accepted.
@@ -90,14 +91,37 @@ def test_an_mcu_that_refuses_the_reset_keeps_the_pilot_in_f(faulted: Rig) -> Non
     assert rig.state == "A" and len(_resets_applied(rig)) == 1
 
 
-def test_a_reset_the_mcu_never_hears_is_never_reported(faulted: Rig) -> None:
+def test_a_reset_the_mcu_never_answers_is_refused_when_the_link_is_lost(faulted: Rig) -> None:
+    """Resends exhaust, the link is lost: the reset is answered no, with the reason, at the
+    loss (not left waiting), and the pilot stays in F."""
     rig = faulted
     rig.ev(EvCpState.A)
     rig.sim.drop_rx = 10**6  # the MCU hears nothing any more: resends exhaust, link lost
     rig.post("fault_reset")
     rig.run(1.0)
-    assert _resets_applied(rig) == [] and _reset_notices(rig) == []
-    assert rig.state == "F" and rig.board.link.state is LinkState.LOST
+    assert _resets_applied(rig) == [] and rig.board.link.state is LinkState.LOST
+    ((t, data),) = _reset_notices(rig)
+    assert data["board_accepted"] is False
+    assert str(data["reason"]).startswith("the safety MCU link was lost before it answered")
+    assert "no ACK for RESET_FAULT" in str(data["reason"])
+    assert rig.state == "F"
+
+
+def test_a_reset_while_the_link_is_lost_is_refused_at_once(faulted: Rig) -> None:
+    rig = faulted
+    rig.ev(EvCpState.A)
+    rig.sim.mute = True  # the MCU's TX line is cut again: lost after t_link_timeout
+    rig.run(0.5)
+    assert rig.board.link.state is LinkState.LOST
+    t_reset = rig.now()
+    rig.post("fault_reset")
+    rig.run(0.05)
+    ((t, data),) = _reset_notices(rig)
+    assert data["board_accepted"] is False and t - t_reset <= CP_SAMPLE_PERIOD_NS + 2_000_000
+    assert str(data["reason"]).startswith("the safety MCU link is lost (no valid frame for")
+    rig.sim.mute = False  # the line back: nothing cleared by the refused reset
+    rig.run(0.5)
+    assert _resets_applied(rig) == [] and rig.state == "F"
 
 
 def test_reset_fault_from_the_controller_reaches_the_mcu_through_the_station() -> None:
