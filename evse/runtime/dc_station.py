@@ -226,7 +226,7 @@ class DcStation:
         sched.register("slac", CallbackComponent(self._slac_input))
         self._slac_pump = Rearm(sched, "slac", self._slac_deadline, self._slac_fire)
         # ---------------------------------------------------------------- power path
-        self.power = PowerPath(_power_path_config(config))
+        self.power = PowerPath(_power_path_config(config), trace=sched.trace)
         #: power_faults.store: held faults survive a restart (None: simulation forgets them).
         #: The held faults the store last failed to write (not retried until they change).
         self._store_failed_for: HeldFaults | None = None
@@ -817,15 +817,25 @@ class DcStation:
                     latched=True, diagnostic_data=causes[:120])
         for code, fault in active.items():
             if self._faults.get(code) != fault:
-                self._publish(fault, now_ns)
+                self._publish_fault(fault, now_ns)
         for code, old in self._faults.items():
             if code not in active:
-                self._publish(PlcFault(fault_code=code, severity=old.severity, active=False,
-                                       latched=False, diagnostic_data=None), now_ns)
+                self._publish_fault(PlcFault(fault_code=code, severity=old.severity,
+                                             active=False, latched=False,
+                                             diagnostic_data=None), now_ns)
         self._faults = active
         self._publish_phase(now_ns)
         if self.fault_store is not None:
             self._save_held_faults(now_ns)
+
+    def _publish_fault(self, fault: PlcFault, now_ns: int) -> None:
+        """plc.fault to the controller, and the same change in the trace: the operator's
+        log (journald, evse/io/journal.py) has one entry per fault raised or cleared."""
+        self._publish(fault, now_ns)
+        self.sched.trace.record("station", "fault", {
+            "code": fault.fault_code.value, "severity": fault.severity.value,
+            "active": fault.active, "latched": fault.latched,
+            "detail": fault.diagnostic_data})
 
     def _save_held_faults(self, now_ns: int) -> None:
         """Write the held faults when they change. A failed write (disk full, read-only

@@ -34,6 +34,7 @@ station in the scheduler's order.
 from __future__ import annotations
 
 import argparse
+import logging
 import random
 import signal
 import sys
@@ -48,6 +49,14 @@ from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, RawHomePlugSocket
 from drivers.sim.loads import Battery as PlantBattery
 from evse.io.capture import CaptureConfig, CaptureError, PacketTap, SessionCaptures
+from evse.io.journal import (
+    PRIORITY_NOTICE,
+    JournalHandler,
+    JournalSink,
+    journal_wanted,
+    trace_entry,
+    trace_to_journal,
+)
 from evse.io.v2g_net import (
     CommunicationSetupExpired,
     ConnectionClosed,
@@ -536,11 +545,22 @@ class IfaceStation:
             self.echo(f"{ns_to_s(now):10.3f} s  {what}")
 
 
-def _print_transitions(t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:
-    """The operator's timeline: every state change of the pilot, SLAC and the SECC."""
-    if kind == "transition" and payload.get("from") != payload.get("to"):
-        print(f"{ns_to_s(t_ns):10.3f} s  {source:<10} {payload.get('from')} -> "
-              f"{payload.get('to')}  ({payload.get('event')})")
+def _print_entry(t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:
+    """The operator's timeline on stdout: what the journal would get (every state change of
+    the pilot, SLAC and the SECC; every fault raised or cleared)."""
+    entry = trace_entry(t_ns, source, kind, payload)
+    if entry is not None:
+        print(f"{ns_to_s(t_ns):10.3f} s  {entry[0]}")
+
+
+def _to_journal(bench: IfaceStation, sink: JournalSink) -> None:
+    """Under systemd: the same timeline as structured journal entries, and Python's log
+    records too (evse/io/journal.py)."""
+    bench.trace.add_listener(trace_to_journal(sink))
+    bench.echo = lambda line: sink.send(line.strip(), PRIORITY_NOTICE)
+    root = logging.getLogger()
+    root.addHandler(JournalHandler(sink))
+    root.setLevel(logging.INFO)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -555,8 +575,12 @@ def main(args: argparse.Namespace) -> int:
     except (RunError, V2gNetError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    bench.echo = print
-    bench.trace.add_listener(_print_transitions)
+    journal = JournalSink() if journal_wanted() else None
+    if journal is not None:
+        _to_journal(bench, journal)
+    else:
+        bench.echo = print
+        bench.trace.add_listener(_print_entry)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         bench.stop()
@@ -565,7 +589,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         try:
             bench.start()
-        except (V2gNetError, OSError) as exc:
+        except (RunError, V2gNetError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         mode = "SLAC on the raw socket" if bench.slac_mode else "no modem, link assumed up"
@@ -575,6 +599,10 @@ def main(args: argparse.Namespace) -> int:
         for sig, handler in old.items():
             signal.signal(sig, handler)
         bench.close()
+        if journal is not None:
+            journal.close()
+            if journal.lost:
+                print(f"journal: {journal.lost} of {journal.sent + journal.lost} entries lost")
     s = bench.stats
     print(f"stopped: {s.connections} connections, {s.sessions_ended} sessions ended, "
           f"{bench.runner.stats.overruns} timer overruns "
