@@ -1,4 +1,4 @@
-"""Bender isoCHA425HV over Modbus RTU, polled, on pymodbus' RTU framer (no client threads).
+"""Bender isoCHA425HV over Modbus RTU, polled, on the station's RTU codec (drivers/modbus/rtu.py).
 
 Register use follows EVerest's driver (hardware.md §2.2). Each measurement channel is four
 registers: float32 (high word first), then alarm/test (high byte) and unit/valid (low byte).
@@ -11,16 +11,17 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 
-from pymodbus.framer import FramerRTU
-from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
-from pymodbus.pdu.register_message import (
-    ReadHoldingRegistersRequest,
-    ReadHoldingRegistersResponse,
-    WriteSingleRegisterRequest,
-    WriteSingleRegisterResponse,
+from drivers.modbus.link import ByteLink
+from drivers.modbus.rtu import (
+    FC_READ_HOLDING,
+    RtuCrcError,
+    RtuError,
+    RtuExceptionReply,
+    parse_read_reply,
+    parse_write_reply,
+    read_request,
+    write_single_request,
 )
-
-from drivers.imd.link import ByteLink
 from evse.ports.imd import (
     ImdDeviceFault,
     ImdEvent,
@@ -107,7 +108,6 @@ class IsoCha425Imd(IsolationMonitor):
     def __init__(self, link: ByteLink, device_address: int = DEVICE_ADDRESS) -> None:
         self._link = link
         self._device = device_address
-        self._framer = FramerRTU(DecodePDU(False))
         self._rx = b""
         self._queue: deque[_Request] = deque()
         self._in_flight: tuple[_Request, int] | None = None
@@ -176,41 +176,50 @@ class IsoCha425Imd(IsolationMonitor):
     # --- internals ---
     def _frame(self, req: _Request) -> bytes:
         if req.op is _Op.WRITE:
-            pdu: ModbusPDU = WriteSingleRegisterRequest(dev_id=self._device, address=req.address,
-                                                     registers=[req.count_or_value])
-        else:
-            pdu = ReadHoldingRegistersRequest(dev_id=self._device, address=req.address,
-                                              count=req.count_or_value)
-        return bytes(self._framer.buildFrame(pdu))
+            return write_single_request(self._device, req.address, req.count_or_value)
+        return read_request(self._device, FC_READ_HOLDING, req.address, req.count_or_value)
 
     def _receive(self, now_ns: int, events: list[ImdEvent]) -> None:
         self._rx += self._link.read()
         if self._in_flight is None:
             self._rx = b""
             return
-        used, pdu = self._framer.handleFrame(self._rx, self._device, 0)
-        if pdu is None:
-            return
-        self._rx = self._rx[used:]
         req, _ = self._in_flight
-        self._in_flight = None
-        self._missed = 0
-        if isinstance(pdu, ExceptionResponse):
+        registers: list[int] | None = None
+        try:
+            if req.op is _Op.WRITE:
+                if not parse_write_reply(self._rx, self._device, req.address,
+                                         req.count_or_value):
+                    return
+            else:
+                registers = parse_read_reply(self._rx, self._device, FC_READ_HOLDING,
+                                             req.address, req.count_or_value)
+                if registers is None:
+                    return
+        except RtuCrcError:
+            return  # line noise: as no reply, the response timeout counts it as missed
+        except RtuExceptionReply as exc:
+            self._settle()
             events.append(ImdDeviceFault(
-                f"Modbus exception {pdu.exception_code} for register {req.address}", now_ns))
+                f"Modbus exception {exc.code} for register {req.address}", now_ns))
             return
-        if req.op is _Op.WRITE:
-            if not isinstance(pdu, WriteSingleRegisterResponse):
-                events.append(ImdDeviceFault(f"unexpected reply {pdu!r}", now_ns))
+        except RtuError as exc:
+            self._settle()
+            events.append(ImdDeviceFault(f"unexpected reply: {exc}", now_ns))
             return
-        if not isinstance(pdu, ReadHoldingRegistersResponse):
-            events.append(ImdDeviceFault(f"unexpected reply {pdu!r}", now_ns))
-            return
-        registers = list(pdu.registers)
+        self._settle()
+        if registers is None:
+            return  # a write, echoed
         try:
             self._on_registers(req, registers, now_ns, events)
         except ImdRemoteError as exc:
             events.append(ImdDeviceFault(str(exc), now_ns))
+
+    def _settle(self) -> None:
+        """The in-flight request got its answer."""
+        self._rx = b""
+        self._in_flight = None
+        self._missed = 0
 
     def _on_registers(self, req: _Request, registers: list[int], now_ns: int,
                       events: list[ImdEvent]) -> None:

@@ -19,10 +19,11 @@ latest energy value. [check per unit: the map above is the one
 the Eastron SDM630/SDM72D-M manuals give; other DC meters, e.g. LEM DCBM, use their own
 maps and need their own table.]
 
-The codec is our own (CRC-16/MODBUS, poly 0xA001 reflected, init 0xFFFF, low byte first),
-so every defect is a typed error: `MeterCrcError`, `MeterTimeout`, `MeterExceptionResponse`
-(the meter's exception code), `MeterBadReply`. The simulated peer (`SdmMeterSim`) is built
-on pymodbus' server-side framer: an independent implementation on the other end of the line.
+The codec is the station's one Modbus RTU client codec (drivers/modbus/rtu.py, shared with
+the isoCHA425 IMD), whose typed errors become the meter port's: `MeterCrcError`,
+`MeterTimeout`, `MeterExceptionResponse` (the meter's exception code), `MeterBadReply`. The
+simulated peer (`SdmMeterSim`) answers through drivers/modbus/sim.py, on pymodbus' server
+framer: an independent implementation on the other end of the line.
 
 A meter that stops giving valid readings is stale after `stale_after_ms` (`stale`): the
 station's power path sees no more `MeterReading`s and stops the charge on its own
@@ -39,18 +40,26 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pymodbus.framer import FramerRTU
-from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.pdu.register_message import ReadInputRegistersRequest, ReadInputRegistersResponse
 
-from drivers.imd.link import ByteLink
+from drivers.modbus.link import ByteLink
+from drivers.modbus.rtu import (
+    FC_READ_INPUT,
+    RtuBadReply,
+    RtuCrcError,
+    RtuError,
+    RtuExceptionReply,
+    parse_read_reply,
+    read_request,
+)
+from drivers.modbus.sim import RtuSlave
 from evse.ports.meter import DcMeter, MeterError, MeterReading
 
 MS = 1_000_000
 #: Eastron default bus address and line speed (SDM manuals: 9600 baud, even parity, id 1).
 DEVICE_ADDRESS = 1
 DEFAULT_BAUD = 9_600
-FC_READ_INPUT = 0x04
 REG_VOLTAGE = 0x0000  # 30001
 REG_CURRENT = 0x0006  # 30007
 REG_IMPORT_KWH = 0x0048  # 30073
@@ -94,43 +103,15 @@ class MeterBadReply(MeterLinkError):
     """A reply of the wrong address, function or length, or a value that is no number."""
 
 
-def crc16_modbus(data: bytes) -> int:
-    """CRC-16/MODBUS: check(b"123456789") == 0x4B37."""
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
+#: The codec's errors as the meter port's (a driver reports MeterError subclasses).
+_METER_ERROR: dict[type[RtuError], type[MeterLinkError]] = {
+    RtuCrcError: MeterCrcError, RtuBadReply: MeterBadReply}
 
 
-def build_read_input(device: int, address: int, count: int) -> bytes:
-    body = struct.pack(">BBHH", device, FC_READ_INPUT, address, count)
-    return body + crc16_modbus(body).to_bytes(2, "little")
-
-
-def parse_reply(frame: bytes, device: int, address: int, count: int) -> list[int] | None:
-    """Registers of a complete reply to READ INPUT (address, count); None: incomplete so far.
-    Raises the typed error of a defective reply."""
-    if len(frame) < 5:
-        return None
-    if frame[1] == FC_READ_INPUT | 0x80:
-        if crc16_modbus(frame[:3]) != int.from_bytes(frame[3:5], "little"):
-            raise MeterCrcError("CRC mismatch in an exception reply")
-        if frame[0] != device:
-            raise MeterBadReply(f"exception reply from address {frame[0]}, want {device}")
-        raise MeterExceptionResponse(frame[2], address)
-    need = 3 + 2 * count + 2
-    if frame[1] == FC_READ_INPUT and frame[2] != 2 * count:
-        raise MeterBadReply(f"byte count {frame[2]}, want {2 * count}")
-    if len(frame) < need:
-        return None
-    body, crc = frame[:need - 2], int.from_bytes(frame[need - 2:need], "little")
-    if crc16_modbus(body) != crc:
-        raise MeterCrcError(f"CRC {crc:#06x} != {crc16_modbus(body):#06x}")
-    if frame[0] != device or frame[1] != FC_READ_INPUT:
-        raise MeterBadReply(f"reply from address {frame[0]} function {frame[1]:#04x}")
-    return list(struct.unpack(f">{count}H", body[3:]))
+def _meter_error(exc: RtuError) -> MeterLinkError:
+    if isinstance(exc, RtuExceptionReply):
+        return MeterExceptionResponse(exc.code, exc.address)
+    return _METER_ERROR.get(type(exc), MeterBadReply)(str(exc))
 
 
 def decode_float(registers: list[int], offset: int) -> float:
@@ -210,7 +191,7 @@ class ModbusSdmMeter(DcMeter):
         if self._in_flight is None and self._todo:
             block = self._todo.pop(0)
             self._rx = b""
-            self._link.write(build_read_input(self.device_address, *block))
+            self._link.write(read_request(self.device_address, FC_READ_INPUT, *block))
             self.stats.requests += 1
             self._in_flight = (block, now_ns)
         out, self._out = self._out, []
@@ -243,9 +224,10 @@ class ModbusSdmMeter(DcMeter):
         self._rx += data
         (address, count), _sent = flight
         try:
-            registers = parse_reply(self._rx, self.device_address, address, count)
-        except MeterLinkError as exc:
-            self._fail(exc)
+            registers = parse_read_reply(self._rx, self.device_address, FC_READ_INPUT,
+                                         address, count)
+        except RtuError as exc:
+            self._fail(_meter_error(exc))
             return
         if registers is None:
             return
@@ -272,24 +254,20 @@ class ModbusSdmMeter(DcMeter):
         self._out.append(reading)
 
 
-class SdmMeterSim:
-    """The simulated meter: a Modbus RTU slave on a byte link (pymodbus' server framer),
-    measuring `truth()` = (voltage V, current A) and integrating the import energy."""
+class SdmMeterSim(RtuSlave):
+    """The simulated meter: a Modbus RTU slave on a byte link (drivers/modbus/sim.py, on
+    pymodbus' server framer), measuring `truth()` = (voltage V, current A) and integrating
+    the import energy. Fault injection: `silent`, `corrupt_next` (RtuSlave) and
+    `exception_code` (every answer that exception)."""
 
     def __init__(self, link: ByteLink, truth: Callable[[], tuple[float, float]], *,
                  device_address: int = DEVICE_ADDRESS) -> None:
-        self.link = link
+        super().__init__(link, device_address, self._answer)
         self.truth = truth
-        self.device_address = device_address
-        self._framer = FramerRTU(DecodePDU(True))
-        self._rx = b""
         self._energy_wh = 0.0
         self._last: tuple[float, float, int] | None = None
-        #: Fault injection for tests.
-        self.silent = False
-        self.corrupt_next = 0
+        self._now = (0.0, 0.0)
         self.exception_code: int | None = None
-        self.requests = 0
 
     def step(self, now_ns: int) -> None:
         v, i = self.truth()
@@ -297,26 +275,13 @@ class SdmMeterSim:
         if last is not None and i > 0:
             self._energy_wh += (last[0] * last[1] + v * i) / 2 * (now_ns - last[2]) / 3.6e12
         self._last = (v, i, now_ns)
-        self._rx += self.link.read()
-        while self._rx:
-            used, pdu = self._framer.handleFrame(self._rx, 0, 0)
-            if pdu is None:
-                if used == 0:
-                    break
-                self._rx = self._rx[used:]
-                continue
-            self._rx = self._rx[used:]
-            if pdu.dev_id != self.device_address or self.silent:
-                continue
-            self.requests += 1
-            if isinstance(pdu, ReadInputRegistersRequest):
-                frame = bytes(self._framer.buildFrame(self._answer(pdu, v, i)))
-                if self.corrupt_next:
-                    self.corrupt_next -= 1
-                    frame = frame[:-1] + bytes([frame[-1] ^ 0x5A])
-                self.link.write(frame)
+        self._now = (v, i)
+        self.pump()
 
-    def _answer(self, pdu: ReadInputRegistersRequest, v: float, i: float) -> ModbusPDU:
+    def _answer(self, pdu: ModbusPDU) -> ModbusPDU | None:
+        if not isinstance(pdu, ReadInputRegistersRequest):
+            return None
+        v, i = self._now
         regs: dict[int, int] = {}
         for base, value in ((REG_VOLTAGE, v), (0x0002, 0.0), (0x0004, 0.0), (REG_CURRENT, i),
                             (REG_IMPORT_KWH, self._energy_wh / 1000.0)):

@@ -1,7 +1,7 @@
 """Byte links for Modbus RTU: the abstract shape, an in-memory pair, and a termios serial port.
 
-The Modbus backend is sans-IO on top of pymodbus' RTU framer, so the only I/O is `write` and a
-non-blocking `read` on one of these.
+The RTU drivers are sans-IO on the one codec (drivers/modbus/rtu.py), so the only I/O is
+`write` and a non-blocking `read` on one of these.
 """
 
 from __future__ import annotations

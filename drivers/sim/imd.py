@@ -11,8 +11,7 @@ import random
 from collections.abc import Callable
 
 import can
-from pymodbus.framer import FramerRTU
-from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.pdu.register_message import (
     ReadHoldingRegistersRequest,
     ReadHoldingRegistersResponse,
@@ -21,7 +20,8 @@ from pymodbus.pdu.register_message import (
 )
 
 from drivers.imd import iso165c, isocha425
-from drivers.imd.link import ByteLink
+from drivers.modbus.link import ByteLink
+from drivers.modbus.sim import RtuSlave
 
 #: A healthy cable and vehicle: several MOhm to earth [assumed].
 HEALTHY_RESISTANCE_OHM = 5_000_000.0
@@ -160,18 +160,15 @@ class Iso165cSim:
         return iso165c.Info(self._resistance_kohm(), imc, vifc)
 
 
-class IsoCha425Sim:
-    """Modbus RTU slave on a byte link, decoding requests with pymodbus' server-side framer."""
+class IsoCha425Sim(RtuSlave):
+    """Modbus RTU slave on a byte link (drivers/modbus/sim.py, pymodbus' server framer)."""
 
     def __init__(self, link: ByteLink, physics: ImdPhysics,
                  device_address: int = isocha425.DEVICE_ADDRESS) -> None:
-        self.link = link
+        super().__init__(link, device_address, self._reply)
         self.physics = physics
-        self.device_address = device_address
-        self._framer = FramerRTU(DecodePDU(True))
-        self._rx = b""
+        self._now_ns = 0
         self.registers: dict[int, int] = {isocha425.REG_DEVICE_ENABLE: 0}
-        self.silent = False
 
     def _refresh(self) -> None:
         p = self.physics
@@ -196,19 +193,12 @@ class IsoCha425Sim:
 
     def step(self, now_ns: int) -> None:
         self.physics.step(now_ns)
-        self._rx += self.link.read()
-        while self._rx:
-            used, pdu = self._framer.handleFrame(self._rx, 0, 0)
-            if pdu is None:
-                if used == 0:
-                    break
-                self._rx = self._rx[used:]
-                continue
-            self._rx = self._rx[used:]
-            if pdu.dev_id != self.device_address or self.silent:
-                continue
-            self._refresh()
-            self.link.write(bytes(self._framer.buildFrame(self._answer(pdu, now_ns))))
+        self._now_ns = now_ns
+        self.pump()
+
+    def _reply(self, pdu: ModbusPDU) -> ModbusPDU:
+        self._refresh()
+        return self._answer(pdu, self._now_ns)
 
     def _answer(self, pdu: ModbusPDU, now_ns: int) -> ModbusPDU:
         if isinstance(pdu, ReadHoldingRegistersRequest):

@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                            "evse.probe", "evse.replay")),
     ("drivers (behind the ports)", ("drivers", "drivers.registry", "drivers.board",
                                     "drivers.homeplug", "drivers.imd", "drivers.meter",
+                                    "drivers.modbus",
                                     "drivers.power",
                                     "drivers.sim")),
     ("OCPP controller core", ("evse.controller",)),
@@ -46,7 +47,10 @@ LATERAL: frozenset[tuple[str, str]] = frozenset({
     ("evse.probe", "evse.ev"),  # the conformance probe drives the EV simulator
     ("evse.replay", "evse.ev"),  # a replay runs the SECC against the simulated station
     ("drivers.sim", "drivers.power"),
-    ("drivers.meter", "drivers.imd"),  # the Modbus RTU byte links (drivers/imd/link.py)
+    # the RS-485 drivers on the one Modbus RTU codec, byte links and simulated-slave loop
+    ("drivers.meter", "drivers.modbus"),
+    ("drivers.imd", "drivers.modbus"),
+    ("drivers.sim", "drivers.modbus"),
 })
 
 LAYER_OF: dict[str, str] = {unit: name for name, units in LAYERS for unit in units}

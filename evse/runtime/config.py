@@ -408,7 +408,7 @@ AUTH_TIMEOUT_PNC_RANGE_S = (1.0, 60.0)
 _TLS_POLICIES = ("allow", "force", "prohibit")
 _PROTOCOL_NAMES = ("din", "iso2")
 _OCPP_VERSIONS = ("none", "1.6", "2.0.1")
-#: Modbus RTU line speeds (drivers/imd/link.py SERIAL_BAUDS).
+#: Modbus RTU line speeds (drivers/modbus/link.py SERIAL_BAUDS).
 _RTU_BAUDS = (9600, 19200, 38400, 57600, 115200)
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 

@@ -29,9 +29,9 @@ from drivers.board.sim import SimBoard, SimBoardParams
 from drivers.homeplug.sim import PowerlineMedium, SimStation
 from drivers.imd.iso165c import Iso165cImd
 from drivers.imd.isocha425 import IsoCha425Imd
-from drivers.imd.link import SerialLinkError, SerialPortLink, pipe_pair
 from drivers.meter.modbus_sdm import ModbusSdmMeter, SdmMeterSim
 from drivers.meter.sim_meter import Accuracy, SimDcMeter
+from drivers.modbus.link import SerialLinkError, SerialPortLink, pipe_pair
 from drivers.power.group import ModuleGroupManager
 from drivers.power.select import protocol_by_name
 from drivers.registry import PortKind, driver

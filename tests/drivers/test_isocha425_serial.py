@@ -16,7 +16,7 @@ import pytest
 
 from drivers.imd import isocha425
 from drivers.imd.isocha425 import IsoCha425Imd
-from drivers.imd.link import PtyDeviceLink, SerialPortLink
+from drivers.modbus.link import PtyDeviceLink, SerialPortLink
 from drivers.sim.imd import ImdPhysics, IsoCha425Sim
 from evse.ev.battery import Battery
 from evse.ports.imd import ImdDeviceFault, ImdEvent, IsolationMeasurement

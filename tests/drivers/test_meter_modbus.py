@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from drivers.imd.link import PtyDeviceLink, pipe_pair
 from drivers.meter.modbus_sdm import (
     REG_IMPORT_KWH,
     MeterCrcError,
@@ -21,9 +20,9 @@ from drivers.meter.modbus_sdm import (
     MeterTimeout,
     ModbusSdmMeter,
     SdmMeterSim,
-    build_read_input,
-    crc16_modbus,
 )
+from drivers.modbus.link import PtyDeviceLink, pipe_pair
+from drivers.modbus.rtu import FC_READ_INPUT, crc16_modbus, read_request
 from evse.ev.battery import Battery
 from evse.ports.meter import MeterReading
 from evse.runtime.config import ConfigError, DeviceOpenError, StationConfig, load_config
@@ -55,7 +54,7 @@ class Bus:
 def test_the_codec_matches_the_modbus_reference_values() -> None:
     assert crc16_modbus(b"123456789") == 0x4B37  # CRC-16/MODBUS check value
     # The classic example: read 2 input registers at 0 from slave 1 -> CRC 0x0BC4 (lo first).
-    assert build_read_input(1, 0x0000, 2) == bytes.fromhex("01 04 0000 0002 71CB")
+    assert read_request(1, FC_READ_INPUT, 0x0000, 2) == bytes.fromhex("01 04 0000 0002 71CB")
 
 
 def test_readings_arrive_every_poll_period_with_the_meters_values() -> None:
@@ -110,7 +109,7 @@ def test_a_silent_meter_times_out_goes_stale_and_recovers() -> None:
 
 
 def test_over_a_real_tty_the_driver_reads_the_simulated_meter() -> None:
-    from drivers.imd.link import SerialPortLink
+    from drivers.modbus.link import SerialPortLink
 
     pty = PtyDeviceLink()
     link = SerialPortLink(pty.device, 19_200)

@@ -16,9 +16,9 @@ import can
 
 from drivers.imd.iso165c import Iso165cImd
 from drivers.imd.isocha425 import IsoCha425Imd
-from drivers.imd.link import pipe_pair
 from drivers.meter.integrator import VoltageCurrentIntegrator
 from drivers.meter.sim_meter import SimDcMeter
+from drivers.modbus.link import pipe_pair
 from drivers.power import reg060
 from drivers.power.group import ModuleGroupManager
 from drivers.power.infy import InfyProtocol

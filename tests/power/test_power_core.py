@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from drivers.imd.link import SerialPortLink
+from drivers.modbus.link import SerialPortLink
 from evse.contract.limits import EvseLimits, LimitsSource
 from evse.contract.values import IsolationStatus
 from evse.ports.board import ContactorFeedback, EStopChanged

@@ -12,7 +12,7 @@ import pytest
 
 from drivers.imd.iso165c import Iso165cImd
 from drivers.imd.isocha425 import IsoCha425Imd
-from drivers.imd.link import ByteLink, SerialPortLink, pipe_pair
+from drivers.modbus.link import ByteLink, SerialPortLink, pipe_pair
 from drivers.sim.imd import ImdPhysics, Iso165cSim, IsoCha425Sim
 from evse.ports.imd import (
     ImdDeviceFault,
