@@ -1,16 +1,23 @@
-"""Footprint of `evse run`: import time and peak / steady RSS (issue 13).
+"""Footprint of `evse run`: import time, peak / steady RSS, CPU and loop lateness (issue 13).
 
-    python bench/footprint.py [--seconds 15] [--config config/bench.yaml]
+    python bench/footprint.py [--seconds 15] [--charge-seconds 60] [--config config/bench.yaml]
 
 Import time: `import evse.runtime.run_iface` in a fresh interpreter (cached bytecode after
-the first of three runs; the best of the last two is printed). RSS: `evse run` on one end of
-a veth pair in a network namespace (root and iproute2 needed; no car connects), VmHWM
-(peak) and VmRSS (steady, at the end) from /proc. Prints one line per figure.
+the first of three runs; the best of the last two is printed). Idle: `evse run` on one end
+of a veth pair in a network namespace (root and iproute2 needed; no car connects) for
+`--seconds` (600 = the issue's 10-minute run): VmHWM (peak) and VmRSS (steady, at the
+end) from /proc, CPU % of one core from /proc/PID/stat from IDLE_SETTLE_S on, and the process's
+own report of its worst timer lateness. Charging: the station's composition
+(IfaceStation, as `evse run` builds it) on its own thread in one namespace, our EV
+simulator charging over TCP from the other for `--charge-seconds`: CPU % of one core of
+the station's thread alone (/proc/self/task/TID/stat, so the car's thread is not counted)
+and the runner's worst lateness. Prints one line per figure; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -39,7 +46,18 @@ def _kb(pid: int, field: str) -> int | None:
     return None
 
 
-def rss_of_evse_run(config: Path, seconds: float) -> tuple[int, int, str]:
+def _cpu_ticks(stat_path: str) -> int:
+    """utime + stime (clock ticks) from a /proc .../stat file."""
+    fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+#: Idle CPU is measured from this long after the start (imports and warm-up excluded).
+IDLE_SETTLE_S = 5.0
+
+
+def rss_of_evse_run(config: Path, seconds: float) -> tuple[int, int, str, float]:
     from tests.v2g.netns import veth_pair
 
     with veth_pair() as link:
@@ -49,27 +67,96 @@ def rss_of_evse_run(config: Path, seconds: float) -> tuple[int, int, str]:
              "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
         peak = steady = 0
+        cpu_pct = 0.0
+        started = time.monotonic()
+        window: tuple[float, int] | None = None
         while proc.poll() is None:
             hwm, rss = _kb(proc.pid, "VmHWM"), _kb(proc.pid, "VmRSS")
             if hwm is not None and rss is not None:
                 peak, steady = max(peak, hwm), rss
+            try:
+                # `ip netns exec` execs the interpreter: the same pid.
+                ticks: int | None = _cpu_ticks(f"/proc/{proc.pid}/stat")
+            except (OSError, IndexError):
+                ticks = None
+            now = time.monotonic()
+            if ticks is not None and now - started >= IDLE_SETTLE_S:
+                if window is None:
+                    window = (now, ticks)  # start-up (imports, warm-up) is over
+                elif now > window[0]:
+                    cpu_pct = (ticks - window[1]) / TICKS_PER_S / (now - window[0]) * 100
             time.sleep(0.2)
         out = proc.stdout.read() if proc.stdout else ""
     last = out.strip().splitlines()[-1] if out.strip() else ""
-    return peak, steady, last
+    return peak, steady, last, cpu_pct
+
+
+def charging(config: Path, seconds: float) -> tuple[float, float, int]:
+    """(CPU % of one core of the station's thread, worst lateness ms, CurrentDemands)."""
+    import threading
+
+    from evse.ev.profiles import profile
+    from evse.ev.sim import EvSim
+    from evse.runtime.config import load_config
+    from evse.runtime.run_iface import IfaceStation
+    from evse.sdp import Security
+    from tests.station.test_run_iface import drive_ev
+    from tests.v2g import evside
+    from tests.v2g.netns import in_netns, veth_pair
+
+    with veth_pair() as link:
+        ready = threading.Event()
+        holder: list[IfaceStation] = []
+        tid: list[int] = []
+
+        def run() -> None:
+            with in_netns(link.secc_ns):
+                bench = IfaceStation(load_config(config), link.secc_if)
+                holder.append(bench)
+                tid.append(threading.get_native_id())
+                bench.start()
+                ready.set()
+                bench.run(duration_s=seconds + 60)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        ready.wait(30)
+        bench = holder[0]
+        stat = f"/proc/self/task/{tid[0]}/stat"
+        p = profile("din_only")
+        p.charge_for_ns = int(seconds * 1e9)
+        plant = bench.station.world.plant
+        ev = EvSim(p, inlet_voltage_v=lambda now: plant.connector_voltage_v,
+                   inlet_current_a=lambda now: plant.connector_current_a)
+        ticks0, t0 = _cpu_ticks(stat), time.monotonic()
+        with in_netns(link.ev_ns):
+            response = evside.discover(link.ev_if, Security.NO_TLS)
+            with evside.connect(response, link.ev_if, None) as sock:
+                drive_ev(ev, sock, limit_s=seconds + 60)
+        cpu = (_cpu_ticks(stat) - ticks0) / TICKS_PER_S / (time.monotonic() - t0) * 100
+        worst_ms = bench.runner.stats.worst_lateness_ns / 1e6
+        bench.stop()
+        thread.join(10)
+        bench.close()
+    demands = ev.result.current_demands if ev.result is not None else 0
+    return cpu, worst_ms, demands
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--charge-seconds", type=float, default=60.0)
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "bench.yaml")
     args = ap.parse_args()
     print(f"import evse.runtime.run_iface: {import_time_s() * 1000:.0f} ms (cached bytecode)")
-    peak, steady, last = rss_of_evse_run(args.config, args.seconds)
+    peak, steady, last, idle_cpu = rss_of_evse_run(args.config, args.seconds)
     print(f"evse run ({args.config.name}, {args.seconds:g} s idle): peak RSS {peak / 1024:.1f} MB,"
-          f" steady RSS {steady / 1024:.1f} MB")
+          f" steady RSS {steady / 1024:.1f} MB, CPU {idle_cpu:.1f} % of one core")
     print(f"evse run said: {last}")
+    cpu, worst_ms, demands = charging(args.config, args.charge_seconds)
+    print(f"charging ({args.charge_seconds:g} s, DIN over TCP, {demands} CurrentDemand): "
+          f"station thread CPU {cpu:.1f} % of one core, worst timer lateness {worst_ms:.1f} ms")
     return 0
 
 
