@@ -125,7 +125,8 @@ def pp_reads_open(state: PpState) -> bool:
 class CpHandler:
     """Named callbacks of fsm_specs/iec61851.yaml. The only code that commands the board."""
 
-    def __init__(self, board: Board, config: CpConfig, notify: Callable[[CpNotice], None]):
+    def __init__(self, board: Board, config: CpConfig, notify: Callable[[CpNotice], None],
+                 debouncer: Debouncer | None = None):
         self.board = board
         self.config = config
         self.notify = notify
@@ -141,8 +142,9 @@ class CpHandler:
         self.latched: set[FaultCause] = set()
         #: The board's decoded proximity input; UNKNOWN on a board that does not read PP.
         self.pp_state = PpState.UNKNOWN
-        #: The debounced CP level (ControlPilot keeps it current), for the chart's guards.
-        self.level = CpLevel.A
+        #: The CP level debouncer (ControlPilot feeds it); its stable level is what the
+        #: chart's guards read, one value for the core and the chart.
+        self.debouncer = debouncer or Debouncer(CP_DEBOUNCE_SAMPLES)
         self.now_ns = 0
 
     # --- outputs -----------------------------------------------------------------------
@@ -275,10 +277,10 @@ class CpHandler:
         return pp_reads_open(self.pp_state)
 
     def ev_in_c(self, ev: Event) -> bool:
-        return self.level is CpLevel.C
+        return self.debouncer.stable is CpLevel.C
 
     def ev_in_d(self, ev: Event) -> bool:
-        return self.level is CpLevel.D
+        return self.debouncer.stable is CpLevel.D
 
 
 class ControlPilot:
@@ -297,13 +299,13 @@ class ControlPilot:
         debounce_samples: int = CP_DEBOUNCE_SAMPLES,
     ) -> None:
         self.board = board
-        self.handler = CpHandler(board, config or CpConfig(), notify)
+        self._debouncer = Debouncer(debounce_samples)
+        self.handler = CpHandler(board, config or CpConfig(), notify, self._debouncer)
         self.machine = Machine(
             spec, self.handler, timers=timers, trace=trace, name="cp",
             param_overrides=param_overrides,
         )
         self._notify = notify
-        self._debouncer = Debouncer(debounce_samples)
         self.contactors_closed = False
         self.estop_active = False
         self._keepalive_enabled = True
@@ -420,7 +422,6 @@ class ControlPilot:
         )
         changed = self._debouncer.feed(level)
         if changed is not None:
-            self.handler.level = changed
             self._notify(CpNotice("cp_level", {"level": changed.value}))
             self.machine.dispatch(Event(_LEVEL_EVENTS[changed]), now_ns)
 
