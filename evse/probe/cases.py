@@ -30,7 +30,7 @@ import exi
 from evse.ev.profiles import profile
 from evse.ev.sim import PRECHARGE_TIMEOUT_NS, Phase
 from evse.probe.driver import Answer, Driver, Stop
-from evse.probe.link import Closed, ProbeLink, ProbeLinkError, Silence
+from evse.probe.link import Closed, PilotControl, ProbeLink, ProbeLinkError, Silence
 from evse.probe.model import (
     CURRENT_DEMAND_PERFORMANCE_NS,
     MSG_TIMEOUT_CERTIFICATE_NS,
@@ -395,6 +395,23 @@ def _cpd_ac_mode(ctx: CaseContext) -> Outcome:
             body, RequestedEnergyTransferMode=m.EnergyTransferModeType("AC_three_phase_core"))
     code = "FAILED_WrongEnergyTransferType" if ctx.din else "FAILED_WrongEnergyTransferMode"
     return expect_failure(d, d.reencode(d.held[0], change), code)
+
+
+def _cable_check_in_state_b(ctx: CaseContext) -> Outcome:
+    """CableCheckReq with the car's pilot left in state B (S2 open): FAILED and TCP closed
+    (T4 TC_SECC_DC_VTB_CableCheck_008), with no isolation voltage on a car that is not
+    ready. Needs a link that holds the pilot (in-process station, CP board)."""
+    link = ctx.link
+    if not isinstance(link, PilotControl):
+        return Verdict.SKIP, "the link cannot hold the pilot in state B (needs a CP board)"
+    d = reach(ctx, Phase.CABLE_CHECK)
+    if not isinstance(d, Driver):
+        return d
+    link.set_vehicle_ready(False)
+    try:
+        return expect_failure(d, d.held[0], "FAILED")
+    finally:
+        link.set_vehicle_ready(True)
 
 
 def _pd_unknown_tuple(ctx: CaseContext) -> Outcome:
@@ -1041,6 +1058,9 @@ def _cases() -> list[Case]:
              "ISO: FAILED_WrongEnergyTransferMode, DIN: FAILED_WrongEnergyTransferType; "
              + TERMINATION, "ISO 15118-2 ChargeParameterDiscoveryRes; DIN SPEC 70121",
              _cpd_ac_mode),
+        Case(Family.CABLE_CHECK, "CC-CPB", "CableCheckReq with the pilot in state B",
+             "FAILED; " + TERMINATION, f"{T4} TC_SECC_DC_VTB_CableCheck_008; IEC 61851-23 "
+             "(isolation test in state C/D)", _cable_check_in_state_b),
         Case(Family.POWER_DELIVERY, "PD-TUPLE", "SAScheduleTupleID 200 (not offered)",
              "FAILED_TariffSelectionInvalid; " + TERMINATION, "ISO 15118-2 [V2G2-479]",
              _pd_unknown_tuple, protocols=frozenset({"iso2"})),

@@ -55,6 +55,12 @@ class InProcessLink:
     _open: bool = False
     sdp_server: SdpServer = field(default_factory=lambda: SdpServer(SdpServerConfig(
         SECC_ADDRESS, TCP_PORT, None, TlsPolicy.ALLOW)))
+    #: The car's S2 as the SECC's env reads it (`make_core` wires it in, e.g. SimEnvConfig
+    #: vehicle_ready): True = state C, False = B.
+    vehicle_ready: bool = True
+
+    def set_vehicle_ready(self, ready: bool) -> None:
+        self.vehicle_ready = ready
 
     def now_ns(self) -> int:
         return self.now

@@ -33,10 +33,13 @@ TLS_SECC = SeccConfig(tls=True, payment_options=(PaymentMethod.CONTRACT, Payment
 
 
 def make_link(**env: Any) -> InProcessLink:
-    config = SimEnvConfig(auth_delay_ns=600_000_000, **env)
-    return InProcessLink(lambda: SeccCore(SimEnv(config)),
-                         make_tls_core=lambda: SeccCore(SimEnv(config), TLS_SECC),
-                         setup_timeout_ns=3 * S)
+    links: list[InProcessLink] = []
+    config = SimEnvConfig(auth_delay_ns=600_000_000,
+                          vehicle_ready=lambda now_ns: links[0].vehicle_ready, **env)
+    links.append(InProcessLink(lambda: SeccCore(SimEnv(config)),
+                               make_tls_core=lambda: SeccCore(SimEnv(config), TLS_SECC),
+                               setup_timeout_ns=3 * S))
+    return links[0]
 
 
 def needs_tls(r: CaseResult) -> bool:
@@ -82,6 +85,8 @@ def test_every_family_passes_against_our_secc_in_virtual_time(protocol: str) -> 
             took = float(r.got.removeprefix("TCP closed after ").split()[0])
             assert 59.5 <= took <= 60.5, r
     assert got["CD-REP"].got.startswith("20 answers")
+    # The pilot left in B: FAILED after the SECC waited t_vehicle_ready (1 s) for C/D.
+    assert got["CC-CPB"].got.startswith("CableCheckResType FAILED; TCP closed")
     if protocol == "iso2":  # ServiceDetail: FAILED ends the session within the bound
         assert got["SDET-ID"].got.startswith("ServiceDetailResType FAILED_ServiceIDInvalid")
         assert "then PaymentServiceSelectionResType OK" in got["SDET-001"].got
@@ -285,3 +290,21 @@ def test_a_secc_that_never_asks_for_a_receipt_leaves_the_receipt_cases_inconclus
     results = run_cases(make_link(), options("iso2", charge_ns=1 * S), tls=True,
                         good_case=False, families=["MeteringReceipt"])
     assert {r.verdict for r in results} == {Verdict.INCONCLUSIVE}, results
+
+
+@pytest.mark.req("ISO15118-4:TC_SECC_DC_VTB_CableCheck_008")
+@pytest.mark.parametrize("protocol", ["din", "iso2"])
+def test_a_secc_that_ignores_the_pilot_fails_the_state_b_cable_check_case(
+        protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evse.secc.handler import SeccHandlerBase
+
+    monkeypatch.setattr(SeccHandlerBase, "vehicle_ready", lambda self, ev: True)
+    got = by_id(run_cases(make_link(), options(protocol), good_case=False,
+                          families=["CableCheck"]))["CC-CPB"]
+    assert got.verdict is Verdict.FAIL and got.got.startswith("CableCheckResType OK"), got
+
+
+def test_the_state_b_case_is_skipped_on_a_link_without_a_pilot() -> None:
+    results = by_id(run_cases(ScriptedLink("silent"), options("iso2"), good_case=False,
+                              families=["CableCheck"]))
+    assert results["CC-CPB"].verdict is Verdict.SKIP
