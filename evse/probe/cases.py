@@ -916,6 +916,42 @@ def _metering_receipt_bad(kind: str) -> Callable[[CaseContext], Outcome]:
     return run
 
 
+def _pause_resume(ctx: CaseContext) -> Outcome:
+    """SessionStopReq(ChargingSession=Pause): SessionStopRes OK and TCP closed; then a new
+    connection whose SessionSetupReq carries the paused SessionID: OK_OldSessionJoined with
+    that SessionID (ISO 15118-2 SessionSetupRes; a paused session is resumed, not new)."""
+    d = reach(ctx, Phase.SESSION_STOP)
+    if not isinstance(d, Driver):
+        return d
+    m = exi.iso2
+    payload = d.reencode(d.held[0], lambda b: dataclasses.replace(
+        b, ChargingSession=m.chargingSessionType.Pause))
+    d.send_payload(payload)
+    a = _answer_or_verdict(d, MSG_TIMEOUT_NS)
+    if not isinstance(a, Answer):
+        return a
+    c = d.wait_close(TCP_TERMINATION_TIMEOUT_NS)
+    got = f"{a.name} {a.code}; " + ("TCP closed" if c is not None else "TCP still open after 5 s")
+    if a.code != "OK" or c is None:
+        return Verdict.FAIL, got
+    paused = d.ev.session_id
+    d.link.disconnect()
+    d2 = reach(ctx, Phase.SESSION_SETUP)
+    if not isinstance(d2, Driver):
+        return d2[0], f"{got}; then {d2[1]}"
+    d2.held = []
+    d2.send_payload(d2.message(m.SessionSetupReqType(EVCCID=d.ev.profile.evccid),
+                               session_id=paused))
+    b = _answer_or_verdict(d2, MSG_TIMEOUT_NS)
+    if not isinstance(b, Answer):
+        return b[0], f"{got}; then {b[1]}"
+    sid = bytes(getattr(getattr(exi.decode("iso2", b.payload), "Header", None), "SessionID",
+                        b""))
+    got += f"; resumed: {b.name} {b.code}, SessionID {'same' if sid == paused else sid.hex()}"
+    ok = b.code == "OK_OldSessionJoined" and sid == paused
+    return (Verdict.PASS if ok else Verdict.FAIL), got
+
+
 def _pnc_cases() -> list[Case]:
     pd, au = Family.PAYMENT_DETAILS, Family.AUTHORIZATION
     return [
@@ -958,6 +994,10 @@ def _pnc_cases() -> list[Case]:
              "FAILED_MeteringSignatureNotValid; " + TERMINATION,
              f"{T4} TC_SECC_DC_VTB_MeteringReceipt_007", _tls_only(_metering_receipt_bad(
                  "body")), PNC_PROTOCOLS),
+        Case(Family.PAUSE_RESUME, "PAUSE-001", "SessionStop(Pause), then the same SessionID",
+             "SessionStopRes OK, TCP closed; SessionSetupRes OK_OldSessionJoined, same "
+             "SessionID", "ISO 15118-2 SessionStopReq ChargingSession=Pause; SessionSetupRes "
+             "OK_OldSessionJoined", _pause_resume, frozenset({"iso2"})),
         Case(Family.CERTIFICATE_INSTALLATION, "CI-001",
              "CertificateInstallationReq (contract path may be absent)",
              "CertificateInstallationRes within 5 s: the CSMS's answer, or FAILED* of the "

@@ -61,6 +61,7 @@ class Family(enum.Enum):
     METERING_RECEIPT = "MeteringReceipt"
     WELDING = "WeldingDetection"
     SESSION_STOP = "SessionStop"
+    PAUSE_RESUME = "PauseResume"
 
 
 @dataclass(frozen=True, slots=True)

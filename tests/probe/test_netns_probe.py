@@ -43,7 +43,12 @@ ALLOWED_SKIPS = {"SS-TIMEOUT", "CD-TIMEOUT"}
 
 
 def allowed_skip(row: dict[str, object]) -> bool:
-    return row["verdict"] == "SKIP" and str(row["case"]).endswith("-TIMEOUT")
+    """The 60 s timeout cases, Plug & Charge cases on plain TCP, and the CP-state case
+    (a network link cannot hold the pilot in B)."""
+    got = str(row["got"])
+    return row["verdict"] == "SKIP" and (
+        str(row["case"]).endswith("-TIMEOUT") or got.startswith("Plug & Charge needs TLS")
+        or "cannot hold the pilot" in got)
 #: Measured, not asserted here: CurrentDemandRes within 25 ms on the wire depends on the
 #: host's load (two SECCs and two probes share two cores in this test; on an idle machine
 #: the median is ~11-15 ms). The 250 ms bound (CD-P0-001) is asserted.

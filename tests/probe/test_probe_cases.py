@@ -20,6 +20,7 @@ from evse.probe.report import to_json, to_markdown
 from evse.secc.config import SeccConfig
 from evse.secc.core import SeccCore
 from evse.secc.env import PaymentMethod
+from evse.secc.session import MemorySessionStore
 
 #: Cases our SECC fails on purpose, with the reason (docs/conformance.md, evse/v2gtp/README.md):
 #: the ISO 15118-4 test system (T4 TC_SECC_CMN_VTB_V2GTPSessionSetup_002..005) expects a
@@ -36,8 +37,10 @@ def make_link(**env: Any) -> InProcessLink:
     links: list[InProcessLink] = []
     config = SimEnvConfig(auth_delay_ns=600_000_000,
                           vehicle_ready=lambda now_ns: links[0].vehicle_ready, **env)
-    links.append(InProcessLink(lambda: SeccCore(SimEnv(config)),
-                               make_tls_core=lambda: SeccCore(SimEnv(config), TLS_SECC),
+    store = MemorySessionStore()  # one station: a paused session outlives its connection
+    links.append(InProcessLink(lambda: SeccCore(SimEnv(config), store=store),
+                               make_tls_core=lambda: SeccCore(SimEnv(config), TLS_SECC,
+                                                              store=store),
                                setup_timeout_ns=3 * S))
     return links[0]
 
@@ -64,7 +67,7 @@ def test_every_family_passes_against_our_secc_in_virtual_time(protocol: str) -> 
     # DIN 70121 has no ServiceDetail, no Plug & Charge and no MeteringReceipt.
     din_only_lacks = {Family.SERVICE_DETAIL, Family.PAYMENT_DETAILS,
                       Family.CERTIFICATE_INSTALLATION, Family.CERTIFICATE_UPDATE,
-                      Family.METERING_RECEIPT}
+                      Family.METERING_RECEIPT, Family.PAUSE_RESUME}
     expected = set(Family) - (din_only_lacks if protocol == "din" else set())
     assert families == expected, expected ^ families
     bad = [r for r in results if r.verdict is not Verdict.PASS
@@ -90,6 +93,8 @@ def test_every_family_passes_against_our_secc_in_virtual_time(protocol: str) -> 
     if protocol == "iso2":  # ServiceDetail: FAILED ends the session within the bound
         assert got["SDET-ID"].got.startswith("ServiceDetailResType FAILED_ServiceIDInvalid")
         assert "then PaymentServiceSelectionResType OK" in got["SDET-001"].got
+    if protocol == "iso2":  # a paused session is resumed by its SessionID
+        assert "OK_OldSessionJoined, SessionID same" in got["PAUSE-001"].got
     if protocol == "iso2":  # the EIM wait shows the driver interaction (issue 16)
         assert "Ongoing_WaitingForCustomerInteraction" in got["AUTH-P0-001"].got
 
@@ -308,3 +313,11 @@ def test_the_state_b_case_is_skipped_on_a_link_without_a_pilot() -> None:
     results = by_id(run_cases(ScriptedLink("silent"), options("iso2"), good_case=False,
                               families=["CableCheck"]))
     assert results["CC-CPB"].verdict is Verdict.SKIP
+
+
+def test_a_secc_that_forgets_paused_sessions_fails_the_resume_case(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(MemorySessionStore, "load", lambda self, sid: None)
+    got = by_id(run_cases(make_link(), options("iso2"), good_case=False,
+                          families=["PauseResume"]))["PAUSE-001"]
+    assert got.verdict is Verdict.FAIL and "OK_NewSessionEstablished" in got.got, got
