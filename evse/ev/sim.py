@@ -38,6 +38,8 @@ MSG_TIMEOUT_CERTIFICATE_NS = 5 * S
 MSG_TIMEOUT_PAYMENT_DETAILS_NS = 2 * S
 #: Id of the signed AuthorizationReq (any NCName; the Reference URI points at it).
 AUTHORIZATION_REQ_ID = "ID1"
+#: Id of the signed MeteringReceiptReq (the Reference URI of its signature points at it).
+METERING_RECEIPT_REQ_ID = "ID3"
 #: V2G_EVCC_Ongoing_Timeout 60 s, CableCheck 40 s, PreCharge 7 s (timing.md §4).
 ONGOING_TIMEOUT_NS = 60 * S
 CABLE_CHECK_TIMEOUT_NS = 40 * S
@@ -59,6 +61,7 @@ class Phase(enum.Enum):
     PRECHARGE = "precharge"
     POWER_DELIVERY_START = "power_delivery_start"
     CHARGING = "charging"
+    METERING_RECEIPT = "metering_receipt"
     POWER_DELIVERY_STOP = "power_delivery_stop"
     RENEGOTIATE = "renegotiate"
     WELDING = "welding"
@@ -486,6 +489,17 @@ class EvSim:
                                    to_float(body.EVSEPresentCurrent), now_ns):
             return
         elapsed = now_ns - self._charging_started_ns
+        contract = p.contract
+        if (not self._din and self._contract and contract is not None
+                and getattr(body, "ReceiptRequired", None)):
+            # PnC: the SECC asks for a signed receipt of its meter info (ISO 15118-2
+            # MeteringReceiptReq, signed like AuthorizationReq), then CurrentDemand goes on.
+            self._enter(Phase.METERING_RECEIPT, now_ns)
+            req = iso2.MeteringReceiptReqType(
+                Id=METERING_RECEIPT_REQ_ID, SessionID=self.session_id,
+                SAScheduleTupleID=body.SAScheduleTupleID, MeterInfo=body.MeterInfo)
+            self._send(req, now_ns, signature=sign_body(req, contract.leaf_key))
+            return
         if self._evse_wants_stop(body):
             self._stop_reason = "EVSE asked to stop"
         elif (not self._din and body.DC_EVSEStatus.EVSENotification.value == "ReNegotiation"
@@ -508,6 +522,11 @@ class EvSim:
             return
         self._enter(Phase.POWER_DELIVERY_STOP, now_ns)
         self._pd_req(False, now_ns)
+
+    def _on_metering_receipt(self, msg: Any, body: Any, now_ns: int) -> None:
+        self._enter(Phase.CHARGING, now_ns)
+        self._later(max(0, self.profile.cadence_ns - (now_ns - self._last_cd_ns)), now_ns,
+                    self._current_demand_req)
 
     def _on_renegotiate(self, msg: Any, body: Any, now_ns: int) -> None:
         self._enter(Phase.CHARGE_PARAMETERS, now_ns)

@@ -19,6 +19,7 @@ CurrentDemand with the power path's own `clamp_request`, so there is one formula
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from evse.contract.limits import DemandClamp, EvseLimits, LimitsSource
@@ -92,6 +93,9 @@ class SimEnvConfig:
     #: ISO 15118-2 ResponseCode the SECC gives a refused contract (env API).
     pnc_contract_response_code: str = "FAILED"
     pnc_contract_delay_ns: int = 0
+    #: The car's pilot state as the SECC reads it: C (ready) unless this says otherwise
+    #: (`vehicle_ready`); a callable so a test or the probe's link can switch it.
+    vehicle_ready: Callable[[int], bool] = lambda now_ns: True
 
 
 @dataclass(slots=True)
@@ -245,6 +249,9 @@ class SimEnv:
         if not c.pnc_certificate_accepted:
             return PncCertificateAnswer(False)
         return PncCertificateAnswer(True, c.pnc_certificate_exi)
+
+    def vehicle_ready(self, now_ns: int) -> bool:
+        return self.config.vehicle_ready(now_ns)
 
     def pnc_contract_status(self, now_ns: int) -> AuthStatus:
         t = self._pnc_contract_ns

@@ -18,17 +18,22 @@ detected by V2G_Msg_Timeout, no TCP close") and the requirement IDs our SECC cit
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 import exi
+from evse.ev.profiles import profile
 from evse.ev.sim import PRECHARGE_TIMEOUT_NS, Phase
 from evse.probe.driver import Answer, Driver, Stop
-from evse.probe.link import Closed, ProbeLink, ProbeLinkError, Silence
+from evse.probe.link import Closed, PilotControl, ProbeLink, ProbeLinkError, Silence
 from evse.probe.model import (
     CURRENT_DEMAND_PERFORMANCE_NS,
+    MSG_TIMEOUT_CERTIFICATE_NS,
     MSG_TIMEOUT_CURRENT_DEMAND_NS,
     MSG_TIMEOUT_NS,
     SDP_IGNORE_WAIT_NS,
@@ -39,6 +44,8 @@ from evse.probe.model import (
     Verdict,
 )
 from evse.secc.units import split, to_float
+from evse.security.testpki import ContractChain, reissue_contract_leaf
+from evse.security.xmldsig import sign_body
 from evse.v2gtp import PayloadType, encode_frame
 from exi import app
 
@@ -59,13 +66,25 @@ class CaseContext:
     link: ProbeLink
     options: ProbeOptions
     tls: bool = False
+    _contract: ContractChain | None = None
 
     @property
     def din(self) -> bool:
         return self.options.protocol == "din"
 
-    def driver(self) -> Driver:
-        return Driver(self.link, self.options, self.tls)
+    @property
+    def contract(self) -> ContractChain:
+        """One contract for the whole run (the one given, else a fresh test contract)."""
+        if self._contract is None:
+            self._contract = self.options.contract or profile("pnc").contract
+        assert self._contract is not None
+        return self._contract
+
+    def driver(self, *, pnc: bool = False) -> Driver:
+        if not pnc:
+            return Driver(self.link, self.options, self.tls)
+        options = dataclasses.replace(self.options, contract=self.contract)
+        return Driver(self.link, options, self.tls, pnc=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +115,10 @@ def _why(d: Driver, stop: Stop) -> str:
     return stop.value
 
 
-def reach(ctx: CaseContext, phase: Phase) -> Driver | Outcome:
-    """A fresh session up to (not including) the car's first request of `phase`."""
-    d = ctx.driver()
+def reach(ctx: CaseContext, phase: Phase, *, pnc: bool = False) -> Driver | Outcome:
+    """A fresh session up to (not including) the car's first request of `phase`; with
+    `pnc` the car pays by Contract (Plug & Charge)."""
+    d = ctx.driver(pnc=pnc)
     try:
         d.open()
     except (ProbeLinkError, OSError) as exc:
@@ -169,6 +189,8 @@ class Step:
     tag: str
     sid_case: str  # the T4 case with the invalid SessionID, where known
     seq_case: str
+    timeout_case: str = ""  # the T4 case with the silence before this step, where known
+    pnc: bool = False  # a Plug & Charge step: TLS and ISO 15118-2 only
 
 
 STEPS: tuple[Step, ...] = (
@@ -176,18 +198,24 @@ STEPS: tuple[Step, ...] = (
          "TC_SECC_CMN_VTB_ServiceDiscovery_003", "out-of-sequence variant"),
     Step(Family.PAYMENT_SELECTION, Phase.PAYMENT_SELECTION, "PSS",
          "TC_SECC_CMN_VTB_PaymentServiceSelection_005", "out-of-sequence variant"),
+    Step(Family.PAYMENT_DETAILS, Phase.PAYMENT_DETAILS, "PDET",
+         "TC_SECC_CMN_VTB_PaymentDetails_005", "TC_SECC_CMN_VTB_PaymentDetails_004",
+         "TC_SECC_CMN_VTB_PaymentDetails_006", pnc=True),
     Step(Family.AUTHORIZATION, Phase.AUTHORIZATION, "AUTH", "invalid-SessionID variant",
          "out-of-sequence variant"),
     Step(Family.CHARGE_PARAMETERS, Phase.CHARGE_PARAMETERS, "CPD",
          "TC_SECC_*_VTB_ChargeParameterDiscovery_003", "out-of-sequence variant"),
     Step(Family.CABLE_CHECK, Phase.CABLE_CHECK, "CC", "TC_SECC_DC_VTB_CableCheck_004",
-         "out-of-sequence variant"),
+         "TC_SECC_DC_VTB_CableCheck_003", "TC_SECC_DC_VTB_CableCheck_005"),
     Step(Family.PRECHARGE, Phase.PRECHARGE, "PC", "invalid-SessionID variant",
          "TC_SECC_DC_VTB_PreCharge_002"),
     Step(Family.POWER_DELIVERY, Phase.POWER_DELIVERY_START, "PD", "invalid-SessionID variant",
          "out-of-sequence variant"),
     Step(Family.CURRENT_DEMAND, Phase.CHARGING, "CD", "TC_SECC_DC_VTB_CurrentDemand_004",
          "out-of-sequence variant"),
+    Step(Family.METERING_RECEIPT, Phase.METERING_RECEIPT, "MR",
+         "TC_SECC_DC_VTB_MeteringReceipt_003", "TC_SECC_DC_VTB_MeteringReceipt_002",
+         pnc=True),
     Step(Family.WELDING, Phase.WELDING, "WD", "TC_SECC_DC_VTB_WeldingDetection_003",
          "out-of-sequence variant"),
     Step(Family.SESSION_STOP, Phase.SESSION_STOP, "STOP", "invalid-SessionID variant",
@@ -197,7 +225,7 @@ STEPS: tuple[Step, ...] = (
 
 def _wrong_session_id(step: Step) -> Callable[[CaseContext], Outcome]:
     def run(ctx: CaseContext) -> Outcome:
-        d = reach(ctx, step.phase)
+        d = reach(ctx, step.phase, pnc=step.pnc)
         if not isinstance(d, Driver):
             return d
         payload = d.with_session_id(d.held[0], _other_session_id(d.ev.session_id))
@@ -207,7 +235,7 @@ def _wrong_session_id(step: Step) -> Callable[[CaseContext], Outcome]:
 
 def _out_of_sequence(step: Step) -> Callable[[CaseContext], Outcome]:
     def run(ctx: CaseContext) -> Outcome:
-        d = reach(ctx, step.phase)
+        d = reach(ctx, step.phase, pnc=step.pnc)
         if not isinstance(d, Driver):
             return d
         body = (_precharge_req(d) if step.phase is Phase.SERVICE_DISCOVERY
@@ -216,13 +244,13 @@ def _out_of_sequence(step: Step) -> Callable[[CaseContext], Outcome]:
     return run
 
 
-def _silence(phase: Phase) -> Callable[[CaseContext], Outcome]:
+def _silence(phase: Phase, *, pnc: bool = False) -> Callable[[CaseContext], Outcome]:
     def run(ctx: CaseContext) -> Outcome:
         bound = ctx.options.sequence_timeout_ns + TCP_TERMINATION_TIMEOUT_NS
         if bound > ctx.options.max_wait_ns:
             return Verdict.SKIP, (f"needs {_s(bound)} of silence, --max-wait is "
                                   f"{_s(ctx.options.max_wait_ns)}")
-        d = reach(ctx, phase)
+        d = reach(ctx, phase, pnc=pnc)
         if not isinstance(d, Driver):
             return d
         start = d.link.now_ns()
@@ -367,6 +395,23 @@ def _cpd_ac_mode(ctx: CaseContext) -> Outcome:
             body, RequestedEnergyTransferMode=m.EnergyTransferModeType("AC_three_phase_core"))
     code = "FAILED_WrongEnergyTransferType" if ctx.din else "FAILED_WrongEnergyTransferMode"
     return expect_failure(d, d.reencode(d.held[0], change), code)
+
+
+def _cable_check_in_state_b(ctx: CaseContext) -> Outcome:
+    """CableCheckReq with the car's pilot left in state B (S2 open): FAILED and TCP closed
+    (T4 TC_SECC_DC_VTB_CableCheck_008), with no isolation voltage on a car that is not
+    ready. Needs a link that holds the pilot (in-process station, CP board)."""
+    link = ctx.link
+    if not isinstance(link, PilotControl):
+        return Verdict.SKIP, "the link cannot hold the pilot in state B (needs a CP board)"
+    d = reach(ctx, Phase.CABLE_CHECK)
+    if not isinstance(d, Driver):
+        return d
+    link.set_vehicle_ready(False)
+    try:
+        return expect_failure(d, d.held[0], "FAILED")
+    finally:
+        link.set_vehicle_ready(True)
 
 
 def _pd_unknown_tuple(ctx: CaseContext) -> Outcome:
@@ -674,6 +719,299 @@ def _present_consistent(d: Driver, cd: list[Answer],
         f"{max(currents):.1f} A for targets ≤ {max_target:.0f} A")
 
 
+# ---------------------------------------------------------------------- Plug & Charge
+#: Plug & Charge exists in ISO 15118-2 only (DIN SPEC 70121 is EIM/ExternalPayment).
+PNC_PROTOCOLS = frozenset({"iso2"})
+#: An expired contract leaf: valid for a year from 2020 (before any time the probe runs at).
+EXPIRED_FROM = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+EXPIRED_VALIDITY = datetime.timedelta(days=365)
+PNC_CLAUSE = "ISO 15118-2 [V2G2-634/635] (Contract only on TLS)"
+
+
+def _as_is(run: Callable[[CaseContext], Outcome]) -> Callable[[CaseContext], Outcome]:
+    return run
+
+
+def _tls_only(run: Callable[[CaseContext], Outcome]) -> Callable[[CaseContext], Outcome]:
+    """A Plug & Charge case: Contract is offered on TLS only, so without --tls it is a
+    documented skip."""
+    def wrapped(ctx: CaseContext) -> Outcome:
+        if not ctx.tls:
+            return Verdict.SKIP, "Plug & Charge needs TLS (run with --tls)"
+        return run(ctx)
+    return wrapped
+
+
+def _with_chain(d: Driver, payload: bytes, contract: ContractChain) -> bytes:
+    """The held PaymentDetailsReq carrying `contract`'s chain instead."""
+    m = exi.iso2
+
+    def change(body: Any) -> Any:
+        return dataclasses.replace(body, ContractSignatureCertChain=m.CertificateChainType(
+            Certificate=contract.leaf_der, SubCertificates=m.SubCertificatesType(
+                Certificate=list(contract.sub_cas_der))))
+    return d.reencode(payload, change)
+
+
+def _answer_or_verdict(d: Driver, wait_ns: int) -> Answer | Outcome:
+    a = d.answer(wait_ns)
+    if isinstance(a, Closed):
+        return Verdict.FAIL, f"TCP closed without an answer ({a.detail})"
+    if isinstance(a, Silence):
+        return Verdict.FAIL, f"no answer within {_s(wait_ns)}"
+    return a
+
+
+def _payment_details_good(ctx: CaseContext) -> Outcome:
+    """PaymentDetailsReq with the car's contract: OK with a fresh 16-byte GenChallenge
+    (T4 TC_SECC_CMN_VTB_PaymentDetails_001), then the signed AuthorizationReq that echoes
+    it is taken (no FAILED_ChallengeInvalid / FAILED_SignatureError)."""
+    d = reach(ctx, Phase.PAYMENT_DETAILS, pnc=True)
+    if not isinstance(d, Driver):
+        return d
+    d.release()
+    a = _answer_or_verdict(d, MSG_TIMEOUT_CERTIFICATE_NS)
+    if not isinstance(a, Answer):
+        return a
+    challenge = getattr(a.body, "GenChallenge", None)
+    n = 0 if challenge is None else len(bytes(challenge))
+    got = f"{a.name} {a.code or a.error}, GenChallenge {n} bytes"
+    if a.name != "PaymentDetailsResType" or a.code != "OK" or n != 16:
+        return Verdict.FAIL, got
+    d.held = d.ev.receive(a.payload, a.at_ns)
+    d.release()
+    b = _answer_or_verdict(d, MSG_TIMEOUT_NS)
+    if not isinstance(b, Answer):
+        return b[0], f"{got}; then {b[1]}"
+    processing = getattr(getattr(b.body, "EVSEProcessing", None), "value", "")
+    got += f"; then {b.name} {b.code} {processing}"
+    ok = b.code == "OK" or b.code not in ("FAILED_ChallengeInvalid", "FAILED_SignatureError")
+    return (Verdict.PASS if ok and b.name == "AuthorizationResType" else Verdict.FAIL), got
+
+
+def _payment_details_chain(kind: str) -> Callable[[CaseContext], Outcome]:
+    def run(ctx: CaseContext) -> Outcome:
+        d = reach(ctx, Phase.PAYMENT_DETAILS, pnc=True)
+        if not isinstance(d, Driver):
+            return d
+        if kind == "expired":
+            bad = reissue_contract_leaf(ctx.contract, not_before=EXPIRED_FROM,
+                                        validity=EXPIRED_VALIDITY)
+            code = "FAILED_CertificateExpired"
+        else:  # a leaf its Sub-CA 2 did not sign
+            foreign = ec.generate_private_key(ec.SECP256R1())
+            bad = reissue_contract_leaf(ctx.contract, not_before=EXPIRED_FROM,
+                                        validity=datetime.timedelta(days=30 * 365),
+                                        issuer_key=foreign)
+            code = "FAILED_CertChainError"
+        return expect_failure(d, _with_chain(d, d.held[0], bad), code)
+    return run
+
+
+def _resigned(d: Driver, payload: bytes, body: Any, key: ec.EllipticCurvePrivateKey) -> bytes:
+    m = exi.iso2
+    msg = exi.decode("iso2", payload)
+    header = dataclasses.replace(msg.Header, Signature=sign_body(body, key))
+    return bytes(exi.encode("iso2", dataclasses.replace(
+        msg, Header=header, Body=m.BodyType(BodyElement=body))))
+
+
+def _authorization_pnc(kind: str) -> Callable[[CaseContext], Outcome]:
+    """The car's first AuthorizationReq, signed by another key ("signature") or echoing
+    another GenChallenge, correctly signed ("challenge")."""
+    def run(ctx: CaseContext) -> Outcome:
+        d = reach(ctx, Phase.AUTHORIZATION, pnc=True)
+        if not isinstance(d, Driver):
+            return d
+        body = d.decode_request(d.held[0])
+        if kind == "signature":
+            payload = _resigned(d, d.held[0], body, ec.generate_private_key(ec.SECP256R1()))
+            code = "FAILED_SignatureError"
+        else:
+            other = bytes(b ^ 0xFF for b in bytes(body.GenChallenge))
+            body = dataclasses.replace(body, GenChallenge=other)
+            payload = _resigned(d, d.held[0], body, ctx.contract.leaf_key)
+            code = "FAILED_ChallengeInvalid"
+        return expect_failure(d, payload, code)
+    return run
+
+
+def _certificate_request(kind: str) -> Callable[[CaseContext], Outcome]:
+    """CertificateInstallationReq / CertificateUpdateReq where the car would send
+    PaymentDetailsReq: the SECC must answer within the car's 5 s, with the CSMS's answer
+    or, without one, a FAILED code of its own (ISO 15118-2 has no EVSEProcessing here)."""
+    def run(ctx: CaseContext) -> Outcome:
+        d = reach(ctx, Phase.PAYMENT_DETAILS, pnc=True)
+        if not isinstance(d, Driver):
+            return d
+        m = exi.iso2
+        c = ctx.contract
+        roots = m.ListOfRootCertificateIDsType(RootCertificateID=[m.X509IssuerSerialType(
+            X509IssuerName="CN=evse test V2G Root CA", X509SerialNumber=1)])
+        if kind == "installation":
+            body: Any = m.CertificateInstallationReqType(
+                Id="ID2", OEMProvisioningCert=c.leaf_der, ListOfRootCertificateIDs=roots)
+            want = "CertificateInstallationResType"
+        else:
+            body = m.CertificateUpdateReqType(
+                Id="ID2", ContractSignatureCertChain=m.CertificateChainType(
+                    Certificate=c.leaf_der, SubCertificates=m.SubCertificatesType(
+                        Certificate=list(c.sub_cas_der))),
+                eMAID=c.emaid, ListOfRootCertificateIDs=roots)
+            want = "CertificateUpdateResType"
+        d.send_payload(d.message(body))
+        a = _answer_or_verdict(d, MSG_TIMEOUT_CERTIFICATE_NS)
+        if not isinstance(a, Answer):
+            return a
+        took = a.rtt_ns or 0
+        got = f"{a.name} {a.code or a.error} after {_s(took)}"
+        ok = a.name == want and bool(a.code) and took <= MSG_TIMEOUT_CERTIFICATE_NS
+        return (Verdict.PASS if ok else Verdict.FAIL), got
+    return run
+
+
+def _metering_receipt_good(ctx: CaseContext) -> Outcome:
+    """The first CurrentDemandRes of a PnC session asked for a receipt (ReceiptRequired,
+    MeterInfo); the car's signed MeteringReceiptReq is answered OK and CurrentDemand goes
+    on (T4 TC_SECC_DC_VTB_MeteringReceipt_001)."""
+    d = reach(ctx, Phase.METERING_RECEIPT, pnc=True)
+    if not isinstance(d, Driver):
+        return d
+    d.release()
+    a = _answer_or_verdict(d, MSG_TIMEOUT_NS)
+    if not isinstance(a, Answer):
+        return a
+    got = f"{a.name} {a.code or a.error}"
+    if a.name != "MeteringReceiptResType" or a.code != "OK":
+        return Verdict.FAIL, got
+    d.held = d.ev.receive(a.payload, a.at_ns)
+    stop = d.advance(lambda ev: ev.phase is Phase.CHARGING and bool(d.held),
+                     MSG_TIMEOUT_NS)
+    if stop is not Stop.HELD:
+        return Verdict.FAIL, f"{got}; then no CurrentDemandReq: {_why(d, stop)}"
+    d.release()
+    b = _answer_or_verdict(d, MSG_TIMEOUT_CURRENT_DEMAND_NS)
+    if not isinstance(b, Answer):
+        return b[0], f"{got}; then {b[1]}"
+    return (Verdict.PASS if b.code == "OK" else Verdict.FAIL), f"{got}; then {b.name} {b.code}"
+
+
+def _metering_receipt_bad(kind: str) -> Callable[[CaseContext], Outcome]:
+    """The car's MeteringReceiptReq signed by another key ("key"), with a MeterInfo the
+    SECC did not send, signed ("meter"), or changed after signing ("body")."""
+    def run(ctx: CaseContext) -> Outcome:
+        d = reach(ctx, Phase.METERING_RECEIPT, pnc=True)
+        if not isinstance(d, Driver):
+            return d
+        body = d.decode_request(d.held[0])
+        changed = dataclasses.replace(body, MeterInfo=dataclasses.replace(
+            body.MeterInfo, TMeter=(body.MeterInfo.TMeter or 0) + 3600))
+        if kind == "key":
+            payload = _resigned(d, d.held[0], body, ec.generate_private_key(ec.SECP256R1()))
+        elif kind == "meter":
+            payload = _resigned(d, d.held[0], changed, ctx.contract.leaf_key)
+        else:  # the signature of the original body over a changed one
+            payload = d.reencode(d.held[0], lambda b: changed)
+        return expect_failure(d, payload, "FAILED_MeteringSignatureNotValid")
+    return run
+
+
+def _pause_resume(ctx: CaseContext) -> Outcome:
+    """SessionStopReq(ChargingSession=Pause): SessionStopRes OK and TCP closed; then a new
+    connection whose SessionSetupReq carries the paused SessionID: OK_OldSessionJoined with
+    that SessionID (ISO 15118-2 SessionSetupRes; a paused session is resumed, not new)."""
+    d = reach(ctx, Phase.SESSION_STOP)
+    if not isinstance(d, Driver):
+        return d
+    m = exi.iso2
+    payload = d.reencode(d.held[0], lambda b: dataclasses.replace(
+        b, ChargingSession=m.chargingSessionType.Pause))
+    d.send_payload(payload)
+    a = _answer_or_verdict(d, MSG_TIMEOUT_NS)
+    if not isinstance(a, Answer):
+        return a
+    c = d.wait_close(TCP_TERMINATION_TIMEOUT_NS)
+    got = f"{a.name} {a.code}; " + ("TCP closed" if c is not None else "TCP still open after 5 s")
+    if a.code != "OK" or c is None:
+        return Verdict.FAIL, got
+    paused = d.ev.session_id
+    d.link.disconnect()
+    d2 = reach(ctx, Phase.SESSION_SETUP)
+    if not isinstance(d2, Driver):
+        return d2[0], f"{got}; then {d2[1]}"
+    d2.held = []
+    d2.send_payload(d2.message(m.SessionSetupReqType(EVCCID=d.ev.profile.evccid),
+                               session_id=paused))
+    b = _answer_or_verdict(d2, MSG_TIMEOUT_NS)
+    if not isinstance(b, Answer):
+        return b[0], f"{got}; then {b[1]}"
+    sid = bytes(getattr(getattr(exi.decode("iso2", b.payload), "Header", None), "SessionID",
+                        b""))
+    got += f"; resumed: {b.name} {b.code}, SessionID {'same' if sid == paused else sid.hex()}"
+    ok = b.code == "OK_OldSessionJoined" and sid == paused
+    return (Verdict.PASS if ok else Verdict.FAIL), got
+
+
+def _pnc_cases() -> list[Case]:
+    pd, au = Family.PAYMENT_DETAILS, Family.AUTHORIZATION
+    return [
+        Case(pd, "PDET-001", "PaymentDetailsReq with the car's contract",
+             "PaymentDetailsRes OK, 16-byte GenChallenge; the signed AuthorizationReq echoing "
+             "it is taken", f"{T4} TC_SECC_CMN_VTB_PaymentDetails_001; ISO 15118-2 "
+             "genChallengeType; " + PNC_CLAUSE, _tls_only(_payment_details_good), PNC_PROTOCOLS),
+        Case(pd, "PDET-EXPIRED", "contract leaf expired",
+             "FAILED_CertificateExpired; " + TERMINATION,
+             f"{T4} TC_SECC_CMN_VTB_PaymentDetails_007", _tls_only(_payment_details_chain(
+                 "expired")), PNC_PROTOCOLS),
+        Case(pd, "PDET-CHAIN", "contract leaf not signed by its Sub-CA",
+             "FAILED_CertChainError; " + TERMINATION,
+             "ISO 15118-2 responseCodeType FAILED_CertChainError (no T4 case: probe's own)",
+             _tls_only(_payment_details_chain("chain")), PNC_PROTOCOLS),
+        Case(au, "AUTH-PNC-SIG", "AuthorizationReq signed by another key",
+             "FAILED_SignatureError; " + TERMINATION,
+             "ISO 15118-2 §7.9.2.4 (AuthorizationReq signed by the contract key); "
+             "responseCodeType FAILED_SignatureError", _tls_only(_authorization_pnc(
+                 "signature")), PNC_PROTOCOLS),
+        Case(au, "AUTH-PNC-CHAL", "AuthorizationReq with another GenChallenge",
+             "FAILED_ChallengeInvalid; " + TERMINATION,
+             "ISO 15118-2 AuthorizationReq GenChallenge (echo of PaymentDetailsRes); "
+             "responseCodeType FAILED_ChallengeInvalid", _tls_only(_authorization_pnc(
+                 "challenge")), PNC_PROTOCOLS),
+        Case(Family.METERING_RECEIPT, "MR-001", "receipt asked for and given",
+             "CurrentDemandRes ReceiptRequired (PnC); MeteringReceiptRes OK; CurrentDemand "
+             "goes on", f"{T4} TC_SECC_DC_VTB_MeteringReceipt_001; ISO 15118-2 "
+             "CurrentDemandRes ReceiptRequired", _tls_only(_metering_receipt_good),
+             PNC_PROTOCOLS),
+        Case(Family.METERING_RECEIPT, "MR-KEY", "MeteringReceiptReq signed by another key",
+             "FAILED_MeteringSignatureNotValid; " + TERMINATION,
+             f"{T4} TC_SECC_DC_VTB_MeteringReceipt_006", _tls_only(_metering_receipt_bad(
+                 "key")), PNC_PROTOCOLS),
+        Case(Family.METERING_RECEIPT, "MR-METER", "MeteringReceiptReq with another MeterInfo",
+             "FAILED_MeteringSignatureNotValid; " + TERMINATION,
+             f"{T4} TC_SECC_DC_VTB_MeteringReceipt_004", _tls_only(_metering_receipt_bad(
+                 "meter")), PNC_PROTOCOLS),
+        Case(Family.METERING_RECEIPT, "MR-BODY", "body changed after signing",
+             "FAILED_MeteringSignatureNotValid; " + TERMINATION,
+             f"{T4} TC_SECC_DC_VTB_MeteringReceipt_007", _tls_only(_metering_receipt_bad(
+                 "body")), PNC_PROTOCOLS),
+        Case(Family.PAUSE_RESUME, "PAUSE-001", "SessionStop(Pause), then the same SessionID",
+             "SessionStopRes OK, TCP closed; SessionSetupRes OK_OldSessionJoined, same "
+             "SessionID", "ISO 15118-2 SessionStopReq ChargingSession=Pause; SessionSetupRes "
+             "OK_OldSessionJoined", _pause_resume, frozenset({"iso2"})),
+        Case(Family.CERTIFICATE_INSTALLATION, "CI-001",
+             "CertificateInstallationReq (contract path may be absent)",
+             "CertificateInstallationRes within 5 s: the CSMS's answer, or FAILED* of the "
+             "SECC's own", "V2G_EVCC_Msg_Timeout CertificateInstallation 5 s (timing.md §4); "
+             "ISO 15118-2 CertificateInstallationRes", _tls_only(_certificate_request(
+                 "installation")), PNC_PROTOCOLS),
+        Case(Family.CERTIFICATE_UPDATE, "CU-001",
+             "CertificateUpdateReq (contract path may be absent)",
+             "CertificateUpdateRes within 5 s: the CSMS's answer, or FAILED* of the SECC's own",
+             "V2G_EVCC_Msg_Timeout CertificateUpdate 5 s (timing.md §4); ISO 15118-2 "
+             "CertificateUpdateRes", _tls_only(_certificate_request("update")), PNC_PROTOCOLS),
+    ]
+
+
 # ---------------------------------------------------------------------- the catalogue
 def _cases() -> list[Case]:
     cases: list[Case] = [
@@ -760,6 +1098,9 @@ def _cases() -> list[Case]:
              "ISO: FAILED_WrongEnergyTransferMode, DIN: FAILED_WrongEnergyTransferType; "
              + TERMINATION, "ISO 15118-2 ChargeParameterDiscoveryRes; DIN SPEC 70121",
              _cpd_ac_mode),
+        Case(Family.CABLE_CHECK, "CC-CPB", "CableCheckReq with the pilot in state B",
+             "FAILED; " + TERMINATION, f"{T4} TC_SECC_DC_VTB_CableCheck_008; IEC 61851-23 "
+             "(isolation test in state C/D)", _cable_check_in_state_b),
         Case(Family.POWER_DELIVERY, "PD-TUPLE", "SAScheduleTupleID 200 (not offered)",
              "FAILED_TariffSelectionInvalid; " + TERMINATION, "ISO 15118-2 [V2G2-479]",
              _pd_unknown_tuple, protocols=frozenset({"iso2"})),
@@ -771,12 +1112,23 @@ def _cases() -> list[Case]:
              _silence(Phase.CHARGING)),
     ]
     for step in STEPS:
+        protocols = PNC_PROTOCOLS if step.pnc else frozenset({"din", "iso2"})
+        wrap = _tls_only if step.pnc else _as_is
         cases.append(Case(step.family, f"{step.tag}-SID", "invalid SessionID",
                           "FAILED_UnknownSession; " + TERMINATION, f"{T4} {step.sid_case}",
-                          _wrong_session_id(step)))
+                          wrap(_wrong_session_id(step)), protocols))
         cases.append(Case(step.family, f"{step.tag}-SEQ", "out-of-sequence request",
                           "FAILED_SequenceError; " + TERMINATION, f"{T4} {step.seq_case}",
-                          _out_of_sequence(step)))
+                          wrap(_out_of_sequence(step)), protocols))
+        if step.phase in (Phase.SERVICE_DISCOVERY, Phase.CHARGING):
+            continue  # SS-TIMEOUT and CD-TIMEOUT above
+        cases.append(Case(
+            step.family, f"{step.tag}-TIMEOUT", f"silence before {step.phase.value}",
+            "TCP closed at V2G_SECC_Sequence_Timeout (+ 5 s)",
+            (f"{T4} {step.timeout_case}; " if step.timeout_case else "")
+            + "ISO 15118-2 [V2G2-443] Table 109; DIN SPEC 70121 Table 75",
+            wrap(_silence(step.phase, pnc=step.pnc)), protocols))
+    cases.extend(_pnc_cases())
     return cases
 
 

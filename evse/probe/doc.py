@@ -1,7 +1,6 @@
 """docs/conformance.md from the probe's catalogue and recorded probe runs.
 
-    python -m evse.probe.doc docs/conformance/{din,iso2,iso2-tls,josev-din,josev-iso2}.json \\
-        > docs/conformance.md
+    python -m evse.probe.doc docs/conformance/*.json > docs/conformance.md
 
 The case rows (family, case, expected, clause) come from `evse.probe.cases` itself, the
 verdicts and pass counts from the recorded `evse probe --json` runs, "what we do" and the
@@ -63,18 +62,43 @@ FAMILY_NOTES: dict[Family, tuple[str, str]] = {
         "FAILED_ServiceSelectionInvalid (DIN), Contract on TCP → "
         "FAILED_PaymentSelectionInvalid.",
         "tests/probe (PSS-*), tests/secc/test_schedule_and_codes.py"),
+    Family.PAYMENT_DETAILS: (
+        "ISO-2 Plug & Charge, TLS only [V2G2-634/635]: PaymentDetailsRes OK with a fresh "
+        "16-byte GenChallenge, the chain handed to the controller; an expired contract leaf "
+        "→ FAILED_CertificateExpired, a chain whose certificates are not signed one by the "
+        "next → FAILED_CertChainError, both in PaymentDetailsRes and ending the session "
+        "(evse/secc/contract_chain.py, guard contract_chain_refused); the root and "
+        "revocation are the controller's (evse/controller/pnc.py), told in AuthorizationRes "
+        "(FAILED_CertChainError / _CertificateRevoked ...).",
+        "tests/probe (PDET-*), tests/secc/test_pnc_and_cli.py, tests/station/test_pnc_trust.py"),
+    Family.CERTIFICATE_INSTALLATION: (
+        "Handed to the CSMS (the car's EXI bytes); its complete answer forwarded after a "
+        "type and SessionID check; without one, FAILED_NoCertificateAvailable on a "
+        "rejection or FAILED after t_certificate_answer 4.5 s, inside the car's 5 s "
+        "(fsm_specs/secc_iso2.yaml certificate_pending).",
+        "tests/probe (CI-001), tests/secc/test_pnc.py, tests/station/test_pnc_e2e.py"),
+    Family.CERTIFICATE_UPDATE: (
+        "As CertificateInstallation (same state, same bound).",
+        "tests/probe (CU-001), tests/secc/test_pnc.py"),
     Family.AUTHORIZATION: (
         "EIM wait answered EVSEProcessing=Ongoing (DIN) / "
-        "Ongoing_WaitingForCustomerInteraction until the driver acts (ISO-2), then Finished.",
-        "tests/probe (AUTH-*), tests/station/test_auth_wait.py"),
+        "Ongoing_WaitingForCustomerInteraction until the driver acts (ISO-2), then Finished. "
+        "PnC: the AuthorizationReq must echo the GenChallenge (else FAILED_ChallengeInvalid) "
+        "and be signed by the contract leaf's key (else FAILED_SignatureError), checked "
+        "before the controller's verdict (evse/secc/iso2.py).",
+        "tests/probe (AUTH-*), tests/station/test_auth_wait.py, tests/secc/test_pnc.py"),
     Family.CHARGE_PARAMETERS: (
         "EVSEMaximumPowerLimit always present; negative EV maxima → "
         "FAILED_WrongChargeParameter; AC mode → FAILED_WrongEnergyTransferMode/Type.",
         "tests/probe (CPD-*), tests/secc/test_p0.py"),
     Family.CABLE_CHECK: (
         "The power path's cable check (fsm_specs/power_path.yaml) behind Ongoing answers; "
-        "SessionID and sequence errors as for every message.",
-        "tests/probe (CC-*), tests/power"),
+        "SessionID and sequence errors as for every message. The car must be in state C/D: "
+        "a CableCheckReq with the pilot elsewhere waits up to t_vehicle_ready (1 s, the "
+        "pilot's debounce), then FAILED and the end, no contactor closed "
+        "(cable_check.vehicle_wait in both charts). CC-CPB needs a link that holds the "
+        "pilot (in-process); a network run skips it.",
+        "tests/probe (CC-*), tests/station/test_cable_check_pilot.py, tests/power"),
     Family.PRECHARGE: (
         "Present voltage measured at the request reaches the car's target within 7 s.",
         "tests/probe (PC-*), tests/secc/test_p0.py"),
@@ -85,17 +109,35 @@ FAMILY_NOTES: dict[Family, tuple[str, str]] = {
         "Answered from the last limits without waiting for the controller; present V/I are a "
         "fresh meter sample; repetition at the fastest cadence answered OK.",
         "tests/probe (CD-*), tests/secc/test_p0.py"),
+    Family.METERING_RECEIPT: (
+        "ISO-2 PnC only: the first CurrentDemandRes of a contract session sets "
+        "ReceiptRequired with our MeterInfo (MeterID, TMeter); the MeteringReceiptReq must "
+        "carry this SessionID and that MeterInfo, signed by the contract leaf, else "
+        "FAILED_MeteringSignatureNotValid and the end (guard receipt_not_valid); then "
+        "CurrentDemand goes on. No MeterReading is sent (the SECC's env has no energy "
+        "register yet).",
+        "tests/probe (MR-*), tests/secc/test_pnc.py"),
     Family.WELDING: ("SessionID and sequence errors as for every message.",
                      "tests/probe (WD-*)"),
     Family.SESSION_STOP: (
         "SessionStopRes OK, then the SECC closes TCP at once.",
         "tests/probe (STOP-*), tests/secc/test_sessions.py"),
+    Family.PAUSE_RESUME: (
+        "ISO-2: SessionStopReq(Pause) persists the session context (evse/secc/session.py, "
+        "kept across station restarts by the station's store); a SessionSetupReq with that "
+        "SessionID resumes it: OK_OldSessionJoined, same SessionID. DIN has no pause. The "
+        "wake-up by the pilot (a modem and a CP board) is not a probe case.",
+        "tests/probe (PAUSE-001), tests/secc/test_sessions.py"),
 }
 
 
 def run_name(meta: dict[str, Any]) -> str:
-    """Column name of a recorded run: protocol, ``-tls`` for a TLS run."""
-    return str(meta["protocol"]) + ("-tls" if meta.get("tls") else "")
+    """Column name of a recorded run: protocol, ``-tls`` for a TLS run, `` in-process``
+    for a run without a network (evse/probe/inproc_runs.py), or the run's own ``label``."""
+    if meta.get("label"):
+        return str(meta["label"])
+    return (str(meta["protocol"]) + ("-tls" if meta.get("tls") else "")
+            + (" in-process" if meta.get("link") == "in-process" else ""))
 
 
 def _load(paths: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -223,17 +265,25 @@ def render(paths: Sequence[str]) -> str:
     out += [
         "## Not covered yet",
         "",
-        "- Plug & Charge (PaymentDetails, CertificateInstallation/Update, PnC "
-        "Authorization), MeteringReceipt, pause/resume, the CP-state checks of CableCheck "
-        "and per-family sequence timeouts: no probe cases yet (issue 16 items 1 and 3). "
-        "TLS: the iso2-tls run (config/bench-tls.yaml, `evse probe --tls`) runs every "
-        "ISO-2 family over TLS 1.2; tests/probe/test_netns_probe.py asserts the good case, "
-        "SDP, V2GTP, SessionSetup and ServiceDiscovery over TLS.",
+        "- The network runs (din, iso2, iso2-tls) were recorded before the Plug & Charge, "
+        "MeteringReceipt, per-step sequence-timeout and CableCheck CP-state cases existed: "
+        "their cells read n/a. The whole catalogue runs in the in-process columns "
+        "(`python -m evse.probe.inproc_runs`, virtual time, no sockets); the Plug & Charge "
+        "families over real TLS sockets against config/bench-tls.yaml are in the "
+        "iso2-tls PnC column (tests/probe/test_netns_probe.py, --max-wait 30: the 60 s "
+        "timeout cases skipped there).",
+        "- PaymentDetails with an expired Sub-CA (T4 VTB_PaymentDetails_009/010 expect "
+        "FAILED / FAILED_NoCertificateAvailable / FAILED_CertificateNotAllowedAtThisEVSE) "
+        "and with a certificate of invalid content (008): no probe case; our SECC leaves "
+        "Sub-CAs to the controller, which refuses them in AuthorizationRes.",
+        "- CertificateInstallation/Update with a real CSMS answer (a contract the car can "
+        "decrypt): the probe only checks that an answer of the right type comes within 5 s.",
+        "- MeteringReceipt carries no MeterReading (no energy register in the SECC's env).",
         "- DIN: a message carrying an undeclared element (EXI SE(*) deviation, seen from "
         "Josev's SECC in CPD-SID) is a decode error, reported as a FAIL verdict: the EXI "
         "codec has no qname string tables (EXI 1.0 §7.3.1) to read the element's name.",
-        "- Sequence-timeout cases (SS-TIMEOUT, CD-TIMEOUT) wait 65 s each; they run with "
-        "`--max-wait 70` and in virtual time in tests/probe.",
+        "- Sequence-timeout cases (every *-TIMEOUT) wait 65 s each; they run with "
+        "`--max-wait 70` and in virtual time in tests/probe and the in-process columns.",
         "",
     ]
     return "\n".join(out)

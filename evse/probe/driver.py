@@ -55,6 +55,9 @@ class Driver:
     link: ProbeLink
     options: ProbeOptions
     tls: bool = False
+    #: Plug & Charge: the car selects Contract (offered on TLS only) and signs with the
+    #: contract of `options.contract` (or a fresh test contract).
+    pnc: bool = False
     ev: EvSim = field(init=False)
     held: list[bytes] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
@@ -63,7 +66,13 @@ class Driver:
     _sent_name: str = ""
 
     def __post_init__(self) -> None:
-        p = profile("din_only" if self.options.protocol == "din" else "iso_waits_for_customer")
+        if self.pnc:
+            p = profile("pnc")
+            if self.options.contract is not None:
+                p.contract = self.options.contract
+        else:
+            p = profile("din_only" if self.options.protocol == "din"
+                        else "iso_waits_for_customer")
         p.charge_for_ns = self.options.charge_ns
         p.present_voltage_tolerance_v = None  # checked by the cases against the battery
         p.present_current_tolerance_a = None

@@ -38,6 +38,10 @@ class InProcessLink:
     """`make_core()` builds the SECC for each new connection (a fresh session)."""
 
     make_core: Callable[[], SeccCore]
+    #: Builds the SECC of a TLS connection (Contract offered, [V2G2-634/635]); None: the
+    #: link has no TLS and a TLS connect raises. The bytes are not encrypted: the SECC
+    #: core sees what it would see behind the TLS socket.
+    make_tls_core: Callable[[], SeccCore] | None = None
     link_delay_ns: int = 1 * MS
     #: The server's communication setup timer (`evse.secc.admission`, [V2G2-714/716]): no
     #: SessionSetupRes this long after the connection opened -> the connection is closed.
@@ -51,6 +55,12 @@ class InProcessLink:
     _open: bool = False
     sdp_server: SdpServer = field(default_factory=lambda: SdpServer(SdpServerConfig(
         SECC_ADDRESS, TCP_PORT, None, TlsPolicy.ALLOW)))
+    #: The car's S2 as the SECC's env reads it (`make_core` wires it in, e.g. SimEnvConfig
+    #: vehicle_ready): True = state C, False = B.
+    vehicle_ready: bool = True
+
+    def set_vehicle_ready(self, ready: bool) -> None:
+        self.vehicle_ready = ready
 
     def now_ns(self) -> int:
         return self.now
@@ -61,11 +71,11 @@ class InProcessLink:
         return None if result.reply is None else result.reply.datagram
 
     def connect(self, tls: bool) -> None:
-        if tls:
+        if tls and self.make_tls_core is None:
             raise ProbeLinkError("the in-process link has no TLS")
         self.disconnect()
         self.now += 10 * MS  # SDP + TCP handshake
-        self.core = self.make_core()
+        self.core = self.make_tls_core() if tls and self.make_tls_core else self.make_core()
         self._decoder = V2gtpStreamDecoder()
         self._queue = []
         self._open = True

@@ -10,7 +10,7 @@ core in virtual time, so every case is unit-testable without a network.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,4 +64,15 @@ class ProbeLink(Protocol):
 
     def disconnect(self) -> None:
         """Close our end (idempotent)."""
+        ...
+
+
+@runtime_checkable
+class PilotControl(Protocol):
+    """A link that also holds the car's side of the control pilot (an in-process station,
+    a bench with a CP board): the CableCheck CP-state family needs it; over a bare
+    network link the probe cannot leave the pilot in B."""
+
+    def set_vehicle_ready(self, ready: bool) -> None:
+        """S2 closed (state C) when True, open (state B) when False."""
         ...

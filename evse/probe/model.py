@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from evse.security.testpki import ContractChain
+
 MS = 1_000_000
 S = 1_000 * MS
 
@@ -16,6 +18,9 @@ TCP_TERMINATION_TIMEOUT_NS = 5 * S
 #: V2G_EVCC_Msg_Timeout (timing.md §4/§5): how long the car waits for an answer.
 MSG_TIMEOUT_NS = 2 * S
 MSG_TIMEOUT_CURRENT_DEMAND_NS = 250 * MS
+#: V2G_EVCC_Msg_Timeout for CertificateInstallation/Update and PaymentDetails: 5 s
+#: (timing.md §4).
+MSG_TIMEOUT_CERTIFICATE_NS = 5 * S
 #: V2G_SECC_Msg_Performance_Time for CurrentDemandRes: 25 ms (DIN SPEC 70121 Table 75 as
 #: quoted in EcoG-io/iso15118#157; timing.md §4).
 CURRENT_DEMAND_PERFORMANCE_NS = 25 * MS
@@ -44,14 +49,19 @@ class Family(enum.Enum):
     SERVICE_DISCOVERY = "ServiceDiscovery"
     SERVICE_DETAIL = "ServiceDetail"
     PAYMENT_SELECTION = "PaymentServiceSelection"
+    PAYMENT_DETAILS = "PaymentDetails"
+    CERTIFICATE_INSTALLATION = "CertificateInstallation"
+    CERTIFICATE_UPDATE = "CertificateUpdate"
     AUTHORIZATION = "Authorization"
     CHARGE_PARAMETERS = "ChargeParameterDiscovery"
     CABLE_CHECK = "CableCheck"
     PRECHARGE = "PreCharge"
     POWER_DELIVERY = "PowerDelivery"
     CURRENT_DEMAND = "CurrentDemand"
+    METERING_RECEIPT = "MeteringReceipt"
     WELDING = "WeldingDetection"
     SESSION_STOP = "SessionStop"
+    PAUSE_RESUME = "PauseResume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +98,7 @@ class ProbeOptions:
     charge_ns: int = 2 * S
     #: SessionSetupReq .. ChargeParameterDiscovery may take this long (EIM wait included).
     step_limit_ns: int = 90 * S
+    #: The contract the probe's car holds in the Plug & Charge cases (over TLS only,
+    #: [V2G2-634/635]); None: a fresh test contract (evse/ev/profiles.py "pnc"), whose root
+    #: the SUT does not trust unless it was given it.
+    contract: ContractChain | None = None

@@ -55,6 +55,7 @@ from evse.contract.values import (
     SessionEventKind,
     V2gPhase,
 )
+from evse.cp.levels import CpLevel
 from evse.cp.pilot import ControlPilot, CpConfig, CpNotice, FaultCause, pp_reads_open
 from evse.ev.sim import EvSim
 from evse.fsm import Event
@@ -296,6 +297,7 @@ class DcStation:
                 faulted=lambda: self.cp.state == "F",
                 unplugged=lambda: self._unplugged_in_session,
                 pp_open=lambda: self.cp.state == "plugged.proximity_open",
+                vehicle_ready=lambda: self.cp.level in (CpLevel.C, CpLevel.D),
             ),
             self._publish, on_session_end=self._session_ended,
             on_precharge=self._precharge_seen,

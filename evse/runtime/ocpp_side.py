@@ -12,12 +12,13 @@ withdraw the authorization, OCPP 1.6 §3.5), even if the car asks again in a new
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import deque
 from typing import TYPE_CHECKING
 
 from evse.contract.events import ContractPort, LinkDown, SignalReceived
 from evse.contract.inprocess import InProcessEndpoint
-from evse.contract.values import PlcAuthRequest, PlcEvPresent
+from evse.contract.values import PaymentOption, PlcAuthRequest, PlcEvPresent
 from evse.controller.config import ControllerConfig
 from evse.controller.contract_binding import ContractBinding
 from evse.controller.core import Controller
@@ -82,6 +83,7 @@ class OcppSide:
         #: driver does not tap: authorized before plug-in, remotely, or never).
         self.token_delay_ns = token_delay_ns
         self._tapped = False  # the driver's card was (or will be) presented this plug-in
+        self._plug_ins = 0  # counts unplugs: a tap armed for a car that left is not made
         self.online = True
         self.silent = False  # tests: the controller process hangs (publishes nothing)
         self._timer = Rearm(sched, "controller", self._deadline, self._fire)
@@ -111,15 +113,31 @@ class OcppSide:
                 for pe in self.binding.events(ev.value):
                     self.binding_log.append(pe)
                     self.ctrl.plc_event(pe, now_ns)
+                # The simulated driver taps a card only for a car that pays by EIM: a Plug &
+                # Charge car authorizes by its contract, and a tap meanwhile raced the
+                # contract's authorization (evse probe's PnC families on the bench: the EIM
+                # token authorized, was withdrawn, the contract verdict never came).
                 if (isinstance(ev.value, PlcAuthRequest) and not self._tapped
+                        and ev.value.payment_option is PaymentOption.EIM
                         and self.token_delay_ns is not None):
                     self._tapped = True
-                    self.sched.start_timer(self.token_delay_ns, self.present_token, "rfid")
+                    self.sched.start_timer(self.token_delay_ns,
+                                           functools.partial(self._tap_if_still_plugged,
+                                                             self._plug_ins), "rfid")
                 elif isinstance(ev.value, PlcEvPresent) and not ev.value.present:
                     self._tapped = False
+                    self._plug_ins += 1
             elif isinstance(ev, LinkDown):
                 self.binding.link_lost()
         self._pump(now_ns)
+
+    def _tap_if_still_plugged(self, armed_for: int, now_ns: int) -> None:
+        """The simulated driver's tap, unless the car it was meant for has left: on the
+        bench a car re-plugs within the tap delay, and a stale tap authorized the next
+        session by EIM before its own request (a Plug & Charge car then never got its
+        contract's verdict)."""
+        if armed_for == self._plug_ins:
+            self.present_token(now_ns)
 
     def present_token(self, now_ns: int) -> None:
         """The driver taps the card on the reader now (before plug-in, to authorize; while

@@ -115,6 +115,8 @@ class PilotView:
     unplugged: Callable[[], bool] = lambda: False
     #: The pilot holds the car in plugged.proximity_open (PP open with the car in).
     pp_open: Callable[[], bool] = lambda: False
+    #: The debounced pilot level is C or D (the car's S2 closed).
+    vehicle_ready: Callable[[], bool] = lambda: True
 
 
 #: Why the V2G session ended, as the contract's stop reason, where nothing more specific
@@ -272,6 +274,9 @@ class StationEnv:
             return PncCertificateAnswer(False)
         return PncCertificateAnswer(res.status is CertificateResponseStatus.ACCEPTED,
                                     res.exi_response)
+
+    def vehicle_ready(self, now_ns: int) -> bool:
+        return self.pilot.vehicle_ready()
 
     def pnc_contract_status(self, now_ns: int) -> AuthStatus:
         rid = self._pnc_authorization_rid

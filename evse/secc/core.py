@@ -62,7 +62,8 @@ SPEC_DIR = Path(__file__).resolve().parents[2] / "fsm_specs"
 _SPECS: dict[AppProtocol, MachineSpec] = {}
 
 #: Chart states whose answer is deferred until the power path reports (env ticks run).
-DEFERRED_STATES = frozenset({"power_delivery_pending", "stopping", "certificate_pending"})
+DEFERRED_STATES = frozenset({"power_delivery_pending", "stopping", "certificate_pending",
+                             "cable_check.vehicle_wait"})
 
 #: Request body class name -> chart event (both schemas; PowerDelivery is split below).
 REQUEST_EVENTS: dict[str, str] = {

@@ -248,6 +248,12 @@ class SeccEnv(Protocol):
         """Answer to the last certificate request handed over, None while pending."""
         ...
 
+    def vehicle_ready(self, now_ns: int) -> bool:
+        """The pilot reads the car in state C or D (S2 closed: ready to take energy), as
+        the isolation test needs (ISO 15118-4 TC_SECC_DC_VTB_CableCheck_008: CableCheckReq
+        without C/D -> FAILED)."""
+        ...
+
     def pnc_contract_status(self, now_ns: int) -> AuthStatus:
         """Controller's verdict on the contract certificate of the last PaymentDetailsReq
         (OCPP certificateStatus): PENDING until it arrives, ACCEPTED only when valid."""

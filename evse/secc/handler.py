@@ -492,6 +492,20 @@ class SeccHandlerBase:
                         st.max_delay_s)
         self._emit(self._b.cable_check("OK", st, finished=False))
 
+    def vehicle_ready(self, ev: Event) -> bool:
+        """The pilot reads C or D: the car may take the isolation test's voltage."""
+        self._set_now(ev)
+        return self._env.vehicle_ready(self._now_ns)
+
+    def answer_cable_check_vehicle_not_ready(self, ev: Event) -> None:
+        """CableCheckReq with the car not in C/D past t_vehicle_ready: FAILED, the session
+        ends, the isolation test never started (ISO 15118-4 TC_SECC_DC_VTB_CableCheck_008).
+        The car's fault (it did not close S2), told to the contract as an EV error."""
+        self._set_now(ev)
+        st = Status("EVSE_NotReady", "None", IsolationStatus.INVALID, NOTIFICATION_MAX_DELAY_S)
+        self._emit(self._b.cable_check("FAILED", st, finished=True))
+        self._end(SessionEndReason.PARAMETER_ERROR)
+
     def answer_cable_check_failed(self, ev: Event) -> None:
         self._set_now(ev)
         fault = self.isolation_fault(ev)

@@ -20,11 +20,13 @@ Plug & Charge on the SECC side:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 import exi
 from evse.fsm import Event
+from evse.secc.contract_chain import ChainFault, check_contract_chain
 from evse.secc.env import AuthStatus, PaymentMethod, PncKind, PncRequest, SessionEndReason
 from evse.secc.handler import RawResponse, SeccHandlerBase
 from evse.secc.messages import CHARGE_SERVICE_ID
@@ -52,6 +54,9 @@ class Iso2Handler(SeccHandlerBase):
         self._challenge: bytes | None = None
         self._contract_leaf_der: bytes | None = None
         self._cert_kind = PncKind.CERTIFICATE_INSTALLATION
+        #: The MeterInfo of the CurrentDemandRes that asked for a receipt (PnC), which the
+        #: signed MeteringReceiptReq must carry back unchanged.
+        self._receipt_meter: Any = None
 
     def service_id_invalid(self, ev: Event) -> bool:
         """ServiceDetailReq for a service not in ServiceDiscoveryRes: we offer only the
@@ -121,6 +126,26 @@ class Iso2Handler(SeccHandlerBase):
         self._cert_failed("FAILED")
 
     # ------------------------------------------------------------------ contract auth
+    def _chain_fault(self) -> ChainFault:
+        chain = self._req().ContractSignatureCertChain
+        subs = chain.SubCertificates.Certificate if chain.SubCertificates else []
+        return check_contract_chain([bytes(chain.Certificate), *map(bytes, subs)],
+                                    self._unix_s())
+
+    def contract_chain_refused(self, ev: Event) -> bool:
+        """An expired contract leaf or a broken chain (evse/secc/contract_chain.py): the
+        faults PaymentDetailsRes itself must name (ISO 15118-4 VTB_PaymentDetails_007)."""
+        self._set_now(ev)
+        return self._chain_fault() is not ChainFault.NONE
+
+    def answer_payment_details_refused(self, ev: Event) -> None:
+        self._set_now(ev)
+        fault = self._chain_fault()
+        log.warning("PaymentDetailsReq contract chain refused: %s", fault.response_code)
+        self._emit(self._b.payment_details(fault.response_code, b"\x00" * GEN_CHALLENGE_BYTES,
+                                           self._unix_s()))
+        self._end(SessionEndReason.AUTH_REJECTED)
+
     def answer_payment_details(self, ev: Event) -> None:
         self._set_now(ev)
         body = self._req()
@@ -243,6 +268,45 @@ class Iso2Handler(SeccHandlerBase):
         becomes a CurrentDemand setpoint of at most 2 A instead of a new precharge."""
         self._set_now(ev)
         self._precharge(self._env.current_demand)
+
+    # ------------------------------------------------------------------ metering receipt
+    def receipt_due(self, ev: Event) -> bool:
+        """Plug & Charge, authorized with a contract leaf of this connection (a resumed
+        session has none to check a signature with), no receipt asked for yet."""
+        return (self._payment is PaymentMethod.CONTRACT and self._authorized
+                and self._contract_leaf_der is not None and self._receipt_meter is None)
+
+    def answer_current_demand_receipt(self, ev: Event) -> None:
+        self.answer_current_demand(ev)
+        self._receipt_meter = self._b.meter_info(self._unix_s())
+        res = self.responses.pop()
+        self._emit(dataclasses.replace(res, ReceiptRequired=True,
+                                       MeterInfo=self._receipt_meter))
+
+    def receipt_not_valid(self, ev: Event) -> bool:
+        """A MeteringReceiptReq in a PnC session that is not the receipt we asked for: its
+        body's SessionID is not ours, its MeterInfo is not the one sent, or its signature
+        does not verify with the contract leaf (the Reference names the body's Id)."""
+        if self._payment is not PaymentMethod.CONTRACT:
+            return False
+        body = self._req()
+        if self._receipt_meter is None or body.MeterInfo != self._receipt_meter:
+            return True
+        if bytes(body.SessionID) != self.session_id:
+            return True
+        assert self.request is not None
+        leaf = self._contract_leaf_der
+        if leaf is None:
+            return True
+        check = check_body_signature(body, self.request.signature, leaf)
+        if check is not SignatureCheck.VALID:
+            log.warning("MeteringReceiptReq signature refused: %s", check.value)
+        return check is not SignatureCheck.VALID
+
+    def answer_metering_signature_not_valid(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.metering_receipt("FAILED_MeteringSignatureNotValid", self._status()))
+        self._end(SessionEndReason.PARAMETER_ERROR)
 
     def answer_metering_receipt(self, ev: Event) -> None:
         self._set_now(ev)

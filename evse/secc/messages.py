@@ -236,6 +236,11 @@ class Builder:
             kw["SAScheduleTupleID"] = tuple_id
         return self.m.CurrentDemandResType(**kw)
 
+    def meter_info(self, unix_s: int) -> Any:
+        """MeterInfo for a receipt (ISO 15118-2 MeterInfoType): the meter's ID (our EVSEID,
+        one meter per EVSE) and the time of the reading."""
+        return iso2.MeterInfoType(MeterID=self.cfg.evse_id, TMeter=unix_s)
+
     def metering_receipt(self, code: str, st: Status) -> Any:
         return iso2.MeteringReceiptResType(ResponseCode=self.rc(code),
                                            EVSEStatus=self.status(st))

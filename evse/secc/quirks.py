@@ -147,7 +147,7 @@ def find(deviation: Deviation, ctx: QuirkContext,
             continue
         if q.protocol is not None and q.protocol is not ctx.protocol:
             continue
-        if q.states and ctx.state.rsplit(".", 1)[-1] not in q.states:
+        if q.states and not set(ctx.state.split(".")) & set(q.states):
             continue
         return q
     return None

@@ -242,3 +242,27 @@ def generate_contract_chain(
         root_der=root.public_bytes(der), leaf_key=leaf_key,
         ca_keys=(sub2_key, sub1_key, root_key),
     )  # fmt: skip
+
+
+def reissue_contract_leaf(
+    contract: ContractChain, *, not_before: datetime.datetime,
+    validity: datetime.timedelta = CONTRACT_LEAF_VALIDITY,
+    issuer_key: ec.EllipticCurvePrivateKey | None = None,
+) -> ContractChain:
+    """The same contract (eMAID, Sub-CAs, root) with a new leaf and key, valid from
+    ``not_before`` for ``validity``: e.g. an expired leaf for the ISO 15118-4 PaymentDetails
+    family. ``issuer_key`` signs the leaf (default Sub-CA 2's key, so the chain holds; any
+    other key makes a chain whose leaf is not signed by its Sub-CA)."""
+    if not contract.ca_keys:
+        raise ValueError("the contract carries no CA keys to issue a leaf with")
+    sub2 = x509.load_der_x509_certificate(contract.sub_cas_der[0])
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = _certificate(
+        subject=_name(contract.emaid, "MO"), issuer=sub2.subject,
+        public_key=leaf_key.public_key(), issuer_key=issuer_key or contract.ca_keys[0],
+        not_before=not_before, validity=validity, path_length=None, is_ca=False,
+    )  # fmt: skip
+    return ContractChain(emaid=contract.emaid,
+                         leaf_der=leaf.public_bytes(serialization.Encoding.DER),
+                         sub_cas_der=contract.sub_cas_der, root_der=contract.root_der,
+                         leaf_key=leaf_key, ca_keys=contract.ca_keys)

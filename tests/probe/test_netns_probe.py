@@ -37,8 +37,18 @@ FAMILIES = {
     "din": ["SDP", "SupportedAppProtocol", "ServiceDiscovery"],
     "iso2": ["V2GTP", "PaymentServiceSelection", "Authorization"],
 }
-#: Skips the probe may report here: the 60 s sequence-timeout cases (need --max-wait 65).
+#: Skips the probe may report here: the 60 s sequence-timeout cases (`*-TIMEOUT`, need
+#: --max-wait 65; they run in virtual time in test_probe_cases.py).
 ALLOWED_SKIPS = {"SS-TIMEOUT", "CD-TIMEOUT"}
+
+
+def allowed_skip(row: dict[str, object]) -> bool:
+    """The 60 s timeout cases, Plug & Charge cases on plain TCP, and the CP-state case
+    (a network link cannot hold the pilot in B)."""
+    got = str(row["got"])
+    return row["verdict"] == "SKIP" and (
+        str(row["case"]).endswith("-TIMEOUT") or got.startswith("Plug & Charge needs TLS")
+        or "cannot hold the pilot" in got)
 #: Measured, not asserted here: CurrentDemandRes within 25 ms on the wire depends on the
 #: host's load (two SECCs and two probes share two cores in this test; on an idle machine
 #: the median is ~11-15 ms). The 250 ms bound (CD-P0-001) is asserted.
@@ -126,7 +136,7 @@ def test_probe_against_evse_run_bench_din_and_iso2_over_tcp(
         assert set(FAMILIES[p]) <= {r["family"] for r in rows}
         bad = [r for r in rows if not (
             r["verdict"] == "PASS"
-            or (r["verdict"] == "SKIP" and r["case"] in ALLOWED_SKIPS)
+            or allowed_skip(r)
             or (r["verdict"] == "FAIL" and r["case"] in KNOWN_DEVIATIONS)
             or (r["case"] in LOAD_DEPENDENT and "median" in r["got"]))]
         log = (tmp_path / f"secc-{p}.log").read_text(encoding="utf-8", errors="replace")
@@ -155,8 +165,11 @@ def bench_tls_config(tmp: Path) -> tuple[Path, Path]:
 
 
 #: Over TLS: the whole good case, the header and SDP families (SDP-006: security 0x00
-#: answered with 0x00) and the session families whose verdict depends on the connection.
-TLS_FAMILIES = ["SDP", "V2GTP", "SessionSetup", "ServiceDiscovery"]
+#: answered with 0x00), the session families whose verdict depends on the connection and
+#: every Plug & Charge family (Contract is offered on TLS only).
+TLS_FAMILIES = ["SDP", "V2GTP", "SessionSetup", "ServiceDiscovery", "PaymentDetails",
+                "Authorization", "CertificateInstallation", "CertificateUpdate",
+                "MeteringReceipt"]
 
 
 def test_probe_over_tls_against_evse_run_bench_tls(
@@ -167,7 +180,8 @@ def test_probe_over_tls_against_evse_run_bench_tls(
     failures: list[BaseException] = []
     with ExitStack() as stack:
         link = stack.enter_context(veth_pair())
-        stack.enter_context(secc_process(link, config, tmp_path / "secc-tls.log"))
+        stack.enter_context(secc_process(link, config, tmp_path / "secc-tls.log",
+                                         duration_s=400))
 
         def run() -> None:
             try:
@@ -184,7 +198,7 @@ def test_probe_over_tls_against_evse_run_bench_tls(
 
         thread = threading.Thread(target=run)
         thread.start()
-        thread.join(150)
+        thread.join(400)
     out = capsys.readouterr().out
     assert not failures, failures
     data = json.loads((tmp_path / "tls.json").read_text(encoding="utf-8"))
@@ -193,10 +207,17 @@ def test_probe_over_tls_against_evse_run_bench_tls(
     log = (tmp_path / "secc-tls.log").read_text(encoding="utf-8", errors="replace")
     bad = [r for r in rows if not (
         r["verdict"] == "PASS"
-        or (r["verdict"] == "SKIP" and r["case"] in ALLOWED_SKIPS)
+        or allowed_skip(r)
         or (r["case"] in LOAD_DEPENDENT and "median" in r["got"]))]
     assert not bad, f"{bad}\n{out}\nSECC log tail:\n{log[-3000:]}"
     got = {r["case"]: r for r in rows}
     assert got["GOOD-001"]["verdict"] == "PASS"
     assert "security 0x00" in got["SDP-006"]["got"]
+    # Plug & Charge over real TLS sockets: the probe's contract, the bench's controller
+    # and CSMS simulator (eMAID accepted online), the SECC's own chain and signature checks.
+    assert "then AuthorizationResType OK" in got["PDET-001"]["got"], got["PDET-001"]
+    assert got["PDET-EXPIRED"]["got"].startswith("PaymentDetailsResType FAILED_CertificateExpired")
+    assert got["AUTH-PNC-SIG"]["got"].startswith("AuthorizationResType FAILED_SignatureError")
+    assert got["MR-001"]["verdict"] == "PASS"  # authorized by contract, receipt given
+    assert got["CI-001"]["got"].startswith("CertificateInstallationResType")
     assert "TLS" in log  # the SECC logged its TLS sessions

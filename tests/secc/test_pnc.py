@@ -148,7 +148,8 @@ def test_wrong_challenge_is_refused_with_challenge_invalid(contract: ContractCha
 def test_ev_simulator_runs_a_complete_pnc_session() -> None:
     _, env, core, ev = session("pnc", config=PNC)
     assert ev.result is not None and ev.result.ok, ev.result
-    assert [p.kind for p in env.pnc] == [PncKind.PAYMENT_DETAILS]
+    # The contract, then the signed receipt the first CurrentDemandRes asked for.
+    assert [p.kind for p in env.pnc] == [PncKind.PAYMENT_DETAILS, PncKind.METERING_RECEIPT]
     assert ("request_authorization", PaymentMethod.CONTRACT) in [
         (c[0], c[2][0]) for c in env.calls if c[0] == "request_authorization"]
 
@@ -252,7 +253,7 @@ def test_ev_simulator_installs_a_certificate_then_pays_with_its_contract() -> No
     run(ev, core)
     assert ev.result is not None and ev.result.ok, ev.result
     assert [p.kind for p in env.pnc] == [PncKind.CERTIFICATE_INSTALLATION,
-                                         PncKind.PAYMENT_DETAILS]
+                                         PncKind.PAYMENT_DETAILS, PncKind.METERING_RECEIPT]
 
 
 @settings(max_examples=25, deadline=None,
