@@ -24,7 +24,7 @@ def test_default_simulated_session_is_a_complete_din_session(
     for step in (
         "slac_evse wait_link.polling -> linked.watching",  # SLAC link up
         "secc   wait_session_setup -> wait_service_discovery",  # SDP + SAP + SessionSetup
-        "secc   cable_check -> precharge",
+        "secc   cable_check.running -> precharge",
         "secc   charging -> stopping",
         "secc   welding -> ended",
         # Unplug: the plug's PP breaks with CP; the pilot sees PP first, then CP A.

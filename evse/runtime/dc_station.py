@@ -83,7 +83,7 @@ from evse.runtime.sim_controller import StandInController
 from evse.runtime.sim_world import EVSE_MAC, SimWorld, world_config
 from evse.runtime.station import spec
 from evse.runtime.station_env import PilotView, StationEnv
-from evse.runtime.trace import Trace
+from evse.runtime.trace import StateChanges, Trace
 from evse.runtime.warmup import warm_up_station
 from evse.sdp.policy import TlsPolicy
 from evse.sdp.server import Endpoint, SdpServer, SdpServerConfig
@@ -227,7 +227,8 @@ class DcStation:
         sched.register("slac", CallbackComponent(self._slac_input))
         self._slac_pump = Rearm(sched, "slac", self._slac_deadline, self._slac_fire)
         # ---------------------------------------------------------------- power path
-        self.power = PowerPath(_power_path_config(config), trace=sched.trace)
+        # Its state changes in the trace (the operator's timeline, journald), not every tick.
+        self.power = PowerPath(_power_path_config(config), trace=StateChanges(sched.trace))
         #: power_faults.store: held faults survive a restart (None: simulation forgets them).
         #: The held faults the store last failed to write (not retried until they change).
         self._store_failed_for: HeldFaults | None = None

@@ -34,6 +34,19 @@ def encode_record(t_ns: int, source: str, kind: str, payload: dict[str, Any]) ->
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=_jsonable)
 
 
+class StateChanges:
+    """A trace sink for a chart that runs every tick (the power path's `update`): only its
+    start and the transitions that change state reach `trace`; its internal transitions
+    and ignored events (thousands per session) would cost more than they tell."""
+
+    def __init__(self, trace: Trace) -> None:
+        self._trace = trace
+
+    def record(self, source: str, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "start" or (kind == "transition" and payload.get("from") != payload.get("to")):
+            self._trace.record(source, kind, payload)
+
+
 class Trace:
     """Collects trace lines; optionally streams them to a file and to listeners."""
 
