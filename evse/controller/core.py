@@ -36,6 +36,14 @@ from evse.controller.cert_lifecycle import (
     add_security_settings,
 )
 from evse.controller.config import ControllerConfig
+from evse.controller.data_transfer import (
+    FAILED,
+    DataTransferAnswer,
+    DataTransferTag,
+    IncomingHandler,
+    answer_incoming,
+    parse_answer,
+)
 from evse.controller.dialects import make_dialect
 from evse.controller.error_map import error_mapping_command, fault_mapping, stop_mapping
 from evse.controller.errors import ControllerUsageError, CsmsProtocolError
@@ -261,6 +269,9 @@ class Controller:
         )
         #: Firmware update and log upload jobs (fsm_specs/firmware.yaml).
         self.maintenance = Maintenance(self, self._timers, config.ocpp_version)
+        #: Vendor DataTransfer messages the station understands (P01): vendorId ->
+        #: messageId -> handler. Empty: every vendorId is UnknownVendorId.
+        self.data_transfer_handlers: dict[str, dict[str, IncomingHandler]] = {}
 
     def _params(self, overrides: dict[str, float] | None) -> dict[str, float]:
         params = {
@@ -295,6 +306,7 @@ class Controller:
         self.cert_lifecycle.start()
         self.machine.start(now_ns)
         self.maintenance.start(now_ns)
+        self.clock_aligned_changed()
         self._drain_events()
         self._limits_timer = self._every(self.cfg.limits_period_s, self._publish_limits_tick)
 
@@ -561,7 +573,7 @@ class Controller:
             if v.tag == AUTHORIZE_TAG:
                 self._authorize_offline()
             elif v.tag is not None:
-                self.dialect.on_other_failed(v.tag)
+                self._other_failed(v.tag)
         self._cancel_every(self._heartbeat)
         self._heartbeat = None
         for lost in self.rpc.forget_pending():
@@ -746,7 +758,42 @@ class Controller:
         if tag == AUTHORIZE_TAG:
             self._on_authorize_answer(self.dialect.parse_authorize(res.action, res.payload))
             return
+        if isinstance(tag, DataTransferTag):
+            tag.on_answer(parse_answer(res.payload))
+            return
         self.dialect.on_other_result(res, tag)
+
+    def _other_failed(self, tag: object) -> None:
+        if isinstance(tag, DataTransferTag):
+            tag.on_answer(DataTransferAnswer(FAILED))
+            return
+        self.dialect.on_other_failed(tag)
+
+    # ================================================================== DataTransfer
+    def data_transfer(self, vendor_id: str, message_id: str | None, data: Any,
+                      on_answer: Callable[[DataTransferAnswer], None], now_ns: int) -> bool:
+        """P02 (1.6 §4.3): a vendor message to the CSMS, sent now (volatile: it is no
+        transaction message); `on_answer` gets the CSMS's status and data, or status Failed
+        (offline: at once, with False returned; CallError or no answer: later). 1.6 data is
+        a string: anything else goes as its JSON text."""
+        self._advance(now_ns)
+        payload: dict[str, Any] = {"vendorId": vendor_id[:255]}
+        if message_id is not None:
+            payload["messageId"] = message_id[:50]
+        if data is not None:
+            payload["data"] = data if self.cfg.ocpp_version != "1.6" or isinstance(
+                data, str) else json.dumps(data)
+        if not self.send_volatile("DataTransfer", payload, DataTransferTag(on_answer)):
+            on_answer(DataTransferAnswer(FAILED))
+            return False
+        return True
+
+    def answer_data_transfer(self, p: dict[str, Any]) -> dict[str, Any]:
+        """P01 (1.6 §5.6): a CSMS's DataTransfer answered from the vendor registry."""
+        out = answer_incoming(self.data_transfer_handlers, p)
+        if self.cfg.ocpp_version == "1.6" and "data" in out and not isinstance(out["data"], str):
+            out["data"] = json.dumps(out["data"])
+        return out
 
     def _on_error(self, err: IncomingError) -> None:
         flight = self.outbox.finish(err.unique_id)
@@ -763,7 +810,7 @@ class Controller:
         elif flight is not None and flight.tag == AUTHORIZE_TAG:
             self._authorize_offline()
         elif flight is not None:
-            self.dialect.on_other_failed(flight.tag)
+            self._other_failed(flight.tag)
 
     def _on_lost(self, lost: CallTimedOut) -> None:
         flight = self.outbox.finish(lost.unique_id)
@@ -775,7 +822,7 @@ class Controller:
             self._authorize_offline()
             self._drain_events()
         elif flight is not None:
-            self.dialect.on_other_failed(flight.tag)
+            self._other_failed(flight.tag)
 
     def _retry_or_drop(self, msg: QueuedMessage) -> None:
         self.outbox.refused(msg, self.now_ns, self.settings.get_int("TransactionMessageAttempts"),
@@ -1127,27 +1174,41 @@ class Controller:
         interval = self.settings.get_int("MeterValueSampleInterval")
         if interval > 0:
             self._meter_timer = self._every(interval, lambda: self._sample("Sample.Periodic"))
-        aligned = self.settings.get_int("ClockAlignedDataInterval")
-        if aligned > 0:
-            self._arm_clock_aligned(aligned)
 
-    def _arm_clock_aligned(self, aligned_s: int) -> None:
+    def clock_aligned_changed(self, _value: str = "") -> None:
+        """(Re)arm the clock-aligned sampling on the ClockAlignedDataInterval boundaries
+        (1.6 §9.1.4 / 2.0.1 AlignedDataCtrlr.Interval; 0 = off). It runs whether or not a
+        transaction does: inside one the sample is a transaction message (J02), outside it
+        a MeterValues of the EVSE (2.0.1 J01)."""
+        if self._clock_timer is not None:
+            self._timers.cancel_timer(self._clock_timer)
+            self._clock_timer = None
+        aligned_s = self.settings.get_int("ClockAlignedDataInterval")
+        if aligned_s <= 0:
+            return
         unix_ns = self.cfg.epoch_unix_s * NS_PER_S + self.now_ns
         period_ns = aligned_s * NS_PER_S
         delay = period_ns - unix_ns % period_ns
 
         def fire(now_ns: int) -> None:
-            self._sample("Sample.Clock")
             self._clock_timer = self._timers.start_timer(period_ns, fire, "clock_aligned")
+            self._sample_aligned()
 
         self._clock_timer = self._timers.start_timer(delay, fire, "clock_aligned")
+
+    def _sample_aligned(self) -> None:
+        if self.tx is not None:
+            self._sample("Sample.Clock")
+            return
+        meter = self.meter
+        if meter is None:
+            return  # never an invented value
+        action, payload = self.dialect.idle_meter(meter, self.timestamp())
+        self.send_volatile(action, payload)
 
     def stop_metering(self) -> None:
         self._cancel_every(self._meter_timer)
         self._meter_timer = None
-        if self._clock_timer is not None:
-            self._timers.cancel_timer(self._clock_timer)
-            self._clock_timer = None
 
     def _sample(self, context: str) -> None:
         tx = self.tx

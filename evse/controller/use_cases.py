@@ -76,6 +76,7 @@ _Q = "tests/controller/test_offline_queue.py::"
 _T = "tests/controller/test_trust_store.py::"
 _K = "tests/controller/test_smart_charging.py::"
 _U = "tests/controller/test_use_cases_201.py::"
+_UC = "tests/controller/test_use_cases_201_core.py::"
 _R = "tests/controller/test_reservation.py::"
 _F = "tests/controller/test_firmware_logs.py::"
 _I = "tests/controller/test_iso15118_smart_charging.py::"
@@ -100,10 +101,16 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             "reconnect re-sends the status; no StatusNotification-per-connector replay rule"),
     UseCase("B05", "Set Variables", CORE, Y, (_C + "test_get_and_set_variables_201",)),
     UseCase("B06", "Get Variables", CORE, Y, (_C + "test_get_and_set_variables_201",)),
-    UseCase("B07", "Get Base Report", CORE, P,
-            (_C + "test_201_get_base_report_sends_the_device_model",),
-            "SummaryInventory answered NotSupported"),
-    UseCase("B08", "Get Custom Report", CORE, N, note="GetReport not handled"),
+    UseCase("B07", "Get Base Report", CORE, Y,
+            (_C + "test_201_get_base_report_sends_the_device_model",
+             _UC + "test_b07_summary_inventory_reports_availability_and_problems",
+             _UC + "test_b07_full_inventory_is_paged_with_tbc_and_seq_no"),
+            "NotifyReport in pages of 20 rows; no monitoring (supportsMonitoring false)"),
+    UseCase("B08", "Get Custom Report", CORE, Y,
+            (_UC + "test_b08_get_report_by_component_and_variable",
+             _UC + "test_b08_get_report_by_component_criteria"),
+            "criteria over the reported variables (no Active variable anywhere: Active "
+            "matches nothing)"),
     UseCase("B11", "Reset - Without Ongoing Transaction", CORE, Y,
             (_U + "test_b11_reset_idle_requests_a_restart_from_the_service_manager",
              _U + "test_b11_the_restarted_process_boots_with_reason_remote_reset")),
@@ -177,9 +184,11 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_Q + "test_csms_down_for_the_whole_session_gets_every_message_once_in_order",)),
     UseCase("E13", "Transaction-related message not accepted by CSMS", CORE, Y,
             (_Q + "test_csms_call_error_on_a_transaction_message_is_retried_then_dropped",)),
-    UseCase("E14", "Check transaction status", CORE, N, note="GetTransactionStatus not handled"),
-    UseCase("E15", "End of charging process", CORE, N,
-            note="no EVConnected chargingState after ChargingComplete"),
+    UseCase("E14", "Check transaction status", CORE, Y,
+            (_UC + "test_e14_get_transaction_status_ongoing_and_messages_in_queue",)),
+    UseCase("E15", "End of charging process", CORE, Y,
+            (_UC + "test_e15_end_of_charging_reports_ev_connected_then_available_at_unplug",),
+            "TxStopPoint EnergyTransfer: the Ended event itself carries EVConnected"),
     # ---- F RemoteControl
     UseCase("F01", "Remote Start Transaction - Cable Plugin First", CORE, Y,
             (_S + "test_remote_start_after_plug_in_while_the_ev_waits",)),
@@ -204,8 +213,10 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_U + "test_g03_g04_change_availability_idle_and_scheduled",)),
     UseCase("G05", "Lock Failure", CORE, N, note="no connector lock feedback from the PLC"),
     # ---- J MeterValues
-    UseCase("J01", "Sending Meter Values not related to a transaction", CORE, N,
-            note="no MeterValues outside a transaction in 2.0.1"),
+    UseCase("J01", "Sending Meter Values not related to a transaction", CORE, Y,
+            (_UC + "test_j01_clock_aligned_meter_values_outside_a_transaction",
+             _UC + "test_j01_nothing_is_sent_without_a_meter_reading"),
+            "AlignedDataCtrlr.Interval; the EVSE's meter (no main meter, evseId 0)"),
     UseCase("J02", "Sending transaction related Meter Values", CORE, Y,
             (_S + "test_rfid_session_online",)),
     # ---- L FirmwareManagement
@@ -232,9 +243,14 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_C + "test_201_fault_is_reported_with_notify_event_and_cleared",),
             "hard-wired fault events only; no monitors"),
     # ---- P DataTransfer
-    UseCase("P01", "Data Transfer to the Charging Station", CORE, N,
-            note="2.0.1 DataTransfer from the CSMS not handled"),
-    UseCase("P02", "Data Transfer to the CSMS", CORE, N),
+    UseCase("P01", "Data Transfer to the Charging Station", CORE, Y,
+            (_UC + "test_p01_data_transfer_from_the_csms_unknown_vendor_message_and_registered",
+             _UC + "test_p01_data_transfer_16_answers_from_the_same_registry_with_string_data"),
+            "vendor messages through Controller.data_transfer_handlers; none registered "
+            "by default"),
+    UseCase("P02", "Data Transfer to the CSMS", CORE, Y,
+            (_UC + "test_p02_data_transfer_to_the_csms_with_its_answer",),
+            "Controller.data_transfer (the API; no station module sends one yet)"),
     # ---- K SmartCharging
     UseCase("K01", "SetChargingProfile", SC, Y, (_K + "test_201_set_profile_and_composite",)),
     UseCase("K02", "Central Smart Charging", SC, Y, (_K + "test_201_set_profile_and_composite",)),

@@ -71,6 +71,9 @@ class CsmsSim:
         #: NotifyEVChargingNeeds answer (K15: Accepted | Rejected | Processing).
         self.charging_needs_status = "Accepted"
         self.pnc_certificate_exi = b"\x80\x98\x02"  # placeholder EXI answer
+        #: Vendor DataTransfer answers (P02): (vendorId, messageId) -> the answer payload;
+        #: a vendorId not named here is UnknownVendorId, a messageId UnknownMessageId.
+        self.data_transfer_answers: dict[tuple[str, str], dict[str, Any]] = {}
         #: Answers GetCertificateStatus (2.0.1 M06 / 1.6 DataTransfer); None = Failed.
         self.ocsp: OcspResponder | None = None
         #: Certificate authorities that sign the station's CSRs (A02/A03): the CSMS CA for
@@ -213,7 +216,12 @@ class CsmsSim:
 
     def _on_DataTransfer(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         if p["vendorId"] != "org.openchargealliance.iso15118pnc":
-            return {"status": "UnknownVendorId"}
+            answer = self.data_transfer_answers.get((p["vendorId"], p.get("messageId", "")))
+            if answer is not None:
+                return answer
+            vendors = {v for v, _ in self.data_transfer_answers}
+            return {"status": "UnknownMessageId" if p["vendorId"] in vendors
+                    else "UnknownVendorId"}
         data = json.loads(p.get("data", "{}"))
         if p.get("messageId") == "Authorize":
             token = data["idToken"]["idToken"]
@@ -301,7 +309,6 @@ class CsmsSim:
 
     def _on_NotifyEvent(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         return {}
-
 
     # ------------------------------------------------------------------ use-case scripts
     def expect(self, *steps: Expect, ignore: tuple[str, ...] = ("Heartbeat",)) -> None:

@@ -1,0 +1,249 @@
+"""OCPP 2.0.1 Core use cases added for issue 15 (B07 SummaryInventory, B08, E14, E15, J01,
+P01, P02) and the authorization ones (C09, C14, C16), named by their IDs: the real
+controller core against the CSMS simulator (schema-checked frames, `expect` scripts the
+use case's message order). Virtual time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evse.controller.data_transfer import DataTransferAnswer
+from evse.controller.plc_port import FaultCode, FaultSeverity, PlcFault
+from evse.csms_sim.core import Expect
+from tests.controller.harness import Rig, S, ask
+
+
+def charging(rig: Rig, tag: str = "TAG-OK") -> None:
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token(tag)
+    rig.power_on()
+    rig.charge(2)
+
+
+def report_rows(rig: Rig, request_id: int) -> list[dict[str, Any]]:
+    pages = [p for p in rig.csms.of("NotifyReport") if p["requestId"] == request_id]
+    assert [p["seqNo"] for p in pages] == list(range(len(pages)))
+    assert [p["tbc"] for p in pages] == [True] * (len(pages) - 1) + [False]
+    return [row for p in pages for row in p.get("reportData", [])]
+
+
+def names(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(r["component"]["name"], r["variable"]["name"]) for r in rows]
+
+
+# ---------------------------------------------------------------- B07 / B08
+def test_b07_summary_inventory_reports_availability_and_problems() -> None:
+    rig = Rig("2.0.1")
+    rig.csms.expect(Expect("NotifyReport", {"requestId": 7, "seqNo": 0, "tbc": False}))
+    assert ask(rig, "GetBaseReport", {"requestId": 7, "reportBase": "SummaryInventory"}) == {
+        "status": "Accepted"}
+    rig.csms.assert_script_done()
+    rows = report_rows(rig, 7)
+    assert names(rows) == [("ChargingStation", "AvailabilityState"),
+                           ("EVSE", "AvailabilityState"), ("Connector", "AvailabilityState")]
+    assert {r["variableAttribute"][0]["value"] for r in rows} == {"Available"}
+    rig.plc(PlcFault(FaultCode.IMD_FAULT, FaultSeverity.ERROR, diagnostic="R_iso 80 kOhm"))
+    ask(rig, "GetBaseReport", {"requestId": 8, "reportBase": "SummaryInventory"})
+    rows = report_rows(rig, 8)
+    assert ("InsulationMonitor", "Problem") in names(rows)
+    assert {r["variableAttribute"][0]["value"] for r in rows
+            if r["variable"]["name"] == "AvailabilityState"} == {"Faulted"}
+    assert rig.csms.violations == []
+
+
+def test_b07_full_inventory_is_paged_with_tbc_and_seq_no() -> None:
+    rig = Rig("2.0.1")
+    ask(rig, "GetBaseReport", {"requestId": 3, "reportBase": "FullInventory"})
+    pages = rig.csms.of("NotifyReport")
+    assert len(pages) >= 2 and all(len(p["reportData"]) <= 20 for p in pages)
+    rows = report_rows(rig, 3)
+    assert ("TxCtrlr", "TxStartPoint") in names(rows)
+    assert len(names(rows)) == len(set(names(rows)))  # each variable once
+    assert rig.csms.violations == []
+
+
+def test_b08_get_report_by_component_and_variable() -> None:
+    rig = Rig("2.0.1")
+    rig.csms.expect(Expect("NotifyReport", {"requestId": 1, "seqNo": 0, "tbc": False}))
+    assert ask(rig, "GetReport", {"requestId": 1, "componentVariable": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+    ]}) == {"status": "Accepted"}
+    rig.csms.assert_script_done()
+    (row,) = report_rows(rig, 1)
+    assert row["variableAttribute"][0] == {"type": "Actual", "value": "300",
+                                           "mutability": "ReadWrite"}
+    # a component without a variable: all of its variables
+    ask(rig, "GetReport", {"requestId": 2, "componentVariable": [
+        {"component": {"name": "AuthCtrlr"}}]})
+    assert {v for c, v in names(report_rows(rig, 2))} == {
+        "LocalAuthorizeOffline", "LocalPreAuthorize", "OfflineTxForUnknownIdEnabled",
+        "AuthorizeRemoteStart"}
+    # an EVSE that does not exist, an unknown component: nothing to report, no NotifyReport
+    before = len(rig.csms.of("NotifyReport"))
+    for wanted in ({"component": {"name": "EVSE", "evse": {"id": 2}}},
+                   {"component": {"name": "NoSuchCtrlr"}}):
+        assert ask(rig, "GetReport", {"requestId": 9, "componentVariable": [wanted]}) == {
+            "status": "EmptyResultSet"}
+    assert len(rig.csms.of("NotifyReport")) == before
+    too_many = [{"component": {"name": "AuthCtrlr"}}] * 21
+    assert ask(rig, "GetReport", {"requestId": 10, "componentVariable": too_many}) == {
+        "status": "Rejected"}
+    assert rig.csms.violations == []
+
+
+def test_b08_get_report_by_component_criteria() -> None:
+    rig = Rig("2.0.1", authorization_cache_enabled=False)
+    ask(rig, "GetReport", {"requestId": 4, "componentCriteria": ["Enabled"]})
+    assert names(report_rows(rig, 4)) == [("LocalAuthListCtrlr", "Enabled"),
+                                          ("LocalAuthListCtrlr", "ItemsPerMessage")]
+    assert ask(rig, "GetReport", {"requestId": 5, "componentCriteria": ["Problem"]}) == {
+        "status": "EmptyResultSet"}
+    rig.plc(PlcFault(FaultCode.IMD_FAULT, FaultSeverity.ERROR))
+    assert ask(rig, "GetReport", {"requestId": 6, "componentCriteria": ["Problem"]}) == {
+        "status": "Accepted"}
+    assert names(report_rows(rig, 6)) == [("InsulationMonitor", "Problem")]
+    # both: the component must be named and meet the criterion
+    assert ask(rig, "GetReport", {"requestId": 11, "componentCriteria": ["Enabled"],
+                                  "componentVariable": [{"component": {
+                                      "name": "AuthCacheCtrlr"}}]}) == {
+        "status": "EmptyResultSet"}
+    assert rig.csms.violations == []
+
+
+# ---------------------------------------------------------------- E14 / E15
+def test_e14_get_transaction_status_ongoing_and_messages_in_queue() -> None:
+    rig = Rig("2.0.1", tx_message_retry_interval_s=60)
+    charging(rig)
+    (tx_id,) = rig.csms.transactions
+    assert ask(rig, "GetTransactionStatus", {"transactionId": tx_id}) == {
+        "ongoingIndicator": True, "messagesInQueue": False}
+    # the CSMS fails to take the next transaction message: it waits in the queue
+    rig.csms._on_TransactionEvent = None  # type: ignore[assignment,method-assign]
+    rig.charge(60)
+    assert ask(rig, "GetTransactionStatus", {"transactionId": tx_id}) == {
+        "ongoingIndicator": True, "messagesInQueue": True}
+    assert ask(rig, "GetTransactionStatus", {}) == {"messagesInQueue": True}
+    del rig.csms._on_TransactionEvent  # the CSMS takes them again
+    rig.power_off()
+    rig.run(200)
+    assert rig.csms.transactions[tx_id].stop_reason is not None
+    assert ask(rig, "GetTransactionStatus", {"transactionId": tx_id}) == {
+        "ongoingIndicator": False, "messagesInQueue": False}
+    assert ask(rig, "GetTransactionStatus", {}) == {"messagesInQueue": False}
+    assert ask(rig, "GetTransactionStatus", {"transactionId": "nobody-7"}) == {
+        "ongoingIndicator": False, "messagesInQueue": False}
+    assert rig.csms.violations == []
+
+
+def test_e15_end_of_charging_reports_ev_connected_then_available_at_unplug() -> None:
+    rig = Rig("2.0.1")
+    charging(rig)
+    rig.csms.expect(
+        Expect("TransactionEvent", {"eventType": "Ended", "transactionInfo": {
+            "chargingState": "EVConnected", "stoppedReason": "StoppedByEV"},
+            "triggerReason": "ChargingStateChanged"}),
+        Expect("StatusNotification", {"connectorStatus": "Available"}))
+    rig.power_off()  # the car is full and ends the energy transfer; it is still plugged
+    rig.session_end()
+    rig.unplug()
+    rig.csms.assert_script_done()
+    # unplugged while charging (E09): the car is gone, the state is Idle
+    charging(rig)
+    rig.unplug()
+    rig.power_off()
+    ended = rig.csms.of("TransactionEvent")[-1]
+    assert ended["eventType"] == "Ended"
+    assert ended["transactionInfo"]["chargingState"] == "Idle"
+    assert rig.csms.violations == []
+
+
+# ---------------------------------------------------------------- J01
+def test_j01_clock_aligned_meter_values_outside_a_transaction() -> None:
+    rig = Rig("2.0.1", clock_aligned_interval_s=900.0, meter_sample_interval_s=0.0)
+    rig.meas(0.0)  # the DC meter reports while idle
+    rig.run(1850)
+    idle = rig.csms.of("MeterValues")
+    assert [p["meterValue"][0]["timestamp"] for p in idle] == [
+        "2026-01-01T00:15:00.000Z", "2026-01-01T00:30:00.000Z"]
+    assert all(p["evseId"] == 1 and p["meterValue"][0]["sampledValue"][0]["context"] ==
+               "Sample.Clock" for p in idle)
+    # during a transaction the aligned sample is a TransactionEvent (J02), not MeterValues
+    charging(rig)
+    rig.charge(900)
+    assert len(rig.csms.of("MeterValues")) == 2
+    assert "MeterValueClock" in [p["triggerReason"] for p in rig.csms.of("TransactionEvent")]
+    rig.power_off()
+    rig.session_end()
+    rig.unplug()
+    # AlignedDataCtrlr.Interval changed by the CSMS re-arms on the new boundaries; 0 stops
+    assert ask(rig, "SetVariables", {"setVariableData": [{
+        "component": {"name": "AlignedDataCtrlr"}, "variable": {"name": "Interval"},
+        "attributeValue": "60"}]})["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    start = rig.link.now_ns // S
+    rig.run(125)
+    stamps = [s.at_ns // S for s in rig.csms.seen if s.action == "MeterValues"][2:]
+    assert stamps == [t for t in range(start + 1, start + 126) if t % 60 == 0]
+    ask(rig, "SetVariables", {"setVariableData": [{
+        "component": {"name": "AlignedDataCtrlr"}, "variable": {"name": "Interval"},
+        "attributeValue": "0"}]})
+    n = len(rig.csms.of("MeterValues"))
+    rig.run(600)
+    assert len(rig.csms.of("MeterValues")) == n
+    assert rig.csms.violations == []
+
+
+def test_j01_nothing_is_sent_without_a_meter_reading() -> None:
+    rig = Rig("2.0.1", clock_aligned_interval_s=60.0)
+    rig.run(300)
+    assert rig.csms.of("MeterValues") == []  # never an invented value
+
+
+# ---------------------------------------------------------------- P01 / P02
+def test_p01_data_transfer_from_the_csms_unknown_vendor_message_and_registered() -> None:
+    rig = Rig("2.0.1")
+    assert ask(rig, "DataTransfer", {"vendorId": "com.example"}) == {
+        "status": "UnknownVendorId"}
+    rig.ctrl.data_transfer_handlers["EVSE-Ref"] = {
+        "Echo": lambda data: ("Accepted", {"echo": data})}
+    assert ask(rig, "DataTransfer", {"vendorId": "EVSE-Ref", "messageId": "Nope"}) == {
+        "status": "UnknownMessageId"}
+    assert ask(rig, "DataTransfer", {"vendorId": "EVSE-Ref", "messageId": "Echo",
+                                     "data": [1, 2]}) == {
+        "status": "Accepted", "data": {"echo": [1, 2]}}
+    assert rig.csms.violations == []
+
+
+def test_p01_data_transfer_16_answers_from_the_same_registry_with_string_data() -> None:
+    rig = Rig("1.6")
+    assert ask(rig, "DataTransfer", {"vendorId": "com.example"}) == {
+        "status": "UnknownVendorId"}
+    rig.ctrl.data_transfer_handlers["EVSE-Ref"] = {"Echo": lambda data: ("Accepted", [data])}
+    assert ask(rig, "DataTransfer", {"vendorId": "EVSE-Ref", "messageId": "Echo",
+                                     "data": "x"}) == {"status": "Accepted", "data": '["x"]'}
+    assert rig.csms.violations == []
+
+
+def test_p02_data_transfer_to_the_csms_with_its_answer() -> None:
+    rig = Rig("2.0.1")
+    rig.csms.data_transfer_answers[("EVSE-Ref", "Hello")] = {"status": "Accepted",
+                                                            "data": {"greeting": "hi"}}
+    got: list[DataTransferAnswer] = []
+    rig.csms.expect(Expect("DataTransfer", {"vendorId": "EVSE-Ref", "messageId": "Hello",
+                                            "data": {"n": 1}}))
+    assert rig.ctrl.data_transfer("EVSE-Ref", "Hello", {"n": 1}, got.append, rig.link.now_ns)
+    rig.link.pump()
+    rig.csms.assert_script_done()
+    assert got == [DataTransferAnswer("Accepted", {"greeting": "hi"})]
+    rig.ctrl.data_transfer("EVSE-Ref", "Other", None, got.append, rig.link.now_ns)
+    rig.ctrl.data_transfer("org.other", "Hello", None, got.append, rig.link.now_ns)
+    rig.link.pump()
+    assert [a.status for a in got[1:]] == ["UnknownMessageId", "UnknownVendorId"]
+    # a CSMS that cannot take it, and no CSMS at all: Failed, never a silent loss
+    rig.csms._on_DataTransfer = None  # type: ignore[assignment,method-assign]
+    rig.ctrl.data_transfer("EVSE-Ref", "Hello", None, got.append, rig.link.now_ns)
+    rig.link.pump()
+    rig.link.set_online(False)
+    assert not rig.ctrl.data_transfer("EVSE-Ref", "Hello", None, got.append, rig.link.now_ns)
+    assert [a.status for a in got[3:]] == ["Failed", "Failed"]
+    assert rig.csms.violations == []
