@@ -103,6 +103,7 @@ from evse.controller.session import (
     STOP_DEAUTHORIZED,
     STOP_EV_DISCONNECTED,
     STOP_LOCAL,
+    STOP_MASTER_PASS,
     STOP_OTHER,
     STOP_POWER_LOSS,
     STOP_REMOTE,
@@ -136,6 +137,8 @@ METER_JOURNAL_PERIOD_NS = NS_PER_S
 #: Actions whose messages go through the persistent queue (OCPP 1.6 §4.7, 2.0.1 E04).
 #: Tag of the in-flight Authorize (1.6 Authorize or PnC DataTransfer / 2.0.1 Authorize).
 AUTHORIZE_TAG = "authorize"
+#: Tag of an Authorize for a token presented during a transaction (C09 / C16: may it stop?).
+STOP_TOKEN_TAG = "stop_token"
 PERSISTENT_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues",
                                 "TransactionEvent"})
 #: Messages outside a transaction that go through the persistent queue anyway: a critical
@@ -203,6 +206,8 @@ class Controller:
         self.token: Token | None = None
         self.auth_offline = False
         self.auth_requested = False
+        #: (token, its group) of the last authorization verdict (C09: the transaction's group).
+        self._auth_group: tuple[str, str] = ("", "")
         self.tx: OpenTx | None = None
         self.tx_stop: TxStop | None = None
         self.meter: Measurement | None = None
@@ -549,10 +554,43 @@ class Controller:
         state = self.machine.state
         if state == "charging" and same:
             self._dispatch("stop_requested", STOP_LOCAL)
+        elif state == "charging":
+            self._token_during_charging(Token(id_token, token_type, AuthMethod.EIM))
         elif state.startswith("authorized") and same:
             self._dispatch("auth_withdrawn", "token presented again")
         else:
             self._dispatch("token_presented", Token(id_token, token_type, AuthMethod.EIM))
+
+    def _token_during_charging(self, token: Token) -> None:
+        """C09 / C16 (1.6 §3.5 parentIdTag): another token may stop the transaction when
+        its group is the starting token's group, or is the MasterPassGroupId. Its group
+        comes from the local list or the cache, else (online) from an Authorize; offline
+        and unknown, nothing happens. The group decides, not the token's status: stopping
+        a charge someone of the group started takes nothing from anyone."""
+        info = self.auth.lookup(token.id_token)
+        if info is not None:
+            self._stop_by_group(info)
+        elif self.online and self.booted:
+            action, payload = self.dialect.authorize(token)
+            self.send_volatile(action, payload, (STOP_TOKEN_TAG, token.id_token))
+
+    def _stop_by_group(self, info: IdInfo) -> None:
+        tx = self.tx
+        if tx is None or self.machine.state != "charging" or not info.parent_id:
+            return
+        master = self.settings.get("MasterPassGroupId") if self.settings.has(
+            "MasterPassGroupId") else ""
+        if master and info.parent_id == master:
+            self._dispatch("stop_requested", STOP_MASTER_PASS)
+        elif info.parent_id == tx.group_id:
+            self._dispatch("stop_requested", STOP_LOCAL)
+
+    def _is_master_pass(self, info: IdInfo | None) -> bool:
+        """C16.FR.02: a MasterPassGroupId token starts no transaction."""
+        if info is None or not self.settings.has("MasterPassGroupId"):
+            return False
+        master = self.settings.get("MasterPassGroupId")
+        return bool(master) and info.parent_id == master
 
     # ================================================================== CSMS side
     def connected(self, now_ns: int) -> None:
@@ -758,12 +796,19 @@ class Controller:
         if tag == AUTHORIZE_TAG:
             self._on_authorize_answer(self.dialect.parse_authorize(res.action, res.payload))
             return
+        if isinstance(tag, tuple) and tag[0] == STOP_TOKEN_TAG:
+            info, _ = self.dialect.parse_authorize(res.action, res.payload)
+            self.auth.cache_put(str(tag[1]), info)
+            self._stop_by_group(info)
+            return
         if isinstance(tag, DataTransferTag):
             tag.on_answer(parse_answer(res.payload))
             return
         self.dialect.on_other_result(res, tag)
 
     def _other_failed(self, tag: object) -> None:
+        if isinstance(tag, tuple) and tag[0] == STOP_TOKEN_TAG:
+            return  # nothing learnt: the transaction goes on
         if isinstance(tag, DataTransferTag):
             tag.on_answer(DataTransferAnswer(FAILED))
             return
@@ -948,6 +993,11 @@ class Controller:
         self._verdict(Verdict(ok, False, "csms", info))
 
     def _verdict(self, verdict: Verdict) -> None:
+        if verdict.accepted and self._is_master_pass(verdict.info):
+            verdict = Verdict(False, verdict.offline, "master_pass", verdict.info)
+        if self.token is not None:
+            self._auth_group = (self.token.id_token,
+                                verdict.info.parent_id if verdict.info is not None else "")
         self.auth_offline = verdict.offline
         if verdict.accepted and verdict.offline and self.token is not None and (
             self.token.method is AuthMethod.PNC
@@ -1124,7 +1174,9 @@ class Controller:
                                       self.timestamp())
         self.energy_flow = self._plc_flow = EnergyFlow.FLOWING
         self.tx = OpenTx(local_id, token, self.unix_s(), meter_wh,
-                         reservation_id=self.reservation_used)
+                         reservation_id=self.reservation_used,
+                         group_id=self._auth_group[1]
+                         if self._auth_group[0] == token.id_token else "")
         self.reservation_used = None
         self.tx_stop = None
         action, payload = self.dialect.tx_start(self.tx)

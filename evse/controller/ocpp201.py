@@ -97,6 +97,7 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("AuthCtrlr", "LocalPreAuthorize"): "LocalPreAuthorize",
     ("AuthCtrlr", "OfflineTxForUnknownIdEnabled"): "AllowOfflineTxForUnknownId",
     ("AuthCtrlr", "AuthorizeRemoteStart"): "AuthorizeRemoteTxRequests",
+    ("AuthCtrlr", "MasterPassGroupId"): "MasterPassGroupId",
     ("AuthCacheCtrlr", "Enabled"): "AuthorizationCacheEnabled",
     ("LocalAuthListCtrlr", "Enabled"): "LocalAuthListEnabled",
     ("LocalAuthListCtrlr", "ItemsPerMessage"): "SendLocalListMaxLength",
@@ -164,6 +165,8 @@ class Ocpp201(Management201):
         s.add("TxStartPoint", "EnergyTransfer", readonly=True)
         s.add("TxStopPoint", "EnergyTransfer", readonly=True)
         s.add("ItemsPerMessageGetReport", GET_REPORT_MAX_ITEMS, readonly=True)
+        # C16: a token of this group stops any transaction and starts none ("" = off)
+        s.add("MasterPassGroupId", "")
         s.add("EvseMaxPowerW", int(c.max_power_w), readonly=True)
         s.add("EvseMaxVoltageV", int(c.max_voltage_v), readonly=True)
         s.add("EvseMaxCurrentA", int(c.max_current_a), readonly=True)
@@ -212,7 +215,8 @@ class Ocpp201(Management201):
             id_status = IdStatus.INVALID  # NoCredit, NotAllowedTypeEVSE, NotAtThisLocation...
         expiry = info.get("cacheExpiryDateTime")
         cert = payload.get("certificateStatus")
-        return (IdInfo(id_status, None if expiry is None else parse_time(expiry)),
+        return (IdInfo(id_status, None if expiry is None else parse_time(expiry),
+                       _group(info)),
                 None if cert is None else cert_status(cert))
 
     def tx_id(self, tx: OpenTx | None) -> str | None:
@@ -705,7 +709,7 @@ class Ocpp201(Management201):
         except ValueError:
             status = IdStatus.INVALID
         expiry = info.get("cacheExpiryDateTime")
-        return IdInfo(status, None if expiry is None else parse_time(expiry))
+        return IdInfo(status, None if expiry is None else parse_time(expiry), _group(info))
 
     def on_GetLocalListVersion(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         return {"versionNumber": self.core.auth.list_version}
@@ -793,6 +797,12 @@ class Ocpp201(Management201):
                 {"startPeriod": q.start_s,
                  "limit": limit_in_unit(q, unit, core.cfg.max_current_a, core.cfg.max_power_w)}
                 for q in periods]}}
+
+
+def _group(info: dict[str, Any]) -> str:
+    """IdTokenInfo.groupIdToken.idToken ("" when absent): C09 / C16."""
+    group = info.get("groupIdToken")
+    return str(group.get("idToken", "")) if isinstance(group, dict) else ""
 
 
 def _row(component: dict[str, Any], variable: str, attribute: dict[str, Any],

@@ -65,6 +65,8 @@ class CsmsSim:
         self.rpc = OcppRpc(version, id_prefix="csms-")
         self.epoch_unix_s = epoch_unix_s
         self.tokens: dict[str, str] = {}
+        #: Token -> its group (2.0.1 groupIdToken, 1.6 parentIdTag) in Authorize answers (C09).
+        self.groups: dict[str, str] = {}
         self.boot_status = "Accepted"
         self.heartbeat_interval_s = 300
         self.pnc_status = "Accepted"
@@ -187,9 +189,15 @@ class CsmsSim:
 
     def _on_Authorize(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         if self.version == "1.6":
-            return {"idTagInfo": {"status": self._token_status(p["idTag"])}}
+            info16: dict[str, Any] = {"status": self._token_status(p["idTag"])}
+            if p["idTag"] in self.groups:
+                info16["parentIdTag"] = self.groups[p["idTag"]]
+            return {"idTagInfo": info16}
         token = p["idToken"]["idToken"]
         out: dict[str, Any] = {"idTokenInfo": {"status": self._token_status(token)}}
+        if token in self.groups:
+            out["idTokenInfo"]["groupIdToken"] = {"idToken": self.groups[token],
+                                                  "type": "Central"}
         if "iso15118CertificateHashData" in p or p["idToken"]["type"] == "eMAID":
             out["certificateStatus"] = self.pnc_status
         return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from evse.controller.data_transfer import DataTransferAnswer
-from evse.controller.plc_port import FaultCode, FaultSeverity, PlcFault
+from evse.controller.plc_port import EvseLimitsCmd, FaultCode, FaultSeverity, PlcFault, ScheduleCmd
 from evse.csms_sim.core import Expect
 from tests.controller.harness import Rig, S, ask
 
@@ -78,7 +78,7 @@ def test_b08_get_report_by_component_and_variable() -> None:
         {"component": {"name": "AuthCtrlr"}}]})
     assert {v for c, v in names(report_rows(rig, 2))} == {
         "LocalAuthorizeOffline", "LocalPreAuthorize", "OfflineTxForUnknownIdEnabled",
-        "AuthorizeRemoteStart"}
+        "AuthorizeRemoteStart", "MasterPassGroupId"}
     # an EVSE that does not exist, an unknown component: nothing to report, no NotifyReport
     before = len(rig.csms.of("NotifyReport"))
     for wanted in ({"component": {"name": "EVSE", "evse": {"id": 2}}},
@@ -246,4 +246,181 @@ def test_p02_data_transfer_to_the_csms_with_its_answer() -> None:
     rig.link.set_online(False)
     assert not rig.ctrl.data_transfer("EVSE-Ref", "Hello", None, got.append, rig.link.now_ns)
     assert [a.status for a in got[3:]] == ["Failed", "Failed"]
+    assert rig.csms.violations == []
+
+
+# ---------------------------------------------------------------- C09 / C14 / C16
+def send_local_list(rig: Rig, version: int, entries: dict[str, tuple[str, str]]) -> None:
+    """SendLocalList Full: token -> (status, group or "")."""
+    items = []
+    for token, (status, group) in entries.items():
+        info: dict[str, Any] = {"status": status}
+        if group:
+            info["groupIdToken"] = {"idToken": group, "type": "Central"}
+        items.append({"idToken": {"idToken": token, "type": "ISO14443"}, "idTokenInfo": info})
+    assert ask(rig, "SendLocalList", {"versionNumber": version, "updateType": "Full",
+                                      "localAuthorizationList": items}) == {
+        "status": "Accepted"}
+
+
+def test_c09_a_token_of_the_same_group_from_the_csms_stops_the_transaction() -> None:
+    rig = Rig("2.0.1")
+    rig.csms.tokens.update({"FLEET-A": "Accepted", "FLEET-B": "Accepted", "OTHER": "Accepted"})
+    rig.csms.groups.update({"FLEET-A": "FLEET", "FLEET-B": "FLEET", "OTHER": "ELSEWHERE"})
+    charging(rig, "FLEET-A")
+    rig.token("OTHER")  # another group: the CSMS is asked, the transaction goes on
+    rig.charge(2)
+    assert rig.state == "charging"
+    rig.csms.expect(Expect("Authorize", {"idToken": {"idToken": "FLEET-B"}}),
+                    Expect("TransactionEvent", {"eventType": "Ended",
+                                                "triggerReason": "StopAuthorized",
+                                                "transactionInfo": {"stoppedReason": "Local"}}),
+                    ignore=("Heartbeat", "StatusNotification"))
+    rig.token("FLEET-B")
+    assert rig.session_commands()[-1] == "STOP_GRACEFUL"
+    rig.power_off()
+    rig.csms.assert_script_done()
+    assert rig.csms.violations == []
+
+
+def test_c09_the_group_from_the_local_list_stops_offline() -> None:
+    rig = Rig("2.0.1")
+    send_local_list(rig, 1, {"LL-A": ("Accepted", "G1"), "LL-B": ("Accepted", "G1"),
+                             "LL-C": ("Accepted", "G2")})
+    rig.link.set_online(False)
+    charging(rig, "LL-A")
+    rig.token("LL-C")
+    assert rig.state == "charging"
+    rig.token("LL-B")
+    assert rig.session_commands()[-1] == "STOP_GRACEFUL"
+
+
+def test_c14_local_pre_authorize_starts_from_the_local_list_without_asking() -> None:
+    rig = Rig("2.0.1")
+    assert ask(rig, "SetVariables", {"setVariableData": [{
+        "component": {"name": "AuthCtrlr"}, "variable": {"name": "LocalPreAuthorize"},
+        "attributeValue": "true"}]})["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    send_local_list(rig, 2, {"LL-OK": ("Accepted", ""), "LL-BLOCKED": ("Blocked", "")})
+    charging(rig, "LL-OK")
+    assert "Authorize" not in rig.csms.actions()  # C14.FR.01: started without the CSMS
+    (tx,) = rig.csms.transactions.values()
+    assert tx.id_tag == "LL-OK"
+    rig.power_off()
+    rig.session_end()
+    rig.unplug()
+    # not Accepted in the list: the CSMS decides (C14.FR.02)
+    rig.csms.tokens["LL-BLOCKED"] = "Accepted"
+    rig.csms.expect(Expect("Authorize", {"idToken": {"idToken": "LL-BLOCKED"}}),
+                    ignore=("Heartbeat", "StatusNotification"))
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("LL-BLOCKED")
+    rig.csms.assert_script_done()
+    assert rig.auth_statuses()[-1].value == "ACCEPTED"
+    assert rig.csms.violations == []
+
+
+def test_c16_master_pass_stops_any_transaction_but_starts_none() -> None:
+    rig = Rig("2.0.1")
+    ask(rig, "SetVariables", {"setVariableData": [{
+        "component": {"name": "AuthCtrlr"}, "variable": {"name": "MasterPassGroupId"},
+        "attributeValue": "MASTER"}]})
+    rig.csms.tokens["SERVICE-1"] = "Accepted"
+    rig.csms.groups["SERVICE-1"] = "MASTER"
+    # cannot start (C16.FR.02)
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("SERVICE-1")
+    assert rig.auth_statuses()[-1].value == "REJECTED"
+    rig.unplug()
+    # stops any transaction (C16.FR.01), with stoppedReason MasterPass
+    charging(rig)
+    rig.token("SERVICE-1")
+    assert rig.session_commands()[-1] == "STOP_GRACEFUL"
+    rig.power_off()
+    ended = rig.csms.of("TransactionEvent")[-1]
+    assert ended["eventType"] == "Ended"
+    assert ended["transactionInfo"]["stoppedReason"] == "MasterPass"
+    assert ended["triggerReason"] == "StopAuthorized"
+    assert rig.csms.violations == []
+
+
+# ---------------------------------------------------------------- K05 / K06 / K07
+def last_limits(rig: Rig) -> EvseLimitsCmd:
+    return [c for c in rig.commands if isinstance(c, EvseLimitsCmd)][-1]
+
+
+def profile201(pid: int, purpose: str, periods: list[tuple[int, float]], *,
+               kind: str = "Relative") -> dict[str, Any]:
+    schedule: dict[str, Any] = {"id": pid, "chargingRateUnit": "W", "chargingSchedulePeriod": [
+        {"startPeriod": s, "limit": lim} for s, lim in periods]}
+    if kind == "Absolute":
+        schedule["startSchedule"] = "2026-01-01T00:00:00Z"
+    return {"id": pid, "stackLevel": 0, "chargingProfilePurpose": purpose,
+            "chargingProfileKind": kind, "chargingSchedule": [schedule]}
+
+
+def test_k05_remote_start_with_a_tx_profile_limits_that_transaction_only() -> None:
+    rig = Rig("2.0.1")
+    assert ask(rig, "RequestStartTransaction", {
+        "idToken": {"idToken": "REMOTE-1", "type": "Central"}, "remoteStartId": 41,
+        "evseId": 1, "chargingProfile": profile201(
+            9, "TxDefaultProfile", [(0, 11_000.0)])}) == {"status": "Rejected"}
+    rig.csms.expect(Expect("TransactionEvent", {"eventType": "Started", "transactionInfo": {
+        "remoteStartId": 41}}), ignore=("Heartbeat", "StatusNotification", "Authorize"))
+    assert ask(rig, "RequestStartTransaction", {
+        "idToken": {"idToken": "REMOTE-1", "type": "Central"}, "remoteStartId": 41,
+        "evseId": 1, "chargingProfile": profile201(
+            9, "TxProfile", [(0, 11_000.0), (60, 22_000.0)])}) == {"status": "Accepted"}
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.power_on()
+    rig.csms.assert_script_done()
+    assert last_limits(rig).max_power_w == 11_000.0
+    rig.charge(61)
+    assert last_limits(rig).max_power_w == 22_000.0
+    rig.power_off()
+    rig.session_end()
+    rig.unplug()
+    rig.plug()  # the profile ended with its transaction (K05.FR / K01: TxProfile)
+    assert last_limits(rig).max_power_w == 150_000.0
+    assert rig.csms.violations == []
+
+
+def test_k06_the_profile_in_force_keeps_applying_offline() -> None:
+    rig = Rig("2.0.1")
+    assert ask(rig, "SetChargingProfile", {"evseId": 1, "chargingProfile": profile201(
+        3, "TxDefaultProfile", [(0, 50_000.0), (600, 20_000.0)], kind="Absolute")}) == {
+        "status": "Accepted"}
+    charging(rig)
+    assert last_limits(rig).max_power_w == 50_000.0
+    rig.link.set_online(False)
+    rig.charge(600)
+    assert last_limits(rig).max_power_w == 20_000.0  # the step came while offline
+    rig.power_off()
+    rig.link.set_online(True)
+    (tx,) = rig.csms.transactions.values()
+    assert tx.stop_reason == "StoppedByEV"
+    assert rig.csms.violations == []
+
+
+def test_k07_offline_start_uses_the_stored_profiles_from_the_transaction_start() -> None:
+    rig = Rig("2.0.1")
+    send_local_list(rig, 1, {"LL-A": ("Accepted", "")})
+    ask(rig, "SetChargingProfile", {"evseId": 1, "chargingProfile": profile201(
+        4, "TxDefaultProfile", [(0, 30_000.0), (120, 60_000.0)])})
+    rig.link.set_online(False)
+    rig.run(500)  # the relative schedule counts from the transaction, not from its install
+    charging(rig, "LL-A")
+    assert last_limits(rig).max_power_w == 30_000.0
+    sched = [c for c in rig.commands if isinstance(c, ScheduleCmd)][-1]
+    # published at the transaction start: the step 120 s after it, not after the install
+    assert [(e.start_offset_s, e.max_power_w) for e in sched.entries[:2]] == [
+        (0, 30_000.0), (120, 60_000.0)]
+    rig.charge(120)
+    assert last_limits(rig).max_power_w == 60_000.0
+    rig.power_off()
+    rig.link.set_online(True)
+    (tx,) = rig.csms.transactions.values()
+    assert tx.id_tag == "LL-A" and tx.stop_reason == "StoppedByEV"
     assert rig.csms.violations == []
