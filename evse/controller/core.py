@@ -241,6 +241,10 @@ class Controller:
         self._clock_timer: object | None = None
         self._limits_timer: object | None = None
         self._schedule_id = 0
+        #: K11-K13 and LimitChangeSignificance: the external limit last notified per source
+        #: (unit, first limit, periods) and the transaction limit last reported (A, W).
+        self._notified_limits: dict[LimitSource, tuple[str, float, int]] = {}
+        self._rate_reported: tuple[float, float] | None = None
         #: The last schedule that got a new id: (unix s its offsets count from, entries).
         self._last_schedule: tuple[int, tuple[ScheduleEntry, ...]] | None = None
         self.settings = self.dialect.default_settings()
@@ -1179,6 +1183,7 @@ class Controller:
                          if self._auth_group[0] == token.id_token else "")
         self.reservation_used = None
         self.tx_stop = None
+        self._rate_reported = self.current_caps()
         action, payload = self.dialect.tx_start(self.tx)
         self.enqueue_tx_message(action, payload, self.tx)
         self._publish_limits(renegotiate=False)
@@ -1295,7 +1300,12 @@ class Controller:
         before = self.current_caps()
         raw = limit.profile_201(self.timestamp())
         self.profiles.install(profile_from_201(limit.evse_id, raw, source=limit.source.value))
-        self.dialect.charging_limit_set(limit, raw["chargingSchedule"][0])
+        first = (limit.unit, limit.periods[0].limit, len(limit.periods))
+        last = self._notified_limits.get(limit.source)
+        if last is None or last[0] != first[0] or last[2] != first[2] or _significant(
+                _change_pct(last[1], first[1]), self._limit_significance_pct()):
+            self._notified_limits[limit.source] = first
+            self.dialect.charging_limit_set(limit, raw["chargingSchedule"][0])
         self._external_changed(before)
 
     def clear_external_limit(self, source: LimitSource, now_ns: int) -> bool:
@@ -1308,14 +1318,30 @@ class Controller:
             return False
         before = self.current_caps()
         self.profiles.clear(profile_id=gone[0].profile_id, external=True)
+        self._notified_limits.pop(source, None)
         self.dialect.charging_limit_cleared(source, gone[0].connector_id)
         self._external_changed(before)
         return True
 
+    def _limit_significance_pct(self) -> float:
+        """2.0.1 SmartChargingCtrlr.LimitChangeSignificance (percent; 0 = every change)."""
+        if not self.settings.has("LimitChangeSignificance"):
+            return 0.0
+        return float(self.settings.get("LimitChangeSignificance"))
+
     def _external_changed(self, before: tuple[float, float]) -> None:
+        """K11: a running transaction's limit changed by more than LimitChangeSignificance
+        since the last ChargingRateChanged (or its start): report it. Smaller steps add
+        up: the reference is the last reported limit, not the previous one."""
         self.profiles_changed()
-        if self.tx is not None and self.current_caps() != before:
-            self.dialect.charging_rate_changed(self.tx)
+        tx = self.tx
+        if tx is not None:
+            after = self.current_caps()
+            ref = self._rate_reported or before
+            change = max(_change_pct(ref[0], after[0]), _change_pct(ref[1], after[1]))
+            if _significant(change, self._limit_significance_pct()):
+                self._rate_reported = after
+                self.dialect.charging_rate_changed(tx)
         self._drain_events()
         self._pump()
 
@@ -1366,6 +1392,18 @@ class Controller:
 _FLOW_STATUS = {EnergyFlow.FLOWING: ConnectorStatus.CHARGING,
                 EnergyFlow.SUSPENDED_EV: ConnectorStatus.SUSPENDED_EV,
                 EnergyFlow.SUSPENDED_EVSE: ConnectorStatus.SUSPENDED_EVSE}
+
+
+def _change_pct(old: float, new: float) -> float:
+    """Relative change in percent (from 0: any rise is 100 %)."""
+    if old == new:
+        return 0.0
+    return abs(new - old) / old * 100.0 if old > 0 else 100.0
+
+
+def _significant(change_pct: float, significance_pct: float) -> bool:
+    """LimitChangeSignificance: a change at least this large is reported; none never is."""
+    return change_pct > 0 and change_pct >= significance_pct
 
 
 def _severe(fault: PlcFault) -> bool:

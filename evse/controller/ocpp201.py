@@ -104,6 +104,7 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("SmartChargingCtrlr", "ProfileStackLevel"): "ChargeProfileMaxStackLevel",
     ("SmartChargingCtrlr", "PeriodsPerSchedule"): "ChargingScheduleMaxPeriods",
     ("SmartChargingCtrlr", "RateUnit"): "ChargingScheduleAllowedChargingRateUnit",
+    ("SmartChargingCtrlr", "LimitChangeSignificance"): "LimitChangeSignificance",
     ("ISO15118Ctrlr", "PnCEnabled"): "ISO15118PnCEnabled",
     ("ISO15118Ctrlr", "CentralContractValidationAllowed"): "CentralContractValidationAllowed",
     ("ISO15118Ctrlr", "ContractValidationOffline"): "ContractValidationOffline",
@@ -165,6 +166,8 @@ class Ocpp201(Management201):
         s.add("TxStartPoint", "EnergyTransfer", readonly=True)
         s.add("TxStopPoint", "EnergyTransfer", readonly=True)
         s.add("ItemsPerMessageGetReport", GET_REPORT_MAX_ITEMS, readonly=True)
+        # K11-K13: changes of a limit smaller than this (percent) are not reported
+        s.add("LimitChangeSignificance", "0", validate=_non_negative_number)
         # C16: a token of this group stops any transaction and starts none ("" = off)
         s.add("MasterPassGroupId", "")
         s.add("EvseMaxPowerW", int(c.max_power_w), readonly=True)
@@ -797,6 +800,13 @@ class Ocpp201(Management201):
                 {"startPeriod": q.start_s,
                  "limit": limit_in_unit(q, unit, core.cfg.max_current_a, core.cfg.max_power_w)}
                 for q in periods]}}
+
+
+def _non_negative_number(value: str) -> bool:
+    try:
+        return float(value) >= 0 and value.strip().lower() not in ("nan", "inf", "infinity")
+    except ValueError:
+        return False
 
 
 def _group(info: dict[str, Any]) -> str:

@@ -424,3 +424,37 @@ def test_k07_offline_start_uses_the_stored_profiles_from_the_transaction_start()
     (tx,) = rig.csms.transactions.values()
     assert tx.id_tag == "LL-A" and tx.stop_reason == "StoppedByEV"
     assert rig.csms.violations == []
+
+
+# ---------------------------------------------------------------- K11 LimitChangeSignificance
+def test_k11_limit_change_significance_reports_only_changes_at_least_that_large() -> None:
+    from evse.controller.smart_charging import ExternalLimit, LimitSource, Period
+
+    def ems(watts: float) -> None:
+        rig.ctrl.set_external_limit(ExternalLimit(LimitSource.EMS, (Period(0, watts),)),
+                                    rig.link.now_ns)
+        rig.link.pump()
+        rig.collect()
+
+    def rate_changes() -> int:
+        return sum(e["triggerReason"] == "ChargingRateChanged"
+                   for e in rig.csms.of("TransactionEvent"))
+
+    rig = Rig("2.0.1")
+    assert ask(rig, "SetVariables", {"setVariableData": [{
+        "component": {"name": "SmartChargingCtrlr"},
+        "variable": {"name": "LimitChangeSignificance"}, "attributeValue": "10"}]})[
+        "setVariableResult"][0]["attributeStatus"] == "Accepted"
+    charging(rig)
+    ems(60_000.0)
+    assert (len(rig.csms.of("NotifyChargingLimit")), rate_changes()) == (1, 1)
+    ems(57_000.0)  # 5 %: applied, not reported
+    assert last_limits(rig).max_power_w == 57_000.0
+    assert (len(rig.csms.of("NotifyChargingLimit")), rate_changes()) == (1, 1)
+    ems(53_000.0)  # 11.7 % from the last reported 60 kW: the small steps add up
+    assert (len(rig.csms.of("NotifyChargingLimit")), rate_changes()) == (2, 2)
+    assert ask(rig, "SetVariables", {"setVariableData": [{
+        "component": {"name": "SmartChargingCtrlr"},
+        "variable": {"name": "LimitChangeSignificance"}, "attributeValue": "-1"}]})[
+        "setVariableResult"][0]["attributeStatus"] == "Rejected"
+    assert rig.csms.violations == []
