@@ -47,6 +47,7 @@ from evse.controller.data_transfer import (
 from evse.controller.dialects import make_dialect
 from evse.controller.error_map import error_mapping_command, fault_mapping, stop_mapping
 from evse.controller.errors import ControllerUsageError, CsmsProtocolError
+from evse.controller.external_limits import EmsCommand
 from evse.controller.firmware import Maintenance
 from evse.controller.handler import ControllerHandler
 from evse.controller.host_requests import HostRequest, RestartRequest, TransferResult
@@ -1307,6 +1308,15 @@ class Controller:
             self._notified_limits[limit.source] = first
             self.dialect.charging_limit_set(limit, raw["chargingSchedule"][0])
         self._external_changed(before)
+
+    def apply_ems(self, cmd: EmsCommand, now_ns: int) -> None:
+        """The station's external-limit input (`ems:`, evse/runtime/ems_input.py): set or
+        release the limit of the command's source (K11-K13)."""
+        limit = cmd.external_limit()
+        if limit is None:
+            self.clear_external_limit(cmd.source, now_ns)
+        else:
+            self.set_external_limit(limit, now_ns)
 
     def clear_external_limit(self, source: LimitSource, now_ns: int) -> bool:
         """K13: the external system released its limit: ClearedChargingLimit, and

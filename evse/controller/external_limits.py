@@ -37,18 +37,19 @@ class EmsInputError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class EmsCommand:
-    """Set a limit (`limit` with `unit`), or release it (`limit` None)."""
+    """Set a limit (`limit` with `unit`), or release it (`limit` None), for `source`."""
 
     limit: float | None
     unit: str = "W"
+    source: LimitSource = LimitSource.EMS
 
-    def external_limit(self, source: LimitSource) -> ExternalLimit | None:
+    def external_limit(self) -> ExternalLimit | None:
         if self.limit is None:
             return None
-        return ExternalLimit(source, (Period(0, self.limit),), self.unit)
+        return ExternalLimit(self.source, (Period(0, self.limit),), self.unit)
 
 
-def command_from(obj: object) -> EmsCommand:
+def command_from(obj: object, source: LimitSource = LimitSource.EMS) -> EmsCommand:
     """`{"limit_w": W}` / `{"limit_a": A}` / either one null (release); nothing else."""
     if not isinstance(obj, dict) or len(obj) != 1:
         raise EmsInputError("an EMS message is one object with limit_w or limit_a")
@@ -56,14 +57,14 @@ def command_from(obj: object) -> EmsCommand:
     if key not in ("limit_w", "limit_a"):
         raise EmsInputError(f"unknown EMS field {key!r} (limit_w | limit_a)")
     if value is None:
-        return EmsCommand(None)
+        return EmsCommand(None, source=source)
     if isinstance(value, bool) or not isinstance(value, int | float) \
             or not math.isfinite(value) or value < 0:
         raise EmsInputError(f"{key} must be a number >= 0 or null, got {value!r}")
-    return EmsCommand(float(value), "W" if key == "limit_w" else "A")
+    return EmsCommand(float(value), "W" if key == "limit_w" else "A", source)
 
 
-def parse_datagram(data: bytes) -> EmsCommand:
+def parse_datagram(data: bytes, source: LimitSource = LimitSource.EMS) -> EmsCommand:
     """One `udp_json` datagram as a command (EmsInputError when it is not one)."""
     if len(data) > MAX_DATAGRAM_BYTES:
         raise EmsInputError(f"datagram of {len(data)} bytes (at most {MAX_DATAGRAM_BYTES})")
@@ -71,4 +72,4 @@ def parse_datagram(data: bytes) -> EmsCommand:
         obj = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise EmsInputError(f"not JSON: {exc}") from None
-    return command_from(obj)
+    return command_from(obj, source)

@@ -77,6 +77,7 @@ _T = "tests/controller/test_trust_store.py::"
 _K = "tests/controller/test_smart_charging.py::"
 _U = "tests/controller/test_use_cases_201.py::"
 _UC = "tests/controller/test_use_cases_201_core.py::"
+_EMS = "tests/runtime/test_ems_input.py::"
 _R = "tests/controller/test_reservation.py::"
 _F = "tests/controller/test_firmware_logs.py::"
 _I = "tests/controller/test_iso15118_smart_charging.py::"
@@ -274,20 +275,23 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_K + "test_k09_get_charging_profiles_reports_the_installed_profiles_by_criteria",)),
     UseCase("K10", "Clear Charging Profile", SC, Y,
             (_K + "test_k10_clear_charging_profile_by_id_criteria_and_evse_201",)),
-    UseCase("K11", "Set / Update External Charging Limit With Ongoing Transaction", SC, P,
-            (_K + "test_k11_external_limit_in_a_transaction_changes_the_rate_and_renegotiates",),
-            "the limit enters through Controller.set_external_limit; no EMS or grid input is "
-            "wired to it yet; any change of the transaction's limit sends ChargingRateChanged "
-            "(no LimitChangeSignificance variable)"),
-    UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, P,
+    UseCase("K11", "Set / Update External Charging Limit With Ongoing Transaction", SC, Y,
+            (_K + "test_k11_external_limit_in_a_transaction_changes_the_rate_and_renegotiates",
+             _UC + "test_k11_limit_change_significance_reports_only_changes_at_least_that_large",
+             _EMS + "test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops",
+             _EMS + "test_ems_udp_json_datagram_limits_the_charge_and_bad_ones_are_refused"),
+            "the station's `ems:` input (sim steps or udp_json datagrams) feeds it; "
+            "SmartChargingCtrlr.LimitChangeSignificance bounds the reports"),
+    UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, Y,
             (_K + "test_k12_external_limit_without_transaction_is_notified_and_caps_the_limits",
              _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect"),
-            "Controller.set_external_limit only (no EMS or grid input wired); "
-            "NotifyChargingLimit always carries the schedule"),
-    UseCase("K13", "Reset / Release External Charging Limit", SC, P,
+            "NotifyChargingLimit always carries the schedule; an unchanged limit is not "
+            "notified again"),
+    UseCase("K13", "Reset / Release External Charging Limit", SC, Y,
             (_K + "test_k13_release_sends_cleared_charging_limit_and_restores_the_rate",
-             _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect"),
-            "Controller.clear_external_limit only (no EMS or grid input wired)"),
+             _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect",
+             _EMS + "test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops"),
+            "released by a null limit from the `ems:` input"),
     UseCase("K15", "Charging with load leveling based on High Level Communication", ISO, P,
             (_K + "test_k15_the_cars_charging_needs_go_to_the_csms_once_and_its_profile_applies",
              _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile"),
