@@ -138,6 +138,8 @@ METER_JOURNAL_PERIOD_NS = NS_PER_S
 #: Actions whose messages go through the persistent queue (OCPP 1.6 §4.7, 2.0.1 E04).
 #: Tag of the in-flight Authorize (1.6 Authorize or PnC DataTransfer / 2.0.1 Authorize).
 AUTHORIZE_TAG = "authorize"
+#: Store key of the reservation held (H01: it survives a restart); "" = none.
+RESERVATION_KEY = "reservation"
 #: Tag of an Authorize for a token presented during a transaction (C09 / C16: may it stop?).
 STOP_TOKEN_TAG = "stop_token"
 PERSISTENT_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues",
@@ -317,6 +319,7 @@ class Controller:
         self.machine.start(now_ns)
         self.maintenance.start(now_ns)
         self.clock_aligned_changed()
+        self._restore_reservation()
         self._drain_events()
         self._limits_timer = self._every(self.cfg.limits_period_s, self._publish_limits_tick)
 
@@ -1115,15 +1118,37 @@ class Controller:
         self._cancel_reservation_timer()
         self.reservation = res
         self._reserve_answer = "Accepted"
+        self.store.put(RESERVATION_KEY, json.dumps(
+            [res.reservation_id, res.id_token, res.expiry_unix_s, res.group_token]))
         delay_ns = res.expiry_unix_s * NS_PER_S - (self.cfg.epoch_unix_s * NS_PER_S
                                                     + self.now_ns)
         self._reservation_timer = self._timers.start_timer(
             max(0, delay_ns), self._reservation_expired, "reservation_expiry")
 
+    def _restore_reservation(self) -> None:
+        """H01 across a restart: a reservation the last process held is held again (the
+        chart takes it as a new ReserveNow) until its expiry; one that expired while the
+        station was down is dropped (its ReservationStatusUpdate Expired cannot be sent
+        before the CSMS is reached, and it is volatile)."""
+        raw = self.store.get(RESERVATION_KEY)
+        if not raw:
+            return
+        try:
+            rid, token, expiry, group = json.loads(raw)
+            res = Reservation(int(rid), str(token), int(expiry), str(group))
+        except (ValueError, TypeError):
+            self.store.put(RESERVATION_KEY, "")  # unreadable: not a reservation
+            return
+        if res.expiry_unix_s <= self.unix_s():
+            self.store.put(RESERVATION_KEY, "")
+            return
+        self.post_event("reserve_requested", res)
+
     def _reservation_expired(self, now_ns: int) -> None:
         res = self.reservation
         if res is None:
             return
+        self.store.put(RESERVATION_KEY, "")
         self.reservation = None
         self._reservation_timer = None
         self.dialect.reservation_update(res.reservation_id, "Expired")
@@ -1134,6 +1159,7 @@ class Controller:
         res = self.reservation
         if res is None or res.reservation_id != reservation_id:
             return False
+        self.store.put(RESERVATION_KEY, "")
         self.reservation = None
         self._cancel_reservation_timer()
         self.post_event("reservation_ended", "Cancelled")
@@ -1145,6 +1171,7 @@ class Controller:
         res = self.reservation
         if res is not None:
             self.reservation_used = res.reservation_id
+            self.store.put(RESERVATION_KEY, "")
         self.reservation = None
         self._cancel_reservation_timer()
 
@@ -1155,6 +1182,7 @@ class Controller:
         self.reservation = None
         self._cancel_reservation_timer()
         if res is not None:
+            self.store.put(RESERVATION_KEY, "")
             self.dialect.reservation_update(res.reservation_id, "Removed")
 
     def _cancel_reservation_timer(self) -> None:

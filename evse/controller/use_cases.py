@@ -316,7 +316,11 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _R + "test_h01_reserve_now_refused_while_occupied_faulted_or_unavailable",
              _R + "test_h01_a_fault_removes_the_reservation_201",
              _R + "test_h01_change_availability_inoperative_ends_the_reservation",
-             _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket")),
+             _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket",
+             _R + "test_h01_a_reservation_survives_a_restart",
+             _R + "test_h01_a_reservation_that_expired_while_the_station_was_down_is_dropped"),
+            "kept in the store across a restart; one that expired while the station was "
+            "down is dropped without its ReservationStatusUpdate"),
     UseCase("H02", "Cancel Reservation", RES, Y,
             (_R + "test_h02_cancel_reservation_makes_the_evse_available",
              _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket")),
