@@ -119,6 +119,8 @@ from evse.controller.smart_charging import (
     LimitSource,
     ProfileStore,
     Purpose,
+    dump_profiles,
+    load_profiles,
     profile_from_201,
     same_schedule,
 )
@@ -138,6 +140,8 @@ METER_JOURNAL_PERIOD_NS = NS_PER_S
 #: Actions whose messages go through the persistent queue (OCPP 1.6 §4.7, 2.0.1 E04).
 #: Tag of the in-flight Authorize (1.6 Authorize or PnC DataTransfer / 2.0.1 Authorize).
 AUTHORIZE_TAG = "authorize"
+#: Store key of the CSMS's charging profiles (K01/K07: they survive a restart).
+PROFILES_KEY = "charging_profiles"
 #: Store key of the reservation held (H01: it survives a restart); "" = none.
 RESERVATION_KEY = "reservation"
 #: Tag of an Authorize for a token presented during a transaction (C09 / C16: may it stop?).
@@ -185,6 +189,9 @@ class Controller:
         #: Local verdict on the contract being authorized (the dialects read its root).
         self.contract_check: ChainCheck | None = None
         self.profiles = ProfileStore()
+        self._profiles_saved = self.store.get(PROFILES_KEY) or dump_profiles([])
+        self._load_profiles()
+        self.profiles.on_change = self._save_profiles
         #: The car's last charging needs (plc.ev_limits), reported once per change (K15).
         self._ev_needs: EvChargingNeeds | None = None
         self.rpc = OcppRpc(config.ocpp_version,
@@ -284,6 +291,30 @@ class Controller:
         #: Vendor DataTransfer messages the station understands (P01): vendorId ->
         #: messageId -> handler. Empty: every vendorId is UnknownVendorId.
         self.data_transfer_handlers: dict[str, dict[str, IncomingHandler]] = {}
+
+    def _load_profiles(self) -> None:
+        """The CSMS's charging profiles from the store (K07: an offline start, after a
+        restart too, follows them). TxProfiles are not kept (their transaction ended with
+        the process), nor external limits (the external system states its own)."""
+        raw = self.store.get(PROFILES_KEY)
+        if not raw:
+            return
+        try:
+            kept = load_profiles(raw)
+        except ValueError:
+            return  # damaged: start without, the CSMS sets them again
+        for prof in kept:
+            if prof.purpose not in (Purpose.TX, Purpose.EXTERNAL):
+                self.profiles.profiles[prof.profile_id] = prof
+
+    def _save_profiles(self) -> None:
+        """Written only when the kept profiles changed: an EMS that restates its limit
+        every second (external limits are not kept) costs no disk write."""
+        text = dump_profiles([p for p in self.profiles.profiles.values()
+                              if p.purpose not in (Purpose.TX, Purpose.EXTERNAL)])
+        if text != self._profiles_saved:
+            self._profiles_saved = text
+            self.store.put(PROFILES_KEY, text)
 
     def _params(self, overrides: dict[str, float] | None) -> dict[str, float]:
         params = {

@@ -266,10 +266,12 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_UC + "test_k05_remote_start_with_a_tx_profile_limits_that_transaction_only",)),
     UseCase("K06", "Offline Behavior Smart Charging During Transaction", SC, Y,
             (_UC + "test_k06_the_profile_in_force_keeps_applying_offline",)),
-    UseCase("K07", "Offline Behavior Smart Charging at Start of Transaction", SC, P,
-            (_UC + "test_k07_offline_start_uses_the_stored_profiles_from_the_transaction_start",),
-            "the profiles are kept in memory: a restart while offline loses them (no "
-            "persistent profile store yet)"),
+    UseCase("K07", "Offline Behavior Smart Charging at Start of Transaction", SC, Y,
+            (_UC + "test_k07_offline_start_uses_the_stored_profiles_from_the_transaction_start",
+             _UC + "test_k07_the_stored_profiles_survive_a_restart_and_apply_to_an_offline_"
+                   "start"),
+            "the CSMS's profiles are kept in the store (TxProfiles and external limits "
+            "are not)"),
     UseCase("K08", "Get Composite Schedule", SC, Y, (_K + "test_201_set_profile_and_composite",)),
     UseCase("K09", "Get Charging Profiles", SC, Y,
             (_K + "test_k09_get_charging_profiles_reports_the_installed_profiles_by_criteria",)),

@@ -458,3 +458,27 @@ def test_k11_limit_change_significance_reports_only_changes_at_least_that_large(
         "variable": {"name": "LimitChangeSignificance"}, "attributeValue": "-1"}]})[
         "setVariableResult"][0]["attributeStatus"] == "Rejected"
     assert rig.csms.violations == []
+
+
+def test_k07_the_stored_profiles_survive_a_restart_and_apply_to_an_offline_start(
+        tmp_path: Any) -> None:
+    """K07 after a power cut: the TxDefaultProfile the CSMS set is still in force when the
+    station comes back offline and a local-list token starts a transaction; a TxProfile
+    (its transaction is gone) is not kept."""
+    db = str(tmp_path / "ctrl.db")
+    rig = Rig("2.0.1", db=db)
+    send_local_list(rig, 1, {"LL-A": ("Accepted", "")})
+    ask(rig, "SetChargingProfile", {"evseId": 1, "chargingProfile": profile201(
+        4, "TxDefaultProfile", [(0, 30_000.0), (120, 60_000.0)])})
+    rig.store.close()
+    again = Rig("2.0.1", db=db, online=False)
+    charging(again, "LL-A")
+    assert last_limits(again).max_power_w == 30_000.0
+    again.charge(120)
+    assert last_limits(again).max_power_w == 60_000.0
+    again.link.set_online(True)
+    answer = ask(again, "GetChargingProfiles", {"requestId": 1, "chargingProfile": {}})
+    assert answer == {"status": "Accepted"}
+    (report,) = again.csms.of("ReportChargingProfiles")
+    assert [p["id"] for p in report["chargingProfile"]] == [4]
+    assert again.csms.violations == []
