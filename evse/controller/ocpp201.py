@@ -516,7 +516,15 @@ class Ocpp201(Management201):
             core.send_volatile("Heartbeat", {})
         elif what == "StatusNotification":
             core.send_volatile(*self.status(core.connector_status(), core.fault_error_16))
-        elif what in ("MeterValues", "TransactionEvent"):
+        elif what == "MeterValues":
+            # F06.FR: a MeterValuesRequest (context Trigger), in a transaction or not
+            if core.meter is None:
+                return {"status": "Rejected"}  # never an invented value
+            core.send_volatile("MeterValues", {
+                "evseId": core.cfg.connector_id,
+                "meterValue": self._meter(core.meter.energy_wh, "Trigger", core.timestamp(),
+                                          core.meter)})
+        elif what == "TransactionEvent":
             if core.tx is None or core.meter is None:
                 return {"status": "Rejected"}
             action, payload = self.tx_meter(core.tx, core.meter, "Trigger", core.timestamp())

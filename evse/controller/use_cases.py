@@ -206,9 +206,11 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             "OngoingAuthorizedTransaction only; no lock actuator feedback"),
     UseCase("F06", "Trigger Message", CORE, P,
             (_C + "test_reset_unlock_trigger_201",
-             _U + "test_f06_trigger_message_boot_notification_says_triggered"),
-            "Boot/Heartbeat/Status/TransactionEvent/Firmware-/LogStatusNotification; "
-            "MeterValues sent as TransactionEvent; the certificate ones NotImplemented"),
+             _U + "test_f06_trigger_message_boot_notification_says_triggered",
+             _UC + "test_f06_trigger_message_meter_values_sends_meter_values_idle_and_charging"),
+            "every MessageTrigger but SignCombinedCertificate and "
+            "PublishFirmwareStatusNotification (NotImplemented); the request's evse is not "
+            "checked"),
     # ---- G Availability
     UseCase("G01", "Status Notification", CORE, Y, (_S + "test_rfid_session_online",)),
     UseCase("G02", "Heartbeat", CORE, Y,

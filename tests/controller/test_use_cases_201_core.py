@@ -482,3 +482,22 @@ def test_k07_the_stored_profiles_survive_a_restart_and_apply_to_an_offline_start
     (report,) = again.csms.of("ReportChargingProfiles")
     assert [p["id"] for p in report["chargingProfile"]] == [4]
     assert again.csms.violations == []
+
+
+def test_f06_trigger_message_meter_values_sends_meter_values_idle_and_charging() -> None:
+    rig = Rig("2.0.1")
+    assert ask(rig, "TriggerMessage", {"requestedMessage": "MeterValues"}) == {
+        "status": "Rejected"}  # no meter reading yet: nothing invented
+    rig.meas(0.0)
+    rig.csms.expect(Expect("MeterValues", {"evseId": 1}))
+    assert ask(rig, "TriggerMessage", {"requestedMessage": "MeterValues"}) == {
+        "status": "Accepted"}
+    rig.csms.assert_script_done()
+    charging(rig)
+    ask(rig, "TriggerMessage", {"requestedMessage": "MeterValues"})
+    ask(rig, "TriggerMessage", {"requestedMessage": "TransactionEvent"})
+    contexts = [p["meterValue"][0]["sampledValue"][0]["context"]
+                for p in rig.csms.of("MeterValues")]
+    assert contexts == ["Trigger", "Trigger"]
+    assert rig.csms.of("TransactionEvent")[-1]["triggerReason"] == "Trigger"
+    assert rig.csms.violations == []
