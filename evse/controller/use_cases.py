@@ -78,6 +78,7 @@ _K = "tests/controller/test_smart_charging.py::"
 _U = "tests/controller/test_use_cases_201.py::"
 _UC = "tests/controller/test_use_cases_201_core.py::"
 _EMS = "tests/runtime/test_ems_input.py::"
+_WU = "tests/controller/test_ws_use_cases_201.py::"
 _R = "tests/controller/test_reservation.py::"
 _F = "tests/controller/test_firmware_logs.py::"
 _I = "tests/controller/test_iso15118_smart_charging.py::"
@@ -109,7 +110,8 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             "NotifyReport in pages of 20 rows; no monitoring (supportsMonitoring false)"),
     UseCase("B08", "Get Custom Report", CORE, Y,
             (_UC + "test_b08_get_report_by_component_and_variable",
-             _UC + "test_b08_get_report_by_component_criteria"),
+             _UC + "test_b08_get_report_by_component_criteria",
+             _WU + "test_b08_e14_p01_k12_over_a_real_websocket"),
             "criteria over the reported variables (no Active variable anywhere: Active "
             "matches nothing)"),
     UseCase("B11", "Reset - Without Ongoing Transaction", CORE, Y,
@@ -191,7 +193,8 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("E13", "Transaction-related message not accepted by CSMS", CORE, Y,
             (_Q + "test_csms_call_error_on_a_transaction_message_is_retried_then_dropped",)),
     UseCase("E14", "Check transaction status", CORE, Y,
-            (_UC + "test_e14_get_transaction_status_ongoing_and_messages_in_queue",)),
+            (_UC + "test_e14_get_transaction_status_ongoing_and_messages_in_queue",
+             _WU + "test_b08_e14_p01_k12_over_a_real_websocket")),
     UseCase("E15", "End of charging process", CORE, Y,
             (_UC + "test_e15_end_of_charging_reports_ev_connected_then_available_at_unplug",),
             "TxStopPoint EnergyTransfer: the Ended event itself carries EVConnected"),
@@ -253,7 +256,8 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     # ---- P DataTransfer
     UseCase("P01", "Data Transfer to the Charging Station", CORE, Y,
             (_UC + "test_p01_data_transfer_from_the_csms_unknown_vendor_message_and_registered",
-             _UC + "test_p01_data_transfer_16_answers_from_the_same_registry_with_string_data"),
+             _UC + "test_p01_data_transfer_16_answers_from_the_same_registry_with_string_data",
+             _WU + "test_b08_e14_p01_k12_over_a_real_websocket"),
             "vendor messages through Controller.data_transfer_handlers; none registered "
             "by default"),
     UseCase("P02", "Data Transfer to the CSMS", CORE, Y,
@@ -288,7 +292,8 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             "SmartChargingCtrlr.LimitChangeSignificance bounds the reports"),
     UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, Y,
             (_K + "test_k12_external_limit_without_transaction_is_notified_and_caps_the_limits",
-             _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect"),
+             _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect",
+             _WU + "test_b08_e14_p01_k12_over_a_real_websocket"),
             "NotifyChargingLimit always carries the schedule; an unchanged limit is not "
             "notified again"),
     UseCase("K13", "Reset / Release External Charging Limit", SC, Y,
