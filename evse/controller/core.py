@@ -205,6 +205,8 @@ class Controller:
         # connection and send window
         self.online = False
         self.booted = False
+        #: When the CSMS connection went down (B04 OfflineThreshold); None: online/never.
+        self._offline_since_ns: int | None = None
         self._boot_due_ns: int | None = None
         self.outbox = Outbox(store)
         self._answering = False
@@ -638,13 +640,22 @@ class Controller:
         if not self.booted:
             self._boot_due_ns = now_ns
         else:
-            self._status_sent = None
+            # 2.0.1 B04.FR.01/02: after an outage longer than OCPPCommCtrlr.OfflineThreshold
+            # the status of every connector is sent again; after a shorter one only a
+            # status that changed meanwhile (1.6 has no such key: always again).
+            threshold = (self.settings.get_int("OfflineThreshold")
+                         if self.settings.has("OfflineThreshold") else 0)
+            if self._offline_since_ns is None or \
+                    now_ns - self._offline_since_ns >= threshold * NS_PER_S:
+                self._status_sent = None
             self._queue_status()
+        self._offline_since_ns = None
         self._pump()
 
     def disconnected(self, now_ns: int) -> None:
         self._advance(now_ns)
         self.online = False
+        self._offline_since_ns = now_ns
         # Unsent requests that something waits for get their failure now.
         for v in self.outbox.drop_volatile():
             if v.tag == AUTHORIZE_TAG:

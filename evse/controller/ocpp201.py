@@ -86,6 +86,7 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("OCPPCommCtrlr", "HeartbeatInterval"): "HeartbeatInterval",
     ("OCPPCommCtrlr", "MessageAttempts"): "TransactionMessageAttempts",
     ("OCPPCommCtrlr", "MessageAttemptInterval"): "TransactionMessageRetryInterval",
+    ("OCPPCommCtrlr", "OfflineThreshold"): "OfflineThreshold",
     ("SampledDataCtrlr", "TxUpdatedInterval"): "MeterValueSampleInterval",
     ("SampledDataCtrlr", "TxUpdatedMeasurands"): "MeterValuesSampledData",
     ("AlignedDataCtrlr", "Interval"): "ClockAlignedDataInterval",
@@ -166,6 +167,10 @@ class Ocpp201(Management201):
         s.add("TxStartPoint", "EnergyTransfer", readonly=True)
         s.add("TxStopPoint", "EnergyTransfer", readonly=True)
         s.add("ItemsPerMessageGetReport", GET_REPORT_MAX_ITEMS, readonly=True)
+        # B04: an outage at least this long (s) re-sends every status at reconnect. 0 (our
+        # choice; the spec gives no default): after every outage, which is also right when
+        # the reconnect reaches another CSMS (SetNetworkProfile, B09)
+        s.add("OfflineThreshold", 0)
         # K11-K13: changes of a limit smaller than this (percent) are not reported
         s.add("LimitChangeSignificance", "0", validate=_non_negative_number)
         # C16: a token of this group stops any transaction and starts none ("" = off)

@@ -501,3 +501,29 @@ def test_f06_trigger_message_meter_values_sends_meter_values_idle_and_charging()
     assert contexts == ["Trigger", "Trigger"]
     assert rig.csms.of("TransactionEvent")[-1]["triggerReason"] == "Trigger"
     assert rig.csms.violations == []
+
+
+# ---------------------------------------------------------------- B04
+def test_b04_status_after_reconnect_follows_the_offline_threshold() -> None:
+    rig = Rig("2.0.1")
+    ask(rig, "SetVariables", {"setVariableData": [{
+        "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "OfflineThreshold"},
+        "attributeValue": "120"}]})
+    def statuses() -> list[str]:
+        return [p["connectorStatus"] for p in rig.csms.of("StatusNotification")]
+
+    assert statuses() == ["Available"]
+    rig.link.set_online(False)
+    rig.run(30)
+    rig.link.set_online(True)  # a short outage, nothing changed: nothing re-sent
+    assert statuses() == ["Available"]
+    rig.link.set_online(False)
+    rig.plug()
+    rig.run(30)
+    rig.link.set_online(True)  # short, but the status changed meanwhile: sent
+    assert statuses() == ["Available", "Occupied"]
+    rig.link.set_online(False)
+    rig.run(150)
+    rig.link.set_online(True)  # longer than OfflineThreshold: every status again
+    assert statuses() == ["Available", "Occupied", "Occupied"]
+    assert rig.csms.violations == []
