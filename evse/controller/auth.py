@@ -30,6 +30,7 @@ class IdStatus(enum.Enum):
 class IdInfo:
     status: IdStatus
     expiry_unix_s: int | None = None
+    #: 1.6 parentIdTag / 2.0.1 groupIdToken.idToken (C09 / C16): "" = none.
     parent_id: str = ""
 
     def accepted_at(self, now_unix_s: int) -> bool:
@@ -99,6 +100,10 @@ class Authorizer:
             self.store.put(key, "")
 
     # ------------------------------------------------------------------ decisions
+    def lookup(self, token: str) -> IdInfo | None:
+        """What the local list or the cache knows of a token (None: nothing)."""
+        return self._local(token)[0]
+
     def _local(self, token: str) -> tuple[IdInfo | None, str]:
         if self.list_enabled:
             raw = self.store.get(f"auth.list.{token}")

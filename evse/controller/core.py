@@ -36,9 +36,18 @@ from evse.controller.cert_lifecycle import (
     add_security_settings,
 )
 from evse.controller.config import ControllerConfig
+from evse.controller.data_transfer import (
+    FAILED,
+    DataTransferAnswer,
+    DataTransferTag,
+    IncomingHandler,
+    answer_incoming,
+    parse_answer,
+)
 from evse.controller.dialects import make_dialect
 from evse.controller.error_map import error_mapping_command, fault_mapping, stop_mapping
 from evse.controller.errors import ControllerUsageError, CsmsProtocolError
+from evse.controller.external_limits import EmsCommand
 from evse.controller.firmware import Maintenance
 from evse.controller.handler import ControllerHandler
 from evse.controller.host_requests import HostRequest, RestartRequest, TransferResult
@@ -95,6 +104,7 @@ from evse.controller.session import (
     STOP_DEAUTHORIZED,
     STOP_EV_DISCONNECTED,
     STOP_LOCAL,
+    STOP_MASTER_PASS,
     STOP_OTHER,
     STOP_POWER_LOSS,
     STOP_REMOTE,
@@ -109,6 +119,8 @@ from evse.controller.smart_charging import (
     LimitSource,
     ProfileStore,
     Purpose,
+    dump_profiles,
+    load_profiles,
     profile_from_201,
     same_schedule,
 )
@@ -128,6 +140,12 @@ METER_JOURNAL_PERIOD_NS = NS_PER_S
 #: Actions whose messages go through the persistent queue (OCPP 1.6 §4.7, 2.0.1 E04).
 #: Tag of the in-flight Authorize (1.6 Authorize or PnC DataTransfer / 2.0.1 Authorize).
 AUTHORIZE_TAG = "authorize"
+#: Store key of the CSMS's charging profiles (K01/K07: they survive a restart).
+PROFILES_KEY = "charging_profiles"
+#: Store key of the reservation held (H01: it survives a restart); "" = none.
+RESERVATION_KEY = "reservation"
+#: Tag of an Authorize for a token presented during a transaction (C09 / C16: may it stop?).
+STOP_TOKEN_TAG = "stop_token"
 PERSISTENT_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues",
                                 "TransactionEvent"})
 #: Messages outside a transaction that go through the persistent queue anyway: a critical
@@ -171,6 +189,9 @@ class Controller:
         #: Local verdict on the contract being authorized (the dialects read its root).
         self.contract_check: ChainCheck | None = None
         self.profiles = ProfileStore()
+        self._profiles_saved = self.store.get(PROFILES_KEY) or dump_profiles([])
+        self._load_profiles()
+        self.profiles.on_change = self._save_profiles
         #: The car's last charging needs (plc.ev_limits), reported once per change (K15).
         self._ev_needs: EvChargingNeeds | None = None
         self.rpc = OcppRpc(config.ocpp_version,
@@ -184,6 +205,8 @@ class Controller:
         # connection and send window
         self.online = False
         self.booted = False
+        #: When the CSMS connection went down (B04 OfflineThreshold); None: online/never.
+        self._offline_since_ns: int | None = None
         self._boot_due_ns: int | None = None
         self.outbox = Outbox(store)
         self._answering = False
@@ -195,6 +218,8 @@ class Controller:
         self.token: Token | None = None
         self.auth_offline = False
         self.auth_requested = False
+        #: (token, its group) of the last authorization verdict (C09: the transaction's group).
+        self._auth_group: tuple[str, str] = ("", "")
         self.tx: OpenTx | None = None
         self.tx_stop: TxStop | None = None
         self.meter: Measurement | None = None
@@ -228,6 +253,10 @@ class Controller:
         self._clock_timer: object | None = None
         self._limits_timer: object | None = None
         self._schedule_id = 0
+        #: K11-K13 and LimitChangeSignificance: the external limit last notified per source
+        #: (unit, first limit, periods) and the transaction limit last reported (A, W).
+        self._notified_limits: dict[LimitSource, tuple[str, float, int]] = {}
+        self._rate_reported: tuple[float, float] | None = None
         #: The last schedule that got a new id: (unix s its offsets count from, entries).
         self._last_schedule: tuple[int, tuple[ScheduleEntry, ...]] | None = None
         self.settings = self.dialect.default_settings()
@@ -261,6 +290,33 @@ class Controller:
         )
         #: Firmware update and log upload jobs (fsm_specs/firmware.yaml).
         self.maintenance = Maintenance(self, self._timers, config.ocpp_version)
+        #: Vendor DataTransfer messages the station understands (P01): vendorId ->
+        #: messageId -> handler. Empty: every vendorId is UnknownVendorId.
+        self.data_transfer_handlers: dict[str, dict[str, IncomingHandler]] = {}
+
+    def _load_profiles(self) -> None:
+        """The CSMS's charging profiles from the store (K07: an offline start, after a
+        restart too, follows them). TxProfiles are not kept (their transaction ended with
+        the process), nor external limits (the external system states its own)."""
+        raw = self.store.get(PROFILES_KEY)
+        if not raw:
+            return
+        try:
+            kept = load_profiles(raw)
+        except ValueError:
+            return  # damaged: start without, the CSMS sets them again
+        for prof in kept:
+            if prof.purpose not in (Purpose.TX, Purpose.EXTERNAL):
+                self.profiles.profiles[prof.profile_id] = prof
+
+    def _save_profiles(self) -> None:
+        """Written only when the kept profiles changed: an EMS that restates its limit
+        every second (external limits are not kept) costs no disk write."""
+        text = dump_profiles([p for p in self.profiles.profiles.values()
+                              if p.purpose not in (Purpose.TX, Purpose.EXTERNAL)])
+        if text != self._profiles_saved:
+            self._profiles_saved = text
+            self.store.put(PROFILES_KEY, text)
 
     def _params(self, overrides: dict[str, float] | None) -> dict[str, float]:
         params = {
@@ -295,6 +351,8 @@ class Controller:
         self.cert_lifecycle.start()
         self.machine.start(now_ns)
         self.maintenance.start(now_ns)
+        self.clock_aligned_changed()
+        self._restore_reservation()
         self._drain_events()
         self._limits_timer = self._every(self.cfg.limits_period_s, self._publish_limits_tick)
 
@@ -537,10 +595,43 @@ class Controller:
         state = self.machine.state
         if state == "charging" and same:
             self._dispatch("stop_requested", STOP_LOCAL)
+        elif state == "charging":
+            self._token_during_charging(Token(id_token, token_type, AuthMethod.EIM))
         elif state.startswith("authorized") and same:
             self._dispatch("auth_withdrawn", "token presented again")
         else:
             self._dispatch("token_presented", Token(id_token, token_type, AuthMethod.EIM))
+
+    def _token_during_charging(self, token: Token) -> None:
+        """C09 / C16 (1.6 §3.5 parentIdTag): another token may stop the transaction when
+        its group is the starting token's group, or is the MasterPassGroupId. Its group
+        comes from the local list or the cache, else (online) from an Authorize; offline
+        and unknown, nothing happens. The group decides, not the token's status: stopping
+        a charge someone of the group started takes nothing from anyone."""
+        info = self.auth.lookup(token.id_token)
+        if info is not None:
+            self._stop_by_group(info)
+        elif self.online and self.booted:
+            action, payload = self.dialect.authorize(token)
+            self.send_volatile(action, payload, (STOP_TOKEN_TAG, token.id_token))
+
+    def _stop_by_group(self, info: IdInfo) -> None:
+        tx = self.tx
+        if tx is None or self.machine.state != "charging" or not info.parent_id:
+            return
+        master = self.settings.get("MasterPassGroupId") if self.settings.has(
+            "MasterPassGroupId") else ""
+        if master and info.parent_id == master:
+            self._dispatch("stop_requested", STOP_MASTER_PASS)
+        elif info.parent_id == tx.group_id:
+            self._dispatch("stop_requested", STOP_LOCAL)
+
+    def _is_master_pass(self, info: IdInfo | None) -> bool:
+        """C16.FR.02: a MasterPassGroupId token starts no transaction."""
+        if info is None or not self.settings.has("MasterPassGroupId"):
+            return False
+        master = self.settings.get("MasterPassGroupId")
+        return bool(master) and info.parent_id == master
 
     # ================================================================== CSMS side
     def connected(self, now_ns: int) -> None:
@@ -549,19 +640,28 @@ class Controller:
         if not self.booted:
             self._boot_due_ns = now_ns
         else:
-            self._status_sent = None
+            # 2.0.1 B04.FR.01/02: after an outage longer than OCPPCommCtrlr.OfflineThreshold
+            # the status of every connector is sent again; after a shorter one only a
+            # status that changed meanwhile (1.6 has no such key: always again).
+            threshold = (self.settings.get_int("OfflineThreshold")
+                         if self.settings.has("OfflineThreshold") else 0)
+            if self._offline_since_ns is None or \
+                    now_ns - self._offline_since_ns >= threshold * NS_PER_S:
+                self._status_sent = None
             self._queue_status()
+        self._offline_since_ns = None
         self._pump()
 
     def disconnected(self, now_ns: int) -> None:
         self._advance(now_ns)
         self.online = False
+        self._offline_since_ns = now_ns
         # Unsent requests that something waits for get their failure now.
         for v in self.outbox.drop_volatile():
             if v.tag == AUTHORIZE_TAG:
                 self._authorize_offline()
             elif v.tag is not None:
-                self.dialect.on_other_failed(v.tag)
+                self._other_failed(v.tag)
         self._cancel_every(self._heartbeat)
         self._heartbeat = None
         for lost in self.rpc.forget_pending():
@@ -746,7 +846,49 @@ class Controller:
         if tag == AUTHORIZE_TAG:
             self._on_authorize_answer(self.dialect.parse_authorize(res.action, res.payload))
             return
+        if isinstance(tag, tuple) and tag[0] == STOP_TOKEN_TAG:
+            info, _ = self.dialect.parse_authorize(res.action, res.payload)
+            self.auth.cache_put(str(tag[1]), info)
+            self._stop_by_group(info)
+            return
+        if isinstance(tag, DataTransferTag):
+            tag.on_answer(parse_answer(res.payload))
+            return
         self.dialect.on_other_result(res, tag)
+
+    def _other_failed(self, tag: object) -> None:
+        if isinstance(tag, tuple) and tag[0] == STOP_TOKEN_TAG:
+            return  # nothing learnt: the transaction goes on
+        if isinstance(tag, DataTransferTag):
+            tag.on_answer(DataTransferAnswer(FAILED))
+            return
+        self.dialect.on_other_failed(tag)
+
+    # ================================================================== DataTransfer
+    def data_transfer(self, vendor_id: str, message_id: str | None, data: Any,
+                      on_answer: Callable[[DataTransferAnswer], None], now_ns: int) -> bool:
+        """P02 (1.6 §4.3): a vendor message to the CSMS, sent now (volatile: it is no
+        transaction message); `on_answer` gets the CSMS's status and data, or status Failed
+        (offline: at once, with False returned; CallError or no answer: later). 1.6 data is
+        a string: anything else goes as its JSON text."""
+        self._advance(now_ns)
+        payload: dict[str, Any] = {"vendorId": vendor_id[:255]}
+        if message_id is not None:
+            payload["messageId"] = message_id[:50]
+        if data is not None:
+            payload["data"] = data if self.cfg.ocpp_version != "1.6" or isinstance(
+                data, str) else json.dumps(data)
+        if not self.send_volatile("DataTransfer", payload, DataTransferTag(on_answer)):
+            on_answer(DataTransferAnswer(FAILED))
+            return False
+        return True
+
+    def answer_data_transfer(self, p: dict[str, Any]) -> dict[str, Any]:
+        """P01 (1.6 §5.6): a CSMS's DataTransfer answered from the vendor registry."""
+        out = answer_incoming(self.data_transfer_handlers, p)
+        if self.cfg.ocpp_version == "1.6" and "data" in out and not isinstance(out["data"], str):
+            out["data"] = json.dumps(out["data"])
+        return out
 
     def _on_error(self, err: IncomingError) -> None:
         flight = self.outbox.finish(err.unique_id)
@@ -763,7 +905,7 @@ class Controller:
         elif flight is not None and flight.tag == AUTHORIZE_TAG:
             self._authorize_offline()
         elif flight is not None:
-            self.dialect.on_other_failed(flight.tag)
+            self._other_failed(flight.tag)
 
     def _on_lost(self, lost: CallTimedOut) -> None:
         flight = self.outbox.finish(lost.unique_id)
@@ -775,7 +917,7 @@ class Controller:
             self._authorize_offline()
             self._drain_events()
         elif flight is not None:
-            self.dialect.on_other_failed(flight.tag)
+            self._other_failed(flight.tag)
 
     def _retry_or_drop(self, msg: QueuedMessage) -> None:
         self.outbox.refused(msg, self.now_ns, self.settings.get_int("TransactionMessageAttempts"),
@@ -901,6 +1043,11 @@ class Controller:
         self._verdict(Verdict(ok, False, "csms", info))
 
     def _verdict(self, verdict: Verdict) -> None:
+        if verdict.accepted and self._is_master_pass(verdict.info):
+            verdict = Verdict(False, verdict.offline, "master_pass", verdict.info)
+        if self.token is not None:
+            self._auth_group = (self.token.id_token,
+                                verdict.info.parent_id if verdict.info is not None else "")
         self.auth_offline = verdict.offline
         if verdict.accepted and verdict.offline and self.token is not None and (
             self.token.method is AuthMethod.PNC
@@ -1013,15 +1160,37 @@ class Controller:
         self._cancel_reservation_timer()
         self.reservation = res
         self._reserve_answer = "Accepted"
+        self.store.put(RESERVATION_KEY, json.dumps(
+            [res.reservation_id, res.id_token, res.expiry_unix_s, res.group_token]))
         delay_ns = res.expiry_unix_s * NS_PER_S - (self.cfg.epoch_unix_s * NS_PER_S
                                                     + self.now_ns)
         self._reservation_timer = self._timers.start_timer(
             max(0, delay_ns), self._reservation_expired, "reservation_expiry")
 
+    def _restore_reservation(self) -> None:
+        """H01 across a restart: a reservation the last process held is held again (the
+        chart takes it as a new ReserveNow) until its expiry; one that expired while the
+        station was down is dropped (its ReservationStatusUpdate Expired cannot be sent
+        before the CSMS is reached, and it is volatile)."""
+        raw = self.store.get(RESERVATION_KEY)
+        if not raw:
+            return
+        try:
+            rid, token, expiry, group = json.loads(raw)
+            res = Reservation(int(rid), str(token), int(expiry), str(group))
+        except (ValueError, TypeError):
+            self.store.put(RESERVATION_KEY, "")  # unreadable: not a reservation
+            return
+        if res.expiry_unix_s <= self.unix_s():
+            self.store.put(RESERVATION_KEY, "")
+            return
+        self.post_event("reserve_requested", res)
+
     def _reservation_expired(self, now_ns: int) -> None:
         res = self.reservation
         if res is None:
             return
+        self.store.put(RESERVATION_KEY, "")
         self.reservation = None
         self._reservation_timer = None
         self.dialect.reservation_update(res.reservation_id, "Expired")
@@ -1032,6 +1201,7 @@ class Controller:
         res = self.reservation
         if res is None or res.reservation_id != reservation_id:
             return False
+        self.store.put(RESERVATION_KEY, "")
         self.reservation = None
         self._cancel_reservation_timer()
         self.post_event("reservation_ended", "Cancelled")
@@ -1043,6 +1213,7 @@ class Controller:
         res = self.reservation
         if res is not None:
             self.reservation_used = res.reservation_id
+            self.store.put(RESERVATION_KEY, "")
         self.reservation = None
         self._cancel_reservation_timer()
 
@@ -1053,6 +1224,7 @@ class Controller:
         self.reservation = None
         self._cancel_reservation_timer()
         if res is not None:
+            self.store.put(RESERVATION_KEY, "")
             self.dialect.reservation_update(res.reservation_id, "Removed")
 
     def _cancel_reservation_timer(self) -> None:
@@ -1077,9 +1249,12 @@ class Controller:
                                       self.timestamp())
         self.energy_flow = self._plc_flow = EnergyFlow.FLOWING
         self.tx = OpenTx(local_id, token, self.unix_s(), meter_wh,
-                         reservation_id=self.reservation_used)
+                         reservation_id=self.reservation_used,
+                         group_id=self._auth_group[1]
+                         if self._auth_group[0] == token.id_token else "")
         self.reservation_used = None
         self.tx_stop = None
+        self._rate_reported = self.current_caps()
         action, payload = self.dialect.tx_start(self.tx)
         self.enqueue_tx_message(action, payload, self.tx)
         self._publish_limits(renegotiate=False)
@@ -1127,27 +1302,41 @@ class Controller:
         interval = self.settings.get_int("MeterValueSampleInterval")
         if interval > 0:
             self._meter_timer = self._every(interval, lambda: self._sample("Sample.Periodic"))
-        aligned = self.settings.get_int("ClockAlignedDataInterval")
-        if aligned > 0:
-            self._arm_clock_aligned(aligned)
 
-    def _arm_clock_aligned(self, aligned_s: int) -> None:
+    def clock_aligned_changed(self, _value: str = "") -> None:
+        """(Re)arm the clock-aligned sampling on the ClockAlignedDataInterval boundaries
+        (1.6 §9.1.4 / 2.0.1 AlignedDataCtrlr.Interval; 0 = off). It runs whether or not a
+        transaction does: inside one the sample is a transaction message (J02), outside it
+        a MeterValues of the EVSE (2.0.1 J01)."""
+        if self._clock_timer is not None:
+            self._timers.cancel_timer(self._clock_timer)
+            self._clock_timer = None
+        aligned_s = self.settings.get_int("ClockAlignedDataInterval")
+        if aligned_s <= 0:
+            return
         unix_ns = self.cfg.epoch_unix_s * NS_PER_S + self.now_ns
         period_ns = aligned_s * NS_PER_S
         delay = period_ns - unix_ns % period_ns
 
         def fire(now_ns: int) -> None:
-            self._sample("Sample.Clock")
             self._clock_timer = self._timers.start_timer(period_ns, fire, "clock_aligned")
+            self._sample_aligned()
 
         self._clock_timer = self._timers.start_timer(delay, fire, "clock_aligned")
+
+    def _sample_aligned(self) -> None:
+        if self.tx is not None:
+            self._sample("Sample.Clock")
+            return
+        meter = self.meter
+        if meter is None:
+            return  # never an invented value
+        action, payload = self.dialect.idle_meter(meter, self.timestamp())
+        self.send_volatile(action, payload)
 
     def stop_metering(self) -> None:
         self._cancel_every(self._meter_timer)
         self._meter_timer = None
-        if self._clock_timer is not None:
-            self._timers.cancel_timer(self._clock_timer)
-            self._clock_timer = None
 
     def _sample(self, context: str) -> None:
         tx = self.tx
@@ -1182,8 +1371,22 @@ class Controller:
         before = self.current_caps()
         raw = limit.profile_201(self.timestamp())
         self.profiles.install(profile_from_201(limit.evse_id, raw, source=limit.source.value))
-        self.dialect.charging_limit_set(limit, raw["chargingSchedule"][0])
+        first = (limit.unit, limit.periods[0].limit, len(limit.periods))
+        last = self._notified_limits.get(limit.source)
+        if last is None or last[0] != first[0] or last[2] != first[2] or _significant(
+                _change_pct(last[1], first[1]), self._limit_significance_pct()):
+            self._notified_limits[limit.source] = first
+            self.dialect.charging_limit_set(limit, raw["chargingSchedule"][0])
         self._external_changed(before)
+
+    def apply_ems(self, cmd: EmsCommand, now_ns: int) -> None:
+        """The station's external-limit input (`ems:`, evse/runtime/ems_input.py): set or
+        release the limit of the command's source (K11-K13)."""
+        limit = cmd.external_limit()
+        if limit is None:
+            self.clear_external_limit(cmd.source, now_ns)
+        else:
+            self.set_external_limit(limit, now_ns)
 
     def clear_external_limit(self, source: LimitSource, now_ns: int) -> bool:
         """K13: the external system released its limit: ClearedChargingLimit, and
@@ -1195,14 +1398,30 @@ class Controller:
             return False
         before = self.current_caps()
         self.profiles.clear(profile_id=gone[0].profile_id, external=True)
+        self._notified_limits.pop(source, None)
         self.dialect.charging_limit_cleared(source, gone[0].connector_id)
         self._external_changed(before)
         return True
 
+    def _limit_significance_pct(self) -> float:
+        """2.0.1 SmartChargingCtrlr.LimitChangeSignificance (percent; 0 = every change)."""
+        if not self.settings.has("LimitChangeSignificance"):
+            return 0.0
+        return float(self.settings.get("LimitChangeSignificance"))
+
     def _external_changed(self, before: tuple[float, float]) -> None:
+        """K11: a running transaction's limit changed by more than LimitChangeSignificance
+        since the last ChargingRateChanged (or its start): report it. Smaller steps add
+        up: the reference is the last reported limit, not the previous one."""
         self.profiles_changed()
-        if self.tx is not None and self.current_caps() != before:
-            self.dialect.charging_rate_changed(self.tx)
+        tx = self.tx
+        if tx is not None:
+            after = self.current_caps()
+            ref = self._rate_reported or before
+            change = max(_change_pct(ref[0], after[0]), _change_pct(ref[1], after[1]))
+            if _significant(change, self._limit_significance_pct()):
+                self._rate_reported = after
+                self.dialect.charging_rate_changed(tx)
         self._drain_events()
         self._pump()
 
@@ -1253,6 +1472,18 @@ class Controller:
 _FLOW_STATUS = {EnergyFlow.FLOWING: ConnectorStatus.CHARGING,
                 EnergyFlow.SUSPENDED_EV: ConnectorStatus.SUSPENDED_EV,
                 EnergyFlow.SUSPENDED_EVSE: ConnectorStatus.SUSPENDED_EVSE}
+
+
+def _change_pct(old: float, new: float) -> float:
+    """Relative change in percent (from 0: any rise is 100 %)."""
+    if old == new:
+        return 0.0
+    return abs(new - old) / old * 100.0 if old > 0 else 100.0
+
+
+def _significant(change_pct: float, significance_pct: float) -> bool:
+    """LimitChangeSignificance: a change at least this large is reported; none never is."""
+    return change_pct > 0 and change_pct >= significance_pct
 
 
 def _severe(fault: PlcFault) -> bool:

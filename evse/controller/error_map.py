@@ -63,6 +63,8 @@ class Ocpp201Reason(enum.Enum):
     GROUND_FAULT = "GroundFault"
     IMMEDIATE_RESET = "ImmediateReset"
     LOCAL = "Local"
+    #: 2.0.1 C16: stopped by a token of the MasterPassGroupId.
+    MASTER_PASS = "MasterPass"
     OTHER = "Other"
     OVERCURRENT_FAULT = "OvercurrentFault"
     POWER_LOSS = "PowerLoss"

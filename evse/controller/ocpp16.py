@@ -103,7 +103,8 @@ class Ocpp16(Management16):
               on_change=lambda v: core.set_heartbeat_interval(float(v)))
         s.add("ConnectionTimeOut", int(c.connection_timeout_s))
         s.add("MeterValueSampleInterval", int(c.meter_sample_interval_s))
-        s.add("ClockAlignedDataInterval", int(c.clock_aligned_interval_s))
+        s.add("ClockAlignedDataInterval", int(c.clock_aligned_interval_s),
+              on_change=core.clock_aligned_changed)
         s.add("MeterValuesSampledData",
               "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage")
         s.add("LocalAuthorizeOffline", c.local_authorize_offline,
@@ -209,6 +210,16 @@ class Ocpp16(Management16):
                 sv(meter.voltage_v, "Voltage", "V"),
             ]}],
         }
+
+    def idle_meter(self, meter: Measurement, ts: str) -> tuple[str, dict[str, Any]]:
+        """§9.1.4 ClockAlignedDataInterval outside a transaction: MeterValues of the
+        connector without a transactionId (the register only: no power flows)."""
+        return "MeterValues", {
+            "connectorId": self.core.cfg.connector_id,
+            "meterValue": [{"timestamp": ts, "sampledValue": [{
+                "value": f"{meter.energy_wh:.1f}", "context": "Sample.Clock",
+                "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+                "location": "Outlet"}]}]}
 
     def tx_stop(self, tx: OpenTx, stop: TxStop, meter_wh: float, ts: str
                 ) -> tuple[str, dict[str, Any]]:
@@ -523,7 +534,7 @@ class Ocpp16(Management16):
         DeleteCertificate (M04). OEMRootCertificate is accepted here (1.6 data is not
         bound to the 2.0.1 enum)."""
         if p["vendorId"] != PNC_VENDOR_ID:
-            return {"status": "UnknownVendorId"}
+            return self.core.answer_data_transfer(p)  # the vendor registry (§5.6)
         if p.get("messageId") in ("CertificateSigned", "TriggerMessage"):
             return self._pnc_cert_call(p)
         handler = _ROOT_CALLS.get(p.get("messageId", ""))

@@ -86,6 +86,7 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("OCPPCommCtrlr", "HeartbeatInterval"): "HeartbeatInterval",
     ("OCPPCommCtrlr", "MessageAttempts"): "TransactionMessageAttempts",
     ("OCPPCommCtrlr", "MessageAttemptInterval"): "TransactionMessageRetryInterval",
+    ("OCPPCommCtrlr", "OfflineThreshold"): "OfflineThreshold",
     ("SampledDataCtrlr", "TxUpdatedInterval"): "MeterValueSampleInterval",
     ("SampledDataCtrlr", "TxUpdatedMeasurands"): "MeterValuesSampledData",
     ("AlignedDataCtrlr", "Interval"): "ClockAlignedDataInterval",
@@ -97,12 +98,14 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("AuthCtrlr", "LocalPreAuthorize"): "LocalPreAuthorize",
     ("AuthCtrlr", "OfflineTxForUnknownIdEnabled"): "AllowOfflineTxForUnknownId",
     ("AuthCtrlr", "AuthorizeRemoteStart"): "AuthorizeRemoteTxRequests",
+    ("AuthCtrlr", "MasterPassGroupId"): "MasterPassGroupId",
     ("AuthCacheCtrlr", "Enabled"): "AuthorizationCacheEnabled",
     ("LocalAuthListCtrlr", "Enabled"): "LocalAuthListEnabled",
     ("LocalAuthListCtrlr", "ItemsPerMessage"): "SendLocalListMaxLength",
     ("SmartChargingCtrlr", "ProfileStackLevel"): "ChargeProfileMaxStackLevel",
     ("SmartChargingCtrlr", "PeriodsPerSchedule"): "ChargingScheduleMaxPeriods",
     ("SmartChargingCtrlr", "RateUnit"): "ChargingScheduleAllowedChargingRateUnit",
+    ("SmartChargingCtrlr", "LimitChangeSignificance"): "LimitChangeSignificance",
     ("ISO15118Ctrlr", "PnCEnabled"): "ISO15118PnCEnabled",
     ("ISO15118Ctrlr", "CentralContractValidationAllowed"): "CentralContractValidationAllowed",
     ("ISO15118Ctrlr", "ContractValidationOffline"): "ContractValidationOffline",
@@ -114,6 +117,7 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("ISO15118Ctrlr", "SeccId"): "SeccId",
     ("ISO15118Ctrlr", "OrganizationName"): "ISO15118OrganizationName",
     ("ISO15118Ctrlr", "CountryName"): "ISO15118CountryName",
+    ("DeviceDataCtrlr", "ItemsPerMessage"): "ItemsPerMessageGetReport",
     ("EVSE", "Power"): "EvseMaxPowerW",
     ("EVSE", "DCVoltage"): "EvseMaxVoltageV",
     ("EVSE", "DCCurrent"): "EvseMaxCurrentA",
@@ -128,6 +132,13 @@ _DATA_TYPE = {"str": "string", "int": "integer", "bool": "boolean"}
 #: Keys that are ReadOnly in the 2.0.1 device model though 1.6 may change them:
 #: SecurityCtrlr.SecurityProfile changes through SetNetworkProfile (B09) only.
 READ_ONLY_201 = frozenset({"SecurityProfile"})
+#: NotifyReport rows per message (B07/B08 paging with tbc/seqNo). 20: our choice, well
+#: under any CSMS's frame limit (a row is about 200 bytes) and small enough that the full
+#: inventory really is split, so the paging is exercised.
+REPORT_ROWS_PER_MESSAGE = 20
+#: DeviceDataCtrlr.ItemsPerMessage[GetReport]: componentVariable entries one GetReport may
+#: carry (B08); more is Rejected. 20: our choice, the same bound as a report page.
+GET_REPORT_MAX_ITEMS = 20
 
 
 def timestamp_at(unix_s: int) -> str:
@@ -155,6 +166,15 @@ class Ocpp201(Management201):
         c = self.core.cfg
         s.add("TxStartPoint", "EnergyTransfer", readonly=True)
         s.add("TxStopPoint", "EnergyTransfer", readonly=True)
+        s.add("ItemsPerMessageGetReport", GET_REPORT_MAX_ITEMS, readonly=True)
+        # B04: an outage at least this long (s) re-sends every status at reconnect. 0 (our
+        # choice; the spec gives no default): after every outage, which is also right when
+        # the reconnect reaches another CSMS (SetNetworkProfile, B09)
+        s.add("OfflineThreshold", 0)
+        # K11-K13: changes of a limit smaller than this (percent) are not reported
+        s.add("LimitChangeSignificance", "0", validate=_non_negative_number)
+        # C16: a token of this group stops any transaction and starts none ("" = off)
+        s.add("MasterPassGroupId", "")
         s.add("EvseMaxPowerW", int(c.max_power_w), readonly=True)
         s.add("EvseMaxVoltageV", int(c.max_voltage_v), readonly=True)
         s.add("EvseMaxCurrentA", int(c.max_current_a), readonly=True)
@@ -203,7 +223,8 @@ class Ocpp201(Management201):
             id_status = IdStatus.INVALID  # NoCredit, NotAllowedTypeEVSE, NotAtThisLocation...
         expiry = info.get("cacheExpiryDateTime")
         cert = payload.get("certificateStatus")
-        return (IdInfo(id_status, None if expiry is None else parse_time(expiry)),
+        return (IdInfo(id_status, None if expiry is None else parse_time(expiry),
+                       _group(info)),
                 None if cert is None else cert_status(cert))
 
     def tx_id(self, tx: OpenTx | None) -> str | None:
@@ -247,6 +268,13 @@ class Ocpp201(Management201):
             payload["reservationId"] = tx.reservation_id  # H03.FR.08
         payload["meterValue"] = self._meter(tx.meter_start_wh, "Transaction.Begin", ts)
         return "TransactionEvent", payload
+
+    def idle_meter(self, meter: Measurement, ts: str) -> tuple[str, dict[str, Any]]:
+        """J01: clock-aligned MeterValues of the EVSE outside a transaction
+        (AlignedDataCtrlr.Interval)."""
+        return "MeterValues", {"evseId": self.core.cfg.connector_id,
+                               "meterValue": self._meter(meter.energy_wh, "Sample.Clock", ts,
+                                                         meter)}
 
     def tx_meter(self, tx: OpenTx, meter: Measurement, context: str, ts: str
                  ) -> tuple[str, dict[str, Any]]:
@@ -306,8 +334,11 @@ class Ocpp201(Management201):
 
     def tx_stop(self, tx: OpenTx, stop: TxStop, meter_wh: float, ts: str
                 ) -> tuple[str, dict[str, Any]]:
+        # E15: the energy transfer ended with the car still plugged in (TxStopPoint
+        # EnergyTransfer ends the transaction here): EVConnected; Idle once it left (E09).
+        state = "EVConnected" if self.core.ev_present else "Idle"
         payload = self._event(tx, "Ended", stop.trigger_201.value, ts,
-                              {"chargingState": "Idle",
+                              {"chargingState": state,
                                "stoppedReason": stop.reason_201.value})
         payload["meterValue"] = self._meter(meter_wh, "Transaction.End", ts)
         return "TransactionEvent", payload
@@ -490,7 +521,15 @@ class Ocpp201(Management201):
             core.send_volatile("Heartbeat", {})
         elif what == "StatusNotification":
             core.send_volatile(*self.status(core.connector_status(), core.fault_error_16))
-        elif what in ("MeterValues", "TransactionEvent"):
+        elif what == "MeterValues":
+            # F06.FR: a MeterValuesRequest (context Trigger), in a transaction or not
+            if core.meter is None:
+                return {"status": "Rejected"}  # never an invented value
+            core.send_volatile("MeterValues", {
+                "evseId": core.cfg.connector_id,
+                "meterValue": self._meter(core.meter.energy_wh, "Trigger", core.timestamp(),
+                                          core.meter)})
+        elif what == "TransactionEvent":
             if core.tx is None or core.meter is None:
                 return {"status": "Rejected"}
             action, payload = self.tx_meter(core.tx, core.meter, "Trigger", core.timestamp())
@@ -524,37 +563,124 @@ class Ocpp201(Management201):
         return {"getVariableResult": results}
 
     def on_GetBaseReport(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        """B07: accept, then report the device model in one NotifyReport (it fits: < 40 rows).
+        """B07: accept, then report the device model in NotifyReport pages.
 
-        ConfigurationInventory lists the writable variables, FullInventory all of them;
-        SummaryInventory (components with problems) is not supported.
+        ConfigurationInventory lists the writable variables, FullInventory all of them,
+        SummaryInventory the availability (ChargingStation / EVSE / Connector
+        AvailabilityState) and every component with an active problem (Problem true, from
+        the PLC's faults; 2.0.1 part 1 ReportBaseEnumType).
         """
         base = p["reportBase"]
-        if base == "SummaryInventory":
-            return {"status": "NotSupported"}
+        rows = self._device_model()
+        if base == "ConfigurationInventory":
+            rows = [r for r in rows if r["variableAttribute"][0]["mutability"] != "ReadOnly"]
+        elif base == "SummaryInventory":
+            rows = [r for r in rows if r["variable"]["name"] in ("AvailabilityState", "Problem")]
+        self._notify_report(int(p["requestId"]), rows)
+        return {"status": "Accepted"}
+
+    def on_GetReport(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """B08: the device model rows that match the request, in NotifyReport pages
+        (tbc/seqNo). `componentVariable` selects components (by name, and by evse and
+        instance when given) and, when a variable is named, that variable only;
+        `componentCriteria` keeps the components that are Active / Available / Enabled /
+        have a Problem (a component counts as Available unless it reports Available false:
+        every component listed here is installed; Enabled / Active / Problem need that
+        variable true). Both given: both must match. Nothing left: EmptyResultSet, and no
+        NotifyReport. More componentVariable entries than
+        DeviceDataCtrlr.ItemsPerMessage[GetReport] allows: Rejected."""
+        wanted = p.get("componentVariable")
+        criteria = p.get("componentCriteria")
+        if wanted is not None and len(wanted) > GET_REPORT_MAX_ITEMS:
+            return {"status": "Rejected"}
+        rows = self._device_model()
+        if wanted is not None:
+            rows = [r for r in rows if any(_selects(w, r) for w in wanted)]
+        if criteria is not None:
+            values: dict[tuple[str, str, int | None, int | None], dict[str, str]] = {}
+            for r in self._device_model():
+                values.setdefault(_component_key(r["component"]), {})[r["variable"]["name"]] = (
+                    r["variableAttribute"][0].get("value", ""))
+            rows = [r for r in rows if any(
+                _meets(c, values.get(_component_key(r["component"]), {})) for c in criteria)]
+        if not rows:
+            return {"status": "EmptyResultSet"}
+        self._notify_report(int(p["requestId"]), rows)
+        return {"status": "Accepted"}
+
+    def _notify_report(self, request_id: int, rows: list[dict[str, Any]]) -> None:
+        """NotifyReport in pages of REPORT_ROWS_PER_MESSAGE, seqNo from 0, tbc true on all
+        but the last (2.0.1 B07.FR.?/B08: a report may be split over several messages)."""
+        pages = [rows[i:i + REPORT_ROWS_PER_MESSAGE]
+                 for i in range(0, len(rows), REPORT_ROWS_PER_MESSAGE)] or [[]]
+        for seq, page in enumerate(pages):
+            payload: dict[str, Any] = {"requestId": request_id,
+                                       "generatedAt": self.core.timestamp(), "seqNo": seq,
+                                       "tbc": seq < len(pages) - 1}
+            if page:
+                payload["reportData"] = page
+            self.core.send_volatile("NotifyReport", payload)
+
+    def _device_model(self) -> list[dict[str, Any]]:
+        """Every (component, variable) the station reports, as NotifyReport ReportData:
+        the settings (VARIABLES) with their mutability, then the read-only state variables:
+        AvailabilityState of the ChargingStation, the EVSE and its connector, and Problem
+        of every component with an active fault (its component from the error map)."""
         s = self.core.settings
+        evse = {"id": self.core.cfg.connector_id}
         rows = []
         for (component, variable), key in VARIABLES.items():
             if not s.has(key):
                 continue
             item = s.item(key)
-            if base == "ConfigurationInventory" and (item.readonly or key in READ_ONLY_201):
-                continue
             attribute: dict[str, Any] = {"type": "Actual", "mutability": (
                 "WriteOnly" if item.write_only else "ReadOnly"
                 if item.readonly or key in READ_ONLY_201 else "ReadWrite")}
             if not item.write_only:
                 attribute["value"] = item.value[:2500]
-            rows.append({
-                "component": {"name": component}, "variable": {"name": variable},
-                "variableAttribute": [attribute],
-                "variableCharacteristics": {"dataType": _DATA_TYPE[item.kind],
-                                            "supportsMonitoring": False},
-            })
-        self.core.send_volatile("NotifyReport", {
-            "requestId": p["requestId"], "generatedAt": self.core.timestamp(), "seqNo": 0,
-            "tbc": False, "reportData": rows})
-        return {"status": "Accepted"}
+            comp: dict[str, Any] = {"name": component}
+            if component == "EVSE":
+                comp["evse"] = evse
+            rows.append(_row(comp, variable, attribute, _DATA_TYPE[item.kind]))
+        status = self.status(self.core.connector_status(), "")[1]["connectorStatus"]
+        for comp in ({"name": "ChargingStation"}, {"name": "EVSE", "evse": evse},
+                     {"name": "Connector", "evse": {**evse, "connectorId": 1}}):
+            rows.append(_row(comp, "AvailabilityState",
+                             {"type": "Actual", "value": status, "mutability": "ReadOnly"},
+                             "OptionList"))
+        problems = sorted({fault_mapping(f.code).component_201
+                           for f in self.core.faults.values()})
+        for name in problems:
+            rows.append(_row({"name": name, "evse": evse}, "Problem",
+                             {"type": "Actual", "value": "true", "mutability": "ReadOnly"},
+                             "boolean"))
+        return rows
+
+    def on_GetTransactionStatus(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """E14: with a transactionId, whether it still runs (ongoingIndicator) and whether
+        messages of it wait in the offline queue; without one, whether any transaction
+        message waits (E14.FR.06: no ongoingIndicator then). A transaction we do not know
+        is not ongoing and has nothing queued."""
+        store = self.core.store
+        tx_id = p.get("transactionId")
+        if tx_id is None:
+            return {"messagesInQueue": store.queued_for_tx(None) > 0}
+        tx = self.core.tx
+        ongoing = tx is not None and self.tx_id(tx) == tx_id
+        local = self._local_tx_id(str(tx_id))
+        queued = local is not None and store.queued_for_tx(local) > 0
+        return {"ongoingIndicator": ongoing, "messagesInQueue": queued}
+
+    def _local_tx_id(self, tx_id: str) -> int | None:
+        """Our transactionId is "<serial>-<local id>" (tx_id): the local id back."""
+        prefix = f"{self.core.cfg.serial}-"
+        rest = tx_id[len(prefix):] if tx_id.startswith(prefix) else ""
+        return int(rest) if rest.isdigit() else None
+
+    def on_DataTransfer(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """P01: answered from the vendor registry (UnknownVendorId / UnknownMessageId
+        for what nobody registered)."""
+        return self.core.answer_data_transfer(p)
 
     def on_SetVariables(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         s = self.core.settings
@@ -599,7 +725,7 @@ class Ocpp201(Management201):
         except ValueError:
             status = IdStatus.INVALID
         expiry = info.get("cacheExpiryDateTime")
-        return IdInfo(status, None if expiry is None else parse_time(expiry))
+        return IdInfo(status, None if expiry is None else parse_time(expiry), _group(info))
 
     def on_GetLocalListVersion(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         return {"versionNumber": self.core.auth.list_version}
@@ -687,3 +813,59 @@ class Ocpp201(Management201):
                 {"startPeriod": q.start_s,
                  "limit": limit_in_unit(q, unit, core.cfg.max_current_a, core.cfg.max_power_w)}
                 for q in periods]}}
+
+
+def _non_negative_number(value: str) -> bool:
+    try:
+        return float(value) >= 0 and value.strip().lower() not in ("nan", "inf", "infinity")
+    except ValueError:
+        return False
+
+
+def _group(info: dict[str, Any]) -> str:
+    """IdTokenInfo.groupIdToken.idToken ("" when absent): C09 / C16."""
+    group = info.get("groupIdToken")
+    return str(group.get("idToken", "")) if isinstance(group, dict) else ""
+
+
+def _row(component: dict[str, Any], variable: str, attribute: dict[str, Any],
+         data_type: str) -> dict[str, Any]:
+    characteristics: dict[str, Any] = {"dataType": data_type, "supportsMonitoring": False}
+    if data_type == "OptionList":
+        characteristics["valuesList"] = "Available,Occupied,Reserved,Unavailable,Faulted"
+    return {"component": component, "variable": {"name": variable},
+            "variableAttribute": [attribute], "variableCharacteristics": characteristics}
+
+
+def _component_key(comp: dict[str, Any]) -> tuple[str, str, int | None, int | None]:
+    evse = comp.get("evse", {})
+    return (comp["name"], comp.get("instance", ""), evse.get("id"), evse.get("connectorId"))
+
+
+def _selects(wanted: dict[str, Any], row: dict[str, Any]) -> bool:
+    """B08 componentVariable: the component by name (instance / evse when given), and the
+    variable by name (and instance) when one is given."""
+    want_c, comp = wanted["component"], row["component"]
+    if want_c["name"] != comp["name"]:
+        return False
+    if "instance" in want_c and want_c["instance"] != comp.get("instance"):
+        return False
+    want_evse = want_c.get("evse")
+    if want_evse is not None:
+        evse = comp.get("evse", {})
+        if want_evse["id"] != evse.get("id") or (
+                "connectorId" in want_evse and want_evse["connectorId"] != evse.get(
+                    "connectorId")):
+            return False
+    var = wanted.get("variable")
+    if var is None:
+        return True
+    return bool(var["name"] == row["variable"]["name"] and (
+        "instance" not in var or var["instance"] == row["variable"].get("instance")))
+
+
+def _meets(criterion: str, variables: dict[str, str]) -> bool:
+    """B08 componentCriteria on one component's variables (see on_GetReport)."""
+    if criterion == "Available":
+        return variables.get("Available", "true") == "true"
+    return variables.get(criterion) == "true"

@@ -60,6 +60,9 @@ STOP_HARD_RESET = TxStop(Ocpp16Reason.HARD_RESET, Ocpp201Reason.IMMEDIATE_RESET,
                          Ocpp201Trigger.RESET_COMMAND)
 STOP_UNLOCK = TxStop(Ocpp16Reason.UNLOCK_COMMAND, Ocpp201Reason.OTHER,
                      Ocpp201Trigger.ABNORMAL_CONDITION)
+#: 2.0.1 C16 (1.6 has no such reason: Local).
+STOP_MASTER_PASS = TxStop(Ocpp16Reason.LOCAL, Ocpp201Reason.MASTER_PASS,
+                          Ocpp201Trigger.STOP_AUTHORIZED)
 STOP_OTHER = TxStop(Ocpp16Reason.OTHER, Ocpp201Reason.OTHER, Ocpp201Trigger.ABNORMAL_CONDITION)
 
 
@@ -75,3 +78,6 @@ class OpenTx:
     seq_no: int = 0
     #: The reservation this transaction used (2.0.1 H03 / 1.6 StartTransaction.reservationId).
     reservation_id: int | None = None
+    #: The starting token's group (2.0.1 groupIdToken / 1.6 parentIdTag; "" = none known):
+    #: another token of the same group may stop the transaction (C09).
+    group_id: str = ""

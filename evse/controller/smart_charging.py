@@ -10,7 +10,8 @@ current, limits in W its power; a composite in the other unit is converted at
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -232,11 +233,46 @@ class ExternalLimit:
                                            for q in self.periods]}]}
 
 
+def dump_profiles(profiles: Sequence[Profile]) -> str:
+    """The profiles as JSON for the store (K01/K07: the CSMS's profiles survive a
+    restart, so an offline start still follows them)."""
+    rows = []
+    for p in profiles:
+        rows.append({
+            "id": p.profile_id, "connector": p.connector_id, "level": p.stack_level,
+            "purpose": p.purpose.value, "kind": p.kind, "recurrency": p.recurrency,
+            "valid_from": p.valid_from_s, "valid_to": p.valid_to_s, "unit": p.unit,
+            "start": p.start_schedule_s, "duration": p.duration_s,
+            "periods": [[q.start_s, q.limit] for q in p.periods],
+            "tx": p.transaction_id, "raw": p.raw, "source": p.source})
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def load_profiles(text: str) -> list[Profile]:
+    """`dump_profiles` back; a damaged record is a ValueError (the caller starts empty)."""
+    try:
+        return [Profile(int(r["id"]), int(r["connector"]), int(r["level"]),
+                        Purpose(r["purpose"]), str(r["kind"]), r["recurrency"],
+                        r["valid_from"], r["valid_to"], str(r["unit"]), r["start"],
+                        r["duration"],
+                        tuple(Period(int(a), float(b)) for a, b in r["periods"]),
+                        r["tx"], r["raw"], str(r["source"]))
+                for r in json.loads(text)]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"stored profiles: {exc}") from None
+
+
 class ProfileStore:
     """Installed profiles of one connector (and the station-wide ones on connector 0)."""
 
     def __init__(self) -> None:
         self.profiles: dict[int, Profile] = {}
+        #: Called after every change (the core persists the CSMS's profiles with it).
+        self.on_change: Callable[[], None] | None = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def install(self, profile: Profile) -> None:
         # A profile with the same id, or the same purpose+stackLevel, replaces the old one.
@@ -247,6 +283,7 @@ class ProfileStore:
             ):
                 del self.profiles[pid]
         self.profiles[profile.profile_id] = profile
+        self._changed()
 
     def clear(self, *, profile_id: int | None = None, purpose: Purpose | None = None,
               stack_level: int | None = None, connector_id: int | None = None,
@@ -269,6 +306,8 @@ class ProfileStore:
         ]
         for pid in removed:
             del self.profiles[pid]
+        if removed:
+            self._changed()
         return len(removed)
 
     def drop_tx_profiles(self) -> None:

@@ -141,6 +141,15 @@ class Store:
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
 
+    def queued_for_tx(self, tx_local: int | None) -> int:
+        """Queued (unacknowledged) messages of one transaction, or of any (None)."""
+        if tx_local is None:
+            row = self._exec("SELECT COUNT(*) FROM queue WHERE tx_local IS NOT NULL").fetchone()
+        else:
+            row = self._exec("SELECT COUNT(*) FROM queue WHERE tx_local = ?",
+                             (tx_local,)).fetchone()
+        return int(row[0]) if row else 0
+
     def __len__(self) -> int:
         row = self._exec("SELECT COUNT(*) FROM queue").fetchone()
         return int(row[0]) if row else 0

@@ -76,6 +76,9 @@ _Q = "tests/controller/test_offline_queue.py::"
 _T = "tests/controller/test_trust_store.py::"
 _K = "tests/controller/test_smart_charging.py::"
 _U = "tests/controller/test_use_cases_201.py::"
+_UC = "tests/controller/test_use_cases_201_core.py::"
+_EMS = "tests/runtime/test_ems_input.py::"
+_WU = "tests/controller/test_ws_use_cases_201.py::"
 _R = "tests/controller/test_reservation.py::"
 _F = "tests/controller/test_firmware_logs.py::"
 _I = "tests/controller/test_iso15118_smart_charging.py::"
@@ -95,15 +98,24 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_U + "test_b02_b03_boot_pending_or_rejected_is_retried_and_nothing_else_sent",)),
     UseCase("B03", "Cold Boot Charging Station - Rejected", CORE, Y,
             (_U + "test_b02_b03_boot_pending_or_rejected_is_retried_and_nothing_else_sent",)),
-    UseCase("B04", "Offline Behavior Idle Charging Station", CORE, P,
-            (_Q + "test_station_that_never_reached_the_csms_boots_first_then_replays",),
-            "reconnect re-sends the status; no StatusNotification-per-connector replay rule"),
+    UseCase("B04", "Offline Behavior Idle Charging Station", CORE, Y,
+            (_Q + "test_station_that_never_reached_the_csms_boots_first_then_replays",
+             _UC + "test_b04_status_after_reconnect_follows_the_offline_threshold"),
+            "OCPPCommCtrlr.OfflineThreshold (default 0 s: every status again after any "
+            "outage)"),
     UseCase("B05", "Set Variables", CORE, Y, (_C + "test_get_and_set_variables_201",)),
     UseCase("B06", "Get Variables", CORE, Y, (_C + "test_get_and_set_variables_201",)),
-    UseCase("B07", "Get Base Report", CORE, P,
-            (_C + "test_201_get_base_report_sends_the_device_model",),
-            "SummaryInventory answered NotSupported"),
-    UseCase("B08", "Get Custom Report", CORE, N, note="GetReport not handled"),
+    UseCase("B07", "Get Base Report", CORE, Y,
+            (_C + "test_201_get_base_report_sends_the_device_model",
+             _UC + "test_b07_summary_inventory_reports_availability_and_problems",
+             _UC + "test_b07_full_inventory_is_paged_with_tbc_and_seq_no"),
+            "NotifyReport in pages of 20 rows; no monitoring (supportsMonitoring false)"),
+    UseCase("B08", "Get Custom Report", CORE, Y,
+            (_UC + "test_b08_get_report_by_component_and_variable",
+             _UC + "test_b08_get_report_by_component_criteria",
+             _WU + "test_b08_e14_p01_k12_over_a_real_websocket"),
+            "criteria over the reported variables (no Active variable anywhere: Active "
+            "matches nothing)"),
     UseCase("B11", "Reset - Without Ongoing Transaction", CORE, Y,
             (_U + "test_b11_reset_idle_requests_a_restart_from_the_service_manager",
              _U + "test_b11_the_restarted_process_boots_with_reason_remote_reset")),
@@ -126,7 +138,11 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("C06", "Authorization using local id type", CORE, P,
             (_S + "test_autocharge_by_evccid",),
             "MacAddress tokens (AutoCharge) only"),
-    UseCase("C09", "Authorization by GroupId", CORE, N, note="groupIdToken not evaluated"),
+    UseCase("C09", "Authorization by GroupId", CORE, Y,
+            (_UC + "test_c09_a_token_of_the_same_group_from_the_csms_stops_the_transaction",
+             _UC + "test_c09_the_group_from_the_local_list_stops_offline"),
+            "groupIdToken from the AuthorizeResponse, the local list or the cache; the "
+            "group decides, not the stopping token's status"),
     UseCase("C10", "Store Authorization Data in the Authorization Cache", CORE, Y,
             (_S + "test_cached_token_authorizes_offline_and_cache_can_be_cleared",)),
     UseCase("C11", "Clear Authorization Data in Authorization Cache", CORE, Y,
@@ -135,8 +151,9 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_S + "test_cached_token_authorizes_offline_and_cache_can_be_cleared",)),
     UseCase("C15", "Offline Authorization of unknown Id", CORE, Y,
             (_S + "test_unknown_token_offline_follows_allow_offline_tx_for_unknown_id",)),
-    UseCase("C16", "Stop Transaction with a Master Pass", CORE, N,
-            note="MasterPassGroupId not supported"),
+    UseCase("C16", "Stop Transaction with a Master Pass", CORE, Y,
+            (_UC + "test_c16_master_pass_stops_any_transaction_but_starts_none",),
+            "one EVSE: no UI to pick the transaction to stop"),
     # ---- D LocalAuthorizationList Management
     UseCase("D01", "Send Local Authorization List", LAL, Y,
             (_U + "test_d01_d02_send_local_list_full_and_differential_and_version",)),
@@ -144,8 +161,8 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_U + "test_d01_d02_send_local_list_full_and_differential_and_version",)),
     UseCase("C13", "Offline Authorization through Local Authorization List", LAL, Y,
             (_S + "test_local_list_authorizes_offline",)),
-    UseCase("C14", "Online Authorization through Local Authorization List", LAL, N,
-            note="LocalPreAuthorize exists; no 2.0.1 test of it"),
+    UseCase("C14", "Online Authorization through Local Authorization List", LAL, Y,
+            (_UC + "test_c14_local_pre_authorize_starts_from_the_local_list_without_asking",)),
     # ---- E Transactions
     UseCase("E01", "Start Transaction options", CORE, P, (_S + "test_rfid_session_online",),
             "TxStartPoint fixed at EnergyTransfer (read-only)"),
@@ -177,9 +194,12 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_Q + "test_csms_down_for_the_whole_session_gets_every_message_once_in_order",)),
     UseCase("E13", "Transaction-related message not accepted by CSMS", CORE, Y,
             (_Q + "test_csms_call_error_on_a_transaction_message_is_retried_then_dropped",)),
-    UseCase("E14", "Check transaction status", CORE, N, note="GetTransactionStatus not handled"),
-    UseCase("E15", "End of charging process", CORE, N,
-            note="no EVConnected chargingState after ChargingComplete"),
+    UseCase("E14", "Check transaction status", CORE, Y,
+            (_UC + "test_e14_get_transaction_status_ongoing_and_messages_in_queue",
+             _WU + "test_b08_e14_p01_k12_over_a_real_websocket")),
+    UseCase("E15", "End of charging process", CORE, Y,
+            (_UC + "test_e15_end_of_charging_reports_ev_connected_then_available_at_unplug",),
+            "TxStopPoint EnergyTransfer: the Ended event itself carries EVConnected"),
     # ---- F RemoteControl
     UseCase("F01", "Remote Start Transaction - Cable Plugin First", CORE, Y,
             (_S + "test_remote_start_after_plug_in_while_the_ev_waits",)),
@@ -191,9 +211,11 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             "OngoingAuthorizedTransaction only; no lock actuator feedback"),
     UseCase("F06", "Trigger Message", CORE, P,
             (_C + "test_reset_unlock_trigger_201",
-             _U + "test_f06_trigger_message_boot_notification_says_triggered"),
-            "Boot/Heartbeat/Status/TransactionEvent/Firmware-/LogStatusNotification; "
-            "MeterValues sent as TransactionEvent; the certificate ones NotImplemented"),
+             _U + "test_f06_trigger_message_boot_notification_says_triggered",
+             _UC + "test_f06_trigger_message_meter_values_sends_meter_values_idle_and_charging"),
+            "every MessageTrigger but SignCombinedCertificate and "
+            "PublishFirmwareStatusNotification (NotImplemented); the request's evse is not "
+            "checked"),
     # ---- G Availability
     UseCase("G01", "Status Notification", CORE, Y, (_S + "test_rfid_session_online",)),
     UseCase("G02", "Heartbeat", CORE, Y,
@@ -204,8 +226,10 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_U + "test_g03_g04_change_availability_idle_and_scheduled",)),
     UseCase("G05", "Lock Failure", CORE, N, note="no connector lock feedback from the PLC"),
     # ---- J MeterValues
-    UseCase("J01", "Sending Meter Values not related to a transaction", CORE, N,
-            note="no MeterValues outside a transaction in 2.0.1"),
+    UseCase("J01", "Sending Meter Values not related to a transaction", CORE, Y,
+            (_UC + "test_j01_clock_aligned_meter_values_outside_a_transaction",
+             _UC + "test_j01_nothing_is_sent_without_a_meter_reading"),
+            "AlignedDataCtrlr.Interval; the EVSE's meter (no main meter, evseId 0)"),
     UseCase("J02", "Sending transaction related Meter Values", CORE, Y,
             (_S + "test_rfid_session_online",)),
     # ---- L FirmwareManagement
@@ -232,37 +256,53 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_C + "test_201_fault_is_reported_with_notify_event_and_cleared",),
             "hard-wired fault events only; no monitors"),
     # ---- P DataTransfer
-    UseCase("P01", "Data Transfer to the Charging Station", CORE, N,
-            note="2.0.1 DataTransfer from the CSMS not handled"),
-    UseCase("P02", "Data Transfer to the CSMS", CORE, N),
+    UseCase("P01", "Data Transfer to the Charging Station", CORE, Y,
+            (_UC + "test_p01_data_transfer_from_the_csms_unknown_vendor_message_and_registered",
+             _UC + "test_p01_data_transfer_16_answers_from_the_same_registry_with_string_data",
+             _WU + "test_b08_e14_p01_k12_over_a_real_websocket"),
+            "vendor messages through Controller.data_transfer_handlers; none registered "
+            "by default"),
+    UseCase("P02", "Data Transfer to the CSMS", CORE, Y,
+            (_UC + "test_p02_data_transfer_to_the_csms_with_its_answer",),
+            "Controller.data_transfer (the API; no station module sends one yet)"),
     # ---- K SmartCharging
     UseCase("K01", "SetChargingProfile", SC, Y, (_K + "test_201_set_profile_and_composite",)),
     UseCase("K02", "Central Smart Charging", SC, Y, (_K + "test_201_set_profile_and_composite",)),
     UseCase("K03", "Local Smart Charging", SC, N, note="no local controller"),
     UseCase("K04", "Internal Load Balancing", SC, N, note="one EVSE"),
-    UseCase("K05", "Remote Start Transaction with Charging Profile", SC, N,
-            note="accepted by the code, no 2.0.1 test"),
-    UseCase("K06", "Offline Behavior Smart Charging During Transaction", SC, N),
-    UseCase("K07", "Offline Behavior Smart Charging at Start of Transaction", SC, N),
+    UseCase("K05", "Remote Start Transaction with Charging Profile", SC, Y,
+            (_UC + "test_k05_remote_start_with_a_tx_profile_limits_that_transaction_only",)),
+    UseCase("K06", "Offline Behavior Smart Charging During Transaction", SC, Y,
+            (_UC + "test_k06_the_profile_in_force_keeps_applying_offline",)),
+    UseCase("K07", "Offline Behavior Smart Charging at Start of Transaction", SC, Y,
+            (_UC + "test_k07_offline_start_uses_the_stored_profiles_from_the_transaction_start",
+             _UC + "test_k07_the_stored_profiles_survive_a_restart_and_apply_to_an_offline_"
+                   "start"),
+            "the CSMS's profiles are kept in the store (TxProfiles and external limits "
+            "are not)"),
     UseCase("K08", "Get Composite Schedule", SC, Y, (_K + "test_201_set_profile_and_composite",)),
     UseCase("K09", "Get Charging Profiles", SC, Y,
             (_K + "test_k09_get_charging_profiles_reports_the_installed_profiles_by_criteria",)),
     UseCase("K10", "Clear Charging Profile", SC, Y,
             (_K + "test_k10_clear_charging_profile_by_id_criteria_and_evse_201",)),
-    UseCase("K11", "Set / Update External Charging Limit With Ongoing Transaction", SC, P,
-            (_K + "test_k11_external_limit_in_a_transaction_changes_the_rate_and_renegotiates",),
-            "the limit enters through Controller.set_external_limit; no EMS or grid input is "
-            "wired to it yet; any change of the transaction's limit sends ChargingRateChanged "
-            "(no LimitChangeSignificance variable)"),
-    UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, P,
+    UseCase("K11", "Set / Update External Charging Limit With Ongoing Transaction", SC, Y,
+            (_K + "test_k11_external_limit_in_a_transaction_changes_the_rate_and_renegotiates",
+             _UC + "test_k11_limit_change_significance_reports_only_changes_at_least_that_large",
+             _EMS + "test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops",
+             _EMS + "test_ems_udp_json_datagram_limits_the_charge_and_bad_ones_are_refused"),
+            "the station's `ems:` input (sim steps or udp_json datagrams) feeds it; "
+            "SmartChargingCtrlr.LimitChangeSignificance bounds the reports"),
+    UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, Y,
             (_K + "test_k12_external_limit_without_transaction_is_notified_and_caps_the_limits",
-             _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect"),
-            "Controller.set_external_limit only (no EMS or grid input wired); "
-            "NotifyChargingLimit always carries the schedule"),
-    UseCase("K13", "Reset / Release External Charging Limit", SC, P,
+             _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect",
+             _WU + "test_b08_e14_p01_k12_over_a_real_websocket"),
+            "NotifyChargingLimit always carries the schedule; an unchanged limit is not "
+            "notified again"),
+    UseCase("K13", "Reset / Release External Charging Limit", SC, Y,
             (_K + "test_k13_release_sends_cleared_charging_limit_and_restores_the_rate",
-             _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect"),
-            "Controller.clear_external_limit only (no EMS or grid input wired)"),
+             _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect",
+             _EMS + "test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops"),
+            "released by a null limit from the `ems:` input"),
     UseCase("K15", "Charging with load leveling based on High Level Communication", ISO, P,
             (_K + "test_k15_the_cars_charging_needs_go_to_the_csms_once_and_its_profile_applies",
              _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile"),
@@ -287,7 +327,11 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _R + "test_h01_reserve_now_refused_while_occupied_faulted_or_unavailable",
              _R + "test_h01_a_fault_removes_the_reservation_201",
              _R + "test_h01_change_availability_inoperative_ends_the_reservation",
-             _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket")),
+             _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket",
+             _R + "test_h01_a_reservation_survives_a_restart",
+             _R + "test_h01_a_reservation_that_expired_while_the_station_was_down_is_dropped"),
+            "kept in the store across a restart; one that expired while the station was "
+            "down is dropped without its ReservationStatusUpdate"),
     UseCase("H02", "Cancel Reservation", RES, Y,
             (_R + "test_h02_cancel_reservation_makes_the_evse_available",
              _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket")),

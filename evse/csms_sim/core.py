@@ -65,12 +65,17 @@ class CsmsSim:
         self.rpc = OcppRpc(version, id_prefix="csms-")
         self.epoch_unix_s = epoch_unix_s
         self.tokens: dict[str, str] = {}
+        #: Token -> its group (2.0.1 groupIdToken, 1.6 parentIdTag) in Authorize answers (C09).
+        self.groups: dict[str, str] = {}
         self.boot_status = "Accepted"
         self.heartbeat_interval_s = 300
         self.pnc_status = "Accepted"
         #: NotifyEVChargingNeeds answer (K15: Accepted | Rejected | Processing).
         self.charging_needs_status = "Accepted"
         self.pnc_certificate_exi = b"\x80\x98\x02"  # placeholder EXI answer
+        #: Vendor DataTransfer answers (P02): (vendorId, messageId) -> the answer payload;
+        #: a vendorId not named here is UnknownVendorId, a messageId UnknownMessageId.
+        self.data_transfer_answers: dict[tuple[str, str], dict[str, Any]] = {}
         #: Answers GetCertificateStatus (2.0.1 M06 / 1.6 DataTransfer); None = Failed.
         self.ocsp: OcspResponder | None = None
         #: Certificate authorities that sign the station's CSRs (A02/A03): the CSMS CA for
@@ -184,9 +189,15 @@ class CsmsSim:
 
     def _on_Authorize(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         if self.version == "1.6":
-            return {"idTagInfo": {"status": self._token_status(p["idTag"])}}
+            info16: dict[str, Any] = {"status": self._token_status(p["idTag"])}
+            if p["idTag"] in self.groups:
+                info16["parentIdTag"] = self.groups[p["idTag"]]
+            return {"idTagInfo": info16}
         token = p["idToken"]["idToken"]
         out: dict[str, Any] = {"idTokenInfo": {"status": self._token_status(token)}}
+        if token in self.groups:
+            out["idTokenInfo"]["groupIdToken"] = {"idToken": self.groups[token],
+                                                  "type": "Central"}
         if "iso15118CertificateHashData" in p or p["idToken"]["type"] == "eMAID":
             out["certificateStatus"] = self.pnc_status
         return out
@@ -213,7 +224,12 @@ class CsmsSim:
 
     def _on_DataTransfer(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         if p["vendorId"] != "org.openchargealliance.iso15118pnc":
-            return {"status": "UnknownVendorId"}
+            answer = self.data_transfer_answers.get((p["vendorId"], p.get("messageId", "")))
+            if answer is not None:
+                return answer
+            vendors = {v for v, _ in self.data_transfer_answers}
+            return {"status": "UnknownMessageId" if p["vendorId"] in vendors
+                    else "UnknownVendorId"}
         data = json.loads(p.get("data", "{}"))
         if p.get("messageId") == "Authorize":
             token = data["idToken"]["idToken"]
@@ -301,7 +317,6 @@ class CsmsSim:
 
     def _on_NotifyEvent(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         return {}
-
 
     # ------------------------------------------------------------------ use-case scripts
     def expect(self, *steps: Expect, ignore: tuple[str, ...] = ("Heartbeat",)) -> None:

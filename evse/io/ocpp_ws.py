@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from evse.controller.core import Controller
 from evse.controller.errors import ControllerUsageError
+from evse.controller.external_limits import EmsCommand
 from evse.controller.host_requests import HostRequest, RestartRequest, TransferResult
 from evse.controller.plc_port import PlcEvent
 from evse.controller.security_events import SecurityEvent
@@ -125,6 +126,11 @@ class OcppWsClient:
 
     def present_token(self, id_token: str) -> None:
         self.controller.present_token(id_token, self.now_ns())
+        self._wake.set()
+
+    def ems_command(self, cmd: EmsCommand) -> None:
+        """The station's external-limit input (K11-K13) to the controller."""
+        self.controller.apply_ems(cmd, self.now_ns())
         self._wake.set()
 
     def stop(self) -> None:

@@ -373,6 +373,90 @@ def _ocpp_section(raw: LMap, file: str) -> OcppSection | None:
 # ---------------------------------------------------------------- end ocpp
 
 
+# ---------------------------------------------------------------- ems: (ocpp helper)
+#: `ems.driver`: none (no input), sim (steps at scenario times), udp_json (datagrams).
+EMS_DRIVERS = ("none", "sim", "udp_json")
+#: 2.0.1 ChargingLimitSourceEnumType values an external input may claim (CSO is the CSMS).
+EMS_SOURCES = ("EMS", "SO", "Other")
+EMS_DEFAULT_PORT = 50120
+
+
+@dataclass(frozen=True, slots=True)
+class EmsStep:
+    """One `ems.steps` entry: at `at_s` (scenario time) the limit becomes `limit` in
+    `unit` (W or A), or is released (`limit` None)."""
+
+    at_s: float
+    limit: float | None
+    unit: str = "W"
+
+
+@dataclass(frozen=True, slots=True)
+class EmsSection:
+    """`ems:` the station's external-limit input (OCPP 2.0.1 K11-K13; evse/runtime/
+    ems_input.py, message format in evse/controller/external_limits.py): `driver` (none |
+    sim | udp_json), `source` (the ChargingLimitSource reported: EMS | SO | Other),
+    `steps` (sim: a list of {at_s, limit_w | limit_a}, a null limit releases), `bind` and
+    `port` (udp_json: where the datagrams arrive; default 127.0.0.1:50120, no
+    authentication, so a trusted interface only)."""
+
+    driver: str = "none"
+    source: str = "EMS"
+    steps: tuple[EmsStep, ...] = ()
+    bind: str = "127.0.0.1"
+    port: int = EMS_DEFAULT_PORT
+
+
+def _ems_section(raw: LMap, file: str) -> EmsSection:
+    if raw.get("ems") is None:
+        return EmsSection()
+    v = _raw_body(raw, "ems", file, {"driver", "source", "steps", "bind", "port"})
+
+    def fail(key: str, message: str, line: int | None = None) -> ConfigError:
+        return ConfigError(file, line or _line(raw, "ems", key), f"ems.{key} {message}")
+
+    name = v.get("driver")
+    if name not in EMS_DRIVERS:
+        raise fail("driver", f"must be one of {list(EMS_DRIVERS)}, got {name!r}")
+    source = v.get("source", "EMS")
+    if source not in EMS_SOURCES:
+        raise fail("source", f"must be one of {list(EMS_SOURCES)}, got {source!r}")
+    for key, owner in (("steps", "sim"), ("bind", "udp_json"), ("port", "udp_json")):
+        if key in v and name != owner:
+            raise fail(key, f"is used by ems.driver {owner} only")
+    steps: list[EmsStep] = []
+    body = v.get("steps", [])
+    if not isinstance(body, list):
+        raise fail("steps", "must be a list of {at_s, limit_w | limit_a}")
+    for item in body:
+        line = line_of(item, default=_line(raw, "ems", "steps"))
+        if not isinstance(item, LMap) or "at_s" not in item or len(item) != 2 or not (
+                {"limit_w", "limit_a"} & set(item)):
+            raise fail("steps", "entries are {at_s: S, limit_w: W} or {at_s: S, limit_a: A} "
+                       "(null limit: release)", line)
+        at = item["at_s"]
+        if isinstance(at, bool) or not isinstance(at, int | float) or at < 0 or (
+                steps and at < steps[-1].at_s):
+            raise fail("steps", f"at_s must be seconds >= 0, in order, got {at!r}",
+                       line_of(item, "at_s"))
+        unit = "W" if "limit_w" in item else "A"
+        key = "limit_w" if unit == "W" else "limit_a"
+        limit = item[key]
+        if limit is not None and (isinstance(limit, bool) or not isinstance(
+                limit, int | float) or limit < 0):
+            raise fail("steps", f"{key} must be >= 0 or null, got {limit!r}",
+                       line_of(item, key))
+        steps.append(EmsStep(float(at), None if limit is None else float(limit), unit))
+    bind = v.get("bind", "127.0.0.1")
+    if not isinstance(bind, str) or not bind:
+        raise fail("bind", f"must be an address, got {bind!r}")
+    port = v.get("port", EMS_DEFAULT_PORT)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65_535:
+        raise fail("port", f"must be 1..65535, got {port!r}")
+    return EmsSection(name, source, tuple(steps), bind, port)
+# ---------------------------------------------------------------- end ems
+
+
 @dataclass(frozen=True, slots=True)
 class StationConfig:
     name: str = "sim-dc"
@@ -394,11 +478,12 @@ class StationConfig:
     power_faults: PowerFaultsSection = field(default_factory=PowerFaultsSection)
     ocpp: OcppSection | None = None
     capture: CaptureSection | None = None
+    ems: EmsSection = field(default_factory=EmsSection)
     file: str = "<defaults>"
 
 
 _SECTIONS = {"station", "board", "power", "imd", "meter", "cp", "v2g", "plc", "slac", "session",
-             "auth", "pnc", "power_faults", "ocpp", "capture"}
+             "auth", "pnc", "power_faults", "ocpp", "capture", "ems"}
 #: auth.timeout_eim_s: a driver fetching a card or an app needs minutes; beyond an hour the
 #: connector is blocked for nothing (EVerest's 0 = "infinite" is not offered).
 AUTH_TIMEOUT_EIM_RANGE_S = (1.0, 3600.0)
@@ -496,6 +581,7 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         power_faults=_power_faults_section(raw, file),
         capture=_capture_section(raw, file),
         ocpp=_ocpp_section(raw, file),
+        ems=_ems_section(raw, file),
         file=file,
     )
 

@@ -66,6 +66,7 @@ from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
 from evse.power.types import Phase as PowerPhase, PowerWithdrawn
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
+from evse.runtime.ems_input import EmsInput
 from evse.runtime.fault_store import FaultStore, FaultStoreError, HeldFaults
 from evse.runtime.ocpp_side import SIM_TOKEN, ExternalOcppSide, OcppSide
 from evse.runtime.plc_states import cp_state_of, pp_state_of, secc_phase
@@ -268,6 +269,12 @@ class DcStation:
                 max_power_w=pc.max_power_w, trace=sched.trace, pnc=config.pnc,
                 auth_timeouts_s=(config.auth.timeout_eim_s, config.auth.timeout_pnc_s),
             )
+        #: `ems:` the external-limit input (OCPP 2.0.1 K11-K13), to the controller built
+        #: here; None: no input configured, or the controller runs in another process.
+        self.ems: EmsInput | None = None
+        if config.ems.driver != "none" and isinstance(self.controller,
+                                                      OcppSide | ExternalOcppSide):
+            self.ems = EmsInput(config.ems, sched, self.controller)
         self._cars_built = 0
         self._unplugged_in_session = False
         self._cp_fault_posted = False
@@ -341,6 +348,8 @@ class DcStation:
                 self.log.add(now, "faults restored: " + ",".join(r.value for r, _ in held.faults))
         if isinstance(self.controller, OcppSide | ExternalOcppSide):
             self.controller.start(now)
+        if self.ems is not None:
+            self.ems.start()
         self.cp.start(now)
         self._publish_cp_state(now)  # the level signals start known, not at their first change
         self._publish_pp_state(now)
@@ -1039,6 +1048,8 @@ class DcStation:
         self.sched.run_until(t_ns)
 
     def close(self) -> None:
+        if self.ems is not None:
+            self.ems.close()
         self.world.close()
 
 

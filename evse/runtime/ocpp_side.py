@@ -22,6 +22,7 @@ from evse.contract.values import PaymentOption, PlcAuthRequest, PlcEvPresent
 from evse.controller.config import ControllerConfig
 from evse.controller.contract_binding import ContractBinding
 from evse.controller.core import Controller
+from evse.controller.external_limits import EmsCommand
 from evse.controller.store import Store
 from evse.csms_sim.core import CsmsSim
 from evse.fsm.engine import TraceSink
@@ -145,6 +146,11 @@ class OcppSide:
         self.ctrl.present_token(self.token, now_ns)
         self._pump(now_ns)
 
+    def ems_command(self, cmd: EmsCommand, now_ns: int) -> None:
+        """The station's external-limit input (`ems:`) sets or releases a limit now."""
+        self.ctrl.apply_ems(cmd, now_ns)
+        self._pump(now_ns)
+
     def csms_call(self, action: str, payload: dict[str, object], now_ns: int) -> None:
         """The operator's backend sends a call now (remote start/stop, reset, availability)."""
         self.csms.call(action, payload, now_ns)
@@ -235,3 +241,7 @@ class ExternalOcppSide:
 
     def _present_token(self, now_ns: int) -> None:
         self.client.present_token(self.token)
+
+    def ems_command(self, cmd: EmsCommand, now_ns: int) -> None:
+        """The external-limit input, handed to the client (its own thread in `evse run`)."""
+        self.client.ems_command(cmd)

@@ -19,6 +19,7 @@ from typing import Any
 
 from evse.controller.config import ControllerConfig
 from evse.controller.core import Controller
+from evse.controller.external_limits import EmsCommand
 from evse.controller.plc_port import PlcEvent
 from evse.controller.store import Store
 from evse.io.ocpp_ws import OcppWsClient, WsSecurity, realtime_epoch_unix_s
@@ -136,6 +137,9 @@ class ThreadedOcppClient(OcppWsClient):
 
     def present_token(self, id_token: str) -> None:
         self._call(super().present_token, id_token)
+
+    def ems_command(self, cmd: EmsCommand) -> None:
+        self._call(super().ems_command, cmd)
 
     def _call(self, fn: Callable[[Any], None], arg: object) -> None:
         if self._loop.is_closed():

@@ -210,3 +210,44 @@ def test_h03_remote_start_for_the_reserved_token_uses_the_reservation(version: s
     rig.power_on()
     first = rig.csms.of("StartTransaction" if version == "1.6" else "TransactionEvent")[0]
     assert first["reservationId"] == 7
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_h01_a_reservation_survives_a_restart(version: str, tmp_path: Any) -> None:
+    """The reservation is in the store: the restarted station holds the EVSE again (status
+    Reserved, another token refused, the reserved one charges with the reservation id);
+    used up, it is gone from the store too."""
+    db = str(tmp_path / "ctrl.db")
+    rig = Rig(version, db=db)
+    assert reserve(rig) == "Accepted"
+    rig.store.close()
+    again = Rig(version, db=db)  # the process after a power cut, 10 min not yet over
+    assert again.state.startswith("reserved")
+    assert statuses(again)[-1] == "Reserved"
+    again.plug()
+    again.ev_waits_for_auth()
+    again.token("TAG-BAD")
+    assert again.auth_statuses()[-1] is not AuthStatus.ACCEPTED
+    again.token("TAG-OK")
+    assert again.auth_statuses()[-1] is AuthStatus.ACCEPTED
+    again.power_on()
+    again.charge(2)
+    first = again.csms.of("StartTransaction" if version == "1.6" else "TransactionEvent")[0]
+    assert first["reservationId"] == 7
+    again.store.close()
+    third = Rig(version, db=db)
+    assert not third.state.startswith("reserved")
+    assert third.csms.violations == [] and again.csms.violations == []
+
+
+def test_h01_a_reservation_that_expired_while_the_station_was_down_is_dropped(
+        tmp_path: Any) -> None:
+    from evse.csms_sim.core import EPOCH_UNIX_S
+
+    db = str(tmp_path / "ctrl.db")
+    rig = Rig("2.0.1", db=db)
+    assert reserve(rig) == "Accepted"
+    rig.store.close()
+    later = Rig("2.0.1", db=db, epoch_unix_s=EPOCH_UNIX_S + 3600)  # down for an hour
+    assert later.state == "available"
+    assert statuses(later) == ["Available"]

@@ -487,7 +487,7 @@ def _required_keys() -> set[str]:
         keys.add(f"{kind.value}.driver")
         for info in REGISTRY[kind].values():
             keys |= {f"{kind.value}.{p.name}" for p in info.params}
-    for section in ("board", "cp", "auth", "pnc", "power_faults"):
+    for section in ("board", "cp", "auth", "pnc", "power_faults", "ems"):
         cls = type(getattr(StationConfig(), section))
         keys |= {f"{section}.{f.name}" for f in dataclasses.fields(cls)}
     keys.discard("board.params")  # the chosen board driver's parameters, walked above
@@ -582,3 +582,15 @@ KEY_TESTS["power_faults.store"] = (
 _CAP = "tests/capture/test_capture_config.py::test_each_capture_key_changes_what_is_written"
 KEY_TESTS.update({f"capture.{k}": _CAP for k in (
     "dir", "max_files", "max_session_mb", "tls_keys")})
+
+
+# ----------------------------------------------------------------- ocpp helper (appended)
+# ems: the external-limit input (OCPP 2.0.1 K11-K13), proved on a whole DcStation.
+_EMS = "tests/runtime/test_ems_input.py"
+KEY_TESTS.update({
+    "ems.driver": f"{_EMS}::test_ems_driver_none_or_absent_feeds_nothing",
+    "ems.source": f"{_EMS}::test_ems_source_is_the_reported_charging_limit_source",
+    "ems.steps": f"{_EMS}::test_ems_steps_in_amps_and_their_times",
+    "ems.bind": f"{_EMS}::test_ems_bind_and_port_choose_where_the_datagrams_arrive",
+    "ems.port": f"{_EMS}::test_ems_bind_and_port_choose_where_the_datagrams_arrive",
+})

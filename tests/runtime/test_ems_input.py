@@ -1,0 +1,175 @@
+"""The station's external-limit input (`ems:`, OCPP 2.0.1 K11-K13): a whole DcStation in
+virtual time (car, SECC, power path, controller, CSMS simulator) with an EMS that limits it,
+scripted (`sim`) or over a real UDP socket (`udp_json`); and the config's file:line errors.
+Each `ems.*` key has its test here (KEY_TESTS in tests/runtime/test_config_keys.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from evse.runtime.config import ConfigError, EmsSection, StationConfig, load_config
+from evse.runtime.dc_station import DcStation, SessionConfig
+from evse.runtime.ocpp_side import OcppSide
+
+S = 1_000_000_000
+
+
+def config(tmp_path: Path, text: str) -> StationConfig:
+    path = tmp_path / "station.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)
+
+
+def station(cfg: StationConfig) -> DcStation:
+    st = DcStation(cfg, SessionConfig(protocol="iso2", ocpp="2.0.1", charge_s=60))
+    st.start()
+    st.sched.run_until(1 * S)
+    st.plug_in()
+    return st
+
+
+def current_at(st: DcStation, t_s: float) -> float:
+    st.sched.run_until(round(t_s * S))
+    return float(st.world.plant.connector_current_a)
+
+
+def csms(st: DcStation):  # type: ignore[no-untyped-def]
+    assert isinstance(st.controller, OcppSide)
+    return st.controller.csms
+
+
+SIM_STEPS = """\
+ems:
+  driver: sim
+  steps:
+    - {at_s: 30, limit_w: 20000}
+    - {at_s: 45, limit_w: null}
+"""
+
+
+def test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops(
+        tmp_path: Path) -> None:
+    st = station(config(tmp_path, SIM_STEPS))
+    full = current_at(st, 29)
+    assert full > 150.0  # ~60 kW at ~370 V before the limit
+    limited = current_at(st, 40)
+    voltage = st.world.plant.connector_voltage_v
+    assert limited * voltage <= 20_000.0 * 1.02 and limited < full / 2
+    seen = csms(st).seen
+    (notify,) = [s for s in seen if s.action == "NotifyChargingLimit"]
+    assert notify.at_ns == 30 * S
+    assert notify.payload["chargingLimit"]["chargingLimitSource"] == "EMS"
+    assert notify.payload["chargingSchedule"][0]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 20_000.0}]
+    rate = [s.at_ns // S for s in seen if s.action == "TransactionEvent"
+            and s.payload["triggerReason"] == "ChargingRateChanged"]
+    assert rate == [30]
+    # released at 45 s: ClearedChargingLimit, and the car takes its current again
+    assert current_at(st, 55) > 150.0
+    assert [s.at_ns // S for s in csms(st).seen if s.action == "ClearedChargingLimit"] == [45]
+    assert csms(st).violations == []
+    st.close()
+
+
+def test_ems_driver_none_or_absent_feeds_nothing(tmp_path: Path) -> None:
+    st = station(config(tmp_path, "ems:\n  driver: none\n"))
+    assert st.ems is None
+    assert current_at(st, 40) > 150.0
+    assert "NotifyChargingLimit" not in csms(st).actions()
+    st.close()
+
+
+def test_ems_source_is_the_reported_charging_limit_source(tmp_path: Path) -> None:
+    st = station(config(tmp_path, SIM_STEPS.replace("driver: sim", "driver: sim\n  source: SO")))
+    st.sched.run_until(31 * S)
+    (notify,) = [p for p in csms(st).of("NotifyChargingLimit")]
+    assert notify["chargingLimit"]["chargingLimitSource"] == "SO"
+    st.close()
+
+
+def test_ems_steps_in_amps_and_their_times(tmp_path: Path) -> None:
+    st = station(config(tmp_path, "ems:\n  driver: sim\n  steps:\n"
+                                  "    - {at_s: 35, limit_a: 40}\n"))
+    assert current_at(st, 34) > 150.0
+    assert current_at(st, 40) <= 40.5
+    st.close()
+
+
+def _udp_station(tmp_path: Path, port: int) -> DcStation:
+    return station(config(tmp_path, f"ems:\n  driver: udp_json\n  bind: 127.0.0.1\n"
+                                    f"  port: {port}\n"))
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_ems_udp_json_datagram_limits_the_charge_and_bad_ones_are_refused(
+        tmp_path: Path) -> None:
+    port = _free_udp_port()
+    st = _udp_station(tmp_path, port)
+    assert st.ems is not None and st.ems.address == ("127.0.0.1", port)
+    assert current_at(st, 29) > 150.0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        tx.sendto(b"not json", ("127.0.0.1", port))
+        tx.sendto(json.dumps({"limit_kw": 5}).encode(), ("127.0.0.1", port))
+        tx.sendto(json.dumps({"limit_w": 15_000}).encode(), ("127.0.0.1", port))
+        limited = current_at(st, 36)
+        assert limited * st.world.plant.connector_voltage_v <= 15_000.0 * 1.02
+        assert len(st.ems.refused) == 2
+        assert [p["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"]
+                for p in csms(st).of("NotifyChargingLimit")] == [15_000.0]
+        tx.sendto(json.dumps({"limit_w": None}).encode(), ("127.0.0.1", port))
+        assert current_at(st, 46) > 150.0
+    assert len(csms(st).of("ClearedChargingLimit")) == 1
+    assert csms(st).violations == []
+    st.close()
+
+
+def test_ems_bind_and_port_choose_where_the_datagrams_arrive(tmp_path: Path) -> None:
+    port = _free_udp_port()
+    st = _udp_station(tmp_path, port)
+    assert st.ems is not None and st.ems.address == ("127.0.0.1", port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        other = _free_udp_port()
+        tx.sendto(b'{"limit_w": 1000}', ("127.0.0.1", other))  # not our port: ignored
+        st.sched.run_until(30 * S)
+        assert st.ems.delivered == []
+        tx.sendto(b'{"limit_w": 1000}', ("127.0.0.1", port))
+        st.sched.run_until(31 * S)
+    assert [c.limit for c in st.ems.delivered] == [1000.0]
+    st.close()
+    # the port is free again after close, and a taken port is an error at start
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", port))
+        cfg = replace(StationConfig(), ems=EmsSection("udp_json", port=port))
+        st2 = DcStation(cfg, SessionConfig(ocpp="2.0.1"))
+        with pytest.raises(OSError):
+            st2.start()
+        st2.close()
+
+
+@pytest.mark.parametrize(("text", "line", "message"), [
+    ("ems:\n  driver: modbus\n", 2, "ems.driver must be one of"),
+    ("ems:\n  driver: sim\n  limit: 3\n", 3, "unknown key ems.limit"),
+    ("ems:\n  driver: udp_json\n  steps: []\n", 3, "ems.steps is used by ems.driver sim"),
+    ("ems:\n  driver: sim\n  port: 5\n", 3, "ems.port is used by ems.driver udp_json"),
+    ("ems:\n  driver: sim\n  steps:\n    - {at_s: 5, limit_kw: 1}\n", 4, "entries are"),
+    ("ems:\n  driver: sim\n  steps:\n    - {at_s: 9, limit_w: 1}\n    - {at_s: 5, limit_w: 2}\n",
+     5, "in order"),
+    ("ems:\n  driver: udp_json\n  port: 70000\n", 3, "ems.port must be 1..65535"),
+    ("ems:\n  driver: sim\n  source: CSO\n", 3, "ems.source must be one of"),
+])
+def test_ems_config_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int,
+                                                   message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        config(tmp_path, text)
+    assert err.value.line == line and message in str(err.value)
+    assert str(tmp_path / "station.yaml") in str(err.value)
