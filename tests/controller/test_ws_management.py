@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,9 @@ from evse.io.ocpp_ws import (
     realtime_epoch_unix_s,
 )
 from evse.runtime.clock import MonotonicClock
+from tests.controller.ws_wait import PASSWORD, until
 
 pytestmark = pytest.mark.realtime
-PASSWORD = "s3cret-password-16"
-
-
-async def until(pred: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout_s
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 def _status(version: str, value: str) -> Expect:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,6 +38,7 @@ from evse.io.ocpp_ws import (
     realtime_epoch_unix_s,
 )
 from evse.runtime.clock import MonotonicClock
+from tests.controller.ws_wait import until
 
 pytestmark = pytest.mark.realtime
 NOW = datetime.datetime.now(datetime.UTC)
@@ -84,15 +84,6 @@ def make_pki(d: Path, name: str) -> Path:
                      ca=False, server=role == "server", client=role == "client")
         _write(d / f"{name}-{role}", cert, key)
     return d
-
-
-async def until(pred: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout_s
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 async def session(version: str, server_sec: ServerSecurity, client_sec: WsSecurity,
