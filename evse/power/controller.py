@@ -1212,7 +1212,8 @@ class PowerPath(PowerPathHandler):
             self._on_meter(event, now_ns)
         elif isinstance(event, GroupMeasurement):
             self._module_voltage_v = event.voltage_v
-            self._module_voltage_ns = now_ns
+            # When the group measured it (its oldest reading), not when it was read here.
+            self._module_voltage_ns = min(event.timestamp_ns, now_ns)
         elif isinstance(event, OutputOffConfirmed):
             self._off_confirmed = True
         elif isinstance(event, CapabilitiesChanged):
