@@ -3,6 +3,8 @@ cause is repaired, and the connector is available again without an operator."""
 
 from __future__ import annotations
 
+import pytest
+
 from evse.power.faults import FaultReason
 from evse.power.types import Phase
 from evse.runtime.config import StationConfig
@@ -128,6 +130,49 @@ def test_one_module_silent_at_the_welding_check_is_not_a_weld() -> None:
         st.unplug()
         st.sched.run_for(2 * S)
         stage.present = True
+        st.sched.run_for(5 * S)
+        assert st.power.fault is None, st.power.faults
+        assert st.power.available
+    finally:
+        st.close()
+
+
+@pytest.mark.parametrize(("injector", "reason"), [
+    ("module_alarm", FaultReason.MODULE_ALARM),
+    ("meter_stale", FaultReason.METER_STALE),
+])
+def test_a_device_fault_standing_before_the_car_stops_the_session_unenergised(
+        injector: str, reason: FaultReason) -> None:
+    """A module alarm or a stopped meter that began before the car came were events the
+    idle path ignored; the session must not run its cable check (and, before this, its
+    precharge) on them. Checked as the path is energised: the fault is raised, the
+    contactors never close with a module on, and once the device is repaired and the car
+    has left the connector is available (both self-clearing)."""
+    from evse.runtime.inject import INJECTORS, Rig
+
+    st = DcStation(StationConfig(), SessionConfig(protocol="din", ocpp="none", charge_s=300))
+    try:
+        st.start()
+        st.sched.run_until(1 * S)
+        rig = Rig(st)
+        INJECTORS[injector].apply(rig)
+        st.sched.run_for(3 * S)
+        energised: list[int] = []
+
+        def watch(now_ns: int) -> None:
+            w = st.world
+            if w.contactor.closed and any(s.commanded_on for s in w.stages.values()):
+                energised.append(now_ns)
+
+        st.sched.call_every(10 * MS, watch, "test.watch")
+        st.plug_in()
+        assert st.sched.run_until_true(lambda: reason in _reasons(st), limit_ns=30 * S), (
+            st.power.faults, st.log.milestones)
+        st.sched.run_for(3 * S)
+        assert not energised, f"energised on a standing {injector} at {energised[:3]}"
+        st.unplug()
+        rig.car_left()
+        rig.repair()
         st.sched.run_for(5 * S)
         assert st.power.fault is None, st.power.faults
         assert st.power.available
