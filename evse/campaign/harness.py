@@ -123,9 +123,10 @@ class Harness:
         """The shot's fault-table row became a power fault after the injection (a device
         fault injected where nothing looks at it, e.g. a failing IMD self-test with no car
         to check, never does; its cell's recovery then does not apply)."""
-        if shot.row.table is None:
+        table = shot.cell.shows_as or shot.row.table
+        if table is None:
             return True
-        at = self.raised.get(shot.row.table.value)
+        at = self.raised.get(table.value)
         return at is not None and at >= shot.at_ns
 
     @property
