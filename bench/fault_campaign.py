@@ -36,6 +36,15 @@ PROFILES = ("generic", "din_only", "iso_only", "tata_nexon", "skoda_enyaq", "vw_
 _TARGETS = [p for p in PHASES if p not in (Phase.IDLE, Phase.BETWEEN_SESSIONS)]
 
 
+#: Injectors that force the same module regulation (evse/runtime/inject.py patches the
+#: stages' forced voltage/current): a later one replaces an earlier one's fault, which
+#: would then be judged on a fault no longer there (bench seed 640: emergency_over_voltage
+#: @session_setup undone by over_voltage@cable_check). One of them per session.
+_REGULATION = {name: "module_regulation" for name in (
+    "over_voltage", "emergency_over_voltage", "output_stuck_low", "over_current",
+    "output_stuck_on")}
+
+
 def plan_session(rng: random.Random, catalogue: Catalogue) -> dict[str, Any]:
     """One session: the car, and 1-3 (phase, fault) shots in phase order."""
     protocol = rng.choice(["din", "iso2"])
@@ -47,11 +56,13 @@ def plan_session(rng: random.Random, catalogue: Catalogue) -> dict[str, Any]:
     phases = sorted(rng.sample(_TARGETS, rng.randint(1, 3)), key=order.__getitem__)
     if rng.random() < 0.1:
         phases = [Phase.IDLE if rng.random() < 0.5 else Phase.BETWEEN_SESSIONS]
-    shots = []
+    shots: list[dict[str, str]] = []
     for phase in phases:
+        taken = {_REGULATION.get(catalogue.faults[s["fault"]].inject) for s in shots} - {None}
         names = [n for n, row in catalogue.faults.items()
                  if n != "contactor_welded_repeated" and row.cell(phase).applicable
-                 and not any(c.known for c in row.cells.values())]
+                 and not any(c.known for c in row.cells.values())
+                 and _REGULATION.get(row.inject) not in taken]
         if names:
             shots.append({"phase": phase.value, "fault": rng.choice(names)})
     return {"protocol": protocol, "profile": profile, "charge_s": rng.choice([3.0, 6.0]),

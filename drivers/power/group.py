@@ -43,11 +43,25 @@ from evse.ports.power import (
 #: Drop a silent module from capabilities after 15 s; must exceed the module's own 10 s comm
 #: timeout, since overestimating capability is safe and underestimating it is not (§1.2).
 OFFLINE_TIMEOUT_NS = 15_000_000_000
-#: A module's last V/I is part of the group measurement only this long after its last
-#: answer [assumed: three 1 s status polls]. Offline takes 15 s (above), but a voltage that
-#: old is not a measurement: the welding check reading a silent module's last charging
-#: voltage called a clean opening a weld (fault campaign, module_comm_lost).
-MEASUREMENT_FRESH_NS = 3_000_000_000
+#: The per-request reply timeout: a module that has not answered this long after it was
+#: asked has not answered (hardware.md §1.3: DPM1000's 250 ms per-request timeout; the
+#: simulated modules answer within 5-30 ms, §6.2).
+REPLY_TIMEOUT_NS = 250_000_000
+
+
+def measurement_fresh_ns(poll_period_ns: int) -> int:
+    """How long a module's V/I reading is part of the group's present voltage and current.
+
+    The module is asked again every status poll (`poll_period_ns`: Infy 1 s, 0x060 family
+    250 ms, hardware.md §1.2/§1.3); a reading older than one poll period plus one reply
+    timeout means the module missed its next answer. Its frames stopped, so its last
+    reading is history, not the present: a silent module's frozen charging voltage must
+    not stand for the bus at the welding check (fault campaign, module_comm_lost@welding:
+    a 368 V reading counted for 3 s on a dead bus and the check reported a weld). Offline
+    (capabilities) still takes OFFLINE_TIMEOUT_NS; only the measurement ages out here."""
+    return poll_period_ns + REPLY_TIMEOUT_NS
+
+
 #: `off` is confirmed once the summed measured current is below this. 1 A is the smallest
 #: current an Infy module accepts as a setpoint (§1.2 min_export_current_A) [threshold assumed].
 OFF_CURRENT_THRESHOLD_A = 1.0
@@ -118,6 +132,8 @@ class ModuleGroupManager(PowerModuleGroup):
         self._offline_timeout_ns = offline_timeout_ns
         self._off_threshold_a = off_current_threshold_a
         self._setpoint_interval_ns = setpoint_min_interval_ns
+        self._fresh_ns = measurement_fresh_ns(protocol.poll_period_ns)
+        self._fresh_addresses: frozenset[int] = frozenset()
         self._voltage_v = 0.0
         self._current_a = 0.0
         self._enabled = False
@@ -170,6 +186,7 @@ class ModuleGroupManager(PowerModuleGroup):
                 self._send(self._protocol.poll_requests(m.address, True)[:1], now_ns)
             self._next_fast_poll_ns = now_ns + OFF_CONFIRM_POLL_PERIOD_NS
         self._check_offline(now_ns)
+        self._expire_measurements(now_ns)
         self._update_membership(now_ns)
         self._flush_setpoint(now_ns)
         events, self._events = self._events, []
@@ -182,6 +199,8 @@ class ModuleGroupManager(PowerModuleGroup):
         for m in self._modules.values():
             if m.online and m.last_rx_ns is not None:
                 candidates.append(m.last_rx_ns + self._offline_timeout_ns)
+            if m.address in self._fresh_addresses:
+                candidates.append(m.measured_ns + self._fresh_ns)
         present = [c for c in candidates if c is not None]
         return min(present) if present else 0
 
@@ -313,19 +332,36 @@ class ModuleGroupManager(PowerModuleGroup):
                 self._events.append(ModuleAlarmCleared(m.address, now_ns))
             m.alarms = status.alarms
 
+    def _fresh(self, now_ns: int) -> list[_Module]:
+        """The modules whose V/I reading is present, not history (measurement_fresh_ns)."""
+        return [m for m in self._modules.values() if m.online and m.voltage_v is not None
+                and m.measured_ns >= 0 and now_ns - m.measured_ns < self._fresh_ns]
+
     def _emit_measurement(self, now_ns: int) -> None:
-        live = [m for m in self._modules.values() if m.online and m.voltage_v is not None
-                and m.last_rx_ns is not None and now_ns - m.last_rx_ns < MEASUREMENT_FRESH_NS]
+        live = self._fresh(now_ns)
+        self._fresh_addresses = frozenset(m.address for m in live)
         if not live:
             return
         voltage_v = max(m.voltage_v or 0.0 for m in live)
         current_a = sum(m.current_a or 0.0 for m in live)
-        self._events.append(GroupMeasurement(voltage_v, current_a, now_ns))
+        # Stamped with its oldest reading, not with now: re-measured after another module's
+        # reading aged out, the rest is not newer than when those modules last answered
+        # (the welding check asks whether the module side was measured after the opening).
+        measured_ns = min(m.measured_ns for m in live)
+        self._events.append(GroupMeasurement(voltage_v, current_a, measured_ns))
         if (self._off_since_ns is not None and current_a < self._off_threshold_a
                 and all(m.measured_ns > self._off_since_ns for m in live)):
             self._events.append(OutputOffConfirmed(now_ns))
             self._off_since_ns = None
             self._next_fast_poll_ns = None
+
+    def _expire_measurements(self, now_ns: int) -> None:
+        """A reading that aged out leaves the present voltage now, not at the next answer
+        of another module: re-measure over the fresh rest. With none left nothing is
+        reported, and the power path treats the module side as unknown."""
+        fresh = frozenset(m.address for m in self._fresh(now_ns))
+        if fresh < self._fresh_addresses:
+            self._emit_measurement(now_ns)
 
     def _check_offline(self, now_ns: int) -> None:
         for m in self._modules.values():

@@ -112,9 +112,9 @@ OVER_CURRENT_DURATION_NS = 400_000_000
 #: contact temperature rise, 40 °C ambient + 50 K = 90 °C].
 TEMPERATURE_DERATE_C = 80.0
 TEMPERATURE_TRIP_C = 90.0
-#: No MeterReading for this long while precharging/charging stops the charge: the car must
-#: not be told a stale sample (P0 item 2) [assumed; below EVerest's 5 s
-#: initial_meter_value_timeout_ms, timing.md §7].
+#: No MeterReading for this long while energised stops the session: the car must not be
+#: told a stale sample (P0 item 2), and the cable check's 60 V gates read the meter too
+#: [assumed; below EVerest's 5 s initial_meter_value_timeout_ms, timing.md §7].
 METER_STALE_NS = 2_000_000_000
 
 #: Output collapse (a short across the pins while charging): the meter voltage below this
@@ -293,6 +293,8 @@ class PowerPathHandler:
         #: The current the last `regulate` ramped towards (None: no regulation yet).
         self._ramp_target_a: float | None = None
         self._delivering = False
+        #: The meter watch runs (the path is energised: the cable check reads it too).
+        self._meter_watched = False
         self._shutdown_since_ns = 0
         self._shutdown_from_a = 0.0
         self._shutdown_energised = False
@@ -570,10 +572,29 @@ class PowerPathHandler:
 
     def arm_watches(self, ev: Event) -> None:
         self._delivering = True
-        self._meter_watch_from_ns = ev.at_ns
 
     def disarm_watches(self, ev: Event) -> None:
         self._delivering = False
+
+    def arm_meter_watch(self, ev: Event) -> None:
+        self._meter_watched = True
+        self._meter_watch_from_ns = ev.at_ns
+
+    def disarm_meter_watch(self, ev: Event) -> None:
+        self._meter_watched = False
+
+    def check_standing_faults(self, ev: Event) -> None:
+        """Conditions that began before the path was energised are events nobody heard
+        (idle ignores them); they are standing, so they stop this session before it
+        closes the contactors: a tripping alarm a module still reports, a meter silent
+        for meter_stale_ms (no first reading: the watch armed here decides). An IMD's
+        device fault is left to the cable check's self-test, which is what clears it."""
+        if self._alarmed_modules:
+            modules = ", ".join(str(a) for a in sorted(self._alarmed_modules))
+            self._post("module_alarm", f"module {modules}: tripping alarm before the session")
+        last = self._last_meter_ns
+        if last is not None and ev.at_ns - last >= self.config.meter_stale_ns:
+            self._post("meter_stale")
 
     def start_ticking(self, ev: Event) -> None:
         self._ticking = True
@@ -944,9 +965,9 @@ class PowerPath(PowerPathHandler):
         ]
         if self._ticking and self._last_tick_ns is not None:
             candidates.append(self._last_tick_ns + CONTROL_PERIOD_NS)
-        if self._delivering:
-            if self._limits is not None:
-                candidates.append(self._limits.valid_until_ns)  # expiry stops the charge (P0 6)
+        if self._delivering and self._limits is not None:
+            candidates.append(self._limits.valid_until_ns)  # expiry stops the charge (P0 6)
+        if self._meter_watched:
             candidates.append(self._meter_stale_due_ns())
         present = [c for c in candidates if c is not None]
         return min(present) if present else None
@@ -967,7 +988,7 @@ class PowerPath(PowerPathHandler):
             self._own_timers.next_deadline_ns() if self._own_timers else None,
             self._welding.next_deadline_ns() if self._welding is not None else None,
             self._limits.valid_until_ns if self._limits is not None else None,
-            self._meter_stale_due_ns() if self._delivering else None,
+            self._meter_stale_due_ns() if self._meter_watched else None,
         ]
         return all(d is None or d > now_ns for d in due)
 
@@ -1196,12 +1217,12 @@ class PowerPath(PowerPathHandler):
         return last + self.config.meter_stale_ns
 
     def _watch(self, now_ns: int) -> None:
-        """Bounds that only run while delivering (the chart arms them): meter, limits.
+        """Bounds the chart arms: the meter while energised, the limits while delivering.
         Checked on the timer only, after the runtime has fed this tick's fresh limits."""
+        if self._meter_watched and now_ns >= self._meter_stale_due_ns():
+            self._post("meter_stale")
         if not self._delivering:
             return
-        if now_ns >= self._meter_stale_due_ns():
-            self._post("meter_stale")
         lim = self._limits
         if lim is not None and lim.valid_until_ns is not None and now_ns >= lim.valid_until_ns:
             self._post("limits_expired")
@@ -1212,7 +1233,8 @@ class PowerPath(PowerPathHandler):
             self._on_meter(event, now_ns)
         elif isinstance(event, GroupMeasurement):
             self._module_voltage_v = event.voltage_v
-            self._module_voltage_ns = now_ns
+            # When the group measured it (its oldest reading), not when it was read here.
+            self._module_voltage_ns = min(event.timestamp_ns, now_ns)
         elif isinstance(event, OutputOffConfirmed):
             self._off_confirmed = True
         elif isinstance(event, CapabilitiesChanged):

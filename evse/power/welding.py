@@ -16,10 +16,11 @@ from evse.power.types import WeldingResult
 #: Module-side decay below 60 V with the contactors open: 5 time constants of the module
 #: discharge path (2 x 1 mF, 250 Ohm per module -> tau 0.25 s) with margin [assumed].
 VOLTAGE_DECAY_BOUND_NS = 2_000_000_000
-#: A module-side voltage older than this is unknown [assumed: the group driver's own
-#: freshness, drivers/power/group.py MEASUREMENT_FRESH_NS 3 s = three 1 s Infy status polls;
-#: the group reports no voltage once every module is silent].
-MODULE_VOLTAGE_FRESH_NS = 3_000_000_000
+#: A module-side voltage older than this is unknown: the group driver's own freshness for
+#: its slowest protocol (drivers/power/group.py measurement_fresh_ns: Infy's 1 s status poll,
+#: hardware.md §1.2, + the 250 ms reply timeout, §1.3); the group stops reporting a voltage
+#: once every module is silent, so here the last one ages out the same way.
+MODULE_VOLTAGE_FRESH_NS = 1_250_000_000
 
 
 class WeldingCheck:

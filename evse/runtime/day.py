@@ -220,14 +220,18 @@ def connector_status(csms: CsmsSim) -> str | None:
     return str(last.get("status", last.get("connectorStatus")))
 
 
-def transaction_failures(txs: list[TxView]) -> list[str]:
-    """Every transaction stopped, with a stop reason and a meter stop above its start."""
+def transaction_failures(txs: list[TxView], *, charged: bool = True) -> list[str]:
+    """Every transaction stopped, with a stop reason and a meter stop above its start.
+    `charged=False`: a fault may have ended the transaction before any energy flowed (an
+    e-stop at SDP), so the stop only must not be below the start."""
     failures = []
     for tx in txs:
         if tx.meter_stop_wh is None or tx.stop_reason is None:
             failures.append(f"transaction {tx.tx_id} never stopped")
-        elif tx.meter_stop_wh - tx.meter_start_wh <= 0:
+        elif charged and tx.meter_stop_wh - tx.meter_start_wh <= 0:
             failures.append(f"meter stop {tx.meter_stop_wh} <= start {tx.meter_start_wh}")
+        elif tx.meter_stop_wh < tx.meter_start_wh:
+            failures.append(f"meter stop {tx.meter_stop_wh} < start {tx.meter_start_wh}")
     return failures
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from evse.power import shutdown, welding
 from evse.power.controller import (
+    METER_STALE_NS,
     PRECHARGE_TIMEOUT_NS,
     PowerPath,
     PowerPathHandler,
@@ -83,7 +84,8 @@ def test_a_scheduler_can_own_the_chart_timers() -> None:
     d.core = PowerPath(timers=sched)
     d.start()  # contactors commanded closed; no feedback ever comes
     assert SetContactors(True) in d.take()
-    assert d.core.next_deadline_ns() is None  # the scheduler holds the step timer
+    # The scheduler holds the step timer; the path's own deadline is its meter watch.
+    assert d.core.next_deadline_ns() == d.t + METER_STALE_NS
     sched.run_until(d.t + 5 * S + 1)
     f = d.core.fault
     assert f is not None and f.reason is FaultReason.CONTACTOR_NOT_CLOSED

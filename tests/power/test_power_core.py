@@ -71,7 +71,8 @@ def test_cable_check_command_sequence_follows_the_reference_steps() -> None:
 
 
 def test_next_deadline_is_the_pending_step_timeout_and_timer_fires_it() -> None:
-    core = PowerPath()
+    # The meter watch (armed while energised) is set past the step's bound: no meter here.
+    core = PowerPath(PowerPathConfig(meter_stale_ns=10 * S))
     core.start_cable_check(400.0, 0)
     meter(core, 0.0, 0.0, 0)
     core.take_commands()

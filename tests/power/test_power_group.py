@@ -9,7 +9,12 @@ import can
 import pytest
 
 from drivers.power import infy, reg060
-from drivers.power.group import OFF_CURRENT_THRESHOLD_A, OFFLINE_TIMEOUT_NS, ModuleGroupManager
+from drivers.power.group import (
+    OFF_CURRENT_THRESHOLD_A,
+    OFFLINE_TIMEOUT_NS,
+    ModuleGroupManager,
+    measurement_fresh_ns,
+)
 from drivers.power.infy import InfyProtocol
 from drivers.sim.contactor import ContactorSim
 from drivers.sim.loads import Battery, EvInlet
@@ -18,6 +23,7 @@ from drivers.sim.module_stage import COMM_TIMEOUT_NS, ModuleStage
 from drivers.sim.plant import DcPlant
 from evse.ports.power import (
     CapabilitiesChanged,
+    GroupMeasurement,
     ModuleAlarm,
     ModuleAlarmRaised,
     ModuleFrameRejected,
@@ -52,6 +58,7 @@ class Bench:
             table = reg060.VENDOR_TABLES[protocol]
             self.rack = Reg060RackSim(self.sim, self.stages, random.Random(3), volts, table=table)
             proto = reg060.Reg060Protocol(table)
+        self.proto = proto
         self.group = ModuleGroupManager(self.drv, proto, list(self.stages))
         self.now = 0
         self.events: list[tuple[int, PowerEvent]] = []
@@ -115,6 +122,26 @@ def test_polls_double_as_heartbeat_so_modules_never_time_out(bench: Bench) -> No
 
 def test_offline_timeout_is_longer_than_the_module_comm_timeout() -> None:
     assert OFFLINE_TIMEOUT_NS > COMM_TIMEOUT_NS  # §1.2: overestimating capability is safe
+
+
+def test_a_silent_modules_last_reading_leaves_the_present_voltage(bench: Bench) -> None:
+    """A module whose frames stopped keeps its capability (offline takes 15 s) but not its
+    voltage: once its reading is older than one poll period + the reply timeout, the group
+    voltage is the answering modules' (here: the decay after the contactor opened), not
+    the silent one's frozen charging voltage (module_comm_lost@welding read as a weld)."""
+    bench.contactor.command(True, 0)
+    bench.group.set_output(450.0, 60.0, 0)
+    bench.group.enable(0)
+    bench.run(3_000_000_000)
+    bench.stages[2].present = False
+    silent_at = bench.now
+    bench.group.disable(bench.now)
+    bench.contactor.command(False, bench.now)
+    fresh_ns = measurement_fresh_ns(bench.proto.poll_period_ns)
+    bench.run(fresh_ns + 1_000_000_000)
+    late = [e for t, e in bench.of(GroupMeasurement) if t > silent_at + fresh_ns + 100_000_000]
+    assert late and all(e.voltage_v < 60.0 for e in late), late  # type: ignore[union-attr]
+    assert not bench.of(ModuleOffline) and bench.group.capabilities.module_count == 3
 
 
 def test_hot_unplug_drops_capability_after_timeout_and_resends_share(bench: Bench) -> None:
