@@ -69,6 +69,7 @@ from evse.fsm import Event, Machine, MachineSpec, load_spec
 from evse.fsm.engine import TraceSink
 from evse.fsm.timers import LocalTimers
 from evse.ports.board import (
+    RESET_REFUSED_BY_BOARD,
     Board,
     BoardError,
     BoardEvent,
@@ -419,7 +420,7 @@ class McuLinkHandler:
                 if isinstance(pend.msg, ResetFault):
                     ok = ack.result is AckResult.OK
                     link._events.append(FaultResetAck(
-                        ok, self._now(), "" if ok else "the safety MCU refused the reset"))
+                        ok, self._now(), "" if ok else RESET_REFUSED_BY_BOARD))
 
     def count_mcu_error(self, ev: Event) -> None:
         assert isinstance(ev.data, Error)

@@ -76,6 +76,10 @@ class BoardFault:
     at_ns: int
 
 
+#: FaultResetAck.reason of a board that refused the reset without saying why.
+RESET_REFUSED_BY_BOARD = "the safety MCU refused the reset"
+
+
 @dataclass(frozen=True, slots=True)
 class FaultResetAck:
     """The board answered `reset_fault`: its latched fault flags that are no longer active

@@ -59,7 +59,7 @@ from evse.cp.levels import CpLevel
 from evse.cp.pilot import ControlPilot, CpConfig, CpNotice, FaultCause, pp_reads_open
 from evse.ev.sim import EvSim
 from evse.fsm import Event
-from evse.ports.board import Board, ContactorFeedback, EStopChanged
+from evse.ports.board import RESET_REFUSED_BY_BOARD, Board, ContactorFeedback, EStopChanged
 from evse.power.controller import PowerInput, PowerPath, PowerPathConfig
 from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
@@ -445,8 +445,8 @@ class DcStation:
         if notice.kind == "fault_reset":  # the board answered the pilot's reset
             board_ok = bool(notice.data["board_accepted"])
             self._reset_result(board_ok, self._reset_reason if board_ok
-                               else str(notice.data.get("reason") or
-                                        "the safety MCU refused the reset"), sched.now_ns())
+                               else str(notice.data["reason"] or RESET_REFUSED_BY_BOARD),
+                               sched.now_ns())
         if notice.kind == "estop":
             # The e-stop input reaches the power path before the contactor feedback of the
             # board's hardware cut does, so the fault reads as an e-stop, not as contacts

@@ -6,7 +6,6 @@ key log is inside). Skipped without root or iproute2, like tests/station/test_ru
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +19,6 @@ from evse.cli import main as evse_main
 from evse.replay.pcap import ConnectionKind, messages, read_capture
 from evse.secc.env import AppProtocol
 from evse.security.testpki import TestPki
-from exi.cli import decode_pcap
 from tests.station.test_run_iface import (  # the same harness and car
     _REASON,
     link,  # noqa: F401 - fixture
@@ -103,9 +101,10 @@ def test_tls_and_tcp_sessions_are_captured_one_file_each_and_read_back(
     assert types[0] == "SessionSetupReqType" and types[-1] == "SessionStopType"
     assert "CurrentDemandReqType" in types
     assert all(code.split(":")[1].startswith("OK") for code in session["evse_first_codes"])
-    out = io.StringIO()
-    assert decode_pcap(str(tcp_file), out) == 0
-    assert "SessionSetupReq" in out.getvalue() and "CurrentDemandRes" in out.getvalue()
+    capsys.readouterr()
+    assert evse_main(["exi", "decode", "--pcap", str(tcp_file)]) == 0  # the shipped path
+    listed_tcp = capsys.readouterr().out
+    assert "SessionSetupReq" in listed_tcp and "CurrentDemandRes" in listed_tcp
 
     tshark = shutil.which("tshark")
     if tshark is None:
