@@ -70,6 +70,7 @@ from evse.io.v2g_net import (
     V2gNetServer,
 )
 from evse.power.types import Phase as PowerPhase
+from evse.runtime import heap
 from evse.runtime.board_wiring import open_board
 from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
 from evse.runtime.config import StationConfig, load_config
@@ -238,9 +239,12 @@ class IfaceStation:
         if not is_warm():  # READY (systemd) only once nothing is left to build lazily
             raise RunError("the warm-up did not build every EXI codec")
         warm = warm_report()
+        # Last of the build: nothing built so far is garbage later (evse/runtime/heap.py).
+        self.heap = heap.settle()
         self.runner.ready_status = (
             f"running; warm-up {warm.total_ms:.0f} ms ("
-            + ", ".join(f"{k} {v:.0f} ms" for k, v in warm.parts_ms.items()) + ")")
+            + ", ".join(f"{k} {v:.0f} ms" for k, v in warm.parts_ms.items())
+            + f"); {self.heap.frozen_objects} start-up objects frozen")
         self.stats = RunStats()
         self._conn: int | None = None
         self._owners: set[int] = set()  # connections the server admitted (ConnectionOpened)
@@ -356,6 +360,7 @@ class IfaceStation:
         self.station.close()
         if self.board is not None:
             self.board.close()
+        heap.thaw()
 
     # ------------------------------------------------------------------ captures
     def _tap_readable(self, now_ns: int) -> None:

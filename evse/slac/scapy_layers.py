@@ -12,6 +12,7 @@ What is added or fixed (hardware.md §3.4):
 
 from __future__ import annotations
 
+from scapy import data as _scapy_data
 from scapy.contrib import homepluggp as _gp
 from scapy.contrib.homeplugav import HomePlugAV
 from scapy.fields import (
@@ -42,6 +43,14 @@ __all__ = [
 ]
 
 gp = _gp
+
+#: scapy's import loads Wireshark's OUI table (52,417 vendor names from
+#: /usr/share/wireshark/manuf, or scapy's own copy when Wireshark is absent) only to print
+#: vendor names next to MAC addresses. The station never resolves a vendor (it logs MACs as
+#: hex), and the table is 12 MB of the process's RSS on this machine, against the CM4's
+#: budget of 80 MB (issue 13 item 6): it is emptied once, here, where scapy is imported.
+#: MACField still encodes, decodes and prints addresses as before.
+_scapy_data.MANUFDB.d.clear()
 
 
 class CM_ATTEN_PROFILE_IND(Packet):  # noqa: N801 - scapy naming follows the MME name

@@ -8,6 +8,7 @@ feedback the MCU reports. Skipped without root / iproute2.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,9 @@ def test_evse_run_with_the_mcu_link_charges_a_din_car_over_the_veth(
             # READY (systemd) goes out only warm, and says what the warm-up built.
             assert is_warm() and bench.runner.ready_status.startswith("running; warm-up")
             assert "exi" in bench.runner.ready_status
+            # ... and the start-up heap is out of the collector's full scans (heap.py).
+            assert "start-up objects frozen" in bench.runner.ready_status
+            assert bench.heap.frozen_objects > 50_000 and gc.get_freeze_count() > 50_000
             assert bench.board.link.state is LinkState.UP
             one_session(veth, bench, AppProtocol.DIN70121)
             # The MCU's own (simulated) contactor closed and opened again; the plant followed.

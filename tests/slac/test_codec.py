@@ -384,3 +384,16 @@ def test_after_warm_up_the_5pct_pwm_and_the_first_answers_cost_no_lazy_loading()
     # 58-group CM_ATTEN_CHAR.IND (~15 ms of scapy on a desktop) within TP_EVSE_avg_atten_calc
     assert warm["SlacParmReq"] < 20.0 and warm["SlacMatchReq"] < 20.0, warm
     assert warm["AttenProfileInd"] < 60.0, warm
+
+
+def test_scapy_vendor_table_is_dropped_and_macs_still_round_trip() -> None:
+    """The OUI vendor table scapy loads at import (12 MB of RSS, evse/slac/scapy_layers.py)
+    is empty once the codec's layers are loaded, and a MAC still encodes and decodes."""
+    from scapy import data as scapy_data
+
+    import evse.slac.scapy_layers  # noqa: F401 - the import is what empties the table
+
+    assert len(scapy_data.MANUFDB.d) == 0
+    frame = Frame(dst=BROADCAST_MAC, src=bytes.fromhex("00b052000001"),
+                  mme=SetKeyCnf(result=0, my_nonce=1, your_nonce=2))
+    assert decode_frame(encode_frame(frame)).src == bytes.fromhex("00b052000001")
