@@ -51,6 +51,7 @@ from evse.capture.pcapng import (
     interface_description,
     section_header,
 )
+from evse.capture.tls_keys import client_hello_random as tls_client_hello_random, key_log_lines
 
 log = logging.getLogger(__name__)
 
@@ -342,19 +343,7 @@ class SessionCaptures:
             data = path.read_bytes()
         except FileNotFoundError:
             return b""
-        out = b""
-        for line in data.split(b"\n")[:-1]:
-            parts = line.split()
-            if len(parts) == 3 and parts[0] == b"CLIENT_RANDOM" and _unhex(parts[1]) in randoms:
-                out += line + b"\n"
-        return out
-
-
-def _unhex(text: bytes) -> bytes | None:
-    try:
-        return bytes.fromhex(text.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        return None
+        return key_log_lines(data, randoms)
 
 
 #: Ethernet header, IPv6 fixed header, IPv6 next header TCP (RFC 8200 §3).
@@ -362,17 +351,13 @@ _ETH_LEN, _IPV6_LEN, _IPPROTO_TCP = 14, 40, 6
 
 
 def client_hello_random(frame: bytes) -> bytes | None:
-    """The 32-byte random of a TLS ClientHello at the start of a TCP segment in an IPv6
-    Ethernet frame (RFC 5246 §7.4.1.2: record header 5, handshake header 4, version 2),
-    None for any other frame. A V2G ClientHello is a few hundred bytes: one segment."""
+    """The ClientHello random of an IPv6/TCP Ethernet frame (the TCP payload is read by
+    evse/capture/tls_keys.py, as the capture reader reads it), None for any other frame."""
     if len(frame) < _ETH_LEN + _IPV6_LEN + 20 or frame[12:14] != b"\x86\xdd" or (
             frame[_ETH_LEN + 6] != _IPPROTO_TCP):
         return None
     tcp = _ETH_LEN + _IPV6_LEN
-    payload = frame[tcp + (frame[tcp + 12] >> 4) * 4:]
-    if len(payload) < 43 or payload[0] != 0x16 or payload[1] != 0x03 or payload[5] != 0x01:
-        return None
-    return payload[11:43]
+    return tls_client_hello_random(frame[tcp + (frame[tcp + 12] >> 4) * 4:])
 
 
 def _header_end(data: bytes) -> int:

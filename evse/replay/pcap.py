@@ -16,6 +16,7 @@ reason they cannot be replayed. An unreadable file is a `CaptureError`.
 from __future__ import annotations
 
 import enum
+import io
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from scapy.utils import rdpcap
 import exi
 from evse.capture.pcapng import BLOCK_SHB, BYTE_ORDER_MAGIC, PcapngError, key_log_of
 from evse.replay.tls12 import Plaintext, TlsDecryptError, decrypt_connection, parse_key_log
+from evse.v2gtp.header import PayloadType
+from evse.v2gtp.stream import FrameReceived, StreamBroken, V2gtpStreamDecoder
 from exi.cli import CapturedMessage
 
 NS = {"urn:din:70121:2012:MsgDef": "din", "urn:iso:15118:2:2013:MsgDef": "iso2"}
@@ -80,11 +83,19 @@ class Capture:
 Segments = list[tuple[float, int, bytes]]
 
 
-def streams(path: Path) -> dict[tuple[object, ...], Segments]:
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CaptureError(f"{path}: not a readable pcap/pcapng capture ({exc})") from exc
+
+
+def streams(path: Path, data: bytes) -> dict[tuple[object, ...], Segments]:
+    """The TCP segments of each IPv6 stream of the capture `data` (read from `path`)."""
     out: dict[tuple[object, ...], Segments] = {}
     try:
-        packets = rdpcap(str(path))
-    except (OSError, Scapy_Exception, EOFError, struct.error) as exc:
+        packets = rdpcap(io.BytesIO(data))
+    except (Scapy_Exception, EOFError, struct.error) as exc:
         raise CaptureError(f"{path}: not a readable pcap/pcapng capture ({exc})") from exc
     for pkt in packets:
         if IPv6 not in pkt or TCP not in pkt:
@@ -110,17 +121,27 @@ def _reassemble(segs: Segments) -> tuple[bytes, list[tuple[int, float]]]:
     return buf, times
 
 
+#: Largest V2GTP payload the reader frames: a capture may hold a CertificateInstallationRes
+#: with a whole chain (a few KiB, above the SECC's own receive limit of
+#: evse/v2gtp/header.py DEFAULT_MAX_PAYLOAD_LENGTH only when a vehicle sends one).
+CAPTURE_MAX_PAYLOAD = 65_536
+
+
 def frames(segs: Segments) -> list[tuple[float, bytes]]:
+    """(time, payload) of every V2GTP frame of one direction, framed by the station's own
+    decoder (evse/v2gtp/stream.py: its header checks and resynchronisation); a frame's
+    time is that of the segment that completed it, when the SECC would have had it."""
     buf, times = _reassemble(segs)
-    res = []
-    pos = 0
-    while pos + 8 <= len(buf):
-        ver, inv, _ptype, length = struct.unpack(">BBHI", buf[pos:pos + 8])
-        if ver != 1 or inv != 0xFE:
-            break
-        t = max((tt for off, tt in times if off <= pos), default=0.0)
-        res.append((t, buf[pos + 8:pos + 8 + length]))
-        pos += 8 + length
+    decoder = V2gtpStreamDecoder(max_payload_length=CAPTURE_MAX_PAYLOAD,
+                                 allowed_types=frozenset(PayloadType))
+    res: list[tuple[float, bytes]] = []
+    bounds = [off for off, _ in times[1:]] + [len(buf)]
+    for (start, t), end in zip(times, bounds, strict=True):
+        for event in decoder.feed(buf[start:end], round(t * 1e9)):
+            if isinstance(event, StreamBroken):
+                return res
+            if isinstance(event, FrameReceived):
+                res.append((event.received_ns / 1e9, event.payload))
     return res
 
 
@@ -145,8 +166,9 @@ def plain_streams(path: Path, key_log: bytes, cap: Capture) -> dict[tuple[object
     """The capture's TCP streams with each TLS connection replaced by its decrypted
     application data where a key decrypts it; the others are reported in `cap` as
     ConnectionKind.TLS with the reason."""
-    st = streams(path)
-    keys = parse_key_log(file_key_log(path, cap.warnings) + key_log)
+    data = _read(path)
+    st = streams(path, data)
+    keys = parse_key_log(file_key_log(data, cap.warnings) + key_log)
     for key, segs in list(st.items()):
         buf, times = _reassemble(segs)
         if not (buf.startswith(TLS_HANDSHAKE) and buf[5:6] == b"\x01"):  # ClientHello
@@ -180,13 +202,9 @@ def _plain_segments(plain: Plaintext, times: list[tuple[int, float]]) -> Segment
     return out
 
 
-def file_key_log(path: Path, warnings: list[str]) -> bytes:
+def file_key_log(data: bytes, warnings: list[str]) -> bytes:
     """The key log lines a pcapng file carries (none for pcap files or other writers' byte
     order: those take `--keylog`)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return b""  # streams() reports the unreadable file
     if data[:4] != struct.pack("<I", BLOCK_SHB) or data[8:12] != struct.pack(
             "<I", BYTE_ORDER_MAGIC):
         return b""

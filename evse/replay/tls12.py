@@ -19,17 +19,23 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from evse.capture.tls_keys import (
+    CONTENT_HANDSHAKE,
+    HANDSHAKE_CLIENT_HELLO,
+    HANDSHAKE_SERVER_HELLO,
+    RECORD_HEADER_LEN,
+    hello_random,
+    parse_key_log as parse_key_log,
+)
+
 CONTENT_CHANGE_CIPHER_SPEC = 20
-CONTENT_HANDSHAKE = 22
 CONTENT_APPLICATION_DATA = 23
-HANDSHAKE_CLIENT_HELLO = 1
-HANDSHAKE_SERVER_HELLO = 2
 #: RFC 7366 encrypt_then_mac extension.
 EXT_ENCRYPT_THEN_MAC = 0x0016
 #: [V2G2-602] suites (IANA numbers): both AES-128-CBC + HMAC-SHA256.
 AES128_CBC_SHA256_SUITES = frozenset({0xC023, 0xC025})
 _MAC_LEN, _KEY_LEN, _IV_LEN = 32, 16, 16
-_RECORD_HEADER = 5
+_RECORD_HEADER = RECORD_HEADER_LEN
 
 
 class TlsDecryptError(Exception):
@@ -57,16 +63,6 @@ def records(stream: bytes) -> list[Record]:
         out.append(Record(ctype, version, stream[pos + _RECORD_HEADER:end], pos))
         pos = end
     return out
-
-
-def parse_key_log(text: bytes) -> dict[bytes, bytes]:
-    """NSS key log: client random -> master secret (`CLIENT_RANDOM <hex> <hex>` lines)."""
-    keys: dict[bytes, bytes] = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == b"CLIENT_RANDOM":
-            keys[bytes.fromhex(parts[1].decode())] = bytes.fromhex(parts[2].decode())
-    return keys
 
 
 def _p_sha256(secret: bytes, seed: bytes, size: int) -> bytes:
@@ -100,7 +96,7 @@ def decrypt_connection(client: bytes, server: bytes,
     """Both directions' application data of one TLS 1.2 connection."""
     c_recs, s_recs = records(client), records(server)
     ch, sh = _hello(c_recs, HANDSHAKE_CLIENT_HELLO), _hello(s_recs, HANDSHAKE_SERVER_HELLO)
-    client_random, server_random = ch[6:38], sh[6:38]
+    client_random, server_random = hello_random(ch), hello_random(sh)
     sid_len = sh[38]
     (suite,) = struct.unpack_from(">H", sh, 39 + sid_len)
     etm = EXT_ENCRYPT_THEN_MAC in _extensions(sh, 39 + sid_len + 3)
