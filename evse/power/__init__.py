@@ -25,7 +25,8 @@ How the SECC and the runtime drive `evse.power.controller.PowerPath`:
     for cmd in core.take_commands(): ...   # SetModuleOutput -> PowerModuleGroup.set_output,
         # Enable/DisableModules -> enable/disable, SetContactors -> Board.allow_power_on,
         # ImdStart/ImdStop/ImdSelfTest -> IsolationMonitor.start/stop/start_self_test
-    core.fault.evse_status_code        # to the car
+    core.fault.severity, .reason       # to the car: the SECC's status code (StationEnv.fault
+                                       # -> evse/secc/handler.py _status, the one mapping)
     core.fault.fault_code              # to the controller: the contract FaultCode (table row)
 
 The sequencing is fsm_specs/power_path.yaml; the faults and how they clear are

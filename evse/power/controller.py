@@ -54,7 +54,7 @@ from evse.ports.temperature import TemperatureReading
 from evse.power import cable_check as cc
 from evse.power.current_loop import clamp_request, ramp
 from evse.power.fault_table import ClearCondition, make_fault, row
-from evse.power.faults import Clearing, EvseStatusCode, FaultReason, PowerFault, Severity
+from evse.power.faults import Clearing, FaultReason, PowerFault, Severity
 from evse.power.shutdown import (
     ERROR_RAMP_DOWN_NS,
     INTERNAL_OVER_VOLTAGE_DURATION_NS,
@@ -939,12 +939,6 @@ class PowerPath(PowerPathHandler):
         reached = (phase is Phase.PRECHARGE and target is not None and snap is not None
                    and abs(snap.voltage_v - target) <= precharge_tolerance_v(target))
         fault = self.fault
-        if fault is not None:
-            code = fault.evse_status_code
-        elif phase is Phase.CABLE_CHECK:
-            code = EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
-        else:
-            code = EvseStatusCode.EVSE_READY
         return PowerStatus(
             phase=phase,
             isolation_level=self._isolation_level,
@@ -955,7 +949,6 @@ class PowerPath(PowerPathHandler):
             demand=self._demand,
             welding=self._welding.result if self._welding else WeldingResult.NOT_CHECKED,
             fault=fault,
-            evse_status_code=code,
         )
 
     def next_deadline_ns(self) -> int | None:

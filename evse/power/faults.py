@@ -23,17 +23,6 @@ class Clearing(enum.Enum):
     PERMANENT = "permanent"  # until service: RESET_FAULT is refused
 
 
-class EvseStatusCode(enum.Enum):
-    """DC_EVSEStatusCodeType of ISO 15118-2 / DIN 70121."""
-
-    EVSE_NOT_READY = "EVSE_NotReady"
-    EVSE_READY = "EVSE_Ready"
-    EVSE_SHUTDOWN = "EVSE_Shutdown"
-    EVSE_ISOLATION_MONITORING_ACTIVE = "EVSE_IsolationMonitoringActive"
-    EVSE_EMERGENCY_SHUTDOWN = "EVSE_EmergencyShutdown"
-    EVSE_MALFUNCTION = "EVSE_Malfunction"
-
-
 class FaultReason(enum.Enum):
     # cable check (hardware.md §2.5 steps)
     VOLTAGE_NOT_BELOW_60V = "voltage_not_below_60v"
@@ -68,14 +57,6 @@ class FaultReason(enum.Enum):
     OUTPUT_COLLAPSE = "output_collapse"
 
 
-_STATUS_CODE = {
-    FaultReason.INSULATION_FAULT: EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE,
-    FaultReason.EMERGENCY_STOP: EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN,
-    FaultReason.CONTROLLER_EMERGENCY_STOP: EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN,
-    FaultReason.EMERGENCY_OVER_VOLTAGE: EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN,
-}
-
-
 @dataclass(frozen=True, slots=True)
 class PowerFault:
     """One raised fault. Built by `evse.power.fault_table.make_fault` from its table row, so
@@ -89,9 +70,3 @@ class PowerFault:
     timestamp_ns: int
     clearing: Clearing
     fault_code: FaultCode
-
-    @property
-    def evse_status_code(self) -> EvseStatusCode:
-        if self.severity is Severity.EMERGENCY:
-            return _STATUS_CODE.get(self.reason, EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN)
-        return _STATUS_CODE.get(self.reason, EvseStatusCode.EVSE_MALFUNCTION)

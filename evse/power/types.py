@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from evse.contract.limits import DemandClamp, EvseLimits
 from evse.contract.values import IsolationStatus
-from evse.power.faults import EvseStatusCode, PowerFault
+from evse.power.faults import PowerFault
 
 
 class PowerPathError(Exception):
@@ -148,4 +148,3 @@ class PowerStatus:
     demand: DemandClamp | None
     welding: WeldingResult
     fault: PowerFault | None
-    evse_status_code: EvseStatusCode

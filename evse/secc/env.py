@@ -289,7 +289,9 @@ class SeccEnv(Protocol):
         ...
 
     def precharge(self, target_voltage_v: float, target_current_a: float, now_ns: int) -> None:
-        """Regulate the output to the EV's battery voltage with at most `target_current_a`."""
+        """The car's PreCharge targets as it sent them: the power path clamps them once
+        (its maximum voltage; 0..2 A, evse.power.controller PRECHARGE_MAX_CURRENT_A) and
+        regulates the output to the EV's battery voltage."""
         ...
 
     def power_delivery(self, start: bool, now_ns: int) -> None:

@@ -45,8 +45,6 @@ from evse.secc.units import to_float
 
 log = logging.getLogger(__name__)
 
-#: Precharge current the SECC ever allows (IEC 61851-23 CC.5.x: pre-charge current <= 2 A).
-PRECHARGE_MAX_CURRENT_A = 2.0
 #: Below this measured current the output counts as off (PowerDelivery(Stop) answered).
 OUTPUT_OFF_CURRENT_A = 1.0
 
@@ -524,10 +522,11 @@ class SeccHandlerBase:
     def _precharge(self, apply: Callable[[float, float, int], object]) -> None:
         body = self._req()
         self._report_ev_request(EvRequestSource.PRE_CHARGE, body)
-        lim = self._limits()
-        v = min(to_float(body.EVTargetVoltage), lim.max_voltage_v)
-        i = max(0.0, min(to_float(body.EVTargetCurrent), PRECHARGE_MAX_CURRENT_A))
-        apply(v, i, self._now_ns)
+        # The car's targets, only made non-negative (as in CurrentDemand): the power path
+        # clamps them to its limits once (its maximum voltage, at most 2 A:
+        # evse/power/controller.py set_precharge_output).
+        apply(max(to_float(body.EVTargetVoltage), 0.0), max(to_float(body.EVTargetCurrent), 0.0),
+              self._now_ns)
         # Present voltage is what is measured now, never the target (Hyundai Ioniq closes
         # its contactors on the reported value; interop_failures.md §1).
         meas = self._env.measurement(self._now_ns)

@@ -8,7 +8,7 @@ from drivers.sim.loads import Battery, EvInlet, ShortCircuit
 from evse.contract.values import FaultCode, IsolationStatus
 from evse.ports.imd import IsolationMeasurement
 from evse.power import cable_check as cc
-from evse.power.faults import EvseStatusCode, FaultReason
+from evse.power.faults import FaultReason
 from evse.power.types import (
     EvRequest,
     Phase,
@@ -58,7 +58,6 @@ def test_healthy_cable_passes_valid_and_ends_below_60_v(imd_kind: str) -> None:
     try:
         rig.core.start_cable_check(500.0, rig.now_ns)
         assert rig.core.status.cable_check_processing is Processing.ONGOING
-        assert rig.core.status.evse_status_code is EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
         assert rig.run_until(lambda: rig.core.phase is not Phase.CABLE_CHECK, 40_000_000_000)
         st = rig.core.status
         assert st.phase is Phase.CABLE_CHECK_DONE and st.fault is None
@@ -82,7 +81,6 @@ def test_insulation_fault_fails_before_any_ev_contactor_closes(imd_kind: str) ->
         st = rig.core.status
         assert st.isolation_level is IsolationStatus.FAULT
         assert st.fault is not None and st.fault.reason is FaultReason.INSULATION_FAULT
-        assert st.evse_status_code is EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
         assert st.fault.fault_code is FaultCode.ISOLATION_FAULT  # what the controller sees
         rig.run_for(1_000_000_000)
         assert not rig.contactor.closed and not rig.ev.ev_contactors_closed

@@ -14,7 +14,7 @@ from evse.power.controller import (
 )
 from evse.power.current_loop import RAMP_UP_A_PER_S
 from evse.power.faults import FaultReason
-from evse.power.types import EvRequest, Phase, WeldingResult
+from evse.power.types import EvRequest, Phase, SetModuleOutput, WeldingResult
 from tests.power.closed_loop import Rig
 
 CONTROLLER = LimitsSource.CONTROLLER
@@ -202,5 +202,24 @@ def test_session_calls_out_of_order_are_usage_errors() -> None:
             rig.core.current_demand(EvRequest(400.0, 2.0), 0)
         with pytest.raises(PowerPathUsageError):
             rig.core.start_charging(0)
+    finally:
+        rig.close()
+
+
+@pytest.mark.req("P0-5")
+def test_precharge_current_is_clamped_once_by_the_power_path_whatever_the_car_asks() -> None:
+    """The SECC passes the car's PreCharge targets unclamped (evse/secc/handler.py): a car
+    asking 10 A still gets at most 2 A, and a voltage target above the path's maximum is
+    held to it."""
+    rig = Rig()
+    try:
+        assert rig.cable_check(500.0)
+        rig.precharge(current_a=10.0)
+        rig.core.precharge(EvRequest(9_999.0, 10.0), rig.now_ns)
+        rig.run_for(100_000_000)
+        outputs = [c for _, c in rig.trace.commands if isinstance(c, SetModuleOutput)]
+        assert outputs and all(0.0 <= c.current_a <= 2.0 for c in outputs)
+        assert max(c.voltage_v for c in outputs) <= rig.core.config.max_voltage_v
+        assert rig.plant.connector_current_a <= 2.0 + 1e-6
     finally:
         rig.close()
