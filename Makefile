@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 # time and a busy neighbour would make them measure the neighbour.
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist worksteal -m "not realtime and not netns"
-	$(BIN)/python -m pytest -m "realtime or netns"
+	$(BIN)/python -m pytest -m "realtime or netns" --durations=12
 
 charts: $(STAMP)
 	$(BIN)/evse charts

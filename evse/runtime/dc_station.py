@@ -20,11 +20,13 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, SimHomePlugPort
 from drivers.meter.sim_meter import SAMPLE_PERIOD_NS as METER_SAMPLE_PERIOD_NS
+from drivers.sim.loads import Battery as PlantBattery
 from evse.contract.events import ContractPort, SignalReceived
 from evse.contract.guard import (
     AvailabilityChanged,
@@ -91,8 +93,10 @@ from evse.sdp.server import Endpoint, SdpServer, SdpServerConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import CloseConnection, SeccCore, SendPayload, random_session_id
 from evse.secc.env import AppProtocol, PaymentMethod, SessionEndReason
+from evse.slac.config import slac_config_from_section
 from evse.slac.evse_core import EvseSlac
 from evse.slac.evse_handler import SlacConfig
+from evse.slac.messages import mac_from_str
 from evse.slac.outputs import (
     EfRetryRequested,
     LinkError,
@@ -143,6 +147,24 @@ def warm_up_protocols() -> None:
     warm_up_station()
 
 
+@dataclass(frozen=True)
+class ExternalCar:
+    """A car the station does not simulate (`car=False`), as `evse run` wires it: where the
+    SECC's answers and the SLAC link events go, what the SECC offers in
+    supportedAppProtocol, and the battery the simulated plant's EV load stands for. Given
+    to the constructor, so the composition root never patches a built station."""
+
+    #: The SECC's output (SendPayload / CloseConnection) for the car's connection.
+    v2g_sink: Callable[[object], None]
+    #: SLAC link events (LinkReady, LinkError): the V2G server starts on D-LINK_READY.
+    link_sink: Callable[[object], None] | None = None
+    #: The car's PreCharge target voltage (its battery voltage) for the plant's EV load.
+    precharge_sink: Callable[[float], None] | None = None
+    protocols: tuple[AppProtocol, ...] = tuple(PROTOCOLS.values())
+    #: The battery behind the plant's inlet (None: the world's own).
+    battery: PlantBattery | None = None
+
+
 class DcStation:
     """One charging point with every device simulated and a simulated car."""
 
@@ -160,6 +182,7 @@ class DcStation:
         board: Board | None = None,
         pilot_ev: SimBoard | None = None,
         slac: bool = True,
+        external_car: ExternalCar | None = None,
     ) -> None:
         """`contract_port`: the PLC end of a contract link to a controller in another process
         (no controller is built here). `slac_port`: a real HomePlug port for the EVSE side of
@@ -175,19 +198,23 @@ class DcStation:
         car is on the real pilot). `slac=False`: no modem, the link is assumed up (the
         bench, `plc.driver: none`): no SLAC runs, so its TT_EVSE_SLAC_init (ISO 15118-3,
         40 s) never expires into a link error that would send the pilot through E/F and
-        fault the V2G session an external EV is running."""
+        fault the V2G session an external EV is running. `external_car` (with `car=False`):
+        the wiring of a car on a real interface (ExternalCar). A real `slac_port` gets the
+        SLAC core the config's `slac:` section and `plc.local_modem_mac` describe, with the
+        system's randomness for its keys."""
+        if external_car is not None and car:
+            raise ValueError("external_car needs car=False")
         self.slac_enabled = slac
         self.config = config
         self.car = car
-        self.v2g_sink: Callable[[object], None] | None = None
-        #: SLAC link events (LinkReady, LinkError) for a composition root that starts the
-        #: V2G server on D-LINK_READY (evse run in SLAC mode).
-        self.link_sink: Callable[[object], None] | None = None
-        #: The car's PreCharge target voltage (its battery voltage) for a composition root
-        #: whose simulated EV load stands in for an external car.
-        self.precharge_sink: Callable[[float], None] | None = None
+        ext = external_car
+        self.v2g_sink: Callable[[object], None] | None = ext.v2g_sink if ext else None
+        self.link_sink: Callable[[object], None] | None = ext.link_sink if ext else None
+        self.precharge_sink: Callable[[float], None] | None = (
+            ext.precharge_sink if ext else None)
         #: What the SECC offers an external car in supportedAppProtocol.
-        self.secc_protocols: tuple[AppProtocol, ...] = tuple(PROTOCOLS.values())
+        self.secc_protocols: tuple[AppProtocol, ...] = (
+            ext.protocols if ext else tuple(PROTOCOLS.values()))
         self.session = session or SessionConfig()
         self.sched = Scheduler(clock or VirtualClock(), seed=config.seed, trace=trace)
         sched = self.sched
@@ -203,6 +230,8 @@ class DcStation:
         self.ev_profile = make_profile(self.session)
         wcfg = world_config(config)
         self.world = SimWorld(sched.now_ns, rng, self.ev_profile.battery, wcfg)
+        if ext is not None and ext.battery is not None:
+            self.world.ev_inlet.battery = ext.battery
         #: The pilot talks to a board that is not the world's: the plant's contactor follows
         #: that board's feedback instead of the world board's coil.
         self.board_external = board is not None and board is not self.world.board
@@ -220,8 +249,16 @@ class DcStation:
         sched.register("cp", CallbackComponent(self.cp.handle))
         sched.call_every(ms_to_ns(config.cp.sample_period_ms), self.cp.poll, "cp.poll")
         # ---------------------------------------------------------------- SLAC
-        self.slac = EvseSlac(SlacConfig(evse_mac=EVSE_MAC), random.Random(rng.random()),
-                             trace=sched.trace)
+        slac_rng = random.Random(rng.random())  # drawn either way: the same later draws
+        if slac_port is None:
+            self.slac = EvseSlac(SlacConfig(evse_mac=EVSE_MAC), slac_rng, trace=sched.trace)
+        else:
+            slac_cfg, params = slac_config_from_section(
+                config.slac.settings, slac_port.mac, mac_from_str(config.plc.local_modem_mac))
+            # The NMK and run ids of a real link come from the OS (ISO 15118-3 §9.2: a
+            # random key per session), never from the seeded simulation generator.
+            self.slac = EvseSlac(slac_cfg, random.SystemRandom(), trace=sched.trace,
+                                 param_overrides=params or None)
         self.slac_port: HomePlugPort = (
             slac_port if slac_port is not None else SimHomePlugPort(w.medium, w.evse_plc)
         )
@@ -253,9 +290,12 @@ class DcStation:
         if contract_port is not None:
             self.controller = None  # it runs in another process, at the far end of the link
         elif external_csms is not None:
+            # A configured CSMS (`ocpp:`): the bench's card is the config's id_token, or
+            # nobody taps one (cards come from the reader / the CSMS).
+            token = SIM_TOKEN if config.ocpp is None else config.ocpp.id_token
             self.controller = ExternalOcppSide(
-                sched, self.link.controller, external_csms, token=SIM_TOKEN,
-                token_delay_ns=s_to_ns(self.session.auth_delay_s),
+                sched, self.link.controller, external_csms, token=token or SIM_TOKEN,
+                token_delay_ns=None if token is None else s_to_ns(self.session.auth_delay_s),
             )
         elif self.session.ocpp == "none":
             self.controller = StandInController(

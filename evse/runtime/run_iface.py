@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 import signal
 import sys
 import threading
@@ -76,11 +75,11 @@ from evse.runtime.clock import MonotonicClock, ms_to_ns, ns_to_s, s_to_ns
 from evse.runtime.config import StationConfig, load_config
 from evse.runtime.dc_station import (
     DcStation,
+    ExternalCar,
     SessionConfig,
     _power_path_config as power_path_config,
     warm_up_protocols,
 )
-from evse.runtime.ocpp_side import ExternalOcppSide
 from evse.runtime.ocpp_thread import ThreadedOcppClient, controller_for, ws_security
 from evse.runtime.realtime import RealtimeRunner
 from evse.runtime.scheduler import CallbackComponent
@@ -90,9 +89,6 @@ from evse.sdp.policy import TlsPolicy
 from evse.secc.admission import AdmissionConfig
 from evse.secc.core import CloseConnection, SendPayload
 from evse.secc.env import AppProtocol
-from evse.slac.config import slac_config_from_section
-from evse.slac.evse_core import EvseSlac
-from evse.slac.messages import mac_from_str
 from evse.slac.outputs import LinkError, LinkReady
 
 #: How often the simulated car's hardware (S2, its contactors) looks at its V2G phase; the
@@ -200,25 +196,19 @@ class IfaceStation:
         # `ocpp:`: the operator's CSMS over a websocket (its own thread), instead of the
         # in-process CSMS simulator that session.ocpp selects.
         self.ocpp_client = self._ocpp_client(config)
+        self.battery = ExternalCarBattery()
         self.station = DcStation(
             config,
             SessionConfig(ocpp=s.ocpp, auth_delay_s=s.auth_delay_s),
             clock=self.clock, car=False, slac_port=port, trace=self.trace,
             board=self.board, pilot_ev=pilot_ev, external_csms=self.ocpp_client,
             slac=self.slac_mode,
+            external_car=ExternalCar(
+                v2g_sink=self._secc_output, link_sink=self._link_event,
+                precharge_sink=self._precharge_target,
+                protocols=tuple(_PROTOCOLS[p] for p in s.protocols), battery=self.battery),
         )
         st = self.station
-        if config.ocpp is not None and isinstance(st.controller, ExternalOcppSide):
-            if config.ocpp.id_token is None:
-                st.controller.token_delay_ns = None  # nobody taps a card
-            else:
-                st.controller.token = config.ocpp.id_token
-        if port is not None:
-            slac_cfg, params = slac_config_from_section(
-                config.slac.settings, port.mac, mac_from_str(config.plc.local_modem_mac))
-            st.slac = EvseSlac(slac_cfg, random.SystemRandom(), trace=st.sched.trace,
-                               param_overrides=params or None)
-        st.secc_protocols = tuple(_PROTOCOLS[p] for p in s.protocols)
         # `capture:`: one pcapng per plug-in of what the interface carries (the tap opens
         # in start(), in the thread's network namespace).
         self.captures: SessionCaptures | None = None
@@ -228,11 +218,6 @@ class IfaceStation:
             self.captures = session_captures(config, iface,
                                              lambda: clock.epoch_unix_ns + clock.now_ns())
             self.trace.add_listener(self._capture_boundary)
-        self.battery = ExternalCarBattery()
-        st.world.ev_inlet.battery = self.battery
-        st.precharge_sink = self._precharge_target
-        st.v2g_sink = self._secc_output
-        st.link_sink = self._link_event
         self.server = V2gNetServer(self._net_config(), self._net_event, st.sched.now_ns)
         self.server_started = False
         self.runner = RealtimeRunner(st.sched)
