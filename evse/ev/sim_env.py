@@ -253,6 +253,11 @@ class SimEnv:
     def vehicle_ready(self, now_ns: int) -> bool:
         return self.config.vehicle_ready(now_ns)
 
+    def ev_gone(self, now_ns: int) -> bool:
+        """No pilot here: the car is gone only when its connection is (the station's env
+        reads PP and CP, evse/runtime/station_env.py)."""
+        return False
+
     def pnc_contract_status(self, now_ns: int) -> AuthStatus:
         t = self._pnc_contract_ns
         if t is None or now_ns - t < self.config.pnc_contract_delay_ns:
