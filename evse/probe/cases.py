@@ -44,7 +44,11 @@ from evse.probe.model import (
     Verdict,
 )
 from evse.secc.units import split, to_float
-from evse.security.testpki import ContractChain, reissue_contract_leaf
+from evse.security.testpki import (
+    ContractChain,
+    reissue_contract_leaf,
+    reissue_contract_sub_ca,
+)
 from evse.security.xmldsig import sign_body
 from evse.v2gtp import PayloadType, encode_frame
 from exi import app
@@ -129,8 +133,9 @@ def reach(ctx: CaseContext, phase: Phase, *, pnc: bool = False) -> Driver | Outc
     return d
 
 
-def expect_failure(d: Driver, payload: bytes, code: str) -> Outcome:
-    """Send `payload`; PASS on ResponseCode `code` and the SECC closing TCP within 5 s."""
+def expect_failure(d: Driver, payload: bytes, code: str | frozenset[str]) -> Outcome:
+    """Send `payload`; PASS on ResponseCode `code` (or one of a set, where the test case
+    accepts several) and the SECC closing TCP within 5 s."""
     d.send_payload(payload)
     a = d.answer(MSG_TIMEOUT_NS)
     if isinstance(a, Closed):
@@ -141,7 +146,8 @@ def expect_failure(d: Driver, payload: bytes, code: str) -> Outcome:
     closed = (f"TCP closed after {_s(c.at_ns - a.at_ns)}" if c is not None
               else "TCP still open after 5 s")
     got = f"{a.name} {a.code or a.error or '(no ResponseCode)'}; {closed}"
-    return (Verdict.PASS if a.code == code and c is not None else Verdict.FAIL), got
+    codes = code if isinstance(code, frozenset) else frozenset({code})
+    return (Verdict.PASS if a.code in codes and c is not None else Verdict.FAIL), got
 
 
 def expect_ignored(d: Driver, raw: bytes, name: str) -> Outcome:
@@ -725,6 +731,14 @@ PNC_PROTOCOLS = frozenset({"iso2"})
 #: An expired contract leaf: valid for a year from 2020 (before any time the probe runs at).
 EXPIRED_FROM = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 EXPIRED_VALIDITY = datetime.timedelta(days=365)
+#: T4 TC_SECC_CMN_VTB_PaymentDetails_009/010 (an expired Sub-CA in the contract chain)
+#: accept any of these codes in PaymentDetailsRes (ours: FAILED, evse/secc/contract_chain.py).
+SUB_CA_EXPIRED_CODES = frozenset({"FAILED", "FAILED_NoCertificateAvailable",
+                                  "FAILED_CertificateNotAllowedAtThisEVSE"})
+#: T4 TC_SECC_CMN_VTB_PaymentDetails_008 (a certificate of invalid content): [assumed] a
+#: chain the SECC cannot read is FAILED_CertChainError (ISO 15118-2 responseCodeType) or
+#: the generic FAILED; the case's own code list is not on our shelf.
+CONTENT_INVALID_CODES = frozenset({"FAILED", "FAILED_CertChainError"})
 PNC_CLAUSE = "ISO 15118-2 [V2G2-634/635] (Contract only on TLS)"
 
 
@@ -798,6 +812,13 @@ def _payment_details_chain(kind: str) -> Callable[[CaseContext], Outcome]:
             bad = reissue_contract_leaf(ctx.contract, not_before=EXPIRED_FROM,
                                         validity=EXPIRED_VALIDITY)
             code = "FAILED_CertificateExpired"
+        elif kind in ("sub_ca_2", "sub_ca_1"):  # that Sub-CA expired, signatures intact
+            bad = reissue_contract_sub_ca(ctx.contract, 0 if kind == "sub_ca_2" else 1,
+                                          not_before=EXPIRED_FROM, validity=EXPIRED_VALIDITY)
+            return expect_failure(d, _with_chain(d, d.held[0], bad), SUB_CA_EXPIRED_CODES)
+        elif kind == "content":  # the leaf's bytes are no certificate (DER cut short)
+            bad = dataclasses.replace(ctx.contract, leaf_der=ctx.contract.leaf_der[:-40])
+            return expect_failure(d, _with_chain(d, d.held[0], bad), CONTENT_INVALID_CODES)
         else:  # a leaf its Sub-CA 2 did not sign
             foreign = ec.generate_private_key(ec.SECP256R1())
             bad = reissue_contract_leaf(ctx.contract, not_before=EXPIRED_FROM,
@@ -963,6 +984,18 @@ def _pnc_cases() -> list[Case]:
              "FAILED_CertificateExpired; " + TERMINATION,
              f"{T4} TC_SECC_CMN_VTB_PaymentDetails_007", _tls_only(_payment_details_chain(
                  "expired")), PNC_PROTOCOLS),
+        Case(pd, "PDET-SUBCA2", "contract Sub-CA 2 expired (the leaf's issuer)",
+             "FAILED, FAILED_NoCertificateAvailable or FAILED_CertificateNotAllowedAtThisEVSE; "
+             + TERMINATION, f"{T4} TC_SECC_CMN_VTB_PaymentDetails_009/010 (expired Sub-CA)",
+             _tls_only(_payment_details_chain("sub_ca_2")), PNC_PROTOCOLS),
+        Case(pd, "PDET-SUBCA1", "contract Sub-CA 1 expired",
+             "FAILED, FAILED_NoCertificateAvailable or FAILED_CertificateNotAllowedAtThisEVSE; "
+             + TERMINATION, f"{T4} TC_SECC_CMN_VTB_PaymentDetails_009/010 (expired Sub-CA)",
+             _tls_only(_payment_details_chain("sub_ca_1")), PNC_PROTOCOLS),
+        Case(pd, "PDET-CONTENT", "contract leaf of invalid content (not a certificate)",
+             "FAILED_CertChainError or FAILED [assumed]; " + TERMINATION,
+             f"{T4} TC_SECC_CMN_VTB_PaymentDetails_008 (certificate of invalid content)",
+             _tls_only(_payment_details_chain("content")), PNC_PROTOCOLS),
         Case(pd, "PDET-CHAIN", "contract leaf not signed by its Sub-CA",
              "FAILED_CertChainError; " + TERMINATION,
              "ISO 15118-2 responseCodeType FAILED_CertChainError (no T4 case: probe's own)",

@@ -272,10 +272,11 @@ def render(paths: Sequence[str]) -> str:
         "families over real TLS sockets against config/bench-tls.yaml are in the "
         "iso2-tls PnC column (tests/probe/test_netns_probe.py, --max-wait 30: the 60 s "
         "timeout cases skipped there).",
-        "- PaymentDetails with an expired Sub-CA (T4 VTB_PaymentDetails_009/010 expect "
-        "FAILED / FAILED_NoCertificateAvailable / FAILED_CertificateNotAllowedAtThisEVSE) "
-        "and with a certificate of invalid content (008): no probe case; our SECC leaves "
-        "Sub-CAs to the controller, which refuses them in AuthorizationRes.",
+        "- PaymentDetails with a certificate of invalid content (T4 VTB_PaymentDetails_008): "
+        "the probe sends a leaf that is no certificate (DER cut short) and accepts "
+        "FAILED_CertChainError or FAILED; the case's own code list is not on our shelf "
+        "[assumed], and other invalid contents (a leaf with CA:TRUE, a wrong eMAID) are "
+        "left to the controller's check in AuthorizationRes.",
         "- CertificateInstallation/Update with a real CSMS answer (a contract the car can "
         "decrypt): the probe only checks that an answer of the right type comes within 5 s.",
         "- MeteringReceipt carries no MeterReading (no energy register in the SECC's env).",
