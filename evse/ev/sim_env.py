@@ -96,6 +96,9 @@ class SimEnvConfig:
     #: The car's pilot state as the SECC reads it: C (ready) unless this says otherwise
     #: (`vehicle_ready`); a callable so a test or the probe's link can switch it.
     vehicle_ready: Callable[[int], bool] = lambda now_ns: True
+    #: The simulated meter's register when the session starts (Wh; a real meter counts
+    #: from its manufacture, so a receipt's MeterReading is rarely small).
+    meter_start_wh: float = 12_345.0
 
 
 @dataclass(slots=True)
@@ -144,6 +147,9 @@ class SimEnv:
     #: The car asked for the schedule again after the renegotiation request (the request is
     #: then answered, as StationEnv does: a renegotiation is asked once per change).
     _renegotiated: bool = False
+    #: The simulated meter: its register (Wh) and when it last counted.
+    _meter_wh: float = 0.0
+    _meter_ns: int | None = None
 
     def __post_init__(self) -> None:
         self._voltage = _Lag(self.config.voltage_tau_ns)
@@ -167,6 +173,17 @@ class SimEnv:
             at_ns=at,
             isolation=self._isolation(now_ns),
         )
+
+    def meter_energy_wh(self, now_ns: int) -> float | None:
+        """The simulated meter's register: it counts the output's power (V x I at each
+        reading, held since the last one), as a meter's register does."""
+        if self._meter_ns is None:
+            self._meter_ns, self._meter_wh = now_ns, self.config.meter_start_wh
+        dt_s = max(0, now_ns - self._meter_ns) / 1e9
+        self._meter_wh += (self.physical_voltage_v(now_ns) * self.physical_current_a(now_ns)
+                           * dt_s / 3600.0)
+        self._meter_ns = now_ns
+        return self._meter_wh
 
     def _isolation(self, now_ns: int) -> IsolationStatus:
         st = self.cable_check(now_ns).status

@@ -898,11 +898,15 @@ def _metering_receipt_good(ctx: CaseContext) -> Outcome:
     d = reach(ctx, Phase.METERING_RECEIPT, pnc=True)
     if not isinstance(d, Driver):
         return d
+    # The car signs back the MeterInfo the SECC sent: it must carry the meter's register.
+    reading = d.decode_request(d.held[0]).MeterInfo.MeterReading
+    if reading is None:
+        return Verdict.FAIL, "MeterInfo without MeterReading"
     d.release()
     a = _answer_or_verdict(d, MSG_TIMEOUT_NS)
     if not isinstance(a, Answer):
         return a
-    got = f"{a.name} {a.code or a.error}"
+    got = f"MeterReading {reading} Wh; {a.name} {a.code or a.error}"
     if a.name != "MeteringReceiptResType" or a.code != "OK":
         return Verdict.FAIL, got
     d.held = d.ev.receive(a.payload, a.at_ns)
@@ -919,17 +923,20 @@ def _metering_receipt_good(ctx: CaseContext) -> Outcome:
 
 def _metering_receipt_bad(kind: str) -> Callable[[CaseContext], Outcome]:
     """The car's MeteringReceiptReq signed by another key ("key"), with a MeterInfo the
-    SECC did not send, signed ("meter"), or changed after signing ("body")."""
+    SECC did not send, signed ("meter": another TMeter, "reading": another MeterReading),
+    or changed after signing ("body")."""
     def run(ctx: CaseContext) -> Outcome:
         d = reach(ctx, Phase.METERING_RECEIPT, pnc=True)
         if not isinstance(d, Driver):
             return d
         body = d.decode_request(d.held[0])
-        changed = dataclasses.replace(body, MeterInfo=dataclasses.replace(
-            body.MeterInfo, TMeter=(body.MeterInfo.TMeter or 0) + 3600))
+        info = body.MeterInfo
+        changed = dataclasses.replace(body, MeterInfo=(
+            dataclasses.replace(info, MeterReading=(info.MeterReading or 0) + 1000)
+            if kind == "reading" else dataclasses.replace(info, TMeter=(info.TMeter or 0) + 3600)))
         if kind == "key":
             payload = _resigned(d, d.held[0], body, ec.generate_private_key(ec.SECP256R1()))
-        elif kind == "meter":
+        elif kind in ("meter", "reading"):
             payload = _resigned(d, d.held[0], changed, ctx.contract.leaf_key)
         else:  # the signature of the original body over a changed one
             payload = d.reencode(d.held[0], lambda b: changed)
@@ -1011,8 +1018,9 @@ def _pnc_cases() -> list[Case]:
              "responseCodeType FAILED_ChallengeInvalid", _tls_only(_authorization_pnc(
                  "challenge")), PNC_PROTOCOLS),
         Case(Family.METERING_RECEIPT, "MR-001", "receipt asked for and given",
-             "CurrentDemandRes ReceiptRequired (PnC); MeteringReceiptRes OK; CurrentDemand "
-             "goes on", f"{T4} TC_SECC_DC_VTB_MeteringReceipt_001; ISO 15118-2 "
+             "CurrentDemandRes ReceiptRequired (PnC) with MeterInfo.MeterReading (the meter's "
+             "register, Wh); MeteringReceiptRes OK; CurrentDemand goes on",
+             f"{T4} TC_SECC_DC_VTB_MeteringReceipt_001; ISO 15118-2 "
              "CurrentDemandRes ReceiptRequired", _tls_only(_metering_receipt_good),
              PNC_PROTOCOLS),
         Case(Family.METERING_RECEIPT, "MR-KEY", "MeteringReceiptReq signed by another key",
@@ -1023,6 +1031,11 @@ def _pnc_cases() -> list[Case]:
              "FAILED_MeteringSignatureNotValid; " + TERMINATION,
              f"{T4} TC_SECC_DC_VTB_MeteringReceipt_004", _tls_only(_metering_receipt_bad(
                  "meter")), PNC_PROTOCOLS),
+        Case(Family.METERING_RECEIPT, "MR-READING",
+             "MeteringReceiptReq with another MeterReading, signed",
+             "FAILED_MeteringSignatureNotValid; " + TERMINATION,
+             f"{T4} TC_SECC_DC_VTB_MeteringReceipt_004 (MeterInfo not the one sent: its "
+             "meter reading)", _tls_only(_metering_receipt_bad("reading")), PNC_PROTOCOLS),
         Case(Family.METERING_RECEIPT, "MR-BODY", "body changed after signing",
              "FAILED_MeteringSignatureNotValid; " + TERMINATION,
              f"{T4} TC_SECC_DC_VTB_MeteringReceipt_007", _tls_only(_metering_receipt_bad(

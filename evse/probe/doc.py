@@ -279,7 +279,6 @@ def render(paths: Sequence[str]) -> str:
         "left to the controller's check in AuthorizationRes.",
         "- CertificateInstallation/Update with a real CSMS answer (a contract the car can "
         "decrypt): the probe only checks that an answer of the right type comes within 5 s.",
-        "- MeteringReceipt carries no MeterReading (no energy register in the SECC's env).",
         "- DIN: a message carrying an undeclared element (EXI SE(*) deviation, seen from "
         "Josev's SECC in CPD-SID) is a decode error, reported as a FAIL verdict: the EXI "
         "codec has no qname string tables (EXI 1.0 §7.3.1) to read the element's name.",

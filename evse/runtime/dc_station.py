@@ -310,6 +310,7 @@ class DcStation:
             ),
             self._publish, on_session_end=self._session_ended,
             on_precharge=self._precharge_seen,
+            meter_energy_wh=lambda: self._energy_wh,
         )
         self.sdp = SdpServer(SdpServerConfig(SECC_ADDRESS, SECC_TCP_PORT, None,
                                              TlsPolicy.PROHIBIT))

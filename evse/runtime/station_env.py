@@ -170,7 +170,11 @@ class StationEnv:
         on_session_end: Callable[[SessionEndReason, int], None],
         on_pnc_request: Callable[[PncRequest, int], None] | None = None,
         on_precharge: Callable[[float], None] | None = None,
+        meter_energy_wh: Callable[[], float | None] = lambda: None,
     ) -> None:
+        #: The station's one meter register (DcStation keeps the latest reading's
+        #: energy_wh): MeterInfo.MeterReading and plc.meas_dc_output read the same value.
+        self._meter_energy_wh = meter_energy_wh
         self.power = power
         self.guard = guard
         self.pilot = pilot
@@ -284,6 +288,9 @@ class StationEnv:
 
     def ev_gone(self, now_ns: int) -> bool:
         return self.pilot.ev_gone()
+
+    def meter_energy_wh(self, now_ns: int) -> float | None:
+        return self._meter_energy_wh()
 
     def pnc_contract_status(self, now_ns: int) -> AuthStatus:
         rid = self._pnc_authorization_rid

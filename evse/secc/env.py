@@ -257,6 +257,13 @@ class SeccEnv(Protocol):
         without C/D -> FAILED)."""
         ...
 
+    def meter_energy_wh(self, now_ns: int) -> float | None:
+        """The DC meter's energy register (Wh, import) as its latest reading reported it:
+        the same value the controller gets as plc.meas_dc_output energy_wh (OCPP meter
+        values); None before any reading. The SECC passes it on in MeterInfo.MeterReading
+        (ISO 15118-2 CurrentDemandRes with ReceiptRequired), never recomputes it."""
+        ...
+
     def ev_gone(self, now_ns: int) -> bool:
         """The pilot says the car can no longer take part in this session although the TCP
         connection is still up: PP open with the car still on the pilot (plug unlatched or

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 import pytest
@@ -244,8 +245,9 @@ def test_plug_and_charge_families_pass_over_tls_in_virtual_time() -> None:
     assert results["AUTH-PNC-CHAL"].got.startswith(
         "AuthorizationResType FAILED_ChallengeInvalid")
     # The receipt: asked for in CurrentDemandRes, given, refused when not ours.
-    assert results["MR-001"].got == "MeteringReceiptResType OK; then CurrentDemandResType OK"
-    for cid in ("MR-KEY", "MR-METER", "MR-BODY"):
+    assert re.fullmatch(r"MeterReading \d+ Wh; MeteringReceiptResType OK; "
+                        r"then CurrentDemandResType OK", results["MR-001"].got), results["MR-001"]
+    for cid in ("MR-KEY", "MR-METER", "MR-READING", "MR-BODY"):
         assert results[cid].got.startswith(
             "MeteringReceiptResType FAILED_MeteringSignatureNotValid; TCP closed"), cid
     assert results["MR-SID"].got.startswith("MeteringReceiptResType FAILED_UnknownSession")
@@ -304,10 +306,21 @@ def test_a_secc_that_takes_any_receipt_fails_the_receipt_cases(
     monkeypatch.setattr(Iso2Handler, "receipt_not_valid", lambda self, ev: False)
     results = by_id(run_cases(make_link(), options("iso2"), tls=True, good_case=False,
                               families=["MeteringReceipt"]))
-    for cid in ("MR-KEY", "MR-METER", "MR-BODY"):
+    for cid in ("MR-KEY", "MR-METER", "MR-READING", "MR-BODY"):
         assert results[cid].verdict is Verdict.FAIL, results[cid]
         assert results[cid].got.startswith("MeteringReceiptResType OK"), results[cid]
     assert results["MR-001"].verdict is Verdict.PASS
+
+
+def test_a_secc_whose_receipt_carries_no_meter_reading_fails_the_receipt_case(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from evse.secc.iso2 import Iso2Handler
+
+    monkeypatch.setattr(Iso2Handler, "_meter_reading_wh", lambda self: None)
+    results = by_id(run_cases(make_link(), options("iso2"), tls=True, good_case=False,
+                              families=["MeteringReceipt"]))
+    assert results["MR-001"].verdict is Verdict.FAIL
+    assert results["MR-001"].got == "MeterInfo without MeterReading"
 
 
 def test_a_secc_that_never_asks_for_a_receipt_leaves_the_receipt_cases_inconclusive(
