@@ -72,7 +72,6 @@ class SimEnvConfig:
     schedule_id: int = 1
     schedule_entries: tuple[tuple[int, float], ...] = ()
     cable_check_delay_ns: int = 2 * S
-    cable_check_fault: bool = False
     voltage_tau_ns: int = 100 * MS  # output voltage first-order time constant
     current_tau_ns: int = 50 * MS
     contactor_delay_ns: int = 30 * MS
@@ -233,8 +232,6 @@ class SimEnv:
             return CableCheckResult(CableCheckStatus.IDLE)
         if now_ns - t < self.config.cable_check_delay_ns:
             return CableCheckResult(CableCheckStatus.ONGOING)
-        if self.config.cable_check_fault:
-            return CableCheckResult(CableCheckStatus.FAULT, "isolation below 100 ohm/V")
         return CableCheckResult(CableCheckStatus.VALID)
 
     def power_path(self, now_ns: int) -> PowerPathStatus:
