@@ -72,7 +72,6 @@ class SimEnvConfig:
     schedule_id: int = 1
     schedule_entries: tuple[tuple[int, float], ...] = ()
     cable_check_delay_ns: int = 2 * S
-    cable_check_fault: bool = False
     voltage_tau_ns: int = 100 * MS  # output voltage first-order time constant
     current_tau_ns: int = 50 * MS
     contactor_delay_ns: int = 30 * MS
@@ -96,6 +95,9 @@ class SimEnvConfig:
     #: The car's pilot state as the SECC reads it: C (ready) unless this says otherwise
     #: (`vehicle_ready`); a callable so a test or the probe's link can switch it.
     vehicle_ready: Callable[[int], bool] = lambda now_ns: True
+    #: The simulated meter's register when the session starts (Wh; a real meter counts
+    #: from its manufacture, so a receipt's MeterReading is rarely small).
+    meter_start_wh: float = 12_345.0
 
 
 @dataclass(slots=True)
@@ -144,6 +146,9 @@ class SimEnv:
     #: The car asked for the schedule again after the renegotiation request (the request is
     #: then answered, as StationEnv does: a renegotiation is asked once per change).
     _renegotiated: bool = False
+    #: The simulated meter: its register (Wh) and when it last counted.
+    _meter_wh: float = 0.0
+    _meter_ns: int | None = None
 
     def __post_init__(self) -> None:
         self._voltage = _Lag(self.config.voltage_tau_ns)
@@ -167,6 +172,17 @@ class SimEnv:
             at_ns=at,
             isolation=self._isolation(now_ns),
         )
+
+    def meter_energy_wh(self, now_ns: int) -> float | None:
+        """The simulated meter's register: it counts the output's power (V x I at each
+        reading, held since the last one), as a meter's register does."""
+        if self._meter_ns is None:
+            self._meter_ns, self._meter_wh = now_ns, self.config.meter_start_wh
+        dt_s = max(0, now_ns - self._meter_ns) / 1e9
+        self._meter_wh += (self.physical_voltage_v(now_ns) * self.physical_current_a(now_ns)
+                           * dt_s / 3600.0)
+        self._meter_ns = now_ns
+        return self._meter_wh
 
     def _isolation(self, now_ns: int) -> IsolationStatus:
         st = self.cable_check(now_ns).status
@@ -216,8 +232,6 @@ class SimEnv:
             return CableCheckResult(CableCheckStatus.IDLE)
         if now_ns - t < self.config.cable_check_delay_ns:
             return CableCheckResult(CableCheckStatus.ONGOING)
-        if self.config.cable_check_fault:
-            return CableCheckResult(CableCheckStatus.FAULT, "isolation below 100 ohm/V")
         return CableCheckResult(CableCheckStatus.VALID)
 
     def power_path(self, now_ns: int) -> PowerPathStatus:
@@ -252,6 +266,11 @@ class SimEnv:
 
     def vehicle_ready(self, now_ns: int) -> bool:
         return self.config.vehicle_ready(now_ns)
+
+    def ev_gone(self, now_ns: int) -> bool:
+        """No pilot here: the car is gone only when its connection is (the station's env
+        reads PP and CP, evse/runtime/station_env.py)."""
+        return False
 
     def pnc_contract_status(self, now_ns: int) -> AuthStatus:
         t = self._pnc_contract_ns

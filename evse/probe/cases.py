@@ -44,7 +44,11 @@ from evse.probe.model import (
     Verdict,
 )
 from evse.secc.units import split, to_float
-from evse.security.testpki import ContractChain, reissue_contract_leaf
+from evse.security.testpki import (
+    ContractChain,
+    reissue_contract_leaf,
+    reissue_contract_sub_ca,
+)
 from evse.security.xmldsig import sign_body
 from evse.v2gtp import PayloadType, encode_frame
 from exi import app
@@ -129,8 +133,9 @@ def reach(ctx: CaseContext, phase: Phase, *, pnc: bool = False) -> Driver | Outc
     return d
 
 
-def expect_failure(d: Driver, payload: bytes, code: str) -> Outcome:
-    """Send `payload`; PASS on ResponseCode `code` and the SECC closing TCP within 5 s."""
+def expect_failure(d: Driver, payload: bytes, code: str | frozenset[str]) -> Outcome:
+    """Send `payload`; PASS on ResponseCode `code` (or one of a set, where the test case
+    accepts several) and the SECC closing TCP within 5 s."""
     d.send_payload(payload)
     a = d.answer(MSG_TIMEOUT_NS)
     if isinstance(a, Closed):
@@ -141,7 +146,8 @@ def expect_failure(d: Driver, payload: bytes, code: str) -> Outcome:
     closed = (f"TCP closed after {_s(c.at_ns - a.at_ns)}" if c is not None
               else "TCP still open after 5 s")
     got = f"{a.name} {a.code or a.error or '(no ResponseCode)'}; {closed}"
-    return (Verdict.PASS if a.code == code and c is not None else Verdict.FAIL), got
+    codes = code if isinstance(code, frozenset) else frozenset({code})
+    return (Verdict.PASS if a.code in codes and c is not None else Verdict.FAIL), got
 
 
 def expect_ignored(d: Driver, raw: bytes, name: str) -> Outcome:
@@ -725,6 +731,14 @@ PNC_PROTOCOLS = frozenset({"iso2"})
 #: An expired contract leaf: valid for a year from 2020 (before any time the probe runs at).
 EXPIRED_FROM = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 EXPIRED_VALIDITY = datetime.timedelta(days=365)
+#: T4 TC_SECC_CMN_VTB_PaymentDetails_009/010 (an expired Sub-CA in the contract chain)
+#: accept any of these codes in PaymentDetailsRes (ours: FAILED, evse/secc/contract_chain.py).
+SUB_CA_EXPIRED_CODES = frozenset({"FAILED", "FAILED_NoCertificateAvailable",
+                                  "FAILED_CertificateNotAllowedAtThisEVSE"})
+#: T4 TC_SECC_CMN_VTB_PaymentDetails_008 (a certificate of invalid content): [assumed] a
+#: chain the SECC cannot read is FAILED_CertChainError (ISO 15118-2 responseCodeType) or
+#: the generic FAILED; the case's own code list is not on our shelf.
+CONTENT_INVALID_CODES = frozenset({"FAILED", "FAILED_CertChainError"})
 PNC_CLAUSE = "ISO 15118-2 [V2G2-634/635] (Contract only on TLS)"
 
 
@@ -798,6 +812,13 @@ def _payment_details_chain(kind: str) -> Callable[[CaseContext], Outcome]:
             bad = reissue_contract_leaf(ctx.contract, not_before=EXPIRED_FROM,
                                         validity=EXPIRED_VALIDITY)
             code = "FAILED_CertificateExpired"
+        elif kind in ("sub_ca_2", "sub_ca_1"):  # that Sub-CA expired, signatures intact
+            bad = reissue_contract_sub_ca(ctx.contract, 0 if kind == "sub_ca_2" else 1,
+                                          not_before=EXPIRED_FROM, validity=EXPIRED_VALIDITY)
+            return expect_failure(d, _with_chain(d, d.held[0], bad), SUB_CA_EXPIRED_CODES)
+        elif kind == "content":  # the leaf's bytes are no certificate (DER cut short)
+            bad = dataclasses.replace(ctx.contract, leaf_der=ctx.contract.leaf_der[:-40])
+            return expect_failure(d, _with_chain(d, d.held[0], bad), CONTENT_INVALID_CODES)
         else:  # a leaf its Sub-CA 2 did not sign
             foreign = ec.generate_private_key(ec.SECP256R1())
             bad = reissue_contract_leaf(ctx.contract, not_before=EXPIRED_FROM,
@@ -877,11 +898,15 @@ def _metering_receipt_good(ctx: CaseContext) -> Outcome:
     d = reach(ctx, Phase.METERING_RECEIPT, pnc=True)
     if not isinstance(d, Driver):
         return d
+    # The car signs back the MeterInfo the SECC sent: it must carry the meter's register.
+    reading = d.decode_request(d.held[0]).MeterInfo.MeterReading
+    if reading is None:
+        return Verdict.FAIL, "MeterInfo without MeterReading"
     d.release()
     a = _answer_or_verdict(d, MSG_TIMEOUT_NS)
     if not isinstance(a, Answer):
         return a
-    got = f"{a.name} {a.code or a.error}"
+    got = f"MeterReading {reading} Wh; {a.name} {a.code or a.error}"
     if a.name != "MeteringReceiptResType" or a.code != "OK":
         return Verdict.FAIL, got
     d.held = d.ev.receive(a.payload, a.at_ns)
@@ -898,17 +923,20 @@ def _metering_receipt_good(ctx: CaseContext) -> Outcome:
 
 def _metering_receipt_bad(kind: str) -> Callable[[CaseContext], Outcome]:
     """The car's MeteringReceiptReq signed by another key ("key"), with a MeterInfo the
-    SECC did not send, signed ("meter"), or changed after signing ("body")."""
+    SECC did not send, signed ("meter": another TMeter, "reading": another MeterReading),
+    or changed after signing ("body")."""
     def run(ctx: CaseContext) -> Outcome:
         d = reach(ctx, Phase.METERING_RECEIPT, pnc=True)
         if not isinstance(d, Driver):
             return d
         body = d.decode_request(d.held[0])
-        changed = dataclasses.replace(body, MeterInfo=dataclasses.replace(
-            body.MeterInfo, TMeter=(body.MeterInfo.TMeter or 0) + 3600))
+        info = body.MeterInfo
+        changed = dataclasses.replace(body, MeterInfo=(
+            dataclasses.replace(info, MeterReading=(info.MeterReading or 0) + 1000)
+            if kind == "reading" else dataclasses.replace(info, TMeter=(info.TMeter or 0) + 3600)))
         if kind == "key":
             payload = _resigned(d, d.held[0], body, ec.generate_private_key(ec.SECP256R1()))
-        elif kind == "meter":
+        elif kind in ("meter", "reading"):
             payload = _resigned(d, d.held[0], changed, ctx.contract.leaf_key)
         else:  # the signature of the original body over a changed one
             payload = d.reencode(d.held[0], lambda b: changed)
@@ -963,6 +991,18 @@ def _pnc_cases() -> list[Case]:
              "FAILED_CertificateExpired; " + TERMINATION,
              f"{T4} TC_SECC_CMN_VTB_PaymentDetails_007", _tls_only(_payment_details_chain(
                  "expired")), PNC_PROTOCOLS),
+        Case(pd, "PDET-SUBCA2", "contract Sub-CA 2 expired (the leaf's issuer)",
+             "FAILED, FAILED_NoCertificateAvailable or FAILED_CertificateNotAllowedAtThisEVSE; "
+             + TERMINATION, f"{T4} TC_SECC_CMN_VTB_PaymentDetails_009/010 (expired Sub-CA)",
+             _tls_only(_payment_details_chain("sub_ca_2")), PNC_PROTOCOLS),
+        Case(pd, "PDET-SUBCA1", "contract Sub-CA 1 expired",
+             "FAILED, FAILED_NoCertificateAvailable or FAILED_CertificateNotAllowedAtThisEVSE; "
+             + TERMINATION, f"{T4} TC_SECC_CMN_VTB_PaymentDetails_009/010 (expired Sub-CA)",
+             _tls_only(_payment_details_chain("sub_ca_1")), PNC_PROTOCOLS),
+        Case(pd, "PDET-CONTENT", "contract leaf of invalid content (not a certificate)",
+             "FAILED_CertChainError or FAILED [assumed]; " + TERMINATION,
+             f"{T4} TC_SECC_CMN_VTB_PaymentDetails_008 (certificate of invalid content)",
+             _tls_only(_payment_details_chain("content")), PNC_PROTOCOLS),
         Case(pd, "PDET-CHAIN", "contract leaf not signed by its Sub-CA",
              "FAILED_CertChainError; " + TERMINATION,
              "ISO 15118-2 responseCodeType FAILED_CertChainError (no T4 case: probe's own)",
@@ -978,8 +1018,9 @@ def _pnc_cases() -> list[Case]:
              "responseCodeType FAILED_ChallengeInvalid", _tls_only(_authorization_pnc(
                  "challenge")), PNC_PROTOCOLS),
         Case(Family.METERING_RECEIPT, "MR-001", "receipt asked for and given",
-             "CurrentDemandRes ReceiptRequired (PnC); MeteringReceiptRes OK; CurrentDemand "
-             "goes on", f"{T4} TC_SECC_DC_VTB_MeteringReceipt_001; ISO 15118-2 "
+             "CurrentDemandRes ReceiptRequired (PnC) with MeterInfo.MeterReading (the meter's "
+             "register, Wh); MeteringReceiptRes OK; CurrentDemand goes on",
+             f"{T4} TC_SECC_DC_VTB_MeteringReceipt_001; ISO 15118-2 "
              "CurrentDemandRes ReceiptRequired", _tls_only(_metering_receipt_good),
              PNC_PROTOCOLS),
         Case(Family.METERING_RECEIPT, "MR-KEY", "MeteringReceiptReq signed by another key",
@@ -990,6 +1031,11 @@ def _pnc_cases() -> list[Case]:
              "FAILED_MeteringSignatureNotValid; " + TERMINATION,
              f"{T4} TC_SECC_DC_VTB_MeteringReceipt_004", _tls_only(_metering_receipt_bad(
                  "meter")), PNC_PROTOCOLS),
+        Case(Family.METERING_RECEIPT, "MR-READING",
+             "MeteringReceiptReq with another MeterReading, signed",
+             "FAILED_MeteringSignatureNotValid; " + TERMINATION,
+             f"{T4} TC_SECC_DC_VTB_MeteringReceipt_004 (MeterInfo not the one sent: its "
+             "meter reading)", _tls_only(_metering_receipt_bad("reading")), PNC_PROTOCOLS),
         Case(Family.METERING_RECEIPT, "MR-BODY", "body changed after signing",
              "FAILED_MeteringSignatureNotValid; " + TERMINATION,
              f"{T4} TC_SECC_DC_VTB_MeteringReceipt_007", _tls_only(_metering_receipt_bad(

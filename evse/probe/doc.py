@@ -272,16 +272,26 @@ def render(paths: Sequence[str]) -> str:
         "families over real TLS sockets against config/bench-tls.yaml are in the "
         "iso2-tls PnC column (tests/probe/test_netns_probe.py, --max-wait 30: the 60 s "
         "timeout cases skipped there).",
-        "- PaymentDetails with an expired Sub-CA (T4 VTB_PaymentDetails_009/010 expect "
-        "FAILED / FAILED_NoCertificateAvailable / FAILED_CertificateNotAllowedAtThisEVSE) "
-        "and with a certificate of invalid content (008): no probe case; our SECC leaves "
-        "Sub-CAs to the controller, which refuses them in AuthorizationRes.",
+        "- PaymentDetails with a certificate of invalid content (T4 VTB_PaymentDetails_008): "
+        "the probe sends a leaf that is no certificate (DER cut short) and accepts "
+        "FAILED_CertChainError or FAILED; the case's own code list is not on our shelf "
+        "[assumed], and other invalid contents (a leaf with CA:TRUE, a wrong eMAID) are "
+        "left to the controller's check in AuthorizationRes.",
         "- CertificateInstallation/Update with a real CSMS answer (a contract the car can "
         "decrypt): the probe only checks that an answer of the right type comes within 5 s.",
-        "- MeteringReceipt carries no MeterReading (no energy register in the SECC's env).",
         "- DIN: a message carrying an undeclared element (EXI SE(*) deviation, seen from "
-        "Josev's SECC in CPD-SID) is a decode error, reported as a FAIL verdict: the EXI "
-        "codec has no qname string tables (EXI 1.0 §7.3.1) to read the element's name.",
+        "Josev's SECC in CPD-SID at ChargeParameterDiscoveryResType#2, bit 648) is a decode "
+        "error, reported as a FAIL verdict. Not closed, because reading it needs three "
+        "things the codec does not have: the string tables of EXI 1.0 §7.3.1 (the element's "
+        "URI and local name are compact-id hits into partitions pre-populated from the "
+        "schema per Appendix D.3, or literals that then join the table), the grammar of its "
+        "content (the global element's grammar, or the built-in element grammar with "
+        "grammar learning, §8.4.3), and a typed-layer rule for an element the schema does "
+        "not have at that place. Only the bit position and grammar state of Josev's answer "
+        "were recorded (docs/conformance/josev-din.json), not its bytes, so a decoder for "
+        "it could not be checked against the one stream that needs it. Our SECC never "
+        "encodes a deviation (exi/README.md), and a deviation marks content the DIN schema "
+        "does not allow there, so the FAIL verdict on that answer stands.",
         "- Sequence-timeout cases (every *-TIMEOUT) wait 65 s each; they run with "
         "`--max-wait 70` and in virtual time in tests/probe and the in-process columns.",
         "",

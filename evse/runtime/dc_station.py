@@ -346,9 +346,11 @@ class DcStation:
                 unplugged=lambda: self._unplugged_in_session,
                 pp_open=lambda: self.cp.state == "plugged.proximity_open",
                 vehicle_ready=lambda: self.cp.level in (CpLevel.C, CpLevel.D),
+                ev_gone=lambda: self._pp_fault or self.cp.state == "E",
             ),
             self._publish, on_session_end=self._session_ended,
             on_precharge=self._precharge_seen,
+            meter_energy_wh=lambda: self._energy_wh,
         )
         self.sdp = SdpServer(SdpServerConfig(SECC_ADDRESS, SECC_TCP_PORT, None,
                                              TlsPolicy.PROHIBIT))
@@ -503,6 +505,10 @@ class DcStation:
                 self.world.contactor.follow(bool(notice.data["closed"]), sched.now_ns())
             sched.post("power", ContactorFeedback(bool(notice.data["closed"]), sched.now_ns()),
                        source="cp")
+        if notice.kind in ("pp_fault", "cp_error") and self.secc is not None:
+            # The pilot says the car is gone (SeccEnv.ev_gone): a V2G session waiting for
+            # its next request ends now, not at V2G_SECC_Sequence_Timeout.
+            self._secc_out(self.secc.pilot_changed(sched.now_ns()))
         if notice.kind == "plugged":
             self._unplugged_in_session = False
             self.guard.reset_session(sched.now_ns())

@@ -117,6 +117,9 @@ class PilotView:
     pp_open: Callable[[], bool] = lambda: False
     #: The debounced pilot level is C or D (the car's S2 closed).
     vehicle_ready: Callable[[], bool] = lambda: True
+    #: The pilot says the car is gone with the TCP connection still up: PP open confirmed
+    #: with the car on the pilot, or CP in E (SeccEnv.ev_gone).
+    ev_gone: Callable[[], bool] = lambda: False
 
 
 #: Why the V2G session ended, as the contract's stop reason, where nothing more specific
@@ -130,6 +133,7 @@ _END_REASONS: dict[SessionEndReason, StopReason] = {
     SessionEndReason.NO_NEGOTIATION: StopReason.V2G_PROTOCOL_ERROR,
     SessionEndReason.SEQUENCE_TIMEOUT: StopReason.V2G_TIMEOUT,
     SessionEndReason.CONNECTION_LOST: StopReason.V2G_TIMEOUT,
+    SessionEndReason.EV_GONE: StopReason.FAULT,
     SessionEndReason.AUTH_REJECTED: StopReason.AUTH_REJECTED,
     SessionEndReason.AUTH_TIMEOUT: StopReason.AUTH_TIMEOUT,
     SessionEndReason.CABLE_CHECK_FAULT: StopReason.FAULT,
@@ -166,7 +170,11 @@ class StationEnv:
         on_session_end: Callable[[SessionEndReason, int], None],
         on_pnc_request: Callable[[PncRequest, int], None] | None = None,
         on_precharge: Callable[[float], None] | None = None,
+        meter_energy_wh: Callable[[], float | None] = lambda: None,
     ) -> None:
+        #: The station's one meter register (DcStation keeps the latest reading's
+        #: energy_wh): MeterInfo.MeterReading and plc.meas_dc_output read the same value.
+        self._meter_energy_wh = meter_energy_wh
         self.power = power
         self.guard = guard
         self.pilot = pilot
@@ -277,6 +285,12 @@ class StationEnv:
 
     def vehicle_ready(self, now_ns: int) -> bool:
         return self.pilot.vehicle_ready()
+
+    def ev_gone(self, now_ns: int) -> bool:
+        return self.pilot.ev_gone()
+
+    def meter_energy_wh(self, now_ns: int) -> float | None:
+        return self._meter_energy_wh()
 
     def pnc_contract_status(self, now_ns: int) -> AuthStatus:
         rid = self._pnc_authorization_rid

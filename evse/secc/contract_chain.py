@@ -10,9 +10,14 @@ checks them when the request arrives:
   FAILED_CertificateExpired and the session ends (T4 TC_SECC_CMN_VTB_PaymentDetails_007,
   "contract leaf expired -> PaymentDetailsRes FAILED_CertificateExpired, TCP closed within
   par_CMN_TCP_Connection_Termination_Timeout");
-- a chain that is not one: a certificate that does not parse, or one not signed by the
-  next (leaf by Sub-CA 2, Sub-CA 2 by Sub-CA 1): FAILED_CertChainError
-  (ISO 15118-2 responseCodeType; the same verdict the controller's check gives).
+- a chain that is not one: a certificate that does not parse (T4
+  TC_SECC_CMN_VTB_PaymentDetails_008, a certificate of invalid content), or one not signed
+  by the next (leaf by Sub-CA 2, Sub-CA 2 by Sub-CA 1): FAILED_CertChainError
+  (ISO 15118-2 responseCodeType; the same verdict the controller's check gives);
+- a Sub-CA outside its validity period (T4 TC_SECC_CMN_VTB_PaymentDetails_009/010, Sub-CA 2
+  and Sub-CA 1): plain FAILED, one of the codes those cases accept (FAILED,
+  FAILED_NoCertificateAvailable, FAILED_CertificateNotAllowedAtThisEVSE); the
+  FAILED_CertificateExpired of 007 names the contract certificate itself, not its issuers.
 
 Everything else (root, Sub-CA validity against the trust store, profile, revocation) is
 left to the controller; "" means "nothing the SECC can refuse here".
@@ -32,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 class ChainFault(enum.Enum):
     NONE = "OK"
     EXPIRED = "FAILED_CertificateExpired"
+    SUB_CA_EXPIRED = "FAILED"
     CHAIN_ERROR = "FAILED_CertChainError"
 
     @property
@@ -62,8 +68,14 @@ def check_contract_chain(chain_der: Sequence[bytes], now_unix_s: int) -> ChainFa
     for cert, issuer in zip(chain, chain[1:], strict=False):
         if not _signed_by(cert, issuer):
             return ChainFault.CHAIN_ERROR
-    leaf = chain[0]
     now = datetime.fromtimestamp(now_unix_s, UTC)
-    if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+    leaf, *sub_cas = chain
+    if not _valid_at(leaf, now):
         return ChainFault.EXPIRED
+    if not all(_valid_at(sub, now) for sub in sub_cas):
+        return ChainFault.SUB_CA_EXPIRED
     return ChainFault.NONE
+
+
+def _valid_at(cert: x509.Certificate, now: datetime) -> bool:
+    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc

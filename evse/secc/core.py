@@ -234,6 +234,19 @@ class SeccCore:
             self._finish(SessionEndReason.CONNECTION_LOST, now_ns, notify=True, close=False)
         return self.take_outputs()
 
+    def pilot_changed(self, now_ns: int) -> list[SeccOutput]:
+        """The station's pilot/PP changed state. If the env now says the car is gone
+        (`SeccEnv.ev_gone`: PP open confirmed, CP in E) the chart gets `ev_gone`: a session
+        that waits for the car's next request ends now, not at that request or at
+        V2G_SECC_Sequence_Timeout (the chart ignores it while energy flows)."""
+        if self.closed or self.machine is None or not self.env.ev_gone(now_ns):
+            return self.take_outputs()
+        self._at(now_ns)
+        if self.handler is not None:
+            self.handler._now_ns = now_ns
+        self._dispatch(Event("ev_gone"), now_ns, None)
+        return self.take_outputs()
+
     def next_deadline_ns(self) -> int | None:
         return self._timers_local.next_deadline_ns() if self._local else None
 

@@ -82,6 +82,9 @@ class SessionEndReason(enum.Enum):
     EVSE_STOP_NOT_HONOURED = "evse_stop_not_honoured"
     NO_NEGOTIATION = "no_negotiation"
     CONNECTION_LOST = "connection_lost"
+    #: The pilot said the car is gone while the session waited (PP open confirmed with the
+    #: car in, CP in E): ended at once, not at the car's next request or the sequence timeout.
+    EV_GONE = "ev_gone"
     INTERNAL_ERROR = "internal_error"  # our own bug (a chart callback raised)
     #: A request whose parameters the standard tells the SECC to refuse with a specific
     #: FAILED_* code (wrong charge parameter, service/tariff selection, charging profile).
@@ -252,6 +255,21 @@ class SeccEnv(Protocol):
         """The pilot reads the car in state C or D (S2 closed: ready to take energy), as
         the isolation test needs (ISO 15118-4 TC_SECC_DC_VTB_CableCheck_008: CableCheckReq
         without C/D -> FAILED)."""
+        ...
+
+    def meter_energy_wh(self, now_ns: int) -> float | None:
+        """The DC meter's energy register (Wh, import) as its latest reading reported it:
+        the same value the controller gets as plc.meas_dc_output energy_wh (OCPP meter
+        values); None before any reading. The SECC passes it on in MeterInfo.MeterReading
+        (ISO 15118-2 CurrentDemandRes with ReceiptRequired), never recomputes it."""
+        ...
+
+    def ev_gone(self, now_ns: int) -> bool:
+        """The pilot says the car can no longer take part in this session although the TCP
+        connection is still up: PP open with the car still on the pilot (plug unlatched or
+        being pulled; confirmed by the pilot) or the pilot in E (CP shorted, no EV diode).
+        The pilot has withdrawn power already; the SECC ends a session that waits for the
+        car at once (fsm_specs/secc_*.yaml event ev_gone) instead of answering Ongoing."""
         ...
 
     def pnc_contract_status(self, now_ns: int) -> AuthStatus:

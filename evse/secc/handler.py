@@ -376,6 +376,46 @@ class SeccHandlerBase:
         self._end(SessionEndReason.AUTH_TIMEOUT if timed_out
                   else SessionEndReason.AUTH_REJECTED)
 
+    # ------------------------------------------------------------------ the car is gone
+    def ev_gone(self, ev: Event) -> bool:
+        """The pilot says the car is gone (PP open confirmed, CP in E) with the connection
+        still up: a waiting session ends instead of answering Ongoing (SeccEnv.ev_gone)."""
+        self._set_now(ev)
+        return self._env.ev_gone(self._now_ns)
+
+    def station_faulted(self, ev: Event) -> bool:
+        """A hard station fault (emergency stop, isolation, malfunction, utility interrupt)
+        while authorization is pending: no energy can follow, so the wait is not kept up
+        with Ongoing until t_auth_eim / t_auth_pnc."""
+        self._set_now(ev)
+        return self._hard_fault()
+
+    def end_ev_gone(self, ev: Event) -> None:
+        """Pushed by the station between two requests: nothing to answer; the core closes
+        the connection and `session_ended` makes the output safe."""
+        self._set_now(ev)
+        self._end(SessionEndReason.EV_GONE)
+
+    def answer_auth_ev_gone(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.authorization("FAILED", finished=True))
+        self._end(SessionEndReason.EV_GONE)
+
+    def answer_auth_station_fault(self, ev: Event) -> None:
+        self._set_now(ev)
+        self._emit(self._b.authorization("FAILED", finished=True))
+        self._end(SessionEndReason.EVSE_FAULT)
+
+    def answer_cable_check_ev_gone(self, ev: Event) -> None:
+        """CableCheckRes FAILED with the station's status of this instant (EVSE_Shutdown or
+        the fault's code: the pilot has withdrawn power), isolation not valid."""
+        self._set_now(ev)
+        st = self._status(isolation=IsolationStatus.INVALID)
+        if st.code == "EVSE_Ready":
+            st = Status("EVSE_Shutdown", st.notification, st.isolation, st.max_delay_s)
+        self._emit(self._b.cable_check("FAILED", st, finished=True))
+        self._end(SessionEndReason.EV_GONE)
+
     # ------------------------------------------------------------------ charge parameters
     def charge_parameters_ok(self, ev: Event) -> bool:
         body = self._req()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from typing import Any
 
 import exi
@@ -278,10 +279,17 @@ class Iso2Handler(SeccHandlerBase):
 
     def answer_current_demand_receipt(self, ev: Event) -> None:
         self.answer_current_demand(ev)
-        self._receipt_meter = self._b.meter_info(self._unix_s())
+        self._receipt_meter = self._b.meter_info(self._unix_s(), self._meter_reading_wh())
         res = self.responses.pop()
         self._emit(dataclasses.replace(res, ReceiptRequired=True,
                                        MeterInfo=self._receipt_meter))
+
+    def _meter_reading_wh(self) -> int | None:
+        """The meter's register as MeterReading: ISO 15118-2 MeterInfoType.MeterReading is
+        an unsignedLong in Wh, so the whole Wh the register has counted (no other
+        arithmetic: the value is the meter's, evse/secc/env.py meter_energy_wh)."""
+        energy = self._env.meter_energy_wh(self._now_ns)
+        return None if energy is None else math.floor(max(0.0, energy))
 
     def receipt_not_valid(self, ev: Event) -> bool:
         """A MeteringReceiptReq in a PnC session that is not the receipt we asked for: its

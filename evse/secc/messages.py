@@ -236,10 +236,12 @@ class Builder:
             kw["SAScheduleTupleID"] = tuple_id
         return self.m.CurrentDemandResType(**kw)
 
-    def meter_info(self, unix_s: int) -> Any:
+    def meter_info(self, unix_s: int, reading_wh: int | None) -> Any:
         """MeterInfo for a receipt (ISO 15118-2 MeterInfoType): the meter's ID (our EVSEID,
-        one meter per EVSE) and the time of the reading."""
-        return iso2.MeterInfoType(MeterID=self.cfg.evse_id, TMeter=unix_s)
+        one meter per EVSE), its register (MeterReading, Wh; absent without a reading)
+        and the time of the reading."""
+        return iso2.MeterInfoType(MeterID=self.cfg.evse_id, MeterReading=reading_wh,
+                                  TMeter=unix_s)
 
     def metering_receipt(self, code: str, st: Status) -> Any:
         return iso2.MeteringReceiptResType(ResponseCode=self.rc(code),

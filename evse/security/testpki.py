@@ -11,6 +11,7 @@ keys are written unencrypted.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import secrets
 from dataclasses import dataclass
@@ -242,6 +243,29 @@ def generate_contract_chain(
         root_der=root.public_bytes(der), leaf_key=leaf_key,
         ca_keys=(sub2_key, sub1_key, root_key),
     )  # fmt: skip
+
+
+def reissue_contract_sub_ca(
+    contract: ContractChain, index: int, *, not_before: datetime.datetime,
+    validity: datetime.timedelta,
+) -> ContractChain:
+    """The same contract with Sub-CA `index` (0 = Sub-CA 2, 1 = Sub-CA 1, the order the car
+    sends them) issued again with the same subject, key and issuer but valid from
+    ``not_before`` for ``validity``: every signature still holds, only that Sub-CA's
+    validity changes (ISO 15118-4 PaymentDetails, an expired Sub-CA)."""
+    if len(contract.ca_keys) < 3:
+        raise ValueError("the contract carries no CA keys to issue a Sub-CA with")
+    old = x509.load_der_x509_certificate(contract.sub_cas_der[index])
+    key = contract.ca_keys[index]
+    issuer_key = contract.ca_keys[index + 1]
+    sub = _certificate(
+        subject=old.subject, issuer=old.issuer, public_key=key.public_key(),
+        issuer_key=issuer_key, not_before=not_before, validity=validity,
+        path_length=1 if index == 1 else 0, is_ca=True,
+    )  # fmt: skip
+    subs = list(contract.sub_cas_der)
+    subs[index] = sub.public_bytes(serialization.Encoding.DER)
+    return dataclasses.replace(contract, sub_cas_der=tuple(subs))
 
 
 def reissue_contract_leaf(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 import pytest
@@ -236,12 +237,17 @@ def test_plug_and_charge_families_pass_over_tls_in_virtual_time() -> None:
     assert "GenChallenge 16 bytes" in results["PDET-001"].got
     assert results["PDET-EXPIRED"].got.startswith("PaymentDetailsResType FAILED_CertificateExpired")
     assert results["PDET-CHAIN"].got.startswith("PaymentDetailsResType FAILED_CertChainError")
+    # T4 PaymentDetails_008/009/010: invalid content, an expired Sub-CA 2 or Sub-CA 1.
+    assert results["PDET-CONTENT"].got.startswith("PaymentDetailsResType FAILED_CertChainError")
+    for cid in ("PDET-SUBCA2", "PDET-SUBCA1"):
+        assert results[cid].got.startswith("PaymentDetailsResType FAILED; TCP closed"), cid
     assert results["AUTH-PNC-SIG"].got.startswith("AuthorizationResType FAILED_SignatureError")
     assert results["AUTH-PNC-CHAL"].got.startswith(
         "AuthorizationResType FAILED_ChallengeInvalid")
     # The receipt: asked for in CurrentDemandRes, given, refused when not ours.
-    assert results["MR-001"].got == "MeteringReceiptResType OK; then CurrentDemandResType OK"
-    for cid in ("MR-KEY", "MR-METER", "MR-BODY"):
+    assert re.fullmatch(r"MeterReading \d+ Wh; MeteringReceiptResType OK; "
+                        r"then CurrentDemandResType OK", results["MR-001"].got), results["MR-001"]
+    for cid in ("MR-KEY", "MR-METER", "MR-READING", "MR-BODY"):
         assert results[cid].got.startswith(
             "MeteringReceiptResType FAILED_MeteringSignatureNotValid; TCP closed"), cid
     assert results["MR-SID"].got.startswith("MeteringReceiptResType FAILED_UnknownSession")
@@ -268,7 +274,28 @@ def test_a_secc_that_defers_every_chain_check_fails_the_expired_leaf_case(
                               families=["PaymentDetails"]))
     assert results["PDET-EXPIRED"].verdict is Verdict.FAIL
     assert results["PDET-EXPIRED"].got.startswith("PaymentDetailsResType OK")
+    for cid in ("PDET-SUBCA2", "PDET-SUBCA1", "PDET-CONTENT"):
+        assert results[cid].verdict is Verdict.FAIL, cid
     assert results["PDET-001"].verdict is Verdict.PASS
+
+
+def test_the_sub_ca_check_is_what_refuses_an_expired_sub_ca() -> None:
+    """Unit level: the re-issued Sub-CA keeps every signature (only its validity changed),
+    so FAILED comes from the validity check, not from a broken chain; a valid chain is OK."""
+    import datetime
+
+    from evse.secc.contract_chain import ChainFault, check_contract_chain
+    from evse.security.testpki import generate_contract_chain, reissue_contract_sub_ca
+
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    now_s = int(datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC).timestamp())
+    chain = generate_contract_chain(not_before=start)
+    assert check_contract_chain(chain.chain_der, now_s) is ChainFault.NONE
+    for index in (0, 1):
+        old = reissue_contract_sub_ca(chain, index, not_before=start - datetime.timedelta(
+            days=400), validity=datetime.timedelta(days=365))
+        assert check_contract_chain(old.chain_der, now_s) is ChainFault.SUB_CA_EXPIRED
+        assert ChainFault.SUB_CA_EXPIRED.response_code == "FAILED"
 
 
 @pytest.mark.req("ISO15118-4:TC_SECC_DC_VTB_MeteringReceipt")
@@ -279,10 +306,21 @@ def test_a_secc_that_takes_any_receipt_fails_the_receipt_cases(
     monkeypatch.setattr(Iso2Handler, "receipt_not_valid", lambda self, ev: False)
     results = by_id(run_cases(make_link(), options("iso2"), tls=True, good_case=False,
                               families=["MeteringReceipt"]))
-    for cid in ("MR-KEY", "MR-METER", "MR-BODY"):
+    for cid in ("MR-KEY", "MR-METER", "MR-READING", "MR-BODY"):
         assert results[cid].verdict is Verdict.FAIL, results[cid]
         assert results[cid].got.startswith("MeteringReceiptResType OK"), results[cid]
     assert results["MR-001"].verdict is Verdict.PASS
+
+
+def test_a_secc_whose_receipt_carries_no_meter_reading_fails_the_receipt_case(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from evse.secc.iso2 import Iso2Handler
+
+    monkeypatch.setattr(Iso2Handler, "_meter_reading_wh", lambda self: None)
+    results = by_id(run_cases(make_link(), options("iso2"), tls=True, good_case=False,
+                              families=["MeteringReceipt"]))
+    assert results["MR-001"].verdict is Verdict.FAIL
+    assert results["MR-001"].got == "MeterInfo without MeterReading"
 
 
 def test_a_secc_that_never_asks_for_a_receipt_leaves_the_receipt_cases_inconclusive(
