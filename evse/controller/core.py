@@ -295,9 +295,11 @@ class Controller:
         self.data_transfer_handlers: dict[str, dict[str, IncomingHandler]] = {}
 
     def _load_profiles(self) -> None:
-        """The CSMS's charging profiles from the store (K07: an offline start, after a
-        restart too, follows them). TxProfiles are not kept (their transaction ended with
-        the process), nor external limits (the external system states its own)."""
+        """The charging profiles from the store (K07: an offline start, after a restart
+        too, follows them): the CSMS's, and the external limits (K11-K13: what the EMS or
+        grid operator said stays in force across a restart until that system releases or
+        restates it; a restart must not lift a grid limit). TxProfiles are not kept (their
+        transaction ended with the process)."""
         raw = self.store.get(PROFILES_KEY)
         if not raw:
             return
@@ -306,14 +308,15 @@ class Controller:
         except ValueError:
             return  # damaged: start without, the CSMS sets them again
         for prof in kept:
-            if prof.purpose not in (Purpose.TX, Purpose.EXTERNAL):
+            if prof.purpose is not Purpose.TX:
                 self.profiles.profiles[prof.profile_id] = prof
 
     def _save_profiles(self) -> None:
-        """Written only when the kept profiles changed: an EMS that restates its limit
-        every second (external limits are not kept) costs no disk write."""
+        """Written only when the kept profiles changed: an EMS that restates the same
+        limit every second (`set_external_limit` keeps the installed one) costs no disk
+        write."""
         text = dump_profiles([p for p in self.profiles.profiles.values()
-                              if p.purpose not in (Purpose.TX, Purpose.EXTERNAL)])
+                              if p.purpose is not Purpose.TX])
         if text != self._profiles_saved:
             self._profiles_saved = text
             self.store.put(PROFILES_KEY, text)
@@ -1370,7 +1373,14 @@ class Controller:
             raise ControllerUsageError(f"no EVSE {limit.evse_id}")
         before = self.current_caps()
         raw = limit.profile_201(self.timestamp())
-        self.profiles.install(profile_from_201(limit.evse_id, raw, source=limit.source.value))
+        held = self.profiles.profiles.get(limit.profile_id)
+        if held is None or len(limit.periods) > 1 or (held.unit, held.periods,
+                                                      held.connector_id) != (
+                limit.unit, limit.periods, limit.evse_id):
+            # a restated flat limit keeps its profile (no store write every second); a
+            # schedule restarts: its periods count from now
+            self.profiles.install(profile_from_201(limit.evse_id, raw,
+                                                   source=limit.source.value))
         first = (limit.unit, limit.periods[0].limit, len(limit.periods))
         last = self._notified_limits.get(limit.source)
         if last is None or last[0] != first[0] or last[2] != first[2] or _significant(

@@ -277,8 +277,10 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("K07", "Offline Behavior Smart Charging at Start of Transaction", SC, Y,
             (_UC + "test_k07_offline_start_uses_the_stored_profiles_from_the_transaction_start",
              _UC + "test_k07_the_stored_profiles_survive_a_restart_and_apply_to_an_offline_"
-                   "start"),
-            "the CSMS's profiles are kept in the store (TxProfiles and external limits "
+                   "start",
+             _K + "test_external_limits_survive_a_restart_and_a_restated_limit_costs_no_"
+                  "store_write"),
+            "the CSMS's profiles and the external limits are kept in the store (TxProfiles "
             "are not)"),
     UseCase("K08", "Get Composite Schedule", SC, Y, (_K + "test_201_set_profile_and_composite",)),
     UseCase("K09", "Get Charging Profiles", SC, Y,
@@ -289,9 +291,14 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_K + "test_k11_external_limit_in_a_transaction_changes_the_rate_and_renegotiates",
              _UC + "test_k11_limit_change_significance_reports_only_changes_at_least_that_large",
              _EMS + "test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops",
-             _EMS + "test_ems_udp_json_datagram_limits_the_charge_and_bad_ones_are_refused"),
-            "the station's `ems:` input (sim steps or udp_json datagrams) feeds it; "
-            "SmartChargingCtrlr.LimitChangeSignificance bounds the reports"),
+             _EMS + "test_ems_udp_json_datagram_limits_the_charge_and_bad_ones_are_refused",
+             _EMS + "test_ems_failsafe_timeout_applies_the_failsafe_limit_when_the_ems_goes_"
+                    "silent",
+             _EMS + "test_ems_udp_json_and_its_failsafe_reach_the_csms_through_the_evse_run_"
+                    "thread"),
+            "the station's `ems:` input (sim steps or udp_json datagrams) feeds it; a silent "
+            "udp_json EMS gets the fail-safe limit after ems.failsafe_timeout_s (EEBus LPC "
+            "failsafe state); SmartChargingCtrlr.LimitChangeSignificance bounds the reports"),
     UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, Y,
             (_K + "test_k12_external_limit_without_transaction_is_notified_and_caps_the_limits",
              _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect",

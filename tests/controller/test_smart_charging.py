@@ -529,3 +529,38 @@ def test_k16_k17_renegotiation_from_the_csms_and_from_the_car() -> None:
     assert notes[1]["chargingNeeds"]["dcChargingParameters"]["energyAmount"] == 30_000
     assert notes[1]["chargingNeeds"]["dcChargingParameters"]["stateOfCharge"] == 46
     assert rig.csms.violations == []
+
+
+def test_external_limits_survive_a_restart_and_a_restated_limit_costs_no_store_write(
+        tmp_path: Any) -> None:
+    """K11-K13 after a power cut: the EMS's limit (persisted like the K07 profiles) still
+    caps the station that comes back, until the EMS releases it; a restart must not lift a
+    grid limit. The same flat limit said again (an EMS repeats itself every second) keeps
+    the installed profile, so the store is not written each time."""
+    db = str(tmp_path / "ctrl.db")
+    rig = Rig("2.0.1", db=db)
+    external(rig, LimitSource.EMS, [(0, 22_000.0)])
+    writes: list[str] = []
+    put = rig.store.put
+    rig.store.put = lambda k, v: (writes.append(k), put(k, v))[1]  # type: ignore[method-assign]
+    rig.run(3)
+    external(rig, LimitSource.EMS, [(0, 22_000.0)])
+    assert "charging_profiles" not in writes
+    rig.store.close()
+    again = Rig("2.0.1", db=db)
+    again.plug()
+    assert last_limits(again).max_power_w == 22_000.0
+    answer = ask(again, "GetChargingProfiles", {"requestId": 3, "chargingProfile": {
+        "chargingProfilePurpose": "ChargingStationExternalConstraints"}})
+    assert answer == {"status": "Accepted"}
+    (report,) = again.csms.of("ReportChargingProfiles")
+    assert report["chargingLimitSource"] == "EMS"
+    assert again.ctrl.clear_external_limit(LimitSource.EMS, again.link.now_ns)
+    again.link.pump()
+    again.collect()
+    assert last_limits(again).max_power_w == 150_000.0
+    again.store.close()
+    third = Rig("2.0.1", db=db)
+    third.plug()
+    assert last_limits(third).max_power_w == 150_000.0  # the release is kept too
+    assert again.csms.violations == [] and third.csms.violations == []
