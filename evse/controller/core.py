@@ -217,6 +217,7 @@ class Controller:
         self.ev_present = False
         self.token: Token | None = None
         self.auth_offline = False
+        self.held_contract: Token | None = None
         self.auth_requested = False
         #: (token, its group) of the last authorization verdict (C09: the transaction's group).
         self._auth_group: tuple[str, str] = ("", "")
@@ -1065,6 +1066,10 @@ class Controller:
 
     def send_auth(self, status: AuthStatus, reason: str = "") -> None:
         self._plc_out.append(AuthStatusCmd(status, reason))
+
+    def answer_contract(self, token: Token, status: ContractCertificateStatus) -> None:
+        """ctrl.pnc_authorization_response for the car's contract request."""
+        self._plc_out.append(PncAuthorizationResponseCmd(token.pnc_request_id or 0, status))
 
     def send_auth_context(self) -> None:
         if self.token is None:

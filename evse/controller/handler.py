@@ -11,6 +11,7 @@ from evse.controller.host import ControllerHost
 from evse.controller.plc_port import (
     AuthMethod,
     AuthStatus,
+    ContractCertificateStatus,
     PlcFault,
     SessionCommandKind,
     StopReason,
@@ -38,6 +39,7 @@ class ControllerHandler:
         c.evccid = ""
         c.ev_mac = ""
         c.reservation_used = None
+        c.held_contract = None
 
     def report_status(self, ev: Event) -> None:
         self._core.report_status()
@@ -83,9 +85,31 @@ class ControllerHandler:
 
     def grant_authorization(self, ev: Event) -> None:
         c = self._core
+        held, c.held_contract = c.held_contract, None
+        if held is not None:
+            c.answer_contract(held, ContractCertificateStatus.ACCEPTED)
         if c.ev_present:
             c.send_auth_context()
             c.send_auth(AuthStatus.ACCEPTED, f"authorized ({ev.data})")
+
+    def accept_contract(self, ev: Event) -> None:
+        """The car's contract in a session authorized already (by EIM, a remote start or
+        AutoCharge): ACCEPTED, the session needs no other authorization. The transaction
+        keeps the token that authorized it."""
+        assert isinstance(ev.data, Token)
+        self._core.answer_contract(ev.data, ContractCertificateStatus.ACCEPTED)
+
+    def hold_contract(self, ev: Event) -> None:
+        """A contract while an EIM token is being checked: answered with that verdict
+        (grant_authorization) or checked itself after a refusal (begin_held_contract)."""
+        assert isinstance(ev.data, Token)
+        self._core.held_contract = ev.data
+
+    def begin_held_contract(self, ev: Event) -> None:
+        c = self._core
+        held, c.held_contract = c.held_contract, None
+        assert held is not None
+        c.begin_authorization(held)
 
     def refuse_authorization(self, ev: Event) -> None:
         # The EV already waits (or it is its own contract): REJECTED lets the PLC end the
@@ -167,6 +191,9 @@ class ControllerHandler:
         """The session ended on the car's side (its request, its error, a V2G timeout),
         not because authorization was refused or timed out or the station stopped."""
         return isinstance(ev.data, StopReason) and ev.data in _EV_SIDE_STOPS
+
+    def contract_held(self, ev: Event) -> bool:
+        return self._core.held_contract is not None
 
     def token_is_contract(self, ev: Event) -> bool:
         return isinstance(ev.data, Token) and ev.data.method is AuthMethod.PNC

@@ -17,6 +17,7 @@ from evse.controller.config import ControllerConfig
 from evse.controller.firmware import Maintenance
 from evse.controller.plc_port import (
     AuthStatus,
+    ContractCertificateStatus,
     EnergyFlow,
     Measurement,
     PlcCommand,
@@ -54,6 +55,9 @@ class ControllerHost(Protocol):
     #: The token being (or last) authorized, and whether the verdict was an offline one.
     token: Token | None
     auth_offline: bool
+    #: A contract the car presented while an EIM token was being checked (answered with
+    #: that verdict, or checked itself after a refusal).
+    held_contract: Token | None
     tx_stop: TxStop | None
     evccid: str
     ev_mac: str
@@ -96,6 +100,7 @@ class ControllerHost(Protocol):
     def emit(self, command: PlcCommand) -> None: ...
     def send_auth(self, status: AuthStatus, reason: str = "") -> None: ...
     def send_auth_context(self) -> None: ...
+    def answer_contract(self, token: Token, status: ContractCertificateStatus) -> None: ...
     def session_command(self, command: SessionCommandKind, reason: str = "") -> None: ...
     def publish_session_start(self) -> None: ...
     def profiles_changed(self) -> None: ...

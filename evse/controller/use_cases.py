@@ -351,7 +351,13 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     # ---- ISO 15118 support (non-security part)
     UseCase("C07", "Authorization using Contract Certificates", ISO, Y,
             (_S + "test_plug_and_charge_session",
-             _T + "test_c07_online_unknown_root_goes_to_the_csms_with_the_certificate")),
+             _T + "test_c07_online_unknown_root_goes_to_the_csms_with_the_certificate",
+             _S + "test_a_contract_in_a_session_authorized_by_eim_is_answered_accepted",
+             _S + "test_a_contract_while_the_card_is_checked_gets_the_cards_verdict_or_its_"
+                  "own"),
+            "a contract in a session authorized already (EIM, remote start) is answered "
+            "ACCEPTED; one that arrives while a card is checked gets the card's verdict, or "
+            "is checked itself after a refused card"),
     UseCase("C08", "Authorization at EVSE using ISO 15118 External Identification Means (EIM)",
             ISO, Y, (_S + "test_rfid_session_online",)),
     UseCase("F04", "Remote Stop ISO 15118 charging from CSMS", ISO, P,
