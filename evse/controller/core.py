@@ -88,6 +88,7 @@ from evse.controller.plc_port import (
     SlacMatched,
     StopReason,
     TokenType,
+    V2gPhase,
 )
 from evse.controller.pnc import ChainCheck
 from evse.controller.pnc_auth import PncAuthority
@@ -127,6 +128,7 @@ from evse.controller.smart_charging import (
 from evse.controller.store import QueuedMessage, Store
 from evse.controller.timers import CoreTimers
 from evse.controller.trust_store import RootType, TrustStore, TrustStoreError
+from evse.controller.tx_points import TxPoint, parse_points
 from evse.fsm import Event, Machine, load_spec
 from evse.fsm.engine import TraceSink
 from evse.security.station_certs import LeafUse, StationCerts, StationRoot
@@ -174,6 +176,9 @@ class Controller:
 
         self.cfg = config
         self.store = store
+        for key in ("tx_start_points", "tx_stop_points"):
+            if parse_points(getattr(config, key)) is None:
+                raise ControllerUsageError(f"controller.{key}: {getattr(config, key)!r}")
         self.now_ns = 0
         self.auth = Authorizer(config, store)
         self.boot_reason = "PowerUp"
@@ -223,6 +228,8 @@ class Controller:
         self._auth_group: tuple[str, str] = ("", "")
         self.tx: OpenTx | None = None
         self.tx_stop: TxStop | None = None
+        #: The TxStartPoint/TxStopPoint conditions true now (E01/E06, tx_points.py).
+        self._tx_conditions: set[TxPoint] = set()
         self.meter: Measurement | None = None
         self.evccid = ""
         self.ev_mac = ""
@@ -502,6 +509,8 @@ class Controller:
             self._dispatch("power_delivery_stopped", ev.reason)
         elif isinstance(ev, SessionEnded):
             self._dispatch("session_ended", ev.reason)
+            self.tx_condition(TxPoint.POWER_PATH_CLOSED, False)
+            self._drain_events()
         elif isinstance(ev, PlcFault):
             self._fault(ev)
         elif isinstance(ev, CommandResult):
@@ -513,7 +522,11 @@ class Controller:
         elif isinstance(ev, EvChargingNeeds):
             self._charging_needs(ev)
         elif isinstance(ev, PhaseChanged):
-            pass  # informational: the chart is driven by milestones, not phases (A2)
+            # informational for the chart (driven by milestones, not phases, A2); the
+            # cable check closes the DC output contactors: TxStartPoint PowerPathClosed
+            if ev.phase is V2gPhase.CABLECHECK:
+                self.tx_condition(TxPoint.POWER_PATH_CLOSED, True)
+                self._drain_events()
         else:  # pragma: no cover - exhaustive over PlcEvent
             raise ControllerUsageError(f"unknown PLC event {ev!r}")
 
@@ -1096,10 +1109,17 @@ class Controller:
         return True
 
     def remote_stop(self, remote_tx_id: str) -> bool:
-        if self.tx is None or self.machine.state != "charging":
+        if self.tx is None:
             return False
         if str(self.tx.remote_id or self.dialect.tx_id(self.tx)) != remote_tx_id:
             return False
+        if self.machine.state != "charging":
+            # a transaction open before or after the energy transfer (TxStartPoint /
+            # TxStopPoint other than EnergyTransfer): it ends now, the authorization too
+            self.note_stop(STOP_REMOTE)
+            self.end_transaction()
+            self.post_event("auth_withdrawn", "remote stop")
+            return True
         self.post_event("stop_requested", STOP_REMOTE)
         return True
 
@@ -1248,18 +1268,53 @@ class Controller:
         return True
 
     # ================================================================== transaction
-    def start_transaction(self) -> None:
-        token = self.token
-        if token is None:
+    def tx_points(self, name: str) -> frozenset[TxPoint]:
+        """TxStartPoint / TxStopPoint now (2.0.1, SetVariables may change them); 1.6 and
+        anything unreadable: EnergyTransfer."""
+        text = str(self.settings.get(name)) if self.settings.has(name) else ""
+        return parse_points(text) or frozenset({TxPoint.ENERGY_TRANSFER})
+
+    def tx_condition(self, point: TxPoint, true: bool) -> None:
+        """E01/E06: a TxStartPoint/TxStopPoint condition became true or false. The
+        transaction starts at the first configured start point reached and ends as soon
+        as a configured stop point's condition is no longer true; in between, a point
+        reached is reported (Updated: Authorized with the idToken, CablePluggedIn,
+        ChargingStateChanged)."""
+        if true:
+            if point in self._tx_conditions:
+                return
+            self._tx_conditions.add(point)
+            tx = self.tx
+            if tx is None:
+                if point in self.tx_points("TxStartPoint"):
+                    self.start_transaction(point)
+            else:
+                if point is TxPoint.AUTHORIZED and self.token is not None:
+                    tx.token = self.token
+                    if self._auth_group[0] == self.token.id_token:
+                        tx.group_id = self._auth_group[1]
+                self.dialect.tx_point_reached(tx, point)
+            return
+        if point not in self._tx_conditions:
+            return
+        self._tx_conditions.discard(point)
+        if self.tx is not None and point in self.tx_points("TxStopPoint"):
+            self.end_transaction()
+
+    def start_transaction(self, point: TxPoint = TxPoint.ENERGY_TRANSFER) -> None:
+        token = self.token if TxPoint.AUTHORIZED in self._tx_conditions else None
+        if token is None and point is TxPoint.ENERGY_TRANSFER:
             raise ControllerUsageError("power delivery without a token")
         meter_wh = self.meter.energy_wh if self.meter is not None else 0.0
-        local_id = self.store.open_tx(self.cfg.connector_id, token.id_token, meter_wh,
-                                      self.timestamp())
+        local_id = self.store.open_tx(self.cfg.connector_id,
+                                      token.id_token if token is not None else "",
+                                      meter_wh, self.timestamp())
         self.energy_flow = self._plc_flow = EnergyFlow.FLOWING
         self.tx = OpenTx(local_id, token, self.unix_s(), meter_wh,
                          reservation_id=self.reservation_used,
-                         group_id=self._auth_group[1]
-                         if self._auth_group[0] == token.id_token else "")
+                         group_id=self._auth_group[1] if token is not None
+                         and self._auth_group[0] == token.id_token else "",
+                         start_point=point.value)
         self.reservation_used = None
         self.tx_stop = None
         self._rate_reported = self.current_caps()

@@ -79,6 +79,7 @@ _U = "tests/controller/test_use_cases_201.py::"
 _UC = "tests/controller/test_use_cases_201_core.py::"
 _EMS = "tests/runtime/test_ems_input.py::"
 _WU = "tests/controller/test_ws_use_cases_201.py::"
+_TP = "tests/controller/test_tx_points.py::"
 _R = "tests/controller/test_reservation.py::"
 _F = "tests/controller/test_firmware_logs.py::"
 _I = "tests/controller/test_iso15118_smart_charging.py::"
@@ -164,8 +165,16 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("C14", "Online Authorization through Local Authorization List", LAL, Y,
             (_UC + "test_c14_local_pre_authorize_starts_from_the_local_list_without_asking",)),
     # ---- E Transactions
-    UseCase("E01", "Start Transaction options", CORE, P, (_S + "test_rfid_session_online",),
-            "TxStartPoint fixed at EnergyTransfer (read-only)"),
+    UseCase("E01", "Start Transaction options", CORE, Y,
+            (_S + "test_rfid_session_online",
+             _TP + "test_ev_connected_start_and_stop_points_span_the_plug_in",
+             _TP + "test_authorized_start_and_stop_points_from_set_variables",
+             _TP + "test_power_path_closed_start_and_stop_points",
+             _TP + "test_default_energy_transfer_points_and_a_session_that_never_charges",
+             _TP + "test_tx_points_config_and_unsupported_values"),
+            "TxStartPoint EVConnected, Authorized, PowerPathClosed (cable check), "
+            "EnergyTransfer (default), from the config or SetVariables; ParkingBayOccupancy "
+            "and DataSigned are refused (no bay sensor, no signed meter)"),
     UseCase("E02", "Start Transaction - Cable Plugin First", CORE, Y,
             (_S + "test_rfid_session_online",
              _U + "test_suspended_ev_and_suspended_evse_from_the_contract_signals",
@@ -177,9 +186,14 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_Q + "test_csms_down_for_the_whole_session_gets_every_message_once_in_order",)),
     UseCase("E05", "Start Transaction - Id not Accepted", CORE, Y,
             (_U + "test_e05_token_not_accepted_by_the_transaction_event_deauthorizes",)),
-    UseCase("E06", "Stop Transaction options", CORE, P,
-            (_S + "test_unplug_during_charging_ends_with_ev_disconnected",),
-            "TxStopPoint fixed at EnergyTransfer (read-only)"),
+    UseCase("E06", "Stop Transaction options", CORE, Y,
+            (_S + "test_unplug_during_charging_ends_with_ev_disconnected",
+             _TP + "test_ev_connected_start_and_stop_points_span_the_plug_in",
+             _TP + "test_authorized_start_and_stop_points_from_set_variables",
+             _TP + "test_power_path_closed_start_and_stop_points",
+             _TP + "test_tx_points_config_and_unsupported_values"),
+            "TxStopPoint EVConnected, Authorized, PowerPathClosed, EnergyTransfer "
+            "(default); an unplug ends any transaction (StopTxOnEVSideDisconnect true)"),
     UseCase("E07", "Transaction locally stopped by IdToken", CORE, Y,
             (_S + "test_same_token_during_charging_stops_with_reason_local",)),
     UseCase("E08", "Transaction stopped while Charging Station is offline", CORE, Y,
