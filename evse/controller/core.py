@@ -67,6 +67,7 @@ from evse.controller.plc_port import (
     EnergyFlowChanged,
     EvccidReceived,
     EvChargingNeeds,
+    EvChargingProfile,
     EvPresent,
     EvseLimitsCmd,
     FaultSeverity,
@@ -521,6 +522,9 @@ class Controller:
             self._energy_flow(ev.flow)
         elif isinstance(ev, EvChargingNeeds):
             self._charging_needs(ev)
+        elif isinstance(ev, EvChargingProfile):
+            self.dialect.ev_charging_schedule(ev)
+            self._pump()
         elif isinstance(ev, PhaseChanged):
             # informational for the chart (driven by milestones, not phases, A2); the
             # cable check closes the DC output contactors: TxStartPoint PowerPathClosed

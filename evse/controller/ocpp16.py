@@ -22,6 +22,7 @@ from evse.controller.plc_port import (
     CommandResult,
     ContractCertificateStatus,
     EvChargingNeeds,
+    EvChargingProfile,
     Measurement,
     PlcFault,
     PncCertificateRequested,
@@ -186,6 +187,9 @@ class Ocpp16(Management16):
 
     def tx_id(self, tx: OpenTx | None) -> str | None:
         return None if tx is None else tx.remote_id
+
+    def ev_charging_schedule(self, ev: EvChargingProfile) -> None:
+        """1.6 has no NotifyEVChargingSchedule: the car's plan stays with the SECC."""
 
     def tx_point_reached(self, tx: OpenTx, point: TxPoint) -> None:
         """1.6 has no TxStartPoint: its transaction opens at the energy transfer, so no

@@ -25,6 +25,7 @@ from evse.controller.plc_port import (
     ContractCertificateStatus,
     EnergyFlow,
     EvChargingNeeds,
+    EvChargingProfile,
     Measurement,
     PlcFault,
     PncCertificateRequested,
@@ -350,6 +351,17 @@ class Ocpp201(Management201):
             needs["departureTime"] = timestamp_at(self.core.unix_s() + ev.departure_time_s)
         self.core.send_volatile("NotifyEVChargingNeeds", {
             "chargingNeeds": needs, "evseId": self.core.cfg.connector_id})
+
+    def ev_charging_schedule(self, ev: EvChargingProfile) -> None:
+        """K15 (K17 when renegotiated): NotifyEVChargingSchedule with the ChargingProfile
+        the car sent in PowerDeliveryReq, in W from the moment it arrived (timeBase).
+        Volatile like NotifyEVChargingNeeds: a plan reported late is a stale plan."""
+        self.core.send_volatile("NotifyEVChargingSchedule", {
+            "timeBase": self.core.timestamp(), "evseId": self.core.cfg.connector_id,
+            "chargingSchedule": {
+                "id": ev.schedule_id, "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{"startPeriod": start, "limit": round(power, 1)}
+                                           for start, power in ev.entries]}})
 
     def charging_rate_changed(self, tx: OpenTx) -> None:
         """K11/K13: an external limit changed the running transaction's limit."""

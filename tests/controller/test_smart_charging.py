@@ -564,3 +564,33 @@ def test_external_limits_survive_a_restart_and_a_restated_limit_costs_no_store_w
     third.plug()
     assert last_limits(third).max_power_w == 150_000.0  # the release is kept too
     assert again.csms.violations == [] and third.csms.violations == []
+
+
+def test_k15_the_cars_charging_profile_goes_to_the_csms_as_notify_ev_charging_schedule(
+        ) -> None:
+    """K15/K17: the ChargingProfile the car sends in PowerDeliveryReq (contract
+    plc.ev_charging_profile, added in 1.2) reaches the CSMS as NotifyEVChargingSchedule,
+    through the real contract binding; 1.6 has no such message and sends nothing."""
+    from evse.contract import values as cv
+    from evse.controller.contract_binding import ContractBinding
+
+    value = cv.PlcEvChargingProfile(schedule_id=3, entries=(
+        cv.ScheduleEntry(start_offset_s=0, max_power_w=50_000.0),
+        cv.ScheduleEntry(start_offset_s=600, max_power_w=30_000.0)))
+    (event,) = ContractBinding().events(value)
+    for version in ("2.0.1", "1.6"):
+        rig = Rig(version)
+        rig.plug()
+        rig.ev_waits_for_auth()
+        rig.token("TAG-OK")
+        before = len(rig.csms.seen)
+        rig.plc(event)
+        if version == "1.6":
+            assert len(rig.csms.seen) == before
+            continue
+        (notify,) = rig.csms.of("NotifyEVChargingSchedule")
+        assert notify["evseId"] == 1 and notify["timeBase"].startswith("2026-01-01T")
+        assert notify["chargingSchedule"] == {
+            "id": 3, "chargingRateUnit": "W", "chargingSchedulePeriod": [
+                {"startPeriod": 0, "limit": 50_000.0}, {"startPeriod": 600, "limit": 30_000.0}]}
+        assert rig.csms.violations == []
