@@ -14,13 +14,13 @@ from evse.contract.definition import DEFINITION_SHA256
 from evse.contract.errors import ContractDefinitionError
 from evse.contract.validate import check_record, check_signal, register_types
 
-SOURCE_SHA256 = "751384a33557fafbbe344c547e185dd01b6a63b22bd81d958918cb2646146e67"
+SOURCE_SHA256 = "ceb7a6041e1423d497bdcb0fb29d03f988051cadd4e73563cdc5381e60c7decd"
 if SOURCE_SHA256 != DEFINITION_SHA256:
     raise ContractDefinitionError(
         "evse/contract/values.py is stale: run `python -m evse.contract.render`"
     )
 CONTRACT_MAJOR = 1
-CONTRACT_MINOR = 1
+CONTRACT_MINOR = 2
 
 
 class Role(enum.Enum):
@@ -672,6 +672,26 @@ class PlcEvLimits:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PlcEvChargingProfile:
+    """`plc.ev_charging_profile` (PLC -> controller, event).
+
+    The car's ChargingProfile from ISO 15118-2 PowerDeliveryReq (optional there; DIN 70121
+    has none): what it plans to draw within the SAScheduleTuple it chose. Added in 1.2 for
+    OCPP 2.0.1 NotifyEVChargingSchedule (K15/K17).
+    """
+
+    SIGNAL: ClassVar[str] = "plc.ev_charging_profile"
+    schedule_id: int
+    #: SAScheduleTupleID the car chose.
+    entries: tuple[ScheduleEntry, ...]
+    #: ProfileEntry list (ChargingProfileEntryStart, ChargingProfileEntryMaxPower; ISO
+    #: 15118-2 allows up to 24).
+
+    def __post_init__(self) -> None:
+        check_signal(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CtrlSchedule:
     """`ctrl.schedule` (controller -> PLC, state).
 
@@ -823,6 +843,7 @@ SignalValue: TypeAlias = (
     | CtrlPncAuthorizationResponse
     | CtrlEvseLimitsDynamic
     | PlcEvLimits
+    | PlcEvChargingProfile
     | CtrlSchedule
     | PlcEvRequest
     | PlcPowerSetpoint
@@ -851,6 +872,7 @@ SIGNAL_CLASSES: dict[str, type[SignalValue]] = {
     "ctrl.pnc_authorization_response": CtrlPncAuthorizationResponse,
     "ctrl.evse_limits_dynamic": CtrlEvseLimitsDynamic,
     "plc.ev_limits": PlcEvLimits,
+    "plc.ev_charging_profile": PlcEvChargingProfile,
     "ctrl.schedule": CtrlSchedule,
     "plc.ev_request": PlcEvRequest,
     "plc.power_setpoint": PlcPowerSetpoint,

@@ -68,6 +68,11 @@ class ControllerConfig:
     #: 1.6 MeterValueSampleInterval / ClockAlignedDataInterval (0 = off).
     meter_sample_interval_s: float = 60.0
     clock_aligned_interval_s: float = 0.0
+    #: 2.0.1 TxCtrlr.TxStartPoint / TxStopPoint at boot (comma-separated, E01/E06,
+    #: evse/controller/tx_points.py); the CSMS may change them with SetVariables. 1.6
+    #: ignores them (EnergyTransfer to EnergyTransfer).
+    tx_start_points: str = "EnergyTransfer"
+    tx_stop_points: str = "EnergyTransfer"
     #: 1.6 TransactionMessageAttempts / TransactionMessageRetryInterval.
     tx_message_attempts: int = 3
     tx_message_retry_interval_s: float = 60.0
@@ -142,6 +147,13 @@ def config_from_mapping(raw: dict[str, object]) -> ControllerConfig:
     if values.get("pnc_offline_policy", defaults.pnc_offline_policy) not in PNC_OFFLINE_POLICIES:
         raise ControllerUsageError(
             f"controller.pnc_offline_policy: must be one of {', '.join(PNC_OFFLINE_POLICIES)}")
+    from evse.controller.tx_points import SUPPORTED, valid_points
+
+    for key in ("tx_start_points", "tx_stop_points"):
+        text = values.get(key)
+        if isinstance(text, str) and not valid_points(text):
+            raise ControllerUsageError(
+                f"controller.{key}: a comma-separated list of {', '.join(SUPPORTED)}")
     seeds = values.get("pnc_seed_roots")
     if isinstance(seeds, dict):
         values["pnc_seed_roots"] = _check_seed_roots(seeds)

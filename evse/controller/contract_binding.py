@@ -103,6 +103,9 @@ class ContractBinding:
                 value.ev_max_voltage_v, value.ev_max_current_a, value.ev_max_power_w,
                 value.soc_pct, value.full_soc_pct, value.bulk_soc_pct,
                 value.energy_capacity_wh, value.energy_request_wh, value.departure_time_s)]
+        if isinstance(value, cv.PlcEvChargingProfile):
+            return [pp.EvChargingProfile(value.schedule_id, tuple(
+                (e.start_offset_s, e.max_power_w) for e in value.entries))]
         # plc.cp_state, plc.pp_state: telemetry the controller does not act on (A2:
         # milestones drive the chart).
         return []

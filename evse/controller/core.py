@@ -67,6 +67,7 @@ from evse.controller.plc_port import (
     EnergyFlowChanged,
     EvccidReceived,
     EvChargingNeeds,
+    EvChargingProfile,
     EvPresent,
     EvseLimitsCmd,
     FaultSeverity,
@@ -88,6 +89,7 @@ from evse.controller.plc_port import (
     SlacMatched,
     StopReason,
     TokenType,
+    V2gPhase,
 )
 from evse.controller.pnc import ChainCheck
 from evse.controller.pnc_auth import PncAuthority
@@ -127,6 +129,7 @@ from evse.controller.smart_charging import (
 from evse.controller.store import QueuedMessage, Store
 from evse.controller.timers import CoreTimers
 from evse.controller.trust_store import RootType, TrustStore, TrustStoreError
+from evse.controller.tx_points import TxPoint, parse_points
 from evse.fsm import Event, Machine, load_spec
 from evse.fsm.engine import TraceSink
 from evse.security.station_certs import LeafUse, StationCerts, StationRoot
@@ -174,6 +177,9 @@ class Controller:
 
         self.cfg = config
         self.store = store
+        for key in ("tx_start_points", "tx_stop_points"):
+            if parse_points(getattr(config, key)) is None:
+                raise ControllerUsageError(f"controller.{key}: {getattr(config, key)!r}")
         self.now_ns = 0
         self.auth = Authorizer(config, store)
         self.boot_reason = "PowerUp"
@@ -217,11 +223,14 @@ class Controller:
         self.ev_present = False
         self.token: Token | None = None
         self.auth_offline = False
+        self.held_contract: Token | None = None
         self.auth_requested = False
         #: (token, its group) of the last authorization verdict (C09: the transaction's group).
         self._auth_group: tuple[str, str] = ("", "")
         self.tx: OpenTx | None = None
         self.tx_stop: TxStop | None = None
+        #: The TxStartPoint/TxStopPoint conditions true now (E01/E06, tx_points.py).
+        self._tx_conditions: set[TxPoint] = set()
         self.meter: Measurement | None = None
         self.evccid = ""
         self.ev_mac = ""
@@ -295,9 +304,11 @@ class Controller:
         self.data_transfer_handlers: dict[str, dict[str, IncomingHandler]] = {}
 
     def _load_profiles(self) -> None:
-        """The CSMS's charging profiles from the store (K07: an offline start, after a
-        restart too, follows them). TxProfiles are not kept (their transaction ended with
-        the process), nor external limits (the external system states its own)."""
+        """The charging profiles from the store (K07: an offline start, after a restart
+        too, follows them): the CSMS's, and the external limits (K11-K13: what the EMS or
+        grid operator said stays in force across a restart until that system releases or
+        restates it; a restart must not lift a grid limit). TxProfiles are not kept (their
+        transaction ended with the process)."""
         raw = self.store.get(PROFILES_KEY)
         if not raw:
             return
@@ -306,14 +317,15 @@ class Controller:
         except ValueError:
             return  # damaged: start without, the CSMS sets them again
         for prof in kept:
-            if prof.purpose not in (Purpose.TX, Purpose.EXTERNAL):
+            if prof.purpose is not Purpose.TX:
                 self.profiles.profiles[prof.profile_id] = prof
 
     def _save_profiles(self) -> None:
-        """Written only when the kept profiles changed: an EMS that restates its limit
-        every second (external limits are not kept) costs no disk write."""
+        """Written only when the kept profiles changed: an EMS that restates the same
+        limit every second (`set_external_limit` keeps the installed one) costs no disk
+        write."""
         text = dump_profiles([p for p in self.profiles.profiles.values()
-                              if p.purpose not in (Purpose.TX, Purpose.EXTERNAL)])
+                              if p.purpose is not Purpose.TX])
         if text != self._profiles_saved:
             self._profiles_saved = text
             self.store.put(PROFILES_KEY, text)
@@ -498,6 +510,8 @@ class Controller:
             self._dispatch("power_delivery_stopped", ev.reason)
         elif isinstance(ev, SessionEnded):
             self._dispatch("session_ended", ev.reason)
+            self.tx_condition(TxPoint.POWER_PATH_CLOSED, False)
+            self._drain_events()
         elif isinstance(ev, PlcFault):
             self._fault(ev)
         elif isinstance(ev, CommandResult):
@@ -508,8 +522,15 @@ class Controller:
             self._energy_flow(ev.flow)
         elif isinstance(ev, EvChargingNeeds):
             self._charging_needs(ev)
+        elif isinstance(ev, EvChargingProfile):
+            self.dialect.ev_charging_schedule(ev)
+            self._pump()
         elif isinstance(ev, PhaseChanged):
-            pass  # informational: the chart is driven by milestones, not phases (A2)
+            # informational for the chart (driven by milestones, not phases, A2); the
+            # cable check closes the DC output contactors: TxStartPoint PowerPathClosed
+            if ev.phase is V2gPhase.CABLECHECK:
+                self.tx_condition(TxPoint.POWER_PATH_CLOSED, True)
+                self._drain_events()
         else:  # pragma: no cover - exhaustive over PlcEvent
             raise ControllerUsageError(f"unknown PLC event {ev!r}")
 
@@ -1063,6 +1084,10 @@ class Controller:
     def send_auth(self, status: AuthStatus, reason: str = "") -> None:
         self._plc_out.append(AuthStatusCmd(status, reason))
 
+    def answer_contract(self, token: Token, status: ContractCertificateStatus) -> None:
+        """ctrl.pnc_authorization_response for the car's contract request."""
+        self._plc_out.append(PncAuthorizationResponseCmd(token.pnc_request_id or 0, status))
+
     def send_auth_context(self) -> None:
         if self.token is None:
             return
@@ -1088,10 +1113,17 @@ class Controller:
         return True
 
     def remote_stop(self, remote_tx_id: str) -> bool:
-        if self.tx is None or self.machine.state != "charging":
+        if self.tx is None:
             return False
         if str(self.tx.remote_id or self.dialect.tx_id(self.tx)) != remote_tx_id:
             return False
+        if self.machine.state != "charging":
+            # a transaction open before or after the energy transfer (TxStartPoint /
+            # TxStopPoint other than EnergyTransfer): it ends now, the authorization too
+            self.note_stop(STOP_REMOTE)
+            self.end_transaction()
+            self.post_event("auth_withdrawn", "remote stop")
+            return True
         self.post_event("stop_requested", STOP_REMOTE)
         return True
 
@@ -1240,18 +1272,53 @@ class Controller:
         return True
 
     # ================================================================== transaction
-    def start_transaction(self) -> None:
-        token = self.token
-        if token is None:
+    def tx_points(self, name: str) -> frozenset[TxPoint]:
+        """TxStartPoint / TxStopPoint now (2.0.1, SetVariables may change them); 1.6 and
+        anything unreadable: EnergyTransfer."""
+        text = str(self.settings.get(name)) if self.settings.has(name) else ""
+        return parse_points(text) or frozenset({TxPoint.ENERGY_TRANSFER})
+
+    def tx_condition(self, point: TxPoint, true: bool) -> None:
+        """E01/E06: a TxStartPoint/TxStopPoint condition became true or false. The
+        transaction starts at the first configured start point reached and ends as soon
+        as a configured stop point's condition is no longer true; in between, a point
+        reached is reported (Updated: Authorized with the idToken, CablePluggedIn,
+        ChargingStateChanged)."""
+        if true:
+            if point in self._tx_conditions:
+                return
+            self._tx_conditions.add(point)
+            tx = self.tx
+            if tx is None:
+                if point in self.tx_points("TxStartPoint"):
+                    self.start_transaction(point)
+            else:
+                if point is TxPoint.AUTHORIZED and self.token is not None:
+                    tx.token = self.token
+                    if self._auth_group[0] == self.token.id_token:
+                        tx.group_id = self._auth_group[1]
+                self.dialect.tx_point_reached(tx, point)
+            return
+        if point not in self._tx_conditions:
+            return
+        self._tx_conditions.discard(point)
+        if self.tx is not None and point in self.tx_points("TxStopPoint"):
+            self.end_transaction()
+
+    def start_transaction(self, point: TxPoint = TxPoint.ENERGY_TRANSFER) -> None:
+        token = self.token if TxPoint.AUTHORIZED in self._tx_conditions else None
+        if token is None and point is TxPoint.ENERGY_TRANSFER:
             raise ControllerUsageError("power delivery without a token")
         meter_wh = self.meter.energy_wh if self.meter is not None else 0.0
-        local_id = self.store.open_tx(self.cfg.connector_id, token.id_token, meter_wh,
-                                      self.timestamp())
+        local_id = self.store.open_tx(self.cfg.connector_id,
+                                      token.id_token if token is not None else "",
+                                      meter_wh, self.timestamp())
         self.energy_flow = self._plc_flow = EnergyFlow.FLOWING
         self.tx = OpenTx(local_id, token, self.unix_s(), meter_wh,
                          reservation_id=self.reservation_used,
-                         group_id=self._auth_group[1]
-                         if self._auth_group[0] == token.id_token else "")
+                         group_id=self._auth_group[1] if token is not None
+                         and self._auth_group[0] == token.id_token else "",
+                         start_point=point.value)
         self.reservation_used = None
         self.tx_stop = None
         self._rate_reported = self.current_caps()
@@ -1370,7 +1437,14 @@ class Controller:
             raise ControllerUsageError(f"no EVSE {limit.evse_id}")
         before = self.current_caps()
         raw = limit.profile_201(self.timestamp())
-        self.profiles.install(profile_from_201(limit.evse_id, raw, source=limit.source.value))
+        held = self.profiles.profiles.get(limit.profile_id)
+        if held is None or len(limit.periods) > 1 or (held.unit, held.periods,
+                                                      held.connector_id) != (
+                limit.unit, limit.periods, limit.evse_id):
+            # a restated flat limit keeps its profile (no store write every second); a
+            # schedule restarts: its periods count from now
+            self.profiles.install(profile_from_201(limit.evse_id, raw,
+                                                   source=limit.source.value))
         first = (limit.unit, limit.periods[0].limit, len(limit.periods))
         last = self._notified_limits.get(limit.source)
         if last is None or last[0] != first[0] or last[2] != first[2] or _significant(

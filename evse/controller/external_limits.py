@@ -17,6 +17,21 @@ Two drivers feed it (`ems.driver` in the station config):
 
 A datagram that is not such an object is refused with `EmsInputError` (the adapter logs
 and drops it); it never reaches the controller.
+
+Fail-safe (`EmsWatchdog`): an EMS that goes silent must not leave the station at whatever
+it last said (a limit the grid no longer needs, or no limit while the grid needs one). The
+behaviour is EEBus UC LPC's (Limitation of Power Consumption, the use case the German
+§14a EnWG control boxes speak): when no heartbeat arrives within the heartbeat timeout
+(LPC: 120 s) the controllable system enters its failsafe state and applies its "Failsafe
+Consumption Active Power Limit" until the energy manager speaks again. Here every valid
+datagram is the heartbeat (each one is the whole truth), the timeout is
+`ems.failsafe_timeout_s` and the limit `ems.failsafe_limit_w` / `failsafe_limit_a`
+(default 4200 W, the minimum power a controlled load keeps under §14a EnWG, BNetzA
+BK6-22-300, the LPC value evcc ships). OCPP 2.0.1 has no timeout of its own for an
+external input: the fail-safe limit is an external limit like any other, so the CSMS gets
+NotifyChargingLimit (K12), and ChargingRateChanged during a transaction (K11). LPC's
+"Failsafe Duration Minimum" (after which LPC lets the station go autonomous) is not
+modelled: the fail-safe holds until the EMS speaks again, the conservative choice.
 """
 
 from __future__ import annotations
@@ -62,6 +77,37 @@ def command_from(obj: object, source: LimitSource = LimitSource.EMS) -> EmsComma
             or not math.isfinite(value) or value < 0:
         raise EmsInputError(f"{key} must be a number >= 0 or null, got {value!r}")
     return EmsCommand(float(value), "W" if key == "limit_w" else "A", source)
+
+
+@dataclass(slots=True)
+class EmsWatchdog:
+    """The fail-safe timer of one EMS input (sans-IO: the adapter gives it `now_ns` and
+    arms its own timer at `deadline_ns`). Armed at start (LPC: after a power-up the station
+    waits one timeout for the energy manager, then goes fail-safe), re-armed by every valid
+    message; `expire` returns the fail-safe command once per silence."""
+
+    timeout_ns: int
+    failsafe: EmsCommand
+    deadline_ns: int = 0
+    #: True from the timeout until the EMS speaks again (the fail-safe limit is in force).
+    in_failsafe: bool = False
+
+    def start(self, now_ns: int) -> None:
+        self.deadline_ns = now_ns + self.timeout_ns
+
+    def heard(self, now_ns: int) -> bool:
+        """A valid message arrived: re-arm. True when it ends a fail-safe state."""
+        self.deadline_ns = now_ns + self.timeout_ns
+        ended, self.in_failsafe = self.in_failsafe, False
+        return ended
+
+    def expire(self, now_ns: int) -> EmsCommand | None:
+        """The fail-safe command when the EMS has been silent for the timeout, else None
+        (too early: a message re-armed the timer; or already fail-safe)."""
+        if now_ns < self.deadline_ns or self.in_failsafe:
+            return None
+        self.in_failsafe = True
+        return self.failsafe
 
 
 def parse_datagram(data: bytes, source: LimitSource = LimitSource.EMS) -> EmsCommand:

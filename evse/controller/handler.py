@@ -11,12 +11,14 @@ from evse.controller.host import ControllerHost
 from evse.controller.plc_port import (
     AuthMethod,
     AuthStatus,
+    ContractCertificateStatus,
     PlcFault,
     SessionCommandKind,
     StopReason,
 )
 from evse.controller.reservation import Reservation
 from evse.controller.session import STOP_EV_DISCONNECTED, Token, TxStop
+from evse.controller.tx_points import TxPoint
 from evse.fsm import Event
 
 #: plc.session_event stop reasons that mean the car ended a session on its own.
@@ -38,6 +40,7 @@ class ControllerHandler:
         c.evccid = ""
         c.ev_mac = ""
         c.reservation_used = None
+        c.held_contract = None
 
     def report_status(self, ev: Event) -> None:
         self._core.report_status()
@@ -45,11 +48,18 @@ class ControllerHandler:
     def note_plugged(self, ev: Event) -> None:
         self._core.ev_present = True
         self._core.publish_session_start()
+        self._core.tx_condition(TxPoint.EV_CONNECTED, True)
 
     def note_unplugged(self, ev: Event) -> None:
-        self._core.ev_present = False
-        self._core.auth_requested = False
-        self._core.note_stop(STOP_EV_DISCONNECTED)
+        """Every TxStopPoint condition ends with the cable (StopTxOnEVSideDisconnect is
+        true: a DC cable is fixed to the charger), so any open transaction ends."""
+        c = self._core
+        c.ev_present = False
+        c.auth_requested = False
+        c.note_stop(STOP_EV_DISCONNECTED)
+        for point in TxPoint:
+            c.tx_condition(point, False)
+        c.end_transaction()
 
     # ------------------------------------------------------------------ authorization
     def begin_authorization(self, ev: Event) -> None:
@@ -65,6 +75,7 @@ class ControllerHandler:
             c.send_auth_context()
             if c.auth_requested:
                 c.send_auth(AuthStatus.ACCEPTED, "remote start")
+        c.tx_condition(TxPoint.AUTHORIZED, True)
 
     def send_auth_pending(self, ev: Event) -> None:
         self._core.send_auth(AuthStatus.PENDING, "waiting for authorization")
@@ -83,9 +94,32 @@ class ControllerHandler:
 
     def grant_authorization(self, ev: Event) -> None:
         c = self._core
+        held, c.held_contract = c.held_contract, None
+        if held is not None:
+            c.answer_contract(held, ContractCertificateStatus.ACCEPTED)
         if c.ev_present:
             c.send_auth_context()
             c.send_auth(AuthStatus.ACCEPTED, f"authorized ({ev.data})")
+        c.tx_condition(TxPoint.AUTHORIZED, True)
+
+    def accept_contract(self, ev: Event) -> None:
+        """The car's contract in a session authorized already (by EIM, a remote start or
+        AutoCharge): ACCEPTED, the session needs no other authorization. The transaction
+        keeps the token that authorized it."""
+        assert isinstance(ev.data, Token)
+        self._core.answer_contract(ev.data, ContractCertificateStatus.ACCEPTED)
+
+    def hold_contract(self, ev: Event) -> None:
+        """A contract while an EIM token is being checked: answered with that verdict
+        (grant_authorization) or checked itself after a refusal (begin_held_contract)."""
+        assert isinstance(ev.data, Token)
+        self._core.held_contract = ev.data
+
+    def begin_held_contract(self, ev: Event) -> None:
+        c = self._core
+        held, c.held_contract = c.held_contract, None
+        assert held is not None
+        c.begin_authorization(held)
 
     def refuse_authorization(self, ev: Event) -> None:
         # The EV already waits (or it is its own contract): REJECTED lets the PLC end the
@@ -102,14 +136,25 @@ class ControllerHandler:
         if c.ev_present:
             c.send_auth(AuthStatus.REJECTED, f"authorization withdrawn ({ev.data})")
             c.session_command(SessionCommandKind.STOP_GRACEFUL, "authorization withdrawn")
+        c.tx_condition(TxPoint.AUTHORIZED, False)
         c.token = None
 
     # ------------------------------------------------------------------ transaction
-    def start_transaction(self, ev: Event) -> None:
-        self._core.start_transaction()
+    def note_energy_transfer(self, ev: Event) -> None:
+        """PowerDelivery started: TxStartPoint EnergyTransfer (the transaction starts
+        here by default, E01)."""
+        self._core.tx_condition(TxPoint.ENERGY_TRANSFER, True)
 
-    def end_transaction(self, ev: Event) -> None:
-        self._core.end_transaction()
+    def note_energy_transfer_over(self, ev: Event) -> None:
+        """The energy transfer is over (and the DC power path opens): TxStopPoint
+        EnergyTransfer / PowerPathClosed end the transaction here (E06)."""
+        c = self._core
+        c.tx_condition(TxPoint.POWER_PATH_CLOSED, False)
+        c.tx_condition(TxPoint.ENERGY_TRANSFER, False)
+        if c.tx is not None:
+            # the transaction outlives the energy transfer (TxStopPoint EVConnected /
+            # Authorized): the reason the energy stopped is not the reason it will end
+            c.tx_stop = None
 
     def start_metering(self, ev: Event) -> None:
         self._core.start_metering()
@@ -118,12 +163,16 @@ class ControllerHandler:
         self._core.stop_metering()
 
     def command_stop(self, ev: Event) -> None:
+        """A stop by token, RequestStop, Reset or Unlock ends the authorization too
+        (TxStopPoint Authorized ends the transaction here)."""
         assert isinstance(ev.data, TxStop)
         self._core.note_stop(ev.data)
         self._core.session_command(SessionCommandKind.STOP_GRACEFUL, ev.data.reason_16.value)
+        self._core.tx_condition(TxPoint.AUTHORIZED, False)
 
     def command_deauthorized_stop(self, ev: Event) -> None:
         self._core.deauthorized_stop()
+        self._core.tx_condition(TxPoint.AUTHORIZED, False)
 
     def note_power_stop(self, ev: Event) -> None:
         assert isinstance(ev.data, StopReason)
@@ -167,6 +216,9 @@ class ControllerHandler:
         """The session ended on the car's side (its request, its error, a V2G timeout),
         not because authorization was refused or timed out or the station stopped."""
         return isinstance(ev.data, StopReason) and ev.data in _EV_SIDE_STOPS
+
+    def contract_held(self, ev: Event) -> bool:
+        return self._core.held_contract is not None
 
     def token_is_contract(self, ev: Event) -> bool:
         return isinstance(ev.data, Token) and ev.data.method is AuthMethod.PNC

@@ -17,6 +17,7 @@ from evse.controller.config import ControllerConfig
 from evse.controller.firmware import Maintenance
 from evse.controller.plc_port import (
     AuthStatus,
+    ContractCertificateStatus,
     EnergyFlow,
     Measurement,
     PlcCommand,
@@ -32,6 +33,7 @@ from evse.controller.session import ConnectorStatus, OpenTx, Token, TxStop
 from evse.controller.settings import Settings
 from evse.controller.smart_charging import ProfileStore
 from evse.controller.store import Store
+from evse.controller.tx_points import TxPoint
 from evse.security.station_certs import LeafUse, StationCerts
 
 
@@ -54,6 +56,9 @@ class ControllerHost(Protocol):
     #: The token being (or last) authorized, and whether the verdict was an offline one.
     token: Token | None
     auth_offline: bool
+    #: A contract the car presented while an EIM token was being checked (answered with
+    #: that verdict, or checked itself after a refusal).
+    held_contract: Token | None
     tx_stop: TxStop | None
     evccid: str
     ev_mac: str
@@ -96,12 +101,14 @@ class ControllerHost(Protocol):
     def emit(self, command: PlcCommand) -> None: ...
     def send_auth(self, status: AuthStatus, reason: str = "") -> None: ...
     def send_auth_context(self) -> None: ...
+    def answer_contract(self, token: Token, status: ContractCertificateStatus) -> None: ...
     def session_command(self, command: SessionCommandKind, reason: str = "") -> None: ...
     def publish_session_start(self) -> None: ...
     def profiles_changed(self) -> None: ...
 
     # authorization and transactions
     def begin_authorization(self, token: Token) -> None: ...
+    def tx_condition(self, point: TxPoint, true: bool) -> None: ...
     def remote_start(self, token: Token, profile: dict[str, Any] | None) -> bool: ...
     def remote_stop(self, remote_tx_id: str) -> bool: ...
     def change_availability(self, operative: bool) -> str: ...

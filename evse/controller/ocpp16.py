@@ -22,6 +22,7 @@ from evse.controller.plc_port import (
     CommandResult,
     ContractCertificateStatus,
     EvChargingNeeds,
+    EvChargingProfile,
     Measurement,
     PlcFault,
     PncCertificateRequested,
@@ -65,6 +66,7 @@ from evse.controller.smart_charging import (
     profile_from_16,
 )
 from evse.controller.store import QueuedMessage
+from evse.controller.tx_points import TxPoint
 from evse.security.station_certs import LeafUse
 
 PNC_VENDOR_ID = "org.openchargealliance.iso15118pnc"
@@ -186,9 +188,18 @@ class Ocpp16(Management16):
     def tx_id(self, tx: OpenTx | None) -> str | None:
         return None if tx is None else tx.remote_id
 
+    def ev_charging_schedule(self, ev: EvChargingProfile) -> None:
+        """1.6 has no NotifyEVChargingSchedule: the car's plan stays with the SECC."""
+
+    def tx_point_reached(self, tx: OpenTx, point: TxPoint) -> None:
+        """1.6 has no TxStartPoint: its transaction opens at the energy transfer, so no
+        point is reached inside one that needs a message."""
+
     def tx_start(self, tx: OpenTx) -> tuple[str, dict[str, Any]]:
+        # 1.6: the transaction always starts at the energy transfer, authorized
+        id_tag = "" if tx.token is None else tx.token.id_token[:20]
         payload: dict[str, Any] = {
-            "connectorId": self.core.cfg.connector_id, "idTag": tx.token.id_token[:20],
+            "connectorId": self.core.cfg.connector_id, "idTag": id_tag,
             "meterStart": round(tx.meter_start_wh), "timestamp": self.core.timestamp(),
         }
         if tx.reservation_id is not None:
@@ -227,7 +238,7 @@ class Ocpp16(Management16):
             "transactionId": 0, "meterStop": round(meter_wh), "timestamp": ts,
             "reason": stop.reason_16.value,
         }
-        if stop.reason_16.value in ("Local", "DeAuthorized"):
+        if stop.reason_16.value in ("Local", "DeAuthorized") and tx.token is not None:
             payload["idTag"] = tx.token.id_token[:20]
         return "StopTransaction", payload
 

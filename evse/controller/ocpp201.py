@@ -1,7 +1,8 @@
 """OCPP 2.0.1: TransactionEvent, RequestStart/Stop, device model variables, PnC natively.
 
-Transactions follow TxCtrlr.TxStartPoint = TxStopPoint = EnergyTransfer (2.0.1 E01/E06):
-the Started event is sent at PowerDelivery start, never at plug-in (P1 item 10). The
+Transactions follow TxCtrlr.TxStartPoint / TxStopPoint (2.0.1 E01/E06, default
+EnergyTransfer for both: the Started event at PowerDelivery start, never at plug-in, P1
+item 10; evse/controller/tx_points.py for the others). The
 transactionId is ours (2.0.1: the station generates it), so queued messages need no id
 substitution.
 """
@@ -24,6 +25,7 @@ from evse.controller.plc_port import (
     ContractCertificateStatus,
     EnergyFlow,
     EvChargingNeeds,
+    EvChargingProfile,
     Measurement,
     PlcFault,
     PncCertificateRequested,
@@ -66,6 +68,7 @@ from evse.controller.smart_charging import (
     profile_from_201,
 )
 from evse.controller.store import QueuedMessage
+from evse.controller.tx_points import TxPoint, valid_points
 from evse.security.station_certs import LeafUse
 
 MAX_STACK_LEVEL = 8
@@ -164,8 +167,8 @@ class Ocpp201(Management201):
 
         s = Ocpp16(self.core).default_settings()
         c = self.core.cfg
-        s.add("TxStartPoint", "EnergyTransfer", readonly=True)
-        s.add("TxStopPoint", "EnergyTransfer", readonly=True)
+        s.add("TxStartPoint", c.tx_start_points, validate=valid_points)
+        s.add("TxStopPoint", c.tx_stop_points, validate=valid_points)
         s.add("ItemsPerMessageGetReport", GET_REPORT_MAX_ITEMS, readonly=True)
         # B04: an outage at least this long (s) re-sends every status at reconnect. 0 (our
         # choice; the spec gives no default): after every outage, which is also right when
@@ -256,13 +259,31 @@ class Ocpp201(Management201):
                                "measurand": measurand, "unitOfMeasure": {"unit": unit}})
         return [{"timestamp": ts, "sampledValue": values}]
 
+    def _charging_state(self, charging: bool) -> str:
+        if charging:
+            return CHARGING_STATE[self.core.energy_flow]
+        return "EVConnected" if self.core.ev_present else "Idle"
+
+    def _point_trigger(self, tx: OpenTx, point: TxPoint) -> str:
+        if point is TxPoint.EV_CONNECTED:
+            return "CablePluggedIn"
+        if point is TxPoint.AUTHORIZED:
+            remote = tx.token is not None and tx.token.remote_start_id is not None
+            return "RemoteStart" if remote else "Authorized"
+        return "ChargingStateChanged"
+
     def tx_start(self, tx: OpenTx) -> tuple[str, dict[str, Any]]:
+        """Started at the TxStartPoint reached first (E01): CablePluggedIn, Authorized
+        (RemoteStart), ChargingStateChanged (PowerPathClosed, EnergyTransfer)."""
         ts = self.core.timestamp()
-        info: dict[str, Any] = {"chargingState": "Charging"}
-        if tx.token.remote_start_id is not None:
+        point = TxPoint(tx.start_point)
+        info: dict[str, Any] = {"chargingState": self._charging_state(
+            point is TxPoint.ENERGY_TRANSFER)}
+        if tx.token is not None and tx.token.remote_start_id is not None:
             info["remoteStartId"] = tx.token.remote_start_id
-        payload = self._event(tx, "Started", "ChargingStateChanged", ts, info)
-        payload["idToken"] = self._id_token(tx.token)
+        payload = self._event(tx, "Started", self._point_trigger(tx, point), ts, info)
+        if tx.token is not None:
+            payload["idToken"] = self._id_token(tx.token)
         payload["evse"] = {"id": self.core.cfg.connector_id, "connectorId": 1}
         if tx.reservation_id is not None:
             payload["reservationId"] = tx.reservation_id  # H03.FR.08
@@ -284,6 +305,24 @@ class Ocpp201(Management201):
                               {"chargingState": CHARGING_STATE[self.core.energy_flow]})
         payload["meterValue"] = self._meter(meter.energy_wh, context, ts, meter)
         return "TransactionEvent", payload
+
+    def tx_point_reached(self, tx: OpenTx, point: TxPoint) -> None:
+        """A TxStartPoint condition reached inside an open transaction (E02/E03): Updated
+        with the idToken once authorized (Authorized), CablePluggedIn once the car is
+        there, ChargingStateChanged once the energy flows. PowerPathClosed changes no
+        chargingState: nothing to report."""
+        if point is TxPoint.POWER_PATH_CLOSED:
+            return
+        info: dict[str, Any] = {"chargingState": self._charging_state(
+            point is TxPoint.ENERGY_TRANSFER)}
+        if point is TxPoint.AUTHORIZED and tx.token is not None \
+                and tx.token.remote_start_id is not None:
+            info["remoteStartId"] = tx.token.remote_start_id
+        payload = self._event(tx, "Updated", self._point_trigger(tx, point),
+                              self.core.timestamp(), info)
+        if point is TxPoint.AUTHORIZED and tx.token is not None:
+            payload["idToken"] = self._id_token(tx.token)
+        self.core.enqueue_tx_message("TransactionEvent", payload, tx)
 
     def charging_state_changed(self, tx: OpenTx) -> None:
         """E01-E03 / 1.6 §4.9 counterpart: TransactionEvent Updated, ChargingStateChanged,
@@ -312,6 +351,17 @@ class Ocpp201(Management201):
             needs["departureTime"] = timestamp_at(self.core.unix_s() + ev.departure_time_s)
         self.core.send_volatile("NotifyEVChargingNeeds", {
             "chargingNeeds": needs, "evseId": self.core.cfg.connector_id})
+
+    def ev_charging_schedule(self, ev: EvChargingProfile) -> None:
+        """K15 (K17 when renegotiated): NotifyEVChargingSchedule with the ChargingProfile
+        the car sent in PowerDeliveryReq, in W from the moment it arrived (timeBase).
+        Volatile like NotifyEVChargingNeeds: a plan reported late is a stale plan."""
+        self.core.send_volatile("NotifyEVChargingSchedule", {
+            "timeBase": self.core.timestamp(), "evseId": self.core.cfg.connector_id,
+            "chargingSchedule": {
+                "id": ev.schedule_id, "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{"startPeriod": start, "limit": round(power, 1)}
+                                           for start, power in ev.entries]}})
 
     def charging_rate_changed(self, tx: OpenTx) -> None:
         """K11/K13: an external limit changed the running transaction's limit."""

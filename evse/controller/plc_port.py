@@ -22,6 +22,7 @@ Binding (contract signal -> this port), for the adapter:
     plc.fault{fault_code, severity, active, latched, diagnostic_data} -> PlcFault(...)
     meas.dc_output{present_voltage_v, present_current_a, energy_wh} -> Measurement(...)
     plc.ev_limits{...}                           -> EvChargingNeeds(...)
+    plc.ev_charging_profile{schedule_id, entries} -> EvChargingProfile(...)
 
     AuthStatusCmd      -> ctrl.auth_status{status, reason}
     AuthContextCmd     -> ctrl.auth_context{method, id_token, token_type, offline, ...}
@@ -213,6 +214,16 @@ class EvChargingNeeds:
                 self.energy_request_wh, self.departure_time_s)
 
 
+@dataclass(frozen=True, slots=True)
+class EvChargingProfile:
+    """plc.ev_charging_profile: the car's ChargingProfile from ISO 15118-2
+    PowerDeliveryReq, (start s, max power W) entries within SAScheduleTuple `schedule_id`.
+    Feeds 2.0.1 NotifyEVChargingSchedule (K15/K17)."""
+
+    schedule_id: int
+    entries: tuple[tuple[int, float], ...]
+
+
 PlcEvent = (
     EvPresent
     | SlacMatched
@@ -229,6 +240,7 @@ PlcEvent = (
     | Measurement
     | EnergyFlowChanged
     | EvChargingNeeds
+    | EvChargingProfile
 )
 
 

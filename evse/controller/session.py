@@ -71,7 +71,9 @@ class OpenTx:
     """The running transaction as the core tracks it (the store keeps the durable part)."""
 
     local_id: int
-    token: Token
+    #: The token that authorized it; None while a transaction started before the
+    #: authorization (TxStartPoint EVConnected / PowerPathClosed) has none yet.
+    token: Token | None
     start_unix_s: int
     meter_start_wh: float
     remote_id: str | None = None
@@ -81,3 +83,5 @@ class OpenTx:
     #: The starting token's group (2.0.1 groupIdToken / 1.6 parentIdTag; "" = none known):
     #: another token of the same group may stop the transaction (C09).
     group_id: str = ""
+    #: The TxStartPoint that opened it (2.0.1 E01; tx_points.TxPoint value).
+    start_point: str = "EnergyTransfer"

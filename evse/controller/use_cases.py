@@ -79,6 +79,7 @@ _U = "tests/controller/test_use_cases_201.py::"
 _UC = "tests/controller/test_use_cases_201_core.py::"
 _EMS = "tests/runtime/test_ems_input.py::"
 _WU = "tests/controller/test_ws_use_cases_201.py::"
+_TP = "tests/controller/test_tx_points.py::"
 _R = "tests/controller/test_reservation.py::"
 _F = "tests/controller/test_firmware_logs.py::"
 _I = "tests/controller/test_iso15118_smart_charging.py::"
@@ -164,8 +165,16 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("C14", "Online Authorization through Local Authorization List", LAL, Y,
             (_UC + "test_c14_local_pre_authorize_starts_from_the_local_list_without_asking",)),
     # ---- E Transactions
-    UseCase("E01", "Start Transaction options", CORE, P, (_S + "test_rfid_session_online",),
-            "TxStartPoint fixed at EnergyTransfer (read-only)"),
+    UseCase("E01", "Start Transaction options", CORE, Y,
+            (_S + "test_rfid_session_online",
+             _TP + "test_ev_connected_start_and_stop_points_span_the_plug_in",
+             _TP + "test_authorized_start_and_stop_points_from_set_variables",
+             _TP + "test_power_path_closed_start_and_stop_points",
+             _TP + "test_default_energy_transfer_points_and_a_session_that_never_charges",
+             _TP + "test_tx_points_config_and_unsupported_values"),
+            "TxStartPoint EVConnected, Authorized, PowerPathClosed (cable check), "
+            "EnergyTransfer (default), from the config or SetVariables; ParkingBayOccupancy "
+            "and DataSigned are refused (no bay sensor, no signed meter)"),
     UseCase("E02", "Start Transaction - Cable Plugin First", CORE, Y,
             (_S + "test_rfid_session_online",
              _U + "test_suspended_ev_and_suspended_evse_from_the_contract_signals",
@@ -177,9 +186,14 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_Q + "test_csms_down_for_the_whole_session_gets_every_message_once_in_order",)),
     UseCase("E05", "Start Transaction - Id not Accepted", CORE, Y,
             (_U + "test_e05_token_not_accepted_by_the_transaction_event_deauthorizes",)),
-    UseCase("E06", "Stop Transaction options", CORE, P,
-            (_S + "test_unplug_during_charging_ends_with_ev_disconnected",),
-            "TxStopPoint fixed at EnergyTransfer (read-only)"),
+    UseCase("E06", "Stop Transaction options", CORE, Y,
+            (_S + "test_unplug_during_charging_ends_with_ev_disconnected",
+             _TP + "test_ev_connected_start_and_stop_points_span_the_plug_in",
+             _TP + "test_authorized_start_and_stop_points_from_set_variables",
+             _TP + "test_power_path_closed_start_and_stop_points",
+             _TP + "test_tx_points_config_and_unsupported_values"),
+            "TxStopPoint EVConnected, Authorized, PowerPathClosed, EnergyTransfer "
+            "(default); an unplug ends any transaction (StopTxOnEVSideDisconnect true)"),
     UseCase("E07", "Transaction locally stopped by IdToken", CORE, Y,
             (_S + "test_same_token_during_charging_stops_with_reason_local",)),
     UseCase("E08", "Transaction stopped while Charging Station is offline", CORE, Y,
@@ -277,8 +291,10 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("K07", "Offline Behavior Smart Charging at Start of Transaction", SC, Y,
             (_UC + "test_k07_offline_start_uses_the_stored_profiles_from_the_transaction_start",
              _UC + "test_k07_the_stored_profiles_survive_a_restart_and_apply_to_an_offline_"
-                   "start"),
-            "the CSMS's profiles are kept in the store (TxProfiles and external limits "
+                   "start",
+             _K + "test_external_limits_survive_a_restart_and_a_restated_limit_costs_no_"
+                  "store_write"),
+            "the CSMS's profiles and the external limits are kept in the store (TxProfiles "
             "are not)"),
     UseCase("K08", "Get Composite Schedule", SC, Y, (_K + "test_201_set_profile_and_composite",)),
     UseCase("K09", "Get Charging Profiles", SC, Y,
@@ -289,9 +305,14 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_K + "test_k11_external_limit_in_a_transaction_changes_the_rate_and_renegotiates",
              _UC + "test_k11_limit_change_significance_reports_only_changes_at_least_that_large",
              _EMS + "test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops",
-             _EMS + "test_ems_udp_json_datagram_limits_the_charge_and_bad_ones_are_refused"),
-            "the station's `ems:` input (sim steps or udp_json datagrams) feeds it; "
-            "SmartChargingCtrlr.LimitChangeSignificance bounds the reports"),
+             _EMS + "test_ems_udp_json_datagram_limits_the_charge_and_bad_ones_are_refused",
+             _EMS + "test_ems_failsafe_timeout_applies_the_failsafe_limit_when_the_ems_goes_"
+                    "silent",
+             _EMS + "test_ems_udp_json_and_its_failsafe_reach_the_csms_through_the_evse_run_"
+                    "thread"),
+            "the station's `ems:` input (sim steps or udp_json datagrams) feeds it; a silent "
+            "udp_json EMS gets the fail-safe limit after ems.failsafe_timeout_s (EEBus LPC "
+            "failsafe state); SmartChargingCtrlr.LimitChangeSignificance bounds the reports"),
     UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, Y,
             (_K + "test_k12_external_limit_without_transaction_is_notified_and_caps_the_limits",
              _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect",
@@ -305,12 +326,14 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             "released by a null limit from the `ems:` input"),
     UseCase("K15", "Charging with load leveling based on High Level Communication", ISO, P,
             (_K + "test_k15_the_cars_charging_needs_go_to_the_csms_once_and_its_profile_applies",
-             _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile"),
+             _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile",
+             _K + "test_k15_the_cars_charging_profile_goes_to_the_csms_as_notify_ev_charging_"
+                  "schedule"),
             "NotifyEVChargingNeeds from plc.ev_limits; the car is not held in "
-            "ChargeParameterDiscovery for the CSMS's profile (the contract cannot); before the "
-            "transaction (TxStartPoint EnergyTransfer) the CSMS can answer with a "
-            "TxDefaultProfile only; no NotifyEVChargingSchedule (the contract does not carry "
-            "the car's PowerDelivery ChargingProfile)"),
+            "ChargeParameterDiscovery for the CSMS's profile (the contract cannot); with "
+            "TxStartPoint EnergyTransfer the CSMS can answer with a TxDefaultProfile only "
+            "(an earlier start point allows a TxProfile); NotifyEVChargingSchedule from the "
+            "contract's plc.ev_charging_profile (1.2), which the SECC does not publish yet"),
     UseCase("K16", "Renegotiation initiated by CSMS", ISO, P,
             (_K + "test_k16_k17_renegotiation_from_the_csms_and_from_the_car",
              _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile"),
@@ -344,7 +367,13 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     # ---- ISO 15118 support (non-security part)
     UseCase("C07", "Authorization using Contract Certificates", ISO, Y,
             (_S + "test_plug_and_charge_session",
-             _T + "test_c07_online_unknown_root_goes_to_the_csms_with_the_certificate")),
+             _T + "test_c07_online_unknown_root_goes_to_the_csms_with_the_certificate",
+             _S + "test_a_contract_in_a_session_authorized_by_eim_is_answered_accepted",
+             _S + "test_a_contract_while_the_card_is_checked_gets_the_cards_verdict_or_its_"
+                  "own"),
+            "a contract in a session authorized already (EIM, remote start) is answered "
+            "ACCEPTED; one that arrives while a card is checked gets the card's verdict, or "
+            "is checked itself after a refused card"),
     UseCase("C08", "Authorization at EVSE using ISO 15118 External Identification Means (EIM)",
             ISO, Y, (_S + "test_rfid_session_online",)),
     UseCase("F04", "Remote Stop ISO 15118 charging from CSMS", ISO, P,

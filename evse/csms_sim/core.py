@@ -290,6 +290,12 @@ class CsmsSim:
             if token:
                 out["idTokenInfo"] = {"status": self._token_status(token)}
         tx = self.transactions.setdefault(tx_id, TxView(tx_id, "", 0.0))
+        late = p.get("idToken", {}).get("idToken", "")
+        if p["eventType"] != "Started" and late and not tx.id_tag:
+            # a transaction started before its authorization (TxStartPoint EVConnected):
+            # the token comes with the Updated event (E02) and is answered like a Started
+            tx.id_tag = late
+            out["idTokenInfo"] = {"status": self._token_status(late)}
         tx.events.append(f"{p['eventType']}:{p['triggerReason']}:{p['seqNo']}")
         tx.meter_values.extend(p.get("meterValue", []))
         if p["eventType"] == "Ended":

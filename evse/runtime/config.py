@@ -379,6 +379,12 @@ EMS_DRIVERS = ("none", "sim", "udp_json")
 #: 2.0.1 ChargingLimitSourceEnumType values an external input may claim (CSO is the CSMS).
 EMS_SOURCES = ("EMS", "SO", "Other")
 EMS_DEFAULT_PORT = 50120
+#: `ems.failsafe_timeout_s` default: EEBus UC LPC's heartbeat timeout (120 s), after which
+#: the station applies its fail-safe limit (evse/controller/external_limits.py).
+EMS_FAILSAFE_TIMEOUT_S = 120.0
+#: `ems.failsafe_limit_w` default: 4.2 kW, the power a controlled load keeps under §14a
+#: EnWG (BNetzA BK6-22-300), LPC's usual Failsafe Consumption Active Power Limit.
+EMS_FAILSAFE_LIMIT_W = 4200.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,19 +404,27 @@ class EmsSection:
     sim | udp_json), `source` (the ChargingLimitSource reported: EMS | SO | Other),
     `steps` (sim: a list of {at_s, limit_w | limit_a}, a null limit releases), `bind` and
     `port` (udp_json: where the datagrams arrive; default 127.0.0.1:50120, no
-    authentication, so a trusted interface only)."""
+    authentication, so a trusted interface only), `failsafe_timeout_s` (udp_json: after
+    this long without a valid datagram the fail-safe limit applies; default 120 s, EEBus
+    LPC's heartbeat timeout; 0: never) and `failsafe_limit_w` | `failsafe_limit_a` (that
+    limit; default 4200 W)."""
 
     driver: str = "none"
     source: str = "EMS"
     steps: tuple[EmsStep, ...] = ()
     bind: str = "127.0.0.1"
     port: int = EMS_DEFAULT_PORT
+    failsafe_timeout_s: float = EMS_FAILSAFE_TIMEOUT_S
+    failsafe_limit: float = EMS_FAILSAFE_LIMIT_W
+    failsafe_unit: str = "W"
 
 
 def _ems_section(raw: LMap, file: str) -> EmsSection:
     if raw.get("ems") is None:
         return EmsSection()
-    v = _raw_body(raw, "ems", file, {"driver", "source", "steps", "bind", "port"})
+    v = _raw_body(raw, "ems", file, {"driver", "source", "steps", "bind", "port",
+                                     "failsafe_timeout_s", "failsafe_limit_w",
+                                     "failsafe_limit_a"})
 
     def fail(key: str, message: str, line: int | None = None) -> ConfigError:
         return ConfigError(file, line or _line(raw, "ems", key), f"ems.{key} {message}")
@@ -421,7 +435,9 @@ def _ems_section(raw: LMap, file: str) -> EmsSection:
     source = v.get("source", "EMS")
     if source not in EMS_SOURCES:
         raise fail("source", f"must be one of {list(EMS_SOURCES)}, got {source!r}")
-    for key, owner in (("steps", "sim"), ("bind", "udp_json"), ("port", "udp_json")):
+    for key, owner in (("steps", "sim"), ("bind", "udp_json"), ("port", "udp_json"),
+                       ("failsafe_timeout_s", "udp_json"), ("failsafe_limit_w", "udp_json"),
+                       ("failsafe_limit_a", "udp_json")):
         if key in v and name != owner:
             raise fail(key, f"is used by ems.driver {owner} only")
     steps: list[EmsStep] = []
@@ -453,7 +469,19 @@ def _ems_section(raw: LMap, file: str) -> EmsSection:
     port = v.get("port", EMS_DEFAULT_PORT)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65_535:
         raise fail("port", f"must be 1..65535, got {port!r}")
-    return EmsSection(name, source, tuple(steps), bind, port)
+    timeout = v.get("failsafe_timeout_s", EMS_FAILSAFE_TIMEOUT_S)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
+            0 <= timeout <= 86_400):
+        raise fail("failsafe_timeout_s", f"must be seconds 0..86400 (0: never), got {timeout!r}")
+    if "failsafe_limit_w" in v and "failsafe_limit_a" in v:
+        raise fail("failsafe_limit_a", "and failsafe_limit_w: one fail-safe limit, W or A")
+    unit = "A" if "failsafe_limit_a" in v else "W"
+    key = f"failsafe_limit_{unit.lower()}"
+    fs_limit = v.get(key, EMS_FAILSAFE_LIMIT_W)
+    if isinstance(fs_limit, bool) or not isinstance(fs_limit, int | float) or fs_limit < 0:
+        raise fail(key, f"must be a number >= 0, got {fs_limit!r}")
+    return EmsSection(name, source, tuple(steps), bind, port, float(timeout),
+                      float(fs_limit), unit)
 # ---------------------------------------------------------------- end ems
 
 

@@ -7,7 +7,8 @@ The drivers, picked by `ems.driver` like the other ports' drivers:
 * `udp_json`: a non-blocking UDP socket on `ems.bind:ems.port`, polled every
   `UDP_POLL_PERIOD_NS` on the scheduler (never a wait on the network); each datagram is
   one message (`evse/controller/external_limits.py`: why this format); a malformed one is
-  logged and dropped.
+  logged and dropped. Silence longer than `ems.failsafe_timeout_s` applies the fail-safe
+  limit (`EmsWatchdog`, EEBus LPC's failsafe state) until the next valid datagram.
 
 Either way the command goes to the controller side's `ems_command` (the in-process
 `OcppSide`, or `ExternalOcppSide`, which hands it to the websocket client's thread): the
@@ -27,6 +28,7 @@ from evse.controller.external_limits import (
     MAX_DATAGRAM_BYTES,
     EmsCommand,
     EmsInputError,
+    EmsWatchdog,
     parse_datagram,
 )
 from evse.controller.smart_charging import LimitSource
@@ -59,6 +61,13 @@ class EmsInput:
         self.refused: list[str] = []
         #: Commands delivered to the controller, in order.
         self.delivered: list[EmsCommand] = []
+        #: udp_json's fail-safe timer (None: sim, or failsafe_timeout_s 0).
+        self.watchdog: EmsWatchdog | None = None
+        if section.driver == "udp_json" and section.failsafe_timeout_s > 0:
+            self.watchdog = EmsWatchdog(
+                round(section.failsafe_timeout_s * NS_PER_S),
+                EmsCommand(section.failsafe_limit, section.failsafe_unit, self.source))
+        self._watchdog_timer: object | None = None
 
     def start(self) -> None:
         """Arm the sim steps, or open the UDP socket (OSError: the port is taken)."""
@@ -78,6 +87,33 @@ class EmsInput:
                 raise
             self._sock = sock
             self.sched.call_every(UDP_POLL_PERIOD_NS, self._poll, "ems.udp")
+            if self.watchdog is not None:
+                self.watchdog.start(self.sched.now_ns())
+                self._arm_watchdog()
+
+    def _arm_watchdog(self) -> None:
+        """One pending timer at most: a datagram only moves the watchdog's deadline, and a
+        timer that fires early re-arms at it (no timer per datagram)."""
+        dog = self.watchdog
+        if dog is not None and self._watchdog_timer is None:
+            self._watchdog_timer = self.sched.call_at(dog.deadline_ns, self._silent,
+                                                      "ems.failsafe")
+
+    def _silent(self, now_ns: int) -> None:
+        """The EMS said nothing for failsafe_timeout_s: the fail-safe limit applies."""
+        self._watchdog_timer = None
+        dog = self.watchdog
+        if dog is None or self._sock is None:
+            return  # closed: the station is stopping
+        cmd = dog.expire(now_ns)
+        if cmd is None:
+            if not dog.in_failsafe:
+                self._arm_watchdog()  # a datagram moved the deadline on
+            return
+        log.warning("ems udp_json: no datagram for %.0f s, fail-safe limit %.0f %s",
+                    self.section.failsafe_timeout_s, cmd.limit or 0.0, cmd.unit)
+        self.sched.trace.record("ems", "failsafe", {"limit": cmd.limit, "unit": cmd.unit})
+        self._deliver(cmd, now_ns)
 
     def _step(self, cmd: EmsCommand) -> Callable[[int], None]:
         return lambda now_ns: self._deliver(cmd, now_ns)
@@ -110,6 +146,10 @@ class EmsInput:
                 self.refused.append(str(exc))
                 log.warning("ems udp_json: datagram refused: %s", exc)
                 continue
+            if self.watchdog is not None:
+                if self.watchdog.heard(now_ns):
+                    self.sched.trace.record("ems", "failsafe_end", {})
+                self._arm_watchdog()
             self._deliver(cmd, now_ns)
 
     def _deliver(self, cmd: EmsCommand, now_ns: int) -> None:

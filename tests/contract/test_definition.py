@@ -41,6 +41,7 @@ REQUIRED_BY_SPEC = {
 #: Signals the contract adds beyond Deliverable 2 (minor versions), with their reason.
 ADDED = {
     "plc.command_result",  # 1.1: RESET_FAULT refused with a reason (issue 11 item 2)
+    "plc.ev_charging_profile",  # 1.2: the car's ChargingProfile for 2.0.1 K15/K17 (issue 15)
 }
 # controller inputs the PLC needs to answer the EV: each must have a real fallback (C2)
 PLC_ACTS_ON = {"ctrl.auth_status", "ctrl.evse_limits_dynamic", "ctrl.schedule",

@@ -221,7 +221,7 @@ def test_get_and_set_variables_201() -> None:
         {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"},
          "attributeValue": "15"},
         {"component": {"name": "TxCtrlr"}, "variable": {"name": "TxStartPoint"},
-         "attributeValue": "EVConnected"},
+         "attributeValue": "ParkingBayOccupancy"},  # no bay sensor
     ]})["setVariableResult"]
     assert [r["attributeStatus"] for r in res] == ["Accepted", "Rejected"]
     assert rig.ctrl.settings.get_int("MeterValueSampleInterval") == 15
@@ -330,7 +330,7 @@ def test_201_get_base_report_sends_the_device_model() -> None:
     rows = {(r["component"]["name"], r["variable"]["name"]): r
             for page in rig.csms.of("NotifyReport") for r in page["reportData"]}
     assert rows[("TxCtrlr", "TxStartPoint")]["variableAttribute"][0] == {
-        "type": "Actual", "value": "EnergyTransfer", "mutability": "ReadOnly"}
+        "type": "Actual", "value": "EnergyTransfer", "mutability": "ReadWrite"}
     assert rows[("OCPPCommCtrlr", "HeartbeatInterval")]["variableCharacteristics"][
         "dataType"] == "integer"
     ask(rig, "GetBaseReport", {"requestId": 6, "reportBase": "ConfigurationInventory"})

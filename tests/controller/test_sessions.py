@@ -341,3 +341,63 @@ def test_201_events_while_online_are_not_flagged_offline() -> None:
     rig.token("TAG-OK")
     charge_and_leave(rig, 61)
     assert not any("offline" in p for p in rig.csms.of("TransactionEvent"))
+
+
+def _contract_verdicts(rig: Rig) -> list[tuple[int, str]]:
+    from evse.controller.plc_port import PncAuthorizationResponseCmd
+
+    rig.collect()
+    return [(c.request_id, c.certificate_status.value) for c in rig.commands
+            if isinstance(c, PncAuthorizationResponseCmd)]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_contract_in_a_session_authorized_by_eim_is_answered_accepted(version: str) -> None:
+    """Found by the SECC side: a session authorized by EIM (a card tapped before the car
+    got to PaymentDetails) and then the car's contract (PnC): the PLC waits for
+    ctrl.pnc_authorization_response, which never came, until auth_timeout_pnc ended the
+    session. The controller answers ACCEPTED (the session is authorized), asks the CSMS
+    nothing more, and the transaction stays the card's."""
+    rig = Rig(version)
+    rig.plug()
+    rig.token("TAG-OK")
+    assert rig.state == "authorized.ev_connected"
+    authorizes = len([a for a in rig.csms.actions() if a in ("Authorize", "DataTransfer")])
+    rig.plc(PncAuthorizationRequested(9, "EMAID-OK", contract_chain()))
+    assert _contract_verdicts(rig) == [(9, "ACCEPTED")]
+    assert len([a for a in rig.csms.actions() if a in ("Authorize", "DataTransfer")]) \
+        == authorizes
+    rig.ev_waits_for_auth(PaymentOption.CONTRACT)
+    assert rig.auth_statuses()[-1].value == "ACCEPTED"
+    t0 = charge_and_leave(rig)
+    check_transaction(rig, t0, "TAG-OK")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_contract_while_the_card_is_checked_gets_the_cards_verdict_or_its_own(
+        version: str) -> None:
+    """The contract arrives while the card's Authorize is in flight: held, then answered
+    ACCEPTED with the card's acceptance; after a refused card it is checked itself (its
+    own Authorize) instead of being dropped."""
+    rig = Rig(version)
+    rig.plug()
+    rig.ctrl.present_token("TAG-OK", rig.link.now_ns)  # the Authorize is not answered yet
+    rig.ctrl.plc_event(PncAuthorizationRequested(4, "EMAID-OK", contract_chain()),
+                       rig.link.now_ns)
+    assert _contract_verdicts(rig) == []
+    rig.link.pump()
+    assert _contract_verdicts(rig) == [(4, "ACCEPTED")]
+    assert rig.state == "authorized.ev_connected" and rig.ctrl.token is not None
+    assert rig.ctrl.token.id_token == "TAG-OK"
+
+    rig = Rig(version)
+    rig.plug()
+    rig.ctrl.present_token("TAG-BAD", rig.link.now_ns)
+    rig.ctrl.plc_event(PncAuthorizationRequested(5, "EMAID-OK", contract_chain()),
+                       rig.link.now_ns)
+    rig.link.pump()
+    assert _contract_verdicts(rig) == [(5, "ACCEPTED")]
+    assert rig.state == "authorized.ev_connected" and rig.ctrl.token is not None
+    assert rig.ctrl.token.id_token == "EMAID-OK"
+    assert "REJECTED" not in [s.value for s in rig.auth_statuses()]
+    assert rig.csms.violations == []

@@ -529,3 +529,68 @@ def test_k16_k17_renegotiation_from_the_csms_and_from_the_car() -> None:
     assert notes[1]["chargingNeeds"]["dcChargingParameters"]["energyAmount"] == 30_000
     assert notes[1]["chargingNeeds"]["dcChargingParameters"]["stateOfCharge"] == 46
     assert rig.csms.violations == []
+
+
+def test_external_limits_survive_a_restart_and_a_restated_limit_costs_no_store_write(
+        tmp_path: Any) -> None:
+    """K11-K13 after a power cut: the EMS's limit (persisted like the K07 profiles) still
+    caps the station that comes back, until the EMS releases it; a restart must not lift a
+    grid limit. The same flat limit said again (an EMS repeats itself every second) keeps
+    the installed profile, so the store is not written each time."""
+    db = str(tmp_path / "ctrl.db")
+    rig = Rig("2.0.1", db=db)
+    external(rig, LimitSource.EMS, [(0, 22_000.0)])
+    writes: list[str] = []
+    put = rig.store.put
+    rig.store.put = lambda k, v: (writes.append(k), put(k, v))[1]  # type: ignore[method-assign]
+    rig.run(3)
+    external(rig, LimitSource.EMS, [(0, 22_000.0)])
+    assert "charging_profiles" not in writes
+    rig.store.close()
+    again = Rig("2.0.1", db=db)
+    again.plug()
+    assert last_limits(again).max_power_w == 22_000.0
+    answer = ask(again, "GetChargingProfiles", {"requestId": 3, "chargingProfile": {
+        "chargingProfilePurpose": "ChargingStationExternalConstraints"}})
+    assert answer == {"status": "Accepted"}
+    (report,) = again.csms.of("ReportChargingProfiles")
+    assert report["chargingLimitSource"] == "EMS"
+    assert again.ctrl.clear_external_limit(LimitSource.EMS, again.link.now_ns)
+    again.link.pump()
+    again.collect()
+    assert last_limits(again).max_power_w == 150_000.0
+    again.store.close()
+    third = Rig("2.0.1", db=db)
+    third.plug()
+    assert last_limits(third).max_power_w == 150_000.0  # the release is kept too
+    assert again.csms.violations == [] and third.csms.violations == []
+
+
+def test_k15_the_cars_charging_profile_goes_to_the_csms_as_notify_ev_charging_schedule(
+        ) -> None:
+    """K15/K17: the ChargingProfile the car sends in PowerDeliveryReq (contract
+    plc.ev_charging_profile, added in 1.2) reaches the CSMS as NotifyEVChargingSchedule,
+    through the real contract binding; 1.6 has no such message and sends nothing."""
+    from evse.contract import values as cv
+    from evse.controller.contract_binding import ContractBinding
+
+    value = cv.PlcEvChargingProfile(schedule_id=3, entries=(
+        cv.ScheduleEntry(start_offset_s=0, max_power_w=50_000.0),
+        cv.ScheduleEntry(start_offset_s=600, max_power_w=30_000.0)))
+    (event,) = ContractBinding().events(value)
+    for version in ("2.0.1", "1.6"):
+        rig = Rig(version)
+        rig.plug()
+        rig.ev_waits_for_auth()
+        rig.token("TAG-OK")
+        before = len(rig.csms.seen)
+        rig.plc(event)
+        if version == "1.6":
+            assert len(rig.csms.seen) == before
+            continue
+        (notify,) = rig.csms.of("NotifyEVChargingSchedule")
+        assert notify["evseId"] == 1 and notify["timeBase"].startswith("2026-01-01T")
+        assert notify["chargingSchedule"] == {
+            "id": 3, "chargingRateUnit": "W", "chargingSchedulePeriod": [
+                {"startPeriod": 0, "limit": 50_000.0}, {"startPeriod": 600, "limit": 30_000.0}]}
+        assert rig.csms.violations == []

@@ -491,6 +491,8 @@ def _required_keys() -> set[str]:
         cls = type(getattr(StationConfig(), section))
         keys |= {f"{section}.{f.name}" for f in dataclasses.fields(cls)}
     keys.discard("board.params")  # the chosen board driver's parameters, walked above
+    # ems.failsafe_limit_w | failsafe_limit_a fill these two fields
+    keys -= {"ems.failsafe_limit", "ems.failsafe_unit"}
     # Optional sections (None by default): every field they may carry.
     keys |= {f"capture.{f.name}" for f in dataclasses.fields(CaptureSection)}
     return keys
@@ -593,4 +595,9 @@ KEY_TESTS.update({
     "ems.steps": f"{_EMS}::test_ems_steps_in_amps_and_their_times",
     "ems.bind": f"{_EMS}::test_ems_bind_and_port_choose_where_the_datagrams_arrive",
     "ems.port": f"{_EMS}::test_ems_bind_and_port_choose_where_the_datagrams_arrive",
+    "ems.failsafe_timeout_s":
+        f"{_EMS}::test_ems_failsafe_timeout_applies_the_failsafe_limit_when_the_ems_goes_silent",
+    "ems.failsafe_limit_w":
+        f"{_EMS}::test_ems_failsafe_timeout_applies_the_failsafe_limit_when_the_ems_goes_silent",
+    "ems.failsafe_limit_a": f"{_EMS}::test_ems_failsafe_limit_a_and_timeout_zero",
 })

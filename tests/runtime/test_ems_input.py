@@ -5,6 +5,7 @@ Each `ems.*` key has its test here (KEY_TESTS in tests/runtime/test_config_keys.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from dataclasses import replace
@@ -12,9 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from evse.controller.config import ControllerConfig
+from evse.controller.core import Controller
+from evse.controller.store import Store
+from evse.csms_sim.core import CsmsSim
+from evse.io.ocpp_ws import CsmsServer, ServerSecurity, WsSecurity, realtime_epoch_unix_s
+from evse.runtime.clock import MonotonicClock
 from evse.runtime.config import ConfigError, EmsSection, StationConfig, load_config
 from evse.runtime.dc_station import DcStation, SessionConfig
-from evse.runtime.ocpp_side import OcppSide
+from evse.runtime.ocpp_side import ExternalOcppSide, OcppSide
+from evse.runtime.ocpp_thread import ThreadedOcppClient
+from tests.controller.ws_wait import PASSWORD, until
 
 S = 1_000_000_000
 
@@ -166,6 +175,14 @@ def test_ems_bind_and_port_choose_where_the_datagrams_arrive(tmp_path: Path) -> 
      5, "in order"),
     ("ems:\n  driver: udp_json\n  port: 70000\n", 3, "ems.port must be 1..65535"),
     ("ems:\n  driver: sim\n  source: CSO\n", 3, "ems.source must be one of"),
+    ("ems:\n  driver: sim\n  failsafe_timeout_s: 5\n", 3,
+     "ems.failsafe_timeout_s is used by ems.driver udp_json"),
+    ("ems:\n  driver: udp_json\n  failsafe_timeout_s: -1\n", 3,
+     "ems.failsafe_timeout_s must be seconds"),
+    ("ems:\n  driver: udp_json\n  failsafe_limit_w: 1\n  failsafe_limit_a: 2\n", 4,
+     "one fail-safe limit"),
+    ("ems:\n  driver: udp_json\n  failsafe_limit_a: x\n", 3,
+     "ems.failsafe_limit_a must be a number"),
 ])
 def test_ems_config_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int,
                                                    message: str) -> None:
@@ -173,3 +190,103 @@ def test_ems_config_errors_name_the_file_and_line(tmp_path: Path, text: str, lin
         config(tmp_path, text)
     assert err.value.line == line and message in str(err.value)
     assert str(tmp_path / "station.yaml") in str(err.value)
+
+
+def _send(port: int, obj: object) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        tx.sendto(json.dumps(obj).encode(), ("127.0.0.1", port))
+
+
+def test_ems_failsafe_timeout_applies_the_failsafe_limit_when_the_ems_goes_silent(
+        tmp_path: Path) -> None:
+    """EEBus LPC's failsafe state: the EMS restates its limit, then goes silent; after
+    `failsafe_timeout_s` without a datagram the fail-safe limit applies (NotifyChargingLimit
+    and ChargingRateChanged, K11/K12) and the car's current drops; the EMS's next datagram
+    ends the fail-safe."""
+    port = _free_udp_port()
+    st = station(config(tmp_path, f"ems:\n  driver: udp_json\n  port: {port}\n"
+                                  "  failsafe_timeout_s: 20\n  failsafe_limit_w: 10000\n"))
+    st.sched.run_until(5 * S)
+    _send(port, {"limit_w": 30_000})
+    st.sched.run_until(15 * S)
+    _send(port, {"limit_w": 30_000})  # the heartbeat: each datagram is the whole truth
+    amps = current_at(st, 34)
+    assert 25_000.0 < amps * st.world.plant.connector_voltage_v <= 30_000.0 * 1.02
+    assert current_at(st, 40) * st.world.plant.connector_voltage_v <= 10_000.0 * 1.02
+    notified = [(s.at_ns // S, s.payload["chargingSchedule"][0]["chargingSchedulePeriod"][0][
+        "limit"]) for s in csms(st).seen if s.action == "NotifyChargingLimit"]
+    assert notified == [(5, 30_000.0), (35, 10_000.0)]  # 15.1 s + 20 s, on the 100 ms poll
+    assert 35 in [s.at_ns // S for s in csms(st).seen if s.action == "TransactionEvent"
+                  and s.payload["triggerReason"] == "ChargingRateChanged"]
+    assert st.ems is not None and st.ems.watchdog is not None and st.ems.watchdog.in_failsafe
+    _send(port, {"limit_w": None})
+    assert current_at(st, 50) > 150.0
+    assert not st.ems.watchdog.in_failsafe
+    assert [s.at_ns // S for s in csms(st).seen if s.action == "ClearedChargingLimit"] == [40]
+    assert csms(st).violations == []
+    st.close()
+
+
+def test_ems_failsafe_limit_a_and_timeout_zero(tmp_path: Path) -> None:
+    """A fail-safe limit in amps applies from the start when the EMS never speaks (LPC:
+    after a power-up the station waits one timeout); timeout 0 switches the fail-safe off."""
+    st = station(config(tmp_path, f"ems:\n  driver: udp_json\n  port: {_free_udp_port()}\n"
+                                  "  failsafe_timeout_s: 25\n  failsafe_limit_a: 40\n"))
+    assert current_at(st, 24) > 150.0
+    assert current_at(st, 30) <= 40.5
+    (notify,) = csms(st).of("NotifyChargingLimit")
+    assert notify["chargingSchedule"][0]["chargingRateUnit"] == "A"
+    st.close()
+    st = station(config(tmp_path, f"ems:\n  driver: udp_json\n  port: {_free_udp_port()}\n"
+                                  "  failsafe_timeout_s: 0\n"))
+    assert st.ems is not None and st.ems.watchdog is None
+    assert current_at(st, 40) > 150.0 and csms(st).of("NotifyChargingLimit") == []
+    st.close()
+
+
+@pytest.mark.realtime
+def test_ems_udp_json_and_its_failsafe_reach_the_csms_through_the_evse_run_thread() -> None:
+    """`evse run` with `ocpp:`: the controller lives on the websocket client's own thread
+    (ThreadedOcppClient) and the UDP datagram arrives on the station's loop; the limit, the
+    fail-safe after the EMS's silence and the release all cross the thread boundary and
+    reach a CSMS that validates every frame (our simulator's server, 2.0.1). The station
+    runs in virtual time (the fail-safe's 5 s are deterministic), the client on the real
+    clock, over real sockets on 127.0.0.1."""
+    port = _free_udp_port()
+
+    async def main() -> CsmsSim:
+        sim = CsmsSim("2.0.1")
+        clock = MonotonicClock()
+        async with CsmsServer(sim, clock.now_ns,
+                              security=ServerSecurity(1, "CP1", PASSWORD)) as srv:
+            client = ThreadedOcppClient.spawn(
+                lambda: Controller(ControllerConfig(
+                    ocpp_version="2.0.1", epoch_unix_s=realtime_epoch_unix_s(clock)),
+                    Store(":memory:")),
+                f"ws://127.0.0.1:{srv.port}/ocpp/CP1", WsSecurity(1, "CP1", PASSWORD), clock)
+            client.start()
+            cfg = replace(StationConfig(), ems=EmsSection(
+                "udp_json", port=port, failsafe_timeout_s=5.0, failsafe_limit=7_000.0))
+            st = DcStation(cfg, SessionConfig(ocpp="2.0.1"), external_csms=client)
+            try:
+                assert isinstance(st.controller, ExternalOcppSide)
+                await until(lambda: "StatusNotification" in sim.actions())
+                st.start()
+                _send(port, {"limit_w": 11_000})
+                st.sched.run_until(1 * S)
+                await until(lambda: len(sim.of("NotifyChargingLimit")) == 1)
+                st.sched.run_until(7 * S)  # silent since 0.1 s: fail-safe at 5.1 s
+                await until(lambda: len(sim.of("NotifyChargingLimit")) == 2)
+                _send(port, {"limit_w": None})
+                st.sched.run_until(8 * S)
+                await until(lambda: bool(sim.of("ClearedChargingLimit")))
+            finally:
+                st.close()
+                await asyncio.to_thread(client.stop)
+        return sim
+
+    sim = asyncio.run(main())
+    assert [n["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"]
+            for n in sim.of("NotifyChargingLimit")] == [11_000.0, 7_000.0]
+    assert sim.of("ClearedChargingLimit") == [{"chargingLimitSource": "EMS", "evseId": 0}]
+    assert sim.violations == []

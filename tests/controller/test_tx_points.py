@@ -1,0 +1,158 @@
+"""2.0.1 TxStartPoint / TxStopPoint (E01 Start Transaction options, E06 Stop Transaction
+options): the moments that open and close the transaction, set in the config or by the
+CSMS (SetVariables), as the CSMS simulator sees them (every frame schema-validated)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from evse.controller.config import ControllerConfig, config_from_mapping
+from evse.controller.core import Controller
+from evse.controller.errors import ControllerUsageError
+from evse.controller.plc_port import PhaseChanged, V2gPhase
+from evse.controller.store import Store
+from tests.controller.harness import Rig, ask
+
+
+def events(rig: Rig) -> list[tuple[str, str, str]]:
+    """(eventType, triggerReason, chargingState) of every TransactionEvent but meter
+    samples."""
+    return [(p["eventType"], p["triggerReason"], p["transactionInfo"].get("chargingState", ""))
+            for p in rig.csms.of("TransactionEvent")
+            if p["triggerReason"] not in ("MeterValuePeriodic", "MeterValueClock")]
+
+
+def ended(rig: Rig) -> list[dict[str, Any]]:
+    return [p for p in rig.csms.of("TransactionEvent") if p["eventType"] == "Ended"]
+
+
+def set_points(rig: Rig, start: str, stop: str) -> None:
+    res = ask(rig, "SetVariables", {"setVariableData": [
+        {"component": {"name": "TxCtrlr"}, "variable": {"name": "TxStartPoint"},
+         "attributeValue": start},
+        {"component": {"name": "TxCtrlr"}, "variable": {"name": "TxStopPoint"},
+         "attributeValue": stop}]})["setVariableResult"]
+    assert [r["attributeStatus"] for r in res] == ["Accepted", "Accepted"]
+
+
+def test_ev_connected_start_and_stop_points_span_the_plug_in() -> None:
+    """E02 with TxStartPoint EVConnected: Started at the plug-in without a token
+    (CablePluggedIn), the token later in an Updated event (Authorized, answered with
+    idTokenInfo), the energy transfer as ChargingStateChanged; TxStopPoint EVConnected
+    keeps the transaction open after the energy transfer until the car leaves."""
+    rig = Rig("2.0.1", tx_start_points="EVConnected", tx_stop_points="EVConnected")
+    rig.plug()
+    (started,) = rig.csms.of("TransactionEvent")
+    assert "idToken" not in started and started["triggerReason"] == "CablePluggedIn"
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")
+    rig.power_on()
+    rig.charge(3)
+    rig.power_off()
+    rig.session_end()
+    rig.run(5)
+    assert ended(rig) == []  # the energy transfer is over, the car is still there
+    rig.unplug()
+    assert events(rig) == [("Started", "CablePluggedIn", "EVConnected"),
+                           ("Updated", "Authorized", "EVConnected"),
+                           ("Updated", "ChargingStateChanged", "Charging"),
+                           ("Ended", "EVDeparted", "Idle")]
+    (end,) = ended(rig)
+    assert end["transactionInfo"]["stoppedReason"] == "EVDisconnected"
+    authorized = rig.csms.of("TransactionEvent")[1]
+    assert authorized["idToken"] == {"idToken": "TAG-OK", "type": "ISO14443"}
+    (tx,) = rig.csms.transactions.values()
+    assert tx.id_tag == "TAG-OK" and tx.meter_stop_wh is not None
+    assert rig.csms.violations == []
+
+
+def test_authorized_start_and_stop_points_from_set_variables() -> None:
+    """E03 (IdToken first) with TxStartPoint Authorized, set by the CSMS: Started when the
+    card is accepted before the plug-in (Idle, with the idToken), CablePluggedIn when the
+    car arrives; TxStopPoint Authorized ends it when the driver stops with the card (the
+    authorization ends), stoppedReason Local."""
+    rig = Rig("2.0.1")
+    set_points(rig, "Authorized", "Authorized")
+    rig.token("TAG-OK")
+    (started,) = rig.csms.of("TransactionEvent")
+    assert started["idToken"]["idToken"] == "TAG-OK"
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.power_on()
+    rig.charge(3)
+    rig.token("TAG-OK")  # the same card again: stop
+    assert events(rig) == [("Started", "Authorized", "Idle"),
+                           ("Updated", "CablePluggedIn", "EVConnected"),
+                           ("Updated", "ChargingStateChanged", "Charging"),
+                           ("Ended", "StopAuthorized", "EVConnected")]
+    assert ended(rig)[0]["transactionInfo"]["stoppedReason"] == "Local"
+    rig.power_off()
+    rig.session_end()
+    rig.unplug()
+    assert len(ended(rig)) == 1 and rig.csms.violations == []
+
+
+def test_power_path_closed_start_and_stop_points() -> None:
+    """TxStartPoint PowerPathClosed: nothing at plug-in or authorization; Started when the
+    cable check closes the DC output (plc.v2g_phase CABLECHECK), with the idToken;
+    TxStopPoint PowerPathClosed ends it with the energy transfer."""
+    rig = Rig("2.0.1", tx_start_points="PowerPathClosed", tx_stop_points="PowerPathClosed")
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")
+    assert rig.csms.of("TransactionEvent") == []
+    rig.plc(PhaseChanged(V2gPhase.CABLECHECK))
+    (started,) = rig.csms.of("TransactionEvent")
+    assert started["idToken"]["idToken"] == "TAG-OK"
+    rig.power_on()
+    rig.charge(3)
+    rig.power_off()
+    assert events(rig) == [("Started", "ChargingStateChanged", "EVConnected"),
+                           ("Updated", "ChargingStateChanged", "Charging"),
+                           ("Ended", "ChargingStateChanged", "EVConnected")]
+    assert ended(rig)[0]["transactionInfo"]["stoppedReason"] == "StoppedByEV"
+    rig.session_end()
+    rig.unplug()
+    assert len(ended(rig)) == 1 and rig.csms.violations == []
+
+
+def test_default_energy_transfer_points_and_a_session_that_never_charges() -> None:
+    """The default (EnergyTransfer / EnergyTransfer): no transaction for a session that
+    ends before the energy flows; EVConnected start with the EnergyTransfer stop point
+    ends at the energy transfer's end; an unplug ends any open transaction
+    (StopTxOnEVSideDisconnect)."""
+    rig = Rig("2.0.1")
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")
+    rig.plc(PhaseChanged(V2gPhase.CABLECHECK))
+    rig.session_end()
+    rig.unplug()
+    assert rig.csms.of("TransactionEvent") == []
+    rig = Rig("2.0.1", tx_start_points="EVConnected", tx_stop_points="EnergyTransfer")
+    rig.plug()
+    rig.unplug()  # the car left before any energy: the transaction ends anyway
+    assert [e[0] for e in events(rig)] == ["Started", "Ended"]
+    assert rig.csms.violations == []
+
+
+def test_tx_points_config_and_unsupported_values() -> None:
+    assert config_from_mapping({"tx_start_points": "EVConnected,Authorized"}) \
+        .tx_start_points == "EVConnected,Authorized"
+    for bad in ("ParkingBayOccupancy", "DataSigned", "", "EVConnected,Nope"):
+        with pytest.raises(ControllerUsageError, match="controller.tx_start_points"):
+            config_from_mapping({"tx_start_points": bad})
+    with pytest.raises(ControllerUsageError, match="controller.tx_stop_points"):
+        Controller(ControllerConfig(tx_stop_points="Sometimes"), Store(":memory:"))
+    rig = Rig("2.0.1")
+    res = ask(rig, "SetVariables", {"setVariableData": [
+        {"component": {"name": "TxCtrlr"}, "variable": {"name": "TxStopPoint"},
+         "attributeValue": "DataSigned"}]})["setVariableResult"]
+    assert res[0]["attributeStatus"] == "Rejected"
+    assert rig.ctrl.settings.get("TxStopPoint") == "EnergyTransfer"
+    # 1.6 has no TxStartPoint: its transaction starts at the energy transfer regardless
+    rig16 = Rig("1.6", tx_start_points="EVConnected")
+    rig16.plug()
+    assert "StartTransaction" not in rig16.csms.actions()
