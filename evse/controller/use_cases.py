@@ -328,12 +328,14 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_K + "test_k15_the_cars_charging_needs_go_to_the_csms_once_and_its_profile_applies",
              _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile",
              _K + "test_k15_the_cars_charging_profile_goes_to_the_csms_as_notify_ev_charging_"
-                  "schedule"),
+                  "schedule",
+             "tests/runtime/test_ems_input.py::test_the_cars_charging_profile_reaches_the_csms_"
+             "from_a_whole_station_session"),
             "NotifyEVChargingNeeds from plc.ev_limits; the car is not held in "
             "ChargeParameterDiscovery for the CSMS's profile (the contract cannot); with "
             "TxStartPoint EnergyTransfer the CSMS can answer with a TxDefaultProfile only "
             "(an earlier start point allows a TxProfile); NotifyEVChargingSchedule from the "
-            "contract's plc.ev_charging_profile (1.2), which the SECC does not publish yet"),
+            "car's PowerDeliveryReq ChargingProfile (contract plc.ev_charging_profile, 1.2)"),
     UseCase("K16", "Renegotiation initiated by CSMS", ISO, P,
             (_K + "test_k16_k17_renegotiation_from_the_csms_and_from_the_car",
              _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile"),

@@ -66,6 +66,9 @@ class EvProfile:
     pause_after_ns: int | None = None
     #: ISO-2 only: PowerDelivery(Renegotiate) after this much charging.
     renegotiate_after_ns: int | None = None
+    #: ISO-2 only: the ChargingProfile of PowerDeliveryReq(Start), (start s, max power W)
+    #: entries (optional there, [V2G2-224]; most DC cars send none). None: none sent.
+    charging_profile: tuple[tuple[int, float], ...] | None = None
     #: Keep charging through the EVSE's controlled stop (EVSENotification StopCharging and
     #: EVSE_Shutdown); it still stops on EVSE_EmergencyShutdown / EVSE_Malfunction.
     ignores_stop_notification: bool = False
@@ -91,6 +94,9 @@ def profile(name: str) -> EvProfile:
         p.protocols = (AppProtocol.DIN70121,)
     elif name == "iso_only":
         p.protocols = (AppProtocol.ISO15118_2,)
+    elif name == "iso_charging_plan":  # an ISO-2 car that states its plan (OCPP K15)
+        p.protocols = (AppProtocol.ISO15118_2,)
+        p.charging_profile = ((0, 20_000.0), (600, 10_000.0))
     elif name == "iso_waits_for_customer":
         p.protocols = (AppProtocol.ISO15118_2,)
         p.waits_for_customer = True

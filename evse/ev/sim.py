@@ -448,9 +448,14 @@ class EvSim:
             timeout = MSG_TIMEOUT_NS
         else:
             progress = "Renegotiate" if renegotiate else ("Start" if start else "Stop")
+            plan = self.profile.charging_profile if start and not renegotiate else None
             body = iso2.PowerDeliveryReqType(
                 ChargeProgress=iso2.chargeProgressType(progress),
-                SAScheduleTupleID=self._schedule_id, EVPowerDeliveryParameter=par)
+                SAScheduleTupleID=self._schedule_id, EVPowerDeliveryParameter=par,
+                ChargingProfile=None if plan is None else iso2.ChargingProfileType(
+                    ProfileEntry=[iso2.ProfileEntryType(
+                        ChargingProfileEntryStart=t, ChargingProfileEntryMaxPower=self._pv(w, "W"))
+                        for t, w in plan]))
             timeout = MSG_TIMEOUT_PD_ISO_NS
         self._send(body, now_ns, timeout)
 

@@ -294,6 +294,10 @@ class SimEnv:
         self.ev = info
         self._log("ev_info", now_ns, info)
 
+    def ev_charging_profile(self, schedule_id: int, entries: list[tuple[int, float]],
+                            now_ns: int) -> None:
+        self._log("ev_charging_profile", now_ns, schedule_id, entries)
+
     def ev_request(self, request: EvRequest, now_ns: int) -> None:
         # Kept apart from `calls`: telemetry, not a request to the power path.
         self.ev_requests.append((now_ns, request))

@@ -25,12 +25,14 @@ from evse.contract.values import (
     PaymentOption,
     PlcAuthRequest,
     PlcEvccid,
+    PlcEvChargingProfile,
     PlcEvLimits,
     PlcEvRequest,
     PlcPncAuthorizationRequest,
     PlcPncCertificateRequest,
     PlcSessionEvent,
     RequestSource,
+    ScheduleEntry as ContractScheduleEntry,
     SessionEventKind,
     StopReason,
     V2gProtocol,
@@ -378,6 +380,15 @@ class StationEnv:
                 ),
                 now_ns,
             )
+
+    def ev_charging_profile(self, schedule_id: int, entries: list[tuple[int, float]],
+                            now_ns: int) -> None:
+        """plc.ev_charging_profile: the car's plan, at most the contract's 24 entries (ISO
+        15118-2 allows 24 ProfileEntry), to the controller as sent."""
+        self._publish(PlcEvChargingProfile(
+            schedule_id=schedule_id,
+            entries=tuple(ContractScheduleEntry(start_offset_s=start, max_power_w=power)
+                          for start, power in entries[:24])), now_ns)
 
     def ev_request(self, request: CarRequest, now_ns: int) -> None:
         """plc.ev_request: every PreChargeReq / CurrentDemandReq, as the car sent it.

@@ -301,6 +301,13 @@ class SeccEnv(Protocol):
         """What the car asked for in a PreChargeReq / CurrentDemandReq (plc.ev_request)."""
         ...
 
+    def ev_charging_profile(self, schedule_id: int, entries: list[tuple[int, float]],
+                            now_ns: int) -> None:
+        """The ChargingProfile of an accepted ISO 15118-2 PowerDeliveryReq(Start) as the
+        car sent it ((start s, max power W) entries; plc.ev_charging_profile, for OCPP
+        2.0.1 NotifyEVChargingSchedule K15/K17)."""
+        ...
+
     def ev_status(self, message: str, ev_error_code: str, now_ns: int) -> None:
         """The DC_EVStatus.EVErrorCode of a CableCheckReq or PowerDeliveryReq (`message`),
         which carry no targets: an error the car reports before energy flows."""

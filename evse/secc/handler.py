@@ -580,7 +580,21 @@ class SeccHandlerBase:
         self._set_now(ev)
         self._report_ev_status("power_delivery")
         self._select_tuple()
+        self._report_charging_profile()
         self._env.power_delivery(True, self._now_ns)
+
+    def _report_charging_profile(self) -> None:
+        """The car's ChargingProfile of an accepted ISO 15118-2 PowerDeliveryReq(Start)
+        (optional there; the chart has refused one above the offer, [V2G2-224/225]) to the
+        controller: plc.ev_charging_profile, OCPP 2.0.1 NotifyEVChargingSchedule."""
+        req = self._req()
+        profile = None if self._din else getattr(req, "ChargingProfile", None)
+        if profile is None or not profile.ProfileEntry:
+            return
+        self._env.ev_charging_profile(
+            int(req.SAScheduleTupleID),
+            [(int(e.ChargingProfileEntryStart), to_float(e.ChargingProfileEntryMaxPower))
+             for e in profile.ProfileEntry], self._now_ns)
 
     def _select_tuple(self) -> None:
         """ISO 15118-2: the SAScheduleTupleID of PowerDeliveryReq is the one in force

@@ -290,3 +290,28 @@ def test_ems_udp_json_and_its_failsafe_reach_the_csms_through_the_evse_run_threa
             for n in sim.of("NotifyChargingLimit")] == [11_000.0, 7_000.0]
     assert sim.of("ClearedChargingLimit") == [{"chargingLimitSource": "EMS", "evseId": 0}]
     assert sim.violations == []
+
+
+def test_the_cars_charging_profile_reaches_the_csms_from_a_whole_station_session() -> None:
+    """K15/K17 end to end: the ISO-2 car's ChargingProfile in PowerDeliveryReq(Start) goes
+    SECC -> plc.ev_charging_profile -> the 2.0.1 controller -> NotifyEVChargingSchedule,
+    with the car's own entries; a car that sends none causes no such message."""
+    for ev_profile, expect in (("iso_charging_plan", True), ("iso_only", False)):
+        st = DcStation(StationConfig(), SessionConfig(protocol="iso2", ocpp="2.0.1",
+                                                      charge_s=20, ev_profile=ev_profile))
+        st.start()
+        st.sched.run_until(1 * S)
+        st.plug_in()
+        st.sched.run_until(60 * S)
+        notes = csms(st).of("NotifyEVChargingSchedule")
+        violations = csms(st).violations
+        result = st.ev.result
+        st.close()
+        assert result is not None and result.ok, result
+        if not expect:
+            assert notes == []
+            continue
+        (note,) = notes
+        assert note["chargingSchedule"]["chargingSchedulePeriod"] == [
+            {"startPeriod": 0, "limit": 20_000.0}, {"startPeriod": 600, "limit": 10_000.0}]
+        assert violations == []
