@@ -63,7 +63,7 @@ from evse.ports.board import RESET_REFUSED_BY_BOARD, Board, ContactorFeedback, E
 from evse.power.controller import PowerInput, PowerPath, PowerPathConfig
 from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
-from evse.power.types import Phase as PowerPhase, PowerWithdrawn
+from evse.power.types import Phase as PowerPhase, PowerRefused, PowerWithdrawn
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.ems_input import EmsInput
@@ -458,6 +458,12 @@ class DcStation:
             # them takes the emergency path, modules off at once (fsm_specs/power_path.yaml).
             sched.post("power", PowerWithdrawn(str(notice.data.get("event", "pilot"))),
                        source="cp")
+        if notice.kind == "power_refused":
+            # The pilot will not grant a request (F, E, emergency, PP open, no ventilation):
+            # a cable check waiting for the contactors ends now instead of blaming them.
+            sched.post("power", PowerRefused(
+                f"{notice.data.get('reason', 'pilot')} (pilot {self.cp.state})"),
+                source="cp")
         if notice.kind == "contactors":
             if self.board_external:
                 self.world.contactor.follow(bool(notice.data["closed"]), sched.now_ns())
@@ -999,6 +1005,12 @@ class DcStation:
             accepted, reason = result.accepted, result.reason
             self.sched.trace.record("power", "reset", {"accepted": accepted, "reason": reason})
             self.reset_log.append((now_ns, accepted, reason))
+            if result.self_clearing_only and self.cp.handler.latched:
+                # Only self-clearing power faults, waiting for the unplug, and the pilot
+                # holds F for a latch of its own: that latch is what the operator resets.
+                # Refusing it would keep F, in which the unplug is never seen (-12 V), so
+                # the faults could never clear (fault campaign cp_f@cpd).
+                accepted = True
         if not accepted:
             self._reset_result(False, reason, now_ns)
             return

@@ -260,6 +260,9 @@ class StationEnv:
         if fault is not None or phase is Phase.FAULTED:
             return CableCheckResult(CableCheckStatus.FAULT,
                                     fault.detail if fault else "power path faulted")
+        withdrawn = self.power.check_withdrawn
+        if withdrawn is not None:  # the pilot refused the contactors: no check now
+            return CableCheckResult(CableCheckStatus.FAULT, f"the pilot refused power: {withdrawn}")
         return CableCheckResult(CableCheckStatus.IDLE)
 
     def pnc_certificate_answer(self, now_ns: int) -> PncCertificateAnswer | None:
