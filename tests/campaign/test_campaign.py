@@ -94,6 +94,9 @@ FOUND_CELLS = [
     # bench seed 640/7: F latched at ChargeParameterDiscovery, the cable check waited for
     # contactors the pilot would not close, CONTACTOR_NOT_CLOSED, Faulted after the reset
     _cell_param("cp_f", Phase.CPD),
+    # bench seed 640: a short before the cable check is found by the check's test voltage
+    # (test_voltage_not_reached), not by over_current: no load current flows before it
+    _cell_param("output_short", Phase.CPD),
 ]
 
 
@@ -144,6 +147,29 @@ def test_a_self_clearing_fault_behind_a_latched_f_clears_at_the_reset() -> None:
         failures = h.end_session(next_car=True)
         assert not failures, "\n".join(failures)
         assert h.st.reset_log and "clears by itself" in h.st.reset_log[-1][2]
+    finally:
+        h.close()
+
+
+def test_a_contactor_that_drops_out_during_the_ramp_down_is_a_fault() -> None:
+    """contactor_opened_unexpectedly@ramp_down (bench seed 640): the car asked to stop and
+    the current ramps down with the contacts still held closed; one dropping out then is the
+    fault table's contactor_opened_unexpectedly (the stopping path ignored it, so neither
+    the car nor the CSMS heard of it), and the connector is Available once the car left."""
+    h = Harness(CATALOGUE, ocpp="1.6", seed=3)
+    try:
+        h.plug_in(CarPlan("din", charge_s=3.0))
+        assert h.run_to(Phase.RAMP_DOWN)
+        h.inject("contactor_opened_unexpectedly")
+        at = h.now()
+        assert "contactor_opened_unexpectedly" in h.raised
+        h.run_for(S)
+        faulted = [s for s in h.side.csms.seen if s.action == "StatusNotification"
+                   and s.at_ns >= at - S and s.payload.get("status") == "Faulted"]
+        assert faulted, "the CSMS never heard of the fault"
+        failures = h.end_session(next_car=True)
+        assert not failures, "\n".join(failures)
+        assert h.status() == "Available"
     finally:
         h.close()
 
