@@ -302,7 +302,9 @@ class DcStation:
             PilotView(
                 contactors_closed=lambda: self.cp.contactors_closed,
                 emergency=lambda: self.cp.state == "emergency",
-                faulted=lambda: self.cp.state == "F",
+                # F or E: cp_e@precharge (bench seed 7) was answered EVSE_Ready until the
+                # car's own precharge timeout
+                faulted=lambda: self.cp.state in ("F", "E"),
                 unplugged=lambda: self._unplugged_in_session,
                 pp_open=lambda: self.cp.state == "plugged.proximity_open",
                 vehicle_ready=lambda: self.cp.level in (CpLevel.C, CpLevel.D),
