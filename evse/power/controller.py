@@ -167,6 +167,10 @@ class ResetResult:
     #: its own (F for an external fault) may still be reset: in F the pilot cannot see the
     #: unplug these faults wait for (fault campaign cp_f@cpd).
     self_clearing_only: bool = False
+    #: Refused only because the car was not seen to leave (every unmet clear_when is
+    #: `unplugged`): in F the pilot drives -12 V and cannot see it, so the pilot's latch is
+    #: reset first and the path's reset is asked again at the unplug that follows.
+    unplug_pending: bool = False
 
 
 def _check_request(request: EvRequest) -> None:
@@ -1140,11 +1144,14 @@ class PowerPath(PowerPathHandler):
             return ResetResult(False, f"{f.reason.value} clears by itself when {when}"
                                       + ("" if when == "unplugged" else " (and unplugged)"),
                                self_clearing_only=True)
-        for f in latched:
-            cond = row(f.reason).clear_when
-            if not self._condition(cond):
-                return ResetResult(False, f"{f.reason.value}: cause still present "
-                                          f"({cond.value} does not hold)")
+        unmet = [(f, row(f.reason).clear_when) for f in latched
+                 if not self._condition(row(f.reason).clear_when)]
+        if unmet:
+            f, cond = unmet[0]
+            return ResetResult(False, f"{f.reason.value}: cause still present "
+                                      f"({cond.value} does not hold)",
+                               unplug_pending=all(c is ClearCondition.UNPLUGGED
+                                                  for _, c in unmet))
         return ResetResult(True, "cleared " + ", ".join(f.reason.value for f in latched))
 
     def _request_event(self, name: str, data: Any, now_ns: int, what: str) -> None:

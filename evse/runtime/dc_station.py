@@ -283,6 +283,8 @@ class DcStation:
         self._pp_fault = False
         #: What the power path said of the RESET_FAULT the board is now answering.
         self._reset_reason = ""
+        #: The power path's reset waits for the unplug the pilot's F hid (`_reset_faults`).
+        self._reset_power_at_unplug = False
         #: Every RESET_FAULT the station acted on: (time, accepted, reason).
         self.reset_log: list[tuple[int, bool, str]] = []
         self._last_car: SimCar | None = None
@@ -492,6 +494,9 @@ class DcStation:
             # (the pilot has already withdrawn power) and ends once it is open.
             self.power.end_session(sched.now_ns())
             self._apply_power()
+            if self._reset_power_at_unplug:
+                self._reset_power_at_unplug = False
+                self._retry_power_reset(sched.now_ns())
             was_present, self._present = self._present, False
             self._publish(PlcEvPresent(present=False, connector_id=1), sched.now_ns())
             if was_present:  # a milestone, once per plug-in (not the pilot's start in A)
@@ -1013,6 +1018,13 @@ class DcStation:
                 # Refusing it would keep F, in which the unplug is never seen (-12 V), so
                 # the faults could never clear (fault campaign cp_f@cpd).
                 accepted = True
+            elif result.unplug_pending and self.cp.state == "F":
+                # A latched power fault waits only for the unplug, which F hides: the pilot
+                # is reset first (it reads the inlet again in A) and the path's reset is
+                # asked again at that unplug (fault campaign seed 7: contactor_welded and
+                # imd_self_test_failed, refused "unplugged does not hold" for ever).
+                accepted = True
+                self._reset_power_at_unplug = True
         if not accepted:
             self._reset_result(False, reason, now_ns)
             return
@@ -1020,6 +1032,19 @@ class DcStation:
         # (CpNotice fault_reset) completes the result.
         self._reset_reason = reason
         self.sched.post("cp", Event("fault_reset"), source="controller")
+        self._report_faults(now_ns)
+
+    def _retry_power_reset(self, now_ns: int) -> None:
+        """The reset the pilot's F held back (`_reset_faults`), now that the inlet is seen
+        empty; a refusal is answered on the contract as any other."""
+        if self.power.fault is None:
+            return
+        result = self.power.reset_fault(now_ns)
+        self.sched.trace.record("power", "reset", {"accepted": result.accepted,
+                                                   "reason": result.reason})
+        self.reset_log.append((now_ns, result.accepted, result.reason))
+        if not result.accepted:
+            self._reset_result(False, result.reason, now_ns)
         self._report_faults(now_ns)
 
     def _reset_result(self, accepted: bool, reason: str, now_ns: int) -> None:

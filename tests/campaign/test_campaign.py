@@ -181,6 +181,49 @@ def test_a_contactor_that_drops_out_during_the_ramp_down_is_a_fault() -> None:
         h.close()
 
 
+def test_a_latched_fault_waiting_for_the_unplug_behind_f_clears_at_one_reset() -> None:
+    """Bench seed 7 (contactor_welded@slac + imd_self_test_failed@session_setup): the weld
+    latches the pilot's F, the IMD fault is latched until the operator's reset with the
+    car gone (clear_when unplugged). In F the pilot cannot see the car leave, so the power
+    path refused the reset ("unplugged does not hold") for ever and the pilot was never
+    reset. Now the pilot is reset first and the path's reset is asked again at the unplug
+    the pilot then sees: one reset, Available, the next car charges."""
+    h = Harness(CATALOGUE, ocpp="1.6", seed=3)
+    try:
+        h.plug_in(CarPlan("din", charge_s=3.0))
+        assert h.run_to(Phase.SLAC)
+        h.inject("contactor_welded")
+        assert h.run_to(Phase.SESSION_SETUP)
+        h.inject("imd_self_test_failed")
+        failures = h.end_session(next_car=True)
+        assert not failures, "\n".join(failures)
+        refused, retried = h.st.reset_log[-2:]
+        assert not refused[1] and "unplugged does not hold" in refused[2]
+        assert retried[1] and "contactor_welded" in retried[2]
+    finally:
+        h.close()
+
+
+def test_a_second_weld_indication_after_a_reset_takes_the_station_out_of_service() -> None:
+    """A lost discharge path shows as a weld at the welding check (discharge_timeout after
+    the cable check: shows_as contactor_welded). Twice, with the reset and no clean opening
+    in between, it is contactor_welded_repeated (permanent, fault_table.yaml): the harness
+    judges the cell by that row (recover never) and marks the station out of service, so
+    the bench boots a new one instead of failing every later session on it."""
+    h = Harness(CATALOGUE, ocpp="1.6", seed=3)
+    try:
+        for _ in range(2):
+            h.plug_in(CarPlan("din", charge_s=3.0))
+            assert h.run_to(Phase.PRECHARGE)
+            h.inject("discharge_timeout")
+            failures = h.end_session()
+            assert not failures, "\n".join(failures)
+        assert h.out_of_service
+        assert any(f.reason.value == "contactor_welded_repeated" for f in h.st.power.faults)
+    finally:
+        h.close()
+
+
 # ---------------------------------------------------------------------- seeded bugs
 def test_seeded_bug_a_missing_shutdown_path_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
     """The controller's STOP_EMERGENCY no longer reaches the power path."""
