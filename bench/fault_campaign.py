@@ -112,6 +112,8 @@ def run(catalogue: Catalogue, sessions: int, seed: int, per_station: int,
                 if failures:
                     failing.append({"station_seed": station_seed, "ocpp": ocpp,
                                     "sessions": list(history), "failures": failures})
+                if h.out_of_service:
+                    break  # a repeated weld: service replaces the part, a new station boots
         finally:
             h.close()
         station += 1

@@ -297,6 +297,12 @@ class ModuleGroupManager(PowerModuleGroup):
             if not m.online:
                 m.online = True
                 self._events.append(ModuleOnline(m.address, now_ns))
+                if not self._enabled:
+                    # A module that was off the bus missed the OFF of the disable (it is
+                    # sent once, not as a heartbeat): it would keep driving its last ON
+                    # with nobody asking (fault campaign seed 640: modules on while idle
+                    # after no_modules, then an injection's safe state measured 708 ms).
+                    self._send(self._protocol.on_off_requests(m.address, False), now_ns)
             if isinstance(reply, ReplyVoltageCurrent):
                 if reply.voltage_v is not None:
                     m.voltage_v = reply.voltage_v

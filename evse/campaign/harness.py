@@ -30,6 +30,7 @@ from typing import Any
 
 from evse.campaign.catalogue import Catalogue, Cell, FaultRow, Recover
 from evse.campaign.phases import PHASES, Phase, detect_phase
+from evse.power.faults import FaultReason
 from evse.runtime.config import StationConfig
 from evse.runtime.day import connector_status, opened_under_load, transaction_failures
 from evse.runtime.dc_station import DcStation
@@ -104,6 +105,9 @@ class Harness:
         self.done: list[Shot] = []  # every checked shot
         self.sessions = 0
         self.failures: list[str] = []  # session-level failures (not of one cell)
+        #: The last session left the connector out of service for good (recover never: a
+        #: repeated weld); the station's life is over until a technician replaces the part.
+        self.out_of_service = False
 
     # ------------------------------------------------------------------ station
     def _boot(self) -> DcStation:
@@ -130,6 +134,21 @@ class Harness:
             return True
         at = self.raised.get(table.value)
         return at is not None and at >= shot.at_ns
+
+    def _recover(self, shot: Shot) -> Recover:
+        """The recovery the shot's cell asks for once its fault manifested (else self).
+        A weld indication (contactor_welded, or a cell that shows as it, e.g. a lost
+        discharge path at the welding check) after a reset with no clean opening in
+        between is raised as contactor_welded_repeated, permanent (fault_table.yaml): the
+        station cannot tell the second indication from a second weld, so the cell's
+        recovery is that row's (never). Bench seed 7: discharge_timeout twice on one
+        station, judged recover self."""
+        table = shot.cell.shows_as or shot.row.table
+        repeated = self.raised.get(FaultReason.CONTACTOR_WELDED_REPEATED.value)
+        if (table is FaultReason.CONTACTOR_WELDED and repeated is not None
+                and repeated >= shot.at_ns):
+            return Recover.NEVER
+        return shot.cell.recover if self._manifested(shot) else Recover.SELF
 
     @property
     def side(self) -> OcppSide:
@@ -272,9 +291,10 @@ class Harness:
         self.run_for(DWELL_NS)
         self._check_session()
         self._observe(self.now())
-        recover = max((s.cell.recover if self._manifested(s) else Recover.SELF
-                       for s in self.shots), key=_RANK.__getitem__, default=Recover.SELF)
+        recover = max((self._recover(s) for s in self.shots), key=_RANK.__getitem__,
+                      default=Recover.SELF)
         self._check_recovery(recover)
+        self.out_of_service = recover is Recover.NEVER
         if next_car and recover is not Recover.NEVER:
             self._check_next_car()
         failures = [f for s in self.shots for f in s.failures] + self.failures
@@ -407,8 +427,7 @@ class Harness:
                                  f"expected {want!r} (recover: {recover.value})")
 
     def _blame(self, recover: Recover, what: str) -> None:
-        shots = [s for s in self.shots if s.cell.recover is recover
-                 and self._manifested(s)] or self.shots
+        shots = [s for s in self.shots if self._recover(s) is recover] or self.shots
         if shots:
             shots[0].fail(what)
         else:

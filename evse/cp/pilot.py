@@ -111,7 +111,7 @@ class CpNotice:
     """What the pilot tells the rest of the station (SLAC, SECC, power path, controller)."""
 
     kind: str  # plugged, unplugged, cp_level, pwm, power_granted, power_withdrawn,
-    # contactors, fault, emergency, cp_error, pp, fault_reset (the board's answer)
+    # power_refused, contactors, fault, emergency, cp_error, pp, fault_reset (the board's answer)
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -243,6 +243,12 @@ class CpHandler:
 
     def report_ventilation_unavailable(self, ev: Event) -> None:
         self.notify(CpNotice("power_refused", {"reason": "ventilation_unavailable"}))
+
+    def report_power_refused(self, ev: Event) -> None:
+        """A power request in a state that cannot grant it (A, E, F, after_f, emergency, PP
+        open): the requester learns now that the board will not close the contactors,
+        instead of reading the missing feedback as a contactor fault."""
+        self.notify(CpNotice("power_refused", {"reason": "pilot_not_granting"}))
 
     # --- guards --------------------------------------------------------------------------
     def hlc_enabled(self, ev: Event) -> bool:

@@ -74,6 +74,7 @@ from evse.power.types import (
     PowerCommand,
     PowerPathRemoteError,
     PowerPathUsageError,
+    PowerRefused,
     PowerStatus,
     PowerWithdrawn,
     Processing,
@@ -161,6 +162,15 @@ class ResetResult:
 
     accepted: bool
     reason: str
+    #: Refused only because every active fault clears by itself (its clear_when, with the
+    #: unplug): nothing of the power path's to reset. A latch the pilot holds for a cause of
+    #: its own (F for an external fault) may still be reset: in F the pilot cannot see the
+    #: unplug these faults wait for (fault campaign cp_f@cpd).
+    self_clearing_only: bool = False
+    #: Refused only because the car was not seen to leave (every unmet clear_when is
+    #: `unplugged`): in F the pilot drives -12 V and cannot see it, so the pilot's latch is
+    #: reset first and the path's reset is asked again at the unplug that follows.
+    unplug_pending: bool = False
 
 
 def _check_request(request: EvRequest) -> None:
@@ -184,7 +194,7 @@ PowerInput = (
     MeterReading | GroupMeasurement | OutputOffConfirmed | CapabilitiesChanged | ModuleOffline
     | ModuleOnline | ModuleAlarmRaised | ModuleAlarmCleared | ModuleFrameRejected
     | IsolationMeasurement | SelfTestResult | ImdDeviceFault | ContactorFeedback | EStopChanged
-    | BoardFault | EmergencyStop | PowerWithdrawn | EvseLimits | TemperatureReading
+    | BoardFault | EmergencyStop | PowerWithdrawn | PowerRefused | EvseLimits | TemperatureReading
 )
 
 #: The chart this module is the handler of.
@@ -283,6 +293,8 @@ class PowerPathHandler:
         self._test_voltage_v = 0.0
         self._cc_rated_voltage_v = config.max_voltage_v
         self._samples: list[IsolationMeasurement] = []
+        #: Why the pilot ended this session's cable check (it refused the contactors).
+        self._check_withdrawn: str | None = None
         self._request: EvRequest | None = None
         self._precharge_target_v: float | None = None
         self._current_cmd_a = 0.0
@@ -429,7 +441,13 @@ class PowerPathHandler:
     def note_welding_timeout(self, ev: Event) -> None:
         """The welding check's bound: the next `update` reads its (now final) result."""
 
+    def note_check_withdrawn(self, ev: Event) -> None:
+        """The pilot refused the contactors during the cable check: the check failed for
+        that cause (check_withdrawn), not for a device fault."""
+        self._check_withdrawn = str(ev.data)
+
     def reset_session(self, ev: Event) -> None:
+        self._check_withdrawn = None
         self._samples = []
         self._welding = None
         self._welding_reported = False
@@ -918,6 +936,13 @@ class PowerPath(PowerPathHandler):
         return tuple(self._faults.values())
 
     @property
+    def check_withdrawn(self) -> str | None:
+        """The pilot refused the contactors during this session's cable check (its
+        cause), so the check ended without a result: the SECC answers it as failed (the
+        car must not wait for a check the board cannot run). None otherwise."""
+        return self._check_withdrawn
+
+    @property
     def available(self) -> bool:
         """A new session may start now (a cable check would be accepted)."""
         m = self._machine
@@ -1108,13 +1133,18 @@ class PowerPath(PowerPathHandler):
         latched = [f for f in self._faults.values() if f.clearing is Clearing.LATCHED]
         if not latched:
             f = next(iter(self._faults.values()))
-            return ResetResult(False, f"{f.reason.value} clears by itself when "
-                                      f"{row(f.reason).clear_when.value} (and unplugged)")
-        for f in latched:
-            cond = row(f.reason).clear_when
-            if not self._condition(cond):
-                return ResetResult(False, f"{f.reason.value}: cause still present "
-                                          f"({cond.value} does not hold)")
+            when = row(f.reason).clear_when.value
+            return ResetResult(False, f"{f.reason.value} clears by itself when {when}"
+                                      + ("" if when == "unplugged" else " (and unplugged)"),
+                               self_clearing_only=True)
+        unmet = [(f, row(f.reason).clear_when) for f in latched
+                 if not self._condition(row(f.reason).clear_when)]
+        if unmet:
+            f, cond = unmet[0]
+            return ResetResult(False, f"{f.reason.value}: cause still present "
+                                      f"({cond.value} does not hold)",
+                               unplug_pending=all(c is ClearCondition.UNPLUGGED
+                                                  for _, c in unmet))
         return ResetResult(True, "cleared " + ", ".join(f.reason.value for f in latched))
 
     def _request_event(self, name: str, data: Any, now_ns: int, what: str) -> None:
@@ -1277,6 +1307,8 @@ class PowerPath(PowerPathHandler):
             self._post("board_fault", event.kind.value)
         elif isinstance(event, PowerWithdrawn):
             self._post("power_withdrawn", event.cause)
+        elif isinstance(event, PowerRefused):
+            self._post("power_refused", event.cause)
         else:
             _check_limits(event)
             self._limits = event

@@ -78,6 +78,15 @@ class PowerWithdrawn:
     cause: str = "pilot"
 
 
+@dataclass(frozen=True, slots=True)
+class PowerRefused:
+    """The pilot cannot grant allow_power_on in its state (F, E, emergency, A, PP open, D
+    without ventilation; fsm_specs/iec61851.yaml power_refused): the board will not close
+    the contactors for this request. `cause`: the pilot's reason and state."""
+
+    cause: str = "pilot"
+
+
 # --- outputs --------------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from evse.runtime.dc_station import DcStation
 from evse.runtime.inject import INJECTORS, Rig
 from evse.runtime.ocpp_side import SIM_TOKEN, OcppSide
 from evse.runtime.scenario import check_car, load_mapping, station_config_of, typed_fields
+from evse.runtime.session_phase import PHASES, Phase, detect_phase
 from evse.runtime.sim_car import SessionConfig
 
 S = 1_000_000_000
@@ -53,7 +54,8 @@ class DayError(FileLineError):
 
 
 AUTH_MODES = ("after", "before", "remote", "rejected")
-#: What can go wrong, or be done, while the car charges (`during`).
+#: What can go wrong, or be done, during the session (`during`; while charging unless `at`
+#: names another phase).
 #: Device and car faults injected by their campaign injector (evse/runtime/inject.py, the
 #: same world change the fault campaign makes); `after: repair` undoes the device ones.
 INJECTED = ("module_lost", "all_modules_lost", "module_alarm", "over_current",
@@ -66,6 +68,10 @@ EMERGENCY_DURING = frozenset({"estop", "emergency_command", "pp_lost"})
 AFTER = ("reset", "estop_release", "repair_insulation", "repair", "inoperative", "operative")
 #: What happens before the car arrives (`before`).
 BEFORE = ("estop", "inoperative")
+#: The session phases `during` may happen in (`at`, the fault campaign's columns,
+#: evse/runtime/session_phase.py): every phase with a car plugged in; before the car comes
+#: is `before`. Default charging (after `during_after_s` of current).
+AT_PHASES = tuple(p for p in PHASES if p not in (Phase.IDLE, Phase.BETWEEN_SESSIONS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,9 @@ class DaySession:
     auth: str = "after"
     before: tuple[str, ...] = ()
     during: str | None = None
+    #: The phase `during` happens in (AT_PHASES).
+    at: Phase = Phase.CHARGING
+    #: How long after reaching `at` (charging: after the current flows).
     during_after_s: float = 3.0
     after: tuple[str, ...] = ()
     expect: Expect = Expect()
@@ -116,6 +125,8 @@ class SessionOutcome:
     def line(self) -> str:
         s = self.session
         what = s.during or ("refused" if self.refused else "-")
+        if s.during is not None and s.at is not Phase.CHARGING:
+            what = f"{s.during}@{s.at.value}"
         verdict = "OK" if not self.failures else "FAIL: " + "; ".join(self.failures)
         return (f"#{self.index:02d} {s.car.protocol:<4} {s.car.ev_profile:<22} "
                 f"auth={s.auth:<8} {what:<17} tx={self.transactions} "
@@ -161,7 +172,7 @@ def _session(item: Any, file: str, default_line: int) -> DaySession:
     line = line_of(item, default=default_line)
     if not isinstance(item, LMap):
         raise DayError(file, line, "a session is a mapping")
-    allowed = {"car", "auth", "before", "during", "during_after_s", "after", "expect"}
+    allowed = {"car", "auth", "before", "during", "at", "during_after_s", "after", "expect"}
     for k in item:
         if k not in allowed:
             raise DayError(file, line_of(item, k), f"unknown key {k!r} ({sorted(allowed)})")
@@ -176,7 +187,14 @@ def _session(item: Any, file: str, default_line: int) -> DaySession:
     during = item.get("during")
     if during is not None and during not in DURING:
         raise DayError(file, line_of(item, "during"), f"during must be one of {list(DURING)}")
-    after_s = item.get("during_after_s", 3.0)
+    at_name = item.get("at", Phase.CHARGING.value)
+    names = [p.value for p in AT_PHASES]
+    if at_name not in names:
+        raise DayError(file, line_of(item, "at"), f"at must be one of {names}")
+    if "at" in item and during is None:
+        raise DayError(file, line_of(item, "at"), "at needs a `during`")
+    at = Phase(at_name)
+    after_s = item.get("during_after_s", 3.0 if at is Phase.CHARGING else 0.0)
     if not isinstance(after_s, int | float) or isinstance(after_s, bool) or after_s < 0:
         raise DayError(file, line_of(item, "during_after_s"), "during_after_s: seconds >= 0")
     exp_body = item.get("expect", LMap())
@@ -186,7 +204,7 @@ def _session(item: Any, file: str, default_line: int) -> DaySession:
     return DaySession(
         line=line, car=SessionConfig(**car), auth=str(auth),
         before=_names(item, "before", BEFORE, file),
-        during=during, during_after_s=float(after_s),
+        during=during, at=at, during_after_s=float(after_s),
         after=_names(item, "after", AFTER, file),
         expect=Expect(**typed_fields(exp_body, _EXPECT_KEYS, file, "expect", DayError)),
     )
@@ -288,6 +306,13 @@ class _Runner:
         return (secc is not None and secc.state == "charging"
                 and self.st.world.plant.connector_current_a > 5.0)
 
+    def reached(self, phase: Phase) -> bool:
+        """The session is in `phase` (read as the fault campaign reads it); charging also
+        needs the current flowing."""
+        if phase is Phase.CHARGING:
+            return self.charging()
+        return detect_phase(self.st, had_car=True) is phase
+
     # ----------------------------------------------------------------- actions
     def do(self, action: str) -> None:
         st, now = self.st, self.now()
@@ -371,11 +396,12 @@ class _Runner:
                                     f"status {self.status()!r}")
             self.do("operative")
         if s.during is not None:
-            if self.run_until(self.charging, SESSION_LIMIT_NS):
+            if self.run_until(lambda: self.reached(s.at), SESSION_LIMIT_NS):
                 self.run_for(s_to_ns(s.during_after_s))
                 self.do(s.during)
             else:
-                out.failures.append(f"never charged before `{s.during}`")
+                what = "charged" if s.at is Phase.CHARGING else f"reached {s.at.value}"
+                out.failures.append(f"never {what} before `{s.during}`")
         if s.during != "unplug":
             def over() -> bool:
                 refused = self.now() - start >= REFUSED_WAIT_NS and not self.pwm_seen()

@@ -65,7 +65,7 @@ from evse.ports.board import RESET_REFUSED_BY_BOARD, Board, ContactorFeedback, E
 from evse.power.controller import PowerInput, PowerPath, PowerPathConfig
 from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
-from evse.power.types import Phase as PowerPhase, PowerWithdrawn
+from evse.power.types import Phase as PowerPhase, PowerRefused, PowerWithdrawn
 from evse.runtime.clock import Clock, VirtualClock, ms_to_ns, s_to_ns
 from evse.runtime.config import StationConfig
 from evse.runtime.ems_input import EmsInput
@@ -323,6 +323,8 @@ class DcStation:
         self._pp_fault = False
         #: What the power path said of the RESET_FAULT the board is now answering.
         self._reset_reason = ""
+        #: The power path's reset waits for the unplug the pilot's F hid (`_reset_faults`).
+        self._reset_power_at_unplug = False
         #: Every RESET_FAULT the station acted on: (time, accepted, reason).
         self.reset_log: list[tuple[int, bool, str]] = []
         self._last_car: SimCar | None = None
@@ -342,7 +344,9 @@ class DcStation:
             PilotView(
                 contactors_closed=lambda: self.cp.contactors_closed,
                 emergency=lambda: self.cp.state == "emergency",
-                faulted=lambda: self.cp.state == "F",
+                # F or E: cp_e@precharge (bench seed 7) was answered EVSE_Ready until the
+                # car's own precharge timeout
+                faulted=lambda: self.cp.state in ("F", "E"),
                 unplugged=lambda: self._unplugged_in_session,
                 pp_open=lambda: self.cp.state == "plugged.proximity_open",
                 vehicle_ready=lambda: self.cp.level in (CpLevel.C, CpLevel.D),
@@ -500,6 +504,12 @@ class DcStation:
             # them takes the emergency path, modules off at once (fsm_specs/power_path.yaml).
             sched.post("power", PowerWithdrawn(str(notice.data.get("event", "pilot"))),
                        source="cp")
+        if notice.kind == "power_refused":
+            # The pilot will not grant a request (F, E, emergency, PP open, no ventilation):
+            # a cable check waiting for the contactors ends now instead of blaming them.
+            sched.post("power", PowerRefused(
+                f"{notice.data.get('reason', 'pilot')} (pilot {self.cp.state})"),
+                source="cp")
         if notice.kind == "contactors":
             if self.board_external:
                 self.world.contactor.follow(bool(notice.data["closed"]), sched.now_ns())
@@ -530,6 +540,9 @@ class DcStation:
             # (the pilot has already withdrawn power) and ends once it is open.
             self.power.end_session(sched.now_ns())
             self._apply_power()
+            if self._reset_power_at_unplug:
+                self._reset_power_at_unplug = False
+                self._retry_power_reset(sched.now_ns())
             was_present, self._present = self._present, False
             self._publish(PlcEvPresent(present=False, connector_id=1), sched.now_ns())
             if was_present:  # a milestone, once per plug-in (not the pilot's start in A)
@@ -1045,6 +1058,19 @@ class DcStation:
             accepted, reason = result.accepted, result.reason
             self.sched.trace.record("power", "reset", {"accepted": accepted, "reason": reason})
             self.reset_log.append((now_ns, accepted, reason))
+            if result.self_clearing_only and self.cp.handler.latched:
+                # Only self-clearing power faults, waiting for the unplug, and the pilot
+                # holds F for a latch of its own: that latch is what the operator resets.
+                # Refusing it would keep F, in which the unplug is never seen (-12 V), so
+                # the faults could never clear (fault campaign cp_f@cpd).
+                accepted = True
+            elif result.unplug_pending and self.cp.state == "F":
+                # A latched power fault waits only for the unplug, which F hides: the pilot
+                # is reset first (it reads the inlet again in A) and the path's reset is
+                # asked again at that unplug (fault campaign seed 7: contactor_welded and
+                # imd_self_test_failed, refused "unplugged does not hold" for ever).
+                accepted = True
+                self._reset_power_at_unplug = True
         if not accepted:
             self._reset_result(False, reason, now_ns)
             return
@@ -1052,6 +1078,19 @@ class DcStation:
         # (CpNotice fault_reset) completes the result.
         self._reset_reason = reason
         self.sched.post("cp", Event("fault_reset"), source="controller")
+        self._report_faults(now_ns)
+
+    def _retry_power_reset(self, now_ns: int) -> None:
+        """The reset the pilot's F held back (`_reset_faults`), now that the inlet is seen
+        empty; a refusal is answered on the contract as any other."""
+        if self.power.fault is None:
+            return
+        result = self.power.reset_fault(now_ns)
+        self.sched.trace.record("power", "reset", {"accepted": result.accepted,
+                                                   "reason": result.reason})
+        self.reset_log.append((now_ns, result.accepted, result.reason))
+        if not result.accepted:
+            self._reset_result(False, result.reason, now_ns)
         self._report_faults(now_ns)
 
     def _reset_result(self, accepted: bool, reason: str, now_ns: int) -> None:

@@ -112,6 +112,8 @@ class PilotView:
 
     contactors_closed: Callable[[], bool]
     emergency: Callable[[], bool]
+    #: The pilot holds power off for a fault: F (EVSE not available) or E (CP shorted to PE,
+    #: pilot or diode fault, IEC 61851-1 Annex A); the car is told, not left to time out.
     faulted: Callable[[], bool]
     #: The car was unplugged (CP A) since the session began.
     unplugged: Callable[[], bool] = lambda: False
@@ -225,6 +227,15 @@ class StationEnv:
         return self.guard.cpd_limits().as_limits()
 
     def auth_decision(self, now_ns: int) -> AuthDecision:
+        """The controller's decision, except while the pilot holds PP open: a plug whose
+        proximity reads open is not latched (reference A1: S0 -> S1 needs PP connected), no
+        5 % PWM and no power are given (iec61851.yaml plugged.proximity_open), and the
+        controller will not authorize a Faulted connector, so the car would hear Ongoing
+        until its own 60 s V2G_EVCC_Ongoing_Timeout (fault campaign pp_lost@authorization,
+        bench seed 7). Rejected instead: the SECC answers FAILED and ends the session at
+        the next AuthorizationReq (<= one Ongoing period after t_pp_open_confirm)."""
+        if self.pilot.pp_open():
+            return AuthDecision(AuthStatus.REJECTED, "proximity open: the plug is not latched")
         d = self.guard.auth_decision(now_ns)
         if d is GuardAuth.ACCEPTED:
             return AuthDecision(AuthStatus.ACCEPTED)
@@ -270,6 +281,9 @@ class StationEnv:
         if fault is not None or phase is Phase.FAULTED:
             return CableCheckResult(CableCheckStatus.FAULT,
                                     fault.detail if fault else "power path faulted")
+        withdrawn = self.power.check_withdrawn
+        if withdrawn is not None:  # the pilot refused the contactors: no check now
+            return CableCheckResult(CableCheckStatus.FAULT, f"the pilot refused power: {withdrawn}")
         return CableCheckResult(CableCheckStatus.IDLE)
 
     def pnc_certificate_answer(self, now_ns: int) -> PncCertificateAnswer | None:

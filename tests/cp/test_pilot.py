@@ -202,6 +202,41 @@ def test_state_d_without_ventilation_refuses_power() -> None:
     assert h.state == "plugged.D.D2.idle" and not h.board.contact_closed
 
 
+@pytest.mark.parametrize("where", ["F", "E", "A"])
+def test_a_power_request_the_pilot_cannot_grant_is_refused_at_once(where: str) -> None:
+    """In F, E or A the board will not close the contactors: the requester is told now
+    (power_refused), not left to read the missing feedback as a contactor fault (fault
+    campaign cp_f@cpd: CONTACTOR_NOT_CLOSED after the cable check's 5 s)."""
+    h = Cp()
+    if where != "A":
+        h.ev(EvCpState.B)
+        h.run(1.0)
+    if where == "F":
+        h.post("fault")
+    elif where == "E":
+        h.ev(EvCpState.E)
+        h.run(0.1)
+    assert h.state == where
+    before = len(h.st.notices)
+    h.post("power_on_request")
+    refused = [n for _, n in h.st.notices[before:] if n.kind == "power_refused"]
+    assert refused and refused[0].data["reason"] == "pilot_not_granting"
+    assert h.state == where and not h.board.contact_closed
+
+
+def test_a_power_request_waiting_for_pwm_is_not_refused() -> None:
+    """C1 (PWM about to start) keeps the request and grants it with the PWM."""
+    h = Cp()
+    h.ev(EvCpState.C)
+    h.run_ms(50)
+    assert h.state == "plugged.C.C1"
+    before = len(h.st.notices)
+    h.post("power_on_request")
+    h.run(1.0)
+    assert not any(n.kind == "power_refused" for _, n in h.st.notices[before:])
+    assert h.state == "plugged.C.C2.energized" and h.board.contact_closed
+
+
 def test_pwm_stop_while_charging_withdraws_power() -> None:
     h = Cp()
     h.charging()

@@ -166,6 +166,29 @@ def test_hot_unplug_drops_capability_after_timeout_and_resends_share(bench: Benc
     assert bench.stages[2].current_set_a == pytest.approx(20.0, abs=0.01)
 
 
+def test_a_module_back_on_the_bus_after_the_disable_is_switched_off(bench: Bench) -> None:
+    """Every module left the bus while on; the group was disabled meanwhile (its OFF is
+    sent once, nobody heard it). Back on the bus, a module must get the OFF, not keep
+    driving its last ON with nobody asking (fault campaign seed 640: modules on while the
+    path was idle after no_modules)."""
+    bench.contactor.command(True, 0)
+    bench.group.set_output(450.0, 60.0, 0)
+    bench.group.enable(0)
+    bench.run(2_000_000_000)
+    assert all(s.commanded_on for s in bench.stages.values())
+    for stage in bench.stages.values():
+        stage.present = False
+    bench.run(OFFLINE_TIMEOUT_NS + 1_000_000_000)
+    bench.group.disable(bench.now)
+    bench.contactor.command(False, bench.now)
+    bench.run(1_000_000_000)
+    for stage in bench.stages.values():
+        stage.present = True
+    bench.run(3_000_000_000)
+    assert len(bench.of(ModuleOnline)) >= 3
+    assert not any(s.commanded_on or s.output_on for s in bench.stages.values())
+
+
 def test_off_is_confirmed_only_after_measured_current_falls(bench: Bench) -> None:
     bench.contactor.command(True, 0)
     bench.run(1_000_000_000)

@@ -27,3 +27,45 @@ def test_after_a_car_error_or_a_lost_link_the_next_session_is_right(ocpp: str) -
     for fault, after in zip(result.outcomes[::2], result.outcomes[1::2], strict=True):
         assert fault.transactions == 1 and after.transactions == 1
         assert (after.ev_result or "").startswith("OK")
+
+
+PHASES_DAY = Path(__file__).resolve().parents[2] / "scenarios" / "day_phases.yaml"
+
+
+def test_faults_outside_charging_leave_the_station_right_for_the_next_car() -> None:
+    """`at:` injects in the fault campaign's phases (cable check, authorization, precharge,
+    ramp-down): the session's expectations hold (no transaction where no energy flowed,
+    Faulted until repair/reset where the fault table says so) and the next car charges."""
+    day = load_day(PHASES_DAY)
+    assert {s.at.value for s in day.sessions if s.during} == {
+        "cable_check", "authorization", "precharge", "ramp_down"}
+    lines: list[str] = []
+    result = run_day(day, "1.6", echo=lines.append)
+    assert result.ok, "\n".join(lines)
+    by_fault = {o.session.during: o for o in result.outcomes if o.session.during}
+    assert by_fault["module_alarm"].transactions == 0
+    assert by_fault["pp_lost"].ev_result is not None and "FAILED" in by_fault["pp_lost"].ev_result
+    assert by_fault["over_temperature"].status_after == "Faulted"
+    for o in result.outcomes:
+        if o.session.during is None:
+            assert o.transactions == 1 and (o.ev_result or "").startswith("OK")
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("at: cable_check,", "at: cabel_check,", "at must be one of"),
+    ("at: cable_check,", "at: idle,", "at must be one of"),
+    ("  - {car: {protocol: din, ev_profile: generic, charge_s: 4}}\n",
+     "  - {car: {protocol: din, ev_profile: generic, charge_s: 4}, at: precharge}\n",
+     "at needs a `during`"),
+])
+def test_a_bad_phase_names_file_and_line(tmp_path: Path, old: str, new: str,
+                                         message: str) -> None:
+    from evse.runtime.day import DayError
+
+    text = PHASES_DAY.read_text()
+    assert old in text
+    path = tmp_path / "day.yaml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(DayError) as err:
+        load_day(path)
+    assert message in str(err.value) and str(path) in str(err.value)
