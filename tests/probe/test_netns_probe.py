@@ -168,11 +168,12 @@ def bench_tls_config(tmp: Path) -> tuple[Path, Path]:
 #: answered with 0x00), the session families whose verdict depends on the connection and
 #: every Plug & Charge family (Contract is offered on TLS only).
 #: Over real TLS sockets: what TLS changes (SDP's security offer, the sessions themselves)
-#: and the Plug & Charge families that need TLS. V2GTP, ServiceDiscovery and
-#: CertificateUpdate run the same code after decryption; their cases run over TLS in
-#: virtual time (docs/conformance/iso2-tls-inproc.json), which keeps this test short.
+#: and the Plug & Charge authorization families that need TLS. V2GTP, ServiceDiscovery,
+#: CertificateUpdate and MeteringReceipt (eight charging sessions) run the same code after
+#: decryption; their cases run over TLS in virtual time
+#: (docs/conformance/iso2-tls-inproc.json), which keeps this serial test short.
 TLS_FAMILIES = ["SDP", "SessionSetup", "PaymentDetails", "Authorization",
-                "CertificateInstallation", "MeteringReceipt"]
+                "CertificateInstallation"]
 
 
 def test_probe_over_tls_against_evse_run_bench_tls(
@@ -221,6 +222,5 @@ def test_probe_over_tls_against_evse_run_bench_tls(
     assert "then AuthorizationResType OK" in got["PDET-001"]["got"], got["PDET-001"]
     assert got["PDET-EXPIRED"]["got"].startswith("PaymentDetailsResType FAILED_CertificateExpired")
     assert got["AUTH-PNC-SIG"]["got"].startswith("AuthorizationResType FAILED_SignatureError")
-    assert got["MR-001"]["verdict"] == "PASS"  # authorized by contract, receipt given
     assert got["CI-001"]["got"].startswith("CertificateInstallationResType")
     assert "TLS" in log  # the SECC logged its TLS sessions
