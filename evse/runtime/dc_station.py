@@ -62,7 +62,7 @@ from evse.cp.pilot import ControlPilot, CpConfig, CpNotice, FaultCause, pp_reads
 from evse.ev.sim import EvSim
 from evse.fsm import Event
 from evse.ports.board import RESET_REFUSED_BY_BOARD, Board, ContactorFeedback, EStopChanged
-from evse.power.controller import PowerInput, PowerPath, PowerPathConfig
+from evse.power.controller import PowerInput, PowerPath, PowerPathConfig, ResetResult
 from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
 from evse.power.types import Phase as PowerPhase, PowerRefused, PowerWithdrawn
@@ -1054,10 +1054,8 @@ class DcStation:
         why not); the pilot then leaves F once none of its own causes is left."""
         accepted, reason = True, "no latched power fault"
         if self.power.fault is not None:
-            result = self.power.reset_fault(now_ns)
+            result = self._power_reset(now_ns)
             accepted, reason = result.accepted, result.reason
-            self.sched.trace.record("power", "reset", {"accepted": accepted, "reason": reason})
-            self.reset_log.append((now_ns, accepted, reason))
             if result.self_clearing_only and self.cp.handler.latched:
                 # Only self-clearing power faults, waiting for the unplug, and the pilot
                 # holds F for a latch of its own: that latch is what the operator resets.
@@ -1085,13 +1083,18 @@ class DcStation:
         empty; a refusal is answered on the contract as any other."""
         if self.power.fault is None:
             return
+        result = self._power_reset(now_ns)
+        if not result.accepted:
+            self._reset_result(False, result.reason, now_ns)
+        self._report_faults(now_ns)
+
+    def _power_reset(self, now_ns: int) -> ResetResult:
+        """The power path's answer to a reset, in the trace and the reset log."""
         result = self.power.reset_fault(now_ns)
         self.sched.trace.record("power", "reset", {"accepted": result.accepted,
                                                    "reason": result.reason})
         self.reset_log.append((now_ns, result.accepted, result.reason))
-        if not result.accepted:
-            self._reset_result(False, result.reason, now_ns)
-        self._report_faults(now_ns)
+        return result
 
     def _reset_result(self, accepted: bool, reason: str, now_ns: int) -> None:
         """plc.command_result (contract 1.1): the operator learns why a reset was refused."""

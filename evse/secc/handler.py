@@ -38,7 +38,7 @@ from evse.secc.env import (
 )
 from evse.secc.messages import CHARGE_SERVICE_ID, Builder, Status
 from evse.secc.quirks import QUIRKS, Deviation, Quirk, QuirkContext, find
-from evse.secc.schedule import FALLBACK_TUPLE_ID, offer
+from evse.secc.schedule import FALLBACK_TUPLE_ID, offer, profile_entries
 from evse.secc.session import PausedSession, SessionStore
 from evse.secc.timing import EVSE_STOP_GRACE_NS, NOTIFICATION_MAX_DELAY_S
 from evse.secc.units import to_float
@@ -371,10 +371,14 @@ class SeccHandlerBase:
 
     def answer_auth_failed(self, ev: Event) -> None:
         self._set_now(ev)
-        self._emit(self._b.authorization("FAILED", finished=True))
         timed_out = self._ongoing_expired or self._env.auth_decision(self._now_ns).timed_out
-        self._end(SessionEndReason.AUTH_TIMEOUT if timed_out
-                  else SessionEndReason.AUTH_REJECTED)
+        self._refuse_authorization("FAILED", SessionEndReason.AUTH_TIMEOUT if timed_out
+                                   else SessionEndReason.AUTH_REJECTED)
+
+    def _refuse_authorization(self, code: str, reason: SessionEndReason) -> None:
+        """AuthorizationRes with a FAILED code (Finished), then the session ends."""
+        self._emit(self._b.authorization(code, finished=True))
+        self._end(reason)
 
     # ------------------------------------------------------------------ the car is gone
     def ev_gone(self, ev: Event) -> bool:
@@ -398,13 +402,11 @@ class SeccHandlerBase:
 
     def answer_auth_ev_gone(self, ev: Event) -> None:
         self._set_now(ev)
-        self._emit(self._b.authorization("FAILED", finished=True))
-        self._end(SessionEndReason.EV_GONE)
+        self._refuse_authorization("FAILED", SessionEndReason.EV_GONE)
 
     def answer_auth_station_fault(self, ev: Event) -> None:
         self._set_now(ev)
-        self._emit(self._b.authorization("FAILED", finished=True))
-        self._end(SessionEndReason.EVSE_FAULT)
+        self._refuse_authorization("FAILED", SessionEndReason.EVSE_FAULT)
 
     def answer_cable_check_ev_gone(self, ev: Event) -> None:
         """CableCheckRes FAILED with the station's status of this instant (EVSE_Shutdown or
@@ -591,10 +593,8 @@ class SeccHandlerBase:
         profile = None if self._din else getattr(req, "ChargingProfile", None)
         if profile is None or not profile.ProfileEntry:
             return
-        self._env.ev_charging_profile(
-            int(req.SAScheduleTupleID),
-            [(int(e.ChargingProfileEntryStart), to_float(e.ChargingProfileEntryMaxPower))
-             for e in profile.ProfileEntry], self._now_ns)
+        self._env.ev_charging_profile(int(req.SAScheduleTupleID), profile_entries(profile),
+                                      self._now_ns)
 
     def _select_tuple(self) -> None:
         """ISO 15118-2: the SAScheduleTupleID of PowerDeliveryReq is the one in force

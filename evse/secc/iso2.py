@@ -31,8 +31,7 @@ from evse.secc.contract_chain import ChainFault, check_contract_chain
 from evse.secc.env import AuthStatus, PaymentMethod, PncKind, PncRequest, SessionEndReason
 from evse.secc.handler import RawResponse, SeccHandlerBase
 from evse.secc.messages import CHARGE_SERVICE_ID
-from evse.secc.schedule import profile_fits
-from evse.secc.units import to_float
+from evse.secc.schedule import profile_entries, profile_fits
 from evse.security.xmldsig import SignatureCheck, check_body_signature
 from exi import iso2
 
@@ -180,13 +179,11 @@ class Iso2Handler(SeccHandlerBase):
 
     def answer_challenge_invalid(self, ev: Event) -> None:
         self._set_now(ev)
-        self._emit(self._b.authorization("FAILED_ChallengeInvalid", finished=True))
-        self._end(SessionEndReason.AUTH_REJECTED)
+        self._refuse_authorization("FAILED_ChallengeInvalid", SessionEndReason.AUTH_REJECTED)
 
     def answer_signature_error(self, ev: Event) -> None:
         self._set_now(ev)
-        self._emit(self._b.authorization("FAILED_SignatureError", finished=True))
-        self._end(SessionEndReason.AUTH_REJECTED)
+        self._refuse_authorization("FAILED_SignatureError", SessionEndReason.AUTH_REJECTED)
 
     def auth_accepted(self, ev: Event) -> bool:
         if not super().auth_accepted(ev):
@@ -209,9 +206,8 @@ class Iso2Handler(SeccHandlerBase):
             super().answer_auth_failed(ev)
             return
         self._set_now(ev)
-        code = self._env.pnc_contract_response_code(self._now_ns)
-        self._emit(self._b.authorization(code, finished=True))
-        self._end(SessionEndReason.AUTH_REJECTED)
+        self._refuse_authorization(self._env.pnc_contract_response_code(self._now_ns),
+                                   SessionEndReason.AUTH_REJECTED)
 
     # ------------------------------------------------------------------ charging
     def paying_by_contract(self, ev: Event) -> bool:
@@ -246,8 +242,7 @@ class Iso2Handler(SeccHandlerBase):
         offered = self._offered
         if profile is None or offered is None:
             return False
-        entries = [(float(e.ChargingProfileEntryStart), to_float(e.ChargingProfileEntryMaxPower))
-                   for e in profile.ProfileEntry]
+        entries = profile_entries(profile)
         if profile_fits(offered, entries):
             return False
         log.warning("ChargingProfile %s exceeds the offered PMaxSchedule %s", entries,

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from evse.contract.limits import EvseLimits
 from evse.secc.env import Schedule, ScheduleEntry
+from evse.secc.units import to_float
 
 NS_PER_S = 1_000_000_000
 #: How far apart two step starts may be and still count as the same step. PMaxSchedule
@@ -92,6 +94,13 @@ def pmax_at(sched: Schedule, t_s: float) -> float | None:
         if e.start_s <= t_s:
             limit = e.max_power_w
     return limit
+
+
+def profile_entries(profile: Any) -> list[tuple[int, float]]:
+    """(start s, max power W) of each ProfileEntry of an ISO 15118-2 ChargingProfile: the
+    form `profile_fits` judges and plc.ev_charging_profile carries."""
+    return [(int(e.ChargingProfileEntryStart), to_float(e.ChargingProfileEntryMaxPower))
+            for e in profile.ProfileEntry]
 
 
 def profile_fits(sched: Schedule, profile: Sequence[tuple[float, float]]) -> bool:
