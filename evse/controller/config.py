@@ -85,6 +85,19 @@ class ControllerConfig:
     limits_validity_ms: int = 3000
     epoch_unix_s: int = DEFAULT_EPOCH_UNIX_S
 
+    def __post_init__(self) -> None:
+        """TxStartPoint / TxStopPoint are checked here, once, however the config is built
+        (the station YAML's `controller:` section or in code)."""
+        from evse.controller.errors import ControllerUsageError
+        from evse.controller.tx_points import SUPPORTED, parse_points
+
+        for key in ("tx_start_points", "tx_stop_points"):
+            text = getattr(self, key)
+            if parse_points(text) is None:
+                raise ControllerUsageError(
+                    f"controller.{key}: {text!r} is not a comma-separated list of "
+                    f"{', '.join(SUPPORTED)}")
+
 
 #: Values of `pnc_offline_policy` (see ControllerConfig).
 PNC_OFFLINE_POLICIES = ("cached_ocsp_good", "chain_only", "never")
@@ -147,13 +160,6 @@ def config_from_mapping(raw: dict[str, object]) -> ControllerConfig:
     if values.get("pnc_offline_policy", defaults.pnc_offline_policy) not in PNC_OFFLINE_POLICIES:
         raise ControllerUsageError(
             f"controller.pnc_offline_policy: must be one of {', '.join(PNC_OFFLINE_POLICIES)}")
-    from evse.controller.tx_points import SUPPORTED, valid_points
-
-    for key in ("tx_start_points", "tx_stop_points"):
-        text = values.get(key)
-        if isinstance(text, str) and not valid_points(text):
-            raise ControllerUsageError(
-                f"controller.{key}: a comma-separated list of {', '.join(SUPPORTED)}")
     seeds = values.get("pnc_seed_roots")
     if isinstance(seeds, dict):
         values["pnc_seed_roots"] = _check_seed_roots(seeds)

@@ -177,9 +177,6 @@ class Controller:
 
         self.cfg = config
         self.store = store
-        for key in ("tx_start_points", "tx_stop_points"):
-            if parse_points(getattr(config, key)) is None:
-                raise ControllerUsageError(f"controller.{key}: {getattr(config, key)!r}")
         self.now_ns = 0
         self.auth = Authorizer(config, store)
         self.boot_reason = "PowerUp"
