@@ -121,9 +121,9 @@ def _reassemble(segs: Segments) -> tuple[bytes, list[tuple[int, float]]]:
     return buf, times
 
 
-#: Largest V2GTP payload the reader frames: a capture may hold a CertificateInstallationRes
-#: with a whole chain (a few KiB, above the SECC's own receive limit of
-#: evse/v2gtp/header.py DEFAULT_MAX_PAYLOAD_LENGTH only when a vehicle sends one).
+#: Largest V2GTP payload the reader frames. Wider than the SECC's own receive limit
+#: (evse/v2gtp/header.py DEFAULT_MAX_PAYLOAD_LENGTH, 16 KiB): a capture holds both
+#: directions, and a charger's CertificateInstallationRes with whole chains may be larger.
 CAPTURE_MAX_PAYLOAD = 65_536
 
 
