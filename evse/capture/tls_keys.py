@@ -22,6 +22,10 @@ RECORD_HEADER_LEN = 5
 #: Where a hello's 32-byte random lies in its handshake message.
 _RANDOM = slice(6, 38)
 _KEY_LOG_LABEL = b"CLIENT_RANDOM"
+#: A TLS 1.2 client random is 32 bytes (RFC 5246 §7.4.1.2), its master secret 48 (§8.1):
+#: a line with other lengths could never name a connection or decrypt one.
+_RANDOM_LEN = 32
+_MASTER_SECRET_LEN = 48
 
 
 def hello_random(handshake: bytes) -> bytes:
@@ -39,14 +43,19 @@ def client_hello_random(segment: bytes) -> bytes | None:
 
 
 def _line(line: bytes) -> tuple[bytes, bytes] | None:
-    """(client random, master secret) of one key-log line; None for any other line."""
+    """(client random, master secret) of one key-log line; None for any other line, and
+    for a CLIENT_RANDOM line that is not two hex fields of the TLS 1.2 lengths."""
     parts = line.split()
     if len(parts) != 3 or parts[0] != _KEY_LOG_LABEL:
         return None
     try:
-        return bytes.fromhex(parts[1].decode("ascii")), bytes.fromhex(parts[2].decode("ascii"))
+        random = bytes.fromhex(parts[1].decode("ascii"))
+        secret = bytes.fromhex(parts[2].decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         return None
+    if len(random) != _RANDOM_LEN or len(secret) != _MASTER_SECRET_LEN:
+        return None
+    return random, secret
 
 
 def parse_key_log(text: bytes) -> dict[bytes, bytes]:
