@@ -66,6 +66,11 @@ class EvProfile:
     pause_after_ns: int | None = None
     #: ISO-2 only: PowerDelivery(Renegotiate) after this much charging.
     renegotiate_after_ns: int | None = None
+    #: ISO-2 only: after the renegotiated ChargeParameterDiscovery, CableCheck and PreCharge
+    #: again before PowerDelivery(Start) (the dSPACE test system, capture
+    #: ISO-2_DC_Renegotiation_DS5366_RiseV2G); False: straight to PowerDelivery(Start), as
+    #: VW group cars do.
+    cable_check_after_renegotiation: bool = False
     #: ISO-2 only: the ChargingProfile of PowerDeliveryReq(Start), (start s, max power W)
     #: entries (optional there, [V2G2-224]; most DC cars send none). None: none sent.
     charging_profile: tuple[tuple[int, float], ...] | None = None
@@ -97,6 +102,10 @@ def profile(name: str) -> EvProfile:
     elif name == "iso_charging_plan":  # an ISO-2 car that states its plan (OCPP K15)
         p.protocols = (AppProtocol.ISO15118_2,)
         p.charging_profile = ((0, 20_000.0), (600, 10_000.0))
+    elif name == "iso_renegotiate_recheck":  # renegotiates, then CableCheck again (dSPACE)
+        p.protocols = (AppProtocol.ISO15118_2,)
+        p.renegotiate_after_ns = 5 * S
+        p.cable_check_after_renegotiation = True
     elif name == "iso_waits_for_customer":
         p.protocols = (AppProtocol.ISO15118_2,)
         p.waits_for_customer = True

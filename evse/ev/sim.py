@@ -395,7 +395,7 @@ class EvSim:
             self._fail("ChargeParameterDiscoveryRes without a PMaxSchedule entry")
             return
         self._schedule_id = sas.SAScheduleTuple[0].SAScheduleTupleID
-        if self._renegotiated:
+        if self._renegotiated and not self.profile.cable_check_after_renegotiation:
             self._enter(Phase.POWER_DELIVERY_START, now_ns)
             self._pd_req(True, now_ns)
             return
