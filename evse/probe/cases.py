@@ -732,12 +732,17 @@ PNC_PROTOCOLS = frozenset({"iso2"})
 EXPIRED_FROM = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 EXPIRED_VALIDITY = datetime.timedelta(days=365)
 #: T4 TC_SECC_CMN_VTB_PaymentDetails_009/010 (an expired Sub-CA in the contract chain)
-#: accept any of these codes in PaymentDetailsRes (ours: FAILED, evse/secc/contract_chain.py).
+#: accept any of these codes in PaymentDetailsRes (ours: FAILED, evse/secc/contract_chain.py);
+#: source: the T4 case descriptions as carried by the public ISO15118_4_TestEnv port
+#: (TestCase/src/V2GAppSECCPaymentDetails.cpp), which give 008 the same list.
 SUB_CA_EXPIRED_CODES = frozenset({"FAILED", "FAILED_NoCertificateAvailable",
                                   "FAILED_CertificateNotAllowedAtThisEVSE"})
-#: T4 TC_SECC_CMN_VTB_PaymentDetails_008 (a certificate of invalid content): [assumed] a
-#: chain the SECC cannot read is FAILED_CertChainError (ISO 15118-2 responseCodeType) or
-#: the generic FAILED; the case's own code list is not on our shelf.
+#: The probe's own case (no T4 case): a contract leaf that is no certificate (DER cut
+#: short). A chain the SECC cannot read is FAILED_CertChainError (ISO 15118-2
+#: responseCodeType) or the generic FAILED. T4 TC_SECC_CMN_VTB_PaymentDetails_008 is a
+#: different input: a well-formed leaf of invalid content ("Country name was set"), answered
+#: FAILED, FAILED_NoCertificateAvailable or FAILED_CertificateNotAllowedAtThisEVSE; it has
+#: no probe case (docs/conformance.md, "Not covered").
 CONTENT_INVALID_CODES = frozenset({"FAILED", "FAILED_CertChainError"})
 PNC_CLAUSE = "ISO 15118-2 [V2G2-634/635] (Contract only on TLS)"
 
@@ -999,9 +1004,10 @@ def _pnc_cases() -> list[Case]:
              "FAILED, FAILED_NoCertificateAvailable or FAILED_CertificateNotAllowedAtThisEVSE; "
              + TERMINATION, f"{T4} TC_SECC_CMN_VTB_PaymentDetails_009/010 (expired Sub-CA)",
              _tls_only(_payment_details_chain("sub_ca_1")), PNC_PROTOCOLS),
-        Case(pd, "PDET-CONTENT", "contract leaf of invalid content (not a certificate)",
-             "FAILED_CertChainError or FAILED [assumed]; " + TERMINATION,
-             f"{T4} TC_SECC_CMN_VTB_PaymentDetails_008 (certificate of invalid content)",
+        Case(pd, "PDET-CONTENT", "contract leaf that is no certificate (DER cut short)",
+             "FAILED_CertChainError or FAILED; " + TERMINATION,
+             "ISO 15118-2 responseCodeType FAILED_CertChainError (no T4 case: probe's own; "
+             "T4 PaymentDetails_008 is a leaf of invalid content, not covered)",
              _tls_only(_payment_details_chain("content")), PNC_PROTOCOLS),
         Case(pd, "PDET-CHAIN", "contract leaf not signed by its Sub-CA",
              "FAILED_CertChainError; " + TERMINATION,

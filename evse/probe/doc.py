@@ -272,11 +272,16 @@ def render(paths: Sequence[str]) -> str:
         "families over real TLS sockets against config/bench-tls.yaml are in the "
         "iso2-tls PnC column (tests/probe/test_netns_probe.py, --max-wait 30: the 60 s "
         "timeout cases skipped there).",
-        "- PaymentDetails with a certificate of invalid content (T4 VTB_PaymentDetails_008): "
-        "the probe sends a leaf that is no certificate (DER cut short) and accepts "
-        "FAILED_CertChainError or FAILED; the case's own code list is not on our shelf "
-        "[assumed], and other invalid contents (a leaf with CA:TRUE, a wrong eMAID) are "
-        "left to the controller's check in AuthorizationRes.",
+        "- PaymentDetails with a contract leaf of invalid content (T4 VTB_PaymentDetails_008; "
+        "its description, as carried by the public ISO15118_4_TestEnv port: a well-formed "
+        "leaf with \"Country name was set\", answered FAILED, FAILED_NoCertificateAvailable "
+        "or FAILED_CertificateNotAllowedAtThisEVSE): no case, and the SECC does not refuse "
+        "it. The description does not say which field's country name makes the leaf "
+        "invalid, ISO 15118-2 Annex F (the certificate profiles) is not on our shelf, and "
+        "our test PKI sets C= in every subject, so a guessed rule could refuse real "
+        "contracts. PDET-CONTENT is the probe's own case (a leaf that is no certificate: "
+        "FAILED_CertChainError). Other invalid contents (a leaf with CA:TRUE, a wrong eMAID) "
+        "are left to the controller's check in AuthorizationRes.",
         "- CertificateInstallation/Update with a real CSMS answer (a contract the car can "
         "decrypt): the probe only checks that an answer of the right type comes within 5 s.",
         "- DIN: a message carrying an undeclared element (EXI SE(*) deviation, seen from "

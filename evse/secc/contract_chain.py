@@ -10,13 +10,13 @@ checks them when the request arrives:
   FAILED_CertificateExpired and the session ends (T4 TC_SECC_CMN_VTB_PaymentDetails_007,
   "contract leaf expired -> PaymentDetailsRes FAILED_CertificateExpired, TCP closed within
   par_CMN_TCP_Connection_Termination_Timeout");
-- a chain that is not one: a certificate that does not parse (T4
-  TC_SECC_CMN_VTB_PaymentDetails_008, a certificate of invalid content), or one not signed
+- a chain that is not one: a certificate that does not parse, or one not signed
   by the next (leaf by Sub-CA 2, Sub-CA 2 by Sub-CA 1): FAILED_CertChainError
   (ISO 15118-2 responseCodeType; the same verdict the controller's check gives);
 - a Sub-CA outside its validity period (T4 TC_SECC_CMN_VTB_PaymentDetails_009/010, Sub-CA 2
   and Sub-CA 1): plain FAILED, one of the codes those cases accept (FAILED,
-  FAILED_NoCertificateAvailable, FAILED_CertificateNotAllowedAtThisEVSE); the
+  FAILED_NoCertificateAvailable, FAILED_CertificateNotAllowedAtThisEVSE: the case
+  descriptions as carried by the public ISO15118_4_TestEnv port); the
   FAILED_CertificateExpired of 007 names the contract certificate itself, not its issuers.
 
 Everything else (root, Sub-CA validity against the trust store, profile, revocation) is

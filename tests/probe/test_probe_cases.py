@@ -237,7 +237,8 @@ def test_plug_and_charge_families_pass_over_tls_in_virtual_time() -> None:
     assert "GenChallenge 16 bytes" in results["PDET-001"].got
     assert results["PDET-EXPIRED"].got.startswith("PaymentDetailsResType FAILED_CertificateExpired")
     assert results["PDET-CHAIN"].got.startswith("PaymentDetailsResType FAILED_CertChainError")
-    # T4 PaymentDetails_008/009/010: invalid content, an expired Sub-CA 2 or Sub-CA 1.
+    # A leaf that is no certificate (the probe's own case), then T4 PaymentDetails_009/010:
+    # an expired Sub-CA 2 or Sub-CA 1.
     assert results["PDET-CONTENT"].got.startswith("PaymentDetailsResType FAILED_CertChainError")
     for cid in ("PDET-SUBCA2", "PDET-SUBCA1"):
         assert results[cid].got.startswith("PaymentDetailsResType FAILED; TCP closed"), cid
