@@ -26,6 +26,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evse.runtime.realtime import LateTurn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -124,8 +128,9 @@ def rss_of_evse_run(config: Path, seconds: float) -> tuple[int, int, str, float,
     return peak, steady, last, cpu_pct, ready_s
 
 
-def charging(config: Path, seconds: float) -> tuple[float, float, int]:
-    """(CPU % of one core of the station's thread, worst lateness ms, CurrentDemands)."""
+def charging(config: Path, seconds: float) -> tuple[float, float, int, str]:
+    """(CPU % of one core of the station's thread, worst lateness ms, CurrentDemands, the
+    late turns' causes)."""
     import threading
 
     from evse.ev.profiles import profile
@@ -167,12 +172,30 @@ def charging(config: Path, seconds: float) -> tuple[float, float, int]:
             with evside.connect(response, link.ev_if, None) as sock:
                 drive_ev(ev, sock, limit_s=seconds + 60)
         cpu = (_cpu_ticks(stat) - ticks0) / TICKS_PER_S / (time.monotonic() - t0) * 100
-        worst_ms = bench.runner.stats.worst_lateness_ns / 1e6
+        rs = bench.runner.stats
+        worst_ms = rs.worst_lateness_ns / 1e6
+        causes = late_turns_text(rs.late_turns)
         bench.stop()
         thread.join(10)
         bench.close()
     demands = ev.result.current_demands if ev.result is not None else 0
-    return cpu, worst_ms, demands
+    return cpu, worst_ms, demands, causes
+
+
+def late_turns_text(late: list[LateTurn]) -> str:
+    """The late turns by cause, and the worst one's breakdown (evse/runtime/realtime.py)."""
+    if not late:
+        return "no overruns"
+    by: dict[str, int] = {}
+    for t in late:
+        by[t.cause.value] = by.get(t.cause.value, 0) + 1
+    w = max(late, key=lambda t: t.lateness_ns)
+    return (f"worst {len(late)} overruns by cause: "
+            + ", ".join(f"{k} {n}" for k, n in sorted(by.items()))
+            + f"; worst {w.lateness_ns / 1e6:.1f} ms = our CPU {w.cpu_ns / 1e6:.1f} ms "
+            f"(gc {w.gc_ns / 1e6:.1f}) + without our CPU {(w.work_ns - w.cpu_ns) / 1e6:.1f} ms "
+            f"+ late wake-up {w.wake_ns / 1e6:.1f} ms, {w.switches} involuntary switches, "
+            f"slowest part {w.slowest}")
 
 
 def main() -> int:
@@ -190,9 +213,10 @@ def main() -> int:
     print(f"evse run ({args.config.name}, {args.seconds:g} s idle): peak RSS {peak / 1024:.1f} MB,"
           f" steady RSS {steady / 1024:.1f} MB, CPU {idle_cpu:.1f} % of one core")
     print(f"evse run said: {last}")
-    cpu, worst_ms, demands = charging(args.config, args.charge_seconds)
+    cpu, worst_ms, demands, causes = charging(args.config, args.charge_seconds)
     print(f"charging ({args.charge_seconds:g} s, DIN over TCP, {demands} CurrentDemand): "
           f"station thread CPU {cpu:.1f} % of one core, worst timer lateness {worst_ms:.1f} ms")
+    print(f"charging: {causes}")
     return 0
 
 

@@ -597,8 +597,10 @@ def main(args: argparse.Namespace) -> int:
             journal.close()
             if journal.lost:
                 print(f"journal: {journal.lost} of {journal.sent + journal.lost} entries lost")
-    s = bench.stats
+    s, rs = bench.stats, bench.runner.stats
+    causes = ", ".join(f"{k} {n}" for k, n in sorted(rs.late_causes().items()))
     print(f"stopped: {s.connections} connections, {s.sessions_ended} sessions ended, "
-          f"{bench.runner.stats.overruns} timer overruns "
-          f"(worst {bench.runner.stats.worst_lateness_ns / 1e6:.1f} ms late)")
+          f"{rs.overruns} timer overruns "
+          f"(worst {rs.worst_lateness_ns / 1e6:.1f} ms late"
+          + (f"; causes of the worst {len(rs.late_turns)}: {causes}" if causes else "") + ")")
     return 0
