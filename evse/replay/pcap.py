@@ -81,6 +81,16 @@ class Capture:
 
 
 Segments = list[tuple[float, int, bytes]]
+StreamKey = tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One direction of a TCP connection, reassembled once: its bytes, and (offset, time)
+    of each segment that brought them (a frame is timed by the segment completing it)."""
+
+    data: bytes
+    starts: list[tuple[int, float]]
 
 
 def _read(path: Path) -> bytes:
@@ -90,9 +100,9 @@ def _read(path: Path) -> bytes:
         raise CaptureError(f"{path}: not a readable pcap/pcapng capture ({exc})") from exc
 
 
-def streams(path: Path, data: bytes) -> dict[tuple[object, ...], Segments]:
-    """The TCP segments of each IPv6 stream of the capture `data` (read from `path`)."""
-    out: dict[tuple[object, ...], Segments] = {}
+def streams(path: Path, data: bytes) -> dict[StreamKey, Stream]:
+    """Each IPv6 TCP stream of the capture `data` (read from `path`), reassembled."""
+    out: dict[StreamKey, Segments] = {}
     try:
         packets = rdpcap(io.BytesIO(data))
     except (Scapy_Exception, EOFError, struct.error) as exc:
@@ -105,20 +115,26 @@ def streams(path: Path, data: bytes) -> dict[tuple[object, ...], Segments]:
             continue
         key = (pkt[IPv6].src, pkt[TCP].sport, pkt[IPv6].dst, pkt[TCP].dport)
         out.setdefault(key, []).append((float(pkt.time), int(pkt[TCP].seq), data))
-    return out
+    return {key: _reassemble(segs) for key, segs in out.items()}
 
 
-def _reassemble(segs: Segments) -> tuple[bytes, list[tuple[int, float]]]:
+def _reassemble(segs: Segments) -> Stream:
+    """In sequence order, a retransmitted segment (same sequence number) once."""
     seen: set[int] = set()
-    buf = b""
-    times: list[tuple[int, float]] = []
+    parts: list[bytes] = []
+    starts: list[tuple[int, float]] = []
+    size = 0
     for t, seq, data in sorted(segs, key=lambda s: (s[1], s[0])):
         if seq in seen:
             continue
         seen.add(seq)
-        times.append((len(buf), t))
-        buf += data
-    return buf, times
+        starts.append((size, t))
+        parts.append(data)
+        size += len(data)
+    return Stream(b"".join(parts), starts)
+
+
+_EMPTY = Stream(b"", [])
 
 
 #: Largest V2GTP payload the reader frames. Wider than the SECC's own receive limit
@@ -127,11 +143,11 @@ def _reassemble(segs: Segments) -> tuple[bytes, list[tuple[int, float]]]:
 CAPTURE_MAX_PAYLOAD = 65_536
 
 
-def frames(segs: Segments) -> list[tuple[float, bytes]]:
+def frames(stream: Stream) -> list[tuple[float, bytes]]:
     """(time, payload) of every V2GTP frame of one direction, framed by the station's own
     decoder (evse/v2gtp/stream.py: its header checks and resynchronisation); a frame's
     time is that of the segment that completed it, when the SECC would have had it."""
-    buf, times = _reassemble(segs)
+    buf, times = stream.data, stream.starts
     decoder = V2gtpStreamDecoder(max_payload_length=CAPTURE_MAX_PAYLOAD,
                                  allowed_types=frozenset(PayloadType))
     res: list[tuple[float, bytes]] = []
@@ -151,55 +167,55 @@ def read_capture(path: Path, key_log: bytes = b"") -> Capture:
     Secrets Block, as `capture: {tls_keys: true}` writes) plus `key_log`."""
     cap = Capture()
     st = plain_streams(path, key_log, cap)
-    for key, segs in st.items():
-        buf, _ = _reassemble(segs)
-        if not buf.startswith(V2GTP_VERSION):
+    for key, stream in st.items():
+        if not stream.data.startswith(V2GTP_VERSION):
             continue  # not a V2G client stream (a server's answers, or other TCP)
-        conn = _classify(key, segs, st, cap.warnings)
+        conn = _classify(key, stream, st, cap.warnings)
         if conn is not None:
             cap.connections.append(conn)
     return cap
 
 
-def plain_streams(path: Path, key_log: bytes, cap: Capture) -> dict[tuple[object, ...],
-                                                                     Segments]:
+def plain_streams(path: Path, key_log: bytes, cap: Capture) -> dict[StreamKey, Stream]:
     """The capture's TCP streams with each TLS connection replaced by its decrypted
     application data where a key decrypts it; the others are reported in `cap` as
     ConnectionKind.TLS with the reason."""
     data = _read(path)
     st = streams(path, data)
     keys = parse_key_log(file_key_log(data, cap.warnings) + key_log)
-    for key, segs in list(st.items()):
-        buf, times = _reassemble(segs)
+    for key, stream in list(st.items()):
+        buf = stream.data
         if not (buf.startswith(TLS_HANDSHAKE) and buf[5:6] == b"\x01"):  # ClientHello
             continue
         back = (key[2], key[3], key[0], key[1])
-        sbuf, stimes = _reassemble(st.get(back, []))
+        server_stream = st.get(back, _EMPTY)
         del st[key]
         st.pop(back, None)
         if not keys:
             cap.connections.append(Connection(ConnectionKind.TLS))
             continue
         try:
-            client, server = decrypt_connection(buf, sbuf, keys)
+            client, server = decrypt_connection(buf, server_stream.data, keys)
         except TlsDecryptError as exc:
             cap.connections.append(Connection(ConnectionKind.TLS, str(exc)))
             continue
-        st[key] = _plain_segments(client, times)
-        st[back] = _plain_segments(server, stimes)
+        st[key] = _plain_stream(client, stream.starts)
+        st[back] = _plain_stream(server, server_stream.starts)
     return st
 
 
-def _plain_segments(plain: Plaintext, times: list[tuple[int, float]]) -> Segments:
-    """Decrypted records as segments: each at the time of the TCP segment its record
-    started in, numbered by plaintext offset (what `frames` reassembles)."""
-    out: Segments = []
+def _plain_stream(plain: Plaintext, times: list[tuple[int, float]]) -> Stream:
+    """Decrypted records as a stream: each record's plaintext at the time of the TCP
+    segment its record started in."""
+    parts: list[bytes] = []
+    starts: list[tuple[int, float]] = []
     pos = 0
     for offset, data in plain.chunks:
         t = max((tt for off, tt in times if off <= offset), default=0.0)
-        out.append((t, pos, data))
+        starts.append((pos, t))
+        parts.append(data)
         pos += len(data)
-    return out
+    return Stream(b"".join(parts), starts)
 
 
 def file_key_log(data: bytes, warnings: list[str]) -> bytes:
@@ -220,15 +236,15 @@ def messages(path: Path, key_log: bytes = b"") -> list[CapturedMessage]:
     (`evse exi decode --pcap`)."""
     cap = Capture()
     out = []
-    for key, segs in plain_streams(path, key_log, cap).items():
+    for key, stream in plain_streams(path, key_log, cap).items():
         src, dst = f"[{key[0]}]:{key[1]}", f"[{key[2]}]:{key[3]}"
-        out += [CapturedMessage(t, src, dst, payload) for t, payload in frames(segs)]
+        out += [CapturedMessage(t, src, dst, payload) for t, payload in frames(stream)]
     return sorted(out, key=lambda m: m.time_s)
 
 
-def _classify(key: tuple[object, ...], segs: Segments, st: dict[tuple[object, ...], Segments],
+def _classify(key: StreamKey, stream: Stream, st: dict[StreamKey, Stream],
               warnings: list[str]) -> Connection | None:
-    fr = frames(segs)
+    fr = frames(stream)
     if not fr:
         return None
     try:
@@ -238,7 +254,7 @@ def _classify(key: tuple[object, ...], segs: Segments, st: dict[tuple[object, ..
     if type(sap).__name__ != "supportedAppProtocolReq":
         return None
     back = (key[2], key[3], key[0], key[1])
-    rfr = frames(st.get(back, []))
+    rfr = frames(st.get(back, _EMPTY))
     if not rfr:
         return Connection(ConnectionKind.NOT_NEGOTIATED, "no answer from the charger")
     try:
