@@ -20,9 +20,9 @@ from evse.controller.store import Store
 from evse.io.host_services import HostServices
 from evse.io.ocpp_ws import OcppWsClient, WsSecurity, realtime_epoch_unix_s
 from evse.runtime.clock import MonotonicClock, s_to_ns
-from evse.runtime.config import StationConfig
+from evse.runtime.config import OcppSection, StationConfig
 from evse.runtime.dc_station import DcStation, SessionConfig
-from evse.runtime.ocpp_side import ExternalOcppSide
+from evse.runtime.ocpp_side import SIM_TOKEN
 from evse.runtime.realtime import run_async
 
 #: How long the CSMS gets to accept the BootNotification before the car is plugged in.
@@ -65,13 +65,16 @@ async def run_with_external_csms(
         host=host,
     )
     client.sent_log = []
+    # The CSMS this run connects to, as an `ocpp:` section would name it: the station takes
+    # the driver's card (id_token, else the simulator's) from it where the controller is built.
+    base, _, charge_point_id = url.rstrip("/").rpartition("/")
+    section = OcppSection(url=base, charge_point_id=charge_point_id, version=version,
+                          id_token=id_token or SIM_TOKEN)
     station = DcStation(
-        StationConfig(),
+        StationConfig(ocpp=section),
         SessionConfig(protocol=protocol, charge_s=charge_seconds, ocpp=version),
         clock=clock, external_csms=client,
     )
-    if id_token is not None and isinstance(station.controller, ExternalOcppSide):
-        station.controller.token = id_token
     stop = asyncio.Event()
     client_task = asyncio.create_task(client.run())
     loop_task: asyncio.Task[None] | None = None

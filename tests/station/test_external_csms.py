@@ -12,20 +12,22 @@ from evse.csms_sim.core import CsmsSim
 from evse.io.ocpp_ws import CsmsServer, ServerSecurity, WsSecurity
 from evse.runtime.clock import MonotonicClock
 from evse.runtime.external_csms import ExternalRunResult, run_with_external_csms
-from evse.runtime.ocpp_side import SIM_TOKEN
+
+#: The card `evse sim --csms URL --id-token` makes the simulated driver present.
+CARD = "CARD-4711"
 
 
 @pytest.mark.realtime
 def test_simulated_station_charges_against_an_external_csms_over_websocket() -> None:
     async def main() -> tuple[ExternalRunResult, CsmsSim]:
         sim = CsmsSim("1.6")
-        sim.tokens[SIM_TOKEN] = "Accepted"
+        sim.tokens[CARD] = "Accepted"  # the simulator's own card (SIM_TOKEN) is not known
         clock = MonotonicClock()
         sec = ServerSecurity(1, "CP1", "password-16-chars")
         async with CsmsServer(sim, clock.now_ns, security=sec) as srv:
             result = await run_with_external_csms(
                 f"ws://127.0.0.1:{srv.port}/ocpp/CP1", "1.6", 3.0,
-                security=WsSecurity(1, "CP1", "password-16-chars"), limit_s=90,
+                security=WsSecurity(1, "CP1", "password-16-chars"), id_token=CARD, limit_s=90,
             )
         return result, sim
 
@@ -35,6 +37,8 @@ def test_simulated_station_charges_against_an_external_csms_over_websocket() -> 
     actions = [f[2] for f in sent if f[0] == 2]
     assert actions[0] == "BootNotification"
     assert actions.index("Authorize") < actions.index("StartTransaction")
+    (authorize,) = [f[3] for f in sent if f[0] == 2 and f[2] == "Authorize"]
+    assert authorize["idTag"] == CARD  # `evse sim --id-token`: the driver's card
     assert actions.index("StartTransaction") < actions.index("StopTransaction")
     assert sim.violations == []
     (tx,) = sim.transactions.values()
