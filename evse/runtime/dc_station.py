@@ -93,6 +93,7 @@ from evse.sdp.server import Endpoint, SdpServer, SdpServerConfig
 from evse.secc.config import SeccConfig
 from evse.secc.core import CloseConnection, SeccCore, SendPayload, random_session_id
 from evse.secc.env import AppProtocol, PaymentMethod, SessionEndReason
+from evse.secc.session import MemorySessionStore
 from evse.slac.config import slac_config_from_section
 from evse.slac.evse_core import EvseSlac
 from evse.slac.evse_handler import SlacConfig
@@ -359,6 +360,10 @@ class DcStation:
         self.sdp = SdpServer(SdpServerConfig(SECC_ADDRESS, SECC_TCP_PORT, None,
                                              TlsPolicy.PROHIBIT))
         self.secc: SeccCore | None = None
+        #: ISO-2 SessionStop(Pause) sessions, kept across the V2G connections of one plug-in
+        #: (a new SeccCore per connection): the car resumes one with its SessionID
+        #: (SessionSetupRes OK_OldSessionJoined); forgotten at the unplug.
+        self.paused_sessions = MemorySessionStore()
         self._secc_rx = V2gtpStreamDecoder()
         self._secc_timer = Rearm(sched, "secc",
                                   lambda: self.secc.next_deadline_ns() if self.secc else None,
@@ -529,6 +534,7 @@ class DcStation:
         if notice.kind == "unplugged":
             self._unplugged_in_session = True
             self.env.ev_error = None  # a car-side fault leaves with the car
+            self.paused_sessions.clear()  # a paused session is the plugged car's alone
             self._link_faults.clear()
             self._cp_fault_posted = False  # A: the pilot holds no fault of ours any more
             self._pp_fault = False  # the plug is out: PP open is what an unplug looks like
@@ -634,7 +640,8 @@ class DcStation:
         """A car connected over TCP/TLS (real sockets): a new SECC session. Contract
         payment is offered only on TLS [V2G2-634/635]."""
         self.secc = SeccCore(self.env, self._secc_config(self.secc_protocols, tls),
-                             new_session_id=self._session_id, trace=self.sched.trace)
+                             new_session_id=self._session_id, trace=self.sched.trace,
+                             store=self.paused_sessions)
         self._secc_out(self.secc.connection_opened(now_ns))
 
     def receive_payload(self, payload: bytes, now_ns: int) -> None:
@@ -663,7 +670,8 @@ class DcStation:
         """The simulated car opened its TCP connection: a new SECC session."""
         protocols = tuple(PROTOCOLS.values())
         self.secc = SeccCore(self.env, self._secc_config(protocols, self._session_tls),
-                             new_session_id=self._session_id, trace=self.sched.trace)
+                             new_session_id=self._session_id, trace=self.sched.trace,
+                             store=self.paused_sessions)
         self._secc_rx = V2gtpStreamDecoder()
         self._secc_out(self.secc.connection_opened(now_ns))
 

@@ -159,10 +159,14 @@ class SimCar:
             self._route_slac(self.slac.plug_in(now_ns))
 
     def _new_session(self, now_ns: int) -> None:
+        """After a SessionStop(Pause) the car offers its paused SessionID again, as ISO
+        15118-2 cars do to resume (SessionSetupRes OK_OldSessionJoined)."""
         plant = self.world.plant
+        last = self.ev.result
         self.ev = EvSim(self.profile,
                         inlet_voltage_v=lambda now: plant.connector_voltage_v,
-                        inlet_current_a=lambda now: plant.connector_current_a)
+                        inlet_current_a=lambda now: plant.connector_current_a,
+                        resume_session_id=last.session_id if last and last.paused else None)
         self.sdp = None
         self.link_up = False
         self.slac_started = False

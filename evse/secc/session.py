@@ -53,19 +53,32 @@ class SessionStore(Protocol):
 
     def discard(self, session_id: bytes) -> None: ...
 
+    def clear(self) -> None: ...
+
+
+#: Paused sessions a MemorySessionStore keeps (oldest dropped first): one connector has one
+#: car, so more than a few can only be cars that paused and left unseen (no pilot board).
+MAX_PAUSED_SESSIONS = 4
+
 
 class MemorySessionStore:
     def __init__(self) -> None:
         self._d: dict[bytes, PausedSession] = {}
 
     def save(self, session: PausedSession) -> None:
+        self._d.pop(session.session_id, None)
         self._d[session.session_id] = session
+        while len(self._d) > MAX_PAUSED_SESSIONS:
+            del self._d[next(iter(self._d))]
 
     def load(self, session_id: bytes) -> PausedSession | None:
         return self._d.get(session_id)
 
     def discard(self, session_id: bytes) -> None:
         self._d.pop(session_id, None)
+
+    def clear(self) -> None:
+        self._d.clear()
 
 
 class JsonFileSessionStore:
@@ -101,3 +114,7 @@ class JsonFileSessionStore:
         data = self._read()
         if data.pop(session_id.hex(), None) is not None:
             self._write(data)
+
+    def clear(self) -> None:
+        if self._read():
+            self._write({})
