@@ -301,8 +301,8 @@ class Ocpp201(Management201):
                  ) -> tuple[str, dict[str, Any]]:
         trigger = {"Sample.Clock": "MeterValueClock", "Trigger": "Trigger"}.get(
             context, "MeterValuePeriodic")
-        payload = self._event(tx, "Updated", trigger, ts,
-                              {"chargingState": CHARGING_STATE[self.core.energy_flow]})
+        payload = self._event(tx, "Updated", trigger, ts, {
+            "chargingState": self._charging_state(self.core.energy_transfer)})
         payload["meterValue"] = self._meter(meter.energy_wh, context, ts, meter)
         return "TransactionEvent", payload
 
