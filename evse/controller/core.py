@@ -838,6 +838,17 @@ class Controller:
         self.outbox.inflight = InFlight(uid, action, queued, tag)
         self._ws_out.append(text)
 
+    def trigger_boot(self) -> bool:
+        """TriggerMessage BootNotification (2.0.1 F06): while the station is not
+        registered (the CSMS answered Pending or Rejected) the next BootNotification goes
+        now, after the TriggerMessage answer (the send window is held while answering),
+        with reason Triggered. False once registered: F06.FR.17 Rejected."""
+        if self.booted:
+            return False
+        self.boot_reason = "Triggered"
+        self._boot_due_ns = self.now_ns
+        return True
+
     def _on_result(self, res: IncomingResult) -> None:
         flight = self.outbox.finish(res.unique_id)
         if res.action == "BootNotification":

@@ -433,8 +433,13 @@ class Ocpp16(Management16):
         return {"status": "Unlocked"}
 
     def on_TriggerMessage(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """1.6 §5.17: the connectorId matters only to StatusNotification and MeterValues
+        (otherwise ignored); a connector this station does not have is Rejected."""
         what = p["requestedMessage"]
         core = self.core
+        if what in ("StatusNotification", "MeterValues") and p.get(
+                "connectorId", core.cfg.connector_id) not in (0, core.cfg.connector_id):
+            return {"status": "Rejected"}
         if what == "BootNotification":
             core.send_volatile(*self.boot())
         elif what == "Heartbeat":
