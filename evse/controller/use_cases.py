@@ -333,7 +333,9 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
                     "thread"),
             "the station's `ems:` input (sim steps or udp_json datagrams) feeds it; a silent "
             "udp_json EMS gets the fail-safe limit after ems.failsafe_timeout_s (EEBus LPC "
-            "failsafe state); SmartChargingCtrlr.LimitChangeSignificance bounds the reports"),
+            "failsafe state), released after ems.failsafe_duration_min_s of further silence "
+            "(LPC Failsafe Duration Minimum); SmartChargingCtrlr.LimitChangeSignificance "
+            "bounds the reports"),
     UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, Y,
             (_K + "test_k12_external_limit_without_transaction_is_notified_and_caps_the_limits",
              _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect",
@@ -343,8 +345,10 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("K13", "Reset / Release External Charging Limit", SC, Y,
             (_K + "test_k13_release_sends_cleared_charging_limit_and_restores_the_rate",
              _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect",
-             _EMS + "test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops"),
-            "released by a null limit from the `ems:` input"),
+             _EMS + "test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops",
+             _EMS + "test_K13_ems_failsafe_duration_min_releases_a_failsafe_the_ems_never_ends"),
+            "released by a null limit from the `ems:` input, and a silent EMS's fail-safe "
+            "limit after ems.failsafe_duration_min_s (EEBus LPC-922)"),
     UseCase("K15", "Charging with load leveling based on High Level Communication", ISO, P,
             (_K + "test_k15_the_cars_charging_needs_go_to_the_csms_once_and_its_profile_applies",
              _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile",
