@@ -1390,6 +1390,13 @@ class Controller:
         if interval > 0:
             self._meter_timer = self._every(interval, lambda: self._sample("Sample.Periodic"))
 
+    def sample_interval_changed(self, _value: str = "") -> None:
+        """MeterValueSampleInterval / SampledDataCtrlr.TxUpdatedInterval changed (1.6
+        ChangeConfiguration, 2.0.1 SetVariables): a running transaction samples at the new
+        interval from now on, not only the next transaction (0 stops its samples)."""
+        if self.tx is not None:
+            self._start_metering()
+
     def clock_aligned_changed(self, _value: str = "") -> None:
         """(Re)arm the clock-aligned sampling on the ClockAlignedDataInterval boundaries
         (1.6 §9.1.4 / 2.0.1 AlignedDataCtrlr.Interval; 0 = off). It runs whether or not a

@@ -104,7 +104,8 @@ class Ocpp16(Management16):
         s.add("HeartbeatInterval", int(c.heartbeat_interval_s),
               on_change=lambda v: core.set_heartbeat_interval(float(v)))
         s.add("ConnectionTimeOut", int(c.connection_timeout_s))
-        s.add("MeterValueSampleInterval", int(c.meter_sample_interval_s))
+        s.add("MeterValueSampleInterval", int(c.meter_sample_interval_s),
+              on_change=core.sample_interval_changed)
         s.add("ClockAlignedDataInterval", int(c.clock_aligned_interval_s),
               on_change=core.clock_aligned_changed)
         s.add("MeterValuesSampledData",

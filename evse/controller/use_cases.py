@@ -263,7 +263,8 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
                    "energy",
              _TP + "test_J02_authorized_start_point_samples_before_the_car_charges",
              _TP + "test_J02_16_meter_values_follow_the_sample_interval_from_start_"
-                   "transaction"),
+                   "transaction",
+             _TP + "test_J02_a_new_tx_updated_interval_applies_to_the_running_transaction"),
             "SampledDataCtrlr.TxUpdatedInterval from the transaction's start (an earlier "
             "TxStartPoint too, chargingState EVConnected before the energy); no "
             "TxEndedInterval samples"),

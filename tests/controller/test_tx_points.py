@@ -295,3 +295,26 @@ def test_J02_16_meter_values_follow_the_sample_interval_from_start_transaction()
     rig.run(30)
     assert len(rig.csms.of("MeterValues")) == 2
     assert start > 0 and rig.csms.violations == []
+
+
+def test_J02_a_new_tx_updated_interval_applies_to_the_running_transaction() -> None:
+    """SetVariables TxUpdatedInterval during a transaction: the next sample comes one new
+    interval after the change (not at the old interval, nor only in the next
+    transaction); 0 stops the periodic samples."""
+    rig = Rig("2.0.1", tx_start_points="EVConnected", meter_sample_interval_s=60.0)
+    rig.meas(0.0)
+    rig.plug()
+    rig.run(10)
+    assert periodic(rig) == []
+    ask(rig, "SetVariables", {"setVariableData": [
+        {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"},
+         "attributeValue": "3"}]})
+    rig.run(7)
+    t0 = seconds(rig.csms.of("TransactionEvent")[0]["timestamp"])
+    assert [seconds(p["timestamp"]) - t0 for p in periodic(rig)] == [13.0, 16.0]
+    ask(rig, "SetVariables", {"setVariableData": [
+        {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"},
+         "attributeValue": "0"}]})
+    rig.run(10)
+    assert len(periodic(rig)) == 2
+    assert rig.csms.violations == []
