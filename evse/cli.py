@@ -33,6 +33,7 @@ def cmd_sim_external(args: argparse.Namespace) -> int:
     result = asyncio.run(run_with_external_csms(
         args.csms, args.ocpp, args.charge_seconds, protocol=args.protocol,
         security=security, id_token=args.id_token,
+        tx_start_points=args.tx_start_point, tx_stop_points=args.tx_stop_point,
     ))
     for t, what in result.milestones:
         print(f"{ns_to_s(t):10.3f} s  {what}")
@@ -196,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--charge-seconds", type=float, default=60.0)
     sim.add_argument("--protocol", choices=["din", "iso2"], default="din")
     sim.add_argument("--id-token", help="RFID token the simulated driver presents")
+    sim.add_argument("--tx-start-point", default="EnergyTransfer",
+                     help="2.0.1 TxCtrlr.TxStartPoint at boot, with --csms (comma-separated: "
+                     "EVConnected, Authorized, PowerPathClosed, EnergyTransfer; E01)")
+    sim.add_argument("--tx-stop-point", default="EnergyTransfer",
+                     help="2.0.1 TxCtrlr.TxStopPoint at boot, with --csms (E06)")
     sim.add_argument("--security-profile", type=int, choices=[1, 2, 3])
     sim.add_argument("--cp-id", help="basic-auth user (the charge point identity)")
     sim.add_argument("--password", help="basic-auth password (profiles 1, 2)")
@@ -320,6 +326,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from evse.contract.errors import ContractUsageError
+    from evse.controller.errors import ControllerUsageError
     from evse.fsm.spec import SpecError
     from evse.runtime.config import ConfigError, DeviceOpenError
     from evse.runtime.day import DayError
@@ -335,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc: int = args.fn(args)
     except (SpecError, ConfigError, ScenarioError, DayError, ContractUsageError,
-            DeviceOpenError, FaultStoreError) as exc:
+            DeviceOpenError, FaultStoreError, ControllerUsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return rc

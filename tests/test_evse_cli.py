@@ -132,6 +132,18 @@ def test_sim_with_a_broken_scenario_exits_2(
     assert "s.yaml:2:" in err and "Traceback" not in err
 
 
+def test_sim_with_an_unsupported_tx_start_point_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--tx-start-point` is checked before any connection: a typo or a point the station
+    cannot detect (ParkingBayOccupancy: no bay sensor) is one line, exit 2."""
+    assert main(["sim", "--csms", "ws://127.0.0.1:9/CP01", "--ocpp", "2.0.1",
+                 "--tx-start-point", "ParkingBayOccupancy"]) == 2
+    err = capsys.readouterr().err
+    assert "controller.tx_start_points: 'ParkingBayOccupancy'" in err
+    assert "Traceback" not in err
+
+
 def test_failed_expectation_fails_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -838,6 +838,17 @@ class Controller:
         self.outbox.inflight = InFlight(uid, action, queued, tag)
         self._ws_out.append(text)
 
+    def trigger_boot(self) -> bool:
+        """TriggerMessage BootNotification (2.0.1 F06): while the station is not
+        registered (the CSMS answered Pending or Rejected) the next BootNotification goes
+        now, after the TriggerMessage answer (the send window is held while answering),
+        with reason Triggered. False once registered: F06.FR.17 Rejected."""
+        if self.booted:
+            return False
+        self.boot_reason = "Triggered"
+        self._boot_due_ns = self.now_ns
+        return True
+
     def _on_result(self, res: IncomingResult) -> None:
         flight = self.outbox.finish(res.unique_id)
         if res.action == "BootNotification":
@@ -1321,6 +1332,10 @@ class Controller:
         self._rate_reported = self.current_caps()
         action, payload = self.dialect.tx_start(self.tx)
         self.enqueue_tx_message(action, payload, self.tx)
+        # the periodic samples are due from the transaction's start, whichever start point
+        # opened it (2.0.1 J02 SampledDataCtrlr.TxUpdatedInterval; 1.6 §9.1
+        # MeterValueSampleInterval), not only while the energy flows
+        self._start_metering()
         self._publish_limits(renegotiate=False)
 
     def note_stop(self, stop: TxStop) -> None:
@@ -1347,6 +1362,7 @@ class Controller:
         action, payload = self.dialect.tx_stop(tx, stop, meter_wh, self.timestamp())
         self.enqueue_tx_message(action, payload, tx)
         self.store.close_tx(tx.local_id)
+        self._stop_metering()
         self.tx = None
         self._tx_ended = True
         self.energy_flow = self._plc_flow = EnergyFlow.FLOWING
@@ -1362,10 +1378,24 @@ class Controller:
             self.post_event("auth_withdrawn", "CSMS rejected the token of the transaction")
 
     # ================================================================== metering
-    def start_metering(self) -> None:
+    @property
+    def energy_transfer(self) -> bool:
+        """The energy transfer is on (TxStartPoint EnergyTransfer reached, not over yet):
+        a transaction's chargingState is Charging / Suspended* only then (2.0.1 E01-E03)."""
+        return TxPoint.ENERGY_TRANSFER in self._tx_conditions
+
+    def _start_metering(self) -> None:
+        self._stop_metering()
         interval = self.settings.get_int("MeterValueSampleInterval")
         if interval > 0:
             self._meter_timer = self._every(interval, lambda: self._sample("Sample.Periodic"))
+
+    def sample_interval_changed(self, _value: str = "") -> None:
+        """MeterValueSampleInterval / SampledDataCtrlr.TxUpdatedInterval changed (1.6
+        ChangeConfiguration, 2.0.1 SetVariables): a running transaction samples at the new
+        interval from now on, not only the next transaction (0 stops its samples)."""
+        if self.tx is not None:
+            self._start_metering()
 
     def clock_aligned_changed(self, _value: str = "") -> None:
         """(Re)arm the clock-aligned sampling on the ClockAlignedDataInterval boundaries
@@ -1398,7 +1428,7 @@ class Controller:
         action, payload = self.dialect.idle_meter(meter, self.timestamp())
         self.send_volatile(action, payload)
 
-    def stop_metering(self) -> None:
+    def _stop_metering(self) -> None:
         self._cancel_every(self._meter_timer)
         self._meter_timer = None
 

@@ -30,8 +30,11 @@ datagram is the heartbeat (each one is the whole truth), the timeout is
 BK6-22-300, the LPC value evcc ships). OCPP 2.0.1 has no timeout of its own for an
 external input: the fail-safe limit is an external limit like any other, so the CSMS gets
 NotifyChargingLimit (K12), and ChargingRateChanged during a transaction (K11). LPC's
-"Failsafe Duration Minimum" (after which LPC lets the station go autonomous) is not
-modelled: the fail-safe holds until the EMS speaks again, the conservative choice.
+"Failsafe Duration Minimum" (`ems.failsafe_duration_min_s`, default 2 h, LPC-022 2..24 h)
+is where the fail-safe ends when the EMS stays silent: after it the fail-safe limit is
+released (LPC-922: "unlimited/autonomous"; here a ClearedChargingLimit, K13) until the EMS
+speaks again; 0 holds it until then. An EMS that speaks again ends the fail-safe at once
+(LPC-916: a heartbeat and a new limit; every datagram is both here).
 """
 
 from __future__ import annotations
@@ -88,9 +91,17 @@ class EmsWatchdog:
 
     timeout_ns: int
     failsafe: EmsCommand
+    #: LPC's Failsafe Duration Minimum: a silent fail-safe is released after it (0: never).
+    duration_min_ns: int = 0
     deadline_ns: int = 0
-    #: True from the timeout until the EMS speaks again (the fail-safe limit is in force).
+    #: True from the timeout until the EMS speaks again or the fail-safe is released (the
+    #: fail-safe limit is in force).
     in_failsafe: bool = False
+    #: When the fail-safe began (valid while in_failsafe).
+    failsafe_since_ns: int = 0
+    #: The fail-safe was released after its minimum duration and the EMS is still silent
+    #: (LPC "unlimited/autonomous": left only when the EMS speaks, LPC-918..920).
+    autonomous: bool = False
 
     def start(self, now_ns: int) -> None:
         self.deadline_ns = now_ns + self.timeout_ns
@@ -99,15 +110,36 @@ class EmsWatchdog:
         """A valid message arrived: re-arm. True when it ends a fail-safe state."""
         self.deadline_ns = now_ns + self.timeout_ns
         ended, self.in_failsafe = self.in_failsafe, False
+        self.autonomous = False
         return ended
 
     def expire(self, now_ns: int) -> EmsCommand | None:
         """The fail-safe command when the EMS has been silent for the timeout, else None
         (too early: a message re-armed the timer; or already fail-safe)."""
-        if now_ns < self.deadline_ns or self.in_failsafe:
+        if now_ns < self.deadline_ns or self.in_failsafe or self.autonomous:
             return None
         self.in_failsafe = True
+        self.failsafe_since_ns = now_ns
         return self.failsafe
+
+    @property
+    def release_due_ns(self) -> int | None:
+        """When a silent fail-safe ends (None: not fail-safe, or held until the EMS speaks)."""
+        if not self.in_failsafe or self.duration_min_ns <= 0:
+            return None
+        return self.failsafe_since_ns + self.duration_min_ns
+
+    def release(self, now_ns: int) -> EmsCommand | None:
+        """The release of the fail-safe limit once it has held for the Failsafe Duration
+        Minimum with the EMS silent (LPC-922), else None (the EMS spoke meanwhile, or too
+        early). The station is then unlimited until the EMS speaks; no new fail-safe
+        follows from the same silence."""
+        due = self.release_due_ns
+        if due is None or now_ns < due:
+            return None
+        self.in_failsafe = False
+        self.autonomous = True
+        return EmsCommand(None, self.failsafe.unit, self.failsafe.source)
 
 
 def parse_datagram(data: bytes, source: LimitSource = LimitSource.EMS) -> EmsCommand:

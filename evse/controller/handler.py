@@ -50,6 +50,13 @@ class ControllerHandler:
         self._core.publish_session_start()
         self._core.tx_condition(TxPoint.EV_CONNECTED, True)
 
+    def note_ev_present(self, ev: Event) -> None:
+        """A car plugged into an Unavailable or Faulted connector: the fact only. No
+        TxStartPoint EVConnected is reached there (2.0.1 E01/E02 with G03/G04: an
+        inoperative EVSE starts no transaction); `note_plugged` reaches it once the
+        connector is Operative again with the car still there."""
+        self._core.ev_present = True
+
     def note_unplugged(self, ev: Event) -> None:
         """Every TxStopPoint condition ends with the cable (StopTxOnEVSideDisconnect is
         true: a DC cable is fixed to the charger), so any open transaction ends."""
@@ -155,12 +162,6 @@ class ControllerHandler:
             # the transaction outlives the energy transfer (TxStopPoint EVConnected /
             # Authorized): the reason the energy stopped is not the reason it will end
             c.tx_stop = None
-
-    def start_metering(self, ev: Event) -> None:
-        self._core.start_metering()
-
-    def stop_metering(self, ev: Event) -> None:
-        self._core.stop_metering()
 
     def command_stop(self, ev: Event) -> None:
         """A stop by token, RequestStop, Reset or Unlock ends the authorization too

@@ -104,7 +104,8 @@ class Ocpp16(Management16):
         s.add("HeartbeatInterval", int(c.heartbeat_interval_s),
               on_change=lambda v: core.set_heartbeat_interval(float(v)))
         s.add("ConnectionTimeOut", int(c.connection_timeout_s))
-        s.add("MeterValueSampleInterval", int(c.meter_sample_interval_s))
+        s.add("MeterValueSampleInterval", int(c.meter_sample_interval_s),
+              on_change=core.sample_interval_changed)
         s.add("ClockAlignedDataInterval", int(c.clock_aligned_interval_s),
               on_change=core.clock_aligned_changed)
         s.add("MeterValuesSampledData",
@@ -433,8 +434,13 @@ class Ocpp16(Management16):
         return {"status": "Unlocked"}
 
     def on_TriggerMessage(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """1.6 §5.17: the connectorId matters only to StatusNotification and MeterValues
+        (otherwise ignored); a connector this station does not have is Rejected."""
         what = p["requestedMessage"]
         core = self.core
+        if what in ("StatusNotification", "MeterValues") and p.get(
+                "connectorId", core.cfg.connector_id) not in (0, core.cfg.connector_id):
+            return {"status": "Rejected"}
         if what == "BootNotification":
             core.send_volatile(*self.boot())
         elif what == "Heartbeat":

@@ -128,6 +128,9 @@ VARIABLES: dict[tuple[str, str], str] = {
 
 
 #: 2.0.1 ChargingStateEnumType while the transaction's energy transfer runs.
+#: TriggerMessage requestedMessage values about one EVSE: the request's evse selects it
+#: (F06.FR.02: for the others the evse is ignored).
+_EVSE_TRIGGERS = frozenset({"StatusNotification", "MeterValues", "TransactionEvent"})
 CHARGING_STATE = {EnergyFlow.FLOWING: "Charging", EnergyFlow.SUSPENDED_EV: "SuspendedEV",
                   EnergyFlow.SUSPENDED_EVSE: "SuspendedEVSE"}
 
@@ -301,8 +304,8 @@ class Ocpp201(Management201):
                  ) -> tuple[str, dict[str, Any]]:
         trigger = {"Sample.Clock": "MeterValueClock", "Trigger": "Trigger"}.get(
             context, "MeterValuePeriodic")
-        payload = self._event(tx, "Updated", trigger, ts,
-                              {"chargingState": CHARGING_STATE[self.core.energy_flow]})
+        payload = self._event(tx, "Updated", trigger, ts, {
+            "chargingState": self._charging_state(self.core.energy_transfer)})
         payload["meterValue"] = self._meter(meter.energy_wh, context, ts, meter)
         return "TransactionEvent", payload
 
@@ -562,11 +565,22 @@ class Ocpp201(Management201):
         return {"status": "Unlocked"}
 
     def on_TriggerMessage(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        """F06. The request's evse matters only to the messages about an EVSE
+        (F06.FR.02: otherwise it is ignored); one this station does not have is Rejected
+        with reasonCode UnknownEvse rather than answered for another EVSE."""
         what = p["requestedMessage"]
         core = self.core
+        evse = p.get("evse")
+        if what in _EVSE_TRIGGERS and evse is not None and not self._our_evse(evse):
+            return {"status": "Rejected", "statusInfo": {
+                "reasonCode": "UnknownEvse",
+                "additionalInfo": f"no EVSE {evse['id']} connector {evse.get('connectorId', '-')}"
+                                  f" (this station: EVSE {core.cfg.connector_id} connector 1)"}}
         if what == "BootNotification":
-            action, payload = self.boot()
-            core.send_volatile(action, {**payload, "reason": "Triggered"})  # F06
+            # F06.FR.17: only while not registered (Pending / Rejected): after an Accepted
+            # BootNotification a triggered one is Rejected
+            if not core.trigger_boot():
+                return {"status": "Rejected"}
         elif what == "Heartbeat":
             core.send_volatile("Heartbeat", {})
         elif what == "StatusNotification":
@@ -591,6 +605,11 @@ class Ocpp201(Management201):
         elif not self.trigger_management(what):
             return {"status": "NotImplemented"}
         return {"status": "Accepted"}
+
+    def _our_evse(self, evse: dict[str, Any]) -> bool:
+        """The EVSE (and connector, when named) of this station: one EVSE, one connector."""
+        return bool(evse["id"] == self.core.cfg.connector_id
+                    and evse.get("connectorId", 1) == 1)
 
     def on_GetVariables(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         s = self.core.settings

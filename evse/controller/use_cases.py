@@ -86,6 +86,7 @@ _I = "tests/controller/test_iso15118_smart_charging.py::"
 _W = "tests/controller/test_ws_management.py::"
 _P = "tests/station/test_pnc_trust.py::"
 _SE = "tests/controller/test_security.py::"
+_X = "tests/station/test_external_csms.py::"
 _WS = "tests/controller/test_ws_security.py::"
 
 # =========================================================================================
@@ -171,10 +172,17 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _TP + "test_authorized_start_and_stop_points_from_set_variables",
              _TP + "test_power_path_closed_start_and_stop_points",
              _TP + "test_default_energy_transfer_points_and_a_session_that_never_charges",
-             _TP + "test_tx_points_config_and_unsupported_values"),
+             _TP + "test_tx_points_config_and_unsupported_values",
+             _TP + "test_E01_G03_no_transaction_starts_while_the_connector_is_unavailable",
+             _TP + "test_E01_G04_no_transaction_starts_while_the_connector_is_faulted",
+             _TP + "test_J02_E01_periodic_samples_run_from_the_transaction_start_not_the_"
+                   "energy",
+             _X + "test_E01_E06_ev_connected_points_through_the_whole_station_over_websocket"),
             "TxStartPoint EVConnected, Authorized, PowerPathClosed (cable check), "
-            "EnergyTransfer (default), from the config or SetVariables; ParkingBayOccupancy "
-            "and DataSigned are refused (no bay sensor, no signed meter)"),
+            "EnergyTransfer (default), from the config, SetVariables or `evse sim "
+            "--tx-start-point`; each run against the independent strict CSMS (schema-clean); "
+            "an Unavailable or Faulted connector starts none; ParkingBayOccupancy and "
+            "DataSigned are refused (no bay sensor, no signed meter)"),
     UseCase("E02", "Start Transaction - Cable Plugin First", CORE, Y,
             (_S + "test_rfid_session_online",
              _U + "test_suspended_ev_and_suspended_evse_from_the_contract_signals",
@@ -191,7 +199,8 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _TP + "test_ev_connected_start_and_stop_points_span_the_plug_in",
              _TP + "test_authorized_start_and_stop_points_from_set_variables",
              _TP + "test_power_path_closed_start_and_stop_points",
-             _TP + "test_tx_points_config_and_unsupported_values"),
+             _TP + "test_tx_points_config_and_unsupported_values",
+             _X + "test_E01_E06_ev_connected_points_through_the_whole_station_over_websocket"),
             "TxStopPoint EVConnected, Authorized, PowerPathClosed, EnergyTransfer "
             "(default); an unplug ends any transaction (StopTxOnEVSideDisconnect true)"),
     UseCase("E07", "Transaction locally stopped by IdToken", CORE, Y,
@@ -226,18 +235,22 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("F06", "Trigger Message", CORE, P,
             (_C + "test_reset_unlock_trigger_201",
              _U + "test_f06_trigger_message_boot_notification_says_triggered",
-             _UC + "test_f06_trigger_message_meter_values_sends_meter_values_idle_and_charging"),
+             _UC + "test_f06_trigger_message_meter_values_sends_meter_values_idle_and_charging",
+             _U + "test_f06_trigger_message_for_an_unknown_evse_is_rejected"),
             "every MessageTrigger but SignCombinedCertificate and "
-            "PublishFirmwareStatusNotification (NotImplemented); the request's evse is not "
-            "checked"),
+            "PublishFirmwareStatusNotification (NotImplemented); an unknown evse is Rejected "
+            "(UnknownEvse) for the EVSE messages, ignored for the others (F06.FR.02); "
+            "BootNotification only while not registered (F06.FR.17)"),
     # ---- G Availability
     UseCase("G01", "Status Notification", CORE, Y, (_S + "test_rfid_session_online",)),
     UseCase("G02", "Heartbeat", CORE, Y,
             (_U + "test_b01_cold_boot_accepted_then_status_and_heartbeat",)),
     UseCase("G03", "Change Availability EVSE/Connector", CORE, Y,
-            (_U + "test_g03_g04_change_availability_idle_and_scheduled",)),
+            (_U + "test_g03_g04_change_availability_idle_and_scheduled",
+             _TP + "test_E01_G03_no_transaction_starts_while_the_connector_is_unavailable")),
     UseCase("G04", "Change Availability Charging Station", CORE, Y,
-            (_U + "test_g03_g04_change_availability_idle_and_scheduled",)),
+            (_U + "test_g03_g04_change_availability_idle_and_scheduled",
+             _TP + "test_E01_G04_no_transaction_starts_while_the_connector_is_faulted")),
     UseCase("G05", "Lock Failure", CORE, N, note="no connector lock feedback from the PLC"),
     # ---- J MeterValues
     UseCase("J01", "Sending Meter Values not related to a transaction", CORE, Y,
@@ -245,7 +258,16 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _UC + "test_j01_nothing_is_sent_without_a_meter_reading"),
             "AlignedDataCtrlr.Interval; the EVSE's meter (no main meter, evseId 0)"),
     UseCase("J02", "Sending transaction related Meter Values", CORE, Y,
-            (_S + "test_rfid_session_online",)),
+            (_S + "test_rfid_session_online",
+             _TP + "test_J02_E01_periodic_samples_run_from_the_transaction_start_not_the_"
+                   "energy",
+             _TP + "test_J02_authorized_start_point_samples_before_the_car_charges",
+             _TP + "test_J02_16_meter_values_follow_the_sample_interval_from_start_"
+                   "transaction",
+             _TP + "test_J02_a_new_tx_updated_interval_applies_to_the_running_transaction"),
+            "SampledDataCtrlr.TxUpdatedInterval from the transaction's start (an earlier "
+            "TxStartPoint too, chargingState EVConnected before the energy); no "
+            "TxEndedInterval samples"),
     # ---- L FirmwareManagement
     UseCase("L01", "Secure Firmware Update", CORE, Y,
             (_F + "test_l01_secure_firmware_update_downloads_verifies_installs_restarts",
@@ -312,7 +334,9 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
                     "thread"),
             "the station's `ems:` input (sim steps or udp_json datagrams) feeds it; a silent "
             "udp_json EMS gets the fail-safe limit after ems.failsafe_timeout_s (EEBus LPC "
-            "failsafe state); SmartChargingCtrlr.LimitChangeSignificance bounds the reports"),
+            "failsafe state), released after ems.failsafe_duration_min_s of further silence "
+            "(LPC Failsafe Duration Minimum); SmartChargingCtrlr.LimitChangeSignificance "
+            "bounds the reports"),
     UseCase("K12", "Set / Update External Charging Limit Without Ongoing Transaction", SC, Y,
             (_K + "test_k12_external_limit_without_transaction_is_notified_and_caps_the_limits",
              _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect",
@@ -322,8 +346,10 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     UseCase("K13", "Reset / Release External Charging Limit", SC, Y,
             (_K + "test_k13_release_sends_cleared_charging_limit_and_restores_the_rate",
              _K + "test_k12_k13_limits_set_and_released_offline_reach_the_csms_after_reconnect",
-             _EMS + "test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops"),
-            "released by a null limit from the `ems:` input"),
+             _EMS + "test_ems_sim_step_is_notified_to_the_csms_and_the_cars_current_drops",
+             _EMS + "test_K13_ems_failsafe_duration_min_releases_a_failsafe_the_ems_never_ends"),
+            "released by a null limit from the `ems:` input, and a silent EMS's fail-safe "
+            "limit after ems.failsafe_duration_min_s (EEBus LPC-922)"),
     UseCase("K15", "Charging with load leveling based on High Level Communication", ISO, P,
             (_K + "test_k15_the_cars_charging_needs_go_to_the_csms_once_and_its_profile_applies",
              _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile",
@@ -336,16 +362,20 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             "TxStartPoint EnergyTransfer the CSMS can answer with a TxDefaultProfile only "
             "(an earlier start point allows a TxProfile); NotifyEVChargingSchedule from the "
             "car's PowerDeliveryReq ChargingProfile (contract plc.ev_charging_profile, 1.2)"),
-    UseCase("K16", "Renegotiation initiated by CSMS", ISO, P,
+    UseCase("K16", "Renegotiation initiated by CSMS", ISO, Y,
             (_K + "test_k16_k17_renegotiation_from_the_csms_and_from_the_car",
-             _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile"),
+             _I + "test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile",
+             _I + "test_K16_the_cars_plan_after_a_csms_renegotiation_is_notified_again"),
             "the renegotiate request is ScheduleCmd.renegotiate (not a contract field: the PLC "
-            "renegotiates on a new ctrl.schedule); no NotifyEVChargingSchedule"),
+            "renegotiates on a new ctrl.schedule); the car's new PowerDeliveryReq "
+            "ChargingProfile goes out as NotifyEVChargingSchedule again"),
     UseCase("K17", "Renegotiation initiated by EV", ISO, P,
-            (_K + "test_k16_k17_renegotiation_from_the_csms_and_from_the_car",),
+            (_K + "test_k16_k17_renegotiation_from_the_csms_and_from_the_car",
+             _I + "test_K17_the_cars_plan_after_its_own_renegotiation_is_notified_again"),
             "new needs are reported again; plc.ev_limits does not say it came from a new "
-            "ChargeParameterDiscovery, so a renegotiation with the same needs is not; no "
-            "NotifyEVChargingSchedule"),
+            "ChargeParameterDiscovery, so a renegotiation with the same needs is not; the "
+            "car's new PowerDeliveryReq ChargingProfile goes out as NotifyEVChargingSchedule "
+            "again"),
     # ---- H Reservation
     UseCase("H01", "Reservation", RES, Y,
             (_R + "test_h01_reserve_now_reserves_the_evse_and_refuses_other_tokens",
@@ -416,7 +446,8 @@ SECURITY_USE_CASES: tuple[UseCase, ...] = (
              _SE + "test_A04_tech_info_never_carries_a_secret",
              _SE + "test_A04_a_csms_without_security_events_does_not_hold_the_queue",
              _WS + "test_A04_wrong_password_and_untrusted_csms_certificate_are_security_events"),
-            "every event type can be raised; SettingSystemTime, MemoryExhaustion, "
+            "every event type can be raised; SettingSystemTime (the controller never sets "
+            "the clock from the CSMS's currentTime: the host's NTP does), MemoryExhaustion, "
             "FirmwareUpdated, replay and tamper events have no detector yet (the invalid "
             "firmware signature / signing certificate ones do, L01); the security log is in "
             "memory"),
@@ -540,6 +571,7 @@ MESSAGES_16: tuple[Message16, ...] = (
               (_SC16 + "test_composite_in_amps_converts_power_at_nominal_voltage",)),
     Message16("Remote Trigger", "TriggerMessage", _IN,
               (_C + "test_trigger_message_sends_what_was_asked",
+               _C + "test_trigger_message_for_an_unknown_connector_is_rejected_16",
                _C + "test_trigger_diagnostics_and_firmware_status_send_the_current_status")),
 )
 

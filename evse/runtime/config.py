@@ -385,6 +385,10 @@ EMS_FAILSAFE_TIMEOUT_S = 120.0
 #: `ems.failsafe_limit_w` default: 4.2 kW, the power a controlled load keeps under §14a
 #: EnWG (BNetzA BK6-22-300), LPC's usual Failsafe Consumption Active Power Limit.
 EMS_FAILSAFE_LIMIT_W = 4200.0
+#: `ems.failsafe_duration_min_s` default: EEBus UC LPC's Failsafe Duration Minimum, 2 h
+#: (LPC-022: 2..24 h). A fail-safe the EMS never ends (it stays silent) is released after
+#: it (LPC-922: the station goes "unlimited/autonomous"); 0 holds it until the EMS speaks.
+EMS_FAILSAFE_DURATION_MIN_S = 7200.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,8 +410,10 @@ class EmsSection:
     `port` (udp_json: where the datagrams arrive; default 127.0.0.1:50120, no
     authentication, so a trusted interface only), `failsafe_timeout_s` (udp_json: after
     this long without a valid datagram the fail-safe limit applies; default 120 s, EEBus
-    LPC's heartbeat timeout; 0: never) and `failsafe_limit_w` | `failsafe_limit_a` (that
-    limit; default 4200 W)."""
+    LPC's heartbeat timeout; 0: never), `failsafe_limit_w` | `failsafe_limit_a` (that
+    limit; default 4200 W) and `failsafe_duration_min_s` (udp_json: a fail-safe the EMS
+    does not end by speaking again is released after this long; default 7200 s, LPC's
+    Failsafe Duration Minimum; 0: held until the EMS speaks)."""
 
     driver: str = "none"
     source: str = "EMS"
@@ -417,6 +423,7 @@ class EmsSection:
     failsafe_timeout_s: float = EMS_FAILSAFE_TIMEOUT_S
     failsafe_limit: float = EMS_FAILSAFE_LIMIT_W
     failsafe_unit: str = "W"
+    failsafe_duration_min_s: float = EMS_FAILSAFE_DURATION_MIN_S
 
 
 def _ems_section(raw: LMap, file: str) -> EmsSection:
@@ -424,7 +431,7 @@ def _ems_section(raw: LMap, file: str) -> EmsSection:
         return EmsSection()
     v = _raw_body(raw, "ems", file, {"driver", "source", "steps", "bind", "port",
                                      "failsafe_timeout_s", "failsafe_limit_w",
-                                     "failsafe_limit_a"})
+                                     "failsafe_limit_a", "failsafe_duration_min_s"})
 
     def fail(key: str, message: str, line: int | None = None) -> ConfigError:
         return ConfigError(file, line or _line(raw, "ems", key), f"ems.{key} {message}")
@@ -437,7 +444,8 @@ def _ems_section(raw: LMap, file: str) -> EmsSection:
         raise fail("source", f"must be one of {list(EMS_SOURCES)}, got {source!r}")
     for key, owner in (("steps", "sim"), ("bind", "udp_json"), ("port", "udp_json"),
                        ("failsafe_timeout_s", "udp_json"), ("failsafe_limit_w", "udp_json"),
-                       ("failsafe_limit_a", "udp_json")):
+                       ("failsafe_limit_a", "udp_json"),
+                       ("failsafe_duration_min_s", "udp_json")):
         if key in v and name != owner:
             raise fail(key, f"is used by ems.driver {owner} only")
     steps: list[EmsStep] = []
@@ -480,8 +488,13 @@ def _ems_section(raw: LMap, file: str) -> EmsSection:
     fs_limit = v.get(key, EMS_FAILSAFE_LIMIT_W)
     if isinstance(fs_limit, bool) or not isinstance(fs_limit, int | float) or fs_limit < 0:
         raise fail(key, f"must be a number >= 0, got {fs_limit!r}")
+    duration = v.get("failsafe_duration_min_s", EMS_FAILSAFE_DURATION_MIN_S)
+    if isinstance(duration, bool) or not isinstance(duration, int | float) or not (
+            0 <= duration <= 86_400):
+        raise fail("failsafe_duration_min_s",
+                   f"must be seconds 0..86400 (0: held until the EMS speaks), got {duration!r}")
     return EmsSection(name, source, tuple(steps), bind, port, float(timeout),
-                      float(fs_limit), unit)
+                      float(fs_limit), unit, float(duration))
 # ---------------------------------------------------------------- end ems
 
 

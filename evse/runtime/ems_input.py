@@ -66,7 +66,8 @@ class EmsInput:
         if section.driver == "udp_json" and section.failsafe_timeout_s > 0:
             self.watchdog = EmsWatchdog(
                 round(section.failsafe_timeout_s * NS_PER_S),
-                EmsCommand(section.failsafe_limit, section.failsafe_unit, self.source))
+                EmsCommand(section.failsafe_limit, section.failsafe_unit, self.source),
+                round(section.failsafe_duration_min_s * NS_PER_S))
         self._watchdog_timer: object | None = None
 
     def start(self) -> None:
@@ -113,6 +114,23 @@ class EmsInput:
         log.warning("ems udp_json: no datagram for %.0f s, fail-safe limit %.0f %s",
                     self.section.failsafe_timeout_s, cmd.limit or 0.0, cmd.unit)
         self.sched.trace.record("ems", "failsafe", {"limit": cmd.limit, "unit": cmd.unit})
+        self._deliver(cmd, now_ns)
+        due = dog.release_due_ns
+        if due is not None:
+            self.sched.call_at(due, self._failsafe_over, "ems.failsafe_min")
+
+    def _failsafe_over(self, now_ns: int) -> None:
+        """LPC-922: the fail-safe held for its minimum duration and the EMS stayed silent:
+        its limit is released (nothing when the EMS spoke meanwhile: `release` is None)."""
+        dog = self.watchdog
+        if dog is None or self._sock is None:
+            return
+        cmd = dog.release(now_ns)
+        if cmd is None:
+            return
+        log.warning("ems udp_json: silent for the fail-safe's minimum %.0f s, limit released",
+                    self.section.failsafe_duration_min_s)
+        self.sched.trace.record("ems", "failsafe_released", {})
         self._deliver(cmd, now_ns)
 
     def _step(self, cmd: EmsCommand) -> Callable[[int], None]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from evse.controller.config import ControllerConfig
 from evse.controller.core import Controller
 from evse.controller.store import Store
+from evse.controller.tx_points import DEFAULT as DEFAULT_TX_POINTS
 from evse.io.host_services import HostServices
 from evse.io.ocpp_ws import OcppWsClient, WsSecurity, realtime_epoch_unix_s
 from evse.runtime.clock import MonotonicClock, s_to_ns
@@ -50,10 +51,16 @@ async def run_with_external_csms(
     security: WsSecurity | None = None,
     id_token: str | None = None,
     limit_s: float = 600.0,
+    tx_start_points: str = DEFAULT_TX_POINTS,
+    tx_stop_points: str = DEFAULT_TX_POINTS,
 ) -> ExternalRunResult:
+    """`tx_start_points` / `tx_stop_points`: the 2.0.1 TxCtrlr.TxStartPoint / TxStopPoint
+    the controller boots with (E01/E06; `evse sim --tx-start-point`), so each variant can
+    be run against an operator's CSMS; 1.6 ignores them."""
     clock = MonotonicClock()
     ctrl = Controller(
-        ControllerConfig(ocpp_version=version, epoch_unix_s=realtime_epoch_unix_s(clock)),
+        ControllerConfig(ocpp_version=version, epoch_unix_s=realtime_epoch_unix_s(clock),
+                         tx_start_points=tx_start_points, tx_stop_points=tx_stop_points),
         Store(":memory:"),
     )
     ctrl.start(clock.now_ns())

@@ -143,6 +143,25 @@ def test_trigger_message_sends_what_was_asked(message: str, sent: str) -> None:
     assert len(rig.csms.of(sent)) == n + 1
 
 
+def test_trigger_message_for_an_unknown_connector_is_rejected_16() -> None:
+    """1.6 §5.17: StatusNotification / MeterValues for a connector the station does not
+    have are Rejected, nothing sent; a connectorId on a Heartbeat is ignored."""
+    rig = Rig("1.6")
+    charging(rig)
+    n = {m: len(rig.csms.of(m)) for m in ("StatusNotification", "MeterValues", "Heartbeat")}
+    for message in ("StatusNotification", "MeterValues"):
+        assert ask(rig, "TriggerMessage", {"requestedMessage": message, "connectorId": 2}
+                   ) == {"status": "Rejected"}
+    assert {m: len(rig.csms.of(m)) for m in n} == n
+    assert ask(rig, "TriggerMessage", {"requestedMessage": "MeterValues", "connectorId": 1}
+               ) == {"status": "Accepted"}
+    assert ask(rig, "TriggerMessage", {"requestedMessage": "Heartbeat", "connectorId": 3}
+               ) == {"status": "Accepted"}
+    assert len(rig.csms.of("MeterValues")) == n["MeterValues"] + 1
+    assert len(rig.csms.of("Heartbeat")) == n["Heartbeat"] + 1
+    assert rig.csms.violations == []
+
+
 def test_trigger_diagnostics_and_firmware_status_send_the_current_status() -> None:
     rig = Rig("1.6")
     for message in ("DiagnosticsStatusNotification", "FirmwareStatusNotification"):

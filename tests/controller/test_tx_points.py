@@ -4,6 +4,7 @@ CSMS (SetVariables), as the CSMS simulator sees them (every frame schema-validat
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +12,13 @@ import pytest
 from evse.controller.config import ControllerConfig, config_from_mapping
 from evse.controller.core import Controller
 from evse.controller.errors import ControllerUsageError
-from evse.controller.plc_port import PhaseChanged, V2gPhase
+from evse.controller.plc_port import (
+    FaultCode,
+    FaultSeverity,
+    PhaseChanged,
+    PlcFault,
+    V2gPhase,
+)
 from evse.controller.store import Store
 from tests.controller.harness import Rig, ask
 
@@ -156,3 +163,158 @@ def test_tx_points_config_and_unsupported_values() -> None:
     rig16 = Rig("1.6", tx_start_points="EVConnected")
     rig16.plug()
     assert "StartTransaction" not in rig16.csms.actions()
+
+
+def test_E01_G03_no_transaction_starts_while_the_connector_is_unavailable() -> None:
+    """TxStartPoint EVConnected, G03: a car plugged into an Inoperative connector starts
+    no transaction (nor charges: the PLC stays disabled); made Operative with the car
+    still there, the plug-in counts from then on: Preparing and Started
+    (CablePluggedIn)."""
+    rig = Rig("2.0.1", tx_start_points="EVConnected", tx_stop_points="EVConnected")
+    assert ask(rig, "ChangeAvailability", {"operationalStatus": "Inoperative",
+                                           "evse": {"id": 1}}) == {"status": "Accepted"}
+    rig.plug()
+    rig.run(5)
+    assert rig.state == "unavailable" and rig.csms.of("TransactionEvent") == []
+    assert ask(rig, "ChangeAvailability", {"operationalStatus": "Operative"}) == {
+        "status": "Accepted"}
+    assert rig.state.startswith("preparing")
+    (started,) = rig.csms.of("TransactionEvent")
+    assert (started["eventType"], started["triggerReason"]) == ("Started", "CablePluggedIn")
+    assert rig.csms.of("StatusNotification")[-1]["connectorStatus"] == "Occupied"
+    rig.unplug()
+    assert [e[0] for e in events(rig)] == ["Started", "Ended"]
+    assert rig.csms.violations == []
+
+
+def test_E01_G04_no_transaction_starts_while_the_connector_is_faulted() -> None:
+    """TxStartPoint EVConnected: a car plugged into a Faulted connector starts no
+    transaction; the fault clearing leaves the connector Finishing (the car must be
+    plugged in again), still without a transaction."""
+    rig = Rig("2.0.1", tx_start_points="EVConnected", tx_stop_points="EVConnected")
+    fault = PlcFault(FaultCode.IMD_FAULT, FaultSeverity.ERROR, diagnostic="R_iso 80 kOhm")
+    rig.plc(fault)
+    assert rig.state == "faulted"
+    rig.plug()
+    rig.run(5)
+    rig.plc(replace(fault, active=False))
+    assert rig.state == "finishing"
+    rig.unplug()
+    assert rig.csms.of("TransactionEvent") == []
+    rig.plug()  # a plug-in on the operative connector starts one
+    assert [e[0] for e in events(rig)] == ["Started"]
+    assert rig.csms.violations == []
+
+
+def periodic(rig: Rig) -> list[dict[str, Any]]:
+    return [p for p in rig.csms.of("TransactionEvent")
+            if p["triggerReason"] == "MeterValuePeriodic"]
+
+
+def seconds(ts: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def test_J02_E01_periodic_samples_run_from_the_transaction_start_not_the_energy() -> None:
+    """J02: SampledDataCtrlr.TxUpdatedInterval samples are due from the transaction's
+    start. With TxStartPoint EVConnected the car waits 12 s for its driver before the
+    energy flows: two samples already (chargingState EVConnected, each 5 s after the
+    last, from the Started event), then Charging ones; after the energy transfer, with
+    TxStopPoint EVConnected, they go on (EVConnected) until the unplug ends it."""
+    rig = Rig("2.0.1", tx_start_points="EVConnected", tx_stop_points="EVConnected")
+    assert ask(rig, "SetVariables", {"setVariableData": [
+        {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"},
+         "attributeValue": "5"}]})["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    rig.run(2.5)  # off the 5 s grid of the boot: the samples count from the plug-in
+    rig.meas(0.0)
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.run(12)
+    started = rig.csms.of("TransactionEvent")[0]
+    before = periodic(rig)
+    assert [p["transactionInfo"]["chargingState"] for p in before] == ["EVConnected"] * 2
+    t0 = seconds(started["timestamp"])
+    assert [seconds(p["timestamp"]) - t0 for p in before] == [5.0, 10.0]
+    assert before[0]["meterValue"][0]["sampledValue"][0]["context"] == "Sample.Periodic"
+    rig.token("TAG-OK")
+    rig.power_on()
+    rig.charge(6)
+    assert periodic(rig)[2]["transactionInfo"]["chargingState"] == "Charging"
+    rig.power_off()
+    rig.session_end()
+    rig.run(6)
+    assert periodic(rig)[-1]["transactionInfo"]["chargingState"] == "EVConnected"
+    rig.unplug()
+    n = len(periodic(rig))
+    rig.run(20)
+    assert len(periodic(rig)) == n  # the transaction ended: no more samples
+    assert rig.csms.violations == []
+
+
+def test_J02_authorized_start_point_samples_before_the_car_charges() -> None:
+    """TxStartPoint Authorized (remote start first, E03/F02): the transaction is open
+    from the authorization; once the car's meter reads (plug-in), samples follow every
+    TxUpdatedInterval from the transaction's start, before the energy transfer. Without
+    a meter reading none is invented."""
+    rig = Rig("2.0.1", tx_start_points="Authorized", tx_stop_points="EVConnected")
+    ask(rig, "SetVariables", {"setVariableData": [
+        {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"},
+         "attributeValue": "4"}]})
+    rig.token("TAG-OK")
+    (started,) = rig.csms.of("TransactionEvent")
+    assert started["eventType"] == "Started"
+    rig.run(5)
+    assert periodic(rig) == []  # no meter reading yet: nothing invented
+    rig.meas(0.0)
+    rig.plug()
+    rig.run(4)
+    (sample,) = periodic(rig)
+    assert seconds(sample["timestamp"]) - seconds(started["timestamp"]) == 8.0
+    assert sample["transactionInfo"]["chargingState"] == "EVConnected"
+    rig.unplug()
+    assert rig.csms.violations == []
+
+
+def test_J02_16_meter_values_follow_the_sample_interval_from_start_transaction() -> None:
+    """1.6 §4.7 / §9.1 MeterValueSampleInterval: MeterValues of the transaction every
+    interval from StartTransaction, while it runs, none after StopTransaction."""
+    rig = Rig("1.6", meter_sample_interval_s=10.0)
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")
+    rig.run(3)
+    rig.power_on()
+    start = rig.link.now_ns
+    rig.charge(25)
+    rig.power_off()
+    assert len(rig.csms.of("MeterValues")) == 2
+    rig.session_end()
+    rig.unplug()
+    rig.run(30)
+    assert len(rig.csms.of("MeterValues")) == 2
+    assert start > 0 and rig.csms.violations == []
+
+
+def test_J02_a_new_tx_updated_interval_applies_to_the_running_transaction() -> None:
+    """SetVariables TxUpdatedInterval during a transaction: the next sample comes one new
+    interval after the change (not at the old interval, nor only in the next
+    transaction); 0 stops the periodic samples."""
+    rig = Rig("2.0.1", tx_start_points="EVConnected", meter_sample_interval_s=60.0)
+    rig.meas(0.0)
+    rig.plug()
+    rig.run(10)
+    assert periodic(rig) == []
+    ask(rig, "SetVariables", {"setVariableData": [
+        {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"},
+         "attributeValue": "3"}]})
+    rig.run(7)
+    t0 = seconds(rig.csms.of("TransactionEvent")[0]["timestamp"])
+    assert [seconds(p["timestamp"]) - t0 for p in periodic(rig)] == [13.0, 16.0]
+    ask(rig, "SetVariables", {"setVariableData": [
+        {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"},
+         "attributeValue": "0"}]})
+    rig.run(10)
+    assert len(periodic(rig)) == 2
+    assert rig.csms.violations == []

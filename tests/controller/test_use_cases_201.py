@@ -245,11 +245,54 @@ def test_b11_the_restarted_process_boots_with_reason_remote_reset(tmp_path: Any)
     assert rig3.csms.of("BootNotification")[0]["reason"] == "PowerUp"
 
 
-def test_f06_trigger_message_boot_notification_says_triggered() -> None:
+def test_f06_trigger_message_for_an_unknown_evse_is_rejected() -> None:
+    """F06: a message about an EVSE (StatusNotification, MeterValues, TransactionEvent) for
+    an EVSE or connector this station does not have is Rejected (reasonCode UnknownEvse)
+    and nothing is sent; for its own EVSE it is sent; for a message not about an EVSE
+    (Heartbeat) the evse is ignored (F06.FR.02)."""
     rig = Rig("2.0.1")
+    rig.plug()
+    rig.ev_waits_for_auth()
+    rig.token("TAG-OK")
+    rig.power_on()
+    rig.charge(2)
+    counts = {m: len(rig.csms.of(m)) for m in ("StatusNotification", "MeterValues",
+                                                "TransactionEvent", "Heartbeat")}
+    for message in ("StatusNotification", "MeterValues", "TransactionEvent"):
+        for evse in ({"id": 2}, {"id": 1, "connectorId": 2}):
+            answer = ask(rig, "TriggerMessage", {"requestedMessage": message, "evse": evse})
+            assert answer["status"] == "Rejected", (message, evse)
+            assert answer["statusInfo"]["reasonCode"] == "UnknownEvse"
+    assert {m: len(rig.csms.of(m)) for m in counts} == counts
+    for message in ("StatusNotification", "MeterValues", "TransactionEvent"):
+        assert ask(rig, "TriggerMessage", {"requestedMessage": message, "evse": {
+            "id": 1, "connectorId": 1}}) == {"status": "Accepted"}
+        assert len(rig.csms.of(message)) == counts[message] + 1
+    assert ask(rig, "TriggerMessage", {"requestedMessage": "Heartbeat", "evse": {"id": 9}}
+               ) == {"status": "Accepted"}
+    assert len(rig.csms.of("Heartbeat")) == counts["Heartbeat"] + 1
+    assert rig.csms.violations == []
+
+
+def test_f06_trigger_message_boot_notification_says_triggered() -> None:
+    """F06 BootNotification: while the CSMS holds the station Pending, a triggered
+    BootNotification goes at once (reason Triggered), not after the Pending interval;
+    once registered (Accepted) the trigger is Rejected (F06.FR.17) and nothing is sent."""
+    rig = Rig("2.0.1", online=False)
+    rig.csms.boot_status = "Pending"
+    rig.csms.heartbeat_interval_s = 600
+    rig.link.set_online(True)
+    rig.collect()
+    assert [p["reason"] for p in rig.csms.of("BootNotification")] == ["PowerUp"]
+    assert not rig.ctrl.booted
+    rig.csms.boot_status = "Accepted"
     assert ask(rig, "TriggerMessage", {"requestedMessage": "BootNotification"}) == {
         "status": "Accepted"}
     assert [p["reason"] for p in rig.csms.of("BootNotification")] == ["PowerUp", "Triggered"]
+    assert rig.ctrl.booted
+    assert ask(rig, "TriggerMessage", {"requestedMessage": "BootNotification"}) == {
+        "status": "Rejected"}
+    assert len(rig.csms.of("BootNotification")) == 2
     for message in ("FirmwareStatusNotification", "LogStatusNotification"):
         assert ask(rig, "TriggerMessage", {"requestedMessage": message}) == {
             "status": "Accepted"}

@@ -600,4 +600,6 @@ KEY_TESTS.update({
     "ems.failsafe_limit_w":
         f"{_EMS}::test_ems_failsafe_timeout_applies_the_failsafe_limit_when_the_ems_goes_silent",
     "ems.failsafe_limit_a": f"{_EMS}::test_ems_failsafe_limit_a_and_timeout_zero",
+    "ems.failsafe_duration_min_s":
+        f"{_EMS}::test_K13_ems_failsafe_duration_min_releases_a_failsafe_the_ems_never_ends",
 })

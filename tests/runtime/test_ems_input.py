@@ -183,6 +183,10 @@ def test_ems_bind_and_port_choose_where_the_datagrams_arrive(tmp_path: Path) -> 
      "one fail-safe limit"),
     ("ems:\n  driver: udp_json\n  failsafe_limit_a: x\n", 3,
      "ems.failsafe_limit_a must be a number"),
+    ("ems:\n  driver: udp_json\n  failsafe_duration_min_s: 90000\n", 3,
+     "ems.failsafe_duration_min_s must be seconds 0..86400"),
+    ("ems:\n  driver: sim\n  failsafe_duration_min_s: 60\n", 3,
+     "ems.failsafe_duration_min_s is used by ems.driver udp_json"),
 ])
 def test_ems_config_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int,
                                                    message: str) -> None:
@@ -224,6 +228,53 @@ def test_ems_failsafe_timeout_applies_the_failsafe_limit_when_the_ems_goes_silen
     assert not st.ems.watchdog.in_failsafe
     assert [s.at_ns // S for s in csms(st).seen if s.action == "ClearedChargingLimit"] == [40]
     assert csms(st).violations == []
+    st.close()
+
+
+def test_K13_ems_failsafe_duration_min_releases_a_failsafe_the_ems_never_ends(
+        tmp_path: Path) -> None:
+    """EEBus LPC's Failsafe Duration Minimum (LPC-922): the EMS goes silent, the fail-safe
+    limit applies after failsafe_timeout_s and holds for failsafe_duration_min_s; the EMS
+    still silent, the limit is then released (ClearedChargingLimit, K13) and the car's
+    current rises again; the same silence causes no second fail-safe. An EMS that speaks
+    before the minimum ends the fail-safe at once (LPC-916) and the stale release does
+    nothing."""
+    port = _free_udp_port()
+    cfg = config(tmp_path, f"ems:\n  driver: udp_json\n  port: {port}\n"
+                           "  failsafe_timeout_s: 20\n  failsafe_limit_w: 10000\n"
+                           "  failsafe_duration_min_s: 40\n")
+    st = DcStation(cfg, SessionConfig(protocol="iso2", ocpp="2.0.1", charge_s=150))
+    st.start()
+    st.sched.run_until(1 * S)
+    st.plug_in()
+    st.sched.run_until(5 * S)
+    _send(port, {"limit_w": 30_000})  # then silent: fail-safe at 25.1 s, released at 65.1 s
+    volts = st.world.plant
+    assert current_at(st, 60) * volts.connector_voltage_v <= 10_000.0 * 1.02
+    assert current_at(st, 75) * volts.connector_voltage_v > 40_000.0
+    assert st.ems is not None and st.ems.watchdog is not None
+    assert not st.ems.watchdog.in_failsafe and st.ems.watchdog.autonomous
+    st.sched.run_until(130 * S)
+    seen = csms(st).seen
+    assert [s.at_ns // S for s in seen if s.action == "NotifyChargingLimit"] == [5, 25]
+    assert [s.at_ns // S for s in seen if s.action == "ClearedChargingLimit"] == [65]
+    assert csms(st).violations == []
+    st.close()
+    # the EMS speaks again within the minimum: its limit ends the fail-safe, no release
+    port = _free_udp_port()
+    cfg = config(tmp_path, f"ems:\n  driver: udp_json\n  port: {port}\n"
+                           "  failsafe_timeout_s: 20\n  failsafe_limit_w: 10000\n"
+                           "  failsafe_duration_min_s: 40\n")
+    st = DcStation(cfg, SessionConfig(protocol="iso2", ocpp="2.0.1", charge_s=150))
+    st.start()
+    st.sched.run_until(30 * S)  # never spoke: fail-safe since 20 s
+    _send(port, {"limit_w": 20_000})
+    st.sched.run_until(45 * S)
+    _send(port, {"limit_w": 20_000})
+    st.sched.run_until(63 * S)  # past the stale release (60 s): the EMS's limit holds
+    assert csms(st).of("ClearedChargingLimit") == []
+    assert [n["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"]
+            for n in csms(st).of("NotifyChargingLimit")] == [10_000.0, 20_000.0]
     st.close()
 
 

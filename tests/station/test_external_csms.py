@@ -43,3 +43,36 @@ def test_simulated_station_charges_against_an_external_csms_over_websocket() -> 
     assert sim.violations == []
     (tx,) = sim.transactions.values()
     assert tx.meter_stop_wh is not None and tx.meter_stop_wh > 10.0
+
+
+@pytest.mark.realtime
+def test_E01_E06_ev_connected_points_through_the_whole_station_over_websocket() -> None:
+    """`evse sim --csms URL --ocpp 2.0.1 --tx-start-point EVConnected --tx-stop-point
+    EVConnected`: the whole simulated station (PLC, power path, car) on the real clock;
+    the transaction opens at the plug-in without a token, takes the token when the driver
+    taps, and closes only when the car leaves, after the energy transfer. Every frame is
+    schema-checked by the CSMS simulator."""
+    async def main() -> tuple[ExternalRunResult, CsmsSim]:
+        sim = CsmsSim("2.0.1")
+        sim.tokens[SIM_TOKEN] = "Accepted"
+        clock = MonotonicClock()
+        sec = ServerSecurity(1, "CP1", "password-16-chars")
+        async with CsmsServer(sim, clock.now_ns, security=sec) as srv:
+            result = await run_with_external_csms(
+                f"ws://127.0.0.1:{srv.port}/ocpp/CP1", "2.0.1", 3.0,
+                security=WsSecurity(1, "CP1", "password-16-chars"), limit_s=90,
+                tx_start_points="EVConnected", tx_stop_points="EVConnected",
+            )
+        return result, sim
+
+    result, sim = asyncio.run(main())
+    assert result.ev_result == "OK: charge time over"
+    tx_events = [(p["eventType"], p["triggerReason"]) for p in sim.of("TransactionEvent")
+                 if p["triggerReason"] != "MeterValuePeriodic"]
+    assert tx_events == [("Started", "CablePluggedIn"), ("Updated", "Authorized"),
+                         ("Updated", "ChargingStateChanged"), ("Ended", "EVDeparted")]
+    started = sim.of("TransactionEvent")[0]
+    assert "idToken" not in started
+    assert sim.violations == []
+    (tx,) = sim.transactions.values()
+    assert tx.meter_stop_wh is not None and tx.meter_stop_wh > 10.0
