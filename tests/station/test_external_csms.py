@@ -12,6 +12,7 @@ from evse.csms_sim.core import CsmsSim
 from evse.io.ocpp_ws import CsmsServer, ServerSecurity, WsSecurity
 from evse.runtime.clock import MonotonicClock
 from evse.runtime.external_csms import ExternalRunResult, run_with_external_csms
+from evse.runtime.ocpp_side import SIM_TOKEN
 
 #: The card `evse sim --csms URL --id-token` makes the simulated driver present.
 CARD = "CARD-4711"
