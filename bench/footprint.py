@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from evse.runtime.realtime import LateTurn
+    from evse.runtime.realtime import RunnerStats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -174,7 +174,7 @@ def charging(config: Path, seconds: float) -> tuple[float, float, int, str]:
         cpu = (_cpu_ticks(stat) - ticks0) / TICKS_PER_S / (time.monotonic() - t0) * 100
         rs = bench.runner.stats
         worst_ms = rs.worst_lateness_ns / 1e6
-        causes = late_turns_text(rs.late_turns)
+        causes = late_turns_text(rs)
         bench.stop()
         thread.join(10)
         bench.close()
@@ -182,16 +182,14 @@ def charging(config: Path, seconds: float) -> tuple[float, float, int, str]:
     return cpu, worst_ms, demands, causes
 
 
-def late_turns_text(late: list[LateTurn]) -> str:
+def late_turns_text(stats: RunnerStats) -> str:
     """The late turns by cause, and the worst one's breakdown (evse/runtime/realtime.py)."""
+    late = stats.late_turns
     if not late:
         return "no overruns"
-    by: dict[str, int] = {}
-    for t in late:
-        by[t.cause.value] = by.get(t.cause.value, 0) + 1
     w = max(late, key=lambda t: t.lateness_ns)
     return (f"worst {len(late)} overruns by cause: "
-            + ", ".join(f"{k} {n}" for k, n in sorted(by.items()))
+            + ", ".join(f"{k} {n}" for k, n in sorted(stats.late_causes().items()))
             + f"; worst {w.lateness_ns / 1e6:.1f} ms = our CPU {w.cpu_ns / 1e6:.1f} ms "
             f"(gc {w.gc_ns / 1e6:.1f}) + without our CPU {(w.work_ns - w.cpu_ns) / 1e6:.1f} ms "
             f"+ late wake-up {w.wake_ns / 1e6:.1f} ms, {w.switches} involuntary switches, "

@@ -12,13 +12,7 @@ S = 1_000_000_000
 
 
 def test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile() -> None:
-    st = DcStation(StationConfig(), SessionConfig(protocol="iso2", ocpp="2.0.1", charge_s=120))
-    st.start()
-    st.sched.run_until(1 * S)
-    st.plug_in()
-    assert st.sched.run_until_true(
-        lambda: st.secc is not None and st.secc.state == "charging"
-        and st.world.plant.connector_current_a > 50, limit_ns=60 * S)
+    st = _charging_session("generic", None)
     st.sched.run_for(3 * S)
     side = st.controller
     assert isinstance(side, OcppSide)
@@ -56,8 +50,13 @@ def test_k15_k16_station_reports_the_cars_needs_and_renegotiates_a_csms_profile(
 def _charging_plan_session(renegotiate_after_s: float | None) -> DcStation:
     """An ISO-2 car that states its plan in PowerDeliveryReq(Start) (profile
     iso_charging_plan: 20 kW, 10 kW after 600 s), charging under 2.0.1."""
+    return _charging_session("iso_charging_plan", renegotiate_after_s)
+
+
+def _charging_session(ev_profile: str, renegotiate_after_s: float | None) -> DcStation:
+    """An ISO-2 car of `ev_profile` charging (over 50 A) under OCPP 2.0.1."""
     st = DcStation(StationConfig(), SessionConfig(protocol="iso2", ocpp="2.0.1", charge_s=120,
-                                                  ev_profile="iso_charging_plan"))
+                                                  ev_profile=ev_profile))
     if renegotiate_after_s is not None:
         st.ev_profile.renegotiate_after_ns = round(renegotiate_after_s * S)
     st.start()

@@ -231,6 +231,18 @@ def test_ems_failsafe_timeout_applies_the_failsafe_limit_when_the_ems_goes_silen
     st.close()
 
 
+def _failsafe_min_station(tmp_path: Path) -> tuple[DcStation, int]:
+    """A started station whose EMS (udp_json on a free port) has a 20 s fail-safe timeout,
+    a 10 kW fail-safe limit and a 40 s Failsafe Duration Minimum."""
+    port = _free_udp_port()
+    cfg = config(tmp_path, f"ems:\n  driver: udp_json\n  port: {port}\n"
+                           "  failsafe_timeout_s: 20\n  failsafe_limit_w: 10000\n"
+                           "  failsafe_duration_min_s: 40\n")
+    st = DcStation(cfg, SessionConfig(protocol="iso2", ocpp="2.0.1", charge_s=150))
+    st.start()
+    return st, port
+
+
 def test_K13_ems_failsafe_duration_min_releases_a_failsafe_the_ems_never_ends(
         tmp_path: Path) -> None:
     """EEBus LPC's Failsafe Duration Minimum (LPC-922): the EMS goes silent, the fail-safe
@@ -239,12 +251,7 @@ def test_K13_ems_failsafe_duration_min_releases_a_failsafe_the_ems_never_ends(
     current rises again; the same silence causes no second fail-safe. An EMS that speaks
     before the minimum ends the fail-safe at once (LPC-916) and the stale release does
     nothing."""
-    port = _free_udp_port()
-    cfg = config(tmp_path, f"ems:\n  driver: udp_json\n  port: {port}\n"
-                           "  failsafe_timeout_s: 20\n  failsafe_limit_w: 10000\n"
-                           "  failsafe_duration_min_s: 40\n")
-    st = DcStation(cfg, SessionConfig(protocol="iso2", ocpp="2.0.1", charge_s=150))
-    st.start()
+    st, port = _failsafe_min_station(tmp_path)
     st.sched.run_until(1 * S)
     st.plug_in()
     st.sched.run_until(5 * S)
@@ -261,12 +268,7 @@ def test_K13_ems_failsafe_duration_min_releases_a_failsafe_the_ems_never_ends(
     assert csms(st).violations == []
     st.close()
     # the EMS speaks again within the minimum: its limit ends the fail-safe, no release
-    port = _free_udp_port()
-    cfg = config(tmp_path, f"ems:\n  driver: udp_json\n  port: {port}\n"
-                           "  failsafe_timeout_s: 20\n  failsafe_limit_w: 10000\n"
-                           "  failsafe_duration_min_s: 40\n")
-    st = DcStation(cfg, SessionConfig(protocol="iso2", ocpp="2.0.1", charge_s=150))
-    st.start()
+    st, port = _failsafe_min_station(tmp_path)
     st.sched.run_until(30 * S)  # never spoke: fail-safe since 20 s
     _send(port, {"limit_w": 20_000})
     st.sched.run_until(45 * S)
