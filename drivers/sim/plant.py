@@ -4,6 +4,16 @@ Two capacitive nodes joined by the contactor. The modules feed the module-side n
 source limited in current; loads hang on the connector node. Integrated with implicit Euler so
 any step size stays stable (hardware.md §6.2: deterministic time, `step` from the clock).
 
+The connector node has its own discharge: a resistor across the DC output on the cable side,
+switched by a normally-closed contact that the main contactors' coil opens, so it is in
+circuit exactly while the contactors are open (fail-safe: no coil power, discharged output).
+Without it nothing discharges the cable and the car's inlet once both sides' contactors are
+open: after a session the cable held the battery's voltage (357 V for as long as the car
+stayed plugged), the car's WeldingDetection saw no fall, and a second cable check in the same
+plug-in (ISO 15118-2 pause/resume) failed its < 60 V gate (hardware.md §2.5 step 1). The
+module side's own discharge (ModuleStage.discharge_resistance_ohm) cannot reach the cable
+through open contacts. The station's board must provide this path (docs/architecture.md).
+
 Step sizes (issue 14 item 1). `fixed` (the reference): 1 ms implicit-Euler steps, contactor
 and module-watchdog changes taking effect at the end of the millisecond they fall in.
 `adaptive` (the default) integrates the same equations between events, stepping exactly to
@@ -35,6 +45,12 @@ from drivers.sim.module_stage import ModuleStage
 MAX_STEP_NS = 1_000_000
 #: Module-side bleeder that is always there (voltage dividers of the measurement) [assumed].
 MODULE_NODE_BLEED_OHM = 1_000_000.0
+#: Cable-side output discharge while the contactors are open [assumed]: tau 0.4 s on the
+#: cable and inlet (1 uF + 200 uF, drivers/sim/loads.py), so 1000 V falls below 60 V in
+#: 1.1 s and 400 V in 0.8 s (the 10 s of cable check step 1, fsm_specs/power_path.yaml
+#: t_cc_voltage_gate, with a wide margin); a car still on its contactors is drawn 0.2 A at
+#: 400 V until it opens them.
+OUTPUT_DISCHARGE_OHM = 2_000.0
 #: Adaptive mode: two fine steps agree this closely -> the solution is constant or a ramp
 #: (1 mV of slope change per step, 1 mA of current change) [assumed; far below the meter's
 #: 0.5 V / 0.2 A offset band, drivers/meter/sim_meter.py].
@@ -50,8 +66,11 @@ class DcPlant:
         *,
         max_step_ns: int = MAX_STEP_NS,
         adaptive: bool = True,
+        output_discharge_ohm: float = OUTPUT_DISCHARGE_OHM,
     ) -> None:
         self.modules = list(modules)
+        #: The cable-side discharge conductance, in circuit while the contactors are open.
+        self.output_discharge_s = 1.0 / output_discharge_ohm
         #: False: the fixed-step reference integrator (every step max_step_ns).
         self.adaptive = adaptive
         #: Steps taken (for benches and tests).
@@ -261,16 +280,18 @@ class DcPlant:
                     v1 - self.connector_voltage_v) / dt_s
             self.connector_voltage_v = v1
         else:
+            # Open: the cable and inlet hold their charge against the car's battery (if its
+            # contactors are closed) and the output discharge.
             vc0 = self.connector_voltage_v
-            if exact_off and g_l > 0.0:
-                x = g_l * dt_s / c_l
-                v_c = e + (vc0 - e) * math.exp(-x)
-                i_load_g = g_l * (_mean(vc0, v_c, x, e) - e)
-            elif exact_off:
-                v_c, i_load_g = vc0, 0.0
+            g_c = g_l + self.output_discharge_s
+            v_c_inf = g_l * e / g_c
+            if exact_off:
+                x = g_c * dt_s / c_l
+                v_c = v_c_inf + (vc0 - v_c_inf) * math.exp(-x)
+                i_load_g = g_l * (_mean(vc0, v_c, x, v_c_inf) - e)
             else:
                 kl = c_l / dt_s
-                v_c = (kl * vc0 + g_l * e) / (kl + g_l)
+                v_c = (kl * vc0 + g_l * e) / (kl + g_c)
                 i_load_g = g_l * (v_c - e)
             self.connector_voltage_v = v_c
             self.connector_current_a = 0.0

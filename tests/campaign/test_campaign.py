@@ -205,17 +205,17 @@ def test_a_latched_fault_waiting_for_the_unplug_behind_f_clears_at_one_reset() -
 
 
 def test_a_second_weld_indication_after_a_reset_takes_the_station_out_of_service() -> None:
-    """A lost discharge path shows as a weld at the welding check (discharge_timeout after
-    the cable check: shows_as contactor_welded). Twice, with the reset and no clean opening
-    in between, it is contactor_welded_repeated (permanent, fault_table.yaml): the harness
-    judges the cell by that row (recover never) and marks the station out of service, so
-    the bench boots a new one instead of failing every later session on it."""
+    """A contactor that welds (contactor_welded, latched) is reset by the operator; welded
+    again at the next opening with no clean opening in between, it is contactor_welded_
+    repeated (permanent, fault_table.yaml): the harness judges the cell by that row
+    (recover never) and marks the station out of service, so the bench boots a new one
+    instead of failing every later session on it."""
     h = Harness(CATALOGUE, ocpp="1.6", seed=3)
     try:
         for _ in range(2):
             h.plug_in(CarPlan("din", charge_s=3.0))
-            assert h.run_to(Phase.PRECHARGE)
-            h.inject("discharge_timeout")
+            assert h.run_to(Phase.CHARGING)
+            h.inject("contactor_welded")
             failures = h.end_session()
             assert not failures, "\n".join(failures)
         assert h.out_of_service

@@ -42,8 +42,9 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
      "unknown key 'colour'"),
     ("    car: [EVSE_EmergencyShutdown, EVSE_Malfunction, EVSE_Shutdown, FAILED, closed, none]\n",
      "    car: [shrug]\n", "unknown car answer 'shrug'"),
-    ("      session_stop: {shows_as: contactor_welded}\n",
-     "      session_stop: {shows_as: contactor_melted}\n", "no fault-table row 'contactor_melted'"),
+    ("shows_as: imd_self_test_failed, recover: reset}\n",
+     "shows_as: imd_self_test_melted, recover: reset}\n",
+     "no fault-table row 'imd_self_test_melted'"),
 ])
 def test_a_bad_catalogue_names_file_and_line(tmp_path: Path, old: str, new: str,
                                              message: str) -> None:
@@ -62,7 +63,7 @@ def test_a_fault_table_row_without_a_fault_is_refused(tmp_path: Path) -> None:
 def test_a_cell_can_show_as_another_fault_table_row() -> None:
     """shows_as: the row the fault is raised as in that phase (its recovery then applies
     once that row was raised); other cells keep the row's own."""
-    row = load_catalogue().faults["discharge_timeout"]
+    row = load_catalogue().faults["imd_device_fault"]
     assert row.cell(PHASES[PHASES.index(row.main)]).shows_as is None
-    welding = [c for c in row.cells.values() if c.phase.value == "session_stop"][0]
-    assert welding.shows_as is FaultReason.CONTACTOR_WELDED
+    early = [c for c in row.cells.values() if c.phase.value == "session_setup"][0]
+    assert early.shows_as is FaultReason.SELF_TEST_FAILED

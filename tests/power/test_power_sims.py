@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import can
 import pytest
 
 from drivers.power import infy
+from drivers.sim import plant as plant_mod
 from drivers.sim.contactor import ACTUATION_DELAY_NS, FEEDBACK_DELAY_NS, ContactorSim
 from drivers.sim.imd import SELF_TEST_DURATION_NS, ImdPhysics
 from drivers.sim.loads import Battery, EvInlet, OpenCircuit, ShortCircuit
@@ -85,6 +87,34 @@ def test_off_module_output_discharges() -> None:
         s.commanded_on = False
     plant.step(4_000_000_000)
     assert plant.module_voltage_v < 60.0
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_the_cable_side_discharges_while_the_contactors_are_open(adaptive: bool) -> None:
+    """Both sides open (the car opened its own contactors after the station): the cable
+    and inlet fall below 60 V through the output discharge, with tau = R * C as the
+    closed form says, in either integrator; while the car's battery is still on the
+    cable, the discharge only draws it a little (the node stays at its voltage)."""
+    inlet = EvInlet()
+    stages = [ModuleStage()]
+    contactor = ContactorSim(actuation_delay_ns=0, feedback_delay_ns=0)
+    plant = DcPlant(stages, contactor, inlet, adaptive=adaptive)
+    plant.step(0)
+    inlet.close_ev_contactors(0.0)
+    plant.step(1_000_000_000)
+    battery_v = plant.connector_voltage_v
+    assert battery_v > 300.0  # the car's battery holds the cable while its contacts are in
+    inlet.open_ev_contactors()
+    tau_s = plant_mod.OUTPUT_DISCHARGE_OHM * inlet.capacitance_f()
+    plant.step(1_000_000_000 + round(tau_s * 1e9))
+    assert plant.connector_voltage_v == pytest.approx(battery_v * math.exp(-1.0), rel=0.02)
+    plant.step(1_000_000_000 + round(1.0 * 1e9))
+    assert plant.connector_voltage_v < 60.0
+    # Closing the contactors takes the discharge out of circuit: it does not load the output.
+    contactor.command(True, plant.now_ns)
+    switch_on(plant, 400.0, 5.0)
+    plant.step(plant.now_ns + 2_000_000_000)
+    assert plant.connector_voltage_v == pytest.approx(400.0, abs=1.0)
 
 
 def test_module_switches_off_after_its_comm_timeout_and_raises_the_alarm() -> None:
