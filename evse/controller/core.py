@@ -1338,6 +1338,12 @@ class Controller:
                     tx.token = self.token
                     if self._auth_group[0] == self.token.id_token:
                         tx.group_id = self._auth_group[1]
+                    if self.reservation_used is not None and tx.reservation_id is None:
+                        # H01/H03 with TxStartPoint EVConnected: the transaction opened at
+                        # the plug-in, before the reserved token used the reservation up;
+                        # its id goes with the event that brings the token
+                        tx.reservation_id = self.reservation_used
+                        self.reservation_used = None
                 self.dialect.tx_point_reached(tx, point)
             return
         if point not in self._tx_conditions:

@@ -241,11 +241,13 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_C + "test_reset_unlock_trigger_201",
              _U + "test_f06_trigger_message_boot_notification_says_triggered",
              _UC + "test_f06_trigger_message_meter_values_sends_meter_values_idle_and_charging",
-             _U + "test_f06_trigger_message_for_an_unknown_evse_is_rejected"),
+             _U + "test_f06_trigger_message_for_an_unknown_evse_is_rejected",
+             _WU + "test_f06_trigger_status_notification_without_evse_reports_every_connector"),
             "every MessageTrigger but SignCombinedCertificate and "
             "PublishFirmwareStatusNotification (NotImplemented); an unknown evse is Rejected "
             "(UnknownEvse) for the EVSE messages, ignored for the others (F06.FR.02); "
-            "BootNotification only while not registered (F06.FR.17)"),
+            "BootNotification only while not registered (F06.FR.17); StatusNotification "
+            "without an evse: every connector (this station has one)"),
     # ---- G Availability
     UseCase("G01", "Status Notification", CORE, Y, (_S + "test_rfid_session_online",)),
     UseCase("G02", "Heartbeat", CORE, Y,
@@ -395,9 +397,12 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _R + "test_h01_change_availability_inoperative_ends_the_reservation",
              _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket",
              _R + "test_h01_a_reservation_survives_a_restart",
-             _R + "test_h01_a_reservation_that_expired_while_the_station_was_down_is_dropped"),
+             _R + "test_h01_a_reservation_that_expired_while_the_station_was_down_is_dropped",
+             _WU + "test_h01_reserved_evse_with_tx_start_point_ev_connected"),
             "kept in the store across a restart; one that expired while the station was "
-            "down is dropped without its ReservationStatusUpdate"),
+            "down is dropped without its ReservationStatusUpdate; under TxStartPoint "
+            "EVConnected the transaction opens at the plug-in and the reserved token's "
+            "Updated Authorized event carries the reservationId"),
     UseCase("H02", "Cancel Reservation", RES, Y,
             (_R + "test_h02_cancel_reservation_makes_the_evse_available",
              _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket")),
