@@ -254,7 +254,9 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_U + "test_b01_cold_boot_accepted_then_status_and_heartbeat",
              _CL + "test_b01_g02_csms_current_time_becomes_the_timestamps_of_the_next_messages",
              _CL + "test_b01_g02_malformed_current_time_is_ignored_with_a_warning",
-             _R + "test_g02_h04_a_clock_step_moves_the_reservation_expiry"),
+             _R + "test_g02_h04_a_clock_step_moves_the_reservation_expiry",
+             _UC + "test_g02_j01_a_clock_step_moves_the_aligned_samples_to_the_csms_boundaries",
+             _F + "test_16_update_firmware_retrieve_date_follows_a_clock_step"),
             "currentTime sets the controller's wall clock, as in B01; what is due at a "
             "wall-clock moment (reservation expiry, clock-aligned samples, a firmware "
             "retrieveDateTime) is re-armed on the new clock"),
@@ -268,8 +270,10 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     # ---- J MeterValues
     UseCase("J01", "Sending Meter Values not related to a transaction", CORE, Y,
             (_UC + "test_j01_clock_aligned_meter_values_outside_a_transaction",
-             _UC + "test_j01_nothing_is_sent_without_a_meter_reading"),
-            "AlignedDataCtrlr.Interval; the EVSE's meter (no main meter, evseId 0)"),
+             _UC + "test_j01_nothing_is_sent_without_a_meter_reading",
+             _UC + "test_g02_j01_a_clock_step_moves_the_aligned_samples_to_the_csms_boundaries"),
+            "AlignedDataCtrlr.Interval on the CSMS's clock (B01/G02); the EVSE's meter (no "
+            "main meter, evseId 0)"),
     UseCase("J02", "Sending transaction related Meter Values", CORE, Y,
             (_S + "test_rfid_session_online",
              _TP + "test_J02_E01_periodic_samples_run_from_the_transaction_start_not_the_"
