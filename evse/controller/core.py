@@ -458,7 +458,9 @@ class Controller:
         due at a wall-clock moment (the clock-aligned samples, the reservation's expiry,
         a scheduled firmware job) and is a SettingSystemTime security event (2.0.1 A04;
         critical: the CSMS learns that the station's times jumped). A malformed
-        currentTime changes nothing (logged by the wall clock)."""
+        currentTime changes nothing (logged by the wall clock). Taken whatever the
+        BootNotification status: a CSMS that answers Pending or Rejected still tells the
+        right time, and the timestamps of the messages sent meanwhile should carry it."""
         before_ns = self.unix_ns()
         if self.wall_clock.adopt(payload.get("currentTime"), self.now_ns,
                                  f"{action}Response") is not ClockSync.STEPPED:
