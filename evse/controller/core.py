@@ -130,6 +130,7 @@ from evse.controller.store import QueuedMessage, Store
 from evse.controller.timers import CoreTimers
 from evse.controller.trust_store import RootType, TrustStore, TrustStoreError
 from evse.controller.tx_points import TxPoint, parse_points
+from evse.controller.wall_clock import ClockSync, WallClock
 from evse.fsm import Event, Machine, load_spec
 from evse.fsm.engine import TraceSink
 from evse.security.station_certs import LeafUse, StationCerts, StationRoot
@@ -201,6 +202,8 @@ class Controller:
                            call_timeout_ns=round(config.call_timeout_s * NS_PER_S))
         self.dialect = make_dialect(config.ocpp_version, self)
         self._timers = CoreTimers(lambda: self.now_ns)
+        #: The wall clock the CSMS's currentTime corrects (B01/G02; never the OS clock).
+        self.wall_clock = WallClock(config.epoch_unix_s)
         self._ws_out: list[str] = []
         self._plc_out: list[PlcCommand] = []
         self._events: deque[Event] = deque()
@@ -435,13 +438,40 @@ class Controller:
         self.now_ns = now_ns
 
     # ================================================================== wall clock
+    def unix_ns(self) -> int:
+        """The wall time now: the configured epoch + the CSMS's correction (B01/G02,
+        `wall_clock.py`) + the scheduler's time. Every timestamp and wall-clock timer of
+        the controller comes from here."""
+        return self.wall_clock.unix_ns(self.now_ns)
+
     def unix_s(self) -> int:
-        return self.cfg.epoch_unix_s + self.now_ns // NS_PER_S
+        return self.unix_ns() // NS_PER_S
 
     def timestamp(self) -> str:
-        ms = self.now_ns // 1_000_000
-        t = datetime.fromtimestamp(self.cfg.epoch_unix_s + ms // 1000, UTC)
+        ms = self.unix_ns() // 1_000_000
+        t = datetime.fromtimestamp(ms // 1000, UTC)
         return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+    def _adopt_csms_time(self, action: str, payload: dict[str, Any]) -> None:
+        """2.0.1 per B01 (BootNotificationResponse) and G02 (HeartbeatResponse), 1.6 §4.2
+        / §4.6: the CSMS's currentTime becomes our wall clock. A step re-arms what is
+        due at a wall-clock moment (the clock-aligned samples, the reservation's expiry,
+        a scheduled firmware job) and is a SettingSystemTime security event (2.0.1 A04;
+        critical: the CSMS learns that the station's times jumped). A malformed
+        currentTime changes nothing (logged by the wall clock). Taken whatever the
+        BootNotification status: a CSMS that answers Pending or Rejected still tells the
+        right time, and the timestamps of the messages sent meanwhile should carry it."""
+        before_ns = self.unix_ns()
+        if self.wall_clock.adopt(payload.get("currentTime"), self.now_ns,
+                                 f"{action}Response") is not ClockSync.STEPPED:
+            return
+        self.clock_aligned_changed()
+        if self.reservation is not None:
+            self._arm_reservation_expiry(self.reservation)
+        self.maintenance.clock_stepped()
+        self.security_event(SecurityEvent.SETTING_SYSTEM_TIME,
+                            f"stepped by {(self.unix_ns() - before_ns) / NS_PER_S:.3f} s to "
+                            f"the CSMS's currentTime from {action}")
 
     # ================================================================== events
     def post_event(self, name: str, data: object = None) -> None:
@@ -851,6 +881,8 @@ class Controller:
 
     def _on_result(self, res: IncomingResult) -> None:
         flight = self.outbox.finish(res.unique_id)
+        if res.action in ("BootNotification", "Heartbeat"):
+            self._adopt_csms_time(res.action, res.payload)
         if res.action == "BootNotification":
             accepted, interval_s = self.dialect.parse_boot(res.payload)
             if accepted:
@@ -1202,8 +1234,11 @@ class Controller:
         self._reserve_answer = "Accepted"
         self.store.put(RESERVATION_KEY, json.dumps(
             [res.reservation_id, res.id_token, res.expiry_unix_s, res.group_token]))
-        delay_ns = res.expiry_unix_s * NS_PER_S - (self.cfg.epoch_unix_s * NS_PER_S
-                                                    + self.now_ns)
+        self._arm_reservation_expiry(res)
+
+    def _arm_reservation_expiry(self, res: Reservation) -> None:
+        self._cancel_reservation_timer()
+        delay_ns = res.expiry_unix_s * NS_PER_S - self.unix_ns()
         self._reservation_timer = self._timers.start_timer(
             max(0, delay_ns), self._reservation_expired, "reservation_expiry")
 
@@ -1305,6 +1340,12 @@ class Controller:
                     tx.token = self.token
                     if self._auth_group[0] == self.token.id_token:
                         tx.group_id = self._auth_group[1]
+                    if self.reservation_used is not None and tx.reservation_id is None:
+                        # H01/H03 with TxStartPoint EVConnected: the transaction opened at
+                        # the plug-in, before the reserved token used the reservation up;
+                        # its id goes with the event that brings the token
+                        tx.reservation_id = self.reservation_used
+                        self.reservation_used = None
                 self.dialect.tx_point_reached(tx, point)
             return
         if point not in self._tx_conditions:
@@ -1408,7 +1449,7 @@ class Controller:
         aligned_s = self.settings.get_int("ClockAlignedDataInterval")
         if aligned_s <= 0:
             return
-        unix_ns = self.cfg.epoch_unix_s * NS_PER_S + self.now_ns
+        unix_ns = self.unix_ns()
         period_ns = aligned_s * NS_PER_S
         delay = period_ns - unix_ns % period_ns
 

@@ -143,6 +143,7 @@ class MaintenanceHost(Protocol):
     now_ns: int
     tx: OpenTx | None
 
+    def unix_ns(self) -> int: ...
     def unix_s(self) -> int: ...
     def send_volatile(self, action: str, payload: dict[str, Any], tag: object = None,
                       timeout_ns: int | None = None) -> bool: ...
@@ -168,6 +169,8 @@ class Maintenance:
         #: Set by cancel_job during the UpdateFirmware being handled.
         self.cancelled = False
         self._wait: object | None = None
+        #: What `_wait` waits for: (the Unix second it is due, its event).
+        self._wait_at: tuple[int, str] | None = None
         self._uploads: dict[int, int] = {}  # job id -> request id
         #: Last statuses reported, for TriggerMessage (Idle when nothing ran).
         self.firmware_status = "Idle"
@@ -267,15 +270,29 @@ class Maintenance:
         self.core.send_volatile("FirmwareStatusNotification", payload)
 
     def arm(self, at_unix_s: int, event: str) -> None:
-        delay_ns = at_unix_s * NS_PER_S - (self.core.cfg.epoch_unix_s * NS_PER_S
-                                           + self.core.now_ns)
-        self._wait = self._timers.start_timer(max(0, delay_ns),
-                                              lambda _now: self.post(event), event)
+        self.cancel_wait()
+        self._wait_at = (at_unix_s, event)
+        delay_ns = at_unix_s * NS_PER_S - self.core.unix_ns()
+        self._wait = self._timers.start_timer(max(0, delay_ns), self._wait_over, event)
+
+    def _wait_over(self, _now_ns: int) -> None:
+        assert self._wait_at is not None
+        event = self._wait_at[1]
+        self._wait = self._wait_at = None
+        self.post(event)
 
     def cancel_wait(self) -> None:
         if self._wait is not None:
             self._timers.cancel_timer(self._wait)
             self._wait = None
+        self._wait_at = None
+
+    def clock_stepped(self) -> None:
+        """The wall clock was stepped to the CSMS's time (B01/G02): a wait for a
+        wall-clock moment (retrieveDateTime, the retry) is due at that moment of the new
+        clock, not after the delay computed on the old one."""
+        if self._wait_at is not None:
+            self.arm(*self._wait_at)
 
 
 class FirmwareHandler:

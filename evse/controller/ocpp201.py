@@ -325,6 +325,10 @@ class Ocpp201(Management201):
                               self.core.timestamp(), info)
         if point is TxPoint.AUTHORIZED and tx.token is not None:
             payload["idToken"] = self._id_token(tx.token)
+            if tx.reservation_id is not None:
+                # per H01/H03: a transaction opened before the reserved token came
+                # (TxStartPoint EVConnected) names the reservation it used with the token
+                payload["reservationId"] = tx.reservation_id
         self.core.enqueue_tx_message("TransactionEvent", payload, tx)
 
     def charging_state_changed(self, tx: OpenTx) -> None:
@@ -584,6 +588,9 @@ class Ocpp201(Management201):
         elif what == "Heartbeat":
             core.send_volatile("Heartbeat", {})
         elif what == "StatusNotification":
+            # per F06: with an evse, that connector's status; without one, the status of
+            # every connector of the station, which here is the one connector of EVSE
+            # `connector_id` (the same message either way)
             core.send_volatile(*self.status(core.connector_status(), core.fault_error_16))
         elif what == "MeterValues":
             # F06.FR: a MeterValuesRequest (context Trigger), in a transaction or not

@@ -88,6 +88,7 @@ _P = "tests/station/test_pnc_trust.py::"
 _SE = "tests/controller/test_security.py::"
 _X = "tests/station/test_external_csms.py::"
 _WS = "tests/controller/test_ws_security.py::"
+_CL = "tests/controller/test_ws_clock_sync.py::"
 
 # =========================================================================================
 # Management use cases (branch ocppm)
@@ -95,7 +96,11 @@ _WS = "tests/controller/test_ws_security.py::"
 MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     # ---- B Provisioning
     UseCase("B01", "Cold Boot Charging Station", CORE, Y,
-            (_U + "test_b01_cold_boot_accepted_then_status_and_heartbeat",)),
+            (_U + "test_b01_cold_boot_accepted_then_status_and_heartbeat",
+             _CL + "test_b01_g02_csms_current_time_becomes_the_timestamps_of_the_next_messages",
+             _CL + "test_b01_g02_malformed_current_time_is_ignored_with_a_warning"),
+            "currentTime sets the controller's wall clock (a step beyond 2 s, with a "
+            "SettingSystemTime security event); a malformed one is logged and ignored"),
     UseCase("B02", "Cold Boot Charging Station - Pending", CORE, Y,
             (_U + "test_b02_b03_boot_pending_or_rejected_is_retried_and_nothing_else_sent",)),
     UseCase("B03", "Cold Boot Charging Station - Rejected", CORE, Y,
@@ -236,15 +241,25 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
             (_C + "test_reset_unlock_trigger_201",
              _U + "test_f06_trigger_message_boot_notification_says_triggered",
              _UC + "test_f06_trigger_message_meter_values_sends_meter_values_idle_and_charging",
-             _U + "test_f06_trigger_message_for_an_unknown_evse_is_rejected"),
+             _U + "test_f06_trigger_message_for_an_unknown_evse_is_rejected",
+             _WU + "test_f06_trigger_status_notification_without_evse_reports_every_connector"),
             "every MessageTrigger but SignCombinedCertificate and "
             "PublishFirmwareStatusNotification (NotImplemented); an unknown evse is Rejected "
             "(UnknownEvse) for the EVSE messages, ignored for the others (F06.FR.02); "
-            "BootNotification only while not registered (F06.FR.17)"),
+            "BootNotification only while not registered (F06.FR.17); StatusNotification "
+            "without an evse: every connector (this station has one)"),
     # ---- G Availability
     UseCase("G01", "Status Notification", CORE, Y, (_S + "test_rfid_session_online",)),
     UseCase("G02", "Heartbeat", CORE, Y,
-            (_U + "test_b01_cold_boot_accepted_then_status_and_heartbeat",)),
+            (_U + "test_b01_cold_boot_accepted_then_status_and_heartbeat",
+             _CL + "test_b01_g02_csms_current_time_becomes_the_timestamps_of_the_next_messages",
+             _CL + "test_b01_g02_malformed_current_time_is_ignored_with_a_warning",
+             _R + "test_g02_h04_a_clock_step_moves_the_reservation_expiry",
+             _UC + "test_g02_j01_a_clock_step_moves_the_aligned_samples_to_the_csms_boundaries",
+             _F + "test_16_update_firmware_retrieve_date_follows_a_clock_step"),
+            "currentTime sets the controller's wall clock, as in B01; what is due at a "
+            "wall-clock moment (reservation expiry, clock-aligned samples, a firmware "
+            "retrieveDateTime) is re-armed on the new clock"),
     UseCase("G03", "Change Availability EVSE/Connector", CORE, Y,
             (_U + "test_g03_g04_change_availability_idle_and_scheduled",
              _TP + "test_E01_G03_no_transaction_starts_while_the_connector_is_unavailable")),
@@ -255,8 +270,10 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
     # ---- J MeterValues
     UseCase("J01", "Sending Meter Values not related to a transaction", CORE, Y,
             (_UC + "test_j01_clock_aligned_meter_values_outside_a_transaction",
-             _UC + "test_j01_nothing_is_sent_without_a_meter_reading"),
-            "AlignedDataCtrlr.Interval; the EVSE's meter (no main meter, evseId 0)"),
+             _UC + "test_j01_nothing_is_sent_without_a_meter_reading",
+             _UC + "test_g02_j01_a_clock_step_moves_the_aligned_samples_to_the_csms_boundaries"),
+            "AlignedDataCtrlr.Interval on the CSMS's clock (B01/G02); the EVSE's meter (no "
+            "main meter, evseId 0)"),
     UseCase("J02", "Sending transaction related Meter Values", CORE, Y,
             (_S + "test_rfid_session_online",
              _TP + "test_J02_E01_periodic_samples_run_from_the_transaction_start_not_the_"
@@ -384,9 +401,12 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _R + "test_h01_change_availability_inoperative_ends_the_reservation",
              _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket",
              _R + "test_h01_a_reservation_survives_a_restart",
-             _R + "test_h01_a_reservation_that_expired_while_the_station_was_down_is_dropped"),
+             _R + "test_h01_a_reservation_that_expired_while_the_station_was_down_is_dropped",
+             _WU + "test_h01_reserved_evse_with_tx_start_point_ev_connected"),
             "kept in the store across a restart; one that expired while the station was "
-            "down is dropped without its ReservationStatusUpdate"),
+            "down is dropped without its ReservationStatusUpdate; under TxStartPoint "
+            "EVConnected the transaction opens at the plug-in and the reserved token's "
+            "Updated Authorized event carries the reservationId"),
     UseCase("H02", "Cancel Reservation", RES, Y,
             (_R + "test_h02_cancel_reservation_makes_the_evse_available",
              _W + "test_h01_h02_reserve_and_cancel_over_a_real_websocket")),
@@ -395,7 +415,9 @@ MANAGEMENT_USE_CASES: tuple[UseCase, ...] = (
              _R + "test_h03_another_driver_plugging_in_is_refused",
              _R + "test_h03_remote_start_for_the_reserved_token_uses_the_reservation")),
     UseCase("H04", "Reservation Ended, not used", RES, Y,
-            (_R + "test_h04_expiry_ends_the_reservation_with_reservation_status_update",)),
+            (_R + "test_h04_expiry_ends_the_reservation_with_reservation_status_update",
+             _R + "test_g02_h04_a_clock_step_moves_the_reservation_expiry"),
+            "the expiry is on the CSMS's clock (B01/G02)"),
     # ---- ISO 15118 support (non-security part)
     UseCase("C07", "Authorization using Contract Certificates", ISO, Y,
             (_S + "test_plug_and_charge_session",
@@ -445,9 +467,11 @@ SECURITY_USE_CASES: tuple[UseCase, ...] = (
              _SE + "test_A04_every_event_type_via_the_public_api_in_each_dialect",
              _SE + "test_A04_tech_info_never_carries_a_secret",
              _SE + "test_A04_a_csms_without_security_events_does_not_hold_the_queue",
-             _WS + "test_A04_wrong_password_and_untrusted_csms_certificate_are_security_events"),
-            "every event type can be raised; SettingSystemTime (the controller never sets "
-            "the clock from the CSMS's currentTime: the host's NTP does), MemoryExhaustion, "
+             _WS + "test_A04_wrong_password_and_untrusted_csms_certificate_are_security_events",
+             _CL + "test_b01_g02_csms_current_time_becomes_the_timestamps_of_the_next_messages"),
+            "every event type can be raised; SettingSystemTime is raised when the CSMS's "
+            "currentTime steps the controller's wall clock (B01/G02; the host's NTP still "
+            "sets the OS clock); MemoryExhaustion, "
             "FirmwareUpdated, replay and tamper events have no detector yet (the invalid "
             "firmware signature / signing certificate ones do, L01); the security log is in "
             "memory"),
@@ -511,7 +535,9 @@ _IN, _OUT = True, False
 MESSAGES_16: tuple[Message16, ...] = (
     Message16("Core", "Authorize", _OUT, (_S + "test_rfid_session_online",)),
     Message16("Core", "BootNotification", _OUT,
-              (_C + "test_boot_pending_is_retried_after_its_interval_and_nothing_else_is_sent",)),
+              (_C + "test_boot_pending_is_retried_after_its_interval_and_nothing_else_is_sent",
+               _CL + "test_b01_g02_csms_current_time_becomes_the_timestamps_of_the_next_messages"),
+              "currentTime sets the wall clock (§4.2)"),
     Message16("Core", "ChangeAvailability", _IN,
               (_C + "test_change_availability_idle_and_scheduled",)),
     Message16("Core", "ChangeConfiguration", _IN, (_C + "test_get_and_change_configuration",)),
@@ -523,7 +549,10 @@ MESSAGES_16: tuple[Message16, ...] = (
     Message16("Core", "DataTransfer", _OUT, (_S + "test_plug_and_charge_session",),
               "Plug & Charge Authorize / GetCertificateStatus / Get15118EVCertificate"),
     Message16("Core", "GetConfiguration", _IN, (_C + "test_get_and_change_configuration",)),
-    Message16("Core", "Heartbeat", _OUT, (_C + "test_heartbeat_follows_the_boot_interval",)),
+    Message16("Core", "Heartbeat", _OUT,
+              (_C + "test_heartbeat_follows_the_boot_interval",
+               _CL + "test_b01_g02_csms_current_time_becomes_the_timestamps_of_the_next_messages"),
+              "currentTime sets the wall clock"),
     Message16("Core", "MeterValues", _OUT, (_S + "test_rfid_session_online",)),
     Message16("Core", "RemoteStartTransaction", _IN, (_S + "test_remote_start_before_plug_in",)),
     Message16("Core", "RemoteStopTransaction", _IN,

@@ -69,6 +69,9 @@ class CsmsSim:
         self.groups: dict[str, str] = {}
         self.boot_status = "Accepted"
         self.heartbeat_interval_s = 300
+        #: currentTime of BootNotification / Heartbeat answers as is (None: the simulator's
+        #: clock); a test of a CSMS with a malformed clock sets it.
+        self.current_time_text: str | None = None
         self.pnc_status = "Accepted"
         #: NotifyEVChargingNeeds answer (K15: Accepted | Rejected | Processing).
         self.charging_needs_status = "Accepted"
@@ -178,11 +181,15 @@ class CsmsSim:
         return self.tokens.get(id_tag, "Invalid")
 
     def _on_BootNotification(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
-        return {"status": self.boot_status, "currentTime": self.timestamp(now),
+        return {"status": self.boot_status, "currentTime": self._current_time(now),
                 "interval": self.heartbeat_interval_s}
 
     def _on_Heartbeat(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
-        return {"currentTime": self.timestamp(now)}
+        return {"currentTime": self._current_time(now)}
+
+    def _current_time(self, now_ns: int) -> str:
+        return self.timestamp(now_ns) if self.current_time_text is None \
+            else self.current_time_text
 
     def _on_StatusNotification(self, p: dict[str, Any], now: int) -> dict[str, Any]:  # noqa: N802
         return {}

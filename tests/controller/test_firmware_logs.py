@@ -234,6 +234,27 @@ def test_16_update_firmware_waits_for_its_retrieve_date(server: FileServer,
         "Downloading", "Downloaded", "Installing", "Installed"]
 
 
+def test_16_update_firmware_retrieve_date_follows_a_clock_step(server: FileServer,
+                                                               tmp_path: Path) -> None:
+    """retrieveDate is a moment of the CSMS's clock: a Heartbeat.conf that puts the
+    station two minutes ahead (1.6 §4.6; 2.0.1 per G02) brings the download two minutes
+    closer on the scheduler's clock."""
+    restarts: list[str] = []
+    rig = rig_with_host("1.6", tmp_path, restarts)
+    ask(rig, "UpdateFirmware", {"location": server.url("fw.bin"),
+                                "retrieveDate": "2026-01-01T00:05:00Z"})
+    rig.run(60)
+    rig.csms.epoch_unix_s += 120
+    assert ask(rig, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {
+        "status": "Accepted"}
+    rig.run(118)  # 00:04:59 on the CSMS's clock
+    assert rig.csms.of("FirmwareStatusNotification") == []
+    rig.run(2)
+    assert [p["status"] for p in rig.csms.of("FirmwareStatusNotification")] == [
+        "Downloading", "Downloaded", "Installing", "Installed"]
+    assert rig.csms.violations == []
+
+
 def test_n01_get_log_uploads_to_the_http_server_with_status_notifications(
         server: FileServer, tmp_path: Path) -> None:
     rig = rig_with_host("2.0.1", tmp_path, [])

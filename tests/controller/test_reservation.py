@@ -169,6 +169,26 @@ def test_h04_expiry_ends_the_reservation_with_reservation_status_update(version:
     assert rig.csms.violations == []
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_g02_h04_a_clock_step_moves_the_reservation_expiry(version: str) -> None:
+    """The expiry is a wall-clock moment: when a HeartbeatResponse (G02) steps the
+    controller's clock five minutes ahead, a reservation until 00:10 ends five minutes
+    later, not ten (H04 on the CSMS's clock)."""
+    rig = Rig(version)
+    assert reserve(rig) == "Accepted"  # at 00:00, until 00:10
+    rig.run(60)
+    rig.csms.epoch_unix_s += 300
+    assert ask(rig, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {
+        "status": "Accepted"}
+    rig.run(60 * 4 - 1)  # 00:09:59 on the CSMS's clock
+    assert rig.state == "reserved.idle"
+    rig.run(2)
+    assert rig.state == "available"
+    expired_at = [s.at_ns // S for s in rig.csms.seen if s.action == "StatusNotification"][-1]
+    assert expired_at == 300
+    assert rig.csms.violations == []
+
+
 def test_h01_a_fault_removes_the_reservation_201() -> None:
     rig = Rig("2.0.1")
     assert reserve(rig) == "Accepted"

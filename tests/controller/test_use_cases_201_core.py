@@ -159,6 +159,24 @@ def test_e15_end_of_charging_reports_ev_connected_then_available_at_unplug() -> 
 
 
 # ---------------------------------------------------------------- J01
+def test_g02_j01_a_clock_step_moves_the_aligned_samples_to_the_csms_boundaries() -> None:
+    """Clock-aligned samples fall on the quarter hours of the CSMS's clock: after a
+    HeartbeatResponse (G02) puts the station 100 s ahead, the next aligned MeterValues
+    (J01) is at the CSMS's 00:15:00, 100 s earlier on the scheduler's clock than before
+    the step, and is stamped 00:15:00."""
+    rig = Rig("2.0.1", clock_aligned_interval_s=900.0, meter_sample_interval_s=0.0)
+    rig.meas(0.0)
+    rig.run(60)
+    rig.csms.epoch_unix_s += 100
+    assert ask(rig, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {
+        "status": "Accepted"}
+    rig.run(900)
+    (first, *_) = [s for s in rig.csms.seen if s.action == "MeterValues"]
+    assert first.at_ns // S == 800
+    assert first.payload["meterValue"][0]["timestamp"] == "2026-01-01T00:15:00.000Z"
+    assert rig.csms.violations == []
+
+
 def test_j01_clock_aligned_meter_values_outside_a_transaction() -> None:
     rig = Rig("2.0.1", clock_aligned_interval_s=900.0, meter_sample_interval_s=0.0)
     rig.meas(0.0)  # the DC meter reports while idle

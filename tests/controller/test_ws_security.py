@@ -238,8 +238,10 @@ def test_A02_signed_client_certificate_is_used_for_profile_3(version: str,
     root_pem = (d / "csms-ca.crt").read_text()
 
     async def main() -> None:
-        sim = CsmsSim(version)
         clock = MonotonicClock()
+        # the CSMS's currentTime is the real time (the station adopts it, per B01/G02):
+        # its CA's validity is checked on that clock
+        sim = CsmsSim(version, epoch_unix_s=realtime_epoch_unix_s(clock))
         sim.ca = SimCa("client CA", realtime_epoch_unix_s(clock) - 86_400)
         client_ca = tmp_path / "client-ca.pem"
         client_ca.write_text(sim.ca.pem)
