@@ -312,6 +312,9 @@ class ControlPilot:
             param_overrides=param_overrides,
         )
         self._notify = notify
+        mspec = self.machine.spec
+        self._tags: dict[str, frozenset[str]] = {
+            st.path: frozenset(mspec.tags_of(st.path)) for st in mspec.iter_states()}
         self.contactors_closed = False
         self.estop_active = False
         self._keepalive_enabled = True
@@ -322,6 +325,20 @@ class ControlPilot:
     @property
     def state(self) -> str:
         return self.machine.state
+
+    def has_tag(self, tag: str) -> bool:
+        """The current state (or an ancestor) carries `tag` in fsm_specs/iec61851.yaml: what
+        the rest of the station asks of the pilot ("not available", "PP open") is named in
+        the chart, not by comparing state names."""
+        return tag in self._tags[self.machine.state]
+
+    def require_tags(self, *tags: str) -> None:
+        """Refuse at build time a tag no state of the chart carries (a renamed tag would
+        otherwise read as never set)."""
+        known = {t for ts in self._tags.values() for t in ts}
+        missing = sorted(set(tags) - known)
+        if missing:
+            raise ValueError(f"{self.machine.spec.file}: no state tagged {', '.join(missing)}")
 
     @property
     def pp_state(self) -> PpState:

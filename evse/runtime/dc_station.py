@@ -247,6 +247,9 @@ class DcStation:
             config=CpConfig(config.cp.hlc_enabled, config.cp.ventilation_available),
             trace=sched.trace, param_overrides=config.cp.params,
         )
+        # The PilotView below reads these chart tags; a chart without them does not build.
+        self.cp.require_tags("emergency", "not_available", "pp_open", "cp_error", "pilot_f",
+                             "no_vehicle")
         sched.register("cp", CallbackComponent(self.cp.handle))
         sched.call_every(ms_to_ns(config.cp.sample_period_ms), self.cp.poll, "cp.poll")
         # ---------------------------------------------------------------- SLAC
@@ -344,14 +347,14 @@ class DcStation:
             self.power, self.guard,
             PilotView(
                 contactors_closed=lambda: self.cp.contactors_closed,
-                emergency=lambda: self.cp.state == "emergency",
+                emergency=lambda: self.cp.has_tag("emergency"),
                 # F or E: cp_e@precharge (bench seed 7) was answered EVSE_Ready until the
                 # car's own precharge timeout
-                faulted=lambda: self.cp.state in ("F", "E"),
+                faulted=lambda: self.cp.has_tag("not_available"),
                 unplugged=lambda: self._unplugged_in_session,
-                pp_open=lambda: self.cp.state == "plugged.proximity_open",
+                pp_open=lambda: self.cp.has_tag("pp_open"),
                 vehicle_ready=lambda: self.cp.level in (CpLevel.C, CpLevel.D),
-                ev_gone=lambda: self._pp_fault or self.cp.state == "E",
+                ev_gone=lambda: self._pp_fault or self.cp.has_tag("cp_error"),
             ),
             self._publish, on_session_end=self._session_ended,
             on_precharge=self._precharge_seen,
@@ -869,16 +872,15 @@ class DcStation:
             active[FaultCode.EV_ERROR] = PlcFault(
                 fault_code=FaultCode.EV_ERROR, severity=FaultSeverity.ERROR, active=True,
                 latched=False, diagnostic_data=ev_error[0][:120])
-        cp_state = self.cp.state
-        if cp_state == "emergency":
+        if self.cp.has_tag("emergency"):
             active[FaultCode.EMERGENCY_STOP] = PlcFault(
                 fault_code=FaultCode.EMERGENCY_STOP, severity=FaultSeverity.CRITICAL,
                 active=True, latched=True, diagnostic_data="e-stop")
-        elif cp_state == "E":
+        elif self.cp.has_tag("cp_error"):
             code = FaultCode.CP_DIODE_FAULT if self.cp.handler.diode_fault else FaultCode.CP_STATE_E
             active[code] = PlcFault(fault_code=code, severity=FaultSeverity.ERROR, active=True,
                                     latched=False, diagnostic_data=None)
-        elif cp_state == "F":
+        elif self.cp.has_tag("pilot_f"):
             # F held for a cause reported on its own (an e-stop until reset, a latched power
             # fault) reads as that cause; F for the pilot's own causes is CP_STATE_F.
             latched = set(self.cp.handler.latched)
@@ -942,7 +944,7 @@ class DcStation:
     def _power_idle(self, now_ns: int) -> bool:
         """Nothing plugged, the path at rest and open, no shutdown or chart timer pending:
         nothing in the power part can change faster than the idle rate."""
-        if (self.cp.state != "A" or self.power.phase not in _POWER_AT_REST
+        if (not self.cp.has_tag("no_vehicle") or self.power.phase not in _POWER_AT_REST
                 or self._suspend_due_ns is not None or self.world.contactor.closed
                 or self.world.contactor.commanded_closed):
             return False
@@ -1070,7 +1072,7 @@ class DcStation:
                 # Refusing it would keep F, in which the unplug is never seen (-12 V), so
                 # the faults could never clear (fault campaign cp_f@cpd).
                 accepted = True
-            elif result.unplug_pending and self.cp.state == "F":
+            elif result.unplug_pending and self.cp.has_tag("pilot_f"):
                 # A latched power fault waits only for the unplug, which F hides: the pilot
                 # is reset first (it reads the inlet again in A) and the path's reset is
                 # asked again at that unplug (fault campaign seed 7: contactor_welded and
@@ -1117,7 +1119,7 @@ class DcStation:
         the power path would never learn of the unplug its clearing rule may wait for."""
         fault = self.power.fault
         if (fault is None or fault.clearing is Clearing.SELF_CLEARING or self._cp_fault_posted
-                or self.cp.state != "A" or self.power.phase is not PowerPhase.FAULTED
+                or not self.cp.has_tag("no_vehicle") or self.power.phase is not PowerPhase.FAULTED
                 or self.cp.contactors_closed):
             return
         self._cp_fault_posted = True

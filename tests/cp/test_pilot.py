@@ -353,3 +353,22 @@ def test_a_board_that_does_not_read_pp_never_gates() -> None:
     h.board.ev_state = EvCpState.B
     h.run(1.0)
     assert h.state == "plugged.B.B2"
+
+
+def test_the_station_reads_the_pilot_by_chart_tags_and_refuses_a_missing_one() -> None:
+    """What the SECC and the fault report ask of the pilot (e-stop, not available, no
+    vehicle) are tags of fsm_specs/iec61851.yaml states: they follow the chart as it moves,
+    and a tag no state carries is refused when the station is built, not read as never set."""
+    h = Cp()
+    assert h.cp.has_tag("no_vehicle") and not h.cp.has_tag("emergency")
+    h.charging()
+    assert not h.cp.has_tag("no_vehicle")
+    h.board.press_estop()
+    h.run(0.05)
+    assert h.cp.has_tag("emergency") and not h.cp.has_tag("not_available")
+    h.board.release_estop()
+    h.run(0.5)
+    assert h.state == "F" and h.cp.has_tag("not_available") and h.cp.has_tag("pilot_f")
+    h.cp.require_tags("emergency", "pp_open")
+    with pytest.raises(ValueError, match="no state tagged estop"):
+        h.cp.require_tags("emergency", "estop")
