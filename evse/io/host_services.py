@@ -49,14 +49,22 @@ def _no_logs(log_type: str) -> bytes:
     return f"no {log_type} source configured\n".encode()
 
 
+def _configured(path: Path | None) -> Path:
+    """A maintenance directory, or the reason a transfer cannot run (TransferResult.detail)."""
+    if path is None:
+        raise ValueError("no maintenance directory (ocpp.maintenance_dir) configured")
+    return path
+
+
 def _no_restart(kind: str) -> None:
     """Default when nobody wired a service manager: the restart is not performed."""
 
 
 @dataclass
 class HostServices:
-    staging_dir: Path
-    firmware_dir: Path
+    #: None (no `ocpp.maintenance_dir`): downloads and installs fail with that reason.
+    staging_dir: Path | None
+    firmware_dir: Path | None
     restart: Callable[[str], None] = _no_restart
     log_source: Callable[[str], bytes] = _no_logs
     timeout_s: float = TRANSFER_TIMEOUT_S
@@ -86,12 +94,12 @@ class HostServices:
 
     def _staged(self, req: TransferRequest) -> Path:
         name = Path(req.file_name).name  # never a path from the CSMS
-        return self.staging_dir / name
+        return _configured(self.staging_dir) / name
 
     def _download(self, req: TransferRequest) -> TransferResult:
         self._http(req.url)
-        self.staging_dir.mkdir(parents=True, exist_ok=True)
         final = self._staged(req)
+        final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_suffix(final.suffix + ".part")
         digest = hashlib.sha256()
         with urllib.request.urlopen(req.url, timeout=self.timeout_s) as resp, \
@@ -116,8 +124,9 @@ class HostServices:
 
     def _install(self, req: TransferRequest) -> TransferResult:
         src = self._staged(req)
-        self.firmware_dir.mkdir(parents=True, exist_ok=True)
-        dest = self.firmware_dir / src.name
+        firmware_dir = _configured(self.firmware_dir)
+        firmware_dir.mkdir(parents=True, exist_ok=True)
+        dest = firmware_dir / src.name
         try:
             os.replace(src, dest)
         except OSError:

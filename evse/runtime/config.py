@@ -301,6 +301,20 @@ class OcppSection:
     #: The id token the bench's simulated driver presents (session.auth_delay_s after the
     #: car asks); null: none (authorized remotely by the CSMS, or by Plug & Charge).
     id_token: str | None = "SIM-RFID-0001"
+    #: Where firmware and logs are handled on the board (UpdateFirmware, GetLog,
+    #: GetDiagnostics; evse/io/host_services.py): downloads land in `staging/`, an install
+    #: moves the image into `firmware/`. null: every transfer is refused with that reason
+    #: (the CSMS hears DownloadFailed / UploadFailure, not a silent success).
+    maintenance_dir: str | None = None
+    #: What an OCPP Reset (1.6 Reset, 2.0.1 B11/B12) or a firmware install's restart does:
+    #: "exit" ends `evse run` cleanly with EXIT_RESTART (75), which the systemd unit's
+    #: Restart= policy turns into a new process (deploy/evse.service); "none" records it
+    #: and goes on (a bench that must not stop).
+    restart: str = "exit"
+    #: Directory of the station's own certificates and keys (CSMS roots, the profile-3
+    #: client certificate, the SECC's V2G leaf; evse/security/station_certs.py), so what
+    #: the CSMS installs survives a restart. null: kept in memory.
+    station_cert_dir: str | None = None
     #: The config file these paths are relative to.
     base_dir: str = "."
 
@@ -315,7 +329,10 @@ class OcppSection:
 
 
 _OCPP_KEYS = {"url", "charge_point_id", "version", "security_profile", "password_file",
-              "ca_file", "client_cert", "client_key", "heartbeat_s", "store", "id_token"}
+              "ca_file", "client_cert", "client_key", "heartbeat_s", "store", "id_token",
+              "maintenance_dir", "restart", "station_cert_dir"}
+#: `ocpp.restart` values (OcppSection.restart).
+OCPP_RESTART_MODES = ("exit", "none")
 #: OCPP 1.6 chargeBoxIdentity (CiString48) / 2.0.1 identity: no '/' (it is a URL segment).
 _CP_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,48}$")
 
@@ -347,7 +364,8 @@ def _ocpp_section(raw: LMap, file: str) -> OcppSection | None:
         raise fail("security_profile", f"{profile} needs a "
                    f"{'ws' if profile == 1 else 'wss'}:// url (no silent downgrade)")
     paths: dict[str, str | None] = {}
-    for key in ("password_file", "ca_file", "client_cert", "client_key", "store"):
+    for key in ("password_file", "ca_file", "client_cert", "client_key", "store",
+                "maintenance_dir", "station_cert_dir"):
         value = v.get(key)
         if value is not None and (not isinstance(value, str) or not value):
             raise fail(key, "must be a path or null")
@@ -367,9 +385,12 @@ def _ocpp_section(raw: LMap, file: str) -> OcppSection | None:
     token = v.get("id_token", "SIM-RFID-0001")
     if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 20):
         raise fail("id_token", "must be 1..20 characters (OCPP 1.6 IdToken) or null")
+    restart = v.get("restart", "exit")
+    if restart not in OCPP_RESTART_MODES:
+        raise fail("restart", f"must be one of {', '.join(OCPP_RESTART_MODES)}, got {restart!r}")
     return OcppSection(url=url, charge_point_id=cp_id, version=version,
                        security_profile=profile, heartbeat_s=float(hb), id_token=token,
-                       base_dir=str(Path(file).resolve().parent), **paths)
+                       restart=restart, base_dir=str(Path(file).resolve().parent), **paths)
 # ---------------------------------------------------------------- end ocpp
 
 

@@ -22,6 +22,7 @@ from evse.controller.core import Controller
 from evse.controller.external_limits import EmsCommand
 from evse.controller.plc_port import PlcEvent
 from evse.controller.store import Store
+from evse.io.host_services import HostServices
 from evse.io.ocpp_ws import OcppWsClient, WsSecurity, realtime_epoch_unix_s
 from evse.runtime.clock import MonotonicClock
 from evse.runtime.config import OcppSection, StationConfig
@@ -68,10 +69,29 @@ def controller_for(config: StationConfig, section: OcppSection, clock: Monotonic
         auth_timeout_eim_s=config.auth.timeout_eim_s,
         auth_timeout_pnc_s=config.auth.timeout_pnc_s,
         epoch_unix_s=realtime_epoch_unix_s(clock),
+        station_cert_dir=section.path(section.station_cert_dir) or "",
     )
     cfg = dataclasses.replace(cfg, **config.pnc.controller_settings())  # type: ignore[arg-type]
     store = section.path(section.store) or ":memory:"
     return Controller(cfg, Store(store))
+
+
+def host_services_for(section: OcppSection, restart: Callable[[str], None]) -> HostServices:
+    """The board's side of the controller's maintenance requests, from the `ocpp:` section:
+    transfers under `maintenance_dir` (refused with a reason without one), the restart as
+    `restart` ("exit": the caller's hook ends the run for the service manager; "none":
+    recorded only)."""
+    base = section.path(section.maintenance_dir)
+    root = Path(base) if base is not None else None
+    return HostServices(
+        root / "staging" if root is not None else None,
+        root / "firmware" if root is not None else None,
+        restart=restart if section.restart == "exit" else _restart_recorded,
+    )
+
+
+def _restart_recorded(kind: str) -> None:
+    """`ocpp.restart: none`: the request is in HostServices.history, the process goes on."""
 
 
 class ThreadedOcppClient(OcppWsClient):
@@ -81,8 +101,9 @@ class ThreadedOcppClient(OcppWsClient):
     thread that opened it, so the controller is created, started and run there."""
 
     def __init__(self, controller: Controller, url: str, security: WsSecurity,
-                 clock: MonotonicClock, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(controller, url, security, clock)
+                 clock: MonotonicClock, loop: asyncio.AbstractEventLoop,
+                 host: HostServices | None = None) -> None:
+        super().__init__(controller, url, security, clock, host=host)
         self._loop = loop
         self._go = threading.Event()
         self._cancelled = False
@@ -93,7 +114,7 @@ class ThreadedOcppClient(OcppWsClient):
 
     @classmethod
     def spawn(cls, build: Callable[[], Controller], url: str, security: WsSecurity,
-              clock: MonotonicClock) -> ThreadedOcppClient:
+              clock: MonotonicClock, host: HostServices | None = None) -> ThreadedOcppClient:
         """Start the thread, build the controller on it; `start()` then connects."""
         box: list[ThreadedOcppClient | BaseException] = []
         ready = threading.Event()
@@ -102,7 +123,7 @@ class ThreadedOcppClient(OcppWsClient):
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             try:
-                client = cls(build(), url, security, clock, loop)
+                client = cls(build(), url, security, clock, loop, host)
             except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
                 box.append(exc)
                 ready.set()

@@ -48,6 +48,7 @@ from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, RawHomePlugSocket
 from drivers.sim.loads import Battery as PlantBattery
 from evse.io.capture import CaptureConfig, CaptureError, PacketTap, SessionCaptures
+from evse.io.host_services import HostServices
 from evse.io.journal import (
     PRIORITY_NOTICE,
     JournalHandler,
@@ -80,7 +81,12 @@ from evse.runtime.dc_station import (
     _power_path_config as power_path_config,
     warm_up_protocols,
 )
-from evse.runtime.ocpp_thread import ThreadedOcppClient, controller_for, ws_security
+from evse.runtime.ocpp_thread import (
+    ThreadedOcppClient,
+    controller_for,
+    host_services_for,
+    ws_security,
+)
 from evse.runtime.realtime import RealtimeRunner
 from evse.runtime.scheduler import CallbackComponent
 from evse.runtime.trace import Trace
@@ -109,6 +115,10 @@ EV_BATTERY_R_OHM = 0.08
 _PROTOCOLS = {"din": AppProtocol.DIN70121, "iso2": AppProtocol.ISO15118_2}
 #: SECC chart states (top level) in which a car holds S2 closed (CP C): CableCheck through
 #: the PowerDelivery stop exchange (IEC 61851-23 CC.5.1, ISO 15118-2 [V2G2-847]).
+#: `evse run`'s exit status when the controller asked for a restart (sysexits EX_TEMPFAIL):
+#: not 0, so the unit's Restart=on-failure starts the station again (deploy/evse.service
+#: also names it in RestartForceExitStatus=); 2 stays "bad config or interface".
+EXIT_RESTART = 75
 _CAR_C_STATES = {"cable_check", "precharge", "power_delivery_pending", "charging", "stopping"}
 #: States in which its contactors are closed (it closes them after PowerDeliveryRes start).
 _CAR_CONTACTOR_STATES = {"charging", "stopping"}
@@ -243,6 +253,12 @@ class IfaceStation:
         self._waiting_pwm = False
         self._session_open = False
         self._stop = threading.Event()
+        #: `run` returned (its time was up, a signal, or a restart).
+        self.loop_ended = False
+        #: The restart the controller asked for (`request_restart`), None: none.
+        self.restart_kind: str | None = None
+        #: The board's maintenance side (`ocpp:` section only).
+        self.host: HostServices | None = None
         self.echo: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ setup
@@ -254,11 +270,12 @@ class IfaceStation:
         # The hardware rating the controller publishes is the power path's.
         rating = power_path_config(config)
         clock = self.clock
+        self.host = host_services_for(section, self.request_restart)
         return ThreadedOcppClient.spawn(
             lambda: controller_for(config, section, clock, max_voltage_v=rating.max_voltage_v,
                                    max_current_a=rating.max_current_a,
                                    max_power_w=rating.max_power_w),
-            section.endpoint, security, clock)
+            section.endpoint, security, clock, self.host)
 
     def _net_config(self) -> V2gNetConfig:
         v = self.config.v2g
@@ -330,9 +347,17 @@ class IfaceStation:
         end = (self.clock.now_ns() + s_to_ns(duration_s) if duration_s is not None
                else 2**62)
         self.runner.run_until(end, stop=self._stop.is_set)
+        self.loop_ended = True
 
     def stop(self) -> None:
         """Thread- and signal-safe: the loop returns within one timer period."""
+        self._stop.set()
+
+    def request_restart(self, kind: str) -> None:
+        """The controller's restart (OCPP Reset, a firmware install) with `ocpp.restart:
+        exit`: called on a host-services worker thread after the answer went out; the loop
+        ends as on SIGTERM and `evse run` exits with EXIT_RESTART for the service manager."""
+        self.restart_kind = kind
         self._stop.set()
 
     def close(self) -> None:
@@ -603,4 +628,8 @@ def main(args: argparse.Namespace) -> int:
           f"{rs.overruns} timer overruns "
           f"(worst {rs.worst_lateness_ns / 1e6:.1f} ms late"
           + (f"; causes of the worst {len(rs.late_turns)}: {causes}" if causes else "") + ")")
+    if bench.restart_kind is not None:
+        print(f"restart requested by the CSMS ({bench.restart_kind}): exit {EXIT_RESTART} "
+              "for the service manager")
+        return EXIT_RESTART
     return 0

@@ -532,6 +532,8 @@ KEY_TESTS.update({
 # project's CSMS simulator in tests/station/test_run_ocpp.py.
 _OCPP = "tests/station/test_run_ocpp.py"
 _OCPP16 = f"{_OCPP}::test_evse_run_boots_at_the_csms_and_charges_a_din_car_under_ocpp_16"
+_OCPP_MAINT = (f"{_OCPP}::test_evse_run_installs_firmware_in_its_maintenance_dir_and_ends_"
+               "for_the_restart")
 KEY_TESTS.update({
     "ocpp.url": _OCPP16,
     "ocpp.charge_point_id": _OCPP16,
@@ -545,6 +547,9 @@ KEY_TESTS.update({
     "ocpp.heartbeat_s": _OCPP16,
     "ocpp.store": _OCPP16,
     "ocpp.id_token": _OCPP16,
+    "ocpp.maintenance_dir": _OCPP_MAINT,
+    "ocpp.restart": _OCPP_MAINT,
+    "ocpp.station_cert_dir": _OCPP_MAINT,
 })
 # imd: {driver: isocha425} on an RS-485 tty (Modbus RTU), against the simulated IMD on a pty.
 _IMD = "tests/drivers/test_isocha425_serial.py"

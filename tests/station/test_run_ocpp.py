@@ -13,7 +13,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,10 +45,31 @@ def veth() -> Iterator[VethLink]:
         pytest.skip(f"cannot create network namespaces: {exc}")
 
 
+@dataclass
+class CsmsHandle:
+    """The CSMS simulator's server running in its namespace: its port, and CSMS-initiated
+    calls sent from the test's thread (on the server's own loop)."""
+
+    port: int
+    server: CsmsServer
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, cp_id: str, action: str, payload: dict[str, Any]) -> str:
+        done = asyncio.run_coroutine_threadsafe(self.server.call(cp_id, action, payload),
+                                                self.loop)
+        return done.result(10)
+
+
 @contextmanager
 def csms_in(ns: str, sim: CsmsSim, security: ServerSecurity) -> Iterator[int]:
     """The CSMS simulator's websocket server on its own thread and loop inside `ns`."""
-    port: list[int] = []
+    with csms_server_in(ns, sim, security) as handle:
+        yield handle.port
+
+
+@contextmanager
+def csms_server_in(ns: str, sim: CsmsSim, security: ServerSecurity) -> Iterator[CsmsHandle]:
+    handles: list[CsmsHandle] = []
     ready = threading.Event()
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
@@ -53,7 +77,7 @@ def csms_in(ns: str, sim: CsmsSim, security: ServerSecurity) -> Iterator[int]:
     async def serve() -> None:
         clock = MonotonicClock()
         async with CsmsServer(sim, clock.now_ns, security=security) as srv:
-            port.append(srv.port)
+            handles.append(CsmsHandle(srv.port, srv, loop))
             ready.set()
             await stop.wait()
 
@@ -65,7 +89,7 @@ def csms_in(ns: str, sim: CsmsSim, security: ServerSecurity) -> Iterator[int]:
     thread.start()
     assert ready.wait(10), "CSMS did not start"
     try:
-        yield port[0]
+        yield handles[0]
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)
@@ -200,6 +224,90 @@ def test_a_wrong_password_is_refused_by_the_csms_and_retried_while_the_station_r
             assert bench.station.cp.state != "F"  # the station itself runs on
 
 
+@contextmanager
+def file_server_in(ns: str, files: dict[str, bytes]) -> Iterator[int]:
+    """An HTTP server for the firmware image on 127.0.0.1 of `ns` (where the station's
+    downloads run: its threads inherit the namespace)."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = files.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    box: list[ThreadingHTTPServer] = []
+    ready = threading.Event()
+
+    def main() -> None:
+        with in_netns(ns):
+            box.append(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+            ready.set()
+            box[0].serve_forever(poll_interval=0.02)
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    assert ready.wait(10), "file server did not start"
+    try:
+        yield box[0].server_address[1]
+    finally:
+        box[0].shutdown()
+        box[0].server_close()
+        thread.join(10)
+
+
+@pytest.mark.netns
+def test_evse_run_installs_firmware_in_its_maintenance_dir_and_ends_for_the_restart(
+    veth: VethLink, tmp_path: Path,
+) -> None:
+    """The board's maintenance keys: a 1.6 UpdateFirmware is downloaded and installed under
+    ocpp.maintenance_dir (staging/, then firmware/), the install's restart ends the run
+    (ocpp.restart: exit) with restart_kind set, which `evse run` turns into exit status 75
+    for systemd; an InstallCertificate lands in ocpp.station_cert_dir (a restart keeps it).
+    Without these keys the download is refused and a Reset only recorded."""
+    (tmp_path / "secret").write_text(PASSWORD + "\n", encoding="utf-8")
+    make_pki(tmp_path, "maint")
+    image = b"CM4-FIRMWARE\x00" * 1024
+    sim = CsmsSim("1.6")
+    sim.heartbeat_interval_s = 0
+    with csms_server_in(veth.secc_ns, sim, ServerSecurity(1, "CM4-0004", PASSWORD)) as csms, \
+            file_server_in(veth.secc_ns, {"fw.bin": image}) as http_port:
+        cfg = write_config(tmp_path / "maint.yaml",
+                           f"  url: ws://127.0.0.1:{csms.port}/ocpp\n"
+                           "  charge_point_id: CM4-0004\n"
+                           "  password_file: secret\n"
+                           "  maintenance_dir: maint\n"
+                           "  restart: exit\n"
+                           "  station_cert_dir: certs\n")
+        with station(veth, cfg) as bench:
+            assert _wait(lambda: "StatusNotification" in sim.actions()), sim.actions()
+            assert (tmp_path / "certs" / "roots").is_dir()
+            root_pem = (tmp_path / "maint-ca.crt").read_text(encoding="utf-8")
+            uid = csms.call("CM4-0004", "InstallCertificate", {
+                "certificateType": "CentralSystemRootCertificate", "certificate": root_pem})
+            assert _wait(lambda: sim.answers[uid].payload is not None)
+            assert sim.answers[uid].payload == {"status": "Accepted"}
+            assert list((tmp_path / "certs").rglob("*.pem")), "root not stored"
+            csms.call("CM4-0004", "UpdateFirmware", {
+                "location": f"http://127.0.0.1:{http_port}/fw.bin",
+                "retrieveDate": "2020-01-01T00:00:00Z"})
+            assert _wait(lambda: bench.restart_kind is not None, 20), (
+                sim.of("FirmwareStatusNotification"), bench.host and bench.host.history)
+            assert bench.restart_kind == "FirmwareUpdate"
+            assert [p["status"] for p in sim.of("FirmwareStatusNotification")] == [
+                "Downloading", "Downloaded", "Installing", "Installed"]
+            installed = list((tmp_path / "maint" / "firmware").iterdir())
+            assert [p.read_bytes() for p in installed] == [image]
+            assert _wait(lambda: bench.loop_ended, 5)  # the loop ended for the restart
+            assert sim.violations == []
+
+
 # ----------------------------------------------------------------- config checks (no network)
 
 @pytest.mark.parametrize(("body", "line", "text"), [
@@ -218,6 +326,10 @@ def test_a_wrong_password_is_refused_by_the_csms_and_retried_while_the_station_r
      "id_token"),
     ("  url: ws://x/o\n  charge_point_id: CP1\n  hearbeat_s: 5\n", 7,
      "unknown key ocpp.hearbeat_s"),
+    ("  url: ws://x/o\n  charge_point_id: CP1\n  restart: reboot\n", 7,
+     "ocpp.restart must be one of exit, none"),
+    ("  url: ws://x/o\n  charge_point_id: CP1\n  maintenance_dir: ''\n", 7,
+     "ocpp.maintenance_dir must be a path or null"),
 ])
 def test_ocpp_section_errors_name_the_key_and_line(
     tmp_path: Path, body: str, line: int, text: str,
