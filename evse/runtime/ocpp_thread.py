@@ -76,17 +76,19 @@ def controller_for(config: StationConfig, section: OcppSection, clock: Monotonic
     return Controller(cfg, Store(store))
 
 
-def host_services_for(section: OcppSection, restart: Callable[[str], None]) -> HostServices:
+def host_services_for(section: OcppSection, restart: Callable[[str], None],
+                      log_source: Callable[[str], bytes]) -> HostServices:
     """The board's side of the controller's maintenance requests, from the `ocpp:` section:
     transfers under `maintenance_dir` (refused with a reason without one), the restart as
     `restart` ("exit": the caller's hook ends the run for the service manager; "none":
-    recorded only)."""
+    recorded only), uploads from `log_source`."""
     base = section.path(section.maintenance_dir)
     root = Path(base) if base is not None else None
     return HostServices(
         root / "staging" if root is not None else None,
         root / "firmware" if root is not None else None,
         restart=restart if section.restart == "exit" else _restart_recorded,
+        log_source=log_source,
     )
 
 

@@ -38,6 +38,7 @@ import logging
 import signal
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,8 @@ _PROTOCOLS = {"din": AppProtocol.DIN70121, "iso2": AppProtocol.ISO15118_2}
 #: not 0, so the unit's Restart=on-failure starts the station again (deploy/evse.service
 #: also names it in RestartForceExitStatus=); 2 stays "bad config or interface".
 EXIT_RESTART = 75
+#: Timeline lines kept for an uploaded log: a day of sessions at ~60 lines each, ~2 MB.
+TIMELINE_LINES = 20_000
 _CAR_C_STATES = {"cable_check", "precharge", "power_delivery_pending", "charging", "stopping"}
 #: States in which its contactors are closed (it closes them after PowerDeliveryRes start).
 _CAR_CONTACTOR_STATES = {"charging", "stopping"}
@@ -205,7 +208,10 @@ class IfaceStation:
                 raise RunError(f"{config.file}: slac.enabled needs plc.driver raw")
             port = RawHomePlugSocket(iface)
         # Days of operation: keep no trace in memory; listeners still see every record.
+        #: The newest timeline lines, for GetLog / GetDiagnostics (`log_text`).
+        self.timeline: deque[str] = deque(maxlen=TIMELINE_LINES)
         self.trace = Trace(self.clock.now_ns, keep=False)
+        self.trace.add_listener(self._keep_timeline)
         # `ocpp:`: the operator's CSMS over a websocket (its own thread), instead of the
         # in-process CSMS simulator that session.ocpp selects.
         self.ocpp_client = self._ocpp_client(config)
@@ -270,7 +276,7 @@ class IfaceStation:
         # The hardware rating the controller publishes is the power path's.
         rating = power_path_config(config)
         clock = self.clock
-        self.host = host_services_for(section, self.request_restart)
+        self.host = host_services_for(section, self.request_restart, self.log_text)
         return ThreadedOcppClient.spawn(
             lambda: controller_for(config, section, clock, max_voltage_v=rating.max_voltage_v,
                                    max_current_a=rating.max_current_a,
@@ -352,6 +358,18 @@ class IfaceStation:
     def stop(self) -> None:
         """Thread- and signal-safe: the loop returns within one timer period."""
         self._stop.set()
+
+    def _keep_timeline(self, t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:
+        entry = trace_entry(t_ns, source, kind, payload)
+        if entry is not None:
+            self.timeline.append(f"{ns_to_s(t_ns):10.3f} s  {entry[0]}")
+
+    def log_text(self, log_type: str) -> bytes:
+        """What GetLog / GetDiagnostics upload: the operator's timeline of this run (every
+        chart transition and fault, as `evse run` prints or journals it), newest
+        TIMELINE_LINES lines, under a header naming the station and the log type."""
+        head = f"# {self.config.name} {log_type}: last {len(self.timeline)} timeline lines\n"
+        return (head + "\n".join(self.timeline) + "\n").encode()
 
     def request_restart(self, kind: str) -> None:
         """The controller's restart (OCPP Reset, a firmware install) with `ocpp.restart:

@@ -226,8 +226,8 @@ def test_a_wrong_password_is_refused_by_the_csms_and_retried_while_the_station_r
 
 @contextmanager
 def file_server_in(ns: str, files: dict[str, bytes]) -> Iterator[int]:
-    """An HTTP server for the firmware image on 127.0.0.1 of `ns` (where the station's
-    downloads run: its threads inherit the namespace)."""
+    """An HTTP server on 127.0.0.1 of `ns` (where the station's transfers run: its threads
+    inherit the namespace): GET serves `files`, PUT stores the upload in it."""
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
             body = files.get(self.path.lstrip("/"))
@@ -238,6 +238,13 @@ def file_server_in(ns: str, files: dict[str, bytes]) -> Iterator[int]:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_PUT(self) -> None:  # noqa: N802
+            n = int(self.headers.get("Content-Length", "0"))
+            files[self.path.lstrip("/")] = self.rfile.read(n)
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -269,15 +276,17 @@ def test_evse_run_installs_firmware_in_its_maintenance_dir_and_ends_for_the_rest
     """The board's maintenance keys: a 1.6 UpdateFirmware is downloaded and installed under
     ocpp.maintenance_dir (staging/, then firmware/), the install's restart ends the run
     (ocpp.restart: exit) with restart_kind set, which `evse run` turns into exit status 75
-    for systemd; an InstallCertificate lands in ocpp.station_cert_dir (a restart keeps it).
+    for systemd; an InstallCertificate lands in ocpp.station_cert_dir (a restart keeps it);
+    GetDiagnostics uploads the run's timeline.
     Without these keys the download is refused and a Reset only recorded."""
     (tmp_path / "secret").write_text(PASSWORD + "\n", encoding="utf-8")
     make_pki(tmp_path, "maint")
     image = b"CM4-FIRMWARE\x00" * 1024
+    files = {"fw.bin": image}
     sim = CsmsSim("1.6")
     sim.heartbeat_interval_s = 0
     with csms_server_in(veth.secc_ns, sim, ServerSecurity(1, "CM4-0004", PASSWORD)) as csms, \
-            file_server_in(veth.secc_ns, {"fw.bin": image}) as http_port:
+            file_server_in(veth.secc_ns, files) as http_port:
         cfg = write_config(tmp_path / "maint.yaml",
                            f"  url: ws://127.0.0.1:{csms.port}/ocpp\n"
                            "  charge_point_id: CM4-0004\n"
@@ -294,6 +303,13 @@ def test_evse_run_installs_firmware_in_its_maintenance_dir_and_ends_for_the_rest
             assert _wait(lambda: sim.answers[uid].payload is not None)
             assert sim.answers[uid].payload == {"status": "Accepted"}
             assert list((tmp_path / "certs").rglob("*.pem")), "root not stored"
+            answer = csms.call("CM4-0004", "GetDiagnostics", {
+                "location": f"http://127.0.0.1:{http_port}/diag"})
+            assert _wait(lambda: sim.answers[answer].payload is not None)
+            name = sim.answers[answer].payload["fileName"]
+            assert _wait(lambda: f"diag/{name}" in files, 10), sim.actions()
+            uploaded = files[f"diag/{name}"].decode()
+            assert "cm4-ocpp DiagnosticsLog" in uploaded and "cp: A -> plugged.B.B1" in uploaded
             csms.call("CM4-0004", "UpdateFirmware", {
                 "location": f"http://127.0.0.1:{http_port}/fw.bin",
                 "retrieveDate": "2020-01-01T00:00:00Z"})
