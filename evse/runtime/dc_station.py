@@ -336,6 +336,8 @@ class DcStation:
         self._phase: V2gPhase = V2gPhase.IDLE
         #: What plc.v2g_phase last said: the SECC's phase, or FAULT while a fault is active.
         self._reported_phase: V2gPhase = V2gPhase.IDLE
+        #: How the last V2G session ended (a bench pilot keeps a paused car plugged).
+        self.last_end_reason: SessionEndReason | None = None
         self._present = False
         self._cp_state: PlcCpState | None = None
         self._pp_state: PlcPpState | None = None
@@ -735,6 +737,7 @@ class DcStation:
 
     def _session_ended(self, reason: SessionEndReason, now_ns: int) -> None:
         self.log.add(now_ns, f"secc session ended {reason.value}")
+        self.last_end_reason = reason
         code = _V2G_FAILURES.get(reason)
         if code is not None:
             self._link_failed(code, f"v2g {reason.value}", now_ns)

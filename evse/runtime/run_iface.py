@@ -48,6 +48,7 @@ from typing import Any
 from drivers.board.sim import EvCpState, SimBoard
 from drivers.homeplug.port import HomePlugPort, RawHomePlugSocket
 from drivers.sim.loads import Battery as PlantBattery
+from evse.fsm import Event
 from evse.io.capture import CaptureConfig, CaptureError, PacketTap, SessionCaptures
 from evse.io.host_services import HostServices
 from evse.io.journal import (
@@ -95,7 +96,7 @@ from evse.runtime.warmup import is_warm, report as warm_report
 from evse.sdp.policy import TlsPolicy
 from evse.secc.admission import AdmissionConfig
 from evse.secc.core import CloseConnection, SendPayload
-from evse.secc.env import AppProtocol
+from evse.secc.env import AppProtocol, SessionEndReason
 from evse.slac.outputs import LinkError, LinkReady
 
 #: How often the simulated car's hardware (S2, its contactors) looks at its V2G phase; the
@@ -255,6 +256,8 @@ class IfaceStation:
         self._owners: set[int] = set()  # connections the server admitted (ConnectionOpened)
         self._held: list[V2gNetEvent] = []  # events that arrive while the cable is "out"
         self._replug_at_ns: int | None = None
+        #: The car paused its session (SessionStop Pause) and stays plugged.
+        self._paused = False
         self._plug_at_boot_ns: int | None = None
         self._waiting_pwm = False
         self._session_open = False
@@ -444,6 +447,14 @@ class IfaceStation:
         if isinstance(ev, CommunicationSetupExpired):
             self._setup_expired(ev, now_ns)
             return
+        if self._paused and isinstance(ev, ConnectionOpened):
+            # The paused car is back (its own resume, or after the station's wake-up): the
+            # simulated pilot takes its connection as the car's wish for HLC, 5 % PWM again
+            # (iec61851.yaml hlc_resume), and the car talks once it is on, as after a plug-in.
+            self._paused = False
+            self._note("the paused car is back: 5 % PWM again (simulated pilot)")
+            self.station.sched.post("cp", Event("hlc_resume"), source="bench")
+            self._waiting_pwm = True
         if (self._replug_at_ns is not None or self._waiting_pwm
                 or self._plug_at_boot_ns is not None):
             # The cable is "out" (or not yet in: the charger waits for its CSMS), or the
@@ -546,6 +557,17 @@ class IfaceStation:
                 and st.power.phase in _POWER_IDLE and not st.cp.contactors_closed):
             self._session_open = False
             self.stats.sessions_ended += 1
+            if st.last_end_reason is SessionEndReason.EV_PAUSE:
+                # ISO 15118-2 SessionStop(Pause): the car stays plugged (the pilot in B1,
+                # HLC suspended) and keeps its SessionID for the resume; a re-plug would
+                # forget the paused session (evse probe PAUSE-001 got OK_NewSessionEstablished).
+                self._paused = True
+                self._note("session paused: the car stays plugged (simulated pilot)")
+                if not self.slac_mode:
+                    # No modem: the link stays; SDP and a connection are admitted again
+                    # so the car can come back (its setup time runs from that contact).
+                    self.server.link_up(on_first_contact=True)
+                return
             self.stats.replugs += 1
             self._note("session over: cable out and in again (simulated pilot)")
             st.unplug()
@@ -562,7 +584,8 @@ class IfaceStation:
         self.trace.record("v2g", "communication_setup_expired", {
             "closed": ev.closed, "had_owner": ev.had_owner})
         self._note(f"communication setup time over ({ev.closed} connection(s) closed)")
-        if ev.had_owner or self._session_open or self._replug_at_ns is not None:
+        if (ev.had_owner or self._session_open or self._replug_at_ns is not None
+                or self._paused):
             return
         self.stats.replugs += 1
         self._note("no session: cable out and in again (simulated pilot)")

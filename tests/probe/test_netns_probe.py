@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The families each protocol's run covers over sockets (the good case runs in both).
 FAMILIES = {
     "din": ["SDP", "SupportedAppProtocol", "ServiceDiscovery"],
-    "iso2": ["V2GTP", "PaymentServiceSelection", "Authorization"],
+    # PauseResume: the bench's simulated pilot keeps a paused car plugged (run_iface.py).
+    "iso2": ["V2GTP", "PaymentServiceSelection", "Authorization", "PauseResume"],
 }
 #: Skips the probe may report here: the 60 s sequence-timeout cases (`*-TIMEOUT`, need
 #: --max-wait 65; they run in virtual time in test_probe_cases.py).
