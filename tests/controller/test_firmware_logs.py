@@ -9,7 +9,7 @@ import datetime
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from evse.controller.host_requests import TransferRequest
 from evse.csms_sim.core import Expect
 from evse.io.host_services import HostServices
 from tests.controller.harness import Rig, ask
+from tests.http_files import file_handler
 
 FIRMWARE = b"EVSE-FIRMWARE-IMAGE\x00" * 512
 
@@ -41,28 +42,7 @@ class FileServer:
 def server() -> Iterator[FileServer]:
     state = FileServer(0, {"fw.bin": FIRMWARE})
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            body = state.files.get(self.path.lstrip("/"))
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_PUT(self) -> None:  # noqa: N802
-            n = int(self.headers.get("Content-Length", "0"))
-            state.uploads[self.path] = self.rfile.read(n)
-            self.send_response(201)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), file_handler(state.files, state.uploads))
     state.port = httpd.server_address[1]
     t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
                          daemon=True)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from evse.runtime.config import ConfigError, load_config
 from evse.runtime.run_iface import IfaceStation
 from evse.secc.env import AppProtocol
 from tests.controller.test_ws_tls import make_pki
+from tests.http_files import file_handler
 from tests.station.test_run_iface import one_session, running_station, wait_for
 from tests.v2g.netns import VethLink, in_netns, unavailable_reason, veth_pair
 
@@ -225,36 +226,16 @@ def test_a_wrong_password_is_refused_by_the_csms_and_retried_while_the_station_r
 
 
 @contextmanager
-def file_server_in(ns: str, files: dict[str, bytes]) -> Iterator[int]:
+def file_server_in(ns: str, files: dict[str, bytes],
+                   uploads: dict[str, bytes]) -> Iterator[int]:
     """An HTTP server on 127.0.0.1 of `ns` (where the station's transfers run: its threads
-    inherit the namespace): GET serves `files`, PUT stores the upload in it."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            body = files.get(self.path.lstrip("/"))
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_PUT(self) -> None:  # noqa: N802
-            n = int(self.headers.get("Content-Length", "0"))
-            files[self.path.lstrip("/")] = self.rfile.read(n)
-            self.send_response(201)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    inherit the namespace): GET serves `files`, PUT stores into `uploads`."""
     box: list[ThreadingHTTPServer] = []
     ready = threading.Event()
 
     def main() -> None:
         with in_netns(ns):
-            box.append(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+            box.append(ThreadingHTTPServer(("127.0.0.1", 0), file_handler(files, uploads)))
             ready.set()
             box[0].serve_forever(poll_interval=0.02)
 
@@ -283,10 +264,11 @@ def test_evse_run_installs_firmware_in_its_maintenance_dir_and_ends_for_the_rest
     make_pki(tmp_path, "maint")
     image = b"CM4-FIRMWARE\x00" * 1024
     files = {"fw.bin": image}
+    uploads: dict[str, bytes] = {}
     sim = CsmsSim("1.6")
     sim.heartbeat_interval_s = 0
     with csms_server_in(veth.secc_ns, sim, ServerSecurity(1, "CM4-0004", PASSWORD)) as csms, \
-            file_server_in(veth.secc_ns, files) as http_port:
+            file_server_in(veth.secc_ns, files, uploads) as http_port:
         cfg = write_config(tmp_path / "maint.yaml",
                            f"  url: ws://127.0.0.1:{csms.port}/ocpp\n"
                            "  charge_point_id: CM4-0004\n"
@@ -307,8 +289,8 @@ def test_evse_run_installs_firmware_in_its_maintenance_dir_and_ends_for_the_rest
                 "location": f"http://127.0.0.1:{http_port}/diag"})
             assert _wait(lambda: sim.answers[answer].payload is not None)
             name = sim.answers[answer].payload["fileName"]
-            assert _wait(lambda: f"diag/{name}" in files, 10), sim.actions()
-            uploaded = files[f"diag/{name}"].decode()
+            assert _wait(lambda: f"/diag/{name}" in uploads, 10), sim.actions()
+            uploaded = uploads[f"/diag/{name}"].decode()
             assert "cm4-ocpp DiagnosticsLog" in uploaded and "cp: A -> plugged.B.B1" in uploaded
             csms.call("CM4-0004", "UpdateFirmware", {
                 "location": f"http://127.0.0.1:{http_port}/fw.bin",
