@@ -18,10 +18,11 @@ Two drivers feed it (`ems.driver` in the station config):
 A datagram that is not such an object is refused with `EmsInputError` (the adapter logs
 and drops it); it never reaches the controller.
 
-Fail-safe (`EmsWatchdog`): an EMS that goes silent must not leave the station at whatever
-it last said (a limit the grid no longer needs, or no limit while the grid needs one). The
-behaviour is EEBus UC LPC's (Limitation of Power Consumption, the use case the German
-§14a EnWG control boxes speak): when no heartbeat arrives within the heartbeat timeout
+Fail-safe (the chart fsm_specs/ems_failsafe.yaml, run by evse/controller/ems_failsafe.py):
+an EMS that goes silent must not leave the station at whatever it last said (a limit the
+grid no longer needs, or no limit while the grid needs one). The behaviour is EEBus UC
+LPC's (Limitation of Power Consumption, the use case the German §14a EnWG control boxes
+speak): when no heartbeat arrives within the heartbeat timeout
 (LPC: 120 s) the controllable system enters its failsafe state and applies its "Failsafe
 Consumption Active Power Limit" until the energy manager speaks again. Here every valid
 datagram is the heartbeat (each one is the whole truth), the timeout is
@@ -80,66 +81,6 @@ def command_from(obj: object, source: LimitSource = LimitSource.EMS) -> EmsComma
             or not math.isfinite(value) or value < 0:
         raise EmsInputError(f"{key} must be a number >= 0 or null, got {value!r}")
     return EmsCommand(float(value), "W" if key == "limit_w" else "A", source)
-
-
-@dataclass(slots=True)
-class EmsWatchdog:
-    """The fail-safe timer of one EMS input (sans-IO: the adapter gives it `now_ns` and
-    arms its own timer at `deadline_ns`). Armed at start (LPC: after a power-up the station
-    waits one timeout for the energy manager, then goes fail-safe), re-armed by every valid
-    message; `expire` returns the fail-safe command once per silence."""
-
-    timeout_ns: int
-    failsafe: EmsCommand
-    #: LPC's Failsafe Duration Minimum: a silent fail-safe is released after it (0: never).
-    duration_min_ns: int = 0
-    deadline_ns: int = 0
-    #: True from the timeout until the EMS speaks again or the fail-safe is released (the
-    #: fail-safe limit is in force).
-    in_failsafe: bool = False
-    #: When the fail-safe began (valid while in_failsafe).
-    failsafe_since_ns: int = 0
-    #: The fail-safe was released after its minimum duration and the EMS is still silent
-    #: (LPC "unlimited/autonomous": left only when the EMS speaks, LPC-918..920).
-    autonomous: bool = False
-
-    def start(self, now_ns: int) -> None:
-        self.deadline_ns = now_ns + self.timeout_ns
-
-    def heard(self, now_ns: int) -> bool:
-        """A valid message arrived: re-arm. True when it ends a fail-safe state."""
-        self.deadline_ns = now_ns + self.timeout_ns
-        ended, self.in_failsafe = self.in_failsafe, False
-        self.autonomous = False
-        return ended
-
-    def expire(self, now_ns: int) -> EmsCommand | None:
-        """The fail-safe command when the EMS has been silent for the timeout, else None
-        (too early: a message re-armed the timer; or already fail-safe)."""
-        if now_ns < self.deadline_ns or self.in_failsafe or self.autonomous:
-            return None
-        self.in_failsafe = True
-        self.failsafe_since_ns = now_ns
-        return self.failsafe
-
-    @property
-    def release_due_ns(self) -> int | None:
-        """When a silent fail-safe ends (None: not fail-safe, or held until the EMS speaks)."""
-        if not self.in_failsafe or self.duration_min_ns <= 0:
-            return None
-        return self.failsafe_since_ns + self.duration_min_ns
-
-    def release(self, now_ns: int) -> EmsCommand | None:
-        """The release of the fail-safe limit once it has held for the Failsafe Duration
-        Minimum with the EMS silent (LPC-922), else None (the EMS spoke meanwhile, or too
-        early). The station is then unlimited until the EMS speaks; no new fail-safe
-        follows from the same silence."""
-        due = self.release_due_ns
-        if due is None or now_ns < due:
-            return None
-        self.in_failsafe = False
-        self.autonomous = True
-        return EmsCommand(None, self.failsafe.unit, self.failsafe.source)
 
 
 def parse_datagram(data: bytes, source: LimitSource = LimitSource.EMS) -> EmsCommand:

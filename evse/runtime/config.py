@@ -401,7 +401,8 @@ EMS_DRIVERS = ("none", "sim", "udp_json")
 EMS_SOURCES = ("EMS", "SO", "Other")
 EMS_DEFAULT_PORT = 50120
 #: `ems.failsafe_timeout_s` default: EEBus UC LPC's heartbeat timeout (120 s), after which
-#: the station applies its fail-safe limit (evse/controller/external_limits.py).
+#: the station applies its fail-safe limit; the override of fsm_specs/ems_failsafe.yaml
+#: `t_failsafe` (the same default there, tests/controller/test_ems_failsafe_chart.py).
 EMS_FAILSAFE_TIMEOUT_S = 120.0
 #: `ems.failsafe_limit_w` default: 4.2 kW, the power a controlled load keeps under §14a
 #: EnWG (BNetzA BK6-22-300), LPC's usual Failsafe Consumption Active Power Limit.
@@ -409,6 +410,7 @@ EMS_FAILSAFE_LIMIT_W = 4200.0
 #: `ems.failsafe_duration_min_s` default: EEBus UC LPC's Failsafe Duration Minimum, 2 h
 #: (LPC-022: 2..24 h). A fail-safe the EMS never ends (it stays silent) is released after
 #: it (LPC-922: the station goes "unlimited/autonomous"); 0 holds it until the EMS speaks.
+#: The override of fsm_specs/ems_failsafe.yaml `t_failsafe_min`.
 EMS_FAILSAFE_DURATION_MIN_S = 7200.0
 
 

@@ -7,8 +7,12 @@ The drivers, picked by `ems.driver` like the other ports' drivers:
 * `udp_json`: a non-blocking UDP socket on `ems.bind:ems.port`, polled every
   `UDP_POLL_PERIOD_NS` on the scheduler (never a wait on the network); each datagram is
   one message (`evse/controller/external_limits.py`: why this format); a malformed one is
-  logged and dropped. Silence longer than `ems.failsafe_timeout_s` applies the fail-safe
-  limit (`EmsWatchdog`, EEBus LPC's failsafe state) until the next valid datagram.
+  logged and dropped. Every valid datagram is the heartbeat of the fail-safe
+  (fsm_specs/ems_failsafe.yaml, EEBus LPC's failsafe state, run by
+  `evse.controller.ems_failsafe.EmsFailsafe` on this scheduler): silence longer than
+  `ems.failsafe_timeout_s` applies the fail-safe limit until the next valid datagram, or
+  until `ems.failsafe_duration_min_s` releases it. Those two keys are the chart's params
+  `t_failsafe` and `t_failsafe_min` (`failsafe_params`).
 
 Either way the command goes to the controller side's `ems_command` (the in-process
 `OcppSide`, or `ExternalOcppSide`, which hands it to the websocket client's thread): the
@@ -24,11 +28,11 @@ import socket
 from collections.abc import Callable
 from typing import Protocol
 
+from evse.controller.ems_failsafe import EmsFailsafe
 from evse.controller.external_limits import (
     MAX_DATAGRAM_BYTES,
     EmsCommand,
     EmsInputError,
-    EmsWatchdog,
     parse_datagram,
 )
 from evse.controller.smart_charging import LimitSource
@@ -42,6 +46,13 @@ NS_PER_S = 1_000_000_000
 UDP_POLL_PERIOD_NS = 100_000_000
 #: Datagrams read per poll at most (a flood cannot starve the station's loop).
 UDP_MAX_PER_POLL = 16
+
+
+def failsafe_params(section: EmsSection) -> dict[str, float]:
+    """The config keys as the overrides of fsm_specs/ems_failsafe.yaml's params (the
+    chart holds the timers; the config only chooses their values)."""
+    return {"t_failsafe": section.failsafe_timeout_s,
+            "t_failsafe_min": section.failsafe_duration_min_s}
 
 
 class EmsTarget(Protocol):
@@ -61,14 +72,13 @@ class EmsInput:
         self.refused: list[str] = []
         #: Commands delivered to the controller, in order.
         self.delivered: list[EmsCommand] = []
-        #: udp_json's fail-safe timer (None: sim, or failsafe_timeout_s 0).
-        self.watchdog: EmsWatchdog | None = None
+        #: udp_json's fail-safe (None: sim, or failsafe_timeout_s 0, no watchdog at all).
+        self.watchdog: EmsFailsafe | None = None
         if section.driver == "udp_json" and section.failsafe_timeout_s > 0:
-            self.watchdog = EmsWatchdog(
-                round(section.failsafe_timeout_s * NS_PER_S),
+            self.watchdog = EmsFailsafe(
                 EmsCommand(section.failsafe_limit, section.failsafe_unit, self.source),
-                round(section.failsafe_duration_min_s * NS_PER_S))
-        self._watchdog_timer: object | None = None
+                self._deliver, timers=sched, trace=sched.trace,
+                param_overrides=failsafe_params(section), log=log)
 
     def start(self) -> None:
         """Arm the sim steps, or open the UDP socket (OSError: the port is taken)."""
@@ -90,48 +100,6 @@ class EmsInput:
             self.sched.call_every(UDP_POLL_PERIOD_NS, self._poll, "ems.udp")
             if self.watchdog is not None:
                 self.watchdog.start(self.sched.now_ns())
-                self._arm_watchdog()
-
-    def _arm_watchdog(self) -> None:
-        """One pending timer at most: a datagram only moves the watchdog's deadline, and a
-        timer that fires early re-arms at it (no timer per datagram)."""
-        dog = self.watchdog
-        if dog is not None and self._watchdog_timer is None:
-            self._watchdog_timer = self.sched.call_at(dog.deadline_ns, self._silent,
-                                                      "ems.failsafe")
-
-    def _silent(self, now_ns: int) -> None:
-        """The EMS said nothing for failsafe_timeout_s: the fail-safe limit applies."""
-        self._watchdog_timer = None
-        dog = self.watchdog
-        if dog is None or self._sock is None:
-            return  # closed: the station is stopping
-        cmd = dog.expire(now_ns)
-        if cmd is None:
-            if not dog.in_failsafe:
-                self._arm_watchdog()  # a datagram moved the deadline on
-            return
-        log.warning("ems udp_json: no datagram for %.0f s, fail-safe limit %.0f %s",
-                    self.section.failsafe_timeout_s, cmd.limit or 0.0, cmd.unit)
-        self.sched.trace.record("ems", "failsafe", {"limit": cmd.limit, "unit": cmd.unit})
-        self._deliver(cmd, now_ns)
-        due = dog.release_due_ns
-        if due is not None:
-            self.sched.call_at(due, self._failsafe_over, "ems.failsafe_min")
-
-    def _failsafe_over(self, now_ns: int) -> None:
-        """LPC-922: the fail-safe held for its minimum duration and the EMS stayed silent:
-        its limit is released (nothing when the EMS spoke meanwhile: `release` is None)."""
-        dog = self.watchdog
-        if dog is None or self._sock is None:
-            return
-        cmd = dog.release(now_ns)
-        if cmd is None:
-            return
-        log.warning("ems udp_json: silent for the fail-safe's minimum %.0f s, limit released",
-                    self.section.failsafe_duration_min_s)
-        self.sched.trace.record("ems", "failsafe_released", {})
-        self._deliver(cmd, now_ns)
 
     def _step(self, cmd: EmsCommand) -> Callable[[int], None]:
         return lambda now_ns: self._deliver(cmd, now_ns)
@@ -145,6 +113,8 @@ class EmsInput:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+            if self.watchdog is not None:
+                self.watchdog.close(self.sched.now_ns())
 
     def _poll(self, now_ns: int) -> None:
         sock = self._sock
@@ -165,9 +135,7 @@ class EmsInput:
                 log.warning("ems udp_json: datagram refused: %s", exc)
                 continue
             if self.watchdog is not None:
-                if self.watchdog.heard(now_ns):
-                    self.sched.trace.record("ems", "failsafe_end", {})
-                self._arm_watchdog()
+                self.watchdog.heard(now_ns)
             self._deliver(cmd, now_ns)
 
     def _deliver(self, cmd: EmsCommand, now_ns: int) -> None:

@@ -23,6 +23,7 @@ HANDLERS: dict[str, str] = {
     "firmware": "evse.controller.firmware:FirmwareHandler",
     "power_path": "evse.power.controller:PowerPathHandler",
     "mcu_link": "drivers.board.mcu:McuLinkHandler",
+    "ems_failsafe": "evse.controller.ems_failsafe:EmsFailsafeHandler",
 }
 
 
