@@ -23,6 +23,7 @@ HANDLERS: dict[str, str] = {
     "firmware": "evse.controller.firmware:FirmwareHandler",
     "power_path": "evse.power.controller:PowerPathHandler",
     "mcu_link": "drivers.board.mcu:McuLinkHandler",
+    "station_faults": "evse.runtime.station_faults:StationFaultsHandler",
 }
 
 
