@@ -44,7 +44,6 @@ from evse.contract.limits import EvseLimits
 from evse.contract.values import (
     FaultCode,
     FaultSeverity,
-    PlcCommandResult,
     PlcCpState,
     PlcEvMac,
     PlcEvPresent,
@@ -53,7 +52,6 @@ from evse.contract.values import (
     PlcPpState,
     PlcSessionEvent,
     PlcV2gPhase,
-    SessionCommand,
     SessionEventKind,
     V2gPhase,
 )
@@ -61,8 +59,8 @@ from evse.cp.levels import CpLevel
 from evse.cp.pilot import ControlPilot, CpConfig, CpNotice, FaultCause, pp_reads_open
 from evse.ev.sim import EvSim
 from evse.fsm import Event
-from evse.ports.board import RESET_REFUSED_BY_BOARD, Board, ContactorFeedback, EStopChanged
-from evse.power.controller import PowerInput, PowerPath, PowerPathConfig, ResetResult
+from evse.ports.board import Board, ContactorFeedback, EStopChanged
+from evse.power.controller import PowerInput, PowerPath, PowerPathConfig
 from evse.power.faults import Clearing, FaultReason, Severity
 from evse.power.shutdown import ERROR_SHUTDOWN_OPEN_BOUND_NS
 from evse.power.types import Phase as PowerPhase, PowerRefused, PowerWithdrawn
@@ -86,6 +84,7 @@ from evse.runtime.sim_controller import StandInController
 from evse.runtime.sim_world import EVSE_MAC, SimWorld, world_config
 from evse.runtime.station import spec
 from evse.runtime.station_env import PilotView, StationEnv
+from evse.runtime.station_faults import PILOT_HELD_TAG, FaultsWiring, StationFaults
 from evse.runtime.trace import StateChanges, Trace
 from evse.runtime.warmup import warm_up_station
 from evse.sdp.policy import TlsPolicy
@@ -321,16 +320,20 @@ class DcStation:
             self.ems = EmsInput(config.ems, sched, self.controller)
         self._cars_built = 0
         self._unplugged_in_session = False
-        self._cp_fault_posted = False
         #: The pilot confirmed PP open with the car still on the pilot (iec61851.yaml
         #: plugged.proximity_open): plc.fault PP_INVALID until PP reads connected or unplug.
         self._pp_fault = False
-        #: What the power path said of the RESET_FAULT the board is now answering.
-        self._reset_reason = ""
-        #: The power path's reset waits for the unplug the pilot's F hid (`_reset_faults`).
-        self._reset_power_at_unplug = False
         #: Every RESET_FAULT the station acted on: (time, accepted, reason).
         self.reset_log: list[tuple[int, bool, str]] = []
+        #: The fault-reset and pilot-hold sequencing (fsm_specs/station_faults.yaml): the
+        #: operator's reset, the pilot held in F for a power fault, the guard's stops.
+        self.station_faults = StationFaults(
+            spec("station_faults"),
+            FaultsWiring(power=self.power, cp=self.cp, guard=self.guard,
+                         post_cp=lambda ev, source: sched.post("cp", ev, source=source),
+                         publish=self._publish, report_faults=self._report_faults,
+                         trace=sched.trace, reset_log=self.reset_log),
+            timers=sched, trace=sched.trace, now_ns=sched.now_ns())
         self._last_car: SimCar | None = None
         self._session_tls = self.session.tls
         self._phase: V2gPhase = V2gPhase.IDLE
@@ -499,10 +502,7 @@ class DcStation:
         if notice.kind == "pwm" and notice.data.get("on") and self.sim_car is not None:
             self.sim_car.sees_pwm(sched.now_ns())
         if notice.kind == "fault_reset":  # the board answered the pilot's reset
-            board_ok = bool(notice.data["board_accepted"])
-            self._reset_result(board_ok, self._reset_reason if board_ok
-                               else str(notice.data["reason"] or RESET_REFUSED_BY_BOARD),
-                               sched.now_ns())
+            self.station_faults.post("pilot_reset_answered", sched.now_ns(), notice.data)
         if notice.kind == "estop":
             # The e-stop input reaches the power path before the contactor feedback of the
             # board's hardware cut does, so the fault reads as an e-stop, not as contacts
@@ -541,7 +541,6 @@ class DcStation:
             self.env.ev_error = None  # a car-side fault leaves with the car
             self.paused_sessions.clear()  # a paused session is the plugged car's alone
             self._link_faults.clear()
-            self._cp_fault_posted = False  # A: the pilot holds no fault of ours any more
             self._pp_fault = False  # the plug is out: PP open is what an unplug looks like
             # The cable is gone and the powerline with it: the V2G session cannot go on.
             self.connection_lost(sched.now_ns())
@@ -551,9 +550,9 @@ class DcStation:
             # (the pilot has already withdrawn power) and ends once it is open.
             self.power.end_session(sched.now_ns())
             self._apply_power()
-            if self._reset_power_at_unplug:
-                self._reset_power_at_unplug = False
-                self._retry_power_reset(sched.now_ns())
+            # A: the pilot holds no fault of ours any more; a reset the pilot's F held back
+            # is retried now that the power path has heard the unplug (station_faults.yaml).
+            self.station_faults.post("unplugged", sched.now_ns())
             was_present, self._present = self._present, False
             self._publish(PlcEvPresent(present=False, connector_id=1), sched.now_ns())
             if was_present:  # a milestone, once per plug-in (not the pilot's start in A)
@@ -892,7 +891,7 @@ class DcStation:
                     fault_code=FaultCode.EMERGENCY_STOP, severity=FaultSeverity.CRITICAL,
                     active=True, latched=True, diagnostic_data="e-stop released, not reset")
             latched.discard(FaultCause.ESTOP)
-            if self._cp_fault_posted:
+            if self.station_faults.has_tag(PILOT_HELD_TAG):  # our power fault, reported above
                 latched.discard(FaultCause.EXTERNAL)
             if latched:
                 causes = ",".join(sorted(c.value for c in latched)) or "fault"
@@ -989,8 +988,9 @@ class DcStation:
         power.handle_many(inputs, now_ns, timer=True)
         self._apply_power()
         self._maybe_suspend_hlc(now_ns)
-        self._hold_pilot_for_latched_fault(now_ns)
-        self._note_stop_completed(now_ns)
+        # A latched power fault may now hold the pilot; a stop the guard asked may be over.
+        self.station_faults.post("power_tick", now_ns)
+        self.station_faults.post("stop_check", now_ns)
         self._report_faults(now_ns)
         self._contract_tick(now_ns)
 
@@ -1055,84 +1055,12 @@ class DcStation:
                 name = "enable" if decision.enabled else "disable"
                 self.sched.post("cp", Event(name), source="controller")
             elif isinstance(decision, FaultResetRequested):
-                self._reset_faults(now_ns)
+                self.station_faults.post("reset_requested", now_ns)
             elif isinstance(decision, WakeUpRequested):
                 # IEC 61851-1 / ISO 15118-3 wake-up: E/F for T_step_EF, then B1 -> B2
                 # (5 % PWM back on); the car starts SLAC and a new V2G session.
                 self.log.add(now_ns, "authorized while no V2G session: wake the car")
                 self.sched.post("cp", Event("wake_up"), source="guard")
-
-    def _reset_faults(self, now_ns: int) -> None:
-        """RESET_FAULT: the power path clears a latched fault whose cause is gone (or says
-        why not); the pilot then leaves F once none of its own causes is left."""
-        accepted, reason = True, "no latched power fault"
-        if self.power.fault is not None:
-            result = self._power_reset(now_ns)
-            accepted, reason = result.accepted, result.reason
-            if result.self_clearing_only and self.cp.handler.latched:
-                # Only self-clearing power faults, waiting for the unplug, and the pilot
-                # holds F for a latch of its own: that latch is what the operator resets.
-                # Refusing it would keep F, in which the unplug is never seen (-12 V), so
-                # the faults could never clear (fault campaign cp_f@cpd).
-                accepted = True
-            elif result.unplug_pending and self.cp.has_tag("pilot_f"):
-                # A latched power fault waits only for the unplug, which F hides: the pilot
-                # is reset first (it reads the inlet again in A) and the path's reset is
-                # asked again at that unplug (fault campaign seed 7: contactor_welded and
-                # imd_self_test_failed, refused "unplugged does not hold" for ever).
-                accepted = True
-                self._reset_power_at_unplug = True
-        if not accepted:
-            self._reset_result(False, reason, now_ns)
-            return
-        # The pilot asks the board (the safety MCU clears its own latch first); its answer
-        # (CpNotice fault_reset) completes the result.
-        self._reset_reason = reason
-        self.sched.post("cp", Event("fault_reset"), source="controller")
-        self._report_faults(now_ns)
-
-    def _retry_power_reset(self, now_ns: int) -> None:
-        """The reset the pilot's F held back (`_reset_faults`), now that the inlet is seen
-        empty; a refusal is answered on the contract as any other."""
-        if self.power.fault is None:
-            return
-        result = self._power_reset(now_ns)
-        if not result.accepted:
-            self._reset_result(False, result.reason, now_ns)
-        self._report_faults(now_ns)
-
-    def _power_reset(self, now_ns: int) -> ResetResult:
-        """The power path's answer to a reset, in the trace and the reset log."""
-        result = self.power.reset_fault(now_ns)
-        self.sched.trace.record("power", "reset", {"accepted": result.accepted,
-                                                   "reason": result.reason})
-        self.reset_log.append((now_ns, result.accepted, result.reason))
-        return result
-
-    def _reset_result(self, accepted: bool, reason: str, now_ns: int) -> None:
-        """plc.command_result (contract 1.1): the operator learns why a reset was refused."""
-        self._publish(PlcCommandResult(command=SessionCommand.RESET_FAULT, accepted=accepted,
-                                       reason=reason[:120]), now_ns)
-
-    def _hold_pilot_for_latched_fault(self, now_ns: int) -> None:
-        """A fault that needs an operator keeps the pilot in F (no PWM for the next car)
-        once the car has left (CP A) and the path is off and open. Not before: an error
-        shutdown still ramps down under HLC instead of the pilot cutting the contacts under
-        load, and in F the pilot could not see the car leave (the EVSE drives -12 V), so
-        the power path would never learn of the unplug its clearing rule may wait for."""
-        fault = self.power.fault
-        if (fault is None or fault.clearing is Clearing.SELF_CLEARING or self._cp_fault_posted
-                or not self.cp.has_tag("no_vehicle") or self.power.phase is not PowerPhase.FAULTED
-                or self.cp.contactors_closed):
-            return
-        self._cp_fault_posted = True
-        self.sched.post("cp", Event("fault", f"power:{fault.reason.value}"), source="power")
-
-    def _note_stop_completed(self, now_ns: int) -> None:
-        """A stop the guard asked for is over (output off, contacts open): no escalation."""
-        if (self.guard.stop_request(now_ns) is not None and not self.cp.contactors_closed
-                and self.power.phase in _POWER_AT_REST):
-            self.guard.stop_completed(now_ns)
 
     def _retell_session(self, now_ns: int) -> None:
         """A new controller process took over mid-session: it knows nothing of it. Tell it

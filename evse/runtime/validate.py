@@ -24,6 +24,7 @@ HANDLERS: dict[str, str] = {
     "power_path": "evse.power.controller:PowerPathHandler",
     "mcu_link": "drivers.board.mcu:McuLinkHandler",
     "ems_failsafe": "evse.controller.ems_failsafe:EmsFailsafeHandler",
+    "station_faults": "evse.runtime.station_faults:StationFaultsHandler",
 }
 
 

@@ -74,6 +74,7 @@ def _charts() -> None:
     from evse.secc.env import AppProtocol
 
     spec("iec61851")
+    spec("station_faults")
     power_path_spec()
     for proto in (AppProtocol.DIN70121, AppProtocol.ISO15118_2):
         spec_for(proto)
