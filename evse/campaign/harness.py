@@ -30,6 +30,7 @@ from typing import Any
 
 from evse.campaign.catalogue import Catalogue, Cell, FaultRow, Recover
 from evse.campaign.phases import PHASES, Phase, detect_phase
+from evse.ev.sim import EvSim
 from evse.power.faults import FaultReason
 from evse.runtime.config import StationConfig
 from evse.runtime.day import connector_status, opened_under_load, transaction_failures
@@ -70,8 +71,17 @@ class Shot:
     safe_ns: int | None = None
     #: The car's session had already ended when the shot came: nothing to tell it.
     car_done: bool = False
+    #: The car's V2G session (EVCC) the shot hit; `transcript_from` indexes its transcript.
+    #: A plugged car starts a new EvSim when it wakes up after its session ended
+    #: (evse/runtime/sim_car.py _new_session), and what that one hears is not the answer
+    #: to this shot (bench seed 640: tcp_drop@authorization judged by the wake-up
+    #: session's EVSE_IsolationMonitoringActive). None: no car plugged.
+    ev: EvSim | None = None
     car_seen: set[str] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)
+    #: Why the shot is void: its injector found nothing to act on (evse/runtime/inject.py
+    #: Rig.void), so the station was not touched and no cell check applies; None: it hit.
+    void: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -200,8 +210,13 @@ class Harness:
                     len(self.st.world.plant.open_currents_a),
                     len(car.ev.transcript) if car is not None else 0)
         shot.car_done = car is not None and car.ev.result is not None
-        self.shots.append(shot)
+        shot.ev = car.ev if car is not None else None
+        self.rig.take_void()  # a void left by an injection outside the harness is not ours
         INJECTORS[row.inject].apply(self.rig)
+        shot.void = self.rig.take_void()
+        if shot.void is not None:
+            return shot
+        self.shots.append(shot)
         if self.rig.restart_requested:
             self._restart()
         self._watch_safe_state(shot)
@@ -221,6 +236,9 @@ class Harness:
         if plugged:
             self.plug_in(self.plan)
             self.sessions -= 1
+            car = self.st.sim_car
+            for s in self.shots:
+                s.ev = car.ev if car is not None else None
 
     def safe(self) -> bool:
         w = self.st.world
@@ -306,15 +324,18 @@ class Harness:
 
     # ------------------------------------------------------------------ checks
     def _collect_car(self, car: Any) -> None:
-        ev = car.ev
-        result = ev.result
+        """Judge each shot by what the V2G session it hit (`Shot.ev`) told the car and how
+        that session ended; the car's later wake-up sessions answer nothing about it."""
         for i, shot in enumerate(self.shots):
             if shot.car_done:
                 continue  # its result came before the shot and says nothing about it
+            ev = shot.ev if shot.ev is not None else car.ev
+            result = ev.result
             # What the car heard after a later shot (and how it ended) is that shot's: the
             # car was still in session when it came (bench seed 640: power_loss_restart@
-            # plugged judged by the FAILED an imd_no_measurement@sdp_sap brought).
-            later = [s for s in self.shots[i + 1:] if not s.car_done]
+            # plugged judged by the FAILED an imd_no_measurement@sdp_sap brought). Only a
+            # later shot on the same V2G session splits its transcript.
+            later = [s for s in self.shots[i + 1:] if not s.car_done and s.ev is ev]
             end = later[0].transcript_from if later else None
             seen = shot.car_seen
             for _, kind, body in ev.transcript[shot.transcript_from:end]:
