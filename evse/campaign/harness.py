@@ -32,6 +32,7 @@ from evse.campaign.catalogue import Catalogue, Cell, FaultRow, Recover
 from evse.campaign.phases import PHASES, Phase, detect_phase
 from evse.ev.sim import EvSim
 from evse.power.faults import FaultReason
+from evse.power.types import Phase as PowerPhase
 from evse.runtime.config import StationConfig
 from evse.runtime.day import connector_status, opened_under_load, transaction_failures
 from evse.runtime.dc_station import DcStation
@@ -79,6 +80,13 @@ class Shot:
     ev: EvSim | None = None
     car_seen: set[str] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)
+    #: The CSMS's transactions at the shot, when the energy transfer was on but the CSMS
+    #: had no transaction open yet (the controller's start still in flight): `tx_open` is
+    #: then the first transaction the CSMS learns of after the shot (`_attribute_pending`).
+    #: Without it a shot at the first instant of charging (the bench's, `play` injects as
+    #: soon as the phase is reached) escaped the stop-reason check: pp_lost@charging ended
+    #: as Other, not EVDisconnected, unseen by the bench. None: nothing pending.
+    tx_known: frozenset[str] | None = None
     #: Why the shot is void: its injector found nothing to act on (evse/runtime/inject.py
     #: Rig.void), so the station was not touched and no cell check applies; None: it hit.
     void: str | None = None
@@ -211,6 +219,12 @@ class Harness:
                     len(car.ev.transcript) if car is not None else 0)
         shot.car_done = car is not None and car.ev.result is not None
         shot.ev = car.ev if car is not None else None
+        if shot.tx_open is None and (self.side.ctrl.tx is not None
+                                     or self.st.power.phase is PowerPhase.CHARGING):
+            # The energy transfer is on, so its transaction is on its way to the CSMS
+            # (TxStartPoint EnergyTransfer / 1.6 StartTransaction at the power delivery):
+            # the shot is judged on it once the CSMS has it.
+            shot.tx_known = frozenset(self.side.csms.transactions)
         self.rig.take_void()  # a void left by an injection outside the harness is not ours
         INJECTORS[row.inject].apply(self.rig)
         shot.void = self.rig.take_void()
@@ -231,6 +245,7 @@ class Harness:
         self.shots = [s for s in self.shots if s.row.inject == "power_loss"]
         for s in self.shots:
             s.tx_open = None
+            s.tx_known = None
             s.opens_before = 0
             s.transcript_from = 0
         if plugged:
@@ -385,6 +400,7 @@ class Harness:
         if csms.duplicates:
             self.failures.append(f"OCPP messages duplicated {csms.duplicates[:3]}")
         new = [tx for k, tx in csms.transactions.items() if k not in self._tx_seen]
+        self._attribute_pending()
         self._tx_seen |= {tx.tx_id for tx in new}
         # A shot may end a transaction before energy flows (bench seed 640: an e-stop at
         # SDP, at the first CurrentDemand): 0 Wh is then the right record.
@@ -418,6 +434,16 @@ class Harness:
                         if s.action == "StatusNotification" and s.at_ns >= shot.at_ns}
                 if want not in seen:
                     shot.fail(f"errorCode {want!r} never reached the CSMS (saw {sorted(seen)})")
+
+    def _attribute_pending(self) -> None:
+        """A shot that came while the controller's transaction was not yet at the CSMS is
+        judged on that transaction: the first one the CSMS learnt of after the shot."""
+        for shot in self.shots:
+            if shot.tx_known is None:
+                continue
+            later = [k for k in self.side.csms.transactions if k not in shot.tx_known]
+            if later:
+                shot.tx_open = later[0]
 
     def _stop_messages(self, tx_id: str) -> int:
         csms = self.side.csms
