@@ -437,12 +437,28 @@ def _car_silent(r: Rig) -> None:
 
 @_injector(Point.CAR, "the car sends a V2GTP frame whose EXI body is garbage")
 def _malformed_exi(r: Rig) -> None:
+    if _no_v2g_connection(r):
+        return
     r.st.frame_from_car(encode_frame(PayloadType.EXI, b"\xff\x13\x37\x00garbage"), r.now())
 
 
 @_injector(Point.CAR, "the car sends a frame with a bad V2GTP header (version 0x03)")
 def _malformed_v2gtp(r: Rig) -> None:
+    if _no_v2g_connection(r):
+        return
     r.st.frame_from_car(b"\x03\xfc\x80\x01\x00\x00\x00\x02\x00\x00", r.now())
+
+
+def _no_v2g_connection(r: Rig) -> bool:
+    """A frame needs the car's TCP connection to the SECC: in SDP (phase sdp_sap before
+    the connection opens) or after the session closed there is none, the frame goes
+    nowhere (DcStation.frame_from_car drops it), and the shot is void (bench seed 1
+    malformed_exi@sdp_sap: judged by a session that never saw the frame)."""
+    secc = r.st.secc
+    if secc is None or secc.closed:
+        r.void = "no V2G connection yet (or any more): the car cannot send a frame"
+        return True
+    return False
 
 
 @_injector(Point.CAR, "the car reports DC_EVErrorCode FAILED_RESSTemperatureInhibit from "
