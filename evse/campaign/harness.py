@@ -30,7 +30,9 @@ from typing import Any
 
 from evse.campaign.catalogue import Catalogue, Cell, FaultRow, Recover
 from evse.campaign.phases import PHASES, Phase, detect_phase
+from evse.ev.sim import EvSim
 from evse.power.faults import FaultReason
+from evse.power.types import Phase as PowerPhase
 from evse.runtime.config import StationConfig
 from evse.runtime.day import connector_status, opened_under_load, transaction_failures
 from evse.runtime.dc_station import DcStation
@@ -70,8 +72,24 @@ class Shot:
     safe_ns: int | None = None
     #: The car's session had already ended when the shot came: nothing to tell it.
     car_done: bool = False
+    #: The car's V2G session (EVCC) the shot hit; `transcript_from` indexes its transcript.
+    #: A plugged car starts a new EvSim when it wakes up after its session ended
+    #: (evse/runtime/sim_car.py _new_session), and what that one hears is not the answer
+    #: to this shot (bench seed 640: tcp_drop@authorization judged by the wake-up
+    #: session's EVSE_IsolationMonitoringActive). None: no car plugged.
+    ev: EvSim | None = None
     car_seen: set[str] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)
+    #: The CSMS's transactions at the shot, when the energy transfer was on but the CSMS
+    #: had no transaction open yet (the controller's start still in flight): `tx_open` is
+    #: then the first transaction the CSMS learns of after the shot (`_attribute_pending`).
+    #: Without it a shot at the first instant of charging (the bench's, `play` injects as
+    #: soon as the phase is reached) escaped the stop-reason check: pp_lost@charging ended
+    #: as Other, not EVDisconnected, unseen by the bench. None: nothing pending.
+    tx_known: frozenset[str] | None = None
+    #: Why the shot is void: its injector found nothing to act on (evse/runtime/inject.py
+    #: Rig.void), so the station was not touched and no cell check applies; None: it hit.
+    void: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -200,8 +218,19 @@ class Harness:
                     len(self.st.world.plant.open_currents_a),
                     len(car.ev.transcript) if car is not None else 0)
         shot.car_done = car is not None and car.ev.result is not None
-        self.shots.append(shot)
+        shot.ev = car.ev if car is not None else None
+        if shot.tx_open is None and (self.side.ctrl.tx is not None
+                                     or self.st.power.phase is PowerPhase.CHARGING):
+            # The energy transfer is on, so its transaction is on its way to the CSMS
+            # (TxStartPoint EnergyTransfer / 1.6 StartTransaction at the power delivery):
+            # the shot is judged on it once the CSMS has it.
+            shot.tx_known = frozenset(self.side.csms.transactions)
+        self.rig.take_void()  # a void left by an injection outside the harness is not ours
         INJECTORS[row.inject].apply(self.rig)
+        shot.void = self.rig.take_void()
+        if shot.void is not None:
+            return shot
+        self.shots.append(shot)
         if self.rig.restart_requested:
             self._restart()
         self._watch_safe_state(shot)
@@ -216,11 +245,15 @@ class Harness:
         self.shots = [s for s in self.shots if s.row.inject == "power_loss"]
         for s in self.shots:
             s.tx_open = None
+            s.tx_known = None
             s.opens_before = 0
             s.transcript_from = 0
         if plugged:
             self.plug_in(self.plan)
             self.sessions -= 1
+            car = self.st.sim_car
+            for s in self.shots:
+                s.ev = car.ev if car is not None else None
 
     def safe(self) -> bool:
         w = self.st.world
@@ -306,15 +339,18 @@ class Harness:
 
     # ------------------------------------------------------------------ checks
     def _collect_car(self, car: Any) -> None:
-        ev = car.ev
-        result = ev.result
+        """Judge each shot by what the V2G session it hit (`Shot.ev`) told the car and how
+        that session ended; the car's later wake-up sessions answer nothing about it."""
         for i, shot in enumerate(self.shots):
             if shot.car_done:
                 continue  # its result came before the shot and says nothing about it
+            ev = shot.ev if shot.ev is not None else car.ev
+            result = ev.result
             # What the car heard after a later shot (and how it ended) is that shot's: the
             # car was still in session when it came (bench seed 640: power_loss_restart@
-            # plugged judged by the FAILED an imd_no_measurement@sdp_sap brought).
-            later = [s for s in self.shots[i + 1:] if not s.car_done]
+            # plugged judged by the FAILED an imd_no_measurement@sdp_sap brought). Only a
+            # later shot on the same V2G session splits its transcript.
+            later = [s for s in self.shots[i + 1:] if not s.car_done and s.ev is ev]
             end = later[0].transcript_from if later else None
             seen = shot.car_seen
             for _, kind, body in ev.transcript[shot.transcript_from:end]:
@@ -364,6 +400,7 @@ class Harness:
         if csms.duplicates:
             self.failures.append(f"OCPP messages duplicated {csms.duplicates[:3]}")
         new = [tx for k, tx in csms.transactions.items() if k not in self._tx_seen]
+        self._attribute_pending()
         self._tx_seen |= {tx.tx_id for tx in new}
         # A shot may end a transaction before energy flows (bench seed 640: an e-stop at
         # SDP, at the first CurrentDemand): 0 Wh is then the right record.
@@ -397,6 +434,16 @@ class Harness:
                         if s.action == "StatusNotification" and s.at_ns >= shot.at_ns}
                 if want not in seen:
                     shot.fail(f"errorCode {want!r} never reached the CSMS (saw {sorted(seen)})")
+
+    def _attribute_pending(self) -> None:
+        """A shot that came while the controller's transaction was not yet at the CSMS is
+        judged on that transaction: the first one the CSMS learnt of after the shot."""
+        for shot in self.shots:
+            if shot.tx_known is None:
+                continue
+            later = [k for k in self.side.csms.transactions if k not in shot.tx_known]
+            if later:
+                shot.tx_open = later[0]
 
     def _stop_messages(self, tx_id: str) -> int:
         csms = self.side.csms

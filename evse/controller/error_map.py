@@ -115,8 +115,14 @@ FAULT_MAP: dict[FaultCode, FaultMapping] = {
         _E.INTERNAL_ERROR, _R.OTHER, _R2.OTHER, _T.ABNORMAL_CONDITION, "ControlPilot"),
     FaultCode.CP_DIODE_FAULT: FaultMapping(
         _E.EV_COMMUNICATION_ERROR, _R.OTHER, _R2.OTHER, _T.ABNORMAL_CONDITION, "ControlPilot"),
+    # PP open with the car still on the pilot is a plug being pulled (PP breaks first,
+    # IEC 62196 contact sequence, IEC 61851-1 proximity detection): the connector reports
+    # the fault, but a transaction it ends ends as the car leaving, EVDisconnected (1.6
+    # Reason, 2.0.1 ReasonEnumType; TriggerReason EVDeparted), as StopReason.EV_UNPLUGGED
+    # does in STOP_MAP, whichever of the two reaches the controller first.
     FaultCode.PP_INVALID: FaultMapping(
-        _E.OTHER_ERROR, _R.OTHER, _R2.OTHER, _T.ABNORMAL_CONDITION, "ConnectorPlugRetentionLock"),
+        _E.OTHER_ERROR, _R.EV_DISCONNECTED, _R2.EV_DISCONNECTED, _T.EV_DEPARTED,
+        "ConnectorPlugRetentionLock"),
     FaultCode.ISOLATION_FAULT: FaultMapping(
         _E.GROUND_FAILURE, _R.EMERGENCY_STOP, _R2.GROUND_FAULT, _T.ABNORMAL_CONDITION,
         "ElectricalFeed"),

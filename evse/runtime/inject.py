@@ -77,9 +77,17 @@ class Rig:
         self._on_car_left: list[Callable[[], None]] = []
         #: Set by the `power_loss` injector: the harness rebuilds the station.
         self.restart_requested = False
+        #: Set by an injector that found nothing to act on (why): the shot is void, it
+        #: changed nothing, so there is nothing to judge (the harness drops it).
+        self.void: str | None = None
 
     def now(self) -> int:
         return self.st.sched.now_ns()
+
+    def take_void(self) -> str | None:
+        """Why the last injection was void (None: it acted), cleared for the next one."""
+        void, self.void = self.void, None
+        return void
 
     def until_repair(self, undo: Callable[[], None]) -> None:
         self._on_repair.append(undo)
@@ -429,12 +437,28 @@ def _car_silent(r: Rig) -> None:
 
 @_injector(Point.CAR, "the car sends a V2GTP frame whose EXI body is garbage")
 def _malformed_exi(r: Rig) -> None:
+    if _no_v2g_connection(r):
+        return
     r.st.frame_from_car(encode_frame(PayloadType.EXI, b"\xff\x13\x37\x00garbage"), r.now())
 
 
 @_injector(Point.CAR, "the car sends a frame with a bad V2GTP header (version 0x03)")
 def _malformed_v2gtp(r: Rig) -> None:
+    if _no_v2g_connection(r):
+        return
     r.st.frame_from_car(b"\x03\xfc\x80\x01\x00\x00\x00\x02\x00\x00", r.now())
+
+
+def _no_v2g_connection(r: Rig) -> bool:
+    """A frame needs the car's TCP connection to the SECC: in SDP (phase sdp_sap before
+    the connection opens) or after the session closed there is none, the frame goes
+    nowhere (DcStation.frame_from_car drops it), and the shot is void (bench seed 1
+    malformed_exi@sdp_sap: judged by a session that never saw the frame)."""
+    secc = r.st.secc
+    if secc is None or secc.closed:
+        r.void = "no V2G connection yet (or any more): the car cannot send a frame"
+        return True
+    return False
 
 
 @_injector(Point.CAR, "the car reports DC_EVErrorCode FAILED_RESSTemperatureInhibit from "
@@ -477,9 +501,18 @@ def _csms_offline(r: Rig) -> None:
 @_injector(Point.CSMS, "the CSMS asks to stop the transaction (RemoteStop / RequestStop)")
 def _remote_stop(r: Rig) -> None:
     side = r.side
-    if side is None or not side.csms.transactions:
+    if side is None:
+        r.void = "no OCPP side in process: no CSMS to ask for the stop"
         return
-    tx = list(side.csms.transactions)[-1]
+    running = [k for k, tx in side.csms.transactions.items() if tx.stop_reason is None]
+    if not running:
+        # OCPP 1.6 RemoteStopTransaction (§5.12) / 2.0.1 F03 RequestStopTransaction name a
+        # running transaction. Before the station has started one (bench seeds 640/7
+        # remote_stop@cpd / @cable_check: none yet) the CSMS has none to name, and stopping
+        # an ended one is rejected: the shot changes nothing, it is void, not a failure.
+        r.void = "no transaction running: nothing for the CSMS to stop"
+        return
+    tx = running[-1]
     if side.csms.version == "1.6":
         side.csms_call("RemoteStopTransaction", {"transactionId": int(tx)}, r.now())
     else:

@@ -476,11 +476,15 @@ class StationEnv:
         if self.pilot.emergency() or (fault is not None
                                       and fault.reason is FaultReason.EMERGENCY_STOP):
             return StopReason.EMERGENCY_STOP
-        if fault is not None or self.pilot.faulted() or self.pilot.pp_open():
+        if fault is not None or self.pilot.faulted():
             return StopReason.FAULT
         if self.ev_error is not None:
             return StopReason.EV_ERROR
-        if self.pilot.unplugged():
+        # PP open with the car still on the pilot is the plug being pulled: the proximity
+        # contact breaks first when a plug is withdrawn (IEC 62196 contact sequence,
+        # IEC 61851-1 proximity detection), so the session ends as the car leaving, not as
+        # a station fault (fault campaign pp_lost: the CSMS saw Other, not EVDisconnected).
+        if self.pilot.unplugged() or self.pilot.pp_open():
             return StopReason.EV_UNPLUGGED
         if end is None:
             return StopReason.EV_REQUESTED

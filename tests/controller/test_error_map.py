@@ -14,7 +14,7 @@ FAULT_ROWS = {
     "CP_STATE_E": ("EVCommunicationError", "Other", "Other", "AbnormalCondition"),
     "CP_STATE_F": ("InternalError", "Other", "Other", "AbnormalCondition"),
     "CP_DIODE_FAULT": ("EVCommunicationError", "Other", "Other", "AbnormalCondition"),
-    "PP_INVALID": ("OtherError", "Other", "Other", "AbnormalCondition"),
+    "PP_INVALID": ("OtherError", "EVDisconnected", "EVDisconnected", "EVDeparted"),
     "ISOLATION_FAULT": ("GroundFailure", "EmergencyStop", "GroundFault", "AbnormalCondition"),
     "OVER_VOLTAGE": ("OverVoltage", "EmergencyStop", "PowerQuality", "AbnormalCondition"),
     "OVER_CURRENT": ("OverCurrentFailure", "EmergencyStop", "OvercurrentFault",
