@@ -408,6 +408,11 @@ class PowerPathHandler:
         w = self._welding
         return w is not None and w.result is WeldingResult.WELDED and not self._welding_reported
 
+    def welding_module_live(self, ev: Event) -> bool:
+        w = self._welding
+        return (w is not None and w.result is WeldingResult.MODULE_LIVE
+                and not self._welding_reported)
+
     def welding_finished(self, ev: Event) -> bool:
         w = self._welding
         return w is None or w.result is not WeldingResult.CHECKING
@@ -683,6 +688,15 @@ class PowerPathHandler:
                   else FaultReason.CONTACTOR_WELDED)
         self._welded_unresolved = True
         self._add_fault(reason, self._welding.detail, ev.at_ns)
+        self._emit(DisableModules())
+
+    def raise_module_live(self, ev: Event) -> None:
+        """The welding check found the contacts apart with the module side still live: the
+        modules did not switch off (no load current showed it during the shutdown) or
+        cannot discharge. Told off again; latched for the operator."""
+        assert self._welding is not None
+        self._welding_reported = True
+        self._add_fault(FaultReason.OFF_NOT_CONFIRMED, self._welding.detail, ev.at_ns)
         self._emit(DisableModules())
 
     def fault_off_not_confirmed(self, ev: Event) -> None:

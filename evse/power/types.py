@@ -48,6 +48,10 @@ class WeldingResult(enum.Enum):
     CHECKING = "checking"
     OPEN = "open"
     WELDED = "welded"
+    #: The contacts are apart (the cable side fell below 60 V) but the module side stayed
+    #: live past the decay bound: the modules did not switch off, or their discharge path
+    #: is lost. Not a weld: fault_table.yaml output_off_not_confirmed.
+    MODULE_LIVE = "module_live"
 
 
 # --- inputs ---------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 Two independent witnesses: the mirror contact (feedback must report open within the
 feedback bound) and the module-side voltage, which with the modules off and the contactors
 open must fall below 60 V through the module discharge path even while the connector is live.
+A module side that stays live while the cable side has fallen below 60 V is no weld (the
+two sides are apart) but an output that did not switch off (WeldingResult.MODULE_LIVE).
 A module-side voltage nobody measured (every module silent) is unknown, not live: then the
 mirror contact and the output side decide (feedback open and the decay bound over: open).
 """
@@ -52,12 +54,24 @@ class WeldingCheck:
         if module_voltage_v is not None and module_voltage_v < SAFE_VOLTAGE_V:
             self.result = WeldingResult.OPEN
             return
-        if (connector_voltage_v is not None and connector_voltage_v < SAFE_VOLTAGE_V
-                and elapsed >= CONTACTOR_FEEDBACK_BOUND_NS):
-            self.result = WeldingResult.OPEN  # nothing live behind the contactor to weld onto
-            return
         unmeasured = module_voltage_v is None or (
             module_measured_ns is not None and module_measured_ns < self.started_ns)
+        apart = (connector_voltage_v is not None and connector_voltage_v < SAFE_VOLTAGE_V
+                 and elapsed >= CONTACTOR_FEEDBACK_BOUND_NS)
+        if apart and unmeasured:
+            self.result = WeldingResult.OPEN  # nothing live behind the contactor to weld onto
+            return
+        if apart and elapsed >= VOLTAGE_DECAY_BOUND_NS:
+            # The cable side discharged (drivers/sim/plant.py output discharge) while the
+            # module side, measured since the opening, stayed live: the sides are apart, so
+            # no weld, but the modules are still on or cannot discharge (bench seed 1,
+            # output_off_not_confirmed@precharge: read as a weld before).
+            self.result = WeldingResult.MODULE_LIVE
+            self.detail = (f"module side still {module_voltage_v} V with the cable side at "
+                           f"{connector_voltage_v} V: output not off")
+            return
+        if apart:
+            return  # the module side may still be decaying
         if unmeasured and elapsed >= VOLTAGE_DECAY_BOUND_NS:
             # No module answers: the module side is unknown, and the output side may be the
             # car's battery. The positively guided mirror contact (hardware.md §4) reports

@@ -106,7 +106,7 @@ FOUND_CELLS = [
     # PP open while charging is the plug being pulled: EVDisconnected, not Other (the row's
     # stop was `any`; the 1.6 DIN cell is the row's main-phase test)
     _cell_param("pp_lost", Phase.CHARGING, "2.0.1", "iso2"),
-    # bench seed 1 (known, strict xfail): modules stuck on with no load current latch a weld
+    # bench seed 1: modules stuck on with no load current latched a weld (now MODULE_LIVE)
     _cell_param("output_off_not_confirmed", Phase.CABLE_CHECK),
     _cell_param("output_off_not_confirmed", Phase.PRECHARGE),
 ]

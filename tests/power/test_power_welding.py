@@ -44,3 +44,23 @@ def test_a_module_voltage_from_before_the_opening_is_not_a_weld() -> None:
     w = _run(False, 380.0, 380.0, measured_ns=-500 * MS)
     assert w.result is WeldingResult.OPEN and "not measured" in w.detail
 
+
+
+def test_a_live_module_side_behind_a_discharged_cable_is_an_output_not_off() -> None:
+    """The cable side fell below 60 V (the output discharge works, the contacts are apart)
+    while the module side, measured since the opening, stays live: no weld, but modules
+    that did not switch off (or cannot discharge), after the whole decay bound."""
+    w = _run(False, 400.0, 12.0)
+    assert w.result is WeldingResult.MODULE_LIVE
+    assert "module side still 400.0 V" in w.detail and "output not off" in w.detail
+    early = WeldingCheck(0)
+    early.update(False, 400.0, 12.0, VOLTAGE_DECAY_BOUND_NS - MS, VOLTAGE_DECAY_BOUND_NS - MS)
+    assert early.result is WeldingResult.CHECKING  # it may still be decaying
+
+
+def test_a_module_side_that_decays_behind_a_discharged_cable_is_open() -> None:
+    w = WeldingCheck(0)
+    w.update(False, 300.0, 12.0, CONTACTOR_FEEDBACK_BOUND_NS, CONTACTOR_FEEDBACK_BOUND_NS)
+    assert w.result is WeldingResult.CHECKING
+    w.update(False, 55.0, 10.0, 600 * MS, 600 * MS)
+    assert w.result is WeldingResult.OPEN
