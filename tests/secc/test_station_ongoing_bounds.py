@@ -144,7 +144,9 @@ def test_pp_lost_while_the_secc_waits_ends_the_session_at_once(
         protocol: AppProtocol, phase: str) -> None:
     """The plug is unlatched with the car still on the pilot, between two of the car's
     Ongoing rounds: the session ends within t_pp_open_confirm (0.1 s) plus a pilot sample,
-    no answer is owed, the contacts are open and the stop reason is a fault."""
+    no answer is owed, the contacts are open and the stop reason is the car leaving
+    (EV_UNPLUGGED: PP breaks first when a plug is pulled, IEC 62196 / IEC 61851-1; the PP
+    fault itself is still reported, plc.fault PP_INVALID)."""
     car = _car(protocol, NEVER if phase == "authorization"
                else SessionConfig(ocpp="none", auth_delay_s=0.5))
     if phase == "authorization":
@@ -164,7 +166,7 @@ def test_pp_lost_while_the_secc_waits_ends_the_session_at_once(
     assert closed_at - lost <= 200 * MS
     car.advance(2 * S)
     assert not car.st.world.contactor.closed
-    assert _stop_reasons(car) == [StopReason.FAULT]
+    assert _stop_reasons(car) == [StopReason.EV_UNPLUGGED]
     car.close()
 
 
