@@ -58,8 +58,20 @@ class WeldingCheck:
             module_measured_ns is not None and module_measured_ns < self.started_ns)
         apart = (connector_voltage_v is not None and connector_voltage_v < SAFE_VOLTAGE_V
                  and elapsed >= CONTACTOR_FEEDBACK_BOUND_NS)
+        if apart and module_voltage_v is None:
+            # Every module silent: nothing known live behind the contactor to weld onto.
+            self.result = WeldingResult.OPEN
+            return
+        if apart and unmeasured and elapsed < VOLTAGE_DECAY_BOUND_NS:
+            # The last module report predates the opening; the next one (Infy polls every
+            # 1 s, MODULE_VOLTAGE_FRESH_NS) comes within the bound: wait for it, or a module
+            # side that stays live would read as open (bench seed 640, discharge_timeout
+            # @sdp_sap: open at 0.87 s on a report from before the opening).
+            return
         if apart and unmeasured:
-            self.result = WeldingResult.OPEN  # nothing live behind the contactor to weld onto
+            self.result = WeldingResult.OPEN
+            self.detail = (f"feedback open, cable side at {connector_voltage_v} V, module "
+                           f"side not measured since the opening")
             return
         if apart and elapsed >= VOLTAGE_DECAY_BOUND_NS:
             # The cable side discharged (drivers/sim/plant.py output discharge) while the

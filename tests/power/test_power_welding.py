@@ -64,3 +64,14 @@ def test_a_module_side_that_decays_behind_a_discharged_cable_is_open() -> None:
     assert w.result is WeldingResult.CHECKING
     w.update(False, 55.0, 10.0, 600 * MS, 600 * MS)
     assert w.result is WeldingResult.OPEN
+
+
+def test_a_module_report_from_before_the_opening_waits_for_a_fresh_one() -> None:
+    """The cable side is discharged but the module side's last report predates the opening:
+    the check waits for the next report (bench seed 640, discharge_timeout@sdp_sap read
+    open at 0.87 s), and that report, still live, is an output not off."""
+    w = WeldingCheck(0)
+    w.update(False, 400.0, 12.0, 900 * MS, -100 * MS)
+    assert w.result is WeldingResult.CHECKING
+    w.update(False, 400.0, 12.0, VOLTAGE_DECAY_BOUND_NS, 1_000 * MS)
+    assert w.result is WeldingResult.MODULE_LIVE
