@@ -313,6 +313,8 @@ class PowerPathHandler:
         self._off_confirmed = False
         self._weld_check_due = False
         self._welding: WeldingCheck | None = None
+        #: A start_cable_check that came during a welding check (defer_cable_check).
+        self._deferred_check: Event | None = None
         self._welding_reported = False
         #: Every fault raised and not yet cleared; `fault` reports the strictest.
         self._faults: dict[FaultReason, PowerFault] = {}
@@ -417,6 +419,9 @@ class PowerPathHandler:
         w = self._welding
         return w is None or w.result is not WeldingResult.CHECKING
 
+    def cable_check_deferred(self, ev: Event) -> bool:
+        return self._deferred_check is not None
+
     def car_gone(self, ev: Event) -> bool:
         return not self._car_present
 
@@ -436,6 +441,18 @@ class PowerPathHandler:
 
     def note_unplugged(self, ev: Event) -> None:
         self._car_present = False
+        self._deferred_check = None  # a request of the car that left is void
+
+    def defer_cable_check(self, ev: Event) -> None:
+        """A cable check asked for while the last opening's welding check runs: kept (the
+        SECC asks once per session), started when the path is open and may start."""
+        self._deferred_check = ev
+
+    def begin_deferred_session(self, ev: Event) -> None:
+        deferred = self._deferred_check
+        assert deferred is not None
+        self._deferred_check = None
+        self.begin_session(deferred)
 
     def note_fault(self, ev: Event) -> None:
         """An error fault while already shutting down or faulted: recorded, nothing else."""

@@ -408,3 +408,24 @@ def test_a_missing_row_is_an_error(tmp_path: Path) -> None:
     p.write_text(text[:start], encoding="utf-8")
     with pytest.raises(FaultTableError, match="meter_stale"):
         load_table(p)
+
+
+def test_a_cable_check_asked_during_the_welding_check_starts_once_the_path_is_open() -> None:
+    """The next car's first CableCheckReq while the last opening is still being checked
+    (a re-plug within t_welding_check): kept, not lost, and the check starts as soon as
+    the welding check finds the contacts open (before: dropped, the car polled Ongoing)."""
+    d = Driver()
+    d.charging()
+    d.core.stop(d.at(1 * MS))
+    while SetContactors(False) not in d.commands:
+        d.meter(0.0, 0.0, 20 * MS)
+        d.timer(1 * MS)
+    d.feed(ContactorFeedback(False, d.t), 30 * MS)
+    d.feed(GroupMeasurement(300.0, 0.0, d.t))  # the module side is still decaying
+    d.meter(300.0, 0.0)
+    assert d.core.phase is Phase.STOPPED and d.core.status.welding.value == "checking"
+    d.core.end_session(d.at(1 * MS))  # the car left ...
+    d.core.start_cable_check(EV_MAX_V, d.at(100 * MS))  # ... and the next one asks
+    assert d.core.phase is Phase.STOPPED
+    d.settle()  # the module side falls: the welding check ends open
+    assert d.core.phase is Phase.CABLE_CHECK
