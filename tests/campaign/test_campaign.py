@@ -106,6 +106,10 @@ FOUND_CELLS = [
     # PP open while charging is the plug being pulled: EVDisconnected, not Other (the row's
     # stop was `any`; the 1.6 DIN cell is the row's main-phase test)
     _cell_param("pp_lost", Phase.CHARGING, "2.0.1", "iso2"),
+    # bench seed 3: an over-voltage after the car asked to stop is not held 400 ms (the
+    # modules are off within the 0.2 s ramp): the car finishes with its own stop reason
+    _cell_param("over_voltage", Phase.RAMP_DOWN, "1.6", "iso2"),
+    _cell_param("over_voltage", Phase.RAMP_DOWN, "2.0.1", "iso2"),
     # bench seed 1: modules stuck on with no load current latched a weld (now MODULE_LIVE)
     _cell_param("output_off_not_confirmed", Phase.CABLE_CHECK),
     _cell_param("output_off_not_confirmed", Phase.PRECHARGE),
