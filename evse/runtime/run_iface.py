@@ -363,9 +363,9 @@ class IfaceStation:
         self._stop.set()
 
     def _keep_timeline(self, t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:
-        entry = trace_entry(t_ns, source, kind, payload)
-        if entry is not None:
-            self.timeline.append(f"{ns_to_s(t_ns):10.3f} s  {entry[0]}")
+        line = timeline_line(t_ns, source, kind, payload)
+        if line is not None:
+            self.timeline.append(line)
 
     def log_text(self, log_type: str) -> bytes:
         """What GetLog / GetDiagnostics upload: the operator's timeline of this run (every
@@ -605,12 +605,19 @@ class IfaceStation:
             self.echo(f"{ns_to_s(now):10.3f} s  {what}")
 
 
-def _print_entry(t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:
-    """The operator's timeline on stdout: what the journal would get (every state change of
-    the pilot, SLAC and the SECC; every fault raised or cleared)."""
+def timeline_line(t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> str | None:
+    """One line of the operator's timeline (every state change of the pilot, SLAC and the
+    SECC; every fault raised or cleared), or None for a record that is not in it: what
+    stdout, the journal and an uploaded log show."""
     entry = trace_entry(t_ns, source, kind, payload)
-    if entry is not None:
-        print(f"{ns_to_s(t_ns):10.3f} s  {entry[0]}")
+    return None if entry is None else f"{ns_to_s(t_ns):10.3f} s  {entry[0]}"
+
+
+def _print_entry(t_ns: int, source: str, kind: str, payload: dict[str, Any]) -> None:
+    """The operator's timeline on stdout: what the journal would get."""
+    line = timeline_line(t_ns, source, kind, payload)
+    if line is not None:
+        print(line)
 
 
 def _to_journal(bench: IfaceStation, sink: JournalSink) -> None:
